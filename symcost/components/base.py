@@ -1,0 +1,117 @@
+"""What every component shares: size fields parsed against the spec's dims, the derivation
+context, and the interface a component type implements (cost parts, checks, torch build)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+import sympy
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo
+
+from .. import expr, ops
+from ..conventions import Convention
+from ..cost import Cost
+
+if TYPE_CHECKING:  # torch is imported only by the measured route
+    from ..torchref import Build
+
+
+def _size(value: Any, info: ValidationInfo) -> sympy.Expr:
+    parsed = expr.parse(value, info.context["dims"].names)
+    if parsed.is_Number and not (parsed.is_Integer and parsed > 0):
+        raise expr.ExprError(f"must be a positive integer, got {parsed}")
+    return parsed
+
+
+# A size field: an integer, a dim name or an expression, parsed exactly (never eval'd).
+Size = Annotated[sympy.Expr, PlainValidator(_size)]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What a layer passes to the layers after it, besides the tensor itself."""
+
+    grad: bool = False  # the stream carries a gradient (False on raw inputs)
+    width: sympy.Expr | None = None  # features per token in the stream
+    rotary: sympy.Expr | None = None  # rotary dims per head that attention applies to q and k
+    embedding: tuple[sympy.Expr, sympy.Expr] | None = None  # (vocab, dim) of the token embedding
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Everything a cost rule may use besides its own fields."""
+
+    convention: Convention
+    batch: sympy.Expr
+    seq_len: sympy.Expr
+    flow: Flow
+
+    @property
+    def tokens(self) -> sympy.Expr:
+        return self.batch * self.seq_len
+
+    def linear(self, d_in, d_out, bias: bool, *, tokens=None, input_grad: bool | None = None) -> Cost:
+        """A linear layer over every token; its input needs a gradient when the stream has one."""
+        return ops.linear(
+            self.convention,
+            self.tokens if tokens is None else tokens,
+            d_in,
+            d_out,
+            bias=bias,
+            input_grad=self.flow.grad if input_grad is None else input_grad,
+        )
+
+    def elementwise(self, count, kind: str) -> Cost:
+        return ops.elementwise(self.convention, count, kind)
+
+
+Value = Callable[[sympy.Expr], sympy.Expr]  # a size at concrete dims (a sympy number)
+
+
+class FieldError(Exception):
+    """A rule found one of its fields wrong; derive turns it into a SpecError at that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Component(BaseModel):
+    """A layer type. Subclasses set `kind` (the YAML key) and implement `parts` and `build`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
+    kind: ClassVar[str]
+
+    def parts(self, ctx: Ctx) -> dict[str, Cost]:
+        """The cost of one pass, by named part (`q_proj`, `scores`, …)."""
+        raise NotImplementedError
+
+    def after(self, flow: Flow) -> Flow:
+        """The flow after this layer: by default it holds weights, so the stream now has a gradient."""
+        return replace(flow, grad=True, width=self.out_width(flow))
+
+    def in_width(self) -> sympy.Expr | None:
+        """The stream width this layer expects, if it reads one."""
+        return getattr(self, "dim", None)
+
+    def out_width(self, flow: Flow) -> sympy.Expr | None:
+        return flow.width if flow.width is not None else self.in_width()
+
+    def problems(self, value: Value, ctx: Ctx) -> Iterator[tuple[str, str]]:
+        """(field, message) for each constraint that fails at concrete sizes.
+
+        Every size must be a positive integer; subclasses add their own (heads dividing width).
+        """
+        for name in type(self).model_fields:
+            size = getattr(self, name)
+            if isinstance(size, sympy.Expr):
+                v = value(size)
+                if not (v.is_Integer and v > 0):
+                    yield name, f"{size} = {v}; sizes must be positive integers"
+
+    def build(self, b: Build):
+        """The torch module for this layer at the sizes in `b` (verify only)."""
+        raise NotImplementedError

@@ -1,0 +1,61 @@
+"""Feed-forward block: up-projection, activation, down-projection, added back to the stream.
+
+`gated: true` is the GLU family (Shazeer 2020): SwiGLU with silu, GeGLU with gelu — three
+matrices, act(x W_gate) * (x W_up) then W_down. Every weight is used once per token,
+so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import StrictBool
+
+from ..cost import Cost
+from .base import Component, Ctx, Size
+
+Activation = Literal["relu", "gelu", "gelu_tanh", "silu"]
+
+
+class MLP(Component):
+    kind = "mlp"
+    dim: Size
+    hidden: Size
+    activation: Activation = "gelu"
+    gated: StrictBool = False
+    bias: StrictBool = False
+    residual: StrictBool = True  # output is added to the input stream
+
+    def parts(self, ctx: Ctx):
+        acts = ctx.tokens * self.hidden
+        parts = {"up_proj": ctx.linear(self.dim, self.hidden, self.bias)}
+        if self.gated:
+            parts["gate_proj"] = ctx.linear(self.dim, self.hidden, self.bias)
+        kind = "gelu" if self.activation.startswith("gelu") else self.activation
+        parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
+        parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=True)
+        if self.residual:
+            parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
+        return parts
+
+    def build(self, b):
+        from torch import nn
+        from torch.nn import functional as F
+
+        d, h = b.int(self.dim), b.int(self.hidden)
+        act = {
+            "relu": F.relu,
+            "gelu": F.gelu,
+            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+            "silu": F.silu,
+        }[self.activation]
+        mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
+        if self.gated:
+            mods["gate_proj"] = nn.Linear(d, h, bias=self.bias)
+
+        def forward(m, x, state):  # (B, T, d) -> (B, T, h) -> (B, T, d)
+            hidden = act(m.gate_proj(x)) * m.up_proj(x) if self.gated else act(m.up_proj(x))
+            out = m.down_proj(hidden)
+            return x + out if self.residual else out
+
+        return b.part(forward, **mods)

@@ -1,0 +1,33 @@
+"""Learned absolute positions (GPT-2's wpe): a max_len x dim table added to the stream.
+
+Its parameters depend on `max_len`, not on the sequence actually run; `seq_len` must not
+exceed `max_len`.
+"""
+
+from __future__ import annotations
+
+from .. import ops
+from .base import Component, Ctx, Size
+
+
+class PositionEmbedding(Component):
+    kind = "position_embedding"
+    max_len: Size  # rows: positions the table can address
+    dim: Size
+
+    def parts(self, ctx: Ctx):
+        return {"table": ops.lookup(self.max_len, self.dim) + ctx.elementwise(ctx.tokens * self.dim, "position_add")}
+
+    def problems(self, value, ctx: Ctx):
+        yield from super().problems(value, ctx)
+        if value(ctx.seq_len) > value(self.max_len):
+            yield "max_len", f"seq_len {value(ctx.seq_len)} exceeds max_len {value(self.max_len)}"
+
+    def build(self, b):
+        import torch
+        from torch import nn
+
+        def forward(m, x, state):  # x: (B, T, dim) + table[0:T]: (T, dim)
+            return x + m.table(torch.arange(x.shape[1], device=x.device))
+
+        return b.part(forward, table=nn.Embedding(b.int(self.max_len), b.int(self.dim)))

@@ -1,0 +1,60 @@
+"""Rotary position embedding (RoFormer, Su et al. 2021): no parameters.
+
+Listed once, as Hugging Face models hold one `rotary_emb`: it computes the cos/sin tables,
+and every attention layer after it rotates the first `dim` features of each query and key
+head. That rotation is elementwise (0 FLOPs under pytorch); under `full` it is counted in
+the attention layers, where it happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pydantic import Field
+
+from .base import Component, Ctx, Flow, Size
+
+
+class Rotary(Component):
+    kind = "rotary"
+    dim: Size  # rotated features per head (the head dim, or a part of it)
+    base: int = Field(10000, gt=0)  # theta; changes values, not counts
+
+    def parts(self, ctx: Ctx):
+        return {}
+
+    def in_width(self):
+        return None  # `dim` is per head, not the stream width
+
+    def after(self, flow: Flow) -> Flow:
+        return replace(flow, rotary=self.dim)
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        if value(self.dim) % 2:
+            yield "dim", f"rotary dim must be even, got {value(self.dim)}"
+
+    def build(self, b):
+        import torch
+
+        half = b.int(self.dim) // 2
+        base = self.base
+
+        def forward(m, x, state):
+            # angle[t, i] = t / base^(i/half); an outer product is elementwise (torch.outer -> mul)
+            inv_freq = base ** -(torch.arange(half, device=x.device, dtype=torch.float32) / half)
+            angle = torch.outer(torch.arange(x.shape[1], device=x.device, dtype=torch.float32), inv_freq)
+            state["rotary"] = (angle.cos(), angle.sin())  # (T, dim/2) each
+            return x
+
+        return b.part(forward)
+
+
+def apply(t, state):
+    """Rotate the first features of each head of t: (B, H, T, head_dim), pairwise (i, i + half)."""
+    import torch
+
+    cos, sin = state["rotary"]
+    half = cos.shape[-1]
+    x1, x2, rest = t[..., :half], t[..., half : 2 * half], t[..., 2 * half :]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)

@@ -1,0 +1,61 @@
+"""FLOP conventions. A FLOP count means nothing without one, so every output names it.
+
+- pytorch: exactly what torch.utils.flop_counter.FlopCounterMode counts — 2 FLOPs per
+  multiply-accumulate of matmul-class ops (mm, bmm, addmm, convolution); elementwise
+  work (norms, activations, softmax, bias and residual adds) counts 0; causal attention
+  is counted in full, as the kernels multiply the whole score matrix.
+- macs: multiply-accumulates (the fvcore / ptflops / thop habit) = pytorch / 2.
+- full: pytorch plus elementwise work at the per-element constants in ELEMENTWISE, and
+  causal attention counted as the n(n+1)/2 scores that matter. Backward elementwise
+  work is taken as 2x forward (one pass for each of the gradient's reads and writes);
+  an assumption, stated, not measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# FLOPs per element under `full`. NB: these are symcost's stated constants, not measurements.
+ELEMENTWISE = {
+    "layernorm": 5,  # mean (1), subtract (1), square + sum (2), scale by 1/std (1)
+    "rmsnorm": 3,  # square + sum (2), scale by 1/rms (1)
+    "affine": 1,  # each of a norm's weight multiply and bias add
+    "bias": 1,  # add a bias to each output element
+    "residual": 1,  # add a branch back into the stream
+    "position_add": 1,  # add a learned position vector to each token
+    "softmax": 5,  # max, subtract, exp, sum, divide
+    "attention_scale": 1,  # multiply scores by 1/sqrt(head_dim)
+    "rotary": 3,  # x*cos + rotate(x)*sin: 2 multiplies, 1 add per rotated element
+    "gate": 1,  # the elementwise product of a gated MLP
+    "relu": 1,
+    "gelu": 8,  # tanh approximation: x^3, 2 mul, add, tanh (~2), add, mul
+    "silu": 4,  # negate, exp, add 1, divide
+    "identity": 0,
+}
+BACKWARD_ELEMENTWISE_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    flops_per_mac: int
+    elementwise: bool
+    causal_half: bool
+    description: str
+
+
+CONVENTIONS = {
+    c.name: c
+    for c in (
+        Convention("pytorch", 2, False, False,
+                   "FlopCounterMode: 2 FLOPs per multiply-add, matmul-class ops only, causal attention in full"),
+        Convention("macs", 1, False, False, "multiply-accumulates of matmul-class ops (= pytorch / 2)"),
+        Convention("full", 2, True, True,
+                   "pytorch + elementwise work at symcost's per-element constants, causal attention halved"),
+    )
+}
+PYTORCH = CONVENTIONS["pytorch"]
+
+
+def get(name: str) -> Convention:
+    return CONVENTIONS[name]

@@ -1,0 +1,72 @@
+"""Cost: what one part of a model holds (parameters) and what one pass of it computes (FLOPs).
+
+Parameters and computation are kept apart on purpose: `params` counts trainable weights
+(tied weights once), `active_params` the weights any one token uses, `forward` and
+`backward` the FLOPs of one pass over the input under the derivation's convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import sympy
+
+ZERO = sympy.Integer(0)
+
+
+@dataclass(frozen=True)
+class Cost:
+    params: sympy.Expr = ZERO
+    active_params: sympy.Expr = ZERO
+    forward: sympy.Expr = ZERO
+    backward: sympy.Expr = ZERO
+
+    @classmethod
+    def weights(cls, count: sympy.Expr) -> Cost:
+        """Parameters that every token uses."""
+        return cls(params=count, active_params=count)
+
+    @property
+    def train(self) -> sympy.Expr:
+        return self.forward + self.backward
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __mul__(self, times: sympy.Expr) -> Cost:
+        """The cost of `times` copies run one after another (a `repeat`)."""
+        return Cost(*(getattr(self, f.name) * times for f in fields(self)))
+
+    __rmul__ = __mul__
+
+    def map(self, fn) -> Cost:
+        return Cost(*(fn(getattr(self, f.name)) for f in fields(self)))
+
+    def metrics(self) -> dict[str, sympy.Expr]:
+        return {
+            "params": self.params,
+            "active_params": self.active_params,
+            "forward": self.forward,
+            "backward": self.backward,
+            "train": self.train,
+        }
+
+
+def total(costs) -> Cost:
+    out = Cost()
+    for c in costs:
+        out = out + c
+    return out
+
+
+@dataclass(frozen=True)
+class Node:
+    """One component in the cost tree: its slash path, type, cost (all repetitions), and parts."""
+
+    path: str
+    kind: str
+    cost: Cost
+    parts: dict[str, Cost] = field(default_factory=dict)
+
+    def map(self, fn) -> Node:
+        return Node(self.path, self.kind, self.cost.map(fn), {k: v.map(fn) for k, v in self.parts.items()})

@@ -1,0 +1,110 @@
+"""Spec -> cost tree: each component's cost rule, `repeat` as a symbolic multiplier.
+
+A repeat block's cost is derived from one pass of its layers and multiplied by its count
+(never unrolled), so derivation time does not depend on depth. The one subtlety: the
+first pass may see a stream without a gradient (raw inputs), later passes with one, so a
+block whose flow changes over its first pass costs first + (N - 1) x later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sympy
+
+from . import conventions
+from .components import Ctx, FieldError, Flow
+from .conventions import Convention
+from .cost import Cost, Node, total
+from .spec import Repeat, Spec, component_of
+
+METRICS = ("params", "active_params", "forward", "backward", "train")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a component sits: its YAML path and the context it was derived in (for checks)."""
+
+    where: tuple
+    component: object
+    ctx: Ctx
+
+
+@dataclass(frozen=True)
+class Derivation:
+    spec: Spec
+    convention: Convention
+    keep: tuple[str, ...]
+    raw: tuple[Node, ...]  # in every dim, derived ones unsubstituted (evaluation substitutes values)
+    sites: tuple[Site, ...]
+    nodes: tuple[Node, ...] = field(init=False)  # closed forms in the free (and kept) dims
+    total: Cost = field(init=False)
+
+    def __post_init__(self) -> None:
+        subst = self.spec.dimset.substitution(self.keep)
+        closed = tuple(n.map(lambda e: sympy.expand(e.xreplace(subst))) for n in self.raw)
+        object.__setattr__(self, "nodes", closed)
+        object.__setattr__(self, "total", total(n.cost for n in closed))
+
+    @property
+    def raw_total(self) -> Cost:
+        return total(n.cost for n in self.raw)
+
+    @property
+    def free_symbols(self) -> list[str]:
+        syms: set[sympy.Symbol] = set()
+        for e in self.total.metrics().values():
+            syms |= e.free_symbols
+        return sorted(str(s) for s in syms)
+
+
+def derive(spec: Spec, convention: str | Convention = "pytorch", keep: Iterable[str] = ()) -> Derivation:
+    """The symbolic cost of `spec`: per component, and in total, under `convention`."""
+    conv = conventions.get(convention) if isinstance(convention, str) else convention
+    batch = spec.input_dim("batch", 1)
+    seq_len = spec.input_dim("seq_len", None)
+    walker = _Walker(spec, conv, batch, seq_len)
+    raw, _ = walker.walk(spec.layers, ("layers",), "layers", Flow())
+    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites))
+
+
+class _Walker:
+    def __init__(self, spec: Spec, conv: Convention, batch, seq_len) -> None:
+        self.spec, self.conv, self.batch, self.seq_len = spec, conv, batch, seq_len
+        self.sites: list[Site] = []
+
+    def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        nodes: list[Node] = []
+        for i, item in enumerate(layers):
+            if isinstance(item, Repeat):
+                block, flow = self.repeat(item, where + (i, "layers"), f"{path}/{i}/repeat", flow)
+                nodes += block
+                continue
+            kind, component = component_of(item)
+            ctx = Ctx(self.conv, self.batch, self.seq_len, flow)
+            here = where + (i, kind)
+            try:
+                parts = component.parts(ctx)
+                flow = component.after(flow)
+            except FieldError as e:
+                raise self.spec.doc.error(here + (e.field,), e.message) from None
+            self.sites.append(Site(here, component, ctx))
+            nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()), parts))
+        return nodes, flow
+
+    def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        count = item.repeat
+        first, after_first = self.walk(item.layers, where, path, flow)
+        if after_first == flow:
+            return [n.map(lambda e: e * count) for n in first], flow
+        sites = len(self.sites)
+        later, after_later = self.walk(item.layers, where, path, after_first)
+        del self.sites[sites:]  # one site per component is enough for the checks
+        # Flows only gain things (a gradient, a rotary table) and settle after one pass.
+        assert after_later == after_first, "a repeat block's flow must settle after one pass"
+        combined = [
+            Node(f.path, f.kind, f.cost + l.cost * (count - 1), {k: f.parts[k] + l.parts[k] * (count - 1) for k in f.parts})
+            for f, l in zip(first, later)
+        ]
+        return combined, after_first

@@ -1,0 +1,67 @@
+"""Exact numbers from a derivation: every dim gets an integer, every cost an exact int.
+
+Values are substituted into the raw cost tree (derived dims as their own values), so a
+`--set` on a derived dim is honoured. Before any number is returned, every component's
+constraints are checked at those sizes (positive sizes, heads dividing width, …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sympy
+
+from .cost import Node
+from .derive import METRICS, Derivation
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    derivation: Derivation
+    dims: dict[str, int]
+    total: dict[str, int]
+    components: list[tuple[Node, dict[str, int]]]
+
+    @property
+    def name(self) -> str:
+        return self.derivation.spec.name
+
+
+def dim_values(derivation: Derivation, values: Mapping[str, int] | None = None) -> dict[sympy.Symbol, sympy.Integer]:
+    """Every dim's exact value (defaults, overridden by `values`), checked against every component."""
+    spec = derivation.spec
+    subst = spec.dimset.overridden(dict(values or {})).values()
+
+    def value(e: sympy.Expr) -> sympy.Expr:
+        return sympy.sympify(e).xreplace(subst)
+
+    for site in derivation.sites:
+        ctx = site.ctx
+        for field_name, message in site.component.problems(value, ctx):
+            raise spec.doc.error(site.where + (field_name,), message)
+        wanted = site.component.in_width()
+        have = ctx.flow.width
+        if wanted is not None and have is not None and value(wanted) != value(have):
+            raise spec.doc.error(
+                site.where + ("dim",),
+                f"expects {value(wanted)} features per token, but the layer before gives {value(have)}",
+            )
+    return subst
+
+
+def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) -> Evaluation:
+    subst = dim_values(derivation, values)
+
+    def numbers(cost) -> dict[str, int]:
+        return {m: int(e.xreplace(subst)) for m, e in cost.metrics().items()}
+
+    return Evaluation(
+        derivation,
+        {str(s): int(v) for s, v in subst.items()},
+        numbers(derivation.raw_total),
+        [(node, numbers(node.cost)) for node in derivation.nodes],
+    )
+
+
+__all__ = ["METRICS", "Evaluation", "dim_values", "evaluate"]

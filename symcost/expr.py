@@ -1,0 +1,156 @@
+"""Size expressions from spec strings -> sympy, through a whitelist.
+
+A spec string is parsed by Python's `ast` (which only parses; nothing runs) and each
+node is checked against a short whitelist: integer literals, declared dimension names,
+`+ - * / // **`, unary minus, parentheses and `min max ceil floor`. Everything else —
+attribute access, calls of other names, subscripts, lambdas, comprehensions, strings,
+floats — is refused. Nothing from a spec ever reaches `eval` or `sympify`.
+
+Limits keep hostile input cheap: at most MAX_CHARS characters, MAX_NODES syntax nodes,
+literals below MAX_LITERAL and exponents that are integer constants up to MAX_EXPONENT.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+
+import sympy
+
+MAX_CHARS = 500
+MAX_NODES = 200
+MAX_LITERAL = 10**18
+MAX_EXPONENT = 16
+
+FUNCTIONS = {
+    "min": (sympy.Min, 2),
+    "max": (sympy.Max, 2),
+    "ceil": (sympy.ceiling, 1),
+    "floor": (sympy.floor, 1),
+}
+
+_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.FloorDiv: lambda a, b: sympy.floor(a / b),
+}
+
+_NAMES_OF_NODES = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscripts",
+    ast.Lambda: "lambda",
+    ast.JoinedStr: "f-strings",
+    ast.Compare: "comparisons",
+    ast.BoolOp: "boolean operators",
+    ast.IfExp: "conditional expressions",
+    ast.ListComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.List: "lists",
+    ast.Tuple: "tuples",
+    ast.Dict: "dicts",
+    ast.Starred: "starred arguments",
+    ast.NamedExpr: "assignment expressions",
+}
+
+
+class ExprError(ValueError):
+    """An expression outside the whitelist (a ValueError, so pydantic reports it at its field)."""
+
+
+def parse(value: object, names: Mapping[str, sympy.Symbol]) -> sympy.Expr:
+    """Parse an integer or an expression string over `names` into an exact sympy expression."""
+    if isinstance(value, bool):
+        raise ExprError(f"expected a size (integer or expression), got {str(value).lower()}")
+    if isinstance(value, int):
+        return _literal(value)
+    if isinstance(value, float):
+        raise ExprError(f"{value!r} is not an integer; sizes are exact (write a fraction such as 8/3)")
+    if not isinstance(value, str):
+        raise ExprError(f"expected a size (integer or expression), got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise ExprError("empty expression")
+    if len(text) > MAX_CHARS:
+        raise ExprError(f"expression longer than {MAX_CHARS} characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as e:
+        raise ExprError(f"cannot parse {text!r}: {e.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError(f"cannot parse {text!r}") from None
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        raise ExprError(f"expression has more than {MAX_NODES} parts")
+    result = _Walker(names, text).visit(tree.body)
+    if result.has(sympy.zoo, sympy.nan, sympy.oo):
+        raise ExprError(f"{text!r} divides by zero")
+    return result
+
+
+def _literal(n: int) -> sympy.Integer:
+    if abs(n) >= MAX_LITERAL:
+        raise ExprError(f"integer {n if len(str(n)) < 30 else str(n)[:20] + '…'} is too large (limit 10**18)")
+    return sympy.Integer(n)
+
+
+class _Walker:
+    def __init__(self, names: Mapping[str, sympy.Symbol], text: str) -> None:
+        self.names = names
+        self.text = text
+
+    def refuse(self, what: str) -> ExprError:
+        return ExprError(
+            f"{what} not allowed in {self.text!r}; a size uses integers, dim names, "
+            "+ - * / // ** ( ) and min max ceil floor"
+        )
+
+    def visit(self, node: ast.AST) -> sympy.Expr:
+        if isinstance(node, ast.Constant):
+            if type(node.value) is int:
+                return _literal(node.value)
+            if isinstance(node.value, float):
+                raise ExprError(f"{node.value!r} in {self.text!r} is not an integer; sizes are exact")
+            raise self.refuse(f"the literal {node.value!r} is")
+        if isinstance(node, ast.Name):
+            if node.id not in self.names:
+                declared = ", ".join(sorted(self.names)) or "none"
+                raise ExprError(f"unknown name {node.id!r} in {self.text!r}; declared dims: {declared}")
+            return self.names[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = self.visit(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Pow):
+                return self.power(node)
+            op = _OPERATORS.get(type(node.op))
+            if op is None:
+                raise self.refuse(f"the operator {type(node.op).__name__} is")
+            return op(self.visit(node.left), self.visit(node.right))
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.refuse(f"{_NAMES_OF_NODES.get(type(node), type(node).__name__)} are")
+
+    def power(self, node: ast.BinOp) -> sympy.Expr:
+        exponent = self.visit(node.right)
+        if not (exponent.is_Integer and 0 <= exponent <= MAX_EXPONENT):
+            raise ExprError(
+                f"exponent in {self.text!r} must be an integer constant from 0 to {MAX_EXPONENT}"
+            )
+        base = self.visit(node.left)
+        result = base**exponent
+        if result.is_Number and abs(result) >= MAX_LITERAL:
+            raise ExprError(f"{self.text!r} is too large (limit 10**18)")
+        return result
+
+    def call(self, node: ast.Call) -> sympy.Expr:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            raise self.refuse("calls other than min max ceil floor are")
+        if node.keywords:
+            raise self.refuse("keyword arguments are")
+        fn, arity = FUNCTIONS[node.func.id]
+        args = [self.visit(a) for a in node.args]
+        if (arity == 1 and len(args) != 1) or (arity == 2 and len(args) < 2):
+            wanted = "one argument" if arity == 1 else "at least two arguments"
+            raise ExprError(f"{node.func.id}() takes {wanted} in {self.text!r}")
+        return fn(*args)

@@ -1,0 +1,159 @@
+"""Formatting: text, json, markdown and latex. The only module that turns results into text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import sympy
+
+from .derive import Derivation
+from .evaluate import Evaluation
+
+FORMATS = ("text", "json", "markdown", "latex")
+_LABELS = {
+    "params": "params",
+    "active_params": "active params",
+    "forward": "forward FLOPs",
+    "backward": "backward FLOPs",
+    "train": "train FLOPs",
+}
+
+
+def formula(e: sympy.Expr) -> str:
+    """A closed form as `sympy.parse_expr` reads it back, highest-degree terms first."""
+    return sympy.sstr(e, order="grlex")
+
+
+def human(n: int, metric: str = "params") -> str:
+    """124439808 -> 124.44M (params: K M B T); FLOPs take SI prefixes (k M G T P E)."""
+    units = ["", "K", "M", "B", "T"] if metric.endswith("params") else ["", "k", "M", "G", "T", "P", "E"]
+    value, i = float(n), 0
+    while abs(value) >= 1000 and i < len(units) - 1:
+        value, i = value / 1000, i + 1
+    return f"{n:,}" if i == 0 else f"{value:.2f}{units[i]}"
+
+
+# -- data: plain dicts, the shape of --format json ------------------------------------
+
+def derivation_data(d: Derivation) -> dict:
+    dims = {}
+    for dim in d.spec.dimset.items:
+        dims[dim.name] = formula(dim.definition) if dim.definition is not None else (
+            None if dim.default is None else str(dim.default)
+        )
+    t = d.total
+    return {
+        "name": d.spec.name,
+        "convention": d.convention.name,
+        "dims": dims,
+        "free_symbols": d.free_symbols,
+        "params": formula(t.params),
+        "active_params": formula(t.active_params),
+        "flops": {"forward": formula(t.forward), "backward": formula(t.backward), "train": formula(t.train)},
+        "components": [
+            {
+                "path": n.path,
+                "type": n.kind,
+                "params": formula(n.cost.params),
+                "active_params": formula(n.cost.active_params),
+                "flops_forward": formula(n.cost.forward),
+                "flops_backward": formula(n.cost.backward),
+                "parts": {k: {"params": formula(c.params), "flops_forward": formula(c.forward)} for k, c in n.parts.items()},
+            }
+            for n in d.nodes
+        ],
+    }
+
+
+def evaluation_data(e: Evaluation) -> dict:
+    t = e.total
+    return {
+        "name": e.name,
+        "convention": e.derivation.convention.name,
+        "dims": e.dims,
+        "params": t["params"],
+        "active_params": t["active_params"],
+        "flops": {"forward": t["forward"], "backward": t["backward"], "train": t["train"]},
+        "components": [
+            {
+                "path": node.path,
+                "type": node.kind,
+                "params": v["params"],
+                "active_params": v["active_params"],
+                "flops_forward": v["forward"],
+                "flops_backward": v["backward"],
+            }
+            for node, v in e.components
+        ],
+    }
+
+
+# -- rendering ----------------------------------------------------------------------
+
+def render_derivation(d: Derivation, fmt: str) -> str:
+    data = derivation_data(d)
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    if fmt == "latex":
+        return _latex(d)
+    totals = [(_LABELS[m], formula(e)) for m, e in d.total.metrics().items()]
+    rows = [(n.path, n.kind, formula(n.cost.params), formula(n.cost.forward)) for n in d.nodes]
+    head = ("component", "type", "params", "forward FLOPs")
+    return _document(d.spec.name, d.convention, _free_line(data), totals, head, rows, fmt)
+
+
+def render_evaluation(e: Evaluation, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(evaluation_data(e), indent=2)
+    if fmt == "latex":
+        return _latex(e.derivation, e)
+    dims = "dims: " + ", ".join(f"{k}={v}" for k, v in e.dims.items())
+    totals = [(_LABELS[m], f"{v:,}  ({human(v, m)})") for m, v in e.total.items()]
+    rows = [
+        (n.path, n.kind, f"{v['params']:,}", f"{v['forward']:,}", _share(v["forward"], e.total["forward"]))
+        for n, v in e.components
+    ]
+    head = ("component", "type", "params", "forward FLOPs", "share")
+    return _document(e.name, e.derivation.convention, dims, totals, head, rows, fmt)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _free_line(data: dict) -> str:
+    return "free dims: " + (", ".join(data["free_symbols"]) or "none")
+
+
+def _document(name, conv, subtitle, totals, head, rows, fmt) -> str:
+    title = f"{name} — convention: {conv.name} ({conv.description})"
+    if fmt == "markdown":
+        lines = [f"## {name}", "", f"Convention: `{conv.name}` ({conv.description}). {subtitle}.", ""]
+        lines += ["| metric | value |", "|---|---|"] + [f"| {k} | `{v}` |" for k, v in totals]
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(f"`{c}`" if i >= 2 else c for i, c in enumerate(r)) + " |" for r in rows]
+        return "\n".join(lines)
+    width = max(len(k) for k, _ in totals)
+    lines = [title, subtitle, ""] + [f"{k:<{width}}  {v}" for k, v in totals] + [""]
+    lines += _table(head, rows)
+    return "\n".join(lines)
+
+
+def _table(head: tuple, rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt_row: Callable[[tuple], str] = lambda r: "  ".join(f"{str(c):<{w}}" for c, w in zip(r, widths)).rstrip()
+    return [fmt_row(head), fmt_row(tuple("-" * w for w in widths))] + [fmt_row(r) for r in rows]
+
+
+def _latex(d: Derivation, e: Evaluation | None = None) -> str:
+    lines = [f"% {d.spec.name}, convention: {d.convention.name}", r"\begin{align*}"]
+    for m, expr in d.total.metrics().items():
+        value = f" = {e.total[m]:,}".replace(",", "{,}") if e else ""
+        lines.append(rf"  \text{{{_LABELS[m]}}} &= {sympy.latex(expr)}{value} \\")
+    lines.append(r"\end{align*}")
+    return "\n".join(lines)
+
+
+def table(head: tuple, rows: list[tuple]) -> str:
+    return "\n".join(_table(head, rows))

@@ -1,0 +1,142 @@
+"""Reading a spec file: YAML to plain data, remembering the line and column of every field.
+
+YAML is composed into nodes with PyYAML's safe loader (no tags that build objects) and
+converted here, so that duplicate keys, alias bombs and absurd nesting are refused with
+a location instead of being silently accepted or expanded without bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+# Limits for hostile files (documented in the README, "Limits").
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 100_000  # after expanding aliases: a "billion laughs" file stops here
+MAX_DEPTH = 64
+
+Path_ = tuple[str | int, ...]
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+@dataclass
+class Document:
+    """A spec file's data and where each field of it was written."""
+
+    file: str
+    data: Any
+    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path_) -> tuple[int, int]:
+        """The line and column of `path`, or of its nearest written ancestor."""
+        path = tuple(path)
+        while path not in self.marks and path:
+            path = path[:-1]
+        return self.marks.get(path, (1, 1))
+
+    def error(self, path: Path_, message: str) -> SpecError:
+        line, column = self.locate(path)
+        return SpecError(message, file=self.file, line=line, column=column, path=path)
+
+
+def read(path: str | Path) -> Document:
+    """Read and parse a spec file; every failure is a SpecError naming the file."""
+    name = str(path)
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise SpecError("is a directory, expected a YAML spec file", file=name)
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}", file=name)
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("no such file", file=name) from None
+    except OSError as e:
+        raise SpecError(f"cannot read: {e.strerror or e}", file=name) from None
+    return parse(raw, name)
+
+
+def parse(raw: bytes, name: str = "<spec>") -> Document:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SpecError("not UTF-8 text; a spec is a YAML text file", file=name, line=line, column=column) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise SpecError("contains a NUL byte; a spec is a YAML text file", file=name, line=line)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or "malformed YAML"
+        raise SpecError(
+            f"malformed YAML: {problem}",
+            file=name,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"malformed YAML: {e}", file=name) from None
+    except RecursionError:
+        raise SpecError(f"YAML nested too deeply (limit {MAX_DEPTH} levels)", file=name) from None
+    if node is None:
+        raise SpecError("empty file; expected a mapping with `dims:` and `layers:`", file=name, line=1, column=1)
+    doc = Document(file=name, data=None)
+    doc.data = _Converter(doc).convert(node, ())
+    return doc
+
+
+class _Converter:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.nodes = 0
+        self.scalars = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node, path: Path_, message: str) -> SpecError:
+        mark = node.start_mark
+        return SpecError(message, file=self.doc.file, line=mark.line + 1, column=mark.column + 1, path=path)
+
+    def convert(self, node: yaml.Node, path: Path_) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(node, path, f"more than {MAX_NODES:,} YAML nodes (after expanding aliases); refusing")
+        if len(path) > MAX_DEPTH:
+            raise self.fail(node, path, f"nested deeper than {MAX_DEPTH} levels")
+        self.doc.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
+        if node.tag not in _PLAIN_TAGS:
+            raise self.fail(node, path, f"YAML tag {node.tag!r} is not allowed; use plain values")
+        return self.scalars.construct_object(node)
+
+    def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise self.fail(key_node, path, "YAML merge keys (<<) are not supported; write the fields out")
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                raise self.fail(key_node, path, "mapping keys must be plain names")
+            key = str(self.scalars.construct_object(key_node))
+            here = path + (key,)
+            if key in out:
+                raise self.fail(key_node, here, f"duplicate key {key!r}")
+            self.doc.marks[here] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.convert(value_node, here)
+        return out
