@@ -167,8 +167,7 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str, conven
     torch.utils.flop_counter.FlopCounterMode. Exit status 0 on a full match, 1 otherwise.
     """
     from . import api
-    from .verify import render_report
 
     report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
-    click.echo(render_report(report, fmt))
+    click.echo(render.render_report(report, fmt))
     sys.exit(0 if report.match else 1)

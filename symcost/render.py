@@ -157,3 +157,48 @@ def _latex(d: Derivation, e: Evaluation | None = None) -> str:
 
 def table(head: tuple, rows: list[tuple]) -> str:
     return "\n".join(_table(head, rows))
+
+
+def report_data(report) -> dict:
+    """verify's result as plain data (the shape of `verify --format json`)."""
+
+    def pair(row, metric):
+        return {"symbolic": row.symbolic[metric], "measured": row.measured[metric]}
+
+    metrics = list(report.totals.symbolic)
+    data = {"name": report.name, "convention": report.convention, "device": report.device, "match": report.match,
+            "dims": report.dims}
+    for metric in metrics:
+        data[metric] = pair(report.totals, metric)
+    data["unattributed_flops"] = report.unattributed
+    data["components"] = [
+        {"path": r.path, "type": r.kind, "match": r.match, "note": r.note, **{m: pair(r, m) for m in metrics}}
+        for r in report.rows
+    ]
+    return data
+
+
+def render_report(report, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report_data(report), indent=2)
+    metrics = list(report.totals.symbolic)
+    names = {"params": "params", "flops_forward": "forward FLOPs", "flops_backward": "backward FLOPs"}
+    head = ("component", *(h for m in metrics for h in (names[m], "torch")), "")
+    rows = []
+    for r in [*report.rows, report.totals]:
+        cells = [f"{side[m]:,}" for m in metrics for side in (r.symbolic, r.measured)]
+        rows.append((r.path, *cells, ("ok" if r.match else "DIFFERS") + (" *" if r.note else "")))
+    lines = [
+        f"{report.name} — verified against PyTorch ({report.device} device), convention: {report.convention}",
+        "dims: " + ", ".join(f"{k}={v}" for k, v in report.dims.items()),
+        "",
+        *_table(head, rows),
+        "",
+    ]
+    notes = sorted({r.note for r in report.rows if r.note})
+    lines += [f"* {note}" for note in notes]
+    lost = {k: v for k, v in report.unattributed.items() if v}
+    if lost:
+        lines.append(f"FLOPs counted outside every component: {lost}")
+    lines.append("MATCH: every count equals PyTorch's, exactly." if report.match else "MISMATCH: see DIFFERS rows.")
+    return "\n".join(lines)

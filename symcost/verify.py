@@ -1,0 +1,95 @@
+"""verify: the symbolic route and the measured route, compared exactly, component by component.
+
+Compared under the pytorch convention (or macs: both sides halved). Elementwise work
+(norms, activations, softmax, rotary) is counted 0 by FlopCounterMode and by the pytorch
+convention alike; rows whose only work is elementwise say so, since `full` counts it
+and nothing in PyTorch can confirm those constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import conventions
+from .derive import derive
+from .evaluate import dim_values, evaluate
+from .spec import Spec
+from .torchref import measure
+
+METRICS = ("params", "flops_forward", "flops_backward")
+UNCOUNTABLE = "elementwise only: FlopCounterMode counts 0 (see --convention full)"
+
+
+@dataclass
+class Row:
+    path: str
+    kind: str
+    symbolic: dict[str, int]
+    measured: dict[str, int]
+    note: str = ""
+
+    @property
+    def match(self) -> bool:
+        return self.symbolic == self.measured
+
+
+@dataclass
+class Report:
+    name: str
+    convention: str
+    device: str
+    dims: dict[str, int]
+    rows: list[Row]
+    totals: Row
+    unattributed: dict[str, int]
+
+    @property
+    def match(self) -> bool:
+        return all(r.match for r in self.rows) and self.totals.match and not any(self.unattributed.values())
+
+
+def verify(
+    spec: Spec,
+    values: Mapping[str, int] | None = None,
+    *,
+    backward: bool = False,
+    device: str = "meta",
+    convention: str = "pytorch",
+    seed: int = 0,
+) -> Report:
+    conv = conventions.get(convention)
+    if conv.elementwise:
+        raise ValueError("verify compares under pytorch or macs; `full` counts work FlopCounterMode cannot see")
+    derivation = derive(spec, conventions.PYTORCH)
+    evaluation = evaluate(derivation, values)
+    full = evaluate(derive(spec, "full"), values)
+    measured = measure(derivation, dim_values(derivation, values), backward=backward, device=device, seed=seed)
+    scale = conventions.PYTORCH.flops_per_mac // conv.flops_per_mac
+
+    def pick(params: int, forward: int, backward_: int | None) -> dict[str, int]:
+        out = {"params": params, "flops_forward": forward // scale}
+        if backward:
+            out["flops_backward"] = (backward_ or 0) // scale
+        return out
+
+    rows = []
+    for (node, v), (_, f) in zip(evaluation.components, full.components):
+        m = measured
+        row = Row(
+            node.path,
+            node.kind,
+            pick(v["params"], v["forward"], v["backward"]),
+            pick(m.params.get(node.path, 0), m.forward.get(node.path, 0), (m.backward or {}).get(node.path, 0)),
+        )
+        if v["forward"] == 0 and f["forward"] > 0:
+            row.note = UNCOUNTABLE
+        rows.append(row)
+    t = evaluation.total
+    totals = Row(
+        "total",
+        "",
+        pick(t["params"], t["forward"], t["backward"]),
+        pick(sum(m.params.values()), sum(m.forward.values()), sum((m.backward or {}).values())),
+    )
+    return Report(spec.name, conv.name, device, evaluation.dims, rows, totals, measured.unattributed)
