@@ -8,8 +8,8 @@ from .spec import load, loads
 
 
 def verify(spec, values=None, **options):
-    """Compare the formulas with PyTorch's own counts (imports torch; see symcost.verify)."""
-    from .verify import verify as _verify
+    """Compare the formulas with PyTorch's own counts (imports torch; see symcost.verification)."""
+    from .verification import verify as _verify
 
     return _verify(spec, values, **options)
 

@@ -171,3 +171,7 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str, conven
     report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
     click.echo(render.render_report(report, fmt))
     sys.exit(0 if report.match else 1)
+
+
+if __name__ == "__main__":
+    main()

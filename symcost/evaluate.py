@@ -60,7 +60,7 @@ def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) ->
         derivation,
         {str(s): int(v) for s, v in subst.items()},
         numbers(derivation.raw_total),
-        [(node, numbers(node.cost)) for node in derivation.nodes],
+        [(node, numbers(node.cost)) for node in derivation.raw],
     )
 
 

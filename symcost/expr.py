@@ -126,7 +126,7 @@ class _Walker:
             op = _OPERATORS.get(type(node.op))
             if op is None:
                 raise self.refuse(f"the operator {type(node.op).__name__} is")
-            return op(self.visit(node.left), self.visit(node.right))
+            return self.bounded(op(self.visit(node.left), self.visit(node.right)))
         if isinstance(node, ast.Call):
             return self.call(node)
         raise self.refuse(f"{_NAMES_OF_NODES.get(type(node), type(node).__name__)} are")
@@ -137,9 +137,10 @@ class _Walker:
             raise ExprError(
                 f"exponent in {self.text!r} must be an integer constant from 0 to {MAX_EXPONENT}"
             )
-        base = self.visit(node.left)
-        result = base**exponent
-        if result.is_Number and abs(result) >= MAX_LITERAL:
+        return self.bounded(self.visit(node.left) ** exponent)
+
+    def bounded(self, result: sympy.Expr) -> sympy.Expr:
+        if result.is_Number and result.is_finite and abs(result) >= MAX_LITERAL:
             raise ExprError(f"{self.text!r} is too large (limit 10**18)")
         return result
 

@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from symcost.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHITECTURES = ROOT / "architectures"
+
+
+def arch(name: str) -> str:
+    return str(ARCHITECTURES / f"{name}.yaml")
+
+
+@pytest.fixture
+def cli():
+    """Run `symcost ARGS…` in-process; returns click's Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a spec file and return its path."""
+
+    def _write(text: str, name: str = "spec.yaml") -> str:
+        p = tmp_path / name
+        p.write_text(text)
+        return str(p)
+
+    return _write

@@ -1,0 +1,57 @@
+"""The CLI: help with examples, every output format, and no torch outside verify."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import arch
+
+
+@pytest.mark.parametrize("command", [[], ["derive"], ["eval"], ["verify"]])
+def test_help_has_examples(cli, command):
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.stdout
+    assert "symcost " in result.stdout
+
+
+def test_derive_text(cli):
+    out = cli("derive", arch("transformer")).stdout
+    assert "convention: pytorch" in out
+    assert "free dims: batch, d_model, max_pos, n_layers, seq_len, vocab" in out
+    assert "12*d_model**2*n_layers + d_model*max_pos + 13*d_model*n_layers + d_model*vocab + 2*d_model" in out
+    assert "layers/2/repeat/1/attention" in out
+
+
+def test_derive_markdown_and_latex(cli):
+    md = cli("derive", arch("llama"), "--format", "markdown").stdout
+    assert md.startswith("## llama-2-7b") and "| component | type | params | forward FLOPs |" in md
+    latex = cli("derive", arch("llama"), "--format", "latex").stdout
+    assert r"\begin{align*}" in latex and r"d_{model}" in latex
+
+
+def test_eval_text_is_exact_and_readable(cli):
+    out = cli("eval", arch("transformer")).stdout
+    assert "124,439,808  (124.44M)" in out
+    assert "convention: pytorch" in out
+
+
+def test_eval_macs_convention(cli):
+    pytorch = json.loads(cli("eval", arch("llama"), "--format", "json").stdout)
+    macs = json.loads(cli("eval", arch("llama"), "--format", "json", "--convention", "macs").stdout)
+    assert macs["convention"] == "macs"
+    assert 2 * macs["flops"]["forward"] == pytorch["flops"]["forward"]
+
+
+@pytest.mark.parametrize("command", ["derive", "eval"])
+def test_no_torch_outside_verify(command):
+    code = (
+        "import sys\n"
+        "from symcost.cli import main\n"
+        f"try:\n    main([{command!r}, {arch('llama')!r}, '--format', 'json'])\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

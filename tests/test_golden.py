@@ -1,0 +1,80 @@
+"""Shipped architectures at their published sizes: exact parameter counts, each expected
+value computed here from the published config, module by module."""
+
+import json
+
+import sympy
+
+from conftest import arch
+
+
+def gpt2_small_params() -> int:
+    # openai-community/gpt2: n_embd 768, n_layer 12, n_positions 1024, vocab 50257, n_inner 4*768
+    d, L, P, V, ff = 768, 12, 1024, 50257, 4 * 768
+    wte, wpe = V * d, P * d  # 38,597,376 + 786,432
+    ln = 2 * d  # weight + bias
+    c_attn = d * 3 * d + 3 * d  # fused q, k, v with bias: 1,771,776
+    c_proj = d * d + d  # 590,592
+    c_fc = d * ff + ff  # 2,362,368
+    mlp_proj = ff * d + d  # 2,360,064
+    block = 2 * ln + c_attn + c_proj + c_fc + mlp_proj  # 7,087,872
+    return wte + wpe + L * block + ln  # lm_head tied to wte: 0 more
+
+
+def llama2_7b_params() -> int:
+    # meta-llama/Llama-2-7b-hf: hidden 4096, 32 layers, 32 heads (= kv heads), ffn 11008, vocab 32000
+    d, L, ff, V = 4096, 32, 11008, 32000
+    attn = 4 * d * d  # q, k, v, o, no biases: 67,108,864
+    mlp = 3 * d * ff  # gate, up, down: 135,266,304
+    block = attn + mlp + 2 * d  # two RMSNorm weights
+    return V * d + L * block + d + V * d  # embed, blocks, final norm, untied head
+
+
+def test_published_counts_as_computed_here():
+    assert gpt2_small_params() == 124_439_808  # the figure DESIGN.md and the issue quote
+    assert llama2_7b_params() == 6_738_415_616
+
+
+def test_eval_json_gpt2(cli):
+    result = cli("eval", arch("transformer"), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["params"] == gpt2_small_params()
+    assert data["active_params"] == data["params"]
+    assert data["convention"] == "pytorch"
+    assert data["name"] == "gpt2-small"
+    assert set(data["flops"]) == {"forward", "backward", "train"}
+    assert data["flops"]["train"] == data["flops"]["forward"] + data["flops"]["backward"]
+    assert all(isinstance(v, int) for v in data["dims"].values())
+    for c in data["components"]:
+        assert {"path", "type", "params", "active_params", "flops_forward"} <= set(c)
+    assert sum(c["params"] for c in data["components"]) == data["params"]
+    assert sum(c["flops_forward"] for c in data["components"]) == data["flops"]["forward"]
+
+
+def test_eval_json_llama(cli):
+    data = json.loads(cli("eval", arch("llama"), "--format", "json").stdout)
+    assert data["params"] == llama2_7b_params()
+
+
+def test_gpt2_forward_flops_at_1024_tokens(cli):
+    # Per token and layer: 2 FLOPs x (4d² attention projections + 8d² MLP) plus scores and
+    # values 2 x 2·n·d; the tied head 2·d·V per token. The embeddings compute nothing.
+    d, L, n, V = 768, 12, 1024, 50257
+    expected = n * L * (2 * 12 * d * d + 4 * n * d) + 2 * n * d * V
+    data = json.loads(cli("eval", arch("transformer"), "--format", "json").stdout)
+    assert data["flops"]["forward"] == expected
+    assert data["flops"]["backward"] == 2 * expected  # every matmul operand needs a gradient here
+
+
+def test_derive_json_reads_back(cli):
+    data = json.loads(cli("derive", arch("transformer"), "--format", "json").stdout)
+    assert data["free_symbols"] == ["batch", "d_model", "max_pos", "n_layers", "seq_len", "vocab"]
+    values = dict(batch=1, d_model=768, max_pos=1024, n_layers=12, seq_len=1024, vocab=50257)
+    params = sympy.parse_expr(data["params"])
+    assert params.subs(values) == gpt2_small_params()
+    for key in ("forward", "backward", "train"):
+        assert isinstance(sympy.parse_expr(data["flops"][key]), sympy.Expr)
+    for c in data["components"]:
+        sympy.parse_expr(c["params"]), sympy.parse_expr(c["flops_forward"])
+    assert data["dims"]["d_ff"] == "4*d_model"

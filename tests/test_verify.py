@@ -1,0 +1,123 @@
+"""The measured route: for every shipped architecture, at sizes hypothesis draws, the
+formulas equal PyTorch's own counts — parameters, forward and backward FLOPs — exactly."""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import ARCHITECTURES, arch
+from symcost import ops
+
+pytest.importorskip("torch")
+
+
+@st.composite
+def heads_and_width(draw, even_head_dim=False):
+    """(n_heads, n_kv_heads dividing it, head_dim, d_model = heads x head_dim)."""
+    heads = draw(st.integers(1, 4))
+    kv = draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0]))
+    head_dim = draw(st.integers(1, 4)) * 2 if even_head_dim else draw(st.integers(1, 8))
+    return heads, kv, head_dim, heads * head_dim
+
+
+@st.composite
+def transformer_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    seq_len = draw(st.integers(1, 10))
+    sizes = dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 3)), vocab=draw(st.integers(1, 50)),
+                 seq_len=seq_len, max_pos=seq_len + draw(st.integers(0, 5)), batch=draw(st.integers(1, 3)))
+    if draw(st.booleans()):
+        sizes["d_ff"] = draw(st.integers(1, 40))  # a derived dim, overridden
+    return sizes
+
+
+@st.composite
+def llama_sizes(draw):
+    heads, kv, _, d_model = draw(heads_and_width(even_head_dim=True))  # rotary needs an even head dim
+    return dict(d_model=d_model, n_heads=heads, n_kv_heads=kv, n_layers=draw(st.integers(1, 3)),
+                d_ff=draw(st.integers(1, 40)), vocab=draw(st.integers(1, 50)), seq_len=draw(st.integers(1, 10)),
+                batch=draw(st.integers(1, 3)))
+
+
+# One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
+STRATEGIES = {
+    "transformer": transformer_sizes(),
+    "llama": llama_sizes(),
+}
+
+
+def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:
+    report = symcost.verify(symcost.load(arch(name)), sizes, backward=True, device=device)
+    for row in [*report.rows, report.totals]:
+        assert row.symbolic == row.measured, f"{name} {sizes}: {row.path}: {row.symbolic} != {row.measured}"
+    assert report.unattributed == {"forward": 0, "backward": 0}
+    assert report.match
+
+
+def test_every_architecture_has_a_strategy():
+    assert {p.stem for p in Path(ARCHITECTURES).glob("*.yaml")} == set(STRATEGIES)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_formulas_equal_pytorch(name):
+    @settings(max_examples=25, deadline=None, derandomize=True)
+    @given(STRATEGIES[name])
+    def check(sizes):
+        assert_verified(name, sizes)
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_formulas_equal_pytorch_on_real_tensors(name):
+    @settings(max_examples=5, deadline=None, derandomize=True)
+    @given(STRATEGIES[name])
+    def check(sizes):
+        assert_verified(name, sizes, device="cpu")
+
+    check()
+
+
+def test_a_broken_rule_is_caught(monkeypatch):
+    """Drop every bias from the linear rule: the property test above must then fail."""
+    real = ops.linear
+    monkeypatch.setattr(ops, "linear", lambda conv, tokens, d_in, d_out, *, bias, input_grad: real(
+        conv, tokens, d_in, d_out, bias=False, input_grad=input_grad))
+    with pytest.raises(AssertionError, match="params"):
+        assert_verified("transformer", dict(d_model=8, n_heads=2, n_layers=1, vocab=5, seq_len=3, max_pos=3))
+
+
+@pytest.mark.parametrize("name", ["transformer", "llama"])
+def test_published_sizes_verify_on_meta(cli, name):
+    result = cli("verify", arch(name), "--backward")
+    assert result.exit_code == 0, result.stdout
+    assert "MATCH: every count equals PyTorch's, exactly." in result.stdout
+
+
+def test_mismatch_exits_1(cli, monkeypatch):
+    real = ops.matmul
+    monkeypatch.setattr(ops, "matmul", lambda *a, **k: real(*a, **k) * 2)
+    result = cli("verify", arch("transformer"), "--set", "n_layers=1", "--set", "seq_len=8")
+    assert result.exit_code == 1
+    assert "DIFFERS" in result.stdout and "MISMATCH" in result.stdout
+
+
+def test_verify_json_and_macs(cli):
+    import json
+
+    out = json.loads(cli("verify", arch("llama"), "--set", "n_layers=1", "--set", "seq_len=16", "--backward",
+                         "--convention", "macs", "--format", "json").stdout)
+    assert out["match"] is True and out["convention"] == "macs"
+    assert {"params", "flops_forward", "flops_backward", "components"} <= set(out)
+    assert out["params"]["symbolic"] == out["params"]["measured"]
+    pytorch = json.loads(cli("verify", arch("llama"), "--set", "n_layers=1", "--set", "seq_len=16",
+                             "--format", "json").stdout)
+    assert out["flops_forward"]["measured"] * 2 == pytorch["flops_forward"]["measured"]
+
+
+def test_uncountable_parts_are_named(cli):
+    out = cli("verify", arch("transformer"), "--set", "n_layers=1").stdout
+    assert "elementwise only: FlopCounterMode counts 0" in out
