@@ -27,6 +27,8 @@ ELEMENTWISE = {
     "attention_scale": 1,  # multiply scores by 1/sqrt(head_dim)
     "rotary": 3,  # x*cos + rotate(x)*sin: 2 multiplies, 1 add per rotated element
     "gate": 1,  # the elementwise product of a gated MLP
+    "combine": 2,  # MoE: scale an expert's output by its routing weight, add it in
+    "sigmoid": 4,  # negate, exp, add 1, divide
     "relu": 1,
     "gelu": 8,  # tanh approximation: x^3, 2 mul, add, tanh (~2), add, mul
     "silu": 4,  # negate, exp, add 1, divide

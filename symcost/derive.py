@@ -9,15 +9,15 @@ block whose flow changes over its first pass costs first + (N - 1) x later.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy
 
 from . import conventions
-from .components import Ctx, FieldError, Flow
+from .components import Ctx, FieldError, Flow, Memory
 from .conventions import Convention
 from .cost import Cost, Node, total
-from .spec import Repeat, Spec, component_of
+from .spec import Encoder, Repeat, Spec, component_of
 
 METRICS = ("params", "active_params", "forward", "backward", "train")
 
@@ -48,6 +48,20 @@ class Derivation:
         object.__setattr__(self, "total", total(n.cost for n in closed))
 
     @property
+    def inputs(self) -> sympy.Expr:
+        """What one forward pass reads: batch x seq_len tokens (batch images when there is no seq_len)."""
+        seq_len = self.spec.input_dim("seq_len", 1)
+        return self.spec.input_dim("batch", 1) * seq_len
+
+    def reuse(self, cost: Cost) -> sympy.Expr | None:
+        """Forward FLOPs per active parameter per input token: 2 for a weight used once per
+        token, 0 for a table read, more where weights are reused (attention over n, a conv
+        over every pixel). None for parts with no parameters."""
+        if cost.active_params == 0:
+            return None
+        return sympy.cancel(cost.forward / (self.inputs * cost.active_params))
+
+    @property
     def raw_total(self) -> Cost:
         return total(n.cost for n in self.raw)
 
@@ -64,25 +78,36 @@ def derive(spec: Spec, convention: str | Convention = "pytorch", keep: Iterable[
     conv = conventions.get(convention) if isinstance(convention, str) else convention
     batch = spec.input_dim("batch", 1)
     seq_len = spec.input_dim("seq_len", None)
-    walker = _Walker(spec, conv, batch, seq_len)
-    raw, _ = walker.walk(spec.layers, ("layers",), "layers", Flow())
+    walker = _Walker(spec, conv, batch)
+    raw, _ = walker.walk(spec.layers, ("layers",), "layers", Flow(), seq_len)
     return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites))
 
 
 class _Walker:
-    def __init__(self, spec: Spec, conv: Convention, batch, seq_len) -> None:
-        self.spec, self.conv, self.batch, self.seq_len = spec, conv, batch, seq_len
+    def __init__(self, spec: Spec, conv: Convention, batch) -> None:
+        self.spec, self.conv, self.batch = spec, conv, batch
         self.sites: list[Site] = []
 
-    def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+    def walk(self, layers, where: tuple, path: str, flow: Flow, seq_len) -> tuple[list[Node], Flow]:
+        """One pass over `layers` on a stream of `seq_len` tokens per sequence."""
         nodes: list[Node] = []
         for i, item in enumerate(layers):
+            inner = where + (i, "layers")
             if isinstance(item, Repeat):
-                block, flow = self.repeat(item, where + (i, "layers"), f"{path}/{i}/repeat", flow)
+                block, flow = self.repeat(item, inner, f"{path}/{i}/repeat", flow, seq_len)
                 nodes += block
                 continue
+            if isinstance(item, Encoder):
+                if where != ("layers",) or flow.memory is not None:
+                    raise self.spec.doc.error(where + (i, "encoder"), "one encoder per spec, at the top level")
+                # The source stream starts afresh from its own input (no gradient); it may
+                # share the token table, and leaves its output as memory.
+                block, out = self.walk(item.layers, inner, f"{path}/{i}/encoder", Flow(embedding=flow.embedding), item.encoder)
+                nodes += block
+                flow = replace(flow, memory=Memory(item.encoder, out.width, out.grad), embedding=out.embedding)
+                continue
             kind, component = component_of(item)
-            ctx = Ctx(self.conv, self.batch, self.seq_len, flow)
+            ctx = Ctx(self.conv, self.batch, seq_len, flow)
             here = where + (i, kind)
             try:
                 parts = component.parts(ctx)
@@ -93,13 +118,13 @@ class _Walker:
             nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()), parts))
         return nodes, flow
 
-    def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+    def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow, seq_len) -> tuple[list[Node], Flow]:
         count = item.repeat
-        first, after_first = self.walk(item.layers, where, path, flow)
+        first, after_first = self.walk(item.layers, where, path, flow, seq_len)
         if after_first == flow:
             return [n.map(lambda e: e * count) for n in first], flow
         sites = len(self.sites)
-        later, after_later = self.walk(item.layers, where, path, after_first)
+        later, after_later = self.walk(item.layers, where, path, after_first, seq_len)
         del self.sites[sites:]  # one site per component is enough for the checks
         # Flows only gain things (a gradient, a rotary table) and settle after one pass.
         assert after_later == after_first, "a repeat block's flow must settle after one pass"

@@ -22,6 +22,11 @@ class Evaluation:
     dims: dict[str, int]
     total: dict[str, int]
     components: list[tuple[Node, dict[str, int]]]
+    inputs: int  # tokens (or images) one forward pass reads
+
+    def reuse(self, v: dict[str, int]) -> float | None:
+        """Forward FLOPs per active parameter per input (see Derivation.reuse)."""
+        return v["forward"] / (self.inputs * v["active_params"]) if v["active_params"] else None
 
     @property
     def name(self) -> str:
@@ -61,6 +66,7 @@ def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) ->
         {str(s): int(v) for s, v in subst.items()},
         numbers(derivation.raw_total),
         [(node, numbers(node.cost)) for node in derivation.raw],
+        int(derivation.inputs.xreplace(subst)),
     )
 
 

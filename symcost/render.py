@@ -98,8 +98,13 @@ def render_derivation(d: Derivation, fmt: str) -> str:
     if fmt == "latex":
         return _latex(d)
     totals = [(_LABELS[m], formula(e)) for m, e in d.total.metrics().items()]
-    rows = [(n.path, n.kind, formula(n.cost.params), formula(n.cost.forward)) for n in d.nodes]
-    head = ("component", "type", "params", "forward FLOPs")
+    totals.append((_REUSE, _reuse_formula(d, d.total)))
+    rows = [
+        (n.path, n.kind, formula(n.cost.params), formula(n.cost.active_params), formula(n.cost.forward),
+         _reuse_formula(d, n.cost))
+        for n in d.nodes
+    ]
+    head = ("component", "type", "params", "active params", "forward FLOPs", _REUSE)
     return _document(d.spec.name, d.convention, _free_line(data), totals, head, rows, fmt)
 
 
@@ -110,12 +115,27 @@ def render_evaluation(e: Evaluation, fmt: str) -> str:
         return _latex(e.derivation, e)
     dims = "dims: " + ", ".join(f"{k}={v}" for k, v in e.dims.items())
     totals = [(_LABELS[m], f"{v:,}  ({human(v, m)})") for m, v in e.total.items()]
+    totals.append((_REUSE, _reuse_number(e, e.total)))
     rows = [
-        (n.path, n.kind, f"{v['params']:,}", f"{v['forward']:,}", _share(v["forward"], e.total["forward"]))
+        (n.path, n.kind, f"{v['params']:,}", f"{v['active_params']:,}", f"{v['forward']:,}",
+         _share(v["forward"], e.total["forward"]), _reuse_number(e, v))
         for n, v in e.components
     ]
-    head = ("component", "type", "params", "forward FLOPs", "share")
+    head = ("component", "type", "params", "active params", "forward FLOPs", "share", _REUSE)
     return _document(e.name, e.derivation.convention, dims, totals, head, rows, fmt)
+
+
+_REUSE = "FLOPs/param/token"  # forward FLOPs per active parameter per input token
+
+
+def _reuse_formula(d: Derivation, cost) -> str:
+    reuse = d.reuse(cost)
+    return "-" if reuse is None else formula(reuse)
+
+
+def _reuse_number(e: Evaluation, v: dict) -> str:
+    reuse = e.reuse(v)
+    return "-" if reuse is None else f"{reuse:,.2f}"
 
 
 def _share(part: int, whole: int) -> str:

@@ -21,7 +21,7 @@ from .dims import Dims
 from .errors import SpecError
 from .source import Document
 
-MAX_REPEAT_NESTING = 16
+MAX_NESTING = 16
 _CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
 
 
@@ -33,28 +33,41 @@ class Repeat(BaseModel):
     layers: list[Layer] = Field(min_length=1)
 
 
+class Encoder(BaseModel):
+    """`encoder: S` runs `layers` over a second input of S tokens (the source sequence);
+    its output is the memory that later `cross_attention` layers read. The main stream
+    passes by unchanged."""
+
+    model_config = _CONFIG
+    encoder: Size
+    layers: list[Layer] = Field(min_length=1)
+
+
+CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder}
+
+
 def _layer_model(kind: str, cls: type[Component]) -> type[BaseModel]:
     return create_model(f"{cls.__name__}Layer", __config__=_CONFIG, **{kind: (cls, ...)})
 
 
 _LAYER_MODELS = {kind: _layer_model(kind, cls) for kind, cls in REGISTRY.items()}
-LAYER_TYPES = ", ".join(sorted(REGISTRY)) + ", repeat"
+LAYER_TYPES = ", ".join(sorted(REGISTRY)) + ", " + ", ".join(CONTAINERS)
 
 
 def _tag(value: Any) -> str | None:
     if isinstance(value, BaseModel):  # already validated
-        return "repeat" if isinstance(value, Repeat) else next(iter(type(value).model_fields))
+        return next(iter(type(value).model_fields))
     if not isinstance(value, dict):
         return None
-    if "repeat" in value or "layers" in value:
-        return "repeat"
-    kinds = [k for k in value if k in REGISTRY]
+    kinds = [k for k in value if k in CONTAINERS] or [k for k in value if k in REGISTRY]
+    if not kinds and "layers" in value:
+        return "repeat"  # `layers:` without a count: report the missing `repeat:` there
     return kinds[0] if kinds else None
 
 
 Layer = Annotated[
     Union[
-        Annotated[Repeat, Tag("repeat")],
+        *(Annotated[model, Tag(kind)] for kind, model in CONTAINERS.items()),
         *(Annotated[model, Tag(kind)] for kind, model in _LAYER_MODELS.items()),
     ],
     Discriminator(
@@ -64,6 +77,7 @@ Layer = Annotated[
     ),
 ]
 Repeat.model_rebuild()
+Encoder.model_rebuild()
 
 
 class Spec(BaseModel):
@@ -98,7 +112,7 @@ class Spec(BaseModel):
 
         def visit(layers, prefix):
             for i, item in enumerate(layers):
-                if isinstance(item, Repeat):
+                if isinstance(item, (Repeat, Encoder)):
                     yield from visit(item.layers, prefix + (i, "layers"))
                 else:
                     kind = next(iter(type(item).model_fields))
@@ -137,11 +151,11 @@ def from_document(doc: Document) -> Spec:
 
 def _check_nesting(doc: Document) -> None:
     def depth(layers, path, level):
-        if level > MAX_REPEAT_NESTING:
-            raise doc.error(path, f"repeat blocks nested deeper than {MAX_REPEAT_NESTING}")
+        if level > MAX_NESTING:
+            raise doc.error(path, f"repeat and encoder blocks nested deeper than {MAX_NESTING}")
         if isinstance(layers, list):
             for i, item in enumerate(layers):
-                if isinstance(item, dict) and "repeat" in item:
+                if isinstance(item, dict) and "layers" in item:
                     depth(item.get("layers"), path + (i, "layers"), level + 1)
 
     depth(doc.data.get("layers"), ("layers",), 0)
@@ -157,7 +171,7 @@ def _first_error(e: ValidationError, doc: Document) -> SpecError:
     for i, part in enumerate(loc):
         # The discriminated union puts the tag right after a list index of `layers`.
         if i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] == "layers" and isinstance(part, str):
-            if part == "repeat" or part in REGISTRY:
+            if part in CONTAINERS or part in REGISTRY:
                 continue
         path.append(part)
     message = err["msg"]
@@ -182,6 +196,6 @@ def _allowed_fields(loc: list) -> list[str]:
         return list(REGISTRY[loc[-2]].model_fields)
     if len(loc) == 1:
         return list(Spec.model_fields)
-    if len(loc) >= 2 and loc[-2] == "repeat":
-        return list(Repeat.model_fields)
+    if len(loc) >= 2 and loc[-2] in CONTAINERS:
+        return list(CONTAINERS[loc[-2]].model_fields)
     return []

@@ -2,8 +2,9 @@
 
 Parameters: `sum(p.numel())` over the module's parameters, each Parameter once (a tied
 head reuses the embedding's, as PyTorch's own `parameters()` does), attributed to the
-first component that holds it. FLOPs: torch.utils.flop_counter.FlopCounterMode, per
-component module; backward = (forward + backward) - forward, from two runs.
+first component that holds it. FLOPs: torch.utils.flop_counter.FlopCounterMode — forward per
+component module, backward per component run alone (see count_backward), and both for the
+whole model, so a component-by-component sum that misses something shows up.
 
 torch is imported here and in the components' `build` methods, never by derive or eval.
 """
@@ -11,16 +12,16 @@ torch is imported here and in the components' `build` methods, never by derive o
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .components import Flow
+from .components import Flow, Memory
 from .derive import Derivation
-from .spec import Repeat, component_of
+from .spec import Encoder, Repeat, component_of
 
 
 class Part(nn.Module):
@@ -66,13 +67,25 @@ class RepeatModule(nn.Module):
         return x
 
 
+class EncoderModule(nn.Module):
+    """Runs its layers over the source input and leaves the result as `memory`; x passes by."""
+
+    def __init__(self, body: Sequence) -> None:
+        super().__init__()
+        self.encoder = body
+
+    def forward(self, x, state):
+        state["memory"] = self.encoder(state["source"], {})
+        return x
+
+
 class SpecModel(nn.Module):
     def __init__(self, body: Sequence) -> None:
         super().__init__()
         self.body = body
 
-    def forward(self, x):
-        return self.body(x, {})
+    def forward(self, x, source=None):
+        return self.body(x, {"source": source})
 
 
 @dataclass
@@ -104,6 +117,11 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> 
                 copies = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(b.int(item.repeat))]
                 out.append(RepeatModule(copies))
                 continue
+            if isinstance(item, Encoder):
+                outer, b.flow = b.flow, Flow(embedding=b.flow.embedding)
+                out.append(EncoderModule(Sequence(layers(item.layers, f"{path}/{i}/encoder"))))
+                b.flow = replace(outer, memory=Memory(item.encoder, b.flow.width, b.flow.grad), embedding=b.flow.embedding)
+                continue
             kind, component = component_of(item)
             b.path = f"{path}/{i}/{kind}"
             out.append(component.build(b))
@@ -113,63 +131,129 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> 
     return SpecModel(Sequence(layers(derivation.spec.layers, "layers")))
 
 
-def example_input(derivation: Derivation, values, device: str):
-    """Token ids when the spec starts with an embedding, else features that need no gradient."""
+def example_input(derivation: Derivation, values, device: str) -> dict:
+    """The model's inputs: `x` for the main stream and, with an encoder, `source` for it.
+
+    Each is token ids when its stream starts with an embedding, else features that need
+    no gradient (raw inputs).
+    """
     spec = derivation.spec
     batch = int(spec.input_dim("batch", 1).xreplace(values))
-    seq_len = int(spec.input_dim("seq_len", None).xreplace(values))
-    _, first = next(spec.walk())
-    width = first.in_width()
-    if width is None:
-        vocab = int(first.vocab.xreplace(values))
-        return torch.randint(0, vocab, (batch, seq_len), device=device)
-    return torch.randn(batch, seq_len, int(width.xreplace(values)), device=device)
+
+    def stream(first, length):
+        length = int(sympy.sympify(length).xreplace(values))
+        if first.in_width() is None:
+            return torch.randint(0, int(first.vocab.xreplace(values)), (batch, length), device=device)
+        return torch.randn(batch, length, int(first.in_width().xreplace(values)), device=device)
+
+    def first_component(layers):
+        item = layers[0]
+        return first_component(item.layers) if isinstance(item, (Repeat, Encoder)) else component_of(item)[1]
+
+    inputs = {}
+    for encoder in (item for item in spec.layers if isinstance(item, Encoder)):  # derive allows one
+        inputs["source"] = stream(first_component(encoder.layers), encoder.encoder)
+    main = [item for item in spec.layers if not isinstance(item, Encoder)]
+    inputs["x"] = stream(first_component(main), spec.input_dim("seq_len", None))
+    return inputs
 
 
 @dataclass
 class Measured:
+    """Counts per component path, and FLOPs for the whole model as one pass counted them."""
+
     params: dict[str, int]
     forward: dict[str, int]
-    backward: dict[str, int] | None
-    unattributed: dict[str, int]  # FLOPs the counter saw outside every component (should be 0)
+    forward_total: int
+    backward: dict[str, int] | None = None
+    backward_total: int | None = None
+
+    @property
+    def unattributed(self) -> dict[str, int]:
+        """Whole-model FLOPs that no component accounts for (0 when the parts add up)."""
+        out = {"forward": self.forward_total - sum(self.forward.values())}
+        if self.backward is not None:
+            out["backward"] = self.backward_total - sum(self.backward.values())
+        return out
+
+
+def components(module: nn.Module, prefix: str = ""):
+    """(qualified name, Part) for every component, not descending into one (experts are Parts too)."""
+    for name, child in module.named_children():
+        qualified = f"{prefix}.{name}" if prefix else name
+        if isinstance(child, Part):
+            yield qualified, child
+        else:
+            yield from components(child, qualified)
 
 
 def count_params(model: nn.Module) -> dict[str, int]:
     seen: set[int] = set()
     out: dict[str, int] = defaultdict(int)
-    for module in model.modules():
-        if isinstance(module, Part):
-            for p in module.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    out[module.symcost_path] += p.numel()
+    for _, module in components(model):
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out[module.symcost_path] += p.numel()
     return dict(out)
 
 
-def count_flops(model: SpecModel, x, backward: bool) -> tuple[dict[str, int], int]:
-    """FLOPs per component path, and the FLOPs counted outside every component."""
-    paths = {f"{type(model).__name__}.{name}": m.symcost_path for name, m in model.named_modules() if isinstance(m, Part)}
+def count_forward(model: SpecModel, inputs: dict) -> tuple[dict[str, int], int]:
+    """Forward FLOPs per component (FlopCounterMode's module tracking), and the whole model's."""
+    paths = {f"{type(model).__name__}.{name}": m.symcost_path for name, m in components(model)}
     with FlopCounterMode(display=False) as counter:
-        out = model(x)
-        if backward:
-            out.float().sum().backward()
+        model(**inputs)
     per_path: dict[str, int] = defaultdict(int)
     for key, ops in counter.get_flop_counts().items():
         if key in paths:
             per_path[paths[key]] += sum(ops.values())
-    return dict(per_path), counter.get_total_flops() - sum(per_path.values())
+    return dict(per_path), counter.get_total_flops()
+
+
+def count_backward(model: SpecModel, inputs: dict) -> tuple[dict[str, int], int]:
+    """Backward FLOPs: the whole model's from one backward pass, and each component's from
+    running its backward alone, on the inputs it saw, each needing a gradient as it did.
+
+    NB: FlopCounterMode's own per-module backward attribution is best effort: it goes wrong
+    when a tensor reaches a module outside the call chain (an encoder's memory), so it is
+    not used; the whole-model total still checks the sum.
+    """
+    seen = []
+    hooks = [
+        part.register_forward_pre_hook(lambda m, args: seen.append((m, args[0], dict(args[1]))))
+        for _, part in components(model)
+    ]
+    try:
+        out = model(**inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    with FlopCounterMode(display=False) as counter:
+        out.float().sum().backward()
+    per_path: dict[str, int] = defaultdict(int)
+    for part, x, state in seen:
+        alone = part(_leaf(x), {k: _leaf(v) for k, v in state.items()})
+        with FlopCounterMode(display=False) as one:
+            alone.float().sum().backward()
+        per_path[part.symcost_path] += one.get_total_flops()
+    return dict(per_path), counter.get_total_flops()
+
+
+def _leaf(value):
+    """A detached copy that needs a gradient exactly when the original did (tuples item by item)."""
+    if isinstance(value, tuple):
+        return tuple(_leaf(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().requires_grad_(value.requires_grad)
+    return value
 
 
 def measure(derivation: Derivation, values, *, backward: bool, device: str = "meta", seed: int = 0) -> Measured:
     torch.manual_seed(seed)
     with torch.device(device):
         model = build(derivation, values)
-    x = example_input(derivation, values, device)
-    forward, lost_forward = count_flops(model, x, backward=False)
-    unattributed = {"forward": lost_forward}
-    both = None
+    inputs = example_input(derivation, values, device)
+    measured = Measured(count_params(model), *count_forward(model, inputs))
     if backward:
-        total, lost_total = count_flops(model, x, backward=True)
-        both = {p: total.get(p, 0) - forward.get(p, 0) for p in total.keys() | forward.keys()}
-        unattributed["backward"] = lost_total - lost_forward
-    return Measured(count_params(model), forward, both, unattributed)
+        measured.backward, measured.backward_total = count_backward(model, inputs)
+    return measured

@@ -75,12 +75,15 @@ def verify(
 
     rows = []
     for (node, v), (_, f) in zip(evaluation.components, full.components):
-        m = measured
         row = Row(
             node.path,
             node.kind,
             pick(v["params"], v["forward"], v["backward"]),
-            pick(m.params.get(node.path, 0), m.forward.get(node.path, 0), (m.backward or {}).get(node.path, 0)),
+            pick(
+                measured.params.get(node.path, 0),
+                measured.forward.get(node.path, 0),
+                (measured.backward or {}).get(node.path, 0),
+            ),
         )
         if v["forward"] == 0 and f["forward"] > 0:
             row.note = UNCOUNTABLE
@@ -90,6 +93,6 @@ def verify(
         "total",
         "",
         pick(t["params"], t["forward"], t["backward"]),
-        pick(sum(m.params.values()), sum(m.forward.values()), sum((m.backward or {}).values())),
+        pick(sum(measured.params.values()), measured.forward_total, measured.backward_total),
     )
     return Report(spec.name, conv.name, device, evaluation.dims, rows, totals, measured.unattributed)

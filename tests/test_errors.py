@@ -45,7 +45,7 @@ CASES = [
     pytest.param(edit("hidden: d_ff", "hidden: -3"), "15:", "layers.1.layers.2.mlp.hidden",
                  "must be a positive integer", id="non-positive-size"),
     pytest.param(edit("hidden: d_ff", "hidden: d_model - 64"), "15:", "layers.1.layers.2.mlp.hidden",
-                 "sizes must be positive integers", id="size-non-positive-at-values"),
+                 "must be a positive integer", id="size-non-positive-at-values"),
     pytest.param(edit("n_heads: 4", "n_heads: 5"), "14:", "layers.1.layers.1.attention.heads",
                  "5 heads do not divide dim 64", id="heads-not-dividing"),
     pytest.param(edit("d_ff: 4 * d_model", "d_ff: d_model / 3"), "8:", "dims.d_ff",

@@ -11,9 +11,6 @@ import symcost
 from conftest import ARCHITECTURES, arch
 from symcost import ops
 
-pytest.importorskip("torch")
-
-
 @st.composite
 def heads_and_width(draw, even_head_dim=False):
     """(n_heads, n_kv_heads dividing it, head_dim, d_model = heads x head_dim)."""
@@ -21,7 +18,6 @@ def heads_and_width(draw, even_head_dim=False):
     kv = draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0]))
     head_dim = draw(st.integers(1, 4)) * 2 if even_head_dim else draw(st.integers(1, 8))
     return heads, kv, head_dim, heads * head_dim
-
 
 @st.composite
 def transformer_sizes(draw):
@@ -33,7 +29,6 @@ def transformer_sizes(draw):
         sizes["d_ff"] = draw(st.integers(1, 40))  # a derived dim, overridden
     return sizes
 
-
 @st.composite
 def llama_sizes(draw):
     heads, kv, _, d_model = draw(heads_and_width(even_head_dim=True))  # rotary needs an even head dim
@@ -41,13 +36,52 @@ def llama_sizes(draw):
                 d_ff=draw(st.integers(1, 40)), vocab=draw(st.integers(1, 50)), seq_len=draw(st.integers(1, 10)),
                 batch=draw(st.integers(1, 3)))
 
+@st.composite
+def mixtral_sizes(draw):
+    sizes = draw(llama_sizes())
+    experts = draw(st.integers(1, 6))
+    return sizes | dict(n_experts=experts, top_k=draw(st.integers(1, experts)))
+
+
+@st.composite
+def deepseek_sizes(draw):
+    experts = draw(st.integers(1, 6))
+    n_layers = draw(st.integers(2, 4))
+    return dict(
+        d_model=draw(st.integers(1, 12)), n_heads=draw(st.integers(1, 3)), q_lora_rank=draw(st.integers(1, 6)),
+        kv_lora_rank=draw(st.integers(1, 6)), qk_nope_dim=draw(st.integers(1, 4)),
+        qk_rope_dim=2 * draw(st.integers(1, 3)), v_head_dim=draw(st.integers(1, 4)), d_ff=draw(st.integers(1, 12)),
+        d_expert=draw(st.integers(1, 6)), n_experts=experts, top_k=draw(st.integers(1, experts)),
+        n_shared=draw(st.integers(1, 2)), vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 8)),
+        batch=draw(st.integers(1, 2)), n_layers=n_layers, n_dense=draw(st.integers(1, n_layers - 1)),
+    )
+
+
+@st.composite
+def gemma2_sizes(draw):
+    heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
+    return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
+                d_ff=draw(st.integers(1, 20)), vocab=draw(st.integers(1, 30)), n_layers=2 * draw(st.integers(1, 2)),
+                window=draw(st.integers(1, 6)), seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def transformer_base_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)),
+                vocab=draw(st.integers(1, 30)), src_len=draw(st.integers(1, 9)), seq_len=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)))
+
 
 # One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
 STRATEGIES = {
     "transformer": transformer_sizes(),
     "llama": llama_sizes(),
+    "mixtral": mixtral_sizes(),
+    "deepseek_v3": deepseek_sizes(),
+    "gemma2": gemma2_sizes(),
+    "transformer_base": transformer_base_sizes(),
 }
-
 
 def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:
     report = symcost.verify(symcost.load(arch(name)), sizes, backward=True, device=device)
@@ -56,10 +90,8 @@ def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:
     assert report.unattributed == {"forward": 0, "backward": 0}
     assert report.match
 
-
 def test_every_architecture_has_a_strategy():
     assert {p.stem for p in Path(ARCHITECTURES).glob("*.yaml")} == set(STRATEGIES)
-
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_formulas_equal_pytorch(name):
@@ -70,7 +102,6 @@ def test_formulas_equal_pytorch(name):
 
     check()
 
-
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_formulas_equal_pytorch_on_real_tensors(name):
     @settings(max_examples=5, deadline=None, derandomize=True)
@@ -80,7 +111,6 @@ def test_formulas_equal_pytorch_on_real_tensors(name):
 
     check()
 
-
 def test_a_broken_rule_is_caught(monkeypatch):
     """Drop every bias from the linear rule: the property test above must then fail."""
     real = ops.linear
@@ -89,13 +119,11 @@ def test_a_broken_rule_is_caught(monkeypatch):
     with pytest.raises(AssertionError, match="params"):
         assert_verified("transformer", dict(d_model=8, n_heads=2, n_layers=1, vocab=5, seq_len=3, max_pos=3))
 
-
-@pytest.mark.parametrize("name", ["transformer", "llama"])
+@pytest.mark.parametrize("name", ["transformer", "llama", "mixtral", "gemma2", "transformer_base"])
 def test_published_sizes_verify_on_meta(cli, name):
     result = cli("verify", arch(name), "--backward")
     assert result.exit_code == 0, result.stdout
     assert "MATCH: every count equals PyTorch's, exactly." in result.stdout
-
 
 def test_mismatch_exits_1(cli, monkeypatch):
     real = ops.matmul
@@ -103,7 +131,6 @@ def test_mismatch_exits_1(cli, monkeypatch):
     result = cli("verify", arch("transformer"), "--set", "n_layers=1", "--set", "seq_len=8")
     assert result.exit_code == 1
     assert "DIFFERS" in result.stdout and "MISMATCH" in result.stdout
-
 
 def test_verify_json_and_macs(cli):
     import json
@@ -116,7 +143,6 @@ def test_verify_json_and_macs(cli):
     pytorch = json.loads(cli("verify", arch("llama"), "--set", "n_layers=1", "--set", "seq_len=16",
                              "--format", "json").stdout)
     assert out["flops_forward"]["measured"] * 2 == pytorch["flops_forward"]["measured"]
-
 
 def test_uncountable_parts_are_named(cli):
     out = cli("verify", arch("transformer"), "--set", "n_layers=1").stdout

@@ -5,10 +5,16 @@ Parameters live only in the four projections. The score and value matmuls hold n
 cost 2 x 2·b·h·n²·head_dim FLOPs forward — the n² term. NB: under pytorch (and macs) the
 causal mask does not shrink the count: the kernels multiply the whole score matrix and
 mask afterwards. Under `full`, causal attention counts the n(n+1)/2 scores that matter.
+
+Sliding-window attention (Longformer, Beltagy et al. 2020; Mistral 7B): `window: w` with
+`causal: true` lets each query see itself and the w - 1 keys before it. Under pytorch the
+reference, like Hugging Face's eager path, multiplies the full n x n matrix and masks, so
+the count equals full attention; under `full`, only the kept scores count.
 """
 
 from __future__ import annotations
 
+import sympy
 from pydantic import StrictBool
 
 from .. import ops
@@ -28,6 +34,7 @@ class Attention(Component):
     v_bias: StrictBool | None = None
     o_bias: StrictBool | None = None
     causal: StrictBool = False
+    window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
     residual: StrictBool = True  # output is added to the input stream
 
     # Shared quantities are derived once, here, for the cost rule and the builder alike.
@@ -44,10 +51,7 @@ class Attention(Component):
         return self.bias if own is None else own
 
     def parts(self, ctx: Ctx):
-        b, n, h, kv, hd = ctx.batch, ctx.seq_len, self.heads, self.n_kv, self.d_head
-        conv = ctx.convention
-        # Score entries per (batch, head): all n² under pytorch; the causal half under `full`.
-        entries = n * (n + 1) / 2 if (self.causal and conv.causal_half) else n * n
+        h, kv, hd = self.heads, self.n_kv, self.d_head
         parts = {
             "q_proj": ctx.linear(self.dim, h * hd, self.has_bias("q")),
             "k_proj": ctx.linear(self.dim, kv * hd, self.has_bias("k")),
@@ -55,14 +59,8 @@ class Attention(Component):
         }
         if ctx.flow.rotary is not None:
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
-        # scores: q (b·h, n, hd) @ k^T (b·h, hd, n) -> (b·h, n, n), then scale and softmax
-        parts["scores"] = (
-            ops.matmul(conv, b * h, entries, hd, 1, grad_a=True, grad_b=True)
-            + ctx.elementwise(b * h * entries, "attention_scale")
-            + ctx.elementwise(b * h * entries, "softmax")
-        )
-        # values: probs (b·h, n, n) @ v (b·h, n, hd) -> (b·h, n, hd)
-        parts["values"] = ops.matmul(conv, b * h, entries, 1, hd, grad_a=True, grad_b=True)
+        entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
+        parts |= products(ctx, h, entries, hd, hd)
         parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=True)
         if self.residual:
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
@@ -73,13 +71,14 @@ class Attention(Component):
         dim, heads, kv = value(self.dim), value(self.heads), value(self.n_kv)
         if self.head_dim is None and dim % heads:
             yield "heads", f"{heads} heads do not divide dim {dim}; set head_dim or change heads"
+        if self.window is not None and not self.causal:
+            yield "window", "a sliding window needs causal: true"
         if heads % kv:
             yield "kv_heads", f"{kv} kv_heads do not divide {heads} heads"
         if ctx.flow.rotary is not None and value(ctx.flow.rotary) > value(self.d_head):
             yield "head_dim", f"rotary dim {value(ctx.flow.rotary)} exceeds head_dim {value(self.d_head)}"
 
     def build(self, b):
-        import torch
         from torch import nn
 
         from . import rotary
@@ -94,8 +93,8 @@ class Attention(Component):
             "o_proj": nn.Linear(h * hd, d, bias=self.has_bias("o")),
         }
 
-        # Written out with matmul rather than F.scaled_dot_product_attention: on CPU the
-        # flop counter sees 0 for SDPA, and an explicit product is what it can count.
+        window = None if self.window is None else b.int(self.window)
+
         def forward(m, x, state):
             B, T, _ = x.shape
             q = m.q_proj(x).view(B, T, h, hd).transpose(1, 2)  # (B, h, T, hd)
@@ -106,12 +105,54 @@ class Attention(Component):
             if kv != h:  # each kv head serves h/kv query heads: a copy, no arithmetic
                 k = k.repeat_interleave(h // kv, dim=1)  # (B, h, T, hd)
                 v = v.repeat_interleave(h // kv, dim=1)
-            scores = torch.matmul(q, k.transpose(-2, -1)) * hd**-0.5  # (B, h, T, T)
-            if causal:
-                future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-                scores = scores.masked_fill(future, float("-inf"))
-            out = torch.matmul(scores.softmax(dim=-1), v)  # (B, h, T, hd)
+            out = attend(q, k, v, causal, window)  # (B, h, T, hd)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, h * hd))  # (B, T, d)
             return x + out if residual else out
 
         return b.part(forward, **mods)
+
+
+def score_entries(ctx: Ctx, n, causal: bool, window=None):
+    """Score entries per (batch, head) for n queries over n keys.
+
+    pytorch and macs: all n², whatever the mask (the reference multiplies the full matrix
+    and masks afterwards, as eager and SDPA-math kernels do). `full`: only what a causal or
+    sliding mask keeps — n(n+1)/2, or with window w and m = min(w, n): m·n - m(m-1)/2.
+    """
+    if not (causal and ctx.convention.causal_half):
+        return n * n
+    if window is None:
+        return n * (n + 1) / 2
+    m = sympy.Min(window, n)
+    return m * n - m * (m - 1) / 2
+
+
+def products(ctx: Ctx, heads, entries, qk_dim, v_dim) -> dict:
+    """The two parameter-free matmuls of attention, over `entries` scores per (batch, head)."""
+    b, conv = ctx.batch, ctx.convention
+    return {
+        # scores: q (b·h, n, qk_dim) @ k^T (b·h, qk_dim, n_k) -> (b·h, n, n_k), then scale and softmax
+        "scores": ops.matmul(conv, b * heads, entries, qk_dim, 1, grad_a=True, grad_b=True)
+        + ctx.elementwise(b * heads * entries, "attention_scale")
+        + ctx.elementwise(b * heads * entries, "softmax"),
+        # values: probs (b·h, n, n_k) @ v (b·h, n_k, v_dim) -> (b·h, n, v_dim)
+        "values": ops.matmul(conv, b * heads, entries, 1, v_dim, grad_a=True, grad_b=True),
+    }
+
+
+def attend(q, k, v, causal: bool, window: int | None):
+    """softmax(q k^T / sqrt(d)) v with explicit matmuls: FlopCounterMode counts them on every
+    device (it counts 0 for F.scaled_dot_product_attention on CPU).
+
+    q: (B, h, T, d), k: (B, h, S, d), v: (B, h, S, dv) -> (B, h, T, dv)
+    """
+    import torch
+
+    scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, S)
+    if causal:
+        T, S = scores.shape[-2:]
+        i = torch.arange(T, device=q.device).unsqueeze(1)
+        j = torch.arange(S, device=q.device).unsqueeze(0)
+        hidden = (j > i) if window is None else (j > i) | (i - j >= window)
+        scores = scores.masked_fill(hidden, float("-inf"))
+    return torch.matmul(scores.softmax(dim=-1), v)

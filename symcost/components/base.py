@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
 
 import sympy
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo
@@ -18,15 +18,30 @@ if TYPE_CHECKING:  # torch is imported only by the measured route
     from ..torchref import Build
 
 
-def _size(value: Any, info: ValidationInfo) -> sympy.Expr:
-    parsed = expr.parse(value, info.context["dims"].names)
-    if parsed.is_Number and not (parsed.is_Integer and parsed > 0):
-        raise expr.ExprError(f"must be a positive integer, got {parsed}")
-    return parsed
+@dataclass(frozen=True)
+class Domain:
+    """What a number field must be at concrete sizes: an integer >= `least`, or any rational > 0."""
+
+    least: int | None  # None: a ratio (capacity factor), only required positive
+    wanted: str
+
+    def accepts(self, v: sympy.Expr) -> bool:
+        if self.least is None:
+            return bool(v.is_Rational and v > 0)
+        return bool(v.is_Integer and v >= self.least)
+
+    def __call__(self, value: Any, info: ValidationInfo) -> sympy.Expr:
+        parsed = expr.parse(value, info.context["dims"].names)
+        if parsed.is_Number and not self.accepts(parsed):
+            raise expr.ExprError(f"must be {self.wanted}, got {parsed}")
+        return parsed
 
 
-# A size field: an integer, a dim name or an expression, parsed exactly (never eval'd).
-Size = Annotated[sympy.Expr, PlainValidator(_size)]
+# Number fields: an integer, a dim name or an expression, parsed exactly (never eval'd).
+SIZE, COUNT, RATIO = Domain(1, "a positive integer"), Domain(0, "a non-negative integer"), Domain(None, "positive")
+Size = Annotated[sympy.Expr, PlainValidator(SIZE), SIZE]  # widths, heads, lengths
+Count = Annotated[sympy.Expr, PlainValidator(COUNT), COUNT]  # how many of something, possibly none
+Ratio = Annotated[sympy.Expr, PlainValidator(RATIO), RATIO]  # a positive rational (5/4)
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,16 @@ class Flow:
     width: sympy.Expr | None = None  # features per token in the stream
     rotary: sympy.Expr | None = None  # rotary dims per head that attention applies to q and k
     embedding: tuple[sympy.Expr, sympy.Expr] | None = None  # (vocab, dim) of the token embedding
+    memory: Memory | None = None  # an encoder's output, for cross-attention
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What an encoder leaves for cross-attention: its length, width and whether it has a gradient."""
+
+    length: sympy.Expr
+    width: sympy.Expr | None
+    grad: bool
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,10 @@ class Ctx:
     def tokens(self) -> sympy.Expr:
         return self.batch * self.seq_len
 
+    def over(self, rows) -> Ctx:
+        """This context over `rows` token rows in one batch (an expert's capacity buffer)."""
+        return replace(self, batch=sympy.Integer(1), seq_len=rows)
+
     def linear(self, d_in, d_out, bias: bool, *, tokens=None, input_grad: bool | None = None) -> Cost:
         """A linear layer over every token; its input needs a gradient when the stream has one."""
         return ops.linear(
@@ -65,6 +94,14 @@ class Ctx:
 
     def elementwise(self, count, kind: str) -> Cost:
         return ops.elementwise(self.convention, count, kind)
+
+
+def _domain(info) -> Domain | None:
+    """The Domain of a field, also inside `Size | None`."""
+    metadata = list(info.metadata)
+    for arg in get_args(info.annotation):
+        metadata += getattr(arg, "__metadata__", ())
+    return next((m for m in metadata if isinstance(m, Domain)), None)
 
 
 Value = Callable[[sympy.Expr], sympy.Expr]  # a size at concrete dims (a sympy number)
@@ -103,14 +140,16 @@ class Component(BaseModel):
     def problems(self, value: Value, ctx: Ctx) -> Iterator[tuple[str, str]]:
         """(field, message) for each constraint that fails at concrete sizes.
 
-        Every size must be a positive integer; subclasses add their own (heads dividing width).
+        Every number field must be in its domain; subclasses add their own (heads dividing width).
         """
-        for name in type(self).model_fields:
-            size = getattr(self, name)
-            if isinstance(size, sympy.Expr):
-                v = value(size)
-                if not (v.is_Integer and v > 0):
-                    yield name, f"{size} = {v}; sizes must be positive integers"
+        for name, info in type(self).model_fields.items():
+            number = getattr(self, name)
+            domain = _domain(info)
+            if domain is None or number is None:
+                continue
+            v = value(number)
+            if not domain.accepts(v):
+                yield name, f"{number} = {v}; must be {domain.wanted}"
 
     def build(self, b: Build):
         """The torch module for this layer at the sizes in `b` (verify only)."""

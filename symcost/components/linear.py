@@ -1,4 +1,9 @@
-"""A plain linear layer from `dim` to `out` features per token (no residual)."""
+"""A plain linear layer from `dim` to `out` features per token (no residual).
+
+`rank: r` factorises it (low-rank, as in ALBERT's embedding factorisation or LoRA's
+update): dim -> r -> out, so dim·r + r·out parameters instead of dim·out, and the same
+ratio of FLOPs — the simplest trade of parameters and computation by decomposition.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,16 @@ class Linear(Component):
     kind = "linear"
     dim: Size  # input features
     out: Size  # output features
-    bias: StrictBool = False
+    bias: StrictBool = False  # on the output projection
+    rank: Size | None = None  # factorise through this many features
 
     def parts(self, ctx: Ctx):
-        return {"proj": ctx.linear(self.dim, self.out, self.bias)}
+        if self.rank is None:
+            return {"proj": ctx.linear(self.dim, self.out, self.bias)}
+        return {
+            "down": ctx.linear(self.dim, self.rank, False),  # (T, dim) -> (T, r)
+            "up": ctx.linear(self.rank, self.out, self.bias, input_grad=True),  # (T, r) -> (T, out)
+        }
 
     def out_width(self, flow):
         return self.out
@@ -22,5 +33,12 @@ class Linear(Component):
     def build(self, b):
         from torch import nn
 
-        proj = nn.Linear(b.int(self.dim), b.int(self.out), bias=self.bias)
-        return b.part(lambda m, x, state: m.proj(x), proj=proj)
+        d, out = b.int(self.dim), b.int(self.out)
+        if self.rank is None:
+            return b.part(lambda m, x, state: m.proj(x), proj=nn.Linear(d, out, bias=self.bias))
+        r = b.int(self.rank)
+        return b.part(
+            lambda m, x, state: m.up(m.down(x)),
+            down=nn.Linear(d, r, bias=False),
+            up=nn.Linear(r, out, bias=self.bias),
+        )

@@ -6,11 +6,11 @@ the same, the parameters are counted once, in the embedding.
 
 from __future__ import annotations
 
-import sympy
 from pydantic import StrictBool
 
 from ..cost import Cost
-from .base import Component, Ctx, FieldError, Size
+from .base import Component, Ctx, Size
+from .embedding import check_same_table
 
 
 class LMHead(Component):
@@ -23,19 +23,10 @@ class LMHead(Component):
     def parts(self, ctx: Ctx):
         proj = ctx.linear(self.dim, self.vocab, self.bias)
         if self.tied:
-            self._check_tie(ctx)
+            check_same_table(ctx, self.vocab, self.dim, "tied")
             shared = self.dim * self.vocab
             proj = proj + Cost(params=-shared, active_params=-shared)
         return {"proj": proj}
-
-    def _check_tie(self, ctx: Ctx) -> None:
-        if ctx.flow.embedding is None:
-            raise FieldError("tied", "tied: true needs a token `embedding` earlier in the spec")
-        vocab, dim = ctx.flow.embedding
-        if sympy.simplify(vocab - self.vocab) != 0 or sympy.simplify(dim - self.dim) != 0:
-            raise FieldError(
-                "tied", f"tied to an embedding of {vocab} x {dim}, but this head is {self.vocab} x {self.dim}"
-            )
 
     def out_width(self, flow):
         return self.vocab

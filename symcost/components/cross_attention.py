@@ -1,0 +1,91 @@
+"""Cross-attention (Vaswani et al. 2017; T5, BART): queries from this stream, keys and
+values from the output of an `encoder` block earlier in the spec.
+
+With n target tokens and m source tokens: the query and output projections run over
+b·n tokens, the key and value projections over b·m memory tokens, and the two
+parameter-free matmuls cost 2·b·h·n·m·head_dim FLOPs each. Never causal: every target
+token sees the whole source.
+"""
+
+from __future__ import annotations
+
+from pydantic import StrictBool
+
+from .attention import attend, products
+from .base import Component, Ctx, FieldError, Size
+
+
+class CrossAttention(Component):
+    kind = "cross_attention"
+    dim: Size
+    heads: Size
+    kv_heads: Size | None = None  # default: heads
+    head_dim: Size | None = None  # default: dim / heads
+    memory_dim: Size | None = None  # the encoder output's width; default: dim
+    bias: StrictBool = False
+    residual: StrictBool = True
+
+    @property
+    def d_head(self):
+        return self.head_dim if self.head_dim is not None else self.dim / self.heads
+
+    @property
+    def n_kv(self):
+        return self.kv_heads if self.kv_heads is not None else self.heads
+
+    @property
+    def d_memory(self):
+        return self.memory_dim if self.memory_dim is not None else self.dim
+
+    def parts(self, ctx: Ctx):
+        memory = ctx.flow.memory
+        if memory is None:
+            raise FieldError("dim", "cross_attention needs an `encoder` block earlier in the spec")
+        h, kv, hd = self.heads, self.n_kv, self.d_head
+        memory_tokens = ctx.batch * memory.length
+        return {
+            "q_proj": ctx.linear(self.dim, h * hd, self.bias),
+            "k_proj": ctx.linear(self.d_memory, kv * hd, self.bias, tokens=memory_tokens, input_grad=memory.grad),
+            "v_proj": ctx.linear(self.d_memory, kv * hd, self.bias, tokens=memory_tokens, input_grad=memory.grad),
+            **products(ctx, h, ctx.seq_len * memory.length, hd, hd),
+            "o_proj": ctx.linear(h * hd, self.dim, self.bias, input_grad=True),
+            **({"residual": ctx.elementwise(ctx.tokens * self.dim, "residual")} if self.residual else {}),
+        }
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        dim, heads, kv = value(self.dim), value(self.heads), value(self.n_kv)
+        if self.head_dim is None and dim % heads:
+            yield "heads", f"{heads} heads do not divide dim {dim}; set head_dim or change heads"
+        if heads % kv:
+            yield "kv_heads", f"{kv} kv_heads do not divide {heads} heads"
+        width = ctx.flow.memory.width
+        if width is not None and value(width) != value(self.d_memory):
+            yield "memory_dim", f"the encoder gives {value(width)} features, memory_dim is {value(self.d_memory)}"
+
+    def build(self, b):
+        from torch import nn
+
+        d, h, kv, hd, dm = (b.int(x) for x in (self.dim, self.heads, self.n_kv, self.d_head, self.d_memory))
+        residual = self.residual
+        mods = {
+            "q_proj": nn.Linear(d, h * hd, bias=self.bias),
+            "k_proj": nn.Linear(dm, kv * hd, bias=self.bias),
+            "v_proj": nn.Linear(dm, kv * hd, bias=self.bias),
+            "o_proj": nn.Linear(h * hd, d, bias=self.bias),
+        }
+
+        def forward(m, x, state):
+            memory = state["memory"]  # (B, S, dm)
+            B, T, _ = x.shape
+            S = memory.shape[1]
+            q = m.q_proj(x).view(B, T, h, hd).transpose(1, 2)  # (B, h, T, hd)
+            k = m.k_proj(memory).view(B, S, kv, hd).transpose(1, 2)  # (B, kv, S, hd)
+            v = m.v_proj(memory).view(B, S, kv, hd).transpose(1, 2)
+            if kv != h:
+                k, v = k.repeat_interleave(h // kv, dim=1), v.repeat_interleave(h // kv, dim=1)
+            out = attend(q, k, v, False, None)  # (B, h, T, hd)
+            out = m.o_proj(out.transpose(1, 2).reshape(B, T, h * hd))
+            return x + out if residual else out
+
+        return b.part(forward, **mods)

@@ -1,0 +1,116 @@
+"""Multi-head latent attention (DeepSeek-V2, 2024; DeepSeek-V3): keys and values from a
+compressed latent, queries optionally through a low-rank path.
+
+    q:  x -> q_a_proj (dim -> q_lora_rank) -> RMSNorm -> q_b_proj (-> heads x (nope + rope))
+        (or one q_proj when q_lora_rank is unset)
+    kv: x -> kv_a_proj (dim -> kv_lora_rank + rope) -> split: latent, k_rope (one head)
+        latent -> RMSNorm -> kv_b_proj (-> heads x (nope + v_head_dim)) -> k_nope, v
+    scores over nope + rope features per head; values of v_head_dim; o_proj back to dim.
+
+The rope part of each key is shared by all heads (computed once, broadcast), so only the
+rope features are rotated. `bias` is DeepSeek's `attention_bias`: it applies to q_a_proj,
+kv_a_proj and o_proj, as in the reference implementation. NB: causal counts as in
+attention.py — in full under pytorch, halved under `full`.
+"""
+
+from __future__ import annotations
+
+from pydantic import StrictBool
+
+from .attention import attend, products, score_entries
+from .base import Component, Ctx, Size
+from .rmsnorm import RMSNorm
+
+
+class MLA(Component):
+    kind = "mla"
+    dim: Size
+    heads: Size
+    kv_lora_rank: Size  # the cached latent
+    qk_nope_dim: Size  # per-head query/key features without rotation
+    qk_rope_dim: Size  # per-head rotated features (one shared key head)
+    v_head_dim: Size
+    q_lora_rank: Size | None = None  # unset: queries by one dim -> heads x qk projection
+    bias: StrictBool = False
+    causal: StrictBool = False
+    residual: StrictBool = True
+
+    @property
+    def qk_head_dim(self):
+        return self.qk_nope_dim + self.qk_rope_dim
+
+    def parts(self, ctx: Ctx):
+        h = self.heads
+        norm = lambda width: RMSNorm.model_construct(dim=width).parts(ctx)["norm"]
+        if self.q_lora_rank is None:
+            parts = {"q_proj": ctx.linear(self.dim, h * self.qk_head_dim, False)}
+        else:
+            parts = {
+                "q_a_proj": ctx.linear(self.dim, self.q_lora_rank, self.bias),
+                "q_a_norm": norm(self.q_lora_rank),
+                "q_b_proj": ctx.linear(self.q_lora_rank, h * self.qk_head_dim, False, input_grad=True),
+            }
+        parts["kv_a_proj"] = ctx.linear(self.dim, self.kv_lora_rank + self.qk_rope_dim, self.bias)
+        parts["kv_a_norm"] = norm(self.kv_lora_rank)
+        parts["kv_b_proj"] = ctx.linear(
+            self.kv_lora_rank, h * (self.qk_nope_dim + self.v_head_dim), False, input_grad=True
+        )
+        if ctx.flow.rotary is not None:  # query heads and the one shared key head
+            parts["rotary"] = ctx.elementwise(ctx.tokens * (h + 1) * self.qk_rope_dim, "rotary")
+        entries = score_entries(ctx, ctx.seq_len, self.causal)
+        parts |= products(ctx, h, entries, self.qk_head_dim, self.v_head_dim)
+        parts["o_proj"] = ctx.linear(h * self.v_head_dim, self.dim, self.bias, input_grad=True)
+        if self.residual:
+            parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
+        return parts
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        rotary = ctx.flow.rotary
+        if rotary is not None and value(rotary) != value(self.qk_rope_dim):
+            yield "qk_rope_dim", f"the rotary layer rotates {value(rotary)} features, but qk_rope_dim is {value(self.qk_rope_dim)}"
+
+    def build(self, b):
+        import torch
+        from torch import nn
+
+        from . import rotary
+
+        d, h = b.int(self.dim), b.int(self.heads)
+        nope, rope, vd, kvr = (b.int(x) for x in (self.qk_nope_dim, self.qk_rope_dim, self.v_head_dim, self.kv_lora_rank))
+        rotate, causal, residual = b.flow.rotary is not None, self.causal, self.residual
+        mods = {}
+        if self.q_lora_rank is None:
+            mods["q_proj"] = nn.Linear(d, h * (nope + rope), bias=False)
+        else:
+            qr = b.int(self.q_lora_rank)
+            mods |= {
+                "q_a_proj": nn.Linear(d, qr, bias=self.bias),
+                "q_a_norm": nn.RMSNorm(qr),
+                "q_b_proj": nn.Linear(qr, h * (nope + rope), bias=False),
+            }
+        mods |= {
+            "kv_a_proj": nn.Linear(d, kvr + rope, bias=self.bias),
+            "kv_a_norm": nn.RMSNorm(kvr),
+            "kv_b_proj": nn.Linear(kvr, h * (nope + vd), bias=False),
+            "o_proj": nn.Linear(h * vd, d, bias=self.bias),
+        }
+
+        def forward(m, x, state):
+            B, T, _ = x.shape
+            q = m.q_proj(x) if hasattr(m, "q_proj") else m.q_b_proj(m.q_a_norm(m.q_a_proj(x)))
+            q = q.view(B, T, h, nope + rope).transpose(1, 2)  # (B, h, T, nope + rope)
+            q_nope, q_rope = q.split((nope, rope), dim=-1)
+            latent, k_rope = m.kv_a_proj(x).split((kvr, rope), dim=-1)  # (B, T, kvr), (B, T, rope)
+            kv = m.kv_b_proj(m.kv_a_norm(latent)).view(B, T, h, nope + vd).transpose(1, 2)  # (B, h, T, nope + vd)
+            k_nope, v = kv.split((nope, vd), dim=-1)
+            k_rope = k_rope.view(B, 1, T, rope)  # one key head, shared
+            if rotate:
+                q_rope, k_rope = rotary.apply(q_rope, state), rotary.apply(k_rope, state)
+            q = torch.cat((q_nope, q_rope), dim=-1)
+            k = torch.cat((k_nope, k_rope.expand(B, h, T, rope)), dim=-1)  # (B, h, T, nope + rope)
+            out = attend(q, k.contiguous(), v, causal, None)  # (B, h, T, vd)
+            out = m.o_proj(out.transpose(1, 2).reshape(B, T, h * vd))
+            return x + out if residual else out
+
+        return b.part(forward, **mods)

@@ -1,0 +1,143 @@
+"""Mixture of experts (Shazeer et al. 2017; Mixtral, DeepSeekMoE): E experts held, top_k run.
+
+Parameters count every expert; active parameters count the router, the shared experts
+and top_k experts — what any one token uses. Forward FLOPs: the router over every token,
+plus each token through exactly top_k routed experts and every shared expert, so routed
+expert FLOPs do not grow with `experts` (only the router does).
+
+`capacity_factor` (Switch Transformer, Fedus et al. 2021): each expert has a fixed
+buffer of C = ceil(capacity_factor x tokens x top_k / experts) token slots; tokens past
+it are dropped and empty slots are zero-padded. Every expert then computes C rows, so
+routed FLOPs become experts x C rows instead of tokens x top_k.
+
+`shared_gate` (Qwen2-MoE): a dim -> 1 linear whose sigmoid scales the shared experts' output.
+"""
+
+from __future__ import annotations
+
+import sympy
+from pydantic import StrictBool
+
+from ..cost import Cost, total
+from .base import Component, Count, Ctx, Ratio, Size
+from .mlp import MLP, Activation
+
+
+class MoE(Component):
+    kind = "moe"
+    dim: Size
+    hidden: Size  # each routed expert's hidden size
+    experts: Size  # routed experts held
+    top_k: Size  # routed experts each token runs
+    activation: Activation = "silu"
+    gated: StrictBool = True
+    bias: StrictBool = False  # in the experts' projections
+    shared_experts: Count = 0  # always-on experts every token runs
+    shared_hidden: Size | None = None  # default: hidden
+    shared_gate: StrictBool = False
+    router_bias: StrictBool = False
+    capacity_factor: Ratio | None = None
+    residual: StrictBool = True
+
+    def expert(self, hidden) -> MLP:
+        """One expert: an MLP without residual, built and costed by the MLP rule."""
+        return MLP.model_construct(
+            dim=self.dim, hidden=hidden, activation=self.activation, gated=self.gated, bias=self.bias, residual=False
+        )
+
+    @property
+    def shared_width(self):
+        return self.shared_hidden if self.shared_hidden is not None else self.hidden
+
+    def capacity(self, tokens) -> sympy.Expr:
+        """Token slots per expert under a capacity factor."""
+        return sympy.ceiling(self.capacity_factor * tokens * self.top_k / self.experts)
+
+    def parts(self, ctx: Ctx):
+        E, k, T = self.experts, self.top_k, ctx.tokens
+        one = total(self.expert(self.hidden).parts(ctx).values())  # one expert over every token
+        if self.capacity_factor is None:
+            compute = Cost(forward=k * one.forward, backward=k * one.backward)
+        else:  # each expert runs exactly C slots
+            slots = total(self.expert(self.hidden).parts(ctx.over(self.capacity(T))).values())
+            compute = Cost(forward=E * slots.forward, backward=E * slots.backward)
+        parts = {
+            "router": ctx.linear(self.dim, E, self.router_bias) + ctx.elementwise(T * E, "softmax"),
+            "experts": Cost(params=E * one.params, active_params=k * one.params) + compute,
+        }
+        if self.shared_experts != 0:
+            shared = total(self.expert(self.shared_width).parts(ctx).values())
+            parts["shared_experts"] = shared * self.shared_experts
+            if self.shared_gate:
+                parts["shared_gate"] = ctx.linear(self.dim, 1, False) + ctx.elementwise(T, "sigmoid")
+        parts["combine"] = ctx.elementwise(T * (k + self.shared_experts) * self.dim, "combine")
+        if self.residual:
+            parts["residual"] = ctx.elementwise(T * self.dim, "residual")
+        return parts
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        if value(self.top_k) > value(self.experts):
+            yield "top_k", f"top_k {value(self.top_k)} exceeds {value(self.experts)} experts"
+        if self.shared_gate and value(self.shared_experts) == 0:
+            yield "shared_gate", "shared_gate needs shared_experts > 0"
+
+    def build(self, b):
+        import torch
+        from torch import nn
+
+        d, E, k = b.int(self.dim), b.int(self.experts), b.int(self.top_k)
+        n_shared = b.int(self.shared_experts)
+        residual = self.residual
+        mods = {
+            "router": nn.Linear(d, E, bias=self.router_bias),
+            "experts": nn.ModuleList(self.expert(self.hidden).build(b) for _ in range(E)),
+        }
+        if n_shared:
+            mods["shared_experts"] = nn.ModuleList(self.expert(self.shared_width).build(b) for _ in range(n_shared))
+        if self.shared_gate:
+            mods["shared_gate"] = nn.Linear(d, 1, bias=False)
+        capacity = None
+        if self.capacity_factor is not None:
+            # capacity depends on the token count, known at run time: keep the rule symbolic here
+            capacity = lambda tokens: int(sympy.ceiling(self.capacity_factor.xreplace(b.values) * tokens * k / E))
+
+        def route(flat, weights, chosen, e):
+            """(token rows, routing weights) for expert e.
+
+            On meta there are no values to route by: tokens are dealt round-robin, (t·k + j)
+            mod E, which gives every token exactly top_k experts — the only thing the counts
+            depend on. On real tensors, the router's top-k choice decides.
+            """
+            if flat.is_meta:
+                slots = flat.shape[0] * k
+                rows = slots // E + (1 if e < slots % E else 0)
+                # the weights are a slice of the router's output, so its gradient flows as on real tensors
+                return torch.empty(rows, dtype=torch.long, device="meta"), weights.reshape(-1, 1)[:rows]
+            token, slot = (chosen == e).nonzero(as_tuple=True)
+            return token, weights[token, slot].unsqueeze(-1)
+
+        def forward(m, x, state):
+            B, T, D = x.shape
+            flat = x.reshape(B * T, D)
+            probs = m.router(flat).softmax(dim=-1)  # (B·T, E)
+            weights, chosen = probs.topk(k, dim=-1)  # (B·T, k)
+            out = torch.zeros_like(flat)
+            for e, expert in enumerate(m.experts):
+                token, w = route(flat, weights, chosen, e)
+                rows = flat[token]  # (n_e, D)
+                if capacity is not None:  # a fixed buffer: drop overflow, zero-pad the rest
+                    C = capacity(B * T)
+                    token, w, rows = token[:C], w[:C], rows[:C]
+                    rows = torch.cat((rows, rows.new_zeros(C - rows.shape[0], D)))
+                y = expert(rows, state)[: token.shape[0]] * w  # (n_e, D)
+                out = out.index_add(0, token, y)
+            if n_shared:
+                shared = sum(expert(flat, state) for expert in m.shared_experts)
+                if self.shared_gate:
+                    shared = torch.sigmoid(m.shared_gate(flat)) * shared
+                out = out + shared
+            out = out.view(B, T, D)
+            return x + out if residual else out
+
+        return b.part(forward, **mods)

@@ -1,0 +1,172 @@
+"""Mixture of experts, MLA, sliding windows, hybrids, encoder-decoder and low-rank layers:
+published totals computed here by hand, the shape of the formulas, and each new option
+verified against PyTorch."""
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import arch
+from symcost import symbols
+
+
+def totals(name, **sizes):
+    return symcost.evaluate(symcost.derive(symcost.load(arch(name))), sizes).total
+
+
+def test_mixtral_total_and_active():
+    # mistralai/Mixtral-8x7B-v0.1: d 4096, 32 layers, 32 heads / 8 kv heads (head 128), experts 8 x SwiGLU 14336, top-2
+    d, L, V, ff, E, k = 4096, 32, 32000, 14336, 8, 2
+    attention = 2 * d * d + 2 * d * (8 * 128)  # q and o: d x d; k and v: d x 1024 -> 41,943,040
+    expert = 3 * d * ff  # gate, up, down: 176,160,768
+    router = d * E  # 32,768
+    norms = 2 * d
+    shared = 2 * V * d + d  # embedding, untied head, final norm
+    assert totals("mixtral")["params"] == L * (attention + router + E * expert + norms) + shared == 46_702_792_704
+    assert totals("mixtral")["active_params"] == L * (attention + router + k * expert + norms) + shared == 12_879_925_248
+
+
+def test_deepseek_v3_total_and_active():
+    # deepseek-ai/DeepSeek-V3 config.json (main model, no MTP module)
+    d, V, heads, qr, kvr, nope, rope, vd = 7168, 129280, 128, 1536, 512, 128, 64, 128
+    mla = (d * qr + qr + qr * heads * (nope + rope)  # q_a_proj, q_a_layernorm, q_b_proj
+           + d * (kvr + rope) + kvr + kvr * heads * (nope + vd)  # kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj
+           + heads * vd * d)  # o_proj: 187,107,328
+    dense_mlp = 3 * d * 18432
+    expert = 3 * d * 2048  # 44,040,192
+    router = 256 * d  # the score-correction bias is a buffer
+    norms = 2 * d
+    dense_layer = mla + dense_mlp + norms
+    moe_layer_total = mla + router + 256 * expert + expert + norms  # 256 routed + 1 shared
+    moe_layer_active = mla + router + 8 * expert + expert + norms
+    outside = 2 * V * d + d  # embedding, untied head, final norm
+    t = totals("deepseek_v3")
+    assert t["params"] == 3 * dense_layer + 58 * moe_layer_total + outside == 671_026_404_352
+    assert t["active_params"] == 3 * dense_layer + 58 * moe_layer_active + outside == 37_552_282_624
+
+
+def test_gemma2_matches_the_released_count():
+    # google/gemma-2-2b: 26 layers of GQA attention (8 x 256 queries, 4 x 256 keys/values) and GeGLU 9216
+    d, L, V, ff = 2304, 26, 256000, 9216
+    layer = d * 8 * 256 * 2 + d * 4 * 256 * 2 + 3 * d * ff + 4 * d  # q, o; k, v; mlp; four norms
+    assert totals("gemma2")["params"] == V * d + L * layer + d == 2_614_341_888  # tied head
+
+
+def test_mixtral_formulas_in_experts():
+    derivation = symcost.derive(symcost.load(arch("mixtral")))
+    E, k, b, n, d, L = (symbols.dim(s) for s in ("n_experts", "top_k", "batch", "seq_len", "d_model", "n_layers"))
+    t = derivation.total
+    assert sympy.degree(t.params, E) == 1
+    assert sympy.degree(t.active_params, k) == 1
+    # Forward FLOPs depend on the number of experts only through the router: 2·b·n·d·E per layer.
+    assert sympy.expand(sympy.diff(t.forward, E)) == 2 * b * n * d * L
+    assert E not in sympy.diff(t.forward, k).free_symbols
+
+
+MOE = """\
+name: moe
+dims: {{d: {d}, h: {h}, e: {e}, k: {k}, seq_len: {n}, batch: {b}}}
+layers:
+  - moe: {{dim: d, hidden: h, experts: e, top_k: k, gated: {gated}, bias: {bias}, shared_experts: {shared},
+          shared_gate: {gate}, router_bias: {bias}{capacity}}}
+"""
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    d=st.integers(1, 8), h=st.integers(1, 8), e=st.integers(1, 6), k=st.integers(1, 6), n=st.integers(1, 9),
+    b=st.integers(1, 3), gated=st.booleans(), bias=st.booleans(), shared=st.integers(0, 2), gate=st.booleans(),
+    capacity=st.sampled_from([None, "1", "5/4", "1/2", "2"]),
+)
+def test_moe_options_verify_on_real_tensors(d, h, e, k, n, b, gated, bias, shared, gate, capacity):
+    k = min(k, e)
+    gate = gate and shared > 0
+    text = MOE.format(d=d, h=h, e=e, k=k, n=n, b=b, gated=str(gated).lower(), bias=str(bias).lower(),
+                      shared=shared, gate=str(gate).lower(),
+                      capacity="" if capacity is None else f", capacity_factor: '{capacity}'")
+    report = symcost.verify(symcost.loads(text), backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+
+
+def test_capacity_factor_by_hand():
+    # 2 x 9 tokens, top-2 of 4 experts, capacity factor 5/4: C = ceil(5/4 x 18 x 2 / 4) = 12 slots per
+    # expert, so 4 x 12 = 48 rows run through an expert (not 36); each row: 2 FLOPs x 3 matrices x 6 x 10.
+    text = MOE.format(d=6, h=10, e=4, k=2, n=9, b=2, gated="true", bias="false", shared=0, gate="false",
+                      capacity=", capacity_factor: 5/4")
+    t = symcost.evaluate(symcost.derive(symcost.loads(text))).total
+    router = 2 * 18 * 6 * 4
+    assert t["forward"] == router + 48 * 2 * 3 * 6 * 10
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 60), w=st.integers(1, 60))
+def test_sliding_window_entries_under_full(n, w):
+    text = f"name: w\ndims: {{seq_len: {n}}}\nlayers:\n  - attention: {{dim: 4, heads: 1, causal: true, window: {w}, residual: false}}\n"
+    spec = symcost.loads(text)
+    full = symcost.evaluate(symcost.derive(spec, "full")).total["forward"]
+    pytorch = symcost.evaluate(symcost.derive(spec, "pytorch")).total["forward"]
+    kept = sum(min(w, i + 1) for i in range(n))  # query i sees keys max(0, i - w + 1) .. i
+    projections = 4 * 2 * n * 4 * 4
+    assert pytorch == projections + 2 * 2 * n * n * 4  # the reference multiplies all n² scores
+    assert full == projections + 2 * 2 * kept * 4 + kept * (1 + 5)  # plus scale and softmax per kept score
+
+
+def test_low_rank_linear():
+    text = "name: lr\ndims: {d: 64, r: 8, seq_len: 5}\nlayers:\n  - linear: {dim: d, out: d, rank: r, bias: true}\n"
+    spec = symcost.loads(text)
+    t = symcost.evaluate(symcost.derive(spec)).total
+    assert t["params"] == 2 * 64 * 8 + 64  # instead of 64 x 64 + 64
+    assert t["forward"] == 2 * 5 * (64 * 8 + 8 * 64)
+    assert t["backward"] == 2 * 5 * 64 * 8 + 2 * 2 * 5 * 8 * 64  # raw input: the first matmul has no input gradient
+    assert symcost.verify(spec, backward=True, device="cpu").match
+
+
+def test_encoder_decoder_cross_attention_by_hand():
+    # cross-attention: queries over n target tokens, keys/values over m source tokens
+    text = """\
+name: ed
+dims: {d: 8, m: 5, seq_len: 3}
+layers:
+  - encoder: m
+    layers:
+      - embedding: {vocab: 11, dim: d}
+  - embedding: {vocab: 11, dim: d, shared: true}
+  - cross_attention: {dim: d, heads: 2, residual: false}
+"""
+    t = symcost.evaluate(symcost.derive(symcost.loads(text))).total
+    assert t["params"] == 11 * 8 + 4 * 8 * 8
+    assert t["forward"] == 2 * 3 * 64 * 2 + 2 * 5 * 64 * 2 + 2 * 2 * 3 * 5 * 8  # q, o; k, v; scores + values
+    assert symcost.verify(symcost.loads(text), backward=True, device="cpu").match
+
+
+@pytest.mark.parametrize(
+    "layers, path, fragment",
+    [
+        ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 3}\n", "layers.0.moe.top_k", "top_k 3 exceeds 2 experts"),
+        ("  - attention: {dim: 4, heads: 1, window: 2}\n", "layers.0.attention.window", "needs causal: true"),
+        ("  - cross_attention: {dim: 4, heads: 1}\n", "layers.0.cross_attention.dim", "needs an `encoder`"),
+        ("  - embedding: {vocab: 3, dim: 4, shared: true}\n", "layers.0.embedding.shared", "needs a token `embedding`"),
+        ("  - encoder: 3\n    layers: [{linear: {dim: 4, out: 4}}]\n  - encoder: 3\n    layers: [{linear: {dim: 4, out: 4}}]\n",
+         "layers.1.encoder", "one encoder per spec"),
+        ("  - rotary: {dim: 4}\n  - mla: {dim: 4, heads: 1, kv_lora_rank: 2, qk_nope_dim: 2, qk_rope_dim: 2, v_head_dim: 2}\n",
+         "layers.1.mla.qk_rope_dim", "rotates 4 features"),
+        ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 1, capacity_factor: 0}\n", "layers.0.moe.capacity_factor",
+         "must be positive"),
+    ],
+)
+def test_new_layer_errors(cli, write, layers, path, fragment):
+    result = cli("eval", write(f"name: e\ndims: {{seq_len: 4}}\nlayers:\n{layers}"))
+    assert result.exit_code == 2, result.stdout
+    assert f": {path}: " in result.stderr and fragment in result.stderr, result.stderr
+
+
+def test_derive_shows_active_and_compute_per_parameter(cli):
+    out = cli("derive", arch("mixtral")).stdout
+    assert "active params" in out and "FLOPs/param/token" in out
+    row = next(line for line in out.splitlines() if line.startswith("layers/2/repeat/3/moe"))
+    assert "3*d_ff*d_model*n_experts*n_layers" in row and "3*d_ff*d_model*n_layers*top_k" in row
+    assert row.rstrip().endswith("2")  # every active expert weight: one multiply-add per token
+    evaluated = cli("eval", arch("mixtral")).stdout
+    assert "45,098,205,184  11,275,337,728" in evaluated  # the MoE layers: held vs active
