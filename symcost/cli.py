@@ -110,20 +110,32 @@ def main() -> None:
 @main.command(epilog=EPILOG_DERIVE)
 @spec_argument
 @click.option("--keep", multiple=True, metavar="NAME", help="Keep a derived dim as a symbol (repeatable).")
+@click.option(
+    "--leading",
+    multiple=True,
+    metavar="NAME",
+    help="Show the totals' dominant terms as NAME grows (repeatable; default: image_size or seq_len).",
+)
 @convention_option
 @format_option()
 @edge
-def derive(spec: str, keep: tuple[str, ...], convention: str, fmt: str) -> None:
+def derive(spec: str, keep: tuple[str, ...], leading: tuple[str, ...], convention: str, fmt: str) -> None:
     """Print the closed forms of params, active params and forward/backward/train FLOPs.
 
-    Derived dims (d_ff: 4 * d_model) are substituted unless kept; a table gives each
-    component's params and forward FLOPs.
+    Derived dims (d_ff: 4 * d_model) are substituted unless kept. A table gives each
+    component's params, active params, forward FLOPs and how often each weight is used
+    per input; the totals' leading terms show what dominates as the input grows.
     """
     from . import api
 
-    d = api.derive(api.load(spec), convention, keep)
+    s = api.load(spec)
+    d = api.derive(s, convention, keep)
     api.evaluate(d)  # at the defaults, when every dim has one: catches heads not dividing width
-    click.echo(render.render_derivation(d, fmt))
+    for name in leading:
+        if name not in s.dimset:
+            raise SpecError(f"--leading {name}: no such dim")
+    default = [n for n in ("image_size", "seq_len") if n in d.free_symbols][:1]
+    click.echo(render.render_derivation(d, fmt, leading or default))
 
 
 @main.command(name="eval", epilog=EPILOG_EVAL)

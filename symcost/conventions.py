@@ -29,6 +29,13 @@ ELEMENTWISE = {
     "gate": 1,  # the elementwise product of a gated MLP
     "combine": 2,  # MoE: scale an expert's output by its routing weight, add it in
     "sigmoid": 4,  # negate, exp, add 1, divide
+    "batchnorm": 5,  # as layernorm, over the batch and positions of each channel
+    "pool": 1,  # per window element read by a max or average pool
+    "mean": 1,  # per element averaged (token pooling)
+    "tanh": 4,
+    "rnn_cell": 5,  # per hidden unit and step: add the two projections (1), tanh (4)
+    "gru_cell": 20,  # r, z: 2 adds + 2 sigmoids (8); n: r*h_n, add, tanh (6); (1-z)*n + z*h (4)
+    "lstm_cell": 28,  # 4 adds of projections, 3 sigmoids (12), 2 tanh (8), c = f*c + i*g (3), h = o*tanh(c) (1)
     "relu": 1,
     "gelu": 8,  # tanh approximation: x^3, 2 mul, add, tanh (~2), add, mul
     "silu": 4,  # negate, exp, add 1, divide
@@ -44,6 +51,9 @@ class Convention:
     elementwise: bool
     causal_half: bool
     description: str
+    # Follow FlopCounterMode's formulas where they differ from the arithmetic done: its
+    # weight gradient of a grouped convolution counts groups x the forward.
+    counter_formulas: bool = True
 
 
 CONVENTIONS = {
@@ -53,7 +63,8 @@ CONVENTIONS = {
                    "FlopCounterMode: 2 FLOPs per multiply-add, matmul-class ops only, causal attention in full"),
         Convention("macs", 1, False, False, "multiply-accumulates of matmul-class ops (= pytorch / 2)"),
         Convention("full", 2, True, True,
-                   "pytorch + elementwise work at symcost's per-element constants, causal attention halved"),
+                   "pytorch + elementwise work at symcost's per-element constants, causal attention halved",
+                   counter_formulas=False),
     )
 }
 PYTORCH = CONVENTIONS["pytorch"]

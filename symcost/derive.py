@@ -17,7 +17,7 @@ from . import conventions
 from .components import Ctx, FieldError, Flow, Memory
 from .conventions import Convention
 from .cost import Cost, Node, total
-from .spec import Encoder, Repeat, Spec, component_of
+from .spec import Encoder, Repeat, Residual, Spec, component_of
 
 METRICS = ("params", "active_params", "forward", "backward", "train")
 
@@ -29,6 +29,25 @@ class Site:
     where: tuple
     component: object
     ctx: Ctx
+
+
+@dataclass(frozen=True)
+class Join:
+    """The check where a residual block adds its two branches: their shapes must agree."""
+
+    body: Flow
+    shortcut: Flow
+
+    def in_width(self):
+        return None
+
+    def problems(self, value, ctx):
+        def shape(flow: Flow):
+            positions = flow.spatial if flow.spatial is not None else (flow.length,)
+            return tuple(value(x) for x in (flow.width, *positions) if x is not None)
+
+        if shape(self.body) != shape(self.shortcut):
+            yield "shortcut", f"the block gives {shape(self.body)} but the shortcut {shape(self.shortcut)} (features, positions)"
 
 
 @dataclass(frozen=True)
@@ -49,17 +68,18 @@ class Derivation:
 
     @property
     def inputs(self) -> sympy.Expr:
-        """What one forward pass reads: batch x seq_len tokens (batch images when there is no seq_len)."""
-        seq_len = self.spec.input_dim("seq_len", 1)
-        return self.spec.input_dim("batch", 1) * seq_len
+        """What one forward pass reads: batch x seq_len tokens, or batch images."""
+        flow = input_flow(self.spec)
+        return self.spec.input_dim("batch", 1) * (flow.length if flow.length is not None else 1)
 
     def reuse(self, cost: Cost) -> sympy.Expr | None:
-        """Forward FLOPs per active parameter per input token: 2 for a weight used once per
-        token, 0 for a table read, more where weights are reused (attention over n, a conv
-        over every pixel). None for parts with no parameters."""
+        """How often each active weight is used per input (token or image): forward FLOPs /
+        (FLOPs per multiply-add x active params x inputs). 1 for a dense layer, 0 for a table
+        read, H x W for a convolution over H x W outputs; attention adds its n² work on top.
+        None for parts with no parameters."""
         if cost.active_params == 0:
             return None
-        return sympy.cancel(cost.forward / (self.inputs * cost.active_params))
+        return sympy.cancel(cost.forward / (self.convention.flops_per_mac * self.inputs * cost.active_params))
 
     @property
     def raw_total(self) -> Cost:
@@ -73,13 +93,20 @@ class Derivation:
         return sorted(str(s) for s in syms)
 
 
+def input_flow(spec: Spec) -> Flow:
+    """The stream a spec starts from: images of image_size x image_size when that dim is
+    declared, else sequences of seq_len tokens (when declared). Raw inputs carry no gradient."""
+    if "image_size" in spec.dimset:
+        size = spec.input_dim("image_size", None)
+        return Flow(spatial=(size, size))
+    return Flow(length=spec.input_dim("seq_len", None) if "seq_len" in spec.dimset else None)
+
+
 def derive(spec: Spec, convention: str | Convention = "pytorch", keep: Iterable[str] = ()) -> Derivation:
     """The symbolic cost of `spec`: per component, and in total, under `convention`."""
     conv = conventions.get(convention) if isinstance(convention, str) else convention
-    batch = spec.input_dim("batch", 1)
-    seq_len = spec.input_dim("seq_len", None)
-    walker = _Walker(spec, conv, batch)
-    raw, _ = walker.walk(spec.layers, ("layers",), "layers", Flow(), seq_len)
+    walker = _Walker(spec, conv, spec.input_dim("batch", 1))
+    raw, _ = walker.walk(spec.layers, ("layers",), "layers", input_flow(spec))
     return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites))
 
 
@@ -88,13 +115,13 @@ class _Walker:
         self.spec, self.conv, self.batch = spec, conv, batch
         self.sites: list[Site] = []
 
-    def walk(self, layers, where: tuple, path: str, flow: Flow, seq_len) -> tuple[list[Node], Flow]:
-        """One pass over `layers` on a stream of `seq_len` tokens per sequence."""
+    def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        """One pass over `layers`, starting from `flow`."""
         nodes: list[Node] = []
         for i, item in enumerate(layers):
             inner = where + (i, "layers")
             if isinstance(item, Repeat):
-                block, flow = self.repeat(item, inner, f"{path}/{i}/repeat", flow, seq_len)
+                block, flow = self.repeat(item, inner, f"{path}/{i}/repeat", flow)
                 nodes += block
                 continue
             if isinstance(item, Encoder):
@@ -102,29 +129,45 @@ class _Walker:
                     raise self.spec.doc.error(where + (i, "encoder"), "one encoder per spec, at the top level")
                 # The source stream starts afresh from its own input (no gradient); it may
                 # share the token table, and leaves its output as memory.
-                block, out = self.walk(item.layers, inner, f"{path}/{i}/encoder", Flow(embedding=flow.embedding), item.encoder)
+                source = Flow(length=item.encoder, embedding=flow.embedding)
+                block, out = self.walk(item.layers, inner, f"{path}/{i}/encoder", source)
                 nodes += block
-                flow = replace(flow, memory=Memory(item.encoder, out.width, out.grad), embedding=out.embedding)
+                flow = replace(flow, memory=Memory(out.length, out.width, out.grad), embedding=out.embedding)
+                continue
+            if isinstance(item, Residual):
+                block, flow = self.residual(item, where + (i,), f"{path}/{i}", flow)
+                nodes += block
                 continue
             kind, component = component_of(item)
-            ctx = Ctx(self.conv, self.batch, seq_len, flow)
+            ctx = Ctx(self.conv, self.batch, flow)
             here = where + (i, kind)
             try:
                 parts = component.parts(ctx)
                 flow = component.after(flow)
             except FieldError as e:
-                raise self.spec.doc.error(here + (e.field,), e.message) from None
+                raise self.spec.doc.error(here + ((e.field,) if e.field else ()), e.message) from None
             self.sites.append(Site(here, component, ctx))
             nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()), parts))
         return nodes, flow
 
-    def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow, seq_len) -> tuple[list[Node], Flow]:
+    def residual(self, item: Residual, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        """body(x) + shortcut(x), the shortcut the identity unless given; the add is a node of its own."""
+        body, out = self.walk(item.residual, where + ("residual",), f"{path}/residual", flow)
+        short, skip = (
+            self.walk(item.shortcut, where + ("shortcut",), f"{path}/shortcut", flow) if item.shortcut else ([], flow)
+        )
+        ctx = Ctx(self.conv, self.batch, out)
+        self.sites.append(Site(where + ("residual",), Join(out, skip), ctx))
+        add = ctx.elementwise(ctx.elements(out.width), "residual")
+        return body + short + [Node(f"{path}/add", "add", add, {"add": add})], replace(out, grad=out.grad or skip.grad)
+
+    def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         count = item.repeat
-        first, after_first = self.walk(item.layers, where, path, flow, seq_len)
+        first, after_first = self.walk(item.layers, where, path, flow)
         if after_first == flow:
             return [n.map(lambda e: e * count) for n in first], flow
         sites = len(self.sites)
-        later, after_later = self.walk(item.layers, where, path, after_first, seq_len)
+        later, after_later = self.walk(item.layers, where, path, after_first)
         del self.sites[sites:]  # one site per component is enough for the checks
         # Flows only gain things (a gradient, a rotary table) and settle after one pass.
         assert after_later == after_first, "a repeat block's flow must settle after one pass"

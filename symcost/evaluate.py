@@ -25,8 +25,10 @@ class Evaluation:
     inputs: int  # tokens (or images) one forward pass reads
 
     def reuse(self, v: dict[str, int]) -> float | None:
-        """Forward FLOPs per active parameter per input (see Derivation.reuse)."""
-        return v["forward"] / (self.inputs * v["active_params"]) if v["active_params"] else None
+        """Uses of each active weight per input (see Derivation.reuse)."""
+        if not v["active_params"]:
+            return None
+        return v["forward"] / (self.derivation.convention.flops_per_mac * self.inputs * v["active_params"])
 
     @property
     def name(self) -> str:

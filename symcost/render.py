@@ -9,6 +9,7 @@ import sympy
 
 from .derive import Derivation
 from .evaluate import Evaluation
+from .explore.leading import leading
 
 FORMATS = ("text", "json", "markdown", "latex")
 _LABELS = {
@@ -91,14 +92,21 @@ def evaluation_data(e: Evaluation) -> dict:
 
 # -- rendering ----------------------------------------------------------------------
 
-def render_derivation(d: Derivation, fmt: str) -> str:
-    data = derivation_data(d)
+def leading_data(d: Derivation, names) -> dict:
+    """{dim: {metric: leading term}} for the totals (see explore.leading)."""
+    return {name: {m: formula(leading(e, name)) for m, e in d.total.metrics().items()} for name in names}
+
+
+def render_derivation(d: Derivation, fmt: str, leading_in=()) -> str:
+    data = derivation_data(d) | {"leading": leading_data(d, leading_in)}
     if fmt == "json":
         return json.dumps(data, indent=2)
     if fmt == "latex":
         return _latex(d)
     totals = [(_LABELS[m], formula(e)) for m, e in d.total.metrics().items()]
     totals.append((_REUSE, _reuse_formula(d, d.total)))
+    for name, terms in data["leading"].items():
+        totals += [(f"{_LABELS[m]} ~", f"{t}   (as {name} -> oo)") for m, t in terms.items() if m != "active_params"]
     rows = [
         (n.path, n.kind, formula(n.cost.params), formula(n.cost.active_params), formula(n.cost.forward),
          _reuse_formula(d, n.cost))
@@ -125,7 +133,7 @@ def render_evaluation(e: Evaluation, fmt: str) -> str:
     return _document(e.name, e.derivation.convention, dims, totals, head, rows, fmt)
 
 
-_REUSE = "FLOPs/param/token"  # forward FLOPs per active parameter per input token
+_REUSE = "uses/weight/input"  # multiply-adds per active weight per input token or image
 
 
 def _reuse_formula(d: Derivation, cost) -> str:

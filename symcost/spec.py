@@ -43,7 +43,26 @@ class Encoder(BaseModel):
     layers: list[Layer] = Field(min_length=1)
 
 
-CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder}
+class Residual(BaseModel):
+    """`residual: [layers]` adds their output to the block's input, or to `shortcut:
+    [layers]` applied to that input (a projection shortcut, as in ResNet)."""
+
+    model_config = _CONFIG
+    residual: list[Layer] = Field(min_length=1)
+    shortcut: list[Layer] | None = Field(None, min_length=1)
+
+
+CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder, "residual": Residual}
+LAYER_LISTS = ("layers", "residual", "shortcut")  # the fields of containers that hold layers
+
+
+def is_container(item: BaseModel) -> bool:
+    return isinstance(item, tuple(CONTAINERS.values()))
+
+
+def sublists(item: BaseModel) -> list[tuple[str, list]]:
+    """(field, layers) for each list of layers a container holds."""
+    return [(f, getattr(item, f)) for f in LAYER_LISTS if f in type(item).model_fields and getattr(item, f)]
 
 
 def _layer_model(kind: str, cls: type[Component]) -> type[BaseModel]:
@@ -76,8 +95,8 @@ Layer = Annotated[
         custom_error_message=f"expected one key naming the layer type: {LAYER_TYPES}",
     ),
 ]
-Repeat.model_rebuild()
-Encoder.model_rebuild()
+for _container in CONTAINERS.values():
+    _container.model_rebuild()
 
 
 class Spec(BaseModel):
@@ -100,11 +119,11 @@ class Spec(BaseModel):
         return self._doc
 
     def input_dim(self, name: str, default: int | None) -> sympy.Expr:
-        """The reserved input dims: `seq_len` (tokens per sequence) and `batch` (default 1)."""
+        """A reserved input dim (`batch`, default 1; `seq_len`; `image_size`) as a symbol."""
         if name in self._dims:
             return symbols.dim(name)
         if default is None:
-            raise self._doc.error(("dims",), f"declare `{name}`: the layers need it (tokens in one sequence)")
+            raise self._doc.error(("dims",), f"declare `{name}`")
         return sympy.Integer(default)
 
     def walk(self) -> Iterator[tuple[tuple, Component]]:
@@ -112,8 +131,9 @@ class Spec(BaseModel):
 
         def visit(layers, prefix):
             for i, item in enumerate(layers):
-                if isinstance(item, (Repeat, Encoder)):
-                    yield from visit(item.layers, prefix + (i, "layers"))
+                if is_container(item):
+                    for field, inner in sublists(item):
+                        yield from visit(inner, prefix + (i, field))
                 else:
                     kind = next(iter(type(item).model_fields))
                     yield prefix + (i, kind), getattr(item, kind)
@@ -155,8 +175,10 @@ def _check_nesting(doc: Document) -> None:
             raise doc.error(path, f"repeat and encoder blocks nested deeper than {MAX_NESTING}")
         if isinstance(layers, list):
             for i, item in enumerate(layers):
-                if isinstance(item, dict) and "layers" in item:
-                    depth(item.get("layers"), path + (i, "layers"), level + 1)
+                if isinstance(item, dict):
+                    for field in LAYER_LISTS:
+                        if isinstance(item.get(field), list):
+                            depth(item[field], path + (i, field), level + 1)
 
     depth(doc.data.get("layers"), ("layers",), 0)
 
@@ -169,8 +191,8 @@ def _first_error(e: ValidationError, doc: Document) -> SpecError:
     path: list[str | int] = []
     loc = list(err["loc"])
     for i, part in enumerate(loc):
-        # The discriminated union puts the tag right after a list index of `layers`.
-        if i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] == "layers" and isinstance(part, str):
+        # The discriminated union puts the tag right after an index into a list of layers.
+        if i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] in LAYER_LISTS and isinstance(part, str):
             if part in CONTAINERS or part in REGISTRY:
                 continue
         path.append(part)

@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .components import Flow, Memory
-from .derive import Derivation
-from .spec import Encoder, Repeat, component_of
+from .derive import Derivation, input_flow
+from .spec import Encoder, Repeat, Residual, component_of, is_container, sublists
 
 
 class Part(nn.Module):
@@ -67,6 +67,18 @@ class RepeatModule(nn.Module):
         return x
 
 
+class ResidualModule(nn.Module):
+    """body(x) + shortcut(x); the shortcut is the identity when the spec gives none."""
+
+    def __init__(self, body: Sequence, shortcut: Sequence | None) -> None:
+        super().__init__()
+        self.residual = body
+        self.shortcut = shortcut
+
+    def forward(self, x, state):
+        return self.residual(x, state) + (self.shortcut(x, state) if self.shortcut is not None else x)
+
+
 class EncoderModule(nn.Module):
     """Runs its layers over the source input and leaves the result as `memory`; x passes by."""
 
@@ -108,7 +120,7 @@ class Build:
 
 def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> SpecModel:
     """The spec as a torch module at `values` (every dim, derived ones included)."""
-    b = Build(values)
+    b = Build(values, input_flow(derivation.spec))
 
     def layers(items, path: str) -> list[nn.Module]:
         out = []
@@ -118,9 +130,17 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> 
                 out.append(RepeatModule(copies))
                 continue
             if isinstance(item, Encoder):
-                outer, b.flow = b.flow, Flow(embedding=b.flow.embedding)
+                outer, b.flow = b.flow, Flow(length=item.encoder, embedding=b.flow.embedding)
                 out.append(EncoderModule(Sequence(layers(item.layers, f"{path}/{i}/encoder"))))
-                b.flow = replace(outer, memory=Memory(item.encoder, b.flow.width, b.flow.grad), embedding=b.flow.embedding)
+                b.flow = replace(outer, memory=Memory(b.flow.length, b.flow.width, b.flow.grad), embedding=b.flow.embedding)
+                continue
+            if isinstance(item, Residual):
+                before = b.flow
+                body = Sequence(layers(item.residual, f"{path}/{i}/residual"))
+                after, b.flow = b.flow, before
+                shortcut = Sequence(layers(item.shortcut, f"{path}/{i}/shortcut")) if item.shortcut else None
+                b.flow = after
+                out.append(ResidualModule(body, shortcut))
                 continue
             kind, component = component_of(item)
             b.path = f"{path}/{i}/{kind}"
@@ -134,27 +154,28 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> 
 def example_input(derivation: Derivation, values, device: str) -> dict:
     """The model's inputs: `x` for the main stream and, with an encoder, `source` for it.
 
-    Each is token ids when its stream starts with an embedding, else features that need
-    no gradient (raw inputs).
+    Token ids when a stream starts with an embedding; else features or pixels that need no
+    gradient (raw inputs).
     """
     spec = derivation.spec
     batch = int(spec.input_dim("batch", 1).xreplace(values))
+    size = lambda e: int(sympy.sympify(e).xreplace(values))
 
-    def stream(first, length):
-        length = int(sympy.sympify(length).xreplace(values))
-        if first.in_width() is None:
-            return torch.randint(0, int(first.vocab.xreplace(values)), (batch, length), device=device)
-        return torch.randn(batch, length, int(first.in_width().xreplace(values)), device=device)
-
-    def first_component(layers):
+    def stream(layers, flow: Flow):
         item = layers[0]
-        return first_component(item.layers) if isinstance(item, (Repeat, Encoder)) else component_of(item)[1]
+        while is_container(item):
+            item = sublists(item)[0][1][0]
+        first = component_of(item)[1]
+        if first.in_width() is None:
+            return torch.randint(0, size(first.vocab), (batch, size(flow.length)), device=device)
+        if flow.spatial is not None:
+            return torch.randn(batch, size(first.in_width()), *map(size, flow.spatial), device=device)
+        return torch.randn(batch, size(flow.length), size(first.in_width()), device=device)
 
     inputs = {}
     for encoder in (item for item in spec.layers if isinstance(item, Encoder)):  # derive allows one
-        inputs["source"] = stream(first_component(encoder.layers), encoder.encoder)
-    main = [item for item in spec.layers if not isinstance(item, Encoder)]
-    inputs["x"] = stream(first_component(main), spec.input_dim("seq_len", None))
+        inputs["source"] = stream(encoder.layers, Flow(length=encoder.encoder))
+    inputs["x"] = stream([item for item in spec.layers if not isinstance(item, Encoder)], input_flow(spec))
     return inputs
 
 
@@ -251,7 +272,9 @@ def _leaf(value):
 def measure(derivation: Derivation, values, *, backward: bool, device: str = "meta", seed: int = 0) -> Measured:
     torch.manual_seed(seed)
     with torch.device(device):
-        model = build(derivation, values)
+        # eval(): BatchNorm then uses its running statistics, which changes no count but
+        # allows one value per channel (batch 1 at 1x1), where training mode refuses to run
+        model = build(derivation, values).eval()
     inputs = example_input(derivation, values, device)
     measured = Measured(count_params(model), *count_forward(model, inputs))
     if backward:

@@ -27,7 +27,7 @@ def test_derive_text(cli):
 
 def test_derive_markdown_and_latex(cli):
     md = cli("derive", arch("llama"), "--format", "markdown").stdout
-    assert md.startswith("## llama-2-7b") and "| component | type | params | active params | forward FLOPs | FLOPs/param/token |" in md
+    assert md.startswith("## llama-2-7b") and "| component | type | params | active params | forward FLOPs | uses/weight/input |" in md
     latex = cli("derive", arch("llama"), "--format", "latex").stdout
     assert r"\begin{align*}" in latex and r"d_{model}" in latex
 

@@ -164,9 +164,9 @@ def test_new_layer_errors(cli, write, layers, path, fragment):
 
 def test_derive_shows_active_and_compute_per_parameter(cli):
     out = cli("derive", arch("mixtral")).stdout
-    assert "active params" in out and "FLOPs/param/token" in out
+    assert "active params" in out and "uses/weight/input" in out
     row = next(line for line in out.splitlines() if line.startswith("layers/2/repeat/3/moe"))
     assert "3*d_ff*d_model*n_experts*n_layers" in row and "3*d_ff*d_model*n_layers*top_k" in row
-    assert row.rstrip().endswith("2")  # every active expert weight: one multiply-add per token
+    assert row.rstrip().endswith("  1")  # every active expert weight: one multiply-add per token
     evaluated = cli("eval", arch("mixtral")).stdout
     assert "45,098,205,184  11,275,337,728" in evaluated  # the MoE layers: held vs active

@@ -73,6 +73,33 @@ def transformer_base_sizes(draw):
                 batch=draw(st.integers(1, 2)))
 
 
+@st.composite
+def resnet_sizes(draw):
+    return dict(image_size=draw(st.integers(1, 70)), w=draw(st.integers(1, 4)), classes=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)), **{f"n{i}": draw(st.integers(2, 3)) for i in range(1, 5)})
+
+
+@st.composite
+def vit_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    patch = draw(st.integers(1, 8))
+    return dict(image_size=draw(st.integers(patch, 40)), patch=patch, d_model=d_model, n_heads=heads,
+                n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)), classes=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def lstm_sizes(draw):
+    return dict(vocab=draw(st.integers(1, 30)), d_embed=draw(st.integers(1, 8)), hidden=draw(st.integers(1, 8)),
+                n_layers=draw(st.integers(1, 3)), seq_len=draw(st.integers(1, 8)), batch=draw(st.integers(1, 3)))
+
+
+@st.composite
+def mlp_sizes(draw):
+    return dict(d_in=draw(st.integers(1, 30)), hidden=draw(st.integers(1, 20)), n_hidden=draw(st.integers(2, 4)),
+                classes=draw(st.integers(1, 10)), batch=draw(st.integers(1, 8)), seq_len=draw(st.integers(1, 3)))
+
+
 # One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
 STRATEGIES = {
     "transformer": transformer_sizes(),
@@ -81,6 +108,10 @@ STRATEGIES = {
     "deepseek_v3": deepseek_sizes(),
     "gemma2": gemma2_sizes(),
     "transformer_base": transformer_base_sizes(),
+    "resnet50": resnet_sizes(),
+    "vit_b16": vit_sizes(),
+    "lstm": lstm_sizes(),
+    "mlp": mlp_sizes(),
 }
 
 def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:
@@ -119,7 +150,9 @@ def test_a_broken_rule_is_caught(monkeypatch):
     with pytest.raises(AssertionError, match="params"):
         assert_verified("transformer", dict(d_model=8, n_heads=2, n_layers=1, vocab=5, seq_len=3, max_pos=3))
 
-@pytest.mark.parametrize("name", ["transformer", "llama", "mixtral", "gemma2", "transformer_base"])
+@pytest.mark.parametrize(
+    "name", ["transformer", "llama", "mixtral", "gemma2", "transformer_base", "resnet50", "vit_b16", "lstm", "mlp"]
+)
 def test_published_sizes_verify_on_meta(cli, name):
     result = cli("verify", arch(name), "--backward")
     assert result.exit_code == 0, result.stdout

@@ -49,7 +49,9 @@ class Flow:
     """What a layer passes to the layers after it, besides the tensor itself."""
 
     grad: bool = False  # the stream carries a gradient (False on raw inputs)
-    width: sympy.Expr | None = None  # features per token in the stream
+    width: sympy.Expr | None = None  # features per token (channels, for an image)
+    length: sympy.Expr | None = None  # a token stream: (batch, length, width)
+    spatial: tuple[sympy.Expr, ...] | None = None  # an image stream instead: (batch, width, *spatial)
     rotary: sympy.Expr | None = None  # rotary dims per head that attention applies to q and k
     embedding: tuple[sympy.Expr, sympy.Expr] | None = None  # (vocab, dim) of the token embedding
     memory: Memory | None = None  # an encoder's output, for cross-attention
@@ -70,16 +72,33 @@ class Ctx:
 
     convention: Convention
     batch: sympy.Expr
-    seq_len: sympy.Expr
     flow: Flow
+
+    @property
+    def seq_len(self) -> sympy.Expr:
+        """Tokens per sample of the token stream here."""
+        if self.flow.length is None:
+            raise FieldError(None, TOKENS_NEEDED)
+        return self.flow.length
 
     @property
     def tokens(self) -> sympy.Expr:
         return self.batch * self.seq_len
 
+    def need_tokens(self) -> None:
+        """For layers that cost nothing but still need a token stream: raise unless there is one."""
+        self.seq_len
+
+    def elements(self, width) -> sympy.Expr:
+        """Values in the stream at `width` features: batch x positions x width."""
+        if width is None:
+            raise FieldError(None, WIDTH_UNKNOWN)
+        positions = self.flow.length if self.flow.spatial is None else sympy.Mul(*self.flow.spatial)
+        return self.batch * (positions if positions is not None else 1) * width
+
     def over(self, rows) -> Ctx:
         """This context over `rows` token rows in one batch (an expert's capacity buffer)."""
-        return replace(self, batch=sympy.Integer(1), seq_len=rows)
+        return replace(self, batch=sympy.Integer(1), flow=replace(self.flow, length=rows))
 
     def linear(self, d_in, d_out, bias: bool, *, tokens=None, input_grad: bool | None = None) -> Cost:
         """A linear layer over every token; its input needs a gradient when the stream has one."""
@@ -107,10 +126,20 @@ def _domain(info) -> Domain | None:
 Value = Callable[[sympy.Expr], sympy.Expr]  # a size at concrete dims (a sympy number)
 
 
-class FieldError(Exception):
-    """A rule found one of its fields wrong; derive turns it into a SpecError at that field."""
+TOKENS_NEEDED = (
+    "this layer needs a token stream (batch, tokens, features): declare `seq_len` in dims, "
+    "or turn an image into tokens first (flatten, patch_embedding)"
+)
 
-    def __init__(self, field: str, message: str) -> None:
+
+WIDTH_UNKNOWN = "the stream's width is unknown here: start with a layer that reads its input (a conv, linear or embedding)"
+IMAGE_NEEDED = "this layer needs an image stream (batch, channels, height, width): declare `image_size` in dims"
+
+
+class FieldError(Exception):
+    """A rule found one of its fields (or, field None, itself) wrong; derive reports it there."""
+
+    def __init__(self, field: str | None, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message

@@ -1,0 +1,36 @@
+"""A standalone activation (between convolutions or linears): no parameters, elementwise
+only — 0 FLOPs under pytorch, a per-element constant under `full`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import Component, Ctx
+
+Function = Literal["relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid"]
+
+
+class Activation(Component):
+    kind = "activation"
+    function: Function = "relu"
+
+    def parts(self, ctx: Ctx):
+        kind = "gelu" if self.function.startswith("gelu") else self.function
+        return {"activation": ctx.elementwise(ctx.elements(ctx.flow.width), kind)}
+
+    def after(self, flow):
+        return flow
+
+    def build(self, b):
+        import torch
+        from torch.nn import functional as F
+
+        fn = {
+            "relu": F.relu,
+            "gelu": F.gelu,
+            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+            "silu": F.silu,
+            "tanh": torch.tanh,
+            "sigmoid": torch.sigmoid,
+        }[self.function]
+        return b.part(lambda m, x, state: fn(x))

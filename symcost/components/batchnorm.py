@@ -1,0 +1,32 @@
+"""Batch normalisation (Ioffe & Szegedy 2015): a weight and a bias per channel.
+
+The running mean and variance are buffers, not parameters. Elementwise only: 0 FLOPs
+under pytorch; under `full`, normalisation and the affine multiply and add per element.
+Works on images (BatchNorm2d) and token streams (BatchNorm1d over the feature channels).
+"""
+
+from __future__ import annotations
+
+from ..cost import Cost
+from .base import Component, Ctx, Size
+
+
+class BatchNorm(Component):
+    kind = "batchnorm"
+    dim: Size  # channels
+
+    def parts(self, ctx: Ctx):
+        elements = ctx.elements(self.dim)
+        return {
+            "norm": Cost.weights(2 * self.dim)
+            + ctx.elementwise(elements, "batchnorm")
+            + ctx.elementwise(2 * elements, "affine")
+        }
+
+    def build(self, b):
+        from torch import nn
+
+        if b.flow.spatial is not None:
+            return b.part(lambda m, x, state: m.norm(x), norm=nn.BatchNorm2d(b.int(self.dim)))
+        # (B, T, C) -> (B, C, T) for BatchNorm1d, and back
+        return b.part(lambda m, x, state: m.norm(x.transpose(1, 2)).transpose(1, 2), norm=nn.BatchNorm1d(b.int(self.dim)))

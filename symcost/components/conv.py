@@ -1,0 +1,119 @@
+"""Convolutions (conv1d over token streams, conv2d over images): one weight reused at every
+output position, so parameters do not grow with the input while FLOPs do.
+
+    params = out x (dim / groups) x kernel^rank (+ out with bias)
+    forward FLOPs = 2 x batch x out x (dim / groups) x kernel^rank x output positions
+
+Output size per spatial dim (PyTorch's): floor((L + 2·padding - dilation·(kernel-1) - 1) / stride) + 1,
+exact for every input size. Backward, as FlopCounterMode counts it: the input gradient
+(when the input needs one: not for a first conv on raw pixels) equals the forward; the
+weight gradient equals the forward too, except that — NB — the counter's formula for it
+ignores groups and counts groups x the forward. The pytorch and macs conventions follow
+the counter; `full` counts the arithmetic actually done (1 x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import sympy
+from pydantic import StrictBool
+
+from .. import ops
+from ..cost import Cost
+from .base import IMAGE_NEEDED, TOKENS_NEEDED, Component, Count, Ctx, FieldError, Flow, Size
+
+
+def output_size(length, kernel, stride=1, padding=0, dilation=1) -> sympy.Expr:
+    return sympy.floor((length + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
+
+
+def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: bool) -> Cost:
+    """One convolution over `positions` output positions per sample."""
+    conv = ctx.convention
+    forward = conv.flops_per_mac * ctx.batch * d_out * (d_in / groups) * kernel_volume * positions
+    weight_grad = forward * (groups if conv.counter_formulas else 1)
+    params = d_out * (d_in / groups) * kernel_volume + (d_out if bias else 0)
+    cost = Cost.weights(params) + Cost(forward=forward, backward=weight_grad + (forward if ctx.flow.grad else 0))
+    if bias:
+        cost = cost + ops.elementwise(conv, ctx.batch * positions * d_out, "bias")
+    return cost
+
+
+class _Conv(Component):
+    rank: ClassVar[int]
+    dim: Size  # input channels
+    out: Size  # output channels
+    kernel: Size
+    stride: Size = 1
+    padding: Count = 0  # NB: a number, not PyTorch's "same"
+    dilation: Size = 1
+    groups: Size = 1  # dim for a depthwise convolution
+    bias: StrictBool = True
+
+    def lengths(self, flow: Flow) -> tuple:
+        """Input positions along each spatial dim."""
+        raise NotImplementedError
+
+    def out_lengths(self, flow: Flow) -> tuple:
+        return tuple(output_size(n, self.kernel, self.stride, self.padding, self.dilation) for n in self.lengths(flow))
+
+    def parts(self, ctx: Ctx):
+        positions = sympy.Mul(*self.out_lengths(ctx.flow))
+        return {"conv": conv_cost(ctx, self.dim, self.out, self.kernel**self.rank, positions, self.groups, self.bias)}
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        if value(self.dim) % value(self.groups) or value(self.out) % value(self.groups):
+            yield "groups", f"{value(self.groups)} groups must divide both dim {value(self.dim)} and out {value(self.out)}"
+        if any(value(n) < 1 for n in self.out_lengths(ctx.flow)):
+            sizes = "x".join(str(value(n)) for n in self.lengths(ctx.flow))
+            yield "kernel", f"a kernel of {value(self.kernel)} (dilation {value(self.dilation)}) does not fit an input of {sizes} with padding {value(self.padding)}"
+
+    def out_width(self, flow):
+        return self.out
+
+    def torch_conv(self, b):
+        from torch import nn
+
+        cls = {1: nn.Conv1d, 2: nn.Conv2d}[self.rank]
+        return cls(
+            b.int(self.dim), b.int(self.out), b.int(self.kernel), stride=b.int(self.stride),
+            padding=b.int(self.padding), dilation=b.int(self.dilation), groups=b.int(self.groups), bias=self.bias,
+        )
+
+
+class Conv2d(_Conv):
+    kind = "conv2d"
+    rank = 2
+
+    def lengths(self, flow):
+        if flow.spatial is None or len(flow.spatial) != 2:
+            raise FieldError(None, IMAGE_NEEDED)
+        return flow.spatial
+
+    def after(self, flow: Flow) -> Flow:
+        return replace(flow, grad=True, width=self.out, spatial=self.out_lengths(flow))
+
+    def build(self, b):
+        return b.part(lambda m, x, state: m.conv(x), conv=self.torch_conv(b))  # (B, dim, H, W) -> (B, out, H', W')
+
+
+class Conv1d(_Conv):
+    """Over a token stream (batch, tokens, features): convolves along the tokens."""
+
+    kind = "conv1d"
+    rank = 1
+
+    def lengths(self, flow):
+        if flow.length is None:
+            raise FieldError(None, TOKENS_NEEDED)
+        return (flow.length,)
+
+    def after(self, flow: Flow) -> Flow:
+        return replace(flow, grad=True, width=self.out, length=self.out_lengths(flow)[0])
+
+    def build(self, b):
+        # (B, T, dim) -> (B, dim, T) -> conv -> (B, out, T') -> (B, T', out); transposes are free
+        return b.part(lambda m, x, state: m.conv(x.transpose(1, 2)).transpose(1, 2), conv=self.torch_conv(b))

@@ -1,0 +1,52 @@
+"""Patch embedding (ViT, Dosovitskiy et al. 2021): a conv with kernel = stride = patch that
+turns an image into (image/patch)^2 tokens of `dim` features.
+
+Its input is raw pixels, which need no gradient: its backward is the weight gradient only
+(1x its forward), as FlopCounterMode counts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pydantic import StrictBool
+
+from .base import IMAGE_NEEDED, Component, Ctx, FieldError, Flow, Size
+from .conv import conv_cost, output_size
+
+
+class PatchEmbedding(Component):
+    kind = "patch_embedding"
+    channels: Size  # input channels (3 for RGB)
+    dim: Size  # features per token
+    patch: Size  # patch side, in pixels
+    bias: StrictBool = True
+
+    def grid(self, flow: Flow) -> tuple:
+        if flow.spatial is None:
+            raise FieldError(None, IMAGE_NEEDED)
+        return tuple(output_size(n, self.patch, self.patch) for n in flow.spatial)  # floor(L / patch)
+
+    def parts(self, ctx: Ctx):
+        rows, cols = self.grid(ctx.flow)
+        return {"proj": conv_cost(ctx, self.channels, self.dim, self.patch**2, rows * cols, 1, self.bias)}
+
+    def in_width(self):
+        return self.channels
+
+    def after(self, flow: Flow) -> Flow:
+        rows, cols = self.grid(flow)
+        return replace(flow, grad=True, width=self.dim, length=rows * cols, spatial=None)
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        if any(value(n) < value(self.patch) for n in ctx.flow.spatial):
+            yield "patch", f"patch {value(self.patch)} is larger than the image"
+
+    def build(self, b):
+        from torch import nn
+
+        p = b.int(self.patch)
+        proj = nn.Conv2d(b.int(self.channels), b.int(self.dim), p, stride=p, bias=self.bias)
+        # (B, C, H, W) -> (B, dim, H/p, W/p) -> (B, (H/p)(W/p), dim)
+        return b.part(lambda m, x, state: m.proj(x).flatten(2).transpose(1, 2), proj=proj)

@@ -1,0 +1,82 @@
+"""Pooling over images: `pool` (max or average over a kernel window) and `adaptive_pool`
+(to a fixed output size, as ResNet's global average pool). No parameters; FlopCounterMode
+has no formula for pooling, so 0 FLOPs under pytorch; under `full`, one operation per
+window element read.
+
+Output size (ceil_mode off): floor((L + 2·padding - kernel) / stride) + 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+import sympy
+
+from .base import IMAGE_NEEDED, Component, Count, Ctx, FieldError, Flow, Size
+from .conv import output_size
+
+
+def _spatial(flow: Flow) -> tuple:
+    if flow.spatial is None:
+        raise FieldError(None, IMAGE_NEEDED)
+    return flow.spatial
+
+
+class Pool(Component):
+    kind = "pool"
+    function: Literal["max", "avg"] = "max"
+    kernel: Size
+    stride: Size | None = None  # default: kernel
+    padding: Count = 0
+
+    def out_lengths(self, flow: Flow) -> tuple:
+        stride = self.stride if self.stride is not None else self.kernel
+        return tuple(output_size(n, self.kernel, stride, self.padding) for n in _spatial(flow))
+
+    def parts(self, ctx: Ctx):
+        outputs = ctx.elements(ctx.flow.width) / sympy.Mul(*ctx.flow.spatial) * sympy.Mul(*self.out_lengths(ctx.flow))
+        return {"pool": ctx.elementwise(outputs * self.kernel**2, "pool")}
+
+    def in_width(self):
+        return None
+
+    def after(self, flow):
+        return replace(flow, spatial=self.out_lengths(flow))
+
+    def problems(self, value, ctx):
+        yield from super().problems(value, ctx)
+        if 2 * value(self.padding) > value(self.kernel):
+            yield "padding", f"padding {value(self.padding)} exceeds half the kernel {value(self.kernel)}"
+        if any(value(n) < 1 for n in self.out_lengths(ctx.flow)):
+            yield "kernel", f"a {value(self.kernel)} window does not fit the input"
+
+    def build(self, b):
+        from torch import nn
+
+        cls = nn.MaxPool2d if self.function == "max" else nn.AvgPool2d
+        stride = b.int(self.stride) if self.stride is not None else b.int(self.kernel)
+        pool = cls(b.int(self.kernel), stride=stride, padding=b.int(self.padding))
+        return b.part(lambda m, x, state: m.pool(x), pool=pool)
+
+
+class AdaptivePool(Component):
+    kind = "adaptive_pool"
+    function: Literal["max", "avg"] = "avg"
+    size: Size = 1  # output height and width
+
+    def parts(self, ctx: Ctx):
+        return {"pool": ctx.elementwise(ctx.elements(ctx.flow.width), "pool")}  # every input read once
+
+    def in_width(self):
+        return None
+
+    def after(self, flow):
+        _spatial(flow)
+        return replace(flow, spatial=(self.size, self.size))
+
+    def build(self, b):
+        from torch import nn
+
+        cls = nn.AdaptiveMaxPool2d if self.function == "max" else nn.AdaptiveAvgPool2d
+        return b.part(lambda m, x, state: m.pool(x), pool=cls(b.int(self.size)))

@@ -1,0 +1,1 @@
+"""Exploring a derivation: leading terms, sweeps, solving, crossovers, comparisons."""
