@@ -4,7 +4,8 @@
     python benchmarks/bench.py derive     # one section
 
 Sections: startup (CLI cold start vs `import sympy`), derive (depth 12 vs 12,000),
-verify-vs-eval (the alternative a user has: build on meta and count with FlopCounterMode).
+torch (eval against the alternative a user has: build on meta and count with
+FlopCounterMode), sweep (1,000,000 exact points).
 """
 
 from __future__ import annotations
@@ -74,7 +75,29 @@ def against_torch() -> None:
     print(f"  100 sizes: symcost {ours100:.2f} s; torch (extrapolated from one) {100 * theirs:.0f} s")
 
 
-SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch}
+def sweep_points() -> None:
+    """1,000,000 exact points on Llama-2-7B: 1,000 widths x 1,000 context lengths."""
+    import numpy as np
+
+    import symcost
+    from symcost.explore.sweep import sweep
+    from symcost.explore.vectorized import Vectorized
+
+    spec = symcost.load(ARCH / "llama.yaml")
+    vary = {"d_model": list(range(64, 64 * 1001, 64)), "seq_len": list(range(128, 128 * 1001, 128))}
+    whole = best(lambda: sweep(spec, vary, ["params", "train"]), repeat=3)
+    result = sweep(spec, vary, ["params", "train"])
+    grid = {k: result.columns[k] for k in vary}
+    d = symcost.derive(spec)
+    compiled = {m: Vectorized(d.total.metrics()[m], result.fixed) for m in ("params", "train")}
+    evaluation = best(lambda: [f(grid) for f in compiled.values()])
+    assert all(c.dtype == np.int64 for c in (result.columns["params"], result.columns["train"]))
+    print(f"sweep of {result.points:,} points (params, train): evaluation {evaluation * 1e3:.0f} ms "
+          f"({result.points / evaluation / 1e6:.1f}M points/s); whole sweep() with compile and "
+          f"{result.checked:,} constraint checks {whole:.2f} s")
+
+
+SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch, "sweep": sweep_points}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or SECTIONS:

@@ -10,11 +10,13 @@ import functools
 import re
 import sys
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 import click
 
 from . import render
 from .conventions import CONVENTIONS
+from .derive import METRICS
 from .errors import SpecError
 
 EPILOG_DERIVE = """\b
@@ -104,6 +106,8 @@ def main() -> None:
       symcost derive architectures/transformer.yaml
       symcost eval architectures/llama.yaml --set seq_len=2048
       symcost verify architectures/transformer.yaml --backward
+      symcost sweep architectures/llama.yaml --vary seq_len=1024..131072x2
+      symcost solve architectures/llama.yaml --target params=7e9 --for d_model
     """
 
 
@@ -187,3 +191,201 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str, conven
 
 if __name__ == "__main__":
     main()
+
+
+# -- exploring trade-offs ---------------------------------------------------------------
+
+def _exact(text: str, what: str) -> Fraction:
+    """'7e9', '1.5e21', '300_000_000_000' -> an exact rational."""
+    try:
+        value = Fraction(Decimal(text.strip().replace("_", "")))
+    except (InvalidOperation, ValueError):
+        raise SpecError(f"{what} {text!r}: expected a number such as 7e9") from None
+    if value <= 0:
+        raise SpecError(f"{what} {text!r}: must be positive")
+    return value
+
+
+def _vary(items: tuple[str, ...]) -> dict[str, list[int]]:
+    from .explore.sweep import parse_values
+
+    out = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name:
+            raise SpecError(f"--vary {item!r}: expected NAME=VALUES, e.g. --vary seq_len=1024..131072x2")
+        out[name] = parse_values(values)
+    return out
+
+
+metric_option = click.option(
+    "--metric", "metrics", multiple=True, type=click.Choice(METRICS), help="Metric to report (repeatable)."
+)
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost sweep architectures/llama.yaml --vary seq_len=1024..131072x2 --metric forward
+  symcost sweep architectures/llama.yaml --vary d_model=2048:8192:1024 --vary n_layers=16,32 --format csv
+  symcost sweep architectures/transformer.yaml --vary seq_len=128..8192x2 --plot cost.png --stack
+""")
+@spec_argument
+@click.option("--vary", multiple=True, required=True, metavar="NAME=VALUES",
+              help="Values of a dim: a list 1,2,4, a range 512:8192:512 or a series 1024..131072x2 (repeatable: a grid).")
+@metric_option
+@set_option
+@convention_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw the metrics against the first --vary (PNG).")
+@click.option("--stack", is_flag=True, help="With --plot: each component's share of the first metric.")
+@edge
+def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack) -> None:
+    """Evaluate metrics over a grid of sizes, exactly and vectorised."""
+    from . import api
+    from .explore.sweep import sweep as run
+
+    metrics = metrics or ("params", "forward")
+    result = run(api.load(spec), _vary(vary), metrics, parse_sets(sets), convention, components=stack)
+    if plot:
+        from .explore.plot import plot_sweep
+
+        plot_sweep(result, plot, metrics, stack=stack)
+    click.echo(render.render_sweep(result, fmt))
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost solve architectures/llama.yaml --target params=7e9 --for d_model --set n_layers=32
+  symcost solve architectures/llama.yaml --target params=7e9 --for d_model --multiple-of 128
+""")
+@spec_argument
+@click.option("--target", required=True, metavar="METRIC=VALUE", help="e.g. params=7e9 or forward=1e15.")
+@click.option("--for", "unknown", required=True, metavar="NAME", help="The dim to solve for.")
+@click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Only sizes that are multiples of this count as valid neighbours.")
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def solve(spec, target, unknown, multiple_of, sets, convention, fmt) -> None:
+    """Find the size of one dim at which a metric reaches a target: the exact real root,
+    and the nearest valid integer sizes on each side with the metric at each."""
+    import sympy
+
+    from . import api
+    from .explore.solve import solve as run
+
+    metric, sep, value = target.partition("=")
+    if not sep:
+        raise SpecError(f"--target {target!r}: expected METRIC=VALUE, e.g. params=7e9")
+    goal = _exact(value, "--target")
+    equation, roots = run(api.load(spec), metric, sympy.Rational(goal.numerator, goal.denominator), unknown,
+                          parse_sets(sets), multiple_of, convention)
+    title = f"{metric} = {value} for {unknown} (convention: {convention}):"
+    click.echo(render.render_roots(title, f"{render.formula(equation)} = {value}", roots, metric, fmt))
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost crossover architectures/transformer.yaml --between attention:scores+values mlp --in seq_len
+  symcost crossover architectures/mixtral.yaml --between attention moe --in seq_len --metric train
+""")
+@spec_argument
+@click.option("--between", nargs=2, required=True, metavar="PART_A PART_B",
+              help="Components by type or path, optionally with parts: attention:scores+values.")
+@click.option("--in", "unknown", required=True, metavar="NAME", help="The dim along which they cross.")
+@click.option("--metric", type=click.Choice(METRICS), default="forward", show_default=True)
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def crossover(spec, between, unknown, metric, sets, convention, fmt) -> None:
+    """Where two parts' costs are equal: a closed form, and the number at the spec's sizes."""
+    from . import api
+    from .explore.solve import crossover as run
+
+    c = run(api.load(spec), between[0], between[1], unknown, metric, parse_sets(sets), convention)
+    click.echo(render.render_crossover(c, between[0], between[1], unknown, metric, fmt))
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost compare architectures/llama.yaml architectures/mixtral.yaml
+  symcost compare architectures/llama.yaml architectures/mixtral.yaml --vary seq_len=1024..32768x2
+""")
+@click.argument("spec_a", type=click.Path(path_type=str))
+@click.argument("spec_b", type=click.Path(path_type=str))
+@set_option
+@click.option("--vary", metavar="NAME=VALUES", help="Compare across the values of one dim both specs declare.")
+@convention_option
+@format_option(("text", "json"))
+@edge
+def compare(spec_a, spec_b, sets, vary, convention, fmt) -> None:
+    """Two specs side by side: params, active params, FLOPs per token, weight reuse, and B / A."""
+    from . import api
+    from .explore.compare import compare as run
+
+    varied = next(iter(_vary((vary,)).items())) if vary else None
+    c = run(api.load(spec_a), api.load(spec_b), parse_sets(sets), varied, convention)
+    click.echo(render.render_compare(c, fmt))
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost approx architectures/transformer.yaml
+  symcost approx architectures/llama.yaml --set seq_len=2048 --format json
+""")
+@spec_argument
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def approx(spec, sets, convention, fmt) -> None:
+    """Published estimates (6·N·D, Kaplan, Chinchilla, Megatron) next to the exact count,
+    with their relative error as a closed form and at the spec's sizes."""
+    from . import api
+    from .evaluate import dim_values
+    from .explore.approx import estimates
+
+    d = api.derive(api.load(spec), convention)
+    values = dim_values(d, parse_sets(sets))
+    click.echo(render.render_estimates(d, estimates(d), values, fmt))
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost budget architectures/llama.yaml --tokens 2e12
+  symcost budget architectures/llama.yaml --flops 1e23
+  symcost budget architectures/llama.yaml --flops 1e23 --optimal-for d_model --multiple-of 128
+""")
+@spec_argument
+@click.option("--tokens", help="Training tokens: gives total compute.")
+@click.option("--flops", help="A compute budget: gives tokens (or, with --optimal-for, a size).")
+@click.option("--optimal-for", metavar="NAME",
+              help="Solve NAME so that a compute-optimal run (tokens = 20 x params) costs --flops.")
+@click.option("--tokens-per-param", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True)
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def budget(spec, tokens, flops, optimal_for, tokens_per_param, multiple_of, sets, convention, fmt) -> None:
+    """Training compute from the exact count: tokens -> FLOPs, FLOPs -> tokens, and the
+    compute-optimal size of Hoffmann et al. 2022 for a budget."""
+    from . import api
+    from .explore import budget as plan
+
+    if (tokens is None) == (flops is None):
+        raise SpecError("give exactly one of --tokens or --flops")
+    s = api.load(spec)
+    if optimal_for:
+        if flops is None:
+            raise SpecError("--optimal-for needs --flops")
+        budget_flops = _exact(flops, "--flops")
+        equation, roots = plan.optimal(s, budget_flops, optimal_for, parse_sets(sets), tokens_per_param,
+                                       multiple_of, convention)
+        title = f"compute-optimal ({tokens_per_param} tokens per parameter) for {optimal_for}, convention {convention}:"
+        click.echo(render.render_roots(title, f"{render.formula(equation)} = {flops}", roots, "train_flops", fmt))
+        return
+    given = {"tokens": _exact(tokens, "--tokens")} if tokens else {"flops": _exact(flops, "--flops")}
+    click.echo(render.render_budget(plan.budget(s, values=parse_sets(sets), convention=convention, **given), fmt))

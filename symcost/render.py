@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from fractions import Fraction
 
+import numpy as np
 import sympy
 
 from .derive import Derivation
@@ -28,7 +30,7 @@ def formula(e: sympy.Expr) -> str:
 
 def human(n: int, metric: str = "params") -> str:
     """124439808 -> 124.44M (params: K M B T); FLOPs take SI prefixes (k M G T P E)."""
-    units = ["", "K", "M", "B", "T"] if metric.endswith("params") else ["", "k", "M", "G", "T", "P", "E"]
+    units = ["", "K", "M", "B", "T"] if metric.endswith("params") else ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
     value, i = float(n), 0
     while abs(value) >= 1000 and i < len(units) - 1:
         value, i = value / 1000, i + 1
@@ -230,3 +232,143 @@ def render_report(report, fmt: str) -> str:
         lines.append(f"FLOPs counted outside every component: {lost}")
     lines.append("MATCH: every count equals PyTorch's, exactly." if report.match else "MISMATCH: see DIFFERS rows.")
     return "\n".join(lines)
+
+
+# -- explore ----------------------------------------------------------------------------
+
+def _num(v) -> str:
+    """An exact number for text: integers with separators, other rationals to 6 significant digits."""
+    if isinstance(v, Fraction) and v.denominator != 1:
+        return f"{float(v):,.6g}"
+    return f"{int(v):,}"
+
+
+def _jsonable(v):
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else float(v)
+    if isinstance(v, sympy.Basic):
+        return formula(v)
+    return int(v) if isinstance(v, (np.integer, int)) else v
+
+
+def render_sweep(result, fmt: str) -> str:
+    keys = list(result.varied) + [k for k in result.columns if k not in result.varied]
+    rows = zip(*(result.columns[k] for k in keys))
+    if fmt == "json":
+        return json.dumps({
+            "name": result.spec.name, "convention": result.convention, "fixed": result.fixed,
+            "points_checked": result.checked,
+            "points": [{k: int(v) for k, v in zip(keys, row)} for row in rows],
+        }, indent=2)
+    if fmt == "csv":
+        return "\n".join([",".join(keys), *(",".join(str(int(v)) for v in row) for row in rows)])
+    note = f"{result.spec.name} — convention: {result.convention}; constraints checked at {result.checked:,} of {result.points:,} points"
+    return note + "\n\n" + table(tuple(keys), [tuple(f"{int(v):,}" for v in row) for row in rows])
+
+
+def render_roots(title: str, equation: str, roots, metric: str, fmt: str, extra: dict | None = None) -> str:
+    data = {
+        "equation": equation,
+        "roots": [
+            {"exact": formula(r.exact), "value": r.value,
+             "below": None if r.below is None else {"value": r.below.value, metric: r.below.metric},
+             "above": None if r.above is None else {"value": r.above.value, metric: r.above.metric}}
+            for r in roots
+        ],
+        **(extra or {}),
+    }
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    lines = [title, f"  {equation}", ""]
+    if not roots:
+        lines.append("no positive real root")
+    for r in data["roots"]:
+        lines.append(f"root: {r['exact']} = {r['value']:,.6f}")
+        for side in ("below", "above"):
+            n = r[side]
+            lines.append(f"  nearest valid {side}: " + ("none" if n is None else f"{n['value']:,}  ->  {metric} = {n[metric]:,}"))
+    return "\n".join(lines)
+
+
+def render_crossover(c, part_a: str, part_b: str, unknown: str, metric: str, fmt: str) -> str:
+    data = {
+        "a": {"selector": part_a, metric: formula(c.a)},
+        "b": {"selector": part_b, metric: formula(c.b)},
+        "in": unknown,
+        "general": [formula(g) for g in c.general],
+        "roots": [{"exact": formula(r), "value": float(r)} for r in c.roots],
+    }
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    lines = [f"{part_a}: {metric} = {data['a'][metric]}", f"{part_b}: {metric} = {data['b'][metric]}", ""]
+    lines += [f"equal when {unknown} = {g}" for g in data["general"]]
+    lines += [f"at these sizes: {unknown} = {r['exact']} = {r['value']:,.6f}" for r in data["roots"]] or [
+        f"no positive {unknown} where they are equal at these sizes"
+    ]
+    return "\n".join(lines)
+
+
+_COMPARE_LABELS = {
+    "params": "params",
+    "active_params": "active params",
+    "forward_per_input": "forward FLOPs per token",
+    "train_per_input": "train FLOPs per token",
+    "uses_per_weight": "uses/weight/input",
+}
+
+
+def render_compare(c, fmt: str) -> str:
+    def ratio(a: Fraction, b: Fraction):
+        return None if a == 0 else b / a
+
+    if fmt == "json":
+        return json.dumps({
+            "a": c.a.name, "b": c.b.name, "convention": c.convention,
+            "rows": [{"at": point, "a": {k: _jsonable(v) for k, v in fa.items()},
+                      "b": {k: _jsonable(v) for k, v in fb.items()},
+                      "ratio_b_over_a": {k: _jsonable(ratio(fa[k], fb[k])) for k in fa}} for point, fa, fb in c.rows],
+        }, indent=2)
+    out = [f"{c.a.name} (A) vs {c.b.name} (B) — convention: {c.convention}"]
+    for point, fa, fb in c.rows:
+        out.append("")
+        if point:
+            out.append(", ".join(f"{k}={v:,}" for k, v in point.items()))
+        rows = [(_COMPARE_LABELS[k], _num(fa[k]), _num(fb[k]),
+                 "-" if ratio(fa[k], fb[k]) is None else f"{float(ratio(fa[k], fb[k])):.4f}") for k in fa]
+        out += _table(("metric", "A", "B", "B / A"), rows)
+    return "\n".join(out)
+
+
+def render_estimates(derivation, estimates, values: dict, fmt: str) -> str:
+    rows = []
+    for est in estimates:
+        approx, exact = int(est.formula.xreplace(values)), int(est.exact.xreplace(values))
+        rows.append({
+            "name": est.name, "source": est.source, "metric": est.metric,
+            "formula": formula(est.formula), "estimate": approx, "exact": exact,
+            "relative_error": formula(est.relative_error), "relative_error_here": (approx - exact) / exact,
+        })
+    if fmt == "json":
+        return json.dumps({"name": derivation.spec.name, "convention": derivation.convention.name, "estimates": rows},
+                          indent=2)
+    lines = [f"{derivation.spec.name} — exact counts under {derivation.convention.name}, against published estimates", ""]
+    for r in rows:
+        lines += [
+            f"{r['name']}: {r['source']}",
+            f"  estimate {r['estimate']:,} vs exact {r['metric']} {r['exact']:,}: {100 * r['relative_error_here']:+.2f}%",
+            f"  relative error = {r['relative_error']}",
+        ]
+    return "\n".join(lines)
+
+
+def render_budget(b, fmt: str) -> str:
+    data = {"params": b.params, "train_flops_per_token": _jsonable(b.train_per_input),
+            "tokens": _jsonable(b.tokens), "train_flops": _jsonable(b.flops)}
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    return "\n".join([
+        f"params                 {b.params:,}",
+        f"train FLOPs per token  {_num(b.train_per_input)}",
+        f"tokens                 {_num(b.tokens)}  ({human(int(b.tokens), 'params')})",
+        f"train FLOPs            {_num(b.flops)}  ({human(int(b.flops), 'flops')})",
+    ])

@@ -1,0 +1,80 @@
+"""Published FLOP estimates, next to the exact count — outputs to compare against, never the
+method. Each needs the transformer's usual dims by their usual names (d_model, n_layers,
+seq_len, vocab; n_heads and d_ff where the estimate uses them) and says which it lacks.
+
+- Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Section 2.1 and Table 1:
+  training C ~ 6·N per token; forward C_forward ~ 2·N + 2·n_layer·n_ctx·d_attn per token,
+  N the non-embedding parameters (every parameter but token and position embeddings and
+  an untied output matrix), d_attn = d_model.
+- Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Appendix F:
+  forward = embeddings 2·n·V·d + per layer (QKV 2·3·n·d·d, logits 2·n²·d, softmax 3·h·n²,
+  reduction 2·n²·d, output 2·n·d·d, MLP 2·n·2·d·d_ff) + logits 2·n·d·V; backward = 2 x forward.
+- Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters
+  Using Megatron-LM", Section 5.1: 72·B·s·L·h²·(1 + s/(6h) + V/(12·h·L)) per iteration
+  without activation recomputation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .. import symbols
+from ..cost import total
+from ..derive import Derivation
+from ..errors import SpecError
+
+EMBEDDING_KINDS = ("embedding", "position_embedding", "lm_head")
+
+
+@dataclass
+class Estimate:
+    name: str
+    source: str
+    metric: str  # the exact metric it estimates: forward or train
+    formula: sympy.Expr
+    exact: sympy.Expr
+
+    @property
+    def relative_error(self) -> sympy.Expr:
+        return sympy.cancel((self.formula - self.exact) / self.exact)
+
+
+def _dim(derivation: Derivation, name: str, default=None) -> sympy.Expr:
+    if name in derivation.spec.dimset:
+        return symbols.dim(name)
+    if default is not None:
+        return default
+    raise SpecError(f"published estimates need a dim named {name!r}; this spec has none")
+
+
+def non_embedding_params(derivation: Derivation) -> sympy.Expr:
+    """Kaplan's N: every parameter but the token/position tables and an untied output matrix."""
+    return total(n.cost for n in derivation.nodes if n.kind not in EMBEDDING_KINDS).params
+
+
+def estimates(derivation: Derivation) -> list[Estimate]:
+    d = _dim(derivation, "d_model")
+    L = _dim(derivation, "n_layers")
+    n = _dim(derivation, "seq_len")
+    V = _dim(derivation, "vocab")
+    B = _dim(derivation, "batch", sympy.Integer(1))
+    h = _dim(derivation, "n_heads")
+    ff = _dim(derivation, "d_ff", 4 * d)
+    subst = derivation.spec.dimset.substitution()
+    ff = ff.xreplace(subst)
+    N = non_embedding_params(derivation)
+    exact = derivation.total
+    tokens = B * n
+    attention = 2 * 3 * n * d * d + 2 * n * n * d + 3 * h * n * n + 2 * n * n * d + 2 * n * d * d
+    chinchilla_forward = 2 * n * V * d + L * (attention + 2 * n * 2 * d * ff) + 2 * n * d * V
+    return [
+        Estimate("6ND", "Kaplan et al. 2020, Sec. 2.1: C = 6·N per training token", "train", 6 * N * tokens, exact.train),
+        Estimate("kaplan_forward", "Kaplan et al. 2020, Table 1: 2·N + 2·n_layer·n_ctx·d_attn per token", "forward",
+                 (2 * N + 2 * L * n * d) * tokens, exact.forward),
+        Estimate("chinchilla", "Hoffmann et al. 2022, App. F: forward + 2x backward", "train",
+                 3 * B * chinchilla_forward, exact.train),
+        Estimate("megatron", "Narayanan et al. 2021, Sec. 5.1: 72·B·s·L·h²·(1 + s/6h + V/12hL)", "train",
+                 72 * B * n * L * d**2 * (1 + n / (6 * d) + V / (12 * d * L)), exact.train),
+    ]

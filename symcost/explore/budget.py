@@ -1,0 +1,61 @@
+"""Training budgets from the exact count: total compute for a number of tokens, tokens for a
+compute budget, and the compute-optimal size of Hoffmann et al. 2022 ("Chinchilla": about
+20 training tokens per parameter, their Table 3 / Section 3.4), solved over one dim.
+
+Per-token training FLOPs are the exact train FLOPs of one pass divided by the tokens (or
+images) it reads; a run of D tokens costs D times that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy
+
+from ..derive import derive
+from ..evaluate import evaluate
+from ..spec import Spec
+from .solve import Root, _in_one_variable, _setup, neighbours, roots_in
+
+TOKENS_PER_PARAM = 20
+
+
+@dataclass
+class Budget:
+    params: int
+    train_per_input: Fraction  # exact FLOPs per training token (or image)
+    tokens: Fraction
+    flops: Fraction
+
+
+def budget(spec: Spec, *, tokens=None, flops=None, values=None, convention="pytorch") -> Budget:
+    """Give tokens to get compute, or compute to get tokens (exact rationals)."""
+    e = evaluate(derive(spec, convention), values)
+    per = Fraction(e.total["train"], e.inputs)
+    if tokens is not None:
+        return Budget(e.total["params"], per, Fraction(tokens), per * Fraction(tokens))
+    return Budget(e.total["params"], per, Fraction(flops) / per, Fraction(flops))
+
+
+def optimal(
+    spec: Spec,
+    flops,
+    unknown: str,
+    values: Mapping[str, int] | None = None,
+    tokens_per_param: int = TOKENS_PER_PARAM,
+    multiple_of: int = 1,
+    convention: str = "pytorch",
+) -> tuple[sympy.Expr, list[Root]]:
+    """Sizes of `unknown` whose compute-optimal run (tokens = tokens_per_param x params) costs `flops`."""
+    values = {k: v for k, v in (values or {}).items() if k != unknown}
+    derivation, x = _setup(spec, unknown, values, convention)
+    t = derivation.total
+    run = t.train / derivation.inputs * tokens_per_param * t.params  # FLOPs of the whole run
+    equation = _in_one_variable(derivation, run, unknown, values)
+    roots = []
+    for r in roots_in(equation - sympy.nsimplify(flops, rational=True), x):
+        below, above = neighbours(derivation, run, values, unknown, r, multiple_of)
+        roots.append(Root(r, below, above))
+    return equation, roots

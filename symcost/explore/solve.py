@@ -1,0 +1,197 @@
+"""solve and crossover: where a closed form meets a target, or two parts meet each other.
+
+All dims but the unknown are fixed (defaults, --set), which leaves an equation in one
+variable. Its positive real roots come from sympy: in radicals for polynomials up to
+degree 2 (a parameter count is quadratic in width), as exact algebraic numbers (CRootOf)
+for higher degrees, and by exact bisection where floors or mins make it no polynomial. Sizes
+are integers and not every integer is a valid size (heads must divide width; a
+--multiple-of may be asked), so each root is bracketed by the nearest valid sizes below
+and above — found by stepping outwards and running the spec's own checks — with the
+metric's exact value at each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sympy
+
+from .. import symbols
+from ..cost import Cost, total
+from ..derive import METRICS, Derivation, derive
+from ..errors import SpecError
+from ..evaluate import dim_values
+from ..spec import Spec
+
+SEARCH_STEPS = 10_000  # candidate sizes tried on each side of a root
+
+
+@dataclass
+class Neighbour:
+    value: int
+    metric: int
+
+
+@dataclass
+class Root:
+    exact: sympy.Expr  # a closed form when sympy finds one, else a numeric root
+    below: Neighbour | None  # the largest valid size <= the root
+    above: Neighbour | None  # the smallest valid size >= the root
+
+    @property
+    def value(self) -> float:
+        return float(self.exact)
+
+
+def roots_in(e: sympy.Expr, x: sympy.Symbol) -> list[sympy.Expr]:
+    """Positive real roots of e = 0 in x, ascending: exact for polynomials, else numeric."""
+    real = sympy.Symbol(x.name, positive=True)  # the dim symbol is an integer: solve over the reals
+    numerator = sympy.fraction(sympy.together(e.xreplace({x: real})))[0]
+    if numerator.is_polynomial(real) and sympy.degree(numerator, real) > 0:
+        if sympy.degree(numerator, real) <= 2:  # radicals read well up to quadratics
+            found = [r for r in sympy.solve(numerator, real) if r.is_real]
+        else:
+            found = list(sympy.Poly(numerator, real).real_roots())
+        return sorted((r for r in found if r > 0), key=float)
+    # Floors and mins: find sign changes on a geometric scan, then bisect exactly.
+    f = lambda v: sympy.sign(e.xreplace({x: sympy.Integer(v)}))
+    roots, lo = [], 1
+    while lo < 2**62:
+        hi = 2 * lo
+        if f(lo) == 0:
+            roots.append(sympy.Integer(lo))
+        elif f(lo) * f(hi) < 0:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if f(mid) * f(lo) > 0 else (lo, mid)
+            roots.append(sympy.Integer(hi) if f(hi) == 0 else sympy.Rational(lo + hi, 2))
+        lo = hi
+    return roots
+
+
+def _valid(derivation: Derivation, values: Mapping[str, int], unknown: str, candidate: int) -> bool:
+    try:
+        dim_values(derivation, {**values, unknown: candidate})
+    except SpecError:
+        return False
+    return True
+
+
+def neighbours(derivation, expr, values, unknown, root, multiple_of: int = 1) -> tuple[Neighbour | None, Neighbour | None]:
+    """The nearest valid sizes at or below and at or above `root`, with `expr` at each."""
+
+    def metric(v: int) -> int:
+        subst = dim_values(derivation, {**values, unknown: v})
+        return int(expr.xreplace(subst))
+
+    def walk(start: int, step: int) -> Neighbour | None:
+        candidate = start
+        for _ in range(SEARCH_STEPS):
+            if candidate < 1:
+                return None
+            if _valid(derivation, values, unknown, candidate):
+                return Neighbour(candidate, metric(candidate))
+            candidate += step
+        return None
+
+    k = multiple_of
+    low = math.floor(float(root) / k) * k
+    high = math.ceil(float(root) / k) * k
+    return walk(low, -k), walk(high, k)
+
+
+def solve(
+    spec: Spec,
+    metric: str,
+    target: sympy.Rational,
+    unknown: str,
+    values: Mapping[str, int] | None = None,
+    multiple_of: int = 1,
+    convention: str = "pytorch",
+) -> tuple[sympy.Expr, list[Root]]:
+    """The equation metric(unknown) = target, and its roots with valid integer neighbours."""
+    values = {k: v for k, v in (values or {}).items() if k != unknown}
+    derivation, x = _setup(spec, unknown, values, convention)
+    if metric not in METRICS:
+        raise SpecError(f"--target {metric}: expected one of {', '.join(METRICS)}")
+    expr = derivation.total.metrics()[metric]
+    equation = _in_one_variable(derivation, expr, unknown, values) - target
+    roots = []
+    for r in roots_in(equation, x):
+        below, above = neighbours(derivation, expr, values, unknown, r, multiple_of)
+        roots.append(Root(r, below, above))
+    return equation + target, roots
+
+
+def _setup(spec: Spec, unknown: str, values, convention) -> tuple[Derivation, sympy.Symbol]:
+    dims = spec.dimset
+    if unknown not in dims:
+        raise SpecError(f"--for {unknown}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
+    keep = [d.name for d in dims.items if d.definition is not None and (d.name == unknown or d.name in values)]
+    return derive(spec, convention, keep=keep), symbols.dim(unknown)
+
+
+def _in_one_variable(derivation: Derivation, expr: sympy.Expr, unknown: str, values) -> sympy.Expr:
+    """expr with every dim but `unknown` at its value (derived dims through their definitions)."""
+    dims = derivation.spec.dimset
+    probe = {**values}
+    if dims[unknown].definition is None and dims[unknown].default is None:
+        probe[unknown] = 1  # any value: it is substituted away below
+    fixed = {s: v for s, v in dim_values(derivation, probe).items() if str(s) != unknown}
+    return sympy.expand(expr.xreplace(fixed))
+
+
+# -- crossover ------------------------------------------------------------------------
+
+def select(derivation: Derivation, selector: str, closed: bool = True) -> Cost:
+    """The cost of the components a selector names, summed: a slash path, a path suffix or a
+    type (`attention`), optionally with named parts after a colon (`attention:scores+values`)."""
+    target, _, part_names = selector.partition(":")
+    wanted = [p for p in part_names.split("+") if p] if part_names else None
+    nodes = derivation.nodes if closed else derivation.raw
+    matched = [n for n in nodes if n.path == target or n.kind == target or n.path.endswith("/" + target)]
+    if not matched:
+        kinds = sorted({n.kind for n in nodes})
+        raise SpecError(f"{selector!r}: no component matches; types here: {', '.join(kinds)}, or a path")
+    if wanted is None:
+        return total(n.cost for n in matched)
+    for name in wanted:
+        if not any(name in n.parts for n in matched):
+            have = sorted({p for n in matched for p in n.parts})
+            raise SpecError(f"{selector!r}: no part {name!r}; parts: {', '.join(have)}")
+    return total(n.parts[name] for n in matched for name in wanted if name in n.parts)
+
+
+@dataclass
+class Crossover:
+    a: sympy.Expr
+    b: sympy.Expr
+    general: list[sympy.Expr]  # solutions with every other dim symbolic
+    roots: list[sympy.Expr]  # at the spec's sizes (other dims fixed)
+
+
+def crossover(
+    spec: Spec,
+    part_a: str,
+    part_b: str,
+    unknown: str,
+    metric: str = "forward",
+    values: Mapping[str, int] | None = None,
+    convention: str = "pytorch",
+) -> Crossover:
+    """Where part_a's metric equals part_b's, as `unknown` varies."""
+    values = {k: v for k, v in (values or {}).items() if k != unknown}
+    derivation, x = _setup(spec, unknown, values, convention)
+    if metric not in METRICS:
+        raise SpecError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    a = select(derivation, part_a).metrics()[metric]
+    b = select(derivation, part_b).metrics()[metric]
+    real = sympy.Symbol(unknown, positive=True)
+    try:
+        general = [r.xreplace({real: x}) for r in sympy.solve(sympy.together(a - b).xreplace({x: real}), real)]
+    except NotImplementedError:
+        general = []
+    roots = roots_in(_in_one_variable(derivation, a - b, unknown, values), x)
+    return Crossover(a, b, general, roots)

@@ -1,0 +1,130 @@
+"""sweep: metrics over a grid of sizes, vectorised and exact.
+
+Values for a dim: a list `1024,2048,4096`, a range `512:8192:512` (start:stop:step, stop
+included when on the grid) or a geometric series `1024..131072x2` (start..stop x factor).
+Several dims make a grid (their product). Dims not varied keep their default or --set
+value. Each metric's closed form is compiled once (explore.vectorized) and evaluated for
+all points at once, in exact integers.
+
+Constraints (heads dividing width, positive derived dims, …) are checked point by point
+with `evaluate`'s own checks for up to CHECKED_POINTS points; past that, at an even
+sample of CHECKED_POINTS points including the first and last, and the result says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..derive import METRICS, derive
+from ..errors import SpecError
+from ..evaluate import dim_values
+from ..spec import Spec
+from .vectorized import Vectorized
+
+MAX_POINTS = 10_000_000
+CHECKED_POINTS = 2_000
+_GEOMETRIC = re.compile(r"^(\d+)\.\.(\d+)x(\d+)$")
+_RANGE = re.compile(r"^(\d+):(\d+)(?::(\d+))?$")
+
+
+def parse_values(text: str) -> list[int]:
+    """'1,2,4' | '512:8192:512' | '1024..131072x2' -> positive integers."""
+    t = text.replace("_", "").replace(" ", "")
+    if m := _GEOMETRIC.match(t):
+        start, stop, factor = map(int, m.groups())
+        if start < 1 or factor < 2 or stop < start:
+            raise SpecError(f"{text!r}: a geometric series needs 1 <= start <= stop and a factor >= 2")
+        out = [start]
+        while out[-1] * factor <= stop:
+            out.append(out[-1] * factor)
+        return out
+    if m := _RANGE.match(t):
+        start, stop, step = int(m[1]), int(m[2]), int(m[3] or 1)
+        if start < 1 or step < 1 or stop < start:
+            raise SpecError(f"{text!r}: a range needs 1 <= start <= stop and a step >= 1")
+        if (stop - start) // step + 1 > MAX_POINTS:
+            raise SpecError(f"{text!r}: more than {MAX_POINTS:,} values")
+        return list(range(start, stop + 1, step))
+    try:
+        values = [int(v) for v in t.split(",")]
+    except ValueError:
+        raise SpecError(f"{text!r}: expected a list (1,2,4), a range (512:8192:512) or a series (1024..131072x2)") from None
+    if any(v < 1 for v in values):
+        raise SpecError(f"{text!r}: sizes must be positive integers")
+    return values
+
+
+@dataclass
+class Sweep:
+    spec: Spec
+    convention: str
+    varied: dict[str, list[int]]  # each varied dim's values, in --vary order
+    fixed: dict[str, int]  # every other dim
+    columns: dict[str, np.ndarray]  # varied dims and metrics, one entry per grid point
+    checked: int  # grid points whose constraints were checked
+
+    @property
+    def points(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+
+def sweep(
+    spec: Spec,
+    vary: Mapping[str, Sequence[int]],
+    metrics: Sequence[str] = ("params", "forward"),
+    values: Mapping[str, int] | None = None,
+    convention: str = "pytorch",
+    components: bool = False,
+) -> Sweep:
+    """Evaluate `metrics` at every point of the grid `vary` (other dims: defaults and `values`).
+
+    With `components`, also each component's metric under `component:PATH:METRIC` keys.
+    """
+    dims = spec.dimset
+    for name in list(vary) + list(values or {}):
+        if name not in dims:
+            raise SpecError(f"{name}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
+    for metric in metrics:
+        if metric not in METRICS:
+            raise SpecError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    points = int(np.prod([len(v) for v in vary.values()], dtype=object))
+    if points > MAX_POINTS:
+        raise SpecError(f"the grid has {points:,} points; the limit is {MAX_POINTS:,}")
+    # Derived dims that are varied or set become free symbols (their values win).
+    given = set(vary) | set(values or {})
+    derivation = derive(spec, convention, keep=[d.name for d in dims.items if d.definition is not None and d.name in given])
+    fixed = {str(s): int(v) for s, v in dim_values(derivation, values).items() if str(s) not in vary}
+    grid = np.meshgrid(*(np.asarray(v, dtype=np.int64) for v in vary.values()), indexing="ij")
+    columns = {name: axis.ravel() for name, axis in zip(vary, grid)}
+    checked = _check(derivation, columns, values or {})
+    exprs = {m: derivation.total.metrics()[m] for m in metrics}
+    if components:
+        for node in derivation.nodes:
+            for m in metrics:
+                exprs[f"component:{node.path}:{m}"] = node.cost.metrics()[m]
+    for key, e in exprs.items():
+        columns[key] = Vectorized(e, fixed)(columns)
+    return Sweep(spec, derivation.convention.name, {k: list(v) for k, v in vary.items()}, fixed, columns, checked)
+
+
+def _check(derivation, columns: dict[str, np.ndarray], values: Mapping[str, int]) -> int:
+    """Run evaluate's checks at every point, or at an even sample of CHECKED_POINTS."""
+    n = len(next(iter(columns.values()))) if columns else 1
+    picks = range(n) if n <= CHECKED_POINTS else np.unique(np.linspace(0, n - 1, CHECKED_POINTS).astype(np.int64))
+    seen = set()
+    for i in picks:
+        point = {name: int(col[i]) for name, col in columns.items()}
+        key = tuple(point.values())
+        if key not in seen:
+            seen.add(key)
+            try:
+                dim_values(derivation, {**values, **point})
+            except SpecError as e:
+                at = ", ".join(f"{k}={v}" for k, v in point.items())
+                raise SpecError(f"at {at}: {e}") from None
+    return len(picks)
+

@@ -1,0 +1,218 @@
+"""Exploring trade-offs: sweep, solve, crossover, compare, approx, budget and plots, with
+expected values derived here by hand from each architecture's published structure."""
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import ARCHITECTURES, arch
+from symcost.explore.sweep import parse_values
+from symcost.explore.vectorized import Vectorized
+from test_golden import gpt2_small_params, llama2_7b_params
+
+LLAMA = dict(d=4096, L=32, ff=11008, V=32000)
+
+
+def llama_forward(n, d=4096, L=32, ff=11008, V=32000):
+    """Llama-2-7B forward FLOPs for one sequence of n tokens, by hand: every weight matrix
+    once per token (q, k, v, o: 4d²; gate, up, down: 3·d·ff; head: d·V), plus scores and
+    values 2 x 2·n²·d per layer."""
+    return 2 * n * (L * (4 * d * d + 3 * d * ff) + d * V) + L * 4 * n * n * d
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        ("1,2,4", [1, 2, 4]),
+        ("512:2048:512", [512, 1024, 1536, 2048]),
+        ("512:2000:512", [512, 1024, 1536]),
+        ("1024..16384x2", [1024, 2048, 4096, 8192, 16384]),
+        ("3..100x3", [3, 9, 27, 81]),
+        ("1_000", [1000]),
+    ],
+)
+def test_parse_values(text, values):
+    assert parse_values(text) == values
+
+
+@pytest.mark.parametrize("text", ["0,1", "a,b", "10:1", "1..10x1", "5:10:0", "1:100000000"])
+def test_parse_values_refuses(cli, text):
+    result = cli("sweep", arch("llama"), "--vary", f"seq_len={text}")
+    assert result.exit_code == 2 and "error:" in result.stderr
+
+
+def test_sweep_seq_len_csv(cli):
+    out = cli("sweep", arch("llama"), "--vary", "seq_len=1024..16384x2", "--metric", "forward", "--metric", "params",
+              "--format", "csv").stdout.splitlines()
+    assert out[0] == "seq_len,forward,params"
+    for line in out[1:]:
+        n, forward, params = map(int, line.split(","))
+        assert forward == llama_forward(n)
+        assert params == llama2_7b_params()
+
+
+def test_sweep_grid_json(cli):
+    data = json.loads(cli("sweep", arch("transformer"), "--vary", "d_model=96,192,384", "--vary", "n_layers=1:4",
+                          "--metric", "params", "--format", "json").stdout)
+    assert len(data["points"]) == 12
+    for p in data["points"]:
+        d, L = p["d_model"], p["n_layers"]
+        assert p["params"] == L * (12 * d * d + 13 * d) + (50257 + 1024 + 2) * d  # by hand, GPT-2's layout
+
+
+def test_sweep_honours_a_derived_dim(cli):
+    data = json.loads(cli("sweep", arch("transformer"), "--vary", "d_ff=3072,3073", "--metric", "params",
+                          "--format", "json").stdout)
+    a, b = (p["params"] for p in data["points"])
+    assert b - a == 12 * (768 + 1 + 768)  # one more hidden unit per layer: a column, its bias, a row
+
+
+def test_sweep_checks_constraints(cli):
+    result = cli("sweep", arch("llama"), "--vary", "d_model=4096,4100")
+    assert result.exit_code == 2
+    assert "at d_model=4100" in result.stderr and "dims.d_head" in result.stderr
+
+
+GRID = {
+    "transformer": dict(d_model=st.integers(1, 400).map(lambda k: 12 * k), n_layers=st.integers(1, 200),
+                        seq_len=st.integers(1, 1024)),
+    "resnet50": dict(image_size=st.integers(1, 1000), w=st.integers(1, 128), batch=st.integers(1, 64)),
+    "gemma2": dict(seq_len=st.integers(1, 1 << 20), window=st.integers(1, 1 << 16)),
+    "llama": dict(seq_len=st.integers(1, 1 << 26), d_model=st.sampled_from([64 * k for k in (1, 100, 1000, 100000)])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRID))
+@pytest.mark.parametrize("convention", ["pytorch", "full"])
+def test_vectorized_equals_evaluate(name, convention):
+    """The compiled forms agree with exact evaluation, past int64 too (llama at 2^26 tokens)."""
+    spec = symcost.load(arch(name))
+    derivation = symcost.derive(spec, convention)
+
+    @settings(max_examples=30, deadline=None, derandomize=True)
+    @given(st.fixed_dictionaries(GRID[name]))
+    def check(point):
+        exact = symcost.evaluate(derivation, point).total
+        values = {str(s): int(v) for s, v in symcost.evaluate(derivation, point).dims.items()}
+        for metric in ("params", "forward", "train"):
+            assert int(Vectorized(derivation.total.metrics()[metric])(values)) == exact[metric]
+
+    check()
+
+
+def test_vectorized_overflow_goes_exact():
+    d = symcost.derive(symcost.load(arch("llama")))
+    n = np.array([4096, 10**9])
+    out = Vectorized(d.total.train)({"batch": 1, "d_model": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 32,
+                                     "d_ff": 11008, "vocab": 32000, "seq_len": n})
+    assert out[1] == 3 * llama_forward(10**9) and out[1] > 2**63  # a Python int, not a wrapped int64
+    assert out[0] == 3 * llama_forward(4096)
+
+
+def test_solve_llama_7b(cli):
+    data = json.loads(cli("solve", arch("llama"), "--target", "params=7e9", "--for", "d_model", "--set", "n_layers=32",
+                          "--format", "json").stdout)
+    # By hand at n_layers 32: 2·L·(2d²) attention + 3·d·ff·L + 2·d·L norms + 2·V·d + d = 128d² + 1,120,833d
+    params = lambda d: 128 * d * d + 1_120_833 * d
+    (root,) = data["roots"]
+    assert abs(params(root["value"]) - 7e9) < 1e-3 * 7e9 / 1e6
+    below, above = root["below"], root["above"]
+    assert below["params"] == params(below["value"]) <= 7e9 <= params(above["value"]) == above["params"]
+    assert below["value"] % 32 == 0 and above["value"] % 32 == 0  # n_heads must divide d_model
+    assert above["value"] - below["value"] == 64  # the valid sizes around 4215.7: 4160 and 4224
+    assert "sqrt" in root["exact"]  # a quadratic: the root in radicals
+
+
+def test_solve_multiple_of(cli):
+    data = json.loads(cli("solve", arch("llama"), "--target", "params=7e9", "--for", "d_model", "--multiple-of", "128",
+                          "--format", "json").stdout)
+    (root,) = data["roots"]
+    assert (root["below"]["value"], root["above"]["value"]) == (4096, 4224)
+    assert root["below"]["params"] == llama2_7b_params()
+
+
+def test_crossover_attention_vs_mlp(cli):
+    # GPT-2: scores + values 4·b·L·n²·d = MLP 16·b·L·n·d² when n = 4·d
+    data = json.loads(cli("crossover", arch("transformer"), "--between", "attention:scores+values", "mlp",
+                          "--in", "seq_len", "--format", "json").stdout)
+    assert data["general"] == ["4*d_model"]
+    assert data["roots"] == [{"exact": "3072", "value": 3072.0}]
+
+
+def test_crossover_errors(cli):
+    result = cli("crossover", arch("transformer"), "--between", "attention:nope", "mlp", "--in", "seq_len")
+    assert result.exit_code == 2 and "no part 'nope'" in result.stderr
+
+
+def test_compare_llama_mixtral(cli):
+    data = json.loads(cli("compare", arch("llama"), arch("mixtral"), "--format", "json").stdout)
+    (row,) = data["rows"]
+    assert row["a"]["params"] == llama2_7b_params()
+    assert row["b"]["params"] == 46_702_792_704
+    assert row["a"]["forward_per_input"] == llama_forward(4096) / 4096
+    assert row["ratio_b_over_a"]["params"] == pytest.approx(46_702_792_704 / llama2_7b_params())
+
+
+def test_compare_vary(cli):
+    data = json.loads(cli("compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048",
+                          "--format", "json").stdout)
+    assert [r["at"] for r in data["rows"]] == [{"seq_len": 1024}, {"seq_len": 2048}]
+    assert data["rows"][1]["a"]["forward_per_input"] == llama_forward(2048) / 2048
+
+
+def test_approx_gpt2(cli):
+    data = json.loads(cli("approx", arch("transformer"), "--format", "json").stdout)
+    by = {e["name"]: e for e in data["estimates"]}
+    d, L, n, V = 768, 12, 1024, 50257
+    N = L * (12 * d * d + 13 * d) + 2 * d  # non-embedding: blocks and the final LayerNorm
+    assert by["6ND"]["estimate"] == 6 * N * n
+    assert by["kaplan_forward"]["estimate"] == (2 * N + 2 * L * n * d) * n
+    exact_train = 3 * (n * L * (24 * d * d + 4 * n * d) + 2 * n * d * V)
+    assert by["6ND"]["exact"] == exact_train
+    # Megatron's 72BsLh²(1 + s/6h + V/12hL) is exactly the pytorch count of a GPT-2 layout
+    assert by["megatron"]["relative_error"] == "0" and by["megatron"]["estimate"] == exact_train
+
+
+def test_budget(cli):
+    data = json.loads(cli("budget", arch("llama"), "--tokens", "2e12", "--format", "json").stdout)
+    per_token = Fraction(3 * llama_forward(4096), 4096)
+    assert data["train_flops"] == int(per_token * 2 * 10**12)
+    back = json.loads(cli("budget", arch("llama"), "--flops", str(data["train_flops"]), "--format", "json").stdout)
+    assert back["tokens"] == 2 * 10**12
+
+
+def test_budget_optimal(cli):
+    data = json.loads(cli("budget", arch("llama"), "--flops", "1e23", "--optimal-for", "d_model", "--format",
+                          "json").stdout)
+    (root,) = data["roots"]
+    assert root["below"]["train_flops"] <= 1e23 <= root["above"]["train_flops"]
+
+
+def test_budget_needs_one_of(cli):
+    assert cli("budget", arch("llama")).exit_code == 2
+    assert cli("budget", arch("llama"), "--tokens", "1", "--flops", "1").exit_code == 2
+
+
+def test_plot(cli, tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")  # installed by .ci/run (the plot extra)
+    from symcost.explore.plot import plot_sweep
+    from symcost.explore.sweep import sweep
+
+    path = tmp_path / "cost.png"
+    result = cli("sweep", arch("transformer"), "--vary", "seq_len=128..1024x2", "--vary", "n_layers=6,12,24",
+                 "--metric", "forward", "--metric", "params", "--plot", path)
+    assert result.exit_code == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    s = sweep(symcost.load(arch("transformer")), {"seq_len": [128, 256, 512], "n_layers": [6, 12, 24]},
+              ["forward", "params"], components=True)
+    fig = plot_sweep(s, str(tmp_path / "b.png"), ["forward", "params"], stack=True)
+    forward, params, shares = fig.axes
+    assert len(forward.get_lines()) == len(params.get_lines()) == 3  # one per n_layers value
+    assert forward.get_xscale() == "linear" and len(shares.collections) == 8  # one area per component
+    assert matplotlib.image.imread(str(tmp_path / "b.png")).ndim == 3
