@@ -18,6 +18,7 @@ from . import render
 from .conventions import CONVENTIONS
 from .derive import METRICS
 from .errors import SpecError
+from .memory import BYTES, MEMORY_METRICS, OPTIMIZER_STATES, RECOMPUTE
 
 EPILOG_DERIVE = """\b
 Examples:
@@ -219,7 +220,8 @@ def _vary(items: tuple[str, ...]) -> dict[str, list[int]]:
 
 
 metric_option = click.option(
-    "--metric", "metrics", multiple=True, type=click.Choice(METRICS), help="Metric to report (repeatable)."
+    "--metric", "metrics", multiple=True, type=click.Choice(METRICS + MEMORY_METRICS),
+    help="Metric to report (repeatable): parameters, FLOPs or bytes.",
 )
 
 
@@ -238,14 +240,18 @@ Examples:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Also draw the metrics against the first --vary (PNG).")
 @click.option("--stack", is_flag=True, help="With --plot: each component's share of the first metric.")
+@click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
+              help="Bytes per value, for the byte metrics.")
 @edge
-def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack) -> None:
+def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> None:
     """Evaluate metrics over a grid of sizes, exactly and vectorised."""
     from . import api
     from .explore.sweep import sweep as run
+    from .memory import Precision
 
     metrics = metrics or ("params", "forward")
-    result = run(api.load(spec), _vary(vary), metrics, parse_sets(sets), convention, components=stack)
+    result = run(api.load(spec), _vary(vary), metrics, parse_sets(sets), convention, components=stack,
+                 precision=Precision(dtype))
     if plot:
         from .explore.plot import plot_sweep
 
@@ -257,17 +263,20 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack) -> None:
 Examples:
   symcost solve architectures/llama.yaml --target params=7e9 --for d_model --set n_layers=32
   symcost solve architectures/llama.yaml --target params=7e9 --for d_model --multiple-of 128
+  symcost solve architectures/llama.yaml --target inference_bytes=80e9 --for seq_len --dtype bf16
 """)
 @spec_argument
 @click.option("--target", required=True, metavar="METRIC=VALUE", help="e.g. params=7e9 or forward=1e15.")
 @click.option("--for", "unknown", required=True, metavar="NAME", help="The dim to solve for.")
 @click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True,
               help="Only sizes that are multiples of this count as valid neighbours.")
+@click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
+              help="Bytes per value, for byte targets (inference_bytes=80e9).")
 @set_option
 @convention_option
 @format_option(("text", "json"))
 @edge
-def solve(spec, target, unknown, multiple_of, sets, convention, fmt) -> None:
+def solve(spec, target, unknown, multiple_of, dtype, sets, convention, fmt) -> None:
     """Find the size of one dim at which a metric reaches a target: the exact real root,
     and the nearest valid integer sizes on each side with the metric at each."""
     import sympy
@@ -279,8 +288,10 @@ def solve(spec, target, unknown, multiple_of, sets, convention, fmt) -> None:
     if not sep:
         raise SpecError(f"--target {target!r}: expected METRIC=VALUE, e.g. params=7e9")
     goal = _exact(value, "--target")
+    from .memory import Precision
+
     equation, roots = run(api.load(spec), metric, sympy.Rational(goal.numerator, goal.denominator), unknown,
-                          parse_sets(sets), multiple_of, convention)
+                          parse_sets(sets), multiple_of, convention, Precision(dtype))
     title = f"{metric} = {value} for {unknown} (convention: {convention}):"
     click.echo(render.render_roots(title, f"{render.formula(equation)} = {value}", roots, metric, fmt))
 
@@ -317,16 +328,19 @@ Examples:
 @click.argument("spec_b", type=click.Path(path_type=str))
 @set_option
 @click.option("--vary", metavar="NAME=VALUES", help="Compare across the values of one dim both specs declare.")
+@click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
+              help="Bytes per value, for the byte rows.")
 @convention_option
 @format_option(("text", "json"))
 @edge
-def compare(spec_a, spec_b, sets, vary, convention, fmt) -> None:
-    """Two specs side by side: params, active params, FLOPs per token, weight reuse, and B / A."""
+def compare(spec_a, spec_b, sets, vary, dtype, convention, fmt) -> None:
+    """Two specs side by side: params, active params, FLOPs per token, weight reuse, bytes, and B / A."""
     from . import api
     from .explore.compare import compare as run
+    from .memory import Precision
 
     varied = next(iter(_vary((vary,)).items())) if vary else None
-    c = run(api.load(spec_a), api.load(spec_b), parse_sets(sets), varied, convention)
+    c = run(api.load(spec_a), api.load(spec_b), parse_sets(sets), varied, convention, Precision(dtype))
     click.echo(render.render_compare(c, fmt))
 
 
@@ -389,3 +403,73 @@ def budget(spec, tokens, flops, optimal_for, tokens_per_param, multiple_of, sets
         return
     given = {"tokens": _exact(tokens, "--tokens")} if tokens else {"flops": _exact(flops, "--flops")}
     click.echo(render.render_budget(plan.budget(s, values=parse_sets(sets), convention=convention, **given), fmt))
+
+
+# -- memory and inference ---------------------------------------------------------------------
+
+dtype_option = click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
+                            help="Bytes per weight (and, unless overridden, per cached value and gradient).")
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost memory architectures/llama.yaml
+  symcost memory architectures/mixtral.yaml --dtype fp8 --kv-dtype bf16 --recompute selective
+""")
+@spec_argument
+@dtype_option
+@click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached key/value (default: --dtype).")
+@click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
+@click.option("--master-weights/--no-master-weights", default=None,
+              help="Keep fp32 master weights (default: when --dtype is not fp32).")
+@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
+              help="Activation recomputation, for activation memory.")
+@set_option
+@format_option(("text", "json"))
+@edge
+def memory(spec, dtype, kv_dtype, grad_dtype, optimizer, master_weights, recompute, sets, fmt) -> None:
+    """Bytes for weights, KV cache, training state and activations, as closed forms and numbers."""
+    from . import api
+    from .evaluate import dim_values
+    from .memory import ACTIVATION_ASSUMPTION, Precision, memory_metrics
+
+    d = api.derive(api.load(spec))
+    precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights)
+    exprs = memory_metrics(d, precision, optimizer, recompute)
+    values = dim_values(d, parse_sets(sets))
+    numbers = {k: e.xreplace(values) for k, e in exprs.items()}
+    notes = [
+        f"weights {dtype}, KV cache {kv_dtype or dtype}, gradients {grad_dtype or dtype}, {optimizer} states fp32"
+        + (", fp32 master weights" if precision.master_weights else ""),
+        f"activations: {ACTIVATION_ASSUMPTION}; recomputation: {recompute}",
+    ]
+    click.echo(render.render_memory(d.spec.name, exprs, numbers, notes, fmt))
+
+
+@main.command(epilog="""\b
+Examples:
+  symcost inference architectures/llama.yaml --new 256
+  symcost inference architectures/mixtral.yaml --context 32768 --dtype fp8
+""")
+@spec_argument
+@click.option("--context", type=click.IntRange(min=0), help="Tokens in the cache for the decode step (default: seq_len).")
+@click.option("--new", "new_tokens", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Tokens to generate after the prompt.")
+@dtype_option
+@click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached value (default: --dtype).")
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, fmt) -> None:
+    """Prefill and decode FLOPs, generation totals and arithmetic intensity per decode step."""
+    from . import api
+    from .inference import inference as run
+    from .memory import Precision
+
+    s = api.load(spec)
+    inf = run(s, Precision(dtype, kv_dtype), convention)
+    numbers = inf.values(parse_sets(sets), context, new_tokens)
+    shown_context = context if context is not None else int(api.evaluate(inf.prefill_derivation, parse_sets(sets)).dims["seq_len"])
+    click.echo(render.render_inference(s.name, inf, numbers, shown_context, new_tokens, convention, fmt))

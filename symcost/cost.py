@@ -2,7 +2,9 @@
 
 Parameters and computation are kept apart on purpose: `params` counts trainable weights
 (tied weights once), `active_params` the weights any one token uses, `forward` and
-`backward` the FLOPs of one pass over the input under the derivation's convention.
+`backward` the FLOPs of one pass over the input under the derivation's convention, and
+`cache` the values a decoder keeps after the pass (keys and values, or a recurrent
+state) for the whole batch — what inference memory is made of besides the weights.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Cost:
     active_params: sympy.Expr = ZERO
     forward: sympy.Expr = ZERO
     backward: sympy.Expr = ZERO
+    cache: sympy.Expr = ZERO
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:
@@ -67,6 +70,8 @@ class Node:
     kind: str
     cost: Cost
     parts: dict[str, Cost] = field(default_factory=dict)
+    count: sympy.Expr = sympy.Integer(1)  # how many times it runs in one pass (enclosing repeats)
 
     def map(self, fn) -> Node:
-        return Node(self.path, self.kind, self.cost.map(fn), {k: v.map(fn) for k, v in self.parts.items()})
+        parts = {k: v.map(fn) for k, v in self.parts.items()}
+        return Node(self.path, self.kind, self.cost.map(fn), parts, fn(self.count))

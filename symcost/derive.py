@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import sympy
 
-from . import conventions
+from . import conventions, symbols
 from .components import Ctx, FieldError, Flow, Memory
 from .conventions import Convention
 from .cost import Cost, Node, total
@@ -24,11 +24,13 @@ METRICS = ("params", "active_params", "forward", "backward", "train")
 
 @dataclass(frozen=True)
 class Site:
-    """Where a component sits: its YAML path and the context it was derived in (for checks)."""
+    """Where a component sits: its YAML path, the context it was derived in (for checks),
+    and how many times it runs in one pass."""
 
     where: tuple
     component: object
     ctx: Ctx
+    count: sympy.Expr = sympy.Integer(1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Derivation:
     keep: tuple[str, ...]
     raw: tuple[Node, ...]  # in every dim, derived ones unsubstituted (evaluation substitutes values)
     sites: tuple[Site, ...]
+    decode: bool = False  # the cost of one decode step (see derive)
     nodes: tuple[Node, ...] = field(init=False)  # closed forms in the free (and kept) dims
     total: Cost = field(init=False)
 
@@ -102,17 +105,30 @@ def input_flow(spec: Spec) -> Flow:
     return Flow(length=spec.input_dim("seq_len", None) if "seq_len" in spec.dimset else None)
 
 
-def derive(spec: Spec, convention: str | Convention = "pytorch", keep: Iterable[str] = ()) -> Derivation:
-    """The symbolic cost of `spec`: per component, and in total, under `convention`."""
+CONTEXT = "context"  # the dim a decode step is derived in: tokens already in the cache
+
+
+def derive(
+    spec: Spec, convention: str | Convention = "pytorch", keep: Iterable[str] = (), decode: bool = False
+) -> Derivation:
+    """The symbolic cost of `spec`: per component, and in total, under `convention`.
+
+    With `decode`, the cost of one decode step instead: one new token per sequence,
+    attending to `context` cached tokens (a symbol; declare a `context` dim to give it a
+    default), with whatever prefill computed once (an encoder, cross-attention keys)
+    cached. The cache then holds context + 1 tokens.
+    """
     conv = conventions.get(convention) if isinstance(convention, str) else convention
-    walker = _Walker(spec, conv, spec.input_dim("batch", 1))
-    raw, _ = walker.walk(spec.layers, ("layers",), "layers", input_flow(spec))
-    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites))
+    walker = _Walker(spec, conv, spec.input_dim("batch", 1), decode)
+    flow = Flow(length=sympy.Integer(1)) if decode else input_flow(spec)
+    raw, _ = walker.walk(spec.layers, ("layers",), "layers", flow)
+    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode)
 
 
 class _Walker:
-    def __init__(self, spec: Spec, conv: Convention, batch) -> None:
-        self.spec, self.conv, self.batch = spec, conv, batch
+    def __init__(self, spec: Spec, conv: Convention, batch, decode: bool) -> None:
+        self.spec, self.conv, self.batch, self.decode = spec, conv, batch, decode
+        self.context = symbols.dim(CONTEXT) if decode else sympy.Integer(0)
         self.sites: list[Site] = []
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
@@ -130,7 +146,7 @@ class _Walker:
                 # The source stream starts afresh from its own input (no gradient); it may
                 # share the token table, and leaves its output as memory.
                 source = Flow(length=item.encoder, embedding=flow.embedding)
-                block, out = self.walk(item.layers, inner, f"{path}/{i}/encoder", source)
+                block, out = self.encoder(item, inner, f"{path}/{i}/encoder", source)
                 nodes += block
                 flow = replace(flow, memory=Memory(out.length, out.width, out.grad), embedding=out.embedding)
                 continue
@@ -139,9 +155,11 @@ class _Walker:
                 nodes += block
                 continue
             kind, component = component_of(item)
-            ctx = Ctx(self.conv, self.batch, flow)
+            ctx = Ctx(self.conv, self.batch, flow, self.context, self.decode)
             here = where + (i, kind)
             try:
+                if self.decode and not component.decodes:
+                    raise FieldError(None, f"a {kind} layer has no decode step (one token at a time against a cache)")
                 parts = component.parts(ctx)
                 flow = component.after(flow)
             except FieldError as e:
@@ -161,18 +179,30 @@ class _Walker:
         add = ctx.elementwise(ctx.elements(out.width), "residual")
         return body + short + [Node(f"{path}/add", "add", add, {"add": add})], replace(out, grad=out.grad or skip.grad)
 
+    def encoder(self, item: Encoder, where: tuple, path: str, source: Flow) -> tuple[list[Node], Flow]:
+        """The encoder's layers over the source. A decode step reuses its output: no cost."""
+        decode, self.decode, context, self.context = self.decode, False, self.context, sympy.Integer(0)
+        try:
+            block, out = self.walk(item.layers, where, path, source)
+        finally:
+            self.decode, self.context = decode, context
+        return ([] if decode else block), out
+
     def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         count = item.repeat
-        first, after_first = self.walk(item.layers, where, path, flow)
-        if after_first == flow:
-            return [n.map(lambda e: e * count) for n in first], flow
         sites = len(self.sites)
+        first, after_first = self.walk(item.layers, where, path, flow)
+        self.sites[sites:] = [replace(s, count=s.count * count) for s in self.sites[sites:]]
+        if after_first == flow:
+            return [replace(n.map(lambda e: e * count), count=n.count * count) for n in first], flow
+        one_pass = len(self.sites)
         later, after_later = self.walk(item.layers, where, path, after_first)
-        del self.sites[sites:]  # one site per component is enough for the checks
+        del self.sites[one_pass:]  # one site per component is enough for the checks
         # Flows only gain things (a gradient, a rotary table) and settle after one pass.
         assert after_later == after_first, "a repeat block's flow must settle after one pass"
         combined = [
-            Node(f.path, f.kind, f.cost + l.cost * (count - 1), {k: f.parts[k] + l.parts[k] * (count - 1) for k in f.parts})
+            Node(f.path, f.kind, f.cost + l.cost * (count - 1),
+                 {k: f.parts[k] + l.parts[k] * (count - 1) for k in f.parts}, f.count * count)
             for f, l in zip(first, later)
         ]
         return combined, after_first

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import sympy
 
 from .cost import Node
-from .derive import METRICS, Derivation
+from . import symbols
+from .derive import CONTEXT, METRICS, Derivation
+from .errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,15 @@ class Evaluation:
 def dim_values(derivation: Derivation, values: Mapping[str, int] | None = None) -> dict[sympy.Symbol, sympy.Integer]:
     """Every dim's exact value (defaults, overridden by `values`), checked against every component."""
     spec = derivation.spec
-    subst = spec.dimset.overridden(dict(values or {})).values()
+    values = dict(values or {})
+    context = {}
+    if derivation.decode and CONTEXT not in spec.dimset:  # the decode step's own symbol
+        if CONTEXT not in values:
+            raise SpecError(f"a decode step needs `{CONTEXT}` (tokens already cached): give --set {CONTEXT}=N")
+        if values[CONTEXT] < 0:
+            raise SpecError(f"--set {CONTEXT}={values[CONTEXT]}: must be 0 or more")
+        context = {symbols.dim(CONTEXT): sympy.Integer(values.pop(CONTEXT))}
+    subst = spec.dimset.overridden(values).values() | context
 
     def value(e: sympy.Expr) -> sympy.Expr:
         return sympy.sympify(e).xreplace(subst)

@@ -244,6 +244,8 @@ def _num(v) -> str:
 
 
 def _jsonable(v):
+    if isinstance(v, sympy.Basic) and v.is_Rational:
+        v = Fraction(int(v.p), int(v.q))
     if isinstance(v, Fraction):
         return int(v) if v.denominator == 1 else float(v)
     if isinstance(v, sympy.Basic):
@@ -314,6 +316,8 @@ _COMPARE_LABELS = {
     "forward_per_input": "forward FLOPs per token",
     "train_per_input": "train FLOPs per token",
     "uses_per_weight": "uses/weight/input",
+    "weights_bytes": "weights (bytes)",
+    "kv_bytes_per_token": "KV cache per token (bytes)",
 }
 
 
@@ -372,3 +376,56 @@ def render_budget(b, fmt: str) -> str:
         f"tokens                 {_num(b.tokens)}  ({human(int(b.tokens), 'params')})",
         f"train FLOPs            {_num(b.flops)}  ({human(int(b.flops), 'flops')})",
     ])
+
+
+# -- memory and inference -----------------------------------------------------------------
+
+_MEMORY_LABELS = {
+    "weights_bytes": "weights",
+    "active_weights_bytes": "active weights",
+    "kv_cache_bytes": "KV cache (seq_len x batch)",
+    "kv_bytes_per_token": "KV cache per token",
+    "inference_bytes": "weights + KV cache",
+    "train_state_bytes": "training state",
+    "activation_bytes": "activations",
+}
+
+
+def render_memory(name: str, exprs: dict, numbers: dict, notes: list[str], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"name": name, "bytes": {k: _jsonable(numbers[k]) for k in exprs},
+                           "formulas": {k: formula(e) for k, e in exprs.items()}, "notes": notes}, indent=2)
+    width = max(map(len, _MEMORY_LABELS.values()))
+    lines = [f"{name} — memory in bytes", ""]
+    for key, e in exprs.items():
+        v = numbers[key]
+        lines.append(f"{_MEMORY_LABELS[key]:<{width}}  {_num(v):>24}  ({_bytes_human(v)})   = {formula(e)}")
+    return "\n".join(lines + [""] + [f"* {n}" for n in notes])
+
+
+def _bytes_human(n) -> str:
+    value, units = float(n), ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while value >= 1024 and i < len(units) - 1:
+        value, i = value / 1024, i + 1
+    return f"{value:.2f} {units[i]}"
+
+
+def render_inference(name: str, inf, numbers: dict, context: int, new_tokens: int, convention: str, fmt: str) -> str:
+    rows = [
+        ("prefill", "prefill FLOPs (a prompt of seq_len tokens)", inf.prefill),
+        ("step", f"decode step FLOPs (context = {context})", inf.step),
+        ("generation", f"generating {new_tokens} tokens after the prompt", inf.generation),
+        ("step_bytes", "bytes a step moves (active weights + cache)", inf.step_bytes),
+        ("intensity", "arithmetic intensity of a step (FLOPs/byte)", inf.intensity),
+    ]
+    if fmt == "json":
+        return json.dumps({"name": name, "convention": convention, "context": context, "new_tokens": new_tokens,
+                           **{k: {"formula": formula(e), "value": _jsonable(Fraction(str(numbers[k])) if k == "intensity" else int(numbers[k]))}
+                              for k, _, e in rows}}, indent=2)
+    lines = [f"{name} — inference, convention: {convention}", ""]
+    for key, label, e in rows:
+        v = numbers[key]
+        shown = f"{float(v):,.3f}" if key == "intensity" else f"{int(v):,}"
+        lines += [f"{label}: {shown}", f"  = {formula(e)}"]
+    return "\n".join(lines)

@@ -87,7 +87,8 @@ class EncoderModule(nn.Module):
         self.encoder = body
 
     def forward(self, x, state):
-        state["memory"] = self.encoder(state["source"], {})
+        if "memory" not in state:  # decode steps reuse the memory computed at prefill
+            state["memory"] = self.encoder(state["source"], {})
         return x
 
 
@@ -96,8 +97,19 @@ class SpecModel(nn.Module):
         super().__init__()
         self.body = body
 
-    def forward(self, x, source=None):
-        return self.body(x, {"source": source})
+    def forward(self, x, source=None, cache: dict | None = None):
+        """One pass. `cache` (a dict the caller keeps across passes) turns on decoding: each
+        causal layer keeps its keys and values under cache["kv"], and positions continue
+        from cache["offset"], the tokens seen so far."""
+        if cache is None:
+            return self.body(x, {"source": source})
+        cache.setdefault("kv", {})
+        cache.setdefault("offset", 0)
+        if source is not None:
+            cache["source"] = source
+        out = self.body(x, cache)
+        cache["offset"] += x.shape[1]
+        return out
 
 
 @dataclass
@@ -151,11 +163,11 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> 
     return SpecModel(Sequence(layers(derivation.spec.layers, "layers")))
 
 
-def example_input(derivation: Derivation, values, device: str) -> dict:
+def example_input(derivation: Derivation, values, device: str, length=None, dtype=None) -> dict:
     """The model's inputs: `x` for the main stream and, with an encoder, `source` for it.
 
     Token ids when a stream starts with an embedding; else features or pixels that need no
-    gradient (raw inputs).
+    gradient (raw inputs). `length` overrides the main stream's tokens (decode steps).
     """
     spec = derivation.spec
     batch = int(spec.input_dim("batch", 1).xreplace(values))
@@ -169,13 +181,14 @@ def example_input(derivation: Derivation, values, device: str) -> dict:
         if first.in_width() is None:
             return torch.randint(0, size(first.vocab), (batch, size(flow.length)), device=device)
         if flow.spatial is not None:
-            return torch.randn(batch, size(first.in_width()), *map(size, flow.spatial), device=device)
-        return torch.randn(batch, size(flow.length), size(first.in_width()), device=device)
+            return torch.randn(batch, size(first.in_width()), *map(size, flow.spatial), device=device, dtype=dtype)
+        return torch.randn(batch, size(flow.length), size(first.in_width()), device=device, dtype=dtype)
 
     inputs = {}
     for encoder in (item for item in spec.layers if isinstance(item, Encoder)):  # derive allows one
         inputs["source"] = stream(encoder.layers, Flow(length=encoder.encoder))
-    inputs["x"] = stream([item for item in spec.layers if not isinstance(item, Encoder)], input_flow(spec))
+    main = input_flow(spec) if length is None else Flow(length=length)
+    inputs["x"] = stream([item for item in spec.layers if not isinstance(item, Encoder)], main)
     return inputs
 
 
@@ -280,3 +293,51 @@ def measure(derivation: Derivation, values, *, backward: bool, device: str = "me
     if backward:
         measured.backward, measured.backward_total = count_backward(model, inputs)
     return measured
+
+
+# -- inference: the bytes a model holds, and one decode step ----------------------------------
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp8": torch.float8_e4m3fn}
+
+
+def _bytes(value) -> int:
+    """Bytes of every tensor in a (nested) cache entry."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_bytes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(_bytes(v) for v in value)
+    return 0
+
+
+def weight_bytes(derivation: Derivation, values, dtype: str, device: str = "meta") -> int:
+    """sum(numel x element_size) over the model's parameters (each once), stored in `dtype`."""
+    with torch.device(device):
+        model = build(derivation, values).to(DTYPES[dtype])
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+@dataclass
+class Decode:
+    prefill_cache_bytes: int  # what the caches hold after the prefill of `context` tokens
+    forward: dict[str, int]  # FLOPs of the next one-token step, per component
+    forward_total: int
+    cache_bytes: int  # what they hold after that step (context + 1 tokens)
+
+
+@torch.no_grad()
+def measure_decode(derivation: Derivation, values, context: int, *, dtype: str = "fp32", device: str = "meta",
+                   seed: int = 0) -> Decode:
+    """Prefill `context` tokens into the model's caches (not counted), then count one step."""
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = build(derivation, values).eval().to(DTYPES[dtype])
+    cache: dict = {}
+    prompt = example_input(derivation, values, device, length=context, dtype=DTYPES[dtype])
+    if context or "source" in prompt:  # with an encoder, even an empty prompt runs it and caches its keys
+        model(prompt["x"], prompt.get("source"), cache=cache)
+    kept = _bytes(cache.get("kv", {}))
+    step = example_input(derivation, values, device, length=1, dtype=DTYPES[dtype])
+    forward, total = count_forward(model, {"x": step["x"], "cache": cache})
+    return Decode(kept, forward, total, _bytes(cache["kv"]))

@@ -44,6 +44,11 @@ def mixtral_sizes(draw):
 
 
 @st.composite
+def mistral_sizes(draw):
+    return draw(llama_sizes()) | dict(window=draw(st.integers(1, 12)))
+
+
+@st.composite
 def deepseek_sizes(draw):
     experts = draw(st.integers(1, 6))
     n_layers = draw(st.integers(2, 4))
@@ -105,6 +110,7 @@ STRATEGIES = {
     "transformer": transformer_sizes(),
     "llama": llama_sizes(),
     "mixtral": mixtral_sizes(),
+    "mistral": mistral_sizes(),
     "deepseek_v3": deepseek_sizes(),
     "gemma2": gemma2_sizes(),
     "transformer_base": transformer_base_sizes(),

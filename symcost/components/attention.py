@@ -61,6 +61,8 @@ class Attention(Component):
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
         parts |= products(ctx, h, entries, hd, hd)
+        if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
+            parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.window))
         parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=True)
         if self.residual:
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
@@ -102,10 +104,11 @@ class Attention(Component):
             v = m.v_proj(x).view(B, T, kv, hd).transpose(1, 2)  # (B, kv, T, hd)
             if rotate:
                 q, k = rotary.apply(q, state), rotary.apply(k, state)
+            k, v, past = extend_cache(m, state, k, v, causal, window)  # (B, kv, past + T, hd)
             if kv != h:  # each kv head serves h/kv query heads: a copy, no arithmetic
-                k = k.repeat_interleave(h // kv, dim=1)  # (B, h, T, hd)
+                k = k.repeat_interleave(h // kv, dim=1)  # (B, h, past + T, hd)
                 v = v.repeat_interleave(h // kv, dim=1)
-            out = attend(q, k, v, causal, window)  # (B, h, T, hd)
+            out = attend(q, k, v, causal, window, past)  # (B, h, T, hd)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, h * hd))  # (B, T, d)
             return x + out if residual else out
 
@@ -113,18 +116,36 @@ class Attention(Component):
 
 
 def score_entries(ctx: Ctx, n, causal: bool, window=None):
-    """Score entries per (batch, head) for n queries over n keys.
+    """Score entries per (batch, head): n queries against the context's cached keys and their own.
 
-    pytorch and macs: all n², whatever the mask (the reference multiplies the full matrix
-    and masks afterwards, as eager and SDPA-math kernels do). `full`: only what a causal or
-    sliding mask keeps — n(n+1)/2, or with window w and m = min(w, n): m·n - m(m-1)/2.
+    Only causal layers keep a cache. pytorch and macs: every key the reference multiplies
+    against, whatever the mask (eager and SDPA-math kernels multiply and then mask): the
+    cache and the new keys, n(c + n);
+    with a window only the last w + n - 1 keys can be seen by any query, so the reference
+    keeps those. `full`: only what the mask keeps — query i sees min(w, c + i + 1) keys.
     """
-    if not (causal and ctx.convention.causal_half):
+    if not causal:  # no cache: bidirectional layers only ever see the tokens of this pass
         return n * n
-    if window is None:
-        return n * (n + 1) / 2
-    m = sympy.Min(window, n)
-    return m * n - m * (m - 1) / 2
+    c = ctx.context
+    if ctx.convention.causal_half:
+        if window is None:
+            return n * c + n * (n + 1) / 2
+        return _window_sum(window, c + n) - _window_sum(window, c)
+    if window is None or c == 0:
+        return n * (c + n)
+    return n * sympy.Min(c + n, window + n - 1)
+
+
+def _window_sum(w, k):
+    """sum over j = 1..k of min(w, j) = m·k - m(m - 1)/2 with m = min(w, k)."""
+    m = sympy.Min(w, k)
+    return m * k - m * (m - 1) / 2
+
+
+def cached_tokens(ctx: Ctx, window=None):
+    """Tokens a layer's cache holds after this pass: the context and the new ones, at most w."""
+    held = ctx.context + ctx.seq_len
+    return held if window is None else sympy.Min(window, held)
 
 
 def products(ctx: Ctx, heads, entries, qk_dim, v_dim) -> dict:
@@ -140,9 +161,29 @@ def products(ctx: Ctx, heads, entries, qk_dim, v_dim) -> dict:
     }
 
 
-def attend(q, k, v, causal: bool, window: int | None):
+def extend_cache(m, state, k, v, causal: bool, window: int | None):
+    """With a decode cache in `state` and a causal layer, prepend this layer's cached keys
+    and values and keep what later steps need (the last `window` for a sliding window);
+    returns (k, v, how many of them were cached). Otherwise (k, v, 0). k, v: (B, heads, T, d)."""
+    import torch
+
+    cache = state.get("kv")
+    if cache is None or not causal:
+        return k, v, 0
+    T = k.shape[2]
+    if m in cache:
+        past_k, past_v = cache[m]
+        k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
+    if window is not None:  # any of the T queries sees at most the last window + T - 1 keys
+        k, v = k[:, :, -(window + T - 1):], v[:, :, -(window + T - 1):]
+    cache[m] = (k, v) if window is None else (k[:, :, -window:], v[:, :, -window:])
+    return k, v, k.shape[2] - T
+
+
+def attend(q, k, v, causal: bool, window: int | None, past: int = 0):
     """softmax(q k^T / sqrt(d)) v with explicit matmuls: FlopCounterMode counts them on every
-    device (it counts 0 for F.scaled_dot_product_attention on CPU).
+    device (it counts 0 for F.scaled_dot_product_attention on CPU). The first `past` keys
+    come from a cache: query i sits at position past + i among the keys.
 
     q: (B, h, T, d), k: (B, h, S, d), v: (B, h, S, dv) -> (B, h, T, dv)
     """
@@ -151,7 +192,7 @@ def attend(q, k, v, causal: bool, window: int | None):
     scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, S)
     if causal:
         T, S = scores.shape[-2:]
-        i = torch.arange(T, device=q.device).unsqueeze(1)
+        i = torch.arange(T, device=q.device).unsqueeze(1) + past
         j = torch.arange(S, device=q.device).unsqueeze(0)
         hidden = (j > i) if window is None else (j > i) | (i - j >= window)
         scores = scores.masked_fill(hidden, float("-inf"))

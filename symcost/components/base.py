@@ -73,6 +73,8 @@ class Ctx:
     convention: Convention
     batch: sympy.Expr
     flow: Flow
+    context: sympy.Expr = sympy.Integer(0)  # tokens already in the caches before this pass
+    decoding: bool = False  # a decode step: what was computed once at prefill is cached
 
     @property
     def seq_len(self) -> sympy.Expr:
@@ -150,6 +152,7 @@ class Component(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
     kind: ClassVar[str]
+    decodes: ClassVar[bool] = True  # can run one token at a time against a cache
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""

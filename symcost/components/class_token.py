@@ -11,6 +11,7 @@ from .base import Component, Ctx, Size
 
 class ClassToken(Component):
     kind = "class_token"
+    decodes = False
     dim: Size
 
     def parts(self, ctx: Ctx):

@@ -43,6 +43,7 @@ def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: boo
 
 class _Conv(Component):
     rank: ClassVar[int]
+    decodes = False  # a decode step would need a rolling buffer of past inputs
     dim: Size  # input channels
     out: Size  # output channels
     kernel: Size

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pydantic import StrictBool
 
+from ..cost import Cost
+
 from .attention import attend, products
 from .base import Component, Ctx, FieldError, Size
 
@@ -43,11 +45,15 @@ class CrossAttention(Component):
             raise FieldError("dim", "cross_attention needs an `encoder` block earlier in the spec")
         h, kv, hd = self.heads, self.n_kv, self.d_head
         memory_tokens = ctx.batch * memory.length
+        projection = ctx.linear(self.d_memory, kv * hd, self.bias, tokens=memory_tokens, input_grad=memory.grad)
+        if ctx.decoding:  # the memory's keys and values were computed at prefill: weights, no work
+            projection = Cost.weights(projection.params)
         return {
             "q_proj": ctx.linear(self.dim, h * hd, self.bias),
-            "k_proj": ctx.linear(self.d_memory, kv * hd, self.bias, tokens=memory_tokens, input_grad=memory.grad),
-            "v_proj": ctx.linear(self.d_memory, kv * hd, self.bias, tokens=memory_tokens, input_grad=memory.grad),
+            "k_proj": projection,
+            "v_proj": projection,
             **products(ctx, h, ctx.seq_len * memory.length, hd, hd),
+            "kv_cache": Cost(cache=memory_tokens * 2 * kv * hd),
             "o_proj": ctx.linear(h * hd, self.dim, self.bias, input_grad=True),
             **({"residual": ctx.elementwise(ctx.tokens * self.dim, "residual")} if self.residual else {}),
         }
@@ -76,12 +82,18 @@ class CrossAttention(Component):
         }
 
         def forward(m, x, state):
-            memory = state["memory"]  # (B, S, dm)
             B, T, _ = x.shape
-            S = memory.shape[1]
             q = m.q_proj(x).view(B, T, h, hd).transpose(1, 2)  # (B, h, T, hd)
-            k = m.k_proj(memory).view(B, S, kv, hd).transpose(1, 2)  # (B, kv, S, hd)
-            v = m.v_proj(memory).view(B, S, kv, hd).transpose(1, 2)
+            cache = state.get("kv")
+            if cache is not None and m in cache:  # a decode step: the memory's keys and values are kept
+                k, v = cache[m]
+            else:
+                memory = state["memory"]  # (B, S, dm)
+                S = memory.shape[1]
+                k = m.k_proj(memory).view(B, S, kv, hd).transpose(1, 2)  # (B, kv, S, hd)
+                v = m.v_proj(memory).view(B, S, kv, hd).transpose(1, 2)
+                if cache is not None:
+                    cache[m] = (k, v)
             if kv != h:
                 k, v = k.repeat_interleave(h // kv, dim=1), v.repeat_interleave(h // kv, dim=1)
             out = attend(q, k, v, False, None)  # (B, h, T, hd)

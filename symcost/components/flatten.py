@@ -12,6 +12,7 @@ from .base import WIDTH_UNKNOWN, Component, Ctx, FieldError
 
 class Flatten(Component):
     kind = "flatten"
+    decodes = False
 
     def parts(self, ctx: Ctx):
         return {}

@@ -8,7 +8,10 @@ compressed latent, queries optionally through a low-rank path.
     scores over nope + rope features per head; values of v_head_dim; o_proj back to dim.
 
 The rope part of each key is shared by all heads (computed once, broadcast), so only the
-rope features are rotated. `bias` is DeepSeek's `attention_bias`: it applies to q_a_proj,
+rope features are rotated. A decoder caches the normalised latent and the rotated rope key
+— (kv_lora_rank + qk_rope_dim) values per token — and the reference expands every cached
+latent through kv_b_proj again at each step (the plain form; implementations that absorb
+kv_b_proj into the query and output projections compute less). `bias` is DeepSeek's `attention_bias`: it applies to q_a_proj,
 kv_a_proj and o_proj, as in the reference implementation. NB: causal counts as in
 attention.py — in full under pytorch, halved under `full`.
 """
@@ -17,7 +20,8 @@ from __future__ import annotations
 
 from pydantic import StrictBool
 
-from .attention import attend, products, score_entries
+from ..cost import Cost
+from .attention import attend, cached_tokens, extend_cache, products, score_entries
 from .base import Component, Ctx, Size
 from .rmsnorm import RMSNorm
 
@@ -52,13 +56,17 @@ class MLA(Component):
             }
         parts["kv_a_proj"] = ctx.linear(self.dim, self.kv_lora_rank + self.qk_rope_dim, self.bias)
         parts["kv_a_norm"] = norm(self.kv_lora_rank)
+        # Every key and value is expanded from the latent, cached ones too (see the docstring).
+        latents = ctx.batch * cached_tokens(ctx) if self.causal else ctx.tokens
         parts["kv_b_proj"] = ctx.linear(
-            self.kv_lora_rank, h * (self.qk_nope_dim + self.v_head_dim), False, input_grad=True
+            self.kv_lora_rank, h * (self.qk_nope_dim + self.v_head_dim), False, tokens=latents, input_grad=True
         )
         if ctx.flow.rotary is not None:  # query heads and the one shared key head
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + 1) * self.qk_rope_dim, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal)
         parts |= products(ctx, h, entries, self.qk_head_dim, self.v_head_dim)
+        if self.causal:  # the cache holds the normalised latent and the rotated rope key, per token
+            parts["kv_cache"] = Cost(cache=latents * (self.kv_lora_rank + self.qk_rope_dim))
         parts["o_proj"] = ctx.linear(h * self.v_head_dim, self.dim, self.bias, input_grad=True)
         if self.residual:
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
@@ -102,14 +110,17 @@ class MLA(Component):
             q = q.view(B, T, h, nope + rope).transpose(1, 2)  # (B, h, T, nope + rope)
             q_nope, q_rope = q.split((nope, rope), dim=-1)
             latent, k_rope = m.kv_a_proj(x).split((kvr, rope), dim=-1)  # (B, T, kvr), (B, T, rope)
-            kv = m.kv_b_proj(m.kv_a_norm(latent)).view(B, T, h, nope + vd).transpose(1, 2)  # (B, h, T, nope + vd)
-            k_nope, v = kv.split((nope, vd), dim=-1)
+            latent = m.kv_a_norm(latent).view(B, 1, T, kvr)
             k_rope = k_rope.view(B, 1, T, rope)  # one key head, shared
             if rotate:
                 q_rope, k_rope = rotary.apply(q_rope, state), rotary.apply(k_rope, state)
+            latent, k_rope, past = extend_cache(m, state, latent, k_rope, causal, None)  # (B, 1, S, ·)
+            S = past + T
+            kv = m.kv_b_proj(latent.view(B, S, kvr)).view(B, S, h, nope + vd).transpose(1, 2)  # (B, h, S, nope + vd)
+            k_nope, v = kv.split((nope, vd), dim=-1)
             q = torch.cat((q_nope, q_rope), dim=-1)
-            k = torch.cat((k_nope, k_rope.expand(B, h, T, rope)), dim=-1)  # (B, h, T, nope + rope)
-            out = attend(q, k.contiguous(), v, causal, None)  # (B, h, T, vd)
+            k = torch.cat((k_nope, k_rope.expand(B, h, S, rope)), dim=-1)  # (B, h, S, nope + rope)
+            out = attend(q, k, v, causal, None, past)  # (B, h, T, vd)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, h * vd))
             return x + out if residual else out
 

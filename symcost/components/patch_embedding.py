@@ -17,6 +17,7 @@ from .conv import conv_cost, output_size
 
 class PatchEmbedding(Component):
     kind = "patch_embedding"
+    decodes = False
     channels: Size  # input channels (3 for RGB)
     dim: Size  # features per token
     patch: Size  # patch side, in pixels

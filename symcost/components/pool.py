@@ -25,6 +25,7 @@ def _spatial(flow: Flow) -> tuple:
 
 class Pool(Component):
     kind = "pool"
+    decodes = False
     function: Literal["max", "avg"] = "max"
     kernel: Size
     stride: Size | None = None  # default: kernel
@@ -62,6 +63,7 @@ class Pool(Component):
 
 class AdaptivePool(Component):
     kind = "adaptive_pool"
+    decodes = False
     function: Literal["max", "avg"] = "avg"
     size: Size = 1  # output height and width
 

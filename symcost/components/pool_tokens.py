@@ -14,6 +14,7 @@ from .base import Component, Ctx
 
 class PoolTokens(Component):
     kind = "pool_tokens"
+    decodes = False
     mode: Literal["first", "mean"] = "first"
 
     def parts(self, ctx: Ctx):

@@ -20,14 +20,15 @@ class PositionEmbedding(Component):
 
     def problems(self, value, ctx: Ctx):
         yield from super().problems(value, ctx)
-        if value(ctx.seq_len) > value(self.max_len):
-            yield "max_len", f"seq_len {value(ctx.seq_len)} exceeds max_len {value(self.max_len)}"
+        if value(ctx.context + ctx.seq_len) > value(self.max_len):
+            yield "max_len", f"seq_len {value(ctx.context + ctx.seq_len)} exceeds max_len {value(self.max_len)}"
 
     def build(self, b):
         import torch
         from torch import nn
 
-        def forward(m, x, state):  # x: (B, T, dim) + table[0:T]: (T, dim)
-            return x + m.table(torch.arange(x.shape[1], device=x.device))
+        def forward(m, x, state):  # x: (B, T, dim) + table[offset : offset + T]: (T, dim)
+            offset = state.get("offset", 0)
+            return x + m.table(torch.arange(offset, offset + x.shape[1], device=x.device))
 
         return b.part(forward, table=nn.Embedding(b.int(self.max_len), b.int(self.dim)))

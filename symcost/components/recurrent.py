@@ -52,7 +52,9 @@ class _Recurrent(Component):
     def parts(self, ctx: Ctx):
         first = self.one_layer(ctx, self.dim, ctx.flow.grad) * self.directions
         later = self.one_layer(ctx, self.directions * self.hidden, True) * self.directions
-        return {"layer_0": first, "layers_after": later * (self.num_layers - 1)}
+        # What a decoder keeps between steps: h (and an LSTM's c) per layer and direction.
+        state = ctx.batch * self.num_layers * self.directions * self.hidden * (2 if self.kind == "lstm" else 1)
+        return {"layer_0": first, "layers_after": later * (self.num_layers - 1), "state": Cost(cache=state)}
 
     def out_width(self, flow):
         return self.directions * self.hidden
@@ -77,21 +79,25 @@ class _Recurrent(Component):
             c_t = torch.sigmoid(f) * c_t + torch.sigmoid(i) * torch.tanh(g)
             return torch.sigmoid(o) * torch.tanh(c_t), c_t
 
-        def direction(m, x, layer, suffix):
+        def direction(m, x, layer, suffix, cache):
             get = lambda name: getattr(m, f"{name}_l{layer}{suffix}", None)
             B, T, _ = x.shape
             projected = F.linear(x, get("weight_ih"), get("bias_ih"))  # (B, T, G·h): one matmul for all steps
-            h_t = x.new_zeros(B, h)  # h0 = 0: no gradient
-            c_t = x.new_zeros(B, h)
+            # h0 = 0 (no gradient), or the state a decode cache kept from the last step
+            h_t, c_t = cache.get((layer, suffix), (x.new_zeros(B, h), x.new_zeros(B, h)))
+            c_t = x.new_zeros(B, h) if c_t is None else c_t
             outputs = [None] * T
             for t in reversed(range(T)) if suffix else range(T):
                 h_t, c_t = cell(projected[:, t], h_t, c_t, F.linear(h_t, get("weight_hh"), get("bias_hh")))
                 outputs[t] = h_t
+            cache[(layer, suffix)] = (h_t, c_t) if kind == "lstm" else (h_t, None)
             return torch.stack(outputs, dim=1)  # (B, T, h)
 
         def forward(m, x, state):
+            kept = state.get("kv")
+            cache = kept.setdefault(m, {}) if kept is not None else {}
             for layer in range(L):
-                x = torch.cat([direction(m, x, layer, suffix) for suffix in ("", "_reverse")[:dirs]], dim=-1)
+                x = torch.cat([direction(m, x, layer, s, cache) for s in ("", "_reverse")[:dirs]], dim=-1)
             return x  # (B, T, dirs·h)
 
         part = b.part(forward)

@@ -43,7 +43,9 @@ class Rotary(Component):
         def forward(m, x, state):
             # angle[t, i] = t / base^(i/half); an outer product is elementwise (torch.outer -> mul)
             inv_freq = base ** -(torch.arange(half, device=x.device, dtype=torch.float32) / half)
-            angle = torch.outer(torch.arange(x.shape[1], device=x.device, dtype=torch.float32), inv_freq)
+            offset = state.get("offset", 0)  # a decode step continues the positions
+            positions = torch.arange(offset, offset + x.shape[1], device=x.device, dtype=torch.float32)
+            angle = torch.outer(positions, inv_freq)
             state["rotary"] = (angle.cos(), angle.sin())  # (T, dim/2) each
             return x
 
@@ -54,7 +56,7 @@ def apply(t, state):
     """Rotate the first features of each head of t: (B, H, T, head_dim), pairwise (i, i + half)."""
     import torch
 
-    cos, sin = state["rotary"]
+    cos, sin = (table.to(t.dtype) for table in state["rotary"])  # the tables are computed in fp32
     half = cos.shape[-1]
     x1, x2, rest = t[..., :half], t[..., half : 2 * half], t[..., 2 * half :]
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)

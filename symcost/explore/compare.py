@@ -1,5 +1,6 @@
 """compare: two specs side by side at their sizes — what each holds, what each computes per
-token, and the ratio B / A — optionally across a range of one dim both declare."""
+token, what each needs in memory (weights and cache per token, at a precision), and the
+ratio B / A — optionally across a range of one dim both declare."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ from fractions import Fraction
 
 from ..derive import derive
 from ..errors import SpecError
-from ..evaluate import Evaluation, evaluate
+from ..evaluate import Evaluation, dim_values, evaluate
+from ..memory import Precision, memory_metrics
 from ..spec import Spec
 
-ROWS = ("params", "active_params", "forward_per_input", "train_per_input", "uses_per_weight")
-
-
-def figures(e: Evaluation) -> dict[str, Fraction]:
-    """Per-input figures, exact: FLOPs per token (or image) and uses of each active weight."""
+def figures(e: Evaluation, precision: Precision) -> dict[str, Fraction]:
+    """Per-input figures, exact: FLOPs per token (or image), uses of each active weight, and
+    the bytes of the weights and of each token's cache."""
     t, n = e.total, e.inputs
     uses = e.reuse(t)
+    subst = dim_values(e.derivation, e.dims)
+    memory = {k: v.xreplace(subst) for k, v in memory_metrics(e.derivation, precision).items()}
     return {
         "params": Fraction(t["params"]),
         "active_params": Fraction(t["active_params"]),
         "forward_per_input": Fraction(t["forward"], n),
         "train_per_input": Fraction(t["train"], n),
         "uses_per_weight": Fraction(uses) if uses is not None else Fraction(0),
+        "weights_bytes": Fraction(str(memory["weights_bytes"])),
+        "kv_bytes_per_token": Fraction(str(memory["kv_bytes_per_token"])),
     }
 
 
@@ -46,6 +50,7 @@ def compare(
     values: Mapping[str, int] | None = None,
     vary: tuple[str, Sequence[int]] | None = None,
     convention: str = "pytorch",
+    precision: Precision = Precision(),
 ) -> Comparison:
     values = dict(values or {})
     for name in values:
@@ -58,5 +63,6 @@ def compare(
     rows = []
     for point in points:
         here = {**values, **point}
-        rows.append((point, figures(evaluate(da, _split(here, a))), figures(evaluate(db, _split(here, b)))))
+        rows.append((point, figures(evaluate(da, _split(here, a)), precision),
+                     figures(evaluate(db, _split(here, b)), precision)))
     return Comparison(a, b, convention, rows)

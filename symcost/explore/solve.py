@@ -23,6 +23,7 @@ from ..cost import Cost, total
 from ..derive import METRICS, Derivation, derive
 from ..errors import SpecError
 from ..evaluate import dim_values
+from ..memory import Precision, all_metrics
 from ..spec import Spec
 
 SEARCH_STEPS = 10_000  # candidate sizes tried on each side of a root
@@ -110,13 +111,15 @@ def solve(
     values: Mapping[str, int] | None = None,
     multiple_of: int = 1,
     convention: str = "pytorch",
+    precision: Precision = Precision(),
 ) -> tuple[sympy.Expr, list[Root]]:
     """The equation metric(unknown) = target, and its roots with valid integer neighbours."""
     values = {k: v for k, v in (values or {}).items() if k != unknown}
     derivation, x = _setup(spec, unknown, values, convention)
-    if metric not in METRICS:
-        raise SpecError(f"--target {metric}: expected one of {', '.join(METRICS)}")
-    expr = derivation.total.metrics()[metric]
+    available = all_metrics(derivation, precision)
+    if metric not in available:
+        raise SpecError(f"--target {metric}: expected one of {', '.join(available)}")
+    expr = available[metric]
     equation = _in_one_variable(derivation, expr, unknown, values) - target
     roots = []
     for r in roots_in(equation, x):

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..derive import METRICS, derive
+from ..memory import MEMORY_METRICS, Precision, all_metrics
 from ..errors import SpecError
 from ..evaluate import dim_values
 from ..spec import Spec
 from .vectorized import Vectorized
 
+ALL_METRICS = METRICS + MEMORY_METRICS
 MAX_POINTS = 10_000_000
 CHECKED_POINTS = 2_000
 _GEOMETRIC = re.compile(r"^(\d+)\.\.(\d+)x(\d+)$")
@@ -79,18 +81,20 @@ def sweep(
     values: Mapping[str, int] | None = None,
     convention: str = "pytorch",
     components: bool = False,
+    precision: Precision = Precision(),
 ) -> Sweep:
     """Evaluate `metrics` at every point of the grid `vary` (other dims: defaults and `values`).
 
-    With `components`, also each component's metric under `component:PATH:METRIC` keys.
+    With `components`, also each component's metric under `component:PATH:METRIC` keys
+    (parameters and FLOPs only).
     """
     dims = spec.dimset
     for name in list(vary) + list(values or {}):
         if name not in dims:
             raise SpecError(f"{name}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
     for metric in metrics:
-        if metric not in METRICS:
-            raise SpecError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+        if metric not in ALL_METRICS:
+            raise SpecError(f"--metric {metric}: expected one of {', '.join(ALL_METRICS)}")
     points = int(np.prod([len(v) for v in vary.values()], dtype=object))
     if points > MAX_POINTS:
         raise SpecError(f"the grid has {points:,} points; the limit is {MAX_POINTS:,}")
@@ -101,11 +105,13 @@ def sweep(
     grid = np.meshgrid(*(np.asarray(v, dtype=np.int64) for v in vary.values()), indexing="ij")
     columns = {name: axis.ravel() for name, axis in zip(vary, grid)}
     checked = _check(derivation, columns, values or {})
-    exprs = {m: derivation.total.metrics()[m] for m in metrics}
+    available = all_metrics(derivation, precision)
+    exprs = {m: available[m] for m in metrics}
     if components:
         for node in derivation.nodes:
             for m in metrics:
-                exprs[f"component:{node.path}:{m}"] = node.cost.metrics()[m]
+                if m in METRICS:
+                    exprs[f"component:{node.path}:{m}"] = node.cost.metrics()[m]
     for key, e in exprs.items():
         columns[key] = Vectorized(e, fixed)(columns)
     return Sweep(spec, derivation.convention.name, {k: list(v) for k, v in vary.items()}, fixed, columns, checked)

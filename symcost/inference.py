@@ -1,0 +1,76 @@
+"""Serving costs: prefill over a prompt, one decode step against a cache of `context`
+tokens, the total for generating `new_tokens`, and each step's arithmetic intensity.
+
+- prefill: the forward FLOPs of one pass over seq_len tokens (the derivation's forward).
+- decode step: derive(decode=True) — one token per sequence, attention over the cached
+  context plus itself, cached work (an encoder, cross-attention keys) not repeated.
+- generation: the sum of decode steps at context = seq_len .. seq_len + new_tokens - 1,
+  summed in closed form by sympy (a polynomial in both, for full attention).
+- arithmetic intensity of a step: its FLOPs over the bytes it must move — every active
+  weight once and the whole cache after the step (read, and the new token written). A
+  step far below the hardware's FLOPs-per-byte ratio is memory-bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sympy
+
+from . import symbols
+from .derive import CONTEXT, Derivation, derive
+from .errors import SpecError
+from .evaluate import dim_values
+from .memory import Precision
+from .spec import Spec
+
+NEW_TOKENS = "new_tokens"
+
+
+@dataclass
+class Inference:
+    prefill: sympy.Expr  # in seq_len (and the other dims)
+    step: sympy.Expr  # in context
+    generation: sympy.Expr  # in seq_len and new_tokens
+    step_bytes: sympy.Expr  # in context
+    intensity: sympy.Expr  # step / step_bytes
+    prefill_derivation: Derivation
+    step_derivation: Derivation
+
+    def values(self, values: Mapping[str, int], context: int | None, new_tokens: int) -> dict[str, sympy.Expr]:
+        """Every figure at concrete sizes (context defaults to seq_len)."""
+        subst = dict(dim_values(self.prefill_derivation, values))
+        seq_len = subst.get(symbols.dim("seq_len"))
+        if context is None:
+            if seq_len is None:
+                raise SpecError("give --context N: the tokens already in the cache")
+            context = seq_len
+        subst |= {symbols.dim(CONTEXT): sympy.Integer(context), symbols.dim(NEW_TOKENS): sympy.Integer(new_tokens)}
+        dim_values(self.step_derivation, {**values, CONTEXT: int(context)})  # the step's checks, too
+        out = {}
+        for name in ("prefill", "step", "generation", "step_bytes", "intensity"):
+            e = getattr(self, name).xreplace(subst)
+            out[name] = e.doit() if isinstance(e, sympy.Sum) or e.has(sympy.Sum) else e
+        return out
+
+
+def inference(spec: Spec, precision: Precision = Precision(), convention: str = "pytorch") -> Inference:
+    if "seq_len" not in spec.dimset:
+        raise SpecError("inference needs a token model: declare `seq_len` (the prompt's length)")
+    prefill = derive(spec, convention)
+    step = derive(spec, convention, decode=True)
+    t = step.total
+    context, new, n = symbols.dim(CONTEXT), symbols.dim(NEW_TOKENS), symbols.dim("seq_len")
+    summand = sympy.Dummy("c", integer=True, nonnegative=True)
+    generation = sympy.summation(t.forward.xreplace({context: summand}), (summand, n, n + new - 1))
+    moved = t.active_params * precision.bytes("weights") + t.cache * precision.bytes("kv")
+    return Inference(
+        prefill.total.forward,
+        t.forward,
+        sympy.factor(generation) if not generation.has(sympy.Sum) else generation,
+        sympy.expand(moved),
+        sympy.cancel(t.forward / moved),
+        prefill,
+        step,
+    )

@@ -1,0 +1,124 @@
+"""Memory in bytes: weights, KV cache, training state and activations — closed forms that
+consume a derivation's cost (the model's cost stays free of hardware and precision).
+
+- weights: params x bytes per weight; active weights likewise (what one token reads).
+- KV cache: the cache values of the derivation (a causal layer's keys and values for
+  every token of context, at most `window` for a sliding window; MLA's latent and rope
+  key; cross-attention's keys and values of the encoder output; a recurrent state) x bytes.
+  Per token: its growth with seq_len before any window fills, per sequence.
+- training state (mixed-precision training as in Micikevicius et al. 2018 and ZeRO,
+  Rajbhandari et al. 2020, Sec. 3.1): weights + gradients + optimizer states (Adam: two
+  moments) + fp32 master weights when the weights are not fp32 — 16 bytes per parameter
+  for bf16 weights with Adam.
+- activations (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+  Transformer Models", Sec. 4, eq. 1): per attention layer, s·b·h·(34 + 5·a·s/h) bytes for
+  a GPT-style layer (16-bit activations, 4h MLP, dropout masks of 1 byte, no parallelism);
+  34·s·b·h with selective recomputation, 2·s·b·h with full recomputation (the layer's
+  input only). An assumption about the layer's shape, not derived from the spec's other
+  layers: it is stated next to the number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from . import symbols
+from .derive import Derivation
+from .errors import SpecError
+
+BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": sympy.Rational(1, 2)}
+OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "momentum": 1, "sgd": 0, "none": 0}
+RECOMPUTE = ("none", "selective", "full")
+ACTIVATION_ASSUMPTION = "Korthikanti et al. 2022 eq. 1: GPT-style layers, 16-bit activations, no parallelism"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Bytes per value of each part; unset parts follow the weights."""
+
+    weights: str = "bf16"
+    kv: str | None = None
+    grads: str | None = None
+    optimizer: str = "fp32"
+    master: bool | None = None  # fp32 master weights; default: when the weights are not fp32
+
+    def __post_init__(self) -> None:
+        for part in (self.weights, self.kv, self.grads, self.optimizer):
+            if part is not None and part not in BYTES:
+                raise SpecError(f"dtype {part!r}: expected one of {', '.join(BYTES)}")
+
+    def bytes(self, part: str) -> sympy.Expr:
+        return sympy.sympify(BYTES[getattr(self, part) or self.weights])
+
+    @property
+    def master_weights(self) -> bool:
+        return self.weights != "fp32" if self.master is None else self.master
+
+
+def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
+    """The cache's growth per token of one sequence, before any sliding window fills."""
+    spec = derivation.spec
+    if "seq_len" not in spec.dimset:
+        return sympy.Integer(0)
+    n = symbols.dim("seq_len")
+    grows = cache.replace(sympy.Min, lambda *args: next((a for a in args if n in a.free_symbols), sympy.Min(*args)))
+    return sympy.expand(sympy.diff(grows, n) / spec.input_dim("batch", 1))
+
+
+def activations(derivation: Derivation, recompute: str) -> sympy.Expr:
+    """Activation bytes of one training pass, summed over attention layers (see module doc)."""
+    out = sympy.Integer(0)
+    for site in derivation.sites:
+        if getattr(site.component, "kind", None) not in ("attention", "mla"):
+            continue
+        s, b, h, a = site.ctx.seq_len, site.ctx.batch, site.component.dim, site.component.heads
+        per_layer = {"none": s * b * h * (34 + 5 * a * s / h), "selective": 34 * s * b * h, "full": 2 * s * b * h}
+        out += site.count * per_layer[recompute]
+    return out
+
+
+def memory_metrics(
+    derivation: Derivation, precision: Precision = Precision(), optimizer: str = "adam", recompute: str = "none"
+) -> dict[str, sympy.Expr]:
+    """Byte counts as closed forms (derived dims substituted as in derivation.total)."""
+    if optimizer not in OPTIMIZER_STATES:
+        raise SpecError(f"--optimizer {optimizer}: expected one of {', '.join(OPTIMIZER_STATES)}")
+    if recompute not in RECOMPUTE:
+        raise SpecError(f"--recompute {recompute}: expected one of {', '.join(RECOMPUTE)}")
+    t = derivation.total
+    subst = derivation.spec.dimset.substitution(derivation.keep)
+    weights = t.params * precision.bytes("weights")
+    kv = t.cache * precision.bytes("kv")
+    per_param = (
+        precision.bytes("weights")
+        + precision.bytes("grads")
+        + OPTIMIZER_STATES[optimizer] * precision.bytes("optimizer")
+        + (4 if precision.master_weights else 0)
+    )
+    return {
+        "weights_bytes": weights,
+        "active_weights_bytes": t.active_params * precision.bytes("weights"),
+        "kv_cache_bytes": kv,
+        "kv_bytes_per_token": kv_per_token(derivation, kv),
+        "inference_bytes": weights + kv,
+        "train_state_bytes": t.params * per_param,
+        "activation_bytes": sympy.expand(activations(derivation, recompute).xreplace(subst)),
+    }
+
+
+MEMORY_METRICS = (
+    "weights_bytes",
+    "active_weights_bytes",
+    "kv_cache_bytes",
+    "kv_bytes_per_token",
+    "inference_bytes",
+    "train_state_bytes",
+    "activation_bytes",
+)
+
+
+def all_metrics(derivation: Derivation, precision: Precision = Precision()) -> dict[str, sympy.Expr]:
+    """Parameters, FLOPs and bytes: every metric sweep and solve accept, as closed forms."""
+    return {**derivation.total.metrics(), **memory_metrics(derivation, precision)}

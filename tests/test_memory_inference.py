@@ -1,0 +1,160 @@
+"""Memory and inference: published byte counts by hand, bytes of real tensors (the built
+model's parameters, the reference decoder's caches, transformers' DynamicCache), and
+decode-step FLOPs against FlopCounterMode at drawn context lengths."""
+
+import json
+
+import pytest
+import sympy
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import arch
+from symcost.evaluate import dim_values
+from symcost.inference import inference
+from symcost.memory import Precision, memory_metrics
+from symcost.torchref import measure_decode, weight_bytes
+from test_golden import llama2_7b_params
+from test_verify import STRATEGIES
+
+
+def memory(name, precision=Precision(), **sizes):
+    d = symcost.derive(symcost.load(arch(name)))
+    values = dim_values(d, sizes)
+    return {k: e.xreplace(values) for k, e in memory_metrics(d, precision).items()}
+
+
+def test_llama_bf16():
+    m = memory("llama")
+    assert m["weights_bytes"] == 2 * llama2_7b_params() == 13_476_831_232
+    assert m["kv_bytes_per_token"] == 2 * 32 * 4096 * 2 == 524_288  # K and V, 32 layers, 4096 wide, 2 bytes
+    assert m["kv_cache_bytes"] == 524_288 * 4096  # a full 4096-token context
+    assert m["train_state_bytes"] == 16 * llama2_7b_params()  # bf16 weights + grads, fp32 master + 2 Adam moments
+
+
+def test_mistral_gqa_cache():
+    assert memory("mistral")["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2 == 131_072  # 8 kv heads of 128
+    # the window caps the cache: 4096 tokens per layer however long the context
+    assert memory("mistral", seq_len=32768)["kv_cache_bytes"] == 131_072 * 4096
+
+
+def test_deepseek_mla_cache():
+    per_layer = (512 + 64) * 2  # the compressed latent and the rope key, bf16
+    assert memory("deepseek_v3")["kv_bytes_per_token"] == 61 * per_layer
+
+
+def test_precision_options():
+    fp8 = memory("llama", Precision("fp8", kv="bf16", master=False))
+    assert fp8["weights_bytes"] == llama2_7b_params()
+    assert fp8["kv_bytes_per_token"] == 524_288
+    int4 = memory("llama", Precision("int4"))
+    assert int4["weights_bytes"] == sympy.Rational(llama2_7b_params(), 2)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16", "fp8"])
+@pytest.mark.parametrize("name", ["llama", "mixtral", "deepseek_v3"])
+def test_weight_bytes_match_the_built_model(name, dtype):
+    d = symcost.derive(symcost.load(arch(name)))
+    values = dim_values(d)
+    expected = memory_metrics(d, Precision(dtype))["weights_bytes"].xreplace(values)
+    if name == "deepseek_v3":  # a full-size MoE on meta takes a while: count a 4-layer cut
+        values = dim_values(d, {"n_layers": 4})
+        expected = memory_metrics(d, Precision(dtype))["weights_bytes"].xreplace(values)
+    assert weight_bytes(d, values, dtype) == expected
+
+
+DECODERS = ["transformer", "llama", "mistral", "gemma2", "mixtral", "deepseek_v3", "transformer_base", "lstm"]
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_decode_steps_and_caches_match_pytorch(name):
+    """At drawn sizes and contexts: the decode step's FLOPs equal FlopCounterMode's count of a
+    one-token forward against a cache of `context` tokens, and the cache holds exactly the
+    bytes the formulas say, after the prefill and after the step."""
+    spec = symcost.load(arch(name))
+    step, full = symcost.derive(spec, decode=True), symcost.derive(spec)
+
+    @settings(max_examples=12, deadline=None, derandomize=True)
+    @given(STRATEGIES[name], st.integers(0, 9), st.sampled_from(["fp32", "bf16"]))
+    def check(sizes, context, dtype):
+        if "max_pos" in sizes:
+            sizes = sizes | {"max_pos": max(sizes["max_pos"], context + 1)}
+        at = dim_values(step, sizes | {"context": context})
+        measured = measure_decode(step, at, context, dtype=dtype, device="cpu")
+        evaluated = symcost.evaluate(step, sizes | {"context": context})
+        assert measured.forward_total == evaluated.total["forward"]
+        for node, v in evaluated.components:
+            assert measured.forward.get(node.path, 0) == v["forward"], node.path
+        bytes_per_value = 4 if dtype == "fp32" else 2
+        assert measured.cache_bytes == bytes_per_value * int(step.raw_total.cache.xreplace(at))
+        if context:
+            prefill = dim_values(full, sizes | {"seq_len": context})
+            assert measured.prefill_cache_bytes == bytes_per_value * int(full.raw_total.cache.xreplace(prefill))
+
+    check()
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(STRATEGIES["llama"], st.sampled_from(["fp32", "bf16"]))
+def test_cache_matches_transformers_dynamic_cache(sizes, dtype):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        hidden_size=sizes["d_model"], num_attention_heads=sizes["n_heads"], num_key_value_heads=sizes["n_kv_heads"],
+        num_hidden_layers=sizes["n_layers"], intermediate_size=sizes["d_ff"], vocab_size=sizes["vocab"],
+    )
+    model = transformers.LlamaForCausalLM(config).to(torch.float32 if dtype == "fp32" else torch.bfloat16)
+    with torch.no_grad():
+        out = model(torch.randint(0, sizes["vocab"], (sizes["batch"], sizes["seq_len"])), use_cache=True)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    measured = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    d = symcost.derive(symcost.load(arch("llama")))
+    expected = memory_metrics(d, Precision(dtype))["kv_cache_bytes"].xreplace(dim_values(d, sizes))
+    assert measured == expected
+
+
+def test_generation_is_the_sum_of_its_steps():
+    spec = symcost.load(arch("llama"))
+    inf = inference(spec)
+    sizes = {"seq_len": 100}
+    total = inf.values(sizes, None, 37)["generation"]
+    step = symcost.derive(spec, decode=True)
+    by_loop = sum(symcost.evaluate(step, {**sizes, "context": t}).total["forward"] for t in range(100, 137))
+    assert total == by_loop
+    # and with a sliding window, where the sum stays a Sum
+    mistral = inference(symcost.load(arch("mistral")))
+    windowed = mistral.values({"seq_len": 4090, "window": 4096}, None, 12)["generation"]
+    step = symcost.derive(symcost.load(arch("mistral")), decode=True)
+    assert windowed == sum(symcost.evaluate(step, {"seq_len": 4090, "context": t}).total["forward"]
+                           for t in range(4090, 4102))
+
+
+def test_decode_step_by_hand():
+    # Llama-2-7B, one token after 4096: weights once (2 FLOPs each but the embedding), plus
+    # scores and values over 4097 keys: 2 x 2 x 32 layers x 4096 x 4097
+    inf = inference(symcost.load(arch("llama")))
+    step = inf.values({}, 4096, 1)["step"]
+    matmul_weights = llama2_7b_params() - 32000 * 4096 - (2 * 32 + 1) * 4096  # no embedding, no norms
+    assert step == 2 * matmul_weights + 2 * 2 * 32 * 4096 * 4097
+
+
+def test_memory_and_inference_cli(cli):
+    data = json.loads(cli("memory", arch("llama"), "--format", "json").stdout)
+    assert data["bytes"]["weights_bytes"] == 13_476_831_232
+    assert data["bytes"]["kv_bytes_per_token"] == 524_288
+    out = cli("inference", arch("llama"), "--new", "16").stdout
+    assert "arithmetic intensity" in out and "decode step FLOPs (context = 4096)" in out
+    fit = json.loads(cli("solve", arch("llama"), "--target", "inference_bytes=80e9", "--for", "seq_len",
+                         "--format", "json").stdout)
+    (root,) = fit["roots"]
+    # 13,476,831,232 bytes of weights + 524,288 per token <= 80e9: 126,882 tokens
+    assert root["below"]["value"] == (80 * 10**9 - 13_476_831_232) // 524_288 == 126_882
+
+
+def test_decode_errors(cli, write):
+    result = cli("inference", arch("resnet50"))
+    assert result.exit_code == 2 and "declare `seq_len`" in result.stderr
+    spec = write("name: c\ndims: {seq_len: 8}\nlayers:\n  - conv1d: {dim: 4, out: 4, kernel: 3}\n")
+    result = cli("inference", spec)
+    assert result.exit_code == 2 and "no decode step" in result.stderr
