@@ -176,7 +176,10 @@ class _Walker:
         )
         ctx = Ctx(self.conv, self.batch, out)
         self.sites.append(Site(where + ("residual",), Join(out, skip), ctx))
-        add = ctx.elementwise(ctx.elements(out.width), "residual")
+        try:
+            add = ctx.elementwise(ctx.elements(out.width), "residual")
+        except FieldError as e:
+            raise self.spec.doc.error(where + ("residual",), e.message) from None
         return body + short + [Node(f"{path}/add", "add", add, {"add": add})], replace(out, grad=out.grad or skip.grad)
 
     def encoder(self, item: Encoder, where: tuple, path: str, source: Flow) -> tuple[list[Node], Flow]:
@@ -198,8 +201,14 @@ class _Walker:
         one_pass = len(self.sites)
         later, after_later = self.walk(item.layers, where, path, after_first)
         del self.sites[one_pass:]  # one site per component is enough for the checks
-        # Flows only gain things (a gradient, a rotary table) and settle after one pass.
-        assert after_later == after_first, "a repeat block's flow must settle after one pass"
+        # A gradient or a rotary table arrives once; a shape that keeps changing (a class token
+        # added, a strided conv) would make every pass cost something else.
+        if after_later != after_first:
+            raise self.spec.doc.error(
+                where[:-1] + ("repeat",),
+                "this block changes the stream's shape (tokens, features or image size) on every pass, so "
+                "its passes would cost different amounts; write those layers out, or repeat a block that keeps the shape",
+            )
         combined = [
             Node(f.path, f.kind, f.cost + l.cost * (count - 1),
                  {k: f.parts[k] + l.parts[k] * (count - 1) for k in f.parts}, f.count * count)

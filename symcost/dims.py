@@ -54,10 +54,6 @@ class Dims:
             where = ("dims", name)
             if value is None:
                 dims[name] = Dim(name, None, None)
-            elif isinstance(value, int) and not isinstance(value, bool):
-                if value <= 0:
-                    raise doc.error(where, f"must be a positive integer, got {value}")
-                dims[name] = Dim(name, int(expr.parse(value, names)), None)
             else:
                 try:
                     definition = expr.parse(value, names)
@@ -69,7 +65,11 @@ class Dims:
                     dims[name] = Dim(name, int(definition), None)
                 else:
                     dims[name] = Dim(name, None, definition)
-        return cls(_ordered(dims, doc), doc)
+        parsed = cls(_ordered(dims, doc), doc)
+        for d in parsed.items:
+            if d.definition is not None:
+                parsed.check_terms(d.definition, ("dims", d.name), raw[d.name])
+        return parsed
 
     @property
     def names(self) -> dict[str, sympy.Symbol]:
@@ -113,6 +113,13 @@ class Dims:
             if d.definition is not None and d.name not in keep:
                 out[d.symbol] = d.definition.xreplace(out)
         return out
+
+    def check_terms(self, e: sympy.Expr, path: tuple, text: object) -> None:
+        """A size, once derived dims are substituted, must stay a short polynomial (expr.MAX_TERMS)."""
+        try:
+            expr.check_terms(e.xreplace(self.substitution()), text)
+        except expr.ExprError as err:
+            raise self.doc.error(path, str(err)) from None
 
     def values(self) -> dict[sympy.Symbol, sympy.Integer]:
         """Exact values of every dim at the defaults; errors name the dim that fails."""

@@ -7,12 +7,14 @@ attribute access, calls of other names, subscripts, lambdas, comprehensions, str
 floats — is refused. Nothing from a spec ever reaches `eval` or `sympify`.
 
 Limits keep hostile input cheap: at most MAX_CHARS characters, MAX_NODES syntax nodes,
-literals below MAX_LITERAL and exponents that are integer constants up to MAX_EXPONENT.
+literals below MAX_LITERAL, exponents that are integer constants up to MAX_EXPONENT, and at
+most MAX_TERMS terms once expanded (so that products of sizes cannot blow up).
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 
 import sympy
@@ -21,6 +23,7 @@ MAX_CHARS = 500
 MAX_NODES = 200
 MAX_LITERAL = 10**18
 MAX_EXPONENT = 16
+MAX_TERMS = 16  # terms once expanded, derived dims substituted: (a + b + c)**16 would be 153
 
 FUNCTIONS = {
     "min": (sympy.Min, 2),
@@ -85,7 +88,28 @@ def parse(value: object, names: Mapping[str, sympy.Symbol]) -> sympy.Expr:
     result = _Walker(names, text).visit(tree.body)
     if result.has(sympy.zoo, sympy.nan, sympy.oo):
         raise ExprError(f"{text!r} divides by zero")
+    check_terms(result, text)
     return result
+
+
+def expanded_terms(e: sympy.Expr) -> int:
+    """An upper bound on the terms of expand(e), computed without expanding (floors, mins and
+    divisions count as one term each: expand leaves them whole)."""
+    if e.is_Add:
+        return sum(expanded_terms(a) for a in e.args)
+    if e.is_Mul:
+        return math.prod(expanded_terms(a) for a in e.args)
+    if e.is_Pow and e.exp.is_Integer and e.exp > 0:
+        k, n = expanded_terms(e.base), int(e.exp)
+        return math.comb(k + n - 1, n)
+    return 1
+
+
+def check_terms(e: sympy.Expr, text: object) -> None:
+    """Refuse what would expand past MAX_TERMS terms: formulas multiply sizes together, and an
+    expansion that explodes would hang the derivation rather than fail."""
+    if expanded_terms(e) > MAX_TERMS:
+        raise ExprError(f"{text!r} expands to more than {MAX_TERMS} terms; sizes are short polynomials")
 
 
 def _literal(n: int) -> sympy.Integer:

@@ -166,6 +166,11 @@ def from_document(doc: Document) -> Spec:
         raise _first_error(e, doc) from None
     spec._dims = dims
     spec._doc = doc
+    for where, component in spec.walk():
+        for name in type(component).model_fields:
+            value = getattr(component, name)
+            if isinstance(value, sympy.Expr):
+                dims.check_terms(value, where + (name,), str(value))
     return spec
 
 

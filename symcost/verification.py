@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 from . import conventions
 from .derive import derive
+from .errors import SpecError
 from .evaluate import dim_values, evaluate
 from .spec import Spec
 from .torchref import measure
 
 METRICS = ("params", "flops_forward", "flops_backward")
+MAX_INSTANCES = 100_000  # layer modules PyTorch must hold (repeats unrolled, experts each one)
+MAX_CPU_BYTES = 8 * 2**30  # fp32 weights verify may allocate on CPU
 UNCOUNTABLE = "elementwise only: FlopCounterMode counts 0 (see --convention full)"
 
 
@@ -63,6 +66,7 @@ def verify(
         raise ValueError("verify compares under pytorch or macs; `full` counts work FlopCounterMode cannot see")
     derivation = derive(spec, conventions.PYTORCH)
     evaluation = evaluate(derivation, values)
+    _check_size(derivation, values, evaluation.total["params"], device)
     full = evaluate(derive(spec, "full"), values)
     measured = measure(derivation, dim_values(derivation, values), backward=backward, device=device, seed=seed)
     scale = conventions.PYTORCH.flops_per_mac // conv.flops_per_mac
@@ -96,3 +100,21 @@ def verify(
         pick(sum(measured.params.values()), measured.forward_total, measured.backward_total),
     )
     return Report(spec.name, conv.name, device, evaluation.dims, rows, totals, measured.unattributed)
+
+
+def _check_size(derivation, values, params: int, device: str) -> None:
+    """Refuse, before building, what PyTorch could not hold: the formulas never unroll a
+    repeat, but the measured route must instantiate every layer and expert."""
+    subst = dim_values(derivation, values)
+    instances = 0
+    for site in derivation.sites:
+        experts = getattr(site.component, "experts", None)
+        per_site = 1 + (experts.xreplace(subst) if experts is not None else 0)
+        instances += int(site.count.xreplace(subst)) * int(per_site)
+    if instances > MAX_INSTANCES:
+        raise SpecError(
+            f"verify builds every layer: {instances:,} layer modules is more than {MAX_INSTANCES:,}; "
+            "verify a smaller instance with --set (the formulas do not depend on it)"
+        )
+    if device != "meta" and 4 * params > MAX_CPU_BYTES:
+        raise SpecError(f"{params:,} parameters need {4 * params / 2**30:.1f} GiB on {device}; use --device meta")

@@ -36,7 +36,8 @@ class Pool(Component):
         return tuple(output_size(n, self.kernel, stride, self.padding) for n in _spatial(flow))
 
     def parts(self, ctx: Ctx):
-        outputs = ctx.elements(ctx.flow.width) / sympy.Mul(*ctx.flow.spatial) * sympy.Mul(*self.out_lengths(ctx.flow))
+        out = sympy.Mul(*self.out_lengths(ctx.flow))  # raises unless the stream is an image
+        outputs = ctx.elements(ctx.flow.width) / sympy.Mul(*ctx.flow.spatial) * out
         return {"pool": ctx.elementwise(outputs * self.kernel**2, "pool")}
 
     def in_width(self):

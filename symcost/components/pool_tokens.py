@@ -21,7 +21,7 @@ class PoolTokens(Component):
         if self.mode == "first":
             ctx.need_tokens()
             return {}
-        return {"pool": ctx.elementwise(ctx.tokens * ctx.flow.width, "mean")}
+        return {"pool": ctx.elementwise(ctx.elements(ctx.flow.width), "mean")}
 
     def in_width(self):
         return None
