@@ -34,6 +34,7 @@ EPILOG_VERIFY = """\b
 Examples:
   symcost verify architectures/transformer.yaml
   symcost verify architectures/llama.yaml --set n_layers=2 --backward --format json
+  symcost verify llama3.yaml --hf config.json --set seq_len=128
 """
 
 _SET = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
@@ -175,16 +176,29 @@ def eval_(spec: str, sets: tuple[str, ...], convention: str, fmt: str) -> None:
     show_default=True,
     help="Compare under pytorch, or macs (both sides halved). `full` counts work the counter cannot see.",
 )
+@click.option("--hf", "hf_config", type=click.Path(dir_okay=False, path_type=str), metavar="CONFIG.json",
+              help="Compare against the transformers model built from this config instead (needs symcost[hf]).")
 @format_option(("text", "json"))
 @edge
-def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str, convention: str, fmt: str) -> None:
+def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str, convention: str, hf_config, fmt: str) -> None:
     """Build the spec in PyTorch and compare every count with the formulas, exactly.
 
     Parameters are summed from the built module (tied weights once); FLOPs come from
-    torch.utils.flop_counter.FlopCounterMode. Exit status 0 on a full match, 1 otherwise.
+    torch.utils.flop_counter.FlopCounterMode. With --hf, the model is Hugging Face's
+    own, built from its config on meta: parameters and forward FLOPs are compared.
+    Exit status 0 on a full match, 1 otherwise.
     """
     from . import api
 
+    if hf_config:
+        from .hf import read_config
+        from .verification import verify_hf
+
+        if backward or device != "meta" or convention != "pytorch":
+            raise SpecError("--hf compares parameters and forward FLOPs under pytorch, on meta")
+        report = verify_hf(api.load(spec), read_config(hf_config), parse_sets(sets))
+        click.echo(render.render_hf_report(report, fmt))
+        sys.exit(0 if report.match else 1)
     report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
     click.echo(render.render_report(report, fmt))
     sys.exit(0 if report.match else 1)
@@ -473,3 +487,30 @@ def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, fmt)
     numbers = inf.values(parse_sets(sets), context, new_tokens)
     shown_context = context if context is not None else int(api.evaluate(inf.prefill_derivation, parse_sets(sets)).dims["seq_len"])
     click.echo(render.render_inference(s.name, inf, numbers, shown_context, new_tokens, convention, fmt))
+
+
+
+@main.command(name="import-hf", epilog="""\b
+Examples:
+  symcost import-hf config.json -o llama3.yaml
+  symcost import-hf config.json | symcost eval /dev/stdin
+""")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write the spec here (default: stdout).")
+@click.option("--name", help="The spec's name (default: the config's _name_or_path, else its model_type).")
+@edge
+def import_hf(config, output, name) -> None:
+    """Write a spec from a Hugging Face config.json: the config's values become dims under
+    symcost's names. Reads only the JSON; an architecture field it does not understand is
+    an error naming the field, never a silently wrong spec."""
+    from . import api
+    from .hf import import_config, read_config
+
+    text = import_config(read_config(config), source=config, name=name)
+    api.loads(text, name=output or "<import-hf>")  # the spec must load before anyone sees it
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -429,3 +429,29 @@ def render_inference(name: str, inf, numbers: dict, context: int, new_tokens: in
         shown = f"{float(v):,.3f}" if key == "intensity" else f"{int(v):,}"
         lines += [f"{label}: {shown}", f"  = {formula(e)}"]
     return "\n".join(lines)
+
+
+def render_hf_report(r, fmt: str) -> str:
+    data = {
+        "name": r.name, "model": r.model, "match": r.match, "dims": r.dims, "convention": "pytorch",
+        "params": {"symbolic": r.params[0], "transformers": r.params[1]},
+        "flops_forward": {"symbolic": r.forward[0], "transformers": r.forward[1]},
+        "explained": [{"module": m, "flops": f, "why": why} for m, (f, why) in r.explained.items()],
+    }
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    lines = [
+        f"{r.name} — against transformers' {r.model} (meta device, eager attention, batched_mm experts)",
+        "dims: " + ", ".join(f"{k}={v}" for k, v in r.dims.items()),
+        "",
+        *_table(("", "symcost", "transformers", ""), [
+            ("params", f"{r.params[0]:,}", f"{r.params[1]:,}", "ok" if r.params[0] == r.params[1] else "DIFFERS"),
+            ("forward FLOPs", f"{r.forward[0]:,}", f"{r.forward[1]:,}", "ok" if r.forward[0] == r.forward[1] else ""),
+        ]),
+    ]
+    for module, (flops, why) in r.explained.items():
+        lines.append(f"  + {flops:,} FLOPs in {module}: {why}")
+    lines.append("")
+    lines.append("MATCH: equal exactly" + (" once the listed library work is added." if r.explained else ".")
+                 if r.match else "MISMATCH: the counts differ by more than the listed library work.")
+    return "\n".join(lines)

@@ -118,3 +118,32 @@ def _check_size(derivation, values, params: int, device: str) -> None:
         )
     if device != "meta" and 4 * params > MAX_CPU_BYTES:
         raise SpecError(f"{params:,} parameters need {4 * params / 2**30:.1f} GiB on {device}; use --device meta")
+
+
+@dataclass
+class HFReport:
+    name: str
+    model: str
+    dims: dict[str, int]
+    params: tuple[int, int]  # (symbolic, transformers)
+    forward: tuple[int, int]
+    explained: dict[str, tuple[int, str]]  # FLOPs transformers spends outside the spec's architecture
+
+    @property
+    def match(self) -> bool:
+        return self.params[0] == self.params[1] and self.forward[0] + sum(f for f, _ in self.explained.values()) == self.forward[1]
+
+
+def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None) -> HFReport:
+    """The spec's params and forward FLOPs (pytorch convention) against the `transformers`
+    model built from `config` on meta, at the spec's batch, seq_len (and src_len)."""
+    from .hfref import measure
+
+    evaluation = evaluate(derive(spec, conventions.PYTORCH), values)
+    dims = evaluation.dims
+    if "seq_len" not in dims:
+        raise SpecError("verify --hf needs a token model with `seq_len`")
+    counts = measure(config, dims.get("batch", 1), dims["seq_len"], dims.get("src_len"))
+    t = evaluation.total
+    return HFReport(spec.name, counts.model, dims, (t["params"], counts.params), (t["forward"], counts.forward),
+                    counts.explained)

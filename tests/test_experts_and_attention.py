@@ -170,3 +170,26 @@ def test_derive_shows_active_and_compute_per_parameter(cli):
     assert row.rstrip().endswith("  1")  # every active expert weight: one multiply-add per token
     evaluated = cli("eval", arch("mixtral")).stdout
     assert "45,098,205,184  11,275,337,728" in evaluated  # the MoE layers: held vs active
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(heads=st.integers(1, 3), kv=st.integers(1, 3), head_dim=st.sampled_from([2, 4]), n=st.integers(1, 6),
+       b=st.integers(1, 2), types=st.integers(1, 3), buckets=st.integers(1, 5), causal=st.booleans())
+def test_qk_norm_token_types_and_relative_bias_verify(heads, kv, head_dim, n, b, types, buckets, causal):
+    kv = kv if heads % kv == 0 else 1
+    text = f"""\
+name: t
+dims: {{seq_len: {n}, batch: {b}}}
+layers:
+  - embedding: {{vocab: 9, dim: 6}}
+  - token_type_embedding: {{types: {types}, dim: 6}}
+  - relative_position_bias: {{buckets: {buckets}, heads: {heads}}}
+  - rotary: {{dim: {head_dim}}}
+  - attention: {{dim: 6, heads: {heads}, kv_heads: {kv}, head_dim: {head_dim}, qk_norm: true, causal: {str(causal).lower()}}}
+"""
+    report = symcost.verify(symcost.loads(text), backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    params = {r.kind: r.symbolic["params"] for r in report.rows}
+    assert params["token_type_embedding"] == types * 6
+    assert params["relative_position_bias"] == buckets * heads
+    assert params["attention"] == 6 * heads * head_dim * 2 + 6 * kv * head_dim * 2 + 2 * head_dim  # + q_norm, k_norm

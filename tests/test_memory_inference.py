@@ -99,7 +99,7 @@ def test_decode_steps_and_caches_match_pytorch(name):
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(STRATEGIES["llama"], st.sampled_from(["fp32", "bf16"]))
 def test_cache_matches_transformers_dynamic_cache(sizes, dtype):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     config = transformers.LlamaConfig(
         hidden_size=sizes["d_model"], num_attention_heads=sizes["n_heads"], num_key_value_heads=sizes["n_kv_heads"],
         num_hidden_layers=sizes["n_layers"], intermediate_size=sizes["d_ff"], vocab_size=sizes["vocab"],

@@ -23,16 +23,18 @@ from .patch_embedding import PatchEmbedding
 from .pool import AdaptivePool, Pool
 from .pool_tokens import PoolTokens
 from .position_embedding import PositionEmbedding
+from .relative_position_bias import RelativePositionBias
 from .recurrent import GRU, LSTM, RNN
 from .rmsnorm import RMSNorm
 from .rotary import Rotary
+from .token_type_embedding import TokenTypeEmbedding
 
 REGISTRY: dict[str, type[Component]] = {
     cls.kind: cls
     for cls in (
         # token models
-        Embedding, PositionEmbedding, Rotary, LayerNorm, RMSNorm, Attention, CrossAttention, MLA, MLP, MoE,
-        Linear, LMHead,
+        Embedding, PositionEmbedding, TokenTypeEmbedding, RelativePositionBias, Rotary, LayerNorm, RMSNorm,
+        Attention, CrossAttention, MLA, MLP, MoE, Linear, LMHead,
         # images and recurrence
         Conv1d, Conv2d, BatchNorm, Activation, Pool, AdaptivePool, Flatten, PatchEmbedding, ClassToken,
         PoolTokens, RNN, LSTM, GRU,

@@ -33,6 +33,7 @@ class Attention(Component):
     k_bias: StrictBool | None = None
     v_bias: StrictBool | None = None
     o_bias: StrictBool | None = None
+    qk_norm: StrictBool = False  # RMSNorm over each query and key head (Qwen3, OLMo 2): 2 x head_dim weights
     causal: StrictBool = False
     window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
     residual: StrictBool = True  # output is added to the input stream
@@ -57,6 +58,10 @@ class Attention(Component):
             "k_proj": ctx.linear(self.dim, kv * hd, self.has_bias("k")),
             "v_proj": ctx.linear(self.dim, kv * hd, self.has_bias("v")),
         }
+        if self.qk_norm:
+            normed = ctx.tokens * (h + kv) * hd
+            parts["qk_norm"] = (Cost.weights(2 * hd) + ctx.elementwise(normed, "rmsnorm")
+                                + ctx.elementwise(normed, "affine"))
         if ctx.flow.rotary is not None:
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
@@ -94,14 +99,19 @@ class Attention(Component):
             "v_proj": nn.Linear(d, kv * hd, bias=self.has_bias("v")),
             "o_proj": nn.Linear(h * hd, d, bias=self.has_bias("o")),
         }
+        if self.qk_norm:
+            mods |= {"q_norm": nn.RMSNorm(hd), "k_norm": nn.RMSNorm(hd)}
 
         window = None if self.window is None else b.int(self.window)
+        qk_norm = self.qk_norm
 
         def forward(m, x, state):
             B, T, _ = x.shape
             q = m.q_proj(x).view(B, T, h, hd).transpose(1, 2)  # (B, h, T, hd)
             k = m.k_proj(x).view(B, T, kv, hd).transpose(1, 2)  # (B, kv, T, hd)
             v = m.v_proj(x).view(B, T, kv, hd).transpose(1, 2)  # (B, kv, T, hd)
+            if qk_norm:
+                q, k = m.q_norm(q), m.k_norm(k)
             if rotate:
                 q, k = rotary.apply(q, state), rotary.apply(k, state)
             k, v, past = extend_cache(m, state, k, v, causal, window)  # (B, kv, past + T, hd)

@@ -1,0 +1,394 @@
+"""import-hf: a Hugging Face `config.json` -> a symcost spec, with the config's values as
+dims under symcost's names, so that a user starts from a real model and edits from there.
+
+Reads only the JSON (no `transformers`, no downloads). Each family says which config
+fields it understands; a field that could change the architecture and is not understood
+— an unknown key, or a known key with a value the importer cannot express — is an error
+naming the field, never a silently wrong spec. Fields that change no count (dropouts,
+epsilons, rope scaling, token ids, router loss weights…) are listed in HARMLESS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import SpecError
+
+# Fields that change no parameter or FLOP count (values, ids, training-only settings).
+HARMLESS = {
+    "_name_or_path", "architectures", "transformers_version", "model_type", "torch_dtype", "dtype",
+    "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
+    "initializer_range", "initializer_factor", "use_cache", "return_dict", "output_attentions",
+    "output_hidden_states", "problem_type", "id2label", "label2id", "chunk_size_feed_forward",
+    "is_encoder_decoder", "tokenizer_class", "prefix", "task_specific_params", "torchscript",
+    "attention_dropout", "hidden_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout_rate",
+    "resid_pdrop", "embd_pdrop", "attn_pdrop", "classifier_dropout", "summary_type", "summary_use_proj",
+    "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
+    "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon",
+    "rope_theta", "rope_scaling", "rope_parameters", "rope_interleave", "original_max_position_embeddings",
+    "pretraining_tp", "output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "aux_loss_alpha",
+    "norm_topk_prob", "routed_scaling_factor", "n_group", "topk_group", "topk_method", "scoring_func",
+    "seq_aux", "ep_size", "num_nextn_predict_layers",  # DeepSeek's MTP module is not part of the main model
+    "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
+    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
+    "relative_attention_max_distance", "scale_decoder_outputs", "gradient_checkpointing",
+}
+
+
+class Config:
+    """A config's fields, remembering which were read, so that what was not can be refused."""
+
+    def __init__(self, data: dict, source: str) -> None:
+        self.data, self.source, self.read = data, source, set()
+
+    def error(self, key: str, message: str) -> SpecError:
+        return SpecError(f"{key}: {message}", file=self.source)
+
+    def get(self, key: str, default=None):
+        self.read.add(key)
+        value = self.data.get(key, default)
+        return default if value is None else value
+
+    def int(self, key: str, default=None) -> int:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(key, f"expected a positive integer, got {value!r}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}")
+        return value
+
+    def expect(self, key: str, allowed, default=None):
+        """A field whose value the importer must understand; anything else is refused."""
+        value = self.get(key, default)
+        if value not in allowed:
+            raise self.error(key, f"{value!r} is not supported by the importer (it understands {sorted(map(str, allowed))})")
+        return value
+
+    def check_unread(self) -> None:
+        unknown = sorted(k for k in self.data if k not in self.read and k not in HARMLESS)
+        if unknown:
+            raise self.error(unknown[0], "a config field the importer does not understand; it may change the "
+                             "architecture, so no spec is written (symcost never writes a silently wrong one)")
+
+
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+               "gelu_fast": "gelu_tanh", "relu": "relu"}
+
+
+class Writer:
+    """Builds the YAML text: dims with the config field each came from, then layers."""
+
+    def __init__(self, name: str, source: str, description: str) -> None:
+        self.head = [f"# Imported by `symcost import-hf` from {source}.", f"name: {name}",
+                     f"description: {description}", f"source: {source}", "dims:"]
+        self.dims: list[str] = []
+        self.layers: list[str] = []
+
+    def dim(self, name: str, value, note: str) -> str:
+        self.dims.append(f"  {name}: {value}".ljust(36) + f"  # {note}")
+        return name
+
+    def layer(self, line: str, indent: int = 1) -> None:
+        self.layers.append("  " * indent + "- " + line)
+
+    def text(self) -> str:
+        return "\n".join(self.head + self.dims + ["layers:"] + self.layers) + "\n"
+
+
+def _flow(fields: dict) -> str:
+    return "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()) + "}"
+
+
+def _act(c: Config, key: str = "hidden_act", default: str = "silu") -> str:
+    value = c.expect(key, ACTIVATIONS, default)
+    return ACTIVATIONS[value]
+
+
+# -- decoder-only families ----------------------------------------------------------------
+
+def _decoder(c: Config, family: str, w: Writer) -> None:
+    """Llama and its relatives: one template, with each family's switches."""
+    d = w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    head_dim = c.get("head_dim")
+    if head_dim is None:
+        w.dim("d_head", "d_model / n_heads", "head_dim unset: hidden_size / num_attention_heads")
+    else:
+        w.dim("d_head", c.int("head_dim"), "head_dim")
+    moe = family in ("mixtral", "qwen2_moe", "qwen3_moe")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + (" (unused by MoE layers)" if moe else ""))
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c, "hidden_activation" if family == "gemma2" else "hidden_act",
+               "gelu_pytorch_tanh" if family in ("gemma", "gemma2") else "silu")
+    if family == "gemma":
+        c.get("hidden_activation")  # Gemma 1 configs may carry both; hidden_act is the one used
+    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2"))
+
+    attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
+    if family in ("llama", "gemma", "gemma2", "qwen3_moe", "mistral", "mixtral"):
+        attention["bias"] = c.flag("attention_bias", False) if family not in ("mistral", "mixtral") else False
+    elif family == "qwen2":
+        attention |= {"q_bias": True, "k_bias": True, "v_bias": True}
+    elif family == "qwen2_moe":
+        qkv = c.flag("qkv_bias", True)
+        attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
+    if family == "qwen3_moe":
+        attention["qk_norm"] = True
+    if family in ("gemma", "gemma2"):
+        c.expect("use_bidirectional_attention", (False, None))
+    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": True}
+    if family == "llama":
+        mlp["bias"] = c.flag("mlp_bias", False)
+
+    windows = _windows(c, family, w)
+    norm = "rmsnorm: {dim: d_model}"
+    feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
+    post = [norm] if family == "gemma2" else []  # Gemma 2 also normalises each branch's output
+
+    def block(a: dict) -> list[str]:
+        return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
+
+    w.layer(f"embedding: {{vocab: vocab, dim: {d}}}")
+    w.layer("rotary: {dim: d_head}")
+    if family == "gemma2":  # local, then global, alternating
+        w.layer("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one")
+        lines = block(attention | {"window": "window"}) + block(attention)
+    else:
+        w.layer("repeat: n_layers")
+        lines = block(attention | ({"window": "window"} if windows else {}))
+    w.layers.append("    layers:")
+    for line in lines:
+        w.layer(line, 3)
+    w.layer(norm)
+    w.layer(f"lm_head: {{dim: {d}, vocab: vocab, tied: {str(tied).lower()}}}")
+
+
+def _windows(c: Config, family: str, w: Writer) -> bool:
+    """Whether layers use a sliding window (and declare its dim)."""
+    if family in ("qwen2", "qwen2_moe", "qwen3_moe"):
+        if c.flag("use_sliding_window", False):
+            raise c.error("use_sliding_window", "per-layer sliding windows (max_window_layers) are not supported by the importer")
+        c.get("sliding_window"), c.get("max_window_layers"), c.get("layer_types")
+        return False
+    if family == "gemma2":
+        types = c.get("layer_types")
+        expected = ["sliding_attention", "full_attention"] * (c.int("num_hidden_layers") // 2)
+        if types is not None and list(types) != expected:
+            raise c.error("layer_types", "only alternating sliding/full layers, starting with sliding, are supported")
+        if c.int("num_hidden_layers") % 2:
+            raise c.error("num_hidden_layers", "alternating layers need an even number of layers")
+        w.dim("window", c.int("sliding_window", 4096), "sliding_window")
+        return True
+    if family in ("mistral", "mixtral", "phi3") and c.get("sliding_window") is not None:
+        w.dim("window", c.int("sliding_window"), "sliding_window")
+        return True
+    return False
+
+
+def _moe(c: Config, family: str, w: Writer, act: str) -> dict:
+    experts_key = "num_local_experts" if "num_local_experts" in c.data else "num_experts"
+    w.dim("n_experts", c.int(experts_key), experts_key)
+    c.read.update({"num_local_experts", "num_experts"})
+    w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
+    moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
+    if family == "mixtral":
+        return moe | {"hidden": "d_ff"}
+    c.expect("decoder_sparse_step", (1,), 1)
+    if c.get("mlp_only_layers", []):
+        raise c.error("mlp_only_layers", "dense layers among the MoE ones are not supported by the importer")
+    w.dim("d_expert", c.int("moe_intermediate_size"), "moe_intermediate_size")
+    moe["hidden"] = "d_expert"
+    if family == "qwen2_moe":
+        w.dim("d_shared", c.int("shared_expert_intermediate_size"), "shared_expert_intermediate_size")
+        moe |= {"shared_experts": 1, "shared_hidden": "d_shared", "shared_gate": True}
+    return moe
+
+
+def _deepseek_v3(c: Config, w: Writer) -> None:
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    w.dim("n_dense", c.int("first_k_dense_replace"), "first_k_dense_replace: dense layers first")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
+    for key, name in (("kv_lora_rank", "kv_lora_rank"), ("qk_nope_head_dim", "qk_nope_dim"),
+                      ("qk_rope_head_dim", "qk_rope_dim"), ("v_head_dim", "v_head_dim")):
+        w.dim(name, c.int(key), key)
+    c.get("qk_head_dim"), c.get("head_dim")  # derived in the config: nope + rope, and rope
+    q_lora = c.get("q_lora_rank")
+    if q_lora is not None:
+        w.dim("q_lora_rank", c.int("q_lora_rank"), "q_lora_rank")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size (dense layers)")
+    w.dim("d_expert", c.int("moe_intermediate_size"), "moe_intermediate_size")
+    w.dim("n_experts", c.int("n_routed_experts"), "n_routed_experts")
+    w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
+    w.dim("n_shared", c.int("n_shared_experts"), "n_shared_experts: one MLP of n_shared x d_expert")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (max_position_embeddings is larger)")
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("moe_layer_freq", (1, None))
+    act = _act(c)
+    bias = c.flag("attention_bias", False)
+    mla = {"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "qk_nope_dim": "qk_nope_dim",
+           "qk_rope_dim": "qk_rope_dim", "v_head_dim": "v_head_dim", "bias": bias, "causal": True}
+    if q_lora is not None:
+        mla["q_lora_rank"] = "q_lora_rank"
+    tied = c.flag("tie_word_embeddings", False)
+    norm = "rmsnorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: qk_rope_dim}")
+    for count, feed in (
+        ("n_dense", f"mlp: {_flow({'dim': 'd_model', 'hidden': 'd_ff', 'activation': act, 'gated': True})}"),
+        ("n_layers - n_dense", "moe: " + _flow({"dim": "d_model", "hidden": "d_expert", "experts": "n_experts",
+                                                  "top_k": "top_k", "activation": act, "gated": True,
+                                                  "shared_experts": 1, "shared_hidden": "n_shared * d_expert"})),
+    ):
+        w.layer(f"repeat: {count}")
+        w.layers.append("    layers:")
+        for line in (norm, f"mla: {_flow(mla)}", norm, feed):
+            w.layer(line, 3)
+    w.layer(norm)
+    w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+
+
+def _gpt2(c: Config, w: Writer) -> None:
+    w.dim("d_model", c.int("n_embd"), "n_embd")
+    w.dim("n_layers", c.int("n_layer"), "n_layer")
+    w.dim("n_heads", c.int("n_head"), "n_head")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_pos", c.int("n_positions"), "n_positions")
+    c.get("n_ctx")
+    w.dim("seq_len", c.int("n_positions"), "n_positions: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    inner = c.get("n_inner")
+    w.dim("d_ff", "4 * d_model" if inner is None else c.int("n_inner"), "n_inner" + (" unset: 4 x n_embd" if inner is None else ""))
+    act = _act(c, "activation_function", "gelu_new")
+    c.expect("add_cross_attention", (False,), False)
+    tied = c.flag("tie_word_embeddings", True)
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("position_embedding: {max_len: max_pos, dim: d_model}")
+    w.layer("repeat: n_layers")
+    w.layers.append("    layers:")
+    for line in ("layernorm: {dim: d_model}", "attention: {dim: d_model, heads: n_heads, causal: true, bias: true}",
+                 "layernorm: {dim: d_model}", f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}"):
+        w.layer(line, 3)
+    w.layer("layernorm: {dim: d_model}")
+    w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+
+
+def _bert(c: Config, w: Writer) -> None:
+    """BertModel: embeddings, encoder and pooler (no task head)."""
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
+    w.dim("types", c.int("type_vocab_size"), "type_vocab_size")
+    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c, "hidden_act", "gelu")
+    c.expect("position_embedding_type", ("absolute", None))
+    c.expect("is_decoder", (False, None))
+    c.expect("add_cross_attention", (False, None))
+    c.get("tie_word_embeddings")  # no head in BertModel
+    for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos, dim: d_model}",
+                 "token_type_embedding: {types: types, dim: d_model}", "layernorm: {dim: d_model}"):
+        w.layer(line)
+    w.layer("repeat: n_layers")
+    w.layers.append("    layers:")
+    for line in ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
+                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}", "layernorm: {dim: d_model}"):
+        w.layer(line, 3)
+    for line in ("pool_tokens: {mode: first}   # the pooler reads the [CLS] token",
+                 "linear: {dim: d_model, out: d_model, bias: true}", "activation: {function: tanh}"):
+        w.layer(line)
+
+
+def _t5(c: Config, w: Writer) -> None:
+    """T5ForConditionalGeneration: a shared table, encoder and decoder stacks with relative
+    position biases, RMS norms (T5LayerNorm), no biases."""
+    w.dim("d_model", c.int("d_model"), "d_model")
+    w.dim("n_layers", c.int("num_layers"), "num_layers (encoder)")
+    w.dim("n_dec_layers", c.int("num_decoder_layers", c.int("num_layers")), "num_decoder_layers")
+    w.dim("n_heads", c.int("num_heads"), "num_heads")
+    w.dim("d_kv", c.int("d_kv"), "d_kv: per-head size")
+    w.dim("d_ff", c.int("d_ff"), "d_ff")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("buckets", c.int("relative_attention_num_buckets"), "relative_attention_num_buckets")
+    w.dim("src_len", 512, "source tokens (T5 was trained with 512)")
+    w.dim("seq_len", 512, "target tokens")
+    w.dim("batch", 1, "sequences per pass")
+    proj = c.expect("feed_forward_proj", ("relu", "gated-gelu", "gated-silu"), "relu")
+    c.get("is_gated_act"), c.get("dense_act_fn")
+    c.expect("is_decoder", (False, None))
+    gated = proj.startswith("gated")
+    act = {"relu": "relu", "gated-gelu": "gelu_tanh", "gated-silu": "silu"}[proj]
+    tied = c.flag("tie_word_embeddings", True)
+    attn = "{dim: d_model, heads: n_heads, head_dim: d_kv%s}"
+    mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, gated: {str(gated).lower()}}}"
+    w.layer("encoder: src_len")
+    w.layers.append("    layers:")
+    for line in ("embedding: {vocab: vocab, dim: d_model}", "relative_position_bias: {buckets: buckets, heads: n_heads}"):
+        w.layer(line, 3)
+    w.layer("repeat: n_layers", 3)
+    w.layers.append("        layers:")
+    for line in ("rmsnorm: {dim: d_model}", "attention: " + attn % "", "rmsnorm: {dim: d_model}", mlp):
+        w.layer(line, 5)
+    w.layer("rmsnorm: {dim: d_model}", 3)
+    w.layer("embedding: {vocab: vocab, dim: d_model, shared: true}")
+    w.layer("relative_position_bias: {buckets: buckets, heads: n_heads}")
+    w.layer("repeat: n_dec_layers")
+    w.layers.append("    layers:")
+    for line in ("rmsnorm: {dim: d_model}", "attention: " + attn % ", causal: true", "rmsnorm: {dim: d_model}",
+                 "cross_attention: " + attn % "", "rmsnorm: {dim: d_model}", mlp):
+        w.layer(line, 3)
+    w.layer("rmsnorm: {dim: d_model}")
+    w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+
+
+FAMILIES: dict[str, Callable] = {
+    "gpt2": _gpt2,
+    "bert": _bert,
+    "t5": _t5,
+    "deepseek_v3": _deepseek_v3,
+    **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
+       for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "phi3")},
+}
+
+
+def import_config(data: dict, source: str = "config.json", name: str | None = None) -> str:
+    """The spec text for a config's architecture (see module doc)."""
+    if not isinstance(data, dict):
+        raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
+    family = data.get("model_type")
+    if family not in FAMILIES:
+        raise SpecError(f"model_type: {family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}", file=source)
+    c = Config(data, source)
+    w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
+               f"{family} architecture from its Hugging Face config")
+    FAMILIES[family](c, w)
+    c.check_unread()
+    return w.text()
+
+
+def read_config(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpecError("no such file", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read: {e}", file=str(path)) from None
+    except json.JSONDecodeError as e:
+        raise SpecError(f"not JSON: {e.msg}", file=str(path), line=e.lineno, column=e.colno) from None

@@ -1,0 +1,141 @@
+"""import-hf and verification against Hugging Face implementations: for each supported
+family, a config typed in from the published hyper-parameters (no hub access) is imported,
+and the spec's parameters and forward FLOPs must equal those of the `transformers` model
+built from the same config on meta — exactly, or with every difference itemised."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import transformers as T  # the hf extra, which the README's test command installs
+
+import symcost
+from symcost.errors import SpecError
+from symcost.hf import import_config
+
+# family: (config with the published sizes, its published parameter count or None)
+PUBLISHED = {
+    "gpt2": (lambda: T.GPT2Config(), 124_439_808),  # openai-community/gpt2 (the config's defaults)
+    "bert": (lambda: T.BertConfig(), 109_482_240),  # bert-base-uncased, BertModel with pooler
+    "llama": (lambda: T.LlamaConfig(  # Meta-Llama-3-8B
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        intermediate_size=14336, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0), 8_030_261_248),
+    "mistral": (lambda: T.MistralConfig(  # Mistral-7B-v0.1
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        intermediate_size=14336, vocab_size=32000, sliding_window=4096), 7_241_732_096),
+    "mixtral": (lambda: T.MixtralConfig(), 46_702_792_704),  # Mixtral-8x7B (the config's defaults)
+    "qwen2": (lambda: T.Qwen2Config(  # Qwen2-7B
+        hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+        intermediate_size=18944, vocab_size=152064, max_position_embeddings=32768, tie_word_embeddings=False), None),
+    "qwen2_moe": (lambda: T.Qwen2MoeConfig(  # Qwen1.5-MoE-A2.7B
+        hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
+        intermediate_size=5632, moe_intermediate_size=1408, shared_expert_intermediate_size=5632, num_experts=60,
+        num_experts_per_tok=4, vocab_size=151936, max_position_embeddings=8192, tie_word_embeddings=False), None),
+    "qwen3_moe": (lambda: T.Qwen3MoeConfig(  # Qwen3-30B-A3B
+        hidden_size=2048, num_hidden_layers=48, num_attention_heads=32, num_key_value_heads=4, head_dim=128,
+        intermediate_size=6144, moe_intermediate_size=768, num_experts=128, num_experts_per_tok=8,
+        vocab_size=151936, max_position_embeddings=40960, tie_word_embeddings=False), None),
+    "gemma": (lambda: T.GemmaConfig(  # gemma-7b
+        hidden_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16, head_dim=256,
+        intermediate_size=24576, vocab_size=256000), 8_537_680_896),
+    "gemma2": (lambda: T.Gemma2Config(), 2_614_341_888),  # gemma-2-2b (the config's defaults)
+    "phi3": (lambda: T.Phi3Config(  # Phi-3-mini-4k-instruct
+        hidden_size=3072, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+        intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
+        tie_word_embeddings=False), 3_821_079_552),
+    "deepseek_v3": (lambda: T.DeepseekV3Config(), 671_026_404_352),  # DeepSeek-V3 (the config's defaults)
+    "t5": (lambda: T.T5Config(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12, vocab_size=32128),
+           222_903_552),  # t5-base
+}
+
+
+def config(family) -> dict:
+    return PUBLISHED[family][0]().to_dict()
+
+
+def spec(family):
+    return symcost.loads(import_config(config(family), f"{family}.json"))
+
+
+@pytest.mark.parametrize("family", sorted(PUBLISHED))
+def test_params_and_forward_flops_match_transformers(family):
+    from symcost.hfref import build
+    from symcost.verification import verify_hf
+
+    sizes = {"seq_len": 64, "batch": 2} | ({"src_len": 48} if family == "t5" else {})
+    report = verify_hf(spec(family), config(family), sizes)
+    assert report.params[0] == report.params[1]
+    published = PUBLISHED[family][1]
+    if published is not None:
+        assert report.params[0] == published
+    assert report.match, (report.forward, report.explained)
+    assert sum(p.numel() for p in build(config(family)).parameters()) == report.params[1]
+
+
+@pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8)])
+def test_active_params_from_the_modules(family, top_k):
+    """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules."""
+    from symcost.hfref import build
+
+    model = build(config(family))
+    total = sum(p.numel() for p in model.parameters())
+    active = total
+    for module in model.modules():
+        if type(module).__name__.endswith("Experts"):
+            held = sum(p.numel() for p in module.parameters(recurse=False))
+            active += top_k * held // module.num_experts - held
+    assert symcost.evaluate(symcost.derive(spec(family))).total["active_params"] == active
+
+
+@pytest.mark.parametrize(
+    "family, change, fragment",
+    [
+        ("llama", {"model_type": "rwkv"}, "model_type: 'rwkv' is not supported"),
+        ("llama", {"hidden_act": "relu2"}, "hidden_act: 'relu2' is not supported"),
+        ("llama", {"mystery_switch": True}, "mystery_switch: a config field the importer does not understand"),
+        ("qwen2", {"use_sliding_window": True}, "use_sliding_window: per-layer sliding windows"),
+        ("qwen2_moe", {"mlp_only_layers": [0, 3]}, "mlp_only_layers: dense layers among the MoE ones"),
+        ("qwen2_moe", {"decoder_sparse_step": 2}, "decoder_sparse_step: 2 is not supported"),
+        ("bert", {"position_embedding_type": "relative_key"}, "position_embedding_type: 'relative_key'"),
+        ("gemma2", {"num_hidden_layers": 5, "layer_types": None}, "need an even number of layers"),
+        ("llama", {"hidden_size": -1}, "hidden_size: expected a positive integer"),
+    ],
+)
+def test_refuses_what_it_does_not_understand(family, change, fragment):
+    with pytest.raises(SpecError) as info:
+        import_config(config(family) | change, "config.json")
+    assert fragment in str(info.value) and str(info.value).startswith("config.json:")
+
+
+def test_cli_import_and_verify(cli, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config("qwen2_moe")))
+    out = tmp_path / "qwen.yaml"
+    assert cli("import-hf", path, "-o", out).exit_code == 0
+    text = out.read_text()
+    assert "n_experts: 60" in text and "# num_experts" in text and "shared_gate: true" in text
+    result = cli("verify", out, "--hf", path, "--set", "seq_len=32")
+    assert result.exit_code == 0, result.stdout
+    assert "MATCH" in result.stdout and "Qwen2MoeForCausalLM" in result.stdout
+    data = json.loads(cli("verify", out, "--hf", path, "--set", "seq_len=32", "--format", "json").stdout)
+    assert data["match"] and data["params"]["symbolic"] == data["params"]["transformers"]
+
+
+def test_cli_errors(cli, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model_type": "llama",\n  "hidden_size": }')
+    result = cli("import-hf", bad)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {bad}:2:") and "not JSON" in result.stderr
+    assert cli("import-hf", tmp_path / "missing.json").exit_code == 2
+
+
+def test_import_needs_only_the_json(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config("llama")))
+    code = (
+        "import sys\nfrom symcost.cli import main\n"
+        f"try:\n    main(['import-hf', {str(path)!r}])\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
