@@ -84,10 +84,6 @@ class Dims:
     def __contains__(self, name: object) -> bool:
         return any(d.name == name for d in self.items)
 
-    @property
-    def free(self) -> list[Dim]:
-        return [d for d in self.items if d.definition is None]
-
     def overridden(self, values: Mapping[str, int]) -> Dims:
         """These dims with `values` as defaults; a derived dim given a value becomes free."""
         for name, value in values.items():

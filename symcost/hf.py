@@ -97,6 +97,13 @@ class Writer:
     def layer(self, line: str, indent: int = 1) -> None:
         self.layers.append("  " * indent + "- " + line)
 
+    def block(self, head: str, lines, indent: int = 1) -> None:
+        """A container (`repeat: n_layers`, `encoder: src_len`) holding `lines` as its layers."""
+        self.layer(head, indent)
+        self.layers.append("  " * (indent + 1) + "layers:")
+        for line in lines:
+            self.layer(line, indent + 2)
+
     def text(self) -> str:
         return "\n".join(self.head + self.dims + ["layers:"] + self.layers) + "\n"
 
@@ -162,14 +169,10 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     w.layer(f"embedding: {{vocab: vocab, dim: {d}}}")
     w.layer("rotary: {dim: d_head}")
     if family == "gemma2":  # local, then global, alternating
-        w.layer("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one")
-        lines = block(attention | {"window": "window"}) + block(attention)
+        w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
+                block(attention | {"window": "window"}) + block(attention))
     else:
-        w.layer("repeat: n_layers")
-        lines = block(attention | ({"window": "window"} if windows else {}))
-    w.layers.append("    layers:")
-    for line in lines:
-        w.layer(line, 3)
+        w.block("repeat: n_layers", block(attention | ({"window": "window"} if windows else {})))
     w.layer(norm)
     w.layer(f"lm_head: {{dim: {d}, vocab: vocab, tied: {str(tied).lower()}}}")
 
@@ -254,10 +257,7 @@ def _deepseek_v3(c: Config, w: Writer) -> None:
                                                   "top_k": "top_k", "activation": act, "gated": True,
                                                   "shared_experts": 1, "shared_hidden": "n_shared * d_expert"})),
     ):
-        w.layer(f"repeat: {count}")
-        w.layers.append("    layers:")
-        for line in (norm, f"mla: {_flow(mla)}", norm, feed):
-            w.layer(line, 3)
+        w.block(f"repeat: {count}", (norm, f"mla: {_flow(mla)}", norm, feed))
     w.layer(norm)
     w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
 
@@ -278,11 +278,10 @@ def _gpt2(c: Config, w: Writer) -> None:
     tied = c.flag("tie_word_embeddings", True)
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     w.layer("position_embedding: {max_len: max_pos, dim: d_model}")
-    w.layer("repeat: n_layers")
-    w.layers.append("    layers:")
-    for line in ("layernorm: {dim: d_model}", "attention: {dim: d_model, heads: n_heads, causal: true, bias: true}",
-                 "layernorm: {dim: d_model}", f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}"):
-        w.layer(line, 3)
+    w.block("repeat: n_layers", ("layernorm: {dim: d_model}",
+                                 "attention: {dim: d_model, heads: n_heads, causal: true, bias: true}",
+                                 "layernorm: {dim: d_model}",
+                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}"))
     w.layer("layernorm: {dim: d_model}")
     w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
 
@@ -306,11 +305,9 @@ def _bert(c: Config, w: Writer) -> None:
     for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos, dim: d_model}",
                  "token_type_embedding: {types: types, dim: d_model}", "layernorm: {dim: d_model}"):
         w.layer(line)
-    w.layer("repeat: n_layers")
-    w.layers.append("    layers:")
-    for line in ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
-                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}", "layernorm: {dim: d_model}"):
-        w.layer(line, 3)
+    w.block("repeat: n_layers", ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
+                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}",
+                                 "layernorm: {dim: d_model}"))
     for line in ("pool_tokens: {mode: first}   # the pooler reads the [CLS] token",
                  "linear: {dim: d_model, out: d_model, bias: true}", "activation: {function: tanh}"):
         w.layer(line)
@@ -342,18 +339,13 @@ def _t5(c: Config, w: Writer) -> None:
     w.layers.append("    layers:")
     for line in ("embedding: {vocab: vocab, dim: d_model}", "relative_position_bias: {buckets: buckets, heads: n_heads}"):
         w.layer(line, 3)
-    w.layer("repeat: n_layers", 3)
-    w.layers.append("        layers:")
-    for line in ("rmsnorm: {dim: d_model}", "attention: " + attn % "", "rmsnorm: {dim: d_model}", mlp):
-        w.layer(line, 5)
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", "attention: " + attn % "", "rmsnorm: {dim: d_model}", mlp), 3)
     w.layer("rmsnorm: {dim: d_model}", 3)
     w.layer("embedding: {vocab: vocab, dim: d_model, shared: true}")
     w.layer("relative_position_bias: {buckets: buckets, heads: n_heads}")
-    w.layer("repeat: n_dec_layers")
-    w.layers.append("    layers:")
-    for line in ("rmsnorm: {dim: d_model}", "attention: " + attn % ", causal: true", "rmsnorm: {dim: d_model}",
-                 "cross_attention: " + attn % "", "rmsnorm: {dim: d_model}", mlp):
-        w.layer(line, 3)
+    w.block("repeat: n_dec_layers", ("rmsnorm: {dim: d_model}", "attention: " + attn % ", causal: true",
+                                     "rmsnorm: {dim: d_model}", "cross_attention: " + attn % "",
+                                     "rmsnorm: {dim: d_model}", mlp))
     w.layer("rmsnorm: {dim: d_model}")
     w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
 

@@ -107,8 +107,9 @@ def render_derivation(d: Derivation, fmt: str, leading_in=()) -> str:
         return _latex(d)
     totals = [(_LABELS[m], formula(e)) for m, e in d.total.metrics().items()]
     totals.append((_REUSE, _reuse_formula(d, d.total)))
-    for name, terms in data["leading"].items():
-        totals += [(f"{_LABELS[m]} ~", f"{t}   (as {name} -> oo)") for m, t in terms.items() if m != "active_params"]
+    for name, terms in data["leading"].items():  # only what grows with the dim
+        totals += [(f"{_LABELS[m]} ~", f"{t}   (as {name} -> oo)") for m, t in terms.items()
+                   if name in map(str, d.total.metrics()[m].free_symbols)]
     rows = [
         (n.path, n.kind, formula(n.cost.params), formula(n.cost.active_params), formula(n.cost.forward),
          _reuse_formula(d, n.cost))

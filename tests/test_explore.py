@@ -6,15 +6,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import ARCHITECTURES, arch
+from conftest import arch
 from symcost.explore.sweep import parse_values
 from symcost.explore.vectorized import Vectorized
-from test_golden import gpt2_small_params, llama2_7b_params
+from test_golden import llama2_7b_params
 
 LLAMA = dict(d=4096, L=32, ff=11008, V=32000)
 

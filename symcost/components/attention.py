@@ -22,12 +22,34 @@ from ..cost import Cost
 from .base import Component, Ctx, Size
 
 
-class Attention(Component):
-    kind = "attention"
+class Heads(Component):
+    """What every multi-head layer shares: its heads, kv heads and head size, derived once
+    here for the cost rule and the builder alike, and the constraints between them."""
+
     dim: Size
     heads: Size
     kv_heads: Size | None = None  # default: heads (multi-head); 1 is multi-query
     head_dim: Size | None = None  # default: dim / heads
+
+    @property
+    def d_head(self):
+        return self.head_dim if self.head_dim is not None else self.dim / self.heads
+
+    @property
+    def n_kv(self):
+        return self.kv_heads if self.kv_heads is not None else self.heads
+
+    def problems(self, value, ctx: Ctx):
+        yield from super().problems(value, ctx)
+        dim, heads, kv = value(self.dim), value(self.heads), value(self.n_kv)
+        if self.head_dim is None and dim % heads:
+            yield "heads", f"{heads} heads do not divide dim {dim}; set head_dim or change heads"
+        if heads % kv:
+            yield "kv_heads", f"{kv} kv_heads do not divide {heads} heads"
+
+
+class Attention(Heads):
+    kind = "attention"
     bias: StrictBool = False  # default for each projection's bias below
     q_bias: StrictBool | None = None
     k_bias: StrictBool | None = None
@@ -37,15 +59,6 @@ class Attention(Component):
     causal: StrictBool = False
     window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
     residual: StrictBool = True  # output is added to the input stream
-
-    # Shared quantities are derived once, here, for the cost rule and the builder alike.
-    @property
-    def d_head(self):
-        return self.head_dim if self.head_dim is not None else self.dim / self.heads
-
-    @property
-    def n_kv(self):
-        return self.kv_heads if self.kv_heads is not None else self.heads
 
     def has_bias(self, proj: str) -> bool:
         own = getattr(self, f"{proj}_bias")
@@ -75,13 +88,8 @@ class Attention(Component):
 
     def problems(self, value, ctx: Ctx):
         yield from super().problems(value, ctx)
-        dim, heads, kv = value(self.dim), value(self.heads), value(self.n_kv)
-        if self.head_dim is None and dim % heads:
-            yield "heads", f"{heads} heads do not divide dim {dim}; set head_dim or change heads"
         if self.window is not None and not self.causal:
             yield "window", "a sliding window needs causal: true"
-        if heads % kv:
-            yield "kv_heads", f"{kv} kv_heads do not divide {heads} heads"
         if ctx.flow.rotary is not None and value(ctx.flow.rotary) > value(self.d_head):
             yield "head_dim", f"rotary dim {value(ctx.flow.rotary)} exceeds head_dim {value(self.d_head)}"
 

@@ -79,17 +79,17 @@ class Ctx:
     @property
     def seq_len(self) -> sympy.Expr:
         """Tokens per sample of the token stream here."""
-        if self.flow.length is None:
-            raise FieldError(None, TOKENS_NEEDED)
-        return self.flow.length
+        return self.need_tokens()
 
     @property
     def tokens(self) -> sympy.Expr:
         return self.batch * self.seq_len
 
-    def need_tokens(self) -> None:
-        """For layers that cost nothing but still need a token stream: raise unless there is one."""
-        self.seq_len
+    def need_tokens(self) -> sympy.Expr:
+        """The stream's tokens per sample; a FieldError unless the stream is made of tokens."""
+        if self.flow.length is None:
+            raise FieldError(None, TOKENS_NEEDED)
+        return self.flow.length
 
     def elements(self, width) -> sympy.Expr:
         """Values in the stream at `width` features: batch x positions x width."""

@@ -13,27 +13,15 @@ from pydantic import StrictBool
 
 from ..cost import Cost
 
-from .attention import attend, products
-from .base import Component, Ctx, FieldError, Size
+from .attention import Heads, attend, products
+from .base import Ctx, FieldError, Size
 
 
-class CrossAttention(Component):
+class CrossAttention(Heads):
     kind = "cross_attention"
-    dim: Size
-    heads: Size
-    kv_heads: Size | None = None  # default: heads
-    head_dim: Size | None = None  # default: dim / heads
     memory_dim: Size | None = None  # the encoder output's width; default: dim
     bias: StrictBool = False
     residual: StrictBool = True
-
-    @property
-    def d_head(self):
-        return self.head_dim if self.head_dim is not None else self.dim / self.heads
-
-    @property
-    def n_kv(self):
-        return self.kv_heads if self.kv_heads is not None else self.heads
 
     @property
     def d_memory(self):
@@ -60,11 +48,6 @@ class CrossAttention(Component):
 
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)
-        dim, heads, kv = value(self.dim), value(self.heads), value(self.n_kv)
-        if self.head_dim is None and dim % heads:
-            yield "heads", f"{heads} heads do not divide dim {dim}; set head_dim or change heads"
-        if heads % kv:
-            yield "kv_heads", f"{kv} kv_heads do not divide {heads} heads"
         width = ctx.flow.memory.width
         if width is not None and value(width) != value(self.d_memory):
             yield "memory_dim", f"the encoder gives {value(width)} features, memory_dim is {value(self.d_memory)}"

@@ -16,7 +16,6 @@ counts — the same parameters, the same arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 from pydantic import StrictBool
