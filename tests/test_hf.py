@@ -18,6 +18,12 @@ from symcost.hf import import_config
 PUBLISHED = {
     "gpt2": (lambda: T.GPT2Config(), 124_439_808),  # openai-community/gpt2 (the config's defaults)
     "bert": (lambda: T.BertConfig(), 109_482_240),  # bert-base-uncased, BertModel with pooler
+    "llama-1": (lambda: T.LlamaConfig(  # LLaMA-7B (Touvron et al. 2023, Table 2): 2048-token context
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=32000,
+        max_position_embeddings=2048), 6_738_415_616),
+    "llama-2": (lambda: T.LlamaConfig(  # Llama-2-7b-hf
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=32000,
+        max_position_embeddings=4096), 6_738_415_616),
     "llama": (lambda: T.LlamaConfig(  # Meta-Llama-3-8B
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
         intermediate_size=14336, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0), 8_030_261_248),
@@ -56,6 +62,12 @@ def config(family) -> dict:
 
 def spec(family):
     return symcost.loads(import_config(config(family), f"{family}.json"))
+
+
+def test_every_family_is_tested():
+    from symcost.hf import FAMILIES
+
+    assert {PUBLISHED[k][0]().model_type for k in PUBLISHED} == set(FAMILIES)
 
 
 @pytest.mark.parametrize("family", sorted(PUBLISHED))
