@@ -485,8 +485,7 @@ def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, fmt)
     s = api.load(spec)
     inf = run(s, Precision(dtype, kv_dtype), convention)
     numbers = inf.values(parse_sets(sets), context, new_tokens)
-    shown_context = context if context is not None else int(api.evaluate(inf.prefill_derivation, parse_sets(sets)).dims["seq_len"])
-    click.echo(render.render_inference(s.name, inf, numbers, shown_context, new_tokens, convention, fmt))
+    click.echo(render.render_inference(s.name, inf, numbers, int(numbers["context"]), new_tokens, convention, fmt))
 
 
 

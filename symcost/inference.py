@@ -39,7 +39,7 @@ class Inference:
     step_derivation: Derivation
 
     def values(self, values: Mapping[str, int], context: int | None, new_tokens: int) -> dict[str, sympy.Expr]:
-        """Every figure at concrete sizes (context defaults to seq_len)."""
+        """Every figure at concrete sizes (context defaults to seq_len), and the context used."""
         subst = dict(dim_values(self.prefill_derivation, values))
         seq_len = subst.get(symbols.dim("seq_len"))
         if context is None:
@@ -48,7 +48,7 @@ class Inference:
             context = seq_len
         subst |= {symbols.dim(CONTEXT): sympy.Integer(context), symbols.dim(NEW_TOKENS): sympy.Integer(new_tokens)}
         dim_values(self.step_derivation, {**values, CONTEXT: int(context)})  # the step's checks, too
-        out = {}
+        out = {"context": sympy.Integer(context)}
         for name in ("prefill", "step", "generation", "step_bytes", "intensity"):
             e = getattr(self, name).xreplace(subst)
             out[name] = e.doit() if isinstance(e, sympy.Sum) or e.has(sympy.Sum) else e

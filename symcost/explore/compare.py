@@ -8,19 +8,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+import sympy
+
+from .. import symbols
 from ..derive import derive
 from ..errors import SpecError
-from ..evaluate import Evaluation, dim_values, evaluate
+from ..evaluate import Evaluation, evaluate
 from ..memory import Precision, memory_metrics
 from ..spec import Spec
 
-def figures(e: Evaluation, precision: Precision) -> dict[str, Fraction]:
+BYTE_ROWS = ("weights_bytes", "kv_bytes_per_token")
+
+
+def figures(e: Evaluation, memory: Mapping[str, sympy.Expr]) -> dict[str, Fraction]:
     """Per-input figures, exact: FLOPs per token (or image), uses of each active weight, and
-    the bytes of the weights and of each token's cache."""
+    the bytes of the weights and of each token's cache (`memory`: their closed forms)."""
     t, n = e.total, e.inputs
     uses = e.reuse(t)
-    subst = dim_values(e.derivation, e.dims)
-    memory = {k: v.xreplace(subst) for k, v in memory_metrics(e.derivation, precision).items()}
+    subst = {symbols.dim(k): v for k, v in e.dims.items()}  # evaluate has checked these sizes
+    memory = {k: memory[k].xreplace(subst) for k in BYTE_ROWS}
     return {
         "params": Fraction(t["params"]),
         "active_params": Fraction(t["active_params"]),
@@ -59,10 +65,10 @@ def compare(
     if vary is not None and not (vary[0] in a.dimset and vary[0] in b.dimset):
         raise SpecError(f"--vary {vary[0]}: both specs must declare it")
     da, db = derive(a, convention), derive(b, convention)
+    ma, mb = memory_metrics(da, precision), memory_metrics(db, precision)
     points = [{}] if vary is None else [{vary[0]: v} for v in vary[1]]
     rows = []
     for point in points:
         here = {**values, **point}
-        rows.append((point, figures(evaluate(da, _split(here, a)), precision),
-                     figures(evaluate(db, _split(here, b)), precision)))
+        rows.append((point, figures(evaluate(da, _split(here, a)), ma), figures(evaluate(db, _split(here, b)), mb)))
     return Comparison(a, b, convention, rows)
