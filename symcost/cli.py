@@ -91,6 +91,12 @@ convention_option = click.option(
 )
 
 
+dtype_option = click.option(
+    "--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
+    help="Bytes per value: weights, and unless overridden cached values and gradients (the byte metrics).",
+)
+
+
 def format_option(choices=render.FORMATS):
     return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True)
 
@@ -254,8 +260,7 @@ Examples:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Also draw the metrics against the first --vary (PNG).")
 @click.option("--stack", is_flag=True, help="With --plot: each component's share of the first metric.")
-@click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
-              help="Bytes per value, for the byte metrics.")
+@dtype_option
 @edge
 def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> None:
     """Evaluate metrics over a grid of sizes, exactly and vectorised."""
@@ -284,8 +289,7 @@ Examples:
 @click.option("--for", "unknown", required=True, metavar="NAME", help="The dim to solve for.")
 @click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True,
               help="Only sizes that are multiples of this count as valid neighbours.")
-@click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
-              help="Bytes per value, for byte targets (inference_bytes=80e9).")
+@dtype_option
 @set_option
 @convention_option
 @format_option(("text", "json"))
@@ -342,8 +346,7 @@ Examples:
 @click.argument("spec_b", type=click.Path(path_type=str))
 @set_option
 @click.option("--vary", metavar="NAME=VALUES", help="Compare across the values of one dim both specs declare.")
-@click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
-              help="Bytes per value, for the byte rows.")
+@dtype_option
 @convention_option
 @format_option(("text", "json"))
 @edge
@@ -420,9 +423,6 @@ def budget(spec, tokens, flops, optimal_for, tokens_per_param, multiple_of, sets
 
 
 # -- memory and inference ---------------------------------------------------------------------
-
-dtype_option = click.option("--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
-                            help="Bytes per weight (and, unless overridden, per cached value and gradient).")
 
 
 @main.command(epilog="""\b

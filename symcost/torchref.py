@@ -54,19 +54,6 @@ class Sequence(nn.Module):
         return x
 
 
-class RepeatModule(nn.Module):
-    """N real copies of a block (PyTorch has to hold every weight; the formulas never unroll)."""
-
-    def __init__(self, copies: list[Sequence]) -> None:
-        super().__init__()
-        self.repeat = nn.ModuleList(copies)
-
-    def forward(self, x, state):
-        for block in self.repeat:
-            x = block(x, state)
-        return x
-
-
 class ResidualModule(nn.Module):
     """body(x) + shortcut(x); the shortcut is the identity when the spec gives none."""
 
@@ -138,8 +125,8 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> 
         out = []
         for i, item in enumerate(items):
             if isinstance(item, Repeat):
-                copies = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(b.int(item.repeat))]
-                out.append(RepeatModule(copies))
+                # N real copies, one after another: PyTorch must hold every weight (the formulas never unroll)
+                out.append(Sequence([Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(b.int(item.repeat))]))
                 continue
             if isinstance(item, Encoder):
                 outer, b.flow = b.flow, Flow(length=item.encoder, embedding=b.flow.embedding)
@@ -171,7 +158,7 @@ def example_input(derivation: Derivation, values, device: str, length=None, dtyp
     """
     spec = derivation.spec
     batch = int(spec.input_dim("batch", 1).xreplace(values))
-    size = lambda e: int(sympy.sympify(e).xreplace(values))
+    size = Build(values).int
 
     def stream(layers, flow: Flow):
         item = layers[0]
