@@ -36,7 +36,7 @@ def run(*cmd: str) -> None:
 
 def startup() -> None:
     floor = best(lambda: run(sys.executable, "-c", "import sympy"))
-    cli = best(lambda: run(sys.executable, "-m", "symcost.cli", "derive", str(ARCH / "transformer.yaml")))
+    cli = best(lambda: run(sys.executable, "-m", "symcost", "derive", str(ARCH / "transformer.yaml")))
     print(f"startup: `import sympy` {floor:.2f} s; `symcost derive transformer.yaml` {cli:.2f} s "
           f"({cli / floor:.1f}x the floor, +{cli - floor:.2f} s)")
 

@@ -1,13 +1,40 @@
 """symcost: parameters and FLOPs of neural architectures as closed-form formulas.
 
     import symcost
-    spec = symcost.load("architectures/transformer.yaml")
-    d = symcost.derive(spec)              # sympy closed forms, per component
-    e = symcost.evaluate(d, {"seq_len": 2048})   # exact integers
-    report = symcost.verify(spec)         # against PyTorch's counts (needs torch)
+    e = symcost.evaluate("architectures/llama.yaml", seq_len=4096)   # exact integers
+    e.to_dict()["params"]                  # 6738415616
+    d = symcost.derive("architectures/llama.yaml")   # sympy closed forms, per component
+    m = symcost.memory("architectures/llama.yaml", batch=8)
+    report = symcost.verify("architectures/transformer.yaml")   # against PyTorch (symcost[torch])
+
+Names load on first use: `import symcost` itself imports neither sympy nor pydantic.
 """
 
-from .api import derive, evaluate, load, loads, verify
+import sys
+import types
+
 from .errors import SpecError
 
-__all__ = ["SpecError", "derive", "evaluate", "load", "loads", "verify"]
+__version__ = "0.1.0"
+
+_API = ("load", "loads", "derive", "evaluate", "memory", "sweep", "solve", "crossover", "compare", "inference",
+        "verify", "verify_hf")
+__all__ = ["SpecError", "__version__", *_API]
+
+
+class _Package(types.ModuleType):
+    """The API's names always mean the API's functions, even once the submodules of the same
+    names (symcost/derive.py, …) are imported and set as attributes by the import system."""
+
+    def __getattribute__(self, name: str):
+        if name in _API:
+            from . import api
+
+            return getattr(api, name)
+        return super().__getattribute__(name)
+
+    def __dir__(self):
+        return sorted(__all__)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,17 +1,195 @@
-"""The public functions the CLI is a skin over (re-exported by `symcost`)."""
+"""The public functions, for notebooks and scripts; the CLI is a skin over them.
+
+Each takes the spec as a path, YAML text, a Spec or a Derivation, and dims as keyword
+arguments (`symcost.evaluate("llama.yaml", seq_len=4096)`) or as a mapping (needed only
+for a dim named like one of the function's own options). Each returns
+a result that prints as text, displays in Jupyter, and converts with `.to_dict()` (the
+shape of `--format json`) and, where it has rows, `.to_pandas()`. Bad arguments raise
+SpecError naming the argument.
+"""
 
 from __future__ import annotations
 
-from .derive import derive
-from .evaluate import evaluate
-from .spec import load, loads
+import numbers
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import SpecError
+
+CONTEXT = "context"  # derive.CONTEXT: the one dim that may be 0 (tokens already cached)
+
+def load(path: str | Path):
+    """Read and validate a spec file (a SpecError with file:line:column on bad input)."""
+    from .spec import load as _load
+
+    if not isinstance(path, (str, Path)):
+        raise SpecError(f"path: expected a file path, got {type(path).__name__}")
+    return _load(path)
 
 
-def verify(spec, values=None, **options):
-    """Compare the formulas with PyTorch's own counts (imports torch; see symcost.verification)."""
+def loads(text: str, name: str = "<spec>"):
+    """Validate a spec given as YAML text."""
+    from .spec import loads as _loads
+
+    if not isinstance(text, str):
+        raise SpecError(f"text: expected YAML text, got {type(text).__name__}")
+    return _loads(text, name)
+
+
+def spec_of(source):
+    """A Spec from a path, YAML text, a Spec or a Derivation."""
+    from .derive import Derivation
+    from .spec import Spec
+
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, Derivation):
+        return source.spec
+    if isinstance(source, Path):
+        return load(source)
+    if isinstance(source, str):
+        looks_like_yaml = "\n" in source or source.lstrip().startswith(("name:", "{"))
+        return loads(source) if looks_like_yaml else load(source)
+    raise SpecError(f"spec: expected a path, YAML text, a Spec or a Derivation, got {type(source).__name__}")
+
+
+def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[str, int]:
+    """Dim values from a mapping and keyword arguments: positive integers (not bools, not floats)."""
+    if values is not None and not isinstance(values, Mapping):
+        raise SpecError(f"values: expected a mapping of dim names to integers, got {type(values).__name__}")
+    out = {**(values or {}), **dims}
+    for name, value in out.items():
+        if not isinstance(name, str):
+            raise SpecError(f"dim name {name!r}: expected a string")
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise SpecError(f"{name}={value!r}: expected a positive integer (not {type(value).__name__})")
+        if value < (0 if name == CONTEXT else 1):  # a decode step may start from an empty cache
+            raise SpecError(f"{name}={value}: expected a positive integer")
+    return {k: int(v) for k, v in out.items()}
+
+
+def derive(source, convention: str | None = None, keep: Sequence[str] = (), decode: bool | None = None):
+    """The symbolic cost: closed forms per component and in total (a Derivation). The
+    convention defaults to a given Derivation's own, else pytorch. With `decode`, the cost
+    of one decode step against `context` cached tokens (see symcost.derive.derive)."""
+    from .conventions import CONVENTIONS
+    from .derive import Derivation, derive as _derive
+
+    given = isinstance(source, Derivation)
+    if convention is None:
+        convention = source.convention.name if given else "pytorch"
+    if decode is None:
+        decode = source.decode if given else False
+    if convention not in CONVENTIONS:
+        raise SpecError(f"convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
+    if isinstance(keep, str):
+        raise SpecError("keep: expected a list of dim names, not one string")
+    if (isinstance(source, Derivation) and source.convention.name == convention and tuple(keep) in ((), source.keep)
+            and source.decode == decode):
+        return source
+    return _derive(spec_of(source), convention, keep, decode)
+
+
+def evaluate(source, values: Mapping[str, int] | None = None, /, *, convention: str | None = None, **dims):
+    """Exact numbers at the spec's defaults, overridden by `values` and keyword dims (an Evaluation)."""
+    from .evaluate import evaluate as _evaluate
+
+    return _evaluate(derive(source, convention), dims_of(values, dims))
+
+
+def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None, optimizer: str = "adam",
+           recompute: str = "none", **dims):
+    """Bytes for weights, KV cache, training state and activations (a MemoryReport)."""
+    from .memory import memory as _memory
+    from .precision import Precision
+
+    return _memory(derive(source), dims_of(values, dims), precision or Precision(), optimizer, recompute)
+
+
+def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("params", "forward"),
+          values: Mapping[str, int] | None = None, /, *, convention: str = "pytorch", components: bool = False,
+          precision=None, **dims):
+    """Metrics over the grid `vary` ({dim: values}), exact (a Sweep)."""
+    from .explore.sweep import sweep as _sweep
+    from .precision import Precision
+
+    if not isinstance(vary, Mapping) or not vary:
+        raise SpecError("vary: expected a mapping of dim names to lists of sizes, e.g. {'seq_len': [1024, 2048]}")
+    grid = {}
+    for name, sizes in vary.items():
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise SpecError(f"vary[{name!r}]: expected a list of sizes, got {type(sizes).__name__}")
+        grid[name] = list(dims_of({f"{name}[{i}]": v for i, v in enumerate(sizes)}, {}).values())
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    return _sweep(spec_of(source), grid, tuple(metrics), dims_of(values, dims), convention, components,
+                  precision or Precision())
+
+
+def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] | None = None, /, *,
+          multiple_of: int = 1, convention: str = "pytorch", precision=None, target_text: str | None = None,
+          **dims):
+    """The size of `unknown` at which `metric` reaches `target` (a Solution)."""
+    import sympy
+
+    from .explore.solve import solve as _solve
+    from .precision import Precision
+
+    if isinstance(target, bool) or not isinstance(target, (numbers.Rational, sympy.Rational, str)):
+        raise SpecError(f"target {target!r}: expected an integer, a Fraction or a decimal string such as '7e9'")
+    if isinstance(target, str):
+        from .cli._values import exact
+
+        text, target = target, exact(target, "target")
+        target_text = target_text or text
+    goal = sympy.Rational(target.numerator, target.denominator) if not isinstance(target, sympy.Rational) else target
+    if goal <= 0:
+        raise SpecError(f"target {target}: must be positive")
+    return _solve(spec_of(source), metric, goal, unknown, dims_of(values, dims), multiple_of, convention,
+                  precision or Precision(), target_text)
+
+
+def crossover(source, part_a: str, part_b: str, unknown: str, metric: str = "forward",
+              values: Mapping[str, int] | None = None, /, *, convention: str = "pytorch", **dims):
+    """Where two parts' costs are equal, as `unknown` varies (a Crossover)."""
+    from .explore.solve import crossover as _crossover
+
+    return _crossover(spec_of(source), part_a, part_b, unknown, metric, dims_of(values, dims), convention)
+
+
+def compare(a, b, values: Mapping[str, int] | None = None, /, *, varied=None, convention: str = "pytorch",
+            precision=None, **dims):
+    """Two specs side by side (a Comparison); `varied`: (dim, [sizes]) to compare across."""
+    from .explore.compare import compare as _compare
+    from .precision import Precision
+
+    return _compare(spec_of(a), spec_of(b), dims_of(values, dims), varied, convention, precision or Precision())
+
+
+def inference(source, precision=None, convention: str = "pytorch"):
+    """Prefill and decode-step FLOPs, generation totals and arithmetic intensity (an Inference)."""
+    from .inference import inference as _inference
+    from .precision import Precision
+
+    return _inference(spec_of(source), precision or Precision(), convention)
+
+
+def verify(source, values: Mapping[str, int] | None = None, /, **options):
+    """Compare the formulas with PyTorch's own counts (needs symcost[torch])."""
+    from .extras import require
+
+    require("torch", "torch", "verify")
     from .verification import verify as _verify
 
-    return _verify(spec, values, **options)
+    return _verify(spec_of(source), dims_of(values, {}), **options)
 
 
-__all__ = ["derive", "evaluate", "load", "loads", "verify"]
+def verify_hf(source, config: dict, values: Mapping[str, int] | None = None):
+    """Compare with the transformers model built from `config` (needs symcost[hf] and torch)."""
+    from .extras import require
+
+    require("torch", "torch", "verify --hf")
+    require("transformers", "hf", "verify --hf")
+    from .verification import verify_hf as _verify_hf
+
+    return _verify_hf(spec_of(source), config, dims_of(values, {}))

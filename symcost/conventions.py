@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 # FLOPs per element under `full`. NB: these are symcost's stated constants, not measurements.
 ELEMENTWISE = {
@@ -44,16 +44,12 @@ ELEMENTWISE = {
 BACKWARD_ELEMENTWISE_FACTOR = 2
 
 
-@dataclass(frozen=True)
-class Convention:
-    name: str
-    flops_per_mac: int
-    elementwise: bool
-    causal_half: bool
-    description: str
-    # Follow FlopCounterMode's formulas where they differ from the arithmetic done: its
-    # weight gradient of a grouped convolution counts groups x the forward.
-    counter_formulas: bool = True
+# name, FLOPs per multiply-add, counts elementwise work, halves causal attention, description;
+# counter_formulas: follow FlopCounterMode's formulas where they differ from the arithmetic
+# done (its weight gradient of a grouped convolution counts groups x the forward).
+Convention = namedtuple(
+    "Convention", "name flops_per_mac elementwise causal_half description counter_formulas", defaults=(True,)
+)
 
 
 CONVENTIONS = {

@@ -17,9 +17,10 @@ from . import conventions, symbols
 from .components import Ctx, FieldError, Flow, Memory
 from .conventions import Convention
 from .cost import Cost, Node, total
+from .metrics import label
+from .results import Result
 from .spec import Encoder, Repeat, Residual, Spec, component_of
 
-METRICS = ("params", "active_params", "forward", "backward", "train")
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,10 @@ class Join:
             yield "shortcut", f"the block gives {shape(self.body)} but the shortcut {shape(self.shortcut)} (features, positions)"
 
 
-@dataclass(frozen=True)
-class Derivation:
+@dataclass(frozen=True, repr=False)
+class Derivation(Result):
+    """The symbolic cost: closed forms per component and in total (sympy expressions)."""
+
     spec: Spec
     convention: Convention
     keep: tuple[str, ...]
@@ -68,6 +71,35 @@ class Derivation:
         closed = tuple(n.map(lambda e: sympy.expand(e.xreplace(subst))) for n in self.raw)
         object.__setattr__(self, "nodes", closed)
         object.__setattr__(self, "total", total(n.cost for n in closed))
+
+    def to_dict(self, leading_in=()) -> dict:
+        """The shape of `derive --format json`: formulas as text that sympy.parse_expr reads back."""
+        from .render.model import derivation_data
+
+        return derivation_data(self, leading_in)
+
+    def text(self, width: int | None = None) -> str:
+        from .render.model import derivation_text
+
+        return derivation_text(self, width, formulas=True)
+
+    def summary(self):
+        from .render.text import pretty
+
+        t = self.total
+        rows = [(label(m), pretty(e)) for m, e in t.metrics().items() if not (m == "active_params" and e == t.params)]
+        return f"{self.spec.name} ({self.convention.name})", rows
+
+    def _repr_latex_(self) -> str:
+        from .render.model import latex
+
+        return latex(self, display=True)
+
+    def to_pandas(self):
+        """One row per component, formulas as sympy expressions."""
+        from .results import frame
+
+        return frame([{"path": n.path, "type": n.kind, **n.cost.metrics()} for n in self.nodes])
 
     @property
     def inputs(self) -> sympy.Expr:

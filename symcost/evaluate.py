@@ -14,17 +14,56 @@ import sympy
 
 from .cost import Node
 from . import symbols
-from .derive import CONTEXT, METRICS, Derivation
+from .derive import CONTEXT, Derivation
+from .metrics import METRICS
 from .errors import SpecError
+from .results import Result
 
 
-@dataclass(frozen=True)
-class Evaluation:
+@dataclass(frozen=True, repr=False)
+class Evaluation(Result):
+    """Exact numbers at concrete sizes: totals, and each component's."""
+
     derivation: Derivation
     dims: dict[str, int]
     total: dict[str, int]
     components: list[tuple[Node, dict[str, int]]]
     inputs: int  # tokens (or images) one forward pass reads
+    notes: tuple[str, ...] = ()
+
+    @property
+    def input_unit(self) -> str:
+        return "image" if "image_size" in self.derivation.spec.dimset else "token"
+
+    def to_dict(self) -> dict:
+        """The shape of `eval --format json`."""
+        from .render.model import evaluation_data
+
+        return evaluation_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from .render.model import evaluation_data, evaluation_text
+
+        return evaluation_text(evaluation_data(self), width)
+
+    def summary(self):
+        from .metrics import label
+        from .render.text import exact_and_human
+
+        rows = [(label(m), exact_and_human(v)) for m, v in self.total.items()
+                if not (m == "active_params" and v == self.total["params"])]
+        return f"{self.name} at " + ", ".join(f"{k}={v}" for k, v in self.dims.items()), rows
+
+    def _repr_latex_(self) -> str:
+        from .render.model import latex
+
+        return latex(self.derivation, self, display=True)
+
+    def to_pandas(self):
+        """One row per component: path, type, params, active params, forward and backward FLOPs."""
+        from .results import frame
+
+        return frame(self.to_dict()["components"])
 
     def reuse(self, v: dict[str, int]) -> float | None:
         """Uses of each active weight per input (see Derivation.reuse)."""

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 
 import sympy
 
+from .limits import MAX_LITERAL  # shared with the command line
+
 MAX_CHARS = 500
 MAX_NODES = 200
-MAX_LITERAL = 10**18
 MAX_EXPONENT = 16
 MAX_TERMS = 16  # terms once expanded, derived dims substituted: (a + b + c)**16 would be 153
 

@@ -22,7 +22,8 @@ from . import symbols
 from .derive import CONTEXT, Derivation, derive
 from .errors import SpecError
 from .evaluate import dim_values
-from .memory import Precision
+from .memory import cache_note
+from .precision import Precision
 from .spec import Spec
 
 NEW_TOKENS = "new_tokens"
@@ -37,6 +38,7 @@ class Inference:
     intensity: sympy.Expr  # step / step_bytes
     prefill_derivation: Derivation
     step_derivation: Derivation
+    notes: tuple[str, ...] = ()
 
     def values(self, values: Mapping[str, int], context: int | None, new_tokens: int) -> dict[str, sympy.Expr]:
         """Every figure at concrete sizes (context defaults to seq_len), and the context used."""
@@ -44,7 +46,7 @@ class Inference:
         seq_len = subst.get(symbols.dim("seq_len"))
         if context is None:
             if seq_len is None:
-                raise SpecError("give --context N: the tokens already in the cache")
+                raise SpecError("no seq_len to default the context to: give the context (tokens already in the cache)")
             context = seq_len
         subst |= {symbols.dim(CONTEXT): sympy.Integer(context), symbols.dim(NEW_TOKENS): sympy.Integer(new_tokens)}
         dim_values(self.step_derivation, {**values, CONTEXT: int(context)})  # the step's checks, too
@@ -73,4 +75,5 @@ def inference(spec: Spec, precision: Precision = Precision(), convention: str = 
         sympy.cancel(t.forward / moved),
         prefill,
         step,
+        tuple(n for n in (cache_note(prefill),) if n),
     )

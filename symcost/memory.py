@@ -20,6 +20,7 @@ consume a derivation's cost (the model's cost stays free of hardware and precisi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy
@@ -27,34 +28,10 @@ import sympy
 from . import symbols
 from .derive import Derivation
 from .errors import SpecError
+from .results import Result
+from .precision import OPTIMIZER_STATES, RECOMPUTE, Precision
 
-BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": sympy.Rational(1, 2)}
-OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "momentum": 1, "sgd": 0, "none": 0}
-RECOMPUTE = ("none", "selective", "full")
 ACTIVATION_ASSUMPTION = "Korthikanti et al. 2022 eq. 1: GPT-style layers, 16-bit activations, no parallelism"
-
-
-@dataclass(frozen=True)
-class Precision:
-    """Bytes per value of each part; unset parts follow the weights."""
-
-    weights: str = "bf16"
-    kv: str | None = None
-    grads: str | None = None
-    optimizer: str = "fp32"
-    master: bool | None = None  # fp32 master weights; default: when the weights are not fp32
-
-    def __post_init__(self) -> None:
-        for part in (self.weights, self.kv, self.grads, self.optimizer):
-            if part is not None and part not in BYTES:
-                raise SpecError(f"dtype {part!r}: expected one of {', '.join(BYTES)}")
-
-    def bytes(self, part: str) -> sympy.Expr:
-        return sympy.sympify(BYTES[getattr(self, part) or self.weights])
-
-    @property
-    def master_weights(self) -> bool:
-        return self.weights != "fp32" if self.master is None else self.master
 
 
 def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
@@ -84,9 +61,9 @@ def memory_metrics(
 ) -> dict[str, sympy.Expr]:
     """Byte counts as closed forms (derived dims substituted as in derivation.total)."""
     if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(f"--optimizer {optimizer}: expected one of {', '.join(OPTIMIZER_STATES)}")
+        raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     if recompute not in RECOMPUTE:
-        raise SpecError(f"--recompute {recompute}: expected one of {', '.join(RECOMPUTE)}")
+        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}")
     t = derivation.total
     subst = derivation.spec.dimset.substitution(derivation.keep)
     weights = t.params * precision.bytes("weights")
@@ -108,15 +85,63 @@ def memory_metrics(
     }
 
 
-MEMORY_METRICS = (
-    "weights_bytes",
-    "active_weights_bytes",
-    "kv_cache_bytes",
-    "kv_bytes_per_token",
-    "inference_bytes",
-    "train_state_bytes",
-    "activation_bytes",
-)
+@dataclass(frozen=True, repr=False)
+class MemoryReport(Result):
+    """Byte counts as closed forms and at concrete sizes, with the assumptions behind them."""
+
+    name: str
+    exprs: dict[str, sympy.Expr]
+    numbers: dict[str, sympy.Expr]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        from .render.memory import memory_data
+
+        return memory_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from .render.memory import render_memory
+
+        return render_memory(self, "text")
+
+    def summary(self):
+        from .metrics import label
+        from .render.text import bytes_human
+
+        return self.name, [(label(k), bytes_human(v)) for k, v in self.numbers.items()]
+
+
+def memory(
+    derivation: Derivation,
+    values: Mapping[str, int] | None = None,
+    precision: Precision = Precision(),
+    optimizer: str = "adam",
+    recompute: str = "none",
+) -> MemoryReport:
+    """Memory at the spec's sizes (defaults, overridden by `values`), with its formulas."""
+    from .evaluate import dim_values
+
+    exprs = memory_metrics(derivation, precision, optimizer, recompute)
+    subst = dim_values(derivation, values)
+    numbers = {k: e.xreplace(subst) for k, e in exprs.items()}
+    notes = [
+        f"weights {precision.dtype('weights')}, KV cache {precision.dtype('kv')}, gradients "
+        f"{precision.dtype('grads')}, {optimizer} states fp32" + (", fp32 master weights" if precision.master_weights else ""),
+        f"activations: {ACTIVATION_ASSUMPTION}; recomputation: {recompute}",
+    ]
+    if (note := cache_note(derivation)) is not None:
+        notes.append(note)
+    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes))
+
+
+def cache_note(derivation: Derivation) -> str | None:
+    """A decoder-looking spec (attention and an LM head) with no causal layer caches nothing:
+    say so where the KV cache is printed, rather than let a 0 pass for an answer."""
+    kinds = {getattr(site.component, "kind", None) for site in derivation.sites}
+    if derivation.total.cache != 0 or "lm_head" not in kinds or not kinds & {"attention", "mla"}:
+        return None
+    return ("no attention layer is causal, so nothing is cached (KV cache 0): if this is a decoder, "
+            "give its attention layers `causal: true`")
 
 
 def all_metrics(derivation: Derivation, precision: Precision = Precision()) -> dict[str, sympy.Expr]:

@@ -7,6 +7,7 @@ a location instead of being silently accepted or expanded without bound.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,9 @@ from typing import Any
 import yaml
 
 from .errors import SpecError
+from .limits import MAX_FILE_BYTES
 
 # Limits for hostile files (documented in the README, "Limits").
-MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 100_000  # after expanding aliases: a "billion laughs" file stops here
 MAX_DEPTH = 64
 
@@ -38,6 +39,7 @@ class Document:
     file: str
     data: Any
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    digest: str = ""  # sha256 of the bytes read: what the cache keys derived forms by
 
     def locate(self, path: Path_) -> tuple[int, int]:
         """The line and column of `path`, or of its nearest written ancestor."""
@@ -96,7 +98,7 @@ def parse(raw: bytes, name: str = "<spec>") -> Document:
         raise SpecError(f"YAML nested too deeply (limit {MAX_DEPTH} levels)", file=name) from None
     if node is None:
         raise SpecError("empty file; expected a mapping with `dims:` and `layers:`", file=name, line=1, column=1)
-    doc = Document(file=name, data=None)
+    doc = Document(file=name, data=None, digest=hashlib.sha256(raw).hexdigest())
     doc.data = _Converter(doc).convert(node, ())
     return doc
 

@@ -210,11 +210,29 @@ def _first_error(e: ValidationError, doc: Document) -> SpecError:
             message += f"; did you mean {close[0]!r}?"
         elif allowed:
             message += f"; expected one of: {', '.join(allowed)}"
+    elif err["type"] == "unknown_layer" and isinstance(err.get("input"), dict) and len(err["input"]) == 1:
+        written = str(next(iter(err["input"])))
+        close = difflib.get_close_matches(written, [*REGISTRY, *CONTAINERS], n=1)
+        message = f"unknown layer type {written!r}" + (
+            f"; did you mean {close[0]!r}?" if close else f"; expected one of: {LAYER_TYPES}")
+    elif err["type"] == "literal_error" and path and path[-1] == "activation" and err.get("input") in ALIASES:
+        message += f"; {err['input']} is written {ALIASES[err['input']]}"
     elif err["type"] == "missing":
         message = "required field missing"
     elif message.startswith("Value error, "):
         message = message[len("Value error, "):]
     return doc.error(tuple(path), message)
+
+
+# Names people write for gated activations, and how a spec says them.
+ALIASES = {
+    "swiglu": "`activation: silu` with `gated: true` (SwiGLU)",
+    "geglu": "`activation: gelu` with `gated: true` (GeGLU)",
+    "reglu": "`activation: relu` with `gated: true` (ReGLU)",
+    "swish": "`activation: silu`",
+    "gelu_new": "`activation: gelu_tanh`",
+    "gelu_pytorch_tanh": "`activation: gelu_tanh`",
+}
 
 
 def _allowed_fields(loc: list) -> list[str]:

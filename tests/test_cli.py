@@ -17,19 +17,23 @@ def test_help_has_examples(cli, command):
     assert "symcost " in result.stdout
 
 
-def test_derive_text(cli):
+def test_derive_text(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     out = cli("derive", arch("transformer")).stdout
     assert "convention: pytorch" in out
     assert "free dims: batch, d_model, max_pos, n_layers, seq_len, vocab" in out
-    assert "12*d_model**2*n_layers + d_model*max_pos + 13*d_model*n_layers + d_model*vocab + 2*d_model" in out
+    assert "12·d_model²·n_layers + d_model·max_pos + 13·d_model·n_layers + d_model·vocab + 2·d_model" in out
     assert "layers/2/repeat/1/attention" in out
+    assert "**" not in out and "oo" not in out.replace("pool", "")
+    formulas = cli("derive", arch("transformer"), "--formulas").stdout
+    assert "forward FLOPs   8·batch·d_model²·n_layers·seq_len + 4·batch·d_model·n_layers·seq_len²" in formulas
 
 
 def test_derive_markdown_and_latex(cli):
     md = cli("derive", arch("llama"), "--format", "markdown").stdout
     assert md.startswith("## llama-2-7b") and "| component | type | params | active params | forward FLOPs | uses/weight/input |" in md
     latex = cli("derive", arch("llama"), "--format", "latex").stdout
-    assert r"\begin{align*}" in latex and r"d_{model}" in latex
+    assert r"\begin{align*}" in latex and r"\mathrm{d\_model}" in latex and r"d_{model}" not in latex
 
 
 def test_eval_text_is_exact_and_readable(cli):

@@ -103,8 +103,11 @@ def test_every_command_reports_the_same_way(cli, write):
     "args, fragment",
     [
         (["--set", "d_model"], "expected NAME=INTEGER"),
-        (["--set", "d_model=1.5"], "expected NAME=INTEGER"),
-        (["--set", "d_model=abc"], "expected NAME=INTEGER"),
+        (["--set", "d_model=1.5"], "expected a whole number"),
+        (["--set", "d_model=abc"], "expected a whole number"),
+        (["--set", "d_model=1e999999999"], "below 10^18"),  # refused before a billion digits are built
+        (["--set", "d_model=1e18"], "below 10^18"),  # the bound a spec's own integers have
+        (["--set", "d_model=1e30"], "below 10^18"),
         (["--set", "nope=3"], "--set nope: no such dim"),
         (["--set", "d_model=0"], "sizes must be positive"),
         (["--set", "d_model=-64"], "sizes must be positive"),

@@ -72,10 +72,17 @@ def test_sweep_honours_a_derived_dim(cli):
     assert b - a == 12 * (768 + 1 + 768)  # one more hidden unit per layer: a column, its bias, a row
 
 
-def test_sweep_checks_constraints(cli):
-    result = cli("sweep", arch("llama"), "--vary", "d_model=4096,4100")
-    assert result.exit_code == 2
-    assert "at d_model=4100" in result.stderr and "dims.d_head" in result.stderr
+def test_sweep_reports_invalid_points_and_computes_the_rest(cli):
+    # Before: one invalid point aborted the whole sweep.
+    result = cli("sweep", arch("llama"), "--vary", "d_model=4096,4100,8192", "--format", "json")
+    assert result.exit_code == 0
+    ok, bad, big = json.loads(result.stdout)["points"]
+    assert ok["params"] == llama2_7b_params() and "invalid" not in ok and "params" in big
+    assert bad == {"d_model": 4100, "invalid": bad["invalid"]} and bad["invalid"].startswith("dims.d_head:")
+    text = cli("sweep", arch("llama"), "--vary", "d_model=4096,4100").stdout
+    assert "invalid: dims.d_head" in text and "1 invalid" in text
+    csv = cli("sweep", arch("llama"), "--vary", "d_model=4096,4100", "--format", "csv").stdout.splitlines()
+    assert csv[0].endswith(",invalid") and csv[2].startswith("4100,,,") and "d_head" in csv[2]
 
 
 GRID = {

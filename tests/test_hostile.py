@@ -137,7 +137,7 @@ def test_bounded_memory(tmp_path, name):
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
-    done = subprocess.run([sys.executable, "-m", "symcost.cli", "eval", str(path)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "symcost", "eval", str(path)], capture_output=True, text=True,
                           timeout=60, preexec_fn=cap)
     assert done.returncode == 2 and done.stderr.startswith("error:"), done.stderr
 

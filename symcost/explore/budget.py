@@ -17,7 +17,7 @@ import sympy
 from ..derive import derive
 from ..evaluate import evaluate
 from ..spec import Spec
-from .solve import Root, _in_one_variable, _setup, neighbours, roots_in
+from .solve import Solution, bracket, in_one_variable, roots_in, setup
 
 TOKENS_PER_PARAM = 20
 
@@ -47,15 +47,16 @@ def optimal(
     tokens_per_param: int = TOKENS_PER_PARAM,
     multiple_of: int = 1,
     convention: str = "pytorch",
-) -> tuple[sympy.Expr, list[Root]]:
+    flops_text: str | None = None,
+) -> Solution:
     """Sizes of `unknown` whose compute-optimal run (tokens = tokens_per_param x params) costs `flops`."""
     values = {k: v for k, v in (values or {}).items() if k != unknown}
-    derivation, x = _setup(spec, unknown, values, convention)
+    derivation, x = setup(spec, unknown, values, convention)
     t = derivation.total
     run = t.train / derivation.inputs * tokens_per_param * t.params  # FLOPs of the whole run
-    equation = _in_one_variable(derivation, run, unknown, values)
-    roots = []
-    for r in roots_in(equation - sympy.nsimplify(flops, rational=True), x):
-        below, above = neighbours(derivation, run, values, unknown, r, multiple_of)
-        roots.append(Root(r, below, above))
-    return equation, roots
+    equation, fixed = in_one_variable(derivation, run, unknown, values)
+    target = sympy.nsimplify(flops, rational=True)
+    roots = [bracket(derivation, run, values, unknown, r, multiple_of) for r in roots_in(equation - target, x)]
+    title = (f"compute-optimal ({tokens_per_param} tokens per parameter) for {unknown}, "
+             f"convention {derivation.convention.name}:")
+    return Solution(title, equation, target, flops_text or str(flops), "train_flops", unknown, fixed, roots)

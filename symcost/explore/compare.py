@@ -15,6 +15,7 @@ from ..derive import derive
 from ..errors import SpecError
 from ..evaluate import Evaluation, evaluate
 from ..memory import Precision, memory_metrics
+from ..results import Result
 from ..spec import Spec
 
 BYTE_ROWS = ("weights_bytes", "kv_bytes_per_token")
@@ -38,12 +39,28 @@ def figures(e: Evaluation, memory: Mapping[str, sympy.Expr]) -> dict[str, Fracti
     }
 
 
-@dataclass
-class Comparison:
+@dataclass(repr=False)
+class Comparison(Result):
     a: Spec
     b: Spec
     convention: str
     rows: list[tuple[dict[str, int], dict[str, Fraction], dict[str, Fraction]]]  # (varied dims, A, B)
+
+    def to_dict(self) -> dict:
+        from ..render.explore import compare_data
+
+        return compare_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.explore import render_compare
+
+        return render_compare(self, "text")
+
+    def summary(self):
+        from ..render.text import number
+
+        point, fa, fb = self.rows[0]
+        return f"{self.a.name} (A) vs {self.b.name} (B)", [(k, f"{number(fa[k])} vs {number(fb[k])}") for k in fa]
 
 
 def _split(values: Mapping[str, int], spec: Spec) -> dict[str, int]:

@@ -12,18 +12,20 @@ metric's exact value at each.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
 from .. import symbols
 from ..cost import Cost, total
-from ..derive import METRICS, Derivation, derive
-from ..errors import SpecError
+from ..derive import Derivation, derive
+from ..metrics import METRICS
+from ..errors import SpecError, dotted
 from ..evaluate import dim_values
-from ..memory import Precision, all_metrics
+from ..memory import all_metrics
+from ..precision import Precision
+from ..results import Result
 from ..spec import Spec
 
 SEARCH_STEPS = 10_000  # candidate sizes tried on each side of a root
@@ -36,14 +38,64 @@ class Neighbour:
 
 
 @dataclass
+class Skipped:
+    value: int
+    reason: str  # why this size is not valid
+
+
+@dataclass
 class Root:
     exact: sympy.Expr  # a closed form when sympy finds one, else a numeric root
     below: Neighbour | None  # the largest valid size <= the root
     above: Neighbour | None  # the smallest valid size >= the root
+    skipped_below: list[Skipped] = field(default_factory=list)  # sizes between the root and `below`
+    skipped_above: list[Skipped] = field(default_factory=list)
 
     @property
     def value(self) -> float:
         return float(self.exact)
+
+
+@dataclass(repr=False)
+class Solution(Result):
+    """metric(unknown) = target with every other dim fixed: the roots and the valid sizes around them."""
+
+    title: str
+    equation: sympy.Expr  # the metric in the unknown (other dims at their values)
+    target: sympy.Rational
+    target_text: str
+    metric: str
+    unknown: str
+    fixed: dict[str, int]  # the dims held at their values, and those values
+    roots: list[Root]
+
+    def to_dict(self) -> dict:
+        from ..render.text import formula
+
+        def side(n):
+            return None if n is None else {"value": n.value, self.metric: n.metric}
+
+        return {
+            "equation": f"{formula(self.equation)} = {self.target_text}",
+            "unknown": self.unknown,
+            "fixed": self.fixed,
+            "roots": [{"exact": formula(r.exact), "value": r.value, "below": side(r.below), "above": side(r.above),
+                       "skipped_below": [vars(k) for k in r.skipped_below],
+                       "skipped_above": [vars(k) for k in r.skipped_above]} for r in self.roots],
+        }
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.explore import render_solution
+
+        return render_solution(self, "text")
+
+    def summary(self):
+        rows = []
+        for r in self.roots:
+            rows.append(("root", f"{r.value:,.6f}"))
+            rows += [(f"valid {name}", f"{n.value:,} ({self.metric} = {n.metric:,})")
+                     for name, n in (("below", r.below), ("above", r.above)) if n is not None]
+        return self.title, rows
 
 
 def roots_in(e: sympy.Expr, x: sympy.Symbol) -> list[sympy.Expr]:
@@ -72,35 +124,45 @@ def roots_in(e: sympy.Expr, x: sympy.Symbol) -> list[sympy.Expr]:
     return roots
 
 
-def _valid(derivation: Derivation, values: Mapping[str, int], unknown: str, candidate: int) -> bool:
+SKIPPED_SHOWN = 3  # invalid sizes listed on each side of a root
+
+
+def _problem(derivation: Derivation, values: Mapping[str, int], unknown: str, candidate: int) -> str | None:
+    """Why `candidate` is not a valid size of `unknown` (None when it is)."""
     try:
         dim_values(derivation, {**values, unknown: candidate})
-    except SpecError:
-        return False
-    return True
+    except SpecError as e:
+        return (f"{dotted(e.path)}: " if e.path else "") + e.message
+    return None
 
 
-def neighbours(derivation, expr, values, unknown, root, multiple_of: int = 1) -> tuple[Neighbour | None, Neighbour | None]:
-    """The nearest valid sizes at or below and at or above `root`, with `expr` at each."""
+def bracket(derivation, expr, values, unknown, root, multiple_of: int = 1) -> Root:
+    """`root` with the nearest valid sizes at or below and at or above it, `expr` at each,
+    and the first few sizes skipped on the way, with their reasons."""
 
     def metric(v: int) -> int:
         subst = dim_values(derivation, {**values, unknown: v})
         return int(expr.xreplace(subst))
 
-    def walk(start: int, step: int) -> Neighbour | None:
+    def walk(start: int, step: int, skipped: list[Skipped]) -> Neighbour | None:
         candidate = start
         for _ in range(SEARCH_STEPS):
             if candidate < 1:
                 return None
-            if _valid(derivation, values, unknown, candidate):
+            reason = _problem(derivation, values, unknown, candidate)
+            if reason is None:
                 return Neighbour(candidate, metric(candidate))
+            if len(skipped) < SKIPPED_SHOWN:
+                skipped.append(Skipped(candidate, reason))
             candidate += step
         return None
 
     k = multiple_of
-    low = math.floor(float(root) / k) * k
-    high = math.ceil(float(root) / k) * k
-    return walk(low, -k), walk(high, k)
+    # Exact floor and ceiling of root / k (a float would lose digits past 2^53).
+    low, high = int(sympy.floor(root / k)) * k, int(sympy.ceiling(root / k)) * k
+    out = Root(root, None, None)
+    out.below, out.above = walk(low, -k, out.skipped_below), walk(high, k, out.skipped_above)
+    return out
 
 
 def solve(
@@ -112,38 +174,40 @@ def solve(
     multiple_of: int = 1,
     convention: str = "pytorch",
     precision: Precision = Precision(),
-) -> tuple[sympy.Expr, list[Root]]:
+    target_text: str | None = None,
+) -> Solution:
     """The equation metric(unknown) = target, and its roots with valid integer neighbours."""
     values = {k: v for k, v in (values or {}).items() if k != unknown}
-    derivation, x = _setup(spec, unknown, values, convention)
+    derivation, x = setup(spec, unknown, values, convention)
     available = all_metrics(derivation, precision)
     if metric not in available:
-        raise SpecError(f"--target {metric}: expected one of {', '.join(available)}")
+        raise SpecError(f"metric {metric!r}: expected one of {', '.join(available)}")
     expr = available[metric]
-    equation = _in_one_variable(derivation, expr, unknown, values) - target
-    roots = []
-    for r in roots_in(equation, x):
-        below, above = neighbours(derivation, expr, values, unknown, r, multiple_of)
-        roots.append(Root(r, below, above))
-    return equation + target, roots
+    equation, fixed = in_one_variable(derivation, expr, unknown, values)
+    roots = [bracket(derivation, expr, values, unknown, r, multiple_of) for r in roots_in(equation - target, x)]
+    title = f"{metric} = {target_text or target} for {unknown} (convention: {derivation.convention.name}):"
+    return Solution(title, equation, target, target_text or str(target), metric, unknown, fixed, roots)
 
 
-def _setup(spec: Spec, unknown: str, values, convention) -> tuple[Derivation, sympy.Symbol]:
+def setup(spec: Spec, unknown: str, values, convention) -> tuple[Derivation, sympy.Symbol]:
+    """The derivation to solve in (derived dims that are given or solved for kept as symbols)."""
     dims = spec.dimset
     if unknown not in dims:
-        raise SpecError(f"--for {unknown}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
+        raise SpecError(f"unknown {unknown!r}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
     keep = [d.name for d in dims.items if d.definition is not None and (d.name == unknown or d.name in values)]
     return derive(spec, convention, keep=keep), symbols.dim(unknown)
 
 
-def _in_one_variable(derivation: Derivation, expr: sympy.Expr, unknown: str, values) -> sympy.Expr:
-    """expr with every dim but `unknown` at its value (derived dims through their definitions)."""
+def in_one_variable(derivation: Derivation, expr: sympy.Expr, unknown: str, values) -> tuple[sympy.Expr, dict]:
+    """expr with every dim but `unknown` at its value (derived dims through their definitions),
+    and the free dims so held fixed, with their values."""
     dims = derivation.spec.dimset
     probe = {**values}
     if dims[unknown].definition is None and dims[unknown].default is None:
         probe[unknown] = 1  # any value: it is substituted away below
     fixed = {s: v for s, v in dim_values(derivation, probe).items() if str(s) != unknown}
-    return sympy.expand(expr.xreplace(fixed))
+    held = {str(s): int(v) for s, v in fixed.items() if s in expr.free_symbols}
+    return sympy.expand(expr.xreplace(fixed)), held
 
 
 # -- crossover ------------------------------------------------------------------------
@@ -186,9 +250,9 @@ def crossover(
 ) -> Crossover:
     """Where part_a's metric equals part_b's, as `unknown` varies."""
     values = {k: v for k, v in (values or {}).items() if k != unknown}
-    derivation, x = _setup(spec, unknown, values, convention)
+    derivation, x = setup(spec, unknown, values, convention)
     if metric not in METRICS:
-        raise SpecError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+        raise SpecError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
     a = select(derivation, part_a).metrics()[metric]
     b = select(derivation, part_b).metrics()[metric]
     real = sympy.Symbol(unknown, positive=True)
@@ -196,5 +260,5 @@ def crossover(
         general = [r.xreplace({real: x}) for r in sympy.solve(sympy.together(a - b).xreplace({x: real}), real)]
     except NotImplementedError:
         general = []
-    roots = roots_in(_in_one_variable(derivation, a - b, unknown, values), x)
+    roots = roots_in(in_one_variable(derivation, a - b, unknown, values)[0], x)
     return Crossover(a, b, general, roots)

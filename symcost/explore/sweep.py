@@ -19,14 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..derive import METRICS, derive
-from ..memory import MEMORY_METRICS, Precision, all_metrics
-from ..errors import SpecError
+from ..derive import derive
+from ..memory import all_metrics
+from ..metrics import ALL_METRICS, METRICS
+from ..precision import Precision
+from ..results import Result
+from ..errors import SpecError, dotted
 from ..evaluate import dim_values
 from ..spec import Spec
 from .vectorized import Vectorized
 
-ALL_METRICS = METRICS + MEMORY_METRICS
 MAX_POINTS = 10_000_000
 CHECKED_POINTS = 2_000
 _GEOMETRIC = re.compile(r"^(\d+)\.\.(\d+)x(\d+)$")
@@ -60,18 +62,42 @@ def parse_values(text: str) -> list[int]:
     return values
 
 
-@dataclass
-class Sweep:
+@dataclass(repr=False)
+class Sweep(Result):
+    """Metrics at every point of a grid of sizes (exact integers), with the invalid points and why."""
+
     spec: Spec
     convention: str
     varied: dict[str, list[int]]  # each varied dim's values, in --vary order
     fixed: dict[str, int]  # every other dim
     columns: dict[str, np.ndarray]  # varied dims and metrics, one entry per grid point
     checked: int  # grid points whose constraints were checked
+    invalid: dict[int, str]  # grid point index -> why its sizes are not valid (its metrics mean nothing)
 
     @property
     def points(self) -> int:
         return len(next(iter(self.columns.values())))
+
+    def to_dict(self) -> dict:
+        from ..render.explore import sweep_data
+
+        return sweep_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.explore import render_sweep
+
+        return render_sweep(self, "table")
+
+    def summary(self):
+        grid = " x ".join(f"{k} ({len(v)})" for k, v in self.varied.items())
+        return f"{self.spec.name}: {grid}", [("points", f"{self.points:,}"), ("invalid", f"{len(self.invalid):,}"),
+                                            ("metrics", ", ".join(k for k in self.columns if k not in self.varied))]
+
+    def to_pandas(self):
+        """One row per point: the varied dims, the metrics, and `invalid` (the reason, or None)."""
+        from ..results import frame
+
+        return frame([p if "invalid" in p else p | {"invalid": None} for p in self.to_dict()["points"]])
 
 
 def sweep(
@@ -104,7 +130,7 @@ def sweep(
     fixed = {str(s): int(v) for s, v in dim_values(derivation, values).items() if str(s) not in vary}
     grid = np.meshgrid(*(np.asarray(v, dtype=np.int64) for v in vary.values()), indexing="ij")
     columns = {name: axis.ravel() for name, axis in zip(vary, grid)}
-    checked = _check(derivation, columns, values or {})
+    checked, invalid = _check(derivation, columns, values or {})
     available = all_metrics(derivation, precision)
     exprs = {m: available[m] for m in metrics}
     if components:
@@ -114,23 +140,27 @@ def sweep(
                     exprs[f"component:{node.path}:{m}"] = node.cost.metrics()[m]
     for key, e in exprs.items():
         columns[key] = Vectorized(e, fixed)(columns)
-    return Sweep(spec, derivation.convention.name, {k: list(v) for k, v in vary.items()}, fixed, columns, checked)
+    return Sweep(spec, derivation.convention.name, {k: list(v) for k, v in vary.items()}, fixed, columns, checked,
+                 invalid)
 
 
-def _check(derivation, columns: dict[str, np.ndarray], values: Mapping[str, int]) -> int:
-    """Run evaluate's checks at every point, or at an even sample of CHECKED_POINTS."""
+def _check(derivation, columns: dict[str, np.ndarray], values: Mapping[str, int]) -> tuple[int, dict[int, str]]:
+    """Run evaluate's checks at every point, or at an even sample of CHECKED_POINTS; an
+    invalid point is reported with its reason (the rest are still computed)."""
     n = len(next(iter(columns.values()))) if columns else 1
     picks = range(n) if n <= CHECKED_POINTS else np.unique(np.linspace(0, n - 1, CHECKED_POINTS).astype(np.int64))
-    seen = set()
+    reasons: dict[tuple, str | None] = {}
+    invalid = {}
     for i in picks:
         point = {name: int(col[i]) for name, col in columns.items()}
         key = tuple(point.values())
-        if key not in seen:
-            seen.add(key)
+        if key not in reasons:
             try:
                 dim_values(derivation, {**values, **point})
+                reasons[key] = None
             except SpecError as e:
-                at = ", ".join(f"{k}={v}" for k, v in point.items())
-                raise SpecError(f"at {at}: {e}") from None
-    return len(picks)
+                reasons[key] = (f"{dotted(e.path)}: " if e.path else "") + e.message
+        if reasons[key] is not None:
+            invalid[int(i)] = reasons[key]
+    return len(picks), invalid
 

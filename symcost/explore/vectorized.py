@@ -20,14 +20,20 @@ INT64_SAFE = 2.0**62
 
 
 class IntDiv(sympy.Function):
-    """floor(num / den) on integers; printed as `num // den` for numpy."""
+    """floor(num / den) on integers; prints itself as `num // den` for Python and numpy."""
+
+    def _pythoncode(self, printer) -> str:
+        num, den = self.args
+        return f"(({printer._print(num)}) // ({printer._print(den)}))"
+
+    _numpycode = _pythoncode
 
 
-def _exact_form(e: sympy.Expr) -> sympy.Expr:
+def exact_form(e: sympy.Expr) -> sympy.Expr:
     """e with every floor, ceiling and division as an integer floor division."""
 
     def floordiv(arg: sympy.Expr) -> sympy.Expr:
-        num, den = sympy.fraction(sympy.together(_exact_form(arg)))
+        num, den = sympy.fraction(sympy.together(exact_form(arg)))
         return IntDiv(sympy.expand(num), sympy.expand(den))
 
     e = e.replace(sympy.floor, floordiv)
@@ -53,7 +59,7 @@ def _magnitude(e: sympy.Expr) -> sympy.Expr:
     return e
 
 
-_MODULES = [{"IntDiv": lambda a, b: a // b, "Min": np.minimum, "Max": np.maximum}, "numpy"]
+_MODULES = [{"Min": np.minimum, "Max": np.maximum}, "numpy"]
 
 
 class Vectorized:
@@ -70,7 +76,7 @@ class Vectorized:
         self.expr = e
         self.names = sorted(str(s) for s in self.expr.free_symbols)
         symbols = sorted(self.expr.free_symbols, key=str)
-        exact = _exact_form(self.expr)
+        exact = exact_form(self.expr)
         self._exact = sympy.lambdify(symbols, exact, modules=_MODULES)
         self._bound = sympy.lambdify(symbols, _magnitude(exact), modules=_MODULES)
 

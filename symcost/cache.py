@@ -1,0 +1,131 @@
+"""A cache of derived forms as generated Python, so that a repeated `eval` imports no sympy.
+
+An entry is keyed by the sha256 of the spec's bytes, the convention and symcost's version
+(a changed spec, convention or version is another key: never stale). It holds:
+- `evaluate(values)`: every dim, and every component's params, active params and forward
+  and backward FLOPs, as integer Python (floors and divisions as `//` of exact integer
+  polynomials, see explore.vectorized.exact_form); it returns eval's JSON data;
+- `CHECKED`: the --set combinations at which the spec's constraints (heads dividing
+  width, positive sizes, …) were checked by the full path. Only those are answered from
+  the cache; any other point goes through the full path once, which adds it.
+
+Where: $SYMCOST_CACHE_DIR, else $XDG_CACHE_HOME/symcost, else ~/.cache/symcost. A cache
+that cannot be read or written is skipped without a word: it only ever saves time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import __version__
+
+MAX_CHECKED = 256  # points remembered per entry (the newest win)
+
+
+def directory():
+    from pathlib import Path
+
+    if root := os.environ.get("SYMCOST_CACHE_DIR"):
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "symcost"
+
+
+def _entry(digest: str, convention: str):
+    return directory() / f"eval-{digest}-{convention}-{__version__}.py"
+
+
+def _load(path) -> dict | None:
+    try:
+        source = path.read_text()
+    except OSError:
+        return None
+    namespace: dict = {}
+    try:
+        exec(compile(source, str(path), "exec"), namespace)  # our own generated file (see store)
+    except Exception:  # a damaged entry is a miss
+        return None
+    return namespace if namespace.get("VERSION") == __version__ else None
+
+
+def _point(values: dict[str, int]) -> tuple:
+    return tuple(sorted(values.items()))
+
+
+def lookup(raw: bytes, convention: str, values: dict[str, int]) -> dict | None:
+    """eval's data for the spec with these bytes at `values`, if cached and checked there."""
+    import hashlib
+
+    entry = _load(_entry(hashlib.sha256(raw).hexdigest(), convention))
+    if entry is None or _point(values) not in entry["CHECKED"]:
+        return None
+    return entry["evaluate"](dict(values))
+
+
+def store(evaluation, values: dict[str, int]) -> None:
+    """Remember the evaluation's derived forms, and that `values` passed every check."""
+    derivation = evaluation.derivation
+    digest = derivation.spec.doc.digest
+    if not digest:
+        return
+    path = _entry(digest, derivation.convention.name)
+    old = _load(path)
+    checked = [p for p in (old["CHECKED"] if old else ()) if p != _point(values)] + [_point(values)]
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = generate(evaluation, checked[-MAX_CHECKED:])
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+            f.write(text)
+        os.replace(f.name, path)  # whole or not at all, even with two evals at once
+    except OSError:
+        return
+
+
+def generate(evaluation, checked) -> str:
+    """The entry's Python source (see the module docstring)."""
+    import sympy
+    from sympy.printing.pycode import PythonCodePrinter
+
+    from .explore.vectorized import exact_form
+
+    derivation = evaluation.derivation
+    printer = PythonCodePrinter({"fully_qualified_modules": False})
+    names = {s: f"v_{s}" for s in (d.symbol for d in derivation.spec.dimset.items)}
+
+    def code(e) -> str:
+        e = sympy.sympify(e).xreplace({s: sympy.Symbol(n) for s, n in names.items()})
+        return printer.doprint(exact_form(e))
+
+    spec = derivation.spec
+    lines = [
+        f"# symcost {__version__}: derived forms of {spec.name!r} ({derivation.convention.name}); generated, do not edit",
+        f"VERSION = {__version__!r}",
+        f"CHECKED = {set(checked)!r}",
+        "",
+        "",
+        "def evaluate(values):",
+        "    dims = {}",
+    ]
+    for d in spec.dimset.items:
+        var = names[d.symbol]
+        fallback = repr(d.default) if d.definition is None else code(d.definition)
+        lines.append(f"    {var} = dims[{d.name!r}] = values[{d.name!r}] if {d.name!r} in values else {fallback}")
+    lines.append("    components = [")
+    for node in derivation.raw:
+        cost = node.cost
+        numbers = ", ".join(code(e) for e in (cost.params, cost.active_params, cost.forward, cost.backward))
+        lines.append(f"        ({node.path!r}, {node.kind!r}, {numbers}),")
+    lines += [
+        "    ]",
+        f"    return DATA(NAME, CONVENTION, dims, {code(derivation.inputs)}, INPUT_UNIT, components)",
+        "",
+        "",
+        "from symcost.render.model import evaluation_dict as DATA  # noqa: E402",
+        "",
+        f"NAME = {spec.name!r}",
+        f"CONVENTION = {derivation.convention.name!r}",
+        f"INPUT_UNIT = {evaluation.input_unit!r}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,95 @@
+"""symcost's command line: a table of commands, each imported only when it runs.
+
+`symcost --help` reads summaries from COMMANDS and imports no command module, so it needs
+neither sympy nor pydantic nor numpy. A repeated `symcost eval` of an unchanged spec is
+answered from the cache of derived forms (symcost.cache) before click or sympy load.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+# name -> (module in symcost.cli, function, summary for --help); the order is --help's order.
+COMMANDS = {
+    "derive": ("model", "derive", "Closed forms of params, active params and FLOPs, per component."),
+    "eval": ("model", "eval_", "Exact numbers at the spec's sizes, FLOPs per token too."),
+    "verify": ("model", "verify", "Build the spec in PyTorch and compare every count, exactly."),
+    "sweep": ("explore", "sweep", "Metrics over a grid of sizes, exact and vectorised."),
+    "solve": ("explore", "solve", "The size of one dim at which a metric reaches a target."),
+    "crossover": ("explore", "crossover", "Where two parts' costs are equal."),
+    "compare": ("explore", "compare", "Two specs side by side."),
+    "approx": ("explore", "approx", "Published estimates next to the exact count."),
+    "budget": ("explore", "budget", "Training compute, tokens and compute-optimal size."),
+    "memory": ("memory", "memory", "Bytes for weights, KV cache, training state and activations."),
+    "inference": ("memory", "inference", "Prefill and decode FLOPs, generation, arithmetic intensity."),
+    "import-hf": ("hf", "import_hf", "A spec from a Hugging Face config.json."),
+}
+
+HELP = """symcost: what an architecture costs, before you train it.
+
+Parameters and FLOPs as closed-form formulas in width, depth, sequence length and
+number of experts, the numbers they give, and an exact check against PyTorch.
+
+\b
+Examples:
+  symcost derive architectures/transformer.yaml
+  symcost eval architectures/llama.yaml --set seq_len=2048
+  symcost verify architectures/transformer.yaml --backward
+  symcost sweep architectures/llama.yaml --vary seq_len=1024..131072x2
+  symcost solve architectures/llama.yaml --target params=7e9 --for d_model
+"""
+
+
+@functools.cache
+def _group():
+    import importlib
+
+    import click
+
+    class Commands(click.Group):
+        def list_commands(self, ctx):
+            return list(COMMANDS)
+
+        def get_command(self, ctx, name):
+            if name not in COMMANDS:
+                return None
+            module, attr, _ = COMMANDS[name]
+            return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+        def format_commands(self, ctx, formatter):
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
+
+        def resolve_command(self, ctx, args):
+            if args and args[0] not in COMMANDS and not args[0].startswith("-"):
+                import difflib
+
+                close = difflib.get_close_matches(args[0], COMMANDS, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                ctx.fail(f"No such command {args[0]!r}.{hint} Commands: {', '.join(COMMANDS)}")
+            return super().resolve_command(ctx, args)
+
+    from .. import __version__
+
+    @click.group(cls=Commands, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="symcost")
+    def main() -> None:
+        pass
+
+    return main
+
+
+def run(args=None) -> None:
+    """The `symcost` command (and `python -m symcost`): the cache first, else click."""
+    argv = sys.argv[1:] if args is None else list(args)
+    from ._fast import cached_eval
+
+    if not cached_eval(argv):
+        _group()(args=argv, prog_name="symcost")
+
+
+def __getattr__(name: str):
+    if name == "main":  # the click group, built on first use (tests drive it with CliRunner)
+        return _group()
+    raise AttributeError(name)

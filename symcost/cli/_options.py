@@ -1,0 +1,54 @@
+"""What the commands share: the error edge, option parsers and option bundles.
+
+Light on purpose (no sympy, pydantic or numpy): `--help` of every command imports this.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from ..conventions import CONVENTIONS
+from ..errors import SpecError
+from ..precision import BYTES
+from ._values import exact, integer, parse_sets  # noqa: F401  (the commands' parsers, re-exported)
+
+def edge(fn):
+    """Turn symcost's errors into one line on stderr and exit status 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def echo(text: str) -> None:
+    click.echo(text)
+
+
+spec_argument = click.argument("spec", type=click.Path(dir_okay=True, path_type=str))
+set_option = click.option(
+    "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Give a dim a value (repeatable): --set d_model=1024."
+)
+convention_option = click.option(
+    "--convention",
+    type=click.Choice(list(CONVENTIONS)),
+    default="pytorch",
+    show_default=True,
+    help="FLOP convention: pytorch (FlopCounterMode), macs (= pytorch/2), full (+ elementwise, causal halved).",
+)
+dtype_option = click.option(
+    "--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,
+    help="Bytes per value: weights, and unless overridden cached values and gradients (the byte metrics).",
+)
+
+
+def format_option(choices=("text", "json", "markdown", "latex")):
+    return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True)

@@ -1,0 +1,53 @@
+"""Parsing numbers from the command line: exact, bounded like the spec's own integers, and
+light (no click: the cached eval path parses --set with it)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+from ..errors import SpecError
+from ..limits import MAX_LITERAL
+
+_SET = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def integer(text: str, what: str) -> int:
+    """'1024', '50_257', '7e9' -> a positive int below the spec's own bound (10^18): the
+    exponent is checked before any digits are built, so 1e999999999 is refused at once."""
+    value = _decimal(text)
+    if value is None or value.adjusted() >= 18 or value != value.to_integral_value():
+        raise SpecError(f"{what} {text!r}: expected a whole number below 10^18, e.g. 1024 or 7e9")
+    number = int(value)
+    if not 1 <= number < MAX_LITERAL:
+        raise SpecError(f"{what} {text!r}: sizes must be positive integers below 10^18")
+    return number
+
+
+def exact(text: str, what: str) -> Fraction:
+    """'7e9', '1.5e21', '300_000_000_000' -> an exact positive rational (bounded exponent)."""
+    value = _decimal(text)
+    if value is None or not -30 <= value.adjusted() <= 60:
+        raise SpecError(f"{what} {text!r}: expected a number such as 7e9 (between 1e-30 and 1e60)")
+    if value <= 0:
+        raise SpecError(f"{what} {text!r}: must be positive")
+    return Fraction(value)
+
+
+def parse_sets(items: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        m = _SET.match(item)
+        if not m:
+            raise SpecError(f"--set {item!r}: expected NAME=INTEGER, e.g. --set d_model=1024")
+        out[m.group(1)] = integer(m.group(2), f"--set {m.group(1)}")
+    return out

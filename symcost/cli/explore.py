@@ -1,0 +1,208 @@
+"""sweep, solve, crossover, compare, approx and budget: exploring trade-offs."""
+
+from __future__ import annotations
+
+import click
+
+from ..metrics import ALL_METRICS, METRICS
+from ._options import (
+    convention_option, dtype_option, echo, edge, exact, format_option, integer, parse_sets, set_option, spec_argument,
+)
+
+
+def _vary(items: tuple[str, ...]) -> dict[str, list[int]]:
+    from ..errors import SpecError
+    from ..explore.sweep import parse_values
+
+    out = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name:
+            raise SpecError(f"--vary {item!r}: expected NAME=VALUES, e.g. --vary seq_len=1024..131072x2")
+        if name in out:
+            raise SpecError(f"--vary {name}: given twice; give one list of values per dim")
+        out[name] = parse_values(values)
+    return out
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost sweep architectures/llama.yaml --vary seq_len=1024..131072x2 --metric forward
+  symcost sweep architectures/llama.yaml --vary d_model=2048:8192:1024 --vary n_layers=16,32 --format csv
+  symcost sweep architectures/transformer.yaml --vary seq_len=128..8192x2 --plot cost.png --stack
+""")
+@spec_argument
+@click.option("--vary", multiple=True, required=True, metavar="NAME=VALUES",
+              help="Values of a dim: a list 1,2,4, a range 512:8192:512 or a series 1024..131072x2 (repeatable: a grid).")
+@click.option("--metric", "metrics", multiple=True, type=click.Choice(ALL_METRICS),
+              help="Metric to report (repeatable): parameters, FLOPs or bytes.")
+@set_option
+@convention_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw the metrics against the first --vary (PNG).")
+@click.option("--stack", is_flag=True, help="With --plot: each component's share of the first metric.")
+@dtype_option
+@edge
+def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> None:
+    """Metrics over a grid of sizes, exactly and vectorised; invalid points are listed
+    with their reason and the rest computed."""
+    from .. import api
+    from ..extras import require
+    from ..precision import Precision
+    from ..render.explore import render_sweep
+
+    if plot:
+        require("matplotlib", "plot", "--plot")
+    metrics = metrics or ("params", "forward")
+    result = api.sweep(spec, _vary(vary), metrics, parse_sets(sets), convention=convention, components=stack,
+                       precision=Precision(dtype))
+    if plot:
+        from ..explore.plot import plot_sweep
+
+        plot_sweep(result, plot, metrics, stack=stack)
+    echo(render_sweep(result, fmt))
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost solve architectures/llama.yaml --target params=7e9 --for d_model --set n_layers=32
+  symcost solve architectures/llama.yaml --target params=7e9 --for d_model --multiple-of 128
+  symcost solve architectures/llama.yaml --target inference_bytes=80e9 --for seq_len --dtype bf16
+""")
+@spec_argument
+@click.option("--target", required=True, metavar="METRIC=VALUE", help="e.g. params=7e9 or forward=1e15.")
+@click.option("--for", "unknown", required=True, metavar="NAME", help="The dim to solve for.")
+@click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Only sizes that are multiples of this count as valid neighbours.")
+@dtype_option
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def solve(spec, target, unknown, multiple_of, dtype, sets, convention, fmt) -> None:
+    """The size of one dim at which a metric reaches a target: the root, the nearest valid
+    sizes on each side with the metric at each, why nearer sizes are invalid, and the dims
+    held fixed."""
+    import sympy
+
+    from .. import api
+    from ..errors import SpecError
+    from ..precision import Precision
+    from ..render.explore import render_solution
+
+    metric, sep, value = target.partition("=")
+    if not sep:
+        raise SpecError(f"--target {target!r}: expected METRIC=VALUE, e.g. params=7e9")
+    goal = exact(value, "--target")
+    solution = api.solve(spec, metric, sympy.Rational(goal.numerator, goal.denominator), unknown, parse_sets(sets),
+                         multiple_of=multiple_of, convention=convention, precision=Precision(dtype), target_text=value)
+    echo(render_solution(solution, fmt))
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost crossover architectures/transformer.yaml --between attention:scores+values mlp --in seq_len
+  symcost crossover architectures/mixtral.yaml --between attention moe --in seq_len --metric train
+""")
+@spec_argument
+@click.option("--between", nargs=2, required=True, metavar="PART_A PART_B",
+              help="Components by type or path, optionally with parts: attention:scores+values.")
+@click.option("--in", "unknown", required=True, metavar="NAME", help="The dim along which they cross.")
+@click.option("--metric", type=click.Choice(METRICS), default="forward", show_default=True)
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def crossover(spec, between, unknown, metric, sets, convention, fmt) -> None:
+    """Where two parts' costs are equal: a closed form, and the number at the spec's sizes."""
+    from .. import api
+    from ..render.explore import render_crossover
+
+    c = api.crossover(spec, between[0], between[1], unknown, metric, parse_sets(sets), convention=convention)
+    echo(render_crossover(c, between[0], between[1], unknown, metric, fmt))
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost compare architectures/llama.yaml architectures/mixtral.yaml
+  symcost compare architectures/llama.yaml architectures/mixtral.yaml --vary seq_len=1024..32768x2
+""")
+@click.argument("spec_a", type=click.Path(path_type=str))
+@click.argument("spec_b", type=click.Path(path_type=str))
+@set_option
+@click.option("--vary", metavar="NAME=VALUES", help="Compare across the values of one dim both specs declare.")
+@dtype_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def compare(spec_a, spec_b, sets, vary, dtype, convention, fmt) -> None:
+    """Two specs side by side: params, active params, FLOPs per token, weight reuse, bytes, and B / A."""
+    from .. import api
+    from ..precision import Precision
+    from ..render.explore import render_compare
+
+    varied = next(iter(_vary((vary,)).items())) if vary else None
+    c = api.compare(spec_a, spec_b, parse_sets(sets), varied=varied, convention=convention, precision=Precision(dtype))
+    echo(render_compare(c, fmt))
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost approx architectures/transformer.yaml
+  symcost approx architectures/llama.yaml --set seq_len=2048 --format json
+""")
+@spec_argument
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def approx(spec, sets, convention, fmt) -> None:
+    """Published estimates (6·N·D, Kaplan, Chinchilla, Megatron) next to the exact count,
+    with their relative error as a closed form and at the spec's sizes."""
+    from .. import api
+    from ..evaluate import dim_values
+    from ..explore.approx import estimates
+    from ..render.explore import render_estimates
+
+    d = api.derive(api.load(spec), convention)
+    values = dim_values(d, parse_sets(sets))
+    echo(render_estimates(d, estimates(d), values, fmt))
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost budget architectures/llama.yaml --tokens 2e12
+  symcost budget architectures/llama.yaml --flops 1e23
+  symcost budget architectures/llama.yaml --flops 1e23 --optimal-for d_model --multiple-of 128
+""")
+@spec_argument
+@click.option("--tokens", help="Training tokens: gives total compute.")
+@click.option("--flops", help="A compute budget: gives tokens (or, with --optimal-for, a size).")
+@click.option("--optimal-for", metavar="NAME",
+              help="Solve NAME so that a compute-optimal run (tokens = 20 x params) costs --flops.")
+@click.option("--tokens-per-param", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True)
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def budget(spec, tokens, flops, optimal_for, tokens_per_param, multiple_of, sets, convention, fmt) -> None:
+    """Training compute from the exact count: tokens -> FLOPs, FLOPs -> tokens, and the
+    compute-optimal size of Hoffmann et al. 2022 for a budget."""
+    from .. import api
+    from ..errors import SpecError
+    from ..explore import budget as plan
+    from ..render.explore import render_budget, render_solution
+
+    if (tokens is None) == (flops is None):
+        raise SpecError("give exactly one of --tokens or --flops")
+    s = api.load(spec)
+    if optimal_for:
+        if flops is None:
+            raise SpecError("--optimal-for needs --flops")
+        solution = plan.optimal(s, exact(flops, "--flops"), optimal_for, parse_sets(sets), tokens_per_param,
+                                multiple_of, convention, flops_text=flops)
+        echo(render_solution(solution, fmt))
+        return
+    given = {"tokens": integer(tokens, "--tokens")} if tokens else {"flops": exact(flops, "--flops")}
+    echo(render_budget(plan.budget(s, values=parse_sets(sets), convention=convention, **given), fmt))

@@ -1,0 +1,64 @@
+"""memory and inference: bytes to train and serve, and the cost of generating."""
+
+from __future__ import annotations
+
+import click
+
+from ..precision import BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ._options import convention_option, dtype_option, echo, edge, format_option, parse_sets, set_option, spec_argument
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost memory architectures/llama.yaml
+  symcost memory architectures/mixtral.yaml --dtype fp8 --kv-dtype bf16 --recompute selective
+""")
+@spec_argument
+@dtype_option
+@click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached key/value (default: --dtype).")
+@click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
+@click.option("--master-weights/--no-master-weights", default=None,
+              help="Keep fp32 master weights (default: when --dtype is not fp32).")
+@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
+              help="Activation recomputation, for activation memory.")
+@set_option
+@format_option(("text", "json"))
+@edge
+def memory(spec, dtype, kv_dtype, grad_dtype, optimizer, master_weights, recompute, sets, fmt) -> None:
+    """Bytes for weights, KV cache, training state and activations, as closed forms and numbers."""
+    from .. import api
+    from ..precision import Precision
+    from ..render.memory import render_memory
+
+    precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights)
+    echo(render_memory(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
+                                  recompute=recompute), fmt))
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost inference architectures/llama.yaml --new 256
+  symcost inference architectures/mixtral.yaml --context 32768 --dtype fp8
+""")
+@spec_argument
+@click.option("--context", type=click.IntRange(min=0, max=10**18 - 1),
+              help="Tokens in the cache for the decode step (default: seq_len).")
+@click.option("--new", "new_tokens", type=click.IntRange(min=1, max=10**18 - 1), default=128, show_default=True,
+              help="Tokens to generate after the prompt.")
+@dtype_option
+@click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached value (default: --dtype).")
+@set_option
+@convention_option
+@format_option(("text", "json"))
+@edge
+def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, fmt) -> None:
+    """Prefill and decode FLOPs, generation totals and arithmetic intensity per decode step."""
+    from .. import api
+    from ..precision import Precision
+    from ..render.memory import render_inference
+
+    s = api.load(spec)
+    inf = api.inference(s, Precision(dtype, kv_dtype), convention)
+    numbers = inf.values(parse_sets(sets), context, new_tokens)
+    echo(render_inference(s.name, inf, numbers, int(numbers["context"]), new_tokens, convention, fmt))

@@ -1,0 +1,189 @@
+"""sweep, solve, crossover, compare, approx and budget as data and text."""
+
+from __future__ import annotations
+
+import json
+import numbers
+from fractions import Fraction
+
+from .text import exact_and_human, formula, human, number, pretty, table, width, wrap
+
+
+def jsonable(v):
+    """An exact value for JSON: integers as integers, other rationals as floats, formulas as text."""
+    import sympy
+
+    if isinstance(v, sympy.Basic) and v.is_Rational:
+        v = Fraction(int(v.p), int(v.q))
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else float(v)
+    if isinstance(v, sympy.Basic):
+        return formula(v)
+    return int(v) if isinstance(v, numbers.Integral) else v
+
+
+def sweep_data(result) -> dict:
+    keys = list(result.varied) + [k for k in result.columns if k not in result.varied]
+    points = []
+    for i, row in enumerate(zip(*(result.columns[k] for k in keys))):
+        point = {k: int(v) for k, v in zip(keys, row)}
+        if i in result.invalid:
+            point = {k: point[k] for k in result.varied} | {"invalid": result.invalid[i]}
+        points.append(point)
+    return {"name": result.spec.name, "convention": result.convention, "fixed": result.fixed,
+            "points_checked": result.checked, "points": points}
+
+
+def render_sweep(result, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(sweep_data(result), indent=2)
+    keys = list(result.varied) + [k for k in result.columns if k not in result.varied]
+    rows = list(zip(*(result.columns[k] for k in keys)))
+    if fmt == "csv":  # an `invalid` column (the reason) only when some point is invalid
+        extra = ["invalid"] if result.invalid else []
+        lines = [",".join(keys + extra)]
+        for i, row in enumerate(rows):
+            if i in result.invalid:
+                cells = [str(int(v)) for v in row[:len(result.varied)]] + [""] * (len(keys) - len(result.varied))
+                lines.append(",".join(cells + [json.dumps(result.invalid[i])]))
+            else:
+                lines.append(",".join([str(int(v)) for v in row] + [""] * len(extra)))
+        return "\n".join(lines)
+    limit = width()
+    body, short = [], []
+    for i, row in enumerate(rows):
+        if i in result.invalid:
+            body.append([number(v) for v in row[:len(result.varied)]] + [f"invalid: {result.invalid[i]}"]
+                        + [""] * (len(keys) - len(result.varied) - 1))
+            short.append({})
+        else:
+            body.append([number(v) for v in row])
+            short.append({j: human(v) for j, v in enumerate(row) if j >= len(result.varied)})
+    note = (f"{result.spec.name} — convention: {result.convention}; constraints checked at "
+            f"{result.checked:,} of {result.points:,} points")
+    if result.invalid:
+        note += f"; {len(result.invalid):,} invalid"
+    return "\n".join(wrap(note, limit) + [""] + table(keys, body, limit, compact=short))
+
+
+def render_solution(s, fmt: str) -> str:
+    """solve's (and budget --optimal-for's) result: the equation, each root as a number
+    (its exact form in JSON), the valid sizes around it, and why nearer sizes were skipped."""
+    data = s.to_dict()
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    limit = width()
+    lines = wrap(s.title, limit) + wrap(f"  {pretty(s.equation)} = {s.target_text}", limit)
+    if data["fixed"]:
+        lines += wrap("held fixed: " + ", ".join(f"{k}={v:,}" for k, v in data["fixed"].items()), limit)
+    lines.append("")
+    if not data["roots"]:
+        lines.append("no positive real root")
+    for r in data["roots"]:
+        lines.append(f"root: {s.unknown} = {r['value']:,.6f}")
+        for side in ("below", "above"):
+            n = r[side]
+            lines += wrap(f"  nearest valid {side}: " + (
+                "none" if n is None else f"{n['value']:,}  ->  {s.metric} = {number(n[s.metric])}"), limit)
+            for skipped in r[f"skipped_{side}"]:
+                lines += wrap(f"    skipped {skipped['value']:,}: {skipped['reason']}", limit, indent=6)
+    return "\n".join(lines)
+
+
+def render_crossover(c, part_a: str, part_b: str, unknown: str, metric: str, fmt: str) -> str:
+    data = {
+        "a": {"selector": part_a, metric: formula(c.a)},
+        "b": {"selector": part_b, metric: formula(c.b)},
+        "in": unknown,
+        "general": [formula(g) for g in c.general],
+        "roots": [{"exact": formula(r), "value": float(r)} for r in c.roots],
+    }
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    limit = width()
+    lines = wrap(f"{part_a}: {metric} = {pretty(c.a)}", limit) + wrap(f"{part_b}: {metric} = {pretty(c.b)}", limit)
+    lines.append("")
+    for g in c.general:
+        lines += wrap(f"equal when {unknown} = {pretty(g)}", limit)
+    lines += [f"at these sizes: {unknown} = {r['value']:,.6f}" for r in data["roots"]] or [
+        f"no positive {unknown} where they are equal at these sizes"
+    ]
+    return "\n".join(lines)
+
+
+_COMPARE_LABELS = {
+    "params": "params",
+    "active_params": "active params",
+    "forward_per_input": "forward FLOPs per token",
+    "train_per_input": "train FLOPs per token",
+    "uses_per_weight": "uses/weight/input",
+    "weights_bytes": "weights (bytes)",
+    "kv_bytes_per_token": "KV cache per token (bytes)",
+}
+
+
+def _ratio(a, b):
+    return None if a == 0 else b / a
+
+
+def compare_data(c) -> dict:
+    return {
+        "a": c.a.name, "b": c.b.name, "convention": c.convention,
+        "rows": [{"at": point, "a": {k: jsonable(v) for k, v in fa.items()},
+                  "b": {k: jsonable(v) for k, v in fb.items()},
+                  "ratio_b_over_a": {k: jsonable(_ratio(fa[k], fb[k])) for k in fa}} for point, fa, fb in c.rows],
+    }
+
+
+def render_compare(c, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(compare_data(c), indent=2)
+    limit = width()
+    out = wrap(f"{c.a.name} (A) vs {c.b.name} (B) — convention: {c.convention}", limit)
+    for point, fa, fb in c.rows:
+        out.append("")
+        if point:
+            out += wrap(", ".join(f"{k}={v:,}" for k, v in point.items()), limit)
+        rows = [(_COMPARE_LABELS[k], number(fa[k]), number(fb[k]),
+                 "-" if _ratio(fa[k], fb[k]) is None else f"{float(_ratio(fa[k], fb[k])):.4f}") for k in fa]
+        short = [{1: human(fa[k]), 2: human(fb[k])} for k in fa]
+        out += table(("metric", "A", "B", "B / A"), rows, limit, compact=short)
+    return "\n".join(out)
+
+
+def render_estimates(derivation, estimates, values: dict, fmt: str) -> str:
+    rows = []
+    for est in estimates:
+        approx, exact = int(est.formula.xreplace(values)), int(est.exact.xreplace(values))
+        rows.append({
+            "name": est.name, "source": est.source, "metric": est.metric,
+            "formula": formula(est.formula), "estimate": approx, "exact": exact,
+            "relative_error": formula(est.relative_error), "relative_error_here": (approx - exact) / exact,
+            "pretty": (pretty(est.formula), pretty(est.relative_error)),
+        })
+    if fmt == "json":
+        return json.dumps({"name": derivation.spec.name, "convention": derivation.convention.name,
+                           "estimates": [{k: v for k, v in r.items() if k != "pretty"} for r in rows]}, indent=2)
+    limit = width()
+    lines = wrap(f"{derivation.spec.name} — exact counts under {derivation.convention.name}, "
+                 "against published estimates", limit) + [""]
+    for r in rows:
+        lines += wrap(f"{r['name']}: {r['source']}", limit)
+        lines += wrap(f"  estimate {r['estimate']:,} vs exact {r['metric']} {r['exact']:,}: "
+                      f"{100 * r['relative_error_here']:+.2f}%", limit)
+        lines += wrap(f"  relative error = {r['pretty'][1]}", limit)
+    return "\n".join(lines)
+
+
+def render_budget(b, fmt: str) -> str:
+    data = {"params": b.params, "train_flops_per_token": jsonable(b.train_per_input),
+            "tokens": jsonable(b.tokens), "train_flops": jsonable(b.flops)}
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    return "\n".join([
+        f"params                 {exact_and_human(b.params)}",
+        f"train FLOPs per token  {exact_and_human(b.train_per_input)}",
+        f"tokens                 {exact_and_human(b.tokens)}",
+        f"train FLOPs            {exact_and_human(b.flops)}",
+    ])
+
