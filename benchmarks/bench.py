@@ -10,6 +10,7 @@ FlopCounterMode), sweep (1,000,000 exact points).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -35,10 +36,26 @@ def run(*cmd: str) -> None:
 
 
 def startup() -> None:
-    floor = best(lambda: run(sys.executable, "-c", "import sympy"))
-    cli = best(lambda: run(sys.executable, "-m", "symcost", "derive", str(ARCH / "transformer.yaml")))
-    print(f"startup: `import sympy` {floor:.2f} s; `symcost derive transformer.yaml` {cli:.2f} s "
-          f"({cli / floor:.1f}x the floor, +{cli - floor:.2f} s)")
+    """Start-up ratios, measured side by side: --help and a cached eval against `python -c pass`,
+    a cold derive against `import sympy` (the floor any symbolic answer pays)."""
+    import tempfile
+
+    python = best(lambda: run(sys.executable, "-c", "pass"))
+    sympy = best(lambda: run(sys.executable, "-c", "import sympy"))
+    cli = lambda *args: run(sys.executable, "-m", "symcost", *args)
+    helped = best(lambda: cli("--help"))
+    derive = best(lambda: cli("derive", str(ARCH / "transformer.yaml")))
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["SYMCOST_CACHE_DIR"] = cache
+        cold = best(lambda: cli("eval", str(ARCH / "llama.yaml"), "--no-cache"))
+        cli("eval", str(ARCH / "llama.yaml"))
+        cached = best(lambda: cli("eval", str(ARCH / "llama.yaml")))
+        del os.environ["SYMCOST_CACHE_DIR"]
+    print(f"startup: `python -c pass` {python:.3f} s; `symcost --help` {helped:.3f} s ({helped / python:.2f}x)")
+    print(f"startup: `import sympy` {sympy:.3f} s; `symcost derive transformer.yaml` {derive:.3f} s "
+          f"({derive / sympy:.2f}x)")
+    print(f"startup: `symcost eval llama.yaml` uncached {cold:.3f} s, repeated (cached) {cached:.3f} s "
+          f"({cached / python:.2f}x `python -c pass`)")
 
 
 def derive_depth() -> None:

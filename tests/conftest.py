@@ -34,3 +34,9 @@ def write(tmp_path):
         return str(p)
 
     return _write
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path_factory, monkeypatch):
+    """eval's cache of derived forms goes to a directory of the test session, not the user's."""
+    monkeypatch.setenv("SYMCOST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "symcost-cache"))

@@ -162,12 +162,15 @@ def test_new_layer_errors(cli, write, layers, path, fragment):
     assert f": {path}: " in result.stderr and fragment in result.stderr, result.stderr
 
 
-def test_derive_shows_active_and_compute_per_parameter(cli):
+def test_derive_shows_active_and_compute_per_parameter(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     out = cli("derive", arch("mixtral")).stdout
     assert "active params" in out and "uses/weight/input" in out
     row = next(line for line in out.splitlines() if line.startswith("layers/2/repeat/3/moe"))
-    assert "3*d_ff*d_model*n_experts*n_layers" in row and "3*d_ff*d_model*n_layers*top_k" in row
-    assert row.rstrip().endswith("  1")  # every active expert weight: one multiply-add per token
+    assert row.rstrip().endswith("  1.00")  # every active expert weight: one multiply-add per token
+    formulas = cli("derive", arch("mixtral"), "--formulas").stdout.splitlines()
+    block = formulas[formulas.index("layers/2/repeat/3/moe  (moe)"):][:3]
+    assert "3·d_ff·d_model·n_experts·n_layers" in block[1] and "3·d_ff·d_model·n_layers·top_k" in block[2]
     evaluated = cli("eval", arch("mixtral")).stdout
     assert "45,098,205,184  11,275,337,728" in evaluated  # the MoE layers: held vs active
 
