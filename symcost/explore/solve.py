@@ -124,7 +124,7 @@ def roots_in(e: sympy.Expr, x: sympy.Symbol) -> list[sympy.Expr]:
     return roots
 
 
-SKIPPED_SHOWN = 3  # invalid sizes listed on each side of a root
+SKIPPED_SHOWN = 2  # invalid sizes listed on each side of a root
 
 
 def _problem(derivation: Derivation, values: Mapping[str, int], unknown: str, candidate: int) -> str | None:
