@@ -215,7 +215,8 @@ def _first_error(e: ValidationError, doc: Document) -> SpecError:
         close = difflib.get_close_matches(written, [*REGISTRY, *CONTAINERS], n=1)
         message = f"unknown layer type {written!r}" + (
             f"; did you mean {close[0]!r}?" if close else f"; expected one of: {LAYER_TYPES}")
-    elif err["type"] == "literal_error" and path and path[-1] == "activation" and err.get("input") in ALIASES:
+    elif (err["type"] == "literal_error" and path and path[-1] == "activation" and isinstance(err.get("input"), str)
+          and err["input"] in ALIASES):
         message += f"; {err['input']} is written {ALIASES[err['input']]}"
     elif err["type"] == "missing":
         message = "required field missing"

@@ -34,7 +34,7 @@ CASES = [
                  "unknown field 'heds'", id="unknown-field"),
     pytest.param(edit("causal: true", "causal: 'yes'"), "14:", "layers.1.layers.1.attention.causal",
                  "valid boolean", id="wrong-type"),
-    pytest.param(edit("- mlp:", "- mpl:"), "15:", "layers.1.layers.2", "expected one key naming the layer type",
+    pytest.param(edit("- mlp:", "- mpl:"), "15:", "layers.1.layers.2", "unknown layer type 'mpl'; did you mean 'mlp'?",
                  id="unknown-layer-type"),
     pytest.param(edit("hidden: d_ff", "hidden: d_fff"), "15:", "layers.1.layers.2.mlp.hidden",
                  "unknown name 'd_fff'", id="undefined-dim"),
