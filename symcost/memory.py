@@ -102,7 +102,7 @@ class MemoryReport(Result):
     def text(self, width: int | None = None) -> str:
         from .render.memory import render_memory
 
-        return render_memory(self, "text")
+        return render_memory(self, "text", width)
 
     def summary(self):
         from .metrics import label

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symcost
 from conftest import ARCHITECTURES, ROOT, arch
@@ -96,6 +98,15 @@ def test_output_fits_100_columns(tmp_path, name, command):
     assert out.returncode == 0, out.stderr
     assert max(map(len, out.stdout.splitlines())) <= 100
     assert "**" not in out.stdout and "CRootOf" not in out.stdout
+
+
+def test_results_text_takes_a_width():
+    results = [symcost.evaluate(arch("deepseek_v3")), symcost.derive(arch("deepseek_v3")),
+               symcost.memory(arch("deepseek_v3")), symcost.sweep(arch("llama"), {"seq_len": [1024, 2048]}),
+               symcost.solve(arch("llama"), "params", "7e9", "d_model"),
+               symcost.compare(arch("llama"), arch("deepseek_v3"))]
+    for result in results:
+        assert max(map(len, result.text(60).splitlines())) <= 60, type(result).__name__
 
 
 def test_derive_formulas_fit_too(tmp_path):
@@ -265,3 +276,17 @@ def test_an_invalid_point_is_never_answered_from_the_cache(tmp_path):
     run("eval", arch("llama"), cache=tmp_path)
     bad = run("eval", arch("llama"), "--set", "d_model=4100", cache=tmp_path)
     assert bad.returncode == 2 and "d_head" in bad.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text("ab·²", min_size=1, max_size=30), min_size=1, max_size=20),
+       st.lists(st.sampled_from([" + ", " - ", ", ", " ", "·"]), min_size=20, max_size=20),
+       st.integers(0, 8), st.integers(20, 120))
+def test_wrap_fits_and_keeps_every_character(words, separators, lead, limit):
+    from symcost.render.text import wrap
+
+    text = " " * lead + words[0] + "".join(s + w for s, w in zip(separators, words[1:]))
+    lines = wrap(text, limit)
+    assert all(len(line) <= limit for line in lines)
+    assert "".join(text.split()) == "".join("".join(lines).split())  # nothing lost, only spaces moved
+    assert all(line.strip() not in ("+", "-") for line in lines)  # an operator stays with its term

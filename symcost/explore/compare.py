@@ -54,7 +54,7 @@ class Comparison(Result):
     def text(self, width: int | None = None) -> str:
         from ..render.explore import render_compare
 
-        return render_compare(self, "text")
+        return render_compare(self, "text", width)
 
     def summary(self):
         from ..render.text import number

@@ -87,7 +87,7 @@ class Solution(Result):
     def text(self, width: int | None = None) -> str:
         from ..render.explore import render_solution
 
-        return render_solution(self, "text")
+        return render_solution(self, "text", width)
 
     def summary(self):
         rows = []

@@ -86,7 +86,7 @@ class Sweep(Result):
     def text(self, width: int | None = None) -> str:
         from ..render.explore import render_sweep
 
-        return render_sweep(self, "table")
+        return render_sweep(self, "table", width)
 
     def summary(self):
         grid = " x ".join(f"{k} ({len(v)})" for k, v in self.varied.items())

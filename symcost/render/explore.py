@@ -34,7 +34,7 @@ def sweep_data(result) -> dict:
             "points_checked": result.checked, "points": points}
 
 
-def render_sweep(result, fmt: str) -> str:
+def render_sweep(result, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(sweep_data(result), indent=2)
     keys = list(result.varied) + [k for k in result.columns if k not in result.varied]
@@ -49,7 +49,7 @@ def render_sweep(result, fmt: str) -> str:
             else:
                 lines.append(",".join([str(int(v)) for v in row] + [""] * len(extra)))
         return "\n".join(lines)
-    limit = width()
+    limit = limit or width()
     body, short = [], []
     for i, row in enumerate(rows):
         if i in result.invalid:
@@ -66,13 +66,13 @@ def render_sweep(result, fmt: str) -> str:
     return "\n".join(wrap(note, limit) + [""] + table(keys, body, limit, compact=short))
 
 
-def render_solution(s, fmt: str) -> str:
+def render_solution(s, fmt: str, limit: int | None = None) -> str:
     """solve's (and budget --optimal-for's) result: the equation, each root as a number
     (its exact form in JSON), the valid sizes around it, and why nearer sizes were skipped."""
     data = s.to_dict()
     if fmt == "json":
         return json.dumps(data, indent=2)
-    limit = width()
+    limit = limit or width()
     lines = wrap(s.title, limit) + wrap(f"  {pretty(s.equation)} = {s.target_text}", limit)
     if data["fixed"]:
         lines += wrap("held fixed: " + ", ".join(f"{k}={v:,}" for k, v in data["fixed"].items()), limit)
@@ -135,10 +135,10 @@ def compare_data(c) -> dict:
     }
 
 
-def render_compare(c, fmt: str) -> str:
+def render_compare(c, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(compare_data(c), indent=2)
-    limit = width()
+    limit = limit or width()
     out = wrap(f"{c.a.name} (A) vs {c.b.name} (B) — convention: {c.convention}", limit)
     for point, fa, fb in c.rows:
         out.append("")

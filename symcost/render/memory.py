@@ -15,17 +15,18 @@ def memory_data(m) -> dict:
             "formulas": {k: formula(e) for k, e in m.exprs.items()}, "notes": list(m.notes)}
 
 
-def render_memory(m, fmt: str) -> str:
+def render_memory(m, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(memory_data(m), indent=2)
-    limit = width()
+    limit = limit or width()
     w = max(len(label(k)) for k in m.exprs)
     lines = [f"{m.name} — memory in bytes", ""]
     for key, e in m.exprs.items():
         v = m.numbers[key]
         head = f"{label(key):<{w}}  {number(v):>24}  ({bytes_human(v)})"
         same_line = f"{head}   = {pretty(e)}"
-        lines += [same_line] if len(same_line) <= limit else [head, *wrap(f"{' ' * (w + 2)}= {pretty(e)}", limit)]
+        lines += [same_line] if len(same_line) <= limit else [*wrap(head, limit),
+                                                               *wrap(f"{' ' * (w + 2)}= {pretty(e)}", limit)]
     lines.append("")
     return "\n".join(lines + [piece for n in m.notes for piece in wrap(f"* {n}", limit)])
 

@@ -104,11 +104,14 @@ def wrap(text: str, limit: int, indent: int = 4) -> list[str]:
 
 
 def _cut(text: str, room: int) -> int:
-    start = len(text) - len(text.lstrip(" ")) + 1
-    for pattern in (" + ", " - ", ", ", " ", "·"):
-        at = text.rfind(pattern, start, room + 1)
+    """Where to end a line of at most `room` columns: before a ` + ` or ` - ` term, after `, `
+    or `·`, or at a space (a leading `+ ` stays with its term); else at `room`."""
+    start = len(text) - len(text.lstrip(" ")) + 2
+    for pattern, after in ((" + ", 0), (" - ", 0), (", ", 2), (" ", 0), ("·", 1)):
+        # a cut after the pattern keeps it on this line: it must fit, trailing space aside
+        at = text.rfind(pattern, start, room + 1 - (after if pattern == "·" else 0))
         if at > 0:
-            return at + (2 if pattern == ", " else 1 if pattern == "·" else 0)
+            return at + after
     return room
 
 
