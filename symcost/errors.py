@@ -32,6 +32,11 @@ class SpecError(Exception):
         self.path = tuple(path)
         super().__init__(str(self))
 
+    @property
+    def reason(self) -> str:
+        """The field path and message without the file's place: why one set of sizes is invalid."""
+        return (f"{dotted(self.path)}: " if self.path else "") + self.message
+
     def __str__(self) -> str:
         where = ""
         if self.file is not None:
@@ -39,5 +44,4 @@ class SpecError(Exception):
             if self.line is not None:
                 where += f":{self.line}:{self.column or 1}"
             where += ": "
-        field = f"{dotted(self.path)}: " if self.path else ""
-        return f"{where}{field}{self.message}"
+        return where + self.reason

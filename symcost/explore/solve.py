@@ -21,7 +21,7 @@ from .. import symbols
 from ..cost import Cost, total
 from ..derive import Derivation, derive
 from ..metrics import METRICS
-from ..errors import SpecError, dotted
+from ..errors import SpecError
 from ..evaluate import dim_values
 from ..memory import all_metrics
 from ..precision import Precision
@@ -132,7 +132,7 @@ def _problem(derivation: Derivation, values: Mapping[str, int], unknown: str, ca
     try:
         dim_values(derivation, {**values, unknown: candidate})
     except SpecError as e:
-        return (f"{dotted(e.path)}: " if e.path else "") + e.message
+        return e.reason
     return None
 
 

@@ -24,7 +24,7 @@ from ..memory import all_metrics
 from ..metrics import ALL_METRICS, METRICS
 from ..precision import Precision
 from ..results import Result
-from ..errors import SpecError, dotted
+from ..errors import SpecError
 from ..evaluate import dim_values
 from ..spec import Spec
 from .vectorized import Vectorized
@@ -159,7 +159,7 @@ def _check(derivation, columns: dict[str, np.ndarray], values: Mapping[str, int]
                 dim_values(derivation, {**values, **point})
                 reasons[key] = None
             except SpecError as e:
-                reasons[key] = (f"{dotted(e.path)}: " if e.path else "") + e.message
+                reasons[key] = e.reason
         if reasons[key] is not None:
             invalid[int(i)] = reasons[key]
     return len(picks), invalid
