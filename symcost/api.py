@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .errors import SpecError
 
-CONTEXT = "context"  # derive.CONTEXT: the one dim that may be 0 (tokens already cached)
 
 def load(path: str | Path):
     """Read and validate a spec file (a SpecError with file:line:column on bad input)."""
@@ -55,6 +54,7 @@ def spec_of(source):
 
 def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[str, int]:
     """Dim values from a mapping and keyword arguments: positive integers (not bools, not floats)."""
+    from .derive import CONTEXT
     if values is not None and not isinstance(values, Mapping):
         raise SpecError(f"values: expected a mapping of dim names to integers, got {type(values).__name__}")
     out = {**(values or {}), **dims}
@@ -84,7 +84,7 @@ def derive(source, convention: str | None = None, keep: Sequence[str] = (), deco
         raise SpecError(f"convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
     if isinstance(keep, str):
         raise SpecError("keep: expected a list of dim names, not one string")
-    if (isinstance(source, Derivation) and source.convention.name == convention and tuple(keep) in ((), source.keep)
+    if (given and source.convention.name == convention and tuple(keep) in ((), source.keep)
             and source.decode == decode):
         return source
     return _derive(spec_of(source), convention, keep, decode)
@@ -138,7 +138,7 @@ def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] |
     if isinstance(target, bool) or not isinstance(target, (numbers.Rational, sympy.Rational, str)):
         raise SpecError(f"target {target!r}: expected an integer, a Fraction or a decimal string such as '7e9'")
     if isinstance(target, str):
-        from .cli._values import exact
+        from .literals import exact
 
         text, target = target, exact(target, "target")
         target_text = target_text or text

@@ -22,7 +22,6 @@ from .results import Result
 from .spec import Encoder, Repeat, Residual, Spec, component_of
 
 
-
 @dataclass(frozen=True)
 class Site:
     """Where a component sits: its YAML path, the context it was derived in (for checks),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import stat
 
+from ..conventions import CONVENTIONS
+
 OPTIONS = {"--set": "sets", "--convention": "convention", "--format": "fmt"}
 
 
@@ -28,7 +30,7 @@ def _parse(argv: list[str]) -> dict | None:
             out["sets"].append(arg)
         else:
             out[OPTIONS[option]] = arg
-    if out["convention"] not in ("pytorch", "macs", "full") or out["fmt"] not in ("text", "json"):
+    if out["convention"] not in CONVENTIONS or out["fmt"] not in ("text", "json"):
         return None
     return out
 
@@ -49,7 +51,7 @@ def cached_eval(argv: list[str]) -> bool:
     except OSError:
         return False
     from ..errors import SpecError
-    from ._values import parse_sets
+    from ..literals import parse_sets
 
     try:
         values = parse_sets(tuple(args["sets"]))

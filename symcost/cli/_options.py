@@ -13,7 +13,8 @@ import click
 from ..conventions import CONVENTIONS
 from ..errors import SpecError
 from ..precision import BYTES
-from ._values import exact, integer, parse_sets  # noqa: F401  (the commands' parsers, re-exported)
+from ..literals import exact, integer, parse_sets  # noqa: F401  (the commands' parsers, re-exported)
+
 
 def edge(fn):
     """Turn symcost's errors into one line on stderr and exit status 2 (no traceback)."""

@@ -163,9 +163,8 @@ def derivation_text(d, limit: int | None = None, leading_in=(), formulas: bool =
 
 
 def derivation_markdown(d) -> str:
-    data = derivation_data(d)
     lines = [f"## {d.spec.name}", "", f"Convention: `{d.convention.name}` ({d.convention.description}). "
-             f"free dims: {', '.join(data['free_symbols']) or 'none'}.", ""]
+             f"free dims: {', '.join(d.free_symbols) or 'none'}.", ""]
     lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {label(m)} | `{pretty(e)}` |" for m, e in d.total.metrics().items()]
     head = ("component", "type", "params", "active params", "forward FLOPs", REUSE)

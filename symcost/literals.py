@@ -1,5 +1,6 @@
-"""Parsing numbers from the command line: exact, bounded like the spec's own integers, and
-light (no click: the cached eval path parses --set with it)."""
+"""Numbers as people type them ('7e9', '50_257'), parsed exactly and bounded like the spec's
+own integers; light (no click, no sympy): the API, the commands and the cached eval path
+share it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from ..errors import SpecError
-from ..limits import MAX_LITERAL
+from .errors import SpecError
+from .limits import MAX_LITERAL
 
 _SET = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
 
