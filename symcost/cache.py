@@ -36,6 +36,7 @@ def _entry(digest: str, convention: str):
 
 
 def _load(path) -> dict | None:
+    """The entry's namespace (its source under SOURCE), or None for a missing or damaged one."""
     try:
         source = path.read_text()
     except OSError:
@@ -45,6 +46,7 @@ def _load(path) -> dict | None:
         exec(compile(source, str(path), "exec"), namespace)  # our own generated file (see store)
     except Exception:  # a damaged entry is a miss
         return None
+    namespace["SOURCE"] = source
     return namespace if namespace.get("VERSION") == __version__ else None
 
 
@@ -71,11 +73,14 @@ def store(evaluation, values: dict[str, int]) -> None:
     path = _entry(digest, derivation.convention.name)
     old = _load(path)
     checked = [p for p in (old["CHECKED"] if old else ()) if p != _point(values)] + [_point(values)]
+    # The same key means the same derived forms: only a new entry pays for printing them.
+    source = old["SOURCE"] if old else generate(evaluation)
+    text = "\n".join(f"CHECKED = {set(checked[-MAX_CHECKED:])!r}" if line.startswith("CHECKED = ") else line
+                     for line in source.split("\n"))
     import tempfile
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = generate(evaluation, checked[-MAX_CHECKED:])
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
             f.write(text)
         os.replace(f.name, path)  # whole or not at all, even with two evals at once
@@ -83,8 +88,8 @@ def store(evaluation, values: dict[str, int]) -> None:
         return
 
 
-def generate(evaluation, checked) -> str:
-    """The entry's Python source (see the module docstring)."""
+def generate(evaluation) -> str:
+    """The entry's Python source (see the module docstring), with no point checked yet."""
     import sympy
     from sympy.printing.pycode import PythonCodePrinter
 
@@ -102,7 +107,7 @@ def generate(evaluation, checked) -> str:
     lines = [
         f"# symcost {__version__}: derived forms of {spec.name!r} ({derivation.convention.name}); generated, do not edit",
         f"VERSION = {__version__!r}",
-        f"CHECKED = {set(checked)!r}",
+        "CHECKED = set()",
         "",
         "",
         "def evaluate(values):",

@@ -259,6 +259,11 @@ def test_a_repeated_eval_imports_no_sympy_and_is_never_stale(tmp_path):
     edited = run("eval", spec, cache=cache)
     assert edited.stdout != first.stdout and "n_layers=13" in edited.stdout
     assert imports_of("eval", str(spec), "--set", "seq_len=77", cache=cache) >= {"sympy"}  # a new point: checked
+    # ... and then added to the existing entry: answered from it, the same as the full path
+    assert not imports_of("eval", str(spec), "--set", "seq_len=77", cache=cache) & {"sympy"}
+    assert run("eval", spec, "--set", "seq_len=77", cache=cache).stdout == run(
+        "eval", spec, "--set", "seq_len=77", "--no-cache", cache=cache).stdout
+    assert not imports_of("eval", str(spec), cache=cache) & {"sympy"}  # the earlier point is still there
 
 
 @pytest.mark.parametrize("name", SPECS)
