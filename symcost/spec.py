@@ -1,19 +1,21 @@
 """The Spec: a named set of dims and a list of typed layers, with `repeat` blocks.
 
 A layer is a one-key mapping, the key naming its type (`attention: {dim: d_model, …}`),
-or a `repeat: N` block with nested `layers:`. The layer list is a pydantic discriminated
-union keyed by that name, so one bad field gives one error at its path.
+or a `repeat: N` block with nested `layers:`. Each layer is validated by the pydantic
+model of its type, chosen by that key, so one bad field gives one error at its path.
+The models are built on first use: a spec pays only for the layer types it holds.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Any
 
 import sympy
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 
 from . import source, symbols
 from .components import REGISTRY, Component, Size
@@ -22,7 +24,8 @@ from .errors import SpecError
 from .source import Document
 
 MAX_NESTING = 16
-_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
+_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True, defer_build=True)
+Layers = list[Any]  # each item validated by `_layers`, against the model its key names
 
 
 class Repeat(BaseModel):
@@ -30,7 +33,7 @@ class Repeat(BaseModel):
 
     model_config = _CONFIG
     repeat: Size
-    layers: list[Layer] = Field(min_length=1)
+    layers: Layers = Field(min_length=1)
 
 
 class Encoder(BaseModel):
@@ -40,7 +43,7 @@ class Encoder(BaseModel):
 
     model_config = _CONFIG
     encoder: Size
-    layers: list[Layer] = Field(min_length=1)
+    layers: Layers = Field(min_length=1)
 
 
 class Residual(BaseModel):
@@ -48,8 +51,8 @@ class Residual(BaseModel):
     [layers]` applied to that input (a projection shortcut, as in ResNet)."""
 
     model_config = _CONFIG
-    residual: list[Layer] = Field(min_length=1)
-    shortcut: list[Layer] | None = Field(None, min_length=1)
+    residual: Layers = Field(min_length=1)
+    shortcut: Layers | None = Field(None, min_length=1)
 
 
 CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder, "residual": Residual}
@@ -65,17 +68,18 @@ def sublists(item: BaseModel) -> list[tuple[str, list]]:
     return [(f, getattr(item, f)) for f in LAYER_LISTS if f in type(item).model_fields and getattr(item, f)]
 
 
-def _layer_model(kind: str, cls: type[Component]) -> type[BaseModel]:
+@functools.cache
+def layer_model(kind: str) -> type[BaseModel]:
+    """The one-key model `{kind: fields}` of a layer type."""
+    cls = REGISTRY[kind]
     return create_model(f"{cls.__name__}Layer", __config__=_CONFIG, **{kind: (cls, ...)})
 
 
-_LAYER_MODELS = {kind: _layer_model(kind, cls) for kind, cls in REGISTRY.items()}
 LAYER_TYPES = ", ".join(sorted(REGISTRY)) + ", " + ", ".join(CONTAINERS)
 
 
 def _tag(value: Any) -> str | None:
-    if isinstance(value, BaseModel):  # already validated
-        return next(iter(type(value).model_fields))
+    """The layer type an item of a layer list claims to be, or None."""
     if not isinstance(value, dict):
         return None
     kinds = [k for k in value if k in CONTAINERS] or [k for k in value if k in REGISTRY]
@@ -84,28 +88,13 @@ def _tag(value: Any) -> str | None:
     return kinds[0] if kinds else None
 
 
-Layer = Annotated[
-    Union[
-        *(Annotated[model, Tag(kind)] for kind, model in CONTAINERS.items()),
-        *(Annotated[model, Tag(kind)] for kind, model in _LAYER_MODELS.items()),
-    ],
-    Discriminator(
-        _tag,
-        custom_error_type="unknown_layer",
-        custom_error_message=f"expected one key naming the layer type: {LAYER_TYPES}",
-    ),
-]
-for _container in CONTAINERS.values():
-    _container.model_rebuild()
-
-
 class Spec(BaseModel):
     model_config = _CONFIG
     name: str = Field(min_length=1)
     description: str | None = None
     source: str | None = None  # where the sizes come from (paper, config)
     dims: dict[str, Any] = {}
-    layers: list[Layer] = Field(min_length=1)
+    layers: Layers = Field(min_length=1)
 
     _dims: Dims = PrivateAttr()
     _doc: Document = PrivateAttr()
@@ -160,10 +149,7 @@ def from_document(doc: Document) -> Spec:
         raise doc.error((), "expected a mapping with `name:`, `dims:` and `layers:`")
     dims = Dims.parse(doc.data.get("dims"), doc)
     _check_nesting(doc)
-    try:
-        spec = Spec.model_validate(doc.data, context={"dims": dims})
-    except ValidationError as e:
-        raise _first_error(e, doc) from None
+    spec = _validated(Spec, doc.data, (), {"dims": dims}, doc)
     spec._dims = dims
     spec._doc = doc
     for where, component in spec.walk():
@@ -172,6 +158,37 @@ def from_document(doc: Document) -> Spec:
             if isinstance(value, sympy.Expr):
                 dims.check_terms(value, where + (name,), str(value))
     return spec
+
+
+def _validated(model: type[BaseModel], data: Any, path: tuple, context: dict, doc: Document) -> BaseModel:
+    """`data` as `model`, its lists of layers validated item by item; the first error raised at its path."""
+    try:
+        node = model.model_validate(data, context=context)
+    except ValidationError as e:
+        raise _first_error(e, model, path, doc) from None
+    lists = {field: _layers(getattr(node, field), path + (field,), context, doc)
+             for field in LAYER_LISTS if field in model.model_fields and getattr(node, field) is not None}
+    return node.model_copy(update=lists) if lists else node
+
+
+def _layers(items: list, path: tuple, context: dict, doc: Document) -> list[BaseModel]:
+    out = []
+    for i, item in enumerate(items):
+        kind = _tag(item)
+        if kind is None:
+            raise doc.error(path + (i,), _unknown_layer(item))
+        model = CONTAINERS[kind] if kind in CONTAINERS else layer_model(kind)
+        out.append(_validated(model, item, path + (i,), context, doc))
+    return out
+
+
+def _unknown_layer(item: Any) -> str:
+    if isinstance(item, dict) and len(item) == 1:
+        written = str(next(iter(item)))
+        close = difflib.get_close_matches(written, [*REGISTRY, *CONTAINERS], n=1)
+        return f"unknown layer type {written!r}" + (
+            f"; did you mean {close[0]!r}?" if close else f"; expected one of: {LAYER_TYPES}")
+    return f"expected one key naming the layer type: {LAYER_TYPES}"
 
 
 def _check_nesting(doc: Document) -> None:
@@ -188,41 +205,30 @@ def _check_nesting(doc: Document) -> None:
     depth(doc.data.get("layers"), ("layers",), 0)
 
 
-def _first_error(e: ValidationError, doc: Document) -> SpecError:
-    """pydantic's first error, at its YAML path (union tags removed), with line and column."""
+def _first_error(e: ValidationError, model: type[BaseModel], prefix: tuple, doc: Document) -> SpecError:
+    """pydantic's first error validating `model` at `prefix`, at its YAML path, with line and column."""
     errors = e.errors(include_url=False)
     # A typo gives "unknown field" and "missing" together; the unknown field is the news.
     err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
-    path: list[str | int] = []
-    loc = list(err["loc"])
-    for i, part in enumerate(loc):
-        # The discriminated union puts the tag right after an index into a list of layers.
-        if i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] in LAYER_LISTS and isinstance(part, str):
-            if part in CONTAINERS or part in REGISTRY:
-                continue
-        path.append(part)
+    loc = tuple(err["loc"])
+    path = prefix + loc
     message = err["msg"]
     if err["type"] == "extra_forbidden":
-        message = f"unknown field {path[-1]!r}"
-        allowed = _allowed_fields(loc)
-        close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+        message = f"unknown field {loc[-1]!r}"
+        allowed = _allowed_fields(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"
         elif allowed:
             message += f"; expected one of: {', '.join(allowed)}"
-    elif err["type"] == "unknown_layer" and isinstance(err.get("input"), dict) and len(err["input"]) == 1:
-        written = str(next(iter(err["input"])))
-        close = difflib.get_close_matches(written, [*REGISTRY, *CONTAINERS], n=1)
-        message = f"unknown layer type {written!r}" + (
-            f"; did you mean {close[0]!r}?" if close else f"; expected one of: {LAYER_TYPES}")
-    elif (err["type"] == "literal_error" and path and path[-1] == "activation" and isinstance(err.get("input"), str)
+    elif (err["type"] == "literal_error" and loc[-1] == "activation" and isinstance(err.get("input"), str)
           and err["input"] in ALIASES):
         message += f"; {err['input']} is written {ALIASES[err['input']]}"
     elif err["type"] == "missing":
         message = "required field missing"
     elif message.startswith("Value error, "):
         message = message[len("Value error, "):]
-    return doc.error(tuple(path), message)
+    return doc.error(path, message)
 
 
 # Names people write for gated activations, and how a spec says them.
@@ -236,12 +242,10 @@ ALIASES = {
 }
 
 
-def _allowed_fields(loc: list) -> list[str]:
-    """The field names valid at the place an unknown field was found."""
-    if len(loc) >= 2 and isinstance(loc[-2], str) and loc[-2] in REGISTRY and loc[-3] == loc[-2]:
-        return list(REGISTRY[loc[-2]].model_fields)
+def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names valid where an unknown field was found, `loc` inside `model`."""
     if len(loc) == 1:
-        return list(Spec.model_fields)
-    if len(loc) >= 2 and loc[-2] in CONTAINERS:
-        return list(CONTAINERS[loc[-2]].model_fields)
+        return list(model.model_fields)
+    if len(loc) == 2 and loc[0] in REGISTRY and loc[0] in model.model_fields:
+        return list(REGISTRY[loc[0]].model_fields)
     return []

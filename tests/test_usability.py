@@ -244,6 +244,23 @@ def test_python_m_symcost_lists_every_command():
         assert command.name == name and command.help
 
 
+def test_a_spec_builds_only_the_layer_types_it_uses():
+    """Start-up: the 27 component models are imported and built on first use, not at import."""
+    code = ("import sys, symcost\n"
+            f"symcost.load({str(arch('transformer'))!r})\n"
+            "print(' '.join(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('symcost.components.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "attention" in out and "mlp" in out
+    assert not {"recurrent", "conv", "moe", "mla", "pool"} & set(out)
+
+
+def test_the_registry_names_each_class_by_its_kind():
+    from symcost.components import KINDS, REGISTRY
+
+    assert len(REGISTRY) == len(KINDS) == 27
+    assert all(REGISTRY[kind].kind == kind for kind in KINDS)
+
+
 # -- the cache -----------------------------------------------------------------------------------
 
 def test_a_repeated_eval_imports_no_sympy_and_is_never_stale(tmp_path):

@@ -2,43 +2,65 @@
 
 Adding a type: one module here (fields, cost rule, torch builder), one line below,
 an architecture using it, and its tests.
+
+The registry imports a type's module the first time the type is looked up, so a spec
+pays only for the types it uses (each is a pydantic model; building all 27 at start-up
+cost more than deriving a small spec).
 """
 
-from .activation import Activation
-from .attention import Attention
-from .base import Component, Ctx, FieldError, Flow, Memory, Size
-from .batchnorm import BatchNorm
-from .class_token import ClassToken
-from .conv import Conv1d, Conv2d
-from .cross_attention import CrossAttention
-from .embedding import Embedding
-from .flatten import Flatten
-from .layernorm import LayerNorm
-from .linear import Linear
-from .lm_head import LMHead
-from .mla import MLA
-from .mlp import MLP
-from .moe import MoE
-from .patch_embedding import PatchEmbedding
-from .pool import AdaptivePool, Pool
-from .pool_tokens import PoolTokens
-from .position_embedding import PositionEmbedding
-from .relative_position_bias import RelativePositionBias
-from .recurrent import GRU, LSTM, RNN
-from .rmsnorm import RMSNorm
-from .rotary import Rotary
-from .token_type_embedding import TokenTypeEmbedding
+from __future__ import annotations
 
-REGISTRY: dict[str, type[Component]] = {
-    cls.kind: cls
-    for cls in (
-        # token models
-        Embedding, PositionEmbedding, TokenTypeEmbedding, RelativePositionBias, Rotary, LayerNorm, RMSNorm,
-        Attention, CrossAttention, MLA, MLP, MoE, Linear, LMHead,
-        # images and recurrence
-        Conv1d, Conv2d, BatchNorm, Activation, Pool, AdaptivePool, Flatten, PatchEmbedding, ClassToken,
-        PoolTokens, RNN, LSTM, GRU,
-    )
+import importlib
+from collections.abc import Iterator, Mapping
+
+from .base import Component, Ctx, FieldError, Flow, Memory, Size
+
+# kind -> (module, class), in the order `symcost` lists them
+KINDS: dict[str, tuple[str, str]] = {
+    # token models
+    "embedding": ("embedding", "Embedding"),
+    "position_embedding": ("position_embedding", "PositionEmbedding"),
+    "token_type_embedding": ("token_type_embedding", "TokenTypeEmbedding"),
+    "relative_position_bias": ("relative_position_bias", "RelativePositionBias"),
+    "rotary": ("rotary", "Rotary"),
+    "layernorm": ("layernorm", "LayerNorm"),
+    "rmsnorm": ("rmsnorm", "RMSNorm"),
+    "attention": ("attention", "Attention"),
+    "cross_attention": ("cross_attention", "CrossAttention"),
+    "mla": ("mla", "MLA"),
+    "mlp": ("mlp", "MLP"),
+    "moe": ("moe", "MoE"),
+    "linear": ("linear", "Linear"),
+    "lm_head": ("lm_head", "LMHead"),
+    # images and recurrence
+    "conv1d": ("conv", "Conv1d"),
+    "conv2d": ("conv", "Conv2d"),
+    "batchnorm": ("batchnorm", "BatchNorm"),
+    "activation": ("activation", "Activation"),
+    "pool": ("pool", "Pool"),
+    "adaptive_pool": ("pool", "AdaptivePool"),
+    "flatten": ("flatten", "Flatten"),
+    "patch_embedding": ("patch_embedding", "PatchEmbedding"),
+    "class_token": ("class_token", "ClassToken"),
+    "pool_tokens": ("pool_tokens", "PoolTokens"),
+    "rnn": ("recurrent", "RNN"),
+    "lstm": ("recurrent", "LSTM"),
+    "gru": ("recurrent", "GRU"),
 }
 
-__all__ = ["REGISTRY", "Component", "Ctx", "FieldError", "Flow", "Memory", "Size"]
+
+class _Registry(Mapping[str, type[Component]]):
+    def __getitem__(self, kind: str) -> type[Component]:
+        module, name = KINDS[kind]
+        return getattr(importlib.import_module(f".{module}", __name__), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
+REGISTRY: Mapping[str, type[Component]] = _Registry()
+
+__all__ = ["KINDS", "REGISTRY", "Component", "Ctx", "FieldError", "Flow", "Memory", "Size"]

@@ -150,7 +150,7 @@ class FieldError(Exception):
 class Component(BaseModel):
     """A layer type. Subclasses set `kind` (the YAML key) and implement `parts` and `build`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True, defer_build=True)
     kind: ClassVar[str]
     decodes: ClassVar[bool] = True  # can run one token at a time against a cache
 
