@@ -98,12 +98,12 @@ def evaluate(source, values: Mapping[str, int] | None = None, /, *, convention: 
 
 
 def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None, optimizer: str = "adam",
-           recompute: str = "none", **dims):
+           recompute: str = "none", attention: str = "sdpa", **dims):
     """Bytes for weights, KV cache, training state and activations (a MemoryReport)."""
     from .memory import memory as _memory
     from .precision import Precision
 
-    return _memory(derive(source), dims_of(values, dims), precision or Precision(), optimizer, recompute)
+    return _memory(derive(source), dims_of(values, dims), precision or Precision(), optimizer, recompute, attention)
 
 
 def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("params", "forward"),

@@ -5,6 +5,13 @@ Parameters and computation are kept apart on purpose: `params` counts trainable 
 `backward` the FLOPs of one pass over the input under the derivation's convention, and
 `cache` the values a decoder keeps after the pass (keys and values, or a recurrent
 state) for the whole batch — what inference memory is made of besides the weights.
+
+`saved` is the bytes a training forward keeps for backward (activation memory), in terms
+of `symbols.ACT`, the bytes of one activation value, outside the attention core. The core's
+share depends on how it runs: `core_eager` (its copies of q, k, v, the mask and the n x n
+probabilities), `core_sdpa` (PyTorch's fused kernel: output and log-sum-exp, besides its
+inputs), and `core_inputs` (the storages of q, k and v it is handed: what the sdpa kernel,
+or a checkpoint under selective recomputation, keeps). NaN where a type has no rule yet.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ class Cost:
     forward: sympy.Expr = ZERO
     backward: sympy.Expr = ZERO
     cache: sympy.Expr = ZERO
+    saved: sympy.Expr = ZERO
+    core_inputs: sympy.Expr = ZERO
+    core_eager: sympy.Expr = ZERO
+    core_sdpa: sympy.Expr = ZERO
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:
@@ -44,6 +55,14 @@ class Cost:
 
     def map(self, fn) -> Cost:
         return Cost(*(fn(getattr(self, f.name)) for f in fields(self)))
+
+    def activations(self, attention: str = "eager", recompute: str = "none") -> sympy.Expr:
+        """Bytes kept for backward with the attention core run as `attention`, recomputed or not."""
+        if recompute == "selective":
+            return self.saved + self.core_inputs
+        if attention == "eager":
+            return self.saved + self.core_eager
+        return self.saved + self.core_inputs + self.core_sdpa
 
     def metrics(self) -> dict[str, sympy.Expr]:
         return {

@@ -15,6 +15,7 @@ import sympy
 
 from . import conventions, symbols
 from .components import Ctx, FieldError, Flow, Memory
+from .components.base import fresh
 from .conventions import Convention
 from .cost import Cost, Node, total
 from .metrics import label
@@ -31,6 +32,20 @@ class Site:
     component: object
     ctx: Ctx
     count: sympy.Expr = sympy.Integer(1)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A top-level repeat block: what full recomputation checkpoints, pass by pass, keeping
+    only each pass's input (`input_bytes`, in symbols.ACT)."""
+
+    path: str
+    count: sympy.Expr
+    input_bytes: sympy.Expr  # the first pass's input (an earlier layer may have kept it already)
+    later_bytes: sympy.Expr = sympy.Integer(0)  # each later pass's: the pass before's output, kept by nobody
+    # the layer after the block, and what it must keep under full recomputation because the
+    # block's last layer (say a relu), recomputed, no longer keeps the stream for it
+    then: tuple[str, sympy.Expr] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class Derivation(Result):
     raw: tuple[Node, ...]  # in every dim, derived ones unsubstituted (evaluation substitutes values)
     sites: tuple[Site, ...]
     decode: bool = False  # the cost of one decode step (see derive)
+    blocks: tuple[Block, ...] = ()
     nodes: tuple[Node, ...] = field(init=False)  # closed forms in the free (and kept) dims
     total: Cost = field(init=False)
 
@@ -153,7 +169,7 @@ def derive(
     walker = _Walker(spec, conv, spec.input_dim("batch", 1), decode)
     flow = Flow(length=sympy.Integer(1)) if decode else input_flow(spec)
     raw, _ = walker.walk(spec.layers, ("layers",), "layers", flow)
-    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode)
+    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode, tuple(walker.blocks))
 
 
 class _Walker:
@@ -161,6 +177,8 @@ class _Walker:
         self.spec, self.conv, self.batch, self.decode = spec, conv, batch, decode
         self.context = symbols.dim(CONTEXT) if decode else sympy.Integer(0)
         self.sites: list[Site] = []
+        self.blocks: list[Block] = []
+        self.pending = False  # see Block.then
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """One pass over `layers`, starting from `flow`."""
@@ -168,8 +186,14 @@ class _Walker:
         for i, item in enumerate(layers):
             inner = where + (i, "layers")
             if isinstance(item, Repeat):
+                top = where == ("layers",)
+                if top:
+                    self.blocks.append(Block(f"{path}/{i}/repeat", item.repeat, self.input_bytes(flow)))
                 block, flow = self.repeat(item, inner, f"{path}/{i}/repeat", flow)
                 nodes += block
+                if top:
+                    self.blocks[-1] = replace(self.blocks[-1], later_bytes=self.input_bytes(replace(flow, kept=False)))
+                    self.pending = flow.kept
                 continue
             if isinstance(item, Encoder):
                 if where != ("layers",) or flow.memory is not None:
@@ -192,16 +216,33 @@ class _Walker:
                 if self.decode and not component.decodes:
                     raise FieldError(None, f"a {kind} layer has no decode step (one token at a time against a cache)")
                 parts = component.parts(ctx)
+                saved = component.saved(ctx)
+                parts_saved = saved.saved
                 flow = component.after(flow)
             except FieldError as e:
                 raise self.spec.doc.error(here + ((e.field,) if e.field else ()), e.message) from None
             self.sites.append(Site(here, component, ctx))
-            nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()), parts))
+            if self.pending:  # what it keeps once the stream is no longer kept for it
+                unkept = component.saved(replace(ctx, flow=replace(ctx.flow, kept=False))).saved - parts_saved
+                self.blocks[-1] = replace(self.blocks[-1], then=(f"{path}/{i}/{kind}", unkept))
+                self.pending = False
+            nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()) + saved, parts))
         return nodes, flow
+
+    def input_bytes(self, flow: Flow) -> sympy.Expr:
+        try:
+            return Ctx(self.conv, self.batch, flow).input_saved()
+        except FieldError:  # an image of unknown channels
+            return sympy.nan
 
     def residual(self, item: Residual, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """body(x) + shortcut(x), the shortcut the identity unless given; the add is a node of its own."""
+        first = len(self.sites)
         body, out = self.walk(item.residual, where + ("residual",), f"{path}/residual", flow)
+        # both branches read the block's input: if the body's first layer saved it, that is one storage
+        head = self.sites[first]
+        if head.component.saved(head.ctx) != head.component.saved(replace(head.ctx, flow=replace(head.ctx.flow, kept=True))):
+            flow = replace(flow, kept=True)
         short, skip = (
             self.walk(item.shortcut, where + ("shortcut",), f"{path}/shortcut", flow) if item.shortcut else ([], flow)
         )
@@ -211,7 +252,7 @@ class _Walker:
             add = ctx.elementwise(ctx.elements(out.width), "residual")
         except FieldError as e:
             raise self.spec.doc.error(where + ("residual",), e.message) from None
-        return body + short + [Node(f"{path}/add", "add", add, {"add": add})], replace(out, grad=out.grad or skip.grad)
+        return body + short + [Node(f"{path}/add", "add", add, {"add": add})], fresh(out, grad=out.grad or skip.grad)
 
     def encoder(self, item: Encoder, where: tuple, path: str, source: Flow) -> tuple[list[Node], Flow]:
         """The encoder's layers over the source. A decode step reuses its output: no cost."""

@@ -10,12 +10,12 @@ consume a derivation's cost (the model's cost stays free of hardware and precisi
   Rajbhandari et al. 2020, Sec. 3.1): weights + gradients + optimizer states (Adam: two
   moments) + fp32 master weights when the weights are not fp32 — 16 bytes per parameter
   for bf16 weights with Adam.
-- activations (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
-  Transformer Models", Sec. 4, eq. 1): per attention layer, s·b·h·(34 + 5·a·s/h) bytes for
-  a GPT-style layer (16-bit activations, 4h MLP, dropout masks of 1 byte, no parallelism);
-  34·s·b·h with selective recomputation, 2·s·b·h with full recomputation (the layer's
-  input only). An assumption about the layer's shape, not derived from the spec's other
-  layers: it is stated next to the number.
+- activations: the bytes one training forward keeps for backward, summed from each layer
+  type's rule (Cost.saved and the attention core's share, in symbols.ACT), which equal what
+  `saved_tensors_hooks` sees on the reference build (torchsaved.py, `verify --memory`);
+  attention run eager (n x n probabilities kept) or as PyTorch's SDPA (output and
+  log-sum-exp); recomputation none, selective (each attention core) or full (each pass of a
+  top-level repeat block keeps only its input).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from .errors import SpecError
 from .results import Result
 from .precision import OPTIMIZER_STATES, RECOMPUTE, Precision
 
-ACTIVATION_ASSUMPTION = "Korthikanti et al. 2022 eq. 1: GPT-style layers, 16-bit activations, no parallelism"
+ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward, per layer type, as PyTorch saves them "
+                         "on the reference build (symcost verify --memory); activations in the weights' dtype")
 
 
 def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
@@ -44,26 +45,34 @@ def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
     return sympy.expand(sympy.diff(grows, n) / spec.input_dim("batch", 1))
 
 
-def activations(derivation: Derivation, recompute: str) -> sympy.Expr:
-    """Activation bytes of one training pass, summed over attention layers (see module doc)."""
-    out = sympy.Integer(0)
-    for site in derivation.sites:
-        if getattr(site.component, "kind", None) not in ("attention", "mla"):
-            continue
-        s, b, h, a = site.ctx.seq_len, site.ctx.batch, site.component.dim, site.component.heads
-        per_layer = {"none": s * b * h * (34 + 5 * a * s / h), "selective": 34 * s * b * h, "full": 2 * s * b * h}
-        out += site.count * per_layer[recompute]
+ATTENTION = ("eager", "sdpa")
+
+
+def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str = "none") -> dict[str, sympy.Expr]:
+    """Bytes one training forward keeps for backward, per component path (in symbols.ACT,
+    every dim; derived dims unsubstituted). Under `full` recomputation each pass of a
+    top-level repeat block keeps only its input, charged to the block's path."""
+    if attention not in ATTENTION:
+        raise SpecError(f"attention {attention!r}: expected one of {', '.join(ATTENTION)}")
+    if recompute not in RECOMPUTE:
+        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}")
+    blocks = derivation.blocks if recompute == "full" else ()
+    inside = lambda path: any(path.startswith(b.path + "/") for b in blocks)
+    out = {n.path: n.cost.activations(attention, recompute) for n in derivation.raw if not inside(n.path)}
+    for b in blocks:
+        out[b.path] = b.input_bytes + (b.count - 1) * b.later_bytes
+        if b.then is not None:
+            out[b.then[0]] += b.then[1]
     return out
 
 
 def memory_metrics(
-    derivation: Derivation, precision: Precision = Precision(), optimizer: str = "adam", recompute: str = "none"
+    derivation: Derivation, precision: Precision = Precision(), optimizer: str = "adam", recompute: str = "none",
+    attention: str = "sdpa",
 ) -> dict[str, sympy.Expr]:
     """Byte counts as closed forms (derived dims substituted as in derivation.total)."""
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
-    if recompute not in RECOMPUTE:
-        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}")
     t = derivation.total
     subst = derivation.spec.dimset.substitution(derivation.keep)
     weights = t.params * precision.bytes("weights")
@@ -81,7 +90,8 @@ def memory_metrics(
         "kv_bytes_per_token": kv_per_token(derivation, kv),
         "inference_bytes": weights + kv,
         "train_state_bytes": t.params * per_param,
-        "activation_bytes": sympy.expand(activations(derivation, recompute).xreplace(subst)),
+        "activation_bytes": sympy.expand(sum(saved_bytes(derivation, attention, recompute).values())
+                                         .xreplace({symbols.ACT: precision.bytes("weights")}).xreplace(subst)),
     }
 
 
@@ -117,18 +127,22 @@ def memory(
     precision: Precision = Precision(),
     optimizer: str = "adam",
     recompute: str = "none",
+    attention: str = "sdpa",
 ) -> MemoryReport:
     """Memory at the spec's sizes (defaults, overridden by `values`), with its formulas."""
     from .evaluate import dim_values
 
-    exprs = memory_metrics(derivation, precision, optimizer, recompute)
+    exprs = memory_metrics(derivation, precision, optimizer, recompute, attention)
     subst = dim_values(derivation, values)
     numbers = {k: e.xreplace(subst) for k, e in exprs.items()}
     notes = [
         f"weights {precision.dtype('weights')}, KV cache {precision.dtype('kv')}, gradients "
         f"{precision.dtype('grads')}, {optimizer} states fp32" + (", fp32 master weights" if precision.master_weights else ""),
-        f"activations: {ACTIVATION_ASSUMPTION}; recomputation: {recompute}",
+        f"activations: {ACTIVATION_ASSUMPTION}; attention {attention}; recomputation: {recompute}",
     ]
+    missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
+    if missing:
+        notes.append(f"no activation rule yet for {', '.join(missing)}: activation bytes unknown (nan)")
     if (note := cache_note(derivation)) is not None:
         notes.append(note)
     return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes))

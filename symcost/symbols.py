@@ -13,3 +13,8 @@ import sympy
 def dim(name: str) -> sympy.Symbol:
     """The symbol for the dimension `name` (a positive integer)."""
     return sympy.Symbol(name, integer=True, positive=True)
+
+
+# Bytes of one activation value (2 for bf16): activation-memory formulas are written in it,
+# and `memory` substitutes the dtype asked for.
+ACT = sympy.Symbol("act_bytes", integer=True, positive=True)

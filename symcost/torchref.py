@@ -54,6 +54,27 @@ class Sequence(nn.Module):
         return x
 
 
+class Checkpoint(nn.Module):
+    """Runs `body` under activation checkpointing: only its input is kept, the rest recomputed
+    in backward. `kept` (set by a memory measurement) is told which tensors that is."""
+
+    kept = None
+
+    def __init__(self, body: nn.Module, path: str) -> None:
+        super().__init__()
+        self.body = body
+        self.symcost_path = path
+
+    def forward(self, x, state):
+        from torch.utils.checkpoint import checkpoint
+
+        if Checkpoint.kept is not None:  # its input, and the tables in `state` it holds on to
+            for t in (x, *(v for value in state.values() for v in (value if isinstance(value, tuple) else (value,)))):
+                if isinstance(t, torch.Tensor):
+                    Checkpoint.kept(t, self.symcost_path)
+        return checkpoint(self.body, x, state, use_reentrant=False)
+
+
 class ResidualModule(nn.Module):
     """body(x) + shortcut(x); the shortcut is the identity when the spec gives none."""
 
@@ -107,6 +128,8 @@ class Build:
     flow: Flow = field(default_factory=Flow)
     path: str = ""
     embedding: nn.Module | None = None  # the token embedding, for a tied head
+    attention: str = "eager"  # how attention layers compute their core (see components/attention.attend)
+    recompute: str = "none"  # "selective": each attention core is checkpointed
 
     def int(self, e: sympy.Expr) -> int:
         value = sympy.sympify(e).xreplace(self.values)
@@ -117,16 +140,22 @@ class Build:
         return Part(forward, self.path, **modules)
 
 
-def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer]) -> SpecModel:
-    """The spec as a torch module at `values` (every dim, derived ones included)."""
-    b = Build(values, input_flow(derivation.spec))
+def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, attention: str = "eager",
+          recompute: str = "none") -> SpecModel:
+    """The spec as a torch module at `values` (every dim, derived ones included). Recompute
+    "full" checkpoints each pass of a top-level repeat block (a transformer layer), keeping
+    only its input; "selective" each attention core (Korthikanti et al. 2022)."""
+    b = Build(values, input_flow(derivation.spec), attention=attention, recompute=recompute)
 
     def layers(items, path: str) -> list[nn.Module]:
         out = []
         for i, item in enumerate(items):
             if isinstance(item, Repeat):
                 # N real copies, one after another: PyTorch must hold every weight (the formulas never unroll)
-                out.append(Sequence([Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(b.int(item.repeat))]))
+                passes = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(b.int(item.repeat))]
+                if recompute == "full" and path == "layers":
+                    passes = [Checkpoint(p, f"{path}/{i}/repeat") for p in passes]
+                out.append(Sequence(passes))
                 continue
             if isinstance(item, Encoder):
                 outer, b.flow = b.flow, Flow(length=item.encoder, embedding=b.flow.embedding)

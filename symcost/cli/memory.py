@@ -22,10 +22,12 @@ Examples:
               help="Keep fp32 master weights (default: when --dtype is not fp32).")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
               help="Activation recomputation, for activation memory.")
+@click.option("--attention", type=click.Choice(["eager", "sdpa"]), default="sdpa", show_default=True,
+              help="How attention runs: eager keeps the n x n probabilities, sdpa (flash) does not.")
 @set_option
 @format_option(("text", "json"))
 @edge
-def memory(spec, dtype, kv_dtype, grad_dtype, optimizer, master_weights, recompute, sets, fmt) -> None:
+def memory(spec, dtype, kv_dtype, grad_dtype, optimizer, master_weights, recompute, attention, sets, fmt) -> None:
     """Bytes for weights, KV cache, training state and activations, as closed forms and numbers."""
     from .. import api
     from ..precision import Precision
@@ -33,7 +35,7 @@ def memory(spec, dtype, kv_dtype, grad_dtype, optimizer, master_weights, recompu
 
     precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights)
     echo(render_memory(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
-                                  recompute=recompute), fmt))
+                                  recompute=recompute, attention=attention), fmt))
 
 
 @click.command(epilog="""\b

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Component, Ctx
+from ..cost import Cost
+from ..symbols import ACT
+from .base import Component, Ctx, fresh
 
 Function = Literal["relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid"]
 
@@ -18,8 +20,16 @@ class Activation(Component):
         kind = "gelu" if self.function.startswith("gelu") else self.function
         return {"activation": ctx.elementwise(ctx.elements(ctx.flow.width), kind)}
 
+    def saved(self, ctx: Ctx):
+        if not ctx.flow.grad:  # autograd records nothing for an input that needs no gradient
+            return Cost()
+        if self.function in ("relu", "tanh", "sigmoid"):
+            return Cost(saved=ctx.elements(ctx.flow.width) * ACT)  # its output
+        return Cost(saved=ctx.input_saved())
+
     def after(self, flow):
-        return flow
+        # relu, tanh and sigmoid keep their output for backward (gelu and silu their input)
+        return fresh(flow, kept=flow.grad and self.function in ("relu", "tanh", "sigmoid"))
 
     def build(self, b):
         import torch

@@ -19,7 +19,9 @@ from pydantic import StrictBool
 
 from .. import ops
 from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
+from .rmsnorm import rms_saved
 
 
 class Heads(Component):
@@ -86,6 +88,13 @@ class Attention(Heads):
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
         return parts
 
+    def saved(self, ctx: Ctx):
+        b, T, h, kv, hd = ctx.batch, ctx.seq_len, self.heads, self.n_kv, self.d_head
+        kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT  # x, and o_proj's input
+        if self.qk_norm:  # on each head; its input's storage is the projection's output
+            kept += sum(rms_saved(b * n * T, hd, ctx.tokens * n * hd * ACT) for n in (h, kv))
+        return Cost(saved=kept) + core_saved(b, h, T, T, hd, hd, self.causal)
+
     def problems(self, value, ctx: Ctx):
         yield from super().problems(value, ctx)
         if self.window is not None and not self.causal:
@@ -111,7 +120,7 @@ class Attention(Heads):
             mods |= {"q_norm": nn.RMSNorm(hd), "k_norm": nn.RMSNorm(hd)}
 
         window = None if self.window is None else b.int(self.window)
-        qk_norm = self.qk_norm
+        qk_norm, attend = self.qk_norm, core(b)
 
         def forward(m, x, state):
             B, T, _ = x.shape
@@ -196,6 +205,60 @@ def extend_cache(m, state, k, v, causal: bool, window: int | None):
         k, v = k[:, :, -(window + T - 1):], v[:, :, -(window + T - 1):]
     cache[m] = (k, v) if window is None else (k[:, :, -window:], v[:, :, -window:])
     return k, v, k.shape[2] - T
+
+
+def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, v_stored=None) -> Cost:
+    """What the attention core keeps, run as `core` runs it, for n queries and n_keys keys.
+
+    Its inputs (q, k, v; `v_stored` elements when v is a view of a larger storage) are
+    what sdpa and a checkpoint keep. Eager: the matmuls' copies of q, k and v, the n x n_keys
+    probabilities and, causal, the boolean mask (one, broadcast). sdpa: its output and an
+    fp32 log-sum-exp per row.
+    """
+    bh = batch * heads
+    q, k, v = bh * n * qk_dim, bh * n_keys * qk_dim, bh * n_keys * v_dim
+    return Cost(
+        core_inputs=(q + k + (v if v_stored is None else v_stored)) * ACT,
+        core_eager=(q + k + v + bh * n * n_keys) * ACT + (n * n_keys if causal else 0),
+        core_sdpa=bh * n * v_dim * ACT + 4 * bh * n,
+    )
+
+
+def core(b):
+    """The attention core as the build asks for it: `attend` (eager) or PyTorch's
+    scaled_dot_product_attention (sdpa), checkpointed under selective recomputation."""
+    fn = attend if b.attention == "eager" else sdpa
+    if b.recompute != "selective":
+        return fn
+
+    def checkpointed(q, k, v, *args):
+        from torch.utils.checkpoint import checkpoint
+
+        from ..torchref import Checkpoint
+
+        if Checkpoint.kept is not None:  # what the checkpoint keeps: its inputs
+            for t in (q, k, v):
+                Checkpoint.kept(t, None)
+        return checkpoint(fn, q, k, v, *args, use_reentrant=False)
+
+    return checkpointed
+
+
+def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0):
+    """attend's result from F.scaled_dot_product_attention (a fused kernel: it keeps its
+    output and the log-sum-exp of each row for backward, no n x n matrix)."""
+    import torch
+    from torch.nn import functional as F
+
+    if not causal:
+        return F.scaled_dot_product_attention(q, k, v)
+    if window is None and past == 0:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    T, S = q.shape[-2], k.shape[-2]
+    i = torch.arange(T, device=q.device).unsqueeze(1) + past
+    j = torch.arange(S, device=q.device).unsqueeze(0)
+    seen = (j <= i) if window is None else (j <= i) & (i - j < window)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=seen)
 
 
 def attend(q, k, v, causal: bool, window: int | None, past: int = 0):

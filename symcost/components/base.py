@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo
 
 from .. import expr, ops
 from ..conventions import Convention
-from ..cost import Cost
+from ..cost import ZERO, Cost
+from ..symbols import ACT
 
 if TYPE_CHECKING:  # torch is imported only by the measured route
     from ..torchref import Build
@@ -55,6 +56,13 @@ class Flow:
     rotary: sympy.Expr | None = None  # rotary dims per head that attention applies to q and k
     embedding: tuple[sympy.Expr, sympy.Expr] | None = None  # (vocab, dim) of the token embedding
     memory: Memory | None = None  # an encoder's output, for cross-attention
+    kept: bool = False  # the stream's storage is already saved for backward by the layer that made it
+    stored: sympy.Expr | None = None  # elements of the storage the stream is a view of, when larger
+
+
+def fresh(flow: Flow, **changes) -> Flow:
+    """The flow after a layer that writes a new tensor (nothing has saved it yet)."""
+    return replace(flow, **{"kept": False, "stored": None, **changes})
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class Memory:
     length: sympy.Expr
     width: sympy.Expr | None
     grad: bool
+    kept: bool = False  # saved for backward already (by the first cross-attention layer)
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,18 @@ class Ctx:
     def elementwise(self, count, kind: str) -> Cost:
         return ops.elementwise(self.convention, count, kind)
 
+    def input_saved(self, width=None) -> sympy.Expr:
+        """Bytes a layer adds by saving its input for backward: the stream's storage (token ids:
+        int64), or 0 when the layer that made it saved it already."""
+        if self.flow.kept:
+            return ZERO
+        if self.flow.stored is not None:
+            return self.batch * self.flow.stored * ACT
+        width = width if width is not None else self.flow.width
+        if width is None and self.flow.spatial is None:
+            return 8 * self.tokens  # token ids
+        return self.elements(width) * ACT
+
 
 def _domain(info) -> Domain | None:
     """The Domain of a field, also inside `Size | None`."""
@@ -160,7 +181,12 @@ class Component(BaseModel):
 
     def after(self, flow: Flow) -> Flow:
         """The flow after this layer: by default it holds weights, so the stream now has a gradient."""
-        return replace(flow, grad=True, width=self.out_width(flow))
+        return fresh(flow, grad=True, width=self.out_width(flow))
+
+    def saved(self, ctx: Ctx) -> Cost:
+        """Bytes its training forward keeps for backward (Cost.saved, in symbols.ACT), as the
+        reference build saves them (torchsaved measures it). NaN: no rule for this type yet."""
+        return Cost(saved=sympy.nan)
 
     def in_width(self) -> sympy.Expr | None:
         """The stream width this layer expects, if it reads one."""

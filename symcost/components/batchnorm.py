@@ -8,6 +8,7 @@ Works on images (BatchNorm2d) and token streams (BatchNorm1d over the feature ch
 from __future__ import annotations
 
 from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
 
 
@@ -22,6 +23,9 @@ class BatchNorm(Component):
             + ctx.elementwise(elements, "batchnorm")
             + ctx.elementwise(2 * elements, "affine")
         }
+
+    def saved(self, ctx: Ctx):
+        return Cost(saved=ctx.input_saved(self.dim) + 2 * self.dim * ACT)  # input; batch mean and 1/std per channel
 
     def build(self, b):
         from torch import nn

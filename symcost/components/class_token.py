@@ -3,10 +3,9 @@ sequence, so the stream grows by one token. No FLOPs (a concatenation)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from ..cost import Cost
-from .base import Component, Ctx, Size
+from .base import Component, Ctx, Size, fresh
 
 
 class ClassToken(Component):
@@ -19,7 +18,10 @@ class ClassToken(Component):
         return {"token": Cost.weights(self.dim)}
 
     def after(self, flow):
-        return replace(flow, grad=True, length=flow.length + 1)
+        return fresh(flow, grad=True, length=flow.length + 1)
+
+    def saved(self, ctx: Ctx):
+        return Cost()  # concatenation keeps nothing
 
     def build(self, b):
         import torch

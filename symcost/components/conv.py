@@ -14,7 +14,6 @@ the counter; `full` counts the arithmetic actually done (1 x).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 import sympy
@@ -22,7 +21,7 @@ from pydantic import StrictBool
 
 from .. import ops
 from ..cost import Cost
-from .base import IMAGE_NEEDED, TOKENS_NEEDED, Component, Count, Ctx, FieldError, Flow, Size
+from .base import IMAGE_NEEDED, TOKENS_NEEDED, Component, Count, Ctx, FieldError, Flow, Size, fresh
 
 
 def output_size(length, kernel, stride=1, padding=0, dilation=1) -> sympy.Expr:
@@ -64,6 +63,9 @@ class _Conv(Component):
         positions = sympy.Mul(*self.out_lengths(ctx.flow))
         return {"conv": conv_cost(ctx, self.dim, self.out, self.kernel**self.rank, positions, self.groups, self.bias)}
 
+    def saved(self, ctx: Ctx):
+        return Cost(saved=ctx.input_saved(self.dim))
+
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)
         if value(self.dim) % value(self.groups) or value(self.out) % value(self.groups):
@@ -95,7 +97,7 @@ class Conv2d(_Conv):
         return flow.spatial
 
     def after(self, flow: Flow) -> Flow:
-        return replace(flow, grad=True, width=self.out, spatial=self.out_lengths(flow))
+        return fresh(flow, grad=True, width=self.out, spatial=self.out_lengths(flow))
 
     def build(self, b):
         return b.part(lambda m, x, state: m.conv(x), conv=self.torch_conv(b))  # (B, dim, H, W) -> (B, out, H', W')
@@ -113,7 +115,7 @@ class Conv1d(_Conv):
         return (flow.length,)
 
     def after(self, flow: Flow) -> Flow:
-        return replace(flow, grad=True, width=self.out, length=self.out_lengths(flow)[0])
+        return fresh(flow, grad=True, width=self.out, length=self.out_lengths(flow)[0])
 
     def build(self, b):
         # (B, T, dim) -> (B, dim, T) -> conv -> (B, out, T') -> (B, T', out); transposes are free

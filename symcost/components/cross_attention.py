@@ -9,11 +9,14 @@ token sees the whole source.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import StrictBool
 
 from ..cost import Cost
 
-from .attention import Heads, attend, products
+from ..symbols import ACT
+from .attention import Heads, core, core_saved, products
 from .base import Ctx, FieldError, Size
 
 
@@ -46,6 +49,17 @@ class CrossAttention(Heads):
             **({"residual": ctx.elementwise(ctx.tokens * self.dim, "residual")} if self.residual else {}),
         }
 
+    def saved(self, ctx: Ctx):
+        memory, h, hd = ctx.flow.memory, self.heads, self.d_head
+        # x, o_proj's input, and the encoder's output, which the first cross-attention layer keeps for all
+        kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT
+        if not memory.kept:
+            kept += ctx.batch * memory.length * self.d_memory * ACT
+        return Cost(saved=kept) + core_saved(ctx.batch, h, ctx.seq_len, memory.length, hd, hd, False)
+
+    def after(self, flow):
+        return replace(super().after(flow), memory=replace(flow.memory, kept=True))
+
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)
         width = ctx.flow.memory.width
@@ -63,6 +77,8 @@ class CrossAttention(Heads):
             "v_proj": nn.Linear(dm, kv * hd, bias=self.bias),
             "o_proj": nn.Linear(h * hd, d, bias=self.bias),
         }
+
+        attend = core(b)
 
         def forward(m, x, state):
             B, T, _ = x.shape

@@ -6,14 +6,13 @@ Transformer share one table between encoder and decoder): no parameters of its o
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import sympy
 from pydantic import StrictBool
 
 from .. import ops
 from ..cost import Cost
-from .base import Component, Ctx, FieldError, Flow, Size
+from .base import Component, Ctx, FieldError, Flow, Size, fresh
 
 
 class Embedding(Component):
@@ -31,6 +30,9 @@ class Embedding(Component):
     def in_width(self):
         return None  # reads token ids, not features
 
+    def saved(self, ctx: Ctx):
+        return Cost(saved=8 * ctx.tokens)  # the int64 ids, to scatter the gradient into the table
+
     def build(self, b):
         from torch import nn
 
@@ -43,7 +45,7 @@ class Embedding(Component):
 
     def after(self, flow: Flow) -> Flow:
         table = flow.embedding if self.shared else (self.vocab, self.dim)
-        return replace(flow, grad=True, width=self.dim, embedding=table)
+        return fresh(flow, grad=True, width=self.dim, embedding=table)
 
 
 def check_same_table(ctx: Ctx, vocab, dim, field: str) -> None:

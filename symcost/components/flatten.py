@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import sympy
 
+from ..cost import Cost
 from .base import WIDTH_UNKNOWN, Component, Ctx, FieldError
 
 
@@ -25,6 +26,9 @@ class Flatten(Component):
             raise FieldError(None, WIDTH_UNKNOWN)
         positions = sympy.Mul(*flow.spatial) if flow.spatial is not None else flow.length
         return replace(flow, width=flow.width * positions, length=sympy.Integer(1), spatial=None)
+
+    def saved(self, ctx: Ctx):
+        return Cost()  # a view
 
     def build(self, b):
         return b.part(lambda m, x, state: x.reshape(x.shape[0], 1, -1))

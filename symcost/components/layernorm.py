@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import StrictBool
 
 from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
 
 
@@ -24,6 +25,9 @@ class LayerNorm(Component):
             + ctx.elementwise(ctx.tokens * self.dim, "layernorm")
             + ctx.elementwise(ctx.tokens * self.dim * affine, "affine")
         }
+
+    def saved(self, ctx: Ctx):
+        return Cost(saved=ctx.input_saved(self.dim) + 2 * ctx.tokens * ACT)  # input; mean and 1/std per token
 
     def build(self, b):
         from torch import nn

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import StrictBool
 
+from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
 
 
@@ -26,6 +28,10 @@ class Linear(Component):
             "down": ctx.linear(self.dim, self.rank, False),  # (T, dim) -> (T, r)
             "up": ctx.linear(self.rank, self.out, self.bias, input_grad=True),  # (T, r) -> (T, out)
         }
+
+    def saved(self, ctx: Ctx):
+        low_rank = 0 if self.rank is None else ctx.elements(self.rank) * ACT  # `up` keeps its input
+        return Cost(saved=ctx.input_saved(self.dim) + low_rank)
 
     def out_width(self, flow):
         return self.out

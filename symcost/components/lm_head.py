@@ -28,6 +28,11 @@ class LMHead(Component):
             proj = proj + Cost(params=-shared, active_params=-shared)
         return {"proj": proj}
 
+    def saved(self, ctx: Ctx):
+        # its input, and the loss's: cross-entropy over fp32 logits (as Hugging Face computes it)
+        # keeps the fp32 log-probabilities, the int64 labels and an fp32 count of them
+        return Cost(saved=ctx.input_saved(self.dim) + ctx.tokens * (4 * self.vocab + 8) + 4)
+
     def out_width(self, flow):
         return self.vocab
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 from pydantic import StrictBool
 
 from ..cost import Cost
-from .attention import attend, cached_tokens, extend_cache, products, score_entries
+from ..symbols import ACT
+from .attention import cached_tokens, core, core_saved, extend_cache, products, score_entries
+from .rmsnorm import rms_saved
 from .base import Component, Ctx, Size
 from .rmsnorm import RMSNorm
 
@@ -72,6 +74,19 @@ class MLA(Component):
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
         return parts
 
+    def saved(self, ctx: Ctx):
+        T, h, nope, rope, vd = ctx.tokens, self.heads, self.qk_nope_dim, self.qk_rope_dim, self.v_head_dim
+        kvr = self.kv_lora_rank
+        # x and o_proj's input; kv_a_norm's input is a slice of kv_a's output (in fp32 it keeps
+        # all of it), and kv_b_proj reads the normalised latent
+        kept = ctx.input_saved(self.dim) + T * (h * vd + kvr) * ACT + rms_saved(T, kvr, T * (kvr + rope) * ACT)
+        if self.q_lora_rank is not None:  # the same for the query's low-rank path
+            qr = self.q_lora_rank
+            kept += T * qr * ACT + rms_saved(T, qr, T * qr * ACT)
+        # v is a slice of kv_b_proj's output: sdpa and a checkpoint keep all of it
+        return Cost(saved=kept) + core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal,
+                                             v_stored=T * h * (nope + vd))
+
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)
         rotary = ctx.flow.rotary
@@ -103,6 +118,8 @@ class MLA(Component):
             "kv_b_proj": nn.Linear(kvr, h * (nope + vd), bias=False),
             "o_proj": nn.Linear(h * vd, d, bias=self.bias),
         }
+
+        attend = core(b)
 
         def forward(m, x, state):
             B, T, _ = x.shape

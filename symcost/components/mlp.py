@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import StrictBool
 
 from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
 
 Activation = Literal["relu", "gelu", "gelu_tanh", "silu"]
@@ -38,6 +39,9 @@ class MLP(Component):
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
         return parts
 
+    def saved(self, ctx: Ctx):
+        return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated))
+
     def build(self, b):
         from torch import nn
         from torch.nn import functional as F
@@ -59,3 +63,11 @@ class MLP(Component):
             return x + out if self.residual else out
 
         return b.part(forward, **mods)
+
+
+def mlp_saved(rows, hidden, activation: str, gated: bool):
+    """What an MLP keeps for backward besides its input, over `rows` tokens: relu keeps its
+    output (which down_proj reads too); gelu and silu their input as well; a gate adds the
+    other branch and the product down_proj reads."""
+    per_row = (1 if activation == "relu" else 2) + (2 if gated else 0)
+    return rows * per_row * hidden * ACT

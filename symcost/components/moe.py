@@ -20,7 +20,8 @@ from pydantic import StrictBool
 
 from ..cost import Cost, total
 from .base import Component, Count, Ctx, Ratio, Size
-from .mlp import MLP, Activation
+from ..symbols import ACT
+from .mlp import MLP, Activation, mlp_saved
 
 
 class MoE(Component):
@@ -74,6 +75,21 @@ class MoE(Component):
         if self.residual:
             parts["residual"] = ctx.elementwise(T * self.dim, "residual")
         return parts
+
+    def saved(self, ctx: Ctx):
+        if self.capacity_factor is not None:
+            return super().saved(ctx)  # no rule yet for the padded buffers
+        T, D, k = ctx.tokens, self.dim, self.top_k
+        # router: x, the probabilities, the int64 top-k choice
+        kept = ctx.input_saved(self.dim) + T * self.experts * ACT + 8 * T * k
+        # per routed row (tokens x top_k in all): its (token, slot) int64 pair, the gathered
+        # input, the expert's own, its weight, its output and the weighted output
+        kept += T * k * (16 + (3 * D + 1) * ACT) + mlp_saved(T * k, self.hidden, self.activation, self.gated)
+        if self.shared_experts != 0:  # they read x itself; their sum is kept when a gate scales it
+            kept += self.shared_experts * mlp_saved(T, self.shared_width, self.activation, self.gated)
+            if self.shared_gate:
+                kept += T * (1 + D) * ACT
+        return Cost(saved=kept)
 
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)

@@ -7,11 +7,11 @@ Its input is raw pixels, which need no gradient: its backward is the weight grad
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from pydantic import StrictBool
 
-from .base import IMAGE_NEEDED, Component, Ctx, FieldError, Flow, Size
+from ..cost import Cost
+from .base import IMAGE_NEEDED, Component, Ctx, FieldError, Flow, Size, fresh
 from .conv import conv_cost, output_size
 
 
@@ -35,9 +35,12 @@ class PatchEmbedding(Component):
     def in_width(self):
         return self.channels
 
+    def saved(self, ctx: Ctx):
+        return Cost(saved=ctx.input_saved(self.channels))  # the conv's input: the image
+
     def after(self, flow: Flow) -> Flow:
         rows, cols = self.grid(flow)
-        return replace(flow, grad=True, width=self.dim, length=rows * cols, spatial=None)
+        return fresh(flow, grad=True, width=self.dim, length=rows * cols, spatial=None)
 
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)

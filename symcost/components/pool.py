@@ -8,13 +8,22 @@ Output size (ceil_mode off): floor((L + 2·padding - kernel) / stride) + 1.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 import sympy
 
-from .base import IMAGE_NEEDED, Component, Count, Ctx, FieldError, Flow, Size
+from ..cost import Cost
+from .base import IMAGE_NEEDED, Component, Count, Ctx, FieldError, Flow, Size, fresh
 from .conv import output_size
+
+
+def pool_saved(ctx: Ctx, function: str, out_positions) -> Cost:
+    """A pool keeps its input (when it needs a gradient); max pooling also the int64 argmax
+    of each output."""
+    if not ctx.flow.grad:
+        return Cost()
+    argmax = 8 * ctx.batch * ctx.flow.width * out_positions if function == "max" else 0
+    return Cost(saved=ctx.input_saved() + argmax)
 
 
 def _spatial(flow: Flow) -> tuple:
@@ -43,8 +52,11 @@ class Pool(Component):
     def in_width(self):
         return None
 
+    def saved(self, ctx: Ctx):
+        return pool_saved(ctx, self.function, sympy.Mul(*self.out_lengths(ctx.flow)))
+
     def after(self, flow):
-        return replace(flow, spatial=self.out_lengths(flow))
+        return fresh(flow, spatial=self.out_lengths(flow))
 
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)
@@ -74,9 +86,14 @@ class AdaptivePool(Component):
     def in_width(self):
         return None
 
+    def saved(self, ctx: Ctx):
+        if self.function == "avg" and self.size == 1:  # PyTorch computes it as a mean, which keeps nothing
+            return Cost()
+        return pool_saved(ctx, self.function, self.size**2)
+
     def after(self, flow):
         _spatial(flow)
-        return replace(flow, spatial=(self.size, self.size))
+        return fresh(flow, spatial=(self.size, self.size))
 
     def build(self, b):
         from torch import nn

@@ -9,7 +9,8 @@ from typing import Literal
 
 import sympy
 
-from .base import Component, Ctx
+from ..cost import Cost
+from .base import Component, Ctx, fresh
 
 
 class PoolTokens(Component):
@@ -27,7 +28,12 @@ class PoolTokens(Component):
         return None
 
     def after(self, flow):
-        return replace(flow, length=sympy.Integer(1))
+        if self.mode == "first":  # a view: the storage it keeps alive is the whole stream
+            return replace(flow, length=sympy.Integer(1), stored=flow.stored or flow.length * flow.width)
+        return fresh(flow, length=sympy.Integer(1))
+
+    def saved(self, ctx: Ctx):
+        return Cost()  # a slice, or a mean: neither keeps anything
 
     def build(self, b):
         if self.mode == "first":

@@ -7,6 +7,7 @@ exceed `max_len`.
 from __future__ import annotations
 
 from .. import ops
+from ..cost import Cost
 from .base import Component, Ctx, Size
 
 
@@ -22,6 +23,9 @@ class PositionEmbedding(Component):
         yield from super().problems(value, ctx)
         if value(ctx.context + ctx.seq_len) > value(self.max_len):
             yield "max_len", f"seq_len {value(ctx.context + ctx.seq_len)} exceeds max_len {value(self.max_len)}"
+
+    def saved(self, ctx: Ctx):
+        return Cost(saved=8 * ctx.seq_len)  # the int64 positions (one row of them, broadcast over the batch)
 
     def build(self, b):
         import torch

@@ -7,6 +7,7 @@ per layer; small next to the scores' own softmax)."""
 from __future__ import annotations
 
 from .. import ops
+from ..cost import Cost
 from .base import Component, Ctx, Size
 
 
@@ -24,6 +25,9 @@ class RelativePositionBias(Component):
 
     def after(self, flow):
         return flow  # the stream passes by; the table's gradient arrives through the scores
+
+    def saved(self, ctx: Ctx):
+        return Cost(saved=8 * ctx.seq_len**2)  # the int64 bucket of each (query, key) pair
 
     def build(self, b):
         import torch

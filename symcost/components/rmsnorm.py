@@ -6,7 +6,10 @@ multiply per element.
 
 from __future__ import annotations
 
+import sympy
+
 from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
 
 
@@ -21,7 +24,17 @@ class RMSNorm(Component):
             + ctx.elementwise(ctx.tokens * self.dim, "affine")
         }
 
+    def saved(self, ctx: Ctx):
+        return Cost(saved=rms_saved(ctx.tokens, self.dim, ctx.input_saved(self.dim)))
+
     def build(self, b):
         from torch import nn
 
         return b.part(lambda m, x, state: m.norm(x), norm=nn.RMSNorm(b.int(self.dim)))
+
+
+def rms_saved(rows, dim, stored):
+    """What nn.RMSNorm keeps over `rows` rows of `dim`: it computes in fp32, keeping its input
+    in fp32 (the input's storage itself, `stored` bytes, when activations are fp32; else an
+    fp32 copy of the rows), 1/rms per row and the normalised values."""
+    return sympy.Piecewise((stored, sympy.Eq(ACT, 4)), (4 * rows * dim, True)) + 4 * rows * (1 + dim)

@@ -12,6 +12,8 @@ from dataclasses import replace
 
 from pydantic import Field
 
+from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Flow, Size
 
 
@@ -34,6 +36,10 @@ class Rotary(Component):
         if value(self.dim) % 2:
             yield "dim", f"rotary dim must be even, got {value(self.dim)}"
 
+    def saved(self, ctx: Ctx):
+        # the cos and sin tables (seq_len x dim/2 each), kept once by the rotations of every attention layer after
+        return Cost(saved=ctx.seq_len * self.dim * ACT)
+
     def build(self, b):
         import torch
 
@@ -46,7 +52,9 @@ class Rotary(Component):
             offset = state.get("offset", 0)  # a decode step continues the positions
             positions = torch.arange(offset, offset + x.shape[1], device=x.device, dtype=torch.float32)
             angle = torch.outer(positions, inv_freq)
-            state["rotary"] = (angle.cos(), angle.sin())  # (T, dim/2) each
+            # (T, dim/2) each, computed in fp32 and cast once to the stream's dtype, as Hugging Face does
+            dtype = x.dtype if x.is_floating_point() else torch.float32
+            state["rotary"] = (angle.cos().to(dtype), angle.sin().to(dtype))
             return x
 
         return b.part(forward)
@@ -56,7 +64,7 @@ def apply(t, state):
     """Rotate the first features of each head of t: (B, H, T, head_dim), pairwise (i, i + half)."""
     import torch
 
-    cos, sin = (table.to(t.dtype) for table in state["rotary"])  # the tables are computed in fp32
+    cos, sin = state["rotary"]
     half = cos.shape[-1]
     x1, x2, rest = t[..., :half], t[..., half : 2 * half], t[..., 2 * half :]
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)

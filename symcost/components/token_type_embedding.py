@@ -5,6 +5,7 @@ adds the row of segment 0 to every token (the counts do not depend on which row)
 from __future__ import annotations
 
 from .. import ops
+from ..cost import Cost
 from .base import Component, Ctx, Size
 
 
@@ -15,6 +16,9 @@ class TokenTypeEmbedding(Component):
 
     def parts(self, ctx: Ctx):
         return {"table": ops.lookup(self.types, self.dim) + ctx.elementwise(ctx.tokens * self.dim, "position_add")}
+
+    def saved(self, ctx: Ctx):
+        return Cost(saved=8 * ctx.tokens)  # the int64 type ids
 
     def build(self, b):
         import torch

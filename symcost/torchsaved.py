@@ -1,0 +1,96 @@
+"""The measured route for activation memory: the bytes one training forward keeps for backward.
+
+Every tensor autograd saves passes through `torch.autograd.graph.saved_tensors_hooks`; we
+record its storage, each storage once (a view saved twice, or by two layers, is one
+allocation), and skip parameters and buffers (weights are counted elsewhere). A storage is
+charged to the component during whose forward it was first saved; tables a layer hands to
+later ones through `state` (rotary's cos and sin) are charged to the layer that made them.
+A model ending in an LM head is trained with cross-entropy against random labels, charged
+to the head (its log-probabilities are often the largest single term).
+
+Runs on real tensors (CPU at small sizes): routing and the storages' sizes need real values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from .derive import Derivation
+from .torchref import DTYPES, Checkpoint, build, components, example_input
+
+
+@dataclass
+class Saved:
+    per_path: dict[str, int]  # bytes charged to each component
+    total: int  # bytes of every distinct storage saved in the pass
+
+
+def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attention: str = "eager",
+                  recompute: str = "none", seed: int = 0) -> Saved:
+    torch.manual_seed(seed)
+    model = build(derivation, values, attention=attention, recompute=recompute).to(DTYPES[dtype]).train()
+    inputs = example_input(derivation, values, "cpu", dtype=DTYPES[dtype])
+    held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    charged: dict[int, str] = {}
+    per_path: dict[str, int] = defaultdict(int)
+    stack: list[str] = []
+
+    def pack(t: torch.Tensor, where: str | None = None):
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in held and ptr not in charged:
+            charged[ptr] = owners.get(ptr) or where or (stack[0] if stack else "")
+            per_path[charged[ptr]] += storage.nbytes()
+        return t
+
+    owners: dict[int, str] = {}
+    parts = [part for _, part in components(model)]
+    Checkpoint.kept = pack
+    try:
+        with _tracking(parts, stack, owners), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model(**inputs)
+            last = parts[-1]
+            if last.symcost_path.endswith("/lm_head"):
+                stack.append(last.symcost_path)
+                vocab = out.shape[-1]
+                labels = torch.randint(0, vocab, out.shape[:-1])
+                F.cross_entropy(out.float().reshape(-1, vocab), labels.reshape(-1))
+    finally:
+        Checkpoint.kept = None
+    return Saved(dict(per_path), sum(per_path.values()))
+
+
+@contextmanager
+def _tracking(parts, stack: list[str], owners: dict[int, str]):
+    """Keep `stack` as the components whose forward is running (outermost first), and record
+    in `owners` the storages of the tables each leaves in `state` for later layers."""
+
+    def before(module, args):
+        stack.append(module.symcost_path)
+        module._symcost_state_keys = set(args[1])
+
+    def after(module, args, output):
+        stack.pop()
+        for key in set(args[1]) - module._symcost_state_keys:
+            for t in _tensors(args[1][key]):
+                owners.setdefault(t.untyped_storage().data_ptr(), module.symcost_path)
+
+    hooks = [h for part in parts for h in (part.register_forward_pre_hook(before), part.register_forward_hook(after))]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _tensors(v)
