@@ -9,9 +9,9 @@ state) for the whole batch — what inference memory is made of besides the weig
 `saved` is the bytes a training forward keeps for backward (activation memory), in terms
 of `symbols.ACT`, the bytes of one activation value, outside the attention core. The core's
 share depends on how it runs: `core_eager` (its copies of q, k, v, the mask and the n x n
-probabilities), `core_sdpa` (PyTorch's fused kernel: output and log-sum-exp, besides its
-inputs), and `core_inputs` (the storages of q, k and v it is handed: what the sdpa kernel,
-or a checkpoint under selective recomputation, keeps). NaN where a type has no rule yet.
+probabilities), `core_sdpa` (PyTorch's fused kernel: its inputs, output and log-sum-exp),
+and `core_inputs` (the storages of q, k and v it is handed: what a checkpoint keeps under
+selective recomputation). NaN where a type has no rule yet.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Cost:
             return self.saved + self.core_inputs
         if attention == "eager":
             return self.saved + self.core_eager
-        return self.saved + self.core_inputs + self.core_sdpa
+        return self.saved + self.core_sdpa
 
     def metrics(self) -> dict[str, sympy.Expr]:
         return {

@@ -43,6 +43,7 @@ class Block:
     count: sympy.Expr
     input_bytes: sympy.Expr  # the first pass's input (an earlier layer may have kept it already)
     later_bytes: sympy.Expr = sympy.Integer(0)  # each later pass's: the pass before's output, kept by nobody
+    holds_memory: bool = False  # an encoder's output is in the state its checkpoints hold
     # the layer after the block, and what it must keep under full recomputation because the
     # block's last layer (say a relu), recomputed, no longer keeps the stream for it
     then: tuple[str, sympy.Expr] | None = None
@@ -188,7 +189,11 @@ class _Walker:
             if isinstance(item, Repeat):
                 top = where == ("layers",)
                 if top:
-                    self.blocks.append(Block(f"{path}/{i}/repeat", item.repeat, self.input_bytes(flow)))
+                    held = self.input_bytes(flow)
+                    if flow.memory is not None and not any(b.holds_memory for b in self.blocks):
+                        # the checkpoint holds the encoder's output too, for its cross-attention layers
+                        held += self.batch * flow.memory.length * flow.memory.width * symbols.ACT
+                    self.blocks.append(Block(f"{path}/{i}/repeat", item.repeat, held, holds_memory=flow.memory is not None))
                 block, flow = self.repeat(item, inner, f"{path}/{i}/repeat", flow)
                 nodes += block
                 if top:
@@ -216,18 +221,27 @@ class _Walker:
                 if self.decode and not component.decodes:
                     raise FieldError(None, f"a {kind} layer has no decode step (one token at a time against a cache)")
                 parts = component.parts(ctx)
-                saved = component.saved(ctx)
+                saved = self.saved(component, ctx)
                 parts_saved = saved.saved
                 flow = component.after(flow)
             except FieldError as e:
                 raise self.spec.doc.error(here + ((e.field,) if e.field else ()), e.message) from None
             self.sites.append(Site(here, component, ctx))
             if self.pending:  # what it keeps once the stream is no longer kept for it
-                unkept = component.saved(replace(ctx, flow=replace(ctx.flow, kept=False))).saved - parts_saved
+                unkept = self.saved(component, replace(ctx, flow=replace(ctx.flow, kept=False))).saved - parts_saved
                 self.blocks[-1] = replace(self.blocks[-1], then=(f"{path}/{i}/{kind}", unkept))
                 self.pending = False
             nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()) + saved, parts))
         return nodes, flow
+
+    @staticmethod
+    def saved(component, ctx: Ctx) -> Cost:
+        """Its activation-memory rule; unknown (NaN), not an error, where the rule needs what the
+        spec leaves out (a token count without seq_len): FLOPs and parameters do not need it."""
+        try:
+            return component.saved(ctx)
+        except FieldError:
+            return Cost(saved=sympy.nan)
 
     def input_bytes(self, flow: Flow) -> sympy.Expr:
         try:
@@ -241,7 +255,7 @@ class _Walker:
         body, out = self.walk(item.residual, where + ("residual",), f"{path}/residual", flow)
         # both branches read the block's input: if the body's first layer saved it, that is one storage
         head = self.sites[first]
-        if head.component.saved(head.ctx) != head.component.saved(replace(head.ctx, flow=replace(head.ctx.flow, kept=True))):
+        if self.saved(head.component, head.ctx) != self.saved(head.component, replace(head.ctx, flow=replace(head.ctx.flow, kept=True))):
             flow = replace(flow, kept=True)
         short, skip = (
             self.walk(item.shortcut, where + ("shortcut",), f"{path}/shortcut", flow) if item.shortcut else ([], flow)

@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from .derive import Derivation
+from .errors import SpecError
 from .torchref import DTYPES, Checkpoint, build, components, example_input
 
 
@@ -52,17 +53,24 @@ def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attent
     parts = [part for _, part in components(model)]
     Checkpoint.kept = pack
     try:
-        with _tracking(parts, stack, owners), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = model(**inputs)
-            last = parts[-1]
-            if last.symcost_path.endswith("/lm_head"):
-                stack.append(last.symcost_path)
-                vocab = out.shape[-1]
-                labels = torch.randint(0, vocab, out.shape[:-1])
-                F.cross_entropy(out.float().reshape(-1, vocab), labels.reshape(-1))
+        _run(model, inputs, parts, stack, owners, pack)
+    except ValueError as e:  # PyTorch refuses to train, say, batch norm on one value per channel
+        raise SpecError(f"PyTorch cannot run this training step: {e}; raise batch or the input size") from None
     finally:
         Checkpoint.kept = None
     return Saved(dict(per_path), sum(per_path.values()))
+
+
+def _run(model, inputs, parts, stack, owners, pack) -> None:
+    """One training forward under `pack`; a model ending in an LM head adds its loss."""
+    with _tracking(parts, stack, owners), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(**inputs)
+        last = parts[-1]
+        if last.symcost_path.endswith("/lm_head"):
+            stack.append(last.symcost_path)
+            vocab = out.shape[-1]
+            labels = torch.randint(0, vocab, out.shape[:-1])
+            F.cross_entropy(out.float().reshape(-1, vocab), labels.reshape(-1))
 
 
 @contextmanager

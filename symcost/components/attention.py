@@ -93,7 +93,8 @@ class Attention(Heads):
         kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT  # x, and o_proj's input
         if self.qk_norm:  # on each head; its input's storage is the projection's output
             kept += sum(rms_saved(b * n * T, hd, ctx.tokens * n * hd * ACT) for n in (h, kv))
-        return Cost(saved=kept) + core_saved(b, h, T, T, hd, hd, self.causal)
+        return Cost(saved=kept) + core_saved(b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
+                                             out_is_view=ctx.flow.rotary is None and not self.qk_norm)
 
     def problems(self, value, ctx: Ctx):
         yield from super().problems(value, ctx)
@@ -207,20 +208,37 @@ def extend_cache(m, state, k, v, causal: bool, window: int | None):
     return k, v, k.shape[2] - T
 
 
-def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, v_stored=None) -> Cost:
+def copied(heads, n):
+    """1 when o_proj's input is a copy of the core's output (batch, heads, n, dim), 0 when it
+    is a view of it: with one head or one query the transpose moves nothing."""
+    return sympy.Piecewise((0, sympy.Or(sympy.Eq(heads, 1), sympy.Eq(n, 1))), (1, True))
+
+
+def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: bool = False,
+               out_is_view: bool = False, v_stored=None) -> Cost:
     """What the attention core keeps, run as `core` runs it, for n queries and n_keys keys.
 
-    Its inputs (q, k, v; `v_stored` elements when v is a view of a larger storage) are
-    what sdpa and a checkpoint keep. Eager: the matmuls' copies of q, k and v, the n x n_keys
-    probabilities and, causal, the boolean mask (one, broadcast). sdpa: its output and an
-    fp32 log-sum-exp per row.
+    Its inputs q, k, v (`v_stored` elements when v is a slice of a larger storage) are what
+    a checkpoint keeps under selective recomputation. Eager: the matmuls' copies of q, k
+    and v, the n x n_keys probabilities and, causal, one boolean mask. sdpa (PyTorch's fused
+    kernel, see `sdpa`): its inputs (padded to one head size when q and v differ), its
+    output (unless o_proj reads it as a view: the kernel lays it out as q is laid out, and
+    q straight from q_proj is (batch, n, heads, dim) in memory), an fp32 log-sum-exp per
+    row, and a sliding window's mask, made additive in the activations' dtype.
     """
     bh = batch * heads
     q, k, v = bh * n * qk_dim, bh * n_keys * qk_dim, bh * n_keys * v_dim
+    v_stored = v if v_stored is None else v_stored
+    if qk_dim == v_dim:
+        fused = q + k + v_stored + (0 if out_is_view else bh * n * v_dim * copied(heads, n))
+    else:  # padded to d: q and k when v is wider, v when narrower (then the output is sliced, a copy)
+        d, narrower = sympy.Max(qk_dim, v_dim), sympy.StrictLessThan(v_dim, qk_dim)
+        padded_v = sympy.Piecewise((bh * n_keys * d, narrower), (v_stored, True))
+        fused = bh * n * d + bh * n_keys * d + padded_v + bh * n * d * sympy.Piecewise((1, narrower), (copied(heads, n), True))
     return Cost(
-        core_inputs=(q + k + (v if v_stored is None else v_stored)) * ACT,
+        core_inputs=(q + k + v_stored) * ACT,
         core_eager=(q + k + v + bh * n * n_keys) * ACT + (n * n_keys if causal else 0),
-        core_sdpa=bh * n * v_dim * ACT + 4 * bh * n,
+        core_sdpa=(fused + (n * n_keys if masked else 0)) * ACT + 4 * bh * n,
     )
 
 
@@ -246,19 +264,25 @@ def core(b):
 
 def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0):
     """attend's result from F.scaled_dot_product_attention (a fused kernel: it keeps its
-    output and the log-sum-exp of each row for backward, no n x n matrix)."""
+    output and the log-sum-exp of each row for backward, no n x n matrix). q and v of
+    different head sizes (MLA) are zero-padded to one, as Hugging Face's flash path does
+    for DeepSeek: PyTorch's fused kernels need one head size."""
     import torch
     from torch.nn import functional as F
 
-    if not causal:
-        return F.scaled_dot_product_attention(q, k, v)
-    if window is None and past == 0:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    T, S = q.shape[-2], k.shape[-2]
-    i = torch.arange(T, device=q.device).unsqueeze(1) + past
-    j = torch.arange(S, device=q.device).unsqueeze(0)
-    seen = (j <= i) if window is None else (j <= i) & (i - j < window)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=seen)
+    qk, vd = q.shape[-1], v.shape[-1]
+    d = max(qk, vd)
+    pad = lambda t: F.pad(t, (0, d - t.shape[-1])) if t.shape[-1] < d else t
+    options = {"scale": qk**-0.5}
+    if causal and (window is not None or past):
+        T, S = q.shape[-2], k.shape[-2]
+        i = torch.arange(T, device=q.device).unsqueeze(1) + past
+        j = torch.arange(S, device=q.device).unsqueeze(0)
+        options["attn_mask"] = (j <= i) if window is None else (j <= i) & (i - j < window)
+    else:
+        options["is_causal"] = causal
+    out = F.scaled_dot_product_attention(pad(q), pad(k), pad(v), **options)
+    return out if vd == d else out[..., :vd].clone(memory_format=torch.contiguous_format)  # never a view of `out`
 
 
 def attend(q, k, v, causal: bool, window: int | None, past: int = 0):

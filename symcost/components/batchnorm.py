@@ -33,4 +33,6 @@ class BatchNorm(Component):
         if b.flow.spatial is not None:
             return b.part(lambda m, x, state: m.norm(x), norm=nn.BatchNorm2d(b.int(self.dim)))
         # (B, T, C) -> (B, C, T) for BatchNorm1d, and back
-        return b.part(lambda m, x, state: m.norm(x.transpose(1, 2)).transpose(1, 2), norm=nn.BatchNorm1d(b.int(self.dim)))
+        # contiguous: layers hand on a contiguous stream, so what the next one keeps does not depend on this layout
+        return b.part(lambda m, x, state: m.norm(x.transpose(1, 2)).transpose(1, 2).contiguous(),
+                      norm=nn.BatchNorm1d(b.int(self.dim)))

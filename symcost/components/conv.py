@@ -119,4 +119,4 @@ class Conv1d(_Conv):
 
     def build(self, b):
         # (B, T, dim) -> (B, dim, T) -> conv -> (B, out, T') -> (B, T', out); transposes are free
-        return b.part(lambda m, x, state: m.conv(x.transpose(1, 2)).transpose(1, 2), conv=self.torch_conv(b))
+        return b.part(lambda m, x, state: m.conv(x.transpose(1, 2)).transpose(1, 2).contiguous(), conv=self.torch_conv(b))

@@ -55,7 +55,7 @@ class CrossAttention(Heads):
         kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT
         if not memory.kept:
             kept += ctx.batch * memory.length * self.d_memory * ACT
-        return Cost(saved=kept) + core_saved(ctx.batch, h, ctx.seq_len, memory.length, hd, hd, False)
+        return Cost(saved=kept) + core_saved(ctx.batch, h, ctx.seq_len, memory.length, hd, hd, False, out_is_view=True)
 
     def after(self, flow):
         return replace(super().after(flow), memory=replace(flow.memory, kept=True))

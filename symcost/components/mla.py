@@ -18,6 +18,7 @@ attention.py — in full under pytorch, halved under `full`.
 
 from __future__ import annotations
 
+import sympy
 from pydantic import StrictBool
 
 from ..cost import Cost
@@ -84,8 +85,12 @@ class MLA(Component):
             qr = self.q_lora_rank
             kept += T * qr * ACT + rms_saved(T, qr, T * qr * ACT)
         # v is a slice of kv_b_proj's output: sdpa and a checkpoint keep all of it
-        return Cost(saved=kept) + core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal,
-                                             v_stored=T * h * (nope + vd))
+        core = core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal, v_stored=T * h * (nope + vd))
+        # eager: the matmul copies v (a slice of kv_b's output) unless one of batch, heads or
+        # tokens is 1, when it can read the slice as it lies, keeping all of kv_b's output
+        slice_kept = sympy.Piecewise((T * h * nope * ACT, sympy.Or(*(sympy.Eq(x, 1) for x in (ctx.batch, h, ctx.seq_len)))),
+                                     (0, True))
+        return Cost(saved=kept, core_eager=slice_kept) + core
 
     def problems(self, value, ctx):
         yield from super().problems(value, ctx)

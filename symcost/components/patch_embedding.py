@@ -53,4 +53,4 @@ class PatchEmbedding(Component):
         p = b.int(self.patch)
         proj = nn.Conv2d(b.int(self.channels), b.int(self.dim), p, stride=p, bias=self.bias)
         # (B, C, H, W) -> (B, dim, H/p, W/p) -> (B, (H/p)(W/p), dim)
-        return b.part(lambda m, x, state: m.proj(x).flatten(2).transpose(1, 2), proj=proj)
+        return b.part(lambda m, x, state: m.proj(x).flatten(2).transpose(1, 2).contiguous(), proj=proj)

@@ -22,6 +22,7 @@ from pydantic import StrictBool
 
 from .. import ops
 from ..cost import Cost
+from ..symbols import ACT
 from .base import Component, Ctx, Size
 
 
@@ -54,6 +55,15 @@ class _Recurrent(Component):
         # What a decoder keeps between steps: h (and an LSTM's c) per layer and direction.
         state = ctx.batch * self.num_layers * self.directions * self.hidden * (2 if self.kind == "lstm" else 1)
         return {"layer_0": first, "layers_after": later * (self.num_layers - 1), "state": Cost(cache=state)}
+
+    def saved(self, ctx: Ctx):
+        b, T, h, L, dirs = ctx.batch, ctx.seq_len, self.hidden, self.num_layers, self.directions
+        # per step, in units of b x h: lstm its h and c from before, three sigmoids, two tanhs;
+        # gru r, z, 1 - z, n, h from before and h's projection (3 gates); rnn its tanh, which
+        # is the next step's h (and h0 once)
+        steps = {"lstm": 7 * T, "gru": 8 * T, "rnn": T + 1}[self.kind]
+        inputs = ctx.input_saved(self.dim) + (L - 1) * b * T * dirs * h * ACT  # each layer's input, once per layer
+        return Cost(saved=inputs + L * dirs * steps * b * h * ACT)
 
     def out_width(self, flow):
         return self.directions * self.hidden
