@@ -184,6 +184,16 @@ def verify(source, values: Mapping[str, int] | None = None, /, **options):
     return _verify(spec_of(source), dims_of(values, {}), **options)
 
 
+def verify_memory(source, values: Mapping[str, int] | None = None, /, **options):
+    """Compare the activation-memory rules with the bytes PyTorch saves for backward (needs symcost[torch])."""
+    from .extras import require
+
+    require("torch", "torch", "verify --memory")
+    from .verification import verify_memory as _verify_memory
+
+    return _verify_memory(spec_of(source), dims_of(values, {}), **options)
+
+
 def verify_hf(source, config: dict, values: Mapping[str, int] | None = None):
     """Compare with the transformers model built from `config` (needs symcost[hf] and torch)."""
     from .extras import require

@@ -57,7 +57,8 @@ class Cost:
         return Cost(*(fn(getattr(self, f.name)) for f in fields(self)))
 
     def activations(self, attention: str = "eager", recompute: str = "none") -> sympy.Expr:
-        """Bytes kept for backward with the attention core run as `attention`, recomputed or not."""
+        """Bytes kept for backward with the attention core run as `attention` (eager, or fused:
+        sdpa or flash), recomputed or not."""
         if recompute == "selective":
             return self.saved + self.core_inputs
         if attention == "eager":

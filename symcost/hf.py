@@ -77,7 +77,7 @@ class Config:
                              "architecture, so no spec is written (symcost never writes a silently wrong one)")
 
 
-ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh",
                "gelu_fast": "gelu_tanh", "relu": "relu"}
 
 
@@ -331,7 +331,7 @@ def _t5(c: Config, w: Writer) -> None:
     c.get("is_gated_act"), c.get("dense_act_fn")
     c.expect("is_decoder", (False, None))
     gated = proj.startswith("gated")
-    act = {"relu": "relu", "gated-gelu": "gelu_tanh", "gated-silu": "silu"}[proj]
+    act = {"relu": "relu", "gated-gelu": "gelu_new", "gated-silu": "silu"}[proj]
     tied = c.flag("tie_word_embeddings", True)
     attn = "{dim: d_model, heads: n_heads, head_dim: d_kv%s}"
     mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, gated: {str(gated).lower()}}}"

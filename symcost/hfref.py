@@ -75,3 +75,45 @@ def measure(config: dict, batch: int, seq_len: int, src_len: int | None = None, 
     ]
     return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), counter.get_total_flops(),
                     explained, experts)
+
+
+def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, seed: int = 0) -> dict[str, int]:
+    """Bytes the `transformers` model keeps for backward in one training forward with `labels`
+    (real CPU tensors, eager attention, every dropout probability 0), each storage once,
+    parameters and buffers excluded; by the model's top-level module (embed_tokens, layers.0, …)."""
+    import transformers
+
+    torch.manual_seed(seed)
+    config = {**config, **{k: 0.0 for k in config if "dropout" in k or k.endswith("pdrop")}}
+    cfg = transformers.CONFIG_MAPPING[config["model_type"]].from_dict({k: v for k, v in config.items() if k != "model_type"})
+    model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager", torch_dtype=dtype).train()
+    held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    seen: set[int] = set()
+    where: list[str] = []
+    per: dict[str, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in held and storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            key = where[-1] if where else "loss"
+            per[key] = per.get(key, 0) + storage.nbytes()
+        return t
+
+    hooks = []
+    for name, module in model.named_modules():
+        if name.count(".") == 1 or name in ("lm_head", "model.norm", "model.embed_tokens") or name.count(".") == 2 and ".layers." in name:
+            pass
+    ids = torch.randint(0, cfg.vocab_size, (batch, seq_len))
+    for name, module in model.named_modules():
+        depth = name.split(".")
+        if name and (len(depth) == 2 or (len(depth) == 3 and depth[1] in ("layers", "h"))):
+            hooks.append(module.register_forward_pre_hook(lambda m, a, name=name: where.append(name) and None))
+            hooks.append(module.register_forward_hook(lambda m, a, o: where.pop() and None))
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(input_ids=ids, labels=ids, use_cache=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    return per

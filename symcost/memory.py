@@ -29,10 +29,10 @@ from . import symbols
 from .derive import Derivation
 from .errors import SpecError
 from .results import Result
-from .precision import OPTIMIZER_STATES, RECOMPUTE, Precision
+from .precision import ATTENTION, OPTIMIZER_STATES, RECOMPUTE, Precision
 
-ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward, per layer type, as PyTorch saves them "
-                         "on the reference build (symcost verify --memory); activations in the weights' dtype")
+ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward (with the loss), per layer type, as "
+                         "PyTorch saves them on the reference build: exact, checked by symcost verify --memory")
 
 
 def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
@@ -43,9 +43,6 @@ def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
     n = symbols.dim("seq_len")
     grows = cache.replace(sympy.Min, lambda *args: next((a for a in args if n in a.free_symbols), sympy.Min(*args)))
     return sympy.expand(sympy.diff(grows, n) / spec.input_dim("batch", 1))
-
-
-ATTENTION = ("eager", "sdpa")
 
 
 def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str = "none") -> dict[str, sympy.Expr]:
@@ -83,16 +80,54 @@ def memory_metrics(
         + OPTIMIZER_STATES[optimizer] * precision.bytes("optimizer")
         + (4 if precision.master_weights else 0)
     )
+    act = {symbols.ACT: precision.bytes("activations")}
+    closed = lambda e: sympy.expand(sympy.sympify(e).xreplace(act).xreplace(subst))
+    activations = closed(sum(saved_bytes(derivation, attention, recompute).values()))
+    state = t.params * per_param
     return {
         "weights_bytes": weights,
         "active_weights_bytes": t.active_params * precision.bytes("weights"),
         "kv_cache_bytes": kv,
         "kv_bytes_per_token": kv_per_token(derivation, kv),
         "inference_bytes": weights + kv,
-        "train_state_bytes": t.params * per_param,
-        "activation_bytes": sympy.expand(sum(saved_bytes(derivation, attention, recompute).values())
-                                         .xreplace({symbols.ACT: precision.bytes("weights")}).xreplace(subst)),
+        "train_state_bytes": state,
+        "activation_bytes": activations,
+        "peak_training_bytes": state + activations + closed(backward_transient(derivation, attention, recompute)),
+        "peak_inference_bytes": weights + kv + closed(prefill_transient(derivation, attention)),
     }
+
+
+def _per_pass(derivation: Derivation, attention: str):
+    """(node, what one run of it keeps for backward): its working set."""
+    return [(n, sympy.cancel(n.cost.activations(attention) / n.count)) for n in derivation.raw]
+
+
+def backward_transient(derivation: Derivation, attention: str, recompute: str) -> sympy.Expr:
+    """What the backward pass holds on top of the activations (an estimate, see PEAK_ASSUMPTION):
+    the LM head's fp32 gradient of the log-probabilities and the logits' gradient; under full
+    recomputation also the largest block pass, re-materialised."""
+    out = sympy.Integer(0)
+    for site in derivation.sites:
+        if getattr(site.component, "kind", None) == "lm_head":
+            out += site.ctx.tokens * site.component.vocab * (4 + symbols.ACT)
+    if recompute == "full" and derivation.blocks:
+        out += sympy.Max(*(sum(c.cost.activations(attention) for c in derivation.raw if c.path.startswith(b.path + "/"))
+                           / b.count for b in derivation.blocks))
+    return out
+
+
+def prefill_transient(derivation: Derivation, attention: str) -> sympy.Expr:
+    """The prefill's working set on top of weights and cache (an estimate): the largest one
+    layer materialises, taken as what it would keep for backward in training."""
+    sets = [e for _, e in _per_pass(derivation, attention) if e != 0]
+    return sympy.Max(*sets) if sets else sympy.Integer(0)
+
+
+PEAK_ASSUMPTION = ("peaks are estimates: training is the state and activations, plus the LM head's gradients "
+                   "(fp32 log-probabilities and logits, tokens x vocab each) and, under full recomputation, "
+                   "one block pass; inference is weights and KV cache, plus the largest layer's working set "
+                   "in prefill (taken as what it would keep for backward); allocator rounding and "
+                   "fragmentation are not modelled")
 
 
 @dataclass(frozen=True, repr=False)
@@ -138,11 +173,14 @@ def memory(
     notes = [
         f"weights {precision.dtype('weights')}, KV cache {precision.dtype('kv')}, gradients "
         f"{precision.dtype('grads')}, {optimizer} states fp32" + (", fp32 master weights" if precision.master_weights else ""),
-        f"activations: {ACTIVATION_ASSUMPTION}; attention {attention}; recomputation: {recompute}",
+        f"activations ({precision.dtype('activations')}): {ACTIVATION_ASSUMPTION}; attention {attention}; "
+        f"recomputation: {recompute}",
+        PEAK_ASSUMPTION,
     ]
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:
-        notes.append(f"no activation rule yet for {', '.join(missing)}: activation bytes unknown (nan)")
+        notes.append(f"activation bytes unknown (nan): the rule of {', '.join(missing)} needs a token count "
+                     "(declare seq_len)")
     if (note := cache_note(derivation)) is not None:
         notes.append(note)
     return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes))

@@ -23,6 +23,8 @@ _TABLE = (
     Metric("inference_bytes", "weights + KV cache", "bytes"),
     Metric("train_state_bytes", "training state", "bytes"),
     Metric("activation_bytes", "activations", "bytes"),
+    Metric("peak_training_bytes", "peak, training step", "bytes"),
+    Metric("peak_inference_bytes", "peak, inference", "bytes"),
 )
 BY_NAME = {m.name: m for m in _TABLE}
 METRICS = tuple(m.name for m in _TABLE if m.unit != "bytes")  # from the cost tree

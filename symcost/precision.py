@@ -11,6 +11,10 @@ from .errors import SpecError
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": Fraction(1, 2)}
 OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "momentum": 1, "sgd": 0, "none": 0}  # fp32 values per parameter
 RECOMPUTE = ("none", "selective", "full")
+# how attention's core runs: eager keeps the n x n probabilities; sdpa (PyTorch's fused kernel)
+# and flash (FlashAttention, the same saved tensors) keep the output and log-sum-exp instead
+ATTENTION = ("eager", "sdpa", "flash")
+ACTIVATION_DTYPES = ("fp32", "bf16", "fp16")  # what training keeps activations in
 
 
 @dataclass(frozen=True)
@@ -22,20 +26,25 @@ class Precision:
     grads: str | None = None
     optimizer: str = "fp32"
     master: bool | None = None  # fp32 master weights; default: when the weights are not fp32
+    activations: str | None = None  # default: the weights' dtype, or bf16 under 8- and 4-bit weights
 
     def __post_init__(self) -> None:
         for part in ("weights", "kv", "grads", "optimizer"):
             value = getattr(self, part)
             if value is not None and value not in BYTES:
                 raise SpecError(f"{part} dtype {value!r}: expected one of {', '.join(BYTES)}")
+        if self.activations is not None and self.activations not in ACTIVATION_DTYPES:
+            raise SpecError(f"activation dtype {self.activations!r}: expected one of {', '.join(ACTIVATION_DTYPES)}")
 
     def bytes(self, part: str):
         """Bytes per value of `part` as a sympy number."""
         import sympy
 
-        return sympy.sympify(BYTES[getattr(self, part) or self.weights])
+        return sympy.sympify(BYTES[self.dtype(part)])
 
     def dtype(self, part: str) -> str:
+        if part == "activations" and self.activations is None:
+            return self.weights if self.weights in ACTIVATION_DTYPES else "bf16"
         return getattr(self, part) or self.weights
 
     @property

@@ -237,7 +237,6 @@ ALIASES = {
     "geglu": "`activation: gelu` with `gated: true` (GeGLU)",
     "reglu": "`activation: relu` with `gated: true` (ReGLU)",
     "swish": "`activation: silu`",
-    "gelu_new": "`activation: gelu_tanh`",
     "gelu_pytorch_tanh": "`activation: gelu_tanh`",
 }
 

@@ -40,7 +40,7 @@ class Row:
 @dataclass
 class Report:
     name: str
-    convention: str
+    convention: str  # or, for memory, the dtype, attention and recompute mode compared under
     device: str
     dims: dict[str, int]
     rows: list[Row]
@@ -100,6 +100,44 @@ def verify(
         pick(sum(measured.params.values()), measured.forward_total, measured.backward_total),
     )
     return Report(spec.name, conv.name, device, evaluation.dims, rows, totals, measured.unattributed)
+
+
+def verify_memory(
+    spec: Spec,
+    values: Mapping[str, int] | None = None,
+    *,
+    dtype: str = "fp32",
+    attention: str = "sdpa",
+    recompute: str = "none",
+    seed: int = 0,
+) -> Report:
+    """The activation-memory rules against the bytes PyTorch saves for backward in one training
+    forward with the loss (torchsaved), component by component, on real CPU tensors."""
+    from .memory import saved_bytes
+    from .precision import ACTIVATION_DTYPES, BYTES
+    from .symbols import ACT
+    from .torchsaved import measure_saved
+
+    if dtype not in ACTIVATION_DTYPES:
+        raise SpecError(f"activation dtype {dtype!r}: expected one of {', '.join(ACTIVATION_DTYPES)}")
+    derivation = derive(spec, conventions.PYTORCH)
+    evaluation = evaluate(derivation, values)
+    _check_size(derivation, values, evaluation.total["params"], "cpu")
+    subst = dim_values(derivation, values)
+    formulas = {}
+    for path, e in saved_bytes(derivation, attention, recompute).items():
+        value = e.xreplace(subst).xreplace({ACT: BYTES[dtype]})
+        if not value.is_Integer:
+            raise SpecError(f"{path}: activation memory needs a token count here; declare seq_len")
+        formulas[path] = int(value)
+    measured = measure_saved(derivation, subst, dtype=dtype, attention=attention, recompute=recompute, seed=seed)
+    kinds = {n.path: n.kind for n in derivation.raw}
+    rows = [Row(path, kinds.get(path, "repeat"), {"saved_bytes": v}, {"saved_bytes": measured.per_path.get(path, 0)})
+            for path, v in formulas.items()]
+    outside = sum(v for p, v in measured.per_path.items() if p not in formulas)
+    totals = Row("total", "", {"saved_bytes": sum(formulas.values())}, {"saved_bytes": measured.total})
+    setting = f"activations {dtype}, attention {attention}, recompute {recompute}"
+    return Report(spec.name, setting, "cpu", evaluation.dims, rows, totals, {"saved_bytes": outside})
 
 
 def _check_size(derivation, values, params: int, device: str) -> None:

@@ -102,7 +102,7 @@ def token_spec(layers: str, **dims) -> str:
     return "name: zoo\ndims: {" + ", ".join(f"{k}: {v}" for k, v in dims.items()) + "}\nlayers:\n" + layers
 
 
-ZOO = ("token types, relative bias", "qk norm and rotary", "mlp options", "moe with a gated shared expert",
+ZOO = ("token types, relative bias", "qk norm and rotary", "mlp options", "moe: shared experts, gate, capacity",
        "recurrent", "conv1d, batchnorm, activations", "untied head with bias, layernorm without")
 
 
@@ -115,6 +115,8 @@ def zoo(draw, name):
     act = draw(st.sampled_from(["relu", "gelu", "gelu_tanh", "silu"]))
     gated, bias, kind = draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from(["rnn", "lstm", "gru"]))
     embed = "  - embedding: {vocab: 7, dim: d}\n"
+    shared = draw(st.integers(0, 2))
+    capacity = st.sampled_from(["", ", capacity_factor: 1", ", capacity_factor: 5/4", ", capacity_factor: 2"])
     cases = {
         "token types, relative bias": embed + "  - token_type_embedding: {types: 2, dim: d}\n"
         f"  - relative_position_bias: {{buckets: 3, heads: {heads}}}\n"
@@ -123,9 +125,9 @@ def zoo(draw, name):
         f"head_dim: 2, qk_norm: true, causal: true}}\n",
         "mlp options": embed + f"  - mlp: {{dim: d, hidden: {draw(st.integers(1, 5))}, activation: {act}, "
         f"gated: {str(gated).lower()}, bias: {str(bias).lower()}}}\n",
-        "moe with a gated shared expert": embed + f"  - moe: {{dim: d, hidden: 3, experts: 3, top_k: 2, "
-        f"shared_experts: {draw(st.integers(1, 2))}, shared_gate: true, activation: {act}, "
-        f"gated: {str(gated).lower()}}}\n",
+        "moe: shared experts, gate, capacity": embed + f"  - moe: {{dim: d, hidden: 3, experts: 3, top_k: 2, "
+        f"shared_experts: {shared}, shared_gate: {str(shared > 0 and draw(st.booleans())).lower()}, "
+        f"activation: {act}, gated: {str(gated).lower()}{draw(capacity)}}}\n",
         "recurrent": embed + f"  - {kind}: {{dim: d, hidden: {draw(st.integers(1, 4))}, num_layers: "
         f"{draw(st.integers(1, 2))}, bidirectional: {str(draw(st.booleans())).lower()}, bias: {str(bias).lower()}}}\n",
         "conv1d, batchnorm, activations": f"  - conv1d: {{dim: d, out: 3, kernel: {draw(st.integers(1, n))}}}\n"
@@ -172,3 +174,92 @@ def test_every_layer_type_saves_what_its_rule_says(name):
         assert {p: v for p, v in formulas.items() if v} == measured.per_path, text
 
     check()
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_verify_memory_exits_0_on_every_architecture(cli, name, attention):
+    sets = [arg for k, v in SIZES[name].items() for arg in ("--set", f"{k}={v}")]
+    for recompute in ("none", "selective", "full"):
+        for dtype in ("fp32", "bf16"):
+            out = cli("verify", arch(name), "--memory", *sets, "--attention", attention, "--recompute", recompute,
+                      "--dtype", dtype)
+            assert out.exit_code == 0, out.output
+            assert "MATCH" in out.output
+
+
+def test_verify_memory_exits_1_on_a_wrong_rule(cli, monkeypatch):
+    from symcost.components import layernorm
+
+    monkeypatch.setattr(layernorm.LayerNorm, "saved", lambda self, ctx: symcost.cost.Cost())
+    out = cli("verify", arch("transformer"), "--memory", "--set", "n_layers=1", "--set", "seq_len=4")
+    assert out.exit_code == 1 and "DIFFERS" in out.output
+
+
+def test_verify_memory_json_and_refusals(cli):
+    import json
+
+    out = cli("verify", arch("llama"), "--memory", "--set", "n_layers=1", "--set", "seq_len=4", "--format", "json")
+    data = json.loads(out.output)
+    assert data["match"] and data["saved_bytes"]["symbolic"] == data["saved_bytes"]["measured"] > 0
+    assert data["unattributed_bytes"] == {"saved_bytes": 0}
+    for args in (["--memory", "--backward"], ["--memory", "--device", "meta"], ["--recompute", "full"]):
+        bad = cli("verify", arch("llama"), *args)
+        assert bad.exit_code == 2 and "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+# -- against Hugging Face's implementations ---------------------------------------------------------
+
+SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=96,
+             vocab_size=500, max_position_embeddings=256)
+HF_SMALL = {
+    "llama": lambda T: T.LlamaConfig(**SMALL),
+    "qwen2": lambda T: T.Qwen2Config(**SMALL, tie_word_embeddings=False),
+    "mistral": lambda T: T.MistralConfig(**SMALL, sliding_window=8),
+    "mixtral": lambda T: T.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2),
+    "gpt2": lambda T: T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=500, n_positions=256),
+}
+
+
+def named_differences(family: str, cfg: dict, batch: int, seq_len: int, act: int) -> dict[str, int]:
+    """What transformers keeps minus what the rules (of symcost's reference build) say, term by term."""
+    tokens, layers = batch * seq_len, cfg.get("num_hidden_layers", cfg.get("n_layer"))
+    out = {"its eager attention adds a float mask, which keeps nothing; the reference keeps one "
+           "boolean seq_len x seq_len mask per causal layer": -layers * seq_len**2}
+    if family != "gpt2":
+        head = cfg["hidden_size"] // cfg["num_attention_heads"]
+        out["its rotary cos and sin span the whole head (2 x seq_len x head_dim); the reference's half of it each"] = (
+            seq_len * head * act)
+    if act == 2 and family != "gpt2":  # in fp32 these casts are no-ops
+        heads = cfg["num_attention_heads"]
+        out["its softmax runs in fp32 and keeps those probabilities too"] = layers * 4 * batch * heads * seq_len**2
+        out["its RMSNorm keeps the normalised values cast back to bf16 for the weight's gradient; nn.RMSNorm keeps "
+            "them in fp32"] = -(2 * layers + 1) * tokens * cfg["hidden_size"] * 2
+    if family == "mixtral":
+        k, experts = cfg["num_experts_per_tok"], cfg["num_local_experts"]
+        out["its router renormalises the top-k weights in fp32 (a sum and a copy kept), sorts the routed rows (a "
+            "third int64 index per row) and keeps int32 offsets per expert"] = layers * (
+                8 * tokens * k + 4 * tokens * (1 + k) + 4 * experts)
+        out["its router's probabilities and each routed row's weight are fp32"] = layers * (4 - act) * tokens * (
+            experts + k)
+    return out
+
+
+@pytest.mark.parametrize("family", sorted(HF_SMALL))
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_within_2_percent_of_transformers_every_difference_named(family, dtype):
+    T = pytest.importorskip("transformers")
+    from symcost.hf import import_config
+    from symcost.hfref import saved_bytes as hf_saved
+
+    cfg = HF_SMALL[family](T).to_dict()
+    batch, seq_len, act = 2, 32, {"fp32": 4, "bf16": 2}[dtype]
+    d = symcost.derive(symcost.loads(import_config(cfg, f"{family}.json")))
+    values = dim_values(d, {"batch": batch, "seq_len": seq_len})
+    ours = int(sum(saved_bytes(d, "eager", "none").values()).xreplace(values).xreplace({ACT: act}))
+    theirs = sum(hf_saved(cfg, batch, seq_len, dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]).values())
+    if dtype == "fp32":  # the issue's comparison; bf16 differs by more, every byte named all the same
+        assert abs(ours - theirs) <= 0.02 * theirs
+    assert theirs == ours + sum(named_differences(family, cfg, batch, seq_len, act).values())

@@ -156,7 +156,7 @@ def test_did_you_mean_and_aliases(write, cli):
     spec = Path(arch("transformer")).read_text()
     typo = cli("eval", write(spec.replace("- layernorm: {dim: d_model}\n  - lm_head", "- layernrom: {dim: d_model}\n  - lm_head")))
     assert typo.exit_code == 2 and "did you mean 'layernorm'" in typo.stderr
-    alias = cli("eval", write(spec.replace("activation: gelu_tanh", "activation: swiglu")))
+    alias = cli("eval", write(spec.replace("activation: gelu_new", "activation: swiglu")))
     assert alias.exit_code == 2 and "silu" in alias.stderr and "gated: true" in alias.stderr
     command = run("evl", arch("llama"))
     assert command.returncode == 2 and "Did you mean 'eval'" in command.stderr

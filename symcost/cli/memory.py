@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..precision import BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
 from ._options import convention_option, dtype_option, echo, edge, format_option, parse_sets, set_option, spec_argument
 
 
@@ -12,28 +12,35 @@ from ._options import convention_option, dtype_option, echo, edge, format_option
 Examples:
   symcost memory architectures/llama.yaml
   symcost memory architectures/mixtral.yaml --dtype fp8 --kv-dtype bf16 --recompute selective
+  symcost memory architectures/gemma2.yaml --attention eager --activation-dtype fp32
 """)
 @spec_argument
 @dtype_option
 @click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached key/value (default: --dtype).")
 @click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
+@click.option("--activation-dtype", type=click.Choice(list(ACTIVATION_DTYPES)),
+              help="What training keeps activations in (default: --dtype; bf16 under fp8 or int weights).")
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
 @click.option("--master-weights/--no-master-weights", default=None,
               help="Keep fp32 master weights (default: when --dtype is not fp32).")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
               help="Activation recomputation, for activation memory.")
-@click.option("--attention", type=click.Choice(["eager", "sdpa"]), default="sdpa", show_default=True,
-              help="How attention runs: eager keeps the n x n probabilities, sdpa (flash) does not.")
+@click.option("--attention", type=click.Choice(list(ATTENTION)), default="sdpa", show_default=True,
+              help="How attention runs: eager keeps the n x n probabilities; sdpa and flash do not.")
 @set_option
 @format_option(("text", "json"))
 @edge
-def memory(spec, dtype, kv_dtype, grad_dtype, optimizer, master_weights, recompute, attention, sets, fmt) -> None:
-    """Bytes for weights, KV cache, training state and activations, as closed forms and numbers."""
+def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, master_weights, recompute, attention, sets,
+           fmt) -> None:
+    """Bytes for weights, KV cache, training state, activations and peaks, as closed forms and numbers.
+
+    Activations are exact: what one training forward keeps for backward, as PyTorch saves it
+    (`symcost verify --memory` measures it). Peaks are estimates and say what they assume."""
     from .. import api
     from ..precision import Precision
     from ..render.memory import render_memory
 
-    precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights)
+    precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights, activations=activation_dtype)
     echo(render_memory(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
                                   recompute=recompute, attention=attention), fmt))
 

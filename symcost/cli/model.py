@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..precision import ACTIVATION_DTYPES, ATTENTION, RECOMPUTE
 from ._options import convention_option, echo, edge, format_option, parse_sets, set_option, spec_argument
 
 
@@ -77,29 +78,50 @@ Examples:
   symcost verify architectures/transformer.yaml
   symcost verify architectures/llama.yaml --set n_layers=2 --backward --format json
   symcost verify llama3.yaml --hf config.json --set seq_len=128
+  symcost verify architectures/mixtral.yaml --memory --set n_layers=2 --set seq_len=16 --dtype bf16
 """)
 @spec_argument
 @set_option
 @click.option("--backward", is_flag=True, help="Also measure forward + backward (training) FLOPs.")
-@click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
-              help="meta allocates nothing (any size); cpu runs real tensors.")
+@click.option("--device", type=click.Choice(["meta", "cpu"]),
+              help="meta (the default) allocates nothing (any size); cpu runs real tensors.")
+@click.option("--memory", is_flag=True,
+              help="Compare activation memory instead: the bytes one training forward keeps for backward (cpu).")
+@click.option("--dtype", type=click.Choice(list(ACTIVATION_DTYPES)), help="With --memory: activations' dtype [fp32].")
+@click.option("--attention", type=click.Choice(list(ATTENTION)), help="With --memory: how attention runs [sdpa].")
+@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), help="With --memory: recomputation [none].")
 @click.option("--convention", type=click.Choice(["pytorch", "macs"]), default="pytorch", show_default=True,
               help="Compare under pytorch, or macs (both sides halved). `full` counts work the counter cannot see.")
 @click.option("--hf", "hf_config", type=click.Path(dir_okay=False, path_type=str), metavar="CONFIG.json",
               help="Compare against the transformers model built from this config instead (needs symcost[hf]).")
 @format_option(("text", "json"))
 @edge
-def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str, convention: str, hf_config, fmt: str) -> None:
+def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None, memory: bool, dtype, attention,
+           recompute, convention: str, hf_config, fmt: str) -> None:
     """Build the spec in PyTorch and compare every count with the formulas, exactly.
 
     Parameters are summed from the built module (tied weights once); FLOPs come from
-    torch.utils.flop_counter.FlopCounterMode. With --hf, the model is Hugging Face's
-    own, built from its config on meta: parameters and forward FLOPs are compared.
-    Exit status 0 on a full match, 1 otherwise.
+    torch.utils.flop_counter.FlopCounterMode. With --memory, the bytes one training forward
+    (with the loss) keeps for backward, as torch.autograd.graph.saved_tensors_hooks sees
+    them, each storage once, parameters excluded, on real CPU tensors: keep sizes small.
+    With --hf, the model is Hugging Face's own, built from its config on meta: parameters
+    and forward FLOPs are compared. Exit status 0 on a full match, 1 otherwise.
     """
     from .. import api
     from ..errors import SpecError
     from ..render.model import render_hf_report, render_report
+
+    if memory:
+        if hf_config or backward or device == "meta" or convention != "pytorch":
+            raise SpecError("--memory measures on cpu; it takes --dtype, --attention and --recompute, not "
+                            "--hf, --backward, --device meta or --convention")
+        report = api.verify_memory(api.load(spec), parse_sets(sets), dtype=dtype or "fp32",
+                                   attention=attention or "sdpa", recompute=recompute or "none")
+        echo(render_report(report, fmt))
+        sys.exit(0 if report.match else 1)
+    if dtype or attention or recompute:
+        raise SpecError("--dtype, --attention and --recompute go with --memory")
+    device = device or "meta"
 
     if hf_config:
         from ..hf import read_config

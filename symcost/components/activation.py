@@ -8,8 +8,9 @@ from typing import Literal
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, fresh
+from .mlp import KEPT_PER_VALUE, gelu_new
 
-Function = Literal["relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid"]
+Function = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh", "sigmoid"]
 
 
 class Activation(Component):
@@ -25,7 +26,8 @@ class Activation(Component):
             return Cost()
         if self.function in ("relu", "tanh", "sigmoid"):
             return Cost(saved=ctx.elements(ctx.flow.width) * ACT)  # its output
-        return Cost(saved=ctx.input_saved())
+        # its input, and what it computes on the way (not its output: the next layer keeps that)
+        return Cost(saved=ctx.input_saved() + (KEPT_PER_VALUE[self.function] - 2) * ctx.elements(ctx.flow.width) * ACT)
 
     def after(self, flow):
         # relu, tanh and sigmoid keep their output for backward (gelu and silu their input)
@@ -39,6 +41,7 @@ class Activation(Component):
             "relu": F.relu,
             "gelu": F.gelu,
             "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+            "gelu_new": gelu_new,
             "silu": F.silu,
             "tanh": torch.tanh,
             "sigmoid": torch.sigmoid,

@@ -1,5 +1,9 @@
 """Feed-forward block: up-projection, activation, down-projection, added back to the stream.
 
+`activation: gelu_new` is GELU's tanh approximation written out as GPT-2 and Hugging Face
+do: the same values and FLOPs as gelu_tanh (PyTorch's fused kernel), but it keeps more
+for backward.
+
 `gated: true` is the GLU family (Shazeer 2020): SwiGLU with silu, GeGLU with gelu — three
 matrices, act(x W_gate) * (x W_up) then W_down. Every weight is used once per token,
 so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
@@ -15,7 +19,7 @@ from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
 
-Activation = Literal["relu", "gelu", "gelu_tanh", "silu"]
+Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu"]
 
 
 class MLP(Component):
@@ -51,6 +55,7 @@ class MLP(Component):
             "relu": F.relu,
             "gelu": F.gelu,
             "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+            "gelu_new": gelu_new,
             "silu": F.silu,
         }[self.activation]
         mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
@@ -67,7 +72,20 @@ class MLP(Component):
 
 def mlp_saved(rows, hidden, activation: str, gated: bool):
     """What an MLP keeps for backward besides its input, over `rows` tokens: relu keeps its
-    output (which down_proj reads too); gelu and silu their input as well; a gate adds the
-    other branch and the product down_proj reads."""
-    per_row = (1 if activation == "relu" else 2) + (2 if gated else 0)
-    return rows * per_row * hidden * ACT
+    output (which down_proj reads too); gelu and silu their input as well; gelu_new, written
+    out, five tensors; a gate adds the other branch and the product down_proj reads."""
+    return rows * (KEPT_PER_VALUE[activation] + (2 if gated else 0)) * hidden * ACT
+
+
+# Tensors an activation keeps per value, counting its output (which the next matmul keeps).
+KEPT_PER_VALUE = {"relu": 1, "tanh": 1, "sigmoid": 1, "gelu": 2, "gelu_tanh": 2, "silu": 2, "gelu_new": 5}
+
+
+def gelu_new(t):
+    """GELU's tanh approximation written out, as GPT-2 and Hugging Face's NewGELUActivation do
+    (the same values as F.gelu(approximate="tanh"); it keeps x, tanh(·), 1 + tanh(·) and x/2)."""
+    import math
+
+    import torch
+
+    return 0.5 * t * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (t + 0.044715 * torch.pow(t, 3.0))))

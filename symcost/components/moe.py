@@ -77,14 +77,15 @@ class MoE(Component):
         return parts
 
     def saved(self, ctx: Ctx):
-        if self.capacity_factor is not None:
-            return super().saved(ctx)  # no rule yet for the padded buffers
         T, D, k = ctx.tokens, self.dim, self.top_k
-        # router: x, the probabilities, the int64 top-k choice
-        kept = ctx.input_saved(self.dim) + T * self.experts * ACT + 8 * T * k
-        # per routed row (tokens x top_k in all): its (token, slot) int64 pair, the gathered
-        # input, the expert's own, its weight, its output and the weighted output
-        kept += T * k * (16 + (3 * D + 1) * ACT) + mlp_saved(T * k, self.hidden, self.activation, self.gated)
+        # router: x, the probabilities, the int64 top-k choice; every routed (token, slot) int64 pair
+        kept = ctx.input_saved(self.dim) + T * self.experts * ACT + 8 * T * k + 16 * T * k
+        # per row an expert runs (tokens x top_k in all, or C slots each under a capacity): its
+        # input, the expert's own, its weight and its output; with a capacity also the int64
+        # row each slot adds to (without, that is the pair above)
+        rows = T * k if self.capacity_factor is None else self.experts * self.capacity(T)
+        kept += rows * ((2 * D + 1) * ACT + (0 if self.capacity_factor is None else 8))
+        kept += mlp_saved(rows, self.hidden, self.activation, self.gated)
         if self.shared_experts != 0:  # they read x itself; their sum is kept when a gate scales it
             kept += self.shared_experts * mlp_saved(T, self.shared_width, self.activation, self.gated)
             if self.shared_gate:
@@ -142,12 +143,14 @@ class MoE(Component):
             for e, expert in enumerate(m.experts):
                 token, w = route(flat, weights, chosen, e)
                 rows = flat[token]  # (n_e, D)
-                if capacity is not None:  # a fixed buffer: drop overflow, zero-pad the rest
+                if capacity is not None:  # a fixed buffer: drop overflow, zero-pad the rest (weight 0, onto row 0)
                     C = capacity(B * T)
-                    token, w, rows = token[:C], w[:C], rows[:C]
-                    rows = torch.cat((rows, rows.new_zeros(C - rows.shape[0], D)))
-                y = expert(rows, state)[: token.shape[0]] * w  # (n_e, D)
-                out = out.index_add(0, token, y)
+                    pad = max(C - token.shape[0], 0)
+                    token = torch.cat((token[:C], token.new_zeros(pad)))
+                    w = torch.cat((w[:C], w.new_zeros(pad, 1)))
+                    rows = torch.cat((rows[:C], rows.new_zeros(pad, D)))
+                y = expert(rows, state) * w  # (n_e or C, D)
+                out = out.index_put((token,), y, accumulate=True)  # keeps only the rows for backward, as index_add would not
             if n_shared:
                 shared = sum(expert(flat, state) for expert in m.shared_experts)
                 if self.shared_gate:

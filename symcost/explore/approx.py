@@ -12,6 +12,11 @@ seq_len, vocab; n_heads and d_ff where the estimate uses them) and says which it
 - Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters
   Using Megatron-LM", Section 5.1: 72·B·s·L·h²·(1 + s/(6h) + V/(12·h·L)) per iteration
   without activation recomputation.
+- Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models",
+  Sec. 4, eq. 1: activations s·b·h·(34 + 5·a·s/h) bytes per layer (16-bit, a GPT layer with
+  a 4h MLP, dropout masks of one byte, eager attention), and 34·s·b·h with selective
+  recomputation (Sec. 5); compared with the exact bytes at 16-bit activations, layers only
+  in the estimate, the whole model (embeddings, head and loss) in the exact count.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ EMBEDDING_KINDS = ("embedding", "position_embedding", "lm_head")
 class Estimate:
     name: str
     source: str
-    metric: str  # the exact metric it estimates: forward or train
+    metric: str  # the exact metric it estimates: forward, train or activation_bytes
     formula: sympy.Expr
     exact: sympy.Expr
 
@@ -77,4 +82,16 @@ def estimates(derivation: Derivation) -> list[Estimate]:
                  3 * B * chinchilla_forward, exact.train),
         Estimate("megatron", "Narayanan et al. 2021, Sec. 5.1: 72·B·s·L·h²·(1 + s/6h + V/12hL)", "train",
                  72 * B * n * L * d**2 * (1 + n / (6 * d) + V / (12 * d * L)), exact.train),
+        Estimate("korthikanti", "Korthikanti et al. 2022, eq. 1: s·b·h·(34 + 5·a·s/h) bytes per layer (16-bit, eager)",
+                 "activation_bytes", L * n * B * d * (34 + 5 * h * n / d), activation_bytes(derivation, "none")),
+        Estimate("korthikanti_selective", "Korthikanti et al. 2022, Sec. 5: 34·s·b·h bytes per layer, selective "
+                 "recomputation", "activation_bytes", 34 * L * n * B * d, activation_bytes(derivation, "selective")),
     ]
+
+
+def activation_bytes(derivation: Derivation, recompute: str) -> sympy.Expr:
+    """The exact activation bytes at 16-bit activations, eager attention (as eq. 1 assumes)."""
+    from ..memory import saved_bytes
+
+    exact = sum(saved_bytes(derivation, "eager", recompute).values())
+    return sympy.expand(exact.xreplace({symbols.ACT: 2}).xreplace(derivation.spec.dimset.substitution()))

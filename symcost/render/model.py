@@ -244,7 +244,7 @@ def report_data(report) -> dict:
             "dims": report.dims}
     for metric in metrics:
         data[metric] = pair(report.totals, metric)
-    data["unattributed_flops"] = report.unattributed
+    data["unattributed_bytes" if "saved_bytes" in metrics else "unattributed_flops"] = report.unattributed
     data["components"] = [
         {"path": r.path, "type": r.kind, "match": r.match, "note": r.note, **{m: pair(r, m) for m in metrics}}
         for r in report.rows
@@ -261,7 +261,8 @@ def render_report(report, fmt: str) -> str:
         return json.dumps(report_data(report), indent=2)
     limit = width()
     metrics = list(report.totals.symbolic)
-    names = {"params": "params", "flops_forward": "forward FLOPs", "flops_backward": "backward FLOPs"}
+    names = {"params": "params", "flops_forward": "forward FLOPs", "flops_backward": "backward FLOPs",
+             "saved_bytes": "saved bytes"}
     head = ("component", *(h for m in metrics for h in (names[m], "torch")), "")
     rows, short = [], []
     for r in [*report.rows, report.totals]:
@@ -269,7 +270,8 @@ def render_report(report, fmt: str) -> str:
         rows.append((r.path, *(number(v) for v in values), ("ok" if r.match else "DIFFERS") + (" *" if r.note else "")))
         short.append({i + 1: human(v) for i, v in enumerate(values)})
     lines = [
-        *wrap(f"{report.name} — verified against PyTorch ({report.device} device), convention: {report.convention}", limit),
+        *wrap(f"{report.name} — verified against PyTorch ({report.device} device), "
+              + (report.convention if "saved_bytes" in metrics else f"convention: {report.convention}"), limit),
         *wrap("dims: " + ", ".join(f"{k}={v}" for k, v in report.dims.items()), limit),
         "",
         *table(head, rows, limit, compact=short),
@@ -279,7 +281,7 @@ def render_report(report, fmt: str) -> str:
         lines += wrap(f"* {note}", limit)
     lost = {k: v for k, v in report.unattributed.items() if v}
     if lost:
-        lines += wrap(f"FLOPs counted outside every component: {lost}", limit)
+        lines += wrap(f"{'bytes' if 'saved_bytes' in metrics else 'FLOPs'} counted outside every component: {lost}", limit)
     lines.append("MATCH: every count equals PyTorch's, exactly." if report.match else "MISMATCH: see DIFFERS rows.")
     return "\n".join(lines)
 
