@@ -187,18 +187,9 @@ class _Walker:
         for i, item in enumerate(layers):
             inner = where + (i, "layers")
             if isinstance(item, Repeat):
-                top = where == ("layers",)
-                if top:
-                    held = self.input_bytes(flow)
-                    if flow.memory is not None and not any(b.holds_memory for b in self.blocks):
-                        # the checkpoint holds the encoder's output too, for its cross-attention layers
-                        held += self.batch * flow.memory.length * flow.memory.width * symbols.ACT
-                    self.blocks.append(Block(f"{path}/{i}/repeat", item.repeat, held, holds_memory=flow.memory is not None))
-                block, flow = self.repeat(item, inner, f"{path}/{i}/repeat", flow)
+                block, flow = (self.top_block if where == ("layers",) else self.repeat)(
+                    item, inner, f"{path}/{i}/repeat", flow)
                 nodes += block
-                if top:
-                    self.blocks[-1] = replace(self.blocks[-1], later_bytes=self.input_bytes(replace(flow, kept=False)))
-                    self.pending = flow.kept
                 continue
             if isinstance(item, Encoder):
                 if where != ("layers",) or flow.memory is not None:
@@ -222,14 +213,12 @@ class _Walker:
                     raise FieldError(None, f"a {kind} layer has no decode step (one token at a time against a cache)")
                 parts = component.parts(ctx)
                 saved = self.saved(component, ctx)
-                parts_saved = saved.saved
                 flow = component.after(flow)
             except FieldError as e:
                 raise self.spec.doc.error(here + ((e.field,) if e.field else ()), e.message) from None
             self.sites.append(Site(here, component, ctx))
-            if self.pending:  # what it keeps once the stream is no longer kept for it
-                unkept = self.saved(component, replace(ctx, flow=replace(ctx.flow, kept=False))).saved - parts_saved
-                self.blocks[-1] = replace(self.blocks[-1], then=(f"{path}/{i}/{kind}", unkept))
+            if self.pending:
+                self.blocks[-1] = replace(self.blocks[-1], then=(f"{path}/{i}/{kind}", self.unkept(component, ctx)))
                 self.pending = False
             nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()) + saved, parts))
         return nodes, flow
@@ -243,6 +232,23 @@ class _Walker:
         except FieldError:
             return Cost(saved=sympy.nan)
 
+    def unkept(self, component, ctx: Ctx) -> sympy.Expr:
+        """What it would add to what it keeps if no earlier layer kept its input stream."""
+        alone = replace(ctx, flow=replace(ctx.flow, kept=False))
+        return self.saved(component, alone).saved - self.saved(component, replace(alone, flow=replace(alone.flow, kept=True))).saved
+
+    def top_block(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        """A top-level repeat, and the Block full recomputation checkpoints pass by pass."""
+        held = self.input_bytes(flow)
+        holds_memory = flow.memory is not None
+        if holds_memory and not any(b.holds_memory for b in self.blocks):
+            # the checkpoint holds the encoder's output too, for its cross-attention layers
+            held += self.batch * flow.memory.length * flow.memory.width * symbols.ACT
+        nodes, out = self.repeat(item, where, path, flow)
+        self.blocks.append(Block(path, item.repeat, held, self.input_bytes(replace(out, kept=False)), holds_memory))
+        self.pending = out.kept
+        return nodes, out
+
     def input_bytes(self, flow: Flow) -> sympy.Expr:
         try:
             return Ctx(self.conv, self.batch, flow).input_saved()
@@ -255,7 +261,7 @@ class _Walker:
         body, out = self.walk(item.residual, where + ("residual",), f"{path}/residual", flow)
         # both branches read the block's input: if the body's first layer saved it, that is one storage
         head = self.sites[first]
-        if self.saved(head.component, head.ctx) != self.saved(head.component, replace(head.ctx, flow=replace(head.ctx.flow, kept=True))):
+        if not head.ctx.flow.kept and self.unkept(head.component, head.ctx) != 0:
             flow = replace(flow, kept=True)
         short, skip = (
             self.walk(item.shortcut, where + ("shortcut",), f"{path}/shortcut", flow) if item.shortcut else ([], flow)

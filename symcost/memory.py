@@ -74,12 +74,8 @@ def memory_metrics(
     subst = derivation.spec.dimset.substitution(derivation.keep)
     weights = t.params * precision.bytes("weights")
     kv = t.cache * precision.bytes("kv")
-    per_param = (
-        precision.bytes("weights")
-        + precision.bytes("grads")
-        + OPTIMIZER_STATES[optimizer] * precision.bytes("optimizer")
-        + (4 if precision.master_weights else 0)
-    )
+    held = OPTIMIZER_STATES[optimizer] * precision.bytes("optimizer") + (4 if precision.master_weights else 0)
+    per_param = precision.bytes("weights") + precision.bytes("grads") + held
     act = {symbols.ACT: precision.bytes("activations")}
     closed = lambda e: sympy.expand(sympy.sympify(e).xreplace(act).xreplace(subst))
     activations = closed(sum(saved_bytes(derivation, attention, recompute).values()))
@@ -92,7 +88,9 @@ def memory_metrics(
         "inference_bytes": weights + kv,
         "train_state_bytes": state,
         "activation_bytes": activations,
-        "peak_training_bytes": state + activations + closed(backward_transient(derivation, attention, recompute)),
+        # gradients grow as activations are freed: the peak is at one end of the backward pass
+        "peak_training_bytes": weights + t.params * held + sympy.Max(
+            activations + closed(backward_transient(derivation, attention, recompute)), t.params * precision.bytes("grads")),
         "peak_inference_bytes": weights + kv + closed(prefill_transient(derivation, attention)),
     }
 
@@ -103,13 +101,14 @@ def _per_pass(derivation: Derivation, attention: str):
 
 
 def backward_transient(derivation: Derivation, attention: str, recompute: str) -> sympy.Expr:
-    """What the backward pass holds on top of the activations (an estimate, see PEAK_ASSUMPTION):
-    the LM head's fp32 gradient of the log-probabilities and the logits' gradient; under full
-    recomputation also the largest block pass, re-materialised."""
+    """What the start of the backward pass holds on top of the activations (an estimate, see
+    PEAK_ASSUMPTION): the logits, which the training loop still holds, and the fp32 gradients of
+    the log-probabilities and of the (upcast) logits; under full recomputation also the largest
+    block pass, re-materialised."""
     out = sympy.Integer(0)
     for site in derivation.sites:
         if getattr(site.component, "kind", None) == "lm_head":
-            out += site.ctx.tokens * site.component.vocab * (4 + symbols.ACT)
+            out += site.ctx.tokens * site.component.vocab * (8 + symbols.ACT)
     if recompute == "full" and derivation.blocks:
         out += sympy.Max(*(sum(c.cost.activations(attention) for c in derivation.raw if c.path.startswith(b.path + "/"))
                            / b.count for b in derivation.blocks))
@@ -123,11 +122,12 @@ def prefill_transient(derivation: Derivation, attention: str) -> sympy.Expr:
     return sympy.Max(*sets) if sets else sympy.Integer(0)
 
 
-PEAK_ASSUMPTION = ("peaks are estimates: training is the state and activations, plus the LM head's gradients "
-                   "(fp32 log-probabilities and logits, tokens x vocab each) and, under full recomputation, "
-                   "one block pass; inference is weights and KV cache, plus the largest layer's working set "
-                   "in prefill (taken as what it would keep for backward); allocator rounding and "
-                   "fragmentation are not modelled")
+PEAK_ASSUMPTION = ("peaks are estimates: training is weights and optimizer states, plus the larger of the "
+                   "gradients and what the start of the backward pass holds (activations, the logits and "
+                   "two fp32 gradients of them, tokens x vocab each, and under full recomputation one block pass); "
+                   "inference is weights and KV cache, plus the largest layer's working set in prefill "
+                   "(taken as what it would keep for backward); allocator rounding and fragmentation "
+                   "are not modelled")
 
 
 @dataclass(frozen=True, repr=False)
@@ -138,6 +138,7 @@ class MemoryReport(Result):
     exprs: dict[str, sympy.Expr]
     numbers: dict[str, sympy.Expr]
     notes: tuple[str, ...]
+    activations: tuple[tuple[str, str, sympy.Expr, sympy.Expr], ...] = ()  # (path, type, formula, bytes)
 
     def to_dict(self) -> dict:
         from .render.memory import memory_data
@@ -177,13 +178,33 @@ def memory(
         f"recomputation: {recompute}",
         PEAK_ASSUMPTION,
     ]
+    notes += recompute_notes(derivation, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:
         notes.append(f"activation bytes unknown (nan): the rule of {', '.join(missing)} needs a token count "
                      "(declare seq_len)")
     if (note := cache_note(derivation)) is not None:
         notes.append(note)
-    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes))
+    kinds = {n.path: n.kind for n in derivation.raw}
+    act = {symbols.ACT: precision.bytes("activations")}
+    closed = derivation.spec.dimset.substitution(derivation.keep)
+    per_component = tuple(
+        (path, kinds.get(path, "repeat"), sympy.expand(e.xreplace(act).xreplace(closed)), e.xreplace(act).xreplace(subst))
+        for path, e in saved_bytes(derivation, attention, recompute).items())
+    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component)
+
+
+def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:
+    """Where a recomputation mode has nothing to act on, or acts on part of the model: say so."""
+    kinds = {n.kind for n in derivation.raw}
+    if recompute == "selective" and not kinds & {"attention", "mla", "cross_attention"}:
+        return ["selective recomputation recomputes attention cores; this spec has none, so nothing is recomputed"]
+    if recompute == "full" and not derivation.blocks:
+        return ["full recomputation checkpoints top-level repeat blocks; this spec has none, so nothing is recomputed"]
+    if recompute == "full":
+        return ["full recomputation: each pass of a top-level repeat block keeps only its input; the layers "
+                "outside those blocks keep what they keep without it"]
+    return []
 
 
 def cache_note(derivation: Derivation) -> str | None:

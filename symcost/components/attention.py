@@ -208,10 +208,21 @@ def extend_cache(m, state, k, v, causal: bool, window: int | None):
     return k, v, k.shape[2] - T
 
 
+def above_one(*sizes):
+    """1 when every size (a positive integer) is at least 2, else 0: min(1, size - 1) each, an
+    integer form (exact and vectorisable) of the cases where PyTorch keeps a view, not a copy."""
+    return sympy.Mul(*(sympy.Min(1, x - 1) for x in sizes))
+
+
+def below(a, b):
+    """1 when a < b, else 0, for integers."""
+    return sympy.Min(1, sympy.Max(0, b - a))
+
+
 def copied(heads, n):
     """1 when o_proj's input is a copy of the core's output (batch, heads, n, dim), 0 when it
     is a view of it: with one head or one query the transpose moves nothing."""
-    return sympy.Piecewise((0, sympy.Or(sympy.Eq(heads, 1), sympy.Eq(n, 1))), (1, True))
+    return above_one(heads, n)
 
 
 def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: bool = False,
@@ -232,9 +243,9 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
     if qk_dim == v_dim:
         fused = q + k + v_stored + (0 if out_is_view else bh * n * v_dim * copied(heads, n))
     else:  # padded to d: q and k when v is wider, v when narrower (then the output is sliced, a copy)
-        d, narrower = sympy.Max(qk_dim, v_dim), sympy.StrictLessThan(v_dim, qk_dim)
-        padded_v = sympy.Piecewise((bh * n_keys * d, narrower), (v_stored, True))
-        fused = bh * n * d + bh * n_keys * d + padded_v + bh * n * d * sympy.Piecewise((1, narrower), (copied(heads, n), True))
+        d, narrower = sympy.Max(qk_dim, v_dim), below(v_dim, qk_dim)
+        padded_v = narrower * bh * n_keys * d + (1 - narrower) * v_stored
+        fused = bh * n * d + bh * n_keys * d + padded_v + bh * n * d * (narrower + (1 - narrower) * copied(heads, n))
     return Cost(
         core_inputs=(q + k + v_stored) * ACT,
         core_eager=(q + k + v + bh * n * n_keys) * ACT + (n * n_keys if causal else 0),

@@ -18,12 +18,11 @@ attention.py — in full under pytorch, halved under `full`.
 
 from __future__ import annotations
 
-import sympy
 from pydantic import StrictBool
 
 from ..cost import Cost
 from ..symbols import ACT
-from .attention import cached_tokens, core, core_saved, extend_cache, products, score_entries
+from .attention import above_one, cached_tokens, core, core_saved, extend_cache, products, score_entries
 from .rmsnorm import rms_saved
 from .base import Component, Ctx, Size
 from .rmsnorm import RMSNorm
@@ -88,8 +87,7 @@ class MLA(Component):
         core = core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal, v_stored=T * h * (nope + vd))
         # eager: the matmul copies v (a slice of kv_b's output) unless one of batch, heads or
         # tokens is 1, when it can read the slice as it lies, keeping all of kv_b's output
-        slice_kept = sympy.Piecewise((T * h * nope * ACT, sympy.Or(*(sympy.Eq(x, 1) for x in (ctx.batch, h, ctx.seq_len)))),
-                                     (0, True))
+        slice_kept = (1 - above_one(ctx.batch, h, ctx.seq_len)) * T * h * nope * ACT
         return Cost(saved=kept, core_eager=slice_kept) + core
 
     def problems(self, value, ctx):

@@ -12,7 +12,10 @@ from .text import bytes_human, formula, number, pretty, width, wrap
 
 def memory_data(m) -> dict:
     return {"name": m.name, "bytes": {k: jsonable(m.numbers[k]) for k in m.exprs},
-            "formulas": {k: formula(e) for k, e in m.exprs.items()}, "notes": list(m.notes)}
+            "formulas": {k: formula(e) for k, e in m.exprs.items()},
+            "activations_by_component": [{"path": path, "type": kind, "bytes": jsonable(value), "formula": formula(e)}
+                                         for path, kind, e, value in m.activations],
+            "notes": list(m.notes)}
 
 
 def render_memory(m, fmt: str, limit: int | None = None) -> str:

@@ -37,31 +37,9 @@ _WORDS = {"oo": "∞", "Min": "min", "Max": "max", "ceiling": "ceil", "CRootOf":
 _WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b")
 
 
-def _readable(e) -> str:
-    """sstr's text, with a case split as `(a if x = 1 or y = 1 else b)` (activation memory at
-    sizes of 1, where PyTorch keeps a view instead of a copy)."""
-    from sympy.printing.str import StrPrinter
-
-    class Printer(StrPrinter):
-        def _print_Piecewise(self, expr):
-            *cases, (otherwise, _) = expr.args
-            text = self._print(otherwise)
-            for value, condition in reversed(cases):
-                text = f"{self._print(value)} if {self._print(condition)} else {text}"
-            return f"({text})"
-
-        def _print_Equality(self, expr):
-            return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
-
-        def _print_Or(self, expr):
-            return " or ".join(self._print(a) for a in expr.args)
-
-    return Printer({"order": "grlex"}).doprint(e)
-
-
 def pretty(e) -> str:
     """A closed form for reading: `·` for products, superscript powers, ∞; no `**`."""
-    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), _readable(e) if not isinstance(e, str) else e)
+    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), formula(e) if not isinstance(e, str) else e)
     text = text.replace("**", "^").replace("*", "·")
     return _WORD.sub(lambda m: _WORDS[m.group(1)], text)
 
