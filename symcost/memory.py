@@ -79,19 +79,24 @@ def memory_metrics(
     act = {symbols.ACT: precision.bytes("activations")}
     closed = lambda e: sympy.expand(sympy.sympify(e).xreplace(act).xreplace(subst))
     activations = closed(sum(saved_bytes(derivation, attention, recompute).values()))
-    state = t.params * per_param
+    grads, optimizer_states = t.params * precision.bytes("grads"), t.params * held
+    backward = closed(backward_transient(derivation, attention, recompute))
+    prefill = closed(prefill_transient(derivation, attention))
     return {
         "weights_bytes": weights,
         "active_weights_bytes": t.active_params * precision.bytes("weights"),
         "kv_cache_bytes": kv,
         "kv_bytes_per_token": kv_per_token(derivation, kv),
         "inference_bytes": weights + kv,
-        "train_state_bytes": state,
+        "gradient_bytes": grads,
+        "optimizer_bytes": optimizer_states,
+        "train_state_bytes": t.params * per_param,
         "activation_bytes": activations,
+        "backward_transient_bytes": backward,
         # gradients grow as activations are freed: the peak is at one end of the backward pass
-        "peak_training_bytes": weights + t.params * held + sympy.Max(
-            activations + closed(backward_transient(derivation, attention, recompute)), t.params * precision.bytes("grads")),
-        "peak_inference_bytes": weights + kv + closed(prefill_transient(derivation, attention)),
+        "peak_training_bytes": weights + optimizer_states + sympy.Max(activations + backward, grads),
+        "prefill_transient_bytes": prefill,
+        "peak_inference_bytes": weights + kv + prefill,
     }
 
 

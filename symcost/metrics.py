@@ -21,9 +21,13 @@ _TABLE = (
     Metric("kv_cache_bytes", "KV cache (seq_len x batch)", "bytes"),
     Metric("kv_bytes_per_token", "KV cache per token", "bytes"),
     Metric("inference_bytes", "weights + KV cache", "bytes"),
+    Metric("gradient_bytes", "gradients", "bytes"),
+    Metric("optimizer_bytes", "optimizer states, master weights", "bytes"),
     Metric("train_state_bytes", "training state", "bytes"),
     Metric("activation_bytes", "activations", "bytes"),
+    Metric("backward_transient_bytes", "logits and their gradients", "bytes"),
     Metric("peak_training_bytes", "peak, training step", "bytes"),
+    Metric("prefill_transient_bytes", "prefill working set", "bytes"),
     Metric("peak_inference_bytes", "peak, inference", "bytes"),
 )
 BY_NAME = {m.name: m for m in _TABLE}

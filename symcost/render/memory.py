@@ -25,6 +25,8 @@ def render_memory(m, fmt: str, limit: int | None = None) -> str:
     w = max(len(label(k)) for k in m.exprs)
     lines = [f"{m.name} — memory in bytes", ""]
     for key, e in m.exprs.items():
+        if key == "active_weights_bytes" and e == m.exprs["weights_bytes"]:
+            continue  # a dense model: every token reads every weight
         v = m.numbers[key]
         head = f"{label(key):<{w}}  {number(v):>24}  ({bytes_human(v)})"
         same_line = f"{head}   = {pretty(e)}"
