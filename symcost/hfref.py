@@ -86,7 +86,7 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
     torch.manual_seed(seed)
     config = {**config, **{k: 0.0 for k in config if "dropout" in k or k.endswith("pdrop")}}
     cfg = transformers.CONFIG_MAPPING[config["model_type"]].from_dict({k: v for k, v in config.items() if k != "model_type"})
-    model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager", torch_dtype=dtype).train()
+    model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").to(dtype).train()
     held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     seen: set[int] = set()
     where: list[str] = []
@@ -102,14 +102,11 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
 
     hooks = []
     for name, module in model.named_modules():
-        if name.count(".") == 1 or name in ("lm_head", "model.norm", "model.embed_tokens") or name.count(".") == 2 and ".layers." in name:
-            pass
-    ids = torch.randint(0, cfg.vocab_size, (batch, seq_len))
-    for name, module in model.named_modules():
         depth = name.split(".")
-        if name and (len(depth) == 2 or (len(depth) == 3 and depth[1] in ("layers", "h"))):
+        if name and (len(depth) == 2 or (len(depth) == 3 and depth[1] in ("layers", "h"))):  # model.layers.0
             hooks.append(module.register_forward_pre_hook(lambda m, a, name=name: where.append(name) and None))
             hooks.append(module.register_forward_hook(lambda m, a, o: where.pop() and None))
+    ids = torch.randint(0, cfg.vocab_size, (batch, seq_len))
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             model(input_ids=ids, labels=ids, use_cache=False)

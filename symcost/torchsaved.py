@@ -78,13 +78,15 @@ def _tracking(parts, stack: list[str], owners: dict[int, str]):
     """Keep `stack` as the components whose forward is running (outermost first), and record
     in `owners` the storages of the tables each leaves in `state` for later layers."""
 
+    keys_before: dict[int, set] = {}
+
     def before(module, args):
         stack.append(module.symcost_path)
-        module._symcost_state_keys = set(args[1])
+        keys_before[id(module)] = set(args[1])
 
     def after(module, args, output):
         stack.pop()
-        for key in set(args[1]) - module._symcost_state_keys:
+        for key in set(args[1]) - keys_before.pop(id(module)):
             for t in _tensors(args[1][key]):
                 owners.setdefault(t.untyped_storage().data_ptr(), module.symcost_path)
 

@@ -11,6 +11,7 @@ import symcost
 from conftest import arch
 from symcost.evaluate import dim_values
 from symcost.memory import saved_bytes
+from symcost.precision import BYTES
 from symcost.symbols import ACT
 from test_verify import STRATEGIES
 
@@ -23,7 +24,7 @@ def assert_exact(name, sizes, attention, recompute, dtype):
     d = symcost.derive(symcost.load(arch(name)))
     values = dim_values(d, sizes)
     measured = measure_saved(d, values, dtype=dtype, attention=attention, recompute=recompute)
-    width = {"fp32": 4, "bf16": 2}[dtype]
+    width = BYTES[dtype]
     formulas = {p: int(e.xreplace(values).xreplace({ACT: width})) for p, e in saved_bytes(d, attention, recompute).items()}
     assert {p: v for p, v in formulas.items() if v} == measured.per_path, (name, sizes)
 
@@ -54,7 +55,7 @@ CASES = [(name, attention, recompute) for name in sorted(SIZES)
 
 
 @pytest.mark.parametrize("name,attention,recompute", CASES)
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
 def test_saved_bytes_equal_pytorch(name, attention, recompute, dtype):
     assert_exact(name, SIZES[name], attention, recompute, dtype)
 
@@ -170,31 +171,36 @@ def zoo(draw, name):
 
 @st.composite
 def image_zoo(draw):
-    pool = draw(st.sampled_from(["pool: {function: avg, kernel: 2}", "pool: {function: max, kernel: 2, stride: 1}",
-                                 "adaptive_pool: {function: max, size: 2}", "adaptive_pool: {function: avg, size: 2}",
-                                 "adaptive_pool: {function: avg, size: 1}"]))
-    tokens = draw(st.sampled_from(["first", "mean"]))
-    layers = (f"  - conv2d: {{dim: 2, out: 3, kernel: 1}}\n  - activation: {{function: relu}}\n  - {pool}\n"
-              f"  - flatten: {{}}\n  - linear: {{dim: {'12' if 'adaptive' in pool else 'w'}, out: 2}}\n")
+    pools = [("pool: {function: avg, kernel: 2}", lambda n: n // 2),
+             ("pool: {function: max, kernel: 2, stride: 1}", lambda n: n - 1),
+             ("adaptive_pool: {function: max, size: 2}", lambda n: 2),
+             ("adaptive_pool: {function: avg, size: 2}", lambda n: 2),
+             ("adaptive_pool: {function: avg, size: 1}", lambda n: 1)]
+    pool, side = draw(st.sampled_from(pools))
+    size = draw(st.integers(2, 5))
+    act = draw(st.sampled_from(["relu", "gelu", "tanh"]))
+    layers = (f"  - conv2d: {{dim: 2, out: 3, kernel: 1}}\n  - activation: {{function: {act}}}\n"
+              f"  - repeat: 2\n    layers:\n      - conv2d: {{dim: 3, out: 3, kernel: 1}}\n"
+              f"      - activation: {{function: {act}}}\n"
+              f"  - {pool}\n  - flatten: {{}}\n  - linear: {{dim: {3 * side(size) ** 2}, out: 2}}\n")
     if draw(st.booleans()):  # the vision transformer's front end instead
         layers = (f"  - patch_embedding: {{channels: 2, dim: 4, patch: 2}}\n  - class_token: {{dim: 4}}\n"
-                  f"  - pool_tokens: {{mode: {tokens}}}\n  - linear: {{dim: 4, out: 2}}\n")
-    size = draw(st.integers(2, 5))
-    flat = 3 * (size - 1) ** 2 if "stride: 1" in pool else 3 * (size // 2) ** 2
-    return (f"name: zoo\ndims: {{image_size: {size}, batch: {draw(st.integers(2, 3))}, w: {flat}}}\n"
-                     f"layers:\n{layers}"), "eager", draw(st.sampled_from(["none", "full"]))
+                  f"  - pool_tokens: {{mode: {draw(st.sampled_from(['first', 'mean']))}}}\n"
+                  "  - linear: {dim: 4, out: 2}\n")
+    return (f"name: zoo\ndims: {{image_size: {size}, batch: {draw(st.integers(2, 3))}}}\nlayers:\n{layers}",
+            "eager", draw(st.sampled_from(["none", "full"])))
 
 
 @pytest.mark.parametrize("name", [*ZOO, "image"])
 def test_every_layer_type_saves_what_its_rule_says(name):
     @settings(max_examples=15, deadline=None, derandomize=True)
-    @given(image_zoo() if name == "image" else zoo(name), st.sampled_from(["fp32", "bf16"]))
+    @given(image_zoo() if name == "image" else zoo(name), st.sampled_from(["fp32", "bf16", "fp16"]))
     def check(case, dtype):
         text, attention, recompute = case
         d = symcost.derive(symcost.loads(text))
         values = dim_values(d, {})
         measured = measure_saved(d, values, dtype=dtype, attention=attention, recompute=recompute)
-        width = {"fp32": 4, "bf16": 2}[dtype]
+        width = BYTES[dtype]
         formulas = {p: int(e.xreplace(values).xreplace({ACT: width}))
                     for p, e in saved_bytes(d, attention, recompute).items()}
         assert {p: v for p, v in formulas.items() if v} == measured.per_path, text
