@@ -1,7 +1,8 @@
 """A cache of derived forms as generated Python, so that a repeated `eval` imports no sympy.
 
-An entry is keyed by the sha256 of the spec's bytes, the convention and symcost's version
-(a changed spec, convention or version is another key: never stale). It holds:
+An entry is keyed by the sha256 of the spec's bytes, the convention, symcost's version and
+a fingerprint of its source files (their sizes and modification times: an edited checkout
+or a reinstall is another key, as a new version is — never stale). It holds:
 - `evaluate(values)`: every dim, and every component's params, active params and forward
   and backward FLOPs, as integer Python (floors and divisions as `//` of exact integer
   polynomials, see explore.vectorized.exact_form); it returns eval's JSON data;
@@ -31,8 +32,21 @@ def directory():
     return Path(base) / "symcost"
 
 
+def _fingerprint() -> str:
+    """symcost's build: its version, and the size and mtime of each of its source files."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        stat = path.stat()
+        h.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
 def _entry(digest: str, convention: str):
-    return directory() / f"eval-{digest}-{convention}-{__version__}.py"
+    return directory() / f"eval-{digest}-{convention}-{__version__}-{_fingerprint()}.py"
 
 
 def _load(path) -> dict | None:

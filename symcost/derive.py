@@ -50,6 +50,22 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Count:
+    """The check of a repeat or encoder count at concrete sizes: copies and tokens come whole."""
+
+    field: str  # `repeat` or `encoder`
+    count: sympy.Expr
+
+    def in_width(self):
+        return None
+
+    def problems(self, value, ctx):
+        v = value(self.count)
+        if not (v.is_Integer and v >= 1):
+            yield self.field, f"{self.count} = {v}; must be a positive integer"
+
+
+@dataclass(frozen=True)
 class Join:
     """The check where a residual block adds its two branches: their shapes must agree."""
 
@@ -186,6 +202,10 @@ class _Walker:
         nodes: list[Node] = []
         for i, item in enumerate(layers):
             inner = where + (i, "layers")
+            if isinstance(item, (Repeat, Encoder)):
+                field_name = "repeat" if isinstance(item, Repeat) else "encoder"
+                count = getattr(item, field_name)
+                self.sites.append(Site(where + (i,), Count(field_name, count), Ctx(self.conv, self.batch, flow)))
             if isinstance(item, Repeat):
                 block, flow = (self.top_block if where == ("layers",) else self.repeat)(
                     item, inner, f"{path}/{i}/repeat", flow)

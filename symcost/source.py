@@ -30,6 +30,7 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @dataclass
@@ -120,13 +121,27 @@ class _Converter:
         if len(path) > MAX_DEPTH:
             raise self.fail(node, path, f"nested deeper than {MAX_DEPTH} levels")
         self.doc.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if node.tag not in _PLAIN_TAGS | _COLLECTION_TAGS:
+            raise self.fail(node, path, f"YAML tag {node.tag!r} is not allowed; use plain values")
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
-        if node.tag not in _PLAIN_TAGS:
-            raise self.fail(node, path, f"YAML tag {node.tag!r} is not allowed; use plain values")
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and node.style is None:
+            self.check_number(node, path)
         return self.scalars.construct_object(node)
+
+    def check_number(self, node: yaml.ScalarNode, path: Path_) -> None:
+        """Refuse what YAML 1.1 reads unlike anyone would: 032000 as octal, 1:30 as base 60."""
+        text = node.value.replace("_", "")
+        value = self.scalars.construct_object(node)
+        if ":" in text:
+            raise self.fail(node, path, f"{node.value} is a base-60 number in YAML 1.1 (= {value}); write the "
+                                        "number, or quote it")
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            raise self.fail(node, path, f"{node.value}: a leading zero makes YAML 1.1 read an octal number "
+                                        f"(= {value}); write it without the zero")
 
     def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -135,7 +150,7 @@ class _Converter:
                 raise self.fail(key_node, path, "YAML merge keys (<<) are not supported; write the fields out")
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
                 raise self.fail(key_node, path, "mapping keys must be plain names")
-            key = str(self.scalars.construct_object(key_node))
+            key = key_node.value  # as written: YAML 1.1 would turn `on:` into True
             here = path + (key,)
             if key in out:
                 raise self.fail(key_node, here, f"duplicate key {key!r}")

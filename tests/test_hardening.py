@@ -1,0 +1,100 @@
+"""Hardening, round 2 (#19), the examples fixed so far: each test fails on the old behaviour."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from symcost import cache
+
+SPEC = """\
+name: t
+dims: {{a: {a}, b: {b}, d: 8, seq_len: 4}}
+layers:
+  - repeat: {count}
+    layers:
+      - mlp: {{dim: d, hidden: 16}}
+"""
+
+
+def one_line_error(cli, path, *args):
+    out = cli("eval", path, *args)
+    assert out.exit_code == 2 and "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.output
+    return out.stderr
+
+
+@pytest.mark.parametrize("a, b, count, shown", [
+    (2, 5, "a - b", "a - b = -3"),  # before: params -768, exit 0
+    (3, 1, "a / 2", "a/2 = 3/2"),  # before: 1.5 copies
+    (2, 2, "a - b", "a - b = 0"),
+])
+def test_a_repeat_count_must_be_a_positive_integer_where_it_is_used(cli, write, a, b, count, shown):
+    message = one_line_error(cli, write(SPEC.format(a=a, b=b, count=count)))
+    assert f"layers.0.repeat: {shown}; must be a positive integer" in message and ":4:5:" in message
+
+
+def test_a_set_that_makes_a_count_invalid_is_refused(cli, write):
+    path = write(SPEC.format(a=7, b=2, count="a - b"))
+    assert cli("eval", path).exit_code == 0
+    assert "a - b = -1" in one_line_error(cli, path, "--set", "b=8")
+    with pytest.raises(symcost.SpecError, match="encoder"):
+        symcost.evaluate(symcost.loads("name: e\ndims: {s: 3, seq_len: 2}\nlayers:\n"
+                                       "  - encoder: s - 4\n    layers:\n      - embedding: {vocab: 5, dim: 4}\n"
+                                       "  - embedding: {vocab: 5, dim: 4}\n"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-5, 5), st.integers(1, 4))
+def test_counts_at_any_value(a, divisor):
+    """Every count either evaluates to a whole positive number of copies or is refused."""
+    text = SPEC.format(a=max(a, 1), b=1, count=f"({a}) / {divisor}")
+    try:
+        params = symcost.evaluate(symcost.loads(text)).total["params"]
+    except symcost.SpecError as e:
+        assert "must be a positive integer" in str(e)
+        assert not (a > 0 and a % divisor == 0)
+    else:
+        assert a > 0 and a % divisor == 0 and params == a // divisor * 256
+
+
+@pytest.mark.parametrize("written, fragment", [
+    ("vocab: 032000", "a leading zero makes YAML 1.1 read an octal number (= 13312)"),  # before: vocab 13,312
+    ("vocab: -0017", "octal"),
+    ("vocab: 1:30", "base-60 number in YAML 1.1 (= 90)"),  # before: 90
+    ("vocab: 1:30.5", "base-60"),
+])
+def test_yaml_1_1_numbers_nobody_means_are_refused(cli, write, written, fragment):
+    text = f"name: t\ndims:\n  {written}\n  seq_len: 4\nlayers:\n  - embedding: {{vocab: vocab, dim: 4}}\n"
+    message = one_line_error(cli, write(text))
+    assert fragment in message and ":3:" in message and "dims.vocab" in message
+
+
+def test_plain_numbers_still_read(cli, write):
+    text = ("name: t\ndims:\n  vocab: 32_000\n  seq_len: '4'\nlayers:\n  - embedding: {vocab: vocab, dim: 4}\n"
+            "  - conv1d: {dim: 4, out: 4, kernel: 1, padding: 0}\n")
+    assert symcost.evaluate(symcost.loads(text)).total["params"] == 128_000 + 20
+
+
+def test_keys_are_reported_as_written(cli, write):
+    text = "name: t\ndims: {seq_len: 4}\nlayers:\n  - embedding: {vocab: 5, dim: 4, on: 1}\n"
+    assert "unknown field 'on'" in one_line_error(cli, write(text))  # before: 'True'
+
+
+@pytest.mark.parametrize("tagged", ["dims: !!python/object:os.system {seq_len: 4}",
+                                    "layers: !!python/tuple [1]", "dims: !custom {seq_len: 4}"])
+def test_tags_on_collections_are_refused(cli, write, tagged):
+    text = "name: t\n" + ("dims: {seq_len: 4}\n" if not tagged.startswith("dims") else "") + tagged + "\n"
+    if not tagged.startswith("layers"):
+        text += "layers:\n  - embedding: {vocab: 5, dim: 4}\n"
+    assert "is not allowed" in one_line_error(cli, write(text))
+
+
+def test_the_cache_is_keyed_by_the_build_too(monkeypatch, tmp_path):
+    """An edited checkout (same version) never answers from an entry its old code wrote."""
+    monkeypatch.setenv("SYMCOST_CACHE_DIR", str(tmp_path))
+    spec = symcost.load("architectures/llama.yaml")
+    cache.store(symcost.evaluate(spec), {})
+    raw = open("architectures/llama.yaml", "rb").read()
+    assert cache.lookup(raw, "pytorch", {}) is not None
+    monkeypatch.setattr(cache, "_fingerprint", lambda: "edited")
+    assert cache.lookup(raw, "pytorch", {}) is None
