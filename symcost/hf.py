@@ -85,8 +85,10 @@ class Writer:
     """Builds the YAML text: dims with the config field each came from, then layers."""
 
     def __init__(self, name: str, source: str, description: str) -> None:
-        self.head = [f"# Imported by `symcost import-hf` from {source}.", f"name: {name}",
-                     f"description: {description}", f"source: {source}", "dims:"]
+        # strings written by YAML's own emitter, double-quoted: a `: ` or a newline in a
+        # config's name cannot change the spec's structure
+        self.head = [f"# Imported by `symcost import-hf` from {_quoted(source)}.", f"name: {_quoted(name)}",
+                     f"description: {_quoted(description)}", f"source: {_quoted(source)}", "dims:"]
         self.dims: list[str] = []
         self.layers: list[str] = []
 
@@ -106,6 +108,12 @@ class Writer:
 
     def text(self) -> str:
         return "\n".join(self.head + self.dims + ["layers:"] + self.layers) + "\n"
+
+
+def _quoted(text: str) -> str:
+    import yaml
+
+    return yaml.safe_dump(text, default_style='"', allow_unicode=True, width=float("inf")).strip()
 
 
 def _flow(fields: dict) -> str:
@@ -376,11 +384,19 @@ def import_config(data: dict, source: str = "config.json", name: str | None = No
 
 
 def read_config(path: str | Path) -> dict:
+    from .limits import MAX_FILE_BYTES
+
     try:
-        return json.loads(Path(path).read_text())
+        with Path(path).open("rb") as f:  # at most one byte past the limit, whatever the file claims
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; configs are limited to that", file=str(path))
+        return json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise SpecError("no such file", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"cannot read: {e}", file=str(path)) from None
     except json.JSONDecodeError as e:
         raise SpecError(f"not JSON: {e.msg}", file=str(path), line=e.lineno, column=e.colno) from None
+    except RecursionError:
+        raise SpecError("JSON nested too deeply", file=str(path)) from None

@@ -98,3 +98,64 @@ def test_the_cache_is_keyed_by_the_build_too(monkeypatch, tmp_path):
     assert cache.lookup(raw, "pytorch", {}) is not None
     monkeypatch.setattr(cache, "_fingerprint", lambda: "edited")
     assert cache.lookup(raw, "pytorch", {}) is None
+
+
+def test_a_device_or_endless_file_is_read_only_to_the_limit(cli):
+    out = cli("eval", "/dev/zero")  # before: read until memory ran out
+    assert out.exit_code == 2 and "specs are limited" in out.stderr
+    out = cli("import-hf", "/dev/zero")
+    assert out.exit_code == 2 and "configs are limited" in out.stderr
+
+
+def test_json_nested_too_deeply(cli, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    out = cli("import-hf", path)
+    assert out.exit_code == 2 and "nested too deeply" in out.stderr and "Traceback" not in out.output
+
+
+def test_no_command_writes_over_its_input(cli, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(open("architectures/llama.yaml").read())
+    before = spec.read_bytes()
+    for target in (spec, tmp_path / "sub" / ".." / "spec.yaml"):  # before: the spec became a PNG
+        out = cli("sweep", spec, "--vary", "seq_len=1024,2048", "--metric", "params", "--plot", target)
+        assert out.exit_code == 2 and "is also the command's input" in out.stderr
+    assert spec.read_bytes() == before
+    config = tmp_path / "config.json"
+    config.write_text('{"model_type": "llama"}')
+    out = cli("import-hf", config, "-o", config)  # before: the config was overwritten
+    assert out.exit_code == 2 and config.read_text() == '{"model_type": "llama"}'
+
+
+def test_an_unwritable_destination_is_one_line(cli, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, '
+                      '"num_hidden_layers": 1, "intermediate_size": 32, "vocab_size": 50}')
+    out = cli("import-hf", config, "-o", tmp_path / "missing" / "spec.yaml")
+    assert out.exit_code == 2 and "cannot write" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_import_hf_refuses_a_config_whose_sizes_do_not_hold(cli, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"model_type": "llama", "hidden_size": 100, "num_attention_heads": 3, '
+                      '"num_key_value_heads": 3, "num_hidden_layers": 1, "intermediate_size": 32, "vocab_size": 50}')
+    out = cli("import-hf", config, "-o", tmp_path / "spec.yaml")  # before: wrote a spec eval then refused
+    assert out.exit_code == 2 and "do not make a valid model" in out.stderr and "100/3" in out.stderr
+    assert not (tmp_path / "spec.yaml").exists()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_import_hf_quotes_any_name(name):
+    """Before: a name holding `: ` wrote a spec that could not be parsed."""
+    from symcost.hf import import_config
+
+    config = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+              "intermediate_size": 32, "vocab_size": 50}
+    try:
+        text = import_config(config, "config.json", name=name)
+    except symcost.SpecError:
+        return
+    spec = symcost.loads(text)
+    assert spec.name == name or not name.strip()

@@ -34,6 +34,24 @@ def echo(text: str) -> None:
     click.echo(text)
 
 
+def check_output(output: str, *inputs: str) -> None:
+    """Refuse to write over one of the command's own inputs."""
+    import os
+
+    for given in inputs:
+        same = os.path.exists(output) and os.path.exists(given) and os.path.samefile(output, given)
+        if same or os.path.realpath(output) == os.path.realpath(given):
+            raise SpecError(f"{output} is also the command's input {given}; write the output elsewhere")
+
+
+def write_output(output: str, write) -> None:
+    """Run `write(path)`; a destination that cannot be written is one line, not a traceback."""
+    try:
+        write(output)
+    except OSError as e:
+        raise SpecError(f"cannot write: {e.strerror or e}", file=output) from None
+
+
 spec_argument = click.argument("spec", type=click.Path(dir_okay=True, path_type=str))
 set_option = click.option(
     "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Give a dim a value (repeatable): --set d_model=1024."

@@ -6,7 +6,8 @@ import click
 
 from ..metrics import ALL_METRICS, METRICS
 from ._options import (
-    convention_option, dtype_option, echo, edge, exact, format_option, integer, parse_sets, set_option, spec_argument,
+    check_output, convention_option, dtype_option, echo, edge, exact, format_option, integer, parse_sets, set_option,
+    spec_argument, write_output,
 )
 
 
@@ -52,6 +53,7 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
     from ..render.explore import render_sweep
 
     if plot:
+        check_output(plot, spec)
         require("matplotlib", "plot", "--plot")
     metrics = metrics or ("params", "forward")
     result = api.sweep(spec, _vary(vary), metrics, parse_sets(sets), convention=convention, components=stack,
@@ -59,7 +61,7 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
     if plot:
         from ..explore.plot import plot_sweep
 
-        plot_sweep(result, plot, metrics, stack=stack)
+        write_output(plot, lambda path: plot_sweep(result, path, metrics, stack=stack))
     echo(render_sweep(result, fmt))
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from ._options import echo, edge
+from ..errors import SpecError
+from ._options import check_output, echo, edge, write_output
 
 
 @click.command(name="import-hf", epilog="""\b
@@ -23,11 +26,15 @@ def import_hf(config, output, name) -> None:
     from .. import api
     from ..hf import import_config, read_config
 
-    text = import_config(read_config(config), source=config, name=name)
-    api.loads(text, name=output or "<import-hf>")  # the spec must load before anyone sees it
     if output:
-        with open(output, "w") as f:
-            f.write(text)
+        check_output(output, config)
+    text = import_config(read_config(config), source=config, name=name)
+    try:  # the spec must load, and hold at its own sizes (heads dividing the width, …), before anyone sees it
+        api.evaluate(api.loads(text, name=output or "<import-hf>"))
+    except SpecError as e:
+        raise SpecError(f"the config's sizes do not make a valid model: {e.reason}", file=config) from None
+    if output:
+        write_output(output, lambda path: Path(path).write_text(text))
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
