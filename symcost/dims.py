@@ -16,6 +16,8 @@ from .source import Document
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RESERVED = set(expr.FUNCTIONS)
+# what sympy.parse_expr, which reads derive's JSON formulas back, resolves to something other than a symbol
+_SYMPY_NAMES = frozenset(sympy.__all__)
 MAX_DIMS = 256  # also bounds the depth of the dependency walk below
 
 
@@ -48,6 +50,10 @@ class Dims:
         for name in raw:
             if not _NAME.match(name) or keyword.iskeyword(name) or name in _RESERVED:
                 raise doc.error(("dims", name), f"{name!r} is not a valid dim name (letters, digits, _; not a keyword or function)")
+            if name in _SYMPY_NAMES:
+                raise doc.error(("dims", name), f"{name!r} is a name sympy reads as its own object (E is Euler's "
+                                                "number, N a function); formulas in JSON could not be read back: "
+                                                "choose another name")
         names = {name: symbols.dim(name) for name in raw}
         dims: dict[str, Dim] = {}
         for name, value in raw.items():

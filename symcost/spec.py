@@ -24,6 +24,7 @@ from .errors import SpecError
 from .source import Document
 
 MAX_NESTING = 16
+MAX_LAYERS = 1_000  # written out, containers included: a derivation's time grows with them, never with repeat counts
 _CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True, defer_build=True)
 Layers = list[Any]  # each item validated by `_layers`, against the model its key names
 
@@ -192,11 +193,20 @@ def _unknown_layer(item: Any) -> str:
 
 
 def _check_nesting(doc: Document) -> None:
+    """Refuse blocks nested too deeply, and more layers than MAX_LAYERS once YAML aliases are
+    expanded (a few hundred bytes of aliases can write tens of thousands of layers)."""
+    written = 0
+
     def depth(layers, path, level):
+        nonlocal written
         if level > MAX_NESTING:
             raise doc.error(path, f"repeat and encoder blocks nested deeper than {MAX_NESTING}")
         if isinstance(layers, list):
             for i, item in enumerate(layers):
+                written += 1
+                if written > MAX_LAYERS:
+                    raise doc.error(path + (i,), f"more than {MAX_LAYERS:,} layers written out (after expanding YAML "
+                                                 "aliases); a repeat block multiplies layers without writing them")
                 if isinstance(item, dict):
                     for field in LAYER_LISTS:
                         if isinstance(item.get(field), list):

@@ -159,3 +159,43 @@ def test_import_hf_quotes_any_name(name):
         return
     spec = symcost.loads(text)
     assert spec.name == name or not name.strip()
+
+
+def test_aliases_cannot_write_thousands_of_layers(cli, write):
+    """Before: 922 bytes of aliases wrote 9,840 layers and eval took 41 s."""
+    lines = ["name: bomb", "dims: {d: 8, seq_len: 4}", "layers:", "  - repeat: 1",
+             "    layers: &l1 [{mlp: {dim: d, hidden: 8}}, {mlp: {dim: d, hidden: 8}}, {mlp: {dim: d, hidden: 8}}]"]
+    for i in range(2, 9):
+        lines += ["  - repeat: 1", f"    layers: &l{i} [{', '.join(['{repeat: 1, layers: *l%d}' % (i - 1)] * 3)}]"]
+    path = write("\n".join(lines) + "\n")
+    assert "more than 1,000 layers written out" in one_line_error(cli, path)
+
+
+def test_identical_parts_are_equal_everywhere(cli):
+    out = cli("crossover", "architectures/transformer.yaml", "--between", "mlp", "mlp", "--in", "seq_len")
+    assert out.exit_code == 0 and "equal at every value of seq_len" in out.stdout  # before: 62 "roots"
+    assert "at these sizes" not in out.stdout
+
+
+@pytest.mark.parametrize("name", ["E", "N", "oo", "pi", "S", "I", "beta"])
+def test_dim_names_sympy_reads_otherwise_are_refused(cli, write, name):
+    """Before: derive --format json wrote formulas that parse_expr read back as e, a function or ∞."""
+    text = f"name: t\ndims: {{{name}: 4, seq_len: 2}}\nlayers:\n  - mlp: {{dim: {name}, hidden: 3}}\n"
+    assert "sympy reads as its own object" in one_line_error(cli, write(text))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,5}", fullmatch=True))
+def test_every_accepted_dim_name_round_trips_through_json(name):
+    import json
+
+    import sympy
+
+    text = f"name: t\ndims: {{{name}: 4, seq_len: 2}}\nlayers:\n  - mlp: {{dim: {name}, hidden: 3}}\n"
+    try:
+        spec = symcost.loads(text)
+    except symcost.SpecError:
+        return
+    data = json.loads(json.dumps(symcost.derive(spec).to_dict()))
+    params = sympy.parse_expr(data["params"])  # what the README promises: formulas parse_expr reads back
+    assert {str(s) for s in params.free_symbols} == {name} and params.subs(name, 4) == 4 * 3 * 2

@@ -237,6 +237,7 @@ class Crossover:
     b: sympy.Expr
     general: list[sympy.Expr]  # solutions with every other dim symbolic
     roots: list[sympy.Expr]  # at the spec's sizes (other dims fixed)
+    identical: bool = False  # equal at every value: no roots to list
 
 
 def crossover(
@@ -255,6 +256,8 @@ def crossover(
         raise SpecError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
     a = select(derivation, part_a).metrics()[metric]
     b = select(derivation, part_b).metrics()[metric]
+    if sympy.expand(a - b) == 0:
+        return Crossover(a, b, [], [], identical=True)
     real = sympy.Symbol(unknown, positive=True)
     try:
         general = [r.xreplace({real: x}) for r in sympy.solve(sympy.together(a - b).xreplace({x: real}), real)]

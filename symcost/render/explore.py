@@ -97,12 +97,15 @@ def render_crossover(c, part_a: str, part_b: str, unknown: str, metric: str, fmt
         "in": unknown,
         "general": [formula(g) for g in c.general],
         "roots": [{"exact": formula(r), "value": float(r)} for r in c.roots],
+        "identical": c.identical,
     }
     if fmt == "json":
         return json.dumps(data, indent=2)
     limit = width()
     lines = wrap(f"{part_a}: {metric} = {pretty(c.a)}", limit) + wrap(f"{part_b}: {metric} = {pretty(c.b)}", limit)
     lines.append("")
+    if c.identical:
+        return "\n".join(lines + [f"equal at every value of {unknown}: the two costs are the same expression"])
     for g in c.general:
         lines += wrap(f"equal when {unknown} = {pretty(g)}", limit)
     lines += [f"at these sizes: {unknown} = {r['value']:,.6f}" for r in data["roots"]] or [
