@@ -199,3 +199,32 @@ def test_every_accepted_dim_name_round_trips_through_json(name):
     data = json.loads(json.dumps(symcost.derive(spec).to_dict()))
     params = sympy.parse_expr(data["params"])  # what the README promises: formulas parse_expr reads back
     assert {str(s) for s in params.free_symbols} == {name} and params.subs(name, 4) == 4 * 3 * 2
+
+
+def test_spec_text_cannot_drive_the_terminal(cli, write):
+    """Before: a name holding ESC sequences recoloured the terminal, a BEL rang."""
+    path = write('name: "a\\x1b[31mred\\x07\\u202eevil"\ndims: {seq_len: 2}\nlayers:\n  - embedding: {vocab: 5, dim: 4}\n')
+    out = cli("eval", path)
+    assert out.exit_code == 0 and "a\\x1b[31mred\\x07\\u202eevil" in out.stdout
+    assert not any(ord(c) < 32 and c not in "\n\t" for c in out.stdout)
+    bad = cli("eval", write('name: t\ndims: {"d\\x1b": 3}\nlayers:\n  - embedding: {vocab: 5, dim: 4}\n', "bad.yaml"))
+    assert bad.exit_code == 2 and "\x1b" not in bad.stderr and "\\x1b" in bad.stderr
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    for args in (["eval", "architectures/deepseek_v3.yaml"], ["derive", "architectures/deepseek_v3.yaml"]):
+        for _ in range(2):  # the second eval is answered from the cache, by another path
+            p = subprocess.Popen([sys.executable, "-m", "symcost", *args], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env={**__import__("os").environ,
+                                                              "SYMCOST_CACHE_DIR": str(tmp_path)})
+            p.stdout.close()  # the reader leaves before the answer is written, as `| head -1` may
+            assert b"Traceback" not in p.stderr.read()
+            p.wait()
+
+
+def test_an_empty_plot_path_is_refused(cli):
+    out = cli("sweep", "architectures/llama.yaml", "--vary", "seq_len=1024,2048", "--metric", "params", "--plot", "")
+    assert out.exit_code == 2 and "--plot needs a file name" in out.stderr  # before: no plot, exit 0

@@ -85,8 +85,14 @@ def run(args=None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     from ._fast import cached_eval
 
-    if not cached_eval(argv):
-        _group()(args=argv, prog_name="symcost")
+    try:
+        if not cached_eval(argv):
+            _group()(args=argv, prog_name="symcost")
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as other tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def __getattr__(name: str):

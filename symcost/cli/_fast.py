@@ -70,5 +70,7 @@ def cached_eval(argv: list[str]) -> bool:
         from ..render.model import evaluation_text
 
         text = evaluation_text(data)
-    print(text)
+    from ..render.text import printable
+
+    print(printable(text))
     return True

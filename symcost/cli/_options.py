@@ -13,6 +13,7 @@ import click
 from ..conventions import CONVENTIONS
 from ..errors import SpecError
 from ..precision import BYTES
+from ..render.text import printable
 from ..literals import exact, integer, parse_sets  # noqa: F401  (the commands' parsers, re-exported)
 
 
@@ -24,14 +25,14 @@ def edge(fn):
         try:
             return fn(*args, **kwargs)
         except SpecError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(printable(f"error: {e}"), err=True)
             sys.exit(2)
 
     return wrapper
 
 
 def echo(text: str) -> None:
-    click.echo(text)
+    click.echo(printable(text))
 
 
 def check_output(output: str, *inputs: str) -> None:

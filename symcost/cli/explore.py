@@ -48,10 +48,13 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
     """Metrics over a grid of sizes, exactly and vectorised; invalid points are listed
     with their reason and the rest computed."""
     from .. import api
+    from ..errors import SpecError
     from ..extras import require
     from ..precision import Precision
     from ..render.explore import render_sweep
 
+    if plot is not None and not plot.strip():
+        raise SpecError("--plot needs a file name")
     if plot:
         check_output(plot, spec)
         require("matplotlib", "plot", "--plot")

@@ -9,6 +9,15 @@ import sys
 from collections.abc import Sequence
 
 DEFAULT_WIDTH = 100  # when not writing to a terminal
+
+# Control characters (and Unicode's invisible direction overrides) a spec's text may carry:
+# printed as escapes, so that a name cannot move the cursor, recolour or reorder the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as an escape (\\x1b); newlines and tabs kept."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
 MIN_WIDTH = 40
 
 
