@@ -228,3 +228,61 @@ def test_a_closed_pipe_is_no_traceback(tmp_path):
 def test_an_empty_plot_path_is_refused(cli):
     out = cli("sweep", "architectures/llama.yaml", "--vary", "seq_len=1024,2048", "--metric", "params", "--plot", "")
     assert out.exit_code == 2 and "--plot needs a file name" in out.stderr  # before: no plot, exit 0
+
+
+# -- a fuzzer for the command line and the API, beside the spec fuzzer --------------------------------
+
+NUMBERS = st.one_of(st.integers(-10**20, 10**20).map(str), st.sampled_from(
+    ["0", "1e30", "1e999999999", "7e9", "2.5", "-1", "nan", "inf", "0x10", "1_000", "", " ", "1e-3", "9" * 40]))
+NAMES = st.sampled_from(["d_model", "seq_len", "batch", "n_layers", "vocab", "nope", "E", "", "d_model "])
+
+
+@st.composite
+def command_lines(draw):
+    spec = draw(st.sampled_from(["architectures/llama.yaml", "architectures/mixtral.yaml", "architectures/mlp.yaml"]))
+    sets = [a for _ in range(draw(st.integers(0, 2))) for a in ("--set", f"{draw(NAMES)}={draw(NUMBERS)}")]
+    command = draw(st.sampled_from(["eval", "memory", "sweep", "solve", "inference", "budget", "approx"]))
+    extra = {
+        "eval": [],
+        "memory": draw(st.sampled_from([[], ["--recompute", "full"], ["--attention", "eager"], ["--dtype", "fp8"]])),
+        "sweep": ["--vary", f"{draw(NAMES)}={draw(NUMBERS)},{draw(NUMBERS)}", "--metric",
+                  draw(st.sampled_from(["params", "activation_bytes", "peak_training_bytes", "nope"]))],
+        "solve": ["--target", f"{draw(st.sampled_from(['params', 'forward', 'kv_cache_bytes']))}={draw(NUMBERS)}",
+                  "--for", draw(NAMES)],
+        "inference": ["--new", draw(NUMBERS)],
+        "budget": ["--tokens", draw(NUMBERS)],
+        "approx": [],
+    }[command]
+    return [command, spec, *extra, *sets]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(command_lines())
+def test_any_command_line_ends_cleanly(args):
+    """Exit 0 with an answer, or 1/2 with one line: never a traceback, whatever the options."""
+    from click.testing import CliRunner
+
+    from symcost.cli import main
+
+    out = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert out.exit_code in (0, 1, 2), (args, out.output)
+    if out.exit_code == 2:
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith(("error:", "Usage:")) or "Error:" in out.stderr, \
+            (args, out.stderr)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.sampled_from(["evaluate", "memory", "derive"]),
+       st.dictionaries(NAMES, st.one_of(st.integers(-5, 10**19), st.floats(), st.booleans(), st.text(max_size=3),
+                                        st.none()), max_size=2))
+def test_any_api_call_raises_spec_error_or_answers(function, values):
+    try:
+        getattr(symcost, function)("architectures/llama.yaml", **({"values": values} if function == "derive" else {}))
+        result = getattr(symcost, function)("architectures/llama.yaml", values) if function != "derive" else None
+    except symcost.SpecError:
+        return
+    except TypeError as e:  # derive takes no values: a plain Python error about the call, not from inside
+        assert function == "derive" and "values" in str(e)
+        return
+    if result is not None:
+        assert result.to_dict()
