@@ -122,8 +122,9 @@ def verify_memory(
         raise SpecError(f"activation dtype {dtype!r}: expected one of {', '.join(ACTIVATION_DTYPES)}")
     derivation = derive(spec, conventions.PYTORCH)
     evaluation = evaluate(derivation, values)
-    _check_size(derivation, values, evaluation.total["params"], "cpu")
+    _check_size(derivation, values, evaluation.total["params"], "meta")  # the module count; bytes below
     subst = dim_values(derivation, values)
+    _check_memory_run(derivation, subst, evaluation.total["params"], attention, dtype)
     formulas = {}
     for path, e in saved_bytes(derivation, attention, recompute).items():
         value = e.xreplace(subst).xreplace({ACT: BYTES[dtype]})
@@ -138,6 +139,23 @@ def verify_memory(
     totals = Row("total", "", {"saved_bytes": sum(formulas.values())}, {"saved_bytes": measured.total})
     setting = f"activations {dtype}, attention {attention}, recompute {recompute}"
     return Report(spec.name, setting, "cpu", evaluation.dims, rows, totals, {"saved_bytes": outside})
+
+
+MAX_MEMORY_RUN_BYTES = 2**30  # weights and saved tensors a verify --memory run may allocate on CPU
+
+
+def _check_memory_run(derivation, subst, params: int, attention: str, dtype: str) -> None:
+    """Refuse, before building, a run whose weights and saved tensors would not fit 1 GiB."""
+    from .memory import saved_bytes
+    from .precision import BYTES
+    from .symbols import ACT
+
+    saved = sum(saved_bytes(derivation, attention, "none").values()).xreplace(subst).xreplace({ACT: BYTES[dtype]})
+    need = params * BYTES[dtype] + (int(saved) if saved.is_Integer else 0)
+    if need > MAX_MEMORY_RUN_BYTES:
+        raise SpecError(f"verify --memory runs on cpu: {need / 2**30:.1f} GiB of weights and saved tensors is more than "
+                        f"{MAX_MEMORY_RUN_BYTES / 2**30:.0f} GiB; verify a smaller instance with --set (the formulas "
+                        "do not depend on it)")
 
 
 def _check_size(derivation, values, params: int, device: str) -> None:

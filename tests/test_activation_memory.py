@@ -350,3 +350,9 @@ def test_memory_json_keeps_its_shape_and_lists_activations_by_component(cli):
     parts = data["activations_by_component"]
     assert sum(p["bytes"] for p in parts) == data["bytes"]["activation_bytes"]
     assert {p["type"] for p in parts} >= {"mla", "moe", "mlp", "lm_head"}
+
+
+def test_verify_memory_refuses_a_run_that_would_not_fit(cli):
+    out = cli("verify", arch("llama"), "--memory")  # full size: 69 GiB on cpu
+    assert out.exit_code == 2 and "more than 1 GiB" in out.stderr and "--set" in out.stderr
+    assert out.stderr.count("\n") == 1
