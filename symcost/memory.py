@@ -100,11 +100,6 @@ def memory_metrics(
     }
 
 
-def _per_pass(derivation: Derivation, attention: str):
-    """(node, what one run of it keeps for backward): its working set."""
-    return [(n, sympy.cancel(n.cost.activations(attention) / n.count)) for n in derivation.raw]
-
-
 def backward_transient(derivation: Derivation, attention: str, recompute: str) -> sympy.Expr:
     """What the start of the backward pass holds on top of the activations (an estimate, see
     PEAK_ASSUMPTION): the logits, which the training loop still holds, and the fp32 gradients of
@@ -123,7 +118,7 @@ def backward_transient(derivation: Derivation, attention: str, recompute: str) -
 def prefill_transient(derivation: Derivation, attention: str) -> sympy.Expr:
     """The prefill's working set on top of weights and cache (an estimate): the largest one
     layer materialises, taken as what it would keep for backward in training."""
-    sets = [e for _, e in _per_pass(derivation, attention) if e != 0]
+    sets = [e for e in (sympy.cancel(n.cost.activations(attention) / n.count) for n in derivation.raw) if e != 0]
     return sympy.Max(*sets) if sets else sympy.Integer(0)
 
 
@@ -178,7 +173,8 @@ def memory(
     numbers = {k: e.xreplace(subst) for k, e in exprs.items()}
     notes = [
         f"weights {precision.dtype('weights')}, KV cache {precision.dtype('kv')}, gradients "
-        f"{precision.dtype('grads')}, {optimizer} states fp32" + (", fp32 master weights" if precision.master_weights else ""),
+        f"{precision.dtype('grads')}, {optimizer} states {precision.dtype('optimizer')}"
+        + (", fp32 master weights" if precision.master_weights else ""),
         f"activations ({precision.dtype('activations')}): {ACTIVATION_ASSUMPTION}; attention {attention}; "
         f"recomputation: {recompute}",
         PEAK_ASSUMPTION,

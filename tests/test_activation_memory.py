@@ -233,7 +233,8 @@ def test_verify_memory_exits_1_on_a_wrong_rule(cli, monkeypatch):
 def test_verify_memory_json_and_refusals(cli):
     import json
 
-    out = cli("verify", arch("llama"), "--memory", "--set", "n_layers=1", "--set", "seq_len=4", "--format", "json")
+    out = cli("verify", arch("llama"), "--memory", "--set", "n_layers=1", "--set", "seq_len=4", "--set", "d_model=256",
+              "--set", "d_ff=512", "--format", "json")
     data = json.loads(out.output)
     assert data["match"] and data["saved_bytes"]["symbolic"] == data["saved_bytes"]["measured"] > 0
     assert data["unattributed_bytes"] == {"saved_bytes": 0}

@@ -78,7 +78,7 @@ Examples:
   symcost verify architectures/transformer.yaml
   symcost verify architectures/llama.yaml --set n_layers=2 --backward --format json
   symcost verify llama3.yaml --hf config.json --set seq_len=128
-  symcost verify architectures/mixtral.yaml --memory --set n_layers=2 --set seq_len=16 --dtype bf16
+  symcost verify architectures/mixtral.yaml --memory --set n_layers=2 --set d_model=64 --set d_ff=128 --dtype bf16
 """)
 @spec_argument
 @set_option
