@@ -52,6 +52,19 @@ def spec_of(source):
     raise SpecError(f"spec: expected a path, YAML text, a Spec or a Derivation, got {type(source).__name__}")
 
 
+def precision_of(precision) -> Precision:
+    """A Precision, from None (the defaults: bf16 weights), a dtype name ("fp32") or a Precision."""
+    from .precision import BYTES, Precision
+
+    if precision is None:
+        return Precision()
+    if isinstance(precision, str):
+        return Precision(precision)
+    if isinstance(precision, Precision):
+        return precision
+    raise SpecError(f"precision={precision!r}: expected a dtype name ({', '.join(BYTES)}) or a symcost.precision.Precision")
+
+
 def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[str, int]:
     """Dim values from a mapping and keyword arguments: positive integers (not bools, not floats)."""
     from .derive import CONTEXT
@@ -101,9 +114,8 @@ def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None
            recompute: str = "none", attention: str = "sdpa", **dims):
     """Bytes for weights, KV cache, training state and activations (a MemoryReport)."""
     from .memory import memory as _memory
-    from .precision import Precision
 
-    return _memory(derive(source), dims_of(values, dims), precision or Precision(), optimizer, recompute, attention)
+    return _memory(derive(source), dims_of(values, dims), precision_of(precision), optimizer, recompute, attention)
 
 
 def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("params", "forward"),
@@ -111,7 +123,6 @@ def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("
           precision=None, **dims):
     """Metrics over the grid `vary` ({dim: values}), exact (a Sweep)."""
     from .explore.sweep import sweep as _sweep
-    from .precision import Precision
 
     if not isinstance(vary, Mapping) or not vary:
         raise SpecError("vary: expected a mapping of dim names to lists of sizes, e.g. {'seq_len': [1024, 2048]}")
@@ -123,7 +134,7 @@ def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("
     if isinstance(metrics, str):
         metrics = (metrics,)
     return _sweep(spec_of(source), grid, tuple(metrics), dims_of(values, dims), convention, components,
-                  precision or Precision())
+                  precision_of(precision))
 
 
 def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] | None = None, /, *,
@@ -133,7 +144,6 @@ def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] |
     import sympy
 
     from .explore.solve import solve as _solve
-    from .precision import Precision
 
     if isinstance(target, bool) or not isinstance(target, (numbers.Rational, sympy.Rational, str)):
         raise SpecError(f"target {target!r}: expected an integer, a Fraction or a decimal string such as '7e9'")
@@ -146,7 +156,7 @@ def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] |
     if goal <= 0:
         raise SpecError(f"target {target}: must be positive")
     return _solve(spec_of(source), metric, goal, unknown, dims_of(values, dims), multiple_of, convention,
-                  precision or Precision(), target_text)
+                  precision_of(precision), target_text)
 
 
 def crossover(source, part_a: str, part_b: str, unknown: str, metric: str = "forward",
@@ -161,17 +171,15 @@ def compare(a, b, values: Mapping[str, int] | None = None, /, *, varied=None, co
             precision=None, **dims):
     """Two specs side by side (a Comparison); `varied`: (dim, [sizes]) to compare across."""
     from .explore.compare import compare as _compare
-    from .precision import Precision
 
-    return _compare(spec_of(a), spec_of(b), dims_of(values, dims), varied, convention, precision or Precision())
+    return _compare(spec_of(a), spec_of(b), dims_of(values, dims), varied, convention, precision_of(precision))
 
 
 def inference(source, precision=None, convention: str = "pytorch"):
     """Prefill and decode-step FLOPs, generation totals and arithmetic intensity (an Inference)."""
     from .inference import inference as _inference
-    from .precision import Precision
 
-    return _inference(spec_of(source), precision or Precision(), convention)
+    return _inference(spec_of(source), precision_of(precision), convention)
 
 
 def verify(source, values: Mapping[str, int] | None = None, /, **options):

@@ -286,3 +286,14 @@ def test_any_api_call_raises_spec_error_or_answers(function, values):
         return
     if result is not None:
         assert result.to_dict()
+
+
+def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
+    from symcost.precision import Precision
+
+    by_name = symcost.memory("architectures/llama.yaml", precision="fp32").numbers["weights_bytes"]
+    assert by_name == symcost.memory("architectures/llama.yaml", precision=Precision("fp32")).numbers["weights_bytes"]
+    assert by_name == 4 * symcost.evaluate("architectures/llama.yaml").total["params"]
+    for bad in (4, "fp33", ["bf16"]):  # before: AttributeError from inside
+        with pytest.raises(symcost.SpecError, match="precision|dtype"):
+            symcost.memory("architectures/llama.yaml", precision=bad)
