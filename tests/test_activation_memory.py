@@ -357,3 +357,17 @@ def test_verify_memory_refuses_a_run_that_would_not_fit(cli):
     out = cli("verify", arch("llama"), "--memory")  # full size: 69 GiB on cpu
     assert out.exit_code == 2 and "more than 1 GiB" in out.stderr and "--set" in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+def test_approx_keeps_korthikanti_beside_the_exact_bytes(cli):
+    import json
+
+    data = json.loads(cli("approx", arch("transformer"), "--format", "json").output)
+    rows = {e["name"]: e for e in (data["estimates"] if isinstance(data, dict) else data)}
+    for name, published in (("korthikanti", 34 + 5 * 12 * 1024 / 768), ("korthikanti_selective", 34)):
+        row = rows[name]
+        assert row["metric"] == "activation_bytes" and "Korthikanti" in row["source"]
+        assert row["estimate"] == round(12 * 1024 * 768 * published)  # eq. 1 at GPT-2 small's sizes, batch 1
+        exact = symcost.memory(arch("transformer"), precision="bf16", attention="eager",
+                               recompute="none" if name == "korthikanti" else "selective").numbers["activation_bytes"]
+        assert row["exact"] == exact != row["estimate"]
