@@ -297,3 +297,35 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     for bad in (4, "fp33", ["bf16"]):  # before: AttributeError from inside
         with pytest.raises(symcost.SpecError, match="precision|dtype"):
             symcost.memory("architectures/llama.yaml", precision=bad)
+
+
+@pytest.mark.parametrize("args", [
+    ["eval", "/dev/zero"],
+    ["import-hf", "/dev/zero"],
+    ["eval", "BOMB"],
+    ["eval", "architectures/llama.yaml", "--set", "d_model=1e999999999"],
+    ["verify", "architectures/llama.yaml", "--memory"],
+    ["sweep", "architectures/llama.yaml", "--vary", "seq_len=1e999999999,2", "--metric", "params"],
+])
+def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
+    """Each ends with one line and exit 2 in a process capped at 1 GiB of address space and
+    10 s of CPU (before: /dev/zero read until memory ran out; the aliases took 41 s)."""
+    import resource
+    import subprocess
+    import sys
+
+    if "BOMB" in args:
+        lines = ["name: bomb", "dims: {d: 8, seq_len: 4}", "layers:", "  - repeat: 1",
+                 "    layers: &l1 [{mlp: {dim: d, hidden: 8}}, {mlp: {dim: d, hidden: 8}}, {mlp: {dim: d, hidden: 8}}]"]
+        for i in range(2, 9):
+            lines += ["  - repeat: 1", f"    layers: &l{i} [{', '.join(['{repeat: 1, layers: *l%d}' % (i - 1)] * 3)}]"]
+        (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+        args = [str(tmp_path / "bomb.yaml") if a == "BOMB" else a for a in args]
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
+
+    done = subprocess.run([sys.executable, "-m", "symcost", *args], capture_output=True, text=True, timeout=60,
+                          preexec_fn=cap, env={**__import__("os").environ, "SYMCOST_CACHE_DIR": str(tmp_path)})
+    assert done.returncode == 2 and done.stderr.startswith("error:") and done.stderr.count("\n") == 1, done.stderr
