@@ -16,6 +16,7 @@ that cannot be read or written is skipped without a word: it only ever saves tim
 
 from __future__ import annotations
 
+import functools
 import os
 
 from . import __version__
@@ -32,6 +33,7 @@ def directory():
     return Path(base) / "symcost"
 
 
+@functools.cache  # once a process: a miss and then its store would walk the files twice
 def _fingerprint() -> str:
     """symcost's build: its version, and the size and mtime of each of its source files."""
     import hashlib

@@ -15,7 +15,7 @@ import sympy
 
 from . import conventions, symbols
 from .components import Ctx, FieldError, Flow, Memory
-from .components.base import fresh
+from .components.base import SIZE, fresh
 from .conventions import Convention
 from .cost import Cost, Node, total
 from .metrics import label
@@ -61,8 +61,8 @@ class Count:
 
     def problems(self, value, ctx):
         v = value(self.count)
-        if not (v.is_Integer and v >= 1):
-            yield self.field, f"{self.count} = {v}; must be a positive integer"
+        if not SIZE.accepts(v):  # the domain of every size field
+            yield self.field, f"{self.count} = {v}; must be {SIZE.wanted}"
 
 
 @dataclass(frozen=True)

@@ -83,21 +83,17 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
     parameters and buffers excluded; by the model's top-level module (embed_tokens, layers.0, …)."""
     import transformers
 
+    from .torchsaved import Ledger
+
     torch.manual_seed(seed)
     config = {**config, **{k: 0.0 for k in config if "dropout" in k or k.endswith("pdrop")}}
     cfg = transformers.CONFIG_MAPPING[config["model_type"]].from_dict({k: v for k, v in config.items() if k != "model_type"})
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").to(dtype).train()
-    held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    seen: set[int] = set()
+    ledger = Ledger(model)
     where: list[str] = []
-    per: dict[str, int] = {}
 
     def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in held and storage.data_ptr() not in seen:
-            seen.add(storage.data_ptr())
-            key = where[-1] if where else "loss"
-            per[key] = per.get(key, 0) + storage.nbytes()
+        ledger.add(t, where[-1] if where else "loss")
         return t
 
     hooks = []
@@ -113,4 +109,4 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
     finally:
         for h in hooks:
             h.remove()
-    return per
+    return dict(ledger.per_path)

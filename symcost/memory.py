@@ -68,17 +68,31 @@ def memory_metrics(
     attention: str = "sdpa",
 ) -> dict[str, sympy.Expr]:
     """Byte counts as closed forms (derived dims substituted as in derivation.total)."""
+    parts = activation_parts(derivation, precision, attention, recompute)
+    return _metrics(derivation, precision, optimizer, recompute, attention, parts)
+
+
+def activation_parts(derivation: Derivation, precision: Precision, attention: str, recompute: str) -> dict:
+    """saved_bytes in closed form: the activations' dtype and the derived dims substituted."""
+    return {path: _closed(derivation, precision, e) for path, e in saved_bytes(derivation, attention, recompute).items()}
+
+
+def _closed(derivation: Derivation, precision: Precision, e) -> sympy.Expr:
+    subst = derivation.spec.dimset.substitution(derivation.keep)
+    return sympy.expand(sympy.sympify(e).xreplace({symbols.ACT: precision.bytes("activations")}).xreplace(subst))
+
+
+def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recompute: str, attention: str,
+             parts: dict) -> dict[str, sympy.Expr]:
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     t = derivation.total
-    subst = derivation.spec.dimset.substitution(derivation.keep)
     weights = t.params * precision.bytes("weights")
     kv = t.cache * precision.bytes("kv")
     held = OPTIMIZER_STATES[optimizer] * precision.bytes("optimizer") + (4 if precision.master_weights else 0)
     per_param = precision.bytes("weights") + precision.bytes("grads") + held
-    act = {symbols.ACT: precision.bytes("activations")}
-    closed = lambda e: sympy.expand(sympy.sympify(e).xreplace(act).xreplace(subst))
-    activations = closed(sum(saved_bytes(derivation, attention, recompute).values()))
+    closed = lambda e: _closed(derivation, precision, e)
+    activations = sympy.expand(sum(parts.values()))
     grads, optimizer_states = t.params * precision.bytes("grads"), t.params * held
     backward = closed(backward_transient(derivation, attention, recompute))
     prefill = closed(prefill_transient(derivation, attention))
@@ -168,7 +182,8 @@ def memory(
     """Memory at the spec's sizes (defaults, overridden by `values`), with its formulas."""
     from .evaluate import dim_values
 
-    exprs = memory_metrics(derivation, precision, optimizer, recompute, attention)
+    parts = activation_parts(derivation, precision, attention, recompute)
+    exprs = _metrics(derivation, precision, optimizer, recompute, attention, parts)
     subst = dim_values(derivation, values)
     numbers = {k: e.xreplace(subst) for k, e in exprs.items()}
     notes = [
@@ -187,11 +202,7 @@ def memory(
     if (note := cache_note(derivation)) is not None:
         notes.append(note)
     kinds = {n.path: n.kind for n in derivation.raw}
-    act = {symbols.ACT: precision.bytes("activations")}
-    closed = derivation.spec.dimset.substitution(derivation.keep)
-    per_component = tuple(
-        (path, kinds.get(path, "repeat"), sympy.expand(e.xreplace(act).xreplace(closed)), e.xreplace(act).xreplace(subst))
-        for path, e in saved_bytes(derivation, attention, recompute).items())
+    per_component = tuple((path, kinds.get(path, "repeat"), e, e.xreplace(subst)) for path, e in parts.items())
     return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component)
 
 

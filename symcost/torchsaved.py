@@ -25,6 +25,23 @@ from .errors import SpecError
 from .torchref import DTYPES, Checkpoint, build, components, example_input
 
 
+class Ledger:
+    """Bytes of the storages autograd saves, each storage once, the model's parameters and
+    buffers excluded, by the place each was first charged to."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+        self.charged: dict[int, str] = {}
+        self.per_path: dict[str, int] = defaultdict(int)
+
+    def add(self, t: torch.Tensor, where: str) -> None:
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in self.held and ptr not in self.charged:
+            self.charged[ptr] = where
+            self.per_path[where] += storage.nbytes()
+
+
 @dataclass
 class Saved:
     per_path: dict[str, int]  # bytes charged to each component
@@ -36,20 +53,14 @@ def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attent
     torch.manual_seed(seed)
     model = build(derivation, values, attention=attention, recompute=recompute).to(DTYPES[dtype]).train()
     inputs = example_input(derivation, values, "cpu", dtype=DTYPES[dtype])
-    held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    charged: dict[int, str] = {}
-    per_path: dict[str, int] = defaultdict(int)
+    ledger = Ledger(model)
     stack: list[str] = []
+    owners: dict[int, str] = {}
 
     def pack(t: torch.Tensor, where: str | None = None):
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in held and ptr not in charged:
-            charged[ptr] = owners.get(ptr) or where or (stack[0] if stack else "")
-            per_path[charged[ptr]] += storage.nbytes()
+        ledger.add(t, owners.get(t.untyped_storage().data_ptr()) or where or (stack[0] if stack else ""))
         return t
 
-    owners: dict[int, str] = {}
     parts = [part for _, part in components(model)]
     Checkpoint.kept = pack
     try:
@@ -58,7 +69,7 @@ def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attent
         raise SpecError(f"PyTorch cannot run this training step: {e}; raise batch or the input size") from None
     finally:
         Checkpoint.kept = None
-    return Saved(dict(per_path), sum(per_path.values()))
+    return Saved(dict(ledger.per_path), sum(ledger.per_path.values()))
 
 
 def _run(model, inputs, parts, stack, owners, pack) -> None:

@@ -91,7 +91,7 @@ def estimates(derivation: Derivation) -> list[Estimate]:
 
 def activation_bytes(derivation: Derivation, recompute: str) -> sympy.Expr:
     """The exact activation bytes at 16-bit activations, eager attention (as eq. 1 assumes)."""
-    from ..memory import saved_bytes
+    from ..memory import activation_parts
+    from ..precision import Precision
 
-    exact = sum(saved_bytes(derivation, "eager", recompute).values())
-    return sympy.expand(exact.xreplace({symbols.ACT: 2}).xreplace(derivation.spec.dimset.substitution()))
+    return sympy.expand(sum(activation_parts(derivation, Precision("bf16"), "eager", recompute).values()))
