@@ -18,7 +18,7 @@ from .errors import SpecError
 __version__ = "0.1.0"
 
 _API = ("load", "loads", "derive", "evaluate", "memory", "sweep", "solve", "crossover", "compare", "inference",
-        "verify", "verify_hf", "verify_memory")
+        "verify", "verify_hf", "verify_memory", "plan")
 __all__ = ["SpecError", "__version__", *_API]
 
 

@@ -211,3 +211,56 @@ def verify_hf(source, config: dict, values: Mapping[str, int] | None = None):
     from .verification import verify_hf as _verify_hf
 
     return _verify_hf(spec_of(source), config, dims_of(values, {}))
+
+
+def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = "h100-sxm", gpus: int | None = None,
+         hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
+         price: float | None = None, tokens_per_second: float | None = None, precision=None, **settings):
+    """A training run on a cluster (a Plan): per-GPU memory on the most loaded rank, communication,
+    time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
+    micro_batch, global_batch, virtual_stages, recompute, attention, optimizer) and dims; dp
+    defaults to gpus / (tp x pp x cp)."""
+    from .plan.execution import Execution
+    from .plan.plan import plan as _plan
+    from .plan.system import hardware as _hardware
+
+    ex_fields = set(Execution.model_fields) - {"precision"}
+    dims = {k: v for k, v in settings.items() if k not in ex_fields}
+    chosen = {k: v for k, v in settings.items() if k in ex_fields}
+    ex = execution_of(chosen, gpus, precision_of(precision))
+    for name, x, low, high in (("mfu", mfu, 0, 1), ("overlap", overlap, 0, 1)):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not (low < x <= high or (name == "overlap" and x == 0)):
+            raise SpecError(f"{name}={x!r}: expected a number in {'(0, 1]' if name == 'mfu' else '[0, 1]'}")
+    for name, x in (("tokens", tokens), ("price", price), ("tokens_per_second", tokens_per_second)):
+        if x is not None and (isinstance(x, bool) or not isinstance(x, numbers.Real) or not x > 0):
+            raise SpecError(f"{name}={x!r}: expected a positive number")
+    return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), mfu=mfu,
+                 overlap=overlap, tokens=tokens, price=price, tokens_per_second=tokens_per_second)
+
+
+def execution_of(chosen: Mapping, gpus: int | None, precision):
+    """An Execution from keyword settings; dp follows from `gpus` when not given, and a `gpus`
+    that is not tp x pp x dp x cp is refused."""
+    from pydantic import ValidationError
+
+    from .plan.execution import Execution
+
+    chosen = dict(chosen)
+    if gpus is not None:
+        if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or gpus < 1:
+            raise SpecError(f"gpus={gpus!r}: expected a positive integer")
+        model = 1
+        for k in ("tp", "pp", "cp"):
+            model *= chosen.get(k, 1) if isinstance(chosen.get(k, 1), int) else 1
+        if "dp" not in chosen:
+            if gpus % model:
+                raise SpecError(f"gpus {gpus} is not a multiple of tp x pp x cp = {model}")
+            chosen["dp"] = gpus // model
+    try:
+        ex = Execution(precision=precision, **chosen)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise SpecError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    if gpus is not None and ex.gpus != gpus:
+        raise SpecError(f"gpus {gpus} != tp x pp x dp x cp = {ex.tp} x {ex.pp} x {ex.dp} x {ex.cp} = {ex.gpus}")
+    return ex

@@ -30,16 +30,23 @@ class Ledger:
     buffers excluded, by the place each was first charged to."""
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.held = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+        self.held = {local(t).untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
         self.charged: dict[int, str] = {}
         self.per_path: dict[str, int] = defaultdict(int)
 
     def add(self, t: torch.Tensor, where: str) -> None:
-        storage = t.untyped_storage()
+        storage = local(t).untyped_storage()
         ptr = storage.data_ptr()
         if ptr not in self.held and ptr not in self.charged:
             self.charged[ptr] = where
             self.per_path[where] += storage.nbytes()
+
+
+def local(t: torch.Tensor) -> torch.Tensor:
+    """What a rank stores of `t`: a DTensor's local shard, a collective's result once it has
+    arrived, else `t`."""
+    t = getattr(t, "_local_tensor", t)
+    return t.trigger_wait() if hasattr(t, "trigger_wait") else t
 
 
 @dataclass
@@ -49,16 +56,20 @@ class Saved:
 
 
 def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attention: str = "eager",
-                  recompute: str = "none", seed: int = 0) -> Saved:
+                  recompute: str = "none", seed: int = 0, prepare=None) -> Saved:
+    """`prepare` may split the built model before the pass (shardref.tensor_parallel): then what
+    one rank saves is measured."""
     torch.manual_seed(seed)
     model = build(derivation, values, attention=attention, recompute=recompute).to(DTYPES[dtype]).train()
+    if prepare is not None:
+        model = prepare(model)
     inputs = example_input(derivation, values, "cpu", dtype=DTYPES[dtype])
     ledger = Ledger(model)
     stack: list[str] = []
     owners: dict[int, str] = {}
 
     def pack(t: torch.Tensor, where: str | None = None):
-        ledger.add(t, owners.get(t.untyped_storage().data_ptr()) or where or (stack[0] if stack else ""))
+        ledger.add(t, owners.get(local(t).untyped_storage().data_ptr()) or where or (stack[0] if stack else ""))
         return t
 
     parts = [part for _, part in components(model)]
@@ -99,7 +110,7 @@ def _tracking(parts, stack: list[str], owners: dict[int, str]):
         stack.pop()
         for key in set(args[1]) - keys_before.pop(id(module)):
             for t in _tensors(args[1][key]):
-                owners.setdefault(t.untyped_storage().data_ptr(), module.symcost_path)
+                owners.setdefault(local(t).untyped_storage().data_ptr(), module.symcost_path)
 
     hooks = [h for part in parts for h in (part.register_forward_pre_hook(before), part.register_forward_hook(after))]
     try:

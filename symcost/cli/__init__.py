@@ -23,6 +23,7 @@ COMMANDS = {
     "budget": ("explore", "budget", "Training compute, tokens and compute-optimal size."),
     "memory": ("memory", "memory", "Bytes for weights, KV cache, training state and activations."),
     "inference": ("memory", "inference", "Prefill and decode FLOPs, generation, arithmetic intensity."),
+    "plan": ("plan", "plan", "A training run on a cluster: memory per GPU, communication, time, cost."),
     "import-hf": ("hf", "import_hf", "A spec from a Hugging Face config.json."),
 }
 

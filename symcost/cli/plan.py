@@ -1,0 +1,97 @@
+"""plan: a training run on a cluster — memory per GPU, communication, time and cost."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ._options import dtype_option, echo, edge, format_option, parse_sets, set_option, spec_argument
+
+positive = click.IntRange(min=1, max=10**9)
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost plan architectures/llama.yaml --gpus 8 --hardware h100-sxm --tp 8
+  symcost plan architectures/llama.yaml --gpus 1024 --tp 8 --pp 4 --sequence-parallel --zero 1 \\
+      --micro-batch 1 --global-batch 1024 --tokens 2e12 --price 2.5
+  symcost plan architectures/mixtral.yaml --gpus 64 --tp 2 --ep 8 --recompute full --search
+""")
+@spec_argument
+@click.option("--gpus", type=positive, help="GPUs in all (= tp x pp x dp x cp); dp follows when not given.")
+@click.option("--hardware", default="h100-sxm", show_default=True, help="An entry of the hardware catalog.")
+@click.option("--hardware-file", type=click.Path(dir_okay=False), help="A YAML file of extra hardware entries.")
+@click.option("--tp", type=positive, default=1, show_default=True, help="Tensor-parallel size.")
+@click.option("--pp", type=positive, default=1, show_default=True, help="Pipeline-parallel stages.")
+@click.option("--dp", type=positive, help="Data-parallel size (default: gpus / (tp x pp x cp)).")
+@click.option("--ep", type=positive, default=1, show_default=True, help="Expert-parallel size (within dp x cp).")
+@click.option("--cp", type=positive, default=1, show_default=True, help="Context-parallel size.")
+@click.option("--sequence-parallel/--no-sequence-parallel", default=False, show_default=True)
+@click.option("--zero", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="ZeRO stage: 1 shards optimizer states (Megatron's distributed optimizer), 2 gradients, 3 weights (FSDP).")
+@click.option("--micro-batch", type=positive, default=1, show_default=True, help="Sequences per micro-batch.")
+@click.option("--global-batch", type=positive, help="Sequences per step (default: micro-batch x dp).")
+@click.option("--virtual-stages", type=positive, default=1, show_default=True, help="Interleaved pipeline chunks per rank.")
+@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
+@click.option("--attention", type=click.Choice(list(ATTENTION)), default="flash", show_default=True)
+@dtype_option
+@click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
+@click.option("--activation-dtype", type=click.Choice(list(ACTIVATION_DTYPES)))
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
+@click.option("--master-weights/--no-master-weights", default=None, help="fp32 master weights (default: when --dtype is not fp32).")
+@click.option("--tokens", type=float, help="Tokens to train on: steps, days, GPU-hours.")
+@click.option("--price", type=float, help="Dollars per GPU-hour, for the cost.")
+@click.option("--mfu", type=float, default=0.4, show_default=True, help="Assumed model FLOPs utilisation for the step time.")
+@click.option("--overlap", type=float, default=0.0, show_default=True, help="Fraction of communication hidden behind compute (roofline bound).")
+@click.option("--tokens-per-second", type=float, help="A measured throughput: report MFU and HFU.")
+@click.option("--search", is_flag=True, help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
+@click.option("--top", type=positive, default=10, show_default=True, help="Rows --search prints.")
+@set_option
+@format_option(("text", "json"))
+@edge
+def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
+         virtual_stages, recompute, attention, dtype, grad_dtype, activation_dtype, optimizer, master_weights, tokens,
+         price, mfu, overlap, tokens_per_second, search, top, sets, fmt) -> None:
+    """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
+
+    Memory and communication are exact closed forms in the dims and tp, pp, dp, ep, cp. Time is an
+    estimate: from an assumed MFU, and a roofline bound; the output says which. Exit 1 when the
+    plan does not fit the GPU's memory."""
+    from .. import api
+    from ..errors import SpecError
+    from ..precision import Precision
+    from ..render.text import bytes_human
+
+    precision = Precision(dtype, None, grad_dtype, master=master_weights, activations=activation_dtype)
+    values = parse_sets(sets)
+    if tokens is not None and (tokens != tokens or tokens <= 0 or tokens > 1e18):
+        raise SpecError(f"--tokens {tokens}: expected a positive number of tokens")
+    common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, mfu=mfu, overlap=overlap,
+                  tokens=None if tokens is None else int(tokens), price=price, tokens_per_second=tokens_per_second)
+    if search:
+        from ..plan.search import search as _search
+        from ..render.plan import search_text, search_data
+
+        if gpus is None:
+            raise SpecError("--search needs --gpus")
+        found = _search(api.derive(spec), gpus, values, global_batch=global_batch, optimizer=optimizer,
+                        attention=attention, **common)
+        echo(search_data(found, top) if fmt == "json" else search_text(found, top))
+        if not found.fitting:
+            sys.exit(1)
+        return
+    p = api.plan(spec, values, gpus=gpus, tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
+                 sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
+                 virtual_stages=virtual_stages, recompute=recompute, attention=attention, optimizer=optimizer, **common)
+    if fmt == "json":
+        import json
+
+        echo(json.dumps(p.to_dict(), indent=2))
+    else:
+        echo(p.text())
+    if not p.fits:
+        click.echo(f"does not fit: {bytes_human(p.numbers['total_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "
+                   f"on one {p.hardware.name}", err=True)
+        sys.exit(1)

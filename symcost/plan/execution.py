@@ -1,0 +1,96 @@
+"""The execution: how a model is run on the cluster (parallel sizes, optimizer sharding, the
+pipeline schedule, recomputation, dtypes) — kept apart from the model (a spec) and the system
+(hardware), as Calculon does.
+
+Every parallel size is a symbol in the plan's formulas (`tp`, `pp`, `dp`, `ep`, `cp`, `v` for
+virtual stages, `micro_batch`, `microbatches`), so a formula reads as the rule it states.
+
+Conventions, written down once:
+- tp: Megatron-LM tensor parallelism (Shoeybi et al. 2019): attention split by heads, the MLP
+  by its hidden size (column- then row-parallel), embedding and LM head by vocabulary rows.
+- sequence_parallel: Korthikanti et al. 2022: the layers between the tensor-parallel regions
+  (norms, residual adds) split by sequence over the tp ranks; each all-reduce becomes an
+  all-gather and a reduce-scatter.
+- cp: context parallelism (ring attention, Liu et al. 2023, as Megatron-Core runs it): the
+  sequence split over cp ranks; attention passes keys and values round the ring.
+- ep: expert parallelism (GShard, Lepikhin et al. 2020): the routed experts split over ep ranks
+  drawn from the data-parallel ranks (ep divides dp x cp); each expert's matrices are split by
+  tp as the dense MLP's are (Megatron-Core's default expert tensor parallel size).
+- zero: ZeRO stages (Rajbhandari et al. 2020): 1 shards optimizer states and master weights
+  over the data-parallel ranks (Megatron's distributed optimizer is this), 2 the gradients too,
+  3 the weights too (PyTorch FSDP's full shard).
+- pipeline: 1F1B (Narayanan et al. 2021), interleaved with v virtual stages per rank when v > 1.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, PositiveInt
+
+from .. import symbols
+from ..precision import ATTENTION, RECOMPUTE, Precision
+
+SIZES = ("tp", "pp", "dp", "ep", "cp")
+TP, PP, DP, EP, CP = (symbols.dim(n) for n in SIZES)
+V = symbols.dim("v")  # virtual pipeline stages per rank
+MB = symbols.dim("micro_batch")  # sequences per micro-batch
+M = symbols.dim("microbatches")  # micro-batches per step on each data-parallel rank
+RESERVED = (*SIZES, "v", "micro_batch", "microbatches")
+
+
+class Execution(BaseModel):
+    """How the model runs. `global_batch` is sequences per optimizer step (default: one
+    micro-batch per data-parallel rank); gradient accumulation follows from it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    dp: PositiveInt = 1
+    ep: PositiveInt = 1
+    cp: PositiveInt = 1
+    sequence_parallel: bool = False
+    zero: Literal[0, 1, 2, 3] = 0
+    micro_batch: PositiveInt = 1
+    global_batch: PositiveInt | None = None
+    virtual_stages: PositiveInt = 1
+    recompute: Literal[RECOMPUTE] = "none"
+    attention: Literal[ATTENTION] = "flash"
+    optimizer: str = "adam"
+    precision: Precision = Precision()
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def sequences(self) -> int:
+        return self.global_batch if self.global_batch is not None else self.micro_batch * self.dp
+
+    @property
+    def microbatches(self) -> int:
+        """Micro-batches each data-parallel rank runs per step (gradient accumulation steps)."""
+        return self.sequences // (self.micro_batch * self.dp)
+
+    def values(self) -> dict:
+        """The execution's symbols at this execution's sizes."""
+        import sympy
+
+        return {s: sympy.Integer(n) for s, n in ((TP, self.tp), (PP, self.pp), (DP, self.dp), (EP, self.ep),
+                                                 (CP, self.cp), (V, self.virtual_stages), (MB, self.micro_batch),
+                                                 (M, self.microbatches))}
+
+    def problems(self):
+        """What is wrong with the execution on its own (the model's constraints are checked by the plan)."""
+        if self.sequences % (self.micro_batch * self.dp):
+            yield "global_batch", (f"{self.sequences} sequences do not split into micro-batches of {self.micro_batch} "
+                                   f"on {self.dp} data-parallel ranks")
+        if self.virtual_stages > 1 and self.pp == 1:
+            yield "virtual_stages", "virtual stages interleave a pipeline: give pp > 1"
+        if self.virtual_stages > 1 and self.microbatches % self.pp:
+            yield "virtual_stages", (f"the interleaved schedule needs micro-batches per step ({self.microbatches}) "
+                                     f"to be a multiple of pp ({self.pp})")
+        if (self.dp * self.cp) % self.ep:
+            yield "ep", f"ep {self.ep} must divide dp x cp = {self.dp * self.cp} (experts are spread over data-parallel ranks)"
+        if self.sequence_parallel and self.tp == 1:
+            yield "sequence_parallel", "sequence parallelism splits over the tp ranks: give tp > 1"

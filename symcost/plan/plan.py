@@ -1,0 +1,471 @@
+"""Model x execution x system -> the plan: per-GPU memory on the most loaded rank,
+communication by collective and dimension, time and cost.
+
+Memory and communication are closed forms in the spec's dims and the execution's symbols
+(tp, pp, dp, ep, cp, v, micro_batch, microbatches); each layer's share on a rank comes from
+its own cost rules applied to the piece one tensor-parallel rank holds (rules.py), so a
+rank's parameters, FLOPs and saved bytes are exact wherever the layer's rules are.
+Time is never a measurement: it follows from an assumed MFU, or is a roofline bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import sympy
+
+from .. import symbols
+from ..components.base import Component, Ctx
+from ..cost import Cost, total
+from ..derive import Derivation, Site
+from ..errors import SpecError
+from ..precision import OPTIMIZER_STATES
+from ..results import Result
+from ..spec import Repeat
+from . import collectives
+from .execution import CP, DP, EP, MB, PP, RESERVED, TP, V, M, Execution
+from .rules import REPLICATED, RULES, Rule
+from .system import Hardware
+
+ONE = sympy.Integer(1)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One collective a rank takes part in, per optimizer step."""
+
+    dim: str  # tp, sp, cp, pp, dp, ep
+    collective: str  # all_reduce, all_gather, reduce_scatter, all_to_all, send_recv
+    passes: str  # forward, backward, step
+    path: str  # the layer (dotted spec path), or `weights`
+    payload: sympy.Expr  # bytes of the tensor the collective is about (see collectives.py)
+    calls: sympy.Expr  # per step on this rank
+    group: sympy.Expr  # ranks in the collective
+    note: str = ""  # why, where the collective is one implementation's choice
+
+    @property
+    def sent(self) -> sympy.Expr:
+        """Bytes this rank sends per step."""
+        return collectives.SENT[self.collective](self.payload, self.group) * self.calls
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One layer as one rank runs it: per micro-batch, per pass."""
+
+    site: Site
+    rule: Rule
+    place: str  # pre (before the main repeat), block (inside it), post
+    top: int  # index of its top-level item
+    count: sympy.Expr  # passes per micro-batch on its stage
+    params: sympy.Expr  # held by the rank (dense: not split by ep)
+    expert_params: sympy.Expr  # held by the rank, split by ep
+    saved: sympy.Expr  # bytes kept for backward (recomputation none or selective), SP and CP applied
+    train: sympy.Expr  # FLOPs of the rank's piece, forward + backward
+    recomputed: sympy.Expr  # FLOPs the rank re-runs under the execution's recomputation
+    model: sympy.Expr  # train FLOPs of the whole layer (all ranks), the MFU numerator
+    model_recomputed: sympy.Expr  # what the whole layer re-runs: with `model`, the HFU numerator
+    comm: tuple[Record, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return ".".join(str(p) for p in self.site.where)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # first, last, or only
+    weights: sympy.Expr  # parameters held (dense, expert) before ZeRO
+    expert: sympy.Expr
+    activations: sympy.Expr  # bytes, in-flight micro-batches included
+    pieces: tuple[Piece, ...]
+    comm: tuple[Record, ...]
+
+
+@dataclass(frozen=True, repr=False)
+class Plan(Result):
+    name: str
+    execution: Execution
+    hardware: Hardware
+    hardware_key: str
+    stage: str  # the most loaded pipeline stage, whose rank is reported
+    exprs: dict[str, sympy.Expr]  # per-GPU bytes and times, closed forms
+    numbers: dict[str, object]
+    comm: tuple[tuple[Record, object, object], ...]  # (record, payload, sent) at the plan's sizes
+    notes: tuple[str, ...]
+    fits: bool
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from ..render.plan import plan_data
+
+        return plan_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.plan import plan_text
+
+        return plan_text(self)
+
+    def summary(self):
+        from ..render.text import bytes_human
+
+        n = self.numbers
+        return f"{self.name} on {self.execution.gpus} x {self.hardware.name}", [
+            ("per GPU", bytes_human(n["total_bytes"])),
+            ("fits", "yes" if self.fits else "no"),
+            ("step (assumed MFU)", f"{float(n['step_seconds']):.3g} s"),
+        ]
+
+
+def _ctx(site: Site, updates: dict) -> Ctx:
+    """The site's context for one micro-batch on one tensor-parallel rank."""
+    flow = site.ctx.flow
+    if flow.embedding is not None and "vocab" in updates:  # a tied head reads the rank's table shard
+        flow = replace(flow, embedding=(flow.embedding[0] / TP, flow.embedding[1]))
+    return replace(site.ctx, batch=MB, flow=flow)
+
+
+def _piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) -> Piece:
+    c: Component = site.component
+    local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
+    ctx = _ctx(site, rule.shard(c))
+    full_ctx = replace(site.ctx, batch=MB)
+    parts = local.parts(ctx)
+    held = total(parts.values())
+    experts = parts[rule.experts].params if rule.experts and rule.experts in parts else sympy.Integer(0)
+    mode = "selective" if ex.recompute == "selective" else "none"
+    saved = local.saved(ctx).activations(ex.attention, mode)
+    if ex.sequence_parallel:
+        if rule.region in ("parallel", "vocab_out"):  # the saved input is the rank's sequence shard
+            entry = ctx.input_saved(c.dim)
+            saved = saved - entry + entry / TP
+        elif rule.region == "replicated":
+            saved = saved / TP
+    whole = c.parts(full_ctx)
+    return Piece(site, rule, place, top, count, held.params - experts, experts / EP, saved / CP, held.train,
+                 _recomputed(parts, place, ex), total(whole.values()).train, _recomputed(whole, place, ex))
+
+
+def _recomputed(parts: dict, place: str, ex: Execution) -> sympy.Expr:
+    """Forward FLOPs run again in backward: the attention core (selective), every layer of a repeat (full)."""
+    if ex.recompute == "selective":
+        return sum((parts[k].forward for k in ("scores", "values") if k in parts), sympy.Integer(0))
+    if ex.recompute == "full" and place == "block":
+        return total(parts.values()).forward
+    return sympy.Integer(0)
+
+
+def _tokens_bytes(site: Site, act) -> sympy.Expr:
+    """Bytes of the stream one micro-batch carries at this layer's input, per cp rank."""
+    return MB * site.ctx.seq_len * site.component.dim * act / CP
+
+
+def _tp_comm(p: Piece, ex: Execution, act) -> list[Record]:
+    """Megatron's f and g operators around a tensor-parallel region (Shoeybi et al. 2019, Fig. 3);
+    under sequence parallelism each all-reduce is an all-gather plus a reduce-scatter (Korthikanti
+    et al. 2022, Fig. 5), and backward all-gathers the sequence-split input again for the weight
+    gradient (Megatron keeps only the shard)."""
+    if ex.tp == 1 or p.rule.region == "replicated":
+        return []
+    region, grad_in = p.rule.region, p.site.ctx.flow.grad
+    payload, calls, path = _tokens_bytes(p.site, act), p.count * M, p.path
+    fwd_out = region in ("parallel", "vocab_in")  # the row-parallel exit / the table's partial sums
+    bwd_in = region in ("parallel", "vocab_out") and grad_in  # the column-parallel entry's input gradient
+    runs = 2 if ex.recompute == "full" and p.place == "block" else 1  # full recomputation reruns forward
+    out = []
+    if not ex.sequence_parallel:
+        if fwd_out:
+            out.append(Record("tp", "all_reduce", "forward", path, payload, calls * runs, TP))
+        if bwd_in:
+            out.append(Record("tp", "all_reduce", "backward", path, payload, calls, TP))
+        return out
+    if region in ("parallel", "vocab_out"):  # gather the sequence-split input
+        out.append(Record("sp", "all_gather", "forward", path, payload, calls * runs, TP))
+        out.append(Record("sp", "all_gather", "backward", path, payload, calls, TP, REGATHER))
+        if grad_in:
+            out.append(Record("sp", "reduce_scatter", "backward", path, payload, calls, TP))
+    if fwd_out:
+        out.append(Record("sp", "reduce_scatter", "forward", path, payload, calls * runs, TP))
+        out.append(Record("sp", "all_gather", "backward", path, payload, calls, TP))
+    return out
+
+
+REGATHER = ("Megatron-LM keeps only the sequence shard of a region's input and all-gathers it again for the "
+            "weight gradient (PyTorch's DTensor keeps the gathered input instead)")
+
+
+def _other_comm(p: Piece, ex: Execution, act) -> list[Record]:
+    c, calls, out = p.site.component, p.count * M, []
+    if ex.cp > 1 and c.kind == "attention":  # ring attention: keys and values go round, their gradients back
+        kv = MB * p.site.ctx.seq_len / CP * 2 * c.n_kv / TP * c.d_head * act
+        out.append(Record("cp", "send_recv", "forward", p.path, kv, calls * (CP - 1), ONE))
+        out.append(Record("cp", "send_recv", "backward", p.path, kv, 2 * calls * (CP - 1), ONE))
+    if ex.ep > 1 and c.kind == "moe":  # dispatch to the experts' ranks and combine back, each way
+        routed = MB * p.site.ctx.seq_len / CP * c.top_k * c.dim * act
+        out.append(Record("ep", "all_to_all", "forward", p.path, routed, 2 * calls, EP))
+        out.append(Record("ep", "all_to_all", "backward", p.path, routed, 2 * calls, EP))
+    return out
+
+
+def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site, Rule]], main: int | None,
+           hardware_memory) -> None:
+    spec = derivation.spec
+    for name in RESERVED:
+        if name in spec.dimset:
+            raise spec.doc.error(("dims", name), f"dim {name!r} is an execution symbol of `plan`; rename it")
+    for key, message in ex.problems():
+        raise SpecError(f"{key}: {message}")
+    kinds = {s.component.kind for s, _ in sites}
+    if ex.ep > 1 and "moe" not in kinds:
+        raise SpecError(f"ep {ex.ep}: the spec has no moe layer to split over expert-parallel ranks")
+    seq = value(spec.input_dim("seq_len", 1)) if "seq_len" in spec.dimset else 1
+    for size, why in ((ex.cp, "context parallelism (cp)"), (ex.tp if ex.sequence_parallel else 1, "sequence parallelism (tp)")):
+        if seq % size:
+            raise SpecError(f"seq_len {seq} does not split evenly over {size} ranks of {why}")
+    for site, rule in sites:
+        for name, size in rule.divides(site.component):
+            if value(size) % ex.tp:
+                raise spec.doc.error(site.where + (name,), f"tp {ex.tp} does not divide {name} = {value(size)}"
+                                     + ("; pad the vocabulary to a multiple of tp" if name == "vocab" else ""))
+        if site.component.kind == "moe" and value(site.component.experts) % ex.ep:
+            raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
+    if ex.pp > 1:
+        if main is None:
+            raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none "
+                            "(or more than one)")
+        layers = value(spec.layers[main].repeat)
+        if layers < ex.pp * ex.virtual_stages or layers % (ex.pp * ex.virtual_stages):
+            raise spec.doc.error(("layers", main, "repeat"),
+                                 f"{layers} repeated blocks do not split evenly into pp x v = "
+                                 f"{ex.pp * ex.virtual_stages} pipeline stages; uneven splits are not planned")
+
+
+def _main_repeat(derivation: Derivation) -> int | None:
+    """The top-level repeat block a pipeline splits: the only one."""
+    found = [i for i, item in enumerate(derivation.spec.layers) if isinstance(item, Repeat)]
+    return found[0] if len(found) == 1 else None
+
+
+def in_flight(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr]:
+    """(micro-batches whose block activations a stage holds at its peak, in units of a whole
+    micro-batch over the rank's L/pp layers; the same for its layers outside the repeat).
+
+    1F1B (Narayanan et al. 2021, Sec. 2.2): rank r starts pp - r - 1 forwards before its first
+    backward, so the first rank holds min(pp, m), the last one. Interleaved with v chunks per rank
+    (Megatron-LM's schedule): rank r warms up with 2(pp - r - 1) + (v - 1) pp chunk forwards, each
+    holding L/(pp v) layers; the first rank's layers outside the repeat are counted for each of its
+    chunk forwards in flight (a bound: only chunk 0 holds them)."""
+    if ex.pp == 1:
+        return ONE, ONE
+    if ex.virtual_stages == 1:
+        first, last = sympy.Min(PP, M), ONE
+        return (first, first) if stage == "first" else (last, ONE)
+    chunks = sympy.Min(PP * V + PP - 1, M * V) if stage == "first" else sympy.Min((V - 1) * PP + 1, M * V)
+    return chunks / V, (chunks if stage == "first" else ONE)
+
+
+def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
+         values: Mapping[str, int] | None = None, *, mfu: float = 0.4, overlap: float = 0.0,
+         tokens: int | None = None, price: float | None = None, tokens_per_second: float | None = None) -> Plan:
+    from ..evaluate import dim_values
+
+    spec = derivation.spec
+    subst = dim_values(derivation, values)
+    value = lambda e: sympy.sympify(e).xreplace(subst)
+    sites = []
+    for site in derivation.sites:
+        if not isinstance(site.component, Component):
+            continue
+        r = RULES.get(site.component.kind)
+        if r is None and ex.tp > 1:
+            raise spec.doc.error(site.where, f"{site.component.kind} layers have no tensor-parallel rule "
+                                 f"(types with one: {', '.join(sorted(RULES))}); plan this spec with tp 1")
+        sites.append((site, r or REPLICATED))
+    main = _main_repeat(derivation)
+    _check(derivation, ex, value, sites, main, hardware.memory_bytes)
+
+    act = ex.precision.bytes("activations")
+    pieces = []
+    for site, r in sites:
+        top = site.where[1]
+        place = "pre" if main is None or top < main else "block" if top == main else "post"
+        count = site.count / PP if place == "block" else site.count
+        p = _piece(site, r, place, top, count, ex)
+        pieces.append(replace(p, comm=tuple(_tp_comm(p, ex, act) + _other_comm(p, ex, act))))
+
+    held_bytes = OPTIMIZER_STATES[ex.optimizer] * ex.precision.bytes("optimizer") + (4 if ex.precision.master_weights else 0)
+    w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
+    names = ("first", "last") if ex.pp > 1 else ("only",)
+    stages = [_stage(n, pieces, derivation, ex, act, main) for n in names]
+
+    closed = _closer(derivation, act)
+    dense_group, expert_group = DP * CP, DP * CP / EP
+    shard = lambda stage_n: {"dense": dense_group if ex.zero >= stage_n else ONE,
+                             "expert": expert_group if ex.zero >= stage_n else ONE}
+    per_stage = {}
+    for s in stages:
+        w3, g2, o1 = shard(3), shard(2), shard(1)
+        per = {
+            "weights_bytes": w_bytes * (s.weights / w3["dense"] + s.expert / w3["expert"]),
+            "gradient_bytes": g_bytes * (s.weights / g2["dense"] + s.expert / g2["expert"]),
+            "optimizer_bytes": held_bytes * (s.weights / o1["dense"] + s.expert / o1["expert"]),
+            "activation_bytes": s.activations,
+        }
+        per["total_bytes"] = sum(per.values())
+        per_stage[s.name] = {k: closed(e) for k, e in per.items()}
+    execution_values = ex.values()
+    at = lambda e: e.xreplace(subst).xreplace(execution_values)
+    loaded = max(per_stage, key=lambda n: at(per_stage[n]["total_bytes"]))
+    stage = next(s for s in stages if s.name == loaded)
+    exprs = dict(per_stage[loaded])
+
+    records = list(stage.comm) + _dp_comm(stage, ex, w_bytes, g_bytes, dense_group, expert_group)
+    records += _pp_comm(stage, ex, act, main, derivation)
+    model_flops = closed(sum(p.model * p.site.count for p in pieces) * M * DP)
+    rank_flops = closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
+    exprs["model_flops_per_step"] = model_flops
+    exprs["rank_flops_per_step"] = rank_flops
+    numbers = {k: at(e) for k, e in exprs.items()}
+    comm = tuple((r, at(closed(r.payload)), at(closed(r.sent))) for r in records)
+
+    from .time import timing
+
+    seq = value(spec.input_dim("seq_len", 1)) if "seq_len" in spec.dimset else 1
+    hardware_flops = at(closed(sum((p.model + p.model_recomputed) * p.site.count for p in pieces) * M * DP))
+    timed, notes = timing(ex, hardware, stages, numbers, comm, at, closed, mfu=mfu, overlap=overlap, tokens=tokens,
+                          price=price, tokens_per_second=tokens_per_second, tokens_per_step=int(ex.sequences * seq),
+                          hardware_flops=hardware_flops)
+    numbers |= timed
+    fits = numbers["total_bytes"] <= hardware.memory_bytes
+    notes = _notes(ex, stages, loaded) + notes
+    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
+                {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in per_stage.items()}})
+
+
+def _closer(derivation: Derivation, act):
+    subst = derivation.spec.dimset.substitution(derivation.keep)
+
+    def closed(e) -> sympy.Expr:
+        return sympy.sympify(e).xreplace({symbols.ACT: act}).xreplace(subst)
+
+    return closed
+
+
+def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, act, main) -> Stage:
+    """What one pipeline rank holds: the repeat's share and the layers before (first stage) or
+    after it (last stage), with the activations of the micro-batches in flight."""
+    mine = [p for p in pieces if p.place == "block" or (p.place == "pre" and name != "last")
+            or (p.place == "post" and name != "first")]
+    block_flight, edge_flight = in_flight(name, ex)
+    weights = sum((p.params * p.count for p in mine), sympy.Integer(0))
+    expert = sum((p.expert_params * p.count for p in mine), sympy.Integer(0))
+    if name == "last" and ex.pp > 1:
+        weights += _tied_copy(mine)
+    acts = sympy.Integer(0)
+    for p in mine:
+        flight = block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
+        acts += p.saved * p.count * flight
+    if ex.recompute == "full":
+        acts = _full_recompute(name, mine, derivation, ex, block_flight, edge_flight)
+    comm = tuple(r for p in mine for r in p.comm)
+    return Stage(name, weights, expert, acts, tuple(mine), comm)
+
+
+def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
+    """Megatron keeps a copy of a tied word embedding on the last stage, for the head (Shoeybi et
+    al. 2019; its gradient is all-reduced with the first stage's)."""
+    for p in pieces:
+        c = p.site.component
+        if c.kind == "lm_head" and c.tied:
+            return c.vocab * c.dim / TP
+    return sympy.Integer(0)
+
+
+def _full_recompute(name, mine, derivation: Derivation, ex: Execution, block_flight, edge_flight) -> sympy.Expr:
+    """Each pass of a top-level repeat keeps only its input (memory.saved_bytes), per micro-batch in
+    flight; layers outside the blocks keep what they keep."""
+    blocks = {int(b.path.split("/")[1]): b for b in derivation.blocks}
+    walker_batch = derivation.spec.input_dim("batch", 1)
+    per_micro = lambda e: sympy.cancel(e * MB / walker_batch)
+    acts = sympy.Integer(0)
+    for p in mine:
+        if p.top not in blocks:
+            flight = edge_flight if p.place == "pre" else ONE
+            acts += p.saved * p.count * flight
+    for top, b in blocks.items():
+        inside = [p for p in mine if p.top == top]
+        if not inside:
+            continue
+        passes = b.count / PP if inside[0].place == "block" else b.count
+        flight = block_flight if inside[0].place == "block" else ONE
+        kept = per_micro(b.later_bytes) / CP / (TP if ex.sequence_parallel else 1)
+        acts += kept * passes * flight
+        if b.then is not None and name != "first":
+            acts += per_micro(b.then[1]) / CP
+    return acts
+
+
+def _dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_group) -> list[Record]:
+    """Gradient synchronisation over the data-parallel ranks (cp ranks hold the same weights, so
+    they join it): one all-reduce per step without ZeRO or with stage 1 (Megatron's distributed
+    optimizer: a reduce-scatter and an all-gather of the updated weights); a reduce-scatter per
+    micro-batch at stage 2; at stage 3 the weights are all-gathered for forward and again for
+    backward, every micro-batch (PyTorch FSDP, reshard after forward)."""
+    out = []
+    for kind, params, group, n in (("dense", stage.weights, dense_group, ex.dp * ex.cp),
+                                   ("expert", stage.expert, expert_group, ex.dp * ex.cp // ex.ep)):
+        if n == 1 or params == 0:
+            continue
+        grads, weights, where = params * g_bytes, params * w_bytes, f"weights ({kind})"
+        if ex.zero == 0:
+            out.append(Record("dp", "all_reduce", "step", where, grads, ONE, group))
+        elif ex.zero == 1:
+            out += [Record("dp", "reduce_scatter", "step", where, grads, ONE, group),
+                    Record("dp", "all_gather", "step", where, weights, ONE, group)]
+        elif ex.zero == 2:
+            out += [Record("dp", "reduce_scatter", "backward", where, grads, M, group),
+                    Record("dp", "all_gather", "step", where, weights, ONE, group)]
+        else:
+            out += [Record("dp", "all_gather", "forward", where, weights, M, group),
+                    Record("dp", "all_gather", "backward", where, weights, M, group),
+                    Record("dp", "reduce_scatter", "backward", where, grads, M, group)]
+    return out
+
+
+def _pp_comm(stage: Stage, ex: Execution, act, main, derivation: Derivation) -> list[Record]:
+    """Activations to the next stage in forward, their gradients back in backward: per
+    micro-batch and chunk, from every rank but the pipeline's ends (the first rank receives no
+    gradient for its first chunk; the last sends no activation from its last)."""
+    if ex.pp == 1:
+        return []
+    site = next(p.site for p in stage.pieces if p.place == "block")
+    payload = MB * site.ctx.seq_len * site.ctx.flow.width * act / CP / (TP if ex.sequence_parallel else 1)
+    fwd = V * M if stage.name == "first" else (V - 1) * M
+    bwd = (V - 1) * M if stage.name == "first" else V * M
+    out = [Record("pp", "send_recv", "forward", "stage boundary", payload, fwd, ONE)] if fwd != 0 else []
+    if ex.virtual_stages > 1 or stage.name != "first":
+        out.append(Record("pp", "send_recv", "backward", "stage boundary", payload, bwd, ONE))
+    return out
+
+
+def _notes(ex: Execution, stages, loaded: str) -> list[str]:
+    notes = [
+        f"per GPU: the {'most loaded pipeline rank (' + loaded + ' stage)' if ex.pp > 1 else 'rank'}; weights "
+        f"{ex.precision.dtype('weights')}, gradients {ex.precision.dtype('grads')}, {ex.optimizer} states "
+        f"{ex.precision.dtype('optimizer')}" + (", fp32 master weights" if ex.precision.master_weights else "")
+        + f", ZeRO stage {ex.zero}",
+        f"activations ({ex.precision.dtype('activations')}): each layer's exact saved-for-backward rule applied to "
+        f"the piece one tp rank runs; attention {ex.attention}; recomputation {ex.recompute}",
+        "total = weights + gradients + optimizer states + activations; not included: communication buffers, the "
+        "logits' gradients and other transients, allocator fragmentation",
+    ]
+    if ex.cp > 1:
+        notes.append("context parallelism: every activation is divided by cp (each rank keeps seq_len/cp tokens); "
+                     "modelled, not verified against PyTorch")
+    if ex.ep > 1:
+        notes.append("expert parallelism: all-to-all volumes assume balanced routing (each expert gets its share)")
+    if ex.pp > 1 and ex.virtual_stages > 1:
+        notes.append("interleaved pipeline: the first rank's layers outside the repeat are counted for each chunk in "
+                     "flight (a bound)")
+    return notes

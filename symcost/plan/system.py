@@ -1,0 +1,79 @@
+"""The system: accelerators as data (hardware.yaml, or a user's file of the same shape), each
+number with its source. Peak FLOP/s are dense; the planner never reads a sparse figure."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from ..errors import SpecError
+
+CATALOG = Path(__file__).with_name("hardware.yaml")
+TFLOPS_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+
+
+class Hardware(BaseModel):
+    """One accelerator. Units are in the field names; bandwidths in GB/s (10^9 bytes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    tflops: dict[str, PositiveFloat] = Field(description="dense peak per dtype, TFLOP/s")
+    memory_GB: PositiveFloat
+    memory_GBps: PositiveFloat
+    intra_node_GBps: PositiveFloat = Field(description="scale-up link, both directions together")
+    gpus_per_node: PositiveInt
+    inter_node_GBps: PositiveFloat = Field(description="scale-out bandwidth per accelerator, one direction")
+    inter_node_source: str
+    source: str
+    date: str
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s of matmuls in `dtype`."""
+        if dtype not in self.tflops:
+            raise SpecError(f"{self.name} has no {dtype} peak in the catalog (it has {', '.join(self.tflops)})")
+        return self.tflops[dtype] * 1e12
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_GB * 10**9)
+
+
+def _load(path: str | Path) -> dict[str, Hardware]:
+    from .. import source
+
+    doc = source.read(path)
+    raw = doc.data
+    if not isinstance(raw, dict):
+        raise SpecError("expected a mapping of hardware names to entries", file=str(path))
+    out = {}
+    for key, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise doc.error((key,), "expected a mapping of the fields name, tflops, memory_GB, ...")
+        try:
+            if unknown := set(entry.get("tflops") or ()) - set(TFLOPS_DTYPES):
+                raise SpecError(f"tflops: unknown dtype {sorted(unknown)[0]!r}; expected {', '.join(TFLOPS_DTYPES)}")
+            out[str(key)] = Hardware.model_validate(entry)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise doc.error((key, *err["loc"]), err["msg"]) from None
+        except SpecError as e:
+            raise doc.error((key, "tflops"), e.message) from None
+    return out
+
+
+@functools.cache
+def catalog() -> dict[str, Hardware]:
+    return _load(CATALOG)
+
+
+def hardware(name: str, extra_file: str | None = None) -> Hardware:
+    """The entry `name` from the shipped catalog, or from `extra_file` (which may add or replace entries)."""
+    entries = dict(catalog())
+    if extra_file is not None:
+        entries |= _load(extra_file)
+    if name not in entries:
+        raise SpecError(f"unknown hardware {name!r}; known: {', '.join(sorted(entries))}")
+    return entries[name]
+

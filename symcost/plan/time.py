@@ -1,0 +1,88 @@
+"""Time and cost: estimates, never measurements, each saying what it assumes.
+
+- Assumed MFU: step time = model FLOPs per step / (GPUs x dense peak x MFU). Model FLOPs are the
+  exact training FLOPs of the step under the derivation's convention (pytorch: what
+  FlopCounterMode counts, causal attention in full), recomputation not included.
+- Roofline bound, per pipeline stage: each layer piece takes at least max(FLOPs / peak, bytes
+  moved / HBM bandwidth) per micro-batch, recomputation included; the pipeline bubble adds
+  (pp - 1) / (v m) of that (Narayanan et al. 2021, Sec. 2.2); the communication not overlapped
+  (1 - overlap) adds bytes sent / link bandwidth. Bytes moved per piece are a floor on its HBM
+  traffic: each weight read once in forward and twice in backward, each gradient written once,
+  what is kept for backward written once and read once.
+- Links: a collective's group is inside one node when its ranks are (Megatron's rank order,
+  tp innermost, then cp, dp, pp), and then runs at half the vendor's bidirectional scale-up
+  bandwidth; otherwise at the scale-out bandwidth per GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+MFU_DEFAULT = 0.4
+MFU_SOURCE = ("assumed; Llama 3 405B reports 38-43% BF16 MFU on 8k-16k H100s (Llama Team, "
+              "'The Llama 3 Herd of Models', 2024, Table 4)")
+PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
+
+
+def link_bandwidth(dim: str, ex, hw) -> tuple[float, str]:
+    """Bytes per second one rank sends at in `dim`'s collectives, and which link that is."""
+    inner = {"tp": 1, "sp": 1, "cp": ex.tp, "ep": ex.tp, "dp": ex.tp * ex.cp, "pp": ex.tp * ex.cp * ex.dp}[dim]
+    size = {"tp": ex.tp, "sp": ex.tp, "cp": ex.cp, "ep": ex.ep, "dp": ex.dp, "pp": 2}[dim]
+    if inner * size <= hw.gpus_per_node:
+        return hw.intra_node_GBps / 2 * 1e9, "intra-node"
+    return hw.inter_node_GBps * 1e9, "inter-node"
+
+
+def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, price, tokens_per_second,
+           tokens_per_step, hardware_flops):
+    peak = hw.peak_flops(PEAK_DTYPE[ex.precision.dtype("weights")])
+    gpus = ex.gpus
+    model = float(numbers["model_flops_per_step"])
+    step = model / (gpus * peak * mfu)
+    w, g = ex.precision.bytes("weights"), ex.precision.bytes("grads")
+    compute = 0.0
+    for stage in stages:
+        seconds = 0.0
+        for p in stage.pieces:
+            flops = float(at(closed((p.train + p.recomputed) * p.count)))
+            moved = float(at(closed(((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count)))
+            seconds += max(flops / peak, moved / (hw.memory_GBps * 1e9))
+        compute = max(compute, seconds * ex.microbatches)
+    bubble = (ex.pp - 1) / (ex.virtual_stages * ex.microbatches)
+    comm_seconds = sum(float(sent) / link_bandwidth(r.dim, ex, hw)[0] for r, _, sent in comm)
+    bound = compute * (1 + bubble) + (1 - overlap) * comm_seconds
+    out = {
+        "peak_flops": peak,
+        "mfu_assumed": mfu,
+        "step_seconds": step,
+        "compute_bound_seconds": compute,
+        "bubble_fraction": bubble,
+        "comm_seconds": comm_seconds,
+        "step_seconds_bound": bound,
+        "tokens_per_step": tokens_per_step,
+        "tokens_per_second": tokens_per_step / step,
+        "mfu_at_bound": model / (gpus * peak * bound) if bound else None,
+    }
+    if tokens is not None:
+        steps = math.ceil(tokens / tokens_per_step)
+        out |= {"tokens": tokens, "steps": steps, "train_seconds": steps * step, "train_days": steps * step / 86400,
+                "gpu_hours": steps * step * gpus / 3600}
+        if price is not None:
+            out["cost"] = out["gpu_hours"] * price
+            out["price_per_gpu_hour"] = price
+    if tokens_per_second is not None:
+        per_token = model / tokens_per_step
+        out["measured_tokens_per_second"] = tokens_per_second
+        out["mfu_measured"] = per_token * tokens_per_second / (gpus * peak)
+        out["hfu_measured"] = float(hardware_flops) / tokens_per_step * tokens_per_second / (gpus * peak)
+    notes = [
+        f"time is an estimate, not a measurement: step = model FLOPs / ({gpus} GPUs x {peak / 1e12:g} TFLOP/s dense "
+        f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} ({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",
+        "roofline bound: per layer piece max(FLOPs / peak, bytes moved / HBM bandwidth), recomputation included, "
+        f"x (1 + pipeline bubble {bubble:.3g}), plus {1 - overlap:g} of the communication time "
+        f"(links: {hw.inter_node_source})",
+        "MFU counts model FLOPs (no recomputation); HFU counts what the hardware runs (recomputation included); "
+        "both under the derivation's FLOP convention",
+    ]
+    return out, notes
+

@@ -1,0 +1,97 @@
+"""plan as data and text."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from .explore import jsonable
+from .text import bytes_human, formula, number, pretty, width, wrap
+
+MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes")
+LABELS = {"weights_bytes": "weights", "gradient_bytes": "gradients", "optimizer_bytes": "optimizer states",
+          "activation_bytes": "activations", "total_bytes": "total"}
+TIME = ("step_seconds", "step_seconds_bound", "compute_bound_seconds", "comm_seconds", "bubble_fraction",
+        "tokens_per_step", "tokens_per_second", "mfu_at_bound", "peak_flops")
+TRAINING = ("tokens", "steps", "train_seconds", "train_days", "gpu_hours")
+
+
+def _comm_totals(p, key: str) -> dict:
+    out = defaultdict(int)
+    for record, _, sent in p.comm:
+        out[getattr(record, key)] += sent
+    return {k: jsonable(v) for k, v in out.items()}
+
+
+def plan_data(p) -> dict:
+    n, ex = p.numbers, p.execution
+    out = {
+        "name": p.name,
+        "hardware": {"key": p.hardware_key, "name": p.hardware.name, "memory_bytes": p.hardware.memory_bytes,
+                     "source": p.hardware.source},
+        "execution": {"gpus": ex.gpus, **ex.model_dump(exclude={"precision"}), "global_batch": ex.sequences,
+                      "microbatches": ex.microbatches,
+                      "dtypes": {k: ex.precision.dtype(k) for k in ("weights", "grads", "optimizer", "activations")}},
+        "stage": p.stage,
+        "fits": p.fits,
+        "per_gpu": {k: jsonable(n[k]) for k in MEMORY},
+        "formulas": {k: formula(p.exprs[k]) for k in MEMORY},
+        "per_stage": {s: {k: jsonable(v) for k, v in d.items()} for s, d in p.extra["per_stage"].items()},
+        "comm": {
+            "sent_bytes_by_collective": _comm_totals(p, "collective"),
+            "sent_bytes_by_dim": _comm_totals(p, "dim"),
+            "records": [{"dim": r.dim, "collective": r.collective, "pass": r.passes, "path": r.path,
+                         "payload_bytes": jsonable(payload), "calls": formula(r.calls), "group": formula(r.group),
+                         "sent_bytes": jsonable(sent)} for r, payload, sent in p.comm],
+        },
+        "flops": {"model_per_step": jsonable(n["model_flops_per_step"]), "rank_per_step": jsonable(n["rank_flops_per_step"]),
+                  "model_formula": formula(p.exprs["model_flops_per_step"])},
+        "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME}},
+        "notes": list(p.notes),
+    }
+    if "mfu_measured" in n:
+        out["time"] |= {k: n[k] for k in ("measured_tokens_per_second", "mfu_measured", "hfu_measured")}
+    if "steps" in n:
+        out["training"] = {k: n[k] for k in TRAINING}
+        out["cost"] = ({"price_per_gpu_hour": n["price_per_gpu_hour"], "total": n["cost"]} if "cost" in n else None)
+    return out
+
+
+def _seconds(s: float) -> str:
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{s / size:,.3g} {unit}"
+    return f"{s:.3g} s"
+
+
+def plan_text(p) -> str:
+    n, ex, limit = p.numbers, p.execution, width()
+    head = (f"{p.name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
+            + (f" (v {ex.virtual_stages})" if ex.virtual_stages > 1 else "")
+            + f", dp {ex.dp}, cp {ex.cp}, ep {ex.ep}" + (", sequence parallel" if ex.sequence_parallel else "")
+            + f", ZeRO {ex.zero}, micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
+    lines = wrap(head, limit) + ["", f"memory per GPU ({p.stage} stage), bytes"]
+    for k in MEMORY:
+        row = f"  {LABELS[k]:<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
+        lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if len(row) + 20 < limit else [row]
+    cap = p.hardware.memory_bytes
+    lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['total_bytes'])} of "
+                 f"{bytes_human(cap)} ({p.hardware.memory_GB:g} GB)")
+    lines += ["", "communication per GPU per step (bytes sent)"]
+    for key in ("dim", "collective"):
+        totals = _comm_totals(p, key)
+        lines.append(f"  by {key}: " + (", ".join(f"{k} {bytes_human(v)}" for k, v in totals.items()) or "none"))
+    lines += ["", "time (estimates, not measurements)",
+              f"  step, assumed MFU {n['mfu_assumed']:g}:  {_seconds(n['step_seconds'])}"
+              f"  ({n['tokens_per_second']:,.0f} tokens/s)",
+              f"  step, roofline bound:   {_seconds(n['step_seconds_bound'])}  (compute {_seconds(n['compute_bound_seconds'])},"
+              f" bubble {n['bubble_fraction']:.3g}, communication {_seconds(n['comm_seconds'])})"]
+    if "mfu_measured" in n:
+        lines.append(f"  measured {n['measured_tokens_per_second']:,.0f} tokens/s: MFU {n['mfu_measured']:.3f}, "
+                     f"HFU {n['hfu_measured']:.3f}")
+    if "steps" in n:
+        lines.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
+                     f"{n['gpu_hours']:,.0f} GPU-hours" + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} per GPU-hour"
+                                                         if "cost" in n else ""))
+    lines.append("")
+    return "\n".join(lines + [piece for note in p.notes for piece in wrap(f"* {note}", limit)])
