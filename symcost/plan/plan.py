@@ -208,8 +208,7 @@ def _other_comm(p: Piece, ex: Execution, act) -> list[Record]:
     return out
 
 
-def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site, Rule]], main: int | None,
-           hardware_memory) -> None:
+def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site, Rule]], main: int | None) -> None:
     spec = derivation.spec
     for name in RESERVED:
         if name in spec.dimset:
@@ -265,26 +264,35 @@ def in_flight(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr]:
     return chunks / V, (chunks if stage == "first" else ONE)
 
 
-def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
-         values: Mapping[str, int] | None = None, *, mfu: float = 0.4, overlap: float = 0.0,
-         tokens: int | None = None, price: float | None = None, tokens_per_second: float | None = None) -> Plan:
-    from ..evaluate import dim_values
+@dataclass(frozen=True)
+class Formulas:
+    """A plan's closed forms for one set of discrete choices (schedule, ZeRO, recomputation, sequence
+    parallelism): symbolic in the dims and in tp, pp, dp, ep, cp, v, micro_batch, microbatches."""
 
-    spec = derivation.spec
-    subst = dim_values(derivation, values)
-    value = lambda e: sympy.sympify(e).xreplace(subst)
-    sites = []
+    stages: tuple[Stage, ...]
+    per_stage: dict[str, dict[str, sympy.Expr]]  # stage -> bytes per GPU by kind, and total
+    records: dict[str, tuple[Record, ...]]  # stage -> its rank's collectives per step
+    model_flops: sympy.Expr  # per step, the whole model, no recomputation
+    hardware_flops: sympy.Expr  # per step, recomputation included
+    closed: object  # expression -> its closed form (activation bytes and derived dims substituted)
+
+
+def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
+    """Each layer's site and rule; a type without a rule is refused when tp > 1."""
+    out = []
     for site in derivation.sites:
         if not isinstance(site.component, Component):
             continue
         r = RULES.get(site.component.kind)
-        if r is None and ex.tp > 1:
-            raise spec.doc.error(site.where, f"{site.component.kind} layers have no tensor-parallel rule "
-                                 f"(types with one: {', '.join(sorted(RULES))}); plan this spec with tp 1")
-        sites.append((site, r or REPLICATED))
-    main = _main_repeat(derivation)
-    _check(derivation, ex, value, sites, main, hardware.memory_bytes)
+        if r is None and tp > 1:
+            raise derivation.spec.doc.error(site.where, f"{site.component.kind} layers have no tensor-parallel rule "
+                                            f"(types with one: {', '.join(sorted(RULES))}); plan this spec with tp 1")
+        out.append((site, r or REPLICATED))
+    return out
 
+
+def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]]) -> Formulas:
+    main = _main_repeat(derivation)
     act = ex.precision.bytes("activations")
     pieces = []
     for site, r in sites:
@@ -297,50 +305,58 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     held_bytes = OPTIMIZER_STATES[ex.optimizer] * ex.precision.bytes("optimizer") + (4 if ex.precision.master_weights else 0)
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
     names = ("first", "last") if ex.pp > 1 else ("only",)
-    stages = [_stage(n, pieces, derivation, ex, act, main) for n in names]
-
+    stages = tuple(_stage(n, pieces, derivation, ex, main) for n in names)
     closed = _closer(derivation, act)
     dense_group, expert_group = DP * CP, DP * CP / EP
-    shard = lambda stage_n: {"dense": dense_group if ex.zero >= stage_n else ONE,
-                             "expert": expert_group if ex.zero >= stage_n else ONE}
-    per_stage = {}
+    split = lambda zero_stage, s: (s.weights / dense_group + s.expert / expert_group if ex.zero >= zero_stage
+                                   else s.weights + s.expert)
+    per_stage, records = {}, {}
     for s in stages:
-        w3, g2, o1 = shard(3), shard(2), shard(1)
-        per = {
-            "weights_bytes": w_bytes * (s.weights / w3["dense"] + s.expert / w3["expert"]),
-            "gradient_bytes": g_bytes * (s.weights / g2["dense"] + s.expert / g2["expert"]),
-            "optimizer_bytes": held_bytes * (s.weights / o1["dense"] + s.expert / o1["expert"]),
-            "activation_bytes": s.activations,
-        }
+        per = {"weights_bytes": w_bytes * split(3, s), "gradient_bytes": g_bytes * split(2, s),
+               "optimizer_bytes": held_bytes * split(1, s), "activation_bytes": s.activations}
         per["total_bytes"] = sum(per.values())
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
-    execution_values = ex.values()
-    at = lambda e: e.xreplace(subst).xreplace(execution_values)
-    loaded = max(per_stage, key=lambda n: at(per_stage[n]["total_bytes"]))
-    stage = next(s for s in stages if s.name == loaded)
-    exprs = dict(per_stage[loaded])
+        records[s.name] = (s.comm + tuple(_dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
+                           + tuple(_pp_comm(s, ex, act)))
+    model = closed(sum(p.model * p.site.count for p in pieces) * M * DP)
+    hardware = closed(sum((p.model + p.model_recomputed) * p.site.count for p in pieces) * M * DP)
+    return Formulas(stages, per_stage, records, model, hardware, closed)
 
-    records = list(stage.comm) + _dp_comm(stage, ex, w_bytes, g_bytes, dense_group, expert_group)
-    records += _pp_comm(stage, ex, act, main, derivation)
-    model_flops = closed(sum(p.model * p.site.count for p in pieces) * M * DP)
-    rank_flops = closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
-    exprs["model_flops_per_step"] = model_flops
-    exprs["rank_flops_per_step"] = rank_flops
-    numbers = {k: at(e) for k, e in exprs.items()}
-    comm = tuple((r, at(closed(r.payload)), at(closed(r.sent))) for r in records)
 
+def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
+         values: Mapping[str, int] | None = None, *, mfu: float = 0.4, overlap: float = 0.0,
+         tokens: int | None = None, price: float | None = None, tokens_per_second: float | None = None) -> Plan:
+    from ..evaluate import dim_values
     from .time import timing
 
-    seq = value(spec.input_dim("seq_len", 1)) if "seq_len" in spec.dimset else 1
-    hardware_flops = at(closed(sum((p.model + p.model_recomputed) * p.site.count for p in pieces) * M * DP))
-    timed, notes = timing(ex, hardware, stages, numbers, comm, at, closed, mfu=mfu, overlap=overlap, tokens=tokens,
-                          price=price, tokens_per_second=tokens_per_second, tokens_per_step=int(ex.sequences * seq),
-                          hardware_flops=hardware_flops)
+    spec = derivation.spec
+    subst = dim_values(derivation, values)
+    value = lambda e: sympy.sympify(e).xreplace(subst)
+    sites = layer_sites(derivation, ex.tp)
+    _check(derivation, ex, value, sites, _main_repeat(derivation))
+    f = formulas(derivation, ex, sites)
+    execution_values = ex.values()
+    at = lambda e: sympy.sympify(e).xreplace(subst).xreplace(execution_values)
+    loaded = max(f.per_stage, key=lambda n: at(f.per_stage[n]["total_bytes"]))
+    stage = next(s for s in f.stages if s.name == loaded)
+    exprs = dict(f.per_stage[loaded])
+    exprs["model_flops_per_step"] = f.model_flops
+    exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
+    numbers = {k: at(e) for k, e in exprs.items()}
+    comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
+    timed, notes = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, mfu=mfu, overlap=overlap, tokens=tokens,
+                          price=price, tokens_per_second=tokens_per_second,
+                          tokens_per_step=int(ex.sequences * tokens_per_sequence(derivation, value)),
+                          hardware_flops=at(f.hardware_flops))
     numbers |= timed
     fits = numbers["total_bytes"] <= hardware.memory_bytes
-    notes = _notes(ex, stages, loaded) + notes
-    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
-                {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in per_stage.items()}})
+    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(_notes(ex, loaded) + notes),
+                bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}})
+
+
+def tokens_per_sequence(derivation: Derivation, value) -> int:
+    spec = derivation.spec
+    return int(value(spec.input_dim("seq_len", 1))) if "seq_len" in spec.dimset else 1
 
 
 def _closer(derivation: Derivation, act):
@@ -352,7 +368,7 @@ def _closer(derivation: Derivation, act):
     return closed
 
 
-def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, act, main) -> Stage:
+def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, main) -> Stage:
     """What one pipeline rank holds: the repeat's share and the layers before (first stage) or
     after it (last stage), with the activations of the micro-batches in flight."""
     mine = [p for p in pieces if p.place == "block" or (p.place == "pre" and name != "last")
@@ -433,7 +449,7 @@ def _dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_
     return out
 
 
-def _pp_comm(stage: Stage, ex: Execution, act, main, derivation: Derivation) -> list[Record]:
+def _pp_comm(stage: Stage, ex: Execution, act) -> list[Record]:
     """Activations to the next stage in forward, their gradients back in backward: per
     micro-batch and chunk, from every rank but the pipeline's ends (the first rank receives no
     gradient for its first chunk; the last sends no activation from its last)."""
@@ -449,7 +465,7 @@ def _pp_comm(stage: Stage, ex: Execution, act, main, derivation: Derivation) -> 
     return out
 
 
-def _notes(ex: Execution, stages, loaded: str) -> list[str]:
+def _notes(ex: Execution, loaded: str) -> list[str]:
     notes = [
         f"per GPU: the {'most loaded pipeline rank (' + loaded + ' stage)' if ex.pp > 1 else 'rank'}; weights "
         f"{ex.precision.dtype('weights')}, gradients {ex.precision.dtype('grads')}, {ex.optimizer} states "

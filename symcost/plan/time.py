@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 MFU_DEFAULT = 0.4
 MFU_SOURCE = ("assumed; Llama 3 405B reports 38-43% BF16 MFU on 8k-16k H100s (Llama Team, "
               "'The Llama 3 Herd of Models', 2024, Table 4)")
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 
 
-def link_bandwidth(dim: str, ex, hw) -> tuple[float, str]:
-    """Bytes per second one rank sends at in `dim`'s collectives, and which link that is."""
-    inner = {"tp": 1, "sp": 1, "cp": ex.tp, "ep": ex.tp, "dp": ex.tp * ex.cp, "pp": ex.tp * ex.cp * ex.dp}[dim]
-    size = {"tp": ex.tp, "sp": ex.tp, "cp": ex.cp, "ep": ex.ep, "dp": ex.dp, "pp": 2}[dim]
-    if inner * size <= hw.gpus_per_node:
-        return hw.intra_node_GBps / 2 * 1e9, "intra-node"
-    return hw.inter_node_GBps * 1e9, "inter-node"
+def link_bandwidth(dim: str, hw, tp, cp, dp, ep):
+    """Bytes per second one rank sends at in `dim`'s collectives (numbers or numpy arrays of layouts)."""
+    inner = {"tp": 1, "sp": 1, "cp": tp, "ep": tp, "dp": tp * cp, "pp": tp * cp * dp}[dim]
+    size = {"tp": tp, "sp": tp, "cp": cp, "ep": ep, "dp": dp, "pp": 2}[dim]
+    return np.where(inner * size <= hw.gpus_per_node, hw.intra_node_GBps / 2 * 1e9, hw.inter_node_GBps * 1e9)
 
 
 def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, price, tokens_per_second,
@@ -49,7 +49,7 @@ def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, p
             seconds += max(flops / peak, moved / (hw.memory_GBps * 1e9))
         compute = max(compute, seconds * ex.microbatches)
     bubble = (ex.pp - 1) / (ex.virtual_stages * ex.microbatches)
-    comm_seconds = sum(float(sent) / link_bandwidth(r.dim, ex, hw)[0] for r, _, sent in comm)
+    comm_seconds = sum(float(sent) / float(link_bandwidth(r.dim, hw, ex.tp, ex.cp, ex.dp, ex.ep)) for r, _, sent in comm)
     bound = compute * (1 + bubble) + (1 - overlap) * comm_seconds
     out = {
         "peak_flops": peak,

@@ -95,3 +95,40 @@ def plan_text(p) -> str:
                                                          if "cost" in n else ""))
     lines.append("")
     return "\n".join(lines + [piece for note in p.notes for piece in wrap(f"* {note}", limit)])
+
+
+SEARCH_KEYS = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
+
+
+def search_data(found, top: int) -> str:
+    return json.dumps({
+        "name": found.name, "gpus": found.gpus, "hardware": found.hardware, "evaluated": found.evaluated,
+        "fitting": len(found.rows), "smallest_bytes": found.smallest_bytes,
+        "ranked_by": "roofline step time bound (an estimate)",
+        "best": found.rows[:top], "pareto_front": found.front,
+        "plans": [plan_data(p) for p in found.best],
+    }, indent=2)
+
+
+def search_text(found, top: int) -> str:
+    limit = width()
+    lines = wrap(f"{found.name} on {found.gpus} x {found.hardware}: {found.evaluated:,} layouts evaluated, "
+                 f"{len(found.rows):,} fit", limit)
+    if not found.rows:
+        return "\n".join(lines + [f"none fits: the smallest needs {bytes_human(found.smallest_bytes)} per GPU", ""])
+    head = ("tp", "pp", "dp", "ep", "cp", "mb", "sp", "zero", "recompute", "memory/GPU", "step (bound)")
+
+    def cells(r):
+        return (*(str(r[k]) for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch")),
+                "yes" if r["sequence_parallel"] else "no", str(r["zero"]), r["recompute"],
+                bytes_human(r["memory_bytes"]), f"{r['step_seconds_bound']:.3g} s")
+
+    from .text import table
+
+    lines += ["", f"fastest {min(top, len(found.rows))} (roofline bound, an estimate):",
+              *table(head, [cells(r) for r in found.rows[:top]], limit), "",
+              f"Pareto front, memory against time ({len(found.front)} layouts):",
+              *table(head, [cells(r) for r in found.front], limit), ""]
+    if found.best:
+        lines += ["the fastest, planned exactly:", "", plan_text(found.best[0])]
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""plan --search: every valid parallel layout for a number of GPUs, evaluated at once.
+
+Candidates come from divisibility (Calculon's way): tp divides every size its rules split (heads,
+kv heads, hidden sizes, vocabulary), pp the main repeat's count, cp the sequence, ep the experts
+and dp x cp; dp is what is left of the GPUs; micro-batches are powers of two dividing each data-
+parallel rank's share of the global batch. For each discrete choice (pipeline or not, sequence
+parallelism, recomputation, ZeRO stage) the plan's closed forms are built once and evaluated
+with numpy over every candidate (floats: a ranking); the rows printed are planned again exactly.
+Time is the roofline bound (assumed-MFU time is the same for every layout: it ranks nothing).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import sympy
+
+from ..derive import Derivation
+from ..errors import SpecError
+from ..precision import RECOMPUTE
+from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution
+from .plan import Plan, _main_repeat, formulas, layer_sites, plan, tokens_per_sequence
+from .system import hardware as _hardware
+from .time import PEAK_DTYPE, link_bandwidth
+
+ARGS = (TP, PP, DP, EP, CP, MB, M, V)
+MAX_CANDIDATES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Search:
+    name: str
+    gpus: int
+    hardware: str
+    evaluated: int  # layouts evaluated
+    rows: list[dict]  # every fitting layout, fastest first
+    front: list[dict]  # the Pareto front of memory against time, among those
+    best: list[Plan]  # the first rows, planned exactly
+    smallest_bytes: float  # the least memory per GPU any layout needs
+
+    @property
+    def fitting(self) -> bool:
+        return bool(self.rows)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> dict[str, np.ndarray]:
+    sites = layer_sites(derivation, 1)
+    tp_sizes = [int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)]
+    experts = [int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"]
+    main = _main_repeat(derivation)
+    layers = int(value(derivation.spec.layers[main].repeat)) if main is not None else 1
+    seq = tokens_per_sequence(derivation, value)
+    rows = []
+    for tp in _divisors(gpus):
+        if any(s % tp for s in tp_sizes):
+            continue
+        for pp in _divisors(gpus // tp):
+            if layers % pp:
+                continue
+            for cp in _divisors(gpus // (tp * pp)):
+                if seq % cp:
+                    continue
+                dp = gpus // (tp * pp * cp)
+                if global_batch % dp:
+                    continue
+                eps = [e for e in _divisors(dp * cp) if all(x % e == 0 for x in experts)] if experts else [1]
+                per_rank = global_batch // dp
+                for ep in eps:
+                    for mb in (2**i for i in range(per_rank.bit_length())):
+                        if per_rank % mb == 0:
+                            rows.append((tp, pp, dp, ep, cp, mb, per_rank // mb, 1))
+    if not rows:
+        raise SpecError(f"no parallel layout of {gpus} GPUs divides this model (tp must divide heads and hidden "
+                        f"sizes, pp the layers, and dp the global batch of {global_batch})")
+    return {str(s): np.array(col, dtype=np.int64) for s, col in zip(ARGS, zip(*rows))}
+
+
+def _numeric(e: sympy.Expr):
+    """A numpy function of the execution's symbols (the dims already substituted)."""
+    return sympy.lambdify(ARGS, e, modules=[{"Min": np.minimum, "Max": np.maximum}, "numpy"])
+
+
+def _evaluate(f, subst, columns, n: int):
+    at = lambda e: _numeric(sympy.sympify(e).xreplace(subst))(*(columns[str(s)] for s in ARGS))
+    full = lambda e: np.broadcast_to(np.asarray(at(e), dtype=float), (n,))
+    return full
+
+
+def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, *, hardware: str = "h100-sxm",
+           hardware_file: str | None = None, precision=None, mfu: float = 0.4, overlap: float = 0.0,
+           tokens: int | None = None, price: float | None = None, tokens_per_second: float | None = None,
+           global_batch: int | None = None, optimizer: str = "adam", attention: str = "flash", top: int = 3) -> Search:
+    from ..api import precision_of
+    from ..evaluate import dim_values
+
+    hw = _hardware(hardware, hardware_file)
+    precision = precision_of(precision)
+    subst = dim_values(derivation, values)
+    value = lambda e: sympy.sympify(e).xreplace(subst)
+    batch = global_batch or gpus
+    cols = candidates(derivation, gpus, value, batch)
+    n = len(cols["tp"])
+    peak = hw.peak_flops(PEAK_DTYPE[precision.dtype("weights")])
+    sites = layer_sites(derivation, 1)
+    any_moe = any(site.component.kind == "moe" for site, _ in sites)
+    tp_max = int(cols["tp"].max())
+    sites = layer_sites(derivation, tp_max)
+    rows = []
+    for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
+        chosen = (cols["pp"] > 1) == piped
+        if sp:
+            chosen &= cols["tp"] > 1
+        if not chosen.any():
+            continue
+        rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if any_moe else 1, sequence_parallel=sp,
+                        zero=zero, recompute=recompute, attention=attention, optimizer=optimizer, precision=precision)
+        f = formulas(derivation, rep, sites)
+        sub = {k: v[chosen] for k, v in cols.items()}
+        m = int(chosen.sum())
+        at = _evaluate(f, subst, sub, m)
+        memory = np.max([at(f.per_stage[s.name]["total_bytes"]) for s in f.stages], axis=0)
+        compute = np.zeros(m)
+        w, g = precision.bytes("weights"), precision.bytes("grads")
+        for s in f.stages:
+            seconds = np.zeros(m)
+            for p in s.pieces:
+                flops = at(f.closed((p.train + p.recomputed) * p.count))
+                moved = at(f.closed(((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count))
+                seconds += np.maximum(flops / peak, moved / (hw.memory_GBps * 1e9))
+            compute = np.maximum(compute, seconds * sub["microbatches"])
+        comm = np.zeros(m)
+        for r in f.records[f.stages[0].name]:
+            comm += at(f.closed(r.sent)) / link_bandwidth(r.dim, hw, sub["tp"], sub["cp"], sub["dp"], sub["ep"])
+        bubble = (sub["pp"] - 1) / sub["microbatches"]
+        bound = compute * (1 + bubble) + (1 - overlap) * comm
+        for i in range(m):
+            rows.append({"tp": int(sub["tp"][i]), "pp": int(sub["pp"][i]), "dp": int(sub["dp"][i]),
+                         "ep": int(sub["ep"][i]), "cp": int(sub["cp"][i]), "micro_batch": int(sub["micro_batch"][i]),
+                         "sequence_parallel": sp, "zero": zero, "recompute": recompute,
+                         "memory_bytes": float(memory[i]), "step_seconds_bound": float(bound[i])})
+    fitting = sorted((r for r in rows if r["memory_bytes"] <= hw.memory_bytes), key=lambda r: r["step_seconds_bound"])
+    front, least = [], float("inf")
+    for r in fitting:  # fastest first: a row is on the front when it needs less memory than every faster one
+        if r["memory_bytes"] < least:
+            front.append(r)
+            least = r["memory_bytes"]
+    keys = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
+    best = [plan(derivation, Execution(**{k: r[k] for k in keys}, global_batch=batch, attention=attention,
+                                       optimizer=optimizer, precision=precision), hw, hardware, values, mfu=mfu,
+                 overlap=overlap, tokens=tokens, price=price, tokens_per_second=tokens_per_second)
+            for r in fitting[:top]]
+    return Search(derivation.spec.name, gpus, hardware, len(rows), fitting, front, best,
+                  min(r["memory_bytes"] for r in rows))
