@@ -341,17 +341,19 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     stage = next(s for s in f.stages if s.name == loaded)
     exprs = dict(f.per_stage[loaded])
     exprs["model_flops_per_step"] = f.model_flops
+    exprs["hardware_flops_per_step"] = f.hardware_flops
     exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
     numbers = {k: at(e) for k, e in exprs.items()}
     comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
     timed, notes = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, mfu=mfu, overlap=overlap, tokens=tokens,
                           price=price, tokens_per_second=tokens_per_second,
                           tokens_per_step=int(ex.sequences * tokens_per_sequence(derivation, value)),
-                          hardware_flops=at(f.hardware_flops))
+                          hardware_flops=numbers["hardware_flops_per_step"])
     numbers |= timed
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(_notes(ex, loaded) + notes),
-                bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}})
+                bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
+                               "convention": derivation.convention.name})
 
 
 def tokens_per_sequence(derivation: Derivation, value) -> int:

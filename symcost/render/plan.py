@@ -44,8 +44,10 @@ def plan_data(p) -> dict:
                          "payload_bytes": jsonable(payload), "calls": formula(r.calls), "group": formula(r.group),
                          "sent_bytes": jsonable(sent)} for r, payload, sent in p.comm],
         },
-        "flops": {"model_per_step": jsonable(n["model_flops_per_step"]), "rank_per_step": jsonable(n["rank_flops_per_step"]),
-                  "model_formula": formula(p.exprs["model_flops_per_step"])},
+        "flops": {"model_per_step": jsonable(n["model_flops_per_step"]),
+                  "hardware_per_step": jsonable(n["hardware_flops_per_step"]),
+                  "rank_per_step": jsonable(n["rank_flops_per_step"]),
+                  "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.extra["convention"]},
         "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME}},
         "notes": list(p.notes),
     }

@@ -1,0 +1,359 @@
+"""plan: per-GPU memory, communication, time and cost on a cluster. Published tables and formulas
+replayed (Narayanan et al. 2021 Table 1, its FLOPs and parameter equations, ZeRO's partition table,
+Megatron's bytes per parameter), the pipeline rule against a simulated schedule, and every refusal."""
+
+import json
+from fractions import Fraction
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import arch
+from symcost.plan.execution import Execution
+from symcost.plan.plan import in_flight
+from symcost.plan.system import catalog
+
+GPT = arch("megatron_gpt")
+
+
+# --- the hardware catalog ---------------------------------------------------------------------
+
+# (entry, dense BF16 TFLOP/s, the datasheet's figure with 2:4 sparsity): dense is half of it
+DENSE = {"a100-40gb": (312, 624), "a100-80gb": (312, 624), "h100-sxm": (989.5, 1979), "h100-pcie": (756.5, 1513),
+         "h200": (989.5, 1979), "b200": (2250, 4500), "mi300x": (1307.4, 2614.9), "l4": (121, 242),
+         "l40s": (362.05, 733), "rtx-4090": (165.2, 330.4)}
+
+
+def test_catalog_has_every_part_the_issue_names_with_a_source_and_date():
+    parts = catalog()
+    for key in (*DENSE, "tpu-v5e", "tpu-v5p"):
+        entry = parts[key]
+        assert entry.source.startswith("https://") and entry.date and entry.inter_node_source
+        assert entry.tflops["bf16"] > 0 and entry.memory_GB > 0 and entry.memory_GBps > 0
+
+
+@pytest.mark.parametrize("key", sorted(DENSE))
+def test_catalog_peaks_are_dense_not_sparse(key):
+    dense, sparse = DENSE[key]
+    assert catalog()[key].tflops["bf16"] == dense
+    assert 1.95 < sparse / dense < 2.05  # as printed: L40S's sheet gives 362.05 dense, 733 sparse
+
+
+def test_google_published_tpu_figures():  # cloud.google.com/tpu/docs/v5e and v5p
+    v5e, v5p = catalog()["tpu-v5e"], catalog()["tpu-v5p"]
+    assert (v5e.tflops["bf16"], v5e.memory_GB, v5e.memory_GBps) == (197, 16, 819)
+    assert (v5p.tflops["bf16"], v5p.memory_GB, v5p.memory_GBps) == (459, 95, 2765)
+
+
+def test_a_users_hardware_file_adds_entries(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text(dict_yaml := (
+        "my-gpu:\n  name: Mine\n  tflops: {bf16: 100}\n  memory_GB: 24\n  memory_GBps: 1000\n  intra_node_GBps: 64\n"
+        "  gpus_per_node: 4\n  inter_node_GBps: 10\n  inter_node_source: PCIe\n  source: https://example.com\n"
+        "  date: '2026-01-01'\n"))
+    assert dict_yaml
+    p = symcost.plan(arch("transformer"), hardware="my-gpu", hardware_file=str(f))
+    assert p.hardware.name == "Mine" and p.numbers["peak_flops"] == 100e12
+
+
+# --- published tables and formulas ------------------------------------------------------------
+
+# Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using
+# Megatron-LM", Table 1 (weak scaling on Selene, A100 80GB; V = 51,200, s = 2,048):
+# params (billions), heads, hidden, layers, tensor, pipeline, GPUs, batch, achieved TFLOP/s per GPU
+TABLE_1 = [
+    (1.7, 24, 2304, 24, 1, 1, 32, 512, 137),
+    (3.6, 32, 3072, 30, 2, 1, 64, 512, 138),
+    (7.5, 32, 4096, 36, 4, 1, 128, 512, 142),
+    (18.4, 48, 6144, 40, 8, 1, 256, 1024, 135),
+    (39.1, 64, 8192, 48, 8, 2, 512, 1536, 138),
+    (76.1, 80, 10240, 60, 8, 4, 1024, 1792, 140),
+    (145.6, 96, 12288, 80, 8, 8, 1536, 2304, 148),
+    (310.1, 128, 16384, 96, 8, 16, 1920, 2160, 155),
+    (529.6, 128, 20480, 105, 8, 35, 2520, 2520, 163),
+    (1008.0, 160, 25600, 128, 8, 64, 3072, 3072, 163),
+]
+
+
+@pytest.mark.parametrize("row", TABLE_1, ids=[f"{r[0]}B" for r in TABLE_1])
+def test_narayanan_table_1_replayed(row):
+    billions, heads, h, l, t, p, n, B, achieved = row
+    s, V = 2048, 51200
+    sizes = {"d_model": h, "n_heads": heads, "n_layers": l}
+    params = symcost.evaluate(GPT, sizes).total["params"]
+    assert round(params / 1e9, 1) == billions  # the table's parameter column
+    assert params == 12 * l * h * h + 13 * l * h + (V + s) * h + 2 * h  # Eq. 2, plus the final LayerNorm
+    # the layout as run, with activation recomputation: accepted, and it fits 80 GB
+    plan = symcost.plan(GPT, sizes, hardware="a100-80gb", gpus=n, tp=t, pp=p, global_batch=B, recompute="full",
+                        overlap=1.0)
+    assert plan.fits
+    # Eq. 3: the FLOPs per iteration, recomputation included, are exactly what the hardware runs
+    F = Fraction(96 * B * s * l * h * h) * (1 + Fraction(s, 6 * h) + Fraction(V, 16 * l * h))
+    assert plan.numbers["hardware_flops_per_step"] == F
+    # the roofline bound (all communication overlapped) is below the measured step time
+    assert plan.numbers["step_seconds_bound"] < float(F) / (n * achieved * 1e12)
+
+
+@given(h=st.sampled_from([64, 128, 256]), l=st.integers(1, 8), B=st.integers(1, 16), s=st.sampled_from([128, 256]))
+@settings(max_examples=25, deadline=None)
+def test_megatron_model_flops_are_72_bslh2(h, l, B, s):
+    """Narayanan et al. 2021, Sec. 5.1: without recomputation 72 B s l h^2 (1 + s/6h + V/12lh),
+    exactly, under the pytorch convention (attention counted in full)."""
+    V = 51200
+    plan = symcost.plan(GPT, {"d_model": h, "n_heads": 4, "n_layers": l, "seq_len": s, "max_pos": s},
+                        global_batch=B, micro_batch=B)
+    assert plan.numbers["model_flops_per_step"] == Fraction(72 * B * s * l * h * h) * (
+        1 + Fraction(s, 6 * h) + Fraction(V, 12 * l * h))
+
+
+def _state(plan):
+    return plan.numbers["weights_bytes"] + plan.numbers["gradient_bytes"] + plan.numbers["optimizer_bytes"]
+
+
+@given(dp=st.sampled_from([1, 2, 4, 8, 64]), zero=st.integers(0, 3))
+@settings(max_examples=20, deadline=None)
+def test_zero_partition_table(dp, zero):
+    """Rajbhandari et al. 2020, Table 1 / Fig. 1: with mixed-precision Adam (K = 12: fp32 master
+    weights and two moments) and Psi parameters, a data-parallel rank holds (2 + 2 + K) Psi, then
+    2 Psi + 2 Psi + K Psi / N_d, 2 Psi + (2 + K) Psi / N_d and (2 + 2 + K) Psi / N_d."""
+    psi = symcost.evaluate(arch("llama")).total["params"]
+    plan = symcost.plan(arch("llama"), dp=dp, zero=zero, global_batch=dp)
+    K, N = 12, dp
+    expected = [(2 + 2 + K) * psi, 2 * psi + 2 * psi + Fraction(K * psi, N), 2 * psi + Fraction((2 + K) * psi, N),
+                Fraction((2 + 2 + K) * psi, N)][zero]
+    assert _state(plan) == expected
+
+
+@given(dp=st.sampled_from([1, 2, 8, 32]))
+@settings(max_examples=8, deadline=None)
+def test_megatron_bytes_per_parameter(dp):
+    """Megatron-LM's theoretical memory (megatron/training/theoretical_memory_usage.py): 18 bytes per
+    parameter (bf16 weights, fp32 gradients, fp32 master weights and Adam), 6 + 12/dp with the
+    distributed optimizer."""
+    psi = symcost.evaluate(arch("llama")).total["params"]
+    precision = symcost.precision.Precision("bf16", grads="fp32")
+    plain = symcost.plan(arch("llama"), dp=dp, global_batch=dp, precision=precision)
+    sharded = symcost.plan(arch("llama"), dp=dp, global_batch=dp, zero=1, precision=precision)
+    assert _state(plain) == 18 * psi
+    assert _state(sharded) == (6 + Fraction(12, dp)) * psi
+
+
+# --- one GPU is what `memory` says ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["transformer", "llama", "mixtral", "mistral", "megatron_gpt"])
+@pytest.mark.parametrize("recompute", ["none", "selective", "full"])
+@pytest.mark.parametrize("attention", ["eager", "flash"])
+def test_one_gpu_is_the_memory_report(name, recompute, attention):
+    sizes = {"seq_len": 64, "batch": 3}
+    m = symcost.memory(arch(name), sizes, recompute=recompute, attention=attention)
+    p = symcost.plan(arch(name), {"seq_len": 64}, micro_batch=3, recompute=recompute, attention=attention)
+    for key in ("weights_bytes", "gradient_bytes", "activation_bytes"):
+        assert p.numbers[key] == m.numbers[key], key
+    assert p.numbers["optimizer_bytes"] == m.numbers["optimizer_bytes"]
+
+
+@given(tp=st.sampled_from([1, 2, 4, 8, 16, 32]), pp=st.sampled_from([1, 2, 4, 8, 32]))
+@settings(max_examples=25, deadline=None)
+def test_weights_on_the_first_and_last_stage(tp, pp):
+    """Llama 2 7B (d 4096, MLP 11008, vocabulary 32000, 32 layers, untied head): each tp rank holds
+    1/tp of every projection and table and whole norms; the first stage the table, the last the
+    final norm and the head, each L/pp layers."""
+    d, f, V, L = 4096, 11008, 32000, 32
+    layer = Fraction(4 * d * d + 3 * d * f, tp) + 2 * d
+    first, last = Fraction(V * d, tp) + L // pp * layer, L // pp * layer + d + Fraction(V * d, tp)
+    stages = symcost.plan(arch("llama"), tp=tp, pp=pp).extra["per_stage"]
+    if pp == 1:
+        assert stages["only"]["weights_bytes"] == 2 * (first + last - L * layer)
+    else:
+        assert (stages["first"]["weights_bytes"], stages["last"]["weights_bytes"]) == (2 * first, 2 * last)
+
+
+# --- the pipeline schedule --------------------------------------------------------------------
+
+def simulate(pp: int, v: int, m: int) -> list[int]:
+    """Peak chunk forwards in flight per rank under Megatron-LM's schedules (1F1B; interleaved
+    with v chunks): rank r runs warm-up forwards, then one forward and one backward in turn."""
+    peaks = []
+    for rank in range(pp):
+        total = m * v
+        warm = min(pp - rank - 1 if v == 1 else 2 * (pp - rank - 1) + (v - 1) * pp, total)
+        held = peak = 0
+        done_f = done_b = 0
+        for _ in range(warm):
+            held += 1
+            done_f += 1
+            peak = max(peak, held)
+        while done_f < total:  # steady state: forward then backward
+            held += 1
+            done_f += 1
+            peak = max(peak, held)
+            held -= 1
+            done_b += 1
+        peaks.append(peak)
+    return peaks
+
+
+@given(pp=st.integers(2, 16), v=st.integers(1, 4), m=st.integers(1, 64))
+@settings(max_examples=80, deadline=None)
+def test_in_flight_matches_the_simulated_schedule(pp, v, m):
+    if v > 1:
+        m = pp * max(1, m // pp)  # the interleaved schedule needs m a multiple of pp
+    peaks = simulate(pp, v, m)
+    values = Execution(pp=pp, virtual_stages=v, global_batch=m).values()
+    for stage, rank in (("first", 0), ("last", pp - 1)):
+        block, _ = in_flight(stage, Execution(pp=pp, virtual_stages=v, global_batch=m))
+        assert (block * v).xreplace(values) == peaks[rank], (stage, pp, v, m)
+    assert peaks[0] == max(peaks)  # the first rank holds the most
+
+
+# --- communication ----------------------------------------------------------------------------
+
+def test_collective_formulas():
+    from symcost.plan import collectives as c
+
+    assert c.ring_all_reduce(8, 4) == 12 and c.ring_all_gather(8, 4) == 6 and c.ring_reduce_scatter(8, 4) == 6
+    assert c.all_to_all(8, 4) == 6 and c.send_recv(8) == 8
+    assert c.ring_all_reduce(8, 1) == 0
+
+
+def _by(plan, **match):
+    return [(r, payload, sent) for r, payload, sent in plan.comm
+            if all(getattr(r, k) == v for k, v in match.items())]
+
+
+def test_tensor_parallel_collectives_per_layer():
+    """Megatron: per layer and micro-batch, one all-reduce of b s h in forward and one in backward
+    per region (attention, MLP); with sequence parallelism each becomes an all-gather and a
+    reduce-scatter, plus the re-gather of the saved input."""
+    sizes = {"seq_len": 128}
+    p = symcost.plan(arch("llama"), sizes, gpus=8, tp=8, micro_batch=2)
+    b, s, h, L = 2, 128, 4096, 32
+    for region in ("attention", "mlp"):
+        for passes in ("forward", "backward"):
+            (r, payload, sent), = [x for x in _by(p, collective="all_reduce", passes=passes) if x[0].path.endswith(region)]
+            assert payload == b * s * h * 2 and r.calls.xreplace(Execution(tp=8, micro_batch=2).values()).subs(
+                sympy.Symbol("n_layers", integer=True, positive=True), L) == L
+            assert sent == 2 * 7 * payload * L / 8
+    sp = symcost.plan(arch("llama"), sizes, gpus=8, tp=8, micro_batch=2, sequence_parallel=True)
+    assert not _by(sp, collective="all_reduce")
+    regathers = [r for r, _, _ in _by(sp, collective="all_gather", passes="backward") if r.note]
+    assert len(regathers) == 3  # attention, MLP and the head re-gather their saved input
+
+
+@pytest.mark.parametrize("zero,expected", [(0, {("all_reduce", "step")}),
+                                           (1, {("reduce_scatter", "step"), ("all_gather", "step")}),
+                                           (2, {("reduce_scatter", "backward"), ("all_gather", "step")}),
+                                           (3, {("all_gather", "forward"), ("all_gather", "backward"),
+                                                ("reduce_scatter", "backward")})])
+def test_data_parallel_collectives_by_zero_stage(zero, expected):
+    p = symcost.plan(arch("llama"), gpus=16, zero=zero, global_batch=32)
+    got = {(r.collective, r.passes) for r, _, _ in _by(p, dim="dp")}
+    assert got == expected
+    grads = p.numbers["gradient_bytes"] * (16 if zero >= 2 else 1)
+    if zero == 0:
+        (_, payload, sent), = _by(p, dim="dp")
+        assert payload == grads and sent == 2 * 15 * grads / 16
+
+
+def test_pipeline_and_expert_collectives():
+    p = symcost.plan(arch("mixtral"), {"seq_len": 256}, gpus=64, tp=2, pp=4, ep=8, global_batch=64)
+    pp = _by(p, dim="pp")
+    assert pp and all(r.collective == "send_recv" for r, _, _ in pp)
+    ep = _by(p, dim="ep")
+    assert {r.collective for r, _, _ in ep} == {"all_to_all"}
+    payload = 1 * 256 * 2 * 4096 * 2  # micro-batch x seq x top_k x d_model x bf16
+    assert all(x[1] == payload for x in ep)
+
+
+# --- time, cost and what they say about themselves ---------------------------------------------
+
+def test_time_is_labelled_an_estimate_and_costs_follow(cli):
+    r = cli("plan", arch("llama"), "--gpus", "8", "--tp", "8", "--tokens", "1e9", "--price", "2", "--format", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["time"]["estimate"] is True and data["time"]["mfu_assumed"] == 0.4
+    assert any("not a measurement" in n for n in data["notes"]) and any("Llama 3" in n for n in data["notes"])
+    t = data["training"]
+    assert t["steps"] == -(-10**9 // 4096) and t["gpu_hours"] == pytest.approx(t["train_seconds"] * 8 / 3600)
+    assert data["cost"]["total"] == pytest.approx(t["gpu_hours"] * 2)
+    assert set(data["per_gpu"]) == {"weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes",
+                                    "total_bytes"}
+    for key, text in data["formulas"].items():  # each formula gives its number
+        e = sympy.parse_expr(text)
+        values = {**data["execution"], "microbatches": data["execution"]["microbatches"], "v": 1,
+                  "micro_batch": 1, **symcost.evaluate(arch("llama")).dims}
+        assert e.subs({s: values[str(s)] for s in e.free_symbols}) == data["per_gpu"][key], key
+
+
+def test_measured_throughput_gives_mfu_and_hfu():
+    p = symcost.plan(arch("megatron_gpt"), {"n_layers": 4}, gpus=8, tp=8, recompute="full", tokens_per_second=2048)
+    n = p.numbers
+    peak = 8 * 989.5e12
+    assert n["mfu_measured"] == pytest.approx(float(n["model_flops_per_step"]) / 2048 * 2048 / peak)
+    assert n["hfu_measured"] > n["mfu_measured"]  # recomputation is work the model does not count
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [
+    (["--tp", "3"], "tp 3 does not divide vocab = 32000; pad the vocabulary"),
+    (["--tp", "64"], "tp 64 does not divide heads = 32"),
+    (["--pp", "64"], "32 repeated blocks do not split evenly into pp x v = 64"),
+    (["--pp", "3"], "do not split evenly"),
+    (["--gpus", "10", "--tp", "4"], "gpus 10 is not a multiple of tp x pp x cp = 4"),
+    (["--gpus", "16", "--tp", "4", "--dp", "2"], "gpus 16 != tp x pp x dp x cp"),
+    (["--hardware", "h900"], "unknown hardware 'h900'; known: a100-40gb"),
+    (["--ep", "2", "--gpus", "2"], "no moe layer"),
+    (["--ep", "2"], "ep 2 must divide dp x cp = 1"),
+    (["--cp", "3", "--set", "seq_len=4096"], "seq_len 4096 does not split evenly over 3 ranks"),
+    (["--virtual-stages", "2"], "virtual stages interleave a pipeline"),
+    (["--global-batch", "3", "--dp", "2"], "do not split into micro-batches"),
+])
+def test_bad_execution_is_one_message(cli, args, message):
+    r = cli("plan", arch("llama"), *args)
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output + r.stderr
+
+
+def test_tp_not_dividing_a_hidden_size_names_the_field(cli, write):
+    spec = write("name: s\ndims: {d: 64, seq_len: 8}\nlayers:\n  - mlp: {dim: d, hidden: 96}\n")
+    r = cli("plan", spec, "--tp", "64")
+    assert r.exit_code == 2 and "tp 64 does not divide hidden = 96" in r.stderr and "spec.yaml:4" in r.stderr
+
+
+def test_ep_not_dividing_experts(cli):
+    r = cli("plan", arch("mixtral"), "--gpus", "48", "--ep", "3")
+    assert r.exit_code == 2 and "ep 3 does not divide 8 experts" in r.stderr
+
+
+def test_a_layer_type_without_a_tensor_parallel_rule_is_refused(cli):
+    r = cli("plan", arch("resnet50"), "--tp", "2")
+    assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "plan this spec with tp 1" in r.stderr
+
+
+def test_a_plan_that_does_not_fit_exits_1_with_the_sizes(cli):
+    r = cli("plan", arch("llama"), "--hardware", "rtx-4090")
+    assert r.exit_code == 1 and "does not fit:" in r.stderr and "GiB > 22.35 GiB" in r.stderr
+
+
+def test_nothing_fits_even_fully_sharded(cli):
+    r = cli("plan", arch("mixtral"), "--gpus", "8", "--hardware", "l4", "--search", "--set", "seq_len=1024")
+    assert r.exit_code == 1 and "none fits: the smallest needs" in r.output
+
+
+# --- search -----------------------------------------------------------------------------------
+
+def test_search_ranks_valid_fitting_layouts_and_replans_them_exactly():
+    from symcost.plan.search import search
+
+    found = search(symcost.derive(arch("llama")), 64, {}, global_batch=64)
+    assert found.evaluated > 1000 and found.rows and found.front
+    times = [r["step_seconds_bound"] for r in found.rows]
+    assert times == sorted(times)
+    best = found.best[0]
+    assert best.fits and abs(float(best.numbers["total_bytes"]) - found.rows[0]["memory_bytes"]) < 1
+    assert all(r["memory_bytes"] <= 80e9 for r in found.rows)
+    mem = [r["memory_bytes"] for r in found.front]
+    assert mem == sorted(mem, reverse=True)  # each faster layout on the front needs more memory
