@@ -30,6 +30,13 @@ def transformer_sizes(draw):
     return sizes
 
 @st.composite
+def megatron_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    seq_len = draw(st.integers(1, 10))
+    return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 3)), vocab=draw(st.integers(1, 50)),
+                seq_len=seq_len, max_pos=seq_len + draw(st.integers(0, 5)), batch=draw(st.integers(1, 3)))
+
+@st.composite
 def llama_sizes(draw):
     heads, kv, _, d_model = draw(heads_and_width(even_head_dim=True))  # rotary needs an even head dim
     return dict(d_model=d_model, n_heads=heads, n_kv_heads=kv, n_layers=draw(st.integers(1, 3)),
@@ -108,6 +115,7 @@ def mlp_sizes(draw):
 # One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
 STRATEGIES = {
     "transformer": transformer_sizes(),
+    "megatron_gpt": megatron_sizes(),
     "llama": llama_sizes(),
     "mixtral": mixtral_sizes(),
     "mistral": mistral_sizes(),

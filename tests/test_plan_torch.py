@@ -1,0 +1,147 @@
+"""plan against PyTorch's own parallelism, on a fake process group (one process plays one rank of
+a world of up to 64): each rank's parameter shard under DTensor tensor parallelism and FSDP2, the
+collectives CommDebugMode sees in a training step, and the bytes a rank saves for backward — all
+equal to the plan's closed forms, at sizes and parallel degrees hypothesis draws."""
+
+from collections import Counter
+
+import pytest
+import sympy
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import symcost
+from symcost.evaluate import dim_values
+from symcost.plan.execution import Execution
+from symcost.plan.plan import plan
+from symcost.plan.system import hardware
+from symcost.precision import Precision
+
+torch = pytest.importorskip("torch")
+from torch.distributed.device_mesh import init_device_mesh  # noqa: E402
+from torch.distributed.fsdp import fully_shard  # noqa: E402
+
+from symcost import shardref, torchref, torchsaved  # noqa: E402
+
+# Megatron's layer: the residual adds outside the tensor-parallel regions (a norm, then attention or
+# the MLP with `residual: false`, added back by a residual block), a vocabulary-parallel table and head.
+SPEC = """
+name: tp-check
+dims: {{d: {d}, L: {L}, h: {h}, kv: {kv}, V: {V}, seq_len: {s}, batch: {b}, f: {f}}}
+layers:
+  - embedding: {{vocab: V, dim: d}}
+  - repeat: L
+    layers:
+      - residual:
+        - {norm}: {{dim: d}}
+        - attention: {{dim: d, heads: h, kv_heads: kv, causal: true, bias: {bias}, residual: false}}
+      - residual:
+        - {norm}: {{dim: d}}
+        - mlp: {{dim: d, hidden: f, gated: {gated}, bias: {bias}, activation: {act}, residual: false}}
+  - {norm}: {{dim: d}}
+  - lm_head: {{dim: d, vocab: V}}
+"""
+
+
+@st.composite
+def layouts(draw, max_world=64):
+    """Sizes tp divides; two tokens at least (DTensor cannot view an all-ones (1, 1, n) shard)."""
+    tp = draw(st.sampled_from([t for t in (1, 2, 4, 8, 16, 32, 64) if t <= max_world]))
+    kv = tp * draw(st.integers(1, 2))
+    h = kv * draw(st.integers(1, 2))
+    sizes = dict(tp=tp, h=h, kv=kv, d=h * draw(st.sampled_from([2, 4])), L=draw(st.integers(1, 2)),
+                 V=tp * draw(st.integers(1, 3)), s=draw(st.integers(2, 6)), b=draw(st.integers(1, 2)),
+                 f=tp * draw(st.integers(1, 3)), norm=draw(st.sampled_from(["rmsnorm", "layernorm"])),
+                 bias=draw(st.booleans()), gated=draw(st.booleans()),
+                 act=draw(st.sampled_from(["gelu", "silu", "relu"])))
+    return sizes
+
+
+def _derive(sizes):
+    d = symcost.derive(SPEC.format(**{k: str(v).lower() if isinstance(v, bool) else v for k, v in sizes.items()}))
+    return d, dim_values(d, {})
+
+
+def _plan(d, sizes, **execution):
+    ex = Execution(tp=sizes["tp"], micro_batch=sizes["b"], precision=Precision("fp32"), **execution)
+    return plan(d, ex, hardware("h100-sxm")), ex
+
+
+@given(layouts())
+@settings(max_examples=30, deadline=None)
+def test_tensor_parallel_shards_equal_dtensor(sizes):
+    """Each rank's parameter elements after parallelize_module (meta device) are the plan's weights."""
+    d, values = _derive(sizes)
+    with shardref.fake_world(sizes["tp"]):
+        mesh = init_device_mesh("cpu", (sizes["tp"],))
+        with torch.device("meta"):
+            model = torchref.build(d, values)
+        shardref.tensor_parallel(model, mesh)
+        p, _ = _plan(d, sizes)
+        assert 4 * shardref.local_params(model) == p.numbers["weights_bytes"]
+
+
+@given(layouts(max_world=16), st.sampled_from([2, 4]), st.sampled_from([0, 3]))
+@settings(max_examples=15, deadline=None)
+def test_fsdp2_shards_equal_zero_3(sizes, dp, zero):
+    """FSDP2 (fully_shard) over dp ranks on top of tensor parallelism: a rank's elements are the
+    plan's weights under ZeRO-3 (sizes that divide evenly: FSDP pads uneven tensors)."""
+    sizes = {**sizes, "d": sizes["d"] * dp, "V": sizes["V"] * dp, "f": sizes["f"] * dp}
+    d, values = _derive(sizes)
+    tp = sizes["tp"]
+    with shardref.fake_world(tp * dp):
+        mesh = init_device_mesh("cpu", (dp, tp), mesh_dim_names=("dp", "tp"))
+        with torch.device("meta"):
+            model = torchref.build(d, values)
+        shardref.tensor_parallel(model, mesh["tp"])
+        if zero == 3:
+            for _, part in torchref.components(model):
+                if any(True for _ in part.parameters()):
+                    fully_shard(part, mesh=mesh["dp"])
+            fully_shard(model, mesh=mesh["dp"])
+        p, _ = _plan(d, sizes, dp=dp, zero=zero, global_batch=dp * sizes["b"])
+        assert 4 * shardref.local_params(model) == p.numbers["weights_bytes"]
+
+
+def _ours(p, ex, values):
+    records, calls = Counter(), Counter()
+    for r, payload, _ in p.comm:
+        if r.note or r.dim not in ("tp", "sp"):  # Megatron's re-gather: PyTorch keeps the gathered input instead
+            continue
+        n = sympy.sympify(r.calls).xreplace(ex.values()).xreplace(values)
+        records[(r.collective, r.passes)] += payload * n
+        calls[(r.collective, r.passes)] += n
+    return records, calls
+
+
+@given(layouts(max_world=8), st.booleans())
+@settings(max_examples=25, deadline=None)
+def test_tensor_and_sequence_parallel_collectives_equal_comm_debug_mode(sizes, sequence_parallel):
+    """Every collective of one training forward and backward: kind, pass, calls and bytes."""
+    assume(sizes["tp"] > 1)
+    sizes["s"] = sizes["tp"] * sizes["s"]  # the sequence splits over tp ranks
+    d, values = _derive(sizes)
+    with shardref.fake_world(sizes["tp"]):
+        mesh = init_device_mesh("cpu", (sizes["tp"],))
+        torch.manual_seed(0)
+        model = torchref.build(d, values)
+        shardref.tensor_parallel(model, mesh, sequence_parallel)
+        mode = shardref.measure_comm(model, torchref.example_input(d, values, "cpu"), sizes["tp"])
+        p, ex = _plan(d, sizes, sequence_parallel=sequence_parallel)
+        records, calls = _ours(p, ex, values)
+        assert dict(mode.records) == {k: v for k, v in records.items() if v}
+        assert dict(mode.calls) == {k: v for k, v in calls.items() if v}
+
+
+@given(layouts(max_world=8), st.sampled_from(["eager", "sdpa"]), st.sampled_from(["none", "selective"]))
+@settings(max_examples=25, deadline=None)
+def test_a_tensor_parallel_rank_saves_what_the_plan_says(sizes, attention, recompute):
+    """The bytes one tp rank keeps for backward (saved_tensors_hooks on the split model, with the loss
+    on its vocabulary shard) are the plan's activations: each layer's rule at the rank's sizes."""
+    d, values = _derive(sizes)
+    with shardref.fake_world(sizes["tp"]):
+        mesh = init_device_mesh("cpu", (sizes["tp"],))
+        saved = torchsaved.measure_saved(d, values, dtype="fp32", attention=attention, recompute=recompute,
+                                         prepare=lambda m: shardref.tensor_parallel(m, mesh))
+        p, _ = _plan(d, sizes, attention=attention, recompute=recompute)
+        assert saved.total == p.numbers["activation_bytes"]
