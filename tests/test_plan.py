@@ -357,3 +357,25 @@ def test_search_ranks_valid_fitting_layouts_and_replans_them_exactly():
     assert all(r["memory_bytes"] <= 80e9 for r in found.rows)
     mem = [r["memory_bytes"] for r in found.front]
     assert mem == sorted(mem, reverse=True)  # each faster layout on the front needs more memory
+
+
+# --- flops-per-token --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["llama", "mixtral", "megatron_gpt", "gemma2", "vit_b16"])
+@pytest.mark.parametrize("recompute", ["none", "full"])
+def test_flops_per_token_module_is_exact(cli, tmp_path, name, recompute):
+    out = tmp_path / "flops.py"
+    r = cli("flops-per-token", arch(name), "--recompute", recompute, "--output", out)
+    assert r.exit_code == 0, r.output
+    namespace = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)  # what `import flops` runs
+    fn = namespace["flops_per_token"]
+    for seq_len in (1, 7, 512):
+        sizes = {"seq_len": seq_len} if name != "vit_b16" else {}
+        e = symcost.evaluate(arch(name), sizes)
+        tokens = e.inputs
+        if recompute == "none":
+            assert fn(**sizes) == Fraction(e.total["train"], tokens)
+        else:  # full recomputation: each repeated layer's forward once more
+            p = symcost.plan(arch(name), sizes, recompute="full", micro_batch=e.dims.get("batch", 1))
+            assert fn(**sizes) == Fraction(p.numbers["hardware_flops_per_step"]) / tokens

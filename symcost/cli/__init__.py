@@ -24,6 +24,7 @@ COMMANDS = {
     "memory": ("memory", "memory", "Bytes for weights, KV cache, training state and activations."),
     "inference": ("memory", "inference", "Prefill and decode FLOPs, generation, arithmetic intensity."),
     "plan": ("plan", "plan", "A training run on a cluster: memory per GPU, communication, time, cost."),
+    "flops-per-token": ("plan", "flops_per_token", "Exact training FLOPs per token as a Python function, for MFU."),
     "import-hf": ("hf", "import_hf", "A spec from a Hugging Face config.json."),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -95,3 +96,30 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         click.echo(f"does not fit: {bytes_human(p.numbers['total_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "
                    f"on one {p.hardware.name}", err=True)
         sys.exit(1)
+
+
+@click.command(name="flops-per-token", epilog="""\b
+Examples:
+  symcost flops-per-token architectures/llama.yaml > flops.py
+  symcost flops-per-token architectures/megatron_gpt.yaml --recompute full --output hfu_flops.py
+""")
+@spec_argument
+@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
+              help="Count recomputed forwards too (hardware FLOPs, for HFU) instead of model FLOPs (MFU).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the module here (default: stdout).")
+@edge
+def flops_per_token(spec, recompute, output) -> None:
+    """The exact training FLOPs per token as an importable Python function, for MFU logging.
+
+    MFU = flops_per_token(...) x tokens per second / (GPUs x peak FLOP/s). The function takes the
+    spec's dims as arguments (defaults: the spec's sizes) and needs nothing but Python."""
+    from .. import api
+    from ..plan.tokens import flops_per_token_source
+    from ._options import check_output, write_output
+
+    source = flops_per_token_source(api.derive(spec), spec, recompute)
+    if output is None:
+        echo(source)
+        return
+    check_output(output, spec)
+    write_output(output, lambda path: Path(path).write_text(source))

@@ -143,15 +143,18 @@ def _piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) -
         elif rule.region == "replicated":
             saved = saved / TP
     whole = c.parts(full_ctx)
+    block = place == "block"
     return Piece(site, rule, place, top, count, held.params - experts, experts / EP, saved / CP, held.train,
-                 _recomputed(parts, place, ex), total(whole.values()).train, _recomputed(whole, place, ex))
+                 recomputed(parts, block, ex.recompute), total(whole.values()).train,
+                 recomputed(whole, block, ex.recompute))
 
 
-def _recomputed(parts: dict, place: str, ex: Execution) -> sympy.Expr:
-    """Forward FLOPs run again in backward: the attention core (selective), every layer of a repeat (full)."""
-    if ex.recompute == "selective":
+def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
+    """Forward FLOPs a layer runs again in backward: its attention core (selective recomputation),
+    all of it when it is inside a checkpointed repeat block (full)."""
+    if mode == "selective":
         return sum((parts[k].forward for k in ("scores", "values") if k in parts), sympy.Integer(0))
-    if ex.recompute == "full" and place == "block":
+    if mode == "full" and in_block:
         return total(parts.values()).forward
     return sympy.Integer(0)
 
