@@ -35,6 +35,8 @@ Examples:
 @click.option("--micro-batch", type=positive, default=1, show_default=True, help="Sequences per micro-batch.")
 @click.option("--global-batch", type=positive, help="Sequences per step (default: micro-batch x dp).")
 @click.option("--virtual-stages", type=positive, default=1, show_default=True, help="Interleaved pipeline chunks per rank.")
+@click.option("--first-stage-layers", type=positive, help="Repeated layers on the first pipeline stage (default: an even share).")
+@click.option("--last-stage-layers", type=positive, help="Repeated layers on the last pipeline stage (default: an even share).")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
 @click.option("--attention", type=click.Choice(list(ATTENTION)), default="flash", show_default=True)
 @dtype_option
@@ -53,7 +55,7 @@ Examples:
 @format_option(("text", "json"))
 @edge
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, recompute, attention, dtype, grad_dtype, activation_dtype, optimizer, master_weights, tokens,
+         virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype, activation_dtype, optimizer, master_weights, tokens,
          price, mfu, overlap, tokens_per_second, search, top, sets, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -85,7 +87,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         return
     p = api.plan(spec, values, gpus=gpus, tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
                  sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
-                 virtual_stages=virtual_stages, recompute=recompute, attention=attention, optimizer=optimizer, **common)
+                 virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
+                 last_stage_layers=last_stage_layers, recompute=recompute, attention=attention, optimizer=optimizer, **common)
     if fmt == "json":
         import json
 

@@ -54,6 +54,10 @@ class Execution(BaseModel):
     micro_batch: PositiveInt = 1
     global_batch: PositiveInt | None = None
     virtual_stages: PositiveInt = 1
+    # layers of the main repeat on the first and last pipeline stages, when not an even share (Megatron-Core's
+    # decoder_first/last_pipeline_num_layers; Llama 3 405B ran 7 + 14 x 8 + 7): the middle stages split the rest
+    first_stage_layers: PositiveInt | None = None
+    last_stage_layers: PositiveInt | None = None
     recompute: Literal[RECOMPUTE] = "none"
     attention: Literal[ATTENTION] = "flash"
     optimizer: str = "adam"
@@ -71,6 +75,10 @@ class Execution(BaseModel):
     def microbatches(self) -> int:
         """Micro-batches each data-parallel rank runs per step (gradient accumulation steps)."""
         return self.sequences // (self.micro_batch * self.dp)
+
+    @property
+    def uneven(self) -> bool:
+        return self.first_stage_layers is not None or self.last_stage_layers is not None
 
     def values(self) -> dict:
         """The execution's symbols at this execution's sizes."""
@@ -92,5 +100,9 @@ class Execution(BaseModel):
                                      f"to be a multiple of pp ({self.pp})")
         if (self.dp * self.cp) % self.ep:
             yield "ep", f"ep {self.ep} must divide dp x cp = {self.dp * self.cp} (experts are spread over data-parallel ranks)"
+        if self.uneven and self.pp == 1:
+            yield "first_stage_layers", "stage layer counts split a pipeline: give pp > 1"
+        if self.uneven and self.virtual_stages > 1:
+            yield "first_stage_layers", "uneven stages are planned for the 1F1B schedule only (virtual stages 1)"
         if self.sequence_parallel and self.tp == 1:
             yield "sequence_parallel", "sequence parallelism splits over the tp ranks: give tp > 1"

@@ -62,7 +62,7 @@ class Piece:
     params: sympy.Expr  # held by the rank (dense: not split by ep)
     expert_params: sympy.Expr  # held by the rank, split by ep
     saved: sympy.Expr  # bytes kept for backward (recomputation none or selective), SP and CP applied
-    train: sympy.Expr  # FLOPs of the rank's piece, forward + backward
+    train: sympy.Expr  # FLOPs of the rank's piece, forward + backward, on its tokens
     recomputed: sympy.Expr  # FLOPs the rank re-runs under the execution's recomputation
     model: sympy.Expr  # train FLOPs of the whole layer (all ranks), the MFU numerator
     model_recomputed: sympy.Expr  # what the whole layer re-runs: with `model`, the HFU numerator
@@ -144,8 +144,9 @@ def _piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) -
             saved = saved / TP
     whole = c.parts(full_ctx)
     block = place == "block"
-    return Piece(site, rule, place, top, count, held.params - experts, experts / EP, saved / CP, held.train,
-                 recomputed(parts, block, ex.recompute), total(whole.values()).train,
+    # a cp rank runs its seq_len / cp tokens: every FLOP and saved byte of the layer, divided by cp
+    return Piece(site, rule, place, top, count, held.params - experts, experts / EP, saved / CP, held.train / CP,
+                 recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
                  recomputed(whole, block, ex.recompute))
 
 
@@ -237,10 +238,19 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none "
                             "(or more than one)")
         layers = value(spec.layers[main].repeat)
-        if layers < ex.pp * ex.virtual_stages or layers % (ex.pp * ex.virtual_stages):
-            raise spec.doc.error(("layers", main, "repeat"),
-                                 f"{layers} repeated blocks do not split evenly into pp x v = "
-                                 f"{ex.pp * ex.virtual_stages} pipeline stages; uneven splits are not planned")
+        where = ("layers", main, "repeat")
+        if not ex.uneven and (layers < ex.pp * ex.virtual_stages or layers % (ex.pp * ex.virtual_stages)):
+            raise spec.doc.error(where, f"{layers} repeated blocks do not split evenly into pp x v = "
+                                        f"{ex.pp * ex.virtual_stages} pipeline stages; give first_stage_layers "
+                                        "and last_stage_layers for an uneven split")
+        if ex.uneven:
+            shares = {n: value(stage_layers(n, ex, layers).xreplace(ex.values()))
+                      for n in ("first", "last") + (("middle",) if ex.pp > 2 else ())}
+            if any(not (v.is_Integer and v >= 1) for v in shares.values()) or (
+                    ex.pp == 2 and shares["first"] + shares["last"] != layers):
+                raise spec.doc.error(where, f"{layers} repeated blocks do not split into stages of "
+                                            + ", ".join(f"{n} {v}" for n, v in shares.items())
+                                            + f" over pp = {ex.pp} (each a whole number of layers, at least one)")
 
 
 def _main_repeat(derivation: Derivation) -> int | None:
@@ -262,6 +272,8 @@ def in_flight(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr]:
         return ONE, ONE
     if ex.virtual_stages == 1:
         first, last = sympy.Min(PP, M), ONE
+        if stage == "middle":  # the second rank: the most a middle stage holds
+            return sympy.Min(PP - 1, M), ONE
         return (first, first) if stage == "first" else (last, ONE)
     chunks = sympy.Min(PP * V + PP - 1, M * V) if stage == "first" else sympy.Min((V - 1) * PP + 1, M * V)
     return chunks / V, (chunks if stage == "first" else ONE)
@@ -296,19 +308,19 @@ def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
 
 def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]]) -> Formulas:
     main = _main_repeat(derivation)
+    layers = derivation.spec.layers[main].repeat if main is not None else ONE
     act = ex.precision.bytes("activations")
     pieces = []
     for site, r in sites:
         top = site.where[1]
         place = "pre" if main is None or top < main else "block" if top == main else "post"
-        count = site.count / PP if place == "block" else site.count
-        p = _piece(site, r, place, top, count, ex)
-        pieces.append(replace(p, comm=tuple(_tp_comm(p, ex, act) + _other_comm(p, ex, act))))
+        count = site.count / layers if place == "block" else site.count  # per layer of the main repeat
+        pieces.append(_piece(site, r, place, top, count, ex))
 
     held_bytes = OPTIMIZER_STATES[ex.optimizer] * ex.precision.bytes("optimizer") + (4 if ex.precision.master_weights else 0)
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
-    names = ("first", "last") if ex.pp > 1 else ("only",)
-    stages = tuple(_stage(n, pieces, derivation, ex, main) for n in names)
+    names = ("first", "last") + (("middle",) if ex.uneven and ex.pp > 2 else ()) if ex.pp > 1 else ("only",)
+    stages = tuple(_stage(n, pieces, derivation, ex, stage_layers(n, ex, layers), act) for n in names)
     closed = _closer(derivation, act)
     dense_group, expert_group = DP * CP, DP * CP / EP
     split = lambda zero_stage, s: (s.weights / dense_group + s.expert / expert_group if ex.zero >= zero_stage
@@ -321,7 +333,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
         records[s.name] = (s.comm + tuple(_dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
                            + tuple(_pp_comm(s, ex, act)))
-    model = closed(sum(p.model * p.site.count for p in pieces) * M * DP)
+    model = closed(sum(p.model * p.site.count for p in pieces) * M * DP)  # site.count: passes in the whole model
     hardware = closed(sum((p.model + p.model_recomputed) * p.site.count for p in pieces) * M * DP)
     return Formulas(stages, per_stage, records, model, hardware, closed)
 
@@ -373,11 +385,25 @@ def _closer(derivation: Derivation, act):
     return closed
 
 
-def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, main) -> Stage:
-    """What one pipeline rank holds: the repeat's share and the layers before (first stage) or
-    after it (last stage), with the activations of the micro-batches in flight."""
-    mine = [p for p in pieces if p.place == "block" or (p.place == "pre" and name != "last")
-            or (p.place == "post" and name != "first")]
+def stage_layers(stage: str, ex: Execution, layers) -> sympy.Expr:
+    """Layers of the main repeat one rank of `stage` holds: an even share, or the counts given."""
+    if stage == "only":
+        return layers
+    first, last = ex.first_stage_layers, ex.last_stage_layers
+    if not ex.uneven:
+        return layers / PP
+    first = first if first is not None else (layers - last) / PP  # one side given: the rest split evenly
+    last = last if last is not None else (layers - first) / PP
+    return {"first": sympy.sympify(first), "last": sympy.sympify(last), "middle": (layers - first - last) / (PP - 2)}[stage]
+
+
+def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, layers, act) -> Stage:
+    """What one pipeline rank holds: its share of the repeat and the layers before it (first stage)
+    or after it (last stage), with the activations of the micro-batches in flight, and its collectives."""
+    mine = [replace(p, count=p.count * layers) if p.place == "block" else p for p in pieces
+            if p.place == "block" or (p.place == "pre" and name in ("first", "only"))
+            or (p.place == "post" and name in ("last", "only"))]
+    mine = [replace(p, comm=tuple(_tp_comm(p, ex, act) + _other_comm(p, ex, act))) for p in mine]
     block_flight, edge_flight = in_flight(name, ex)
     weights = sum((p.params * p.count for p in mine), sympy.Integer(0))
     expert = sum((p.expert_params * p.count for p in mine), sympy.Integer(0))
@@ -388,7 +414,7 @@ def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution
         flight = block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
         acts += p.saved * p.count * flight
     if ex.recompute == "full":
-        acts = _full_recompute(name, mine, derivation, ex, block_flight, edge_flight)
+        acts = _full_recompute(name, mine, derivation, ex, layers, block_flight, edge_flight)
     comm = tuple(r for p in mine for r in p.comm)
     return Stage(name, weights, expert, acts, tuple(mine), comm)
 
@@ -403,7 +429,7 @@ def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
     return sympy.Integer(0)
 
 
-def _full_recompute(name, mine, derivation: Derivation, ex: Execution, block_flight, edge_flight) -> sympy.Expr:
+def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, block_flight, edge_flight) -> sympy.Expr:
     """Each pass of a top-level repeat keeps only its input (memory.saved_bytes), per micro-batch in
     flight; layers outside the blocks keep what they keep."""
     blocks = {int(b.path.split("/")[1]): b for b in derivation.blocks}
@@ -418,11 +444,11 @@ def _full_recompute(name, mine, derivation: Derivation, ex: Execution, block_fli
         inside = [p for p in mine if p.top == top]
         if not inside:
             continue
-        passes = b.count / PP if inside[0].place == "block" else b.count
+        passes = layers if inside[0].place == "block" else b.count
         flight = block_flight if inside[0].place == "block" else ONE
         kept = per_micro(b.later_bytes) / CP / (TP if ex.sequence_parallel else 1)
         acts += kept * passes * flight
-        if b.then is not None and name != "first":
+        if b.then is not None and name in ("last", "only"):
             acts += per_micro(b.then[1]) / CP
     return acts
 
@@ -462,8 +488,8 @@ def _pp_comm(stage: Stage, ex: Execution, act) -> list[Record]:
         return []
     site = next(p.site for p in stage.pieces if p.place == "block")
     payload = MB * site.ctx.seq_len * site.ctx.flow.width * act / CP / (TP if ex.sequence_parallel else 1)
-    fwd = V * M if stage.name == "first" else (V - 1) * M
-    bwd = (V - 1) * M if stage.name == "first" else V * M
+    fwd = {"first": V * M, "middle": V * M}.get(stage.name, (V - 1) * M)
+    bwd = {"last": V * M, "middle": V * M}.get(stage.name, (V - 1) * M)
     out = [Record("pp", "send_recv", "forward", "stage boundary", payload, fwd, ONE)] if fwd != 0 else []
     if ex.virtual_stages > 1 or stage.name != "first":
         out.append(Record("pp", "send_recv", "backward", "stage boundary", payload, bwd, ONE))
@@ -482,8 +508,9 @@ def _notes(ex: Execution, loaded: str) -> list[str]:
         "logits' gradients and other transients, allocator fragmentation",
     ]
     if ex.cp > 1:
-        notes.append("context parallelism: every activation is divided by cp (each rank keeps seq_len/cp tokens); "
-                     "modelled, not verified against PyTorch")
+        notes.append("context parallelism: each rank keeps and computes its seq_len/cp share of every layer "
+                     "(activations and FLOPs divided by cp; ring attention's keys and values in flight are "
+                     "transient); modelled, not verified against PyTorch")
     if ex.ep > 1:
         notes.append("expert parallelism: all-to-all volumes assume balanced routing (each expert gets its share)")
     if ex.pp > 1 and ex.virtual_stages > 1:
