@@ -119,7 +119,27 @@ def sweep_points() -> None:
           f"{result.checked:,} constraint checks {whole:.2f} s")
 
 
-SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch, "sweep": sweep_points}
+def plan_search() -> None:
+    """plan --search over every layout of 4,096 GPUs for Mixtral-8x7B, against planning layouts one by one."""
+    import symcost
+    from symcost.plan.search import search
+
+    d = symcost.derive(ARCH / "mixtral.yaml")
+    values = {"seq_len": 4096}
+    t = time.perf_counter()
+    found = search(d, 4096, values, global_batch=4096, top=1)
+    whole = time.perf_counter() - t
+    rows = found.rows[:20]
+    keys = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
+    one = best(lambda: [symcost.plan(d, values, global_batch=4096, **{k: r[k] for k in keys}) for r in rows],
+               repeat=1) / len(rows)
+    print(f"plan --search: {found.evaluated:,} layouts of 4,096 GPUs in {whole:.1f} s "
+          f"({found.evaluated / whole:,.0f} per second); one exact plan() takes {one * 1e3:.0f} ms, so one by one "
+          f"would take {one * found.evaluated / 60:,.0f} min ({one * found.evaluated / whole:,.0f}x)")
+
+
+SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch, "sweep": sweep_points,
+            "plan": plan_search}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or SECTIONS:

@@ -368,7 +368,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(_notes(ex, loaded) + notes),
                 bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
-                               "convention": derivation.convention.name})
+                               "convention": derivation.convention.name, "values": dict(values or {})})
 
 
 def tokens_per_sequence(derivation: Derivation, value) -> int:
@@ -504,7 +504,7 @@ def _notes(ex: Execution, loaded: str) -> list[str]:
         + f", ZeRO stage {ex.zero}",
         f"activations ({ex.precision.dtype('activations')}): each layer's exact saved-for-backward rule applied to "
         f"the piece one tp rank runs; attention {ex.attention}; recomputation {ex.recompute}",
-        "total = weights + gradients + optimizer states + activations; not included: communication buffers, the "
+        "total: weights, gradients, optimizer states and activations; not included: communication buffers, the "
         "logits' gradients and other transients, allocator fragmentation",
     ]
     if ex.cp > 1:

@@ -79,8 +79,8 @@ def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, p
         f"time is an estimate, not a measurement: step = model FLOPs / ({gpus} GPUs x {peak / 1e12:g} TFLOP/s dense "
         f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} ({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",
         "roofline bound: per layer piece max(FLOPs / peak, bytes moved / HBM bandwidth), recomputation included, "
-        f"x (1 + pipeline bubble {bubble:.3g}), plus {1 - overlap:g} of the communication time "
-        f"(links: {hw.inter_node_source})",
+        f"stretched by the pipeline bubble ({bubble:.3g} of it), and {1 - overlap:g} of the communication time "
+        f"on top (links: {hw.inter_node_source})",
         "MFU counts model FLOPs (no recomputation); HFU counts what the hardware runs (recomputation included); "
         "both under the derivation's FLOP convention",
     ]

@@ -68,7 +68,9 @@ def _seconds(s: float) -> str:
 
 def plan_text(p) -> str:
     n, ex, limit = p.numbers, p.execution, width()
-    head = (f"{p.name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
+    sizes = p.extra.get("values") or {}
+    name = p.name + (f" ({', '.join(f'{k}={v}' for k, v in sizes.items())})" if sizes else "")
+    head = (f"{name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
             + (f" (v {ex.virtual_stages})" if ex.virtual_stages > 1 else "")
             + f", dp {ex.dp}, cp {ex.cp}, ep {ex.ep}" + (", sequence parallel" if ex.sequence_parallel else "")
             + f", ZeRO {ex.zero}, micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
