@@ -273,7 +273,7 @@ def test_pipeline_and_expert_collectives():
 def test_time_is_labelled_an_estimate_and_costs_follow(cli):
     r = cli("plan", arch("llama"), "--gpus", "8", "--tp", "8", "--tokens", "1e9", "--price", "2", "--format", "json")
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["time"]["estimate"] is True and data["time"]["mfu_assumed"] == 0.4
     assert any("not a measurement" in n for n in data["notes"]) and any("Llama 3" in n for n in data["notes"])
     t = data["training"]
@@ -423,3 +423,29 @@ def test_uneven_stages_hold_their_layers():
 def test_bad_uneven_split(cli, args, message):
     r = cli("plan", arch("llama"), *args)
     assert r.exit_code == 2 and message in r.stderr
+
+
+# --- solving for parallel sizes ---------------------------------------------------------------
+
+def test_smallest_tp_pp_that_fits(cli):
+    """The smallest tp x pp for Llama 2 7B at 32k tokens on 80 GB: every smaller product does not fit
+    (or does not divide the model), the answer does."""
+    r = cli("plan", arch("llama"), "--set", "seq_len=32768", "--smallest", "tp,pp", "--zero", "1",
+            "--recompute", "selective", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    tp, pp = data["execution"]["tp"], data["execution"]["pp"]
+    assert data["fits"] and f"smallest tp x pp that fits: {tp} x {pp} = {tp * pp}" in r.stderr
+    for t in (1, 2, 4, 8, 16, 32):
+        for p in (1, 2, 4, 8, 16, 32):
+            if t * p < tp * pp:
+                smaller = symcost.plan(arch("llama"), {"seq_len": 32768}, tp=t, pp=p, zero=1, recompute="selective")
+                assert not smaller.fits, (t, p)
+
+
+def test_smallest_refuses_what_it_cannot_solve(cli):
+    assert "expected distinct names from tp, pp, cp, ep" in cli("plan", arch("llama"), "--smallest", "dp").stderr
+    r = cli("plan", arch("llama"), "--smallest", "tp", "--hardware", "rtx-4090", "--gpus", "2")
+    assert r.exit_code == 2 and "no tp fits: tried" in r.stderr
+    r = cli("solve", arch("llama"), "--target", "params=7e9", "--for", "tp")
+    assert r.exit_code == 2 and "plan SPEC --smallest tp" in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -51,12 +52,14 @@ Examples:
 @click.option("--tokens-per-second", type=float, help="A measured throughput: report MFU and HFU.")
 @click.option("--search", is_flag=True, help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
 @click.option("--top", type=positive, default=10, show_default=True, help="Rows --search prints.")
+@click.option("--smallest", metavar="DIMS", help="Solve for the smallest product of these parallel sizes that fits, "
+              "e.g. tp,pp (the other settings as given).")
 @set_option
 @format_option(("text", "json"))
 @edge
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype, activation_dtype, optimizer, master_weights, tokens,
-         price, mfu, overlap, tokens_per_second, search, top, sets, fmt) -> None:
+         price, mfu, overlap, tokens_per_second, search, top, smallest, sets, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
     Memory and communication are exact closed forms in the dims and tp, pp, dp, ep, cp. Time is an
@@ -85,10 +88,21 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         if not found.fitting:
             sys.exit(1)
         return
-    p = api.plan(spec, values, gpus=gpus, tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
-                 sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
-                 virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
-                 last_stage_layers=last_stage_layers, recompute=recompute, attention=attention, optimizer=optimizer, **common)
+    settings = dict(tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
+                    sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
+                    virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
+                    last_stage_layers=last_stage_layers, recompute=recompute, attention=attention, optimizer=optimizer)
+    if smallest is not None:
+        from ..plan.search import smallest as _smallest
+
+        dims = tuple(d.strip() for d in smallest.split(","))
+        p, planned = _smallest(api.derive(spec), dims, {k: v for k, v in settings.items() if k not in dims}, values,
+                               gpus, **common)
+        sizes = [getattr(p.execution, d) for d in dims]
+        click.echo(f"smallest {' x '.join(dims)} that fits: {' x '.join(map(str, sizes))} = {math.prod(sizes)} "
+                   f"({planned} layouts planned exactly)", err=True)
+    else:
+        p = api.plan(spec, values, gpus=gpus, **settings, **common)
     if fmt == "json":
         import json
 

@@ -193,7 +193,12 @@ def setup(spec: Spec, unknown: str, values, convention) -> tuple[Derivation, sym
     """The derivation to solve in (derived dims that are given or solved for kept as symbols)."""
     dims = spec.dimset
     if unknown not in dims:
-        raise SpecError(f"unknown {unknown!r}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
+        from ..plan.search import SMALLEST
+
+        hint = (f"; {unknown} is a parallel size: `symcost plan SPEC --smallest {unknown}` finds the smallest that fits"
+                if unknown in SMALLEST else "")
+        raise SpecError(f"unknown {unknown!r}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}"
+                        + hint)
     keep = [d.name for d in dims.items if d.definition is not None and (d.name == unknown or d.name in values)]
     return derive(spec, convention, keep=keep), symbols.dim(unknown)
 

@@ -158,3 +158,49 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
             for r in fitting[:top]]
     return Search(derivation.spec.name, gpus, hardware, len(rows), fitting, front, best,
                   min(r["memory_bytes"] for r in rows))
+
+
+SMALLEST = ("tp", "pp", "cp", "ep")
+
+
+def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, values: Mapping[str, int] | None,
+             gpus: int | None, **plan_options) -> tuple[Plan, int]:
+    """The layout with the smallest product of `dims` (say tp x pp) whose plan fits, the other
+    settings as given (dp from `gpus` when given); among equal products, the fastest by the
+    roofline bound. Each candidate is planned exactly. Returns it and how many were planned."""
+    from ..api import plan as _plan
+    from ..evaluate import dim_values
+
+    unknown = [d for d in dims if d not in SMALLEST]
+    if not dims or unknown or len(set(dims)) != len(dims):
+        raise SpecError(f"--smallest {','.join(dims)}: expected distinct names from {', '.join(SMALLEST)}")
+    subst = dim_values(derivation, values)
+    value = lambda e: int(sympy.sympify(e).xreplace(subst))
+    sites = layer_sites(derivation, 1)
+    main = _main_repeat(derivation)
+    limit = gpus or 4096
+    ranges = {
+        "tp": [t for t in _divisors(limit) if all(value(s) % t == 0 for site, r in sites for _, s in r.divides(site.component))],
+        "pp": [p for p in _divisors(value(derivation.spec.layers[main].repeat)) if p <= limit] if main is not None else [1],
+        "cp": [c for c in _divisors(tokens_per_sequence(derivation, value)) if c <= limit],
+        "ep": [e for e in _divisors(limit) if all(value(site.component.experts) % e == 0 for site, _ in sites
+                                                 if site.component.kind == "moe")],
+    }
+    combos = sorted(itertools.product(*(ranges[d] for d in dims)), key=lambda c: (int(np.prod(c)), c))
+    planned, fitting, product = 0, [], None
+    for combo in combos:
+        size = int(np.prod(combo))
+        if fitting and size != product:
+            break
+        try:
+            p = _plan(derivation, values, gpus=gpus, **{**settings, **dict(zip(dims, combo))}, **plan_options)
+        except SpecError:  # this combination does not divide the model or the GPUs
+            continue
+        planned += 1
+        if p.fits:
+            fitting.append(p)
+            product = size
+    if not fitting:
+        raise SpecError(f"no {' x '.join(dims)} fits: tried {planned} layouts"
+                        + (f" of {gpus} GPUs" if gpus else "") + "; add GPUs, shard more (--zero 3), or recompute")
+    return min(fitting, key=lambda p: p.numbers["step_seconds_bound"]), planned
