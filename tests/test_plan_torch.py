@@ -145,3 +145,44 @@ def test_a_tensor_parallel_rank_saves_what_the_plan_says(sizes, attention, recom
                                          prepare=lambda m: shardref.tensor_parallel(m, mesh))
         p, _ = _plan(d, sizes, attention=attention, recompute=recompute)
         assert saved.total == p.numbers["activation_bytes"]
+
+
+MOE = """
+name: moe-check
+dims: {{d: {d}, h: {h}, V: {V}, seq_len: 4, experts: {E}, k: {k}, f: {f}}}
+layers:
+  - embedding: {{vocab: V, dim: d}}
+  - repeat: 2
+    layers:
+      - rmsnorm: {{dim: d}}
+      - attention: {{dim: d, heads: h, causal: true}}
+      - rmsnorm: {{dim: d}}
+      - moe: {{dim: d, hidden: f, experts: experts, top_k: k, shared_experts: {shared}}}
+  - rmsnorm: {{dim: d}}
+  - lm_head: {{dim: d, vocab: V}}
+"""
+
+
+@given(st.sampled_from([1, 2, 4]), st.sampled_from([1, 2, 4]), st.integers(1, 2), st.integers(0, 1))
+@settings(max_examples=20, deadline=None)
+def test_expert_and_tensor_parallel_shards(tp, ep, per_rank, shared):
+    """A rank of tp x ep holds the router whole, E/ep routed experts (the rank's share, by construction)
+    and every shared expert, each expert's matrices split by DTensor as the MLP's are."""
+    E = ep * per_rank
+    sizes = dict(d=4 * tp, h=tp, V=2 * tp, E=E, k=1, f=2 * tp, shared=shared)
+    d = symcost.derive(MOE.format(**sizes))
+    values = dim_values(d, {})
+    with shardref.fake_world(tp):
+        mesh = init_device_mesh("cpu", (tp,))
+        with torch.device("meta"):
+            model = torchref.build(d, values)
+        shardref.tensor_parallel(model, mesh)
+        mlp = {sub: style for sub, style in shardref.RULES["mlp"].torch}
+        styles = {"colwise": shardref.ColwiseParallel, "rowwise": shardref.RowwiseParallel}
+        for _, part in torchref.components(model):
+            if hasattr(part, "experts"):
+                part.experts = torch.nn.ModuleList(list(part.experts)[:per_rank])  # this ep rank's experts
+                for expert in [*part.experts, *getattr(part, "shared_experts", [])]:
+                    shardref.parallelize_module(expert, mesh, {s: styles[mlp[s]]() for s in mlp if hasattr(expert, s)})
+        p = plan(d, Execution(tp=tp, ep=ep, dp=ep, global_batch=ep), hardware("h100-sxm"))
+        assert 2 * shardref.local_params(model) == p.numbers["weights_bytes"]

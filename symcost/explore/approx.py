@@ -12,6 +12,11 @@ seq_len, vocab; n_heads and d_ff where the estimate uses them) and says which it
 - Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters
   Using Megatron-LM", Section 5.1: 72·B·s·L·h²·(1 + s/(6h) + V/(12·h·L)) per iteration
   without activation recomputation.
+- Narayanan et al. 2021, Sec. 5.1, Eq. 3: 96·B·s·L·h²·(1 + s/(6h) + V/(16·h·L)) with full
+  recomputation (a second forward of every layer), against the exact hardware FLOPs.
+- Megatron-LM's theoretical memory (megatron/training/theoretical_memory_usage.py): 18 bytes per
+  parameter (bf16 weights, fp32 gradients, fp32 master weights and Adam moments), against the
+  exact training state at those dtypes (equal by construction: the check is the parameter count).
 - Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models",
   Sec. 4, eq. 1: activations s·b·h·(34 + 5·a·s/h) bytes per layer (16-bit, a GPT layer with
   a 4h MLP, dropout masks of one byte, eager attention), and 34·s·b·h with selective
@@ -82,11 +87,30 @@ def estimates(derivation: Derivation) -> list[Estimate]:
                  3 * B * chinchilla_forward, exact.train),
         Estimate("megatron", "Narayanan et al. 2021, Sec. 5.1: 72·B·s·L·h²·(1 + s/6h + V/12hL)", "train",
                  72 * B * n * L * d**2 * (1 + n / (6 * d) + V / (12 * d * L)), exact.train),
+        Estimate("megatron_recompute", "Narayanan et al. 2021, Eq. 3: 96·B·s·L·h²·(1 + s/6h + V/16hL), full "
+                 "recomputation", "train FLOPs with full recomputation",
+                 96 * B * n * L * d**2 * (1 + n / (6 * d) + V / (16 * d * L)), recomputed_train(derivation)),
+        Estimate("megatron_18_bytes", "Megatron-LM theoretical memory: 18 bytes per parameter (bf16 weights, fp32 "
+                 "gradients, master weights and Adam)", "train_state_bytes (fp32 gradients)",
+                 18 * exact.params, train_state(derivation)),
         Estimate("korthikanti", "Korthikanti et al. 2022, eq. 1: s·b·h·(34 + 5·a·s/h) bytes per layer (16-bit, eager)",
                  "activation_bytes", L * n * B * d * (34 + 5 * h * n / d), activation_bytes(derivation, "none")),
         Estimate("korthikanti_selective", "Korthikanti et al. 2022, Sec. 5: 34·s·b·h bytes per layer, selective "
                  "recomputation", "activation_bytes", 34 * L * n * B * d, activation_bytes(derivation, "selective")),
     ]
+
+
+def recomputed_train(derivation: Derivation) -> sympy.Expr:
+    from ..plan.tokens import flops_per_token
+
+    return sympy.expand(flops_per_token(derivation, "full") * derivation.inputs.xreplace(derivation.spec.dimset.substitution()))
+
+
+def train_state(derivation: Derivation) -> sympy.Expr:
+    from ..memory import memory_metrics
+    from ..precision import Precision
+
+    return memory_metrics(derivation, Precision("bf16", grads="fp32"))["train_state_bytes"]
 
 
 def activation_bytes(derivation: Derivation, recompute: str) -> sympy.Expr:
