@@ -11,7 +11,7 @@ of `symbols.ACT`, the bytes of one activation value, outside the attention core.
 share depends on how it runs: `core_eager` (its copies of q, k, v, the mask and the n x n
 probabilities), `core_sdpa` (PyTorch's fused kernel: its inputs, output and log-sum-exp),
 and `core_inputs` (the storages of q, k and v it is handed: what a checkpoint keeps under
-selective recomputation). NaN where a type has no rule yet.
+selective recomputation). NaN where a rule needs what the spec leaves out (a token count).
 """
 
 from __future__ import annotations

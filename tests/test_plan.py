@@ -449,3 +449,22 @@ def test_smallest_refuses_what_it_cannot_solve(cli):
     assert r.exit_code == 2 and "no tp fits: tried" in r.stderr
     r = cli("solve", arch("llama"), "--target", "params=7e9", "--for", "tp")
     assert r.exit_code == 2 and "plan SPEC --smallest tp" in r.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ("my-gpu: [1, 2]\n", "my-gpu: expected a mapping"),
+    ("my-gpu:\n  name: x\n  tflops: {bf16: 1}\n", "my-gpu.memory_GB: Field required"),
+    ("my-gpu:\n  name: x\n  tflops: {bf17: 1}\n", "unknown dtype 'bf17'"),
+    ("my-gpu:\n  name: x\n  colour: red\n", "my-gpu.colour: unknown field 'colour'; expected name, tflops"),
+    ("my-gpu: {name: x\n", "my.yaml"),
+])
+def test_bad_hardware_file(cli, tmp_path, text, message):
+    f = tmp_path / "my.yaml"
+    f.write_text(text)
+    r = cli("plan", arch("llama"), "--hardware", "my-gpu", "--hardware-file", f)
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_recomputation_with_nothing_to_act_on_says_so():
+    p = symcost.plan(arch("mlp"), recompute="selective")
+    assert any("this spec has none, so nothing is recomputed" in n for n in p.notes)

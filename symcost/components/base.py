@@ -185,8 +185,8 @@ class Component(BaseModel):
 
     def saved(self, ctx: Ctx) -> Cost:
         """Bytes its training forward keeps for backward (Cost.saved, in symbols.ACT), as the
-        reference build saves them (torchsaved measures it). NaN: no rule for this type yet."""
-        return Cost(saved=sympy.nan)
+        reference build saves them (torchsaved measures it). Every type has a rule."""
+        raise NotImplementedError
 
     def in_width(self) -> sympy.Expr | None:
         """The stream width this layer expects, if it reads one."""

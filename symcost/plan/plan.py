@@ -235,8 +235,9 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
     if ex.pp > 1:
         if main is None:
-            raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none "
-                            "(or more than one)")
+            found = sum(isinstance(item, Repeat) for item in spec.layers)
+            raise SpecError(f"pp > 1 splits the one top-level `repeat` block over pipeline stages; this spec has "
+                            f"{found or 'none'}" + (" (write them as one, or plan with pp 1)" if found else ""))
         layers = value(spec.layers[main].repeat)
         where = ("layers", main, "repeat")
         if not ex.uneven and (layers < ex.pp * ex.virtual_stages or layers % (ex.pp * ex.virtual_stages)):
@@ -366,7 +367,10 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
                           hardware_flops=numbers["hardware_flops_per_step"])
     numbers |= timed
     fits = numbers["total_bytes"] <= hardware.memory_bytes
-    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(_notes(ex, loaded) + notes),
+    from ..memory import recompute_notes
+
+    notes = _notes(ex, loaded) + recompute_notes(derivation, ex.recompute) + notes
+    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes),
                 bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
                                "convention": derivation.convention.name, "values": dict(values or {})})
 

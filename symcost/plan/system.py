@@ -51,6 +51,9 @@ def _load(path: str | Path) -> dict[str, Hardware]:
     for key, entry in raw.items():
         if not isinstance(entry, dict):
             raise doc.error((key,), "expected a mapping of the fields name, tflops, memory_GB, ...")
+        for name in entry:
+            if name not in Hardware.model_fields:
+                raise doc.error((key, name), f"unknown field {name!r}; expected {', '.join(Hardware.model_fields)}")
         try:
             if unknown := set(entry.get("tflops") or ()) - set(TFLOPS_DTYPES):
                 raise SpecError(f"tflops: unknown dtype {sorted(unknown)[0]!r}; expected {', '.join(TFLOPS_DTYPES)}")
