@@ -123,11 +123,12 @@ class Attention(Heads):
         window = None if self.window is None else b.int(self.window)
         qk_norm, attend = self.qk_norm, core(b)
 
-        def forward(m, x, state):  # heads read from the shapes: a tensor-parallel rank holds h/tp of them
+        def heads(t):  # (B, T, n·hd) -> (B, n, T, hd), n from the shape: a tensor-parallel rank holds h/tp heads
+            return t.view(*t.shape[:2], t.shape[-1] // hd, hd).transpose(1, 2)
+
+        def forward(m, x, state):
             B, T, _ = x.shape
-            q = m.q_proj(x).view(B, T, -1, hd).transpose(1, 2)  # (B, h, T, hd)
-            k = m.k_proj(x).view(B, T, -1, hd).transpose(1, 2)  # (B, kv, T, hd)
-            v = m.v_proj(x).view(B, T, -1, hd).transpose(1, 2)  # (B, kv, T, hd)
+            q, k, v = heads(m.q_proj(x)), heads(m.k_proj(x)), heads(m.v_proj(x))  # (B, h | kv, T, hd)
             if qk_norm:
                 q, k = m.q_norm(q), m.k_norm(k)
             if rotate:
@@ -137,7 +138,7 @@ class Attention(Heads):
                 k = k.repeat_interleave(h // kv, dim=1)  # (B, h, past + T, hd)
                 v = v.repeat_interleave(h // kv, dim=1)
             out = attend(q, k, v, causal, window, past)  # (B, h, T, hd)
-            out = m.o_proj(out.transpose(1, 2).reshape(B, T, -1))  # (B, T, d)
+            out = m.o_proj(out.transpose(1, 2).reshape(B, T, out.shape[1] * hd))  # (B, T, d)
             return x + out if residual else out
 
         return b.part(forward, **mods)

@@ -361,18 +361,22 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
     numbers = {k: at(e) for k, e in exprs.items()}
     comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
-    timed, notes = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, mfu=mfu, overlap=overlap, tokens=tokens,
+    timed, notes, rows = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, mfu=mfu, overlap=overlap, tokens=tokens,
                           price=price, tokens_per_second=tokens_per_second,
                           tokens_per_step=int(ex.sequences * tokens_per_sequence(derivation, value)),
                           hardware_flops=numbers["hardware_flops_per_step"])
     numbers |= timed
+    from .estimates import estimates
+
+    published = estimates(derivation, ex, stage, numbers, at, in_flight(loaded, ex)[0])
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     from ..memory import recompute_notes
 
     notes = _notes(ex, loaded) + recompute_notes(derivation, ex.recompute) + notes
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes),
                 bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
-                               "convention": derivation.convention.name, "values": dict(values or {})})
+                               "convention": derivation.convention.name, "values": dict(values or {}),
+                               "roofline": rows, "estimates": published})
 
 
 def tokens_per_sequence(derivation: Derivation, value) -> int:

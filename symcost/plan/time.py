@@ -40,14 +40,18 @@ def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, p
     model = float(numbers["model_flops_per_step"])
     step = model / (gpus * peak * mfu)
     w, g = ex.precision.bytes("weights"), ex.precision.bytes("grads")
-    compute = 0.0
+    compute, rows = 0.0, []
     for stage in stages:
-        seconds = 0.0
+        mine = []
         for p in stage.pieces:
-            flops = float(at(closed((p.train + p.recomputed) * p.count)))
-            moved = float(at(closed(((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count)))
-            seconds += max(flops / peak, moved / (hw.memory_GBps * 1e9))
-        compute = max(compute, seconds * ex.microbatches)
+            flops = float(at(closed((p.train + p.recomputed) * p.count))) * ex.microbatches
+            moved = float(at(closed(((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count))) * ex.microbatches
+            seconds = max(flops / peak, moved / (hw.memory_GBps * 1e9))
+            mine.append({"path": p.path, "type": p.site.component.kind, "flops": flops, "bytes_moved": moved,
+                         "seconds": seconds, "bound": "compute" if flops / peak >= moved / (hw.memory_GBps * 1e9)
+                         else "memory"})
+        if sum(r["seconds"] for r in mine) >= compute:
+            compute, rows = sum(r["seconds"] for r in mine), [{"stage": stage.name, **r} for r in mine]
     bubble = (ex.pp - 1) / (ex.virtual_stages * ex.microbatches)
     comm_seconds = sum(float(sent) / float(link_bandwidth(r.dim, hw, ex.tp, ex.cp, ex.dp, ex.ep)) for r, _, sent in comm)
     bound = compute * (1 + bubble) + (1 - overlap) * comm_seconds
@@ -84,5 +88,5 @@ def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, p
         "MFU counts model FLOPs (no recomputation); HFU counts what the hardware runs (recomputation included); "
         "both under the derivation's FLOP convention",
     ]
-    return out, notes
+    return out, notes, rows
 

@@ -49,6 +49,9 @@ def plan_data(p) -> dict:
                   "rank_per_step": jsonable(n["rank_flops_per_step"]),
                   "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.extra["convention"]},
         "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME}},
+        "roofline_by_component": p.extra["roofline"],
+        "published_estimates": [{**e, "estimate": jsonable(e["estimate"]), "exact": jsonable(e["exact"])}
+                                for e in p.extra["estimates"]],
         "notes": list(p.notes),
     }
     if "mfu_measured" in n:
@@ -97,6 +100,11 @@ def plan_text(p) -> str:
         lines.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
                      f"{n['gpu_hours']:,.0f} GPU-hours" + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} per GPU-hour"
                                                          if "cost" in n else ""))
+    if p.extra["estimates"]:
+        lines += ["", "published estimates against the exact bytes"]
+        for e in p.extra["estimates"]:
+            lines += wrap(f"  {e['name']} ({e['source']}): {bytes_human(e['estimate'])} vs {bytes_human(e['exact'])}"
+                          f" {e['metric']}, {100 * e['relative_error']:+.1f}%", limit)
     lines.append("")
     return "\n".join(lines + [piece for note in p.notes for piece in wrap(f"* {note}", limit)])
 
