@@ -306,6 +306,11 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["eval", "architectures/llama.yaml", "--set", "d_model=1e999999999"],
     ["verify", "architectures/llama.yaml", "--memory"],
     ["sweep", "architectures/llama.yaml", "--vary", "seq_len=1e999999999,2", "--metric", "params"],
+    ["plan", "/dev/zero"],
+    ["plan", "architectures/llama.yaml", "--tp", "1000000000"],
+    ["plan", "architectures/llama.yaml", "--gpus", "1000000000", "--smallest", "tp," * 10000],
+    ["plan", "architectures/llama.yaml", "--hardware", "h100-sxm", "--hardware-file", "/dev/zero"],
+    ["flops-per-token", "/dev/zero"],
 ])
 def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
     """Each ends with one line and exit 2 in a process capped at 1 GiB of address space and

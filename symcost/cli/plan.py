@@ -44,13 +44,17 @@ Examples:
 @click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
 @click.option("--activation-dtype", type=click.Choice(list(ACTIVATION_DTYPES)))
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
+@click.option("--optimizer-dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Bytes per optimizer state value.")
 @click.option("--master-weights/--no-master-weights", default=None, help="fp32 master weights (default: when --dtype is not fp32).")
 @click.option("--tokens", type=float, help="Tokens to train on: steps, days, GPU-hours.")
 @click.option("--price", type=float, help="Dollars per GPU-hour, for the cost.")
 @click.option("--mfu", type=float, default=0.4, show_default=True, help="Assumed model FLOPs utilisation for the step time.")
-@click.option("--overlap", type=float, default=0.0, show_default=True, help="Fraction of communication hidden behind compute (roofline bound).")
+@click.option("--overlap", type=float, default=0.0, show_default=True,
+              help="Fraction of communication hidden behind compute (roofline bound).")
 @click.option("--tokens-per-second", type=float, help="A measured throughput: report MFU and HFU.")
-@click.option("--search", is_flag=True, help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
+@click.option("--search", is_flag=True,
+              help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
 @click.option("--top", type=positive, default=10, show_default=True, help="Rows --search prints.")
 @click.option("--smallest", metavar="DIMS", help="Solve for the smallest product of these parallel sizes that fits, "
               "e.g. tp,pp (the other settings as given).")
@@ -58,8 +62,9 @@ Examples:
 @format_option(("text", "json"))
 @edge
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype, activation_dtype, optimizer, master_weights, tokens,
-         price, mfu, overlap, tokens_per_second, search, top, smallest, sets, fmt) -> None:
+         virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype,
+         activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap, tokens_per_second,
+         search, top, smallest, sets, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
     Memory and communication are exact closed forms in the dims and tp, pp, dp, ep, cp. Time is an
@@ -70,7 +75,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     from ..precision import Precision
     from ..render.text import bytes_human
 
-    precision = Precision(dtype, None, grad_dtype, master=master_weights, activations=activation_dtype)
+    precision = Precision(dtype, None, grad_dtype, optimizer_dtype, master=master_weights, activations=activation_dtype)
     values = parse_sets(sets)
     if tokens is not None and (tokens != tokens or tokens <= 0 or tokens > 1e18):
         raise SpecError(f"--tokens {tokens}: expected a positive number of tokens")

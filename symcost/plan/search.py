@@ -12,6 +12,7 @@ Time is the roofline bound (assumed-MFU time is the same for every layout: it ra
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -27,7 +28,7 @@ from .system import hardware as _hardware
 from .time import PEAK_DTYPE, link_bandwidth
 
 ARGS = (TP, PP, DP, EP, CP, MB, M, V)
-MAX_CANDIDATES = 2_000_000
+MAX_CANDIDATES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class Search:
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
 
 
 def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> dict[str, np.ndarray]:
@@ -76,6 +78,8 @@ def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> d
                     for mb in (2**i for i in range(per_rank.bit_length())):
                         if per_rank % mb == 0:
                             rows.append((tp, pp, dp, ep, cp, mb, per_rank // mb, 1))
+                if len(rows) > MAX_CANDIDATES:
+                    raise SpecError(f"more than {MAX_CANDIDATES:,} layouts of {gpus} GPUs; search fewer GPUs")
     if not rows:
         raise SpecError(f"no parallel layout of {gpus} GPUs divides this model (tp must divide heads and hidden "
                         f"sizes, pp the layers, and dp the global batch of {global_batch})")
@@ -186,10 +190,12 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
         "ep": [e for e in _divisors(limit) if all(value(site.component.experts) % e == 0 for site, _ in sites
                                                  if site.component.kind == "moe")],
     }
-    combos = sorted(itertools.product(*(ranges[d] for d in dims)), key=lambda c: (int(np.prod(c)), c))
+    if math.prod(len(ranges[d]) for d in dims) > MAX_CANDIDATES:
+        raise SpecError(f"more than {MAX_CANDIDATES:,} combinations of {', '.join(dims)}; give --gpus, or fewer sizes")
+    combos = sorted(itertools.product(*(ranges[d] for d in dims)), key=lambda c: (math.prod(c), c))
     planned, fitting, product = 0, [], None
     for combo in combos:
-        size = int(np.prod(combo))
+        size = math.prod(combo)
         if fitting and size != product:
             break
         try:

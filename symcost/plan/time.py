@@ -81,7 +81,8 @@ def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, p
         out["hfu_measured"] = float(hardware_flops) / tokens_per_step * tokens_per_second / (gpus * peak)
     notes = [
         f"time is an estimate, not a measurement: step = model FLOPs / ({gpus} GPUs x {peak / 1e12:g} TFLOP/s dense "
-        f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} ({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",
+        f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} "
+        f"({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",
         "roofline bound: per layer piece max(FLOPs / peak, bytes moved / HBM bandwidth), recomputation included, "
         f"stretched by the pipeline bubble ({bubble:.3g} of it), and {1 - overlap:g} of the communication time "
         f"on top (links: {hw.inter_node_source})",
