@@ -6,7 +6,7 @@ import importlib
 
 from .errors import SpecError
 
-NAMES = {"torch": "PyTorch", "transformers": "Hugging Face transformers"}
+NAMES = {"torch": "PyTorch", "transformers": "Hugging Face transformers", "scipy.optimize": "SciPy"}
 
 
 class MissingExtra(SpecError):

@@ -56,20 +56,25 @@ class Document:
 
 def read(path: str | Path) -> Document:
     """Read and parse a spec file; every failure is a SpecError naming the file."""
+    return parse(read_bytes(path, "a YAML spec file"), str(path))
+
+
+def read_bytes(path: str | Path, expected: str = "a file") -> bytes:
+    """A file's bytes, at most MAX_FILE_BYTES of them; every failure is a SpecError naming the file."""
     name = str(path)
     p = Path(path)
     try:
         if p.is_dir():
-            raise SpecError("is a directory, expected a YAML spec file", file=name)
+            raise SpecError(f"is a directory, expected {expected}", file=name)
         with p.open("rb") as f:  # at most one byte past the limit: /dev/zero and pipes report no size
             raw = f.read(MAX_FILE_BYTES + 1)
         if len(raw) > MAX_FILE_BYTES:
-            raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; specs are limited to that", file=name)
+            raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; inputs are limited to that", file=name)
     except FileNotFoundError:
         raise SpecError("no such file", file=name) from None
     except OSError as e:
         raise SpecError(f"cannot read: {e.strerror or e}", file=name) from None
-    return parse(raw, name)
+    return raw
 
 
 def parse(raw: bytes, name: str = "<spec>") -> Document:

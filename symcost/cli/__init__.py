@@ -25,6 +25,7 @@ COMMANDS = {
     "inference": ("memory", "inference", "Prefill and decode FLOPs, generation, arithmetic intensity."),
     "plan": ("plan", "plan", "A training run on a cluster: memory per GPU, communication, time, cost."),
     "flops-per-token": ("plan", "flops_per_token", "Exact training FLOPs per token as a Python function, for MFU."),
+    "scaling": ("scaling", "scaling", "Scaling laws with exact compute: fit, compute-optimal size, compare."),
     "import-hf": ("hf", "import_hf", "A spec from a Hugging Face config.json."),
 }
 

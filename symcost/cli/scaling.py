@@ -1,0 +1,114 @@
+"""scaling: fit a scaling law to runs; the compute-optimal size with exact compute; specs at a budget."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._options import echo, edge, format_option, parse_sets, set_option, spec_argument
+
+law_option = click.option("--law", default="hoffmann2022", show_default=True,
+                          help="A published law: hoffmann2022, besiroglu2024, kaplan2020.")
+fit_option = click.option("--fit", "fit_file", type=click.Path(dir_okay=False),
+                          help="A fit written by `scaling fit --format json` (instead of --law).")
+
+
+@click.group(epilog="""\b
+Examples:
+  symcost scaling fit runs.csv --plot fit.png
+  symcost scaling optimal architectures/llama.yaml --flops 1e23 --for n_layers
+  symcost scaling optimal architectures/llama.yaml --flops 1e23 --for d_model --multiple-of 128 --serve 1e13
+  symcost scaling compare architectures/llama.yaml architectures/mixtral.yaml --flops 1e23
+""")
+def scaling() -> None:
+    """Scaling laws with exact compute: fit L(N, D) to runs, find the compute-optimal size, compare specs."""
+
+
+@scaling.command()
+@click.argument("runs", type=click.Path(dir_okay=True))
+@click.option("--grid", type=click.Choice(["default", "hoffmann"]), default="default", show_default=True,
+              help="Initialisations for L-BFGS: 675 points, or the paper's 4,500.")
+@click.option("--bootstrap", type=click.IntRange(0, 10_000), default=200, show_default=True,
+              help="Resamples for the 95% confidence intervals (0: none).")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write observed against predicted loss (PNG).")
+@format_option(("text", "json"))
+@edge
+def fit(runs, grid, bootstrap, plot, fmt) -> None:
+    """Fit L(N, D) = E + A/N^alpha + B/D^beta to RUNS.csv (params,tokens,loss[,flops])."""
+    from ..render.scaling import fit_text
+    from ..scaling.fit import fit as _fit, read_runs
+    from ..scaling.laws import Law
+
+    data = read_runs(runs)
+    result = _fit(data, grid=grid, bootstrap=bootstrap)
+    if plot:
+        from ..scaling.plot import plot_fit
+
+        plot_fit(data, result, Law("fit", runs, "hoffmann", result.values, "as in the runs"), plot)
+    echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else fit_text(result, runs))
+
+
+def _law(law: str, fit_file: str | None):
+    from ..scaling.laws import law as named
+
+    if fit_file is None:
+        return named(law)
+    from ..scaling.laws import law_from_fit
+
+    return law_from_fit(fit_file)
+
+
+@scaling.command()
+@spec_argument
+@click.option("--flops", required=True, help="The training budget in FLOPs, e.g. 1e23.")
+@click.option("--for", "unknown", required=True, metavar="DIM", help="The dim to size.")
+@click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--serve", help="Tokens to serve after training: the inference-aware optimum too.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Iso-FLOP curves at C/10, C and 10 C (PNG).")
+@law_option
+@fit_option
+@set_option
+@format_option(("text", "json"))
+@edge
+def optimal(spec, flops, unknown, multiple_of, serve, plot, law, fit_file, sets, fmt) -> None:
+    """The size of one dim with the lowest predicted loss for a budget, with the spec's exact
+    training FLOPs per token, beside the law's 6ND optimum."""
+    from .. import api
+    from ..literals import exact
+    from ..render.scaling import optimal_text
+    from ..scaling.optimal import optimal as _optimal
+
+    budget = float(exact(flops, "--flops"))
+    served = float(exact(serve, "--serve")) if serve is not None else None
+    chosen, values = _law(law, fit_file), parse_sets(sets)
+    d = api.derive(spec)
+    result = _optimal(d, budget, unknown, chosen, values, multiple_of, served)
+    if plot:
+        from ..scaling.plot import plot_isoflop
+
+        plot_isoflop([_optimal(d, c, unknown, chosen, values, multiple_of) for c in (budget / 10, budget, budget * 10)],
+                     plot)
+    echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else optimal_text(result))
+
+
+@scaling.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--flops", required=True, help="The training budget in FLOPs.")
+@law_option
+@fit_option
+@set_option
+@format_option(("text", "json"))
+@edge
+def compare(specs, flops, law, fit_file, sets, fmt) -> None:
+    """Which spec, at its own sizes, reaches the lower predicted loss for a budget."""
+    from .. import api
+    from ..literals import exact
+    from ..render.scaling import compare_text
+    from ..scaling.optimal import at_budget
+
+    budget = float(exact(flops, "--flops"))
+    chosen = _law(law, fit_file)
+    rows = [at_budget(api.derive(s), budget, chosen, parse_sets(sets)) for s in specs]
+    echo(json.dumps({"flops": budget, "law": chosen.name, "specs": rows}, indent=2) if fmt == "json"
+         else compare_text(rows, budget, chosen))

@@ -1,0 +1,196 @@
+"""Fitting L(N, D) = E + A / N^alpha + B / D^beta to training runs (Hoffmann et al. 2022, App. D.2).
+
+Approach 3 as published: minimise the Huber loss (delta = 1e-3) of
+LSE(a - alpha log N, b - beta log D, e) - log L over the runs, A = e^a, B = e^b, E = e^e, with
+L-BFGS from every point of a grid of initialisations, keeping the best: the objective has local
+minima, and only the global one is the fit. The default grid (675 starts): alpha, beta in
+{0, 0.5, ..., 2}, e in {-1, 0, 1}, a, b in {0, 10, 20}; `grid="hoffmann"` is the paper's own
+(alpha, beta in {0, 0.5, ..., 2}, e in {-1, -0.5, ..., 1}, a, b in {0, 5, ..., 25}: 4,500 starts,
+about 7x slower). Confidence intervals: percentile bootstrap
+over the runs (a fixed seed, so the fit is deterministic), each refit started from the full fit.
+
+Approaches 1 and 2 need runs at a few compute budgets (groups of runs with the same FLOPs, from
+a `flops` column or 6ND to 2 significant digits, at least 3 runs each in at least 3 groups):
+approach 1 takes each group's lowest-loss run, approach 2 the minimum of a parabola in log N;
+both then fit N_opt = k C^a.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SpecError
+from ..extras import require
+
+DELTA = 1e-3
+GRIDS = {
+    "default": {"alpha": np.arange(0, 2.01, 0.5), "beta": np.arange(0, 2.01, 0.5), "e": np.array([-1.0, 0, 1]),
+                "a": np.array([0.0, 10, 20]), "b": np.array([0.0, 10, 20])},
+    "hoffmann": {"alpha": np.arange(0, 2.01, 0.5), "beta": np.arange(0, 2.01, 0.5), "e": np.arange(-1, 1.01, 0.5),
+                 "a": np.arange(0, 25.1, 5), "b": np.arange(0, 25.1, 5)},
+}
+PARAMS = ("E", "A", "B", "alpha", "beta")
+COLUMNS = ("params", "tokens", "loss")
+
+
+@dataclass(frozen=True)
+class Runs:
+    params: np.ndarray
+    tokens: np.ndarray
+    loss: np.ndarray
+    flops: np.ndarray | None = None
+    source: str = "<runs>"
+
+
+@dataclass
+class Fit:
+    values: dict[str, float]  # E, A, B, alpha, beta
+    objective: float
+    starts: int  # initialisations tried
+    converged: int  # of them, how many L-BFGS reported converged
+    residuals: list[float]  # log L - log predicted, per run
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap intervals
+    approaches: dict[str, dict] = field(default_factory=dict)  # approach 1 and 2, where the runs allow them
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"fit": {**self.values, "objective": self.objective}, "ci": {k: list(v) for k, v in self.ci.items()},
+                "starts": self.starts, "converged": self.converged, "residuals": self.residuals,
+                "approaches": self.approaches, "warnings": self.warnings, "method": __doc__.split("\n\n")[1]}
+
+
+def read_runs(path: str) -> Runs:
+    """params,tokens,loss[,flops] from a CSV file; every failure names the file and the row."""
+    from ..source import read_bytes
+
+    raw = read_bytes(path, "a CSV file of runs")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", file=path) from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise SpecError("empty; expected a header params,tokens,loss[,flops]", file=path)
+    head = [h.strip() for h in rows[0]]
+    missing = [c for c in COLUMNS if c not in head]
+    if missing:
+        raise SpecError(f"missing column {', '.join(missing)}; expected params,tokens,loss[,flops], got "
+                        f"{','.join(head)}", file=path, line=1)
+    columns = [c for c in (*COLUMNS, "flops") if c in head]
+    data = {c: [] for c in columns}
+    for i, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(head):
+            raise SpecError(f"{len(row)} fields, the header has {len(head)}", file=path, line=i)
+        for c in columns:
+            cell = row[head.index(c)].strip()
+            try:
+                v = float(cell)
+            except ValueError:
+                raise SpecError(f"{c}: {cell!r} is not a number", file=path, line=i) from None
+            if not (math.isfinite(v) and v > 0):
+                raise SpecError(f"{c}: {cell} must be positive and finite", file=path, line=i)
+            data[c].append(v)
+    return runs_of(data, path)
+
+
+def runs_of(data: dict, source: str = "<runs>") -> Runs:
+    n = len(data["params"])
+    if n < len(PARAMS) + 1:
+        raise SpecError(f"{n} runs: fitting {len(PARAMS)} parameters needs at least {len(PARAMS) + 1}", file=source)
+    arrays = {k: np.asarray(v, dtype=float) for k, v in data.items()}
+    return Runs(arrays["params"], arrays["tokens"], arrays["loss"], arrays.get("flops"), source)
+
+
+def _objective(theta, x, y, target):
+    """The Huber loss of the log-space residuals, and its gradient, for theta = (a, b, e, alpha, beta)."""
+    a, b, e, alpha, beta = theta
+    u = np.stack([a - alpha * x, b - beta * y, np.full_like(x, e)])
+    top = u.max(axis=0)
+    w = np.exp(u - top)
+    total = w.sum(axis=0)
+    r = top + np.log(total) - target
+    w /= total
+    small = np.abs(r) <= DELTA
+    value = np.where(small, 0.5 * r * r, DELTA * (np.abs(r) - 0.5 * DELTA)).sum()
+    dr = np.where(small, r, DELTA * np.sign(r))
+    grad = np.array([(dr * w[0]).sum(), (dr * w[1]).sum(), (dr * w[2]).sum(), -(dr * w[0] * x).sum(),
+                     -(dr * w[1] * y).sum()])
+    return value, grad
+
+
+def _minimise(start, x, y, target):
+    optimize = require("scipy.optimize", "scaling", "scaling fit")
+    return optimize.minimize(_objective, start, args=(x, y, target), jac=True, method="L-BFGS-B")
+
+
+def _best(starts, x, y, target):
+    best, converged = None, 0
+    for start in starts:
+        result = _minimise(np.asarray(start, dtype=float), x, y, target)
+        converged += bool(result.success)
+        if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
+            best = result
+    return best, converged
+
+
+def grid_starts(grid: str | dict = "default"):
+    grid = GRIDS[grid] if isinstance(grid, str) else grid
+    return [(a, b, e, alpha, beta) for alpha, beta, e, a, b in
+            itertools.product(grid["alpha"], grid["beta"], grid["e"], grid["a"], grid["b"])]
+
+
+def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed: int = 0) -> Fit:
+    x, y, target = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
+    starts = grid_starts(grid)
+    best, converged = _best(starts, x, y, target)
+    if best is None:
+        raise SpecError("the fit did not converge from any initialisation", file=runs.source)
+    a, b, e, alpha, beta = best.x
+    values = {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha), "beta": float(beta)}
+    predicted = np.logaddexp(np.logaddexp(a - alpha * x, b - beta * y), e)
+    out = Fit(values, float(best.fun), len(starts), converged, [float(v) for v in target - predicted])
+    if not best.success:
+        out.warnings.append(f"L-BFGS stopped without converging at the best start: {best.message}")
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        samples = []
+        for _ in range(bootstrap):
+            i = rng.integers(0, len(x), len(x))
+            r = _minimise(best.x, x[i], y[i], target[i])
+            ra, rb, re, ralpha, rbeta = r.x
+            samples.append((math.exp(re), math.exp(ra), math.exp(rb), ralpha, rbeta))
+        lo, hi = np.percentile(np.array(samples), [2.5, 97.5], axis=0)
+        out.ci = {k: (float(lo[j]), float(hi[j])) for j, k in enumerate(PARAMS)}
+    out.approaches = iso_flop_approaches(runs)
+    return out
+
+
+def iso_flop_approaches(runs: Runs) -> dict:
+    """Approaches 1 and 2 of Hoffmann et al. 2022 where the runs come in compute groups."""
+    flops = runs.flops if runs.flops is not None else 6 * runs.params * runs.tokens
+    keys = np.array([float(f"{c:.2g}") for c in flops])
+    groups = [np.flatnonzero(keys == k) for k in np.unique(keys)]
+    groups = [g for g in groups if len(g) >= 3]
+    if len(groups) < 3:
+        return {"note": "approaches 1 and 2 need at least 3 compute groups of at least 3 runs each "
+                        "(same flops, or 6ND to 2 significant digits)"}
+    budgets, lowest, vertex = [], [], []
+    for g in groups:
+        budgets.append(float(np.mean(flops[g])))
+        lowest.append(float(runs.params[g][np.argmin(runs.loss[g])]))
+        c2, c1, _ = np.polyfit(np.log(runs.params[g]), runs.loss[g], 2)
+        vertex.append(float(math.exp(-c1 / (2 * c2))) if c2 > 0 else float("nan"))
+    out = {}
+    for name, sizes in (("approach_1", lowest), ("approach_2", vertex)):
+        ok = np.isfinite(sizes)
+        if ok.sum() >= 2:
+            slope, intercept = np.polyfit(np.log(np.array(budgets)[ok]), np.log(np.array(sizes)[ok]), 1)
+            out[name] = {"a": float(slope), "k": float(math.exp(intercept)), "n_opt": sizes, "flops": budgets}
+    return out
