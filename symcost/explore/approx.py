@@ -5,7 +5,8 @@ seq_len, vocab; n_heads and d_ff where the estimate uses them) and says which it
 - Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Section 2.1 and Table 1:
   training C ~ 6·N per token; forward C_forward ~ 2·N + 2·n_layer·n_ctx·d_attn per token,
   N the non-embedding parameters (every parameter but token and position embeddings and
-  an untied output matrix), d_attn = d_model.
+  an untied output matrix), d_attn = d_model. For a mixture of experts N counts the active
+  parameters (what a token runs), and `6ND_total` shows the estimate with every expert.
 - Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Appendix F:
   forward = embeddings 2·n·V·d + per layer (QKV 2·3·n·d·d, logits 2·n²·d, softmax 3·h·n²,
   reduction 2·n²·d, output 2·n·d·d, MLP 2·n·2·d·d_ff) + logits 2·n·d·V; backward = 2 x forward.
@@ -59,9 +60,11 @@ def _dim(derivation: Derivation, name: str, default=None) -> sympy.Expr:
     raise SpecError(f"published estimates need a dim named {name!r}; this spec has none")
 
 
-def non_embedding_params(derivation: Derivation) -> sympy.Expr:
-    """Kaplan's N: every parameter but the token/position tables and an untied output matrix."""
-    return total(n.cost for n in derivation.nodes if n.kind not in EMBEDDING_KINDS).params
+def non_embedding_params(derivation: Derivation, active: bool = False) -> sympy.Expr:
+    """Kaplan's N: every parameter but the token/position tables and an untied output matrix
+    (with `active`, only those a token uses: a mixture of experts' routed experts count top_k)."""
+    cost = total(n.cost for n in derivation.nodes if n.kind not in EMBEDDING_KINDS)
+    return cost.active_params if active else cost.params
 
 
 def estimates(derivation: Derivation) -> list[Estimate]:
@@ -74,15 +77,22 @@ def estimates(derivation: Derivation) -> list[Estimate]:
     ff = _dim(derivation, "d_ff", 4 * d)
     subst = derivation.spec.dimset.substitution()
     ff = ff.xreplace(subst)
-    N = non_embedding_params(derivation)
+    N_all = non_embedding_params(derivation)
+    N = non_embedding_params(derivation, active=True)  # a token runs only its experts
+    moe = N != N_all
+    n_is = "N = non-embedding " + ("active parameters (the experts a token runs)" if moe else "parameters")
     exact = derivation.total
     tokens = B * n
     attention = 2 * 3 * n * d * d + 2 * n * n * d + 3 * h * n * n + 2 * n * n * d + 2 * n * d * d
     chinchilla_forward = 2 * n * V * d + L * (attention + 2 * n * 2 * d * ff) + 2 * n * d * V
     return [
-        Estimate("6ND", "Kaplan et al. 2020, Sec. 2.1: C = 6·N per training token", "train", 6 * N * tokens, exact.train),
-        Estimate("kaplan_forward", "Kaplan et al. 2020, Table 1: 2·N + 2·n_layer·n_ctx·d_attn per token", "forward",
-                 (2 * N + 2 * L * n * d) * tokens, exact.forward),
+        Estimate("6ND", f"Kaplan et al. 2020, Sec. 2.1: C = 6·N per training token; {n_is}", "train",
+                 6 * N * tokens, exact.train),
+        *([Estimate("6ND_total", "Kaplan et al. 2020, Sec. 2.1, with N = all non-embedding parameters (every "
+                    "expert: how 6ND is often misapplied to a mixture of experts)", "train", 6 * N_all * tokens,
+                    exact.train)] if moe else []),
+        Estimate("kaplan_forward", f"Kaplan et al. 2020, Table 1: 2·N + 2·n_layer·n_ctx·d_attn per token; {n_is}",
+                 "forward", (2 * N + 2 * L * n * d) * tokens, exact.forward),
         Estimate("chinchilla", "Hoffmann et al. 2022, App. F: forward + 2x backward", "train",
                  3 * B * chinchilla_forward, exact.train),
         Estimate("megatron", "Narayanan et al. 2021, Sec. 5.1: 72·B·s·L·h²·(1 + s/6h + V/12hL)", "train",

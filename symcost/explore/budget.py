@@ -15,7 +15,7 @@ from fractions import Fraction
 import sympy
 
 from ..derive import derive
-from ..evaluate import evaluate
+from ..evaluate import dim_values, evaluate
 from ..spec import Spec
 from .solve import Solution, bracket, in_one_variable, roots_in, setup
 
@@ -57,6 +57,14 @@ def optimal(
     equation, fixed = in_one_variable(derivation, run, unknown, values)
     target = sympy.nsimplify(flops, rational=True)
     roots = [bracket(derivation, run, values, unknown, r, multiple_of) for r in roots_in(equation - target, x)]
-    title = (f"compute-optimal ({tokens_per_param} tokens per parameter) for {unknown}, "
-             f"convention {derivation.convention.name}:")
+    for root in roots:
+        for n in (root.below, root.above):
+            if n is not None:
+                params = int(t.params.xreplace(dim_values(derivation, {**values, unknown: n.value})))
+                n.extra = {"params": params, "tokens": tokens_per_param * params}
+    seq = derivation.spec.input_dim("seq_len", None) if "seq_len" in derivation.spec.dimset else None
+    at_seq = "" if seq is None else f" at seq_len {int(seq.xreplace(dim_values(derivation, values)))}"
+    title = (f"compute-optimal for {unknown} by Hoffmann et al. 2022's rule of thumb, {tokens_per_param} tokens per "
+             f"parameter (all parameters), with the exact training FLOPs per token{at_seq}, convention "
+             f"{derivation.convention.name} (`symcost scaling optimal` uses a fitted law instead):")
     return Solution(title, equation, target, flops_text or str(flops), "train_flops", unknown, fixed, roots)

@@ -35,6 +35,7 @@ SEARCH_STEPS = 10_000  # candidate sizes tried on each side of a root
 class Neighbour:
     value: int
     metric: int
+    extra: dict = field(default_factory=dict)  # more numbers at this size (budget: params and tokens)
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Solution(Result):
         from ..render.text import formula
 
         def side(n):
-            return None if n is None else {"value": n.value, self.metric: n.metric}
+            return None if n is None else {"value": n.value, self.metric: n.metric, **n.extra}
 
         return {
             "equation": f"{formula(self.equation)} = {self.target_text}",

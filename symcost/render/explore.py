@@ -83,8 +83,9 @@ def render_solution(s, fmt: str, limit: int | None = None) -> str:
         lines.append(f"root: {s.unknown} = {r['value']:,.6f}")
         for side in ("below", "above"):
             n = r[side]
+            more = "" if n is None else "".join(f", {k} {human(v)}" for k, v in n.items() if k not in ("value", s.metric))
             lines += wrap(f"  nearest valid {side}: " + (
-                "none" if n is None else f"{n['value']:,}  ->  {s.metric} = {number(n[s.metric])}"), limit)
+                "none" if n is None else f"{n['value']:,}  ->  {s.metric} = {number(n[s.metric])}{more}"), limit)
             for skipped in r[f"skipped_{side}"]:
                 lines += wrap(f"    skipped {skipped['value']:,}: {skipped['reason']}", limit, indent=6)
     return "\n".join(lines)
