@@ -11,11 +11,12 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch
+from conftest import ROOT, arch
 from symcost.scaling.fit import _minimise, fit, runs_of
 from symcost.scaling.laws import LAWS, Law
 
 pytest.importorskip("scipy")
+EXAMPLE = ROOT / "examples" / "runs_synthetic.csv"
 
 
 def _runs(law: Law, n: int, seed: int, noise: float = 0.0, ratio=(1e9, 1e12)):
@@ -218,3 +219,27 @@ def test_iso_flop_approaches_where_the_runs_come_in_budgets():
     a = law.params["beta"] / (law.params["alpha"] + law.params["beta"])
     assert got["approach_1"]["a"] == pytest.approx(a, abs=0.02)  # the best of seven sizes: close
     assert got["approach_2"]["a"] == pytest.approx(a, abs=0.01)
+
+
+def test_a_fit_that_did_not_converge_says_so_loudly(cli, monkeypatch):
+    from symcost.scaling import fit as fitting
+
+    real = fitting._minimise
+
+    def stalled(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.success, result.message = False, "ABNORMAL: (test)"
+        return result
+
+    monkeypatch.setattr(fitting, "_minimise", stalled)
+    r = cli("scaling", "fit", EXAMPLE, "--bootstrap", "0")
+    assert r.exit_code == 0 and "warning: L-BFGS stopped without converging" in r.stdout
+    assert "0 of 675 starts converged" in r.stdout
+
+
+def test_the_shipped_example_runs_fit_back_to_their_law(cli):
+    data = json.loads(cli("scaling", "fit", EXAMPLE, "--bootstrap", "50", "--format",
+                          "json").stdout)
+    for k, v in LAWS["hoffmann2022"].params.items():  # the law the runs were drawn from, inside each interval
+        lo, hi = data["ci"][k]
+        assert lo <= v <= hi, k

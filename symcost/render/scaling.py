@@ -7,8 +7,9 @@ from .text import human, width, wrap
 
 def fit_text(fit, source: str) -> str:
     limit, v = width(), fit.values
-    lines = wrap(f"L(N, D) = E + A / N^alpha + B / D^beta fitted to {source} (Hoffmann et al. 2022, approach 3: "
-                 f"Huber delta 1e-3 in log space, L-BFGS from {fit.starts:,} starts, best kept)", limit) + [""]
+    lines = ["L(N, D) = E + A/N^alpha + B/D^beta"]
+    lines += wrap(f"fitted to {source} by Hoffmann et al. 2022's approach 3 (Huber delta 1e-3 in log space, "
+                  f"L-BFGS from {fit.starts:,} starts, the best polished)", limit) + [""]
     for k in ("E", "A", "B", "alpha", "beta"):
         ci = fit.ci.get(k)
         lines.append(f"  {k:<6} {v[k]:>12.6g}" + (f"   95% CI [{ci[0]:.4g}, {ci[1]:.4g}] (bootstrap)" if ci else ""))

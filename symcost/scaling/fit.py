@@ -8,7 +8,7 @@ global one is the fit. The default grid (675 starts): alpha, beta in
 {0, 0.5, ..., 2}, e in {-1, 0, 1}, a, b in {0, 10, 20}; `grid="hoffmann"` is the paper's own
 (alpha, beta in {0, 0.5, ..., 2}, e in {-1, -0.5, ..., 1}, a, b in {0, 5, ..., 25}: 4,500 starts,
 about 7x slower). Confidence intervals: percentile bootstrap
-over the runs (a fixed seed, so the fit is deterministic), each refit started from the full fit.
+over the runs (a fixed seed, so the fit is deterministic), each refit polished from the full fit.
 
 Approaches 1 and 2 need runs at a few compute budgets (groups of runs with the same FLOPs, from
 a `flops` column or 6ND to 2 significant digits, at least 3 runs each in at least 3 groups):
@@ -192,8 +192,7 @@ def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed:
         samples = []
         for _ in range(bootstrap):
             i = rng.integers(0, len(x), len(x))
-            r = _minimise(best.x, x[i], y[i], target[i])
-            ra, rb, re, ralpha, rbeta = r.x
+            ra, rb, re, ralpha, rbeta = _polish(best.x, x[i], y[i], target[i])
             samples.append((math.exp(re), math.exp(ra), math.exp(rb), ralpha, rbeta))
         lo, hi = np.percentile(np.array(samples), [2.5, 97.5], axis=0)
         out.ci = {k: (float(lo[j]), float(hi[j])) for j, k in enumerate(PARAMS)}
