@@ -17,7 +17,7 @@ import sympy
 
 from .. import symbols
 from ..components.base import Component, Ctx
-from ..cost import Cost, total
+from ..cost import total
 from ..derive import Derivation, Site
 from ..errors import SpecError
 from ..precision import OPTIMIZER_STATES
