@@ -65,13 +65,15 @@ def _law(law: str, fit_file: str | None):
 @click.option("--for", "unknown", required=True, metavar="DIM", help="The dim to size.")
 @click.option("--multiple-of", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--serve", help="Tokens to serve after training: the inference-aware optimum too.")
+@click.option("--serve-context", type=click.IntRange(min=0, max=10**9),
+              help="Cached tokens a served token's decode step attends to (default: seq_len).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Iso-FLOP curves at C/10, C and 10 C (PNG).")
 @law_option
 @fit_option
 @set_option
 @format_option(("text", "json"))
 @edge
-def optimal(spec, flops, unknown, multiple_of, serve, plot, law, fit_file, sets, fmt) -> None:
+def optimal(spec, flops, unknown, multiple_of, serve, serve_context, plot, law, fit_file, sets, fmt) -> None:
     """The size of one dim with the lowest predicted loss for a budget, with the spec's exact
     training FLOPs per token, beside the law's 6ND optimum."""
     from .. import api
@@ -83,7 +85,7 @@ def optimal(spec, flops, unknown, multiple_of, serve, plot, law, fit_file, sets,
     served = float(exact(serve, "--serve")) if serve is not None else None
     chosen, values = _law(law, fit_file), parse_sets(sets)
     d = api.derive(spec)
-    result = _optimal(d, budget, unknown, chosen, values, multiple_of, served)
+    result = _optimal(d, budget, unknown, chosen, values, multiple_of, served, serve_context)
     if plot:
         from ..scaling.plot import plot_isoflop
 

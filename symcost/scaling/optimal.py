@@ -10,8 +10,8 @@ predicted loss; beside it, the law's own 6ND optimum (N_opt, D_opt closed form) 
 that holds N_opt, priced with the exact f.
 
 Inference-aware (Sardana et al. 2024, "Beyond Chinchilla-Optimal"): given tokens to serve, the size
-that reaches the same loss with the least training plus inference compute, inference priced at
-the spec's exact forward FLOPs per token.
+that reaches the same loss with the least training plus inference compute, each served token priced
+at the spec's exact decode-step FLOPs against a context of cached tokens (default: seq_len).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _functions(derivation: Derivation, unknown: str, values: Mapping[str, int], 
 
 
 def optimal(derivation: Derivation, flops: float, unknown: str, law: Law, values: Mapping[str, int] | None = None,
-            multiple_of: int = 1, serve: float | None = None) -> Optimum:
+            multiple_of: int = 1, serve: float | None = None, serve_context: int | None = None) -> Optimum:
     values = {k: v for k, v in (values or {}).items() if k != unknown}
     derivation, _ = setup(derivation.spec, unknown, values, derivation.convention)
     f, n, (per_token, n_one, params_one, sym), means = _functions(derivation, unknown, values, law)
@@ -107,7 +107,8 @@ def optimal(derivation: Derivation, flops: float, unknown: str, law: Law, values
         six["loss_with_exact_compute"] = at.loss
     out = Optimum(derivation.spec.name, unknown, flops, law, means, exact, six, curve=curve)
     if serve is not None:
-        out.served = _inference_aware(derivation, unknown, values, law, exact, serve, sizes, f, n, multiple_of)
+        out.served = _inference_aware(derivation, unknown, values, law, exact, serve, sizes, f, n, multiple_of,
+                                      serve_context)
     return out
 
 
@@ -137,13 +138,20 @@ def _best_valid(derivation, unknown, values, sizes, score, multiple_of, point) -
     raise SpecError(f"no valid size of {unknown} up to {MAX_SIZE:,} gives a finite predicted loss at this budget")
 
 
-def _inference_aware(derivation, unknown, values, law, exact: Point, serve: float, sizes, f, n, multiple_of) -> dict:
+def _inference_aware(derivation, unknown, values, law, exact: Point, serve: float, sizes, f, n, multiple_of,
+                     serve_context: int | None) -> dict:
     """The size reaching exact.loss with the least training + serving compute (Sardana et al. 2024)."""
     if law.form != "hoffmann":
         raise SpecError("the inference-aware optimum needs a Hoffmann-form law (hoffmann2022, besiroglu2024 or a fit)")
+    from ..derive import CONTEXT, derive
+
     p = law.params
-    forward, _ = in_one_variable(derivation, derivation.total.forward / derivation.inputs.xreplace(
-        derivation.spec.dimset.substitution(derivation.keep)), unknown, values)
+    # a served token is a decode step's: one new token per sequence against `context` cached ones
+    decode = derive(derivation.spec, derivation.convention, derivation.keep, decode=True)
+    batch = derivation.spec.input_dim("batch", 1)
+    context = serve_context if serve_context is not None else int(
+        derivation.spec.input_dim("seq_len", 1).xreplace(dim_values(derivation, values)))
+    forward, _ = in_one_variable(decode, decode.total.forward / batch, unknown, {**values, CONTEXT: context})
     sym = next(iter(forward.free_symbols), sympy.Symbol(unknown))
     g = sympy.lambdify(sym, forward, modules=[{"Min": np.minimum, "Max": np.maximum}, "numpy"])
     x = sizes.astype(float)
@@ -165,8 +173,8 @@ def _inference_aware(derivation, unknown, values, law, exact: Point, serve: floa
     best = _best_valid(derivation, unknown, values, sizes, total, multiple_of, lambda s: point(s))
     chinchilla = point(exact.size)
     return {"served_tokens": serve, "target_loss": exact.loss, "best": best, "training_optimal": chinchilla,
-            "serving_flops_per_token": "the spec's exact forward FLOPs per token (a prefill's; decode with a "
-                                       "KV cache costs less attention)"}
+            "serving_flops_per_token": f"the spec's exact decode-step FLOPs per generated token, against {context:,} "
+                                       "cached tokens"}
 
 
 def at_budget(derivation: Derivation, flops: float, law: Law, values: Mapping[str, int] | None = None) -> dict:
