@@ -311,6 +311,14 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["plan", "architectures/llama.yaml", "--gpus", "1000000000", "--smallest", "tp," * 10000],
     ["plan", "architectures/llama.yaml", "--hardware", "h100-sxm", "--hardware-file", "/dev/zero"],
     ["flops-per-token", "/dev/zero"],
+    *([command, "/dev/zero", *rest] for command, rest in (
+        ("derive", ()), ("sweep", ("--vary", "seq_len=1,2")), ("solve", ("--target", "params=1e9", "--for", "d")),
+        ("crossover", ("--between", "x", "y", "--in", "d")), ("approx", ()), ("budget", ("--tokens", "1e9")),
+        ("memory", ()), ("inference", ()), ("verify", ()))),
+    ["compare", "/dev/zero", "/dev/zero"],
+    ["scaling", "fit", "/dev/zero"],
+    ["scaling", "optimal", "/dev/zero", "--flops", "1e20", "--for", "d"],
+    ["scaling", "compare", "/dev/zero", "--flops", "1e20"],
 ])
 def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
     """Each ends with one line and exit 2 in a process capped at 1 GiB of address space and
