@@ -468,3 +468,10 @@ def test_bad_hardware_file(cli, tmp_path, text, message):
 def test_recomputation_with_nothing_to_act_on_says_so():
     p = symcost.plan(arch("mlp"), recompute="selective")
     assert any("this spec has none, so nothing is recomputed" in n for n in p.notes)
+
+
+def test_search_keeps_tp_1_for_a_layer_type_without_a_rule():
+    from symcost.plan.search import search
+
+    found = search(symcost.derive(arch("deepseek_v3")), 64, {"seq_len": 1024}, hardware="h200", top=1)
+    assert found.evaluated and {r["tp"] for r in found.rows} == {1} and {r["pp"] for r in found.rows} == {1}

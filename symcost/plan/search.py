@@ -24,6 +24,7 @@ from ..errors import SpecError
 from ..precision import RECOMPUTE
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution
 from .plan import Plan, _main_repeat, formulas, layer_sites, plan, tokens_per_sequence
+from .rules import RULES
 from .system import hardware as _hardware
 from .time import PEAK_DTYPE, link_bandwidth
 
@@ -52,6 +53,11 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
+def tensor_parallel(sites) -> bool:
+    """Every layer type has a tensor-parallel rule (else tp stays 1)."""
+    return all(site.component.kind in RULES for site, _ in sites)
+
+
 def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> dict[str, np.ndarray]:
     sites = layer_sites(derivation, 1)
     tp_sizes = [int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)]
@@ -61,7 +67,7 @@ def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> d
     seq = tokens_per_sequence(derivation, value)
     rows = []
     for tp in _divisors(gpus):
-        if any(s % tp for s in tp_sizes):
+        if any(s % tp for s in tp_sizes) or (tp > 1 and not tensor_parallel(sites)):
             continue
         for pp in _divisors(gpus // tp):
             if layers % pp:
@@ -184,7 +190,8 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
     main = _main_repeat(derivation)
     limit = gpus or 4096
     ranges = {
-        "tp": [t for t in _divisors(limit) if all(value(s) % t == 0 for site, r in sites for _, s in r.divides(site.component))],
+        "tp": [t for t in _divisors(limit) if all(value(s) % t == 0 for site, r in sites for _, s in r.divides(site.component))
+               and (t == 1 or tensor_parallel(sites))],
         "pp": [p for p in _divisors(value(derivation.spec.layers[main].repeat)) if p <= limit] if main is not None else [1],
         "cp": [c for c in _divisors(tokens_per_sequence(derivation, value)) if c <= limit],
         "ep": [e for e in _divisors(limit) if all(value(site.component.experts) % e == 0 for site, _ in sites
