@@ -473,5 +473,5 @@ def test_recomputation_with_nothing_to_act_on_says_so():
 def test_search_keeps_tp_1_for_a_layer_type_without_a_rule():
     from symcost.plan.search import search
 
-    found = search(symcost.derive(arch("deepseek_v3")), 64, {"seq_len": 1024}, hardware="h200", top=1)
+    found = search(symcost.derive(arch("deepseek_v3")), 256, {"seq_len": 1024}, hardware="h200", top=1)
     assert found.evaluated and {r["tp"] for r in found.rows} == {1} and {r["pp"] for r in found.rows} == {1}
