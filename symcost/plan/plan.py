@@ -223,9 +223,11 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
     if ex.ep > 1 and "moe" not in kinds:
         raise SpecError(f"ep {ex.ep}: the spec has no moe layer to split over expert-parallel ranks")
     seq = value(spec.input_dim("seq_len", 1)) if "seq_len" in spec.dimset else 1
-    for size, why in ((ex.cp, "context parallelism (cp)"), (ex.tp if ex.sequence_parallel else 1, "sequence parallelism (tp)")):
-        if seq % size:
-            raise SpecError(f"seq_len {seq} does not split evenly over {size} ranks of {why}")
+    if seq % ex.cp:
+        raise SpecError(f"seq_len {seq} does not split evenly over {ex.cp} ranks of context parallelism (cp)")
+    if ex.sequence_parallel and (seq // ex.cp) % ex.tp:
+        raise SpecError(f"a rank's {seq // ex.cp} tokens (seq_len / cp) do not split evenly over {ex.tp} ranks of "
+                        "sequence parallelism (tp)")
     for site, rule in sites:
         for name, size in rule.divides(site.component):
             if value(size) % ex.tp:
