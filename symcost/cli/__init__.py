@@ -41,6 +41,8 @@ Examples:
   symcost verify architectures/transformer.yaml --backward
   symcost sweep architectures/llama.yaml --vary seq_len=1024..131072x2
   symcost solve architectures/llama.yaml --target params=7e9 --for d_model
+  symcost plan architectures/llama.yaml --gpus 64 --tp 8 --pp 2 --zero 1 --tokens 1e12
+  symcost scaling optimal architectures/llama.yaml --flops 1e23 --for n_layers
 """
 
 
