@@ -56,10 +56,10 @@ class Document:
 
 def read(path: str | Path) -> Document:
     """Read and parse a spec file; every failure is a SpecError naming the file."""
-    return parse(read_bytes(path, "a YAML spec file"), str(path))
+    return parse(read_bytes(path, "a YAML spec file", "specs"), str(path))
 
 
-def read_bytes(path: str | Path, expected: str = "a file") -> bytes:
+def read_bytes(path: str | Path, expected: str = "a file", kind: str = "inputs") -> bytes:
     """A file's bytes, at most MAX_FILE_BYTES of them; every failure is a SpecError naming the file."""
     name = str(path)
     p = Path(path)
@@ -69,7 +69,7 @@ def read_bytes(path: str | Path, expected: str = "a file") -> bytes:
         with p.open("rb") as f:  # at most one byte past the limit: /dev/zero and pipes report no size
             raw = f.read(MAX_FILE_BYTES + 1)
         if len(raw) > MAX_FILE_BYTES:
-            raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; inputs are limited to that", file=name)
+            raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; {kind} are limited to that", file=name)
     except FileNotFoundError:
         raise SpecError("no such file", file=name) from None
     except OSError as e:
