@@ -40,11 +40,13 @@ HARMLESS = {
 class Config:
     """A config's fields, remembering which were read, so that what was not can be refused."""
 
-    def __init__(self, data: dict, source: str) -> None:
-        self.data, self.source, self.read = data, source, set()
+    def __init__(self, data: dict, source: str, places: dict | None = None) -> None:
+        self.data, self.source, self.read, self.places = data, source, set(), places or {}
 
     def error(self, key: str, message: str) -> SpecError:
-        return SpecError(f"{key}: {message}", file=self.source)
+        """An error at the field's line and column in the file, when the file's text was given."""
+        line, column = self.places.get(key, (None, None))
+        return SpecError(message, file=self.source, line=line, column=column, path=(key,))
 
     def get(self, key: str, default=None):
         self.read.add(key)
@@ -368,14 +370,15 @@ FAMILIES: dict[str, Callable] = {
 }
 
 
-def import_config(data: dict, source: str = "config.json", name: str | None = None) -> str:
-    """The spec text for a config's architecture (see module doc)."""
+def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None) -> str:
+    """The spec text for a config's architecture (see module doc); with the file's `text`, errors
+    name the field's line and column."""
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
+    c = Config(data, source, key_places(text) if text is not None else None)
     family = data.get("model_type")
     if family not in FAMILIES:
-        raise SpecError(f"model_type: {family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}", file=source)
-    c = Config(data, source)
+        raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
     FAMILIES[family](c, w)
@@ -383,20 +386,42 @@ def import_config(data: dict, source: str = "config.json", name: str | None = No
     return w.text()
 
 
-def read_config(path: str | Path) -> dict:
-    from .limits import MAX_FILE_BYTES
+def read_config(path: str | Path) -> tuple[dict, str]:
+    """A config.json's data and its text."""
+    from .source import read_bytes
 
     try:
-        with Path(path).open("rb") as f:  # at most one byte past the limit, whatever the file claims
-            raw = f.read(MAX_FILE_BYTES + 1)
-        if len(raw) > MAX_FILE_BYTES:
-            raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; configs are limited to that", file=str(path))
-        return json.loads(raw.decode("utf-8"))
-    except FileNotFoundError:
-        raise SpecError("no such file", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_bytes(path, "a JSON config", "configs").decode("utf-8")
+        return json.loads(text), text
+    except UnicodeDecodeError as e:
         raise SpecError(f"cannot read: {e}", file=str(path)) from None
     except json.JSONDecodeError as e:
         raise SpecError(f"not JSON: {e.msg}", file=str(path), line=e.lineno, column=e.colno) from None
     except RecursionError:
         raise SpecError("JSON nested too deeply", file=str(path)) from None
+
+
+def key_places(text: str) -> dict[str, tuple[int, int]]:
+    """(line, column) of each key of the top-level JSON object, where it is first written."""
+    places: dict[str, tuple[int, int]] = {}
+    depth, line, start, i, key_next = 0, 1, 0, 0, False
+    while i < len(text):
+        ch = text[i]
+        if ch == "\n":
+            line, start = line + 1, i + 1
+        elif ch == '"':
+            j = i + 1
+            while j < len(text) and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if depth == 1 and key_next:
+                places.setdefault(json.loads(text[i:j + 1]), (line, i - start + 1))
+            key_next, i = False, j
+        elif ch in "{[":
+            depth += 1
+            key_next = ch == "{" and depth == 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            key_next = True
+        i += 1
+    return places

@@ -151,3 +151,20 @@ def test_import_needs_only_the_json(tmp_path):
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("change,field,fragment", [
+    ({"hidden_act": "weird"}, "hidden_act", "'weird' is not supported"),
+    ({"num_attention_heads": -5}, "num_attention_heads", "expected a positive integer, got -5"),
+    ({"model_type": "alien"}, "model_type", "'alien' is not supported; supported:"),
+    ({"rope_scaling_extra": 1}, "rope_scaling_extra", "a config field the importer does not understand"),
+])
+def test_import_errors_name_the_fields_line_and_column(cli, tmp_path, change, field, fragment):
+    """An error names the field where config.json writes it (before: the file alone)."""
+    path = tmp_path / "config.json"
+    text = json.dumps(config("llama") | change, indent=2)
+    path.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if row.lstrip().startswith(f'"{field}"'))
+    result = cli("import-hf", path)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {path}:{line}:3: {field}: ")
+    assert fragment in result.stderr

@@ -28,7 +28,8 @@ def import_hf(config, output, name) -> None:
 
     if output:
         check_output(output, config)
-    text = import_config(read_config(config), source=config, name=name)
+    data, raw = read_config(config)
+    text = import_config(data, source=config, name=name, text=raw)
     try:  # the spec must load, and hold at its own sizes (heads dividing the width, …), before anyone sees it
         api.evaluate(api.loads(text, name=output or "<import-hf>"))
     except SpecError as e:
