@@ -13,6 +13,7 @@ torch is imported here only; the fake backend comes from torch.testing (PyTorch'
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 
@@ -107,7 +108,9 @@ class Collectives(CommDebugMode):
 
 def measure_comm(model: torch.nn.Module, inputs: dict, group_size: int) -> Collectives:
     """The collectives of one forward and backward (the output summed as the loss)."""
-    with Collectives(group_size) as mode:
+    with Collectives(group_size) as mode, warnings.catch_warnings():
+        # the mode's module tracker hooks modules whose inputs (token ids) need no gradient; PyTorch says so
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
         out = model(**inputs)
         (out.to_local() if isinstance(out, DTensor) else out).float().sum().backward()
     return mode

@@ -50,11 +50,10 @@ def test_google_published_tpu_figures():  # cloud.google.com/tpu/docs/v5e and v5
 
 def test_a_users_hardware_file_adds_entries(tmp_path):
     f = tmp_path / "mine.yaml"
-    f.write_text(dict_yaml := (
+    f.write_text(
         "my-gpu:\n  name: Mine\n  tflops: {bf16: 100}\n  memory_GB: 24\n  memory_GBps: 1000\n  intra_node_GBps: 64\n"
         "  gpus_per_node: 4\n  inter_node_GBps: 10\n  inter_node_source: PCIe\n  source: https://example.com\n"
-        "  date: '2026-01-01'\n"))
-    assert dict_yaml
+        "  date: '2026-01-01'\n")
     p = symcost.plan(arch("transformer"), hardware="my-gpu", hardware_file=str(f))
     assert p.hardware.name == "Mine" and p.numbers["peak_flops"] == 100e12
 
