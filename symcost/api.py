@@ -228,11 +228,13 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     dims = {k: v for k, v in settings.items() if k not in ex_fields}
     chosen = {k: v for k, v in settings.items() if k in ex_fields}
     ex = execution_of(chosen, gpus, precision_of(precision))
-    for name, x, low, high in (("mfu", mfu, 0, 1), ("overlap", overlap, 0, 1)):
-        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not (low < x <= high or (name == "overlap" and x == 0)):
-            raise SpecError(f"{name}={x!r}: expected a number in {'(0, 1]' if name == 'mfu' else '[0, 1]'}")
+    real = lambda x: isinstance(x, numbers.Real) and not isinstance(x, bool)
+    if not (real(mfu) and 0 < mfu <= 1):
+        raise SpecError(f"mfu={mfu!r}: expected a number in (0, 1]")
+    if not (real(overlap) and 0 <= overlap <= 1):
+        raise SpecError(f"overlap={overlap!r}: expected a number in [0, 1]")
     for name, x in (("tokens", tokens), ("price", price), ("tokens_per_second", tokens_per_second)):
-        if x is not None and (isinstance(x, bool) or not isinstance(x, numbers.Real) or not x > 0):
+        if x is not None and not (real(x) and x > 0):
             raise SpecError(f"{name}={x!r}: expected a positive number")
     return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), mfu=mfu,
                  overlap=overlap, tokens=tokens, price=price, tokens_per_second=tokens_per_second)

@@ -89,7 +89,7 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     t = derivation.total
     weights = t.params * precision.bytes("weights")
     kv = t.cache * precision.bytes("kv")
-    held = OPTIMIZER_STATES[optimizer] * precision.bytes("optimizer") + (4 if precision.master_weights else 0)
+    held = precision.state_bytes(optimizer)
     per_param = precision.bytes("weights") + precision.bytes("grads") + held
     closed = lambda e: _closed(derivation, precision, e)
     activations = sympy.expand(sum(parts.values()))

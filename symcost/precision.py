@@ -47,6 +47,10 @@ class Precision:
             return self.weights if self.weights in ACTIVATION_DTYPES else "bf16"
         return getattr(self, part) or self.weights
 
+    def state_bytes(self, optimizer: str):
+        """Bytes per parameter the optimizer holds: its states, and fp32 master weights when kept."""
+        return OPTIMIZER_STATES[optimizer] * self.bytes("optimizer") + (4 if self.master_weights else 0)
+
     @property
     def master_weights(self) -> bool:
         return self.weights != "fp32" if self.master is None else self.master

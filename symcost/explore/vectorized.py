@@ -59,7 +59,8 @@ def _magnitude(e: sympy.Expr) -> sympy.Expr:
     return e
 
 
-_MODULES = [{"Min": np.minimum, "Max": np.maximum}, "numpy"]
+NUMPY_MODULES = [  # Min and Max elementwise over arrays
+    {"Min": np.minimum, "Max": np.maximum}, "numpy"]
 
 
 class Vectorized:
@@ -77,8 +78,8 @@ class Vectorized:
         self.names = sorted(str(s) for s in self.expr.free_symbols)
         symbols = sorted(self.expr.free_symbols, key=str)
         exact = exact_form(self.expr)
-        self._exact = sympy.lambdify(symbols, exact, modules=_MODULES)
-        self._bound = sympy.lambdify(symbols, _magnitude(exact), modules=_MODULES)
+        self._exact = sympy.lambdify(symbols, exact, modules=NUMPY_MODULES)
+        self._bound = sympy.lambdify(symbols, _magnitude(exact), modules=NUMPY_MODULES)
 
     def __call__(self, values: Mapping[str, np.ndarray | int]) -> np.ndarray:
         missing = [n for n in self.names if n not in values]

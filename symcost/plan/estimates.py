@@ -20,7 +20,7 @@ from .. import symbols
 def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[dict]:
     out = []
     psi = at(stage.weights + stage.expert)
-    K = _per_param_state(ex)
+    K = ex.precision.state_bytes(ex.optimizer)
     n = ex.dp * ex.cp
     zero = [(4 + K) * psi, 4 * psi + K * psi / n, 2 * psi + (2 + K) * psi / n, (4 + K) * psi / n][ex.zero]
     exact = numbers["weights_bytes"] + numbers["gradient_bytes"] + numbers["optimizer_bytes"]
@@ -40,13 +40,6 @@ def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[di
             out.append(_row("korthikanti", "Korthikanti et al. 2022, Table 2 (a GPT layer, 16-bit, dropout masks)",
                             "activations", korthikanti, numbers["activation_bytes"]))
     return out
-
-
-def _per_param_state(ex) -> sympy.Integer:
-    from ..precision import OPTIMIZER_STATES
-
-    return (OPTIMIZER_STATES[ex.optimizer] * ex.precision.bytes("optimizer")
-            + (4 if ex.precision.master_weights else 0))
 
 
 def _row(name, source, metric, estimate, exact) -> dict:

@@ -20,7 +20,6 @@ from ..components.base import Component, Ctx
 from ..cost import total
 from ..derive import Derivation, Site
 from ..errors import SpecError
-from ..precision import OPTIMIZER_STATES
 from ..results import Result
 from ..spec import Repeat
 from . import collectives
@@ -222,7 +221,7 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
     kinds = {s.component.kind for s, _ in sites}
     if ex.ep > 1 and "moe" not in kinds:
         raise SpecError(f"ep {ex.ep}: the spec has no moe layer to split over expert-parallel ranks")
-    seq = value(spec.input_dim("seq_len", 1)) if "seq_len" in spec.dimset else 1
+    seq = tokens_per_sequence(derivation, value)
     if seq % ex.cp:
         raise SpecError(f"seq_len {seq} does not split evenly over {ex.cp} ranks of context parallelism (cp)")
     if ex.sequence_parallel and (seq // ex.cp) % ex.tp:
@@ -320,7 +319,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
         count = site.count / layers if place == "block" else site.count  # per layer of the main repeat
         pieces.append(_piece(site, r, place, top, count, ex))
 
-    held_bytes = OPTIMIZER_STATES[ex.optimizer] * ex.precision.bytes("optimizer") + (4 if ex.precision.master_weights else 0)
+    held_bytes = ex.precision.state_bytes(ex.optimizer)
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
     names = ("first", "last") + (("middle",) if ex.uneven and ex.pp > 2 else ()) if ex.pp > 1 else ("only",)
     stages = tuple(_stage(n, pieces, derivation, ex, stage_layers(n, ex, layers), act) for n in names)
@@ -419,12 +418,11 @@ def _stage(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution
     expert = sum((p.expert_params * p.count for p in mine), sympy.Integer(0))
     if name == "last" and ex.pp > 1:
         weights += _tied_copy(mine)
-    acts = sympy.Integer(0)
-    for p in mine:
-        flight = block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
-        acts += p.saved * p.count * flight
+    flight = lambda p: block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
     if ex.recompute == "full":
-        acts = _full_recompute(name, mine, derivation, ex, layers, block_flight, edge_flight)
+        acts = _full_recompute(name, mine, derivation, ex, layers, flight)
+    else:
+        acts = sum((p.saved * p.count * flight(p) for p in mine), sympy.Integer(0))
     comm = tuple(r for p in mine for r in p.comm)
     return Stage(name, weights, expert, acts, tuple(mine), comm)
 
@@ -439,7 +437,7 @@ def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
     return sympy.Integer(0)
 
 
-def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, block_flight, edge_flight) -> sympy.Expr:
+def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, flight) -> sympy.Expr:
     """Each pass of a top-level repeat keeps only its input (memory.saved_bytes), per micro-batch in
     flight; layers outside the blocks keep what they keep."""
     blocks = {int(b.path.split("/")[1]): b for b in derivation.blocks}
@@ -448,16 +446,14 @@ def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, b
     acts = sympy.Integer(0)
     for p in mine:
         if p.top not in blocks:
-            flight = edge_flight if p.place == "pre" else ONE
-            acts += p.saved * p.count * flight
+            acts += p.saved * p.count * flight(p)
     for top, b in blocks.items():
         inside = [p for p in mine if p.top == top]
         if not inside:
             continue
         passes = layers if inside[0].place == "block" else b.count
-        flight = block_flight if inside[0].place == "block" else ONE
         kept = per_micro(b.later_bytes) / CP / (TP if ex.sequence_parallel else 1)
-        acts += kept * passes * flight
+        acts += kept * passes * flight(inside[0])
         if b.then is not None and name in ("last", "only"):
             acts += per_micro(b.then[1]) / CP
     return acts

@@ -21,12 +21,13 @@ import sympy
 
 from ..derive import Derivation
 from ..errors import SpecError
+from ..explore.vectorized import NUMPY_MODULES
 from ..precision import RECOMPUTE
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution
 from .plan import Plan, _main_repeat, formulas, layer_sites, plan, tokens_per_sequence
 from .rules import RULES
 from .system import hardware as _hardware
-from .time import PEAK_DTYPE, link_bandwidth
+from .time import PEAK_DTYPE, link_bandwidth, piece_work
 
 ARGS = (TP, PP, DP, EP, CP, MB, M, V)
 MAX_CANDIDATES = 1_000_000
@@ -53,32 +54,46 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
-def tensor_parallel(sites) -> bool:
-    """Every layer type has a tensor-parallel rule (else tp stays 1)."""
-    return all(site.component.kind in RULES for site, _ in sites)
+@dataclass(frozen=True)
+class Splits:
+    """What each parallel size must divide in this model: tp the sizes its rules split (and tp
+    stays 1 when a layer type has no rule), pp the main repeat's count, cp the sequence, ep the experts."""
+
+    tp_sizes: tuple[int, ...]
+    tp_rules: bool  # every layer type has a tensor-parallel rule
+    layers: int
+    seq: int
+    experts: tuple[int, ...]
+
+    def tp(self, t: int) -> bool:
+        return all(s % t == 0 for s in self.tp_sizes) and (t == 1 or self.tp_rules)
+
+    def ep(self, e: int) -> bool:
+        return all(x % e == 0 for x in self.experts)
 
 
-def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> dict[str, np.ndarray]:
-    sites = layer_sites(derivation, 1)
-    tp_sizes = [int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)]
-    experts = [int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"]
+def splits(derivation: Derivation, value, sites) -> Splits:
     main = _main_repeat(derivation)
-    layers = int(value(derivation.spec.layers[main].repeat)) if main is not None else 1
-    seq = tokens_per_sequence(derivation, value)
+    return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
+                  all(site.component.kind in RULES for site, _ in sites),
+                  int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
+                  tokens_per_sequence(derivation, value),
+                  tuple(int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"))
+
+
+def candidates(model: Splits, gpus: int, global_batch: int) -> dict[str, np.ndarray]:
     rows = []
-    for tp in _divisors(gpus):
-        if any(s % tp for s in tp_sizes) or (tp > 1 and not tensor_parallel(sites)):
-            continue
+    for tp in filter(model.tp, _divisors(gpus)):
         for pp in _divisors(gpus // tp):
-            if layers % pp:
+            if model.layers % pp:
                 continue
             for cp in _divisors(gpus // (tp * pp)):
-                if seq % cp:
+                if model.seq % cp:
                     continue
                 dp = gpus // (tp * pp * cp)
                 if global_batch % dp:
                     continue
-                eps = [e for e in _divisors(dp * cp) if all(x % e == 0 for x in experts)] if experts else [1]
+                eps = list(filter(model.ep, _divisors(dp * cp))) if model.experts else [1]
                 per_rank = global_batch // dp
                 for ep in eps:
                     for mb in (2**i for i in range(per_rank.bit_length())):
@@ -94,7 +109,7 @@ def candidates(derivation: Derivation, gpus: int, value, global_batch: int) -> d
 
 def _numeric(e: sympy.Expr):
     """A numpy function of the execution's symbols (the dims already substituted)."""
-    return sympy.lambdify(ARGS, e, modules=[{"Min": np.minimum, "Max": np.maximum}, "numpy"])
+    return sympy.lambdify(ARGS, e, modules=NUMPY_MODULES)
 
 
 def _evaluate(f, subst, columns, n: int):
@@ -115,13 +130,10 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     subst = dim_values(derivation, values)
     value = lambda e: sympy.sympify(e).xreplace(subst)
     batch = global_batch or gpus
-    cols = candidates(derivation, gpus, value, batch)
-    n = len(cols["tp"])
+    sites = layer_sites(derivation, 1)  # tp > 1 only where every type has a rule (Splits.tp)
+    model = splits(derivation, value, sites)
+    cols = candidates(model, gpus, batch)
     peak = hw.peak_flops(PEAK_DTYPE[precision.dtype("weights")])
-    sites = layer_sites(derivation, 1)
-    any_moe = any(site.component.kind == "moe" for site, _ in sites)
-    tp_max = int(cols["tp"].max())
-    sites = layer_sites(derivation, tp_max)
     rows = []
     for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
         chosen = (cols["pp"] > 1) == piped
@@ -129,7 +141,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
             chosen &= cols["tp"] > 1
         if not chosen.any():
             continue
-        rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if any_moe else 1, sequence_parallel=sp,
+        rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if model.experts else 1, sequence_parallel=sp,
                         zero=zero, recompute=recompute, attention=attention, optimizer=optimizer, precision=precision)
         f = formulas(derivation, rep, sites)
         sub = {k: v[chosen] for k, v in cols.items()}
@@ -137,12 +149,10 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
         at = _evaluate(f, subst, sub, m)
         memory = np.max([at(f.per_stage[s.name]["total_bytes"]) for s in f.stages], axis=0)
         compute = np.zeros(m)
-        w, g = precision.bytes("weights"), precision.bytes("grads")
         for s in f.stages:
             seconds = np.zeros(m)
             for p in s.pieces:
-                flops = at(f.closed((p.train + p.recomputed) * p.count))
-                moved = at(f.closed(((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count))
+                flops, moved = (at(f.closed(e)) for e in piece_work(p, precision))
                 seconds += np.maximum(flops / peak, moved / (hw.memory_GBps * 1e9))
             compute = np.maximum(compute, seconds * sub["microbatches"])
         comm = np.zeros(m)
@@ -185,18 +195,10 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
     if not dims or unknown or len(set(dims)) != len(dims):
         raise SpecError(f"--smallest {','.join(dims)}: expected distinct names from {', '.join(SMALLEST)}")
     subst = dim_values(derivation, values)
-    value = lambda e: int(sympy.sympify(e).xreplace(subst))
-    sites = layer_sites(derivation, 1)
-    main = _main_repeat(derivation)
+    model = splits(derivation, lambda e: sympy.sympify(e).xreplace(subst), layer_sites(derivation, 1))
     limit = gpus or 4096
-    ranges = {
-        "tp": [t for t in _divisors(limit) if all(value(s) % t == 0 for site, r in sites for _, s in r.divides(site.component))
-               and (t == 1 or tensor_parallel(sites))],
-        "pp": [p for p in _divisors(value(derivation.spec.layers[main].repeat)) if p <= limit] if main is not None else [1],
-        "cp": [c for c in _divisors(tokens_per_sequence(derivation, value)) if c <= limit],
-        "ep": [e for e in _divisors(limit) if all(value(site.component.experts) % e == 0 for site, _ in sites
-                                                 if site.component.kind == "moe")],
-    }
+    ranges = {"tp": list(filter(model.tp, _divisors(limit))), "pp": [p for p in _divisors(model.layers) if p <= limit],
+              "cp": [c for c in _divisors(model.seq) if c <= limit], "ep": list(filter(model.ep, _divisors(limit)))}
     if math.prod(len(ranges[d]) for d in dims) > MAX_CANDIDATES:
         raise SpecError(f"more than {MAX_CANDIDATES:,} combinations of {', '.join(dims)}; give --gpus, or fewer sizes")
     combos = sorted(itertools.product(*(ranges[d] for d in dims)), key=lambda c: (math.prod(c), c))

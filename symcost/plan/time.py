@@ -33,19 +33,23 @@ def link_bandwidth(dim: str, hw, tp, cp, dp, ep):
     return np.where(inner * size <= hw.gpus_per_node, hw.intra_node_GBps / 2 * 1e9, hw.inter_node_GBps * 1e9)
 
 
+def piece_work(p, precision):
+    """(FLOPs, bytes moved) of one layer piece per micro-batch on its stage, recomputation included."""
+    w, g = precision.bytes("weights"), precision.bytes("grads")
+    return (p.train + p.recomputed) * p.count, ((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count
+
+
 def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, price, tokens_per_second,
            tokens_per_step, hardware_flops):
     peak = hw.peak_flops(PEAK_DTYPE[ex.precision.dtype("weights")])
     gpus = ex.gpus
     model = float(numbers["model_flops_per_step"])
     step = model / (gpus * peak * mfu)
-    w, g = ex.precision.bytes("weights"), ex.precision.bytes("grads")
     compute, rows = 0.0, []
     for stage in stages:
         mine = []
         for p in stage.pieces:
-            flops = float(at(closed((p.train + p.recomputed) * p.count))) * ex.microbatches
-            moved = float(at(closed(((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count))) * ex.microbatches
+            flops, moved = (float(at(closed(e))) * ex.microbatches for e in piece_work(p, ex.precision))
             seconds = max(flops / peak, moved / (hw.memory_GBps * 1e9))
             mine.append({"path": p.path, "type": p.site.component.kind, "flops": flops, "bytes_moved": moved,
                          "seconds": seconds, "bound": "compute" if flops / peak >= moved / (hw.memory_GBps * 1e9)

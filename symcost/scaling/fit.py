@@ -109,21 +109,24 @@ def runs_of(data: dict, source: str = "<runs>") -> Runs:
     return Runs(arrays["params"], arrays["tokens"], arrays["loss"], arrays.get("flops"), source)
 
 
-def _objective(theta, x, y, target):
-    """The Huber loss of the log-space residuals, and its gradient, for theta = (a, b, e, alpha, beta)."""
+def _residuals(theta, x, y, target):
+    """log of the law's prediction minus log L, per run, and the residuals' Jacobian in theta =
+    (a, b, e, alpha, beta): LSE(a - alpha x, b - beta y, e), each term's share its derivative."""
     a, b, e, alpha, beta = theta
     u = np.stack([a - alpha * x, b - beta * y, np.full_like(x, e)])
     top = u.max(axis=0)
     w = np.exp(u - top)
     total = w.sum(axis=0)
-    r = top + np.log(total) - target
     w /= total
+    return top + np.log(total) - target, np.stack([w[0], w[1], w[2], -w[0] * x, -w[1] * y], axis=1)
+
+
+def _objective(theta, x, y, target):
+    """The Huber loss of the log-space residuals, and its gradient."""
+    r, jacobian = _residuals(theta, x, y, target)
     small = np.abs(r) <= DELTA
     value = np.where(small, 0.5 * r * r, DELTA * (np.abs(r) - 0.5 * DELTA)).sum()
-    dr = np.where(small, r, DELTA * np.sign(r))
-    grad = np.array([(dr * w[0]).sum(), (dr * w[1]).sum(), (dr * w[2]).sum(), -(dr * w[0] * x).sum(),
-                     -(dr * w[1] * y).sum()])
-    return value, grad
+    return value, np.where(small, r, DELTA * np.sign(r)) @ jacobian
 
 
 def _minimise(start, x, y, target):
@@ -131,25 +134,13 @@ def _minimise(start, x, y, target):
     return optimize.minimize(_objective, start, args=(x, y, target), jac=True, method="L-BFGS-B")
 
 
-def _residuals(theta, x, y, target):
-    a, b, e, alpha, beta = theta
-    return np.logaddexp(np.logaddexp(a - alpha * x, b - beta * y), e) - target
-
-
-def _jacobian(theta, x, y, target):
-    a, b, e, alpha, beta = theta
-    u = np.stack([a - alpha * x, b - beta * y, np.full_like(x, e)])
-    w = np.exp(u - u.max(axis=0))
-    w /= w.sum(axis=0)
-    return np.stack([w[0], w[1], w[2], -w[0] * x, -w[1] * y], axis=1)
-
-
 def _polish(theta, x, y, target):
     """The same Huber objective from the grid's best, by a trust-region least-squares solver (scipy's
     `huber` loss with f_scale = delta has the same minimiser): L-BFGS stalls where the law's terms are
     nearly degenerate, long before a noiseless fit is exact."""
     optimize = require("scipy.optimize", "scaling", "scaling fit")
-    result = optimize.least_squares(_residuals, theta, jac=_jacobian, args=(x, y, target), loss="huber",
+    result = optimize.least_squares(lambda t: _residuals(t, x, y, target)[0], theta,
+                                    jac=lambda t: _residuals(t, x, y, target)[1], loss="huber",
                                     f_scale=DELTA, method="trf", x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15,
                                     max_nfev=10_000)
     return result.x
@@ -183,8 +174,7 @@ def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed:
         best.x, best.fun = polished, value
     a, b, e, alpha, beta = best.x
     values = {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha), "beta": float(beta)}
-    predicted = np.logaddexp(np.logaddexp(a - alpha * x, b - beta * y), e)
-    out = Fit(values, float(best.fun), len(starts), converged, [float(v) for v in target - predicted])
+    out = Fit(values, float(best.fun), len(starts), converged, [float(-r) for r in _residuals(best.x, x, y, target)[0]])
     if not best.success:
         out.warnings.append(f"L-BFGS stopped without converging at the best start: {best.message}")
     if bootstrap:

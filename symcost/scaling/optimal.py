@@ -26,6 +26,7 @@ from ..derive import Derivation
 from ..errors import SpecError
 from ..evaluate import dim_values
 from ..explore.solve import in_one_variable, setup
+from ..explore.vectorized import NUMPY_MODULES
 from ..plan.tokens import flops_per_token
 from .laws import Law
 
@@ -60,25 +61,30 @@ class Optimum:
                 "six_nd": self.six_nd, "inference_aware": self.served}
 
 
-def _functions(derivation: Derivation, unknown: str, values: Mapping[str, int], law: Law):
-    """f(x), N(x) as numpy functions of the free dim, and what N means."""
+def law_n(derivation: Derivation, law: Law) -> tuple[sympy.Expr, str]:
+    """The law's N for this spec, and what it counts: non-embedding parameters for Kaplan's form;
+    all parameters for Hoffmann's, a mixture of experts by its active ones."""
     from ..explore.approx import non_embedding_params
 
+    t = derivation.total
+    if law.form == "kaplan":
+        return non_embedding_params(derivation), "non-embedding parameters"
+    if t.active_params != t.params:
+        return t.active_params, "active parameters (a mixture of experts)"
+    return t.params, "all parameters"
+
+
+def _functions(derivation: Derivation, unknown: str, values: Mapping[str, int], law: Law):
+    """f(x), N(x) as numpy functions of the free dim, and what N means."""
     per_token, _ = in_one_variable(derivation, flops_per_token(derivation), unknown, values)
     t = derivation.total
-    moe = t.active_params != t.params
-    if law.form == "kaplan":
-        n_expr, means = non_embedding_params(derivation), "non-embedding parameters"
-    else:
-        n_expr, means = (t.active_params, "active parameters (a mixture of experts)") if moe else (t.params,
-                                                                                                  "all parameters")
+    n_expr, means = law_n(derivation, law)
     n_one, _ = in_one_variable(derivation, n_expr, unknown, values)
     params_one, _ = in_one_variable(derivation, t.params, unknown, values)
     x = sympy.Symbol(unknown, integer=True, positive=True)
     sym = next((s for s in per_token.free_symbols | n_one.free_symbols if str(s) == unknown), x)
-    mods = [{"Min": np.minimum, "Max": np.maximum, "floor": np.floor, "ceiling": np.ceil}, "numpy"]
-    f = sympy.lambdify(sym, per_token, modules=mods)
-    n = sympy.lambdify(sym, n_one, modules=mods)
+    f = sympy.lambdify(sym, per_token, modules=NUMPY_MODULES)
+    n = sympy.lambdify(sym, n_one, modules=NUMPY_MODULES)
     return f, n, (per_token, n_one, params_one, sym), means
 
 
@@ -153,7 +159,7 @@ def _inference_aware(derivation, unknown, values, law, exact: Point, serve: floa
         derivation.spec.input_dim("seq_len", 1).xreplace(dim_values(derivation, values)))
     forward, _ = in_one_variable(decode, decode.total.forward / batch, unknown, {**values, CONTEXT: context})
     sym = next(iter(forward.free_symbols), sympy.Symbol(unknown))
-    g = sympy.lambdify(sym, forward, modules=[{"Min": np.minimum, "Max": np.maximum}, "numpy"])
+    g = sympy.lambdify(sym, forward, modules=NUMPY_MODULES)
     x = sizes.astype(float)
     with np.errstate(all="ignore"):
         nn = np.broadcast_to(np.asarray(n(x), dtype=float), x.shape)
@@ -179,19 +185,11 @@ def _inference_aware(derivation, unknown, values, law, exact: Point, serve: floa
 
 def at_budget(derivation: Derivation, flops: float, law: Law, values: Mapping[str, int] | None = None) -> dict:
     """The spec at its own sizes trained with `flops`: tokens, N as the law counts it, predicted loss."""
-    from ..evaluate import evaluate
-    from ..explore.approx import non_embedding_params
-
-    e = evaluate(derivation, values)
-    subst = dim_values(derivation, values)
-    t = derivation.total
-    moe = t.active_params != t.params
-    if law.form == "kaplan":
-        n, means = int(non_embedding_params(derivation).xreplace(subst)), "non-embedding parameters"
-    else:
-        n = e.total["active_params"] if moe else e.total["params"]
-        means = "active parameters (a mixture of experts)" if moe else "all parameters"
+    subst = dim_values(derivation, values)  # every dim, every constraint checked
+    n_expr, means = law_n(derivation, law)
+    n = int(n_expr.xreplace(subst))
     per = float(flops_per_token(derivation).xreplace(subst))
     tokens = flops / per
-    return {"spec": derivation.spec.name, "params": e.total["params"], "law_params": n, "n_means": means,
+    return {"spec": derivation.spec.name, "params": int(derivation.total.params.xreplace(subst)), "law_params": n,
+            "n_means": means,
             "flops_per_token": per, "tokens": tokens, "loss": float(law.loss(n, tokens))}
