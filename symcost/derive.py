@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import sympy
 
 from . import conventions, symbols
+from .checks import Check, every
 from .components import Ctx, FieldError, Flow, Memory
 from .components.base import SIZE, fresh
 from .conventions import Convention
@@ -59,10 +60,9 @@ class Count:
     def in_width(self):
         return None
 
-    def problems(self, value, ctx):
-        v = value(self.count)
-        if not SIZE.accepts(v):  # the domain of every size field
-            yield self.field, f"{self.count} = {v}; must be {SIZE.wanted}"
+    def checks(self, ctx):
+        # the domain of every size field
+        yield Check(self.field, SIZE.holds(self.count), f"{self.count} = {{}}; must be {SIZE.wanted}", (self.count,))
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,16 @@ class Join:
     def in_width(self):
         return None
 
-    def problems(self, value, ctx):
+    def checks(self, ctx):
         def shape(flow: Flow):
             positions = flow.spatial if flow.spatial is not None else (flow.length,)
-            return tuple(value(x) for x in (flow.width, *positions) if x is not None)
+            return tuple(x for x in (flow.width, *positions) if x is not None)
 
-        if shape(self.body) != shape(self.shortcut):
-            yield "shortcut", f"the block gives {shape(self.body)} but the shortcut {shape(self.shortcut)} (features, positions)"
+        body, shortcut = shape(self.body), shape(self.shortcut)
+        same = every(sympy.Eq(a, b) for a, b in zip(body, shortcut)) if len(body) == len(shortcut) else sympy.false
+        tuples = [f"({', '.join('{}' for _ in s)}{',' * (len(s) == 1)})" for s in (body, shortcut)]
+        yield Check("shortcut", same, f"the block gives {tuples[0]} but the shortcut {tuples[1]} (features, positions)",
+                    body + shortcut)
 
 
 @dataclass(frozen=True, repr=False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import sympy
 
 from . import expr, symbols
+from .checks import Check, whole
 from .errors import SpecError
 from .source import Document
 
@@ -132,12 +133,17 @@ class Dims:
                     raise self._error(d, "has no value; give one with --set " + f"{d.name}=N")
                 out[d.symbol] = sympy.Integer(d.default)
                 continue
-            value = d.definition.xreplace(out)
-            if not (value.is_Integer and value > 0):
-                at = ", ".join(f"{s}={out[s]}" for s in sorted(d.definition.free_symbols, key=str))
-                raise self._error(d, f"{d.definition} = {value} at {at}; a dim must be a positive integer")
-            out[d.symbol] = value
+            if (message := self.check(d).failure(lambda e: e.xreplace(out))) is not None:
+                raise self._error(d, message)
+            out[d.symbol] = d.definition.xreplace(out)
         return out
+
+    def check(self, d: Dim) -> Check:
+        """A derived dim must come out a positive integer."""
+        used = sorted(d.definition.free_symbols, key=str)
+        at = ", ".join(f"{s}={{}}" for s in used)
+        return Check(d.name, whole(d.definition) & (d.definition > 0),
+                     f"{d.definition} = {{}} at {at}; a dim must be a positive integer", (d.definition, *used))
 
     def _error(self, d: Dim, message: str) -> SpecError:
         if self.doc is None:

@@ -7,11 +7,12 @@ constraints are checked at those sizes (positive sizes, heads dividing width, â€
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import sympy
 
+from .checks import Check
 from .cost import Node
 from . import symbols
 from .derive import CONTEXT, Derivation
@@ -92,18 +93,22 @@ def dim_values(derivation: Derivation, values: Mapping[str, int] | None = None) 
     def value(e: sympy.Expr) -> sympy.Expr:
         return sympy.sympify(e).xreplace(subst)
 
-    for site in derivation.sites:
-        ctx = site.ctx
-        for field_name, message in site.component.problems(value, ctx):
-            raise spec.doc.error(site.where + (field_name,), message)
-        wanted = site.component.in_width()
-        have = ctx.flow.width
-        if wanted is not None and have is not None and value(wanted) != value(have):
-            raise spec.doc.error(
-                site.where + ("dim",),
-                f"expects {value(wanted)} features per token, but the layer before gives {value(have)}",
-            )
+    for where, check in site_checks(derivation):
+        if (message := check.failure(value)) is not None:
+            raise spec.doc.error(where + (check.field,), message)
     return subst
+
+
+def site_checks(derivation: Derivation) -> Iterator[tuple[tuple, Check]]:
+    """Every constraint of the spec's layers, with the YAML path of the layer it is about: each
+    component's own, and that its input width is the width the layer before gives."""
+    for site in derivation.sites:
+        for check in site.component.checks(site.ctx):
+            yield site.where, check
+        wanted, have = site.component.in_width(), site.ctx.flow.width
+        if wanted is not None and have is not None:
+            yield site.where, Check("dim", sympy.Eq(wanted, have),
+                                    "expects {} features per token, but the layer before gives {}", (wanted, have))
 
 
 def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) -> Evaluation:

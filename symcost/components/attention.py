@@ -18,6 +18,7 @@ import sympy
 from pydantic import StrictBool
 
 from .. import ops
+from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
@@ -41,13 +42,12 @@ class Heads(Component):
     def n_kv(self):
         return self.kv_heads if self.kv_heads is not None else self.heads
 
-    def problems(self, value, ctx: Ctx):
-        yield from super().problems(value, ctx)
-        dim, heads, kv = value(self.dim), value(self.heads), value(self.n_kv)
-        if self.head_dim is None and dim % heads:
-            yield "heads", f"{heads} heads do not divide dim {dim}; set head_dim or change heads"
-        if heads % kv:
-            yield "kv_heads", f"{kv} kv_heads do not divide {heads} heads"
+    def checks(self, ctx: Ctx):
+        yield from super().checks(ctx)
+        dim, heads, kv = self.dim, self.heads, self.n_kv
+        if self.head_dim is None:
+            yield Check("heads", divides(heads, dim), "{} heads do not divide dim {}; set head_dim or change heads", (heads, dim))
+        yield Check("kv_heads", divides(kv, heads), "{} kv_heads do not divide {} heads", (kv, heads))
 
 
 class Attention(Heads):
@@ -96,12 +96,12 @@ class Attention(Heads):
         return Cost(saved=kept) + core_saved(b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
                                              out_is_view=ctx.flow.rotary is None and not self.qk_norm)
 
-    def problems(self, value, ctx: Ctx):
-        yield from super().problems(value, ctx)
+    def checks(self, ctx: Ctx):
+        yield from super().checks(ctx)
         if self.window is not None and not self.causal:
-            yield "window", "a sliding window needs causal: true"
-        if ctx.flow.rotary is not None and value(ctx.flow.rotary) > value(self.d_head):
-            yield "head_dim", f"rotary dim {value(ctx.flow.rotary)} exceeds head_dim {value(self.d_head)}"
+            yield Check("window", sympy.false, "a sliding window needs causal: true")
+        if (rotary := ctx.flow.rotary) is not None:
+            yield Check("head_dim", rotary <= self.d_head, "rotary dim {} exceeds head_dim {}", (rotary, self.d_head))
 
     def build(self, b):
         from torch import nn

@@ -3,7 +3,7 @@ context, and the interface a component type implements (cost parts, checks, torc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
 
@@ -11,6 +11,7 @@ import sympy
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo
 
 from .. import expr, ops
+from ..checks import Check, whole
 from ..conventions import Convention
 from ..cost import ZERO, Cost
 from ..symbols import ACT
@@ -26,10 +27,12 @@ class Domain:
     least: int | None  # None: a ratio (capacity factor), only required positive
     wanted: str
 
+    def holds(self, e: sympy.Expr) -> sympy.Basic:
+        """The condition that e, at concrete sizes, is in the domain."""
+        return e > 0 if self.least is None else whole(e) & (e >= self.least)
+
     def accepts(self, v: sympy.Expr) -> bool:
-        if self.least is None:
-            return bool(v.is_Rational and v > 0)
-        return bool(v.is_Integer and v >= self.least)
+        return self.holds(v) is sympy.true
 
     def __call__(self, value: Any, info: ValidationInfo) -> sympy.Expr:
         parsed = expr.parse(value, info.context["dims"].names)
@@ -146,9 +149,6 @@ def _domain(info) -> Domain | None:
     return next((m for m in metadata if isinstance(m, Domain)), None)
 
 
-Value = Callable[[sympy.Expr], sympy.Expr]  # a size at concrete dims (a sympy number)
-
-
 TOKENS_NEEDED = (
     "this layer needs a token stream (batch, tokens, features): declare `seq_len` in dims, "
     "or turn an image into tokens first (flatten, patch_embedding)"
@@ -195,19 +195,16 @@ class Component(BaseModel):
     def out_width(self, flow: Flow) -> sympy.Expr | None:
         return flow.width if flow.width is not None else self.in_width()
 
-    def problems(self, value: Value, ctx: Ctx) -> Iterator[tuple[str, str]]:
-        """(field, message) for each constraint that fails at concrete sizes.
+    def checks(self, ctx: Ctx) -> Iterator[Check]:
+        """The constraints its fields must meet at concrete sizes.
 
         Every number field must be in its domain; subclasses add their own (heads dividing width).
         """
         for name, info in type(self).model_fields.items():
             number = getattr(self, name)
             domain = _domain(info)
-            if domain is None or number is None:
-                continue
-            v = value(number)
-            if not domain.accepts(v):
-                yield name, f"{number} = {v}; must be {domain.wanted}"
+            if domain is not None and number is not None:
+                yield Check(name, domain.holds(number), f"{number} = {{}}; must be {domain.wanted}", (number,))
 
     def build(self, b: Build):
         """The torch module for this layer at the sizes in `b` (verify only)."""

@@ -20,6 +20,7 @@ import sympy
 from pydantic import StrictBool
 
 from .. import ops
+from ..checks import Check, divides, every
 from ..cost import Cost
 from .base import IMAGE_NEEDED, TOKENS_NEEDED, Component, Count, Ctx, FieldError, Flow, Size, fresh
 
@@ -66,13 +67,16 @@ class _Conv(Component):
     def saved(self, ctx: Ctx):
         return Cost(saved=ctx.input_saved(self.dim))
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        if value(self.dim) % value(self.groups) or value(self.out) % value(self.groups):
-            yield "groups", f"{value(self.groups)} groups must divide both dim {value(self.dim)} and out {value(self.out)}"
-        if any(value(n) < 1 for n in self.out_lengths(ctx.flow)):
-            sizes = "x".join(str(value(n)) for n in self.lengths(ctx.flow))
-            yield "kernel", f"a kernel of {value(self.kernel)} (dilation {value(self.dilation)}) does not fit an input of {sizes} with padding {value(self.padding)}"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        g = self.groups
+        yield Check("groups", divides(g, self.dim) & divides(g, self.out), "{} groups must divide both dim {} and out {}",
+                    (g, self.dim, self.out))
+        lengths = self.lengths(ctx.flow)
+        sizes = "x".join("{}" for _ in lengths)
+        yield Check("kernel", every(n >= 1 for n in self.out_lengths(ctx.flow)),
+                    f"a kernel of {{}} (dilation {{}}) does not fit an input of {sizes} with padding {{}}",
+                    (self.kernel, self.dilation, *lengths, self.padding))
 
     def out_width(self, flow):
         return self.out

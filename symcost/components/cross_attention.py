@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import sympy
 from pydantic import StrictBool
 
+from ..checks import Check
 from ..cost import Cost
 
 from ..symbols import ACT
@@ -60,11 +62,11 @@ class CrossAttention(Heads):
     def after(self, flow):
         return replace(super().after(flow), memory=replace(flow.memory, kept=True))
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        width = ctx.flow.memory.width
-        if width is not None and value(width) != value(self.d_memory):
-            yield "memory_dim", f"the encoder gives {value(width)} features, memory_dim is {value(self.d_memory)}"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        if (width := ctx.flow.memory.width) is not None:
+            yield Check("memory_dim", sympy.Eq(width, self.d_memory), "the encoder gives {} features, memory_dim is {}",
+                        (width, self.d_memory))
 
     def build(self, b):
         from torch import nn

@@ -18,8 +18,10 @@ attention.py — in full under pytorch, halved under `full`.
 
 from __future__ import annotations
 
+import sympy
 from pydantic import StrictBool
 
+from ..checks import Check
 from ..cost import Cost
 from ..symbols import ACT
 from .attention import above_one, cached_tokens, core, core_saved, extend_cache, products, score_entries
@@ -90,11 +92,11 @@ class MLA(Component):
         slice_kept = (1 - above_one(ctx.batch, h, ctx.seq_len)) * T * h * nope * ACT
         return Cost(saved=kept, core_eager=slice_kept) + core
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        rotary = ctx.flow.rotary
-        if rotary is not None and value(rotary) != value(self.qk_rope_dim):
-            yield "qk_rope_dim", f"the rotary layer rotates {value(rotary)} features, but qk_rope_dim is {value(self.qk_rope_dim)}"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        if (rotary := ctx.flow.rotary) is not None:
+            yield Check("qk_rope_dim", sympy.Eq(rotary, self.qk_rope_dim),
+                        "the rotary layer rotates {} features, but qk_rope_dim is {}", (rotary, self.qk_rope_dim))
 
     def build(self, b):
         import torch

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sympy
 from pydantic import StrictBool
 
+from ..checks import Check
 from ..cost import Cost, total
 from .base import Component, Count, Ctx, Ratio, Size
 from ..symbols import ACT
@@ -92,12 +93,11 @@ class MoE(Component):
                 kept += T * (1 + D) * ACT
         return Cost(saved=kept)
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        if value(self.top_k) > value(self.experts):
-            yield "top_k", f"top_k {value(self.top_k)} exceeds {value(self.experts)} experts"
-        if self.shared_gate and value(self.shared_experts) == 0:
-            yield "shared_gate", "shared_gate needs shared_experts > 0"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        yield Check("top_k", self.top_k <= self.experts, "top_k {} exceeds {} experts", (self.top_k, self.experts))
+        if self.shared_gate:
+            yield Check("shared_gate", self.shared_experts > 0, "shared_gate needs shared_experts > 0")
 
     def build(self, b):
         import torch

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import StrictBool
 
+from ..checks import Check, every
 from ..cost import Cost
 from .base import IMAGE_NEEDED, Component, Ctx, FieldError, Flow, Size, fresh
 from .conv import conv_cost, output_size
@@ -42,10 +43,10 @@ class PatchEmbedding(Component):
         rows, cols = self.grid(flow)
         return fresh(flow, grad=True, width=self.dim, length=rows * cols, spatial=None)
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        if any(value(n) < value(self.patch) for n in ctx.flow.spatial):
-            yield "patch", f"patch {value(self.patch)} is larger than the image"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        yield Check("patch", every(n >= self.patch for n in ctx.flow.spatial), "patch {} is larger than the image",
+                    (self.patch,))
 
     def build(self, b):
         from torch import nn

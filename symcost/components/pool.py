@@ -12,6 +12,7 @@ from typing import Literal
 
 import sympy
 
+from ..checks import Check, every
 from ..cost import Cost
 from .base import IMAGE_NEEDED, Component, Count, Ctx, FieldError, Flow, Size, fresh
 from .conv import output_size
@@ -58,12 +59,12 @@ class Pool(Component):
     def after(self, flow):
         return fresh(flow, spatial=self.out_lengths(flow))
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        if 2 * value(self.padding) > value(self.kernel):
-            yield "padding", f"padding {value(self.padding)} exceeds half the kernel {value(self.kernel)}"
-        if any(value(n) < 1 for n in self.out_lengths(ctx.flow)):
-            yield "kernel", f"a {value(self.kernel)} window does not fit the input"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        yield Check("padding", 2 * self.padding <= self.kernel, "padding {} exceeds half the kernel {}",
+                    (self.padding, self.kernel))
+        yield Check("kernel", every(n >= 1 for n in self.out_lengths(ctx.flow)), "a {} window does not fit the input",
+                    (self.kernel,))
 
     def build(self, b):
         from torch import nn

@@ -7,6 +7,7 @@ exceed `max_len`.
 from __future__ import annotations
 
 from .. import ops
+from ..checks import Check
 from ..cost import Cost
 from .base import Component, Ctx, Size
 
@@ -19,10 +20,10 @@ class PositionEmbedding(Component):
     def parts(self, ctx: Ctx):
         return {"table": ops.lookup(self.max_len, self.dim) + ctx.elementwise(ctx.tokens * self.dim, "position_add")}
 
-    def problems(self, value, ctx: Ctx):
-        yield from super().problems(value, ctx)
-        if value(ctx.context + ctx.seq_len) > value(self.max_len):
-            yield "max_len", f"seq_len {value(ctx.context + ctx.seq_len)} exceeds max_len {value(self.max_len)}"
+    def checks(self, ctx: Ctx):
+        yield from super().checks(ctx)
+        positions = ctx.context + ctx.seq_len
+        yield Check("max_len", positions <= self.max_len, "seq_len {} exceeds max_len {}", (positions, self.max_len))
 
     def saved(self, ctx: Ctx):
         return Cost(saved=8 * ctx.seq_len)  # the int64 positions (one row of them, broadcast over the batch)

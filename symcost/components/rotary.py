@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from pydantic import Field
 
+from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Flow, Size
@@ -31,10 +32,9 @@ class Rotary(Component):
     def after(self, flow: Flow) -> Flow:
         return replace(flow, rotary=self.dim)
 
-    def problems(self, value, ctx):
-        yield from super().problems(value, ctx)
-        if value(self.dim) % 2:
-            yield "dim", f"rotary dim must be even, got {value(self.dim)}"
+    def checks(self, ctx):
+        yield from super().checks(ctx)
+        yield Check("dim", divides(2, self.dim), "rotary dim must be even, got {}", (self.dim,))
 
     def saved(self, ctx: Ctx):
         # the cos and sin tables (seq_len x dim/2 each), kept once by the rotations of every attention layer after

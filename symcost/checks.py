@@ -1,0 +1,53 @@
+"""A constraint on sizes as data: a sympy condition over dims, and the message when it fails.
+
+Components, repeat counts, residual joins and derived dims state their constraints this way
+(heads dividing width, a kernel fitting its input, …), so that one statement serves both
+`eval` (Python substitutes the sizes) and the page (symcost.page compiles the condition and
+the message's numbers to JavaScript).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import sympy
+
+Value = Callable[[sympy.Basic], sympy.Basic]  # an expression at concrete dims
+
+
+@dataclass(frozen=True)
+class Check:
+    """`holds` must be true at the sizes; otherwise `message`, its `{}` filled with `args`' values."""
+
+    field: str
+    holds: sympy.Basic  # a sympy condition (Eq, Le, And, …, or sympy.true / sympy.false)
+    message: str
+    args: tuple[sympy.Expr, ...] = ()
+
+    def failure(self, value: Value) -> str | None:
+        """The message at these sizes, or None where the condition holds."""
+        if value(self.holds) is sympy.true:
+            return None
+        return self.message.format(*(value(a) for a in self.args))
+
+
+def whole(e: sympy.Expr) -> sympy.Basic:
+    """e is an integer (e may be a ratio of dims)."""
+    return sympy.Eq(sympy.Mod(e, 1), 0)
+
+
+def divides(d: sympy.Expr, n: sympy.Expr) -> sympy.Basic:
+    return sympy.Eq(sympy.Mod(n, d), 0)
+
+
+def every(conditions: Iterable[sympy.Basic]) -> sympy.Basic:
+    return sympy.And(*conditions)
+
+
+def failures(checks: Iterable[Check], value: Value) -> Iterable[tuple[str, str]]:
+    """(field, message) of each check that fails."""
+    for c in checks:
+        message = c.failure(value)
+        if message is not None:
+            yield c.field, message
