@@ -26,6 +26,7 @@ COMMANDS = {
     "plan": ("plan", "plan", "A training run on a cluster: memory per GPU, communication, time, cost."),
     "flops-per-token": ("plan", "flops_per_token", "Exact training FLOPs per token as a Python function, for MFU."),
     "scaling": ("scaling", "scaling", "Scaling laws with exact compute: fit, compute-optimal size, compare."),
+    "page": ("page", "page", "One HTML file that computes the spec's numbers in the browser, exactly, offline."),
     "import-hf": ("hf", "import_hf", "A spec from a Hugging Face config.json."),
 }
 

@@ -1,0 +1,131 @@
+"""A spec as one self-contained HTML page that evaluates its closed forms in the browser.
+
+The page holds, compiled to JavaScript over exact rationals (symcost.page.js):
+- each derived dim's definition, in dependency order, and each constraint of the spec
+  (evaluate.site_checks and Dims.check), with the free dims each one depends on;
+- each component's params, active params and forward/backward FLOPs, over every dim, as
+  `eval` substitutes them into the raw cost tree, and the inputs a pass reads;
+- the byte metrics of `symcost memory` (at the given precision) as closed forms in the free dims.
+It also holds the totals' closed forms as MathML. Everything is inline: the page asks for
+nothing over the network (its Content-Security-Policy forbids it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from importlib import resources
+
+from .. import __version__
+from ..conventions import CONVENTIONS
+from ..errors import SpecError
+from ..metrics import MEMORY_METRICS, label
+from .js import Unsupported, js
+
+# what the page shows of `symcost memory`'s bytes (all of them are in window.symcost.evaluate)
+SHOWN_BYTES = ("weights_bytes", "kv_bytes_per_token", "kv_cache_bytes", "peak_training_bytes", "peak_inference_bytes")
+
+
+def _script(text: str) -> str:
+    """Text safe inside <script>: no `</` can close the element early."""
+    return text.replace("</", "<\\/")
+
+
+def _data(derivation, precision, start: dict[str, int]) -> str:
+    """The page's data and compiled forms, as JavaScript source."""
+    import sympy
+
+    from ..evaluate import site_checks
+    from ..memory import memory_metrics
+
+    spec = derivation.spec
+    dims = spec.dimset
+    code = lambda e: js(sympy.sympify(e))
+    free = [d for d in dims.items if d.definition is None]
+    substitution = dims.substitution()
+
+    def deps(*exprs) -> list[str]:
+        used = set().union(*(sympy.sympify(e).xreplace(substitution).free_symbols for e in exprs))
+        return sorted(str(s) for s in used)
+
+    def check(where: str, c) -> str:
+        return (f"{{where:{json.dumps(where)},field:{json.dumps(c.field)},deps:{json.dumps(deps(c.holds, *c.args))},"
+                f"holds:v=>{code(c.holds)},message:{json.dumps(c.message)},args:v=>[{','.join(map(code, c.args))}]}}")
+
+    derived = [d for d in dims.items if d.definition is not None]
+    checks = [check("dims", dims.check(d)) for d in derived]
+    checks += [check("/".join(map(str, where)), c) for where, c in site_checks(derivation)]
+    components = [
+        f"{{path:{json.dumps(n.path)},kind:{json.dumps(n.kind)},"
+        f"f:v=>[{','.join(code(x) for x in (n.cost.params, n.cost.active_params, n.cost.forward, n.cost.backward))}]}}"
+        for n in derivation.raw
+    ]
+    memory = memory_metrics(derivation, precision)
+    spec_data = {
+        "name": spec.name, "version": __version__, "convention": derivation.convention.name,
+        "flops_per_mac": int(derivation.convention.flops_per_mac),
+        "input_unit": "image" if "image_size" in dims else "token",
+        "dense": bool(derivation.total.params == derivation.total.active_params),
+        "free": [{"name": d.name, "default": d.default, "start": start[d.name]} for d in free],
+        "derived": [{"name": d.name, "definition": str(d.definition)} for d in derived],
+        "bytes": {m: label(m) for m in MEMORY_METRICS}, "shown_bytes": SHOWN_BYTES,
+    }
+    lines = [
+        f"const SPEC = {json.dumps(spec_data)};",
+        "function DERIVE(v) {",
+        *(f"  v[{json.dumps(d.name)}] = {code(d.definition)};" for d in derived),
+        "}",
+        "const CHECKS = [", *(f"  {c}," for c in checks), "];",
+        "const COMPONENTS = [", *(f"  {c}," for c in components), "];",
+        f"const INPUTS = v => {code(derivation.inputs)};",
+        "const BYTES = {", *(f"  {m}: v => {code(memory[m])}," for m in MEMORY_METRICS), "};",
+    ]
+    return "\n".join(lines)
+
+
+def _formulas(derivation) -> str:
+    """The totals' closed forms as MathML rows of a table."""
+    from sympy.printing.mathml import mathml
+
+    t = derivation.total
+    metrics = t.metrics()
+    dense = t.params == t.active_params
+    rows = []
+    for m, e in metrics.items():
+        if dense and m == "active_params":
+            continue
+        math = mathml(e, printer="presentation")
+        rows.append(f'<tr><th scope="row">{html.escape(label(m))}</th>'
+                    f'<td><math>{math}</math></td></tr>')
+    return "\n".join(rows)
+
+
+def page(derivation, precision, values: dict[str, int] | None = None) -> str:
+    """The HTML of the page for `derivation`, opening at the defaults overridden by `values`."""
+    from ..evaluate import evaluate
+
+    at = evaluate(derivation, values)  # the page opens at a point eval accepts, or this says why not
+    free = [d.name for d in derivation.spec.dimset.items if d.definition is None]
+    for name in values or {}:
+        if name not in free:
+            raise SpecError(f"--set {name}: a derived dim; the page sets free dims ({', '.join(free)})")
+    try:
+        data = _data(derivation, precision, {n: at.dims[n] for n in free})
+    except Unsupported as e:
+        raise SpecError(f"the page cannot compute this spec exactly in the browser: {e}") from None
+    files = resources.files(__package__)
+    template = files.joinpath("page.html").read_text()
+    precision_text = ", ".join(f"{part} {precision.dtype(part)}" for part in ("weights", "kv", "grads", "activations"))
+    fill = {
+        "TITLE": html.escape(f"{derivation.spec.name} — symcost"),
+        "NAME": html.escape(derivation.spec.name),
+        "CONVENTION": html.escape(f"{derivation.convention.name}: {CONVENTIONS[derivation.convention.name].description}"),
+        "PRECISION": html.escape(f"{precision_text}; optimizer states {precision.optimizer} (Adam)"),
+        "VERSION": html.escape(__version__),
+        "FORMULAS": _formulas(derivation),
+        "STYLE": files.joinpath("page.css").read_text(),
+        "SCRIPT": _script("\n".join([files.joinpath("runtime.js").read_text(), data,
+                                      files.joinpath("page.js").read_text()])),
+    }
+    return re.sub(r"@([A-Z]+)@", lambda m: fill[m.group(1)], template)  # one pass: no filled text is read again

@@ -1,0 +1,337 @@
+"""symcost page: one HTML file whose numbers, computed in a real browser, equal `symcost eval`'s.
+
+The browser tests drive Debian's headless Chromium with selenium, load each page from disk
+with the network switched off, and compare with the CLI's own JSON (`eval`, `memory`) digit
+for digit. Without chromium and chromedriver they are skipped, except under CI (.ci/run
+installs both), where a missing browser is a failure. Screenshots go to build/test-artifacts/.
+"""
+
+import json
+import os
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import sympy
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, arch
+from symcost import api
+from symcost.cli import main
+from symcost.page.js import Unsupported, js
+
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+SPECS = sorted(p.stem for p in (ROOT / "architectures").glob("*.yaml"))
+
+# two points besides the defaults, per shipped spec: sizes people try (another model of the
+# family, a longer or shorter sequence, a batch)
+POINTS = {
+    "deepseek_v3": [{"seq_len": 1024, "batch": 2, "n_layers": 8},
+                    {"d_model": 4096, "n_experts": 64, "top_k": 6, "n_dense": 1}],
+    "gemma2": [{"seq_len": 2048, "window": 1024, "batch": 3},
+               {"d_model": 3584, "n_layers": 42, "n_heads": 16, "n_kv_heads": 8, "d_ff": 14336}],
+    "llama": [{"seq_len": 2048, "batch": 8},
+              {"d_model": 5120, "n_layers": 40, "n_heads": 40, "n_kv_heads": 40, "d_ff": 13824}],
+    "lstm": [{"hidden": 1500, "d_embed": 1500}, {"n_layers": 3, "batch": 1, "seq_len": 100}],
+    "megatron_gpt": [{"d_model": 1024, "n_layers": 24, "n_heads": 16}, {"seq_len": 1024, "batch": 4}],
+    "mistral": [{"seq_len": 2048, "window": 1024}, {"seq_len": 32768, "batch": 2}],
+    "mixtral": [{"n_experts": 16, "top_k": 4}, {"seq_len": 32768, "batch": 2}],
+    "mlp": [{"hidden": 1000, "n_hidden": 5}, {"batch": 1, "d_in": 3072}],
+    "resnet50": [{"image_size": 160, "batch": 8}, {"w": 32, "n3": 23}],
+    "transformer": [{"d_model": 1024, "n_layers": 24, "n_heads": 16}, {"seq_len": 512, "batch": 8}],
+    "transformer_base": [{"d_model": 1024, "d_ff": 4096, "n_heads": 16}, {"src_len": 64, "seq_len": 96, "batch": 2}],
+    "vit_b16": [{"image_size": 384}, {"patch": 32, "d_model": 1024, "n_heads": 16, "n_layers": 24, "d_ff": 4096}],
+}
+
+TOTALS = {"params": ("params",), "active_params": ("active_params",), "flops_forward": ("flops", "forward"),
+          "flops_backward": ("flops", "backward"), "flops_train": ("flops", "train"),
+          "flops_per_input_forward": ("flops_per_input", "forward"), "flops_per_input_train": ("flops_per_input", "train")}
+
+
+def run(*args) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def sets(values: dict) -> list[str]:
+    return [x for k, v in values.items() for x in ("--set", f"{k}={v}")]
+
+
+def cli_json(spec: str, values: dict, convention: str = "pytorch") -> tuple[dict, dict]:
+    """`symcost eval --format json` and `symcost memory --format json` at these sizes."""
+    e = json.loads(run("eval", spec, *sets(values), "--convention", convention, "--format", "json", "--no-cache"))
+    m = json.loads(run("memory", spec, *sets(values), "--format", "json"))
+    return e, m["bytes"]
+
+
+def expected(spec: str, values: dict, convention: str = "pytorch") -> dict:
+    """What window.symcost.evaluate must return: eval's and memory's JSON, every number a string."""
+    e, memory = cli_json(spec, values, convention)
+    out = {}
+    for key, path in TOTALS.items():
+        value = e
+        for p in path:
+            value = value[p]
+        out[key] = repr(value) if isinstance(value, float) else str(value)
+    out["inputs"] = str(e["inputs"])
+    out["dims"] = {k: str(v) for k, v in e["dims"].items()}
+    out["components"] = [{k: str(v) for k, v in c.items()} for c in e["components"]]
+    out |= {k: str(v) for k, v in memory.items()}
+    return out
+
+
+def write_page(tmp_path, name: str, *args) -> Path:
+    out = tmp_path / f"{name}.html"
+    run("page", arch(name), "-o", out, *args)
+    return out
+
+
+# -- without a browser ---------------------------------------------------------------------
+
+def test_page_is_one_file_that_asks_for_nothing(tmp_path):
+    text = write_page(tmp_path, "llama").read_text()
+    assert "default-src 'none'" in text  # the browser itself refuses any request
+    for needle in ("http://", "https://", "src=", "<link", "@import", "url(", "fetch(", "XMLHttpRequest"):
+        assert needle not in text, needle
+    assert text.count("<script>") == 1 and "<math" in text
+    assert "llama-2-7b" in text
+
+
+def test_page_cli_errors(tmp_path, cli):
+    bad = cli("page", arch("llama"), "-o", tmp_path / "x.html", "--set", "n_heads=3")
+    assert bad.exit_code == 2 and "d_model/n_heads = 4096/3" in bad.stderr and "Traceback" not in bad.output
+    derived = cli("page", arch("llama"), "-o", tmp_path / "x.html", "--set", "d_head=64")
+    assert derived.exit_code == 2 and "d_head: a derived dim" in derived.stderr
+    same = cli("page", arch("llama"), "-o", arch("llama"))
+    assert same.exit_code == 2 and "is also the command's input" in same.stderr
+    missing = cli("page", arch("llama"), "-o", tmp_path / "no" / "such" / "x.html")
+    assert missing.exit_code == 2 and "cannot write" in missing.stderr
+    assert cli("page", arch("llama")).exit_code == 2  # -o is required
+
+
+def test_compiler_refuses_what_it_cannot_do_exactly():
+    x = sympy.Symbol("x", positive=True, integer=True)
+    with pytest.raises(Unsupported):
+        js(sympy.sqrt(x))
+    with pytest.raises(Unsupported):
+        js(sympy.sin(x))
+    assert js(sympy.Rational(3, 4) * x) == "mul(q(3n,4n),v[\"x\"])"
+
+
+# -- in the browser --------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium and chromium-driver for the page tests (.ci/run installs them)")
+        pytest.skip("the page tests need Debian's chromium and chromium-driver (apt install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                           {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})
+    yield driver
+    driver.quit()
+
+
+def open_page(driver, path: Path) -> None:
+    driver.get_log("performance"), driver.get_log("browser")  # forget what earlier pages logged
+    driver.get(path.as_uri())
+    assert driver.execute_script("return document.body.dataset.ready") == "true"
+
+
+def assert_quiet(driver, path: Path) -> None:
+    """No request but the page itself, and nothing on the console."""
+    requests = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
+    urls = {m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"}
+    assert urls <= {path.as_uri()}, urls
+    assert driver.get_log("browser") == []
+
+
+def page_evaluate(driver, values: dict) -> dict:
+    return driver.execute_script("return window.symcost.evaluate(arguments[0])", {k: str(v) for k, v in values.items()})
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_page_equals_eval_in_chromium(browser, tmp_path, name):
+    path = write_page(tmp_path, name)
+    open_page(browser, path)
+    spec = arch(name)
+    for values in [{}, *POINTS[name]]:
+        assert page_evaluate(browser, values) == expected(spec, values), (name, values)
+    assert_quiet(browser, path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"page-{name}.png"))
+
+
+def shown(driver) -> dict:
+    return {e.get_attribute("data-metric"): e.get_attribute("data-exact")
+            for e in driver.find_elements("css selector", "dd[data-metric][data-exact]")}
+
+
+def type_into(driver, name: str, value) -> None:
+    """Type the value key by key (each key an input event, as a person's typing)."""
+    field = driver.find_element("name", name)
+    field.clear()
+    field.send_keys(str(value))
+
+
+def paste(driver, name: str, text: str) -> None:
+    """Replace the field's text at once (one input event, as a paste)."""
+    driver.execute_script("const f = document.getElementsByName(arguments[0])[0]; f.value = arguments[1];"
+                          "f.dispatchEvent(new Event('input'));", name, text)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_dims_set_through_the_inputs(browser, tmp_path, name):
+    """Typing sizes into the fields shows eval's numbers at those sizes."""
+    path = write_page(tmp_path, name)
+    open_page(browser, path)
+    values = POINTS[name][1]
+    for dim, value in values.items():
+        type_into(browser, dim, value)
+    e, memory = cli_json(arch(name), values)
+    numbers = shown(browser)
+    assert numbers["params"] == str(e["params"])
+    assert numbers["flops_forward"] == str(e["flops"]["forward"])
+    assert numbers["flops_backward"] == str(e["flops"]["backward"])
+    assert numbers["flops_train"] == str(e["flops"]["train"])
+    if "active_params" in numbers:
+        assert numbers["active_params"] == str(e["active_params"])
+    for m in ("forward", "train"):  # exact: n/d where not whole
+        assert Fraction(numbers[f"flops_per_input_{m}"]) == Fraction(e["flops"][m], e["inputs"])
+    for m in ("weights_bytes", "kv_bytes_per_token", "kv_cache_bytes", "peak_training_bytes", "peak_inference_bytes"):
+        assert numbers[m] == str(memory[m]), m
+    assert not browser.find_elements("css selector", "input[aria-invalid=true]")
+    assert_quiet(browser, path)
+
+
+@pytest.mark.parametrize("name, convention", [("lstm", "full"), ("transformer_base", "macs"), ("transformer", "full")])
+def test_other_conventions_and_fractional_flops_per_token(browser, tmp_path, name, convention):
+    """FLOPs per token need not be whole (an encoder reads src_len tokens, the loss counts per
+    step), and eval then prints a float: the page rounds n/d once to the nearest double and
+    prints it as Python does."""
+    path = write_page(tmp_path, name, "--convention", convention)
+    open_page(browser, path)
+    floats = 0
+    for seq_len in (3, 5, 7, 33, 100, 1000):
+        values = {"seq_len": seq_len, "batch": 3}
+        want = expected(arch(name), values, convention)
+        assert page_evaluate(browser, values) == want
+        floats += any(c in want["flops_per_input_train"] for c in ".e")
+    assert floats or name == "transformer"  # the test reaches the float case
+
+
+def test_bad_input_is_marked_and_the_numbers_stay(browser, tmp_path):
+    path = write_page(tmp_path, "llama")
+    open_page(browser, path)
+    type_into(browser, "seq_len", 2048)
+    before = shown(browser)
+    assert before["flops_forward"] == str(api.evaluate(arch("llama"), seq_len=2048).total["forward"])
+    cases = {
+        ("seq_len", "abc"): "seq_len must be a positive integer",
+        ("seq_len", "0"): "seq_len must be a positive integer, got 0",
+        ("seq_len", "2.5"): "seq_len must be a positive integer",
+        ("n_heads", "3"): "dims/d_head: d_model/n_heads = 4096/3 at d_model=4096, n_heads=3; a dim must be a positive",
+        ("n_kv_heads", "5"): "5 kv_heads do not divide 32 heads",
+    }
+    for (dim, text), reason in cases.items():
+        paste(browser, dim, text)
+        field = browser.find_element("name", dim)
+        assert field.get_attribute("aria-invalid") == "true"
+        shown_reason = field.find_element("xpath", "..").find_element("css selector", ".reason").text
+        assert reason in shown_reason, (dim, text, shown_reason)
+        assert shown(browser) == before  # the last valid point
+        paste(browser, dim, "2048" if dim == "seq_len" else "32")
+        assert field.get_attribute("aria-invalid") is None
+    assert shown(browser) == before
+    with pytest.raises(Exception, match="n_heads"):
+        page_evaluate(browser, {"n_heads": 3})
+    assert_quiet(browser, path)
+
+
+def test_a_field_refused_alone_is_taken_once_the_others_fit(browser, tmp_path):
+    """d_model=5120 with 32 heads is fine, 40 heads need it: typing heads first marks n_heads, then
+    typing d_model takes both."""
+    path = write_page(tmp_path, "llama")
+    open_page(browser, path)
+    type_into(browser, "n_heads", 40)
+    assert browser.find_element("name", "n_heads").get_attribute("aria-invalid") == "true"
+    type_into(browser, "n_kv_heads", 40)
+    type_into(browser, "d_model", 5120)
+    assert not browser.find_elements("css selector", "input[aria-invalid=true]")
+    want = api.evaluate(arch("llama"), d_model=5120, n_heads=40, n_kv_heads=40).total
+    assert shown(browser)["params"] == str(want["params"])
+
+
+def test_sliders_stop_only_at_valid_sizes(browser, tmp_path):
+    """Every stop of the n_heads slider divides d_model and is divided by n_kv_heads."""
+    path = write_page(tmp_path, "mistral")
+    open_page(browser, path)
+    stops = browser.execute_script("""
+        const s = document.getElementById('range-n_heads'), out = [];
+        s.dispatchEvent(new Event('focus'));
+        for (let i = 0; i <= Number(s.max); i++) {
+          s.value = String(i); s.dispatchEvent(new Event('input'));
+          out.push(document.getElementsByName('n_heads')[0].value);
+        }
+        return out;""")
+    stops = [int(s) for s in stops]
+    assert stops == sorted(stops) and 32 in stops and len(stops) > 3
+    assert all(4096 % h == 0 and h % 8 == 0 for h in stops)
+    assert not browser.find_elements("css selector", "input[aria-invalid=true]")
+    assert_quiet(browser, path)
+
+
+def test_phone_width_has_no_sideways_scroll(browser, tmp_path):
+    path = write_page(tmp_path, "deepseek_v3")
+    browser.set_window_size(390, 844)
+    try:
+        open_page(browser, path)
+        wide = browser.execute_script("return document.documentElement.scrollWidth")
+        assert wide <= 390
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "page-deepseek_v3-phone.png"))
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+sizes = st.integers(1, 64)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(heads=st.integers(1, 16), per_head=st.integers(1, 24), kv_div=st.integers(1, 16), layers=sizes,
+       seq=st.integers(1, 4096), batch=st.integers(1, 8), d_ff=st.integers(1, 20000), vocab=st.integers(1, 100000))
+def test_page_matches_the_engine_at_drawn_sizes(llama_page, heads, per_head, kv_div, layers, seq, batch, d_ff, vocab):
+    """Drawn sizes for llama: the page's numbers equal symcost.evaluate's, or both refuse."""
+    browser = llama_page
+    kv = max(k for k in range(1, heads + 1) if heads % k == 0 and k <= kv_div)
+    values = {"d_model": heads * per_head * 2, "n_heads": heads, "n_kv_heads": kv, "n_layers": layers,
+              "seq_len": seq, "batch": batch, "d_ff": d_ff, "vocab": vocab}
+    e = api.evaluate(arch("llama"), values).to_dict()
+    got = page_evaluate(browser, values)
+    assert got["params"] == str(e["params"]) and got["flops_forward"] == str(e["flops"]["forward"])
+    assert got["flops_backward"] == str(e["flops"]["backward"])
+    assert got["components"] == [{k: str(v) for k, v in c.items()} for c in e["components"]]
+
+
+@pytest.fixture(scope="module")
+def llama_page(browser, tmp_path_factory):
+    path = write_page(tmp_path_factory.mktemp("page"), "llama")
+    open_page(browser, path)
+    return browser
