@@ -311,6 +311,8 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["plan", "architectures/llama.yaml", "--gpus", "1000000000", "--smallest", "tp," * 10000],
     ["plan", "architectures/llama.yaml", "--hardware", "h100-sxm", "--hardware-file", "/dev/zero"],
     ["flops-per-token", "/dev/zero"],
+    ["page", "/dev/zero", "-o", "page.html"],
+    ["page", "BOMB", "-o", "page.html"],
     *([command, "/dev/zero", *rest] for command, rest in (
         ("derive", ()), ("sweep", ("--vary", "seq_len=1,2")), ("solve", ("--target", "params=1e9", "--for", "d")),
         ("crossover", ("--between", "x", "y", "--in", "d")), ("approx", ()), ("budget", ("--tokens", "1e9")),

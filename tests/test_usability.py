@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import symcost
 from conftest import ARCHITECTURES, ROOT, arch
+from symcost.cli import COMMANDS
 
 SPECS = sorted(p.stem for p in ARCHITECTURES.glob("*.yaml"))
 
@@ -217,6 +218,14 @@ def test_bare_venv_runs_the_main_job(bare_python, tmp_path):
     assert out.returncode == 0 and "124,439,808" in out.stdout
 
 
+def test_bare_venv_writes_a_page_without_torch(bare_python, tmp_path):
+    page = tmp_path / "llama.html"
+    out = subprocess.run([bare_python, "-m", "symcost", "page", arch("llama"), "-o", str(page)], capture_output=True,
+                         text=True, env={**os.environ, "SYMCOST_CACHE_DIR": str(tmp_path)})
+    assert out.returncode == 0 and "wrote" in out.stdout and page.read_text().startswith("<!DOCTYPE html>")
+    assert not {"torch", "matplotlib"} & imports_of("page", arch("llama"), "-o", str(tmp_path / "again.html"))
+
+
 def imports_of(*args, cache=None):
     code = ("import sys; from symcost.cli import run\n"
             f"try:\n    run({list(args)!r})\nexcept SystemExit:\n    pass\n"
@@ -227,8 +236,7 @@ def imports_of(*args, cache=None):
     return set(out.stderr.strip().splitlines()[-1].split()) if out.stderr.strip() else set()
 
 
-@pytest.mark.parametrize("command", [[], *([name] for name in
-                                         ("derive", "eval", "verify", "sweep", "solve", "memory", "import-hf"))])
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
 def test_help_imports_nothing_heavy(command):
     assert imports_of(*command, "--help") <= {"click"}
 
