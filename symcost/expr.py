@@ -94,15 +94,19 @@ def parse(value: object, names: Mapping[str, sympy.Symbol]) -> sympy.Expr:
 
 
 def expanded_terms(e: sympy.Expr) -> int:
-    """An upper bound on the terms of expand(e), computed without expanding (floors, mins and
-    divisions count as one term each: expand leaves them whole)."""
+    """An upper bound on the terms of expand(e), computed without expanding. What is inside a
+    floor, ceiling, min, max or denominator counts as expanded too: leading terms drop the
+    floor and keep one argument of a min (then expand), and exact integer forms expand the
+    numerator and denominator under each floor."""
     if e.is_Add:
         return sum(expanded_terms(a) for a in e.args)
     if e.is_Mul:
         return math.prod(expanded_terms(a) for a in e.args)
-    if e.is_Pow and e.exp.is_Integer and e.exp > 0:
-        k, n = expanded_terms(e.base), int(e.exp)
+    if e.is_Pow and e.exp.is_Integer:
+        k, n = expanded_terms(e.base), abs(int(e.exp))
         return math.comb(k + n - 1, n)
+    if isinstance(e, sympy.floor | sympy.ceiling | sympy.Min | sympy.Max):
+        return max(expanded_terms(a) for a in e.args)
     return 1
 
 

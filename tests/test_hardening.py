@@ -1,6 +1,7 @@
 """Hardening, round 2 (#19), the examples fixed so far: each test fails on the old behaviour."""
 
 import pytest
+import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -169,6 +170,41 @@ def test_aliases_cannot_write_thousands_of_layers(cli, write):
         lines += ["  - repeat: 1", f"    layers: &l{i} [{', '.join(['{repeat: 1, layers: *l%d}' % (i - 1)] * 3)}]"]
     path = write("\n".join(lines) + "\n")
     assert "more than 1,000 layers written out" in one_line_error(cli, path)
+
+
+@pytest.mark.parametrize("size", [
+    "floor((a + b + c + e + f + g + h + seq_len)**16 / 2)",  # before: derive's leading terms ran for minutes
+    "min(8, (a + b + c + e + f + g + h + seq_len)**16)",
+    "ceil(d / (a + b + c + e + f + g + h + seq_len)**16)",
+])
+def test_what_a_floor_or_min_hides_counts_toward_the_term_limit(cli, write, size):
+    spec = write("name: hidden\ndims: {d: 8, a: 1, b: 1, c: 1, e: 1, f: 1, g: 1, h: 1, seq_len: 4, batch: 1}\n"
+                 f"layers:\n  - mlp: {{dim: d, hidden: \"{size}\"}}\n")
+    assert "expands to more than 16 terms" in one_line_error(cli, spec)
+
+
+@settings(max_examples=40, deadline=None)
+@given(terms=st.integers(1, 6), power=st.integers(1, 16), wrap=st.sampled_from(["floor({} / 2)", "min(64, {})", "{}"]))
+def test_leading_terms_stay_within_the_term_limit(terms, power, wrap):
+    """Any accepted size: derive's leading terms (which drop floors and keep one side of a min)
+    expand to at most MAX_TERMS terms per size; a refused one is refused with the limit's message."""
+    from math import comb
+
+    from symcost.errors import SpecError
+    from symcost.expr import MAX_TERMS
+
+    names = ["seq_len", "a", "b", "c", "e", "f"][:terms]
+    size = wrap.format(f"({' + '.join(names)})**{power}")
+    text = ("name: p\ndims: {d: 8, a: 1, b: 1, c: 1, e: 1, f: 1, seq_len: 2, batch: 1}\n"
+            f"layers:\n  - mlp: {{dim: d, hidden: \"{size}\"}}\n")
+    if comb(terms + power - 1, power) > MAX_TERMS:
+        with pytest.raises(SpecError, match="expands to more than"):
+            symcost.derive(symcost.loads(text))
+        return
+    from symcost.explore.leading import leading
+
+    d = symcost.derive(symcost.loads(text))
+    assert len(sympy.Add.make_args(sympy.expand(leading(d.total.forward, "seq_len")))) <= MAX_TERMS * 4
 
 
 def test_identical_parts_are_equal_everywhere(cli):
