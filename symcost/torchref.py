@@ -298,6 +298,35 @@ def _leaf(value):
     return value
 
 
+STACK_BYTES = 512 << 20  # the measured route's C stack (address space; pages are touched only as used)
+
+
+def on_a_deep_stack(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a thread with a C stack of STACK_BYTES. PyTorch releases a deep
+    model's module hooks and autograd graph recursively in C: on the main thread's 8 MiB
+    stack, verify of 50,000 linear layers died of a segmentation fault there."""
+    import threading
+
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed to the caller's thread below
+            out["error"] = e
+
+    old = threading.stack_size(STACK_BYTES)
+    try:
+        thread = threading.Thread(target=run, name="symcost-measure")
+        thread.start()
+    finally:
+        threading.stack_size(old)
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def measure(derivation: Derivation, values, *, backward: bool, device: str = "meta", seed: int = 0) -> Measured:
     torch.manual_seed(seed)
     with torch.device(device):

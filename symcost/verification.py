@@ -16,7 +16,7 @@ from .derive import derive
 from .errors import SpecError
 from .evaluate import dim_values, evaluate
 from .spec import Spec
-from .torchref import measure
+from .torchref import measure, on_a_deep_stack
 
 METRICS = ("params", "flops_forward", "flops_backward")
 MAX_INSTANCES = 100_000  # layer modules PyTorch must hold (repeats unrolled, experts each one)
@@ -68,7 +68,8 @@ def verify(
     evaluation = evaluate(derivation, values)
     _check_size(derivation, values, evaluation.total["params"], device)
     full = evaluate(derive(spec, "full"), values)
-    measured = measure(derivation, dim_values(derivation, values), backward=backward, device=device, seed=seed)
+    measured = on_a_deep_stack(measure, derivation, dim_values(derivation, values), backward=backward, device=device,
+                               seed=seed)
     scale = conventions.PYTORCH.flops_per_mac // conv.flops_per_mac
 
     def pick(params: int, forward: int, backward_: int | None) -> dict[str, int]:
@@ -131,7 +132,8 @@ def verify_memory(
         if not value.is_Integer:
             raise SpecError(f"{path}: activation memory needs a token count here; declare seq_len")
         formulas[path] = int(value)
-    measured = measure_saved(derivation, subst, dtype=dtype, attention=attention, recompute=recompute, seed=seed)
+    measured = on_a_deep_stack(measure_saved, derivation, subst, dtype=dtype, attention=attention, recompute=recompute,
+                               seed=seed)
     kinds = {n.path: n.kind for n in derivation.raw}
     rows = [Row(path, kinds.get(path, "repeat"), {"saved_bytes": v}, {"saved_bytes": measured.per_path.get(path, 0)})
             for path, v in formulas.items()]
