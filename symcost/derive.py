@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import sympy
 
-from . import conventions, symbols
+from . import conventions, expr, symbols
 from .checks import Check, every
 from .components import Ctx, FieldError, Flow, Memory
 from .components.base import SIZE, fresh
@@ -310,6 +310,12 @@ class _Walker:
         count = item.repeat
         sites = len(self.sites)
         first, after_first = self.walk(item.layers, where, path, flow)
+        for inner in {s.count for s in self.sites[sites:]}:  # nested counts multiply: keep the product short
+            terms = expr.expanded_terms((inner * count).xreplace(self.spec.dimset.substitution()))
+            if terms > expr.MAX_TERMS:
+                raise self.spec.doc.error(where[:-1] + ("repeat",), (
+                    f"with the repeat counts nested inside it, this count multiplies out to {terms:,} terms (more "
+                    f"than {expr.MAX_TERMS}); sizes are short polynomials"))
         self.sites[sites:] = [replace(s, count=s.count * count) for s in self.sites[sites:]]
         if after_first == flow:
             return [replace(n.map(lambda e: e * count), count=n.count * count) for n in first], flow

@@ -207,6 +207,23 @@ def test_leading_terms_stay_within_the_term_limit(terms, power, wrap):
     assert len(sympy.Add.make_args(sympy.expand(leading(d.total.forward, "seq_len")))) <= MAX_TERMS * 4
 
 
+def nested(levels: int, count: str) -> str:
+    lines = ["name: nest", "dims: {d: 8, seq_len: 4, batch: 1, a: 1, b: 2, c: 3, e: 4}", "layers:"]
+    indent = "  "
+    for _ in range(levels):
+        lines += [f'{indent}- repeat: "{count}"', f"{indent}  layers:"]
+        indent += "    "
+    return "\n".join(lines + [f"{indent}- mlp: {{dim: d, hidden: 8}}"]) + "\n"
+
+
+def test_nested_repeat_counts_multiply_within_the_term_limit(cli, write):
+    """Before: five nested 16-term counts made a 16**5-term product, and eval ran for minutes."""
+    error = one_line_error(cli, write(nested(3, "a + b + c + e")))
+    assert "layers.0.repeat: with the repeat counts nested inside it, this count multiplies out to 20 terms" in error
+    ok = symcost.evaluate(symcost.loads(nested(2, "a + b + c + e")))
+    assert ok.total["params"] == (1 + 2 + 3 + 4) ** 2 * (8 * 8 + 8 * 8)  # up and down projections, no biases
+
+
 def test_identical_parts_are_equal_everywhere(cli):
     out = cli("crossover", "architectures/transformer.yaml", "--between", "mlp", "mlp", "--in", "seq_len")
     assert out.exit_code == 0 and "equal at every value of seq_len" in out.stdout  # before: 62 "roots"
