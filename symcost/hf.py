@@ -5,37 +5,19 @@ Reads only the JSON (no `transformers`, no downloads). Each family says which co
 fields it understands; a field that could change the architecture and is not understood
 — an unknown key, or a known key with a value the importer cannot express — is an error
 naming the field, never a silently wrong spec. Fields that change no count (dropouts,
-epsilons, rope scaling, token ids, router loss weights…) are listed in HARMLESS.
+epsilons, rope scaling, token ids, router loss weights…) are data in hfneutral; they are
+accepted and listed as ignored.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SpecError
-
-# Fields that change no parameter or FLOP count (values, ids, training-only settings).
-HARMLESS = {
-    "_name_or_path", "architectures", "transformers_version", "model_type", "torch_dtype", "dtype",
-    "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
-    "initializer_range", "initializer_factor", "use_cache", "return_dict", "output_attentions",
-    "output_hidden_states", "problem_type", "id2label", "label2id", "chunk_size_feed_forward",
-    "is_encoder_decoder", "tokenizer_class", "prefix", "task_specific_params", "torchscript",
-    "attention_dropout", "hidden_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout_rate",
-    "resid_pdrop", "embd_pdrop", "attn_pdrop", "classifier_dropout", "summary_type", "summary_use_proj",
-    "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
-    "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon",
-    "rope_theta", "rope_scaling", "rope_parameters", "rope_interleave", "original_max_position_embeddings",
-    "pretraining_tp", "output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "aux_loss_alpha",
-    "norm_topk_prob", "routed_scaling_factor", "n_group", "topk_group", "topk_method", "scoring_func",
-    "seq_aux", "ep_size", "num_nextn_predict_layers",  # DeepSeek's MTP module is not part of the main model
-    "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
-    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
-    "relative_attention_max_distance", "scale_decoder_outputs", "gradient_checkpointing",
-}
-
+from .hfneutral import neutral
 
 class Config:
     """A config's fields, remembering which were read, so that what was not can be refused."""
@@ -72,11 +54,14 @@ class Config:
             raise self.error(key, f"{value!r} is not supported by the importer (it understands {sorted(map(str, allowed))})")
         return value
 
-    def check_unread(self) -> None:
-        unknown = sorted(k for k in self.data if k not in self.read and k not in HARMLESS)
+    def unread(self) -> list[str]:
+        """The fields not read that change no count (ignored); any other unread field is refused."""
+        unread = sorted(k for k in self.data if k not in self.read)
+        unknown = [k for k in unread if not neutral(k)]
         if unknown:
             raise self.error(unknown[0], "a config field the importer does not understand; it may change the "
                              "architecture, so no spec is written (symcost never writes a silently wrong one)")
+        return unread
 
 
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh",
@@ -370,9 +355,20 @@ FAMILIES: dict[str, Callable] = {
 }
 
 
+@dataclass(frozen=True)
+class Imported:
+    text: str  # the spec
+    ignored: list[str]  # the config's fields that change no count, not read
+
+
 def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None) -> str:
-    """The spec text for a config's architecture (see module doc); with the file's `text`, errors
-    name the field's line and column."""
+    """The spec text for a config's architecture (see convert)."""
+    return convert(data, source, name, text).text
+
+
+def convert(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None) -> Imported:
+    """The spec for a config's architecture (see module doc), and the fields it ignored; with the
+    file's `text`, errors name the field's line and column."""
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
     c = Config(data, source, key_places(text) if text is not None else None)
@@ -381,9 +377,42 @@ def import_config(data: dict, source: str = "config.json", name: str | None = No
         raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
+    c.read.update({"model_type", "_name_or_path"})  # read above
     FAMILIES[family](c, w)
-    c.check_unread()
-    return w.text()
+    return Imported(w.text(), c.unread())
+
+
+def locate(config: str | None, model_id: str | None) -> Path:
+    """The config.json to read: CONFIG itself, CONFIG/config.json for a model directory, or the
+    one in the local Hugging Face cache for --model-id (the snapshot refs/main names, else the
+    newest). Nothing is downloaded."""
+    import os
+    import re
+
+    if (config is None) == (model_id is None):
+        raise SpecError("give a config.json or a model directory, or --model-id ORG/NAME (one of them)")
+    if config is not None:
+        path = Path(config)
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise SpecError("a model directory without config.json", file=config)
+            return path / "config.json"
+        return path
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model_id) or ".." in model_id:
+        raise SpecError(f"--model-id {model_id!r}: expected ORG/NAME, as on the Hub")
+    root = Path(os.environ.get("HF_HUB_CACHE") or Path(
+        os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
+        / "hub")
+    repo = root / ("models--" + model_id.replace("/", "--"))
+    ref = repo / "refs" / "main"
+    snapshots = [repo / "snapshots" / ref.read_text().strip()] if ref.is_file() else []
+    snapshots += sorted((repo / "snapshots").glob("*"), key=lambda d: d.stat().st_mtime, reverse=True) if (
+        repo / "snapshots").is_dir() else []
+    for snapshot in snapshots:
+        if (snapshot / "config.json").is_file():
+            return snapshot / "config.json"
+    raise SpecError(f"--model-id {model_id}: no config.json for it in the local Hugging Face cache ({root}); "
+                    "symcost does not download: pass the config.json or the model directory")
 
 
 def read_config(path: str | Path) -> tuple[dict, str]:

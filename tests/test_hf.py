@@ -168,3 +168,59 @@ def test_import_errors_name_the_fields_line_and_column(cli, tmp_path, change, fi
     result = cli("import-hf", path)
     assert result.exit_code == 2 and result.stderr.startswith(f"error: {path}:{line}:3: {field}: ")
     assert fragment in result.stderr
+
+
+# Fields published configs carry that change no count: loading metadata, quantisation, token
+# ids, dropouts, generation defaults (before: each was refused as a field not understood).
+NEUTRAL = {
+    "auto_map": {"AutoConfig": "configuration_x.XConfig"},
+    "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128},
+    "torch_dtype": "bfloat16", "_attn_implementation_autoset": True, "use_flash_attention_2": False,
+    "sep_token_id": 3, "decoder_start_token_id": 0, "forced_eos_token_id": 2,
+    "embd_pdrop": 0.1, "hidden_dropout": 0.0, "classifier_dropout_prob": 0.1,
+    "max_length": 20, "do_sample": False, "num_beams": 1, "temperature": 1.0, "repetition_penalty": 1.0,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "tokenizer_class": "LlamaTokenizer",
+}
+
+
+@pytest.mark.parametrize("family", sorted(PUBLISHED))
+def test_fields_that_change_no_count_are_ignored_and_listed(cli, tmp_path, family):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config(family) | NEUTRAL))
+    result = cli("import-hf", path, "-o", tmp_path / "spec.yaml")
+    assert result.exit_code == 0, result.stderr
+    listed = result.stderr.splitlines()[0]
+    assert listed.startswith("ignored (they change no count): ")
+    assert set(NEUTRAL) <= set(listed.split(": ", 1)[1].split(", "))
+    assert symcost.evaluate(symcost.load(tmp_path / "spec.yaml")).total == symcost.evaluate(spec(family)).total
+
+
+def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
+    """CONFIG may be a model directory; --model-id reads the local Hugging Face cache's snapshot
+    that refs/main names (never the network)."""
+    model = tmp_path / "Meta-Llama-3-8B"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(config("llama")))
+    from_dir = cli("import-hf", model)
+    assert from_dir.exit_code == 0 and "d_model: 4096" in from_dir.stdout
+
+    hub = tmp_path / "hub" / "models--meta-llama--Meta-Llama-3-8B"
+    for commit, layers in (("old", 16), ("abc123", 32)):
+        (hub / "snapshots" / commit).mkdir(parents=True)
+        (hub / "snapshots" / commit / "config.json").write_text(json.dumps(config("llama") | {"num_hidden_layers": layers}))
+    (hub / "refs").mkdir()
+    (hub / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    cached = cli("import-hf", "--model-id", "meta-llama/Meta-Llama-3-8B")
+    assert cached.exit_code == 0 and "n_layers: 32" in cached.stdout
+    assert from_dir.stdout.split("dims:")[1] == cached.stdout.split("dims:")[1]
+
+    for args, fragment in [
+        (["--model-id", "meta-llama/Nope"], "no config.json for it in the local Hugging Face cache"),
+        (["--model-id", "../etc"], "expected ORG/NAME"),
+        ([], "give a config.json or a model directory, or --model-id"),
+        ([str(model), "--model-id", "meta-llama/Meta-Llama-3-8B"], "(one of them)"),
+        ([str(tmp_path / "hub")], "a model directory without config.json"),
+    ]:
+        result = cli("import-hf", *args)
+        assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -7,35 +7,44 @@ from pathlib import Path
 import click
 
 from ..errors import SpecError
-from ._options import check_output, echo, edge, write_output
+from ..render.text import printable
+from ._options import check_output, edge, write_output
 
 
 @click.command(name="import-hf", epilog="""\b
 Examples:
   symcost import-hf config.json -o llama3.yaml
+  symcost import-hf path/to/Meta-Llama-3-8B/ -o llama3.yaml
+  symcost import-hf --model-id meta-llama/Meta-Llama-3-8B -o llama3.yaml
   symcost import-hf config.json | symcost eval /dev/stdin
 """)
-@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("config", required=False, type=click.Path(path_type=str))
+@click.option("--model-id", metavar="ORG/NAME", help="Read its config.json from the local Hugging Face cache (no network).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write the spec here (default: stdout).")
 @click.option("--name", help="The spec's name (default: the config's _name_or_path, else its model_type).")
 @edge
-def import_hf(config, output, name) -> None:
-    """Write a spec from a Hugging Face config.json: the config's values become dims under
-    symcost's names. Reads only the JSON; an architecture field it does not understand is
-    an error naming the field, never a silently wrong spec."""
+def import_hf(config, model_id, output, name) -> None:
+    """Write a spec from a Hugging Face config.json (CONFIG, a model directory holding one, or
+    --model-id from the local cache): the config's values become dims under symcost's names.
+    Reads only the JSON. Fields that change no count (token ids, dropouts, dtypes, auto_map,
+    quantization_config, …) are listed as ignored; any other field it does not understand is an
+    error naming the field, never a silently wrong spec."""
     from .. import api
-    from ..hf import import_config, read_config
+    from ..hf import convert, locate, read_config
 
+    path = str(locate(config, model_id))
     if output:
-        check_output(output, config)
-    data, raw = read_config(config)
-    text = import_config(data, source=config, name=name, text=raw)
+        check_output(output, path)
+    data, raw = read_config(path)
+    imported = convert(data, source=path, name=name, text=raw)
     try:  # the spec must load, and hold at its own sizes (heads dividing the width, …), before anyone sees it
-        api.evaluate(api.loads(text, name=output or "<import-hf>"))
+        api.evaluate(api.loads(imported.text, name=output or "<import-hf>"))
     except SpecError as e:
-        raise SpecError(f"the config's sizes do not make a valid model: {e.reason}", file=config) from None
+        raise SpecError(f"the config's sizes do not make a valid model: {e.reason}", file=path) from None
+    if imported.ignored:
+        click.echo(printable("ignored (they change no count): " + ", ".join(imported.ignored)), err=True)
     if output:
-        write_output(output, lambda path: Path(path).write_text(text))
+        write_output(output, lambda out: Path(out).write_text(imported.text))
         click.echo(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(imported.text, nl=False)

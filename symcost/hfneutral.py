@@ -1,0 +1,50 @@
+"""Hugging Face config fields that change no parameter or FLOP count, as data.
+
+import-hf accepts these unread and lists them as ignored; any other field it does not read
+is refused, because it may change the architecture. A field belongs here only if no value
+of it changes a count: token ids, dropout probabilities, epsilons, initialisation, dtypes,
+rope frequencies and scaling, cache and output flags, loading metadata (`auto_map`,
+`quantization_config`), generation defaults, and router loss weights.
+"""
+
+from __future__ import annotations
+
+import re
+
+NAMES = frozenset({
+    # loading and bookkeeping
+    "_name_or_path", "architectures", "transformers_version", "model_type", "torch_dtype", "dtype", "auto_map",
+    "quantization_config", "_commit_hash", "_attn_implementation", "_attn_implementation_autoset",
+    "attn_implementation", "tokenizer_class", "use_bfloat16", "torchscript", "model_max_length",
+    "use_flash_attention_2", "_flash_attn_2_enabled", "gradient_checkpointing", "cache_implementation",
+    "use_cache", "return_dict", "use_return_dict", "output_attentions", "output_hidden_states", "output_scores",
+    "return_dict_in_generate", "is_encoder_decoder", "chunk_size_feed_forward", "problem_type", "finetuning_task",
+    "prefix", "task_specific_params", "id2label", "label2id",
+    # initialisation and numerics
+    "initializer_range", "initializer_factor", "init_std", "layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps",
+    "norm_eps", "norm_epsilon", "attention_softmax_in_fp32", "scale_attention_softmax_in_fp32",
+    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "pretraining_tp",
+    "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
+    # positions: frequencies and scaling, not sizes
+    "rope_theta", "rope_scaling", "rope_parameters", "rope_interleave", "original_max_position_embeddings",
+    "relative_attention_max_distance", "scale_decoder_outputs",
+    # mixture-of-experts training settings
+    "output_router_logits", "router_aux_loss_coef", "router_z_loss_coef", "router_jitter_noise", "aux_loss_alpha",
+    "norm_topk_prob", "routed_scaling_factor", "n_group", "topk_group", "topk_method", "scoring_func", "seq_aux",
+    "ep_size", "num_nextn_predict_layers",  # DeepSeek's multi-token-prediction module is not part of the main model
+    # sequence-summary settings of the double-heads models, read by no base model
+    "summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
+    # generation defaults
+    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty",
+    "temperature", "top_p", "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size", "bad_words_ids", "num_return_sequences", "remove_invalid_values",
+    "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens", "tf_legacy_loss",
+})
+
+# ..._token_id(s), any dropout probability (..._dropout, ..._dropout_prob, ..._pdrop, dropout_rate)
+PATTERNS = (re.compile(r".*_token_ids?$"), re.compile(r".*dropout.*"), re.compile(r".*_pdrop$"))
+
+
+def neutral(key: str) -> bool:
+    """Whether no value of this config field changes a parameter or FLOP count."""
+    return key in NAMES or any(p.fullmatch(key) for p in PATTERNS)
