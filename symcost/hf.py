@@ -24,6 +24,7 @@ class Config:
 
     def __init__(self, data: dict, source: str, places: dict | None = None) -> None:
         self.data, self.source, self.read, self.places = data, source, set(), places or {}
+        self.head = "lm"  # the model's head (see head_of)
 
     def error(self, key: str, message: str) -> SpecError:
         """An error at the field's line and column in the file, when the file's text was given."""
@@ -169,7 +170,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     else:
         w.block("repeat: n_layers", block(attention | ({"window": "window"} if windows else {})))
     w.layer(norm)
-    w.layer(f"lm_head: {{dim: {d}, vocab: vocab, tied: {str(tied).lower()}}}")
+    _decoder_head(c, w, tied)
 
 
 def _windows(c: Config, family: str, w: Writer) -> bool:
@@ -254,7 +255,7 @@ def _deepseek_v3(c: Config, w: Writer) -> None:
     ):
         w.block(f"repeat: {count}", (norm, f"mla: {_flow(mla)}", norm, feed))
     w.layer(norm)
-    w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+    _decoder_head(c, w, tied)
 
 
 def _gpt2(c: Config, w: Writer) -> None:
@@ -278,11 +279,12 @@ def _gpt2(c: Config, w: Writer) -> None:
                                  "layernorm: {dim: d_model}",
                                  f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}"))
     w.layer("layernorm: {dim: d_model}")
-    w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+    _decoder_head(c, w, tied)
 
 
 def _bert(c: Config, w: Writer) -> None:
-    """BertModel: embeddings, encoder and pooler (no task head)."""
+    """BertModel: embeddings, encoder and pooler; BertForSequenceClassification adds a classifier on
+    the pooled vector; BertForMaskedLM has no pooler, and a transform and tied decoder instead."""
     w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
@@ -303,9 +305,16 @@ def _bert(c: Config, w: Writer) -> None:
     w.block("repeat: n_layers", ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
                                  f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}",
                                  "layernorm: {dim: d_model}"))
+    if c.head == "mlm":  # BertForMaskedLM: no pooler; a transform, then the tied decoder with its own bias
+        for line in ("linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {act}}}",
+                     "layernorm: {dim: d_model}", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"):
+            w.layer(line)
+        return
     for line in ("pool_tokens: {mode: first}   # the pooler reads the [CLS] token",
                  "linear: {dim: d_model, out: d_model, bias: true}", "activation: {function: tanh}"):
         w.layer(line)
+    if c.head == "classifier":  # on the pooled [CLS] vector
+        w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
 
 
 def _t5(c: Config, w: Writer) -> None:
@@ -345,6 +354,58 @@ def _t5(c: Config, w: Writer) -> None:
     w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
 
 
+def _labels(c: Config, w: Writer) -> str:
+    labels = c.get("num_labels")
+    if labels is None:
+        labels = len(c.get("id2label", {})) or 2  # transformers' own default: two labels
+        c.read.add("num_labels")
+    if isinstance(labels, bool) or not isinstance(labels, int) or labels <= 0:
+        raise c.error("num_labels" if "num_labels" in c.data else "id2label", f"expected a positive number of labels, got {labels!r}")
+    return w.dim("n_labels", labels, "num_labels" if "num_labels" in c.data else "id2label: its labels")
+
+
+def _decoder_head(c: Config, w: Writer, tied: bool) -> None:
+    """After the final norm: the LM head, a classifier (…ForSequenceClassification's `score`, on
+    every token; the last one's logits are kept), or nothing (the bare …Model)."""
+    if c.head == "lm":
+        w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+    elif c.head == "classifier":
+        w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}}}   # score: logits of every token")
+
+
+# the head a class in `architectures` asks for, by the end of its name (longest first)
+HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "lm", "ForMaskedLM": "mlm",
+         "ForSequenceClassification": "classifier", "Model": "none"}
+HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
+              "none": "no head"}
+FAMILY_HEADS = {"bert": ("none", "mlm", "classifier"), "t5": ("lm",)}  # the first is the default
+DECODER_HEADS = ("lm", "classifier", "none")
+
+
+def head_of(c: Config, family: str, override: str | None = None) -> str:
+    """The head to write: --head, else the one `architectures` names, else the family's default."""
+    allowed = FAMILY_HEADS.get(family, DECODER_HEADS)
+    if override is not None:
+        if override not in allowed:
+            raise SpecError(f"--head {override}: {family} models are imported with {', '.join(allowed)}")
+        c.get("architectures")
+        return override
+    classes = c.get("architectures")
+    if not classes:
+        return allowed[0]
+    if not isinstance(classes, list) or not all(isinstance(x, str) for x in classes) or len(set(classes)) > 1:
+        raise c.error("architectures", f"expected one class name, got {classes!r}")
+    cls = classes[0]
+    head = next((h for end, h in HEADS.items() if cls.endswith(end)), None)
+    if head is None:
+        raise c.error("architectures", f"{cls!r}: a head the importer does not know (it knows class names ending in "
+                      f"{', '.join(HEADS)}); give --head")
+    if head not in allowed:
+        raise c.error("architectures", f"{cls!r} asks for {HEAD_NAMES[head]}, which the importer does not write for "
+                      f"{family} ({', '.join(allowed)}); give --head")
+    return head
+
+
 FAMILIES: dict[str, Callable] = {
     "gpt2": _gpt2,
     "bert": _bert,
@@ -361,14 +422,17 @@ class Imported:
     ignored: list[str]  # the config's fields that change no count, not read
 
 
-def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None) -> str:
+def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
+                  head: str | None = None) -> str:
     """The spec text for a config's architecture (see convert)."""
-    return convert(data, source, name, text).text
+    return convert(data, source, name, text, head).text
 
 
-def convert(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None) -> Imported:
-    """The spec for a config's architecture (see module doc), and the fields it ignored; with the
-    file's `text`, errors name the field's line and column."""
+def convert(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
+            head: str | None = None) -> Imported:
+    """The spec for a config's architecture (see module doc) with the head `architectures` names
+    (or `head`: lm, mlm, classifier, none), and the fields it ignored; with the file's `text`,
+    errors name the field's line and column."""
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
     c = Config(data, source, key_places(text) if text is not None else None)
@@ -378,6 +442,7 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above
+    c.head = head_of(c, family, head)
     FAMILIES[family](c, w)
     return Imported(w.text(), c.unread())
 

@@ -32,21 +32,29 @@ class HFCounts:
     experts: list[tuple[int, int]] = field(default_factory=list)  # per MoE layer: (expert params, experts)
 
 
+# the auto class for each head import-hf writes (hf.head_of)
+AUTO = {"lm": "AutoModelForCausalLM", "mlm": "AutoModelForMaskedLM", "classifier": "AutoModelForSequenceClassification",
+        "none": "AutoModel"}
+
+
 def build(config: dict, device: str = "meta"):
+    """The model with the head the config's `architectures` names, as import-hf reads it."""
     import transformers
 
+    from .hf import Config, head_of
+
     family = config.get("model_type")
+    head = head_of(Config(config, "config"), family)
     cfg = transformers.CONFIG_MAPPING[family].from_dict({k: v for k, v in config.items() if k != "model_type"})
-    cls = {"t5": transformers.T5ForConditionalGeneration, "bert": transformers.BertModel}.get(family)
+    if head == "classifier" and cfg.pad_token_id is None:
+        cfg.pad_token_id = 0  # it finds each sequence's last token by its padding (a batch needs one); no count changes
+    auto = getattr(transformers, "AutoModelForSeq2SeqLM" if family == "t5" else AUTO[head])
     options = {"attn_implementation": "eager"}
     with torch.device(device):
-        if cls is not None:
-            cfg._attn_implementation = "eager"
-            return cls(cfg)  # BertModel: the encoder and pooler, without a task head
         try:
-            return transformers.AutoModelForCausalLM.from_config(cfg, experts_implementation="batched_mm", **options)
+            return auto.from_config(cfg, experts_implementation="batched_mm", **options)
         except TypeError:  # a model without experts takes no experts_implementation
-            return transformers.AutoModelForCausalLM.from_config(cfg, **options)
+            return auto.from_config(cfg, **options)
 
 
 def measure(config: dict, batch: int, seq_len: int, src_len: int | None = None, device: str = "meta") -> HFCounts:

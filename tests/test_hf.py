@@ -224,3 +224,46 @@ def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     ]:
         result = cli("import-hf", *args)
         assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("family, cls, expect", [
+    ("llama", "LlamaForSequenceClassification", "linear: {dim: d_model, out: n_labels}"),
+    ("llama", "LlamaModel", None),
+    ("qwen2", "Qwen2ForSequenceClassification", "linear: {dim: d_model, out: n_labels}"),
+    ("mixtral", "MixtralModel", None),
+    ("gpt2", "GPT2ForSequenceClassification", "linear: {dim: d_model, out: n_labels}"),
+    ("gpt2", "GPT2Model", None),
+    ("bert", "BertForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
+    ("bert", "BertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
+])
+def test_the_head_follows_architectures(family, cls, expect):
+    """…ForSequenceClassification, …ForMaskedLM and the bare …Model are priced with their own heads
+    (before: every config as its family's one class, BertForMaskedLM as the bare encoder), exact
+    against the transformers class of that name."""
+    from symcost.verification import verify_hf
+
+    data = config(family) | {"architectures": [cls], "id2label": {str(i): f"L{i}" for i in range(5)}}
+    text = import_config(data, "config.json")
+    assert (expect in text) if expect else ("lm_head" not in text and "out: n_labels" not in text)
+    if "n_labels" in text:
+        assert "n_labels: 5" in text
+    report = verify_hf(symcost.loads(text), data, {"seq_len": 16, "batch": 2})
+    assert report.model == cls and report.params[0] == report.params[1] and report.match, report.forward
+    default = verify_hf(spec(family), config(family), {"seq_len": 16, "batch": 2})
+    assert (report.params[0], report.forward[0]) != (default.params[0], default.forward[0])  # a tied head holds no params
+
+
+def test_head_override_and_refusals(cli, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config("bert") | {"architectures": ["BertForMaskedLM"]}))
+    assert "pool_tokens" not in cli("import-hf", path).stdout
+    assert "pool_tokens" in cli("import-hf", path, "--head", "none").stdout
+    for data, args, fragment in [
+        (config("t5") | {"architectures": ["T5EncoderModel"]}, [], "asks for no head, which the importer does not write for t5"),
+        (config("llama") | {"architectures": ["LlamaForTokenClassification"]}, [], "a head the importer does not know"),
+        (config("llama"), ["--head", "mlm"], "--head mlm: llama models are imported with lm, classifier, none"),
+        (config("llama") | {"architectures": "LlamaForCausalLM"}, [], "architectures: expected one class name"),
+    ]:
+        path.write_text(json.dumps(data))
+        result = cli("import-hf", path, *args)
+        assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr

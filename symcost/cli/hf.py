@@ -22,8 +22,11 @@ Examples:
 @click.option("--model-id", metavar="ORG/NAME", help="Read its config.json from the local Hugging Face cache (no network).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write the spec here (default: stdout).")
 @click.option("--name", help="The spec's name (default: the config's _name_or_path, else its model_type).")
+@click.option("--head", type=click.Choice(["lm", "mlm", "classifier", "none"]),
+              help="The model's head (default: the one the config's `architectures` names: …ForCausalLM, "
+                   "…ForMaskedLM, …ForSequenceClassification, or the bare …Model).")
 @edge
-def import_hf(config, model_id, output, name) -> None:
+def import_hf(config, model_id, output, name, head) -> None:
     """Write a spec from a Hugging Face config.json (CONFIG, a model directory holding one, or
     --model-id from the local cache): the config's values become dims under symcost's names.
     Reads only the JSON. Fields that change no count (token ids, dropouts, dtypes, auto_map,
@@ -36,7 +39,7 @@ def import_hf(config, model_id, output, name) -> None:
     if output:
         check_output(output, path)
     data, raw = read_config(path)
-    imported = convert(data, source=path, name=name, text=raw)
+    imported = convert(data, source=path, name=name, text=raw, head=head)
     try:  # the spec must load, and hold at its own sizes (heads dividing the width, …), before anyone sees it
         api.evaluate(api.loads(imported.text, name=output or "<import-hf>"))
     except SpecError as e:
