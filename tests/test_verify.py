@@ -194,3 +194,32 @@ def test_verify_json_and_macs(cli):
 def test_uncountable_parts_are_named(cli):
     out = cli("verify", arch("transformer"), "--set", "n_layers=1").stdout
     assert "elementwise only: FlopCounterMode counts 0" in out
+
+
+def test_a_deep_model_is_measured_on_a_deep_stack(tmp_path):
+    """PyTorch releases a deep model's hooks and graph recursively in C. On an 8 MiB stack,
+    verify of 50,000 linear layers died of a segmentation fault; here the main thread gets
+    1 MiB, where 4,000 layers died the same way before the measurement moved to its own thread."""
+    import resource
+    import subprocess
+    import sys
+
+    spec = tmp_path / "deep.yaml"
+    spec.write_text("name: deep\ndims: {d: 8, n: 4000, seq_len: 4, batch: 1}\n"
+                    "layers:\n  - repeat: n\n    layers:\n      - linear: {dim: d, out: d}\n")
+
+    def small_stack():
+        resource.setrlimit(resource.RLIMIT_STACK, (1 << 20, 1 << 20))
+
+    done = subprocess.run([sys.executable, "-m", "symcost", "verify", str(spec)], capture_output=True, text=True,
+                          preexec_fn=small_stack, timeout=300)
+    assert done.returncode == 0 and "MATCH" in done.stdout, done.stderr[-2000:]
+
+
+def test_verify_refuses_more_modules_than_fit_in_1_gb(cli):
+    """10,000 layer modules peak at about 0.8 GB on meta (README); DeepSeek-V3 at full size holds
+    15,098 (58 MoE layers of 256 routed experts and a shared one, and the rest): refused before
+    building, with the way out (before: built, past 1 GB)."""
+    result = cli("verify", arch("deepseek_v3"))
+    assert result.exit_code == 2 and "15,098 layer modules is more than 10,000" in result.stderr
+    assert "--set" in result.stderr
