@@ -25,11 +25,22 @@ class Check:
     message: str
     args: tuple[sympy.Expr, ...] = ()
 
+    def deps(self, substitution: dict) -> list[str]:
+        """The free dims it depends on, derived dims replaced by their definitions (`substitution`)."""
+        used = set().union(*(sympy.sympify(e).xreplace(substitution).free_symbols for e in (self.holds, *self.args)))
+        return sorted(str(s) for s in used)
+
     def failure(self, value: Value) -> str | None:
         """The message at these sizes, or None where the condition holds."""
         if value(self.holds) is sympy.true:
             return None
-        return self.message.format(*(value(a) for a in self.args))
+        return self.message.format(*(_short(value(a)) for a in self.args))
+
+
+def _short(v: sympy.Basic) -> str:
+    """A value for a message: a number of more than 40 digits by its first ones and its length."""
+    text = str(v)
+    return text if len(text) <= 40 or not v.is_Integer else f"{text[:12]}… ({len(text.lstrip('-'))} digits)"
 
 
 def whole(e: sympy.Expr) -> sympy.Basic:

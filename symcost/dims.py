@@ -13,6 +13,7 @@ import sympy
 from . import expr, symbols
 from .checks import Check, whole
 from .errors import SpecError
+from .limits import MAX_LITERAL
 from .source import Document
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -139,11 +140,14 @@ class Dims:
         return out
 
     def check(self, d: Dim) -> Check:
-        """A derived dim must come out a positive integer."""
+        """A derived dim must come out a positive integer below MAX_LITERAL, as a written one: each
+        is checked as it is computed, so that a chain of powers (b: a**16, c: b**16, …) stops at
+        the first too large instead of growing past memory."""
         used = sorted(d.definition.free_symbols, key=str)
         at = ", ".join(f"{s}={{}}" for s in used)
-        return Check(d.name, whole(d.definition) & (d.definition > 0),
-                     f"{d.definition} = {{}} at {at}; a dim must be a positive integer", (d.definition, *used))
+        return Check(d.name, whole(d.definition) & (d.definition > 0) & (d.definition < MAX_LITERAL),
+                     f"{d.definition} = {{}} at {at}; a dim must be a positive integer below 10**18",
+                     (d.definition, *used))
 
     def _error(self, d: Dim, message: str) -> SpecError:
         if self.doc is None:

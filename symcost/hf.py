@@ -12,6 +12,7 @@ accepted and listed as ignored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,11 @@ class Writer:
                      f"description: {_quoted(description)}", f"source: {_quoted(source)}", "dims:"]
         self.dims: list[str] = []
         self.layers: list[str] = []
+        self.keys: dict[str, str] = {}  # dim -> the config field its note starts with
 
     def dim(self, name: str, value, note: str) -> str:
         self.dims.append(f"  {name}: {value}".ljust(36) + f"  # {note}")
+        self.keys[name] = re.match(r"\w*", note).group(0)
         return name
 
     def layer(self, line: str, indent: int = 1) -> None:
@@ -444,7 +447,39 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     c.read.update({"model_type", "_name_or_path"})  # read above
     c.head = head_of(c, family, head)
     FAMILIES[family](c, w)
-    return Imported(w.text(), c.unread())
+    ignored = c.unread()
+    _check_sizes(c, w)
+    return Imported(w.text(), ignored)
+
+
+def _check_sizes(c: Config, w: Writer) -> None:
+    """The spec must hold at its own sizes (heads dividing the width, …) before anyone sees it;
+    where it does not, the error is at the config fields the failing constraint is made of."""
+    import sympy
+
+    from . import api
+    from .evaluate import site_checks
+
+    try:
+        spec = api.loads(w.text(), name="<import-hf>")
+        derivation = api.derive(spec)
+        api.evaluate(derivation)
+    except SpecError as e:
+        reason = f"the config's sizes do not make a valid model: {e.reason}"
+        if "derivation" not in locals():
+            raise SpecError(reason, file=c.source) from None
+        dims = spec.dimset
+        checks = [(("dims", d.name), dims.check(d)) for d in dims.items if d.definition is not None]
+        checks += [(where + (check.field,), check) for where, check in site_checks(derivation)]
+        at = [check for path, check in checks if path == e.path]
+        if len(at) > 1:  # a field's own domain and its constraints: the one that fails at these sizes
+            values = dims.values()
+            at = [check for check in at if check.failure(lambda x: sympy.sympify(x).xreplace(values)) is not None]
+        used = at[0].deps(dims.substitution()) if at else []
+        keys = sorted({w.keys[d] for d in used if w.keys.get(d) in c.data}, key=lambda k: c.places.get(k, (0, 0)))
+        if not keys:
+            raise SpecError(reason, file=c.source) from None
+        raise c.error(keys[0], f"{reason} (from {', '.join(keys)})") from None
 
 
 def locate(config: str | None, model_id: str | None) -> Path:

@@ -146,6 +146,20 @@ def test_import_hf_refuses_a_config_whose_sizes_do_not_hold(cli, tmp_path):
     assert not (tmp_path / "spec.yaml").exists()
 
 
+@pytest.mark.parametrize("sizes, place, fields", [
+    ('"hidden_size": 100,\n "num_attention_heads": 3,\n "num_key_value_heads": 3', "2:2", "hidden_size, num_attention_heads"),
+    ('"hidden_size": 96,\n "num_attention_heads": 3,\n "num_key_value_heads": 2', "3:2",
+     "num_attention_heads, num_key_value_heads"),
+])
+def test_import_hf_names_the_config_fields_that_do_not_hold(cli, tmp_path, sizes, place, fields):
+    """The error is at the config fields the failing constraint is made of (before: the file alone)."""
+    config = tmp_path / "config.json"
+    config.write_text('{"model_type": "llama",\n ' + sizes + ',\n "num_hidden_layers": 1, "intermediate_size": 32, '
+                      '"vocab_size": 50}')
+    out = cli("import-hf", config)
+    assert out.exit_code == 2 and out.stderr.startswith(f"error: {config}:{place}: ") and f"(from {fields})" in out.stderr
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.text(min_size=1, max_size=30))
 def test_import_hf_quotes_any_name(name):
@@ -222,6 +236,15 @@ def test_nested_repeat_counts_multiply_within_the_term_limit(cli, write):
     assert "layers.0.repeat: with the repeat counts nested inside it, this count multiplies out to 20 terms" in error
     ok = symcost.evaluate(symcost.loads(nested(2, "a + b + c + e")))
     assert ok.total["params"] == (1 + 2 + 3 + 4) ** 2 * (8 * 8 + 8 * 8)  # up and down projections, no biases
+
+
+def test_derived_dims_are_bounded_as_they_are_computed(cli, write):
+    """Before: b: a**16, c: b**16, … each 16 times longer than the last, and eval ran out of time."""
+    spec = write('name: chain\ndims: {a: 10, b: "a**16", c: "b**16", e: "c**16", f: "e**16", g: "f**16", '
+                 'seq_len: 4, batch: 1}\nlayers:\n  - mlp: {dim: 8, hidden: g}\n')
+    error = one_line_error(cli, spec)
+    assert "dims.c: b**16 = 100000000000… (257 digits) at b=10000000000000000" in error
+    assert "a positive integer below 10**18" in error
 
 
 def test_identical_parts_are_equal_everywhere(cli):

@@ -246,7 +246,9 @@ def test_bad_input_is_marked_and_the_numbers_stay(browser, tmp_path):
     cases = {
         ("seq_len", "abc"): "seq_len must be a positive integer",
         ("seq_len", "0"): "seq_len must be a positive integer, got 0",
-        ("seq_len", "2.5"): "seq_len must be a positive integer",
+        ("seq_len", "2.5"): 'seq_len must be a positive integer, got "2.5"',
+        ("seq_len", "-3"): 'seq_len must be a positive integer, got "-3"',
+        ("seq_len", "1" + "0" * 18): "seq_len must be below 10**18",
         ("n_heads", "3"): "dims/d_head: d_model/n_heads = 4096/3 at d_model=4096, n_heads=3; a dim must be a positive",
         ("n_kv_heads", "5"): "5 kv_heads do not divide 32 heads",
     }

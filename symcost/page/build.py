@@ -45,12 +45,8 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
     free = [d for d in dims.items if d.definition is None]
     substitution = dims.substitution()
 
-    def deps(*exprs) -> list[str]:
-        used = set().union(*(sympy.sympify(e).xreplace(substitution).free_symbols for e in exprs))
-        return sorted(str(s) for s in used)
-
     def check(where: str, c) -> str:
-        return (f"{{where:{json.dumps(where)},field:{json.dumps(c.field)},deps:{json.dumps(deps(c.holds, *c.args))},"
+        return (f"{{where:{json.dumps(where)},field:{json.dumps(c.field)},deps:{json.dumps(c.deps(substitution))},"
                 f"holds:v=>{code(c.holds)},message:{json.dumps(c.message)},args:v=>[{','.join(map(code, c.args))}]}}")
 
     derived = [d for d in dims.items if d.definition is not None]

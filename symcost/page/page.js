@@ -53,6 +53,7 @@ function parseSize(name, raw) {
   if (!/^[0-9]+$/.test(text)) throw new Problem(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
   const x = BigInt(text);
   if (x <= 0n) throw new Problem(`${name} must be a positive integer, got ${text}`);
+  if (x >= 10n ** 18n) throw new Problem(`${name} must be below 10**18, as every size symcost reads`);
   return x;
 }
 
