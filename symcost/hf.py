@@ -136,29 +136,33 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
     act = _act(c, "hidden_activation" if family == "gemma2" else "hidden_act",
-               "gelu_pytorch_tanh" if family in ("gemma", "gemma2") else "silu")
+               "gelu_pytorch_tanh" if family in ("gemma", "gemma2", "starcoder2") else "silu")
     if family == "gemma":
         c.get("hidden_activation")  # Gemma 1 configs may carry both; hidden_act is the one used
-    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2"))
+    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "starcoder2"))
 
     attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
-    if family in ("llama", "gemma", "gemma2", "qwen3_moe", "mistral", "mixtral"):
+    if family in ("llama", "gemma", "gemma2", "qwen3", "qwen3_moe", "mistral", "mixtral"):
         attention["bias"] = c.flag("attention_bias", False) if family not in ("mistral", "mixtral") else False
     elif family == "qwen2":
         attention |= {"q_bias": True, "k_bias": True, "v_bias": True}
     elif family == "qwen2_moe":
         qkv = c.flag("qkv_bias", True)
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
-    if family == "qwen3_moe":
+    elif family == "starcoder2":  # one switch for every projection's bias, the MLP's too
+        attention["bias"] = c.flag("use_bias", True)
+    if family in ("qwen3", "qwen3_moe"):
         attention["qk_norm"] = True
     if family in ("gemma", "gemma2"):
         c.expect("use_bidirectional_attention", (False, None))
-    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": True}
+    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": family != "starcoder2"}
     if family == "llama":
         mlp["bias"] = c.flag("mlp_bias", False)
+    elif family == "starcoder2":
+        mlp["bias"] = attention["bias"]
 
     windows = _windows(c, family, w)
-    norm = "rmsnorm: {dim: d_model}"
+    norm = "layernorm: {dim: d_model}" if family == "starcoder2" else "rmsnorm: {dim: d_model}"
     feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
     post = [norm] if family == "gemma2" else []  # Gemma 2 also normalises each branch's output
 
@@ -178,7 +182,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
 
 def _windows(c: Config, family: str, w: Writer) -> bool:
     """Whether layers use a sliding window (and declare its dim)."""
-    if family in ("qwen2", "qwen2_moe", "qwen3_moe"):
+    if family in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe"):
         if c.flag("use_sliding_window", False):
             raise c.error("use_sliding_window", "per-layer sliding windows (max_window_layers) are not supported by the importer")
         c.get("sliding_window"), c.get("max_window_layers"), c.get("layer_types")
@@ -192,7 +196,7 @@ def _windows(c: Config, family: str, w: Writer) -> bool:
             raise c.error("num_hidden_layers", "alternating layers need an even number of layers")
         w.dim("window", c.int("sliding_window", 4096), "sliding_window")
         return True
-    if family in ("mistral", "mixtral", "phi3") and c.get("sliding_window") is not None:
+    if family in ("mistral", "mixtral", "phi3", "starcoder2") and c.get("sliding_window") is not None:
         w.dim("window", c.int("sliding_window"), "sliding_window")
         return True
     return False
@@ -261,10 +265,20 @@ def _deepseek_v3(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
-def _gpt2(c: Config, w: Writer) -> None:
+def _gpt2(c: Config, w: Writer, family: str = "gpt2") -> None:
+    """GPT-2, and GPTBigCode (StarCoder, SantaCoder): GPT-2 with multi-query attention."""
     w.dim("d_model", c.int("n_embd"), "n_embd")
     w.dim("n_layers", c.int("n_layer"), "n_layer")
-    w.dim("n_heads", c.int("n_head"), "n_head")
+    heads = c.int("n_head")
+    w.dim("n_heads", heads, "n_head")
+    attention = "{dim: d_model, heads: n_heads, causal: true, bias: true}"
+    if family == "gpt_bigcode":
+        kv = 1 if c.flag("multi_query", True) else heads
+        if c.get("num_key_value_heads", kv) != kv:
+            raise c.error("num_key_value_heads", f"{c.get('num_key_value_heads')!r} disagrees with multi_query "
+                          f"({str(kv == 1).lower()}: {kv} key/value heads)")
+        w.dim("n_kv_heads", kv, "multi_query: one key/value head shared by all" if kv == 1 else "multi_query false")
+        attention = "{dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true, bias: true}"
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_pos", c.int("n_positions"), "n_positions")
     c.get("n_ctx")
@@ -272,13 +286,13 @@ def _gpt2(c: Config, w: Writer) -> None:
     w.dim("batch", 1, "sequences per pass")
     inner = c.get("n_inner")
     w.dim("d_ff", "4 * d_model" if inner is None else c.int("n_inner"), "n_inner" + (" unset: 4 x n_embd" if inner is None else ""))
-    act = _act(c, "activation_function", "gelu_new")
+    act = _act(c, "activation_function", "gelu_new" if family == "gpt2" else "gelu_pytorch_tanh")
     c.expect("add_cross_attention", (False,), False)
     tied = c.flag("tie_word_embeddings", True)
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     w.layer("position_embedding: {max_len: max_pos, dim: d_model}")
     w.block("repeat: n_layers", ("layernorm: {dim: d_model}",
-                                 "attention: {dim: d_model, heads: n_heads, causal: true, bias: true}",
+                                 f"attention: {attention}",
                                  "layernorm: {dim: d_model}",
                                  f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}"))
     w.layer("layernorm: {dim: d_model}")
@@ -411,11 +425,13 @@ def head_of(c: Config, family: str, override: str | None = None) -> str:
 
 FAMILIES: dict[str, Callable] = {
     "gpt2": _gpt2,
+    "gpt_bigcode": lambda c, w: _gpt2(c, w, "gpt_bigcode"),
     "bert": _bert,
     "t5": _t5,
     "deepseek_v3": _deepseek_v3,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
-       for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "phi3")},
+       for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
+                 "starcoder2")},
 }
 
 
@@ -445,6 +461,10 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above
+    for key in ("rope_parameters", "rope_scaling"):  # frequencies only, unless they rotate part of each head
+        if isinstance(data.get(key), dict) and data[key].get("partial_rotary_factor") not in (None, 1, 1.0):
+            raise c.error(key, f"partial_rotary_factor {data[key]['partial_rotary_factor']!r}: rotating part of each "
+                          "head is not supported by the importer for this family")
     c.head = head_of(c, family, head)
     FAMILIES[family](c, w)
     ignored = c.unread()

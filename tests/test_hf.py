@@ -42,6 +42,16 @@ PUBLISHED = {
         hidden_size=2048, num_hidden_layers=48, num_attention_heads=32, num_key_value_heads=4, head_dim=128,
         intermediate_size=6144, moe_intermediate_size=768, num_experts=128, num_experts_per_tok=8,
         vocab_size=151936, max_position_embeddings=40960, tie_word_embeddings=False), None),
+    "qwen3": (lambda: T.Qwen3Config(  # Qwen3-8B
+        hidden_size=4096, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+        intermediate_size=12288, vocab_size=151936, max_position_embeddings=40960, tie_word_embeddings=False), None),
+    "starcoder2": (lambda: T.Starcoder2Config(  # bigcode/starcoder2-3b
+        hidden_size=3072, num_hidden_layers=30, num_attention_heads=24, num_key_value_heads=2, intermediate_size=12288,
+        vocab_size=49152, max_position_embeddings=16384, sliding_window=4096, use_bias=True, bos_token_id=0,
+        eos_token_id=0), None),
+    "gpt_bigcode": (lambda: T.GPTBigCodeConfig(  # bigcode/gpt_bigcode-santacoder
+        n_embd=2048, n_layer=24, n_head=16, n_inner=8192, n_positions=2048, vocab_size=49280, multi_query=True,
+        bos_token_id=0, eos_token_id=0), None),
     "gemma": (lambda: T.GemmaConfig(  # gemma-7b
         hidden_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16, head_dim=256,
         intermediate_size=24576, vocab_size=256000), 8_537_680_896),
@@ -112,6 +122,9 @@ def test_active_params_from_the_modules(family, top_k):
         ("bert", {"position_embedding_type": "relative_key"}, "position_embedding_type: 'relative_key'"),
         ("gemma2", {"num_hidden_layers": 5, "layer_types": None}, "need an even number of layers"),
         ("llama", {"hidden_size": -1}, "hidden_size: expected a positive integer"),
+        ("llama", {"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}},
+         "rope_parameters: partial_rotary_factor 0.5: rotating part of each head is not supported"),
+        ("gpt_bigcode", {"multi_query": True, "num_key_value_heads": 16}, "num_key_value_heads: 16 disagrees with multi_query"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):
