@@ -318,7 +318,8 @@ class _Walker:
                     f"than {expr.MAX_TERMS}); sizes are short polynomials"))
         self.sites[sites:] = [replace(s, count=s.count * count) for s in self.sites[sites:]]
         if after_first == flow:
-            return [replace(n.map(lambda e: e * count), count=n.count * count) for n in first], flow
+            return [_weights_once(replace(n.map(lambda e: e * count), count=n.count * count), n, item.shared)
+                    for n in first], flow
         one_pass = len(self.sites)
         later, after_later = self.walk(item.layers, where, path, after_first)
         del self.sites[one_pass:]  # one site per component is enough for the checks
@@ -331,8 +332,18 @@ class _Walker:
                 "its passes would cost different amounts; write those layers out, or repeat a block that keeps the shape",
             )
         combined = [
-            Node(f.path, f.kind, f.cost + l.cost * (count - 1),
-                 {k: f.parts[k] + l.parts[k] * (count - 1) for k in f.parts}, f.count * count)
+            _weights_once(Node(f.path, f.kind, f.cost + l.cost * (count - 1),
+                               {k: f.parts[k] + l.parts[k] * (count - 1) for k in f.parts}, f.count * count), f,
+                          item.shared)
             for f, l in zip(first, later)
         ]
         return combined, after_first
+
+
+def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:
+    """A repeated node; with shared weights, its parameters are one pass's (the work stays N passes')."""
+    if not shared:
+        return node
+    held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params)
+    return replace(node, cost=held(node.cost, one_pass.cost),
+                   parts={k: held(c, one_pass.parts[k]) for k, c in node.parts.items()})

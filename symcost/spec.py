@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sympy
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, create_model
 
 from . import source, symbols
 from .components import REGISTRY, Component, Size
@@ -30,11 +30,14 @@ Layers = list[Any]  # each item validated by `_layers`, against the model its ke
 
 
 class Repeat(BaseModel):
-    """`repeat: N` copies of `layers`, run one after another; costs multiply by N symbolically."""
+    """`repeat: N` copies of `layers`, run one after another; costs multiply by N symbolically.
+    `shared: true`: one set of weights used by every pass (ALBERT, Universal Transformers):
+    parameters once, FLOPs and activations N times."""
 
     model_config = _CONFIG
     repeat: Size
     layers: Layers = Field(min_length=1)
+    shared: StrictBool = False
 
 
 class Encoder(BaseModel):

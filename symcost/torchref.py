@@ -151,8 +151,13 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
         out = []
         for i, item in enumerate(items):
             if isinstance(item, Repeat):
-                # N real copies, one after another: PyTorch must hold every weight (the formulas never unroll)
-                passes = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(b.int(item.repeat))]
+                # N real copies, one after another: PyTorch must hold every weight (the formulas never unroll);
+                # shared weights: one copy, called N times
+                n = b.int(item.repeat)
+                if item.shared:
+                    passes = [Sequence(layers(item.layers, f"{path}/{i}/repeat"))] * n
+                else:
+                    passes = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(n)]
                 if recompute == "full" and path == "layers":
                     passes = [Checkpoint(p, f"{path}/{i}/repeat") for p in passes]
                 out.append(Sequence(passes))
@@ -227,14 +232,19 @@ class Measured:
         return out
 
 
-def components(module: nn.Module, prefix: str = ""):
-    """(qualified name, Part) for every component, not descending into one (experts are Parts too)."""
+def components(module: nn.Module, prefix: str = "", seen: set | None = None):
+    """(qualified name, Part) for every component, not descending into one (experts are Parts too);
+    a module reached twice (a shared repeat's pass, under two checkpoints) is named once."""
+    seen = set() if seen is None else seen
     for name, child in module.named_children():
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
         qualified = f"{prefix}.{name}" if prefix else name
         if isinstance(child, Part):
             yield qualified, child
         else:
-            yield from components(child, qualified)
+            yield from components(child, qualified, seen)
 
 
 def count_params(model: nn.Module) -> dict[str, int]:

@@ -21,7 +21,7 @@ from ..cost import total
 from ..derive import Derivation, Site
 from ..errors import SpecError
 from ..results import Result
-from ..spec import Repeat
+from ..spec import Repeat, is_container, sublists
 from . import collectives
 from .execution import CP, DP, EP, MB, PP, RESERVED, TP, V, M, Execution
 from .rules import REPLICATED, RULES, Rule
@@ -295,7 +295,9 @@ class Formulas:
 
 
 def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
-    """Each layer's site and rule; a type without a rule is refused when tp > 1."""
+    """Each layer's site and rule; a type without a rule is refused when tp > 1, and so is a
+    shared repeat (its per-GPU weights would be counted once per pass)."""
+    _refuse_shared(derivation.spec.layers, ("layers",), derivation.spec)
     out = []
     for site in derivation.sites:
         if not isinstance(site.component, Component):
@@ -306,6 +308,16 @@ def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
                                             f"(types with one: {', '.join(sorted(RULES))}); plan this spec with tp 1")
         out.append((site, r or REPLICATED))
     return out
+
+
+def _refuse_shared(layers, where: tuple, spec) -> None:
+    for i, item in enumerate(layers):
+        if isinstance(item, Repeat) and item.shared:
+            raise spec.doc.error(where + (i, "shared"), "plan does not split shared weights over GPUs yet (each "
+                                 "stage would hold them all); plan the spec unshared, or see `symcost memory`")
+        if is_container(item):
+            for field, inner in sublists(item):
+                _refuse_shared(inner, where + (i, field), spec)
 
 
 def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]]) -> Formulas:
