@@ -90,10 +90,11 @@ class Writer:
     def layer(self, line: str, indent: int = 1) -> None:
         self.layers.append("  " * indent + "- " + line)
 
-    def block(self, head: str, lines, indent: int = 1) -> None:
-        """A container (`repeat: n_layers`, `encoder: src_len`) holding `lines` as its layers."""
+    def block(self, head: str, lines, indent: int = 1, fields: tuple[str, ...] = ()) -> None:
+        """A container (`repeat: n_layers`, `encoder: src_len`) with its other `fields`
+        (`shared: true`), holding `lines` as its layers."""
         self.layer(head, indent)
-        self.layers.append("  " * (indent + 1) + "layers:")
+        self.layers += ["  " * (indent + 1) + line for line in (*fields, "layers:")]
         for line in lines:
             self.layer(line, indent + 2)
 
@@ -334,6 +335,44 @@ def _bert(c: Config, w: Writer) -> None:
         w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
 
 
+def _albert(c: Config, w: Writer) -> None:
+    """ALBERT: BERT with a factorised embedding (vocab x embedding_size, then a projection to the
+    hidden size) and one layer's weights shared by every layer; heads as BERT's, the masked-LM
+    one projecting back to embedding_size for the tied decoder."""
+    w.dim("d_embed", c.int("embedding_size"), "embedding_size")
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers: passes of the one shared layer")
+    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
+    w.dim("types", c.int("type_vocab_size"), "type_vocab_size")
+    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c, "hidden_act", "gelu_new")
+    c.expect("num_hidden_groups", (1,), 1)  # groups of layers with their own weights: not written yet
+    c.expect("inner_group_num", (1,), 1)
+    c.expect("position_embedding_type", ("absolute", None))
+    c.get("tie_word_embeddings")  # the masked-LM decoder is tied to the token table
+    for line in ("embedding: {vocab: vocab, dim: d_embed}", "position_embedding: {max_len: max_pos, dim: d_embed}",
+                 "token_type_embedding: {types: types, dim: d_embed}", "layernorm: {dim: d_embed}",
+                 "linear: {dim: d_embed, out: d_model, bias: true}   # embedding_hidden_mapping_in"):
+        w.layer(line)
+    w.block("repeat: n_layers", fields=("shared: true",), lines=(
+        "attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
+        f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}", "layernorm: {dim: d_model}"))
+    if c.head == "mlm":
+        for line in ("linear: {dim: d_model, out: d_embed, bias: true}", f"activation: {{function: {act}}}",
+                     "layernorm: {dim: d_embed}", "lm_head: {dim: d_embed, vocab: vocab, tied: true, bias: true}"):
+            w.layer(line)
+        return
+    for line in ("pool_tokens: {mode: first}   # the pooler reads the [CLS] token",
+                 "linear: {dim: d_model, out: d_model, bias: true}", "activation: {function: tanh}"):
+        w.layer(line)
+    if c.head == "classifier":
+        w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
+
+
 def _t5(c: Config, w: Writer) -> None:
     """T5ForConditionalGeneration: a shared table, encoder and decoder stacks with relative
     position biases, RMS norms (T5LayerNorm), no biases."""
@@ -395,7 +434,7 @@ HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "
          "ForSequenceClassification": "classifier", "Model": "none"}
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
               "none": "no head"}
-FAMILY_HEADS = {"bert": ("none", "mlm", "classifier"), "t5": ("lm",)}  # the first is the default
+FAMILY_HEADS = {"bert": ("none", "mlm", "classifier"), "albert": ("none", "mlm", "classifier"), "t5": ("lm",)}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 
@@ -427,6 +466,7 @@ FAMILIES: dict[str, Callable] = {
     "gpt2": _gpt2,
     "gpt_bigcode": lambda c, w: _gpt2(c, w, "gpt_bigcode"),
     "bert": _bert,
+    "albert": _albert,
     "t5": _t5,
     "deepseek_v3": _deepseek_v3,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)

@@ -61,6 +61,8 @@ PUBLISHED = {
         intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
         tie_word_embeddings=False), 3_821_079_552),
     "deepseek_v3": (lambda: T.DeepseekV3Config(), 671_026_404_352),  # DeepSeek-V3 (the config's defaults)
+    "albert": (lambda: T.AlbertConfig(  # albert-base-v2 (AlbertModel: one shared layer, pooler)
+        hidden_size=768, num_attention_heads=12, intermediate_size=3072), 11_683_584),
     "t5": (lambda: T.T5Config(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12, vocab_size=32128),
            222_903_552),  # t5-base
 }
@@ -248,6 +250,8 @@ def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     ("gpt2", "GPT2Model", None),
     ("bert", "BertForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
     ("bert", "BertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
+    ("albert", "AlbertForMaskedLM", "lm_head: {dim: d_embed, vocab: vocab, tied: true, bias: true}"),
+    ("albert", "AlbertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
 ])
 def test_the_head_follows_architectures(family, cls, expect):
     """…ForSequenceClassification, …ForMaskedLM and the bare …Model are priced with their own heads
