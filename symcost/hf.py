@@ -300,6 +300,47 @@ def _gpt2(c: Config, w: Writer, family: str = "gpt2") -> None:
     _decoder_head(c, w, tied)
 
 
+def _opt(c: Config, w: Writer) -> None:
+    """OPT: learned positions with an offset of 2 rows, LayerNorms, ReLU MLP, biases on every
+    projection; word_embed_proj_dim narrower than the hidden size adds project_in and project_out."""
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
+    w.dim("d_ff", c.int("ffn_dim"), "ffn_dim")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (the table has 2 more rows)")
+    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    hidden = c.int("hidden_size")
+    proj = c.int("word_embed_proj_dim", hidden)
+    if proj != hidden:
+        w.dim("d_embed", proj, "word_embed_proj_dim")
+    embed = "d_embed" if proj != hidden else "d_model"
+    act = _act(c, "activation_function", "relu")
+    bias = str(c.flag("enable_bias", True)).lower()
+    c.expect("layer_norm_elementwise_affine", (True,), True)
+    c.expect("layerdrop", (0, 0.0), 0.0)
+    pre_norm, removed = c.flag("do_layer_norm_before", True), c.flag("_remove_final_layer_norm", False)
+    final_norm = pre_norm and not removed  # a post-LN model (opt-350m) has no final norm
+    tied = c.flag("tie_word_embeddings", True)
+    w.layer(f"embedding: {{vocab: vocab, dim: {embed}}}")
+    if proj != hidden:
+        w.layer("linear: {dim: d_embed, out: d_model}   # project_in")
+    w.layer("position_embedding: {max_len: max_pos + 2, dim: d_model}   # positions start at row 2")
+    w.block("repeat: n_layers", ("layernorm: {dim: d_model}",
+                                 f"attention: {{dim: d_model, heads: n_heads, causal: true, bias: {bias}}}",
+                                 "layernorm: {dim: d_model}",
+                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: {bias}}}"))
+    if final_norm:
+        w.layer("layernorm: {dim: d_model}")
+    if proj != hidden:
+        w.layer("linear: {dim: d_model, out: d_embed}   # project_out")
+    if c.head == "lm":
+        w.layer(f"lm_head: {{dim: {embed}, vocab: vocab, tied: {str(tied).lower()}}}")
+    elif c.head == "classifier":
+        w.layer(f"linear: {{dim: {embed}, out: {_labels(c, w)}}}   # score: logits of every token")
+
+
 def _bert(c: Config, w: Writer) -> None:
     """BertModel: embeddings, encoder and pooler; BertForSequenceClassification adds a classifier on
     the pooled vector; BertForMaskedLM has no pooler, and a transform and tied decoder instead."""
@@ -467,6 +508,7 @@ FAMILIES: dict[str, Callable] = {
     "gpt_bigcode": lambda c, w: _gpt2(c, w, "gpt_bigcode"),
     "bert": _bert,
     "albert": _albert,
+    "opt": _opt,
     "t5": _t5,
     "deepseek_v3": _deepseek_v3,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)

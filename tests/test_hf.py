@@ -61,6 +61,12 @@ PUBLISHED = {
         intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
         tie_word_embeddings=False), 3_821_079_552),
     "deepseek_v3": (lambda: T.DeepseekV3Config(), 671_026_404_352),  # DeepSeek-V3 (the config's defaults)
+    "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
+        hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
+        max_position_embeddings=2048, word_embed_proj_dim=2048), None),
+    "opt-350m": (lambda: T.OPTConfig(  # facebook/opt-350m: post-LN, project_in / project_out
+        hidden_size=1024, ffn_dim=4096, num_hidden_layers=24, num_attention_heads=16, vocab_size=50272,
+        max_position_embeddings=2048, word_embed_proj_dim=512, do_layer_norm_before=False), None),
     "albert": (lambda: T.AlbertConfig(  # albert-base-v2 (AlbertModel: one shared layer, pooler)
         hidden_size=768, num_attention_heads=12, intermediate_size=3072), 11_683_584),
     "t5": (lambda: T.T5Config(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12, vocab_size=32128),
@@ -250,6 +256,7 @@ def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     ("gpt2", "GPT2Model", None),
     ("bert", "BertForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
     ("bert", "BertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
+    ("opt-350m", "OPTForSequenceClassification", "linear: {dim: d_embed, out: n_labels}"),
     ("albert", "AlbertForMaskedLM", "lm_head: {dim: d_embed, vocab: vocab, tied: true, bias: true}"),
     ("albert", "AlbertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
 ])
