@@ -300,6 +300,78 @@ def _gpt2(c: Config, w: Writer, family: str = "gpt2") -> None:
     _decoder_head(c, w, tied)
 
 
+def _rotary_fraction(c: Config, key: str, default: float) -> float:
+    """The part of each head that rotary rotates: `key` at the top level (older configs), else
+    `partial_rotary_factor` inside rope_parameters or rope_scaling (transformers 5)."""
+    if key in c.data:
+        value = c.get(key)
+    else:
+        nested = [c.data[k]["partial_rotary_factor"] for k in ("rope_parameters", "rope_scaling")
+                  if isinstance(c.data.get(k), dict) and "partial_rotary_factor" in c.data[k]]
+        value = nested[0] if nested else default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise c.error(key if key in c.data else "rope_parameters", f"expected a fraction in (0, 1], got {value!r}")
+    return value
+
+
+def _parallel(c: Config, w: Writer, family: str) -> None:
+    """GPT-NeoX (Pythia), Phi-2 and GPT-J: attention and MLP read the same input and both add to
+    the stream (x + attn(ln x) + mlp(ln x); NeoX with a norm each), written as a residual block
+    around a residual block whose shortcut is the MLP. Rotary turns part of each head."""
+    names = {"gptj": ("n_embd", "n_layer", "n_head", "n_inner", "n_positions")}.get(
+        family, ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"))
+    hidden, layers, heads_key, inner, positions = names
+    w.dim("d_model", c.int(hidden), hidden)
+    w.dim("n_layers", c.int(layers), layers)
+    heads = c.int(heads_key)
+    w.dim("n_heads", heads, heads_key)
+    if family == "phi":
+        w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    d_ff = c.get(inner)
+    w.dim("d_ff", "4 * d_model" if d_ff is None else c.int(inner), inner + (" unset: 4 x hidden" if d_ff is None else ""))
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", c.int(positions, 2048), f"{positions}: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    head_dim = c.int(hidden) // heads
+    if family == "gptj":
+        rot = c.int("rotary_dim", head_dim) if c.get("rotary_dim") is not None else head_dim
+        note = "rotary_dim"
+    else:
+        key = "rotary_pct" if family == "gpt_neox" else "partial_rotary_factor"
+        fraction = _rotary_fraction(c, key, 0.25 if family == "gpt_neox" else 0.5)
+        rot, note = int(head_dim * fraction), f"{key} {fraction} x head dim {head_dim}, rounded down"
+    w.dim("d_rot", rot, note)
+    act = _act(c, "activation_function" if family == "gptj" else "hidden_act", "gelu" if family == "gpt_neox" else "gelu_new")
+    bias = {"gpt_neox": c.flag("attention_bias", True), "phi": True, "gptj": False}[family]
+    if family == "phi":
+        c.expect("qk_layernorm", (False, None))
+    if family == "gpt_neox":
+        c.expect("is_decoder", (True, False, None))  # transformers' own flag, not the architecture's
+    separate = family == "gpt_neox" and c.flag("use_parallel_residual", True)
+    sequential = family == "gpt_neox" and not separate
+    tied = c.flag("tie_word_embeddings", False)
+    kv = ", kv_heads: n_kv_heads" if family == "phi" else ""
+    attention = f"attention: {{dim: d_model, heads: n_heads{kv}, causal: true, bias: {str(bias).lower()}%s}}"
+    mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true%s}}"
+    norm = "layernorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_rot}")
+    if sequential:  # GPT-NeoX without parallel residual: the usual two residual steps
+        w.block("repeat: n_layers", (norm, attention % "", norm, mlp % ""))
+    else:
+        branches = ([norm] * separate + [attention % ", residual: false"], [norm] * separate + [mlp % ", residual: false"])
+        w.block("repeat: n_layers", ())
+        w.layers += ["      " + line for line in (
+            "- residual:", *([f"    - {norm}   # one norm read by both branches"] * (not separate)),
+            "    - residual:", *(f"        - {x}" for x in branches[0]),
+            "      shortcut:", *(f"        - {x}" for x in branches[1]))]
+    w.layer(norm)
+    if c.head == "lm":
+        w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}, bias: {str(family != 'gpt_neox').lower()}}}")
+    elif c.head == "classifier":
+        w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}}}   # score: logits of every token")
+
+
 def _opt(c: Config, w: Writer) -> None:
     """OPT: learned positions with an offset of 2 rows, LayerNorms, ReLU MLP, biases on every
     projection; word_embed_proj_dim narrower than the hidden size adds project_in and project_out."""
@@ -509,6 +581,7 @@ FAMILIES: dict[str, Callable] = {
     "bert": _bert,
     "albert": _albert,
     "opt": _opt,
+    **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
     "deepseek_v3": _deepseek_v3,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
@@ -544,7 +617,7 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above
     for key in ("rope_parameters", "rope_scaling"):  # frequencies only, unless they rotate part of each head
-        if isinstance(data.get(key), dict) and data[key].get("partial_rotary_factor") not in (None, 1, 1.0):
+        if family not in ("gpt_neox", "phi") and isinstance(data.get(key), dict) and data[key].get("partial_rotary_factor") not in (None, 1, 1.0):
             raise c.error(key, f"partial_rotary_factor {data[key]['partial_rotary_factor']!r}: rotating part of each "
                           "head is not supported by the importer for this family")
     c.head = head_of(c, family, head)

@@ -61,6 +61,17 @@ PUBLISHED = {
         intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
         tie_word_embeddings=False), 3_821_079_552),
     "deepseek_v3": (lambda: T.DeepseekV3Config(), 671_026_404_352),  # DeepSeek-V3 (the config's defaults)
+    "gpt_neox": (lambda: T.GPTNeoXConfig(  # EleutherAI/pythia-1.4b (Biderman et al. 2023, Table 1: 1,414,647,808)
+        hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, intermediate_size=8192, vocab_size=50304,
+        max_position_embeddings=2048, rotary_pct=0.25, use_parallel_residual=True), 1_414_647_808),
+    "gpt_neox-sequential": (lambda: T.GPTNeoXConfig(  # the same without parallel residual
+        hidden_size=512, num_hidden_layers=4, num_attention_heads=8, intermediate_size=2048, vocab_size=50304,
+        max_position_embeddings=2048, use_parallel_residual=False), None),
+    "phi": (lambda: T.PhiConfig(  # microsoft/phi-2
+        hidden_size=2560, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, intermediate_size=10240,
+        vocab_size=51200, max_position_embeddings=2048, partial_rotary_factor=0.4), None),
+    "gptj": (lambda: T.GPTJConfig(  # EleutherAI/gpt-j-6b
+        n_embd=4096, n_layer=28, n_head=16, rotary_dim=64, vocab_size=50400, n_positions=2048), None),
     "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
         hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
         max_position_embeddings=2048, word_embed_proj_dim=2048), None),
@@ -291,3 +302,15 @@ def test_head_override_and_refusals(cli, tmp_path):
         path.write_text(json.dumps(data))
         result = cli("import-hf", path, *args)
         assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("family, fields, rotated", [
+    ("gpt_neox", {"rotary_pct": 0.25}, 32),  # Pythia's config.json: rotary_pct at the top level
+    ("gpt_neox", {}, 32),  # transformers 5: partial_rotary_factor inside rope_parameters
+    ("phi", {"partial_rotary_factor": 0.4, "rope_parameters": {"rope_type": "default", "rope_theta": 1e4}}, 32),
+    ("phi", {}, 32),
+    ("gptj", {"rotary_dim": 64}, 64),
+])
+def test_partial_rotary_in_either_place(family, fields, rotated):
+    text = import_config(config(family) | fields, "config.json")
+    assert f"d_rot: {rotated} " in text and "rotary: {dim: d_rot}" in text
