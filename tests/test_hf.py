@@ -27,6 +27,16 @@ PUBLISHED = {
     "llama": (lambda: T.LlamaConfig(  # Meta-Llama-3-8B
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
         intermediate_size=14336, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0), 8_030_261_248),
+    "llama-3.1": (lambda: T.LlamaConfig(  # Meta-Llama-3.1-8B: Llama 3 with llama3 rope scaling (no count changes)
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        intermediate_size=14336, vocab_size=128256, max_position_embeddings=131072,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 8192}), 8_030_261_248),
+    "llama-3.2": (lambda: T.LlamaConfig(  # Llama-3.2-1B: tied embeddings, head_dim 64
+        hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+        intermediate_size=8192, vocab_size=128256, max_position_embeddings=131072, tie_word_embeddings=True,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 8192}), 1_235_814_400),
     "mistral": (lambda: T.MistralConfig(  # Mistral-7B-v0.1
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
         intermediate_size=14336, vocab_size=32000, sliding_window=4096), 7_241_732_096),
