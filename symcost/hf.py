@@ -143,7 +143,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "starcoder2"))
 
     attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
-    if family in ("llama", "gemma", "gemma2", "qwen3", "qwen3_moe", "mistral", "mixtral"):
+    if family in ("llama", "gemma", "gemma2", "qwen3", "qwen3_moe", "mistral", "mixtral", "olmo"):
         attention["bias"] = c.flag("attention_bias", False) if family not in ("mistral", "mixtral") else False
     elif family == "qwen2":
         attention |= {"q_bias": True, "k_bias": True, "v_bias": True}
@@ -156,6 +156,8 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         attention["qk_norm"] = True
     if family in ("gemma", "gemma2"):
         c.expect("use_bidirectional_attention", (False, None))
+    if family == "olmo":  # clamping q, k and v adds elementwise work the `full` convention would count
+        c.expect("clip_qkv", (None,))
     mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": family != "starcoder2"}
     if family == "llama":
         mlp["bias"] = c.flag("mlp_bias", False)
@@ -163,7 +165,8 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         mlp["bias"] = attention["bias"]
 
     windows = _windows(c, family, w)
-    norm = "layernorm: {dim: d_model}" if family == "starcoder2" else "rmsnorm: {dim: d_model}"
+    norm = {"starcoder2": "layernorm: {dim: d_model}", "olmo": "layernorm: {dim: d_model, affine: false}"}.get(
+        family, "rmsnorm: {dim: d_model}")
     feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
     post = [norm] if family == "gemma2" else []  # Gemma 2 also normalises each branch's output
 
@@ -586,7 +589,7 @@ FAMILIES: dict[str, Callable] = {
     "deepseek_v3": _deepseek_v3,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
        for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
-                 "starcoder2")},
+                 "starcoder2", "olmo")},
 }
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import sympy
+
 from . import conventions
 from .derive import derive
 from .errors import SpecError
@@ -130,7 +132,7 @@ def verify_memory(
     _check_memory_run(derivation, subst, evaluation.total["params"], attention, dtype)
     formulas = {}
     for path, e in saved_bytes(derivation, attention, recompute).items():
-        value = e.xreplace(subst).xreplace({ACT: BYTES[dtype]})
+        value = e.xreplace(subst).xreplace({ACT: sympy.Integer(BYTES[dtype])})  # an Integer even where e is ACT alone
         if not value.is_Integer:
             raise SpecError(f"{path}: activation memory needs a token count here; declare seq_len")
         formulas[path] = int(value)
@@ -154,7 +156,8 @@ def _check_memory_run(derivation, subst, params: int, attention: str, dtype: str
     from .precision import BYTES
     from .symbols import ACT
 
-    saved = sum(saved_bytes(derivation, attention, "none").values()).xreplace(subst).xreplace({ACT: BYTES[dtype]})
+    act = {ACT: sympy.Integer(BYTES[dtype])}
+    saved = sum(saved_bytes(derivation, attention, "none").values()).xreplace(subst).xreplace(act)
     need = params * BYTES[dtype] + (int(saved) if saved.is_Integer else 0)
     if need > MAX_MEMORY_RUN_BYTES:
         raise SpecError(f"verify --memory runs on cpu: {need / 2**30:.1f} GiB of weights and saved tensors is more than "

@@ -82,6 +82,10 @@ PUBLISHED = {
         vocab_size=51200, max_position_embeddings=2048, partial_rotary_factor=0.4), None),
     "gptj": (lambda: T.GPTJConfig(  # EleutherAI/gpt-j-6b
         n_embd=4096, n_layer=28, n_head=16, rotary_dim=64, vocab_size=50400, n_positions=2048), None),
+    "olmo": (lambda: T.OlmoConfig(  # allenai/OLMo-7B-hf: LayerNorms without parameters
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=50304,
+        max_position_embeddings=2048, tie_word_embeddings=False, pad_token_id=1, bos_token_id=None,
+        eos_token_id=50279), None),
     "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
         hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
         max_position_embeddings=2048, word_embed_proj_dim=2048), None),
@@ -154,6 +158,7 @@ def test_active_params_from_the_modules(family, top_k):
         ("llama", {"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}},
          "rope_parameters: partial_rotary_factor 0.5: rotating part of each head is not supported"),
         ("gpt_bigcode", {"multi_query": True, "num_key_value_heads": 16}, "num_key_value_heads: 16 disagrees with multi_query"),
+        ("olmo", {"clip_qkv": 8.0}, "clip_qkv: 8.0 is not supported"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):

@@ -223,3 +223,26 @@ def test_verify_refuses_more_modules_than_fit_in_1_gb(cli):
     result = cli("verify", arch("deepseek_v3"))
     assert result.exit_code == 2 and "15,098 layer modules is more than 10,000" in result.stderr
     assert "--set" in result.stderr
+
+
+NON_AFFINE = """\
+name: olmo-like
+dims: {{d: {d}, seq_len: {seq_len}, batch: {batch}}}
+layers:
+  - linear: {{dim: d, out: d}}
+  - layernorm: {{dim: d, affine: false}}
+  - layernorm: {{dim: d}}
+  - layernorm: {{dim: d, bias: false}}
+"""
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.integers(1, 32), st.integers(1, 9), st.integers(1, 3))
+def test_layernorm_without_parameters_equals_pytorch(d, seq_len, batch):
+    """OLMo's LayerNorm holds no weight and no bias: params, FLOPs and saved bytes as PyTorch's
+    nn.LayerNorm(elementwise_affine=False), beside the affine and bias-free ones."""
+    spec = symcost.loads(NON_AFFINE.format(d=d, seq_len=seq_len, batch=batch))
+    assert symcost.verify(spec, backward=True).match
+    assert symcost.verify_memory(spec).match
+    rows = symcost.evaluate(spec).components
+    assert [v["params"] for _, v in rows] == [d * d, 0, 2 * d, d]
