@@ -416,9 +416,11 @@ def _opt(c: Config, w: Writer) -> None:
         w.layer(f"linear: {{dim: {embed}, out: {_labels(c, w)}}}   # score: logits of every token")
 
 
-def _bert(c: Config, w: Writer) -> None:
+def _bert(c: Config, w: Writer, family: str = "bert") -> None:
     """BertModel: embeddings, encoder and pooler; BertForSequenceClassification adds a classifier on
-    the pooled vector; BertForMaskedLM has no pooler, and a transform and tied decoder instead."""
+    the pooled vector; BertForMaskedLM has no pooler, and a transform and tied decoder instead.
+    RoBERTa and XLM-R are the same layers: their classifier's dense + tanh on the first token holds
+    what BERT's pooler does, and their positions start after the padding row."""
     w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
@@ -426,7 +428,12 @@ def _bert(c: Config, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
     w.dim("types", c.int("type_vocab_size"), "type_vocab_size")
-    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    if family == "bert":
+        w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    else:  # position ids run from pad_token_id + 1
+        pad = c.get("pad_token_id", 1)
+        w.dim("seq_len", c.int("max_position_embeddings") - pad - 1,
+              f"max_position_embeddings - pad_token_id - 1: positions start after the padding row {pad}")
     w.dim("batch", 1, "sequences per pass")
     act = _act(c, "hidden_act", "gelu")
     c.expect("position_embedding_type", ("absolute", None))
@@ -440,7 +447,8 @@ def _bert(c: Config, w: Writer) -> None:
                                  f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}",
                                  "layernorm: {dim: d_model}"))
     if c.head == "mlm":  # BertForMaskedLM: no pooler; a transform, then the tied decoder with its own bias
-        for line in ("linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {act}}}",
+        mlm_act = act if family == "bert" else "gelu"  # RobertaLMHead calls gelu itself
+        for line in ("linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {mlm_act}}}",
                      "layernorm: {dim: d_model}", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"):
             w.layer(line)
         return
@@ -449,6 +457,36 @@ def _bert(c: Config, w: Writer) -> None:
         w.layer(line)
     if c.head == "classifier":  # on the pooled [CLS] vector
         w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
+
+
+def _distilbert(c: Config, w: Writer) -> None:
+    """DistilBERT: BERT's layers without token types or pooler; its masked-LM head is BERT's, its
+    classifier a dense + ReLU on the first token, then the projection."""
+    w.dim("d_model", c.int("dim"), "dim")
+    w.dim("n_layers", c.int("n_layers"), "n_layers")
+    w.dim("n_heads", c.int("n_heads"), "n_heads")
+    w.dim("d_ff", c.int("hidden_dim"), "hidden_dim")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
+    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c, "activation", "gelu")
+    c.flag("sinusoidal_pos_embds", False)  # a fixed table is still a table of the same size
+    c.get("tie_word_embeddings")
+    for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos, dim: d_model}",
+                 "layernorm: {dim: d_model}"):
+        w.layer(line)
+    w.block("repeat: n_layers", ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
+                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}",
+                                 "layernorm: {dim: d_model}"))
+    if c.head == "mlm":
+        for line in ("linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {act}}}",
+                     "layernorm: {dim: d_model}", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"):
+            w.layer(line)
+    elif c.head == "classifier":
+        for line in ("pool_tokens: {mode: first}", "linear: {dim: d_model, out: d_model, bias: true}",
+                     "activation: {function: relu}", f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}"):
+            w.layer(line)
 
 
 def _albert(c: Config, w: Writer) -> None:
@@ -550,7 +588,8 @@ HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "
          "ForSequenceClassification": "classifier", "Model": "none"}
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
               "none": "no head"}
-FAMILY_HEADS = {"bert": ("none", "mlm", "classifier"), "albert": ("none", "mlm", "classifier"), "t5": ("lm",)}  # the first is the default
+FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ("bert", "roberta", "xlm-roberta", "distilbert", "albert")},
+                "t5": ("lm",)}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 
@@ -582,6 +621,9 @@ FAMILIES: dict[str, Callable] = {
     "gpt2": _gpt2,
     "gpt_bigcode": lambda c, w: _gpt2(c, w, "gpt_bigcode"),
     "bert": _bert,
+    "roberta": lambda c, w: _bert(c, w, "roberta"),
+    "xlm-roberta": lambda c, w: _bert(c, w, "xlm-roberta"),
+    "distilbert": _distilbert,
     "albert": _albert,
     "opt": _opt,
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},

@@ -63,7 +63,7 @@ def measure(config: dict, batch: int, seq_len: int, src_len: int | None = None, 
     family = config.get("model_type")
     if family == "t5":
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
-    elif family in ("bert", "albert"):
+    elif family in ("bert", "roberta", "xlm-roberta", "distilbert", "albert"):
         inputs = {"input_ids": ids(seq_len)}
     else:  # with no attention mask, transformers looks for packed sequences, reading values (not on meta)
         mask = torch.ones(batch, seq_len, dtype=torch.long, device=device)

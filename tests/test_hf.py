@@ -86,6 +86,11 @@ PUBLISHED = {
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=50304,
         max_position_embeddings=2048, tie_word_embeddings=False, pad_token_id=1, bos_token_id=None,
         eos_token_id=50279), None),
+    "roberta": (lambda: T.RobertaConfig(  # roberta-base (RobertaModel with its pooler)
+        vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), 124_645_632),
+    "xlm-roberta": (lambda: T.XLMRobertaConfig(  # xlm-roberta-base
+        vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), None),
+    "distilbert": (lambda: T.DistilBertConfig(), 66_362_880),  # distilbert-base-uncased (the config's defaults)
     "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
         hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
         max_position_embeddings=2048, word_embed_proj_dim=2048), None),
@@ -283,6 +288,10 @@ def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     ("bert", "BertForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
     ("bert", "BertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
     ("opt-350m", "OPTForSequenceClassification", "linear: {dim: d_embed, out: n_labels}"),
+    ("roberta", "RobertaForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
+    ("roberta", "RobertaForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
+    ("distilbert", "DistilBertForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
+    ("distilbert", "DistilBertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
     ("albert", "AlbertForMaskedLM", "lm_head: {dim: d_embed, vocab: vocab, tied: true, bias: true}"),
     ("albert", "AlbertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
 ])
