@@ -541,6 +541,7 @@ def _t5(c: Config, w: Writer) -> None:
     w.dim("src_len", 512, "source tokens (T5 was trained with 512)")
     w.dim("seq_len", 512, "target tokens")
     w.dim("batch", 1, "sequences per pass")
+    c.get("n_positions")  # a legacy length: T5 has no position table
     proj = c.expect("feed_forward_proj", ("relu", "gated-gelu", "gated-silu"), "relu")
     c.get("is_gated_act"), c.get("dense_act_fn")
     c.expect("is_decoder", (False, None))

@@ -17,7 +17,7 @@ NAMES = frozenset({
     "quantization_config", "_commit_hash", "_attn_implementation", "_attn_implementation_autoset",
     "attn_implementation", "tokenizer_class", "use_bfloat16", "torchscript", "model_max_length",
     "use_flash_attention_2", "_flash_attn_2_enabled", "gradient_checkpointing", "cache_implementation",
-    "use_cache", "return_dict", "use_return_dict", "output_attentions", "output_hidden_states", "output_scores",
+    "use_cache", "output_past", "return_dict", "use_return_dict", "output_attentions", "output_hidden_states", "output_scores",
     "return_dict_in_generate", "is_encoder_decoder", "chunk_size_feed_forward", "problem_type", "finetuning_task",
     "prefix", "task_specific_params", "id2label", "label2id",
     # initialisation and numerics
@@ -27,6 +27,7 @@ NAMES = frozenset({
     "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
     # positions: frequencies and scaling, not sizes
     "rope_theta", "rope_scaling", "rope_parameters", "rope_interleave", "original_max_position_embeddings",
+    "rotary_emb_base",  # GPT-NeoX's older name for rope_theta
     "relative_attention_max_distance", "scale_decoder_outputs",
     # mixture-of-experts training settings
     "output_router_logits", "router_aux_loss_coef", "router_z_loss_coef", "router_jitter_noise", "aux_loss_alpha",

@@ -1,0 +1,46 @@
+"""Real published config.json files (tests/data/hf/, as their model repositories publish them,
+legacy and count-neutral fields included): each imports without a refusal, lists what it ignores,
+and is exact against the transformers model built from the same file (parameters and forward
+FLOPs), at the published parameter count."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import symcost
+from symcost.verification import verify_hf
+
+DATA = Path(__file__).parent / "data" / "hf"
+
+# file: (parameters of the class its `architectures` names, where the count is published)
+COUNTS = {
+    "gpt2": (124_439_808, "openai-community/gpt2 (GPT2LMHeadModel, tied head)"),
+    "Meta-Llama-3-8B": (8_030_261_248, "meta-llama/Meta-Llama-3-8B model card: 8B"),
+    "Mistral-7B-v0.1": (7_241_732_096, "mistralai/Mistral-7B-v0.1: 7.24B"),
+    "Mixtral-8x7B-v0.1": (46_702_792_704, "mistralai/Mixtral-8x7B-v0.1: 46.7B"),
+    "Qwen2-7B": (7_615_616_512, "Qwen/Qwen2-7B: 7.62B"),
+    "bert-base-uncased": (109_514_298, "BertForMaskedLM: BertModel's 109,482,240 less the pooler, plus the MLM head"),
+    "pythia-1.4b": (1_414_647_808, "Biderman et al. 2023, Table 1"),
+    "opt-1.3b": (1_315_758_080, "facebook/opt-1.3b: 1.3B"),
+    "phi-2": (2_779_683_840, "microsoft/phi-2: 2.78B"),
+    "t5-base": (222_903_552, "google-t5/t5-base: 223M"),
+}
+
+
+def test_every_file_has_a_count():
+    assert {p.stem for p in DATA.glob("*.json")} == set(COUNTS)
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_real_configs_import_and_match_transformers(cli, tmp_path, name):
+    path = DATA / f"{name}.json"
+    out = tmp_path / "spec.yaml"
+    result = cli("import-hf", path, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("ignored (they change no count): ")
+    data = json.loads(path.read_text())
+    sizes = {"seq_len": 32, "batch": 1} | ({"src_len": 24} if data["model_type"] == "t5" else {})
+    report = verify_hf(symcost.load(out), data, sizes)
+    assert report.model == data["architectures"][0]
+    assert report.params == (COUNTS[name][0], COUNTS[name][0]) and report.match, (report.params, report.forward)
