@@ -225,7 +225,9 @@ def _moe(c: Config, family: str, w: Writer, act: str) -> dict:
     return moe
 
 
-def _deepseek_v3(c: Config, w: Writer) -> None:
+def _deepseek(c: Config, w: Writer) -> None:
+    """DeepSeek-V2 and V3: multi-head latent attention, dense layers first, then MoE layers with
+    shared experts (V2-Lite without a query LoRA)."""
     w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     w.dim("n_dense", c.int("first_k_dense_replace"), "first_k_dense_replace: dense layers first")
@@ -248,6 +250,7 @@ def _deepseek_v3(c: Config, w: Writer) -> None:
     w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (max_position_embeddings is larger)")
     w.dim("batch", 1, "sequences per pass")
     c.expect("moe_layer_freq", (1, None))
+    c.expect("mlp_bias", (False, None))  # DeepSeek-V2's configs say so
     act = _act(c)
     bias = c.flag("attention_bias", False)
     mla = {"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "qk_nope_dim": "qk_nope_dim",
@@ -629,7 +632,8 @@ FAMILIES: dict[str, Callable] = {
     "opt": _opt,
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
-    "deepseek_v3": _deepseek_v3,
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
        for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
                  "starcoder2", "olmo")},

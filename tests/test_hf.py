@@ -71,6 +71,11 @@ PUBLISHED = {
         intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
         tie_word_embeddings=False), 3_821_079_552),
     "deepseek_v3": (lambda: T.DeepseekV3Config(), 671_026_404_352),  # DeepSeek-V3 (the config's defaults)
+    "deepseek_v2": (lambda: T.DeepseekV2Config(  # deepseek-ai/DeepSeek-V2-Lite: no query LoRA
+        hidden_size=2048, num_hidden_layers=27, num_attention_heads=16, num_key_value_heads=16, kv_lora_rank=512,
+        q_lora_rank=None, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, intermediate_size=10944,
+        moe_intermediate_size=1408, n_routed_experts=64, n_shared_experts=2, num_experts_per_tok=6,
+        first_k_dense_replace=1, vocab_size=102400, max_position_embeddings=163840), None),
     "gpt_neox": (lambda: T.GPTNeoXConfig(  # EleutherAI/pythia-1.4b (Biderman et al. 2023, Table 1: 1,414,647,808)
         hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, intermediate_size=8192, vocab_size=50304,
         max_position_embeddings=2048, rotary_pct=0.25, use_parallel_residual=True), 1_414_647_808),
@@ -133,7 +138,8 @@ def test_params_and_forward_flops_match_transformers(family):
     assert sum(p.numel() for p in build(config(family)).parameters()) == report.params[1]
 
 
-@pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8)])
+@pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
+                                           ("deepseek_v2", 6)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules."""
     from symcost.hfref import build
