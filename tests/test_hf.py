@@ -344,3 +344,19 @@ def test_head_override_and_refusals(cli, tmp_path):
 def test_partial_rotary_in_either_place(family, fields, rotated):
     text = import_config(config(family) | fields, "config.json")
     assert f"d_rot: {rotated} " in text and "rotary: {dim: d_rot}" in text
+
+
+def test_t5_v1_1_has_an_untied_head_which_transformers_5_ties():
+    """T5 v1.1 and Flan-T5 publish an untied LM head (tie_word_embeddings: false; google/flan-t5-base
+    holds 247,577,856 parameters). transformers 5 forces tie_word_embeddings to True for every T5
+    (configuration_t5.py: "we tie weights always"), so its model of the same config has one
+    vocab x d_model table fewer: verify --hf shows exactly that difference, never hides it."""
+    from symcost.verification import verify_hf
+
+    data = T.T5Config(d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_heads=12, vocab_size=32128,
+                      feed_forward_proj="gated-gelu").to_dict() | {"tie_word_embeddings": False}
+    text = import_config(data, "flan-t5-base.json")
+    assert "activation: gelu_new, gated: true" in text and "tied: false" in text
+    report = verify_hf(symcost.loads(text), data, {"seq_len": 16, "batch": 1, "src_len": 16})
+    assert report.params[0] == 247_577_856
+    assert report.params[0] - report.params[1] == 32128 * 768 and not report.match
