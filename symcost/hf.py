@@ -152,6 +152,10 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
     elif family == "starcoder2":  # one switch for every projection's bias, the MLP's too
         attention["bias"] = c.flag("use_bias", True)
+    elif family == "stablelm":
+        qkv = c.flag("use_qkv_bias", False)
+        attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
+        c.expect("qk_layernorm", (False,), False)  # a LayerNorm per head, each with its own weights: not written
     if family in ("qwen3", "qwen3_moe"):
         attention["qk_norm"] = True
     if family in ("gemma", "gemma2"):
@@ -165,8 +169,8 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         mlp["bias"] = attention["bias"]
 
     windows = _windows(c, family, w)
-    norm = {"starcoder2": "layernorm: {dim: d_model}", "olmo": "layernorm: {dim: d_model, affine: false}"}.get(
-        family, "rmsnorm: {dim: d_model}")
+    norm = {"starcoder2": "layernorm: {dim: d_model}", "stablelm": "layernorm: {dim: d_model}",
+            "olmo": "layernorm: {dim: d_model, affine: false}"}.get(family, "rmsnorm: {dim: d_model}")
     feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
     post = [norm] if family == "gemma2" else []  # Gemma 2 also normalises each branch's output
 
@@ -174,8 +178,17 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
 
     w.layer(f"embedding: {{vocab: vocab, dim: {d}}}")
-    w.layer("rotary: {dim: d_head}")
-    if family == "gemma2":  # local, then global, alternating
+    if family == "stablelm":  # rotary on part of each head
+        head_dim = c.int("hidden_size") // heads if head_dim is None else head_dim
+        fraction = _rotary_fraction(c, "partial_rotary_factor", 0.25)
+        w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
+        w.layer("rotary: {dim: d_rot}")
+    else:
+        w.layer("rotary: {dim: d_head}")
+    if family == "stablelm" and c.flag("use_parallel_residual", False):
+        a = dict(attention, residual=False)
+        _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
+    elif family == "gemma2":  # local, then global, alternating
         w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
                 block(attention | {"window": "window"}) + block(attention))
     else:
@@ -320,6 +333,17 @@ def _rotary_fraction(c: Config, key: str, default: float) -> float:
     return value
 
 
+def _parallel_block(w: Writer, norm: str, attention: str, mlp: str, separate: bool) -> None:
+    """`repeat: n_layers` of x + attn(ln x) + mlp(ln x) (or, `separate`, a norm per branch): a
+    residual block around a residual block whose shortcut is the MLP."""
+    branches = ([norm] * separate + [attention], [norm] * separate + [mlp])
+    w.block("repeat: n_layers", ())
+    w.layers += ["      " + line for line in (
+        "- residual:", *([f"    - {norm}   # one norm read by both branches"] * (not separate)),
+        "    - residual:", *(f"        - {x}" for x in branches[0]),
+        "      shortcut:", *(f"        - {x}" for x in branches[1]))]
+
+
 def _parallel(c: Config, w: Writer, family: str) -> None:
     """GPT-NeoX (Pythia), Phi-2 and GPT-J: attention and MLP read the same input and both add to
     the stream (x + attn(ln x) + mlp(ln x); NeoX with a norm each), written as a residual block
@@ -365,12 +389,7 @@ def _parallel(c: Config, w: Writer, family: str) -> None:
     if sequential:  # GPT-NeoX without parallel residual: the usual two residual steps
         w.block("repeat: n_layers", (norm, attention % "", norm, mlp % ""))
     else:
-        branches = ([norm] * separate + [attention % ", residual: false"], [norm] * separate + [mlp % ", residual: false"])
-        w.block("repeat: n_layers", ())
-        w.layers += ["      " + line for line in (
-            "- residual:", *([f"    - {norm}   # one norm read by both branches"] * (not separate)),
-            "    - residual:", *(f"        - {x}" for x in branches[0]),
-            "      shortcut:", *(f"        - {x}" for x in branches[1]))]
+        _parallel_block(w, norm, attention % ", residual: false", mlp % ", residual: false", separate)
     w.layer(norm)
     if c.head == "lm":
         w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}, bias: {str(family != 'gpt_neox').lower()}}}")
@@ -636,7 +655,7 @@ FAMILIES: dict[str, Callable] = {
     "deepseek_v3": _deepseek,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
        for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
-                 "starcoder2", "olmo")},
+                 "starcoder2", "olmo", "stablelm")},
 }
 
 
@@ -667,7 +686,7 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above
     for key in ("rope_parameters", "rope_scaling"):  # frequencies only, unless they rotate part of each head
-        if family not in ("gpt_neox", "phi") and isinstance(data.get(key), dict) and data[key].get("partial_rotary_factor") not in (None, 1, 1.0):
+        if family not in ("gpt_neox", "phi", "stablelm") and isinstance(data.get(key), dict) and data[key].get("partial_rotary_factor") not in (None, 1, 1.0):
             raise c.error(key, f"partial_rotary_factor {data[key]['partial_rotary_factor']!r}: rotating part of each "
                           "head is not supported by the importer for this family")
     c.head = head_of(c, family, head)

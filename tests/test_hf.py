@@ -87,6 +87,13 @@ PUBLISHED = {
         vocab_size=51200, max_position_embeddings=2048, partial_rotary_factor=0.4), None),
     "gptj": (lambda: T.GPTJConfig(  # EleutherAI/gpt-j-6b
         n_embd=4096, n_layer=28, n_head=16, rotary_dim=64, vocab_size=50400, n_positions=2048), None),
+    "stablelm": (lambda: T.StableLmConfig(  # stabilityai/stablelm-2-1_6b: LayerNorms, q/k/v biases, rotary on 1/4
+        hidden_size=2048, num_hidden_layers=24, num_attention_heads=32, num_key_value_heads=32, intermediate_size=5632,
+        vocab_size=100352, max_position_embeddings=4096, use_qkv_bias=True, partial_rotary_factor=0.25,
+        tie_word_embeddings=False), None),
+    "stablelm-parallel": (lambda: T.StableLmConfig(  # the same layers with parallel residual
+        hidden_size=256, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=8, intermediate_size=512,
+        vocab_size=1000, use_qkv_bias=True, use_parallel_residual=True), None),
     "olmo": (lambda: T.OlmoConfig(  # allenai/OLMo-7B-hf: LayerNorms without parameters
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=50304,
         max_position_embeddings=2048, tie_word_embeddings=False, pad_token_id=1, bos_token_id=None,
