@@ -549,6 +549,42 @@ def _albert(c: Config, w: Writer) -> None:
         w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
 
 
+def _vit(c: Config, w: Writer) -> None:
+    """ViT: a patch convolution, a class token and learned positions, pre-LN blocks, a final norm;
+    ViTModel's pooler (dense + tanh on the class token) or ViTForImageClassification's classifier."""
+    w.dim("image_size", c.int("image_size"), "image_size")
+    w.dim("patch", c.int("patch_size"), "patch_size")
+    w.dim("channels", c.int("num_channels", 3), "num_channels")
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    w.dim("batch", 1, "images per pass")
+    w.dim("n_tokens", "(image_size // patch) ** 2 + 1", "patches and the class token")
+    act = _act(c, "hidden_act", "gelu")
+    bias = str(c.flag("qkv_bias", True)).lower()
+    c.get("encoder_stride")  # the masked-image-modelling decoder's, not the encoder's
+    for line in ("patch_embedding: {channels: channels, dim: d_model, patch: patch}", "class_token: {dim: d_model}",
+                 "position_embedding: {max_len: n_tokens, dim: d_model}"):
+        w.layer(line)
+    w.block("repeat: n_layers", ("layernorm: {dim: d_model}",
+                                 f"attention: {{dim: d_model, heads: n_heads, q_bias: {bias}, k_bias: {bias}, "
+                                 f"v_bias: {bias}, o_bias: true}}",
+                                 "layernorm: {dim: d_model}",
+                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}"))
+    w.layer("layernorm: {dim: d_model}")
+    w.layer("pool_tokens: {mode: first}   # the class token")
+    pooled = c.get("pooler_output_size")  # the pooler's, read either way: the classifier has none
+    c.expect("pooler_act", ("tanh", None))
+    if c.head == "classifier":
+        w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
+        return
+    if pooled is not None and pooled != c.int("hidden_size"):
+        w.dim("d_pool", c.int("pooler_output_size"), "pooler_output_size")
+    w.layer(f"linear: {{dim: d_model, out: {'d_pool' if 'd_pool' in w.keys else 'd_model'}, bias: true}}   # pooler")
+    w.layer("activation: {function: tanh}")
+
+
 def _t5(c: Config, w: Writer) -> None:
     """T5ForConditionalGeneration: a shared table, encoder and decoder stacks with relative
     position biases, RMS norms (T5LayerNorm), no biases."""
@@ -608,11 +644,11 @@ def _decoder_head(c: Config, w: Writer, tied: bool) -> None:
 
 # the head a class in `architectures` asks for, by the end of its name (longest first)
 HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "lm", "ForMaskedLM": "mlm",
-         "ForSequenceClassification": "classifier", "Model": "none"}
+         "ForSequenceClassification": "classifier", "ForImageClassification": "classifier", "Model": "none"}
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
               "none": "no head"}
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ("bert", "roberta", "xlm-roberta", "distilbert", "albert")},
-                "t5": ("lm",)}  # the first is the default
+                "t5": ("lm",), "vit": ("none", "classifier")}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 
@@ -649,6 +685,7 @@ FAMILIES: dict[str, Callable] = {
     "distilbert": _distilbert,
     "albert": _albert,
     "opt": _opt,
+    "vit": _vit,
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
     "deepseek_v2": _deepseek,

@@ -46,9 +46,11 @@ def build(config: dict, device: str = "meta"):
     family = config.get("model_type")
     head = head_of(Config(config, "config"), family)
     cfg = transformers.CONFIG_MAPPING[family].from_dict({k: v for k, v in config.items() if k != "model_type"})
-    if head == "classifier" and cfg.pad_token_id is None:
+    if head == "classifier" and hasattr(cfg, "pad_token_id") and cfg.pad_token_id is None:
         cfg.pad_token_id = 0  # it finds each sequence's last token by its padding (a batch needs one); no count changes
-    auto = getattr(transformers, "AutoModelForSeq2SeqLM" if family == "t5" else AUTO[head])
+    name = {"t5": "AutoModelForSeq2SeqLM"}.get(family) or (
+        "AutoModelForImageClassification" if family == "vit" and head == "classifier" else AUTO[head])
+    auto = getattr(transformers, name)
     options = {"attn_implementation": "eager"}
     with torch.device(device):
         try:
@@ -57,11 +59,15 @@ def build(config: dict, device: str = "meta"):
             return auto.from_config(cfg, **options)
 
 
-def measure(config: dict, batch: int, seq_len: int, src_len: int | None = None, device: str = "meta") -> HFCounts:
+def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",
+            image_size: int | None = None) -> HFCounts:
     model = build(config, device).eval()
     ids = lambda n: torch.zeros(batch, n, dtype=torch.long, device=device)
     family = config.get("model_type")
-    if family == "t5":
+    if image_size is not None:
+        channels = config.get("num_channels", 3)
+        inputs = {"pixel_values": torch.zeros(batch, channels, image_size, image_size, device=device)}
+    elif family == "t5":
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
     elif family in ("bert", "roberta", "xlm-roberta", "distilbert", "albert"):
         inputs = {"input_ids": ids(seq_len)}

@@ -204,9 +204,13 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None)
 
     evaluation = evaluate(derive(spec, conventions.PYTORCH), values)
     dims = evaluation.dims
-    if "seq_len" not in dims:
-        raise SpecError("verify --hf needs a token model with `seq_len`")
-    counts = on_a_deep_stack(measure, config, dims.get("batch", 1), dims["seq_len"], dims.get("src_len"))
+    if "seq_len" not in dims and "image_size" not in dims:
+        raise SpecError("verify --hf needs a token model with `seq_len` or an image model with `image_size`")
+    if "image_size" in dims and dims["image_size"] != config.get("image_size"):
+        raise SpecError(f"verify --hf builds the model at the config's image_size {config.get('image_size')} (its "
+                        f"position table is that size); evaluate at image_size={config.get('image_size')}")
+    counts = on_a_deep_stack(measure, config, dims.get("batch", 1), dims.get("seq_len"), dims.get("src_len"),
+                             image_size=dims.get("image_size"))
     t = evaluation.total
     return HFReport(spec.name, counts.model, dims, (t["params"], counts.params), (t["forward"], counts.forward),
                     counts.explained)

@@ -103,6 +103,7 @@ PUBLISHED = {
     "xlm-roberta": (lambda: T.XLMRobertaConfig(  # xlm-roberta-base
         vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), None),
     "distilbert": (lambda: T.DistilBertConfig(), 66_362_880),  # distilbert-base-uncased (the config's defaults)
+    "vit": (lambda: T.ViTConfig(), 86_389_248),  # google/vit-base-patch16-224-in21k (ViTModel, pooler)
     "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
         hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
         max_position_embeddings=2048, word_embed_proj_dim=2048), None),
@@ -135,7 +136,7 @@ def test_params_and_forward_flops_match_transformers(family):
     from symcost.hfref import build
     from symcost.verification import verify_hf
 
-    sizes = {"seq_len": 64, "batch": 2} | ({"src_len": 48} if family == "t5" else {})
+    sizes = {"batch": 2} if family == "vit" else {"seq_len": 64, "batch": 2} | ({"src_len": 48} if family == "t5" else {})
     report = verify_hf(spec(family), config(family), sizes)
     assert report.params[0] == report.params[1]
     published = PUBLISHED[family][1]
@@ -305,6 +306,7 @@ def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     ("roberta", "RobertaForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
     ("distilbert", "DistilBertForMaskedLM", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"),
     ("distilbert", "DistilBertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
+    ("vit", "ViTForImageClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
     ("albert", "AlbertForMaskedLM", "lm_head: {dim: d_embed, vocab: vocab, tied: true, bias: true}"),
     ("albert", "AlbertForSequenceClassification", "linear: {dim: d_model, out: n_labels, bias: true}"),
 ])
@@ -319,9 +321,10 @@ def test_the_head_follows_architectures(family, cls, expect):
     assert (expect in text) if expect else ("lm_head" not in text and "out: n_labels" not in text)
     if "n_labels" in text:
         assert "n_labels: 5" in text
-    report = verify_hf(symcost.loads(text), data, {"seq_len": 16, "batch": 2})
+    sizes = {"batch": 2} if family == "vit" else {"seq_len": 16, "batch": 2}
+    report = verify_hf(symcost.loads(text), data, sizes)
     assert report.model == cls and report.params[0] == report.params[1] and report.match, report.forward
-    default = verify_hf(spec(family), config(family), {"seq_len": 16, "batch": 2})
+    default = verify_hf(spec(family), config(family), sizes)
     assert (report.params[0], report.forward[0]) != (default.params[0], default.forward[0])  # a tied head holds no params
 
 
@@ -367,3 +370,10 @@ def test_t5_v1_1_has_an_untied_head_which_transformers_5_ties():
     report = verify_hf(symcost.loads(text), data, {"seq_len": 16, "batch": 1, "src_len": 16})
     assert report.params[0] == 247_577_856
     assert report.params[0] - report.params[1] == 32128 * 768 and not report.match
+
+
+def test_vit_is_verified_at_the_configs_image_size():
+    from symcost.verification import verify_hf
+
+    with pytest.raises(SpecError, match="builds the model at the config's image_size 224"):
+        verify_hf(spec("vit"), config("vit"), {"image_size": 384})
