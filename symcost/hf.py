@@ -136,14 +136,14 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
-    act = _act(c, "hidden_activation" if family == "gemma2" else "hidden_act",
-               "gelu_pytorch_tanh" if family in ("gemma", "gemma2", "starcoder2") else "silu")
+    act = _act(c, "hidden_activation" if family in ("gemma2", "gemma3_text") else "hidden_act",
+               "gelu_pytorch_tanh" if family in ("gemma", "gemma2", "gemma3_text", "starcoder2") else "silu")
     if family == "gemma":
         c.get("hidden_activation")  # Gemma 1 configs may carry both; hidden_act is the one used
-    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "starcoder2"))
+    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "gemma3_text", "starcoder2"))
 
     attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
-    if family in ("llama", "gemma", "gemma2", "qwen3", "qwen3_moe", "mistral", "mixtral", "olmo"):
+    if family in ("llama", "gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "mistral", "mixtral", "olmo"):
         attention["bias"] = c.flag("attention_bias", False) if family not in ("mistral", "mixtral") else False
     elif family == "qwen2":
         attention |= {"q_bias": True, "k_bias": True, "v_bias": True}
@@ -156,9 +156,9 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         qkv = c.flag("use_qkv_bias", False)
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
         c.expect("qk_layernorm", (False,), False)  # a LayerNorm per head, each with its own weights: not written
-    if family in ("qwen3", "qwen3_moe"):
+    if family in ("qwen3", "qwen3_moe", "gemma3_text"):
         attention["qk_norm"] = True
-    if family in ("gemma", "gemma2"):
+    if family in ("gemma", "gemma2", "gemma3_text"):
         c.expect("use_bidirectional_attention", (False, None))
     if family == "olmo":  # clamping q, k and v adds elementwise work the `full` convention would count
         c.expect("clip_qkv", (None,))
@@ -172,7 +172,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     norm = {"starcoder2": "layernorm: {dim: d_model}", "stablelm": "layernorm: {dim: d_model}",
             "olmo": "layernorm: {dim: d_model, affine: false}"}.get(family, "rmsnorm: {dim: d_model}")
     feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
-    post = [norm] if family == "gemma2" else []  # Gemma 2 also normalises each branch's output
+    post = [norm] if family in ("gemma2", "gemma3_text") else []  # Gemma 2 and 3 also normalise each branch's output
 
     def block(a: dict) -> list[str]:
         return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
@@ -191,6 +191,12 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     elif family == "gemma2":  # local, then global, alternating
         w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
                 block(attention | {"window": "window"}) + block(attention))
+    elif family == "gemma3_text":  # five local layers, then a global one; the layers left over are local
+        local = block(attention | {"window": "window"})
+        w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one",
+                local * 5 + block(attention))
+        if c.int("num_hidden_layers") % 6:
+            w.block("repeat: n_layers - 6 * (n_layers // 6)   # the local layers after the last global one", local)
     else:
         w.block("repeat: n_layers", block(attention | ({"window": "window"} if windows else {})))
     w.layer(norm)
@@ -211,6 +217,15 @@ def _windows(c: Config, family: str, w: Writer) -> bool:
             raise c.error("layer_types", "only alternating sliding/full layers, starting with sliding, are supported")
         if c.int("num_hidden_layers") % 2:
             raise c.error("num_hidden_layers", "alternating layers need an even number of layers")
+        w.dim("window", c.int("sliding_window", 4096), "sliding_window")
+        return True
+    if family == "gemma3_text":
+        n = c.int("num_hidden_layers")
+        expected = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(n)]
+        types = c.get("layer_types")
+        if types is not None and list(types) != expected:
+            raise c.error("layer_types", "only Gemma 3's pattern, five sliding layers then a full one, is supported")
+        c.expect("sliding_window_pattern", (6, None)), c.expect("_sliding_window_pattern", (6, None))
         w.dim("window", c.int("sliding_window", 4096), "sliding_window")
         return True
     if family in ("mistral", "mixtral", "phi3", "starcoder2") and c.get("sliding_window") is not None:
@@ -692,7 +707,7 @@ FAMILIES: dict[str, Callable] = {
     "deepseek_v3": _deepseek,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
        for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
-                 "starcoder2", "olmo", "stablelm")},
+                 "starcoder2", "olmo", "stablelm", "gemma3_text")},
 }
 
 

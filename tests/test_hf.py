@@ -66,6 +66,9 @@ PUBLISHED = {
         hidden_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16, head_dim=256,
         intermediate_size=24576, vocab_size=256000), 8_537_680_896),
     "gemma2": (lambda: T.Gemma2Config(), 2_614_341_888),  # gemma-2-2b (the config's defaults)
+    "gemma3_text": (lambda: T.Gemma3TextConfig(  # google/gemma-3-1b-pt: 26 layers, 4 groups of 6 and 2 local
+        hidden_size=1152, num_hidden_layers=26, num_attention_heads=4, num_key_value_heads=1, head_dim=256,
+        intermediate_size=6912, vocab_size=262144, sliding_window=512, max_position_embeddings=32768), 999_885_952),
     "phi3": (lambda: T.Phi3Config(  # Phi-3-mini-4k-instruct
         hidden_size=3072, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
         intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
