@@ -458,13 +458,9 @@ def _bert(c: Config, w: Writer, family: str = "bert") -> None:
     the pooled vector; BertForMaskedLM has no pooler, and a transform and tied decoder instead.
     RoBERTa and XLM-R are the same layers: their classifier's dense + tanh on the first token holds
     what BERT's pooler does, and their positions start after the padding row."""
-    w.dim("d_model", c.int("hidden_size"), "hidden_size")
-    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
-    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
-    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
-    w.dim("types", c.int("type_vocab_size"), "type_vocab_size")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("d_ff", "intermediate_size"), ("vocab", "vocab_size"), ("max_pos", "max_position_embeddings"),
+                 ("types", "type_vocab_size")])
     if family == "bert":
         w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
     else:  # position ids run from pad_token_id + 1
@@ -480,32 +476,48 @@ def _bert(c: Config, w: Writer, family: str = "bert") -> None:
     for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos, dim: d_model}",
                  "token_type_embedding: {types: types, dim: d_model}", "layernorm: {dim: d_model}"):
         w.layer(line)
-    w.block("repeat: n_layers", ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
-                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}",
-                                 "layernorm: {dim: d_model}"))
-    if c.head == "mlm":  # BertForMaskedLM: no pooler; a transform, then the tied decoder with its own bias
-        mlm_act = act if family == "bert" else "gelu"  # RobertaLMHead calls gelu itself
-        for line in ("linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {mlm_act}}}",
-                     "layernorm: {dim: d_model}", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"):
+    w.block("repeat: n_layers", _encoder_layer(act))
+    _encoder_head(c, w, act if family == "bert" else "gelu")  # RobertaLMHead calls gelu itself
+
+
+def _encoder_layer(act: str) -> tuple[str, ...]:
+    """A BERT layer: attention and MLP with biases, each followed by its norm."""
+    return ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
+            f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}", "layernorm: {dim: d_model}")
+
+
+def _encoder_head(c: Config, w: Writer, mlm_act: str, table: str = "d_model", pool_act: str = "tanh",
+                  bare_pooler: bool = True) -> None:
+    """A BERT-like model's head: the masked-LM one (a transform to the token table's width, its norm,
+    the tied decoder with its own bias; no pooler), else the first token through a dense layer and
+    pool_act (BERT's pooler, which the bare model has too; DistilBERT's pre-classifier, which only
+    its classifier has), then the classifier of num_labels."""
+    if c.head == "mlm":
+        for line in (f"linear: {{dim: d_model, out: {table}, bias: true}}", f"activation: {{function: {mlm_act}}}",
+                     f"layernorm: {{dim: {table}}}", f"lm_head: {{dim: {table}, vocab: vocab, tied: true, bias: true}}"):
             w.layer(line)
         return
-    for line in ("pool_tokens: {mode: first}   # the pooler reads the [CLS] token",
-                 "linear: {dim: d_model, out: d_model, bias: true}", "activation: {function: tanh}"):
+    if c.head == "none" and not bare_pooler:
+        return
+    for line in ("pool_tokens: {mode: first}   # the first token ([CLS])",
+                 "linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {pool_act}}}"):
         w.layer(line)
-    if c.head == "classifier":  # on the pooled [CLS] vector
+    if c.head == "classifier":
         w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
+
+
+def _dims(c: Config, w: Writer, rows) -> None:
+    """Dims read from positive integer config fields: (dim, field[, note]), the note the field by default."""
+    for name, key, *note in rows:
+        w.dim(name, c.int(key), note[0] if note else key)
 
 
 def _distilbert(c: Config, w: Writer) -> None:
     """DistilBERT: BERT's layers without token types or pooler; its masked-LM head is BERT's, its
     classifier a dense + ReLU on the first token, then the projection."""
-    w.dim("d_model", c.int("dim"), "dim")
-    w.dim("n_layers", c.int("n_layers"), "n_layers")
-    w.dim("n_heads", c.int("n_heads"), "n_heads")
-    w.dim("d_ff", c.int("hidden_dim"), "hidden_dim")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
-    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    _dims(c, w, [("d_model", "dim"), ("n_layers", "n_layers"), ("n_heads", "n_heads"), ("d_ff", "hidden_dim"),
+                 ("vocab", "vocab_size"), ("max_pos", "max_position_embeddings"),
+                 ("seq_len", "max_position_embeddings", "max_position_embeddings: one full-length pass")])
     w.dim("batch", 1, "sequences per pass")
     act = _act(c, "activation", "gelu")
     c.flag("sinusoidal_pos_embds", False)  # a fixed table is still a table of the same size
@@ -513,32 +525,19 @@ def _distilbert(c: Config, w: Writer) -> None:
     for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos, dim: d_model}",
                  "layernorm: {dim: d_model}"):
         w.layer(line)
-    w.block("repeat: n_layers", ("attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
-                                 f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}",
-                                 "layernorm: {dim: d_model}"))
-    if c.head == "mlm":
-        for line in ("linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {act}}}",
-                     "layernorm: {dim: d_model}", "lm_head: {dim: d_model, vocab: vocab, tied: true, bias: true}"):
-            w.layer(line)
-    elif c.head == "classifier":
-        for line in ("pool_tokens: {mode: first}", "linear: {dim: d_model, out: d_model, bias: true}",
-                     "activation: {function: relu}", f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}"):
-            w.layer(line)
+    w.block("repeat: n_layers", _encoder_layer(act))
+    _encoder_head(c, w, act, pool_act="relu", bare_pooler=False)
 
 
 def _albert(c: Config, w: Writer) -> None:
     """ALBERT: BERT with a factorised embedding (vocab x embedding_size, then a projection to the
     hidden size) and one layer's weights shared by every layer; heads as BERT's, the masked-LM
     one projecting back to embedding_size for the tied decoder."""
-    w.dim("d_embed", c.int("embedding_size"), "embedding_size")
-    w.dim("d_model", c.int("hidden_size"), "hidden_size")
-    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers: passes of the one shared layer")
-    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
-    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings")
-    w.dim("types", c.int("type_vocab_size"), "type_vocab_size")
-    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
+    _dims(c, w, [("d_embed", "embedding_size"), ("d_model", "hidden_size"),
+                 ("n_layers", "num_hidden_layers", "num_hidden_layers: passes of the one shared layer"),
+                 ("n_heads", "num_attention_heads"), ("d_ff", "intermediate_size"), ("vocab", "vocab_size"),
+                 ("max_pos", "max_position_embeddings"), ("types", "type_vocab_size"),
+                 ("seq_len", "max_position_embeddings", "max_position_embeddings: one full-length pass")])
     w.dim("batch", 1, "sequences per pass")
     act = _act(c, "hidden_act", "gelu_new")
     c.expect("num_hidden_groups", (1,), 1)  # groups of layers with their own weights: not written yet
@@ -549,19 +548,8 @@ def _albert(c: Config, w: Writer) -> None:
                  "token_type_embedding: {types: types, dim: d_embed}", "layernorm: {dim: d_embed}",
                  "linear: {dim: d_embed, out: d_model, bias: true}   # embedding_hidden_mapping_in"):
         w.layer(line)
-    w.block("repeat: n_layers", fields=("shared: true",), lines=(
-        "attention: {dim: d_model, heads: n_heads, bias: true}", "layernorm: {dim: d_model}",
-        f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}", "layernorm: {dim: d_model}"))
-    if c.head == "mlm":
-        for line in ("linear: {dim: d_model, out: d_embed, bias: true}", f"activation: {{function: {act}}}",
-                     "layernorm: {dim: d_embed}", "lm_head: {dim: d_embed, vocab: vocab, tied: true, bias: true}"):
-            w.layer(line)
-        return
-    for line in ("pool_tokens: {mode: first}   # the pooler reads the [CLS] token",
-                 "linear: {dim: d_model, out: d_model, bias: true}", "activation: {function: tanh}"):
-        w.layer(line)
-    if c.head == "classifier":
-        w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
+    w.block("repeat: n_layers", _encoder_layer(act), fields=("shared: true",))
+    _encoder_head(c, w, act, table="d_embed")
 
 
 def _vit(c: Config, w: Writer) -> None:
