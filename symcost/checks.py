@@ -27,7 +27,9 @@ class Check:
 
     def deps(self, substitution: dict) -> list[str]:
         """The free dims it depends on, derived dims replaced by their definitions (`substitution`)."""
-        used = set().union(*(sympy.sympify(e).xreplace(substitution).free_symbols for e in (self.holds, *self.args)))
+        symbols = set().union(*(sympy.sympify(e).free_symbols for e in (self.holds, *self.args)))
+        # by the symbols alone: substituting would rebuild (and evaluate) the condition
+        used = set().union(*(substitution[s].free_symbols if s in substitution else {s} for s in symbols))
         return sorted(str(s) for s in used)
 
     def failure(self, value: Value) -> str | None:
@@ -54,11 +56,3 @@ def divides(d: sympy.Expr, n: sympy.Expr) -> sympy.Basic:
 
 def every(conditions: Iterable[sympy.Basic]) -> sympy.Basic:
     return sympy.And(*conditions)
-
-
-def failures(checks: Iterable[Check], value: Value) -> Iterable[tuple[str, str]]:
-    """(field, message) of each check that fails."""
-    for c in checks:
-        message = c.failure(value)
-        if message is not None:
-            yield c.field, message

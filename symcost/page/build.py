@@ -69,8 +69,8 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
     }
     lines = [
         f"const SPEC = {json.dumps(spec_data)};",
-        "function DERIVE(v) {",
-        *(f"  v[{json.dumps(d.name)}] = {code(d.definition)};" for d in derived),
+        "function DERIVE(v) {  // each derived dim checked as it is computed, as Dims.values does",
+        *(f"  v[{json.dumps(d.name)}] = {code(d.definition)}; held(CHECKS[{i}], v);" for i, d in enumerate(derived)),
         "}",
         "const CHECKS = [", *(f"  {c}," for c in checks), "];",
         "const COMPONENTS = [", *(f"  {c}," for c in components), "];",

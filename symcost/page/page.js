@@ -13,10 +13,18 @@ class Problem extends Error {
 
 // -- exact evaluation ----------------------------------------------------------------
 
-function filled(check, v) {
+function filled(check, v) {  // as checks.Check.failure: a number of more than 40 digits by its first ones
   const args = check.args(v);
   let i = 0;
-  return check.message.replace(/\{\}/g, () => show(args[i++]));
+  return check.message.replace(/\{\}/g, () => {
+    const text = show(args[i++]);
+    return text.length <= 40 || !isWhole(args[i - 1]) ? text
+      : `${text.slice(0, 12)}… (${text.replace("-", "").length} digits)`;
+  });
+}
+
+function held(check, v) {
+  if (!check.holds(v)) throw new Problem(`${check.where}/${check.field}: ${filled(check, v)}`, check.deps);
 }
 
 // Every dim's value (free dims as given, derived ones from them); `only`: check only the
@@ -26,10 +34,7 @@ function point(values, only = null) {
   for (const name of FREE) v[name] = q(values[name]);
   try {
     DERIVE(v);
-    for (const c of CHECKS) {
-      if (only !== null && !c.deps.includes(only)) continue;
-      if (!c.holds(v)) throw new Problem(`${c.where}/${c.field}: ${filled(c, v)}`, c.deps);
-    }
+    for (const c of CHECKS) if (only === null || c.deps.includes(only)) held(c, v);
   } catch (e) {
     if (e instanceof Problem) throw e;
     throw new Problem(`these sizes cannot be evaluated (${e.message})`);
