@@ -356,3 +356,47 @@ def test_derived_dims_are_bounded_in_the_page_as_they_are_computed(browser, tmp_
     assert "a positive integer below 10**18" in reason
     assert shown(browser) == before
     assert_quiet(browser, path)
+
+
+# Every node the compiler knows, evaluated in the browser and by sympy at the same point.
+x, y, z = (sympy.Symbol(n, integer=True, positive=True) for n in "xyz")
+FORMS = [
+    sympy.floor((3 * x + y) / (2 * z)), sympy.ceiling(x**2 / (y + 7)), sympy.Min(x * y, 5 * z, 40),
+    sympy.Max(x - y, z - x) + sympy.Rational(7, 3) * x, sympy.Mod(x**3 + y, z + 1),
+    sympy.Piecewise((x * y, x > y), (sympy.Rational(1, 2) * y, sympy.Eq(x, y)), (z**2, True)),
+    x / (y * z) + y**-2, (x + y) ** 5 - sympy.floor(x / 3) * sympy.ceiling(-y / 7),
+]
+
+
+@pytest.fixture(scope="module")
+def forms_page(browser, tmp_path_factory):
+    from importlib import resources
+
+    runtime = resources.files("symcost.page").joinpath("runtime.js").read_text()
+    body = ",".join(f"v => {js(f)}" for f in FORMS)
+    path = tmp_path_factory.mktemp("forms") / "forms.html"
+    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><script>{runtime}\nconst FORMS = [{body}];\n"
+                    "window.at = p => { const v = {x: q(BigInt(p.x)), y: q(BigInt(p.y)), z: q(BigInt(p.z))};"
+                    " return FORMS.map(f => show(f(v))); };\n"
+                    "window.number = (n, d) => jsonNumber(q(BigInt(n), BigInt(d)));</script>")
+    browser.get(path.as_uri())
+    return browser
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(1, 10**6), st.integers(1, 10**6), st.integers(1, 10**6))
+def test_the_compiled_forms_are_exact(forms_page, a, b, c):
+    """floor, ceiling, min, max, Mod, piecewise, rational coefficients and negative powers, exactly:
+    the browser's value of each form equals sympy's at drawn points, digit for digit."""
+    got = forms_page.execute_script("return window.at(arguments[0])", {"x": str(a), "y": str(b), "z": str(c)})
+    want = [str(f.xreplace({x: a, y: b, z: c})) for f in FORMS]
+    assert got == want
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(-10**30, 10**30), st.integers(1, 10**15))
+def test_a_ratio_prints_as_python_prints_it(forms_page, n, d):
+    """eval's JSON writes a FLOPs-per-token ratio as Python's n / d (rounded once) when not whole:
+    the page's jsonNumber gives the same text, exponent forms included."""
+    want = str(n // d) if n % d == 0 else repr(n / d)
+    assert forms_page.execute_script("return window.number(arguments[0], arguments[1])", str(n), str(d)) == want
