@@ -699,6 +699,9 @@ FAMILIES: dict[str, Callable] = {
 }
 
 
+PARTIAL_ROTARY = ("gpt_neox", "phi", "stablelm")  # families whose writers read partial_rotary_factor
+
+
 @dataclass(frozen=True)
 class Imported:
     text: str  # the spec
@@ -726,9 +729,10 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above
     for key in ("rope_parameters", "rope_scaling"):  # frequencies only, unless they rotate part of each head
-        if family not in ("gpt_neox", "phi", "stablelm") and isinstance(data.get(key), dict) and data[key].get("partial_rotary_factor") not in (None, 1, 1.0):
-            raise c.error(key, f"partial_rotary_factor {data[key]['partial_rotary_factor']!r}: rotating part of each "
-                          "head is not supported by the importer for this family")
+        factor = data[key].get("partial_rotary_factor") if isinstance(data.get(key), dict) else None
+        if family not in PARTIAL_ROTARY and factor not in (None, 1, 1.0):
+            raise c.error(key, f"partial_rotary_factor {factor!r}: rotating part of each head is not supported by the "
+                          "importer for this family")
     c.head = head_of(c, family, head)
     FAMILIES[family](c, w)
     ignored = c.unread()
@@ -744,14 +748,16 @@ def _check_sizes(c: Config, w: Writer) -> None:
     from . import api
     from .evaluate import site_checks
 
+    why = "the config's sizes do not make a valid model: "
     try:
         spec = api.loads(w.text(), name="<import-hf>")
         derivation = api.derive(spec)
+    except SpecError as e:
+        raise SpecError(why + e.reason, file=c.source) from None
+    try:
         api.evaluate(derivation)
     except SpecError as e:
-        reason = f"the config's sizes do not make a valid model: {e.reason}"
-        if "derivation" not in locals():
-            raise SpecError(reason, file=c.source) from None
+        reason = why + e.reason
         dims = spec.dimset
         checks = [(("dims", d.name), dims.check(d)) for d in dims.items if d.definition is not None]
         checks += [(where + (check.field,), check) for where, check in site_checks(derivation)]
@@ -771,7 +777,6 @@ def locate(config: str | None, model_id: str | None) -> Path:
     one in the local Hugging Face cache for --model-id (the snapshot refs/main names, else the
     newest). Nothing is downloaded."""
     import os
-    import re
 
     if (config is None) == (model_id is None):
         raise SpecError("give a config.json or a model directory, or --model-id ORG/NAME (one of them)")
