@@ -650,7 +650,8 @@ HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "
          "ForSequenceClassification": "classifier", "ForImageClassification": "classifier", "Model": "none"}
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
               "none": "no head"}
-FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ("bert", "roberta", "xlm-roberta", "distilbert", "albert")},
+ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
+FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
                 "t5": ("lm",), "vit": ("none", "classifier")}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 

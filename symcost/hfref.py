@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .hf import ENCODERS, Config, head_of
+
 # FLOPs the libraries spend outside the architecture proper, by module name suffix.
 EXPLAINED = {
     "rotary_emb": "rotary helper: inv_freq @ positions, an outer product written as a matmul "
@@ -40,8 +42,6 @@ AUTO = {"lm": "AutoModelForCausalLM", "mlm": "AutoModelForMaskedLM", "classifier
 def build(config: dict, device: str = "meta"):
     """The model with the head the config's `architectures` names, as import-hf reads it."""
     import transformers
-
-    from .hf import Config, head_of
 
     family = config.get("model_type")
     head = head_of(Config(config, "config"), family)
@@ -69,7 +69,7 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
         inputs = {"pixel_values": torch.zeros(batch, channels, image_size, image_size, device=device)}
     elif family == "t5":
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
-    elif family in ("bert", "roberta", "xlm-roberta", "distilbert", "albert"):
+    elif family in ENCODERS:
         inputs = {"input_ids": ids(seq_len)}
     else:  # with no attention mask, transformers looks for packed sequences, reading values (not on meta)
         mask = torch.ones(batch, seq_len, dtype=torch.long, device=device)

@@ -119,12 +119,15 @@ class Spec(BaseModel):
             raise self._doc.error(("dims",), f"declare `{name}`")
         return sympy.Integer(default)
 
-    def walk(self) -> Iterator[tuple[tuple, Component]]:
-        """Every component with its YAML path, in order; repeat blocks visited once."""
+    def walk(self, containers: bool = False) -> Iterator[tuple[tuple, Any]]:
+        """Every component with its YAML path, in order; repeat blocks visited once. With
+        `containers`, each container too (path to it, the container), before its layers."""
 
         def visit(layers, prefix):
             for i, item in enumerate(layers):
                 if is_container(item):
+                    if containers:
+                        yield prefix + (i,), item
                     for field, inner in sublists(item):
                         yield from visit(inner, prefix + (i, field))
                 else:

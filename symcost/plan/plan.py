@@ -21,7 +21,7 @@ from ..cost import total
 from ..derive import Derivation, Site
 from ..errors import SpecError
 from ..results import Result
-from ..spec import Repeat, is_container, sublists
+from ..spec import Repeat
 from . import collectives
 from .execution import CP, DP, EP, MB, PP, RESERVED, TP, V, M, Execution
 from .rules import REPLICATED, RULES, Rule
@@ -297,7 +297,7 @@ class Formulas:
 def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
     """Each layer's site and rule; a type without a rule is refused when tp > 1, and so is a
     shared repeat (its per-GPU weights would be counted once per pass)."""
-    _refuse_shared(derivation.spec.layers, ("layers",), derivation.spec)
+    _refuse_shared(derivation.spec)
     out = []
     for site in derivation.sites:
         if not isinstance(site.component, Component):
@@ -310,14 +310,11 @@ def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
     return out
 
 
-def _refuse_shared(layers, where: tuple, spec) -> None:
-    for i, item in enumerate(layers):
+def _refuse_shared(spec) -> None:
+    for where, item in spec.walk(containers=True):
         if isinstance(item, Repeat) and item.shared:
-            raise spec.doc.error(where + (i, "shared"), "plan does not split shared weights over GPUs yet (each "
+            raise spec.doc.error(where + ("shared",), "plan does not split shared weights over GPUs yet (each "
                                  "stage would hold them all); plan the spec unshared, or see `symcost memory`")
-        if is_container(item):
-            for field, inner in sublists(item):
-                _refuse_shared(inner, where + (i, field), spec)
 
 
 def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]]) -> Formulas:
