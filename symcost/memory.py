@@ -107,8 +107,11 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
         "train_state_bytes": t.params * per_param,
         "activation_bytes": activations,
         "backward_transient_bytes": backward,
-        # gradients grow as activations are freed: the peak is at one end of the backward pass
-        "peak_training_bytes": weights + optimizer_states + sympy.Max(activations + backward, grads),
+        # gradients grow as activations are freed: the peak is at one end of the backward pass. Left
+        # unevaluated: to order two sums, sympy may find the real roots of their difference, and a
+        # derived dim like a**(16**7) makes that a polynomial of degree 2**28 (gigabytes, minutes)
+        "peak_training_bytes": weights + optimizer_states + sympy.Max(*sympy.ordered((activations + backward, grads)),
+                                                                      evaluate=False),
         "prefill_transient_bytes": prefill,
         "peak_inference_bytes": weights + kv + prefill,
     }
