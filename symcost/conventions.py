@@ -39,6 +39,11 @@ ELEMENTWISE = {
     "relu": 1,
     "gelu": 8,  # tanh approximation: x^3, 2 mul, add, tanh (~2), add, mul
     "silu": 4,  # negate, exp, add 1, divide
+    "softplus": 3,  # exp, add 1, log
+    "exp": 1,
+    "ssm_discretize": 4,  # per state element: dt*A, exp, dt*B, times the input
+    "ssm_step": 2,  # per state element and step: h = dA*h + dBu
+    "ssm_skip": 2,  # per channel: y + D*u
     "identity": 0,
 }
 BACKWARD_ELEMENTWISE_FACTOR = 2

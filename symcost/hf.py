@@ -23,14 +23,22 @@ from .hfneutral import neutral
 class Config:
     """A config's fields, remembering which were read, so that what was not can be refused."""
 
-    def __init__(self, data: dict, source: str, places: dict | None = None) -> None:
-        self.data, self.source, self.read, self.places = data, source, set(), places or {}
+    def __init__(self, data: dict, source: str, places: dict | None = None, prefix: tuple[str, ...] = ()) -> None:
+        self.data, self.source, self.read, self.places, self.prefix = data, source, set(), places or {}, prefix
         self.head = "lm"  # the model's head (see head_of)
 
     def error(self, key: str, message: str) -> SpecError:
-        """An error at the field's line and column in the file, when the file's text was given."""
-        line, column = self.places.get(key, (None, None))
-        return SpecError(message, file=self.source, line=line, column=column, path=(key,))
+        """An error at the field's line and column in the file, when the file's text was given
+        (a nested field's: its top-level field's)."""
+        line, column = self.places.get(self.prefix[0] if self.prefix else key, (None, None))
+        return SpecError(message, file=self.source, line=line, column=column, path=self.prefix + (key,))
+
+    def sub(self, key: str) -> Config:
+        """A nested config object (DBRX's attn_config), read and refused field by field as this one."""
+        value = self.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected an object, got {value!r}")
+        return Config(value, self.source, self.places, self.prefix + (key,))
 
     def get(self, key: str, default=None):
         self.read.add(key)
@@ -66,6 +74,7 @@ class Config:
         return unread
 
 
+CLIPPED = "q, k and v are clamped to clip_qkv (elementwise, not written: no count under pytorch)"
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh",
                "gelu_fast": "gelu_tanh", "relu": "relu"}
 
@@ -81,6 +90,12 @@ class Writer:
         self.dims: list[str] = []
         self.layers: list[str] = []
         self.keys: dict[str, str] = {}  # dim -> the config field its note starts with
+
+    def note(self, text: str) -> None:
+        """A line at the top of the spec: what the model computes that the spec does not write."""
+        import textwrap
+
+        self.head[1:1] = textwrap.wrap(text, 96, initial_indent="# NB: ", subsequent_indent="#     ")
 
     def dim(self, name: str, value, note: str) -> str:
         self.dims.append(f"  {name}: {value}".ljust(36) + f"  # {note}")
@@ -131,8 +146,10 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         w.dim("d_head", "d_model / n_heads", "head_dim unset: hidden_size / num_attention_heads")
     else:
         w.dim("d_head", c.int("head_dim"), "head_dim")
-    moe = family in ("mixtral", "qwen2_moe", "qwen3_moe")
-    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + (" (unused by MoE layers)" if moe else ""))
+    moe = family in ("mixtral", "qwen2_moe", "qwen3_moe", "granitemoe", "olmoe")
+    expert_ff = family in ("mixtral", "granitemoe", "olmoe")  # intermediate_size is each expert's
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + (" (unused by MoE layers)" if moe and not expert_ff
+                                                                      else " (each expert's)" if expert_ff else ""))
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
@@ -140,10 +157,11 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
                "gelu_pytorch_tanh" if family in ("gemma", "gemma2", "gemma3_text", "starcoder2") else "silu")
     if family == "gemma":
         c.get("hidden_activation")  # Gemma 1 configs may carry both; hidden_act is the one used
-    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "gemma3_text", "starcoder2"))
+    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "gemma3_text", "starcoder2", "cohere"))
 
     attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
-    if family in ("llama", "gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "mistral", "mixtral", "olmo"):
+    if family in ("llama", "gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "mistral", "mixtral", "olmo", "granite",
+                  "granitemoe", "cohere", "olmo2", "olmoe"):
         attention["bias"] = c.flag("attention_bias", False) if family not in ("mistral", "mixtral") else False
     elif family == "qwen2":
         attention |= {"q_bias": True, "k_bias": True, "v_bias": True}
@@ -158,19 +176,36 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         c.expect("qk_layernorm", (False,), False)  # a LayerNorm per head, each with its own weights: not written
     if family in ("qwen3", "qwen3_moe", "gemma3_text"):
         attention["qk_norm"] = True
+    if family in ("olmo2", "olmoe"):  # one RMSNorm over all query heads, one over all key heads
+        attention["qk_norm"] = "full"
+    if family == "cohere":  # a LayerNorm of (heads, head_dim) weights: one per head, not written
+        c.expect("use_qk_norm", (False,), False)
+        w.note("the logits are multiplied by logit_scale (one elementwise multiply per logit, not written: no count "
+               "under pytorch)")
+        c.get("logit_scale")
     if family in ("gemma", "gemma2", "gemma3_text"):
         c.expect("use_bidirectional_attention", (False, None))
-    if family == "olmo":  # clamping q, k and v adds elementwise work the `full` convention would count
-        c.expect("clip_qkv", (None,))
+    if family in ("olmo", "olmoe") and c.get("clip_qkv") is not None:
+        w.note(CLIPPED)
     mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": family != "starcoder2"}
-    if family == "llama":
+    if family in ("llama", "granite"):
         mlp["bias"] = c.flag("mlp_bias", False)
+    if family in ("granite", "granitemoe"):
+        scales = [k for k in ("embedding_multiplier", "residual_multiplier", "attention_multiplier", "logits_scaling")
+                  if c.get(k) is not None]
+        w.note(f"Granite's scalar multipliers ({', '.join(scales)}) are not written: each is one elementwise "
+               "multiply (no count under pytorch; a few per token under `full`); attention_multiplier replaces "
+               "1/sqrt(head_dim)")
+    if family in ("gemma", "gemma2", "gemma3_text"):
+        w.note("the embeddings are multiplied by sqrt(d_model) (one elementwise multiply per token and feature, not "
+               "written: no count under pytorch)")
     elif family == "starcoder2":
         mlp["bias"] = attention["bias"]
 
     windows = _windows(c, family, w)
     norm = {"starcoder2": "layernorm: {dim: d_model}", "stablelm": "layernorm: {dim: d_model}",
-            "olmo": "layernorm: {dim: d_model, affine: false}"}.get(family, "rmsnorm: {dim: d_model}")
+            "olmo": "layernorm: {dim: d_model, affine: false}",
+            "cohere": "layernorm: {dim: d_model, bias: false}"}.get(family, "rmsnorm: {dim: d_model}")
     feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
     post = [norm] if family in ("gemma2", "gemma3_text") else []  # Gemma 2 and 3 also normalise each branch's output
 
@@ -185,12 +220,17 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         w.layer("rotary: {dim: d_rot}")
     else:
         w.layer("rotary: {dim: d_head}")
-    if family == "stablelm" and c.flag("use_parallel_residual", False):
+    if family == "cohere" or family == "stablelm" and c.flag("use_parallel_residual", False):
         a = dict(attention, residual=False)
         _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
     elif family == "gemma2":  # local, then global, alternating
         w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
                 block(attention | {"window": "window"}) + block(attention))
+    elif family == "olmo2":  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
+        w.block("repeat: n_layers", ())
+        w.layers += ["      " + line for line in (
+            "- residual:", f"    - attention: {_flow(dict(attention, residual=False))}", f"    - {norm}",
+            "- residual:", f"    - mlp: {_flow(dict(mlp, residual=False))}", f"    - {norm}")]
     elif family == "gemma3_text":  # five local layers, then a global one; the layers left over are local
         local = block(attention | {"window": "window"})
         w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one",
@@ -240,7 +280,7 @@ def _moe(c: Config, family: str, w: Writer, act: str) -> dict:
     c.read.update({"num_local_experts", "num_experts"})
     w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
     moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
-    if family == "mixtral":
+    if family in ("mixtral", "granitemoe", "olmoe"):
         return moe | {"hidden": "d_ff"}
     c.expect("decoder_sparse_step", (1,), 1)
     if c.get("mlp_only_layers", []):
@@ -410,6 +450,83 @@ def _parallel(c: Config, w: Writer, family: str) -> None:
         w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}, bias: {str(family != 'gpt_neox').lower()}}}")
     elif c.head == "classifier":
         w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}}}   # score: logits of every token")
+
+
+def _alias(c: Config, *keys: str) -> str:
+    """The first of a field's names (current, then legacy) that the config uses; the others are read too."""
+    c.read.update(keys)
+    return next((k for k in keys if c.data.get(k) is not None), keys[0])
+
+
+def _falcon(c: Config, w: Writer) -> None:
+    """Falcon: multi-query (7B) or grouped (new_decoder_architecture: 40B, 180B) attention with
+    one fused qkv projection; attention and MLP in parallel on one LayerNorm (7B) or one each
+    (num_ln_in_parallel_attn 2), or in sequence (parallel_attn false); rotary, or ALiBi."""
+    hidden, layers, heads_key = _alias(c, "hidden_size", "n_embed"), _alias(c, "num_hidden_layers", "n_layer"), \
+        _alias(c, "num_attention_heads", "n_head")
+    w.dim("d_model", c.int(hidden), hidden)
+    w.dim("n_layers", c.int(layers), layers)
+    heads = c.int(heads_key)
+    w.dim("n_heads", heads, heads_key)
+    new = c.flag("new_decoder_architecture", False)
+    multi_query, parallel = c.flag("multi_query", True), c.flag("parallel_attn", True)
+    if new:
+        w.dim("n_kv_heads", c.int("num_kv_heads", heads), "num_kv_heads (new_decoder_architecture)")
+    else:
+        c.get("num_kv_heads")  # read by the new architecture only
+        w.dim("n_kv_heads", 1 if multi_query else heads, "multi_query: one key/value head" if multi_query
+              else "multi_query false: a key/value head per head")
+    ffn = c.get("ffn_hidden_size")
+    w.dim("d_ff", "4 * d_model" if ffn is None else c.int("ffn_hidden_size"),
+          "ffn_hidden_size" + (" unset: 4 x hidden_size" if ffn is None else ""))
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", c.int("max_position_embeddings", 2048), "max_position_embeddings: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    if new and not parallel:
+        raise c.error("parallel_attn", "new_decoder_architecture with parallel_attn false is not a model transformers "
+                      "builds (its layer reads the parallel norms)")
+    norms = c.expect("num_ln_in_parallel_attn", (None, 1, 2))
+    separate = new and norms in (None, 2)
+    bias = str(c.flag("bias", False)).lower()
+    act = _act(c, "activation", "gelu")
+    alibi = c.flag("alibi", False)
+    tied = c.flag("tie_word_embeddings", True)
+    attention = f"attention: {{dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true, bias: {bias}%s}}"
+    mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: {bias}%s}}"
+    norm = "layernorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("alibi: {heads: n_heads}" if alibi else "rotary: {dim: d_model / n_heads}")
+    if parallel:
+        _parallel_block(w, norm, attention % ", residual: false", mlp % ", residual: false", separate)
+    else:
+        w.block("repeat: n_layers", (norm, attention % "", norm, mlp % ""))
+    w.layer(norm)
+    _decoder_head(c, w, tied)
+
+
+def _bloom(c: Config, w: Writer) -> None:
+    """BLOOM: ALiBi instead of positions, a LayerNorm on the embeddings, fused qkv with biases,
+    a GELU MLP of 4 x hidden, the head tied to the table."""
+    hidden, layers, heads = _alias(c, "hidden_size", "n_embed"), _alias(c, "n_layer", "num_hidden_layers"), \
+        _alias(c, "n_head", "num_attention_heads")
+    w.dim("d_model", c.int(hidden), hidden)
+    w.dim("n_layers", c.int(layers), layers)
+    w.dim("n_heads", c.int(heads), heads)
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", 2048, "a 2048-token pass (BLOOM was trained on 2048; ALiBi has no table that bounds it)")
+    w.dim("batch", 1, "sequences per pass")
+    # the residual taken after the norm instead of before: the same counts, another model
+    c.expect("apply_residual_connection_post_layernorm", (False,), False)
+    c.get("pretraining_tp"), c.get("slow_but_exact")  # how the dense matmul was split in training: the same sums
+    tied = c.flag("tie_word_embeddings", True)
+    norm = "layernorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer(f"{norm}   # word_embeddings_layernorm")
+    w.layer("alibi: {heads: n_heads}")
+    w.block("repeat: n_layers", (norm, "attention: {dim: d_model, heads: n_heads, causal: true, bias: true}", norm,
+                                 "mlp: {dim: d_model, hidden: 4 * d_model, activation: gelu_new, bias: true}"))
+    w.layer(norm)
+    _decoder_head(c, w, tied)
 
 
 def _opt(c: Config, w: Writer) -> None:
@@ -626,6 +743,179 @@ def _t5(c: Config, w: Writer) -> None:
     w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
 
 
+def _dbrx(c: Config, w: Writer) -> None:
+    """DBRX: fused qkv with grouped kv heads, bias-free LayerNorms, 16 experts (top-4) of gated
+    SiLU MLPs; attention and expert settings in the nested attn_config and ffn_config."""
+    attn, ffn = c.sub("attn_config"), c.sub("ffn_config")
+    w.dim("d_model", c.int("d_model"), "d_model")
+    w.dim("n_layers", c.int("n_layers"), "n_layers")
+    w.dim("n_heads", c.int("n_heads"), "n_heads")
+    w.dim("n_kv_heads", attn.int("kv_n_heads", 1), "attn_config.kv_n_heads")
+    c.get("num_key_value_heads")  # transformers' copy of kv_n_heads
+    w.dim("d_ff", ffn.int("ffn_hidden_size"), "ffn_config.ffn_hidden_size: each expert's")
+    w.dim("n_experts", ffn.int("moe_num_experts"), "ffn_config.moe_num_experts")
+    w.dim("top_k", ffn.int("moe_top_k"), "ffn_config.moe_top_k")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", c.int("max_seq_len", 2048), "max_seq_len: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    ffn.expect("hidden_size", (c.int("d_model"), None))  # transformers copies d_model here
+    function = ffn.sub("ffn_act_fn")
+    act = _act(function, "name", "silu")
+    function.unread()
+    for key in ("moe_jitter_eps", "moe_loss_weight", "moe_normalize_expert_weights"):  # training noise and losses;
+        ffn.get(key)  # normalising the routing weights is elementwise
+    if attn.get("clip_qkv") is not None:
+        w.note(CLIPPED)
+    attn.unread(), ffn.unread()
+    tied = c.flag("tie_word_embeddings", False)
+    norm = "layernorm: {dim: d_model, bias: false}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_model / n_heads}")
+    w.block("repeat: n_layers", (norm, "attention: {dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true}",
+                                 norm, f"moe: {{dim: d_model, hidden: d_ff, experts: n_experts, top_k: top_k, "
+                                       f"activation: {act}, gated: true}}"))
+    w.layer(norm)
+    _decoder_head(c, w, tied)
+
+
+def _mamba(c: Config, w: Writer) -> None:
+    """Mamba: a stack of RMSNorm + selective state-space layers, no attention and no positions,
+    the head tied to the table."""
+    hidden = c.int("hidden_size")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    expand = c.int("expand", 2)
+    inner = c.get("intermediate_size")
+    if inner is not None and c.int("intermediate_size") != expand * hidden:
+        raise c.error("intermediate_size", f"{inner} disagrees with expand x hidden_size = {expand * hidden}")
+    w.dim("d_inner", f"{expand} * d_model", f"expand {expand} x hidden_size")
+    w.dim("d_state", c.int("state_size", 16), "state_size")
+    w.dim("d_conv", c.int("conv_kernel", 4), "conv_kernel")
+    rank = c.get("time_step_rank", "auto")
+    w.dim("dt_rank", "(d_model + 15) // 16" if rank == "auto" else c.int("time_step_rank"),
+          "time_step_rank auto: ceil(hidden_size / 16)" if rank == "auto" else "time_step_rank")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", 2048, "a 2048-token pass (Mamba has no position table that bounds it)")
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("hidden_act", ("silu",), "silu")
+    bias, conv_bias = c.flag("use_bias", False), c.flag("use_conv_bias", True)
+    for key in ("residual_in_fp32", "use_mambapy", "use_associative_scan", "rescale_prenorm_residual",
+                "time_step_scale", "time_step_min", "time_step_max", "time_step_init_scheme", "time_step_floor"):
+        c.get(key)  # numerics, initialisation and which torch path runs the same scan: no count changes
+    tied = c.flag("tie_word_embeddings", True)
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}",
+                                 "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state",
+                                                    "kernel": "d_conv", "dt_rank": "dt_rank", "bias": bias,
+                                                    "conv_bias": conv_bias})))
+    w.layer("rmsnorm: {dim: d_model}")
+    _decoder_head(c, w, tied)
+
+
+def _jamba(c: Config, w: Writer) -> None:
+    """Jamba: Mamba layers (with RMSNorms on dt, B and C) and an attention layer every
+    attn_layer_period, each followed by an MLP or, every expert_layer_period, a MoE; no
+    positions. Written as repeats of the pattern's period."""
+    import math
+
+    hidden, layers = c.int("hidden_size"), c.int("num_hidden_layers")
+    attn_period, attn_offset = c.int("attn_layer_period", 8), c.get("attn_layer_offset", 4)
+    expert_period, expert_offset = c.int("expert_layer_period", 2), c.get("expert_layer_offset", 1)
+    for key, value, period in (("attn_layer_offset", attn_offset, attn_period),
+                               ("expert_layer_offset", expert_offset, expert_period)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < period:
+            raise c.error(key, f"expected an integer from 0 to {period - 1}, got {value!r}")
+    period = math.lcm(attn_period, expert_period)
+    if layers % period:
+        raise c.error("num_hidden_layers", f"{layers} layers are not whole periods of the layer pattern ({period}: "
+                      "attn_layer_period and expert_layer_period); the importer writes whole periods")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", layers, "num_hidden_layers")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size (the MLP's and each expert's)")
+    experts = c.int("num_experts", 16)
+    if experts > 1:
+        w.dim("n_experts", experts, "num_experts")
+        w.dim("top_k", c.int("num_experts_per_tok", 2), "num_experts_per_tok")
+    else:
+        c.get("num_experts_per_tok")
+    w.dim("d_inner", f"{c.int('mamba_expand', 2)} * d_model", f"mamba_expand {c.int('mamba_expand', 2)} x hidden_size")
+    w.dim("d_state", c.int("mamba_d_state", 16), "mamba_d_state")
+    w.dim("d_conv", c.int("mamba_d_conv", 4), "mamba_d_conv")
+    rank = c.get("mamba_dt_rank", "auto")
+    w.dim("dt_rank", "(d_model + 15) // 16" if rank == "auto" else c.int("mamba_dt_rank"),
+          "mamba_dt_rank auto: ceil(hidden_size / 16)" if rank == "auto" else "mamba_dt_rank")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (no position table)")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c)
+    if act != "silu":
+        raise c.error("hidden_act", f"{c.get('hidden_act')!r}: Jamba's Mamba layers are written with silu")
+    for key in ("use_mamba_kernels", "use_mambapy", "use_associative_scan"):
+        c.get(key)  # which implementation runs the same scan
+    tied = c.flag("tie_word_embeddings", False)
+    norm = "rmsnorm: {dim: d_model}"
+    mamba = "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state", "kernel": "d_conv",
+                               "dt_rank": "dt_rank", "bias": c.flag("mamba_proj_bias", False),
+                               "conv_bias": c.flag("mamba_conv_bias", True), "norms": True})
+    attention = "attention: {dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true}"
+    mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, gated: true}}"
+    moe = f"moe: {{dim: d_model, hidden: d_ff, experts: n_experts, top_k: top_k, activation: {act}, gated: true}}"
+    group = []
+    for i in range(period):
+        group += [norm, attention if i % attn_period == attn_offset else mamba, norm,
+                  moe if experts > 1 and i % expert_period == expert_offset else mlp]
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.block(f"repeat: n_layers / {period}   # {period} layers: attention at {attn_offset} of every {attn_period}, "
+            f"experts at {expert_offset} of every {expert_period}", group)
+    w.layer(norm)
+    _decoder_head(c, w, tied)
+
+
+def _bart(c: Config, w: Writer) -> None:
+    """BART: encoder and decoder stacks of post-LN layers (a layer's residual add, then its
+    LayerNorm), learned positions with an offset of 2 rows, a LayerNorm on the embeddings,
+    biases on every projection, one table shared by both stacks and the tied head."""
+    w.dim("d_model", c.int("d_model"), "d_model")
+    w.dim("n_layers", c.int("encoder_layers"), "encoder_layers")
+    w.dim("n_dec_layers", c.int("decoder_layers"), "decoder_layers")
+    w.dim("n_heads", c.int("encoder_attention_heads"), "encoder_attention_heads")
+    w.dim("n_dec_heads", c.int("decoder_attention_heads"), "decoder_attention_heads")
+    w.dim("d_ff", c.int("encoder_ffn_dim"), "encoder_ffn_dim")
+    w.dim("d_dec_ff", c.int("decoder_ffn_dim"), "decoder_ffn_dim")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (each table has 2 more rows)")
+    w.dim("src_len", c.int("max_position_embeddings"), "source tokens: max_position_embeddings")
+    w.dim("seq_len", c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c, "activation_function", "gelu")
+    for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
+        c.expect(key, (0, 0.0), 0.0)
+    c.expect("is_decoder", (False, None))
+    if c.flag("scale_embedding", False):
+        w.note("the embeddings are multiplied by sqrt(d_model) (scale_embedding: one elementwise multiply per token "
+               "and feature, not written: no count under pytorch)")
+    tied = c.flag("tie_word_embeddings", True)
+    norm = "layernorm: {dim: d_model}"
+    attention = "{dim: d_model, heads: %s, bias: true%s}"
+    mlp = "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
+    w.layer("encoder: src_len")
+    w.layers.append("    layers:")
+    for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos + 2, dim: d_model}",
+                 f"{norm}   # layernorm_embedding"):
+        w.layer(line, 3)
+    w.block("repeat: n_layers", ("attention: " + attention % ("n_heads", ""), norm, mlp % "d_ff", norm), 3)
+    w.layer("embedding: {vocab: vocab, dim: d_model, shared: true}")
+    w.layer("position_embedding: {max_len: max_pos + 2, dim: d_model}")
+    w.layer(f"{norm}   # layernorm_embedding")
+    w.block("repeat: n_dec_layers", ("attention: " + attention % ("n_dec_heads", ", causal: true"), norm,
+                                     "cross_attention: " + attention % ("n_dec_heads", ""), norm, mlp % "d_dec_ff", norm))
+    if c.head == "lm":
+        w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}   # final_logits_bias: a buffer")
+
+
 def _labels(c: Config, w: Writer) -> str:
     labels = c.get("num_labels")
     if labels is None:
@@ -651,8 +941,9 @@ HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
               "none": "no head"}
 ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
+SEQ2SEQ = ("t5", "bart")  # encoder-decoder: source and target token ids
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
-                "t5": ("lm",), "vit": ("none", "classifier")}  # the first is the default
+                "t5": ("lm",), "bart": ("lm", "none"), "vit": ("none", "classifier")}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 
@@ -692,11 +983,17 @@ FAMILIES: dict[str, Callable] = {
     "vit": _vit,
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
+    "bart": _bart,
+    "dbrx": _dbrx,
+    "mamba": _mamba,
+    "jamba": _jamba,
+    "falcon": _falcon,
+    "bloom": _bloom,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
        for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
-                 "starcoder2", "olmo", "stablelm", "gemma3_text")},
+                 "starcoder2", "olmo", "stablelm", "gemma3_text", "granite", "granitemoe", "cohere", "olmo2", "olmoe")},
 }
 
 

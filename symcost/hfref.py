@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .hf import ENCODERS, Config, head_of
+from .hf import ENCODERS, SEQ2SEQ, Config, head_of
 
 # FLOPs the libraries spend outside the architecture proper, by module name suffix.
 EXPLAINED = {
@@ -48,7 +48,7 @@ def build(config: dict, device: str = "meta"):
     cfg = transformers.CONFIG_MAPPING[family].from_dict({k: v for k, v in config.items() if k != "model_type"})
     if head == "classifier" and hasattr(cfg, "pad_token_id") and cfg.pad_token_id is None:
         cfg.pad_token_id = 0  # it finds each sequence's last token by its padding (a batch needs one); no count changes
-    name = {"t5": "AutoModelForSeq2SeqLM"}.get(family) or (
+    name = ("AutoModelForSeq2SeqLM" if family in SEQ2SEQ and head == "lm" else None) or (
         "AutoModelForImageClassification" if family == "vit" and head == "classifier" else AUTO[head])
     auto = getattr(transformers, name)
     options = {"attn_implementation": "eager"}
@@ -61,13 +61,15 @@ def build(config: dict, device: str = "meta"):
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",
             image_size: int | None = None) -> HFCounts:
-    model = build(config, device).eval()
+    # no parameter asks for gradients: a view of one taken by the model's forward (DBRX's experts)
+    # would otherwise require grad without a grad_fn, which FlopCounterMode's module tracker refuses
+    model = build(config, device).eval().requires_grad_(False)
     ids = lambda n: torch.zeros(batch, n, dtype=torch.long, device=device)
     family = config.get("model_type")
     if image_size is not None:
         channels = config.get("num_channels", 3)
         inputs = {"pixel_values": torch.zeros(batch, channels, image_size, image_size, device=device)}
-    elif family == "t5":
+    elif family in SEQ2SEQ:
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
     elif family in ENCODERS:
         inputs = {"input_ids": ids(seq_len)}

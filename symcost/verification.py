@@ -197,6 +197,13 @@ class HFReport:
         return self.params[0] == self.params[1] and self.forward[0] + sum(f for f, _ in self.explained.values()) == self.forward[1]
 
 
+# families whose transformers models read tensor values as they run (which the meta device cannot),
+# so they are built on the CPU with real weights; the counts do not depend on the values (DBRX's
+# experts each run on the tokens routed to them: every (token, expert) pair once, wherever it goes)
+ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its attention mask is built from values"}
+HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
+
+
 def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None) -> HFReport:
     """The spec's params and forward FLOPs (pytorch convention) against the `transformers`
     model built from `config` on meta, at the spec's batch, seq_len (and src_len)."""
@@ -209,8 +216,17 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None)
     if "image_size" in dims and dims["image_size"] != config.get("image_size"):
         raise SpecError(f"verify --hf builds the model at the config's image_size {config.get('image_size')} (its "
                         f"position table is that size); evaluate at image_size={config.get('image_size')}")
-    counts = on_a_deep_stack(measure, config, dims.get("batch", 1), dims.get("seq_len"), dims.get("src_len"),
-                             image_size=dims.get("image_size"))
     t = evaluation.total
+    device = "meta"
+    family = config.get("model_type")
+    if family in ON_CPU:
+        device = "cpu"
+        if t["params"] > HF_CPU_PARAMS:
+            raise SpecError(f"verify --hf: in transformers {family} reads tensor values as it runs ({ON_CPU[family]}; "
+                            f"the meta device cannot), so the model is built on the CPU with real weights: at most "
+                            f"{HF_CPU_PARAMS:,} parameters, this config has {t['params']:,}; verify a smaller config "
+                            "of the family")
+    counts = on_a_deep_stack(measure, config, dims.get("batch", 1), dims.get("seq_len"), dims.get("src_len"),
+                             image_size=dims.get("image_size"), device=device)
     return HFReport(spec.name, counts.model, dims, (t["params"], counts.params), (t["forward"], counts.forward),
                     counts.explained)

@@ -46,6 +46,7 @@ SIZES = {
     "vit_b16": dict(image_size=8, patch=4, d_model=4, n_heads=2, n_layers=2, d_ff=6, classes=3, batch=2),
     "mlp": dict(d_in=7, hidden=5, n_hidden=3, classes=3, batch=2, seq_len=1),
     "lstm": dict(vocab=11, d_embed=3, hidden=4, n_layers=2, seq_len=5, batch=2),
+    "mamba": dict(d_model=4, n_layers=2, d_inner=6, d_state=3, d_conv=3, dt_rank=2, vocab=11, seq_len=5, batch=2),
 }
 
 
@@ -129,7 +130,7 @@ def token_spec(layers: str, **dims) -> str:
     return "name: zoo\ndims: {" + ", ".join(f"{k}: {v}" for k, v in dims.items()) + "}\nlayers:\n" + layers
 
 
-ZOO = ("token types, relative bias", "qk norm and rotary", "mlp options", "moe: shared experts, gate, capacity",
+ZOO = ("token types, relative bias", "qk norm and rotary", "full-width qk norm", "alibi", "mamba", "mlp options", "moe: shared experts, gate, capacity",
        "recurrent", "conv1d, batchnorm, activations", "untied head with bias, layernorm without")
 
 
@@ -149,7 +150,13 @@ def zoo(draw, name):
         f"  - relative_position_bias: {{buckets: 3, heads: {heads}}}\n"
         f"  - attention: {{dim: d, heads: {heads}, causal: {str(draw(st.booleans())).lower()}}}\n",
         "qk norm and rotary": embed + f"  - rotary: {{dim: 2}}\n  - attention: {{dim: d, heads: {heads}, "
-        f"head_dim: 2, qk_norm: true, causal: true}}\n",
+        f"head_dim: 2, qk_norm: {draw(st.sampled_from(['true', 'full']))}, causal: true}}\n",
+        "full-width qk norm": embed + f"  - attention: {{dim: d, heads: {heads}, qk_norm: full, "
+        f"causal: {str(draw(st.booleans())).lower()}}}\n",
+        "alibi": embed + f"  - alibi: {{heads: {heads}}}\n  - attention: {{dim: d, heads: {heads}, causal: true}}\n",
+        "mamba": embed + f"  - mamba: {{dim: d, inner: {draw(st.integers(1, 6))}, state: {draw(st.integers(1, 4))}, "
+        f"kernel: {draw(st.integers(1, 4))}, dt_rank: {draw(st.integers(1, 3))}, bias: {str(bias).lower()}, "
+        f"conv_bias: {str(gated).lower()}, norms: {str(draw(st.booleans())).lower()}}}\n",
         "mlp options": embed + f"  - mlp: {{dim: d, hidden: {draw(st.integers(1, 5))}, activation: {act}, "
         f"gated: {str(gated).lower()}, bias: {str(bias).lower()}}}\n",
         "moe: shared experts, gate, capacity": embed + f"  - moe: {{dim: d, hidden: 3, experts: 3, top_k: 2, "

@@ -141,6 +141,56 @@ layers:
     assert symcost.verify(symcost.loads(text), backward=True, device="cpu").match
 
 
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(heads=st.integers(1, 4), n=st.integers(1, 6), b=st.integers(1, 2), layers=st.integers(1, 3))
+def test_alibi_adds_no_parameter_and_no_counted_flop(heads, n, b, layers):
+    """ALiBi (BLOOM): fixed slopes, no table; the attention layers after it cost what they cost
+    without it, forward and backward, against PyTorch."""
+    body = f"""\
+name: a
+dims: {{seq_len: {n}, batch: {b}}}
+layers:
+  - embedding: {{vocab: 9, dim: 8}}
+  - %s
+  - repeat: {layers}
+    layers:
+      - attention: {{dim: 8, heads: {heads if 8 % heads == 0 else 1}, causal: true, bias: true}}
+"""
+    with_alibi, without = (symcost.loads(body % line) for line in ("alibi: {heads: %d}" % heads, "layernorm: {dim: 8}"))
+    report = symcost.verify(with_alibi, backward=True, device="cpu")
+    assert report.match
+    alibi = next(r for r in report.rows if r.kind == "alibi")
+    assert alibi.symbolic["params"] == alibi.measured["params"] == 0
+    t, u = (symcost.evaluate(s).to_dict() for s in (with_alibi, without))
+    assert t["params"] == u["params"] - 16 and t["flops"] == u["flops"]  # the layernorm's 2 x 8 weights
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(biases=st.lists(st.booleans(), min_size=4, max_size=4), heads=st.integers(1, 2), n=st.integers(1, 4),
+       m=st.integers(1, 5), b=st.integers(1, 2))
+def test_cross_attention_biases_per_projection(biases, heads, n, m, b):
+    """Whisper's cross-attention: q, v and o with biases, k without; each switch on its own,
+    against PyTorch's parameters, FLOPs and saved bytes."""
+    q, k, v, o = biases
+    text = f"""\
+name: ed
+dims: {{m: {m}, seq_len: {n}, batch: {b}}}
+layers:
+  - encoder: m
+    layers:
+      - embedding: {{vocab: 11, dim: 4}}
+  - embedding: {{vocab: 11, dim: 4, shared: true}}
+  - cross_attention: {{dim: 4, heads: {heads}, bias: true, q_bias: {str(q).lower()}, k_bias: {str(k).lower()}, \
+v_bias: {str(v).lower()}, o_bias: {str(o).lower()}}}
+"""
+    spec = symcost.loads(text)
+    report = symcost.verify(spec, backward=True, device="cpu")
+    assert report.match
+    cross = next(r for r in report.rows if r.kind == "cross_attention")
+    assert cross.symbolic["params"] == 4 * 4 * 4 + 4 * sum(biases)
+    assert symcost.verify_memory(spec).match
+
+
 @pytest.mark.parametrize(
     "layers, path, fragment",
     [
@@ -177,8 +227,10 @@ def test_derive_shows_active_and_compute_per_parameter(cli, monkeypatch):
 
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(heads=st.integers(1, 3), kv=st.integers(1, 3), head_dim=st.sampled_from([2, 4]), n=st.integers(1, 6),
-       b=st.integers(1, 2), types=st.integers(1, 3), buckets=st.integers(1, 5), causal=st.booleans())
-def test_qk_norm_token_types_and_relative_bias_verify(heads, kv, head_dim, n, b, types, buckets, causal):
+       b=st.integers(1, 2), types=st.integers(1, 3), buckets=st.integers(1, 5), causal=st.booleans(),
+       qk=st.sampled_from(["true", "full"]))
+def test_qk_norm_token_types_and_relative_bias_verify(heads, kv, head_dim, n, b, types, buckets, causal, qk):
+    """qk_norm per head (one head_dim of weights for every head, Qwen3) or over all heads (OLMo 2)."""
     kv = kv if heads % kv == 0 else 1
     text = f"""\
 name: t
@@ -188,11 +240,12 @@ layers:
   - token_type_embedding: {{types: {types}, dim: 6}}
   - relative_position_bias: {{buckets: {buckets}, heads: {heads}}}
   - rotary: {{dim: {head_dim}}}
-  - attention: {{dim: 6, heads: {heads}, kv_heads: {kv}, head_dim: {head_dim}, qk_norm: true, causal: {str(causal).lower()}}}
+  - attention: {{dim: 6, heads: {heads}, kv_heads: {kv}, head_dim: {head_dim}, qk_norm: {qk}, causal: {str(causal).lower()}}}
 """
     report = symcost.verify(symcost.loads(text), backward=True, device="cpu")
     assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
     params = {r.kind: r.symbolic["params"] for r in report.rows}
     assert params["token_type_embedding"] == types * 6
     assert params["relative_position_bias"] == buckets * heads
-    assert params["attention"] == 6 * heads * head_dim * 2 + 6 * kv * head_dim * 2 + 2 * head_dim  # + q_norm, k_norm
+    norms = (heads + kv) * head_dim if qk == "full" else 2 * head_dim  # q_norm, k_norm
+    assert params["attention"] == 6 * heads * head_dim * 2 + 6 * kv * head_dim * 2 + norms

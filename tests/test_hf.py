@@ -101,6 +101,45 @@ PUBLISHED = {
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=50304,
         max_position_embeddings=2048, tie_word_embeddings=False, pad_token_id=1, bos_token_id=None,
         eos_token_id=50279), None),
+    "granite": (lambda: T.GraniteConfig(  # ibm-granite/granite-3.0-2b-base: Llama with scalar multipliers
+        hidden_size=2048, num_hidden_layers=40, num_attention_heads=32, num_key_value_heads=8, intermediate_size=8192,
+        vocab_size=49155, max_position_embeddings=4096, tie_word_embeddings=True, embedding_multiplier=12.0,
+        logits_scaling=8.0, residual_multiplier=0.22, attention_multiplier=0.015625), None),
+    "granitemoe": (lambda: T.GraniteMoeConfig(  # ibm-granite/granite-3.0-3b-a800m-base: 40 experts, top-8
+        hidden_size=1536, num_hidden_layers=32, num_attention_heads=24, num_key_value_heads=8, intermediate_size=512,
+        num_local_experts=40, num_experts_per_tok=8, vocab_size=49155, max_position_embeddings=4096,
+        tie_word_embeddings=True, embedding_multiplier=12.0, logits_scaling=6.0, residual_multiplier=0.22,
+        attention_multiplier=0.015625), None),
+    "cohere": (lambda: T.CohereConfig(  # CohereForAI/c4ai-command-r-v01: parallel attention and MLP, one LayerNorm
+        hidden_size=8192, num_hidden_layers=40, num_attention_heads=64, num_key_value_heads=64, intermediate_size=22528,
+        vocab_size=256000, max_position_embeddings=8192, logit_scale=0.0625, use_qk_norm=False), None),
+    "olmo2": (lambda: T.Olmo2Config(  # allenai/OLMo-2-1124-7B: norms after each branch, Q/K norms over all heads
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, intermediate_size=11008,
+        vocab_size=100352, max_position_embeddings=4096, tie_word_embeddings=False, pad_token_id=100277,
+        bos_token_id=None, eos_token_id=100257), None),
+    "olmoe": (lambda: T.OlmoeConfig(  # allenai/OLMoE-1B-7B-0924: 64 experts, top-8, Q/K norms over all heads
+        hidden_size=2048, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=1024,
+        num_experts=64, num_experts_per_tok=8, vocab_size=50304, max_position_embeddings=4096,
+        tie_word_embeddings=False, pad_token_id=1, bos_token_id=None, eos_token_id=50279), None),
+    "falcon": (lambda: T.FalconConfig(), 6_921_720_704),  # tiiuae/falcon-7b (the config's defaults): multi-query
+    "falcon-40b": (lambda: T.FalconConfig(  # tiiuae/falcon-40b: grouped kv heads, a norm per branch
+        hidden_size=8192, num_hidden_layers=60, num_attention_heads=128, num_kv_heads=8, new_decoder_architecture=True,
+        vocab_size=65024), None),
+    "falcon-rw": (lambda: T.FalconConfig(  # tiiuae/falcon-rw-1b: ALiBi, sequential, biases, a kv head per head
+        hidden_size=2048, num_hidden_layers=24, num_attention_heads=32, alibi=True, multi_query=False,
+        parallel_attn=False, bias=True, vocab_size=50304), None),
+    "bloom": (lambda: T.BloomConfig(  # bigscience/bloom-560m: ALiBi, an embedding LayerNorm
+        hidden_size=1024, n_layer=24, n_head=16, vocab_size=250880), 559_214_592),  # its model card: 559,214,592
+    "bart": (lambda: T.BartConfig(), 406_291_456),  # facebook/bart-large (the config's defaults): BartForConditionalGeneration
+    "dbrx": (lambda: T.DbrxConfig(  # databricks/dbrx-base's layout at a size the CPU builds (its experts route by value)
+        d_model=96, n_heads=6, n_layers=2, max_seq_len=128, vocab_size=1000,
+        attn_config={"kv_n_heads": 2, "clip_qkv": 8, "rope_theta": 500000}, ffn_config={"ffn_hidden_size": 64, "moe_num_experts": 16,
+                                                                 "moe_top_k": 4}), None),
+    "mamba": (lambda: T.MambaConfig(  # state-spaces/mamba-130m-hf
+        hidden_size=768, num_hidden_layers=24, vocab_size=50280), None),
+    "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
+        hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
+        num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
     "roberta": (lambda: T.RobertaConfig(  # roberta-base (RobertaModel with its pooler)
         vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), 124_645_632),
     "xlm-roberta": (lambda: T.XLMRobertaConfig(  # xlm-roberta-base
@@ -139,7 +178,8 @@ def test_params_and_forward_flops_match_transformers(family):
     from symcost.hfref import build
     from symcost.verification import verify_hf
 
-    sizes = {"batch": 2} if family == "vit" else {"seq_len": 64, "batch": 2} | ({"src_len": 48} if family == "t5" else {})
+    sizes = {"batch": 2} if family == "vit" else {"seq_len": 64, "batch": 2} | (
+        {"src_len": 48} if family in ("t5", "bart") else {})
     report = verify_hf(spec(family), config(family), sizes)
     assert report.params[0] == report.params[1]
     published = PUBLISHED[family][1]
@@ -149,7 +189,7 @@ def test_params_and_forward_flops_match_transformers(family):
     assert sum(p.numel() for p in build(config(family)).parameters()) == report.params[1]
 
 
-@pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
+@pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
                                            ("deepseek_v2", 6)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules."""
@@ -180,13 +220,50 @@ def test_active_params_from_the_modules(family, top_k):
         ("llama", {"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}},
          "rope_parameters: partial_rotary_factor 0.5: rotating part of each head is not supported"),
         ("gpt_bigcode", {"multi_query": True, "num_key_value_heads": 16}, "num_key_value_heads: 16 disagrees with multi_query"),
-        ("olmo", {"clip_qkv": 8.0}, "clip_qkv: 8.0 is not supported"),
+        ("dbrx", {"attn_config": {"kv_n_heads": 2, "mystery": 1}}, "attn_config.mystery: a config field the importer"),
+        ("dbrx", {"ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 1,
+                                 "ffn_act_fn": {"name": "relu2"}}}, "ffn_config.ffn_act_fn.name: 'relu2'"),
+        ("cohere", {"use_qk_norm": True}, "use_qk_norm: True is not supported"),
+        ("falcon", {"new_decoder_architecture": True, "parallel_attn": False}, "parallel_attn: new_decoder_architecture"),
+        ("falcon", {"num_ln_in_parallel_attn": 3}, "num_ln_in_parallel_attn: 3 is not supported"),
+        ("bloom", {"apply_residual_connection_post_layernorm": True}, "apply_residual_connection_post_layernorm: True"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):
     with pytest.raises(SpecError) as info:
         import_config(config(family) | change, "config.json")
     assert fragment in str(info.value) and str(info.value).startswith("config.json:")
+
+
+@pytest.mark.parametrize("family, fields, note", [
+    ("granite", {}, "# NB: Granite's scalar multipliers (embedding_multiplier, residual_multiplier,"),
+    ("olmo", {"clip_qkv": 8.0}, "# NB: q, k and v are clamped to clip_qkv"),
+    ("olmoe", {"clip_qkv": 8.0}, "# NB: q, k and v are clamped to clip_qkv"),
+    ("dbrx", {}, "# NB: q, k and v are clamped to clip_qkv"),
+    ("gemma", {}, "# NB: the embeddings are multiplied by sqrt(d_model)"),
+    ("cohere", {}, "# NB: the logits are multiplied by logit_scale"),
+    ("bart", {"scale_embedding": True}, "# NB: the embeddings are multiplied by sqrt(d_model) (scale_embedding"),
+])
+def test_elementwise_work_the_spec_does_not_write_is_noted_at_its_top(family, fields, note):
+    """Scalar multipliers and clamps cost nothing under pytorch but are work under `full`: the spec
+    says at its top what it leaves out, and the counts stay exact under pytorch."""
+    text = import_config(config(family) | fields, "config.json")
+    top = text.split("\nname:")[0]
+    assert note in top and max(map(len, top.splitlines())) <= 100
+
+
+def test_value_routed_experts_are_verified_on_the_cpu_at_small_sizes_only():
+    """DBRX's experts in transformers gather their tokens by value (not on meta): verify --hf builds
+    it on the CPU, and refuses a config too large for that rather than allocating 132B weights."""
+    from symcost.verification import verify_hf
+
+    real = T.DbrxConfig(d_model=6144, n_heads=48, n_layers=40, max_seq_len=32768, vocab_size=100352,
+                        attn_config={"kv_n_heads": 8, "clip_qkv": 8, "rope_theta": 500000},
+                        ffn_config={"ffn_hidden_size": 10752, "moe_num_experts": 16, "moe_top_k": 4}).to_dict()
+    imported = symcost.loads(import_config(real, "dbrx.json"))
+    assert symcost.evaluate(imported).to_dict()["params"] == 131_596_523_520  # DBRX: 132B parameters
+    with pytest.raises(SpecError, match="at most 50,000,000 parameters, this config has 131,596,523,520"):
+        verify_hf(imported, real, {"seq_len": 8})
 
 
 def test_cli_import_and_verify(cli, tmp_path):

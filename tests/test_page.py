@@ -36,6 +36,7 @@ POINTS = {
     "llama": [{"seq_len": 2048, "batch": 8},
               {"d_model": 5120, "n_layers": 40, "n_heads": 40, "n_kv_heads": 40, "d_ff": 13824}],
     "lstm": [{"hidden": 1500, "d_embed": 1500}, {"n_layers": 3, "batch": 1, "seq_len": 100}],
+    "mamba": [{"d_model": 2560, "n_layers": 64}, {"seq_len": 8192, "batch": 4, "d_state": 64}],
     "megatron_gpt": [{"d_model": 1024, "n_layers": 24, "n_heads": 16}, {"seq_len": 1024, "batch": 4}],
     "mistral": [{"seq_len": 2048, "window": 1024}, {"seq_len": 32768, "batch": 2}],
     "mixtral": [{"n_experts": 16, "top_k": 4}, {"seq_len": 32768, "batch": 2}],

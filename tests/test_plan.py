@@ -332,6 +332,20 @@ def test_a_layer_type_without_a_tensor_parallel_rule_is_refused(cli):
     assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "plan this spec with tp 1" in r.stderr
 
 
+def test_full_width_qk_norm_is_not_split_by_tp(cli, write):
+    """OLMo 2's Q/K norms take statistics over every head: a tp rank holding some heads cannot
+    compute them alone. tp > 1 is refused, and the search keeps tp at 1."""
+    spec = write("name: s\ndims: {d: 64, seq_len: 8}\nlayers:\n  - attention: {dim: d, heads: 8, qk_norm: full}\n")
+    r = cli("plan", spec, "--tp", "2")
+    assert r.exit_code == 2 and "qk_norm: full" in r.stderr and "spec.yaml:4" in r.stderr, r.stderr
+    assert cli("plan", spec, "--tp", "1").exit_code == 0
+    searched = json.loads(cli("plan", spec, "--gpus", "8", "--search", "--format", "json").stdout)
+    assert {row["tp"] for row in searched["best"] + searched["pareto_front"]} == {1}
+    per_head = write("name: s\ndims: {d: 64, seq_len: 8}\nlayers:\n  - attention: {dim: d, heads: 8, qk_norm: true}\n")
+    searched_per_head = json.loads(cli("plan", per_head, "--gpus", "8", "--search", "--format", "json").stdout)
+    assert searched["evaluated"] < searched_per_head["evaluated"]  # the tp > 1 candidates are not among them
+
+
 def test_a_plan_that_does_not_fit_exits_1_with_the_sizes(cli):
     r = cli("plan", arch("llama"), "--hardware", "rtx-4090")
     assert r.exit_code == 1 and "does not fit:" in r.stderr and "GiB > 22.35 GiB" in r.stderr

@@ -112,6 +112,13 @@ def mlp_sizes(draw):
                 classes=draw(st.integers(1, 10)), batch=draw(st.integers(1, 8)), seq_len=draw(st.integers(1, 3)))
 
 
+@st.composite
+def mamba_sizes(draw):
+    return dict(d_model=draw(st.integers(1, 8)), n_layers=draw(st.integers(1, 2)), d_inner=draw(st.integers(1, 8)),
+                d_state=draw(st.integers(1, 4)), d_conv=draw(st.integers(1, 4)), dt_rank=draw(st.integers(1, 3)),
+                vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 6)), batch=draw(st.integers(1, 2)))
+
+
 # One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
 STRATEGIES = {
     "transformer": transformer_sizes(),
@@ -126,6 +133,7 @@ STRATEGIES = {
     "vit_b16": vit_sizes(),
     "lstm": lstm_sizes(),
     "mlp": mlp_sizes(),
+    "mamba": mamba_sizes(),
 }
 
 def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:

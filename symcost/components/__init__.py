@@ -4,7 +4,7 @@ Adding a type: one module here (fields, cost rule, torch builder), one line belo
 an architecture using it, and its tests.
 
 The registry imports a type's module the first time the type is looked up, so a spec
-pays only for the types it uses (each is a pydantic model; building all 27 at start-up
+pays only for the types it uses (each is a pydantic model; building all 29 at start-up
 cost more than deriving a small spec).
 """
 
@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "token_type_embedding": ("token_type_embedding", "TokenTypeEmbedding"),
     "relative_position_bias": ("relative_position_bias", "RelativePositionBias"),
     "rotary": ("rotary", "Rotary"),
+    "alibi": ("alibi", "ALiBi"),
     "layernorm": ("layernorm", "LayerNorm"),
     "rmsnorm": ("rmsnorm", "RMSNorm"),
     "attention": ("attention", "Attention"),
@@ -46,6 +47,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "rnn": ("recurrent", "RNN"),
     "lstm": ("recurrent", "LSTM"),
     "gru": ("recurrent", "GRU"),
+    "mamba": ("mamba", "Mamba"),
 }
 
 

@@ -14,8 +14,10 @@ the count equals full attention; under `full`, only the kept scores count.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import sympy
-from pydantic import StrictBool
+from pydantic import StrictBool, field_validator
 
 from .. import ops
 from ..checks import Check, divides
@@ -50,21 +52,35 @@ class Heads(Component):
         yield Check("kv_heads", divides(kv, heads), "{} kv_heads do not divide {} heads", (kv, heads))
 
 
-class Attention(Heads):
-    kind = "attention"
+class Projections(Heads):
+    """Heads with a bias switch for all four projections and one for each (Whisper's keys have none)."""
+
     bias: StrictBool = False  # default for each projection's bias below
     q_bias: StrictBool | None = None
     k_bias: StrictBool | None = None
     v_bias: StrictBool | None = None
     o_bias: StrictBool | None = None
-    qk_norm: StrictBool = False  # RMSNorm over each query and key head (Qwen3, OLMo 2): 2 x head_dim weights
-    causal: StrictBool = False
-    window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
-    residual: StrictBool = True  # output is added to the input stream
 
     def has_bias(self, proj: str) -> bool:
         own = getattr(self, f"{proj}_bias")
         return self.bias if own is None else own
+
+
+class Attention(Projections):
+    kind = "attention"
+    # RMSNorm of queries and keys: true (or "head") over each head with one head_dim of weights for
+    # all heads (Qwen3); "full" over all heads at once, as OLMo 2 does, with weights for each
+    qk_norm: Literal[False, True, "head", "full"] = False
+
+    @field_validator("qk_norm", mode="before")
+    @classmethod
+    def _not_a_number(cls, value):  # a Literal would take 1 for true
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError("Input should be false, true, 'head' or 'full'")
+        return value
+    causal: StrictBool = False
+    window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
+    residual: StrictBool = True  # output is added to the input stream
 
     def parts(self, ctx: Ctx):
         h, kv, hd = self.heads, self.n_kv, self.d_head
@@ -75,7 +91,8 @@ class Attention(Heads):
         }
         if self.qk_norm:
             normed = ctx.tokens * (h + kv) * hd
-            parts["qk_norm"] = (Cost.weights(2 * hd) + ctx.elementwise(normed, "rmsnorm")
+            weights = (h + kv) * hd if self.qk_norm == "full" else 2 * hd
+            parts["qk_norm"] = (Cost.weights(weights) + ctx.elementwise(normed, "rmsnorm")
                                 + ctx.elementwise(normed, "affine"))
         if ctx.flow.rotary is not None:
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
@@ -91,10 +108,12 @@ class Attention(Heads):
     def saved(self, ctx: Ctx):
         b, T, h, kv, hd = ctx.batch, ctx.seq_len, self.heads, self.n_kv, self.d_head
         kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT  # x, and o_proj's input
-        if self.qk_norm:  # on each head; its input's storage is the projection's output
-            kept += sum(rms_saved(b * n * T, hd, ctx.tokens * n * hd * ACT) for n in (h, kv))
+        if self.qk_norm:  # on each head or on all at once; its input's storage is the projection's output
+            full = self.qk_norm == "full"
+            kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT)
+                        for n in (h, kv))
         return Cost(saved=kept) + core_saved(b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
-                                             out_is_view=ctx.flow.rotary is None and not self.qk_norm)
+                                             out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"))
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
@@ -117,8 +136,9 @@ class Attention(Heads):
             "v_proj": nn.Linear(d, kv * hd, bias=self.has_bias("v")),
             "o_proj": nn.Linear(h * hd, d, bias=self.has_bias("o")),
         }
+        full = self.qk_norm == "full"
         if self.qk_norm:
-            mods |= {"q_norm": nn.RMSNorm(hd), "k_norm": nn.RMSNorm(hd)}
+            mods |= {"q_norm": nn.RMSNorm(h * hd if full else hd), "k_norm": nn.RMSNorm(kv * hd if full else hd)}
 
         window = None if self.window is None else b.int(self.window)
         qk_norm, attend = self.qk_norm, core(b)
@@ -128,8 +148,11 @@ class Attention(Heads):
 
         def forward(m, x, state):
             B, T, _ = x.shape
-            q, k, v = heads(m.q_proj(x)), heads(m.k_proj(x)), heads(m.v_proj(x))  # (B, h | kv, T, hd)
-            if qk_norm:
+            if full:
+                q, k, v = heads(m.q_norm(m.q_proj(x))), heads(m.k_norm(m.k_proj(x))), heads(m.v_proj(x))
+            else:
+                q, k, v = heads(m.q_proj(x)), heads(m.k_proj(x)), heads(m.v_proj(x))  # (B, h | kv, T, hd)
+            if qk_norm and not full:
                 q, k = m.q_norm(q), m.k_norm(k)
             if rotate:
                 q, k = rotary.apply(q, state), rotary.apply(k, state)

@@ -29,13 +29,15 @@ def output_size(length, kernel, stride=1, padding=0, dilation=1) -> sympy.Expr:
     return sympy.floor((length + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
 
 
-def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: bool) -> Cost:
-    """One convolution over `positions` output positions per sample."""
+def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: bool, input_grad: bool | None = None) -> Cost:
+    """One convolution over `positions` output positions per sample; its input needs a gradient
+    when the stream has one (or as `input_grad` says)."""
     conv = ctx.convention
     forward = conv.flops_per_mac * ctx.batch * d_out * (d_in / groups) * kernel_volume * positions
     weight_grad = forward * (groups if conv.counter_formulas else 1)
     params = d_out * (d_in / groups) * kernel_volume + (d_out if bias else 0)
-    cost = Cost.weights(params) + Cost(forward=forward, backward=weight_grad + (forward if ctx.flow.grad else 0))
+    input_grad = ctx.flow.grad if input_grad is None else input_grad
+    cost = Cost.weights(params) + Cost(forward=forward, backward=weight_grad + (forward if input_grad else 0))
     if bias:
         cost = cost + ops.elementwise(conv, ctx.batch * positions * d_out, "bias")
     return cost

@@ -18,14 +18,13 @@ from ..checks import Check
 from ..cost import Cost
 
 from ..symbols import ACT
-from .attention import Heads, core, core_saved, products
+from .attention import Projections, core, core_saved, products
 from .base import Ctx, FieldError, Size
 
 
-class CrossAttention(Heads):
+class CrossAttention(Projections):
     kind = "cross_attention"
     memory_dim: Size | None = None  # the encoder output's width; default: dim
-    bias: StrictBool = False
     residual: StrictBool = True
 
     @property
@@ -38,16 +37,19 @@ class CrossAttention(Heads):
             raise FieldError("dim", "cross_attention needs an `encoder` block earlier in the spec")
         h, kv, hd = self.heads, self.n_kv, self.d_head
         memory_tokens = ctx.batch * memory.length
-        projection = ctx.linear(self.d_memory, kv * hd, self.bias, tokens=memory_tokens, input_grad=memory.grad)
-        if ctx.decoding:  # the memory's keys and values were computed at prefill: weights, no work
-            projection = Cost.weights(projection.params)
+
+        def projection(proj: str) -> Cost:
+            cost = ctx.linear(self.d_memory, kv * hd, self.has_bias(proj), tokens=memory_tokens, input_grad=memory.grad)
+            # decoding, the memory's keys and values were computed at prefill: weights, no work
+            return Cost.weights(cost.params) if ctx.decoding else cost
+
         return {
-            "q_proj": ctx.linear(self.dim, h * hd, self.bias),
-            "k_proj": projection,
-            "v_proj": projection,
+            "q_proj": ctx.linear(self.dim, h * hd, self.has_bias("q")),
+            "k_proj": projection("k"),
+            "v_proj": projection("v"),
             **products(ctx, h, ctx.seq_len * memory.length, hd, hd),
             "kv_cache": Cost(cache=memory_tokens * 2 * kv * hd),
-            "o_proj": ctx.linear(h * hd, self.dim, self.bias, input_grad=True),
+            "o_proj": ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=True),
             **({"residual": ctx.elementwise(ctx.tokens * self.dim, "residual")} if self.residual else {}),
         }
 
@@ -74,10 +76,10 @@ class CrossAttention(Heads):
         d, h, kv, hd, dm = (b.int(x) for x in (self.dim, self.heads, self.n_kv, self.d_head, self.d_memory))
         residual = self.residual
         mods = {
-            "q_proj": nn.Linear(d, h * hd, bias=self.bias),
-            "k_proj": nn.Linear(dm, kv * hd, bias=self.bias),
-            "v_proj": nn.Linear(dm, kv * hd, bias=self.bias),
-            "o_proj": nn.Linear(h * hd, d, bias=self.bias),
+            "q_proj": nn.Linear(d, h * hd, bias=self.has_bias("q")),
+            "k_proj": nn.Linear(dm, kv * hd, bias=self.has_bias("k")),
+            "v_proj": nn.Linear(dm, kv * hd, bias=self.has_bias("v")),
+            "o_proj": nn.Linear(h * hd, d, bias=self.has_bias("o")),
         }
 
         attend = core(b)

@@ -306,6 +306,8 @@ def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
         if r is None and tp > 1:
             raise derivation.spec.doc.error(site.where, f"{site.component.kind} layers have no tensor-parallel rule "
                                             f"(types with one: {', '.join(sorted(RULES))}); plan this spec with tp 1")
+        if r is not None and tp > 1 and (why := r.refuses(site.component)):
+            raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with tp 1")
         out.append((site, r or REPLICATED))
     return out
 

@@ -36,6 +36,8 @@ class Rule:
     # how PyTorch's tensor parallelism splits the built layer's submodules (shardref.py applies it):
     # colwise / rowwise (ColwiseParallel / RowwiseParallel), vocab (a table split by rows)
     torch: tuple[tuple[str, str], ...] = ()
+    # why a layer of this type cannot be split by tp, when one of its settings forbids it (else None)
+    refuses: Callable = lambda c: None
 
 
 def _heads(c):
@@ -49,7 +51,9 @@ def _moe(c):
 REPLICATED = Rule("replicated")
 RULES: dict[str, Rule] = {
     "attention": Rule("parallel", _heads, lambda c: (("heads", c.heads), ("kv_heads", c.n_kv)),
-                      torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise"))),
+                      torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise")),
+                      refuses=lambda c: "qk_norm: full normalises over every head at once, so a tp rank would need "
+                      "the other ranks' heads (a communication no rule here models)" if c.qk_norm == "full" else None),
     "mlp": Rule("parallel", lambda c: {"hidden": c.hidden / TP}, lambda c: (("hidden", c.hidden),),
                 torch=(("up_proj", "colwise"), ("gate_proj", "colwise"), ("down_proj", "rowwise"))),
     "moe": Rule("parallel", _moe, lambda c: (("hidden", c.hidden), ("shared_hidden", c.shared_width)), "experts"),
@@ -58,6 +62,6 @@ RULES: dict[str, Rule] = {
     "lm_head": Rule("vocab_out", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
                     torch=(("proj", "colwise"),)),
     **{kind: REPLICATED for kind in ("layernorm", "rmsnorm", "position_embedding", "token_type_embedding", "rotary",
-                                     "activation")},
+                                     "alibi", "activation")},
 }
 

@@ -75,7 +75,8 @@ class Splits:
 def splits(derivation: Derivation, value, sites) -> Splits:
     main = _main_repeat(derivation)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
-                  all(site.component.kind in RULES for site, _ in sites),
+                  all(site.component.kind in RULES and not RULES[site.component.kind].refuses(site.component)
+                      for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
                   tuple(int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"))
