@@ -778,6 +778,25 @@ def _dbrx(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
+# the config fields of a Mamba layer: expand, d_state, d_conv, dt rank, projection and conv biases
+SSM_KEYS = {"mamba": ("expand", "state_size", "conv_kernel", "time_step_rank", "use_bias", "use_conv_bias"),
+            "jamba": ("mamba_expand", "mamba_d_state", "mamba_d_conv", "mamba_dt_rank", "mamba_proj_bias",
+                      "mamba_conv_bias")}
+
+
+def _ssm(c: Config, w: Writer, keys: tuple[str, ...], norms: bool) -> str:
+    """A Mamba layer's dims (its dt rank "auto": ceil(hidden / 16)) and its layer line."""
+    expand, state, conv, rank, bias, conv_bias = keys
+    w.dim("d_inner", f"{c.int(expand, 2)} * d_model", f"{expand} {c.int(expand, 2)} x hidden_size")
+    w.dim("d_state", c.int(state, 16), state)
+    w.dim("d_conv", c.int(conv, 4), conv)
+    auto = c.get(rank, "auto") == "auto"
+    w.dim("dt_rank", "(d_model + 15) // 16" if auto else c.int(rank), f"{rank} auto: ceil(hidden_size / 16)" if auto else rank)
+    return "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state", "kernel": "d_conv",
+                              "dt_rank": "dt_rank", "bias": c.flag(bias, False), "conv_bias": c.flag(conv_bias, True),
+                              **({"norms": True} if norms else {})})
+
+
 def _mamba(c: Config, w: Writer) -> None:
     """Mamba: a stack of RMSNorm + selective state-space layers, no attention and no positions,
     the head tied to the table."""
@@ -788,26 +807,17 @@ def _mamba(c: Config, w: Writer) -> None:
     inner = c.get("intermediate_size")
     if inner is not None and c.int("intermediate_size") != expand * hidden:
         raise c.error("intermediate_size", f"{inner} disagrees with expand x hidden_size = {expand * hidden}")
-    w.dim("d_inner", f"{expand} * d_model", f"expand {expand} x hidden_size")
-    w.dim("d_state", c.int("state_size", 16), "state_size")
-    w.dim("d_conv", c.int("conv_kernel", 4), "conv_kernel")
-    rank = c.get("time_step_rank", "auto")
-    w.dim("dt_rank", "(d_model + 15) // 16" if rank == "auto" else c.int("time_step_rank"),
-          "time_step_rank auto: ceil(hidden_size / 16)" if rank == "auto" else "time_step_rank")
+    mamba = _ssm(c, w, SSM_KEYS["mamba"], norms=False)
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", 2048, "a 2048-token pass (Mamba has no position table that bounds it)")
     w.dim("batch", 1, "sequences per pass")
     c.expect("hidden_act", ("silu",), "silu")
-    bias, conv_bias = c.flag("use_bias", False), c.flag("use_conv_bias", True)
     for key in ("residual_in_fp32", "use_mambapy", "use_associative_scan", "rescale_prenorm_residual",
                 "time_step_scale", "time_step_min", "time_step_max", "time_step_init_scheme", "time_step_floor"):
         c.get(key)  # numerics, initialisation and which torch path runs the same scan: no count changes
     tied = c.flag("tie_word_embeddings", True)
     w.layer("embedding: {vocab: vocab, dim: d_model}")
-    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}",
-                                 "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state",
-                                                    "kernel": "d_conv", "dt_rank": "dt_rank", "bias": bias,
-                                                    "conv_bias": conv_bias})))
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", mamba))
     w.layer("rmsnorm: {dim: d_model}")
     _decoder_head(c, w, tied)
 
@@ -841,12 +851,7 @@ def _jamba(c: Config, w: Writer) -> None:
         w.dim("top_k", c.int("num_experts_per_tok", 2), "num_experts_per_tok")
     else:
         c.get("num_experts_per_tok")
-    w.dim("d_inner", f"{c.int('mamba_expand', 2)} * d_model", f"mamba_expand {c.int('mamba_expand', 2)} x hidden_size")
-    w.dim("d_state", c.int("mamba_d_state", 16), "mamba_d_state")
-    w.dim("d_conv", c.int("mamba_d_conv", 4), "mamba_d_conv")
-    rank = c.get("mamba_dt_rank", "auto")
-    w.dim("dt_rank", "(d_model + 15) // 16" if rank == "auto" else c.int("mamba_dt_rank"),
-          "mamba_dt_rank auto: ceil(hidden_size / 16)" if rank == "auto" else "mamba_dt_rank")
+    mamba = _ssm(c, w, SSM_KEYS["jamba"], norms=True)
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (no position table)")
     w.dim("batch", 1, "sequences per pass")
@@ -857,9 +862,6 @@ def _jamba(c: Config, w: Writer) -> None:
         c.get(key)  # which implementation runs the same scan
     tied = c.flag("tie_word_embeddings", False)
     norm = "rmsnorm: {dim: d_model}"
-    mamba = "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state", "kernel": "d_conv",
-                               "dt_rank": "dt_rank", "bias": c.flag("mamba_proj_bias", False),
-                               "conv_bias": c.flag("mamba_conv_bias", True), "norms": True})
     attention = "attention: {dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true}"
     mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, gated: true}}"
     moe = f"moe: {{dim: d_model, hidden: d_ff, experts: n_experts, top_k: top_k, activation: {act}, gated: true}}"
