@@ -876,6 +876,58 @@ def _jamba(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
+def _whisper(c: Config, w: Writer) -> None:
+    """Whisper: an encoder over log-mel frames (two convolutions, the second of stride 2, then
+    a position table of max_source_positions rows) and a decoder over tokens, pre-LN layers with
+    biases on every projection but the keys', a final LayerNorm in each stack, the head tied to
+    the decoder's table. The encoder reads 2 x max_source_positions frames (30 s of audio)."""
+    w.dim("d_model", c.int("d_model"), "d_model")
+    w.dim("n_layers", c.int("encoder_layers"), "encoder_layers")
+    w.dim("n_dec_layers", c.int("decoder_layers"), "decoder_layers")
+    w.dim("n_heads", c.int("encoder_attention_heads"), "encoder_attention_heads")
+    w.dim("n_dec_heads", c.int("decoder_attention_heads"), "decoder_attention_heads")
+    w.dim("d_ff", c.int("encoder_ffn_dim"), "encoder_ffn_dim")
+    w.dim("d_dec_ff", c.int("decoder_ffn_dim"), "decoder_ffn_dim")
+    w.dim("n_mels", c.int("num_mel_bins"), "num_mel_bins")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("max_src", c.int("max_source_positions"), "max_source_positions: the encoder's position table")
+    w.dim("max_tgt", c.int("max_target_positions"), "max_target_positions: the decoder's position table")
+    w.dim("src_len", "2 * max_src", "mel frames: transformers reads exactly 2 x max_source_positions")
+    w.dim("seq_len", c.int("max_target_positions"), "target tokens: max_target_positions")
+    w.dim("batch", 1, "utterances per pass")
+    act = _act(c, "activation_function", "gelu")
+    for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
+        c.expect(key, (0, 0.0), 0.0)
+    if c.flag("use_weighted_layer_sum", False):
+        raise c.error("use_weighted_layer_sum", "the audio classifier's weighted layer sum is not written by the importer")
+    c.get("classifier_proj_size")  # the audio classifier's, which a ForConditionalGeneration does not build
+    for key in ("apply_spec_augment", "mask_time_prob", "mask_time_length", "mask_time_min_masks", "mask_feature_prob",
+                "mask_feature_length", "mask_feature_min_masks", "median_filter_width"):
+        c.get(key)  # training-time masking of the features, and a filter for word timestamps: no count
+    if c.flag("scale_embedding", False):
+        w.note("the embeddings are multiplied by sqrt(d_model) (scale_embedding: one elementwise multiply per token "
+               "and feature, not written: no count under pytorch)")
+    tied = c.flag("tie_word_embeddings", True)
+    norm = "layernorm: {dim: d_model}"
+    attention = "{dim: d_model, heads: %s, bias: true, k_bias: false%s}"
+    mlp = "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
+    w.layer("encoder: src_len")
+    w.layers.append("    layers:")
+    for line in ("conv1d: {dim: n_mels, out: d_model, kernel: 3, padding: 1}", f"activation: {{function: {act}}}",
+                 "conv1d: {dim: d_model, out: d_model, kernel: 3, stride: 2, padding: 1}",
+                 f"activation: {{function: {act}}}", "position_embedding: {max_len: max_src, dim: d_model}"):
+        w.layer(line, 3)
+    w.block("repeat: n_layers", (norm, "attention: " + attention % ("n_heads", ""), norm, mlp % "d_ff"), 3)
+    w.layer(norm, 3)
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("position_embedding: {max_len: max_tgt, dim: d_model}")
+    w.block("repeat: n_dec_layers", (norm, "attention: " + attention % ("n_dec_heads", ", causal: true"), norm,
+                                     "cross_attention: " + attention % ("n_dec_heads", ""), norm, mlp % "d_dec_ff"))
+    w.layer(norm)
+    if c.head == "lm":
+        w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}   # proj_out")
+
+
 def _bart(c: Config, w: Writer) -> None:
     """BART: encoder and decoder stacks of post-LN layers (a layer's residual add, then its
     LayerNorm), learned positions with an offset of 2 rows, a LayerNorm on the embeddings,
@@ -943,9 +995,9 @@ HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
               "none": "no head"}
 ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
-SEQ2SEQ = ("t5", "bart")  # encoder-decoder: source and target token ids
+SEQ2SEQ = ("t5", "bart", "whisper")  # encoder-decoder: a source (token ids; Whisper's mel frames) and target ids
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
-                "t5": ("lm",), "bart": ("lm", "none"), "vit": ("none", "classifier")}  # the first is the default
+                "t5": ("lm",), "bart": ("lm", "none"), "whisper": ("lm", "none"), "vit": ("none", "classifier")}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 
@@ -986,6 +1038,7 @@ FAMILIES: dict[str, Callable] = {
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
     "bart": _bart,
+    "whisper": _whisper,
     "dbrx": _dbrx,
     "mamba": _mamba,
     "jamba": _jamba,

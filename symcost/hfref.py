@@ -48,7 +48,8 @@ def build(config: dict, device: str = "meta"):
     cfg = transformers.CONFIG_MAPPING[family].from_dict({k: v for k, v in config.items() if k != "model_type"})
     if head == "classifier" and hasattr(cfg, "pad_token_id") and cfg.pad_token_id is None:
         cfg.pad_token_id = 0  # it finds each sequence's last token by its padding (a batch needs one); no count changes
-    name = ("AutoModelForSeq2SeqLM" if family in SEQ2SEQ and head == "lm" else None) or (
+    seq2seq = "AutoModelForSpeechSeq2Seq" if family == "whisper" else "AutoModelForSeq2SeqLM"
+    name = (seq2seq if family in SEQ2SEQ and head == "lm" else None) or (
         "AutoModelForImageClassification" if family == "vit" and head == "classifier" else AUTO[head])
     auto = getattr(transformers, name)
     options = {"attn_implementation": "eager"}
@@ -69,6 +70,10 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
     if image_size is not None:
         channels = config.get("num_channels", 3)
         inputs = {"pixel_values": torch.zeros(batch, channels, image_size, image_size, device=device)}
+    elif family == "whisper":  # log-mel frames
+        inputs = {"input_features": torch.zeros(batch, config.get("num_mel_bins", 80), src_len, device=device),
+                  "decoder_input_ids": ids(seq_len), "use_cache": False,  # a mask: else it reads positions' values
+                  "decoder_attention_mask": torch.ones(batch, seq_len, dtype=torch.long, device=device)}
     elif family in SEQ2SEQ:
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
     elif family in ENCODERS:

@@ -140,6 +140,7 @@ PUBLISHED = {
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
+    "whisper": (lambda: T.WhisperConfig(), 37_760_640),  # openai/whisper-tiny (the config's defaults): 37.76M
     "roberta": (lambda: T.RobertaConfig(  # roberta-base (RobertaModel with its pooler)
         vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), 124_645_632),
     "xlm-roberta": (lambda: T.XLMRobertaConfig(  # xlm-roberta-base
@@ -221,6 +222,10 @@ def test_active_params_from_the_modules(family, top_k):
          "rope_parameters: partial_rotary_factor 0.5: rotating part of each head is not supported"),
         ("gpt_bigcode", {"multi_query": True, "num_key_value_heads": 16}, "num_key_value_heads: 16 disagrees with multi_query"),
         ("dbrx", {"attn_config": {"kv_n_heads": 2, "mystery": 1}}, "attn_config.mystery: a config field the importer"),
+        ("whisper", {"use_weighted_layer_sum": True}, "use_weighted_layer_sum: the audio classifier's"),
+        ("jamba", {"num_hidden_layers": 12}, "num_hidden_layers: 12 layers are not whole periods"),
+        ("jamba", {"attn_layer_offset": 8}, "attn_layer_offset: expected an integer from 0 to 7"),
+        ("mamba", {"intermediate_size": 1000}, "intermediate_size: 1000 disagrees with expand x hidden_size"),
         ("dbrx", {"ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 1,
                                  "ffn_act_fn": {"name": "relu2"}}}, "ffn_config.ffn_act_fn.name: 'relu2'"),
         ("cohere", {"use_qk_norm": True}, "use_qk_norm: True is not supported"),
