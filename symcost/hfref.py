@@ -32,6 +32,50 @@ class HFCounts:
     forward: int
     explained: dict[str, tuple[int, str]] = field(default_factory=dict)  # module -> (FLOPs, why)
     experts: list[tuple[int, int]] = field(default_factory=list)  # per MoE layer: (expert params, experts)
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # symcost layer type -> (params, FLOPs)
+
+
+# The symcost layer type of a transformers module, by the module's attribute name (then its
+# class name), for verify --hf's per-type rows. A module inside one already typed counts with it.
+NAMES = {
+    "embedding": ("embed_tokens", "wte", "word_embeddings", "embed_in", "embeddings"),
+    "position_embedding": ("wpe", "embed_positions", "position_embeddings"),
+    "cross_attention": ("encoder_attn", "crossattention", "EncDecAttention"),
+    "attention": ("self_attn", "attn", "self_attention", "attention", "SelfAttention"),
+    "mlp": ("mlp", "feed_forward", "ffn"),
+    "lm_head": ("lm_head", "proj_out", "embed_out"),
+    "mamba": ("mixer", "mamba"),
+}
+CLASSES = (("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
+           ("RotaryEmbedding", "rotary"))  # by the end of the class name
+
+
+def kind_of(name: str, module) -> str | None:
+    attribute, cls = name.rsplit(".", 1)[-1], type(module).__name__
+    kind = next((k for k, names in NAMES.items() if attribute in names), None)
+    by_class = next((k for end, k in CLASSES if cls.endswith(end)), None)
+    if kind == "mlp" and (by_class == "moe" or any(type(m).__name__.endswith("Experts") for m in module.modules())):
+        return "moe"  # a MoE block where a layer's MLP sits
+    return kind or by_class
+
+
+def by_kind(model, counter) -> dict[str, tuple[int, int]]:
+    """Parameters (each tensor once, where it is first named) and forward FLOPs per symcost
+    layer type, over the outermost modules kind_of types."""
+    typed: dict[str, str] = {}
+    for name, module in model.named_modules():
+        if name and not any(name.startswith(t + ".") for t in typed) and (kind := kind_of(name, module)):
+            typed[name] = kind
+    owner = lambda name: next((t for t in typed if name == t or name.startswith(t + ".")), None)
+    out: dict[str, list[int]] = {}
+    for name, p in model.named_parameters():
+        if (t := owner(name)) is not None:
+            out.setdefault(typed[t], [0, 0])[0] += p.numel()
+    root = type(model).__name__
+    for name, ops in counter.get_flop_counts().items():
+        if name.startswith(root + ".") and name[len(root) + 1:] in typed:
+            out.setdefault(typed[name[len(root) + 1:]], [0, 0])[1] += sum(ops.values())
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 # the auto class for each head import-hf writes (hf.head_of)
@@ -95,7 +139,7 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
         for m in model.modules() if type(m).__name__.endswith("Experts") and hasattr(m, "num_experts")
     ]
     return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), counter.get_total_flops(),
-                    explained, experts)
+                    explained, experts, by_kind(model, counter))
 
 
 def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, seed: int = 0) -> dict[str, int]:

@@ -188,6 +188,15 @@ def test_params_and_forward_flops_match_transformers(family):
         assert report.params[0] == published
     assert report.match, (report.forward, report.explained)
     assert sum(p.numel() for p in build(config(family)).parameters()) == report.params[1]
+    # per layer type too, where transformers' module tree cuts the layers as the spec does
+    assert report.kinds_agree == (family not in CUT_DIFFERENTLY), report.by_kind
+
+
+# families whose transformers modules group the work otherwise: BERT's attention holds its output
+# LayerNorm, OPT's and BART's layers hold fc1/fc2 directly, T5's norms are T5LayerNorm, ViT's
+# embeddings hold the patch convolution, the class token and the positions, …
+CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
+                   "vit"}
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
@@ -283,6 +292,13 @@ def test_cli_import_and_verify(cli, tmp_path):
     assert "MATCH" in result.stdout and "Qwen2MoeForCausalLM" in result.stdout
     data = json.loads(cli("verify", out, "--hf", path, "--set", "seq_len=32", "--format", "json").stdout)
     assert data["match"] and data["params"]["symbolic"] == data["params"]["transformers"]
+    # per layer type: the MoE blocks, attention, norms, table and head, each equal
+    by_type = data["by_type"]
+    assert {"moe", "attention", "rmsnorm", "embedding", "lm_head"} <= set(by_type)
+    assert all(row["params"]["symbolic"] == row["params"]["transformers"] and
+               row["flops_forward"]["symbolic"] == row["flops_forward"]["transformers"] for row in by_type.values())
+    rows = result.stdout[result.stdout.index("layer type"):].splitlines()[2:7]
+    assert all(row.rstrip().endswith("ok") for row in rows), rows
 
 
 def test_cli_errors(cli, tmp_path):

@@ -292,6 +292,9 @@ def render_hf_report(r, fmt: str) -> str:
         "params": {"symbolic": r.params[0], "transformers": r.params[1]},
         "flops_forward": {"symbolic": r.forward[0], "transformers": r.forward[1]},
         "explained": [{"module": m, "flops": f, "why": why} for m, (f, why) in r.explained.items()],
+        "by_type": {k: {"params": {"symbolic": ours[0], "transformers": theirs[0]},
+                        "flops_forward": {"symbolic": ours[1], "transformers": theirs[1]}}
+                    for k, (ours, theirs) in r.by_kind.items()},
     }
     if fmt == "json":
         import json
@@ -309,6 +312,13 @@ def render_hf_report(r, fmt: str) -> str:
     ]
     for module, (flops, why) in r.explained.items():
         lines += wrap(f"  + {flops:,} FLOPs in {module}: {why}", limit)
+    if r.by_kind:
+        lines += ["", *table(("layer type", "params", "transformers", "forward FLOPs", "transformers", ""), [
+            (k, number(ours[0]), number(theirs[0]), number(ours[1]), number(theirs[1]), "ok" if ours == theirs else "-")
+            for k, (ours, theirs) in r.by_kind.items()], limit)]
+        if not r.kinds_agree:
+            lines += wrap("  -: the two module trees cut these layers differently (transformers' modules are typed by "
+                          "name: self_attn, mlp, *RMSNorm, …); the totals above are the check", limit)
     lines.append("")
     lines.append("MATCH: equal exactly" + (" once the listed library work is added." if r.explained else ".")
                  if r.match else "MISMATCH: the counts differ by more than the listed library work.")
