@@ -728,10 +728,7 @@ def _t5(c: Config, w: Writer) -> None:
     tied = c.flag("tie_word_embeddings", True)
     attn = "{dim: d_model, heads: n_heads, head_dim: d_kv%s}"
     mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, gated: {str(gated).lower()}}}"
-    w.layer("encoder: src_len")
-    w.layers.append("    layers:")
-    for line in ("embedding: {vocab: vocab, dim: d_model}", "relative_position_bias: {buckets: buckets, heads: n_heads}"):
-        w.layer(line, 3)
+    _encoder(w, ("embedding: {vocab: vocab, dim: d_model}", "relative_position_bias: {buckets: buckets, heads: n_heads}"))
     w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", "attention: " + attn % "", "rmsnorm: {dim: d_model}", mlp), 3)
     w.layer("rmsnorm: {dim: d_model}", 3)
     w.layer("embedding: {vocab: vocab, dim: d_model, shared: true}")
@@ -876,18 +873,36 @@ def _jamba(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
+def _stacks(c: Config, w: Writer) -> str:
+    """An encoder-decoder's two stacks as BART and Whisper configure them: width, depth, heads and
+    MLP width of each (the layerdrop of neither), the embedding scale noted; their activation."""
+    w.dim("d_model", c.int("d_model"), "d_model")
+    for name, key in (("n_layers", "encoder_layers"), ("n_dec_layers", "decoder_layers"),
+                      ("n_heads", "encoder_attention_heads"), ("n_dec_heads", "decoder_attention_heads"),
+                      ("d_ff", "encoder_ffn_dim"), ("d_dec_ff", "decoder_ffn_dim")):
+        w.dim(name, c.int(key), key)
+    for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
+        c.expect(key, (0, 0.0), 0.0)
+    if c.flag("scale_embedding", False):
+        w.note("the embeddings are multiplied by sqrt(d_model) (scale_embedding: one elementwise multiply per token "
+               "and feature, not written: no count under pytorch)")
+    return _act(c, "activation_function", "gelu")
+
+
+def _encoder(w: Writer, lines) -> None:
+    """`encoder: src_len` and the layers before its repeat."""
+    w.layer("encoder: src_len")
+    w.layers.append("    layers:")
+    for line in lines:
+        w.layer(line, 3)
+
+
 def _whisper(c: Config, w: Writer) -> None:
     """Whisper: an encoder over log-mel frames (two convolutions, the second of stride 2, then
     a position table of max_source_positions rows) and a decoder over tokens, pre-LN layers with
     biases on every projection but the keys', a final LayerNorm in each stack, the head tied to
     the decoder's table. The encoder reads 2 x max_source_positions frames (30 s of audio)."""
-    w.dim("d_model", c.int("d_model"), "d_model")
-    w.dim("n_layers", c.int("encoder_layers"), "encoder_layers")
-    w.dim("n_dec_layers", c.int("decoder_layers"), "decoder_layers")
-    w.dim("n_heads", c.int("encoder_attention_heads"), "encoder_attention_heads")
-    w.dim("n_dec_heads", c.int("decoder_attention_heads"), "decoder_attention_heads")
-    w.dim("d_ff", c.int("encoder_ffn_dim"), "encoder_ffn_dim")
-    w.dim("d_dec_ff", c.int("decoder_ffn_dim"), "decoder_ffn_dim")
+    act = _stacks(c, w)
     w.dim("n_mels", c.int("num_mel_bins"), "num_mel_bins")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_src", c.int("max_source_positions"), "max_source_positions: the encoder's position table")
@@ -895,28 +910,18 @@ def _whisper(c: Config, w: Writer) -> None:
     w.dim("src_len", "2 * max_src", "mel frames: transformers reads exactly 2 x max_source_positions")
     w.dim("seq_len", c.int("max_target_positions"), "target tokens: max_target_positions")
     w.dim("batch", 1, "utterances per pass")
-    act = _act(c, "activation_function", "gelu")
-    for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
-        c.expect(key, (0, 0.0), 0.0)
     if c.flag("use_weighted_layer_sum", False):
         raise c.error("use_weighted_layer_sum", "the audio classifier's weighted layer sum is not written by the importer")
     c.get("classifier_proj_size")  # the audio classifier's, which a ForConditionalGeneration does not build
     for key in ("apply_spec_augment", "mask_time_prob", "mask_time_length", "mask_time_min_masks", "mask_feature_prob",
                 "mask_feature_length", "mask_feature_min_masks", "median_filter_width"):
         c.get(key)  # training-time masking of the features, and a filter for word timestamps: no count
-    if c.flag("scale_embedding", False):
-        w.note("the embeddings are multiplied by sqrt(d_model) (scale_embedding: one elementwise multiply per token "
-               "and feature, not written: no count under pytorch)")
     tied = c.flag("tie_word_embeddings", True)
-    norm = "layernorm: {dim: d_model}"
+    norm, mlp = "layernorm: {dim: d_model}", "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
     attention = "{dim: d_model, heads: %s, bias: true, k_bias: false%s}"
-    mlp = "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
-    w.layer("encoder: src_len")
-    w.layers.append("    layers:")
-    for line in ("conv1d: {dim: n_mels, out: d_model, kernel: 3, padding: 1}", f"activation: {{function: {act}}}",
+    _encoder(w, ("conv1d: {dim: n_mels, out: d_model, kernel: 3, padding: 1}", f"activation: {{function: {act}}}",
                  "conv1d: {dim: d_model, out: d_model, kernel: 3, stride: 2, padding: 1}",
-                 f"activation: {{function: {act}}}", "position_embedding: {max_len: max_src, dim: d_model}"):
-        w.layer(line, 3)
+                 f"activation: {{function: {act}}}", "position_embedding: {max_len: max_src, dim: d_model}"))
     w.block("repeat: n_layers", (norm, "attention: " + attention % ("n_heads", ""), norm, mlp % "d_ff"), 3)
     w.layer(norm, 3)
     w.layer("embedding: {vocab: vocab, dim: d_model}")
@@ -932,34 +937,18 @@ def _bart(c: Config, w: Writer) -> None:
     """BART: encoder and decoder stacks of post-LN layers (a layer's residual add, then its
     LayerNorm), learned positions with an offset of 2 rows, a LayerNorm on the embeddings,
     biases on every projection, one table shared by both stacks and the tied head."""
-    w.dim("d_model", c.int("d_model"), "d_model")
-    w.dim("n_layers", c.int("encoder_layers"), "encoder_layers")
-    w.dim("n_dec_layers", c.int("decoder_layers"), "decoder_layers")
-    w.dim("n_heads", c.int("encoder_attention_heads"), "encoder_attention_heads")
-    w.dim("n_dec_heads", c.int("decoder_attention_heads"), "decoder_attention_heads")
-    w.dim("d_ff", c.int("encoder_ffn_dim"), "encoder_ffn_dim")
-    w.dim("d_dec_ff", c.int("decoder_ffn_dim"), "decoder_ffn_dim")
+    act = _stacks(c, w)
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (each table has 2 more rows)")
     w.dim("src_len", c.int("max_position_embeddings"), "source tokens: max_position_embeddings")
     w.dim("seq_len", c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
     w.dim("batch", 1, "sequences per pass")
-    act = _act(c, "activation_function", "gelu")
-    for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
-        c.expect(key, (0, 0.0), 0.0)
     c.expect("is_decoder", (False, None))
-    if c.flag("scale_embedding", False):
-        w.note("the embeddings are multiplied by sqrt(d_model) (scale_embedding: one elementwise multiply per token "
-               "and feature, not written: no count under pytorch)")
     tied = c.flag("tie_word_embeddings", True)
-    norm = "layernorm: {dim: d_model}"
+    norm, mlp = "layernorm: {dim: d_model}", "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
     attention = "{dim: d_model, heads: %s, bias: true%s}"
-    mlp = "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
-    w.layer("encoder: src_len")
-    w.layers.append("    layers:")
-    for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos + 2, dim: d_model}",
-                 f"{norm}   # layernorm_embedding"):
-        w.layer(line, 3)
+    _encoder(w, ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos + 2, dim: d_model}",
+                 f"{norm}   # layernorm_embedding"))
     w.block("repeat: n_layers", ("attention: " + attention % ("n_heads", ""), norm, mlp % "d_ff", norm), 3)
     w.layer("embedding: {vocab: vocab, dim: d_model, shared: true}")
     w.layer("position_embedding: {max_len: max_pos + 2, dim: d_model}")
