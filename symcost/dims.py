@@ -74,9 +74,14 @@ class Dims:
                 else:
                     dims[name] = Dim(name, None, definition)
         parsed = cls(_ordered(dims, doc), doc)
-        for d in parsed.items:
+        substituted: dict[sympy.Symbol, sympy.Expr] = {}
+        for d in parsed.items:  # each checked as it is substituted, before a later dim builds on it
             if d.definition is not None:
-                parsed.check_terms(d.definition, ("dims", d.name), raw[d.name])
+                substituted[d.symbol] = d.definition.xreplace(substituted)
+                try:
+                    expr.check_terms(substituted[d.symbol], raw[d.name])
+                except expr.ExprError as err:
+                    raise doc.error(("dims", d.name), str(err)) from None
         return parsed
 
     @property

@@ -7,8 +7,9 @@ attribute access, calls of other names, subscripts, lambdas, comprehensions, str
 floats — is refused. Nothing from a spec ever reaches `eval` or `sympify`.
 
 Limits keep hostile input cheap: at most MAX_CHARS characters, MAX_NODES syntax nodes,
-literals below MAX_LITERAL, exponents that are integer constants up to MAX_EXPONENT, and at
-most MAX_TERMS terms once expanded (so that products of sizes cannot blow up).
+literals below MAX_LITERAL, exponents that are integer constants up to MAX_EXPONENT, at most
+MAX_TERMS terms once expanded (so that products of sizes cannot blow up), and no dim raised past
+MAX_DEGREE once derived dims are substituted.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ MAX_CHARS = 500
 MAX_NODES = 200
 MAX_EXPONENT = 16
 MAX_TERMS = 16  # terms once expanded, derived dims substituted: (a + b + c)**16 would be 153
+# the power of any one dim once derived dims are substituted: past 60, a dim of 2 already exceeds
+# 10**18 (every size's bound), and sympy cannot order, factor or solve a polynomial of degree
+# 65,536 (b: a**16, c: b**16, e: c**16, f: e**16) in bounded time or memory
+MAX_DEGREE = 60
 
 FUNCTIONS = {
     "min": (sympy.Min, 2),
@@ -111,10 +116,16 @@ def expanded_terms(e: sympy.Expr) -> int:
 
 
 def check_terms(e: sympy.Expr, text: object) -> None:
-    """Refuse what would expand past MAX_TERMS terms: formulas multiply sizes together, and an
-    expansion that explodes would hang the derivation rather than fail."""
+    """Refuse what would expand past MAX_TERMS terms (formulas multiply sizes together, and an
+    expansion that explodes would hang the derivation rather than fail), or raise a dim past
+    MAX_DEGREE."""
     if expanded_terms(e) > MAX_TERMS:
         raise ExprError(f"{text!r} expands to more than {MAX_TERMS} terms; sizes are short polynomials")
+    powers = [p for p in e.atoms(sympy.Pow) if p.exp.is_Integer and abs(p.exp) > MAX_DEGREE]
+    if powers:
+        p = max(powers, key=lambda p: abs(p.exp))
+        raise ExprError(f"{text!r} raises {p.base} to the power {p.exp} once derived dims are substituted; the "
+                        f"limit is {MAX_DEGREE} (past it, {p.base} = 2 already exceeds 10**18)")
 
 
 def _literal(n: int) -> sympy.Integer:

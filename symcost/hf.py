@@ -148,8 +148,8 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         w.dim("d_head", c.int("head_dim"), "head_dim")
     moe = family in ("mixtral", "qwen2_moe", "qwen3_moe", "granitemoe", "olmoe")
     expert_ff = family in ("mixtral", "granitemoe", "olmoe")  # intermediate_size is each expert's
-    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + (" (unused by MoE layers)" if moe and not expert_ff
-                                                                      else " (each expert's)" if expert_ff else ""))
+    w.dim("d_ff", c.int("intermediate_size"),
+          "intermediate_size" + (" (each expert's)" if expert_ff else " (unused by MoE layers)" if moe else ""))
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
@@ -190,6 +190,8 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": family != "starcoder2"}
     if family in ("llama", "granite"):
         mlp["bias"] = c.flag("mlp_bias", False)
+    elif family == "starcoder2":
+        mlp["bias"] = attention["bias"]
     if family in ("granite", "granitemoe"):
         scales = [k for k in ("embedding_multiplier", "residual_multiplier", "attention_multiplier", "logits_scaling")
                   if c.get(k) is not None]
@@ -199,8 +201,6 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     if family in ("gemma", "gemma2", "gemma3_text"):
         w.note("the embeddings are multiplied by sqrt(d_model) (one elementwise multiply per token and feature, not "
                "written: no count under pytorch)")
-    elif family == "starcoder2":
-        mlp["bias"] = attention["bias"]
 
     windows = _windows(c, family, w)
     norm = {"starcoder2": "layernorm: {dim: d_model}", "stablelm": "layernorm: {dim: d_model}",
@@ -788,7 +788,8 @@ def _ssm(c: Config, w: Writer, keys: tuple[str, ...], norms: bool) -> str:
     w.dim("d_state", c.int(state, 16), state)
     w.dim("d_conv", c.int(conv, 4), conv)
     auto = c.get(rank, "auto") == "auto"
-    w.dim("dt_rank", "(d_model + 15) // 16" if auto else c.int(rank), f"{rank} auto: ceil(hidden_size / 16)" if auto else rank)
+    w.dim("dt_rank", "(d_model + 15) // 16" if auto else c.int(rank),
+          f"{rank} auto: ceil(hidden_size / 16)" if auto else rank)
     return "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state", "kernel": "d_conv",
                               "dt_rank": "dt_rank", "bias": c.flag(bias, False), "conv_bias": c.flag(conv_bias, True),
                               **({"norms": True} if norms else {})})

@@ -239,12 +239,26 @@ def test_nested_repeat_counts_multiply_within_the_term_limit(cli, write):
 
 
 def test_derived_dims_are_bounded_as_they_are_computed(cli, write):
-    """Before: b: a**16, c: b**16, … each 16 times longer than the last, and eval ran out of time."""
-    spec = write('name: chain\ndims: {a: 10, b: "a**16", c: "b**16", e: "c**16", f: "e**16", g: "f**16", '
-                 'seq_len: 4, batch: 1}\nlayers:\n  - mlp: {dim: 8, hidden: g}\n')
+    """Before: a chain of powers grew each dim past the last, and eval ran out of time; now the
+    first dim past 10**18 stops it, with the value it reached."""
+    spec = write('name: chain\ndims: {a: 10, b: "a**16", c: "b**3", e: "c + b", seq_len: 4, batch: 1}\n'
+                 'layers:\n  - mlp: {dim: 8, hidden: e}\n')
     error = one_line_error(cli, spec)
-    assert "dims.c: b**16 = 100000000000… (257 digits) at b=10000000000000000" in error
+    assert "dims.c: b**3 = 100000000000… (49 digits) at b=10000000000000000" in error
     assert "a positive integer below 10**18" in error
+
+
+@pytest.mark.parametrize("command", [["eval"], ["derive"], ["memory"], ["flops-per-token"], ["page", "-o", "p.html"],
+                                     ["solve", "--target", "params=1000", "--for", "a"]])
+def test_a_dim_of_huge_degree_is_refused_where_it_is_declared(cli, write, command):
+    """Before: b: a**16, c: b**16, e: c**16, f: e**16 made f = a**65536 at a = 1 (a valid size);
+    then a max() of it, building a page, cancelling per-token FLOPs or solving for a asked sympy to
+    order, factor or solve a polynomial of degree 65,536, and ran out of memory (CI was killed)."""
+    spec = write('name: h\ndims: {a: 1, b: "a**16", c: "b**16", e: "c**16", f: "e**16", '
+                 'g: "max(3*f + 5*a, 2*f + 7*a*a)", seq_len: 4}\nlayers:\n  - mlp: {dim: 8, hidden: g}\n')
+    result = cli(command[0], spec, *command[1:])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "dims.c: 'b**16' raises a to the power 256 once derived dims are substituted; the limit is 60" in result.stderr
 
 
 def test_identical_parts_are_equal_everywhere(cli):

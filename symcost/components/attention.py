@@ -71,6 +71,9 @@ class Attention(Projections):
     # RMSNorm of queries and keys: true (or "head") over each head with one head_dim of weights for
     # all heads (Qwen3); "full" over all heads at once, as OLMo 2 does, with weights for each
     qk_norm: Literal[False, True, "head", "full"] = False
+    causal: StrictBool = False
+    window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
+    residual: StrictBool = True  # output is added to the input stream
 
     @field_validator("qk_norm", mode="before")
     @classmethod
@@ -78,9 +81,6 @@ class Attention(Projections):
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError("Input should be false, true, 'head' or 'full'")
         return value
-    causal: StrictBool = False
-    window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
-    residual: StrictBool = True  # output is added to the input stream
 
     def parts(self, ctx: Ctx):
         h, kv, hd = self.heads, self.n_kv, self.d_head

@@ -29,7 +29,8 @@ def output_size(length, kernel, stride=1, padding=0, dilation=1) -> sympy.Expr:
     return sympy.floor((length + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
 
 
-def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: bool, input_grad: bool | None = None) -> Cost:
+def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: bool,
+              input_grad: bool | None = None) -> Cost:
     """One convolution over `positions` output positions per sample; its input needs a gradient
     when the stream has one (or as `input_grad` says)."""
     conv = ctx.convention
