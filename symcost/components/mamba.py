@@ -19,7 +19,9 @@ counted under `full` at conventions' constants ("ssm_discretize", "ssm_step").
 
 Work and memory grow linearly in seq_len — against attention's n². For inference a layer keeps
 a recurrent state instead of a growing KV cache: the conv's last k - 1 inputs and the SSM
-state, batch x inner x (k - 1 + state) values, whatever the context (`cache` here).
+state, batch x inner x (k - 1 + state) values, whatever the context (`cache` here). A decode
+step runs the conv over those k - 1 inputs and the new one, unpadded: one output position, so
+its FLOPs do not depend on the context at all.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from .conv import conv_cost
 
 class Mamba(Component):
     kind = "mamba"
-    decodes = False  # a decode step would update the recurrent state in place; not built
     dim: Size
     inner: Size  # expand x dim in Mamba's configs
     state: Size  # d_state (N)
@@ -53,7 +54,8 @@ class Mamba(Component):
         states = tokens * di * n
         parts = {
             "in_proj": ctx.linear(self.dim, 2 * di, self.bias),
-            "conv": conv_cost(ctx, di, di, k, T + k - 1, di, self.conv_bias, input_grad=True)
+            # padded on both sides over a sequence; a decode step reads the k - 1 kept inputs instead
+            "conv": conv_cost(ctx, di, di, k, T if ctx.decoding else T + k - 1, di, self.conv_bias, input_grad=True)
             + ctx.elementwise(tokens * di, "silu"),
             "x_proj": ctx.linear(di, r + 2 * n, False, input_grad=True) + (
                 Cost.weights(r + 2 * n) + ctx.elementwise(tokens * (r + 2 * n), "rmsnorm")
@@ -112,8 +114,17 @@ class Mamba(Component):
 
         def forward(m, u, state):
             B, T, _ = u.shape
+            kept = state.get("kv")
+            cache = kept.setdefault(m, {}) if kept is not None else None  # a decoder's recurrent state
             x, z = m.in_proj(u).chunk(2, dim=-1)  # (B, T, inner) views
-            x = F.silu(m.conv(x.transpose(1, 2))[..., :T]).transpose(1, 2).contiguous()  # causal: the first T
+            x = x.transpose(1, 2)  # (B, inner, T)
+            if cache is not None:  # decoding: the k - 1 inputs kept (zeros before any), unpadded
+                window = torch.cat((cache.get("conv", x.new_zeros(B, di, k - 1)), x), dim=-1)
+                c = F.conv1d(window, m.conv.weight, m.conv.bias, groups=di)  # (B, inner, T)
+                cache["conv"] = window[..., window.shape[-1] - (k - 1):]  # the last k - 1 inputs
+            else:
+                c = m.conv(x)[..., :T]  # padded on both sides; causal: the first T
+            x = F.silu(c).transpose(1, 2).contiguous()
             dt, Bm, Cm = m.x_proj(x).split([r, n, n], dim=-1)
             if norms:
                 dt, Bm, Cm = m.dt_norm(dt), m.b_norm(Bm), m.c_norm(Cm)
@@ -121,11 +132,14 @@ class Mamba(Component):
             A = -torch.exp(m.A_log)  # (inner, state)
             dA = torch.exp(dt.unsqueeze(-1) * A)  # (B, T, inner, state)
             dBx = (dt.unsqueeze(-1) * Bm.unsqueeze(2)) * x.unsqueeze(-1)
-            h = torch.zeros(B, di, n, dtype=u.dtype, device=u.device)
+            h = cache.get("ssm") if cache is not None and "ssm" in cache else torch.zeros(B, di, n, dtype=u.dtype,
+                                                                                           device=u.device)
             ys = []
             for t in range(T):
                 h = dA[:, t] * h + dBx[:, t]
                 ys.append(torch.matmul(h, Cm[:, t].unsqueeze(-1)))  # (B, inner, 1)
+            if cache is not None:
+                cache["ssm"] = h
             y = torch.cat(ys, dim=-1).transpose(1, 2) + x * m.D  # (B, T, inner)
             out = m.out_proj(y * F.silu(z))
             return u + out if residual else out
