@@ -7,6 +7,10 @@ fields it understands; a field that could change the architecture and is not und
 naming the field, never a silently wrong spec. Fields that change no count (dropouts,
 epsilons, rope scaling, token ids, router loss weights…) are data in hfneutral; they are
 accepted and listed as ignored.
+
+The nineteen Llama-like families are data: a `Decoder` each in DECODERS (which norm, which bias
+flags, qk norms, MoE kind, window pattern, parallel or post-norm layout, notes), read by one
+template; the others (GPT-2, BERT, T5, Falcon, Mamba, Whisper, …) have a writer each.
 """
 
 from __future__ import annotations
@@ -134,8 +138,83 @@ def _act(c: Config, key: str = "hidden_act", default: str = "silu") -> str:
 
 # -- decoder-only families ----------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Decoder:
+    """A Llama-like family as data: what its config fields mean for the one template, _decoder.
+    A flag is (config field, its default); every switch here is read from the config."""
+
+    norm: str = "rmsnorm: {dim: d_model}"
+    act: tuple[str, str] = ("hidden_act", "silu")
+    tied: bool = False  # tie_word_embeddings' default
+    attention_bias: tuple[str, bool] | None = ("attention_bias", False)  # every projection's bias
+    qkv_bias: tuple[str, bool] | bool = False  # q, k and v only: a flag, or always
+    mlp_bias: tuple[str, bool] | str | None = None  # a flag, or "attention": the attention's
+    gated: bool = True
+    qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
+    moe: str | None = None  # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size
+    windows: str | None = None  # "optional": sliding_window when set; "never": use_sliding_window refused;
+    # "alternate": Gemma 2's local and global layers; "five_one": Gemma 3's five local, then a global one
+    parallel: bool | str = False  # attention and MLP on one norm (Cohere), or when this flag says so (StableLM)
+    post: bool = False  # each norm inside its branch's residual, after it (OLMo 2)
+    post_norms: bool = False  # a norm after each branch too (Gemma 2 and 3)
+    partial_rotary: float | None = None  # rotary on this part of each head unless the config says (StableLM)
+    refuse: tuple[tuple[str, tuple, object], ...] = ()  # (field, values understood, default)
+    notes: tuple[str, ...] = ()  # work not written (NOTES), named at the top of the spec
+    read: tuple[str, ...] = ()  # fields read and not used (Gemma 1's hidden_activation beside hidden_act)
+
+
+def _granite_note(c: Config) -> str:
+    scales = [k for k in ("embedding_multiplier", "residual_multiplier", "attention_multiplier", "logits_scaling")
+              if c.get(k) is not None]
+    return (f"Granite's scalar multipliers ({', '.join(scales)}) are not written: each is one elementwise multiply "
+            "(no count under pytorch; a few per token under `full`); attention_multiplier replaces 1/sqrt(head_dim)")
+
+
+def _logit_scale_note(c: Config) -> str:
+    c.get("logit_scale")
+    return "the logits are multiplied by logit_scale (one elementwise multiply per logit, not written: no count under pytorch)"
+
+
+# what a family computes that its spec does not write: a note at the top of the spec, or None
+NOTES: dict[str, Callable[[Config], str | None]] = {
+    "clip_qkv": lambda c: CLIPPED if c.get("clip_qkv") is not None else None,
+    "embedding_scale": lambda c: "the embeddings are multiplied by sqrt(d_model) (one elementwise multiply per token "
+                                 "and feature, not written: no count under pytorch)",
+    "logit_scale": _logit_scale_note,
+    "granite": _granite_note,
+}
+GEMMA = dict(act=("hidden_activation", "gelu_pytorch_tanh"), tied=True, notes=("embedding_scale",),
+             refuse=(("use_bidirectional_attention", (False, None), None),))
+LAYERNORM = "layernorm: {dim: d_model}"
+DECODERS: dict[str, Decoder] = {
+    "llama": Decoder(mlp_bias=("mlp_bias", False)),
+    "mistral": Decoder(attention_bias=None, windows="optional"),
+    "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
+    "phi3": Decoder(attention_bias=None, windows="optional"),
+    "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="never"),
+    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="never", moe="routed"),
+    "qwen3": Decoder(qk_norm=True, windows="never"),
+    "qwen3_moe": Decoder(qk_norm=True, windows="never", moe="routed"),
+    "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), read=("hidden_activation",))),
+    "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True),
+    "gemma3_text": Decoder(**GEMMA, windows="five_one", post_norms=True, qk_norm=True),
+    "starcoder2": Decoder(norm=LAYERNORM, act=("hidden_act", "gelu_pytorch_tanh"), tied=True,
+                          attention_bias=("use_bias", True), mlp_bias="attention", gated=False, windows="optional"),
+    "stablelm": Decoder(norm=LAYERNORM, attention_bias=None, qkv_bias=("use_qkv_bias", False),
+                        parallel="use_parallel_residual", partial_rotary=0.25, refuse=(("qk_layernorm", (False,), False),)),
+    "olmo": Decoder(norm="layernorm: {dim: d_model, affine: false}", notes=("clip_qkv",)),
+    "olmo2": Decoder(qk_norm="full", post=True),
+    "olmoe": Decoder(qk_norm="full", moe="experts", notes=("clip_qkv",)),
+    "granite": Decoder(mlp_bias=("mlp_bias", False), notes=("granite",)),
+    "granitemoe": Decoder(moe="experts", notes=("granite",)),
+    "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
+                      refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
+}
+
+
 def _decoder(c: Config, family: str, w: Writer) -> None:
-    """Llama and its relatives: one template, with each family's switches."""
+    """Llama and its relatives: one template, read as DECODERS[family] says."""
+    f = DECODERS[family]
     d = w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     heads = c.int("num_attention_heads")
@@ -146,92 +225,60 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
         w.dim("d_head", "d_model / n_heads", "head_dim unset: hidden_size / num_attention_heads")
     else:
         w.dim("d_head", c.int("head_dim"), "head_dim")
-    moe = family in ("mixtral", "qwen2_moe", "qwen3_moe", "granitemoe", "olmoe")
-    expert_ff = family in ("mixtral", "granitemoe", "olmoe")  # intermediate_size is each expert's
-    w.dim("d_ff", c.int("intermediate_size"),
-          "intermediate_size" + (" (each expert's)" if expert_ff else " (unused by MoE layers)" if moe else ""))
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + {
+        "experts": " (each expert's)", "routed": " (unused by MoE layers)"}.get(f.moe, ""))
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
-    act = _act(c, "hidden_activation" if family in ("gemma2", "gemma3_text") else "hidden_act",
-               "gelu_pytorch_tanh" if family in ("gemma", "gemma2", "gemma3_text", "starcoder2") else "silu")
-    if family == "gemma":
-        c.get("hidden_activation")  # Gemma 1 configs may carry both; hidden_act is the one used
-    tied = c.flag("tie_word_embeddings", family in ("gemma", "gemma2", "gemma3_text", "starcoder2", "cohere"))
+    act = _act(c, *f.act)
+    for key in f.read:
+        c.get(key)
+    for key, allowed, default in f.refuse:
+        c.expect(key, allowed, default)
+    for note in filter(None, (NOTES[n](c) for n in f.notes)):
+        w.note(note)
+    tied = c.flag("tie_word_embeddings", f.tied)
 
     attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
-    if family in ("llama", "gemma", "gemma2", "gemma3_text", "qwen3", "qwen3_moe", "mistral", "mixtral", "olmo", "granite",
-                  "granitemoe", "cohere", "olmo2", "olmoe"):
-        attention["bias"] = c.flag("attention_bias", False) if family not in ("mistral", "mixtral") else False
-    elif family == "qwen2":
-        attention |= {"q_bias": True, "k_bias": True, "v_bias": True}
-    elif family == "qwen2_moe":
-        qkv = c.flag("qkv_bias", True)
+    if f.attention_bias is not None:
+        attention["bias"] = c.flag(*f.attention_bias)
+    if f.qkv_bias:
+        qkv = f.qkv_bias if f.qkv_bias is True else c.flag(*f.qkv_bias)
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
-    elif family == "starcoder2":  # one switch for every projection's bias, the MLP's too
-        attention["bias"] = c.flag("use_bias", True)
-    elif family == "stablelm":
-        qkv = c.flag("use_qkv_bias", False)
-        attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
-        c.expect("qk_layernorm", (False,), False)  # a LayerNorm per head, each with its own weights: not written
-    if family in ("qwen3", "qwen3_moe", "gemma3_text"):
-        attention["qk_norm"] = True
-    if family in ("olmo2", "olmoe"):  # one RMSNorm over all query heads, one over all key heads
-        attention["qk_norm"] = "full"
-    if family == "cohere":  # a LayerNorm of (heads, head_dim) weights: one per head, not written
-        c.expect("use_qk_norm", (False,), False)
-        w.note("the logits are multiplied by logit_scale (one elementwise multiply per logit, not written: no count "
-               "under pytorch)")
-        c.get("logit_scale")
-    if family in ("gemma", "gemma2", "gemma3_text"):
-        c.expect("use_bidirectional_attention", (False, None))
-    if family in ("olmo", "olmoe") and c.get("clip_qkv") is not None:
-        w.note(CLIPPED)
-    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": family != "starcoder2"}
-    if family in ("llama", "granite"):
-        mlp["bias"] = c.flag("mlp_bias", False)
-    elif family == "starcoder2":
-        mlp["bias"] = attention["bias"]
-    if family in ("granite", "granitemoe"):
-        scales = [k for k in ("embedding_multiplier", "residual_multiplier", "attention_multiplier", "logits_scaling")
-                  if c.get(k) is not None]
-        w.note(f"Granite's scalar multipliers ({', '.join(scales)}) are not written: each is one elementwise "
-               "multiply (no count under pytorch; a few per token under `full`); attention_multiplier replaces "
-               "1/sqrt(head_dim)")
-    if family in ("gemma", "gemma2", "gemma3_text"):
-        w.note("the embeddings are multiplied by sqrt(d_model) (one elementwise multiply per token and feature, not "
-               "written: no count under pytorch)")
+    if f.qk_norm:
+        attention["qk_norm"] = f.qk_norm
+    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": f.gated}
+    if f.mlp_bias is not None:
+        mlp["bias"] = attention["bias"] if f.mlp_bias == "attention" else c.flag(*f.mlp_bias)
 
-    windows = _windows(c, family, w)
-    norm = {"starcoder2": "layernorm: {dim: d_model}", "stablelm": "layernorm: {dim: d_model}",
-            "olmo": "layernorm: {dim: d_model, affine: false}",
-            "cohere": "layernorm: {dim: d_model, bias: false}"}.get(family, "rmsnorm: {dim: d_model}")
-    feed = f"mlp: {_flow(mlp)}" if not moe else f"moe: {_flow(_moe(c, family, w, act))}"
-    post = [norm] if family in ("gemma2", "gemma3_text") else []  # Gemma 2 and 3 also normalise each branch's output
+    windows = _windows(c, f.windows, w)
+    norm = f.norm
+    feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f.moe, family, w, act))}"
+    post = [norm] if f.post_norms else []
 
     def block(a: dict) -> list[str]:
         return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
 
     w.layer(f"embedding: {{vocab: vocab, dim: {d}}}")
-    if family == "stablelm":  # rotary on part of each head
+    if f.partial_rotary is not None:  # rotary on part of each head
         head_dim = c.int("hidden_size") // heads if head_dim is None else head_dim
-        fraction = _rotary_fraction(c, "partial_rotary_factor", 0.25)
+        fraction = _rotary_fraction(c, "partial_rotary_factor", f.partial_rotary)
         w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
         w.layer("rotary: {dim: d_rot}")
     else:
         w.layer("rotary: {dim: d_head}")
-    if family == "cohere" or family == "stablelm" and c.flag("use_parallel_residual", False):
+    if f.parallel is True or f.parallel and c.flag(f.parallel, False):
         a = dict(attention, residual=False)
         _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
-    elif family == "gemma2":  # local, then global, alternating
+    elif f.windows == "alternate":  # local, then global
         w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
                 block(attention | {"window": "window"}) + block(attention))
-    elif family == "olmo2":  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
+    elif f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
         w.block("repeat: n_layers", ())
         w.layers += ["      " + line for line in (
             "- residual:", f"    - attention: {_flow(dict(attention, residual=False))}", f"    - {norm}",
             "- residual:", f"    - mlp: {_flow(dict(mlp, residual=False))}", f"    - {norm}")]
-    elif family == "gemma3_text":  # five local layers, then a global one; the layers left over are local
+    elif f.windows == "five_one":  # five local layers, then a global one; the layers left over are local
         local = block(attention | {"window": "window"})
         w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one",
                 local * 5 + block(attention))
@@ -243,14 +290,14 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
-def _windows(c: Config, family: str, w: Writer) -> bool:
-    """Whether layers use a sliding window (and declare its dim)."""
-    if family in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe"):
+def _windows(c: Config, kind: str | None, w: Writer) -> bool:
+    """Whether layers use a sliding window (and declare its dim), as Decoder.windows says."""
+    if kind == "never":
         if c.flag("use_sliding_window", False):
             raise c.error("use_sliding_window", "per-layer sliding windows (max_window_layers) are not supported by the importer")
         c.get("sliding_window"), c.get("max_window_layers"), c.get("layer_types")
         return False
-    if family == "gemma2":
+    if kind == "alternate":
         types = c.get("layer_types")
         expected = ["sliding_attention", "full_attention"] * (c.int("num_hidden_layers") // 2)
         if types is not None and list(types) != expected:
@@ -259,7 +306,7 @@ def _windows(c: Config, family: str, w: Writer) -> bool:
             raise c.error("num_hidden_layers", "alternating layers need an even number of layers")
         w.dim("window", c.int("sliding_window", 4096), "sliding_window")
         return True
-    if family == "gemma3_text":
+    if kind == "five_one":
         n = c.int("num_hidden_layers")
         expected = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(n)]
         types = c.get("layer_types")
@@ -268,19 +315,19 @@ def _windows(c: Config, family: str, w: Writer) -> bool:
         c.expect("sliding_window_pattern", (6, None)), c.expect("_sliding_window_pattern", (6, None))
         w.dim("window", c.int("sliding_window", 4096), "sliding_window")
         return True
-    if family in ("mistral", "mixtral", "phi3", "starcoder2") and c.get("sliding_window") is not None:
+    if kind == "optional" and c.get("sliding_window") is not None:
         w.dim("window", c.int("sliding_window"), "sliding_window")
         return True
     return False
 
 
-def _moe(c: Config, family: str, w: Writer, act: str) -> dict:
+def _moe(c: Config, kind: str, family: str, w: Writer, act: str) -> dict:
     experts_key = "num_local_experts" if "num_local_experts" in c.data else "num_experts"
     w.dim("n_experts", c.int(experts_key), experts_key)
     c.read.update({"num_local_experts", "num_experts"})
     w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
     moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
-    if family in ("mixtral", "granitemoe", "olmoe"):
+    if kind == "experts":
         return moe | {"hidden": "d_ff"}
     c.expect("decoder_sparse_step", (1,), 1)
     if c.get("mlp_only_layers", []):
@@ -1036,9 +1083,7 @@ FAMILIES: dict[str, Callable] = {
     "bloom": _bloom,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
-    **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f)
-       for f in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "phi3",
-                 "starcoder2", "olmo", "stablelm", "gemma3_text", "granite", "granitemoe", "cohere", "olmo2", "olmoe")},
+    **{f: (lambda family: lambda c, w: _decoder(c, family, w))(f) for f in DECODERS},
 }
 
 
