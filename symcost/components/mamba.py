@@ -132,8 +132,7 @@ class Mamba(Component):
             A = -torch.exp(m.A_log)  # (inner, state)
             dA = torch.exp(dt.unsqueeze(-1) * A)  # (B, T, inner, state)
             dBx = (dt.unsqueeze(-1) * Bm.unsqueeze(2)) * x.unsqueeze(-1)
-            h = cache.get("ssm") if cache is not None and "ssm" in cache else torch.zeros(B, di, n, dtype=u.dtype,
-                                                                                           device=u.device)
+            h = cache["ssm"] if cache and "ssm" in cache else u.new_zeros(B, di, n)  # the kept state, or 0
             ys = []
             for t in range(T):
                 h = dA[:, t] * h + dBx[:, t]
