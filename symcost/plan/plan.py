@@ -24,7 +24,7 @@ from ..results import Result
 from ..spec import Repeat
 from . import collectives
 from .execution import CP, DP, EP, MB, PP, RESERVED, TP, V, M, Execution
-from .rules import REPLICATED, RULES, Rule
+from .rules import REPLICATED, RULES, Rule, refusal
 from .system import Hardware
 
 ONE = sympy.Integer(1)
@@ -302,13 +302,9 @@ def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
     for site in derivation.sites:
         if not isinstance(site.component, Component):
             continue
-        r = RULES.get(site.component.kind)
-        if r is None and tp > 1:
-            raise derivation.spec.doc.error(site.where, f"{site.component.kind} layers have no tensor-parallel rule "
-                                            f"(types with one: {', '.join(sorted(RULES))}); plan this spec with tp 1")
-        if r is not None and tp > 1 and (why := r.refuses(site.component)):
+        if tp > 1 and (why := refusal(site.component)):
             raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with tp 1")
-        out.append((site, r or REPLICATED))
+        out.append((site, RULES.get(site.component.kind, REPLICATED)))
     return out
 
 

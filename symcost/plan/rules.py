@@ -16,7 +16,7 @@ how the layer sits in Megatron-LM's scheme (Shoeybi et al. 2019, Sec. 3):
   weights are whole on every rank, and their activations split by sequence only under
   sequence parallelism.
 
-Layer types without a rule refuse tp > 1 with a message rather than guess.
+Layer types without a rule refuse tp > 1 with a message rather than guess (`refusal`).
 """
 
 from __future__ import annotations
@@ -65,3 +65,10 @@ RULES: dict[str, Rule] = {
                                      "alibi", "activation")},
 }
 
+
+def refusal(component) -> str | None:
+    """Why tp cannot split this layer (its type has no rule, or one of its settings forbids it), else None."""
+    rule = RULES.get(component.kind)
+    if rule is None:
+        return f"{component.kind} layers have no tensor-parallel rule (types with one: {', '.join(sorted(RULES))})"
+    return rule.refuses(component)

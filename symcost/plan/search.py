@@ -25,7 +25,7 @@ from ..explore.vectorized import NUMPY_MODULES
 from ..precision import RECOMPUTE
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution
 from .plan import Plan, _main_repeat, formulas, layer_sites, plan, tokens_per_sequence
-from .rules import RULES
+from .rules import refusal
 from .system import hardware as _hardware
 from .time import PEAK_DTYPE, link_bandwidth, piece_work
 
@@ -57,10 +57,11 @@ def _divisors(n: int) -> list[int]:
 @dataclass(frozen=True)
 class Splits:
     """What each parallel size must divide in this model: tp the sizes its rules split (and tp
-    stays 1 when a layer type has no rule), pp the main repeat's count, cp the sequence, ep the experts."""
+    stays 1 when a layer cannot be split: rules.refusal), pp the main repeat's count, cp the
+    sequence, ep the experts."""
 
     tp_sizes: tuple[int, ...]
-    tp_rules: bool  # every layer type has a tensor-parallel rule
+    tp_rules: bool  # every layer can be split by tp
     layers: int
     seq: int
     experts: tuple[int, ...]
@@ -75,8 +76,7 @@ class Splits:
 def splits(derivation: Derivation, value, sites) -> Splits:
     main = _main_repeat(derivation)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
-                  all(site.component.kind in RULES and not RULES[site.component.kind].refuses(site.component)
-                      for site, _ in sites),
+                  not any(refusal(site.component) for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
                   tuple(int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"))
