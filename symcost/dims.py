@@ -77,11 +77,8 @@ class Dims:
         substituted: dict[sympy.Symbol, sympy.Expr] = {}
         for d in parsed.items:  # each checked as it is substituted, before a later dim builds on it
             if d.definition is not None:
+                parsed.check_terms(d.definition, ("dims", d.name), raw[d.name], substituted)
                 substituted[d.symbol] = d.definition.xreplace(substituted)
-                try:
-                    expr.check_terms(substituted[d.symbol], raw[d.name])
-                except expr.ExprError as err:
-                    raise doc.error(("dims", d.name), str(err)) from None
         return parsed
 
     @property
@@ -123,10 +120,11 @@ class Dims:
                 out[d.symbol] = d.definition.xreplace(out)
         return out
 
-    def check_terms(self, e: sympy.Expr, path: tuple, text: object) -> None:
-        """A size, once derived dims are substituted, must stay a short polynomial (expr.MAX_TERMS)."""
+    def check_terms(self, e: sympy.Expr, path: tuple, text: object, substitution: dict | None = None) -> None:
+        """A size, once derived dims are substituted (all of them, or `substitution`), must stay a
+        short polynomial (expr.check_terms)."""
         try:
-            expr.check_terms(e.xreplace(self.substitution()), text)
+            expr.check_terms(e.xreplace(self.substitution() if substitution is None else substitution), text)
         except expr.ExprError as err:
             raise self.doc.error(path, str(err)) from None
 
