@@ -79,6 +79,8 @@ class Config:
 
 
 CLIPPED = "q, k and v are clamped to clip_qkv (elementwise, not written: no count under pytorch)"
+SCALED = ("the embeddings are multiplied by sqrt(d_model) ({}one elementwise multiply per token and feature, not "
+          "written: no count under pytorch)")
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh",
                "gelu_fast": "gelu_tanh", "relu": "relu"}
 
@@ -152,6 +154,7 @@ class Decoder:
     gated: bool = True
     qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
     moe: str | None = None  # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size
+    shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
     windows: str | None = None  # "optional": sliding_window when set; "never": use_sliding_window refused;
     # "alternate": Gemma 2's local and global layers; "five_one": Gemma 3's five local, then a global one
     parallel: bool | str = False  # attention and MLP on one norm (Cohere), or when this flag says so (StableLM)
@@ -178,8 +181,7 @@ def _logit_scale_note(c: Config) -> str:
 # what a family computes that its spec does not write: a note at the top of the spec, or None
 NOTES: dict[str, Callable[[Config], str | None]] = {
     "clip_qkv": lambda c: CLIPPED if c.get("clip_qkv") is not None else None,
-    "embedding_scale": lambda c: "the embeddings are multiplied by sqrt(d_model) (one elementwise multiply per token "
-                                 "and feature, not written: no count under pytorch)",
+    "embedding_scale": lambda c: SCALED.format(""),
     "logit_scale": _logit_scale_note,
     "granite": _granite_note,
 }
@@ -192,7 +194,8 @@ DECODERS: dict[str, Decoder] = {
     "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
     "phi3": Decoder(attention_bias=None, windows="optional"),
     "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="never"),
-    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="never", moe="routed"),
+    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="never", moe="routed",
+                         shared_expert=True),
     "qwen3": Decoder(qk_norm=True, windows="never"),
     "qwen3_moe": Decoder(qk_norm=True, windows="never", moe="routed"),
     "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), read=("hidden_activation",))),
@@ -253,7 +256,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
 
     windows = _windows(c, f.windows, w)
     norm = f.norm
-    feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f.moe, family, w, act))}"
+    feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
     post = [norm] if f.post_norms else []
 
     def block(a: dict) -> list[str]:
@@ -321,20 +324,20 @@ def _windows(c: Config, kind: str | None, w: Writer) -> bool:
     return False
 
 
-def _moe(c: Config, kind: str, family: str, w: Writer, act: str) -> dict:
+def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
     experts_key = "num_local_experts" if "num_local_experts" in c.data else "num_experts"
     w.dim("n_experts", c.int(experts_key), experts_key)
     c.read.update({"num_local_experts", "num_experts"})
     w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
     moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
-    if kind == "experts":
+    if f.moe == "experts":
         return moe | {"hidden": "d_ff"}
     c.expect("decoder_sparse_step", (1,), 1)
     if c.get("mlp_only_layers", []):
         raise c.error("mlp_only_layers", "dense layers among the MoE ones are not supported by the importer")
     w.dim("d_expert", c.int("moe_intermediate_size"), "moe_intermediate_size")
     moe["hidden"] = "d_expert"
-    if family == "qwen2_moe":
+    if f.shared_expert:
         w.dim("d_shared", c.int("shared_expert_intermediate_size"), "shared_expert_intermediate_size")
         moe |= {"shared_experts": 1, "shared_hidden": "d_shared", "shared_gate": True}
     return moe
@@ -505,16 +508,21 @@ def _alias(c: Config, *keys: str) -> str:
     return next((k for k in keys if c.data.get(k) is not None), keys[0])
 
 
+def _trunk(c: Config, w: Writer, hidden: tuple[str, ...], layers: tuple[str, ...], heads: tuple[str, ...]) -> int:
+    """d_model, n_layers and n_heads from the first of each field's names the config uses (_alias); the heads."""
+    sizes = {}
+    for name, keys in (("d_model", hidden), ("n_layers", layers), ("n_heads", heads)):
+        key = _alias(c, *keys)
+        sizes[name] = c.int(key)
+        w.dim(name, sizes[name], key)
+    return sizes["n_heads"]
+
+
 def _falcon(c: Config, w: Writer) -> None:
     """Falcon: multi-query (7B) or grouped (new_decoder_architecture: 40B, 180B) attention with
     one fused qkv projection; attention and MLP in parallel on one LayerNorm (7B) or one each
     (num_ln_in_parallel_attn 2), or in sequence (parallel_attn false); rotary, or ALiBi."""
-    hidden, layers, heads_key = _alias(c, "hidden_size", "n_embed"), _alias(c, "num_hidden_layers", "n_layer"), \
-        _alias(c, "num_attention_heads", "n_head")
-    w.dim("d_model", c.int(hidden), hidden)
-    w.dim("n_layers", c.int(layers), layers)
-    heads = c.int(heads_key)
-    w.dim("n_heads", heads, heads_key)
+    heads = _trunk(c, w, ("hidden_size", "n_embed"), ("num_hidden_layers", "n_layer"), ("num_attention_heads", "n_head"))
     new = c.flag("new_decoder_architecture", False)
     multi_query, parallel = c.flag("multi_query", True), c.flag("parallel_attn", True)
     if new:
@@ -554,11 +562,7 @@ def _falcon(c: Config, w: Writer) -> None:
 def _bloom(c: Config, w: Writer) -> None:
     """BLOOM: ALiBi instead of positions, a LayerNorm on the embeddings, fused qkv with biases,
     a GELU MLP of 4 x hidden, the head tied to the table."""
-    hidden, layers, heads = _alias(c, "hidden_size", "n_embed"), _alias(c, "n_layer", "num_hidden_layers"), \
-        _alias(c, "n_head", "num_attention_heads")
-    w.dim("d_model", c.int(hidden), hidden)
-    w.dim("n_layers", c.int(layers), layers)
-    w.dim("n_heads", c.int(heads), heads)
+    _trunk(c, w, ("hidden_size", "n_embed"), ("n_layer", "num_hidden_layers"), ("n_head", "num_attention_heads"))
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", 2048, "a 2048-token pass (BLOOM was trained on 2048; ALiBi has no table that bounds it)")
     w.dim("batch", 1, "sequences per pass")
@@ -932,8 +936,7 @@ def _stacks(c: Config, w: Writer) -> str:
     for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
         c.expect(key, (0, 0.0), 0.0)
     if c.flag("scale_embedding", False):
-        w.note("the embeddings are multiplied by sqrt(d_model) (scale_embedding: one elementwise multiply per token "
-               "and feature, not written: no count under pytorch)")
+        w.note(SCALED.format("scale_embedding: "))
     return _act(c, "activation_function", "gelu")
 
 
