@@ -108,8 +108,8 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
         "activation_bytes": activations,
         "backward_transient_bytes": backward,
         # gradients grow as activations are freed: the peak is at one end of the backward pass. Left
-        # unevaluated: to order two sums, sympy may find the real roots of their difference, and a
-        # derived dim like a**(16**7) makes that a polynomial of degree 2**28 (gigabytes, minutes)
+        # unevaluated: to order two sums, sympy may look for the real roots of their difference, a
+        # polynomial of up to expr.MAX_DEGREE in one dim (before that bound, 2**28: CI's OOM kill)
         "peak_training_bytes": weights + optimizer_states + sympy.Max(*sympy.ordered((activations + backward, grads)),
                                                                       evaluate=False),
         "prefill_transient_bytes": prefill,

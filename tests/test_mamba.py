@@ -1,8 +1,8 @@
 """Mamba's selective state-space layer: parameters, FLOPs (forward and backward) and the bytes
-saved for backward equal PyTorch's at drawn sizes; the closed forms are linear in seq_len where
-attention is quadratic; and Hugging Face's MambaForCausalLM, built from its config, agrees."""
+saved for backward equal PyTorch's at drawn sizes, and the closed forms are linear in seq_len
+where attention is quadratic. (Against transformers' MambaForCausalLM: test_hf.py; its decode
+step: test_memory_inference.py.)"""
 
-import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 import symcost
 
 
-def spec(d, inner, state, kernel, rank, n, b, bias=False, conv_bias=True, norms=False, layers=1):
+def spec(d, inner, state, kernel, rank, n, b, bias=False, conv_bias=True, norms=False):
     flags = f"bias: {str(bias).lower()}, conv_bias: {str(conv_bias).lower()}, norms: {str(norms).lower()}"
     return symcost.loads(f"""\
 name: m
 dims: {{seq_len: {n}, batch: {b}}}
 layers:
   - embedding: {{vocab: 7, dim: {d}}}
-  - repeat: {layers}
+  - repeat: 1
     layers:
       - rmsnorm: {{dim: {d}}}
       - mamba: {{dim: {d}, inner: {inner}, state: {state}, kernel: {kernel}, dt_rank: {rank}, {flags}}}
