@@ -1,5 +1,7 @@
 """Hardening, round 2 (#19), the examples fixed so far: each test fails on the old behaviour."""
 
+from fractions import Fraction
+
 import pytest
 import sympy
 from hypothesis import given, settings
@@ -265,6 +267,24 @@ def test_identical_parts_are_equal_everywhere(cli):
     out = cli("crossover", "architectures/transformer.yaml", "--between", "mlp", "mlp", "--in", "seq_len")
     assert out.exit_code == 0 and "equal at every value of seq_len" in out.stdout  # before: 62 "roots"
     assert "at these sizes" not in out.stdout
+
+
+@given(target=st.integers(10**17, 10**40))
+@settings(max_examples=8, deadline=None)
+def test_a_root_past_2_to_the_53_prints_its_own_digits(target):
+    """solve prints each root to 6 decimals rounded once from the exact root: a float printed
+    batch = ...842.000000 for a root of ...841.5636 (before)."""
+    from click.testing import CliRunner
+
+    from symcost.cli import main
+
+    forward = symcost.evaluate("architectures/llama.yaml").total["forward"]  # linear in batch
+    root = Fraction(target, forward)
+    scaled = (root * 10**6 + Fraction(1, 2)).__floor__()
+    want = f"root: batch = {scaled // 10**6:,}.{scaled % 10**6:06d}"
+    out = CliRunner().invoke(main, ["solve", "architectures/llama.yaml", "--target", f"forward={target}",
+                                    "--for", "batch"])
+    assert out.exit_code == 0 and want in out.stdout.splitlines(), (want, out.stdout)
 
 
 @pytest.mark.parametrize("name", ["E", "N", "oo", "pi", "S", "I", "beta"])

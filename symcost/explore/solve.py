@@ -91,9 +91,11 @@ class Solution(Result):
         return render_solution(self, "text", width)
 
     def summary(self):
+        from ..render.text import decimal
+
         rows = []
         for r in self.roots:
-            rows.append(("root", f"{r.value:,.6f}"))
+            rows.append(("root", decimal(r.exact)))
             rows += [(f"valid {name}", f"{n.value:,} ({self.metric} = {n.metric:,})")
                      for name, n in (("below", r.below), ("above", r.above)) if n is not None]
         return self.title, rows

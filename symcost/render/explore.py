@@ -6,7 +6,7 @@ import json
 import numbers
 from fractions import Fraction
 
-from .text import exact_and_human, formula, human, number, pretty, table, width, wrap
+from .text import decimal, exact_and_human, formula, human, number, pretty, table, width, wrap
 
 
 def jsonable(v):
@@ -79,8 +79,8 @@ def render_solution(s, fmt: str, limit: int | None = None) -> str:
     lines.append("")
     if not data["roots"]:
         lines.append("no positive real root")
-    for r in data["roots"]:
-        lines.append(f"root: {s.unknown} = {r['value']:,.6f}")
+    for r, root in zip(data["roots"], s.roots):
+        lines.append(f"root: {s.unknown} = {decimal(root.exact)}")
         for side in ("below", "above"):
             n = r[side]
             more = "" if n is None else "".join(f", {k} {human(v)}" for k, v in n.items() if k not in ("value", s.metric))
@@ -109,7 +109,7 @@ def render_crossover(c, part_a: str, part_b: str, unknown: str, metric: str, fmt
         return "\n".join(lines + [f"equal at every value of {unknown}: the two costs are the same expression"])
     for g in c.general:
         lines += wrap(f"equal when {unknown} = {pretty(g)}", limit)
-    lines += [f"at these sizes: {unknown} = {r['value']:,.6f}" for r in data["roots"]] or [
+    lines += [f"at these sizes: {unknown} = {decimal(r)}" for r in c.roots] or [
         f"no positive {unknown} where they are equal at these sizes"
     ]
     return "\n".join(lines)

@@ -77,6 +77,16 @@ def number(v) -> str:
     return f"{int(v):,}"
 
 
+def decimal(v, places: int = 6) -> str:
+    """A real number (a sympy rational or algebraic number) rounded once, exactly, to `places`
+    decimals with separators: a float would print digits past 2**53 that are not the number's."""
+    import sympy
+
+    scaled = int(sympy.floor(sympy.sympify(v) * 10**places + sympy.Rational(1, 2)))
+    whole, part = divmod(abs(scaled), 10**places)
+    return f"{'-' if scaled < 0 else ''}{whole:,}.{part:0{places}d}"
+
+
 def exact_and_human(v) -> str:
     """`124,439,808  (124.44M)`; the readable form only where it says something."""
     text = number(v)
