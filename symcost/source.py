@@ -134,6 +134,8 @@ class _Converter:
             return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
         if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and node.style is None:
             self.check_number(node, path)
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+            return node.value  # YAML 1.2's core schema: yes, no, on and off are words (a dim named `on`)
         return self.scalars.construct_object(node)
 
     def check_number(self, node: yaml.ScalarNode, path: Path_) -> None:

@@ -242,6 +242,8 @@ def _first_error(e: ValidationError, model: type[BaseModel], prefix: tuple, doc:
         message += f"; {err['input']} is written {ALIASES[err['input']]}"
     elif err["type"] == "missing":
         message = "required field missing"
+    elif err["type"] == "bool_type":
+        message = f"expected true or false, got {err.get('input')!r}"
     elif message.startswith("Value error, "):
         message = message[len("Value error, "):]
     return doc.error(path, message)

@@ -83,6 +83,16 @@ def test_keys_are_reported_as_written(cli, write):
     assert "unknown field 'on'" in one_line_error(cli, write(text))  # before: 'True'
 
 
+def test_plain_words_are_words_as_in_yaml_1_2(cli, write):
+    """YAML 1.1 reads on, off, yes and no as booleans; the core schema of YAML 1.2 reads them as
+    the words they are. Before: `dim: on` said "got true", and `name: no` was the model False."""
+    spec = write("name: no\ndims: {on: 4, seq_len: 2}\nlayers:\n  - mlp: {dim: on, hidden: 3}\n")
+    assert symcost.evaluate(spec).total["params"] == 4 * 3 + 3 * 4  # two weight matrices, no bias
+    assert symcost.derive(spec).spec.name == "no"
+    bad = write("name: t\ndims: {seq_len: 2}\nlayers:\n  - mlp: {dim: 4, hidden: 3, bias: yes}\n")
+    assert "4:30: layers.0.mlp.bias: expected true or false, got 'yes'" in one_line_error(cli, bad)
+
+
 @pytest.mark.parametrize("tagged", ["dims: !!python/object:os.system {seq_len: 4}",
                                     "layers: !!python/tuple [1]", "dims: !custom {seq_len: 4}"])
 def test_tags_on_collections_are_refused(cli, write, tagged):
