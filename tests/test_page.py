@@ -308,6 +308,12 @@ def test_phone_width_has_no_sideways_scroll(browser, tmp_path):
         open_page(browser, path)
         wide = browser.execute_script("return document.documentElement.scrollWidth")
         assert wide <= 390
+        # each number under its name, with the width to stay on one line (before: beside it, in pieces)
+        lines = browser.execute_script("""return [...document.querySelectorAll('dl#metrics dd')].map(dd => {
+            const t = dd.previousElementSibling.getBoundingClientRect(), r = document.createRange();
+            r.selectNodeContents(dd.firstChild);
+            return [dd.getBoundingClientRect().top >= t.bottom, r.getClientRects().length]; });""")
+        assert lines and all(below and pieces == 1 for below, pieces in lines), lines
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "page-deepseek_v3-phone.png"))
     finally:

@@ -91,7 +91,7 @@ def _formulas(derivation) -> str:
     for m, e in metrics.items():
         if dense and m == "active_params":
             continue
-        math = mathml(e, printer="presentation")
+        math = mathml(e, printer="presentation", mul_symbol="dot")  # as the terminal writes products
         rows.append(f'<tr><th scope="row">{html.escape(label(m))}</th>'
                     f'<td><math>{math}</math></td></tr>')
     return "\n".join(rows)
