@@ -30,6 +30,7 @@ class Config:
     def __init__(self, data: dict, source: str, places: dict | None = None, prefix: tuple[str, ...] = ()) -> None:
         self.data, self.source, self.read, self.places, self.prefix = data, source, set(), places or {}, prefix
         self.head = "lm"  # the model's head (see head_of)
+        self.nested: list[Config] = []  # the objects `sub` opened, whose unread fields `unread` reports too
 
     def error(self, key: str, message: str) -> SpecError:
         """An error at the field's line and column in the file, when the file's text was given
@@ -42,7 +43,8 @@ class Config:
         value = self.get(key, {})
         if not isinstance(value, dict):
             raise self.error(key, f"expected an object, got {value!r}")
-        return Config(value, self.source, self.places, self.prefix + (key,))
+        self.nested.append(Config(value, self.source, self.places, self.prefix + (key,)))
+        return self.nested[-1]
 
     def get(self, key: str, default=None):
         self.read.add(key)
@@ -69,13 +71,14 @@ class Config:
         return value
 
     def unread(self) -> list[str]:
-        """The fields not read that change no count (ignored); any other unread field is refused."""
+        """The fields not read that change no count (ignored), nested ones as `attn_config.attn_pdrop`;
+        any other unread field is refused."""
         unread = sorted(k for k in self.data if k not in self.read)
         unknown = [k for k in unread if not neutral(k)]
         if unknown:
             raise self.error(unknown[0], "a config field the importer does not understand; it may change the "
                              "architecture, so no spec is written (symcost never writes a silently wrong one)")
-        return unread
+        return unread + [f"{n.prefix[-1]}.{k}" for n in self.nested for k in n.unread()]
 
 
 CLIPPED = "q, k and v are clamped to clip_qkv (elementwise, not written: no count under pytorch)"
@@ -809,12 +812,10 @@ def _dbrx(c: Config, w: Writer) -> None:
     ffn.expect("hidden_size", (c.int("d_model"), None))  # transformers copies d_model here
     function = ffn.sub("ffn_act_fn")
     act = _act(function, "name", "silu")
-    function.unread()
     for key in ("moe_jitter_eps", "moe_loss_weight", "moe_normalize_expert_weights"):  # training noise and losses;
         ffn.get(key)  # normalising the routing weights is elementwise
     if attn.get("clip_qkv") is not None:
         w.note(CLIPPED)
-    attn.unread(), ffn.unread()
     tied = c.flag("tie_word_embeddings", False)
     norm = "layernorm: {dim: d_model, bias: false}"
     w.layer("embedding: {vocab: vocab, dim: d_model}")

@@ -362,6 +362,21 @@ def test_fields_that_change_no_count_are_ignored_and_listed(cli, tmp_path, famil
     assert symcost.evaluate(symcost.load(tmp_path / "spec.yaml")).total == symcost.evaluate(spec(family)).total
 
 
+def test_nested_fields_that_change_no_count_are_listed_by_their_path(cli, tmp_path):
+    """DBRX's attn_config and ffn_config: their count-neutral fields are listed as the top-level
+    ones are (before: accepted and not listed)."""
+    data = config("dbrx")
+    data["attn_config"] |= {"attn_pdrop": 0.1, "rope_theta": 500000}
+    data["ffn_config"] |= {"moe_jitter_eps": 0.01}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    result = cli("import-hf", path, "-o", tmp_path / "spec.yaml")
+    assert result.exit_code == 0, result.stderr
+    listed = set(result.stderr.splitlines()[0].split(": ", 1)[1].split(", "))
+    assert {"attn_config.attn_pdrop", "attn_config.rope_theta"} <= listed
+    assert "ffn_config.moe_jitter_eps" not in listed  # read: DBRX's router noise, a training setting
+
+
 def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     """CONFIG may be a model directory; --model-id reads the local Hugging Face cache's snapshot
     that refs/main names (never the network)."""
