@@ -1,9 +1,14 @@
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from symcost.cli import main
+
+# Text is fitted to $COLUMNS, else to the terminal: the tests read it at one width whatever
+# runs them (a narrow terminal, or pytest-xdist's workers).
+os.environ["COLUMNS"] = "100"
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ROOT / "architectures"

@@ -33,7 +33,7 @@ CASES = [
     pytest.param(edit("causal: true}", "causal: true, heds: 2}"), "14:", "layers.1.layers.1.attention.heds",
                  "unknown field 'heds'", id="unknown-field"),
     pytest.param(edit("causal: true", "causal: 'yes'"), "14:", "layers.1.layers.1.attention.causal",
-                 "valid boolean", id="wrong-type"),
+                 "expected true or false, got 'yes'", id="wrong-type"),
     pytest.param(edit("- mlp:", "- mpl:"), "15:", "layers.1.layers.2", "unknown layer type 'mpl'; did you mean 'mlp'?",
                  id="unknown-layer-type"),
     pytest.param(edit("hidden: d_ff", "hidden: d_fff"), "15:", "layers.1.layers.2.mlp.hidden",

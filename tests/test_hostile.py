@@ -155,7 +155,7 @@ def _wrong_values(annotation, info):
         return [([1], "expected a size"), (0, "must be positive")]
     args = typing.get_args(annotation)
     if annotation is bool or bool in args or StrictBool in args:
-        return [("maybe", "valid boolean"), (3, "valid boolean")]
+        return [("maybe", "expected true or false, got 'maybe'"), (3, "expected true or false, got 3")]
     if typing.get_origin(annotation) is typing.Literal:
         return [(["relu"], "Input should be"), ("nope", "Input should be")]
     if annotation is int:
