@@ -282,6 +282,37 @@ def test_a_field_refused_alone_is_taken_once_the_others_fit(browser, tmp_path):
     assert shown(browser)["params"] == str(want["params"])
 
 
+def test_the_chart_and_the_plot_follow_the_point(browser, tmp_path):
+    """The breakdown labels each component's share of parameters and of forward FLOPs as eval's
+    numbers give it; the plot marks the current size on a curve that rises with it, and says so
+    when the metric does not depend on the dim."""
+    from selenium.webdriver.support.ui import Select
+
+    path = write_page(tmp_path, "llama")
+    open_page(browser, path)
+    type_into(browser, "seq_len", 2048)
+    e = api.evaluate(arch("llama"), seq_len=2048).to_dict()
+    params, forward = e["params"], e["flops"]["forward"]
+    want = [(f"{100 * c['params'] / params:.1f}%", f"{100 * c['flops_forward'] / forward:.1f}%")
+            for c in e["components"] if c["params"] or c["flops_forward"]]
+    labels = [t.text for t in browser.find_elements("css selector", "#chart svg text") if t.text.endswith("%")]
+    assert list(zip(labels[::2], labels[1::2])) == want
+    assert labels.count("64.2%") == 1  # the MLPs hold most of the weights (64.2% of them)
+
+    def here():
+        return browser.find_element("css selector", "#plot circle.here title").get_attribute("textContent")
+
+    assert here() == "seq_len = 2048"
+    curve = browser.find_element("css selector", "#plot polyline.curve").get_attribute("points").split()
+    heights = [float(p.split(",")[1]) for p in curve]
+    assert len(heights) > 10 and heights == sorted(heights, reverse=True)  # forward FLOPs rise with seq_len
+    Select(browser.find_element("id", "plot-metric")).select_by_value("params")
+    assert browser.find_element("id", "plot").text == "params does not change with seq_len here."
+    Select(browser.find_element("id", "plot-dim")).select_by_value("d_model")
+    assert here() == "d_model = 4096"
+    assert_quiet(browser, path)
+
+
 def test_sliders_stop_only_at_valid_sizes(browser, tmp_path):
     """Every stop of the n_heads slider divides d_model and is divided by n_kv_heads."""
     path = write_page(tmp_path, "mistral")

@@ -325,7 +325,10 @@ function drawPlot() {
     if (y > 0) pts.push([Number(x), y, x === state.values[dim]]);
   }
   const box = document.getElementById("plot");
-  if (pts.length < 2) { box.textContent = `${row[1]} does not change with ${dim} here.`; return; }
+  if (pts.length < 2 || pts.every(p => p[1] === pts[0][1])) {  // a flat line would only repeat one label
+    box.textContent = `${row[1]} does not change with ${dim} here.`;
+    return;
+  }
   const W = 560, H = 300, L = 64, R = 28, T = 12, B = 36;
   const lx = pts.map(p => Math.log(p[0])), ly = pts.map(p => Math.log(p[1]));
   const [x0, x1] = [Math.min(...lx), Math.max(...lx)], [y0, y1] = [Math.min(...ly), Math.max(...ly)];
