@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import transformers as T  # the hf extra, which the README's test command installs
 
 import symcost
@@ -493,3 +495,44 @@ def test_vit_is_verified_at_the_configs_image_size():
 
     with pytest.raises(SpecError, match="builds the model at the config's image_size 224"):
         verify_hf(spec("vit"), config("vit"), {"image_size": 384})
+
+
+# -- a fuzzer for import-hf: published configs with fields made wrong ------------------------------
+
+JUNK = st.sampled_from([0, -1, 1.5, 2.0, "x", "4096", None, [], {}, [1], {"a": 1}, True, False, 10**30, 2**63,
+                        1e308, float("nan"), 3, 7, 1])
+
+
+@st.composite
+def broken_configs(draw):
+    family = draw(st.sampled_from(sorted(PUBLISHED)))
+    data = config(family)
+    for _ in range(draw(st.integers(1, 3))):
+        where = data
+        nested = [k for k, v in where.items() if isinstance(v, dict) and v]
+        if nested and draw(st.booleans()):  # DBRX's attn_config, rope_scaling, a sub-config …
+            where = where[draw(st.sampled_from(sorted(nested)))]
+        key = draw(st.sampled_from(sorted(where)))
+        if draw(st.integers(0, 5)) == 0:
+            del where[key]
+        else:
+            where[key] = draw(JUNK)
+    return family, data
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(broken_configs())
+def test_any_broken_config_is_imported_or_refused_in_one_line(case):
+    """Published configs with one to three fields deleted or replaced by junk (zero, a negative, a
+    string, a float, a list, 10**30, NaN): import-hf writes a spec that evaluates, or refuses with
+    a SpecError, never another exception."""
+    family, data = case
+    try:
+        text = import_config(data, f"{family}.json")
+    except SpecError as e:
+        assert str(e).startswith(f"{family}.json"), str(e)
+        return
+    try:
+        symcost.evaluate(symcost.loads(text))
+    except SpecError:
+        pass  # a size a config may hold that the spec's own checks refuse, named there
