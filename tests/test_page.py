@@ -303,6 +303,8 @@ def test_the_chart_and_the_plot_follow_the_point(browser, tmp_path):
         return browser.find_element("css selector", "#plot circle.here title").get_attribute("textContent")
 
     assert here() == "seq_len = 2048"
+    y_labels = [t.text for t in browser.find_elements("css selector", "#plot svg text[text-anchor=end]")]
+    assert y_labels == ["10T", "100T", "1000T"]  # round values (before: 3.42T, 18.76T, 102.96T, …)
     curve = browser.find_element("css selector", "#plot polyline.curve").get_attribute("points").split()
     heights = [float(p.split(",")[1]) for p in curve]
     assert len(heights) > 10 and heights == sorted(heights, reverse=True)  # forward FLOPs rise with seq_len

@@ -314,6 +314,27 @@ function xTicks(lo, hi) {
   return ticks.filter((_, i) => i % every === 0);
 }
 
+// Round values between lo and hi for the y axis, at most six: powers of ten, else 1-2-5 steps
+// (powers of two for bytes); the two ends when the range holds fewer than two of them.
+function yTicks(lo, hi, bytes) {
+  const thin = ticks => ticks.filter((_, i) => i % Math.ceil(ticks.length / 6) === 0);
+  const within = steps => {
+    const out = [];
+    for (let k = Math.floor(Math.log10(lo)) - 1; k <= Math.ceil(Math.log10(hi)); k++)
+      for (const m of steps) { const v = m * 10 ** k; if (v >= lo && v <= hi && v >= 1) out.push(v); }
+    return out;
+  };
+  if (bytes) {
+    const out = [];
+    for (let v = 2 ** Math.ceil(Math.log2(lo)); v <= hi; v *= 2) out.push(v);
+    return out.length >= 2 ? thin(out) : [lo, hi];
+  }
+  const decades = within([1]);
+  if (decades.length >= 3) return thin(decades);
+  const fine = within([1, 2, 5]);
+  return fine.length >= 2 ? thin(fine) : [lo, hi];
+}
+
 function drawPlot() {
   const name = document.getElementById("plot-metric").value, dim = document.getElementById("plot-dim").value;
   const row = METRIC_ROWS.find(r => r[0] === name), xs = list(dim);
@@ -334,10 +355,13 @@ function drawPlot() {
   const [x0, x1] = [Math.min(...lx), Math.max(...lx)], [y0, y1] = [Math.min(...ly), Math.max(...ly)];
   const sx = t => L + (x1 > x0 ? (t - x0) / (x1 - x0) : 0.5) * (W - L - R);
   const sy = t => H - B - (y1 > y0 ? (t - y0) / (y1 - y0) : 0.5) * (H - T - B);
-  const label = t => (row[3] ? bytesHuman(q(BigInt(Math.round(Math.exp(t))))) : human(q(BigInt(Math.round(Math.exp(t))))));
+  const label = t => {  // 10T, 4 GiB, 2e15: a round tick needs no trailing zeros
+    const x = q(BigInt(Math.round(Math.exp(t))));
+    return (row[3] ? bytesHuman(x) : human(x)).replace(/\.(\d*?)0+(?=\D|$)/, (_, d) => (d ? `.${d}` : ""));
+  };
   let svg = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${row[1]} against ${dim}, log-log">`;
-  for (let i = 0; i <= 4; i++) {
-    const ty = y0 + (y1 - y0) * i / 4;
+  for (const v of yTicks(Math.exp(y0), Math.exp(y1), row[3])) {
+    const ty = Math.log(v);
     svg += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(ty)}" y2="${sy(ty)}"></line>`;
     svg += `<text x="${L - 4}" y="${sy(ty) + 4}" text-anchor="end">${label(ty)}</text>`;
   }
