@@ -140,7 +140,7 @@ def zoo(draw, name):
     architecture exercises, at drawn sizes."""
     d, n, b = draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
     heads = draw(st.sampled_from([h for h in range(1, 4) if d % h == 0]))
-    act = draw(st.sampled_from(["relu", "gelu", "gelu_tanh", "silu"]))
+    act = draw(st.sampled_from(["relu", "gelu", "gelu_tanh", "quick_gelu", "silu"]))
     gated, bias, kind = draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from(["rnn", "lstm", "gru"]))
     embed = "  - embedding: {vocab: 7, dim: d}\n"
     shared = draw(st.integers(0, 2))
@@ -166,7 +166,7 @@ def zoo(draw, name):
         f"{draw(st.integers(1, 2))}, bidirectional: {str(draw(st.booleans())).lower()}, bias: {str(bias).lower()}}}\n",
         "conv1d, batchnorm, activations": f"  - conv1d: {{dim: d, out: 3, kernel: {draw(st.integers(1, n))}}}\n"
         "  - batchnorm: {dim: 3}\n"
-        f"  - activation: {{function: {draw(st.sampled_from(['relu', 'gelu', 'silu', 'tanh', 'sigmoid']))}}}\n"
+        f"  - activation: {{function: {draw(st.sampled_from(['relu', 'gelu', 'quick_gelu', 'silu', 'tanh', 'sigmoid']))}}}\n"
         "  - linear: {dim: 3, out: 2, rank: 1}\n",
         "untied head with bias, layernorm without": embed + "  - layernorm: {dim: d, bias: false}\n"
         "  - lm_head: {dim: d, vocab: 7, bias: true}\n",

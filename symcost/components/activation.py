@@ -8,9 +8,9 @@ from typing import Literal
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, fresh
-from .mlp import KEPT_PER_VALUE, gelu_new
+from .mlp import KEPT_PER_VALUE, function
 
-Function = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh", "sigmoid"]
+Function = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu", "tanh", "sigmoid"]
 
 
 class Activation(Component):
@@ -34,16 +34,5 @@ class Activation(Component):
         return fresh(flow, kept=flow.grad and self.function in ("relu", "tanh", "sigmoid"))
 
     def build(self, b):
-        import torch
-        from torch.nn import functional as F
-
-        fn = {
-            "relu": F.relu,
-            "gelu": F.gelu,
-            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-            "gelu_new": gelu_new,
-            "silu": F.silu,
-            "tanh": torch.tanh,
-            "sigmoid": torch.sigmoid,
-        }[self.function]
+        fn = function(self.function)
         return b.part(lambda m, x, state: fn(x))

@@ -4,6 +4,9 @@
 do: the same values and FLOPs as gelu_tanh (PyTorch's fused kernel), but it keeps more
 for backward.
 
+`activation: quick_gelu` is CLIP's x·sigmoid(1.702x), written out as OpenAI and Hugging Face
+write it (it keeps x, the sigmoid and the product).
+
 `gated: true` is the GLU family (Shazeer 2020): SwiGLU with silu, GeGLU with gelu — three
 matrices, act(x W_gate) * (x W_up) then W_down. Every weight is used once per token,
 so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
@@ -19,7 +22,7 @@ from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
 
-Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu"]
+Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
 
 
 class MLP(Component):
@@ -48,16 +51,9 @@ class MLP(Component):
 
     def build(self, b):
         from torch import nn
-        from torch.nn import functional as F
 
         d, h = b.int(self.dim), b.int(self.hidden)
-        act = {
-            "relu": F.relu,
-            "gelu": F.gelu,
-            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-            "gelu_new": gelu_new,
-            "silu": F.silu,
-        }[self.activation]
+        act = function(self.activation)
         mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
         if self.gated:
             mods["gate_proj"] = nn.Linear(d, h, bias=self.bias)
@@ -78,7 +74,25 @@ def mlp_saved(rows, hidden, activation: str, gated: bool):
 
 
 # Tensors an activation keeps per value, counting its output (which the next matmul keeps).
-KEPT_PER_VALUE = {"relu": 1, "tanh": 1, "sigmoid": 1, "gelu": 2, "gelu_tanh": 2, "silu": 2, "gelu_new": 5}
+KEPT_PER_VALUE = {"relu": 1, "tanh": 1, "sigmoid": 1, "gelu": 2, "gelu_tanh": 2, "silu": 2, "quick_gelu": 3,
+                  "gelu_new": 5}
+
+
+def function(name: str):
+    """The activation `name` as the torch builds run it (the MLP's and the standalone layer's)."""
+    import torch
+    from torch.nn import functional as F
+
+    return {
+        "relu": F.relu,
+        "gelu": F.gelu,
+        "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+        "gelu_new": gelu_new,
+        "quick_gelu": lambda t: t * torch.sigmoid(1.702 * t),
+        "silu": F.silu,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+    }[name]
 
 
 def gelu_new(t):
