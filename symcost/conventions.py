@@ -40,6 +40,9 @@ ELEMENTWISE = {
     "gelu": 8,  # tanh approximation: x^3, 2 mul, add, tanh (~2), add, mul
     "silu": 4,  # negate, exp, add 1, divide
     "quick_gelu": 6,  # x * sigmoid(1.702 x): multiply, sigmoid (4), multiply
+    "l2_normalize": 3,  # per element of a vector divided by its norm: square, add, divide (sqrt: per vector)
+    "sqrt": 1,
+    "scale": 1,  # multiply by a scalar
     "softplus": 3,  # exp, add 1, log
     "exp": 1,
     "ssm_discretize": 4,  # per state element: dt*A, exp, dt*B, times the input

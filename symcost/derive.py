@@ -21,7 +21,7 @@ from .conventions import Convention
 from .cost import Cost, Node, total
 from .metrics import label
 from .results import Result
-from .spec import Encoder, Repeat, Residual, Spec, component_of
+from .spec import Encoder, Repeat, Residual, Spec, component_of, reads_memory
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,11 @@ class Derivation(Result):
         return frame([{"path": n.path, "type": n.kind, **n.cost.metrics()} for n in self.nodes])
 
     @property
+    def input_unit(self) -> str:
+        """What the main stream reads: images, or tokens (CLIP's text, beside its image encoder)."""
+        return "image" if input_flow(self.spec).spatial is not None else "token"
+
+    @property
     def inputs(self) -> sympy.Expr:
         """What one forward pass reads: batch x seq_len tokens, or batch images."""
         flow = input_flow(self.spec)
@@ -165,8 +170,10 @@ class Derivation(Result):
 
 def input_flow(spec: Spec) -> Flow:
     """The stream a spec starts from: images of image_size x image_size when that dim is
-    declared, else sequences of seq_len tokens (when declared). Raw inputs carry no gradient."""
-    if "image_size" in spec.dimset:
+    declared (and no image encoder reads the images: CLIP's main stream is its text), else
+    sequences of seq_len tokens (when declared). Raw inputs carry no gradient."""
+    image_encoder = any(isinstance(item, Encoder) and item.image for item in spec.layers)
+    if "image_size" in spec.dimset and not image_encoder:
         size = spec.input_dim("image_size", None)
         return Flow(spatial=(size, size))
     return Flow(length=spec.input_dim("seq_len", None) if "seq_len" in spec.dimset else None)
@@ -219,10 +226,12 @@ class _Walker:
                     raise self.spec.doc.error(where + (i, "encoder"), "one encoder per spec, at the top level")
                 # The source stream starts afresh from its own input (no gradient); it may
                 # share the token table, and leaves its output as memory.
-                source = Flow(length=item.encoder, embedding=flow.embedding)
-                block, out = self.encoder(item, inner, f"{path}/{i}/encoder", source)
+                block, out = self.encoder(item, inner, f"{path}/{i}/encoder", item.source(flow.embedding))
+                if out.length is None:
+                    raise self.spec.doc.error(where + (i, "encoder"), "an encoder's output is read as tokens: end "
+                                              "an image encoder with patch_embedding, flatten or pool_tokens")
                 nodes += block
-                flow = replace(flow, memory=Memory(out.length, out.width, out.grad), embedding=out.embedding)
+                flow = replace(flow, memory=Memory.of(out), embedding=out.embedding)
                 continue
             if isinstance(item, Residual):
                 block, flow = self.residual(item, where + (i,), f"{path}/{i}", flow)
@@ -263,10 +272,10 @@ class _Walker:
     def top_block(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """A top-level repeat, and the Block full recomputation checkpoints pass by pass."""
         held = self.input_bytes(flow)
-        holds_memory = flow.memory is not None
+        holds_memory = flow.memory is not None and reads_memory(item)
         if holds_memory and not any(b.holds_memory for b in self.blocks):
             # the checkpoint holds the encoder's output too, for its cross-attention layers
-            held += self.batch * flow.memory.length * flow.memory.width * symbols.ACT
+            held += flow.memory.bytes(self.batch, flow.memory.width)
         nodes, out = self.repeat(item, where, path, flow)
         self.blocks.append(Block(path, item.repeat, held, self.input_bytes(replace(out, kept=False)), holds_memory))
         self.pending = out.kept

@@ -34,7 +34,7 @@ class Evaluation(Result):
 
     @property
     def input_unit(self) -> str:
-        return "image" if "image_size" in self.derivation.spec.dimset else "token"
+        return self.derivation.input_unit
 
     def to_dict(self) -> dict:
         """The shape of `eval --format json`."""

@@ -18,7 +18,7 @@ import sympy
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, create_model
 
 from . import source, symbols
-from .components import REGISTRY, Component, Size
+from .components import REGISTRY, Component, Flow, Size
 from .dims import Dims
 from .errors import SpecError
 from .source import Document
@@ -41,13 +41,20 @@ class Repeat(BaseModel):
 
 
 class Encoder(BaseModel):
-    """`encoder: S` runs `layers` over a second input of S tokens (the source sequence);
-    its output is the memory that later `cross_attention` layers read. The main stream
-    passes by unchanged."""
+    """`encoder: S` runs `layers` over a second input of S tokens (the source sequence) or,
+    with `image: true`, of S x S images; its output is the memory that later
+    `cross_attention` and `contrastive` layers read. The main stream passes by unchanged."""
 
     model_config = _CONFIG
     encoder: Size
+    image: StrictBool = False
     layers: Layers = Field(min_length=1)
+
+    def source(self, embedding=None) -> Flow:
+        """The stream the encoder starts from: raw tokens, features or pixels (no gradient)."""
+        if self.image:
+            return Flow(spatial=(self.encoder, self.encoder), embedding=embedding)
+        return Flow(length=self.encoder, embedding=embedding)
 
 
 class Residual(BaseModel):
@@ -140,6 +147,13 @@ class Spec(BaseModel):
 def component_of(item: BaseModel) -> tuple[str, Component]:
     kind = next(iter(type(item).model_fields))
     return kind, getattr(item, kind)
+
+
+def reads_memory(item: BaseModel) -> bool:
+    """Whether a layer, or any layer in a container, reads the encoder's output."""
+    if is_container(item):
+        return any(reads_memory(inner) for _, layers in sublists(item) for inner in layers)
+    return component_of(item)[1].reads_memory
 
 
 def load(path: str | Path) -> Spec:

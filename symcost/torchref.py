@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .components import Flow, Memory
 from .derive import Derivation, input_flow
-from .spec import Encoder, Repeat, Residual, component_of, is_container, sublists
+from .spec import Encoder, Repeat, Residual, component_of, is_container, reads_memory, sublists
 
 
 class Part(nn.Module):
@@ -60,16 +60,18 @@ class Checkpoint(nn.Module):
 
     kept = None
 
-    def __init__(self, body: nn.Module, path: str) -> None:
+    def __init__(self, body: nn.Module, path: str, holds_memory: bool) -> None:
         super().__init__()
         self.body = body
         self.symcost_path = path
+        self.holds_memory = holds_memory  # its layers read the encoder's output (else a pass needs none)
 
     def forward(self, x, state):
         from torch.utils.checkpoint import checkpoint
 
         if Checkpoint.kept is not None:  # its input, and the tables in `state` it holds on to
-            for t in (x, *(v for value in state.values() for v in (value if isinstance(value, tuple) else (value,)))):
+            held = [value for key, value in state.items() if key != "memory" or self.holds_memory]
+            for t in (x, *(v for value in held for v in (value if isinstance(value, tuple) else (value,)))):
                 if isinstance(t, torch.Tensor):
                     Checkpoint.kept(t, self.symcost_path)
         return checkpoint(self.body, x, state, use_reentrant=False)
@@ -159,13 +161,13 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
                 else:
                     passes = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(n)]
                 if recompute == "full" and path == "layers":
-                    passes = [Checkpoint(p, f"{path}/{i}/repeat") for p in passes]
+                    passes = [Checkpoint(p, f"{path}/{i}/repeat", reads_memory(item)) for p in passes]
                 out.append(Sequence(passes))
                 continue
             if isinstance(item, Encoder):
-                outer, b.flow = b.flow, Flow(length=item.encoder, embedding=b.flow.embedding)
+                outer, b.flow = b.flow, item.source(b.flow.embedding)
                 out.append(EncoderModule(Sequence(layers(item.layers, f"{path}/{i}/encoder"))))
-                b.flow = replace(outer, memory=Memory(b.flow.length, b.flow.width, b.flow.grad), embedding=b.flow.embedding)
+                b.flow = replace(outer, memory=Memory.of(b.flow), embedding=b.flow.embedding)
                 continue
             if isinstance(item, Residual):
                 before = b.flow
@@ -207,7 +209,7 @@ def example_input(derivation: Derivation, values, device: str, length=None, dtyp
 
     inputs = {}
     for encoder in (item for item in spec.layers if isinstance(item, Encoder)):  # derive allows one
-        inputs["source"] = stream(encoder.layers, Flow(length=encoder.encoder))
+        inputs["source"] = stream(encoder.layers, encoder.source())
     main = input_flow(spec) if length is None else Flow(length=length)
     inputs["x"] = stream([item for item in spec.layers if not isinstance(item, Encoder)], main)
     return inputs

@@ -44,6 +44,8 @@ SIZES = {
     "transformer_base": dict(d_model=4, n_heads=2, n_layers=2, d_ff=6, vocab=11, src_len=3, seq_len=5, batch=2),
     "resnet50": dict(image_size=16, w=1, classes=3, batch=2, n1=2, n2=2, n3=2, n4=2),
     "vit_b16": dict(image_size=8, patch=4, d_model=4, n_heads=2, n_layers=2, d_ff=6, classes=3, batch=2),
+    "clip": dict(d_text=4, n_text_heads=2, n_text_layers=2, d_text_ff=6, vocab=11, seq_len=5, d_vision=6,
+                 n_vision_heads=2, n_vision_layers=2, d_vision_ff=5, image_size=8, patch=4, proj=3, batch=2),
     "mlp": dict(d_in=7, hidden=5, n_hidden=3, classes=3, batch=2, seq_len=1),
     "lstm": dict(vocab=11, d_embed=3, hidden=4, n_layers=2, seq_len=5, batch=2),
     "mamba": dict(d_model=4, n_layers=2, d_inner=6, d_state=3, d_conv=3, dt_rank=2, vocab=11, seq_len=5, batch=2),
@@ -131,7 +133,8 @@ def token_spec(layers: str, **dims) -> str:
 
 
 ZOO = ("token types, relative bias", "qk norm and rotary", "full-width qk norm", "alibi", "mamba", "mlp options", "moe: shared experts, gate, capacity",
-       "recurrent", "conv1d, batchnorm, activations", "untied head with bias, layernorm without")
+       "recurrent", "conv1d, batchnorm, activations", "untied head with bias, layernorm without",
+       "image encoder, contrastive head")
 
 
 @st.composite
@@ -170,10 +173,30 @@ def zoo(draw, name):
         "  - linear: {dim: 3, out: 2, rank: 1}\n",
         "untied head with bias, layernorm without": embed + "  - layernorm: {dim: d, bias: false}\n"
         "  - lm_head: {dim: d, vocab: 7, bias: true}\n",
+        "image encoder, contrastive head": image_and_text(draw, heads, act),
     }
     # batch norm in training needs more than one value per channel
     spec = token_spec(cases[name], d=d, seq_len=n, batch=b + 1 if name.startswith("conv1d") else b)
     return spec, draw(st.sampled_from(["eager", "sdpa"])), draw(st.sampled_from(["none", "selective", "full"]))
+
+
+def image_and_text(draw, heads, act) -> str:
+    """CLIP's shape: an image encoder (its output pooled, as a view or projected), a text stream
+    whose blocks may cross-attend to it, and the contrastive head reading both."""
+    patch = draw(st.sampled_from([1, 2]))
+    project = draw(st.booleans())  # else the pooled class token is the image side, a view of the stream
+    width = draw(st.integers(1, 5)) if project else "d"
+    image = ("  - encoder: 4\n    image: true\n    layers:\n"
+             f"      - patch_embedding: {{channels: 2, dim: {width}, patch: {patch}}}\n"
+             f"      - class_token: {{dim: {width}}}\n"
+             f"      - mlp: {{dim: {width}, hidden: 3, activation: {act}}}\n"
+             f"      - pool_tokens: {{mode: {draw(st.sampled_from(['first', 'mean']))}}}\n"
+             + (f"      - linear: {{dim: {width}, out: d}}\n" if project else ""))
+    cross = (f"      - cross_attention: {{dim: d, heads: {heads}}}\n" if draw(st.booleans()) else "")
+    return (image + "  - embedding: {vocab: 7, dim: d}\n  - repeat: 2\n    layers:\n"
+            f"      - attention: {{dim: d, heads: {heads}, causal: true}}\n{cross}"
+            f"      - mlp: {{dim: d, hidden: 3, activation: {act}}}\n"
+            f"  - pool_tokens: {{mode: {draw(st.sampled_from(['first', 'mean']))}}}\n  - contrastive: {{dim: d}}\n")
 
 
 @st.composite

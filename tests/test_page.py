@@ -44,6 +44,9 @@ POINTS = {
     "resnet50": [{"image_size": 160, "batch": 8}, {"w": 32, "n3": 23}],
     "transformer": [{"d_model": 1024, "n_layers": 24, "n_heads": 16}, {"seq_len": 512, "batch": 8}],
     "transformer_base": [{"d_model": 1024, "d_ff": 4096, "n_heads": 16}, {"src_len": 64, "seq_len": 96, "batch": 2}],
+    "clip": [{"patch": 16, "batch": 32}, {"d_vision": 1024, "n_vision_layers": 24, "n_vision_heads": 16,
+                                          "d_vision_ff": 4096, "patch": 14, "d_text": 768, "n_text_heads": 12,
+                                          "d_text_ff": 3072, "proj": 768}],  # ViT-B/16 at 32 pairs; ViT-L/14
     "vit_b16": [{"image_size": 384}, {"patch": 32, "d_model": 1024, "n_heads": 16, "n_layers": 24, "d_ff": 4096}],
 }
 

@@ -119,6 +119,18 @@ def mamba_sizes(draw):
                 vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 6)), batch=draw(st.integers(1, 2)))
 
 
+@st.composite
+def clip_sizes(draw):
+    text_heads, _, _, d_text = draw(heads_and_width())
+    vision_heads, _, _, d_vision = draw(heads_and_width())
+    patch = draw(st.integers(1, 6))
+    return dict(d_text=d_text, n_text_heads=text_heads, n_text_layers=draw(st.integers(1, 2)),
+                d_text_ff=draw(st.integers(1, 12)), vocab=draw(st.integers(1, 30)), seq_len=draw(st.integers(1, 8)),
+                d_vision=d_vision, n_vision_heads=vision_heads, n_vision_layers=draw(st.integers(1, 2)),
+                d_vision_ff=draw(st.integers(1, 12)), image_size=draw(st.integers(patch, 20)), patch=patch,
+                proj=draw(st.integers(1, 8)), batch=draw(st.integers(1, 3)))
+
+
 # One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
 STRATEGIES = {
     "transformer": transformer_sizes(),
@@ -131,6 +143,7 @@ STRATEGIES = {
     "transformer_base": transformer_base_sizes(),
     "resnet50": resnet_sizes(),
     "vit_b16": vit_sizes(),
+    "clip": clip_sizes(),
     "lstm": lstm_sizes(),
     "mlp": mlp_sizes(),
     "mamba": mamba_sizes(),
@@ -173,7 +186,7 @@ def test_a_broken_rule_is_caught(monkeypatch):
         assert_verified("transformer", dict(d_model=8, n_heads=2, n_layers=1, vocab=5, seq_len=3, max_pos=3))
 
 @pytest.mark.parametrize(
-    "name", ["transformer", "llama", "mixtral", "gemma2", "transformer_base", "resnet50", "vit_b16", "lstm", "mlp"]
+    "name", ["transformer", "llama", "mixtral", "gemma2", "transformer_base", "resnet50", "vit_b16", "clip", "lstm", "mlp"]
 )
 def test_published_sizes_verify_on_meta(cli, name):
     result = cli("verify", arch(name), "--backward")

@@ -75,7 +75,21 @@ class Memory:
     length: sympy.Expr
     width: sympy.Expr | None
     grad: bool
-    kept: bool = False  # saved for backward already (by the first cross-attention layer)
+    kept: bool = False  # saved for backward already (by the first layer that reads it)
+    stored: sympy.Expr | None = None  # elements per sample of its storage, when it is a view of a larger one
+
+    @classmethod
+    def of(cls, flow: Flow) -> Memory:
+        """What the encoder's last flow leaves."""
+        return cls(flow.length, flow.width, flow.grad, stored=flow.stored)
+
+    def bytes(self, batch, width) -> sympy.Expr:
+        """Its whole storage, in symbols.ACT: what saving it keeps alive."""
+        return batch * (self.stored if self.stored is not None else self.length * width) * ACT
+
+    def saved(self, batch, width) -> sympy.Expr:
+        """Bytes the first layer reading it adds by saving it, then none."""
+        return ZERO if self.kept else self.bytes(batch, width)
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,7 @@ class Component(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True, defer_build=True)
     kind: ClassVar[str]
     decodes: ClassVar[bool] = True  # can run one token at a time against a cache
+    reads_memory: ClassVar[bool] = False  # reads the encoder's output (cross-attention, contrastive)
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""

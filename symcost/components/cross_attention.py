@@ -24,6 +24,7 @@ from .base import Ctx, FieldError, Size
 
 class CrossAttention(Projections):
     kind = "cross_attention"
+    reads_memory = True
     memory_dim: Size | None = None  # the encoder output's width; default: dim
     residual: StrictBool = True
 
@@ -56,9 +57,7 @@ class CrossAttention(Projections):
     def saved(self, ctx: Ctx):
         memory, h, hd = ctx.flow.memory, self.heads, self.d_head
         # x, o_proj's input, and the encoder's output, which the first cross-attention layer keeps for all
-        kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT
-        if not memory.kept:
-            kept += ctx.batch * memory.length * self.d_memory * ACT
+        kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT + memory.saved(ctx.batch, self.d_memory)
         return Cost(saved=kept) + core_saved(ctx.batch, h, ctx.seq_len, memory.length, hd, hd, False, out_is_view=True)
 
     def after(self, flow):

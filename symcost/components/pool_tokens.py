@@ -1,6 +1,7 @@
 """Reduce a token stream to one vector per sample for a classifier: the first token (a class
-token) or the mean of all. No parameters; FlopCounterMode counts 0 for both; under `full`,
-the mean costs one add per element."""
+token), the last (CLIP's end-of-text token, the last of a full context) or the mean of all.
+No parameters; FlopCounterMode counts 0 for each; under `full`, the mean costs one add per
+element."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from .base import Component, Ctx, fresh
 class PoolTokens(Component):
     kind = "pool_tokens"
     decodes = False
-    mode: Literal["first", "mean"] = "first"
+    mode: Literal["first", "last", "mean"] = "first"
 
     def parts(self, ctx: Ctx):
-        if self.mode == "first":
+        if self.mode != "mean":
             ctx.need_tokens()
             return {}
         return {"pool": ctx.elementwise(ctx.elements(ctx.flow.width), "mean")}
@@ -28,7 +29,7 @@ class PoolTokens(Component):
         return None
 
     def after(self, flow):
-        if self.mode == "first":  # a view: the storage it keeps alive is the whole stream
+        if self.mode != "mean":  # a view: the storage it keeps alive is the whole stream
             return replace(flow, length=sympy.Integer(1), stored=flow.stored or flow.length * flow.width)
         return fresh(flow, length=sympy.Integer(1))
 
@@ -36,6 +37,7 @@ class PoolTokens(Component):
         return Cost()  # a slice, or a mean: neither keeps anything
 
     def build(self, b):
-        if self.mode == "first":
-            return b.part(lambda m, x, state: x[:, :1])  # (B, T, d) -> (B, 1, d)
+        if self.mode != "mean":
+            at = slice(0, 1) if self.mode == "first" else slice(-1, None)
+            return b.part(lambda m, x, state: x[:, at])  # (B, T, d) -> (B, 1, d)
         return b.part(lambda m, x, state: x.mean(dim=1, keepdim=True))

@@ -61,7 +61,7 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
     spec_data = {
         "name": spec.name, "version": __version__, "convention": derivation.convention.name,
         "flops_per_mac": int(derivation.convention.flops_per_mac),
-        "input_unit": "image" if "image_size" in dims else "token",
+        "input_unit": derivation.input_unit,
         "dense": bool(derivation.total.params == derivation.total.active_params),
         "free": [{"name": d.name, "default": d.default, "start": start[d.name]} for d in free],
         "derived": [{"name": d.name, "definition": str(d.definition)} for d in derived],
