@@ -85,6 +85,7 @@ CLIPPED = "q, k and v are clamped to clip_qkv (elementwise, not written: no coun
 SCALED = ("the embeddings are multiplied by sqrt(d_model) ({}one elementwise multiply per token and feature, not "
           "written: no count under pytorch)")
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh",
+               "quick_gelu": "quick_gelu",
                "gelu_fast": "gelu_tanh", "relu": "relu"}
 
 
@@ -759,6 +760,57 @@ def _vit(c: Config, w: Writer) -> None:
     w.layer("activation: {function: tanh}")
 
 
+def _clip(c: Config, w: Writer) -> None:
+    """CLIPModel: a ViT image encoder (class token, pre- and post-LayerNorm, no patch bias) and a
+    causal text stream, each pooled (the class token; the end-of-text token, the last of a full
+    context) and projected without bias to projection_dim, scored by the contrastive head."""
+    text, vision = c.sub("text_config"), c.sub("vision_config")
+    text.expect("model_type", ("clip_text_model", None))
+    vision.expect("model_type", ("clip_vision_model", None))
+    w.dim("d_text", text.int("hidden_size", 512), "text_config.hidden_size")
+    w.dim("n_text_layers", text.int("num_hidden_layers", 12), "text_config.num_hidden_layers")
+    w.dim("n_text_heads", text.int("num_attention_heads", 8), "text_config.num_attention_heads")
+    w.dim("d_text_ff", text.int("intermediate_size", 2048), "text_config.intermediate_size")
+    w.dim("vocab", text.int("vocab_size", 49408), "text_config.vocab_size")
+    w.dim("max_text", text.int("max_position_embeddings", 77), "text_config.max_position_embeddings")
+    w.dim("seq_len", text.int("max_position_embeddings", 77), "text tokens: a full context")
+    w.dim("d_vision", vision.int("hidden_size", 768), "vision_config.hidden_size")
+    w.dim("n_vision_layers", vision.int("num_hidden_layers", 12), "vision_config.num_hidden_layers")
+    w.dim("n_vision_heads", vision.int("num_attention_heads", 12), "vision_config.num_attention_heads")
+    w.dim("d_vision_ff", vision.int("intermediate_size", 3072), "vision_config.intermediate_size")
+    w.dim("channels", vision.int("num_channels", 3), "vision_config.num_channels")
+    w.dim("image_size", vision.int("image_size", 224), "vision_config.image_size")
+    w.dim("patch", vision.int("patch_size", 32), "vision_config.patch_size")
+    w.dim("proj", c.int("projection_dim", 512), "projection_dim: both towers' embeddings")
+    w.dim("batch", 1, "text-image pairs per pass")
+    w.dim("n_patches", "(image_size // patch) ** 2 + 1", "patches and the class token")
+    for tower in (text, vision):
+        tower.expect("projection_dim", (c.int("projection_dim", 512), None))  # transformers' copy of it
+    c.get("logit_scale_init_value")  # the temperature's initial value: one parameter either way
+    text_act, vision_act = _act(text, "hidden_act", "quick_gelu"), _act(vision, "hidden_act", "quick_gelu")
+
+    def layers(d: str, heads: str, ff: str, act: str, causal: str) -> tuple[str, ...]:
+        return (f"layernorm: {{dim: {d}}}", f"attention: {{dim: {d}, heads: {heads}, {causal}bias: true}}",
+                f"layernorm: {{dim: {d}}}", f"mlp: {{dim: {d}, hidden: {ff}, activation: {act}, bias: true}}")
+
+    w.layer("encoder: image_size")
+    w.layers += ["    image: true", "    layers:"]
+    for line in ("patch_embedding: {channels: channels, dim: d_vision, patch: patch, bias: false}",
+                 "class_token: {dim: d_vision}", "position_embedding: {max_len: n_patches, dim: d_vision}",
+                 "layernorm: {dim: d_vision}   # pre_layrnorm"):
+        w.layer(line, 3)
+    w.block("repeat: n_vision_layers", layers("d_vision", "n_vision_heads", "d_vision_ff", vision_act, ""), 3)
+    for line in ("pool_tokens: {mode: first}   # the class token", "layernorm: {dim: d_vision}   # post_layernorm",
+                 "linear: {dim: d_vision, out: proj}   # visual_projection"):
+        w.layer(line, 3)
+    w.layer("embedding: {vocab: vocab, dim: d_text}")
+    w.layer("position_embedding: {max_len: max_text, dim: d_text}")
+    w.block("repeat: n_text_layers", layers("d_text", "n_text_heads", "d_text_ff", text_act, "causal: true, "))
+    for line in ("layernorm: {dim: d_text}   # final_layer_norm", "pool_tokens: {mode: last}   # the end-of-text token",
+                 "linear: {dim: d_text, out: proj}   # text_projection", "contrastive: {dim: proj}"):
+        w.layer(line)
+
+
 def _t5(c: Config, w: Writer) -> None:
     """T5ForConditionalGeneration: a shared table, encoder and decoder stacks with relative
     position biases, RMS norms (T5LayerNorm), no biases."""
@@ -1038,7 +1090,8 @@ HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classif
 ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
 SEQ2SEQ = ("t5", "bart", "whisper")  # encoder-decoder: a source (token ids; Whisper's mel frames) and target ids
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
-                "t5": ("lm",), "bart": ("lm", "none"), "whisper": ("lm", "none"), "vit": ("none", "classifier")}  # the first is the default
+                "t5": ("lm",), "bart": ("lm", "none"), "whisper": ("lm", "none"), "vit": ("none", "classifier"),
+                "clip": ("none",)}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 
@@ -1076,6 +1129,7 @@ FAMILIES: dict[str, Callable] = {
     "albert": _albert,
     "opt": _opt,
     "vit": _vit,
+    "clip": _clip,
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
     "bart": _bart,

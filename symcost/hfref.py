@@ -111,9 +111,12 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
     model = build(config, device).eval().requires_grad_(False)
     ids = lambda n: torch.zeros(batch, n, dtype=torch.long, device=device)
     family = config.get("model_type")
-    if image_size is not None:
-        channels = config.get("num_channels", 3)
-        inputs = {"pixel_values": torch.zeros(batch, channels, image_size, image_size, device=device)}
+    vision = config.get("vision_config") or config  # CLIP's image tower, else the image model itself
+    pixels = lambda: torch.zeros(batch, vision.get("num_channels", 3), image_size, image_size, device=device)
+    if family == "clip":  # a text and an image per pair
+        inputs = {"input_ids": ids(seq_len), "pixel_values": pixels()}
+    elif image_size is not None:
+        inputs = {"pixel_values": pixels()}
     elif family == "whisper":  # log-mel frames
         inputs = {"input_features": torch.zeros(batch, config.get("num_mel_bins", 80), src_len, device=device),
                   "decoder_input_ids": ids(seq_len), "use_cache": False,  # a mask: else it reads positions' values

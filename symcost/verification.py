@@ -221,9 +221,10 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None)
     dims = evaluation.dims
     if "seq_len" not in dims and "image_size" not in dims:
         raise SpecError("verify --hf needs a token model with `seq_len` or an image model with `image_size`")
-    if "image_size" in dims and dims["image_size"] != config.get("image_size"):
-        raise SpecError(f"verify --hf builds the model at the config's image_size {config.get('image_size')} (its "
-                        f"position table is that size); evaluate at image_size={config.get('image_size')}")
+    configured = (config.get("vision_config") or config).get("image_size")  # CLIP's is its image tower's
+    if "image_size" in dims and dims["image_size"] != configured:
+        raise SpecError(f"verify --hf builds the model at the config's image_size {configured} (its position table "
+                        f"is that size); evaluate at image_size={configured}")
     t = evaluation.total
     device = "meta"
     family = config.get("model_type")

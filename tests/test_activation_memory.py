@@ -44,7 +44,7 @@ SIZES = {
     "transformer_base": dict(d_model=4, n_heads=2, n_layers=2, d_ff=6, vocab=11, src_len=3, seq_len=5, batch=2),
     "resnet50": dict(image_size=16, w=1, classes=3, batch=2, n1=2, n2=2, n3=2, n4=2),
     "vit_b16": dict(image_size=8, patch=4, d_model=4, n_heads=2, n_layers=2, d_ff=6, classes=3, batch=2),
-    "clip": dict(d_text=4, n_text_heads=2, n_text_layers=2, d_text_ff=6, vocab=11, seq_len=5, d_vision=6,
+    "clip": dict(d_text=4, n_text_heads=2, n_text_layers=2, d_text_ff=6, vocab=11, max_text=6, seq_len=5, d_vision=6,
                  n_vision_heads=2, n_vision_layers=2, d_vision_ff=5, image_size=8, patch=4, proj=3, batch=2),
     "mlp": dict(d_in=7, hidden=5, n_hidden=3, classes=3, batch=2, seq_len=1),
     "lstm": dict(vocab=11, d_embed=3, hidden=4, n_layers=2, seq_len=5, batch=2),

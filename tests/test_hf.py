@@ -148,6 +148,7 @@ PUBLISHED = {
     "xlm-roberta": (lambda: T.XLMRobertaConfig(  # xlm-roberta-base
         vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), None),
     "distilbert": (lambda: T.DistilBertConfig(), 66_362_880),  # distilbert-base-uncased (the config's defaults)
+    "clip": (lambda: T.CLIPConfig(), 151_277_313),  # openai/clip-vit-base-patch32 (the config's defaults)
     "vit": (lambda: T.ViTConfig(), 86_389_248),  # google/vit-base-patch16-224-in21k (ViTModel, pooler)
     "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
         hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
@@ -196,9 +197,10 @@ def test_params_and_forward_flops_match_transformers(family):
 
 # families whose transformers modules group the work otherwise: BERT's attention holds its output
 # LayerNorm, OPT's and BART's layers hold fc1/fc2 directly, T5's norms are T5LayerNorm, ViT's
-# embeddings hold the patch convolution, the class token and the positions, …
+# embeddings hold the patch convolution, the class token and the positions (CLIP's too; its
+# projections and temperature sit on the model itself), …
 CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
-                   "vit"}
+                   "vit", "clip"}
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),

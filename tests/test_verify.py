@@ -125,7 +125,8 @@ def clip_sizes(draw):
     vision_heads, _, _, d_vision = draw(heads_and_width())
     patch = draw(st.integers(1, 6))
     return dict(d_text=d_text, n_text_heads=text_heads, n_text_layers=draw(st.integers(1, 2)),
-                d_text_ff=draw(st.integers(1, 12)), vocab=draw(st.integers(1, 30)), seq_len=draw(st.integers(1, 8)),
+                d_text_ff=draw(st.integers(1, 12)), vocab=draw(st.integers(1, 30)), seq_len=(n := draw(st.integers(1, 8))),
+                max_text=draw(st.integers(n, 10)),
                 d_vision=d_vision, n_vision_heads=vision_heads, n_vision_layers=draw(st.integers(1, 2)),
                 d_vision_ff=draw(st.integers(1, 12)), image_size=draw(st.integers(patch, 20)), patch=patch,
                 proj=draw(st.integers(1, 8)), batch=draw(st.integers(1, 3)))
