@@ -50,11 +50,16 @@ CLASSES = (("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rms
            ("RotaryEmbedding", "rotary"))  # by the end of the class name
 
 
+def is_experts(module) -> bool:
+    """transformers' module holding a MoE layer's experts (MixtralExperts, …), by its class name."""
+    return type(module).__name__.endswith("Experts")
+
+
 def kind_of(name: str, module) -> str | None:
     attribute, cls = name.rsplit(".", 1)[-1], type(module).__name__
     kind = next((k for k, names in NAMES.items() if attribute in names), None)
     by_class = next((k for end, k in CLASSES if cls.endswith(end)), None)
-    if kind == "mlp" and (by_class == "moe" or any(type(m).__name__.endswith("Experts") for m in module.modules())):
+    if kind == "mlp" and (by_class == "moe" or any(is_experts(m) for m in module.modules())):
         return "moe"  # a MoE block where a layer's MLP sits
     return kind or by_class
 
@@ -139,7 +144,7 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
     }
     experts = [
         (sum(p.numel() for p in m.parameters(recurse=False)), int(m.num_experts))
-        for m in model.modules() if type(m).__name__.endswith("Experts") and hasattr(m, "num_experts")
+        for m in model.modules() if is_experts(m) and hasattr(m, "num_experts")
     ]
     return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), counter.get_total_flops(),
                     explained, experts, by_kind(model, counter))

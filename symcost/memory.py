@@ -77,9 +77,15 @@ def activation_parts(derivation: Derivation, precision: Precision, attention: st
     return {path: _closed(derivation, precision, e) for path, e in saved_bytes(derivation, attention, recompute).items()}
 
 
-def _closed(derivation: Derivation, precision: Precision, e) -> sympy.Expr:
+def closer(derivation: Derivation, act):
+    """A function putting a bytes expression in closed form: `act` bytes per activation value
+    and the derived dims substituted (as in derivation.total)."""
     subst = derivation.spec.dimset.substitution(derivation.keep)
-    return sympy.expand(sympy.sympify(e).xreplace({symbols.ACT: precision.bytes("activations")}).xreplace(subst))
+    return lambda e: sympy.sympify(e).xreplace({symbols.ACT: act}).xreplace(subst)
+
+
+def _closed(derivation: Derivation, precision: Precision, e) -> sympy.Expr:
+    return sympy.expand(closer(derivation, precision.bytes("activations"))(e))
 
 
 def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recompute: str, attention: str,

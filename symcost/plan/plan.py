@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import sympy
 
-from .. import symbols
 from ..components.base import Component, Ctx
 from ..cost import total
 from ..derive import Derivation, Site
 from ..errors import SpecError
+from ..memory import closer
 from ..results import Result
 from ..spec import Repeat
 from . import collectives
@@ -330,7 +330,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
     names = ("first", "last") + (("middle",) if ex.uneven and ex.pp > 2 else ()) if ex.pp > 1 else ("only",)
     stages = tuple(_stage(n, pieces, derivation, ex, stage_layers(n, ex, layers), act) for n in names)
-    closed = _closer(derivation, act)
+    closed = closer(derivation, act)
     dense_group, expert_group = DP * CP, DP * CP / EP
     split = lambda zero_stage, s: (s.weights / dense_group + s.expert / expert_group if ex.zero >= zero_stage
                                    else s.weights + s.expert)
@@ -390,15 +390,6 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
 def tokens_per_sequence(derivation: Derivation, value) -> int:
     spec = derivation.spec
     return int(value(spec.input_dim("seq_len", 1))) if "seq_len" in spec.dimset else 1
-
-
-def _closer(derivation: Derivation, act):
-    subst = derivation.spec.dimset.substitution(derivation.keep)
-
-    def closed(e) -> sympy.Expr:
-        return sympy.sympify(e).xreplace({symbols.ACT: act}).xreplace(subst)
-
-    return closed
 
 
 def stage_layers(stage: str, ex: Execution, layers) -> sympy.Expr:
