@@ -488,3 +488,12 @@ def test_search_keeps_tp_1_for_a_layer_type_without_a_rule():
 
     found = search(symcost.derive(arch("deepseek_v3")), 256, {"seq_len": 1024}, hardware="h200", top=1)
     assert found.evaluated and {r["tp"] for r in found.rows} == {1} and {r["pp"] for r in found.rows} == {1}
+
+
+def test_a_contrastive_head_under_data_parallelism_says_what_it_leaves_out(cli):
+    """Each rank's logits cover its own micro-batch; CLIP's gather of every rank's embeddings is named
+    as not modelled, where there is more than one data-parallel rank."""
+    spread = cli("plan", arch("clip"), "--gpus", "8", "--hardware", "h100-sxm")
+    assert spread.exit_code == 0 and "contrastive head: each rank scores its own micro-batch" in spread.stdout
+    alone = cli("plan", arch("clip"), "--gpus", "1", "--hardware", "h100-sxm")
+    assert alone.exit_code == 0 and "contrastive head" not in alone.stdout

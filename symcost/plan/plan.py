@@ -380,7 +380,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     from ..memory import recompute_notes
 
-    notes = _notes(ex, loaded) + recompute_notes(derivation, ex.recompute) + notes
+    notes = _notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute) + notes
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes),
                 bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
                                "convention": derivation.convention.name, "values": dict(values or {}),
@@ -500,7 +500,7 @@ def _pp_comm(stage: Stage, ex: Execution, act) -> list[Record]:
     return out
 
 
-def _notes(ex: Execution, loaded: str) -> list[str]:
+def _notes(ex: Execution, loaded: str, derivation: Derivation) -> list[str]:
     notes = [
         f"per GPU: the {'most loaded pipeline rank (' + loaded + ' stage)' if ex.pp > 1 else 'rank'}; weights "
         f"{ex.precision.dtype('weights')}, gradients {ex.precision.dtype('grads')}, {ex.optimizer} states "
@@ -520,4 +520,8 @@ def _notes(ex: Execution, loaded: str) -> list[str]:
     if ex.pp > 1 and ex.virtual_stages > 1:
         notes.append("interleaved pipeline: the first rank's layers outside the repeat are counted for each chunk in "
                      "flight (a bound)")
+    if ex.dp > 1 and any(n.kind == "contrastive" for n in derivation.raw):
+        notes.append("contrastive head: each rank scores its own micro-batch (micro_batch x micro_batch logits); "
+                     "CLIP's training gathers every rank's embeddings first (logits of micro_batch x global batch, "
+                     "an all-gather of both sides' vectors), which is not modelled")
     return notes
