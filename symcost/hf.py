@@ -74,7 +74,7 @@ class Config:
         """The fields not read that change no count (ignored), nested ones as `attn_config.attn_pdrop`;
         any other unread field is refused."""
         unread = sorted(k for k in self.data if k not in self.read)
-        unknown = [k for k in unread if not neutral(k)]
+        unknown = [k for k in unread if not neutral(k, self.data[k])]
         if unknown:
             raise self.error(unknown[0], "a config field the importer does not understand; it may change the "
                              "architecture, so no spec is written (symcost never writes a silently wrong one)")
@@ -787,6 +787,8 @@ def _clip(c: Config, w: Writer) -> None:
     for tower in (text, vision):
         tower.expect("projection_dim", (c.int("projection_dim", 512), None))  # transformers' copy of it
     c.get("logit_scale_init_value")  # the temperature's initial value: one parameter either way
+    for config in (c, text, vision):
+        config.flag("tie_word_embeddings", True)  # CLIP has no head whose weights could be tied
     text_act, vision_act = _act(text, "hidden_act", "quick_gelu"), _act(vision, "hidden_act", "quick_gelu")
 
     def layers(d: str, heads: str, ff: str, act: str, causal: str) -> tuple[str, ...]:

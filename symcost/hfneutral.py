@@ -45,7 +45,15 @@ NAMES = frozenset({
 # ..._token_id(s), any dropout probability (..._dropout, ..._dropout_prob, ..._pdrop, dropout_rate)
 PATTERNS = (re.compile(r".*_token_ids?$"), re.compile(r".*dropout.*"), re.compile(r".*_pdrop$"))
 
+# PretrainedConfig's own fields, which configs saved by transformers 4.x hold in full: no count
+# changes at these values, its defaults, but another may (cross-attention layers added, heads
+# pruned, encoder and decoder tied), so another is refused unless the family reads the field.
+# top_k is sampling's; no supported family names its experts per token so.
+AT_DEFAULT = {"add_cross_attention": False, "cross_attention_hidden_size": None, "is_decoder": False,
+              "tie_encoder_decoder": False, "pruned_heads": {}, "top_k": 50}
 
-def neutral(key: str) -> bool:
-    """Whether no value of this config field changes a parameter or FLOP count."""
-    return key in NAMES or any(p.fullmatch(key) for p in PATTERNS)
+
+def neutral(key: str, value=None) -> bool:
+    """Whether this config field, holding `value`, changes no parameter or FLOP count."""
+    return (key in NAMES or any(p.fullmatch(key) for p in PATTERNS)
+            or (key in AT_DEFAULT and value == AT_DEFAULT[key]))

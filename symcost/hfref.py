@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .errors import SpecError
 from .hf import ENCODERS, SEQ2SEQ, Config, head_of
 
 # FLOPs the libraries spend outside the architecture proper, by module name suffix.
@@ -88,13 +89,49 @@ AUTO = {"lm": "AutoModelForCausalLM", "mlm": "AutoModelForMaskedLM", "classifier
         "none": "AutoModel"}
 
 
+def config_object(family: str, config: dict):
+    """transformers' config class read from `config`. A config written by transformers 4.x may
+    hold an integer where transformers 5 checks for a float (`initializer_factor: 1`): such a
+    field is read as that float, the same number; its dtype is left out (the build sets its own);
+    anything else it refuses is one SpecError."""
+    import re
+
+    import transformers
+    from huggingface_hub.errors import StrictDataclassError
+
+    def floats(value, key):  # `key`'s integer values, at any depth, as floats
+        if isinstance(value, dict):
+            return {k: float(v) if k == key and type(v) is int else floats(v, key) for k, v in value.items()}
+        return value
+
+    def has_int(value, key) -> bool:
+        return isinstance(value, dict) and any((k == key and type(v) is int) or has_int(v, key) for k, v in value.items())
+
+    def without_dtype(value):  # a dtype changes no count, and 4.x wrote it as "torch.float32", which 5 cannot read
+        if isinstance(value, dict):
+            return {k: without_dtype(v) for k, v in value.items() if k not in ("torch_dtype", "dtype")}
+        return value
+
+    data = without_dtype({k: v for k, v in config.items() if k != "model_type"})
+    for _ in range(100):
+        try:
+            return transformers.CONFIG_MAPPING[family].from_dict(data)
+        except StrictDataclassError as e:
+            found = re.search(r"Field '(\w+)' expected float, got int", str(e))
+            if found is None or not has_int(data, found[1]):
+                raise SpecError(f"transformers {transformers.__version__} cannot read this config: "
+                                f"{str(e).splitlines()[0]}") from None
+            data = floats(data, found[1])
+    raise SpecError("transformers cannot read this config: too many fields it checks otherwise")
+
+
 def build(config: dict, device: str = "meta"):
     """The model with the head the config's `architectures` names, as import-hf reads it."""
     import transformers
 
     family = config.get("model_type")
     head = head_of(Config(config, "config"), family)
-    cfg = transformers.CONFIG_MAPPING[family].from_dict({k: v for k, v in config.items() if k != "model_type"})
+    cfg = config_object(family, config)
     if head == "classifier" and hasattr(cfg, "pad_token_id") and cfg.pad_token_id is None:
         cfg.pad_token_id = 0  # it finds each sequence's last token by its padding (a batch needs one); no count changes
     seq2seq = "AutoModelForSpeechSeq2Seq" if family == "whisper" else "AutoModelForSeq2SeqLM"
@@ -160,7 +197,7 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
 
     torch.manual_seed(seed)
     config = {**config, **{k: 0.0 for k in config if "dropout" in k or k.endswith("pdrop")}}
-    cfg = transformers.CONFIG_MAPPING[config["model_type"]].from_dict({k: v for k, v in config.items() if k != "model_type"})
+    cfg = config_object(config["model_type"], config)
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").to(dtype).train()
     ledger = Ledger(model)
     where: list[str] = []

@@ -366,6 +366,15 @@ def test_fields_that_change_no_count_are_ignored_and_listed(cli, tmp_path, famil
     assert symcost.evaluate(symcost.load(tmp_path / "spec.yaml")).total == symcost.evaluate(spec(family)).total
 
 
+def test_verify_hf_names_what_transformers_cannot_read(cli, tmp_path):
+    """transformers' own refusal of a config is one line, not its traceback."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config("llama") | {"hidden_size": "x"}))
+    result = cli("verify", "architectures/llama.yaml", "--hf", path)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "transformers 5" in result.stderr and "cannot read this config" in result.stderr and "hidden_size" in result.stderr
+
+
 def test_nested_fields_that_change_no_count_are_listed_by_their_path(cli, tmp_path):
     """DBRX's attn_config and ffn_config: their count-neutral fields are listed as the top-level
     ones are (before: accepted and not listed)."""

@@ -25,6 +25,9 @@ COUNTS = {
     "opt-1.3b": (1_315_758_080, "facebook/opt-1.3b: 1.3B"),
     "phi-2": (2_779_683_840, "microsoft/phi-2: 2.78B"),
     "t5-base": (222_903_552, "google-t5/t5-base: 223M"),
+    # every PretrainedConfig field, as transformers 4.30 saved it (ints where 5 wants floats, a
+    # "torch.float32" dtype), in weaviate's multi2vec-clip module's metadata
+    "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
 
