@@ -134,7 +134,7 @@ def token_spec(layers: str, **dims) -> str:
 
 ZOO = ("token types, relative bias", "qk norm and rotary", "full-width qk norm", "alibi", "mamba", "mlp options", "moe: shared experts, gate, capacity",
        "recurrent", "conv1d, batchnorm, activations", "untied head with bias, layernorm without",
-       "image encoder, contrastive head")
+       "image encoder, contrastive head", "image tokens in the stream")
 
 
 @st.composite
@@ -174,9 +174,11 @@ def zoo(draw, name):
         "untied head with bias, layernorm without": embed + "  - layernorm: {dim: d, bias: false}\n"
         "  - lm_head: {dim: d, vocab: 7, bias: true}\n",
         "image encoder, contrastive head": image_and_text(draw, heads, act),
+        "image tokens in the stream": image_tokens(draw, heads, act),
     }
     # batch norm in training needs more than one value per channel
-    spec = token_spec(cases[name], d=d, seq_len=n, batch=b + 1 if name.startswith("conv1d") else b)
+    extra = 9 if name == "image tokens in the stream" else 0  # room for up to 3 x 3 image tokens
+    spec = token_spec(cases[name], d=d, seq_len=n + extra, batch=b + 1 if name.startswith("conv1d") else b)
     return spec, draw(st.sampled_from(["eager", "sdpa"])), draw(st.sampled_from(["none", "selective", "full"]))
 
 
@@ -197,6 +199,21 @@ def image_and_text(draw, heads, act) -> str:
             f"      - attention: {{dim: d, heads: {heads}, causal: true}}\n{cross}"
             f"      - mlp: {{dim: d, hidden: 3, activation: {act}}}\n"
             f"  - pool_tokens: {{mode: {draw(st.sampled_from(['first', 'mean']))}}}\n  - contrastive: {{dim: d}}\n")
+
+
+def image_tokens(draw, heads, act) -> str:
+    """Gemma 3's shape: an image encoder whose patch grid is averaged (pool_grid) and projected,
+    its vectors put in place of the first tokens of the text stream (insert_encoder)."""
+    patch, side = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    kernel, width = draw(st.integers(1, side)), draw(st.integers(1, 4))
+    image = ("  - encoder: " + str(patch * side) + "\n    image: true\n    layers:\n"
+             f"      - patch_embedding: {{channels: 2, dim: {width}, patch: {patch}}}\n"
+             f"      - mlp: {{dim: {width}, hidden: 3, activation: {act}}}\n"
+             f"      - pool_grid: {{kernel: {kernel}}}\n      - rmsnorm: {{dim: {width}}}\n"
+             f"      - linear: {{dim: {width}, out: d}}\n")
+    return (image + "  - embedding: {vocab: 7, dim: d}\n  - insert_encoder: {dim: d}\n  - repeat: 2\n    layers:\n"
+            f"      - attention: {{dim: d, heads: {heads}, causal: true}}\n"
+            f"      - mlp: {{dim: d, hidden: 3, activation: {act}}}\n")
 
 
 @st.composite

@@ -4,7 +4,7 @@ Adding a type: one module here (fields, cost rule, torch builder), one line belo
 an architecture using it, and its tests.
 
 The registry imports a type's module the first time the type is looked up, so a spec
-pays only for the types it uses (each is a pydantic model; building all 30 at start-up
+pays only for the types it uses (each is a pydantic model; building all 32 at start-up
 cost more than deriving a small spec).
 """
 
@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "linear": ("linear", "Linear"),
     "lm_head": ("lm_head", "LMHead"),
     "contrastive": ("contrastive", "Contrastive"),
+    "insert_encoder": ("insert_encoder", "InsertEncoder"),
     # images and recurrence
     "conv1d": ("conv", "Conv1d"),
     "conv2d": ("conv", "Conv2d"),
@@ -45,6 +46,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "patch_embedding": ("patch_embedding", "PatchEmbedding"),
     "class_token": ("class_token", "ClassToken"),
     "pool_tokens": ("pool_tokens", "PoolTokens"),
+    "pool_grid": ("pool_grid", "PoolGrid"),
     "rnn": ("recurrent", "RNN"),
     "lstm": ("recurrent", "LSTM"),
     "gru": ("recurrent", "GRU"),
