@@ -16,6 +16,7 @@ template; the others (GPT-2, BERT, T5, Falcon, Mamba, Whisper, …) have a write
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,11 @@ class Config:
     def expect(self, key: str, allowed, default=None):
         """A field whose value the importer must understand; anything else is refused."""
         value = self.get(key, default)
-        if value not in allowed:
+        try:
+            known = value in allowed
+        except TypeError:  # a list or an object, where a name or a number is expected
+            known = False
+        if not known:
             raise self.error(key, f"{value!r} is not supported by the importer (it understands {sorted(map(str, allowed))})")
         return value
 
@@ -637,6 +642,8 @@ def _bert(c: Config, w: Writer, family: str = "bert") -> None:
         w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-length pass")
     else:  # position ids run from pad_token_id + 1
         pad = c.get("pad_token_id", 1)
+        if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+            raise c.error("pad_token_id", f"expected a token id (a non-negative integer), got {pad!r}")
         w.dim("seq_len", c.int("max_position_embeddings") - pad - 1,
               f"max_position_embeddings - pad_token_id - 1: positions start after the padding row {pad}")
     w.dim("batch", 1, "sequences per pass")
@@ -811,6 +818,57 @@ def _clip(c: Config, w: Writer) -> None:
     for line in ("layernorm: {dim: d_text}   # final_layer_norm", "pool_tokens: {mode: last}   # the end-of-text token",
                  "linear: {dim: d_text, out: proj}   # text_projection", "contrastive: {dim: proj}"):
         w.layer(line)
+
+
+def _gemma3(c: Config, w: Writer) -> None:
+    """Gemma 3 with images (Gemma3ForConditionalGeneration): a SigLIP encoder (patch convolution
+    with bias, learned positions, pre-LN layers, a final LayerNorm) whose patch grid is averaged
+    to mm_tokens_per_image tokens, RMS-normed and projected to the text width, then put in place
+    of as many image tokens of the prompt; the text model is gemma3_text's."""
+    text, vision = c.sub("text_config"), c.sub("vision_config")
+    text.expect("model_type", ("gemma3_text", None))
+    vision.expect("model_type", ("siglip_vision_model", None))
+    vision.expect("vision_use_head", (False,), True)  # SigLIP's attention-pooling head: Gemma 3 has none
+    text.head = c.head
+    _decoder(text, "gemma3_text", w)
+    if c.flag("tie_word_embeddings", True) != text.data.get("tie_word_embeddings", True):
+        raise c.error("tie_word_embeddings", "differs from text_config.tie_word_embeddings; the importer does not "
+                      "know which one the model follows")
+    w.dim("d_vision", vision.int("hidden_size", 768), "vision_config.hidden_size")
+    w.dim("n_vision_layers", vision.int("num_hidden_layers", 12), "vision_config.num_hidden_layers")
+    w.dim("n_vision_heads", vision.int("num_attention_heads", 12), "vision_config.num_attention_heads")
+    w.dim("d_vision_ff", vision.int("intermediate_size", 3072), "vision_config.intermediate_size")
+    w.dim("channels", vision.int("num_channels", 3), "vision_config.num_channels")
+    w.dim("image_size", vision.int("image_size", 224), "vision_config.image_size")
+    w.dim("patch", vision.int("patch_size", 16), "vision_config.patch_size")
+    tokens = c.int("mm_tokens_per_image", 256)
+    side = math.isqrt(tokens)
+    patches = vision.int("image_size", 224) // vision.int("patch_size", 16)
+    if side * side != tokens or patches % side:
+        raise c.error("mm_tokens_per_image", f"{tokens} tokens are not a square grid that {patches} x {patches} "
+                      "patches pool to evenly")
+    w.dim("image_side", side, f"sqrt(mm_tokens_per_image {tokens}): image tokens per side")
+    w.dim("n_patches", "(image_size // patch) ** 2", "patches per image")
+    for key in ("boi_token_index", "eoi_token_index", "image_token_index"):
+        c.get(key)  # token ids
+    act = _act(vision, "hidden_act", "gelu_pytorch_tanh")
+    text_layers, w.layers = w.layers, []
+    w.block("encoder: image_size", (), fields=("image: true",))
+    for line in ("patch_embedding: {channels: channels, dim: d_vision, patch: patch}",
+                 "position_embedding: {max_len: n_patches, dim: d_vision}"):
+        w.layer(line, 3)
+    w.block("repeat: n_vision_layers", ("layernorm: {dim: d_vision}",
+                                        "attention: {dim: d_vision, heads: n_vision_heads, bias: true}",
+                                        "layernorm: {dim: d_vision}",
+                                        f"mlp: {{dim: d_vision, hidden: d_vision_ff, activation: {act}, bias: true}}"), 3)
+    for line in ("layernorm: {dim: d_vision}   # post_layernorm",
+                 "pool_grid: {kernel: (image_size // patch) // image_side}   # to mm_tokens_per_image",
+                 "rmsnorm: {dim: d_vision}   # mm_soft_emb_norm",
+                 "linear: {dim: d_vision, out: d_model}   # mm_input_projection_weight"):
+        w.layer(line, 3)
+    after = next(i for i, line in enumerate(text_layers) if line.startswith("  - embedding:")) + 1
+    text_layers[after:after] = ["  - insert_encoder: {dim: d_model}   # the image tokens of the prompt"]
+    w.layers += text_layers
 
 
 def _t5(c: Config, w: Writer) -> None:
@@ -1132,6 +1190,7 @@ FAMILIES: dict[str, Callable] = {
     "opt": _opt,
     "vit": _vit,
     "clip": _clip,
+    "gemma3": _gemma3,
     **{f: (lambda family: lambda c, w: _parallel(c, w, family))(f) for f in ("gpt_neox", "phi", "gptj")},
     "t5": _t5,
     "bart": _bart,
@@ -1171,7 +1230,7 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
         raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
     c = Config(data, source, key_places(text) if text is not None else None)
     family = data.get("model_type")
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")

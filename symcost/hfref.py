@@ -157,6 +157,11 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
     pixels = lambda: torch.zeros(batch, vision.get("num_channels", 3), image_size, image_size, device=device)
     if family == "clip":  # a text and an image per pair
         inputs = {"input_ids": ids(seq_len), "pixel_values": pixels()}
+    elif family == "gemma3":  # a prompt whose first mm_tokens_per_image tokens are the image's
+        prompt = ids(seq_len)
+        prompt[:, :config.get("mm_tokens_per_image", 256)] = config.get("image_token_index", 262144)
+        inputs = {"input_ids": prompt, "pixel_values": pixels(), "use_cache": False,
+                  "attention_mask": torch.ones(batch, seq_len, dtype=torch.long, device=device)}
     elif image_size is not None:
         inputs = {"pixel_values": pixels()}
     elif family == "whisper":  # log-mel frames

@@ -208,7 +208,8 @@ class HFReport:
 # families whose transformers models read tensor values as they run (which the meta device cannot),
 # so they are built on the CPU with real weights; the counts do not depend on the values (DBRX's
 # experts each run on the tokens routed to them: every (token, expert) pair once, wherever it goes)
-ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its attention mask is built from values"}
+ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its attention mask is built from values",
+          "gemma3": "it finds the prompt's image tokens by value"}
 HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
 
 

@@ -3,7 +3,9 @@ family, a config typed in from the published hyper-parameters (no hub access) is
 and the spec's parameters and forward FLOPs must equal those of the `transformers` model
 built from the same config on meta — exactly, or with every difference itemised."""
 
+import copy
 import json
+import re
 import subprocess
 import sys
 
@@ -137,6 +139,13 @@ PUBLISHED = {
         d_model=96, n_heads=6, n_layers=2, max_seq_len=128, vocab_size=1000,
         attn_config={"kv_n_heads": 2, "clip_qkv": 8, "rope_theta": 500000}, ffn_config={"ffn_hidden_size": 64, "moe_num_experts": 16,
                                                                  "moe_top_k": 4}), None),
+    "gemma3": (lambda: T.Gemma3Config(  # google/gemma-3-4b-pt's layout at a size the CPU builds (images found by value)
+        text_config={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 6, "num_attention_heads": 2,
+                     "num_key_value_heads": 1, "head_dim": 32, "sliding_window": 16, "vocab_size": 300,
+                     "max_position_embeddings": 64},
+        vision_config={"hidden_size": 48, "image_size": 32, "intermediate_size": 96, "num_attention_heads": 2,
+                       "num_hidden_layers": 2, "patch_size": 4, "vision_use_head": False},
+        mm_tokens_per_image=16, architectures=["Gemma3ForConditionalGeneration"]), None),
     "mamba": (lambda: T.MambaConfig(  # state-spaces/mamba-130m-hf
         hidden_size=768, num_hidden_layers=24, vocab_size=50280), None),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
@@ -164,7 +173,9 @@ PUBLISHED = {
 
 
 def config(family) -> dict:
-    return PUBLISHED[family][0]().to_dict()
+    """A fresh copy: to_dict may hand out a config class's own default dicts, which a test that
+    edits the copy would otherwise change for every later one."""
+    return copy.deepcopy(PUBLISHED[family][0]().to_dict())
 
 
 def spec(family):
@@ -197,10 +208,10 @@ def test_params_and_forward_flops_match_transformers(family):
 
 # families whose transformers modules group the work otherwise: BERT's attention holds its output
 # LayerNorm, OPT's and BART's layers hold fc1/fc2 directly, T5's norms are T5LayerNorm, ViT's
-# embeddings hold the patch convolution, the class token and the positions (CLIP's too; its
-# projections and temperature sit on the model itself), …
+# embeddings hold the patch convolution, the class token and the positions (CLIP's and Gemma 3's
+# SigLIP's too; CLIP's projections and Gemma 3's projector are typed by no name), …
 CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
-                   "vit", "clip"}
+                   "vit", "clip", "gemma3"}
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
@@ -268,6 +279,26 @@ def test_elementwise_work_the_spec_does_not_write_is_noted_at_its_top(family, fi
     text = import_config(config(family) | fields, "config.json")
     top = text.split("\nname:")[0]
     assert note in top and max(map(len, top.splitlines())) <= 100
+
+
+def test_gemma3_with_images_at_its_published_size():
+    """google/gemma-3-4b-pt's config (a SigLIP encoder of 27 layers at 896 x 896, 256 image
+    tokens, the 34-layer text model): 4,300,079,472 parameters, as transformers builds it on meta
+    (forward FLOPs are checked at a small size: transformers finds the image tokens by value)."""
+    import torch
+
+    config = T.Gemma3Config(
+        text_config={"hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34, "num_attention_heads": 8,
+                     "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 1024, "vocab_size": 262208,
+                     "query_pre_attn_scalar": 256, "max_position_embeddings": 131072,
+                     "rope_scaling": {"rope_type": "linear", "factor": 8.0}},
+        vision_config={"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304, "num_attention_heads": 16,
+                       "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False},
+        mm_tokens_per_image=256, architectures=["Gemma3ForConditionalGeneration"])
+    with torch.device("meta"):
+        theirs = sum(p.numel() for p in T.Gemma3ForConditionalGeneration(config).parameters())
+    imported = symcost.loads(import_config(config.to_dict(), "gemma3.json"))
+    assert symcost.evaluate(imported).to_dict()["params"] == theirs == 4_300_079_472
 
 
 def test_value_routed_experts_are_verified_on_the_cpu_at_small_sizes_only():
@@ -506,6 +537,19 @@ def test_vit_is_verified_at_the_configs_image_size():
 
     with pytest.raises(SpecError, match="builds the model at the config's image_size 224"):
         verify_hf(spec("vit"), config("vit"), {"image_size": 384})
+
+
+@pytest.mark.parametrize("family, change, message", [
+    ("llama", {"model_type": ["llama"]}, "model_type: ['llama'] is not supported"),
+    ("roberta", {"hidden_act": {}}, "hidden_act: {} is not supported by the importer"),
+    ("roberta", {"pad_token_id": {}}, "pad_token_id: expected a token id (a non-negative integer), got {}"),
+    ("gemma3", {"mm_tokens_per_image": 9}, "9 tokens are not a square grid that 8 x 8 patches pool to evenly"),
+])
+def test_found_by_the_fuzzer(family, change, message):
+    """Before: a TypeError from inside the importer (a list or an object where a name or a number
+    belongs), or a Gemma 3 spec whose image tokens transformers would refuse to count."""
+    with pytest.raises(SpecError, match=re.escape(message)):
+        import_config(config(family) | change, f"{family}.json")
 
 
 # -- a fuzzer for import-hf: published configs with fields made wrong ------------------------------
