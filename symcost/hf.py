@@ -767,6 +767,21 @@ def _vit(c: Config, w: Writer) -> None:
     w.layer("activation: {function: tanh}")
 
 
+def _vision_dims(vision: Config, w: Writer, patch: int) -> None:
+    """An image tower's dims from its nested vision_config (CLIP's and SigLIP's defaults but the patch)."""
+    for dim, key, default in (("d_vision", "hidden_size", 768), ("n_vision_layers", "num_hidden_layers", 12),
+                              ("n_vision_heads", "num_attention_heads", 12), ("d_vision_ff", "intermediate_size", 3072),
+                              ("channels", "num_channels", 3), ("image_size", "image_size", 224),
+                              ("patch", "patch_size", patch)):
+        w.dim(dim, vision.int(key, default), f"vision_config.{key}")
+
+
+def _tower_layer(d: str, heads: str, ff: str, act: str, causal: bool = False) -> tuple[str, ...]:
+    """A pre-LN transformer layer with biases, as CLIP's and SigLIP's towers have."""
+    return (f"layernorm: {{dim: {d}}}", f"attention: {{dim: {d}, heads: {heads}, {'causal: true, ' if causal else ''}"
+            "bias: true}", f"layernorm: {{dim: {d}}}", f"mlp: {{dim: {d}, hidden: {ff}, activation: {act}, bias: true}}")
+
+
 def _clip(c: Config, w: Writer) -> None:
     """CLIPModel: a ViT image encoder (class token, pre- and post-LayerNorm, no patch bias) and a
     causal text stream, each pooled (the class token; the end-of-text token, the last of a full
@@ -781,13 +796,7 @@ def _clip(c: Config, w: Writer) -> None:
     w.dim("vocab", text.int("vocab_size", 49408), "text_config.vocab_size")
     w.dim("max_text", text.int("max_position_embeddings", 77), "text_config.max_position_embeddings")
     w.dim("seq_len", text.int("max_position_embeddings", 77), "text tokens: a full context")
-    w.dim("d_vision", vision.int("hidden_size", 768), "vision_config.hidden_size")
-    w.dim("n_vision_layers", vision.int("num_hidden_layers", 12), "vision_config.num_hidden_layers")
-    w.dim("n_vision_heads", vision.int("num_attention_heads", 12), "vision_config.num_attention_heads")
-    w.dim("d_vision_ff", vision.int("intermediate_size", 3072), "vision_config.intermediate_size")
-    w.dim("channels", vision.int("num_channels", 3), "vision_config.num_channels")
-    w.dim("image_size", vision.int("image_size", 224), "vision_config.image_size")
-    w.dim("patch", vision.int("patch_size", 32), "vision_config.patch_size")
+    _vision_dims(vision, w, patch=32)
     w.dim("proj", c.int("projection_dim", 512), "projection_dim: both towers' embeddings")
     w.dim("batch", 1, "text-image pairs per pass")
     w.dim("n_patches", "(image_size // patch) ** 2 + 1", "patches and the class token")
@@ -798,23 +807,19 @@ def _clip(c: Config, w: Writer) -> None:
         config.flag("tie_word_embeddings", True)  # CLIP has no head whose weights could be tied
     text_act, vision_act = _act(text, "hidden_act", "quick_gelu"), _act(vision, "hidden_act", "quick_gelu")
 
-    def layers(d: str, heads: str, ff: str, act: str, causal: str) -> tuple[str, ...]:
-        return (f"layernorm: {{dim: {d}}}", f"attention: {{dim: {d}, heads: {heads}, {causal}bias: true}}",
-                f"layernorm: {{dim: {d}}}", f"mlp: {{dim: {d}, hidden: {ff}, activation: {act}, bias: true}}")
-
     w.layer("encoder: image_size")
     w.layers += ["    image: true", "    layers:"]
     for line in ("patch_embedding: {channels: channels, dim: d_vision, patch: patch, bias: false}",
                  "class_token: {dim: d_vision}", "position_embedding: {max_len: n_patches, dim: d_vision}",
                  "layernorm: {dim: d_vision}   # pre_layrnorm"):
         w.layer(line, 3)
-    w.block("repeat: n_vision_layers", layers("d_vision", "n_vision_heads", "d_vision_ff", vision_act, ""), 3)
+    w.block("repeat: n_vision_layers", _tower_layer("d_vision", "n_vision_heads", "d_vision_ff", vision_act), 3)
     for line in ("pool_tokens: {mode: first}   # the class token", "layernorm: {dim: d_vision}   # post_layernorm",
                  "linear: {dim: d_vision, out: proj}   # visual_projection"):
         w.layer(line, 3)
     w.layer("embedding: {vocab: vocab, dim: d_text}")
     w.layer("position_embedding: {max_len: max_text, dim: d_text}")
-    w.block("repeat: n_text_layers", layers("d_text", "n_text_heads", "d_text_ff", text_act, "causal: true, "))
+    w.block("repeat: n_text_layers", _tower_layer("d_text", "n_text_heads", "d_text_ff", text_act, causal=True))
     for line in ("layernorm: {dim: d_text}   # final_layer_norm", "pool_tokens: {mode: last}   # the end-of-text token",
                  "linear: {dim: d_text, out: proj}   # text_projection", "contrastive: {dim: proj}"):
         w.layer(line)
@@ -834,13 +839,7 @@ def _gemma3(c: Config, w: Writer) -> None:
     if c.flag("tie_word_embeddings", True) != text.data.get("tie_word_embeddings", True):
         raise c.error("tie_word_embeddings", "differs from text_config.tie_word_embeddings; the importer does not "
                       "know which one the model follows")
-    w.dim("d_vision", vision.int("hidden_size", 768), "vision_config.hidden_size")
-    w.dim("n_vision_layers", vision.int("num_hidden_layers", 12), "vision_config.num_hidden_layers")
-    w.dim("n_vision_heads", vision.int("num_attention_heads", 12), "vision_config.num_attention_heads")
-    w.dim("d_vision_ff", vision.int("intermediate_size", 3072), "vision_config.intermediate_size")
-    w.dim("channels", vision.int("num_channels", 3), "vision_config.num_channels")
-    w.dim("image_size", vision.int("image_size", 224), "vision_config.image_size")
-    w.dim("patch", vision.int("patch_size", 16), "vision_config.patch_size")
+    _vision_dims(vision, w, patch=16)
     tokens = c.int("mm_tokens_per_image", 256)
     side = math.isqrt(tokens)
     patches = vision.int("image_size", 224) // vision.int("patch_size", 16)
@@ -857,10 +856,7 @@ def _gemma3(c: Config, w: Writer) -> None:
     for line in ("patch_embedding: {channels: channels, dim: d_vision, patch: patch}",
                  "position_embedding: {max_len: n_patches, dim: d_vision}"):
         w.layer(line, 3)
-    w.block("repeat: n_vision_layers", ("layernorm: {dim: d_vision}",
-                                        "attention: {dim: d_vision, heads: n_vision_heads, bias: true}",
-                                        "layernorm: {dim: d_vision}",
-                                        f"mlp: {{dim: d_vision, hidden: d_vision_ff, activation: {act}, bias: true}}"), 3)
+    w.block("repeat: n_vision_layers", _tower_layer("d_vision", "n_vision_heads", "d_vision_ff", act), 3)
     for line in ("layernorm: {dim: d_vision}   # post_layernorm",
                  "pool_grid: {kernel: (image_size // patch) // image_side}   # to mm_tokens_per_image",
                  "rmsnorm: {dim: d_vision}   # mm_soft_emb_norm",

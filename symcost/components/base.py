@@ -198,6 +198,12 @@ class Component(BaseModel):
         """The flow after this layer: by default it holds weights, so the stream now has a gradient."""
         return fresh(flow, grad=True, width=self.out_width(flow))
 
+    def encoder_output(self, ctx: Ctx) -> Memory:
+        """What the spec's encoder left, for a layer that reads it (see reads_memory)."""
+        if ctx.flow.memory is None:
+            raise FieldError("dim", f"{self.kind} needs an `encoder` block earlier in the spec")
+        return ctx.flow.memory
+
     def saved(self, ctx: Ctx) -> Cost:
         """Bytes its training forward keeps for backward (Cost.saved, in symbols.ACT), as the
         reference build saves them (torchsaved measures it). Every type has a rule."""

@@ -28,7 +28,7 @@ class Contrastive(Component):
     dim: Size
 
     def parts(self, ctx: Ctx):
-        memory, b = self.memory(ctx), ctx.batch
+        memory, b = self.encoder_output(ctx), ctx.batch
         return {
             "normalize": ctx.elementwise(2 * b * self.dim, "l2_normalize") + ctx.elementwise(2 * b, "sqrt"),
             "logits": ops.matmul(ctx.convention, 1, b, self.dim, b, grad_a=ctx.flow.grad, grad_b=memory.grad)
@@ -36,13 +36,8 @@ class Contrastive(Component):
             "logit_scale": Cost.weights(ONE),
         }
 
-    def memory(self, ctx: Ctx):
-        if ctx.flow.memory is None:
-            raise FieldError("dim", "contrastive needs an `encoder` block earlier in the spec (the other side)")
-        return ctx.flow.memory
-
     def saved(self, ctx: Ctx):
-        memory, b = self.memory(ctx), ctx.batch
+        memory, b = self.encoder_output(ctx), ctx.batch
         # each side's input (pow and the division read it), its sum of squares and norm (b each),
         # the two normalised sides (the matmul), the logits and exp(logit_scale) (the product)
         sides = ctx.input_saved(self.dim) + memory.saved(b, self.dim)
@@ -53,7 +48,7 @@ class Contrastive(Component):
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
-        memory = self.memory(ctx)
+        memory = self.encoder_output(ctx)
         for side, flow_length, width in (("this stream", ctx.flow.length, ctx.flow.width),
                                          ("the encoder's output", memory.length, memory.width)):
             if flow_length is None:

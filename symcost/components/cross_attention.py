@@ -19,7 +19,7 @@ from ..cost import Cost
 
 from ..symbols import ACT
 from .attention import Projections, core, core_saved, products
-from .base import Ctx, FieldError, Size
+from .base import Ctx, Size
 
 
 class CrossAttention(Projections):
@@ -33,9 +33,7 @@ class CrossAttention(Projections):
         return self.memory_dim if self.memory_dim is not None else self.dim
 
     def parts(self, ctx: Ctx):
-        memory = ctx.flow.memory
-        if memory is None:
-            raise FieldError("dim", "cross_attention needs an `encoder` block earlier in the spec")
+        memory = self.encoder_output(ctx)
         h, kv, hd = self.heads, self.n_kv, self.d_head
         memory_tokens = ctx.batch * memory.length
 

@@ -12,7 +12,7 @@ import sympy
 
 from ..checks import Check
 from ..cost import Cost
-from .base import Component, Ctx, FieldError, Size, fresh
+from .base import Component, Ctx, Size, fresh
 
 
 class InsertEncoder(Component):
@@ -21,18 +21,13 @@ class InsertEncoder(Component):
     reads_memory = True
     dim: Size
 
-    def memory(self, ctx: Ctx):
-        if ctx.flow.memory is None:
-            raise FieldError("dim", "insert_encoder needs an `encoder` block earlier in the spec")
-        return ctx.flow.memory
-
     def parts(self, ctx: Ctx):
-        self.memory(ctx)
+        self.encoder_output(ctx)
         ctx.need_tokens()
         return {}
 
     def saved(self, ctx: Ctx):
-        memory = self.memory(ctx)
+        memory = self.encoder_output(ctx)
         return Cost(saved=ctx.tokens if ctx.flow.grad or memory.grad else sympy.Integer(0))  # the bool mask
 
     def after(self, flow):
@@ -40,7 +35,7 @@ class InsertEncoder(Component):
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
-        memory = self.memory(ctx)
+        memory = self.encoder_output(ctx)
         yield Check("dim", memory.length <= ctx.need_tokens(), "the encoder gives {} vectors per sample, more than the "
                     "{} tokens here", (memory.length, ctx.need_tokens()))
         if memory.width is not None:
