@@ -158,3 +158,46 @@ def test_decode_errors(cli, write):
     spec = write("name: c\ndims: {seq_len: 8}\nlayers:\n  - conv1d: {dim: 4, out: 4, kernel: 3}\n")
     result = cli("inference", spec)
     assert result.exit_code == 2 and "no decode step" in result.stderr
+
+
+GEMMA3_SHAPED = """\
+name: image-prompt
+dims: {d_model: 8, d_vision: 6, image_size: 16, patch: 2, vocab: 40, seq_len: 20, batch: 2}
+layers:
+  - encoder: image_size
+    image: true
+    layers:
+      - patch_embedding: {channels: 3, dim: d_vision, patch: patch}
+      - attention: {dim: d_vision, heads: 2, bias: true}
+      - pool_grid: {kernel: 2}
+      - rmsnorm: {dim: d_vision}
+      - linear: {dim: d_vision, out: d_model}
+  - embedding: {vocab: vocab, dim: d_model}
+  - insert_encoder: {dim: d_model}
+  - rotary: {dim: 4}
+  - repeat: 2
+    layers:
+      - rmsnorm: {dim: d_model}
+      - attention: {dim: d_model, heads: 2, causal: true}
+      - mlp: {dim: d_model, hidden: 12, gated: true}
+  - lm_head: {dim: d_model, vocab: vocab, tied: true}
+"""
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(st.integers(16, 30), st.sampled_from(["fp32", "bf16"]))
+def test_a_prompt_holding_an_image_decodes(context, dtype):
+    """Gemma 3's shape: the image's 16 tokens go into the prompt at prefill; a decode step adds
+    none. Its FLOPs per component and the cache after the prefill and after the step equal
+    PyTorch's."""
+    spec = symcost.loads(GEMMA3_SHAPED)
+    step, full = symcost.derive(spec, decode=True), symcost.derive(spec)
+    at = dim_values(step, {"context": context})
+    measured = measure_decode(step, at, context, dtype=dtype, device="cpu")
+    evaluated = symcost.evaluate(step, {"context": context})
+    assert measured.forward_total == evaluated.total["forward"]
+    assert all(measured.forward.get(n.path, 0) == v["forward"] for n, v in evaluated.components)
+    width = 4 if dtype == "fp32" else 2
+    assert measured.cache_bytes == width * int(step.raw_total.cache.xreplace(at))
+    prefill = dim_values(full, {"seq_len": context})
+    assert measured.prefill_cache_bytes == width * int(full.raw_total.cache.xreplace(prefill))

@@ -4,6 +4,7 @@ embeddings. No parameters and no arithmetic; the stream then carries the encoder
 too, and backward keeps the boolean placeholder mask (one byte per token).
 
 The placeholders are the first tokens of each sequence here; where they sit changes no count.
+A decode step inserts nothing: the image was part of the prompt, run at prefill.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from .base import Component, Ctx, Size, fresh
 
 class InsertEncoder(Component):
     kind = "insert_encoder"
-    decodes = False
     reads_memory = True
     dim: Size
 
@@ -36,6 +36,8 @@ class InsertEncoder(Component):
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
         memory = self.encoder_output(ctx)
+        if ctx.decoding:
+            return
         yield Check("dim", memory.length <= ctx.need_tokens(), "the encoder gives {} vectors per sample, more than the "
                     "{} tokens here", (memory.length, ctx.need_tokens()))
         if memory.width is not None:
@@ -46,6 +48,11 @@ class InsertEncoder(Component):
         import torch
 
         def forward(m, x, state):  # (B, T, d) with the memory (B, M, d) in its first M tokens
+            cache = state.get("kv")
+            if cache is not None and m in cache:  # a decode step: the prompt held the image
+                return x
+            if cache is not None:
+                cache[m] = True
             memory = state["memory"]
             mask = torch.zeros(x.shape[0], x.shape[1], 1, dtype=torch.bool, device=x.device)
             mask[:, : memory.shape[1]] = True
