@@ -279,7 +279,7 @@ def test_identical_parts_are_equal_everywhere(cli):
     assert "at these sizes" not in out.stdout
 
 
-@given(target=st.integers(10**17, 10**40))
+@given(target=st.integers(10**17, 10**30))  # batch up to 1.6e16, within the sizes' bound of 10**18
 @settings(max_examples=8, deadline=None)
 def test_a_root_past_2_to_the_53_prints_its_own_digits(target):
     """solve prints each root to 6 decimals rounded once from the exact root: a float printed
@@ -292,9 +292,15 @@ def test_a_root_past_2_to_the_53_prints_its_own_digits(target):
     root = Fraction(target, forward)
     scaled = (root * 10**6 + Fraction(1, 2)).__floor__()
     want = f"root: batch = {scaled // 10**6:,}.{scaled % 10**6:06d}"
-    out = CliRunner().invoke(main, ["solve", "architectures/llama.yaml", "--target", f"forward={target}",
-                                    "--for", "batch"])
+    args = ["solve", "architectures/llama.yaml", "--target", f"forward={target}", "--for", "batch"]
+    out = CliRunner().invoke(main, args)
     assert out.exit_code == 0 and want in out.stdout.splitlines(), (want, out.stdout)
+    # and the neighbours bracket the target (before: both above it, from a float root)
+    import json
+
+    root = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)["roots"][0]
+    assert root["below"]["value"] == target // forward and root["above"]["value"] == -(-target // forward)
+    assert root["below"]["forward"] <= target <= root["above"]["forward"]
 
 
 @pytest.mark.parametrize("name", ["E", "N", "oo", "pi", "S", "I", "beta"])
