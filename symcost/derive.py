@@ -230,6 +230,9 @@ class _Walker:
                 if out.length is None:
                     raise self.spec.doc.error(where + (i, "encoder"), "an encoder's output is read as tokens: end "
                                               "an image encoder with patch_embedding, flatten or pool_tokens")
+                if out.width is None:
+                    raise self.spec.doc.error(where + (i, "encoder"), "an encoder's output is read as features: "
+                                              "start it with a layer that reads its input (an embedding, conv or linear)")
                 nodes += block
                 flow = replace(flow, memory=Memory.of(out), embedding=out.embedding)
                 continue

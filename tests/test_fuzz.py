@@ -94,6 +94,10 @@ def test_random_specs_end_in_spec_errors(spec, broken, cut, junk):
         ("  - residual:\n      - rotary: {dim: d}\n", "layers.0.residual", "width is unknown"),
         ("  - batchnorm: {dim: d}\n  - pool: {kernel: 2}\n", "layers.1.pool", "needs an image stream"),
         ("  - pool_tokens: {mode: mean}\n", "layers.0.pool_tokens", "width is unknown"),
+        ("  - pool_grid: {kernel: 2}\n", "layers.0.pool_grid", "width is unknown"),
+        ("  - pool_tokens: {mode: first}\n  - pool_tokens: {mode: mean}\n", "layers.1.pool_tokens", "width is unknown"),
+        ("  - encoder: seq_len\n    layers:\n      - pool_tokens: {}\n  - embedding: {vocab: 3, dim: d}\n"
+         "  - cross_attention: {dim: d, heads: 2}\n", "layers.0.encoder", "read as features"),
         ("  - repeat: 2\n    layers:\n      - class_token: {dim: d}\n", "layers.0.repeat", "on every pass"),
         ("  - linear: {dim: d, out: 100000000000000000000000}\n", "layers.0.linear.out", "too large"),
     ],

@@ -15,7 +15,7 @@ from ..checks import Check
 from ..cost import Cost
 from ..symbols import ACT
 from .attention import above_one
-from .base import Component, Ctx, FieldError, Size, fresh
+from .base import Component, Ctx, Size, fresh
 
 
 class PoolGrid(Component):
@@ -31,8 +31,9 @@ class PoolGrid(Component):
         return sympy.floor(self.side(length) / self.kernel) ** 2
 
     def parts(self, ctx: Ctx):
-        out = self.out_length(ctx.need_tokens())
-        return {"pool": ctx.elementwise(ctx.batch * ctx.flow.width * out * self.kernel**2, "pool")}
+        n = ctx.need_tokens()
+        read = ctx.elements(ctx.flow.width) / n * self.out_length(n) * self.kernel**2  # raises unless the width is known
+        return {"pool": ctx.elementwise(read, "pool")}
 
     def in_width(self):
         return None
@@ -41,8 +42,7 @@ class PoolGrid(Component):
         if not ctx.flow.grad:
             return Cost()
         n, d = ctx.need_tokens(), ctx.flow.width
-        if d is None:
-            raise FieldError(None, "pool_grid needs the stream's width: put it after a layer that sets it")
+        ctx.elements(d)  # raises unless the width is known
         copied = above_one(n, d)  # the transposed grid is a copy, unless one of its sides is 1
         return Cost(saved=copied * ctx.batch * n * d * ACT + (1 - copied) * ctx.input_saved())
 

@@ -30,7 +30,8 @@ class PoolTokens(Component):
 
     def after(self, flow):
         if self.mode != "mean":  # a view: the storage it keeps alive is the whole stream
-            return replace(flow, length=sympy.Integer(1), stored=flow.stored or flow.length * flow.width)
+            whole = flow.length * flow.width if flow.width is not None else None  # unknown: a later rule says so
+            return replace(flow, length=sympy.Integer(1), stored=flow.stored or whole)
         return fresh(flow, length=sympy.Integer(1))
 
     def saved(self, ctx: Ctx):
