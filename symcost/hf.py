@@ -850,6 +850,9 @@ def _gemma3(c: Config, w: Writer) -> None:
     w.dim("n_patches", "(image_size // patch) ** 2", "patches per image")
     for key in ("boi_token_index", "eoi_token_index", "image_token_index"):
         c.get(key)  # token ids
+    w.note("an image's tokens attend to each other both ways (a bidirectional block in the causal mask): no count "
+           "changes under pytorch, which multiplies the whole score matrix; under `full` the spec counts that block "
+           "as causal")
     act = _act(vision, "hidden_act", "gelu_pytorch_tanh")
     text_layers, w.layers = w.layers, []
     w.block("encoder: image_size", (), fields=("image: true",))

@@ -269,6 +269,7 @@ def test_refuses_what_it_does_not_understand(family, change, fragment):
     ("olmo", {"clip_qkv": 8.0}, "# NB: q, k and v are clamped to clip_qkv"),
     ("olmoe", {"clip_qkv": 8.0}, "# NB: q, k and v are clamped to clip_qkv"),
     ("dbrx", {}, "# NB: q, k and v are clamped to clip_qkv"),
+    ("gemma3", {}, "# NB: an image's tokens attend to each other both ways"),
     ("gemma", {}, "# NB: the embeddings are multiplied by sqrt(d_model)"),
     ("cohere", {}, "# NB: the logits are multiplied by logit_scale"),
     ("bart", {"scale_embedding": True}, "# NB: the embeddings are multiplied by sqrt(d_model) (scale_embedding"),
