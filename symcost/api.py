@@ -202,15 +202,17 @@ def verify_memory(source, values: Mapping[str, int] | None = None, /, **options)
     return _verify_memory(spec_of(source), dims_of(values, {}), **options)
 
 
-def verify_hf(source, config: dict, values: Mapping[str, int] | None = None):
-    """Compare with the transformers model built from `config` (needs symcost[hf] and torch)."""
+def verify_hf(source, config: dict, values: Mapping[str, int] | None = None, config_name: str = "config.json",
+              config_text: str | None = None):
+    """Compare with the transformers model built from `config` (needs symcost[hf] and torch);
+    `config_name` and `config_text` (the file's) locate an error in the config."""
     from .extras import require
 
     require("torch", "torch", "verify --hf")
     require("transformers", "hf", "verify --hf")
     from .verification import verify_hf as _verify_hf
 
-    return _verify_hf(spec_of(source), config, dims_of(values, {}))
+    return _verify_hf(spec_of(source), config, dims_of(values, {}), config_name, config_text)
 
 
 def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = "h100-sxm", gpus: int | None = None,

@@ -1214,6 +1214,17 @@ class Imported:
     ignored: list[str]  # the config's fields that change no count, not read
 
 
+def family_of(data, source: str = "config.json", text: str | None = None) -> dict:
+    """`data` when it is a config object of a family the importer knows, else one SpecError."""
+    if not isinstance(data, dict):
+        raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
+    family = data.get("model_type")
+    if not isinstance(family, str) or family not in FAMILIES:
+        c = Config(data, source, key_places(text) if text is not None else None)
+        raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
+    return data
+
+
 def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
                   head: str | None = None) -> str:
     """The spec text for a config's architecture (see convert)."""
@@ -1225,12 +1236,8 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     """The spec for a config's architecture (see module doc) with the head `architectures` names
     (or `head`: lm, mlm, classifier, none), and the fields it ignored; with the file's `text`,
     errors name the field's line and column."""
-    if not isinstance(data, dict):
-        raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
-    c = Config(data, source, key_places(text) if text is not None else None)
-    family = data.get("model_type")
-    if not isinstance(family, str) or family not in FAMILIES:
-        raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
+    c = Config(family_of(data, source, text), source, key_places(text) if text is not None else None)
+    family = data["model_type"]
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above

@@ -213,10 +213,15 @@ ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its atte
 HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
 
 
-def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None) -> HFReport:
+def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None, source: str = "config.json",
+              text: str | None = None) -> HFReport:
     """The spec's params and forward FLOPs (pytorch convention) against the `transformers`
-    model built from `config` on meta, at the spec's batch, seq_len (and src_len)."""
+    model built from `config` on meta, at the spec's batch, seq_len (and src_len); `source` and
+    `text` (the file's) locate an error in the config, which must be one import-hf reads."""
+    from .hf import convert
     from .hfref import measure
+
+    convert(config, source, text=text)  # a config the importer refuses is refused here too, at its field
 
     evaluation = evaluate(derive(spec, conventions.PYTORCH), values)
     dims = evaluation.dims

@@ -399,12 +399,19 @@ def test_fields_that_change_no_count_are_ignored_and_listed(cli, tmp_path, famil
 
 
 def test_verify_hf_names_what_transformers_cannot_read(cli, tmp_path):
-    """transformers' own refusal of a config is one line, not its traceback."""
+    """transformers' own refusal of a config the importer accepts (a field that changes no count,
+    of a type transformers checks) is one line, not its traceback; a config the importer refuses
+    is refused first, at its field."""
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(config("llama") | {"hidden_size": "x"}))
+    path.write_text(json.dumps(config("llama") | {"initializer_range": "x"}))
     result = cli("verify", "architectures/llama.yaml", "--hf", path)
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "transformers 5" in result.stderr and "cannot read this config" in result.stderr and "hidden_size" in result.stderr
+    assert "transformers 5" in result.stderr and "cannot read this config" in result.stderr
+    assert "initializer_range" in result.stderr
+    for junk in ([1], {"model_type": "nope"}, {"model_type": ["llama"]}, config("clip") | {"vision_config": 3}):
+        path.write_text(json.dumps(junk))
+        result = cli("verify", "architectures/llama.yaml", "--hf", path)
+        assert result.exit_code == 2 and "Traceback" not in result.output and result.stderr.count("\n") == 1, junk
 
 
 def test_nested_fields_that_change_no_count_are_listed_by_their_path(cli, tmp_path):

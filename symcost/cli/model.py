@@ -128,7 +128,8 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
 
         if backward or device != "meta" or convention != "pytorch":
             raise SpecError("--hf compares parameters and forward FLOPs under pytorch, on meta")
-        report = api.verify_hf(api.load(spec), read_config(hf_config)[0], parse_sets(sets))
+        config, text = read_config(hf_config)
+        report = api.verify_hf(api.load(spec), config, parse_sets(sets), str(hf_config), text)
         echo(render_hf_report(report, fmt))
         sys.exit(0 if report.match else 1)
     report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
