@@ -305,34 +305,30 @@ function drawChart(n) {
   chart.innerHTML = svg + "</svg>";
 }
 
-// Powers of two between lo and hi (at most six of them), or the two ends.
-function xTicks(lo, hi) {
-  const ticks = [];
-  for (let x = 2 ** Math.ceil(Math.log2(lo)); x <= hi; x *= 2) ticks.push(x);
-  if (ticks.length < 2) return [lo, hi];
-  const every = Math.ceil(ticks.length / 6);
-  return ticks.filter((_, i) => i % every === 0);
+// At most six of `ticks`, evenly spaced; the two ends when there are fewer than two.
+function thinned(ticks, lo, hi) {
+  return ticks.length < 2 ? [lo, hi] : ticks.filter((_, i) => i % Math.ceil(ticks.length / 6) === 0);
 }
 
-// Round values between lo and hi for the y axis, at most six: powers of ten, else 1-2-5 steps
-// (powers of two for bytes); the two ends when the range holds fewer than two of them.
+// Powers of two between lo and hi: the x axis (sizes), and the y axis for bytes.
+function powersOfTwo(lo, hi) {
+  const ticks = [];
+  for (let x = 2 ** Math.ceil(Math.log2(lo)); x <= hi; x *= 2) ticks.push(x);
+  return thinned(ticks, lo, hi);
+}
+
+// Round values between lo and hi for the y axis: powers of ten, else 1-2-5 steps (powers of two
+// for bytes).
 function yTicks(lo, hi, bytes) {
-  const thin = ticks => ticks.filter((_, i) => i % Math.ceil(ticks.length / 6) === 0);
+  if (bytes) return powersOfTwo(lo, hi);
   const within = steps => {
     const out = [];
     for (let k = Math.floor(Math.log10(lo)) - 1; k <= Math.ceil(Math.log10(hi)); k++)
       for (const m of steps) { const v = m * 10 ** k; if (v >= lo && v <= hi && v >= 1) out.push(v); }
     return out;
   };
-  if (bytes) {
-    const out = [];
-    for (let v = 2 ** Math.ceil(Math.log2(lo)); v <= hi; v *= 2) out.push(v);
-    return out.length >= 2 ? thin(out) : [lo, hi];
-  }
   const decades = within([1]);
-  if (decades.length >= 3) return thin(decades);
-  const fine = within([1, 2, 5]);
-  return fine.length >= 2 ? thin(fine) : [lo, hi];
+  return thinned(decades.length >= 3 ? decades : within([1, 2, 5]), lo, hi);
 }
 
 function drawPlot() {
@@ -365,7 +361,7 @@ function drawPlot() {
     svg += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(ty)}" y2="${sy(ty)}"></line>`;
     svg += `<text x="${L - 4}" y="${sy(ty) + 4}" text-anchor="end">${label(ty)}</text>`;
   }
-  for (const x of xTicks(pts[0][0], pts[pts.length - 1][0])) {
+  for (const x of powersOfTwo(pts[0][0], pts[pts.length - 1][0])) {
     svg += `<text x="${sx(Math.log(x))}" y="${H - B + 16}" text-anchor="middle">${x.toLocaleString("en-US")}</text>`;
   }
   svg += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"></line>`;
