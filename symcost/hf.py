@@ -807,12 +807,9 @@ def _clip(c: Config, w: Writer) -> None:
         config.flag("tie_word_embeddings", True)  # CLIP has no head whose weights could be tied
     text_act, vision_act = _act(text, "hidden_act", "quick_gelu"), _act(vision, "hidden_act", "quick_gelu")
 
-    w.layer("encoder: image_size")
-    w.layers += ["    image: true", "    layers:"]
-    for line in ("patch_embedding: {channels: channels, dim: d_vision, patch: patch, bias: false}",
+    _encoder(w, ("patch_embedding: {channels: channels, dim: d_vision, patch: patch, bias: false}",
                  "class_token: {dim: d_vision}", "position_embedding: {max_len: n_patches, dim: d_vision}",
-                 "layernorm: {dim: d_vision}   # pre_layrnorm"):
-        w.layer(line, 3)
+                 "layernorm: {dim: d_vision}   # pre_layrnorm"), "image_size", image=True)
     w.block("repeat: n_vision_layers", _tower_layer("d_vision", "n_vision_heads", "d_vision_ff", vision_act), 3)
     for line in ("pool_tokens: {mode: first}   # the class token", "layernorm: {dim: d_vision}   # post_layernorm",
                  "linear: {dim: d_vision, out: proj}   # visual_projection"):
@@ -855,10 +852,8 @@ def _gemma3(c: Config, w: Writer) -> None:
            "as causal")
     act = _act(vision, "hidden_act", "gelu_pytorch_tanh")
     text_layers, w.layers = w.layers, []
-    w.block("encoder: image_size", (), fields=("image: true",))
-    for line in ("patch_embedding: {channels: channels, dim: d_vision, patch: patch}",
-                 "position_embedding: {max_len: n_patches, dim: d_vision}"):
-        w.layer(line, 3)
+    _encoder(w, ("patch_embedding: {channels: channels, dim: d_vision, patch: patch}",
+                 "position_embedding: {max_len: n_patches, dim: d_vision}"), "image_size", image=True)
     w.block("repeat: n_vision_layers", _tower_layer("d_vision", "n_vision_heads", "d_vision_ff", act), 3)
     for line in ("layernorm: {dim: d_vision}   # post_layernorm",
                  "pool_grid: {kernel: (image_size // patch) // image_side}   # to mm_tokens_per_image",
@@ -1052,10 +1047,11 @@ def _stacks(c: Config, w: Writer) -> str:
     return _act(c, "activation_function", "gelu")
 
 
-def _encoder(w: Writer, lines) -> None:
-    """`encoder: src_len` and the layers before its repeat."""
-    w.layer("encoder: src_len")
-    w.layers.append("    layers:")
+def _encoder(w: Writer, lines, source: str = "src_len", image: bool = False) -> None:
+    """`encoder: src_len` (or, over images, `encoder: image_size` with `image: true`) and the
+    layers before its repeat."""
+    w.layer(f"encoder: {source}")
+    w.layers += ["    image: true"] * image + ["    layers:"]
     for line in lines:
         w.layer(line, 3)
 
@@ -1214,17 +1210,6 @@ class Imported:
     ignored: list[str]  # the config's fields that change no count, not read
 
 
-def family_of(data, source: str = "config.json", text: str | None = None) -> dict:
-    """`data` when it is a config object of a family the importer knows, else one SpecError."""
-    if not isinstance(data, dict):
-        raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
-    family = data.get("model_type")
-    if not isinstance(family, str) or family not in FAMILIES:
-        c = Config(data, source, key_places(text) if text is not None else None)
-        raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
-    return data
-
-
 def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
                   head: str | None = None) -> str:
     """The spec text for a config's architecture (see convert)."""
@@ -1236,8 +1221,12 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     """The spec for a config's architecture (see module doc) with the head `architectures` names
     (or `head`: lm, mlm, classifier, none), and the fields it ignored; with the file's `text`,
     errors name the field's line and column."""
-    c = Config(family_of(data, source, text), source, key_places(text) if text is not None else None)
-    family = data["model_type"]
+    if not isinstance(data, dict):
+        raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
+    c = Config(data, source, key_places(text) if text is not None else None)
+    family = data.get("model_type")
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
     c.read.update({"model_type", "_name_or_path"})  # read above
