@@ -10,8 +10,11 @@ SpecError naming the argument.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 from .errors import SpecError
@@ -65,20 +68,28 @@ def precision_of(precision) -> Precision:
     raise SpecError(f"precision={precision!r}: expected a dtype name ({', '.join(BYTES)}) or a symcost.precision.Precision")
 
 
-def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[str, int]:
-    """Dim values from a mapping and keyword arguments: positive integers (not bools, not floats)."""
-    from .derive import CONTEXT
+def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[str, int | Fraction]:
+    """Dim values from a mapping and keyword arguments: integers for sizes, and for a rate dim
+    (a dropout probability) a number as written (0.1 is exactly 1/10); each is checked
+    against its dim when evaluated."""
     if values is not None and not isinstance(values, Mapping):
         raise SpecError(f"values: expected a mapping of dim names to integers, got {type(values).__name__}")
     out = {**(values or {}), **dims}
     for name, value in out.items():
         if not isinstance(name, str):
             raise SpecError(f"dim name {name!r}: expected a string")
+        if isinstance(value, float | Fraction) and math.isfinite(value) and 0 <= value < 1:
+            out[name] = Fraction(Decimal(repr(value))) if isinstance(value, float) else value
+            continue
+        if isinstance(value, float | Fraction) and not isinstance(value, bool):
+            raise SpecError(f"{name}={float(value):g}: expected a positive integer (a size) or, for a rate dim, "
+                            "a number in [0, 1)")
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise SpecError(f"{name}={value!r}: expected a positive integer (not {type(value).__name__})")
-        if value < (0 if name == CONTEXT else 1):  # a decode step may start from an empty cache
+        if value < 0:  # 0 may be a rate dim's, or a decode step's empty cache: its dim decides
             raise SpecError(f"{name}={value}: expected a positive integer")
-    return {k: int(v) for k, v in out.items()}
+        out[name] = int(value)
+    return out
 
 
 def derive(source, convention: str | None = None, keep: Sequence[str] = (), decode: bool | None = None):
@@ -131,6 +142,8 @@ def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
             raise SpecError(f"vary[{name!r}]: expected a list of sizes, got {type(sizes).__name__}")
         grid[name] = list(dims_of({f"{name}[{i}]": v for i, v in enumerate(sizes)}, {}).values())
+        if (bad := next((v for v in grid[name] if not isinstance(v, int) or v < 1), None)) is not None:
+            raise SpecError(f"vary[{name!r}]: {bad} is not a size; sweep varies sizes (positive integers)")
     if isinstance(metrics, str):
         metrics = (metrics,)
     return _sweep(spec_of(source), grid, tuple(metrics), dims_of(values, dims), convention, components,

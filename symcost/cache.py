@@ -66,8 +66,9 @@ def _load(path) -> dict | None:
     return namespace if namespace.get("VERSION") == __version__ else None
 
 
-def _point(values: dict[str, int]) -> tuple:
-    return tuple(sorted(values.items()))
+def _point(values: dict) -> tuple:
+    """The --set values as a key: a rate's Fraction as its text ('1/10'), so that CHECKED's repr reads back."""
+    return tuple(sorted((k, v if isinstance(v, int) else str(v)) for k, v in values.items()))
 
 
 def lookup(raw: bytes, convention: str, values: dict[str, int]) -> dict | None:
@@ -133,6 +134,8 @@ def generate(evaluation) -> str:
         var = names[d.symbol]
         fallback = repr(d.default) if d.definition is None else code(d.definition)
         lines.append(f"    {var} = dims[{d.name!r}] = values[{d.name!r}] if {d.name!r} in values else {fallback}")
+        if d.rate:  # exact in the formulas, shown as written (evaluate's dims)
+            lines.append(f"    dims[{d.name!r}] = float({var})")
     lines.append("    components = [")
     for node in derivation.raw:
         cost = node.cost
@@ -143,6 +146,7 @@ def generate(evaluation) -> str:
         f"    return DATA(NAME, CONVENTION, dims, {code(derivation.inputs)}, INPUT_UNIT, components)",
         "",
         "",
+        "from fractions import Fraction  # noqa: E402  (a rate dim's value: exact)",
         "from symcost.render.model import evaluation_dict as DATA  # noqa: E402",
         "",
         f"NAME = {spec.name!r}",

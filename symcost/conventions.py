@@ -48,6 +48,7 @@ ELEMENTWISE = {
     "ssm_discretize": 4,  # per state element: dt*A, exp, dt*B, times the input
     "ssm_step": 2,  # per state element and step: h = dA*h + dBu
     "ssm_skip": 2,  # per channel: y + D*u
+    "dropout": 2,  # multiply by the mask, scale by 1/(1 - p) (drawing the mask not counted)
     "identity": 0,
 }
 BACKWARD_ELEMENTWISE_FACTOR = 2

@@ -1,12 +1,20 @@
 """A spec's dimensions: free ones (a symbol, usually with a default) and derived ones
-(an expression over other dims), in an order where each comes after what it uses."""
+(an expression over other dims), in an order where each comes after what it uses.
+
+A free dim is a size (a positive integer) or, written `{rate: 0.1}`, a rate: a rational in
+[0, 1) such as a dropout probability. A rate is read exactly as written (0.1 is 1/10) and
+may stand only in a rate field (a layer's dropout); no size, and no derived dim, uses it.
+"""
 
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
 
 import sympy
 
@@ -26,12 +34,49 @@ MAX_DIMS = 256  # also bounds the depth of the dependency walk below
 @dataclass(frozen=True)
 class Dim:
     name: str
-    default: int | None  # free dims: the value used unless overridden
+    default: int | Fraction | None  # free dims: the value used unless overridden
     definition: sympy.Expr | None  # derived dims: the expression; None for free dims
+    rate: bool = False  # a rational in [0, 1) (a dropout probability), not a size
 
     @property
     def symbol(self) -> sympy.Symbol:
-        return symbols.dim(self.name)
+        return symbols.rate(self.name) if self.rate else symbols.dim(self.name)
+
+    def accepts(self, value: object) -> str | None:
+        """Why `value` (from --set or the API) cannot be this dim's, or None when it can."""
+        if isinstance(value, bool) or not isinstance(value, int | Fraction):
+            return f"expected a number, got {type(value).__name__}"
+        if self.rate:
+            return None if 0 <= value < 1 else f"{self.name} is a rate: a number in [0, 1), e.g. 0.1"
+        if value != int(value) or value <= 0:
+            return "expected a positive integer (a size)"
+        return None
+
+
+def shown(value: int | Fraction) -> int | str:
+    """A dim's value for people: a size as it is, a rate as the decimal it was written as (0.1),
+    or n/d where no decimal is exact (1/3)."""
+    if not isinstance(value, Fraction):
+        return value
+    text = repr(float(value))
+    return text if Fraction(text) == value else f"{value.numerator}/{value.denominator}"
+
+
+def rate(value: object) -> Fraction:
+    """A rate as written: 0.1 (exactly 1/10), 0, or a fraction '1/10'; in [0, 1)."""
+    if isinstance(value, float) and math.isfinite(value):
+        value = Fraction(Decimal(repr(value)))  # the digits the YAML holds, not the nearest binary
+    elif isinstance(value, str):  # '1/10' (through the whitelist parser, never eval)
+        try:
+            parsed = expr.parse(value, {})
+        except expr.ExprError:
+            parsed = None
+        value = Fraction(int(parsed.p), int(parsed.q)) if parsed is not None and parsed.is_Rational else None
+    elif isinstance(value, bool) or not isinstance(value, int):
+        value = None
+    if value is None or not 0 <= value < 1:
+        raise expr.ExprError("a rate is a number in [0, 1), e.g. 0.1 or 1/10, or a rate dim")
+    return Fraction(value)
 
 
 @dataclass(frozen=True)
@@ -56,12 +101,20 @@ class Dims:
                 raise doc.error(("dims", name), f"{name!r} is a name sympy reads as its own object (E is Euler's "
                                                 "number, N a function); formulas in JSON could not be read back: "
                                                 "choose another name")
-        names = {name: symbols.dim(name) for name in raw}
+        rates = {name for name, value in raw.items() if isinstance(value, dict)}
+        names = {name: symbols.rate(name) if name in rates else symbols.dim(name) for name in raw}
         dims: dict[str, Dim] = {}
         for name, value in raw.items():
             where = ("dims", name)
             if value is None:
                 dims[name] = Dim(name, None, None)
+            elif name in rates:
+                if list(value) != ["rate"]:
+                    raise doc.error(where, "a dim written as a mapping is a rate, e.g. {rate: 0.1}")
+                try:
+                    dims[name] = Dim(name, rate(value["rate"]), None, rate=True)
+                except expr.ExprError as e:
+                    raise doc.error(where + ("rate",), str(e)) from None
             else:
                 try:
                     definition = expr.parse(value, names)
@@ -72,6 +125,8 @@ class Dims:
                         raise doc.error(where, f"must be a positive integer, got {definition}")
                     dims[name] = Dim(name, int(definition), None)
                 else:
+                    if used := sorted(str(r) for r in definition.free_symbols if str(r) in rates):
+                        raise doc.error(where, f"uses the rate {used[0]}; a size cannot depend on a rate")
                     dims[name] = Dim(name, None, definition)
         parsed = cls(_ordered(dims, doc), doc)
         substituted: dict[sympy.Symbol, sympy.Expr] = {}
@@ -94,16 +149,17 @@ class Dims:
     def __contains__(self, name: object) -> bool:
         return any(d.name == name for d in self.items)
 
-    def overridden(self, values: Mapping[str, int]) -> Dims:
+    def overridden(self, values: Mapping[str, int | Fraction]) -> Dims:
         """These dims with `values` as defaults; a derived dim given a value becomes free."""
         for name, value in values.items():
             if name not in self:
                 declared = ", ".join(d.name for d in self.items) or "none"
                 raise SpecError(f"--set {name}: no such dim; declared dims: {declared}")
-            if value <= 0:
-                raise SpecError(f"--set {name}={value}: sizes must be positive integers")
+            if (why := self[name].accepts(value)) is not None:
+                raise SpecError(f"--set {name}={shown(value)}: {why}")
         items = tuple(
-            replace(d, default=values[d.name], definition=None) if d.name in values else d
+            replace(d, default=values[d.name] if d.rate else int(values[d.name]), definition=None)
+            if d.name in values else d
             for d in self.items
         )
         return Dims(items, self.doc)
@@ -128,14 +184,19 @@ class Dims:
         except expr.ExprError as err:
             raise self.doc.error(path, str(err)) from None
 
-    def values(self) -> dict[sympy.Symbol, sympy.Integer]:
+    @property
+    def rates(self) -> frozenset[sympy.Symbol]:
+        return frozenset(d.symbol for d in self.items if d.rate)
+
+    def values(self) -> dict[sympy.Symbol, sympy.Rational]:
         """Exact values of every dim at the defaults; errors name the dim that fails."""
         out: dict[sympy.Symbol, sympy.Integer] = {}
         for d in self.items:
             if d.definition is None:
                 if d.default is None:
                     raise self._error(d, "has no value; give one with --set " + f"{d.name}=N")
-                out[d.symbol] = sympy.Integer(d.default)
+                out[d.symbol] = sympy.Rational(d.default.numerator, d.default.denominator) if d.rate \
+                    else sympy.Integer(d.default)
                 continue
             if (message := self.check(d).failure(lambda e: e.xreplace(out))) is not None:
                 raise self._error(d, message)

@@ -26,7 +26,7 @@ class Evaluation(Result):
     """Exact numbers at concrete sizes: totals, and each component's."""
 
     derivation: Derivation
-    dims: dict[str, int]
+    dims: dict[str, int | float]  # a rate dim (a dropout probability) as a float, as written
     total: dict[str, int]
     components: list[tuple[Node, dict[str, int]]]
     inputs: int  # tokens (or images) one forward pass reads
@@ -119,7 +119,7 @@ def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) ->
 
     return Evaluation(
         derivation,
-        {str(s): int(v) for s, v in subst.items()},
+        {str(s): float(v) if s in derivation.spec.dimset.rates else int(v) for s, v in subst.items()},
         numbers(derivation.raw_total),
         [(node, numbers(node.cost)) for node in derivation.raw],
         int(derivation.inputs.xreplace(subst)),

@@ -203,7 +203,7 @@ def memory(
         f"recomputation: {recompute}",
         PEAK_ASSUMPTION,
     ]
-    notes += recompute_notes(derivation, recompute)
+    notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:
         notes.append(f"activation bytes unknown (nan): the rule of {', '.join(missing)} needs a token count "
@@ -226,6 +226,25 @@ def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:
         return ["full recomputation: each pass of a top-level repeat block keeps only its input; the layers "
                 "outside those blocks keep what they keep without it"]
     return []
+
+
+def dropped_cores(derivation: Derivation, values=None) -> list[str]:
+    """Field paths of the attention layers with dropout on their probabilities (above 0 at `values`)."""
+    out = []
+    for site in derivation.sites:
+        p = getattr(site.component, "attention_dropout", None)
+        if p is not None and (values is None or p.xreplace(values) > 0):
+            out.append(".".join(map(str, site.where + ("attention_dropout",))))
+    return out
+
+
+def dropout_notes(derivation: Derivation, attention: str, recompute: str) -> list[str]:
+    """Attention dropout under a fused kernel keeps no mask: say what that figure assumes."""
+    if attention == "eager" or recompute != "none" or not dropped_cores(derivation):
+        return []
+    return [f"attention dropout under {attention}: as PyTorch's GPU kernels run it, no mask is kept (backward "
+            "draws it again from a random-number state of a few bytes, not counted); not measured here, where "
+            "PyTorch runs such a core unfused (verify it with --attention eager)"]
 
 
 def cache_note(derivation: Derivation) -> str | None:

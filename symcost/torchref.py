@@ -138,6 +138,10 @@ class Build:
         assert value.is_Integer, f"{e} = {value} is not an integer"  # evaluate() checked this
         return int(value)
 
+    def rate(self, e: sympy.Expr | None) -> float:
+        """A rate field at these values (0 when unset): the probability torch takes."""
+        return 0.0 if e is None else float(sympy.sympify(e).xreplace(self.values))
+
     def part(self, forward, **modules: nn.Module) -> Part:
         return Part(forward, self.path, **modules)
 

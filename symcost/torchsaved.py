@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from .derive import Derivation
 from .errors import SpecError
+from .memory import dropped_cores
 from .torchref import DTYPES, Checkpoint, build, components, example_input
 
 
@@ -59,6 +60,9 @@ def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attent
                   recompute: str = "none", seed: int = 0, prepare=None) -> Saved:
     """`prepare` may split the built model before the pass (shardref.tensor_parallel): then what
     one rank saves is measured."""
+    if attention != "eager" and recompute == "none" and (dropped := dropped_cores(derivation, values)):
+        raise SpecError(f"{dropped[0]}: attention dropout under {attention} cannot be measured here: PyTorch runs "
+                        "it unfused on the CPU (its GPU kernels keep no mask); measure with --attention eager")
     torch.manual_seed(seed)
     model = build(derivation, values, attention=attention, recompute=recompute).to(DTYPES[dtype]).train()
     if prepare is not None:

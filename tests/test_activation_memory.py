@@ -2,6 +2,8 @@
 component by component, what saved_tensors_hooks sees on the reference build (real CPU
 tensors at sizes hypothesis draws), for each attention implementation and recompute mode."""
 
+from fractions import Fraction
+
 import pytest
 
 from hypothesis import given, settings
@@ -32,6 +34,8 @@ def assert_exact(name, sizes, attention, recompute, dtype):
 # Small sizes picked by hand; the test after draws them.
 SIZES = {
     "transformer": dict(d_model=8, n_layers=2, n_heads=2, vocab=11, max_pos=6, seq_len=5, batch=2),
+    "megatron_gpt": dict(d_model=8, n_layers=2, n_heads=2, vocab=11, max_pos=6, seq_len=5, batch=2,
+                         dropout=Fraction(1, 10)),
     "llama": dict(d_model=8, n_heads=2, n_kv_heads=1, n_layers=2, d_ff=6, vocab=11, seq_len=5, batch=2),
     "mixtral": dict(d_model=8, n_heads=2, n_kv_heads=1, n_layers=2, d_ff=6, vocab=11, seq_len=5, batch=2,
                     n_experts=4, top_k=2),
@@ -52,8 +56,10 @@ SIZES = {
 }
 
 
+# Attention dropout under sdpa without recomputation cannot be measured on the CPU (test_dropout.py).
 CASES = [(name, attention, recompute) for name in sorted(SIZES)
          for attention in ("eager", "sdpa") for recompute in ("none", "selective", "full")
+         if (name, attention, recompute) != ("megatron_gpt", "sdpa", "none")
 ]
 
 
@@ -262,6 +268,8 @@ def test_every_layer_type_saves_what_its_rule_says(name):
 def test_verify_memory_exits_0_on_every_architecture(cli, name, attention):
     sets = [arg for k, v in SIZES[name].items() for arg in ("--set", f"{k}={v}")]
     for recompute in ("none", "selective", "full"):
+        if (name, attention, recompute) not in CASES:  # refused: test_dropout.py
+            continue
         for dtype in ("fp32", "bf16"):
             out = cli("verify", arch(name), "--memory", *sets, "--attention", attention, "--recompute", recompute,
                       "--dtype", dtype)

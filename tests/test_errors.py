@@ -102,15 +102,15 @@ def test_every_command_reports_the_same_way(cli, write):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--set", "d_model"], "expected NAME=INTEGER"),
-        (["--set", "d_model=1.5"], "expected a whole number"),
-        (["--set", "d_model=abc"], "expected a whole number"),
+        (["--set", "d_model"], "expected NAME=NUMBER"),
+        (["--set", "d_model=1.5"], "expected a positive integer (a size)"),
+        (["--set", "d_model=abc"], "expected a number"),
         (["--set", "d_model=1e999999999"], "below 10^18"),  # refused before a billion digits are built
         (["--set", "d_model=1e18"], "below 10^18"),  # the bound a spec's own integers have
         (["--set", "d_model=1e30"], "below 10^18"),
         (["--set", "nope=3"], "--set nope: no such dim"),
-        (["--set", "d_model=0"], "sizes must be positive"),
-        (["--set", "d_model=-64"], "sizes must be positive"),
+        (["--set", "d_model=0"], "expected a positive integer"),
+        (["--set", "d_model=-64"], "expected a positive integer"),
     ],
 )
 def test_bad_set(cli, write, args, fragment):

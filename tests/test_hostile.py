@@ -13,7 +13,7 @@ import pytest
 from pydantic import StrictBool
 
 from symcost.components import REGISTRY
-from symcost.components.base import COUNT, RATIO, SIZE, _domain
+from symcost.components.base import COUNT, RATE, RATIO, SIZE, _domain
 
 SECONDS = 20  # a guard against hangs, far above what any case takes
 
@@ -153,6 +153,8 @@ def _wrong_values(annotation, info):
         return [([1], "expected a size"), (-1, "must be a non-negative integer")]
     if domain is RATIO:
         return [([1], "expected a size"), (0, "must be positive")]
+    if domain is RATE:
+        return [([1], "a rate is a number in [0, 1)"), (1, "a rate is a number in [0, 1)")]
     args = typing.get_args(annotation)
     if annotation is bool or bool in args or StrictBool in args:
         return [("maybe", "expected true or false, got 'maybe'"), (3, "expected true or false, got 3")]

@@ -37,7 +37,8 @@ POINTS = {
               {"d_model": 5120, "n_layers": 40, "n_heads": 40, "n_kv_heads": 40, "d_ff": 13824}],
     "lstm": [{"hidden": 1500, "d_embed": 1500}, {"n_layers": 3, "batch": 1, "seq_len": 100}],
     "mamba": [{"d_model": 2560, "n_layers": 64}, {"seq_len": 8192, "batch": 4, "d_state": 64}],
-    "megatron_gpt": [{"d_model": 1024, "n_layers": 24, "n_heads": 16}, {"seq_len": 1024, "batch": 4}],
+    "megatron_gpt": [{"d_model": 1024, "n_layers": 24, "n_heads": 16, "dropout": 0}, {"seq_len": 1024, "batch": 4,
+                                                                                     "dropout": 0.25}],
     "mistral": [{"seq_len": 2048, "window": 1024}, {"seq_len": 32768, "batch": 2}],
     "mixtral": [{"n_experts": 16, "top_k": 4}, {"seq_len": 32768, "batch": 2}],
     "mlp": [{"hidden": 1000, "n_hidden": 5}, {"batch": 1, "d_in": 3072}],
@@ -268,6 +269,33 @@ def test_bad_input_is_marked_and_the_numbers_stay(browser, tmp_path):
     assert shown(browser) == before
     with pytest.raises(Exception, match="n_heads"):
         page_evaluate(browser, {"n_heads": 3})
+    assert_quiet(browser, path)
+
+
+def test_a_rate_is_typed_as_written_and_checked(browser, tmp_path):
+    """megatron_gpt's dropout is a rate: a field with no slider (and no plot axis), read exactly
+    (0.1 is 1/10, 1/3 a fraction), refused outside [0, 1); its masks follow what is typed."""
+    path = write_page(tmp_path, "megatron_gpt", "--set", "n_layers=2", "--set", "d_model=256", "--set", "n_heads=4")
+    open_page(browser, path)
+    field = browser.find_element("name", "dropout")
+    assert field.get_attribute("value") == "0.1"
+    assert not browser.find_elements("id", "range-dropout") and browser.find_elements("id", "range-d_model")
+    assert "dropout" not in [o.get_attribute("value") for o in browser.find_elements("css selector", "select option")]
+    before = shown(browser)
+    for text in ("1", "1.5", "-0.1", "abc", "1/0"):
+        paste(browser, "dropout", text)
+        assert field.get_attribute("aria-invalid") == "true", text
+        reason = field.find_element("xpath", "..").find_element("css selector", ".reason").text
+        assert "dropout is a rate: a number in [0, 1)" in reason, (text, reason)
+        assert shown(browser) == before
+    sizes = {"n_layers": 2, "d_model": 256, "n_heads": 4}
+    for text, value in (("0", 0), ("1/3", Fraction(1, 3)), ("0.1", Fraction(1, 10))):
+        paste(browser, "dropout", text)
+        assert field.get_attribute("aria-invalid") is None
+        memory = json.loads(run("memory", arch("megatron_gpt"), *sets({**sizes, "dropout": text}), "--format", "json"))
+        assert shown(browser)["peak_training_bytes"] == str(memory["bytes"]["peak_training_bytes"]), text
+    assert shown(browser) == before
+    assert page_evaluate(browser, {**sizes, "dropout": "1/3"})["dims"]["dropout"] == repr(float(Fraction(1, 3)))
     assert_quiet(browser, path)
 
 

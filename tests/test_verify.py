@@ -1,6 +1,7 @@
 """The measured route: for every shipped architecture, at sizes hypothesis draws, the
 formulas equal PyTorch's own counts — parameters, forward and backward FLOPs — exactly."""
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,8 @@ def megatron_sizes(draw):
     heads, _, _, d_model = draw(heads_and_width())
     seq_len = draw(st.integers(1, 10))
     return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 3)), vocab=draw(st.integers(1, 50)),
-                seq_len=seq_len, max_pos=seq_len + draw(st.integers(0, 5)), batch=draw(st.integers(1, 3)))
+                seq_len=seq_len, max_pos=seq_len + draw(st.integers(0, 5)), batch=draw(st.integers(1, 3)),
+                dropout=draw(st.sampled_from([0, Fraction(1, 10), Fraction(1, 3), Fraction(9, 10)])))
 
 @st.composite
 def llama_sizes(draw):

@@ -4,7 +4,7 @@ Adding a type: one module here (fields, cost rule, torch builder), one line belo
 an architecture using it, and its tests.
 
 The registry imports a type's module the first time the type is looked up, so a spec
-pays only for the types it uses (each is a pydantic model; building all 32 at start-up
+pays only for the types it uses (each is a pydantic model; building all 33 at start-up
 cost more than deriving a small spec).
 """
 
@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "lm_head": ("lm_head", "LMHead"),
     "contrastive": ("contrastive", "Contrastive"),
     "insert_encoder": ("insert_encoder", "InsertEncoder"),
+    "dropout": ("dropout", "Dropout"),
     # images and recurrence
     "conv1d": ("conv", "Conv1d"),
     "conv2d": ("conv", "Conv2d"),

@@ -10,6 +10,14 @@ Sliding-window attention (Longformer, Beltagy et al. 2020; Mistral 7B): `window:
 `causal: true` lets each query see itself and the w - 1 keys before it. Under pytorch the
 reference, like Hugging Face's eager path, multiplies the full n x n matrix and masks, so
 the count equals full attention; under `full`, only the kept scores count.
+
+`attention_dropout: p` drops attention probabilities, `hidden_dropout: p` the output before
+the residual add (components/dropout.py). With eager attention a dropped core keeps, beside
+the probabilities, their one-byte mask and the dropped copy the value matmul reads: 5 bytes a
+score in 16-bit, as Korthikanti et al. 2022 count. PyTorch's fused kernels (sdpa, flash) on a
+GPU keep no mask: they draw it again in backward from a random-number state (a seed and an
+offset) that symcost does not count; on the CPU PyTorch runs such a core unfused, so those
+bytes are not measured here (torchsaved refuses).
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ from .. import ops
 from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
-from .base import Component, Ctx, Size
+from . import dropout
+from .base import Component, Ctx, Rate, Size
+from .mlp import output_mask
 from .rmsnorm import rms_saved
 
 
@@ -74,6 +84,8 @@ class Attention(Projections):
     causal: StrictBool = False
     window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
     residual: StrictBool = True  # output is added to the input stream
+    attention_dropout: Rate | None = None  # on the probabilities
+    hidden_dropout: Rate | None = None  # on the output, before the residual add
 
     @field_validator("qk_norm", mode="before")
     @classmethod
@@ -98,9 +110,13 @@ class Attention(Projections):
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
         parts |= products(ctx, h, entries, hd, hd)
+        if self.attention_dropout is not None:  # part of the core, which selective recomputation runs again
+            parts["scores"] += dropout.flops(ctx, self.attention_dropout, ctx.batch * h * entries)
         if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
             parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.window))
         parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=True)
+        if self.hidden_dropout is not None:
+            parts["dropout"] = dropout.flops(ctx, self.hidden_dropout, ctx.tokens * self.dim)
         if self.residual:
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
         return parts
@@ -112,8 +128,12 @@ class Attention(Projections):
             full = self.qk_norm == "full"
             kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT)
                         for n in (h, kv))
-        return Cost(saved=kept) + core_saved(b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
-                                             out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"))
+        return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
+            b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
+            out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"), prob_dropout=self.attention_dropout)
+
+    def output_mask(self, ctx: Ctx):
+        return output_mask(ctx, self.hidden_dropout, self.dim)
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
@@ -142,6 +162,7 @@ class Attention(Projections):
 
         window = None if self.window is None else b.int(self.window)
         qk_norm, attend = self.qk_norm, core(b)
+        drop_probs, drop_out = b.rate(self.attention_dropout), b.rate(self.hidden_dropout)
 
         def heads(t):  # (B, T, n·hd) -> (B, n, T, hd), n from the shape: a tensor-parallel rank holds h/tp heads
             return t.view(*t.shape[:2], t.shape[-1] // hd, hd).transpose(1, 2)
@@ -160,8 +181,9 @@ class Attention(Projections):
             if kv != h:  # each kv head serves h/kv query heads: a copy, no arithmetic
                 k = k.repeat_interleave(h // kv, dim=1)  # (B, h, past + T, hd)
                 v = v.repeat_interleave(h // kv, dim=1)
-            out = attend(q, k, v, causal, window, past)  # (B, h, T, hd)
+            out = attend(q, k, v, causal, window, past, drop_probs if m.training else 0.0)  # (B, h, T, hd)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, out.shape[1] * hd))  # (B, T, d)
+            out = dropout.apply(out, drop_out, m.training)
             return x + out if residual else out
 
         return b.part(forward, **mods)
@@ -250,12 +272,13 @@ def copied(heads, n):
 
 
 def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: bool = False,
-               out_is_view: bool = False, v_stored=None) -> Cost:
+               out_is_view: bool = False, v_stored=None, prob_dropout=None) -> Cost:
     """What the attention core keeps, run as `core` runs it, for n queries and n_keys keys.
 
     Its inputs q, k, v (`v_stored` elements when v is a slice of a larger storage) are what
     a checkpoint keeps under selective recomputation. Eager: the matmuls' copies of q, k
-    and v, the n x n_keys probabilities and, causal, one boolean mask. sdpa (PyTorch's fused
+    and v, the n x n_keys probabilities and, causal, one boolean mask; with dropout on the
+    probabilities (`prob_dropout`), their dropped copy and its one-byte mask too. sdpa (PyTorch's fused
     kernel, see `sdpa`): its inputs (padded to one head size when q and v differ), its
     output (unless o_proj reads it as a view: the kernel lays it out as q is laid out, and
     q straight from q_proj is (batch, n, heads, dim) in memory), an fp32 log-sum-exp per
@@ -270,9 +293,10 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
         d, narrower = sympy.Max(qk_dim, v_dim), below(v_dim, qk_dim)
         padded_v = narrower * bh * n_keys * d + (1 - narrower) * v_stored
         fused = bh * n * d + bh * n_keys * d + padded_v + bh * n * d * (narrower + (1 - narrower) * copied(heads, n))
+    dropped = 0 if prob_dropout is None else dropout.mask(prob_dropout, bh * n * n_keys) * (1 + ACT)
     return Cost(
         core_inputs=(q + k + v_stored) * ACT,
-        core_eager=(q + k + v + bh * n * n_keys) * ACT + (n * n_keys if causal else 0),
+        core_eager=(q + k + v + bh * n * n_keys) * ACT + (n * n_keys if causal else 0) + dropped,
         core_sdpa=(fused + (n * n_keys if masked else 0)) * ACT + 4 * bh * n,
     )
 
@@ -284,7 +308,7 @@ def core(b):
     if b.recompute != "selective":
         return fn
 
-    def checkpointed(q, k, v, *args):
+    def checkpointed(q, k, v, *args):  # the checkpoint keeps the RNG state: dropout draws the same mask again
         from torch.utils.checkpoint import checkpoint
 
         from ..torchref import Checkpoint
@@ -297,7 +321,7 @@ def core(b):
     return checkpointed
 
 
-def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0):
+def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0):
     """attend's result from F.scaled_dot_product_attention (a fused kernel: it keeps its
     output and the log-sum-exp of each row for backward, no n x n matrix). q and v of
     different head sizes (MLA) are zero-padded to one, as Hugging Face's flash path does
@@ -308,7 +332,7 @@ def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0):
     qk, vd = q.shape[-1], v.shape[-1]
     d = max(qk, vd)
     pad = lambda t: F.pad(t, (0, d - t.shape[-1])) if t.shape[-1] < d else t
-    options = {"scale": qk**-0.5}
+    options = {"scale": qk**-0.5, "dropout_p": p}
     if causal and (window is not None or past):
         T, S = q.shape[-2], k.shape[-2]
         i = torch.arange(T, device=q.device).unsqueeze(1) + past
@@ -320,7 +344,7 @@ def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0):
     return out if vd == d else out[..., :vd].clone(memory_format=torch.contiguous_format)  # never a view of `out`
 
 
-def attend(q, k, v, causal: bool, window: int | None, past: int = 0):
+def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0):
     """softmax(q k^T / sqrt(d)) v with explicit matmuls: FlopCounterMode counts them on every
     device (it counts 0 for F.scaled_dot_product_attention on CPU). The first `past` keys
     come from a cache: query i sits at position past + i among the keys.
@@ -336,4 +360,4 @@ def attend(q, k, v, causal: bool, window: int | None, past: int = 0):
         j = torch.arange(S, device=q.device).unsqueeze(0)
         hidden = (j > i) if window is None else (j > i) | (i - j >= window)
         scores = scores.masked_fill(hidden, float("-inf"))
-    return torch.matmul(scores.softmax(dim=-1), v)
+    return torch.matmul(dropout.apply(scores.softmax(dim=-1), p, True), v)

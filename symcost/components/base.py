@@ -14,6 +14,7 @@ from .. import expr, ops
 from ..checks import Check, whole
 from ..conventions import Convention
 from ..cost import ZERO, Cost
+from ..dims import rate
 from ..symbols import ACT
 
 if TYPE_CHECKING:  # torch is imported only by the measured route
@@ -22,20 +23,34 @@ if TYPE_CHECKING:  # torch is imported only by the measured route
 
 @dataclass(frozen=True)
 class Domain:
-    """What a number field must be at concrete sizes: an integer >= `least`, or any rational > 0."""
+    """What a number field must be at concrete sizes: an integer >= `least`, any rational > 0,
+    or (`rate`) a rational in [0, 1) — a literal or a rate dim, nothing else."""
 
     least: int | None  # None: a ratio (capacity factor), only required positive
     wanted: str
+    rate: bool = False
 
     def holds(self, e: sympy.Expr) -> sympy.Basic:
         """The condition that e, at concrete sizes, is in the domain."""
+        if self.rate:
+            return (e >= 0) & (e < 1)
         return e > 0 if self.least is None else whole(e) & (e >= self.least)
 
     def accepts(self, v: sympy.Expr) -> bool:
         return self.holds(v) is sympy.true
 
     def __call__(self, value: Any, info: ValidationInfo) -> sympy.Expr:
-        parsed = expr.parse(value, info.context["dims"].names)
+        dims = info.context["dims"]
+        if self.rate:
+            if isinstance(value, str) and value.strip() in dims and dims[value.strip()].rate:
+                return dims[value.strip()].symbol
+            if isinstance(value, str) and value.strip() in dims:
+                raise expr.ExprError(f"{value.strip()} is a size; a rate is a number in [0, 1) or a rate dim "
+                                     "(declared as {rate: 0.1})")
+            return sympy.Rational(rate(value))
+        parsed = expr.parse(value, dims.names)
+        if used := sorted(str(r) for r in parsed.free_symbols & dims.rates):
+            raise expr.ExprError(f"{used[0]} is a rate (a probability); a size cannot use it")
         if parsed.is_Number and not self.accepts(parsed):
             raise expr.ExprError(f"must be {self.wanted}, got {parsed}")
         return parsed
@@ -43,9 +58,11 @@ class Domain:
 
 # Number fields: an integer, a dim name or an expression, parsed exactly (never eval'd).
 SIZE, COUNT, RATIO = Domain(1, "a positive integer"), Domain(0, "a non-negative integer"), Domain(None, "positive")
+RATE = Domain(None, "in [0, 1)", rate=True)
 Size = Annotated[sympy.Expr, PlainValidator(SIZE), SIZE]  # widths, heads, lengths
 Count = Annotated[sympy.Expr, PlainValidator(COUNT), COUNT]  # how many of something, possibly none
 Ratio = Annotated[sympy.Expr, PlainValidator(RATIO), RATIO]  # a positive rational (5/4)
+Rate = Annotated[sympy.Expr, PlainValidator(RATE), RATE]  # a probability: 0.1, or a rate dim
 
 
 @dataclass(frozen=True)
@@ -208,6 +225,11 @@ class Component(BaseModel):
         """Bytes its training forward keeps for backward (Cost.saved, in symbols.ACT), as the
         reference build saves them (torchsaved measures it). Every type has a rule."""
         raise NotImplementedError
+
+    def output_mask(self, ctx: Ctx) -> sympy.Expr:
+        """Of `saved`, the bytes of its output's dropout mask (`hidden_dropout`): they sit on the
+        stream after the layer's exit, so sequence parallelism splits them (plan)."""
+        return ZERO
 
     def in_width(self) -> sympy.Expr | None:
         """The stream width this layer expects, if it reads one."""

@@ -10,6 +10,8 @@ write it (it keeps x, the sigmoid and the product).
 `gated: true` is the GLU family (Shazeer 2020): SwiGLU with silu, GeGLU with gelu — three
 matrices, act(x W_gate) * (x W_up) then W_down. Every weight is used once per token,
 so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
+
+`hidden_dropout: p` drops the output before it is added back (components/dropout.py).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Literal
 
 from pydantic import StrictBool
 
-from ..cost import Cost
+from ..cost import ZERO, Cost
 from ..symbols import ACT
-from .base import Component, Ctx, Size
+from . import dropout
+from .base import Component, Ctx, Rate, Size
 
 Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
 
@@ -33,6 +36,7 @@ class MLP(Component):
     gated: StrictBool = False
     bias: StrictBool = False
     residual: StrictBool = True  # output is added to the input stream
+    hidden_dropout: Rate | None = None  # on the output, before the residual add
 
     def parts(self, ctx: Ctx):
         acts = ctx.tokens * self.hidden
@@ -42,28 +46,40 @@ class MLP(Component):
         kind = "gelu" if self.activation.startswith("gelu") else self.activation
         parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
         parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=True)
+        if self.hidden_dropout is not None:
+            parts["dropout"] = dropout.flops(ctx, self.hidden_dropout, ctx.tokens * self.dim)
         if self.residual:
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
         return parts
 
     def saved(self, ctx: Ctx):
-        return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated))
+        return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated)
+                    + self.output_mask(ctx))
+
+    def output_mask(self, ctx: Ctx):
+        return output_mask(ctx, self.hidden_dropout, self.dim)
 
     def build(self, b):
         from torch import nn
 
         d, h = b.int(self.dim), b.int(self.hidden)
         act = function(self.activation)
+        p = b.rate(self.hidden_dropout)
         mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
         if self.gated:
             mods["gate_proj"] = nn.Linear(d, h, bias=self.bias)
 
         def forward(m, x, state):  # (B, T, d) -> (B, T, h) -> (B, T, d)
             hidden = act(m.gate_proj(x)) * m.up_proj(x) if self.gated else act(m.up_proj(x))
-            out = m.down_proj(hidden)
+            out = dropout.apply(m.down_proj(hidden), p, m.training)
             return x + out if self.residual else out
 
         return b.part(forward, **mods)
+
+
+def output_mask(ctx: Ctx, p, width):
+    """The mask of a `hidden_dropout` on a layer's output of `width` per token (0 without one)."""
+    return ZERO if p is None else dropout.mask(p, ctx.tokens * width)
 
 
 def mlp_saved(rows, hidden, activation: str, gated: bool):

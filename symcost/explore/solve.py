@@ -202,6 +202,8 @@ def setup(spec: Spec, unknown: str, values, convention) -> tuple[Derivation, sym
                 if unknown in SMALLEST else "")
         raise SpecError(f"unknown {unknown!r}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}"
                         + hint)
+    if dims[unknown].rate:
+        raise SpecError(f"unknown {unknown!r}: a rate, not a size; solve and crossover find sizes")
     keep = [d.name for d in dims.items if d.definition is not None and (d.name == unknown or d.name in values)]
     return derive(spec, convention, keep=keep), symbols.dim(unknown)
 
@@ -214,7 +216,7 @@ def in_one_variable(derivation: Derivation, expr: sympy.Expr, unknown: str, valu
     if dims[unknown].definition is None and dims[unknown].default is None:
         probe[unknown] = 1  # any value: it is substituted away below
     fixed = {s: v for s, v in dim_values(derivation, probe).items() if str(s) != unknown}
-    held = {str(s): int(v) for s, v in fixed.items() if s in expr.free_symbols}
+    held = {str(s): float(v) if s in dims.rates else int(v) for s, v in fixed.items() if s in expr.free_symbols}
     return sympy.expand(expr.xreplace(fixed)), held
 
 

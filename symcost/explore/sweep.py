@@ -127,7 +127,11 @@ def sweep(
     # Derived dims that are varied or set become free symbols (their values win).
     given = set(vary) | set(values or {})
     derivation = derive(spec, convention, keep=[d.name for d in dims.items if d.definition is not None and d.name in given])
-    fixed = {str(s): int(v) for s, v in dim_values(derivation, values).items() if str(s) not in vary}
+    if rate := next((name for name in vary if dims[name].rate), None):
+        raise SpecError(f"--vary {rate}: a rate, not a size; sweep varies sizes (set a rate with --set {rate}=0.1)")
+    at = dim_values(derivation, values)
+    rates = {s: v for s, v in at.items() if s in dims.rates}  # substituted: the grid is integers only
+    fixed = {str(s): float(v) if s in rates else int(v) for s, v in at.items() if str(s) not in vary}
     grid = np.meshgrid(*(np.asarray(v, dtype=np.int64) for v in vary.values()), indexing="ij")
     columns = {name: axis.ravel() for name, axis in zip(vary, grid)}
     checked, invalid = _check(derivation, columns, values or {})
@@ -139,7 +143,7 @@ def sweep(
                 if m in METRICS:
                     exprs[f"component:{node.path}:{m}"] = node.cost.metrics()[m]
     for key, e in exprs.items():
-        columns[key] = Vectorized(e, fixed)(columns)
+        columns[key] = Vectorized(e.xreplace(rates), fixed)(columns)
     return Sweep(spec, derivation.convention.name, {k: list(v) for k, v in vary.items()}, fixed, columns, checked,
                  invalid)
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import html
 import json
 import re
+from fractions import Fraction
 from importlib import resources
 
 from .. import __version__
 from ..conventions import CONVENTIONS
+from ..dims import shown
 from ..errors import SpecError
 from ..metrics import MEMORY_METRICS, label
 from .js import Unsupported, js
@@ -63,7 +65,9 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
         "flops_per_mac": int(derivation.convention.flops_per_mac),
         "input_unit": derivation.input_unit,
         "dense": bool(derivation.total.params == derivation.total.active_params),
-        "free": [{"name": d.name, "default": d.default, "start": start[d.name]} for d in free],
+        "free": [{"name": d.name, "default": shown(d.default) if d.default is not None else None,
+                  "start": shown(start[d.name]), "rate": d.rate}
+                 for d in free],
         "derived": [{"name": d.name, "definition": str(d.definition)} for d in derived],
         "bytes": {m: label(m) for m in MEMORY_METRICS}, "shown_bytes": SHOWN_BYTES,
     }
@@ -99,15 +103,17 @@ def _formulas(derivation) -> str:
 
 def page(derivation, precision, values: dict[str, int] | None = None) -> str:
     """The HTML of the page for `derivation`, opening at the defaults overridden by `values`."""
-    from ..evaluate import evaluate
+    from ..evaluate import dim_values
 
-    at = evaluate(derivation, values)  # the page opens at a point eval accepts, or this says why not
-    free = [d.name for d in derivation.spec.dimset.items if d.definition is None]
+    at = dim_values(derivation, values)  # the page opens at a point eval accepts, or this says why not
+    dims = derivation.spec.dimset
+    free = [d for d in dims.items if d.definition is None]
     for name in values or {}:
-        if name not in free:
-            raise SpecError(f"--set {name}: a derived dim; the page sets free dims ({', '.join(free)})")
+        if name not in {d.name for d in free}:
+            raise SpecError(f"--set {name}: a derived dim; the page sets free dims ({', '.join(d.name for d in free)})")
+    start = {d.name: Fraction(int(at[d.symbol].p), int(at[d.symbol].q)) if d.rate else int(at[d.symbol]) for d in free}
     try:
-        data = _data(derivation, precision, {n: at.dims[n] for n in free})
+        data = _data(derivation, precision, start)
     except Unsupported as e:
         raise SpecError(f"the page cannot compute this spec exactly in the browser: {e}") from None
     files = resources.files(__package__)

@@ -4,6 +4,8 @@
 "use strict";
 
 const FREE = SPEC.free.map(d => d.name);
+const RATES = SPEC.free.filter(d => d.rate).map(d => d.name);  // rationals in [0, 1), typed only
+const SIZES = FREE.filter(name => !RATES.includes(name));  // integers, with a slider and a plot axis
 const TOTALS = ["params", "active_params", "flops_forward", "flops_backward"];
 const UNIT = SPEC.input_unit;
 
@@ -31,7 +33,7 @@ function held(check, v) {
 // constraints that depend on that free dim (the others held at a point already checked).
 function point(values, only = null) {
   const v = {};
-  for (const name of FREE) v[name] = q(values[name]);
+  for (const name of FREE) v[name] = RATES.includes(name) ? values[name] : q(values[name]);
   try {
     DERIVE(v);
     for (const c of CHECKS) if (only === null || c.deps.includes(only)) held(c, v);
@@ -62,23 +64,39 @@ function parseSize(name, raw) {
   return x;
 }
 
+// A rate as eval reads it: 0.1 (exactly 1/10), 0, or n/d; in [0, 1).
+function parseRate(name, raw) {
+  const text = String(raw).trim();
+  let x = null;
+  const frac = /^([0-9]{1,18})\/([0-9]{1,18})$/.exec(text), dec = /^([0-9]{0,18})(?:\.([0-9]{1,18}))?$/.exec(text);
+  if (frac && BigInt(frac[2]) > 0n) x = q(BigInt(frac[1]), BigInt(frac[2]));
+  else if (dec && (dec[1] || dec[2])) {
+    const digits = dec[2] || "";
+    x = q(BigInt((dec[1] || "0") + digits), 10n ** BigInt(digits.length));
+  }
+  if (x === null || x.n >= x.d) throw new Problem(`${name} is a rate: a number in [0, 1), e.g. 0.1; got ${JSON.stringify(text)}`);
+  return x;
+}
+
+function parseValue(name, raw) { return RATES.includes(name) ? parseRate(name, raw) : parseSize(name, raw); }
+
 // window.symcost.evaluate({dim: value, …}): eval's numbers as decimal strings (free dims not
 // given keep the spec's defaults); an Error with the reason where the sizes are not valid.
 function evaluate(given = {}) {
   const values = {};
-  for (const d of SPEC.free) values[d.name] = BigInt(d.default);
+  for (const d of SPEC.free) values[d.name] = parseValue(d.name, d.default);
   for (const [name, raw] of Object.entries(given)) {
     if (!FREE.includes(name)) {
       const derived = SPEC.derived.find(d => d.name === name);
       throw new Problem(derived ? `${name} is derived (${derived.definition}); set the dims it is made of`
                                 : `no such dim ${name}; the page's dims: ${FREE.join(", ")}`);
     }
-    values[name] = parseSize(name, raw);
+    values[name] = parseValue(name, raw);
   }
   const v = point(values);
   const n = numbers(v);
   const out = {
-    dims: Object.fromEntries(Object.keys(v).map(k => [k, show(v[k])])),
+    dims: Object.fromEntries(Object.keys(v).map(k => [k, RATES.includes(k) ? pyRepr(toDouble(v[k])) : show(v[k])])),
     inputs: show(n.inputs),
     params: show(n.total[0]), active_params: show(n.total[1]),
     flops_forward: show(n.total[2]), flops_backward: show(n.total[3]), flops_train: show(n.train),
@@ -114,7 +132,7 @@ function exactText(x) { return isWhole(x) ? grouped(x) : toDouble(x).toPrecision
 // -- the controls --------------------------------------------------------------------
 
 const state = {values: {}, lists: {}, plotted: null};
-for (const d of SPEC.free) state.values[d.name] = BigInt(d.start);
+for (const d of SPEC.free) state.values[d.name] = parseValue(d.name, d.start);
 
 // Sizes a slider may stop at: around the default, in power-of-two steps (at most ~1,024).
 function grid(name) {
@@ -150,8 +168,8 @@ function mark(input, reason) {
 
 function accept(name, x) {
   state.values[name] = x;
-  for (const other of FREE) if (other !== name) state.lists[other] = null;
-  if (!list(name).includes(x)) state.lists[name] = null;
+  for (const other of SIZES) if (other !== name) state.lists[other] = null;
+  if (SIZES.includes(name) && !list(name).includes(x)) state.lists[name] = null;
   render();
 }
 
@@ -160,15 +178,16 @@ function typed(name) {
   const input = document.getElementById(`dim-${name}`);
   let x;
   try {
-    x = parseSize(name, input.value);
+    x = parseValue(name, input.value);
     point({...state.values, [name]: x});
   } catch (e) {
     mark(input, e.message);
     return false;
   }
   mark(input, null);
-  if (x !== state.values[name]) accept(name, x);
-  sync(name);
+  const rate = RATES.includes(name);
+  if (rate ? cmp(x, state.values[name]) !== 0 : x !== state.values[name]) accept(name, x);
+  if (!rate) sync(name);
   return true;
 }
 
@@ -182,14 +201,21 @@ function buildControls() {
     row.querySelector("label").textContent = name;
     const input = row.querySelector("input[type=text]"), slider = row.querySelector("input[type=range]");
     input.name = name;
-    input.value = state.values[name].toString();
-    slider.setAttribute("aria-label", `${name} (slider)`);
     input.addEventListener("input", () => {
       if (typed(name)) for (const other of FREE) {  // a field refused before may fit now
         const field = document.getElementById(`dim-${other}`);
         if (other !== name && field.getAttribute("aria-invalid") === "true") typed(other);
       }
     });
+    form.appendChild(row);
+    if (RATES.includes(name)) {  // a probability: typed as written, no slider over sizes
+      input.value = SPEC.free.find(d => d.name === name).start;
+      input.inputMode = "decimal";
+      slider.remove();
+      continue;
+    }
+    input.value = state.values[name].toString();
+    slider.setAttribute("aria-label", `${name} (slider)`);
     const fresh = () => sync(name);
     slider.addEventListener("pointerdown", fresh);
     slider.addEventListener("focus", fresh);
@@ -199,9 +225,8 @@ function buildControls() {
       mark(input, null);
       accept(name, x);
     });
-    form.appendChild(row);
   }
-  for (const name of FREE) sync(name);
+  for (const name of SIZES) sync(name);
 }
 
 // -- the numbers, the breakdown, the plot -------------------------------------------------
@@ -235,8 +260,8 @@ function buildMetrics() {
   for (const [name, text] of rows) select.add(new Option(text, name));
   select.value = "flops_forward";
   const dims = document.getElementById("plot-dim");
-  for (const name of FREE) dims.add(new Option(name, name));
-  dims.value = FREE.includes("seq_len") ? "seq_len" : FREE.includes("image_size") ? "image_size" : FREE[0];
+  for (const name of SIZES) dims.add(new Option(name, name));
+  dims.value = SIZES.includes("seq_len") ? "seq_len" : SIZES.includes("image_size") ? "image_size" : SIZES[0];
   select.addEventListener("change", drawPlot);
   dims.addEventListener("change", drawPlot);
 }

@@ -136,9 +136,9 @@ def _piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) -
     mode = "selective" if ex.recompute == "selective" else "none"
     saved = local.saved(ctx).activations(ex.attention, mode)
     if ex.sequence_parallel:
-        if rule.region in ("parallel", "vocab_out"):  # the saved input is the rank's sequence shard
-            entry = ctx.input_saved(c.dim)
-            saved = saved - entry + entry / TP
+        if rule.region in ("parallel", "vocab_out"):  # the saved input and output mask are sequence shards
+            split = ctx.input_saved(c.dim) + local.output_mask(ctx)
+            saved = saved - split + split / TP
         elif rule.region == "replicated":
             saved = saved / TP
     whole = c.parts(full_ctx)
@@ -378,9 +378,9 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
 
     published = estimates(derivation, ex, stage, numbers, at, in_flight(loaded, ex)[0])
     fits = numbers["total_bytes"] <= hardware.memory_bytes
-    from ..memory import recompute_notes
+    from ..memory import dropout_notes, recompute_notes
 
-    notes = _notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute) + notes
+    notes = _notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute) + dropout_notes(derivation, ex.attention, ex.recompute) + notes
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes),
                 bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
                                "convention": derivation.convention.name, "values": dict(values or {}),

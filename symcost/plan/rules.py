@@ -7,13 +7,13 @@ how the layer sits in Megatron-LM's scheme (Shoeybi et al. 2019, Sec. 3):
 
 - "parallel": a column-parallel entry and a row-parallel exit (attention by heads, the MLP by
   its hidden size): its input is replicated on the tp ranks (sequence-split under sequence
-  parallelism), its output all-reduced in forward, its input's gradient in backward; the exit
+  parallelism, as is the mask of a dropout on its output), its output all-reduced in forward, its input's gradient in backward; the exit
   projection's bias is replicated (as RowwiseParallel keeps it).
 - "vocab_in": the token table split by vocabulary rows; its output all-reduced in forward.
 - "vocab_out": the LM head split by vocabulary columns; its input's gradient all-reduced in
   backward (the loss runs on each rank's vocabulary shard).
-- "replicated": token-wise layers with no split (norms, position tables, activations): their
-  weights are whole on every rank, and their activations split by sequence only under
+- "replicated": token-wise layers with no split (norms, position tables, activations, dropout):
+  their weights are whole on every rank, and their activations split by sequence only under
   sequence parallelism.
 
 Layer types without a rule refuse tp > 1 with a message rather than guess (`refusal`).
@@ -62,7 +62,7 @@ RULES: dict[str, Rule] = {
     "lm_head": Rule("vocab_out", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
                     torch=(("proj", "colwise"),)),
     **{kind: REPLICATED for kind in ("layernorm", "rmsnorm", "position_embedding", "token_type_embedding", "rotary",
-                                     "alibi", "activation")},
+                                     "alibi", "activation", "dropout")},
 }
 
 

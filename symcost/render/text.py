@@ -46,9 +46,15 @@ _WORDS = {"oo": "∞", "Min": "min", "Max": "max", "ceiling": "ceil", "CRootOf":
 _WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b")
 
 
+# 1 where a condition holds, else 0 (a dropout mask's bytes: "[dropout > 0]"): Iverson's bracket
+_INDICATOR = re.compile(r"Piecewise\(\(1, ([^(),]+)\), \(0, True\)\)")
+
+
 def pretty(e) -> str:
-    """A closed form for reading: `·` for products, superscript powers, ∞; no `**`."""
-    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), formula(e) if not isinstance(e, str) else e)
+    """A closed form for reading: `·` for products, superscript powers, ∞, [condition] for 1 or
+    0; no `**`."""
+    text = _INDICATOR.sub(r"[\1]", formula(e) if not isinstance(e, str) else e)
+    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
     text = text.replace("**", "^").replace("*", "·")
     return _WORD.sub(lambda m: _WORDS[m.group(1)], text)
 
