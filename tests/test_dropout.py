@@ -212,3 +212,16 @@ def test_fused_attention_dropout_is_said_to_be_unmeasured(cli):
     result = cli("memory", arch("megatron_gpt"))
     assert result.exit_code == 0 and "attention dropout under sdpa" in result.stdout
     assert "attention dropout" not in cli("memory", arch("megatron_gpt"), "--attention", "eager").stdout
+
+
+@pytest.mark.parametrize("sequence_parallel", [False, True])
+def test_a_tensor_parallel_rank_keeps_its_share_of_the_masks(sequence_parallel):
+    """Korthikanti et al. 2022, Sec. 4.2: the probabilities' masks are split by heads over tp; the
+    masks on the embeddings' and each block's output are whole on every rank, and split by
+    sequence under sequence parallelism (bf16: 1 byte a mask, 2 a dropped probability)."""
+    sizes = dict(d_model=64, n_layers=2, n_heads=4, seq_len=16, vocab=128, max_pos=16)
+    at = lambda p: symcost.plan(arch("megatron_gpt"), {**sizes, "dropout": p}, gpus=2, tp=2, attention="eager",
+                                sequence_parallel=sequence_parallel).numbers["activation_bytes"]
+    b, s, h, a, L, t = 1, 16, 64, 4, 2, 2
+    outputs = (2 * L + 1) * s * b * h  # two per layer, one after the embeddings
+    assert at(Fraction(1, 10)) - at(0) == L * 3 * (a // t) * s * s * b + outputs // (t if sequence_parallel else 1)
