@@ -225,3 +225,34 @@ def test_a_tensor_parallel_rank_keeps_its_share_of_the_masks(sequence_parallel):
     b, s, h, a, L, t = 1, 16, 64, 4, 2, 2
     outputs = (2 * L + 1) * s * b * h  # two per layer, one after the embeddings
     assert at(Fraction(1, 10)) - at(0) == L * 3 * (a // t) * s * s * b + outputs // (t if sequence_parallel else 1)
+
+
+def test_a_decode_step_drops_nothing():
+    """Inference runs no dropout: under full, a decode step's FLOPs do not depend on p."""
+    spec = symcost.loads(SPEC)
+    step = symcost.derive(spec, "full", decode=True)
+    assert symcost.evaluate(step, p=0.1, context=3).total == symcost.evaluate(step, p=0, context=3).total
+
+
+IMAGES = """\
+name: conv-drop
+dims: {image_size: 6, batch: 2, c: 3, p: {rate: 0.25}}
+layers:
+  - conv2d: {dim: 3, out: c, kernel: 3, padding: 1}
+  - activation: {function: relu}
+  - dropout: {p: p}
+  - adaptive_pool: {function: avg}
+  - flatten: {}
+  - linear: {dim: c, out: 4}
+"""
+
+
+@pytest.mark.parametrize("p", [0, Fraction(1, 4)])
+def test_dropout_on_images(p):
+    """After a conv, a byte per value of the (batch, channels, height, width) map."""
+    d = symcost.derive(symcost.loads(IMAGES))
+    values = dim_values(d, {"p": p})
+    measured = measure_saved(d, values, dtype="fp32", attention="eager")
+    formulas = {k: int(e.xreplace(values).xreplace({ACT: 4})) for k, e in saved_bytes(d, "eager", "none").items()}
+    assert {k: v for k, v in formulas.items() if v} == measured.per_path
+    assert formulas["layers/2/dropout"] == (2 * 3 * 6 * 6 if p else 0)

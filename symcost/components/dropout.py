@@ -7,7 +7,8 @@ its input, keeping and computing nothing. So a byte count with a rate in it read
 "mask if p > 0". On the CPU F.dropout instead keeps a mask in the activations' dtype: the
 reference builds call native_dropout on every device, as CUDA runs it.
 
-FlopCounterMode counts none of it; under `full`, 2 FLOPs a value (the mask and the scale).
+FlopCounterMode counts none of it; under `full`, 2 FLOPs a value (the mask and the scale), in
+a full pass as in training (a decode step has none).
 
 `attention` and `mlp` take `hidden_dropout` (on their output, before the residual add, as
 Megatron-LM and GPT-2 place it) and attention `attention_dropout` (on the probabilities);
@@ -28,7 +29,10 @@ def on(p: sympy.Expr) -> sympy.Expr:
 
 
 def flops(ctx: Ctx, p: sympy.Expr, elements: sympy.Expr) -> Cost:
-    """FLOPs of dropping `elements` values (none but under `full`)."""
+    """FLOPs of dropping `elements` values: none but under `full`, and none in a decode step
+    (inference runs no dropout; a full pass is counted as in training)."""
+    if ctx.context != 0:
+        return Cost()
     return ctx.elementwise(elements, "dropout") * on(p)
 
 
