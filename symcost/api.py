@@ -81,7 +81,7 @@ def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[s
         if isinstance(value, float | Fraction) and math.isfinite(value) and 0 <= value < 1:
             out[name] = Fraction(Decimal(repr(value))) if isinstance(value, float) else value
             continue
-        if isinstance(value, float | Fraction) and not isinstance(value, bool):
+        if isinstance(value, float | Fraction):
             raise SpecError(f"{name}={float(value):g}: expected a positive integer (a size) or, for a rate dim, "
                             "a number in [0, 1)")
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -33,7 +33,6 @@ from ..cost import Cost
 from ..symbols import ACT
 from . import dropout
 from .base import Component, Ctx, Rate, Size
-from .mlp import output_mask
 from .rmsnorm import rms_saved
 
 
@@ -133,7 +132,7 @@ class Attention(Projections):
             out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"), prob_dropout=self.attention_dropout)
 
     def output_mask(self, ctx: Ctx):
-        return output_mask(ctx, self.hidden_dropout, self.dim)
+        return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)

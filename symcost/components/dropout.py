@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..cost import Cost
+from ..cost import ZERO, Cost
 from .base import Component, Ctx, Rate, fresh
 
 
@@ -40,6 +40,11 @@ def mask(p: sympy.Expr, elements: sympy.Expr) -> sympy.Expr:
     """Bytes a training forward keeps to drop `elements` values that need a gradient: a
     one-byte mask."""
     return elements * on(p)
+
+
+def output_mask(ctx: Ctx, p: sympy.Expr | None, width: sympy.Expr) -> sympy.Expr:
+    """The mask of a layer's `hidden_dropout` on its output of `width` per token (0 without one)."""
+    return ZERO if p is None else mask(p, ctx.tokens * width)
 
 
 def apply(x, p: float, training: bool):

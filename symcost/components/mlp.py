@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import StrictBool
 
-from ..cost import ZERO, Cost
+from ..cost import Cost
 from ..symbols import ACT
 from . import dropout
 from .base import Component, Ctx, Rate, Size
@@ -57,7 +57,7 @@ class MLP(Component):
                     + self.output_mask(ctx))
 
     def output_mask(self, ctx: Ctx):
-        return output_mask(ctx, self.hidden_dropout, self.dim)
+        return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
 
     def build(self, b):
         from torch import nn
@@ -75,11 +75,6 @@ class MLP(Component):
             return x + out if self.residual else out
 
         return b.part(forward, **mods)
-
-
-def output_mask(ctx: Ctx, p, width):
-    """The mask of a `hidden_dropout` on a layer's output of `width` per token (0 without one)."""
-    return ZERO if p is None else dropout.mask(p, ctx.tokens * width)
 
 
 def mlp_saved(rows, hidden, activation: str, gated: bool):

@@ -65,8 +65,7 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
         "flops_per_mac": int(derivation.convention.flops_per_mac),
         "input_unit": derivation.input_unit,
         "dense": bool(derivation.total.params == derivation.total.active_params),
-        "free": [{"name": d.name, "default": shown(d.default) if d.default is not None else None,
-                  "start": shown(start[d.name]), "rate": d.rate}
+        "free": [{"name": d.name, "default": shown(d.default), "start": shown(start[d.name]), "rate": d.rate}
                  for d in free],
         "derived": [{"name": d.name, "definition": str(d.definition)} for d in derived],
         "bytes": {m: label(m) for m in MEMORY_METRICS}, "shown_bytes": SHOWN_BYTES,
