@@ -32,6 +32,7 @@ class Config:
         self.data, self.source, self.read, self.places, self.prefix = data, source, set(), places or {}, prefix
         self.head = "lm"  # the model's head (see head_of)
         self.nested: list[Config] = []  # the objects `sub` opened, whose unread fields `unread` reports too
+        self.unused: set[str] = set()  # fields the family's model never reads, whatever their value
 
     def error(self, key: str, message: str) -> SpecError:
         """An error at the field's line and column in the file, when the file's text was given
@@ -79,7 +80,7 @@ class Config:
         """The fields not read that change no count (ignored), nested ones as `attn_config.attn_pdrop`;
         any other unread field is refused."""
         unread = sorted(k for k in self.data if k not in self.read)
-        unknown = [k for k in unread if not neutral(k, self.data[k])]
+        unknown = [k for k in unread if not neutral(k, self.data[k]) and k not in self.unused]
         if unknown:
             raise self.error(unknown[0], "a config field the importer does not understand; it may change the "
                              "architecture, so no spec is written (symcost never writes a silently wrong one)")
@@ -173,6 +174,7 @@ class Decoder:
     refuse: tuple[tuple[str, tuple, object], ...] = ()  # (field, values understood, default)
     notes: tuple[str, ...] = ()  # work not written (NOTES), named at the top of the spec
     read: tuple[str, ...] = ()  # fields read and not used (Gemma 1's hidden_activation beside hidden_act)
+    unused: tuple[str, ...] = ()  # fields this family's transformers model never reads: listed as ignored
 
 
 def _granite_note(c: Config) -> str:
@@ -208,8 +210,11 @@ DECODERS: dict[str, Decoder] = {
     "qwen3": Decoder(qk_norm=True, windows="never"),
     "qwen3_moe": Decoder(qk_norm=True, windows="never", moe="routed"),
     "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), read=("hidden_activation",))),
-    "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True),
-    "gemma3_text": Decoder(**GEMMA, windows="five_one", post_norms=True, qk_norm=True),
+    # Gemma 2's and 3's published configs carry Gemma 1's hidden_act (their MLP reads hidden_activation) and,
+    # early ones, sliding_window_size beside sliding_window: transformers reads neither
+    "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True, unused=("hidden_act", "sliding_window_size")),
+    "gemma3_text": Decoder(**GEMMA, windows="five_one", post_norms=True, qk_norm=True,
+                           unused=("hidden_act", "sliding_window_size")),
     "starcoder2": Decoder(norm=LAYERNORM, act=("hidden_act", "gelu_pytorch_tanh"), tied=True,
                           attention_bias=("use_bias", True), mlp_bias="attention", gated=False, windows="optional"),
     "stablelm": Decoder(norm=LAYERNORM, attention_bias=None, qkv_bias=("use_qkv_bias", False),
@@ -245,6 +250,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     act = _act(c, *f.act)
     for key in f.read:
         c.get(key)
+    c.unused.update(f.unused)
     for key, allowed, default in f.refuse:
         c.expect(key, allowed, default)
     for note in filter(None, (NOTES[n](c) for n in f.notes)):

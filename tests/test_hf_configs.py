@@ -17,6 +17,11 @@ DATA = Path(__file__).parent / "data" / "hf"
 COUNTS = {
     "gpt2": (124_439_808, "openai-community/gpt2 (GPT2LMHeadModel, tied head)"),
     "Meta-Llama-3-8B": (8_030_261_248, "meta-llama/Meta-Llama-3-8B model card: 8B"),
+    # these two as a public repository's test script embeds them (Python dicts of the Hub's files)
+    "Llama-2-7b-hf": (6_738_415_616, "meta-llama/Llama-2-7b-hf: Touvron et al. 2023, Table 1 (7B)"),
+    "gemma-2-2b": (2_614_341_888, "google/gemma-2-2b: Gemma Team 2024, Table 2 (2.6B); hidden_act beside "
+                                  "hidden_activation, as Gemma 2's files carry them"),
+    "gemma-2-9b": (9_241_705_984, "google/gemma-2-9b: Gemma Team 2024, Table 2 (9B); sliding_window_size too"),
     "Mistral-7B-v0.1": (7_241_732_096, "mistralai/Mistral-7B-v0.1: 7.24B"),
     "Mixtral-8x7B-v0.1": (46_702_792_704, "mistralai/Mixtral-8x7B-v0.1: 46.7B"),
     "Qwen2-7B": (7_615_616_512, "Qwen/Qwen2-7B: 7.62B"),
