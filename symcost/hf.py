@@ -538,6 +538,8 @@ def _falcon(c: Config, w: Writer) -> None:
     one fused qkv projection; attention and MLP in parallel on one LayerNorm (7B) or one each
     (num_ln_in_parallel_attn 2), or in sequence (parallel_attn false); rotary, or ALiBi."""
     heads = _trunk(c, w, ("hidden_size", "n_embed"), ("num_hidden_layers", "n_layer"), ("num_attention_heads", "n_head"))
+    # the first published files carry BLOOM's apply_residual_connection_post_layernorm; transformers' Falcon never reads it
+    c.unused.add("apply_residual_connection_post_layernorm")
     new = c.flag("new_decoder_architecture", False)
     multi_query, parallel = c.flag("multi_query", True), c.flag("parallel_attn", True)
     if new:
@@ -584,6 +586,9 @@ def _bloom(c: Config, w: Writer) -> None:
     # the residual taken after the norm instead of before: the same counts, another model
     c.expect("apply_residual_connection_post_layernorm", (False,), False)
     c.get("pretraining_tp"), c.get("slow_but_exact")  # how the dense matmul was split in training: the same sums
+    # Megatron-DeepSpeed's training switches, in the published files and read by no transformers code
+    c.unused.update({"masked_softmax_fusion", "bias_dropout_fusion", "skip_bias_add", "skip_bias_add_qkv",
+                     "offset_alibi", "n_inner"})
     tied = c.flag("tie_word_embeddings", True)
     norm = "layernorm: {dim: d_model}"
     w.layer("embedding: {vocab: vocab, dim: d_model}")

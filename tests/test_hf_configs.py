@@ -32,6 +32,11 @@ COUNTS = {
     "t5-base": (222_903_552, "google-t5/t5-base: 223M"),
     # every PretrainedConfig field, as transformers 4.30 saved it (ints where 5 wants floats, a
     # "torch.float32" dtype), in weaviate's multi2vec-clip module's metadata
+    # Megatron-DeepSpeed's training switches (masked_softmax_fusion, skip_bias_add, …) in BLOOM's file,
+    # and BLOOM's apply_residual_connection_post_layernorm in Falcon's first ones; transformers reads none
+    "bloom-560m": (559_214_592, "bigscience/bloom-560m: 559M"),
+    "falcon-7b-instruct": (6_921_720_704, "tiiuae/falcon-7b-instruct: 7B (multi-query, one norm per layer)"),
+    "falcon-40b-instruct": (41_303_293_952, "tiiuae/falcon-40b-instruct: 40B (new_decoder_architecture, 8 kv heads)"),
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
