@@ -203,7 +203,7 @@ DECODERS: dict[str, Decoder] = {
     "llama": Decoder(mlp_bias=("mlp_bias", False)),
     "mistral": Decoder(attention_bias=None, windows="optional"),
     "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
-    "phi3": Decoder(attention_bias=None, windows="optional"),
+    "phi3": Decoder(attention_bias=None, windows="optional", unused=("attention_bias",)),  # Phi-3's files; bias=False
     "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="never"),
     "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="never", moe="routed",
                          shared_expert=True),
@@ -486,6 +486,7 @@ def _parallel(c: Config, w: Writer, family: str) -> None:
     if family == "gptj":
         rot = c.int("rotary_dim", head_dim) if c.get("rotary_dim") is not None else head_dim
         note = "rotary_dim"
+        c.unused.add("rotary")  # gpt-j-6b's file says rotary: true; transformers' GPT-J always rotates
     else:
         key = "rotary_pct" if family == "gpt_neox" else "partial_rotary_factor"
         fraction = _rotary_fraction(c, key, 0.25 if family == "gpt_neox" else 0.5)

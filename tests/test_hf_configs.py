@@ -37,6 +37,11 @@ COUNTS = {
     "bloom-560m": (559_214_592, "bigscience/bloom-560m: 559M"),
     "falcon-7b-instruct": (6_921_720_704, "tiiuae/falcon-7b-instruct: 7B (multi-query, one norm per layer)"),
     "falcon-40b-instruct": (41_303_293_952, "tiiuae/falcon-40b-instruct: 40B (new_decoder_architecture, 8 kv heads)"),
+    # Phi-3's files carry attention_bias (Phi-3's projections have none, whatever it says), GPT-J's
+    # `rotary: true` (it always rotates): as a public repository's profiler embeds them (its own "name" key dropped)
+    "Phi-3-mini-4k-instruct": (3_821_079_552, "microsoft/Phi-3-mini-4k-instruct: 3.8B (Abdin et al. 2024)"),
+    "Phi-3-medium-4k-instruct": (13_960_238_080, "microsoft/Phi-3-medium-4k-instruct: 14B (Abdin et al. 2024)"),
+    "gpt-j-6b": (6_050_882_784, "EleutherAI/gpt-j-6b: 6B (GPTJForCausalLM, its head with a bias)"),
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
