@@ -42,6 +42,11 @@ COUNTS = {
     "Phi-3-mini-4k-instruct": (3_821_079_552, "microsoft/Phi-3-mini-4k-instruct: 3.8B (Abdin et al. 2024)"),
     "Phi-3-medium-4k-instruct": (13_960_238_080, "microsoft/Phi-3-medium-4k-instruct: 14B (Abdin et al. 2024)"),
     "gpt-j-6b": (6_050_882_784, "EleutherAI/gpt-j-6b: 6B (GPTJForCausalLM, its head with a bias)"),
+    # the next three as a public repository's parameter counter embeds them
+    "Llama-3.3-70B-Instruct": (70_553_706_496, "meta-llama/Llama-3.3-70B-Instruct: 70B (Llama 3.1's rope scaling)"),
+    "DeepSeek-R1": (671_026_404_352, "deepseek-ai/DeepSeek-R1: 671B, its multi-token-prediction layer aside "
+                                     "(DeepSeek-AI 2024, Table 1 of the V3 report)"),
+    "DeepSeek-V2.5": (235_741_434_880, "deepseek-ai/DeepSeek-V2.5: 236B total, 21B active (DeepSeek-AI 2024, V2)"),
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
