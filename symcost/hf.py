@@ -713,6 +713,7 @@ def _distilbert(c: Config, w: Writer) -> None:
     act = _act(c, "activation", "gelu")
     c.flag("sinusoidal_pos_embds", False)  # a fixed table is still a table of the same size
     c.get("tie_word_embeddings")
+    c.unused.add("tie_weights_")  # transformers 3's name for tying the MLM head, in files it saved; 4 and 5 read none
     for line in ("embedding: {vocab: vocab, dim: d_model}", "position_embedding: {max_len: max_pos, dim: d_model}",
                  "layernorm: {dim: d_model}"):
         w.layer(line)

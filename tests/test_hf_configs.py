@@ -47,6 +47,9 @@ COUNTS = {
     "DeepSeek-R1": (671_026_404_352, "deepseek-ai/DeepSeek-R1: 671B, its multi-token-prediction layer aside "
                                      "(DeepSeek-AI 2024, Table 1 of the V3 report)"),
     "DeepSeek-V2.5": (235_741_434_880, "deepseek-ai/DeepSeek-V2.5: 236B total, 21B active (DeepSeek-AI 2024, V2)"),
+    # as OpenSearch's model listing embeds it: transformers 3's tie_weights_ still in it
+    "msmarco-distilbert-base-tas-b": (66_362_880, "sentence-transformers/msmarco-distilbert-base-tas-b "
+                                                  "(DistilBertModel): distilbert-base's 66M"),
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
