@@ -38,6 +38,12 @@ layers:
 """
 
 
+def by_rule(d, values, attention="eager", recompute="none", width=2) -> dict[str, int]:
+    """Each component's saved bytes by its rule at `values`, `width` bytes an activation (those not 0)."""
+    out = {k: int(e.xreplace(values).xreplace({ACT: width})) for k, e in saved_bytes(d, attention, recompute).items()}
+    return {k: v for k, v in out.items() if v}
+
+
 def test_a_rate_is_read_exactly_as_written():
     spec = symcost.loads(SPEC)
     dim = spec.dimset["p"]
@@ -110,14 +116,11 @@ def test_masks_are_one_byte_a_value_and_only_when_p_is_above_0():
     d = symcost.derive(symcost.loads(SPEC))
     b, s, h, a, L = 2, 5, 8, 2, 2
     masks = b * s * h + L * (b * a * s * s * 3 + b * s * h) + L * b * s * h
-    bytes_at = lambda p: sum(int(e.xreplace(dim_values(d, {"p": p})).xreplace({ACT: 2}))
-                             for e in saved_bytes(d, "eager", "none").values())
+    bytes_at = lambda p, attention="eager": sum(by_rule(d, dim_values(d, {"p": p}), attention).values())
     assert bytes_at(Fraction(1, 10)) - bytes_at(0) == masks
     assert bytes_at(Fraction(1, 2)) == bytes_at(Fraction(1, 10))
     # sdpa keeps no mask of the probabilities; the output masks stay
-    sdpa = lambda p: sum(int(e.xreplace(dim_values(d, {"p": p})).xreplace({ACT: 2}))
-                         for e in saved_bytes(d, "sdpa", "none").values())
-    assert sdpa(Fraction(1, 10)) - sdpa(0) == b * s * h + 2 * L * b * s * h
+    assert bytes_at(Fraction(1, 10), "sdpa") - bytes_at(0, "sdpa") == b * s * h + 2 * L * b * s * h
 
 
 def test_full_counts_two_flops_a_dropped_value_and_the_counter_none():
@@ -151,9 +154,7 @@ def test_masks_equal_what_pytorch_keeps(heads, head_dim, n_layers, seq_len, batc
             measure_saved(d, values, dtype=dtype, attention=attention, recompute=recompute)
         return
     measured = measure_saved(d, values, dtype=dtype, attention=attention, recompute=recompute)
-    width = Precision(dtype).bytes("activations")
-    formulas = {k: int(e.xreplace(values).xreplace({ACT: width})) for k, e in saved_bytes(d, attention, recompute).items()}
-    assert {k: v for k, v in formulas.items() if v} == measured.per_path
+    assert by_rule(d, values, attention, recompute, Precision(dtype).bytes("activations")) == measured.per_path
 
 
 def test_the_reference_drops_as_cuda_does():
@@ -201,8 +202,7 @@ def test_a_broken_mask_rule_is_caught(monkeypatch):
     d = symcost.derive(symcost.loads(SPEC))
     values = dim_values(d)
     measured = measure_saved(d, values, dtype="bf16", attention="eager")
-    formulas = {k: int(e.xreplace(values).xreplace({ACT: 2})) for k, e in saved_bytes(d, "eager", "none").items()}
-    assert {k: v for k, v in formulas.items() if v} != measured.per_path
+    assert by_rule(d, values) != measured.per_path
 
 
 def test_fused_attention_dropout_is_said_to_be_unmeasured(cli):
@@ -253,6 +253,5 @@ def test_dropout_on_images(p):
     d = symcost.derive(symcost.loads(IMAGES))
     values = dim_values(d, {"p": p})
     measured = measure_saved(d, values, dtype="fp32", attention="eager")
-    formulas = {k: int(e.xreplace(values).xreplace({ACT: 4})) for k, e in saved_bytes(d, "eager", "none").items()}
-    assert {k: v for k, v in formulas.items() if v} == measured.per_path
-    assert formulas["layers/2/dropout"] == (2 * 3 * 6 * 6 if p else 0)
+    assert by_rule(d, values, width=4) == measured.per_path
+    assert by_rule(d, values, width=4).get("layers/2/dropout", 0) == (2 * 3 * 6 * 6 if p else 0)
