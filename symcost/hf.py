@@ -418,6 +418,9 @@ def _gpt2(c: Config, w: Writer, family: str = "gpt2") -> None:
             raise c.error("num_key_value_heads", f"{c.get('num_key_value_heads')!r} disagrees with multi_query "
                           f"({str(kv == 1).lower()}: {kv} key/value heads)")
         w.dim("n_kv_heads", kv, "multi_query: one key/value head shared by all" if kv == 1 else "multi_query false")
+        # settings of BigCode's own inference runner in the first published files; transformers reads none
+        c.unused.update({"runner_max_sequence_length", "inference_runner", "max_batch_size", "max_sequence_length",
+                         "validate_runner_input"})
         attention = "{dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true, bias: true}"
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_pos", c.int("n_positions"), "n_positions")

@@ -55,6 +55,9 @@ COUNTS = {
     "joint_tk-instruct-base-def-pos-neg-neut-combined": (247_534_848, "t5-v1_1-base's 247.6M less 28 unused "
                                                                       "vocabulary rows in each table (32,100 of 32,128)"),
     # transformers 5 ties every T5's head (test_hf.py::test_t5_v1_1_has_an_untied_head_which_transformers_5_ties)
+    # BigCode's inference-runner setting runner_max_sequence_length in it; field for field as a public
+    # repository's tests quote it
+    "gpt_bigcode-santacoder": (1_124_886_528, "bigcode/gpt_bigcode-santacoder: 1.1B (Allal et al. 2023)"),
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
