@@ -542,7 +542,8 @@ def _falcon(c: Config, w: Writer) -> None:
     one fused qkv projection; attention and MLP in parallel on one LayerNorm (7B) or one each
     (num_ln_in_parallel_attn 2), or in sequence (parallel_attn false); rotary, or ALiBi."""
     heads = _trunk(c, w, ("hidden_size", "n_embed"), ("num_hidden_layers", "n_layer"), ("num_attention_heads", "n_head"))
-    # the first published files carry BLOOM's apply_residual_connection_post_layernorm; transformers' Falcon never reads it
+    # the first published files carry BLOOM's apply_residual_connection_post_layernorm, which
+    # transformers' Falcon never reads
     c.unused.add("apply_residual_connection_post_layernorm")
     new = c.flag("new_decoder_architecture", False)
     multi_query, parallel = c.flag("multi_query", True), c.flag("parallel_attn", True)

@@ -52,8 +52,8 @@ COUNTS = {
                                                   "(DistilBertModel): distilbert-base's 66M"),
     # T5 v1.1's layout (gated-GELU, untied head) in a fine-tune of allenai/tk-instruct-base-def-pos, as a
     # public write-up quotes kevinscaria/joint_tk-instruct-base-def-pos-neg-neut-combined's file
-    "joint_tk-instruct-base-def-pos-neg-neut-combined": (247_534_848, "t5-v1_1-base's 247.6M less 28 unused "
-                                                                      "vocabulary rows in each table (32,100 of 32,128)"),
+    "joint_tk-instruct-base-def-pos-neg-neut-combined": (
+        247_534_848, "t5-v1_1-base's 247.6M less 28 unused vocabulary rows in each table (32,100 of 32,128)"),
     # transformers 5 ties every T5's head (test_hf.py::test_t5_v1_1_has_an_untied_head_which_transformers_5_ties)
     # BigCode's inference-runner setting runner_max_sequence_length in it; field for field as a public
     # repository's tests quote it

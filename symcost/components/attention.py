@@ -129,7 +129,8 @@ class Attention(Projections):
                         for n in (h, kv))
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
             b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
-            out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"), prob_dropout=self.attention_dropout)
+            out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"),
+            prob_dropout=self.attention_dropout)
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)

@@ -380,7 +380,8 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     from ..memory import dropout_notes, recompute_notes
 
-    notes = _notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute) + dropout_notes(derivation, ex.attention, ex.recompute) + notes
+    notes = (_notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute)
+             + dropout_notes(derivation, ex.attention, ex.recompute) + notes)
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes),
                 bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
                                "convention": derivation.convention.name, "values": dict(values or {}),

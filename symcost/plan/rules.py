@@ -7,8 +7,9 @@ how the layer sits in Megatron-LM's scheme (Shoeybi et al. 2019, Sec. 3):
 
 - "parallel": a column-parallel entry and a row-parallel exit (attention by heads, the MLP by
   its hidden size): its input is replicated on the tp ranks (sequence-split under sequence
-  parallelism, as is the mask of a dropout on its output), its output all-reduced in forward, its input's gradient in backward; the exit
-  projection's bias is replicated (as RowwiseParallel keeps it).
+  parallelism, as is the mask of a dropout on its output), its output all-reduced in forward,
+  its input's gradient in backward; the exit projection's bias is replicated (as
+  RowwiseParallel keeps it).
 - "vocab_in": the token table split by vocabulary rows; its output all-reduced in forward.
 - "vocab_out": the LM head split by vocabulary columns; its input's gradient all-reduced in
   backward (the loss runs on each rank's vocabulary shard).
