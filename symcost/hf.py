@@ -682,11 +682,12 @@ def _encoder_layer(act: str) -> tuple[str, ...]:
 
 
 def _encoder_head(c: Config, w: Writer, mlm_act: str, table: str = "d_model", pool_act: str = "tanh",
-                  bare_pooler: bool = True) -> None:
+                  bare_pooler: bool = True, pool: str = "pool_tokens: {mode: first}   # the first token ([CLS])") -> None:
     """A BERT-like model's head: the masked-LM one (a transform to the token table's width, its norm,
-    the tied decoder with its own bias; no pooler), else the first token through a dense layer and
+    the tied decoder with its own bias; no pooler), else the `pool`ed token through a dense layer and
     pool_act (BERT's pooler, which the bare model has too; DistilBERT's pre-classifier, which only
-    its classifier has), then the classifier of num_labels."""
+    its classifier has; BART's classification head, on the last <eos>), then the classifier of
+    num_labels."""
     if c.head == "mlm":
         for line in (f"linear: {{dim: d_model, out: {table}, bias: true}}", f"activation: {{function: {mlm_act}}}",
                      f"layernorm: {{dim: {table}}}", f"lm_head: {{dim: {table}, vocab: vocab, tied: true, bias: true}}"):
@@ -694,8 +695,7 @@ def _encoder_head(c: Config, w: Writer, mlm_act: str, table: str = "d_model", po
         return
     if c.head == "none" and not bare_pooler:
         return
-    for line in ("pool_tokens: {mode: first}   # the first token ([CLS])",
-                 "linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {pool_act}}}"):
+    for line in (pool, "linear: {dim: d_model, out: d_model, bias: true}", f"activation: {{function: {pool_act}}}"):
         w.layer(line)
     if c.head == "classifier":
         w.layer(f"linear: {{dim: d_model, out: {_labels(c, w)}, bias: true}}")
@@ -1117,7 +1117,10 @@ def _bart(c: Config, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (each table has 2 more rows)")
     w.dim("src_len", c.int("max_position_embeddings"), "source tokens: max_position_embeddings")
-    w.dim("seq_len", c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
+    if c.head == "classifier":  # BartForSequenceClassification's decoder reads the source shifted right
+        w.dim("seq_len", "src_len", "target tokens: the source, shifted right (a classifier's decoder input)")
+    else:
+        w.dim("seq_len", c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
     w.dim("batch", 1, "sequences per pass")
     c.expect("is_decoder", (False, None))
     tied = c.flag("tie_word_embeddings", True)
@@ -1133,6 +1136,8 @@ def _bart(c: Config, w: Writer) -> None:
                                      "cross_attention: " + attention % ("n_dec_heads", ""), norm, mlp % "d_dec_ff", norm))
     if c.head == "lm":
         w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}   # final_logits_bias: a buffer")
+    elif c.head == "classifier":  # its classification head: dense, tanh, out_proj on each sequence's last <eos>
+        _encoder_head(c, w, act, pool="pool_tokens: {mode: last}   # the last <eos> token (the source ends in one)")
 
 
 def _labels(c: Config, w: Writer) -> str:
@@ -1162,7 +1167,7 @@ HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classif
 ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
 SEQ2SEQ = ("t5", "bart", "whisper")  # encoder-decoder: a source (token ids; Whisper's mel frames) and target ids
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
-                "t5": ("lm",), "bart": ("lm", "none"), "whisper": ("lm", "none"), "vit": ("none", "classifier"),
+                "t5": ("lm",), "bart": ("lm", "none", "classifier"), "whisper": ("lm", "none"), "vit": ("none", "classifier"),
                 "clip": ("none",)}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 

@@ -205,11 +205,12 @@ class HFReport:
         return self.params[0] == self.params[1] and self.forward[0] + sum(f for f, _ in self.explained.values()) == self.forward[1]
 
 
-# families whose transformers models read tensor values as they run (which the meta device cannot),
-# so they are built on the CPU with real weights; the counts do not depend on the values (DBRX's
-# experts each run on the tokens routed to them: every (token, expert) pair once, wherever it goes)
+# families (or a family's head) whose transformers models read tensor values as they run (which the
+# meta device cannot), so they are built on the CPU with real weights; the counts do not depend on
+# the values (DBRX's experts each run on the tokens routed to them: every (token, expert) pair once)
 ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its attention mask is built from values",
-          "gemma3": "it finds the prompt's image tokens by value"}
+          "gemma3": "it finds the prompt's image tokens by value",
+          ("bart", "classifier"): "its classification head finds each sequence's <eos> by value"}
 HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
 
 
@@ -218,7 +219,7 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None,
     """The spec's params and forward FLOPs (pytorch convention) against the `transformers`
     model built from `config` on meta, at the spec's batch, seq_len (and src_len); `source` and
     `text` (the file's) locate an error in the config, which must be one import-hf reads."""
-    from .hf import convert
+    from .hf import Config, convert, head_of
     from .hfref import measure
 
     convert(config, source, text=text)  # a config the importer refuses is refused here too, at its field
@@ -234,10 +235,11 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None,
     t = evaluation.total
     device = "meta"
     family = config.get("model_type")
-    if family in ON_CPU:
+    why = ON_CPU.get(family) or ON_CPU.get((family, head_of(Config(config, source), family)))
+    if why is not None:
         device = "cpu"
         if t["params"] > HF_CPU_PARAMS:
-            raise SpecError(f"verify --hf: in transformers {family} reads tensor values as it runs ({ON_CPU[family]}; "
+            raise SpecError(f"verify --hf: in transformers {family} reads tensor values as it runs ({why}; "
                             f"the meta device cannot), so the model is built on the CPU with real weights: at most "
                             f"{HF_CPU_PARAMS:,} parameters, this config has {t['params']:,}; verify a smaller config "
                             "of the family")
