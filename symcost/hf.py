@@ -894,7 +894,10 @@ def _t5(c: Config, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("buckets", c.int("relative_attention_num_buckets"), "relative_attention_num_buckets")
     w.dim("src_len", 512, "source tokens (T5 was trained with 512)")
-    w.dim("seq_len", 512, "target tokens")
+    if c.head == "classifier":  # T5ForSequenceClassification's decoder reads the source shifted right
+        w.dim("seq_len", "src_len", "target tokens: the source, shifted right (a classifier's decoder input)")
+    else:
+        w.dim("seq_len", 512, "target tokens")
     w.dim("batch", 1, "sequences per pass")
     c.get("n_positions")  # a legacy length: T5 has no position table
     proj = c.expect("feed_forward_proj", ("relu", "gated-gelu", "gated-silu"), "relu")
@@ -914,7 +917,10 @@ def _t5(c: Config, w: Writer) -> None:
                                      "rmsnorm: {dim: d_model}", "cross_attention: " + attn % "",
                                      "rmsnorm: {dim: d_model}", mlp))
     w.layer("rmsnorm: {dim: d_model}")
-    w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+    if c.head == "lm":
+        w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
+    elif c.head == "classifier":  # its classification head: dense, tanh, out_proj on each sequence's last </s>
+        _encoder_head(c, w, act, pool="pool_tokens: {mode: last}   # the last </s> token (the source ends in one)")
 
 
 def _dbrx(c: Config, w: Writer) -> None:
@@ -1161,14 +1167,15 @@ def _decoder_head(c: Config, w: Writer, tied: bool) -> None:
 
 # the head a class in `architectures` asks for, by the end of its name (longest first)
 HEADS = {"LMHeadModel": "lm", "ForCausalLM": "lm", "ForConditionalGeneration": "lm", "ForMaskedLM": "mlm",
-         "ForSequenceClassification": "classifier", "ForImageClassification": "classifier", "Model": "none"}
+         "ForSequenceClassification": "classifier", "ForImageClassification": "classifier",
+         "EncoderModel": "encoder", "Model": "none"}  # T5EncoderModel: the encoder stack alone (none imports it)
 HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classifier": "a sequence classifier",
-              "none": "no head"}
+              "none": "no head", "encoder": "the encoder alone"}
 ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
 SEQ2SEQ = ("t5", "bart", "whisper")  # encoder-decoder: a source (token ids; Whisper's mel frames) and target ids
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
-                "t5": ("lm",), "bart": ("lm", "none", "classifier"), "whisper": ("lm", "none"), "vit": ("none", "classifier"),
-                "clip": ("none",)}  # the first is the default
+                "t5": ("lm", "none", "classifier"), "bart": ("lm", "none", "classifier"), "whisper": ("lm", "none"),
+                "vit": ("none", "classifier"), "clip": ("none",)}  # the first is the default
 DECODER_HEADS = ("lm", "classifier", "none")
 
 

@@ -164,10 +164,11 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
                   "attention_mask": torch.ones(batch, seq_len, dtype=torch.long, device=device)}
     elif image_size is not None:
         inputs = {"pixel_values": pixels()}
-    elif family == "bart" and head_of(Config(config, "config"), family) == "classifier":
-        source = ids(src_len)  # its head reads each sequence's last <eos>, found by value; the decoder shifts the source
-        source[:, -1] = config.get("eos_token_id", 2)
-        inputs = {"input_ids": source, "use_cache": False}
+    elif family in ("bart", "t5") and head_of(Config(config, "config"), family) == "classifier":
+        source = ids(src_len)  # its head reads each sequence's last <eos>, found by value
+        source[:, -1] = config.get("eos_token_id", 2 if family == "bart" else 1)
+        # the decoder's input is the source shifted right: as long as the source, whatever it holds
+        inputs = {"input_ids": source, "decoder_input_ids": ids(src_len), "use_cache": False}
     elif family == "whisper":  # log-mel frames
         inputs = {"input_features": torch.zeros(batch, config.get("num_mel_bins", 80), src_len, device=device),
                   "decoder_input_ids": ids(seq_len), "use_cache": False,  # a mask: else it reads positions' values

@@ -210,7 +210,8 @@ class HFReport:
 # the values (DBRX's experts each run on the tokens routed to them: every (token, expert) pair once)
 ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its attention mask is built from values",
           "gemma3": "it finds the prompt's image tokens by value",
-          ("bart", "classifier"): "its classification head finds each sequence's <eos> by value"}
+          **{(family, "classifier"): "its classification head finds each sequence's <eos> by value"
+             for family in ("bart", "t5")}}
 HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
 
 

@@ -502,7 +502,8 @@ def test_head_override_and_refusals(cli, tmp_path):
     assert "pool_tokens" not in cli("import-hf", path).stdout
     assert "pool_tokens" in cli("import-hf", path, "--head", "none").stdout
     for data, args, fragment in [
-        (config("t5") | {"architectures": ["T5EncoderModel"]}, [], "asks for no head, which the importer does not write for t5"),
+        (config("t5") | {"architectures": ["T5EncoderModel"]}, [], "asks for the encoder alone, which the importer "
+                                                                    "does not write for t5"),
         (config("llama") | {"architectures": ["LlamaForTokenClassification"]}, [], "a head the importer does not know"),
         (config("llama"), ["--head", "mlm"], "--head mlm: llama models are imported with lm, classifier, none"),
         (config("llama") | {"architectures": "LlamaForCausalLM"}, [], "architectures: expected one class name"),
@@ -540,24 +541,35 @@ def test_t5_v1_1_has_an_untied_head_which_transformers_5_ties():
     assert report.params[0] - report.params[1] == 32128 * 768 and not report.match
 
 
-def test_bart_sequence_classifier():
-    """BartForSequenceClassification: BART's stacks, the decoder reading the source shifted right
-    (seq_len is src_len), then dense, tanh and out_proj on each sequence's last <eos>. transformers
-    finds the <eos> by value, so verify --hf builds it on the CPU; parameters and forward FLOPs
-    are exact there."""
+SMALL_SEQ2SEQ = {
+    "bart": T.BartConfig(vocab_size=100, d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                         decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=24, max_position_embeddings=64,
+                         num_labels=3),
+    "t5": T.T5Config(vocab_size=100, d_model=16, d_kv=4, d_ff=24, num_layers=2, num_decoder_layers=1, num_heads=2,
+                     num_labels=3, feed_forward_proj="gated-gelu"),
+}
+
+
+@pytest.mark.parametrize("family, params", [("bart", 11_627), ("t5", 7_699)])
+def test_seq2seq_sequence_classifier(family, params):
+    """…ForSequenceClassification of BART and T5: the stacks, the decoder reading the source shifted
+    right (seq_len is src_len), then dense, tanh and out_proj on each sequence's last <eos>.
+    transformers finds the <eos> by value, so verify --hf builds it on the CPU; parameters and
+    forward FLOPs are exact there (the head alone: 16·16 + 16 + 16·3 + 3 = 323 parameters)."""
     from symcost.verification import verify_hf
 
-    data = T.BartConfig(vocab_size=100, d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-                        decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=24, max_position_embeddings=64,
-                        num_labels=3).to_dict() | {"architectures": ["BartForSequenceClassification"]}
-    text = import_config(data, "bart-classifier.json")
+    cls = {"bart": "BartForSequenceClassification", "t5": "T5ForSequenceClassification"}[family]
+    data = SMALL_SEQ2SEQ[family].to_dict() | {"architectures": [cls]}
+    text = import_config(data, f"{family}-classifier.json")
     assert "seq_len: src_len" in text and "pool_tokens: {mode: last}" in text and "lm_head" not in text
     report = verify_hf(symcost.loads(text), data, {"src_len": 8, "batch": 2})
-    assert report.model == "BartForSequenceClassification" and report.match, (report.params, report.forward)
-    assert report.params == (11_627, 11_627)  # the head alone: 16·16 + 16 + 16·3 + 3 = 323
-    big = data | {"d_model": 1024, "encoder_ffn_dim": 4096, "decoder_ffn_dim": 4096, "vocab_size": 50265}
+    assert report.model == cls and report.params == (params, params) and report.match, report.forward
+    bare = import_config(SMALL_SEQ2SEQ[family].to_dict() | {"architectures": [cls[:-len("ForSequenceClassification")]
+                                                                               + "Model"]}, f"{family}.json")
+    assert symcost.evaluate(symcost.loads(bare)).total["params"] == params - 323
+    big = data | {"d_model": 1024, "vocab_size": 50265}
     with pytest.raises(SpecError, match="its classification head finds each sequence's <eos> by value"):
-        verify_hf(symcost.loads(import_config(big, "bart-classifier.json")), big, {"src_len": 8})
+        verify_hf(symcost.loads(import_config(big, f"{family}-classifier.json")), big, {"src_len": 8})
 
 
 def test_vit_is_verified_at_the_configs_image_size():
