@@ -681,13 +681,16 @@ def _encoder_layer(act: str) -> tuple[str, ...]:
             f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, bias: true}}", "layernorm: {dim: d_model}")
 
 
+CLS = "pool_tokens: {mode: first}   # the first token ([CLS])"
+
+
 def _encoder_head(c: Config, w: Writer, mlm_act: str, table: str = "d_model", pool_act: str = "tanh",
-                  bare_pooler: bool = True, pool: str = "pool_tokens: {mode: first}   # the first token ([CLS])") -> None:
+                  bare_pooler: bool = True, pool: str = CLS) -> None:
     """A BERT-like model's head: the masked-LM one (a transform to the token table's width, its norm,
     the tied decoder with its own bias; no pooler), else the `pool`ed token through a dense layer and
     pool_act (BERT's pooler, which the bare model has too; DistilBERT's pre-classifier, which only
-    its classifier has; BART's classification head, on the last <eos>), then the classifier of
-    num_labels."""
+    its classifier has; BART's and T5's classification heads, on the last <eos>), then the
+    classifier of num_labels."""
     if c.head == "mlm":
         for line in (f"linear: {{dim: d_model, out: {table}, bias: true}}", f"activation: {{function: {mlm_act}}}",
                      f"layernorm: {{dim: {table}}}", f"lm_head: {{dim: {table}, vocab: vocab, tied: true, bias: true}}"):
@@ -1173,6 +1176,7 @@ HEAD_NAMES = {"lm": "a language-model head", "mlm": "a masked-LM head", "classif
               "none": "no head", "encoder": "the encoder alone"}
 ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "albert")  # BERT-like: token ids in, no causal mask
 SEQ2SEQ = ("t5", "bart", "whisper")  # encoder-decoder: a source (token ids; Whisper's mel frames) and target ids
+EOS_CLASSIFIERS = ("bart", "t5")  # their …ForSequenceClassification reads each sequence's last <eos>
 FAMILY_HEADS = {**{f: ("none", "mlm", "classifier") for f in ENCODERS},
                 "t5": ("lm", "none", "classifier"), "bart": ("lm", "none", "classifier"), "whisper": ("lm", "none"),
                 "vit": ("none", "classifier"), "clip": ("none",)}  # the first is the default

@@ -17,7 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import SpecError
-from .hf import ENCODERS, SEQ2SEQ, Config, head_of
+from .hf import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, Config, head_of
 
 # FLOPs the libraries spend outside the architecture proper, by module name suffix.
 EXPLAINED = {
@@ -164,7 +164,7 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
                   "attention_mask": torch.ones(batch, seq_len, dtype=torch.long, device=device)}
     elif image_size is not None:
         inputs = {"pixel_values": pixels()}
-    elif family in ("bart", "t5") and head_of(Config(config, "config"), family) == "classifier":
+    elif family in EOS_CLASSIFIERS and head_of(Config(config, "config"), family) == "classifier":
         source = ids(src_len)  # its head reads each sequence's last <eos>, found by value
         source[:, -1] = config.get("eos_token_id", 2 if family == "bart" else 1)
         # the decoder's input is the source shifted right: as long as the source, whatever it holds

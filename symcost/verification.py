@@ -17,6 +17,7 @@ from . import conventions
 from .derive import derive
 from .errors import SpecError
 from .evaluate import dim_values, evaluate
+from .hf import EOS_CLASSIFIERS
 from .spec import Spec
 from .torchref import measure, on_a_deep_stack
 
@@ -211,7 +212,7 @@ class HFReport:
 ON_CPU = {"dbrx": "its experts gather their tokens by value", "jamba": "its attention mask is built from values",
           "gemma3": "it finds the prompt's image tokens by value",
           **{(family, "classifier"): "its classification head finds each sequence's <eos> by value"
-             for family in ("bart", "t5")}}
+             for family in EOS_CLASSIFIERS}}
 HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
 
 
