@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SpecError
-from .hfneutral import neutral
+from .hfneutral import dropout, neutral
 
 class Config:
     """A config's fields, remembering which were read, so that what was not can be refused."""
@@ -1272,7 +1272,24 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     FAMILIES[family](c, w)
     ignored = c.unread()
     _check_sizes(c, w)
+    # (summary_first_dropout is the double-heads models' summary, which no imported head has)
+    if trained := [f"{k} {v}" for k in ignored if dropout(k.split(".")[-1]) and not k.startswith("summary_")
+                   and _positive(v := _at(data, k))]:
+        w.note(f"the config's dropout ({', '.join(trained)}) is not written: activation memory here is that of "
+               "p = 0, without dropout's one-byte masks (to count them, add a {rate: …} dim and the layers' "
+               "dropout fields, as architectures/megatron_gpt.yaml does)")
     return Imported(w.text(), ignored)
+
+
+def _at(data: dict, path: str):
+    """The value at a dotted path the importer lists (`attn_config.attn_pdrop`)."""
+    for key in path.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _check_sizes(c: Config, w: Writer) -> None:

@@ -43,7 +43,8 @@ NAMES = frozenset({
 })
 
 # ..._token_id(s), any dropout probability (..._dropout, ..._dropout_prob, ..._pdrop, dropout_rate)
-PATTERNS = (re.compile(r".*_token_ids?$"), re.compile(r".*dropout.*"), re.compile(r".*_pdrop$"))
+DROPOUT = (re.compile(r".*dropout.*"), re.compile(r".*_pdrop$"))
+PATTERNS = (re.compile(r".*_token_ids?$"), *DROPOUT)
 
 # PretrainedConfig's own fields, which configs saved by transformers 4.x hold in full: no count
 # changes at these values, its defaults, but another may (cross-attention layers added, heads
@@ -51,6 +52,12 @@ PATTERNS = (re.compile(r".*_token_ids?$"), re.compile(r".*dropout.*"), re.compil
 # top_k is sampling's; no supported family names its experts per token so.
 AT_DEFAULT = {"add_cross_attention": False, "cross_attention_hidden_size": None, "is_decoder": False,
               "tie_encoder_decoder": False, "pruned_heads": {}, "top_k": 50}
+
+
+def dropout(key: str) -> bool:
+    """Whether this config field is a dropout probability (no parameter or FLOP count; in training,
+    masks that activation memory would hold: import-hf notes it when one is above 0)."""
+    return any(p.fullmatch(key) for p in DROPOUT)
 
 
 def neutral(key: str, value=None) -> bool:

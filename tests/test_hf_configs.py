@@ -81,3 +81,12 @@ def test_real_configs_import_and_match_transformers(cli, tmp_path, name):
     untied = data["model_type"] == "t5" and data.get("tie_word_embeddings") is False
     theirs = COUNTS[name][0] - (data["vocab_size"] * data["d_model"] if untied else 0)
     assert report.params == (COUNTS[name][0], theirs) and report.match == (not untied), (report.params, report.forward)
+
+
+def test_dropout_that_training_would_run_is_named_in_the_spec(cli):
+    """A dropout probability changes no parameter or FLOP count, but training with it keeps one-byte
+    masks that the imported spec (p = 0) leaves out: the spec says so, naming each field above 0."""
+    gpt2 = cli("import-hf", DATA / "gpt2.json").stdout
+    assert "# NB: the config's dropout (attn_pdrop 0.1, embd_pdrop 0.1, resid_pdrop 0.1) is not written" in gpt2
+    assert "summary_first_dropout" not in gpt2.split("name:")[0]  # the double-heads summary: no imported head has it
+    assert "dropout" not in cli("import-hf", DATA / "Meta-Llama-3-8B.json").stdout  # attention_dropout 0.0
