@@ -10,10 +10,8 @@ SpecError naming the argument.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -78,12 +76,16 @@ def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[s
     for name, value in out.items():
         if not isinstance(name, str):
             raise SpecError(f"dim name {name!r}: expected a string")
-        if isinstance(value, float | Fraction) and math.isfinite(value) and 0 <= value < 1:
-            out[name] = Fraction(Decimal(repr(value))) if isinstance(value, float) else value
-            continue
         if isinstance(value, float | Fraction):
-            raise SpecError(f"{name}={float(value):g}: expected a positive integer (a size) or, for a rate dim, "
-                            "a number in [0, 1)")
+            from .dims import rate
+            from .expr import ExprError
+
+            try:
+                out[name] = rate(value)
+            except ExprError:
+                raise SpecError(f"{name}={float(value):g}: expected a positive integer (a size) or, for a rate "
+                                "dim, a number in [0, 1)") from None
+            continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise SpecError(f"{name}={value!r}: expected a positive integer (not {type(value).__name__})")
         if value < 0:  # 0 may be a rate dim's, or a decode step's empty cache: its dim decides

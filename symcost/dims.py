@@ -63,8 +63,10 @@ def shown(value: int | Fraction) -> int | str:
 
 
 def rate(value: object) -> Fraction:
-    """A rate as written: 0.1 (exactly 1/10), 0, or a fraction '1/10'; in [0, 1)."""
-    if isinstance(value, float) and math.isfinite(value):
+    """A rate as written: 0.1 (exactly 1/10), 0, a Fraction, or a fraction '1/10'; in [0, 1)."""
+    if isinstance(value, Fraction):
+        pass
+    elif isinstance(value, float) and math.isfinite(value):
         value = Fraction(Decimal(repr(value)))  # the digits the YAML holds, not the nearest binary
     elif isinstance(value, str):  # '1/10' (through the whitelist parser, never eval)
         try:
@@ -187,6 +189,11 @@ class Dims:
     @property
     def rates(self) -> frozenset[sympy.Symbol]:
         return frozenset(d.symbol for d in self.items if d.rate)
+
+    def plain(self, values: Mapping[sympy.Symbol, sympy.Rational]) -> dict[str, int | float]:
+        """Exact dim values as output shows them: a size as an int, a rate as a float (0.1 as written)."""
+        rates = self.rates
+        return {str(s): float(v) if s in rates else int(v) for s, v in values.items()}
 
     def values(self) -> dict[sympy.Symbol, sympy.Rational]:
         """Exact values of every dim at the defaults; errors name the dim that fails."""

@@ -119,7 +119,7 @@ def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) ->
 
     return Evaluation(
         derivation,
-        {str(s): float(v) if s in derivation.spec.dimset.rates else int(v) for s, v in subst.items()},
+        derivation.spec.dimset.plain(subst),
         numbers(derivation.raw_total),
         [(node, numbers(node.cost)) for node in derivation.raw],
         int(derivation.inputs.xreplace(subst)),

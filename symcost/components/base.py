@@ -42,10 +42,11 @@ class Domain:
     def __call__(self, value: Any, info: ValidationInfo) -> sympy.Expr:
         dims = info.context["dims"]
         if self.rate:
-            if isinstance(value, str) and value.strip() in dims and dims[value.strip()].rate:
-                return dims[value.strip()].symbol
-            if isinstance(value, str) and value.strip() in dims:
-                raise expr.ExprError(f"{value.strip()} is a size; a rate is a number in [0, 1) or a rate dim "
+            name = value.strip() if isinstance(value, str) else None
+            if name in dims:
+                if dims[name].rate:
+                    return dims[name].symbol
+                raise expr.ExprError(f"{name} is a size; a rate is a number in [0, 1) or a rate dim "
                                      "(declared as {rate: 0.1})")
             return sympy.Rational(rate(value))
         parsed = expr.parse(value, dims.names)

@@ -216,7 +216,7 @@ def in_one_variable(derivation: Derivation, expr: sympy.Expr, unknown: str, valu
     if dims[unknown].definition is None and dims[unknown].default is None:
         probe[unknown] = 1  # any value: it is substituted away below
     fixed = {s: v for s, v in dim_values(derivation, probe).items() if str(s) != unknown}
-    held = {str(s): float(v) if s in dims.rates else int(v) for s, v in fixed.items() if s in expr.free_symbols}
+    held = dims.plain({s: v for s, v in fixed.items() if s in expr.free_symbols})
     return sympy.expand(expr.xreplace(fixed)), held
 
 

@@ -131,7 +131,7 @@ def sweep(
         raise SpecError(f"--vary {rate}: a rate, not a size; sweep varies sizes (set a rate with --set {rate}=0.1)")
     at = dim_values(derivation, values)
     rates = {s: v for s, v in at.items() if s in dims.rates}  # substituted: the grid is integers only
-    fixed = {str(s): float(v) if s in rates else int(v) for s, v in at.items() if str(s) not in vary}
+    fixed = dims.plain({s: v for s, v in at.items() if str(s) not in vary})
     grid = np.meshgrid(*(np.asarray(v, dtype=np.int64) for v in vary.values()), indexing="ij")
     columns = {name: axis.ravel() for name, axis in zip(vary, grid)}
     checked, invalid = _check(derivation, columns, values or {})
