@@ -897,10 +897,7 @@ def _t5(c: Config, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("buckets", c.int("relative_attention_num_buckets"), "relative_attention_num_buckets")
     w.dim("src_len", 512, "source tokens (T5 was trained with 512)")
-    if c.head == "classifier":  # T5ForSequenceClassification's decoder reads the source shifted right
-        w.dim("seq_len", "src_len", "target tokens: the source, shifted right (a classifier's decoder input)")
-    else:
-        w.dim("seq_len", 512, "target tokens")
+    _target_len(c, w, 512, "target tokens")
     w.dim("batch", 1, "sequences per pass")
     c.get("n_positions")  # a legacy length: T5 has no position table
     proj = c.expect("feed_forward_proj", ("relu", "gated-gelu", "gated-silu"), "relu")
@@ -922,8 +919,8 @@ def _t5(c: Config, w: Writer) -> None:
     w.layer("rmsnorm: {dim: d_model}")
     if c.head == "lm":
         w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}")
-    elif c.head == "classifier":  # its classification head: dense, tanh, out_proj on each sequence's last </s>
-        _encoder_head(c, w, act, pool="pool_tokens: {mode: last}   # the last </s> token (the source ends in one)")
+    elif c.head == "classifier":
+        _encoder_head(c, w, act, pool=LAST_EOS)
 
 
 def _dbrx(c: Config, w: Writer) -> None:
@@ -1126,10 +1123,7 @@ def _bart(c: Config, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (each table has 2 more rows)")
     w.dim("src_len", c.int("max_position_embeddings"), "source tokens: max_position_embeddings")
-    if c.head == "classifier":  # BartForSequenceClassification's decoder reads the source shifted right
-        w.dim("seq_len", "src_len", "target tokens: the source, shifted right (a classifier's decoder input)")
-    else:
-        w.dim("seq_len", c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
+    _target_len(c, w, c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
     w.dim("batch", 1, "sequences per pass")
     c.expect("is_decoder", (False, None))
     tied = c.flag("tie_word_embeddings", True)
@@ -1145,8 +1139,20 @@ def _bart(c: Config, w: Writer) -> None:
                                      "cross_attention: " + attention % ("n_dec_heads", ""), norm, mlp % "d_dec_ff", norm))
     if c.head == "lm":
         w.layer(f"lm_head: {{dim: d_model, vocab: vocab, tied: {str(tied).lower()}}}   # final_logits_bias: a buffer")
-    elif c.head == "classifier":  # its classification head: dense, tanh, out_proj on each sequence's last <eos>
-        _encoder_head(c, w, act, pool="pool_tokens: {mode: last}   # the last <eos> token (the source ends in one)")
+    elif c.head == "classifier":
+        _encoder_head(c, w, act, pool=LAST_EOS)
+
+
+# BART's and T5's …ForSequenceClassification: dense, tanh and out_proj on each sequence's last <eos>
+LAST_EOS = "pool_tokens: {mode: last}   # the last <eos> token (the source ends in one)"
+
+
+def _target_len(c: Config, w: Writer, tokens, note: str) -> None:
+    """An encoder-decoder's target tokens; a sequence classifier's decoder reads the source shifted right."""
+    if c.head == "classifier":
+        w.dim("seq_len", "src_len", "target tokens: the source, shifted right (a classifier's decoder input)")
+    else:
+        w.dim("seq_len", tokens, note)
 
 
 def _labels(c: Config, w: Writer) -> str:

@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import SpecError
 from .hf import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, Config, head_of
+from .hfneutral import dropout
 
 # FLOPs the libraries spend outside the architecture proper, by module name suffix.
 EXPLAINED = {
@@ -206,7 +207,7 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
     from .torchsaved import Ledger
 
     torch.manual_seed(seed)
-    config = {**config, **{k: 0.0 for k in config if "dropout" in k or k.endswith("pdrop")}}
+    config = {**config, **{k: 0.0 for k in config if dropout(k)}}
     cfg = config_object(config["model_type"], config)
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").to(dtype).train()
     ledger = Ledger(model)
