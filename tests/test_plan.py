@@ -332,6 +332,21 @@ def test_a_layer_type_without_a_tensor_parallel_rule_is_refused(cli):
     assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "plan this spec with tp 1" in r.stderr
 
 
+@pytest.mark.parametrize("name, line", [("lstm", 17), ("mamba", 28)])
+def test_a_state_carried_along_the_sequence_is_not_split_by_cp(cli, name, line):
+    """A recurrent or state-space layer's next token needs the last one's state: cp ranks each
+    holding a share of the sequence would run one after another, which no rule models. cp > 1
+    is refused at the layer, and the search keeps cp at 1."""
+    from symcost.plan.search import search
+
+    r = cli("plan", arch(name), "--gpus", "8", "--cp", "2", "--global-batch", "8")
+    assert r.exit_code == 2 and f"{name}.yaml:{line}:" in r.stderr, r.stderr
+    assert "carry a state from token to token" in r.stderr and "plan this spec with cp 1" in r.stderr
+    assert cli("plan", arch(name), "--gpus", "8", "--global-batch", "8").exit_code in (0, 1)
+    found = search(symcost.derive(arch(name)), 64, {}, global_batch=64, top=100)
+    assert found.evaluated and {r["cp"] for r in found.rows} == {1}
+
+
 def test_full_width_qk_norm_is_not_split_by_tp(cli, write):
     """OLMo 2's Q/K norms take statistics over every head: a tp rank holding some heads cannot
     compute them alone. tp > 1 is refused, and the search keeps tp at 1."""

@@ -207,6 +207,7 @@ class Component(BaseModel):
     kind: ClassVar[str]
     decodes: ClassVar[bool] = True  # can run one token at a time against a cache
     reads_memory: ClassVar[bool] = False  # reads the encoder's output (cross-attention, contrastive)
+    sequential: ClassVar[bool] = False  # carries a state from token to token (recurrent, state-space layers)
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""

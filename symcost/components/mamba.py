@@ -38,6 +38,7 @@ from .conv import conv_cost
 
 class Mamba(Component):
     kind = "mamba"
+    sequential = True
     dim: Size
     inner: Size  # expand x dim in Mamba's configs
     state: Size  # d_state (N)

@@ -27,6 +27,7 @@ from .base import Component, Ctx, Size
 
 
 class _Recurrent(Component):
+    sequential = True
     gates: ClassVar[int]
     cell: ClassVar[str]  # the conventions.ELEMENTWISE entry for one step of one hidden unit
     dim: Size  # input features

@@ -294,9 +294,10 @@ class Formulas:
     closed: object  # expression -> its closed form (activation bytes and derived dims substituted)
 
 
-def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
-    """Each layer's site and rule; a type without a rule is refused when tp > 1, and so is a
-    shared repeat (its per-GPU weights would be counted once per pass)."""
+def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site, Rule]]:
+    """Each layer's site and rule; a type without a rule is refused when tp > 1, a layer carrying
+    a state along the sequence when cp > 1, and a shared repeat (its per-GPU weights would be
+    counted once per pass)."""
     _refuse_shared(derivation.spec)
     out = []
     for site in derivation.sites:
@@ -304,8 +305,17 @@ def layer_sites(derivation: Derivation, tp: int) -> list[tuple[Site, Rule]]:
             continue
         if tp > 1 and (why := refusal(site.component)):
             raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with tp 1")
+        if cp > 1 and site.component.sequential:
+            raise derivation.spec.doc.error(site.where, f"{SEQUENTIAL.format(site.component.kind)}; plan this spec "
+                                            "with cp 1")
         out.append((site, RULES.get(site.component.kind, REPLICATED)))
     return out
+
+
+# context parallelism gives each rank a share of every sequence, which a state carried from token
+# to token would make the ranks run one after another: no rule here models that
+SEQUENTIAL = ("{} layers carry a state from token to token, so context parallelism's ranks would run one after "
+              "another (no rule here models that)")
 
 
 def _refuse_shared(spec) -> None:
@@ -356,7 +366,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     spec = derivation.spec
     subst = dim_values(derivation, values)
     value = lambda e: sympy.sympify(e).xreplace(subst)
-    sites = layer_sites(derivation, ex.tp)
+    sites = layer_sites(derivation, ex.tp, ex.cp)
     _check(derivation, ex, value, sites, _main_repeat(derivation))
     f = formulas(derivation, ex, sites)
     execution_values = ex.values()

@@ -62,6 +62,7 @@ class Splits:
 
     tp_sizes: tuple[int, ...]
     tp_rules: bool  # every layer can be split by tp
+    cp_rules: bool  # no layer carries a state along the sequence (plan.SEQUENTIAL)
     layers: int
     seq: int
     experts: tuple[int, ...]
@@ -77,6 +78,7 @@ def splits(derivation: Derivation, value, sites) -> Splits:
     main = _main_repeat(derivation)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
                   not any(refusal(site.component) for site, _ in sites),
+                  not any(site.component.sequential for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
                   tuple(int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"))
@@ -89,7 +91,7 @@ def candidates(model: Splits, gpus: int, global_batch: int) -> dict[str, np.ndar
             if model.layers % pp:
                 continue
             for cp in _divisors(gpus // (tp * pp)):
-                if model.seq % cp:
+                if model.seq % cp or cp > 1 and not model.cp_rules:
                     continue
                 dp = gpus // (tp * pp * cp)
                 if global_batch % dp:
