@@ -48,6 +48,11 @@ ELEMENTWISE = {
     "ssm_discretize": 4,  # per state element: dt*A, exp, dt*B, times the input
     "ssm_step": 2,  # per state element and step: h = dA*h + dBu
     "ssm_skip": 2,  # per channel: y + D*u
+    # Mamba-2's chunked scan (SSD)
+    "ssd_decay": 4,  # per position and head: the cumsum of A*dt, the chunk-end difference and its exp, exp(cumsum)
+    "ssd_mask": 3,  # per in-chunk score: the segment sum's add, its exp, the product with C.B
+    "ssd_carry": 2,  # per pair of chunk starts and head: the segment sum's add, its exp
+    "ssd_combine": 2,  # per output value: decay the carried-in term, add the in-chunk one
     "dropout": 2,  # multiply by the mask, scale by 1/(1 - p) (drawing the mask not counted)
     "identity": 0,
 }

@@ -1001,6 +1001,47 @@ def _mamba(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
+def _mamba2(c: Config, w: Writer) -> None:
+    """Mamba-2: a stack of RMSNorm + SSD layers (heads of head_dim channels, B and C per group),
+    no attention and no positions."""
+    hidden, expand = c.int("hidden_size"), c.int("expand", 2)
+    heads, head_dim = c.int("num_heads", 128), c.int("head_dim", 64)
+    if heads * head_dim != expand * hidden:
+        raise c.error("num_heads", f"{heads} heads of head_dim {head_dim} disagree with expand x hidden_size = "
+                      f"{expand * hidden}")
+    groups, state, chunk = c.int("n_groups", 8), c.int("state_size", 128), c.int("chunk_size", 256)
+    if heads % groups:
+        raise c.error("n_groups", f"{groups} groups do not divide {heads} heads")
+    for key, value in (("state_size", state), ("chunk_size", chunk)):
+        if value < 2:  # the layer's own domain, named at the config's field
+            raise c.error(key, f"{value}: at 1 torch.einsum contracts it elementwise, which FlopCounterMode does not "
+                          "count; symcost needs 2 or more")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    w.dim("d_inner", f"{expand} * d_model", f"expand {expand} x hidden_size")
+    w.dim("d_head", head_dim, "head_dim")
+    w.dim("n_heads", "d_inner / d_head", f"num_heads {heads}")
+    w.dim("n_groups", groups, "n_groups")
+    w.dim("d_state", state, "state_size")
+    w.dim("d_conv", c.int("conv_kernel", 4), "conv_kernel")
+    w.dim("chunk", chunk, "chunk_size")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", 2048, "a 2048-token pass (Mamba-2 has no position table that bounds it)")
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("hidden_act", ("silu",), "silu")
+    for key in ("residual_in_fp32", "rescale_prenorm_residual", "time_step_rank", "time_step_min", "time_step_max",
+                "time_step_floor", "time_step_limit", "layer_norm_epsilon"):
+        c.get(key)  # numerics and initialisation (time_step_rank: stored, never used): no count changes
+    tied = c.flag("tie_word_embeddings", False)
+    mixer = _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_heads", "state": "d_state", "groups": "n_groups",
+                   "kernel": "d_conv", "chunk": "chunk", "bias": c.flag("use_bias", False),
+                   "conv_bias": c.flag("use_conv_bias", True)})
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", f"mamba2: {mixer}"))
+    w.layer("rmsnorm: {dim: d_model}")
+    _decoder_head(c, w, tied)
+
+
 def _jamba(c: Config, w: Writer) -> None:
     """Jamba: Mamba layers (with RMSNorms on dt, B and C) and an attention layer every
     attn_layer_period, each followed by an MLP or, every expert_layer_period, a MoE; no
@@ -1231,6 +1272,7 @@ FAMILIES: dict[str, Callable] = {
     "whisper": _whisper,
     "dbrx": _dbrx,
     "mamba": _mamba,
+    "mamba2": _mamba2,
     "jamba": _jamba,
     "falcon": _falcon,
     "bloom": _bloom,

@@ -46,10 +46,9 @@ NAMES = {
     "attention": ("self_attn", "attn", "self_attention", "attention", "SelfAttention"),
     "mlp": ("mlp", "feed_forward", "ffn"),
     "lm_head": ("lm_head", "proj_out", "embed_out"),
-    "mamba": ("mixer", "mamba"),
 }
-CLASSES = (("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
-           ("RotaryEmbedding", "rotary"))  # by the end of the class name
+CLASSES = (("Mamba2Mixer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
+           ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))  # by the class name's end
 
 
 def is_experts(module) -> bool:
@@ -178,6 +177,8 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
     elif family in ENCODERS:
         inputs = {"input_ids": ids(seq_len)}
+    elif family == "mamba2":  # no attention to mask; given a mask, transformers checks whether it is all ones
+        inputs = {"input_ids": ids(seq_len), "use_cache": False}
     else:  # with no attention mask, transformers looks for packed sequences, reading values (not on meta)
         mask = torch.ones(batch, seq_len, dtype=torch.long, device=device)
         inputs = {"input_ids": ids(seq_len), "attention_mask": mask, "use_cache": False}

@@ -53,6 +53,7 @@ SIZES = {
     "mlp": dict(d_in=7, hidden=5, n_hidden=3, classes=3, batch=2, seq_len=1),
     "lstm": dict(vocab=11, d_embed=3, hidden=4, n_layers=2, seq_len=5, batch=2),
     "mamba": dict(d_model=4, n_layers=2, d_inner=6, d_state=3, d_conv=3, dt_rank=2, vocab=11, seq_len=5, batch=2),
+    "mamba2": dict(d_model=3, n_layers=2, d_head=2, d_state=3, d_conv=3, chunk=4, vocab=11, seq_len=7, batch=2),
 }
 
 

@@ -148,6 +148,7 @@ PUBLISHED = {
         mm_tokens_per_image=16, architectures=["Gemma3ForConditionalGeneration"]), None),
     "mamba": (lambda: T.MambaConfig(  # state-spaces/mamba-130m-hf
         hidden_size=768, num_hidden_layers=24, vocab_size=50280), None),
+    "mamba2": (lambda: T.Mamba2Config(), None),  # mistralai/Mamba-Codestral-7B-v0.1 (the config's defaults)
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),

@@ -13,7 +13,7 @@ import pytest
 from pydantic import StrictBool
 
 from symcost.components import REGISTRY
-from symcost.components.base import COUNT, RATE, RATIO, SIZE, _domain
+from symcost.components.base import RATE, RATIO, _domain
 
 SECONDS = 20  # a guard against hangs, far above what any case takes
 
@@ -147,10 +147,8 @@ def test_bounded_memory(tmp_path, name):
 def _wrong_values(annotation, info):
     """(value, fragment) pairs: one of the wrong type, one out of range where a range exists."""
     domain = _domain(info)
-    if domain is SIZE:
-        return [([1], "expected a size"), (0, "must be a positive integer")]
-    if domain is COUNT:
-        return [([1], "expected a size"), (-1, "must be a non-negative integer")]
+    if domain is not None and domain.least is not None:  # sizes, counts, Mamba-2's contracted sizes (>= 2)
+        return [([1], "expected a size"), (domain.least - 1, f"must be {domain.wanted}")]
     if domain is RATIO:
         return [([1], "expected a size"), (0, "must be positive")]
     if domain is RATE:

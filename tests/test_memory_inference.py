@@ -65,7 +65,7 @@ def test_weight_bytes_match_the_built_model(name, dtype):
     assert weight_bytes(d, values, dtype) == expected
 
 
-DECODERS = ["transformer", "llama", "mistral", "gemma2", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba"]
+DECODERS = ["transformer", "llama", "mistral", "gemma2", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba", "mamba2"]
 
 
 @pytest.mark.parametrize("name", DECODERS)

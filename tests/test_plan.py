@@ -332,7 +332,7 @@ def test_a_layer_type_without_a_tensor_parallel_rule_is_refused(cli):
     assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "plan this spec with tp 1" in r.stderr
 
 
-@pytest.mark.parametrize("name, line", [("lstm", 17), ("mamba", 28)])
+@pytest.mark.parametrize("name, line", [("lstm", 17), ("mamba", 28), ("mamba2", 30)])
 def test_a_state_carried_along_the_sequence_is_not_split_by_cp(cli, name, line):
     """A recurrent or state-space layer's next token needs the last one's state: cp ranks each
     holding a share of the sequence would run one after another, which no rule models. cp > 1

@@ -122,6 +122,15 @@ def mamba_sizes(draw):
 
 
 @st.composite
+def mamba2_sizes(draw):
+    d = draw(st.integers(1, 6))
+    return dict(d_model=d, n_layers=draw(st.integers(1, 2)), d_head=draw(st.sampled_from([h for h in range(1, 2 * d + 1)
+                                                                                        if 2 * d % h == 0])),
+                d_state=draw(st.integers(2, 4)), d_conv=draw(st.integers(1, 4)), chunk=draw(st.integers(2, 5)),
+                vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 12)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
 def clip_sizes(draw):
     text_heads, _, _, d_text = draw(heads_and_width())
     vision_heads, _, _, d_vision = draw(heads_and_width())
@@ -150,6 +159,7 @@ STRATEGIES = {
     "lstm": lstm_sizes(),
     "mlp": mlp_sizes(),
     "mamba": mamba_sizes(),
+    "mamba2": mamba2_sizes(),
 }
 
 def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:

@@ -52,6 +52,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "lstm": ("recurrent", "LSTM"),
     "gru": ("recurrent", "GRU"),
     "mamba": ("mamba", "Mamba"),
+    "mamba2": ("mamba2", "Mamba2"),
 }
 
 

@@ -1,0 +1,128 @@
+"""Mamba-2's SSD layer: parameters and FLOPs equal transformers' Mamba2ForCausalLM (its torch
+path) and the reference build's at drawn sizes, with sequences cut into chunks evenly or not;
+the bytes saved for backward equal PyTorch's; sizes the counter counts otherwise are refused.
+(Its decode step and state: test_memory_inference.py; the shipped spec: test_verify.py.)"""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from symcost.errors import SpecError
+from symcost.hf import import_config
+
+T = pytest.importorskip("transformers")
+
+
+def spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias=False, conv_bias=True):
+    flags = f"bias: {str(bias).lower()}, conv_bias: {str(conv_bias).lower()}"
+    return symcost.loads(f"""\
+name: m
+dims: {{seq_len: {n}, batch: {b}}}
+layers:
+  - embedding: {{vocab: 7, dim: {d}}}
+  - repeat: 1
+    layers:
+      - rmsnorm: {{dim: {d}}}
+      - mamba2: {{dim: {d}, inner: {inner}, heads: {heads}, state: {state}, groups: {groups}, kernel: {kernel}, chunk: {chunk}, {flags}}}
+""")
+
+
+@st.composite
+def layouts(draw):
+    """heads x head_dim = inner, groups dividing heads."""
+    heads, head_dim = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    groups = draw(st.sampled_from([g for g in range(1, heads + 1) if heads % g == 0]))
+    return heads, head_dim, groups
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(layout=layouts(), d=st.integers(1, 8), state=st.integers(2, 5), kernel=st.integers(1, 4),
+       chunk=st.integers(2, 6), n=st.integers(1, 14), b=st.integers(1, 3), bias=st.booleans(), conv_bias=st.booleans())
+def test_counts_and_saved_bytes_equal_pytorch_at_drawn_sizes(layout, d, state, kernel, chunk, n, b, bias, conv_bias):
+    heads, head_dim, groups = layout
+    inner = heads * head_dim
+    s = spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias, conv_bias)
+    report = symcost.verify(s, backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    row = next(r for r in report.rows if r.kind == "mamba2")
+    conv = inner + 2 * groups * state
+    # in_proj (z, x, B, C, dt), the depthwise conv, dt_bias, A_log and D, the gated norm, out_proj
+    assert row.symbolic["params"] == (d * (inner + conv + heads) + (inner + conv + heads) * bias + conv * kernel
+                                      + conv * conv_bias + 3 * heads + inner + inner * d + d * bias)
+    for dtype in ("fp32", "bf16"):
+        assert symcost.verify_memory(s, dtype=dtype).match
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(layout=layouts(), two=st.booleans(), state=st.integers(2, 5), kernel=st.integers(1, 4), chunk=st.integers(2, 6),
+       layers=st.integers(1, 2), vocab=st.integers(2, 30), n=st.integers(1, 14), tied=st.booleans(), bias=st.booleans())
+def test_equal_to_transformers_at_drawn_sizes(layout, two, state, kernel, chunk, layers, vocab, n, tied, bias):
+    """Imported from a Mamba2Config and counted against Mamba2ForCausalLM on meta, its torch
+    path (whose five einsums FlopCounterMode counts), per layer type too."""
+    from symcost.verification import verify_hf
+
+    heads, head_dim, groups = layout
+    expand = 2 if two and heads * head_dim % 2 == 0 else 1
+    config = T.Mamba2Config(hidden_size=heads * head_dim // expand, expand=expand, num_heads=heads, head_dim=head_dim,
+                            n_groups=groups, state_size=state, conv_kernel=kernel, chunk_size=chunk,
+                            num_hidden_layers=layers, vocab_size=vocab, tie_word_embeddings=tied,
+                            use_bias=bias).to_dict()
+    report = verify_hf(symcost.loads(import_config(config)), config, {"seq_len": n, "batch": 2})
+    assert report.params[0] == report.params[1]
+    assert report.match, (report.forward, report.explained)
+    assert report.kinds_agree, report.by_kind
+
+
+def test_the_shipped_spec_is_mamba2_130m_as_transformers_builds_it():
+    import torch
+
+    from symcost.verification import verify_hf
+
+    config = T.Mamba2Config(hidden_size=768, num_hidden_layers=24, num_heads=24, head_dim=64, n_groups=1,
+                            state_size=128, vocab_size=50288, tie_word_embeddings=True)
+    with torch.device("meta"):
+        model = T.Mamba2ForCausalLM(config)
+    shipped = symcost.load("architectures/mamba2.yaml")
+    assert symcost.evaluate(shipped).total["params"] == sum(p.numel() for p in model.parameters()) == 128_989_632
+    report = verify_hf(shipped, config.to_dict(), {"seq_len": 300, "batch": 1})  # two chunks, the second cut
+    assert report.match, (report.forward, report.explained)
+
+
+def test_the_carry_between_chunks_is_quadratic_in_their_number():
+    """The torch path's carry runs over every pair of chunk starts: in whole chunks c, forward
+    FLOPs are quadratic in c (a constant, positive second difference), not linear."""
+    d = symcost.derive(symcost.load("architectures/mamba2.yaml"))
+    f = lambda c: symcost.evaluate(d, seq_len=256 * c).total["forward"]
+    assert f(3) - 2 * f(2) + f(1) == f(4) - 2 * f(3) + f(2) > 0
+
+
+@pytest.mark.parametrize("field, value", [("state", 1), ("chunk", 1)])
+def test_a_contracted_size_of_1_is_refused_where_it_is_written(field, value):
+    text = ("name: m\ndims: {seq_len: 8, batch: 1}\nlayers:\n  - embedding: {vocab: 7, dim: 4}\n"
+            f"  - mamba2: {{dim: 4, inner: 8, heads: 2, state: 4, chunk: 4, {field}: {value}}}\n")
+    text = text.replace(f"{field}: 4, ", "")
+    with pytest.raises(SpecError, match=rf"<spec>:5:\d+: layers\.1\.mamba2\.{field}: must be an integer >= 2 "
+                                        r"\(at 1 torch\.einsum contracts it elementwise"):
+        symcost.loads(text)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"state_size": 1}, "state_size: 1: at 1 torch.einsum contracts it elementwise"),
+    ({"chunk_size": 1}, "chunk_size: 1: at 1 torch.einsum"),
+    ({"num_heads": 96}, "num_heads: 96 heads of head_dim 64 disagree with expand x hidden_size = 8192"),
+    ({"n_groups": 3}, "n_groups: 3 groups do not divide 128 heads"),
+    ({"hidden_act": "gelu"}, "hidden_act: 'gelu' is not supported"),
+])
+def test_import_refuses_configs_it_cannot_count(change, fragment):
+    config = T.Mamba2Config().to_dict() | change
+    with pytest.raises(SpecError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        import_config(config)
+
+
+def test_heads_and_groups_must_divide():
+    s = spec(4, 6, 4, 3, 1, 2, 4, 8, 1)
+    with pytest.raises(SpecError, match="4 heads do not divide inner 6"):
+        symcost.evaluate(s)
+    with pytest.raises(SpecError, match="3 groups do not divide 4 heads"):
+        symcost.evaluate(spec(4, 8, 4, 3, 3, 2, 4, 8, 1))
