@@ -18,6 +18,15 @@ def arch(name: str) -> str:
     return str(ARCHITECTURES / f"{name}.yaml")
 
 
+def block_spec(d: int, n: int, b: int, layer: str):
+    """Token ids of n tokens x b sequences, embedded at width d, through one RMSNorm + `layer`
+    block (a layer's YAML flow mapping, `mamba: {...}`)."""
+    import symcost
+
+    return symcost.loads(f"name: m\ndims: {{seq_len: {n}, batch: {b}}}\nlayers:\n  - embedding: {{vocab: 7, dim: {d}}}\n"
+                         f"  - repeat: 1\n    layers:\n      - rmsnorm: {{dim: {d}}}\n      - {layer}\n")
+
+
 @pytest.fixture
 def cli():
     """Run `symcost ARGS…` in-process; returns click's Result (exit_code, stdout, stderr)."""

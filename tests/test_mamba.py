@@ -8,20 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
+from conftest import block_spec
 
 
 def spec(d, inner, state, kernel, rank, n, b, bias=False, conv_bias=True, norms=False):
     flags = f"bias: {str(bias).lower()}, conv_bias: {str(conv_bias).lower()}, norms: {str(norms).lower()}"
-    return symcost.loads(f"""\
-name: m
-dims: {{seq_len: {n}, batch: {b}}}
-layers:
-  - embedding: {{vocab: 7, dim: {d}}}
-  - repeat: 1
-    layers:
-      - rmsnorm: {{dim: {d}}}
-      - mamba: {{dim: {d}, inner: {inner}, state: {state}, kernel: {kernel}, dt_rank: {rank}, {flags}}}
-""")
+    return block_spec(d, n, b, f"mamba: {{dim: {d}, inner: {inner}, state: {state}, kernel: {kernel}, dt_rank: {rank}, "
+                               f"{flags}}}")
 
 
 @settings(max_examples=20, deadline=None, derandomize=True)

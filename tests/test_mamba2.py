@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
+from conftest import block_spec
 from symcost.errors import SpecError
 from symcost.hf import import_config
 
@@ -15,17 +16,9 @@ T = pytest.importorskip("transformers")
 
 
 def spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias=False, conv_bias=True):
-    flags = f"bias: {str(bias).lower()}, conv_bias: {str(conv_bias).lower()}"
-    return symcost.loads(f"""\
-name: m
-dims: {{seq_len: {n}, batch: {b}}}
-layers:
-  - embedding: {{vocab: 7, dim: {d}}}
-  - repeat: 1
-    layers:
-      - rmsnorm: {{dim: {d}}}
-      - mamba2: {{dim: {d}, inner: {inner}, heads: {heads}, state: {state}, groups: {groups}, kernel: {kernel}, chunk: {chunk}, {flags}}}
-""")
+    return block_spec(d, n, b, f"mamba2: {{dim: {d}, inner: {inner}, heads: {heads}, state: {state}, groups: {groups}, "
+                               f"kernel: {kernel}, chunk: {chunk}, bias: {str(bias).lower()}, "
+                               f"conv_bias: {str(conv_bias).lower()}}}")
 
 
 @st.composite
