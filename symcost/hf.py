@@ -15,6 +15,7 @@ template; the others (GPT-2, BERT, T5, Falcon, Mamba, Whisper, …) have a write
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -1009,22 +1010,15 @@ def _mamba2(c: Config, w: Writer) -> None:
     if heads * head_dim != expand * hidden:
         raise c.error("num_heads", f"{heads} heads of head_dim {head_dim} disagree with expand x hidden_size = "
                       f"{expand * hidden}")
-    groups, state, chunk = c.int("n_groups", 8), c.int("state_size", 128), c.int("chunk_size", 256)
-    if heads % groups:
-        raise c.error("n_groups", f"{groups} groups do not divide {heads} heads")
-    for key, value in (("state_size", state), ("chunk_size", chunk)):
-        if value < 2:  # the layer's own domain, named at the config's field
-            raise c.error(key, f"{value}: at 1 torch.einsum contracts it elementwise, which FlopCounterMode does not "
-                          "count; symcost needs 2 or more")
     w.dim("d_model", hidden, "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     w.dim("d_inner", f"{expand} * d_model", f"expand {expand} x hidden_size")
     w.dim("d_head", head_dim, "head_dim")
     w.dim("n_heads", "d_inner / d_head", f"num_heads {heads}")
-    w.dim("n_groups", groups, "n_groups")
-    w.dim("d_state", state, "state_size")
+    w.dim("n_groups", c.int("n_groups", 8), "n_groups")
+    w.dim("d_state", c.int("state_size", 128), "state_size")
     w.dim("d_conv", c.int("conv_kernel", 4), "conv_kernel")
-    w.dim("chunk", chunk, "chunk_size")
+    w.dim("chunk", c.int("chunk_size", 256), "chunk_size")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", 2048, "a 2048-token pass (Mamba-2 has no position table that bounds it)")
     w.dim("batch", 1, "sequences per pass")
@@ -1039,6 +1033,63 @@ def _mamba2(c: Config, w: Writer) -> None:
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", f"mamba2: {mixer}"))
     w.layer("rmsnorm: {dim: d_model}")
+    _decoder_head(c, w, tied)
+
+
+def _bamba(c: Config, w: Writer) -> None:
+    """Bamba: Llama's layers (RMSNorms, grouped-query attention with rotary on half of each head,
+    a gated MLP), most of them with a Mamba-2 mixer in attention's place; the full-attention
+    layers are attn_layer_indices. Written as runs of like layers, each a repeat."""
+    hidden, layers = c.int("hidden_size"), c.int("num_hidden_layers")
+    heads, expand = c.int("num_attention_heads"), c.int("mamba_expand", 2)
+    mamba_heads = c.int("mamba_n_heads", 128)
+    auto = c.get("mamba_d_head", "auto") == "auto"
+    mamba_head = expand * hidden // mamba_heads if auto else c.int("mamba_d_head")
+    if mamba_heads * mamba_head != expand * hidden:
+        raise c.error("mamba_n_heads", f"{mamba_heads} heads of mamba_d_head {mamba_head} disagree with mamba_expand "
+                      f"x hidden_size = {expand * hidden}")
+    attn = c.get("attn_layer_indices") or []
+    if not isinstance(attn, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers
+                                         for i in attn):
+        raise c.error("attn_layer_indices", f"expected a list of layer indices from 0 to {layers - 1}, got {attn!r}")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    head_dim = c.int("head_dim") if c.get("head_dim") is not None else hidden // heads
+    w.dim("d_head", head_dim, "head_dim" if c.get("head_dim") is not None else "hidden_size / num_attention_heads")
+    fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
+    w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    w.dim("d_inner", f"{expand} * d_model", f"mamba_expand {expand} x hidden_size")
+    w.dim("d_mamba_head", mamba_head, "mamba_d_head" + (" auto: mamba_expand x hidden_size / mamba_n_heads" * auto))
+    w.dim("n_mamba_heads", "d_inner / d_mamba_head", f"mamba_n_heads {mamba_heads}")
+    for name, key, default in (("n_groups", "mamba_n_groups", 1), ("d_state", "mamba_d_state", 256),
+                               ("d_conv", "mamba_d_conv", 4), ("chunk", "mamba_chunk_size", 256)):
+        w.dim(name, c.int(key, default), key)
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", min(c.int("max_position_embeddings", 262144), 4096), "a 4096-token pass")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c)
+    for key in ("z_loss_coefficient", "num_logits_to_keep", "time_step_limit"):
+        c.get(key)  # a training loss term, how many logits generation keeps, dt's clamp: no count changes
+    mixer = _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
+                   "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk", "bias": c.flag("mamba_proj_bias", False),
+                   "conv_bias": c.flag("mamba_conv_bias", True)})
+    attention = _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head",
+                       "causal": True, "bias": c.flag("attention_bias", False)})
+    mlp = _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True, "bias": c.flag("mlp_bias", False)})
+    norm = "rmsnorm: {dim: d_model}"
+    tied = c.flag("tie_word_embeddings", False)
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_rot}")
+    first = 0
+    for is_attention, run in itertools.groupby(i in attn for i in range(layers)):
+        count = len(list(run))
+        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
+        w.block(f"repeat: {count}   # {where}: {'attention' if is_attention else 'Mamba-2'}",
+                (norm, f"attention: {attention}" if is_attention else f"mamba2: {mixer}", norm, f"mlp: {mlp}"))
+        first += count
+    w.layer(norm)
     _decoder_head(c, w, tied)
 
 
@@ -1273,6 +1324,7 @@ FAMILIES: dict[str, Callable] = {
     "dbrx": _dbrx,
     "mamba": _mamba,
     "mamba2": _mamba2,
+    "bamba": _bamba,
     "jamba": _jamba,
     "falcon": _falcon,
     "bloom": _bloom,
@@ -1282,7 +1334,7 @@ FAMILIES: dict[str, Callable] = {
 }
 
 
-PARTIAL_ROTARY = ("gpt_neox", "phi", "stablelm")  # families whose writers read partial_rotary_factor
+PARTIAL_ROTARY = ("gpt_neox", "phi", "stablelm", "bamba")  # families whose writers read partial_rotary_factor
 
 
 @dataclass(frozen=True)
@@ -1366,7 +1418,8 @@ def _check_sizes(c: Config, w: Writer) -> None:
             values = dims.values()
             at = [check for check in at if check.failure(lambda x: sympy.sympify(x).xreplace(values)) is not None]
         used = at[0].deps(dims.substitution()) if at else []
-        keys = sorted({w.keys[d] for d in used if w.keys.get(d) in c.data}, key=lambda k: c.places.get(k, (0, 0)))
+        keys = sorted({w.keys[d] for d in used if w.keys.get(d) in c.data},  # in the file's order, else by name
+                      key=lambda k: (c.places.get(k, (0, 0)), k))
         if not keys:
             raise SpecError(reason, file=c.source) from None
         raise c.error(keys[0], f"{reason} (from {', '.join(keys)})") from None

@@ -47,8 +47,9 @@ NAMES = {
     "mlp": ("mlp", "feed_forward", "ffn"),
     "lm_head": ("lm_head", "proj_out", "embed_out"),
 }
-CLASSES = (("Mamba2Mixer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
-           ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))  # by the class name's end
+CLASSES = (("Mamba2Mixer", "mamba2"), ("BambaMixer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"),
+           ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
+           ("RotaryEmbedding", "rotary"))  # by the class name's end
 
 
 def is_experts(module) -> bool:

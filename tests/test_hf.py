@@ -149,6 +149,10 @@ PUBLISHED = {
     "mamba": (lambda: T.MambaConfig(  # state-spaces/mamba-130m-hf
         hidden_size=768, num_hidden_layers=24, vocab_size=50280), None),
     "mamba2": (lambda: T.Mamba2Config(), None),  # mistralai/Mamba-Codestral-7B-v0.1 (the config's defaults)
+    "bamba": (lambda: T.BambaConfig(  # Bamba's layout (Mamba-2 layers, attention at attn_layer_indices), small:
+        hidden_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,  # the CPU builds it
+        intermediate_size=96, vocab_size=300, attn_layer_indices=[2, 4], mamba_n_heads=8, mamba_d_state=16,
+        mamba_chunk_size=16, mamba_n_groups=2), None),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),

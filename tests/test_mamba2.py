@@ -67,6 +67,24 @@ def test_equal_to_transformers_at_drawn_sizes(layout, two, state, kernel, chunk,
     assert report.kinds_agree, report.by_kind
 
 
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(layers=st.integers(1, 5), data=st.data(), heads=st.sampled_from([1, 2, 4]), chunk=st.integers(2, 6),
+       n=st.integers(1, 12), tied=st.booleans())
+def test_bamba_equal_to_transformers_at_drawn_layer_patterns(layers, data, heads, chunk, n, tied):
+    """Bamba's Mamba-2 and attention layers, wherever attn_layer_indices puts the attention: each
+    run of like layers a repeat; counted against BambaForCausalLM on the CPU (its masks read values)."""
+    from symcost.verification import verify_hf
+
+    attention = sorted(data.draw(st.sets(st.integers(0, layers - 1))))
+    config = T.BambaConfig(hidden_size=16, num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=1,
+                           intermediate_size=24, vocab_size=40, attn_layer_indices=attention, mamba_n_heads=4,
+                           mamba_d_state=3, mamba_chunk_size=chunk, mamba_n_groups=2,
+                           tie_word_embeddings=tied).to_dict()
+    report = verify_hf(symcost.loads(import_config(config)), config, {"seq_len": n, "batch": 2})
+    assert report.match and report.params[0] == report.params[1], (report.params, report.forward)
+    assert report.kinds_agree, report.by_kind
+
+
 def test_the_shipped_spec_is_mamba2_130m_as_transformers_builds_it():
     import torch
 
@@ -101,16 +119,28 @@ def test_a_contracted_size_of_1_is_refused_where_it_is_written(field, value):
 
 
 @pytest.mark.parametrize("change, fragment", [
-    ({"state_size": 1}, "state_size: 1: at 1 torch.einsum contracts it elementwise"),
-    ({"chunk_size": 1}, "chunk_size: 1: at 1 torch.einsum"),
+    ({"state_size": 1}, "state_size: the config's sizes do not make a valid model: .*state = 1; must be an integer "
+                        ">= 2 (at 1 torch.einsum contracts it elementwise"),
+    ({"chunk_size": 1}, "chunk_size: .*chunk = 1; must be an integer >= 2"),
     ({"num_heads": 96}, "num_heads: 96 heads of head_dim 64 disagree with expand x hidden_size = 8192"),
-    ({"n_groups": 3}, "n_groups: 3 groups do not divide 128 heads"),
+    ({"n_groups": 3}, "3 groups do not divide 128 heads (from head_dim, hidden_size, n_groups)"),
     ({"hidden_act": "gelu"}, "hidden_act: 'gelu' is not supported"),
 ])
 def test_import_refuses_configs_it_cannot_count(change, fragment):
     config = T.Mamba2Config().to_dict() | change
     with pytest.raises(SpecError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
-        import_config(config)
+        symcost.loads(import_config(config))
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"attn_layer_indices": [1, 32]}, "attn_layer_indices: expected a list of layer indices from 0 to 31"),
+    ({"attn_layer_indices": "9"}, "attn_layer_indices: expected a list of layer indices"),
+    ({"mamba_d_head": 48}, "mamba_n_heads: 128 heads of mamba_d_head 48 disagree with mamba_expand x hidden_size"),
+    ({"mamba_chunk_size": 1}, "mamba_chunk_size: .*chunk = 1; must be an integer >= 2"),
+])
+def test_bamba_import_refuses_configs_it_cannot_count(change, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        symcost.loads(import_config(T.BambaConfig().to_dict() | change))
 
 
 def test_heads_and_groups_must_divide():
