@@ -1036,61 +1036,117 @@ def _mamba2(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
+def _hybrid_mixer(c: Config, w: Writer) -> str:
+    """The Mamba-2 layers of a hybrid (Bamba, Granite 4.0: their mamba_* fields): dims and line."""
+    hidden, expand, heads = c.int("hidden_size"), c.int("mamba_expand", 2), c.int("mamba_n_heads", 128)
+    auto = c.get("mamba_d_head", "auto") == "auto"
+    head = expand * hidden // heads if auto else c.int("mamba_d_head")
+    if heads * head != expand * hidden:
+        raise c.error("mamba_n_heads", f"{heads} heads of mamba_d_head {head} disagree with mamba_expand x "
+                      f"hidden_size = {expand * hidden}")
+    w.dim("d_inner", f"{expand} * d_model", f"mamba_expand {expand} x hidden_size")
+    w.dim("d_mamba_head", head, "mamba_d_head" + (" auto: mamba_expand x hidden_size / mamba_n_heads" * auto))
+    w.dim("n_mamba_heads", "d_inner / d_mamba_head", f"mamba_n_heads {heads}")
+    for name, key, default in (("n_groups", "mamba_n_groups", 1), ("d_state", "mamba_d_state", 256),
+                               ("d_conv", "mamba_d_conv", 4), ("chunk", "mamba_chunk_size", 256)):
+        w.dim(name, c.int(key, default), key)
+    c.get("time_step_limit")  # dt's clamp: no count changes
+    return "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
+                               "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk",
+                               "bias": c.flag("mamba_proj_bias", False), "conv_bias": c.flag("mamba_conv_bias", True)})
+
+
+def _hybrid_layers(w: Writer, attention_at: list[bool], mixer: str, attention: str, feed: str) -> None:
+    """Pre-norm layers of a Mamba-2 mixer or attention each, then `feed`: a repeat per run of like layers."""
+    norm, first = "rmsnorm: {dim: d_model}", 0
+    for is_attention, run in itertools.groupby(attention_at):
+        count = len(list(run))
+        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
+        w.block(f"repeat: {count}   # {where}: {'attention' if is_attention else 'Mamba-2'}",
+                (norm, attention if is_attention else mixer, norm, feed))
+        first += count
+    w.layer(norm)
+
+
+def _hybrid_trunk(c: Config, w: Writer) -> str:
+    """A hybrid's width, attention heads, vocabulary and pass; its attention's line."""
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass")
+    w.dim("batch", 1, "sequences per pass")
+    head_dim = "d_head" if c.get("head_dim") is not None else None
+    if head_dim:
+        w.dim("d_head", c.int("head_dim"), "head_dim")
+    return "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                  **({"head_dim": head_dim} if head_dim else {}), "causal": True,
+                                  "bias": c.flag("attention_bias", False)})
+
+
 def _bamba(c: Config, w: Writer) -> None:
     """Bamba: Llama's layers (RMSNorms, grouped-query attention with rotary on half of each head,
     a gated MLP), most of them with a Mamba-2 mixer in attention's place; the full-attention
     layers are attn_layer_indices. Written as runs of like layers, each a repeat."""
-    hidden, layers = c.int("hidden_size"), c.int("num_hidden_layers")
-    heads, expand = c.int("num_attention_heads"), c.int("mamba_expand", 2)
-    mamba_heads = c.int("mamba_n_heads", 128)
-    auto = c.get("mamba_d_head", "auto") == "auto"
-    mamba_head = expand * hidden // mamba_heads if auto else c.int("mamba_d_head")
-    if mamba_heads * mamba_head != expand * hidden:
-        raise c.error("mamba_n_heads", f"{mamba_heads} heads of mamba_d_head {mamba_head} disagree with mamba_expand "
-                      f"x hidden_size = {expand * hidden}")
+    layers = c.int("num_hidden_layers")
     attn = c.get("attn_layer_indices") or []
     if not isinstance(attn, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers
                                          for i in attn):
         raise c.error("attn_layer_indices", f"expected a list of layer indices from 0 to {layers - 1}, got {attn!r}")
-    w.dim("d_model", hidden, "hidden_size")
-    w.dim("n_heads", heads, "num_attention_heads")
-    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
-    head_dim = c.int("head_dim") if c.get("head_dim") is not None else hidden // heads
-    w.dim("d_head", head_dim, "head_dim" if c.get("head_dim") is not None else "hidden_size / num_attention_heads")
+    attention = _hybrid_trunk(c, w)
+    head_dim = c.int("head_dim") if c.get("head_dim") is not None else c.int("hidden_size") // c.int("num_attention_heads")
     fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
     w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
-    w.dim("d_inner", f"{expand} * d_model", f"mamba_expand {expand} x hidden_size")
-    w.dim("d_mamba_head", mamba_head, "mamba_d_head" + (" auto: mamba_expand x hidden_size / mamba_n_heads" * auto))
-    w.dim("n_mamba_heads", "d_inner / d_mamba_head", f"mamba_n_heads {mamba_heads}")
-    for name, key, default in (("n_groups", "mamba_n_groups", 1), ("d_state", "mamba_d_state", 256),
-                               ("d_conv", "mamba_d_conv", 4), ("chunk", "mamba_chunk_size", 256)):
-        w.dim(name, c.int(key, default), key)
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("seq_len", min(c.int("max_position_embeddings", 262144), 4096), "a 4096-token pass")
-    w.dim("batch", 1, "sequences per pass")
-    act = _act(c)
-    for key in ("z_loss_coefficient", "num_logits_to_keep", "time_step_limit"):
-        c.get(key)  # a training loss term, how many logits generation keeps, dt's clamp: no count changes
-    mixer = _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
-                   "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk", "bias": c.flag("mamba_proj_bias", False),
-                   "conv_bias": c.flag("mamba_conv_bias", True)})
-    attention = _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head",
-                       "causal": True, "bias": c.flag("attention_bias", False)})
-    mlp = _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True, "bias": c.flag("mlp_bias", False)})
-    norm = "rmsnorm: {dim: d_model}"
-    tied = c.flag("tie_word_embeddings", False)
+    mixer = _hybrid_mixer(c, w)
+    for key in ("z_loss_coefficient", "num_logits_to_keep"):
+        c.get(key)  # a training loss term, how many logits generation keeps: no count changes
+    mlp = _flow({"dim": "d_model", "hidden": "d_ff", "activation": _act(c), "gated": True,
+                 "bias": c.flag("mlp_bias", False)})
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     w.layer("rotary: {dim: d_rot}")
-    first = 0
-    for is_attention, run in itertools.groupby(i in attn for i in range(layers)):
-        count = len(list(run))
-        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
-        w.block(f"repeat: {count}   # {where}: {'attention' if is_attention else 'Mamba-2'}",
-                (norm, f"attention: {attention}" if is_attention else f"mamba2: {mixer}", norm, f"mlp: {mlp}"))
-        first += count
-    w.layer(norm)
-    _decoder_head(c, w, tied)
+    _hybrid_layers(w, [i in attn for i in range(layers)], mixer, attention, f"mlp: {mlp}")
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+# layer_types' names for a Granite 4.0 layer's mixer (transformers 5's, then the first files'):
+# True for attention
+GRANITE_MIXERS = {"linear_attention": False, "mamba": False, "full_attention": True, "attention": True}
+
+
+def _granitemoehybrid(c: Config, w: Writer) -> None:
+    """Granite 4.0 (GraniteMoeHybrid): Bamba's layout with layer_types naming each layer's mixer,
+    rotary only when position_embedding_type is rope, and after each mixer a MoE plus a shared
+    MLP (or the shared MLP alone, when num_local_experts is 0); Granite's multipliers noted."""
+    layers = c.int("num_hidden_layers")
+    key = _alias(c, "layer_types", "layers_block_type")
+    types = c.get(key) or ["mamba"] * layers
+    if not isinstance(types, list) or len(types) != layers or any(t not in GRANITE_MIXERS for t in types):
+        raise c.error(key, f"expected {layers} layer types, each one of {', '.join(GRANITE_MIXERS)}; got {types!r}")
+    attention = _hybrid_trunk(c, w)
+    experts = c.int("num_local_experts", 8) if c.get("num_local_experts") != 0 else 0
+    act = _act(c)
+    w.dim("d_shared", c.int("shared_intermediate_size", 1024), "shared_intermediate_size (the shared MLP's)")
+    if experts:
+        w.dim("d_ff", c.int("intermediate_size"), "intermediate_size (each expert's)")
+        w.dim("n_experts", experts, "num_local_experts")
+        w.dim("top_k", c.int("num_experts_per_tok", 2), "num_experts_per_tok")
+        feed = "moe: " + _flow({"dim": "d_model", "hidden": "d_ff", "experts": "n_experts", "top_k": "top_k",
+                                "activation": act, "gated": True, "shared_experts": 1, "shared_hidden": "d_shared"})
+    else:
+        c.get("intermediate_size"), c.get("num_experts_per_tok")  # read by the experts, which there are none of
+        feed = "mlp: " + _flow({"dim": "d_model", "hidden": "d_shared", "activation": act, "gated": True})
+    mixer = _hybrid_mixer(c, w)
+    rope = c.expect("position_embedding_type", (None, "rope", "nope"), None) == "rope"
+    for key in ("output_router_logits", "router_aux_loss_coef"):
+        c.get(key)  # the router's training loss: no count changes
+    w.note(_granite_note(c))
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    if rope:
+        w.layer("rotary: {dim: d_model / n_heads}")
+    _hybrid_layers(w, [GRANITE_MIXERS[t] for t in types], mixer, attention, feed)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
 
 def _jamba(c: Config, w: Writer) -> None:
@@ -1325,6 +1381,7 @@ FAMILIES: dict[str, Callable] = {
     "mamba": _mamba,
     "mamba2": _mamba2,
     "bamba": _bamba,
+    "granitemoehybrid": _granitemoehybrid,
     "jamba": _jamba,
     "falcon": _falcon,
     "bloom": _bloom,

@@ -44,10 +44,11 @@ NAMES = {
     "position_embedding": ("wpe", "embed_positions", "position_embeddings"),
     "cross_attention": ("encoder_attn", "crossattention", "EncDecAttention"),
     "attention": ("self_attn", "attn", "self_attention", "attention", "SelfAttention"),
-    "mlp": ("mlp", "feed_forward", "ffn"),
+    "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp"),
     "lm_head": ("lm_head", "proj_out", "embed_out"),
 }
-CLASSES = (("Mamba2Mixer", "mamba2"), ("BambaMixer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"),
+CLASSES = (("Mamba2Mixer", "mamba2"), ("BambaMixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"),
+           ("MoeBlock", "moe"),
            ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
            ("RotaryEmbedding", "rotary"))  # by the class name's end
 

@@ -153,6 +153,11 @@ PUBLISHED = {
         hidden_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,  # the CPU builds it
         intermediate_size=96, vocab_size=300, attn_layer_indices=[2, 4], mamba_n_heads=8, mamba_d_state=16,
         mamba_chunk_size=16, mamba_n_groups=2), None),
+    "granitemoehybrid": (lambda: T.GraniteMoeHybridConfig(  # Granite 4.0's layout (Mamba-2 layers, attention
+        hidden_size=64, num_hidden_layers=5, num_attention_heads=4, num_key_value_heads=2,  # where layer_types
+        intermediate_size=48, shared_intermediate_size=40, vocab_size=300, num_local_experts=4,  # says, experts and
+        num_experts_per_tok=2, layer_types=["mamba", "mamba", "attention", "mamba", "attention"],  # a shared MLP),
+        mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16, mamba_n_groups=2), None),  # small: the CPU builds it
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
@@ -214,9 +219,10 @@ def test_params_and_forward_flops_match_transformers(family):
 # families whose transformers modules group the work otherwise: BERT's attention holds its output
 # LayerNorm, OPT's and BART's layers hold fc1/fc2 directly, T5's norms are T5LayerNorm, ViT's
 # embeddings hold the patch convolution, the class token and the positions (CLIP's and Gemma 3's
-# SigLIP's too; CLIP's projections and Gemma 3's projector are typed by no name), …
+# SigLIP's too; CLIP's projections and Gemma 3's projector are typed by no name), Granite 4.0's
+# shared MLP sits beside its experts (the spec's MoE holds it as a shared expert), …
 CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
-                   "vit", "clip", "gemma3"}
+                   "vit", "clip", "gemma3", "granitemoehybrid"}
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),

@@ -85,6 +85,28 @@ def test_bamba_equal_to_transformers_at_drawn_layer_patterns(layers, data, heads
     assert report.kinds_agree, report.by_kind
 
 
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(types=st.lists(st.sampled_from(["mamba", "attention", "linear_attention", "full_attention"]), min_size=1,
+                      max_size=5), experts=st.sampled_from([0, 1, 3]), rope=st.sampled_from([None, "rope", "nope"]),
+       n=st.integers(1, 12))
+def test_granite_4_equal_to_transformers_at_drawn_layer_types(types, experts, rope, n):
+    """Granite 4.0's layers as layer_types names them (in either vocabulary), with experts and a
+    shared MLP or the shared MLP alone, rotary or none; against GraniteMoeHybridForCausalLM on the CPU."""
+    from symcost.verification import verify_hf
+
+    config = T.GraniteMoeHybridConfig(hidden_size=16, num_hidden_layers=len(types), num_attention_heads=2,
+                                      num_key_value_heads=1, intermediate_size=12, shared_intermediate_size=10,
+                                      vocab_size=40, num_local_experts=experts, num_experts_per_tok=1,
+                                      layer_types=types, position_embedding_type=rope, mamba_n_heads=4,
+                                      mamba_d_state=3, mamba_chunk_size=4, mamba_n_groups=1,
+                                      residual_multiplier=0.5).to_dict()
+    config["layer_types"] = types  # as a file gives them (transformers renames the first files' names)
+    spec = import_config(config)
+    assert "Granite's scalar multipliers" in spec
+    report = verify_hf(symcost.loads(spec), config, {"seq_len": n, "batch": 2})
+    assert report.match and report.params[0] == report.params[1], (report.params, report.forward)
+
+
 def test_the_shipped_spec_is_mamba2_130m_as_transformers_builds_it():
     import torch
 
@@ -141,6 +163,15 @@ def test_import_refuses_configs_it_cannot_count(change, fragment):
 def test_bamba_import_refuses_configs_it_cannot_count(change, fragment):
     with pytest.raises(SpecError, match=fragment):
         symcost.loads(import_config(T.BambaConfig().to_dict() | change))
+
+
+def test_granite_4_refuses_layer_types_it_cannot_read():
+    config = T.GraniteMoeHybridConfig(num_hidden_layers=3).to_dict() | {"layer_types": ["mamba", "moe", "mamba"]}
+    with pytest.raises(SpecError, match="layer_types: expected 3 layer types, each one of linear_attention, mamba, "
+                                        "full_attention, attention; got"):
+        import_config(config)
+    with pytest.raises(SpecError, match="layer_types: expected 3 layer types"):
+        import_config(config | {"layer_types": ["mamba"]})
 
 
 def test_heads_and_groups_must_divide():
