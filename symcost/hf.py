@@ -1075,7 +1075,9 @@ def _hybrid_trunk(c: Config, w: Writer) -> str:
     w.dim("n_heads", heads, "num_attention_heads")
     w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass")
+    positions = c.int("max_position_embeddings", 4096)
+    w.dim("seq_len", min(positions, 4096), "a 4096-token pass" if positions > 4096
+          else "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
     head_dim = "d_head" if c.get("head_dim") is not None else None
     if head_dim:
@@ -1144,7 +1146,7 @@ def _granitemoehybrid(c: Config, w: Writer) -> None:
     w.note(_granite_note(c))
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     if rope:
-        w.layer("rotary: {dim: d_model / n_heads}")
+        w.layer(f"rotary: {{dim: {'d_head' if c.get('head_dim') is not None else 'd_model / n_heads'}}}")
     _hybrid_layers(w, [GRANITE_MIXERS[t] for t in types], mixer, attention, feed)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
