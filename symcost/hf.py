@@ -1143,6 +1143,7 @@ def _granitemoehybrid(c: Config, w: Writer) -> None:
     rope = c.expect("position_embedding_type", (None, "rope", "nope"), None) == "rope"
     for key in ("output_router_logits", "router_aux_loss_coef"):
         c.get(key)  # the router's training loss: no count changes
+    c.unused.add("normalization_function")  # IBM's own code's switch, in Granite 4.0's files; transformers reads none
     w.note(_granite_note(c))
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     if rope:

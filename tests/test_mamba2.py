@@ -165,6 +165,14 @@ def test_bamba_import_refuses_configs_it_cannot_count(change, fragment):
         symcost.loads(import_config(T.BambaConfig().to_dict() | change))
 
 
+def test_granite_4_files_switch_ignored():
+    """Granite 4.0's published files carry IBM's normalization_function, which transformers never reads."""
+    from symcost.hf import convert
+
+    config = T.GraniteMoeHybridConfig(num_hidden_layers=2).to_dict() | {"normalization_function": "rmsnorm"}
+    assert "normalization_function" in convert(config).ignored
+
+
 def test_granite_4_refuses_layer_types_it_cannot_read():
     config = T.GraniteMoeHybridConfig(num_hidden_layers=3).to_dict() | {"layer_types": ["mamba", "moe", "mamba"]}
     with pytest.raises(SpecError, match="layer_types: expected 3 layer types, each one of linear_attention, mamba, "
