@@ -1002,58 +1002,59 @@ def _mamba(c: Config, w: Writer) -> None:
     _decoder_head(c, w, tied)
 
 
+# where a family's config keeps its Mamba-2 layers' fields (with transformers' defaults), and the
+# dims they become: Mamba-2's own, and the hybrids' (Bamba, Granite 4.0), whose attention has heads too
+SSD_FIELDS = {
+    "mamba2": dict(expand="expand", heads=("num_heads", 128), head=("head_dim", 64), groups=("n_groups", 8),
+                   state=("state_size", 128), conv="conv_kernel", chunk="chunk_size", bias="use_bias",
+                   conv_bias="use_conv_bias", dims=("d_head", "n_heads")),
+    "hybrid": dict(expand="mamba_expand", heads=("mamba_n_heads", 128), head=("mamba_d_head", "auto"),
+                   groups=("mamba_n_groups", 1), state=("mamba_d_state", 256), conv="mamba_d_conv",
+                   chunk="mamba_chunk_size", bias="mamba_proj_bias", conv_bias="mamba_conv_bias",
+                   dims=("d_mamba_head", "n_mamba_heads")),
+}
+
+
+def _ssd(c: Config, w: Writer, family: str) -> str:
+    """A Mamba-2 layer's dims (its head dim "auto": expand x hidden / heads) and its layer line."""
+    f = SSD_FIELDS[family]
+    (heads_key, heads_default), (head_key, head_default) = f["heads"], f["head"]
+    hidden, expand, heads = c.int("hidden_size"), c.int(f["expand"], 2), c.int(heads_key, heads_default)
+    auto = c.get(head_key, head_default) == "auto"
+    head = expand * hidden // heads if auto else c.int(head_key, head_default)
+    if heads * head != expand * hidden:
+        raise c.error(heads_key, f"{heads} heads of {head_key} {head} disagree with {f['expand']} x hidden_size = "
+                      f"{expand * hidden}")
+    head_dim, n_heads = f["dims"]
+    w.dim("d_inner", f"{expand} * d_model", f"{f['expand']} {expand} x hidden_size")
+    w.dim(head_dim, head, head_key + (f" auto: {f['expand']} x hidden_size / {heads_key}" * auto))
+    w.dim(n_heads, f"d_inner / {head_dim}", f"{heads_key} {heads}")
+    for name, (key, default) in (("n_groups", f["groups"]), ("d_state", f["state"]), ("d_conv", (f["conv"], 4)),
+                                 ("chunk", (f["chunk"], 256))):
+        w.dim(name, c.int(key, default), key)
+    c.get("time_step_limit")  # dt's clamp: no count changes
+    return "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": n_heads, "state": "d_state",
+                               "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk",
+                               "bias": c.flag(f["bias"], False), "conv_bias": c.flag(f["conv_bias"], True)})
+
+
 def _mamba2(c: Config, w: Writer) -> None:
     """Mamba-2: a stack of RMSNorm + SSD layers (heads of head_dim channels, B and C per group),
     no attention and no positions."""
-    hidden, expand = c.int("hidden_size"), c.int("expand", 2)
-    heads, head_dim = c.int("num_heads", 128), c.int("head_dim", 64)
-    if heads * head_dim != expand * hidden:
-        raise c.error("num_heads", f"{heads} heads of head_dim {head_dim} disagree with expand x hidden_size = "
-                      f"{expand * hidden}")
-    w.dim("d_model", hidden, "hidden_size")
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
-    w.dim("d_inner", f"{expand} * d_model", f"expand {expand} x hidden_size")
-    w.dim("d_head", head_dim, "head_dim")
-    w.dim("n_heads", "d_inner / d_head", f"num_heads {heads}")
-    w.dim("n_groups", c.int("n_groups", 8), "n_groups")
-    w.dim("d_state", c.int("state_size", 128), "state_size")
-    w.dim("d_conv", c.int("conv_kernel", 4), "conv_kernel")
-    w.dim("chunk", c.int("chunk_size", 256), "chunk_size")
+    mixer = _ssd(c, w, "mamba2")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", 2048, "a 2048-token pass (Mamba-2 has no position table that bounds it)")
     w.dim("batch", 1, "sequences per pass")
     c.expect("hidden_act", ("silu",), "silu")
     for key in ("residual_in_fp32", "rescale_prenorm_residual", "time_step_rank", "time_step_min", "time_step_max",
-                "time_step_floor", "time_step_limit", "layer_norm_epsilon"):
+                "time_step_floor", "layer_norm_epsilon"):
         c.get(key)  # numerics and initialisation (time_step_rank: stored, never used): no count changes
-    tied = c.flag("tie_word_embeddings", False)
-    mixer = _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_heads", "state": "d_state", "groups": "n_groups",
-                   "kernel": "d_conv", "chunk": "chunk", "bias": c.flag("use_bias", False),
-                   "conv_bias": c.flag("use_conv_bias", True)})
     w.layer("embedding: {vocab: vocab, dim: d_model}")
-    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", f"mamba2: {mixer}"))
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", mixer))
     w.layer("rmsnorm: {dim: d_model}")
-    _decoder_head(c, w, tied)
-
-
-def _hybrid_mixer(c: Config, w: Writer) -> str:
-    """The Mamba-2 layers of a hybrid (Bamba, Granite 4.0: their mamba_* fields): dims and line."""
-    hidden, expand, heads = c.int("hidden_size"), c.int("mamba_expand", 2), c.int("mamba_n_heads", 128)
-    auto = c.get("mamba_d_head", "auto") == "auto"
-    head = expand * hidden // heads if auto else c.int("mamba_d_head")
-    if heads * head != expand * hidden:
-        raise c.error("mamba_n_heads", f"{heads} heads of mamba_d_head {head} disagree with mamba_expand x "
-                      f"hidden_size = {expand * hidden}")
-    w.dim("d_inner", f"{expand} * d_model", f"mamba_expand {expand} x hidden_size")
-    w.dim("d_mamba_head", head, "mamba_d_head" + (" auto: mamba_expand x hidden_size / mamba_n_heads" * auto))
-    w.dim("n_mamba_heads", "d_inner / d_mamba_head", f"mamba_n_heads {heads}")
-    for name, key, default in (("n_groups", "mamba_n_groups", 1), ("d_state", "mamba_d_state", 256),
-                               ("d_conv", "mamba_d_conv", 4), ("chunk", "mamba_chunk_size", 256)):
-        w.dim(name, c.int(key, default), key)
-    c.get("time_step_limit")  # dt's clamp: no count changes
-    return "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
-                               "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk",
-                               "bias": c.flag("mamba_proj_bias", False), "conv_bias": c.flag("mamba_conv_bias", True)})
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
 
 def _hybrid_layers(w: Writer, attention_at: list[bool], mixer: str, attention: str, feed: str) -> None:
@@ -1101,7 +1102,7 @@ def _bamba(c: Config, w: Writer) -> None:
     fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
     w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
-    mixer = _hybrid_mixer(c, w)
+    mixer = _ssd(c, w, "hybrid")
     for key in ("z_loss_coefficient", "num_logits_to_keep"):
         c.get(key)  # a training loss term, how many logits generation keeps: no count changes
     mlp = _flow({"dim": "d_model", "hidden": "d_ff", "activation": _act(c), "gated": True,
@@ -1139,7 +1140,7 @@ def _granitemoehybrid(c: Config, w: Writer) -> None:
     else:
         c.get("intermediate_size"), c.get("num_experts_per_tok")  # read by the experts, which there are none of
         feed = "mlp: " + _flow({"dim": "d_model", "hidden": "d_shared", "activation": act, "gated": True})
-    mixer = _hybrid_mixer(c, w)
+    mixer = _ssd(c, w, "hybrid")
     rope = c.expect("position_embedding_type", (None, "rope", "nope"), None) == "rope"
     for key in ("output_router_logits", "router_aux_loss_coef"):
         c.get(key)  # the router's training loss: no count changes
