@@ -48,9 +48,8 @@ NAMES = {
     "lm_head": ("lm_head", "proj_out", "embed_out"),
 }
 CLASSES = (("Mamba2Mixer", "mamba2"), ("BambaMixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"),
-           ("MoeBlock", "moe"),
-           ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
-           ("RotaryEmbedding", "rotary"))  # by the class name's end
+           ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
+           ("RotaryEmbedding", "rotary"))  # by the end of the class name
 
 
 def is_experts(module) -> bool:
