@@ -987,19 +987,24 @@ def _mamba(c: Config, w: Writer) -> None:
     inner = c.get("intermediate_size")
     if inner is not None and c.int("intermediate_size") != expand * hidden:
         raise c.error("intermediate_size", f"{inner} disagrees with expand x hidden_size = {expand * hidden}")
-    mamba = _ssm(c, w, SSM_KEYS["mamba"], norms=False)
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("seq_len", 2048, "a 2048-token pass (Mamba has no position table that bounds it)")
-    w.dim("batch", 1, "sequences per pass")
-    c.expect("hidden_act", ("silu",), "silu")
     for key in ("residual_in_fp32", "use_mambapy", "use_associative_scan", "rescale_prenorm_residual",
                 "time_step_scale", "time_step_min", "time_step_max", "time_step_init_scheme", "time_step_floor"):
         c.get(key)  # numerics, initialisation and which torch path runs the same scan: no count changes
-    tied = c.flag("tie_word_embeddings", True)
+    _ssm_stack(c, w, _ssm(c, w, SSM_KEYS["mamba"], norms=False), "Mamba", tied=True)
+
+
+def _ssm_stack(c: Config, w: Writer, mixer: str, model: str, tied: bool) -> None:
+    """The rest of a model of state-space layers alone (Mamba, Mamba-2): its vocabulary and pass,
+    then the table, RMSNorm + `mixer` per layer, a final RMSNorm and the head (tied by default
+    or not, as `tied`); silu its only activation."""
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", 2048, f"a 2048-token pass ({model} has no position table that bounds it)")
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("hidden_act", ("silu",), "silu")
     w.layer("embedding: {vocab: vocab, dim: d_model}")
-    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", mamba))
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", mixer))
     w.layer("rmsnorm: {dim: d_model}")
-    _decoder_head(c, w, tied)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", tied))
 
 
 # where a family's config keeps its Mamba-2 layers' fields (with transformers' defaults), and the
@@ -1043,18 +1048,10 @@ def _mamba2(c: Config, w: Writer) -> None:
     no attention and no positions."""
     w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
-    mixer = _ssd(c, w, "mamba2")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("seq_len", 2048, "a 2048-token pass (Mamba-2 has no position table that bounds it)")
-    w.dim("batch", 1, "sequences per pass")
-    c.expect("hidden_act", ("silu",), "silu")
     for key in ("residual_in_fp32", "rescale_prenorm_residual", "time_step_rank", "time_step_min", "time_step_max",
                 "time_step_floor", "layer_norm_epsilon"):
         c.get(key)  # numerics and initialisation (time_step_rank: stored, never used): no count changes
-    w.layer("embedding: {vocab: vocab, dim: d_model}")
-    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", mixer))
-    w.layer("rmsnorm: {dim: d_model}")
-    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+    _ssm_stack(c, w, _ssd(c, w, "mamba2"), "Mamba-2", tied=False)
 
 
 def _hybrid_layers(w: Writer, attention_at: list[bool], mixer: str, attention: str, feed: str) -> None:
@@ -1069,8 +1066,10 @@ def _hybrid_layers(w: Writer, attention_at: list[bool], mixer: str, attention: s
     w.layer(norm)
 
 
-def _hybrid_trunk(c: Config, w: Writer) -> str:
-    """A hybrid's width, attention heads, vocabulary and pass; its attention's line."""
+def _hybrid_trunk(c: Config, w: Writer) -> tuple[str, int, str]:
+    """A hybrid's width, attention heads, vocabulary and pass; its attention's line, and the head
+    dim (head_dim when the config gives one, as both families' attention reads it, else
+    hidden_size / num_attention_heads) as a number and as the spec writes it."""
     w.dim("d_model", c.int("hidden_size"), "hidden_size")
     heads = c.int("num_attention_heads")
     w.dim("n_heads", heads, "num_attention_heads")
@@ -1080,12 +1079,15 @@ def _hybrid_trunk(c: Config, w: Writer) -> str:
     w.dim("seq_len", min(positions, 4096), "a 4096-token pass" if positions > 4096
           else "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
-    head_dim = "d_head" if c.get("head_dim") is not None else None
-    if head_dim:
+    given = c.get("head_dim") is not None
+    if given:
         w.dim("d_head", c.int("head_dim"), "head_dim")
-    return "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
-                                  **({"head_dim": head_dim} if head_dim else {}), "causal": True,
-                                  "bias": c.flag("attention_bias", False)})
+    attention = "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       **({"head_dim": "d_head"} if given else {}), "causal": True,
+                                       "bias": c.flag("attention_bias", False)})
+    if given:
+        return attention, c.int("head_dim"), "d_head"
+    return attention, c.int("hidden_size") // heads, "d_model / n_heads"
 
 
 def _bamba(c: Config, w: Writer) -> None:
@@ -1097,8 +1099,7 @@ def _bamba(c: Config, w: Writer) -> None:
     if not isinstance(attn, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers
                                          for i in attn):
         raise c.error("attn_layer_indices", f"expected a list of layer indices from 0 to {layers - 1}, got {attn!r}")
-    attention = _hybrid_trunk(c, w)
-    head_dim = c.int("head_dim") if c.get("head_dim") is not None else c.int("hidden_size") // c.int("num_attention_heads")
+    attention, head_dim, _ = _hybrid_trunk(c, w)
     fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
     w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
@@ -1127,7 +1128,7 @@ def _granitemoehybrid(c: Config, w: Writer) -> None:
     types = c.get(key) or ["mamba"] * layers
     if not isinstance(types, list) or len(types) != layers or any(t not in GRANITE_MIXERS for t in types):
         raise c.error(key, f"expected {layers} layer types, each one of {', '.join(GRANITE_MIXERS)}; got {types!r}")
-    attention = _hybrid_trunk(c, w)
+    attention, _, head = _hybrid_trunk(c, w)
     experts = c.int("num_local_experts", 8) if c.get("num_local_experts") != 0 else 0
     act = _act(c)
     w.dim("d_shared", c.int("shared_intermediate_size", 1024), "shared_intermediate_size (the shared MLP's)")
@@ -1148,7 +1149,7 @@ def _granitemoehybrid(c: Config, w: Writer) -> None:
     w.note(_granite_note(c))
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     if rope:
-        w.layer(f"rotary: {{dim: {'d_head' if c.get('head_dim') is not None else 'd_model / n_heads'}}}")
+        w.layer(f"rotary: {{dim: {head}}}")
     _hybrid_layers(w, [GRANITE_MIXERS[t] for t in types], mixer, attention, feed)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
