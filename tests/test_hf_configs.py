@@ -30,8 +30,6 @@ COUNTS = {
     "opt-1.3b": (1_315_758_080, "facebook/opt-1.3b: 1.3B"),
     "phi-2": (2_779_683_840, "microsoft/phi-2: 2.78B"),
     "t5-base": (222_903_552, "google-t5/t5-base: 223M"),
-    # every PretrainedConfig field, as transformers 4.30 saved it (ints where 5 wants floats, a
-    # "torch.float32" dtype), in weaviate's multi2vec-clip module's metadata
     # Megatron-DeepSpeed's training switches (masked_softmax_fusion, skip_bias_add, …) in BLOOM's file,
     # and BLOOM's apply_residual_connection_post_layernorm in Falcon's first ones; transformers reads none
     "bloom-560m": (559_214_592, "bigscience/bloom-560m: 559M"),
@@ -51,13 +49,15 @@ COUNTS = {
     "msmarco-distilbert-base-tas-b": (66_362_880, "sentence-transformers/msmarco-distilbert-base-tas-b "
                                                   "(DistilBertModel): distilbert-base's 66M"),
     # T5 v1.1's layout (gated-GELU, untied head) in a fine-tune of allenai/tk-instruct-base-def-pos, as a
-    # public write-up quotes kevinscaria/joint_tk-instruct-base-def-pos-neg-neut-combined's file
+    # public write-up quotes kevinscaria/joint_tk-instruct-base-def-pos-neg-neut-combined's file; transformers 5
+    # ties every T5's head (test_hf.py::test_t5_v1_1_has_an_untied_head_which_transformers_5_ties)
     "joint_tk-instruct-base-def-pos-neg-neut-combined": (
         247_534_848, "t5-v1_1-base's 247.6M less 28 unused vocabulary rows in each table (32,100 of 32,128)"),
-    # transformers 5 ties every T5's head (test_hf.py::test_t5_v1_1_has_an_untied_head_which_transformers_5_ties)
     # BigCode's inference-runner setting runner_max_sequence_length in it; field for field as a public
     # repository's tests quote it
     "gpt_bigcode-santacoder": (1_124_886_528, "bigcode/gpt_bigcode-santacoder: 1.1B (Allal et al. 2023)"),
+    # every PretrainedConfig field, as transformers 4.30 saved it (ints where 5 wants floats, a
+    # "torch.float32" dtype), in weaviate's multi2vec-clip module's metadata
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
 }
 
