@@ -144,9 +144,10 @@ def _flow(fields: dict) -> str:
     return "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()) + "}"
 
 
-def _act(c: Config, key: str = "hidden_act", default: str = "silu") -> str:
+def _act(c: Config, key: str = "hidden_act", default: str = "silu", read_as: dict[str, str] | None = None) -> str:
+    """The activation `key` names; `read_as` holds legacy values the family's model replaces."""
     value = c.expect(key, ACTIVATIONS, default)
-    return ACTIVATIONS[value]
+    return ACTIVATIONS[(read_as or {}).get(value, value)]
 
 
 # -- decoder-only families ----------------------------------------------------------------
@@ -158,6 +159,7 @@ class Decoder:
 
     norm: str = "rmsnorm: {dim: d_model}"
     act: tuple[str, str] = ("hidden_act", "silu")
+    act_read_as: tuple[tuple[str, str], ...] = ()  # legacy values the model replaces (Gemma's "gelu": tanh's)
     tied: bool = False  # tie_word_embeddings' default
     attention_bias: tuple[str, bool] | None = ("attention_bias", False)  # every projection's bias
     qkv_bias: tuple[str, bool] | bool = False  # q, k and v only: a flag, or always
@@ -210,14 +212,19 @@ DECODERS: dict[str, Decoder] = {
                          shared_expert=True),
     "qwen3": Decoder(qk_norm=True, windows="never"),
     "qwen3_moe": Decoder(qk_norm=True, windows="never", moe="routed"),
-    "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), read=("hidden_activation",))),
+    # Gemma 1's files say "gelu", which GemmaConfig replaces by the tanh approximation they were trained with
+    "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), act_read_as=(("gelu", "gelu_pytorch_tanh"),),
+                                    read=("hidden_activation",))),
     # Gemma 2's and 3's published configs carry Gemma 1's hidden_act (their MLP reads hidden_activation) and,
     # early ones, sliding_window_size beside sliding_window: transformers reads neither
     "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True, unused=("hidden_act", "sliding_window_size")),
     "gemma3_text": Decoder(**GEMMA, windows="five_one", post_norms=True, qk_norm=True,
                            unused=("hidden_act", "sliding_window_size")),
+    # StarCoder2's files carry its training code's switches (activation_function, mlp_type, norm_type); its
+    # transformers model reads hidden_act and always builds LayerNorms and an ungated MLP
     "starcoder2": Decoder(norm=LAYERNORM, act=("hidden_act", "gelu_pytorch_tanh"), tied=True,
-                          attention_bias=("use_bias", True), mlp_bias="attention", gated=False, windows="optional"),
+                          attention_bias=("use_bias", True), mlp_bias="attention", gated=False, windows="optional",
+                          unused=("activation_function", "mlp_type", "norm_type")),
     "stablelm": Decoder(norm=LAYERNORM, attention_bias=None, qkv_bias=("use_qkv_bias", False),
                         parallel="use_parallel_residual", partial_rotary=0.25, refuse=(("qk_layernorm", (False,), False),)),
     "olmo": Decoder(norm="layernorm: {dim: d_model, affine: false}", notes=("clip_qkv",)),
@@ -248,7 +255,7 @@ def _decoder(c: Config, family: str, w: Writer) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
-    act = _act(c, *f.act)
+    act = _act(c, *f.act, dict(f.act_read_as))
     for key in f.read:
         c.get(key)
     c.unused.update(f.unused)

@@ -28,6 +28,7 @@ NAMES = frozenset({
     # positions: frequencies and scaling, not sizes
     "rope_theta", "rope_scaling", "rope_parameters", "rope_interleave", "original_max_position_embeddings",
     "rotary_emb_base",  # GPT-NeoX's older name for rope_theta
+    "rope_local_base_freq",  # Gemma 3's rope_theta for its sliding layers
     "relative_attention_max_distance", "scale_decoder_outputs",
     # mixture-of-experts training settings
     "output_router_logits", "router_aux_loss_coef", "router_z_loss_coef", "router_jitter_noise", "aux_loss_alpha",

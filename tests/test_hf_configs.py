@@ -59,6 +59,21 @@ COUNTS = {
     # every PretrainedConfig field, as transformers 4.30 saved it (ints where 5 wants floats, a
     # "torch.float32" dtype), in weaviate's multi2vec-clip module's metadata
     "clip-ViT-B-32": (151_277_313, "sentence-transformers/clip-ViT-B-32, OpenAI's ViT-B/32 CLIP: 151M"),
+    # the next nine field for field as MLC LLM's model presets embed them (mlc-ai/mlc-llm,
+    # python/mlc_llm/model/model_preset.py: Python dicts of the Hub's files, keys in its order); Qwen1.5-MoE's
+    # fields are also those of its GPTQ release as another public repository quotes it
+    "Qwen1.5-MoE-A2.7B": (14_315_784_192, "Qwen/Qwen1.5-MoE-A2.7B: 14.3B total, 2.7B activated"),
+    "Qwen3-0.6B": (596_049_920, "Qwen/Qwen3-0.6B: 0.6B (tied head, head_dim 128 beside a 1,024 width)"),
+    "gemma-2b": (2_506_172_416, "google/gemma-2b: Gemma Team 2024, Table 2: 524,288,000 embedding "
+                                "+ 1,981,884,416 non-embedding parameters; Gemma 1's legacy hidden_act \"gelu\""),
+    "gemma-3-1b-it": (999_885_952, "google/gemma-3-1b-it: 1B (Gemma 3's five sliding layers per global one)"),
+    "aya-23-8B": (8_028_033_024, "CohereForAI/aya-23-8B: 8B (Cohere's parallel block, logit_scale)"),
+    "stablelm-2-zephyr-1_6b": (1_644_515_328, "stabilityai/stablelm-2-zephyr-1_6b: 1.6B (q, k, v biases; rotary "
+                                              "on a quarter of each head)"),
+    "starcoder2-7b": (7_173_923_840, "bigcode/starcoder2-7b: 7B (its training code's switches beside "
+                                     "transformers' fields)"),
+    "Llama-3.1-8B-Instruct": (8_030_261_248, "meta-llama/Llama-3.1-8B-Instruct: 8B (Llama 3.1's rope scaling)"),
+    "Llama-3.2-1B-Instruct": (1_235_814_400, "meta-llama/Llama-3.2-1B-Instruct: 1.23B (tied head)"),
 }
 
 
@@ -90,3 +105,10 @@ def test_dropout_that_training_would_run_is_named_in_the_spec(cli):
     assert "# NB: the config's dropout (attn_pdrop 0.1, embd_pdrop 0.1, resid_pdrop 0.1) is not written" in gpt2
     assert "summary_first_dropout" not in gpt2.split("name:")[0]  # the double-heads summary: no imported head has it
     assert "dropout" not in cli("import-hf", DATA / "Meta-Llama-3-8B.json").stdout  # attention_dropout 0.0
+
+
+def test_gemma_1_s_legacy_gelu_is_written_as_the_tanh_form_transformers_runs(cli):
+    """Gemma 1's files say hidden_act "gelu"; GemmaConfig replaces it by gelu_pytorch_tanh (the form it
+    was trained with), so the spec says gelu_tanh, whose torch build runs that form."""
+    spec = cli("import-hf", DATA / "gemma-2b.json").stdout
+    assert "activation: gelu_tanh, gated: true" in spec, spec
