@@ -198,6 +198,16 @@ def test_every_family_is_tested():
     assert {PUBLISHED[k][0]().model_type for k in PUBLISHED} == set(FAMILIES)
 
 
+def test_a_model_type_with_two_writers_is_refused():
+    """FAMILIES is built from a table per kind of model; a model_type two of them claim is an error
+    at import, not the later writer silently replacing the first."""
+    from symcost.hf import _registry
+
+    assert _registry({"gpt2": print}, {"llama": len}) == {"gpt2": print, "llama": len}
+    with pytest.raises(RuntimeError, match=r"two writers: \['llama'\]"):
+        _registry({"llama": print, "gpt2": print}, {"llama": len})
+
+
 @pytest.mark.parametrize("family", sorted(PUBLISHED))
 def test_params_and_forward_flops_match_transformers(family):
     from symcost.hfref import build

@@ -1,0 +1,154 @@
+"""import-hf: a Hugging Face `config.json` -> a symcost spec, with the config's values as
+dims under symcost's names, so that a user starts from a real model and edits from there.
+
+Reads only the JSON (no `transformers`, no downloads). Each family says which config
+fields it understands; a field that could change the architecture and is not understood
+— an unknown key, or a known key with a value the importer cannot express — is an error
+naming the field, never a silently wrong spec. Fields that change no count (dropouts,
+epsilons, rope scaling, token ids, router loss weights…) are data in hfneutral; they are
+accepted and listed as ignored.
+
+A module per kind of model: the nineteen Llama-like families are data (llama: a `Decoder` each,
+read by one template), the Mamba-2 families share one description of their fields (ssm), and the
+others have a writer each, beside those of their kind (gpt, moe, encoders, towers, seq2seq, ssm).
+FAMILIES maps each model_type to its writer; reader and writer hold what every writer uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from ..errors import SpecError
+from ..hfneutral import dropout
+from .encoders import _albert, _bert, _distilbert, _vit
+from .files import key_places, locate, read_config
+from .gpt import PARALLEL, _bloom, _falcon, _gpt2, _opt, _parallel
+from .heads import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, head_of
+from .llama import DECODERS, _decoder
+from .moe import _dbrx, _deepseek
+from .reader import Config
+from .seq2seq import _bart, _t5, _whisper
+from .ssm import _bamba, _granitemoehybrid, _jamba, _mamba, _mamba2
+from .towers import _clip, _gemma3
+from .writer import Writer
+
+
+__all__ = ["ENCODERS", "EOS_CLASSIFIERS", "FAMILIES", "SEQ2SEQ", "Config", "Imported", "convert", "head_of",
+           "import_config", "locate", "read_config"]
+
+def _registry(*tables: dict[str, Callable]) -> dict[str, Callable]:
+    """The writers by model_type; a model_type that two tables claim is refused here, at import,
+    instead of the later one silently replacing the first."""
+    families: dict[str, Callable] = {}
+    for table in tables:
+        if twice := families.keys() & table.keys():
+            raise RuntimeError(f"model_type with two writers: {sorted(twice)}")
+        families |= table
+    return families
+
+
+FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
+    {"gpt2": _gpt2, "gpt_bigcode": partial(_gpt2, family="gpt_bigcode"), "falcon": _falcon, "bloom": _bloom,
+     "opt": _opt},
+    {f: partial(_parallel, family=f) for f in PARALLEL},
+    {f: partial(_decoder, family=f) for f in DECODERS},
+    {"deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "dbrx": _dbrx},
+    {"bert": _bert, **{f: partial(_bert, family=f) for f in ("roberta", "xlm-roberta")}, "distilbert": _distilbert,
+     "albert": _albert, "vit": _vit},
+    {"clip": _clip, "gemma3": _gemma3},
+    {"t5": _t5, "bart": _bart, "whisper": _whisper},
+    {"mamba": _mamba, "mamba2": _mamba2, "bamba": _bamba, "granitemoehybrid": _granitemoehybrid, "jamba": _jamba},
+)
+
+
+PARTIAL_ROTARY = ("gpt_neox", "phi", "stablelm", "bamba")  # families whose writers read partial_rotary_factor
+
+
+@dataclass(frozen=True)
+class Imported:
+    text: str  # the spec
+    ignored: list[str]  # the config's fields that change no count, not read
+
+
+def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
+                  head: str | None = None) -> str:
+    """The spec text for a config's architecture (see convert)."""
+    return convert(data, source, name, text, head).text
+
+
+def convert(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
+            head: str | None = None) -> Imported:
+    """The spec for a config's architecture (see module doc) with the head `architectures` names
+    (or `head`: lm, mlm, classifier, none), and the fields it ignored; with the file's `text`,
+    errors name the field's line and column."""
+    if not isinstance(data, dict):
+        raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
+    c = Config(data, source, key_places(text) if text is not None else None)
+    family = data.get("model_type")
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
+    w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
+               f"{family} architecture from its Hugging Face config")
+    c.read.update({"model_type", "_name_or_path"})  # read above
+    for key in ("rope_parameters", "rope_scaling"):  # frequencies only, unless they rotate part of each head
+        factor = data[key].get("partial_rotary_factor") if isinstance(data.get(key), dict) else None
+        if family not in PARTIAL_ROTARY and factor not in (None, 1, 1.0):
+            raise c.error(key, f"partial_rotary_factor {factor!r}: rotating part of each head is not supported by the "
+                          "importer for this family")
+    c.head = head_of(c, family, head)
+    FAMILIES[family](c, w)
+    ignored = c.unread()
+    _check_sizes(c, w)
+    # (summary_first_dropout is the double-heads models' summary, which no imported head has)
+    if trained := [f"{k} {v}" for k in ignored if dropout(k.split(".")[-1]) and not k.startswith("summary_")
+                   and _positive(v := _at(data, k))]:
+        w.note(f"the config's dropout ({', '.join(trained)}) is not written: activation memory here is that of "
+               "p = 0, without dropout's one-byte masks (to count them, add a {rate: …} dim and the layers' "
+               "dropout fields, as architectures/megatron_gpt.yaml does)")
+    return Imported(w.text(), ignored)
+
+
+def _at(data: dict, path: str):
+    """The value at a dotted path the importer lists (`attn_config.attn_pdrop`)."""
+    for key in path.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _check_sizes(c: Config, w: Writer) -> None:
+    """The spec must hold at its own sizes (heads dividing the width, …) before anyone sees it;
+    where it does not, the error is at the config fields the failing constraint is made of."""
+    import sympy
+
+    from .. import api
+    from ..evaluate import site_checks
+
+    why = "the config's sizes do not make a valid model: "
+    try:
+        spec = api.loads(w.text(), name="<import-hf>")
+        derivation = api.derive(spec)
+    except SpecError as e:
+        raise SpecError(why + e.reason, file=c.source) from None
+    try:
+        api.evaluate(derivation)
+    except SpecError as e:
+        reason = why + e.reason
+        dims = spec.dimset
+        checks = [(("dims", d.name), dims.check(d)) for d in dims.items if d.definition is not None]
+        checks += [(where + (check.field,), check) for where, check in site_checks(derivation)]
+        at = [check for path, check in checks if path == e.path]
+        if len(at) > 1:  # a field's own domain and its constraints: the one that fails at these sizes
+            values = dims.values()
+            at = [check for check in at if check.failure(lambda x: sympy.sympify(x).xreplace(values)) is not None]
+        used = at[0].deps(dims.substitution()) if at else []
+        keys = sorted({w.keys[d] for d in used if w.keys.get(d) in c.data},  # in the file's order, else by name
+                      key=lambda k: (c.places.get(k, (0, 0)), k))
+        if not keys:
+            raise SpecError(reason, file=c.source) from None
+        raise c.error(keys[0], f"{reason} (from {', '.join(keys)})") from None

@@ -1,0 +1,231 @@
+"""Llama and its relatives as data: a `Decoder` each in DECODERS (which norm, which bias flags, qk
+norms, MoE kind, window pattern, parallel or post-norm layout, notes), read by one template."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .heads import _decoder_head
+from .reader import Config, _act, _rotary_fraction
+from .writer import CLIPPED, SCALED, Writer, _flow, _parallel_block
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """A Llama-like family as data: what its config fields mean for the one template, _decoder.
+    A flag is (config field, its default); every switch here is read from the config."""
+
+    norm: str = "rmsnorm: {dim: d_model}"
+    act: tuple[str, str] = ("hidden_act", "silu")
+    act_read_as: tuple[tuple[str, str], ...] = ()  # legacy values the model replaces (Gemma's "gelu": tanh's)
+    tied: bool = False  # tie_word_embeddings' default
+    attention_bias: tuple[str, bool] | None = ("attention_bias", False)  # every projection's bias
+    qkv_bias: tuple[str, bool] | bool = False  # q, k and v only: a flag, or always
+    mlp_bias: tuple[str, bool] | str | None = None  # a flag, or "attention": the attention's
+    gated: bool = True
+    qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
+    moe: str | None = None  # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size
+    shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
+    windows: str | None = None  # "optional": sliding_window when set; "never": use_sliding_window refused;
+    # "alternate": Gemma 2's local and global layers; "five_one": Gemma 3's five local, then a global one
+    parallel: bool | str = False  # attention and MLP on one norm (Cohere), or when this flag says so (StableLM)
+    post: bool = False  # each norm inside its branch's residual, after it (OLMo 2)
+    post_norms: bool = False  # a norm after each branch too (Gemma 2 and 3)
+    partial_rotary: float | None = None  # rotary on this part of each head unless the config says (StableLM)
+    refuse: tuple[tuple[str, tuple, object], ...] = ()  # (field, values understood, default)
+    notes: tuple[str, ...] = ()  # work not written (NOTES), named at the top of the spec
+    read: tuple[str, ...] = ()  # fields read and not used (Gemma 1's hidden_activation beside hidden_act)
+    unused: tuple[str, ...] = ()  # fields this family's transformers model never reads: listed as ignored
+
+
+def _granite_note(c: Config) -> str:
+    scales = [k for k in ("embedding_multiplier", "residual_multiplier", "attention_multiplier", "logits_scaling")
+              if c.get(k) is not None]
+    return (f"Granite's scalar multipliers ({', '.join(scales)}) are not written: each is one elementwise multiply "
+            "(no count under pytorch; a few per token under `full`); attention_multiplier replaces 1/sqrt(head_dim)")
+
+
+def _logit_scale_note(c: Config) -> str:
+    c.get("logit_scale")
+    return "the logits are multiplied by logit_scale (one elementwise multiply per logit, not written: no count under pytorch)"
+
+
+# what a family computes that its spec does not write: a note at the top of the spec, or None
+NOTES: dict[str, Callable[[Config], str | None]] = {
+    "clip_qkv": lambda c: CLIPPED if c.get("clip_qkv") is not None else None,
+    "embedding_scale": lambda c: SCALED.format(""),
+    "logit_scale": _logit_scale_note,
+    "granite": _granite_note,
+}
+
+
+GEMMA = dict(act=("hidden_activation", "gelu_pytorch_tanh"), tied=True, notes=("embedding_scale",),
+             refuse=(("use_bidirectional_attention", (False, None), None),))
+
+
+LAYERNORM = "layernorm: {dim: d_model}"
+
+
+DECODERS: dict[str, Decoder] = {
+    "llama": Decoder(mlp_bias=("mlp_bias", False)),
+    "mistral": Decoder(attention_bias=None, windows="optional"),
+    "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
+    "phi3": Decoder(attention_bias=None, windows="optional", unused=("attention_bias",)),  # Phi-3's files; bias=False
+    "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="never"),
+    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="never", moe="routed",
+                         shared_expert=True),
+    "qwen3": Decoder(qk_norm=True, windows="never"),
+    "qwen3_moe": Decoder(qk_norm=True, windows="never", moe="routed"),
+    # Gemma 1's files say "gelu", which GemmaConfig replaces by the tanh approximation they were trained with
+    "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), act_read_as=(("gelu", "gelu_pytorch_tanh"),),
+                                    read=("hidden_activation",))),
+    # Gemma 2's and 3's published configs carry Gemma 1's hidden_act (their MLP reads hidden_activation) and,
+    # early ones, sliding_window_size beside sliding_window: transformers reads neither
+    "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True, unused=("hidden_act", "sliding_window_size")),
+    "gemma3_text": Decoder(**GEMMA, windows="five_one", post_norms=True, qk_norm=True,
+                           unused=("hidden_act", "sliding_window_size")),
+    # StarCoder2's files carry its training code's switches (activation_function, mlp_type, norm_type); its
+    # transformers model reads hidden_act and always builds LayerNorms and an ungated MLP
+    "starcoder2": Decoder(norm=LAYERNORM, act=("hidden_act", "gelu_pytorch_tanh"), tied=True,
+                          attention_bias=("use_bias", True), mlp_bias="attention", gated=False, windows="optional",
+                          unused=("activation_function", "mlp_type", "norm_type")),
+    "stablelm": Decoder(norm=LAYERNORM, attention_bias=None, qkv_bias=("use_qkv_bias", False),
+                        parallel="use_parallel_residual", partial_rotary=0.25, refuse=(("qk_layernorm", (False,), False),)),
+    "olmo": Decoder(norm="layernorm: {dim: d_model, affine: false}", notes=("clip_qkv",)),
+    "olmo2": Decoder(qk_norm="full", post=True),
+    "olmoe": Decoder(qk_norm="full", moe="experts", notes=("clip_qkv",)),
+    "granite": Decoder(mlp_bias=("mlp_bias", False), notes=("granite",)),
+    "granitemoe": Decoder(moe="experts", notes=("granite",)),
+    "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
+                      refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
+}
+
+
+def _decoder(c: Config, w: Writer, family: str) -> None:
+    """Llama and its relatives: one template, read as DECODERS[family] says."""
+    f = DECODERS[family]
+    d = w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    head_dim = c.get("head_dim")
+    if head_dim is None:
+        w.dim("d_head", "d_model / n_heads", "head_dim unset: hidden_size / num_attention_heads")
+    else:
+        w.dim("d_head", c.int("head_dim"), "head_dim")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + {
+        "experts": " (each expert's)", "routed": " (unused by MoE layers)"}.get(f.moe, ""))
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c, *f.act, dict(f.act_read_as))
+    for key in f.read:
+        c.get(key)
+    c.unused.update(f.unused)
+    for key, allowed, default in f.refuse:
+        c.expect(key, allowed, default)
+    for note in filter(None, (NOTES[n](c) for n in f.notes)):
+        w.note(note)
+    tied = c.flag("tie_word_embeddings", f.tied)
+
+    attention = {"dim": d, "heads": "n_heads", "kv_heads": "n_kv_heads", "head_dim": "d_head", "causal": True}
+    if f.attention_bias is not None:
+        attention["bias"] = c.flag(*f.attention_bias)
+    if f.qkv_bias:
+        qkv = f.qkv_bias if f.qkv_bias is True else c.flag(*f.qkv_bias)
+        attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
+    if f.qk_norm:
+        attention["qk_norm"] = f.qk_norm
+    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": f.gated}
+    if f.mlp_bias is not None:
+        mlp["bias"] = attention["bias"] if f.mlp_bias == "attention" else c.flag(*f.mlp_bias)
+
+    windows = _windows(c, f.windows, w)
+    norm = f.norm
+    feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
+    post = [norm] if f.post_norms else []
+
+    def block(a: dict) -> list[str]:
+        return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
+
+    w.layer(f"embedding: {{vocab: vocab, dim: {d}}}")
+    if f.partial_rotary is not None:  # rotary on part of each head
+        head_dim = c.int("hidden_size") // heads if head_dim is None else head_dim
+        fraction = _rotary_fraction(c, "partial_rotary_factor", f.partial_rotary)
+        w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
+        w.layer("rotary: {dim: d_rot}")
+    else:
+        w.layer("rotary: {dim: d_head}")
+    if f.parallel is True or f.parallel and c.flag(f.parallel, False):
+        a = dict(attention, residual=False)
+        _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
+    elif f.windows == "alternate":  # local, then global
+        w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
+                block(attention | {"window": "window"}) + block(attention))
+    elif f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
+        w.block("repeat: n_layers", ())
+        w.layers += ["      " + line for line in (
+            "- residual:", f"    - attention: {_flow(dict(attention, residual=False))}", f"    - {norm}",
+            "- residual:", f"    - mlp: {_flow(dict(mlp, residual=False))}", f"    - {norm}")]
+    elif f.windows == "five_one":  # five local layers, then a global one; the layers left over are local
+        local = block(attention | {"window": "window"})
+        w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one",
+                local * 5 + block(attention))
+        if c.int("num_hidden_layers") % 6:
+            w.block("repeat: n_layers - 6 * (n_layers // 6)   # the local layers after the last global one", local)
+    else:
+        w.block("repeat: n_layers", block(attention | ({"window": "window"} if windows else {})))
+    w.layer(norm)
+    _decoder_head(c, w, tied)
+
+
+def _windows(c: Config, kind: str | None, w: Writer) -> bool:
+    """Whether layers use a sliding window (and declare its dim), as Decoder.windows says."""
+    if kind == "never":
+        if c.flag("use_sliding_window", False):
+            raise c.error("use_sliding_window", "per-layer sliding windows (max_window_layers) are not supported by the importer")
+        c.get("sliding_window"), c.get("max_window_layers"), c.get("layer_types")
+        return False
+    if kind == "alternate":
+        types = c.get("layer_types")
+        expected = ["sliding_attention", "full_attention"] * (c.int("num_hidden_layers") // 2)
+        if types is not None and list(types) != expected:
+            raise c.error("layer_types", "only alternating sliding/full layers, starting with sliding, are supported")
+        if c.int("num_hidden_layers") % 2:
+            raise c.error("num_hidden_layers", "alternating layers need an even number of layers")
+        w.dim("window", c.int("sliding_window", 4096), "sliding_window")
+        return True
+    if kind == "five_one":
+        n = c.int("num_hidden_layers")
+        expected = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(n)]
+        types = c.get("layer_types")
+        if types is not None and list(types) != expected:
+            raise c.error("layer_types", "only Gemma 3's pattern, five sliding layers then a full one, is supported")
+        c.expect("sliding_window_pattern", (6, None)), c.expect("_sliding_window_pattern", (6, None))
+        w.dim("window", c.int("sliding_window", 4096), "sliding_window")
+        return True
+    if kind == "optional" and c.get("sliding_window") is not None:
+        w.dim("window", c.int("sliding_window"), "sliding_window")
+        return True
+    return False
+
+
+def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
+    experts_key = "num_local_experts" if "num_local_experts" in c.data else "num_experts"
+    w.dim("n_experts", c.int(experts_key), experts_key)
+    c.read.update({"num_local_experts", "num_experts"})
+    w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
+    moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
+    if f.moe == "experts":
+        return moe | {"hidden": "d_ff"}
+    c.expect("decoder_sparse_step", (1,), 1)
+    if c.get("mlp_only_layers", []):
+        raise c.error("mlp_only_layers", "dense layers among the MoE ones are not supported by the importer")
+    w.dim("d_expert", c.int("moe_intermediate_size"), "moe_intermediate_size")
+    moe["hidden"] = "d_expert"
+    if f.shared_expert:
+        w.dim("d_shared", c.int("shared_expert_intermediate_size"), "shared_expert_intermediate_size")
+        moe |= {"shared_experts": 1, "shared_hidden": "d_shared", "shared_gate": True}
+    return moe

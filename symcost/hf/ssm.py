@@ -1,0 +1,261 @@
+"""State-space layers and their hybrids: Mamba, Mamba-2 (SSD), and the models that mix them with
+attention (Bamba, Granite 4.0, Jamba)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from .heads import _decoder_head
+from .llama import _granite_note
+from .reader import Config, _act, _alias, _rotary_fraction
+from .writer import Writer, _flow
+
+
+# the config fields of a Mamba layer: expand, d_state, d_conv, dt rank, projection and conv biases
+SSM_KEYS = {"mamba": ("expand", "state_size", "conv_kernel", "time_step_rank", "use_bias", "use_conv_bias"),
+            "jamba": ("mamba_expand", "mamba_d_state", "mamba_d_conv", "mamba_dt_rank", "mamba_proj_bias",
+                      "mamba_conv_bias")}
+
+
+def _ssm(c: Config, w: Writer, keys: tuple[str, ...], norms: bool) -> str:
+    """A Mamba layer's dims (its dt rank "auto": ceil(hidden / 16)) and its layer line."""
+    expand, state, conv, rank, bias, conv_bias = keys
+    w.dim("d_inner", f"{c.int(expand, 2)} * d_model", f"{expand} {c.int(expand, 2)} x hidden_size")
+    w.dim("d_state", c.int(state, 16), state)
+    w.dim("d_conv", c.int(conv, 4), conv)
+    auto = c.get(rank, "auto") == "auto"
+    w.dim("dt_rank", "(d_model + 15) // 16" if auto else c.int(rank),
+          f"{rank} auto: ceil(hidden_size / 16)" if auto else rank)
+    return "mamba: " + _flow({"dim": "d_model", "inner": "d_inner", "state": "d_state", "kernel": "d_conv",
+                              "dt_rank": "dt_rank", "bias": c.flag(bias, False), "conv_bias": c.flag(conv_bias, True),
+                              **({"norms": True} if norms else {})})
+
+
+def _mamba(c: Config, w: Writer) -> None:
+    """Mamba: a stack of RMSNorm + selective state-space layers, no attention and no positions,
+    the head tied to the table."""
+    hidden = c.int("hidden_size")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    expand = c.int("expand", 2)
+    inner = c.get("intermediate_size")
+    if inner is not None and c.int("intermediate_size") != expand * hidden:
+        raise c.error("intermediate_size", f"{inner} disagrees with expand x hidden_size = {expand * hidden}")
+    for key in ("residual_in_fp32", "use_mambapy", "use_associative_scan", "rescale_prenorm_residual",
+                "time_step_scale", "time_step_min", "time_step_max", "time_step_init_scheme", "time_step_floor"):
+        c.get(key)  # numerics, initialisation and which torch path runs the same scan: no count changes
+    _ssm_stack(c, w, _ssm(c, w, SSM_KEYS["mamba"], norms=False), "Mamba", tied=True)
+
+
+def _ssm_stack(c: Config, w: Writer, mixer: str, model: str, tied: bool) -> None:
+    """The rest of a model of state-space layers alone (Mamba, Mamba-2): its vocabulary and pass,
+    then the table, RMSNorm + `mixer` per layer, a final RMSNorm and the head (tied by default
+    or not, as `tied`); silu its only activation."""
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", 2048, f"a 2048-token pass ({model} has no position table that bounds it)")
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("hidden_act", ("silu",), "silu")
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.block("repeat: n_layers", ("rmsnorm: {dim: d_model}", mixer))
+    w.layer("rmsnorm: {dim: d_model}")
+    _decoder_head(c, w, c.flag("tie_word_embeddings", tied))
+
+
+# where a family's config keeps its Mamba-2 layers' fields (with transformers' defaults), and the
+# dims they become: Mamba-2's own, and the hybrids' (Bamba, Granite 4.0), whose attention has heads too
+SSD_FIELDS = {
+    "mamba2": dict(expand="expand", heads=("num_heads", 128), head=("head_dim", 64), groups=("n_groups", 8),
+                   state=("state_size", 128), conv="conv_kernel", chunk="chunk_size", bias="use_bias",
+                   conv_bias="use_conv_bias", dims=("d_head", "n_heads")),
+    "hybrid": dict(expand="mamba_expand", heads=("mamba_n_heads", 128), head=("mamba_d_head", "auto"),
+                   groups=("mamba_n_groups", 1), state=("mamba_d_state", 256), conv="mamba_d_conv",
+                   chunk="mamba_chunk_size", bias="mamba_proj_bias", conv_bias="mamba_conv_bias",
+                   dims=("d_mamba_head", "n_mamba_heads")),
+}
+
+
+def _ssd(c: Config, w: Writer, family: str) -> str:
+    """A Mamba-2 layer's dims (its head dim "auto": expand x hidden / heads) and its layer line."""
+    f = SSD_FIELDS[family]
+    (heads_key, heads_default), (head_key, head_default) = f["heads"], f["head"]
+    hidden, expand, heads = c.int("hidden_size"), c.int(f["expand"], 2), c.int(heads_key, heads_default)
+    auto = c.get(head_key, head_default) == "auto"
+    head = expand * hidden // heads if auto else c.int(head_key, head_default)
+    if heads * head != expand * hidden:
+        raise c.error(heads_key, f"{heads} heads of {head_key} {head} disagree with {f['expand']} x hidden_size = "
+                      f"{expand * hidden}")
+    head_dim, n_heads = f["dims"]
+    w.dim("d_inner", f"{expand} * d_model", f"{f['expand']} {expand} x hidden_size")
+    w.dim(head_dim, head, head_key + (f" auto: {f['expand']} x hidden_size / {heads_key}" * auto))
+    w.dim(n_heads, f"d_inner / {head_dim}", f"{heads_key} {heads}")
+    for name, (key, default) in (("n_groups", f["groups"]), ("d_state", f["state"]), ("d_conv", (f["conv"], 4)),
+                                 ("chunk", (f["chunk"], 256))):
+        w.dim(name, c.int(key, default), key)
+    c.get("time_step_limit")  # dt's clamp: no count changes
+    return "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": n_heads, "state": "d_state",
+                               "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk",
+                               "bias": c.flag(f["bias"], False), "conv_bias": c.flag(f["conv_bias"], True)})
+
+
+def _mamba2(c: Config, w: Writer) -> None:
+    """Mamba-2: a stack of RMSNorm + SSD layers (heads of head_dim channels, B and C per group),
+    no attention and no positions."""
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    for key in ("residual_in_fp32", "rescale_prenorm_residual", "time_step_rank", "time_step_min", "time_step_max",
+                "time_step_floor", "layer_norm_epsilon"):
+        c.get(key)  # numerics and initialisation (time_step_rank: stored, never used): no count changes
+    _ssm_stack(c, w, _ssd(c, w, "mamba2"), "Mamba-2", tied=False)
+
+
+def _hybrid_layers(w: Writer, attention_at: list[bool], mixer: str, attention: str, feed: str) -> None:
+    """Pre-norm layers of a Mamba-2 mixer or attention each, then `feed`: a repeat per run of like layers."""
+    norm, first = "rmsnorm: {dim: d_model}", 0
+    for is_attention, run in itertools.groupby(attention_at):
+        count = len(list(run))
+        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
+        w.block(f"repeat: {count}   # {where}: {'attention' if is_attention else 'Mamba-2'}",
+                (norm, attention if is_attention else mixer, norm, feed))
+        first += count
+    w.layer(norm)
+
+
+def _hybrid_trunk(c: Config, w: Writer) -> tuple[str, int, str]:
+    """A hybrid's width, attention heads, vocabulary and pass; its attention's line, and the head
+    dim (head_dim when the config gives one, as both families' attention reads it, else
+    hidden_size / num_attention_heads) as a number and as the spec writes it."""
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    positions = c.int("max_position_embeddings", 4096)
+    w.dim("seq_len", min(positions, 4096), "a 4096-token pass" if positions > 4096
+          else "max_position_embeddings: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    given = c.get("head_dim") is not None
+    if given:
+        w.dim("d_head", c.int("head_dim"), "head_dim")
+    attention = "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       **({"head_dim": "d_head"} if given else {}), "causal": True,
+                                       "bias": c.flag("attention_bias", False)})
+    if given:
+        return attention, c.int("head_dim"), "d_head"
+    return attention, c.int("hidden_size") // heads, "d_model / n_heads"
+
+
+def _bamba(c: Config, w: Writer) -> None:
+    """Bamba: Llama's layers (RMSNorms, grouped-query attention with rotary on half of each head,
+    a gated MLP), most of them with a Mamba-2 mixer in attention's place; the full-attention
+    layers are attn_layer_indices. Written as runs of like layers, each a repeat."""
+    layers = c.int("num_hidden_layers")
+    attn = c.get("attn_layer_indices") or []
+    if not isinstance(attn, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers
+                                         for i in attn):
+        raise c.error("attn_layer_indices", f"expected a list of layer indices from 0 to {layers - 1}, got {attn!r}")
+    attention, head_dim, _ = _hybrid_trunk(c, w)
+    fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
+    w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    mixer = _ssd(c, w, "hybrid")
+    for key in ("z_loss_coefficient", "num_logits_to_keep"):
+        c.get(key)  # a training loss term, how many logits generation keeps: no count changes
+    mlp = _flow({"dim": "d_model", "hidden": "d_ff", "activation": _act(c), "gated": True,
+                 "bias": c.flag("mlp_bias", False)})
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_rot}")
+    _hybrid_layers(w, [i in attn for i in range(layers)], mixer, attention, f"mlp: {mlp}")
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+# layer_types' names for a Granite 4.0 layer's mixer (transformers 5's, then the first files'):
+# True for attention
+GRANITE_MIXERS = {"linear_attention": False, "mamba": False, "full_attention": True, "attention": True}
+
+
+def _granitemoehybrid(c: Config, w: Writer) -> None:
+    """Granite 4.0 (GraniteMoeHybrid): Bamba's layout with layer_types naming each layer's mixer,
+    rotary only when position_embedding_type is rope, and after each mixer a MoE plus a shared
+    MLP (or the shared MLP alone, when num_local_experts is 0); Granite's multipliers noted."""
+    layers = c.int("num_hidden_layers")
+    key = _alias(c, "layer_types", "layers_block_type")
+    types = c.get(key) or ["mamba"] * layers
+    if not isinstance(types, list) or len(types) != layers or any(t not in GRANITE_MIXERS for t in types):
+        raise c.error(key, f"expected {layers} layer types, each one of {', '.join(GRANITE_MIXERS)}; got {types!r}")
+    attention, _, head = _hybrid_trunk(c, w)
+    experts = c.int("num_local_experts", 8) if c.get("num_local_experts") != 0 else 0
+    act = _act(c)
+    w.dim("d_shared", c.int("shared_intermediate_size", 1024), "shared_intermediate_size (the shared MLP's)")
+    if experts:
+        w.dim("d_ff", c.int("intermediate_size"), "intermediate_size (each expert's)")
+        w.dim("n_experts", experts, "num_local_experts")
+        w.dim("top_k", c.int("num_experts_per_tok", 2), "num_experts_per_tok")
+        feed = "moe: " + _flow({"dim": "d_model", "hidden": "d_ff", "experts": "n_experts", "top_k": "top_k",
+                                "activation": act, "gated": True, "shared_experts": 1, "shared_hidden": "d_shared"})
+    else:
+        c.get("intermediate_size"), c.get("num_experts_per_tok")  # read by the experts, which there are none of
+        feed = "mlp: " + _flow({"dim": "d_model", "hidden": "d_shared", "activation": act, "gated": True})
+    mixer = _ssd(c, w, "hybrid")
+    rope = c.expect("position_embedding_type", (None, "rope", "nope"), None) == "rope"
+    for key in ("output_router_logits", "router_aux_loss_coef"):
+        c.get(key)  # the router's training loss: no count changes
+    c.unused.add("normalization_function")  # IBM's own code's switch, in Granite 4.0's files; transformers reads none
+    w.note(_granite_note(c))
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    if rope:
+        w.layer(f"rotary: {{dim: {head}}}")
+    _hybrid_layers(w, [GRANITE_MIXERS[t] for t in types], mixer, attention, feed)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+def _jamba(c: Config, w: Writer) -> None:
+    """Jamba: Mamba layers (with RMSNorms on dt, B and C) and an attention layer every
+    attn_layer_period, each followed by an MLP or, every expert_layer_period, a MoE; no
+    positions. Written as repeats of the pattern's period."""
+    hidden, layers = c.int("hidden_size"), c.int("num_hidden_layers")
+    attn_period, attn_offset = c.int("attn_layer_period", 8), c.get("attn_layer_offset", 4)
+    expert_period, expert_offset = c.int("expert_layer_period", 2), c.get("expert_layer_offset", 1)
+    for key, value, period in (("attn_layer_offset", attn_offset, attn_period),
+                               ("expert_layer_offset", expert_offset, expert_period)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < period:
+            raise c.error(key, f"expected an integer from 0 to {period - 1}, got {value!r}")
+    period = math.lcm(attn_period, expert_period)
+    if layers % period:
+        raise c.error("num_hidden_layers", f"{layers} layers are not whole periods of the layer pattern ({period}: "
+                      "attn_layer_period and expert_layer_period); the importer writes whole periods")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", layers, "num_hidden_layers")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size (the MLP's and each expert's)")
+    experts = c.int("num_experts", 16)
+    if experts > 1:
+        w.dim("n_experts", experts, "num_experts")
+        w.dim("top_k", c.int("num_experts_per_tok", 2), "num_experts_per_tok")
+    else:
+        c.get("num_experts_per_tok")
+    mamba = _ssm(c, w, SSM_KEYS["jamba"], norms=True)
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (no position table)")
+    w.dim("batch", 1, "sequences per pass")
+    act = _act(c)
+    if act != "silu":
+        raise c.error("hidden_act", f"{c.get('hidden_act')!r}: Jamba's Mamba layers are written with silu")
+    for key in ("use_mamba_kernels", "use_mambapy", "use_associative_scan"):
+        c.get(key)  # which implementation runs the same scan
+    tied = c.flag("tie_word_embeddings", False)
+    norm = "rmsnorm: {dim: d_model}"
+    attention = "attention: {dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true}"
+    mlp = f"mlp: {{dim: d_model, hidden: d_ff, activation: {act}, gated: true}}"
+    moe = f"moe: {{dim: d_model, hidden: d_ff, experts: n_experts, top_k: top_k, activation: {act}, gated: true}}"
+    group = []
+    for i in range(period):
+        group += [norm, attention if i % attn_period == attn_offset else mamba, norm,
+                  moe if experts > 1 and i % expert_period == expert_offset else mlp]
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.block(f"repeat: n_layers / {period}   # {period} layers: attention at {attn_offset} of every {attn_period}, "
+            f"experts at {expert_offset} of every {expert_period}", group)
+    w.layer(norm)
+    _decoder_head(c, w, tied)

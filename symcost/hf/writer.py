@@ -1,0 +1,99 @@
+"""Writing a spec: dims with the config field each came from, then layers, and the layer patterns
+several families share (a trunk's dims, a parallel block, an encoder container)."""
+
+from __future__ import annotations
+
+import re
+
+from .reader import Config, _alias
+
+
+CLIPPED = "q, k and v are clamped to clip_qkv (elementwise, not written: no count under pytorch)"
+
+
+SCALED = ("the embeddings are multiplied by sqrt(d_model) ({}one elementwise multiply per token and feature, not "
+          "written: no count under pytorch)")
+
+
+class Writer:
+    """Builds the YAML text: dims with the config field each came from, then layers."""
+
+    def __init__(self, name: str, source: str, description: str) -> None:
+        # strings written by YAML's own emitter, double-quoted: a `: ` or a newline in a
+        # config's name cannot change the spec's structure
+        self.head = [f"# Imported by `symcost import-hf` from {_quoted(source)}.", f"name: {_quoted(name)}",
+                     f"description: {_quoted(description)}", f"source: {_quoted(source)}", "dims:"]
+        self.dims: list[str] = []
+        self.layers: list[str] = []
+        self.keys: dict[str, str] = {}  # dim -> the config field its note starts with
+
+    def note(self, text: str) -> None:
+        """A line at the top of the spec: what the model computes that the spec does not write."""
+        import textwrap
+
+        self.head[1:1] = textwrap.wrap(text, 96, initial_indent="# NB: ", subsequent_indent="#     ")
+
+    def dim(self, name: str, value, note: str) -> str:
+        self.dims.append(f"  {name}: {value}".ljust(36) + f"  # {note}")
+        self.keys[name] = re.match(r"\w*", note).group(0)
+        return name
+
+    def layer(self, line: str, indent: int = 1) -> None:
+        self.layers.append("  " * indent + "- " + line)
+
+    def block(self, head: str, lines, indent: int = 1, fields: tuple[str, ...] = ()) -> None:
+        """A container (`repeat: n_layers`, `encoder: src_len`) with its other `fields`
+        (`shared: true`), holding `lines` as its layers."""
+        self.layer(head, indent)
+        self.layers += ["  " * (indent + 1) + line for line in (*fields, "layers:")]
+        for line in lines:
+            self.layer(line, indent + 2)
+
+    def text(self) -> str:
+        return "\n".join(self.head + self.dims + ["layers:"] + self.layers) + "\n"
+
+
+def _quoted(text: str) -> str:
+    import yaml
+
+    return yaml.safe_dump(text, default_style='"', allow_unicode=True, width=float("inf")).strip()
+
+
+def _flow(fields: dict) -> str:
+    return "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()) + "}"
+
+
+def _parallel_block(w: Writer, norm: str, attention: str, mlp: str, separate: bool) -> None:
+    """`repeat: n_layers` of x + attn(ln x) + mlp(ln x) (or, `separate`, a norm per branch): a
+    residual block around a residual block whose shortcut is the MLP."""
+    branches = ([norm] * separate + [attention], [norm] * separate + [mlp])
+    w.block("repeat: n_layers", ())
+    w.layers += ["      " + line for line in (
+        "- residual:", *([f"    - {norm}   # one norm read by both branches"] * (not separate)),
+        "    - residual:", *(f"        - {x}" for x in branches[0]),
+        "      shortcut:", *(f"        - {x}" for x in branches[1]))]
+
+
+def _trunk(c: Config, w: Writer, hidden: tuple[str, ...], layers: tuple[str, ...], heads: tuple[str, ...]) -> int:
+    """d_model, n_layers and n_heads from the first of each field's names the config uses (_alias); the heads."""
+    sizes = {}
+    for name, keys in (("d_model", hidden), ("n_layers", layers), ("n_heads", heads)):
+        key = _alias(c, *keys)
+        sizes[name] = c.int(key)
+        w.dim(name, sizes[name], key)
+    return sizes["n_heads"]
+
+
+def _dims(c: Config, w: Writer, rows) -> None:
+    """Dims read from positive integer config fields: (dim, field[, note]), the note the field by default."""
+    for name, key, *note in rows:
+        w.dim(name, c.int(key), note[0] if note else key)
+
+
+def _encoder(w: Writer, lines, source: str = "src_len", image: bool = False) -> None:
+    """`encoder: src_len` (or, over images, `encoder: image_size` with `image: true`) and the
+    layers before its repeat."""
+    w.layer(f"encoder: {source}")
+    w.layers += ["    image: true"] * image + ["    layers:"]
+    for line in lines:
+        w.layer(line, 3)
