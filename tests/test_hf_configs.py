@@ -74,6 +74,9 @@ COUNTS = {
                                      "transformers' fields)"),
     "Llama-3.1-8B-Instruct": (8_030_261_248, "meta-llama/Llama-3.1-8B-Instruct: 8B (Llama 3.1's rope scaling)"),
     "Llama-3.2-1B-Instruct": (1_235_814_400, "meta-llama/Llama-3.2-1B-Instruct: 1.23B (tied head)"),
+    # as a public repository keeps it among its test fixtures (an inference engine's)
+    "OLMoE-1B-7B-0125-Instruct": (6_919_161_856, "allenai/OLMoE-1B-7B-0125-Instruct: 6.9B total, 1.3B active "
+                                                 "(Muennighoff et al. 2024); clip_qkv null"),
     # as a public repository's deploy script embeds it (registering the reranker with OpenSearch)
     "bge-reranker-base": (278_044_417, "BAAI/bge-reranker-base: 278M (XLMRobertaForSequenceClassification: "
                                        "RoBERTa's layers, a 250,002-token table, one label)"),
