@@ -87,13 +87,9 @@ def _albert(c: Config, w: Writer) -> None:
 def _vit(c: Config, w: Writer) -> None:
     """ViT: a patch convolution, a class token and learned positions, pre-LN blocks, a final norm;
     ViTModel's pooler (dense + tanh on the class token) or ViTForImageClassification's classifier."""
-    w.dim("image_size", c.int("image_size"), "image_size")
-    w.dim("patch", c.int("patch_size"), "patch_size")
-    w.dim("channels", c.int("num_channels", 3), "num_channels")
-    w.dim("d_model", c.int("hidden_size"), "hidden_size")
-    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
-    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
-    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    _dims(c, w, [("image_size", "image_size"), ("patch", "patch_size"), ("channels", "num_channels", None, 3),
+                 ("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("d_ff", "intermediate_size")])
     w.dim("batch", 1, "images per pass")
     w.dim("n_tokens", "(image_size // patch) ** 2 + 1", "patches and the class token")
     act = _act(c, "hidden_act", "gelu")

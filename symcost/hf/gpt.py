@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .heads import _decoder_head, _labels
 from .reader import Config, _act, _rotary_fraction
-from .writer import Writer, _parallel_block, _trunk
+from .writer import Writer, _dims, _parallel_block, _trunk
 
 
 def _gpt2(c: Config, w: Writer, family: str = "gpt2") -> None:
@@ -198,13 +198,10 @@ def _bloom(c: Config, w: Writer) -> None:
 def _opt(c: Config, w: Writer) -> None:
     """OPT: learned positions with an offset of 2 rows, LayerNorms, ReLU MLP, biases on every
     projection; word_embed_proj_dim narrower than the hidden size adds project_in and project_out."""
-    w.dim("d_model", c.int("hidden_size"), "hidden_size")
-    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
-    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
-    w.dim("d_ff", c.int("ffn_dim"), "ffn_dim")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (the table has 2 more rows)")
-    w.dim("seq_len", c.int("max_position_embeddings"), "max_position_embeddings: one full-context pass")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("d_ff", "ffn_dim"), ("vocab", "vocab_size"),
+                 ("max_pos", "max_position_embeddings", "max_position_embeddings (the table has 2 more rows)"),
+                 ("seq_len", "max_position_embeddings", "max_position_embeddings: one full-context pass")])
     w.dim("batch", 1, "sequences per pass")
     hidden = c.int("hidden_size")
     proj = c.int("word_embed_proj_dim", hidden)

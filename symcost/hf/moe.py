@@ -5,31 +5,28 @@ from __future__ import annotations
 
 from .heads import _decoder_head
 from .reader import Config, _act
-from .writer import CLIPPED, Writer, _flow
+from .writer import CLIPPED, Writer, _dims, _flow
 
 
 def _deepseek(c: Config, w: Writer) -> None:
     """DeepSeek-V2 and V3: multi-head latent attention, dense layers first, then MoE layers with
     shared experts (V2-Lite without a query LoRA)."""
-    w.dim("d_model", c.int("hidden_size"), "hidden_size")
-    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
-    w.dim("n_dense", c.int("first_k_dense_replace"), "first_k_dense_replace: dense layers first")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"),
+                 ("n_dense", "first_k_dense_replace", "first_k_dense_replace: dense layers first")])
     heads = c.int("num_attention_heads")
     w.dim("n_heads", heads, "num_attention_heads")
     c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
-    for key, name in (("kv_lora_rank", "kv_lora_rank"), ("qk_nope_head_dim", "qk_nope_dim"),
-                      ("qk_rope_head_dim", "qk_rope_dim"), ("v_head_dim", "v_head_dim")):
-        w.dim(name, c.int(key), key)
+    _dims(c, w, [("kv_lora_rank", "kv_lora_rank"), ("qk_nope_dim", "qk_nope_head_dim"),
+                 ("qk_rope_dim", "qk_rope_head_dim"), ("v_head_dim", "v_head_dim")])
     c.get("qk_head_dim"), c.get("head_dim")  # derived in the config: nope + rope, and rope
     q_lora = c.get("q_lora_rank")
     if q_lora is not None:
         w.dim("q_lora_rank", c.int("q_lora_rank"), "q_lora_rank")
-    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size (dense layers)")
-    w.dim("d_expert", c.int("moe_intermediate_size"), "moe_intermediate_size")
-    w.dim("n_experts", c.int("n_routed_experts"), "n_routed_experts")
-    w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
-    w.dim("n_shared", c.int("n_shared_experts"), "n_shared_experts: one MLP of n_shared x d_expert")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _dims(c, w, [("d_ff", "intermediate_size", "intermediate_size (dense layers)"),
+                 ("d_expert", "moe_intermediate_size"), ("n_experts", "n_routed_experts"),
+                 ("top_k", "num_experts_per_tok"),
+                 ("n_shared", "n_shared_experts", "n_shared_experts: one MLP of n_shared x d_expert"),
+                 ("vocab", "vocab_size")])
     w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (max_position_embeddings is larger)")
     w.dim("batch", 1, "sequences per pass")
     c.expect("moe_layer_freq", (1, None))
@@ -59,14 +56,12 @@ def _dbrx(c: Config, w: Writer) -> None:
     """DBRX: fused qkv with grouped kv heads, bias-free LayerNorms, 16 experts (top-4) of gated
     SiLU MLPs; attention and expert settings in the nested attn_config and ffn_config."""
     attn, ffn = c.sub("attn_config"), c.sub("ffn_config")
-    w.dim("d_model", c.int("d_model"), "d_model")
-    w.dim("n_layers", c.int("n_layers"), "n_layers")
-    w.dim("n_heads", c.int("n_heads"), "n_heads")
+    _dims(c, w, [("d_model", "d_model"), ("n_layers", "n_layers"), ("n_heads", "n_heads")])
     w.dim("n_kv_heads", attn.int("kv_n_heads", 1), "attn_config.kv_n_heads")
     c.get("num_key_value_heads")  # transformers' copy of kv_n_heads
-    w.dim("d_ff", ffn.int("ffn_hidden_size"), "ffn_config.ffn_hidden_size: each expert's")
-    w.dim("n_experts", ffn.int("moe_num_experts"), "ffn_config.moe_num_experts")
-    w.dim("top_k", ffn.int("moe_top_k"), "ffn_config.moe_top_k")
+    _dims(ffn, w, [("d_ff", "ffn_hidden_size", "ffn_config.ffn_hidden_size: each expert's"),
+                   ("n_experts", "moe_num_experts", "ffn_config.moe_num_experts"),
+                   ("top_k", "moe_top_k", "ffn_config.moe_top_k")])
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_seq_len", 2048), "max_seq_len: one full-context pass")
     w.dim("batch", 1, "sequences per pass")

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from .heads import LAST_EOS, _encoder_head, _target_len
 from .reader import Config, _act
-from .writer import SCALED, Writer, _encoder
+from .writer import SCALED, Writer, _dims, _encoder
 
 
 def _t5(c: Config, w: Writer) -> None:
     """T5ForConditionalGeneration: a shared table, encoder and decoder stacks with relative
     position biases, RMS norms (T5LayerNorm), no biases."""
-    w.dim("d_model", c.int("d_model"), "d_model")
-    w.dim("n_layers", c.int("num_layers"), "num_layers (encoder)")
-    w.dim("n_dec_layers", c.int("num_decoder_layers", c.int("num_layers")), "num_decoder_layers")
-    w.dim("n_heads", c.int("num_heads"), "num_heads")
-    w.dim("d_kv", c.int("d_kv"), "d_kv: per-head size")
-    w.dim("d_ff", c.int("d_ff"), "d_ff")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("buckets", c.int("relative_attention_num_buckets"), "relative_attention_num_buckets")
+    _dims(c, w, [("d_model", "d_model"), ("n_layers", "num_layers", "num_layers (encoder)")])
+    _dims(c, w, [("n_dec_layers", "num_decoder_layers", None, c.int("num_layers")), ("n_heads", "num_heads"),
+                 ("d_kv", "d_kv", "d_kv: per-head size"), ("d_ff", "d_ff"), ("vocab", "vocab_size"),
+                 ("buckets", "relative_attention_num_buckets")])
     w.dim("src_len", 512, "source tokens (T5 was trained with 512)")
     _target_len(c, w, 512, "target tokens")
     w.dim("batch", 1, "sequences per pass")
@@ -66,10 +62,9 @@ def _whisper(c: Config, w: Writer) -> None:
     biases on every projection but the keys', a final LayerNorm in each stack, the head tied to
     the decoder's table. The encoder reads 2 x max_source_positions frames (30 s of audio)."""
     act = _stacks(c, w)
-    w.dim("n_mels", c.int("num_mel_bins"), "num_mel_bins")
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("max_src", c.int("max_source_positions"), "max_source_positions: the encoder's position table")
-    w.dim("max_tgt", c.int("max_target_positions"), "max_target_positions: the decoder's position table")
+    _dims(c, w, [("n_mels", "num_mel_bins"), ("vocab", "vocab_size"),
+                 ("max_src", "max_source_positions", "max_source_positions: the encoder's position table"),
+                 ("max_tgt", "max_target_positions", "max_target_positions: the decoder's position table")])
     w.dim("src_len", "2 * max_src", "mel frames: transformers reads exactly 2 x max_source_positions")
     w.dim("seq_len", c.int("max_target_positions"), "target tokens: max_target_positions")
     w.dim("batch", 1, "utterances per pass")
@@ -101,9 +96,9 @@ def _bart(c: Config, w: Writer) -> None:
     LayerNorm), learned positions with an offset of 2 rows, a LayerNorm on the embeddings,
     biases on every projection, one table shared by both stacks and the tied head."""
     act = _stacks(c, w)
-    w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("max_pos", c.int("max_position_embeddings"), "max_position_embeddings (each table has 2 more rows)")
-    w.dim("src_len", c.int("max_position_embeddings"), "source tokens: max_position_embeddings")
+    _dims(c, w, [("vocab", "vocab_size"),
+                 ("max_pos", "max_position_embeddings", "max_position_embeddings (each table has 2 more rows)"),
+                 ("src_len", "max_position_embeddings", "source tokens: max_position_embeddings")])
     _target_len(c, w, c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
     w.dim("batch", 1, "sequences per pass")
     c.expect("is_decoder", (False, None))

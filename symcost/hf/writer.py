@@ -85,9 +85,11 @@ def _trunk(c: Config, w: Writer, hidden: tuple[str, ...], layers: tuple[str, ...
 
 
 def _dims(c: Config, w: Writer, rows) -> None:
-    """Dims read from positive integer config fields: (dim, field[, note]), the note the field by default."""
-    for name, key, *note in rows:
-        w.dim(name, c.int(key), note[0] if note else key)
+    """Dims read from positive integer config fields, a row each: (dim, field[, note[, default]]), the
+    note the field's name when None or left out, the field required when no default is given."""
+    for name, key, *rest in rows:
+        note, default = (rest + [None, None])[:2]
+        w.dim(name, c.int(key, default), note or key)
 
 
 def _encoder(w: Writer, lines, source: str = "src_len", image: bool = False) -> None:
