@@ -10,12 +10,14 @@ import subprocess
 import sys
 
 import pytest
+import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import transformers as T  # the hf extra, which the README's test command installs
 
 import symcost
 from symcost.errors import SpecError
+from symcost.evaluate import dim_values
 from symcost.hf import import_config
 
 # family: (config with the published sizes, its published parameter count or None)
@@ -257,11 +259,13 @@ def test_active_params_from_the_modules(family, top_k):
         ("llama", {"model_type": "rwkv"}, "model_type: 'rwkv' is not supported"),
         ("llama", {"hidden_act": "relu2"}, "hidden_act: 'relu2' is not supported"),
         ("llama", {"mystery_switch": True}, "mystery_switch: a config field the importer does not understand"),
-        ("qwen2", {"use_sliding_window": True}, "use_sliding_window: per-layer sliding windows"),
+        ("qwen2", {"use_sliding_window": False, "layer_types": ["sliding_attention"] * 28},
+         "layer_types: names sliding layers, but use_sliding_window is false"),
+        ("gemma2", {"layer_types": ["local"] * 26}, "layer_types: expected 26 layer types, each one of"),
+        ("qwen2", {"use_sliding_window": True, "max_window_layers": -1}, "max_window_layers: expected a number of"),
         ("qwen2_moe", {"mlp_only_layers": [0, 3]}, "mlp_only_layers: dense layers among the MoE ones"),
         ("qwen2_moe", {"decoder_sparse_step": 2}, "decoder_sparse_step: 2 is not supported"),
         ("bert", {"position_embedding_type": "relative_key"}, "position_embedding_type: 'relative_key'"),
-        ("gemma2", {"num_hidden_layers": 5, "layer_types": None}, "need an even number of layers"),
         ("llama", {"hidden_size": -1}, "hidden_size: expected a positive integer"),
         ("llama", {"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}},
          "rope_parameters: partial_rotary_factor 0.5: rotating part of each head is not supported"),
@@ -283,6 +287,63 @@ def test_refuses_what_it_does_not_understand(family, change, fragment):
     with pytest.raises(SpecError) as info:
         import_config(config(family) | change, "config.json")
     assert fragment in str(info.value) and str(info.value).startswith("config.json:")
+
+
+# families whose configs place sliding windows, and their transformers config class
+WINDOWED = {"mistral": "MistralConfig", "qwen2": "Qwen2Config", "qwen3": "Qwen3Config", "qwen2_moe": "Qwen2MoeConfig",
+            "qwen3_moe": "Qwen3MoeConfig", "gemma2": "Gemma2Config", "gemma3_text": "Gemma3TextConfig"}
+LAYER_TYPED = ("qwen2", "qwen3", "qwen2_moe", "gemma2", "gemma3_text")  # their configs read layer_types
+
+
+@pytest.mark.parametrize("family", sorted(WINDOWED))
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_sliding_windows_sit_where_transformers_puts_them(family, data):
+    """Each family's rule for which layers have a sliding window (Qwen2's and Qwen3's from
+    max_window_layers on, Qwen2-MoE's every other layer below it, Gemma 2's alternation, Gemma 3's
+    sliding_window_pattern, Mistral's and Qwen3-MoE's every layer), or the file's own layer_types:
+    after a prefill longer than the window, each layer's KV cache in the imported spec is what
+    transformers' DynamicCache holds, layer by layer. transformers keeps window - 1 tokens of a
+    sliding layer between steps (the next query's own key comes with it); symcost counts the
+    window, Mistral's rolling buffer (Jiang et al. 2023, section 2): one token more there."""
+    import torch
+
+    n, tokens, window = data.draw(st.integers(1, 7)), 10, 4
+    fields = {"hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+              "num_hidden_layers": n, "intermediate_size": 48, "vocab_size": 64, "max_position_embeddings": 64,
+              "sliding_window": data.draw(st.sampled_from([window, None])) if family == "mistral" else window}
+    if family.startswith("qwen"):
+        fields["use_sliding_window"] = data.draw(st.booleans())
+    if family in ("qwen2", "qwen3", "qwen2_moe"):
+        fields["max_window_layers"] = data.draw(st.integers(0, n + 1))
+    if family.endswith("moe"):
+        fields |= {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16}
+    if family == "qwen2_moe":
+        fields["shared_expert_intermediate_size"] = 24
+    if family == "gemma3_text":
+        fields["sliding_window_pattern"] = data.draw(st.integers(1, 7))
+    if family in LAYER_TYPED and data.draw(st.booleans(), label="layer_types given"):
+        fields["layer_types"] = data.draw(st.lists(st.sampled_from(["sliding_attention", "full_attention"]),
+                                                   min_size=n, max_size=n))
+        if "sliding_attention" in fields["layer_types"] and fields.get("use_sliding_window") is False:
+            with pytest.raises(SpecError, match="layer_types: names sliding layers"):
+                import_config(fields | {"model_type": family})
+            return
+    config = getattr(T, WINDOWED[family])(**fields)
+    model = T.AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        cache = model(torch.randint(0, 64, (1, tokens)), use_cache=True).past_key_values
+    theirs = [layer.keys.shape[-2] for layer in cache.layers]
+    derivation = symcost.derive(symcost.loads(import_config(fields | {"model_type": family})))
+    at = dim_values(derivation, {"seq_len": tokens, "batch": 1})
+    blocks = {}  # each repeat's layers in order: tokens each keeps (its cache over its count, a key and a
+    for node in derivation.nodes:  # value of 2 x 8 per token), and the repeat's count
+        if node.path.endswith("/attention"):
+            count = int(sympy.sympify(node.count).xreplace(at))  # a count may be an expression in n_layers
+            kept, _ = blocks.setdefault(node.path.split("/repeat/")[0], ([], count))
+            kept.append(int(node.cost.cache.xreplace(at)) // count // (2 * 2 * 8))
+    ours = [t for kept, count in blocks.values() for t in kept * count]
+    assert ours == [t + (t < tokens) for t in theirs], (ours, theirs)
 
 
 @pytest.mark.parametrize("family, fields, note", [

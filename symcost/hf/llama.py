@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .heads import _decoder_head
-from .reader import Config, _act, _rotary_fraction
-from .writer import CLIPPED, SCALED, Writer, _flow, _parallel_block
+from .reader import Config, _act, _alias, _rotary_fraction
+from .writer import CLIPPED, SCALED, Writer, _flow, _parallel_block, _runs
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,7 @@ class Decoder:
     qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
     moe: str | None = None  # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size
     shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
-    windows: str | None = None  # "optional": sliding_window when set; "never": use_sliding_window refused;
-    # "alternate": Gemma 2's local and global layers; "five_one": Gemma 3's five local, then a global one
+    windows: str | None = None  # which layers have a sliding window: a rule of SLIDING's, or none
     parallel: bool | str = False  # attention and MLP on one norm (Cohere), or when this flag says so (StableLM)
     post: bool = False  # each norm inside its branch's residual, after it (OLMo 2)
     post_norms: bool = False  # a norm after each branch too (Gemma 2 and 3)
@@ -72,18 +71,19 @@ DECODERS: dict[str, Decoder] = {
     "mistral": Decoder(attention_bias=None, windows="optional"),
     "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
     "phi3": Decoder(attention_bias=None, windows="optional", unused=("attention_bias",)),  # Phi-3's files; bias=False
-    "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="never"),
-    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="never", moe="routed",
-                         shared_expert=True),
-    "qwen3": Decoder(qk_norm=True, windows="never"),
-    "qwen3_moe": Decoder(qk_norm=True, windows="never", moe="routed"),
+    "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="from_max_window_layers"),
+    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="alternate_below_max_window_layers",
+                         moe="routed", shared_expert=True),
+    "qwen3": Decoder(qk_norm=True, windows="from_max_window_layers"),
+    # Qwen3-MoE's files carry max_window_layers, which its transformers config does not read
+    "qwen3_moe": Decoder(qk_norm=True, windows="use_sliding_window", moe="routed", unused=("max_window_layers",)),
     # Gemma 1's files say "gelu", which GemmaConfig replaces by the tanh approximation they were trained with
     "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), act_read_as=(("gelu", "gelu_pytorch_tanh"),),
                                     read=("hidden_activation",))),
     # Gemma 2's and 3's published configs carry Gemma 1's hidden_act (their MLP reads hidden_activation) and,
     # early ones, sliding_window_size beside sliding_window: transformers reads neither
     "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True, unused=("hidden_act", "sliding_window_size")),
-    "gemma3_text": Decoder(**GEMMA, windows="five_one", post_norms=True, qk_norm=True,
+    "gemma3_text": Decoder(**GEMMA, windows="pattern", post_norms=True, qk_norm=True,
                            unused=("hidden_act", "sliding_window_size")),
     # StarCoder2's files carry its training code's switches (activation_function, mlp_type, norm_type); its
     # transformers model reads hidden_act and always builds LayerNorms and an ungated MLP
@@ -142,7 +142,7 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     if f.mlp_bias is not None:
         mlp["bias"] = attention["bias"] if f.mlp_bias == "attention" else c.flag(*f.mlp_bias)
 
-    windows = _windows(c, f.windows, w)
+    sliding = _sliding(c, f.windows, w)
     norm = f.norm
     feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
     post = [norm] if f.post_norms else []
@@ -158,58 +158,92 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         w.layer("rotary: {dim: d_rot}")
     else:
         w.layer("rotary: {dim: d_head}")
+    local, full = block(attention | {"window": "window"}), block(attention)
+    n = len(sliding)
     if f.parallel is True or f.parallel and c.flag(f.parallel, False):
         a = dict(attention, residual=False)
         _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
-    elif f.windows == "alternate":  # local, then global
-        w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one",
-                block(attention | {"window": "window"}) + block(attention))
     elif f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
         w.block("repeat: n_layers", ())
         w.layers += ["      " + line for line in (
             "- residual:", f"    - attention: {_flow(dict(attention, residual=False))}", f"    - {norm}",
             "- residual:", f"    - mlp: {_flow(dict(mlp, residual=False))}", f"    - {norm}")]
-    elif f.windows == "five_one":  # five local layers, then a global one; the layers left over are local
-        local = block(attention | {"window": "window"})
-        w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one",
-                local * 5 + block(attention))
-        if c.int("num_hidden_layers") % 6:
+    elif f.windows == "alternate" and n % 2 == 0 and sliding == [True, False] * (n // 2):  # Gemma 2's
+        w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one", local + full)
+    elif f.windows == "pattern" and n >= 6 and sliding == [(i + 1) % 6 > 0 for i in range(n)]:  # Gemma 3's
+        w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one", local * 5 + full)
+        if n % 6:
             w.block("repeat: n_layers - 6 * (n_layers // 6)   # the local layers after the last global one", local)
-    else:
-        w.block("repeat: n_layers", block(attention | ({"window": "window"} if windows else {})))
+    elif len(set(sliding)) == 1:  # every layer alike
+        w.block("repeat: n_layers", local if sliding[0] else full)
+    else:  # any other pattern: a repeat per run of like layers, the last one taking what n_layers adds
+        _runs(w, sliding, lambda s: local if s else full, lambda s: "sliding window" if s else "global", "n_layers")
     w.layer(norm)
     _decoder_head(c, w, tied)
 
 
-def _windows(c: Config, kind: str | None, w: Writer) -> bool:
-    """Whether layers use a sliding window (and declare its dim), as Decoder.windows says."""
-    if kind == "never":
-        if c.flag("use_sliding_window", False):
-            raise c.error("use_sliding_window", "per-layer sliding windows (max_window_layers) are not supported by the importer")
-        c.get("sliding_window"), c.get("max_window_layers"), c.get("layer_types")
-        return False
-    if kind == "alternate":
-        types = c.get("layer_types")
-        expected = ["sliding_attention", "full_attention"] * (c.int("num_hidden_layers") // 2)
-        if types is not None and list(types) != expected:
-            raise c.error("layer_types", "only alternating sliding/full layers, starting with sliding, are supported")
-        if c.int("num_hidden_layers") % 2:
-            raise c.error("num_hidden_layers", "alternating layers need an even number of layers")
+@dataclass(frozen=True)
+class Sliding:
+    """Which layers of a family have a sliding window, as its transformers config decides: the switch
+    that turns windows on (none: sliding_window set), whether it reads layer_types, and else the
+    rule for layer i of n (`max_window_layers`, `pattern`: the config fields the rule reads)."""
+
+    switch: str | None
+    rule: Callable[[int, int, int], bool]  # (i, n, the rule's field) -> whether layer i has a window
+    field: str | None = None  # max_window_layers, or sliding_window_pattern
+    layer_types: bool = True
+
+
+SLIDING = {
+    "optional": Sliding(None, lambda i, n, m: True, layer_types=False),  # Mistral: every layer, when set
+    "use_sliding_window": Sliding("use_sliding_window", lambda i, n, m: True, layer_types=False),  # Qwen3-MoE
+    "from_max_window_layers": Sliding("use_sliding_window", lambda i, n, m: i >= m, "max_window_layers"),  # Qwen2, 3
+    # Qwen2-MoE's rule, as transformers writes it: every other layer below max_window_layers
+    "alternate_below_max_window_layers": Sliding("use_sliding_window", lambda i, n, m: i % 2 == 0 and i < m,
+                                                 "max_window_layers"),
+    "alternate": Sliding(None, lambda i, n, m: i % 2 == 0),  # Gemma 2: local, then global
+    "pattern": Sliding(None, lambda i, n, m: (i + 1) % m > 0, "sliding_window_pattern"),  # Gemma 3: every m-th global
+}
+LAYER_TYPES = {"sliding_attention": True, "full_attention": False}
+
+
+def _rule_field(c: Config, key: str, n: int) -> int:
+    """The field a window rule reads: max_window_layers (a count of layers, 0 or more; all of them when
+    unset) or Gemma 3's pattern (sliding_window_pattern, or its private name, 6 when unset)."""
+    if key == "sliding_window_pattern":
+        return c.int(_alias(c, "sliding_window_pattern", "_sliding_window_pattern"), 6)
+    value = c.get(key, n)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise c.error(key, f"expected a number of layers (an integer, 0 or more), got {value!r}")
+    return value
+
+
+def _sliding(c: Config, kind: str | None, w: Writer) -> list[bool]:
+    """Which layers attend through a sliding window (declaring its dim when any does): the config's
+    layer_types where the family reads them, else the family's rule (SLIDING[kind]); none when the
+    family's switch is off."""
+    n = c.int("num_hidden_layers")
+    if kind is None:
+        return [False] * n
+    s = SLIDING[kind]
+    on = c.get("sliding_window") is not None if s.switch is None else c.flag(s.switch, False)
+    at = _rule_field(c, s.field, n) if s.field else None
+    types = c.get("layer_types") if s.layer_types else None
+    if types is not None:
+        if not isinstance(types, list) or len(types) != n or any(t not in LAYER_TYPES for t in types):
+            raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(LAYER_TYPES)}; "
+                          f"got {types!r}")
+        sliding = [LAYER_TYPES[t] for t in types]
+        if any(sliding) and not on:
+            raise c.error("layer_types", f"names sliding layers, but {s.switch} is false: transformers gives them "
+                          "no window")
+    else:
+        sliding = [on and s.rule(i, n, at) for i in range(n)]
+    if any(sliding):
         w.dim("window", c.int("sliding_window", 4096), "sliding_window")
-        return True
-    if kind == "five_one":
-        n = c.int("num_hidden_layers")
-        expected = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(n)]
-        types = c.get("layer_types")
-        if types is not None and list(types) != expected:
-            raise c.error("layer_types", "only Gemma 3's pattern, five sliding layers then a full one, is supported")
-        c.expect("sliding_window_pattern", (6, None)), c.expect("_sliding_window_pattern", (6, None))
-        w.dim("window", c.int("sliding_window", 4096), "sliding_window")
-        return True
-    if kind == "optional" and c.get("sliding_window") is not None:
-        w.dim("window", c.int("sliding_window"), "sliding_window")
-        return True
-    return False
+    else:
+        c.get("sliding_window")  # the size of a window no layer has
+    return sliding
 
 
 def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:

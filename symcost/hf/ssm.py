@@ -3,13 +3,12 @@ attention (Bamba, Granite 4.0, Jamba)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
 from .heads import _decoder_head
 from .llama import _granite_note
 from .reader import Config, _act, _alias, _rotary_fraction
-from .writer import Writer, _flow
+from .writer import Writer, _flow, _runs
 
 
 # the config fields of a Mamba layer: expand, d_state, d_conv, dt rank, projection and conv biases
@@ -111,13 +110,9 @@ def _mamba2(c: Config, w: Writer) -> None:
 
 def _hybrid_layers(w: Writer, attention_at: list[bool], mixer: str, attention: str, feed: str) -> None:
     """Pre-norm layers of a Mamba-2 mixer or attention each, then `feed`: a repeat per run of like layers."""
-    norm, first = "rmsnorm: {dim: d_model}", 0
-    for is_attention, run in itertools.groupby(attention_at):
-        count = len(list(run))
-        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
-        w.block(f"repeat: {count}   # {where}: {'attention' if is_attention else 'Mamba-2'}",
-                (norm, attention if is_attention else mixer, norm, feed))
-        first += count
+    norm = "rmsnorm: {dim: d_model}"
+    _runs(w, attention_at, lambda a: (norm, attention if a else mixer, norm, feed),
+          lambda a: "attention" if a else "Mamba-2")
     w.layer(norm)
 
 

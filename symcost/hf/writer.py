@@ -3,6 +3,8 @@ several families share (a trunk's dims, a parallel block, an encoder container).
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 import re
 
 from .reader import Config, _alias
@@ -90,6 +92,21 @@ def _dims(c: Config, w: Writer, rows) -> None:
     for name, key, *rest in rows:
         note, default = (rest + [None, None])[:2]
         w.dim(name, c.int(key, default), note or key)
+
+
+def _runs(w: Writer, kinds: list, lines: Callable, label: Callable[[object], str], total: str | None = None) -> None:
+    """Layers of differing kinds in a stack, a `repeat` per run of like ones (`lines(kind)`: a layer's
+    lines), each commented with the layers it covers and `label(kind)`. With `total` (the dim that
+    counts every layer) the last run is that dim less the layers before it, so that changing it
+    lengthens or shortens the last run."""
+    runs = [(kind, len(list(run))) for kind, run in itertools.groupby(kinds)]
+    first = 0
+    for i, (kind, count) in enumerate(runs):
+        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
+        if total is not None and i == len(runs) - 1:
+            count, where = f"{total} - {first}" if first else total, f"layers {first} on"
+        w.block(f"repeat: {count}   # {where}: {label(kind)}", lines(kind))
+        first += 0 if isinstance(count, str) else count
 
 
 def _encoder(w: Writer, lines, source: str = "src_len", image: bool = False) -> None:
