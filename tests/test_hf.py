@@ -296,7 +296,7 @@ LAYER_TYPED = ("qwen2", "qwen3", "qwen2_moe", "gemma2", "gemma3_text")  # their 
 
 
 @pytest.mark.parametrize("family", sorted(WINDOWED))
-@settings(max_examples=15, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(data=st.data())
 def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     """Each family's rule for which layers have a sliding window (Qwen2's and Qwen3's from
@@ -310,10 +310,12 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
 
     n, tokens, window = data.draw(st.integers(1, 7)), 10, 4
     fields = {"hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
-              "num_hidden_layers": n, "intermediate_size": 48, "vocab_size": 64, "max_position_embeddings": 64,
-              "sliding_window": data.draw(st.sampled_from([window, None])) if family == "mistral" else window}
+              "num_hidden_layers": n, "intermediate_size": 48, "vocab_size": 64, "max_position_embeddings": 64}
+    size = data.draw(st.sampled_from([window] * 3 + [None, "left out"]), label="sliding_window")
+    if size != "left out":  # else transformers' default, 4096 for each of these families
+        fields["sliding_window"] = size
     if family.startswith("qwen"):
-        fields["use_sliding_window"] = data.draw(st.booleans())
+        fields["use_sliding_window"] = data.draw(st.sampled_from([True, True, False]), label="use_sliding_window")
     if family in ("qwen2", "qwen3", "qwen2_moe"):
         fields["max_window_layers"] = data.draw(st.integers(0, n + 1))
     if family.endswith("moe"):
@@ -322,17 +324,18 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
         fields["shared_expert_intermediate_size"] = 24
     if family == "gemma3_text":
         fields["sliding_window_pattern"] = data.draw(st.integers(1, 7))
-    if family in LAYER_TYPED and data.draw(st.booleans(), label="layer_types given"):
+    if family in LAYER_TYPED and data.draw(st.sampled_from([False, False, True]), label="layer_types given"):
         fields["layer_types"] = data.draw(st.lists(st.sampled_from(["sliding_attention", "full_attention"]),
                                                    min_size=n, max_size=n))
-        if "sliding_attention" in fields["layer_types"] and fields.get("use_sliding_window") is False:
-            with pytest.raises(SpecError, match="layer_types: names sliding layers"):
-                import_config(fields | {"model_type": family})
-            return
     config = getattr(T, WINDOWED[family])(**fields)
     model = T.AutoModelForCausalLM.from_config(config)
-    with torch.no_grad():
-        cache = model(torch.randint(0, 64, (1, tokens)), use_cache=True).past_key_values
+    try:
+        with torch.no_grad():
+            cache = model(torch.randint(0, 64, (1, tokens)), use_cache=True).past_key_values
+    except (ValueError, TypeError, RuntimeError):  # sliding layers with no window size (null, or off): refused here too
+        with pytest.raises(SpecError, match="sliding_window: null, but|layer_types: names sliding layers, but"):
+            import_config(fields | {"model_type": family})
+        return
     theirs = [layer.keys.shape[-2] for layer in cache.layers]
     derivation = symcost.derive(symcost.loads(import_config(fields | {"model_type": family})))
     at = dim_values(derivation, {"seq_len": tokens, "batch": 1})
@@ -344,6 +347,8 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
             kept.append(int(node.cost.cache.xreplace(at)) // count // (2 * 2 * 8))
     ours = [t for kept, count in blocks.values() for t in kept * count]
     assert ours == [t + (t < tokens) for t in theirs], (ours, theirs)
+    if "window" in derivation.spec.dims:  # the size, given or transformers' default
+        assert at[sympy.Symbol("window", positive=True, integer=True)] == config.sliding_window
 
 
 @pytest.mark.parametrize("family, fields, note", [

@@ -28,6 +28,7 @@ class Decoder:
     moe: str | None = None  # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size
     shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
     windows: str | None = None  # which layers have a sliding window: a rule of SLIDING's, or none
+    window: int | None = None  # transformers' sliding_window when the file leaves it out
     parallel: bool | str = False  # attention and MLP on one norm (Cohere), or when this flag says so (StableLM)
     post: bool = False  # each norm inside its branch's residual, after it (OLMo 2)
     post_norms: bool = False  # a norm after each branch too (Gemma 2 and 3)
@@ -68,22 +69,23 @@ LAYERNORM = "layernorm: {dim: d_model}"
 
 DECODERS: dict[str, Decoder] = {
     "llama": Decoder(mlp_bias=("mlp_bias", False)),
-    "mistral": Decoder(attention_bias=None, windows="optional"),
+    "mistral": Decoder(attention_bias=None, windows="optional", window=4096),
     "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
     "phi3": Decoder(attention_bias=None, windows="optional", unused=("attention_bias",)),  # Phi-3's files; bias=False
-    "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="from_max_window_layers"),
-    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="alternate_below_max_window_layers",
+    "qwen2": Decoder(attention_bias=None, qkv_bias=True, windows="from_max_window_layers", window=4096),
+    "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="alternate_below_max_window_layers", window=4096,
                          moe="routed", shared_expert=True),
-    "qwen3": Decoder(qk_norm=True, windows="from_max_window_layers"),
+    "qwen3": Decoder(qk_norm=True, windows="from_max_window_layers", window=4096),
     # Qwen3-MoE's files carry max_window_layers, which its transformers config does not read
-    "qwen3_moe": Decoder(qk_norm=True, windows="use_sliding_window", moe="routed", unused=("max_window_layers",)),
+    "qwen3_moe": Decoder(qk_norm=True, windows="use_sliding_window", window=4096, moe="routed",
+                         unused=("max_window_layers",)),
     # Gemma 1's files say "gelu", which GemmaConfig replaces by the tanh approximation they were trained with
     "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), act_read_as=(("gelu", "gelu_pytorch_tanh"),),
                                     read=("hidden_activation",))),
     # Gemma 2's and 3's published configs carry Gemma 1's hidden_act (their MLP reads hidden_activation) and,
     # early ones, sliding_window_size beside sliding_window: transformers reads neither
-    "gemma2": Decoder(**GEMMA, windows="alternate", post_norms=True, unused=("hidden_act", "sliding_window_size")),
-    "gemma3_text": Decoder(**GEMMA, windows="pattern", post_norms=True, qk_norm=True,
+    "gemma2": Decoder(**GEMMA, windows="alternate", window=4096, post_norms=True, unused=("hidden_act", "sliding_window_size")),
+    "gemma3_text": Decoder(**GEMMA, windows="pattern", window=4096, post_norms=True, qk_norm=True,
                            unused=("hidden_act", "sliding_window_size")),
     # StarCoder2's files carry its training code's switches (activation_function, mlp_type, norm_type); its
     # transformers model reads hidden_act and always builds LayerNorms and an ungated MLP
@@ -142,7 +144,7 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     if f.mlp_bias is not None:
         mlp["bias"] = attention["bias"] if f.mlp_bias == "attention" else c.flag(*f.mlp_bias)
 
-    sliding = _sliding(c, f.windows, w)
+    sliding = _sliding(c, f, w)
     norm = f.norm
     feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
     post = [norm] if f.post_norms else []
@@ -184,25 +186,27 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
 
 @dataclass(frozen=True)
 class Sliding:
-    """Which layers of a family have a sliding window, as its transformers config decides: the switch
-    that turns windows on (none: sliding_window set), whether it reads layer_types, and else the
-    rule for layer i of n (`max_window_layers`, `pattern`: the config fields the rule reads)."""
+    """Which layers of a family have a sliding window, as its transformers config decides: the flag
+    that turns windows on (none: always on), whether a null sliding_window turns them off (`sized`;
+    else transformers builds windows of no size, and fails), whether it reads layer_types, and else
+    the rule for layer i, given the config field it reads (max_window_layers, or Gemma 3's pattern)."""
 
     switch: str | None
-    rule: Callable[[int, int, int], bool]  # (i, n, the rule's field) -> whether layer i has a window
-    field: str | None = None  # max_window_layers, or sliding_window_pattern
+    rule: Callable[[int, int | None], bool]
+    field: str | None = None
+    sized: bool = True
     layer_types: bool = True
 
 
 SLIDING = {
-    "optional": Sliding(None, lambda i, n, m: True, layer_types=False),  # Mistral: every layer, when set
-    "use_sliding_window": Sliding("use_sliding_window", lambda i, n, m: True, layer_types=False),  # Qwen3-MoE
-    "from_max_window_layers": Sliding("use_sliding_window", lambda i, n, m: i >= m, "max_window_layers"),  # Qwen2, 3
+    "optional": Sliding(None, lambda i, m: True, layer_types=False),  # Mistral: every layer
+    "use_sliding_window": Sliding("use_sliding_window", lambda i, m: True, layer_types=False),  # Qwen3-MoE
+    "from_max_window_layers": Sliding("use_sliding_window", lambda i, m: i >= m, "max_window_layers"),  # Qwen2, 3
     # Qwen2-MoE's rule, as transformers writes it: every other layer below max_window_layers
-    "alternate_below_max_window_layers": Sliding("use_sliding_window", lambda i, n, m: i % 2 == 0 and i < m,
-                                                 "max_window_layers"),
-    "alternate": Sliding(None, lambda i, n, m: i % 2 == 0),  # Gemma 2: local, then global
-    "pattern": Sliding(None, lambda i, n, m: (i + 1) % m > 0, "sliding_window_pattern"),  # Gemma 3: every m-th global
+    "alternate_below_max_window_layers": Sliding("use_sliding_window", lambda i, m: i % 2 == 0 and i < m,
+                                                 "max_window_layers", sized=False),
+    "alternate": Sliding(None, lambda i, m: i % 2 == 0, sized=False),  # Gemma 2: local, then global
+    "pattern": Sliding(None, lambda i, m: (i + 1) % m > 0, "sliding_window_pattern", sized=False),  # Gemma 3
 }
 LAYER_TYPES = {"sliding_attention": True, "full_attention": False}
 
@@ -218,15 +222,19 @@ def _rule_field(c: Config, key: str, n: int) -> int:
     return value
 
 
-def _sliding(c: Config, kind: str | None, w: Writer) -> list[bool]:
+def _sliding(c: Config, f: Decoder, w: Writer) -> list[bool]:
     """Which layers attend through a sliding window (declaring its dim when any does): the config's
-    layer_types where the family reads them, else the family's rule (SLIDING[kind]); none when the
-    family's switch is off."""
+    layer_types where the family reads them, else the family's rule (SLIDING[f.windows]); none when
+    its switch is off or its window null. A file that leaves sliding_window out gets the family's
+    default (f.window), as transformers' config does."""
     n = c.int("num_hidden_layers")
-    if kind is None:
+    if f.windows is None:
         return [False] * n
-    s = SLIDING[kind]
-    on = c.get("sliding_window") is not None if s.switch is None else c.flag(s.switch, False)
+    s = SLIDING[f.windows]
+    given = "sliding_window" in c.data
+    null = c.get("sliding_window") is None if given else f.window is None
+    switched = s.switch is None or c.flag(s.switch, False)
+    on = switched and not (s.sized and null)
     at = _rule_field(c, s.field, n) if s.field else None
     types = c.get("layer_types") if s.layer_types else None
     if types is not None:
@@ -235,14 +243,16 @@ def _sliding(c: Config, kind: str | None, w: Writer) -> list[bool]:
                           f"got {types!r}")
         sliding = [LAYER_TYPES[t] for t in types]
         if any(sliding) and not on:
-            raise c.error("layer_types", f"names sliding layers, but {s.switch} is false: transformers gives them "
-                          "no window")
+            why = "sliding_window is null" if switched else f"{s.switch} is false"
+            raise c.error("layer_types", f"names sliding layers, but {why}: transformers gives them no window")
     else:
-        sliding = [on and s.rule(i, n, at) for i in range(n)]
-    if any(sliding):
-        w.dim("window", c.int("sliding_window", 4096), "sliding_window")
-    else:
-        c.get("sliding_window")  # the size of a window no layer has
+        sliding = [on and s.rule(i, at) for i in range(n)]
+    if null and switched and not s.sized:
+        raise c.error("sliding_window", "null, but this family's model builds sliding layers with it: a window "
+                      "of no size, which transformers cannot build either")
+    if any(sliding):  # (a switch that is off leaves the size unread: Qwen2-MoE's config writes 0 there)
+        w.dim("window", *((c.int("sliding_window"), "sliding_window") if given else
+                          (f.window, f"sliding_window unset: transformers' {f.window}")))
     return sliding
 
 
