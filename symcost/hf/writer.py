@@ -4,8 +4,8 @@ several families share (a trunk's dims, a parallel block, an encoder container).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 
 from .reader import Config, _alias
 
@@ -102,11 +102,12 @@ def _runs(w: Writer, kinds: list, lines: Callable, label: Callable[[object], str
     runs = [(kind, len(list(run))) for kind, run in itertools.groupby(kinds)]
     first = 0
     for i, (kind, count) in enumerate(runs):
-        where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
-        if total is not None and i == len(runs) - 1:
-            count, where = f"{total} - {first}" if first else total, f"layers {first} on"
-        w.block(f"repeat: {count}   # {where}: {label(kind)}", lines(kind))
-        first += 0 if isinstance(count, str) else count
+        last = total is not None and i == len(runs) - 1
+        where = (f"layers {first} on" if last else f"layer {first}" if count == 1
+                 else f"layers {first} to {first + count - 1}")
+        times = (f"{total} - {first}" if first else total) if last else count
+        w.block(f"repeat: {times}   # {where}: {label(kind)}", lines(kind))
+        first += count
 
 
 def _encoder(w: Writer, lines, source: str = "src_len", image: bool = False) -> None:
