@@ -77,6 +77,11 @@ COUNTS = {
     # as a public repository keeps it among its test fixtures (an inference engine's)
     "OLMoE-1B-7B-0125-Instruct": (6_919_161_856, "allenai/OLMoE-1B-7B-0125-Instruct: 6.9B total, 1.3B active "
                                                  "(Muennighoff et al. 2024); clip_qkv null"),
+    # mamba_ssm's own fields beside transformers' (d_model, n_layer, d_inner, rms_norm, fused_add_norm,
+    # pad_vocab_size_multiple, ssm_cfg): the 130m file as a public repository's tests embed it (a Python
+    # dict, twice alike), the 2.8b one as a public repository's README quotes it
+    "mamba-130m-hf": (129_135_360, "state-spaces/mamba-130m-hf: 130M (Gu and Dao 2023), tied head"),
+    "mamba-2.8b-hf": (2_768_345_600, "state-spaces/mamba-2.8b-hf: 2.8B (Gu and Dao 2023), tied head"),
     # as a public repository's deploy script embeds it (registering the reranker with OpenSearch)
     "bge-reranker-base": (278_044_417, "BAAI/bge-reranker-base: 278M (XLMRobertaForSequenceClassification: "
                                        "RoBERTa's layers, a 250,002-token table, one label)"),

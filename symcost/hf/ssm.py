@@ -44,6 +44,11 @@ def _mamba(c: Config, w: Writer) -> None:
     for key in ("residual_in_fp32", "use_mambapy", "use_associative_scan", "rescale_prenorm_residual",
                 "time_step_scale", "time_step_min", "time_step_max", "time_step_init_scheme", "time_step_floor"):
         c.get(key)  # numerics, initialisation and which torch path runs the same scan: no count changes
+    # mamba_ssm's own names and switches, which the published -hf files carry beside transformers' fields
+    # (d_model, n_layer, d_inner, its RMSNorm and fused-norm switches, vocabulary padding, ssm_cfg): the
+    # transformers model reads none of them
+    c.unused.update({"d_model", "n_layer", "d_inner", "rms_norm", "fused_add_norm", "pad_vocab_size_multiple",
+                     "ssm_cfg"})
     _ssm_stack(c, w, _ssm(c, w, SSM_KEYS["mamba"], norms=False), "Mamba", tied=True)
 
 
