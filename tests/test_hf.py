@@ -18,6 +18,7 @@ import transformers as T  # the hf extra, which the README's test command instal
 import symcost
 from symcost.errors import SpecError
 from symcost.evaluate import dim_values
+from symcost.symbols import dim
 from symcost.hf import import_config
 
 # family: (config with the published sizes, its published parameter count or None)
@@ -348,7 +349,7 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     ours = [t for kept, count in blocks.values() for t in kept * count]
     assert ours == [t + (t < tokens) for t in theirs], (ours, theirs)
     if "window" in derivation.spec.dims:  # the size, given or transformers' default
-        assert at[sympy.Symbol("window", positive=True, integer=True)] == config.sliding_window
+        assert at[dim("window")] == config.sliding_window
 
 
 @pytest.mark.parametrize("family, fields, note", [
