@@ -8,10 +8,15 @@ naming the field, never a silently wrong spec. Fields that change no count (drop
 epsilons, rope scaling, token ids, router loss weights…) are data in hfneutral; they are
 accepted and listed as ignored.
 
-A module per kind of model: the nineteen Llama-like families are data (llama: a `Decoder` each,
-read by one template), the Mamba-2 families share one description of their fields (ssm), and the
-others have a writer each, beside those of their kind (gpt, moe, encoders, towers, seq2seq, ssm).
-FAMILIES maps each model_type to its writer; reader and writer hold what every writer uses.
+A module per kind of model. Families that share a structure are rows of one template: the
+nineteen Llama-like ones (llama: a `Decoder` each, its sliding-window rule a `Sliding`), the
+parallel-block decoders GPT-NeoX, Phi-2 and GPT-J (gpt: a `Parallel` each), the Mamba-2 families'
+fields (ssm: SSD_FIELDS). A family with a structure of its own (OPT's projections, BLOOM's
+embedding norm, Falcon's two layouts, T5, BART, Whisper, CLIP, DeepSeek's latent attention, DBRX's
+nested configs, Jamba's period) keeps one writer, beside those of its kind (gpt, moe, encoders,
+towers, seq2seq, ssm), its sizes read as field tables (writer._dims). So a new family of a known
+kind is a table row. FAMILIES maps each model_type to its writer, refusing one claimed twice;
+reader and writer hold what every writer uses.
 """
 
 from __future__ import annotations
