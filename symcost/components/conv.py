@@ -44,6 +44,21 @@ def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: boo
     return cost
 
 
+def causal_conv(conv, x, cache: dict | None):
+    """A depthwise conv built with padding k - 1 a side (Mamba's), run causally over x (batch,
+    channels, T): over a sequence, its first T outputs; for a decoder (`cache`, the layer's state)
+    over the k - 1 inputs kept (zeros before any) and x, keeping the last k - 1 for the next step."""
+    import torch
+    from torch.nn import functional as F
+
+    k = conv.kernel_size[0]
+    if cache is None:
+        return conv(x)[..., :x.shape[-1]]
+    window = torch.cat((cache.get("conv", x.new_zeros(*x.shape[:2], k - 1)), x), dim=-1)
+    cache["conv"] = window[..., window.shape[-1] - (k - 1):]
+    return F.conv1d(window, conv.weight, conv.bias, groups=conv.groups)
+
+
 class _Conv(Component):
     rank: ClassVar[int]
     decodes = False  # a decode step would need a rolling buffer of past inputs

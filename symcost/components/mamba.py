@@ -33,7 +33,7 @@ from .. import ops
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
-from .conv import conv_cost
+from .conv import causal_conv, conv_cost
 
 
 class Mamba(Component):
@@ -119,13 +119,7 @@ class Mamba(Component):
             cache = kept.setdefault(m, {}) if kept is not None else None  # a decoder's recurrent state
             x, z = m.in_proj(u).chunk(2, dim=-1)  # (B, T, inner) views
             x = x.transpose(1, 2)  # (B, inner, T)
-            if cache is not None:  # decoding: the k - 1 inputs kept (zeros before any), unpadded
-                window = torch.cat((cache.get("conv", x.new_zeros(B, di, k - 1)), x), dim=-1)
-                c = F.conv1d(window, m.conv.weight, m.conv.bias, groups=di)  # (B, inner, T)
-                cache["conv"] = window[..., window.shape[-1] - (k - 1):]  # the last k - 1 inputs
-            else:
-                c = m.conv(x)[..., :T]  # padded on both sides; causal: the first T
-            x = F.silu(c).transpose(1, 2).contiguous()
+            x = F.silu(causal_conv(m.conv, x, cache)).transpose(1, 2).contiguous()
             dt, Bm, Cm = m.x_proj(x).split([r, n, n], dim=-1)
             if norms:
                 dt, Bm, Cm = m.dt_norm(dt), m.b_norm(Bm), m.c_norm(Cm)

@@ -42,7 +42,7 @@ from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Domain, Size
-from .conv import conv_cost
+from .conv import causal_conv, conv_cost
 
 
 # torch.einsum multiplies elementwise, not by bmm, where the size it contracts is 1, and the
@@ -166,13 +166,7 @@ class Mamba2(Component):
             cache = kept.setdefault(m, {}) if kept is not None else None  # a decoder's recurrent state
             z, xBC, dt = m.in_proj(u).split([di, cd, h], dim=-1)
             xBC = xBC.transpose(1, 2)  # (B, conv channels, T)
-            if cache is not None:  # the k - 1 inputs kept (zeros before any), unpadded
-                window = torch.cat((cache.get("conv", xBC.new_zeros(B, cd, k - 1)), xBC), dim=-1)
-                xBC = F.conv1d(window, m.conv.weight, m.conv.bias, groups=cd)
-                cache["conv"] = window[..., window.shape[-1] - (k - 1):]
-            else:
-                xBC = m.conv(xBC)[..., :T]  # padded on both sides; causal: the first T
-            x, Bm, Cm = F.silu(xBC).transpose(1, 2).split([di, g * n, g * n], dim=-1)
+            x, Bm, Cm = F.silu(causal_conv(m.conv, xBC, cache)).transpose(1, 2).split([di, g * n, g * n], dim=-1)
             A = -torch.exp(m.A_log)
             dt = F.softplus(dt + m.dt_bias)
             h0 = cache.get("ssm") if cache is not None else None
