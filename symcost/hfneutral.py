@@ -41,6 +41,8 @@ NAMES = frozenset({
     "temperature", "top_p", "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
     "encoder_no_repeat_ngram_size", "bad_words_ids", "num_return_sequences", "remove_invalid_values",
     "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens", "tf_legacy_loss",
+    "forced_decoder_ids", "force_bos_token_to_be_generated",  # Whisper's task tokens, BART's legacy first token
+    "num_logits_to_keep", "calc_logits_for_entire_prompt",  # Jamba's: the prompt positions generation scores
 })
 
 # ..._token_id(s), any dropout probability (..._dropout, ..._dropout_prob, ..._pdrop, dropout_rate)

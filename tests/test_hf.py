@@ -273,6 +273,8 @@ def test_active_params_from_the_modules(family, top_k):
         ("gpt_bigcode", {"multi_query": True, "num_key_value_heads": 16}, "num_key_value_heads: 16 disagrees with multi_query"),
         ("dbrx", {"attn_config": {"kv_n_heads": 2, "mystery": 1}}, "attn_config.mystery: a config field the importer"),
         ("whisper", {"use_weighted_layer_sum": True}, "use_weighted_layer_sum: the audio classifier's"),
+        ("whisper", {"num_hidden_layers": 5}, "num_hidden_layers: 5 differs from encoder_layers"),
+        ("bart", {"num_attention_heads": 5}, "num_attention_heads: 5 differs from encoder_attention_heads"),
         ("jamba", {"num_hidden_layers": 12}, "num_hidden_layers: 12 layers are not whole periods"),
         ("jamba", {"attn_layer_offset": 8}, "attn_layer_offset: expected an integer from 0 to 7"),
         ("mamba", {"intermediate_size": 1000}, "intermediate_size: 1000 disagrees with expand x hidden_size"),

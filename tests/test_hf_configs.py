@@ -1,7 +1,9 @@
 """Real published config.json files (tests/data/hf/, as their model repositories publish them,
 legacy and count-neutral fields included): each imports without a refusal, lists what it ignores,
-and is exact against the transformers model built from the same file (parameters and forward
-FLOPs), at the published parameter count."""
+and is exact against the transformers model built from the same file (parameters, active
+parameters where it has experts, and forward FLOPs; parameters only where transformers must run
+the model on the CPU and the file is too large for it: PARAMS_ONLY), at the published parameter
+count."""
 
 import json
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import symcost
+from symcost import verification
 from symcost.verification import verify_hf
 
 DATA = Path(__file__).parent / "data" / "hf"
@@ -85,7 +88,47 @@ COUNTS = {
     # as a public repository's deploy script embeds it (registering the reranker with OpenSearch)
     "bge-reranker-base": (278_044_417, "BAAI/bge-reranker-base: 278M (XLMRobertaForSequenceClassification: "
                                        "RoBERTa's layers, a 250,002-token table, one label)"),
+    # the rest as the Hub's own pages of these files show them (each page's text, stored by a search index:
+    # whitespace restored as transformers writes it, json.dumps with indent 2, and the file's size in bytes, where
+    # the page gives it, checked), with the legacy and foreign fields their families' real files carry
+    "samantha-1.1-llama-7b": (6_738_415_616, "cognitivecomputations/samantha-1.1-llama-7b at 1f5c893 (533 bytes), "
+                                             "a LLaMA 1 7B: Touvron et al. 2023, Table 2 (6.7B); max_sequence_length"),
+    "Marco-Mini-Instruct": (17_250_582_528, "AIDC-AI/Marco-Mini-Instruct: Qwen3-MoE's layout, 256 experts of which "
+                                            "8 run, a tied head; qkv_bias and use_qk_norm, which transformers never reads"),
+    "gemma-3-4b-it": (4_300_079_472, "as mlx-community/gemma-3-4b-it-bf16 publishes google/gemma-3-4b-it's file: Gemma "
+                                     "Team 2025, Table 1 (4B: 417M vision, 3,209M non-embedding); text_config gives "
+                                     "only the sizes that differ from Gemma3TextConfig's"),
+    "granite-3.0-8b-lab-community": (8_170_868_736, "instructlab/granite-3.0-8b-lab-community: Granite 3.0 8B (8.1B)"),
+    "granite-3.1-1b-a400m-instruct": (1_334_628_352, "ibm-granite/granite-3.1-1b-a400m-instruct at 8290d32 (889 bytes): "
+                                                     "1.3B total, 400M active"),
+    "AMD-OLMo-1B-SFT": (1_176_764_416, "amd/AMD-OLMo-1B-SFT at 5cfb214 (26 lines): OLMo 1B's layout (1.2B)"),
+    "OLMo-2-1124-13B": (13_716_198_400, "allenai/OLMo-2-1124-13B at b7add06 (623 bytes, no final newline): 13.7B"),
+    "dbrx-instruct": (131_596_523_520, "databricks/dbrx-instruct's first file (auto_map to its own code), as "
+                                       "SinclairSchneider/dbrx-instruct-quantization-fixed at 731fe61 holds it (849 "
+                                       "bytes): 132B total, 36B active (Databricks 2024)"),
+    "Jamba-v0.1": (51_570_323_328, "ai21labs/Jamba-v0.1 at 871ab2b (1,310 bytes): 52B total, 12B active (Lieber et "
+                                   "al. 2024); AI21's own code's n_ctx, mamba_inner_layernorms and "
+                                   "calc_logits_for_entire_prompt"),
+    "Jamba-tiny-random": (127_679_344, "ai21labs/Jamba-tiny-random at ff6160d (1,010 bytes): Jamba's layout at width "
+                                       "128 (AI21's test model), small enough to run on the CPU"),
+    "roberta-base": (124_697_433, "FacebookAI/roberta-base, as snibbles22/roberta-base duplicates it (481 bytes): 125M "
+                                  "(RobertaForMaskedLM)"),
+    "albert-xxlarge-v2": (206_368_944, "albert/albert-xxlarge-v2 at 84f1846 (710 bytes): one shared layer of width "
+                                       "4096; the original ALBERT's down_scale_factor, gap_size, net_structure_type, "
+                                       "num_memory_blocks and layers_to_keep"),
+    "kobart": (123_859_968, "hyunwoongko/kobart at b000a5e (1,110 bytes): KoBART, 124M (BartModel); transformers 3's "
+                            "BART switches (extra_pos_embeddings, normalize_before, …) and num_hidden_layers"),
+    "whisper-base-ca": (72_593_920, "softcatala/whisper-base-ca at b1c6013 (994 bytes): Whisper base (Radford et al. "
+                                    "2022, Table 1: 74M); forced_decoder_ids and num_hidden_layers"),
+    "vit-base-patch16-224-in21k": (86_389_248, "google/vit-base-patch16-224-in21k (502 bytes): ViT-Base, 86M "
+                                               "(Dosovitskiy et al. 2021, Table 1; ViTModel with its pooler)"),
 }
+
+# families whose transformers model reads tensor values as it runs (verification.ON_CPU), in files too
+# large for the CPU: parameters and active parameters against the model built on meta, forward FLOPs not
+# (each family's are exact on the CPU at smaller sizes in test_hf.py, and Jamba's from a real file here)
+PARAMS_ONLY = {"dbrx-instruct", "Jamba-v0.1", "gemma-3-4b-it"}
+SIZES = {"vit-base-patch16-224-in21k": {"batch": 1}, "gemma-3-4b-it": {"seq_len": 300, "batch": 1}}
 
 
 def test_every_file_has_a_count():
@@ -93,20 +136,43 @@ def test_every_file_has_a_count():
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
-def test_real_configs_import_and_match_transformers(cli, tmp_path, name):
+def test_real_configs_import_and_match_transformers(cli, tmp_path, monkeypatch, name):
     path = DATA / f"{name}.json"
     out = tmp_path / "spec.yaml"
     result = cli("import-hf", path, "-o", out)
     assert result.exit_code == 0, result.stderr
     assert result.stderr.startswith("ignored (they change no count): ")
     data = json.loads(path.read_text())
-    sizes = {"seq_len": 32, "batch": 1} | ({"src_len": 24} if data["model_type"] == "t5" else {})
-    report = verify_hf(symcost.load(out), data, sizes)
+    sizes = SIZES.get(name, {"seq_len": 32, "batch": 1}) | ({"src_len": 24} if data["model_type"] == "t5" else {})
+    spec = symcost.load(out)
+    top_k = data.get("num_experts_per_tok") or data.get("ffn_config", {}).get("moe_top_k")
+    if top_k or name in PARAMS_ONLY:
+        from symcost.hfref import build
+
+        total = symcost.evaluate(symcost.derive(spec), sizes).total
+        model = build(data)
+        assert sum(p.numel() for p in model.parameters()) == total["params"] == COUNTS[name][0]
+        assert _active(model, top_k) == total["active_params"]
+    if name in PARAMS_ONLY:
+        return
+    monkeypatch.setattr(verification, "HF_CPU_PARAMS", 130_000_000)  # Jamba-tiny-random's 128M, on the CPU
+    report = verify_hf(spec, data, sizes)
     assert report.model == data["architectures"][0]
     assert report.forward[0] == report.forward[1], report.forward
     untied = data["model_type"] == "t5" and data.get("tie_word_embeddings") is False
     theirs = COUNTS[name][0] - (data["vocab_size"] * data["d_model"] if untied else 0)
     assert report.params == (COUNTS[name][0], theirs) and report.match == (not untied), (report.params, report.forward)
+
+
+def _active(model, top_k: int | None) -> int:
+    """transformers' parameters less the experts a token does not run: top_k of each MoE layer's
+    (DBRX's are a DbrxExpertGLU of moe_num_experts)."""
+    active = sum(p.numel() for p in model.parameters())
+    for module in model.modules():
+        if type(module).__name__.endswith(("Experts", "ExpertGLU")):
+            held = sum(p.numel() for p in module.parameters(recurse=False))
+            active += top_k * held // getattr(module, "num_experts", getattr(module, "moe_num_experts", 0)) - held
+    return active
 
 
 def test_dropout_that_training_would_run_is_named_in_the_spec(cli):

@@ -76,6 +76,8 @@ def _albert(c: Config, w: Writer) -> None:
     c.expect("inner_group_num", (1,), 1)
     c.expect("position_embedding_type", ("absolute", None))
     c.get("tie_word_embeddings")  # the masked-LM decoder is tied to the token table
+    # the original TensorFlow ALBERT's switches, in Google's converted files: AlbertConfig reads none
+    c.unused.update({"down_scale_factor", "gap_size", "net_structure_type", "num_memory_blocks", "layers_to_keep"})
     for line in ("embedding: {vocab: vocab, dim: d_embed}", "position_embedding: {max_len: max_pos, dim: d_embed}",
                  "token_type_embedding: {types: types, dim: d_embed}", "layernorm: {dim: d_embed}",
                  "linear: {dim: d_embed, out: d_model, bias: true}   # embedding_hidden_mapping_in"):

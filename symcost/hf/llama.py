@@ -37,6 +37,7 @@ class Decoder:
     notes: tuple[str, ...] = ()  # work not written (NOTES), named at the top of the spec
     read: tuple[str, ...] = ()  # fields read and not used (Gemma 1's hidden_activation beside hidden_act)
     unused: tuple[str, ...] = ()  # fields this family's transformers model never reads: listed as ignored
+    defaults: tuple[tuple[str, int], ...] = ()  # its config class's sizes, for files that leave them out
 
 
 def _granite_note(c: Config) -> str:
@@ -68,7 +69,8 @@ LAYERNORM = "layernorm: {dim: d_model}"
 
 
 DECODERS: dict[str, Decoder] = {
-    "llama": Decoder(mlp_bias=("mlp_bias", False)),
+    # LLaMA 1's converted files carry max_sequence_length, which LlamaConfig never reads (no position table)
+    "llama": Decoder(mlp_bias=("mlp_bias", False), unused=("max_sequence_length",)),
     "mistral": Decoder(attention_bias=None, windows="optional", window=4096),
     "mixtral": Decoder(attention_bias=None, windows="optional", moe="experts"),
     "phi3": Decoder(attention_bias=None, windows="optional", unused=("attention_bias",)),  # Phi-3's files; bias=False
@@ -76,17 +78,22 @@ DECODERS: dict[str, Decoder] = {
     "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="alternate_below_max_window_layers", window=4096,
                          moe="routed", shared_expert=True),
     "qwen3": Decoder(qk_norm=True, windows="from_max_window_layers", window=4096),
-    # Qwen3-MoE's files carry max_window_layers, which its transformers config does not read
+    # Qwen3-MoE's files carry max_window_layers, some qkv_bias and use_qk_norm too: its transformers model
+    # reads none (its projections' bias is attention_bias's; q and k are always normed)
     "qwen3_moe": Decoder(qk_norm=True, windows="use_sliding_window", window=4096, moe="routed",
-                         unused=("max_window_layers",)),
+                         unused=("max_window_layers", "qkv_bias", "use_qk_norm")),
     # Gemma 1's files say "gelu", which GemmaConfig replaces by the tanh approximation they were trained with
     "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), act_read_as=(("gelu", "gelu_pytorch_tanh"),),
                                     read=("hidden_activation",))),
     # Gemma 2's and 3's published configs carry Gemma 1's hidden_act (their MLP reads hidden_activation) and,
     # early ones, sliding_window_size beside sliding_window: transformers reads neither
     "gemma2": Decoder(**GEMMA, windows="alternate", window=4096, post_norms=True, unused=("hidden_act", "sliding_window_size")),
+    # Gemma 3's files with images give text_config only the sizes that differ from Gemma3TextConfig's
     "gemma3_text": Decoder(**GEMMA, windows="pattern", window=4096, post_norms=True, qk_norm=True,
-                           unused=("hidden_act", "sliding_window_size")),
+                           unused=("hidden_act", "sliding_window_size"),
+                           defaults=(("vocab_size", 262_208), ("hidden_size", 2304), ("intermediate_size", 9216),
+                                     ("num_hidden_layers", 26), ("num_attention_heads", 8), ("num_key_value_heads", 4),
+                                     ("head_dim", 256), ("max_position_embeddings", 131_072))),
     # StarCoder2's files carry its training code's switches (activation_function, mlp_type, norm_type); its
     # transformers model reads hidden_act and always builds LayerNorms and an ungated MLP
     "starcoder2": Decoder(norm=LAYERNORM, act=("hidden_act", "gelu_pytorch_tanh"), tied=True,
@@ -107,6 +114,7 @@ DECODERS: dict[str, Decoder] = {
 def _decoder(c: Config, w: Writer, family: str) -> None:
     """Llama and its relatives: one template, read as DECODERS[family] says."""
     f = DECODERS[family]
+    c.defaults.update(f.defaults)
     d = w.dim("d_model", c.int("hidden_size"), "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     heads = c.int("num_attention_heads")

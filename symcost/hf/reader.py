@@ -15,6 +15,7 @@ class Config:
         self.head = "lm"  # the model's head (see head_of)
         self.nested: list[Config] = []  # the objects `sub` opened, whose unread fields `unread` reports too
         self.unused: set[str] = set()  # fields the family's model never reads, whatever their value
+        self.defaults: dict[str, object] = {}  # the family's config class's values for fields a file leaves out
 
     def error(self, key: str, message: str) -> SpecError:
         """An error at the field's line and column in the file, when the file's text was given
@@ -32,8 +33,8 @@ class Config:
 
     def get(self, key: str, default=None):
         self.read.add(key)
-        value = self.data.get(key, default)
-        return default if value is None else value
+        value = self.data.get(key)
+        return self.defaults.get(key, default) if value is None else value
 
     def int(self, key: str, default=None) -> int:
         value = self.get(key, default)

@@ -49,6 +49,12 @@ def _stacks(c: Config, w: Writer) -> str:
                       ("n_heads", "encoder_attention_heads"), ("n_dec_heads", "decoder_attention_heads"),
                       ("d_ff", "encoder_ffn_dim"), ("d_dec_ff", "decoder_ffn_dim")):
         w.dim(name, c.int(key), key)
+    # names in the config's attribute_map, which transformers 4 saved beside the encoder's fields
+    for alias, key in (("num_hidden_layers", "encoder_layers"), ("num_attention_heads", "encoder_attention_heads"),
+                       ("hidden_size", "d_model")):
+        if c.get(alias, c.data[key]) != c.data[key]:
+            raise c.error(alias, f"{c.data[alias]!r} differs from {key} {c.data[key]!r}, which transformers reads "
+                          "it as (whichever it sets last wins); give the one value")
     for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
         c.expect(key, (0, 0.0), 0.0)
     if c.flag("scale_embedding", False):
@@ -102,6 +108,9 @@ def _bart(c: Config, w: Writer) -> None:
     _target_len(c, w, c.int("max_position_embeddings"), "target tokens: max_position_embeddings")
     w.dim("batch", 1, "sequences per pass")
     c.expect("is_decoder", (False, None))
+    # transformers 3's BART switches, in files it saved: 4 and 5 read none and build the layers above
+    c.unused.update({"add_bias_logits", "add_final_layer_norm", "do_blenderbot_90_layernorm", "extra_pos_embeddings",
+                     "normalize_before", "normalize_embedding", "static_position_embeddings"})
     tied = c.flag("tie_word_embeddings", True)
     norm, mlp = "layernorm: {dim: d_model}", "mlp: {dim: d_model, hidden: %s, activation: " + act + ", bias: true}"
     attention = "{dim: d_model, heads: %s, bias: true%s}"

@@ -245,6 +245,9 @@ def _jamba(c: Config, w: Writer) -> None:
         raise c.error("hidden_act", f"{c.get('hidden_act')!r}: Jamba's Mamba layers are written with silu")
     for key in ("use_mamba_kernels", "use_mambapy", "use_associative_scan"):
         c.get(key)  # which implementation runs the same scan
+    # AI21's own code's fields, in its files: transformers reads none (it has no position table, always norms
+    # dt, B and C, and has no sliding window)
+    c.unused.update({"n_ctx", "mamba_inner_layernorms", "sliding_window"})
     tied = c.flag("tie_word_embeddings", False)
     norm = "rmsnorm: {dim: d_model}"
     attention = "attention: {dim: d_model, heads: n_heads, kv_heads: n_kv_heads, causal: true}"
