@@ -106,6 +106,9 @@ COUNTS = {
     "dbrx-instruct": (131_596_523_520, "databricks/dbrx-instruct's first file (auto_map to its own code), as "
                                        "SinclairSchneider/dbrx-instruct-quantization-fixed at 731fe61 holds it (849 "
                                        "bytes): 132B total, 36B active (Databricks 2024)"),
+    "dbrx-tiny256-random": (64_365_824, "yujiepan/dbrx-tiny256-random at 57bbc83 (726 bytes): DBRX Instruct's file "
+                                        "at width 256 and two layers (a public test model), small enough to run on "
+                                        "the CPU"),
     "Jamba-v0.1": (51_570_323_328, "ai21labs/Jamba-v0.1 at 871ab2b (1,310 bytes): 52B total, 12B active (Lieber et "
                                    "al. 2024); AI21's own code's n_ctx, mamba_inner_layernorms and "
                                    "calc_logits_for_entire_prompt"),
@@ -126,7 +129,8 @@ COUNTS = {
 
 # families whose transformers model reads tensor values as it runs (verification.ON_CPU), in files too
 # large for the CPU: parameters and active parameters against the model built on meta, forward FLOPs not
-# (each family's are exact on the CPU at smaller sizes in test_hf.py, and Jamba's from a real file here)
+# (each family's are exact on the CPU at smaller sizes in test_hf.py, and DBRX's and Jamba's from the real
+# test-model files here, dbrx-tiny256-random and Jamba-tiny-random)
 PARAMS_ONLY = {"dbrx-instruct", "Jamba-v0.1", "gemma-3-4b-it"}
 SIZES = {"vit-base-patch16-224-in21k": {"batch": 1}, "gemma-3-4b-it": {"seq_len": 300, "batch": 1}}
 
@@ -155,7 +159,7 @@ def test_real_configs_import_and_match_transformers(cli, tmp_path, monkeypatch, 
         assert _active(model, top_k) == total["active_params"]
     if name in PARAMS_ONLY:
         return
-    monkeypatch.setattr(verification, "HF_CPU_PARAMS", 130_000_000)  # Jamba-tiny-random's 128M, on the CPU
+    monkeypatch.setattr(verification, "HF_CPU_PARAMS", 130_000_000)  # the tiny Jamba's 128M and DBRX's 64M, on the CPU
     report = verify_hf(spec, data, sizes)
     assert report.model == data["architectures"][0]
     assert report.forward[0] == report.forward[1], report.forward
