@@ -14,8 +14,12 @@ import numbers
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SpecError
+
+if TYPE_CHECKING:  # the module loads lazily: `import symcost` stays light
+    from .precision import Precision
 
 
 def load(path: str | Path):

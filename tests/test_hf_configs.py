@@ -121,8 +121,8 @@ COUNTS = {
                                        "num_memory_blocks and layers_to_keep"),
     "kobart": (123_859_968, "hyunwoongko/kobart at b000a5e (1,110 bytes): KoBART, 124M (BartModel); transformers 3's "
                             "BART switches (extra_pos_embeddings, normalize_before, …) and num_hidden_layers"),
-    "whisper-base-ca": (72_593_920, "softcatala/whisper-base-ca at b1c6013 (994 bytes): Whisper base (Radford et al. "
-                                    "2022, Table 1: 74M); forced_decoder_ids and num_hidden_layers"),
+    "whisper-base-ca": (72_593_920, "softcatala/whisper-base-ca at b1c6013 (994 bytes): Whisper base's layout, a "
+                                    "Catalan fine-tune; forced_decoder_ids and num_hidden_layers"),
     "vit-base-patch16-224-in21k": (86_389_248, "google/vit-base-patch16-224-in21k (502 bytes): ViT-Base, 86M "
                                                "(Dosovitskiy et al. 2021, Table 1; ViTModel with its pooler)"),
 }

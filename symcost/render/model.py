@@ -253,8 +253,6 @@ def report_data(report) -> dict:
 
 
 def render_report(report, fmt: str) -> str:
-    import json
-
     if fmt == "json":
         import json
 

@@ -26,7 +26,7 @@ def optimal_text(o) -> str:
     limit, e = width(), o.exact
     lines = wrap(f"{o.spec}: compute-optimal {o.unknown} for C = {o.flops:.3g} FLOPs, law {o.law.name} "
                  f"({o.law.source}); N = {o.n_means}", limit) + [""]
-    lines += [f"exact training compute (the spec's FLOPs per token):",
+    lines += ["exact training compute (the spec's FLOPs per token):",
               f"  {o.unknown} = {e.size:,}: {human(e.params)} params ({human(e.law_params)} counted as N), "
               f"{human(e.tokens)} tokens ({e.tokens / e.law_params:.1f} per N), "
               f"{human(e.flops_per_token)} FLOPs per token, predicted loss {e.loss:.5f}"]
