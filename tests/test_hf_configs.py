@@ -193,3 +193,17 @@ def test_gemma_1_s_legacy_gelu_is_written_as_the_tanh_form_transformers_runs(cli
     was trained with), so the spec says gelu_tanh, whose torch build runs that form."""
     spec = cli("import-hf", DATA / "gemma-2b.json").stdout
     assert "activation: gelu_tanh, gated: true" in spec, spec
+
+
+@pytest.mark.parametrize("name, change, tokens, why", [
+    ("DeepSeek-R1", {}, 4096, "(max_position_embeddings 163,840 is longer)"),
+    ("DeepSeek-R1", {"max_position_embeddings": 2048}, 2048, "max_position_embeddings: one full-context pass"),
+    ("Jamba-tiny-random", {}, 4096, "(max_position_embeddings 262,144 is longer)"),
+    ("Jamba-v0.1", {}, 4096, "(no max_position_embeddings)")])  # its n_ctx is AI21's name, which transformers never reads
+def test_a_long_context_is_written_as_a_4096_token_pass_that_says_why(cli, tmp_path, name, change, tokens, why):
+    """DeepSeek, Jamba and the Mamba-2 hybrids write one pass of at most 4096 tokens (a longer one is
+    a --set away); the spec says which it is and why, from the file."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(json.loads((DATA / f"{name}.json").read_text()) | change))
+    seq_len = next(line for line in cli("import-hf", path).stdout.splitlines() if "seq_len:" in line)
+    assert why in seq_len and seq_len.split("#")[0].split() == ["seq_len:", str(tokens)], seq_len

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .heads import _decoder_head
 from .reader import Config, _act
-from .writer import CLIPPED, Writer, _dims, _flow
+from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow
 
 
 def _deepseek(c: Config, w: Writer) -> None:
@@ -27,7 +27,7 @@ def _deepseek(c: Config, w: Writer) -> None:
                  ("top_k", "num_experts_per_tok"),
                  ("n_shared", "n_shared_experts", "n_shared_experts: one MLP of n_shared x d_expert"),
                  ("vocab", "vocab_size")])
-    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (max_position_embeddings is larger)")
+    _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
     c.expect("moe_layer_freq", (1, None))
     c.expect("mlp_bias", (False, None))  # DeepSeek-V2's configs say so

@@ -8,7 +8,7 @@ import math
 from .heads import _decoder_head
 from .llama import _granite_note
 from .reader import Config, _act, _alias, _rotary_fraction
-from .writer import Writer, _flow, _runs
+from .writer import Writer, _capped_seq_len, _flow, _runs
 
 
 # the config fields of a Mamba layer: expand, d_state, d_conv, dt rank, projection and conv biases
@@ -130,9 +130,7 @@ def _hybrid_trunk(c: Config, w: Writer) -> tuple[str, int, str]:
     w.dim("n_heads", heads, "num_attention_heads")
     w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    positions = c.int("max_position_embeddings", 4096)
-    w.dim("seq_len", min(positions, 4096), "a 4096-token pass" if positions > 4096
-          else "max_position_embeddings: one full-context pass")
+    _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
     given = c.get("head_dim") is not None
     if given:
@@ -238,7 +236,7 @@ def _jamba(c: Config, w: Writer) -> None:
         c.get("num_experts_per_tok")
     mamba = _ssm(c, w, SSM_KEYS["jamba"], norms=True)
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("seq_len", min(c.int("max_position_embeddings", 4096), 4096), "a 4096-token pass (no position table)")
+    _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
     act = _act(c)
     if act != "silu":

@@ -94,6 +94,17 @@ def _dims(c: Config, w: Writer, rows) -> None:
         w.dim(name, c.int(key, default), note or key)
 
 
+def _capped_seq_len(c: Config, w: Writer, cap: int = 4096) -> None:
+    """seq_len for a long-context family: one pass of max_position_embeddings tokens, or of `cap`
+    where the file's context is longer or not given (a longer pass is a `--set seq_len=` away)."""
+    given = c.get("max_position_embeddings")
+    positions = cap if given is None else c.int("max_position_embeddings")
+    why = ("max_position_embeddings: one full-context pass" if positions <= cap and given is not None else
+           f"a {cap}-token pass (max_position_embeddings {positions:,} is longer)" if given is not None else
+           f"a {cap}-token pass (no max_position_embeddings)")
+    w.dim("seq_len", min(positions, cap), why)
+
+
 def _runs(w: Writer, kinds: list, lines: Callable, label: Callable[[object], str], total: str | None = None) -> None:
     """Layers of differing kinds in a stack, a `repeat` per run of like ones (`lines(kind)`: a layer's
     lines), each commented with the layers it covers and `label(kind)`. With `total` (the dim that
