@@ -53,8 +53,8 @@ def _stacks(c: Config, w: Writer) -> str:
     for alias, key in (("num_hidden_layers", "encoder_layers"), ("num_attention_heads", "encoder_attention_heads"),
                        ("hidden_size", "d_model")):
         if c.get(alias, c.data[key]) != c.data[key]:
-            raise c.error(alias, f"{c.data[alias]!r} differs from {key} {c.data[key]!r}, which transformers reads "
-                          "it as (whichever it sets last wins); give the one value")
+            raise c.error(alias, f"{c.data[alias]!r} differs from {key} {c.data[key]!r}: transformers' config keeps "
+                          "one value for both (its attribute_map), so the file is ambiguous")
     for key in ("encoder_layerdrop", "decoder_layerdrop"):  # skipping layers at random in training
         c.expect(key, (0, 0.0), 0.0)
     if c.flag("scale_embedding", False):
