@@ -6,7 +6,10 @@ fields it understands; a field that could change the architecture and is not und
 — an unknown key, or a known key with a value the importer cannot express — is an error
 naming the field, never a silently wrong spec. Fields that change no count (dropouts,
 epsilons, rope scaling, token ids, router loss weights…) are data in hfneutral; they are
-accepted and listed as ignored.
+accepted and listed as ignored, as are fields a family's transformers model never reads, whatever
+their value (Config.unused: legacy and foreign names real files carry). A size a file leaves out is
+read at the family's config-class value where the family gives one (Config.defaults: Gemma 3's
+text_config), else refused by name.
 
 A module per kind of model. Families that share a structure are rows of one template: the
 nineteen Llama-like ones (llama: a `Decoder` each, its sliding-window rule a `Sliding`), the
