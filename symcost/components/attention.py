@@ -114,11 +114,7 @@ class Attention(Projections):
         if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
             parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.window))
         parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=True)
-        if self.hidden_dropout is not None:
-            parts["dropout"] = dropout.flops(ctx, self.hidden_dropout, ctx.tokens * self.dim)
-        if self.residual:
-            parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
-        return parts
+        return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
 
     def saved(self, ctx: Ctx):
         b, T, h, kv, hd = ctx.batch, ctx.seq_len, self.heads, self.n_kv, self.d_head

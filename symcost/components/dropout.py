@@ -47,6 +47,17 @@ def output_mask(ctx: Ctx, p: sympy.Expr | None, width: sympy.Expr) -> sympy.Expr
     return ZERO if p is None else mask(p, ctx.tokens * width)
 
 
+def output(ctx: Ctx, p: sympy.Expr | None, width: sympy.Expr, residual: bool) -> dict[str, Cost]:
+    """The work a layer does on its output of `width` per token after its last projection: its
+    `hidden_dropout`, then the residual add (attention's and the MLP's alike)."""
+    parts = {}
+    if p is not None:
+        parts["dropout"] = flops(ctx, p, ctx.tokens * width)
+    if residual:
+        parts["residual"] = ctx.elementwise(ctx.tokens * width, "residual")
+    return parts
+
+
 def apply(x, p: float, training: bool):
     """x through dropout as a CUDA device runs it (see the module docstring)."""
     import torch

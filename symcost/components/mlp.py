@@ -46,11 +46,7 @@ class MLP(Component):
         kind = "gelu" if self.activation.startswith("gelu") else self.activation
         parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
         parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=True)
-        if self.hidden_dropout is not None:
-            parts["dropout"] = dropout.flops(ctx, self.hidden_dropout, ctx.tokens * self.dim)
-        if self.residual:
-            parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
-        return parts
+        return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
 
     def saved(self, ctx: Ctx):
         return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated)
