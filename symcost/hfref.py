@@ -31,9 +31,9 @@ EXPLAINED = {
 class HFCounts:
     model: str
     params: int
-    forward: int
+    active: int  # the parameters a token runs: all but the experts its router does not pick
+    forward: int | None  # None: built on meta and not run (parameters only)
     explained: dict[str, tuple[int, str]] = field(default_factory=dict)  # module -> (FLOPs, why)
-    experts: list[tuple[int, int]] = field(default_factory=list)  # per MoE layer: (expert params, experts)
     by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # symcost layer type -> (params, FLOPs)
 
 
@@ -57,6 +57,19 @@ def is_experts(module) -> bool:
     return type(module).__name__.endswith("Experts")
 
 
+def active_params(model, cfg) -> int:
+    """The model's parameters less, in each MoE layer, the experts top_k does not run: of the
+    experts module's parameters, (experts - top_k) / experts (top_k as the config names it:
+    num_experts_per_tok, or DBRX's ffn_config.moe_top_k)."""
+    top_k = getattr(cfg, "num_experts_per_tok", None) or getattr(getattr(cfg, "ffn_config", None), "moe_top_k", None)
+    active = sum(p.numel() for p in model.parameters())
+    for m in model.modules():
+        if is_experts(m) and getattr(m, "num_experts", None):
+            held = sum(p.numel() for p in m.parameters())
+            active -= held - top_k * held // m.num_experts
+    return active
+
+
 def kind_of(name: str, module) -> str | None:
     attribute, cls = name.rsplit(".", 1)[-1], type(module).__name__
     kind = next((k for k, names in NAMES.items() if attribute in names), None)
@@ -66,9 +79,9 @@ def kind_of(name: str, module) -> str | None:
     return kind or by_class
 
 
-def by_kind(model, counter) -> dict[str, tuple[int, int]]:
-    """Parameters (each tensor once, where it is first named) and forward FLOPs per symcost
-    layer type, over the outermost modules kind_of types."""
+def by_kind(model, counter=None) -> dict[str, tuple[int, int]]:
+    """Parameters (each tensor once, where it is first named) and forward FLOPs (0 without a
+    counter) per symcost layer type, over the outermost modules kind_of types."""
     typed: dict[str, str] = {}
     for name, module in model.named_modules():
         if name and not any(name.startswith(t + ".") for t in typed) and (kind := kind_of(name, module)):
@@ -79,7 +92,7 @@ def by_kind(model, counter) -> dict[str, tuple[int, int]]:
         if (t := owner(name)) is not None:
             out.setdefault(typed[t], [0, 0])[0] += p.numel()
     root = type(model).__name__
-    for name, ops in counter.get_flop_counts().items():
+    for name, ops in counter.get_flop_counts().items() if counter else ():
         if name.startswith(root + ".") and name[len(root) + 1:] in typed:
             out.setdefault(typed[name[len(root) + 1:]], [0, 0])[1] += sum(ops.values())
     return {k: (v[0], v[1]) for k, v in out.items()}
@@ -126,13 +139,14 @@ def config_object(family: str, config: dict):
     raise SpecError("transformers cannot read this config: too many fields it checks otherwise")
 
 
-def build(config: dict, device: str = "meta"):
-    """The model with the head the config's `architectures` names, as import-hf reads it."""
+def build(config: dict, device: str = "meta", cfg=None):
+    """The model with the head the config's `architectures` names, as import-hf reads it (from
+    `cfg`, transformers' config object, when given)."""
     import transformers
 
     family = config.get("model_type")
     head = head_of(Config(config, "config"), family)
-    cfg = config_object(family, config)
+    cfg = cfg or config_object(family, config)
     if head == "classifier" and hasattr(cfg, "pad_token_id") and cfg.pad_token_id is None:
         cfg.pad_token_id = 0  # it finds each sequence's last token by its padding (a batch needs one); no count changes
     seq2seq = "AutoModelForSpeechSeq2Seq" if family == "whisper" else "AutoModelForSeq2SeqLM"
@@ -147,11 +161,20 @@ def build(config: dict, device: str = "meta"):
             return auto.from_config(cfg, **options)
 
 
+def parameters(config: dict) -> HFCounts:
+    """The model built on meta and not run: its parameters, active ones and per layer type."""
+    cfg = config_object(config.get("model_type"), config)
+    model = build(config, "meta", cfg)
+    return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), active_params(model, cfg),
+                    None, by_kind=by_kind(model))
+
+
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",
             image_size: int | None = None) -> HFCounts:
     # no parameter asks for gradients: a view of one taken by the model's forward (DBRX's experts)
     # would otherwise require grad without a grad_fn, which FlopCounterMode's module tracker refuses
-    model = build(config, device).eval().requires_grad_(False)
+    cfg = config_object(config.get("model_type"), config)
+    model = build(config, device, cfg).eval().requires_grad_(False)
     ids = lambda n: torch.zeros(batch, n, dtype=torch.long, device=device)
     family = config.get("model_type")
     vision = config.get("vision_config") or config  # CLIP's image tower, else the image model itself
@@ -192,12 +215,8 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
         for suffix, why in EXPLAINED.items()
         if name.endswith("." + suffix) and sum(ops.values())
     }
-    experts = [
-        (sum(p.numel() for p in m.parameters(recurse=False)), int(m.num_experts))
-        for m in model.modules() if is_experts(m) and hasattr(m, "num_experts")
-    ]
-    return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), counter.get_total_flops(),
-                    explained, experts, by_kind(model, counter))
+    return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), active_params(model, cfg),
+                    counter.get_total_flops(), explained, by_kind(model, counter))
 
 
 def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, seed: int = 0) -> dict[str, int]:

@@ -190,12 +190,14 @@ class HFReport:
     model: str
     dims: dict[str, int]
     params: tuple[int, int]  # (symbolic, transformers)
-    forward: tuple[int, int]
+    forward: tuple[int, int | None]  # transformers' None: not measured (`unmeasured` says why)
     explained: dict[str, tuple[int, str]]  # FLOPs transformers spends outside the spec's architecture
     # per layer type: ((params, FLOPs) in the spec, in transformers' modules of that type); where the
     # two module trees cut a layer differently (BERT's attention holds its LayerNorm) rows differ
     # while the totals agree, so the totals decide `match`
     by_kind: dict[str, tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=dict)
+    active: tuple[int, int] = (0, 0)  # the parameters a token runs (all but unpicked experts)
+    unmeasured: str | None = None
 
     @property
     def kinds_agree(self) -> bool:
@@ -203,7 +205,9 @@ class HFReport:
 
     @property
     def match(self) -> bool:
-        return self.params[0] == self.params[1] and self.forward[0] + sum(f for f, _ in self.explained.values()) == self.forward[1]
+        """Parameters and active parameters equal, and forward FLOPs too where they were measured."""
+        return self.params[0] == self.params[1] and self.active[0] == self.active[1] and (
+            self.forward[1] is None or self.forward[0] + sum(f for f, _ in self.explained.values()) == self.forward[1])
 
 
 # families (or a family's head) whose transformers models read tensor values as they run (which the
@@ -219,11 +223,14 @@ HF_CPU_PARAMS = 50_000_000  # 200 MB of fp32 weights
 
 def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None, source: str = "config.json",
               text: str | None = None) -> HFReport:
-    """The spec's params and forward FLOPs (pytorch convention) against the `transformers`
-    model built from `config` on meta, at the spec's batch, seq_len (and src_len); `source` and
-    `text` (the file's) locate an error in the config, which must be one import-hf reads."""
+    """The spec's params, active params and forward FLOPs (pytorch convention) against the
+    `transformers` model built from `config` on meta, at the spec's batch, seq_len (and src_len);
+    `source` and `text` (the file's) locate an error in the config, which must be one import-hf
+    reads. A family that transformers runs reading tensor values (ON_CPU) is run on the CPU, at
+    most HF_CPU_PARAMS parameters; a larger one is built on meta and compared in parameters only,
+    the report saying why its forward FLOPs were not measured."""
     from .hf import Config, convert, head_of
-    from .hfref import measure
+    from .hfref import measure, parameters
 
     convert(config, source, text=text)  # a config the importer refuses is refused here too, at its field
 
@@ -236,23 +243,25 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None,
         raise SpecError(f"verify --hf builds the model at the config's image_size {configured} (its position table "
                         f"is that size); evaluate at image_size={configured}")
     t = evaluation.total
-    device = "meta"
+    device, unmeasured = "meta", None
     family = config.get("model_type")
     why = ON_CPU.get(family) or ON_CPU.get((family, head_of(Config(config, source), family)))
     if why is not None:
         device = "cpu"
         if t["params"] > HF_CPU_PARAMS:
-            raise SpecError(f"verify --hf: in transformers {family} reads tensor values as it runs ({why}; "
-                            f"the meta device cannot), so the model is built on the CPU with real weights: at most "
-                            f"{HF_CPU_PARAMS:,} parameters, this config has {t['params']:,}; verify a smaller config "
-                            "of the family")
-    counts = on_a_deep_stack(measure, config, dims.get("batch", 1), dims.get("seq_len"), dims.get("src_len"),
-                             image_size=dims.get("image_size"), device=device)
+            unmeasured = (f"transformers' {family} reads tensor values as it runs ({why}), which the meta device "
+                          f"cannot; on the CPU, with real weights, verify --hf runs at most {HF_CPU_PARAMS:,} "
+                          f"parameters and this config has {t['params']:,}: verify a smaller one of the family for "
+                          "its FLOPs")
+    counts = on_a_deep_stack(parameters, config) if unmeasured else on_a_deep_stack(
+        measure, config, dims.get("batch", 1), dims.get("seq_len"), dims.get("src_len"),
+        image_size=dims.get("image_size"), device=device)
     ours: dict[str, tuple[int, int]] = {}
     for node, numbers in evaluation.components:
         kind = "attention" if node.kind == "mla" else node.kind  # transformers' module is its attention
         params, flops = ours.get(kind, (0, 0))
-        ours[kind] = (params + numbers["params"], flops + numbers["forward"])
+        ours[kind] = (params + numbers["params"], flops + (numbers["forward"] if counts.forward is not None else 0))
     kinds = {k: (ours.get(k, (0, 0)), counts.by_kind.get(k, (0, 0))) for k in sorted(set(ours) | set(counts.by_kind))}
     return HFReport(spec.name, counts.model, dims, (t["params"], counts.params), (t["forward"], counts.forward),
-                    counts.explained, {k: v for k, v in kinds.items() if v != ((0, 0), (0, 0))})
+                    counts.explained, {k: v for k, v in kinds.items() if v != ((0, 0), (0, 0))},
+                    (t["active_params"], counts.active), unmeasured)

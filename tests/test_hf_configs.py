@@ -128,10 +128,13 @@ COUNTS = {
 }
 
 # families whose transformers model reads tensor values as it runs (verification.ON_CPU), in files too
-# large for the CPU: parameters and active parameters against the model built on meta, forward FLOPs not
-# (each family's are exact on the CPU at smaller sizes in test_hf.py, and DBRX's and Jamba's from the real
-# test-model files here, dbrx-tiny256-random and Jamba-tiny-random)
+# large for the CPU: verify --hf compares parameters and active parameters on meta and says why forward
+# FLOPs were not measured (each family's are exact on the CPU at smaller sizes in test_hf.py, and DBRX's and
+# Jamba's from the real test-model files here, dbrx-tiny256-random and Jamba-tiny-random)
 PARAMS_ONLY = {"dbrx-instruct", "Jamba-v0.1", "gemma-3-4b-it"}
+MOE = {"Mixtral-8x7B-v0.1", "Qwen1.5-MoE-A2.7B", "OLMoE-1B-7B-0125-Instruct", "DeepSeek-V2.5", "DeepSeek-R1",
+       "Marco-Mini-Instruct", "granite-3.1-1b-a400m-instruct", "dbrx-instruct", "dbrx-tiny256-random", "Jamba-v0.1",
+       "Jamba-tiny-random"}
 SIZES = {"vit-base-patch16-224-in21k": {"batch": 1}, "gemma-3-4b-it": {"seq_len": 300, "batch": 1}}
 
 
@@ -148,35 +151,19 @@ def test_real_configs_import_and_match_transformers(cli, tmp_path, monkeypatch, 
     assert result.stderr.startswith("ignored (they change no count): ")
     data = json.loads(path.read_text())
     sizes = SIZES.get(name, {"seq_len": 32, "batch": 1}) | ({"src_len": 24} if data["model_type"] == "t5" else {})
-    spec = symcost.load(out)
-    top_k = data.get("num_experts_per_tok") or data.get("ffn_config", {}).get("moe_top_k")
-    if top_k or name in PARAMS_ONLY:
-        from symcost.hfref import build
-
-        total = symcost.evaluate(symcost.derive(spec), sizes).total
-        model = build(data)
-        assert sum(p.numel() for p in model.parameters()) == total["params"] == COUNTS[name][0]
-        assert _active(model, top_k) == total["active_params"]
-    if name in PARAMS_ONLY:
-        return
     monkeypatch.setattr(verification, "HF_CPU_PARAMS", 130_000_000)  # the tiny Jamba's 128M and DBRX's 64M, on the CPU
-    report = verify_hf(spec, data, sizes)
+    report = verify_hf(symcost.load(out), data, sizes)
+    assert (report.active == report.params) == (name not in MOE), report.active  # experts a token does not run
+    assert report.active[0] == report.active[1] or name not in MOE, report.active
+    if name in PARAMS_ONLY:
+        assert report.forward[1] is None and "reads tensor values as it runs" in report.unmeasured
+        assert report.params == (COUNTS[name][0],) * 2 and report.match
+        return
     assert report.model == data["architectures"][0]
     assert report.forward[0] == report.forward[1], report.forward
     untied = data["model_type"] == "t5" and data.get("tie_word_embeddings") is False
     theirs = COUNTS[name][0] - (data["vocab_size"] * data["d_model"] if untied else 0)
     assert report.params == (COUNTS[name][0], theirs) and report.match == (not untied), (report.params, report.forward)
-
-
-def _active(model, top_k: int | None) -> int:
-    """transformers' parameters less the experts a token does not run: top_k of each MoE layer's
-    (DBRX's are a DbrxExpertGLU of moe_num_experts)."""
-    active = sum(p.numel() for p in model.parameters())
-    for module in model.modules():
-        if type(module).__name__.endswith(("Experts", "ExpertGLU")):
-            held = sum(p.numel() for p in module.parameters(recurse=False))
-            active += top_k * held // getattr(module, "num_experts", getattr(module, "moe_num_experts", 0)) - held
-    return active
 
 
 def test_dropout_that_training_would_run_is_named_in_the_spec(cli):
@@ -207,3 +194,18 @@ def test_a_long_context_is_written_as_a_4096_token_pass_that_says_why(cli, tmp_p
     path.write_text(json.dumps(json.loads((DATA / f"{name}.json").read_text()) | change))
     seq_len = next(line for line in cli("import-hf", path).stdout.splitlines() if "seq_len:" in line)
     assert why in seq_len and seq_len.split("#")[0].split() == ["seq_len:", str(tokens)], seq_len
+
+
+def test_verify_hf_of_a_file_too_large_for_the_cpu_compares_parameters_and_says_why(cli, tmp_path):
+    """DBRX Instruct's file: transformers' DBRX runs only on the CPU (its experts gather tokens by
+    value), and 132B parameters are too many for that; verify --hf compares parameters and active
+    ones on meta, exits 0 when they match, and says in text and JSON that the FLOPs were not measured."""
+    path, out = DATA / "dbrx-instruct.json", tmp_path / "dbrx.yaml"
+    assert cli("import-hf", path, "-o", out).exit_code == 0
+    text = cli("verify", out, "--hf", path, "--set", "seq_len=32")
+    assert text.exit_code == 0, text.stdout
+    assert "36,469,708,800     36,469,708,800   ok" in text.stdout and "MATCH in parameters" in text.stdout
+    assert "forward FLOPs not measured: transformers' dbrx reads tensor values" in " ".join(text.stdout.split())
+    data = json.loads(cli("verify", out, "--hf", path, "--set", "seq_len=32", "--format", "json").stdout)
+    assert data["active_params"] == {"symbolic": 36_469_708_800, "transformers": 36_469_708_800} and data["match"]
+    assert data["flops_forward"]["transformers"] is None and "at most 50,000,000" in data["flops_not_measured"]

@@ -288,7 +288,9 @@ def render_hf_report(r, fmt: str) -> str:
     data = {
         "name": r.name, "model": r.model, "match": r.match, "dims": r.dims, "convention": "pytorch",
         "params": {"symbolic": r.params[0], "transformers": r.params[1]},
+        "active_params": {"symbolic": r.active[0], "transformers": r.active[1]},
         "flops_forward": {"symbolic": r.forward[0], "transformers": r.forward[1]},
+        "flops_not_measured": r.unmeasured,
         "explained": [{"module": m, "flops": f, "why": why} for m, (f, why) in r.explained.items()],
         "by_type": {k: {"params": {"symbolic": ours[0], "transformers": theirs[0]},
                         "flops_forward": {"symbolic": ours[1], "transformers": theirs[1]}}
@@ -299,18 +301,27 @@ def render_hf_report(r, fmt: str) -> str:
 
         return json.dumps(data, indent=2)
     limit = width()
+    ok = lambda ours, theirs: "ok" if ours == theirs else "DIFFERS"
+    rows = [("params", number(r.params[0]), number(r.params[1]), ok(*r.params))]
+    if r.active != r.params:  # a model with experts
+        rows.append(("active params", number(r.active[0]), number(r.active[1]), ok(*r.active)))
+    rows.append(("forward FLOPs", number(r.forward[0]), "not measured", "") if r.unmeasured else
+                ("forward FLOPs", number(r.forward[0]), number(r.forward[1]), "ok" if r.forward[0] == r.forward[1] else ""))
     lines = [
         *wrap(f"{r.name} — against transformers' {r.model} (meta device, eager attention, batched_mm experts)", limit),
         *wrap("dims: " + ", ".join(f"{k}={v}" for k, v in r.dims.items()), limit),
         "",
-        *table(("", "symcost", "transformers", ""), [
-            ("params", number(r.params[0]), number(r.params[1]), "ok" if r.params[0] == r.params[1] else "DIFFERS"),
-            ("forward FLOPs", number(r.forward[0]), number(r.forward[1]), "ok" if r.forward[0] == r.forward[1] else ""),
-        ], limit),
+        *table(("", "symcost", "transformers", ""), rows, limit),
     ]
     for module, (flops, why) in r.explained.items():
         lines += wrap(f"  + {flops:,} FLOPs in {module}: {why}", limit)
-    if r.by_kind:
+    if r.unmeasured:
+        lines += wrap(f"  forward FLOPs not measured: {r.unmeasured}", limit)
+    if r.by_kind and r.unmeasured:
+        lines += ["", *table(("layer type", "params", "transformers", ""), [
+            (k, number(ours[0]), number(theirs[0]), "ok" if ours[0] == theirs[0] else "-")
+            for k, (ours, theirs) in r.by_kind.items()], limit)]
+    elif r.by_kind:
         lines += ["", *table(("layer type", "params", "transformers", "forward FLOPs", "transformers", ""), [
             (k, number(ours[0]), number(theirs[0]), number(ours[1]), number(theirs[1]), "ok" if ours == theirs else "-")
             for k, (ours, theirs) in r.by_kind.items()], limit)]
@@ -318,6 +329,10 @@ def render_hf_report(r, fmt: str) -> str:
             lines += wrap("  -: the two module trees cut these layers differently (transformers' modules are typed by "
                           "name: self_attn, mlp, *RMSNorm, …); the totals above are the check", limit)
     lines.append("")
-    lines.append("MATCH: equal exactly" + (" once the listed library work is added." if r.explained else ".")
-                 if r.match else "MISMATCH: the counts differ by more than the listed library work.")
+    if r.unmeasured:
+        lines.append("MATCH in parameters; forward FLOPs not measured (above)." if r.match else
+                     "MISMATCH: the parameters differ.")
+    else:
+        lines.append("MATCH: equal exactly" + (" once the listed library work is added." if r.explained else ".")
+                     if r.match else "MISMATCH: the counts differ by more than the listed library work.")
     return "\n".join(lines)
