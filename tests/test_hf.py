@@ -524,6 +524,20 @@ def test_nested_fields_that_change_no_count_are_listed_by_their_path(cli, tmp_pa
     assert "ffn_config.moe_jitter_eps" not in listed  # read: DBRX's router noise, a training setting
 
 
+# (transformers 5's DBRX cannot build without attn_config.rope_theta, a frequency: no size)
+@pytest.mark.parametrize("family, nested", [("dbrx", {"attn_config": {"rope_theta": 10000.0}, "ffn_config": {}}),
+                                            ("gemma3", {"text_config": {}})])
+def test_sizes_a_nested_config_leaves_out_are_its_config_classs(family, nested):
+    """transformers saves a nested config as its difference from the class's values (Gemma 3's
+    text_config gives only the sizes that differ), so a size left out is the class's: the spec's
+    parameters equal those of the model transformers builds from the same file."""
+    from symcost.hfref import build
+
+    data = config(family) | nested
+    spec = symcost.loads(import_config(data, "config.json"))
+    assert symcost.evaluate(spec).total["params"] == sum(p.numel() for p in build(data).parameters())
+
+
 def test_a_model_directory_and_the_local_cache(cli, tmp_path, monkeypatch):
     """CONFIG may be a model directory; --model-id reads the local Hugging Face cache's snapshot
     that refs/main names (never the network)."""

@@ -59,9 +59,9 @@ def _dbrx(c: Config, w: Writer) -> None:
     _dims(c, w, [("d_model", "d_model"), ("n_layers", "n_layers"), ("n_heads", "n_heads")])
     w.dim("n_kv_heads", attn.int("kv_n_heads", 1), "attn_config.kv_n_heads")
     c.get("num_key_value_heads")  # transformers' copy of kv_n_heads
-    _dims(ffn, w, [("d_ff", "ffn_hidden_size", "ffn_config.ffn_hidden_size: each expert's"),
-                   ("n_experts", "moe_num_experts", "ffn_config.moe_num_experts"),
-                   ("top_k", "moe_top_k", "ffn_config.moe_top_k")])
+    _dims(ffn, w, [("d_ff", "ffn_hidden_size", "ffn_config.ffn_hidden_size: each expert's", 3584),  # DbrxFFNConfig's
+                   ("n_experts", "moe_num_experts", "ffn_config.moe_num_experts", 4),  # values where the file
+                   ("top_k", "moe_top_k", "ffn_config.moe_top_k", 1)])  # leaves them out
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     w.dim("seq_len", c.int("max_seq_len", 2048), "max_seq_len: one full-context pass")
     w.dim("batch", 1, "sequences per pass")
