@@ -317,14 +317,11 @@ def render_hf_report(r, fmt: str) -> str:
         lines += wrap(f"  + {flops:,} FLOPs in {module}: {why}", limit)
     if r.unmeasured:
         lines += wrap(f"  forward FLOPs not measured: {r.unmeasured}", limit)
-    if r.by_kind and r.unmeasured:
-        lines += ["", *table(("layer type", "params", "transformers", ""), [
-            (k, number(ours[0]), number(theirs[0]), "ok" if ours[0] == theirs[0] else "-")
-            for k, (ours, theirs) in r.by_kind.items()], limit)]
-    elif r.by_kind:
-        lines += ["", *table(("layer type", "params", "transformers", "forward FLOPs", "transformers", ""), [
-            (k, number(ours[0]), number(theirs[0]), number(ours[1]), number(theirs[1]), "ok" if ours == theirs else "-")
-            for k, (ours, theirs) in r.by_kind.items()], limit)]
+    if r.by_kind:
+        flops = ("forward FLOPs", "transformers") if not r.unmeasured else ()  # else each row's 0 and 0
+        lines += ["", *table(("layer type", "params", "transformers", *flops, ""), [
+            (k, number(ours[0]), number(theirs[0]), *((number(ours[1]), number(theirs[1])) if flops else ()),
+             "ok" if ours == theirs else "-") for k, (ours, theirs) in r.by_kind.items()], limit)]
         if not r.kinds_agree:
             lines += wrap("  -: the two module trees cut these layers differently (transformers' modules are typed by "
                           "name: self_attn, mlp, *RMSNorm, …); the totals above are the check", limit)
