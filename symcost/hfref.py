@@ -11,7 +11,7 @@ tolerance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -161,20 +161,26 @@ def build(config: dict, device: str = "meta", cfg=None):
             return auto.from_config(cfg, **options)
 
 
+def _counted(config: dict, device: str):
+    """The model built on `device`, and its counts before any run: parameters and active ones."""
+    cfg = config_object(config.get("model_type"), config)
+    model = build(config, device, cfg)
+    return model, HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()),
+                           active_params(model, cfg), None)
+
+
 def parameters(config: dict) -> HFCounts:
     """The model built on meta and not run: its parameters, active ones and per layer type."""
-    cfg = config_object(config.get("model_type"), config)
-    model = build(config, "meta", cfg)
-    return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), active_params(model, cfg),
-                    None, by_kind=by_kind(model))
+    model, counts = _counted(config, "meta")
+    return replace(counts, by_kind=by_kind(model))
 
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",
             image_size: int | None = None) -> HFCounts:
+    model, counts = _counted(config, device)
     # no parameter asks for gradients: a view of one taken by the model's forward (DBRX's experts)
     # would otherwise require grad without a grad_fn, which FlopCounterMode's module tracker refuses
-    cfg = config_object(config.get("model_type"), config)
-    model = build(config, device, cfg).eval().requires_grad_(False)
+    model.eval().requires_grad_(False)
     ids = lambda n: torch.zeros(batch, n, dtype=torch.long, device=device)
     family = config.get("model_type")
     vision = config.get("vision_config") or config  # CLIP's image tower, else the image model itself
@@ -215,8 +221,7 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
         for suffix, why in EXPLAINED.items()
         if name.endswith("." + suffix) and sum(ops.values())
     }
-    return HFCounts(type(model).__name__, sum(p.numel() for p in model.parameters()), active_params(model, cfg),
-                    counter.get_total_flops(), explained, by_kind(model, counter))
+    return replace(counts, forward=counter.get_total_flops(), explained=explained, by_kind=by_kind(model, counter))
 
 
 def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, seed: int = 0) -> dict[str, int]:
