@@ -21,10 +21,15 @@ from symcost.evaluate import dim_values
 from symcost.symbols import dim
 from symcost.hf import import_config
 
-# family: (config with the published sizes, its published parameter count or None)
+from published import MAMBA_CODESTRAL, published
+
+# family: (config with the published sizes, its published parameter count or None); every size a row
+# relies on is written in it or read from a published file, never left to a config class's defaults
 PUBLISHED = {
-    "gpt2": (lambda: T.GPT2Config(), 124_439_808),  # openai-community/gpt2 (the config's defaults)
-    "bert": (lambda: T.BertConfig(), 109_482_240),  # bert-base-uncased, BertModel with pooler
+    "gpt2": (lambda: published("gpt2"), 124_439_808),  # openai-community/gpt2
+    "bert": (lambda: T.BertConfig(  # bert-base-uncased, BertModel with pooler
+        vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        max_position_embeddings=512, type_vocab_size=2), 109_482_240),
     "llama-1": (lambda: T.LlamaConfig(  # LLaMA-7B (Touvron et al. 2023, Table 2): 2048-token context
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, intermediate_size=11008, vocab_size=32000,
         max_position_embeddings=2048), 6_738_415_616),
@@ -47,7 +52,7 @@ PUBLISHED = {
     "mistral": (lambda: T.MistralConfig(  # Mistral-7B-v0.1
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
         intermediate_size=14336, vocab_size=32000, sliding_window=4096), 7_241_732_096),
-    "mixtral": (lambda: T.MixtralConfig(), 46_702_792_704),  # Mixtral-8x7B (the config's defaults)
+    "mixtral": (lambda: published("Mixtral-8x7B-v0.1"), 46_702_792_704),
     "qwen2": (lambda: T.Qwen2Config(  # Qwen2-7B
         hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
         intermediate_size=18944, vocab_size=152064, max_position_embeddings=32768, tie_word_embeddings=False), None),
@@ -72,7 +77,7 @@ PUBLISHED = {
     "gemma": (lambda: T.GemmaConfig(  # gemma-7b
         hidden_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16, head_dim=256,
         intermediate_size=24576, vocab_size=256000), 8_537_680_896),
-    "gemma2": (lambda: T.Gemma2Config(), 2_614_341_888),  # gemma-2-2b (the config's defaults)
+    "gemma2": (lambda: published("gemma-2-2b"), 2_614_341_888),
     "gemma3_text": (lambda: T.Gemma3TextConfig(  # google/gemma-3-1b-pt: 26 layers, 4 groups of 6 and 2 local
         hidden_size=1152, num_hidden_layers=26, num_attention_heads=4, num_key_value_heads=1, head_dim=256,
         intermediate_size=6912, vocab_size=262144, sliding_window=512, max_position_embeddings=32768), 999_885_952),
@@ -80,7 +85,7 @@ PUBLISHED = {
         hidden_size=3072, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
         intermediate_size=8192, vocab_size=32064, max_position_embeddings=4096, sliding_window=2047,
         tie_word_embeddings=False), 3_821_079_552),
-    "deepseek_v3": (lambda: T.DeepseekV3Config(), 671_026_404_352),  # DeepSeek-V3 (the config's defaults)
+    "deepseek_v3": (lambda: published("DeepSeek-R1"), 671_026_404_352),  # DeepSeek-V3's layout
     "deepseek_v2": (lambda: T.DeepseekV2Config(  # deepseek-ai/DeepSeek-V2-Lite: no query LoRA
         hidden_size=2048, num_hidden_layers=27, num_attention_heads=16, num_key_value_heads=16, kv_lora_rank=512,
         q_lora_rank=None, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, intermediate_size=10944,
@@ -128,7 +133,7 @@ PUBLISHED = {
         hidden_size=2048, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=1024,
         num_experts=64, num_experts_per_tok=8, vocab_size=50304, max_position_embeddings=4096,
         tie_word_embeddings=False, pad_token_id=1, bos_token_id=None, eos_token_id=50279), None),
-    "falcon": (lambda: T.FalconConfig(), 6_921_720_704),  # tiiuae/falcon-7b (the config's defaults): multi-query
+    "falcon": (lambda: published("falcon-7b-instruct"), 6_921_720_704),  # tiiuae/falcon-7b's layout: multi-query
     "falcon-40b": (lambda: T.FalconConfig(  # tiiuae/falcon-40b: grouped kv heads, a norm per branch
         hidden_size=8192, num_hidden_layers=60, num_attention_heads=128, num_kv_heads=8, new_decoder_architecture=True,
         vocab_size=65024), None),
@@ -137,7 +142,10 @@ PUBLISHED = {
         parallel_attn=False, bias=True, vocab_size=50304), None),
     "bloom": (lambda: T.BloomConfig(  # bigscience/bloom-560m: ALiBi, an embedding LayerNorm
         hidden_size=1024, n_layer=24, n_head=16, vocab_size=250880), 559_214_592),  # its model card: 559,214,592
-    "bart": (lambda: T.BartConfig(), 406_291_456),  # facebook/bart-large (the config's defaults): BartForConditionalGeneration
+    "bart": (lambda: T.BartConfig(  # facebook/bart-large: BartForConditionalGeneration
+        vocab_size=50265, d_model=1024, encoder_layers=12, decoder_layers=12, encoder_attention_heads=16,
+        decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024,
+        scale_embedding=False, tie_word_embeddings=True), 406_291_456),
     "dbrx": (lambda: T.DbrxConfig(  # databricks/dbrx-base's layout at a size the CPU builds (its experts route by value)
         d_model=96, n_heads=6, n_layers=2, max_seq_len=128, vocab_size=1000,
         attn_config={"kv_n_heads": 2, "clip_qkv": 8, "rope_theta": 500000}, ffn_config={"ffn_hidden_size": 64, "moe_num_experts": 16,
@@ -151,7 +159,7 @@ PUBLISHED = {
         mm_tokens_per_image=16, architectures=["Gemma3ForConditionalGeneration"]), None),
     "mamba": (lambda: T.MambaConfig(  # state-spaces/mamba-130m-hf
         hidden_size=768, num_hidden_layers=24, vocab_size=50280), None),
-    "mamba2": (lambda: T.Mamba2Config(), None),  # mistralai/Mamba-Codestral-7B-v0.1 (the config's defaults)
+    "mamba2": (lambda: T.Mamba2Config(**MAMBA_CODESTRAL), None),
     "bamba": (lambda: T.BambaConfig(  # Bamba's layout (Mamba-2 layers, attention at attn_layer_indices), small:
         hidden_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,  # the CPU builds it
         intermediate_size=96, vocab_size=300, attn_layer_indices=[2, 4], mamba_n_heads=8, mamba_d_state=16,
@@ -164,14 +172,17 @@ PUBLISHED = {
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
-    "whisper": (lambda: T.WhisperConfig(), 37_760_640),  # openai/whisper-tiny (the config's defaults): 37.76M
+    "whisper": (lambda: T.WhisperConfig(  # openai/whisper-tiny: 37.76M
+        vocab_size=51865, num_mel_bins=80, d_model=384, encoder_layers=4, decoder_layers=4, encoder_attention_heads=6,
+        decoder_attention_heads=6, encoder_ffn_dim=1536, decoder_ffn_dim=1536, max_source_positions=1500,
+        max_target_positions=448, scale_embedding=False, tie_word_embeddings=True), 37_760_640),
     "roberta": (lambda: T.RobertaConfig(  # roberta-base (RobertaModel with its pooler)
         vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), 124_645_632),
     "xlm-roberta": (lambda: T.XLMRobertaConfig(  # xlm-roberta-base
         vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1), None),
-    "distilbert": (lambda: T.DistilBertConfig(), 66_362_880),  # distilbert-base-uncased (the config's defaults)
-    "clip": (lambda: T.CLIPConfig(), 151_277_313),  # openai/clip-vit-base-patch32 (the config's defaults)
-    "vit": (lambda: T.ViTConfig(), 86_389_248),  # google/vit-base-patch16-224-in21k (ViTModel, pooler)
+    "distilbert": (lambda: published("msmarco-distilbert-base-tas-b"), 66_362_880),  # distilbert-base's layout
+    "clip": (lambda: published("clip-ViT-B-32"), 151_277_313),  # openai/clip-vit-base-patch32
+    "vit": (lambda: published("vit-base-patch16-224-in21k"), 86_389_248),  # ViTModel, pooler
     "opt": (lambda: T.OPTConfig(  # facebook/opt-1.3b
         hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32, vocab_size=50272,
         max_position_embeddings=2048, word_embed_proj_dim=2048), None),
@@ -283,8 +294,14 @@ def test_active_params_from_the_modules(family, top_k):
         ("dbrx", {"ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 1,
                                  "ffn_act_fn": {"name": "relu2"}}}, "ffn_config.ffn_act_fn.name: 'relu2'"),
         ("cohere", {"use_qk_norm": True}, "use_qk_norm: True is not supported"),
-        ("falcon", {"new_decoder_architecture": True, "parallel_attn": False}, "parallel_attn: new_decoder_architecture"),
+        ("falcon", {"new_decoder_architecture": True, "parallel_attn": False, "num_key_value_heads": 71},
+         "parallel_attn: new_decoder_architecture"),
         ("falcon", {"num_ln_in_parallel_attn": 3}, "num_ln_in_parallel_attn: 3 is not supported"),
+        # transformers 5.25 writes num_key_value_heads beside num_kv_heads, derived from it and never read back
+        ("falcon", {"num_key_value_heads": 71}, "num_key_value_heads: 71 contradicts num_kv_heads 71, multi_query true "
+                                                "and new_decoder_architecture false, which give 1 key/value heads"),
+        ("falcon-40b", {"num_key_value_heads": 1}, "num_key_value_heads: 1 contradicts num_kv_heads 8"),
+        ("falcon-rw", {"num_kv_heads": 8}, "num_kv_heads: 8 key/value heads beside multi_query false"),
         ("bloom", {"apply_residual_connection_post_layernorm": True}, "apply_residual_connection_post_layernorm: True"),
     ],
 )

@@ -209,3 +209,43 @@ def test_verify_hf_of_a_file_too_large_for_the_cpu_compares_parameters_and_says_
     data = json.loads(cli("verify", out, "--hf", path, "--set", "seq_len=32", "--format", "json").stdout)
     assert data["active_params"] == {"symbolic": 36_469_708_800, "transformers": 36_469_708_800} and data["match"]
     assert data["flops_forward"]["transformers"] is None and "at most 50,000,000" in data["flops_not_measured"]
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_a_file_re_saved_by_the_installed_transformers_imports_to_the_same_counts(tmp_path, name):
+    """The installed transformers' config class reads each published file and saves it again, writing
+    every field it now has (Falcon's num_key_value_heads since 5.25, beside num_kv_heads): import-hf
+    takes the re-saved file, refusing none of the new fields, and its spec counts what the
+    original's does. The one difference is transformers 5's own: it ties every T5's head, so the
+    re-saved T5 v1.1 file says tie_word_embeddings true and holds one vocab x d_model table fewer."""
+    from symcost.hf import import_config
+    from symcost.hfref import config_object
+
+    data = json.loads((DATA / f"{name}.json").read_text())
+    config_object(data["model_type"], data).save_pretrained(tmp_path)
+    re_saved = json.loads((tmp_path / "config.json").read_text())
+    totals = [symcost.evaluate(symcost.loads(import_config(d, "config.json"))).total for d in (data, re_saved)]
+    untied = data["model_type"] == "t5" and data.get("tie_word_embeddings") is False
+    tied_table = data["vocab_size"] * data["d_model"] if untied else 0
+    assert totals[1]["params"] == totals[0]["params"] - tied_table == COUNTS[name][0] - tied_table
+    assert totals[1]["active_params"] == totals[0]["active_params"] - tied_table
+    assert totals[1]["forward"] == totals[0]["forward"] and totals[1]["train"] == totals[0]["train"]
+
+
+def test_falcon_re_saved_by_transformers_5_25_imports_and_a_contradicting_one_is_refused_in_one_line(cli, tmp_path):
+    """The issue's report, as a user meets it: FalconConfig re-saves falcon-7b-instruct's file with
+    num_key_value_heads (1: multi-query) beside num_kv_heads (71); import-hf takes it, and refuses, in
+    one line with exit status 2, a file whose num_key_value_heads says otherwise."""
+    from symcost.hfref import config_object
+
+    config_object("falcon", json.loads((DATA / "falcon-7b-instruct.json").read_text())).save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    data = json.loads(path.read_text())
+    assert (data["num_kv_heads"], data["num_key_value_heads"], data["multi_query"]) == (71, 1, True)
+    result = cli("import-hf", path, "-o", tmp_path / "falcon.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert symcost.evaluate(symcost.load(tmp_path / "falcon.yaml")).total["params"] == 6_921_720_704
+    path.write_text(json.dumps(data | {"num_key_value_heads": 8}))
+    result = cli("import-hf", path)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert "num_key_value_heads: 8 contradicts num_kv_heads 71" in result.stderr

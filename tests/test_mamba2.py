@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import symcost
 from conftest import block_spec
+from published import BAMBA_9B, MAMBA_CODESTRAL
 from symcost.errors import SpecError
 from symcost.hf import import_config
 
@@ -149,7 +150,7 @@ def test_a_contracted_size_of_1_is_refused_where_it_is_written(field, value):
     ({"hidden_act": "gelu"}, "hidden_act: 'gelu' is not supported"),
 ])
 def test_import_refuses_configs_it_cannot_count(change, fragment):
-    config = T.Mamba2Config().to_dict() | change
+    config = T.Mamba2Config(**MAMBA_CODESTRAL).to_dict() | change
     with pytest.raises(SpecError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         symcost.loads(import_config(config))
 
@@ -162,7 +163,7 @@ def test_import_refuses_configs_it_cannot_count(change, fragment):
 ])
 def test_bamba_import_refuses_configs_it_cannot_count(change, fragment):
     with pytest.raises(SpecError, match=fragment):
-        symcost.loads(import_config(T.BambaConfig().to_dict() | change))
+        symcost.loads(import_config(T.BambaConfig(**BAMBA_9B).to_dict() | change))
 
 
 def test_granite_4_files_switch_ignored():

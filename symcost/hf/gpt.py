@@ -137,12 +137,9 @@ def _falcon(c: Config, w: Writer) -> None:
     c.unused.add("apply_residual_connection_post_layernorm")
     new = c.flag("new_decoder_architecture", False)
     multi_query, parallel = c.flag("multi_query", True), c.flag("parallel_attn", True)
-    if new:
-        w.dim("n_kv_heads", c.int("num_kv_heads", heads), "num_kv_heads (new_decoder_architecture)")
-    else:
-        c.get("num_kv_heads")  # read by the new architecture only
-        w.dim("n_kv_heads", 1 if multi_query else heads, "multi_query: one key/value head" if multi_query
-              else "multi_query false: a key/value head per head")
+    kv_heads = _falcon_kv_heads(c, heads, new, multi_query)
+    w.dim("n_kv_heads", kv_heads, "num_kv_heads (new_decoder_architecture)" if new else
+          "multi_query: one key/value head" if multi_query else "multi_query false: a key/value head per head")
     ffn = c.get("ffn_hidden_size")
     w.dim("d_ff", "4 * d_model" if ffn is None else c.int("ffn_hidden_size"),
           "ffn_hidden_size" + (" unset: 4 x hidden_size" if ffn is None else ""))
@@ -169,6 +166,27 @@ def _falcon(c: Config, w: Writer) -> None:
         w.block("repeat: n_layers", (norm, attention % "", norm, mlp % ""))
     w.layer(norm)
     _decoder_head(c, w, tied)
+
+
+def _falcon_kv_heads(c: Config, heads: int, new: bool, multi_query: bool) -> int:
+    """Falcon's key/value heads, as transformers' FalconAttention reads them: num_kv_heads (its
+    default: one per head) in the new architecture, one under multi_query, else one per head. The
+    num_key_value_heads that transformers 5.25 writes beside them is derived from these three, and
+    read back by nothing; a file whose value contradicts them is refused instead of one of the two
+    being believed."""
+    stated = c.int("num_kv_heads", heads)
+    if not new and not multi_query and stated != heads:
+        # its fused projection holds a key and value per head, and its attention groups them by num_kv_heads
+        raise c.error("num_kv_heads", f"{stated} key/value heads beside multi_query false and the old decoder "
+                      f"architecture, whose fused projection holds one per head ({heads}): transformers builds no "
+                      "model that runs")
+    kv_heads = stated if new else 1 if multi_query else heads
+    written = c.get("num_key_value_heads")
+    if written is not None and written != kv_heads:
+        raise c.error("num_key_value_heads", f"{written!r} contradicts num_kv_heads {stated}, multi_query "
+                      f"{str(multi_query).lower()} and new_decoder_architecture {str(new).lower()}, which give "
+                      f"{kv_heads} key/value heads")
+    return kv_heads
 
 
 def _bloom(c: Config, w: Writer) -> None:
