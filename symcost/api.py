@@ -135,8 +135,8 @@ def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None
     return _memory(derive(source), dims_of(values, dims), precision_of(precision), optimizer, recompute, attention)
 
 
-def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("params", "forward"),
-          values: Mapping[str, int] | None = None, /, *, convention: str = "pytorch", components: bool = False,
+def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int] | None = None, *,
+          metrics: Sequence[str] = ("params", "forward"), convention: str = "pytorch", components: bool = False,
           precision=None, **dims):
     """Metrics over the grid `vary` ({dim: values}), exact (a Sweep)."""
     from .explore.sweep import sweep as _sweep
@@ -156,7 +156,7 @@ def sweep(source, vary: Mapping[str, Sequence[int]], metrics: Sequence[str] = ("
                   precision_of(precision))
 
 
-def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] | None = None, /, *,
+def solve(source, /, metric: str, target, unknown: str, values: Mapping[str, int] | None = None, *,
           multiple_of: int = 1, convention: str = "pytorch", precision=None, target_text: str | None = None,
           **dims):
     """The size of `unknown` at which `metric` reaches `target` (a Solution)."""
@@ -178,8 +178,8 @@ def solve(source, metric: str, target, unknown: str, values: Mapping[str, int] |
                   precision_of(precision), target_text)
 
 
-def crossover(source, part_a: str, part_b: str, unknown: str, metric: str = "forward",
-              values: Mapping[str, int] | None = None, /, *, convention: str = "pytorch", **dims):
+def crossover(source, /, part_a: str, part_b: str, unknown: str, values: Mapping[str, int] | None = None, *,
+              metric: str = "forward", convention: str = "pytorch", **dims):
     """Where two parts' costs are equal, as `unknown` varies (a Crossover)."""
     from .explore.solve import crossover as _crossover
 

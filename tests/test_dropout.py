@@ -104,8 +104,8 @@ def test_sweep_and_solve_vary_sizes_not_rates(cli, write):
     with pytest.raises(symcost.SpecError, match="not a size"):
         symcost.sweep(path, {"d_model": [8, 0.5]})
     # a rate held fixed is used at its value (int() would have made 0.1 a 0)
-    dropped = symcost.sweep(path, {"seq_len": [5]}, ["activation_bytes"], p=0.1)
-    kept = symcost.sweep(path, {"seq_len": [5]}, ["activation_bytes"], p=0)
+    dropped = symcost.sweep(path, {"seq_len": [5]}, metrics=["activation_bytes"], p=0.1)
+    kept = symcost.sweep(path, {"seq_len": [5]}, metrics=["activation_bytes"], p=0)
     assert dropped.fixed["p"] == 0.1 and dropped.columns["activation_bytes"][0] > kept.columns["activation_bytes"][0]
 
 

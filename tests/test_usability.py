@@ -61,6 +61,20 @@ def test_results_print_convert_and_display():
     assert len(symcost.crossover(arch("transformer"), "attention:scores", "mlp", "seq_len").roots) == 1
 
 
+def test_options_after_the_spec_are_keywords_never_dims():
+    """An option given by keyword (metrics, metric, target, unknown) binds the option; before, the
+    positional-only signatures let it fall into **dims ('expected a positive integer (not tuple)')."""
+    s = symcost.sweep(arch("llama"), vary={"seq_len": [1024]}, metrics=("params",))
+    assert list(s.to_dict()["points"][0]) == ["seq_len", "params"]
+    assert s.to_dict()["points"][0]["params"] == 6_738_415_616
+    by_keyword = symcost.crossover(arch("transformer"), part_a="attention:scores", part_b="mlp", unknown="seq_len",
+                                   metric="params")
+    assert by_keyword.to_dict() == symcost.crossover(arch("transformer"), "attention:scores", "mlp", "seq_len",
+                                                     metric="params").to_dict()
+    solution = symcost.solve(arch("llama"), metric="params", target="7e9", unknown="d_model", n_layers=32)
+    assert solution.to_dict()["roots"][0]["below"]["value"] == 4160
+
+
 def symcost_eval_json(name):
     return run("eval", arch(name), "--format", "json", "--no-cache").stdout
 

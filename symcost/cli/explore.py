@@ -59,7 +59,7 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
         check_output(plot, spec)
         require("matplotlib", "plot", "--plot")
     metrics = metrics or ("params", "forward")
-    result = api.sweep(spec, _vary(vary), metrics, parse_sets(sets), convention=convention, components=stack,
+    result = api.sweep(spec, _vary(vary), parse_sets(sets), metrics=metrics, convention=convention, components=stack,
                        precision=Precision(dtype))
     if plot:
         from ..explore.plot import plot_sweep
@@ -123,8 +123,8 @@ def crossover(spec, between, unknown, metric, sets, convention, fmt) -> None:
     from .. import api
     from ..render.explore import render_crossover
 
-    c = api.crossover(spec, between[0], between[1], unknown, metric, parse_sets(sets), convention=convention)
-    echo(render_crossover(c, between[0], between[1], unknown, metric, fmt))
+    c = api.crossover(spec, between[0], between[1], unknown, parse_sets(sets), metric=metric, convention=convention)
+    echo(render_crossover(c, fmt))
 
 
 @click.command(epilog="""\b

@@ -242,12 +242,41 @@ def select(derivation: Derivation, selector: str, closed: bool = True) -> Cost:
 
 
 @dataclass
-class Crossover:
+class Crossover(Result):
+    """Where part_a's metric equals part_b's as `unknown` varies: in closed form, and at the spec's sizes."""
+
+    part_a: str  # the selectors as given (a type or path, optionally with parts)
+    part_b: str
+    unknown: str
+    metric: str
     a: sympy.Expr
     b: sympy.Expr
     general: list[sympy.Expr]  # solutions with every other dim symbolic
     roots: list[sympy.Expr]  # at the spec's sizes (other dims fixed)
     identical: bool = False  # equal at every value: no roots to list
+
+    def to_dict(self) -> dict:
+        from ..render.text import formula
+
+        return {
+            "a": {"selector": self.part_a, self.metric: formula(self.a)},
+            "b": {"selector": self.part_b, self.metric: formula(self.b)},
+            "in": self.unknown,
+            "general": [formula(g) for g in self.general],
+            "roots": [{"exact": formula(r), "value": float(r)} for r in self.roots],
+            "identical": self.identical,
+        }
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.explore import render_crossover
+
+        return render_crossover(self, "text", width)
+
+    def summary(self):
+        from ..render.text import decimal
+
+        rows = [("metric", self.metric), *((f"{self.unknown} =", decimal(r)) for r in self.roots)]
+        return f"{self.part_a} vs {self.part_b} in {self.unknown}", rows
 
 
 def crossover(
@@ -266,12 +295,13 @@ def crossover(
         raise SpecError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
     a = select(derivation, part_a).metrics()[metric]
     b = select(derivation, part_b).metrics()[metric]
+    named = (part_a, part_b, unknown, metric, a, b)
     if sympy.expand(a - b) == 0:
-        return Crossover(a, b, [], [], identical=True)
+        return Crossover(*named, [], [], identical=True)
     real = sympy.Symbol(unknown, positive=True)
     try:
         general = [r.xreplace({real: x}) for r in sympy.solve(sympy.together(a - b).xreplace({x: real}), real)]
     except NotImplementedError:
         general = []
     roots = roots_in(in_one_variable(derivation, a - b, unknown, values)[0], x)
-    return Crossover(a, b, general, roots)
+    return Crossover(*named, general, roots)

@@ -91,26 +91,18 @@ def render_solution(s, fmt: str, limit: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def render_crossover(c, part_a: str, part_b: str, unknown: str, metric: str, fmt: str) -> str:
-    data = {
-        "a": {"selector": part_a, metric: formula(c.a)},
-        "b": {"selector": part_b, metric: formula(c.b)},
-        "in": unknown,
-        "general": [formula(g) for g in c.general],
-        "roots": [{"exact": formula(r), "value": float(r)} for r in c.roots],
-        "identical": c.identical,
-    }
+def render_crossover(c, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
-        return json.dumps(data, indent=2)
-    limit = width()
-    lines = wrap(f"{part_a}: {metric} = {pretty(c.a)}", limit) + wrap(f"{part_b}: {metric} = {pretty(c.b)}", limit)
+        return json.dumps(c.to_dict(), indent=2)
+    limit = limit or width()
+    lines = wrap(f"{c.part_a}: {c.metric} = {pretty(c.a)}", limit) + wrap(f"{c.part_b}: {c.metric} = {pretty(c.b)}", limit)
     lines.append("")
     if c.identical:
-        return "\n".join(lines + [f"equal at every value of {unknown}: the two costs are the same expression"])
+        return "\n".join(lines + [f"equal at every value of {c.unknown}: the two costs are the same expression"])
     for g in c.general:
-        lines += wrap(f"equal when {unknown} = {pretty(g)}", limit)
-    lines += [f"at these sizes: {unknown} = {decimal(r)}" for r in c.roots] or [
-        f"no positive {unknown} where they are equal at these sizes"
+        lines += wrap(f"equal when {c.unknown} = {pretty(g)}", limit)
+    lines += [f"at these sizes: {c.unknown} = {decimal(r)}" for r in c.roots] or [
+        f"no positive {c.unknown} where they are equal at these sizes"
     ]
     return "\n".join(lines)
 
