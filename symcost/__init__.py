@@ -15,7 +15,7 @@ import types
 
 from .errors import SpecError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = ("load", "loads", "derive", "evaluate", "memory", "sweep", "solve", "crossover", "compare", "inference",
         "verify", "verify_hf", "verify_memory", "plan")

@@ -194,11 +194,18 @@ def compare(a, b, values: Mapping[str, int] | None = None, /, *, varied=None, co
     return _compare(spec_of(a), spec_of(b), dims_of(values, dims), varied, convention, precision_of(precision))
 
 
-def inference(source, precision=None, convention: str = "pytorch"):
-    """Prefill and decode-step FLOPs, generation totals and arithmetic intensity (an Inference)."""
+def inference(source, values: Mapping[str, int] | None = None, /, *, context: int | None = None,
+              new_tokens: int = 128, precision=None, convention: str = "pytorch", **dims):
+    """Prefill and decode-step FLOPs, generation totals and arithmetic intensity, as closed forms and
+    at the spec's sizes, a decode step against `context` cached tokens (default: seq_len), generating
+    `new_tokens` (an Inference)."""
     from .inference import inference as _inference
 
-    return _inference(spec_of(source), precision_of(precision), convention)
+    for name, value, least in (("context", context, 0), ("new_tokens", new_tokens, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise SpecError(f"{name}: expected an integer >= {least}, got {value!r}")
+    forms = _inference(spec_of(source), precision_of(precision), convention)
+    return forms.at(dims_of(values, dims), context, new_tokens)
 
 
 def verify(source, values: Mapping[str, int] | None = None, /, **options):

@@ -134,7 +134,7 @@ class Derivation(Result):
         """One row per component, formulas as sympy expressions."""
         from .results import frame
 
-        return frame([{"path": n.path, "type": n.kind, **n.cost.metrics()} for n in self.nodes])
+        return frame([{"path": n.path, "kind": n.kind, **n.cost.metrics()} for n in self.nodes])
 
     @property
     def input_unit(self) -> str:

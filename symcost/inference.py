@@ -14,7 +14,7 @@ tokens, the total for generating `new_tokens`, and each step's arithmetic intens
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy
 
@@ -23,14 +23,18 @@ from .derive import CONTEXT, Derivation, derive
 from .errors import SpecError
 from .evaluate import dim_values
 from .memory import cache_note
+from .metrics import INFERENCE
 from .precision import Precision
+from .results import Result
 from .spec import Spec
 
 NEW_TOKENS = "new_tokens"
 
 
 @dataclass
-class Inference:
+class Inference(Result):
+    """The closed forms; after `at`, their numbers at concrete sizes too (what to_dict and text show)."""
+
     prefill: sympy.Expr  # in seq_len (and the other dims)
     step: sympy.Expr  # in context
     generation: sympy.Expr  # in seq_len and new_tokens
@@ -39,6 +43,43 @@ class Inference:
     prefill_derivation: Derivation
     step_derivation: Derivation
     notes: tuple[str, ...] = ()
+    numbers: dict[str, sympy.Expr] | None = None  # `values`' figures, the context among them
+    new_tokens: int | None = None
+
+    def at(self, values: Mapping[str, int], context: int | None, new_tokens: int) -> Inference:
+        """This result with its numbers at concrete sizes (context: seq_len unless given)."""
+        return replace(self, numbers=self.values(values, context, new_tokens), new_tokens=new_tokens)
+
+    @property
+    def name(self) -> str:
+        return self.prefill_derivation.spec.name
+
+    @property
+    def convention(self) -> str:
+        return self.prefill_derivation.convention.name
+
+    def _numbers(self) -> dict[str, sympy.Expr]:
+        if self.numbers is None:
+            raise SpecError("these are closed forms only: call .at(values, context, new_tokens) for numbers")
+        return self.numbers
+
+    def to_dict(self) -> dict:
+        from .render.memory import inference_data
+
+        return inference_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from .render.memory import render_inference
+
+        return render_inference(self, "text", width)
+
+    def summary(self):
+        from .metrics import label
+
+        n = self._numbers()
+        fields = {"context": int(n["context"]), "new_tokens": self.new_tokens}
+        return self.name, [(label(k, **fields), f"{float(n[k]):,.3f}" if k == "intensity" else f"{int(n[k]):,}")
+                           for k in INFERENCE]
 
     def values(self, values: Mapping[str, int], context: int | None, new_tokens: int) -> dict[str, sympy.Expr]:
         """Every figure at concrete sizes (context defaults to seq_len), and the context used."""
@@ -51,7 +92,7 @@ class Inference:
         subst |= {symbols.dim(CONTEXT): sympy.Integer(context), symbols.dim(NEW_TOKENS): sympy.Integer(new_tokens)}
         dim_values(self.step_derivation, {**values, CONTEXT: int(context)})  # the step's checks, too
         out = {"context": sympy.Integer(context)}
-        for name in ("prefill", "step", "generation", "step_bytes", "intensity"):
+        for name in INFERENCE:
             e = getattr(self, name).xreplace(subst)
             out[name] = e.doit() if isinstance(e, sympy.Sum) or e.has(sympy.Sum) else e
         return out

@@ -21,7 +21,6 @@ from .hf import EOS_CLASSIFIERS
 from .spec import Spec
 from .torchref import measure, on_a_deep_stack
 
-METRICS = ("params", "flops_forward", "flops_backward")
 # layer modules PyTorch must hold (repeats unrolled, experts each one). Measured on meta, forward and
 # backward: 10,000 of Llama-like layers, or of MoE experts, peak at 0.8 GB; 20,000 linear layers at 0.9 GB
 MAX_INSTANCES = 10_000
@@ -78,9 +77,9 @@ def verify(
     scale = conventions.PYTORCH.flops_per_mac // conv.flops_per_mac
 
     def pick(params: int, forward: int, backward_: int | None) -> dict[str, int]:
-        out = {"params": params, "flops_forward": forward // scale}
+        out = {"params": params, "forward": forward // scale}
         if backward:
-            out["flops_backward"] = (backward_ or 0) // scale
+            out["backward"] = (backward_ or 0) // scale
         return out
 
     rows = []

@@ -406,7 +406,7 @@ def test_memory_json_keeps_its_shape_and_lists_activations_by_component(cli):
     assert set(data["bytes"]) == set(data["formulas"])
     parts = data["activations_by_component"]
     assert sum(p["bytes"] for p in parts) == data["bytes"]["activation_bytes"]
-    assert {p["type"] for p in parts} >= {"mla", "moe", "mlp", "lm_head"}
+    assert {p["kind"] for p in parts} >= {"mla", "moe", "mlp", "lm_head"}
 
 
 def test_verify_memory_refuses_a_run_that_would_not_fit(cli):

@@ -161,7 +161,7 @@ def test_compare_llama_mixtral(cli):
     (row,) = data["rows"]
     assert row["a"]["params"] == llama2_7b_params()
     assert row["b"]["params"] == 46_702_792_704
-    assert row["a"]["forward_per_input"] == llama_forward(4096) / 4096
+    assert row["a"]["flops_per_input"]["forward"] == llama_forward(4096) / 4096
     assert row["ratio_b_over_a"]["params"] == pytest.approx(46_702_792_704 / llama2_7b_params())
 
 
@@ -169,7 +169,7 @@ def test_compare_vary(cli):
     data = json.loads(cli("compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048",
                           "--format", "json").stdout)
     assert [r["at"] for r in data["rows"]] == [{"seq_len": 1024}, {"seq_len": 2048}]
-    assert data["rows"][1]["a"]["forward_per_input"] == llama_forward(2048) / 2048
+    assert data["rows"][1]["a"]["flops_per_input"]["forward"] == llama_forward(2048) / 2048
 
 
 def test_approx_gpt2(cli):

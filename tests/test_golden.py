@@ -47,9 +47,9 @@ def test_eval_json_gpt2(cli):
     assert data["flops"]["train"] == data["flops"]["forward"] + data["flops"]["backward"]
     assert all(isinstance(v, int) for v in data["dims"].values())
     for c in data["components"]:
-        assert {"path", "type", "params", "active_params", "flops_forward"} <= set(c)
+        assert {"path", "kind", "params", "active_params", "flops"} <= set(c) and set(c["flops"]) == set(data["flops"])
     assert sum(c["params"] for c in data["components"]) == data["params"]
-    assert sum(c["flops_forward"] for c in data["components"]) == data["flops"]["forward"]
+    assert sum(c["flops"]["forward"] for c in data["components"]) == data["flops"]["forward"]
 
 
 def test_eval_json_llama(cli):
@@ -76,5 +76,5 @@ def test_derive_json_reads_back(cli):
     for key in ("forward", "backward", "train"):
         assert isinstance(sympy.parse_expr(data["flops"][key]), sympy.Expr)
     for c in data["components"]:
-        sympy.parse_expr(c["params"]), sympy.parse_expr(c["flops_forward"])
+        sympy.parse_expr(c["params"]), sympy.parse_expr(c["flops"]["forward"])
     assert data["dims"]["d_ff"] == "4*d_model"

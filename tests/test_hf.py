@@ -441,10 +441,10 @@ def test_cli_import_and_verify(cli, tmp_path):
     data = json.loads(cli("verify", out, "--hf", path, "--set", "seq_len=32", "--format", "json").stdout)
     assert data["match"] and data["params"]["symbolic"] == data["params"]["transformers"]
     # per layer type: the MoE blocks, attention, norms, table and head, each equal
-    by_type = data["by_type"]
-    assert {"moe", "attention", "rmsnorm", "embedding", "lm_head"} <= set(by_type)
+    by_kind = data["by_kind"]
+    assert {"moe", "attention", "rmsnorm", "embedding", "lm_head"} <= set(by_kind)
     assert all(row["params"]["symbolic"] == row["params"]["transformers"] and
-               row["flops_forward"]["symbolic"] == row["flops_forward"]["transformers"] for row in by_type.values())
+               row["flops"]["forward"]["symbolic"] == row["flops"]["forward"]["transformers"] for row in by_kind.values())
     rows = result.stdout[result.stdout.index("layer type"):].splitlines()[2:7]
     assert all(row.rstrip().endswith("ok") for row in rows), rows
 

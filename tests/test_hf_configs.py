@@ -208,7 +208,7 @@ def test_verify_hf_of_a_file_too_large_for_the_cpu_compares_parameters_and_says_
     assert "forward FLOPs not measured: transformers' dbrx reads tensor values" in " ".join(text.stdout.split())
     data = json.loads(cli("verify", out, "--hf", path, "--set", "seq_len=32", "--format", "json").stdout)
     assert data["active_params"] == {"symbolic": 36_469_708_800, "transformers": 36_469_708_800} and data["match"]
-    assert data["flops_forward"]["transformers"] is None and "at most 50,000,000" in data["flops_not_measured"]
+    assert data["flops"]["forward"]["transformers"] is None and "at most 50,000,000" in data["flops_not_measured"]
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))

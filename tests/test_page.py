@@ -52,11 +52,6 @@ POINTS = {
     "vit_b16": [{"image_size": 384}, {"patch": 32, "d_model": 1024, "n_heads": 16, "n_layers": 24, "d_ff": 4096}],
 }
 
-TOTALS = {"params": ("params",), "active_params": ("active_params",), "flops_forward": ("flops", "forward"),
-          "flops_backward": ("flops", "backward"), "flops_train": ("flops", "train"),
-          "flops_per_input_forward": ("flops_per_input", "forward"), "flops_per_input_train": ("flops_per_input", "train")}
-
-
 def run(*args) -> str:
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -74,20 +69,21 @@ def cli_json(spec: str, values: dict, convention: str = "pytorch") -> tuple[dict
     return e, m["bytes"]
 
 
+def strings(value):
+    """A document with every number as the page writes it: an integer's digits, a float as Python's repr."""
+    if isinstance(value, dict):
+        return {k: strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strings(v) for v in value]
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def expected(spec: str, values: dict, convention: str = "pytorch") -> dict:
-    """What window.symcost.evaluate must return: eval's and memory's JSON, every number a string."""
+    """What window.symcost.evaluate must return: eval's JSON document (the same keys, in the same
+    shape) and memory's byte counts, every number a string."""
     e, memory = cli_json(spec, values, convention)
-    out = {}
-    for key, path in TOTALS.items():
-        value = e
-        for p in path:
-            value = value[p]
-        out[key] = repr(value) if isinstance(value, float) else str(value)
-    out["inputs"] = str(e["inputs"])
-    out["dims"] = {k: str(v) for k, v in e["dims"].items()}
-    out["components"] = [{k: str(v) for k, v in c.items()} for c in e["components"]]
-    out |= {k: str(v) for k, v in memory.items()}
-    return out
+    keys = ("dims", "inputs", "params", "active_params", "flops", "flops_per_input", "components")
+    return strings({k: e[k] for k in keys}) | strings(memory)
 
 
 def write_page(tmp_path, name: str, *args) -> Path:
@@ -214,13 +210,13 @@ def test_dims_set_through_the_inputs(browser, tmp_path, name):
     e, memory = cli_json(arch(name), values)
     numbers = shown(browser)
     assert numbers["params"] == str(e["params"])
-    assert numbers["flops_forward"] == str(e["flops"]["forward"])
-    assert numbers["flops_backward"] == str(e["flops"]["backward"])
-    assert numbers["flops_train"] == str(e["flops"]["train"])
+    assert numbers["forward"] == str(e["flops"]["forward"])
+    assert numbers["backward"] == str(e["flops"]["backward"])
+    assert numbers["train"] == str(e["flops"]["train"])
     if "active_params" in numbers:
         assert numbers["active_params"] == str(e["active_params"])
     for m in ("forward", "train"):  # exact: n/d where not whole
-        assert Fraction(numbers[f"flops_per_input_{m}"]) == Fraction(e["flops"][m], e["inputs"])
+        assert Fraction(numbers[f"{m}_per_input"]) == Fraction(e["flops"][m], e["inputs"])
     for m in ("weights_bytes", "kv_bytes_per_token", "kv_cache_bytes", "peak_training_bytes", "peak_inference_bytes"):
         assert numbers[m] == str(memory[m]), m
     assert not browser.find_elements("css selector", "input[aria-invalid=true]")
@@ -239,7 +235,7 @@ def test_other_conventions_and_fractional_flops_per_token(browser, tmp_path, nam
         values = {"seq_len": seq_len, "batch": 3}
         want = expected(arch(name), values, convention)
         assert page_evaluate(browser, values) == want
-        floats += any(c in want["flops_per_input_train"] for c in ".e")
+        floats += any(c in want["flops_per_input"]["train"] for c in ".e")
     assert floats or name == "transformer"  # the test reaches the float case
 
 
@@ -248,7 +244,7 @@ def test_bad_input_is_marked_and_the_numbers_stay(browser, tmp_path):
     open_page(browser, path)
     type_into(browser, "seq_len", 2048)
     before = shown(browser)
-    assert before["flops_forward"] == str(api.evaluate(arch("llama"), seq_len=2048).total["forward"])
+    assert before["forward"] == str(api.evaluate(arch("llama"), seq_len=2048).total["forward"])
     cases = {
         ("seq_len", "abc"): "seq_len must be a positive integer",
         ("seq_len", "0"): "seq_len must be a positive integer, got 0",
@@ -325,8 +321,8 @@ def test_the_chart_and_the_plot_follow_the_point(browser, tmp_path):
     type_into(browser, "seq_len", 2048)
     e = api.evaluate(arch("llama"), seq_len=2048).to_dict()
     params, forward = e["params"], e["flops"]["forward"]
-    want = [(f"{100 * c['params'] / params:.1f}%", f"{100 * c['flops_forward'] / forward:.1f}%")
-            for c in e["components"] if c["params"] or c["flops_forward"]]
+    want = [(f"{100 * c['params'] / params:.1f}%", f"{100 * c['flops']['forward'] / forward:.1f}%")
+            for c in e["components"] if c["params"] or c["flops"]["forward"]]
     labels = [t.text for t in browser.find_elements("css selector", "#chart svg text") if t.text.endswith("%")]
     assert list(zip(labels[::2], labels[1::2])) == want
     assert labels.count("64.2%") == 1  # the MLPs hold most of the weights (64.2% of them)
@@ -399,9 +395,8 @@ def test_page_matches_the_engine_at_drawn_sizes(llama_page, heads, per_head, kv_
               "seq_len": seq, "batch": batch, "d_ff": d_ff, "vocab": vocab}
     e = api.evaluate(arch("llama"), values).to_dict()
     got = page_evaluate(browser, values)
-    assert got["params"] == str(e["params"]) and got["flops_forward"] == str(e["flops"]["forward"])
-    assert got["flops_backward"] == str(e["flops"]["backward"])
-    assert got["components"] == [{k: str(v) for k, v in c.items()} for c in e["components"]]
+    assert got["params"] == str(e["params"]) and got["flops"] == strings(e["flops"])
+    assert got["components"] == strings(e["components"])
 
 
 @pytest.fixture(scope="module")

@@ -170,7 +170,7 @@ def test_serving_shrinks_the_model():
     assert best["size"] < trained["size"] and best["total_flops"] < trained["total_flops"]
     assert best["train_tokens"] > trained["train_tokens"]
     # a served token costs one decode step against seq_len cached tokens, as `symcost inference` counts it
-    step = symcost.api.inference(symcost.load(arch("llama"))).values({"n_layers": best["size"]}, 4096, 1)["step"]
+    step = symcost.inference(arch("llama"), n_layers=best["size"], context=4096, new_tokens=1).numbers["step"]
     assert best["serve_flops"] / 1e13 == pytest.approx(float(step), rel=1e-12)
 
 

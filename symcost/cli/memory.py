@@ -67,7 +67,5 @@ def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, fmt)
     from ..precision import Precision
     from ..render.memory import render_inference
 
-    s = api.load(spec)
-    inf = api.inference(s, Precision(dtype, kv_dtype), convention)
-    numbers = inf.values(parse_sets(sets), context, new_tokens)
-    echo(render_inference(s.name, inf, numbers, int(numbers["context"]), new_tokens, convention, fmt))
+    echo(render_inference(api.inference(spec, parse_sets(sets), context=context, new_tokens=new_tokens,
+                                        precision=Precision(dtype, kv_dtype), convention=convention), fmt))

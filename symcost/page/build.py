@@ -22,7 +22,7 @@ from .. import __version__
 from ..conventions import CONVENTIONS
 from ..dims import shown
 from ..errors import SpecError
-from ..metrics import MEMORY_METRICS, label
+from ..metrics import MEMORY_METRICS, METRICS, PER_INPUT, label
 from .js import Unsupported, js
 
 # what the page shows of `symcost memory`'s bytes (all of them are in window.symcost.evaluate)
@@ -68,7 +68,7 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
         "free": [{"name": d.name, "default": shown(d.default), "start": shown(start[d.name]), "rate": d.rate}
                  for d in free],
         "derived": [{"name": d.name, "definition": str(d.definition)} for d in derived],
-        "bytes": {m: label(m) for m in MEMORY_METRICS}, "shown_bytes": SHOWN_BYTES,
+        "labels": {m: label(m) for m in (*METRICS, *PER_INPUT, *MEMORY_METRICS)}, "shown_bytes": SHOWN_BYTES,
     }
     lines = [
         f"const SPEC = {json.dumps(spec_data)};",

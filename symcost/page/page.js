@@ -6,7 +6,7 @@
 const FREE = SPEC.free.map(d => d.name);
 const RATES = SPEC.free.filter(d => d.rate).map(d => d.name);  // rationals in [0, 1), typed only
 const SIZES = FREE.filter(name => !RATES.includes(name));  // integers, with a slider and a plot axis
-const TOTALS = ["params", "active_params", "flops_forward", "flops_backward"];
+const TOTALS = ["params", "active_params", "forward", "backward"];  // the summed metrics, in COMPONENTS' order
 const UNIT = SPEC.input_unit;
 
 class Problem extends Error {
@@ -55,6 +55,10 @@ function numbers(v) {
           perInput: {forward: mul(total[2], pow(inputs, -1)), train: mul(train, pow(inputs, -1))}};
 }
 
+function flopsOf(forward, backward) {  // the `flops` group of a document, as decimal strings
+  return {forward: show(forward), backward: show(backward), train: show(add(forward, backward))};
+}
+
 function parseSize(name, raw) {
   const text = String(raw).trim();
   if (!/^[0-9]+$/.test(text)) throw new Problem(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
@@ -98,11 +102,11 @@ function evaluate(given = {}) {
   const out = {
     dims: Object.fromEntries(Object.keys(v).map(k => [k, RATES.includes(k) ? pyRepr(toDouble(v[k])) : show(v[k])])),
     inputs: show(n.inputs),
-    params: show(n.total[0]), active_params: show(n.total[1]),
-    flops_forward: show(n.total[2]), flops_backward: show(n.total[3]), flops_train: show(n.train),
-    flops_per_input_forward: jsonNumber(n.perInput.forward), flops_per_input_train: jsonNumber(n.perInput.train),
-    components: n.parts.map(p => ({path: p.path, type: p.kind, params: show(p.values[0]),
-      active_params: show(p.values[1]), flops_forward: show(p.values[2]), flops_backward: show(p.values[3])})),
+    // eval --format json's shape (metrics.shaped), its integers as decimal strings
+    params: show(n.total[0]), active_params: show(n.total[1]), flops: flopsOf(n.total[2], n.total[3]),
+    flops_per_input: {forward: jsonNumber(n.perInput.forward), train: jsonNumber(n.perInput.train)},
+    components: n.parts.map(p => ({path: p.path, kind: p.kind, params: show(p.values[0]),
+      active_params: show(p.values[1]), flops: flopsOf(p.values[2], p.values[3])})),
   };
   for (const [name, x] of Object.entries(n.bytes)) out[name] = show(x);
   return out;
@@ -231,16 +235,16 @@ function buildControls() {
 
 // -- the numbers, the breakdown, the plot -------------------------------------------------
 
-const METRIC_ROWS = [
-  ["params", "params", n => n.total[0]],
-  ["active_params", "active params", n => n.total[1]],
-  ["flops_forward", "forward FLOPs", n => n.total[2]],
-  ["flops_backward", "backward FLOPs", n => n.total[3]],
-  ["flops_train", "train FLOPs", n => n.train],
-  ["flops_per_input_forward", `forward FLOPs per ${UNIT}`, n => n.perInput.forward],
-  ["flops_per_input_train", `train FLOPs per ${UNIT}`, n => n.perInput.train],
-  ...SPEC.shown_bytes.map(m => [m, SPEC.bytes[m], n => n.bytes[m], true]),
-];
+const METRIC_ROWS = [  // names and labels from symcost's one table (metrics.py), as SPEC.labels carries them
+  ["params", n => n.total[0]],
+  ["active_params", n => n.total[1]],
+  ["forward", n => n.total[2]],
+  ["backward", n => n.total[3]],
+  ["train", n => n.train],
+  ["forward_per_input", n => n.perInput.forward],
+  ["train_per_input", n => n.perInput.train],
+].map(([name, get]) => [name, SPEC.labels[name].replace(/per token$/, `per ${UNIT}`), get]).concat(
+  SPEC.shown_bytes.map(m => [m, SPEC.labels[m], n => n.bytes[m], true]));
 const dense = SPEC.dense;
 
 function buildMetrics() {
@@ -258,7 +262,7 @@ function buildMetrics() {
   dl.append(dt, dd);
   const select = document.getElementById("plot-metric");
   for (const [name, text] of rows) select.add(new Option(text, name));
-  select.value = "flops_forward";
+  select.value = "forward";
   const dims = document.getElementById("plot-dim");
   for (const name of SIZES) dims.add(new Option(name, name));
   dims.value = SIZES.includes("seq_len") ? "seq_len" : SIZES.includes("image_size") ? "image_size" : SIZES[0];

@@ -51,7 +51,7 @@ def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, p
         for p in stage.pieces:
             flops, moved = (float(at(closed(e))) * ex.microbatches for e in piece_work(p, ex.precision))
             seconds = max(flops / peak, moved / (hw.memory_GBps * 1e9))
-            mine.append({"path": p.path, "type": p.site.component.kind, "flops": flops, "bytes_moved": moved,
+            mine.append({"path": p.path, "kind": p.site.component.kind, "flops": flops, "bytes_moved": moved,
                          "seconds": seconds, "bound": "compute" if flops / peak >= moved / (hw.memory_GBps * 1e9)
                          else "memory"})
         if sum(r["seconds"] for r in mine) >= compute:

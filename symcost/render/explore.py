@@ -6,6 +6,7 @@ import json
 import numbers
 from fractions import Fraction
 
+from ..metrics import label, shaped
 from .text import decimal, exact_and_human, formula, human, number, pretty, table, width, wrap
 
 
@@ -107,17 +108,6 @@ def render_crossover(c, fmt: str, limit: int | None = None) -> str:
     return "\n".join(lines)
 
 
-_COMPARE_LABELS = {
-    "params": "params",
-    "active_params": "active params",
-    "forward_per_input": "forward FLOPs per token",
-    "train_per_input": "train FLOPs per token",
-    "uses_per_weight": "uses/weight/input",
-    "weights_bytes": "weights (bytes)",
-    "kv_bytes_per_token": "KV cache per token (bytes)",
-}
-
-
 def _ratio(a, b):
     return None if a == 0 else b / a
 
@@ -125,9 +115,9 @@ def _ratio(a, b):
 def compare_data(c) -> dict:
     return {
         "a": c.a.name, "b": c.b.name, "convention": c.convention,
-        "rows": [{"at": point, "a": {k: jsonable(v) for k, v in fa.items()},
-                  "b": {k: jsonable(v) for k, v in fb.items()},
-                  "ratio_b_over_a": {k: jsonable(_ratio(fa[k], fb[k])) for k in fa}} for point, fa, fb in c.rows],
+        "rows": [{"at": point, "a": shaped({k: jsonable(v) for k, v in fa.items()}),
+                  "b": shaped({k: jsonable(v) for k, v in fb.items()}),
+                  "ratio_b_over_a": shaped({k: jsonable(_ratio(fa[k], fb[k])) for k in fa})} for point, fa, fb in c.rows],
     }
 
 
@@ -140,7 +130,7 @@ def render_compare(c, fmt: str, limit: int | None = None) -> str:
         out.append("")
         if point:
             out += wrap(", ".join(f"{k}={v:,}" for k, v in point.items()), limit)
-        rows = [(_COMPARE_LABELS[k], number(fa[k]), number(fb[k]),
+        rows = [(label(k, unit=True), number(fa[k]), number(fb[k]),
                  "-" if _ratio(fa[k], fb[k]) is None else f"{float(_ratio(fa[k], fb[k])):.4f}") for k in fa]
         short = [{1: human(fa[k]), 2: human(fb[k])} for k in fa]
         out += table(("metric", "A", "B", "B / A"), rows, limit, compact=short)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from ..metrics import label
+from ..metrics import INFERENCE, label
 from .explore import jsonable
 from .text import bytes_human, formula, number, pretty, width, wrap
 
@@ -13,7 +13,7 @@ from .text import bytes_human, formula, number, pretty, width, wrap
 def memory_data(m) -> dict:
     return {"name": m.name, "bytes": {k: jsonable(m.numbers[k]) for k in m.exprs},
             "formulas": {k: formula(e) for k, e in m.exprs.items()},
-            "activations_by_component": [{"path": path, "type": kind, "bytes": jsonable(value), "formula": formula(e)}
+            "activations_by_component": [{"path": path, "kind": kind, "bytes": jsonable(value), "formula": formula(e)}
                                          for path, kind, e, value in m.activations],
             "notes": list(m.notes)}
 
@@ -36,27 +36,24 @@ def render_memory(m, fmt: str, limit: int | None = None) -> str:
     return "\n".join(lines + [piece for n in m.notes for piece in wrap(f"* {n}", limit)])
 
 
-_INFERENCE_ROWS = ("prefill", "step", "generation", "step_bytes", "intensity")
+def inference_data(inf) -> dict:
+    numbers = inf._numbers()
+    return {"name": inf.name, "convention": inf.convention, "context": int(numbers["context"]),
+            "new_tokens": inf.new_tokens,
+            **{k: {"formula": formula(getattr(inf, k)), "value": jsonable(
+                Fraction(str(numbers[k])) if k == "intensity" else int(numbers[k]))} for k in INFERENCE},
+            "notes": list(inf.notes)}
 
 
-def render_inference(name: str, inf, numbers: dict, context: int, new_tokens: int, convention: str, fmt: str) -> str:
-    labels = {
-        "prefill": "prefill FLOPs (a prompt of seq_len tokens)",
-        "step": f"decode step FLOPs (context = {context})",
-        "generation": f"generating {new_tokens} tokens after the prompt",
-        "step_bytes": "bytes a step moves (active weights + cache)",
-        "intensity": "arithmetic intensity of a step (FLOPs/byte)",
-    }
-    exprs = {k: getattr(inf, k) for k in _INFERENCE_ROWS}
+def render_inference(inf, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
-        return json.dumps({"name": name, "convention": convention, "context": context, "new_tokens": new_tokens,
-                           **{k: {"formula": formula(e), "value": jsonable(
-                               Fraction(str(numbers[k])) if k == "intensity" else int(numbers[k]))}
-                              for k, e in exprs.items()}, "notes": list(inf.notes)}, indent=2)
-    limit = width()
-    lines = wrap(f"{name} — inference, convention: {convention}", limit) + [""]
-    for key, e in exprs.items():
+        return json.dumps(inference_data(inf), indent=2)
+    numbers = inf._numbers()
+    fields = {"context": int(numbers["context"]), "new_tokens": inf.new_tokens}
+    limit = limit or width()
+    lines = wrap(f"{inf.name} — inference, convention: {inf.convention}", limit) + [""]
+    for key in INFERENCE:
         v = numbers[key]
         shown = f"{float(v):,.3f}" if key == "intensity" else f"{int(v):,}"
-        lines += [f"{labels[key]}: {shown}", *wrap(f"  = {pretty(e)}", limit)]
+        lines += [f"{label(key, **fields)}: {shown}", *wrap(f"  = {pretty(getattr(inf, key))}", limit)]
     return "\n".join(lines + [piece for n in inf.notes for piece in wrap(f"* {n}", limit)])

@@ -5,7 +5,7 @@ no sympy, prints exactly what the full path prints."""
 from __future__ import annotations
 
 from ..conventions import CONVENTIONS
-from ..metrics import METRICS, label
+from ..metrics import METRICS, label, shaped
 from .text import exact_and_human, formula, human, number, pretty, table, width, wrap
 
 FORMATS = ("text", "json", "markdown", "latex")
@@ -32,19 +32,16 @@ def derivation_data(d, leading_in=()) -> dict:
         "active_params": formula(t.active_params),
         "flops": {"forward": formula(t.forward), "backward": formula(t.backward), "train": formula(t.train)},
         "components": [
-            {
-                "path": n.path,
-                "type": n.kind,
-                "params": formula(n.cost.params),
-                "active_params": formula(n.cost.active_params),
-                "flops_forward": formula(n.cost.forward),
-                "flops_backward": formula(n.cost.backward),
-                "parts": {k: {"params": formula(c.params), "flops_forward": formula(c.forward)} for k, c in n.parts.items()},
-            }
+            {"path": n.path, "kind": n.kind, **_formulas(n.cost),
+             "parts": {k: _formulas(c) for k, c in n.parts.items()}}
             for n in d.nodes
         ],
-        "leading": {name: {m: formula(leading(e, name)) for m, e in t.metrics().items()} for name in leading_in},
+        "leading": {name: shaped({m: formula(leading(e, name)) for m, e in t.metrics().items()}) for name in leading_in},
     }
+
+
+def _formulas(cost) -> dict:
+    return shaped({m: formula(e) for m, e in cost.metrics().items()})
 
 
 def evaluation_data(e) -> dict:
@@ -69,7 +66,8 @@ def evaluation_dict(name, convention, dims, inputs, input_unit, components, note
         "flops": {"forward": total["forward"], "backward": total["backward"], "train": train},
         "flops_per_input": {"forward": per(total["forward"]), "train": per(train)},
         "components": [
-            {"path": path, "type": kind, "params": p, "active_params": a, "flops_forward": f, "flops_backward": b}
+            {"path": path, "kind": kind, **shaped({"params": p, "active_params": a, "forward": f, "backward": b,
+                                                   "train": f + b})}
             for path, kind, p, a, f, b in components
         ],
         "notes": list(notes),
@@ -96,7 +94,7 @@ def reuse_number(data: dict, row: dict) -> str:
     active = row["active_params"]
     if not active:
         return "-"
-    forward = row["flops"]["forward"] if "flops" in row else row["flops_forward"]
+    forward = row["flops"]["forward"]
     per_mac = CONVENTIONS[data["convention"]].flops_per_mac
     return f"{forward / (per_mac * data['inputs'] * active):,.2f}"
 
@@ -125,8 +123,8 @@ def component_table(data: dict, limit: int) -> list[str]:
     body, short = [], []
     forward = data["flops"]["forward"]
     for c in data["components"]:
-        numbers = [c["params"], *([] if dense else [c["active_params"]]), c["flops_forward"]]
-        share = f"{100 * c['flops_forward'] / forward:.1f}%" if forward else "-"
+        numbers = [c["params"], *([] if dense else [c["active_params"]]), c["flops"]["forward"]]
+        share = f"{100 * c['flops']['forward'] / forward:.1f}%" if forward else "-"
         body.append([c["path"], *(number(n) for n in numbers), share, reuse_number(data, c)])
         short.append({i + 1: human(n) for i, n in enumerate(numbers)})
     return table(head, body, limit, compact=short)
@@ -225,8 +223,8 @@ def render_evaluation(e, fmt: str) -> str:
                  + ", ".join(f"{k}={v}" for k, v in data["dims"].items()) + ".", "", "| metric | value |", "|---|---|"]
         lines += [f"| {label(m)} | {number(v)} |" for m, v in e.total.items()]
         lines += ["", "| component | type | params | active params | forward FLOPs |", "|---|---|---|---|---|"]
-        lines += [f"| {c['path']} | {c['type']} | {number(c['params'])} | {number(c['active_params'])} | "
-                  f"{number(c['flops_forward'])} |" for c in data["components"]]
+        lines += [f"| {c['path']} | {c['kind']} | {number(c['params'])} | {number(c['active_params'])} | "
+                  f"{number(c['flops']['forward'])} |" for c in data["components"]]
         return "\n".join(lines)
     return evaluation_text(evaluation_data(e))
 
@@ -241,12 +239,10 @@ def report_data(report) -> dict:
 
     metrics = list(report.totals.symbolic)
     data = {"name": report.name, "convention": report.convention, "device": report.device, "match": report.match,
-            "dims": report.dims}
-    for metric in metrics:
-        data[metric] = pair(report.totals, metric)
+            "dims": report.dims, **shaped({m: pair(report.totals, m) for m in metrics})}
     data["unattributed_bytes" if "saved_bytes" in metrics else "unattributed_flops"] = report.unattributed
     data["components"] = [
-        {"path": r.path, "type": r.kind, "match": r.match, "note": r.note, **{m: pair(r, m) for m in metrics}}
+        {"path": r.path, "kind": r.kind, "match": r.match, "note": r.note, **shaped({m: pair(r, m) for m in metrics})}
         for r in report.rows
     ]
     return data
@@ -259,9 +255,7 @@ def render_report(report, fmt: str) -> str:
         return json.dumps(report_data(report), indent=2)
     limit = width()
     metrics = list(report.totals.symbolic)
-    names = {"params": "params", "flops_forward": "forward FLOPs", "flops_backward": "backward FLOPs",
-             "saved_bytes": "saved bytes"}
-    head = ("component", *(h for m in metrics for h in (names[m], "torch")), "")
+    head = ("component", *(h for m in metrics for h in (label(m), "torch")), "")
     rows, short = [], []
     for r in [*report.rows, report.totals]:
         values = [side[m] for m in metrics for side in (r.symbolic, r.measured)]
@@ -289,11 +283,11 @@ def render_hf_report(r, fmt: str) -> str:
         "name": r.name, "model": r.model, "match": r.match, "dims": r.dims, "convention": "pytorch",
         "params": {"symbolic": r.params[0], "transformers": r.params[1]},
         "active_params": {"symbolic": r.active[0], "transformers": r.active[1]},
-        "flops_forward": {"symbolic": r.forward[0], "transformers": r.forward[1]},
+        "flops": {"forward": {"symbolic": r.forward[0], "transformers": r.forward[1]}},
         "flops_not_measured": r.unmeasured,
         "explained": [{"module": m, "flops": f, "why": why} for m, (f, why) in r.explained.items()],
-        "by_type": {k: {"params": {"symbolic": ours[0], "transformers": theirs[0]},
-                        "flops_forward": {"symbolic": ours[1], "transformers": theirs[1]}}
+        "by_kind": {k: shaped({"params": {"symbolic": ours[0], "transformers": theirs[0]},
+                               "forward": {"symbolic": ours[1], "transformers": theirs[1]}})
                     for k, (ours, theirs) in r.by_kind.items()},
     }
     if fmt == "json":

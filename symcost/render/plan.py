@@ -6,11 +6,10 @@ import json
 from collections import defaultdict
 
 from .explore import jsonable
+from ..metrics import label
 from .text import bytes_human, formula, number, pretty, width, wrap
 
 MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes")
-LABELS = {"weights_bytes": "weights", "gradient_bytes": "gradients", "optimizer_bytes": "optimizer states",
-          "activation_bytes": "activations", "total_bytes": "total"}
 TIME = ("step_seconds", "step_seconds_bound", "compute_bound_seconds", "comm_seconds", "bubble_fraction",
         "tokens_per_step", "tokens_per_second", "mfu_at_bound", "peak_flops")
 TRAINING = ("tokens", "steps", "train_seconds", "train_days", "gpu_hours")
@@ -80,7 +79,7 @@ def plan_text(p) -> str:
             + f", ZeRO {ex.zero}, micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
     lines = wrap(head, limit) + ["", f"memory per GPU ({p.stage} stage), bytes"]
     for k in MEMORY:
-        row = f"  {LABELS[k]:<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
+        row = f"  {label(k, short=True):<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
         lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if len(row) + 20 < limit else [row]
     cap = p.hardware.memory_bytes
     lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['total_bytes'])} of "
