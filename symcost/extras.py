@@ -18,4 +18,6 @@ def require(module: str, extra: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingExtra(f"{what} needs {NAMES.get(module, module)}: pip install 'symcost[{extra}]'") from None
+        missing = MissingExtra(f"{what} needs {NAMES.get(module, module)}: pip install 'symcost[{extra}]'")
+        missing.module = module
+        raise missing from None

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 from pathlib import Path
 
@@ -54,3 +55,38 @@ def write(tmp_path):
 def _cache_dir(tmp_path_factory, monkeypatch):
     """eval's cache of derived forms goes to a directory of the test session, not the user's."""
     monkeypatch.setenv("SYMCOST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "symcost-cache"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A test that reaches an optional extra (torch, transformers, SciPy, matplotlib) skips, naming
+    it, in a venv without that extra, so the suite runs there too; where the extra is installed the
+    same error fails the test as any other."""
+    from symcost.extras import MissingExtra
+
+    try:
+        return (yield)
+    except MissingExtra as e:
+        if importlib.util.find_spec(e.module.split(".")[0]) is None:
+            pytest.skip(str(e))
+        raise
+    except ModuleNotFoundError as e:
+        if e.name in OPTIONAL and importlib.util.find_spec(e.name) is None:
+            pytest.skip(f"needs {e.name}, an optional extra not installed here")
+        raise
+
+
+OPTIONAL = {"torch", "transformers", "scipy", "matplotlib", "pandas", "selenium"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(*modules): skip where one of these optional extras is not installed")
+    config.addinivalue_line("markers", "slow: a heavy cross-check (pytest -m 'not slow' leaves it out)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            missing = [m for m in mark.args if importlib.util.find_spec(m) is None]
+            if missing:
+                item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(missing)}, not installed here"))

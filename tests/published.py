@@ -26,3 +26,25 @@ BAMBA_9B = {"hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 128000, 
             "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 262144,
             "mamba_n_heads": 128, "mamba_d_head": 64, "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4,
             "mamba_expand": 2, "mamba_chunk_size": 256, "attn_layer_indices": None, "tie_word_embeddings": False}
+
+
+def gpt2_small_params() -> int:
+    # openai-community/gpt2: n_embd 768, n_layer 12, n_positions 1024, vocab 50257, n_inner 4*768
+    d, L, P, V, ff = 768, 12, 1024, 50257, 4 * 768
+    wte, wpe = V * d, P * d  # 38,597,376 + 786,432
+    ln = 2 * d  # weight + bias
+    c_attn = d * 3 * d + 3 * d  # fused q, k, v with bias: 1,771,776
+    c_proj = d * d + d  # 590,592
+    c_fc = d * ff + ff  # 2,362,368
+    mlp_proj = ff * d + d  # 2,360,064
+    block = 2 * ln + c_attn + c_proj + c_fc + mlp_proj  # 7,087,872
+    return wte + wpe + L * block + ln  # lm_head tied to wte: 0 more
+
+
+def llama2_7b_params() -> int:
+    # meta-llama/Llama-2-7b-hf: hidden 4096, 32 layers, 32 heads (= kv heads), ffn 11008, vocab 32000
+    d, L, ff, V = 4096, 32, 11008, 32000
+    attn = 4 * d * d  # q, k, v, o, no biases: 67,108,864
+    mlp = 3 * d * ff  # gate, up, down: 135,266,304
+    block = attn + mlp + 2 * d  # two RMSNorm weights
+    return V * d + L * block + d + V * d  # embed, blocks, final norm, untied head

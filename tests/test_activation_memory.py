@@ -15,7 +15,7 @@ from symcost.evaluate import dim_values
 from symcost.memory import saved_bytes
 from symcost.precision import BYTES
 from symcost.symbols import ACT
-from test_verify import STRATEGIES
+from strategies import STRATEGIES
 
 torch = pytest.importorskip("torch")
 from symcost.torchsaved import measure_saved  # noqa: E402

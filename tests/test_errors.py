@@ -91,6 +91,7 @@ def test_bad_spec(cli, write, tmp_path, text, where, path, fragment):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.needs("torch")  # verify is among the commands
 def test_every_command_reports_the_same_way(cli, write):
     file = write(edit("n_heads: 4", "n_heads: 5"))
     for command in ("derive", "eval", "verify"):

@@ -13,7 +13,7 @@ import symcost
 from conftest import arch
 from symcost.explore.sweep import parse_values
 from symcost.explore.vectorized import Vectorized
-from test_golden import llama2_7b_params
+from published import llama2_7b_params
 
 LLAMA = dict(d=4096, L=32, ff=11008, V=32000)
 

@@ -118,6 +118,7 @@ def test_missing_and_directory(cli, tmp_path):
         assert result.exit_code == 2 and fragment in result.stderr
 
 
+@pytest.mark.needs("torch")
 def test_verify_refuses_what_torch_cannot_hold(cli, tmp_path):
     text = "name: big\ndims: {n: 100000000000000, seq_len: 2}\nlayers:\n  - repeat: n\n    layers:\n      - linear: {dim: 2, out: 2}\n"
     path = tmp_path / "big.yaml"

@@ -1,0 +1,157 @@
+"""hypothesis strategies the tests share (no test imports another test): sizes for each shipped
+architecture, drawn small enough for PyTorch to build at every draw."""
+
+from fractions import Fraction
+
+from hypothesis import strategies as st
+
+
+@st.composite
+def heads_and_width(draw, even_head_dim=False):
+    """(n_heads, n_kv_heads dividing it, head_dim, d_model = heads x head_dim)."""
+    heads = draw(st.integers(1, 4))
+    kv = draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0]))
+    head_dim = draw(st.integers(1, 4)) * 2 if even_head_dim else draw(st.integers(1, 8))
+    return heads, kv, head_dim, heads * head_dim
+
+@st.composite
+def transformer_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    seq_len = draw(st.integers(1, 10))
+    sizes = dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 3)), vocab=draw(st.integers(1, 50)),
+                 seq_len=seq_len, max_pos=seq_len + draw(st.integers(0, 5)), batch=draw(st.integers(1, 3)))
+    if draw(st.booleans()):
+        sizes["d_ff"] = draw(st.integers(1, 40))  # a derived dim, overridden
+    return sizes
+
+@st.composite
+def megatron_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    seq_len = draw(st.integers(1, 10))
+    return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 3)), vocab=draw(st.integers(1, 50)),
+                seq_len=seq_len, max_pos=seq_len + draw(st.integers(0, 5)), batch=draw(st.integers(1, 3)),
+                dropout=draw(st.sampled_from([0, Fraction(1, 10), Fraction(1, 3), Fraction(9, 10)])))
+
+@st.composite
+def llama_sizes(draw):
+    heads, kv, _, d_model = draw(heads_and_width(even_head_dim=True))  # rotary needs an even head dim
+    return dict(d_model=d_model, n_heads=heads, n_kv_heads=kv, n_layers=draw(st.integers(1, 3)),
+                d_ff=draw(st.integers(1, 40)), vocab=draw(st.integers(1, 50)), seq_len=draw(st.integers(1, 10)),
+                batch=draw(st.integers(1, 3)))
+
+@st.composite
+def mixtral_sizes(draw):
+    sizes = draw(llama_sizes())
+    experts = draw(st.integers(1, 6))
+    return sizes | dict(n_experts=experts, top_k=draw(st.integers(1, experts)))
+
+
+@st.composite
+def mistral_sizes(draw):
+    return draw(llama_sizes()) | dict(window=draw(st.integers(1, 12)))
+
+
+@st.composite
+def deepseek_sizes(draw):
+    experts = draw(st.integers(1, 6))
+    n_layers = draw(st.integers(2, 4))
+    return dict(
+        d_model=draw(st.integers(1, 12)), n_heads=draw(st.integers(1, 3)), q_lora_rank=draw(st.integers(1, 6)),
+        kv_lora_rank=draw(st.integers(1, 6)), qk_nope_dim=draw(st.integers(1, 4)),
+        qk_rope_dim=2 * draw(st.integers(1, 3)), v_head_dim=draw(st.integers(1, 4)), d_ff=draw(st.integers(1, 12)),
+        d_expert=draw(st.integers(1, 6)), n_experts=experts, top_k=draw(st.integers(1, experts)),
+        n_shared=draw(st.integers(1, 2)), vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 8)),
+        batch=draw(st.integers(1, 2)), n_layers=n_layers, n_dense=draw(st.integers(1, n_layers - 1)),
+    )
+
+
+@st.composite
+def gemma2_sizes(draw):
+    heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
+    return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
+                d_ff=draw(st.integers(1, 20)), vocab=draw(st.integers(1, 30)), n_layers=2 * draw(st.integers(1, 2)),
+                window=draw(st.integers(1, 6)), seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def transformer_base_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)),
+                vocab=draw(st.integers(1, 30)), src_len=draw(st.integers(1, 9)), seq_len=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def resnet_sizes(draw):
+    return dict(image_size=draw(st.integers(1, 70)), w=draw(st.integers(1, 4)), classes=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)), **{f"n{i}": draw(st.integers(2, 3)) for i in range(1, 5)})
+
+
+@st.composite
+def vit_sizes(draw):
+    heads, _, _, d_model = draw(heads_and_width())
+    patch = draw(st.integers(1, 8))
+    return dict(image_size=draw(st.integers(patch, 40)), patch=patch, d_model=d_model, n_heads=heads,
+                n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)), classes=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def lstm_sizes(draw):
+    return dict(vocab=draw(st.integers(1, 30)), d_embed=draw(st.integers(1, 8)), hidden=draw(st.integers(1, 8)),
+                n_layers=draw(st.integers(1, 3)), seq_len=draw(st.integers(1, 8)), batch=draw(st.integers(1, 3)))
+
+
+@st.composite
+def mlp_sizes(draw):
+    return dict(d_in=draw(st.integers(1, 30)), hidden=draw(st.integers(1, 20)), n_hidden=draw(st.integers(2, 4)),
+                classes=draw(st.integers(1, 10)), batch=draw(st.integers(1, 8)), seq_len=draw(st.integers(1, 3)))
+
+
+@st.composite
+def mamba_sizes(draw):
+    return dict(d_model=draw(st.integers(1, 8)), n_layers=draw(st.integers(1, 2)), d_inner=draw(st.integers(1, 8)),
+                d_state=draw(st.integers(1, 4)), d_conv=draw(st.integers(1, 4)), dt_rank=draw(st.integers(1, 3)),
+                vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 6)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def mamba2_sizes(draw):
+    d = draw(st.integers(1, 6))
+    return dict(d_model=d, n_layers=draw(st.integers(1, 2)), d_head=draw(st.sampled_from([h for h in range(1, 2 * d + 1)
+                                                                                        if 2 * d % h == 0])),
+                d_state=draw(st.integers(2, 4)), d_conv=draw(st.integers(1, 4)), chunk=draw(st.integers(2, 5)),
+                vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 12)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
+def clip_sizes(draw):
+    text_heads, _, _, d_text = draw(heads_and_width())
+    vision_heads, _, _, d_vision = draw(heads_and_width())
+    patch = draw(st.integers(1, 6))
+    return dict(d_text=d_text, n_text_heads=text_heads, n_text_layers=draw(st.integers(1, 2)),
+                d_text_ff=draw(st.integers(1, 12)), vocab=draw(st.integers(1, 30)), seq_len=(n := draw(st.integers(1, 8))),
+                max_text=draw(st.integers(n, 10)),
+                d_vision=d_vision, n_vision_heads=vision_heads, n_vision_layers=draw(st.integers(1, 2)),
+                d_vision_ff=draw(st.integers(1, 12)), image_size=draw(st.integers(patch, 20)), patch=patch,
+                proj=draw(st.integers(1, 8)), batch=draw(st.integers(1, 3)))
+
+
+# One strategy per shipped architecture; test_every_architecture_has_a_strategy keeps it so.
+STRATEGIES = {
+    "transformer": transformer_sizes(),
+    "megatron_gpt": megatron_sizes(),
+    "llama": llama_sizes(),
+    "mixtral": mixtral_sizes(),
+    "mistral": mistral_sizes(),
+    "deepseek_v3": deepseek_sizes(),
+    "gemma2": gemma2_sizes(),
+    "transformer_base": transformer_base_sizes(),
+    "resnet50": resnet_sizes(),
+    "vit_b16": vit_sizes(),
+    "clip": clip_sizes(),
+    "lstm": lstm_sizes(),
+    "mlp": mlp_sizes(),
+    "mamba": mamba_sizes(),
+    "mamba2": mamba2_sizes(),
+}
