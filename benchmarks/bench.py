@@ -91,7 +91,7 @@ def against_torch() -> None:
     """The alternative a user has: build the model on the meta device, count with FlopCounterMode."""
     import symcost
     from symcost.evaluate import dim_values
-    from symcost.torchref import measure
+    from symcost.measure.reference import measure
 
     spec = symcost.load(ARCH / "llama.yaml")
     derivation = symcost.derive(spec)

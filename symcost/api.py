@@ -14,12 +14,9 @@ import numbers
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import SpecError
-
-if TYPE_CHECKING:  # the module loads lazily: `import symcost` stays light
-    from .precision import Precision
+from .precision import precision_of
 
 
 def load(path: str | Path):
@@ -55,19 +52,6 @@ def spec_of(source):
         looks_like_yaml = "\n" in source or source.lstrip().startswith(("name:", "{"))
         return loads(source) if looks_like_yaml else load(source)
     raise SpecError(f"spec: expected a path, YAML text, a Spec or a Derivation, got {type(source).__name__}")
-
-
-def precision_of(precision) -> Precision:
-    """A Precision, from None (the defaults: bf16 weights), a dtype name ("fp32") or a Precision."""
-    from .precision import BYTES, Precision
-
-    if precision is None:
-        return Precision()
-    if isinstance(precision, str):
-        return Precision(precision)
-    if isinstance(precision, Precision):
-        return precision
-    raise SpecError(f"precision={precision!r}: expected a dtype name ({', '.join(BYTES)}) or a symcost.precision.Precision")
 
 
 def dims_of(values: Mapping[str, int] | None, dims: Mapping[str, int]) -> dict[str, int | Fraction]:
@@ -213,7 +197,7 @@ def verify(source, values: Mapping[str, int] | None = None, /, **options):
     from .extras import require
 
     require("torch", "torch", "verify")
-    from .verification import verify as _verify
+    from .measure.verify import verify as _verify
 
     return _verify(spec_of(source), dims_of(values, {}), **options)
 
@@ -223,7 +207,7 @@ def verify_memory(source, values: Mapping[str, int] | None = None, /, **options)
     from .extras import require
 
     require("torch", "torch", "verify --memory")
-    from .verification import verify_memory as _verify_memory
+    from .measure.verify import verify_memory as _verify_memory
 
     return _verify_memory(spec_of(source), dims_of(values, {}), **options)
 
@@ -236,7 +220,7 @@ def verify_hf(source, config: dict, values: Mapping[str, int] | None = None, con
 
     require("torch", "torch", "verify --hf")
     require("transformers", "hf", "verify --hf")
-    from .verification import verify_hf as _verify_hf
+    from .measure.verify import verify_hf as _verify_hf
 
     return _verify_hf(spec_of(source), config, dims_of(values, {}), config_name, config_text)
 
@@ -248,7 +232,7 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
     micro_batch, global_batch, virtual_stages, recompute, attention, optimizer) and dims; dp
     defaults to gpus / (tp x pp x cp)."""
-    from .plan.execution import Execution
+    from .plan.execution import Execution, Run, execution_of
     from .plan.plan import plan as _plan
     from .plan.system import hardware as _hardware
 
@@ -256,41 +240,5 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     dims = {k: v for k, v in settings.items() if k not in ex_fields}
     chosen = {k: v for k, v in settings.items() if k in ex_fields}
     ex = execution_of(chosen, gpus, precision_of(precision))
-    real = lambda x: isinstance(x, numbers.Real) and not isinstance(x, bool)
-    if not (real(mfu) and 0 < mfu <= 1):
-        raise SpecError(f"mfu={mfu!r}: expected a number in (0, 1]")
-    if not (real(overlap) and 0 <= overlap <= 1):
-        raise SpecError(f"overlap={overlap!r}: expected a number in [0, 1]")
-    for name, x in (("tokens", tokens), ("price", price), ("tokens_per_second", tokens_per_second)):
-        if x is not None and not (real(x) and x > 0):
-            raise SpecError(f"{name}={x!r}: expected a positive number")
-    return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), mfu=mfu,
-                 overlap=overlap, tokens=tokens, price=price, tokens_per_second=tokens_per_second)
-
-
-def execution_of(chosen: Mapping, gpus: int | None, precision):
-    """An Execution from keyword settings; dp follows from `gpus` when not given, and a `gpus`
-    that is not tp x pp x dp x cp is refused."""
-    from pydantic import ValidationError
-
-    from .plan.execution import Execution
-
-    chosen = dict(chosen)
-    if gpus is not None:
-        if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or gpus < 1:
-            raise SpecError(f"gpus={gpus!r}: expected a positive integer")
-        model = 1
-        for k in ("tp", "pp", "cp"):
-            model *= chosen.get(k, 1) if isinstance(chosen.get(k, 1), int) else 1
-        if "dp" not in chosen:
-            if gpus % model:
-                raise SpecError(f"gpus {gpus} is not a multiple of tp x pp x cp = {model}")
-            chosen["dp"] = gpus // model
-    try:
-        ex = Execution(precision=precision, **chosen)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise SpecError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    if gpus is not None and ex.gpus != gpus:
-        raise SpecError(f"gpus {gpus} != tp x pp x dp x cp = {ex.tp} x {ex.pp} x {ex.dp} x {ex.cp} = {ex.gpus}")
-    return ex
+    run = Run(mfu, overlap, tokens, price, tokens_per_second)
+    return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), run)

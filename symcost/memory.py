@@ -12,7 +12,7 @@ consume a derivation's cost (the model's cost stays free of hardware and precisi
   for bf16 weights with Adam.
 - activations: the bytes one training forward keeps for backward, summed from each layer
   type's rule (Cost.saved and the attention core's share, in symbols.ACT), which equal what
-  `saved_tensors_hooks` sees on the reference build (torchsaved.py, `verify --memory`);
+  `saved_tensors_hooks` sees on the reference build (measure/saved.py, `verify --memory`);
   attention run eager (n x n probabilities kept) or as PyTorch's SDPA (output and
   log-sum-exp); recomputation none, selective (each attention core) or full (each pass of a
   top-level repeat block keeps only its input).
@@ -130,7 +130,7 @@ def backward_transient(derivation: Derivation, attention: str, recompute: str) -
     block pass, re-materialised."""
     out = sympy.Integer(0)
     for site in derivation.sites:
-        if getattr(site.component, "kind", None) == "lm_head":
+        if getattr(site.component, "holds_logits", False):  # a site may hold a container (an encoder)
             out += site.ctx.tokens * site.component.vocab * (8 + symbols.ACT)
     if recompute == "full" and derivation.blocks:
         out += sympy.Max(*(sum(c.cost.activations(attention) for c in derivation.raw if c.path.startswith(b.path + "/"))
@@ -217,8 +217,7 @@ def memory(
 
 def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:
     """Where a recomputation mode has nothing to act on, or acts on part of the model: say so."""
-    kinds = {n.kind for n in derivation.raw}
-    if recompute == "selective" and not kinds & {"attention", "mla", "cross_attention"}:
+    if recompute == "selective" and not any(getattr(site.component, "attends", None) for site in derivation.sites):
         return ["selective recomputation recomputes attention cores; this spec has none, so nothing is recomputed"]
     if recompute == "full" and not derivation.blocks:
         return ["full recomputation checkpoints top-level repeat blocks; this spec has none, so nothing is recomputed"]
@@ -250,8 +249,9 @@ def dropout_notes(derivation: Derivation, attention: str, recompute: str) -> lis
 def cache_note(derivation: Derivation) -> str | None:
     """A decoder-looking spec (attention and an LM head) with no causal layer caches nothing:
     say so where the KV cache is printed, rather than let a 0 pass for an answer."""
-    kinds = {getattr(site.component, "kind", None) for site in derivation.sites}
-    if derivation.total.cache != 0 or "lm_head" not in kinds or not kinds & {"attention", "mla"}:
+    components = [site.component for site in derivation.sites]  # containers (an encoder) among them
+    if (derivation.total.cache != 0 or not any(getattr(c, "holds_logits", False) for c in components)
+            or not any(getattr(c, "attends", None) in ("self", "latent") for c in components)):
         return None
     return ("no attention layer is causal, so nothing is cached (KV cache 0): if this is a decoder, "
             "give its attention layers `causal: true`")

@@ -54,3 +54,14 @@ class Precision:
     @property
     def master_weights(self) -> bool:
         return self.weights != "fp32" if self.master is None else self.master
+
+
+def precision_of(precision) -> Precision:
+    """A Precision, from None (the defaults: bf16 weights), a dtype name ("fp32") or a Precision."""
+    if precision is None:
+        return Precision()
+    if isinstance(precision, str):
+        return Precision(precision)
+    if isinstance(precision, Precision):
+        return precision
+    raise SpecError(f"precision={precision!r}: expected a dtype name ({', '.join(BYTES)}) or a symcost.precision.Precision")

@@ -10,7 +10,7 @@ DATA = Path(__file__).parent / "data" / "hf"
 
 def published(name: str):
     """transformers' config object of a published file in tests/data/hf."""
-    from symcost.hfref import config_object
+    from symcost.measure.hf import config_object
 
     data = json.loads((DATA / f"{name}.json").read_text())
     return config_object(data["model_type"], data)

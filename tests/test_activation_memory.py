@@ -18,7 +18,7 @@ from symcost.symbols import ACT
 from strategies import STRATEGIES
 
 torch = pytest.importorskip("torch")
-from symcost.torchsaved import measure_saved  # noqa: E402
+from symcost.measure.saved import measure_saved  # noqa: E402
 
 
 
@@ -341,7 +341,7 @@ def named_differences(family: str, cfg: dict, batch: int, seq_len: int, act: int
 def test_within_2_percent_of_transformers_every_difference_named(family, dtype):
     T = pytest.importorskip("transformers")
     from symcost.hf import import_config
-    from symcost.hfref import saved_bytes as hf_saved
+    from symcost.measure.hf import saved_bytes as hf_saved
 
     cfg = HF_SMALL[family](T).to_dict()
     batch, seq_len, act = 2, 32, {"fp32": 4, "bf16": 2}[dtype]
@@ -371,7 +371,7 @@ def test_peak_training_estimate_within_0_1_percent_of_memtracker(name, sizes, dt
 
     from symcost.memory import memory_metrics
     from symcost.precision import Precision
-    from symcost.torchref import DTYPES, build, example_input
+    from symcost.measure.reference import DTYPES, build, example_input
 
     d = symcost.derive(symcost.load(arch(name)))
     values = dim_values(d, sizes)

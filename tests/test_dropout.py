@@ -137,7 +137,7 @@ def test_full_counts_two_flops_a_dropped_value_and_the_counter_none():
 
 
 torch = pytest.importorskip("torch")
-from symcost.torchsaved import measure_saved  # noqa: E402
+from symcost.measure.saved import measure_saved  # noqa: E402
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)

@@ -225,8 +225,8 @@ def test_a_model_type_with_two_writers_is_refused():
 
 @pytest.mark.parametrize("family", sorted(PUBLISHED))
 def test_params_and_forward_flops_match_transformers(family):
-    from symcost.hfref import build
-    from symcost.verification import verify_hf
+    from symcost.measure.hf import build
+    from symcost.measure.verify import verify_hf
 
     sizes = {"batch": 2} if family == "vit" else {"seq_len": 64, "batch": 2} | (
         {"src_len": 48} if family in ("t5", "bart") else {})
@@ -255,7 +255,7 @@ CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "r
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
-    from symcost.hfref import active_params, build, config_object
+    from symcost.measure.hf import active_params, build, config_object
 
     model = build(config(family))
     total = sum(p.numel() for p in model.parameters())
@@ -416,7 +416,7 @@ def test_value_routed_experts_are_verified_on_the_cpu_and_too_large_ones_in_para
     """DBRX's experts in transformers gather their tokens by value (not on meta): verify --hf builds
     it on the CPU, and a config too large for that on meta, comparing parameters and active ones
     and saying why its forward FLOPs were not measured, rather than allocating 132B weights."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     real = T.DbrxConfig(d_model=6144, n_heads=48, n_layers=40, max_seq_len=32768, vocab_size=100352,
                         attn_config={"kv_n_heads": 8, "clip_qkv": 8, "rope_theta": 500000},
@@ -549,7 +549,7 @@ def test_sizes_a_nested_config_leaves_out_are_its_config_classs(family, nested):
     """transformers saves a nested config as its difference from the class's values (Gemma 3's
     text_config gives only the sizes that differ), so a size left out is the class's: the spec's
     parameters equal those of the model transformers builds from the same file."""
-    from symcost.hfref import build
+    from symcost.measure.hf import build
 
     data = config(family) | nested
     spec = symcost.loads(import_config(data, "config.json"))
@@ -609,7 +609,7 @@ def test_the_head_follows_architectures(family, cls, expect):
     """…ForSequenceClassification, …ForMaskedLM and the bare …Model are priced with their own heads
     (before: every config as its family's one class, BertForMaskedLM as the bare encoder), exact
     against the transformers class of that name."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     data = config(family) | {"architectures": [cls], "id2label": {str(i): f"L{i}" for i in range(5)}}
     text = import_config(data, "config.json")
@@ -657,7 +657,7 @@ def test_t5_v1_1_has_an_untied_head_which_transformers_5_ties():
     holds 247,577,856 parameters). transformers 5 forces tie_word_embeddings to True for every T5
     (configuration_t5.py: "we tie weights always"), so its model of the same config has one
     vocab x d_model table fewer: verify --hf shows exactly that difference, never hides it."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     data = T.T5Config(d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_heads=12, vocab_size=32128,
                       feed_forward_proj="gated-gelu").to_dict() | {"tie_word_embeddings": False}
@@ -683,7 +683,7 @@ def test_seq2seq_sequence_classifier(family, params):
     right (seq_len is src_len), then dense, tanh and out_proj on each sequence's last <eos>.
     transformers finds the <eos> by value, so verify --hf builds it on the CPU; parameters and
     forward FLOPs are exact there (the head alone: 16·16 + 16 + 16·3 + 3 = 323 parameters)."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     cls = {"bart": "BartForSequenceClassification", "t5": "T5ForSequenceClassification"}[family]
     data = SMALL_SEQ2SEQ[family].to_dict() | {"architectures": [cls]}
@@ -701,7 +701,7 @@ def test_seq2seq_sequence_classifier(family, params):
 
 
 def test_vit_is_verified_at_the_configs_image_size():
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     with pytest.raises(SpecError, match="builds the model at the config's image_size 224"):
         verify_hf(spec("vit"), config("vit"), {"image_size": 384})

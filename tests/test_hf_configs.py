@@ -14,8 +14,8 @@ import symcost
 
 pytest.importorskip("torch")  # verify --hf builds transformers' models
 pytest.importorskip("transformers")
-from symcost import verification  # noqa: E402
-from symcost.verification import verify_hf  # noqa: E402
+from symcost.measure import verify as verification  # noqa: E402
+from symcost.measure.verify import verify_hf  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "hf"
 
@@ -222,7 +222,7 @@ def test_a_file_re_saved_by_the_installed_transformers_imports_to_the_same_count
     original's does. The one difference is transformers 5's own: it ties every T5's head, so the
     re-saved T5 v1.1 file says tie_word_embeddings true and holds one vocab x d_model table fewer."""
     from symcost.hf import import_config
-    from symcost.hfref import config_object
+    from symcost.measure.hf import config_object
 
     data = json.loads((DATA / f"{name}.json").read_text())
     config_object(data["model_type"], data).save_pretrained(tmp_path)
@@ -239,7 +239,7 @@ def test_falcon_re_saved_by_transformers_5_25_imports_and_a_contradicting_one_is
     """The issue's report, as a user meets it: FalconConfig re-saves falcon-7b-instruct's file with
     num_key_value_heads (1: multi-query) beside num_kv_heads (71); import-hf takes it, and refuses, in
     one line with exit status 2, a file whose num_key_value_heads says otherwise."""
-    from symcost.hfref import config_object
+    from symcost.measure.hf import config_object
 
     config_object("falcon", json.loads((DATA / "falcon-7b-instruct.json").read_text())).save_pretrained(tmp_path)
     path = tmp_path / "config.json"

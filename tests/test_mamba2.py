@@ -54,7 +54,7 @@ def test_counts_and_saved_bytes_equal_pytorch_at_drawn_sizes(layout, d, state, k
 def test_equal_to_transformers_at_drawn_sizes(layout, two, state, kernel, chunk, layers, vocab, n, tied, bias):
     """Imported from a Mamba2Config and counted against Mamba2ForCausalLM on meta, its torch
     path (whose five einsums FlopCounterMode counts), per layer type too."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     heads, head_dim, groups = layout
     expand = 2 if two and heads * head_dim % 2 == 0 else 1
@@ -74,7 +74,7 @@ def test_equal_to_transformers_at_drawn_sizes(layout, two, state, kernel, chunk,
 def test_bamba_equal_to_transformers_at_drawn_layer_patterns(layers, data, heads, chunk, n, tied):
     """Bamba's Mamba-2 and attention layers, wherever attn_layer_indices puts the attention: each
     run of like layers a repeat; counted against BambaForCausalLM on the CPU (its masks read values)."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     attention = sorted(data.draw(st.sets(st.integers(0, layers - 1))))
     config = T.BambaConfig(hidden_size=16, num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=1,
@@ -93,7 +93,7 @@ def test_bamba_equal_to_transformers_at_drawn_layer_patterns(layers, data, heads
 def test_granite_4_equal_to_transformers_at_drawn_layer_types(types, experts, rope, n):
     """Granite 4.0's layers as layer_types names them (in either vocabulary), with experts and a
     shared MLP or the shared MLP alone, rotary or none; against GraniteMoeHybridForCausalLM on the CPU."""
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     config = T.GraniteMoeHybridConfig(hidden_size=16, num_hidden_layers=len(types), num_attention_heads=2,
                                       num_key_value_heads=1, intermediate_size=12, shared_intermediate_size=10,
@@ -111,7 +111,7 @@ def test_granite_4_equal_to_transformers_at_drawn_layer_types(types, experts, ro
 def test_the_shipped_spec_is_mamba2_130m_as_transformers_builds_it():
     import torch
 
-    from symcost.verification import verify_hf
+    from symcost.measure.verify import verify_hf
 
     config = T.Mamba2Config(hidden_size=768, num_hidden_layers=24, num_heads=24, head_dim=64, n_groups=1,
                             state_size=128, vocab_size=50288, tie_word_embeddings=True)

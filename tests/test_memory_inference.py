@@ -18,7 +18,7 @@ from published import llama2_7b_params
 from strategies import STRATEGIES
 
 torch = pytest.importorskip("torch")  # the decode loop measures caches on the reference build
-from symcost.torchref import measure_decode, weight_bytes  # noqa: E402
+from symcost.measure.reference import measure_decode, weight_bytes  # noqa: E402
 
 
 def memory(name, precision=Precision(), **sizes):

@@ -163,7 +163,7 @@ def test_weights_on_the_first_and_last_stage(tp, pp):
     d, f, V, L = 4096, 11008, 32000, 32
     layer = Fraction(4 * d * d + 3 * d * f, tp) + 2 * d
     first, last = Fraction(V * d, tp) + L // pp * layer, L // pp * layer + d + Fraction(V * d, tp)
-    stages = symcost.plan(arch("llama"), tp=tp, pp=pp).extra["per_stage"]
+    stages = symcost.plan(arch("llama"), tp=tp, pp=pp).per_stage
     if pp == 1:
         assert stages["only"]["weights_bytes"] == 2 * (first + last - L * layer)
     else:
@@ -427,7 +427,7 @@ def test_llama_3_table_4_replayed(row):
                   sequence_parallel=True, zero=2, overlap=1.0)
     plan = symcost.plan(arch("llama"), {**LLAMA_3_405B, "seq_len": seq}, **layout)  # as run: no recomputation
     assert plan.execution.dp == dp and plan.numbers["tokens_per_step"] == 16 * 2**20  # "16M tokens per batch"
-    assert set(plan.extra["per_stage"]) == {"first", "middle", "last"}
+    assert set(plan.per_stage) == {"first", "middle", "last"}
     measured = float(plan.numbers["model_flops_per_step"]) / (gpus * achieved * 1e12)
     assert plan.numbers["step_seconds_bound"] < measured
     # the paper ran 8k tokens without recomputation; with 1F1B's in-flight micro-batches symcost needs full
@@ -438,7 +438,7 @@ def test_llama_3_table_4_replayed(row):
 def test_uneven_stages_hold_their_layers():
     d, f, V = 4096, 11008, 32000
     layer = 4 * d * d + 3 * d * f + 2 * d
-    stages = symcost.plan(arch("llama"), pp=4, first_stage_layers=5, last_stage_layers=7).extra["per_stage"]
+    stages = symcost.plan(arch("llama"), pp=4, first_stage_layers=5, last_stage_layers=7).per_stage
     assert stages["first"]["weights_bytes"] == 2 * (V * d + 5 * layer)
     assert stages["middle"]["weights_bytes"] == 2 * (10 * layer)
     assert stages["last"]["weights_bytes"] == 2 * (7 * layer + d + V * d)

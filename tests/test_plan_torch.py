@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import symcost
+from symcost.components import REGISTRY
 from symcost.evaluate import dim_values
 from symcost.plan.execution import Execution
 from symcost.plan.plan import plan
@@ -21,7 +22,7 @@ torch = pytest.importorskip("torch")
 from torch.distributed.device_mesh import init_device_mesh  # noqa: E402
 from torch.distributed.fsdp import fully_shard  # noqa: E402
 
-from symcost import shardref, torchref, torchsaved  # noqa: E402
+from symcost.measure import reference, saved, shards  # noqa: E402
 
 # Megatron's layer: the residual adds outside the tensor-parallel regions (a norm, then attention or
 # the MLP with `residual: false`, added back by a residual block), a vocabulary-parallel table and head.
@@ -74,13 +75,13 @@ def _plan(d, sizes, **execution):
 def test_tensor_parallel_shards_equal_dtensor(sizes):
     """Each rank's parameter elements after parallelize_module (meta device) are the plan's weights."""
     d, values = _derive(sizes)
-    with shardref.fake_world(sizes["tp"]):
+    with shards.fake_world(sizes["tp"]):
         mesh = init_device_mesh("cpu", (sizes["tp"],))
         with torch.device("meta"):
-            model = torchref.build(d, values)
-        shardref.tensor_parallel(model, mesh)
+            model = reference.build(d, values)
+        shards.tensor_parallel(model, mesh)
         p, _ = _plan(d, sizes)
-        assert 4 * shardref.local_params(model) == p.numbers["weights_bytes"]
+        assert 4 * shards.local_params(model) == p.numbers["weights_bytes"]
 
 
 @given(layouts(max_world=16), st.sampled_from([2, 4]), st.sampled_from([0, 3]))
@@ -91,18 +92,18 @@ def test_fsdp2_shards_equal_zero_3(sizes, dp, zero):
     sizes = {**sizes, "d": sizes["d"] * dp, "V": sizes["V"] * dp, "f": sizes["f"] * dp}
     d, values = _derive(sizes)
     tp = sizes["tp"]
-    with shardref.fake_world(tp * dp):
+    with shards.fake_world(tp * dp):
         mesh = init_device_mesh("cpu", (dp, tp), mesh_dim_names=("dp", "tp"))
         with torch.device("meta"):
-            model = torchref.build(d, values)
-        shardref.tensor_parallel(model, mesh["tp"])
+            model = reference.build(d, values)
+        shards.tensor_parallel(model, mesh["tp"])
         if zero == 3:
-            for _, part in torchref.components(model):
+            for _, part in reference.components(model):
                 if any(True for _ in part.parameters()):
                     fully_shard(part, mesh=mesh["dp"])
             fully_shard(model, mesh=mesh["dp"])
         p, _ = _plan(d, sizes, dp=dp, zero=zero, global_batch=dp * sizes["b"])
-        assert 4 * shardref.local_params(model) == p.numbers["weights_bytes"]
+        assert 4 * shards.local_params(model) == p.numbers["weights_bytes"]
 
 
 def _ours(p, ex, values):
@@ -123,12 +124,12 @@ def test_tensor_and_sequence_parallel_collectives_equal_comm_debug_mode(sizes, s
     assume(sizes["tp"] > 1)
     sizes["s"] = sizes["tp"] * sizes["s"]  # the sequence splits over tp ranks
     d, values = _derive(sizes)
-    with shardref.fake_world(sizes["tp"]):
+    with shards.fake_world(sizes["tp"]):
         mesh = init_device_mesh("cpu", (sizes["tp"],))
         torch.manual_seed(0)
-        model = torchref.build(d, values)
-        shardref.tensor_parallel(model, mesh, sequence_parallel)
-        mode = shardref.measure_comm(model, torchref.example_input(d, values, "cpu"), sizes["tp"])
+        model = reference.build(d, values)
+        shards.tensor_parallel(model, mesh, sequence_parallel)
+        mode = shards.measure_comm(model, reference.example_input(d, values, "cpu"), sizes["tp"])
         p, ex = _plan(d, sizes, sequence_parallel=sequence_parallel)
         records, calls = _ours(p, ex, values)
         assert dict(mode.records) == {k: v for k, v in records.items() if v}
@@ -144,12 +145,12 @@ def test_a_tensor_parallel_rank_saves_what_the_plan_says(sizes, attention, recom
     if attention == "sdpa" and recompute == "none":  # a fused core's dropout is not measurable here
         sizes = {**sizes, "p": 0}
     d, values = _derive(sizes)
-    with shardref.fake_world(sizes["tp"]):
+    with shards.fake_world(sizes["tp"]):
         mesh = init_device_mesh("cpu", (sizes["tp"],))
-        saved = torchsaved.measure_saved(d, values, dtype="fp32", attention=attention, recompute=recompute,
-                                         prepare=lambda m: shardref.tensor_parallel(m, mesh))
+        measured = saved.measure_saved(d, values, dtype="fp32", attention=attention, recompute=recompute,
+                                        prepare=lambda m: shards.tensor_parallel(m, mesh))
         p, _ = _plan(d, sizes, attention=attention, recompute=recompute)
-        assert saved.total == p.numbers["activation_bytes"]
+        assert measured.total == p.numbers["activation_bytes"]
 
 
 MOE = """
@@ -177,17 +178,17 @@ def test_expert_and_tensor_parallel_shards(tp, ep, per_rank, shared):
     sizes = dict(d=4 * tp, h=tp, V=2 * tp, E=E, k=1, f=2 * tp, shared=shared)
     d = symcost.derive(MOE.format(**sizes))
     values = dim_values(d, {})
-    with shardref.fake_world(tp):
+    with shards.fake_world(tp):
         mesh = init_device_mesh("cpu", (tp,))
         with torch.device("meta"):
-            model = torchref.build(d, values)
-        shardref.tensor_parallel(model, mesh)
-        mlp = {sub: style for sub, style in shardref.RULES["mlp"].torch}
-        styles = {"colwise": shardref.ColwiseParallel, "rowwise": shardref.RowwiseParallel}
-        for _, part in torchref.components(model):
+            model = reference.build(d, values)
+        shards.tensor_parallel(model, mesh)
+        mlp = {sub: style for sub, style in REGISTRY["mlp"].parallel.torch}
+        styles = {"colwise": shards.ColwiseParallel, "rowwise": shards.RowwiseParallel}
+        for _, part in reference.components(model):
             if hasattr(part, "experts"):
                 part.experts = torch.nn.ModuleList(list(part.experts)[:per_rank])  # this ep rank's experts
                 for expert in [*part.experts, *getattr(part, "shared_experts", [])]:
-                    shardref.parallelize_module(expert, mesh, {s: styles[mlp[s]]() for s in mlp if hasattr(expert, s)})
+                    shards.parallelize_module(expert, mesh, {s: styles[mlp[s]]() for s in mlp if hasattr(expert, s)})
         p = plan(d, Execution(tp=tp, ep=ep, dp=ep, global_batch=ep), hardware("h100-sxm"))
-        assert 2 * shardref.local_params(model) == p.numbers["weights_bytes"]
+        assert 2 * shards.local_params(model) == p.numbers["weights_bytes"]

@@ -1,7 +1,6 @@
 """The measured route: for every shipped architecture, at sizes hypothesis draws, the
 formulas equal PyTorch's own counts — parameters, forward and backward FLOPs — exactly."""
 
-from fractions import Fraction
 from pathlib import Path
 
 import pytest

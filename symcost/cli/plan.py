@@ -72,6 +72,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     plan does not fit the GPU's memory."""
     from .. import api
     from ..errors import SpecError
+    from ..plan.execution import Run
     from ..precision import Precision
     from ..render.text import bytes_human
 
@@ -79,8 +80,9 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     values = parse_sets(sets)
     if tokens is not None and (tokens != tokens or tokens <= 0 or tokens > 1e18):
         raise SpecError(f"--tokens {tokens}: expected a positive number of tokens")
-    common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, mfu=mfu, overlap=overlap,
-                  tokens=None if tokens is None else int(tokens), price=price, tokens_per_second=tokens_per_second)
+    assumed = dict(mfu=mfu, overlap=overlap, tokens=None if tokens is None else int(tokens), price=price,
+                   tokens_per_second=tokens_per_second)
+    common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, run=Run(**assumed))
     if search:
         from ..plan.search import search as _search
         from ..render.plan import search_text, search_data
@@ -107,7 +109,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         click.echo(f"smallest {' x '.join(dims)} that fits: {' x '.join(map(str, sizes))} = {math.prod(sizes)} "
                    f"({planned} layouts planned exactly)", err=True)
     else:
-        p = api.plan(spec, values, gpus=gpus, **settings, **common)
+        p = api.plan(spec, values, gpus=gpus, hardware=hardware, hardware_file=hardware_file, precision=precision,
+                     **settings, **assumed)
     if fmt == "json":
         import json
 

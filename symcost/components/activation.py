@@ -7,6 +7,7 @@ from typing import Literal
 
 from ..cost import Cost
 from ..symbols import ACT
+from .parallel import REPLICATED
 from .base import Component, Ctx, fresh
 from .mlp import KEPT_PER_VALUE, function
 
@@ -15,6 +16,7 @@ Function = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"
 
 class Activation(Component):
     kind = "activation"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     function: Function = "relu"
 
     def parts(self, ctx: Ctx):

@@ -8,11 +8,13 @@ T5's relative position bias."""
 from __future__ import annotations
 
 from ..cost import Cost
+from .parallel import REPLICATED
 from .base import Component, Ctx, Size
 
 
 class ALiBi(Component):
     kind = "alibi"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     heads: Size
 
     def parts(self, ctx: Ctx):

@@ -17,7 +17,7 @@ the probabilities, their one-byte mask and the dropped copy the value matmul rea
 score in 16-bit, as Korthikanti et al. 2022 count. PyTorch's fused kernels (sdpa, flash) on a
 GPU keep no mask: they draw it again in backward from a random-number state (a seed and an
 offset) that symcost does not count; on the CPU PyTorch runs such a core unfused, so those
-bytes are not measured here (torchsaved refuses).
+bytes are not measured here (measure/saved.py refuses).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
 from . import dropout
+from .parallel import Rule, by_heads
 from .base import Component, Ctx, Rate, Size
 from .rmsnorm import rms_saved
 
@@ -77,6 +78,11 @@ class Projections(Heads):
 
 class Attention(Projections):
     kind = "attention"
+    attends = "self"
+    parallel = Rule("parallel", by_heads, lambda c: (("heads", c.heads), ("kv_heads", c.n_kv)),
+                    torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise")),
+                    refuses=lambda c: "qk_norm: full normalises over every head at once, so a tp rank would need the "
+                    "other ranks' heads (a communication no rule here models)" if c.qk_norm == "full" else None)
     # RMSNorm of queries and keys: true (or "head") over each head with one head_dim of weights for
     # all heads (Qwen3); "full" over all heads at once, as OLMo 2 does, with weights for each
     qk_norm: Literal[False, True, "head", "full"] = False
@@ -307,7 +313,7 @@ def core(b):
     def checkpointed(q, k, v, *args):  # the checkpoint keeps the RNG state: dropout draws the same mask again
         from torch.utils.checkpoint import checkpoint
 
-        from ..torchref import Checkpoint
+        from .build import Checkpoint
 
         if Checkpoint.kept is not None:  # what the checkpoint keeps: its inputs
             for t in (q, k, v):

@@ -18,7 +18,8 @@ from ..dims import rate
 from ..symbols import ACT
 
 if TYPE_CHECKING:  # torch is imported only by the measured route
-    from ..torchref import Build
+    from .build import Build
+    from .parallel import Rule
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,13 @@ class Component(BaseModel):
     decodes: ClassVar[bool] = True  # can run one token at a time against a cache
     reads_memory: ClassVar[bool] = False  # reads the encoder's output (cross-attention, contrastive)
     sequential: ClassVar[bool] = False  # carries a state from token to token (recurrent, state-space layers)
+    # what the planner, memory and the measured route ask of a type, declared here rather than tested by kind:
+    parallel: ClassVar[Rule | None] = None  # how tensor parallelism splits it (components/parallel.py); None: refused
+    attends: ClassVar[str | None] = None  # an attention core: "self" (keys and values of its own tokens, split by
+    #   heads, passed round the ring under context parallelism), "latent" (MLA's compressed cache), "cross"
+    routes_tokens: ClassVar[bool] = False  # sends each token to its experts (ep splits the experts)
+    holds_logits: ClassVar[bool] = False  # makes the vocabulary logits (the loss's input)
+    scores_batch: ClassVar[bool] = False  # scores every pair of a batch (a contrastive head)
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""
@@ -225,7 +233,7 @@ class Component(BaseModel):
 
     def saved(self, ctx: Ctx) -> Cost:
         """Bytes its training forward keeps for backward (Cost.saved, in symbols.ACT), as the
-        reference build saves them (torchsaved measures it). Every type has a rule."""
+        reference build saves them (measure/saved.py measures it). Every type has a rule."""
         raise NotImplementedError
 
     def output_mask(self, ctx: Ctx) -> sympy.Expr:

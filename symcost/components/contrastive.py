@@ -23,6 +23,7 @@ ONE = sympy.Integer(1)
 
 class Contrastive(Component):
     kind = "contrastive"
+    scores_batch = True
     reads_memory = True
     decodes = False
     dim: Size

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sympy
 
 from ..cost import ZERO, Cost
+from .parallel import REPLICATED
 from .base import Component, Ctx, Rate, fresh
 
 
@@ -67,6 +68,7 @@ def apply(x, p: float, training: bool):
 
 class Dropout(Component):
     kind = "dropout"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     p: Rate
 
     def parts(self, ctx: Ctx):

@@ -12,11 +12,14 @@ from pydantic import StrictBool
 
 from .. import ops
 from ..cost import Cost
+from .parallel import TP, Rule
 from .base import Component, Ctx, FieldError, Flow, Size, fresh
 
 
 class Embedding(Component):
     kind = "embedding"
+    parallel = Rule("vocab_in", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
+                    torch=(("table", "vocab"),))
     vocab: Size  # rows: one per token id
     dim: Size  # features per token
     shared: StrictBool = False

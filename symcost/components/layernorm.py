@@ -13,11 +13,13 @@ from pydantic import StrictBool
 from ..checks import Check
 from ..cost import Cost
 from ..symbols import ACT
+from .parallel import REPLICATED
 from .base import Component, Ctx, Size
 
 
 class LayerNorm(Component):
     kind = "layernorm"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     dim: Size
     affine: StrictBool = True  # a weight (and a bias) of `dim`
     bias: StrictBool | None = None  # default: as affine

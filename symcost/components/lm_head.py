@@ -9,12 +9,16 @@ from __future__ import annotations
 from pydantic import StrictBool
 
 from ..cost import Cost
+from .parallel import TP, Rule
 from .base import Component, Ctx, Size
 from .embedding import check_same_table
 
 
 class LMHead(Component):
     kind = "lm_head"
+    holds_logits = True
+    parallel = Rule("vocab_out", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
+                    torch=(("proj", "colwise"),))
     dim: Size
     vocab: Size
     tied: StrictBool = False

@@ -32,6 +32,7 @@ from .rmsnorm import RMSNorm
 
 class MLA(Component):
     kind = "mla"
+    attends = "latent"
     dim: Size
     heads: Size
     kv_lora_rank: Size  # the cached latent

@@ -23,6 +23,7 @@ from pydantic import StrictBool
 from ..cost import Cost
 from ..symbols import ACT
 from . import dropout
+from .parallel import TP, Rule
 from .base import Component, Ctx, Rate, Size
 
 Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
@@ -30,6 +31,8 @@ Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "sil
 
 class MLP(Component):
     kind = "mlp"
+    parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP}, lambda c: (("hidden", c.hidden),),
+                    torch=(("up_proj", "colwise"), ("gate_proj", "colwise"), ("down_proj", "rowwise")))
     dim: Size
     hidden: Size
     activation: Activation = "gelu"

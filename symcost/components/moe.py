@@ -20,6 +20,7 @@ from pydantic import StrictBool
 
 from ..checks import Check
 from ..cost import Cost, total
+from .parallel import TP, Rule
 from .base import Component, Count, Ctx, Ratio, Size
 from ..symbols import ACT
 from .mlp import MLP, Activation, mlp_saved
@@ -27,6 +28,9 @@ from .mlp import MLP, Activation, mlp_saved
 
 class MoE(Component):
     kind = "moe"
+    routes_tokens = True
+    parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP, "shared_hidden": c.shared_width / TP},
+                    lambda c: (("hidden", c.hidden), ("shared_hidden", c.shared_width)), "experts")
     dim: Size
     hidden: Size  # each routed expert's hidden size
     experts: Size  # routed experts held

@@ -9,11 +9,13 @@ from __future__ import annotations
 from .. import ops
 from ..checks import Check
 from ..cost import Cost
+from .parallel import REPLICATED
 from .base import Component, Ctx, Size
 
 
 class PositionEmbedding(Component):
     kind = "position_embedding"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     max_len: Size  # rows: positions the table can address
     dim: Size
 

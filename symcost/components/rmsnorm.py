@@ -10,11 +10,13 @@ import sympy
 
 from ..cost import Cost
 from ..symbols import ACT
+from .parallel import REPLICATED
 from .base import Component, Ctx, Size
 
 
 class RMSNorm(Component):
     kind = "rmsnorm"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     dim: Size
 
     def parts(self, ctx: Ctx):

@@ -15,11 +15,13 @@ from pydantic import Field
 from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
+from .parallel import REPLICATED
 from .base import Component, Ctx, Flow, Size
 
 
 class Rotary(Component):
     kind = "rotary"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     dim: Size  # rotated features per head (the head dim, or a part of it)
     base: int = Field(10000, gt=0)  # theta; changes values, not counts
 

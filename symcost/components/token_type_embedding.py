@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from .. import ops
 from ..cost import Cost
+from .parallel import REPLICATED
 from .base import Component, Ctx, Size
 
 
 class TokenTypeEmbedding(Component):
     kind = "token_type_embedding"
+    parallel = REPLICATED  # token-wise: whole on every tp rank
     types: Size  # rows: segment ids (2 in BERT)
     dim: Size
 

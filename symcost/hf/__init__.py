@@ -134,17 +134,18 @@ def _check_sizes(c: Config, w: Writer) -> None:
     where it does not, the error is at the config fields the failing constraint is made of."""
     import sympy
 
-    from .. import api
-    from ..evaluate import site_checks
+    from ..derive import derive
+    from ..evaluate import evaluate, site_checks
+    from ..spec import loads
 
     why = "the config's sizes do not make a valid model: "
     try:
-        spec = api.loads(w.text(), name="<import-hf>")
-        derivation = api.derive(spec)
+        spec = loads(w.text(), name="<import-hf>")
+        derivation = derive(spec)
     except SpecError as e:
         raise SpecError(why + e.reason, file=c.source) from None
     try:
-        api.evaluate(derivation)
+        evaluate(derivation)
     except SpecError as e:
         reason = why + e.reason
         dims = spec.dimset

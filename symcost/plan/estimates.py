@@ -31,7 +31,7 @@ def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[di
     if all(name in dims for name in ("d_model", "n_heads", "seq_len")) and ex.precision.bytes("activations") == 2:
         value = lambda name: at(symbols.dim(name))
         s, h, a, t = value("seq_len") / ex.cp, value("d_model"), value("n_heads"), ex.tp
-        layers = sum(at(p.count) for p in stage.pieces if p.place == "block" and p.site.component.kind == "attention")
+        layers = sum(at(p.count) for p in stage.pieces if p.place == "block" and p.site.component.attends == "self")
         per = (34 / t if ex.sequence_parallel else 10 + sympy.Rational(24, t))
         if ex.recompute == "none":
             per += 5 * a * s / (h * t)

@@ -24,11 +24,15 @@ Conventions, written down once:
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveInt
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
 from .. import symbols
+from ..errors import SpecError
 from ..precision import ATTENTION, RECOMPUTE, Precision
 
 SIZES = ("tp", "pp", "dp", "ep", "cp")
@@ -106,3 +110,57 @@ class Execution(BaseModel):
             yield "first_stage_layers", "uneven stages are planned for the 1F1B schedule only (virtual stages 1)"
         if self.sequence_parallel and self.tp == 1:
             yield "sequence_parallel", "sequence parallelism splits over the tp ranks: give tp > 1"
+
+
+def execution_of(chosen: Mapping, gpus: int | None, precision: Precision) -> Execution:
+    """An Execution from keyword settings; dp follows from `gpus` when not given, and a `gpus`
+    that is not tp x pp x dp x cp is refused."""
+    chosen = dict(chosen)
+    if gpus is not None:
+        if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or gpus < 1:
+            raise SpecError(f"gpus={gpus!r}: expected a positive integer")
+        model = 1
+        for k in ("tp", "pp", "cp"):
+            model *= chosen.get(k, 1) if isinstance(chosen.get(k, 1), int) else 1
+        if "dp" not in chosen:
+            if gpus % model:
+                raise SpecError(f"gpus {gpus} is not a multiple of tp x pp x cp = {model}")
+            chosen["dp"] = gpus // model
+    try:
+        ex = Execution(precision=precision, **chosen)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise SpecError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    if gpus is not None and ex.gpus != gpus:
+        raise SpecError(f"gpus {gpus} != tp x pp x dp x cp = {ex.tp} x {ex.pp} x {ex.dp} x {ex.cp} = {ex.gpus}")
+    return ex
+
+
+MFU_DEFAULT = 0.4
+MFU_SOURCE = ("assumed; Llama 3 405B reports 38-43% BF16 MFU on 8k-16k H100s (Llama Team, "
+              "'The Llama 3 Herd of Models', 2024, Table 4)")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a plan assumes of the run beside its layout (the Execution): the MFU its step time
+    follows from, the share of communication hidden behind compute, tokens to train on, a price
+    per GPU-hour, and a measured throughput to report MFU from. Time and cost are estimates that
+    rest on these; the plan's notes say so."""
+
+    mfu: float = MFU_DEFAULT
+    overlap: float = 0.0
+    tokens: int | None = None
+    price: float | None = None  # dollars per GPU-hour
+    tokens_per_second: float | None = None  # measured
+
+    def __post_init__(self) -> None:
+        real = lambda x: isinstance(x, numbers.Real) and not isinstance(x, bool)
+        if not (real(self.mfu) and 0 < self.mfu <= 1):
+            raise SpecError(f"mfu={self.mfu!r}: expected a number in (0, 1]")
+        if not (real(self.overlap) and 0 <= self.overlap <= 1):
+            raise SpecError(f"overlap={self.overlap!r}: expected a number in [0, 1]")
+        for name in ("tokens", "price", "tokens_per_second"):
+            x = getattr(self, name)
+            if x is not None and not (real(x) and x > 0):
+                raise SpecError(f"{name}={x!r}: expected a positive number")

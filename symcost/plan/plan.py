@@ -11,7 +11,7 @@ Time is never a measurement: it follows from an assumed MFU, or is a roofline bo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import sympy
 
@@ -23,8 +23,8 @@ from ..memory import closer
 from ..results import Result
 from ..spec import Repeat
 from . import collectives
-from .execution import CP, DP, EP, MB, PP, RESERVED, TP, V, M, Execution
-from .rules import REPLICATED, RULES, Rule, refusal
+from .execution import CP, DP, EP, MB, PP, RESERVED, TP, V, M, Execution, Run
+from .rules import Rule, refusal, rule_of
 from .system import Hardware
 
 ONE = sympy.Integer(1)
@@ -94,7 +94,12 @@ class Plan(Result):
     comm: tuple[tuple[Record, object, object], ...]  # (record, payload, sent) at the plan's sizes
     notes: tuple[str, ...]
     fits: bool
-    extra: dict = field(default_factory=dict)
+    per_stage: dict[str, dict[str, object]]  # each pipeline stage's per-GPU figures
+    convention: str
+    values: dict  # the dims the plan was asked at
+    roofline: list[dict]  # the most loaded stage's pieces: FLOPs, bytes moved, seconds, bound
+    estimates: list  # published estimates beside the exact counts
+    run: Run  # what the time and cost rest on
 
     def to_dict(self) -> dict:
         from ..render.plan import plan_data
@@ -200,11 +205,11 @@ REGATHER = ("Megatron-LM keeps only the sequence shard of a region's input and a
 
 def _other_comm(p: Piece, ex: Execution, act) -> list[Record]:
     c, calls, out = p.site.component, p.count * M, []
-    if ex.cp > 1 and c.kind == "attention":  # ring attention: keys and values go round, their gradients back
+    if ex.cp > 1 and c.attends == "self":  # ring attention: keys and values go round, their gradients back
         kv = MB * p.site.ctx.seq_len / CP * 2 * c.n_kv / TP * c.d_head * act
         out.append(Record("cp", "send_recv", "forward", p.path, kv, calls * (CP - 1), ONE))
         out.append(Record("cp", "send_recv", "backward", p.path, kv, 2 * calls * (CP - 1), ONE))
-    if ex.ep > 1 and c.kind == "moe":  # dispatch to the experts' ranks and combine back, each way
+    if ex.ep > 1 and c.routes_tokens:  # dispatch to the experts' ranks and combine back, each way
         routed = MB * p.site.ctx.seq_len / CP * c.top_k * c.dim * act
         out.append(Record("ep", "all_to_all", "forward", p.path, routed, 2 * calls, EP))
         out.append(Record("ep", "all_to_all", "backward", p.path, routed, 2 * calls, EP))
@@ -218,8 +223,7 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             raise spec.doc.error(("dims", name), f"dim {name!r} is an execution symbol of `plan`; rename it")
     for key, message in ex.problems():
         raise SpecError(f"{key}: {message}")
-    kinds = {s.component.kind for s, _ in sites}
-    if ex.ep > 1 and "moe" not in kinds:
+    if ex.ep > 1 and not any(s.component.routes_tokens for s, _ in sites):
         raise SpecError(f"ep {ex.ep}: the spec has no moe layer to split over expert-parallel ranks")
     seq = tokens_per_sequence(derivation, value)
     if seq % ex.cp:
@@ -232,7 +236,7 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             if value(size) % ex.tp:
                 raise spec.doc.error(site.where + (name,), f"tp {ex.tp} does not divide {name} = {value(size)}"
                                      + ("; pad the vocabulary to a multiple of tp" if name == "vocab" else ""))
-        if site.component.kind == "moe" and value(site.component.experts) % ex.ep:
+        if site.component.routes_tokens and value(site.component.experts) % ex.ep:
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
     if ex.pp > 1:
         if main is None:
@@ -308,7 +312,7 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
         if cp > 1 and site.component.sequential:
             raise derivation.spec.doc.error(site.where, f"{SEQUENTIAL.format(site.component.kind)}; plan this spec "
                                             "with cp 1")
-        out.append((site, RULES.get(site.component.kind, REPLICATED)))
+        out.append((site, rule_of(site.component)))
     return out
 
 
@@ -358,8 +362,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
 
 
 def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
-         values: Mapping[str, int] | None = None, *, mfu: float = 0.4, overlap: float = 0.0,
-         tokens: int | None = None, price: float | None = None, tokens_per_second: float | None = None) -> Plan:
+         values: Mapping[str, int] | None = None, run: Run = Run()) -> Plan:
     from ..evaluate import dim_values
     from .time import timing
 
@@ -379,10 +382,9 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
     numbers = {k: at(e) for k, e in exprs.items()}
     comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
-    timed, notes, rows = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, mfu=mfu, overlap=overlap, tokens=tokens,
-                          price=price, tokens_per_second=tokens_per_second,
-                          tokens_per_step=int(ex.sequences * tokens_per_sequence(derivation, value)),
-                          hardware_flops=numbers["hardware_flops_per_step"])
+    timed, notes, rows = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, run,
+                                tokens_per_step=int(ex.sequences * tokens_per_sequence(derivation, value)),
+                                hardware_flops=numbers["hardware_flops_per_step"])
     numbers |= timed
     from .estimates import estimates
 
@@ -392,10 +394,9 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
 
     notes = (_notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute)
              + dropout_notes(derivation, ex.attention, ex.recompute) + notes)
-    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes),
-                bool(fits), {"per_stage": {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()},
-                               "convention": derivation.convention.name, "values": dict(values or {}),
-                               "roofline": rows, "estimates": published})
+    return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
+                {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
+                dict(values or {}), rows, published, run)
 
 
 def tokens_per_sequence(derivation: Derivation, value) -> int:
@@ -441,7 +442,7 @@ def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
     al. 2019; its gradient is all-reduced with the first stage's)."""
     for p in pieces:
         c = p.site.component
-        if c.kind == "lm_head" and c.tied:
+        if c.holds_logits and c.tied:
             return c.vocab * c.dim / TP
     return sympy.Integer(0)
 
@@ -531,7 +532,7 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation) -> list[str]:
     if ex.pp > 1 and ex.virtual_stages > 1:
         notes.append("interleaved pipeline: the first rank's layers outside the repeat are counted for each chunk in "
                      "flight (a bound)")
-    if ex.dp > 1 and any(n.kind == "contrastive" for n in derivation.raw):
+    if ex.dp > 1 and any(getattr(s.component, "scores_batch", False) for s in derivation.sites):
         notes.append("contrastive head: each rank scores its own micro-batch (micro_batch x micro_batch logits); "
                      "CLIP's training gathers every rank's embeddings first (logits of micro_batch x global batch, "
                      "an all-gather of both sides' vectors), which is not modelled")

@@ -22,8 +22,8 @@ import sympy
 from ..derive import Derivation
 from ..errors import SpecError
 from ..explore.vectorized import NUMPY_MODULES
-from ..precision import RECOMPUTE
-from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution
+from ..precision import RECOMPUTE, precision_of
+from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, execution_of
 from .plan import Plan, _main_repeat, formulas, layer_sites, plan, tokens_per_sequence
 from .rules import refusal
 from .system import hardware as _hardware
@@ -81,7 +81,7 @@ def splits(derivation: Derivation, value, sites) -> Splits:
                   not any(site.component.sequential for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
-                  tuple(int(value(site.component.experts)) for site, _ in sites if site.component.kind == "moe"))
+                  tuple(int(value(site.component.experts)) for site, _ in sites if site.component.routes_tokens))
 
 
 def candidates(model: Splits, gpus: int, global_batch: int) -> dict[str, np.ndarray]:
@@ -122,10 +122,8 @@ def _evaluate(f, subst, columns, n: int):
 
 
 def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, *, hardware: str = "h100-sxm",
-           hardware_file: str | None = None, precision=None, mfu: float = 0.4, overlap: float = 0.0,
-           tokens: int | None = None, price: float | None = None, tokens_per_second: float | None = None,
-           global_batch: int | None = None, optimizer: str = "adam", attention: str = "flash", top: int = 3) -> Search:
-    from ..api import precision_of
+           hardware_file: str | None = None, precision=None, run: Run = Run(), global_batch: int | None = None,
+           optimizer: str = "adam", attention: str = "flash", top: int = 3) -> Search:
     from ..evaluate import dim_values
 
     hw = _hardware(hardware, hardware_file)
@@ -162,7 +160,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
         for r in f.records[f.stages[0].name]:
             comm += at(f.closed(r.sent)) / link_bandwidth(r.dim, hw, sub["tp"], sub["cp"], sub["dp"], sub["ep"])
         bubble = (sub["pp"] - 1) / sub["microbatches"]
-        bound = compute * (1 + bubble) + (1 - overlap) * comm
+        bound = compute * (1 + bubble) + (1 - run.overlap) * comm
         for i in range(m):
             rows.append({"tp": int(sub["tp"][i]), "pp": int(sub["pp"][i]), "dp": int(sub["dp"][i]),
                          "ep": int(sub["ep"][i]), "cp": int(sub["cp"][i]), "micro_batch": int(sub["micro_batch"][i]),
@@ -176,8 +174,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
             least = r["memory_bytes"]
     keys = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
     best = [plan(derivation, Execution(**{k: r[k] for k in keys}, global_batch=batch, attention=attention,
-                                       optimizer=optimizer, precision=precision), hw, hardware, values, mfu=mfu,
-                 overlap=overlap, tokens=tokens, price=price, tokens_per_second=tokens_per_second)
+                                       optimizer=optimizer, precision=precision), hw, hardware, values, run)
             for r in fitting[:top]]
     return Search(derivation.spec.name, gpus, hardware, len(rows), fitting, front, best,
                   min(r["memory_bytes"] for r in rows))
@@ -187,17 +184,19 @@ SMALLEST = ("tp", "pp", "cp", "ep")
 
 
 def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, values: Mapping[str, int] | None,
-             gpus: int | None, **plan_options) -> tuple[Plan, int]:
+             gpus: int | None, *, hardware: str = "h100-sxm", hardware_file: str | None = None, precision=None,
+             run: Run = Run()) -> tuple[Plan, int]:
     """The layout with the smallest product of `dims` (say tp x pp) whose plan fits, the other
-    settings as given (dp from `gpus` when given); among equal products, the fastest by the
-    roofline bound. Each candidate is planned exactly. Returns it and how many were planned."""
-    from ..api import plan as _plan
+    settings (the execution's) as given (dp from `gpus` when given); among equal products, the
+    fastest by the roofline bound. Each candidate is planned exactly. Returns it and how many were
+    planned."""
     from ..evaluate import dim_values
 
     unknown = [d for d in dims if d not in SMALLEST]
     if not dims or unknown or len(set(dims)) != len(dims):
         raise SpecError(f"--smallest {','.join(dims)}: expected distinct names from {', '.join(SMALLEST)}")
     subst = dim_values(derivation, values)
+    hw, precision = _hardware(hardware, hardware_file), precision_of(precision)
     model = splits(derivation, lambda e: sympy.sympify(e).xreplace(subst), layer_sites(derivation, 1))
     limit = gpus or 4096
     ranges = {"tp": list(filter(model.tp, _divisors(limit))), "pp": [p for p in _divisors(model.layers) if p <= limit],
@@ -211,7 +210,8 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
         if fitting and size != product:
             break
         try:
-            p = _plan(derivation, values, gpus=gpus, **{**settings, **dict(zip(dims, combo))}, **plan_options)
+            ex = execution_of({**settings, **dict(zip(dims, combo))}, gpus, precision)
+            p = plan(derivation, ex, hw, hardware, values, run)
         except SpecError:  # this combination does not divide the model or the GPUs
             continue
         planned += 1

@@ -20,9 +20,8 @@ import math
 
 import numpy as np
 
-MFU_DEFAULT = 0.4
-MFU_SOURCE = ("assumed; Llama 3 405B reports 38-43% BF16 MFU on 8k-16k H100s (Llama Team, "
-              "'The Llama 3 Herd of Models', 2024, Table 4)")
+from .execution import MFU_DEFAULT, MFU_SOURCE
+
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 
 
@@ -39,8 +38,8 @@ def piece_work(p, precision):
     return (p.train + p.recomputed) * p.count, ((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count
 
 
-def timing(ex, hw, stages, numbers, comm, at, closed, *, mfu, overlap, tokens, price, tokens_per_second,
-           tokens_per_step, hardware_flops):
+def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, hardware_flops):
+    mfu, overlap, tokens, price, tokens_per_second = run.mfu, run.overlap, run.tokens, run.price, run.tokens_per_second
     peak = hw.peak_flops(PEAK_DTYPE[ex.precision.dtype("weights")])
     gpus = ex.gpus
     model = float(numbers["model_flops_per_step"])

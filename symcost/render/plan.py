@@ -36,7 +36,7 @@ def plan_data(p) -> dict:
         "fits": p.fits,
         "per_gpu": {k: jsonable(n[k]) for k in MEMORY},
         "formulas": {k: formula(p.exprs[k]) for k in MEMORY},
-        "per_stage": {s: {k: jsonable(v) for k, v in d.items()} for s, d in p.extra["per_stage"].items()},
+        "per_stage": {s: {k: jsonable(v) for k, v in d.items()} for s, d in p.per_stage.items()},
         "comm": {
             "sent_bytes_by_collective": _comm_totals(p, "collective"),
             "sent_bytes_by_dim": _comm_totals(p, "dim"),
@@ -47,11 +47,11 @@ def plan_data(p) -> dict:
         "flops": {"model_per_step": jsonable(n["model_flops_per_step"]),
                   "hardware_per_step": jsonable(n["hardware_flops_per_step"]),
                   "rank_per_step": jsonable(n["rank_flops_per_step"]),
-                  "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.extra["convention"]},
+                  "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.convention},
         "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME}},
-        "roofline_by_component": p.extra["roofline"],
+        "roofline_by_component": p.roofline,
         "published_estimates": [{**e, "estimate": jsonable(e["estimate"]), "exact": jsonable(e["exact"])}
-                                for e in p.extra["estimates"]],
+                                for e in p.estimates],
         "notes": list(p.notes),
     }
     if "mfu_measured" in n:
@@ -71,7 +71,7 @@ def _seconds(s: float) -> str:
 
 def plan_text(p) -> str:
     n, ex, limit = p.numbers, p.execution, width()
-    sizes = p.extra.get("values") or {}
+    sizes = p.values
     name = p.name + (f" ({', '.join(f'{k}={v}' for k, v in sizes.items())})" if sizes else "")
     head = (f"{name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
             + (f" (v {ex.virtual_stages})" if ex.virtual_stages > 1 else "")
@@ -100,9 +100,9 @@ def plan_text(p) -> str:
         lines.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
                      f"{n['gpu_hours']:,.0f} GPU-hours" + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} per GPU-hour"
                                                          if "cost" in n else ""))
-    if p.extra["estimates"]:
+    if p.estimates:
         lines += ["", "published estimates against the exact bytes"]
-        for e in p.extra["estimates"]:
+        for e in p.estimates:
             lines += wrap(f"  {e['name']} ({e['source']}): {bytes_human(e['estimate'])} vs {bytes_human(e['exact'])}"
                           f" {e['metric']}, {100 * e['relative_error']:+.1f}%", limit)
     lines.append("")

@@ -29,8 +29,9 @@ from torch.distributed.tensor.parallel import (
     parallelize_module,
 )
 
-from .plan.rules import REPLICATED, RULES
-from .torchref import components
+from ..components import REGISTRY
+from ..components.parallel import REPLICATED
+from .reference import components
 
 # funcol's names -> the planner's
 COLLECTIVES = {"all_reduce": "all_reduce", "all_gather_into_tensor": "all_gather", "reduce_scatter_tensor": "reduce_scatter",
@@ -49,7 +50,7 @@ def fake_world(world_size: int, rank: int = 0):
 
 
 def tensor_parallel(model: torch.nn.Module, mesh, sequence_parallel: bool = False) -> torch.nn.Module:
-    """Split every layer as its rule says (rules.RULES[kind].torch), as Megatron-LM runs it: a
+    """Split every layer as its type's rule says (`parallel.torch`), as Megatron-LM runs it: a
     tensor-parallel region takes its input once (all-gathered from sequence shards under sequence
     parallelism), its projections read it as a replicated DTensor, and its exit all-reduces (or
     reduce-scatters) the output; replicated layers stay whole, or split by sequence under sequence
@@ -60,7 +61,7 @@ def tensor_parallel(model: torch.nn.Module, mesh, sequence_parallel: bool = Fals
               "vocab": lambda: RowwiseParallel(input_layouts=Replicate(), output_layouts=split)}
     for _, part in components(model):
         kind = part.symcost_path.rsplit("/", 1)[-1]
-        rule = RULES.get(kind)
+        rule = REGISTRY[kind].parallel
         if rule is None:
             raise ValueError(f"{kind} has no tensor-parallel rule")
         if rule.region in ("parallel", "vocab_out"):  # one entry for the region's projections

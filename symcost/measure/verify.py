@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from . import conventions
-from .derive import derive
-from .errors import SpecError
-from .evaluate import dim_values, evaluate
-from .hf import EOS_CLASSIFIERS
-from .spec import Spec
-from .torchref import measure, on_a_deep_stack
+from .. import conventions
+from ..components import REGISTRY
+from ..derive import derive
+from ..errors import SpecError
+from ..evaluate import dim_values, evaluate
+from ..hf import EOS_CLASSIFIERS
+from ..spec import Spec
+from .reference import measure, on_a_deep_stack
 
 # layer modules PyTorch must hold (repeats unrolled, experts each one). Measured on meta, forward and
 # backward: 10,000 of Llama-like layers, or of MoE experts, peak at 0.8 GB; 20,000 linear layers at 0.9 GB
@@ -117,11 +118,11 @@ def verify_memory(
     seed: int = 0,
 ) -> Report:
     """The activation-memory rules against the bytes PyTorch saves for backward in one training
-    forward with the loss (torchsaved), component by component, on real CPU tensors."""
-    from .memory import saved_bytes
-    from .precision import ACTIVATION_DTYPES, BYTES
-    from .symbols import ACT
-    from .torchsaved import measure_saved
+    forward with the loss (measure/saved.py), component by component, on real CPU tensors."""
+    from ..memory import saved_bytes
+    from ..precision import ACTIVATION_DTYPES, BYTES
+    from ..symbols import ACT
+    from .saved import measure_saved
 
     if dtype not in ACTIVATION_DTYPES:
         raise SpecError(f"activation dtype {dtype!r}: expected one of {', '.join(ACTIVATION_DTYPES)}")
@@ -152,9 +153,9 @@ MAX_MEMORY_RUN_BYTES = 2**30  # weights and saved tensors a verify --memory run 
 
 def _check_memory_run(derivation, subst, params: int, attention: str, dtype: str) -> None:
     """Refuse, before building, a run whose weights and saved tensors would not fit 1 GiB."""
-    from .memory import saved_bytes
-    from .precision import BYTES
-    from .symbols import ACT
+    from ..memory import saved_bytes
+    from ..precision import BYTES
+    from ..symbols import ACT
 
     act = {ACT: sympy.Integer(BYTES[dtype])}
     saved = sum(saved_bytes(derivation, attention, "none").values()).xreplace(subst).xreplace(act)
@@ -228,8 +229,8 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None,
     reads. A family that transformers runs reading tensor values (ON_CPU) is run on the CPU, at
     most HF_CPU_PARAMS parameters; a larger one is built on meta and compared in parameters only,
     the report saying why its forward FLOPs were not measured."""
-    from .hf import Config, convert, head_of
-    from .hfref import measure, parameters
+    from ..hf import Config, convert, head_of
+    from .hf import measure, parameters
 
     convert(config, source, text=text)  # a config the importer refuses is refused here too, at its field
 
@@ -257,7 +258,8 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None,
         image_size=dims.get("image_size"), device=device)
     ours: dict[str, tuple[int, int]] = {}
     for node, numbers in evaluation.components:
-        kind = "attention" if node.kind == "mla" else node.kind  # transformers' module is its attention
+        latent = getattr(REGISTRY.get(node.kind), "attends", None) == "latent"
+        kind = "attention" if latent else node.kind  # transformers' module of MLA is its attention
         params, flops = ours.get(kind, (0, 0))
         ours[kind] = (params + numbers["params"], flops + (numbers["forward"] if counts.forward is not None else 0))
     kinds = {k: (ours.get(k, (0, 0)), counts.by_kind.get(k, (0, 0))) for k in sorted(set(ours) | set(counts.by_kind))}

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .errors import SpecError
-from .hf import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, Config, head_of
-from .hfneutral import dropout
+from ..errors import SpecError
+from ..hf import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, Config, head_of
+from ..hfneutral import dropout
 
 # FLOPs the libraries spend outside the architecture proper, by module name suffix.
 EXPLAINED = {
@@ -230,7 +230,7 @@ def saved_bytes(config: dict, batch: int, seq_len: int, *, dtype=torch.float32, 
     parameters and buffers excluded; by the model's top-level module (embed_tokens, layers.0, …)."""
     import transformers
 
-    from .torchsaved import Ledger
+    from .saved import Ledger
 
     torch.manual_seed(seed)
     config = {**config, **{k: 0.0 for k in config if dropout(k)}}

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from .derive import Derivation
-from .errors import SpecError
-from .memory import dropped_cores
-from .torchref import DTYPES, Checkpoint, build, components, example_input
+from ..derive import Derivation
+from ..errors import SpecError
+from ..memory import dropped_cores
+from ..components.build import Checkpoint
+from .reference import DTYPES, build, components, example_input
 
 
 class Ledger:
@@ -58,7 +59,7 @@ class Saved:
 
 def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attention: str = "eager",
                   recompute: str = "none", seed: int = 0, prepare=None) -> Saved:
-    """`prepare` may split the built model before the pass (shardref.tensor_parallel): then what
+    """`prepare` may split the built model before the pass (shards.tensor_parallel): then what
     one rank saves is measured."""
     if attention != "eager" and recompute == "none" and (dropped := dropped_cores(derivation, values)):
         raise SpecError(f"{dropped[0]}: attention dropout under {attention} cannot be measured here: PyTorch runs "

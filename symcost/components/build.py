@@ -1,0 +1,78 @@
+"""What a component's `build` may use: the sizes and flow it is built at (Build), the module that
+runs one component's forward (Part), and activation checkpointing (Checkpoint). The measured route
+(symcost.measure.reference) builds the whole spec from these; only it and the builds import this module,
+so torch stays optional."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+import torch
+from torch import nn
+
+from .base import Flow
+
+
+class Part(nn.Module):
+    """One component: its submodules and its forward, a function of (module, x, state).
+
+    `state` carries what a layer hands to later ones besides the tensor (rotary tables).
+    """
+
+    def __init__(self, forward, path: str, **modules: nn.Module) -> None:
+        super().__init__()
+        self._forward = forward
+        self.symcost_path = path
+        for name, module in modules.items():
+            self.add_module(name, module)
+
+    def forward(self, x, state):
+        return self._forward(self, x, state)
+
+
+class Checkpoint(nn.Module):
+    """Runs `body` under activation checkpointing: only its input is kept, the rest recomputed
+    in backward. `kept` (set by a memory measurement) is told which tensors that is."""
+
+    kept = None
+
+    def __init__(self, body: nn.Module, path: str, holds_memory: bool) -> None:
+        super().__init__()
+        self.body = body
+        self.symcost_path = path
+        self.holds_memory = holds_memory  # its layers read the encoder's output (else a pass needs none)
+
+    def forward(self, x, state):
+        from torch.utils.checkpoint import checkpoint
+
+        if Checkpoint.kept is not None:  # its input, and the tables in `state` it holds on to
+            held = [value for key, value in state.items() if key != "memory" or self.holds_memory]
+            for t in (x, *(v for value in held for v in (value if isinstance(value, tuple) else (value,)))):
+                if isinstance(t, torch.Tensor):
+                    Checkpoint.kept(t, self.symcost_path)
+        return checkpoint(self.body, x, state, use_reentrant=False)
+
+
+@dataclass
+class Build:
+    """What a component's `build` may use: concrete sizes, the flow before it, shared modules."""
+
+    values: dict[sympy.Symbol, sympy.Integer]
+    flow: Flow = field(default_factory=Flow)
+    path: str = ""
+    embedding: nn.Module | None = None  # the token embedding, for a tied head
+    attention: str = "eager"  # how attention layers compute their core (see components/attention.attend)
+    recompute: str = "none"  # "selective": each attention core is checkpointed
+
+    def int(self, e: sympy.Expr) -> int:
+        value = sympy.sympify(e).xreplace(self.values)
+        assert value.is_Integer, f"{e} = {value} is not an integer"  # evaluate() checked this
+        return int(value)
+
+    def rate(self, e: sympy.Expr | None) -> float:
+        """A rate field at these values (0 when unset): the probability torch takes."""
+        return 0.0 if e is None else float(sympy.sympify(e).xreplace(self.values))
+
+    def part(self, forward, **modules: nn.Module) -> Part:
+        return Part(forward, self.path, **modules)
