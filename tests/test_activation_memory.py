@@ -70,6 +70,7 @@ def test_saved_bytes_equal_pytorch(name, attention, recompute, dtype):
     assert_exact(name, SIZES[name], attention, recompute, dtype)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,attention,recompute", CASES)
 def test_saved_bytes_equal_pytorch_at_drawn_sizes(name, attention, recompute):
     @settings(max_examples=4, deadline=None, derandomize=True)
@@ -362,6 +363,7 @@ def test_within_2_percent_of_transformers_every_difference_named(family, dtype):
                      n_experts=4, top_k=2)),
     ("transformer", dict(d_model=64, n_heads=4, n_layers=2, vocab=500, seq_len=32, max_pos=64, batch=2)),
 ])
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_peak_training_estimate_within_0_1_percent_of_memtracker(name, sizes, dtype):
     """An estimate, so a tolerance: what it leaves out is allocator-level (Adam's step counters,

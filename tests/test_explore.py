@@ -94,6 +94,7 @@ GRID = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(GRID))
 @pytest.mark.parametrize("convention", ["pytorch", "full"])
 def test_vectorized_equals_evaluate(name, convention):

@@ -279,6 +279,7 @@ def test_identical_parts_are_equal_everywhere(cli):
     assert "at these sizes" not in out.stdout
 
 
+@pytest.mark.slow
 @given(target=st.integers(10**17, 10**30))  # batch up to 1.6e16, within the sizes' bound of 10**18
 @settings(max_examples=8, deadline=None)
 def test_a_root_past_2_to_the_53_prints_its_own_digits(target):
@@ -397,6 +398,7 @@ def test_any_command_line_ends_cleanly(args):
             (args, out.stderr)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.sampled_from(["evaluate", "memory", "derive"]),
        st.dictionaries(NAMES, st.one_of(st.integers(-5, 10**19), st.floats(), st.booleans(), st.text(max_size=3),
@@ -448,6 +450,7 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["scaling", "optimal", "/dev/zero", "--flops", "1e20", "--for", "d"],
     ["scaling", "compare", "/dev/zero", "--flops", "1e20"],
 ])
+@pytest.mark.slow
 def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
     """Each ends with one line and exit 2 in a process capped at 1 GiB of address space and
     10 s of CPU (before: /dev/zero read until memory ran out; the aliases took 41 s)."""

@@ -223,6 +223,7 @@ def test_a_model_type_with_two_writers_is_refused():
         _registry({"llama": print, "gpt2": print}, {"llama": len})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(PUBLISHED))
 def test_params_and_forward_flops_match_transformers(family):
     from symcost.measure.hf import build
@@ -318,6 +319,7 @@ WINDOWED = {"mistral": "MistralConfig", "qwen2": "Qwen2Config", "qwen3": "Qwen3C
 LAYER_TYPED = ("qwen2", "qwen3", "qwen2_moe", "gemma2", "gemma3_text")  # their configs read layer_types
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(WINDOWED))
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(data=st.data())

@@ -145,6 +145,7 @@ def test_every_file_has_a_count():
     assert {p.stem for p in DATA.glob("*.json")} == set(COUNTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_real_configs_import_and_match_transformers(cli, tmp_path, monkeypatch, name):
     path = DATA / f"{name}.json"

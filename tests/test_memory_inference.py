@@ -54,6 +54,7 @@ def test_precision_options():
     assert int4["weights_bytes"] == sympy.Rational(llama2_7b_params(), 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16", "fp8"])
 @pytest.mark.parametrize("name", ["llama", "mixtral", "deepseek_v3"])
 def test_weight_bytes_match_the_built_model(name, dtype):
@@ -69,6 +70,7 @@ def test_weight_bytes_match_the_built_model(name, dtype):
 DECODERS = ["transformer", "llama", "mistral", "gemma2", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba", "mamba2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DECODERS)
 def test_decode_steps_and_caches_match_pytorch(name):
     """At drawn sizes and contexts: the decode step's FLOPs equal FlopCounterMode's count of a

@@ -169,6 +169,7 @@ def page_evaluate(driver, values: dict) -> dict:
     return driver.execute_script("return window.symcost.evaluate(arguments[0])", {k: str(v) for k, v in values.items()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPECS)
 def test_page_equals_eval_in_chromium(browser, tmp_path, name):
     path = write_page(tmp_path, name)
@@ -199,6 +200,7 @@ def paste(driver, name: str, text: str) -> None:
                           "f.dispatchEvent(new Event('input'));", name, text)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPECS)
 def test_dims_set_through_the_inputs(browser, tmp_path, name):
     """Typing sizes into the fields shows eval's numbers at those sizes."""

@@ -26,6 +26,7 @@ def _runs(law: Law, n: int, seed: int, noise: float = 0.0, ratio=(1e9, 1e12)):
     return N, D, law.loss(N, D) * np.exp(rng.normal(0, noise, n))
 
 
+@pytest.mark.slow
 @given(E=st.floats(1.5, 2.5), A=st.floats(100, 1000), B=st.floats(100, 2000), alpha=st.floats(0.25, 0.5),
        beta=st.floats(0.25, 0.5), seed=st.integers(0, 2**16))
 @settings(max_examples=4, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate))
@@ -38,6 +39,7 @@ def test_a_noiseless_law_is_fitted_back(E, A, B, alpha, beta, seed):
     assert max(abs(r) for r in got.residuals) < 1e-9
 
 
+@pytest.mark.slow
 def test_a_noisy_fit_is_close_deterministic_and_has_intervals():
     truth = LAWS["hoffmann2022"]
     N, D, L = _runs(truth, 80, seed=3, noise=0.005)
@@ -50,6 +52,7 @@ def test_a_noisy_fit_is_close_deterministic_and_has_intervals():
         assert lo <= first.values[k] <= hi, k
 
 
+@pytest.mark.slow
 def test_the_grid_finds_the_global_optimum_where_one_start_does_not():
     """Runs spanning 1e7-1e10 parameters (40, 0.01 log noise): L-BFGS from (a, b, e, alpha, beta) = 0
     stops in a local minimum five times worse; the default grid finds the optimum the paper's full

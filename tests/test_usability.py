@@ -105,6 +105,7 @@ def test_api_errors_name_the_argument(call, fragment):
 
 # -- terminal output -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPECS)
 @pytest.mark.parametrize("command", ["derive", "eval"])
 def test_output_fits_100_columns(tmp_path, name, command):
@@ -305,6 +306,7 @@ def test_a_repeated_eval_imports_no_sympy_and_is_never_stale(tmp_path):
     assert not imports_of("eval", str(spec), cache=cache) & {"sympy"}  # the earlier point is still there
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPECS)
 def test_cached_answers_equal_the_full_path(tmp_path, name):
     sets = {"transformer": ["--set", "seq_len=100"], "llama": ["--set", "d_model=2048", "--set", "n_heads=16", "--set", "n_kv_heads=16"],

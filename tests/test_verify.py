@@ -24,6 +24,7 @@ def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:
 def test_every_architecture_has_a_strategy():
     assert {p.stem for p in Path(ARCHITECTURES).glob("*.yaml")} == set(STRATEGIES)
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_formulas_equal_pytorch(name):
     @settings(max_examples=25, deadline=None, derandomize=True)
@@ -53,6 +54,7 @@ def test_a_broken_rule_is_caught(monkeypatch):
 @pytest.mark.parametrize(
     "name", ["transformer", "llama", "mixtral", "gemma2", "transformer_base", "resnet50", "vit_b16", "clip", "lstm", "mlp"]
 )
+@pytest.mark.slow
 def test_published_sizes_verify_on_meta(cli, name):
     result = cli("verify", arch(name), "--backward")
     assert result.exit_code == 0, result.stdout
