@@ -206,7 +206,7 @@ def verify_memory(source, values: Mapping[str, int] | None = None, /, **options)
     """Compare the activation-memory rules with the bytes PyTorch saves for backward (needs symcost[torch])."""
     from .extras import require
 
-    require("torch", "torch", "verify --memory")
+    require("torch", "torch", "verify_memory")
     from .measure.verify import verify_memory as _verify_memory
 
     return _verify_memory(spec_of(source), dims_of(values, {}), **options)
@@ -218,8 +218,8 @@ def verify_hf(source, config: dict, values: Mapping[str, int] | None = None, con
     `config_name` and `config_text` (the file's) locate an error in the config."""
     from .extras import require
 
-    require("torch", "torch", "verify --hf")
-    require("transformers", "hf", "verify --hf")
+    require("torch", "torch", "verify_hf")
+    require("transformers", "hf", "verify_hf")
     from .measure.verify import verify_hf as _verify_hf
 
     return _verify_hf(spec_of(source), config, dims_of(values, {}), config_name, config_text)

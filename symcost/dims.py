@@ -156,9 +156,9 @@ class Dims:
         for name, value in values.items():
             if name not in self:
                 declared = ", ".join(d.name for d in self.items) or "none"
-                raise SpecError(f"--set {name}: no such dim; declared dims: {declared}")
+                raise SpecError(f"{name}: no such dim; declared dims: {declared}", param="dims")
             if (why := self[name].accepts(value)) is not None:
-                raise SpecError(f"--set {name}={shown(value)}: {why}")
+                raise SpecError(f"{name}={shown(value)}: {why}", param="dims")
         items = tuple(
             replace(d, default=values[d.name] if d.rate else int(values[d.name]), definition=None)
             if d.name in values else d
@@ -171,7 +171,7 @@ class Dims:
         keep = set(keep)
         for name in keep:
             if name not in self:
-                raise SpecError(f"--keep {name}: no such dim")
+                raise SpecError(f"keep {name}: no such dim", param="keep")
         out: dict[sympy.Symbol, sympy.Expr] = {}
         for d in self.items:
             if d.definition is not None and d.name not in keep:
@@ -201,7 +201,7 @@ class Dims:
         for d in self.items:
             if d.definition is None:
                 if d.default is None:
-                    raise self._error(d, "has no value; give one with --set " + f"{d.name}=N")
+                    raise self._error(d, f"has no value; give one with `{d.name}=N`")
                 out[d.symbol] = sympy.Rational(d.default.numerator, d.default.denominator) if d.rate \
                     else sympy.Integer(d.default)
                 continue

@@ -13,7 +13,9 @@ def dotted(path: Sequence[str | int]) -> str:
 class SpecError(Exception):
     """Bad input: one message that says where (file:line:column, field path) and what was expected.
 
-    The CLI prints `str(error)` and exits with status 2; nothing else about it is special.
+    Library code names the API's parameters, never a command-line flag: a leading parameter is
+    `param`, a setting inside the message is marked as `name=value` (backticks included). The CLI
+    prints the message with each one as its flag (cli/_options.flagged) and exits with status 2.
     """
 
     def __init__(
@@ -24,8 +26,12 @@ class SpecError(Exception):
         line: int | None = None,
         column: int | None = None,
         path: Sequence[str | int] = (),
+        param: str | None = None,
     ) -> None:
         self.message = message
+        # the API parameter the message leads with (`metric …`), or "dims" for a dim's name: the
+        # command line's edge (cli/_options.py) names the flag instead
+        self.param = param
         self.file = file
         self.line = line
         self.column = column

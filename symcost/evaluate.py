@@ -84,9 +84,9 @@ def dim_values(derivation: Derivation, values: Mapping[str, int] | None = None) 
     context = {}
     if derivation.decode and CONTEXT not in spec.dimset:  # the decode step's own symbol
         if CONTEXT not in values:
-            raise SpecError(f"a decode step needs `{CONTEXT}` (tokens already cached): give --set {CONTEXT}=N")
+            raise SpecError(f"a decode step needs `{CONTEXT}` (tokens already cached): give `{CONTEXT}=N`")
         if values[CONTEXT] < 0:
-            raise SpecError(f"--set {CONTEXT}={values[CONTEXT]}: must be 0 or more")
+            raise SpecError(f"{CONTEXT}={values[CONTEXT]}: must be 0 or more", param="dims")
         context = {symbols.dim(CONTEXT): sympy.Integer(values.pop(CONTEXT))}
     subst = spec.dimset.overridden(values).values() | context
 

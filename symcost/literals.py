@@ -11,7 +11,6 @@ from fractions import Fraction
 from .errors import SpecError
 from .limits import MAX_LITERAL
 
-_SET = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
 _FRACTION = re.compile(r"^(\d{1,18})/(\d{1,18})$")
 
 
@@ -46,7 +45,7 @@ def exact(text: str, what: str) -> Fraction:
 
 
 def dim_value(text: str, what: str) -> int | Fraction:
-    """A --set value: '1024', '7e9' -> an int; '0.1' or '1/10' -> exactly 1/10 (a rate dim's).
+    """A dim's value as typed: '1024', '7e9' -> an int; '0.1' or '1/10' -> exactly 1/10 (a rate dim's).
     Which a dim takes (a positive integer, or a rate in [0, 1)) is checked against the spec's dims."""
     if m := _FRACTION.match(text.strip()):
         if int(m.group(2)) == 0:
@@ -57,13 +56,3 @@ def dim_value(text: str, what: str) -> int | Fraction:
     if value is None or value.adjusted() >= 18 or value.as_tuple().exponent < -18:
         raise SpecError(f"{what} {text!r}: expected a number: a size below 10^18 (1024, 7e9) or a rate (0.1)")
     return int(value) if value == value.to_integral_value() else Fraction(value)
-
-
-def parse_sets(items: tuple[str, ...]) -> dict[str, int | Fraction]:
-    out: dict[str, int | Fraction] = {}
-    for item in items:
-        m = _SET.match(item)
-        if not m:
-            raise SpecError(f"--set {item!r}: expected NAME=NUMBER, e.g. --set d_model=1024")
-        out[m.group(1)] = dim_value(m.group(2), f"--set {m.group(1)}")
-    return out

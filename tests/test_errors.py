@@ -2,6 +2,10 @@
 
 import pytest
 
+import symcost
+from conftest import arch
+from symcost.errors import SpecError
+
 BASE = """\
 name: tiny
 dims:
@@ -137,3 +141,26 @@ def test_bad_files(cli, tmp_path, kind):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {path}")
     assert {"missing": "no such file", "directory": "is a directory", "binary": "not UTF-8"}[kind] in result.stderr
+
+
+@pytest.mark.parametrize("call, api, flag", [
+    (lambda: symcost.evaluate(arch("llama"), d_modle=3), "d_modle: no such dim", ["eval", arch("llama"), "--set", "d_modle=3"]),
+    (lambda: symcost.compare(arch("llama"), arch("mixtral"), nope=1), "nope: neither spec declares it",
+     ["compare", arch("llama"), arch("mixtral"), "--set", "nope=1"]),
+])
+def test_the_api_names_parameters_and_the_command_line_names_flags(cli, call, api, flag):
+    """One error, two audiences: the API's says the parameter, the command line's the flag."""
+    with pytest.raises(SpecError) as info:
+        call()
+    assert str(info.value).startswith(api) and "--" not in str(info.value)
+    result = cli(*flag)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: --set {api}"), result.stderr
+
+
+def test_a_marked_setting_becomes_its_flag():
+    from symcost.cli._options import flagged
+
+    e = SpecError("has no value; give one with `seq_len=N`; use `device=meta`; give `gpus=`", path=("dims", "seq_len"))
+    assert flagged(e) == "dims.seq_len: has no value; give one with --set seq_len=N; use --device meta; give --gpus"
+    assert flagged(SpecError("vary p: a rate", param="vary")) == "--vary p: a rate"
+    assert flagged(SpecError("p=2: a rate", param="dims")) == "--set p=2: a rate"

@@ -705,7 +705,7 @@ def test_seq2seq_sequence_classifier(family, params):
 def test_vit_is_verified_at_the_configs_image_size():
     from symcost.measure.verify import verify_hf
 
-    with pytest.raises(SpecError, match="builds the model at the config's image_size 224"):
+    with pytest.raises(SpecError, match="built at the config's image_size 224"):
         verify_hf(spec("vit"), config("vit"), {"image_size": 384})
 
 

@@ -130,3 +130,37 @@ def test_no_test_of_a_layer_kind_outside_its_component(path):
     hits = [f"{path.name}:{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
             if re.search(KIND_TEST, line)]
     assert not hits, hits
+
+
+FLAG = re.compile(r"(^|[\s(`'\"])--[a-z]")
+RAISERS = {"SpecError", "MissingExtra", "error", "_error", "require"}  # `doc.error(...)`, `c.error(...)` too
+
+
+def error_texts(path: Path) -> list[tuple[int, str]]:
+    """The literal text of every error the module builds: SpecError(...), a config's or a spec's
+    .error(...), and require(...)'s `what`."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in RAISERS:
+                for arg in node.args:
+                    for part in ast.walk(arg):
+                        if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                            out.append((node.lineno, part.value))
+    return out
+
+
+def test_the_flag_reader_sees_an_error_that_names_a_flag():
+    assert FLAG.search("--set d_model: no such dim") and FLAG.search("give one with --set d_model=N")
+    assert not FLAG.search("give one with `d_model=N`") and not FLAG.search("a 2-layer model")
+
+
+@pytest.mark.parametrize("path", [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] != "cli"],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_library_errors_name_parameters_not_flags(path):
+    """An API user has no --set: library errors name the parameter (`seq_len=N`, param="dims"), and
+    the command line's edge (cli/_options.flagged) says it as a flag."""
+    hits = [f"{path.name}:{line}: {text}" for line, text in error_texts(path) if FLAG.search(text)]
+    assert not hits, hits

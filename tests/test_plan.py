@@ -477,7 +477,7 @@ def test_smallest_refuses_what_it_cannot_solve(cli):
     r = cli("plan", arch("llama"), "--smallest", "tp", "--hardware", "rtx-4090", "--gpus", "2")
     assert r.exit_code == 2 and "no tp fits: tried" in r.stderr
     r = cli("solve", arch("llama"), "--target", "params=7e9", "--for", "tp")
-    assert r.exit_code == 2 and "plan SPEC --smallest tp" in r.stderr
+    assert r.exit_code == 2 and "plan with --smallest tp finds the smallest that fits" in r.stderr
 
 
 @pytest.mark.parametrize("text,message", [

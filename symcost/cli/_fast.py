@@ -51,7 +51,7 @@ def cached_eval(argv: list[str]) -> bool:
     except OSError:
         return False
     from ..errors import SpecError
-    from ..literals import parse_sets
+    from ._sets import parse_sets
 
     try:
         values = parse_sets(tuple(args["sets"]))

@@ -6,6 +6,7 @@ Light on purpose (no sympy, pydantic or numpy): `--help` of every command import
 from __future__ import annotations
 
 import functools
+import re
 import sys
 
 import click
@@ -14,7 +15,34 @@ from ..conventions import CONVENTIONS
 from ..errors import SpecError
 from ..precision import BYTES
 from ..render.text import printable
-from ..literals import exact, integer, parse_sets  # noqa: F401  (the commands' parsers, re-exported)
+from ..literals import exact, integer  # noqa: F401  (the commands' parsers, re-exported)
+from ._sets import parse_sets  # noqa: F401
+
+# The library names the API's parameters; a user of the command line knows them as these flags.
+# An error's leading parameter (SpecError.param) and each `name=value` marked in its message become
+# the flag: an option's own, or --set for a dim.
+FLAGS = {"dims": "--set", "values": "--set", "keep": "--keep", "metric": "--metric", "vary": "--vary", "smallest": "--smallest",
+         "model_id": "--model-id", "head": "--head", "gpus": "--gpus", "zero": "--zero", "device": "--device",
+         "attention": "--attention"}
+
+
+def flagged(e: SpecError) -> str:
+    """The error as the command line says it: flags where the library names parameters."""
+    text = str(e)
+    if e.param == "dims":
+        text = f"--set {text}"
+    elif e.param in FLAGS and text.startswith(e.param + " "):
+        text = FLAGS[e.param] + text[len(e.param):]
+
+    def setting(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        if name in FLAGS:
+            return f"{FLAGS[name]} {value}".rstrip()
+        return f"--set {name}={value}"
+
+    return re.sub(r"`(\w+)=([^`]*)`", setting, text)
+
+
 
 
 def edge(fn):
@@ -25,7 +53,7 @@ def edge(fn):
         try:
             return fn(*args, **kwargs)
         except SpecError as e:
-            click.echo(printable(f"error: {e}"), err=True)
+            click.echo(printable(f"error: {flagged(e)}"), err=True)
             sys.exit(2)
 
     return wrapper

@@ -78,9 +78,9 @@ def compare(
     values = dict(values or {})
     for name in values:
         if name not in a.dimset and name not in b.dimset:
-            raise SpecError(f"--set {name}: neither spec declares it")
+            raise SpecError(f"{name}: neither spec declares it", param="dims")
     if vary is not None and not (vary[0] in a.dimset and vary[0] in b.dimset):
-        raise SpecError(f"--vary {vary[0]}: both specs must declare it")
+        raise SpecError(f"vary {vary[0]}: both specs must declare it", param="vary")
     da, db = derive(a, convention), derive(b, convention)
     ma, mb = memory_metrics(da, precision), memory_metrics(db, precision)
     points = [{}] if vary is None else [{vary[0]: v} for v in vary[1]]

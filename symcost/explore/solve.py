@@ -198,7 +198,7 @@ def setup(spec: Spec, unknown: str, values, convention) -> tuple[Derivation, sym
     if unknown not in dims:
         from ..plan.search import SMALLEST
 
-        hint = (f"; {unknown} is a parallel size: `symcost plan SPEC --smallest {unknown}` finds the smallest that fits"
+        hint = (f"; {unknown} is a parallel size: plan with `smallest={unknown}` finds the smallest that fits"
                 if unknown in SMALLEST else "")
         raise SpecError(f"unknown {unknown!r}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}"
                         + hint)

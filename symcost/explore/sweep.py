@@ -120,7 +120,7 @@ def sweep(
             raise SpecError(f"{name}: no such dim; declared dims: {', '.join(d.name for d in dims.items)}")
     for metric in metrics:
         if metric not in ALL_METRICS:
-            raise SpecError(f"--metric {metric}: expected one of {', '.join(ALL_METRICS)}")
+            raise SpecError(f"metric {metric}: expected one of {', '.join(ALL_METRICS)}", param="metric")
     points = int(np.prod([len(v) for v in vary.values()], dtype=object))
     if points > MAX_POINTS:
         raise SpecError(f"the grid has {points:,} points; the limit is {MAX_POINTS:,}")
@@ -128,7 +128,7 @@ def sweep(
     given = set(vary) | set(values or {})
     derivation = derive(spec, convention, keep=[d.name for d in dims.items if d.definition is not None and d.name in given])
     if rate := next((name for name in vary if dims[name].rate), None):
-        raise SpecError(f"--vary {rate}: a rate, not a size; sweep varies sizes (set a rate with --set {rate}=0.1)")
+        raise SpecError(f"vary {rate}: a rate, not a size; sweep varies sizes (set a rate with `{rate}=0.1`)", param="vary")
     at = dim_values(derivation, values)
     rates = {s: v for s, v in at.items() if s in dims.rates}  # substituted: the grid is integers only
     fixed = dims.plain({s: v for s, v in at.items() if str(s) not in vary})

@@ -17,7 +17,7 @@ def locate(config: str | None, model_id: str | None) -> Path:
     import os
 
     if (config is None) == (model_id is None):
-        raise SpecError("give a config.json or a model directory, or --model-id ORG/NAME (one of them)")
+        raise SpecError("give a config.json or a model directory, or `model_id=ORG/NAME` (one of them)")
     if config is not None:
         path = Path(config)
         if path.is_dir():
@@ -26,7 +26,7 @@ def locate(config: str | None, model_id: str | None) -> Path:
             return path / "config.json"
         return path
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model_id) or ".." in model_id:
-        raise SpecError(f"--model-id {model_id!r}: expected ORG/NAME, as on the Hub")
+        raise SpecError(f"model_id {model_id!r}: expected ORG/NAME, as on the Hub", param="model_id")
     root = Path(os.environ.get("HF_HUB_CACHE") or Path(
         os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
         / "hub")
@@ -38,8 +38,8 @@ def locate(config: str | None, model_id: str | None) -> Path:
     for snapshot in snapshots:
         if (snapshot / "config.json").is_file():
             return snapshot / "config.json"
-    raise SpecError(f"--model-id {model_id}: no config.json for it in the local Hugging Face cache ({root}); "
-                    "symcost does not download: pass the config.json or the model directory")
+    raise SpecError(f"model_id {model_id}: no config.json for it in the local Hugging Face cache ({root}); "
+                    "symcost does not download: pass the config.json or the model directory", param="model_id")
 
 
 def read_config(path: str | Path) -> tuple[dict, str]:

@@ -90,11 +90,11 @@ DECODER_HEADS = ("lm", "classifier", "none")
 
 
 def head_of(c: Config, family: str, override: str | None = None) -> str:
-    """The head to write: --head, else the one `architectures` names, else the family's default."""
+    """The head to write: `override` (import-hf's head), else the one `architectures` names, else the family's default."""
     allowed = FAMILY_HEADS.get(family, DECODER_HEADS)
     if override is not None:
         if override not in allowed:
-            raise SpecError(f"--head {override}: {family} models are imported with {', '.join(allowed)}")
+            raise SpecError(f"head {override}: {family} models are imported with {', '.join(allowed)}", param="head")
         c.get("architectures")
         return override
     classes = c.get("architectures")
@@ -106,8 +106,8 @@ def head_of(c: Config, family: str, override: str | None = None) -> str:
     head = next((h for end, h in HEADS.items() if cls.endswith(end)), None)
     if head is None:
         raise c.error("architectures", f"{cls!r}: a head the importer does not know (it knows class names ending in "
-                      f"{', '.join(HEADS)}); give --head")
+                      f"{', '.join(HEADS)}); give `head=`")
     if head not in allowed:
         raise c.error("architectures", f"{cls!r} asks for {HEAD_NAMES[head]}, which the importer does not write for "
-                      f"{family} ({', '.join(allowed)}); give --head")
+                      f"{family} ({', '.join(allowed)}); give `head=`")
     return head

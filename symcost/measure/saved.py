@@ -63,7 +63,7 @@ def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attent
     one rank saves is measured."""
     if attention != "eager" and recompute == "none" and (dropped := dropped_cores(derivation, values)):
         raise SpecError(f"{dropped[0]}: attention dropout under {attention} cannot be measured here: PyTorch runs "
-                        "it unfused on the CPU (its GPU kernels keep no mask); measure with --attention eager")
+                        "it unfused on the CPU (its GPU kernels keep no mask); measure with `attention=eager`")
     torch.manual_seed(seed)
     model = build(derivation, values, attention=attention, recompute=recompute).to(DTYPES[dtype]).train()
     if prepare is not None:

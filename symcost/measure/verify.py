@@ -161,9 +161,9 @@ def _check_memory_run(derivation, subst, params: int, attention: str, dtype: str
     saved = sum(saved_bytes(derivation, attention, "none").values()).xreplace(subst).xreplace(act)
     need = params * BYTES[dtype] + (int(saved) if saved.is_Integer else 0)
     if need > MAX_MEMORY_RUN_BYTES:
-        raise SpecError(f"verify --memory runs on cpu: {need / 2**30:.1f} GiB of weights and saved tensors is more than "
-                        f"{MAX_MEMORY_RUN_BYTES / 2**30:.0f} GiB; verify a smaller instance with --set (the formulas "
-                        "do not depend on it)")
+        raise SpecError(f"measuring saved bytes runs on the cpu: {need / 2**30:.1f} GiB of weights and saved tensors is "
+                        f"more than {MAX_MEMORY_RUN_BYTES / 2**30:.0f} GiB; verify a smaller instance: give smaller sizes in "
+                        "`values=` (the formulas do not depend on them)")
 
 
 def _check_size(derivation, values, params: int, device: str) -> None:
@@ -178,10 +178,10 @@ def _check_size(derivation, values, params: int, device: str) -> None:
     if instances > MAX_INSTANCES:
         raise SpecError(
             f"verify builds every layer: {instances:,} layer modules is more than {MAX_INSTANCES:,}; "
-            "verify a smaller instance with --set (the formulas do not depend on it)"
+            "verify a smaller instance: give smaller sizes in `values=` (the formulas do not depend on them)"
         )
     if device != "meta" and 4 * params > MAX_CPU_BYTES:
-        raise SpecError(f"{params:,} parameters need {4 * params / 2**30:.1f} GiB on {device}; use --device meta")
+        raise SpecError(f"{params:,} parameters need {4 * params / 2**30:.1f} GiB on {device}; use `device=meta`")
 
 
 @dataclass
@@ -237,11 +237,12 @@ def verify_hf(spec: Spec, config: dict, values: Mapping[str, int] | None = None,
     evaluation = evaluate(derive(spec, conventions.PYTORCH), values)
     dims = evaluation.dims
     if "seq_len" not in dims and "image_size" not in dims:
-        raise SpecError("verify --hf needs a token model with `seq_len` or an image model with `image_size`")
+        raise SpecError("a comparison with transformers needs a token model with `seq_len` or an image model with "
+                        "`image_size`")
     configured = (config.get("vision_config") or config).get("image_size")  # CLIP's is its image tower's
     if "image_size" in dims and dims["image_size"] != configured:
-        raise SpecError(f"verify --hf builds the model at the config's image_size {configured} (its position table "
-                        f"is that size); evaluate at image_size={configured}")
+        raise SpecError(f"transformers' model is built at the config's image_size {configured} (its position table "
+                        f"is that size); evaluate at `image_size={configured}`")
     t = evaluation.total
     device, unmeasured = "meta", None
     family = config.get("model_type")

@@ -109,7 +109,7 @@ def page(derivation, precision, values: dict[str, int] | None = None) -> str:
     free = [d for d in dims.items if d.definition is None]
     for name in values or {}:
         if name not in {d.name for d in free}:
-            raise SpecError(f"--set {name}: a derived dim; the page sets free dims ({', '.join(d.name for d in free)})")
+            raise SpecError(f"{name}: a derived dim; the page sets free dims ({', '.join(d.name for d in free)})", param="dims")
     start = {d.name: Fraction(int(at[d.symbol].p), int(at[d.symbol].q)) if d.rate else int(at[d.symbol]) for d in free}
     try:
         data = _data(derivation, precision, start)

@@ -194,7 +194,7 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
 
     unknown = [d for d in dims if d not in SMALLEST]
     if not dims or unknown or len(set(dims)) != len(dims):
-        raise SpecError(f"--smallest {','.join(dims)}: expected distinct names from {', '.join(SMALLEST)}")
+        raise SpecError(f"smallest {','.join(dims)}: expected distinct names from {', '.join(SMALLEST)}", param="smallest")
     subst = dim_values(derivation, values)
     hw, precision = _hardware(hardware, hardware_file), precision_of(precision)
     model = splits(derivation, lambda e: sympy.sympify(e).xreplace(subst), layer_sites(derivation, 1))
@@ -202,7 +202,7 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
     ranges = {"tp": list(filter(model.tp, _divisors(limit))), "pp": [p for p in _divisors(model.layers) if p <= limit],
               "cp": [c for c in _divisors(model.seq) if c <= limit], "ep": list(filter(model.ep, _divisors(limit)))}
     if math.prod(len(ranges[d]) for d in dims) > MAX_CANDIDATES:
-        raise SpecError(f"more than {MAX_CANDIDATES:,} combinations of {', '.join(dims)}; give --gpus, or fewer sizes")
+        raise SpecError(f"more than {MAX_CANDIDATES:,} combinations of {', '.join(dims)}; give `gpus=`, or fewer sizes")
     combos = sorted(itertools.product(*(ranges[d] for d in dims)), key=lambda c: (math.prod(c), c))
     planned, fitting, product = 0, [], None
     for combo in combos:
@@ -220,5 +220,5 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
             product = size
     if not fitting:
         raise SpecError(f"no {' x '.join(dims)} fits: tried {planned} layouts"
-                        + (f" of {gpus} GPUs" if gpus else "") + "; add GPUs, shard more (--zero 3), or recompute")
+                        + (f" of {gpus} GPUs" if gpus else "") + "; add GPUs, shard more (`zero=3`), or recompute")
     return min(fitting, key=lambda p: p.numbers["step_seconds_bound"]), planned

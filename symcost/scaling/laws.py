@@ -73,7 +73,7 @@ def law_from_fit(path: str) -> Law:
         data = json.loads(read_bytes(path, "a JSON fit"))
         values = {k: float(data["fit"][k]) for k in ("E", "A", "B", "alpha", "beta")}
     except (ValueError, KeyError, TypeError) as e:
-        raise SpecError(f"not a fit written by `symcost scaling fit --format json`: {e}", file=path) from None
+        raise SpecError(f"not a fit that scaling fit writes as JSON: {e}", file=path) from None
     if not all(math.isfinite(v) and v > 0 for v in values.values()):
         raise SpecError("fit parameters must be positive and finite", file=path)
     return Law("fit", f"fitted: {path}", "hoffmann", values, "as in the fitted runs")
