@@ -17,8 +17,8 @@ from .errors import SpecError
 
 __version__ = "0.2.0"
 
-_API = ("load", "loads", "derive", "evaluate", "memory", "sweep", "solve", "crossover", "compare", "inference",
-        "verify", "verify_hf", "verify_memory", "plan")
+_API = ("load", "loads", "derive", "evaluate", "memory", "sweep", "solve", "crossover", "compare", "approx", "budget",
+        "inference", "verify", "verify_hf", "verify_memory", "plan")
 __all__ = ["SpecError", "__version__", *_API]
 
 

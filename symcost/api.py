@@ -178,6 +178,33 @@ def compare(a, b, values: Mapping[str, int] | None = None, /, *, varied=None, co
     return _compare(spec_of(a), spec_of(b), dims_of(values, dims), varied, convention, precision_of(precision))
 
 
+def approx(source, values: Mapping[str, int] | None = None, /, *, convention: str = "pytorch", **dims):
+    """Published estimates (6·N·D, Kaplan, Megatron, …) beside the exact counts (an Approximations)."""
+    from .explore.approx import approximations
+
+    return approximations(derive(source, convention), dims_of(values, dims))
+
+
+def budget(source, values: Mapping[str, int] | None = None, /, *, tokens=None, flops=None, optimal_for: str | None = None,
+           tokens_per_param: int = 20, multiple_of: int = 1, convention: str = "pytorch", **dims):
+    """Training compute from tokens, tokens from compute (a Budget), or with `optimal_for` the size of
+    that dim whose compute-optimal run (tokens_per_param x params tokens) costs `flops` (a Solution).
+    tokens and flops take integers or decimal strings ('2e12')."""
+    from .explore import budget as _budget
+    from .literals import exact, integer
+
+    if (tokens is None) == (flops is None):
+        raise SpecError("give exactly one of `tokens=` or `flops=`")
+    spec = spec_of(source)
+    if optimal_for is not None:
+        if flops is None:
+            raise SpecError("`optimal_for=` needs `flops=`")
+        return _budget.optimal(spec, exact(str(flops), "flops"), optimal_for, dims_of(values, dims), tokens_per_param,
+                               multiple_of, convention, flops_text=str(flops))
+    given = {"tokens": integer(str(tokens), "tokens")} if tokens is not None else {"flops": exact(str(flops), "flops")}
+    return _budget.budget(spec, values=dims_of(values, dims), convention=convention, **given)
+
+
 def inference(source, values: Mapping[str, int] | None = None, /, *, context: int | None = None,
               new_tokens: int = 128, precision=None, convention: str = "pytorch", **dims):
     """Prefill and decode-step FLOPs, generation totals and arithmetic intensity, as closed forms and

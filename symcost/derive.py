@@ -107,11 +107,17 @@ class Derivation(Result):
         object.__setattr__(self, "nodes", closed)
         object.__setattr__(self, "total", total(n.cost for n in closed))
 
-    def to_dict(self, leading_in=()) -> dict:
-        """The shape of `derive --format json`: formulas as text that sympy.parse_expr reads back."""
+    def to_dict(self, leading_in=None) -> dict:
+        """The shape of `derive --format json`: formulas as text that sympy.parse_expr reads back,
+        with leading terms in `leading_in` (default: the input's size, as derive prints)."""
         from .render.model import derivation_data
 
-        return derivation_data(self, leading_in)
+        return derivation_data(self, self.default_leading if leading_in is None else leading_in)
+
+    @property
+    def default_leading(self) -> list[str]:
+        """The dim whose growth derive shows the leading terms in: the input's size, when free."""
+        return [n for n in ("image_size", "seq_len") if n in self.free_symbols][:1]
 
     def text(self, width: int | None = None) -> str:
         from .render.model import derivation_text

@@ -27,10 +27,10 @@ def integer(text: str, what: str) -> int:
     exponent is checked before any digits are built, so 1e999999999 is refused at once."""
     value = _decimal(text)
     if value is None or value.adjusted() >= 18 or value != value.to_integral_value():
-        raise SpecError(f"{what} {text!r}: expected a whole number below 10^18, e.g. 1024 or 7e9")
+        raise SpecError(f"{what} {text!r}: expected a whole number below 10^18, e.g. 1024 or 7e9", param=what)
     number = int(value)
     if not 1 <= number < MAX_LITERAL:
-        raise SpecError(f"{what} {text!r}: sizes must be positive integers below 10^18")
+        raise SpecError(f"{what} {text!r}: sizes must be positive integers below 10^18", param=what)
     return number
 
 
@@ -38,9 +38,9 @@ def exact(text: str, what: str) -> Fraction:
     """'7e9', '1.5e21', '300_000_000_000' -> an exact positive rational (bounded exponent)."""
     value = _decimal(text)
     if value is None or not -30 <= value.adjusted() <= 60:
-        raise SpecError(f"{what} {text!r}: expected a number such as 7e9 (between 1e-30 and 1e60)")
+        raise SpecError(f"{what} {text!r}: expected a number such as 7e9 (between 1e-30 and 1e60)", param=what)
     if value <= 0:
-        raise SpecError(f"{what} {text!r}: must be positive")
+        raise SpecError(f"{what} {text!r}: must be positive", param=what)
     return Fraction(value)
 
 
@@ -49,10 +49,10 @@ def dim_value(text: str, what: str) -> int | Fraction:
     Which a dim takes (a positive integer, or a rate in [0, 1)) is checked against the spec's dims."""
     if m := _FRACTION.match(text.strip()):
         if int(m.group(2)) == 0:
-            raise SpecError(f"{what} {text!r}: divides by zero")
+            raise SpecError(f"{what} {text!r}: divides by zero", param=what)
         value = Fraction(int(m.group(1)), int(m.group(2)))
         return int(value) if value.denominator == 1 else value
     value = _decimal(text)
     if value is None or value.adjusted() >= 18 or value.as_tuple().exponent < -18:
-        raise SpecError(f"{what} {text!r}: expected a number: a size below 10^18 (1024, 7e9) or a rate (0.1)")
+        raise SpecError(f"{what} {text!r}: expected a number: a size below 10^18 (1024, 7e9) or a rate (0.1)", param=what)
     return int(value) if value == value.to_integral_value() else Fraction(value)

@@ -42,7 +42,8 @@ def runtime_imports(path: Path) -> set[str]:
             else:
                 continue
             found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names}
-    return {m for m in found if m in MODULES and m != module_name(path)}
+    # the package root is imported before any of its modules anyway (`from .. import __version__`): no edge
+    return {m for m in found if m in MODULES and m not in (module_name(path), "symcost")}
 
 
 GRAPH = {name: runtime_imports(path) for name, path in MODULES.items()}

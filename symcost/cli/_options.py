@@ -23,7 +23,8 @@ from ._sets import parse_sets  # noqa: F401
 # the flag: an option's own, or --set for a dim.
 FLAGS = {"dims": "--set", "values": "--set", "keep": "--keep", "metric": "--metric", "vary": "--vary", "smallest": "--smallest",
          "model_id": "--model-id", "head": "--head", "gpus": "--gpus", "zero": "--zero", "device": "--device",
-         "attention": "--attention"}
+         "attention": "--attention", "tokens": "--tokens", "flops": "--flops",
+         "optimal_for": "--optimal-for"}
 
 
 def flagged(e: SpecError) -> str:
@@ -61,6 +62,16 @@ def edge(fn):
 
 def echo(text: str) -> None:
     click.echo(printable(text))
+
+
+def show(result, fmt: str) -> None:
+    """A Result as the command prints it: its to_dict() as JSON, else its text."""
+    if fmt == "json":
+        import json
+
+        echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        echo(result.text())
 
 
 def check_output(output: str, *inputs: str) -> None:

@@ -6,7 +6,7 @@ import click
 
 from ..metrics import ALL_METRICS, METRICS
 from ._options import (
-    check_output, convention_option, dtype_option, echo, edge, exact, format_option, integer, parse_sets, set_option,
+    check_output, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option, show,
     spec_argument, write_output,
 )
 
@@ -165,13 +165,8 @@ def approx(spec, sets, convention, fmt) -> None:
     """Published estimates (6·N·D, Kaplan, Chinchilla, Megatron) next to the exact count,
     with their relative error as a closed form and at the spec's sizes."""
     from .. import api
-    from ..evaluate import dim_values
-    from ..explore.approx import estimates
-    from ..render.explore import render_estimates
 
-    d = api.derive(api.load(spec), convention)
-    values = dim_values(d, parse_sets(sets))
-    echo(render_estimates(d, estimates(d), values, fmt))
+    show(api.approx(spec, parse_sets(sets), convention=convention), fmt)
 
 
 @click.command(epilog="""\b
@@ -195,19 +190,6 @@ def budget(spec, tokens, flops, optimal_for, tokens_per_param, multiple_of, sets
     """Training compute from the exact count: tokens -> FLOPs, FLOPs -> tokens, and the
     compute-optimal size of Hoffmann et al. 2022 for a budget."""
     from .. import api
-    from ..errors import SpecError
-    from ..explore import budget as plan
-    from ..render.explore import render_budget, render_solution
 
-    if (tokens is None) == (flops is None):
-        raise SpecError("give exactly one of --tokens or --flops")
-    s = api.load(spec)
-    if optimal_for:
-        if flops is None:
-            raise SpecError("--optimal-for needs --flops")
-        solution = plan.optimal(s, exact(flops, "--flops"), optimal_for, parse_sets(sets), tokens_per_param,
-                                multiple_of, convention, flops_text=flops)
-        echo(render_solution(solution, fmt))
-        return
-    given = {"tokens": integer(tokens, "--tokens")} if tokens else {"flops": exact(flops, "--flops")}
-    echo(render_budget(plan.budget(s, values=parse_sets(sets), convention=convention, **given), fmt))
+    show(api.budget(spec, parse_sets(sets), tokens=tokens, flops=flops, optimal_for=optimal_for,
+                    tokens_per_param=tokens_per_param, multiple_of=multiple_of, convention=convention), fmt)

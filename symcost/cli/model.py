@@ -42,8 +42,7 @@ def derive(spec: str, keep: tuple[str, ...], leading: tuple[str, ...], formulas:
         if name not in s.dimset:
             raise SpecError(f"--leading {name}: no such dim")
     at = api.evaluate(d) if all(x.default is not None or x.definition is not None for x in s.dimset.items) else None
-    default = [n for n in ("image_size", "seq_len") if n in d.free_symbols][:1]
-    echo(render_derivation(d, fmt, leading or default, formulas=formulas, at=at))
+    echo(render_derivation(d, fmt, leading or d.default_leading, formulas=formulas, at=at))
 
 
 @click.command(name="eval", epilog="""\b

@@ -35,6 +35,7 @@ from .. import symbols
 from ..cost import total
 from ..derive import Derivation
 from ..errors import SpecError
+from ..results import Result
 
 EMBEDDING_KINDS = ("embedding", "position_embedding", "lm_head")
 
@@ -129,3 +130,34 @@ def activation_bytes(derivation: Derivation, recompute: str) -> sympy.Expr:
     from ..precision import Precision
 
     return sympy.expand(sum(activation_parts(derivation, Precision("bf16"), "eager", recompute).values()))
+
+
+@dataclass
+class Approximations(Result):
+    """Published estimates beside the exact counts, with their relative errors in closed form and
+    at `values` (every dim's exact value)."""
+
+    derivation: Derivation
+    estimates: list[Estimate]
+    values: dict
+
+    def to_dict(self) -> dict:
+        from ..render.explore import estimates_data
+
+        return estimates_data(self.derivation, self.estimates, self.values)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.explore import render_estimates
+
+        return render_estimates(self.derivation, self.estimates, self.values, "text", width)
+
+    def summary(self):
+        rows = self.to_dict()["estimates"]
+        return f"{self.derivation.spec.name}: published estimates", [
+            (r["name"], f"{100 * r['relative_error_here']:+.2f}%") for r in rows]
+
+
+def approximations(derivation: Derivation, values=None) -> Approximations:
+    from ..evaluate import dim_values
+
+    return Approximations(derivation, estimates(derivation), dim_values(derivation, values))

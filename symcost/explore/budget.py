@@ -16,6 +16,7 @@ import sympy
 
 from ..derive import derive
 from ..evaluate import dim_values, evaluate
+from ..results import Result
 from ..spec import Spec
 from .solve import Solution, bracket, in_one_variable, roots_in, setup
 
@@ -23,11 +24,29 @@ TOKENS_PER_PARAM = 20
 
 
 @dataclass
-class Budget:
+class Budget(Result):
+    """A run's compute from its tokens, or its tokens from a compute budget, exactly."""
+
     params: int
     train_per_input: Fraction  # exact FLOPs per training token (or image)
     tokens: Fraction
     flops: Fraction
+
+    def to_dict(self) -> dict:
+        from ..render.explore import budget_data
+
+        return budget_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.explore import render_budget
+
+        return render_budget(self, "text")
+
+    def summary(self):
+        from ..render.text import human
+
+        return "training budget", [("params", f"{self.params:,}"), ("tokens", human(self.tokens)),
+                                   ("train FLOPs", human(self.flops))]
 
 
 def budget(spec: Spec, *, tokens=None, flops=None, values=None, convention="pytorch") -> Budget:

@@ -18,6 +18,7 @@ from ..components import REGISTRY
 from ..derive import derive
 from ..errors import SpecError
 from ..evaluate import dim_values, evaluate
+from ..results import Result
 from ..hf import EOS_CLASSIFIERS
 from ..spec import Spec
 from .reference import measure, on_a_deep_stack
@@ -43,7 +44,9 @@ class Row:
 
 
 @dataclass
-class Report:
+class Report(Result):
+    """The formulas beside PyTorch's own counts (or saved bytes), component by component."""
+
     name: str
     convention: str  # or, for memory, the dtype, attention and recompute mode compared under
     device: str
@@ -51,6 +54,21 @@ class Report:
     rows: list[Row]
     totals: Row
     unattributed: dict[str, int]
+
+    def to_dict(self) -> dict:
+        from ..render.model import report_data
+
+        return report_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.model import render_report
+
+        return render_report(self, "text", width)
+
+    def summary(self):
+        metrics = list(self.totals.symbolic)
+        return f"{self.name} against PyTorch", [("match", "yes" if self.match else "NO"),
+                                                  *((m, f"{self.totals.symbolic[m]:,}") for m in metrics)]
 
     @property
     def match(self) -> bool:
@@ -185,7 +203,9 @@ def _check_size(derivation, values, params: int, device: str) -> None:
 
 
 @dataclass
-class HFReport:
+class HFReport(Result):
+    """The spec's counts beside the transformers model built from the same config."""
+
     name: str
     model: str
     dims: dict[str, int]
@@ -198,6 +218,20 @@ class HFReport:
     by_kind: dict[str, tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=dict)
     active: tuple[int, int] = (0, 0)  # the parameters a token runs (all but unpicked experts)
     unmeasured: str | None = None
+
+    def to_dict(self) -> dict:
+        from ..render.model import hf_report_data
+
+        return hf_report_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.model import render_hf_report
+
+        return render_hf_report(self, "text", width)
+
+    def summary(self):
+        return f"{self.name} against transformers' {self.model}", [
+            ("match", "yes" if self.match else "NO"), ("params", f"{self.params[0]:,}")]
 
     @property
     def kinds_agree(self) -> bool:

@@ -137,7 +137,7 @@ def render_compare(c, fmt: str, limit: int | None = None) -> str:
     return "\n".join(out)
 
 
-def render_estimates(derivation, estimates, values: dict, fmt: str) -> str:
+def estimates_rows(derivation, estimates, values: dict) -> list[dict]:
     rows = []
     for est in estimates:
         approx, exact = int(est.formula.xreplace(values)), int(est.exact.xreplace(values))
@@ -147,13 +147,22 @@ def render_estimates(derivation, estimates, values: dict, fmt: str) -> str:
             "relative_error": formula(est.relative_error), "relative_error_here": (approx - exact) / exact,
             "pretty": (pretty(est.formula), pretty(est.relative_error)),
         })
+    return rows
+
+
+def estimates_data(derivation, estimates, values: dict) -> dict:
+    return {"name": derivation.spec.name, "convention": derivation.convention.name,
+            "estimates": [{k: v for k, v in r.items() if k != "pretty"} for r in estimates_rows(derivation, estimates,
+                                                                                              values)]}
+
+
+def render_estimates(derivation, estimates, values: dict, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
-        return json.dumps({"name": derivation.spec.name, "convention": derivation.convention.name,
-                           "estimates": [{k: v for k, v in r.items() if k != "pretty"} for r in rows]}, indent=2)
-    limit = width()
+        return json.dumps(estimates_data(derivation, estimates, values), indent=2)
+    limit = limit or width()
     lines = wrap(f"{derivation.spec.name} — exact counts under {derivation.convention.name}, "
                  "against published estimates", limit) + [""]
-    for r in rows:
+    for r in estimates_rows(derivation, estimates, values):
         lines += wrap(f"{r['name']}: {r['source']}", limit)
         lines += wrap(f"  estimate {r['estimate']:,} vs exact {r['metric']} {r['exact']:,}: "
                       f"{100 * r['relative_error_here']:+.2f}%", limit)
@@ -161,11 +170,14 @@ def render_estimates(derivation, estimates, values: dict, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def render_budget(b, fmt: str) -> str:
-    data = {"params": b.params, "train_flops_per_token": jsonable(b.train_per_input),
+def budget_data(b) -> dict:
+    return {"params": b.params, "train_flops_per_token": jsonable(b.train_per_input),
             "tokens": jsonable(b.tokens), "train_flops": jsonable(b.flops)}
+
+
+def render_budget(b, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(data, indent=2)
+        return json.dumps(budget_data(b), indent=2)
     return "\n".join([
         f"params                 {exact_and_human(b.params)}",
         f"train FLOPs per token  {exact_and_human(b.train_per_input)}",

@@ -248,12 +248,12 @@ def report_data(report) -> dict:
     return data
 
 
-def render_report(report, fmt: str) -> str:
+def render_report(report, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
         import json
 
         return json.dumps(report_data(report), indent=2)
-    limit = width()
+    limit = limit or width()
     metrics = list(report.totals.symbolic)
     head = ("component", *(h for m in metrics for h in (label(m), "torch")), "")
     rows, short = [], []
@@ -278,8 +278,9 @@ def render_report(report, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def render_hf_report(r, fmt: str) -> str:
-    data = {
+def hf_report_data(r) -> dict:
+    """verify --hf's result as plain data (the shape of its --format json)."""
+    return {
         "name": r.name, "model": r.model, "match": r.match, "dims": r.dims, "convention": "pytorch",
         "params": {"symbolic": r.params[0], "transformers": r.params[1]},
         "active_params": {"symbolic": r.active[0], "transformers": r.active[1]},
@@ -290,11 +291,14 @@ def render_hf_report(r, fmt: str) -> str:
                                "forward": {"symbolic": ours[1], "transformers": theirs[1]}})
                     for k, (ours, theirs) in r.by_kind.items()},
     }
+
+
+def render_hf_report(r, fmt: str, limit: int | None = None) -> str:
     if fmt == "json":
         import json
 
-        return json.dumps(data, indent=2)
-    limit = width()
+        return json.dumps(hf_report_data(r), indent=2)
+    limit = limit or width()
     ok = lambda ours, theirs: "ok" if ours == theirs else "DIFFERS"
     rows = [("params", number(r.params[0]), number(r.params[1]), ok(*r.params))]
     if r.active != r.params:  # a model with experts
