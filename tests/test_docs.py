@@ -1,0 +1,67 @@
+"""Every `$ symcost …` block in README.md and docs/ is run, and its output must be the block's text
+(so an example can never drift from what the command prints). A block may end in a line `...`: the
+output goes on past what is shown, and the lines shown must be its beginning. A command that writes
+a file (`-o`, `--output`, `--plot`) must leave a non-empty one. `SYMCOST_WRITE_DOCS=1 pytest
+tests/test_docs.py` writes the outputs into the blocks instead (then read the diff)."""
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```[a-z]*\n(\$ symcost (?:[^\n]*\\\n)*[^\n]*)\n(.*?)^```\n", re.M | re.S)  # `\` continues a line
+NEEDS = {"verify": "torch", "--hf": "transformers", "fit": "scipy", "--plot": "matplotlib"}
+
+
+def blocks():
+    for page in PAGES:
+        for m in BLOCK.finditer(page.read_text()):
+            yield pytest.param(page, m.group(1), m.group(2), id=f"{page.name}:{' '.join(m.group(1)[2:].split())[:70]}")
+
+
+def test_the_pages_have_blocks_to_run():
+    assert len(list(blocks())) >= 10
+
+
+@pytest.mark.parametrize("page, command, shown", blocks())
+def test_a_command_block_prints_what_it_shows(cli, tmp_path, monkeypatch, page, command, shown):
+    args = shlex.split(command[2:].replace("\\\n", " "))[1:]
+    for word, extra in NEEDS.items():
+        if word in args:
+            pytest.importorskip(extra)
+    monkeypatch.chdir(ROOT)
+    outputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-o", "--output", "--plot")]
+    args = [str(tmp_path / Path(a).name) if a in outputs else a for a in args]
+    result = cli(*args)
+    printed = (result.stdout + (result.stderr if result.exit_code else "")).rstrip("\n").split("\n")
+    printed = [line.rstrip() for line in printed]
+    for out in outputs:
+        assert (tmp_path / Path(out).name).stat().st_size > 0, out
+    if os.environ.get("SYMCOST_WRITE_DOCS"):
+        _write(page, command, shown, printed)
+        return
+    want = [line.rstrip() for line in shown.rstrip("\n").split("\n")] if shown.strip() else []
+    if want and want[-1] == "...":
+        assert printed[:len(want) - 1] == want[:-1], "\n".join(printed)
+    else:
+        assert printed == want, "\n".join(printed)
+
+
+def _write(page: Path, command: str, shown: str, printed: list[str]) -> None:
+    text = page.read_text()
+    keep_going = shown.rstrip("\n").split("\n")[-1] == "..."
+    lines = printed[:len(shown.rstrip("\n").split("\n")) - 1] + ["..."] if keep_going else printed
+    new = "\n".join(lines) + "\n" if lines != [""] else ""
+    page.write_text(text.replace(f"{command}\n{shown}```", f"{command}\n{new}```", 1))
+
+
+def test_the_readme_is_the_pitch_and_the_two_commands():
+    """The manual lives in docs/; README.md stays short enough to read, with the CI's marker line."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200 and "<!-- ci: test command" in text
+    for guide in ("specs", "explore", "import-hf", "memory", "plan", "scaling", "page", "reference", "architecture"):
+        assert f"(docs/{guide}.md)" in text and (ROOT / "docs" / f"{guide}.md").exists(), guide
