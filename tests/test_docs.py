@@ -17,10 +17,13 @@ BLOCK = re.compile(r"^```[a-z]*\n(\$ symcost (?:[^\n]*\\\n)*[^\n]*)\n(.*?)^```\n
 NEEDS = {"verify": "torch", "--hf": "transformers", "fit": "scipy", "--plot": "matplotlib"}
 
 
-def blocks():
-    for page in PAGES:
-        for m in BLOCK.finditer(page.read_text()):
-            yield pytest.param(page, m.group(1), m.group(2), id=f"{page.name}:{' '.join(m.group(1)[2:].split())[:70]}")
+SLOW = ("scaling fit",)  # a fit with its bootstrap: tens of seconds on two cores
+
+
+def blocks() -> list:
+    return [pytest.param(page, m.group(1), m.group(2), id=f"{page.name}:{' '.join(m.group(1)[2:].split())[:70]}",
+                         marks=[pytest.mark.slow] if any(w in m.group(1) for w in SLOW) else [])
+            for page in PAGES for m in BLOCK.finditer(page.read_text())]
 
 
 def test_the_pages_have_blocks_to_run():

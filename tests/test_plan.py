@@ -513,3 +513,19 @@ def test_a_contrastive_head_under_data_parallelism_says_what_it_leaves_out(cli):
     assert spread.exit_code == 0 and "contrastive head: each rank scores its own micro-batch" in spread.stdout
     alone = cli("plan", arch("clip"), "--gpus", "1", "--hardware", "h100-sxm")
     assert alone.exit_code == 0 and "contrastive head" not in alone.stdout
+
+
+def test_the_plan_command_s_options_are_the_records_fields():
+    """Each field of the execution record and of the run's assumptions is one option of `plan`, so a
+    field is written once; the other options are the command's own (the cluster, the dtypes, the
+    search) — a new field that no option reads, or an option no record knows, fails here."""
+    import dataclasses
+
+    from symcost.cli.plan import plan as command
+    from symcost.plan.execution import Execution, Run
+
+    options = {p.name for p in command.params} - {"spec"}
+    records = (set(Execution.model_fields) - {"precision"}) | {f.name for f in dataclasses.fields(Run)}
+    own = {"gpus", "hardware", "hardware_file", "dtype", "grad_dtype", "activation_dtype", "optimizer_dtype",
+           "master_weights", "search", "top", "smallest", "sets", "fmt"}
+    assert records <= options and options - records == own, (records - options, options - records - own)
