@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import symcost
 from conftest import arch
 from symcost.plan.execution import Execution
-from symcost.plan.plan import in_flight
+from symcost.plan.schedule import in_flight
 from symcost.plan.system import catalog
 
 GPT = arch("megatron_gpt")

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import sympy
 from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
 from .. import symbols
@@ -41,6 +42,7 @@ V = symbols.dim("v")  # virtual pipeline stages per rank
 MB = symbols.dim("micro_batch")  # sequences per micro-batch
 M = symbols.dim("microbatches")  # micro-batches per step on each data-parallel rank
 RESERVED = (*SIZES, "v", "micro_batch", "microbatches")
+ONE = sympy.Integer(1)
 
 
 class Execution(BaseModel):

@@ -24,7 +24,9 @@ from ..errors import SpecError
 from ..explore.vectorized import NUMPY_MODULES
 from ..precision import RECOMPUTE, precision_of
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, execution_of
-from .plan import Plan, _main_repeat, formulas, layer_sites, plan, tokens_per_sequence
+from .pieces import layer_sites, tokens_per_sequence
+from .plan import Plan, formulas, plan
+from .schedule import main_repeat
 from .rules import refusal
 from .system import hardware as _hardware
 from .time import PEAK_DTYPE, link_bandwidth, piece_work
@@ -75,7 +77,7 @@ class Splits:
 
 
 def splits(derivation: Derivation, value, sites) -> Splits:
-    main = _main_repeat(derivation)
+    main = main_repeat(derivation)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
                   not any(refusal(site.component) for site, _ in sites),
                   not any(site.component.sequential for site, _ in sites),

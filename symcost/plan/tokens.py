@@ -9,7 +9,7 @@ from ..codegen import python_function
 from ..derive import Derivation
 from ..precision import RECOMPUTE
 from ..errors import SpecError
-from .plan import recomputed
+from .pieces import recomputed
 
 
 def flops_per_token(derivation: Derivation, recompute: str = "none") -> sympy.Expr:

@@ -1,0 +1,126 @@
+"""The plan's communication: each collective a rank takes part in per step, as a Record with its
+payload and calls in closed form — tensor and sequence parallelism around each region (Megatron's
+f and g), context parallelism's ring, expert parallelism's all-to-all, data parallelism's gradient
+synchronisation by ZeRO stage, and the pipeline's sends. collectives.py says what each sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sympy
+
+from ..derive import Site
+from . import collectives
+from .execution import CP, EP, MB, ONE, TP, V, M, Execution
+
+if TYPE_CHECKING:
+    from .pieces import Piece, Stage
+
+
+@dataclass(frozen=True)
+class Record:
+    """One collective a rank takes part in, per optimizer step."""
+
+    dim: str  # tp, sp, cp, pp, dp, ep
+    collective: str  # all_reduce, all_gather, reduce_scatter, all_to_all, send_recv
+    passes: str  # forward, backward, step
+    path: str  # the layer (dotted spec path), or `weights`
+    payload: sympy.Expr  # bytes of the tensor the collective is about (see collectives.py)
+    calls: sympy.Expr  # per step on this rank
+    group: sympy.Expr  # ranks in the collective
+    note: str = ""  # why, where the collective is one implementation's choice
+
+    @property
+    def sent(self) -> sympy.Expr:
+        """Bytes this rank sends per step."""
+        return collectives.SENT[self.collective](self.payload, self.group) * self.calls
+
+def _tokens_bytes(site: Site, act) -> sympy.Expr:
+    """Bytes of the stream one micro-batch carries at this layer's input, per cp rank."""
+    return MB * site.ctx.seq_len * site.component.dim * act / CP
+
+def tp_comm(p: Piece, ex: Execution, act) -> list[Record]:
+    """Megatron's f and g operators around a tensor-parallel region (Shoeybi et al. 2019, Fig. 3);
+    under sequence parallelism each all-reduce is an all-gather plus a reduce-scatter (Korthikanti
+    et al. 2022, Fig. 5), and backward all-gathers the sequence-split input again for the weight
+    gradient (Megatron keeps only the shard)."""
+    if ex.tp == 1 or p.rule.region == "replicated":
+        return []
+    region, grad_in = p.rule.region, p.site.ctx.flow.grad
+    payload, calls, path = _tokens_bytes(p.site, act), p.count * M, p.path
+    fwd_out = region in ("parallel", "vocab_in")  # the row-parallel exit / the table's partial sums
+    bwd_in = region in ("parallel", "vocab_out") and grad_in  # the column-parallel entry's input gradient
+    runs = 2 if ex.recompute == "full" and p.place == "block" else 1  # full recomputation reruns forward
+    out = []
+    if not ex.sequence_parallel:
+        if fwd_out:
+            out.append(Record("tp", "all_reduce", "forward", path, payload, calls * runs, TP))
+        if bwd_in:
+            out.append(Record("tp", "all_reduce", "backward", path, payload, calls, TP))
+        return out
+    if region in ("parallel", "vocab_out"):  # gather the sequence-split input
+        out.append(Record("sp", "all_gather", "forward", path, payload, calls * runs, TP))
+        out.append(Record("sp", "all_gather", "backward", path, payload, calls, TP, REGATHER))
+        if grad_in:
+            out.append(Record("sp", "reduce_scatter", "backward", path, payload, calls, TP))
+    if fwd_out:
+        out.append(Record("sp", "reduce_scatter", "forward", path, payload, calls * runs, TP))
+        out.append(Record("sp", "all_gather", "backward", path, payload, calls, TP))
+    return out
+
+REGATHER = ("Megatron-LM keeps only the sequence shard of a region's input and all-gathers it again for the "
+            "weight gradient (PyTorch's DTensor keeps the gathered input instead)")
+
+def other_comm(p: Piece, ex: Execution, act) -> list[Record]:
+    c, calls, out = p.site.component, p.count * M, []
+    if ex.cp > 1 and c.attends == "self":  # ring attention: keys and values go round, their gradients back
+        kv = MB * p.site.ctx.seq_len / CP * 2 * c.n_kv / TP * c.d_head * act
+        out.append(Record("cp", "send_recv", "forward", p.path, kv, calls * (CP - 1), ONE))
+        out.append(Record("cp", "send_recv", "backward", p.path, kv, 2 * calls * (CP - 1), ONE))
+    if ex.ep > 1 and c.routes_tokens:  # dispatch to the experts' ranks and combine back, each way
+        routed = MB * p.site.ctx.seq_len / CP * c.top_k * c.dim * act
+        out.append(Record("ep", "all_to_all", "forward", p.path, routed, 2 * calls, EP))
+        out.append(Record("ep", "all_to_all", "backward", p.path, routed, 2 * calls, EP))
+    return out
+
+def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_group) -> list[Record]:
+    """Gradient synchronisation over the data-parallel ranks (cp ranks hold the same weights, so
+    they join it): one all-reduce per step without ZeRO or with stage 1 (Megatron's distributed
+    optimizer: a reduce-scatter and an all-gather of the updated weights); a reduce-scatter per
+    micro-batch at stage 2; at stage 3 the weights are all-gathered for forward and again for
+    backward, every micro-batch (PyTorch FSDP, reshard after forward)."""
+    out = []
+    for kind, params, group, n in (("dense", stage.weights, dense_group, ex.dp * ex.cp),
+                                   ("expert", stage.expert, expert_group, ex.dp * ex.cp // ex.ep)):
+        if n == 1 or params == 0:
+            continue
+        grads, weights, where = params * g_bytes, params * w_bytes, f"weights ({kind})"
+        if ex.zero == 0:
+            out.append(Record("dp", "all_reduce", "step", where, grads, ONE, group))
+        elif ex.zero == 1:
+            out += [Record("dp", "reduce_scatter", "step", where, grads, ONE, group),
+                    Record("dp", "all_gather", "step", where, weights, ONE, group)]
+        elif ex.zero == 2:
+            out += [Record("dp", "reduce_scatter", "backward", where, grads, M, group),
+                    Record("dp", "all_gather", "step", where, weights, ONE, group)]
+        else:
+            out += [Record("dp", "all_gather", "forward", where, weights, M, group),
+                    Record("dp", "all_gather", "backward", where, weights, M, group),
+                    Record("dp", "reduce_scatter", "backward", where, grads, M, group)]
+    return out
+
+def pp_comm(stage: Stage, ex: Execution, act) -> list[Record]:
+    """Activations to the next stage in forward, their gradients back in backward: per
+    micro-batch and chunk, from every rank but the pipeline's ends (the first rank receives no
+    gradient for its first chunk; the last sends no activation from its last)."""
+    if ex.pp == 1:
+        return []
+    site = next(p.site for p in stage.pieces if p.place == "block")
+    payload = MB * site.ctx.seq_len * site.ctx.flow.width * act / CP / (TP if ex.sequence_parallel else 1)
+    fwd = {"first": V * M, "middle": V * M}.get(stage.name, (V - 1) * M)
+    bwd = {"last": V * M, "middle": V * M}.get(stage.name, (V - 1) * M)
+    out = [Record("pp", "send_recv", "forward", "stage boundary", payload, fwd, ONE)] if fwd != 0 else []
+    if ex.virtual_stages > 1 or stage.name != "first":
+        out.append(Record("pp", "send_recv", "backward", "stage boundary", payload, bwd, ONE))
+    return out

@@ -1,0 +1,171 @@
+"""The pieces of a plan: each layer as one tensor-parallel rank runs it (its own cost rules applied
+to the shard its type's Rule says a rank holds, per micro-batch, per cp share), and each pipeline
+stage's pieces, weights, activations in flight and collectives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import sympy
+
+from ..components.base import Component, Ctx
+from ..cost import total
+from ..derive import Derivation, Site
+from ..spec import Repeat
+from .comm import Record, other_comm, tp_comm
+from .execution import CP, EP, MB, ONE, TP, Execution
+from .rules import Rule, refusal, rule_of
+from .schedule import in_flight
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One layer as one rank runs it: per micro-batch, per pass."""
+
+    site: Site
+    rule: Rule
+    place: str  # pre (before the main repeat), block (inside it), post
+    top: int  # index of its top-level item
+    count: sympy.Expr  # passes per micro-batch on its stage
+    params: sympy.Expr  # held by the rank (dense: not split by ep)
+    expert_params: sympy.Expr  # held by the rank, split by ep
+    saved: sympy.Expr  # bytes kept for backward (recomputation none or selective), SP and CP applied
+    train: sympy.Expr  # FLOPs of the rank's piece, forward + backward, on its tokens
+    recomputed: sympy.Expr  # FLOPs the rank re-runs under the execution's recomputation
+    model: sympy.Expr  # train FLOPs of the whole layer (all ranks), the MFU numerator
+    model_recomputed: sympy.Expr  # what the whole layer re-runs: with `model`, the HFU numerator
+    comm: tuple[Record, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return ".".join(str(p) for p in self.site.where)
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # first, last, or only
+    weights: sympy.Expr  # parameters held (dense, expert) before ZeRO
+    expert: sympy.Expr
+    activations: sympy.Expr  # bytes, in-flight micro-batches included
+    pieces: tuple[Piece, ...]
+    comm: tuple[Record, ...]
+
+def _ctx(site: Site, updates: dict) -> Ctx:
+    """The site's context for one micro-batch on one tensor-parallel rank."""
+    flow = site.ctx.flow
+    if flow.embedding is not None and "vocab" in updates:  # a tied head reads the rank's table shard
+        flow = replace(flow, embedding=(flow.embedding[0] / TP, flow.embedding[1]))
+    return replace(site.ctx, batch=MB, flow=flow)
+
+def piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) -> Piece:
+    c: Component = site.component
+    local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
+    ctx = _ctx(site, rule.shard(c))
+    full_ctx = replace(site.ctx, batch=MB)
+    parts = local.parts(ctx)
+    held = total(parts.values())
+    experts = parts[rule.experts].params if rule.experts and rule.experts in parts else sympy.Integer(0)
+    mode = "selective" if ex.recompute == "selective" else "none"
+    saved = local.saved(ctx).activations(ex.attention, mode)
+    if ex.sequence_parallel:
+        if rule.region in ("parallel", "vocab_out"):  # the saved input and output mask are sequence shards
+            split = ctx.input_saved(c.dim) + local.output_mask(ctx)
+            saved = saved - split + split / TP
+        elif rule.region == "replicated":
+            saved = saved / TP
+    whole = c.parts(full_ctx)
+    block = place == "block"
+    # a cp rank runs its seq_len / cp tokens: every FLOP and saved byte of the layer, divided by cp
+    return Piece(site, rule, place, top, count, held.params - experts, experts / EP, saved / CP, held.train / CP,
+                 recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
+                 recomputed(whole, block, ex.recompute))
+
+def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
+    """Forward FLOPs a layer runs again in backward: its attention core (selective recomputation),
+    all of it when it is inside a checkpointed repeat block (full)."""
+    if mode == "selective":
+        return sum((parts[k].forward for k in ("scores", "values") if k in parts), sympy.Integer(0))
+    if mode == "full" and in_block:
+        return total(parts.values()).forward
+    return sympy.Integer(0)
+
+def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site, Rule]]:
+    """Each layer's site and rule; a type without a rule is refused when tp > 1, a layer carrying
+    a state along the sequence when cp > 1, and a shared repeat (its per-GPU weights would be
+    counted once per pass)."""
+    _refuse_shared(derivation.spec)
+    out = []
+    for site in derivation.sites:
+        if not isinstance(site.component, Component):
+            continue
+        if tp > 1 and (why := refusal(site.component)):
+            raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with tp 1")
+        if cp > 1 and site.component.sequential:
+            raise derivation.spec.doc.error(site.where, f"{SEQUENTIAL.format(site.component.kind)}; plan this spec "
+                                            "with cp 1")
+        out.append((site, rule_of(site.component)))
+    return out
+
+# context parallelism gives each rank a share of every sequence, which a state carried from token
+# to token would make the ranks run one after another: no rule here models that
+SEQUENTIAL = ("{} layers carry a state from token to token, so context parallelism's ranks would run one after "
+              "another (no rule here models that)")
+
+def _refuse_shared(spec) -> None:
+    for where, item in spec.walk(containers=True):
+        if isinstance(item, Repeat) and item.shared:
+            raise spec.doc.error(where + ("shared",), "plan does not split shared weights over GPUs yet (each "
+                                 "stage would hold them all); plan the spec unshared, or see `symcost memory`")
+
+def tokens_per_sequence(derivation: Derivation, value) -> int:
+    spec = derivation.spec
+    return int(value(spec.input_dim("seq_len", 1))) if "seq_len" in spec.dimset else 1
+
+def stage_of(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, layers, act) -> Stage:
+    """What one pipeline rank holds: its share of the repeat and the layers before it (first stage)
+    or after it (last stage), with the activations of the micro-batches in flight, and its collectives."""
+    mine = [replace(p, count=p.count * layers) if p.place == "block" else p for p in pieces
+            if p.place == "block" or (p.place == "pre" and name in ("first", "only"))
+            or (p.place == "post" and name in ("last", "only"))]
+    mine = [replace(p, comm=tuple(tp_comm(p, ex, act) + other_comm(p, ex, act))) for p in mine]
+    block_flight, edge_flight = in_flight(name, ex)
+    weights = sum((p.params * p.count for p in mine), sympy.Integer(0))
+    expert = sum((p.expert_params * p.count for p in mine), sympy.Integer(0))
+    if name == "last" and ex.pp > 1:
+        weights += _tied_copy(mine)
+    flight = lambda p: block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
+    if ex.recompute == "full":
+        acts = _full_recompute(name, mine, derivation, ex, layers, flight)
+    else:
+        acts = sum((p.saved * p.count * flight(p) for p in mine), sympy.Integer(0))
+    comm = tuple(r for p in mine for r in p.comm)
+    return Stage(name, weights, expert, acts, tuple(mine), comm)
+
+def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
+    """Megatron keeps a copy of a tied word embedding on the last stage, for the head (Shoeybi et
+    al. 2019; its gradient is all-reduced with the first stage's)."""
+    for p in pieces:
+        c = p.site.component
+        if c.holds_logits and c.tied:
+            return c.vocab * c.dim / TP
+    return sympy.Integer(0)
+
+def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, flight) -> sympy.Expr:
+    """Each pass of a top-level repeat keeps only its input (memory.saved_bytes), per micro-batch in
+    flight; layers outside the blocks keep what they keep."""
+    blocks = {int(b.path.split("/")[1]): b for b in derivation.blocks}
+    walker_batch = derivation.spec.input_dim("batch", 1)
+    per_micro = lambda e: sympy.cancel(e * MB / walker_batch)
+    acts = sympy.Integer(0)
+    for p in mine:
+        if p.top not in blocks:
+            acts += p.saved * p.count * flight(p)
+    for top, b in blocks.items():
+        inside = [p for p in mine if p.top == top]
+        if not inside:
+            continue
+        passes = layers if inside[0].place == "block" else b.count
+        kept = per_micro(b.later_bytes) / CP / (TP if ex.sequence_parallel else 1)
+        acts += kept * passes * flight(inside[0])
+        if b.then is not None and name in ("last", "only"):
+            acts += per_micro(b.then[1]) / CP
+    return acts
