@@ -223,3 +223,11 @@ def test_plot(cli, tmp_path):
     assert len(forward.get_lines()) == len(params.get_lines()) == 3  # one per n_layers value
     assert forward.get_xscale() == "linear" and len(shares.collections) == 8  # one area per component
     assert matplotlib.image.imread(str(tmp_path / "b.png")).ndim == 3
+
+
+def test_a_table_too_wide_for_its_exact_bytes_rounds_them_in_binary_units(cli, monkeypatch):
+    """Rounded where the exact numbers do not fit, bytes read as GiB and MiB (never 13.48B)."""
+    monkeypatch.setenv("COLUMNS", "40")
+    out = cli("sweep", arch("llama"), "--vary", "seq_len=1024,2048", "--metric", "weights_bytes", "--metric",
+              "kv_cache_bytes", "--metric", "params").stdout
+    assert "12.55 GiB" in out and "512.00 MiB" in out and "1.00 GiB" in out and "13.48B" not in out

@@ -6,8 +6,8 @@ import json
 import numbers
 from fractions import Fraction
 
-from ..metrics import label, shaped
-from .text import decimal, exact_and_human, formula, human, number, pretty, table, width, wrap
+from ..metrics import BY_NAME, label, shaped
+from .text import bytes_human, decimal, exact_and_human, formula, human, number, pretty, table, width, wrap
 
 
 def jsonable(v):
@@ -59,12 +59,18 @@ def render_sweep(result, fmt: str, limit: int | None = None) -> str:
             short.append({})
         else:
             body.append([number(v) for v in row])
-            short.append({j: human(v) for j, v in enumerate(row) if j >= len(result.varied)})
+            short.append({j: bytes_human(v) if is_bytes(keys[j]) else human(v) for j, v in enumerate(row)
+                          if j >= len(result.varied)})
     note = (f"{result.spec.name} — convention: {result.convention}; constraints checked at "
             f"{result.checked:,} of {result.points:,} points")
     if result.invalid:
         note += f"; {len(result.invalid):,} invalid"
     return "\n".join(wrap(note, limit) + [""] + table(keys, body, limit, compact=short))
+
+
+def is_bytes(name: str) -> bool:
+    """A column of bytes, shown rounded in binary units (GiB), where a table's exact numbers do not fit."""
+    return name in BY_NAME and BY_NAME[name].unit == "bytes"
 
 
 def render_solution(s, fmt: str, limit: int | None = None) -> str:
@@ -132,7 +138,8 @@ def render_compare(c, fmt: str, limit: int | None = None) -> str:
             out += wrap(", ".join(f"{k}={v:,}" for k, v in point.items()), limit)
         rows = [(label(k, unit=True), number(fa[k]), number(fb[k]),
                  "-" if _ratio(fa[k], fb[k]) is None else f"{float(_ratio(fa[k], fb[k])):.4f}") for k in fa]
-        short = [{1: human(fa[k]), 2: human(fb[k])} for k in fa]
+        shown = lambda k, v: bytes_human(v) if is_bytes(k) else human(v)
+        short = [{1: shown(k, fa[k]), 2: shown(k, fb[k])} for k in fa]
         out += table(("metric", "A", "B", "B / A"), rows, limit, compact=short)
     return "\n".join(out)
 
