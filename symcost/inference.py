@@ -68,10 +68,10 @@ class Inference(Result):
 
         return inference_data(self)
 
-    def text(self, width: int | None = None) -> str:
+    def text(self, width: int | None = None, formulas: bool = False) -> str:
         from .render.memory import render_inference
 
-        return render_inference(self, "text", width)
+        return render_inference(self, "text", width, formulas)
 
     def summary(self):
         from .metrics import label

@@ -168,10 +168,10 @@ class MemoryReport(Result):
 
         return memory_data(self)
 
-    def text(self, width: int | None = None) -> str:
+    def text(self, width: int | None = None, formulas: bool = False) -> str:
         from .render.memory import render_memory
 
-        return render_memory(self, "text", width)
+        return render_memory(self, "text", width, formulas)
 
     def summary(self):
         from .metrics import label

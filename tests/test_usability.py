@@ -123,6 +123,16 @@ def test_results_text_takes_a_width():
                symcost.compare(arch("llama"), arch("deepseek_v3"))]
     for result in results:
         assert max(map(len, result.text(60).splitlines())) <= 60, type(result).__name__
+    for result in (symcost.memory(arch("deepseek_v3")), symcost.plan(arch("llama"), tp=8),
+                   symcost.inference(arch("llama"))):  # their closed forms too, on request
+        assert max(map(len, result.text(60, formulas=True).splitlines())) <= 60, type(result).__name__
+
+
+def test_numbers_come_first_and_closed_forms_on_request(cli):
+    """plan, memory and inference print numbers; --formulas adds each figure's closed form."""
+    for args in (("plan", arch("llama"), "--tp", "8"), ("memory", arch("llama")), ("inference", arch("llama"))):
+        short, long = cli(*args).stdout, cli(*args, "--formulas").stdout
+        assert "d_model" not in short.split("*")[0] and "·d_model" in long and len(long) > len(short), args
 
 
 def test_derive_formulas_fit_too(tmp_path):

@@ -109,5 +109,8 @@ dtype_option = click.option(
 )
 
 
+formulas_option = click.option("--formulas", is_flag=True, help="Show each figure's closed form beside its number.")
+
+
 def format_option(choices=("text", "json", "markdown", "latex")):
     return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
-from ._options import convention_option, dtype_option, echo, edge, format_option, parse_sets, set_option, spec_argument
+from ._options import (convention_option, dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option,
+                       spec_argument)
 
 
 @click.command(epilog="""\b
@@ -28,11 +29,12 @@ Examples:
 @click.option("--attention", type=click.Choice(list(ATTENTION)), default="sdpa", show_default=True,
               help="How attention runs: eager keeps the n x n probabilities; sdpa and flash do not.")
 @set_option
+@formulas_option
 @format_option(("text", "json"))
 @edge
 def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, master_weights, recompute, attention, sets,
-           fmt) -> None:
-    """Bytes for weights, KV cache, training state, activations and peaks, as closed forms and numbers.
+           formulas, fmt) -> None:
+    """Bytes for weights, KV cache, training state, activations and peaks (--formulas: their closed forms).
 
     Activations are exact: what one training forward keeps for backward, as PyTorch saves it
     (`symcost verify --memory` measures it). Peaks are estimates and say what they assume."""
@@ -42,7 +44,7 @@ def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, maste
 
     precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights, activations=activation_dtype)
     echo(render_memory(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
-                                  recompute=recompute, attention=attention), fmt))
+                                  recompute=recompute, attention=attention), fmt, formulas=formulas))
 
 
 @click.command(epilog="""\b
@@ -59,13 +61,16 @@ Examples:
 @click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached value (default: --dtype).")
 @set_option
 @convention_option
+@formulas_option
 @format_option(("text", "json"))
 @edge
-def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, fmt) -> None:
-    """Prefill and decode FLOPs, generation totals and arithmetic intensity per decode step."""
+def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, formulas, fmt) -> None:
+    """Prefill and decode FLOPs, generation totals and arithmetic intensity per decode step
+    (--formulas: their closed forms)."""
     from .. import api
     from ..precision import Precision
     from ..render.memory import render_inference
 
     echo(render_inference(api.inference(spec, parse_sets(sets), context=context, new_tokens=new_tokens,
-                                        precision=Precision(dtype, kv_dtype), convention=convention), fmt))
+                                        precision=Precision(dtype, kv_dtype), convention=convention), fmt,
+                          formulas=formulas))

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
-from ._options import dtype_option, echo, edge, format_option, parse_sets, set_option, spec_argument
+from ._options import dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument
 
 positive = click.IntRange(min=1, max=10**9)
 
@@ -59,12 +59,13 @@ Examples:
 @click.option("--smallest", metavar="DIMS", help="Solve for the smallest product of these parallel sizes that fits, "
               "e.g. tp,pp (the other settings as given).")
 @set_option
+@formulas_option
 @format_option(("text", "json"))
 @edge
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype,
          activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap, tokens_per_second,
-         search, top, smallest, sets, fmt) -> None:
+         search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
     Memory and communication are exact closed forms in the dims and tp, pp, dp, ep, cp. Time is an
@@ -116,7 +117,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
 
         echo(json.dumps(p.to_dict(), indent=2))
     else:
-        echo(p.text())
+        echo(p.text(formulas=formulas))
     if not p.fits:
         click.echo(f"does not fit: {bytes_human(p.numbers['total_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "
                    f"on one {p.hardware.name}", err=True)

@@ -52,10 +52,10 @@ class Plan(Result):
 
         return plan_data(self)
 
-    def text(self, width: int | None = None) -> str:
+    def text(self, width: int | None = None, formulas: bool = False) -> str:
         from ..render.plan import plan_text
 
-        return plan_text(self)
+        return plan_text(self, width, formulas)
 
     def summary(self):
         from ..render.text import bytes_human

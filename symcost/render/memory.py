@@ -18,7 +18,8 @@ def memory_data(m) -> dict:
             "notes": list(m.notes)}
 
 
-def render_memory(m, fmt: str, limit: int | None = None) -> str:
+def render_memory(m, fmt: str, limit: int | None = None, formulas: bool = False) -> str:
+    """Numbers first; with `formulas`, each figure's closed form beside it."""
     if fmt == "json":
         return json.dumps(memory_data(m), indent=2)
     limit = limit or width()
@@ -30,8 +31,11 @@ def render_memory(m, fmt: str, limit: int | None = None) -> str:
         v = m.numbers[key]
         head = f"{label(key):<{w}}  {number(v):>24}  ({bytes_human(v)})"
         same_line = f"{head}   = {pretty(e)}"
-        lines += [same_line] if len(same_line) <= limit else [*wrap(head, limit),
-                                                               *wrap(f"{' ' * (w + 2)}= {pretty(e)}", limit)]
+        if not formulas:
+            lines += wrap(head, limit)
+        else:
+            lines += [same_line] if len(same_line) <= limit else [*wrap(head, limit),
+                                                                   *wrap(f"{' ' * (w + 2)}= {pretty(e)}", limit)]
     lines.append("")
     return "\n".join(lines + [piece for n in m.notes for piece in wrap(f"* {n}", limit)])
 
@@ -45,7 +49,7 @@ def inference_data(inf) -> dict:
             "notes": list(inf.notes)}
 
 
-def render_inference(inf, fmt: str, limit: int | None = None) -> str:
+def render_inference(inf, fmt: str, limit: int | None = None, formulas: bool = False) -> str:
     if fmt == "json":
         return json.dumps(inference_data(inf), indent=2)
     numbers = inf._numbers()
@@ -55,5 +59,6 @@ def render_inference(inf, fmt: str, limit: int | None = None) -> str:
     for key in INFERENCE:
         v = numbers[key]
         shown = f"{float(v):,.3f}" if key == "intensity" else f"{int(v):,}"
-        lines += [f"{label(key, **fields)}: {shown}", *wrap(f"  = {pretty(getattr(inf, key))}", limit)]
+        lines += wrap(f"{label(key, **fields)}: {shown}", limit)
+        lines += wrap(f"  = {pretty(getattr(inf, key))}", limit) if formulas else []
     return "\n".join(lines + [piece for n in inf.notes for piece in wrap(f"* {n}", limit)])

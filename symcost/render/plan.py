@@ -69,8 +69,9 @@ def _seconds(s: float) -> str:
     return f"{s:.3g} s"
 
 
-def plan_text(p) -> str:
-    n, ex, limit = p.numbers, p.execution, width()
+def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
+    """The plan as text: numbers first; with `formulas`, each per-GPU figure's closed form beside it."""
+    n, ex, limit = p.numbers, p.execution, limit or width()
     sizes = p.values
     name = p.name + (f" ({', '.join(f'{k}={v}' for k, v in sizes.items())})" if sizes else "")
     head = (f"{name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
@@ -80,26 +81,27 @@ def plan_text(p) -> str:
     lines = wrap(head, limit) + ["", f"memory per GPU ({p.stage} stage), bytes"]
     for k in MEMORY:
         row = f"  {label(k, short=True):<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
-        lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if len(row) + 20 < limit else [row]
+        lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if formulas and len(row) + 20 < limit else [row]
     cap = p.hardware.memory_bytes
     lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['total_bytes'])} of "
                  f"{bytes_human(cap)} ({p.hardware.memory_GB:g} GB)")
     lines += ["", "communication per GPU per step (bytes sent)"]
     for key in ("dim", "collective"):
         totals = _comm_totals(p, key)
-        lines.append(f"  by {key}: " + (", ".join(f"{k} {bytes_human(v)}" for k, v in totals.items()) or "none"))
-    lines += ["", "time (estimates, not measurements)",
-              f"  step, assumed MFU {n['mfu_assumed']:g}:  {_seconds(n['step_seconds'])}"
+        lines += wrap(f"  by {key}: " + (", ".join(f"{k} {bytes_human(v)}" for k, v in totals.items()) or "none"),
+                      limit, indent=4)
+    timing = [f"  step, assumed MFU {n['mfu_assumed']:g}:  {_seconds(n['step_seconds'])}"
               f"  ({n['tokens_per_second']:,.0f} tokens/s)",
               f"  step, roofline bound:   {_seconds(n['step_seconds_bound'])}  (compute {_seconds(n['compute_bound_seconds'])},"
               f" bubble {n['bubble_fraction']:.3g}, communication {_seconds(n['comm_seconds'])})"]
     if "mfu_measured" in n:
-        lines.append(f"  measured {n['measured_tokens_per_second']:,.0f} tokens/s: MFU {n['mfu_measured']:.3f}, "
-                     f"HFU {n['hfu_measured']:.3f}")
+        timing.append(f"  measured {n['measured_tokens_per_second']:,.0f} tokens/s: MFU {n['mfu_measured']:.3f}, "
+                      f"HFU {n['hfu_measured']:.3f}")
     if "steps" in n:
-        lines.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
-                     f"{n['gpu_hours']:,.0f} GPU-hours" + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} per GPU-hour"
-                                                         if "cost" in n else ""))
+        timing.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
+                      f"{n['gpu_hours']:,.0f} GPU-hours" + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} "
+                                                            "per GPU-hour" if "cost" in n else ""))
+    lines += ["", "time (estimates, not measurements)", *(piece for line in timing for piece in wrap(line, limit))]
     if p.estimates:
         lines += ["", "published estimates against the exact bytes"]
         for e in p.estimates:
