@@ -59,3 +59,36 @@ def test_no_torch_outside_verify(command):
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+class _Terminal:
+    """stderr as a terminal would be, keeping what is written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty, fmt, shown", [(True, "text", True), (True, "json", False), (False, "text", False)])
+def test_a_long_command_says_what_it_does_on_a_terminal_only(monkeypatch, tty, fmt, shown):
+    """A line on stderr while a long step runs (then cleared), on a terminal; never when piped or under
+    --format json, whose stdout is the document."""
+    import sys
+    import time
+
+    from symcost.cli._options import working
+
+    terminal = _Terminal(tty)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with working("fitting 9 runs", fmt, after=0.05):
+        time.sleep(0.3)
+    assert ("\rfitting 9 runs… 0 s" in terminal.text) == shown and terminal.text.endswith("\r\033[K") == shown
+    assert shown or terminal.text == ""

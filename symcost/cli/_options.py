@@ -5,9 +5,12 @@ Light on purpose (no sympy, pydantic or numpy): `--help` of every command import
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sys
+import threading
+import time
 
 import click
 
@@ -58,6 +61,31 @@ def edge(fn):
             sys.exit(2)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def working(what: str, fmt: str = "text", after: float = 0.5):
+    """While a long command runs, a line on stderr saying what it does and for how long, cleared
+    when it ends: on a terminal only, and never under --format json (stdout stays the document)."""
+    if fmt == "json" or not sys.stderr.isatty():
+        yield
+        return
+    start, stop = time.monotonic(), threading.Event()
+
+    def tick():
+        while not stop.wait(after):
+            sys.stderr.write(f"\r{what}… {time.monotonic() - start:.0f} s")
+            sys.stderr.flush()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
 
 
 def echo(text: str) -> None:

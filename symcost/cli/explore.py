@@ -7,7 +7,7 @@ import click
 from ..metrics import ALL_METRICS, METRICS
 from ._options import (
     check_output, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option, show,
-    spec_argument, write_output,
+    spec_argument, working, write_output,
 )
 
 
@@ -59,8 +59,9 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
         check_output(plot, spec)
         require("matplotlib", "plot", "--plot")
     metrics = metrics or ("params", "forward")
-    result = api.sweep(spec, _vary(vary), parse_sets(sets), metrics=metrics, convention=convention, components=stack,
-                       precision=Precision(dtype))
+    with working("evaluating the grid", fmt):
+        result = api.sweep(spec, _vary(vary), parse_sets(sets), metrics=metrics, convention=convention,
+                           components=stack, precision=Precision(dtype))
     if plot:
         from ..explore.plot import plot_sweep
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, RECOMPUTE
-from ._options import convention_option, echo, edge, format_option, parse_sets, set_option, spec_argument
+from ._options import convention_option, echo, edge, format_option, parse_sets, set_option, spec_argument, working
 
 
 @click.command(epilog="""\b
@@ -114,8 +114,9 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
         if hf_config or backward or device == "meta" or convention != "pytorch":
             raise SpecError("--memory measures on cpu; it takes --dtype, --attention and --recompute, not "
                             "--hf, --backward, --device meta or --convention")
-        report = api.verify_memory(api.load(spec), parse_sets(sets), dtype=dtype or "fp32",
-                                   attention=attention or "sdpa", recompute=recompute or "none")
+        with working("measuring saved bytes in PyTorch", fmt):
+            report = api.verify_memory(api.load(spec), parse_sets(sets), dtype=dtype or "fp32",
+                                       attention=attention or "sdpa", recompute=recompute or "none")
         echo(render_report(report, fmt))
         sys.exit(0 if report.match else 1)
     if dtype or attention or recompute:
@@ -128,9 +129,11 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
         if backward or device != "meta" or convention != "pytorch":
             raise SpecError("--hf compares parameters and forward FLOPs under pytorch, on meta")
         config, text = read_config(hf_config)
-        report = api.verify_hf(api.load(spec), config, parse_sets(sets), str(hf_config), text)
+        with working("building and counting the transformers model", fmt):
+            report = api.verify_hf(api.load(spec), config, parse_sets(sets), str(hf_config), text)
         echo(render_hf_report(report, fmt))
         sys.exit(0 if report.match else 1)
-    report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
+    with working("building and counting the model in PyTorch", fmt):
+        report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
     echo(render_report(report, fmt))
     sys.exit(0 if report.match else 1)

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
-from ._options import dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument
+from ._options import (dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument,
+                       working)
 
 positive = click.IntRange(min=1, max=10**9)
 
@@ -90,8 +91,9 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
 
         if gpus is None:
             raise SpecError("--search needs --gpus")
-        found = _search(api.derive(spec), gpus, values, global_batch=global_batch, optimizer=optimizer,
-                        attention=attention, **common)
+        with working(f"searching the layouts of {gpus:,} GPUs", fmt):
+            found = _search(api.derive(spec), gpus, values, global_batch=global_batch, optimizer=optimizer,
+                            attention=attention, **common)
         echo(search_data(found, top) if fmt == "json" else search_text(found, top))
         if not found.fitting:
             sys.exit(1)
@@ -104,8 +106,9 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         from ..plan.search import smallest as _smallest
 
         dims = tuple(d.strip() for d in smallest.split(","))
-        p, planned = _smallest(api.derive(spec), dims, {k: v for k, v in settings.items() if k not in dims}, values,
-                               gpus, **common)
+        with working(f"planning the layouts of {' x '.join(dims)}", fmt):
+            p, planned = _smallest(api.derive(spec), dims, {k: v for k, v in settings.items() if k not in dims},
+                                   values, gpus, **common)
         sizes = [getattr(p.execution, d) for d in dims]
         click.echo(f"smallest {' x '.join(dims)} that fits: {' x '.join(map(str, sizes))} = {math.prod(sizes)} "
                    f"({planned} layouts planned exactly)", err=True)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._options import echo, edge, format_option, parse_sets, set_option, spec_argument
+from ._options import echo, edge, format_option, parse_sets, set_option, spec_argument, working
 
 law_option = click.option("--law", default="hoffmann2022", show_default=True,
                           help="A published law: hoffmann2022, besiroglu2024, kaplan2020.")
@@ -41,7 +41,8 @@ def fit(runs, grid, bootstrap, plot, fmt) -> None:
     from ..scaling.laws import Law
 
     data = read_runs(runs)
-    result = _fit(data, grid=grid, bootstrap=bootstrap)
+    with working(f"fitting {len(data.loss)} runs" + (f", {bootstrap} bootstrap refits" if bootstrap else ""), fmt):
+        result = _fit(data, grid=grid, bootstrap=bootstrap)
     if plot:
         from ..scaling.plot import plot_fit
 
