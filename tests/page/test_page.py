@@ -225,6 +225,7 @@ def test_dims_set_through_the_inputs(browser, tmp_path, name):
     assert_quiet(browser, path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, convention", [("lstm", "full"), ("transformer_base", "macs"), ("transformer", "full")])
 def test_other_conventions_and_fractional_flops_per_token(browser, tmp_path, name, convention):
     """FLOPs per token need not be whole (an encoder reads src_len tokens, the loss counts per

@@ -34,6 +34,7 @@ def test_formulas_equal_pytorch(name):
 
     check()
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_formulas_equal_pytorch_on_real_tensors(name):
     @settings(max_examples=5, deadline=None, derandomize=True)

@@ -41,7 +41,7 @@ CASES = {
 
 
 def test_every_public_function_is_in_the_table():
-    assert set(symcost._API) - {"load", "loads", "verify_hf"} == set(CASES)  # verify_hf: tests/test_hf.py
+    assert set(symcost._API) - {"load", "loads", "verify_hf"} == set(CASES)  # verify_hf: below
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -6,7 +6,6 @@ the model on the CPU and the file is too large for it: PARAMS_ONLY), at the publ
 count."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ pytest.importorskip("torch")  # verify --hf builds transformers' models
 pytest.importorskip("transformers")
 from symcost.measure import verify as verification  # noqa: E402
 from symcost.measure.verify import verify_hf  # noqa: E402
+from published import DATA  # noqa: E402
 
-DATA = Path(__file__).parent / "data" / "hf"
 
 # file: (parameters of the class its `architectures` names, where the count is published)
 COUNTS = {

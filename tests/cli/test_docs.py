@@ -2,7 +2,7 @@
 (so an example can never drift from what the command prints). A block may end in a line `...`: the
 output goes on past what is shown, and the lines shown must be its beginning. A command that writes
 a file (`-o`, `--output`, `--plot`) must leave a non-empty one. `SYMCOST_WRITE_DOCS=1 pytest
-tests/test_docs.py` writes the outputs into the blocks instead (then read the diff)."""
+tests/cli/test_docs.py` writes the outputs into the blocks instead (then read the diff)."""
 
 import os
 import re
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```[a-z]*\n(\$ symcost (?:[^\n]*\\\n)*[^\n]*)\n(.*?)^```\n", re.M | re.S)  # `\` continues a line
 NEEDS = {"verify": "torch", "--hf": "transformers", "fit": "scipy", "--plot": "matplotlib"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "symcost"
+PACKAGE = Path(__file__).resolve().parents[2] / "symcost"
 CODE_MAP = PACKAGE.parent / "docs" / "architecture.md"
 
 

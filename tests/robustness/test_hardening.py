@@ -383,6 +383,7 @@ def command_lines(draw):
     return [command, spec, *extra, *sets]
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(command_lines())
 def test_any_command_line_ends_cleanly(args):
