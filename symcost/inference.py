@@ -74,12 +74,9 @@ class Inference(Result):
         return render_inference(self, "text", width, formulas)
 
     def summary(self):
-        from .metrics import label
+        from .render.memory import inference_rows
 
-        n = self._numbers()
-        fields = {"context": int(n["context"]), "new_tokens": self.new_tokens}
-        return self.name, [(label(k, **fields), f"{float(n[k]):,.3f}" if k == "intensity" else f"{int(n[k]):,}")
-                           for k in INFERENCE]
+        return self.name, [(text, shown) for _, text, shown in inference_rows(self)]
 
     def values(self, values: Mapping[str, int], context: int | None, new_tokens: int) -> dict[str, sympy.Expr]:
         """Every figure at concrete sizes (context defaults to seq_len), and the context used."""

@@ -49,16 +49,20 @@ def inference_data(inf) -> dict:
             "notes": list(inf.notes)}
 
 
+def inference_rows(inf) -> list[tuple[str, str, str]]:
+    """(key, label, value as shown) of each figure: what the text and the summary print."""
+    numbers = inf._numbers()
+    fields = {"context": int(numbers["context"]), "new_tokens": inf.new_tokens}
+    return [(key, label(key, **fields), f"{float(numbers[key]):,.3f}" if key == "intensity" else f"{int(numbers[key]):,}")
+            for key in INFERENCE]
+
+
 def render_inference(inf, fmt: str, limit: int | None = None, formulas: bool = False) -> str:
     if fmt == "json":
         return json.dumps(inference_data(inf), indent=2)
-    numbers = inf._numbers()
-    fields = {"context": int(numbers["context"]), "new_tokens": inf.new_tokens}
     limit = limit or width()
     lines = wrap(f"{inf.name} — inference, convention: {inf.convention}", limit) + [""]
-    for key in INFERENCE:
-        v = numbers[key]
-        shown = f"{float(v):,.3f}" if key == "intensity" else f"{int(v):,}"
-        lines += wrap(f"{label(key, **fields)}: {shown}", limit)
+    for key, text, shown in inference_rows(inf):
+        lines += wrap(f"{text}: {shown}", limit)
         lines += wrap(f"  = {pretty(getattr(inf, key))}", limit) if formulas else []
     return "\n".join(lines + [piece for n in inf.notes for piece in wrap(f"* {n}", limit)])
