@@ -31,7 +31,7 @@ from .spec import Spec
 NEW_TOKENS = "new_tokens"
 
 
-@dataclass
+@dataclass(repr=False)  # repr is Result's summary
 class Inference(Result):
     """The closed forms; after `at`, their numbers at concrete sizes too (what to_dict and text show)."""
 

@@ -132,7 +132,7 @@ def activation_bytes(derivation: Derivation, recompute: str) -> sympy.Expr:
     return sympy.expand(sum(activation_parts(derivation, Precision("bf16"), "eager", recompute).values()))
 
 
-@dataclass
+@dataclass(repr=False)  # repr is Result's summary
 class Approximations(Result):
     """Published estimates beside the exact counts, with their relative errors in closed form and
     at `values` (every dim's exact value)."""

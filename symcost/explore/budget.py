@@ -23,7 +23,7 @@ from .solve import Solution, bracket, in_one_variable, roots_in, setup
 TOKENS_PER_PARAM = 20
 
 
-@dataclass
+@dataclass(repr=False)  # repr is Result's summary
 class Budget(Result):
     """A run's compute from its tokens, or its tokens from a compute budget, exactly."""
 

@@ -241,7 +241,7 @@ def select(derivation: Derivation, selector: str, closed: bool = True) -> Cost:
     return total(n.parts[name] for n in matched for name in wanted if name in n.parts)
 
 
-@dataclass
+@dataclass(repr=False)  # repr is Result's summary
 class Crossover(Result):
     """Where part_a's metric equals part_b's as `unknown` varies: in closed form, and at the spec's sizes."""
 

@@ -43,7 +43,7 @@ class Row:
         return self.symbolic == self.measured
 
 
-@dataclass
+@dataclass(repr=False)  # repr is Result's summary
 class Report(Result):
     """The formulas beside PyTorch's own counts (or saved bytes), component by component."""
 
@@ -202,7 +202,7 @@ def _check_size(derivation, values, params: int, device: str) -> None:
         raise SpecError(f"{params:,} parameters need {4 * params / 2**30:.1f} GiB on {device}; use `device=meta`")
 
 
-@dataclass
+@dataclass(repr=False)  # repr is Result's summary
 class HFReport(Result):
     """The spec's counts beside the transformers model built from the same config."""
 

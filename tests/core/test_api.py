@@ -55,6 +55,7 @@ def test_a_public_function_returns_the_result_its_command_prints(cli, name):
     assert out.exit_code == 0, out.stderr
     assert result.to_dict() == json.loads(out.stdout)
     assert result.text() and result.summary()[0] and result._repr_html_()
+    assert repr(result).startswith(f"<{type(result).__name__}: ")  # the summary, not a dataclass's fields
 
 
 def test_verify_hf_returns_the_result_verify_hf_prints(cli, tmp_path):
