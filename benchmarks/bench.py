@@ -117,7 +117,7 @@ def sweep_points() -> None:
 
     import symcost
     from symcost.explore.sweep import sweep
-    from symcost.explore.vectorized import Vectorized
+    from symcost.codegen.vectorized import Vectorized
 
     spec = symcost.load(ARCH / "llama.yaml")
     vary = {"d_model": list(range(64, 64 * 1001, 64)), "seq_len": list(range(128, 128 * 1001, 128))}

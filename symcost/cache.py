@@ -5,7 +5,7 @@ a fingerprint of its source files (their sizes and modification times: an edited
 or a reinstall is another key, as a new version is — never stale). It holds:
 - `evaluate(values)`: every dim, and every component's params, active params and forward
   and backward FLOPs, as integer Python (floors and divisions as `//` of exact integer
-  polynomials, see explore.vectorized.exact_form); it returns eval's JSON data;
+  polynomials, printed by codegen.python.evaluator); it returns eval's JSON data;
 - `CHECKED`: the --set combinations at which the spec's constraints (heads dividing
   width, positive sizes, …) were checked by the full path. Only those are answered from
   the cache; any other point goes through the full path once, which adds it.
@@ -91,7 +91,12 @@ def store(evaluation, values: dict[str, int]) -> None:
     old = _load(path)
     checked = [p for p in (old["CHECKED"] if old else ()) if p != _point(values)] + [_point(values)]
     # The same key means the same derived forms: only a new entry pays for printing them.
-    source = old["SOURCE"] if old else generate(evaluation)
+    if old:
+        source = old["SOURCE"]
+    else:
+        from .codegen.python import evaluator
+
+        source = evaluator(evaluation)
     text = "\n".join(f"CHECKED = {set(checked[-MAX_CHECKED:])!r}" if line.startswith("CHECKED = ") else line
                      for line in source.split("\n"))
     import tempfile
@@ -103,54 +108,3 @@ def store(evaluation, values: dict[str, int]) -> None:
         os.replace(f.name, path)  # whole or not at all, even with two evals at once
     except OSError:
         return
-
-
-def generate(evaluation) -> str:
-    """The entry's Python source (see the module docstring), with no point checked yet."""
-    import sympy
-    from sympy.printing.pycode import PythonCodePrinter
-
-    from .explore.vectorized import exact_form
-
-    derivation = evaluation.derivation
-    printer = PythonCodePrinter({"fully_qualified_modules": False})
-    names = {s: f"v_{s}" for s in (d.symbol for d in derivation.spec.dimset.items)}
-
-    def code(e) -> str:
-        e = sympy.sympify(e).xreplace({s: sympy.Symbol(n) for s, n in names.items()})
-        return printer.doprint(exact_form(e))
-
-    spec = derivation.spec
-    lines = [
-        f"# symcost {__version__}: derived forms of {spec.name!r} ({derivation.convention.name}); generated, do not edit",
-        f"VERSION = {__version__!r}",
-        "CHECKED = set()",
-        "",
-        "",
-        "def evaluate(values):",
-        "    dims = {}",
-    ]
-    for d in spec.dimset.items:
-        var = names[d.symbol]
-        fallback = repr(d.default) if d.definition is None else code(d.definition)
-        lines.append(f"    {var} = dims[{d.name!r}] = values[{d.name!r}] if {d.name!r} in values else {fallback}")
-        if d.rate:  # exact in the formulas, shown as written (evaluate's dims)
-            lines.append(f"    dims[{d.name!r}] = float({var})")
-    lines.append("    components = [")
-    for node in derivation.raw:
-        cost = node.cost
-        numbers = ", ".join(code(e) for e in (cost.params, cost.active_params, cost.forward, cost.backward))
-        lines.append(f"        ({node.path!r}, {node.kind!r}, {numbers}),")
-    lines += [
-        "    ]",
-        f"    return DATA(NAME, CONVENTION, dims, {code(derivation.inputs)}, INPUT_UNIT, components)",
-        "",
-        "",
-        "from fractions import Fraction  # noqa: E402  (a rate dim's value: exact)",
-        "from symcost.render.model import evaluation_dict as DATA  # noqa: E402",
-        "",
-        f"NAME = {spec.name!r}",
-        f"CONVENTION = {derivation.convention.name!r}",
-        f"INPUT_UNIT = {evaluation.input_unit!r}",
-    ]
-    return "\n".join(lines) + "\n"

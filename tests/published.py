@@ -48,3 +48,10 @@ def llama2_7b_params() -> int:
     mlp = 3 * d * ff  # gate, up, down: 135,266,304
     block = attn + mlp + 2 * d  # two RMSNorm weights
     return V * d + L * block + d + V * d  # embed, blocks, final norm, untied head
+
+
+def llama_forward(n, d=4096, L=32, ff=11008, V=32000):
+    """Llama-2-7B forward FLOPs for one sequence of n tokens, by hand: every weight matrix
+    once per token (q, k, v, o: 4d²; gate, up, down: 3·d·ff; head: d·V), plus scores and
+    values 2 x 2·n²·d per layer."""
+    return 2 * n * (L * (4 * d * d + 3 * d * ff) + d * V) + L * 4 * n * n * d

@@ -3,7 +3,7 @@
 Values for a dim: a list `1024,2048,4096`, a range `512:8192:512` (start:stop:step, stop
 included when on the grid) or a geometric series `1024..131072x2` (start..stop x factor).
 Several dims make a grid (their product). Dims not varied keep their default or --set
-value. Each metric's closed form is compiled once (explore.vectorized) and evaluated for
+value. Each metric's closed form is compiled once (codegen.vectorized) and evaluated for
 all points at once, in exact integers.
 
 Constraints (heads dividing width, positive derived dims, …) are checked point by point
@@ -27,7 +27,7 @@ from ..results import Result
 from ..errors import SpecError
 from ..evaluate import dim_values
 from ..spec import Spec
-from .vectorized import Vectorized
+from ..codegen.vectorized import Vectorized
 
 MAX_POINTS = 10_000_000
 CHECKED_POINTS = 2_000

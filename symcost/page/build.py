@@ -23,7 +23,7 @@ from ..conventions import CONVENTIONS
 from ..dims import shown
 from ..errors import SpecError
 from ..metrics import MEMORY_METRICS, METRICS, PER_INPUT, label
-from .js import Unsupported, js
+from ..codegen.js import Unsupported, js
 
 # what the page shows of `symcost memory`'s bytes (all of them are in window.symcost.evaluate)
 SHOWN_BYTES = ("weights_bytes", "kv_bytes_per_token", "kv_cache_bytes", "peak_training_bytes", "peak_inference_bytes")

@@ -21,7 +21,7 @@ import sympy
 
 from ..derive import Derivation
 from ..errors import SpecError
-from ..explore.vectorized import NUMPY_MODULES
+from ..codegen.vectorized import NUMPY_MODULES
 from ..precision import RECOMPUTE, precision_of
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, execution_of
 from .pieces import layer_sites, tokens_per_sequence

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy
 
 from .. import __version__
-from ..codegen import python_function
+from ..codegen.python import python_function
 from ..derive import Derivation
 from ..precision import RECOMPUTE
 from ..errors import SpecError

@@ -26,7 +26,7 @@ from ..derive import Derivation
 from ..errors import SpecError
 from ..evaluate import dim_values
 from ..explore.solve import in_one_variable, setup
-from ..explore.vectorized import NUMPY_MODULES
+from ..codegen.vectorized import NUMPY_MODULES
 from ..plan.tokens import flops_per_token
 from .laws import Law
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, arch
 from symcost import api
 from symcost.cli import main
-from symcost.page.js import Unsupported, js
+from symcost.codegen.js import js
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 SPECS = sorted(p.stem for p in (ROOT / "architectures").glob("*.yaml"))
@@ -113,15 +113,6 @@ def test_page_cli_errors(tmp_path, cli):
     missing = cli("page", arch("llama"), "-o", tmp_path / "no" / "such" / "x.html")
     assert missing.exit_code == 2 and "cannot write" in missing.stderr
     assert cli("page", arch("llama")).exit_code == 2  # -o is required
-
-
-def test_compiler_refuses_what_it_cannot_do_exactly():
-    x = sympy.Symbol("x", positive=True, integer=True)
-    with pytest.raises(Unsupported):
-        js(sympy.sqrt(x))
-    with pytest.raises(Unsupported):
-        js(sympy.sin(x))
-    assert js(sympy.Rational(3, 4) * x) == "mul(q(3n,4n),v[\"x\"])"
 
 
 # -- in the browser --------------------------------------------------------------------------
