@@ -254,11 +254,14 @@ def verify_hf(source, config: dict, values: Mapping[str, int] | None = None, con
 
 def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = "h100-sxm", gpus: int | None = None,
          hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
-         price: float | None = None, tokens_per_second: float | None = None, precision=None, **settings):
+         price: float | None = None, tokens_per_second: float | None = None, precision=None,
+         smallest: Sequence[str] | None = None, **settings):
     """A training run on a cluster (a Plan): per-GPU memory on the most loaded rank, communication,
     time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
     micro_batch, global_batch, virtual_stages, recompute, attention, optimizer) and dims; dp
-    defaults to gpus / (tp x pp x cp)."""
+    defaults to gpus / (tp x pp x cp). With `smallest` (say ("tp", "pp")), the layout with the
+    smallest product of those sizes that fits, the fastest among equals (its `searched`: how many
+    layouts were planned)."""
     from .plan.execution import Execution, Run, execution_of
     from .plan.plan import plan as _plan
     from .plan.system import hardware as _hardware
@@ -266,6 +269,119 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     ex_fields = set(Execution.model_fields) - {"precision"}
     dims = {k: v for k, v in settings.items() if k not in ex_fields}
     chosen = {k: v for k, v in settings.items() if k in ex_fields}
-    ex = execution_of(chosen, gpus, precision_of(precision))
     run = Run(mfu, overlap, tokens, price, tokens_per_second)
+    if smallest is not None:
+        import dataclasses
+
+        from .plan.search import smallest as _smallest
+
+        if isinstance(smallest, str):
+            raise SpecError("smallest: expected a list of sizes' names, e.g. ('tp', 'pp')", param="smallest")
+        found, planned = _smallest(derive(source), tuple(smallest), chosen, dims_of(values, dims), gpus,
+                                   hardware=hardware, hardware_file=hardware_file, precision=precision_of(precision),
+                                   run=run)
+        return dataclasses.replace(found, searched=planned)
+    ex = execution_of(chosen, gpus, precision_of(precision))
     return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), run)
+
+
+def plan_search(source, values: Mapping[str, int] | None = None, /, *, gpus: int, hardware: str = "h100-sxm",
+                hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
+                price: float | None = None, tokens_per_second: float | None = None, precision=None,
+                global_batch: int | None = None, optimizer: str = "adam", attention: str = "flash", top: int = 3,
+                **dims):
+    """Every layout of `gpus` GPUs (tp, pp, dp, ep, cp, micro-batch, ZeRO, recompute) ranked by its
+    roofline step-time bound, the best `top` planned exactly (a Search)."""
+    from .plan.execution import Run
+    from .plan.search import search
+
+    return search(derive(source), gpus, dims_of(values, dims), hardware=hardware, hardware_file=hardware_file,
+                  precision=precision_of(precision), run=Run(mfu, overlap, tokens, price, tokens_per_second),
+                  global_batch=global_batch, optimizer=optimizer, attention=attention, top=top)
+
+
+def flops_per_token(source, /, *, recompute: str = "none"):
+    """The exact training FLOPs per token as a dependency-free Python function (a FlopsPerToken:
+    `.source` to save, `.function` to call), for MFU logging; with `recompute`, hardware FLOPs (HFU)."""
+    from .plan.tokens import flops_per_token_module
+    from .precision import RECOMPUTE
+
+    if recompute not in RECOMPUTE:
+        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}", param="recompute")
+    origin = str(source) if isinstance(source, (str, Path)) and "\n" not in str(source) else "<spec>"
+    return flops_per_token_module(derive(source), origin, recompute)
+
+
+def page(source, values: Mapping[str, int] | None = None, /, *, convention: str = "pytorch", dtype: str = "bf16",
+         **dims):
+    """One self-contained HTML page that computes the spec's numbers in the browser (a Page:
+    `.html`, `.write(path)`), opening at the spec's sizes overridden by the dims given."""
+    from .page.build import page as _page
+    from .precision import Precision
+
+    return _page(derive(source, convention), Precision(dtype), dims_of(values, dims))
+
+
+def import_hf(config, /, *, name: str | None = None, head: str | None = None):
+    """A spec from a Hugging Face config (an Imported: `.yaml`, `.spec()`, `.ignored`): `config` is a
+    config.json's path, a model directory holding one, or the config as a dict (`PretrainedConfig.to_dict()`);
+    `head`: lm, mlm, classifier or none (default: the one the config's `architectures` names)."""
+    from .hf import convert, locate, read_config
+
+    if isinstance(config, Mapping):
+        return convert(dict(config), name=name, head=head)
+    if not isinstance(config, (str, Path)):
+        raise SpecError(f"config: expected a path or a dict, got {type(config).__name__}", param="config")
+    path = str(locate(str(config), None))
+    data, raw = read_config(path)
+    return convert(data, source=path, name=name, text=raw, head=head)
+
+
+def _law(law: str, fit):
+    """A named law, or one fitted: a Fit, or the path of `scaling fit --format json`'s output."""
+    from .scaling.fit import Fit
+    from .scaling.laws import Law, law as named, law_from_fit
+
+    if fit is None:
+        return named(law)
+    if isinstance(fit, Fit):
+        return Law("fit", f"fitted: {fit.source}", "hoffmann", fit.values, "as in the fitted runs")
+    return law_from_fit(str(fit))
+
+
+def scaling_fit(runs, /, *, grid: str = "default", bootstrap: int = 200):
+    """L(N, D) = E + A/N^alpha + B/D^beta fitted to runs (a Fit): `runs` is a CSV file of
+    params,tokens,loss[,flops] or a mapping of those columns to lists."""
+    from .scaling.fit import fit, read_runs, runs_of
+
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 0 <= bootstrap <= 10_000:
+        raise SpecError(f"bootstrap: expected an integer in [0, 10000], got {bootstrap!r}", param="bootstrap")
+    data = runs_of(dict(runs)) if isinstance(runs, Mapping) else read_runs(str(runs))
+    return fit(data, grid=grid, bootstrap=bootstrap)
+
+
+def scaling_optimal(source, values: Mapping[str, int] | None = None, /, *, flops, unknown: str,
+                    law: str = "hoffmann2022", fit=None, multiple_of: int = 1, serve=None,
+                    serve_context: int | None = None, **dims):
+    """The size of `unknown` with the lowest predicted loss for `flops` of training, with the spec's
+    exact FLOPs per token, beside the law's 6ND optimum (an Optimum); with `serve` tokens, the
+    inference-aware optimum too. flops and serve take numbers or decimal strings ('1e23')."""
+    from .literals import exact
+    from .scaling.optimal import optimal
+
+    budget = float(exact(str(flops), "flops"))
+    served = float(exact(str(serve), "serve")) if serve is not None else None
+    return optimal(derive(source), budget, unknown, _law(law, fit), dims_of(values, dims), multiple_of, served,
+                   serve_context)
+
+
+def scaling_compare(sources: Sequence, values: Mapping[str, int] | None = None, /, *, flops,
+                    law: str = "hoffmann2022", fit=None, **dims):
+    """Which spec, at its own sizes, reaches the lower predicted loss for `flops` (a LawComparison)."""
+    from .literals import exact
+    from .scaling.optimal import compare
+
+    if isinstance(sources, (str, Path)) or not isinstance(sources, Sequence) or not sources:
+        raise SpecError("sources: expected a list of specs", param="sources")
+    budget = float(exact(str(flops), "flops"))
+    return compare([derive(s) for s in sources], budget, _law(law, fit), dims_of(values, dims))

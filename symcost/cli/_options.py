@@ -92,16 +92,6 @@ def echo(text: str) -> None:
     click.echo(printable(text))
 
 
-def show(result, fmt: str) -> None:
-    """A Result as the command prints it: its to_dict() as JSON, else its text."""
-    if fmt == "json":
-        import json
-
-        echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        echo(result.text())
-
-
 def check_output(output: str, *inputs: str) -> None:
     """Refuse to write over one of the command's own inputs."""
     import os

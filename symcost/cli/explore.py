@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from ..metrics import ALL_METRICS, METRICS
+from ..render import render
 from ._options import (
-    check_output, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option, show,
+    check_output, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option,
     spec_argument, working, write_output,
 )
 
@@ -51,7 +52,6 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
     from ..errors import SpecError
     from ..extras import require
     from ..precision import Precision
-    from ..render.explore import render_sweep
 
     if plot is not None and not plot.strip():
         raise SpecError("--plot needs a file name")
@@ -66,7 +66,7 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
         from ..explore.plot import plot_sweep
 
         write_output(plot, lambda path: plot_sweep(result, path, metrics, stack=stack))
-    echo(render_sweep(result, fmt))
+    echo(render(result, fmt))
 
 
 @click.command(epilog="""\b
@@ -94,7 +94,6 @@ def solve(spec, target, unknown, multiple_of, dtype, sets, convention, fmt) -> N
     from .. import api
     from ..errors import SpecError
     from ..precision import Precision
-    from ..render.explore import render_solution
 
     metric, sep, value = target.partition("=")
     if not sep:
@@ -102,7 +101,7 @@ def solve(spec, target, unknown, multiple_of, dtype, sets, convention, fmt) -> N
     goal = exact(value, "--target")
     solution = api.solve(spec, metric, sympy.Rational(goal.numerator, goal.denominator), unknown, parse_sets(sets),
                          multiple_of=multiple_of, convention=convention, precision=Precision(dtype), target_text=value)
-    echo(render_solution(solution, fmt))
+    echo(render(solution, fmt))
 
 
 @click.command(epilog="""\b
@@ -122,10 +121,9 @@ Examples:
 def crossover(spec, between, unknown, metric, sets, convention, fmt) -> None:
     """Where two parts' costs are equal: a closed form, and the number at the spec's sizes."""
     from .. import api
-    from ..render.explore import render_crossover
 
     c = api.crossover(spec, between[0], between[1], unknown, parse_sets(sets), metric=metric, convention=convention)
-    echo(render_crossover(c, fmt))
+    echo(render(c, fmt))
 
 
 @click.command(epilog="""\b
@@ -145,11 +143,10 @@ def compare(spec_a, spec_b, sets, vary, dtype, convention, fmt) -> None:
     """Two specs side by side: params, active params, FLOPs per token, weight reuse, bytes, and B / A."""
     from .. import api
     from ..precision import Precision
-    from ..render.explore import render_compare
 
     varied = next(iter(_vary((vary,)).items())) if vary else None
     c = api.compare(spec_a, spec_b, parse_sets(sets), varied=varied, convention=convention, precision=Precision(dtype))
-    echo(render_compare(c, fmt))
+    echo(render(c, fmt))
 
 
 @click.command(epilog="""\b
@@ -167,7 +164,7 @@ def approx(spec, sets, convention, fmt) -> None:
     with their relative error as a closed form and at the spec's sizes."""
     from .. import api
 
-    show(api.approx(spec, parse_sets(sets), convention=convention), fmt)
+    echo(render(api.approx(spec, parse_sets(sets), convention=convention), fmt))
 
 
 @click.command(epilog="""\b
@@ -192,5 +189,5 @@ def budget(spec, tokens, flops, optimal_for, tokens_per_param, multiple_of, sets
     compute-optimal size of Hoffmann et al. 2022 for a budget."""
     from .. import api
 
-    show(api.budget(spec, parse_sets(sets), tokens=tokens, flops=flops, optimal_for=optimal_for,
-                    tokens_per_param=tokens_per_param, multiple_of=multiple_of, convention=convention), fmt)
+    echo(render(api.budget(spec, parse_sets(sets), tokens=tokens, flops=flops, optimal_for=optimal_for,
+                       tokens_per_param=tokens_per_param, multiple_of=multiple_of, convention=convention), fmt))

@@ -31,17 +31,17 @@ def import_hf(config, model_id, output, name, head) -> None:
     Reads only the JSON. Fields that change no count (token ids, dropouts, dtypes, auto_map,
     quantization_config, …) are listed as ignored; any other field it does not understand is an
     error naming the field, never a silently wrong spec."""
-    from ..hf import convert, locate, read_config
+    from .. import api
+    from ..hf import locate
 
     path = str(locate(config, model_id))
     if output:
         check_output(output, path)
-    data, raw = read_config(path)
-    imported = convert(data, source=path, name=name, text=raw, head=head)
+    imported = api.import_hf(path, name=name, head=head)
     if imported.ignored:
         click.echo(printable("ignored (they change no count): " + ", ".join(imported.ignored)), err=True)
     if output:
-        write_output(output, lambda out: Path(out).write_text(imported.text))
+        write_output(output, lambda out: Path(out).write_text(imported.yaml))
         click.echo(f"wrote {output}", err=True)
     else:
-        click.echo(imported.text, nl=False)
+        click.echo(imported.yaml, nl=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ..render import render
 from ._options import (convention_option, dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option,
                        spec_argument)
 
@@ -40,10 +41,9 @@ def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, maste
     (`symcost verify --memory` measures it). Peaks are estimates and say what they assume."""
     from .. import api
     from ..precision import Precision
-    from ..render.memory import render_memory
 
     precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights, activations=activation_dtype)
-    echo(render_memory(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
+    echo(render(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
                                   recompute=recompute, attention=attention), fmt, formulas=formulas))
 
 
@@ -69,8 +69,7 @@ def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, form
     (--formulas: their closed forms)."""
     from .. import api
     from ..precision import Precision
-    from ..render.memory import render_inference
 
-    echo(render_inference(api.inference(spec, parse_sets(sets), context=context, new_tokens=new_tokens,
+    echo(render(api.inference(spec, parse_sets(sets), context=context, new_tokens=new_tokens,
                                         precision=Precision(dtype, kv_dtype), convention=convention), fmt,
                           formulas=formulas))

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, RECOMPUTE
+from ..render import render
 from ._options import convention_option, echo, edge, format_option, parse_sets, set_option, spec_argument, working
 
 
@@ -34,7 +35,6 @@ def derive(spec: str, keep: tuple[str, ...], leading: tuple[str, ...], formulas:
     """
     from .. import api
     from ..errors import SpecError
-    from ..render.model import render_derivation
 
     s = api.load(spec)
     d = api.derive(s, convention, keep)
@@ -42,7 +42,7 @@ def derive(spec: str, keep: tuple[str, ...], leading: tuple[str, ...], formulas:
         if name not in s.dimset:
             raise SpecError(f"--leading {name}: no such dim")
     at = api.evaluate(d) if all(x.default is not None or x.definition is not None for x in s.dimset.items) else None
-    echo(render_derivation(d, fmt, leading or d.default_leading, formulas=formulas, at=at))
+    echo(render(d, fmt, leading_in=leading or d.default_leading, formulas=formulas, at=at))
 
 
 @click.command(name="eval", epilog="""\b
@@ -63,13 +63,12 @@ def eval_(spec: str, sets: tuple[str, ...], convention: str, fmt: str, no_cache:
     (symcost.cache) instead of deriving again.
     """
     from .. import api, cache
-    from ..render.model import render_evaluation
 
     values = parse_sets(sets)
     e = api.evaluate(api.derive(api.load(spec), convention), values)
     if not no_cache:
         cache.store(e, values)
-    echo(render_evaluation(e, fmt))
+    echo(render(e, fmt))
 
 
 @click.command(epilog="""\b
@@ -108,7 +107,6 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
     """
     from .. import api
     from ..errors import SpecError
-    from ..render.model import render_hf_report, render_report
 
     if memory:
         if hf_config or backward or device == "meta" or convention != "pytorch":
@@ -117,7 +115,7 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
         with working("measuring saved bytes in PyTorch", fmt):
             report = api.verify_memory(api.load(spec), parse_sets(sets), dtype=dtype or "fp32",
                                        attention=attention or "sdpa", recompute=recompute or "none")
-        echo(render_report(report, fmt))
+        echo(render(report, fmt))
         sys.exit(0 if report.match else 1)
     if dtype or attention or recompute:
         raise SpecError("--dtype, --attention and --recompute go with --memory")
@@ -131,9 +129,9 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
         config, text = read_config(hf_config)
         with working("building and counting the transformers model", fmt):
             report = api.verify_hf(api.load(spec), config, parse_sets(sets), str(hf_config), text)
-        echo(render_hf_report(report, fmt))
+        echo(render(report, fmt))
         sys.exit(0 if report.match else 1)
     with working("building and counting the model in PyTorch", fmt):
         report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
-    echo(render_report(report, fmt))
+    echo(render(report, fmt))
     sys.exit(0 if report.match else 1)

@@ -27,15 +27,8 @@ def page(spec: str, output: str, sets: tuple[str, ...], convention: str, dtype: 
     --set gives the sizes it opens at; --dtype the bytes per value of its byte metrics.
     """
     from .. import api
-    from ..page.build import page as build
-    from ..precision import Precision
 
     check_output(output, spec)
-    text = build(api.derive(api.load(spec), convention), Precision(dtype), parse_sets(sets))
-
-    def write(path: str) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    write_output(output, write)
-    echo(f"wrote {output} ({len(text.encode()):,} bytes)")
+    built = api.page(api.load(spec), parse_sets(sets), convention=convention, dtype=dtype)
+    write_output(output, built.write)
+    echo(f"wrote {output} ({len(built.html.encode()):,} bytes)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ..render import render
 from ._options import (dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
 
@@ -74,7 +75,6 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     plan does not fit the GPU's memory."""
     from .. import api
     from ..errors import SpecError
-    from ..plan.execution import Run
     from ..precision import Precision
     from ..render.text import bytes_human
 
@@ -84,17 +84,14 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         raise SpecError(f"--tokens {tokens}: expected a positive number of tokens")
     assumed = dict(mfu=mfu, overlap=overlap, tokens=None if tokens is None else int(tokens), price=price,
                    tokens_per_second=tokens_per_second)
-    common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, run=Run(**assumed))
+    common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, **assumed)
     if search:
-        from ..plan.search import search as _search
-        from ..render.plan import search_text, search_data
-
         if gpus is None:
             raise SpecError("--search needs --gpus")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
-            found = _search(api.derive(spec), gpus, values, global_batch=global_batch, optimizer=optimizer,
-                            attention=attention, **common)
-        echo(search_data(found, top) if fmt == "json" else search_text(found, top))
+            found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
+                                    attention=attention, top=top, **common)
+        echo(render(found, fmt))
         if not found.fitting:
             sys.exit(1)
         return
@@ -103,24 +100,16 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
                     virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers, recompute=recompute, attention=attention, optimizer=optimizer)
     if smallest is not None:
-        from ..plan.search import smallest as _smallest
-
         dims = tuple(d.strip() for d in smallest.split(","))
         with working(f"planning the layouts of {' x '.join(dims)}", fmt):
-            p, planned = _smallest(api.derive(spec), dims, {k: v for k, v in settings.items() if k not in dims},
-                                   values, gpus, **common)
+            p = api.plan(spec, values, gpus=gpus, smallest=dims, **{k: v for k, v in settings.items() if k not in dims},
+                         **common)
         sizes = [getattr(p.execution, d) for d in dims]
         click.echo(f"smallest {' x '.join(dims)} that fits: {' x '.join(map(str, sizes))} = {math.prod(sizes)} "
-                   f"({planned} layouts planned exactly)", err=True)
+                   f"({p.searched} layouts planned exactly)", err=True)
     else:
-        p = api.plan(spec, values, gpus=gpus, hardware=hardware, hardware_file=hardware_file, precision=precision,
-                     **settings, **assumed)
-    if fmt == "json":
-        import json
-
-        echo(json.dumps(p.to_dict(), indent=2))
-    else:
-        echo(p.text(formulas=formulas))
+        p = api.plan(spec, values, gpus=gpus, **settings, **common)
+    echo(render(p, fmt, **({"formulas": formulas} if fmt == "text" else {})))
     if not p.fits:
         click.echo(f"does not fit: {bytes_human(p.numbers['total_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "
                    f"on one {p.hardware.name}", err=True)
@@ -143,10 +132,9 @@ def flops_per_token(spec, recompute, output) -> None:
     MFU = flops_per_token(...) x tokens per second / (GPUs x peak FLOP/s). The function takes the
     spec's dims as arguments (defaults: the spec's sizes) and needs nothing but Python."""
     from .. import api
-    from ..plan.tokens import flops_per_token_source
     from ._options import check_output, write_output
 
-    source = flops_per_token_source(api.derive(spec), spec, recompute)
+    source = api.flops_per_token(spec, recompute=recompute).source
     if output is None:
         echo(source)
         return

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from ..render import render
 from ._options import echo, edge, format_option, parse_sets, set_option, spec_argument, working
 
 law_option = click.option("--law", default="hoffmann2022", show_default=True,
@@ -36,28 +35,18 @@ def scaling() -> None:
 @edge
 def fit(runs, grid, bootstrap, plot, fmt) -> None:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta to RUNS.csv (params,tokens,loss[,flops])."""
-    from ..render.scaling import fit_text
-    from ..scaling.fit import fit as _fit, read_runs
+    from .. import api
+    from ..scaling.fit import read_runs
     from ..scaling.laws import Law
 
-    data = read_runs(runs)
+    data = read_runs(runs)  # read once here to say how many; the fit reads it again, cheaply
     with working(f"fitting {len(data.loss)} runs" + (f", {bootstrap} bootstrap refits" if bootstrap else ""), fmt):
-        result = _fit(data, grid=grid, bootstrap=bootstrap)
+        result = api.scaling_fit(runs, grid=grid, bootstrap=bootstrap)
     if plot:
         from ..scaling.plot import plot_fit
 
         plot_fit(data, result, Law("fit", runs, "hoffmann", result.values, "as in the runs"), plot)
-    echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else fit_text(result, runs))
-
-
-def _law(law: str, fit_file: str | None):
-    from ..scaling.laws import law as named
-
-    if fit_file is None:
-        return named(law)
-    from ..scaling.laws import law_from_fit
-
-    return law_from_fit(fit_file)
+    echo(render(result, fmt))
 
 
 @scaling.command()
@@ -78,21 +67,16 @@ def optimal(spec, flops, unknown, multiple_of, serve, serve_context, plot, law, 
     """The size of one dim with the lowest predicted loss for a budget, with the spec's exact
     training FLOPs per token, beside the law's 6ND optimum."""
     from .. import api
-    from ..literals import exact
-    from ..render.scaling import optimal_text
-    from ..scaling.optimal import optimal as _optimal
 
-    budget = float(exact(flops, "--flops"))
-    served = float(exact(serve, "--serve")) if serve is not None else None
-    chosen, values = _law(law, fit_file), parse_sets(sets)
-    d = api.derive(spec)
-    result = _optimal(d, budget, unknown, chosen, values, multiple_of, served, serve_context)
+    d, values, chosen = api.derive(spec), parse_sets(sets), dict(law=law, fit=fit_file)
+    result = api.scaling_optimal(d, values, flops=flops, unknown=unknown, multiple_of=multiple_of, serve=serve,
+                                 serve_context=serve_context, **chosen)
     if plot:
         from ..scaling.plot import plot_isoflop
 
-        plot_isoflop([_optimal(d, c, unknown, chosen, values, multiple_of) for c in (budget / 10, budget, budget * 10)],
-                     plot)
-    echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else optimal_text(result))
+        plot_isoflop([api.scaling_optimal(d, values, flops=c, unknown=unknown, multiple_of=multiple_of, **chosen)
+                      for c in (result.flops / 10, result.flops, result.flops * 10)], plot)
+    echo(render(result, fmt))
 
 
 @scaling.command()
@@ -106,12 +90,5 @@ def optimal(spec, flops, unknown, multiple_of, serve, serve_context, plot, law, 
 def compare(specs, flops, law, fit_file, sets, fmt) -> None:
     """Which spec, at its own sizes, reaches the lower predicted loss for a budget."""
     from .. import api
-    from ..literals import exact
-    from ..render.scaling import compare_text
-    from ..scaling.optimal import at_budget
 
-    budget = float(exact(flops, "--flops"))
-    chosen = _law(law, fit_file)
-    rows = [at_budget(api.derive(s), budget, chosen, parse_sets(sets)) for s in specs]
-    echo(json.dumps({"flops": budget, "law": chosen.name, "specs": rows}, indent=2) if fmt == "json"
-         else compare_text(rows, budget, chosen))
+    echo(render(api.scaling_compare(list(specs), parse_sets(sets), flops=flops, law=law, fit=fit_file), fmt))

@@ -144,12 +144,12 @@ class Approximations(Result):
     def to_dict(self) -> dict:
         from ..render.explore import estimates_data
 
-        return estimates_data(self.derivation, self.estimates, self.values)
+        return estimates_data(self)
 
     def text(self, width: int | None = None) -> str:
-        from ..render.explore import render_estimates
+        from ..render.explore import estimates_text
 
-        return render_estimates(self.derivation, self.estimates, self.values, "text", width)
+        return estimates_text(self, width)
 
     def summary(self):
         rows = self.to_dict()["estimates"]

@@ -38,9 +38,9 @@ class Budget(Result):
         return budget_data(self)
 
     def text(self, width: int | None = None) -> str:
-        from ..render.explore import render_budget
+        from ..render.explore import budget_text
 
-        return render_budget(self, "text")
+        return budget_text(self)
 
     def summary(self):
         from ..render.text import human

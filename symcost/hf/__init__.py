@@ -30,6 +30,7 @@ from functools import partial
 
 from ..errors import SpecError
 from ..hfneutral import dropout
+from ..results import Result
 from .encoders import _albert, _bert, _distilbert, _vit
 from .files import key_places, locate, read_config
 from .gpt import PARALLEL, _bloom, _falcon, _gpt2, _opt, _parallel
@@ -74,16 +75,37 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
 PARTIAL_ROTARY = ("gpt_neox", "phi", "stablelm", "bamba")  # families whose writers read partial_rotary_factor
 
 
-@dataclass(frozen=True)
-class Imported:
-    text: str  # the spec
+@dataclass(frozen=True, repr=False)  # repr is Result's summary
+class Imported(Result):
+    """A spec written from a config: its YAML (`yaml`; `spec()` validates it) and the fields ignored."""
+
+    yaml: str  # the spec
     ignored: list[str]  # the config's fields that change no count, not read
+
+    def to_dict(self) -> dict:
+        return {"spec": self.yaml, "ignored": self.ignored}
+
+    def text(self, width: int | None = None) -> str:
+        return self.yaml
+
+    def summary(self):
+        import yaml
+
+        head = yaml.safe_load(self.yaml)["name"]
+        return f"{head}: a spec from a Hugging Face config", [("lines", f"{self.yaml.count(chr(10)):,}"),
+                                                             ("fields ignored", f"{len(self.ignored):,}")]
+
+    def spec(self):
+        """The spec, validated."""
+        from ..spec import loads
+
+        return loads(self.yaml, "<imported>")
 
 
 def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
                   head: str | None = None) -> str:
     """The spec text for a config's architecture (see convert)."""
-    return convert(data, source, name, text, head).text
+    return convert(data, source, name, text, head).yaml
 
 
 def convert(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,

@@ -15,15 +15,17 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 
 from .. import __version__
+from ..codegen.js import Unsupported, js
 from ..conventions import CONVENTIONS
 from ..dims import shown
 from ..errors import SpecError
 from ..metrics import MEMORY_METRICS, METRICS, PER_INPUT, label
-from ..codegen.js import Unsupported, js
+from ..results import Result
 
 # what the page shows of `symcost memory`'s bytes (all of them are in window.symcost.evaluate)
 SHOWN_BYTES = ("weights_bytes", "kv_bytes_per_token", "kv_cache_bytes", "peak_training_bytes", "peak_inference_bytes")
@@ -100,8 +102,29 @@ def _formulas(derivation) -> str:
     return "\n".join(rows)
 
 
-def page(derivation, precision, values: dict[str, int] | None = None) -> str:
-    """The HTML of the page for `derivation`, opening at the defaults overridden by `values`."""
+@dataclass(frozen=True, repr=False)  # repr is Result's summary
+class Page(Result):
+    """A spec's page: one self-contained HTML file (`html`); `write(path)` saves it."""
+
+    spec: str
+    html: str
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec, "bytes": len(self.html.encode())}
+
+    def text(self, width: int | None = None) -> str:
+        return f"{self.spec}: an HTML page of {len(self.html.encode()):,} bytes (write(path) saves it)"
+
+    def summary(self):
+        return f"{self.spec}: page", [("bytes", f"{len(self.html.encode()):,}")]
+
+    def write(self, path) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.html)
+
+
+def page(derivation, precision, values: dict[str, int] | None = None) -> Page:
+    """The page for `derivation`, opening at the defaults overridden by `values`."""
     from ..evaluate import dim_values
 
     at = dim_values(derivation, values)  # the page opens at a point eval accepts, or this says why not
@@ -129,4 +152,5 @@ def page(derivation, precision, values: dict[str, int] | None = None) -> str:
         "SCRIPT": _script("\n".join([files.joinpath("runtime.js").read_text(), data,
                                       files.joinpath("page.js").read_text()])),
     }
-    return re.sub(r"@([A-Z]+)@", lambda m: fill[m.group(1)], template)  # one pass: no filled text is read again
+    # one pass: no filled text is read again
+    return Page(derivation.spec.name, re.sub(r"@([A-Z]+)@", lambda m: fill[m.group(1)], template))

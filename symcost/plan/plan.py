@@ -46,6 +46,7 @@ class Plan(Result):
     roofline: list[dict]  # the most loaded stage's pieces: FLOPs, bytes moved, seconds, bound
     estimates: list  # published estimates beside the exact counts
     run: Run  # what the time and cost rest on
+    searched: int | None = None  # with smallest: the layouts planned to find this one
 
     def to_dict(self) -> dict:
         from ..render.plan import plan_data

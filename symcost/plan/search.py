@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from ..codegen.vectorized import NUMPY_MODULES
 from ..derive import Derivation
 from ..errors import SpecError
-from ..codegen.vectorized import NUMPY_MODULES
 from ..precision import RECOMPUTE, precision_of
+from ..results import Result, frame
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, execution_of
 from .pieces import layer_sites, tokens_per_sequence
 from .plan import Plan, formulas, plan
@@ -35,8 +36,10 @@ ARGS = (TP, PP, DP, EP, CP, MB, M, V)
 MAX_CANDIDATES = 1_000_000
 
 
-@dataclass(frozen=True)
-class Search:
+@dataclass(frozen=True, repr=False)  # repr is Result's summary
+class Search(Result):
+    """Every layout of `gpus` GPUs ranked by its roofline bound; the best `top` planned exactly."""
+
     name: str
     gpus: int
     hardware: str
@@ -45,10 +48,34 @@ class Search:
     front: list[dict]  # the Pareto front of memory against time, among those
     best: list[Plan]  # the first rows, planned exactly
     smallest_bytes: float  # the least memory per GPU any layout needs
+    top: int  # rows shown
 
     @property
     def fitting(self) -> bool:
         return bool(self.rows)
+
+    def to_dict(self) -> dict:
+        from ..render.plan import search_data
+
+        return search_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.plan import search_text
+
+        return search_text(self, width)
+
+    def summary(self):
+        from ..render.text import bytes_human
+
+        rows = [("layouts", f"{self.evaluated:,}"), ("fit", f"{len(self.rows):,}")]
+        if self.rows:
+            r = self.rows[0]
+            rows.append(("fastest", " ".join(f"{k}={r[k]}" for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch"))))
+        return f"{self.name} on {self.gpus} x {self.hardware}", rows + [
+            ("least memory/GPU", bytes_human(self.smallest_bytes))]
+
+    def to_pandas(self):
+        return frame(self.rows)
 
 
 def _divisors(n: int) -> list[int]:
@@ -179,7 +206,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
                                        optimizer=optimizer, precision=precision), hw, hardware, values, run)
             for r in fitting[:top]]
     return Search(derivation.spec.name, gpus, hardware, len(rows), fitting, front, best,
-                  min(r["memory_bytes"] for r in rows))
+                  min(r["memory_bytes"] for r in rows), top)
 
 
 SMALLEST = ("tp", "pp", "cp", "ep")

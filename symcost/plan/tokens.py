@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sympy
 
 from .. import __version__
 from ..codegen.python import python_function
 from ..derive import Derivation
-from ..precision import RECOMPUTE
 from ..errors import SpecError
+from ..precision import RECOMPUTE
+from ..results import Result
 from .pieces import recomputed
 
 
@@ -24,7 +27,33 @@ def flops_per_token(derivation: Derivation, recompute: str = "none") -> sympy.Ex
     return sympy.cancel((derivation.total.train + extra) / derivation.inputs.xreplace(subst))
 
 
-def flops_per_token_source(derivation: Derivation, origin: str, recompute: str = "none") -> str:
+@dataclass(frozen=True, repr=False)  # repr is Result's summary
+class FlopsPerToken(Result):
+    """flops_per_token(**dims) as the source of a Python module with no dependency (`source`), and
+    the function itself (`function`)."""
+
+    spec: str
+    recompute: str
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec, "recompute": self.recompute, "source": self.source}
+
+    def text(self, width: int | None = None) -> str:
+        return self.source
+
+    def summary(self):
+        at = self.function()
+        return f"{self.spec}: training FLOPs per token", [("at the spec's sizes", f"{at} ({float(at):.4g})")]
+
+    @property
+    def function(self):
+        namespace: dict = {}
+        exec(compile(self.source, "<flops_per_token>", "exec"), namespace)  # code symcost printed, not input
+        return namespace["flops_per_token"]
+
+
+def flops_per_token_module(derivation: Derivation, origin: str, recompute: str = "none") -> FlopsPerToken:
     spec = derivation.spec
     e = flops_per_token(derivation, recompute)
     defaults = {d.name: d.default for d in spec.dimset.items if d.definition is None}
@@ -33,4 +62,5 @@ def flops_per_token_source(derivation: Derivation, origin: str, recompute: str =
               f"{derivation.convention.name}.\n# Training {counted} per token: forward + backward of one step over "
               "batch x seq_len tokens, divided by them.\n# MFU = flops_per_token(...) * tokens_per_second / "
               "(gpus * dense peak FLOP/s)")
-    return python_function("flops_per_token", e, defaults, "Exact training FLOPs per token (a Fraction).", header)
+    return FlopsPerToken(spec.name, recompute, python_function("flops_per_token", e, defaults,
+                                                               "Exact training FLOPs per token (a Fraction).", header))

@@ -157,15 +157,15 @@ def estimates_rows(derivation, estimates, values: dict) -> list[dict]:
     return rows
 
 
-def estimates_data(derivation, estimates, values: dict) -> dict:
+def estimates_data(a) -> dict:
+    derivation, estimates, values = a.derivation, a.estimates, a.values
     return {"name": derivation.spec.name, "convention": derivation.convention.name,
             "estimates": [{k: v for k, v in r.items() if k != "pretty"} for r in estimates_rows(derivation, estimates,
                                                                                               values)]}
 
 
-def render_estimates(derivation, estimates, values: dict, fmt: str, limit: int | None = None) -> str:
-    if fmt == "json":
-        return json.dumps(estimates_data(derivation, estimates, values), indent=2)
+def estimates_text(a, limit: int | None = None) -> str:
+    derivation, estimates, values = a.derivation, a.estimates, a.values
     limit = limit or width()
     lines = wrap(f"{derivation.spec.name} — exact counts under {derivation.convention.name}, "
                  "against published estimates", limit) + [""]
@@ -182,9 +182,7 @@ def budget_data(b) -> dict:
             "tokens": jsonable(b.tokens), "train_flops": jsonable(b.flops)}
 
 
-def render_budget(b, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(budget_data(b), indent=2)
+def budget_text(b) -> str:
     return "\n".join([
         f"params                 {exact_and_human(b.params)}",
         f"train FLOPs per token  {exact_and_human(b.train_per_input)}",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
-from .explore import jsonable
 from ..metrics import label
+from .explore import jsonable
 from .text import bytes_human, formula, number, pretty, width, wrap
 
 MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes")
@@ -114,18 +113,19 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
 SEARCH_KEYS = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
 
 
-def search_data(found, top: int) -> str:
-    return json.dumps({
+def search_data(found) -> dict:
+    top = found.top
+    return {
         "name": found.name, "gpus": found.gpus, "hardware": found.hardware, "evaluated": found.evaluated,
         "fitting": len(found.rows), "smallest_bytes": found.smallest_bytes,
         "ranked_by": "roofline step time bound (an estimate)",
         "best": found.rows[:top], "pareto_front": found.front,
         "plans": [plan_data(p) for p in found.best],
-    }, indent=2)
+    }
 
 
-def search_text(found, top: int) -> str:
-    limit = width()
+def search_text(found, limit: int | None = None) -> str:
+    limit, top = limit or width(), found.top
     lines = wrap(f"{found.name} on {found.gpus} x {found.hardware}: {found.evaluated:,} layouts evaluated, "
                  f"{len(found.rows):,} fit", limit)
     if not found.rows:

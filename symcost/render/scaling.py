@@ -5,8 +5,8 @@ from __future__ import annotations
 from .text import human, width, wrap
 
 
-def fit_text(fit, source: str) -> str:
-    limit, v = width(), fit.values
+def fit_text(fit, limit: int | None = None) -> str:
+    limit, v, source = limit or width(), fit.values, fit.source
     lines = ["L(N, D) = E + A/N^alpha + B/D^beta"]
     lines += wrap(f"fitted to {source} by Hoffmann et al. 2022's approach 3 (Huber delta 1e-3 in log space, "
                   f"L-BFGS from {fit.starts:,} starts, the best polished)", limit) + [""]
@@ -22,8 +22,8 @@ def fit_text(fit, source: str) -> str:
     return "\n".join(lines + [f"warning: {w}" for w in fit.warnings])
 
 
-def optimal_text(o) -> str:
-    limit, e = width(), o.exact
+def optimal_text(o, limit: int | None = None) -> str:
+    limit, e = limit or width(), o.exact
     lines = wrap(f"{o.spec}: compute-optimal {o.unknown} for C = {o.flops:.3g} FLOPs, law {o.law.name} "
                  f"({o.law.source}); N = {o.n_means}", limit) + [""]
     lines += ["exact training compute (the spec's FLOPs per token):",
@@ -49,8 +49,8 @@ def optimal_text(o) -> str:
     return "\n".join(piece for line in lines for piece in wrap(line, limit))
 
 
-def compare_text(rows, flops: float, law) -> str:
-    limit = width()
+def compare_text(c, limit: int | None = None) -> str:
+    limit, rows, flops, law = limit or width(), c.rows, c.flops, c.law
     lines = wrap(f"at C = {flops:.3g} FLOPs, law {law.name} ({law.source}):", limit)
     for r in rows:
         lines += wrap(f"  {r['spec']}: {human(r['law_params'])} N ({r['n_means']}), {human(r['tokens'])} tokens at "

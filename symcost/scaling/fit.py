@@ -21,12 +21,14 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import SpecError
 from ..extras import require
+from ..results import Result
 
 DELTA = 1e-3
 GRIDS = {
@@ -48,8 +50,10 @@ class Runs:
     source: str = "<runs>"
 
 
-@dataclass
-class Fit:
+@dataclass(repr=False)  # repr is Result's summary
+class Fit(Result):
+    """L(N, D) fitted to runs: the values, their bootstrap intervals, how the minimiser went."""
+
     values: dict[str, float]  # E, A, B, alpha, beta
     objective: float
     starts: int  # initialisations tried
@@ -58,6 +62,15 @@ class Fit:
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap intervals
     approaches: dict[str, dict] = field(default_factory=dict)  # approach 1 and 2, where the runs allow them
     warnings: list[str] = field(default_factory=list)
+    source: str = "<runs>"  # the runs' file
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.scaling import fit_text
+
+        return fit_text(self, width)
+
+    def summary(self):
+        return f"L(N, D) fitted to {self.source}", [(k, f"{self.values[k]:.6g}") for k in ("E", "A", "B", "alpha", "beta")]
 
     def to_dict(self) -> dict:
         return {"fit": {**self.values, "objective": self.objective}, "ci": {k: list(v) for k, v in self.ci.items()},
@@ -102,6 +115,17 @@ def read_runs(path: str) -> Runs:
 
 
 def runs_of(data: dict, source: str = "<runs>") -> Runs:
+    """Runs from columns (params, tokens, loss and optionally flops), each a list of positive numbers."""
+    missing = [c for c in COLUMNS if c not in data]
+    if missing or set(data) - {*COLUMNS, "flops"}:
+        raise SpecError(f"runs: expected the columns params, tokens, loss[, flops], got {', '.join(map(str, data))}",
+                        param="runs")
+    for c, column in data.items():
+        if isinstance(column, (str, bytes)) or not hasattr(column, "__len__") or len(column) != len(data["params"]):
+            raise SpecError(f"runs[{c!r}]: expected a list of numbers as long as params", param="runs")
+        if bad := [v for v in column if isinstance(v, bool) or not isinstance(v, numbers.Real)
+                   or not (math.isfinite(v) and v > 0)]:
+            raise SpecError(f"runs[{c!r}]: {bad[0]!r} is not a positive finite number", param="runs")
     n = len(data["params"])
     if n < len(PARAMS) + 1:
         raise SpecError(f"{n} runs: fitting {len(PARAMS)} parameters needs at least {len(PARAMS) + 1}", file=source)
@@ -174,7 +198,8 @@ def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed:
         best.x, best.fun = polished, value
     a, b, e, alpha, beta = best.x
     values = {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha), "beta": float(beta)}
-    out = Fit(values, float(best.fun), len(starts), converged, [float(-r) for r in _residuals(best.x, x, y, target)[0]])
+    out = Fit(values, float(best.fun), len(starts), converged, [float(-r) for r in _residuals(best.x, x, y, target)[0]],
+              source=runs.source)
     if not best.success:
         out.warnings.append(f"L-BFGS stopped without converging at the best start: {best.message}")
     if bootstrap:

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from ..codegen.vectorized import NUMPY_MODULES
 from ..derive import Derivation
 from ..errors import SpecError
 from ..evaluate import dim_values
 from ..explore.solve import in_one_variable, setup
-from ..codegen.vectorized import NUMPY_MODULES
 from ..plan.tokens import flops_per_token
+from ..results import Result, frame
 from .laws import Law
 
 MAX_SIZE = 10**7  # the largest size of the free dim searched
@@ -43,8 +44,10 @@ class Point:
     loss: float
 
 
-@dataclass
-class Optimum:
+@dataclass(repr=False)  # repr is Result's summary
+class Optimum(Result):
+    """The compute-optimal size of one dim for a budget, with exact compute, beside the law's 6ND optimum."""
+
     spec: str
     unknown: str
     flops: float
@@ -59,6 +62,41 @@ class Optimum:
         return {"spec": self.spec, "unknown": self.unknown, "flops": self.flops, "law": self.law.name,
                 "law_source": self.law.source, "n_means": self.n_means, "exact": vars(self.exact),
                 "six_nd": self.six_nd, "inference_aware": self.served}
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.scaling import optimal_text
+
+        return optimal_text(self, width)
+
+    def summary(self):
+        e = self.exact
+        return f"{self.spec}: compute-optimal {self.unknown} for {self.flops:.3g} FLOPs ({self.law.name})", [
+            (self.unknown, f"{e.size:,}"), ("params", f"{e.params:,}"), ("tokens", f"{e.tokens:.4g}"),
+            ("predicted loss", f"{e.loss:.5f}")]
+
+
+@dataclass(repr=False)
+class LawComparison(Result):
+    """Specs at their own sizes trained with one budget: tokens, N as the law counts it, predicted loss."""
+
+    flops: float
+    law: Law
+    rows: list[dict]  # one per spec (at_budget)
+
+    def to_dict(self) -> dict:
+        return {"flops": self.flops, "law": self.law.name, "specs": self.rows}
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.scaling import compare_text
+
+        return compare_text(self, width)
+
+    def summary(self):
+        return f"predicted loss at {self.flops:.3g} FLOPs ({self.law.name})", [
+            (r["spec"], f"{r['loss']:.5f}") for r in self.rows]
+
+    def to_pandas(self):
+        return frame(self.rows)
 
 
 def law_n(derivation: Derivation, law: Law) -> tuple[sympy.Expr, str]:
@@ -193,3 +231,9 @@ def at_budget(derivation: Derivation, flops: float, law: Law, values: Mapping[st
     return {"spec": derivation.spec.name, "params": int(derivation.total.params.xreplace(subst)), "law_params": n,
             "n_means": means,
             "flops_per_token": per, "tokens": tokens, "loss": float(law.loss(n, tokens))}
+
+
+def compare(derivations: list[Derivation], flops: float, law: Law, values: Mapping[str, int] | None = None
+            ) -> LawComparison:
+    """Which spec, at its own sizes, reaches the lower predicted loss for `flops`."""
+    return LawComparison(flops, law, [at_budget(d, flops, law, values) for d in derivations])

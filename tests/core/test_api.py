@@ -1,18 +1,20 @@
 """Every public function is a command first: each returns a Result whose to_dict() is what the
 command prints with --format json for the same inputs (load and loads return the Spec itself, the
-input every other function takes)."""
+input every other function takes). The three commands that print no JSON — page, import-hf and
+flops-per-token write a file or a program — are compared by what they write."""
 
 import json
 
 import pytest
 
 import symcost
-from conftest import arch
+from conftest import ROOT, arch
 from published import DATA
 from symcost.results import Result
 
 LLAMA, TINY = arch("llama"), {"n_layers": 2, "seq_len": 64}
 SETS = ["--set", "n_layers=2", "--set", "seq_len=64"]
+RUNS = str(ROOT / "examples" / "runs_synthetic.csv")
 
 CASES = {
     "derive": (lambda: symcost.derive(LLAMA), ["derive", LLAMA]),
@@ -37,11 +39,27 @@ CASES = {
                                                                            "n_heads": 4, "vocab": 100}),
                       ["verify", arch("transformer"), "--memory", "--set", "n_layers=1", "--set", "seq_len=16",
                        "--set", "d_model=64", "--set", "n_heads=4", "--set", "vocab=100"]),
+    "plan_search": (lambda: symcost.plan_search(LLAMA, TINY, gpus=8, top=2),
+                    ["plan", LLAMA, *SETS, "--gpus", "8", "--search", "--top", "2"]),
+    "scaling_fit": (lambda: symcost.scaling_fit(RUNS, bootstrap=3), ["scaling", "fit", RUNS, "--bootstrap", "3"]),
+    "scaling_optimal": (lambda: symcost.scaling_optimal(LLAMA, {"seq_len": 64}, flops="1e21", unknown="n_layers",
+                                                        serve="1e12"),
+                        ["scaling", "optimal", LLAMA, "--set", "seq_len=64", "--flops", "1e21", "--for", "n_layers",
+                         "--serve", "1e12"]),
+    "scaling_compare": (lambda: symcost.scaling_compare([LLAMA, arch("mixtral")], flops=1e23, law="besiroglu2024"),
+                        ["scaling", "compare", LLAMA, arch("mixtral"), "--flops", "1e23", "--law", "besiroglu2024"]),
+}
+WRITERS = {  # the function's text is the file the command writes
+    "page": (lambda: symcost.page(LLAMA, TINY), ["page", LLAMA, *SETS]),
+    "import_hf": (lambda: symcost.import_hf(str(DATA / "Mixtral-8x7B-v0.1.json")),
+                  ["import-hf", DATA / "Mixtral-8x7B-v0.1.json"]),
+    "flops_per_token": (lambda: symcost.flops_per_token(LLAMA, recompute="full"),
+                        ["flops-per-token", LLAMA, "--recompute", "full"]),
 }
 
 
 def test_every_public_function_is_in_the_table():
-    assert set(symcost._API) - {"load", "loads", "verify_hf"} == set(CASES)  # verify_hf: below
+    assert set(symcost._API) - {"load", "loads", "verify_hf"} == set(CASES) | set(WRITERS)  # verify_hf: below
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -70,3 +88,42 @@ def test_verify_hf_returns_the_result_verify_hf_prints(cli, tmp_path):
     out = cli("verify", tmp_path / "spec.yaml", "--hf", tmp_path / "config.json", "--set", "seq_len=8",
               "--format", "json")
     assert isinstance(result, Result) and result.to_dict() == json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_a_public_function_returns_what_its_command_writes(cli, tmp_path, name):
+    call, args = WRITERS[name]
+    result = call()
+    out = cli(*args, "-o", tmp_path / "out")
+    assert out.exit_code == 0, out.stderr
+    assert isinstance(result, Result) and result.text() and result.summary()[0] and result._repr_html_()
+    written = (tmp_path / "out").read_text()
+    assert written == getattr(result, "html", result.text())
+    expected = {"page": lambda: {"spec": "llama-2-7b", "bytes": len(written.encode())},
+                "import_hf": lambda: {"spec": written, "ignored": out.stderr.splitlines()[0].split(": ", 1)[1].split(", ")},
+                "flops_per_token": lambda: {"spec": "llama-2-7b", "recompute": "full", "source": written}}
+    assert result.to_dict() == expected[name]()
+
+
+def test_the_results_without_json_are_usable_in_python(tmp_path):
+    """What a notebook does with them: call the FLOPs-per-token function, validate the imported
+    spec, save the page."""
+    per_token = symcost.flops_per_token(LLAMA)
+    at = symcost.evaluate(LLAMA, seq_len=2048)
+    assert per_token.function(seq_len=2048) == at.total["train"] / 2048  # batch 1: 2048 tokens a step
+    imported = symcost.import_hf({**json.loads((DATA / "Mixtral-8x7B-v0.1.json").read_text())})
+    assert symcost.evaluate(imported.spec()).total["params"] == 46_702_792_704  # Mixtral-8x7B, published
+    symcost.page(LLAMA).write(tmp_path / "p.html")
+    assert (tmp_path / "p.html").stat().st_size > 10_000
+
+
+def test_render_is_the_one_entry_the_commands_print_through():
+    from symcost.render import render
+
+    e = symcost.evaluate(LLAMA, TINY)
+    assert json.loads(render(e, "json")) == e.to_dict() and render(e, "text") == e.text()
+    assert render(e, "markdown").startswith("## llama-2-7b")
+    b = symcost.budget(LLAMA, TINY, tokens="2e12")  # no renderer of its own: the protocol
+    assert json.loads(render(b, "json")) == b.to_dict() and render(b) == b.text()
+    with pytest.raises(ValueError, match="text or json"):
+        render(b, "latex")
