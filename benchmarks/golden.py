@@ -44,7 +44,7 @@ COMMANDS: list[tuple[str, ...]] = [
 
 # JSON keys renamed in #31 (one vocabulary): old spelling -> the flat spelling both sides are compared in
 RENAMED = {"type": "kind", "by_type": "by_kind", "forward_per_input": "flops_per_input_forward",
-           "train_per_input": "flops_per_input_train"}
+           "train_per_input": "flops_per_input_train", "spec": "name"}  # spec: scaling's spelling of a spec's name
 
 
 def run(out: Path) -> None:

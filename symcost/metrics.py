@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import namedtuple
 
 # name: the key in results, JSON and --metric; label: in text output (a {field} in it is filled by the
-# result: inference's context); unit: params, flops, bytes or ratio; group: which result computes it —
-# cost (a Cost's, summed over the tree), per_input, memory (memory.py), verify, plan, inference; short:
-# the label where a table's column is narrow (plan's memory per GPU), if it differs
+# result: inference's context); unit: params, flops, bytes, seconds, ratio, tokens, flops/s, tokens/s,
+# dollars; group: which result computes it — cost (a Cost's, summed over the tree), per_input, memory
+# (memory.py), verify, plan, inference, scaling; short: the label where a table's column is narrow
+# (plan's memory per GPU), if it differs
 Metric = namedtuple("Metric", "name label unit group short", defaults=(None,))
 
 
@@ -42,8 +43,113 @@ _TABLE = (
     Metric("generation", "generating {new_tokens} tokens after the prompt", "flops", "inference"),
     Metric("step_bytes", "bytes a step moves (active weights + cache)", "bytes", "inference"),
     Metric("intensity", "arithmetic intensity of a step (FLOPs/byte)", "ratio", "inference"),
+    # plan: a rank's bytes and what the run's time and cost are estimated from (time is a model)
+    Metric("memory_bytes", "memory per GPU", "bytes", "plan"),
+    Metric("smallest_bytes", "least memory per GPU of any layout", "bytes", "plan"),
+    Metric("payload_bytes", "bytes a collective's call carries", "bytes", "plan"),
+    Metric("sent_bytes", "bytes a rank sends a step", "bytes", "plan"),
+    Metric("bytes_moved", "bytes a piece moves through memory", "bytes", "plan"),
+    Metric("seconds", "seconds (roofline bound)", "seconds", "plan"),
+    Metric("step_seconds", "step time at the assumed MFU", "seconds", "plan"),
+    Metric("step_seconds_bound", "step time, roofline bound", "seconds", "plan"),
+    Metric("compute_bound_seconds", "compute time, roofline bound", "seconds", "plan"),
+    Metric("comm_seconds", "communication time not overlapped", "seconds", "plan"),
+    Metric("bubble_fraction", "pipeline bubble", "ratio", "plan"),
+    Metric("mfu_assumed", "MFU assumed", "ratio", "plan"),
+    Metric("mfu_at_bound", "MFU at the roofline bound", "ratio", "plan"),
+    Metric("mfu_measured", "MFU from the measured throughput", "ratio", "plan"),
+    Metric("hfu_measured", "HFU from the measured throughput", "ratio", "plan"),
+    Metric("peak_flops", "dense peak FLOP/s per GPU", "flops/s", "plan"),
+    Metric("tokens_per_step", "tokens per step", "tokens", "plan"),
+    Metric("tokens_per_second", "tokens per second", "tokens/s", "plan"),
+    Metric("measured_tokens_per_second", "tokens per second, measured", "tokens/s", "plan"),
+    Metric("steps", "steps", "ratio", "plan"),
+    Metric("train_seconds", "training time", "seconds", "plan"),
+    Metric("train_days", "training days", "ratio", "plan"),
+    Metric("gpu_hours", "GPU-hours", "ratio", "plan"),
+    Metric("price_per_gpu_hour", "dollars per GPU-hour", "dollars", "plan"),
+    # budget and scaling: a run's compute and what a law predicts of it (an extrapolation)
+    Metric("tokens", "training tokens", "tokens", "scaling"),
+    Metric("train_flops", "training FLOPs", "flops", "scaling"),
+    Metric("train_flops_per_token", "training FLOPs per token", "flops", "scaling"),
+    Metric("flops_per_token", "training FLOPs per token", "flops", "scaling"),
+    Metric("law_params", "N as the law counts it", "params", "scaling"),
+    Metric("loss", "predicted loss", "ratio", "scaling"),
+    Metric("loss_with_exact_compute", "predicted loss, the spec's exact compute", "ratio", "scaling"),
+    Metric("target_loss", "loss to reach", "ratio", "scaling"),
+    Metric("served_tokens", "tokens served", "tokens", "scaling"),
+    Metric("train_tokens", "training tokens", "tokens", "scaling"),
+    Metric("serve_flops", "serving FLOPs", "flops", "scaling"),
+    Metric("total_flops", "training and serving FLOPs", "flops", "scaling"),
 )
 BY_NAME = {m.name: m for m in _TABLE}
+
+# Every other key a --format json document holds names its structure, not a measured quantity; each
+# means one thing in every document that has it. Keys under DATA_KEYED are names from the input
+# (dims, parts, stages, collectives, parallel sizes), not vocabulary.
+STRUCTURE = {
+    # what was asked, and of what
+    "name": "the spec's name (an estimate's, in approx's estimates)", "convention": "the FLOP convention",
+    "kind": "a component's layer type", "path": "a component's place in the spec", "dims": "every dim's value "
+    "(or, in derive, its closed form)", "device": "where verify built the model", "input_unit": "what one input is "
+    "(token, image)", "inputs": "inputs a forward pass reads", "unknown": "the dim solved for", "fixed": "the other "
+    "dims' values", "at": "the dims a row is evaluated at", "context": "cached tokens a decode step attends to",
+    "new_tokens": "tokens generated", "recompute": "activation recomputation", "attention": "the attention kernel",
+    "optimizer": "the optimizer (its states' dtype, under dtypes)", "law": "a scaling law's name",
+    "law_source": "the law's citation", "n_means": "what the law's N counts for this spec", "rule": "how an "
+    "optimum is derived", "method": "how the fit was made", "ranked_by": "what a search's order rests on",
+    "source": "where a number comes from (a datasheet, a paper)", "key": "the hardware's catalog entry",
+    "hardware": "the GPU", "stage": "a pipeline stage", "metric": "a metric's name (one of this table's)",
+    "selector": "a part named by path:part", "in": "the dim a crossover varies", "yaml": "an imported spec's text",
+    "ignored": "config fields that change no count",
+    # groups of figures
+    "flops": "FLOP metrics by name (forward, backward, train), or plan's per step", "flops_per_input": "FLOP "
+    "metrics per input (token, image)", "bytes": "byte metrics by name", "formulas": "closed forms of the metrics, "
+    "by name", "components": "one row per component", "parts": "a component's parts, by name", "leading":
+    "leading terms, by dim", "free_symbols": "the dims the forms depend on", "activations_by_component": "each "
+    "component's activation bytes", "per_gpu": "the most loaded rank's bytes", "per_stage": "each pipeline stage's "
+    "figures", "comm": "a rank's communication", "records": "one collective each", "sent_bytes_by_collective":
+    "bytes sent, by collective", "sent_bytes_by_dim": "bytes sent, by parallel dim", "time": "the step-time "
+    "estimates", "training": "the run's length", "cost": "the run's price", "total": "the sum", "execution":
+    "the parallel layout and schedule", "dtypes": "bytes per value, by tensor", "roofline_by_component": "each "
+    "piece's roofline", "published_estimates": "published estimates beside the exact counts", "estimates": "one "
+    "published estimate each", "rows": "one row per point", "points": "one row per point of the grid",
+    "points_checked": "grid points whose constraints were checked", "roots": "the sizes that solve the equation",
+    "above": "the nearest valid size above", "below": "the nearest valid size below", "skipped_above": "invalid "
+    "sizes passed over above", "skipped_below": "invalid sizes passed over below", "reason": "why a size is invalid",
+    "a": "the first of two (spec or part)", "b": "the second of two", "best": "the best rows", "pareto_front":
+    "layouts no other beats on both memory and time", "plans": "the best layouts planned exactly", "specs":
+    "one row per spec", "exact": "the exact figure (the best size, with exact compute)", "six_nd": "the law's 6ND "
+    "optimum", "spec_size_holding_it": "the spec's size nearest the 6ND optimum's N", "inference_aware": "the "
+    "optimum with serving", "training_optimal": "the training optimum, served", "fit": "a fitted law's "
+    "parameters", "ci": "95% bootstrap intervals, by parameter", "approaches": "Hoffmann et al.'s approaches 1 "
+    "and 2", "approach_1": "minimum loss per FLOP budget", "approach_2": "iso-FLOP parabolas",
+    # single values
+    "value": "a number", "formula": "its closed form", "equation": "the equation solved", "general": "the "
+    "crossover in closed form", "identical": "whether the two parts cost the same everywhere", "fits": "whether "
+    "the plan fits the GPU's memory", "fitting": "layouts that fit", "evaluated": "layouts evaluated", "match":
+    "whether symbolic equals measured", "symbolic": "symcost's figure", "measured": "PyTorch's or transformers' "
+    "figure", "note": "why a row differs", "notes": "what a result assumes", "warnings": "what a fit doubts",
+    "unattributed_flops": "FLOPs no component claims", "unattributed_bytes": "saved bytes no component claims",
+    "relative_error": "an estimate's error, closed form", "relative_error_here": "an estimate's error here",
+    "estimate": "an estimate's value", "ratio_b_over_a": "b's figure over a's", "size": "the free dim's size",
+    "objective": "the fit's Huber loss", "starts": "initialisations tried", "converged": "starts that converged",
+    "residuals": "log L - log fit, per run", "k": "N_opt = k C^a: k", "n_opt": "N_opt at each budget",
+    "calls": "a collective's calls per step", "group": "ranks in the collective", "collective": "its kind",
+    "pass": "forward or backward", "dim": "the parallel dim it runs over", "bound": "compute or memory",
+    "serving_flops_per_token": "how a served token is priced", "model_per_step": "model FLOPs a step",
+    "hardware_per_step": "hardware FLOPs a step (recomputation too)", "rank_per_step": "a rank's FLOPs a step",
+    "model_formula": "model FLOPs a step, closed form",
+    "activations": "activation bytes per value", "grads": "gradient "
+    "bytes per value", "weights": "weight bytes per value", "master_weights": "whether fp32 master weights are "
+    "kept", "E": "L(N, D) = E + A/N^alpha + B/D^beta: E", "A": "the law's A", "B": "the law's B", "alpha":
+    "the law's alpha", "beta": "the law's beta",
+    # the execution record's fields (plan/execution.py: Execution)
+    **{f: "the execution's field (plan --help)" for f in (
+        "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",
+        "microbatches", "virtual_stages", "first_stage_layers", "last_stage_layers")},
+}
+DATA_KEYED = ("dims", "leading", "parts", "per_stage", "sent_bytes_by_collective", "sent_bytes_by_dim", "fixed", "at")
 
 
 def group(name: str) -> tuple[str, ...]:

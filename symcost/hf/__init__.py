@@ -83,7 +83,7 @@ class Imported(Result):
     ignored: list[str]  # the config's fields that change no count, not read
 
     def to_dict(self) -> dict:
-        return {"spec": self.yaml, "ignored": self.ignored}
+        return {"name": self.spec().name, "yaml": self.yaml, "ignored": self.ignored}
 
     def text(self, width: int | None = None) -> str:
         return self.yaml

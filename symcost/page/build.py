@@ -110,7 +110,7 @@ class Page(Result):
     html: str
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec, "bytes": len(self.html.encode())}
+        return {"name": self.spec, "bytes": len(self.html.encode())}
 
     def text(self, width: int | None = None) -> str:
         return f"{self.spec}: an HTML page of {len(self.html.encode()):,} bytes (write(path) saves it)"

@@ -258,7 +258,7 @@ function buildMetrics() {
   }
   const dt = document.createElement("dt"), dd = document.createElement("dd");
   dt.textContent = `uses per weight per ${UNIT}`;
-  dd.dataset.metric = "reuse";
+  dd.dataset.metric = "uses_per_weight";
   dl.append(dt, dd);
   const select = document.getElementById("plot-metric");
   for (const [name, text] of rows) select.add(new Option(text, name));
@@ -285,7 +285,7 @@ function render() {
     extra.textContent = isBytes ? `(${bytesHuman(x)})` : (toDouble(x) >= 1000 ? `(${human(x)})` : "");
     dd.append(extra);
   }
-  const reuse = document.querySelector('dd[data-metric="reuse"]');
+  const reuse = document.querySelector('dd[data-metric="uses_per_weight"]');
   const active = n.total[1];
   reuse.textContent = active.n === 0n ? "-"
     : (toDouble(n.total[2]) / (SPEC.flops_per_mac * toDouble(n.inputs) * toDouble(active))).toFixed(2);

@@ -37,7 +37,7 @@ class FlopsPerToken(Result):
     source: str
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec, "recompute": self.recompute, "source": self.source}
+        return {"name": self.spec, "recompute": self.recompute, "source": self.source}
 
     def text(self, width: int | None = None) -> str:
         return self.source

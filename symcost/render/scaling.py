@@ -53,8 +53,8 @@ def compare_text(c, limit: int | None = None) -> str:
     limit, rows, flops, law = limit or width(), c.rows, c.flops, c.law
     lines = wrap(f"at C = {flops:.3g} FLOPs, law {law.name} ({law.source}):", limit)
     for r in rows:
-        lines += wrap(f"  {r['spec']}: {human(r['law_params'])} N ({r['n_means']}), {human(r['tokens'])} tokens at "
+        lines += wrap(f"  {r['name']}: {human(r['law_params'])} N ({r['n_means']}), {human(r['tokens'])} tokens at "
                       f"{human(r['flops_per_token'])} FLOPs per token: predicted loss {r['loss']:.5f}", limit)
     best = min(rows, key=lambda r: r["loss"])
-    lines += wrap(f"lower predicted loss: {best['spec']} (a prediction of the law, not a measurement)", limit)
+    lines += wrap(f"lower predicted loss: {best['name']} (a prediction of the law, not a measurement)", limit)
     return "\n".join(lines)

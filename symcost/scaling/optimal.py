@@ -59,7 +59,7 @@ class Optimum(Result):
     curve: dict | None = None  # loss against size at the budget (for the plot)
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec, "unknown": self.unknown, "flops": self.flops, "law": self.law.name,
+        return {"name": self.spec, "unknown": self.unknown, "flops": self.flops, "law": self.law.name,
                 "law_source": self.law.source, "n_means": self.n_means, "exact": vars(self.exact),
                 "six_nd": self.six_nd, "inference_aware": self.served}
 
@@ -93,7 +93,7 @@ class LawComparison(Result):
 
     def summary(self):
         return f"predicted loss at {self.flops:.3g} FLOPs ({self.law.name})", [
-            (r["spec"], f"{r['loss']:.5f}") for r in self.rows]
+            (r["name"], f"{r['loss']:.5f}") for r in self.rows]
 
     def to_pandas(self):
         return frame(self.rows)
@@ -228,7 +228,7 @@ def at_budget(derivation: Derivation, flops: float, law: Law, values: Mapping[st
     n = int(n_expr.xreplace(subst))
     per = float(flops_per_token(derivation).xreplace(subst))
     tokens = flops / per
-    return {"spec": derivation.spec.name, "params": int(derivation.total.params.xreplace(subst)), "law_params": n,
+    return {"name": derivation.spec.name, "params": int(derivation.total.params.xreplace(subst)), "law_params": n,
             "n_means": means,
             "flops_per_token": per, "tokens": tokens, "loss": float(law.loss(n, tokens))}
 

@@ -99,9 +99,9 @@ def test_a_public_function_returns_what_its_command_writes(cli, tmp_path, name):
     assert isinstance(result, Result) and result.text() and result.summary()[0] and result._repr_html_()
     written = (tmp_path / "out").read_text()
     assert written == getattr(result, "html", result.text())
-    expected = {"page": lambda: {"spec": "llama-2-7b", "bytes": len(written.encode())},
-                "import_hf": lambda: {"spec": written, "ignored": out.stderr.splitlines()[0].split(": ", 1)[1].split(", ")},
-                "flops_per_token": lambda: {"spec": "llama-2-7b", "recompute": "full", "source": written}}
+    expected = {"page": lambda: {"name": "llama-2-7b", "bytes": len(written.encode())},
+                "import_hf": lambda: {"name": "mixtral", "yaml": written, "ignored": out.stderr.splitlines()[0].split(": ", 1)[1].split(", ")},
+                "flops_per_token": lambda: {"name": "llama-2-7b", "recompute": "full", "source": written}}
     assert result.to_dict() == expected[name]()
 
 

@@ -1,0 +1,95 @@
+"""One vocabulary (metrics.py): every key of every command's --format json document is a metric
+in the table or a documented structural key, and the API, the JSON, --metric and the page use the
+same names."""
+
+import json
+import re
+
+import pytest
+
+import symcost
+from conftest import ROOT, arch
+from symcost.metrics import ALL_METRICS, BY_NAME, DATA_KEYED, STRUCTURE
+
+SETS = ["--set", "n_layers=2", "--set", "seq_len=64"]
+COMMANDS = [  # every command with a JSON format, each mode that adds keys
+    *(["derive", arch(n)] for n in ("llama", "mixtral", "deepseek_v3", "mamba2", "resnet50", "clip", "lstm", "gemma2")),
+    *(["eval", arch(n), "--no-cache"] for n in ("llama", "mixtral", "resnet50", "clip")),
+    ["memory", arch("llama")], ["memory", arch("resnet50")], ["memory", arch("mixtral"), "--formulas"],
+    ["inference", arch("mixtral")],
+    ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",
+     "2", "--tokens-per-second", "1e6"],
+    ["plan", arch("llama"), *SETS, "--gpus", "8", "--search", "--top", "2"],
+    ["approx", arch("llama")], ["budget", arch("llama"), "--tokens", "1e12"],
+    ["budget", arch("llama"), "--flops", "1e23", "--optimal-for", "d_model"],
+    ["sweep", arch("llama"), "--vary", "seq_len=1024,2048", "--metric", "params", "--metric", "weights_bytes"],
+    ["solve", arch("llama"), "--target", "params=7e9", "--for", "d_model"],
+    ["crossover", arch("transformer"), "--between", "attention:scores", "mlp", "--in", "seq_len"],
+    ["compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048"],
+    ["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "3"],
+    ["scaling", "optimal", arch("llama"), "--flops", "1e23", "--for", "n_layers", "--serve", "1e12"],
+    ["scaling", "compare", arch("llama"), arch("mixtral"), "--flops", "1e23"],
+]
+TORCH = [["verify", arch("mixtral"), *SETS], ["verify", arch("transformer"), "--memory", *SETS]]
+
+
+def unknown_keys(document, dims=frozenset(), where="") -> set[str]:
+    """The keys of `document` neither in the table nor structural, with where they are; the keys of a
+    DATA_KEYED mapping are names from the input (dims, parts, stages), and a sweep's point names its
+    `dims` (the spec's), so neither is vocabulary."""
+    out = set()
+    if isinstance(document, list):
+        for item in document:
+            out |= unknown_keys(item, dims, f"{where}[]")
+    elif isinstance(document, dict):
+        data = where.rsplit("/", 1)[-1] in DATA_KEYED
+        for key, value in document.items():
+            if not data and key not in BY_NAME and key not in STRUCTURE and key not in dims:
+                out.add(f"{where}/{key}")
+            out |= unknown_keys(value, dims, f"{where}/{key}")
+    return out
+
+
+def test_the_checker_finds_a_key_outside_the_vocabulary():
+    document = {"params": 1, "dims": {"anything": 2}, "rows": [{"flops_forward": 3, "seq_len": 4}]}
+    assert unknown_keys(document, {"seq_len"}) == {"/rows[]/flops_forward"}
+    assert unknown_keys(document) == {"/rows[]/flops_forward", "/rows[]/seq_len"}
+
+
+@pytest.mark.parametrize("args", COMMANDS + [pytest.param(a, marks=pytest.mark.needs("torch")) for a in TORCH],
+                         ids=lambda a: " ".join(str(x) for x in a[:2]).replace(str(ROOT) + "/", ""))
+def test_every_json_key_is_a_metric_or_a_documented_structural_key(cli, args):
+    out = cli(*args, "--format", "json")
+    assert out.exit_code in (0, 1), out.stderr  # 1: a plan that does not fit still prints its document
+    dims = {d.name for a in args if str(a).endswith(".yaml") for d in symcost.load(a).dimset.items}
+    assert unknown_keys(json.loads(out.stdout), dims) == set()
+
+
+def test_the_table_and_the_structure_do_not_overlap_and_each_key_is_documented():
+    assert not set(BY_NAME) & set(STRUCTURE)
+    assert all(m.label and m.unit for m in BY_NAME.values()) and all(STRUCTURE.values())
+
+
+def test_metric_is_spelled_the_same_in_the_api_the_json_and_the_command_line(cli):
+    """eval's totals (the API's Evaluation.total) carry the table's names, the JSON puts them in the
+    one shape at every level, and --metric offers the same names."""
+    e = symcost.evaluate(arch("mixtral"), n_layers=2)
+    assert set(e.total) <= set(BY_NAME)
+    data = json.loads(cli("eval", arch("mixtral"), "--set", "n_layers=2", "--no-cache", "--format", "json").stdout)
+    for level in (data, *data["components"]):
+        assert set(level["flops"]) == {"forward", "backward", "train"} and "params" in level
+    assert data["flops"] == {k: e.total[k] for k in ("forward", "backward", "train")}
+    choices = re.search(r"--metric \[([^\]]+)\]", cli("sweep", "--help").stdout).group(1).split("|")
+    assert choices == list(ALL_METRICS)
+
+
+def test_the_page_names_its_figures_with_the_table(tmp_path):
+    """The page's metric rows (data-metric) and its byte functions are named as the JSON names them."""
+    page = (ROOT / "symcost" / "page" / "page.js").read_text()
+    rows = re.search(r"const METRIC_ROWS = \[(.*?)\]\.map", page, re.S).group(1)
+    names = set(re.findall(r'\["(\w+)",', rows)) | set(re.findall(r'dataset\.metric = "(\w+)"', page))
+    names |= set(re.findall(r'data-metric="(\w+)"', page))
+    assert names and names <= set(BY_NAME), names - set(BY_NAME)
+    html = symcost.page(arch("llama")).html
+    byte_functions = set(re.findall(r"^  (\w+): v =>", html, re.M))
+    assert byte_functions and byte_functions <= set(BY_NAME)
