@@ -167,6 +167,11 @@ class Derivation(Result):
         return total(n.cost for n in self.raw)
 
     @property
+    def compound_counts(self) -> tuple[sympy.Expr, ...]:
+        """The top-level repeat counts that are not one dim (`n_layers - n_dense`): shown as factors."""
+        return tuple(dict.fromkeys(b.count for b in self.blocks if isinstance(b.count, sympy.Add)))
+
+    @property
     def free_symbols(self) -> list[str]:
         syms: set[sympy.Symbol] = set()
         for e in self.total.metrics().values():

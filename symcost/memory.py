@@ -162,6 +162,7 @@ class MemoryReport(Result):
     numbers: dict[str, sympy.Expr]
     notes: tuple[str, ...]
     activations: tuple[tuple[str, str, sympy.Expr, sympy.Expr], ...] = ()  # (path, type, formula, bytes)
+    counts: tuple[sympy.Expr, ...] = ()  # the derivation's compound repeat counts, shown as factors
 
     def to_dict(self) -> dict:
         from .render.memory import memory_data
@@ -212,7 +213,7 @@ def memory(
         notes.append(note)
     kinds = {n.path: n.kind for n in derivation.raw}
     per_component = tuple((path, kinds.get(path, "repeat"), e, e.xreplace(subst)) for path, e in parts.items())
-    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component)
+    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component, derivation.compound_counts)
 
 
 def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:

@@ -87,7 +87,10 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
 
 def _formulas(derivation) -> str:
     """The totals' closed forms as MathML rows of a table."""
+    import sympy
     from sympy.printing.mathml import mathml
+
+    from ..render.forms import count_of, shown
 
     t = derivation.total
     metrics = t.metrics()
@@ -96,7 +99,14 @@ def _formulas(derivation) -> str:
     for m, e in metrics.items():
         if dense and m == "active_params":
             continue
-        math = mathml(e, printer="presentation", mul_symbol="dot")  # as the terminal writes products
+        e = shown(derivation.compound_counts, e)
+        # a factored count prints in parentheses: a placeholder name, then its MathML put in its place
+        factors = {s: sympy.Symbol(f"symcostfactor{chr(65 + i)}") for i, s in enumerate(sorted(e.free_symbols, key=str))
+                   if count_of(s) is not None}
+        math = mathml(e.xreplace(factors), printer="presentation", mul_symbol="dot")  # as the terminal writes products
+        for s, placeholder in factors.items():
+            count = mathml(count_of(s), printer="presentation", mul_symbol="dot", order="rev-lex")
+            math = math.replace(f"<mi>{placeholder}</mi>", f"<mrow><mo>(</mo>{count}<mo>)</mo></mrow>")
         rows.append(f'<tr><th scope="row">{html.escape(label(m))}</th>'
                     f'<td><math>{math}</math></td></tr>')
     return "\n".join(rows)

@@ -22,6 +22,8 @@ def render_memory(m, fmt: str, limit: int | None = None, formulas: bool = False)
     """Numbers first; with `formulas`, each figure's closed form beside it."""
     if fmt == "json":
         return json.dumps(memory_data(m), indent=2)
+    from .forms import shown
+
     limit = limit or width()
     w = max(len(label(k)) for k in m.exprs)
     lines = [f"{m.name} — memory in bytes", ""]
@@ -30,12 +32,12 @@ def render_memory(m, fmt: str, limit: int | None = None, formulas: bool = False)
             continue  # a dense model: every token reads every weight
         v = m.numbers[key]
         head = f"{label(key):<{w}}  {number(v):>24}  ({bytes_human(v)})"
-        same_line = f"{head}   = {pretty(e)}"
+        same_line = f"{head}   = {pretty(shown(m.counts, e))}"
         if not formulas:
             lines += wrap(head, limit)
         else:
             lines += [same_line] if len(same_line) <= limit else [*wrap(head, limit),
-                                                                   *wrap(f"{' ' * (w + 2)}= {pretty(e)}", limit)]
+                                                                   *wrap(f"{' ' * (w + 2)}= {pretty(shown(m.counts, e))}", limit)]
     lines.append("")
     return "\n".join(lines + [piece for n in m.notes for piece in wrap(f"* {n}", limit)])
 
@@ -60,9 +62,12 @@ def inference_rows(inf) -> list[tuple[str, str, str]]:
 def render_inference(inf, fmt: str, limit: int | None = None, formulas: bool = False) -> str:
     if fmt == "json":
         return json.dumps(inference_data(inf), indent=2)
+    from .forms import shown
+
     limit = limit or width()
     lines = wrap(f"{inf.name} — inference, convention: {inf.convention}", limit) + [""]
-    for key, text, shown in inference_rows(inf):
-        lines += wrap(f"{text}: {shown}", limit)
-        lines += wrap(f"  = {pretty(getattr(inf, key))}", limit) if formulas else []
+    for key, text, value in inference_rows(inf):
+        lines += wrap(f"{text}: {value}", limit)
+        lines += wrap(f"  = {pretty(shown(inf.prefill_derivation.compound_counts, getattr(inf, key)))}", limit) \
+            if formulas else []
     return "\n".join(lines + [piece for n in inf.notes for piece in wrap(f"* {n}", limit)])

@@ -134,14 +134,15 @@ def derivation_text(d, limit: int | None = None, leading_in=(), formulas: bool =
     """derive's text: closed forms of the totals; per component, numbers at the defaults
     (`at`, an Evaluation) unless `formulas` is asked for (or no evaluation was possible)."""
     from ..explore.leading import leading
+    from .forms import shown
 
     limit = limit or width()
     t = d.total
     dense = t.params == t.active_params
     metrics = [m for m in METRICS if not (dense and m == "active_params")]
-    rows = [(label(m), pretty(t.metrics()[m])) for m in metrics]
+    rows = [(label(m), pretty(shown(d.compound_counts, t.metrics()[m]))) for m in metrics]
     reuse = d.reuse(t)
-    rows.append((REUSE, "-" if reuse is None else pretty(reuse)))
+    rows.append((REUSE, "-" if reuse is None else pretty(shown(d.compound_counts, reuse))))
     for name in leading_in:
         rows += [(f"{label(m)} ~", f"{pretty(leading(e, name))}   (as {name} → ∞)")
                  for m, e in t.metrics().items() if name in map(str, e.free_symbols)]
@@ -155,37 +156,51 @@ def derivation_text(d, limit: int | None = None, leading_in=(), formulas: bool =
         return "\n".join(lines + component_table(data, limit))
     for n in d.nodes:
         lines.append(f"{n.path}  ({n.kind})")
-        parts = [(label(m), pretty(n.cost.metrics()[m])) for m in metrics if m != "train"]
+        parts = [(label(m), pretty(shown(d.compound_counts, n.cost.metrics()[m]))) for m in metrics if m != "train"]
         lines += ["  " + line for line in _totals(parts, limit - 2)]
     return "\n".join(lines)
 
 
 def derivation_markdown(d) -> str:
+    from .forms import shown
+
     lines = [f"## {d.spec.name}", "", f"Convention: `{d.convention.name}` ({d.convention.description}). "
              f"free dims: {', '.join(d.free_symbols) or 'none'}.", ""]
     lines += ["| metric | value |", "|---|---|"]
-    lines += [f"| {label(m)} | `{pretty(e)}` |" for m, e in d.total.metrics().items()]
+    lines += [f"| {label(m)} | `{pretty(shown(d.compound_counts, e))}` |" for m, e in d.total.metrics().items()]
     head = ("component", "type", "params", "active params", "forward FLOPs", REUSE)
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in d.nodes:
         reuse = d.reuse(n.cost)
-        cells = [n.path, n.kind, *(f"`{pretty(x)}`" for x in (n.cost.params, n.cost.active_params, n.cost.forward)),
-                 "-" if reuse is None else f"`{pretty(reuse)}`"]
+        cells = [n.path, n.kind, *(f"`{pretty(shown(d.compound_counts, x))}`"
+                                   for x in (n.cost.params, n.cost.active_params, n.cost.forward)),
+                 "-" if reuse is None else f"`{pretty(shown(d.compound_counts, reuse))}`"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def latex_names(exprs) -> dict:
-    """Each dim symbol as \\mathrm{name} (underscores escaped), for sympy.latex."""
+    """Each dim symbol as \\mathrm{name} (underscores escaped), and a factored count (render.forms)
+    in parentheses, for sympy.latex."""
+    import sympy
+
+    from .forms import count_of
+
     symbols = set().union(*(e.free_symbols for e in exprs))
-    return {s: r"\mathrm{" + str(s).replace("_", r"\_") + "}" for s in symbols}
+    names = {s: r"\mathrm{" + str(s).replace("_", r"\_") + "}" for s in symbols if count_of(s) is None}
+    for s in symbols - names.keys():
+        count = count_of(s)
+        names[s] = r"\left(" + sympy.latex(count, symbol_names=latex_names([count]), order="rev-lex") + r"\right)"
+    return names
 
 
 def latex(d, e=None, display: bool = False) -> str:
     """The totals as an align* block; `display`: as $$\\begin{aligned}…$$ for Jupyter."""
     import sympy
 
-    metrics = d.total.metrics()
+    from .forms import shown
+
+    metrics = {m: shown(d.compound_counts, e) for m, e in d.total.metrics().items()}
     names = latex_names(metrics.values())
     env = "aligned" if display else "align*"
     lines = [rf"\begin{{{env}}}"]
