@@ -41,7 +41,7 @@ CASES = {
                        "--set", "d_model=64", "--set", "n_heads=4", "--set", "vocab=100"]),
     "plan_search": (lambda: symcost.plan_search(LLAMA, TINY, gpus=8, top=2),
                     ["plan", LLAMA, *SETS, "--gpus", "8", "--search", "--top", "2"]),
-    "scaling_fit": (lambda: symcost.scaling_fit(RUNS, bootstrap=3), ["scaling", "fit", RUNS, "--bootstrap", "3"]),
+    "scaling_fit": (lambda: symcost.scaling_fit(RUNS, bootstrap=0), ["scaling", "fit", RUNS, "--bootstrap", "0"]),
     "scaling_optimal": (lambda: symcost.scaling_optimal(LLAMA, {"seq_len": 64}, flops="1e21", unknown="n_layers",
                                                         serve="1e12"),
                         ["scaling", "optimal", LLAMA, "--set", "seq_len=64", "--flops", "1e21", "--for", "n_layers",

@@ -26,7 +26,7 @@ COMMANDS = [  # every command with a JSON format, each mode that adds keys
     ["solve", arch("llama"), "--target", "params=7e9", "--for", "d_model"],
     ["crossover", arch("transformer"), "--between", "attention:scores", "mlp", "--in", "seq_len"],
     ["compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048"],
-    ["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "3"],
+    ["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "2"],
     ["scaling", "optimal", arch("llama"), "--flops", "1e23", "--for", "n_layers", "--serve", "1e12"],
     ["scaling", "compare", arch("llama"), arch("mixtral"), "--flops", "1e23"],
 ]
