@@ -337,13 +337,16 @@ def import_hf(config, /, *, name: str | None = None, head: str | None = None):
     return convert(data, source=path, name=name, text=raw, head=head)
 
 
-def _law(law: str, fit):
-    """A named law, or one fitted: a Fit, or the path of `scaling fit --format json`'s output."""
+def _law(law: str | None, fit):
+    """A named law (default hoffmann2022), or one fitted: a Fit, or the path of `scaling fit --format
+    json`'s output; not both."""
     from .scaling.fit import Fit
     from .scaling.laws import Law, law as named, law_from_fit
 
+    if fit is not None and law is not None:
+        raise SpecError(f"law {law!r} and a fit: give one of them", param="law")
     if fit is None:
-        return named(law)
+        return named(law or "hoffmann2022")
     if isinstance(fit, Fit):
         return Law("fit", f"fitted: {fit.source}", "hoffmann", fit.values, "as in the fitted runs")
     return law_from_fit(str(fit))
@@ -361,11 +364,12 @@ def scaling_fit(runs, /, *, grid: str = "default", bootstrap: int = 200):
 
 
 def scaling_optimal(source, values: Mapping[str, int] | None = None, /, *, flops, unknown: str,
-                    law: str = "hoffmann2022", fit=None, multiple_of: int = 1, serve=None,
+                    law: str | None = None, fit=None, multiple_of: int = 1, serve=None,
                     serve_context: int | None = None, **dims):
     """The size of `unknown` with the lowest predicted loss for `flops` of training, with the spec's
     exact FLOPs per token, beside the law's 6ND optimum (an Optimum); with `serve` tokens, the
-    inference-aware optimum too. flops and serve take numbers or decimal strings ('1e23')."""
+    inference-aware optimum too. flops and serve take numbers or decimal strings ('1e23'). The law:
+    `law` (a published one's name, default hoffmann2022) or `fit`."""
     from .literals import exact
     from .scaling.optimal import optimal
 
@@ -376,7 +380,7 @@ def scaling_optimal(source, values: Mapping[str, int] | None = None, /, *, flops
 
 
 def scaling_compare(sources: Sequence, values: Mapping[str, int] | None = None, /, *, flops,
-                    law: str = "hoffmann2022", fit=None, **dims):
+                    law: str | None = None, fit=None, **dims):
     """Which spec, at its own sizes, reaches the lower predicted loss for `flops` (a LawComparison)."""
     from .literals import exact
     from .scaling.optimal import compare

@@ -56,3 +56,11 @@ def dim_value(text: str, what: str) -> int | Fraction:
     if value is None or value.adjusted() >= 18 or value.as_tuple().exponent < -18:
         raise SpecError(f"{what} {text!r}: expected a number: a size below 10^18 (1024, 7e9) or a rate (0.1)", param=what)
     return int(value) if value == value.to_integral_value() else Fraction(value)
+
+
+def real(text: str, what: str) -> float:
+    """'0.4', '2.5', '1e6' -> a finite float (inf, nan and exponents past 10^±30 refused, as written)."""
+    value = _decimal(text)
+    if value is None or (value and not -30 <= value.adjusted() <= 30):
+        raise SpecError(f"{what} {text!r}: expected a finite number such as 0.4 or 2.5", param=what)
+    return float(value)

@@ -27,7 +27,18 @@ from ._sets import parse_sets  # noqa: F401
 FLAGS = {"dims": "--set", "values": "--set", "keep": "--keep", "metric": "--metric", "vary": "--vary", "smallest": "--smallest",
          "model_id": "--model-id", "head": "--head", "gpus": "--gpus", "zero": "--zero", "device": "--device",
          "attention": "--attention", "tokens": "--tokens", "flops": "--flops",
-         "optimal_for": "--optimal-for"}
+         "optimal_for": "--optimal-for", "unknown": "--for", "fit": "--fit"}
+
+
+# The library's parameters that are options of some command under their own names (--tp, --price, …)
+OPTIONS = {"tp", "pp", "dp", "ep", "cp", "micro_batch", "global_batch", "virtual_stages", "first_stage_layers",
+           "last_stage_layers", "sequence_parallel", "recompute", "optimizer", "mfu", "overlap", "price",
+           "tokens_per_second", "top", "bootstrap", "multiple_of", "serve", "serve_context", "law", "fit", "grid"}
+
+
+def flag(param: str) -> str:
+    """The command line's name of a library parameter."""
+    return FLAGS.get(param) or "--" + param.replace("_", "-")
 
 
 def flagged(e: SpecError) -> str:
@@ -35,13 +46,13 @@ def flagged(e: SpecError) -> str:
     text = str(e)
     if e.param == "dims":
         text = f"--set {text}"
-    elif e.param in FLAGS and text.startswith(e.param + " "):
-        text = FLAGS[e.param] + text[len(e.param):]
+    elif e.param and text.startswith(e.param + " "):
+        text = flag(e.param) + text[len(e.param):]
 
     def setting(m: re.Match) -> str:
         name, value = m.group(1), m.group(2)
-        if name in FLAGS:
-            return f"{FLAGS[name]} {value}".rstrip()
+        if name in FLAGS or name in OPTIONS:
+            return f"{flag(name)} {value}".rstrip()
         return f"--set {name}={value}"
 
     return re.sub(r"`(\w+)=([^`]*)`", setting, text)
@@ -100,6 +111,26 @@ def check_output(output: str, *inputs: str) -> None:
         same = os.path.exists(output) and os.path.exists(given) and os.path.samefile(output, given)
         if same or os.path.realpath(output) == os.path.realpath(given):
             raise SpecError(f"{output} is also the command's input {given}; write the output elsewhere")
+
+
+IMAGE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
+
+
+def check_plot(plot: str | None, *inputs: str) -> None:
+    """A --plot path must name an image (its extension says which format matplotlib writes), in a
+    directory that exists, and not be one of the command's inputs."""
+    import os
+
+    if plot is None:
+        return
+    if not plot.strip():
+        raise SpecError("--plot needs a file name")
+    extension = os.path.splitext(plot)[1].lower().lstrip(".")
+    if extension not in IMAGE_FORMATS:
+        raise SpecError(f"--plot {plot}: expected an image file name ending in .{', .'.join(IMAGE_FORMATS)}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(plot))):
+        raise SpecError(f"--plot {plot}: no directory {os.path.dirname(plot) or '.'}")
+    check_output(plot, *inputs)
 
 
 def write_output(output: str, write) -> None:

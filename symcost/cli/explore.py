@@ -7,7 +7,7 @@ import click
 from ..metrics import ALL_METRICS, METRICS
 from ..render import render
 from ._options import (
-    check_output, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option,
+    check_plot, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option,
     spec_argument, working, write_output,
 )
 
@@ -49,14 +49,11 @@ def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> Non
     """Metrics over a grid of sizes, exactly and vectorised; invalid points are listed
     with their reason and the rest computed."""
     from .. import api
-    from ..errors import SpecError
     from ..extras import require
     from ..precision import Precision
 
-    if plot is not None and not plot.strip():
-        raise SpecError("--plot needs a file name")
+    check_plot(plot, spec)
     if plot:
-        check_output(plot, spec)
         require("matplotlib", "plot", "--plot")
     metrics = metrics or ("params", "forward")
     with working("evaluating the grid", fmt):

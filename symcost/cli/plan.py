@@ -13,7 +13,7 @@ from ..render import render
 from ._options import (dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
 
-positive = click.IntRange(min=1, max=10**9)
+positive = click.IntRange(min=1, max=10**7)  # plan.execution.MAX_GPUS
 
 
 @click.command(epilog="""\b
@@ -49,12 +49,12 @@ Examples:
 @click.option("--optimizer-dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Bytes per optimizer state value.")
 @click.option("--master-weights/--no-master-weights", default=None, help="fp32 master weights (default: when --dtype is not fp32).")
-@click.option("--tokens", type=float, help="Tokens to train on: steps, days, GPU-hours.")
-@click.option("--price", type=float, help="Dollars per GPU-hour, for the cost.")
-@click.option("--mfu", type=float, default=0.4, show_default=True, help="Assumed model FLOPs utilisation for the step time.")
-@click.option("--overlap", type=float, default=0.0, show_default=True,
+@click.option("--tokens", help="Tokens to train on (a whole number, e.g. 2e12): steps, days, GPU-hours.")
+@click.option("--price", help="Dollars per GPU-hour, for the cost.")
+@click.option("--mfu", default="0.4", show_default=True, help="Assumed model FLOPs utilisation for the step time.")
+@click.option("--overlap", default="0", show_default=True,
               help="Fraction of communication hidden behind compute (roofline bound).")
-@click.option("--tokens-per-second", type=float, help="A measured throughput: report MFU and HFU.")
+@click.option("--tokens-per-second", help="A measured throughput: report MFU and HFU.")
 @click.option("--search", is_flag=True,
               help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
 @click.option("--top", type=positive, default=10, show_default=True, help="Rows --search prints.")
@@ -75,15 +75,16 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     plan does not fit the GPU's memory."""
     from .. import api
     from ..errors import SpecError
+    from ..literals import integer, real
     from ..precision import Precision
     from ..render.text import bytes_human
 
     precision = Precision(dtype, None, grad_dtype, optimizer_dtype, master=master_weights, activations=activation_dtype)
     values = parse_sets(sets)
-    if tokens is not None and (tokens != tokens or tokens <= 0 or tokens > 1e18):
-        raise SpecError(f"--tokens {tokens}: expected a positive number of tokens")
-    assumed = dict(mfu=mfu, overlap=overlap, tokens=None if tokens is None else int(tokens), price=price,
-                   tokens_per_second=tokens_per_second)
+    number = lambda text, name: None if text is None else real(text, name)
+    assumed = dict(mfu=real(mfu, "mfu"), overlap=real(overlap, "overlap"),
+                   tokens=None if tokens is None else integer(tokens, "tokens"), price=number(price, "price"),
+                   tokens_per_second=number(tokens_per_second, "tokens_per_second"))
     common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, **assumed)
     if search:
         if gpus is None:

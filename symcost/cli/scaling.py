@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from ..render import render
-from ._options import echo, edge, format_option, parse_sets, set_option, spec_argument, working
+from ._options import (check_plot, echo, edge, format_option, parse_sets, set_option, spec_argument, working,
+                       write_output)
 
-law_option = click.option("--law", default="hoffmann2022", show_default=True,
-                          help="A published law: hoffmann2022, besiroglu2024, kaplan2020.")
+law_option = click.option("--law", help="A published law: hoffmann2022 (the default), besiroglu2024, kaplan2020.")
 fit_option = click.option("--fit", "fit_file", type=click.Path(dir_okay=False),
                           help="A fit written by `scaling fit --format json` (instead of --law).")
 
@@ -39,13 +39,15 @@ def fit(runs, grid, bootstrap, plot, fmt) -> None:
     from ..scaling.fit import read_runs
     from ..scaling.laws import Law
 
+    check_plot(plot, runs)
     data = read_runs(runs)  # read once here to say how many; the fit reads it again, cheaply
     with working(f"fitting {len(data.loss)} runs" + (f", {bootstrap} bootstrap refits" if bootstrap else ""), fmt):
         result = api.scaling_fit(runs, grid=grid, bootstrap=bootstrap)
     if plot:
         from ..scaling.plot import plot_fit
 
-        plot_fit(data, result, Law("fit", runs, "hoffmann", result.values, "as in the runs"), plot)
+        write_output(plot, lambda path: plot_fit(data, result, Law("fit", runs, "hoffmann", result.values,
+                                                                  "as in the runs"), path))
     echo(render(result, fmt))
 
 
@@ -68,14 +70,16 @@ def optimal(spec, flops, unknown, multiple_of, serve, serve_context, plot, law, 
     training FLOPs per token, beside the law's 6ND optimum."""
     from .. import api
 
+    check_plot(plot, spec, *([fit_file] if fit_file else []))
     d, values, chosen = api.derive(spec), parse_sets(sets), dict(law=law, fit=fit_file)
     result = api.scaling_optimal(d, values, flops=flops, unknown=unknown, multiple_of=multiple_of, serve=serve,
                                  serve_context=serve_context, **chosen)
     if plot:
         from ..scaling.plot import plot_isoflop
 
-        plot_isoflop([api.scaling_optimal(d, values, flops=c, unknown=unknown, multiple_of=multiple_of, **chosen)
-                      for c in (result.flops / 10, result.flops, result.flops * 10)], plot)
+        curves = [api.scaling_optimal(d, values, flops=c, unknown=unknown, multiple_of=multiple_of, **chosen)
+                  for c in (result.flops / 10, result.flops, result.flops * 10)]
+        write_output(plot, lambda path: plot_isoflop(curves, path))
     echo(render(result, fmt))
 
 

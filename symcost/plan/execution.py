@@ -24,16 +24,18 @@ Conventions, written down once:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import sympy
-from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import symbols
 from ..errors import SpecError
+from ..limits import MAX_LITERAL
 from ..precision import ATTENTION, RECOMPUTE, Precision
 
 SIZES = ("tp", "pp", "dp", "ep", "cp")
@@ -45,25 +47,30 @@ RESERVED = (*SIZES, "v", "micro_batch", "microbatches")
 ONE = sympy.Integer(1)
 
 
+MAX_GPUS = 10**7  # a parallel size, or GPUs in all: far past any cluster, and every product stays exact
+# A count of ranks or sequences: an integer (not True), positive, bounded.
+Count = Annotated[int, Field(strict=True, ge=1, le=MAX_GPUS)]
+
+
 class Execution(BaseModel):
     """How the model runs. `global_batch` is sequences per optimizer step (default: one
     micro-batch per data-parallel rank); gradient accumulation follows from it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    dp: PositiveInt = 1
-    ep: PositiveInt = 1
-    cp: PositiveInt = 1
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, strict=True)
+    tp: Count = 1
+    pp: Count = 1
+    dp: Count = 1
+    ep: Count = 1
+    cp: Count = 1
     sequence_parallel: bool = False
     zero: Literal[0, 1, 2, 3] = 0
-    micro_batch: PositiveInt = 1
-    global_batch: PositiveInt | None = None
-    virtual_stages: PositiveInt = 1
+    micro_batch: Count = 1
+    global_batch: Count | None = None
+    virtual_stages: Count = 1
     # layers of the main repeat on the first and last pipeline stages, when not an even share (Megatron-Core's
     # decoder_first/last_pipeline_num_layers; Llama 3 405B ran 7 + 14 x 8 + 7): the middle stages split the rest
-    first_stage_layers: PositiveInt | None = None
-    last_stage_layers: PositiveInt | None = None
+    first_stage_layers: Count | None = None
+    last_stage_layers: Count | None = None
     recompute: Literal[RECOMPUTE] = "none"
     attention: Literal[ATTENTION] = "flash"
     optimizer: str = "adam"
@@ -119,8 +126,8 @@ def execution_of(chosen: Mapping, gpus: int | None, precision: Precision) -> Exe
     that is not tp x pp x dp x cp is refused."""
     chosen = dict(chosen)
     if gpus is not None:
-        if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or gpus < 1:
-            raise SpecError(f"gpus={gpus!r}: expected a positive integer")
+        if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or not 1 <= gpus <= MAX_GPUS:
+            raise SpecError(f"gpus {gpus!r}: expected a positive integer up to {MAX_GPUS:,}", param="gpus")
         model = 1
         for k in ("tp", "pp", "cp"):
             model *= chosen.get(k, 1) if isinstance(chosen.get(k, 1), int) else 1
@@ -132,7 +139,8 @@ def execution_of(chosen: Mapping, gpus: int | None, precision: Precision) -> Exe
         ex = Execution(precision=precision, **chosen)
     except ValidationError as e:
         err = e.errors()[0]
-        raise SpecError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        where = ".".join(map(str, err["loc"]))
+        raise SpecError(f"{where} {err.get('input')!r}: {err['msg']}", param=where) from None
     if gpus is not None and ex.gpus != gpus:
         raise SpecError(f"gpus {gpus} != tp x pp x dp x cp = {ex.tp} x {ex.pp} x {ex.dp} x {ex.cp} = {ex.gpus}")
     return ex
@@ -141,6 +149,10 @@ def execution_of(chosen: Mapping, gpus: int | None, precision: Precision) -> Exe
 MFU_DEFAULT = 0.4
 MFU_SOURCE = ("assumed; Llama 3 405B reports 38-43% BF16 MFU on 8k-16k H100s (Llama Team, "
               "'The Llama 3 Herd of Models', 2024, Table 4)")
+
+
+MAX_PRICE = 1e6  # dollars per GPU-hour
+MAX_TOKENS_PER_SECOND = 1e15  # a measured throughput of the whole run
 
 
 @dataclass(frozen=True)
@@ -157,12 +169,17 @@ class Run:
     tokens_per_second: float | None = None  # measured
 
     def __post_init__(self) -> None:
-        real = lambda x: isinstance(x, numbers.Real) and not isinstance(x, bool)
+        def real(x) -> bool:
+            return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
         if not (real(self.mfu) and 0 < self.mfu <= 1):
-            raise SpecError(f"mfu={self.mfu!r}: expected a number in (0, 1]")
+            raise SpecError(f"mfu {self.mfu!r}: expected a number in (0, 1]", param="mfu")
         if not (real(self.overlap) and 0 <= self.overlap <= 1):
-            raise SpecError(f"overlap={self.overlap!r}: expected a number in [0, 1]")
-        for name in ("tokens", "price", "tokens_per_second"):
+            raise SpecError(f"overlap {self.overlap!r}: expected a number in [0, 1]", param="overlap")
+        t = self.tokens
+        if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 1 <= t < MAX_LITERAL):
+            raise SpecError(f"tokens {t!r}: expected a whole number of tokens below 10^18, e.g. 2e12", param="tokens")
+        for name, most in (("price", MAX_PRICE), ("tokens_per_second", MAX_TOKENS_PER_SECOND)):
             x = getattr(self, name)
-            if x is not None and not (real(x) and x > 0):
-                raise SpecError(f"{name}={x!r}: expected a positive number")
+            if x is not None and not (real(x) and 0 < x <= most):
+                raise SpecError(f"{name} {x!r}: expected a finite positive number up to {most:g}", param=name)

@@ -6,25 +6,34 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SpecError
 
 CATALOG = Path(__file__).with_name("hardware.yaml")
 TFLOPS_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
+# Every number is finite, positive and below a bound no accelerator comes near (a thousand times
+# today's largest), so that a typo or `.inf` is refused where it is written, not planned in 0 s.
+# Strict: `true` is not 1 and "80" is not a number.
+TFLOPS = Annotated[float, Field(strict=True, gt=0, le=1e7, allow_inf_nan=False)]
+GB = Annotated[float, Field(strict=True, gt=0, le=1e6, allow_inf_nan=False)]
+GBPS = Annotated[float, Field(strict=True, gt=0, le=1e7, allow_inf_nan=False)]
+
 
 class Hardware(BaseModel):
     """One accelerator. Units are in the field names; bandwidths in GB/s (10^9 bytes)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str
-    tflops: dict[str, PositiveFloat] = Field(description="dense peak per dtype, TFLOP/s")
-    memory_GB: PositiveFloat
-    memory_GBps: PositiveFloat
-    intra_node_GBps: PositiveFloat = Field(description="scale-up link, both directions together")
-    gpus_per_node: PositiveInt
-    inter_node_GBps: PositiveFloat = Field(description="scale-out bandwidth per accelerator, one direction")
+    tflops: dict[str, TFLOPS] = Field(description="dense peak per dtype, TFLOP/s")
+    memory_GB: GB
+    memory_GBps: GBPS
+    intra_node_GBps: GBPS = Field(description="scale-up link, both directions together")
+    gpus_per_node: Annotated[int, Field(strict=True, ge=1, le=100_000)]
+    inter_node_GBps: GBPS = Field(description="scale-out bandwidth per accelerator, one direction")
     inter_node_source: str
     source: str
     date: str
@@ -60,7 +69,9 @@ def _load(path: str | Path) -> dict[str, Hardware]:
             out[str(key)] = Hardware.model_validate(entry)
         except ValidationError as e:
             err = e.errors()[0]
-            raise doc.error((key, *err["loc"]), err["msg"]) from None
+            given = err.get("input")
+            got = f", got {given!r}" if isinstance(given, (bool, int, float, str)) else ""
+            raise doc.error((key, *err["loc"]), err["msg"] + got) from None
         except SpecError as e:
             raise doc.error((key, "tflops"), e.message) from None
     return out

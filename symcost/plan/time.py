@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from ..errors import SpecError
 from .execution import MFU_DEFAULT, MFU_SOURCE
 
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
@@ -82,6 +83,10 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         out["measured_tokens_per_second"] = tokens_per_second
         out["mfu_measured"] = per_token * tokens_per_second / (gpus * peak)
         out["hfu_measured"] = float(hardware_flops) / tokens_per_step * tokens_per_second / (gpus * peak)
+        if out["hfu_measured"] > 1:  # the hardware cannot run faster than its peak: the throughput is wrong
+            raise SpecError(f"tokens_per_second {tokens_per_second:g}: would mean {out['hfu_measured']:.3g} of the "
+                            f"{gpus} GPUs' dense peak (HFU above 1); give the whole run's measured tokens per second",
+                            param="tokens_per_second")
     notes = [
         f"time is an estimate, not a measurement: step = model FLOPs / ({gpus} GPUs x {peak / 1e12:g} TFLOP/s dense "
         f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} "

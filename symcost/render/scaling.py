@@ -18,7 +18,7 @@ def fit_text(fit, limit: int | None = None) -> str:
     a, b = v["beta"] / (v["alpha"] + v["beta"]), v["alpha"] / (v["alpha"] + v["beta"])
     lines.append(f"  under C = 6ND: N_opt ~ C^{a:.3f}, D_opt ~ C^{b:.3f}")
     for name, ap in fit.approaches.items():
-        lines.append(f"  {name.replace('_', ' ')}: " + (f"N_opt = {ap['k']:.3g} C^{ap['a']:.3f}" if "a" in ap else ap))
+        lines.append(f"  {name.replace('_', ' ')}: " + (ap if isinstance(ap, str) else f"N_opt = {ap['k']:.3g} C^{ap['a']:.3f}"))
     return "\n".join(lines + [f"warning: {w}" for w in fit.warnings])
 
 

@@ -87,7 +87,11 @@ def read_runs(path: str) -> Runs:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SpecError("not UTF-8 text", file=path) from None
-    rows = list(csv.reader(text.splitlines()))
+    reader = csv.reader(text.splitlines())
+    try:
+        rows = list(reader)
+    except csv.Error as e:  # a cell past the csv module's limit, a NUL byte, …
+        raise SpecError(f"not a CSV file of runs: {e}", file=path, line=reader.line_num) from None
     if not rows:
         raise SpecError("empty; expected a header params,tokens,loss[,flops]", file=path)
     head = [h.strip() for h in rows[0]]
@@ -187,6 +191,10 @@ def grid_starts(grid: str | dict = "default"):
 
 
 def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed: int = 0) -> Fit:
+    for column in ("params", "tokens"):
+        if len(np.unique(getattr(runs, column))) < 2:
+            raise SpecError(f"every run has the same {column}: L(N, D) = E + A/N^alpha + B/D^beta needs runs at two "
+                            f"or more {column} to fit", file=runs.source)
     x, y, target = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
     starts = grid_starts(grid)
     best, converged = _best(starts, x, y, target)
@@ -198,6 +206,11 @@ def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed:
         best.x, best.fun = polished, value
     a, b, e, alpha, beta = best.x
     values = {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha), "beta": float(beta)}
+    # A law whose loss does not fall with N and D (or that underflows to 0) extrapolates nothing
+    if bad := [f"{k} = {v:.3g}" for k, v in values.items() if not (math.isfinite(v) and v > 0)]:
+        raise SpecError(f"the best fit has {', '.join(bad)}: these runs' loss does not fall with params and tokens as "
+                        "L(N, D) = E + A/N^alpha + B/D^beta requires (all five positive); check the runs",
+                        file=runs.source)
     out = Fit(values, float(best.fun), len(starts), converged, [float(-r) for r in _residuals(best.x, x, y, target)[0]],
               source=runs.source)
     if not best.success:

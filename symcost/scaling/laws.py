@@ -62,6 +62,11 @@ def law(name: str) -> Law:
     return LAWS[name]
 
 
+# What a fitted law's parameters may be: positive, finite, and where a loss law can be (published
+# exponents lie between 0.05 and 0.8); a smaller exponent makes N^alpha 1 and the optimum undefined
+FIT_BOUNDS = {"E": (1e-6, 1e3), "A": (1e-6, 1e30), "B": (1e-6, 1e30), "alpha": (1e-3, 10.0), "beta": (1e-3, 10.0)}
+
+
 def law_from_fit(path: str) -> Law:
     """A law from `scaling fit --format json` output."""
     import json
@@ -71,9 +76,12 @@ def law_from_fit(path: str) -> Law:
 
     try:
         data = json.loads(read_bytes(path, "a JSON fit"))
-        values = {k: float(data["fit"][k]) for k in ("E", "A", "B", "alpha", "beta")}
-    except (ValueError, KeyError, TypeError) as e:
-        raise SpecError(f"not a fit that scaling fit writes as JSON: {e}", file=path) from None
-    if not all(math.isfinite(v) and v > 0 for v in values.values()):
-        raise SpecError("fit parameters must be positive and finite", file=path)
+        values = {k: data["fit"][k] for k in FIT_BOUNDS}
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise SpecError(f"not a fit that scaling fit writes as JSON: {type(e).__name__} {e}", file=path) from None
+    for k, v in values.items():
+        low, high = FIT_BOUNDS[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and low <= v <= high):
+            raise SpecError(f"fit.{k}: {v!r} is not a number in [{low:g}, {high:g}]", file=path)
+    values = {k: float(v) for k, v in values.items()}
     return Law("fit", f"fitted: {path}", "hoffmann", values, "as in the fitted runs")

@@ -128,8 +128,14 @@ def _functions(derivation: Derivation, unknown: str, values: Mapping[str, int], 
 
 def optimal(derivation: Derivation, flops: float, unknown: str, law: Law, values: Mapping[str, int] | None = None,
             multiple_of: int = 1, serve: float | None = None, serve_context: int | None = None) -> Optimum:
+    if isinstance(multiple_of, bool) or not isinstance(multiple_of, int) or not 1 <= multiple_of <= MAX_SIZE // 100:
+        raise SpecError(f"multiple_of {multiple_of!r}: expected an integer from 1 to {MAX_SIZE // 100:,} (sizes are "
+                        f"searched up to {MAX_SIZE:,})", param="multiple_of")
     values = {k: v for k, v in (values or {}).items() if k != unknown}
     derivation, _ = setup(derivation.spec, unknown, values, derivation.convention)
+    if (d := derivation.spec.dimset[unknown]).definition is not None:
+        raise SpecError(f"unknown {unknown!r}: a derived dim (= {d.definition}); size one of the dims it is made of",
+                        param="unknown")
     f, n, (per_token, n_one, params_one, sym), means = _functions(derivation, unknown, values, law)
     sizes = np.unique(np.round(np.geomspace(1, MAX_SIZE // multiple_of, 4000)).astype(np.int64)) * multiple_of
     with np.errstate(all="ignore"):
@@ -138,6 +144,11 @@ def optimal(derivation: Derivation, flops: float, unknown: str, law: Law, values
     loss = np.where(np.isfinite(loss), loss, np.inf)
     exact = _best_valid(derivation, unknown, values, sizes, loss, multiple_of,
                         lambda s: _point(s, per_token, n_one, params_one, sym, flops, law))
+    lowest = int(np.argmin(loss))
+    if lowest in (0, len(sizes) - 1):  # the loss still falls past the sizes searched: no optimum inside them
+        edge = f"above {unknown} = {int(sizes[-1]):,}" if lowest else f"below {unknown} = {int(sizes[0]):,}"
+        raise SpecError(f"at {flops:.3g} FLOPs the predicted loss is still falling {edge}, the edge of the sizes "
+                        f"searched: the optimum lies outside them; change the budget or the other dims")
     curve = {"sizes": sizes.tolist(), "loss": loss.tolist()}
     six = {}
     if law.form == "hoffmann":
