@@ -90,6 +90,9 @@ def derive(source, convention: str | None = None, keep: Sequence[str] = (), deco
     from .derive import Derivation, derive as _derive
 
     given = isinstance(source, Derivation)
+    if convention is not None and not isinstance(convention, str):
+        raise SpecError(f"convention: expected a name ({', '.join(CONVENTIONS)}), got {type(convention).__name__}; "
+                        "derive takes no dims (its forms hold every dim: evaluate takes values)", param="convention")
     if convention is None:
         convention = source.convention.name if given else "pytorch"
     if decode is None:
@@ -124,6 +127,7 @@ def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int
           precision=None, **dims):
     """Metrics over the grid `vary` ({dim: values}), exact (a Sweep)."""
     from .explore.sweep import sweep as _sweep
+    from .limits import MAX_LITERAL
 
     if not isinstance(vary, Mapping) or not vary:
         raise SpecError("vary: expected a mapping of dim names to lists of sizes, e.g. {'seq_len': [1024, 2048]}")
@@ -132,8 +136,8 @@ def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
             raise SpecError(f"vary[{name!r}]: expected a list of sizes, got {type(sizes).__name__}")
         grid[name] = list(dims_of({f"{name}[{i}]": v for i, v in enumerate(sizes)}, {}).values())
-        if (bad := next((v for v in grid[name] if not isinstance(v, int) or v < 1), None)) is not None:
-            raise SpecError(f"vary[{name!r}]: {bad} is not a size; sweep varies sizes (positive integers)")
+        if (bad := next((v for v in grid[name] if not isinstance(v, int) or not 1 <= v < MAX_LITERAL), None)) is not None:
+            raise SpecError(f"vary[{name!r}]: {bad} is not a size; sweep varies sizes (positive integers below 10^18)")
     if isinstance(metrics, str):
         metrics = (metrics,)
     return _sweep(spec_of(source), grid, tuple(metrics), dims_of(values, dims), convention, components,
@@ -357,8 +361,6 @@ def scaling_fit(runs, /, *, grid: str = "default", bootstrap: int = 200):
     params,tokens,loss[,flops] or a mapping of those columns to lists."""
     from .scaling.fit import fit, read_runs, runs_of
 
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 0 <= bootstrap <= 10_000:
-        raise SpecError(f"bootstrap: expected an integer in [0, 10000], got {bootstrap!r}", param="bootstrap")
     data = runs_of(dict(runs)) if isinstance(runs, Mapping) else read_runs(str(runs))
     return fit(data, grid=grid, bootstrap=bootstrap)
 

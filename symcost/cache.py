@@ -11,7 +11,10 @@ or a reinstall is another key, as a new version is — never stale). It holds:
   the cache; any other point goes through the full path once, which adds it.
 
 Where: $SYMCOST_CACHE_DIR, else $XDG_CACHE_HOME/symcost, else ~/.cache/symcost. A cache
-that cannot be read or written is skipped without a word: it only ever saves time.
+that cannot be read or written is skipped without a word: it only ever saves time. An entry is
+code the next eval runs, so one is read only from a directory and a file that this user owns and no
+group or other can write (the directory is made 0700, entries 0600), and only if its first line's
+sha256 is that of the rest: an edited, truncated, non-UTF-8 or foreign entry is a miss.
 """
 
 from __future__ import annotations
@@ -51,11 +54,39 @@ def _entry(digest: str, convention: str):
     return directory() / f"eval-{digest}-{convention}-{__version__}-{_fingerprint()}.py"
 
 
-def _load(path) -> dict | None:
-    """The entry's namespace (its source under SOURCE), or None for a missing or damaged one."""
+def _owned(path) -> bool:
+    """Whether only this user can have written `path` (a file or directory): owned by them, and
+    writable by no group or other. An entry is code the next eval runs: as ssh does with its keys,
+    symcost runs none that another user could have written."""
+    import stat
+
     try:
-        source = path.read_text()
+        info = os.stat(path)
     except OSError:
+        return False
+    return (not hasattr(os, "getuid") or info.st_uid == os.getuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _sealed(source: str) -> str:
+    """The entry's text: its source under a first line holding the source's sha256."""
+    import hashlib
+
+    return f"# sha256 {hashlib.sha256(source.encode()).hexdigest()}\n{source}"
+
+
+def _load(path) -> dict | None:
+    """The entry's namespace (its source under SOURCE), or None for a missing, damaged, edited or
+    foreign one: in a directory or file another user could write, not UTF-8, or whose first line's
+    sha256 is not its text's."""
+    import hashlib
+
+    if not (_owned(path.parent) and _owned(path)):
+        return None
+    try:
+        seal, _, source = path.read_bytes().decode("utf-8").partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if seal != f"# sha256 {hashlib.sha256(source.encode()).hexdigest()}":
         return None
     namespace: dict = {}
     try:
@@ -102,9 +133,11 @@ def store(evaluation, values: dict[str, int]) -> None:
     import tempfile
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-            f.write(text)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _owned(path.parent):  # never write where another user could put code of theirs beside it
+            return
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:  # mode 0600
+            f.write(_sealed(text))
         os.replace(f.name, path)  # whole or not at all, even with two evals at once
     except OSError:
         return

@@ -78,6 +78,8 @@ def read_bytes(path: str | Path, expected: str = "a file", kind: str = "inputs")
 
 
 def parse(raw: bytes, name: str = "<spec>") -> Document:
+    if len(raw) > MAX_FILE_BYTES:  # text given to loads() is bounded as a file is
+        raise SpecError(f"more than {MAX_FILE_BYTES:,} bytes; specs are limited to that", file=name)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

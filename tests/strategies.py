@@ -155,3 +155,12 @@ STRATEGIES = {
     "mamba": mamba_sizes(),
     "mamba2": mamba2_sizes(),
 }
+
+
+# Numbers an attacker or a careless user writes where a positive finite number belongs: each must
+# be refused in one line or give a finite answer
+HOSTILE_NUMBERS = st.one_of(
+    st.sampled_from([float("inf"), float("-inf"), float("nan"), 1e308, -1.0, 0, 0.0, True, False, "80", "1e3", None,
+                     10**30, -(10**30), 1e-300, [], {}]),
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**40), 10**40),
+)

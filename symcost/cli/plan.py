@@ -13,7 +13,7 @@ from ..render import render
 from ._options import (dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
 
-positive = click.IntRange(min=1, max=10**7)  # plan.execution.MAX_GPUS
+positive = click.IntRange(min=1, max=10**9)  # beyond plan.execution.MAX_GPUS: the library says why, in one line
 
 
 @click.command(epilog="""\b

@@ -63,6 +63,9 @@ class Comparison(Result):
         return f"{self.a.name} (A) vs {self.b.name} (B)", [(k, f"{number(fa[k])} vs {number(fb[k])}") for k in fa]
 
 
+MAX_POINTS = 500  # each point is two exact evaluations, about 6 ms
+
+
 def _split(values: Mapping[str, int], spec: Spec) -> dict[str, int]:
     return {k: v for k, v in values.items() if k in spec.dimset}
 
@@ -81,6 +84,9 @@ def compare(
             raise SpecError(f"{name}: neither spec declares it", param="dims")
     if vary is not None and not (vary[0] in a.dimset and vary[0] in b.dimset):
         raise SpecError(f"vary {vary[0]}: both specs must declare it", param="vary")
+    if vary is not None and len(vary[1]) > MAX_POINTS:
+        raise SpecError(f"vary {vary[0]}: {len(vary[1]):,} sizes; compare evaluates each exactly, up to {MAX_POINTS:,} "
+                        "(sweep takes larger grids)", param="vary")
     da, db = derive(a, convention), derive(b, convention)
     ma, mb = memory_metrics(da, precision), memory_metrics(db, precision)
     points = [{}] if vary is None else [{vary[0]: v} for v in vary[1]]

@@ -36,6 +36,16 @@ def _script(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
+_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _json(value) -> str:
+    """JSON for the page's script in which no character of a spec's text (a name, a message) can
+    end the script or change how the HTML parser reads it (`<!--`, `<script`, `</script>`): `<`,
+    `>` and `&` as escapes, and the two line separators JavaScript reads as line ends."""
+    return json.dumps(value).translate(_UNSAFE)
+
+
 def _data(derivation, precision, start: dict[str, int]) -> str:
     """The page's data and compiled forms, as JavaScript source."""
     import sympy
@@ -50,14 +60,14 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
     substitution = dims.substitution()
 
     def check(where: str, c) -> str:
-        return (f"{{where:{json.dumps(where)},field:{json.dumps(c.field)},deps:{json.dumps(c.deps(substitution))},"
-                f"holds:v=>{code(c.holds)},message:{json.dumps(c.message)},args:v=>[{','.join(map(code, c.args))}]}}")
+        return (f"{{where:{_json(where)},field:{_json(c.field)},deps:{_json(c.deps(substitution))},"
+                f"holds:v=>{code(c.holds)},message:{_json(c.message)},args:v=>[{','.join(map(code, c.args))}]}}")
 
     derived = [d for d in dims.items if d.definition is not None]
     checks = [check("dims", dims.check(d)) for d in derived]
     checks += [check("/".join(map(str, where)), c) for where, c in site_checks(derivation)]
     components = [
-        f"{{path:{json.dumps(n.path)},kind:{json.dumps(n.kind)},"
+        f"{{path:{_json(n.path)},kind:{_json(n.kind)},"
         f"f:v=>[{','.join(code(x) for x in (n.cost.params, n.cost.active_params, n.cost.forward, n.cost.backward))}]}}"
         for n in derivation.raw
     ]
@@ -73,9 +83,9 @@ def _data(derivation, precision, start: dict[str, int]) -> str:
         "labels": {m: label(m) for m in (*METRICS, *PER_INPUT, *MEMORY_METRICS)}, "shown_bytes": SHOWN_BYTES,
     }
     lines = [
-        f"const SPEC = {json.dumps(spec_data)};",
+        f"const SPEC = {_json(spec_data)};",
         "function DERIVE(v) {  // each derived dim checked as it is computed, as Dims.values does",
-        *(f"  v[{json.dumps(d.name)}] = {code(d.definition)}; held(CHECKS[{i}], v);" for i, d in enumerate(derived)),
+        *(f"  v[{_json(d.name)}] = {code(d.definition)}; held(CHECKS[{i}], v);" for i, d in enumerate(derived)),
         "}",
         "const CHECKS = [", *(f"  {c}," for c in checks), "];",
         "const COMPONENTS = [", *(f"  {c}," for c in components), "];",

@@ -32,7 +32,7 @@ function held(check, v) {
 // Every dim's value (free dims as given, derived ones from them); `only`: check only the
 // constraints that depend on that free dim (the others held at a point already checked).
 function point(values, only = null) {
-  const v = {};
+  const v = Object.create(null);  // keyed by dim names: none may meet Object's own (constructor, …)
   for (const name of FREE) v[name] = RATES.includes(name) ? values[name] : q(values[name]);
   try {
     DERIVE(v);
@@ -87,7 +87,7 @@ function parseValue(name, raw) { return RATES.includes(name) ? parseRate(name, r
 // window.symcost.evaluate({dim: value, …}): eval's numbers as decimal strings (free dims not
 // given keep the spec's defaults); an Error with the reason where the sizes are not valid.
 function evaluate(given = {}) {
-  const values = {};
+  const values = Object.create(null);
   for (const d of SPEC.free) values[d.name] = parseValue(d.name, d.default);
   for (const [name, raw] of Object.entries(given)) {
     if (!FREE.includes(name)) {
@@ -135,7 +135,7 @@ function exactText(x) { return isWhole(x) ? grouped(x) : toDouble(x).toPrecision
 
 // -- the controls --------------------------------------------------------------------
 
-const state = {values: {}, lists: {}, plotted: null};
+const state = {values: Object.create(null), lists: Object.create(null), plotted: null};
 for (const d of SPEC.free) state.values[d.name] = parseValue(d.name, d.start);
 
 // Sizes a slider may stop at: around the default, in power-of-two steps (at most ~1,024).

@@ -121,13 +121,17 @@ class Execution(BaseModel):
             yield "sequence_parallel", "sequence parallelism splits over the tp ranks: give tp > 1"
 
 
+def check_gpus(gpus) -> None:
+    if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or not 1 <= gpus <= MAX_GPUS:
+        raise SpecError(f"gpus {gpus!r}: expected a positive integer up to {MAX_GPUS:,}", param="gpus")
+
+
 def execution_of(chosen: Mapping, gpus: int | None, precision: Precision) -> Execution:
     """An Execution from keyword settings; dp follows from `gpus` when not given, and a `gpus`
     that is not tp x pp x dp x cp is refused."""
     chosen = dict(chosen)
     if gpus is not None:
-        if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or not 1 <= gpus <= MAX_GPUS:
-            raise SpecError(f"gpus {gpus!r}: expected a positive integer up to {MAX_GPUS:,}", param="gpus")
+        check_gpus(gpus)
         model = 1
         for k in ("tp", "pp", "cp"):
             model *= chosen.get(k, 1) if isinstance(chosen.get(k, 1), int) else 1

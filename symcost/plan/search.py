@@ -24,7 +24,7 @@ from ..derive import Derivation
 from ..errors import SpecError
 from ..precision import RECOMPUTE, precision_of
 from ..results import Result, frame
-from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, execution_of
+from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, check_gpus, execution_of
 from .pieces import layer_sites, tokens_per_sequence
 from .plan import Plan, formulas, plan
 from .schedule import main_repeat
@@ -155,6 +155,9 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
            optimizer: str = "adam", attention: str = "flash", top: int = 3) -> Search:
     from ..evaluate import dim_values
 
+    check_gpus(gpus)
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+        raise SpecError(f"top {top!r}: expected an integer from 1 to {MAX_TOP} (each is planned exactly)", param="top")
     hw = _hardware(hardware, hardware_file)
     precision = precision_of(precision)
     subst = dim_values(derivation, values)
@@ -210,6 +213,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
 
 
 SMALLEST = ("tp", "pp", "cp", "ep")
+MAX_TOP = 50  # layouts a search plans exactly after ranking them all
 
 
 def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, values: Mapping[str, int] | None,
@@ -221,6 +225,8 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
     planned."""
     from ..evaluate import dim_values
 
+    if gpus is not None:
+        check_gpus(gpus)
     unknown = [d for d in dims if d not in SMALLEST]
     if not dims or unknown or len(set(dims)) != len(dims):
         raise SpecError(f"smallest {','.join(dims)}: expected distinct names from {', '.join(SMALLEST)}", param="smallest")

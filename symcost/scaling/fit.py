@@ -190,13 +190,31 @@ def grid_starts(grid: str | dict = "default"):
             itertools.product(grid["alpha"], grid["beta"], grid["e"], grid["a"], grid["b"])]
 
 
+# A fit's work grows with the runs times the starts (each an L-BFGS minimisation) and the runs times
+# the bootstrap refits (each one polish): these bounds keep a fit under 10 s on two cores.
+MAX_RUNS = 1_000
+MAX_BOOTSTRAP = 1_000
+MAX_START_RUNS = 1_000_000  # starts x runs: the default grid (675) on up to 1,481 runs, Hoffmann's (4,500) on 222
+MAX_BOOTSTRAP_RUNS = 500_000  # bootstrap refits x runs
+
+
 def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed: int = 0) -> Fit:
+    n, starts = len(runs.loss), grid_starts(grid)
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise SpecError(f"bootstrap {bootstrap!r}: expected an integer from 0 to {MAX_BOOTSTRAP:,}", param="bootstrap")
+    if n > MAX_RUNS:
+        raise SpecError(f"{n:,} runs: symcost fits up to {MAX_RUNS:,}", file=runs.source)
+    if len(starts) * n > MAX_START_RUNS:
+        raise SpecError(f"{len(starts):,} starts on {n:,} runs is past the {MAX_START_RUNS:,} start-runs a fit may take; "
+                        "use the default grid or fewer runs", file=runs.source)
+    if bootstrap * n > MAX_BOOTSTRAP_RUNS:
+        raise SpecError(f"bootstrap {bootstrap:,} refits of {n:,} runs is past the {MAX_BOOTSTRAP_RUNS:,} refit-runs a "
+                        f"fit may take; give at most {MAX_BOOTSTRAP_RUNS // n:,}", param="bootstrap")
     for column in ("params", "tokens"):
         if len(np.unique(getattr(runs, column))) < 2:
             raise SpecError(f"every run has the same {column}: L(N, D) = E + A/N^alpha + B/D^beta needs runs at two "
                             f"or more {column} to fit", file=runs.source)
     x, y, target = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
-    starts = grid_starts(grid)
     best, converged = _best(starts, x, y, target)
     if best is None:
         raise SpecError("the fit did not converge from any initialisation", file=runs.source)
@@ -205,7 +223,9 @@ def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed:
     if value <= best.fun:
         best.x, best.fun = polished, value
     a, b, e, alpha, beta = best.x
-    values = {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha), "beta": float(beta)}
+    with np.errstate(over="ignore"):  # an exponent past a float's range is inf, refused below
+        values = {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": float(alpha),
+                  "beta": float(beta)}
     # A law whose loss does not fall with N and D (or that underflows to 0) extrapolates nothing
     if bad := [f"{k} = {v:.3g}" for k, v in values.items() if not (math.isfinite(v) and v > 0)]:
         raise SpecError(f"the best fit has {', '.join(bad)}: these runs' loss does not fall with params and tokens as "
@@ -221,9 +241,15 @@ def fit(runs: Runs, *, grid: str | dict = "default", bootstrap: int = 200, seed:
         for _ in range(bootstrap):
             i = rng.integers(0, len(x), len(x))
             ra, rb, re, ralpha, rbeta = _polish(best.x, x[i], y[i], target[i])
-            samples.append((math.exp(re), math.exp(ra), math.exp(rb), ralpha, rbeta))
-        lo, hi = np.percentile(np.array(samples), [2.5, 97.5], axis=0)
-        out.ci = {k: (float(lo[j]), float(hi[j])) for j, k in enumerate(PARAMS)}
+            samples.append((re, ra, rb, ralpha, rbeta))
+        samples = np.array(samples)
+        with np.errstate(over="ignore", invalid="ignore"):  # E, A, B were fitted as logarithms; past range: inf
+            samples[:, :3] = np.exp(samples[:, :3])
+            lo, hi = np.percentile(samples, [2.5, 97.5], axis=0)
+        out.ci = {k: (float(lo[j]), float(hi[j])) for j, k in enumerate(PARAMS) if np.isfinite([lo[j], hi[j]]).all()}
+        if unbounded := [k for k in PARAMS if k not in out.ci]:
+            out.warnings.append(f"the bootstrap interval of {', '.join(unbounded)} is past a float's range: the runs "
+                                "do not pin it down")
     out.approaches = iso_flop_approaches(runs)
     return out
 
@@ -248,5 +274,6 @@ def iso_flop_approaches(runs: Runs) -> dict:
         ok = [i for i, v in enumerate(sizes) if v is not None]
         if len(ok) >= 2:
             slope, intercept = np.polyfit(np.log([budgets[i] for i in ok]), np.log([sizes[i] for i in ok]), 1)
-            out[name] = {"a": float(slope), "k": float(math.exp(intercept)), "n_opt": sizes, "flops": budgets}
+            if math.isfinite(k := float(np.exp(np.clip(intercept, -700, 700)))):
+                out[name] = {"a": float(slope), "k": k, "n_opt": sizes, "flops": budgets}
     return out

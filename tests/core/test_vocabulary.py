@@ -18,7 +18,7 @@ COMMANDS = [  # every command with a JSON format, each mode that adds keys
     ["memory", arch("llama")], ["memory", arch("resnet50")], ["memory", arch("mixtral"), "--formulas"],
     ["inference", arch("mixtral")],
     ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",
-     "2", "--tokens-per-second", "1e6"],
+     "2", "--tokens-per-second", "2e5"],
     ["plan", arch("llama"), *SETS, "--gpus", "8", "--search", "--top", "2"],
     ["approx", arch("llama")], ["budget", arch("llama"), "--tokens", "1e12"],
     ["budget", arch("llama"), "--flops", "1e23", "--optimal-for", "d_model"],
