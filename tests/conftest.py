@@ -10,6 +10,9 @@ from symcost.cli import main
 # Text is fitted to $COLUMNS, else to the terminal: the tests read it at one width whatever
 # runs them (a narrow terminal, or pytest-xdist's workers).
 os.environ["COLUMNS"] = "100"
+# As the command does (symcost.cli.run): OpenBLAS's extra threads only spin on symcost's small arrays,
+# and beside pytest-xdist's workers they take the cores the other worker needs
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ROOT / "architectures"
@@ -17,6 +20,31 @@ ARCHITECTURES = ROOT / "architectures"
 
 def arch(name: str) -> str:
     return str(ARCHITECTURES / f"{name}.yaml")
+
+
+_SETS = ["--set", "n_layers=2", "--set", "seq_len=64"]
+# Every command with a JSON format, each mode that adds keys: the vocabulary and strict-JSON tests run them
+JSON_COMMANDS = [
+    *(["derive", arch(n)] for n in ("llama", "mixtral", "deepseek_v3", "resnet50")),
+    *(pytest.param(["derive", arch(n)], marks=pytest.mark.slow) for n in ("mamba2", "clip", "lstm", "gemma2")),
+    *(["eval", arch(n), "--no-cache"] for n in ("llama", "mixtral")),
+    *(pytest.param(["eval", arch(n), "--no-cache"], marks=pytest.mark.slow) for n in ("resnet50", "clip")),
+    ["memory", arch("llama")], ["memory", arch("resnet50")], ["memory", arch("mixtral"), "--formulas"],
+    ["inference", arch("mixtral")],
+    ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",
+     "2", "--tokens-per-second", "2e5"],
+    ["plan", arch("llama"), *_SETS, "--gpus", "8", "--search", "--top", "2"],
+    ["approx", arch("llama")], ["budget", arch("llama"), "--tokens", "1e12"],
+    ["budget", arch("llama"), "--flops", "1e23", "--optimal-for", "d_model"],
+    ["sweep", arch("llama"), "--vary", "seq_len=1024,2048", "--metric", "params", "--metric", "weights_bytes"],
+    ["solve", arch("llama"), "--target", "params=7e9", "--for", "d_model"],
+    ["crossover", arch("transformer"), "--between", "attention:scores", "mlp", "--in", "seq_len"],
+    ["compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048"],
+    ["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "2"],
+    ["scaling", "optimal", arch("llama"), "--flops", "1e23", "--for", "n_layers", "--serve", "1e12"],
+    ["scaling", "compare", arch("llama"), arch("mixtral"), "--flops", "1e23"],
+]
+TORCH_JSON_COMMANDS = [["verify", arch("mixtral"), *_SETS], ["verify", arch("transformer"), "--memory", *_SETS]]
 
 
 def block_spec(d: int, n: int, b: int, layer: str):

@@ -88,15 +88,18 @@ def _group():
 
 def run(args=None) -> None:
     """The `symcost` command (and `python -m symcost`): the cache first, else click."""
+    import os
+
     argv = sys.argv[1:] if args is None else list(args)
+    # symcost's arrays are small (a grid of sizes, a fit's runs): OpenBLAS's extra threads only spin beside
+    # the one that works, doubling the CPU time of a fit; a user's own setting wins
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from ._fast import cached_eval
 
     try:
         if not cached_eval(argv):
             _group()(args=argv, prog_name="symcost")
     except BrokenPipeError:  # the reader left (`| head`): stop quietly, as other tools do
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
 

@@ -125,12 +125,12 @@ def check_plot(plot: str | None, *inputs: str) -> None:
         return
     if not plot.strip():
         raise SpecError("--plot needs a file name")
+    check_output(plot, *inputs)
     extension = os.path.splitext(plot)[1].lower().lstrip(".")
     if extension not in IMAGE_FORMATS:
         raise SpecError(f"--plot {plot}: expected an image file name ending in .{', .'.join(IMAGE_FORMATS)}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(plot))):
         raise SpecError(f"--plot {plot}: no directory {os.path.dirname(plot) or '.'}")
-    check_output(plot, *inputs)
 
 
 def write_output(output: str, write) -> None:

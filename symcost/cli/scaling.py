@@ -28,7 +28,7 @@ def scaling() -> None:
 @click.argument("runs", type=click.Path(dir_okay=True))
 @click.option("--grid", type=click.Choice(["default", "hoffmann"]), default="default", show_default=True,
               help="Initialisations for L-BFGS: 675 points, or the paper's 4,500.")
-@click.option("--bootstrap", type=click.IntRange(0, 1_000), default=200, show_default=True,
+@click.option("--bootstrap", type=int, default=200, show_default=True,
               help="Resamples for the 95% confidence intervals (0: none).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write observed against predicted loss (PNG).")
 @format_option(("text", "json"))

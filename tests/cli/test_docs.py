@@ -68,3 +68,18 @@ def test_the_readme_is_the_pitch_and_the_two_commands():
     assert len(text.splitlines()) <= 200 and "<!-- ci: test command" in text
     for guide in ("specs", "explore", "import-hf", "memory", "plan", "scaling", "page", "reference", "architecture"):
         assert f"(docs/{guide}.md)" in text and (ROOT / "docs" / f"{guide}.md").exists(), guide
+
+
+def test_the_readme_limits_are_the_code_s():
+    """The Limits section states each bound with the number the code enforces."""
+    from symcost.explore import compare, sweep
+    from symcost.plan import execution, search
+    from symcost.scaling import fit
+
+    text = " ".join((ROOT / "README.md").read_text().split("## Limits", 1)[1].split("## ", 1)[0].split())
+    stated = {f"`sweep` {sweep.MAX_POINTS:,} points", f"`compare --vary` {compare.MAX_POINTS}",
+              f"`--top` {search.MAX_TOP} layouts", f"`scaling fit` {fit.MAX_RUNS:,} runs",
+              f"{fit.MAX_BOOTSTRAP:,} bootstrap refits", f"Hoffmann's grid: {fit.MAX_START_RUNS // 4500} runs"}
+    assert all(s in text for s in stated), [s for s in stated if s not in text]
+    assert execution.MAX_GPUS == 10**7 and "`plan` 10⁷ GPUs" in text
+    assert fit.MAX_START_RUNS == 10**6 and fit.MAX_BOOTSTRAP_RUNS == 5 * 10**5 and search.MAX_CANDIDATES == 10**6

@@ -8,30 +8,8 @@ import re
 import pytest
 
 import symcost
-from conftest import ROOT, arch
+from conftest import JSON_COMMANDS, ROOT, TORCH_JSON_COMMANDS, arch
 from symcost.metrics import ALL_METRICS, BY_NAME, DATA_KEYED, STRUCTURE
-
-SETS = ["--set", "n_layers=2", "--set", "seq_len=64"]
-COMMANDS = [  # every command with a JSON format, each mode that adds keys
-    *(["derive", arch(n)] for n in ("llama", "mixtral", "deepseek_v3", "mamba2", "resnet50", "clip", "lstm", "gemma2")),
-    *(["eval", arch(n), "--no-cache"] for n in ("llama", "mixtral", "resnet50", "clip")),
-    ["memory", arch("llama")], ["memory", arch("resnet50")], ["memory", arch("mixtral"), "--formulas"],
-    ["inference", arch("mixtral")],
-    ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",
-     "2", "--tokens-per-second", "2e5"],
-    ["plan", arch("llama"), *SETS, "--gpus", "8", "--search", "--top", "2"],
-    ["approx", arch("llama")], ["budget", arch("llama"), "--tokens", "1e12"],
-    ["budget", arch("llama"), "--flops", "1e23", "--optimal-for", "d_model"],
-    ["sweep", arch("llama"), "--vary", "seq_len=1024,2048", "--metric", "params", "--metric", "weights_bytes"],
-    ["solve", arch("llama"), "--target", "params=7e9", "--for", "d_model"],
-    ["crossover", arch("transformer"), "--between", "attention:scores", "mlp", "--in", "seq_len"],
-    ["compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048"],
-    ["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "2"],
-    ["scaling", "optimal", arch("llama"), "--flops", "1e23", "--for", "n_layers", "--serve", "1e12"],
-    ["scaling", "compare", arch("llama"), arch("mixtral"), "--flops", "1e23"],
-]
-TORCH = [["verify", arch("mixtral"), *SETS], ["verify", arch("transformer"), "--memory", *SETS]]
-
 
 def unknown_keys(document, dims=frozenset(), where="") -> set[str]:
     """The keys of `document` neither in the table nor structural, with where they are; the keys of a
@@ -56,11 +34,13 @@ def test_the_checker_finds_a_key_outside_the_vocabulary():
     assert unknown_keys(document) == {"/rows[]/flops_forward", "/rows[]/seq_len"}
 
 
-@pytest.mark.parametrize("args", COMMANDS + [pytest.param(a, marks=pytest.mark.needs("torch")) for a in TORCH],
+@pytest.mark.parametrize("args", JSON_COMMANDS + [pytest.param(a, marks=pytest.mark.needs("torch"))
+                                  for a in TORCH_JSON_COMMANDS],
                          ids=lambda a: " ".join(str(x) for x in a[:2]).replace(str(ROOT) + "/", ""))
 def test_every_json_key_is_a_metric_or_a_documented_structural_key(cli, args):
     out = cli(*args, "--format", "json")
     assert out.exit_code in (0, 1), out.stderr  # 1: a plan that does not fit still prints its document
+    json.loads(out.stdout, parse_constant=pytest.fail)  # strict JSON: no NaN or Infinity
     dims = {d.name for a in args if str(a).endswith(".yaml") for d in symcost.load(a).dimset.items}
     assert unknown_keys(json.loads(out.stdout), dims) == set()
 

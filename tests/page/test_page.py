@@ -461,3 +461,36 @@ def test_a_ratio_prints_as_python_prints_it(forms_page, n, d):
     the page's jsonNumber gives the same text, exponent forms included."""
     want = str(n // d) if n % d == 0 else repr(n / d)
     assert forms_page.execute_script("return window.number(arguments[0], arguments[1])", str(n), str(d)) == want
+
+
+HOSTILE_NAMES = ["<!--<script>", "</script><script>alert(1)</script>", "a\u2028b & c > d"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_no_spec_text_changes_how_the_page_is_read(browser, tmp_path, name):
+    """A spec's name (or any of its text) is data: the page's script still runs, computes eval's
+    numbers and shows the name as written (before, `<!--<script>` left the script unclosed)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: {json.dumps(name)}\ndims: {{d: 8, seq_len: 4}}\nlayers:\n  - mlp: {{dim: d, hidden: 16}}\n")
+    path = tmp_path / "p.html"
+    run("page", spec, "-o", path)
+    text = path.read_text()
+    assert "<!--" not in text.split("<script>", 1)[1] and text.count("</script>") == 1
+    open_page(browser, path)
+    assert_quiet(browser, path)
+    assert page_evaluate(browser, {}) == expected(str(spec), {})
+
+
+def test_dims_named_like_object_properties_are_dims(browser, tmp_path):
+    """`constructor`, `toString`, `valueOf` and `__proto__` are plain dim names on the page (before,
+    its script threw)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: odd\ndims: {constructor: 8, toString: 16, valueOf: 2, seq_len: 4}\nlayers:\n"
+                    "  - mlp: {dim: constructor, hidden: toString}\n  - repeat: valueOf\n    layers:\n"
+                    "      - mlp: {dim: constructor, hidden: toString}\n")
+    path = tmp_path / "p.html"
+    run("page", spec, "-o", path)
+    open_page(browser, path)
+    assert_quiet(browser, path)
+    for values in ({}, {"constructor": 24, "valueOf": 3}):
+        assert page_evaluate(browser, values) == expected(str(spec), values)

@@ -450,15 +450,20 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["scaling", "fit", "/dev/zero"],
     ["scaling", "optimal", "/dev/zero", "--flops", "1e20", "--for", "d"],
     ["scaling", "compare", "/dev/zero", "--flops", "1e20"],
+    # round 3: the planner's, scaling's and explore's bounds
+    ["plan", "architectures/llama.yaml", "--gpus", "4096", "--search", "--top", "1000000000"],
+    ["plan", "architectures/deepseek_v3.yaml", "--gpus", "65536", "--smallest", "tp,pp,cp,ep", "--set", "seq_len=3"],
+    ["plan", "architectures/llama.yaml", "--gpus", "8", "--price", "inf", "--format", "json"],
+    ["sweep", "architectures/llama.yaml", "--vary", "seq_len=1:10000000", "--metric", "params"],
+    ["compare", "architectures/llama.yaml", "architectures/mixtral.yaml", "--vary", "seq_len=1:100000"],
+    ["scaling", "fit", "examples/runs_synthetic.csv", "--bootstrap", "10000"],
+    ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "d_model", "--multiple-of",
+     "1000000000000000000"],
 ])
 @pytest.mark.slow
 def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
     """Each ends with one line and exit 2 in a process capped at 1 GiB of address space and
     10 s of CPU (before: /dev/zero read until memory ran out; the aliases took 41 s)."""
-    import resource
-    import subprocess
-    import sys
-
     if "BOMB" in args:
         lines = ["name: bomb", "dims: {d: 8, seq_len: 4}", "layers:", "  - repeat: 1",
                  "    layers: &l1 [{mlp: {dim: d, hidden: 8}}, {mlp: {dim: d, hidden: 8}}, {mlp: {dim: d, hidden: 8}}]"]
@@ -467,10 +472,35 @@ def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
         (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
         args = [str(tmp_path / "bomb.yaml") if a == "BOMB" else a for a in args]
 
+    done = capped(args, tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error:") and done.stderr.count("\n") == 1, done.stderr
+
+
+def capped(args, tmp_path):
+    """`symcost ARGS` in a process capped at 1 GiB of address space and 10 s of CPU."""
+    import resource
+    import subprocess
+    import sys
+
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
 
-    done = subprocess.run([sys.executable, "-m", "symcost", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "symcost", *args], capture_output=True, text=True, timeout=60,
                           preexec_fn=cap, env={**__import__("os").environ, "SYMCOST_CACHE_DIR": str(tmp_path)})
-    assert done.returncode == 2 and done.stderr.startswith("error:") and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "architectures/mixtral.yaml", "--gpus", "4096", "--search", "--global-batch", "1000000", "--top", "50"],
+    ["plan", "architectures/deepseek_v3.yaml", "--gpus", "65536", "--search"],
+    ["scaling", "fit", "examples/runs_synthetic.csv", "--bootstrap", "1000"],
+    ["scaling", "fit", "examples/runs_synthetic.csv", "--grid", "hoffmann", "--bootstrap", "0"],
+    ["sweep", "architectures/deepseek_v3.yaml", "--vary", "seq_len=1:100000", "--metric", "params", "--metric",
+     "forward", "--metric", "peak_training_bytes"],
+    ["compare", "architectures/llama.yaml", "architectures/mixtral.yaml", "--vary", "seq_len=1:500"],
+])
+@pytest.mark.slow
+def test_the_largest_inputs_the_bounds_accept_answer_within_10_s_and_1_gib(tmp_path, args):
+    """Each bound in the README's Limits is one whose largest case finishes under the cap."""
+    done = capped(args, tmp_path)
+    assert done.returncode in (0, 1) and done.stdout and "Traceback" not in done.stderr, done.stderr[-500:]
