@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import ROOT, arch
+from conftest import arch
 from strategies import HOSTILE_NUMBERS
 
 ENTRY = {"name": "mine", "tflops": {"bf16": 100}, "memory_GB": 80, "memory_GBps": 3350, "intra_node_GBps": 900,
