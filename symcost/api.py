@@ -126,15 +126,17 @@ def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int
           metrics: Sequence[str] = ("params", "forward"), convention: str = "pytorch", components: bool = False,
           precision=None, **dims):
     """Metrics over the grid `vary` ({dim: values}), exact (a Sweep)."""
-    from .explore.sweep import sweep as _sweep
+    from .explore.sweep import MAX_POINTS, sweep as _sweep
     from .limits import MAX_LITERAL
 
     if not isinstance(vary, Mapping) or not vary:
         raise SpecError("vary: expected a mapping of dim names to lists of sizes, e.g. {'seq_len': [1024, 2048]}")
-    grid = {}
+    grid, points = {}, 1
     for name, sizes in vary.items():
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
             raise SpecError(f"vary[{name!r}]: expected a list of sizes, got {type(sizes).__name__}")
+        if (points := points * len(sizes)) > MAX_POINTS:  # before any value is read
+            raise SpecError(f"the grid has {points:,} points or more; the limit is {MAX_POINTS:,}", param="vary")
         grid[name] = list(dims_of({f"{name}[{i}]": v for i, v in enumerate(sizes)}, {}).values())
         if (bad := next((v for v in grid[name] if not isinstance(v, int) or not 1 <= v < MAX_LITERAL), None)) is not None:
             raise SpecError(f"vary[{name!r}]: {bad} is not a size; sweep varies sizes (positive integers below 10^18)")

@@ -15,12 +15,12 @@ from ..errors import SpecError
 CATALOG = Path(__file__).with_name("hardware.yaml")
 TFLOPS_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
-# Every number is finite, positive and below a bound no accelerator comes near (a thousand times
-# today's largest), so that a typo or `.inf` is refused where it is written, not planned in 0 s.
-# Strict: `true` is not 1 and "80" is not a number.
-TFLOPS = Annotated[float, Field(strict=True, gt=0, le=1e7, allow_inf_nan=False)]
-GB = Annotated[float, Field(strict=True, gt=0, le=1e6, allow_inf_nan=False)]
-GBPS = Annotated[float, Field(strict=True, gt=0, le=1e7, allow_inf_nan=False)]
+# Every number is finite and between bounds no accelerator comes near (a thousandth of a small one's,
+# a thousand times today's largest), so that a typo, `.inf` or 1e-308 is refused where it is
+# written, not planned in 0 s or forever. Strict: `true` is not 1 and "80" is not a number.
+TFLOPS = Annotated[float, Field(strict=True, ge=1e-3, le=1e7, allow_inf_nan=False)]
+GB = Annotated[float, Field(strict=True, ge=1e-3, le=1e6, allow_inf_nan=False)]
+GBPS = Annotated[float, Field(strict=True, ge=1e-3, le=1e7, allow_inf_nan=False)]
 
 
 class Hardware(BaseModel):

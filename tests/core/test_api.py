@@ -39,8 +39,8 @@ CASES = {
                                                                            "n_heads": 4, "vocab": 100}),
                       ["verify", arch("transformer"), "--memory", "--set", "n_layers=1", "--set", "seq_len=16",
                        "--set", "d_model=64", "--set", "n_heads=4", "--set", "vocab=100"]),
-    "plan_search": (lambda: symcost.plan_search(LLAMA, TINY, gpus=8, top=2),
-                    ["plan", LLAMA, *SETS, "--gpus", "8", "--search", "--top", "2"]),
+    "plan_search": (lambda: symcost.plan_search(LLAMA, TINY, gpus=4, top=2),
+                    ["plan", LLAMA, *SETS, "--gpus", "4", "--search", "--top", "2"]),
     "scaling_fit": (lambda: symcost.scaling_fit(RUNS, bootstrap=0), ["scaling", "fit", RUNS, "--bootstrap", "0"]),
     "scaling_optimal": (lambda: symcost.scaling_optimal(LLAMA, {"seq_len": 64}, flops="1e21", unknown="n_layers",
                                                         serve="1e12"),
@@ -127,3 +127,19 @@ def test_render_is_the_one_entry_the_commands_print_through():
     assert json.loads(render(b, "json")) == b.to_dict() and render(b) == b.text()
     with pytest.raises(ValueError, match="text or json"):
         render(b, "latex")
+
+
+def test_the_api_bounds_what_it_is_given():
+    """What the commands bound, the functions bound too, each in one SpecError naming the argument."""
+    with pytest.raises(symcost.SpecError, match=r"^convention: expected a name \(pytorch, macs, full\), got dict; "
+                       r"derive takes no dims"):
+        symcost.derive(LLAMA, {"d_model": 1536})  # before: TypeError, unhashable dict
+    assert symcost.evaluate(LLAMA, {"d_model": 1536}).dims["d_model"] == 1536  # values as a positional mapping
+    with pytest.raises(symcost.SpecError, match=r"^<spec>: more than 1,000,000 bytes; specs are limited to that$"):
+        symcost.loads("name: x\n" + "a" * 50_000_000)  # before: 10 s parsing, then an error
+    with pytest.raises(symcost.SpecError, match=r"^the grid has 10,000,000 points or more; the limit is 100,000$"):
+        symcost.sweep(LLAMA, {"seq_len": range(1, 10**7 + 1)})
+    with pytest.raises(symcost.SpecError, match=r"^vary seq_len: 100,000 sizes; compare evaluates each exactly, up to 500"):
+        symcost.compare(LLAMA, arch("mixtral"), varied=("seq_len", list(range(1, 100_001))))
+    with pytest.raises(symcost.SpecError, match=r"is not a size; sweep varies sizes \(positive integers below 10\^18\)"):
+        symcost.sweep(LLAMA, {"d_model": [2**63]})

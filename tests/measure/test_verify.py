@@ -85,6 +85,7 @@ def test_uncountable_parts_are_named(cli):
     assert "elementwise only: FlopCounterMode counts 0" in out
 
 
+@pytest.mark.slow  # thousands of layers built on meta
 def test_a_deep_model_is_measured_on_a_deep_stack(tmp_path):
     """PyTorch releases a deep model's hooks and graph recursively in C. On an 8 MiB stack,
     verify of 50,000 linear layers died of a segmentation fault; here the main thread gets

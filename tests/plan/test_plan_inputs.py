@@ -45,9 +45,11 @@ def plan_line(cli, *args):
     ("tflops_bf16", "true", "mine.tflops.bf16: Input should be a valid number, got True"),
     ("memory_GB", '"80"', "mine.memory_GB: Input should be a valid number, got '80'"),
     ("memory_GB", "1000000000.0", "mine.memory_GB: Input should be less than or equal to 1000000, got 1000000000.0"),
+    ("memory_GB", "1e300", "mine.memory_GB: Input should be a valid number, got '1e300'"),  # YAML 1.2 reads a string
     ("tflops_bf16", ".inf", "mine.tflops.bf16: Input should be a finite number, got inf"),
     ("memory_GB", ".nan", "mine.memory_GB: Input should be a finite number, got nan"),
-    ("memory_GB", "-80", "mine.memory_GB: Input should be greater than 0, got -80"),
+    ("memory_GB", "-80", "mine.memory_GB: Input should be greater than or equal to 0.001, got -80"),
+    ("memory_GBps", "1.0e-308", "mine.memory_GBps: Input should be greater than or equal to 0.001, got 1e-308"),
 ])
 def test_a_hardware_number_is_typed_strictly(cli, tmp_path, field, written, message):
     path = hardware_file(tmp_path, **{field: written})

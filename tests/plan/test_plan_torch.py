@@ -117,6 +117,7 @@ def _ours(p, ex, values):
     return records, calls
 
 
+@pytest.mark.slow  # 25 layouts through CommDebugMode; test_tensor_parallel_shards_equal_dtensor stays quick
 @given(layouts(max_world=8), st.booleans())
 @settings(max_examples=25, deadline=None)
 def test_tensor_and_sequence_parallel_collectives_equal_comm_debug_mode(sizes, sequence_parallel):

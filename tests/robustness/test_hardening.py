@@ -459,6 +459,11 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["scaling", "fit", "examples/runs_synthetic.csv", "--bootstrap", "10000"],
     ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "d_model", "--multiple-of",
      "1000000000000000000"],
+    ["sweep", "architectures/llama.yaml", "--vary", "d_model=9223372036854775808,4096", "--metric", "params"],
+    ["plan", "architectures/llama.yaml", "--gpus", "8", "--hardware", "mine", "--hardware-file", "HW_INF"],
+    ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "n_layers", "--fit", "FIT_NESTED"],
+    ["scaling", "fit", "RUNS_SAME"],
+    ["scaling", "fit", "examples/runs_synthetic.csv", "--plot", "examples/runs_synthetic.csv"],
 ])
 @pytest.mark.slow
 def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
@@ -471,6 +476,13 @@ def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
             lines += ["  - repeat: 1", f"    layers: &l{i} [{', '.join(['{repeat: 1, layers: *l%d}' % (i - 1)] * 3)}]"]
         (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
         args = [str(tmp_path / "bomb.yaml") if a == "BOMB" else a for a in args]
+    files = {"HW_INF": "mine: {name: m, tflops: {bf16: .inf}, memory_GB: 80, memory_GBps: .inf, intra_node_GBps: 900, "
+                       "gpus_per_node: 8, inter_node_GBps: 50, inter_node_source: x, source: y, date: '2026'}\n",
+             "FIT_NESTED": "[" * 100_000 + "]" * 100_000, "RUNS_SAME": "params,tokens,loss\n" + "1e9,2e10,2.5\n" * 7}
+    for name, text in files.items():
+        if name in args:
+            (tmp_path / name).write_text(text)
+            args = [str(tmp_path / name) if a == name else a for a in args]
 
     done = capped(args, tmp_path)
     assert done.returncode == 2 and done.stderr.startswith("error:") and done.stderr.count("\n") == 1, done.stderr
