@@ -43,6 +43,7 @@ NAMES = frozenset({
     "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens", "tf_legacy_loss",
     "forced_decoder_ids", "force_bos_token_to_be_generated",  # Whisper's task tokens, BART's legacy first token
     "num_logits_to_keep", "calc_logits_for_entire_prompt",  # Jamba's: the prompt positions generation scores
+    "pad_key_length",  # GPTBigCode (StarCoder): pads keys for a fused kernel's alignment, computes nothing more
 })
 
 # ..._token_id(s), any dropout probability (..._dropout, ..._dropout_prob, ..._pdrop, dropout_rate)
@@ -54,7 +55,12 @@ PATTERNS = (re.compile(r".*_token_ids?$"), *DROPOUT)
 # pruned, encoder and decoder tied), so another is refused unless the family reads the field.
 # top_k is sampling's; no supported family names its experts per token so.
 AT_DEFAULT = {"add_cross_attention": False, "cross_attention_hidden_size": None, "is_decoder": False,
-              "tie_encoder_decoder": False, "pruned_heads": {}, "top_k": 50}
+              "tie_encoder_decoder": False, "pruned_heads": {}, "top_k": 50,
+              "use_mrope": False}  # Qwen2.5's text configs say so; true is a vision-language model's (REFUSED)
+
+# Why a field is refused at a value other than its neutral one, where the general reason says too little
+REFUSED = {"use_mrope": "multimodal rotary positions change no count, but they are a vision-language model's, "
+                        "whose vision tower this config does not describe; import the model's text config"}
 
 
 def dropout(key: str) -> bool:

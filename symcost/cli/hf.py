@@ -38,6 +38,8 @@ def import_hf(config, model_id, output, name, head) -> None:
     if output:
         check_output(output, path)
     imported = api.import_hf(path, name=name, head=head)
+    for note in imported.notes:
+        click.echo(printable(f"note: {note}"), err=True)
     if imported.ignored:
         click.echo(printable("ignored (they change no count): " + ", ".join(imported.ignored)), err=True)
     if output:

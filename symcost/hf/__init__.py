@@ -81,9 +81,10 @@ class Imported(Result):
 
     yaml: str  # the spec
     ignored: list[str]  # the config's fields that change no count, not read
+    notes: list[str] = ()  # how the config was read where it is not plain (a model_type read as another)
 
     def to_dict(self) -> dict:
-        return {"name": self.spec().name, "yaml": self.yaml, "ignored": self.ignored}
+        return {"name": self.spec().name, "yaml": self.yaml, "ignored": self.ignored, "notes": list(self.notes)}
 
     def text(self, width: int | None = None) -> str:
         return self.yaml
@@ -102,6 +103,18 @@ class Imported(Result):
         return loads(self.yaml, "<imported>")
 
 
+def family_of_class(architectures) -> str | None:
+    """The supported family whose model class `architectures[0]` names (DeepseekV3ForCausalLM:
+    deepseek_v3), by its name without the head (ForCausalLM, Model, …), case and underscores aside."""
+    import re
+
+    if not isinstance(architectures, list) or not architectures or not isinstance(architectures[0], str):
+        return None
+    stem = re.sub(r"(For[A-Za-z]+|LMHeadModel|Model)$", "", architectures[0]).lower()
+    found = [f for f in FAMILIES if f.replace("_", "") == stem]
+    return found[0] if len(found) == 1 else None
+
+
 def import_config(data: dict, source: str = "config.json", name: str | None = None, text: str | None = None,
                   head: str | None = None) -> str:
     """The spec text for a config's architecture (see convert)."""
@@ -116,11 +129,18 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object (a Hugging Face config.json)", file=source)
     c = Config(data, source, key_places(text) if text is not None else None)
-    family = data.get("model_type")
+    family, notes = data.get("model_type"), []
+    if isinstance(family, str) and family not in FAMILIES and (known := family_of_class(data.get("architectures"))):
+        # Kimi-K2 ships DeepSeek-V3's architecture under its own model_type, which transformers maps back
+        notes.append(f"model_type {family!r} is not a family symcost knows; read as {known}, the family of "
+                     f"architectures[0] {data['architectures'][0]}")
+        family = known
     if not isinstance(family, str) or family not in FAMILIES:
         raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
     w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
                f"{family} architecture from its Hugging Face config")
+    for note in notes:
+        w.note(note)
     c.read.update({"model_type", "_name_or_path"})  # read above
     for key in ("rope_parameters", "rope_scaling"):  # frequencies only, unless they rotate part of each head
         factor = data[key].get("partial_rotary_factor") if isinstance(data.get(key), dict) else None
@@ -137,7 +157,7 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
         w.note(f"the config's dropout ({', '.join(trained)}) is not written: activation memory here is that of "
                "p = 0, without dropout's one-byte masks (to count them, add a {rate: …} dim and the layers' "
                "dropout fields, as architectures/megatron_gpt.yaml does)")
-    return Imported(w.text(), ignored)
+    return Imported(w.text(), ignored, notes)
 
 
 def _at(data: dict, path: str):

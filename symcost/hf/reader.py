@@ -4,7 +4,7 @@ refused by name; and the readings several families share (activations, aliases, 
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..hfneutral import neutral
+from ..hfneutral import REFUSED, neutral
 
 
 class Config:
@@ -30,6 +30,19 @@ class Config:
             raise self.error(key, f"expected an object, got {value!r}")
         self.nested.append(Config(value, self.source, self.places, self.prefix + (key,)))
         return self.nested[-1]
+
+    def _same_as_read(self, key: str) -> None:
+        """CLIP's older configs hold `text_config_dict` beside `text_config`, which transformers
+        overrides with it: it changes nothing where every value it holds is `text_config`'s."""
+        base = key.removesuffix("_dict")
+        if not key.endswith("_config_dict") or self.data[key] is None:
+            return
+        if not isinstance(self.data[key], dict) or not isinstance(self.data.get(base), dict):
+            raise self.error(key, f"expected an object beside {base}")
+        for field, value in self.data[key].items():
+            if self.data[base].get(field) != value:
+                raise self.error(key, f"{field} {value!r} differs from {base}.{field} "
+                                      f"{self.data[base].get(field)!r}; transformers builds the model from this one's")
 
     def get(self, key: str, default=None):
         self.read.add(key)
@@ -63,10 +76,14 @@ class Config:
         """The fields not read that change no count (ignored), nested ones as `attn_config.attn_pdrop`;
         any other unread field is refused."""
         unread = sorted(k for k in self.data if k not in self.read)
-        unknown = [k for k in unread if not neutral(k, self.data[k]) and k not in self.unused]
+        for key in unread:
+            self._same_as_read(key)
+        unknown = [k for k in unread if not neutral(k, self.data[k]) and k not in self.unused
+                   and not k.endswith("_config_dict")]
         if unknown:
-            raise self.error(unknown[0], "a config field the importer does not understand; it may change the "
-                             "architecture, so no spec is written (symcost never writes a silently wrong one)")
+            raise self.error(unknown[0], REFUSED.get(unknown[0], "a config field the importer does not understand; it "
+                             "may change the architecture, so no spec is written (symcost never writes a silently "
+                             "wrong one)"))
         return unread + [f"{n.prefix[-1]}.{k}" for n in self.nested for k in n.unread()]
 
 

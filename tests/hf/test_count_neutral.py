@@ -1,0 +1,62 @@
+"""Real configs refused before over fields that change no count now import (the JSON alone is read,
+so no transformers here): each variant equals the published file's import, which tests/hf/
+test_hf_configs.py proves exact against transformers; a value that would change the model is still
+refused in one line naming the field."""
+
+import json
+
+import pytest
+
+import symcost
+from published import DATA
+from symcost.hf import convert
+
+
+def config(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def totals(data: dict) -> dict:
+    return symcost.evaluate(convert(data).spec()).total
+
+
+@pytest.mark.parametrize("name, change", [
+    ("Qwen2-7B", {"use_mrope": False}),  # Qwen2.5's text configs
+    ("gpt_bigcode-santacoder", {"pad_key_length": True}),  # StarCoder's
+    ("clip-ViT-B-32", {"text_config_dict": {"hidden_size": 512, "num_hidden_layers": 12, "vocab_size": 49408},
+                       "vision_config_dict": {"hidden_size": 768, "patch_size": 32}}),  # openai/clip-vit-base-patch32's
+])
+def test_a_count_neutral_field_imports_to_the_same_counts(name, change):
+    data = config(name)
+    for key, value in change.items():  # the _dict holds values its _config has (the test's own check)
+        assert not isinstance(value, dict) or all(data[key.removesuffix("_dict")][k] == v for k, v in value.items())
+    assert totals(data | change) == totals(data)
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("Qwen2-7B", {"use_mrope": True}, "use_mrope: multimodal rotary positions change no count, but they are a "
+     "vision-language model's, whose vision tower this config does not describe; import the model's text config"),
+    ("clip-ViT-B-32", {"text_config_dict": {"hidden_size": 1024}}, "text_config_dict: hidden_size 1024 differs from "
+     "text_config.hidden_size 512; transformers builds the model from this one's"),
+])
+def test_a_value_that_changes_the_model_is_refused_naming_the_field(name, change, message):
+    with pytest.raises(symcost.SpecError) as e:
+        convert(config(name) | change)
+    assert str(e.value) == f"config.json: {message}"
+
+
+def test_a_model_type_read_as_the_family_its_architectures_names(cli, tmp_path):
+    """Kimi-K2 ships DeepSeek-V3's architecture (architectures: DeepseekV3ForCausalLM) under
+    model_type kimi_k2: read as deepseek_v3, said on stderr and in the spec's header."""
+    r1 = config("DeepSeek-R1")
+    k2 = tmp_path / "config.json"
+    k2.write_text(json.dumps(r1 | {"model_type": "kimi_k2"}))
+    out = cli("import-hf", k2, "-o", tmp_path / "k2.yaml")
+    note = ("model_type 'kimi_k2' is not a family symcost knows; read as deepseek_v3, the family of architectures[0] "
+            "DeepseekV3ForCausalLM")
+    assert out.exit_code == 0 and out.stderr.startswith(f"note: {note}\n")
+    assert "# NB: model_type 'kimi_k2' is not a family symcost knows" in (tmp_path / "k2.yaml").read_text()
+    assert symcost.evaluate(str(tmp_path / "k2.yaml")).total == totals(r1)
+    k2.write_text(json.dumps(r1 | {"model_type": "kimi_k2", "architectures": ["KimiK2Model"]}))
+    unknown = cli("import-hf", k2)  # a class of no supported family: refused as before
+    assert unknown.exit_code == 2 and "model_type: 'kimi_k2' is not supported" in unknown.stderr
