@@ -20,7 +20,7 @@ Examples:
 @click.argument("config", required=False, type=click.Path(path_type=str))
 @click.option("--model-id", metavar="ORG/NAME", help="Read its config.json from the local Hugging Face cache (no network).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write the spec here (default: stdout).")
-@click.option("--name", help="The spec's name (default: the config's _name_or_path, else its model_type).")
+@click.option("--name", help="The spec's name (default: the config's _name_or_path, else its file's or model directory's name).")
 @click.option("--head", type=click.Choice(["lm", "mlm", "classifier", "none"]),
               help="The model's head (default: the one the config's `architectures` names: …ForCausalLM, "
                    "…ForMaskedLM, …ForSequenceClassification, or the bare …Model).")

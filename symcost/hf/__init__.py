@@ -103,6 +103,19 @@ class Imported(Result):
         return loads(self.yaml, "<imported>")
 
 
+def _model_name(data: dict, source: str) -> str:
+    """The model's name: the config's `_name_or_path`, else its file's (a model directory's
+    config.json: the directory's), never just the model_type."""
+    from pathlib import PurePath
+
+    if given := str(data.get("_name_or_path") or ""):
+        return given.replace("/", "-")
+    path = PurePath(source)
+    if path.name == "config.json":
+        return path.parent.name if path.parent.name not in ("", ".") else ""
+    return path.stem if path.suffix == ".json" else ""
+
+
 def family_of_class(architectures) -> str | None:
     """The supported family whose model class `architectures[0]` names (DeepseekV3ForCausalLM:
     deepseek_v3), by its name without the head (ForCausalLM, Model, …), case and underscores aside."""
@@ -137,8 +150,7 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
         family = known
     if not isinstance(family, str) or family not in FAMILIES:
         raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
-    w = Writer(name or str(data.get("_name_or_path") or family).replace("/", "-") or family, source,
-               f"{family} architecture from its Hugging Face config")
+    w = Writer(name or _model_name(data, source) or family, source, f"{family} architecture from its Hugging Face config")
     for note in notes:
         w.note(note)
     c.read.update({"model_type", "_name_or_path"})  # read above

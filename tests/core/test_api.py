@@ -100,7 +100,7 @@ def test_a_public_function_returns_what_its_command_writes(cli, tmp_path, name):
     written = (tmp_path / "out").read_text()
     assert written == getattr(result, "html", result.text())
     expected = {"page": lambda: {"name": "llama-2-7b", "bytes": len(written.encode())},
-                "import_hf": lambda: {"name": "mixtral", "yaml": written, "notes": [],
+                "import_hf": lambda: {"name": "Mixtral-8x7B-v0.1", "yaml": written, "notes": [],
                                       "ignored": out.stderr.splitlines()[0].split(": ", 1)[1].split(", ")},
                 "flops_per_token": lambda: {"name": "llama-2-7b", "recompute": "full", "source": written}}
     assert result.to_dict() == expected[name]()

@@ -60,3 +60,14 @@ def test_a_model_type_read_as_the_family_its_architectures_names(cli, tmp_path):
     k2.write_text(json.dumps(r1 | {"model_type": "kimi_k2", "architectures": ["KimiK2Model"]}))
     unknown = cli("import-hf", k2)  # a class of no supported family: refused as before
     assert unknown.exit_code == 2 and "model_type: 'kimi_k2' is not supported" in unknown.stderr
+
+
+@pytest.mark.parametrize("where, data, name", [
+    ("Mixtral-8x7B-v0.1.json", {}, "Mixtral-8x7B-v0.1"),  # the file's name
+    ("Meta-Llama-3-8B/config.json", {}, "Meta-Llama-3-8B"),  # a model directory's
+    ("x/config.json", {"_name_or_path": "meta-llama/Meta-Llama-3-8B"}, "meta-llama-Meta-Llama-3-8B"),
+    ("config.json", {}, "mixtral"),  # nothing names it: the family
+])
+def test_an_imported_spec_is_named_after_the_model(where, data, name):
+    imported = convert(config("Mixtral-8x7B-v0.1") | data, source=where)
+    assert imported.spec().name == name  # before: "mixtral" for each of the first two
