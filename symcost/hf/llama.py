@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .heads import _decoder_head
 from .reader import Config, _act, _alias, _rotary_fraction
-from .writer import CLIPPED, SCALED, Writer, _flow, _parallel_block, _runs
+from .writer import CLIPPED, SCALED, Writer, _capped_seq_len, _flow, _parallel_block, _runs
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + {
         "experts": " (each expert's)", "routed": " (unused by MoE layers)"}.get(f.moe, ""))
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
-    w.dim("seq_len", c.int("max_position_embeddings", 4096), "max_position_embeddings: one full-context pass")
+    _capped_seq_len(c, w)  # a working length: not silently a 131,072-token pass
     w.dim("batch", 1, "sequences per pass")
     act = _act(c, *f.act, dict(f.act_read_as))
     for key in f.read:

@@ -71,3 +71,13 @@ def test_a_model_type_read_as_the_family_its_architectures_names(cli, tmp_path):
 def test_an_imported_spec_is_named_after_the_model(where, data, name):
     imported = convert(config("Mixtral-8x7B-v0.1") | data, source=where)
     assert imported.spec().name == name  # before: "mixtral" for each of the first two
+
+
+def test_a_long_context_decoder_is_imported_at_a_stated_working_length():
+    """Llama-3.1 holds 131,072 positions: the spec's seq_len is 4,096, and says why (before: a
+    131,072-token pass, silently)."""
+    text = convert(config("Llama-3.1-8B-Instruct")).yaml
+    assert "  seq_len: 4096                       # a 4096-token pass (max_position_embeddings 131,072 is longer)" \
+        in text.splitlines()
+    short = convert(config("Llama-2-7b-hf")).yaml  # 4,096 positions: one full-context pass, as before
+    assert "  seq_len: 4096                       # max_position_embeddings: one full-context pass" in short.splitlines()
