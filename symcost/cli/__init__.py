@@ -67,6 +67,28 @@ def _group():
             with formatter.section("Commands"):
                 formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
+        def main(self, *args, **kwargs):
+            """As click's, but a usage error (an option's value out of range, a missing argument)
+            is one line on stderr with exit status 2, as every other error of the commands is."""
+            kwargs.pop("standalone_mode", None)
+            try:
+                code = super().main(*args, standalone_mode=False, **kwargs)
+            except click.UsageError as e:
+                if type(e).__name__ == "NoArgsIsHelpError":  # `symcost` alone: its help, as click prints it
+                    e.show()
+                    sys.exit(e.exit_code)
+                where = f" (symcost {e.ctx.command_path.split(' ', 1)[1]} --help)" if e.ctx and " " in \
+                    e.ctx.command_path else " (symcost --help)"
+                click.echo(f"error: {e.format_message()}{where}", err=True)
+                sys.exit(e.exit_code)
+            except click.ClickException as e:
+                click.echo(f"error: {e.format_message()}", err=True)
+                sys.exit(e.exit_code)
+            except click.exceptions.Abort:
+                click.echo("aborted", err=True)
+                sys.exit(1)
+            sys.exit(code if isinstance(code, int) else 0)
+
         def resolve_command(self, ctx, args):
             if args and args[0] not in COMMANDS and not args[0].startswith("-"):
                 import difflib

@@ -92,3 +92,22 @@ def test_a_long_command_says_what_it_does_on_a_terminal_only(monkeypatch, tty, f
         time.sleep(0.3)
     assert ("\rfitting 9 runs… 0 s" in terminal.text) == shown and terminal.text.endswith("\r\033[K") == shown
     assert shown or terminal.text == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["plan", "SPEC", "--top", "0"], "error: Invalid value for '--top': 0 is not in the range 1<=x<=1000000000. "
+                                     "(symcost plan --help)"),
+    (["evl", "SPEC"], "error: No such command 'evl'. Did you mean 'eval'? Commands: derive, eval, verify, sweep, solve, "
+                      "crossover, compare, approx, budget, memory, inference, plan, flops-per-token, scaling, page, "
+                      "import-hf (symcost --help)"),
+    (["derive"], "error: Missing argument 'SPEC'. (symcost derive --help)"),
+    (["eval", "SPEC", "--format", "yaml"], "error: Invalid value for '--format': 'yaml' is not one of 'text', 'json', "
+                                           "'markdown', 'latex'. (symcost eval --help)"),
+    (["scaling", "fit", "SPEC", "--grid", "x"], "error: Invalid value for '--grid': 'x' is not one of 'default', "
+                                                "'hoffmann'. (symcost scaling fit --help)"),
+])
+def test_a_usage_error_is_one_line_too(cli, args, message):
+    """click's own checks (a range, a choice, a missing argument) end as every other error does: one
+    line, exit 2 (before: a usage block of four lines)."""
+    out = cli(*(arch("llama") if a == "SPEC" else a for a in args))
+    assert out.exit_code == 2 and out.stderr == message + "\n"
