@@ -464,6 +464,16 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "n_layers", "--fit", "FIT_NESTED"],
     ["scaling", "fit", "RUNS_SAME"],
     ["scaling", "fit", "examples/runs_synthetic.csv", "--plot", "examples/runs_synthetic.csv"],
+    ["scaling", "fit", "RUNS_RISING", "--bootstrap", "0"],
+    ["scaling", "fit", "RUNS_BIG_CELL"],
+    ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "n_layers", "--fit", "FIT_TRUE"],
+    ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "n_layers", "--fit", "FIT_TRUE",
+     "--law", "kaplan2020"],
+    ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e23", "--for", "d_head"],
+    ["scaling", "optimal", "architectures/llama.yaml", "--flops", "1e40", "--for", "n_layers"],
+    ["plan", "architectures/llama.yaml", "--gpus", "8", "--tokens", "2.5"],
+    ["plan", "architectures/llama.yaml", "--gpus", "8", "--tokens-per-second", "1e300"],
+    ["plan", "architectures/llama.yaml", "--gpus", "8", "--tokens-per-second", "1e13"],
 ])
 @pytest.mark.slow
 def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
@@ -478,14 +488,28 @@ def test_hostile_command_lines_end_within_10_s_and_1_gib(tmp_path, args):
         args = [str(tmp_path / "bomb.yaml") if a == "BOMB" else a for a in args]
     files = {"HW_INF": "mine: {name: m, tflops: {bf16: .inf}, memory_GB: 80, memory_GBps: .inf, intra_node_GBps: 900, "
                        "gpus_per_node: 8, inter_node_GBps: 50, inter_node_source: x, source: y, date: '2026'}\n",
-             "FIT_NESTED": "[" * 100_000 + "]" * 100_000, "RUNS_SAME": "params,tokens,loss\n" + "1e9,2e10,2.5\n" * 7}
+             "FIT_NESTED": "[" * 100_000 + "]" * 100_000, "RUNS_SAME": "params,tokens,loss\n" + "1e9,2e10,2.5\n" * 7,
+             "RUNS_RISING": "params,tokens,loss\n" + "".join(f"{1e8 * 2**i},{1e9 * 2**i},{2 + 0.2 * i}\n" for i in range(6)),
+             "RUNS_BIG_CELL": "params,tokens,loss\n" + "1" * 200_000 + ",1,1\n",
+             "FIT_TRUE": '{"fit": {"E": true, "A": 400, "B": 400, "alpha": 0.3, "beta": 0.3}}'}
     for name, text in files.items():
         if name in args:
             (tmp_path / name).write_text(text)
             args = [str(tmp_path / name) if a == name else a for a in args]
 
+    before = inputs_state(tmp_path)
     done = capped(args, tmp_path)
     assert done.returncode == 2 and done.stderr.startswith("error:") and done.stderr.count("\n") == 1, done.stderr
+    assert inputs_state(tmp_path) == before  # no file changed (the cache directory aside)
+
+
+def inputs_state(tmp_path) -> dict:
+    """Every file a command line here could touch: the shipped specs and examples, and tmp_path's."""
+    from pathlib import Path
+
+    files = [*Path("architectures").iterdir(), *Path("examples").iterdir(),
+             *(f for f in tmp_path.rglob("*") if f.is_file() and not f.name.startswith("eval-"))]
+    return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for f in files}
 
 
 def capped(args, tmp_path):
@@ -500,6 +524,57 @@ def capped(args, tmp_path):
 
     return subprocess.run([sys.executable, "-m", "symcost", *args], capture_output=True, text=True, timeout=60,
                           preexec_fn=cap, env={**__import__("os").environ, "SYMCOST_CACHE_DIR": str(tmp_path)})
+
+
+HOSTILE_API = """
+import math, symcost
+L = "architectures/llama.yaml"
+calls = [
+    lambda: symcost.derive(L, {"d_model": 1536}),
+    lambda: symcost.loads("name: x\\n" + "a" * 50_000_000),
+    lambda: symcost.sweep(L, {"seq_len": range(1, 10**7 + 1)}),
+    lambda: symcost.sweep(L, {"d_model": [2**63]}),
+    lambda: symcost.compare(L, "architectures/mixtral.yaml", varied=("seq_len", list(range(1, 100_001)))),
+    lambda: symcost.plan(L, gpus=8, tp=True),
+    lambda: symcost.plan(L, gpus=8, price=math.inf),
+    lambda: symcost.plan(L, gpus=10**30),
+    lambda: symcost.plan(L, gpus=8, tokens=2.5),
+    lambda: symcost.plan_search(L, gpus=4096, top=10**9),
+    lambda: symcost.plan("architectures/deepseek_v3.yaml", gpus=65536, smallest=("tp", "pp", "cp", "ep"), seq_len=3),
+    lambda: symcost.scaling_fit({"params": [1e9] * 7, "tokens": [2e10] * 7, "loss": [2.5] * 7}),
+    lambda: symcost.scaling_fit("examples/runs_synthetic.csv", bootstrap=10**4),
+    lambda: symcost.scaling_optimal(L, flops="1e23", unknown="d_head"),
+    lambda: symcost.scaling_optimal(L, flops="1e23", unknown="d_model", multiple_of=10**18),
+    lambda: symcost.scaling_optimal(L, flops="1e23", unknown="n_layers", law="kaplan2020", fit="x.json"),
+]
+for i, call in enumerate(calls):
+    try:
+        call()
+    except symcost.SpecError as e:
+        assert "\\n" not in str(e), e
+    else:
+        raise AssertionError(f"call {i} answered")
+print(len(calls))
+"""
+
+
+@pytest.mark.slow
+def test_the_api_refuses_the_hostile_inputs_within_10_s_and_1_gib(tmp_path):
+    """The same inputs given to the functions: each a SpecError of one line, all of them together in
+    one process capped as the command lines are."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
+
+    before = inputs_state(tmp_path)
+    done = subprocess.run([sys.executable, "-c", HOSTILE_API], capture_output=True, text=True, timeout=60,
+                          preexec_fn=cap, env={**__import__("os").environ, "SYMCOST_CACHE_DIR": str(tmp_path)})
+    assert done.returncode == 0 and done.stdout.strip() == "16", done.stderr[-2000:]
+    assert inputs_state(tmp_path) == before
 
 
 @pytest.mark.parametrize("args", [
