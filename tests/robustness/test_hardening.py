@@ -591,3 +591,27 @@ def test_the_largest_inputs_the_bounds_accept_answer_within_10_s_and_1_gib(tmp_p
     """Each bound in the README's Limits is one whose largest case finishes under the cap."""
     done = capped(args, tmp_path)
     assert done.returncode in (0, 1) and done.stdout and "Traceback" not in done.stderr, done.stderr[-500:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    'name: "<!--<script>"\ndims: {d: 8, seq_len: 4}\nlayers:\n  - mlp: {dim: d, hidden: 16}\n',
+    "name: odd\ndims: {constructor: 8, toString: 16, valueOf: 2, seq_len: 4}\nlayers:\n"
+    "  - mlp: {dim: constructor, hidden: toString}\n",
+])
+def test_a_hostile_page_is_written_within_10_s_and_1_gib(tmp_path, text):
+    """The page's examples (a name that would open an HTML comment, dims named like Object's
+    properties) are answered under the cap, writing only the page (tests/page checks it in a browser)."""
+    (tmp_path / "s.yaml").write_text(text)
+    before = inputs_state(tmp_path)
+    done = capped(["page", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "p.html")], tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("wrote "), done.stderr
+    after = inputs_state(tmp_path)
+    assert {k: v for k, v in after.items() if not k.endswith("p.html")} == before
+
+
+def test_smallest_on_a_model_that_fits_nowhere_is_one_line(cli):
+    out = cli("plan", "architectures/deepseek_v3.yaml", "--gpus", "65536", "--smallest", "tp,pp,cp,ep", "--set",
+              "seq_len=3")
+    assert out.exit_code == 2 and out.stderr == ("error: no tp x pp x cp x ep fits: tried 9 layouts of 65536 GPUs; add "
+                                                 "GPUs, shard more (--zero 3), or recompute\n")
