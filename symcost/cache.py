@@ -78,15 +78,14 @@ def _load(path) -> dict | None:
     """The entry's namespace (its source under SOURCE), or None for a missing, damaged, edited or
     foreign one: in a directory or file another user could write, not UTF-8, or whose first line's
     sha256 is not its text's."""
-    import hashlib
-
     if not (_owned(path.parent) and _owned(path)):
         return None
     try:
-        seal, _, source = path.read_bytes().decode("utf-8").partition("\n")
+        text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if seal != f"# sha256 {hashlib.sha256(source.encode()).hexdigest()}":
+    source = text.partition("\n")[2]
+    if _sealed(source) != text:
         return None
     namespace: dict = {}
     try:

@@ -90,10 +90,7 @@ class Imported(Result):
         return self.yaml
 
     def summary(self):
-        import yaml
-
-        head = yaml.safe_load(self.yaml)["name"]
-        return f"{head}: a spec from a Hugging Face config", [("lines", f"{self.yaml.count(chr(10)):,}"),
+        return f"{self.spec().name}: a spec from a Hugging Face config", [("lines", f"{self.yaml.count(chr(10)):,}"),
                                                              ("fields ignored", f"{len(self.ignored):,}")]
 
     def spec(self):

@@ -34,6 +34,7 @@ from .time import PEAK_DTYPE, link_bandwidth, piece_work
 
 ARGS = (TP, PP, DP, EP, CP, MB, M, V)
 MAX_CANDIDATES = 1_000_000
+MAX_TOP = 50  # layouts a search plans exactly after ranking them all
 
 
 @dataclass(frozen=True, repr=False)  # repr is Result's summary
@@ -213,7 +214,6 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
 
 
 SMALLEST = ("tp", "pp", "cp", "ep")
-MAX_TOP = 50  # layouts a search plans exactly after ranking them all
 
 
 def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, values: Mapping[str, int] | None,

@@ -70,7 +70,7 @@ class Fit(Result):
         return fit_text(self, width)
 
     def summary(self):
-        return f"L(N, D) fitted to {self.source}", [(k, f"{self.values[k]:.6g}") for k in ("E", "A", "B", "alpha", "beta")]
+        return f"L(N, D) fitted to {self.source}", [(k, f"{self.values[k]:.6g}") for k in PARAMS]
 
     def to_dict(self) -> dict:
         return {"fit": {**self.values, "objective": self.objective}, "ci": {k: list(v) for k, v in self.ci.items()},
