@@ -34,11 +34,16 @@ class Cost:
     core_inputs: sympy.Expr = ZERO
     core_eager: sympy.Expr = ZERO
     core_sdpa: sympy.Expr = ZERO
+    frozen: sympy.Expr = ZERO  # of `params`, those a fine-tune does not train (finetune.py)
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:
         """Parameters that every token uses."""
         return cls(params=count, active_params=count)
+
+    @property
+    def trainable(self) -> sympy.Expr:
+        return self.params - self.frozen
 
     @property
     def train(self) -> sympy.Expr:

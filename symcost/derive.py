@@ -179,6 +179,12 @@ class Derivation(Result):
         return sorted(str(s) for s in syms)
 
 
+def tunable_kinds() -> list[str]:
+    from .components import REGISTRY
+
+    return [kind for kind in REGISTRY if REGISTRY[kind].tunable]
+
+
 def input_flow(spec: Spec) -> Flow:
     """The stream a spec starts from: images of image_size x image_size when that dim is
     declared (and no image encoder reads the images: CLIP's main stream is its text), else
@@ -252,14 +258,16 @@ class _Walker:
                 nodes += block
                 continue
             kind, component = component_of(item)
-            ctx = Ctx(self.conv, self.batch, flow, self.context, self.decode)
             here = where + (i, kind)
+            ctx = Ctx(self.conv, self.batch, flow, self.context, self.decode, self.tuning(kind, component, here))
             try:
                 if self.decode and not component.decodes:
                     raise FieldError(None, f"a {kind} layer has no decode step (one token at a time against a cache)")
                 parts = component.parts(ctx)
                 saved = self.saved(component, ctx)
                 flow = component.after(flow)
+                if ctx.tune is not None and not ctx.flow.grad and total(parts.values()).trainable == 0:
+                    flow = replace(flow, grad=False)  # nothing before or in it trains: no gradient flows yet
             except FieldError as e:
                 raise self.spec.doc.error(here + ((e.field,) if e.field else ()), e.message) from None
             self.sites.append(Site(here, component, ctx))
@@ -268,6 +276,15 @@ class _Walker:
                 self.pending = False
             nodes.append(Node(f"{path}/{i}/{kind}", kind, total(parts.values()) + saved, parts))
         return nodes, flow
+
+    def tuning(self, kind: str, component, where: tuple):
+        """The component's share of the spec's fine-tune, refused where no rule models it."""
+        finetune = self.spec.finetune
+        tuning = None if finetune is None else finetune.tuning(kind)
+        if tuning is not None and not component.tunable:
+            raise self.spec.doc.error(where, f"a {kind} layer has no fine-tuning rule (frozen weights, adapters); "
+                                      f"fine-tuning covers {', '.join(tunable_kinds())}")
+        return tuning
 
     @staticmethod
     def saved(component, ctx: Ctx) -> Cost:
@@ -367,6 +384,6 @@ def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:
     """A repeated node; with shared weights, its parameters are one pass's (the work stays N passes')."""
     if not shared:
         return node
-    held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params)
+    held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params, frozen=one.frozen)
     return replace(node, cost=held(node.cost, one_pass.cost),
                    parts={k: held(c, one_pass.parts[k]) for k, c in node.parts.items()})

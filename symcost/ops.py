@@ -20,14 +20,15 @@ def matmul(conv: Convention, batch, m, k, n, *, grad_a: bool, grad_b: bool) -> C
     return Cost(forward=forward, backward=forward * (int(grad_a) + int(grad_b)))
 
 
-def linear(conv: Convention, tokens, d_in, d_out, *, bias: bool, input_grad: bool) -> Cost:
+def linear(conv: Convention, tokens, d_in, d_out, *, bias: bool, input_grad: bool, weight_grad: bool = True) -> Cost:
     """y = x @ W^T + b. x: [tokens, d_in] @ W^T: [d_in, d_out] -> [tokens, d_out].
 
-    Backward: the weight gradient always; the input gradient only when the input needs
-    one (NB: a first layer on raw inputs does not, so its backward is 1x its forward).
+    Backward: the weight gradient unless the weight is frozen; the input gradient only when
+    the input needs one (NB: a first layer on raw inputs does not, so its backward is 1x its
+    forward).
     """
     params = d_in * d_out + (d_out if bias else 0)
-    cost = Cost.weights(params) + matmul(conv, 1, tokens, d_in, d_out, grad_a=input_grad, grad_b=True)
+    cost = Cost.weights(params) + matmul(conv, 1, tokens, d_in, d_out, grad_a=input_grad, grad_b=weight_grad)
     if bias:
         cost = cost + elementwise(conv, tokens * d_out, "bias")
     return cost

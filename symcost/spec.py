@@ -21,6 +21,7 @@ from . import source, symbols
 from .components import REGISTRY, Component, Flow, Size
 from .dims import Dims
 from .errors import SpecError
+from .finetune import Finetune
 from .source import Document
 
 MAX_NESTING = 16
@@ -106,6 +107,7 @@ class Spec(BaseModel):
     source: str | None = None  # where the sizes come from (paper, config)
     dims: dict[str, Any] = {}
     layers: Layers = Field(min_length=1)
+    finetune: Finetune | None = None  # how training after pretraining treats the weights (finetune.py)
 
     _dims: Dims = PrivateAttr()
     _doc: Document = PrivateAttr()

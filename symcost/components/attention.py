@@ -34,7 +34,7 @@ from ..symbols import ACT
 from . import dropout
 from .parallel import Rule, by_heads
 from .base import Component, Ctx, Rate, Size
-from .rmsnorm import rms_saved
+from .rmsnorm import norm_grads, rms_saved
 
 
 class Heads(Component):
@@ -79,6 +79,7 @@ class Projections(Heads):
 class Attention(Projections):
     kind = "attention"
     attends = "self"
+    tunable = True
     parallel = Rule("parallel", by_heads, lambda c: (("heads", c.heads), ("kv_heads", c.n_kv)),
                     torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise")),
                     refuses=lambda c: "qk_norm: full normalises over every head at once, so a tp rank would need the "
@@ -102,37 +103,47 @@ class Attention(Projections):
     def parts(self, ctx: Ctx):
         h, kv, hd = self.heads, self.n_kv, self.d_head
         parts = {
-            "q_proj": ctx.linear(self.dim, h * hd, self.has_bias("q")),
-            "k_proj": ctx.linear(self.dim, kv * hd, self.has_bias("k")),
-            "v_proj": ctx.linear(self.dim, kv * hd, self.has_bias("v")),
+            "q_proj": ctx.linear(self.dim, h * hd, self.has_bias("q"), name="q_proj"),
+            "k_proj": ctx.linear(self.dim, kv * hd, self.has_bias("k"), name="k_proj"),
+            "v_proj": ctx.linear(self.dim, kv * hd, self.has_bias("v"), name="v_proj"),
         }
         if self.qk_norm:
             normed = ctx.tokens * (h + kv) * hd
             weights = (h + kv) * hd if self.qk_norm == "full" else 2 * hd
-            parts["qk_norm"] = (Cost.weights(weights) + ctx.elementwise(normed, "rmsnorm")
+            parts["qk_norm"] = (ctx.weights(weights) + ctx.elementwise(normed, "rmsnorm")
                                 + ctx.elementwise(normed, "affine"))
         if ctx.flow.rotary is not None:
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
-        parts |= products(ctx, h, entries, hd, hd)
+        grads = self.grads(ctx)
+        parts |= products(ctx, h, entries, hd, hd, grads)
         if self.attention_dropout is not None:  # part of the core, which selective recomputation runs again
             parts["scores"] += dropout.flops(ctx, self.attention_dropout, ctx.batch * h * entries)
         if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
             parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.window))
-        parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=True)
+        parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=any(grads), name="o_proj")
         return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
+
+    @staticmethod
+    def grads(ctx: Ctx) -> tuple[bool, bool, bool]:
+        """Whether q, k and v need a gradient: always in full training; under a fine-tune, from
+        the first layer with a trainable weight on (or any before it)."""
+        return tuple(ctx.grad_after(name) for name in ("q_proj", "k_proj", "v_proj"))
 
     def saved(self, ctx: Ctx):
         b, T, h, kv, hd = ctx.batch, ctx.seq_len, self.heads, self.n_kv, self.d_head
-        kept = ctx.input_saved(self.dim) + ctx.tokens * h * hd * ACT  # x, and o_proj's input
+        gq, gk, gv = self.grads(ctx)
+        # x, and o_proj's input
+        kept = (ctx.linear_saved(self.dim, ("q_proj", "k_proj", "v_proj"))
+                + ctx.linear_saved(h * hd, ("o_proj",), stored=ctx.tokens * h * hd * ACT))
         if self.qk_norm:  # on each head or on all at once; its input's storage is the projection's output
             full = self.qk_norm == "full"
-            kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT)
-                        for n in (h, kv))
+            kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT,
+                                  *norm_grads(ctx, g)) for n, g in ((h, gq), (kv, gk)))
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
             b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
             out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"),
-            prob_dropout=self.attention_dropout)
+            prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=ctx.reads(("o_proj",)))
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
@@ -224,16 +235,18 @@ def cached_tokens(ctx: Ctx, window=None):
     return held if window is None else sympy.Min(window, held)
 
 
-def products(ctx: Ctx, heads, entries, qk_dim, v_dim) -> dict:
-    """The two parameter-free matmuls of attention, over `entries` scores per (batch, head)."""
+def products(ctx: Ctx, heads, entries, qk_dim, v_dim, grads=(True, True, True)) -> dict:
+    """The two parameter-free matmuls of attention, over `entries` scores per (batch, head);
+    `grads`: whether q, k and v need a gradient."""
     b, conv = ctx.batch, ctx.convention
+    gq, gk, gv = grads
     return {
         # scores: q (b·h, n, qk_dim) @ k^T (b·h, qk_dim, n_k) -> (b·h, n, n_k), then scale and softmax
-        "scores": ops.matmul(conv, b * heads, entries, qk_dim, 1, grad_a=True, grad_b=True)
+        "scores": ops.matmul(conv, b * heads, entries, qk_dim, 1, grad_a=gq, grad_b=gk)
         + ctx.elementwise(b * heads * entries, "attention_scale")
         + ctx.elementwise(b * heads * entries, "softmax"),
         # values: probs (b·h, n, n_k) @ v (b·h, n_k, v_dim) -> (b·h, n, v_dim)
-        "values": ops.matmul(conv, b * heads, entries, 1, v_dim, grad_a=True, grad_b=True),
+        "values": ops.matmul(conv, b * heads, entries, 1, v_dim, grad_a=gq or gk, grad_b=gv),
     }
 
 
@@ -274,7 +287,8 @@ def copied(heads, n):
 
 
 def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: bool = False,
-               out_is_view: bool = False, v_stored=None, prob_dropout=None) -> Cost:
+               out_is_view: bool = False, v_stored=None, prob_dropout=None, grads=(True, True, True),
+               out_kept=1) -> Cost:
     """What the attention core keeps, run as `core` runs it, for n queries and n_keys keys.
 
     Its inputs q, k, v (`v_stored` elements when v is a slice of a larger storage) are what
@@ -286,11 +300,16 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
     q straight from q_proj is (batch, n, heads, dim) in memory), an fp32 log-sum-exp per
     row, and a sliding window's mask, made additive in the activations' dtype.
     """
+    gq, gk, gv = map(int, grads)
+    if not (gq or gk or gv):  # a fine-tune's first layers, before anything trains: no graph
+        return Cost()
     bh = batch * heads
     q, k, v = bh * n * qk_dim, bh * n_keys * qk_dim, bh * n_keys * v_dim
     v_stored = v if v_stored is None else v_stored
     if qk_dim == v_dim:
-        fused = q + k + v_stored + (0 if out_is_view else bh * n * v_dim * copied(heads, n))
+        # its output, unless o_proj keeps it as its own input (a view of it, or out_is_view)
+        same = 1 if out_is_view else 1 - copied(heads, n)
+        fused = q + k + v_stored + bh * n * v_dim * (1 - same * out_kept)
     else:  # padded to d: q and k when v is wider, v when narrower (then the output is sliced, a copy)
         d, narrower = sympy.Max(qk_dim, v_dim), below(v_dim, qk_dim)
         padded_v = narrower * bh * n_keys * d + (1 - narrower) * v_stored
@@ -298,7 +317,9 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
     dropped = 0 if prob_dropout is None else dropout.mask(prob_dropout, bh * n * n_keys) * (1 + ACT)
     return Cost(
         core_inputs=(q + k + v_stored) * ACT,
-        core_eager=(q + k + v + bh * n * n_keys) * ACT + (n * n_keys if causal else 0) + dropped,
+        # each matmul keeps one operand for the other's gradient; the mask serves the scores' gradient
+        core_eager=(q * gk + k * gq + v * (gq or gk) + bh * n * n_keys) * ACT + (n * n_keys if causal and (gq or gk) else 0)
+        + dropped,
         core_sdpa=(fused + (n * n_keys if masked else 0)) * ACT + 4 * bh * n,
     )
 

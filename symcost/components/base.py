@@ -18,6 +18,7 @@ from ..dims import rate
 from ..symbols import ACT
 
 if TYPE_CHECKING:  # torch is imported only by the measured route
+    from ..finetune import Tuning
     from .build import Build
     from .parallel import Rule
 
@@ -120,6 +121,7 @@ class Ctx:
     flow: Flow
     context: sympy.Expr = sympy.Integer(0)  # tokens already in the caches before this pass
     decoding: bool = False  # a decode step: what was computed once at prefill is cached
+    tune: Tuning | None = None  # this layer's share of a fine-tune (finetune.py); None: every weight trains
 
     @property
     def seq_len(self) -> sympy.Expr:
@@ -147,16 +149,57 @@ class Ctx:
         """This context over `rows` token rows in one batch (an expert's capacity buffer)."""
         return replace(self, batch=sympy.Integer(1), flow=replace(self.flow, length=rows))
 
-    def linear(self, d_in, d_out, bias: bool, *, tokens=None, input_grad: bool | None = None) -> Cost:
-        """A linear layer over every token; its input needs a gradient when the stream has one."""
-        return ops.linear(
-            self.convention,
-            self.tokens if tokens is None else tokens,
-            d_in,
-            d_out,
-            bias=bias,
-            input_grad=self.flow.grad if input_grad is None else input_grad,
-        )
+    def linear(self, d_in, d_out, bias: bool, *, tokens=None, input_grad: bool | None = None,
+               name: str | None = None) -> Cost:
+        """A linear layer over every token; its input needs a gradient when the stream has one.
+        `name` is what a fine-tune's targets call it (its part name, or the kind of a layer
+        that is one linear): frozen, it computes no weight gradient; targeted, it has an adapter."""
+        tokens = self.tokens if tokens is None else tokens
+        input_grad = self.flow.grad if input_grad is None else input_grad
+        cost = ops.linear(self.convention, tokens, d_in, d_out, bias=bias, input_grad=input_grad,
+                          weight_grad=not self.frozen)
+        if self.tune is None:
+            return cost
+        cost = self.held(cost)
+        return cost + self.tune.adapter(self, d_in, d_out, tokens, input_grad) if self.tune.adapts(name) else cost
+
+    @property
+    def frozen(self) -> bool:
+        """Whether this layer's own weights are frozen by a fine-tune."""
+        return self.tune is not None and self.tune.frozen
+
+    def held(self, cost: Cost) -> Cost:
+        """`cost` with its parameters marked frozen when this layer's weights are."""
+        return replace(cost, frozen=cost.params) if self.frozen else cost
+
+    def weights(self, count) -> Cost:
+        """Parameters every token uses (a norm's scale, a table), frozen when the layer's are."""
+        return self.held(Cost.weights(count))
+
+    def adapts(self, name: str) -> bool:
+        return self.tune is not None and self.tune.adapts(name)
+
+    def grad_after(self, *names: str) -> bool:
+        """Whether the output of the linears `names`, reading this stream, needs a gradient."""
+        return self.flow.grad or not self.frozen or any(self.adapts(n) for n in names)
+
+    def linear_saved(self, width, names: tuple[str, ...], *, rows=None, stored=None) -> sympy.Expr:
+        """What the linears `names`, all reading one input of `width` features over `rows` rows
+        (default: this stream's rows, whose bytes are `stored` unless given), keep for backward: that
+        input, once, when their weights train or an adapter reads it undropped; each adapter's own."""
+        stored = self.input_saved(width) if stored is None else stored
+        if self.tune is None:
+            return stored
+        rows = self.elements(1) if rows is None else rows
+        adapted = [n for n in names if self.adapts(n)]
+        return stored * self.reads(names) + sum((self.tune.adapter_saved(rows, width) for _ in adapted), ZERO)
+
+    def reads(self, names: tuple[str, ...]):
+        """1 when the linears `names` keep their input itself for backward (a weight trains, or an
+        adapter reads it undropped), else 0."""
+        if not self.frozen:
+            return 1
+        return self.tune.reads_undropped() if any(self.adapts(n) for n in names) else 0
 
     def elementwise(self, count, kind: str) -> Cost:
         return ops.elementwise(self.convention, count, kind)
@@ -216,6 +259,7 @@ class Component(BaseModel):
     routes_tokens: ClassVar[bool] = False  # sends each token to its experts (ep splits the experts)
     holds_logits: ClassVar[bool] = False  # makes the vocabulary logits (the loss's input)
     scores_batch: ClassVar[bool] = False  # scores every pair of a batch (a contrastive head)
+    tunable: ClassVar[bool] = False  # its rules model frozen weights and adapters (finetune.py)
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""

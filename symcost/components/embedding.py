@@ -20,6 +20,7 @@ class Embedding(Component):
     kind = "embedding"
     parallel = Rule("vocab_in", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
                     torch=(("table", "vocab"),))
+    tunable = True
     vocab: Size  # rows: one per token id
     dim: Size  # features per token
     shared: StrictBool = False
@@ -28,13 +29,14 @@ class Embedding(Component):
         if self.shared:
             check_same_table(ctx, self.vocab, self.dim, "shared")
             return {"table": Cost()}
-        return {"table": ops.lookup(self.vocab, self.dim)}
+        return {"table": ctx.held(ops.lookup(self.vocab, self.dim))}
 
     def in_width(self):
         return None  # reads token ids, not features
 
     def saved(self, ctx: Ctx):
-        return Cost(saved=8 * ctx.tokens)  # the int64 ids, to scatter the gradient into the table
+        # the int64 ids, to scatter the gradient into the table (none to scatter when it is frozen)
+        return Cost(saved=0 if ctx.frozen else 8 * ctx.tokens)
 
     def build(self, b):
         from torch import nn

@@ -16,6 +16,7 @@ from .base import Component, Ctx, Size
 
 class Linear(Component):
     kind = "linear"
+    tunable = True
     dim: Size  # input features
     out: Size  # output features
     bias: StrictBool = False  # on the output projection
@@ -23,15 +24,17 @@ class Linear(Component):
 
     def parts(self, ctx: Ctx):
         if self.rank is None:
-            return {"proj": ctx.linear(self.dim, self.out, self.bias)}
+            return {"proj": ctx.linear(self.dim, self.out, self.bias, name=self.kind)}
         return {
-            "down": ctx.linear(self.dim, self.rank, False),  # (T, dim) -> (T, r)
-            "up": ctx.linear(self.rank, self.out, self.bias, input_grad=True),  # (T, r) -> (T, out)
+            "down": ctx.linear(self.dim, self.rank, False, name=self.kind),  # (T, dim) -> (T, r)
+            "up": ctx.linear(self.rank, self.out, self.bias, input_grad=ctx.grad_after(self.kind), name=self.kind),
         }
 
     def saved(self, ctx: Ctx):
-        low_rank = 0 if self.rank is None else ctx.elements(self.rank) * ACT  # `up` keeps its input
-        return Cost(saved=ctx.input_saved(self.dim) + low_rank)
+        if self.rank is None:
+            return Cost(saved=ctx.linear_saved(self.dim, (self.kind,)))
+        up_input = ctx.elements(self.rank) * ACT  # what `up` keeps
+        return Cost(saved=ctx.linear_saved(self.dim, (self.kind,)) + ctx.linear_saved(self.rank, (self.kind,), stored=up_input))
 
     def out_width(self, flow):
         return self.out

@@ -10,13 +10,14 @@ from pydantic import StrictBool
 
 from ..cost import Cost
 from .parallel import TP, Rule
-from .base import Component, Ctx, Size
+from .base import Component, Ctx, FieldError, Size
 from .embedding import check_same_table
 
 
 class LMHead(Component):
     kind = "lm_head"
     holds_logits = True
+    tunable = True
     parallel = Rule("vocab_out", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
                     torch=(("proj", "colwise"),))
     dim: Size
@@ -25,17 +26,20 @@ class LMHead(Component):
     bias: StrictBool = False
 
     def parts(self, ctx: Ctx):
-        proj = ctx.linear(self.dim, self.vocab, self.bias)
+        proj = ctx.linear(self.dim, self.vocab, self.bias, name=self.kind)
         if self.tied:
             check_same_table(ctx, self.vocab, self.dim, "tied")
+            if ctx.tune is not None and ctx.tune.frozen != ctx.tune.finetune.tuning("embedding").frozen:
+                raise FieldError("tied", "the head's weight is the embedding's table: list both or neither in "
+                                 "finetune.trainable")
             shared = self.dim * self.vocab
-            proj = proj + Cost(params=-shared, active_params=-shared)
+            proj = proj + Cost(params=-shared, active_params=-shared, frozen=-shared if ctx.frozen else 0)
         return {"proj": proj}
 
     def saved(self, ctx: Ctx):
         # its input, and the loss's: cross-entropy over fp32 logits (as Hugging Face computes it)
         # keeps the fp32 log-probabilities, the int64 labels and an fp32 count of them
-        return Cost(saved=ctx.input_saved(self.dim) + ctx.tokens * (4 * self.vocab + 8) + 4)
+        return Cost(saved=ctx.linear_saved(self.dim, (self.kind,)) + ctx.tokens * (4 * self.vocab + 8) + 4)
 
     def out_width(self, flow):
         return self.vocab

@@ -18,19 +18,21 @@ from __future__ import annotations
 
 from typing import Literal
 
+import sympy
 from pydantic import StrictBool
 
-from ..cost import Cost
+from ..cost import ZERO, Cost
 from ..symbols import ACT
 from . import dropout
 from .parallel import TP, Rule
-from .base import Component, Ctx, Rate, Size
+from .base import Component, Ctx, FieldError, Rate, Size
 
 Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
 
 
 class MLP(Component):
     kind = "mlp"
+    tunable = True
     parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP}, lambda c: (("hidden", c.hidden),),
                     torch=(("up_proj", "colwise"), ("gate_proj", "colwise"), ("down_proj", "rowwise")))
     dim: Size
@@ -43,15 +45,22 @@ class MLP(Component):
 
     def parts(self, ctx: Ctx):
         acts = ctx.tokens * self.hidden
-        parts = {"up_proj": ctx.linear(self.dim, self.hidden, self.bias)}
+        parts = {"up_proj": ctx.linear(self.dim, self.hidden, self.bias, name="up_proj")}
         if self.gated:
-            parts["gate_proj"] = ctx.linear(self.dim, self.hidden, self.bias)
+            parts["gate_proj"] = ctx.linear(self.dim, self.hidden, self.bias, name="gate_proj")
         kind = "gelu" if self.activation.startswith("gelu") else self.activation
         parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
-        parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=True)
+        parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=ctx.grad_after(*self.linears[:-1]),
+                                        name="down_proj")
         return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
 
+    @property
+    def linears(self) -> tuple[str, ...]:
+        return ("up_proj", "gate_proj", "down_proj") if self.gated else ("up_proj", "down_proj")
+
     def saved(self, ctx: Ctx):
+        if ctx.tune is not None:
+            return Cost(saved=tuned_saved(ctx, self.dim, self.hidden, self.activation, self.gated) + self.output_mask(ctx))
         return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated)
                     + self.output_mask(ctx))
 
@@ -82,6 +91,27 @@ def mlp_saved(rows, hidden, activation: str, gated: bool):
     out, five tensors; a gate adds the other branch and the product down_proj reads."""
     return rows * (KEPT_PER_VALUE[activation] + (2 if gated else 0)) * hidden * ACT
 
+
+def tuned_saved(ctx: Ctx, dim, hidden, activation: str, gated: bool):
+    """What an MLP keeps under a fine-tune, tensor by tensor as autograd decides: each linear
+    keeps its input only when a weight of it trains or an adapter reads it; the activation keeps
+    its input (or, relu, its output) when its input needs a gradient; the gate's product keeps
+    each factor when the other needs a gradient."""
+    if activation not in OWN:
+        raise FieldError("activation", f"fine-tuning models the MLP activations {', '.join(OWN)}, not {activation}")
+    one = ctx.tokens * hidden * ACT
+    g_up = int(ctx.grad_after("up_proj"))
+    g_act = int(ctx.grad_after("gate_proj")) if gated else g_up
+    keeps_in, keeps_out = OWN[activation]
+    down = ctx.reads(("down_proj",))
+    out = sympy.Max(keeps_out * g_act, g_up) if gated else sympy.Max(keeps_out * g_act, down)
+    kept = one * (keeps_in * g_act + out + (g_act + down if gated else 0))
+    return (ctx.linear_saved(dim, ("up_proj", "gate_proj")) + kept
+            + ctx.linear_saved(hidden, ("down_proj",), stored=ZERO))
+
+
+# (input, output) an activation keeps for its own backward, where fine-tuning models it
+OWN = {"relu": (0, 1), "gelu": (1, 0), "gelu_tanh": (1, 0), "silu": (1, 0)}
 
 # Tensors an activation keeps per value, counting its output (which the next matmul keeps).
 KEPT_PER_VALUE = {"relu": 1, "tanh": 1, "sigmoid": 1, "gelu": 2, "gelu_tanh": 2, "silu": 2, "quick_gelu": 3,

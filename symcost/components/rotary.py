@@ -22,6 +22,7 @@ from .base import Component, Ctx, Flow, Size
 class Rotary(Component):
     kind = "rotary"
     parallel = REPLICATED  # token-wise: whole on every tp rank
+    tunable = True  # no weights; its tables are kept as in full training (see attention's rule)
     dim: Size  # rotated features per head (the head dim, or a part of it)
     base: int = Field(10000, gt=0)  # theta; changes values, not counts
 

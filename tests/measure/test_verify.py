@@ -47,8 +47,8 @@ def test_formulas_equal_pytorch_on_real_tensors(name):
 def test_a_broken_rule_is_caught(monkeypatch):
     """Drop every bias from the linear rule: the property test above must then fail."""
     real = ops.linear
-    monkeypatch.setattr(ops, "linear", lambda conv, tokens, d_in, d_out, *, bias, input_grad: real(
-        conv, tokens, d_in, d_out, bias=False, input_grad=input_grad))
+    monkeypatch.setattr(ops, "linear", lambda conv, tokens, d_in, d_out, *, bias, **grads: real(
+        conv, tokens, d_in, d_out, bias=False, **grads))
     with pytest.raises(AssertionError, match="params"):
         assert_verified("transformer", dict(d_model=8, n_heads=2, n_layers=1, vocab=5, seq_len=3, max_pos=3))
 
