@@ -35,6 +35,8 @@ class Cost:
     core_eager: sympy.Expr = ZERO
     core_sdpa: sympy.Expr = ZERO
     frozen: sympy.Expr = ZERO  # of `params`, those a fine-tune does not train (finetune.py)
+    packed: sympy.Expr = ZERO  # of `frozen`, those stored in 4 bits (QLoRA), and their bytes with their constants:
+    packed_bytes: sympy.Expr = ZERO
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:
@@ -70,9 +72,12 @@ class Cost:
             return self.saved + self.core_eager
         return self.saved + self.core_sdpa
 
-    def metrics(self) -> dict[str, sympy.Expr]:
+    def metrics(self, tuned: bool = False) -> dict[str, sympy.Expr]:
+        """The cost's figures; `tuned` (a fine-tune's): the trainable and frozen parameters too."""
+        held = {"params_trainable": self.trainable, "params_frozen": self.frozen} if tuned else {}
         return {
             "params": self.params,
+            **held,
             "active_params": self.active_params,
             "forward": self.forward,
             "backward": self.backward,

@@ -19,6 +19,7 @@ from .components import Ctx, FieldError, Flow, Memory
 from .components.base import SIZE, fresh
 from .conventions import Convention
 from .cost import Cost, Node, total
+from .finetune import RankFits
 from .metrics import label
 from .results import Result
 from .spec import Encoder, Repeat, Residual, Spec, component_of, reads_memory
@@ -115,6 +116,11 @@ class Derivation(Result):
         return derivation_data(self, self.default_leading if leading_in is None else leading_in)
 
     @property
+    def tuned(self) -> bool:
+        """Whether a fine-tune freezes weights: the figures then split trainable from frozen parameters."""
+        return self.spec.finetune is not None and self.spec.finetune.method != "full"
+
+    @property
     def default_leading(self) -> list[str]:
         """The dim whose growth derive shows the leading terms in: the input's size, when free."""
         return [n for n in ("image_size", "seq_len") if n in self.free_symbols][:1]
@@ -128,7 +134,8 @@ class Derivation(Result):
         from .render.text import pretty
 
         t = self.total
-        rows = [(label(m), pretty(e)) for m, e in t.metrics().items() if not (m == "active_params" and e == t.params)]
+        rows = [(label(m), pretty(e)) for m, e in t.metrics(self.tuned).items()
+                if not (m == "active_params" and e == t.params)]
         return f"{self.spec.name} ({self.convention.name})", rows
 
     def _repr_latex_(self) -> str:
@@ -140,7 +147,7 @@ class Derivation(Result):
         """One row per component, formulas as sympy expressions."""
         from .results import frame
 
-        return frame([{"path": n.path, "kind": n.kind, **n.cost.metrics()} for n in self.nodes])
+        return frame([{"path": n.path, "kind": n.kind, **n.cost.metrics(self.tuned)} for n in self.nodes])
 
     @property
     def input_unit(self) -> str:
@@ -213,6 +220,7 @@ def derive(
     walker = _Walker(spec, conv, spec.input_dim("batch", 1), decode)
     flow = Flow(length=sympy.Integer(1)) if decode else input_flow(spec)
     raw, _ = walker.walk(spec.layers, ("layers",), "layers", flow)
+    walker.check_targets()
     return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode, tuple(walker.blocks))
 
 
@@ -223,6 +231,8 @@ class _Walker:
         self.sites: list[Site] = []
         self.blocks: list[Block] = []
         self.pending = False  # see Block.then
+        self.linears: list = []
+        self.checked: list = []  # (name, d_in, d_out) of each named linear a fine-tune sees, as the rules meet them
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """One pass over `layers`, starting from `flow`."""
@@ -271,6 +281,7 @@ class _Walker:
             except FieldError as e:
                 raise self.spec.doc.error(here + ((e.field,) if e.field else ()), e.message) from None
             self.sites.append(Site(here, component, ctx))
+            self.rank_checks(ctx, here)
             if self.pending:
                 self.blocks[-1] = replace(self.blocks[-1], then=(f"{path}/{i}/{kind}", self.unkept(component, ctx)))
                 self.pending = False
@@ -280,11 +291,31 @@ class _Walker:
     def tuning(self, kind: str, component, where: tuple):
         """The component's share of the spec's fine-tune, refused where no rule models it."""
         finetune = self.spec.finetune
-        tuning = None if finetune is None else finetune.tuning(kind)
+        tuning = None if finetune is None else finetune.tuning(kind, self.linears)
         if tuning is not None and not component.tunable:
             raise self.spec.doc.error(where, f"a {kind} layer has no fine-tuning rule (frozen weights, adapters); "
                                       f"fine-tuning covers {', '.join(tunable_kinds())}")
         return tuning
+
+    def rank_checks(self, ctx: Ctx, here: tuple) -> None:
+        """A site checking each adapted linear the component just named against the rank."""
+        if ctx.tune is None:
+            return
+        for name, d_in, d_out in ctx.tune.seen[len(self.checked):]:
+            if ctx.tune.adapts(name):
+                self.sites.append(Site(("finetune",), RankFits(self.spec.finetune.rank, name,
+                                                                       sympy.Min(d_in, d_out)), ctx))
+        self.checked = list(ctx.tune.seen)
+
+    def check_targets(self) -> None:
+        """Every target a fine-tune names must be a linear some layer has."""
+        finetune = self.spec.finetune
+        if finetune is None or not finetune.adapted or isinstance(finetune.targets, str):
+            return
+        names = sorted({name for name, _, _ in self.linears})
+        if missing := [t for t in finetune.targets if t not in names]:
+            raise self.spec.doc.error(("finetune", "targets"), f"no layer has a linear named {', '.join(missing)}; "
+                                      f"the linears here: {', '.join(names) or 'none'}")
 
     @staticmethod
     def saved(component, ctx: Ctx) -> Cost:

@@ -115,7 +115,7 @@ def evaluate(derivation: Derivation, values: Mapping[str, int] | None = None) ->
     subst = dim_values(derivation, values)
 
     def numbers(cost) -> dict[str, int]:
-        return {m: int(e.xreplace(subst)) for m, e in cost.metrics().items()}
+        return {m: int(e.xreplace(subst)) for m, e in cost.metrics(derivation.tuned).items()}
 
     return Evaluation(
         derivation,

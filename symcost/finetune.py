@@ -25,7 +25,7 @@ Targets are part names (`q_proj`, `k_proj`, `v_proj`, `o_proj`, `up_proj`, `gate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import sympy
@@ -41,6 +41,8 @@ METHODS = ("full", "freeze", "lora", "dora", "qlora")
 ADAPTED = ("lora", "dora", "qlora")
 ALL_LINEAR = "all-linear"
 QUANT = ("nf4", "fp4")
+QUANTIZED_KINDS = ("attention", "mlp", "linear")  # whose linears QLoRA's 4-bit loading stores packed
+UNPACKED_KINDS = ("lm_head",)  # the output layer, which bitsandbytes' 4-bit loading leaves in 16 bits
 
 
 class Finetune(BaseModel):
@@ -57,13 +59,17 @@ class Finetune(BaseModel):
 
     @field_validator("targets", "trainable")
     @classmethod
-    def _named(cls, value):
-        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
-            raise ValueError("list each name once, at least one")
+    def _named(cls, value, info):
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("list each name once")
+        if info.field_name == "targets" and value == []:
+            raise ValueError("name at least one linear, or all-linear")
         return value
 
     def model_post_init(self, _context) -> None:
         adapted = self.method in ADAPTED
+        if self.method == "freeze" and not self.trainable:
+            raise ValueError("freeze trains only the kinds in `trainable`: name at least one (say [lm_head])")
         if adapted and self.rank is None:
             raise ValueError(f"{self.method} needs `rank` (the adapters' r: 8, 16, 64 …)")
         if not adapted:
@@ -72,6 +78,27 @@ class Finetune(BaseModel):
                     raise ValueError(f"`{name}` belongs to lora, dora and qlora, not to method {self.method}")
         if self.quant is not None and self.method != "qlora":
             raise ValueError("`quant` stores a frozen base in 4 bits: it needs method qlora")
+        if self.method == "qlora" and (packed := [k for k in self.trainable if k in QUANTIZED_KINDS]):
+            raise ValueError(f"qlora stores the linears of {', '.join(packed)} in 4 bits, and a 4-bit weight cannot "
+                             "train: leave them out of `trainable`")
+        if self.method == "dora" and self.dropout is not None:
+            raise ValueError("dora with dropout runs each base linear a second time in peft; symcost models dora "
+                             "without dropout")
+
+    def summary(self, trainable: int) -> str:
+        """One line for a report: the method, and what it leaves training and storing."""
+        if not self.adapted:
+            what = f"only {', '.join(self.trainable)} train" if self.trainable else "every weight frozen"
+        else:
+            targets = self.targets if isinstance(self.targets, str) else ", ".join(self.targets)
+            what = f"rank {self.rank} adapters on {targets}" + (f"; {', '.join(self.trainable)} train too"
+                                                               if self.trainable else "")
+        stored = ""
+        if self.storage is not None:
+            stored = (f"; the frozen linears but the LM head in {self.storage.upper()} (blocks of {self.block}, "
+                      + ("doubly quantized constants" if self.double_quant else "fp32 constants") + ")")
+        return (f"fine-tune {self.method}: {what}{stored}; gradients and optimizer states for the {trainable:,} "
+                "trainable parameters only")
 
     @property
     def adapted(self) -> bool:
@@ -82,11 +109,12 @@ class Finetune(BaseModel):
         """How the frozen targeted linears are stored: nf4 or fp4 under qlora, else None (the weights' dtype)."""
         return (self.quant or "nf4") if self.method == "qlora" else None
 
-    def tuning(self, kind: str) -> Tuning | None:
-        """What this fine-tune does to a component of `kind`; None under full training."""
+    def tuning(self, kind: str, seen: list | None = None) -> Tuning | None:
+        """What this fine-tune does to a component of `kind`; None under full training. `seen`
+        collects (name, d_in, d_out) of every linear the component names, adapted or not."""
         if self.method == "full":
             return None
-        return Tuning(self, frozen=kind not in self.trainable, kind=kind)
+        return Tuning(self, frozen=kind not in self.trainable, kind=kind, seen=[] if seen is None else seen)
 
 
 @dataclass(frozen=True)
@@ -97,6 +125,7 @@ class Tuning:
     finetune: Finetune
     frozen: bool
     kind: str
+    seen: list = field(default_factory=list, compare=False)
 
     def adapts(self, name: str | None) -> bool:
         if name is None or not self.finetune.adapted:
@@ -106,6 +135,15 @@ class Tuning:
             return name != "lm_head"
         return name in targets
 
+    def packed(self, d_in, d_out) -> Cost:
+        """A frozen linear's weight as QLoRA stores it: every linear but the LM head, as
+        bitsandbytes' 4-bit loading leaves the output layer in 16 bits (its bias stays 16-bit too)."""
+        storage = self.finetune.storage
+        if storage is None or self.kind in UNPACKED_KINDS:
+            return Cost()
+        n = d_in * d_out
+        return Cost(packed=n, packed_bytes=four_bit_bytes(n, self.finetune.block, self.finetune.double_quant))
+
     def adapter(self, ctx, d_in, d_out, tokens, input_grad: bool) -> Cost:
         """LoRA's A and B on one linear over `tokens` rows (DoRA adds its magnitude vector).
 
@@ -114,16 +152,56 @@ class Tuning:
         r, conv = self.finetune.rank, ctx.convention
         a = ops.matmul(conv, 1, tokens, d_in, r, grad_a=input_grad, grad_b=True)
         b = ops.matmul(conv, 1, tokens, r, d_out, grad_a=True, grad_b=True)
-        params = r * (d_in + d_out) + (d_out if self.finetune.method == "dora" else 0)
-        return Cost(params=params, active_params=params) + a + b + ctx.elementwise(2 * tokens * d_out, "residual")
+        cost = a + b + ctx.elementwise(2 * tokens * d_out, "residual")
+        params = r * (d_in + d_out)
+        if self.finetune.method == "dora":
+            # peft's DoRA rebuilds B·A as B(A(I)) in every forward, for the column norms of W + BA
+            # (detached: no backward), and a magnitude of d_out
+            params += d_out
+            cost += Cost(forward=conv.flops_per_mac * d_in * r * (d_in + d_out))
+        return Cost(params=params, active_params=params) + cost
 
-    def adapter_saved(self, rows, d_in) -> sympy.Expr:
+    def adapter_saved(self, rows, d_in, input_grad: bool) -> sympy.Expr:
         """What one adapter keeps besides an undropped input (kept once, by whoever reads it
-        first): with dropout, its dropped copy and one-byte mask; and A's output, which B reads."""
+        first): with dropout, its dropped copy (which A reads) and, when the input needs a gradient,
+        the one-byte mask; and A's output, which B reads."""
         p = self.finetune.dropout
-        return (ZERO if p is None else rows * d_in * (ACT + 1) * dropout.on(p)) + rows * self.finetune.rank * ACT
+        dropped = ZERO if p is None else rows * d_in * (ACT + int(input_grad)) * dropout.on(p)
+        return dropped + rows * self.finetune.rank * ACT
 
     def reads_undropped(self) -> sympy.Expr:
         """1 when adapters read their input itself (no dropout, or p = 0: peft's identity), else 0."""
         p = self.finetune.dropout
         return sympy.Integer(1) if p is None else 1 - dropout.on(p)
+
+
+CODE = 16  # a 4-bit format's table of values (NF4's or FP4's), fp32, one per quantized weight
+SECOND_BLOCK, SECOND_CODE = 256, 256  # double quantization: 8-bit absmax in blocks of 256, its 256-value fp32 table
+
+
+def four_bit_bytes(n, block: int, double: bool) -> sympy.Expr:
+    """Bytes bitsandbytes' quantize_4bit keeps for n weights: two values a byte; one absmax per
+    block of `block` (fp32; or, doubly quantized, uint8 with an fp32 absmax per 256 of them, a
+    256-entry fp32 code and an fp32 offset); and the format's 16-entry fp32 code."""
+    blocks = sympy.ceiling(n / block)
+    constants = blocks + 4 * (sympy.ceiling(blocks / SECOND_BLOCK) + SECOND_CODE + 1) if double else 4 * blocks
+    return sympy.ceiling(n / 2) + constants + 4 * CODE
+
+
+@dataclass(frozen=True)
+class RankFits:
+    """The check that an adapter's rank is at most its linear's smaller side (a larger r adds
+    parameters and no rank: B·A cannot exceed min(d_in, d_out))."""
+
+    rank: sympy.Expr
+    name: str
+    width: sympy.Expr
+
+    def in_width(self):
+        return None
+
+    def checks(self, ctx):
+        from .checks import Check
+
+        yield Check("rank", self.rank <= self.width, f"rank {{}} exceeds {self.name}'s smaller side {{}}",
+                    (self.rank, self.width))

@@ -53,6 +53,9 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
         raise SpecError(f"attention {attention!r}: expected one of {', '.join(ATTENTION)}")
     if recompute not in RECOMPUTE:
         raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}")
+    finetune = derivation.spec.finetune
+    if finetune is not None and finetune.method == "dora":
+        raise SpecError(DORA_MEMORY)
     blocks = derivation.blocks if recompute == "full" else ()
     inside = lambda path: any(path.startswith(b.path + "/") for b in blocks)
     out = {n.path: n.cost.activations(attention, recompute) for n in derivation.raw if not inside(n.path)}
@@ -61,6 +64,11 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
         if b.then is not None:
             out[b.then[0]] += b.then[1]
     return out
+
+
+DORA_MEMORY = ("DoRA's activation memory is not modelled: peft's DoRA rebuilds B·A from an identity matrix in every "
+               "forward and keeps that detached product's tensors until the forward ends; its parameters and FLOPs "
+               "are exact (derive, eval)")
 
 
 def memory_metrics(
@@ -93,24 +101,25 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     t = derivation.total
-    weights = t.params * precision.bytes("weights")
+    # QLoRA's 4-bit weights take their own bytes (finetune.four_bit_bytes); a fine-tune's gradients and
+    # optimizer states are its trainable parameters' only
+    weights = (t.params - t.packed) * precision.bytes("weights") + t.packed_bytes
     kv = t.cache * precision.bytes("kv")
     held = precision.state_bytes(optimizer)
-    per_param = precision.bytes("weights") + precision.bytes("grads") + held
     closed = lambda e: _closed(derivation, precision, e)
     activations = sympy.expand(sum(parts.values()))
-    grads, optimizer_states = t.params * precision.bytes("grads"), t.params * held
+    grads, optimizer_states = t.trainable * precision.bytes("grads"), t.trainable * held
     backward = closed(backward_transient(derivation, attention, recompute))
     prefill = closed(prefill_transient(derivation, attention))
     return {
         "weights_bytes": weights,
-        "active_weights_bytes": t.active_params * precision.bytes("weights"),
+        "active_weights_bytes": (t.active_params - t.packed) * precision.bytes("weights") + t.packed_bytes,
         "kv_cache_bytes": kv,
         "kv_bytes_per_token": kv_per_token(derivation, kv),
         "inference_bytes": weights + kv,
         "gradient_bytes": grads,
         "optimizer_bytes": optimizer_states,
-        "train_state_bytes": t.params * per_param,
+        "train_state_bytes": weights + grads + optimizer_states,
         "activation_bytes": activations,
         "backward_transient_bytes": backward,
         # gradients grow as activations are freed: the peak is at one end of the backward pass. Left
@@ -204,6 +213,8 @@ def memory(
         f"recomputation: {recompute}",
         PEAK_ASSUMPTION,
     ]
+    if (finetune := derivation.spec.finetune) is not None and derivation.tuned:
+        notes.insert(1, finetune.summary(int(derivation.total.trainable.xreplace(subst))))
     notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:
@@ -260,4 +271,4 @@ def cache_note(derivation: Derivation) -> str | None:
 
 def all_metrics(derivation: Derivation, precision: Precision = Precision()) -> dict[str, sympy.Expr]:
     """Parameters, FLOPs and bytes: every metric sweep and solve accept, as closed forms."""
-    return {**derivation.total.metrics(), **memory_metrics(derivation, precision)}
+    return {**derivation.total.metrics(tuned=True), **memory_metrics(derivation, precision)}

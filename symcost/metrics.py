@@ -16,6 +16,8 @@ Metric = namedtuple("Metric", "name label unit group short", defaults=(None,))
 
 _TABLE = (
     Metric("params", "params", "params", "cost"),
+    Metric("params_trainable", "trainable params", "params", "cost"),
+    Metric("params_frozen", "frozen params", "params", "cost"),
     Metric("active_params", "active params", "params", "cost"),
     Metric("forward", "forward FLOPs", "flops", "cost"),
     Metric("backward", "backward FLOPs", "flops", "cost"),

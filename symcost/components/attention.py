@@ -135,7 +135,7 @@ class Attention(Projections):
         gq, gk, gv = self.grads(ctx)
         # x, and o_proj's input
         kept = (ctx.linear_saved(self.dim, ("q_proj", "k_proj", "v_proj"))
-                + ctx.linear_saved(h * hd, ("o_proj",), stored=ctx.tokens * h * hd * ACT))
+                + ctx.linear_saved(h * hd, ("o_proj",), stored=ctx.tokens * h * hd * ACT, input_grad=gq or gk or gv))
         if self.qk_norm:  # on each head or on all at once; its input's storage is the projection's output
             full = self.qk_norm == "full"
             kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT,

@@ -161,6 +161,10 @@ class Ctx:
         if self.tune is None:
             return cost
         cost = self.held(cost)
+        if name is not None:
+            self.tune.seen.append((name, d_in, d_out))
+        if self.frozen and name is not None:
+            cost += self.tune.packed(d_in, d_out)
         return cost + self.tune.adapter(self, d_in, d_out, tokens, input_grad) if self.tune.adapts(name) else cost
 
     @property
@@ -183,16 +187,19 @@ class Ctx:
         """Whether the output of the linears `names`, reading this stream, needs a gradient."""
         return self.flow.grad or not self.frozen or any(self.adapts(n) for n in names)
 
-    def linear_saved(self, width, names: tuple[str, ...], *, rows=None, stored=None) -> sympy.Expr:
+    def linear_saved(self, width, names: tuple[str, ...], *, rows=None, stored=None,
+                     input_grad: bool | None = None) -> sympy.Expr:
         """What the linears `names`, all reading one input of `width` features over `rows` rows
-        (default: this stream's rows, whose bytes are `stored` unless given), keep for backward: that
-        input, once, when their weights train or an adapter reads it undropped; each adapter's own."""
+        (default: this stream's rows, whose bytes are `stored` and whose gradient `input_grad`
+        unless given), keep for backward: that input, once, when their weights train or an
+        adapter reads it undropped; each adapter's own."""
         stored = self.input_saved(width) if stored is None else stored
         if self.tune is None:
             return stored
         rows = self.elements(1) if rows is None else rows
         adapted = [n for n in names if self.adapts(n)]
-        return stored * self.reads(names) + sum((self.tune.adapter_saved(rows, width) for _ in adapted), ZERO)
+        grad = self.flow.grad if input_grad is None else input_grad
+        return stored * self.reads(names) + sum((self.tune.adapter_saved(rows, width, grad) for _ in adapted), ZERO)
 
     def reads(self, names: tuple[str, ...]):
         """1 when the linears `names` keep their input itself for backward (a weight trains, or an

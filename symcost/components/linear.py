@@ -34,7 +34,8 @@ class Linear(Component):
         if self.rank is None:
             return Cost(saved=ctx.linear_saved(self.dim, (self.kind,)))
         up_input = ctx.elements(self.rank) * ACT  # what `up` keeps
-        return Cost(saved=ctx.linear_saved(self.dim, (self.kind,)) + ctx.linear_saved(self.rank, (self.kind,), stored=up_input))
+        return Cost(saved=ctx.linear_saved(self.dim, (self.kind,)) + ctx.linear_saved(self.rank, (self.kind,), stored=up_input,
+                                                                                 input_grad=ctx.grad_after(self.kind)))
 
     def out_width(self, flow):
         return self.out

@@ -107,7 +107,7 @@ def tuned_saved(ctx: Ctx, dim, hidden, activation: str, gated: bool):
     out = sympy.Max(keeps_out * g_act, g_up) if gated else sympy.Max(keeps_out * g_act, down)
     kept = one * (keeps_in * g_act + out + (g_act + down if gated else 0))
     return (ctx.linear_saved(dim, ("up_proj", "gate_proj")) + kept
-            + ctx.linear_saved(hidden, ("down_proj",), stored=ZERO))
+            + ctx.linear_saved(hidden, ("down_proj",), stored=ZERO, input_grad=bool(g_up or g_act)))
 
 
 # (input, output) an activation keeps for its own backward, where fine-tuning models it

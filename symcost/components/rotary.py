@@ -22,7 +22,10 @@ from .base import Component, Ctx, Flow, Size
 class Rotary(Component):
     kind = "rotary"
     parallel = REPLICATED  # token-wise: whole on every tp rank
-    tunable = True  # no weights; its tables are kept as in full training (see attention's rule)
+    # No weights. NB: under a fine-tune its tables are counted as kept, as in full training; where no
+    # attention layer rotates a query or key that needs a gradient (every attention frozen and nothing
+    # before it training), PyTorch keeps none: an over-count of seq_len x dim activation values (#35)
+    tunable = True
     dim: Size  # rotated features per head (the head dim, or a part of it)
     base: int = Field(10000, gt=0)  # theta; changes values, not counts
 

@@ -293,8 +293,8 @@ def crossover(
     derivation, x = setup(spec, unknown, values, convention)
     if metric not in METRICS:
         raise SpecError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
-    a = select(derivation, part_a).metrics()[metric]
-    b = select(derivation, part_b).metrics()[metric]
+    a = select(derivation, part_a).metrics(tuned=True)[metric]
+    b = select(derivation, part_b).metrics(tuned=True)[metric]
     named = (part_a, part_b, unknown, metric, a, b)
     if sympy.expand(a - b) == 0:
         return Crossover(*named, [], [], identical=True)

@@ -153,7 +153,7 @@ def sweep(
         for node in derivation.nodes:
             for m in metrics:
                 if m in METRICS:
-                    exprs[f"component:{node.path}:{m}"] = node.cost.metrics()[m]
+                    exprs[f"component:{node.path}:{m}"] = node.cost.metrics(tuned=True)[m]
     for key, e in exprs.items():
         columns[key] = Vectorized(e.xreplace(rates), fixed)(columns)
     return Sweep(spec, derivation.convention.name, {k: list(v) for k, v in vary.items()}, fixed, columns, checked,

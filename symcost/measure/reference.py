@@ -124,7 +124,12 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
             b.flow = component.after(b.flow)
         return out
 
-    return SpecModel(Sequence(layers(derivation.spec.layers, "layers")))
+    model = SpecModel(Sequence(layers(derivation.spec.layers, "layers")))
+    if derivation.spec.finetune is None:
+        return model
+    from .finetune import apply
+
+    return apply(model, list(components(model)), derivation.spec, values)
 
 
 def example_input(derivation: Derivation, values, device: str, length=None, dtype=None) -> dict:
@@ -236,6 +241,8 @@ def count_backward(model: SpecModel, inputs: dict) -> tuple[dict[str, int], int]
     per_path: dict[str, int] = defaultdict(int)
     for part, x, state in seen:
         alone = part(_leaf(x), {k: _leaf(v) for k, v in state.items()})
+        if not alone.requires_grad:  # frozen, and nothing before it trains: no backward runs through it
+            continue
         with FlopCounterMode(display=False) as one:
             alone.float().sum().backward()
         per_path[part.symcost_path] += one.get_total_flops()

@@ -28,31 +28,36 @@ def derivation_data(d, leading_in=()) -> dict:
         "convention": d.convention.name,
         "dims": dims,
         "free_symbols": d.free_symbols,
-        "params": formula(t.params),
-        "active_params": formula(t.active_params),
+        **{m: formula(e) for m, e in t.metrics(d.tuned).items() if "params" in m},
         "flops": {"forward": formula(t.forward), "backward": formula(t.backward), "train": formula(t.train)},
         "components": [
-            {"path": n.path, "kind": n.kind, **_formulas(n.cost),
-             "parts": {k: _formulas(c) for k, c in n.parts.items()}}
+            {"path": n.path, "kind": n.kind, **_formulas(n.cost, d.tuned),
+             "parts": {k: _formulas(c, d.tuned) for k, c in n.parts.items()}}
             for n in d.nodes
         ],
         "leading": {name: shaped({m: formula(leading(e, name)) for m, e in t.metrics().items()}) for name in leading_in},
     }
 
 
-def _formulas(cost) -> dict:
-    return shaped({m: formula(e) for m, e in cost.metrics().items()})
+def _formulas(cost, tuned: bool) -> dict:
+    return shaped({m: formula(e) for m, e in cost.metrics(tuned).items()})
 
 
 def evaluation_data(e) -> dict:
     components = [(n.path, n.kind, v["params"], v["active_params"], v["forward"], v["backward"]) for n, v in e.components]
-    return evaluation_dict(e.name, e.derivation.convention.name, e.dims, e.inputs, e.input_unit, components, e.notes)
+    held = [(v["params_trainable"], v["params_frozen"]) for _, v in e.components] if e.derivation.tuned else None
+    return evaluation_dict(e.name, e.derivation.convention.name, e.dims, e.inputs, e.input_unit, components, e.notes,
+                           held)
 
 
-def evaluation_dict(name, convention, dims, inputs, input_unit, components, notes=()) -> dict:
+def evaluation_dict(name, convention, dims, inputs, input_unit, components, notes=(), held=None) -> dict:
     """eval's data from plain values: components are (path, type, params, active params,
-    forward FLOPs, backward FLOPs). The cached path (symcost.cache) builds it this way too."""
+    forward FLOPs, backward FLOPs); under a fine-tune, `held` gives each one's (trainable, frozen)
+    parameters. The cached path (symcost.cache) builds it this way too."""
     total = {m: sum(c[i] for c in components) for i, m in enumerate(("params", "active_params", "forward", "backward"), 2)}
+    tuned = lambda i: {} if held is None else {"params_trainable": held[i][0], "params_frozen": held[i][1]}
+    tuned_total = {} if held is None else {"params_trainable": sum(h[0] for h in held),
+                                          "params_frozen": sum(h[1] for h in held)}
     per = lambda v: v // inputs if v % inputs == 0 else v / inputs  # exact when whole
     train = total["forward"] + total["backward"]
     return {
@@ -62,13 +67,14 @@ def evaluation_dict(name, convention, dims, inputs, input_unit, components, note
         "inputs": inputs,
         "input_unit": input_unit,
         "params": total["params"],
+        **tuned_total,
         "active_params": total["active_params"],
         "flops": {"forward": total["forward"], "backward": total["backward"], "train": train},
         "flops_per_input": {"forward": per(total["forward"]), "train": per(train)},
         "components": [
-            {"path": path, "kind": kind, **shaped({"params": p, "active_params": a, "forward": f, "backward": b,
-                                                   "train": f + b})}
-            for path, kind, p, a, f, b in components
+            {"path": path, "kind": kind, **shaped({"params": p, **tuned(i), "active_params": a, "forward": f,
+                                                   "backward": b, "train": f + b})}
+            for i, (path, kind, p, a, f, b) in enumerate(components)
         ],
         "notes": list(notes),
     }
@@ -104,6 +110,7 @@ def evaluation_text(data: dict, limit: int | None = None) -> str:
     limit = limit or width()
     dense = data["params"] == data["active_params"]
     rows = [("params", exact_and_human(data["params"]))]
+    rows += [(label(m), exact_and_human(data[m])) for m in ("params_trainable", "params_frozen") if m in data]
     if not dense:
         rows.append(("active params", exact_and_human(data["active_params"])))
     rows += [(label(m), exact_and_human(data["flops"][m])) for m in ("forward", "backward", "train")]
@@ -139,8 +146,9 @@ def derivation_text(d, limit: int | None = None, leading_in=(), formulas: bool =
     limit = limit or width()
     t = d.total
     dense = t.params == t.active_params
-    metrics = [m for m in METRICS if not (dense and m == "active_params")]
-    rows = [(label(m), pretty(shown(d.compound_counts, t.metrics()[m]))) for m in metrics]
+    shown_metrics = t.metrics(d.tuned)
+    metrics = [m for m in METRICS if m in shown_metrics and not (dense and m == "active_params")]
+    rows = [(label(m), pretty(shown(d.compound_counts, shown_metrics[m]))) for m in metrics]
     reuse = d.reuse(t)
     rows.append((REUSE, "-" if reuse is None else pretty(shown(d.compound_counts, reuse))))
     for name in leading_in:
