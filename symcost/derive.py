@@ -118,7 +118,7 @@ class Derivation(Result):
     @property
     def tuned(self) -> bool:
         """Whether a fine-tune freezes weights: the figures then split trainable from frozen parameters."""
-        return self.spec.finetune is not None and self.spec.finetune.method != "full"
+        return self.spec.finetune is not None and not self.spec.finetune.trains_all
 
     @property
     def default_leading(self) -> list[str]:
@@ -231,8 +231,8 @@ class _Walker:
         self.sites: list[Site] = []
         self.blocks: list[Block] = []
         self.pending = False  # see Block.then
-        self.linears: list = []
-        self.checked: list = []  # (name, d_in, d_out) of each named linear a fine-tune sees, as the rules meet them
+        self.linears: list = []  # (name, d_in, d_out) of each named linear a fine-tune sees, as the rules meet them
+        self.checked = 0  # of those, how many have had their rank check
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """One pass over `layers`, starting from `flow`."""
@@ -301,11 +301,11 @@ class _Walker:
         """A site checking each adapted linear the component just named against the rank."""
         if ctx.tune is None:
             return
-        for name, d_in, d_out in ctx.tune.seen[len(self.checked):]:
+        for name, d_in, d_out in self.linears[self.checked:]:
             if ctx.tune.adapts(name):
-                self.sites.append(Site(("finetune",), RankFits(self.spec.finetune.rank, name,
-                                                                       sympy.Min(d_in, d_out)), ctx))
-        self.checked = list(ctx.tune.seen)
+                self.sites.append(Site(("finetune",), RankFits(self.spec.finetune.rank, name, sympy.Min(d_in, d_out)),
+                                       ctx))
+        self.checked = len(self.linears)
 
     def check_targets(self) -> None:
         """Every target a fine-tune names must be a linear some layer has."""

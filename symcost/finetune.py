@@ -40,20 +40,20 @@ from .symbols import ACT
 METHODS = ("full", "freeze", "lora", "dora", "qlora")
 ADAPTED = ("lora", "dora", "qlora")
 ALL_LINEAR = "all-linear"
-QUANT = ("nf4", "fp4")
+QUANT = ("nf4", "fp4")  # QLoRA's 4-bit formats (bitsandbytes' quant_type)
 QUANTIZED_KINDS = ("attention", "mlp", "linear")  # whose linears QLoRA's 4-bit loading stores packed
 UNPACKED_KINDS = ("lm_head",)  # the output layer, which bitsandbytes' 4-bit loading leaves in 16 bits
 
 
 class Finetune(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
-    method: Literal["full", "freeze", "lora", "dora", "qlora"] = "lora"
+    method: Literal[METHODS] = "lora"
     rank: Size | None = None  # the adapters' r (lora, dora, qlora); a dim name lets `solve` find it
     alpha: float | int | None = None  # scales the update (alpha / r): values, not counts
     dropout: Rate | None = None  # on each adapter's input
     targets: Literal["all-linear"] | list[str] = ALL_LINEAR
     trainable: list[str] = Field(default_factory=list)  # component kinds whose own weights train as well
-    quant: Literal["nf4", "fp4"] | None = None  # qlora's storage of the frozen targeted linears (default nf4)
+    quant: Literal[QUANT] | None = None  # qlora's storage of the frozen linears (default nf4)
     double_quant: StrictBool = True  # qlora: the absmax constants themselves in 8 bits (QLoRA's default)
     block: int = Field(64, gt=0)  # values per absmax constant (bitsandbytes' default blocksize)
 
@@ -105,14 +105,19 @@ class Finetune(BaseModel):
         return self.method in ADAPTED
 
     @property
+    def trains_all(self) -> bool:
+        """Method full: every weight trains, as without the block."""
+        return self.method == "full"
+
+    @property
     def storage(self) -> str | None:
-        """How the frozen targeted linears are stored: nf4 or fp4 under qlora, else None (the weights' dtype)."""
-        return (self.quant or "nf4") if self.method == "qlora" else None
+        """How the frozen linears but the LM head are stored: nf4 or fp4 under qlora, else None (the weights' dtype)."""
+        return (self.quant or QUANT[0]) if self.method == "qlora" else None
 
     def tuning(self, kind: str, seen: list | None = None) -> Tuning | None:
         """What this fine-tune does to a component of `kind`; None under full training. `seen`
         collects (name, d_in, d_out) of every linear the component names, adapted or not."""
-        if self.method == "full":
+        if self.trains_all:
             return None
         return Tuning(self, frozen=kind not in self.trainable, kind=kind, seen=[] if seen is None else seen)
 

@@ -213,8 +213,8 @@ def memory(
         f"recomputation: {recompute}",
         PEAK_ASSUMPTION,
     ]
-    if (finetune := derivation.spec.finetune) is not None and derivation.tuned:
-        notes.insert(1, finetune.summary(int(derivation.total.trainable.xreplace(subst))))
+    if derivation.tuned:
+        notes.insert(1, derivation.spec.finetune.summary(int(derivation.total.trainable.xreplace(subst))))
     notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:

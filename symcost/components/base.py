@@ -163,8 +163,8 @@ class Ctx:
         cost = self.held(cost)
         if name is not None:
             self.tune.seen.append((name, d_in, d_out))
-        if self.frozen and name is not None:
-            cost += self.tune.packed(d_in, d_out)
+            if self.frozen:
+                cost += self.tune.packed(d_in, d_out)
         return cost + self.tune.adapter(self, d_in, d_out, tokens, input_grad) if self.tune.adapts(name) else cost
 
     @property

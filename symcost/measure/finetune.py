@@ -15,7 +15,7 @@ def apply(model: nn.Module, components, spec: Spec, values) -> nn.Module:
     """`model` (spec's build at `values`, whose component Parts `components` lists as (name, part))
     with the spec's fine-tune applied."""
     finetune = spec.finetune
-    if finetune is None or finetune.method == "full":
+    if finetune is None or finetune.trains_all:
         return model
     parts = [(name, part, part.symcost_path.rsplit("/", 1)[-1]) for name, part in components]
     if finetune.adapted:

@@ -44,20 +44,23 @@ def _formulas(cost, tuned: bool) -> dict:
 
 
 def evaluation_data(e) -> dict:
-    components = [(n.path, n.kind, v["params"], v["active_params"], v["forward"], v["backward"]) for n, v in e.components]
-    held = [(v["params_trainable"], v["params_frozen"]) for _, v in e.components] if e.derivation.tuned else None
-    return evaluation_dict(e.name, e.derivation.convention.name, e.dims, e.inputs, e.input_unit, components, e.notes,
-                           held)
+    held = HELD if e.derivation.tuned else ()
+    components = [(n.path, n.kind, *(v[m] for m in (*NUMBERS, *held))) for n, v in e.components]
+    return evaluation_dict(e.name, e.derivation.convention.name, e.dims, e.inputs, e.input_unit, components, e.notes)
 
 
-def evaluation_dict(name, convention, dims, inputs, input_unit, components, notes=(), held=None) -> dict:
+NUMBERS = ("params", "active_params", "forward", "backward")  # of each component, in eval's data
+HELD = ("params_trainable", "params_frozen")  # after them, under a fine-tune
+ORDER = ("params", *HELD, "active_params", "forward", "backward")  # as the document lists them
+
+
+def evaluation_dict(name, convention, dims, inputs, input_unit, components, notes=()) -> dict:
     """eval's data from plain values: components are (path, type, params, active params,
-    forward FLOPs, backward FLOPs); under a fine-tune, `held` gives each one's (trainable, frozen)
-    parameters. The cached path (symcost.cache) builds it this way too."""
-    total = {m: sum(c[i] for c in components) for i, m in enumerate(("params", "active_params", "forward", "backward"), 2)}
-    tuned = lambda i: {} if held is None else {"params_trainable": held[i][0], "params_frozen": held[i][1]}
-    tuned_total = {} if held is None else {"params_trainable": sum(h[0] for h in held),
-                                          "params_frozen": sum(h[1] for h in held)}
+    forward FLOPs, backward FLOPs), and under a fine-tune its trainable and frozen parameters
+    after them. The cached path (symcost.cache) builds it this way too."""
+    keys = NUMBERS + (HELD if components and len(components[0]) > 2 + len(NUMBERS) else ())
+    rows = [dict(zip(keys, c[2:])) for c in components]
+    total = {m: sum(r[m] for r in rows) for m in keys}
     per = lambda v: v // inputs if v % inputs == 0 else v / inputs  # exact when whole
     train = total["forward"] + total["backward"]
     return {
@@ -67,14 +70,14 @@ def evaluation_dict(name, convention, dims, inputs, input_unit, components, note
         "inputs": inputs,
         "input_unit": input_unit,
         "params": total["params"],
-        **tuned_total,
+        **{m: total[m] for m in HELD if m in total},
         "active_params": total["active_params"],
         "flops": {"forward": total["forward"], "backward": total["backward"], "train": train},
         "flops_per_input": {"forward": per(total["forward"]), "train": per(train)},
         "components": [
-            {"path": path, "kind": kind, **shaped({"params": p, **tuned(i), "active_params": a, "forward": f,
-                                                   "backward": b, "train": f + b})}
-            for i, (path, kind, p, a, f, b) in enumerate(components)
+            {"path": c[0], "kind": c[1], **shaped({**{m: r[m] for m in ORDER if m in r},
+                                                   "train": r["forward"] + r["backward"]})}
+            for c, r in zip(components, rows)
         ],
         "notes": list(notes),
     }

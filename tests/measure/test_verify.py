@@ -25,22 +25,13 @@ def test_every_architecture_has_a_strategy():
     assert {p.stem for p in Path(ARCHITECTURES).glob("*.yaml")} == set(STRATEGIES)
 
 @pytest.mark.slow
+@pytest.mark.parametrize("device, examples", [("meta", 25), ("cpu", 5)])  # real tensors: fewer, they cost more
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_formulas_equal_pytorch(name):
-    @settings(max_examples=25, deadline=None, derandomize=True)
+def test_formulas_equal_pytorch(name, device, examples):
+    @settings(max_examples=examples, deadline=None, derandomize=True)
     @given(STRATEGIES[name])
     def check(sizes):
-        assert_verified(name, sizes)
-
-    check()
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_formulas_equal_pytorch_on_real_tensors(name):
-    @settings(max_examples=5, deadline=None, derandomize=True)
-    @given(STRATEGIES[name])
-    def check(sizes):
-        assert_verified(name, sizes, device="cpu")
+        assert_verified(name, sizes, device=device)
 
     check()
 
