@@ -415,6 +415,7 @@ def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:
     """A repeated node; with shared weights, its parameters are one pass's (the work stays N passes')."""
     if not shared:
         return node
-    held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params, frozen=one.frozen)
+    held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params, frozen=one.frozen,
+                                     packed=one.packed, packed_bytes=one.packed_bytes)
     return replace(node, cost=held(node.cost, one_pass.cost),
                    parts={k: held(c, one_pass.parts[k]) for k, c in node.parts.items()})

@@ -175,3 +175,24 @@ def test_a_layer_without_a_finetuning_rule_is_refused(cli):
 def test_dora_memory_is_refused_not_guessed():
     with pytest.raises(symcost.SpecError, match="DoRA's activation memory is not modelled"):
         symcost.memory(tuned({"method": "dora", "rank": 8}))
+
+
+SHARED = """name: shared
+dims: {d: 64, n: 3, seq_len: 4, vocab: 10}
+layers:
+  - embedding: {vocab: vocab, dim: d}
+  - repeat: n
+    shared: true
+    layers:
+      - attention: {dim: d, heads: 2, causal: true}
+      - mlp: {dim: d, hidden: 128, activation: silu, gated: true}
+  - lm_head: {dim: d, vocab: vocab}
+"""
+
+
+def test_shared_weights_are_stored_once_in_four_bits():
+    """A repeat with shared weights holds one copy of its 4-bit linears, however many passes run."""
+    spec = tuned({"method": "qlora", "rank": 4}, SHARED)
+    one, three = (symcost.memory(spec, n=n).to_dict()["bytes"]["weights_bytes"] for n in (1, 3))
+    linears = 4 * four_bit_bytes(64 * 64, 64, True) + 3 * four_bit_bytes(64 * 128, 64, True)
+    assert one == three == linears + 2 * (10 * 64 + 10 * 64 + 4 * (4 * 128) + 4 * (3 * 192))
