@@ -50,8 +50,6 @@ def cached_eval(argv: list[str]) -> bool:
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError:
         return False
-    if b"finetune" in raw:  # the cache holds full training's figures; a fine-tune's go the full route
-        return False
     from ..errors import SpecError
     from ._sets import parse_sets
 

@@ -71,7 +71,8 @@ def evaluator(evaluation) -> str:
     lines.append("    components = [")
     for node in derivation.raw:
         cost = node.cost
-        numbers = ", ".join(code(e) for e in (cost.params, cost.active_params, cost.forward, cost.backward))
+        held = (cost.trainable, cost.frozen) if derivation.tuned else ()  # eval's data: render.model.evaluation_dict
+        numbers = ", ".join(code(e) for e in (cost.params, cost.active_params, cost.forward, cost.backward, *held))
         lines.append(f"        ({node.path!r}, {node.kind!r}, {numbers}),")
     lines += [
         "    ]",

@@ -328,6 +328,18 @@ def test_cached_answers_equal_the_full_path(tmp_path, name):
     assert not imports_of("eval", arch(name), *sets, cache=tmp_path) & {"sympy"}
 
 
+def test_a_fine_tunes_cached_answer_equals_the_full_path(tmp_path):
+    """Trainable and frozen parameters come from the cache as from the full path."""
+    spec = tmp_path / "qlora.yaml"
+    spec.write_text(Path(arch("llama")).read_text() + "finetune: {method: qlora, rank: 16}\n")
+    for fmt in ("text", "json"):
+        full = run("eval", spec, "--format", fmt, cache=tmp_path)
+        cached = run("eval", spec, "--format", fmt, cache=tmp_path)
+        assert full.returncode == 0 and cached.stdout == full.stdout
+        assert ("39,976,960" if fmt == "text" else '"params_trainable": 39976960') in full.stdout
+    assert not imports_of("eval", spec, cache=tmp_path) & {"sympy"}
+
+
 def test_an_invalid_point_is_never_answered_from_the_cache(tmp_path):
     run("eval", arch("llama"), cache=tmp_path)
     bad = run("eval", arch("llama"), "--set", "d_model=4100", cache=tmp_path)
