@@ -32,7 +32,7 @@ import sympy
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from . import ops
-from .components import dropout
+from .components import REGISTRY, dropout
 from .components.base import Rate, Size
 from .cost import ZERO, Cost
 from .symbols import ACT
@@ -42,7 +42,6 @@ ADAPTED = ("lora", "dora", "qlora")
 ALL_LINEAR = "all-linear"
 QUANT = ("nf4", "fp4")  # QLoRA's 4-bit formats (bitsandbytes' quant_type)
 QUANTIZED_KINDS = ("attention", "mlp", "linear")  # whose linears QLoRA's 4-bit loading stores packed
-UNPACKED_KINDS = ("lm_head",)  # the output layer, which bitsandbytes' 4-bit loading leaves in 16 bits
 
 
 class Finetune(BaseModel):
@@ -132,19 +131,25 @@ class Tuning:
     kind: str
     seen: list = field(default_factory=list, compare=False)
 
+    @property
+    def output(self) -> bool:
+        """Whether the component is the output layer (it makes the logits): `all-linear` leaves it
+        out, as peft does, and bitsandbytes' 4-bit loading leaves it in 16 bits."""
+        return REGISTRY[self.kind].holds_logits
+
     def adapts(self, name: str | None) -> bool:
         if name is None or not self.finetune.adapted:
             return False
         targets = self.finetune.targets
         if targets == ALL_LINEAR:
-            return name != "lm_head"
+            return not self.output
         return name in targets
 
     def packed(self, d_in, d_out) -> Cost:
-        """A frozen linear's weight as QLoRA stores it: every linear but the LM head, as
-        bitsandbytes' 4-bit loading leaves the output layer in 16 bits (its bias stays 16-bit too)."""
+        """A frozen linear's weight as QLoRA stores it: every linear but the output layer's (its
+        bias stays 16-bit too)."""
         storage = self.finetune.storage
-        if storage is None or self.kind in UNPACKED_KINDS:
+        if storage is None or self.output:
             return Cost()
         n = d_in * d_out
         return Cost(packed=n, packed_bytes=four_bit_bytes(n, self.finetune.block, self.finetune.double_quant))

@@ -267,6 +267,7 @@ class Component(BaseModel):
     holds_logits: ClassVar[bool] = False  # makes the vocabulary logits (the loss's input)
     scores_batch: ClassVar[bool] = False  # scores every pair of a batch (a contrastive head)
     tunable: ClassVar[bool] = False  # its rules model frozen weights and adapters (finetune.py)
+    named_by_kind: ClassVar[bool] = False  # a fine-tune's targets name its linears by its kind (lm_head), not by part
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""

@@ -17,6 +17,7 @@ from .base import Component, Ctx, Size
 class Linear(Component):
     kind = "linear"
     tunable = True
+    named_by_kind = True
     dim: Size  # input features
     out: Size  # output features
     bias: StrictBool = False  # on the output projection

@@ -18,6 +18,7 @@ class LMHead(Component):
     kind = "lm_head"
     holds_logits = True
     tunable = True
+    named_by_kind = True
     parallel = Rule("vocab_out", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
                     torch=(("proj", "colwise"),))
     dim: Size

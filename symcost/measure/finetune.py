@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..components import REGISTRY
 from ..extras import require
 from ..spec import Spec
 
@@ -21,7 +22,7 @@ def apply(model: nn.Module, components, spec: Spec, values) -> nn.Module:
     if finetune.adapted:
         targets = [f"{name}.{child_name}" for name, part, kind in parts for child_name, child in part.named_children()
                    if isinstance(child, nn.Linear)
-                   and finetune.tuning(kind).adapts(kind if kind in ("lm_head", "linear") else child_name)]
+                   and finetune.tuning(kind).adapts(kind if REGISTRY[kind].named_by_kind else child_name)]
         peft = require("peft", "finetune", "measuring a fine-tune")
         rank = int(finetune.rank.xreplace(values))
         dropout = 0.0 if finetune.dropout is None else float(finetune.dropout.xreplace(values))
