@@ -37,6 +37,14 @@ def loads(text: str, name: str = "<spec>"):
     return _loads(text, name)
 
 
+def finetune(source, /, **fields):
+    """The spec trained as a `finetune:` block with these fields says (a Spec), in place of any block
+    it has: finetune(spec, method="qlora", rank=16) or targets=["q_proj", "v_proj"], trainable=["lm_head"]."""
+    from .spec import with_finetune
+
+    return with_finetune(spec_of(source), fields)
+
+
 def spec_of(source):
     """A Spec from a path, YAML text, a Spec or a Derivation."""
     from .derive import Derivation

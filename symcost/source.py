@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError
+from .errors import SpecError, dotted
 from .limits import MAX_FILE_BYTES
 
 # Limits for hostile files (documented in the README, "Limits").
@@ -41,6 +41,7 @@ class Document:
     data: Any
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     digest: str = ""  # sha256 of the bytes read: what the cache keys derived forms by
+    given: tuple[str, ...] = ()  # top-level fields given as parameters (finetune=…), not written in the file
 
     def locate(self, path: Path_) -> tuple[int, int]:
         """The line and column of `path`, or of its nearest written ancestor."""
@@ -50,6 +51,9 @@ class Document:
         return self.marks.get(path, (1, 1))
 
     def error(self, path: Path_, message: str) -> SpecError:
+        if path and path[0] in self.given:  # no line of the file says it: the parameter that did
+            inside = dotted(path[1:])
+            return SpecError(f"{path[0]} {inside}: {message}" if inside else f"{path[0]}: {message}", param=path[0])
         line, column = self.locate(path)
         return SpecError(message, file=self.file, line=line, column=column, path=path)
 

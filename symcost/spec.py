@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,19 @@ def _check_nesting(doc: Document) -> None:
                             depth(item[field], path + (i, field), level + 1)
 
     depth(doc.data.get("layers"), ("layers",), 0)
+
+
+def with_finetune(spec: Spec, finetune: dict) -> Spec:
+    """`spec` trained as `finetune` says (the fields of a `finetune:` block), in place of any block it
+    has. The result no longer keys the eval cache: the bytes read do not describe it."""
+    if not isinstance(finetune, dict):
+        raise SpecError(f"finetune: expected the fields of a finetune block, got {type(finetune).__name__}",
+                        param="finetune")
+    doc = replace(spec.doc, digest="", given=(*spec.doc.given, "finetune"))
+    block = _validated(Finetune, finetune, ("finetune",), {"dims": spec.dimset}, doc)
+    tuned = spec.model_copy(update={"finetune": block})
+    tuned._dims, tuned._doc = spec.dimset, doc
+    return tuned
 
 
 def _first_error(e: ValidationError, model: type[BaseModel], prefix: tuple, doc: Document) -> SpecError:

@@ -46,7 +46,7 @@ def flagged(e: SpecError) -> str:
     text = str(e)
     if e.param == "dims":
         text = f"--set {text}"
-    elif e.param and text.startswith(e.param + " "):
+    elif e.param and text.startswith((e.param + " ", e.param + ":")):
         text = flag(e.param) + text[len(e.param):]
 
     def setting(m: re.Match) -> str:
@@ -142,6 +142,51 @@ def write_output(output: str, write) -> None:
 
 
 spec_argument = click.argument("spec", type=click.Path(dir_okay=True, path_type=str))
+
+FINETUNE_HELP = ("Train the spec as this fine-tune says, in place of its finetune block: the method, then "
+                 "key=value fields, lists joined by '+' (qlora,rank=16 or lora,rank=8,targets=q_proj+v_proj).")
+LISTS = ("targets", "trainable")  # the finetune fields that hold lists
+
+
+def parse_finetune(text: str) -> dict:
+    """`lora,rank=16,targets=q_proj+v_proj` as the fields of a finetune block: the method first (or
+    method=…), values as YAML would read them (16, 0.05, true), lists joined by '+'."""
+    fields: dict = {}
+    for i, item in enumerate(x.strip() for x in text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq and i == 0:
+            key, value = "method", key
+        elif not eq or not key.strip():
+            raise SpecError(f"finetune {item!r}: expected key=value (say rank=16) after the method", param="finetune")
+        key, value = key.strip(), value.strip()
+        if key in fields:
+            raise SpecError(f"finetune {key}: given twice", param="finetune")
+        fields[key] = value.split("+") if key in LISTS and value != "all-linear" else _scalar(value)
+    return fields
+
+
+def _scalar(value: str):
+    if value in ("true", "false"):
+        return value == "true"
+    if re.fullmatch(r"[0-9]+", value):
+        return int(value)
+    if re.fullmatch(r"[0-9]*\.[0-9]+", value):
+        return float(value)
+    return value
+
+
+def finetune_option(fn):
+    """--finetune: the command's SPEC argument, a path, becomes the spec trained that way."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, finetune: str | None, **kwargs):
+        if finetune is not None:
+            from .. import api
+
+            kwargs["spec"] = api.finetune(api.load(kwargs["spec"]), **parse_finetune(finetune))
+        return fn(*args, **kwargs)
+
+    return click.option("--finetune", metavar="METHOD,KEY=VALUE…", help=FINETUNE_HELP)(wrapper)
 set_option = click.option(
     "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Give a dim a value (repeatable): --set d_model=1024."
 )

@@ -7,7 +7,7 @@ import click
 from ..metrics import ALL_METRICS, METRICS
 from ..render import render
 from ._options import (
-    check_plot, convention_option, dtype_option, echo, edge, exact, format_option, parse_sets, set_option,
+    check_plot, convention_option, dtype_option, echo, edge, exact, finetune_option, format_option, parse_sets, set_option,
     spec_argument, working, write_output,
 )
 
@@ -45,6 +45,7 @@ Examples:
 @click.option("--stack", is_flag=True, help="With --plot: each component's share of the first metric.")
 @dtype_option
 @edge
+@finetune_option
 def sweep(spec, vary, metrics, sets, convention, fmt, plot, stack, dtype) -> None:
     """Metrics over a grid of sizes, exactly and vectorised; invalid points are listed
     with their reason and the rest computed."""
@@ -82,6 +83,7 @@ Examples:
 @convention_option
 @format_option(("text", "json"))
 @edge
+@finetune_option
 def solve(spec, target, unknown, multiple_of, dtype, sets, convention, fmt) -> None:
     """The size of one dim at which a metric reaches a target: the root, the nearest valid
     sizes on each side with the metric at each, why nearer sizes are invalid, and the dims

@@ -6,7 +6,7 @@ import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
 from ..render import render
-from ._options import (convention_option, dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option,
+from ._options import (convention_option, dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option,
                        spec_argument)
 
 
@@ -33,6 +33,7 @@ Examples:
 @formulas_option
 @format_option(("text", "json"))
 @edge
+@finetune_option
 def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, master_weights, recompute, attention, sets,
            formulas, fmt) -> None:
     """Bytes for weights, KV cache, training state, activations and peaks (--formulas: their closed forms).
@@ -64,6 +65,7 @@ Examples:
 @formulas_option
 @format_option(("text", "json"))
 @edge
+@finetune_option
 def inference(spec, context, new_tokens, dtype, kv_dtype, sets, convention, formulas, fmt) -> None:
     """Prefill and decode FLOPs, generation totals and arithmetic intensity per decode step
     (--formulas: their closed forms)."""

@@ -8,7 +8,8 @@ import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, RECOMPUTE
 from ..render import render
-from ._options import convention_option, echo, edge, format_option, parse_sets, set_option, spec_argument, working
+from ._options import (convention_option, echo, edge, finetune_option, format_option, parse_sets, set_option,
+                       spec_argument, working)
 
 
 @click.command(epilog="""\b
@@ -25,6 +26,7 @@ Examples:
 @convention_option
 @format_option()
 @edge
+@finetune_option
 def derive(spec: str, keep: tuple[str, ...], leading: tuple[str, ...], formulas: bool, convention: str,
            fmt: str) -> None:
     """Closed forms of params, active params and forward/backward/train FLOPs.
@@ -36,7 +38,7 @@ def derive(spec: str, keep: tuple[str, ...], leading: tuple[str, ...], formulas:
     from .. import api
     from ..errors import SpecError
 
-    s = api.load(spec)
+    s = api.spec_of(spec)
     d = api.derive(s, convention, keep)
     for name in leading:
         if name not in s.dimset:
@@ -56,6 +58,7 @@ Examples:
 @format_option()
 @click.option("--no-cache", is_flag=True, help="Derive afresh, neither reading nor writing the cache.")
 @edge
+@finetune_option
 def eval_(spec: str, sets: tuple[str, ...], convention: str, fmt: str, no_cache: bool) -> None:
     """Exact numbers at the spec's sizes (defaults, overridden by --set), FLOPs per token too.
 
@@ -65,7 +68,7 @@ def eval_(spec: str, sets: tuple[str, ...], convention: str, fmt: str, no_cache:
     from .. import api, cache
 
     values = parse_sets(sets)
-    e = api.evaluate(api.derive(api.load(spec), convention), values)
+    e = api.evaluate(api.derive(api.spec_of(spec), convention), values)
     if not no_cache:
         cache.store(e, values)
     echo(render(e, fmt))
@@ -94,6 +97,7 @@ Examples:
               help="Compare against the transformers model built from this config instead (needs symcost[hf]).")
 @format_option(("text", "json"))
 @edge
+@finetune_option
 def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None, memory: bool, dtype, attention,
            recompute, convention: str, hf_config, fmt: str) -> None:
     """Build the spec in PyTorch and compare every count with the formulas, exactly.
@@ -113,7 +117,7 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
             raise SpecError("--memory measures on cpu; it takes --dtype, --attention and --recompute, not "
                             "--hf, --backward, --device meta or --convention")
         with working("measuring saved bytes in PyTorch", fmt):
-            report = api.verify_memory(api.load(spec), parse_sets(sets), dtype=dtype or "fp32",
+            report = api.verify_memory(api.spec_of(spec), parse_sets(sets), dtype=dtype or "fp32",
                                        attention=attention or "sdpa", recompute=recompute or "none")
         echo(render(report, fmt))
         sys.exit(0 if report.match else 1)
@@ -128,10 +132,10 @@ def verify(spec: str, sets: tuple[str, ...], backward: bool, device: str | None,
             raise SpecError("--hf compares parameters and forward FLOPs under pytorch, on meta")
         config, text = read_config(hf_config)
         with working("building and counting the transformers model", fmt):
-            report = api.verify_hf(api.load(spec), config, parse_sets(sets), str(hf_config), text)
+            report = api.verify_hf(api.spec_of(spec), config, parse_sets(sets), str(hf_config), text)
         echo(render(report, fmt))
         sys.exit(0 if report.match else 1)
     with working("building and counting the model in PyTorch", fmt):
-        report = api.verify(api.load(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
+        report = api.verify(api.spec_of(spec), parse_sets(sets), backward=backward, device=device, convention=convention)
     echo(render(report, fmt))
     sys.exit(0 if report.match else 1)

@@ -10,7 +10,7 @@ import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
 from ..render import render
-from ._options import (dtype_option, echo, edge, format_option, formulas_option, parse_sets, set_option, spec_argument,
+from ._options import (dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
 
 positive = click.IntRange(min=1, max=10**9)  # beyond plan.execution.MAX_GPUS: the library says why, in one line
@@ -64,6 +64,7 @@ Examples:
 @formulas_option
 @format_option(("text", "json"))
 @edge
+@finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype,
          activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap, tokens_per_second,

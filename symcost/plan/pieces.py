@@ -93,6 +93,8 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
     a state along the sequence when cp > 1, and a shared repeat (its per-GPU weights would be
     counted once per pass)."""
     _refuse_shared(derivation.spec)
+    if derivation.tuned:
+        raise derivation.spec.doc.error(("finetune",), FINETUNE)
     out = []
     for site in derivation.sites:
         if not isinstance(site.component, Component):
@@ -104,6 +106,11 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
                                             "with cp 1")
         out.append((site, rule_of(site.component)))
     return out
+
+# a fine-tune's first layers may keep less than its later ones (no gradient yet), and its gradients and
+# optimizer states are the trainable parameters' only: neither is in the plan's pieces yet (#35)
+FINETUNE = ("plan does not model fine-tunes yet (frozen weights' shards, gradients of the trainable parameters "
+            "only); `symcost memory` gives one GPU's bytes for this fine-tune")
 
 # context parallelism gives each rank a share of every sequence, which a state carried from token
 # to token would make the ranks run one after another: no rule here models that

@@ -111,3 +111,46 @@ def test_a_usage_error_is_one_line_too(cli, args, message):
     line, exit 2 (before: a usage block of four lines)."""
     out = cli(*(arch("llama") if a == "SPEC" else a for a in args))
     assert out.exit_code == 2 and out.stderr == message + "\n"
+
+
+@pytest.mark.parametrize("command", [["eval"], ["derive"], ["memory"], ["inference"], ["sweep", "--vary", "seq_len=64,128"],
+                                     ["solve", "--target", "peak_training_bytes=24e9", "--for", "seq_len"]])
+def test_finetune_option_equals_the_block_in_the_spec(cli, tmp_path, command):
+    """--finetune qlora,rank=16,targets=q_proj+v_proj prints what a spec with that block prints."""
+    spec = tmp_path / "llama.yaml"
+    spec.write_text(open(arch("llama")).read() + "finetune: {method: qlora, rank: 16, targets: [q_proj, v_proj]}\n")
+    written = cli(command[0], str(spec), *command[1:], "--format", "json")
+    given = cli(command[0], arch("llama"), *command[1:], "--finetune", "qlora,rank=16,targets=q_proj+v_proj",
+                "--format", "json")
+    assert written.exit_code == given.exit_code == 0, given.output
+    assert json.loads(written.stdout) == json.loads(given.stdout)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("lora", "--finetune: lora needs `rank`"),
+    ("lora,rank=0", "--finetune rank: must be a positive integer, got 0"),
+    ("lora,rank=8,targets=q_proj+wq", "--finetune targets: no layer has a linear named wq; the linears here: "
+     "down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"),
+    ("lora,rank=5000", "--finetune rank: rank 5000 exceeds q_proj's smaller side 4096"),
+    ("lora,rank", "--finetune 'rank': expected key=value"),
+    ("lora,rank=8,rank=4", "--finetune rank: given twice"),
+    ("lora,rank=8,bogus=1", "--finetune bogus: unknown field 'bogus'"),
+    ("sgd,rank=8", "--finetune method: Input should be 'full', 'freeze', 'lora', 'dora' or 'qlora'"),
+])
+def test_a_bad_finetune_option_is_one_line_naming_the_option(cli, value, message):
+    for command in ("eval", "memory"):
+        result = cli(command, arch("llama"), "--finetune", value)
+        assert result.exit_code == 2 and result.output.startswith(f"error: {message}"), result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_finetune_option_is_never_cached_as_the_spec_s_answer(tmp_path):
+    """The cache keys the spec's bytes: a --finetune answer is not stored under them."""
+    import os
+
+    env = {**os.environ, "SYMCOST_CACHE_DIR": str(tmp_path)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "symcost", "eval", arch("llama"), *args, "--format",
+                                        "json"], capture_output=True, text=True, env=env, check=True).stdout
+    tuned = json.loads(run("--finetune", "lora,rank=8"))
+    plain = json.loads(run())
+    assert "params_trainable" in tuned and "params_trainable" not in plain and json.loads(run()) == plain

@@ -196,3 +196,15 @@ def test_shared_weights_are_stored_once_in_four_bits():
     one, three = (symcost.memory(spec, n=n).to_dict()["bytes"]["weights_bytes"] for n in (1, 3))
     linears = 4 * four_bit_bytes(64 * 64, 64, True) + 3 * four_bit_bytes(64 * 128, 64, True)
     assert one == three == linears + 2 * (10 * 64 + 10 * 64 + 4 * (4 * 128) + 4 * (3 * 192))
+
+
+def test_solve_finds_the_largest_rank_and_micro_batch_that_fit():
+    """Llama-2-7B QLoRA at 1,024 tokens: the largest rank under 12 GB and the largest batch under 24 GB,
+    checked at the neighbours with memory's own peak (the answer fits, one more does not)."""
+    spec = symcost.loads(LLAMA.replace("  batch: 1", "  batch: 1\n  r: 16") + "finetune: {method: qlora, rank: r}\n")
+    for unknown, budget in (("r", 12 * 10**9), ("batch", 24 * 10**9)):
+        (root,) = symcost.solve(spec, "peak_training_bytes", budget, unknown, {"seq_len": 1024}).to_dict()["roots"]
+        n = root["below"]["value"]
+        peak = lambda v: symcost.memory(spec, {"seq_len": 1024, unknown: v}).to_dict()["bytes"]["peak_training_bytes"]
+        assert peak(n) <= budget < peak(n + 1) and root["above"]["value"] == n + 1
+    assert (n, root["below"]["peak_training_bytes"]) == (3, 23_352_859_524)

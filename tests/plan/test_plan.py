@@ -527,5 +527,5 @@ def test_the_plan_command_s_options_are_the_records_fields():
     options = {p.name for p in command.params} - {"spec"}
     records = (set(Execution.model_fields) - {"precision"}) | {f.name for f in dataclasses.fields(Run)}
     own = {"gpus", "hardware", "hardware_file", "dtype", "grad_dtype", "activation_dtype", "optimizer_dtype",
-           "master_weights", "search", "top", "smallest", "sets", "formulas", "fmt"}
+           "master_weights", "search", "top", "smallest", "sets", "formulas", "fmt", "finetune"}  # finetune: the spec's
     assert records <= options and options - records == own, (records - options, options - records - own)
