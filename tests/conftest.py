@@ -104,7 +104,44 @@ def pytest_pyfunc_call(pyfuncitem):
         raise
 
 
-OPTIONAL = {"torch", "transformers", "scipy", "matplotlib", "pandas", "selenium"}
+OPTIONAL = {"torch", "transformers", "scipy", "matplotlib", "pandas", "selenium", "peft", "bitsandbytes"}
+
+
+def tracked_peak(model, inputs: dict) -> int:
+    """The CPU peak of one training step (forward, cross-entropy, backward, Adam over the trainable
+    parameters) by PyTorch's MemTracker, after a first step made the optimizer's states. MemTracker
+    hooks every parameter's gradient; a frozen one has none, so its hooks are skipped."""
+    import torch
+    from torch.distributed._tools.mem_tracker import MemTracker
+    from torch.nn import functional as F
+
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+
+    def step():
+        out = model(**inputs)
+        labels = torch.randint(0, out.shape[-1], out.shape[:-1])
+        F.cross_entropy(out.float().reshape(-1, out.shape[-1]), labels.reshape(-1)).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()  # the optimizer's states exist from the first step on, as in a long run
+    tracker = MemTracker()
+    tracker.track_external(model, opt, *inputs.values())
+    hooks = {name: getattr(torch.Tensor, name) for name in ("register_hook", "register_post_accumulate_grad_hook")}
+    for name, real in hooks.items():
+        setattr(torch.Tensor, name, lambda t, hook, real=real: real(t, hook) if t.requires_grad else _NoHook())
+    try:
+        with tracker:
+            step()
+    finally:
+        for name, real in hooks.items():
+            setattr(torch.Tensor, name, real)
+    return tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
+
+
+class _NoHook:
+    def remove(self) -> None:
+        pass
 
 
 def pytest_configure(config):

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch
+from conftest import arch, tracked_peak
 from published import DATA
 from symcost.finetune import four_bit_bytes
 
@@ -208,3 +208,31 @@ def test_solve_finds_the_largest_rank_and_micro_batch_that_fit():
         peak = lambda v: symcost.memory(spec, {"seq_len": 1024, unknown: v}).to_dict()["bytes"]["peak_training_bytes"]
         assert peak(n) <= budget < peak(n + 1) and root["above"]["value"] == n + 1
     assert (n, root["below"]["peak_training_bytes"]) == (3, 23_352_859_524)
+
+
+@pytest.mark.slow
+@pytest.mark.needs("torch")
+@pytest.mark.needs("peft")
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("finetune", [{"method": "lora", "rank": 8},
+                                      {"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"], "dropout": 0.1},
+                                      {"method": "freeze", "trainable": ["lm_head", "rmsnorm"]}])
+def test_peak_training_estimate_within_0_1_percent_of_memtracker(finetune, dtype):
+    """As for full training (tests/memory): Adam over the trainable parameters only, with peft's
+    adapters on the reference build."""
+    import torch
+
+    from symcost.evaluate import dim_values
+    from symcost.measure.reference import DTYPES, build, example_input
+    from symcost.memory import memory_metrics
+    from symcost.precision import Precision
+
+    d = symcost.derive(tuned(finetune))
+    values = dim_values(d, dict(d_model=64, n_heads=4, n_kv_heads=2, n_layers=2, d_ff=96, vocab=500, seq_len=32,
+                                batch=2))
+    torch.manual_seed(0)
+    model = build(d, values, attention="sdpa").to(DTYPES[dtype]).train()
+    measured = tracked_peak(model, example_input(d, values, "cpu", dtype=DTYPES[dtype]))
+    precision = Precision(dtype, optimizer=dtype, master=False)  # torch's Adam keeps its moments in the weights' dtype
+    predicted = int(memory_metrics(d, precision, "adam", "none", "sdpa")["peak_training_bytes"].xreplace(values))
+    assert abs(predicted - measured) <= 0.001 * measured, (predicted, measured)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch
+from conftest import arch, tracked_peak
 from symcost.evaluate import dim_values
 from symcost.memory import saved_bytes
 from symcost.precision import BYTES
@@ -368,9 +368,6 @@ def test_within_2_percent_of_transformers_every_difference_named(family, dtype):
 def test_peak_training_estimate_within_0_1_percent_of_memtracker(name, sizes, dtype):
     """An estimate, so a tolerance: what it leaves out is allocator-level (Adam's step counters,
     the token ids counted once as input and once as saved)."""
-    from torch.distributed._tools.mem_tracker import MemTracker
-    from torch.nn import functional as F
-
     from symcost.memory import memory_metrics
     from symcost.precision import Precision
     from symcost.measure.reference import DTYPES, build, example_input
@@ -379,22 +376,7 @@ def test_peak_training_estimate_within_0_1_percent_of_memtracker(name, sizes, dt
     values = dim_values(d, sizes)
     torch.manual_seed(0)
     model = build(d, values, attention="sdpa").to(DTYPES[dtype]).train()
-    inputs = example_input(d, values, "cpu", dtype=DTYPES[dtype])
-    opt = torch.optim.Adam(model.parameters())
-
-    def step():
-        out = model(**inputs)
-        labels = torch.randint(0, out.shape[-1], out.shape[:-1])
-        F.cross_entropy(out.float().reshape(-1, out.shape[-1]), labels.reshape(-1)).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    step()  # the optimizer's states exist from the first step on, as in a long run
-    tracker = MemTracker()
-    tracker.track_external(model, opt, *inputs.values())
-    with tracker:
-        step()
-    measured = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
+    measured = tracked_peak(model, example_input(d, values, "cpu", dtype=DTYPES[dtype]))
     precision = Precision(dtype, optimizer=dtype, master=False)  # torch's Adam keeps its moments in the weights' dtype
     predicted = int(memory_metrics(d, precision, "adam", "none", "sdpa")["peak_training_bytes"].xreplace(values))
     assert abs(predicted - measured) <= 0.001 * measured, (predicted, measured)
