@@ -99,6 +99,7 @@ class Derivation(Result):
     sites: tuple[Site, ...]
     decode: bool = False  # the cost of one decode step (see derive)
     blocks: tuple[Block, ...] = ()
+    linears: tuple = ()  # under a fine-tune, (name, d_in, d_out, values stored in 4 bits) of each named linear
     nodes: tuple[Node, ...] = field(init=False)  # closed forms in the free (and kept) dims
     total: Cost = field(init=False)
 
@@ -221,7 +222,8 @@ def derive(
     flow = Flow(length=sympy.Integer(1)) if decode else input_flow(spec)
     raw, _ = walker.walk(spec.layers, ("layers",), "layers", flow)
     walker.check_targets()
-    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode, tuple(walker.blocks))
+    return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode, tuple(walker.blocks),
+                      tuple(walker.linears))
 
 
 class _Walker:
@@ -231,7 +233,7 @@ class _Walker:
         self.sites: list[Site] = []
         self.blocks: list[Block] = []
         self.pending = False  # see Block.then
-        self.linears: list = []  # (name, d_in, d_out) of each named linear a fine-tune sees, as the rules meet them
+        self.linears: list = []  # (name, d_in, d_out, 4-bit values) of each linear a fine-tune sees, as rules meet them
         self.checked = 0  # of those, how many have had their rank check
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
@@ -301,7 +303,7 @@ class _Walker:
         """A site checking each adapted linear the component just named against the rank."""
         if ctx.tune is None:
             return
-        for name, d_in, d_out in self.linears[self.checked:]:
+        for name, d_in, d_out, _ in self.linears[self.checked:]:
             if ctx.tune.adapts(name):
                 self.sites.append(Site(("finetune",), RankFits(self.spec.finetune.rank, name, sympy.Min(d_in, d_out)),
                                        ctx))
@@ -312,7 +314,7 @@ class _Walker:
         finetune = self.spec.finetune
         if finetune is None or not finetune.adapted or isinstance(finetune.targets, str):
             return
-        names = sorted({name for name, _, _ in self.linears})
+        names = sorted({linear[0] for linear in self.linears})
         if missing := [t for t in finetune.targets if t not in names]:
             raise self.spec.doc.error(("finetune", "targets"), f"no layer has a linear named {', '.join(missing)}; "
                                       f"the linears here: {', '.join(names) or 'none'}")

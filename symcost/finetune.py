@@ -8,8 +8,9 @@ trained after pretraining:
 - `lora` (Hu et al. 2021): every base weight is frozen; each targeted linear d_in -> d_out
   gains A (r x d_in) and B (d_out x r), r·(d_in + d_out) trainable parameters, its output
   W x + (alpha/r)·B A x. `dora` (Liu et al. 2024) adds a magnitude vector of d_out per target.
-  `qlora` (Dettmers et al. 2023) is LoRA over a base whose targeted linears are stored in 4
-  bits (NF4 by default, in blocks of 64 with an absmax constant each).
+  `qlora` (Dettmers et al. 2023) is LoRA over a base whose frozen linears but the output layer's
+  are stored in 4 bits (NF4 by default, in blocks of 64 with an absmax constant each), as
+  bitsandbytes' 4-bit loading stores them.
 
 What freezing changes, exactly as PyTorch's autograd does it: a frozen linear computes no
 weight gradient (its backward is one matmul, for its input, or none when nothing before it
@@ -95,7 +96,8 @@ class Finetune(BaseModel):
         stored = ""
         if self.storage is not None:
             stored = (f"; the frozen linears but the LM head in {self.storage.upper()} (blocks of {self.block}, "
-                      + ("doubly quantized constants" if self.double_quant else "fp32 constants") + ")")
+                      + ("doubly quantized constants" if self.double_quant else "fp32 constants")
+                      + "; the peak allows for the largest one dequantized for its matmul)")
         return (f"fine-tune {self.method}: {what}{stored}; gradients and optimizer states for the {trainable:,} "
                 "trainable parameters only")
 
@@ -115,7 +117,7 @@ class Finetune(BaseModel):
 
     def tuning(self, kind: str, seen: list | None = None) -> Tuning | None:
         """What this fine-tune does to a component of `kind`; None under full training. `seen`
-        collects (name, d_in, d_out) of every linear the component names, adapted or not."""
+        collects (name, d_in, d_out, values stored in 4 bits) of every linear the component names."""
         if self.trains_all:
             return None
         return Tuning(self, frozen=kind not in self.trainable, kind=kind, seen=[] if seen is None else seen)

@@ -135,12 +135,15 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
 def backward_transient(derivation: Derivation, attention: str, recompute: str) -> sympy.Expr:
     """What the start of the backward pass holds on top of the activations (an estimate, see
     PEAK_ASSUMPTION): the logits, which the training loop still holds, and the fp32 gradients of
-    the log-probabilities and of the (upcast) logits; under full recomputation also the largest
-    block pass, re-materialised."""
+    the log-probabilities and of the (upcast) logits — or, under QLoRA, the largest 4-bit weight
+    dequantized for its matmul, if larger; under full recomputation also the largest block pass,
+    re-materialised."""
     out = sympy.Integer(0)
     for site in derivation.sites:
         if getattr(site.component, "holds_logits", False):  # a site may hold a container (an encoder)
             out += site.ctx.tokens * site.component.vocab * (8 + symbols.ACT)
+    if packed := set(n for *_, n in derivation.linears if n != 0):
+        out = sympy.Max(out, sympy.Max(*packed) * symbols.ACT)
     if recompute == "full" and derivation.blocks:
         out += sympy.Max(*(sum(c.cost.activations(attention) for c in derivation.raw if c.path.startswith(b.path + "/"))
                            / b.count for b in derivation.blocks))

@@ -162,9 +162,9 @@ class Ctx:
             return cost
         cost = self.held(cost)
         if name is not None:
-            self.tune.seen.append((name, d_in, d_out))
-            if self.frozen:
-                cost += self.tune.packed(d_in, d_out)
+            packed = self.tune.packed(d_in, d_out) if self.frozen else Cost()
+            self.tune.seen.append((name, d_in, d_out, packed.packed))
+            cost += packed
         return cost + self.tune.adapter(self, d_in, d_out, tokens, input_grad) if self.tune.adapts(name) else cost
 
     @property

@@ -1,13 +1,20 @@
 """A spec's fine-tune applied to its torch build, the way people apply it: peft's LoRA and DoRA
 layers injected into the named linears (`inject_adapter_in_model`), every frozen weight's
-`requires_grad` off. The measured counts then come from peft's modules and autograd, not from
-symcost's rules."""
+`requires_grad` off, and under QLoRA every frozen linear but the output layer's a bitsandbytes
+Linear4bit. The measured counts then come from peft's and bitsandbytes' modules and autograd, not
+from symcost's rules.
+
+bitsandbytes runs a 4-bit forward as its own operators (`bitsandbytes::gemm_4bit`, and on the CPU
+outside training `gemv_4bit`), which FlopCounterMode has no formula for: the matmul formula
+(2 x rows x out x in, from the operator's shapes at run time) is registered for them, as for any
+matmul; its backward dequantizes and runs an ordinary matmul, which FlopCounterMode counts itself."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from ..components import REGISTRY
+from ..errors import SpecError
 from ..extras import require
 from ..spec import Spec
 
@@ -19,6 +26,8 @@ def apply(model: nn.Module, components, spec: Spec, values) -> nn.Module:
     if finetune is None or finetune.trains_all:
         return model
     parts = [(name, part, part.symcost_path.rsplit("/", 1)[-1]) for name, part in components]
+    if finetune.storage is not None:
+        _quantize(model, parts, finetune)
     if finetune.adapted:
         targets = [f"{name}.{child_name}" for name, part, kind in parts for child_name, child in part.named_children()
                    if isinstance(child, nn.Linear)
@@ -39,6 +48,45 @@ def apply(model: nn.Module, components, spec: Spec, values) -> nn.Module:
         elif not finetune.adapted:
             part.requires_grad_(False)
     return model
+
+
+def _quantize(model: nn.Module, parts, finetune) -> None:
+    """Every frozen linear but the output layer's, stored in 4 bits as bitsandbytes' 4-bit loading stores it."""
+    import torch
+
+    bnb = require("bitsandbytes", "finetune", "measuring a QLoRA fine-tune")
+    if any(p.is_meta for p in model.parameters()):
+        raise SpecError("a QLoRA base is quantized from real weights: measure it on the CPU (`device=cpu`)")
+    _count_four_bit_matmuls()
+    for _, part, kind in parts:
+        if REGISTRY[kind].holds_logits or not finetune.tuning(kind).frozen:
+            continue
+        for child_name, child in list(part.named_children()):
+            if isinstance(child, nn.Linear):
+                packed = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
+                                           compute_dtype=None, compress_statistics=finetune.double_quant,
+                                           quant_type=finetune.storage, device="cpu")
+                packed.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, blocksize=finetune.block,
+                                                  compress_statistics=finetune.double_quant,
+                                                  quant_type=finetune.storage)
+                if child.bias is not None:
+                    packed.bias = nn.Parameter(child.bias.data, requires_grad=False)
+                setattr(part, child_name, packed.to(torch.device("cpu")))  # moving it quantizes it
+
+
+def _count_four_bit_matmuls() -> None:
+    import math
+
+    import torch
+    from torch.utils import flop_counter
+
+    ops = [torch.ops.bitsandbytes.gemm_4bit, torch.ops.bitsandbytes.gemv_4bit]  # A, B, [out, in] of the weight, …
+    if ops[0] in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(ops)
+    def matmul(a_shape, b_shape, shape, *args, **kwargs) -> int:
+        return 2 * math.prod(a_shape[:-1]) * shape[0] * shape[1]
 
 
 def _as_on_a_gpu(p: float):

@@ -11,6 +11,7 @@ torch is imported here and in the components' `build` methods, never by derive o
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
@@ -202,8 +203,15 @@ def count_params(model: nn.Module) -> dict[str, int]:
         for p in module.parameters():
             if id(p) not in seen:
                 seen.add(id(p))
-                out[module.symcost_path] += p.numel()
+                out[module.symcost_path] += values(p)
     return dict(out)
+
+
+def values(p: torch.Tensor) -> int:
+    """The values a parameter holds: its elements, or for a packed one (bitsandbytes' 4-bit, two
+    values a byte) those of the shape its quantization state records."""
+    state = getattr(p, "quant_state", None)
+    return math.prod(state.shape) if state is not None else p.numel()
 
 
 def count_forward(model: SpecModel, inputs: dict) -> tuple[dict[str, int], int]:

@@ -36,6 +36,10 @@ FINETUNES = st.one_of(
               st.lists(st.sampled_from(["embedding", "rmsnorm", "attention", "mlp", "lm_head"]), min_size=1, max_size=3,
                        unique=True)),
     st.builds(lambda r: {"method": "dora", "rank": r}, st.integers(1, 8)),
+    st.builds(lambda r, targets, quant, double: {"method": "qlora", "rank": r, "targets": targets, "quant": quant,
+                                                 "double_quant": double},
+              st.integers(1, 8), st.sampled_from(["all-linear", ["q_proj", "v_proj"], ["down_proj", "lm_head"]]),
+              st.sampled_from(["nf4", "fp4"]), st.booleans()),
 )
 SIZES = st.fixed_dictionaries({"d_model": st.sampled_from([8, 16]), "n_layers": st.integers(1, 3),
                                "n_heads": st.just(2), "n_kv_heads": st.sampled_from([1, 2]), "d_ff": st.integers(8, 24),
@@ -47,14 +51,16 @@ def _exact(report):
         assert row.symbolic == row.measured, f"{row.path}: {row.symbolic} != {row.measured}"
 
 
+@pytest.mark.slow  # the explicit LoRA and QLoRA checks below run in the quick subset
 @pytest.mark.needs("torch")
 @pytest.mark.needs("peft")
-@settings(max_examples=12, deadline=None, derandomize=True)
+@pytest.mark.needs("bitsandbytes")
+@settings(max_examples=16, deadline=None, derandomize=True)
 @given(FINETUNES, SIZES)
 def test_flops_and_saved_bytes_equal_pytorch_with_peft_adapters(finetune, sizes):
     """Each layer's parameters, forward and backward FLOPs (FlopCounterMode, frozen weights'
     requires_grad off), and bytes saved for backward (eager fp32 and sdpa bf16) equal the measured
-    ones on the reference build with peft's adapters injected."""
+    ones on the reference build with peft's adapters injected (QLoRA: over bitsandbytes' Linear4bit)."""
     if finetune.get("rank", 1) > min(sizes["d_model"] // 2, sizes["d_ff"]):
         finetune["rank"] = 2
     early = {"embedding", "rmsnorm", "attention"} & set(finetune.get("trainable", []))
@@ -66,6 +72,24 @@ def test_flops_and_saved_bytes_equal_pytorch_with_peft_adapters(finetune, sizes)
     if finetune["method"] != "dora":
         _exact(symcost.verify_memory(spec, sizes, dtype="fp32", attention="eager"))
         _exact(symcost.verify_memory(spec, sizes, dtype="bf16", attention="sdpa"))
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.needs("peft")
+@pytest.mark.needs("bitsandbytes")
+@pytest.mark.parametrize("finetune", [{"method": "qlora", "rank": 4},
+                                      {"method": "qlora", "rank": 3, "targets": ["q_proj", "v_proj"], "dropout": 0.1,
+                                       "quant": "fp4", "double_quant": False}])
+def test_qlora_counts_equal_pytorch_over_bitsandbytes_4bit_layers(finetune):
+    """QLoRA, drawn or not by the property test above: peft's adapters over bitsandbytes' Linear4bit
+    on the CPU — its 4-bit matmul counted by the matmul formula registered for its operator."""
+    sizes = dict(d_model=64, n_layers=2, n_heads=2, n_kv_heads=1, d_ff=128, vocab=11, seq_len=5, batch=2)
+    spec = tuned(finetune)
+    _exact(symcost.verify(spec, sizes, backward=True, device="cpu"))
+    _exact(symcost.verify_memory(spec, sizes, dtype="fp32", attention="eager"))
+    _exact(symcost.verify_memory(spec, sizes, dtype="bf16", attention="sdpa"))
+    with pytest.raises(symcost.SpecError, match="measure it on the CPU"):
+        symcost.verify(spec, sizes)
 
 
 @pytest.mark.needs("torch")
@@ -121,7 +145,8 @@ def test_trainable_params_equal_peft_on_real_families(family, finetune):
 @pytest.mark.needs("torch")
 @pytest.mark.needs("bitsandbytes")
 @pytest.mark.parametrize("double", [True, False])
-@pytest.mark.parametrize("shape", [(64, 64), (24, 40), (130, 257), (4096, 11008)])
+@pytest.mark.parametrize("shape", [(64, 64), (24, 40), (130, 257),
+                                   pytest.param((4096, 11008), marks=pytest.mark.slow)])  # Llama-2-7B's MLP
 def test_four_bit_bytes_equal_bitsandbytes_quantized_tensors_and_state(shape, double):
     import torch
     from bitsandbytes.functional import quantize_4bit
@@ -216,10 +241,13 @@ def test_solve_finds_the_largest_rank_and_micro_batch_that_fit():
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("finetune", [{"method": "lora", "rank": 8},
                                       {"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"], "dropout": 0.1},
-                                      {"method": "freeze", "trainable": ["lm_head", "rmsnorm"]}])
+                                      {"method": "freeze", "trainable": ["lm_head", "rmsnorm"]},
+                                      {"method": "qlora", "rank": 8}])
 def test_peak_training_estimate_within_0_1_percent_of_memtracker(finetune, dtype):
     """As for full training (tests/memory): Adam over the trainable parameters only, with peft's
-    adapters on the reference build."""
+    adapters on the reference build. A 4-bit weight's quantization state (absmax, codes) is a set of
+    plain tensors on the parameter, which MemTracker does not see: their bytes, read off the
+    tensors, are added to what it measures."""
     import torch
 
     from symcost.evaluate import dim_values
@@ -233,6 +261,10 @@ def test_peak_training_estimate_within_0_1_percent_of_memtracker(finetune, dtype
     torch.manual_seed(0)
     model = build(d, values, attention="sdpa").to(DTYPES[dtype]).train()
     measured = tracked_peak(model, example_input(d, values, "cpu", dtype=DTYPES[dtype]))
+    states = [p.quant_state for p in model.parameters() if getattr(p, "quant_state", None) is not None]
+    measured += sum(t.numel() * t.element_size() for s in states
+                    for t in (s.absmax, s.code, *((s.state2.absmax, s.state2.code, s.offset) if s.nested else ())))
+    assert bool(states) == (finetune["method"] == "qlora")
     precision = Precision(dtype, optimizer=dtype, master=False)  # torch's Adam keeps its moments in the weights' dtype
     predicted = int(memory_metrics(d, precision, "adam", "none", "sdpa")["peak_training_bytes"].xreplace(values))
     assert abs(predicted - measured) <= 0.001 * measured, (predicted, measured)
