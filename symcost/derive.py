@@ -46,6 +46,8 @@ class Block:
     input_bytes: sympy.Expr  # the first pass's input (an earlier layer may have kept it already)
     later_bytes: sympy.Expr = sympy.Integer(0)  # each later pass's: the pass before's output, kept by nobody
     holds_memory: bool = False  # an encoder's output is in the state its checkpoints hold
+    first_pass: Cost = Cost()  # the cost of its first pass alone, and of each later one (they differ where
+    later_pass: Cost = Cost()  # a gradient starts inside the block: raw inputs, a fine-tune's frozen layers)
     # the layer after the block, and what it must keep under full recomputation because the
     # block's last layer (say a relu), recomputed, no longer keeps the stream for it
     then: tuple[str, sympy.Expr] | None = None
@@ -340,8 +342,9 @@ class _Walker:
         if holds_memory and not any(b.holds_memory for b in self.blocks):
             # the checkpoint holds the encoder's output too, for its cross-attention layers
             held += flow.memory.bytes(self.batch, flow.memory.width)
-        nodes, out = self.repeat(item, where, path, flow)
-        self.blocks.append(Block(path, item.repeat, held, self.input_bytes(replace(out, kept=False)), holds_memory))
+        nodes, out, (first, later) = self.passes(item, where, path, flow)
+        self.blocks.append(Block(path, item.repeat, held, self.input_bytes(replace(out, kept=False)), holds_memory,
+                                 first, later))
         self.pending = out.kept
         return nodes, out
 
@@ -380,6 +383,11 @@ class _Walker:
         return ([] if decode else block), out
 
     def repeat(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        nodes, out, _ = self.passes(item, where, path, flow)
+        return nodes, out
+
+    def passes(self, item: Repeat, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow, tuple[Cost, Cost]]:
+        """The repeat's nodes (all passes), the flow after it, and the cost of its first pass and of each later one."""
         count = item.repeat
         sites = len(self.sites)
         first, after_first = self.walk(item.layers, where, path, flow)
@@ -391,8 +399,9 @@ class _Walker:
                     f"than {expr.MAX_TERMS}); sizes are short polynomials"))
         self.sites[sites:] = [replace(s, count=s.count * count) for s in self.sites[sites:]]
         if after_first == flow:
+            one = total(n.cost for n in first)
             return [_weights_once(replace(n.map(lambda e: e * count), count=n.count * count), n, item.shared)
-                    for n in first], flow
+                    for n in first], flow, (one, one)
         one_pass = len(self.sites)
         later, after_later = self.walk(item.layers, where, path, after_first)
         del self.sites[one_pass:]  # one site per component is enough for the checks
@@ -410,7 +419,7 @@ class _Walker:
                           item.shared)
             for f, l in zip(first, later)
         ]
-        return combined, after_first
+        return combined, after_first, (total(n.cost for n in first), total(n.cost for n in later))
 
 
 def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:

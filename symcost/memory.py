@@ -145,9 +145,17 @@ def backward_transient(derivation: Derivation, attention: str, recompute: str) -
     if packed := set(n for *_, n in derivation.linears if n != 0):
         out = sympy.Max(out, sympy.Max(*packed) * symbols.ACT)
     if recompute == "full" and derivation.blocks:
-        out += sympy.Max(*(sum(c.cost.activations(attention) for c in derivation.raw if c.path.startswith(b.path + "/"))
-                           / b.count for b in derivation.blocks))
+        out += sympy.Max(*(_largest_pass(b, attention) for b in derivation.blocks))
     return out
+
+
+def _largest_pass(block, attention: str) -> sympy.Expr:
+    """What the largest pass of a block keeps, re-materialised: every pass alike, or the first and the
+    later ones (which exist from two passes on) apart."""
+    first, later = block.first_pass.activations(attention), block.later_pass.activations(attention)
+    if first == later:
+        return first
+    return sympy.Max(first, later * sympy.Min(1, block.count - 1))
 
 
 def prefill_transient(derivation: Derivation, attention: str) -> sympy.Expr:

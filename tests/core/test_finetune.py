@@ -268,3 +268,40 @@ def test_peak_training_estimate_within_0_1_percent_of_memtracker(finetune, dtype
     precision = Precision(dtype, optimizer=dtype, master=False)  # torch's Adam keeps its moments in the weights' dtype
     predicted = int(memory_metrics(d, precision, "adam", "none", "sdpa")["peak_training_bytes"].xreplace(values))
     assert abs(predicted - measured) <= 0.001 * measured, (predicted, measured)
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.needs("peft")
+@pytest.mark.needs("bitsandbytes")
+@pytest.mark.parametrize("finetune", [{"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"]},
+                                      {"method": "qlora", "rank": 4}])
+@pytest.mark.parametrize("recompute", ["full", "selective"])
+def test_gradient_checkpointing_keeps_what_pytorch_keeps(finetune, recompute):
+    """Full recomputation (each layer's input, checkpointed, even where nothing before it trains)
+    and selective (the attention core's inputs), as saved_tensors_hooks sees them."""
+    sizes = dict(d_model=64, n_layers=3, n_heads=2, n_kv_heads=1, d_ff=128, vocab=11, seq_len=5, batch=2)
+    _exact(symcost.verify_memory(tuned(finetune), sizes, dtype="bf16", attention="sdpa", recompute=recompute))
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.needs("peft")
+def test_full_recomputation_re_materialises_the_largest_pass_not_the_average():
+    """A fine-tune's first pass keeps less than the later ones (no gradient arrives yet): the passes'
+    bytes, as the block records them, equal what PyTorch keeps for one layer and for two, and the
+    backward transient under full recomputation holds the larger, a later pass."""
+    from symcost.memory import backward_transient
+    from symcost.symbols import ACT, dim
+
+    spec = tuned({"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"]})
+    sizes = dict(d_model=64, n_heads=2, n_kv_heads=1, d_ff=128, vocab=11, seq_len=5, batch=2)
+    kept = {n: sum(r.measured["saved_bytes"] for r in symcost.verify_memory(spec, sizes | {"n_layers": n}, dtype="bf16")
+                   .rows if r.path.startswith("layers/2/repeat/")) for n in (1, 2)}
+    d = symcost.derive(spec)
+    values = {dim(k): v for k, v in sizes.items()} | {ACT: 2}
+    number = lambda e, n=2: int(e.xreplace(d.spec.dimset.substitution()).xreplace(values | {dim("n_layers"): n}))
+    (block,) = d.blocks
+    first, later = (number(p.activations("sdpa")) for p in (block.first_pass, block.later_pass))
+    assert (first, later) == (kept[1], kept[2] - kept[1]) and first < later
+    at = lambda n: number(backward_transient(d, "sdpa", "full"), n)
+    logits = 2 * 5 * 11 * (8 + 2)
+    assert (at(1), at(3)) == (logits + first, logits + later)
