@@ -83,3 +83,29 @@ def test_the_readme_limits_are_the_code_s():
     assert all(s in text for s in stated), [s for s in stated if s not in text]
     assert execution.MAX_GPUS == 10**7 and "`plan` 10⁷ GPUs" in text
     assert fit.MAX_START_RUNS == 10**6 and fit.MAX_BOOTSTRAP_RUNS == 5 * 10**5 and search.MAX_CANDIDATES == 10**6
+
+
+def test_the_examples_are_import_hf_s_specs_of_their_configs(monkeypatch):
+    """examples/*.yaml are what `symcost import-hf` writes for the published config each names."""
+    import symcost
+
+    monkeypatch.chdir(ROOT)  # the configs are named from the repository's root, as the docs run them
+    paths = sorted((ROOT / "examples").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        assert symcost.import_hf(symcost.load(path).source).yaml == path.read_text(), path.name
+
+
+def test_the_readme_fine_tuning_figures_are_the_tool_s():
+    """The README's fine-tuning sentence states what the commands answer (docs/finetune.md runs them)."""
+    import symcost
+
+    text = " ".join((ROOT / "README.md").read_text().split("## Fine-tuning", 1)[1].split("## ", 1)[0].split())
+    eight, seventy = (symcost.load(ROOT / "examples" / f"llama-3-{n}.yaml") for n in ("8b", "70b"))
+    (root,) = symcost.solve(symcost.finetune(eight, method="qlora", rank=16), "peak_training_bytes", 24 * 10**9,
+                            "seq_len").to_dict()["roots"]
+    lora = symcost.memory(symcost.finetune(seventy, method="lora", rank=16), seq_len=2048).numbers
+    qlora = symcost.memory(symcost.finetune(seventy, method="qlora", rank=16), seq_len=2048, recompute="full").numbers
+    assert f"{root['below']['value']:,} tokens fit 24 GB" in text
+    assert f"{lora['weights_bytes'] / 1e9:.1f} GB of bf16 weights" in text and lora["weights_bytes"] > 80e9
+    assert f"a {qlora['peak_training_bytes'] / 2**30:.1f} GiB peak" in text and qlora["peak_training_bytes"] < 80e9
