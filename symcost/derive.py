@@ -305,10 +305,9 @@ class _Walker:
         """A site checking each adapted linear the component just named against the rank."""
         if ctx.tune is None:
             return
-        for name, d_in, d_out, _ in self.linears[self.checked:]:
+        for name, d_in, _, _ in self.linears[self.checked:]:
             if ctx.tune.adapts(name):
-                self.sites.append(Site(("finetune",), RankFits(self.spec.finetune.rank, name, sympy.Min(d_in, d_out)),
-                                       ctx))
+                self.sites.append(Site(("finetune",), RankFits(self.spec.finetune.rank, name, d_in), ctx))
         self.checked = len(self.linears)
 
     def check_targets(self) -> None:

@@ -26,7 +26,7 @@ Targets are part names (`q_proj`, `k_proj`, `v_proj`, `o_proj`, `up_proj`, `gate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import sympy
@@ -132,6 +132,10 @@ class Tuning:
     frozen: bool
     kind: str
     seen: list = field(default_factory=list, compare=False)
+    adapters: bool = True  # False: its linears take no adapter (a MoE's routed experts, see components/moe.py)
+
+    def unadapted(self) -> Tuning:
+        return replace(self, adapters=False)
 
     @property
     def output(self) -> bool:
@@ -140,7 +144,7 @@ class Tuning:
         return REGISTRY[self.kind].holds_logits
 
     def adapts(self, name: str | None) -> bool:
-        if name is None or not self.finetune.adapted:
+        if name is None or not self.adapters or not self.finetune.adapted:
             return False
         targets = self.finetune.targets
         if targets == ALL_LINEAR:
@@ -202,8 +206,9 @@ def four_bit_bytes(n, block: int, double: bool) -> sympy.Expr:
 
 @dataclass(frozen=True)
 class RankFits:
-    """The check that an adapter's rank is at most its linear's smaller side (a larger r adds
-    parameters and no rank: B·A cannot exceed min(d_in, d_out))."""
+    """The check that an adapter's rank is at most the width its linear reads (peft allows more
+    than the output's width — Qwen2-MoE's one-output shared-expert gate takes r = 16 under
+    all-linear — though B·A's rank cannot exceed min(d_in, d_out))."""
 
     rank: sympy.Expr
     name: str
@@ -215,5 +220,5 @@ class RankFits:
     def checks(self, ctx):
         from .checks import Check
 
-        yield Check("rank", self.rank <= self.width, f"rank {{}} exceeds {self.name}'s smaller side {{}}",
+        yield Check("rank", self.rank <= self.width, f"rank {{}} exceeds {self.name}'s input width {{}}",
                     (self.rank, self.width))

@@ -267,11 +267,17 @@ class Component(BaseModel):
     holds_logits: ClassVar[bool] = False  # makes the vocabulary logits (the loss's input)
     scores_batch: ClassVar[bool] = False  # scores every pair of a batch (a contrastive head)
     tunable: ClassVar[bool] = False  # its rules model frozen weights and adapters (finetune.py)
-    named_by_kind: ClassVar[bool] = False  # a fine-tune's targets name its linears by its kind (lm_head), not by part
 
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""
         raise NotImplementedError
+
+    @classmethod
+    def target(cls, module: str) -> str | None:
+        """What a fine-tune's targets call the nn.Linear at `module` (a path inside the built layer),
+        as its rule names it in ctx.linear(name=…); None: no adapter reaches it. By default, a
+        direct child by its part name (`q_proj`)."""
+        return None if "." in module else module
 
     def after(self, flow: Flow) -> Flow:
         """The flow after this layer: by default it holds weights, so the stream now has a gradient."""

@@ -17,7 +17,6 @@ from .base import Component, Ctx, Size
 class Linear(Component):
     kind = "linear"
     tunable = True
-    named_by_kind = True
     dim: Size  # input features
     out: Size  # output features
     bias: StrictBool = False  # on the output projection
@@ -30,6 +29,10 @@ class Linear(Component):
             "down": ctx.linear(self.dim, self.rank, False, name=self.kind),  # (T, dim) -> (T, r)
             "up": ctx.linear(self.rank, self.out, self.bias, input_grad=ctx.grad_after(self.kind), name=self.kind),
         }
+
+    @classmethod
+    def target(cls, module: str) -> str:
+        return cls.kind  # its linear (or both halves of a factorised one), named by the layer
 
     def saved(self, ctx: Ctx):
         if self.rank is None:

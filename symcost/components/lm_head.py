@@ -18,7 +18,6 @@ class LMHead(Component):
     kind = "lm_head"
     holds_logits = True
     tunable = True
-    named_by_kind = True
     parallel = Rule("vocab_out", lambda c: {"vocab": c.vocab / TP}, lambda c: (("vocab", c.vocab),),
                     torch=(("proj", "colwise"),))
     dim: Size
@@ -36,6 +35,10 @@ class LMHead(Component):
             shared = self.dim * self.vocab
             proj = proj + Cost(params=-shared, active_params=-shared, frozen=-shared if ctx.frozen else 0)
         return {"proj": proj}
+
+    @classmethod
+    def target(cls, module: str) -> str:
+        return cls.kind  # one linear, named by the layer (peft's `lm_head`)
 
     def saved(self, ctx: Ctx):
         # its input, and the loss's: cross-entropy over fp32 logits (as Hugging Face computes it)

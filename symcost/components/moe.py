@@ -15,20 +15,23 @@ routed FLOPs become experts x C rows instead of tokens x top_k.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy
 from pydantic import StrictBool
 
 from ..checks import Check
-from ..cost import Cost, total
+from ..cost import ZERO, Cost, total
 from .parallel import TP, Rule
-from .base import Component, Count, Ctx, Ratio, Size
+from .base import Component, Count, Ctx, FieldError, Ratio, Size
 from ..symbols import ACT
-from .mlp import MLP, Activation, mlp_saved
+from .mlp import MLP, Activation, mlp_saved, tuned_saved
 
 
 class MoE(Component):
     kind = "moe"
     routes_tokens = True
+    tunable = True
     parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP, "shared_hidden": c.shared_width / TP},
                     lambda c: (("hidden", c.hidden), ("shared_hidden", c.shared_width)), "experts")
     dim: Size
@@ -61,27 +64,51 @@ class MoE(Component):
 
     def parts(self, ctx: Ctx):
         E, k, T = self.experts, self.top_k, ctx.tokens
-        one = total(self.expert(self.hidden).parts(ctx).values())  # one expert over every token
+        routed = self.routed(ctx)
+        one = total(self.expert(self.hidden).parts(routed).values())  # one expert over every token
         if self.capacity_factor is None:
             compute = Cost(forward=k * one.forward, backward=k * one.backward)
         else:  # each expert runs exactly C slots
-            slots = total(self.expert(self.hidden).parts(ctx.over(self.capacity(T))).values())
+            slots = total(self.expert(self.hidden).parts(routed.over(self.capacity(T))).values())
             compute = Cost(forward=E * slots.forward, backward=E * slots.backward)
         parts = {
-            "router": ctx.linear(self.dim, E, self.router_bias) + ctx.elementwise(T * E, "softmax"),
-            "experts": Cost(params=E * one.params, active_params=k * one.params) + compute,
+            "router": routed.linear(self.dim, E, self.router_bias) + ctx.elementwise(T * E, "softmax"),
+            "experts": Cost(params=E * one.params, active_params=k * one.params, frozen=E * one.frozen) + compute,
         }
         if self.shared_experts != 0:
             shared = total(self.expert(self.shared_width).parts(ctx).values())
             parts["shared_experts"] = shared * self.shared_experts
             if self.shared_gate:
-                parts["shared_gate"] = ctx.linear(self.dim, 1, False) + ctx.elementwise(T, "sigmoid")
+                parts["shared_gate"] = ctx.linear(self.dim, 1, False, name="shared_gate") + ctx.elementwise(T, "sigmoid")
         parts["combine"] = ctx.elementwise(T * (k + self.shared_experts) * self.dim, "combine")
         if self.residual:
             parts["residual"] = ctx.elementwise(T * self.dim, "residual")
         return parts
 
+    @classmethod
+    def target(cls, module: str) -> str | None:
+        """The shared experts' linears by their own names (`shared_experts.0.up_proj`: up_proj, as
+        peft matches Qwen2-MoE's `shared_expert.up_proj`) and the shared gate; not the routed ones."""
+        if module.startswith("shared_experts."):
+            return module.rsplit(".", 1)[-1]
+        return module if module == "shared_gate" else None
+
+    @staticmethod
+    def routed(ctx: Ctx) -> Ctx:
+        """The context of the router and the routed experts: under a fine-tune they take no adapter,
+        as in transformers 5 the experts are fused 3-D parameters and the router no nn.Linear, which
+        peft's target_modules (all-linear or by name) do not reach; the shared experts and their gate
+        are linears, and do. QLoRA's 4-bit storage of fused experts is not modelled."""
+        if ctx.tune is None:
+            return ctx
+        if ctx.tune.finetune.storage is not None:
+            raise FieldError(None, "QLoRA's 4-bit storage of a moe layer's experts is not modelled; "
+                             "fine-tune it with lora, dora or freeze")
+        return replace(ctx, tune=ctx.tune.unadapted())
+
     def saved(self, ctx: Ctx):
+        if ctx.frozen:
+            return Cost(saved=self.frozen_saved(ctx))
         T, D, k = ctx.tokens, self.dim, self.top_k
         # router: x, the probabilities, the int64 top-k choice; every routed (token, slot) int64 pair
         kept = ctx.input_saved(self.dim) + T * self.experts * ACT + 8 * T * k + 16 * T * k
@@ -95,7 +122,37 @@ class MoE(Component):
             kept += self.shared_experts * mlp_saved(T, self.shared_width, self.activation, self.gated)
             if self.shared_gate:
                 kept += T * (1 + D) * ACT
+            if ctx.tune is not None:  # adapters on the shared experts and their gate (what they read is kept above)
+                kept += (self.shared_experts * (ctx.linear_saved(D, self.shared_linears, stored=ZERO)
+                                                + ctx.linear_saved(self.shared_width, ("down_proj",), stored=ZERO))
+                         + ctx.linear_saved(D, ("shared_gate",), stored=ZERO))
         return Cost(saved=kept)
+
+    @property
+    def shared_linears(self) -> tuple[str, ...]:
+        return ("up_proj", "gate_proj") if self.gated else ("up_proj",)
+
+    def frozen_saved(self, ctx: Ctx):
+        """What a frozen layer keeps, tensor by tensor as autograd decides: the routing (probabilities,
+        top-k choice, each routed pair) and each routed row's expert output and weight only where the
+        stream needs a gradient; a routed expert as a frozen MLP over its rows; the shared experts and
+        their gate as frozen linears, with their adapters; x itself when an adapter reads it."""
+        T, D, k = ctx.tokens, self.dim, self.top_k
+        if self.capacity_factor is not None:
+            raise FieldError("capacity_factor", "a frozen moe layer with a capacity is not modelled")
+        g = int(ctx.flow.grad)
+        shared = self.shared_linears + (("shared_gate",) if self.shared_gate else ()) if self.shared_experts != 0 else ()
+        kept = ctx.input_saved(D) * ctx.reads(shared)
+        kept += g * (T * self.experts * ACT + 8 * T * k + 16 * T * k + T * k * (D + 1) * ACT)
+        kept += tuned_saved(self.routed(ctx).over(T * k), D, self.hidden, self.activation, self.gated)
+        if self.shared_experts != 0:
+            read = replace(ctx, flow=replace(ctx.flow, kept=True))  # x: counted above
+            kept += self.shared_experts * tuned_saved(read, D, self.shared_width, self.activation, self.gated)
+            if self.shared_gate:  # sigmoid(gate) · sum: each factor kept when the other needs a gradient
+                g_gate, g_sum = int(ctx.grad_after("shared_gate")), int(ctx.grad_after(*self.shared_linears))
+                kept += T * ACT * sympy.Max(g_gate, g_sum) + T * D * ACT * g_gate
+                kept += ctx.linear_saved(D, ("shared_gate",), stored=ZERO)
+        return kept
 
     def checks(self, ctx):
         yield from super().checks(ctx)

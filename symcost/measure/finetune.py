@@ -29,9 +29,8 @@ def apply(model: nn.Module, components, spec: Spec, values) -> nn.Module:
     if finetune.storage is not None:
         _quantize(model, parts, finetune)
     if finetune.adapted:
-        targets = [f"{name}.{child_name}" for name, part, kind in parts for child_name, child in part.named_children()
-                   if isinstance(child, nn.Linear)
-                   and finetune.tuning(kind).adapts(kind if REGISTRY[kind].named_by_kind else child_name)]
+        targets = [f"{name}.{path}" for name, part, kind in parts for path, module in part.named_modules()
+                   if isinstance(module, nn.Linear) and finetune.tuning(kind).adapts(REGISTRY[kind].target(path))]
         peft = require("peft", "finetune", "measuring a fine-tune")
         rank = int(finetune.rank.xreplace(values))
         dropout = 0.0 if finetune.dropout is None else float(finetune.dropout.xreplace(values))

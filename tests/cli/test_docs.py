@@ -96,6 +96,7 @@ def test_the_examples_are_import_hf_s_specs_of_their_configs(monkeypatch):
         assert symcost.import_hf(symcost.load(path).source).yaml == path.read_text(), path.name
 
 
+@pytest.mark.slow  # a solve and two memory reports at Llama-3's sizes
 def test_the_readme_fine_tuning_figures_are_the_tool_s():
     """The README's fine-tuning sentence states what the commands answer (docs/finetune.md runs them)."""
     import symcost

@@ -109,6 +109,7 @@ FAMILIES = {  # a real config of each family, shrunk to test size (peft's counts
     "Qwen2-7B": "Qwen2ForCausalLM",
     "Mistral-7B-v0.1": "MistralForCausalLM",
     "gemma-2b": "GemmaForCausalLM",
+    "Qwen1.5-MoE-A2.7B": "Qwen2MoeForCausalLM",  # shared expert and its gate: linears; routed experts fused
 }
 SHRINK = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
               vocab_size=100, head_dim=16)
@@ -117,11 +118,11 @@ SHRINK = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_att
 @pytest.mark.needs("transformers")
 @pytest.mark.needs("peft")
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-@pytest.mark.parametrize("finetune", [
+@pytest.mark.parametrize("finetune", [  # all-linear LoRA in the quick subset, the others in the full suite
     {"method": "lora", "rank": 8},
-    {"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"]},
-    {"method": "dora", "rank": 4, "targets": ["q_proj", "k_proj", "down_proj"]},
-    {"method": "qlora", "rank": 16},
+    pytest.param({"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"]}, marks=pytest.mark.slow),
+    pytest.param({"method": "dora", "rank": 4, "targets": ["q_proj", "k_proj", "down_proj"]}, marks=pytest.mark.slow),
+    pytest.param({"method": "qlora", "rank": 16}, marks=pytest.mark.slow),
 ])
 def test_trainable_params_equal_peft_on_real_families(family, finetune):
     import peft
@@ -131,6 +132,10 @@ def test_trainable_params_equal_peft_on_real_families(family, finetune):
     config = json.loads((DATA / f"{family}.json").read_text()) | SHRINK
     imported = symcost.import_hf(config)
     spec = tuned(finetune, imported.yaml)
+    if finetune["method"] == "qlora" and "num_experts" in config:  # 4-bit fused experts: refused, not guessed
+        with pytest.raises(symcost.SpecError, match="QLoRA's 4-bit storage of a moe layer's experts is not modelled"):
+            symcost.evaluate(spec)
+        return
     figures = symcost.evaluate(spec).to_dict()
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(**config))
@@ -178,7 +183,7 @@ def test_qlora_weights_and_training_state():
     ("{method: lora, rank: 4, targets: [q_proj, wq]}", "finetune.targets: no layer has a linear named wq; the "
      "linears here: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"),
     ("{method: lora, rank: 0}", "finetune.rank: must be a positive integer, got 0"),
-    ("{method: lora, rank: 5000}", "finetune.rank: rank 5000 exceeds q_proj's smaller side 4096"),
+    ("{method: lora, rank: 5000}", "finetune.rank: rank 5000 exceeds q_proj's input width 4096"),
     ("{method: qlora, rank: 8, trainable: [attention]}", "qlora stores the linears of attention in 4 bits"),
     ("{method: lora}", "lora needs `rank`"),
     ("{method: freeze, trainable: [lm_head], rank: 4}", "`rank` belongs to lora, dora and qlora"),
@@ -192,8 +197,8 @@ def test_bad_finetunes_are_one_line_exit_2(cli, tmp_path, finetune, message):
 
 
 def test_a_layer_without_a_finetuning_rule_is_refused(cli):
-    text = open(arch("mixtral")).read() + "finetune: {method: lora, rank: 8}\n"
-    with pytest.raises(symcost.SpecError, match="a moe layer has no fine-tuning rule"):
+    text = open(arch("mamba")).read() + "finetune: {method: lora, rank: 8}\n"
+    with pytest.raises(symcost.SpecError, match="a mamba layer has no fine-tuning rule"):
         symcost.evaluate(symcost.loads(text))
 
 
@@ -223,6 +228,7 @@ def test_shared_weights_are_stored_once_in_four_bits():
     assert one == three == linears + 2 * (10 * 64 + 10 * 64 + 4 * (4 * 128) + 4 * (3 * 192))
 
 
+@pytest.mark.slow  # two solves and four peaks at Llama-2-7B's size
 def test_solve_finds_the_largest_rank_and_micro_batch_that_fit():
     """Llama-2-7B QLoRA at 1,024 tokens: the largest rank under 12 GB and the largest batch under 24 GB,
     checked at the neighbours with memory's own peak (the answer fits, one more does not)."""
@@ -305,3 +311,59 @@ def test_full_recomputation_re_materialises_the_largest_pass_not_the_average():
     at = lambda n: number(backward_transient(d, "sdpa", "full"), n)
     logits = 2 * 5 * 11 * (8 + 2)
     assert (at(1), at(3)) == (logits + first, logits + later)
+
+
+MOE = """name: tiny-qwen2-moe
+dims: {d_model: 16, n_layers: 2, n_heads: 2, vocab: 11, seq_len: 5, batch: 2, n_experts: 4, top_k: 2, d_expert: 8,
+       d_shared: 12, d_head: d_model / n_heads}
+layers:
+  - embedding: {vocab: vocab, dim: d_model}
+  - rotary: {dim: d_head}
+  - repeat: n_layers
+    layers:
+      - rmsnorm: {dim: d_model}
+      - attention: {dim: d_model, heads: n_heads, causal: true}
+      - rmsnorm: {dim: d_model}
+      - moe: {dim: d_model, experts: n_experts, top_k: top_k, activation: silu, gated: true, hidden: d_expert,
+              shared_experts: 1, shared_hidden: d_shared, shared_gate: true}
+  - rmsnorm: {dim: d_model}
+  - lm_head: {dim: d_model, vocab: vocab}
+"""
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.needs("peft")
+@pytest.mark.parametrize("finetune", [  # the first two in the quick subset
+    {"method": "lora", "rank": 2},
+    {"method": "lora", "rank": 2, "targets": ["q_proj", "v_proj"]},
+    *(pytest.param(f, marks=pytest.mark.slow) for f in (
+        {"method": "lora", "rank": 2, "dropout": 0.1, "targets": ["up_proj", "shared_gate", "o_proj"]},
+        {"method": "lora", "rank": 2, "trainable": ["moe", "embedding"]},
+        {"method": "freeze", "trainable": ["moe"]},
+        {"method": "dora", "rank": 2})),
+])
+def test_a_moe_with_a_shared_expert_counts_as_pytorch_does(finetune):
+    """Qwen2-MoE's layout (routed experts, a shared expert and its gate): the routed experts and the
+    router frozen without adapters, the shared expert's linears and gate adapted by name, on real
+    routing (CPU): parameters, FLOPs and saved bytes equal PyTorch's with peft's adapters."""
+    spec = tuned(finetune, MOE)
+    _exact(symcost.verify(spec, {}, backward=True, device="cpu"))
+    if finetune["method"] != "dora":
+        _exact(symcost.verify_memory(spec, {}, dtype="fp32", attention="eager"))
+        _exact(symcost.verify_memory(spec, {}, dtype="bf16", attention="sdpa"))
+
+
+@pytest.mark.slow
+@pytest.mark.needs("torch")
+@pytest.mark.needs("peft")
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(st.sampled_from([{"method": "lora", "rank": 2}, {"method": "lora", "rank": 1, "targets": ["gate_proj", "k_proj"]},
+                        {"method": "freeze", "trainable": ["lm_head"]}]),
+       st.fixed_dictionaries({"n_experts": st.integers(2, 6), "top_k": st.integers(1, 2), "d_expert": st.integers(4, 12),
+                              "d_shared": st.integers(4, 12), "n_layers": st.integers(1, 3), "seq_len": st.integers(2, 6),
+                              "batch": st.integers(1, 2)}))
+def test_a_moe_counts_as_pytorch_does_at_drawn_sizes(finetune, sizes):
+    spec = tuned(finetune, MOE)
+    _exact(symcost.verify(spec, sizes, backward=True, device="cpu"))
+    if finetune["method"] != "freeze":  # freeze trains only the head: the rotary tables' known over-count
+        _exact(symcost.verify_memory(spec, sizes, dtype="bf16", attention="sdpa"))
