@@ -317,8 +317,8 @@ class _Walker:
             return
         names = sorted({linear[0] for linear in self.linears})
         if missing := [t for t in finetune.targets if t not in names]:
-            raise self.spec.doc.error(("finetune", "targets"), f"no layer has a linear named {', '.join(missing)}; "
-                                      f"the linears here: {', '.join(names) or 'none'}")
+            raise self.spec.doc.error(("finetune", "targets"), f"no linear an adapter can reach is named "
+                                      f"{', '.join(missing)}; those here: {', '.join(names) or 'none'}")
 
     @staticmethod
     def saved(component, ctx: Ctx) -> Cost:

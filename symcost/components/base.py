@@ -161,7 +161,7 @@ class Ctx:
         if self.tune is None:
             return cost
         cost = self.held(cost)
-        if name is not None:
+        if name is not None and self.tune.adapters:  # a linear an adapter can reach (see Tuning.adapters)
             packed = self.tune.packed(d_in, d_out) if self.frozen else Cost()
             self.tune.seen.append((name, d_in, d_out, packed.packed))
             cost += packed

@@ -141,8 +141,8 @@ class MoE(Component):
         if self.capacity_factor is not None:
             raise FieldError("capacity_factor", "a frozen moe layer with a capacity is not modelled")
         g = int(ctx.flow.grad)
-        shared = self.shared_linears + (("shared_gate",) if self.shared_gate else ()) if self.shared_experts != 0 else ()
-        kept = ctx.input_saved(D) * ctx.reads(shared)
+        readers = (*self.shared_linears, *(("shared_gate",) if self.shared_gate else ())) if self.shared_experts else ()
+        kept = ctx.input_saved(D) * ctx.reads(readers)  # x: kept when an adapter on a shared linear reads it
         kept += g * (T * self.experts * ACT + 8 * T * k + 16 * T * k + T * k * (D + 1) * ACT)
         kept += tuned_saved(self.routed(ctx).over(T * k), D, self.hidden, self.activation, self.gated)
         if self.shared_experts != 0:

@@ -130,7 +130,7 @@ def test_finetune_option_equals_the_block_in_the_spec(cli, tmp_path, command):
 @pytest.mark.parametrize("value, message", [
     ("lora", "--finetune: lora needs `rank`"),
     ("lora,rank=0", "--finetune rank: must be a positive integer, got 0"),
-    ("lora,rank=8,targets=q_proj+wq", "--finetune targets: no layer has a linear named wq; the linears here: "
+    ("lora,rank=8,targets=q_proj+wq", "--finetune targets: no linear an adapter can reach is named wq; those here: "
      "down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"),
     ("lora,rank=5000", "--finetune rank: rank 5000 exceeds q_proj's input width 4096"),
     ("lora,rank", "--finetune 'rank': expected key=value"),

@@ -180,8 +180,8 @@ def test_qlora_weights_and_training_state():
 
 
 @pytest.mark.parametrize("finetune, message", [
-    ("{method: lora, rank: 4, targets: [q_proj, wq]}", "finetune.targets: no layer has a linear named wq; the "
-     "linears here: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"),
+    ("{method: lora, rank: 4, targets: [q_proj, wq]}", "finetune.targets: no linear an adapter can reach is named wq; "
+     "those here: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"),
     ("{method: lora, rank: 0}", "finetune.rank: must be a positive integer, got 0"),
     ("{method: lora, rank: 5000}", "finetune.rank: rank 5000 exceeds q_proj's input width 4096"),
     ("{method: qlora, rank: 8, trainable: [attention]}", "qlora stores the linears of attention in 4 bits"),
@@ -194,6 +194,14 @@ def test_bad_finetunes_are_one_line_exit_2(cli, tmp_path, finetune, message):
     for command in ("eval", "memory"):
         result = cli(command, str(path))
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_target_only_a_moe_s_routed_experts_have_is_refused():
+    """Mixtral's experts have up_proj, but no adapter reaches a fused expert: naming it is an error."""
+    text = open(arch("mixtral")).read() + "finetune: {method: lora, rank: 8, targets: [q_proj, up_proj]}\n"
+    with pytest.raises(symcost.SpecError, match="no linear an adapter can reach is named up_proj; those here: "
+                                                "k_proj, lm_head, o_proj, q_proj, v_proj"):
+        symcost.evaluate(symcost.loads(text))
 
 
 def test_a_layer_without_a_finetuning_rule_is_refused(cli):
