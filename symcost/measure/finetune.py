@@ -58,7 +58,8 @@ def _quantize(model: nn.Module, parts, finetune) -> None:
         raise SpecError("a QLoRA base is quantized from real weights: measure it on the CPU (`device=cpu`)")
     _count_four_bit_matmuls()
     for _, part, kind in parts:
-        if REGISTRY[kind].holds_logits or not finetune.tuning(kind).frozen:
+        tuning = finetune.tuning(kind)
+        if tuning.output or not tuning.frozen:  # as Tuning.packed decides for the rules
             continue
         for child_name, child in list(part.named_children()):
             if isinstance(child, nn.Linear):
