@@ -16,7 +16,7 @@ import sympy
 from . import conventions, expr, symbols
 from .checks import Check, every
 from .components import Ctx, FieldError, Flow, Memory
-from .components.base import SIZE, fresh
+from .components.base import SIZE, Component, fresh
 from .conventions import Convention
 from .cost import Cost, Node, total
 from .finetune import RankFits
@@ -34,6 +34,17 @@ class Site:
     component: object
     ctx: Ctx
     count: sympy.Expr = sympy.Integer(1)
+    # where the passes of an enclosing repeat see other contexts (a gradient arrives during its first
+    # pass: raw inputs, a fine-tune's frozen layers), each context and how many of `count` run in it
+    later: tuple[tuple[Ctx, sympy.Expr], ...] = ()
+
+    @property
+    def runs(self) -> tuple[tuple[Ctx, sympy.Expr], ...]:
+        """(context, passes) pairs: the `count` passes split by the context each runs in."""
+        return self.later or ((self.ctx, self.count),)
+
+    def times(self, n: sympy.Expr) -> Site:
+        return replace(self, count=self.count * n, later=tuple((c, k * n) for c, k in self.later))
 
 
 @dataclass(frozen=True)
@@ -396,14 +407,15 @@ class _Walker:
                 raise self.spec.doc.error(where[:-1] + ("repeat",), (
                     f"with the repeat counts nested inside it, this count multiplies out to {terms:,} terms (more "
                     f"than {expr.MAX_TERMS}); sizes are short polynomials"))
-        self.sites[sites:] = [replace(s, count=s.count * count) for s in self.sites[sites:]]
         if after_first == flow:
+            self.sites[sites:] = [s.times(count) for s in self.sites[sites:]]
             one = total(n.cost for n in first)
             return [_weights_once(replace(n.map(lambda e: e * count), count=n.count * count), n, item.shared)
                     for n in first], flow, (one, one)
         one_pass = len(self.sites)
         later, after_later = self.walk(item.layers, where, path, after_first)
-        del self.sites[one_pass:]  # one site per component is enough for the checks
+        self.sites[sites:one_pass] = _runs(self.sites[sites:one_pass], self.sites[one_pass:], count)
+        del self.sites[one_pass:]  # one site per component, with the contexts its later passes see
         # A gradient or a rotary table arrives once; a shape that keeps changing (a class token
         # added, a strided conv) would make every pass cost something else.
         if after_later != after_first:
@@ -419,6 +431,23 @@ class _Walker:
             for f, l in zip(first, later)
         ]
         return combined, after_first, (total(n.cost for n in first), total(n.cost for n in later))
+
+
+def _runs(first: list[Site], later: list[Site], count: sympy.Expr) -> list[Site]:
+    """The first pass's sites, each with its runs in the first pass and in the count - 1 later ones."""
+    again = {s.where: s for s in later if isinstance(s.component, Component)}
+    out = []
+    for s in first:
+        if s.where not in again:
+            out.append(s.times(count))
+            continue
+        runs: list[tuple[Ctx, sympy.Expr]] = []  # a fine-tune's lists make a context unhashable
+        for ctx, n in (*s.runs, *((c, k * (count - 1)) for c, k in again[s.where].runs)):
+            i = next((i for i, (c, _) in enumerate(runs) if c == ctx), None)
+            runs.append((ctx, n)) if i is None else runs.__setitem__(i, (ctx, runs[i][1] + n))
+        # later passes repeat the first's structure, so the runs add up to count passes of its count
+        out.append(replace(s, count=s.count * count, later=tuple(runs) if len(runs) > 1 else ()))
+    return out
 
 
 def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:

@@ -96,8 +96,7 @@ class Finetune(BaseModel):
         stored = ""
         if self.storage is not None:
             stored = (f"; the frozen linears but the LM head in {self.storage.upper()} (blocks of {self.block}, "
-                      + ("doubly quantized constants" if self.double_quant else "fp32 constants")
-                      + "; the peak allows for the largest one dequantized for its matmul)")
+                      + ("doubly quantized constants" if self.double_quant else "fp32 constants") + ")")
         return (f"fine-tune {self.method}: {what}{stored}; gradients and optimizer states for the {trainable:,} "
                 "trainable parameters only")
 

@@ -225,7 +225,10 @@ def memory(
         PEAK_ASSUMPTION,
     ]
     if derivation.tuned:
-        notes.insert(1, derivation.spec.finetune.summary(int(derivation.total.trainable.xreplace(subst))))
+        finetune = derivation.spec.finetune
+        notes.insert(1, finetune.summary(int(derivation.total.trainable.xreplace(subst)))
+                     + ("; the peak allows for the largest 4-bit weight dequantized for its matmul"
+                        if finetune.storage is not None else ""))
     notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:

@@ -164,3 +164,37 @@ HOSTILE_NUMBERS = st.one_of(
                      10**30, -(10**30), 1e-300, [], {}]),
     st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**40), 10**40),
 )
+
+
+# fine-tunes of architectures/llama.yaml (finetune.py): LoRA on drawn targets with dropout and extra trainable
+# kinds, freeze with drawn trainable kinds, DoRA, QLoRA in both 4-bit formats
+FINETUNES = st.one_of(
+    st.builds(lambda r, targets, p, extra: {"method": "lora", "rank": r, "targets": targets, "trainable": extra,
+                                            **({"dropout": p} if p else {})},
+              st.integers(1, 8),
+              st.one_of(st.just("all-linear"), st.lists(st.sampled_from(
+                  ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"]),
+                  min_size=1, max_size=4, unique=True)),
+              st.sampled_from([0, 0.1]),
+              st.lists(st.sampled_from(["embedding", "rmsnorm", "lm_head"]), max_size=2, unique=True)),
+    st.builds(lambda extra: {"method": "freeze", "trainable": extra},
+              st.lists(st.sampled_from(["embedding", "rmsnorm", "attention", "mlp", "lm_head"]), min_size=1, max_size=3,
+                       unique=True)),
+    st.builds(lambda r: {"method": "dora", "rank": r}, st.integers(1, 8)),
+    st.builds(lambda r, targets, quant, double: {"method": "qlora", "rank": r, "targets": targets, "quant": quant,
+                                                 "double_quant": double},
+              st.integers(1, 8), st.sampled_from(["all-linear", ["q_proj", "v_proj"], ["down_proj", "lm_head"]]),
+              st.sampled_from(["nf4", "fp4"]), st.booleans()),
+)
+
+
+def rotates_with_a_gradient(finetune: dict, layers: int) -> bool:
+    """Whether some rotated query or key of architectures/llama.yaml with `layers` layers needs a gradient:
+    where none does, PyTorch keeps no rotary tables, which symcost still counts (components/rotary.py:
+    a known over-count)."""
+    trains = set(finetune.get("trainable", []))
+    targets = "" if finetune["method"] == "freeze" else finetune.get("targets", "all-linear")
+    adapted = {"q_proj", "k_proj", "v_proj"} if targets == "all-linear" else set(targets) - {"lm_head"}
+    if trains & {"embedding", "rmsnorm", "attention"} or adapted & {"q_proj", "k_proj"}:
+        return True
+    return layers >= 2 and bool(adapted or "mlp" in trains)  # the next layer's attention passes a gradient back

@@ -89,26 +89,29 @@ def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_g
     they join it): one all-reduce per step without ZeRO or with stage 1 (Megatron's distributed
     optimizer: a reduce-scatter and an all-gather of the updated weights); a reduce-scatter per
     micro-batch at stage 2; at stage 3 the weights are all-gathered for forward and again for
-    backward, every micro-batch (PyTorch FSDP, reshard after forward)."""
+    backward, every micro-batch (PyTorch FSDP, reshard after forward). Under a fine-tune only the
+    trainable parameters have gradients and updates; ZeRO-3 gathers every weight (a frozen layer's
+    too: its input gradient needs it)."""
     out = []
-    for kind, params, group, n in (("dense", stage.weights, dense_group, ex.dp * ex.cp),
-                                   ("expert", stage.expert, expert_group, ex.dp * ex.cp // ex.ep)):
+    for kind, params, trained, group, n in (
+            ("dense", stage.weights, stage.trainable, dense_group, ex.dp * ex.cp),
+            ("expert", stage.expert, stage.expert_trainable, expert_group, ex.dp * ex.cp // ex.ep)):
         if n == 1 or params == 0:
             continue
-        grads, weights, where = params * g_bytes, params * w_bytes, f"weights ({kind})"
+        grads, updated, weights, where = trained * g_bytes, trained * w_bytes, params * w_bytes, f"weights ({kind})"
         if ex.zero == 0:
             out.append(Record("dp", "all_reduce", "step", where, grads, ONE, group))
         elif ex.zero == 1:
             out += [Record("dp", "reduce_scatter", "step", where, grads, ONE, group),
-                    Record("dp", "all_gather", "step", where, weights, ONE, group)]
+                    Record("dp", "all_gather", "step", where, updated, ONE, group)]
         elif ex.zero == 2:
             out += [Record("dp", "reduce_scatter", "backward", where, grads, M, group),
-                    Record("dp", "all_gather", "step", where, weights, ONE, group)]
+                    Record("dp", "all_gather", "step", where, updated, ONE, group)]
         else:
             out += [Record("dp", "all_gather", "forward", where, weights, M, group),
                     Record("dp", "all_gather", "backward", where, weights, M, group),
                     Record("dp", "reduce_scatter", "backward", where, grads, M, group)]
-    return out
+    return [r for r in out if r.payload != 0]
 
 def pp_comm(stage: Stage, ex: Execution, act) -> list[Record]:
     """Activations to the next stage in forward, their gradients back in backward: per

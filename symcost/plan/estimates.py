@@ -18,7 +18,10 @@ from .. import symbols
 
 
 def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[dict]:
+    """The published formulas that apply: both assume every parameter trains (none under a fine-tune)."""
     out = []
+    if derivation.tuned:
+        return out
     psi = at(stage.weights + stage.expert)
     K = ex.precision.state_bytes(ex.optimizer)
     n = ex.dp * ex.cp

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import sympy
 
 from ..components.base import Component, Ctx
-from ..cost import total
+from ..cost import Cost, total
 from ..derive import Derivation, Site
 from ..spec import Repeat
 from .comm import Record, other_comm, tp_comm
@@ -29,11 +29,17 @@ class Piece:
     count: sympy.Expr  # passes per micro-batch on its stage
     params: sympy.Expr  # held by the rank (dense: not split by ep)
     expert_params: sympy.Expr  # held by the rank, split by ep
+    trainable: sympy.Expr  # of params, those a fine-tune trains (all of them under full training)
+    expert_trainable: sympy.Expr
+    packed: sympy.Expr  # of params, those QLoRA stores in 4 bits, and their bytes with their constants
+    packed_bytes: sympy.Expr
     saved: sympy.Expr  # bytes kept for backward (recomputation none or selective), SP and CP applied
     train: sympy.Expr  # FLOPs of the rank's piece, forward + backward, on its tokens
     recomputed: sympy.Expr  # FLOPs the rank re-runs under the execution's recomputation
     model: sympy.Expr  # train FLOPs of the whole layer (all ranks), the MFU numerator
     model_recomputed: sympy.Expr  # what the whole layer re-runs: with `model`, the HFU numerator
+    passes: sympy.Expr  # in the whole model, per micro-batch (the site's runs in this piece's context)
+    phase: str | None = None  # a main-repeat layer whose first pass differs: `first` (that pass) or `later`
     comm: tuple[Record, ...] = ()
 
     @property
@@ -45,6 +51,10 @@ class Stage:
     name: str  # first, last, or only
     weights: sympy.Expr  # parameters held (dense, expert) before ZeRO
     expert: sympy.Expr
+    trainable: sympy.Expr  # of those, the ones a fine-tune trains (dense, expert)
+    expert_trainable: sympy.Expr
+    packed: sympy.Expr  # of the dense ones, those stored in 4 bits, and their bytes
+    packed_bytes: sympy.Expr
     activations: sympy.Expr  # bytes, in-flight micro-batches included
     pieces: tuple[Piece, ...]
     comm: tuple[Record, ...]
@@ -56,14 +66,29 @@ def _ctx(site: Site, updates: dict) -> Ctx:
         flow = replace(flow, embedding=(flow.embedding[0] / TP, flow.embedding[1]))
     return replace(site.ctx, batch=MB, flow=flow)
 
-def piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) -> Piece:
+def pieces_of(derivation: Derivation, site: Site, rule: Rule, place: str, top: int, layers,
+              ex: Execution) -> list[Piece]:
+    """The site's pieces, one per context its passes run in; inside the main repeat, per layer of it
+    (the first pass apart where it differs: a gradient starts inside it)."""
+    if place != "block":
+        return [piece(replace(site, ctx=ctx), rule, place, top, n, n, ex) for ctx, n in site.runs]
+    if not site.later:
+        return [piece(site, rule, place, top, site.count / layers, site.count, ex)]
+    (first, once), (later, rest) = site.runs if len(site.runs) == 2 else (site.runs, None)
+    if rest is None or sympy.expand(once * layers - site.count) != 0 or sympy.expand(rest - once * (layers - 1)) != 0:
+        raise derivation.spec.doc.error(site.where, "a gradient starts inside a repeat nested in the pipeline's "
+                                        "repeat, which plan does not split into stages")
+    return [piece(replace(site, ctx=first), rule, place, top, once, once, ex, "first"),
+            piece(replace(site, ctx=later), rule, place, top, once, rest, ex, "later")]
+
+def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execution, phase=None) -> Piece:
     c: Component = site.component
     local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
     ctx = _ctx(site, rule.shard(c))
     full_ctx = replace(site.ctx, batch=MB)
     parts = local.parts(ctx)
     held = total(parts.values())
-    experts = parts[rule.experts].params if rule.experts and rule.experts in parts else sympy.Integer(0)
+    experts = parts[rule.experts] if rule.experts and rule.experts in parts else Cost()
     mode = "selective" if ex.recompute == "selective" else "none"
     saved = local.saved(ctx).activations(ex.attention, mode)
     if ex.sequence_parallel:
@@ -75,9 +100,10 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, ex: Execution) ->
     whole = c.parts(full_ctx)
     block = place == "block"
     # a cp rank runs its seq_len / cp tokens: every FLOP and saved byte of the layer, divided by cp
-    return Piece(site, rule, place, top, count, held.params - experts, experts / EP, saved / CP, held.train / CP,
-                 recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
-                 recomputed(whole, block, ex.recompute))
+    return Piece(site, rule, place, top, count, held.params - experts.params, experts.params / EP,
+                 held.trainable - experts.trainable, experts.trainable / EP, held.packed, held.packed_bytes,
+                 saved / CP, held.train / CP, recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
+                 recomputed(whole, block, ex.recompute), passes, phase)
 
 def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
     """Forward FLOPs a layer runs again in backward: its attention core (selective recomputation),
@@ -93,8 +119,8 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
     a state along the sequence when cp > 1, and a shared repeat (its per-GPU weights would be
     counted once per pass)."""
     _refuse_shared(derivation.spec)
-    if derivation.tuned:
-        raise derivation.spec.doc.error(("finetune",), FINETUNE)
+    if tp > 1 and adapted(derivation):
+        raise derivation.spec.doc.error(("finetune",), ADAPTERS)
     out = []
     for site in derivation.sites:
         if not isinstance(site.component, Component):
@@ -107,10 +133,19 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
         out.append((site, rule_of(site.component)))
     return out
 
-# a fine-tune's first layers may keep less than its later ones (no gradient yet), and its gradients and
-# optimizer states are the trainable parameters' only: neither is in the plan's pieces yet (#35)
-FINETUNE = ("plan does not model fine-tunes yet (frozen weights' shards, gradients of the trainable parameters "
-            "only); `symcost memory` gives one GPU's bytes for this fine-tune")
+def adapted(derivation: Derivation) -> bool:
+    """Whether a fine-tune adds adapters (which tp does not split here)."""
+    return derivation.tuned and derivation.spec.finetune.adapted
+
+def four_bit(derivation: Derivation) -> bool:
+    """Whether QLoRA stores weights in 4 bits (which ZeRO-3 does not shard here)."""
+    return derivation.total.packed != 0
+
+# frameworks split an adapter with its base linear (NeMo: A whole and B by columns on a column-parallel
+# linear, the reverse on a row-parallel one); peft adds its layers after DTensor has split nothing, so no
+# PyTorch route checks such a rule here
+ADAPTERS = ("plan does not split adapters by tensor parallelism; plan this fine-tune with tp 1 (ZeRO or FSDP "
+            "shard it over dp)")
 
 # context parallelism gives each rank a share of every sequence, which a state carried from token
 # to token would make the ranks run one after another: no rule here models that
@@ -130,22 +165,27 @@ def tokens_per_sequence(derivation: Derivation, value) -> int:
 def stage_of(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, layers, act) -> Stage:
     """What one pipeline rank holds: its share of the repeat and the layers before it (first stage)
     or after it (last stage), with the activations of the micro-batches in flight, and its collectives."""
-    mine = [replace(p, count=p.count * layers) if p.place == "block" else p for p in pieces
-            if p.place == "block" or (p.place == "pre" and name in ("first", "only"))
-            or (p.place == "post" and name in ("last", "only"))]
-    mine = [replace(p, comm=tuple(tp_comm(p, ex, act) + other_comm(p, ex, act))) for p in mine]
+    first = name in ("first", "only")
+    # a layer's first pass (where it differs) runs on the first rank, the others on every rank
+    runs = {None: layers, "first": 1 if first else 0, "later": layers - 1 if first else layers}
+    mine = [replace(p, count=p.count * runs[p.phase]) if p.place == "block" else p for p in pieces
+            if p.place == "block" or (p.place == "pre" and first) or (p.place == "post" and name in ("last", "only"))]
+    mine = [replace(p, comm=tuple(tp_comm(p, ex, act) + other_comm(p, ex, act))) for p in mine if p.count != 0]
     block_flight, edge_flight = in_flight(name, ex)
-    weights = sum((p.params * p.count for p in mine), sympy.Integer(0))
-    expert = sum((p.expert_params * p.count for p in mine), sympy.Integer(0))
+    held = lambda field: sum((getattr(p, field) * p.count for p in mine), sympy.Integer(0))
+    weights, trainable = held("params"), held("trainable")
     if name == "last" and ex.pp > 1:
-        weights += _tied_copy(mine)
+        tied, finetune = _tied_copy(mine), derivation.spec.finetune
+        tuning = finetune.tuning("embedding") if finetune is not None else None
+        weights, trainable = weights + tied, trainable + (tied if tuning is None or not tuning.frozen else 0)
     flight = lambda p: block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
     if ex.recompute == "full":
         acts = _full_recompute(name, mine, derivation, ex, layers, flight)
     else:
         acts = sum((p.saved * p.count * flight(p) for p in mine), sympy.Integer(0))
     comm = tuple(r for p in mine for r in p.comm)
-    return Stage(name, weights, expert, acts, tuple(mine), comm)
+    return Stage(name, weights, held("expert_params"), trainable, held("expert_trainable"), held("packed"),
+                 held("packed_bytes"), acts, tuple(mine), comm)
 
 def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
     """Megatron keeps a copy of a tied word embedding on the last stage, for the head (Shoeybi et
@@ -171,8 +211,10 @@ def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, f
         if not inside:
             continue
         passes = layers if inside[0].place == "block" else b.count
-        kept = per_micro(b.later_bytes) / CP / (TP if ex.sequence_parallel else 1)
-        acts += kept * passes * flight(inside[0])
+        kept = per_micro(b.later_bytes) * passes
+        if inside[0].place != "block" or name in ("first", "only"):  # its first pass keeps its own input
+            kept += per_micro(b.input_bytes - b.later_bytes)
+        acts += kept / CP / (TP if ex.sequence_parallel else 1) * flight(inside[0])
         if b.then is not None and name in ("last", "only"):
             acts += per_micro(b.then[1]) / CP
     return acts

@@ -22,7 +22,7 @@ from ..results import Result
 from ..spec import Repeat
 from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
-from .pieces import Stage, layer_sites, piece, stage_of, tokens_per_sequence
+from .pieces import Stage, four_bit, layer_sites, pieces_of, stage_of, tokens_per_sequence
 from .rules import Rule
 from .schedule import in_flight, main_repeat, stage_layers
 from .system import Hardware
@@ -90,6 +90,12 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                                      + ("; pad the vocabulary to a multiple of tp" if name == "vocab" else ""))
         if site.component.routes_tokens and value(site.component.experts) % ex.ep:
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
+    if ex.zero == 3 and four_bit(derivation):
+        raise spec.doc.error(("finetune", "method"), QLORA_ZERO3)
+    if ex.virtual_stages > 1 and any(site.later for site, _ in sites):
+        raise SpecError(f"virtual_stages {ex.virtual_stages}: a gradient starts inside the first pass of a repeat "
+                        "(raw inputs, or a fine-tune's frozen layers), whose passes the interleaved schedule's chunks "
+                        "would split unevenly; plan the 1F1B schedule (virtual stages 1)")
     if ex.pp > 1:
         if main is None:
             found = sum(isinstance(item, Repeat) for item in spec.layers)
@@ -109,6 +115,12 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                 raise spec.doc.error(where, f"{layers} repeated blocks do not split into stages of "
                                             + ", ".join(f"{n} {v}" for n, v in shares.items())
                                             + f" over pp = {ex.pp} (each a whole number of layers, at least one)")
+
+# FSDP-QLoRA shards 4-bit weights stored in a 16-bit container (bitsandbytes' quant_storage) and keeps
+# their quantization state whole on each rank: neither is a rule here, nor checked against PyTorch
+QLORA_ZERO3 = ("ZeRO-3 (FSDP) of QLoRA's 4-bit weights is not modelled; plan QLoRA with zero 0-2 (the 4-bit "
+               "weights whole on each rank)")
+
 
 @dataclass(frozen=True)
 class Formulas:
@@ -130,8 +142,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     for site, r in sites:
         top = site.where[1]
         place = "pre" if main is None or top < main else "block" if top == main else "post"
-        count = site.count / layers if place == "block" else site.count  # per layer of the main repeat
-        pieces.append(piece(site, r, place, top, count, ex))
+        pieces += pieces_of(derivation, site, r, place, top, layers, ex)
 
     held_bytes = ex.precision.state_bytes(ex.optimizer)
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
@@ -139,18 +150,21 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     stages = tuple(stage_of(n, pieces, derivation, ex, stage_layers(n, ex, layers), act) for n in names)
     closed = closer(derivation, act)
     dense_group, expert_group = DP * CP, DP * CP / EP
-    split = lambda zero_stage, s: (s.weights / dense_group + s.expert / expert_group if ex.zero >= zero_stage
-                                   else s.weights + s.expert)
+    split = lambda zero_stage, dense, expert: (dense / dense_group + expert / expert_group if ex.zero >= zero_stage
+                                              else dense + expert)
     per_stage, records = {}, {}
     for s in stages:
-        per = {"weights_bytes": w_bytes * split(3, s), "gradient_bytes": g_bytes * split(2, s),
-               "optimizer_bytes": held_bytes * split(1, s), "activation_bytes": s.activations}
+        # QLoRA's 4-bit weights take their own bytes; gradients and optimizer states are the trainable parameters'
+        per = {"weights_bytes": w_bytes * split(3, s.weights - s.packed, s.expert) + split(3, s.packed_bytes, 0),
+               "gradient_bytes": g_bytes * split(2, s.trainable, s.expert_trainable),
+               "optimizer_bytes": held_bytes * split(1, s.trainable, s.expert_trainable),
+               "activation_bytes": s.activations}
         per["total_bytes"] = sum(per.values())
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
         records[s.name] = (s.comm + tuple(dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
                            + tuple(pp_comm(s, ex, act)))
-    model = closed(sum(p.model * p.site.count for p in pieces) * M * DP)  # site.count: passes in the whole model
-    hardware = closed(sum((p.model + p.model_recomputed) * p.site.count for p in pieces) * M * DP)
+    model = closed(sum(p.model * p.passes for p in pieces) * M * DP)
+    hardware = closed(sum((p.model + p.model_recomputed) * p.passes for p in pieces) * M * DP)
     return Formulas(stages, per_stage, records, model, hardware, closed)
 
 def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
@@ -184,13 +198,14 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     from ..memory import dropout_notes, recompute_notes
 
-    notes = (_notes(ex, loaded, derivation) + recompute_notes(derivation, ex.recompute)
+    trainable = int(derivation.total.trainable.xreplace(subst))
+    notes = (_notes(ex, loaded, derivation, trainable) + recompute_notes(derivation, ex.recompute)
              + dropout_notes(derivation, ex.attention, ex.recompute) + notes)
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
                 dict(values or {}), rows, published, run)
 
-def _notes(ex: Execution, loaded: str, derivation: Derivation) -> list[str]:
+def _notes(ex: Execution, loaded: str, derivation: Derivation, trainable: int) -> list[str]:
     notes = [
         f"per GPU: the {'most loaded pipeline rank (' + loaded + ' stage)' if ex.pp > 1 else 'rank'}; weights "
         f"{ex.precision.dtype('weights')}, gradients {ex.precision.dtype('grads')}, {ex.optimizer} states "
@@ -201,6 +216,9 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation) -> list[str]:
         "total: weights, gradients, optimizer states and activations; not included: communication buffers, the "
         "logits' gradients and other transients, allocator fragmentation",
     ]
+    if derivation.tuned:
+        notes.insert(1, derivation.spec.finetune.summary(trainable) + "; ZeRO-3 gathers the frozen weights too, for "
+                     "the input gradients; each pipeline stage's input needs a gradient where an earlier layer trains")
     if ex.cp > 1:
         notes.append("context parallelism: each rank keeps and computes its seq_len/cp share of every layer "
                      "(activations and FLOPs divided by cp; ring attention's keys and values in flight are "

@@ -25,7 +25,7 @@ from ..errors import SpecError
 from ..precision import RECOMPUTE, precision_of
 from ..results import Result, frame
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, check_gpus, execution_of
-from .pieces import layer_sites, tokens_per_sequence
+from .pieces import adapted, four_bit, layer_sites, tokens_per_sequence
 from .plan import Plan, formulas, plan
 from .schedule import main_repeat
 from .rules import refusal
@@ -87,8 +87,8 @@ def _divisors(n: int) -> list[int]:
 @dataclass(frozen=True)
 class Splits:
     """What each parallel size must divide in this model: tp the sizes its rules split (and tp
-    stays 1 when a layer cannot be split: rules.refusal), pp the main repeat's count, cp the
-    sequence, ep the experts."""
+    stays 1 when a layer cannot be split: rules.refusal, or a fine-tune adds adapters), pp the
+    main repeat's count, cp the sequence, ep the experts."""
 
     tp_sizes: tuple[int, ...]
     tp_rules: bool  # every layer can be split by tp
@@ -107,7 +107,7 @@ class Splits:
 def splits(derivation: Derivation, value, sites) -> Splits:
     main = main_repeat(derivation)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
-                  not any(refusal(site.component) for site, _ in sites),
+                  not any(refusal(site.component) for site, _ in sites) and not adapted(derivation),
                   not any(site.component.sequential for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
@@ -171,6 +171,8 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     rows = []
     for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
         chosen = (cols["pp"] > 1) == piped
+        if zero == 3 and four_bit(derivation):  # plan.QLORA_ZERO3
+            continue
         if sp:
             chosen &= cols["tp"] > 1
         if not chosen.any():

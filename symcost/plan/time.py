@@ -36,7 +36,8 @@ def link_bandwidth(dim: str, hw, tp, cp, dp, ep):
 def piece_work(p, precision):
     """(FLOPs, bytes moved) of one layer piece per micro-batch on its stage, recomputation included."""
     w, g = precision.bytes("weights"), precision.bytes("grads")
-    return (p.train + p.recomputed) * p.count, ((3 * w + g) * (p.params + p.expert_params) + 2 * p.saved) * p.count
+    moved = 3 * w * (p.params + p.expert_params) + g * (p.trainable + p.expert_trainable) + 2 * p.saved
+    return (p.train + p.recomputed) * p.count, moved * p.count
 
 
 def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, hardware_flops):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import symcost
 from conftest import arch, tracked_peak
 from published import DATA
+from strategies import FINETUNES, rotates_with_a_gradient
 from symcost.finetune import four_bit_bytes
 
 LLAMA = open(arch("llama")).read()
@@ -23,24 +24,6 @@ def tuned(finetune: dict, text: str = LLAMA):
 
 SMALL = dict(d_model=16, n_layers=2, n_heads=2, n_kv_heads=1, d_ff=24, vocab=11, seq_len=5, batch=2)
 
-FINETUNES = st.one_of(
-    st.builds(lambda r, targets, p, extra: {"method": "lora", "rank": r, "targets": targets, "trainable": extra,
-                                            **({"dropout": p} if p else {})},
-              st.integers(1, 8),
-              st.one_of(st.just("all-linear"), st.lists(st.sampled_from(
-                  ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"]),
-                  min_size=1, max_size=4, unique=True)),
-              st.sampled_from([0, 0.1]),
-              st.lists(st.sampled_from(["embedding", "rmsnorm", "lm_head"]), max_size=2, unique=True)),
-    st.builds(lambda extra: {"method": "freeze", "trainable": extra},
-              st.lists(st.sampled_from(["embedding", "rmsnorm", "attention", "mlp", "lm_head"]), min_size=1, max_size=3,
-                       unique=True)),
-    st.builds(lambda r: {"method": "dora", "rank": r}, st.integers(1, 8)),
-    st.builds(lambda r, targets, quant, double: {"method": "qlora", "rank": r, "targets": targets, "quant": quant,
-                                                 "double_quant": double},
-              st.integers(1, 8), st.sampled_from(["all-linear", ["q_proj", "v_proj"], ["down_proj", "lm_head"]]),
-              st.sampled_from(["nf4", "fp4"]), st.booleans()),
-)
 SIZES = st.fixed_dictionaries({"d_model": st.sampled_from([8, 16]), "n_layers": st.integers(1, 3),
                                "n_heads": st.just(2), "n_kv_heads": st.sampled_from([1, 2]), "d_ff": st.integers(8, 24),
                                "vocab": st.integers(5, 13), "seq_len": st.integers(1, 6), "batch": st.integers(1, 2)})
@@ -63,10 +46,7 @@ def test_flops_and_saved_bytes_equal_pytorch_with_peft_adapters(finetune, sizes)
     ones on the reference build with peft's adapters injected (QLoRA: over bitsandbytes' Linear4bit)."""
     if finetune.get("rank", 1) > min(sizes["d_model"] // 2, sizes["d_ff"]):
         finetune["rank"] = 2
-    early = {"embedding", "rmsnorm", "attention"} & set(finetune.get("trainable", []))
-    targets = finetune.get("targets", "all-linear")
-    # the rotary tables' known over-count (components/rotary.py) where no rotated query or key needs a gradient
-    assume(early or targets == "all-linear" or {"q_proj", "k_proj"} & set(targets))
+    assume(rotates_with_a_gradient(finetune, sizes["n_layers"]))
     spec = tuned(finetune)
     _exact(symcost.verify(spec, sizes, backward=True, device="cpu"))
     if finetune["method"] != "dora":

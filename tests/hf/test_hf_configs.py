@@ -214,6 +214,7 @@ def test_verify_hf_of_a_file_too_large_for_the_cpu_compares_parameters_and_says_
     assert data["flops"]["forward"]["transformers"] is None and "at most 50,000,000" in data["flops_not_measured"]
 
 
+@pytest.mark.slow  # a guard for transformers upgrades: the full suite runs it
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_a_file_re_saved_by_the_installed_transformers_imports_to_the_same_counts(tmp_path, name):
     """The installed transformers' config class reads each published file and saves it again, writing

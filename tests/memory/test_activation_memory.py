@@ -65,7 +65,7 @@ CASES = [(name, attention, recompute) for name in sorted(SIZES)
 
 
 @pytest.mark.parametrize("name,attention,recompute", CASES)
-@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", pytest.param("fp16", marks=pytest.mark.slow)])  # bf16's sizes
 def test_saved_bytes_equal_pytorch(name, attention, recompute, dtype):
     assert_exact(name, SIZES[name], attention, recompute, dtype)
 
@@ -266,7 +266,7 @@ def test_every_layer_type_saves_what_its_rule_says(name):
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(SIZES))
-@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+@pytest.mark.parametrize("attention", [pytest.param("eager", marks=pytest.mark.slow), "sdpa"])  # the rules: above
 def test_verify_memory_exits_0_on_every_architecture(cli, name, attention):
     sets = [arg for k, v in SIZES[name].items() for arg in ("--set", f"{k}={v}")]
     for recompute in ("none", "selective", "full"):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import symcost
 from conftest import arch
+from strategies import FINETUNES
 from symcost.plan.execution import Execution
 from symcost.plan.schedule import in_flight
 from symcost.plan.system import catalog
@@ -142,7 +143,8 @@ def test_megatron_bytes_per_parameter(dp):
 
 # --- one GPU is what `memory` says ------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["transformer", "llama", "mixtral", "mistral", "megatron_gpt"])
+@pytest.mark.parametrize("name", ["llama", "transformer_base"] + [pytest.param(n, marks=pytest.mark.slow) for n in
+                                                                   ("transformer", "mixtral", "mistral", "megatron_gpt")])
 @pytest.mark.parametrize("recompute", ["none", "selective", "full"])
 @pytest.mark.parametrize("attention", ["eager", "flash"])
 def test_one_gpu_is_the_memory_report(name, recompute, attention):
@@ -529,3 +531,66 @@ def test_the_plan_command_s_options_are_the_records_fields():
     own = {"gpus", "hardware", "hardware_file", "dtype", "grad_dtype", "activation_dtype", "optimizer_dtype",
            "master_weights", "search", "top", "smallest", "sets", "formulas", "fmt", "finetune"}  # finetune: the spec's
     assert records <= options and options - records == own, (records - options, options - records - own)
+
+
+# --- fine-tunes -------------------------------------------------------------------------------
+
+@given(finetune=FINETUNES.filter(lambda f: f["method"] != "dora"), recompute=st.sampled_from(["none", "selective", "full"]),
+       layers=st.integers(1, 4))
+@settings(max_examples=4, deadline=None)
+def test_one_gpu_fine_tune_is_the_memory_report(finetune, recompute, layers):
+    """On one GPU a fine-tune's plan is `memory`'s report (whose counts are checked against peft and
+    PyTorch in tests/core/test_finetune.py): frozen and 4-bit weights, the trainable parameters'
+    gradients and optimizer states, the first pass's smaller activations where no gradient flows yet."""
+    spec = symcost.finetune(arch("llama"), **finetune)
+    sizes = {"seq_len": 64, "n_layers": layers}
+    m = symcost.memory(spec, {**sizes, "batch": 3}, recompute=recompute, attention="flash", precision="bf16")
+    p = symcost.plan(spec, sizes, micro_batch=3, recompute=recompute, attention="flash", precision="bf16")
+    for key in ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes"):
+        assert p.numbers[key] == m.numbers[key], key
+
+
+@pytest.mark.slow  # test_plan_torch.py's fine-tune checks stay quick
+@given(finetune=FINETUNES.filter(lambda f: f["method"] not in ("dora", "qlora")), layers=st.sampled_from([2, 4, 8]),
+       dp=st.sampled_from([1, 2, 8]), zero=st.sampled_from([0, 1, 2, 3]))
+@settings(max_examples=6, deadline=None)
+def test_a_fine_tune_s_stages_and_shards_add_up_to_the_model(finetune, layers, dp, zero):
+    """Over two pipeline stages and dp ranks (one micro-batch a step, so one in flight): the stages'
+    activations add up to the whole model's (tests/plan/test_plan_torch.py checks each stage's own);
+    ZeRO divides the weights (stage 3) and the trainable parameters' gradients (2) and optimizer
+    states (1) by dp."""
+    spec = symcost.finetune(arch("llama"), **finetune)
+    sizes = {"seq_len": 64, "n_layers": layers, "d_model": 256, "n_heads": 8, "n_kv_heads": 8, "d_ff": 512}
+    m = symcost.memory(spec, {**sizes, "batch": 1}, attention="flash")
+    p = symcost.plan(spec, sizes, pp=2, dp=dp, zero=zero, global_batch=dp, attention="flash")
+    stages = p.per_stage.values()
+    assert sum(s["activation_bytes"] for s in stages) == m.numbers["activation_bytes"]
+    trainable = m.numbers["gradient_bytes"] / 2  # bf16 gradients
+    shard = lambda stage: Fraction(1, dp) if zero >= stage else 1
+    assert sum(s["gradient_bytes"] for s in stages) == 2 * trainable * shard(2)
+    assert sum(s["optimizer_bytes"] for s in stages) == 12 * trainable * shard(1)  # fp32 Adam and master
+    assert sum(s["weights_bytes"] for s in stages) == m.numbers["weights_bytes"] * shard(3)
+
+
+@pytest.mark.parametrize("finetune,args,message", [
+    ("lora,rank=8", ["--tp", "2"], "plan does not split adapters by tensor parallelism; plan this fine-tune with tp 1"),
+    ("qlora,rank=8", ["--gpus", "2", "--zero", "3"], "ZeRO-3 (FSDP) of QLoRA's 4-bit weights is not modelled"),
+    ("lora,rank=8", ["--pp", "2", "--virtual-stages", "2", "--global-batch", "2"], "a gradient starts inside the "
+     "first pass of a repeat"),
+])
+def test_what_plan_does_not_model_of_a_fine_tune_is_refused(cli, finetune, args, message):
+    r = cli("plan", arch("llama"), "--finetune", finetune, *args)
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output + r.stderr
+
+
+@pytest.mark.slow  # two searches; the refusals above stay quick
+def test_freeze_splits_by_tensor_parallelism_and_the_search_keeps_adapters_whole():
+    from symcost.plan.search import search
+
+    spec = symcost.finetune(arch("llama"), method="freeze", trainable=["attention"])
+    one, two = (symcost.plan(spec, tp=tp).numbers for tp in (1, 2))
+    assert two["gradient_bytes"] * 2 == one["gradient_bytes"]
+    lora = symcost.derive(symcost.finetune(arch("llama"), method="lora", rank=8))
+    assert {row["tp"] for row in search(lora, 8, {}).rows} == {1}
+    qlora = symcost.derive(symcost.finetune(arch("llama"), method="qlora", rank=8))
+    assert {row["zero"] for row in search(qlora, 8, {}).rows} == {0, 1, 2}

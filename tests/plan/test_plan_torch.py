@@ -3,6 +3,7 @@ a world of up to 64): each rank's parameter shard under DTensor tensor paralleli
 collectives CommDebugMode sees in a training step, and the bytes a rank saves for backward — all
 equal to the plan's closed forms, at sizes and parallel degrees hypothesis draws."""
 
+import json
 from collections import Counter
 
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import symcost
+from conftest import arch
+from strategies import FINETUNES, rotates_with_a_gradient
 from symcost.components import REGISTRY
 from symcost.evaluate import dim_values
 from symcost.plan.execution import Execution
@@ -193,3 +196,96 @@ def test_expert_and_tensor_parallel_shards(tp, ep, per_rank, shared):
                     shards.parallelize_module(expert, mesh, {s: styles[mlp[s]]() for s in mlp if hasattr(expert, s)})
         p = plan(d, Execution(tp=tp, ep=ep, dp=ep, global_batch=ep), hardware("h100-sxm"))
         assert 2 * shards.local_params(model) == p.numbers["weights_bytes"]
+
+
+# --- fine-tunes: peft's adapters and frozen weights on the reference build ----------------------
+
+LLAMA = open(arch("llama")).read()
+SMALL = dict(d_model=16, n_heads=2, n_kv_heads=1, d_ff=24, vocab=12, seq_len=4, batch=1)
+
+
+def _tuned(finetune, sizes):
+    d = symcost.derive(symcost.loads(LLAMA + "finetune: " + json.dumps(finetune) + "\n"))
+    return d, dim_values(d, sizes), lambda **execution: plan(d, Execution(precision=Precision("fp32"), **execution),
+                                                            hardware("h100-sxm"), values=sizes)
+
+
+def _trainable(model) -> int:
+    return sum(saved.local(p).numel() for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.needs("peft")
+@given(st.sampled_from([2, 4]), st.sampled_from([0, 3]), st.integers(1, 2),
+       st.sampled_from([{"method": "lora", "rank": 4}, {"method": "lora", "rank": 8, "targets": ["q_proj", "down_proj"],
+                                                        "trainable": ["rmsnorm"]},
+                        {"method": "freeze", "trainable": ["attention", "lm_head"]}]))
+@settings(max_examples=12, deadline=None)
+def test_fsdp2_shards_a_fine_tune_s_frozen_and_trainable_parameters_as_planned(dp, zero, layers, finetune):
+    """FSDP2 (fully_shard) over dp ranks of the build with peft's adapters injected: a rank's elements
+    are the plan's weights under ZeRO-3 (frozen ones too), and the elements that need a gradient
+    its gradients and Adam states (ZeRO shards those at stages 2 and 1, which the plan divides as
+    at stage 3); at ZeRO-0 everything whole."""
+    d, values, planned = _tuned(finetune, {**SMALL, "n_layers": layers})
+    with shards.fake_world(dp):
+        mesh = init_device_mesh("cpu", (dp,))
+        with torch.device("meta"):
+            model = reference.build(d, values)
+        if zero == 3:
+            for _, part in reference.components(model):
+                if any(True for _ in part.parameters()):
+                    fully_shard(part, mesh=mesh)
+            fully_shard(model, mesh=mesh)
+        p = planned(dp=dp, zero=zero, global_batch=dp)
+        assert 4 * shards.local_params(model) == p.numbers["weights_bytes"]
+        assert 4 * _trainable(model) == p.numbers["gradient_bytes"]
+        assert 8 * _trainable(model) == p.numbers["optimizer_bytes"]  # fp32 Adam: two states, no master copy
+
+
+@pytest.mark.needs("peft")
+@given(st.sampled_from([2, 4]), st.sampled_from([{"method": "freeze", "trainable": ["attention"]},
+                                                 {"method": "freeze", "trainable": ["mlp", "rmsnorm"]}]))
+@settings(max_examples=4, deadline=None)
+def test_a_tensor_parallel_rank_holds_and_trains_its_share_of_a_frozen_model(tp, finetune):
+    """DTensor's split of a model whose weights are partly frozen: a rank's elements, and of them
+    those that need a gradient, are the plan's weights and gradients."""
+    d, values, planned = _tuned(finetune, {**SMALL, "n_layers": 2, "d_model": 8 * tp, "n_heads": tp, "n_kv_heads": tp,
+                                           "d_ff": 4 * tp, "vocab": 3 * tp})
+    with shards.fake_world(tp):
+        mesh = init_device_mesh("cpu", (tp,))
+        with torch.device("meta"):
+            model = reference.build(d, values)
+        shards.tensor_parallel(model, mesh)
+        p = planned(tp=tp)
+        assert 4 * shards.local_params(model) == p.numbers["weights_bytes"]
+        assert 4 * _trainable(model) == p.numbers["gradient_bytes"]
+
+
+@pytest.mark.needs("peft")
+@given(st.sampled_from([2, 4]), FINETUNES.filter(lambda f: f["method"] in ("lora", "freeze")),
+       st.sampled_from(["none", "full"]))
+@settings(max_examples=10, deadline=None)
+def test_each_pipeline_stage_keeps_what_its_layers_keep_in_pytorch(layers, finetune, recompute):
+    """Two pipeline stages, one micro-batch: what each stage's layers save for backward on the
+    reference build with peft's adapters (saved_tensors_hooks, charged to each pass of the repeat
+    by its module) is the plan's stage's activations — the first stage holds the first pass, whose
+    frozen layers before the first trainable one keep less."""
+    assume(rotates_with_a_gradient(finetune, layers))
+    finetune = {**finetune, "rank": min(finetune.get("rank", 1), 4)} if finetune["method"] == "lora" else finetune
+    d, values, planned = _tuned(finetune, {**SMALL, "n_layers": layers})
+
+    def by_pass(model):  # "body.layers.2.layers.<pass>…": each repeated layer (and checkpoint) named by its pass
+        for name, module in model.named_modules():
+            if hasattr(module, "symcost_path"):
+                module.symcost_path = f"{name}/{module.symcost_path}"
+        return model
+
+    measured = saved.measure_saved(d, values, dtype="fp32", attention="eager", recompute=recompute, prepare=by_pass)
+    def stage(module: str) -> str:
+        top, rest = module.split(".")[2], module.split(".")[3:]
+        return "last" if int(top) > 2 or top == "2" and int(rest[1]) >= layers // 2 else "first"
+
+    kept = Counter()
+    for path, n in measured.per_path.items():
+        kept[stage(path.split("/")[0])] += n
+    p = planned(pp=2, attention="eager", recompute=recompute)
+    assert {name: s["activation_bytes"] for name, s in p.per_stage.items()} == dict(kept)
