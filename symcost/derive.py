@@ -134,6 +134,12 @@ class Derivation(Result):
         """Whether a fine-tune freezes weights: the figures then split trainable from frozen parameters."""
         return self.spec.finetune is not None and not self.spec.finetune.trains_all
 
+    def held(self, subst) -> dict[str, int]:
+        """Under a fine-tune, its trainable and frozen parameters at `subst` (dim values); else nothing."""
+        t = self.total
+        return {"params_trainable": int(t.trainable.xreplace(subst)), "params_frozen": int(t.frozen.xreplace(subst))
+                } if self.tuned else {}
+
     @property
     def default_leading(self) -> list[str]:
         """The dim whose growth derive shows the leading terms in: the input's size, when free."""

@@ -21,7 +21,7 @@ consume a derivation's cost (the model's cost stays free of hardware and precisi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -183,6 +183,7 @@ class MemoryReport(Result):
     notes: tuple[str, ...]
     activations: tuple[tuple[str, str, sympy.Expr, sympy.Expr], ...] = ()  # (path, type, formula, bytes)
     counts: tuple[sympy.Expr, ...] = ()  # the derivation's compound repeat counts, shown as factors
+    held: dict = field(default_factory=dict)  # a fine-tune's trainable and frozen parameters (Derivation.held)
 
     def to_dict(self) -> dict:
         from .render.memory import memory_data
@@ -226,7 +227,7 @@ def memory(
     ]
     if derivation.tuned:
         finetune = derivation.spec.finetune
-        notes.insert(1, finetune.summary(int(derivation.total.trainable.xreplace(subst)))
+        notes.insert(1, finetune.summary(derivation.held(subst)["params_trainable"])
                      + ("; the peak allows for the largest 4-bit weight dequantized for its matmul"
                         if finetune.storage is not None else ""))
     notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
@@ -238,7 +239,8 @@ def memory(
         notes.append(note)
     kinds = {n.path: n.kind for n in derivation.raw}
     per_component = tuple((path, kinds.get(path, "repeat"), e, e.xreplace(subst)) for path, e in parts.items())
-    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component, derivation.compound_counts)
+    return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component, derivation.compound_counts,
+                        derivation.held(subst))
 
 
 def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:

@@ -141,11 +141,12 @@ def _problem(derivation: Derivation, values: Mapping[str, int], unknown: str, ca
 
 def bracket(derivation, expr, values, unknown, root, multiple_of: int = 1) -> Root:
     """`root` with the nearest valid sizes at or below and at or above it, `expr` at each,
-    and the first few sizes skipped on the way, with their reasons."""
+    and the first few sizes skipped on the way, with their reasons (under a fine-tune, each size's
+    trainable and frozen parameters too)."""
 
-    def metric(v: int) -> int:
+    def neighbour(v: int) -> Neighbour:
         subst = dim_values(derivation, {**values, unknown: v})
-        return int(expr.xreplace(subst))
+        return Neighbour(v, int(expr.xreplace(subst)), derivation.held(subst))
 
     def walk(start: int, step: int, skipped: list[Skipped]) -> Neighbour | None:
         candidate = start
@@ -154,7 +155,7 @@ def bracket(derivation, expr, values, unknown, root, multiple_of: int = 1) -> Ro
                 return None
             reason = _problem(derivation, values, unknown, candidate)
             if reason is None:
-                return Neighbour(candidate, metric(candidate))
+                return neighbour(candidate)
             if len(skipped) < SKIPPED_SHOWN:
                 skipped.append(Skipped(candidate, reason))
             candidate += step

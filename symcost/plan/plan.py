@@ -11,7 +11,7 @@ Time is never a measurement: it follows from an assumed MFU, or is a roofline bo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -47,6 +47,7 @@ class Plan(Result):
     estimates: list  # published estimates beside the exact counts
     run: Run  # what the time and cost rest on
     searched: int | None = None  # with smallest: the layouts planned to find this one
+    held: dict = field(default_factory=dict)  # a fine-tune's trainable and frozen parameters (Derivation.held)
 
     def to_dict(self) -> dict:
         from ..render.plan import plan_data
@@ -198,14 +199,14 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     fits = numbers["total_bytes"] <= hardware.memory_bytes
     from ..memory import dropout_notes, recompute_notes
 
-    trainable = int(derivation.total.trainable.xreplace(subst))
-    notes = (_notes(ex, loaded, derivation, trainable) + recompute_notes(derivation, ex.recompute)
+    held = derivation.held(subst)
+    notes = (_notes(ex, loaded, derivation, held) + recompute_notes(derivation, ex.recompute)
              + dropout_notes(derivation, ex.attention, ex.recompute) + notes)
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
-                dict(values or {}), rows, published, run)
+                dict(values or {}), rows, published, run, held=held)
 
-def _notes(ex: Execution, loaded: str, derivation: Derivation, trainable: int) -> list[str]:
+def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> list[str]:
     notes = [
         f"per GPU: the {'most loaded pipeline rank (' + loaded + ' stage)' if ex.pp > 1 else 'rank'}; weights "
         f"{ex.precision.dtype('weights')}, gradients {ex.precision.dtype('grads')}, {ex.optimizer} states "
@@ -217,7 +218,7 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation, trainable: int) -
         "logits' gradients and other transients, allocator fragmentation",
     ]
     if derivation.tuned:
-        notes.insert(1, derivation.spec.finetune.summary(trainable) + "; ZeRO-3 gathers the frozen weights too, for "
+        notes.insert(1, derivation.spec.finetune.summary(held["params_trainable"]) + "; ZeRO-3 gathers the frozen weights too, for "
                      "the input gradients; each pipeline stage's input needs a gradient where an earlier layer trains")
     if ex.cp > 1:
         notes.append("context parallelism: each rank keeps and computes its seq_len/cp share of every layer "

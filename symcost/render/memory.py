@@ -11,7 +11,7 @@ from .text import bytes_human, formula, number, pretty, width, wrap
 
 
 def memory_data(m) -> dict:
-    return {"name": m.name, "bytes": {k: jsonable(m.numbers[k]) for k in m.exprs},
+    return {"name": m.name, **m.held, "bytes": {k: jsonable(m.numbers[k]) for k in m.exprs},
             "formulas": {k: formula(e) for k, e in m.exprs.items()},
             "activations_by_component": [{"path": path, "kind": kind, "bytes": jsonable(value), "formula": formula(e)}
                                          for path, kind, e, value in m.activations],

@@ -25,6 +25,7 @@ def plan_data(p) -> dict:
     n, ex = p.numbers, p.execution
     out = {
         "name": p.name,
+        **p.held,
         "hardware": {"key": p.hardware_key, "name": p.hardware.name, "memory_bytes": p.hardware.memory_bytes,
                      "source": p.hardware.source},
         "execution": {"gpus": ex.gpus, **ex.model_dump(exclude={"precision"}), "global_batch": ex.sequences,

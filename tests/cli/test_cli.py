@@ -127,6 +127,22 @@ def test_finetune_option_equals_the_block_in_the_spec(cli, tmp_path, command):
     assert json.loads(written.stdout) == json.loads(given.stdout)
 
 
+def test_a_fine_tune_s_documents_carry_its_trainable_and_frozen_params(cli):
+    """eval, memory, plan and solve: params_trainable and params_frozen beside the usual keys, the
+    counts peft gives (tests/core/test_finetune.py); a full training's documents have neither."""
+    tuned = ("--finetune", "lora,rank=16")
+    llama2 = {"params_trainable": 39_976_960, "params_frozen": 6_738_415_616}  # peft on Llama-2-7B, r = 16
+    documents = {c: json.loads(cli(c, arch("llama"), *tuned, "--format", "json").stdout) for c in ("memory", "plan")}
+    assert {k: documents["memory"][k] for k in llama2} == {k: documents["plan"][k] for k in llama2} == llama2
+    assert {k: json.loads(cli("eval", arch("llama"), *tuned, "--format", "json").stdout)[k]
+            for k in llama2} == llama2
+    solved = json.loads(cli("solve", arch("llama"), *tuned, "--target", "peak_training_bytes=24e9", "--for", "seq_len",
+                            "--format", "json").stdout)
+    assert {k: solved["roots"][0]["below"][k] for k in llama2} == llama2
+    plain = json.loads(cli("plan", arch("llama"), "--format", "json").stdout)
+    assert not set(llama2) & set(plain)
+
+
 @pytest.mark.parametrize("value, message", [
     ("lora", "--finetune: lora needs `rank`"),
     ("lora,rank=0", "--finetune rank: must be a positive integer, got 0"),
