@@ -10,7 +10,9 @@ trained after pretraining:
   W x + (alpha/r)·B A x. `dora` (Liu et al. 2024) adds a magnitude vector of d_out per target.
   `qlora` (Dettmers et al. 2023) is LoRA over a base whose frozen linears but the output layer's
   are stored in 4 bits (NF4 by default, in blocks of 64 with an absmax constant each), as
-  bitsandbytes' 4-bit loading stores them.
+  bitsandbytes' 4-bit loading stores them, or with `quant: int8` in 8 bits as its LLM.int8
+  loading does (Dettmers et al. 2022: one byte a weight and an fp32 scale per output row; the
+  outlier columns it multiplies in 16 bits on a GPU depend on the data and are not counted).
 
 What freezing changes, exactly as PyTorch's autograd does it: a frozen linear computes no
 weight gradient (its backward is one matmul, for its input, or none when nothing before it
@@ -41,7 +43,8 @@ from .symbols import ACT
 METHODS = ("full", "freeze", "lora", "dora", "qlora")
 ADAPTED = ("lora", "dora", "qlora")
 ALL_LINEAR = "all-linear"
-QUANT = ("nf4", "fp4")  # QLoRA's 4-bit formats (bitsandbytes' quant_type)
+QUANT = ("nf4", "fp4", "int8")  # QLoRA's 4-bit formats (bitsandbytes' quant_type) and LLM.int8
+COMPUTE = ("fp32", "bf16", "fp16")  # the dtype a 4-bit weight is dequantized to for its matmul
 QUANTIZED_KINDS = ("attention", "mlp", "linear")  # whose linears QLoRA's 4-bit loading stores packed
 
 
@@ -56,6 +59,10 @@ class Finetune(BaseModel):
     quant: Literal[QUANT] | None = None  # qlora's storage of the frozen linears (default nf4)
     double_quant: StrictBool = True  # qlora: the absmax constants themselves in 8 bits (QLoRA's default)
     block: int = Field(64, gt=0)  # values per absmax constant (bitsandbytes' default blocksize)
+    # a 4-bit weight's matmul dtype (bnb_4bit_compute_dtype); default: the activations'. It sizes the
+    # dequantized weight the peak allows for; counts and saved bytes do not change (bitsandbytes casts the
+    # input to it and the output back, which autograd keeps nothing for)
+    compute_dtype: Literal[COMPUTE] | None = None
 
     @field_validator("targets", "trainable")
     @classmethod
@@ -77,10 +84,13 @@ class Finetune(BaseModel):
                 if getattr(self, name) is not None:
                     raise ValueError(f"`{name}` belongs to lora, dora and qlora, not to method {self.method}")
         if self.quant is not None and self.method != "qlora":
-            raise ValueError("`quant` stores a frozen base in 4 bits: it needs method qlora")
+            raise ValueError("`quant` stores a frozen base in 4 or 8 bits: it needs method qlora")
+        if self.compute_dtype is not None and (self.method != "qlora" or self.quant == "int8"):
+            raise ValueError("`compute_dtype` is a 4-bit base's matmul dtype: it needs method qlora with nf4 or fp4 "
+                             "(LLM.int8 computes in its input's dtype)")
         if self.method == "qlora" and (packed := [k for k in self.trainable if k in QUANTIZED_KINDS]):
-            raise ValueError(f"qlora stores the linears of {', '.join(packed)} in 4 bits, and a 4-bit weight cannot "
-                             "train: leave them out of `trainable`")
+            raise ValueError(f"qlora stores the linears of {', '.join(packed)} in {self.bits} bits, and a "
+                             f"{self.bits}-bit weight cannot train: leave them out of `trainable`")
         if self.method == "dora" and self.dropout is not None:
             raise ValueError("dora with dropout runs each base linear a second time in peft; symcost models dora "
                              "without dropout")
@@ -94,7 +104,10 @@ class Finetune(BaseModel):
             what = f"rank {self.rank} adapters on {targets}" + (f"; {', '.join(self.trainable)} train too"
                                                                if self.trainable else "")
         stored = ""
-        if self.storage is not None:
+        if self.storage == "int8":
+            stored = ("; the frozen linears but the LM head in INT8 (LLM.int8: an fp32 scale per output row; the "
+                      "outlier columns a GPU multiplies in 16 bits are not counted)")
+        elif self.storage is not None:
             stored = (f"; the frozen linears but the LM head in {self.storage.upper()} (blocks of {self.block}, "
                       + ("doubly quantized constants" if self.double_quant else "fp32 constants") + ")")
         return (f"fine-tune {self.method}: {what}{stored}; gradients and optimizer states for the {trainable:,} "
@@ -111,8 +124,13 @@ class Finetune(BaseModel):
 
     @property
     def storage(self) -> str | None:
-        """How the frozen linears but the LM head are stored: nf4 or fp4 under qlora, else None (the weights' dtype)."""
+        """How the frozen linears but the LM head are stored: nf4, fp4 or int8 under qlora, else None (the
+        weights' dtype)."""
         return (self.quant or QUANT[0]) if self.method == "qlora" else None
+
+    @property
+    def bits(self) -> int:
+        return 8 if self.storage == "int8" else 4
 
     def tuning(self, kind: str, seen: list | None = None) -> Tuning | None:
         """What this fine-tune does to a component of `kind`; None under full training. `seen`
@@ -153,11 +171,13 @@ class Tuning:
     def packed(self, d_in, d_out) -> Cost:
         """A frozen linear's weight as QLoRA stores it: every linear but the output layer's (its
         bias stays 16-bit too)."""
-        storage = self.finetune.storage
-        if storage is None or self.output:
+        finetune = self.finetune
+        if finetune.storage is None or self.output:
             return Cost()
         n = d_in * d_out
-        return Cost(packed=n, packed_bytes=four_bit_bytes(n, self.finetune.block, self.finetune.double_quant))
+        stored = int8_bytes(d_in, d_out) if finetune.storage == "int8" else four_bit_bytes(n, finetune.block,
+                                                                                            finetune.double_quant)
+        return Cost(packed=n, packed_bytes=stored)
 
     def adapter(self, ctx, d_in, d_out, tokens, input_grad: bool) -> Cost:
         """LoRA's A and B on one linear over `tokens` rows (DoRA adds its magnitude vector).
@@ -201,6 +221,13 @@ def four_bit_bytes(n, block: int, double: bool) -> sympy.Expr:
     blocks = sympy.ceiling(n / block)
     constants = blocks + 4 * (sympy.ceiling(blocks / SECOND_BLOCK) + SECOND_CODE + 1) if double else 4 * blocks
     return sympy.ceiling(n / 2) + constants + 4 * CODE
+
+
+def int8_bytes(d_in, d_out) -> sympy.Expr:
+    """Bytes bitsandbytes' Int8Params keeps for a d_out x d_in weight: one byte a value, and one fp32
+    scale per output row (SCB); the outlier columns LLM.int8 multiplies in 16 bits are taken from the
+    16-bit input at run time, not stored."""
+    return d_in * d_out + 4 * d_out
 
 
 @dataclass(frozen=True)

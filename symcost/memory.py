@@ -29,7 +29,7 @@ from . import symbols
 from .derive import Derivation
 from .errors import SpecError
 from .results import Result
-from .precision import ATTENTION, OPTIMIZER_STATES, RECOMPUTE, Precision
+from .precision import ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE, Precision
 
 ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward (with the loss), per layer type, as "
                          "PyTorch saves them on the reference build: exact, checked by symcost verify --memory")
@@ -66,6 +66,11 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
     return out
 
 
+# bitsandbytes' paged optimizers (QLoRA's paged AdamW) keep their states in unified memory, which the
+# driver moves to the CPU only when the GPU runs short: where they are at the peak is the driver's choice
+PAGED = ("a paged optimizer (QLoRA's paged AdamW) would move its states to CPU memory when the GPU runs short: "
+         "the peak counts them on the GPU")
+
 DORA_MEMORY = ("DoRA's activation memory is not modelled: peft's DoRA rebuilds B·A from an identity matrix in every "
                "forward and keeps that detached product's tensors until the forward ends; its parameters and FLOPs "
                "are exact (derive, eval)")
@@ -101,8 +106,8 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     t = derivation.total
-    # QLoRA's 4-bit weights take their own bytes (finetune.four_bit_bytes); a fine-tune's gradients and
-    # optimizer states are its trainable parameters' only
+    # QLoRA's quantized weights take their own bytes (finetune.four_bit_bytes, int8_bytes); a fine-tune's
+    # gradients and optimizer states are its trainable parameters' only
     weights = (t.params - t.packed) * precision.bytes("weights") + t.packed_bytes
     kv = t.cache * precision.bytes("kv")
     held = precision.state_bytes(optimizer)
@@ -135,15 +140,16 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
 def backward_transient(derivation: Derivation, attention: str, recompute: str) -> sympy.Expr:
     """What the start of the backward pass holds on top of the activations (an estimate, see
     PEAK_ASSUMPTION): the logits, which the training loop still holds, and the fp32 gradients of
-    the log-probabilities and of the (upcast) logits — or, under QLoRA, the largest 4-bit weight
-    dequantized for its matmul, if larger; under full recomputation also the largest block pass,
-    re-materialised."""
+    the log-probabilities and of the (upcast) logits — or, under QLoRA, the largest quantized
+    weight dequantized for its matmul (in its compute dtype, by default the activations'), if
+    larger; under full recomputation also the largest block pass, re-materialised."""
     out = sympy.Integer(0)
     for site in derivation.sites:
         if getattr(site.component, "holds_logits", False):  # a site may hold a container (an encoder)
             out += site.ctx.tokens * site.component.vocab * (8 + symbols.ACT)
     if packed := set(n for *_, n in derivation.linears if n != 0):
-        out = sympy.Max(out, sympy.Max(*packed) * symbols.ACT)
+        compute = derivation.spec.finetune.compute_dtype
+        out = sympy.Max(out, sympy.Max(*packed) * (BYTES[compute] if compute else symbols.ACT))
     if recompute == "full" and derivation.blocks:
         out += sympy.Max(*(_largest_pass(b, attention) for b in derivation.blocks))
     return out
@@ -228,8 +234,8 @@ def memory(
     if derivation.tuned:
         finetune = derivation.spec.finetune
         notes.insert(1, finetune.summary(derivation.held(subst)["params_trainable"])
-                     + ("; the peak allows for the largest 4-bit weight dequantized for its matmul"
-                        if finetune.storage is not None else ""))
+                     + ("; the peak allows for the largest quantized weight dequantized for its matmul"
+                        if finetune.storage is not None else "") + "; " + PAGED)
     notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:

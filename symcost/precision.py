@@ -15,6 +15,7 @@ RECOMPUTE = ("none", "selective", "full")
 # and flash (FlashAttention, the same saved tensors) keep the output and log-sum-exp instead
 ATTENTION = ("eager", "sdpa", "flash")
 ACTIVATION_DTYPES = ("fp32", "bf16", "fp16")  # what training keeps activations in
+TORCH_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "fp8": "float8_e4m3fn"}  # torch.<name>
 
 
 @dataclass(frozen=True)

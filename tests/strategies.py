@@ -167,7 +167,8 @@ HOSTILE_NUMBERS = st.one_of(
 
 
 # fine-tunes of architectures/llama.yaml (finetune.py): LoRA on drawn targets with dropout and extra trainable
-# kinds, freeze with drawn trainable kinds, DoRA, QLoRA in both 4-bit formats
+# kinds, freeze with drawn trainable kinds, DoRA, QLoRA in both 4-bit formats (with or without a compute dtype)
+# and LLM.int8
 FINETUNES = st.one_of(
     st.builds(lambda r, targets, p, extra: {"method": "lora", "rank": r, "targets": targets, "trainable": extra,
                                             **({"dropout": p} if p else {})},
@@ -181,10 +182,12 @@ FINETUNES = st.one_of(
               st.lists(st.sampled_from(["embedding", "rmsnorm", "attention", "mlp", "lm_head"]), min_size=1, max_size=3,
                        unique=True)),
     st.builds(lambda r: {"method": "dora", "rank": r}, st.integers(1, 8)),
-    st.builds(lambda r, targets, quant, double: {"method": "qlora", "rank": r, "targets": targets, "quant": quant,
-                                                 "double_quant": double},
+    st.builds(lambda r, targets, quant, double, compute: {"method": "qlora", "rank": r, "targets": targets,
+                                                          "quant": quant, "double_quant": double,
+                                                          **({"compute_dtype": compute} if compute and quant != "int8"
+                                                             else {})},
               st.integers(1, 8), st.sampled_from(["all-linear", ["q_proj", "v_proj"], ["down_proj", "lm_head"]]),
-              st.sampled_from(["nf4", "fp4"]), st.booleans()),
+              st.sampled_from(["nf4", "fp4", "int8"]), st.booleans(), st.sampled_from([None, "bf16"])),
 )
 
 

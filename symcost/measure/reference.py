@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..components import Flow, Memory
 from ..components.build import Build, Checkpoint, Part
 from ..derive import Derivation, input_flow
+from ..precision import TORCH_NAMES
 from ..spec import Encoder, Repeat, Residual, component_of, is_container, reads_memory, sublists
 
 
@@ -310,7 +311,7 @@ def measure(derivation: Derivation, values, *, backward: bool, device: str = "me
 
 # -- inference: the bytes a model holds, and one decode step ----------------------------------
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp8": torch.float8_e4m3fn}
+DTYPES = {name: getattr(torch, attribute) for name, attribute in TORCH_NAMES.items()}
 
 
 def _bytes(value) -> int:

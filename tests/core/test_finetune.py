@@ -13,7 +13,7 @@ import symcost
 from conftest import arch, tracked_peak
 from published import DATA
 from strategies import FINETUNES, rotates_with_a_gradient
-from symcost.finetune import four_bit_bytes
+from symcost.finetune import four_bit_bytes, int8_bytes
 
 LLAMA = open(arch("llama")).read()
 
@@ -59,10 +59,12 @@ def test_flops_and_saved_bytes_equal_pytorch_with_peft_adapters(finetune, sizes)
 @pytest.mark.needs("bitsandbytes")
 @pytest.mark.parametrize("finetune", [{"method": "qlora", "rank": 4},
                                       {"method": "qlora", "rank": 3, "targets": ["q_proj", "v_proj"], "dropout": 0.1,
-                                       "quant": "fp4", "double_quant": False}])
+                                       "quant": "fp4", "double_quant": False, "compute_dtype": "bf16"},
+                                      {"method": "qlora", "rank": 4, "quant": "int8"}])
 def test_qlora_counts_equal_pytorch_over_bitsandbytes_4bit_layers(finetune):
     """QLoRA, drawn or not by the property test above: peft's adapters over bitsandbytes' Linear4bit
-    on the CPU — its 4-bit matmul counted by the matmul formula registered for its operator."""
+    (or Linear8bitLt) on the CPU — its quantized matmul counted by the matmul formula registered for
+    its operator; a compute dtype changes no count or saved byte."""
     sizes = dict(d_model=64, n_layers=2, n_heads=2, n_kv_heads=1, d_ff=128, vocab=11, seq_len=5, batch=2)
     spec = tuned(finetune)
     _exact(symcost.verify(spec, sizes, backward=True, device="cpu"))
@@ -144,6 +146,19 @@ def test_four_bit_bytes_equal_bitsandbytes_quantized_tensors_and_state(shape, do
     assert four_bit_bytes(shape[0] * shape[1], 64, double) == sum(t.numel() * t.element_size() for t in tensors)
 
 
+@pytest.mark.needs("torch")
+@pytest.mark.needs("bitsandbytes")
+@pytest.mark.parametrize("shape", [(64, 64), (24, 40), (130, 257)])
+def test_int8_bytes_equal_bitsandbytes_int8_params(shape):
+    """LLM.int8's stored weight: bitsandbytes' int8 values and its fp32 scale per output row (SCB)."""
+    import torch
+    from bitsandbytes.nn import Int8Params
+
+    weight = Int8Params(torch.randn(*shape), requires_grad=False, has_fp16_weights=False).to("cpu")  # quantizes
+    assert weight.dtype == torch.int8 and weight.CB.data_ptr() == weight.data_ptr()
+    assert int8_bytes(shape[1], shape[0]) == sum(t.numel() * t.element_size() for t in (weight.CB, weight.SCB))
+
+
 def test_qlora_weights_and_training_state():
     """Llama-2-7B QLoRA r=16: peft's well-known 39,976,960 trainable parameters; NF4 linears (all
     but the head), 16-bit embedding, head and adapters; gradients and Adam states for the adapters only."""
@@ -157,6 +172,18 @@ def test_qlora_weights_and_training_state():
     assert memory["weights_bytes"] == packed + 2 * (figures["params"] - linears)
     assert memory["gradient_bytes"] == 2 * 39_976_960
     assert memory["optimizer_bytes"] == (8 + 4) * 39_976_960
+    assert "a paged optimizer (QLoRA's paged AdamW)" in " ".join(symcost.memory(spec).notes)
+
+
+def test_int8_weights_and_what_they_leave_out():
+    """Llama-2-7B under LLM.int8: a byte a weight and four per output row (attention's four 4096 x 4096
+    linears; gate and up 4096 -> 11008, down 11008 -> 4096), the rest 16-bit; the outliers said uncounted."""
+    spec = tuned({"method": "qlora", "rank": 16, "quant": "int8"})
+    report = symcost.memory(spec, precision="bf16")
+    linears = 4 * 4096 * 4096 + 3 * 4096 * 11008
+    stored = 32 * (linears + 4 * (4 * 4096 + 2 * 11008 + 4096))
+    assert report.numbers["weights_bytes"] == stored + 2 * (6_778_392_576 - 32 * linears)
+    assert "outlier columns a GPU multiplies in 16 bits are not counted" in " ".join(report.notes)
 
 
 @pytest.mark.parametrize("finetune, message", [
@@ -165,6 +192,9 @@ def test_qlora_weights_and_training_state():
     ("{method: lora, rank: 0}", "finetune.rank: must be a positive integer, got 0"),
     ("{method: lora, rank: 5000}", "finetune.rank: rank 5000 exceeds q_proj's input width 4096"),
     ("{method: qlora, rank: 8, trainable: [attention]}", "qlora stores the linears of attention in 4 bits"),
+    ("{method: qlora, rank: 8, quant: int8, trainable: [mlp]}", "qlora stores the linears of mlp in 8 bits"),
+    ("{method: qlora, rank: 8, quant: int8, compute_dtype: bf16}", "`compute_dtype` is a 4-bit base's matmul dtype"),
+    ("{method: lora, rank: 8, quant: int8}", "`quant` stores a frozen base in 4 or 8 bits: it needs method qlora"),
     ("{method: lora}", "lora needs `rank`"),
     ("{method: freeze, trainable: [lm_head], rank: 4}", "`rank` belongs to lora, dora and qlora"),
 ])
@@ -236,12 +266,13 @@ def test_solve_finds_the_largest_rank_and_micro_batch_that_fit():
 @pytest.mark.parametrize("finetune", [{"method": "lora", "rank": 8},
                                       {"method": "lora", "rank": 4, "targets": ["q_proj", "v_proj"], "dropout": 0.1},
                                       {"method": "freeze", "trainable": ["lm_head", "rmsnorm"]},
-                                      {"method": "qlora", "rank": 8}])
+                                      {"method": "qlora", "rank": 8},
+                                      {"method": "qlora", "rank": 8, "quant": "int8"}])
 def test_peak_training_estimate_within_0_1_percent_of_memtracker(finetune, dtype):
     """As for full training (tests/memory): Adam over the trainable parameters only, with peft's
     adapters on the reference build. A 4-bit weight's quantization state (absmax, codes) is a set of
-    plain tensors on the parameter, which MemTracker does not see: their bytes, read off the
-    tensors, are added to what it measures."""
+    plain tensors on the parameter, which MemTracker does not see: their bytes, read off the tensors,
+    are added to what it measures (an int8 weight's row scales it sees)."""
     import torch
 
     from symcost.evaluate import dim_values
@@ -258,7 +289,7 @@ def test_peak_training_estimate_within_0_1_percent_of_memtracker(finetune, dtype
     states = [p.quant_state for p in model.parameters() if getattr(p, "quant_state", None) is not None]
     measured += sum(t.numel() * t.element_size() for s in states
                     for t in (s.absmax, s.code, *((s.state2.absmax, s.state2.code, s.offset) if s.nested else ())))
-    assert bool(states) == (finetune["method"] == "qlora")
+    assert bool(states) == (finetune["method"] == "qlora" and finetune.get("quant") != "int8")
     precision = Precision(dtype, optimizer=dtype, master=False)  # torch's Adam keeps its moments in the weights' dtype
     predicted = int(memory_metrics(d, precision, "adam", "none", "sdpa")["peak_training_bytes"].xreplace(values))
     assert abs(predicted - measured) <= 0.001 * measured, (predicted, measured)
