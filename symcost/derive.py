@@ -449,8 +449,11 @@ def _runs(first: list[Site], later: list[Site], count: sympy.Expr) -> list[Site]
             continue
         runs: list[tuple[Ctx, sympy.Expr]] = []  # a fine-tune's lists make a context unhashable
         for ctx, n in (*s.runs, *((c, k * (count - 1)) for c, k in again[s.where].runs)):
-            i = next((i for i, (c, _) in enumerate(runs) if c == ctx), None)
-            runs.append((ctx, n)) if i is None else runs.__setitem__(i, (ctx, runs[i][1] + n))
+            same = [i for i, (c, _) in enumerate(runs) if c == ctx]
+            if same:
+                runs[same[0]] = (ctx, runs[same[0]][1] + n)
+            else:
+                runs.append((ctx, n))
         # later passes repeat the first's structure, so the runs add up to count passes of its count
         out.append(replace(s, count=s.count * count, later=tuple(runs) if len(runs) > 1 else ()))
     return out

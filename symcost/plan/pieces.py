@@ -31,7 +31,7 @@ class Piece:
     expert_params: sympy.Expr  # held by the rank, split by ep
     trainable: sympy.Expr  # of params, those a fine-tune trains (all of them under full training)
     expert_trainable: sympy.Expr
-    packed: sympy.Expr  # of params, those QLoRA stores in 4 bits, and their bytes with their constants
+    packed: sympy.Expr  # of params, those QLoRA stores in 4 or 8 bits, and their bytes with their constants
     packed_bytes: sympy.Expr
     saved: sympy.Expr  # bytes kept for backward (recomputation none or selective), SP and CP applied
     train: sympy.Expr  # FLOPs of the rank's piece, forward + backward, on its tokens
@@ -53,7 +53,7 @@ class Stage:
     expert: sympy.Expr
     trainable: sympy.Expr  # of those, the ones a fine-tune trains (dense, expert)
     expert_trainable: sympy.Expr
-    packed: sympy.Expr  # of the dense ones, those stored in 4 bits, and their bytes
+    packed: sympy.Expr  # of the dense ones, those stored in 4 or 8 bits, and their bytes
     packed_bytes: sympy.Expr
     activations: sympy.Expr  # bytes, in-flight micro-batches included
     pieces: tuple[Piece, ...]
@@ -72,12 +72,15 @@ def pieces_of(derivation: Derivation, site: Site, rule: Rule, place: str, top: i
     (the first pass apart where it differs: a gradient starts inside it)."""
     if place != "block":
         return [piece(replace(site, ctx=ctx), rule, place, top, n, n, ex) for ctx, n in site.runs]
-    if not site.later:
-        return [piece(site, rule, place, top, site.count / layers, site.count, ex)]
-    (first, once), (later, rest) = site.runs if len(site.runs) == 2 else (site.runs, None)
-    if rest is None or sympy.expand(once * layers - site.count) != 0 or sympy.expand(rest - once * (layers - 1)) != 0:
+    if not site.later or ex.pp == 1:  # every pass on one stage: each context's share of the layers
+        return [piece(replace(site, ctx=ctx), rule, place, top, n / layers, n, ex) for ctx, n in site.runs]
+    # a gradient that starts in the repeat's first pass gives two runs: one pass, then the others
+    one_pass = site.count / layers
+    if len(site.runs) != 2 or any(sympy.expand(n - k) != 0 for (_, n), k in zip(site.runs, (one_pass,
+                                                                                             one_pass * (layers - 1)))):
         raise derivation.spec.doc.error(site.where, "a gradient starts inside a repeat nested in the pipeline's "
                                         "repeat, which plan does not split into stages")
+    (first, once), (later, rest) = site.runs
     return [piece(replace(site, ctx=first), rule, place, top, once, once, ex, "first"),
             piece(replace(site, ctx=later), rule, place, top, once, rest, ex, "later")]
 
@@ -137,8 +140,8 @@ def adapted(derivation: Derivation) -> bool:
     """Whether a fine-tune adds adapters (which tp does not split here)."""
     return derivation.tuned and derivation.spec.finetune.adapted
 
-def four_bit(derivation: Derivation) -> bool:
-    """Whether QLoRA stores weights in 4 bits (which ZeRO-3 does not shard here)."""
+def quantized(derivation: Derivation) -> bool:
+    """Whether QLoRA stores weights in 4 or 8 bits (which ZeRO-3 does not shard here)."""
     return derivation.total.packed != 0
 
 # frameworks split an adapter with its base linear (NeMo: A whole and B by columns on a column-parallel

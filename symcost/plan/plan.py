@@ -22,7 +22,7 @@ from ..results import Result
 from ..spec import Repeat
 from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
-from .pieces import Stage, four_bit, layer_sites, pieces_of, stage_of, tokens_per_sequence
+from .pieces import Stage, quantized, layer_sites, pieces_of, stage_of, tokens_per_sequence
 from .rules import Rule
 from .schedule import in_flight, main_repeat, stage_layers
 from .system import Hardware
@@ -91,7 +91,7 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                                      + ("; pad the vocabulary to a multiple of tp" if name == "vocab" else ""))
         if site.component.routes_tokens and value(site.component.experts) % ex.ep:
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
-    if ex.zero == 3 and four_bit(derivation):
+    if ex.zero == 3 and quantized(derivation):
         raise spec.doc.error(("finetune", "method"), QLORA_ZERO3)
     if ex.virtual_stages > 1 and any(site.later for site, _ in sites):
         raise SpecError(f"virtual_stages {ex.virtual_stages}: a gradient starts inside the first pass of a repeat "
@@ -119,8 +119,8 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
 
 # FSDP-QLoRA shards 4-bit weights stored in a 16-bit container (bitsandbytes' quant_storage) and keeps
 # their quantization state whole on each rank: neither is a rule here, nor checked against PyTorch
-QLORA_ZERO3 = ("ZeRO-3 (FSDP) of QLoRA's 4-bit weights is not modelled; plan QLoRA with zero 0-2 (the 4-bit "
-               "weights whole on each rank)")
+QLORA_ZERO3 = ("ZeRO-3 (FSDP) of QLoRA's quantized weights is not modelled; plan QLoRA with zero 0-2 (the "
+               "quantized weights whole on each rank)")
 
 
 @dataclass(frozen=True)

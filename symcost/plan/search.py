@@ -25,7 +25,7 @@ from ..errors import SpecError
 from ..precision import RECOMPUTE, precision_of
 from ..results import Result, frame
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, check_gpus, execution_of
-from .pieces import adapted, four_bit, layer_sites, tokens_per_sequence
+from .pieces import adapted, quantized, layer_sites, tokens_per_sequence
 from .plan import Plan, formulas, plan
 from .schedule import main_repeat
 from .rules import refusal
@@ -171,7 +171,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     rows = []
     for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
         chosen = (cols["pp"] > 1) == piped
-        if zero == 3 and four_bit(derivation):  # plan.QLORA_ZERO3
+        if zero == 3 and quantized(derivation):  # plan.QLORA_ZERO3
             continue
         if sp:
             chosen &= cols["tp"] > 1

@@ -574,7 +574,7 @@ def test_a_fine_tune_s_stages_and_shards_add_up_to_the_model(finetune, layers, d
 
 @pytest.mark.parametrize("finetune,args,message", [
     ("lora,rank=8", ["--tp", "2"], "plan does not split adapters by tensor parallelism; plan this fine-tune with tp 1"),
-    ("qlora,rank=8", ["--gpus", "2", "--zero", "3"], "ZeRO-3 (FSDP) of QLoRA's 4-bit weights is not modelled"),
+    ("qlora,rank=8", ["--gpus", "2", "--zero", "3"], "ZeRO-3 (FSDP) of QLoRA's quantized weights is not modelled"),
     ("lora,rank=8", ["--pp", "2", "--virtual-stages", "2", "--global-batch", "2"], "a gradient starts inside the "
      "first pass of a repeat"),
 ])
@@ -594,3 +594,16 @@ def test_freeze_splits_by_tensor_parallelism_and_the_search_keeps_adapters_whole
     assert {row["tp"] for row in search(lora, 8, {}).rows} == {1}
     qlora = symcost.derive(symcost.finetune(arch("llama"), method="qlora", rank=8))
     assert {row["zero"] for row in search(qlora, 8, {}).rows} == {0, 1, 2}
+
+
+def test_a_gradient_starting_inside_a_nested_repeat_is_refused_at_its_layer(cli, write):
+    """The pipeline splits the main repeat's passes; where a nested repeat's first pass differs from
+    its others inside the main repeat's first pass, the stages' share is not a rule here."""
+    spec = write("name: nested\ndims: {d: 64, h: 4, L: 4, V: 100, seq_len: 16}\nlayers:\n"
+                 "  - embedding: {vocab: V, dim: d}\n  - repeat: L\n    layers:\n      - repeat: 2\n        layers:\n"
+                 "          - rmsnorm: {dim: d}\n          - attention: {dim: d, heads: h, causal: true}\n"
+                 "  - lm_head: {dim: d, vocab: V}\nfinetune: {method: lora, rank: 4}\n")
+    r = cli("plan", spec, "--pp", "2")
+    assert r.exit_code == 2 and "a gradient starts inside a repeat nested in the pipeline's repeat" in r.stderr
+    assert "spec.yaml:" in r.stderr and "Traceback" not in r.output + r.stderr
+    assert cli("plan", spec).exit_code == 0
