@@ -79,6 +79,7 @@ class Projections(Heads):
 class Attention(Projections):
     kind = "attention"
     attends = "self"
+    mixes_tokens = True
     tunable = True
     parallel = Rule("parallel", by_heads, lambda c: (("heads", c.heads), ("kv_heads", c.n_kv)),
                     torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise")),
@@ -99,6 +100,10 @@ class Attention(Projections):
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError("Input should be false, true, 'head' or 'full'")
         return value
+
+    def ring(self):
+        """Each token's keys and values: what Megatron-Core's ring attention passes (a shard per tp rank)."""
+        return 2 * self.n_kv * self.d_head
 
     def parts(self, ctx: Ctx):
         h, kv, hd = self.heads, self.n_kv, self.d_head

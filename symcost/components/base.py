@@ -259,6 +259,9 @@ class Component(BaseModel):
     decodes: ClassVar[bool] = True  # can run one token at a time against a cache
     reads_memory: ClassVar[bool] = False  # reads the encoder's output (cross-attention, contrastive)
     sequential: ClassVar[bool] = False  # carries a state from token to token (recurrent, state-space layers)
+    # reads positions other than its own (attention, convolutions, pooling, inserted tokens): context
+    # parallelism, which gives each rank a share of every sequence, must pass it the others (`ring`)
+    mixes_tokens: ClassVar[bool] = False
     # what the planner, memory and the measured route ask of a type, declared here rather than tested by kind:
     parallel: ClassVar[Rule | None] = None  # how tensor parallelism splits it (components/parallel.py); None: refused
     attends: ClassVar[str | None] = None  # an attention core: "self" (keys and values of its own tokens, split by
@@ -271,6 +274,11 @@ class Component(BaseModel):
     def parts(self, ctx: Ctx) -> dict[str, Cost]:
         """The cost of one pass, by named part (`q_proj`, `scores`, …)."""
         raise NotImplementedError
+
+    def ring(self) -> sympy.Expr | None:
+        """Values per token, over all heads, that context parallelism's ring passes a layer that mixes
+        tokens (ring attention's keys and values, Liu et al. 2023); None where no rule here models it."""
+        return None
 
     @classmethod
     def target(cls, module: str) -> str | None:

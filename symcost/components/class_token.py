@@ -10,6 +10,7 @@ from .base import Component, Ctx, Size, fresh
 
 class ClassToken(Component):
     kind = "class_token"
+    mixes_tokens = True
     decodes = False
     dim: Size
 

@@ -111,6 +111,7 @@ class _Conv(Component):
 
 class Conv2d(_Conv):
     kind = "conv2d"
+    mixes_tokens = True
     rank = 2
 
     def lengths(self, flow):
@@ -129,6 +130,7 @@ class Conv1d(_Conv):
     """Over a token stream (batch, tokens, features): convolves along the tokens."""
 
     kind = "conv1d"
+    mixes_tokens = True
     rank = 1
 
     def lengths(self, flow):

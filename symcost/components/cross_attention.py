@@ -24,6 +24,7 @@ from .base import Ctx, Size
 
 class CrossAttention(Projections):
     kind = "cross_attention"
+    mixes_tokens = True
     attends = "cross"
     reads_memory = True
     memory_dim: Size | None = None  # the encoder output's width; default: dim

@@ -13,6 +13,7 @@ from .base import WIDTH_UNKNOWN, Component, Ctx, FieldError
 
 class Flatten(Component):
     kind = "flatten"
+    mixes_tokens = True
     decodes = False
 
     def parts(self, ctx: Ctx):

@@ -18,6 +18,7 @@ from .base import Component, Ctx, Size, fresh
 
 class InsertEncoder(Component):
     kind = "insert_encoder"
+    mixes_tokens = True
     reads_memory = True
     dim: Size
 

@@ -33,6 +33,7 @@ from .rmsnorm import RMSNorm
 class MLA(Component):
     kind = "mla"
     attends = "latent"
+    mixes_tokens = True
     dim: Size
     heads: Size
     kv_lora_rank: Size  # the cached latent
@@ -47,6 +48,12 @@ class MLA(Component):
     @property
     def qk_head_dim(self):
         return self.qk_nope_dim + self.qk_rope_dim
+
+    def ring(self):
+        """Each token's keys and values after kv_b_proj, every head's (heads x (nope + rope) and heads x
+        v_head_dim): Megatron-Core runs MLA's core as ordinary attention over them, so its ring attention
+        passes those, not the latent."""
+        return self.heads * (self.qk_head_dim + self.v_head_dim)
 
     def parts(self, ctx: Ctx):
         h = self.heads

@@ -18,6 +18,7 @@ from .conv import conv_cost, output_size
 
 class PatchEmbedding(Component):
     kind = "patch_embedding"
+    mixes_tokens = True
     decodes = False
     channels: Size  # input channels (3 for RGB)
     dim: Size  # features per token

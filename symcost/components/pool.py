@@ -35,6 +35,7 @@ def _spatial(flow: Flow) -> tuple:
 
 class Pool(Component):
     kind = "pool"
+    mixes_tokens = True
     decodes = False
     function: Literal["max", "avg"] = "max"
     kernel: Size
@@ -77,6 +78,7 @@ class Pool(Component):
 
 class AdaptivePool(Component):
     kind = "adaptive_pool"
+    mixes_tokens = True
     decodes = False
     function: Literal["max", "avg"] = "avg"
     size: Size = 1  # output height and width

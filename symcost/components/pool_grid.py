@@ -20,6 +20,7 @@ from .base import Component, Ctx, Size, fresh
 
 class PoolGrid(Component):
     kind = "pool_grid"
+    mixes_tokens = True
     decodes = False
     kernel: Size
 

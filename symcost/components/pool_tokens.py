@@ -16,6 +16,7 @@ from .base import Component, Ctx, fresh
 
 class PoolTokens(Component):
     kind = "pool_tokens"
+    mixes_tokens = True
     decodes = False
     mode: Literal["first", "last", "mean"] = "first"
 

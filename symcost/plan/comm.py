@@ -74,8 +74,8 @@ REGATHER = ("Megatron-LM keeps only the sequence shard of a region's input and a
 
 def other_comm(p: Piece, ex: Execution, act) -> list[Record]:
     c, calls, out = p.site.component, p.count * M, []
-    if ex.cp > 1 and c.attends == "self":  # ring attention: keys and values go round, their gradients back
-        kv = MB * p.site.ctx.seq_len / CP * 2 * c.n_kv / TP * c.d_head * act
+    if ex.cp > 1 and (values := c.ring()) is not None:  # ring attention: keys and values go round, gradients back
+        kv = MB * p.site.ctx.seq_len / CP * values / TP * act
         out.append(Record("cp", "send_recv", "forward", p.path, kv, calls * (CP - 1), ONE))
         out.append(Record("cp", "send_recv", "backward", p.path, kv, 2 * calls * (CP - 1), ONE))
     if ex.ep > 1 and c.routes_tokens:  # dispatch to the experts' ranks and combine back, each way

@@ -130,9 +130,8 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
             continue
         if tp > 1 and (why := refusal(site.component)):
             raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with tp 1")
-        if cp > 1 and site.component.sequential:
-            raise derivation.spec.doc.error(site.where, f"{SEQUENTIAL.format(site.component.kind)}; plan this spec "
-                                            "with cp 1")
+        if cp > 1 and (why := cp_refusal(site.component)):
+            raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with cp 1")
         out.append((site, rule_of(site.component)))
     return out
 
@@ -154,6 +153,17 @@ ADAPTERS = ("plan does not split adapters by tensor parallelism; plan this fine-
 # to token would make the ranks run one after another: no rule here models that
 SEQUENTIAL = ("{} layers carry a state from token to token, so context parallelism's ranks would run one after "
               "another (no rule here models that)")
+# a layer that reads other positions needs them passed between cp ranks: planned only where a rule says what
+NO_RING = ("{} layers read other tokens, which context parallelism's ranks would have to pass each other (no rule "
+           "here says what; attention and mla have one)")
+
+def cp_refusal(component) -> str | None:
+    """Why cp cannot split this layer's sequence, else None."""
+    if component.sequential:
+        return SEQUENTIAL.format(component.kind)
+    if component.mixes_tokens and component.ring() is None:
+        return NO_RING.format(component.kind)
+    return None
 
 def _refuse_shared(spec) -> None:
     for where, item in spec.walk(containers=True):

@@ -25,7 +25,7 @@ from ..errors import SpecError
 from ..precision import RECOMPUTE, precision_of
 from ..results import Result, frame
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, check_gpus, execution_of
-from .pieces import adapted, quantized, layer_sites, tokens_per_sequence
+from .pieces import adapted, cp_refusal, layer_sites, quantized, tokens_per_sequence
 from .plan import Plan, formulas, plan
 from .schedule import main_repeat
 from .rules import refusal
@@ -92,7 +92,7 @@ class Splits:
 
     tp_sizes: tuple[int, ...]
     tp_rules: bool  # every layer can be split by tp
-    cp_rules: bool  # no layer carries a state along the sequence (plan.SEQUENTIAL)
+    cp_rules: bool  # every layer can be split by cp (pieces.cp_refusal)
     layers: int
     seq: int
     experts: tuple[int, ...]
@@ -108,7 +108,7 @@ def splits(derivation: Derivation, value, sites) -> Splits:
     main = main_repeat(derivation)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
                   not any(refusal(site.component) for site, _ in sites) and not adapted(derivation),
-                  not any(site.component.sequential for site, _ in sites),
+                  not any(cp_refusal(site.component) for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
                   tuple(int(value(site.component.experts)) for site, _ in sites if site.component.routes_tokens))

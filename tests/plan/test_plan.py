@@ -334,6 +334,31 @@ def test_a_layer_type_without_a_tensor_parallel_rule_is_refused(cli):
     assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "plan this spec with tp 1" in r.stderr
 
 
+def test_mla_passes_its_keys_and_values_round_the_ring():
+    """Before: MLA sent nothing under cp, and `--search` ranked cp 2048 (two tokens a rank) first for
+    DeepSeek-V3. Megatron-Core runs MLA's core as attention over the keys and values kv_b_proj
+    expands, every head's: 128 x (128 + 64) + 128 x 128 values a token (DeepSeek-V3), which ring
+    attention passes cp - 1 times forward and twice as often backward (their gradients too)."""
+    seq, cp = 4096, 4
+    p = symcost.plan(arch("deepseek_v3"), {"seq_len": seq}, gpus=256, cp=cp, ep=8)
+    ring = [(r, payload) for r, payload, _ in p.comm if r.dim == "cp"]
+    assert ring and all(r.path.endswith(".mla") for r, _ in ring)
+    assert {payload for _, payload in ring} == {seq // cp * 128 * (128 + 64 + 128) * 2}  # bf16, one sequence
+    at = {**p.execution.values(), sympy.Symbol("n_dense", integer=True, positive=True): 3}  # 3 dense layers
+    calls = {r.passes: sympy.sympify(r.calls).xreplace(at) for r, _ in ring if r.path == ring[0][0].path}
+    assert calls == {"forward": 3 * (cp - 1), "backward": 2 * 3 * (cp - 1)}
+    best = symcost.plan_search(arch("deepseek_v3"), gpus=2048, top=1).rows[0]
+    assert best["cp"] == 1
+
+
+@pytest.mark.parametrize("name", ["transformer_base", "clip"])
+def test_a_layer_reading_other_tokens_without_a_ring_rule_is_not_split_by_cp(cli, name):
+    """Cross-attention reads the encoder's tokens, a convolution its neighbours: cp would have to pass
+    them, which no rule here says how; refused by name, never planned with no communication."""
+    r = cli("plan", arch(name), "--gpus", "2", "--cp", "2", "--global-batch", "1")
+    assert r.exit_code == 2 and "layers read other tokens" in r.stderr and "plan this spec with cp 1" in r.stderr
+
+
 @pytest.mark.parametrize("name", ["lstm", "mamba", "mamba2"])
 def test_a_state_carried_along_the_sequence_is_not_split_by_cp(cli, name):
     """A recurrent or state-space layer's next token needs the last one's state: cp ranks each
