@@ -47,6 +47,7 @@ _TABLE = (
     Metric("intensity", "arithmetic intensity of a step (FLOPs/byte)", "ratio", "inference"),
     # plan: a rank's bytes and what the run's time and cost are estimated from (time is a model)
     Metric("memory_bytes", "memory per GPU", "bytes", "plan"),
+    Metric("usable_bytes", "memory per GPU a plan may fill (all but the headroom)", "bytes", "plan"),
     Metric("smallest_bytes", "least memory per GPU of any layout", "bytes", "plan"),
     Metric("payload_bytes", "bytes a collective's call carries", "bytes", "plan"),
     Metric("sent_bytes", "bytes a rank sends a step", "bytes", "plan"),
@@ -103,7 +104,7 @@ STRUCTURE = {
     "source": "where a number comes from (a datasheet, a paper)", "key": "the hardware's catalog entry",
     "hardware": "the GPU", "stage": "a pipeline stage", "metric": "a metric's name (one of this table's)",
     "selector": "a part named by path:part", "in": "the dim a crossover varies", "yaml": "an imported spec's text",
-    "ignored": "config fields that change no count",
+    "ignored": "config fields that change no count", "headroom": "the share of each GPU's memory a plan keeps free",
     # groups of figures
     "flops": "FLOP metrics by name (forward, backward, train), or plan's per step", "flops_per_input": "FLOP "
     "metrics per input (token, image)", "bytes": "byte metrics by name", "formulas": "closed forms of the metrics, "

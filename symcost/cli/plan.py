@@ -55,6 +55,9 @@ Examples:
 @click.option("--overlap", default="0", show_default=True,
               help="Fraction of communication hidden behind compute (roofline bound).")
 @click.option("--tokens-per-second", help="A measured throughput: report MFU and HFU.")
+@click.option("--headroom", default="0", show_default=True,
+              help="Share of each GPU's memory kept free for what the total leaves out (the logits' transient, "
+                   "buffers, fragmentation): the plan fits in the rest, and --search ranks only such layouts.")
 @click.option("--search", is_flag=True,
               help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
 @click.option("--top", type=positive, default=10, show_default=True, help="Rows --search prints.")
@@ -68,7 +71,7 @@ Examples:
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype,
          activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap, tokens_per_second,
-         search, top, smallest, sets, formulas, fmt) -> None:
+         headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
     Memory and communication are exact closed forms in the dims and tp, pp, dp, ep, cp. Time is an
@@ -85,7 +88,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     number = lambda text, name: None if text is None else real(text, name)
     assumed = dict(mfu=real(mfu, "mfu"), overlap=real(overlap, "overlap"),
                    tokens=None if tokens is None else integer(tokens, "tokens"), price=number(price, "price"),
-                   tokens_per_second=number(tokens_per_second, "tokens_per_second"))
+                   tokens_per_second=number(tokens_per_second, "tokens_per_second"), headroom=real(headroom, "headroom"))
     common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, **assumed)
     if search:
         if gpus is None:

@@ -163,14 +163,17 @@ MAX_TOKENS_PER_SECOND = 1e15  # a measured throughput of the whole run
 class Run:
     """What a plan assumes of the run beside its layout (the Execution): the MFU its step time
     follows from, the share of communication hidden behind compute, tokens to train on, a price
-    per GPU-hour, and a measured throughput to report MFU from. Time and cost are estimates that
-    rest on these; the plan's notes say so."""
+    per GPU-hour, a measured throughput to report MFU from, and the share of memory kept free.
+    Time and cost are estimates that rest on these; the plan's notes say so."""
 
     mfu: float = MFU_DEFAULT
     overlap: float = 0.0
     tokens: int | None = None
     price: float | None = None  # dollars per GPU-hour
     tokens_per_second: float | None = None  # measured
+    # the share of each GPU's memory a plan keeps free for what its total leaves out (the logits'
+    # transient, communication buffers, fragmentation): it fits in the rest
+    headroom: float = 0.0
 
     def __post_init__(self) -> None:
         def real(x) -> bool:
@@ -180,6 +183,9 @@ class Run:
             raise SpecError(f"mfu {self.mfu!r}: expected a number in (0, 1]", param="mfu")
         if not (real(self.overlap) and 0 <= self.overlap <= 1):
             raise SpecError(f"overlap {self.overlap!r}: expected a number in [0, 1]", param="overlap")
+        if not (real(self.headroom) and 0 <= self.headroom < 1):
+            raise SpecError(f"headroom {self.headroom!r}: expected the share of memory kept free, a number in [0, 1)",
+                            param="headroom")
         t = self.tokens
         if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 1 <= t < MAX_LITERAL):
             raise SpecError(f"tokens {t!r}: expected a whole number of tokens below 10^18, e.g. 2e12", param="tokens")
@@ -187,3 +193,8 @@ class Run:
             x = getattr(self, name)
             if x is not None and not (real(x) and 0 < x <= most):
                 raise SpecError(f"{name} {x!r}: expected a finite positive number up to {most:g}", param=name)
+
+
+    def usable(self, hardware) -> int:
+        """Bytes of a GPU's memory a plan may fill: all but the headroom."""
+        return hardware.memory_bytes - math.ceil(hardware.memory_bytes * self.headroom)

@@ -196,7 +196,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     from .estimates import estimates
 
     published = estimates(derivation, ex, stage, numbers, at, in_flight(loaded, ex)[0])
-    fits = numbers["total_bytes"] <= hardware.memory_bytes
+    fits = numbers["total_bytes"] <= run.usable(hardware)
     from ..memory import dropout_notes, recompute_notes
 
     held = derivation.held(subst)

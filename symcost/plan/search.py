@@ -201,7 +201,9 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
                          "ep": int(sub["ep"][i]), "cp": int(sub["cp"][i]), "micro_batch": int(sub["micro_batch"][i]),
                          "sequence_parallel": sp, "zero": zero, "recompute": recompute,
                          "memory_bytes": float(memory[i]), "step_seconds_bound": float(bound[i])})
-    fitting = sorted((r for r in rows if r["memory_bytes"] <= hw.memory_bytes), key=lambda r: r["step_seconds_bound"])
+    # equally fast layouts (a ZeRO stage that moves no more, say) rank the one that needs less memory first
+    fitting = sorted((r for r in rows if r["memory_bytes"] <= run.usable(hw)),
+                     key=lambda r: (r["step_seconds_bound"], r["memory_bytes"]))
     front, least = [], float("inf")
     for r in fitting:  # fastest first: a row is on the front when it needs less memory than every faster one
         if r["memory_bytes"] < least:

@@ -34,6 +34,8 @@ def plan_data(p) -> dict:
                       "master_weights": ex.precision.master_weights},
         "stage": p.stage,
         "fits": p.fits,
+        "headroom": p.run.headroom,
+        "usable_bytes": p.run.usable(p.hardware),
         "per_gpu": {k: jsonable(n[k]) for k in MEMORY},
         "formulas": {k: formula(p.exprs[k]) for k in MEMORY},
         "per_stage": {s: {k: jsonable(v) for k, v in d.items()} for s, d in p.per_stage.items()},
@@ -83,8 +85,9 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
         row = f"  {label(k, short=True):<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
         lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if formulas and len(row) + 20 < limit else [row]
     cap = p.hardware.memory_bytes
+    kept = f", {p.run.headroom:.0%} kept free: {bytes_human(p.run.usable(p.hardware))} usable" if p.run.headroom else ""
     lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['total_bytes'])} of "
-                 f"{bytes_human(cap)} ({p.hardware.memory_GB:g} GB)")
+                 f"{bytes_human(cap)} ({p.hardware.memory_GB:g} GB{kept})")
     lines += ["", "communication per GPU per step (bytes sent)"]
     for key in ("dim", "collective"):
         totals = _comm_totals(p, key)

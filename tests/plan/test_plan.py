@@ -3,6 +3,7 @@ replayed (Narayanan et al. 2021 Table 1, its FLOPs and parameter equations, ZeRO
 Megatron's bytes per parameter), the pipeline rule against a simulated schedule, and every refusal."""
 
 import json
+import math
 from fractions import Fraction
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 import symcost
 from conftest import arch
 from strategies import FINETUNES
-from symcost.plan.execution import Execution
+from symcost.plan.execution import Execution, Run
 from symcost.plan.schedule import in_flight
 from symcost.plan.system import catalog
 
@@ -312,6 +313,8 @@ def test_measured_throughput_gives_mfu_and_hfu():
     (["--cp", "3", "--set", "seq_len=4096"], "seq_len 4096 does not split evenly over 3 ranks"),
     (["--virtual-stages", "2"], "virtual stages interleave a pipeline"),
     (["--global-batch", "3", "--dp", "2"], "do not split into micro-batches"),
+    (["--headroom", "1"], "--headroom 1.0: expected the share of memory kept free, a number in [0, 1)"),
+    (["--headroom", "-0.1"], "--headroom -0.1: expected the share of memory kept free"),
 ])
 def test_bad_execution_is_one_message(cli, args, message):
     r = cli("plan", arch("llama"), *args)
@@ -632,3 +635,23 @@ def test_a_gradient_starting_inside_a_nested_repeat_is_refused_at_its_layer(cli,
     assert r.exit_code == 2 and "a gradient starts inside a repeat nested in the pipeline's repeat" in r.stderr
     assert "spec.yaml:" in r.stderr and "Traceback" not in r.output + r.stderr
     assert cli("plan", spec).exit_code == 0
+
+
+def test_headroom_keeps_a_share_of_memory_free_and_the_search_breaks_ties_by_memory():
+    """Before: a 70B's top pick used 70.9 of 74.5 GiB while its total left out the logits' transient,
+    with no way to keep room for it, and equally fast layouts came in no order. With headroom h a plan
+    fits in memory - ceil(memory x h) bytes, and the search ranks only such layouts, the fastest first
+    and, among equally fast ones, the one that needs less memory."""
+    from symcost.plan.search import search
+
+    fits = symcost.plan(arch("llama"), gpus=8, zero=3, recompute="full")
+    total, memory = fits.numbers["total_bytes"], fits.hardware.memory_bytes
+    assert fits.fits and fits.to_dict()["usable_bytes"] == memory
+    h = 1 - Fraction(total - 1, memory)  # leaves one byte too few
+    tight = symcost.plan(arch("llama"), gpus=8, zero=3, recompute="full", headroom=float(h))
+    usable = memory - math.ceil(memory * float(h))
+    assert not tight.fits and tight.to_dict()["usable_bytes"] == usable < total
+    found = search(symcost.derive(arch("llama")), 8, {}, run=Run(headroom=0.25))
+    assert found.rows and all(r["memory_bytes"] <= memory * 0.75 for r in found.rows)
+    order = [(r["step_seconds_bound"], r["memory_bytes"]) for r in found.rows]
+    assert order == sorted(order) and len({b for b, _ in order}) < len(order)  # ties exist, and memory breaks them
