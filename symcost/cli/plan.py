@@ -40,6 +40,8 @@ Examples:
 @click.option("--virtual-stages", type=positive, default=1, show_default=True, help="Interleaved pipeline chunks per rank.")
 @click.option("--first-stage-layers", type=positive, help="Repeated layers on the first pipeline stage (default: an even share).")
 @click.option("--last-stage-layers", type=positive, help="Repeated layers on the last pipeline stage (default: an even share).")
+@click.option("--vocab-multiple", type=positive, help="Pad the vocabulary to a multiple of this x tp, as Megatron-LM's "
+              "--make-vocab-size-divisible-by does (its default: 128); unset, tp must divide the vocabulary.")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
 @click.option("--attention", type=click.Choice(list(ATTENTION)), default="flash", show_default=True)
 @dtype_option
@@ -69,7 +71,7 @@ Examples:
 @edge
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, first_stage_layers, last_stage_layers, recompute, attention, dtype, grad_dtype,
+         virtual_stages, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype, grad_dtype,
          activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
@@ -103,7 +105,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     settings = dict(tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
                     sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                     virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
-                    last_stage_layers=last_stage_layers, recompute=recompute, attention=attention, optimizer=optimizer)
+                    last_stage_layers=last_stage_layers, vocab_multiple=vocab_multiple, recompute=recompute, attention=attention, optimizer=optimizer)
     if smallest is not None:
         dims = tuple(d.strip() for d in smallest.split(","))
         with working(f"planning the layouts of {' x '.join(dims)}", fmt):

@@ -20,6 +20,9 @@ Conventions, written down once:
   over the data-parallel ranks (Megatron's distributed optimizer is this), 2 the gradients too,
   3 the weights too (PyTorch FSDP's full shard).
 - pipeline: 1F1B (Narayanan et al. 2021), interleaved with v virtual stages per rank when v > 1.
+- vocab_multiple: Megatron-LM pads the vocabulary to ceil(V / (m x tp)) x m x tp rows (its
+  `--make-vocab-size-divisible-by m`, default 128): each tp rank holds an equal shard of the padded
+  table and head, and computes the padded logits too.
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ class Execution(BaseModel):
     # decoder_first/last_pipeline_num_layers; Llama 3 405B ran 7 + 14 x 8 + 7): the middle stages split the rest
     first_stage_layers: Count | None = None
     last_stage_layers: Count | None = None
+    # Megatron-LM's --make-vocab-size-divisible-by (its default 128): the token table and LM head padded to a
+    # multiple of this x tp rows; unset, tp must divide the vocabulary
+    vocab_multiple: Count | None = None
     recompute: Literal[RECOMPUTE] = "none"
     attention: Literal[ATTENTION] = "flash"
     optimizer: str = "adam"

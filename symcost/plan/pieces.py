@@ -70,6 +70,7 @@ def pieces_of(derivation: Derivation, site: Site, rule: Rule, place: str, top: i
               ex: Execution) -> list[Piece]:
     """The site's pieces, one per context its passes run in; inside the main repeat, per layer of it
     (the first pass apart where it differs: a gradient starts inside it)."""
+    site = padded(site, rule, ex)
     if place != "block":
         return [piece(replace(site, ctx=ctx), rule, place, top, n, n, ex) for ctx, n in site.runs]
     if not site.later or ex.pp == 1:  # every pass on one stage: each context's share of the layers
@@ -83,6 +84,22 @@ def pieces_of(derivation: Derivation, site: Site, rule: Rule, place: str, top: i
     (first, once), (later, rest) = site.runs
     return [piece(replace(site, ctx=first), rule, place, top, once, once, ex, "first"),
             piece(replace(site, ctx=later), rule, place, top, once, rest, ex, "later")]
+
+def padded(site: Site, rule: Rule, ex: Execution) -> Site:
+    """The site with its vocabulary padded to a multiple of vocab_multiple x tp (execution.py), where
+    tensor parallelism splits the layer by vocabulary; a tied head's table too."""
+    c = site.component
+    if ex.vocab_multiple is None or "vocab" not in dict(rule.divides(c)):
+        return site
+    m = ex.vocab_multiple * TP
+    pad = lambda v: sympy.ceiling(v / m) * m
+
+    def ctx(context: Ctx) -> Ctx:
+        table = context.flow.embedding
+        return context if table is None else replace(context, flow=replace(context.flow, embedding=(pad(table[0]),
+                                                                                                   table[1])))
+    return replace(site, component=c.model_copy(update={"vocab": pad(c.vocab)}), ctx=ctx(site.ctx),
+                   later=tuple((ctx(context), n) for context, n in site.later))
 
 def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execution, phase=None) -> Piece:
     c: Component = site.component

@@ -86,9 +86,10 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                         "sequence parallelism (tp)")
     for site, rule in sites:
         for name, size in rule.divides(site.component):
-            if value(size) % ex.tp:
+            if value(size) % ex.tp and not (name == "vocab" and ex.vocab_multiple is not None):
                 raise spec.doc.error(site.where + (name,), f"tp {ex.tp} does not divide {name} = {value(size)}"
-                                     + ("; pad the vocabulary to a multiple of tp" if name == "vocab" else ""))
+                                     + ("; pad it as Megatron-LM does, with vocab_multiple 128"
+                                        if name == "vocab" else ""))
         if site.component.routes_tokens and value(site.component.experts) % ex.ep:
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
     if ex.zero == 3 and quantized(derivation):

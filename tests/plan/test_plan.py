@@ -301,7 +301,8 @@ def test_measured_throughput_gives_mfu_and_hfu():
 # --- bad input --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args,message", [
-    (["--tp", "3"], "tp 3 does not divide vocab = 32000; pad the vocabulary"),
+    (["--tp", "3"], "tp 3 does not divide vocab = 32000; pad it as Megatron-LM does, with vocab_multiple "
+                    "128"),
     (["--tp", "64"], "tp 64 does not divide heads = 32"),
     (["--pp", "64"], "32 repeated blocks do not split evenly into pp x v = 64"),
     (["--pp", "3"], "do not split evenly"),

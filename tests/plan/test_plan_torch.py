@@ -109,6 +109,25 @@ def test_fsdp2_shards_equal_zero_3(sizes, dp, zero):
         assert 4 * shards.local_params(model) == p.numbers["weights_bytes"]
 
 
+@given(layouts(max_world=16), st.integers(1, 40), st.integers(1, 3))
+@settings(max_examples=15, deadline=None)
+def test_a_padded_vocabulary_is_split_as_dtensor_splits_the_padded_table(sizes, vocab, multiple):
+    """Megatron-LM pads the vocabulary to a multiple of m x tp: a rank of the model built with the
+    padded table and head (DTensor splitting them by rows) holds what the plan of the unpadded spec
+    says with vocab_multiple m, whether or not tp divides the vocabulary."""
+    tp = sizes["tp"]
+    padded = -(-vocab // (multiple * tp)) * multiple * tp
+    d, _ = _derive({**sizes, "V": vocab})
+    with shards.fake_world(tp):
+        mesh = init_device_mesh("cpu", (tp,))
+        built, values = _derive({**sizes, "V": padded})
+        with torch.device("meta"):
+            model = reference.build(built, values)
+        shards.tensor_parallel(model, mesh)
+        p, _ = _plan(d, sizes, vocab_multiple=multiple)
+        assert 4 * shards.local_params(model) == p.numbers["weights_bytes"]
+
+
 def _ours(p, ex, values):
     records, calls = Counter(), Counter()
     for r, payload, _ in p.comm:
