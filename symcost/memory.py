@@ -190,6 +190,7 @@ class MemoryReport(Result):
     activations: tuple[tuple[str, str, sympy.Expr, sympy.Expr], ...] = ()  # (path, type, formula, bytes)
     counts: tuple[sympy.Expr, ...] = ()  # the derivation's compound repeat counts, shown as factors
     held: dict = field(default_factory=dict)  # a fine-tune's trainable and frozen parameters (Derivation.held)
+    dims: dict = field(default_factory=dict)  # the sizes the numbers are at (`--set` ones too)
 
     def to_dict(self) -> dict:
         from .render.memory import memory_data
@@ -246,7 +247,7 @@ def memory(
     kinds = {n.path: n.kind for n in derivation.raw}
     per_component = tuple((path, kinds.get(path, "repeat"), e, e.xreplace(subst)) for path, e in parts.items())
     return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component, derivation.compound_counts,
-                        derivation.held(subst))
+                        derivation.held(subst), derivation.spec.dimset.plain(subst))
 
 
 def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:

@@ -11,7 +11,7 @@ from .text import bytes_human, formula, number, pretty, width, wrap
 
 
 def memory_data(m) -> dict:
-    return {"name": m.name, **m.held, "bytes": {k: jsonable(m.numbers[k]) for k in m.exprs},
+    return {"name": m.name, "dims": m.dims, **m.held, "bytes": {k: jsonable(m.numbers[k]) for k in m.exprs},
             "formulas": {k: formula(e) for k, e in m.exprs.items()},
             "activations_by_component": [{"path": path, "kind": kind, "bytes": jsonable(value), "formula": formula(e)}
                                          for path, kind, e, value in m.activations],
@@ -26,7 +26,8 @@ def render_memory(m, fmt: str, limit: int | None = None, formulas: bool = False)
 
     limit = limit or width()
     w = max(len(label(k)) for k in m.exprs)
-    lines = [f"{m.name} — memory in bytes", ""]
+    lines = [f"{m.name} — memory in bytes", *wrap("dims: " + ", ".join(f"{k}={v}" for k, v in m.dims.items()), limit),
+             ""]
     for key, e in m.exprs.items():
         if key == "active_weights_bytes" and e == m.exprs["weights_bytes"]:
             continue  # a dense model: every token reads every weight

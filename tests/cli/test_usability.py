@@ -129,10 +129,11 @@ def test_results_text_takes_a_width():
 
 
 def test_numbers_come_first_and_closed_forms_on_request(cli):
-    """plan, memory and inference print numbers; --formulas adds each figure's closed form."""
+    """plan, memory and inference print numbers (and the sizes they are at); --formulas adds each
+    figure's closed form."""
     for args in (("plan", arch("llama"), "--tp", "8"), ("memory", arch("llama")), ("inference", arch("llama"))):
         short, long = cli(*args).stdout, cli(*args, "--formulas").stdout
-        assert "d_model" not in short.split("*")[0] and "·d_model" in long and len(long) > len(short), args
+        assert "·d_model" not in short.split("*")[0] and "·d_model" in long and len(long) > len(short), args
 
 
 def test_derive_formulas_fit_too(tmp_path):

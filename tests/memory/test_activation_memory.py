@@ -2,6 +2,7 @@
 component by component, what saved_tensors_hooks sees on the reference build (real CPU
 tensors at sizes hypothesis draws), for each attention implementation and recompute mode."""
 
+import json
 from fractions import Fraction
 
 import pytest
@@ -411,3 +412,12 @@ def test_approx_keeps_korthikanti_beside_the_exact_bytes(cli):
         exact = symcost.memory(arch("transformer"), precision="bf16", attention="eager",
                                recompute="none" if name == "korthikanti" else "selective").numbers["activation_bytes"]
         assert row["exact"] == exact != row["estimate"]
+
+
+def test_memory_names_the_sizes_it_is_at(cli):
+    """Before: `--set d_model=8192` printed "llama-2-7b — memory in bytes" and nothing of the sizes it
+    was at; the report names every dim's value (derived ones too), in text and JSON."""
+    out = cli("memory", arch("llama"), "--set", "d_model=8192")
+    assert out.exit_code == 0 and "dims: d_model=8192, n_layers=32" in out.output and "d_head=256" in out.output
+    data = json.loads(cli("memory", arch("llama"), "--set", "d_model=8192", "--format", "json").stdout)
+    assert data["dims"]["d_model"] == 8192 and data["dims"]["d_head"] == 256
