@@ -78,10 +78,11 @@ DECODERS: dict[str, Decoder] = {
     "qwen2_moe": Decoder(attention_bias=None, qkv_bias=("qkv_bias", True), windows="alternate_below_max_window_layers", window=4096,
                          moe="routed", shared_expert=True),
     "qwen3": Decoder(qk_norm=True, windows="from_max_window_layers", window=4096),
-    # Qwen3-MoE's files carry max_window_layers, some qkv_bias and use_qk_norm too: its transformers model
-    # reads none (its projections' bias is attention_bias's; q and k are always normed)
+    # Qwen3-MoE's files carry max_window_layers, some qkv_bias, use_qk_norm and Qwen2-MoE's
+    # shared_expert_intermediate_size (0) too: its transformers model reads none (its projections' bias is
+    # attention_bias's; q and k are always normed; it has no shared expert)
     "qwen3_moe": Decoder(qk_norm=True, windows="use_sliding_window", window=4096, moe="routed",
-                         unused=("max_window_layers", "qkv_bias", "use_qk_norm")),
+                         unused=("max_window_layers", "qkv_bias", "use_qk_norm", "shared_expert_intermediate_size")),
     # Gemma 1's files say "gelu", which GemmaConfig replaces by the tanh approximation they were trained with
     "gemma": Decoder(**GEMMA | dict(act=("hidden_act", "gelu_pytorch_tanh"), act_read_as=(("gelu", "gelu_pytorch_tanh"),),
                                     read=("hidden_activation",))),
@@ -278,6 +279,10 @@ def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
     w.dim("d_expert", c.int("moe_intermediate_size"), "moe_intermediate_size")
     moe["hidden"] = "d_expert"
     if f.shared_expert:
+        if c.get("shared_expert_intermediate_size") == 0:
+            raise c.error("shared_expert_intermediate_size", "0: transformers still builds the shared expert's gate "
+                          "(hidden_size weights) beside an expert of no width, which a spec cannot write; a MoE "
+                          "without a shared expert is qwen3_moe's layout")
         w.dim("d_shared", c.int("shared_expert_intermediate_size"), "shared_expert_intermediate_size")
         moe |= {"shared_experts": 1, "shared_hidden": "d_shared", "shared_gate": True}
     return moe

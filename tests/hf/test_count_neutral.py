@@ -81,3 +81,34 @@ def test_a_long_context_decoder_is_imported_at_a_stated_working_length():
         in text.splitlines()
     short = convert(config("Llama-2-7b-hf")).yaml  # 4,096 positions: one full-context pass, as before
     assert "  seq_len: 4096                       # max_position_embeddings: one full-context pass" in short.splitlines()
+
+
+QWEN3_MOE = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": 64,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 2,
+             "intermediate_size": 128, "moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2,
+             "vocab_size": 100, "max_position_embeddings": 256}
+
+
+@pytest.mark.needs("transformers")
+def test_a_shared_expert_size_a_family_never_reads_is_listed_and_a_zero_one_it_reads_is_refused():
+    """Qwen3-MoE files carry Qwen2-MoE's shared_expert_intermediate_size: 0, which Qwen3-MoE's model never
+    reads (no shared expert): imported, listed as ignored, its count transformers' own; on Qwen2-MoE, whose
+    model reads it, 0 still builds the shared expert's gate beside an expert of no width: refused, said why."""
+    import torch
+    import transformers
+
+    data = QWEN3_MOE | {"shared_expert_intermediate_size": 0}
+    imported = convert(data)
+    assert "shared_expert_intermediate_size" in imported.ignored
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(transformers.Qwen3MoeConfig(**data))
+    assert symcost.evaluate(imported.spec()).total["params"] == sum(p.numel() for p in model.parameters())
+    with pytest.raises(symcost.SpecError, match="shared_expert_intermediate_size: 0: transformers still builds the "
+                                                "shared expert's gate"):
+        convert(config("Qwen1.5-MoE-A2.7B") | {"shared_expert_intermediate_size": 0})
+    small = {k: v for k, v in QWEN3_MOE.items() if k not in ("architectures", "model_type")}
+    with torch.device("meta"):
+        qwen2 = transformers.AutoModelForCausalLM.from_config(
+            transformers.Qwen2MoeConfig(**small, shared_expert_intermediate_size=0))
+    shapes = {n.rsplit(".", 2)[-2]: tuple(p.shape) for n, p in qwen2.named_parameters() if ".0.mlp.shared" in n}
+    assert shapes["shared_expert_gate"] == (1, 64) and shapes["down_proj"] == (64, 0)  # the reason given
