@@ -71,8 +71,9 @@ Examples:
 @edge
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype, grad_dtype,
-         activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap, tokens_per_second,
+         virtual_stages, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype,
+         grad_dtype, activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, overlap,
+         tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -105,7 +106,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     settings = dict(tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
                     sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                     virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
-                    last_stage_layers=last_stage_layers, vocab_multiple=vocab_multiple, recompute=recompute, attention=attention, optimizer=optimizer)
+                    last_stage_layers=last_stage_layers, vocab_multiple=vocab_multiple, recompute=recompute,
+                    attention=attention, optimizer=optimizer)
     if smallest is not None:
         dims = tuple(d.strip() for d in smallest.split(","))
         with working(f"planning the layouts of {' x '.join(dims)}", fmt):

@@ -200,7 +200,6 @@ class Run:
             if x is not None and not (real(x) and 0 < x <= most):
                 raise SpecError(f"{name} {x!r}: expected a finite positive number up to {most:g}", param=name)
 
-
     def usable(self, hardware) -> int:
         """Bytes of a GPU's memory a plan may fill: all but the headroom."""
         return hardware.memory_bytes - math.ceil(hardware.memory_bytes * self.headroom)

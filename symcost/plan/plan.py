@@ -22,7 +22,7 @@ from ..results import Result
 from ..spec import Repeat
 from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
-from .pieces import Stage, quantized, layer_sites, pieces_of, stage_of, tokens_per_sequence
+from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence
 from .rules import Rule
 from .schedule import in_flight, main_repeat, stage_layers
 from .system import Hardware
@@ -156,7 +156,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
                                               else dense + expert)
     per_stage, records = {}, {}
     for s in stages:
-        # QLoRA's 4-bit weights take their own bytes; gradients and optimizer states are the trainable parameters'
+        # QLoRA's quantized weights take their own bytes; gradients and optimizer states are the trainable ones
         per = {"weights_bytes": w_bytes * split(3, s.weights - s.packed, s.expert) + split(3, s.packed_bytes, 0),
                "gradient_bytes": g_bytes * split(2, s.trainable, s.expert_trainable),
                "optimizer_bytes": held_bytes * split(1, s.trainable, s.expert_trainable),
@@ -219,8 +219,9 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> li
         "logits' gradients and other transients, allocator fragmentation",
     ]
     if derivation.tuned:
-        notes.insert(1, derivation.spec.finetune.summary(held["params_trainable"]) + "; ZeRO-3 gathers the frozen weights too, for "
-                     "the input gradients; each pipeline stage's input needs a gradient where an earlier layer trains")
+        notes.insert(1, derivation.spec.finetune.summary(held["params_trainable"]) + "; ZeRO-3 gathers the frozen "
+                     "weights too, for the input gradients; each pipeline stage's input needs a gradient where an "
+                     "earlier layer trains")
     if ex.cp > 1:
         notes.append("context parallelism: each rank keeps and computes its seq_len/cp share of every layer "
                      "(activations and FLOPs divided by cp; ring attention's keys and values in flight are "
