@@ -564,6 +564,7 @@ def test_the_plan_command_s_options_are_the_records_fields():
 
 # --- fine-tunes -------------------------------------------------------------------------------
 
+@pytest.mark.slow  # test_plan_torch.py's fine-tune checks against FSDP2 and autograd stay quick
 @given(finetune=FINETUNES.filter(lambda f: f["method"] != "dora"), recompute=st.sampled_from(["none", "selective", "full"]),
        layers=st.integers(1, 4))
 @settings(max_examples=4, deadline=None)

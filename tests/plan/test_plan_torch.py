@@ -238,7 +238,7 @@ def _trainable(model) -> int:
        st.sampled_from([{"method": "lora", "rank": 4}, {"method": "lora", "rank": 8, "targets": ["q_proj", "down_proj"],
                                                         "trainable": ["rmsnorm"]},
                         {"method": "freeze", "trainable": ["attention", "lm_head"]}]))
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=6, deadline=None)
 def test_fsdp2_shards_a_fine_tune_s_frozen_and_trainable_parameters_as_planned(dp, zero, layers, finetune):
     """FSDP2 (fully_shard) over dp ranks of the build with peft's adapters injected: a rank's elements
     are the plan's weights under ZeRO-3 (frozen ones too), and the elements that need a gradient
