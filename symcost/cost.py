@@ -72,12 +72,16 @@ class Cost:
             return self.saved + self.core_eager
         return self.saved + self.core_sdpa
 
+    @property
+    def held(self) -> dict[str, sympy.Expr]:
+        """A fine-tune's split of `params`, by metric name."""
+        return {"params_trainable": self.trainable, "params_frozen": self.frozen}
+
     def metrics(self, tuned: bool = False) -> dict[str, sympy.Expr]:
         """The cost's figures; `tuned` (a fine-tune's): the trainable and frozen parameters too."""
-        held = {"params_trainable": self.trainable, "params_frozen": self.frozen} if tuned else {}
         return {
             "params": self.params,
-            **held,
+            **(self.held if tuned else {}),
             "active_params": self.active_params,
             "forward": self.forward,
             "backward": self.backward,

@@ -112,7 +112,7 @@ class Derivation(Result):
     sites: tuple[Site, ...]
     decode: bool = False  # the cost of one decode step (see derive)
     blocks: tuple[Block, ...] = ()
-    linears: tuple = ()  # under a fine-tune, (name, d_in, d_out, values stored in 4 bits) of each named linear
+    linears: tuple = ()  # under a fine-tune, (name, d_in, d_out, values stored quantized) of each named linear
     nodes: tuple[Node, ...] = field(init=False)  # closed forms in the free (and kept) dims
     total: Cost = field(init=False)
 
@@ -136,9 +136,7 @@ class Derivation(Result):
 
     def held(self, subst) -> dict[str, int]:
         """Under a fine-tune, its trainable and frozen parameters at `subst` (dim values); else nothing."""
-        t = self.total
-        return {"params_trainable": int(t.trainable.xreplace(subst)), "params_frozen": int(t.frozen.xreplace(subst))
-                } if self.tuned else {}
+        return {m: int(e.xreplace(subst)) for m, e in self.total.held.items()} if self.tuned else {}
 
     @property
     def default_leading(self) -> list[str]:
@@ -252,7 +250,7 @@ class _Walker:
         self.sites: list[Site] = []
         self.blocks: list[Block] = []
         self.pending = False  # see Block.then
-        self.linears: list = []  # (name, d_in, d_out, 4-bit values) of each linear a fine-tune sees, as rules meet them
+        self.linears: list = []  # (name, d_in, d_out, quantized values) of each linear a fine-tune sees, as met
         self.checked = 0  # of those, how many have had their rank check
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:

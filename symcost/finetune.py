@@ -134,7 +134,7 @@ class Finetune(BaseModel):
 
     def tuning(self, kind: str, seen: list | None = None) -> Tuning | None:
         """What this fine-tune does to a component of `kind`; None under full training. `seen`
-        collects (name, d_in, d_out, values stored in 4 bits) of every linear the component names."""
+        collects (name, d_in, d_out, values stored quantized) of every linear the component names."""
         if self.trains_all:
             return None
         return Tuning(self, frozen=kind not in self.trainable, kind=kind, seen=[] if seen is None else seen)

@@ -113,7 +113,7 @@ def evaluation_text(data: dict, limit: int | None = None) -> str:
     limit = limit or width()
     dense = data["params"] == data["active_params"]
     rows = [("params", exact_and_human(data["params"]))]
-    rows += [(label(m), exact_and_human(data[m])) for m in ("params_trainable", "params_frozen") if m in data]
+    rows += [(label(m), exact_and_human(data[m])) for m in HELD if m in data]
     if not dense:
         rows.append(("active params", exact_and_human(data["active_params"])))
     rows += [(label(m), exact_and_human(data["flops"][m])) for m in ("forward", "backward", "train")]
