@@ -233,6 +233,37 @@ def inference(source, values: Mapping[str, int] | None = None, /, *, context: in
     return forms.at(dims_of(values, dims), context, new_tokens)
 
 
+def quantize(source, /, **fields):
+    """The spec with its linears stored as a `quantization:` block with these fields says (a Spec), in
+    place of any block it has: quantize(spec, format="gptq", bits=4, group=128) or format="mxfp4",
+    which="experts" (quantization.py lists the formats)."""
+    from .spec import with_quantization
+
+    return with_quantization(spec_of(source), fields)
+
+
+def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str = "h100-sxm",
+          hardware_file: str | None = None, precision=None, draft=None, draft_values: Mapping[str, int] | None = None,
+          gamma: int = 4, acceptance=0.7, **settings):
+    """The model served on a replica of tp x pp GPUs (a Serve): weights and KV cache per GPU, KV
+    capacity and the concurrency that fits (exact, vLLM's arithmetic), prefill and decode roofline
+    bounds (estimates). `settings` are Serving's (tp, pp, gpus, memory_utilization, block_size, prompt,
+    output, concurrency, max_num_batched_tokens) and dims. With `draft` (another spec), speculative
+    decoding with `gamma` draft tokens a step, each accepted at `acceptance` (one rate or one per token);
+    `draft_values`: the draft's dims, where not its spec's."""
+    import dataclasses
+
+    from .plan.system import hardware as _hardware
+    from .serve.serve import Draft, Serving, serve as _serve
+
+    fields = {f.name for f in dataclasses.fields(Serving)} - {"precision"}
+    chosen = {k: v for k, v in settings.items() if k in fields}
+    dims = {k: v for k, v in settings.items() if k not in fields}
+    serving = Serving(**chosen, precision=precision_of(precision))
+    guess = None if draft is None else Draft(derive(draft), gamma, acceptance, dims_of(draft_values, {}))
+    return _serve(derive(source), serving, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), guess)
+
+
 def verify(source, values: Mapping[str, int] | None = None, /, **options):
     """Compare the formulas with PyTorch's own counts (needs symcost[torch])."""
     from .extras import require

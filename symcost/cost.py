@@ -35,8 +35,12 @@ class Cost:
     core_eager: sympy.Expr = ZERO
     core_sdpa: sympy.Expr = ZERO
     frozen: sympy.Expr = ZERO  # of `params`, those a fine-tune does not train (finetune.py)
-    packed: sympy.Expr = ZERO  # of `frozen`, those stored in 4 bits (QLoRA), and their bytes with their constants:
+    # of `params`, those stored quantized (QLoRA's frozen base, a served model's `quantization`), and their
+    # bytes with their constants:
+    packed: sympy.Expr = ZERO
     packed_bytes: sympy.Expr = ZERO
+    active_packed: sympy.Expr = ZERO  # of `active_params`, those stored quantized, and their bytes (a MoE runs
+    active_packed_bytes: sympy.Expr = ZERO  # k of its E experts' stored weights)
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:

@@ -235,10 +235,16 @@ def derive(
     cached. The cache then holds context + 1 tokens.
     """
     conv = conventions.get(convention) if isinstance(convention, str) else convention
+    if spec.quantization is not None and spec.finetune is not None:
+        raise spec.doc.error(("quantization",), "a fine-tune trains in the weights' dtype, or over its own quantized "
+                             "base (method qlora, `quant`): drop the quantization block to fine-tune")
     walker = _Walker(spec, conv, spec.input_dim("batch", 1), decode)
     flow = Flow(length=sympy.Integer(1)) if decode else input_flow(spec)
     raw, _ = walker.walk(spec.layers, ("layers",), "layers", flow)
     walker.check_targets()
+    if spec.quantization is not None and not any(n.cost.packed != 0 for n in raw):
+        raise spec.doc.error(("quantization", "which"), f"{spec.quantization.which}: no linear of this spec is "
+                             "stored so" + (" (it has no moe layer)" if spec.quantization.which == "experts" else ""))
     return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode, tuple(walker.blocks),
                       tuple(walker.linears))
 
@@ -288,7 +294,8 @@ class _Walker:
                 continue
             kind, component = component_of(item)
             here = where + (i, kind)
-            ctx = Ctx(self.conv, self.batch, flow, self.context, self.decode, self.tuning(kind, component, here))
+            store = None if component.holds_logits else self.spec.quantization  # the LM head keeps its dtype
+            ctx = Ctx(self.conv, self.batch, flow, self.context, self.decode, self.tuning(kind, component, here), store)
             try:
                 if self.decode and not component.decodes:
                     raise FieldError(None, f"a {kind} layer has no decode step (one token at a time against a cache)")
@@ -462,6 +469,7 @@ def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:
     if not shared:
         return node
     held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params, frozen=one.frozen,
-                                     packed=one.packed, packed_bytes=one.packed_bytes)
+                                     packed=one.packed, packed_bytes=one.packed_bytes,
+                                     active_packed=one.active_packed, active_packed_bytes=one.active_packed_bytes)
     return replace(node, cost=held(node.cost, one_pass.cost),
                    parts={k: held(c, one_pass.parts[k]) for k, c in node.parts.items()})

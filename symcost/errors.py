@@ -51,3 +51,8 @@ class SpecError(Exception):
                 where += f":{self.line}:{self.column or 1}"
             where += ": "
         return where + self.reason
+
+
+class DoesNotFit(SpecError):
+    """Valid input whose model does not fit the memory it is given ("needs X GiB, has Y GiB"): the
+    command line exits with status 1, as `plan` does for a plan that does not fit."""

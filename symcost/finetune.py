@@ -177,7 +177,7 @@ class Tuning:
         n = d_in * d_out
         stored = int8_bytes(d_in, d_out) if finetune.storage == "int8" else four_bit_bytes(n, finetune.block,
                                                                                             finetune.double_quant)
-        return Cost(packed=n, packed_bytes=stored)
+        return Cost(packed=n, packed_bytes=stored, active_packed=n, active_packed_bytes=stored)
 
     def adapter(self, ctx, d_in, d_out, tokens, input_grad: bool) -> Cost:
         """LoRA's A and B on one linear over `tokens` rows (DoRA adds its magnitude vector).

@@ -106,7 +106,7 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     t = derivation.total
-    # QLoRA's quantized weights take their own bytes (finetune.four_bit_bytes, int8_bytes); a fine-tune's
+    # quantized weights take their own bytes (QLoRA's, finetune.py; a served model's, quantization.py); a fine-tune's
     # gradients and optimizer states are its trainable parameters' only
     weights = (t.params - t.packed) * precision.bytes("weights") + t.packed_bytes
     kv = t.cache * precision.bytes("kv")
@@ -118,7 +118,8 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     prefill = closed(prefill_transient(derivation, attention))
     return {
         "weights_bytes": weights,
-        "active_weights_bytes": (t.active_params - t.packed) * precision.bytes("weights") + t.packed_bytes,
+        "active_weights_bytes": ((t.active_params - t.active_packed) * precision.bytes("weights")
+                                 + t.active_packed_bytes),
         "kv_cache_bytes": kv,
         "kv_bytes_per_token": kv_per_token(derivation, kv),
         "inference_bytes": weights + kv,
@@ -164,10 +165,14 @@ def _largest_pass(block, attention: str) -> sympy.Expr:
     return sympy.Max(first, later * sympy.Min(1, block.count - 1))
 
 
-def prefill_transient(derivation: Derivation, attention: str) -> sympy.Expr:
+def prefill_transient(derivation: Derivation, attention: str, logits: bool = True) -> sympy.Expr:
     """The prefill's working set on top of weights and cache (an estimate): the largest one
-    layer materialises, taken as what it would keep for backward in training."""
-    sets = [e for e in (sympy.cancel(n.cost.activations(attention) / n.count) for n in derivation.raw) if e != 0]
+    layer materialises, taken as what it would keep for backward in training; without `logits`,
+    of the layers but the LM head (a serving engine makes logits for the sampled tokens only)."""
+    from .components import REGISTRY
+
+    nodes = [n for n in derivation.raw if logits or not REGISTRY[n.kind].holds_logits]
+    sets = [e for e in (sympy.cancel(n.cost.activations(attention) / n.count) for n in nodes) if e != 0]
     return sympy.Max(*sets) if sets else sympy.Integer(0)
 
 
@@ -237,6 +242,10 @@ def memory(
         notes.insert(1, finetune.summary(derivation.held(subst)["params_trainable"])
                      + ("; the peak allows for the largest quantized weight dequantized for its matmul"
                         if finetune.storage is not None else "") + "; " + PAGED)
+    if (stored := derivation.spec.quantization) is not None:
+        notes.insert(1, f"linears stored {stored.label}: the inference figures hold; the training ones count "
+                     "gradients and optimizer states for every weight, which a quantized checkpoint cannot train "
+                     "(fine-tune it with qlora)")
     notes += recompute_notes(derivation, recompute) + dropout_notes(derivation, attention, recompute)
     missing = sorted({n.kind for n in derivation.raw if n.cost.saved.has(sympy.nan)})
     if missing:

@@ -45,6 +45,26 @@ _TABLE = (
     Metric("generation", "generating {new_tokens} tokens after the prompt", "flops", "inference"),
     Metric("step_bytes", "bytes a step moves (active weights + cache)", "bytes", "inference"),
     Metric("intensity", "arithmetic intensity of a step (FLOPs/byte)", "ratio", "inference"),
+    # serve: a replica's GPU (exact bytes and counts), and time bounds (estimates)
+    Metric("kv_bytes_per_sequence", "KV cache a sequence", "bytes", "serve"),
+    Metric("activation_reserve_bytes", "activation reserve", "bytes", "serve"),
+    Metric("kv_pool_bytes", "KV cache pool per GPU", "bytes", "serve"),
+    Metric("capacity_tokens", "KV capacity, tokens", "tokens", "serve"),
+    Metric("blocks", "KV blocks", "ratio", "serve"),
+    Metric("max_concurrency", "max concurrency", "ratio", "serve"),
+    Metric("flops_per_step", "FLOPs a decode step", "flops", "serve"),
+    Metric("bytes_per_step", "bytes a decode step moves", "bytes", "serve"),
+    Metric("seconds_bound", "seconds, roofline bound", "seconds", "serve"),
+    Metric("compute_bound_batch", "batch from which decode is compute-bound", "ratio", "serve"),
+    Metric("ttft_seconds", "time to first token, bound", "seconds", "serve"),
+    Metric("tpot_seconds", "time per output token, bound", "seconds", "serve"),
+    Metric("tokens_per_second_per_gpu", "decode tokens/s per GPU, bound", "tokens/s", "serve"),
+    Metric("tokens_per_step", "expected tokens a verify step", "ratio", "serve"),
+    Metric("speedup_bound", "speculative speedup (ratio of bounds)", "ratio", "serve"),
+    Metric("draft_weights_bytes", "draft's weights per GPU", "bytes", "serve"),
+    Metric("draft_kv_bytes_per_sequence", "draft's KV cache a sequence", "bytes", "serve"),
+    Metric("draft_seconds_bound", "a draft step, bound", "seconds", "serve"),
+    Metric("verify_seconds_bound", "a verify step, bound", "seconds", "serve"),
     # plan: a rank's bytes and what the run's time and cost are estimated from (time is a model)
     Metric("memory_bytes", "memory per GPU", "bytes", "plan"),
     Metric("usable_bytes", "memory per GPU a plan may fill (all but the headroom)", "bytes", "plan"),
@@ -147,6 +167,16 @@ STRUCTURE = {
     "bytes per value", "weights": "weight bytes per value", "master_weights": "whether fp32 master weights are "
     "kept", "E": "L(N, D) = E + A/N^alpha + B/D^beta: E", "A": "the law's A", "B": "the law's B", "alpha":
     "the law's alpha", "beta": "the law's beta",
+    # serve's groups and settings (serve/serve.py: Serving; quantization.py)
+    "serving": "the replica's layout and the engine's settings", "replicas": "copies of the model on the GPUs",
+    "memory_utilization": "the share of a GPU's memory the engine may use", "block_size": "tokens a KV block "
+    "holds", "prompt": "tokens a request's prompt holds", "output": "tokens a request generates", "concurrency":
+    "sequences a replica decodes together", "max_num_batched_tokens": "tokens the largest prefill chunk holds",
+    "quantization": "how the linears are stored (null: in the weights' dtype)", "format": "a quantization format",
+    "which": "the linears a format stores", "bits": "bits a stored value", "double_quant": "whether block "
+    "constants are quantized too", "kv": "the KV cache pool", "decode": "one "
+    "decode step of the batch", "speculative": "speculative decoding", "gamma": "draft tokens a verify step",
+    "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step",
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (
         "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",

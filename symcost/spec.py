@@ -23,6 +23,7 @@ from .components import REGISTRY, Component, Flow, Size
 from .dims import Dims
 from .errors import SpecError
 from .finetune import Finetune
+from .quantization import Quantization
 from .source import Document
 
 MAX_NESTING = 16
@@ -109,6 +110,7 @@ class Spec(BaseModel):
     dims: dict[str, Any] = {}
     layers: Layers = Field(min_length=1)
     finetune: Finetune | None = None  # how training after pretraining treats the weights (finetune.py)
+    quantization: Quantization | None = None  # how a served checkpoint stores its linears (quantization.py)
 
     _dims: Dims = PrivateAttr()
     _doc: Document = PrivateAttr()
@@ -241,14 +243,23 @@ def _check_nesting(doc: Document) -> None:
 def with_finetune(spec: Spec, finetune: dict) -> Spec:
     """`spec` trained as `finetune` says (the fields of a `finetune:` block), in place of any block it
     has. The result no longer keys the eval cache: the bytes read do not describe it."""
-    if not isinstance(finetune, dict):
-        raise SpecError(f"finetune: expected the fields of a finetune block, got {type(finetune).__name__}",
-                        param="finetune")
-    doc = replace(spec.doc, digest="", given=(*spec.doc.given, "finetune"))
-    block = _validated(Finetune, finetune, ("finetune",), {"dims": spec.dimset}, doc)
-    tuned = spec.model_copy(update={"finetune": block})
-    tuned._dims, tuned._doc = spec.dimset, doc
-    return tuned
+    return _with_block(spec, "finetune", Finetune, finetune)
+
+
+def with_quantization(spec: Spec, quantization: dict) -> Spec:
+    """`spec` stored as `quantization` says (the fields of a `quantization:` block), in place of any it has."""
+    return _with_block(spec, "quantization", Quantization, quantization)
+
+
+def _with_block(spec: Spec, field: str, model: type[BaseModel], fields: dict) -> Spec:
+    if not isinstance(fields, dict):
+        raise SpecError(f"{field}: expected the fields of a {field} block, got {type(fields).__name__}",
+                        param=field)
+    doc = replace(spec.doc, digest="", given=(*spec.doc.given, field))
+    block = _validated(model, fields, (field,), {"dims": spec.dimset}, doc)
+    changed = spec.model_copy(update={field: block})
+    changed._dims, changed._doc = spec.dimset, doc
+    return changed
 
 
 def _first_error(e: ValidationError, model: type[BaseModel], prefix: tuple, doc: Document) -> SpecError:

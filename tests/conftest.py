@@ -31,6 +31,7 @@ JSON_COMMANDS = [
     *(pytest.param(["eval", arch(n), "--no-cache"], marks=pytest.mark.slow) for n in ("resnet50", "clip")),
     ["memory", arch("llama")], ["memory", arch("resnet50")], ["memory", arch("mixtral"), "--formulas"],
     ["inference", arch("mixtral")],
+    ["serve", arch("llama"), "--weights-format", "gptq,group=64", "--tp", "2", "--prompt-tokens", "512", "--draft", arch("transformer")],
     ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",
      "2", "--tokens-per-second", "2e5"],
     ["plan", arch("llama"), *_SETS, "--gpus", "8", "--search", "--top", "2"],

@@ -23,6 +23,7 @@ COMMANDS = {
     "budget": ("explore", "budget", "Training compute, tokens and compute-optimal size."),
     "memory": ("memory", "memory", "Bytes for weights, KV cache, training state and activations."),
     "inference": ("memory", "inference", "Prefill and decode FLOPs, generation, arithmetic intensity."),
+    "serve": ("serve", "serve", "Serving: weights and KV per GPU, capacity, concurrency, latency bounds."),
     "plan": ("plan", "plan", "A training run on a cluster: memory per GPU, communication, time, cost."),
     "flops-per-token": ("plan", "flops_per_token", "Exact training FLOPs per token as a Python function, for MFU."),
     "scaling": ("scaling", "scaling", "Scaling laws with exact compute: fit, compute-optimal size, compare."),

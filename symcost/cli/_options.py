@@ -15,7 +15,7 @@ import time
 import click
 
 from ..conventions import CONVENTIONS
-from ..errors import SpecError
+from ..errors import DoesNotFit, SpecError
 from ..precision import BYTES
 from ..render.text import printable
 from ..literals import exact, integer  # noqa: F401  (the commands' parsers, re-exported)
@@ -27,13 +27,15 @@ from ._sets import parse_sets  # noqa: F401
 FLAGS = {"dims": "--set", "values": "--set", "keep": "--keep", "metric": "--metric", "vary": "--vary", "smallest": "--smallest",
          "model_id": "--model-id", "head": "--head", "gpus": "--gpus", "zero": "--zero", "device": "--device",
          "attention": "--attention", "tokens": "--tokens", "flops": "--flops",
-         "optimal_for": "--optimal-for", "unknown": "--for", "fit": "--fit"}
+         "optimal_for": "--optimal-for", "unknown": "--for", "fit": "--fit", "quantization": "--weights-format",
+         "prompt": "--prompt-tokens", "output": "--output-tokens"}
 
 
 # The library's parameters that are options of some command under their own names (--tp, --price, …)
 OPTIONS = {"tp", "pp", "dp", "ep", "cp", "micro_batch", "global_batch", "virtual_stages", "first_stage_layers",
            "last_stage_layers", "sequence_parallel", "recompute", "optimizer", "mfu", "overlap", "price",
-           "tokens_per_second", "top", "bootstrap", "multiple_of", "serve", "serve_context", "law", "fit", "grid"}
+           "tokens_per_second", "top", "bootstrap", "multiple_of", "serve", "serve_context", "law", "fit", "grid",
+           "concurrency"}
 
 
 def flag(param: str) -> str:
@@ -69,7 +71,7 @@ def edge(fn):
             return fn(*args, **kwargs)
         except SpecError as e:
             click.echo(printable(f"error: {flagged(e)}"), err=True)
-            sys.exit(2)
+            sys.exit(1 if isinstance(e, DoesNotFit) else 2)
 
     return wrapper
 
@@ -151,17 +153,22 @@ LISTS = ("targets", "trainable")  # the finetune fields that hold lists
 def parse_finetune(text: str) -> dict:
     """`lora,rank=16,targets=q_proj+v_proj` as the fields of a finetune block: the method first (or
     method=…), values as YAML would read them (16, 0.05, true), lists joined by '+'."""
+    return parse_block(text, "method", "finetune", LISTS)
+
+
+def parse_block(text: str, head: str, param: str, lists=()) -> dict:
+    """`first,key=value,…` as the fields of a block: the first item is the `head` field (or head=…)."""
     fields: dict = {}
     for i, item in enumerate(x.strip() for x in text.split(",")):
         key, eq, value = item.partition("=")
         if not eq and i == 0:
-            key, value = "method", key
+            key, value = head, key
         elif not eq or not key.strip():
-            raise SpecError(f"finetune {item!r}: expected key=value (say rank=16) after the method", param="finetune")
+            raise SpecError(f"{param} {item!r}: expected key=value after the {head}", param=param)
         key, value = key.strip(), value.strip()
         if key in fields:
-            raise SpecError(f"finetune {key}: given twice", param="finetune")
-        fields[key] = value.split("+") if key in LISTS and value != "all-linear" else _scalar(value)
+            raise SpecError(f"{param} {key}: given twice", param=param)
+        fields[key] = value.split("+") if key in lists and value != "all-linear" else _scalar(value)
     return fields
 
 

@@ -19,6 +19,7 @@ from ..symbols import ACT
 
 if TYPE_CHECKING:  # torch is imported only by the measured route
     from ..finetune import Tuning
+    from ..quantization import Quantization
     from .build import Build
     from .parallel import Rule
 
@@ -122,6 +123,8 @@ class Ctx:
     context: sympy.Expr = sympy.Integer(0)  # tokens already in the caches before this pass
     decoding: bool = False  # a decode step: what was computed once at prefill is cached
     tune: Tuning | None = None  # this layer's share of a fine-tune (finetune.py); None: every weight trains
+    store: Quantization | None = None  # how the spec stores this layer's linears (quantization.py); None: in its dtype
+    experts: bool = False  # inside a MoE's routed experts (a format may store only those)
 
     @property
     def seq_len(self) -> sympy.Expr:
@@ -150,14 +153,17 @@ class Ctx:
         return replace(self, batch=sympy.Integer(1), flow=replace(self.flow, length=rows))
 
     def linear(self, d_in, d_out, bias: bool, *, tokens=None, input_grad: bool | None = None,
-               name: str | None = None) -> Cost:
+               name: str | None = None, storable: bool = True) -> Cost:
         """A linear layer over every token; its input needs a gradient when the stream has one.
         `name` is what a fine-tune's targets call it (its part name, or the kind of a layer
-        that is one linear): frozen, it computes no weight gradient; targeted, it has an adapter."""
+        that is one linear): frozen, it computes no weight gradient; targeted, it has an adapter.
+        `storable`: a quantization format may store its weight (not a router's)."""
         tokens = self.tokens if tokens is None else tokens
         input_grad = self.flow.grad if input_grad is None else input_grad
         cost = ops.linear(self.convention, tokens, d_in, d_out, bias=bias, input_grad=input_grad,
                           weight_grad=not self.frozen)
+        if storable and self.store is not None and self.store.reaches(self.experts):
+            cost += self.store.stored(d_in, d_out)
         if self.tune is None:
             return cost
         cost = self.held(cost)

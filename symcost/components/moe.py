@@ -72,14 +72,17 @@ class MoE(Component):
             slots = total(self.expert(self.hidden).parts(routed.over(self.capacity(T))).values())
             compute = Cost(forward=E * slots.forward, backward=E * slots.backward)
         parts = {
-            "router": routed.linear(self.dim, E, self.router_bias) + ctx.elementwise(T * E, "softmax"),
-            "experts": Cost(params=E * one.params, active_params=k * one.params, frozen=E * one.frozen) + compute,
+            "router": routed.linear(self.dim, E, self.router_bias, storable=False) + ctx.elementwise(T * E, "softmax"),
+            "experts": Cost(params=E * one.params, active_params=k * one.params, frozen=E * one.frozen,
+                            packed=E * one.packed, packed_bytes=E * one.packed_bytes, active_packed=k * one.packed,
+                            active_packed_bytes=k * one.packed_bytes) + compute,
         }
         if self.shared_experts != 0:
             shared = total(self.expert(self.shared_width).parts(ctx).values())
             parts["shared_experts"] = shared * self.shared_experts
             if self.shared_gate:
-                parts["shared_gate"] = ctx.linear(self.dim, 1, False, name="shared_gate") + ctx.elementwise(T, "sigmoid")
+                gate = ctx.linear(self.dim, 1, False, name="shared_gate", storable=False)
+                parts["shared_gate"] = gate + ctx.elementwise(T, "sigmoid")
         parts["combine"] = ctx.elementwise(T * (k + self.shared_experts) * self.dim, "combine")
         if self.residual:
             parts["residual"] = ctx.elementwise(T * self.dim, "residual")
@@ -98,7 +101,9 @@ class MoE(Component):
         """The context of the router and the routed experts: under a fine-tune they take no adapter,
         as in transformers 5 the experts are fused 3-D parameters and the router no nn.Linear, which
         peft's target_modules (all-linear or by name) do not reach; the shared experts and their gate
-        are linears, and do. QLoRA's 4-bit storage of fused experts is not modelled."""
+        are linears, and do. QLoRA's 4-bit storage of fused experts is not modelled. A quantization
+        format may store the routed experts alone (gpt-oss's MXFP4)."""
+        ctx = replace(ctx, experts=True)
         if ctx.tune is None:
             return ctx
         if ctx.tune.finetune.storage is not None:

@@ -31,8 +31,10 @@ class Piece:
     expert_params: sympy.Expr  # held by the rank, split by ep
     trainable: sympy.Expr  # of params, those a fine-tune trains (all of them under full training)
     expert_trainable: sympy.Expr
-    packed: sympy.Expr  # of params, those QLoRA stores in 4 or 8 bits, and their bytes with their constants
+    packed: sympy.Expr  # of params, those stored quantized, and their bytes with their constants
     packed_bytes: sympy.Expr
+    expert_packed: sympy.Expr  # of expert_params, likewise
+    expert_packed_bytes: sympy.Expr
     saved: sympy.Expr  # bytes kept for backward (recomputation none or selective), SP and CP applied
     train: sympy.Expr  # FLOPs of the rank's piece, forward + backward, on its tokens
     recomputed: sympy.Expr  # FLOPs the rank re-runs under the execution's recomputation
@@ -53,18 +55,21 @@ class Stage:
     expert: sympy.Expr
     trainable: sympy.Expr  # of those, the ones a fine-tune trains (dense, expert)
     expert_trainable: sympy.Expr
-    packed: sympy.Expr  # of the dense ones, those stored in 4 or 8 bits, and their bytes
+    packed: sympy.Expr  # of the dense ones, those stored quantized, and their bytes
     packed_bytes: sympy.Expr
+    expert_packed: sympy.Expr  # of the expert ones, likewise
+    expert_packed_bytes: sympy.Expr
     activations: sympy.Expr  # bytes, in-flight micro-batches included
     pieces: tuple[Piece, ...]
     comm: tuple[Record, ...]
 
-def _ctx(site: Site, updates: dict) -> Ctx:
-    """The site's context for one micro-batch on one tensor-parallel rank."""
-    flow = site.ctx.flow
+def rank_ctx(site: Site, updates: dict, ctx: Ctx | None = None) -> Ctx:
+    """The site's context (or `ctx`, one of its passes') for one micro-batch on one tensor-parallel rank."""
+    ctx = site.ctx if ctx is None else ctx
+    flow = ctx.flow
     if flow.embedding is not None and "vocab" in updates:  # a tied head reads the rank's table shard
         flow = replace(flow, embedding=(flow.embedding[0] / TP, flow.embedding[1]))
-    return replace(site.ctx, batch=MB, flow=flow)
+    return replace(ctx, batch=MB, flow=flow)
 
 def pieces_of(derivation: Derivation, site: Site, rule: Rule, place: str, top: int, layers,
               ex: Execution) -> list[Piece]:
@@ -104,7 +109,7 @@ def padded(site: Site, rule: Rule, ex: Execution) -> Site:
 def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execution, phase=None) -> Piece:
     c: Component = site.component
     local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
-    ctx = _ctx(site, rule.shard(c))
+    ctx = rank_ctx(site, rule.shard(c))
     full_ctx = replace(site.ctx, batch=MB)
     parts = local.parts(ctx)
     held = total(parts.values())
@@ -121,7 +126,8 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
     block = place == "block"
     # a cp rank runs its seq_len / cp tokens: every FLOP and saved byte of the layer, divided by cp
     return Piece(site, rule, place, top, count, held.params - experts.params, experts.params / EP,
-                 held.trainable - experts.trainable, experts.trainable / EP, held.packed, held.packed_bytes,
+                 held.trainable - experts.trainable, experts.trainable / EP, held.packed - experts.packed,
+                 held.packed_bytes - experts.packed_bytes, experts.packed / EP, experts.packed_bytes / EP,
                  saved / CP, held.train / CP, recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
                  recomputed(whole, block, ex.recompute), passes, phase)
 
@@ -146,9 +152,9 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
         if not isinstance(site.component, Component):
             continue
         if tp > 1 and (why := refusal(site.component)):
-            raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with tp 1")
+            raise derivation.spec.doc.error(site.where, f"{why}; run this spec with tp 1")
         if cp > 1 and (why := cp_refusal(site.component)):
-            raise derivation.spec.doc.error(site.where, f"{why}; plan this spec with cp 1")
+            raise derivation.spec.doc.error(site.where, f"{why}; run this spec with cp 1")
         out.append((site, rule_of(site.component)))
     return out
 
@@ -215,7 +221,7 @@ def stage_of(name: str, pieces: list[Piece], derivation: Derivation, ex: Executi
         acts = sum((p.saved * p.count * flight(p) for p in mine), sympy.Integer(0))
     comm = tuple(r for p in mine for r in p.comm)
     return Stage(name, weights, held("expert_params"), trainable, held("expert_trainable"), held("packed"),
-                 held("packed_bytes"), acts, tuple(mine), comm)
+                 held("packed_bytes"), held("expert_packed"), held("expert_packed_bytes"), acts, tuple(mine), comm)
 
 def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
     """Megatron keeps a copy of a tied word embedding on the last stage, for the head (Shoeybi et

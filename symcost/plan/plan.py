@@ -157,7 +157,8 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     per_stage, records = {}, {}
     for s in stages:
         # QLoRA's quantized weights take their own bytes; gradients and optimizer states are the trainable ones
-        per = {"weights_bytes": w_bytes * split(3, s.weights - s.packed, s.expert) + split(3, s.packed_bytes, 0),
+        per = {"weights_bytes": (w_bytes * split(3, s.weights - s.packed, s.expert - s.expert_packed)
+                                 + split(3, s.packed_bytes, s.expert_packed_bytes)),
                "gradient_bytes": g_bytes * split(2, s.trainable, s.expert_trainable),
                "optimizer_bytes": held_bytes * split(1, s.trainable, s.expert_trainable),
                "activation_bytes": s.activations}
@@ -175,6 +176,9 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     from .time import timing
 
     spec = derivation.spec
+    if spec.quantization is not None:
+        raise spec.doc.error(("quantization",), "plan trains a model, which a quantized checkpoint is not: drop the "
+                             "quantization block (or see `symcost serve`)")
     subst = dim_values(derivation, values)
     value = lambda e: sympy.sympify(e).xreplace(subst)
     sites = layer_sites(derivation, ex.tp, ex.cp)

@@ -126,3 +126,20 @@ def test_the_fine_tuning_page_s_figures_are_the_tool_s():
     assert f"at 4,096 the total is {total:.2f} GiB of the {memory:.2f}" in text and longer.fits
     logits = 2048 * 128256 * (8 + 2)  # tokens x vocabulary: the bf16 logits and two fp32 gradients of them
     assert f"logits' transient ({logits / 2**30:.2f} GiB at 2,048 tokens)" in text
+
+
+def test_the_readme_serving_figures_are_the_tool_s():
+    """The README's serving sentence states what `serve` answers (docs/serve.md runs the commands)."""
+    import symcost
+
+    section = (ROOT / "README.md").read_text().split("## Fine-tuning and serving", 1)[1].split("## ", 1)[0]
+    text = " ".join(section.split())
+    seventy = symcost.quantize(symcost.load(ROOT / "examples" / "llama-3-70b.yaml"), format="fp8-channel")
+    kw = dict(tp=2, precision=symcost.precision.Precision("bf16", "fp8"), prompt=1024, output=256)
+    n = symcost.serve(seventy, **kw).numbers
+    assert (f"{n['per_gpu']['weights_bytes'] / 2**30:.2f} GiB of weights a GPU, a KV pool of "
+            f"{n['kv']['capacity_tokens']:,} tokens, {n['max_concurrency']} requests of 1,024 + 256 tokens") in text
+    assert f"TTFT ≥ {n['ttft_seconds'] * 1e3:.1f} ms, TPOT ≥ {n['tpot_seconds'] * 1e3:.1f} ms" in text
+    drafted = symcost.serve(seventy, **kw, concurrency=8, draft=ROOT / "examples" / "llama-3-70b.yaml",
+                            draft_values={"n_layers": 1}, acceptance=0.7).numbers["speculative"]
+    assert f"acceptance 0.7 yields {drafted['tokens_per_step']:.2f} tokens a step" in text

@@ -31,6 +31,8 @@ CASES = {
     "approx": (lambda: symcost.approx(LLAMA, TINY), ["approx", LLAMA, *SETS]),
     "budget": (lambda: symcost.budget(LLAMA, TINY, tokens="2e12"), ["budget", LLAMA, *SETS, "--tokens", "2e12"]),
     "inference": (lambda: symcost.inference(LLAMA, TINY, new_tokens=16), ["inference", LLAMA, *SETS, "--new", "16"]),
+    "serve": (lambda: symcost.serve(symcost.quantize(LLAMA, format="fp8"), TINY, tp=2, prompt=64),
+              ["serve", LLAMA, *SETS, "--tp", "2", "--prompt-tokens", "64", "--weights-format", "fp8"]),
     "plan": (lambda: symcost.plan(LLAMA, TINY, gpus=8, tp=2, zero=1, tokens=10**9),
              ["plan", LLAMA, *SETS, "--gpus", "8", "--tp", "2", "--zero", "1", "--tokens", "1e9"]),
     "verify": (lambda: symcost.verify(LLAMA, {"n_layers": 1, "seq_len": 16}),
@@ -59,8 +61,8 @@ WRITERS = {  # the function's text is the file the command writes
 
 
 def test_every_public_function_is_in_the_table():
-    # verify_hf: below; load, loads and finetune give a Spec, which every other function takes
-    assert set(symcost._API) - {"load", "loads", "finetune", "verify_hf"} == set(CASES) | set(WRITERS)
+    # verify_hf: below; load, loads, finetune and quantize give a Spec, which every other function takes
+    assert set(symcost._API) - {"load", "loads", "finetune", "quantize", "verify_hf"} == set(CASES) | set(WRITERS)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

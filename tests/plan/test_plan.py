@@ -335,7 +335,7 @@ def test_ep_not_dividing_experts(cli):
 
 def test_a_layer_type_without_a_tensor_parallel_rule_is_refused(cli):
     r = cli("plan", arch("resnet50"), "--tp", "2")
-    assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "plan this spec with tp 1" in r.stderr
+    assert r.exit_code == 2 and "no tensor-parallel rule" in r.stderr and "run this spec with tp 1" in r.stderr
 
 
 def test_mla_passes_its_keys_and_values_round_the_ring():
@@ -360,7 +360,7 @@ def test_a_layer_reading_other_tokens_without_a_ring_rule_is_not_split_by_cp(cli
     """Cross-attention reads the encoder's tokens, a convolution its neighbours: cp would have to pass
     them, which no rule here says how; refused by name, never planned with no communication."""
     r = cli("plan", arch(name), "--gpus", "2", "--cp", "2", "--global-batch", "1")
-    assert r.exit_code == 2 and "layers read other tokens" in r.stderr and "plan this spec with cp 1" in r.stderr
+    assert r.exit_code == 2 and "layers read other tokens" in r.stderr and "run this spec with cp 1" in r.stderr
 
 
 @pytest.mark.parametrize("name", ["lstm", "mamba", "mamba2"])
@@ -373,7 +373,7 @@ def test_a_state_carried_along_the_sequence_is_not_split_by_cp(cli, name):
     line = next(i for i, text in enumerate(open(arch(name)), 1) if f"- {name}:" in text)  # the layer's own line
     r = cli("plan", arch(name), "--gpus", "8", "--cp", "2", "--global-batch", "8")
     assert r.exit_code == 2 and f"{name}.yaml:{line}:" in r.stderr, r.stderr
-    assert "carry a state from token to token" in r.stderr and "plan this spec with cp 1" in r.stderr
+    assert "carry a state from token to token" in r.stderr and "run this spec with cp 1" in r.stderr
     assert cli("plan", arch(name), "--gpus", "8", "--global-batch", "8").exit_code in (0, 1)
     found = search(symcost.derive(arch(name)), 64, {}, global_batch=64, top=1)  # rows: every fitting layout
     assert found.evaluated and {r["cp"] for r in found.rows} == {1}

@@ -1,0 +1,73 @@
+"""serve: a model on a replica of GPUs — memory, KV capacity, concurrency, latency bounds."""
+
+from __future__ import annotations
+
+import click
+
+from ..precision import BYTES
+from ..render import render
+from ._options import dtype_option, echo, edge, format_option, parse_block, parse_sets, set_option, spec_argument
+
+positive = click.IntRange(min=1, max=10**9)  # the library bounds them and says why, in one line
+FORMAT_HELP = ("Store the linears in this format, in place of the spec's quantization block: the format, then "
+               "key=value fields (gptq,bits=4,group=128; awq; fp8; fp8-channel; fp8-block; int8; nf4; fp4; "
+               "mxfp4,which=experts; nvfp4).")
+
+
+@click.command(epilog="""\b
+Examples:
+  symcost serve architectures/llama.yaml --prompt-tokens 1024 --output-tokens 256
+  symcost serve examples/llama-3-70b.yaml --tp 2 --weights-format fp8-channel --kv-dtype fp8
+  symcost serve architectures/llama.yaml --weights-format gptq,bits=4 --concurrency 32 --format json
+  symcost serve examples/llama-3-70b.yaml --tp 2 --draft examples/llama-3-70b.yaml --draft-set n_layers=1
+""")
+@spec_argument
+@click.option("--hardware", default="h100-sxm", show_default=True, help="An entry of the hardware catalog.")
+@click.option("--hardware-file", type=click.Path(dir_okay=False), help="A YAML file of extra hardware entries.")
+@click.option("--gpus", type=positive, help="GPUs in all, a multiple of tp x pp (default: one replica).")
+@click.option("--tp", type=positive, default=1, show_default=True, help="Tensor-parallel size of a replica.")
+@click.option("--pp", type=positive, default=1, show_default=True, help="Pipeline stages of a replica.")
+@dtype_option
+@click.option("--weights-format", metavar="FORMAT,KEY=VALUE…", help=FORMAT_HELP)
+@click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached value (default: --dtype).")
+@click.option("--memory-utilization", default="0.9", show_default=True,
+              help="Share of each GPU's memory the engine may use (vLLM's --gpu-memory-utilization).")
+@click.option("--block-size", type=positive, default=16, show_default=True, help="Tokens a KV block holds.")
+# not --output: on every other command that names a file to write
+@click.option("--prompt-tokens", "prompt", type=positive, help="Tokens in a request's prompt (default: seq_len).")
+@click.option("--output-tokens", "output", type=positive, default=256, show_default=True,
+              help="Tokens a request generates.")
+@click.option("--concurrency", type=positive, help="Sequences a replica decodes together (default: as many as fit).")
+@click.option("--max-num-batched-tokens", type=positive, default=8192, show_default=True,
+              help="Tokens of the largest prefill chunk, for the activation reserve.")
+@click.option("--draft", type=click.Path(dir_okay=False), help="A draft model's spec: plan speculative decoding.")
+@click.option("--draft-set", "draft_sets", multiple=True, metavar="NAME=VALUE",
+              help="Give a dim of the draft a value (repeatable): --draft-set n_layers=1.")
+@click.option("--gamma", type=positive, default=4, show_default=True, help="Draft tokens a verify step.")
+@click.option("--acceptance", default="0.7", show_default=True,
+              help="Acceptance rate of a drafted token, or one per position joined by commas (0.9,0.8,0.7,0.6).")
+@set_option
+@format_option(("text", "json"))
+@edge
+def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv_dtype, memory_utilization,
+          block_size, prompt, output, concurrency, max_num_batched_tokens, draft, draft_sets, gamma, acceptance, sets,
+          fmt) -> None:
+    """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
+    as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled).
+
+    Exit 1 when the model, or the concurrency asked for, does not fit."""
+    from .. import api
+    from ..literals import real
+    from ..precision import Precision
+
+    if weights_format is not None:
+        spec = api.quantize(api.load(spec), **parse_block(weights_format, "format", "weights_format"))
+    rates = [real(a, "acceptance") for a in acceptance.split(",")]
+    result = api.serve(spec, parse_sets(sets), hardware=hardware, hardware_file=hardware_file,
+                       precision=Precision(dtype, kv_dtype), draft=draft, draft_values=parse_sets(draft_sets),
+                       gamma=gamma,
+                       acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, gpus=gpus,
+                       memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
+                       prompt=prompt, output=output, concurrency=concurrency,
+                       max_num_batched_tokens=max_num_batched_tokens)
+    echo(render(result, fmt))

@@ -1,0 +1,68 @@
+"""serve's document and text: memory and capacity (exact), then the time bounds (estimates)."""
+
+from __future__ import annotations
+
+from ..metrics import label
+from .text import bytes_human, fit, table, wrap, width
+
+
+def serve_data(s) -> dict:
+    v, hw = s.serving, s.hardware
+    return {
+        "name": s.name,
+        "hardware": {"key": s.hardware_key, "name": hw.name, "memory_bytes": hw.memory_bytes, "source": hw.source},
+        "serving": {"tp": v.tp, "pp": v.pp, "gpus": v.replica * v.replicas, "replicas": v.replicas,
+                    "memory_utilization": v.memory_utilization, "block_size": v.block_size, "prompt": v.prompt,
+                    "output": v.output, "concurrency": s.numbers["decode"]["batch"],
+                    "max_num_batched_tokens": v.max_num_batched_tokens,
+                    "dtypes": {k: v.precision.dtype(k) for k in ("weights", "kv")}},
+        "quantization": None if s.quantization is None else s.quantization.model_dump(),
+        "dims": s.dims,
+        **s.numbers,
+        "estimate": True,  # the times: roofline bounds
+        "notes": list(s.notes),
+    }
+
+
+def _seconds(t: float) -> str:
+    return f"{t * 1e3:.4g} ms" if t < 1 else f"{t:.4g} s"
+
+
+def serve_text(s, limit: int | None = None) -> str:
+    limit = limit or width()
+    n, v = s.numbers, s.serving
+    g, kv, d = n["per_gpu"], n["kv"], n["decode"]
+    rows = [
+        (label("weights_bytes") + " per GPU", bytes_human(g["weights_bytes"])),
+        (label("kv_bytes_per_token") + " per GPU", f"{g['kv_bytes_per_token']:,} B"),
+        (label("kv_bytes_per_sequence") + f" ({v.prompt:,} + {v.output:,} tokens)",
+         bytes_human(g["kv_bytes_per_sequence"])),
+        (label("activation_reserve_bytes") + " (estimate)", bytes_human(g["activation_reserve_bytes"])),
+        (label("kv_pool_bytes"), bytes_human(g["kv_pool_bytes"])),
+        (label("capacity_tokens"), "-" if kv["capacity_tokens"] is None else
+         f"{kv['capacity_tokens']:,} ({kv['blocks']:,} blocks of {v.block_size})"),
+        (label("max_concurrency"), f"{n['max_concurrency']:,}" if n["max_concurrency"] is not None else "-"),
+    ]
+    bounds = [
+        ("TTFT (prefill of one prompt)", _seconds(n["ttft_seconds"])),
+        (f"TPOT (batch {d['batch']:,}, context {d['context']:,})", _seconds(n["tpot_seconds"])),
+        (label("tokens_per_second_per_gpu"), f"{n['tokens_per_second_per_gpu']:,.0f}"),
+        (label("compute_bound_batch"),
+         "never" if d["compute_bound_batch"] is None else f"{d['compute_bound_batch']:,}"),
+    ]
+    if "speculative" in n:
+        sp = n["speculative"]
+        bounds += [
+            (f"speculative: tokens a verify step (γ {sp['gamma']})", f"{sp['tokens_per_step']:.4g}"),
+            ("speculative: draft weights, KV a sequence, per GPU",
+             f"{bytes_human(sp['draft_weights_bytes'])}, {bytes_human(sp['draft_kv_bytes_per_sequence'])}"),
+            ("speculative: TPOT", _seconds(sp["tpot_seconds"])),
+            (label("speedup_bound"), f"{sp['speedup_bound']:.3g}x"),
+        ]
+    title = f"{s.name} served on {v.replica} x {s.hardware.name} (tp {v.tp}, pp {v.pp})" + (
+        f", {v.replicas} replicas" if v.replicas > 1 else "")
+    out = [fit(title, limit), "", *table(("memory and capacity (exact)", "per GPU"), rows, limit), "",
+           *table(("time (roofline bounds: estimates)", ""), bounds, limit), "", "notes:"]
+
+    out += [piece for note in s.notes for piece in wrap(f"* {note}", limit)]
+    return "\n".join(out)

@@ -1,0 +1,366 @@
+"""A model served on one replica of tp x pp GPUs (a serving engine's layout, vLLM's by default).
+
+Exact, per GPU of the most loaded pipeline stage:
+- weights: each layer's share of a tensor-parallel rank (plan's pieces, the same rules), in the
+  weights' dtype or as the spec's `quantization` stores its linears (quantization.py); the token
+  table and LM head padded to a multiple of 64 rows, as vLLM pads them (where tp divides 64);
+- the KV cache of one sequence: each layer's decode cache on the rank (keys and values of its
+  kv_heads / tp heads; MLA's compressed latent and rope key, whole on every rank, as vLLM keeps it;
+  a window's last tokens; a recurrent state, fixed per sequence), its tokens rounded up to whole
+  blocks of `block_size` as vLLM's paged allocator holds them (a window layer keeps
+  min(window, that) tokens: vLLM may hold one block more);
+- capacity: vLLM's arithmetic. The KV pool is memory_utilization x the GPU's memory, less the
+  weights and the activation reserve; blocks = floor(pool / (block_size x bytes per token));
+  max concurrency = floor(pool / one sequence's bytes) = floor(blocks / blocks per sequence)
+  for full attention (vLLM's "maximum concurrency", rounded down).
+
+Estimates, labelled as such:
+- the activation reserve: the largest one layer's prefill working set over
+  max_num_batched_tokens tokens (the rule memory.prefill_transient uses), split by tp — vLLM measures its own by
+  a profiling run;
+- time bounds: rooflines, max(FLOPs / (tp x peak), bytes / (tp x bandwidth)) per replica, which no
+  engine beats: prefill reads every weight once; a decode step reads the weights its tokens use
+  (a MoE's k experts: a floor, as a batch touches more) and each sequence's cache; communication is
+  not counted (a bound stays one). TPOT is the step bound at the generation's mean context, which
+  for a convex bound is at most the mean of the steps' bounds.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import sympy
+
+from .. import symbols
+from ..components.base import Component
+from ..cost import total
+from ..derive import CONTEXT, Derivation, derive
+from ..errors import DoesNotFit, SpecError
+from ..precision import Precision
+from ..results import Result
+from .speculative import acceptance_of, tokens_per_step
+
+FP8_FORMATS = ("fp8", "fp8-channel", "fp8-block")  # W8A8: the matmuls run in FP8
+MAX_TOKENS = 10**9  # a prompt or an output, in tokens
+MEMORY_NOTE = ("GPU memory: the catalog's datasheet figure x 10^9 bytes (the driver reports a little more or "
+               "less: give --hardware-file with your card's measured figure)")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the model is served: the replica's layout and the engine's settings (vLLM's defaults)."""
+
+    tp: int = 1
+    pp: int = 1
+    gpus: int | None = None  # GPUs in all: a multiple of tp x pp (replicas); default one replica
+    memory_utilization: float = 0.9
+    block_size: int = 16
+    prompt: int | None = None  # tokens; default: the spec's seq_len
+    output: int = 256
+    concurrency: int | None = None  # sequences a replica decodes together; default: as many as fit
+    max_num_batched_tokens: int = 8192
+    precision: Precision = Precision()
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "gpus", "block_size", "prompt", "output", "concurrency", "max_num_batched_tokens"):
+            x = getattr(self, name)
+            whole = isinstance(x, numbers.Integral) and not isinstance(x, bool)
+            if x is not None and not (whole and 1 <= x <= MAX_TOKENS):
+                raise SpecError(f"{name} {x!r}: expected a whole number from 1 to {MAX_TOKENS:,}", param=name)
+        u = self.memory_utilization
+        if isinstance(u, bool) or not isinstance(u, numbers.Real) or not math.isfinite(u) or not 0 < u <= 1:
+            raise SpecError(f"memory_utilization {u!r}: expected the share of each GPU's memory the engine may "
+                            "use, in (0, 1]", param="memory_utilization")
+        if self.gpus is not None and self.gpus % (self.tp * self.pp):
+            raise SpecError(f"gpus {self.gpus} is not a multiple of tp x pp = {self.tp * self.pp} (a replica's GPUs)",
+                            param="gpus")
+
+    @property
+    def replica(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def replicas(self) -> int:
+        return 1 if self.gpus is None else self.gpus // self.replica
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Speculative decoding's draft (another spec: a small model, EAGLE heads, an MTP module)."""
+
+    derivation: Derivation
+    gamma: int = 4
+    acceptance: object = 0.7  # a rate, or one per drafted token
+    values: dict = field(default_factory=dict)  # its dims, where not its spec's
+
+    @property
+    def rates(self) -> tuple[Fraction, ...]:
+        return acceptance_of(self.acceptance, self.gamma)
+
+
+@dataclass(frozen=True, repr=False)
+class Serve(Result):
+    name: str
+    hardware: object
+    hardware_key: str
+    serving: Serving
+    numbers: dict  # the document's figures, by group (see render/serve.py)
+    notes: tuple[str, ...]
+    quantization: object = None  # the spec's (quantization.py), or None
+    dims: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from ..render.serve import serve_data
+
+        return serve_data(self)
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.serve import serve_text
+
+        return serve_text(self, width)
+
+    def summary(self):
+        from ..render.text import bytes_human
+
+        n = self.numbers
+        return f"{self.name} on {self.serving.replica} x {self.hardware.name}", [
+            ("weights per GPU", bytes_human(n["per_gpu"]["weights_bytes"])),
+            ("max concurrency", f"{n['max_concurrency']:,}"),
+            ("TPOT bound", f"{n['tpot_seconds'] * 1e3:.3g} ms"),
+        ]
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One model's figures on a replica, per GPU of its most loaded stage, at the serving's sizes."""
+
+    weights: int  # bytes per GPU
+    weights_total: int  # bytes of the whole model
+    active_total: int  # bytes of the weights one token reads (a MoE's k experts)
+    kv_per_token: int  # bytes per GPU per cached token, of the layers whose cache grows with the context
+    kv: object  # context -> bytes per GPU of one sequence's cache holding context + 1 tokens (exact)
+    step_flops: object  # context -> FLOPs of one sequence's decode step against that cache
+    prefill_flops: int  # one prompt's forward
+    scales: int  # bytes per GPU of an 8-bit cache's per-layer scales
+
+
+def _values(derivation: Derivation, values: Mapping[str, int] | None, **sizes) -> dict:
+    out = dict(values or {})
+    for name, n in sizes.items():
+        if name in derivation.spec.dimset:
+            out[name] = n
+    return out
+
+
+def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] | None) -> Replica:
+    """The model's figures on one replica (see the module docstring)."""
+    from ..evaluate import dim_values
+    from ..plan.execution import Execution
+    from ..plan.pieces import layer_sites
+    from ..plan.plan import _check, formulas
+    from ..plan.schedule import main_repeat
+
+    spec, precision = derivation.spec, serving.precision
+    prompt = serving.prompt
+    one = _values(derivation, values, batch=1, seq_len=prompt)
+    subst = dim_values(derivation, one)
+    # vLLM's VocabParallelEmbedding pads the vocabulary to a multiple of 64 and splits that by tp
+    pad = 64 // serving.tp if 64 % serving.tp == 0 else None
+    ex = Execution(tp=serving.tp, pp=serving.pp, precision=precision, vocab_multiple=pad)
+    sites = layer_sites(derivation, serving.tp)
+    main = main_repeat(derivation)
+    _check(derivation, ex, lambda e: sympy.sympify(e).xreplace(subst), sites, main)
+    f = formulas(derivation, ex, sites)
+    at = lambda e: sympy.sympify(e).xreplace(subst).xreplace(ex.values())
+    weights = max(int(at(d["weights_bytes"])) for d in f.per_stage.values())
+    t = derivation.total
+    w = precision.bytes("weights")
+    weights_total = int(at((t.params - t.packed) * w + t.packed_bytes))
+    active_total = int(at((t.active_params - t.active_packed) * w + t.active_packed_bytes))
+
+    step = derive(spec, derivation.convention, decode=True)
+    context = symbols.dim(CONTEXT)
+    step_subst = {k: v for k, v in dim_values(step, {**one, CONTEXT: 1}).items() if k != context}  # kept a symbol
+    cache, layers = _rank_cache(step, serving, main)
+    kv_bytes = precision.bytes("kv")
+    per_gpu = sympy.expand(cache.xreplace(step_subst) * kv_bytes)
+    kv = lambda c: int(per_gpu.xreplace({context: sympy.Integer(c)}))
+    far = 10**12  # past any window: what still grows per token
+    flops = step.total.forward.xreplace(step_subst)
+    scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
+    return Replica(weights, weights_total, active_total, kv(far) - kv(far - 1), kv,
+                   lambda c: int(flops.xreplace({context: sympy.Integer(c)})), int(t.forward.xreplace(subst)), scales)
+
+
+def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[sympy.Expr, sympy.Expr]:
+    """Values one tensor-parallel rank of the most loaded stage caches, per sequence, as a closed form in
+    the context; and the number of its layers that cache (each keeps a key and a value scale in 8 bits)."""
+    from ..plan.execution import TP
+    from ..plan.pieces import rank_ctx
+    from ..plan.rules import rule_of
+
+    out, layers = sympy.Integer(0), sympy.Integer(0)
+    for site in step.sites:
+        c = site.component
+        if not isinstance(c, Component):
+            continue
+        rule = rule_of(c)
+        local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
+        inside = main is not None and site.where[1] == main
+        share = sympy.Integer(serving.pp) if inside else 1
+        for ctx, n in site.runs:
+            held = total(local.parts(replace(rank_ctx(site, rule.shard(c), ctx), batch=ctx.batch)).values()).cache
+            if held == 0:
+                continue
+            if not inside and serving.pp > 1:
+                raise step.spec.doc.error(site.where, "this layer outside the repeated blocks caches keys or values, "
+                                          "which serve does not place on a pipeline stage; serve it with pp 1")
+            out += held * n / share
+            layers += n / share
+    return out.xreplace({TP: serving.tp}), layers
+
+
+def _reserve(derivation: Derivation, serving: Serving, values) -> int:
+    """The activation reserve per GPU (an estimate): the largest working set of a layer but the LM head
+    (memory.prefill_transient) over max_num_batched_tokens tokens, split by tp. The head's logits are
+    an engine's for the sampled tokens only (one a sequence), and not counted."""
+    from ..evaluate import dim_values
+    from ..memory import prefill_transient
+
+    act = dim_values(derivation, _values(derivation, values, batch=1, seq_len=serving.max_num_batched_tokens))
+    working = prefill_transient(derivation, "flash", logits=False).xreplace(act)
+    return int(sympy.ceiling(working.xreplace({symbols.ACT: serving.precision.bytes("activations")}) / serving.tp))
+
+
+def _blocks(tokens: int, block: int) -> int:
+    return -(-tokens // block) * block
+
+
+def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str = "",
+          values: Mapping[str, int] | None = None, draft: Draft | None = None) -> Serve:
+    from ..plan.time import PEAK_DTYPE
+    from ..evaluate import dim_values
+
+    spec = derivation.spec
+    if "seq_len" not in spec.dimset:
+        raise SpecError("serve needs a token model: declare `seq_len` (the prompt's length)")
+    if derivation.spec.finetune is not None:
+        raise spec.doc.error(("finetune",), "serve serves a model, not a fine-tune: drop the finetune block (merge "
+                             "its adapters into the weights first)")
+    if serving.prompt is None:
+        prompt = int(dim_values(derivation, values)[symbols.dim("seq_len")])
+        serving = replace(serving, prompt=prompt)
+    if draft is not None and serving.pp > 1:
+        raise SpecError("a draft is served on the target's tensor-parallel ranks with pp 1; give pp 1 to plan "
+                        "speculative decoding", param="draft")
+    rates = draft.rates if draft is not None else ()
+    P, O, B = serving.prompt, serving.output, serving.block_size
+    L = P + O
+    target = replica(derivation, serving, values)
+    small = replica(draft.derivation, replace(serving, pp=1), draft.values) if draft is not None else None
+
+    tp = serving.tp
+    capacity = math.floor(hardware.memory_bytes * Fraction(serving.memory_utilization).limit_denominator(10**9))
+    reserve = _reserve(derivation, serving, values)
+    weights = target.weights + (small.weights if small else 0)
+    pool = capacity - weights - reserve - target.scales - (small.scales if small else 0)
+    per_sequence = target.kv(_blocks(L, B) - 1) + (small.kv(_blocks(L, B) - 1) if small else 0)
+    per_token = target.kv_per_token + (small.kv_per_token if small else 0)
+    blocks = max(pool, 0) // (B * per_token) if per_token else None
+    most = max(pool, 0) // per_sequence if per_sequence else None
+    if pool <= 0:
+        raise DoesNotFit(f"the weights ({weights / 2**30:.2f} GiB a GPU) and the activation reserve "
+                         f"({reserve / 2**30:.2f} GiB) leave no KV cache in {serving.memory_utilization:g} of "
+                         f"{hardware.memory_bytes / 2**30:.2f} GiB: add GPUs (tp, pp) or store the weights smaller")
+    batch = serving.concurrency if serving.concurrency is not None else most
+    if batch is None:
+        raise SpecError("nothing is cached per sequence, so nothing bounds the concurrency: give `concurrency=N`")
+    if batch < 1:
+        raise DoesNotFit(f"one sequence of {L:,} tokens needs {per_sequence / 2**30:.2f} GiB of KV cache a GPU, has "
+                         f"{pool / 2**30:.2f} GiB")
+    if most is not None and batch > most:
+        raise DoesNotFit(f"concurrency {batch:,} needs {batch * per_sequence / 2**30:.2f} GiB of KV cache a GPU, "
+                         f"has {pool / 2**30:.2f} GiB (at most {most:,} sequences of {L:,} tokens)",
+                         param="concurrency")
+
+    peak_dtype = "fp8" if spec.quantization is not None and spec.quantization.format in FP8_FORMATS else \
+        PEAK_DTYPE[serving.precision.dtype("weights")]
+    peak, bw = hardware.peak_flops(peak_dtype), hardware.memory_GBps * 1e9
+
+    def bound(flops, moved) -> float:
+        return max(flops / (tp * peak), moved / (tp * bw))
+
+    def step(r: Replica, c: int, b: int, tokens: int = 1) -> tuple[int, int, float]:
+        """One decode step of b sequences with `tokens` new each (a verify step: several) at context c."""
+        flops = b * sum(r.step_flops(c + i) for i in range(tokens))
+        moved = r.active_total + b * r.kv(c + tokens - 1) * tp
+        return flops, moved, bound(flops, moved)
+
+    prefill_bytes = target.weights_total + target.kv(P - 1) * tp
+    prefill = {"flops": target.prefill_flops, "bytes": prefill_bytes,
+               "seconds_bound": bound(target.prefill_flops, prefill_bytes)}
+    mean = P + max(O - 2, 0) // 2  # steps run at contexts P .. P + O - 2
+    flops, moved, seconds = step(target, mean, batch)
+    k = target.kv(mean) * tp  # one sequence's cache, the whole replica's
+    per_seq = target.step_flops(mean)
+    slope = bw * per_seq - peak * k
+    turn = math.ceil(target.active_total * peak / slope) if slope > 0 else None
+    decode = {"batch": batch, "context": mean, "flops_per_step": flops, "bytes_per_step": moved,
+              "seconds_bound": seconds, "compute_bound_batch": turn}
+    numbers = {
+        "per_gpu": {"weights_bytes": target.weights, "kv_bytes_per_token": target.kv_per_token,
+                    "kv_bytes_per_sequence": per_sequence, "activation_reserve_bytes": reserve,
+                    "kv_pool_bytes": pool},
+        "kv": {"capacity_tokens": None if blocks is None else blocks * B, "blocks": blocks},
+        "max_concurrency": most,
+        "prefill": prefill,
+        "decode": decode,
+        "ttft_seconds": prefill["seconds_bound"],
+        "tpot_seconds": seconds,
+        "tokens_per_second_per_gpu": batch / seconds / serving.replica,
+    }
+    if draft is not None:
+        tau = tokens_per_step(rates)
+        _, _, t_draft = step(small, mean, batch)
+        _, _, t_verify = step(target, mean, batch, draft.gamma + 1)
+        per_token = (draft.gamma * t_draft + t_verify) / float(tau)
+        numbers["speculative"] = {
+            "gamma": draft.gamma, "acceptance": [float(a) for a in rates], "tokens_per_step": float(tau),
+            "draft_weights_bytes": small.weights, "draft_kv_bytes_per_sequence": small.kv(_blocks(L, B) - 1),
+            "draft_seconds_bound": t_draft, "verify_seconds_bound": t_verify, "tpot_seconds": per_token,
+            "speedup_bound": seconds / per_token}
+    notes = _notes(derivation, serving, peak_dtype, draft)
+    return Serve(spec.name, hardware, hardware_key, serving, numbers, tuple(notes), spec.quantization,
+                 spec.dimset.plain(dim_values(derivation, values)))
+
+
+def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Draft | None) -> list[str]:
+    q = derivation.spec.quantization
+    notes = [
+        f"per GPU: a GPU of the replica's {serving.replica}"
+        + (" (the most loaded pipeline stage)" if serving.pp > 1 else "")
+        + f"; weights {serving.precision.dtype('weights')}"
+        + (f", linears stored {q.label}" if q is not None else "") + f"; KV cache {serving.precision.dtype('kv')}"
+        + (" (with a key and a value fp32 scale a layer)" if serving.precision.dtype("kv") in ("fp8", "int8") else ""),
+        f"capacity as vLLM computes it: {serving.memory_utilization:g} of the GPU's memory, less the weights and "
+        f"the activation reserve, in blocks of {serving.block_size} tokens; each sequence's {serving.prompt:,} + "
+        f"{serving.output:,} tokens rounded up to whole blocks",
+        f"activation reserve: an estimate, the largest layer's prefill working set over "
+        f"{serving.max_num_batched_tokens:,} tokens / tp (vLLM profiles its own)",
+        f"times are roofline bounds (an engine is slower): {peak_dtype} dense peak, HBM bandwidth, tp GPUs; a "
+        "decode step reads the weights one token uses (a MoE's k experts) and every sequence's cache; "
+        "communication not counted; TPOT at the generation's mean context",
+        MEMORY_NOTE,
+    ]
+    if any(getattr(s.component, "window", None) is not None for s in derivation.sites):
+        notes.append("a windowed layer's cache: min(window, tokens) rounded as above; vLLM may hold one block more")
+    if draft is not None:
+        notes.append(f"speculative decoding: {draft.gamma} draft tokens a step, the draft "
+                     f"({draft.derivation.spec.name}) on the same tp ranks with its own cache; expected tokens a step "
+                     "1 + α1 + α1α2 + … (Leviathan et al. 2023); speedup = the target's step bound / (γ draft steps + one verify step of γ + 1 tokens) "
+                     "per expected token, a ratio of bounds")
+    return notes

@@ -1,0 +1,203 @@
+"""Quantized storage (symcost/quantization.py): each format's bytes against real tensors — bitsandbytes'
+own quantizers for nf4 and int8, and reference packers here for the others, which build the tensors
+each format's checkpoint holds (AutoGPTQ's and AutoAWQ's int32 packing, OCP MXFP4's blocks and E8M0
+scales, NVFP4's FP8 scales, FP8 per tensor, row and 128 x 128 block) — per matrix at drawn shapes and
+over every linear of a transformers model."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import arch
+from symcost.errors import SpecError
+from symcost.quantization import Quantization
+
+import numpy as np
+
+try:  # the packers build torch tensors; the checks by hand and the refusals need no torch
+    import torch
+except ImportError:
+    torch = None
+
+
+def nbytes(*tensors) -> int:
+    return sum(int(t.nbytes) for t in tensors)
+
+
+def packed_int32(values: "np.ndarray", bits: int, axis: int) -> "np.ndarray":
+    """`values` (< 2**bits) packed 32 // bits to an int32 along `axis`, lowest bits first (AutoGPTQ's
+    QuantLinear.pack for qweight along the input, qzeros along the output; AutoAWQ along the output)."""
+    per = 32 // bits
+    v = np.moveaxis(values.astype(np.uint32), axis, 0)
+    out = np.zeros((v.shape[0] // per, *v.shape[1:]), dtype=np.uint32)
+    for j in range(per):
+        out |= v[j::per] << np.uint32(bits * j)
+    return np.moveaxis(out, 0, axis).view(np.int32)
+
+
+def gptq(w, bits: int, group: int) -> int:
+    d_out, d_in = w.shape
+    rng, groups = np.random.default_rng(0), -(-d_in // group)
+    qweight = packed_int32(rng.integers(0, 2**bits, (d_in, d_out)), bits, 0)  # (d_in·bits/32, d_out)
+    qzeros = packed_int32(rng.integers(0, 2**bits, (groups, d_out)), bits, 1)  # (groups, d_out·bits/32)
+    scales = np.zeros((groups, d_out), np.float16)
+    g_idx = (np.arange(d_in) // group).astype(np.int32)
+    return nbytes(qweight, qzeros, scales, g_idx)
+
+
+def awq(w, group: int) -> int:
+    d_out, d_in = w.shape
+    rng, groups = np.random.default_rng(0), -(-d_in // group)
+    qweight = packed_int32(rng.integers(0, 16, (d_in, d_out)), 4, 1)  # (d_in, d_out/8)
+    qzeros = packed_int32(rng.integers(0, 16, (groups, d_out)), 4, 1)
+    scales = np.zeros((groups, d_out), np.float16)
+    return nbytes(qweight, qzeros, scales)
+
+
+def fp4_codes(w, block: int):
+    """E2M1 codes (two a byte, along the input) and each block's absmax, as MX and NVFP4 quantize."""
+    grid = torch.tensor([0, 0.5, 1, 1.5, 2, 3, 4, 6])
+    blocks = w.reshape(w.shape[0], -1, block)
+    amax = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-12)
+    scaled = blocks / amax * 6
+    codes = (scaled.abs().unsqueeze(-1) - grid).abs().argmin(-1) + 8 * (scaled < 0)
+    codes = codes.reshape(w.shape).to(torch.uint8)
+    return codes[:, ::2] | (codes[:, 1::2] << 4), amax.squeeze(-1)
+
+
+def mxfp4(w) -> int:
+    packed, amax = fp4_codes(w, 32)
+    scales = (torch.floor(torch.log2(amax)) + 127 - 2).clamp(0, 254).to(torch.uint8)  # E8M0
+    return nbytes(packed, scales)
+
+
+def nvfp4(w) -> int:
+    packed, amax = fp4_codes(w, 16)
+    global_scale = amax.max() / (448 * 6)
+    scales = (amax / 6 / global_scale).to(torch.float8_e4m3fn)
+    return nbytes(packed, scales, global_scale.reshape(1).float(), torch.ones(1))  # weight and input global scales
+
+
+def fp8(w, granularity: str) -> int:
+    d_out, d_in = w.shape
+    values = w.to(torch.float8_e4m3fn)
+    if granularity == "tensor":
+        scale = w.abs().amax().reshape(1).float()
+    elif granularity == "channel":
+        scale = w.abs().amax(1, keepdim=True).float()
+    else:  # 128 x 128 blocks, the edges padded
+        padded = torch.nn.functional.pad(w, (0, -d_in % 128, 0, -d_out % 128))
+        scale = padded.reshape(padded.shape[0] // 128, 128, -1, 128).abs().amax((1, 3)).float()
+    return nbytes(values, scale)
+
+
+def bnb(w, fmt: str, double: bool) -> int:
+    if fmt == "int8":
+        from bitsandbytes.nn import Int8Params
+
+        p = Int8Params(w.float(), requires_grad=False, has_fp16_weights=False).to("cpu")
+        return nbytes(p.CB, p.SCB)
+    from bitsandbytes.functional import quantize_4bit
+
+    packed, state = quantize_4bit(w, blocksize=64, quant_type=fmt, compress_statistics=double)
+    extra = [state.state2.absmax, state.state2.code, state.offset] if double else []
+    return nbytes(packed, state.absmax, state.code, *extra)
+
+
+def packer(q: Quantization):
+    f = q.format
+    if f in ("nf4", "fp4", "int8"):
+        pytest.importorskip("bitsandbytes")
+        return lambda w: bnb(w, f, q.double_quant)
+    return {"gptq": lambda w: gptq(w, q.width, q.group or 128), "awq": lambda w: awq(w, q.group or 128),
+            "mxfp4": mxfp4, "nvfp4": nvfp4, "fp8": lambda w: fp8(w, "tensor"),
+            "fp8-channel": lambda w: fp8(w, "channel"), "fp8-block": lambda w: fp8(w, "block")}[f]
+
+
+FORMATS = [dict(format="gptq"), dict(format="gptq", bits=8, group=32), dict(format="awq", group=64),
+           dict(format="mxfp4"), dict(format="nvfp4"), dict(format="fp8"), dict(format="fp8-channel"),
+           dict(format="fp8-block"), dict(format="nf4"), dict(format="fp4", double_quant=False), dict(format="int8")]
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.parametrize("fields", FORMATS, ids=lambda f: ",".join(map(str, f.values())))
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(st.integers(1, 9), st.integers(1, 9))
+def test_each_format_s_bytes_equal_its_packed_tensors(fields, rows, cols):
+    """At shapes the packers take (multiples of 32: AutoGPTQ refuses others), a 128 x 128 block's edge included."""
+    q = Quantization(**fields)
+    d_out, d_in = 32 * rows, 32 * cols + (96 if fields["format"] == "fp8-block" else 0)
+    w = torch.randn(d_out, d_in, dtype=torch.bfloat16)
+    assert q.weight_bytes(d_in, d_out) == packer(q)(w)
+
+
+def stored_model_bytes(model, q: Quantization) -> int:
+    """A transformers model's bytes with each linear a format stores packed (every nn.Linear but the LM
+    head and the router, or a MoE's experts only), the fused experts as the checkpoints keep them (each
+    expert's gate, up and down projections apart), the rest in bf16."""
+    pack, total, packed = packer(q), 0, set()
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear) and name != "lm_head" and not name.endswith(".gate") and (
+                q.which == "all-linear"):
+            total += pack(m.weight.to(torch.bfloat16))
+            packed.add(f"{name}.weight")
+    for name, p in model.named_parameters():
+        if ".experts." in name and p.dim() == 3:  # (experts, d_out, d_in): gate and up fused
+            parts = p.chunk(2, dim=1) if name.endswith("gate_up_proj") else (p,)
+            total += sum(pack(m.to(torch.bfloat16)) for part in parts for m in part)
+        elif name not in packed:
+            total += p.numel() * 2
+    return total
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.needs("transformers")
+@pytest.mark.parametrize("name, fields", [(n, f) for n in ("llama", "mixtral") for f in (
+    dict(format="gptq"), dict(format="mxfp4"), dict(format="fp8-block"), dict(format="nf4"))]
+    + [("mixtral", dict(format="mxfp4", which="experts"))], ids=lambda x: x if isinstance(x, str) else ",".join(x.values()))
+def test_a_stored_model_s_weights_equal_its_packed_tensors(name, fields):
+    """memory's weights_bytes of a spec with a quantization block == the bytes of a transformers model
+    whose linears are packed by the format (experts-only formats on the MoE only)."""
+    import transformers
+
+    sizes = dict(d_model=64, n_heads=2, n_kv_heads=1, n_layers=2, d_ff=96, vocab=50)
+    common = dict(hidden_size=64, num_attention_heads=2, num_key_value_heads=1, num_hidden_layers=2,
+                  intermediate_size=96, vocab_size=50, tie_word_embeddings=False)
+    if name == "mixtral":
+        sizes |= dict(n_experts=3, top_k=2)
+        config = transformers.MixtralConfig(**common, num_local_experts=3, num_experts_per_tok=2)
+        model = transformers.MixtralForCausalLM(config)
+    else:
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**common))
+    spec = symcost.quantize(symcost.load(arch(name)), **fields)
+    assert symcost.memory(spec, precision="bf16", **sizes).numbers["weights_bytes"] == stored_model_bytes(
+        model, Quantization(**fields))
+
+
+def test_llama_2_7b_gptq_and_the_stored_formats_by_hand():
+    """Llama-2-7B at GPTQ 4-bit, group 128: each of the 7 x 32 linears (d_in, d_out) packs to
+    d_in·d_out/2 + 2.5·d_out·d_in/128 + 4·d_in bytes; embeddings, head and norms stay bf16."""
+    shapes = [(4096, 4096)] * 4 + [(4096, 11008)] * 2 + [(11008, 4096)]
+    linears = 32 * sum(i * o // 2 + (i // 128) * o * 5 // 2 + 4 * i for i, o in shapes)
+    rest = 2 * (2 * 32000 * 4096 + (2 * 32 + 1) * 4096)
+    spec = symcost.quantize(symcost.load(arch("llama")), format="gptq")
+    assert symcost.memory(spec).numbers["weights_bytes"] == linears + rest == 3_893_862_400
+
+
+def test_a_quantization_block_says_what_it_cannot_do(write):
+    base = open(arch("llama")).read()
+    with pytest.raises(SpecError, match="group.*setting of gptq and awq"):
+        symcost.quantize(arch("llama"), format="mxfp4", group=32)
+    with pytest.raises(SpecError, match="awq packs 4-bit"):
+        symcost.quantize(arch("llama"), format="awq", bits=8)
+    with pytest.raises(SpecError, match=r"quantization.format"):
+        symcost.quantize(arch("llama"), format="int3")
+    with pytest.raises(SpecError, match=r":\d+:\d+: quantization.which: experts: no linear .* no moe layer"):
+        symcost.derive(write(base + "quantization: {format: mxfp4, which: experts}\n"))
+    with pytest.raises(SpecError, match=r"quantization: a fine-tune trains"):
+        symcost.derive(write(base + "quantization: {format: nf4}\nfinetune: {method: lora, rank: 8}\n"))
+    with pytest.raises(SpecError, match="plan trains a model"):
+        symcost.plan(symcost.quantize(arch("llama"), format="fp8"), gpus=8)
+    notes = symcost.memory(symcost.quantize(arch("llama"), format="fp8")).notes
+    assert any("linears stored fp8 (all-linear)" in n and "cannot train" in n for n in notes)

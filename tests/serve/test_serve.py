@@ -1,0 +1,169 @@
+"""serve (symcost/serve/serve.py): a sequence's KV bytes per GPU against the caches PyTorch holds
+(transformers' DynamicCache; the reference build's, for windows, MLA's latent and recurrent states),
+capacity and concurrency against vLLM's own arithmetic written out here, weights per GPU against the
+shards a tensor-parallel split gives, and the time bounds' definitions."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import arch
+from symcost.errors import DoesNotFit, SpecError
+from symcost.evaluate import dim_values
+from symcost.precision import Precision
+from strategies import STRATEGIES
+
+H100 = 80 * 10**9
+
+
+def served(name, sizes=None, **settings):
+    return symcost.serve(symcost.load(arch(name)), sizes or {}, **settings)
+
+
+@pytest.mark.slow  # the quick half keeps the reference caches' check below
+@pytest.mark.needs("torch")
+@pytest.mark.needs("transformers")
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(STRATEGIES["llama"], st.integers(1, 12), st.integers(1, 6), st.sampled_from(["bf16", "fp32"]))
+def test_a_sequence_s_kv_bytes_equal_transformers_cache(sizes, prompt, output, dtype):
+    """Block size 1 (no rounding): the bytes of one sequence's cache after prompt + output tokens are
+    transformers' DynamicCache's after a prefill of that many; per GPU, its share of the KV heads."""
+    import torch
+    import transformers
+
+    sizes |= {"batch": 1, "d_ff": 12}  # tp (up to the KV heads, 4) divides the MLP
+    config = transformers.LlamaConfig(
+        hidden_size=sizes["d_model"], num_attention_heads=sizes["n_heads"], num_key_value_heads=sizes["n_kv_heads"],
+        num_hidden_layers=sizes["n_layers"], intermediate_size=sizes["d_ff"], vocab_size=sizes["vocab"])
+    model = transformers.LlamaForCausalLM(config).to(torch.float32 if dtype == "fp32" else torch.bfloat16)
+    with torch.no_grad():
+        out = model(torch.randint(0, sizes["vocab"], (1, prompt + output)), use_cache=True)
+    measured = sum(t.nbytes for layer in out.past_key_values.layers for t in (layer.keys, layer.values))
+    for tp in sorted({1, sizes["n_kv_heads"]}):
+        s = served("llama", sizes, tp=tp, prompt=prompt, output=output, block_size=1, precision=dtype, concurrency=1)
+        assert s.numbers["per_gpu"]["kv_bytes_per_sequence"] * tp == measured
+        assert s.numbers["per_gpu"]["kv_bytes_per_token"] * tp * (prompt + output) == measured
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.parametrize("name", ["mistral", *(pytest.param(n, marks=pytest.mark.slow)
+                                               for n in ("gemma2", "deepseek_v3", "mamba", "mamba2"))])
+def test_a_sequence_s_kv_bytes_equal_the_reference_caches(name):
+    """Windows (the last w tokens), MLA (the latent and rope key, as vLLM keeps them), and recurrent
+    states (fixed per sequence): what the reference build's cache holds after prompt + output tokens."""
+    from symcost.measure.reference import measure_decode
+
+    step = symcost.derive(symcost.load(arch(name)), decode=True)
+
+    @settings(max_examples=4, deadline=None, derandomize=True)
+    @given(STRATEGIES[name], st.integers(2, 14))
+    def check(sizes, length):
+        sizes = sizes | {"batch": 1} | ({"max_pos": max(sizes["max_pos"], length)} if "max_pos" in sizes else {})
+        at = dim_values(step, sizes | {"context": length - 1})
+        cached = measure_decode(step, at, length - 1, dtype="bf16", device="cpu").cache_bytes
+        s = served(name, sizes, prompt=1, output=length - 1, block_size=1, concurrency=1)
+        assert s.numbers["per_gpu"]["kv_bytes_per_sequence"] == cached
+
+    check()
+
+
+def test_mla_keeps_its_latent_per_token_as_vllm_does():
+    """DeepSeek-V3's cache a token: 61 layers x (kv_lora_rank 512 + qk_rope_head_dim 64) values (vLLM's
+    MLA backends' cache of shape (blocks, block_size, kv_lora_rank + qk_rope_head_dim)), not the 128
+    heads' expanded keys and values transformers' reference cache holds."""
+    cut = served("deepseek_v3", {"n_layers": 2, "n_dense": 1}, concurrency=1)  # 671B fits no one GPU: 2 layers
+    assert cut.numbers["per_gpu"]["kv_bytes_per_token"] == 2 * (512 + 64) * 2
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(STRATEGIES["llama"], st.integers(1, 5000), st.integers(1, 3000), st.sampled_from([1, 8, 16, 32]),
+       st.sampled_from(["bf16", "fp8"]), st.floats(0.3, 1.0))
+def test_capacity_and_concurrency_follow_vllm(sizes, prompt, output, block, kv, utilization):
+    """vLLM (v1 KVCacheManager, full attention): a layer's page is block_size x kv heads / tp x head
+    size x 2 x dtype bytes; blocks = pool // page // layers; max concurrency = blocks / cdiv(max_model_len,
+    block_size), rounded down; the pool is utilization x memory less weights and activations."""
+    sizes = sizes | dict(d_model=64 * sizes["n_heads"], d_ff=1000, vocab=32000)
+    s = served("llama", sizes, prompt=prompt, output=output, block_size=block, memory_utilization=utilization,
+               precision=Precision("bf16", kv))
+    g = s.numbers["per_gpu"]
+    pool = math.floor(H100 * utilization) - g["weights_bytes"] - g["activation_reserve_bytes"] - (
+        8 * sizes["n_layers"] if kv == "fp8" else 0)
+    page = block * sizes["n_kv_heads"] * 64 * 2 * (1 if kv == "fp8" else 2)
+    blocks = pool // page // sizes["n_layers"]
+    assert g["kv_pool_bytes"] == pool
+    assert (s.numbers["kv"]["blocks"], s.numbers["kv"]["capacity_tokens"]) == (blocks, blocks * block)
+    assert s.numbers["max_concurrency"] == blocks // -(-(prompt + output) // block)
+
+
+def test_weights_per_gpu_are_a_rank_s_shards():
+    """Llama-2-7B at tp 2: a rank holds half of each attention and MLP matrix (columns of q, k, v, up and
+    gate; rows of o and down), half the vocabulary's table and head, every norm whole — in bf16 and,
+    packed by AutoGPTQ's rule on each shard, in GPTQ 4-bit."""
+    d, h, v, layers = 4096, 11008, 32000, 32
+    norms = (2 * layers + 1) * d * 2
+    table = 2 * (v // 2) * d * 2
+    bf16 = served("llama", tp=2, concurrency=1).numbers["per_gpu"]["weights_bytes"]
+    assert bf16 == layers * 2 * (4 * d * d + 3 * d * h) // 2 + table + norms
+    gptq = lambda i, o: i * o // 2 + (i // 128) * o * 5 // 2 + 4 * i
+    shards = [(d, d // 2)] * 3 + [(d // 2, d)] + [(d, h // 2)] * 2 + [(h // 2, d)]
+    stored = symcost.quantize(symcost.load(arch("llama")), format="gptq")
+    assert symcost.serve(stored, tp=2, concurrency=1).numbers["per_gpu"]["weights_bytes"] == (
+        layers * sum(gptq(i, o) for i, o in shards) + table + norms)
+
+
+def test_the_bounds_are_rooflines_of_the_exact_counts():
+    """TTFT: max(prefill FLOPs / (tp x peak), bytes / (tp x bandwidth)) with every weight read once; a decode
+    step: the batch's FLOPs at the mean context, the active weights read once and each sequence's cache."""
+    s = served("llama", prompt=1000, output=201, concurrency=8)
+    n, peak, bw = s.numbers, 989.5e12, 3350e9
+    e = symcost.evaluate(symcost.load(arch("llama")), seq_len=1000)
+    assert n["prefill"]["flops"] == e.total["forward"]
+    assert n["ttft_seconds"] == max(n["prefill"]["flops"] / peak, n["prefill"]["bytes"] / bw)
+    step = symcost.inference(symcost.load(arch("llama")), context=1099, new_tokens=1)
+    assert n["decode"]["context"] == 1000 + (201 - 2) // 2 == 1099
+    assert n["decode"]["flops_per_step"] == 8 * step.numbers["step"]
+    assert n["decode"]["bytes_per_step"] == 8 * step.numbers["step_bytes"] - 7 * n["per_gpu"]["weights_bytes"]
+    assert n["tpot_seconds"] == max(n["decode"]["flops_per_step"] / peak, n["decode"]["bytes_per_step"] / bw)
+    assert n["tokens_per_second_per_gpu"] == 8 / n["tpot_seconds"]
+
+
+def test_a_decode_batch_turns_compute_bound_where_the_bounds_cross():
+    s = served("mixtral", {"n_layers": 2}, prompt=64, output=2, concurrency=1)
+    b = s.numbers["decode"]["compute_bound_batch"]
+    at = lambda batch: served("mixtral", {"n_layers": 2}, prompt=64, output=2, concurrency=batch).numbers["decode"]
+    below, here = at(b - 1), at(b)
+    assert below["flops_per_step"] / 989.5e12 < below["bytes_per_step"] / 3350e9
+    assert here["flops_per_step"] / 989.5e12 >= here["bytes_per_step"] / 3350e9
+
+
+def test_what_serve_refuses(cli, write):
+    with pytest.raises(DoesNotFit, match=r"concurrency 10,000 needs .* GiB of KV cache a GPU, has .* GiB"):
+        served("llama", concurrency=10_000)
+    with pytest.raises(DoesNotFit, match="leave no KV cache"):
+        served("mixtral")
+    with pytest.raises(SpecError, match="block_size 0"):
+        served("llama", block_size=0)
+    with pytest.raises(SpecError, match="memory_utilization 1.5"):
+        served("llama", memory_utilization=1.5)
+    with pytest.raises(SpecError, match="gpus 3 is not a multiple of tp x pp = 2"):
+        served("llama", tp=2, gpus=3)
+    with pytest.raises(SpecError, match=r"layers.0.embedding.vocab: tp 3 does not divide vocab = 32000"):
+        served("llama", tp=3)  # vLLM pads the vocabulary to 64 rows, which 3 ranks cannot split
+    with pytest.raises(SpecError, match=r"layers.2.layers.1.attention.heads: tp 64 does not divide heads = 32"):
+        served("llama", tp=64)
+    with pytest.raises(SpecError, match="serve serves a model, not a fine-tune"):
+        symcost.serve(symcost.finetune(arch("llama"), method="lora", rank=8))
+    for args, message, status in [
+        (["--concurrency", "10000"], "error: --concurrency 10,000 needs", 1),
+        (["--block-size", "0"], "Invalid value for '--block-size'", 2),
+        (["--acceptance", "1.5", "--draft", arch("llama")], "error: --acceptance 1.5: expected a rate in [0, 1]", 2),
+        (["--weights-format", "mxfp4,which=experts"], "error: --weights-format which: experts: no linear", 2),
+        (["--weights-format", "gptq,bits=3"], "error: --weights-format bits: ", 2),
+        (["--memory-utilization", "x"], "error: --memory-utilization", 2),
+    ]:
+        r = cli("serve", arch("llama"), *args)
+        assert r.exit_code == status and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 or "Usage" in r.stderr
