@@ -3,8 +3,8 @@
 import-hf accepts these unread and lists them as ignored; any other field it does not read
 is refused, because it may change the architecture. A field belongs here only if no value
 of it changes a count: token ids, dropout probabilities, epsilons, initialisation, dtypes,
-rope frequencies and scaling, cache and output flags, loading metadata (`auto_map`,
-`quantization_config`), generation defaults, and router loss weights.
+rope frequencies and scaling, cache and output flags, loading metadata (`auto_map`), generation
+defaults, and router loss weights. (`quantization_config` changes bytes: hf/quantization.py reads it.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 NAMES = frozenset({
     # loading and bookkeeping
     "_name_or_path", "architectures", "transformers_version", "model_type", "torch_dtype", "dtype", "auto_map",
-    "quantization_config", "_commit_hash", "_attn_implementation", "_attn_implementation_autoset",
+    "_commit_hash", "_attn_implementation", "_attn_implementation_autoset",
     "attn_implementation", "tokenizer_class", "use_bfloat16", "torchscript", "model_max_length",
     "use_flash_attention_2", "_flash_attn_2_enabled", "gradient_checkpointing", "cache_implementation",
     "use_cache", "output_past", "return_dict", "use_return_dict", "output_attentions", "output_hidden_states", "output_scores",

@@ -37,6 +37,7 @@ from .gpt import PARALLEL, _bloom, _falcon, _gpt2, _opt, _parallel
 from .heads import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, head_of
 from .llama import DECODERS, _decoder
 from .moe import _dbrx, _deepseek
+from .quantization import quantization_of
 from .reader import Config
 from .seq2seq import _bart, _t5, _whisper
 from .ssm import _bamba, _granitemoehybrid, _jamba, _mamba, _mamba2
@@ -158,6 +159,8 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
                           "importer for this family")
     c.head = head_of(c, family, head)
     FAMILIES[family](c, w)
+    if (stored := quantization_of(c)) is not None:
+        w.quantization(stored)
     ignored = c.unread()
     _check_sizes(c, w)
     # (summary_first_dropout is the double-heads models' summary, which no imported head has)

@@ -28,6 +28,7 @@ class Writer:
         self.dims: list[str] = []
         self.layers: list[str] = []
         self.keys: dict[str, str] = {}  # dim -> the config field its note starts with
+        self.tail: list[str] = []  # blocks after the layers (quantization)
 
     def note(self, text: str) -> None:
         """A line at the top of the spec: what the model computes that the spec does not write."""
@@ -52,7 +53,11 @@ class Writer:
             self.layer(line, indent + 2)
 
     def text(self) -> str:
-        return "\n".join(self.head + self.dims + ["layers:"] + self.layers) + "\n"
+        return "\n".join(self.head + self.dims + ["layers:"] + self.layers + self.tail) + "\n"
+
+    def quantization(self, fields: dict) -> None:
+        """The checkpoint's storage of its linears (hf/quantization.py)."""
+        self.tail.append(f"quantization: {_flow(fields)}")
 
 
 def _quoted(text: str) -> str:

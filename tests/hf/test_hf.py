@@ -492,7 +492,6 @@ def test_import_errors_name_the_fields_line_and_column(cli, tmp_path, change, fi
 # ids, dropouts, generation defaults (before: each was refused as a field not understood).
 NEUTRAL = {
     "auto_map": {"AutoConfig": "configuration_x.XConfig"},
-    "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128},
     "torch_dtype": "bfloat16", "_attn_implementation_autoset": True, "use_flash_attention_2": False,
     "sep_token_id": 3, "decoder_start_token_id": 0, "forced_eos_token_id": 2,
     "embd_pdrop": 0.1, "hidden_dropout": 0.0, "classifier_dropout_prob": 0.1,
