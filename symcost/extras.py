@@ -21,3 +21,12 @@ def require(module: str, extra: str, what: str):
         missing = MissingExtra(f"{what} needs {NAMES.get(module, module)}: pip install 'symcost[{extra}]'")
         missing.module = module
         raise missing from None
+
+
+def pyplot():
+    """matplotlib's pyplot drawing to files (the Agg backend), or MissingExtra naming symcost[plot]."""
+    matplotlib = require("matplotlib", "plot", "a plot")
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt

@@ -49,6 +49,11 @@ _TABLE = (
     Metric("kv_bytes_per_sequence", "KV cache a sequence", "bytes", "serve"),
     Metric("activation_reserve_bytes", "activation reserve", "bytes", "serve"),
     Metric("kv_pool_bytes", "KV cache pool per GPU", "bytes", "serve"),
+    Metric("shared_prefix_bytes", "shared prefix's KV cache, held once", "bytes", "serve"),
+    Metric("memory_utilization_needed", "memory utilization the batch needs", "ratio", "serve"),
+    Metric("kv_bytes_per_request", "a prompt's KV cache, moved prefill to decode", "bytes", "serve"),
+    Metric("transfer_seconds", "its transfer, bound", "seconds", "serve"),
+    Metric("prefill_replicas_per_decode_replica", "prefill replicas a decode replica keeps busy", "ratio", "serve"),
     Metric("capacity_tokens", "KV capacity, tokens", "tokens", "serve"),
     Metric("blocks", "KV blocks", "ratio", "serve"),
     Metric("max_concurrency", "max concurrency", "ratio", "serve"),
@@ -176,7 +181,9 @@ STRUCTURE = {
     "which": "the linears a format stores", "bits": "bits a stored value", "double_quant": "whether block "
     "constants are quantized too", "kv": "the KV cache pool", "decode": "one "
     "decode step of the batch", "speculative": "speculative decoding", "gamma": "draft tokens a verify step",
-    "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step",
+    "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step", "prefix":
+    "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
+    "disaggregated": "prefill and decode on separate pools",
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (
         "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",

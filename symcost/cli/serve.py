@@ -37,6 +37,8 @@ Examples:
 @click.option("--prompt-tokens", "prompt", type=positive, help="Tokens in a request's prompt (default: seq_len).")
 @click.option("--output-tokens", "output", type=positive, default=256, show_default=True,
               help="Tokens a request generates.")
+@click.option("--prefix-tokens", "prefix", type=click.IntRange(min=0, max=10**9), default=0, show_default=True,
+              help="Prompt tokens every request shares (a system prompt), cached once, as vLLM's prefix caching does.")
 @click.option("--concurrency", type=positive, help="Sequences a replica decodes together (default: as many as fit).")
 @click.option("--max-num-batched-tokens", type=positive, default=8192, show_default=True,
               help="Tokens of the largest prefill chunk, for the activation reserve.")
@@ -46,19 +48,25 @@ Examples:
 @click.option("--gamma", type=positive, default=4, show_default=True, help="Draft tokens a verify step.")
 @click.option("--acceptance", default="0.7", show_default=True,
               help="Acceptance rate of a drafted token, or one per position joined by commas (0.9,0.8,0.7,0.6).")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw the throughput-latency curve (PNG).")
 @set_option
 @format_option(("text", "json"))
 @edge
 def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv_dtype, memory_utilization,
-          block_size, prompt, output, concurrency, max_num_batched_tokens, draft, draft_sets, gamma, acceptance, sets,
-          fmt) -> None:
+          block_size, prompt, output, prefix, concurrency, max_num_batched_tokens, draft, draft_sets, gamma, acceptance,
+          plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
     as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled).
 
-    Exit 1 when the model, or the concurrency asked for, does not fit."""
+    The curve: TPOT and tokens/s per GPU at batches up to the concurrency (--plot draws it); the
+    memory utilization each batch needs. Exit 1 when the model, or the concurrency asked for, does
+    not fit."""
     from .. import api
     from ..literals import real
     from ..precision import Precision
+    from ._options import check_plot, write_output
+
+    check_plot(plot, spec)
 
     if weights_format is not None:
         spec = api.quantize(api.load(spec), **parse_block(weights_format, "format", "weights_format"))
@@ -68,6 +76,10 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv
                        gamma=gamma,
                        acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
-                       prompt=prompt, output=output, concurrency=concurrency,
+                       prompt=prompt, output=output, prefix=prefix, concurrency=concurrency,
                        max_num_batched_tokens=max_num_batched_tokens)
+    if plot:
+        from ..serve.plot import plot_curve
+
+        write_output(plot, lambda path: plot_curve(result, path))
     echo(render(result, fmt))

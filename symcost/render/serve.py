@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from ..metrics import label
-from .text import bytes_human, fit, table, wrap, width
+from .text import bytes_human, fit, table, width
 
 
 def serve_data(s) -> dict:
@@ -13,7 +15,7 @@ def serve_data(s) -> dict:
         "hardware": {"key": s.hardware_key, "name": hw.name, "memory_bytes": hw.memory_bytes, "source": hw.source},
         "serving": {"tp": v.tp, "pp": v.pp, "gpus": v.replica * v.replicas, "replicas": v.replicas,
                     "memory_utilization": v.memory_utilization, "block_size": v.block_size, "prompt": v.prompt,
-                    "output": v.output, "concurrency": s.numbers["decode"]["batch"],
+                    "output": v.output, "prefix": v.prefix, "concurrency": s.numbers["decode"]["batch"],
                     "max_num_batched_tokens": v.max_num_batched_tokens,
                     "dtypes": {k: v.precision.dtype(k) for k in ("weights", "kv")}},
         "quantization": None if s.quantization is None else s.quantization.model_dump(),
@@ -42,13 +44,23 @@ def serve_text(s, limit: int | None = None) -> str:
         (label("capacity_tokens"), "-" if kv["capacity_tokens"] is None else
          f"{kv['capacity_tokens']:,} ({kv['blocks']:,} blocks of {v.block_size})"),
         (label("max_concurrency"), f"{n['max_concurrency']:,}" if n["max_concurrency"] is not None else "-"),
+        (label("memory_utilization_needed") + f" ({d['batch']:,})", f"{n['memory_utilization_needed']:.4f}"),
     ]
+    if v.prefix:
+        rows.insert(3, (label("shared_prefix_bytes") + f" ({v.prefix:,} tokens)", bytes_human(g["shared_prefix_bytes"])))
     bounds = [
         ("TTFT (prefill of one prompt)", _seconds(n["ttft_seconds"])),
         (f"TPOT (batch {d['batch']:,}, context {d['context']:,})", _seconds(n["tpot_seconds"])),
         (label("tokens_per_second_per_gpu"), f"{n['tokens_per_second_per_gpu']:,.0f}"),
         (label("compute_bound_batch"),
          "never" if d["compute_bound_batch"] is None else f"{d['compute_bound_batch']:,}"),
+    ]
+    dis = n["disaggregated"]
+    bounds += [
+        ("disaggregated: " + label("kv_bytes_per_request"), bytes_human(dis["kv_bytes_per_request"])),
+        ("disaggregated: " + label("transfer_seconds"), _seconds(dis["transfer_seconds"])),
+        ("disaggregated: " + label("prefill_replicas_per_decode_replica"),
+         f"{dis['prefill_replicas_per_decode_replica']:.3g}"),
     ]
     if "speculative" in n:
         sp = n["speculative"]
@@ -62,7 +74,12 @@ def serve_text(s, limit: int | None = None) -> str:
     title = f"{s.name} served on {v.replica} x {s.hardware.name} (tp {v.tp}, pp {v.pp})" + (
         f", {v.replicas} replicas" if v.replicas > 1 else "")
     out = [fit(title, limit), "", *table(("memory and capacity (exact)", "per GPU"), rows, limit), "",
-           *table(("time (roofline bounds: estimates)", ""), bounds, limit), "", "notes:"]
+           *table(("time (roofline bounds: estimates)", ""), bounds, limit), "",
+           *table(("batch", "TPOT bound", "tokens/s per GPU", "memory utilization"),
+                  [(f"{r['batch']:,}", _seconds(r["tpot_seconds"]), f"{r['tokens_per_second_per_gpu']:,.0f}",
+                    f"{r['memory_utilization_needed']:.4f}") for r in n["curve"]], limit), "", "notes:"]
 
-    out += [piece for note in s.notes for piece in wrap(f"* {note}", limit)]
+    # prose: broken at spaces (text.wrap breaks formulas at their terms and commas)
+    out += [piece for note in s.notes for piece in textwrap.wrap(note, limit, initial_indent="* ",
+                                                                 subsequent_indent="  ")]
     return "\n".join(out)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..extras import require
-
-
-def _pyplot():
-    matplotlib = require("matplotlib", "plot", "a plot")
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    return plt
+from ..extras import pyplot
 
 
 def plot_fit(runs, fit, law, path: str) -> None:
     """Observed against predicted loss, runs coloured by tokens per parameter."""
-    plt = _pyplot()
+    plt = pyplot()
     predicted = law.loss(runs.params, runs.tokens)
     fig, ax = plt.subplots(figsize=(6, 5))
     points = ax.scatter(predicted, runs.loss, c=np.log10(runs.tokens / runs.params), cmap="viridis", s=18)
@@ -33,7 +25,7 @@ def plot_fit(runs, fit, law, path: str) -> None:
 
 def plot_isoflop(optima, path: str) -> None:
     """Predicted loss against the free dim's size at each budget, the optimum marked."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     for o in optima:
         sizes, loss = np.array(o.curve["sizes"]), np.array(o.curve["loss"])

@@ -62,10 +62,13 @@ class Serving:
     prompt: int | None = None  # tokens; default: the spec's seq_len
     output: int = 256
     concurrency: int | None = None  # sequences a replica decodes together; default: as many as fit
+    prefix: int = 0  # prompt tokens every request shares (a system prompt), cached once (vLLM's prefix caching)
     max_num_batched_tokens: int = 8192
     precision: Precision = Precision()
 
     def __post_init__(self) -> None:
+        if isinstance(self.prefix, bool) or not isinstance(self.prefix, numbers.Integral) or self.prefix < 0:
+            raise SpecError(f"prefix {self.prefix!r}: expected a whole number of shared prompt tokens", param="prefix")
         for name in ("tp", "pp", "gpus", "block_size", "prompt", "output", "concurrency", "max_num_batched_tokens"):
             x = getattr(self, name)
             whole = isinstance(x, numbers.Integral) and not isinstance(x, bool)
@@ -240,9 +243,49 @@ def _blocks(tokens: int, block: int) -> int:
     return -(-tokens // block) * block
 
 
+@dataclass(frozen=True)
+class Memory:
+    """A replica GPU's bytes at the serving's sizes (with the draft's where there is one)."""
+
+    weights: int
+    reserve: int  # the activation reserve (an estimate)
+    scales: int  # an 8-bit cache's per-layer scales
+    pool: int  # what the KV cache may fill
+    per_token: int
+    per_sequence: int  # one sequence's own cache, its shared prefix left out
+    shared: int  # the shared prefix's cache, held once
+    most: int | None  # sequences that fit; None when nothing is cached per sequence
+
+    def needed(self, batch: int, hardware) -> float:
+        """The share of the GPU's memory `batch` sequences need: vLLM's --gpu-memory-utilization for them."""
+        held = self.weights + self.reserve + self.scales + self.shared + batch * self.per_sequence
+        return held / hardware.memory_bytes
+
+
+def _memory(derivation, serving: Serving, hardware, values, target: Replica, small: Replica | None) -> Memory:
+    P, O, B = serving.prompt, serving.output, serving.block_size
+    L, S = _blocks(P + O, B), serving.prefix // B * B  # tokens a sequence holds; shared ones, whole blocks
+    capacity = math.floor(hardware.memory_bytes * Fraction(serving.memory_utilization).limit_denominator(10**9))
+    reserve = _reserve(derivation, serving, values)
+    weights = target.weights + (small.weights if small else 0)
+    scales = target.scales + (small.scales if small else 0)
+    pool = capacity - weights - reserve - scales
+    models = (target, small) if small else (target,)
+    if S and any(r.kv(L - 1) != L * r.kv_per_token for r in models):
+        raise SpecError(f"prefix {serving.prefix}: sharing a prefix is modelled for full attention caches only "
+                        "(a window's or a recurrent state's cache is its own per sequence)", param="prefix")
+    shared = sum(r.kv(S - 1) for r in models) if S else 0
+    per_sequence = sum(r.kv(L - 1) for r in models) - shared
+    if pool - shared <= 0:
+        raise DoesNotFit(f"the weights ({weights / 2**30:.2f} GiB a GPU) and the activation reserve "
+                         f"({reserve / 2**30:.2f} GiB) leave no KV cache in {serving.memory_utilization:g} of "
+                         f"{hardware.memory_bytes / 2**30:.2f} GiB: add GPUs (tp, pp) or store the weights smaller")
+    most = (pool - shared) // per_sequence if per_sequence else None
+    return Memory(weights, reserve, scales, pool, sum(r.kv_per_token for r in models), per_sequence, shared, most)
+
+
 def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str = "",
           values: Mapping[str, int] | None = None, draft: Draft | None = None) -> Serve:
-    from ..plan.time import PEAK_DTYPE
     from ..evaluate import dim_values
 
     spec = derivation.spec
@@ -252,90 +295,120 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         raise spec.doc.error(("finetune",), "serve serves a model, not a fine-tune: drop the finetune block (merge "
                              "its adapters into the weights first)")
     if serving.prompt is None:
-        prompt = int(dim_values(derivation, values)[symbols.dim("seq_len")])
-        serving = replace(serving, prompt=prompt)
+        serving = replace(serving, prompt=int(dim_values(derivation, values)[symbols.dim("seq_len")]))
+    if serving.prefix > serving.prompt:
+        raise SpecError(f"prefix {serving.prefix}: longer than the prompt ({serving.prompt} tokens)", param="prefix")
     if draft is not None and serving.pp > 1:
         raise SpecError("a draft is served on the target's tensor-parallel ranks with pp 1; give pp 1 to plan "
                         "speculative decoding", param="draft")
     rates = draft.rates if draft is not None else ()
-    P, O, B = serving.prompt, serving.output, serving.block_size
-    L = P + O
     target = replica(derivation, serving, values)
     small = replica(draft.derivation, replace(serving, pp=1), draft.values) if draft is not None else None
-
-    tp = serving.tp
-    capacity = math.floor(hardware.memory_bytes * Fraction(serving.memory_utilization).limit_denominator(10**9))
-    reserve = _reserve(derivation, serving, values)
-    weights = target.weights + (small.weights if small else 0)
-    pool = capacity - weights - reserve - target.scales - (small.scales if small else 0)
-    per_sequence = target.kv(_blocks(L, B) - 1) + (small.kv(_blocks(L, B) - 1) if small else 0)
-    per_token = target.kv_per_token + (small.kv_per_token if small else 0)
-    blocks = max(pool, 0) // (B * per_token) if per_token else None
-    most = max(pool, 0) // per_sequence if per_sequence else None
-    if pool <= 0:
-        raise DoesNotFit(f"the weights ({weights / 2**30:.2f} GiB a GPU) and the activation reserve "
-                         f"({reserve / 2**30:.2f} GiB) leave no KV cache in {serving.memory_utilization:g} of "
-                         f"{hardware.memory_bytes / 2**30:.2f} GiB: add GPUs (tp, pp) or store the weights smaller")
-    batch = serving.concurrency if serving.concurrency is not None else most
+    m = _memory(derivation, serving, hardware, values, target, small)
+    batch = serving.concurrency if serving.concurrency is not None else m.most
     if batch is None:
         raise SpecError("nothing is cached per sequence, so nothing bounds the concurrency: give `concurrency=N`")
+    L = serving.prompt + serving.output
     if batch < 1:
-        raise DoesNotFit(f"one sequence of {L:,} tokens needs {per_sequence / 2**30:.2f} GiB of KV cache a GPU, has "
-                         f"{pool / 2**30:.2f} GiB")
-    if most is not None and batch > most:
-        raise DoesNotFit(f"concurrency {batch:,} needs {batch * per_sequence / 2**30:.2f} GiB of KV cache a GPU, "
-                         f"has {pool / 2**30:.2f} GiB (at most {most:,} sequences of {L:,} tokens)",
-                         param="concurrency")
-
-    peak_dtype = "fp8" if spec.quantization is not None and spec.quantization.format in FP8_FORMATS else \
-        PEAK_DTYPE[serving.precision.dtype("weights")]
-    peak, bw = hardware.peak_flops(peak_dtype), hardware.memory_GBps * 1e9
-
-    def bound(flops, moved) -> float:
-        return max(flops / (tp * peak), moved / (tp * bw))
-
-    def step(r: Replica, c: int, b: int, tokens: int = 1) -> tuple[int, int, float]:
-        """One decode step of b sequences with `tokens` new each (a verify step: several) at context c."""
-        flops = b * sum(r.step_flops(c + i) for i in range(tokens))
-        moved = r.active_total + b * r.kv(c + tokens - 1) * tp
-        return flops, moved, bound(flops, moved)
-
-    prefill_bytes = target.weights_total + target.kv(P - 1) * tp
-    prefill = {"flops": target.prefill_flops, "bytes": prefill_bytes,
-               "seconds_bound": bound(target.prefill_flops, prefill_bytes)}
-    mean = P + max(O - 2, 0) // 2  # steps run at contexts P .. P + O - 2
-    flops, moved, seconds = step(target, mean, batch)
-    k = target.kv(mean) * tp  # one sequence's cache, the whole replica's
-    per_seq = target.step_flops(mean)
-    slope = bw * per_seq - peak * k
-    turn = math.ceil(target.active_total * peak / slope) if slope > 0 else None
-    decode = {"batch": batch, "context": mean, "flops_per_step": flops, "bytes_per_step": moved,
-              "seconds_bound": seconds, "compute_bound_batch": turn}
+        raise DoesNotFit(f"one sequence of {L:,} tokens needs {m.per_sequence / 2**30:.2f} GiB of KV cache a GPU, "
+                         f"has {(m.pool - m.shared) / 2**30:.2f} GiB")
+    if m.most is not None and batch > m.most:
+        raise DoesNotFit(f"concurrency {batch:,} needs {(batch * m.per_sequence + m.shared) / 2**30:.2f} GiB of KV "
+                         f"cache a GPU, has {m.pool / 2**30:.2f} GiB (at most {m.most:,} sequences of {L:,} tokens; "
+                         f"{m.needed(batch, hardware):.3f} of the GPU's memory would hold them)", param="concurrency")
+    clock = Clock(spec, serving, hardware)
+    B = serving.block_size
+    blocks = max(m.pool - m.shared, 0) // (B * m.per_token) if m.per_token else None
     numbers = {
-        "per_gpu": {"weights_bytes": target.weights, "kv_bytes_per_token": target.kv_per_token,
-                    "kv_bytes_per_sequence": per_sequence, "activation_reserve_bytes": reserve,
-                    "kv_pool_bytes": pool},
+        "per_gpu": {"weights_bytes": m.weights, "kv_bytes_per_token": m.per_token,
+                    "kv_bytes_per_sequence": m.per_sequence, "shared_prefix_bytes": m.shared,
+                    "activation_reserve_bytes": m.reserve, "kv_pool_bytes": m.pool},
         "kv": {"capacity_tokens": None if blocks is None else blocks * B, "blocks": blocks},
-        "max_concurrency": most,
-        "prefill": prefill,
-        "decode": decode,
-        "ttft_seconds": prefill["seconds_bound"],
-        "tpot_seconds": seconds,
-        "tokens_per_second_per_gpu": batch / seconds / serving.replica,
+        "max_concurrency": m.most,
+        "memory_utilization_needed": m.needed(batch, hardware),
+        **clock.figures(target, batch),
+        "curve": [{"batch": b, "tpot_seconds": t, "tokens_per_second_per_gpu": b / t / serving.replica,
+                   "memory_utilization_needed": m.needed(b, hardware)}
+                  for b in _curve(batch) for t in (clock.tpot(target, b),)],
+        "disaggregated": clock.disaggregated(target, batch),
     }
     if draft is not None:
-        tau = tokens_per_step(rates)
-        _, _, t_draft = step(small, mean, batch)
-        _, _, t_verify = step(target, mean, batch, draft.gamma + 1)
-        per_token = (draft.gamma * t_draft + t_verify) / float(tau)
-        numbers["speculative"] = {
-            "gamma": draft.gamma, "acceptance": [float(a) for a in rates], "tokens_per_step": float(tau),
-            "draft_weights_bytes": small.weights, "draft_kv_bytes_per_sequence": small.kv(_blocks(L, B) - 1),
-            "draft_seconds_bound": t_draft, "verify_seconds_bound": t_verify, "tpot_seconds": per_token,
-            "speedup_bound": seconds / per_token}
-    notes = _notes(derivation, serving, peak_dtype, draft)
+        numbers["speculative"] = clock.speculative(target, small, draft, rates, batch, numbers["tpot_seconds"])
+        numbers["speculative"]["draft_kv_bytes_per_sequence"] = small.kv(_blocks(L, B) - 1)
+    notes = _notes(derivation, serving, clock.peak_dtype, draft)
     return Serve(spec.name, hardware, hardware_key, serving, numbers, tuple(notes), spec.quantization,
                  spec.dimset.plain(dim_values(derivation, values)))
+
+
+def _curve(batch: int) -> list[int]:
+    """Batches for the throughput-latency curve: powers of two up to `batch`, and `batch`."""
+    return sorted({*(2**i for i in range(batch.bit_length()) if 2**i < batch), batch})
+
+
+class Clock:
+    """The time bounds of one replica (the module docstring): rooflines of exact counts."""
+
+    def __init__(self, spec, serving: Serving, hardware) -> None:
+        from ..plan.time import PEAK_DTYPE
+
+        q = spec.quantization
+        self.serving, self.hardware = serving, hardware
+        self.peak_dtype = "fp8" if q is not None and q.format in FP8_FORMATS else PEAK_DTYPE[
+            serving.precision.dtype("weights")]
+        self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
+        # decode steps run at contexts P .. P + O - 2: the mean
+        self.mean = serving.prompt + max(serving.output - 2, 0) // 2
+
+    def bound(self, flops, moved) -> float:
+        tp = self.serving.tp
+        return max(flops / (tp * self.peak), moved / (tp * self.bw))
+
+    def step(self, r: Replica, c: int, b: int, tokens: int = 1) -> tuple[int, int, float]:
+        """One decode step of b sequences with `tokens` new each (a verify step: several) at context c: a
+        shared prefix's cache read once (as a kernel reading it for the batch, cascade attention, does)."""
+        flops = b * sum(r.step_flops(c + i) for i in range(tokens))
+        prefix = self.serving.prefix // self.serving.block_size * self.serving.block_size
+        shared = r.kv(prefix - 1) if prefix else 0
+        moved = r.active_total + (b * r.kv(c + tokens - 1) - (b - 1) * shared) * self.serving.tp
+        return flops, moved, self.bound(flops, moved)
+
+    def tpot(self, r: Replica, b: int) -> float:
+        return self.step(r, self.mean, b)[2]
+
+    def figures(self, target: Replica, batch: int) -> dict:
+        P, tp = self.serving.prompt, self.serving.tp
+        prefill_bytes = target.weights_total + target.kv(P - 1) * tp
+        prefill = {"flops": target.prefill_flops, "bytes": prefill_bytes,
+                   "seconds_bound": self.bound(target.prefill_flops, prefill_bytes)}
+        flops, moved, seconds = self.step(target, self.mean, batch)
+        k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
+        slope = self.bw * target.step_flops(self.mean) - self.peak * k
+        turn = math.ceil(target.active_total * self.peak / slope) if slope > 0 else None
+        return {"prefill": prefill,
+                "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
+                           "seconds_bound": seconds, "compute_bound_batch": turn},
+                "ttft_seconds": prefill["seconds_bound"], "tpot_seconds": seconds,
+                "tokens_per_second_per_gpu": batch / seconds / self.serving.replica}
+
+    def disaggregated(self, target: Replica, batch: int) -> dict:
+        """Prefill on one pool, decode on another: each request's prompt cache crosses between them
+        (every GPU of a replica sends its share over its scale-out link), and how many prefill replicas
+        keep one decode replica fed: its requests a second (batch / (output x TPOT)) x TTFT."""
+        v = self.serving
+        per_gpu = target.kv(v.prompt - 1)
+        ttft, tpot = self.figures(target, batch)["ttft_seconds"], self.tpot(target, batch)
+        return {"kv_bytes_per_request": per_gpu * v.tp, "transfer_seconds": per_gpu / (self.hardware.inter_node_GBps
+                                                                                     * 1e9),
+                "prefill_replicas_per_decode_replica": batch / (v.output * tpot) * ttft}
+
+    def speculative(self, target: Replica, small: Replica, draft: Draft, rates, batch: int, tpot: float) -> dict:
+        tau = tokens_per_step(rates)
+        _, _, t_draft = self.step(small, self.mean, batch)
+        _, _, t_verify = self.step(target, self.mean, batch, draft.gamma + 1)
+        per_token = (draft.gamma * t_draft + t_verify) / float(tau)
+        return {"gamma": draft.gamma, "acceptance": [float(a) for a in rates], "tokens_per_step": float(tau),
+                "draft_weights_bytes": small.weights, "draft_seconds_bound": t_draft,
+                "verify_seconds_bound": t_verify, "tpot_seconds": per_token, "speedup_bound": tpot / per_token}
 
 
 def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Draft | None) -> list[str]:
@@ -356,6 +429,10 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         "communication not counted; TPOT at the generation's mean context",
         MEMORY_NOTE,
     ]
+    if serving.prefix:
+        notes.append(f"prefix caching: the first {serving.prefix // serving.block_size * serving.block_size:,} of the "
+                     f"{serving.prefix:,} shared prompt tokens (whole blocks) cached once for every sequence; a decode "
+                     "step reads them once")
     if any(getattr(s.component, "window", None) is not None for s in derivation.sites):
         notes.append("a windowed layer's cache: min(window, tokens) rounded as above; vLLM may hold one block more")
     if draft is not None:

@@ -36,7 +36,7 @@ def values(drawn: dict) -> dict:
     return out
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=12, deadline=None, derandomize=True)
 @given(sizes)
 def test_shared_weights_equal_pytorch(drawn):
     """Params, forward and backward FLOPs per component equal FlopCounterMode's on a model that

@@ -144,8 +144,8 @@ def test_megatron_bytes_per_parameter(dp):
 
 # --- one GPU is what `memory` says ------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["llama", "transformer_base"] + [pytest.param(n, marks=pytest.mark.slow) for n in
-                                                                   ("transformer", "mixtral", "mistral", "megatron_gpt")])
+@pytest.mark.parametrize("name", ["llama"] + [pytest.param(n, marks=pytest.mark.slow) for n in  # an encoder-decoder too:
+                                              ("transformer_base", "transformer", "mixtral", "mistral", "megatron_gpt")])
 @pytest.mark.parametrize("recompute", ["none", "selective", "full"])
 @pytest.mark.parametrize("attention", ["eager", "flash"])
 def test_one_gpu_is_the_memory_report(name, recompute, attention):
