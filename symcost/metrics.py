@@ -53,6 +53,12 @@ _TABLE = (
     Metric("memory_utilization_needed", "memory utilization the batch needs", "ratio", "serve"),
     Metric("kv_bytes_per_request", "a prompt's KV cache, moved prefill to decode", "bytes", "serve"),
     Metric("transfer_seconds", "its transfer, bound", "seconds", "serve"),
+    Metric("routed_expert_bytes", "routed experts, in host memory", "bytes", "serve"),
+    Metric("expert_cache_bytes", "routed experts cached on the GPU", "bytes", "serve"),
+    Metric("hit_rate", "expert reads the cache answers", "ratio", "serve"),
+    Metric("link_bytes_per_token", "bytes over the host link a token", "bytes", "serve"),
+    Metric("link_seconds_per_token", "host link time a token, bound", "seconds", "serve"),
+    Metric("tokens_per_second_ceiling", "decode tokens/s of one sequence, bound", "tokens/s", "serve"),
     Metric("prefill_replicas_per_decode_replica", "prefill replicas a decode replica keeps busy", "ratio", "serve"),
     Metric("capacity_tokens", "KV capacity, tokens", "tokens", "serve"),
     Metric("blocks", "KV blocks", "ratio", "serve"),
@@ -183,7 +189,9 @@ STRUCTURE = {
     "decode step of the batch", "speculative": "speculative decoding", "gamma": "draft tokens a verify step",
     "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step", "prefix":
     "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
-    "disaggregated": "prefill and decode on separate pools",
+    "disaggregated": "prefill and decode on separate pools", "offload": "routed experts in host memory",
+    "offload_experts": "whether the routed experts are offloaded", "hit_rate_assumed": "whether the hit rate is "
+    "the cached share (routing assumed even) rather than given",
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (
         "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",

@@ -28,7 +28,8 @@ FLAGS = {"dims": "--set", "values": "--set", "keep": "--keep", "metric": "--metr
          "model_id": "--model-id", "head": "--head", "gpus": "--gpus", "zero": "--zero", "device": "--device",
          "attention": "--attention", "tokens": "--tokens", "flops": "--flops",
          "optimal_for": "--optimal-for", "unknown": "--for", "fit": "--fit", "quantization": "--weights-format",
-         "prompt": "--prompt-tokens", "output": "--output-tokens"}
+         "prompt": "--prompt-tokens", "output": "--output-tokens",
+         "hit_rate": "--expert-hit-rate"}
 
 
 # The library's parameters that are options of some command under their own names (--tp, --price, …)

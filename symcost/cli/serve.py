@@ -42,6 +42,10 @@ Examples:
 @click.option("--concurrency", type=positive, help="Sequences a replica decodes together (default: as many as fit).")
 @click.option("--max-num-batched-tokens", type=positive, default=8192, show_default=True,
               help="Tokens of the largest prefill chunk, for the activation reserve.")
+@click.option("--offload-experts", is_flag=True,
+              help="Keep a MoE's routed experts in host memory, a cache of them on the GPU: the decode ceiling.")
+@click.option("--expert-hit-rate", "hit_rate", help="Share of expert reads the GPU's cache answers (default: the "
+              "share of the experts it holds, routing assumed even).")
 @click.option("--draft", type=click.Path(dir_okay=False), help="A draft model's spec: plan speculative decoding.")
 @click.option("--draft-set", "draft_sets", multiple=True, metavar="NAME=VALUE",
               help="Give a dim of the draft a value (repeatable): --draft-set n_layers=1.")
@@ -53,8 +57,8 @@ Examples:
 @format_option(("text", "json"))
 @edge
 def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv_dtype, memory_utilization,
-          block_size, prompt, output, prefix, concurrency, max_num_batched_tokens, draft, draft_sets, gamma, acceptance,
-          plot, sets, fmt) -> None:
+          block_size, prompt, output, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate, draft,
+          draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
     as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled).
 
@@ -76,7 +80,8 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv
                        gamma=gamma,
                        acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
-                       prompt=prompt, output=output, prefix=prefix, concurrency=concurrency,
+                       prompt=prompt, output=output, prefix=prefix, concurrency=concurrency, offload_experts=offload_experts,
+                       hit_rate=None if hit_rate is None else real(hit_rate, "hit_rate"),
                        max_num_batched_tokens=max_num_batched_tokens)
     if plot:
         from ..serve.plot import plot_curve

@@ -35,6 +35,8 @@ class Hardware(BaseModel):
     gpus_per_node: Annotated[int, Field(strict=True, ge=1, le=100_000)]
     inter_node_GBps: GBPS = Field(description="scale-out bandwidth per accelerator, one direction")
     inter_node_source: str
+    host_link_GBps: GBPS | None = Field(None, description="the link to host memory, one direction (PCIe)")
+    host_link_source: str | None = None
     source: str
     date: str
 

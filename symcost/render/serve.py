@@ -15,7 +15,7 @@ def serve_data(s) -> dict:
         "hardware": {"key": s.hardware_key, "name": hw.name, "memory_bytes": hw.memory_bytes, "source": hw.source},
         "serving": {"tp": v.tp, "pp": v.pp, "gpus": v.replica * v.replicas, "replicas": v.replicas,
                     "memory_utilization": v.memory_utilization, "block_size": v.block_size, "prompt": v.prompt,
-                    "output": v.output, "prefix": v.prefix, "concurrency": s.numbers["decode"]["batch"],
+                    "output": v.output, "prefix": v.prefix, "offload_experts": v.offload_experts, "concurrency": s.numbers["decode"]["batch"],
                     "max_num_batched_tokens": v.max_num_batched_tokens,
                     "dtypes": {k: v.precision.dtype(k) for k in ("weights", "kv")}},
         "quantization": None if s.quantization is None else s.quantization.model_dump(),
@@ -62,6 +62,15 @@ def serve_text(s, limit: int | None = None) -> str:
         ("disaggregated: " + label("prefill_replicas_per_decode_replica"),
          f"{dis['prefill_replicas_per_decode_replica']:.3g}"),
     ]
+    if "offload" in n:
+        o = n["offload"]
+        bounds += [
+            ("offload: " + label("routed_expert_bytes"), bytes_human(o["routed_expert_bytes"])),
+            ("offload: " + label("expert_cache_bytes"), bytes_human(o["expert_cache_bytes"])),
+            ("offload: " + label("hit_rate") + (" (assumed)" if o["hit_rate_assumed"] else ""), f"{o['hit_rate']:.3f}"),
+            ("offload: " + label("link_bytes_per_token"), bytes_human(o["link_bytes_per_token"])),
+            ("offload: " + label("tokens_per_second_ceiling"), f"{o['tokens_per_second_ceiling']:,.1f}"),
+        ]
     if "speculative" in n:
         sp = n["speculative"]
         bounds += [

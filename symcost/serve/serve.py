@@ -42,6 +42,7 @@ from ..derive import CONTEXT, Derivation, derive
 from ..errors import DoesNotFit, SpecError
 from ..precision import Precision
 from ..results import Result
+from .offload import offload, routed
 from .speculative import acceptance_of, tokens_per_step
 
 FP8_FORMATS = ("fp8", "fp8-channel", "fp8-block")  # W8A8: the matmuls run in FP8
@@ -63,6 +64,8 @@ class Serving:
     output: int = 256
     concurrency: int | None = None  # sequences a replica decodes together; default: as many as fit
     prefix: int = 0  # prompt tokens every request shares (a system prompt), cached once (vLLM's prefix caching)
+    offload_experts: bool = False  # a MoE's routed experts in host memory, a cache of them on the GPU (offload.py)
+    hit_rate: float | None = None  # of the expert cache; default: the share of the experts it holds
     max_num_batched_tokens: int = 8192
     precision: Precision = Precision()
 
@@ -74,6 +77,15 @@ class Serving:
             whole = isinstance(x, numbers.Integral) and not isinstance(x, bool)
             if x is not None and not (whole and 1 <= x <= MAX_TOKENS):
                 raise SpecError(f"{name} {x!r}: expected a whole number from 1 to {MAX_TOKENS:,}", param=name)
+        h = self.hit_rate
+        if h is not None and (isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(h)
+                              or not 0 <= h <= 1):
+            raise SpecError(f"hit_rate {h!r}: expected the share of expert reads the cache answers, in [0, 1]",
+                            param="hit_rate")
+        if h is not None and not self.offload_experts:
+            raise SpecError("hit_rate is the offloaded experts' cache's: give offload_experts", param="hit_rate")
+        if self.offload_experts and self.pp > 1:
+            raise SpecError("offload_experts is modelled on one pipeline stage: give pp 1", param="offload_experts")
         u = self.memory_utilization
         if isinstance(u, bool) or not isinstance(u, numbers.Real) or not math.isfinite(u) or not 0 < u <= 1:
             raise SpecError(f"memory_utilization {u!r}: expected the share of each GPU's memory the engine may "
@@ -262,12 +274,14 @@ class Memory:
         return held / hardware.memory_bytes
 
 
-def _memory(derivation, serving: Serving, hardware, values, target: Replica, small: Replica | None) -> Memory:
+def _memory(derivation, serving: Serving, hardware, values, target: Replica, small: Replica | None,
+            offloaded: int = 0) -> Memory:
+    """The bytes of a replica GPU; `offloaded`: those of its weights kept in host memory instead."""
     P, O, B = serving.prompt, serving.output, serving.block_size
     L, S = _blocks(P + O, B), serving.prefix // B * B  # tokens a sequence holds; shared ones, whole blocks
     capacity = math.floor(hardware.memory_bytes * Fraction(serving.memory_utilization).limit_denominator(10**9))
     reserve = _reserve(derivation, serving, values)
-    weights = target.weights + (small.weights if small else 0)
+    weights = target.weights - offloaded + (small.weights if small else 0)
     scales = target.scales + (small.scales if small else 0)
     pool = capacity - weights - reserve - scales
     models = (target, small) if small else (target,)
@@ -304,8 +318,9 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
     rates = draft.rates if draft is not None else ()
     target = replica(derivation, serving, values)
     small = replica(draft.derivation, replace(serving, pp=1), draft.values) if draft is not None else None
-    m = _memory(derivation, serving, hardware, values, target, small)
-    batch = serving.concurrency if serving.concurrency is not None else m.most
+    experts = routed(derivation, serving.precision, values, serving.tp) if serving.offload_experts else None
+    m = _memory(derivation, serving, hardware, values, target, small, experts.total if experts else 0)
+    batch = serving.concurrency or (1 if experts else m.most)  # offloading: one sequence unless told
     if batch is None:
         raise SpecError("nothing is cached per sequence, so nothing bounds the concurrency: give `concurrency=N`")
     L = serving.prompt + serving.output
@@ -317,6 +332,11 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
                          f"cache a GPU, has {m.pool / 2**30:.2f} GiB (at most {m.most:,} sequences of {L:,} tokens; "
                          f"{m.needed(batch, hardware):.3f} of the GPU's memory would hold them)", param="concurrency")
     clock = Clock(spec, serving, hardware)
+    moved = None
+    if experts is not None:
+        room = m.pool - m.shared - batch * m.per_sequence  # what the batch's cache leaves the experts
+        moved = offload(experts, room, clock.tpot(target, 1), hardware, serving.hit_rate)
+        clock.floor = moved["link_seconds_per_token"]  # any step reads at least one token's missed experts
     B = serving.block_size
     blocks = max(m.pool - m.shared, 0) // (B * m.per_token) if m.per_token else None
     numbers = {
@@ -332,6 +352,8 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
                   for b in _curve(batch) for t in (clock.tpot(target, b),)],
         "disaggregated": clock.disaggregated(target, batch),
     }
+    if moved is not None:
+        numbers["offload"] = moved
     if draft is not None:
         numbers["speculative"] = clock.speculative(target, small, draft, rates, batch, numbers["tpot_seconds"])
         numbers["speculative"]["draft_kv_bytes_per_sequence"] = small.kv(_blocks(L, B) - 1)
@@ -358,6 +380,7 @@ class Clock:
         self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
         # decode steps run at contexts P .. P + O - 2: the mean
         self.mean = serving.prompt + max(serving.output - 2, 0) // 2
+        self.floor = 0.0  # seconds no decode step beats (offloaded experts crossing the host link)
 
     def bound(self, flops, moved) -> float:
         tp = self.serving.tp
@@ -370,7 +393,7 @@ class Clock:
         prefix = self.serving.prefix // self.serving.block_size * self.serving.block_size
         shared = r.kv(prefix - 1) if prefix else 0
         moved = r.active_total + (b * r.kv(c + tokens - 1) - (b - 1) * shared) * self.serving.tp
-        return flops, moved, self.bound(flops, moved)
+        return flops, moved, max(self.bound(flops, moved), self.floor)
 
     def tpot(self, r: Replica, b: int) -> float:
         return self.step(r, self.mean, b)[2]
@@ -379,7 +402,7 @@ class Clock:
         P, tp = self.serving.prompt, self.serving.tp
         prefill_bytes = target.weights_total + target.kv(P - 1) * tp
         prefill = {"flops": target.prefill_flops, "bytes": prefill_bytes,
-                   "seconds_bound": self.bound(target.prefill_flops, prefill_bytes)}
+                   "seconds_bound": max(self.bound(target.prefill_flops, prefill_bytes), self.floor)}
         flops, moved, seconds = self.step(target, self.mean, batch)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
@@ -429,6 +452,11 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         "communication not counted; TPOT at the generation's mean context",
         MEMORY_NOTE,
     ]
+    if serving.offload_experts:
+        notes.append("routed experts in host memory: the GPU holds the rest, the batch's KV cache and as many experts "
+                     "as fit (the expert cache); each expert a token reads and the cache misses crosses the host link "
+                     + ("(hit rate given)" if serving.hit_rate is not None else "(hit rate: the share of the experts "
+                        "cached, routing assumed even)") + "; the ceiling is one sequence's")
     if serving.prefix:
         notes.append(f"prefix caching: the first {serving.prefix // serving.block_size * serving.block_size:,} of the "
                      f"{serving.prefix:,} shared prompt tokens (whole blocks) cached once for every sequence; a decode "

@@ -216,3 +216,27 @@ def test_the_curve_and_the_disaggregated_figures_are_the_bounds_at_each_batch():
 def test_plot_draws_the_curve(cli, tmp_path):
     r = cli("serve", arch("llama"), "--concurrency", "24", "--plot", tmp_path / "curve.png")
     assert r.exit_code == 0 and (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_offloaded_experts_cross_the_host_link_as_the_cache_misses():
+    """Mixtral-8x7B on one H100, routed experts in host memory: 32 layers x 8 experts x 3 matrices of
+    4096 x 14336 in bf16 leave the GPU; the rest of its memory caches experts; a token reads 2 of 8
+    experts a layer, the missed share over PCIe Gen5 (64 GB/s each way)."""
+    experts = 32 * 8 * 3 * 4096 * 14336 * 2
+    s = served("mixtral", offload_experts=True, prompt=512, output=128)
+    n, o = s.numbers, s.numbers["offload"]
+    full = symcost.memory(symcost.load(arch("mixtral"))).numbers["weights_bytes"]
+    assert o["routed_expert_bytes"] == experts and n["per_gpu"]["weights_bytes"] == full - experts
+    room = n["per_gpu"]["kv_pool_bytes"] - n["per_gpu"]["kv_bytes_per_sequence"]  # one sequence's cache
+    assert o["expert_cache_bytes"] == room < experts and o["hit_rate"] == room / experts and o["hit_rate_assumed"]
+    assert o["link_bytes_per_token"] == (1 - room / experts) * experts / 4
+    assert o["link_seconds_per_token"] == o["link_bytes_per_token"] / 64e9
+    assert n["tpot_seconds"] == o["link_seconds_per_token"] == 1 / o["tokens_per_second_ceiling"]
+    given = served("mixtral", offload_experts=True, hit_rate=0.5, prompt=512, output=128).numbers["offload"]
+    assert given["link_bytes_per_token"] == experts / 8 and not given["hit_rate_assumed"]
+    with pytest.raises(SpecError, match="no moe layer"):
+        served("llama", offload_experts=True)
+    with pytest.raises(SpecError, match="no host link in the catalog"):
+        served("mixtral", offload_experts=True, hardware="tpu-v5p")
+    with pytest.raises(SpecError, match=r"hit_rate 1.5: expected the share"):
+        served("mixtral", offload_experts=True, hit_rate=1.5)
