@@ -241,12 +241,14 @@ def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[s
 
 def _reserve(derivation: Derivation, serving: Serving, values) -> int:
     """The activation reserve per GPU (an estimate): the largest working set of a layer but the LM head
-    (memory.prefill_transient) over max_num_batched_tokens tokens, split by tp. The head's logits are
-    an engine's for the sampled tokens only (one a sequence), and not counted."""
+    (memory.prefill_transient) over max_num_batched_tokens tokens — prompts of the serving's length,
+    as many as that many tokens make — split by tp. The head's logits are an engine's for the sampled
+    tokens only (one a sequence), and not counted."""
     from ..evaluate import dim_values
     from ..memory import prefill_transient
 
-    act = dim_values(derivation, _values(derivation, values, batch=1, seq_len=serving.max_num_batched_tokens))
+    prompts = -(-serving.max_num_batched_tokens // serving.prompt)
+    act = dim_values(derivation, _values(derivation, values, batch=prompts, seq_len=serving.prompt))
     working = prefill_transient(derivation, "flash", logits=False).xreplace(act)
     return int(sympy.ceiling(working.xreplace({symbols.ACT: serving.precision.bytes("activations")}) / serving.tp))
 
@@ -446,7 +448,7 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         f"the activation reserve, in blocks of {serving.block_size} tokens; each sequence's {serving.prompt:,} + "
         f"{serving.output:,} tokens rounded up to whole blocks",
         f"activation reserve: an estimate, the largest layer's prefill working set over "
-        f"{serving.max_num_batched_tokens:,} tokens / tp (vLLM profiles its own)",
+        f"{serving.max_num_batched_tokens:,} tokens (prompts of {serving.prompt:,}) / tp (vLLM profiles its own)",
         f"times are roofline bounds (an engine is slower): {peak_dtype} dense peak, HBM bandwidth, tp GPUs; a "
         "decode step reads the weights one token uses (a MoE's k experts) and every sequence's cache; "
         "communication not counted; TPOT at the generation's mean context",

@@ -368,7 +368,7 @@ NAMES = st.sampled_from(["d_model", "seq_len", "batch", "n_layers", "vocab", "no
 def command_lines(draw):
     spec = draw(st.sampled_from(["architectures/llama.yaml", "architectures/mixtral.yaml", "architectures/mlp.yaml"]))
     sets = [a for _ in range(draw(st.integers(0, 2))) for a in ("--set", f"{draw(NAMES)}={draw(NUMBERS)}")]
-    command = draw(st.sampled_from(["eval", "memory", "sweep", "solve", "inference", "budget", "approx"]))
+    command = draw(st.sampled_from(["eval", "memory", "sweep", "solve", "inference", "budget", "approx", "serve"]))
     extra = {
         "eval": [],
         "memory": draw(st.sampled_from([[], ["--recompute", "full"], ["--attention", "eager"], ["--dtype", "fp8"]])),
@@ -379,6 +379,10 @@ def command_lines(draw):
         "inference": ["--new", draw(NUMBERS)],
         "budget": ["--tokens", draw(NUMBERS)],
         "approx": [],
+        "serve": [draw(st.sampled_from(["--concurrency", "--prompt-tokens", "--memory-utilization", "--acceptance",
+                                        "--expert-hit-rate", "--prefix-tokens"])), draw(NUMBERS),
+                  *draw(st.sampled_from([[], ["--offload-experts"], ["--weights-format", "gptq,group=64"],
+                                         ["--draft", "architectures/mlp.yaml"], ["--tp", "2"]]))],
     }[command]
     return [command, spec, *extra, *sets]
 
@@ -445,7 +449,9 @@ def test_the_api_takes_a_dtype_name_or_a_precision_and_refuses_the_rest():
     *([command, "/dev/zero", *rest] for command, rest in (
         ("derive", ()), ("sweep", ("--vary", "seq_len=1,2")), ("solve", ("--target", "params=1e9", "--for", "d")),
         ("crossover", ("--between", "x", "y", "--in", "d")), ("approx", ()), ("budget", ("--tokens", "1e9")),
-        ("memory", ()), ("inference", ()), ("verify", ()))),
+        ("memory", ()), ("inference", ()), ("verify", ()), ("serve", ()))),
+    ["serve", "architectures/llama.yaml", "--draft", "/dev/zero"],
+    ["serve", "architectures/llama.yaml", "--weights-format", "gptq," + "bits=4," * 10000],
     ["compare", "/dev/zero", "/dev/zero"],
     ["scaling", "fit", "/dev/zero"],
     ["scaling", "optimal", "/dev/zero", "--flops", "1e20", "--for", "d"],
