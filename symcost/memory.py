@@ -106,8 +106,8 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     t = derivation.total
-    # quantized weights take their own bytes (QLoRA's, finetune.py; a served model's, quantization.py); a fine-tune's
-    # gradients and optimizer states are its trainable parameters' only
+    # quantized weights take their own bytes (QLoRA's, finetune.py; a served model's, quantization.py); a
+    # fine-tune's gradients and optimizer states are its trainable parameters' only
     weights = (t.params - t.packed) * precision.bytes("weights") + t.packed_bytes
     kv = t.cache * precision.bytes("kv")
     held = precision.state_bytes(optimizer)
