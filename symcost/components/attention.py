@@ -32,7 +32,7 @@ from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
 from . import dropout
-from .parallel import Rule, by_heads
+from .parallel import TP, Rule, by_heads
 from .base import Component, Ctx, Rate, Size
 from .rmsnorm import norm_grads, rms_saved
 
@@ -83,6 +83,7 @@ class Attention(Projections):
     tunable = True
     parallel = Rule("parallel", by_heads, lambda c: (("heads", c.heads), ("kv_heads", c.n_kv)),
                     torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise")),
+                    widens=lambda c: {"kv_heads": sympy.Max(c.n_kv, TP)},
                     refuses=lambda c: "qk_norm: full normalises over every head at once, so a tp rank would need the "
                     "other ranks' heads (a communication no rule here models)" if c.qk_norm == "full" else None)
     # RMSNorm of queries and keys: true (or "head") over each head with one head_dim of weights for

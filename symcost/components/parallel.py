@@ -44,6 +44,9 @@ class Rule:
     torch: tuple[tuple[str, str], ...] = ()
     # why a layer of this type cannot be split by tp, when one of its settings forbids it (else None)
     refuses: Callable = lambda c: None
+    # the fields a serving engine widens so that tp divides them, as vLLM replicates key/value heads when tp
+    # exceeds them (each rank then holds one); training frameworks refuse such a tp, and so does plan
+    widens: Callable = lambda c: {}
 
 
 REPLICATED = Rule("replicated")

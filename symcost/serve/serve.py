@@ -3,7 +3,8 @@
 Exact, per GPU of the most loaded pipeline stage:
 - weights: each layer's share of a tensor-parallel rank (plan's pieces, the same rules), in the
   weights' dtype or as the spec's `quantization` stores its linears (quantization.py); the token
-  table and LM head padded to a multiple of 64 rows, as vLLM pads them (where tp divides 64);
+  table and LM head padded to a multiple of 64 rows, as vLLM pads them (where tp divides 64); what
+  a rule `widens` widened (key/value heads fewer than tp: one on each rank, as vLLM replicates them);
 - the KV cache of one sequence: each layer's decode cache on the rank (keys and values of its
   kv_heads / tp heads; MLA's compressed latent and rope key, whole on every rank, as vLLM keeps it;
   a window's last tokens; a recurrent state, fixed per sequence), its tokens rounded up to whole
@@ -186,9 +187,10 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     # vLLM's VocabParallelEmbedding pads the vocabulary to a multiple of 64 and splits that by tp
     pad = 64 // serving.tp if 64 % serving.tp == 0 else None
     ex = Execution(tp=serving.tp, pp=serving.pp, precision=precision, vocab_multiple=pad)
-    sites = layer_sites(derivation, serving.tp)
+    value = lambda e: sympy.sympify(e).xreplace(subst)
+    sites = [(widened(site, rule, serving.tp, value), rule) for site, rule in layer_sites(derivation, serving.tp)]
     main = main_repeat(derivation)
-    _check(derivation, ex, lambda e: sympy.sympify(e).xreplace(subst), sites, main)
+    _check(derivation, ex, value, sites, main)
     f = formulas(derivation, ex, sites)
     at = lambda e: sympy.sympify(e).xreplace(subst).xreplace(ex.values())
     weights = max(int(at(d["weights_bytes"])) for d in f.per_stage.values())
@@ -211,6 +213,23 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
                    lambda c: int(flops.xreplace({context: sympy.Integer(c)})), int(t.forward.xreplace(subst)), scales)
 
 
+def widened(site, rule, tp: int, value=None):
+    """The site as vLLM runs it under tp: key/value heads fewer than tp replicated so that each rank holds
+    one (its QKVParallelLinear; tp must then be a multiple of them), the rule's `widens`; with `value`,
+    that checked at the sizes."""
+    from ..plan.execution import TP
+
+    widen = rule.widens(site.component)
+    if tp == 1 or not widen:
+        return site
+    for name, size in rule.divides(site.component) if value is not None else ():
+        if name in widen and value(size) < tp and tp % value(size):
+            raise SpecError(f"tp {tp}: neither divides nor is a multiple of {name} = {value(size)} "
+                            "(vLLM replicates them only then)", param="tp")
+    update = {k: v.xreplace({TP: tp}) for k, v in widen.items()}
+    return replace(site, component=site.component.model_copy(update=update))
+
+
 def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[sympy.Expr, sympy.Expr]:
     """Values one tensor-parallel rank of the most loaded stage caches, per sequence, as a closed form in
     the context; and the number of its layers that cache (each keeps a key and a value scale in 8 bits)."""
@@ -224,6 +243,7 @@ def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[s
         if not isinstance(c, Component):
             continue
         rule = rule_of(c)
+        c = widened(site, rule, serving.tp).component
         local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
         inside = main is not None and site.where[1] == main
         share = sympy.Integer(serving.pp) if inside else 1

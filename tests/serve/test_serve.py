@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch
+from conftest import ROOT, arch
 from symcost.errors import DoesNotFit, SpecError
 from symcost.evaluate import dim_values
 from symcost.precision import Precision
@@ -240,3 +240,19 @@ def test_offloaded_experts_cross_the_host_link_as_the_cache_misses():
         served("mixtral", offload_experts=True, hardware="tpu-v5p")
     with pytest.raises(SpecError, match=r"hit_rate 1.5: expected the share"):
         served("mixtral", offload_experts=True, hit_rate=1.5)
+
+
+def test_key_value_heads_fewer_than_tp_are_replicated_as_vllm_does():
+    """Llama-3.3-70B (8 KV heads) at tp 16: vLLM's QKVParallelLinear gives each rank one KV head (each
+    replicated twice): its k and v projections of 8192 x 128 and one head's cache, beside a sixteenth
+    of every other matrix."""
+    seventy = symcost.load(ROOT / "examples" / "llama-3-70b.yaml")
+    g = symcost.serve(seventy, tp=16, concurrency=1).numbers["per_gpu"]
+    d, f, v, layers, hd = 8192, 28672, 128256, 80, 128
+    per_layer = d * (64 * hd // 16) * 2 + 2 * d * hd + 3 * d * (f // 16) + 2 * d
+    assert g["weights_bytes"] == 2 * (layers * per_layer + 2 * (v // 16) * d + d)
+    assert g["kv_bytes_per_token"] == layers * 2 * 1 * hd * 2
+    with pytest.raises(SpecError, match="tp 12: neither divides nor is a multiple of kv_heads = 8"):
+        symcost.serve(seventy, tp=12, concurrency=1)
+    with pytest.raises(SpecError, match="does not divide kv_heads"):  # plan keeps refusing: training frameworks do
+        symcost.plan(seventy, gpus=16, tp=16)
