@@ -25,13 +25,14 @@ GPT = arch("megatron_gpt")
 
 # (entry, dense BF16 TFLOP/s, the datasheet's figure with 2:4 sparsity): dense is half of it
 DENSE = {"a100-40gb": (312, 624), "a100-80gb": (312, 624), "h100-sxm": (989.5, 1979), "h100-pcie": (756.5, 1513),
-         "h200": (989.5, 1979), "b200": (2250, 4500), "mi300x": (1307.4, 2614.9), "l4": (121, 242),
+         "h200": (989.5, 1979), "b200": (2250, 4500), "mi300x": (1307.4, 2614.9), "mi325x": (1307.4, 2614.9),
+         "l4": (121, 242),
          "l40s": (362.05, 733), "rtx-4090": (165.2, 330.4)}
 
 
 def test_catalog_has_every_part_the_issue_names_with_a_source_and_date():
     parts = catalog()
-    for key in (*DENSE, "tpu-v5e", "tpu-v5p"):
+    for key in (*DENSE, "tpu-v5e", "tpu-v5p", "tpu-v6e"):
         entry = parts[key]
         assert entry.source.startswith("https://") and entry.date and entry.inter_node_source
         assert entry.tflops["bf16"] > 0 and entry.memory_GB > 0 and entry.memory_GBps > 0
@@ -44,10 +45,21 @@ def test_catalog_peaks_are_dense_not_sparse(key):
     assert 1.95 < sparse / dense < 2.05  # as printed: L40S's sheet gives 362.05 dense, 733 sparse
 
 
-def test_google_published_tpu_figures():  # cloud.google.com/tpu/docs/v5e and v5p
-    v5e, v5p = catalog()["tpu-v5e"], catalog()["tpu-v5p"]
+def test_google_published_tpu_figures():  # cloud.google.com/tpu/docs/v5e, v5p and v6e
+    v5e, v5p, v6e = catalog()["tpu-v5e"], catalog()["tpu-v5p"], catalog()["tpu-v6e"]
     assert (v5e.tflops["bf16"], v5e.memory_GB, v5e.memory_GBps) == (197, 16, 819)
     assert (v5p.tflops["bf16"], v5p.memory_GB, v5p.memory_GBps) == (459, 95, 2765)
+    assert (v6e.tflops["bf16"], v6e.tflops["int8"], v6e.memory_GB, v6e.memory_GBps, v6e.intra_node_GBps) == (
+        918, 1836, 32, 1638, 800)
+
+
+def test_host_links_are_the_datasheets_pcie_one_way():
+    """Gen4 x16: 64 GB/s both ways on the A100, L4, L40S and RTX 4090 sheets; Gen5 x16: 128 GB/s on the
+    H100, H200 and MI300X/MI325X ones; half of it each way. No figure, no entry (TPUs, B200)."""
+    links = {k: e.host_link_GBps for k, e in catalog().items()}
+    assert {k for k, v in links.items() if v == 32} == {"a100-40gb", "a100-80gb", "l4", "l40s", "rtx-4090"}
+    assert {k for k, v in links.items() if v == 64} == {"h100-sxm", "h100-pcie", "h200", "mi300x", "mi325x"}
+    assert all(links[k] is None for k in ("b200", "tpu-v5e", "tpu-v5p", "tpu-v6e"))
 
 
 def test_a_users_hardware_file_adds_entries(tmp_path):
