@@ -187,7 +187,8 @@ STRUCTURE = {
     "which": "the linears a format stores", "bits": "bits a stored value", "double_quant": "whether block "
     "constants are quantized too", "kv": "the KV cache pool", "decode": "one "
     "decode step of the batch", "speculative": "speculative decoding", "gamma": "draft tokens a verify step",
-    "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step", "prefix":
+    "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step", "flops_in_bound":
+    "whether a decode step's bound counts its FLOPs (not for MLA: its reference re-expands the cache)", "prefix":
     "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
     "disaggregated": "prefill and decode on separate pools", "offload": "routed experts in host memory",
     "offload_experts": "whether the routed experts are offloaded", "hit_rate_assumed": "whether the hit rate is "

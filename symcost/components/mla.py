@@ -27,6 +27,7 @@ from ..symbols import ACT
 from .attention import above_one, cached_tokens, core, core_saved, extend_cache, products, score_entries
 from .rmsnorm import rms_saved
 from .base import Component, Ctx, Size
+from .parallel import TP, Rule
 from .rmsnorm import RMSNorm
 
 
@@ -34,6 +35,13 @@ class MLA(Component):
     kind = "mla"
     attends = "latent"
     mixes_tokens = True
+    # vLLM's DeepseekV2MLAAttention: the query and key/value down-projections whole on every rank
+    # (ReplicatedLinear), their up-projections split by heads (column-parallel), o_proj by rows; the
+    # latent cache whole on every rank. Serving only (Rule.trains): in training the down-projections'
+    # weight gradients are partial sums over the ranks, a collective no rule here counts
+    parallel = Rule("parallel", lambda c: {"heads": c.heads / TP}, lambda c: (("heads", c.heads),),
+                    torch=(("q_proj", "colwise"), ("q_b_proj", "colwise"), ("kv_b_proj", "colwise"),
+                           ("o_proj", "rowwise")), trains=False)
     dim: Size
     heads: Size
     kv_lora_rank: Size  # the cached latent

@@ -47,6 +47,9 @@ class Rule:
     # the fields a serving engine widens so that tp divides them, as vLLM replicates key/value heads when tp
     # exceeds them (each rank then holds one); training frameworks refuse such a tp, and so does plan
     widens: Callable = lambda c: {}
+    # False: the split is a serving engine's (vLLM's), whose forward it models; training would add collectives
+    # (the gradients of weights every rank holds whole) that no rule here counts, so plan refuses tp > 1
+    trains: bool = True
 
 
 REPLICATED = Rule("replicated")

@@ -140,10 +140,10 @@ def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
         return total(parts.values()).forward
     return sympy.Integer(0)
 
-def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site, Rule]]:
-    """Each layer's site and rule; a type without a rule is refused when tp > 1, a layer carrying
-    a state along the sequence when cp > 1, and a shared repeat (its per-GPU weights would be
-    counted once per pass)."""
+def layer_sites(derivation: Derivation, tp: int, cp: int = 1, training: bool = True) -> list[tuple[Site, Rule]]:
+    """Each layer's site and rule; a type without a rule (`training`: a rule that trains) is refused
+    when tp > 1, a layer carrying a state along the sequence when cp > 1, and a shared repeat (its
+    per-GPU weights would be counted once per pass)."""
     _refuse_shared(derivation.spec)
     if tp > 1 and adapted(derivation):
         raise derivation.spec.doc.error(("finetune",), ADAPTERS)
@@ -151,7 +151,7 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1) -> list[tuple[Site
     for site in derivation.sites:
         if not isinstance(site.component, Component):
             continue
-        if tp > 1 and (why := refusal(site.component)):
+        if tp > 1 and (why := refusal(site.component, training)):
             raise derivation.spec.doc.error(site.where, f"{why}; run this spec with tp 1")
         if cp > 1 and (why := cp_refusal(site.component)):
             raise derivation.spec.doc.error(site.where, f"{why}; run this spec with cp 1")

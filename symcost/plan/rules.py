@@ -15,10 +15,13 @@ def rule_of(component) -> Rule:
     return type(component).parallel or REPLICATED
 
 
-def refusal(component) -> str | None:
-    """Why tp cannot split this layer (its type has no rule, or one of its settings forbids it), else None."""
+def refusal(component, training: bool = True) -> str | None:
+    """Why tp cannot split this layer (its type has no rule, one of its settings forbids it, or, `training`,
+    its rule is a serving engine's only), else None."""
     rule = type(component).parallel
-    if rule is None:
-        ruled = sorted(kind for kind in REGISTRY if REGISTRY[kind].parallel is not None)
-        return f"{component.kind} layers have no tensor-parallel rule (types with one: {', '.join(ruled)})"
+    if rule is None or (training and not rule.trains):
+        ruled = sorted(kind for kind in REGISTRY if (r := REGISTRY[kind].parallel) is not None and (r.trains or
+                                                                                                  not training))
+        only = " for training; serve splits them as vLLM does" if rule is not None else ""
+        return f"{component.kind} layers have no tensor-parallel rule{only} (types with one: {', '.join(ruled)})"
     return rule.refuses(component)

@@ -52,7 +52,7 @@ def serve_text(s, limit: int | None = None) -> str:
         ("TTFT (prefill of one prompt)", _seconds(n["ttft_seconds"])),
         (f"TPOT (batch {d['batch']:,}, context {d['context']:,})", _seconds(n["tpot_seconds"])),
         (label("tokens_per_second_per_gpu"), f"{n['tokens_per_second_per_gpu']:,.0f}"),
-        (label("compute_bound_batch"),
+        (label("compute_bound_batch"), "-" if not d["flops_in_bound"] else
          "never" if d["compute_bound_batch"] is None else f"{d['compute_bound_batch']:,}"),
     ]
     dis = n["disaggregated"]

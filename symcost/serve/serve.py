@@ -188,7 +188,8 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     pad = 64 // serving.tp if 64 % serving.tp == 0 else None
     ex = Execution(tp=serving.tp, pp=serving.pp, precision=precision, vocab_multiple=pad)
     value = lambda e: sympy.sympify(e).xreplace(subst)
-    sites = [(widened(site, rule, serving.tp, value), rule) for site, rule in layer_sites(derivation, serving.tp)]
+    sites = [(widened(site, rule, serving.tp, value), rule) for site, rule in
+             layer_sites(derivation, serving.tp, training=False)]
     main = main_repeat(derivation)
     _check(derivation, ex, value, sites, main)
     f = formulas(derivation, ex, sites)
@@ -353,7 +354,7 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         raise DoesNotFit(f"concurrency {batch:,} needs {(batch * m.per_sequence + m.shared) / 2**30:.2f} GiB of KV "
                          f"cache a GPU, has {m.pool / 2**30:.2f} GiB (at most {m.most:,} sequences of {L:,} tokens; "
                          f"{m.needed(batch, hardware):.3f} of the GPU's memory would hold them)", param="concurrency")
-    clock = Clock(spec, serving, hardware)
+    clock = Clock(derivation, serving, hardware)
     moved = None
     if experts is not None:
         room = m.pool - m.shared - batch * m.per_sequence  # what the batch's cache leaves the experts
@@ -392,16 +393,19 @@ def _curve(batch: int) -> list[int]:
 class Clock:
     """The time bounds of one replica (the module docstring): rooflines of exact counts."""
 
-    def __init__(self, spec, serving: Serving, hardware) -> None:
+    def __init__(self, derivation, serving: Serving, hardware) -> None:
         from ..plan.time import PEAK_DTYPE
 
-        q = spec.quantization
+        q = derivation.spec.quantization
         self.serving, self.hardware = serving, hardware
         self.peak_dtype = "fp8" if q is not None and q.format in FP8_FORMATS else PEAK_DTYPE[
             serving.precision.dtype("weights")]
         self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
         # decode steps run at contexts P .. P + O - 2: the mean
         self.mean = serving.prompt + max(serving.output - 2, 0) // 2
+        # MLA's reference decode re-expands the whole cached latent through kv_b_proj every step, which an
+        # engine absorbing kv_b_proj into the query and output does not: its step FLOPs would bound too high
+        self.latent = any(getattr(s.component, "attends", None) == "latent" for s in derivation.sites)
         self.floor = 0.0  # seconds no decode step beats (offloaded experts crossing the host link)
 
     def bound(self, flops, moved) -> float:
@@ -415,7 +419,8 @@ class Clock:
         prefix = self.serving.prefix // self.serving.block_size * self.serving.block_size
         shared = r.kv(prefix - 1) if prefix else 0
         moved = r.active_total + (b * r.kv(c + tokens - 1) - (b - 1) * shared) * self.serving.tp
-        return flops, moved, max(self.bound(flops, moved), self.floor)
+        seconds = self.bound(0 if self.latent else flops, moved)
+        return flops, moved, max(seconds, self.floor)
 
     def tpot(self, r: Replica, b: int) -> float:
         return self.step(r, self.mean, b)[2]
@@ -428,10 +433,10 @@ class Clock:
         flops, moved, seconds = self.step(target, self.mean, batch)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
-        turn = math.ceil(target.active_total * self.peak / slope) if slope > 0 else None
+        turn = math.ceil(target.active_total * self.peak / slope) if slope > 0 and not self.latent else None
         return {"prefill": prefill,
                 "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
-                           "seconds_bound": seconds, "compute_bound_batch": turn},
+                           "seconds_bound": seconds, "compute_bound_batch": turn, "flops_in_bound": not self.latent},
                 "ttft_seconds": prefill["seconds_bound"], "tpot_seconds": seconds,
                 "tokens_per_second_per_gpu": batch / seconds / self.serving.replica}
 
@@ -474,6 +479,10 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         "communication not counted; TPOT at the generation's mean context",
         MEMORY_NOTE,
     ]
+    if any(getattr(s.component, "attends", None) == "latent" for s in derivation.sites):
+        notes.append("MLA: a decode step's bound is its bytes alone — its FLOPs are the reference's, which re-expands "
+                     "the cached latent through kv_b_proj every step where an engine absorbs kv_b_proj (far fewer); "
+                     "TTFT keeps both terms (prefill expands once, as engines do)")
     if serving.offload_experts:
         notes.append("routed experts in host memory: the GPU holds the rest, the batch's KV cache and as many experts "
                      "as fit (the expert cache); each expert a token reads and the cache misses crosses the host link "

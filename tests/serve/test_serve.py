@@ -256,3 +256,51 @@ def test_key_value_heads_fewer_than_tp_are_replicated_as_vllm_does():
         symcost.serve(seventy, tp=12, concurrency=1)
     with pytest.raises(SpecError, match="does not divide kv_heads"):  # plan keeps refusing: training frameworks do
         symcost.plan(seventy, gpus=16, tp=16)
+
+
+MLA = """
+name: mla-tp
+dims: {{d: {d}, h: {h}, V: {V}, seq_len: 4, batch: 1}}
+layers:
+  - embedding: {{vocab: V, dim: d}}
+  - rotary: {{dim: 2}}
+  - repeat: 2
+    layers:
+      - rmsnorm: {{dim: d}}
+      - mla: {{dim: d, heads: h, q_lora_rank: {q}, kv_lora_rank: 6, qk_nope_dim: 2, qk_rope_dim: 2, v_head_dim: 3,
+              causal: true}}
+      - rmsnorm: {{dim: d}}
+      - mlp: {{dim: d, hidden: {f}, gated: true, activation: silu}}
+  - rmsnorm: {{dim: d}}
+  - lm_head: {{dim: d, vocab: V}}
+"""
+
+
+@pytest.mark.needs("torch")
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(st.sampled_from([2, 4, 8]), st.integers(1, 2), st.sampled_from(["null", 5]), st.integers(1, 2))
+def test_mla_splits_by_heads_as_vllm_does_and_dtensor_agrees(tp, k, q, m):
+    """vLLM's MLA: down-projections and their norms whole on every rank, the up-projections by heads,
+    o_proj by rows (the rule's torch plan applied by DTensor on a fake world: each rank's parameters),
+    the latent cache whole on every rank; plan refuses the split for training."""
+    import torch
+    from torch.distributed.device_mesh import init_device_mesh
+
+    from symcost.measure import reference, shards
+
+    spec = symcost.loads(MLA.format(d=4 * tp, h=tp * k, V=64 * m, q=q, f=2 * tp))
+    d = symcost.derive(spec)
+    with shards.fake_world(tp):
+        mesh = init_device_mesh("cpu", (tp,))
+        with torch.device("meta"):
+            model = reference.build(d, dim_values(d, {}))
+        shards.tensor_parallel(model, mesh)
+        local = shards.local_params(model)
+    s = symcost.serve(spec, tp=tp, precision="fp32", concurrency=1, hardware="h200")
+    assert s.numbers["per_gpu"]["weights_bytes"] == 4 * local
+    assert s.numbers["per_gpu"]["kv_bytes_per_token"] == 2 * (6 + 2) * 4  # two layers' latent and rope key
+    n = s.numbers
+    assert not n["decode"]["flops_in_bound"] and n["decode"]["compute_bound_batch"] is None
+    assert n["tpot_seconds"] == n["decode"]["bytes_per_step"] / (tp * 4800e9)  # its bytes alone bound it
+    with pytest.raises(SpecError, match="mla layers have no tensor-parallel rule for training"):
+        symcost.plan(spec, gpus=tp, tp=tp)
