@@ -5,6 +5,10 @@
   work (norms, activations, softmax, bias and residual adds) counts 0; causal attention
   is counted in full, as the kernels multiply the whole score matrix.
 - macs: multiply-accumulates (the fvcore / ptflops / thop habit) = pytorch / 2.
+- kernel: the matmul FLOPs a fused kernel needs: pytorch's, with causal attention counted over the
+  n(n+1)/2 scores the mask keeps (a window's kept pairs too), as FlashAttention skips masked
+  blocks (it computes the diagonal's blocks whole: a little more) — the floor serve's time bounds
+  divide by the peak.
 - full: pytorch plus elementwise work at the per-element constants in ELEMENTWISE, and
   causal attention counted as the n(n+1)/2 scores that matter. Backward elementwise
   work is taken as 2x forward (one pass for each of the gradient's reads and writes);
@@ -73,6 +77,9 @@ CONVENTIONS = {
         Convention("pytorch", 2, False, False,
                    "FlopCounterMode: 2 FLOPs per multiply-add, matmul-class ops only, causal attention in full"),
         Convention("macs", 1, False, False, "multiply-accumulates of matmul-class ops (= pytorch / 2)"),
+        Convention("kernel", 2, False, True,
+                   "2 FLOPs per multiply-add of matmul-class ops, causal attention over the kept scores only",
+                   counter_formulas=False),
         Convention("full", 2, True, True,
                    "pytorch + elementwise work at symcost's per-element constants, causal attention halved",
                    counter_formulas=False),

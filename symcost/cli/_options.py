@@ -203,7 +203,8 @@ convention_option = click.option(
     type=click.Choice(list(CONVENTIONS)),
     default="pytorch",
     show_default=True,
-    help="FLOP convention: pytorch (FlopCounterMode), macs (= pytorch/2), full (+ elementwise, causal halved).",
+    help="FLOP convention: pytorch (FlopCounterMode), macs (= pytorch/2), kernel (causal attention's kept scores "
+         "only), full (+ elementwise, causal halved).",
 )
 dtype_option = click.option(
     "--dtype", type=click.Choice(list(BYTES)), default="bf16", show_default=True,

@@ -20,7 +20,7 @@ Estimates, labelled as such:
   max_num_batched_tokens tokens (the rule memory.prefill_transient uses), split by tp — vLLM measures its own by
   a profiling run;
 - time bounds: rooflines, max(FLOPs / (tp x peak), bytes / (tp x bandwidth)) per replica, which no
-  engine beats: prefill reads every weight once; a decode step reads the weights its tokens use
+  engine beats, the FLOPs under the `kernel` convention (causal attention's kept scores only): prefill reads every weight once; a decode step reads the weights its tokens use
   (a MoE's k experts: a floor, as a batch touches more) and each sequence's cache; communication is
   not counted (a bound stays one). TPOT is the step bound at the generation's mean context, which
   for a convex bound is at most the mean of the steps' bounds.
@@ -200,7 +200,9 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     weights_total = int(at((t.params - t.packed) * w + t.packed_bytes))
     active_total = int(at((t.active_params - t.active_packed) * w + t.active_packed_bytes))
 
-    step = derive(spec, derivation.convention, decode=True)
+    # the bounds' FLOPs: what a fused kernel needs (conventions.py), causal attention's kept scores only
+    prefill = derive(spec, "kernel")
+    step = derive(spec, "kernel", decode=True)
     context = symbols.dim(CONTEXT)
     step_subst = {k: v for k, v in dim_values(step, {**one, CONTEXT: 1}).items() if k != context}  # kept a symbol
     cache, layers = _rank_cache(step, serving, main)
@@ -211,7 +213,8 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     flops = step.total.forward.xreplace(step_subst)
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
     return Replica(weights, weights_total, active_total, kv(far) - kv(far - 1), kv,
-                   lambda c: int(flops.xreplace({context: sympy.Integer(c)})), int(t.forward.xreplace(subst)), scales)
+                   lambda c: int(flops.xreplace({context: sympy.Integer(c)})),
+                   int(prefill.total.forward.xreplace(dim_values(prefill, one))), scales)
 
 
 def widened(site, rule, tp: int, value=None):

@@ -135,7 +135,7 @@ def test_render_is_the_one_entry_the_commands_print_through():
 
 def test_the_api_bounds_what_it_is_given():
     """What the commands bound, the functions bound too, each in one SpecError naming the argument."""
-    with pytest.raises(symcost.SpecError, match=r"^convention: expected a name \(pytorch, macs, full\), got dict; "
+    with pytest.raises(symcost.SpecError, match=r"^convention: expected a name \(pytorch, macs, kernel, full\), got dict; "
                        r"derive takes no dims"):
         symcost.derive(LLAMA, {"d_model": 1536})  # before: TypeError, unhashable dict
     assert symcost.evaluate(LLAMA, {"d_model": 1536}).dims["d_model"] == 1536  # values as a positional mapping

@@ -103,3 +103,9 @@ def test_full_convention_counts_elementwise_and_halves_causal():
     assert forward("full", "false") == forward("pytorch", "false") + b * h * n * n * (softmax + scale)
     kept = n * (n + 1) // 2
     assert forward("full", "true") == projections + 2 * 2 * b * h * kept * hd + b * h * kept * (softmax + scale)
+    # kernel: pytorch's matmuls, over the kept scores of a causal layer (all of them without a mask)
+    assert forward("kernel", "false") == forward("pytorch", "false")
+    assert forward("kernel", "true") == projections + 2 * 2 * b * h * kept * hd
+    window = symcost.loads(text.replace("CAUSAL", "true, window: 3"))  # query i keeps min(3, i + 1) keys
+    kept = sum(min(3, i + 1) for i in range(n))
+    assert symcost.evaluate(symcost.derive(window, "kernel")).total["forward"] == projections + 2 * 2 * b * h * kept * hd
