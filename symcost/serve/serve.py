@@ -376,8 +376,8 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         "curve": [{"batch": b, "tpot_seconds": t, "tokens_per_second_per_gpu": b / t / serving.replica,
                    "memory_utilization_needed": m.needed(b, hardware)}
                   for b in _curve(batch) for t in (clock.tpot(target, b),)],
-        "disaggregated": clock.disaggregated(target, batch),
     }
+    numbers["disaggregated"] = clock.disaggregated(target, batch, numbers["ttft_seconds"], numbers["tpot_seconds"])
     if moved is not None:
         numbers["offload"] = moved
     if draft is not None:
@@ -443,13 +443,12 @@ class Clock:
                 "ttft_seconds": prefill["seconds_bound"], "tpot_seconds": seconds,
                 "tokens_per_second_per_gpu": batch / seconds / self.serving.replica}
 
-    def disaggregated(self, target: Replica, batch: int) -> dict:
+    def disaggregated(self, target: Replica, batch: int, ttft: float, tpot: float) -> dict:
         """Prefill on one pool, decode on another: each request's prompt cache crosses between them
         (every GPU of a replica sends its share over its scale-out link), and how many prefill replicas
         keep one decode replica fed: its requests a second (batch / (output x TPOT)) x TTFT."""
         v = self.serving
         per_gpu = target.kv(v.prompt - 1)
-        ttft, tpot = self.figures(target, batch)["ttft_seconds"], self.tpot(target, batch)
         return {"kv_bytes_per_request": per_gpu * v.tp, "transfer_seconds": per_gpu / (self.hardware.inter_node_GBps
                                                                                      * 1e9),
                 "prefill_replicas_per_decode_replica": batch / (v.output * tpot) * ttft}

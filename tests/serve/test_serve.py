@@ -305,3 +305,22 @@ def test_mla_splits_by_heads_as_vllm_does_and_dtensor_agrees(tp, k, q, m):
     assert n["tpot_seconds"] == n["decode"]["bytes_per_step"] / (tp * 4800e9)  # its bytes alone bound it
     with pytest.raises(SpecError, match="mla layers have no tensor-parallel rule for training"):
         symcost.plan(spec, gpus=tp, tp=tp)
+
+
+@pytest.mark.needs("torch")
+@pytest.mark.parametrize("length", [9, pytest.param(5, marks=pytest.mark.slow)])
+def test_a_mamba_hybrid_s_sequence_holds_its_attention_keys_and_its_states(length):
+    """Jamba (import-hf of ai21labs' tiny config, tests/data/hf): attention layers' keys and values grow
+    with the sequence, Mamba layers' convolution and SSM states stay fixed — together what the reference
+    build's caches hold after `length` tokens."""
+    from published import DATA
+    from symcost.measure.reference import measure_decode
+
+    spec = symcost.loads(symcost.import_hf(str(DATA / "Jamba-tiny-random.json")).yaml)
+    step = symcost.derive(spec, decode=True)
+    at = dim_values(step, {"seq_len": 4, "batch": 1, "context": length - 1})
+    cached = measure_decode(step, at, length - 1, dtype="bf16", device="cpu").cache_bytes
+    s = symcost.serve(spec, {"seq_len": 4}, prompt=4, output=length - 4, block_size=1, concurrency=1)
+    g = s.numbers["per_gpu"]
+    assert g["kv_bytes_per_sequence"] == cached
+    assert 0 < g["kv_bytes_per_token"] * length < cached  # the states on top of the growing keys and values
