@@ -71,7 +71,6 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv
     from ._options import check_plot, write_output
 
     check_plot(plot, spec)
-
     if weights_format is not None:
         spec = api.quantize(api.load(spec), **parse_block(weights_format, "format", "weights_format"))
     rates = [real(a, "acceptance") for a in acceptance.split(",")]
@@ -80,7 +79,8 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv
                        gamma=gamma,
                        acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
-                       prompt=prompt, output=output, prefix=prefix, concurrency=concurrency, offload_experts=offload_experts,
+                       prompt=prompt, output=output, prefix=prefix, concurrency=concurrency,
+                       offload_experts=offload_experts,
                        hit_rate=None if hit_rate is None else real(hit_rate, "hit_rate"),
                        max_num_batched_tokens=max_num_batched_tokens)
     if plot:

@@ -15,10 +15,11 @@ def serve_data(s) -> dict:
         "hardware": {"key": s.hardware_key, "name": hw.name, "memory_bytes": hw.memory_bytes, "source": hw.source},
         "serving": {"tp": v.tp, "pp": v.pp, "gpus": v.replica * v.replicas, "replicas": v.replicas,
                     "memory_utilization": v.memory_utilization, "block_size": v.block_size, "prompt": v.prompt,
-                    "output": v.output, "prefix": v.prefix, "offload_experts": v.offload_experts, "concurrency": s.numbers["decode"]["batch"],
-                    "max_num_batched_tokens": v.max_num_batched_tokens,
+                    "output": v.output, "prefix": v.prefix, "offload_experts": v.offload_experts,
+                    "concurrency": s.numbers["decode"]["batch"], "max_num_batched_tokens": v.max_num_batched_tokens,
                     "dtypes": {k: v.precision.dtype(k) for k in ("weights", "kv")}},
         "quantization": None if s.quantization is None else s.quantization.model_dump(),
+        "convention": "kernel",  # the FLOPs the bounds divide by the peak (conventions.py)
         "dims": s.dims,
         **s.numbers,
         "estimate": True,  # the times: roofline bounds
@@ -47,7 +48,8 @@ def serve_text(s, limit: int | None = None) -> str:
         (label("memory_utilization_needed") + f" ({d['batch']:,})", f"{n['memory_utilization_needed']:.4f}"),
     ]
     if v.prefix:
-        rows.insert(3, (label("shared_prefix_bytes") + f" ({v.prefix:,} tokens)", bytes_human(g["shared_prefix_bytes"])))
+        rows.insert(3, (label("shared_prefix_bytes") + f" ({v.prefix:,} tokens)",
+                        bytes_human(g["shared_prefix_bytes"])))
     bounds = [
         ("TTFT (prefill of one prompt)", _seconds(n["ttft_seconds"])),
         (f"TPOT (batch {d['batch']:,}, context {d['context']:,})", _seconds(n["tpot_seconds"])),

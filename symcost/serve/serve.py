@@ -20,9 +20,10 @@ Estimates, labelled as such:
   max_num_batched_tokens tokens (the rule memory.prefill_transient uses), split by tp — vLLM measures its own by
   a profiling run;
 - time bounds: rooflines, max(FLOPs / (tp x peak), bytes / (tp x bandwidth)) per replica, which no
-  engine beats, the FLOPs under the `kernel` convention (causal attention's kept scores only): prefill reads every weight once; a decode step reads the weights its tokens use
-  (a MoE's k experts: a floor, as a batch touches more) and each sequence's cache; communication is
-  not counted (a bound stays one). TPOT is the step bound at the generation's mean context, which
+  engine beats, the FLOPs under the `kernel` convention (causal attention's kept scores only):
+  prefill reads every weight once; a decode step reads the weights its tokens use (a MoE's k
+  experts: a floor, as a batch touches more) and each sequence's cache; communication is not
+  counted (a bound stays one). TPOT is the step bound at the generation's mean context, which
   for a convex bound is at most the mean of the steps' bounds.
 """
 
@@ -499,6 +500,6 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
     if draft is not None:
         notes.append(f"speculative decoding: {draft.gamma} draft tokens a step, the draft "
                      f"({draft.derivation.spec.name}) on the same tp ranks with its own cache; expected tokens a step "
-                     "1 + α1 + α1α2 + … (Leviathan et al. 2023); speedup = the target's step bound / (γ draft steps + one verify step of γ + 1 tokens) "
-                     "per expected token, a ratio of bounds")
+                     "1 + α1 + α1α2 + … (Leviathan et al. 2023); speedup = the target's step bound / (γ draft steps "
+                     "+ one verify step of γ + 1 tokens) per expected token, a ratio of bounds")
     return notes

@@ -156,7 +156,8 @@ def stored_model_bytes(model, q: Quantization) -> int:
 @pytest.mark.parametrize("name, fields", [
     ("llama", dict(format="gptq")), ("mixtral", dict(format="mxfp4", which="experts")),
     *(pytest.param(n, f, marks=pytest.mark.slow) for n, f in [  # the per-matrix test above covers each format
-        ("mixtral", dict(format="nf4")), ("llama", dict(format="mxfp4")), ("llama", dict(format="fp8-block")), ("llama", dict(format="nf4")),
+        ("mixtral", dict(format="nf4")), ("llama", dict(format="mxfp4")), ("llama", dict(format="fp8-block")),
+        ("llama", dict(format="nf4")),
         ("mixtral", dict(format="gptq")), ("mixtral", dict(format="mxfp4")), ("mixtral", dict(format="fp8-block"))])],
     ids=lambda x: x if isinstance(x, str) else ",".join(x.values()))
 def test_a_stored_model_s_weights_equal_its_packed_tensors(name, fields):

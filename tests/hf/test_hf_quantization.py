@@ -29,8 +29,8 @@ PUBLISHED = [
                                     "input_activations": {"num_bits": 8, "type": "float", "dynamic": True}}}},
      {"format": "fp8-channel"}),
     ({"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "ignore": ["lm_head"],
-      "config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "float",
-                                                                        "strategy": "tensor_group", "group_size": 16}}}},
+      "config_groups": {"group_0": {"targets": ["Linear"], "weights": {
+          "num_bits": 4, "type": "float", "strategy": "tensor_group", "group_size": 16}}}},
      {"format": "nvfp4"}),
     ({"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]},
      {"format": "fp8-block"}),
