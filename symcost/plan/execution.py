@@ -28,7 +28,6 @@ Conventions, written down once:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -38,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import symbols
 from ..errors import SpecError
-from ..limits import MAX_LITERAL
+from ..limits import MAX_LITERAL, finite, whole
 from ..precision import ATTENTION, RECOMPUTE, Precision
 
 SIZES = ("tp", "pp", "dp", "ep", "cp")
@@ -128,7 +127,7 @@ class Execution(BaseModel):
 
 
 def check_gpus(gpus) -> None:
-    if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or not 1 <= gpus <= MAX_GPUS:
+    if not (whole(gpus) and 1 <= gpus <= MAX_GPUS):
         raise SpecError(f"gpus {gpus!r}: expected a positive integer up to {MAX_GPUS:,}", param="gpus")
 
 
@@ -182,22 +181,19 @@ class Run:
     headroom: float = 0.0
 
     def __post_init__(self) -> None:
-        def real(x) -> bool:
-            return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
-        if not (real(self.mfu) and 0 < self.mfu <= 1):
+        if not (finite(self.mfu) and 0 < self.mfu <= 1):
             raise SpecError(f"mfu {self.mfu!r}: expected a number in (0, 1]", param="mfu")
-        if not (real(self.overlap) and 0 <= self.overlap <= 1):
+        if not (finite(self.overlap) and 0 <= self.overlap <= 1):
             raise SpecError(f"overlap {self.overlap!r}: expected a number in [0, 1]", param="overlap")
-        if not (real(self.headroom) and 0 <= self.headroom < 1):
+        if not (finite(self.headroom) and 0 <= self.headroom < 1):
             raise SpecError(f"headroom {self.headroom!r}: expected the share of memory kept free, a number in [0, 1)",
                             param="headroom")
         t = self.tokens
-        if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 1 <= t < MAX_LITERAL):
+        if t is not None and not (whole(t) and 1 <= t < MAX_LITERAL):
             raise SpecError(f"tokens {t!r}: expected a whole number of tokens below 10^18, e.g. 2e12", param="tokens")
         for name, most in (("price", MAX_PRICE), ("tokens_per_second", MAX_TOKENS_PER_SECOND)):
             x = getattr(self, name)
-            if x is not None and not (real(x) and 0 < x <= most):
+            if x is not None and not (finite(x) and 0 < x <= most):
                 raise SpecError(f"{name} {x!r}: expected a finite positive number up to {most:g}", param=name)
 
     def usable(self, hardware) -> int:

@@ -30,7 +30,6 @@ Estimates, labelled as such:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -42,6 +41,7 @@ from ..components.base import Component
 from ..cost import total
 from ..derive import CONTEXT, Derivation, derive
 from ..errors import DoesNotFit, SpecError
+from ..limits import finite, whole
 from ..precision import Precision
 from ..results import Result
 from .offload import offload, routed
@@ -72,16 +72,14 @@ class Serving:
     precision: Precision = Precision()
 
     def __post_init__(self) -> None:
-        if isinstance(self.prefix, bool) or not isinstance(self.prefix, numbers.Integral) or self.prefix < 0:
+        if not (whole(self.prefix) and self.prefix >= 0):
             raise SpecError(f"prefix {self.prefix!r}: expected a whole number of shared prompt tokens", param="prefix")
         for name in ("tp", "pp", "gpus", "block_size", "prompt", "output", "concurrency", "max_num_batched_tokens"):
             x = getattr(self, name)
-            whole = isinstance(x, numbers.Integral) and not isinstance(x, bool)
-            if x is not None and not (whole and 1 <= x <= MAX_TOKENS):
+            if x is not None and not (whole(x) and 1 <= x <= MAX_TOKENS):
                 raise SpecError(f"{name} {x!r}: expected a whole number from 1 to {MAX_TOKENS:,}", param=name)
         h = self.hit_rate
-        if h is not None and (isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(h)
-                              or not 0 <= h <= 1):
+        if h is not None and not (finite(h) and 0 <= h <= 1):
             raise SpecError(f"hit_rate {h!r}: expected the share of expert reads the cache answers, in [0, 1]",
                             param="hit_rate")
         if h is not None and not self.offload_experts:
@@ -89,7 +87,7 @@ class Serving:
         if self.offload_experts and self.pp > 1:
             raise SpecError("offload_experts is modelled on one pipeline stage: give pp 1", param="offload_experts")
         u = self.memory_utilization
-        if isinstance(u, bool) or not isinstance(u, numbers.Real) or not math.isfinite(u) or not 0 < u <= 1:
+        if not (finite(u) and 0 < u <= 1):
             raise SpecError(f"memory_utilization {u!r}: expected the share of each GPU's memory the engine may "
                             "use, in (0, 1]", param="memory_utilization")
         if self.gpus is not None and self.gpus % (self.tp * self.pp):

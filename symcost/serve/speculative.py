@@ -9,18 +9,17 @@ which for one α is (1 - α^(γ+1)) / (1 - α) (the paper's Eq. 1; γ + 1 at α 
 
 from __future__ import annotations
 
-import math
-import numbers
 from fractions import Fraction
 
 from ..errors import SpecError
+from ..limits import finite, whole
 
 MAX_GAMMA = 64  # draft tokens a verify step checks: EAGLE's trees stay far below
 
 
 def acceptance_of(acceptance, gamma: int) -> tuple[Fraction, ...]:
     """Per-position acceptance rates: one rate for every position, or one per drafted token."""
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Integral) or not 1 <= gamma <= MAX_GAMMA:
+    if not (whole(gamma) and 1 <= gamma <= MAX_GAMMA):
         raise SpecError(f"gamma {gamma!r}: expected draft tokens per step, a whole number from 1 to {MAX_GAMMA}",
                         param="gamma")
     rates = list(acceptance) if isinstance(acceptance, (list, tuple)) else [acceptance] * gamma
@@ -29,7 +28,7 @@ def acceptance_of(acceptance, gamma: int) -> tuple[Fraction, ...]:
                         "token)", param="acceptance")
     out = []
     for a in rates:
-        if isinstance(a, bool) or not isinstance(a, numbers.Real) or not math.isfinite(a) or not 0 <= a <= 1:
+        if not (finite(a) and 0 <= a <= 1):
             raise SpecError(f"acceptance {a!r}: expected a rate in [0, 1]", param="acceptance")
         out.append(Fraction(a).limit_denominator(10**9) if isinstance(a, float) else Fraction(a))
     return tuple(out)
