@@ -25,6 +25,7 @@ ELEMENTWISE = {
     "rmsnorm": 3,  # square + sum (2), scale by 1/rms (1)
     "affine": 1,  # each of a norm's weight multiply and bias add
     "bias": 1,  # add a bias to each output element
+    "clamp": 1,  # compare and select
     "residual": 1,  # add a branch back into the stream
     "position_add": 1,  # add a learned position vector to each token
     "softmax": 5,  # max, subtract, exp, sum, divide

@@ -3,7 +3,7 @@ consume a derivation's cost (the model's cost stays free of hardware and precisi
 
 - weights: params x bytes per weight; active weights likewise (what one token reads).
 - KV cache: the cache values of the derivation (a causal layer's keys and values for
-  every token of context, at most `window` for a sliding window; MLA's latent and rope
+  every token of context, at most window - 1 for a sliding window; MLA's latent and rope
   key; cross-attention's keys and values of the encoder output; a recurrent state) x bytes.
   Per token: its growth with seq_len before any window fills, per sequence.
 - training state (mixed-precision training as in Micikevicius et al. 2018 and ZeRO,

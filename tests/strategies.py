@@ -74,6 +74,16 @@ def gemma2_sizes(draw):
 
 
 @st.composite
+def gpt_oss_sizes(draw):
+    heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
+    experts = draw(st.integers(1, 5))
+    return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
+                d_ff=draw(st.integers(1, 12)), n_experts=experts, top_k=draw(st.integers(1, experts)),
+                vocab=draw(st.integers(1, 30)), n_layers=2 * draw(st.integers(1, 2)), window=draw(st.integers(1, 6)),
+                seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
 def transformer_base_sizes(draw):
     heads, _, _, d_model = draw(heads_and_width())
     return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)),
@@ -146,6 +156,7 @@ STRATEGIES = {
     "mistral": mistral_sizes(),
     "deepseek_v3": deepseek_sizes(),
     "gemma2": gemma2_sizes(),
+    "gpt_oss": gpt_oss_sizes(),
     "transformer_base": transformer_base_sizes(),
     "resnet50": resnet_sizes(),
     "vit_b16": vit_sizes(),

@@ -11,6 +11,14 @@ Sliding-window attention (Longformer, Beltagy et al. 2020; Mistral 7B): `window:
 reference, like Hugging Face's eager path, multiplies the full n x n matrix and masks, so
 the count equals full attention; under `full`, only the kept scores count.
 
+Attention sinks (gpt-oss; Xiao et al. 2023's sink token as one learned logit a head): `sinks: true`
+adds a logit per head to every softmax, with no value, so a query may attend to nothing. A
+parameter a head; no FLOPs under pytorch; eager keeps one probability more a query (the sink's
+column of the softmax output the value matmul reads a slice of). PyTorch's
+scaled_dot_product_attention takes no sink, so the build runs sinks eagerly only; under sdpa the
+saved bytes are a fused kernel's (FlashAttention 3's sink folds into each row's log-sum-exp),
+stated, not measured here.
+
 `attention_dropout: p` drops attention probabilities, `hidden_dropout: p` the output before
 the residual add (components/dropout.py). With eager attention a dropped core keeps, beside
 the probabilities, their one-byte mask and the dropped copy the value matmul reads: 5 bytes a
@@ -30,6 +38,7 @@ from pydantic import StrictBool, field_validator
 from .. import ops
 from ..checks import Check, divides
 from ..cost import Cost
+from ..errors import SpecError
 from ..symbols import ACT
 from . import dropout
 from .parallel import TP, Rule, by_heads
@@ -91,6 +100,7 @@ class Attention(Projections):
     qk_norm: Literal[False, True, "head", "full"] = False
     causal: StrictBool = False
     window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
+    sinks: StrictBool = False  # a learned logit per head beside each row's scores (gpt-oss)
     residual: StrictBool = True  # output is added to the input stream
     attention_dropout: Rate | None = None  # on the probabilities
     hidden_dropout: Rate | None = None  # on the output, before the residual add
@@ -123,6 +133,8 @@ class Attention(Projections):
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
         grads = self.grads(ctx)
         parts |= products(ctx, h, entries, hd, hd, grads)
+        if self.sinks:  # one logit a head, one more softmax entry a query
+            parts["sinks"] = ctx.weights(h) + ctx.elementwise(ctx.batch * h * ctx.seq_len, "softmax")
         if self.attention_dropout is not None:  # part of the core, which selective recomputation runs again
             parts["scores"] += dropout.flops(ctx, self.attention_dropout, ctx.batch * h * entries)
         if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
@@ -149,7 +161,7 @@ class Attention(Projections):
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
             b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
             out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"),
-            prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=ctx.reads(("o_proj",)))
+            prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=ctx.reads(("o_proj",)), sinks=self.sinks)
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
@@ -180,7 +192,7 @@ class Attention(Projections):
             mods |= {"q_norm": nn.RMSNorm(h * hd if full else hd), "k_norm": nn.RMSNorm(kv * hd if full else hd)}
 
         window = None if self.window is None else b.int(self.window)
-        qk_norm, attend = self.qk_norm, core(b)
+        qk_norm, attend, sinks = self.qk_norm, core(b, self.sinks), self.sinks
         drop_probs, drop_out = b.rate(self.attention_dropout), b.rate(self.hidden_dropout)
 
         def heads(t):  # (B, T, n·hd) -> (B, n, T, hd), n from the shape: a tensor-parallel rank holds h/tp heads
@@ -200,12 +212,18 @@ class Attention(Projections):
             if kv != h:  # each kv head serves h/kv query heads: a copy, no arithmetic
                 k = k.repeat_interleave(h // kv, dim=1)  # (B, h, past + T, hd)
                 v = v.repeat_interleave(h // kv, dim=1)
-            out = attend(q, k, v, causal, window, past, drop_probs if m.training else 0.0)  # (B, h, T, hd)
+            extra = (m.sinks,) if sinks else ()
+            out = attend(q, k, v, causal, window, past, drop_probs if m.training else 0.0, *extra)  # (B, h, T, hd)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, out.shape[1] * hd))  # (B, T, d)
             out = dropout.apply(out, drop_out, m.training)
             return x + out if residual else out
 
-        return b.part(forward, **mods)
+        part = b.part(forward, **mods)
+        if sinks:
+            import torch
+
+            part.sinks = nn.Parameter(torch.zeros(h))
+        return part
 
 
 def score_entries(ctx: Ctx, n, causal: bool, window=None):
@@ -236,9 +254,11 @@ def _window_sum(w, k):
 
 
 def cached_tokens(ctx: Ctx, window=None):
-    """Tokens a layer's cache holds after this pass: the context and the new ones, at most w."""
+    """Tokens a layer's cache holds after this pass: the context and the new ones, at most w - 1
+    with a window — all the next token's query can see besides itself, and what transformers'
+    sliding-window cache keeps (DynamicSlidingWindowLayer)."""
     held = ctx.context + ctx.seq_len
-    return held if window is None else sympy.Min(window, held)
+    return held if window is None else sympy.Min(window - 1, held)
 
 
 def products(ctx: Ctx, heads, entries, qk_dim, v_dim, grads=(True, True, True)) -> dict:
@@ -258,7 +278,7 @@ def products(ctx: Ctx, heads, entries, qk_dim, v_dim, grads=(True, True, True)) 
 
 def extend_cache(m, state, k, v, causal: bool, window: int | None):
     """With a decode cache in `state` and a causal layer, prepend this layer's cached keys
-    and values and keep what later steps need (the last `window` for a sliding window);
+    and values and keep what later steps need (the last window - 1 for a sliding window);
     returns (k, v, how many of them were cached). Otherwise (k, v, 0). k, v: (B, heads, T, d)."""
     import torch
 
@@ -271,7 +291,9 @@ def extend_cache(m, state, k, v, causal: bool, window: int | None):
         k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
     if window is not None:  # any of the T queries sees at most the last window + T - 1 keys
         k, v = k[:, :, -(window + T - 1):], v[:, :, -(window + T - 1):]
-    cache[m] = (k, v) if window is None else (k[:, :, -window:], v[:, :, -window:])
+    # the next query sees itself and window - 1 before it
+    start = 0 if window is None else max(k.shape[2] - (window - 1), 0)
+    cache[m] = (k[:, :, start:], v[:, :, start:])
     return k, v, k.shape[2] - T
 
 
@@ -294,13 +316,14 @@ def copied(heads, n):
 
 def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: bool = False,
                out_is_view: bool = False, v_stored=None, prob_dropout=None, grads=(True, True, True),
-               out_kept=1) -> Cost:
+               out_kept=1, sinks: bool = False) -> Cost:
     """What the attention core keeps, run as `core` runs it, for n queries and n_keys keys.
 
     Its inputs q, k, v (`v_stored` elements when v is a slice of a larger storage) are what
     a checkpoint keeps under selective recomputation. Eager: the matmuls' copies of q, k
     and v, the n x n_keys probabilities and, causal, one boolean mask; with dropout on the
-    probabilities (`prob_dropout`), their dropped copy and its one-byte mask too. sdpa (PyTorch's fused
+    probabilities (`prob_dropout`), their dropped copy and its one-byte mask too; with `sinks`, the
+    probabilities' sink column. sdpa (PyTorch's fused
     kernel, see `sdpa`): its inputs (padded to one head size when q and v differ), its
     output (unless o_proj reads it as a view: the kernel lays it out as q is laid out, and
     q straight from q_proj is (batch, n, heads, dim) in memory), an fp32 log-sum-exp per
@@ -324,15 +347,18 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
     return Cost(
         core_inputs=(q + k + v_stored) * ACT,
         # each matmul keeps one operand for the other's gradient; the mask serves the scores' gradient
-        core_eager=(q * gk + k * gq + v * (gq or gk) + bh * n * n_keys) * ACT + (n * n_keys if causal and (gq or gk) else 0)
-        + dropped,
+        core_eager=(q * gk + k * gq + v * (gq or gk) + bh * n * (n_keys + int(sinks))) * ACT
+        + (n * n_keys if causal and (gq or gk) else 0) + dropped,
         core_sdpa=(fused + (n * n_keys if masked else 0)) * ACT + 4 * bh * n,
     )
 
 
-def core(b):
+def core(b, sinks: bool = False):
     """The attention core as the build asks for it: `attend` (eager) or PyTorch's
     scaled_dot_product_attention (sdpa), checkpointed under selective recomputation."""
+    if sinks and b.attention != "eager":
+        raise SpecError(f"{b.path}: attention sinks run eagerly here (PyTorch's scaled_dot_product_attention takes "
+                        "no sink logits); measure with attention eager")
     fn = attend if b.attention == "eager" else sdpa
     if b.recompute != "selective":
         return fn
@@ -373,10 +399,11 @@ def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.
     return out if vd == d else out[..., :vd].clone(memory_format=torch.contiguous_format)  # never a view of `out`
 
 
-def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0):
+def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, sinks=None):
     """softmax(q k^T / sqrt(d)) v with explicit matmuls: FlopCounterMode counts them on every
     device (it counts 0 for F.scaled_dot_product_attention on CPU). The first `past` keys
-    come from a cache: query i sits at position past + i among the keys.
+    come from a cache: query i sits at position past + i among the keys. `sinks` (h,): a logit
+    a head joins each row's softmax and is dropped after it, as transformers' gpt-oss does.
 
     q: (B, h, T, d), k: (B, h, S, d), v: (B, h, S, dv) -> (B, h, T, dv)
     """
@@ -389,4 +416,9 @@ def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 
         j = torch.arange(S, device=q.device).unsqueeze(0)
         hidden = (j > i) if window is None else (j > i) | (i - j >= window)
         scores = scores.masked_fill(hidden, float("-inf"))
-    return torch.matmul(dropout.apply(scores.softmax(dim=-1), p, True), v)
+    if sinks is None:
+        probs = scores.softmax(dim=-1)
+    else:
+        column = sinks.view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)
+        probs = torch.cat((scores, column), dim=-1).softmax(dim=-1)[..., :-1]
+    return torch.matmul(dropout.apply(probs, p, True), v)

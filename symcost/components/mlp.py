@@ -11,6 +11,11 @@ write it (it keeps x, the sigmoid and the product).
 matrices, act(x W_gate) * (x W_up) then W_down. Every weight is used once per token,
 so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
 
+`limit: L` (gated only) is gpt-oss's clamped SwiGLU: act(min(gate, L)) * (clamp(up, -L, L) + 1),
+with act = quick_gelu (gpt-oss's gate·sigmoid(1.702·gate)). No FLOPs under pytorch; under
+`full` two clamps and an add per hidden value; for backward each clamp keeps its input and the
+product its shifted factor: two hidden-wide tensors more per token than the unclamped gate.
+
 `hidden_dropout: p` drops the output before it is added back (components/dropout.py).
 """
 
@@ -21,11 +26,12 @@ from typing import Literal
 import sympy
 from pydantic import StrictBool
 
+from ..checks import Check
 from ..cost import ZERO, Cost
 from ..symbols import ACT
 from . import dropout
 from .parallel import TP, Rule
-from .base import Component, Ctx, FieldError, Rate, Size
+from .base import Component, Ctx, FieldError, Rate, Ratio, Size
 
 Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
 
@@ -40,6 +46,7 @@ class MLP(Component):
     activation: Activation = "gelu"
     gated: StrictBool = False
     bias: StrictBool = False
+    limit: Ratio | None = None  # gpt-oss's clamp of the gate and up branches (gated only)
     residual: StrictBool = True  # output is added to the input stream
     hidden_dropout: Rate | None = None  # on the output, before the residual add
 
@@ -50,6 +57,8 @@ class MLP(Component):
             parts["gate_proj"] = ctx.linear(self.dim, self.hidden, self.bias, name="gate_proj")
         kind = "gelu" if self.activation.startswith("gelu") else self.activation
         parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
+        if self.limit is not None:  # the two clamps and up's shift by one
+            parts["activation"] += ctx.elementwise(2 * acts, "clamp") + ctx.elementwise(acts, "bias")
         parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=ctx.grad_after(*self.linears[:-1]),
                                         name="down_proj")
         return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
@@ -60,36 +69,44 @@ class MLP(Component):
 
     def saved(self, ctx: Ctx):
         if ctx.tune is not None:
+            if self.limit is not None:
+                raise FieldError("limit", "fine-tuning a clamped gate (gpt-oss's) is not modelled")
             return Cost(saved=tuned_saved(ctx, self.dim, self.hidden, self.activation, self.gated) + self.output_mask(ctx))
-        return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated)
-                    + self.output_mask(ctx))
+        return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated,
+                                                                self.limit is not None) + self.output_mask(ctx))
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
+
+    def checks(self, ctx: Ctx):
+        yield from super().checks(ctx)
+        if self.limit is not None:
+            yield Check("limit", sympy.sympify(self.gated), "a clamp limit needs gated: true (it clamps gate and up)")
 
     def build(self, b):
         from torch import nn
 
         d, h = b.int(self.dim), b.int(self.hidden)
-        act = function(self.activation)
+        act = gate(self.activation, None if self.limit is None else b.rate(self.limit))
         p = b.rate(self.hidden_dropout)
         mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
         if self.gated:
             mods["gate_proj"] = nn.Linear(d, h, bias=self.bias)
 
         def forward(m, x, state):  # (B, T, d) -> (B, T, h) -> (B, T, d)
-            hidden = act(m.gate_proj(x)) * m.up_proj(x) if self.gated else act(m.up_proj(x))
+            hidden = act(m.gate_proj(x), m.up_proj(x)) if self.gated else act(m.up_proj(x))
             out = dropout.apply(m.down_proj(hidden), p, m.training)
             return x + out if self.residual else out
 
         return b.part(forward, **mods)
 
 
-def mlp_saved(rows, hidden, activation: str, gated: bool):
+def mlp_saved(rows, hidden, activation: str, gated: bool, clamped: bool = False):
     """What an MLP keeps for backward besides its input, over `rows` tokens: relu keeps its
     output (which down_proj reads too); gelu and silu their input as well; gelu_new, written
-    out, five tensors; a gate adds the other branch and the product down_proj reads."""
-    return rows * (KEPT_PER_VALUE[activation] + (2 if gated else 0)) * hidden * ACT
+    out, five tensors; a gate adds the other branch and the product down_proj reads; gpt-oss's
+    clamps their inputs (the gate's, and up's, which the product then no longer reads) and up + 1."""
+    return rows * (KEPT_PER_VALUE[activation] + (2 if gated else 0) + (2 if clamped else 0)) * hidden * ACT
 
 
 def tuned_saved(ctx: Ctx, dim, hidden, activation: str, gated: bool):
@@ -133,6 +150,14 @@ def function(name: str):
         "tanh": torch.tanh,
         "sigmoid": torch.sigmoid,
     }[name]
+
+
+def gate(name: str, limit: float | None):
+    """The MLP's activation: act(x) ungated, act(gate) * up gated, gpt-oss's clamped form with a limit."""
+    act = function(name)
+    if limit is None:
+        return lambda t, up=None: act(t) if up is None else act(t) * up
+    return lambda t, up: act(t.clamp(max=limit)) * (up.clamp(-limit, limit) + 1)
 
 
 def gelu_new(t):

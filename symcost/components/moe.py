@@ -11,11 +11,16 @@ it are dropped and empty slots are zero-padded. Every expert then computes C row
 routed FLOPs become experts x C rows instead of tokens x top_k.
 
 `shared_gate` (Qwen2-MoE): a dim -> 1 linear whose sigmoid scales the shared experts' output.
+
+`router_softmax: top_k` (gpt-oss): the softmax runs over each token's top-k logits, not over
+every expert's before the choice; it keeps k probabilities a token for backward, not E.
+`bias` and `limit` (gpt-oss's clamped SwiGLU) are the experts' own (components/mlp.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import sympy
 from pydantic import StrictBool
@@ -45,14 +50,16 @@ class MoE(Component):
     shared_hidden: Size | None = None  # default: hidden
     shared_gate: StrictBool = False
     router_bias: StrictBool = False
+    router_softmax: Literal["experts", "top_k"] = "experts"  # over every expert's logit, or the chosen k
+    limit: Ratio | None = None  # the experts' clamped gate (gpt-oss)
     capacity_factor: Ratio | None = None
     residual: StrictBool = True
 
     def expert(self, hidden) -> MLP:
         """One expert: an MLP without residual, built and costed by the MLP rule."""
         return MLP.model_construct(
-            dim=self.dim, hidden=hidden, activation=self.activation, gated=self.gated, bias=self.bias, residual=False
-        )
+            dim=self.dim, hidden=hidden, activation=self.activation, gated=self.gated, bias=self.bias, residual=False,
+            limit=self.limit)
 
     @property
     def shared_width(self):
@@ -72,7 +79,8 @@ class MoE(Component):
             slots = total(self.expert(self.hidden).parts(routed.over(self.capacity(T))).values())
             compute = Cost(forward=E * slots.forward, backward=E * slots.backward)
         parts = {
-            "router": routed.linear(self.dim, E, self.router_bias, storable=False) + ctx.elementwise(T * E, "softmax"),
+            "router": routed.linear(self.dim, E, self.router_bias, storable=False)
+            + ctx.elementwise(T * self.probs, "softmax"),
             "experts": Cost(params=E * one.params, active_params=k * one.params, frozen=E * one.frozen,
                             packed=E * one.packed, packed_bytes=E * one.packed_bytes, active_packed=k * one.packed,
                             active_packed_bytes=k * one.packed_bytes) + compute,
@@ -87,6 +95,11 @@ class MoE(Component):
         if self.residual:
             parts["residual"] = ctx.elementwise(T * self.dim, "residual")
         return parts
+
+    @property
+    def probs(self):
+        """Routing probabilities a token: over every expert, or over its top k."""
+        return self.experts if self.router_softmax == "experts" else self.top_k
 
     @classmethod
     def target(cls, module: str) -> str | None:
@@ -116,15 +129,16 @@ class MoE(Component):
             return Cost(saved=self.frozen_saved(ctx))
         T, D, k = ctx.tokens, self.dim, self.top_k
         # router: x, the probabilities, the int64 top-k choice; every routed (token, slot) int64 pair
-        kept = ctx.input_saved(self.dim) + T * self.experts * ACT + 8 * T * k + 16 * T * k
+        kept = ctx.input_saved(self.dim) + T * self.probs * ACT + 8 * T * k + 16 * T * k
         # per row an expert runs (tokens x top_k in all, or C slots each under a capacity): its
         # input, the expert's own, its weight and its output; with a capacity also the int64
         # row each slot adds to (without, that is the pair above)
         rows = T * k if self.capacity_factor is None else self.experts * self.capacity(T)
         kept += rows * ((2 * D + 1) * ACT + (0 if self.capacity_factor is None else 8))
-        kept += mlp_saved(rows, self.hidden, self.activation, self.gated)
+        clamped = self.limit is not None
+        kept += mlp_saved(rows, self.hidden, self.activation, self.gated, clamped)
         if self.shared_experts != 0:  # they read x itself; their sum is kept when a gate scales it
-            kept += self.shared_experts * mlp_saved(T, self.shared_width, self.activation, self.gated)
+            kept += self.shared_experts * mlp_saved(T, self.shared_width, self.activation, self.gated, clamped)
             if self.shared_gate:
                 kept += T * (1 + D) * ACT
             if ctx.tune is not None:  # adapters on the shared experts and their gate (what they read is kept above)
@@ -145,10 +159,12 @@ class MoE(Component):
         T, D, k = ctx.tokens, self.dim, self.top_k
         if self.capacity_factor is not None:
             raise FieldError("capacity_factor", "a frozen moe layer with a capacity is not modelled")
+        if self.limit is not None:
+            raise FieldError("limit", "fine-tuning a clamped gate (gpt-oss's) is not modelled")
         g = int(ctx.flow.grad)
         readers = (*self.shared_linears, *(("shared_gate",) if self.shared_gate else ())) if self.shared_experts else ()
         kept = ctx.input_saved(D) * ctx.reads(readers)  # x: kept when an adapter on a shared linear reads it
-        kept += g * (T * self.experts * ACT + 8 * T * k + 16 * T * k + T * k * (D + 1) * ACT)
+        kept += g * (T * self.probs * ACT + 8 * T * k + 16 * T * k + T * k * (D + 1) * ACT)
         kept += tuned_saved(self.routed(ctx).over(T * k), D, self.hidden, self.activation, self.gated)
         if self.shared_experts != 0:
             read = replace(ctx, flow=replace(ctx.flow, kept=True))  # x: counted above
@@ -164,6 +180,8 @@ class MoE(Component):
         yield Check("top_k", self.top_k <= self.experts, "top_k {} exceeds {} experts", (self.top_k, self.experts))
         if self.shared_gate:
             yield Check("shared_gate", self.shared_experts > 0, "shared_gate needs shared_experts > 0")
+        if self.limit is not None:
+            yield Check("limit", sympy.sympify(self.gated), "a clamp limit needs gated: true (it clamps gate and up)")
 
     def build(self, b):
         import torch
@@ -171,7 +189,7 @@ class MoE(Component):
 
         d, E, k = b.int(self.dim), b.int(self.experts), b.int(self.top_k)
         n_shared = b.int(self.shared_experts)
-        residual = self.residual
+        residual, top_k_softmax = self.residual, self.router_softmax == "top_k"
         mods = {
             "router": nn.Linear(d, E, bias=self.router_bias),
             "experts": nn.ModuleList(self.expert(self.hidden).build(b) for _ in range(E)),
@@ -203,8 +221,11 @@ class MoE(Component):
         def forward(m, x, state):
             B, T, D = x.shape
             flat = x.reshape(B * T, D)
-            probs = m.router(flat).softmax(dim=-1)  # (B·T, E)
-            weights, chosen = probs.topk(k, dim=-1)  # (B·T, k)
+            if top_k_softmax:  # (B·T, k): the chosen logits, then their softmax
+                top, chosen = m.router(flat).topk(k, dim=-1)
+                weights = top.softmax(dim=-1)
+            else:
+                weights, chosen = m.router(flat).softmax(dim=-1).topk(k, dim=-1)  # (B·T, E) -> (B·T, k)
             out = torch.zeros_like(flat)
             for e, expert in enumerate(m.experts):
                 token, w = route(flat, weights, chosen, e)

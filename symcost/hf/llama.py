@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .heads import _decoder_head
 from .reader import Config, _act, _alias, _rotary_fraction
@@ -17,7 +18,7 @@ class Decoder:
     A flag is (config field, its default); every switch here is read from the config."""
 
     norm: str = "rmsnorm: {dim: d_model}"
-    act: tuple[str, str] = ("hidden_act", "silu")
+    act: tuple[str, str] | None = ("hidden_act", "silu")  # None: the MLP's activation is the family's own
     act_read_as: tuple[tuple[str, str], ...] = ()  # legacy values the model replaces (Gemma's "gelu": tanh's)
     tied: bool = False  # tie_word_embeddings' default
     attention_bias: tuple[str, bool] | None = ("attention_bias", False)  # every projection's bias
@@ -25,7 +26,9 @@ class Decoder:
     mlp_bias: tuple[str, bool] | str | None = None  # a flag, or "attention": the attention's
     gated: bool = True
     qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
-    moe: str | None = None  # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size
+    sinks: bool = False  # a learned logit per head in every softmax (gpt-oss)
+    # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size; "clamped": gpt-oss's experts
+    moe: str | None = None
     shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
     windows: str | None = None  # which layers have a sliding window: a rule of SLIDING's, or none
     window: int | None = None  # transformers' sliding_window when the file leaves it out
@@ -107,6 +110,10 @@ DECODERS: dict[str, Decoder] = {
     "olmoe": Decoder(qk_norm="full", moe="experts", notes=("clip_qkv",)),
     "granite": Decoder(mlp_bias=("mlp_bias", False), notes=("granite",)),
     "granitemoe": Decoder(moe="experts", notes=("granite",)),
+    # gpt-oss's experts run their own clamped SwiGLU (swiglu_alpha, swiglu_limit), never hidden_act; its files
+    # carry the original implementation's initial_context_length and experts_per_token, which GptOssConfig does not read
+    "gpt_oss": Decoder(act=None, attention_bias=("attention_bias", True), sinks=True, windows="alternate", window=128,
+                       moe="clamped", unused=("hidden_act", "initial_context_length", "experts_per_token")),
     "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
                       refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
 }
@@ -131,7 +138,7 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     _capped_seq_len(c, w)  # a working length: not silently a 131,072-token pass
     w.dim("batch", 1, "sequences per pass")
-    act = _act(c, *f.act, dict(f.act_read_as))
+    act = _act(c, *f.act, dict(f.act_read_as)) if f.act else None
     for key in f.read:
         c.get(key)
     c.unused.update(f.unused)
@@ -149,6 +156,8 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
     if f.qk_norm:
         attention["qk_norm"] = f.qk_norm
+    if f.sinks:
+        attention["sinks"] = True
     mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": f.gated}
     if f.mlp_bias is not None:
         mlp["bias"] = attention["bias"] if f.mlp_bias == "attention" else c.flag(*f.mlp_bias)
@@ -273,6 +282,14 @@ def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
     moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
     if f.moe == "experts":
         return moe | {"hidden": "d_ff"}
+    if f.moe == "clamped":  # gpt-oss: act(gate) = gate·sigmoid(swiglu_alpha·gate), quick_gelu's form at 1.702
+        c.expect("swiglu_alpha", (1.702,), 1.702)
+        limit = c.get("swiglu_limit", 7.0)
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit < float("inf"):
+            raise c.error("swiglu_limit", f"expected a positive number, got {limit!r}")
+        exact = Fraction(str(limit))  # the decimal the file writes, as a spec's sizes are exact
+        return moe | {"hidden": "d_ff", "activation": "quick_gelu", "bias": True, "router_bias": True,
+                      "router_softmax": "top_k", "limit": str(exact)}
     c.expect("decoder_sparse_step", (1,), 1)
     if c.get("mlp_only_layers", []):
         raise c.error("mlp_only_layers", "dense layers among the MoE ones are not supported by the importer")

@@ -9,7 +9,8 @@ Exact, per GPU of the most loaded pipeline stage:
   kv_heads / tp heads; MLA's compressed latent and rope key, whole on every rank, as vLLM keeps it;
   a window's last tokens; a recurrent state, fixed per sequence), its tokens rounded up to whole
   blocks of `block_size` as vLLM's paged allocator holds them (a window layer keeps
-  min(window, that) tokens: vLLM may hold one block more);
+  min(window - 1, that) tokens, as transformers does, not rounded: vLLM holds the blocks that cover
+  the window, a block or two more);
 - capacity: vLLM's arithmetic. The KV pool is memory_utilization x the GPU's memory, less the
   weights and the activation reserve; blocks = floor(pool / (block_size x bytes per token));
   max concurrency = floor(pool / one sequence's bytes) = floor(blocks / blocks per sequence)
@@ -494,7 +495,8 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
                      f"{serving.prefix:,} shared prompt tokens (whole blocks) cached once for every sequence; a decode "
                      "step reads them once")
     if any(getattr(s.component, "window", None) is not None for s in derivation.sites):
-        notes.append("a windowed layer's cache: min(window, tokens) rounded as above; vLLM may hold one block more")
+        notes.append("a windowed layer's cache: min(window - 1, tokens), not rounded; vLLM holds the blocks that cover "
+                     "the window, a block or two more")
     if draft is not None:
         notes.append(f"speculative decoding: {draft.gamma} draft tokens a step, the draft "
                      f"({draft.derivation.spec.name}) on the same tp ranks with its own cache; expected tokens a step "

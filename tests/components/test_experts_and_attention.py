@@ -47,6 +47,21 @@ def test_deepseek_v3_total_and_active():
     assert t["active_params"] == 3 * dense_layer + 58 * moe_layer_active + outside == 37_552_282_624
 
 
+def test_gpt_oss_120b_matches_its_model_card_by_hand():
+    # OpenAI 2025, gpt-oss model card, Table 1: 116.83B total, 5.13B active (embedding table left out);
+    # its per-component split: attention 0.96B, MLP 114.71B, embedding + unembedding 1.16B
+    d, L, heads, kv, hd, ff, E, k, V = 2880, 36, 64, 8, 64, 2880, 128, 4, 201_088
+    attention = (d * heads * hd + heads * hd) + 2 * (d * kv * hd + kv * hd) + (heads * hd * d + d) + heads  # + sinks
+    expert = (d * 2 * ff + 2 * ff) + (ff * d + d)  # gate and up (fused in the release), down, with biases
+    router = d * E + E
+    t = totals("gpt_oss")
+    assert round(L * attention / 1e9, 2) == 0.96 and round(L * (router + E * expert) / 1e9, 2) == 114.71
+    assert round(2 * V * d / 1e9, 2) == 1.16
+    assert t["params"] == L * (attention + router + E * expert + 2 * d) + d + 2 * V * d == 116_829_156_672
+    assert t["active_params"] == t["params"] - L * (E - k) * expert == 5_711_982_912
+    assert round(t["params"] / 1e9, 2) == 116.83 and round((t["active_params"] - V * d) / 1e9, 2) == 5.13
+
+
 def test_gemma2_matches_the_released_count():
     # google/gemma-2-2b: 26 layers of GQA attention (8 x 256 queries, 4 x 256 keys/values) and GeGLU 9216
     d, L, V, ff = 2304, 26, 256000, 9216
@@ -191,9 +206,78 @@ v_bias: {str(v).lower()}, o_bias: {str(o).lower()}}}
     assert symcost.verify_memory(spec).match
 
 
+GPT_OSS = """\
+name: gpt-oss-like
+dims: {{d: {d}, seq_len: {n}, batch: {b}}}
+layers:
+  - embedding: {{vocab: 11, dim: d}}
+  - rotary: {{dim: {hd}}}
+  - attention: {{dim: d, heads: {h}, kv_heads: {kv}, head_dim: {hd}, causal: true, bias: true, sinks: true{window}}}
+  - moe: {{dim: d, hidden: {f}, experts: {e}, top_k: {k}, activation: quick_gelu, gated: true, bias: true,
+          router_bias: true, router_softmax: {softmax}{limit}}}
+  - mlp: {{dim: d, hidden: {f}, activation: silu, gated: true{limit}}}
+"""
+
+
+def gpt_oss_like(d, h, kv, hd, f, e, k, n, b, window, softmax, limit, sinks="true"):
+    return symcost.loads(GPT_OSS.format(d=d, h=h, kv=kv, hd=hd, f=f, e=e, k=min(k, e), n=n, b=b, softmax=softmax,
+                                        window="" if window is None else f", window: {window}",
+                                        limit="" if limit is None else f", limit: {limit}").replace(
+                                            "sinks: true", f"sinks: {sinks}"))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(d=st.integers(1, 8), h=st.integers(1, 3), kv=st.integers(1, 3), hd=st.sampled_from([2, 4]),
+       f=st.integers(1, 8), e=st.integers(1, 5), k=st.integers(1, 5), n=st.integers(1, 7), b=st.integers(1, 2),
+       window=st.sampled_from([None, 1, 3]), softmax=st.sampled_from(["experts", "top_k"]),
+       limit=st.sampled_from([None, 7, "1/2"]), dtype=st.sampled_from(["fp32", "bf16"]))
+def test_gpt_oss_layer_kinds_verify_on_real_tensors(d, h, kv, hd, f, e, k, n, b, window, softmax, limit, dtype):
+    """Attention sinks (with and without a window), the router's softmax over the top k, biased experts
+    and the clamped SwiGLU (limit, in an MoE's experts and an MLP): parameters, forward and backward
+    FLOPs and the bytes saved for backward equal PyTorch's on the reference build."""
+    kv = kv if h % kv == 0 else 1
+    spec = gpt_oss_like(d, h, kv, hd, f, e, k, n, b, window, softmax, limit)
+    report = symcost.verify(spec, backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    for recompute in ("none", "selective"):
+        saved = symcost.verify_memory(spec, attention="eager", recompute=recompute, dtype=dtype)
+        assert saved.match, [(r.path, r.symbolic, r.measured) for r in saved.rows]
+
+
+def test_gpt_oss_layer_kinds_by_hand():
+    spec = gpt_oss_like(6, 3, 1, 2, 4, 5, 2, 7, 2, None, "top_k", 7)
+    rows = {r.kind: r for r in symcost.verify(spec, device="meta").rows}
+    # q, k, v, o with biases, and one sink logit per head
+    assert rows["attention"].symbolic["params"] == (6 * 6 + 6) + 2 * (6 * 2 + 2) + (6 * 6 + 6) + 3
+    full = lambda text: {node.kind: v["forward"] for node, v in symcost.evaluate(symcost.derive(text, convention="full")).components}
+    ours, plain = full(spec), full(gpt_oss_like(6, 3, 1, 2, 4, 5, 2, 7, 2, None, "experts", None))
+    tokens = 2 * 7
+    # the clamps (1 each on gate and up) and up + 1 (1) per hidden value: the MLP's 14 tokens; the experts'
+    # 14 x 2 routed rows, and the router's softmax over the 2 chosen logits, not 5 experts (5 FLOPs each)
+    assert ours["mlp"] - plain["mlp"] == 3 * 4 * tokens
+    assert ours["moe"] - plain["moe"] == 3 * 4 * tokens * 2 - 5 * tokens * (5 - 2)
+    # the sink: one more softmax entry a query and head (5 FLOPs each); none under pytorch
+    no_sinks = gpt_oss_like(6, 3, 1, 2, 4, 5, 2, 7, 2, None, "top_k", 7, sinks="false")
+    assert ours["attention"] - full(no_sinks)["attention"] == 5 * 2 * 3 * 7
+    assert symcost.evaluate(spec).total["forward"] == symcost.evaluate(no_sinks).total["forward"]
+
+
+def test_attention_sinks_under_sdpa_are_refused_in_one_line(cli, write):
+    path = write(GPT_OSS.format(d=4, h=2, kv=1, hd=2, f=3, e=2, k=1, n=3, b=1, softmax="top_k", window="", limit=""))
+    out = cli("verify", path, "--memory", "--attention", "sdpa")
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
+    assert "attention sinks run eagerly here" in out.output and "layers/2/attention" in out.output
+
+
 @pytest.mark.parametrize(
     "layers, path, fragment",
     [
+        ("  - mlp: {dim: 4, hidden: 4, limit: 7}\n", "layers.0.mlp.limit", "needs gated: true"),
+        ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 1, gated: false, limit: 7}\n", "layers.0.moe.limit",
+         "needs gated: true"),
+        ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 1, router_softmax: all}\n", "layers.0.moe.router_softmax",
+         "'experts' or 'top_k'"),
+        ("  - mlp: {dim: 4, hidden: 4, gated: true, limit: -1}\n", "layers.0.mlp.limit", "must be positive"),
         ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 3}\n", "layers.0.moe.top_k", "top_k 3 exceeds 2 experts"),
         ("  - attention: {dim: 4, heads: 1, window: 2}\n", "layers.0.attention.window", "needs causal: true"),
         ("  - cross_attention: {dim: 4, heads: 1}\n", "layers.0.cross_attention.dim", "needs an `encoder`"),

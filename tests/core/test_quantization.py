@@ -189,6 +189,47 @@ def test_llama_2_7b_gptq_and_the_stored_formats_by_hand():
     assert symcost.memory(spec).numbers["weights_bytes"] == linears + rest == 3_893_862_400
 
 
+# Published checkpoints' tensor bytes (the sum of their safetensors headers' tensor sizes), as public
+# repositories quote them: openai/gpt-oss-20b's model.safetensors.index.json ("total_size", beside its
+# config.json, tests/data/hf/gpt-oss-20b.json); openai/gpt-oss-120b's 15 files' tensor_bytes in a
+# deployment's inventory test (their file bytes, 65,248,893,184, add the headers); and an 80-layer
+# Llama 3 checkpoint with AWQ's qweight tensors whose index a Go library's test embeds (9 shards, its
+# name not given: the total pins Llama-3.x-70B at AWQ 4-bit, group 128 — GPTQ's g_idx would add 24,903,680)
+PUBLISHED_CHECKPOINTS = [
+    ("gpt-oss-20b", lambda: symcost.loads(import_hf("gpt-oss-20b")), 13_761_264_768),
+    ("gpt-oss-120b", lambda: symcost.quantize(arch("gpt_oss"), format="mxfp4", which="experts"), 65_248_815_744),
+    ("Llama-3.x-70B AWQ", lambda: symcost.quantize(symcost.loads(import_hf("Llama-3.3-70B-Instruct")), format="awq"),
+     39_767_785_472),
+]
+
+
+def import_hf(name):
+    import json
+
+    from published import DATA
+    from symcost.hf import import_config
+
+    return import_config(json.loads((DATA / f"{name}.json").read_text()), f"{name}.json")
+
+
+@pytest.mark.parametrize("name, spec, published", PUBLISHED_CHECKPOINTS)
+def test_weights_equal_published_checkpoints_tensor_bytes(name, spec, published):
+    assert symcost.memory(spec()).numbers["weights_bytes"] == published
+
+
+def test_gpt_oss_s_mxfp4_experts_by_hand_and_its_model_card():
+    """Each expert matrix's value in 4 bits and an E8M0 scale per 32 (17/32 of a byte); every other
+    tensor (attention, router, biases, sinks, norms, embeddings, head) in bf16: the model card's
+    checkpoint sizes (Table 1: 12.8 GiB and 60.8 GiB)."""
+    for layers, experts, gib in ((24, 32, 12.8), (36, 128, 60.8)):
+        values = layers * experts * 3 * 2880 * 2880
+        params = symcost.evaluate(arch("gpt_oss"), {"n_layers": layers, "n_experts": experts}).total["params"]
+        stored = values * 17 // 32 + 2 * (params - values)
+        spec = symcost.quantize(arch("gpt_oss"), format="mxfp4", which="experts")
+        assert symcost.memory(spec, n_layers=layers, n_experts=experts).numbers["weights_bytes"] == stored
+        assert round(stored / 2**30, 1) == gib
+
+
 def test_a_quantization_block_says_what_it_cannot_do(write):
     base = open(arch("llama")).read()
     with pytest.raises(SpecError, match="group.*setting of gptq and awq"):

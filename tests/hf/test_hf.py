@@ -22,7 +22,8 @@ from symcost.evaluate import dim_values
 from symcost.symbols import dim
 from symcost.hf import import_config
 
-from published import MAMBA_CODESTRAL, published
+from conftest import arch
+from published import DATA, MAMBA_CODESTRAL, published
 
 # family: (config with the published sizes, its published parameter count or None); every size a row
 # relies on is written in it or read from a published file, never left to a config class's defaults
@@ -54,6 +55,7 @@ PUBLISHED = {
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
         intermediate_size=14336, vocab_size=32000, sliding_window=4096), 7_241_732_096),
     "mixtral": (lambda: published("Mixtral-8x7B-v0.1"), 46_702_792_704),
+    "gpt_oss": (lambda: published("gpt-oss-20b"), 20_914_757_184),  # openai/gpt-oss-20b: 20.91B (model card)
     "qwen2": (lambda: T.Qwen2Config(  # Qwen2-7B
         hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
         intermediate_size=18944, vocab_size=152064, max_position_embeddings=32768, tie_word_embeddings=False), None),
@@ -252,7 +254,7 @@ CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "r
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
-                                           ("deepseek_v2", 6), ("dbrx", 4)])
+                                           ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
@@ -315,8 +317,9 @@ def test_refuses_what_it_does_not_understand(family, change, fragment):
 
 # families whose configs place sliding windows, and their transformers config class
 WINDOWED = {"mistral": "MistralConfig", "qwen2": "Qwen2Config", "qwen3": "Qwen3Config", "qwen2_moe": "Qwen2MoeConfig",
-            "qwen3_moe": "Qwen3MoeConfig", "gemma2": "Gemma2Config", "gemma3_text": "Gemma3TextConfig"}
-LAYER_TYPED = ("qwen2", "qwen3", "qwen2_moe", "gemma2", "gemma3_text")  # their configs read layer_types
+            "qwen3_moe": "Qwen3MoeConfig", "gemma2": "Gemma2Config", "gemma3_text": "Gemma3TextConfig",
+            "gpt_oss": "GptOssConfig"}
+LAYER_TYPED = ("qwen2", "qwen3", "qwen2_moe", "gemma2", "gemma3_text", "gpt_oss")  # their configs read layer_types
 
 
 @pytest.mark.slow
@@ -328,9 +331,8 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     max_window_layers on, Qwen2-MoE's every other layer below it, Gemma 2's alternation, Gemma 3's
     sliding_window_pattern, Mistral's and Qwen3-MoE's every layer), or the file's own layer_types:
     after a prefill longer than the window, each layer's KV cache in the imported spec is what
-    transformers' DynamicCache holds, layer by layer. transformers keeps window - 1 tokens of a
-    sliding layer between steps (the next query's own key comes with it); symcost counts the
-    window, Mistral's rolling buffer (Jiang et al. 2023, section 2): one token more there."""
+    transformers' DynamicCache holds, layer by layer: window - 1 tokens of a sliding layer between
+    steps (the next query's own key comes with it)."""
     import torch
 
     n, tokens, window = data.draw(st.integers(1, 7)), 10, 4
@@ -345,6 +347,8 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
         fields["max_window_layers"] = data.draw(st.integers(0, n + 1))
     if family.endswith("moe"):
         fields |= {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16}
+    if family == "gpt_oss":
+        fields |= {"num_local_experts": 4, "num_experts_per_tok": 2}
     if family == "qwen2_moe":
         fields["shared_expert_intermediate_size"] = 24
     if family == "gemma3_text":
@@ -371,7 +375,7 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
             kept, _ = blocks.setdefault(node.path.split("/repeat/")[0], ([], count))
             kept.append(int(node.cost.cache.xreplace(at)) // count // (2 * 2 * 8))
     ours = [t for kept, count in blocks.values() for t in kept * count]
-    assert ours == [t + (t < tokens) for t in theirs], (ours, theirs)
+    assert ours == theirs
     if "window" in derivation.spec.dims:  # the size, given or transformers' default
         assert at[dim("window")] == config.sliding_window
 
@@ -412,6 +416,23 @@ def test_gemma3_with_images_at_its_published_size():
         theirs = sum(p.numel() for p in T.Gemma3ForConditionalGeneration(config).parameters())
     imported = symcost.loads(import_config(config.to_dict(), "gemma3.json"))
     assert symcost.evaluate(imported).to_dict()["params"] == theirs == 4_300_079_472
+
+
+def test_the_shipped_gpt_oss_is_transformers_gpt_oss_120b_and_the_model_card_s_counts():
+    """architectures/gpt_oss.yaml against GptOssForCausalLM at gpt-oss-120b's sizes (the 20b file with
+    its 36 layers and 128 experts) on meta: parameters, active ones and forward FLOPs, exactly; and the
+    model card's Table 1 (116.83B total, 5.13B active: its active count leaves out the embedding table)."""
+    from symcost.measure.verify import verify_hf
+
+    config = json.loads((DATA / "gpt-oss-20b.json").read_text()) | {
+        "num_hidden_layers": 36, "num_local_experts": 128,
+        "layer_types": ["sliding_attention", "full_attention"] * 18}
+    shipped = symcost.load(arch("gpt_oss"))
+    report = verify_hf(shipped, config, {"seq_len": 256})
+    assert report.match and report.params == (116_829_156_672,) * 2 and report.active == (5_711_982_912,) * 2
+    assert report.forward[0] == report.forward[1] is not None
+    embedding = 201_088 * 2_880
+    assert round(report.params[0] / 1e9, 2) == 116.83 and round((report.active[0] - embedding) / 1e9, 2) == 5.13
 
 
 def test_value_routed_experts_are_verified_on_the_cpu_and_too_large_ones_in_parameters_only():

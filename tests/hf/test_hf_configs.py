@@ -29,6 +29,10 @@ COUNTS = {
     "gemma-2-9b": (9_241_705_984, "google/gemma-2-9b: Gemma Team 2024, Table 2 (9B); sliding_window_size too"),
     "Mistral-7B-v0.1": (7_241_732_096, "mistralai/Mistral-7B-v0.1: 7.24B"),
     "Mixtral-8x7B-v0.1": (46_702_792_704, "mistralai/Mixtral-8x7B-v0.1: 46.7B"),
+    # as a public repository embeds the Hub's files (its config.json, and model.safetensors.index.json: see
+    # test_quantization.py): the original implementation's experts_per_token and initial_context_length beside
+    # transformers' fields, and an MXFP4 quantization_config
+    "gpt-oss-20b": (20_914_757_184, "openai/gpt-oss-20b model card (OpenAI 2025, Table 1): 20.91B total"),
     "Qwen2-7B": (7_615_616_512, "Qwen/Qwen2-7B: 7.62B"),
     "bert-base-uncased": (109_514_298, "BertForMaskedLM: BertModel's 109,482,240 less the pooler, plus the MLM head"),
     "pythia-1.4b": (1_414_647_808, "Biderman et al. 2023, Table 1"),
@@ -136,7 +140,7 @@ COUNTS = {
 PARAMS_ONLY = {"dbrx-instruct", "Jamba-v0.1", "gemma-3-4b-it"}
 MOE = {"Mixtral-8x7B-v0.1", "Qwen1.5-MoE-A2.7B", "OLMoE-1B-7B-0125-Instruct", "DeepSeek-V2.5", "DeepSeek-R1",
        "Marco-Mini-Instruct", "granite-3.1-1b-a400m-instruct", "dbrx-instruct", "dbrx-tiny256-random", "Jamba-v0.1",
-       "Jamba-tiny-random"}
+       "Jamba-tiny-random", "gpt-oss-20b"}
 SIZES = {"vit-base-patch16-224-in21k": {"batch": 1}, "gemma-3-4b-it": {"seq_len": 300, "batch": 1}}
 
 

@@ -46,6 +46,8 @@ SIZES = {
     "deepseek_v3": dict(d_model=8, n_heads=2, q_lora_rank=3, kv_lora_rank=4, qk_nope_dim=2, qk_rope_dim=2,
                         v_head_dim=3, d_ff=6, d_expert=5, n_experts=3, top_k=2, n_shared=1, vocab=11, seq_len=5,
                         batch=2, n_layers=2, n_dense=1),
+    "gpt_oss": dict(d_model=8, n_heads=2, n_kv_heads=1, d_head=4, d_ff=6, n_experts=4, top_k=2, vocab=11, n_layers=2,
+                    window=3, seq_len=5, batch=2),
     "transformer_base": dict(d_model=4, n_heads=2, n_layers=2, d_ff=6, vocab=11, src_len=3, seq_len=5, batch=2),
     "resnet50": dict(image_size=16, w=1, classes=3, batch=2, n1=2, n2=2, n3=2, n4=2),
     "vit_b16": dict(image_size=8, patch=4, d_model=4, n_heads=2, n_layers=2, d_ff=6, classes=3, batch=2),
@@ -58,10 +60,11 @@ SIZES = {
 }
 
 
-# Attention dropout under sdpa without recomputation cannot be measured on the CPU (test_dropout.py).
+# Attention dropout under sdpa without recomputation cannot be measured on the CPU (test_dropout.py), nor
+# attention sinks under sdpa, which PyTorch's kernel does not take (test_experts_and_attention.py).
 CASES = [(name, attention, recompute) for name in sorted(SIZES)
          for attention in ("eager", "sdpa") for recompute in ("none", "selective", "full")
-         if (name, attention, recompute) != ("megatron_gpt", "sdpa", "none")
+         if (name, attention, recompute) != ("megatron_gpt", "sdpa", "none") and (name, attention) != ("gpt_oss", "sdpa")
 ]
 
 
@@ -92,7 +95,7 @@ def test_saved_bytes_equal_pytorch_at_drawn_sizes(name, attention, recompute):
 def test_a_broken_rule_is_caught(monkeypatch):
     from symcost.components import mlp
 
-    monkeypatch.setattr(mlp, "mlp_saved", lambda rows, hidden, activation, gated: 0)
+    monkeypatch.setattr(mlp, "mlp_saved", lambda rows, hidden, activation, gated, clamped=False: 0)
     with pytest.raises(AssertionError):
         assert_exact("transformer", dict(d_model=8, n_heads=2, n_layers=1, vocab=5, seq_len=3, max_pos=3),
                      "eager", "none", "fp32")
@@ -316,6 +319,8 @@ HF_SMALL = {
     "mistral": lambda T: T.MistralConfig(**SMALL, sliding_window=8),
     "mixtral": lambda T: T.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2),
     "gpt2": lambda T: T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=500, n_positions=256),
+    "gpt_oss": lambda T: T.GptOssConfig(**SMALL, head_dim=16, num_local_experts=4, num_experts_per_tok=2,
+                                        sliding_window=8),
 }
 
 
@@ -324,6 +329,13 @@ def named_differences(family: str, cfg: dict, batch: int, seq_len: int, act: int
     tokens, layers = batch * seq_len, cfg.get("num_hidden_layers", cfg.get("n_layer"))
     out = {"its eager attention adds a float mask, which keeps nothing; the reference keeps one "
            "boolean seq_len x seq_len mask per causal layer": -layers * seq_len**2}
+    if family == "gpt_oss":
+        k, experts = cfg["num_experts_per_tok"], cfg["num_local_experts"]
+        out["its softmax first subtracts each row's maximum, keeping the int64 index of it"] = (
+            layers * 8 * batch * cfg["num_attention_heads"] * seq_len)
+        out["its experts (grouped_mm) sort the routed rows, keeping two int64 indices more per row and int32 "
+            "offsets per expert"] = layers * (16 * tokens * k + 4 * experts)
+        return out  # its rotary cos and sin are half a head, as the reference's; its norms and softmax keep its dtype
     if family != "gpt2":
         head = cfg["hidden_size"] // cfg["num_attention_heads"]
         out["its rotary cos and sin span the whole head (2 x seq_len x head_dim); the reference's half of it each"] = (

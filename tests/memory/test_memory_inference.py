@@ -37,8 +37,9 @@ def test_llama_bf16():
 
 def test_mistral_gqa_cache():
     assert memory("mistral")["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2 == 131_072  # 8 kv heads of 128
-    # the window caps the cache: 4096 tokens per layer however long the context
-    assert memory("mistral", seq_len=32768)["kv_cache_bytes"] == 131_072 * 4096
+    # the window caps the cache: 4095 tokens per layer however long the context (the next query sees itself and
+    # 4,095 before it: what transformers' DynamicSlidingWindowLayer keeps)
+    assert memory("mistral", seq_len=32768)["kv_cache_bytes"] == 131_072 * 4095
 
 
 def test_deepseek_mla_cache():
@@ -67,7 +68,7 @@ def test_weight_bytes_match_the_built_model(name, dtype):
     assert weight_bytes(d, values, dtype) == expected
 
 
-DECODERS = ["transformer", "llama", "mistral", "gemma2", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba", "mamba2"]
+DECODERS = ["transformer", "llama", "mistral", "gemma2", "gpt_oss", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba", "mamba2"]
 
 
 @pytest.mark.slow
@@ -115,6 +116,49 @@ def test_cache_matches_transformers_dynamic_cache(sizes, dtype):
     d = symcost.derive(symcost.load(arch("llama")))
     expected = memory_metrics(d, Precision(dtype))["kv_cache_bytes"].xreplace(dim_values(d, sizes))
     assert measured == expected
+
+
+# Small configs of families whose sliding layers keep window - 1 tokens between steps (transformers'
+# DynamicSlidingWindowLayer): gpt-oss alternates them with full layers, Mistral slides in every one
+WINDOWED = {
+    "gpt_oss": lambda T, w: T.GptOssConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=4,
+                                              num_key_value_heads=2, head_dim=4, intermediate_size=8, vocab_size=50,
+                                              num_local_experts=4, num_experts_per_tok=2, sliding_window=w),
+    "mistral": lambda T, w: T.MistralConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                                               num_key_value_heads=2, intermediate_size=8, vocab_size=50,
+                                               sliding_window=w),
+}
+
+
+@pytest.mark.parametrize("family", sorted(WINDOWED))
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(n=st.integers(1, 9), w=st.integers(2, 6), b=st.integers(1, 2))
+def test_windowed_caches_and_steps_match_transformers_on_the_cpu(family, n, w, b):
+    """A prompt of n tokens, then one decode step, in transformers' model of the family (eager, real
+    tensors, batched_mm experts): the cache it returns after each holds exactly the bytes symcost's
+    formulas say, and FlopCounterMode's counts of the prefill and the step equal symcost's forward FLOPs."""
+    T = pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+
+    cfg = WINDOWED[family](T, w).to_dict()
+    model = build(cfg, "cpu").eval()
+    spec = symcost.loads(import_config(cfg, f"{family}.json"))
+    full, step = symcost.derive(spec), symcost.derive(spec, decode=True)
+    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
+        out = model(torch.randint(0, 50, (b, n)), use_cache=True)
+    cache = out.past_key_values
+    at = {"batch": b, "seq_len": n}
+    assert held(cache) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
+    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
+    with torch.no_grad(), FlopCounterMode(display=False) as one:
+        out = model(torch.randint(0, 50, (b, 1)), past_key_values=cache, use_cache=True)
+    at = {"batch": b, "context": n}
+    assert held(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
+    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
 
 
 def test_generation_is_the_sum_of_its_steps():

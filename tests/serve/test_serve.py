@@ -50,9 +50,9 @@ def test_a_sequence_s_kv_bytes_equal_transformers_cache(sizes, prompt, output, d
 
 @pytest.mark.needs("torch")
 @pytest.mark.parametrize("name", ["mistral", *(pytest.param(n, marks=pytest.mark.slow)
-                                               for n in ("gemma2", "deepseek_v3", "mamba", "mamba2"))])
+                                               for n in ("gemma2", "gpt_oss", "deepseek_v3", "mamba", "mamba2"))])
 def test_a_sequence_s_kv_bytes_equal_the_reference_caches(name):
-    """Windows (the last w tokens), MLA (the latent and rope key, as vLLM keeps them), and recurrent
+    """Windows (the last w - 1 tokens), MLA (the latent and rope key, as vLLM keeps them), and recurrent
     states (fixed per sequence): what the reference build's cache holds after prompt + output tokens."""
     from symcost.measure.reference import measure_decode
 
@@ -324,3 +324,21 @@ def test_a_mamba_hybrid_s_sequence_holds_its_attention_keys_and_its_states(lengt
     g = s.numbers["per_gpu"]
     assert g["kv_bytes_per_sequence"] == cached
     assert 0 < g["kv_bytes_per_token"] * length < cached  # the states on top of the growing keys and values
+
+
+def test_gpt_oss_120b_on_one_h100_as_the_readme_says():
+    """Its MXFP4 experts (tests/core/test_quantization.py: the published checkpoint's bytes) on one
+    H100 SXM: the KV pool left by 0.9 of 80 GB holds 96 requests of 1,024 + 256 tokens, its 18 sliding
+    layers keeping 127 tokens each; a draft of its own two layers (each with its 128 experts, bf16)
+    leaves no KV cache."""
+    spec = symcost.quantize(arch("gpt_oss"), format="mxfp4", which="experts")
+    s = symcost.serve(spec, hardware="h100-sxm", prompt=1024, output=256)
+    per_gpu = s.numbers["per_gpu"]
+    assert per_gpu["weights_bytes"] == 65_248_815_744
+    # a sequence: 18 full layers of 1,280 tokens (80 blocks of 16) and 18 sliding ones of 127 (not rounded:
+    # vLLM holds the blocks the window covers), 2 x 8 heads x 64 x 2 bytes a token a layer
+    assert per_gpu["kv_bytes_per_sequence"] == 18 * (1280 + 127) * 2 * 8 * 64 * 2
+    assert s.numbers["max_concurrency"] == 96
+    with pytest.raises(DoesNotFit, match="leave no KV cache"):
+        symcost.serve(spec, hardware="h100-sxm", prompt=1024, output=256, draft=arch("gpt_oss"),
+                      draft_values={"n_layers": 2})
