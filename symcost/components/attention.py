@@ -101,6 +101,7 @@ class Attention(Projections):
     causal: StrictBool = False
     window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
     sinks: StrictBool = False  # a learned logit per head beside each row's scores (gpt-oss)
+    rope: StrictBool = True  # false: this layer leaves the rotary layer's rotation out (NoPE: SmolLM3)
     residual: StrictBool = True  # output is added to the input stream
     attention_dropout: Rate | None = None  # on the probabilities
     hidden_dropout: Rate | None = None  # on the output, before the residual add
@@ -128,8 +129,8 @@ class Attention(Projections):
             weights = (h + kv) * hd if self.qk_norm == "full" else 2 * hd
             parts["qk_norm"] = (ctx.weights(weights) + ctx.elementwise(normed, "rmsnorm")
                                 + ctx.elementwise(normed, "affine"))
-        if ctx.flow.rotary is not None:
-            parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * ctx.flow.rotary, "rotary")
+        if (rotary := self.rotary(ctx.flow)) is not None:
+            parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * rotary, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
         grads = self.grads(ctx)
         parts |= products(ctx, h, entries, hd, hd, grads)
@@ -160,7 +161,7 @@ class Attention(Projections):
                                   *norm_grads(ctx, g)) for n, g in ((h, gq), (kv, gk)))
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
             b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
-            out_is_view=ctx.flow.rotary is None and self.qk_norm in (False, "full"),
+            out_is_view=self.rotary(ctx.flow) is None and self.qk_norm in (False, "full"),
             prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=ctx.reads(("o_proj",)), sinks=self.sinks)
 
     def output_mask(self, ctx: Ctx):
@@ -170,8 +171,12 @@ class Attention(Projections):
         yield from super().checks(ctx)
         if self.window is not None and not self.causal:
             yield Check("window", sympy.false, "a sliding window needs causal: true")
-        if (rotary := ctx.flow.rotary) is not None:
+        if (rotary := self.rotary(ctx.flow)) is not None:
             yield Check("head_dim", rotary <= self.d_head, "rotary dim {} exceeds head_dim {}", (rotary, self.d_head))
+
+    def rotary(self, flow):
+        """The rotary dims this layer rotates: the rotary layer's, unless rope is off."""
+        return flow.rotary if self.rope else None
 
     def build(self, b):
         from torch import nn
@@ -179,7 +184,7 @@ class Attention(Projections):
         from . import rotary
 
         d, h, kv, hd = b.int(self.dim), b.int(self.heads), b.int(self.n_kv), b.int(self.d_head)
-        rotate = b.flow.rotary is not None
+        rotate = self.rotary(b.flow) is not None
         causal, residual = self.causal, self.residual
         mods = {
             "q_proj": nn.Linear(d, h * hd, bias=self.has_bias("q")),

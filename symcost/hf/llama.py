@@ -23,10 +23,12 @@ class Decoder:
     tied: bool = False  # tie_word_embeddings' default
     attention_bias: tuple[str, bool] | None = ("attention_bias", False)  # every projection's bias
     qkv_bias: tuple[str, bool] | bool = False  # q, k and v only: a flag, or always
+    o_bias: tuple[str, bool] | None = None  # the output projection's own flag (Seed-OSS)
     mlp_bias: tuple[str, bool] | str | None = None  # a flag, or "attention": the attention's
     gated: bool = True
     qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
     sinks: bool = False  # a learned logit per head in every softmax (gpt-oss)
+    nope: bool = False  # layers without rotary where no_rope_layers says (SmolLM3)
     # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size; "clamped": gpt-oss's experts
     moe: str | None = None
     shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
@@ -107,6 +109,14 @@ DECODERS: dict[str, Decoder] = {
                         parallel="use_parallel_residual", partial_rotary=0.25, refuse=(("qk_layernorm", (False,), False),)),
     "olmo": Decoder(norm="layernorm: {dim: d_model, affine: false}", notes=("clip_qkv",)),
     "olmo2": Decoder(qk_norm="full", post=True),
+    # Seed-OSS: q, k and v biased by attention_bias, the output projection by its own flag
+    "seed_oss": Decoder(attention_bias=None, qkv_bias=("attention_bias", True), o_bias=("attention_out_bias", False),
+                        mlp_bias=("mlp_bias", False)),
+    # SmolLM3: every no_rope_layer_interval-th layer without rotary (or as no_rope_layers says); its sliding
+    # windows (on the NoPE layers, with use_sliding_window) are not read here: refused
+    "smollm3": Decoder(tied=True, mlp_bias=("mlp_bias", False), nope=True,
+                       refuse=(("use_sliding_window", (False,), False),), unused=("sliding_window", "layer_types")),
+    "olmo3": Decoder(qk_norm="full", post=True, windows="three_then_global", window=4096),
     "olmoe": Decoder(qk_norm="full", moe="experts", notes=("clip_qkv",)),
     "granite": Decoder(mlp_bias=("mlp_bias", False), notes=("granite",)),
     "granitemoe": Decoder(moe="experts", notes=("granite",)),
@@ -154,6 +164,8 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     if f.qkv_bias:
         qkv = f.qkv_bias if f.qkv_bias is True else c.flag(*f.qkv_bias)
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
+    if f.o_bias:
+        attention["o_bias"] = c.flag(*f.o_bias)
     if f.qk_norm:
         attention["qk_norm"] = f.qk_norm
     if f.sinks:
@@ -168,6 +180,9 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     post = [norm] if f.post_norms else []
 
     def block(a: dict) -> list[str]:
+        if f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
+            return [f"residual: [{{attention: {_flow(dict(a, residual=False))}}}, {{{norm}}}]",
+                    f"residual: [{{mlp: {_flow(dict(mlp, residual=False))}}}, {{{norm}}}]"]
         return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
 
     w.layer(f"embedding: {{vocab: vocab, dim: {d}}}")
@@ -178,28 +193,58 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         w.layer("rotary: {dim: d_rot}")
     else:
         w.layer("rotary: {dim: d_head}")
-    local, full = block(attention | {"window": "window"}), block(attention)
-    n = len(sliding)
+    kinds = list(zip(sliding, _rotated(c, f, len(sliding))))  # per layer: (a sliding window?, rotary?)
+
+    def lines(kind) -> list[str]:
+        return block(attention | ({"window": "window"} if kind[0] else {}) | ({} if kind[1] else {"rope": False}))
+
+    windowed, nope = any(sliding), not all(rotated for _, rotated in kinds)
+
+    def label(kind) -> str:
+        return ", ".join([("with a sliding window" if kind[0] else "global")] * windowed
+                         + [("with rotary" if kind[1] else "without rotary (NoPE)")] * nope)
+
+    n, m = len(kinds), _period(kinds)
     if f.parallel is True or f.parallel and c.flag(f.parallel, False):
         a = dict(attention, residual=False)
         _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
-    elif f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
-        w.block("repeat: n_layers", ())
-        w.layers += ["      " + line for line in (
-            "- residual:", f"    - attention: {_flow(dict(attention, residual=False))}", f"    - {norm}",
-            "- residual:", f"    - mlp: {_flow(dict(mlp, residual=False))}", f"    - {norm}")]
-    elif f.windows == "alternate" and n % 2 == 0 and sliding == [True, False] * (n // 2):  # Gemma 2's
-        w.block("repeat: n_layers / 2   # a local (sliding-window) layer, then a global one", local + full)
-    elif f.windows == "pattern" and n >= 6 and sliding == [(i + 1) % 6 > 0 for i in range(n)]:  # Gemma 3's
-        w.block("repeat: n_layers // 6   # five local (sliding-window) layers, then a global one", local * 5 + full)
-        if n % 6:
-            w.block("repeat: n_layers - 6 * (n_layers // 6)   # the local layers after the last global one", local)
-    elif len(set(sliding)) == 1:  # every layer alike
-        w.block("repeat: n_layers", local if sliding[0] else full)
+    elif m == 2 and n % 2 == 0:  # Gemma 2's
+        w.block(f"repeat: n_layers / 2   # a layer {label(kinds[0])}, then one {label(kinds[1])}",
+                lines(kinds[0]) + lines(kinds[1]))
+    elif m > 2:  # Gemma 3's five local layers, then a global one; OLMo 3's three; SmolLM3's three with rotary
+        w.block(f"repeat: n_layers // {m}   # {m - 1} layers {label(kinds[0])}, then one {label(kinds[m - 1])}",
+                lines(kinds[0]) * (m - 1) + lines(kinds[m - 1]))
+        if n % m:
+            w.block(f"repeat: n_layers - {m} * (n_layers // {m})   # the layers after the last {label(kinds[m - 1])}",
+                    lines(kinds[0]))
+    elif len(set(kinds)) == 1:  # every layer alike
+        w.block("repeat: n_layers", lines(kinds[0]))
     else:  # any other pattern: a repeat per run of like layers, the last one taking what n_layers adds
-        _runs(w, sliding, lambda s: local if s else full, lambda s: "sliding window" if s else "global", "n_layers")
+        _runs(w, kinds, lines, label, "n_layers")
     w.layer(norm)
     _decoder_head(c, w, tied)
+
+
+def _period(kinds: list) -> int:
+    """m where every m-th layer is of one kind and the others of another (at least one of each), else 0."""
+    first = kinds[0]
+    m = next((i + 1 for i, kind in enumerate(kinds) if kind != first), 0)
+    return m if m and kinds == [first if (i + 1) % m else kinds[m - 1] for i in range(len(kinds))] else 0
+
+
+def _rotated(c: Config, f: Decoder, n: int) -> list[bool]:
+    """Which layers rotate their queries and keys: all, or as SmolLM3's no_rope_layers say (1: rotary, 0: NoPE;
+    unset, every no_rope_layer_interval-th layer without)."""
+    if not f.nope:
+        return [True] * n
+    given = c.get("no_rope_layers")
+    if given is None:
+        every = c.int("no_rope_layer_interval", 4)
+        return [(i + 1) % every > 0 for i in range(n)]
+    if not isinstance(given, list) or len(given) != n or any(v not in (0, 1) or isinstance(v, bool) for v in given):
+        raise c.error("no_rope_layers", f"expected {n} flags, each 0 (no rotary) or 1")
+    c.get("no_rope_layer_interval")  # read only when no_rope_layers is unset
+    return [v == 1 for v in given]
 
 
 @dataclass(frozen=True)
@@ -224,6 +269,7 @@ SLIDING = {
     "alternate_below_max_window_layers": Sliding("use_sliding_window", lambda i, m: i % 2 == 0 and i < m,
                                                  "max_window_layers", sized=False),
     "alternate": Sliding(None, lambda i, m: i % 2 == 0, sized=False),  # Gemma 2: local, then global
+    "three_then_global": Sliding(None, lambda i, m: (i + 1) % 4 > 0),  # OLMo 3: three local, then global
     "pattern": Sliding(None, lambda i, m: (i + 1) % m > 0, "sliding_window_pattern", sized=False),  # Gemma 3
 }
 LAYER_TYPES = {"sliding_attention": True, "full_attention": False}

@@ -262,6 +262,28 @@ def test_gpt_oss_layer_kinds_by_hand():
     assert symcost.evaluate(spec).total["forward"] == symcost.evaluate(no_sinks).total["forward"]
 
 
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(heads=st.integers(1, 3), n=st.integers(1, 6), b=st.integers(1, 2), attention=st.sampled_from(["eager", "sdpa"]),
+       qk=st.sampled_from(["false", "true"]))
+def test_a_layer_without_rotary_verifies_beside_rotated_ones(heads, n, b, attention, qk):
+    """NoPE (SmolLM3's every fourth layer): `rope: false` leaves the rotary layer's rotation out of one
+    attention layer: its FLOPs and saved bytes (q and k as projected, o_proj reading the core's output as a
+    view where it can) equal PyTorch's."""
+    text = f"""\
+name: nope
+dims: {{seq_len: {n}, batch: {b}}}
+layers:
+  - embedding: {{vocab: 9, dim: 8}}
+  - rotary: {{dim: 4}}
+  - attention: {{dim: 8, heads: {heads}, head_dim: 4, causal: true, qk_norm: {qk}}}
+  - attention: {{dim: 8, heads: {heads}, head_dim: 4, causal: true, qk_norm: {qk}, rope: false}}
+"""
+    spec = symcost.loads(text)
+    assert symcost.verify(spec, backward=True, device="cpu").match
+    saved = symcost.verify_memory(spec, attention=attention)
+    assert saved.match, [(r.path, r.symbolic, r.measured) for r in saved.rows]
+
+
 def test_attention_sinks_under_sdpa_are_refused_in_one_line(cli, write):
     path = write(GPT_OSS.format(d=4, h=2, kv=1, hd=2, f=3, e=2, k=1, n=3, b=1, softmax="top_k", window="", limit=""))
     out = cli("verify", path, "--memory", "--attention", "sdpa")

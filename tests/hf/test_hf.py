@@ -132,6 +132,18 @@ PUBLISHED = {
         hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, intermediate_size=11008,
         vocab_size=100352, max_position_embeddings=4096, tie_word_embeddings=False, pad_token_id=100277,
         bos_token_id=None, eos_token_id=100257), None),
+    "olmo3": (lambda: T.Olmo3Config(  # OLMo 3 7B's layout: OLMo 2's with 4,096-token windows in three layers of four
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, intermediate_size=11008,
+        vocab_size=100278, max_position_embeddings=65536, sliding_window=4096, tie_word_embeddings=False,
+        pad_token_id=100277, bos_token_id=None, eos_token_id=100257), None),
+    "seed_oss": (lambda: T.SeedOssConfig(  # ByteDance-Seed/Seed-OSS-36B: q, k, v biased, o not
+        hidden_size=5120, num_hidden_layers=64, num_attention_heads=80, num_key_value_heads=8, head_dim=128,
+        intermediate_size=27648, vocab_size=155136, max_position_embeddings=524288, attention_bias=True,
+        attention_out_bias=False, mlp_bias=False, tie_word_embeddings=False), None),
+    "smollm3": (lambda: T.SmolLM3Config(  # HuggingFaceTB/SmolLM3-3B: every fourth layer without rotary, tied head
+        hidden_size=2048, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=4, intermediate_size=11008,
+        vocab_size=128256, max_position_embeddings=65536, rope_theta=5_000_000.0, tie_word_embeddings=True,
+        use_sliding_window=False, pad_token_id=128004, bos_token_id=128000, eos_token_id=128012), None),
     "olmoe": (lambda: T.OlmoeConfig(  # allenai/OLMoE-1B-7B-0924: 64 experts, top-8, Q/K norms over all heads
         hidden_size=2048, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=1024,
         num_experts=64, num_experts_per_tok=8, vocab_size=50304, max_position_embeddings=4096,
