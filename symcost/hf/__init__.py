@@ -73,7 +73,8 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
 )
 
 
-PARTIAL_ROTARY = ("gpt_neox", "phi", "stablelm", "bamba")  # families whose writers read partial_rotary_factor
+# families whose writers read partial_rotary_factor
+PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
 
 
 @dataclass(frozen=True, repr=False)  # repr is Result's summary

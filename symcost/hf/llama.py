@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from .heads import _decoder_head
 from .reader import Config, _act, _alias, _rotary_fraction
-from .writer import CLIPPED, SCALED, Writer, _capped_seq_len, _flow, _parallel_block, _runs
+from .writer import CLIPPED, SCALED, Writer, _capped_seq_len, _dims, _flow, _parallel_block, _runs
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Decoder:
     o_bias: tuple[str, bool] | None = None  # the output projection's own flag (Seed-OSS)
     mlp_bias: tuple[str, bool] | str | None = None  # a flag, or "attention": the attention's
     gated: bool = True
-    qk_norm: bool | str = False  # attention's qk_norm: per head (Qwen3), "full" (OLMo 2)
+    qk_norm: bool | str | tuple[str, bool] = False  # per head (Qwen3), "full" (OLMo 2), or per head where a flag says
     sinks: bool = False  # a learned logit per head in every softmax (gpt-oss)
     nope: bool = False  # layers without rotary where no_rope_layers says (SmolLM3)
     # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size; "clamped": gpt-oss's experts
@@ -124,6 +124,11 @@ DECODERS: dict[str, Decoder] = {
     # carry the original implementation's initial_context_length and experts_per_token, which GptOssConfig does not read
     "gpt_oss": Decoder(act=None, attention_bias=("attention_bias", True), sinks=True, windows="alternate", window=128,
                        moe="clamped", unused=("hidden_act", "initial_context_length", "experts_per_token")),
+    # GLM-4.5: q, k and v biased, rotary on half of each head, Q/K norms where use_qk_norm says, dense layers then
+    # MoE layers of routed and shared experts; its multi-token-prediction layers (num_nextn_predict_layers) are not
+    # built by transformers and not counted
+    "glm4_moe": Decoder(attention_bias=None, qkv_bias=("attention_bias", False), qk_norm=("use_qk_norm", False),
+                        partial_rotary=0.5, moe="dense_first"),
     "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
                       refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
 }
@@ -166,8 +171,9 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         attention |= {"q_bias": qkv, "k_bias": qkv, "v_bias": qkv}
     if f.o_bias:
         attention["o_bias"] = c.flag(*f.o_bias)
-    if f.qk_norm:
-        attention["qk_norm"] = f.qk_norm
+    qk_norm = c.flag(*f.qk_norm) if isinstance(f.qk_norm, tuple) else f.qk_norm
+    if qk_norm:
+        attention["qk_norm"] = qk_norm
     if f.sinks:
         attention["sinks"] = True
     mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": f.gated}
@@ -176,10 +182,11 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
 
     sliding = _sliding(c, f, w)
     norm = f.norm
-    feed = f"mlp: {_flow(mlp)}" if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
+    dense = f"mlp: {_flow(mlp)}"
+    feed = dense if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
     post = [norm] if f.post_norms else []
 
-    def block(a: dict) -> list[str]:
+    def block(a: dict, feed: str = feed) -> list[str]:
         if f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
             return [f"residual: [{{attention: {_flow(dict(a, residual=False))}}}, {{{norm}}}]",
                     f"residual: [{{mlp: {_flow(dict(mlp, residual=False))}}}, {{{norm}}}]"]
@@ -205,7 +212,12 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
                          + [("with rotary" if kind[1] else "without rotary (NoPE)")] * nope)
 
     n, m = len(kinds), _period(kinds)
-    if f.parallel is True or f.parallel and c.flag(f.parallel, False):
+    if f.moe == "dense_first":  # GLM-4.5: dense layers, then MoE ones
+        if len(set(kinds)) > 1:
+            raise c.error("layer_types", "windows or layers without rotary are not read for a dense-then-MoE family")
+        w.block("repeat: n_dense   # first_k_dense_replace: dense layers first", block(attention, dense))
+        w.block("repeat: n_layers - n_dense", block(attention))
+    elif f.parallel is True or f.parallel and c.flag(f.parallel, False):
         a = dict(attention, residual=False)
         _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
     elif m == 2 and n % 2 == 0:  # Gemma 2's
@@ -321,7 +333,7 @@ def _sliding(c: Config, f: Decoder, w: Writer) -> list[bool]:
 
 
 def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
-    experts_key = "num_local_experts" if "num_local_experts" in c.data else "num_experts"
+    experts_key = next((k for k in ("num_local_experts", "n_routed_experts") if k in c.data), "num_experts")
     w.dim("n_experts", c.int(experts_key), experts_key)
     c.read.update({"num_local_experts", "num_experts"})
     w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
@@ -336,6 +348,17 @@ def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
         exact = Fraction(str(limit))  # the decimal the file writes, as a spec's sizes are exact
         return moe | {"hidden": "d_ff", "activation": "quick_gelu", "bias": True, "router_bias": True,
                       "router_softmax": "top_k", "limit": str(exact)}
+    if f.moe == "dense_first":  # GLM-4.5: DeepSeek's layout without MLA; its routing (sigmoid scores, groups,
+        # a correction bias that is a buffer) changes no count
+        w.dim("n_dense", c.int("first_k_dense_replace", 1), "first_k_dense_replace")
+        _dims(c, w, [("d_expert", "moe_intermediate_size")])
+        c.read.add("n_routed_experts")
+        shared = c.get("n_shared_experts", 1)
+        moe = moe | {"hidden": "d_expert"}
+        if shared:
+            w.dim("n_shared", c.int("n_shared_experts"), "n_shared_experts: one MLP of n_shared x d_expert")
+            moe |= {"shared_experts": 1, "shared_hidden": "n_shared * d_expert"}
+        return moe
     c.expect("decoder_sparse_step", (1,), 1)
     if c.get("mlp_only_layers", []):
         raise c.error("mlp_only_layers", "dense layers among the MoE ones are not supported by the importer")

@@ -144,6 +144,11 @@ PUBLISHED = {
         hidden_size=2048, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=4, intermediate_size=11008,
         vocab_size=128256, max_position_embeddings=65536, rope_theta=5_000_000.0, tie_word_embeddings=True,
         use_sliding_window=False, pad_token_id=128004, bos_token_id=128000, eos_token_id=128012), None),
+    "glm4_moe": (lambda: T.Glm4MoeConfig(  # zai-org/GLM-4.5-Air: 106B total; one dense layer, then 128 experts, top-8
+        hidden_size=4096, num_hidden_layers=46, num_attention_heads=96, num_key_value_heads=8, head_dim=128,
+        intermediate_size=10944, moe_intermediate_size=1408, n_routed_experts=128, num_experts_per_tok=8,
+        n_shared_experts=1, first_k_dense_replace=1, vocab_size=151552, max_position_embeddings=131072,
+        partial_rotary_factor=0.5, use_qk_norm=False, attention_bias=True, tie_word_embeddings=False), None),
     "olmoe": (lambda: T.OlmoeConfig(  # allenai/OLMoE-1B-7B-0924: 64 experts, top-8, Q/K norms over all heads
         hidden_size=2048, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=1024,
         num_experts=64, num_experts_per_tok=8, vocab_size=50304, max_position_embeddings=4096,
@@ -266,7 +271,8 @@ CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "r
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
-                                           ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4)])
+                                           ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4),
+                                           ("glm4_moe", 8)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
