@@ -28,7 +28,8 @@ class Decoder:
     gated: bool = True
     qk_norm: bool | str | tuple[str, bool] = False  # per head (Qwen3), "full" (OLMo 2), or per head where a flag says
     sinks: bool = False  # a learned logit per head in every softmax (gpt-oss)
-    nope: bool = False  # layers without rotary where no_rope_layers says (SmolLM3)
+    # layers without rotary: where no_rope_layers says (SmolLM3), or the global ones beside windows (EXAONE 4)
+    nope: str | None = None
     # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size; "clamped": gpt-oss's experts
     moe: str | None = None
     shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
@@ -114,7 +115,7 @@ DECODERS: dict[str, Decoder] = {
                         mlp_bias=("mlp_bias", False)),
     # SmolLM3: every no_rope_layer_interval-th layer without rotary (or as no_rope_layers says); its sliding
     # windows (on the NoPE layers, with use_sliding_window) are not read here: refused
-    "smollm3": Decoder(tied=True, mlp_bias=("mlp_bias", False), nope=True,
+    "smollm3": Decoder(tied=True, mlp_bias=("mlp_bias", False), nope="no_rope_layers",
                        refuse=(("use_sliding_window", (False,), False),), unused=("sliding_window", "layer_types")),
     "olmo3": Decoder(qk_norm="full", post=True, windows="three_then_global", window=4096),
     "olmoe": Decoder(qk_norm="full", moe="experts", notes=("clip_qkv",)),
@@ -129,6 +130,9 @@ DECODERS: dict[str, Decoder] = {
     # built by transformers and not counted
     "glm4_moe": Decoder(attention_bias=None, qkv_bias=("attention_bias", False), qk_norm=("use_qk_norm", False),
                         partial_rotary=0.5, moe="dense_first"),
+    # EXAONE 4: OLMo 2's norms after each branch with Q/K norms per head; where a window is set, three sliding layers
+    # then a global one without rotary (sliding_window_pattern 4, or as layer_types say)
+    "exaone4": Decoder(qk_norm=True, post=True, windows="every_pattern", window=4096, nope="global"),
     "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
                       refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
 }
@@ -200,7 +204,7 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         w.layer("rotary: {dim: d_rot}")
     else:
         w.layer("rotary: {dim: d_head}")
-    kinds = list(zip(sliding, _rotated(c, f, len(sliding))))  # per layer: (a sliding window?, rotary?)
+    kinds = list(zip(sliding, _rotated(c, f, sliding)))  # per layer: (a sliding window?, rotary?)
 
     def lines(kind) -> list[str]:
         return block(attention | ({"window": "window"} if kind[0] else {}) | ({} if kind[1] else {"rope": False}))
@@ -244,11 +248,15 @@ def _period(kinds: list) -> int:
     return m if m and kinds == [first if (i + 1) % m else kinds[m - 1] for i in range(len(kinds))] else 0
 
 
-def _rotated(c: Config, f: Decoder, n: int) -> list[bool]:
-    """Which layers rotate their queries and keys: all, or as SmolLM3's no_rope_layers say (1: rotary, 0: NoPE;
-    unset, every no_rope_layer_interval-th layer without)."""
-    if not f.nope:
+def _rotated(c: Config, f: Decoder, sliding: list[bool]) -> list[bool]:
+    """Which layers rotate their queries and keys: all; as SmolLM3's no_rope_layers say (1: rotary, 0: NoPE;
+    unset, every no_rope_layer_interval-th layer without); or, EXAONE 4's, the sliding ones only where the
+    config sets a window (every layer where it does not)."""
+    n = len(sliding)
+    if f.nope is None:
         return [True] * n
+    if f.nope == "global":
+        return sliding if c.get("sliding_window") is not None else [True] * n
     given = c.get("no_rope_layers")
     if given is None:
         every = c.int("no_rope_layer_interval", 4)
@@ -271,6 +279,7 @@ class Sliding:
     field: str | None = None
     sized: bool = True
     layer_types: bool = True
+    default: int = 6  # the pattern's when the file leaves it out (Gemma 3's)
 
 
 SLIDING = {
@@ -283,15 +292,17 @@ SLIDING = {
     "alternate": Sliding(None, lambda i, m: i % 2 == 0, sized=False),  # Gemma 2: local, then global
     "three_then_global": Sliding(None, lambda i, m: (i + 1) % 4 > 0),  # OLMo 3: three local, then global
     "pattern": Sliding(None, lambda i, m: (i + 1) % m > 0, "sliding_window_pattern", sized=False),  # Gemma 3
+    "every_pattern": Sliding(None, lambda i, m: (i + 1) % m > 0, "sliding_window_pattern", default=4),  # EXAONE 4
 }
 LAYER_TYPES = {"sliding_attention": True, "full_attention": False}
 
 
-def _rule_field(c: Config, key: str, n: int) -> int:
+def _rule_field(c: Config, s: Sliding, n: int) -> int:
     """The field a window rule reads: max_window_layers (a count of layers, 0 or more; all of them when
-    unset) or Gemma 3's pattern (sliding_window_pattern, or its private name, 6 when unset)."""
+    unset) or a pattern's period (sliding_window_pattern, or its private name; the family's default when unset)."""
+    key = s.field
     if key == "sliding_window_pattern":
-        return c.int(_alias(c, "sliding_window_pattern", "_sliding_window_pattern"), 6)
+        return c.int(_alias(c, "sliding_window_pattern", "_sliding_window_pattern"), s.default)
     value = c.get(key, n)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise c.error(key, f"expected a number of layers (an integer, 0 or more), got {value!r}")
@@ -311,8 +322,10 @@ def _sliding(c: Config, f: Decoder, w: Writer) -> list[bool]:
     null = c.get("sliding_window") is None if given else f.window is None
     switched = s.switch is None or c.flag(s.switch, False)
     on = switched and not (s.sized and null)
-    at = _rule_field(c, s.field, n) if s.field else None
     types = c.get("layer_types") if s.layer_types else None
+    if types is not None and s.field == "sliding_window_pattern":  # layer_types decide; the pattern made them
+        c.read.update({"sliding_window_pattern", "_sliding_window_pattern"})
+    at = _rule_field(c, s, n) if s.field and (types is None or s.field != "sliding_window_pattern") else None
     if types is not None:
         if not isinstance(types, list) or len(types) != n or any(t not in LAYER_TYPES for t in types):
             raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(LAYER_TYPES)}; "

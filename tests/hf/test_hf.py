@@ -144,6 +144,10 @@ PUBLISHED = {
         hidden_size=2048, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=4, intermediate_size=11008,
         vocab_size=128256, max_position_embeddings=65536, rope_theta=5_000_000.0, tie_word_embeddings=True,
         use_sliding_window=False, pad_token_id=128004, bos_token_id=128000, eos_token_id=128012), None),
+    "exaone4": (lambda: T.Exaone4Config(  # LGAI-EXAONE/EXAONE-4.0-32B's layout: three sliding layers, then a NoPE global
+        hidden_size=5120, num_hidden_layers=64, num_attention_heads=40, num_key_value_heads=8, head_dim=128,
+        intermediate_size=27392, vocab_size=102400, max_position_embeddings=131072, sliding_window=4096,
+        sliding_window_pattern=4, tie_word_embeddings=False), None),
     "glm4_moe": (lambda: T.Glm4MoeConfig(  # zai-org/GLM-4.5-Air: 106B total; one dense layer, then 128 experts, top-8
         hidden_size=4096, num_hidden_layers=46, num_attention_heads=96, num_key_value_heads=8, head_dim=128,
         intermediate_size=10944, moe_intermediate_size=1408, n_routed_experts=128, num_experts_per_tok=8,

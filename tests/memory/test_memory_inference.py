@@ -119,14 +119,17 @@ def test_cache_matches_transformers_dynamic_cache(sizes, dtype):
 
 
 # Small configs of families whose sliding layers keep window - 1 tokens between steps (transformers'
-# DynamicSlidingWindowLayer): gpt-oss alternates them with full layers, OLMo 3 has three in four, Mistral
-# slides in every one
+# DynamicSlidingWindowLayer): gpt-oss alternates them with full layers, OLMo 3 and EXAONE 4 (its global
+# layers without rotary) have three in four, Mistral slides in every one
 WINDOWED = {
     "gpt_oss": lambda T, w: T.GptOssConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=4,
                                               num_key_value_heads=2, head_dim=4, intermediate_size=8, vocab_size=50,
                                               num_local_experts=4, num_experts_per_tok=2, sliding_window=w),
     "olmo3": lambda T, w: T.Olmo3Config(hidden_size=16, num_hidden_layers=5, num_attention_heads=4, intermediate_size=8,
                                         vocab_size=50, sliding_window=w, pad_token_id=0, eos_token_id=1),
+    "exaone4": lambda T, w: T.Exaone4Config(hidden_size=16, num_hidden_layers=5, num_attention_heads=4,
+                                            num_key_value_heads=2, intermediate_size=8, vocab_size=50, sliding_window=w,
+                                            sliding_window_pattern=4),
     "mistral": lambda T, w: T.MistralConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
                                                num_key_value_heads=2, intermediate_size=8, vocab_size=50,
                                                sliding_window=w),
