@@ -29,23 +29,26 @@ JSON_COMMANDS = [
     *(pytest.param(["derive", arch(n)], marks=pytest.mark.slow) for n in ("mamba2", "clip", "lstm", "gemma2")),
     *(["eval", arch(n), "--no-cache"] for n in ("llama", "mixtral")),
     *(pytest.param(["eval", arch(n), "--no-cache"], marks=pytest.mark.slow) for n in ("resnet50", "clip")),
-    ["memory", arch("llama")], ["memory", arch("resnet50")], ["memory", arch("mixtral"), "--formulas"],
+    # the slowest documents (a ResNet's memory, a plan search, a scaling fit, a verify) in the full suite only
+    ["memory", arch("llama")], pytest.param(["memory", arch("resnet50")], marks=pytest.mark.slow),
+    ["memory", arch("mixtral"), "--formulas"],
     ["inference", arch("mixtral")],
     ["serve", arch("llama"), "--weights-format", "gptq,group=64", "--tp", "2", "--prompt-tokens", "512", "--draft", arch("transformer")],
     ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",
      "2", "--tokens-per-second", "2e5"],
-    ["plan", arch("llama"), *_SETS, "--gpus", "8", "--search", "--top", "2"],
+    pytest.param(["plan", arch("llama"), *_SETS, "--gpus", "8", "--search", "--top", "2"], marks=pytest.mark.slow),
     ["approx", arch("llama")], ["budget", arch("llama"), "--tokens", "1e12"],
     ["budget", arch("llama"), "--flops", "1e23", "--optimal-for", "d_model"],
     ["sweep", arch("llama"), "--vary", "seq_len=1024,2048", "--metric", "params", "--metric", "weights_bytes"],
     ["solve", arch("llama"), "--target", "params=7e9", "--for", "d_model"],
     ["crossover", arch("transformer"), "--between", "attention:scores", "mlp", "--in", "seq_len"],
     ["compare", arch("llama"), arch("mixtral"), "--vary", "seq_len=1024,2048"],
-    ["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "2"],
+    pytest.param(["scaling", "fit", ROOT / "examples" / "runs_synthetic.csv", "--bootstrap", "2"], marks=pytest.mark.slow),
     ["scaling", "optimal", arch("llama"), "--flops", "1e23", "--for", "n_layers", "--serve", "1e12"],
     ["scaling", "compare", arch("llama"), arch("mixtral"), "--flops", "1e23"],
 ]
-TORCH_JSON_COMMANDS = [["verify", arch("mixtral"), *_SETS], ["verify", arch("transformer"), "--memory", *_SETS]]
+TORCH_JSON_COMMANDS = [pytest.param(["verify", arch("mixtral"), *_SETS], marks=[pytest.mark.needs("torch"), pytest.mark.slow]),
+                       pytest.param(["verify", arch("transformer"), "--memory", *_SETS], marks=pytest.mark.needs("torch"))]
 
 
 def block_spec(d: int, n: int, b: int, layer: str):

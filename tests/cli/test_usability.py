@@ -116,6 +116,7 @@ def test_output_fits_100_columns(tmp_path, name, command):
     assert "**" not in out.stdout and "CRootOf" not in out.stdout
 
 
+@pytest.mark.slow
 def test_results_text_takes_a_width():
     results = [symcost.evaluate(arch("deepseek_v3")), symcost.derive(arch("deepseek_v3")),
                symcost.memory(arch("deepseek_v3")), symcost.sweep(arch("llama"), {"seq_len": [1024, 2048]}),
@@ -297,6 +298,7 @@ def test_the_registry_names_each_class_by_its_kind():
 
 # -- the cache -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_repeated_eval_imports_no_sympy_and_is_never_stale(tmp_path):
     spec = tmp_path / "gpt.yaml"
     spec.write_text(Path(arch("transformer")).read_text())

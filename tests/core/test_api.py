@@ -65,7 +65,8 @@ def test_every_public_function_is_in_the_table():
     assert set(symcost._API) - {"load", "loads", "finetune", "quantize", "verify_hf"} == set(CASES) | set(WRITERS)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] * (n in ("plan_search", "scaling_fit", "approx")))
+                                  for n in sorted(CASES)])  # the three slowest in the full suite
 def test_a_public_function_returns_the_result_its_command_prints(cli, name):
     call, args = CASES[name]
     if name.startswith("verify"):

@@ -34,8 +34,7 @@ def test_the_checker_finds_a_key_outside_the_vocabulary():
     assert unknown_keys(document) == {"/rows[]/flops_forward", "/rows[]/seq_len"}
 
 
-@pytest.mark.parametrize("args", JSON_COMMANDS + [pytest.param(a, marks=pytest.mark.needs("torch"))
-                                  for a in TORCH_JSON_COMMANDS],
+@pytest.mark.parametrize("args", JSON_COMMANDS + TORCH_JSON_COMMANDS,
                          ids=lambda a: " ".join(str(x) for x in a[:2]).replace(str(ROOT) + "/", ""))
 def test_every_json_key_is_a_metric_or_a_documented_structural_key(cli, args):
     out = cli(*args, "--format", "json")

@@ -136,7 +136,8 @@ WINDOWED = {
 }
 
 
-@pytest.mark.parametrize("family", sorted(WINDOWED))
+@pytest.mark.parametrize("family", [f if f == "gpt_oss" else pytest.param(f, marks=pytest.mark.slow)
+                                    for f in sorted(WINDOWED)])  # the others in the full suite
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(n=st.integers(1, 9), w=st.integers(2, 6), b=st.integers(1, 2))
 def test_windowed_caches_and_steps_match_transformers_on_the_cpu(family, n, w, b):

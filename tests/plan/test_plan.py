@@ -410,6 +410,7 @@ def test_a_plan_that_does_not_fit_exits_1_with_the_sizes(cli):
     assert r.exit_code == 1 and "does not fit:" in r.stderr and "GiB > 22.35 GiB" in r.stderr
 
 
+@pytest.mark.slow
 def test_nothing_fits_even_fully_sharded(cli):
     r = cli("plan", arch("mixtral"), "--gpus", "8", "--hardware", "l4", "--search", "--set", "seq_len=1024")
     assert r.exit_code == 1 and "none fits: the smallest needs" in r.output
@@ -417,6 +418,7 @@ def test_nothing_fits_even_fully_sharded(cli):
 
 # --- search -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_search_ranks_valid_fitting_layouts_and_replans_them_exactly():
     from symcost.plan.search import search
 
@@ -651,6 +653,7 @@ def test_a_gradient_starting_inside_a_nested_repeat_is_refused_at_its_layer(cli,
     assert cli("plan", spec).exit_code == 0
 
 
+@pytest.mark.slow
 def test_headroom_keeps_a_share_of_memory_free_and_the_search_breaks_ties_by_memory():
     """Before: a 70B's top pick used 70.9 of 74.5 GiB while its total left out the logits' transient,
     with no way to keep room for it, and equally fast layouts came in no order. With headroom h a plan
