@@ -11,6 +11,12 @@ Sliding-window attention (Longformer, Beltagy et al. 2020; Mistral 7B): `window:
 reference, like Hugging Face's eager path, multiplies the full n x n matrix and masks, so
 the count equals full attention; under `full`, only the kept scores count.
 
+Chunked attention (Llama 4's local layers): `chunk: C` with `causal: true` splits the positions into
+chunks of C and lets each query see the keys of its own chunk up to itself. As with a window, the
+reference multiplies every key it holds and masks (transformers keeps C - 1 cached tokens, as for a
+window of C), so under pytorch the count is a window's of C; under `full` and `kernel` only the kept
+pairs count: position p sees p mod C + 1 keys.
+
 Attention sinks (gpt-oss; Xiao et al. 2023's sink token as one learned logit a head): `sinks: true`
 adds a logit per head to every softmax, with no value, so a query may attend to nothing. A
 parameter a head; no FLOPs under pytorch; eager keeps one probability more a query (the sink's
@@ -100,6 +106,7 @@ class Attention(Projections):
     qk_norm: Literal[False, True, "head", "full"] = False
     causal: StrictBool = False
     window: Size | None = None  # sliding window: each query sees itself and window - 1 earlier keys
+    chunk: Size | None = None  # chunked attention: each query sees its own chunk of `chunk` positions up to itself
     sinks: StrictBool = False  # a learned logit per head beside each row's scores (gpt-oss)
     rope: StrictBool = True  # false: this layer leaves the rotary layer's rotation out (NoPE: SmolLM3)
     residual: StrictBool = True  # output is added to the input stream
@@ -131,7 +138,7 @@ class Attention(Projections):
                                 + ctx.elementwise(normed, "affine"))
         if (rotary := self.rotary(ctx.flow)) is not None:
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + kv) * rotary, "rotary")
-        entries = score_entries(ctx, ctx.seq_len, self.causal, self.window)
+        entries = score_entries(ctx, ctx.seq_len, self.causal, self.window, self.chunk)
         grads = self.grads(ctx)
         parts |= products(ctx, h, entries, hd, hd, grads)
         if self.sinks:  # one logit a head, one more softmax entry a query
@@ -139,7 +146,7 @@ class Attention(Projections):
         if self.attention_dropout is not None:  # part of the core, which selective recomputation runs again
             parts["scores"] += dropout.flops(ctx, self.attention_dropout, ctx.batch * h * entries)
         if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
-            parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.window))
+            parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.span))
         parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=any(grads), name="o_proj")
         return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
 
@@ -160,7 +167,7 @@ class Attention(Projections):
             kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT,
                                   *norm_grads(ctx, g)) for n, g in ((h, gq), (kv, gk)))
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
-            b, h, T, T, hd, hd, self.causal, masked=self.window is not None,
+            b, h, T, T, hd, hd, self.causal, masked=self.span is not None,
             out_is_view=self.rotary(ctx.flow) is None and self.qk_norm in (False, "full"),
             prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=ctx.reads(("o_proj",)), sinks=self.sinks)
 
@@ -171,8 +178,17 @@ class Attention(Projections):
         yield from super().checks(ctx)
         if self.window is not None and not self.causal:
             yield Check("window", sympy.false, "a sliding window needs causal: true")
+        if self.chunk is not None and not self.causal:
+            yield Check("chunk", sympy.false, "chunked attention needs causal: true")
+        if self.chunk is not None and self.window is not None:
+            yield Check("chunk", sympy.false, "a layer takes a window or chunks, not both")
         if (rotary := self.rotary(ctx.flow)) is not None:
             yield Check("head_dim", rotary <= self.d_head, "rotary dim {} exceeds head_dim {}", (rotary, self.d_head))
+
+    @property
+    def span(self):
+        """The most earlier keys plus one a query can see: the window, or the chunk (None: all)."""
+        return self.window if self.window is not None else self.chunk
 
     def rotary(self, flow):
         """The rotary dims this layer rotates: the rotary layer's, unless rope is off."""
@@ -197,6 +213,8 @@ class Attention(Projections):
             mods |= {"q_norm": nn.RMSNorm(h * hd if full else hd), "k_norm": nn.RMSNorm(kv * hd if full else hd)}
 
         window = None if self.window is None else b.int(self.window)
+        chunk = None if self.chunk is None else b.int(self.chunk)
+        span = window or chunk
         qk_norm, attend, sinks = self.qk_norm, core(b, self.sinks), self.sinks
         drop_probs, drop_out = b.rate(self.attention_dropout), b.rate(self.hidden_dropout)
 
@@ -213,12 +231,14 @@ class Attention(Projections):
                 q, k = m.q_norm(q), m.k_norm(k)
             if rotate:
                 q, k = rotary.apply(q, state), rotary.apply(k, state)
-            k, v, past = extend_cache(m, state, k, v, causal, window)  # (B, kv, past + T, hd)
+            k, v, past = extend_cache(m, state, k, v, causal, span)  # (B, kv, past + T, hd)
             if kv != h:  # each kv head serves h/kv query heads: a copy, no arithmetic
                 k = k.repeat_interleave(h // kv, dim=1)  # (B, h, past + T, hd)
                 v = v.repeat_interleave(h // kv, dim=1)
+            # chunks by absolute position: the first key held sits at the pass's offset less the cached keys
+            chunks = None if chunk is None else (chunk, state.get("offset", 0) - past)
             extra = (m.sinks,) if sinks else ()
-            out = attend(q, k, v, causal, window, past, drop_probs if m.training else 0.0, *extra)  # (B, h, T, hd)
+            out = attend(q, k, v, causal, window, past, drop_probs if m.training else 0.0, chunks, *extra)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, out.shape[1] * hd))  # (B, T, d)
             out = dropout.apply(out, drop_out, m.training)
             return x + out if residual else out
@@ -231,18 +251,22 @@ class Attention(Projections):
         return part
 
 
-def score_entries(ctx: Ctx, n, causal: bool, window=None):
+def score_entries(ctx: Ctx, n, causal: bool, window=None, chunk=None):
     """Score entries per (batch, head): n queries against the context's cached keys and their own.
 
     Only causal layers keep a cache. pytorch and macs: every key the reference multiplies
     against, whatever the mask (eager and SDPA-math kernels multiply and then mask): the
     cache and the new keys, n(c + n);
     with a window only the last w + n - 1 keys can be seen by any query, so the reference
-    keeps those. `full`: only what the mask keeps — query i sees min(w, c + i + 1) keys.
+    keeps those (a chunk of C as a window of C). `full`: only what the mask keeps — query i sees
+    min(w, c + i + 1) keys; in chunks, (c + i) mod C + 1.
     """
     if not causal:  # no cache: bidirectional layers only ever see the tokens of this pass
         return n * n
     c = ctx.context
+    if ctx.convention.causal_half and chunk is not None:
+        return _chunk_sum(chunk, c + n) - _chunk_sum(chunk, c)
+    window = window if window is not None else chunk
     if ctx.convention.causal_half:
         if window is None:
             return n * c + n * (n + 1) / 2
@@ -250,6 +274,12 @@ def score_entries(ctx: Ctx, n, causal: bool, window=None):
     if window is None or c == 0:
         return n * (c + n)
     return n * sympy.Min(c + n, window + n - 1)
+
+
+def _chunk_sum(C, k):
+    """sum over p = 0..k-1 of (p mod C + 1): whole chunks of C(C + 1)/2 and the part of the last one."""
+    whole, r = sympy.floor(k / C), k - C * sympy.floor(k / C)
+    return whole * C * (C + 1) / 2 + r * (r + 1) / 2
 
 
 def _window_sum(w, k):
@@ -381,7 +411,23 @@ def core(b, sinks: bool = False):
     return checkpointed
 
 
-def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0):
+def hidden(T: int, S: int, past: int, window: int | None, chunks, device):
+    """The (T, S) boolean mask of the scores a causal query may not see (True: hidden). Query i sits at
+    position past + i among the keys; `chunks`: (C, the absolute position of the first key)."""
+    import torch
+
+    i = torch.arange(T, device=device).unsqueeze(1) + past
+    j = torch.arange(S, device=device).unsqueeze(0)
+    out = j > i
+    if window is not None:
+        out = out | (i - j >= window)
+    if chunks is not None:
+        C, start = chunks
+        out = out | ((i + start) // C != (j + start) // C)
+    return out
+
+
+def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, chunks=None):
     """attend's result from F.scaled_dot_product_attention (a fused kernel: it keeps its
     output and the log-sum-exp of each row for backward, no n x n matrix). q and v of
     different head sizes (MLA) are zero-padded to one, as Hugging Face's flash path does
@@ -393,18 +439,15 @@ def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.
     d = max(qk, vd)
     pad = lambda t: F.pad(t, (0, d - t.shape[-1])) if t.shape[-1] < d else t
     options = {"scale": qk**-0.5, "dropout_p": p}
-    if causal and (window is not None or past):
-        T, S = q.shape[-2], k.shape[-2]
-        i = torch.arange(T, device=q.device).unsqueeze(1) + past
-        j = torch.arange(S, device=q.device).unsqueeze(0)
-        options["attn_mask"] = (j <= i) if window is None else (j <= i) & (i - j < window)
+    if causal and (window is not None or chunks is not None or past):
+        options["attn_mask"] = ~hidden(q.shape[-2], k.shape[-2], past, window, chunks, q.device)
     else:
         options["is_causal"] = causal
     out = F.scaled_dot_product_attention(pad(q), pad(k), pad(v), **options)
     return out if vd == d else out[..., :vd].clone(memory_format=torch.contiguous_format)  # never a view of `out`
 
 
-def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, sinks=None):
+def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, chunks=None, sinks=None):
     """softmax(q k^T / sqrt(d)) v with explicit matmuls: FlopCounterMode counts them on every
     device (it counts 0 for F.scaled_dot_product_attention on CPU). The first `past` keys
     come from a cache: query i sits at position past + i among the keys. `sinks` (h,): a logit
@@ -416,11 +459,7 @@ def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 
 
     scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, S)
     if causal:
-        T, S = scores.shape[-2:]
-        i = torch.arange(T, device=q.device).unsqueeze(1) + past
-        j = torch.arange(S, device=q.device).unsqueeze(0)
-        hidden = (j > i) if window is None else (j > i) | (i - j >= window)
-        scores = scores.masked_fill(hidden, float("-inf"))
+        scores = scores.masked_fill(hidden(*scores.shape[-2:], past, window, chunks, q.device), float("-inf"))
     if sinks is None:
         probs = scores.softmax(dim=-1)
     else:

@@ -284,6 +284,38 @@ layers:
     assert saved.match, [(r.path, r.symbolic, r.measured) for r in saved.rows]
 
 
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(chunk=st.integers(1, 5), n=st.integers(1, 9), b=st.integers(1, 2), context=st.integers(0, 11),
+       attention=st.sampled_from(["eager", "sdpa"]))
+def test_chunked_attention_verifies_and_its_cache_and_steps_equal_the_reference(chunk, n, b, context, attention):
+    """Llama 4's local layers: FLOPs forward and backward and saved bytes at a prefill, and after `context`
+    tokens the cache and a decode step's FLOPs, equal PyTorch's on the reference build; under `kernel`,
+    the kept pairs by hand: position p sees p mod C + 1 keys."""
+    from symcost.evaluate import dim_values
+    from symcost.measure.reference import measure_decode
+
+    spec = symcost.loads(f"""\
+name: chunked
+dims: {{seq_len: {n}, batch: {b}, C: {chunk}}}
+layers:
+  - embedding: {{vocab: 9, dim: 8}}
+  - rotary: {{dim: 4}}
+  - attention: {{dim: 8, heads: 2, head_dim: 4, causal: true, chunk: C}}
+  - attention: {{dim: 8, heads: 2, head_dim: 4, causal: true, chunk: C, rope: false}}
+""")
+    assert symcost.verify(spec, backward=True, device="cpu").match
+    assert symcost.verify_memory(spec, attention=attention).match
+    step = symcost.derive(spec, decode=True)
+    at = dim_values(step, {"context": context})
+    measured = measure_decode(step, at, context, device="cpu")
+    assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at))
+    assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
+    kept = sum(p % chunk + 1 for p in range(context, context + 1))  # the step's one query
+    kernel = symcost.evaluate(symcost.derive(spec, "kernel", decode=True), {"context": context}).components
+    scores = {node.path: v["forward"] for node, v in kernel}["layers/2/attention"] - 4 * 2 * b * 8 * 8
+    assert scores == 2 * 2 * b * 2 * kept * 4  # scores and values: 2 FLOPs x b x 2 heads x kept x head_dim
+
+
 def test_attention_sinks_under_sdpa_are_refused_in_one_line(cli, write):
     path = write(GPT_OSS.format(d=4, h=2, kv=1, hd=2, f=3, e=2, k=1, n=3, b=1, softmax="top_k", window="", limit=""))
     out = cli("verify", path, "--memory", "--attention", "sdpa")
@@ -295,6 +327,9 @@ def test_attention_sinks_under_sdpa_are_refused_in_one_line(cli, write):
     "layers, path, fragment",
     [
         ("  - mlp: {dim: 4, hidden: 4, limit: 7}\n", "layers.0.mlp.limit", "needs gated: true"),
+        ("  - attention: {dim: 4, heads: 1, chunk: 2}\n", "layers.0.attention.chunk", "needs causal: true"),
+        ("  - attention: {dim: 4, heads: 1, causal: true, chunk: 2, window: 2}\n", "layers.0.attention.chunk",
+         "a window or chunks, not both"),
         ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 1, gated: false, limit: 7}\n", "layers.0.moe.limit",
          "needs gated: true"),
         ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 1, router_softmax: all}\n", "layers.0.moe.router_softmax",
