@@ -84,6 +84,16 @@ def gpt_oss_sizes(draw):
 
 
 @st.composite
+def llama4_sizes(draw):
+    heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
+    experts = draw(st.integers(1, 4))
+    return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
+                d_ff=draw(st.integers(1, 12)), n_experts=experts, top_k=draw(st.integers(1, experts)),
+                vocab=draw(st.integers(1, 30)), n_layers=4 * draw(st.integers(1, 2)), chunk=draw(st.integers(1, 6)),
+                seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
 def transformer_base_sizes(draw):
     heads, _, _, d_model = draw(heads_and_width())
     return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)),
@@ -157,6 +167,7 @@ STRATEGIES = {
     "deepseek_v3": deepseek_sizes(),
     "gemma2": gemma2_sizes(),
     "gpt_oss": gpt_oss_sizes(),
+    "llama4_scout": llama4_sizes(),
     "transformer_base": transformer_base_sizes(),
     "resnet50": resnet_sizes(),
     "vit_b16": vit_sizes(),

@@ -115,6 +115,11 @@ def _model_name(data: dict, source: str) -> str:
     return path.stem if path.suffix == ".json" else ""
 
 
+# families whose text model is supported but whose other parts are not written, and the way out
+UNWRITTEN = {"llama4": "Llama 4's vision encoder is not written: import its text_config (model_type llama4_text), "
+                       "the text model, whose parameters leave the encoder and its projector out"}
+
+
 def family_of_class(architectures) -> str | None:
     """The supported family whose model class `architectures[0]` names (DeepseekV3ForCausalLM:
     deepseek_v3), by its name without the head (ForCausalLM, Model, …), case and underscores aside."""
@@ -147,6 +152,8 @@ def convert(data: dict, source: str = "config.json", name: str | None = None, te
         notes.append(f"model_type {family!r} is not a family symcost knows; read as {known}, the family of "
                      f"architectures[0] {data['architectures'][0]}")
         family = known
+    if isinstance(family, str) and family in UNWRITTEN:
+        raise c.error("model_type", f"{family!r}: {UNWRITTEN[family]}")
     if not isinstance(family, str) or family not in FAMILIES:
         raise c.error("model_type", f"{family!r} is not supported; supported: {', '.join(sorted(FAMILIES))}")
     w = Writer(name or _model_name(data, source) or family, source, f"{family} architecture from its Hugging Face config")

@@ -30,6 +30,7 @@ class Decoder:
     sinks: bool = False  # a learned logit per head in every softmax (gpt-oss)
     # layers without rotary: where no_rope_layers says (SmolLM3), or the global ones beside windows (EXAONE 4)
     nope: str | None = None
+    local: str = "window"  # a local layer's attention: a sliding window, or chunks (Llama 4)
     # "experts": intermediate_size is each expert's; "routed": moe_intermediate_size; "clamped": gpt-oss's experts
     moe: str | None = None
     shared_expert: bool = False  # and a gated shared expert of shared_expert_intermediate_size (Qwen2-MoE)
@@ -58,12 +59,24 @@ def _logit_scale_note(c: Config) -> str:
     return "the logits are multiplied by logit_scale (one elementwise multiply per logit, not written: no count under pytorch)"
 
 
+def _llama4_note(c: Config) -> str:
+    said = ["its router's sigmoid of the chosen logits scales each expert's input (counted as the chosen logits' "
+            "softmax under `full`: a FLOP a token more)"]
+    if c.flag("use_qk_norm", True):
+        said.append("its rotated layers' queries and keys are L2-normalised (no weights)")
+    if c.flag("attn_temperature_tuning", True):
+        c.get("floor_scale"), c.get("attn_scale")
+        said.append("its layers without rotary scale the queries by a log of the position (attn_temperature_tuning)")
+    return "; ".join(said) + ": elementwise work, not written (no count under pytorch)"
+
+
 # what a family computes that its spec does not write: a note at the top of the spec, or None
 NOTES: dict[str, Callable[[Config], str | None]] = {
     "clip_qkv": lambda c: CLIPPED if c.get("clip_qkv") is not None else None,
     "embedding_scale": lambda c: SCALED.format(""),
     "logit_scale": _logit_scale_note,
     "granite": _granite_note,
+    "llama4": _llama4_note,
 }
 
 
@@ -133,6 +146,11 @@ DECODERS: dict[str, Decoder] = {
     # EXAONE 4: OLMo 2's norms after each branch with Q/K norms per head; where a window is set, three sliding layers
     # then a global one without rotary (sliding_window_pattern 4, or as layer_types say)
     "exaone4": Decoder(qk_norm=True, post=True, windows="every_pattern", window=4096, nope="global"),
+    # Llama 4's text model: chunked attention with rotary in three layers of four and a global layer without
+    # (no_rope_layers; layer_types), MoE layers (moe_layers, or every interleave_moe_layer_step-th) of routed experts
+    # and one shared expert of intermediate_size, dense ones of intermediate_size_mlp
+    "llama4_text": Decoder(nope="no_rope_layers", local="chunk", moe="interleaved", notes=("llama4",),
+                           unused=("router_jitter_noise",)),
     "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
                       refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
 }
@@ -153,7 +171,10 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     else:
         w.dim("d_head", c.int("head_dim"), "head_dim")
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + {
-        "experts": " (each expert's)", "routed": " (unused by MoE layers)"}.get(f.moe, ""))
+        "experts": " (each expert's)", "routed": " (unused by MoE layers)",
+        "interleaved": " (each expert's and the shared one's)"}.get(f.moe, ""))
+    if f.moe == "interleaved":
+        w.dim("d_ff_mlp", c.int("intermediate_size_mlp"), "intermediate_size_mlp (dense layers)")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     _capped_seq_len(c, w)  # a working length: not silently a 131,072-token pass
     w.dim("batch", 1, "sequences per pass")
@@ -180,11 +201,11 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         attention["qk_norm"] = qk_norm
     if f.sinks:
         attention["sinks"] = True
-    mlp = {"dim": d, "hidden": "d_ff", "activation": act, "gated": f.gated}
+    mlp = {"dim": d, "hidden": "d_ff_mlp" if f.moe == "interleaved" else "d_ff", "activation": act, "gated": f.gated}
     if f.mlp_bias is not None:
         mlp["bias"] = attention["bias"] if f.mlp_bias == "attention" else c.flag(*f.mlp_bias)
 
-    sliding = _sliding(c, f, w)
+    sliding = _sliding(c, f, w) if f.local == "window" else _chunked(c, f, w)
     norm = f.norm
     dense = f"mlp: {_flow(mlp)}"
     feed = dense if f.moe is None else f"moe: {_flow(_moe(c, f, w, act))}"
@@ -204,16 +225,20 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         w.layer("rotary: {dim: d_rot}")
     else:
         w.layer("rotary: {dim: d_head}")
-    kinds = list(zip(sliding, _rotated(c, f, sliding)))  # per layer: (a sliding window?, rotary?)
+    # per layer: (local attention: a window or a chunk?, rotary?, a MoE?)
+    kinds = list(zip(sliding, _rotated(c, f, sliding), _experts(c, f, len(sliding))))
+    local = {"window": "window"} if f.local == "window" else {"chunk": "chunk"}
 
     def lines(kind) -> list[str]:
-        return block(attention | ({"window": "window"} if kind[0] else {}) | ({} if kind[1] else {"rope": False}))
+        a = attention | (local if kind[0] else {}) | ({} if kind[1] else {"rope": False})
+        return block(a, feed if kind[2] else dense)
 
-    windowed, nope = any(sliding), not all(rotated for _, rotated in kinds)
+    varies = [len({kind[i] for kind in kinds}) > 1 for i in range(3)]
+    words = (("with a sliding window" if f.local == "window" else "chunked", "global"),
+             ("with rotary", "without rotary (NoPE)"), ("MoE", "dense"))
 
     def label(kind) -> str:
-        return ", ".join([("with a sliding window" if kind[0] else "global")] * windowed
-                         + [("with rotary" if kind[1] else "without rotary (NoPE)")] * nope)
+        return ", ".join(pair[0] if k else pair[1] for k, pair, shown in zip(kind, words, varies) if shown)
 
     n, m = len(kinds), _period(kinds)
     if f.moe == "dense_first":  # GLM-4.5: dense layers, then MoE ones
@@ -224,17 +249,18 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     elif f.parallel is True or f.parallel and c.flag(f.parallel, False):
         a = dict(attention, residual=False)
         _parallel_block(w, norm, f"attention: {_flow(a)}", f"mlp: {_flow(dict(mlp, residual=False))}", separate=False)
+    elif m == 1:  # every layer alike
+        w.block("repeat: n_layers", lines(kinds[0]))
     elif m == 2 and n % 2 == 0:  # Gemma 2's
         w.block(f"repeat: n_layers / 2   # a layer {label(kinds[0])}, then one {label(kinds[1])}",
                 lines(kinds[0]) + lines(kinds[1]))
-    elif m > 2:  # Gemma 3's five local layers, then a global one; OLMo 3's three; SmolLM3's three with rotary
-        w.block(f"repeat: n_layers // {m}   # {m - 1} layers {label(kinds[0])}, then one {label(kinds[m - 1])}",
-                lines(kinds[0]) * (m - 1) + lines(kinds[m - 1]))
+    elif 2 * m <= n and len(set(kinds[:n % m])) <= 1:  # Gemma 3's, OLMo 3's, SmolLM3's, Llama 4's periods
+        first, last = kinds[0], kinds[m - 1]
+        what = (f"{m - 1} layers {label(first)}, then one {label(last)}" if kinds[:m - 1] == [first] * (m - 1)
+                else "; ".join(label(kind) for kind in kinds[:m]))
+        w.block(f"repeat: n_layers // {m}   # {what}", [line for kind in kinds[:m] for line in lines(kind)])
         if n % m:
-            w.block(f"repeat: n_layers - {m} * (n_layers // {m})   # the layers after the last {label(kinds[m - 1])}",
-                    lines(kinds[0]))
-    elif len(set(kinds)) == 1:  # every layer alike
-        w.block("repeat: n_layers", lines(kinds[0]))
+            w.block(f"repeat: n_layers - {m} * (n_layers // {m})   # the last layers, {label(first)}", lines(first))
     else:  # any other pattern: a repeat per run of like layers, the last one taking what n_layers adds
         _runs(w, kinds, lines, label, "n_layers")
     w.layer(norm)
@@ -242,10 +268,45 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
 
 
 def _period(kinds: list) -> int:
-    """m where every m-th layer is of one kind and the others of another (at least one of each), else 0."""
-    first = kinds[0]
-    m = next((i + 1 for i, kind in enumerate(kinds) if kind != first), 0)
-    return m if m and kinds == [first if (i + 1) % m else kinds[m - 1] for i in range(len(kinds))] else 0
+    """The smallest m with every layer of the kind of the layer m before it."""
+    return next(m for m in range(1, len(kinds) + 1) if all(kinds[i] == kinds[i % m] for i in range(len(kinds))))
+
+
+def _chunked(c: Config, f: Decoder, w: Writer) -> list[bool]:
+    """Llama 4's chunked layers: as layer_types say, else the layers with rotary when attention_chunk_size is set
+    (declaring the chunk's dim when any is)."""
+    n = c.int("num_hidden_layers")
+    size = c.get("attention_chunk_size")
+    types = c.get("layer_types")
+    if types is None:
+        chunked = [rotated and size is not None for rotated in _rotated(c, f, [False] * n)]
+    elif not isinstance(types, list) or len(types) != n or any(t not in CHUNKED for t in types):
+        raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(CHUNKED)}; got {types!r}")
+    else:
+        chunked = [CHUNKED[t] for t in types]
+    if any(chunked):
+        if size is None:
+            raise c.error("layer_types", "names chunked layers, but attention_chunk_size is null")
+        w.dim("chunk", c.int("attention_chunk_size"), "attention_chunk_size")
+    return chunked
+
+
+CHUNKED = {"chunked_attention": True, "full_attention": False}
+
+
+def _experts(c: Config, f: Decoder, n: int) -> list[bool]:
+    """Which layers hold a MoE: all in a MoE family; Llama 4's moe_layers (every interleave_moe_layer_step-th
+    layer where unset)."""
+    if f.moe != "interleaved":
+        return [f.moe is not None] * n
+    given = c.get("moe_layers")
+    if given is None:
+        step = c.int("interleave_moe_layer_step", 1)
+        return [i % step == step - 1 for i in range(n)]
+    c.get("interleave_moe_layer_step")  # read only when moe_layers is unset
+    if not isinstance(given, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in given):
+        raise c.error("moe_layers", f"expected layer indices from 0 to {n - 1}")
+    return [i in given for i in range(n)]
 
 
 def _rotated(c: Config, f: Decoder, sliding: list[bool]) -> list[bool]:
@@ -353,6 +414,8 @@ def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
     moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
     if f.moe == "experts":
         return moe | {"hidden": "d_ff"}
+    if f.moe == "interleaved":  # Llama 4: routed experts and one shared expert, both of intermediate_size
+        return moe | {"hidden": "d_ff", "shared_experts": 1}
     if f.moe == "clamped":  # gpt-oss: act(gate) = gate·sigmoid(swiglu_alpha·gate), quick_gelu's form at 1.702
         c.expect("swiglu_alpha", (1.702,), 1.702)
         limit = c.get("swiglu_limit", 7.0)

@@ -52,6 +52,22 @@ CLASSES = (("Mamba2Mixer", "mamba2"), ("BambaMixer", "mamba2"), ("HybridMambaLay
            ("RotaryEmbedding", "rotary"))  # by the end of the class name
 
 
+# experts modules that run every expert on every token, each row weighted 0 where the router did not pick it
+DENSE_EXPERTS = ("Llama4TextExperts",)
+
+
+def dense_experts(model, counts, root: str) -> dict[str, tuple[int, str]]:
+    """The share of such a module's FLOPs that runs the experts a token's router did not pick: (E - k) / E
+    of it, which the spec (top-k routing, as a real engine runs) does not count."""
+    out = {}
+    for name, module in model.named_modules():
+        if type(module).__name__ in DENSE_EXPERTS and (flops := sum(counts.get(f"{root}.{name}", {}).values())):
+            E, k = module.num_experts, model.config.get_text_config().num_experts_per_tok
+            out[name] = (flops * (E - k) // E, f"transformers' {type(module).__name__} runs all {E} experts on every "
+                         f"token (weight 0 where its router did not pick it); a token runs {k}")
+    return out
+
+
 def is_experts(module) -> bool:
     """transformers' module holding a MoE layer's experts (MixtralExperts, …), by its class name."""
     return type(module).__name__.endswith("Experts")
@@ -215,12 +231,14 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(**inputs)
     root = type(model).__name__
+    by_module = counter.get_flop_counts()
     explained = {
         name[len(root) + 1:]: (sum(ops.values()), why)
-        for name, ops in counter.get_flop_counts().items()
+        for name, ops in by_module.items()
         for suffix, why in EXPLAINED.items()
         if name.endswith("." + suffix) and sum(ops.values())
     }
+    explained |= dense_experts(model, by_module, root)
     return replace(counts, forward=counter.get_total_flops(), explained=explained, by_kind=by_kind(model, counter))
 
 

@@ -153,6 +153,11 @@ PUBLISHED = {
         intermediate_size=10944, moe_intermediate_size=1408, n_routed_experts=128, num_experts_per_tok=8,
         n_shared_experts=1, first_k_dense_replace=1, vocab_size=151552, max_position_embeddings=131072,
         partial_rotary_factor=0.5, use_qk_norm=False, attention_bias=True, tie_word_embeddings=False), None),
+    "llama4_text": (lambda: T.Llama4TextConfig(  # meta-llama/Llama-4-Scout-17B-16E's text_config: 16 experts, top-1
+        hidden_size=5120, num_hidden_layers=48, num_attention_heads=40, num_key_value_heads=8, head_dim=128,
+        intermediate_size=8192, intermediate_size_mlp=16384, num_local_experts=16, num_experts_per_tok=1,
+        interleave_moe_layer_step=1, vocab_size=202048, attention_chunk_size=8192, max_position_embeddings=10485760,
+        tie_word_embeddings=False), 107_769_861_120),
     "olmoe": (lambda: T.OlmoeConfig(  # allenai/OLMoE-1B-7B-0924: 64 experts, top-8, Q/K norms over all heads
         hidden_size=2048, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=1024,
         num_experts=64, num_experts_per_tok=8, vocab_size=50304, max_position_embeddings=4096,
@@ -270,13 +275,14 @@ def test_params_and_forward_flops_match_transformers(family):
 # embeddings hold the patch convolution, the class token and the positions (CLIP's and Gemma 3's
 # SigLIP's too; CLIP's projections and Gemma 3's projector are typed by no name), Granite 4.0's
 # shared MLP sits beside its experts (the spec's MoE holds it as a shared expert), …
-CUT_DIFFERENTLY = {"albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
+# Llama 4's experts modules run every expert on every token, more than its MoE rows count: listed apart
+CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
                    "vit", "clip", "gemma3", "granitemoehybrid"}
 
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
                                            ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4),
-                                           ("glm4_moe", 8)])
+                                           ("glm4_moe", 8), ("llama4_text", 1)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
@@ -455,6 +461,35 @@ def test_the_shipped_gpt_oss_is_transformers_gpt_oss_120b_and_the_model_card_s_c
     assert report.forward[0] == report.forward[1] is not None
     embedding = 201_088 * 2_880
     assert round(report.params[0] / 1e9, 2) == 116.83 and round((report.active[0] - embedding) / 1e9, 2) == 5.13
+
+
+def test_the_shipped_llama4_scout_is_the_imported_text_config_and_maverick_interleaves():
+    """architectures/llama4_scout.yaml counts what the imported Llama-4-Scout text_config counts, and that is
+    transformers' (PUBLISHED: exact, with transformers' every-expert work listed apart); Maverick's text model
+    (128 experts in every other layer, dense layers of intermediate_size_mlp between): 400,711,848,960
+    parameters, 17,184,691,200 active, as transformers builds it on meta ("17B active, 400B total")."""
+    from symcost.measure.verify import verify_hf
+
+    shipped = symcost.evaluate(symcost.load(arch("llama4_scout")), {"seq_len": 64}).total
+    imported = symcost.evaluate(spec("llama4_text"), {"seq_len": 64}).total
+    assert (shipped["params"], shipped["active_params"], shipped["forward"]) == (
+        imported["params"], imported["active_params"], imported["forward"]) == (107_769_861_120, 17_172_894_720,
+                                                                                shipped["forward"])
+    scout = {k: v for k, v in config("llama4_text").items() if k != "moe_layers"}  # as the step places them
+    maverick = scout | {"num_local_experts": 128, "interleave_moe_layer_step": 2, "use_qk_norm": False}
+    report = verify_hf(symcost.loads(import_config(maverick, "maverick.json")), maverick, {"seq_len": 16})
+    assert report.params == (400_711_848_960,) * 2 and report.active == (17_184_691_200,) * 2 and report.match
+    assert all("runs all 128 experts on every token" in why for _, why in report.explained.values())
+    assert len(report.explained) == 24  # its MoE layers
+
+
+def test_a_multimodal_llama4_file_is_refused_with_the_way_out(cli, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama4", "architectures": ["Llama4ForConditionalGeneration"],
+                                "text_config": config("llama4_text")}))
+    out = cli("import-hf", path)
+    assert out.exit_code == 2 and out.stderr.count("\n") == 1
+    assert "model_type: 'llama4': Llama 4's vision encoder is not written: import its text_config" in out.stderr
 
 
 def test_value_routed_experts_are_verified_on_the_cpu_and_too_large_ones_in_parameters_only():
