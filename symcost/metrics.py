@@ -172,6 +172,8 @@ STRUCTURE = {
     "calls": "a collective's calls per step", "group": "ranks in the collective", "collective": "its kind",
     "pass": "forward or backward", "dim": "the parallel dim it runs over", "bound": "compute or memory",
     "serving_flops_per_token": "how a served token is priced", "model_per_step": "model FLOPs a step",
+    "mfu_per_step": "a step's FLOPs as the MFU convention counts them", "mfu_convention": "what MFU counts: "
+    "pytorch, causal (kept scores only) or 6nd",
     "hardware_per_step": "hardware FLOPs a step (recomputation too)", "rank_per_step": "a rank's FLOPs a step",
     "model_formula": "model FLOPs a step, closed form",
     "activations": "activation bytes per value", "grads": "gradient "

@@ -164,6 +164,9 @@ MAX_PRICE = 1e6  # dollars per GPU-hour
 MAX_TOKENS_PER_SECOND = 1e15  # a measured throughput of the whole run
 
 
+MFU_CONVENTIONS = ("pytorch", "causal", "6nd")
+
+
 @dataclass(frozen=True)
 class Run:
     """What a plan assumes of the run beside its layout (the Execution): the MFU its step time
@@ -179,12 +182,19 @@ class Run:
     # the share of each GPU's memory a plan keeps free for what its total leaves out (the logits'
     # transient, communication buffers, fragmentation): it fits in the rest
     headroom: float = 0.0
+    # the FLOPs MFU divides by the peak, as a paper counts them: the derivation's (pytorch: causal
+    # attention in full), causal attention's kept scores only (the `kernel` convention), or 6ND
+    # (6 x active parameters x tokens: Kaplan et al. 2020's count, which Llama 3's MFU uses)
+    flop_convention: str = "pytorch"
 
     def __post_init__(self) -> None:
         if not (finite(self.mfu) and 0 < self.mfu <= 1):
             raise SpecError(f"mfu {self.mfu!r}: expected a number in (0, 1]", param="mfu")
         if not (finite(self.overlap) and 0 <= self.overlap <= 1):
             raise SpecError(f"overlap {self.overlap!r}: expected a number in [0, 1]", param="overlap")
+        if self.flop_convention not in MFU_CONVENTIONS:
+            raise SpecError(f"flop_convention {self.flop_convention!r}: expected one of {', '.join(MFU_CONVENTIONS)}",
+                            param="flop_convention")
         if not (finite(self.headroom) and 0 <= self.headroom < 1):
             raise SpecError(f"headroom {self.headroom!r}: expected the share of memory kept free, a number in [0, 1)",
                             param="headroom")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from ..derive import Derivation, Site
+from ..derive import Derivation, Site, derive
 from ..errors import SpecError
 from ..memory import closer
 from ..results import Result
@@ -170,6 +170,18 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     hardware = closed(sum((p.model + p.model_recomputed) * p.passes for p in pieces) * M * DP)
     return Formulas(stages, per_stage, records, model, hardware, closed)
 
+def mfu_flops(derivation: Derivation, convention: str, model, subst, tokens_per_step: int):
+    """A step's FLOPs as the MFU convention counts them: the model FLOPs (the derivation's convention); the
+    same with causal attention's kept scores only (scaled by the kernel convention's train FLOPs over the
+    derivation's, both linear in the batch); or 6 x active parameters x tokens."""
+    if convention == "pytorch":
+        return model
+    total = lambda d: sympy.sympify(d.total.train if convention == "causal" else d.total.active_params).xreplace(subst)
+    if convention == "6nd":
+        return 6 * total(derivation) * tokens_per_step
+    return model * total(derive(derivation.spec, "kernel")) / total(derivation)
+
+
 def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
          values: Mapping[str, int] | None = None, run: Run = Run()) -> Plan:
     from ..evaluate import dim_values
@@ -193,9 +205,12 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     exprs["hardware_flops_per_step"] = f.hardware_flops
     exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
     numbers = {k: at(e) for k, e in exprs.items()}
+    tokens_per_step = int(ex.sequences * tokens_per_sequence(derivation, value))
+    numbers["mfu_flops_per_step"] = mfu_flops(derivation, run.flop_convention, numbers["model_flops_per_step"],
+                                              subst, tokens_per_step)
     comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
     timed, notes, rows = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, run,
-                                tokens_per_step=int(ex.sequences * tokens_per_sequence(derivation, value)),
+                                tokens_per_step=tokens_per_step,
                                 hardware_flops=numbers["hardware_flops_per_step"])
     numbers |= timed
     from .estimates import estimates

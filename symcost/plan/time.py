@@ -2,7 +2,8 @@
 
 - Assumed MFU: step time = model FLOPs per step / (GPUs x dense peak x MFU). Model FLOPs are the
   exact training FLOPs of the step under the derivation's convention (pytorch: what
-  FlopCounterMode counts, causal attention in full), recomputation not included.
+  FlopCounterMode counts, causal attention in full), recomputation not included; or, as a paper
+  reports its MFU (Run.flop_convention), with causal attention's kept scores only, or 6ND.
 - Roofline bound, per pipeline stage: each layer piece takes at least max(FLOPs / peak, bytes
   moved / HBM bandwidth) per micro-batch, recomputation included; the pipeline bubble adds
   (pp - 1) / (v m) of that (Narayanan et al. 2021, Sec. 2.2); the communication not overlapped
@@ -23,6 +24,9 @@ import numpy as np
 from ..errors import SpecError
 from .execution import MFU_DEFAULT, MFU_SOURCE
 
+MFU_WORDS = {"pytorch": "under the derivation's FLOP convention (causal attention in full)",
+             "causal": "with causal attention's kept scores only (the kernel convention; --flop-convention causal)",
+             "6nd": "as 6 x active parameters x tokens (6ND; --flop-convention 6nd)"}
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 
 
@@ -44,7 +48,7 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
     mfu, overlap, tokens, price, tokens_per_second = run.mfu, run.overlap, run.tokens, run.price, run.tokens_per_second
     peak = hw.peak_flops(PEAK_DTYPE[ex.precision.dtype("weights")])
     gpus = ex.gpus
-    model = float(numbers["model_flops_per_step"])
+    model = float(numbers["mfu_flops_per_step"])  # as the MFU convention counts them
     step = model / (gpus * peak * mfu)
     compute, rows = 0.0, []
     for stage in stages:
@@ -95,8 +99,8 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         "roofline bound: per layer piece max(FLOPs / peak, bytes moved / HBM bandwidth), recomputation included, "
         f"stretched by the pipeline bubble ({bubble:.3g} of it), and {1 - overlap:g} of the communication time "
         f"on top (links: {hw.inter_node_source})",
-        "MFU counts model FLOPs (no recomputation); HFU counts what the hardware runs (recomputation included); "
-        "both under the derivation's FLOP convention",
+        "MFU counts model FLOPs (no recomputation) " + MFU_WORDS[run.flop_convention] + "; HFU counts what the "
+        "hardware runs (recomputation included) under the derivation's FLOP convention",
     ]
     return out, notes, rows
 

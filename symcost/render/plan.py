@@ -49,7 +49,8 @@ def plan_data(p) -> dict:
         "flops": {"model_per_step": jsonable(n["model_flops_per_step"]),
                   "hardware_per_step": jsonable(n["hardware_flops_per_step"]),
                   "rank_per_step": jsonable(n["rank_flops_per_step"]),
-                  "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.convention},
+                  "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.convention,
+                  "mfu_per_step": jsonable(n["mfu_flops_per_step"]), "mfu_convention": p.run.flop_convention},
         "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME}},
         "roofline_by_component": p.roofline,
         "published_estimates": [{**e, "estimate": jsonable(e["estimate"]), "exact": jsonable(e["exact"])}

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
+from symcost.errors import SpecError
 from conftest import arch
+from published import llama2_7b_params
 from strategies import FINETUNES
 from symcost.plan.execution import Execution, Run
 from symcost.plan.schedule import in_flight
@@ -672,3 +674,26 @@ def test_headroom_keeps_a_share_of_memory_free_and_the_search_breaks_ties_by_mem
     assert found.rows and all(r["memory_bytes"] <= memory * 0.75 for r in found.rows)
     order = [(r["step_seconds_bound"], r["memory_bytes"]) for r in found.rows]
     assert order == sorted(order) and len({b for b, _ in order}) < len(order)  # ties exist, and memory breaks them
+
+
+def test_mfu_counts_a_step_s_flops_as_the_paper_names_them(cli):
+    """--flop-convention: the exact FLOPs (causal attention in full), causal attention's kept scores only,
+    or 6ND — each by hand on Llama-2-7B, one 4,096-token sequence a step; the MFU a measured throughput
+    gives follows the count it divides."""
+    n, d, L = 4096, 4096, 32
+    plans = {c: symcost.plan(arch("llama"), gpus=8, tp=8, tokens_per_second=2e4, flop_convention=c)
+             for c in ("pytorch", "causal", "6nd")}
+    model = plans["pytorch"].numbers["model_flops_per_step"]
+    mfu = {c: p.numbers["mfu_flops_per_step"] for c, p in plans.items()}
+    assert mfu["pytorch"] == model
+    # forward, backward (x 3): scores and values over n^2 pairs, 4·d·n^2 a layer, against n(n + 1)/2 kept
+    assert mfu["causal"] == model - 3 * 4 * d * L * (n * n - n * (n + 1) // 2)
+    assert mfu["6nd"] == 6 * llama2_7b_params() * n
+    measured = {c: p.numbers["mfu_measured"] for c, p in plans.items()}
+    assert measured["6nd"] < measured["causal"] < measured["pytorch"] == plans["pytorch"].numbers["hfu_measured"]
+    out = cli("plan", arch("llama"), "--gpus", "8", "--tp", "8", "--flop-convention", "6nd", "--format", "json")
+    assert json.loads(out.stdout)["flops"]["mfu_convention"] == "6nd"
+    bad = cli("plan", arch("llama"), "--gpus", "8", "--flop-convention", "6ndd")
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "Traceback" not in bad.output
+    with pytest.raises(SpecError, match="flop_convention '6ND': expected one of pytorch, causal, 6nd"):
+        symcost.plan(arch("llama"), gpus=8, flop_convention="6ND")
