@@ -82,7 +82,8 @@ def serve_text(s, limit: int | None = None) -> str:
             ("speculative: TPOT", _seconds(sp["tpot_seconds"])),
             (label("speedup_bound"), f"{sp['speedup_bound']:.3g}x"),
         ]
-    title = f"{s.name} served on {v.replica} x {s.hardware.name} (tp {v.tp}, pp {v.pp})" + (
+    name = s.name + (f" ({', '.join(f'{k}={x}' for k, x in s.given.items())})" if s.given else "")
+    title = f"{name} served on {v.replica} x {s.hardware.name} (tp {v.tp}, pp {v.pp})" + (
         f", {v.replicas} replicas" if v.replicas > 1 else "")
     out = [fit(title, limit), "", *table(("memory and capacity (exact)", "per GPU"), rows, limit), "",
            *table(("time (roofline bounds: estimates)", ""), bounds, limit), "",

@@ -128,6 +128,7 @@ class Serve(Result):
     notes: tuple[str, ...]
     quantization: object = None  # the spec's (quantization.py), or None
     dims: dict = field(default_factory=dict)
+    given: dict = field(default_factory=dict)  # the dims the call set, which the title names as plan's does
 
     def to_dict(self) -> dict:
         from ..render.serve import serve_data
@@ -385,7 +386,7 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         numbers["speculative"]["draft_kv_bytes_per_sequence"] = small.kv(_blocks(L, B) - 1)
     notes = _notes(derivation, serving, clock.peak_dtype, draft)
     return Serve(spec.name, hardware, hardware_key, serving, numbers, tuple(notes), spec.quantization,
-                 spec.dimset.plain(dim_values(derivation, values)))
+                 spec.dimset.plain(dim_values(derivation, values)), dict(values or {}))
 
 
 def _curve(batch: int) -> list[int]:

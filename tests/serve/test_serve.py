@@ -342,3 +342,10 @@ def test_gpt_oss_120b_on_one_h100_as_the_readme_says():
     with pytest.raises(DoesNotFit, match="leave no KV cache"):
         symcost.serve(spec, hardware="h100-sxm", prompt=1024, output=256, draft=arch("gpt_oss"),
                       draft_values={"n_layers": 2})
+
+
+def test_the_title_names_the_dims_a_call_set(cli):
+    """`--set` to another size: the title says so beside the spec's name (as plan's does); the JSON name stays."""
+    out = cli("serve", arch("llama"), "--set", "d_model=8192", "--tp", "2")
+    assert out.stdout.startswith("llama-2-7b (d_model=8192) served on 2 x NVIDIA H100 SXM5 80GB")
+    assert cli("serve", arch("llama"), "--tp", "2").stdout.startswith("llama-2-7b served on")
