@@ -300,14 +300,16 @@ def verify_hf(source, config: dict, values: Mapping[str, int] | None = None, con
 def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = "h100-sxm", gpus: int | None = None,
          hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
          price: float | None = None, tokens_per_second: float | None = None, precision=None,
-         smallest: Sequence[str] | None = None, headroom: float = 0.0, flop_convention: str = "pytorch", **settings):
+         smallest: Sequence[str] | None = None, headroom: float = 0.0, flop_convention: str = "pytorch",
+         goodput: float = 1.0, **settings):
     """A training run on a cluster (a Plan): per-GPU memory on the most loaded rank, communication,
     time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
     micro_batch, global_batch, virtual_stages, recompute, attention, optimizer) and dims; dp
     defaults to gpus / (tp x pp x cp). With `smallest` (say ("tp", "pp")), the layout with the
     smallest product of those sizes that fits, the fastest among equals (its `searched`: how many
     layouts were planned). `headroom`: the share of each GPU's memory kept free (fits in the rest).
-    `flop_convention`: what MFU counts, as a paper does (pytorch, causal: kept scores only, or 6nd)."""
+    `flop_convention`: what MFU counts, as a paper does (pytorch, causal: kept scores only, or 6nd);
+    `goodput`: the share of the run's time spent on steps that count (training time and GPU-hours over it)."""
     from .plan.execution import Execution, Run, execution_of
     from .plan.plan import plan as _plan
     from .plan.system import hardware as _hardware
@@ -315,7 +317,7 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     ex_fields = set(Execution.model_fields) - {"precision"}
     dims = {k: v for k, v in settings.items() if k not in ex_fields}
     chosen = {k: v for k, v in settings.items() if k in ex_fields}
-    run = Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention)
+    run = Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention, goodput)
     if smallest is not None:
         import dataclasses
 
@@ -335,7 +337,7 @@ def plan_search(source, values: Mapping[str, int] | None = None, /, *, gpus: int
                 hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
                 price: float | None = None, tokens_per_second: float | None = None, precision=None,
                 global_batch: int | None = None, optimizer: str = "adam", attention: str = "flash", top: int = 3,
-                headroom: float = 0.0, flop_convention: str = "pytorch", **dims):
+                headroom: float = 0.0, flop_convention: str = "pytorch", goodput: float = 1.0, **dims):
     """Every layout of `gpus` GPUs (tp, pp, dp, ep, cp, micro-batch, ZeRO, recompute) that fits, less
     `headroom` (the share of memory kept free), ranked by its roofline step-time bound and then by
     memory, the best `top` planned exactly (a Search)."""
@@ -344,7 +346,7 @@ def plan_search(source, values: Mapping[str, int] | None = None, /, *, gpus: int
 
     return search(derive(source), gpus, dims_of(values, dims), hardware=hardware, hardware_file=hardware_file,
                   precision=precision_of(precision),
-                  run=Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention),
+                  run=Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention, goodput),
                   global_batch=global_batch, optimizer=optimizer, attention=attention, top=top)
 
 

@@ -101,6 +101,7 @@ _TABLE = (
     Metric("train_seconds", "training time", "seconds", "plan"),
     Metric("train_days", "training days", "ratio", "plan"),
     Metric("gpu_hours", "GPU-hours", "ratio", "plan"),
+    Metric("goodput", "share of the run's time on steps that count (an input)", "ratio", "plan"),
     Metric("price_per_gpu_hour", "dollars per GPU-hour", "dollars", "plan"),
     # budget and scaling: a run's compute and what a law predicts of it (an extrapolation)
     Metric("tokens", "training tokens", "tokens", "scaling"),

@@ -54,6 +54,9 @@ Examples:
 @click.option("--tokens", help="Tokens to train on (a whole number, e.g. 2e12): steps, days, GPU-hours.")
 @click.option("--price", help="Dollars per GPU-hour, for the cost.")
 @click.option("--mfu", default="0.4", show_default=True, help="Assumed model FLOPs utilisation for the step time.")
+@click.option("--goodput", default="1", show_default=True,
+              help="The share of the run's time spent on steps that count (restarts and checkpoints take the rest): "
+              "training time and GPU-hours are the steps' time over it.")
 @click.option("--flop-convention", type=click.Choice(["pytorch", "causal", "6nd"]), default="pytorch", show_default=True,
               help="What MFU counts, as a paper does: the exact FLOPs (causal attention in full), causal attention's "
               "kept scores only, or 6 x active parameters x tokens.")
@@ -75,8 +78,8 @@ Examples:
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype,
-         grad_dtype, activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, flop_convention,
-         overlap, tokens_per_second,
+         grad_dtype, activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, goodput,
+         flop_convention, overlap, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -95,7 +98,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     assumed = dict(mfu=real(mfu, "mfu"), overlap=real(overlap, "overlap"),
                    tokens=None if tokens is None else integer(tokens, "tokens"), price=number(price, "price"),
                    tokens_per_second=number(tokens_per_second, "tokens_per_second"), headroom=real(headroom, "headroom"),
-                   flop_convention=flop_convention)
+                   flop_convention=flop_convention, goodput=real(goodput, "goodput"))
     common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, **assumed)
     if search:
         if gpus is None:

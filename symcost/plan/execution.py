@@ -186,12 +186,19 @@ class Run:
     # attention in full), causal attention's kept scores only (the `kernel` convention), or 6ND
     # (6 x active parameters x tokens: Kaplan et al. 2020's count, which Llama 3's MFU uses)
     flop_convention: str = "pytorch"
+    # the share of the run's wall-clock spent on steps that count, an input (restarts, checkpoints and lost
+    # work take the rest: Llama 3 reports over 90 % effective training time): training time and GPU-hours
+    # are the steps' time over it
+    goodput: float = 1.0
 
     def __post_init__(self) -> None:
         if not (finite(self.mfu) and 0 < self.mfu <= 1):
             raise SpecError(f"mfu {self.mfu!r}: expected a number in (0, 1]", param="mfu")
         if not (finite(self.overlap) and 0 <= self.overlap <= 1):
             raise SpecError(f"overlap {self.overlap!r}: expected a number in [0, 1]", param="overlap")
+        if not (finite(self.goodput) and 0 < self.goodput <= 1):
+            raise SpecError(f"goodput {self.goodput!r}: expected the share of the run's time spent on steps that "
+                            "count, a number in (0, 1]", param="goodput")
         if self.flop_convention not in MFU_CONVENTIONS:
             raise SpecError(f"flop_convention {self.flop_convention!r}: expected one of {', '.join(MFU_CONVENTIONS)}",
                             param="flop_convention")

@@ -78,8 +78,9 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
     }
     if tokens is not None:
         steps = math.ceil(tokens / tokens_per_step)
-        out |= {"tokens": tokens, "steps": steps, "train_seconds": steps * step, "train_days": steps * step / 86400,
-                "gpu_hours": steps * step * gpus / 3600}
+        wall = steps * step / run.goodput  # restarts and checkpoints take the rest of the run's time
+        out |= {"tokens": tokens, "steps": steps, "goodput": run.goodput, "train_seconds": wall,
+                "train_days": wall / 86400, "gpu_hours": wall * gpus / 3600}
         if price is not None:
             out["cost"] = out["gpu_hours"] * price
             out["price_per_gpu_hour"] = price
@@ -92,7 +93,10 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
             raise SpecError(f"tokens_per_second {tokens_per_second:g}: would mean {out['hfu_measured']:.3g} of the "
                             f"{gpus} GPUs' dense peak (HFU above 1); give the whole run's measured tokens per second",
                             param="tokens_per_second")
-    notes = [
+    notes = [] if run.goodput == 1 or tokens is None else [
+        f"training time and GPU-hours: the steps' time over a goodput of {run.goodput:g} (given: the share of the run "
+        "spent on steps that count; restarts and checkpoints take the rest)"]
+    notes += [
         f"time is an estimate, not a measurement: step = model FLOPs / ({gpus} GPUs x {peak / 1e12:g} TFLOP/s dense "
         f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} "
         f"({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",

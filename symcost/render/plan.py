@@ -11,7 +11,7 @@ from .text import bytes_human, formula, number, pretty, width, wrap
 MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes")
 TIME = ("step_seconds", "step_seconds_bound", "compute_bound_seconds", "comm_seconds", "bubble_fraction",
         "tokens_per_step", "tokens_per_second", "mfu_at_bound", "peak_flops")
-TRAINING = ("tokens", "steps", "train_seconds", "train_days", "gpu_hours")
+TRAINING = ("tokens", "steps", "goodput", "train_seconds", "train_days", "gpu_hours")
 
 
 def _comm_totals(p, key: str) -> dict:
@@ -103,7 +103,8 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
                       f"HFU {n['hfu_measured']:.3f}")
     if "steps" in n:
         timing.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
-                      f"{n['gpu_hours']:,.0f} GPU-hours" + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} "
+                      f"{n['gpu_hours']:,.0f} GPU-hours"
+                      + (f" (goodput {n['goodput']:g})" if n["goodput"] != 1 else "") + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} "
                                                             "per GPU-hour" if "cost" in n else ""))
     lines += ["", "time (estimates, not measurements)", *(piece for line in timing for piece in wrap(line, limit))]
     if p.estimates:

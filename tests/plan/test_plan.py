@@ -697,3 +697,17 @@ def test_mfu_counts_a_step_s_flops_as_the_paper_names_them(cli):
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "Traceback" not in bad.output
     with pytest.raises(SpecError, match="flop_convention '6ND': expected one of pytorch, causal, 6nd"):
         symcost.plan(arch("llama"), gpus=8, flop_convention="6ND")
+
+
+def test_goodput_stretches_training_time_and_gpu_hours(cli):
+    """--goodput: the share of the run spent on steps that count (an input), between the steps' time and the
+    GPU-hours a paper reports; 1 (the default) leaves them the steps' own, and a share outside (0, 1] is refused."""
+    full, most = (symcost.plan(arch("llama"), gpus=8, tp=8, tokens=10**9, goodput=g).numbers for g in (1, 0.9))
+    assert full["gpu_hours"] == full["steps"] * full["step_seconds"] * 8 / 3600
+    assert most["gpu_hours"] == most["steps"] * most["step_seconds"] / 0.9 * 8 / 3600 > full["gpu_hours"]
+    assert most["goodput"] == 0.9 and most["train_days"] == most["train_seconds"] / 86400
+    out = cli("plan", arch("llama"), "--gpus", "8", "--tp", "8", "--tokens", "1e9", "--goodput", "0.9")
+    assert "GPU-hours (goodput 0.9)" in out.stdout and "over a goodput of 0.9" in out.stdout
+    for bad in ("0", "1.5", "nan"):
+        r = cli("plan", arch("llama"), "--gpus", "8", "--goodput", bad)
+        assert r.exit_code == 2 and "goodput" in r.output and len(r.output.strip().splitlines()) == 1
