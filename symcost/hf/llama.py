@@ -151,6 +151,10 @@ DECODERS: dict[str, Decoder] = {
     # and one shared expert of intermediate_size, dense ones of intermediate_size_mlp
     "llama4_text": Decoder(nope="no_rope_layers", local="chunk", moe="interleaved", notes=("llama4",),
                            unused=("router_jitter_noise",)),
+    # ERNIE 4.5 MoE: one bias switch for every projection, MoE layers from moe_layer_start_index on (dense before),
+    # routed experts and shared ones; its multi-token-prediction layers (num_nextn_predict_layers) not built
+    "ernie4_5_moe": Decoder(attention_bias=("use_bias", False), mlp_bias=("use_bias", False), tied=True, moe="ranged",
+                            refuse=(("use_bias", (False,), False),), read=("moe_norm_min",)),
     "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
                       refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
 }
@@ -296,7 +300,16 @@ CHUNKED = {"chunked_attention": True, "full_attention": False}
 
 def _experts(c: Config, f: Decoder, n: int) -> list[bool]:
     """Which layers hold a MoE: all in a MoE family; Llama 4's moe_layers (every interleave_moe_layer_step-th
-    layer where unset)."""
+    layer where unset); ERNIE 4.5's every moe_layer_interval-th from moe_layer_start_index to moe_layer_end_index
+    (-1: the last)."""
+    if f.moe == "ranged":
+        every = c.int("moe_layer_interval", 1)
+        start, end = c.get("moe_layer_start_index", 1), c.get("moe_layer_end_index", -1)
+        for key, value, least in (("moe_layer_start_index", start, 0), ("moe_layer_end_index", end, -1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise c.error(key, f"expected a layer index{', or -1 for the last' if least else ''}, got {value!r}")
+        end = n - 1 if end == -1 else end
+        return [(i + 1) % every == 0 and start <= i <= end for i in range(n)]
     if f.moe != "interleaved":
         return [f.moe is not None] * n
     given = c.get("moe_layers")
@@ -407,15 +420,25 @@ def _sliding(c: Config, f: Decoder, w: Writer) -> list[bool]:
 
 
 def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
-    experts_key = next((k for k in ("num_local_experts", "n_routed_experts") if k in c.data), "num_experts")
+    experts_key = next((k for k in ("num_local_experts", "n_routed_experts", "moe_num_experts") if k in c.data),
+                       "num_experts")
     w.dim("n_experts", c.int(experts_key), experts_key)
     c.read.update({"num_local_experts", "num_experts"})
-    w.dim("top_k", c.int("num_experts_per_tok"), "num_experts_per_tok")
+    top_k = "moe_k" if "moe_k" in c.data else "num_experts_per_tok"
+    w.dim("top_k", c.int(top_k), top_k)
     moe = {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True}
     if f.moe == "experts":
         return moe | {"hidden": "d_ff"}
     if f.moe == "interleaved":  # Llama 4: routed experts and one shared expert, both of intermediate_size
         return moe | {"hidden": "d_ff", "shared_experts": 1}
+    if f.moe == "ranged":  # ERNIE 4.5: its router's score-correction bias (a parameter of E values in transformers,
+        # added to the softmax before the choice) is written as the router's bias: the same parameters and FLOPs
+        _dims(c, w, [("d_expert", "moe_intermediate_size")])
+        moe |= {"hidden": "d_expert", "router_bias": True}
+        if c.get("moe_num_shared_experts", 2):
+            w.dim("n_shared", c.int("moe_num_shared_experts"), "moe_num_shared_experts: one MLP of n_shared x d_expert")
+            moe |= {"shared_experts": 1, "shared_hidden": "n_shared * d_expert"}
+        return moe
     if f.moe == "clamped":  # gpt-oss: act(gate) = gate·sigmoid(swiglu_alpha·gate), quick_gelu's form at 1.702
         c.expect("swiglu_alpha", (1.702,), 1.702)
         limit = c.get("swiglu_limit", 7.0)

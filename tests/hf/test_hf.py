@@ -144,6 +144,10 @@ PUBLISHED = {
         hidden_size=2048, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=4, intermediate_size=11008,
         vocab_size=128256, max_position_embeddings=65536, rope_theta=5_000_000.0, tie_word_embeddings=True,
         use_sliding_window=False, pad_token_id=128004, bos_token_id=128000, eos_token_id=128012), None),
+    "ernie4_5_moe": (lambda: T.Ernie4_5_MoeConfig(  # baidu/ERNIE-4.5-21B-A3B: a dense layer, then 64 experts top-6
+        hidden_size=2560, num_hidden_layers=28, num_attention_heads=20, num_key_value_heads=4, intermediate_size=12288,
+        moe_intermediate_size=1536, moe_num_experts=64, moe_k=6, moe_num_shared_experts=2, moe_layer_start_index=1,
+        vocab_size=103424, max_position_embeddings=131072, tie_word_embeddings=True, use_bias=False), None),
     "exaone4": (lambda: T.Exaone4Config(  # LGAI-EXAONE/EXAONE-4.0-32B's layout: three sliding layers, then a NoPE global
         hidden_size=5120, num_hidden_layers=64, num_attention_heads=40, num_key_value_heads=8, head_dim=128,
         intermediate_size=27392, vocab_size=102400, max_position_embeddings=131072, sliding_window=4096,
@@ -282,7 +286,7 @@ CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt",
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
                                            ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4),
-                                           ("glm4_moe", 8), ("llama4_text", 1)])
+                                           ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
