@@ -74,23 +74,15 @@ def gemma2_sizes(draw):
 
 
 @st.composite
-def gpt_oss_sizes(draw):
+def local_moe_sizes(draw, local: str, period: int):
+    """A MoE decoder whose local layers (`local`: its window or chunk dim) come in a period of `period`
+    layers with a global one: gpt-oss (a window, 2), Llama 4 Scout (chunks, 4)."""
     heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
     experts = draw(st.integers(1, 5))
-    return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
-                d_ff=draw(st.integers(1, 12)), n_experts=experts, top_k=draw(st.integers(1, experts)),
-                vocab=draw(st.integers(1, 30)), n_layers=2 * draw(st.integers(1, 2)), window=draw(st.integers(1, 6)),
-                seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
-
-
-@st.composite
-def llama4_sizes(draw):
-    heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
-    experts = draw(st.integers(1, 4))
-    return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
-                d_ff=draw(st.integers(1, 12)), n_experts=experts, top_k=draw(st.integers(1, experts)),
-                vocab=draw(st.integers(1, 30)), n_layers=4 * draw(st.integers(1, 2)), chunk=draw(st.integers(1, 6)),
-                seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
+    return {"d_model": draw(st.integers(1, 12)), "n_heads": heads, "n_kv_heads": kv, "d_head": head_dim,
+            "d_ff": draw(st.integers(1, 12)), "n_experts": experts, "top_k": draw(st.integers(1, experts)),
+            "vocab": draw(st.integers(1, 30)), "n_layers": period * draw(st.integers(1, 2)), local: draw(st.integers(1, 6)),
+            "seq_len": draw(st.integers(1, 10)), "batch": draw(st.integers(1, 2))}
 
 
 @st.composite
@@ -166,8 +158,8 @@ STRATEGIES = {
     "mistral": mistral_sizes(),
     "deepseek_v3": deepseek_sizes(),
     "gemma2": gemma2_sizes(),
-    "gpt_oss": gpt_oss_sizes(),
-    "llama4_scout": llama4_sizes(),
+    "gpt_oss": local_moe_sizes("window", 2),
+    "llama4_scout": local_moe_sizes("chunk", 4),
     "transformer_base": transformer_base_sizes(),
     "resnet50": resnet_sizes(),
     "vit_b16": vit_sizes(),

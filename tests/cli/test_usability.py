@@ -42,6 +42,7 @@ def test_every_input_form_gives_the_same_answer():
     assert {symcost.evaluate(f).total["params"] for f in forms} == {124_439_808}
 
 
+@pytest.mark.slow
 def test_results_print_convert_and_display():
     e = symcost.evaluate(arch("mixtral"))
     assert repr(e).startswith("<Evaluation: mixtral-8x7b") and "active params" in repr(e) and len(repr(e)) < 1000
@@ -162,6 +163,7 @@ def test_eval_shows_flops_per_token_and_dense_params_once():
 
 # -- honesty ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_decoder_without_a_causal_layer_gets_a_note(tmp_path):
     # Before: a 0-byte KV cache, without a word.
     text = Path(arch("transformer")).read_text().replace("causal: true", "causal: false")

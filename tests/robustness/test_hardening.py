@@ -338,6 +338,7 @@ def test_spec_text_cannot_drive_the_terminal(cli, write):
     assert bad.exit_code == 2 and "\x1b" not in bad.stderr and "\\x1b" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_is_no_traceback(tmp_path):
     import subprocess
     import sys

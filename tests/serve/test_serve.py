@@ -308,7 +308,8 @@ def test_mla_splits_by_heads_as_vllm_does_and_dtensor_agrees(tp, k, q, m):
 
 
 @pytest.mark.needs("torch")
-@pytest.mark.parametrize("length", [9, pytest.param(5, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("length", [9, 5])
 def test_a_mamba_hybrid_s_sequence_holds_its_attention_keys_and_its_states(length):
     """Jamba (import-hf of ai21labs' tiny config, tests/data/hf): attention layers' keys and values grow
     with the sequence, Mamba layers' convolution and SSM states stay fixed — together what the reference
