@@ -64,8 +64,8 @@ def _llama4_note(c: Config) -> str:
             "softmax under `full`: a FLOP a token more)"]
     if c.flag("use_qk_norm", True):
         said.append("its rotated layers' queries and keys are L2-normalised (no weights)")
+    c.get("floor_scale"), c.get("attn_scale")  # the temperature's sizes: elementwise, read either way
     if c.flag("attn_temperature_tuning", True):
-        c.get("floor_scale"), c.get("attn_scale")
         said.append("its layers without rotary scale the queries by a log of the position (attn_temperature_tuning)")
     return "; ".join(said) + ": elementwise work, not written (no count under pytorch)"
 
@@ -216,7 +216,7 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     post = [norm] if f.post_norms else []
 
     def block(a: dict, feed: str = feed) -> list[str]:
-        if f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual
+        if f.post:  # x + norm(attn(x)), then h + norm(mlp(h)): each norm inside its residual (no post-norm MoE family)
             return [f"residual: [{{attention: {_flow(dict(a, residual=False))}}}, {{{norm}}}]",
                     f"residual: [{{mlp: {_flow(dict(mlp, residual=False))}}}, {{{norm}}}]"]
         return [norm, f"attention: {_flow(a)}", *post, norm, feed, *post]
@@ -435,8 +435,8 @@ def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
         # added to the softmax before the choice) is written as the router's bias: the same parameters and FLOPs
         _dims(c, w, [("d_expert", "moe_intermediate_size")])
         moe |= {"hidden": "d_expert", "router_bias": True}
-        if c.get("moe_num_shared_experts", 2):
-            w.dim("n_shared", c.int("moe_num_shared_experts"), "moe_num_shared_experts: one MLP of n_shared x d_expert")
+        if c.get("moe_num_shared_experts", 2):  # Ernie4_5_MoeConfig's 2 where the file leaves it out
+            w.dim("n_shared", c.int("moe_num_shared_experts", 2), "moe_num_shared_experts: one MLP of n_shared x d_expert")
             moe |= {"shared_experts": 1, "shared_hidden": "n_shared * d_expert"}
         return moe
     if f.moe == "clamped":  # gpt-oss: act(gate) = gate·sigmoid(swiglu_alpha·gate), quick_gelu's form at 1.702

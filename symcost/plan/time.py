@@ -25,8 +25,8 @@ from ..errors import SpecError
 from .execution import MFU_DEFAULT, MFU_SOURCE
 
 MFU_WORDS = {"pytorch": "under the derivation's FLOP convention (causal attention in full)",
-             "causal": "with causal attention's kept scores only (the kernel convention; --flop-convention causal)",
-             "6nd": "as 6 x active parameters x tokens (6ND; --flop-convention 6nd)"}
+             "causal": "with causal attention's kept scores only (flop convention causal: the kernel convention's)",
+             "6nd": "as 6 x active parameters x tokens (flop convention 6nd)"}
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 
 

@@ -103,9 +103,8 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
                       f"HFU {n['hfu_measured']:.3f}")
     if "steps" in n:
         timing.append(f"  {n['tokens']:,} tokens: {n['steps']:,} steps, {_seconds(n['train_seconds'])}, "
-                      f"{n['gpu_hours']:,.0f} GPU-hours"
-                      + (f" (goodput {n['goodput']:g})" if n["goodput"] != 1 else "") + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} "
-                                                            "per GPU-hour" if "cost" in n else ""))
+                      f"{n['gpu_hours']:,.0f} GPU-hours" + (f" (goodput {n['goodput']:g})" if n["goodput"] != 1 else "")
+                      + (f", cost {n['cost']:,.0f} at {n['price_per_gpu_hour']:g} per GPU-hour" if "cost" in n else ""))
     lines += ["", "time (estimates, not measurements)", *(piece for line in timing for piece in wrap(line, limit))]
     if p.estimates:
         lines += ["", "published estimates against the exact bytes"]
