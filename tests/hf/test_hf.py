@@ -356,7 +356,7 @@ LAYER_TYPED = ("qwen2", "qwen3", "qwen2_moe", "gemma2", "gemma3_text", "gpt_oss"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(WINDOWED))
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(data=st.data())
 def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     """Each family's rule for which layers have a sliding window (Qwen2's and Qwen3's from

@@ -24,11 +24,16 @@ def assert_verified(name: str, sizes: dict, device: str = "meta") -> None:
 def test_every_architecture_has_a_strategy():
     assert {p.stem for p in Path(ARCHITECTURES).glob("*.yaml")} == set(STRATEGIES)
 
+# the specs whose meta builds cost the most (every expert a module; ResNet's 50 layers) draw fewer sizes
+META_EXAMPLES = {"resnet50": 10, "deepseek_v3": 12, "gpt_oss": 8, "llama4_scout": 8}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("device, examples", [("meta", 25), ("cpu", 5)])  # real tensors: fewer, they cost more
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_formulas_equal_pytorch(name, device, examples):
-    @settings(max_examples=examples, deadline=None, derandomize=True)
+    @settings(max_examples=META_EXAMPLES.get(name, examples) if device == "meta" else examples, deadline=None,
+              derandomize=True)
     @given(STRATEGIES[name])
     def check(sizes):
         assert_verified(name, sizes, device=device)

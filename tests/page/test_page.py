@@ -41,6 +41,8 @@ POINTS = {
     "megatron_gpt": [{"d_model": 1024, "n_layers": 24, "n_heads": 16, "dropout": 0}, {"seq_len": 1024, "batch": 4,
                                                                                      "dropout": 0.25}],
     "mistral": [{"seq_len": 2048, "window": 1024}, {"seq_len": 32768, "batch": 2}],
+    "gpt_oss": [{"n_layers": 24, "n_experts": 32}, {"seq_len": 32768, "batch": 2}],  # gpt-oss-20b's depth and experts
+    "llama4_scout": [{"n_experts": 128}, {"seq_len": 16384, "chunk": 4096, "batch": 2}],
     "mixtral": [{"n_experts": 16, "top_k": 4}, {"seq_len": 32768, "batch": 2}],
     "mlp": [{"hidden": 1000, "n_hidden": 5}, {"batch": 1, "d_in": 3072}],
     "resnet50": [{"image_size": 160, "batch": 8}, {"w": 32, "n3": 23}],

@@ -108,7 +108,7 @@ def test_a_fit_is_bounded(cli, tmp_path):
 
 
 @pytest.mark.slow  # a run that passes the checks is fitted: about a second each
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(column=st.sampled_from(["params", "tokens", "loss"]), value=HOSTILE_NUMBERS)
 def test_any_hostile_run_is_refused_in_one_line(tmp_path_factory, column, value):
     """Drawn into the columns given to the API, and written into a CSV file as text."""
