@@ -339,6 +339,19 @@ def test_active_params_from_the_modules(family, top_k):
         ("falcon-40b", {"num_key_value_heads": 1}, "num_key_value_heads: 1 contradicts num_kv_heads 8"),
         ("falcon-rw", {"num_kv_heads": 8}, "num_kv_heads: 8 key/value heads beside multi_query false"),
         ("bloom", {"apply_residual_connection_post_layernorm": True}, "apply_residual_connection_post_layernorm: True"),
+        # the layer mixes of this session's families, described inconsistently
+        ("gpt_oss", {"swiglu_alpha": 1.5}, "swiglu_alpha: 1.5 is not supported"),
+        ("gpt_oss", {"swiglu_limit": -7.0}, "swiglu_limit: expected a positive number"),
+        ("gpt_oss", {"layer_types": ["sliding_attention"] * 3}, "layer_types: expected 24 layer types"),
+        ("smollm3", {"no_rope_layers": [1, 0]}, "no_rope_layers: expected 36 flags, each 0 (no rotary) or 1"),
+        ("smollm3", {"use_sliding_window": True}, "use_sliding_window: True is not supported"),
+        ("llama4_text", {"layer_types": ["chunked_attention"] * 47}, "layer_types: expected 48 layer types"),
+        ("llama4_text", {"moe_layers": [48]}, "moe_layers: expected layer indices from 0 to 47"),
+        ("llama4_text", {"attention_chunk_size": None, "layer_types": ["chunked_attention"] * 48},
+         "layer_types: names chunked layers, but attention_chunk_size is null"),
+        ("ernie4_5_moe", {"moe_layer_end_index": -2}, "moe_layer_end_index: expected a layer index, or -1 for the last"),
+        ("ernie4_5_moe", {"use_bias": True}, "use_bias: True is not supported"),
+        ("exaone4", {"layer_types": ["sliding_attention"] * 63}, "layer_types: expected 64 layer types"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):
