@@ -284,10 +284,8 @@ def _chunked(c: Config, f: Decoder, w: Writer) -> list[bool]:
     types = c.get("layer_types")
     if types is None:
         chunked = [rotated and size is not None for rotated in _rotated(c, f, [False] * n)]
-    elif not isinstance(types, list) or len(types) != n or any(t not in CHUNKED for t in types):
-        raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(CHUNKED)}; got {types!r}")
     else:
-        chunked = [CHUNKED[t] for t in types]
+        chunked = _layer_types(c, types, n, CHUNKED)
     if any(chunked):
         if size is None:
             raise c.error("layer_types", "names chunked layers, but attention_chunk_size is null")
@@ -296,6 +294,13 @@ def _chunked(c: Config, f: Decoder, w: Writer) -> list[bool]:
 
 
 CHUNKED = {"chunked_attention": True, "full_attention": False}
+
+
+def _layer_types(c: Config, types, n: int, kinds: dict[str, bool]) -> list[bool]:
+    """The config's layer_types as one flag a layer (local or not, by `kinds`), or the one-line refusal."""
+    if not isinstance(types, list) or len(types) != n or any(not isinstance(t, str) or t not in kinds for t in types):
+        raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(kinds)}; got {types!r}")
+    return [kinds[t] for t in types]
 
 
 def _experts(c: Config, f: Decoder, n: int) -> list[bool]:
@@ -401,10 +406,7 @@ def _sliding(c: Config, f: Decoder, w: Writer) -> list[bool]:
         c.read.update({"sliding_window_pattern", "_sliding_window_pattern"})
     at = _rule_field(c, s, n) if s.field and (types is None or s.field != "sliding_window_pattern") else None
     if types is not None:
-        if not isinstance(types, list) or len(types) != n or any(t not in LAYER_TYPES for t in types):
-            raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(LAYER_TYPES)}; "
-                          f"got {types!r}")
-        sliding = [LAYER_TYPES[t] for t in types]
+        sliding = _layer_types(c, types, n, LAYER_TYPES)
         if any(sliding) and not on:
             why = "sliding_window is null" if switched else f"{s.switch} is false"
             raise c.error("layer_types", f"names sliding layers, but {why}: transformers gives them no window")
