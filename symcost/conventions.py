@@ -58,6 +58,9 @@ ELEMENTWISE = {
     "ssd_mask": 3,  # per in-chunk score: the segment sum's add, its exp, the product with C.B
     "ssd_carry": 2,  # per pair of chunk starts and head: the segment sum's add, its exp
     "ssd_combine": 2,  # per output value: decay the carried-in term, add the in-chunk one
+    # Gated DeltaNet's recurrent step, per state element: decay (1), read by the key (2), write the
+    # correction (2), read out by the query (2)
+    "delta_step": 7,
     "dropout": 2,  # multiply by the mask, scale by 1/(1 - p) (drawing the mask not counted)
     "identity": 0,
 }

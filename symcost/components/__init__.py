@@ -53,6 +53,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "gru": ("recurrent", "GRU"),
     "mamba": ("mamba", "Mamba"),
     "mamba2": ("mamba2", "Mamba2"),
+    "gated_deltanet": ("gated_deltanet", "GatedDeltaNet"),
 }
 
 

@@ -109,6 +109,9 @@ class Attention(Projections):
     chunk: Size | None = None  # chunked attention: each query sees its own chunk of `chunk` positions up to itself
     sinks: StrictBool = False  # a learned logit per head beside each row's scores (gpt-oss)
     rope: StrictBool = True  # false: this layer leaves the rotary layer's rotation out (NoPE: SmolLM3)
+    # an output gate (Qwen3-Next): q_proj also makes a gate per query value, and o_proj reads the core's
+    # output times sigmoid(gate)
+    gate: StrictBool = False
     residual: StrictBool = True  # output is added to the input stream
     attention_dropout: Rate | None = None  # on the probabilities
     hidden_dropout: Rate | None = None  # on the output, before the residual add
@@ -127,7 +130,7 @@ class Attention(Projections):
     def parts(self, ctx: Ctx):
         h, kv, hd = self.heads, self.n_kv, self.d_head
         parts = {
-            "q_proj": ctx.linear(self.dim, h * hd, self.has_bias("q"), name="q_proj"),
+            "q_proj": ctx.linear(self.dim, h * hd * (2 if self.gate else 1), self.has_bias("q"), name="q_proj"),
             "k_proj": ctx.linear(self.dim, kv * hd, self.has_bias("k"), name="k_proj"),
             "v_proj": ctx.linear(self.dim, kv * hd, self.has_bias("v"), name="v_proj"),
         }
@@ -141,6 +144,8 @@ class Attention(Projections):
         entries = score_entries(ctx, ctx.seq_len, self.causal, self.window, self.chunk)
         grads = self.grads(ctx)
         parts |= products(ctx, h, entries, hd, hd, grads)
+        if self.gate:
+            parts["gate"] = ctx.elementwise(ctx.tokens * h * hd, "sigmoid") + ctx.elementwise(ctx.tokens * h * hd, "gate")
         if self.sinks:  # one logit a head, one more softmax entry a query
             parts["sinks"] = ctx.weights(h) + ctx.elementwise(ctx.batch * h * ctx.seq_len, "softmax")
         if self.attention_dropout is not None:  # part of the core, which selective recomputation runs again
@@ -159,17 +164,23 @@ class Attention(Projections):
     def saved(self, ctx: Ctx):
         b, T, h, kv, hd = ctx.batch, ctx.seq_len, self.heads, self.n_kv, self.d_head
         gq, gk, gv = self.grads(ctx)
+        values = ctx.tokens * h * hd * ACT  # the core's output as o_proj's input is laid out: (b, T, h x hd)
         # x, and o_proj's input
         kept = (ctx.linear_saved(self.dim, ("q_proj", "k_proj", "v_proj"))
-                + ctx.linear_saved(h * hd, ("o_proj",), stored=ctx.tokens * h * hd * ACT, input_grad=gq or gk or gv))
+                + ctx.linear_saved(h * hd, ("o_proj",), stored=values, input_grad=gq or gk or gv))
+        out_kept = ctx.reads(("o_proj",))
+        if self.gate:  # o_proj's input is the gated product; the product keeps the core's output and sigmoid's
+            kept += values * (int(gq) + int(gq or gk or gv))
+            out_kept = int(gq)
         if self.qk_norm:  # on each head or on all at once; its input's storage is the projection's output
             full = self.qk_norm == "full"
-            kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd, ctx.tokens * n * hd * ACT,
-                                  *norm_grads(ctx, g)) for n, g in ((h, gq), (kv, gk)))
+            kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd,
+                                  ctx.tokens * n * hd * ACT * wide, *norm_grads(ctx, g))
+                        for n, g, wide in ((h, gq, 2 if self.gate else 1), (kv, gk, 1)))
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
             b, h, T, T, hd, hd, self.causal, masked=self.span is not None,
             out_is_view=self.rotary(ctx.flow) is None and self.qk_norm in (False, "full"),
-            prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=ctx.reads(("o_proj",)), sinks=self.sinks)
+            prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=out_kept, sinks=self.sinks)
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
@@ -182,6 +193,9 @@ class Attention(Projections):
             yield Check("chunk", sympy.false, "chunked attention needs causal: true")
         if self.chunk is not None and self.window is not None:
             yield Check("chunk", sympy.false, "a layer takes a window or chunks, not both")
+        if self.gate and self.qk_norm not in (True, "head"):  # else q would be a view of the doubled projection
+            yield Check("gate", sympy.false, "an output gate is modelled with per-head Q/K norms (qk_norm: true), "
+                        "as Qwen3-Next has them")
         if (rotary := self.rotary(ctx.flow)) is not None:
             yield Check("head_dim", rotary <= self.d_head, "rotary dim {} exceeds head_dim {}", (rotary, self.d_head))
 
@@ -203,7 +217,7 @@ class Attention(Projections):
         rotate = self.rotary(b.flow) is not None
         causal, residual = self.causal, self.residual
         mods = {
-            "q_proj": nn.Linear(d, h * hd, bias=self.has_bias("q")),
+            "q_proj": nn.Linear(d, h * hd * (2 if self.gate else 1), bias=self.has_bias("q")),
             "k_proj": nn.Linear(d, kv * hd, bias=self.has_bias("k")),
             "v_proj": nn.Linear(d, kv * hd, bias=self.has_bias("v")),
             "o_proj": nn.Linear(h * hd, d, bias=self.has_bias("o")),
@@ -215,7 +229,7 @@ class Attention(Projections):
         window = None if self.window is None else b.int(self.window)
         chunk = None if self.chunk is None else b.int(self.chunk)
         span = window or chunk
-        qk_norm, attend, sinks = self.qk_norm, core(b, self.sinks), self.sinks
+        qk_norm, attend, sinks, gated = self.qk_norm, core(b, self.sinks), self.sinks, self.gate
         drop_probs, drop_out = b.rate(self.attention_dropout), b.rate(self.hidden_dropout)
 
         def heads(t):  # (B, T, n·hd) -> (B, n, T, hd), n from the shape: a tensor-parallel rank holds h/tp heads
@@ -225,6 +239,9 @@ class Attention(Projections):
             B, T, _ = x.shape
             if full:
                 q, k, v = heads(m.q_norm(m.q_proj(x))), heads(m.k_norm(m.k_proj(x))), heads(m.v_proj(x))
+            elif gated:  # each head's queries, then its gates
+                q, gate = m.q_proj(x).view(B, T, -1, 2 * hd).chunk(2, dim=-1)
+                q, k, v = q.transpose(1, 2), heads(m.k_proj(x)), heads(m.v_proj(x))
             else:
                 q, k, v = heads(m.q_proj(x)), heads(m.k_proj(x)), heads(m.v_proj(x))  # (B, h | kv, T, hd)
             if qk_norm and not full:
@@ -239,7 +256,10 @@ class Attention(Projections):
             chunks = None if chunk is None else (chunk, state.get("offset", 0) - past)
             extra = (m.sinks,) if sinks else ()
             out = attend(q, k, v, causal, window, past, drop_probs if m.training else 0.0, chunks, *extra)
-            out = m.o_proj(out.transpose(1, 2).reshape(B, T, out.shape[1] * hd))  # (B, T, d)
+            out = out.transpose(1, 2).reshape(B, T, out.shape[1] * hd)
+            if gated:
+                out = out * gate.reshape(B, T, -1).sigmoid()
+            out = m.o_proj(out)  # (B, T, d)
             out = dropout.apply(out, drop_out, m.training)
             return x + out if residual else out
 

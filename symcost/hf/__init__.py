@@ -35,6 +35,7 @@ from .encoders import _albert, _bert, _distilbert, _vit
 from .files import key_places, locate, read_config
 from .gpt import PARALLEL, _bloom, _falcon, _gpt2, _opt, _parallel
 from .heads import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, head_of
+from .linear import _qwen3_next
 from .llama import DECODERS, _decoder
 from .moe import _dbrx, _deepseek
 from .quantization import quantization_of
@@ -70,11 +71,12 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
     {"clip": _clip, "gemma3": _gemma3},
     {"t5": _t5, "bart": _bart, "whisper": _whisper},
     {"mamba": _mamba, "mamba2": _mamba2, "bamba": _bamba, "granitemoehybrid": _granitemoehybrid, "jamba": _jamba},
+    {"qwen3_next": _qwen3_next},
 )
 
 
 # families whose writers read partial_rotary_factor
-PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
+PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
 
 
 @dataclass(frozen=True, repr=False)  # repr is Result's summary

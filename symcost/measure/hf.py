@@ -47,7 +47,7 @@ NAMES = {
     "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp"),
     "lm_head": ("lm_head", "proj_out", "embed_out"),
 }
-CLASSES = (("Mamba2Mixer", "mamba2"), ("BambaMixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"),
+CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("BambaMixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"),
            ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
            ("RotaryEmbedding", "rotary"))  # by the end of the class name
 
@@ -191,6 +191,11 @@ def parameters(config: dict) -> HFCounts:
     return replace(counts, by_kind=by_kind(model))
 
 
+# families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
+# measured with the causal mask written out, which they pass by
+MASKED_4D = ("qwen3_next",)
+
+
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",
             image_size: int | None = None) -> HFCounts:
     model, counts = _counted(config, device)
@@ -223,6 +228,9 @@ def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None =
         inputs = {"input_ids": ids(src_len), "decoder_input_ids": ids(seq_len), "use_cache": False}
     elif family in ENCODERS:
         inputs = {"input_ids": ids(seq_len)}
+    elif family in MASKED_4D:  # a 2-d mask is read by value (to skip the linear layers' padding); a 4-d one is not
+        mask = torch.ones(batch, 1, seq_len, seq_len, dtype=torch.bool, device=device).tril()
+        inputs = {"input_ids": ids(seq_len), "attention_mask": mask, "use_cache": False}
     elif family == "mamba2":  # no attention to mask; given a mask, transformers checks whether it is all ones
         inputs = {"input_ids": ids(seq_len), "use_cache": False}
     else:  # with no attention mask, transformers looks for packed sequences, reading values (not on meta)
