@@ -86,6 +86,21 @@ def local_moe_sizes(draw, local: str, period: int):
 
 
 @st.composite
+def qwen3_next_sizes(draw):
+    """Qwen3-Next: Gated DeltaNet layers (key heads serving value heads, key size >= 2) and gated attention
+    with rotary on part of each head, three to one, MoE layers with a shared expert; sequences of one to
+    two chunks of 64."""
+    heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
+    key_heads, experts = draw(st.integers(1, 2)), draw(st.integers(1, 4))
+    return {"d_model": draw(st.integers(1, 8)), "n_heads": heads, "n_kv_heads": kv, "d_head": head_dim,
+            "d_rot": draw(st.sampled_from(range(2, head_dim + 1, 2))), "n_k_heads": key_heads,
+            "n_v_heads": key_heads * draw(st.integers(1, 2)), "d_k": draw(st.integers(2, 3)), "d_v": draw(st.integers(1, 3)),
+            "d_conv": draw(st.integers(1, 4)), "n_experts": experts, "top_k": draw(st.integers(1, experts)),
+            "d_expert": draw(st.integers(1, 6)), "d_shared": draw(st.integers(1, 6)), "vocab": draw(st.integers(1, 20)),
+            "n_layers": 4, "seq_len": draw(st.integers(1, 70)), "batch": draw(st.integers(1, 2))}
+
+
+@st.composite
 def transformer_base_sizes(draw):
     heads, _, _, d_model = draw(heads_and_width())
     return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)),
@@ -160,6 +175,7 @@ STRATEGIES = {
     "gemma2": gemma2_sizes(),
     "gpt_oss": local_moe_sizes("window", 2),
     "llama4_scout": local_moe_sizes("chunk", 4),
+    "qwen3_next": qwen3_next_sizes(),
     "transformer_base": transformer_base_sizes(),
     "resnet50": resnet_sizes(),
     "vit_b16": vit_sizes(),

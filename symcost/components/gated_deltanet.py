@@ -35,24 +35,34 @@ state, counted in the cache's dtype (NB: transformers' torch path and FLA keep i
 a 16-bit cache's bytes).
 
 The reference build runs the rule in fp32, as transformers' path does (its inputs upcast), so
-saved bytes under bf16 include fp32 copies. A prefill shorter than the kernel against
+saved bytes under bf16 include fp32 copies. Under fp32 transformers' upcasts are no-ops that leave
+q, k and v transposed views; where nothing is padded (seq_len a multiple of the chunk) PyTorch's
+matmuls then copy them, and transformers keeps those copies instead: the build lays them out
+first, as its bf16 path does. A prefill shorter than the kernel against
 transformers' cache convolves k + k - 1 positions (its cache pads the prompt to k): a few FLOPs
 more than counted here.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import sympy
-from pydantic import StrictBool
+from pydantic import PlainValidator, StrictBool
 
 from .. import ops
 from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
-from .base import Component, Ctx, Size
+from .base import Component, Ctx, Domain, Size
 from .conv import conv_cost
 
 FP32 = 4  # bytes of a value the rule keeps in fp32, whatever the activation dtype
+# the chunk and the key size are what the rule's matmuls contract over; at 1 PyTorch's matmul copies its
+# operands (and a chunk of one token is the recurrence itself): refused rather than followed
+CONTRACTED = Domain(2, "an integer >= 2 (the chunked rule's matmuls contract over it; at 1 PyTorch copies their "
+                    "operands, which the saved-bytes rule does not follow)")
+Contracted = Annotated[sympy.Expr, PlainValidator(CONTRACTED), CONTRACTED]
 
 
 class GatedDeltaNet(Component):
@@ -61,10 +71,10 @@ class GatedDeltaNet(Component):
     dim: Size
     key_heads: Size  # linear_num_key_heads: q and k heads
     value_heads: Size | None = None  # linear_num_value_heads (default: key_heads); a key head serves several
-    key_dim: Size  # linear_key_head_dim
+    key_dim: Contracted  # linear_key_head_dim
     value_dim: Size | None = None  # linear_value_head_dim (default: key_dim)
     kernel: Size = 4  # linear_conv_kernel_dim
-    chunk: Size = 64  # the chunked rule's block length (transformers' and FLA's 64)
+    chunk: Contracted = 64  # the chunked rule's block length (transformers' and FLA's 64)
     residual: StrictBool = True
 
     @property
@@ -198,8 +208,9 @@ class GatedDeltaNet(Component):
             beta = beta.reshape(B, T, h).sigmoid()
             g = -m.A_log.float().exp() * F.softplus(a.reshape(B, T, h).float() + m.dt_bias)
             q, key = (t.reshape(B, T, hk, dk).repeat_interleave(r, dim=2) for t in (q, key))
-            # (B, h, T, ·) in fp32
-            q, key, v, beta, g = (t.transpose(1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+            # (B, h, T, ·) in fp32, laid out so: in fp32 transformers' `.to` returns the transposed views, which at
+            # a whole number of chunks (nothing padded) reach the matmuls unmoved, and PyTorch copies them there
+            q, key, v, beta, g = (t.transpose(1, 2).to(torch.float32).contiguous()
                                   for t in (q, key, v.reshape(B, T, h, dv), beta, g))
             q, key = l2norm(q), l2norm(key)
             q = q * dk ** -0.5

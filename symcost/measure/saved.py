@@ -35,6 +35,9 @@ class Ledger:
         self.held = {local(t).untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
         self.charged: dict[int, str] = {}
         self.per_path: dict[str, int] = defaultdict(int)
+        # each storage charged, kept alive for the pass: one saved only by a branch nothing reads (a layer's
+        # final state, dropped) is freed at once, and a later storage at its address is not the same one
+        self.alive: list = []
 
     def add(self, t: torch.Tensor, where: str) -> None:
         storage = local(t).untyped_storage()
@@ -42,6 +45,7 @@ class Ledger:
         if ptr not in self.held and ptr not in self.charged:
             self.charged[ptr] = where
             self.per_path[where] += storage.nbytes()
+            self.alive.append(storage)
 
 
 def local(t: torch.Tensor) -> torch.Tensor:

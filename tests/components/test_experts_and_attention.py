@@ -390,3 +390,31 @@ layers:
     assert params["relative_position_bias"] == buckets * heads
     norms = (heads + kv) * head_dim if qk == "full" else 2 * head_dim  # q_norm, k_norm
     assert params["attention"] == 6 * heads * head_dim * 2 + 6 * kv * head_dim * 2 + norms
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(d=st.integers(1, 8), h=st.integers(1, 3), kv=st.integers(1, 3), hd=st.sampled_from([2, 4]),
+       rot=st.booleans(), n=st.integers(1, 6), b=st.integers(1, 2), dtype=st.sampled_from(["fp32", "bf16"]))
+def test_an_output_gate_verifies_on_real_tensors(d, h, kv, hd, rot, n, b, dtype):
+    """Qwen3-Next's gated attention: q_proj makes a query and a gate per value (2 x heads x head_dim outputs),
+    o_proj reads the core's output times sigmoid(gate). FLOPs forward and backward, and saved bytes eager and
+    fused, with the core recomputed or not; per-head Q/K norms and rotary on part of each head or none."""
+    kv = kv if h % kv == 0 else 1
+    text = (f"name: m\ndims: {{seq_len: {n}, batch: {b}}}\nlayers:\n  - embedding: {{vocab: 7, dim: {d}}}\n"
+            + (f"  - rotary: {{dim: {hd // 2 * 2}}}\n" if rot else "")
+            + f"  - repeat: 2\n    layers:\n      - rmsnorm: {{dim: {d}}}\n      - attention: {{dim: {d}, heads: {h}, "
+            f"kv_heads: {kv}, head_dim: {hd}, causal: true, qk_norm: true, gate: true}}\n")
+    report = symcost.verify(text, backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    row = next(r for r in report.rows if r.kind == "attention")
+    assert row.symbolic["params"] == 2 * (d * 2 * h * hd + 2 * d * kv * hd + h * hd * d + 2 * hd)
+    for attention in ("eager", "sdpa"):
+        for recompute in ("none", "selective"):
+            assert symcost.verify_memory(text, dtype=dtype, attention=attention, recompute=recompute).match
+
+
+def test_an_output_gate_needs_per_head_norms():
+    text = ("name: m\ndims: {seq_len: 4}\nlayers:\n  - embedding: {vocab: 7, dim: 8}\n"
+            "  - attention: {dim: 8, heads: 2, causal: true, gate: true}\n")
+    with pytest.raises(symcost.errors.SpecError, match="gate: an output gate is modelled with per-head Q/K norms"):
+        symcost.evaluate(symcost.derive(symcost.loads(text)))

@@ -205,6 +205,12 @@ PUBLISHED = {
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
+    "qwen3_next": (lambda: T.Qwen3NextConfig(  # Qwen/Qwen3-Next-80B-A3B-Instruct: 80B (model card)
+        hidden_size=2048, num_hidden_layers=48, num_attention_heads=16, num_key_value_heads=2, head_dim=256,
+        linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128, linear_value_head_dim=128,
+        linear_conv_kernel_dim=4, num_experts=512, num_experts_per_tok=10, moe_intermediate_size=512,
+        shared_expert_intermediate_size=512, intermediate_size=5120, vocab_size=151936,
+        max_position_embeddings=262144, tie_word_embeddings=False), 79_674_391_296),
     "whisper": (lambda: T.WhisperConfig(  # openai/whisper-tiny: 37.76M
         vocab_size=51865, num_mel_bins=80, d_model=384, encoder_layers=4, decoder_layers=4, encoder_attention_heads=6,
         decoder_attention_heads=6, encoder_ffn_dim=1536, decoder_ffn_dim=1536, max_source_positions=1500,
@@ -286,7 +292,7 @@ CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt",
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
                                            ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4),
-                                           ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6)])
+                                           ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6), ("qwen3_next", 10)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
@@ -352,6 +358,9 @@ def test_active_params_from_the_modules(family, top_k):
         ("ernie4_5_moe", {"moe_layer_end_index": -2}, "moe_layer_end_index: expected a layer index, or -1 for the last"),
         ("ernie4_5_moe", {"use_bias": True}, "use_bias: True is not supported"),
         ("exaone4", {"layer_types": ["sliding_attention"] * 63}, "layer_types: expected 64 layer types"),
+        ("qwen3_next", {"layer_types": ["linear_attention"] * 47}, "layer_types: expected 48 layer types, each one of "
+                                                                   "linear_attention, full_attention"),
+        ("qwen3_next", {"mlp_only_layers": [0]}, "mlp_only_layers: dense layers among the MoE ones"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):

@@ -50,6 +50,8 @@ SIZES = {
                     window=3, seq_len=5, batch=2),
     "llama4_scout": dict(d_model=8, n_heads=2, n_kv_heads=1, d_head=4, d_ff=6, n_experts=3, top_k=1, vocab=11,
                          n_layers=4, chunk=3, seq_len=7, batch=2),
+    "qwen3_next": dict(d_model=8, n_heads=2, n_kv_heads=1, d_head=4, d_rot=2, n_k_heads=1, n_v_heads=2, d_k=2, d_v=3,
+                       d_conv=3, n_experts=3, top_k=2, d_expert=5, d_shared=4, vocab=11, n_layers=4, seq_len=70, batch=2),
     "transformer_base": dict(d_model=4, n_heads=2, n_layers=2, d_ff=6, vocab=11, src_len=3, seq_len=5, batch=2),
     "resnet50": dict(image_size=16, w=1, classes=3, batch=2, n1=2, n2=2, n3=2, n4=2),
     "vit_b16": dict(image_size=8, patch=4, d_model=4, n_heads=2, n_layers=2, d_ff=6, classes=3, batch=2),

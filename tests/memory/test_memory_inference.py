@@ -68,7 +68,7 @@ def test_weight_bytes_match_the_built_model(name, dtype):
     assert weight_bytes(d, values, dtype) == expected
 
 
-DECODERS = ["transformer", "llama", "mistral", "gemma2", "gpt_oss", "llama4_scout", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba", "mamba2"]
+DECODERS = ["transformer", "llama", "mistral", "gemma2", "gpt_oss", "llama4_scout", "qwen3_next", "mixtral", "deepseek_v3", "transformer_base", "lstm", "mamba", "mamba2"]
 
 
 @pytest.mark.slow
