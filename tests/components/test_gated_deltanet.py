@@ -64,6 +64,7 @@ def measured_layer(config, x):
             ledger.per_path["layer"])
 
 
+@pytest.mark.slow  # the quick half keeps the reference build's tests; these in the full suite
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(**sizes, bf16=st.booleans())
 def test_equal_to_transformers_qwen3_next_gated_deltanet(d, hk, r, dk, dv, k, Q, n, b, bf16):
@@ -118,6 +119,7 @@ def qwen3_next_small(types, k, **more):
                              num_experts_per_tok=2, vocab_size=50, **more).to_dict()
 
 
+@pytest.mark.slow  # the quick half keeps the reference build's tests; these in the full suite
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(types=st.lists(st.sampled_from(["linear_attention", "full_attention"]), min_size=1, max_size=5),
        k=st.integers(1, 4), extra=st.integers(0, 70), b=st.integers(1, 2))
@@ -158,6 +160,7 @@ def test_qwen3_next_prefill_step_and_caches_equal_transformers_on_the_cpu(types,
     assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
 
 
+@pytest.mark.slow  # the quick half keeps the reference build's tests; these in the full suite
 @settings(max_examples=5, deadline=None, derandomize=True)
 @given(types=st.lists(st.sampled_from(["linear_attention", "full_attention"]), min_size=1, max_size=6),
        n=st.integers(1, 70))
