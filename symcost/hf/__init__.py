@@ -71,12 +71,12 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
     {"clip": _clip, "gemma3": _gemma3},
     {"t5": _t5, "bart": _bart, "whisper": _whisper},
     {"mamba": _mamba, "mamba2": _mamba2, "bamba": _bamba, "granitemoehybrid": _granitemoehybrid, "jamba": _jamba},
-    {"qwen3_next": _qwen3_next},
+    {f: partial(_qwen3_next, family=f) for f in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")},
 )
 
 
 # families whose writers read partial_rotary_factor
-PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
+PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
 
 
 @dataclass(frozen=True, repr=False)  # repr is Result's summary
@@ -119,7 +119,9 @@ def _model_name(data: dict, source: str) -> str:
 
 # families whose text model is supported but whose other parts are not written, and the way out
 UNWRITTEN = {"llama4": "Llama 4's vision encoder is not written: import its text_config (model_type llama4_text), "
-                       "the text model, whose parameters leave the encoder and its projector out"}
+                       "the text model, whose parameters leave the encoder and its projector out",
+             **{f: f"Qwen3.5's vision encoder is not written: import its text_config (model_type {f}_text), the text "
+                   "model, whose parameters leave the encoder and its merger out" for f in ("qwen3_5", "qwen3_5_moe")}}
 
 
 def family_of_class(architectures) -> str | None:

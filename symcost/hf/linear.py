@@ -16,7 +16,9 @@ LINEAR_TYPES = {"linear_attention": False, "full_attention": True}
 QWEN3_NEXT = Decoder(moe="routed", shared_expert=True)
 
 
-def _qwen3_next(c: Config, w: Writer) -> None:
+def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
+    """Qwen3-Next and Qwen3.5's text models (qwen3_5_text: a dense MLP after each layer; qwen3_5_moe_text: Qwen3-Next's
+    MoE), whose Gated DeltaNet projects q, k, v, z, b and a apart: the same parameters and FLOPs."""
     n = c.int("num_hidden_layers")
     types = c.get("layer_types")
     if types is None:
@@ -38,8 +40,12 @@ def _qwen3_next(c: Config, w: Writer) -> None:
                  ("d_k", "linear_key_head_dim"), ("d_v", "linear_value_head_dim"),
                  ("d_conv", "linear_conv_kernel_dim", None, 4)])
     act = _act(c)
-    moe = _moe(c, QWEN3_NEXT, w, act)
-    c.get("intermediate_size")  # a dense MLP's, which no layer has (mlp_only_layers empty, every layer sparse)
+    if family == "qwen3_5_text":
+        w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+        feed = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True})
+    else:
+        feed = f"moe: {_flow(_moe(c, QWEN3_NEXT, w, act))}"
+        c.get("intermediate_size")  # a dense MLP's, which no layer has (mlp_only_layers empty, every layer sparse)
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
     _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
@@ -51,7 +57,6 @@ def _qwen3_next(c: Config, w: Writer) -> None:
                                        "qk_norm": True, "gate": True})
     linear = "gated_deltanet: " + _flow({"dim": "d_model", "key_heads": "n_k_heads", "value_heads": "n_v_heads",
                                          "key_dim": "d_k", "value_dim": "d_v", "kernel": "d_conv"})
-    feed = f"moe: {_flow(moe)}"
     lines = lambda is_full: [norm, attention if is_full else linear, norm, feed]
     label = lambda is_full: "attention" if is_full else "Gated DeltaNet"
     w.layer("embedding: {vocab: vocab, dim: d_model}")

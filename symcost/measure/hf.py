@@ -193,7 +193,7 @@ def parameters(config: dict) -> HFCounts:
 
 # families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
 # measured with the causal mask written out, which they pass by
-MASKED_4D = ("qwen3_next",)
+MASKED_4D = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",

@@ -211,6 +211,19 @@ PUBLISHED = {
         linear_conv_kernel_dim=4, num_experts=512, num_experts_per_tok=10, moe_intermediate_size=512,
         shared_expert_intermediate_size=512, intermediate_size=5120, vocab_size=151936,
         max_position_embeddings=262144, tie_word_embeddings=False), 79_674_391_296),
+    "qwen3_5_text": (lambda: T.Qwen3_5TextConfig(  # Qwen/Qwen3.5-9B's text_config
+        hidden_size=4096, intermediate_size=12288, num_hidden_layers=32, num_attention_heads=16, num_key_value_heads=4,
+        head_dim=256, linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128,
+        linear_value_head_dim=128, linear_conv_kernel_dim=4, vocab_size=248320, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10_000_000, "partial_rotary_factor": 0.25,
+                         "mrope_section": [11, 11, 10], "mrope_interleaved": True}), None),
+    "qwen3_5_moe_text": (lambda: T.Qwen3_5MoeTextConfig(  # Qwen/Qwen3.5-35B-A3B's text_config
+        hidden_size=2048, num_hidden_layers=40, num_attention_heads=16, num_key_value_heads=2, head_dim=256,
+        linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128, linear_value_head_dim=128,
+        linear_conv_kernel_dim=4, num_experts=256, num_experts_per_tok=8, moe_intermediate_size=512,
+        shared_expert_intermediate_size=512, vocab_size=248320, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10_000_000, "partial_rotary_factor": 0.25,
+                         "mrope_section": [11, 11, 10], "mrope_interleaved": True}), None),
     "whisper": (lambda: T.WhisperConfig(  # openai/whisper-tiny: 37.76M
         vocab_size=51865, num_mel_bins=80, d_model=384, encoder_layers=4, decoder_layers=4, encoder_attention_heads=6,
         decoder_attention_heads=6, encoder_ffn_dim=1536, decoder_ffn_dim=1536, max_source_positions=1500,
@@ -292,7 +305,8 @@ CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt",
 
 @pytest.mark.parametrize("family, top_k", [("mixtral", 2), ("granitemoe", 8), ("olmoe", 8), ("jamba", 2), ("qwen2_moe", 4), ("qwen3_moe", 8), ("deepseek_v3", 8),
                                            ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4),
-                                           ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6), ("qwen3_next", 10)])
+                                           ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6), ("qwen3_next", 10),
+                                           ("qwen3_5_moe_text", 8)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
     (each *Experts module holds a layer's experts, DBRX's in a child): the spec's, and verify --hf's."""
@@ -509,13 +523,16 @@ def test_the_shipped_llama4_scout_is_the_imported_text_config_and_maverick_inter
     assert len(report.explained) == 24  # its MoE layers
 
 
-def test_a_multimodal_llama4_file_is_refused_with_the_way_out(cli, tmp_path):
+@pytest.mark.parametrize("family, text, cls, fragment", [
+    ("llama4", "llama4_text", "Llama4ForConditionalGeneration", "Llama 4's vision encoder is not written"),
+    ("qwen3_5", "qwen3_5_text", "Qwen3_5ForConditionalGeneration", "Qwen3.5's vision encoder is not written"),
+    ("qwen3_5_moe", "qwen3_5_moe_text", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5's vision encoder is not written")])
+def test_a_multimodal_file_is_refused_with_the_way_out(cli, tmp_path, family, text, cls, fragment):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": "llama4", "architectures": ["Llama4ForConditionalGeneration"],
-                                "text_config": config("llama4_text")}))
+    path.write_text(json.dumps({"model_type": family, "architectures": [cls], "text_config": config(text)}))
     out = cli("import-hf", path)
     assert out.exit_code == 2 and out.stderr.count("\n") == 1
-    assert "model_type: 'llama4': Llama 4's vision encoder is not written: import its text_config" in out.stderr
+    assert f"model_type: '{family}': {fragment}: import its text_config (model_type {text})" in out.stderr
 
 
 def test_value_routed_experts_are_verified_on_the_cpu_and_too_large_ones_in_parameters_only():
