@@ -63,10 +63,17 @@ class Domain:
 # Number fields: an integer, a dim name or an expression, parsed exactly (never eval'd).
 SIZE, COUNT, RATIO = Domain(1, "a positive integer"), Domain(0, "a non-negative integer"), Domain(None, "positive")
 RATE = Domain(None, "in [0, 1)", rate=True)
-Size = Annotated[sympy.Expr, PlainValidator(SIZE), SIZE]  # widths, heads, lengths
-Count = Annotated[sympy.Expr, PlainValidator(COUNT), COUNT]  # how many of something, possibly none
-Ratio = Annotated[sympy.Expr, PlainValidator(RATIO), RATIO]  # a positive rational (5/4)
-Rate = Annotated[sympy.Expr, PlainValidator(RATE), RATE]  # a probability: 0.1, or a rate dim
+
+
+def number(domain: Domain):
+    """A number field's type: parsed exactly, held to `domain` (which the schema and messages read)."""
+    return Annotated[sympy.Expr, PlainValidator(domain), domain]
+
+
+Size = number(SIZE)  # widths, heads, lengths
+Count = number(COUNT)  # how many of something, possibly none
+Ratio = number(RATIO)  # a positive rational (5/4)
+Rate = number(RATE)  # a probability: 0.1, or a rate dim
 
 
 @dataclass(frozen=True)

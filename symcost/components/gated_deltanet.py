@@ -45,24 +45,21 @@ more than counted here.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import sympy
-from pydantic import PlainValidator, StrictBool
+from pydantic import StrictBool
 
 from .. import ops
 from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
-from .base import Component, Ctx, Domain, Size
+from .base import Component, Ctx, Domain, Size, number
 from .conv import conv_cost
 
 FP32 = 4  # bytes of a value the rule keeps in fp32, whatever the activation dtype
 # the chunk and the key size are what the rule's matmuls contract over; at 1 PyTorch's matmul copies its
 # operands (and a chunk of one token is the recurrence itself): refused rather than followed
-CONTRACTED = Domain(2, "an integer >= 2 (the chunked rule's matmuls contract over it; at 1 PyTorch copies their "
-                    "operands, which the saved-bytes rule does not follow)")
-Contracted = Annotated[sympy.Expr, PlainValidator(CONTRACTED), CONTRACTED]
+Contracted = number(Domain(2, "an integer >= 2 (the chunked rule's matmuls contract over it; at 1 PyTorch copies "
+                              "their operands, which the saved-bytes rule does not follow)"))
 
 
 class GatedDeltaNet(Component):

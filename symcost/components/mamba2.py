@@ -32,16 +32,14 @@ recompute most of this and keep far less.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import sympy
-from pydantic import PlainValidator, StrictBool
+from pydantic import StrictBool
 
 from .. import ops
 from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
-from .base import Component, Ctx, Domain, Size
+from .base import Component, Ctx, Domain, Size, number
 from .conv import causal_conv, conv_cost
 
 
@@ -50,7 +48,7 @@ from .conv import causal_conv, conv_cost
 # in-chunk products) are refused at 1 rather than written with an indicator in every formula.
 CONTRACTED = Domain(2, "an integer >= 2 (at 1 torch.einsum contracts it elementwise, which FlopCounterMode "
                     "does not count)")
-Contracted = Annotated[sympy.Expr, PlainValidator(CONTRACTED), CONTRACTED]
+Contracted = number(CONTRACTED)
 
 
 class Mamba2(Component):
