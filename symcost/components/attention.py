@@ -25,6 +25,12 @@ scaled_dot_product_attention takes no sink, so the build runs sinks eagerly only
 saved bytes are a fused kernel's (FlashAttention 3's sink folds into each row's log-sum-exp),
 stated, not measured here.
 
+An output gate (Qwen3-Next; Qiu et al. 2025, "Gated Attention for Large Language Models"): `gate: true`
+makes q_proj emit a gate beside each head's queries (2 x heads x head_dim outputs, laid out head by
+head) and o_proj read the core's output times sigmoid(gate): heads x head_dim x dim parameters more,
+no FLOPs more under pytorch; the product keeps the core's output and the sigmoid's. Written with
+per-head Q/K norms (as Qwen3-Next has them), so that no query is a view of the doubled projection.
+
 `attention_dropout: p` drops attention probabilities, `hidden_dropout: p` the output before
 the residual add (components/dropout.py). With eager attention a dropped core keeps, beside
 the probabilities, their one-byte mask and the dropped copy the value matmul reads: 5 bytes a
