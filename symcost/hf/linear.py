@@ -2,12 +2,12 @@
 and softmax attention in the others. Qwen3-Next: Gated DeltaNet layers and, every
 full_attention_interval-th layer (or as layer_types say), attention with an output gate, per-head
 Q/K norms and rotary on part of each head; a MoE of routed experts and a gated shared expert after
-each."""
+each. Qwen3.5's text models: the same layers, a dense MLP or the same MoE after each."""
 
 from __future__ import annotations
 
 from .heads import _decoder_head
-from .llama import Decoder, _moe, _period
+from .llama import Decoder, _layer_types, _moe, _period
 from .reader import Config, _act, _rotary_fraction
 from .writer import Writer, _capped_seq_len, _dims, _flow, _runs
 
@@ -26,11 +26,7 @@ def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
         full = [(i + 1) % every == 0 for i in range(n)]
     else:
         c.get("full_attention_interval")  # read only when layer_types is unset
-        if not isinstance(types, list) or len(types) != n or any(not isinstance(t, str) or t not in LINEAR_TYPES
-                                                                 for t in types):
-            raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(LINEAR_TYPES)}; "
-                          f"got {types!r}")
-        full = [LINEAR_TYPES[t] for t in types]
+        full = _layer_types(c, types, n, LINEAR_TYPES)
     _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
                  ("n_kv_heads", "num_key_value_heads"), ("d_head", "head_dim")])
     head_dim = c.int("head_dim")
