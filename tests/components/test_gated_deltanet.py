@@ -176,6 +176,7 @@ def test_qwen3_next_equal_to_transformers_at_drawn_layer_types(types, n):
     assert report.kinds_agree, report.by_kind
 
 
+@pytest.mark.slow  # a README figure: in the full suite
 def test_the_shipped_qwen3_next_crossover_in_the_readme():
     """README: under kernel, Qwen3-Next's 12 attention layers cost more than its 36 Gated DeltaNet layers
     from 19,958 tokens on: crossover's root, checked by evaluating both at the integers beside it."""
