@@ -43,6 +43,7 @@ ELEMENTWISE = {
     "gru_cell": 20,  # r, z: 2 adds + 2 sigmoids (8); n: r*h_n, add, tanh (6); (1-z)*n + z*h (4)
     "lstm_cell": 28,  # 4 adds of projections, 3 sigmoids (12), 2 tanh (8), c = f*c + i*g (3), h = o*tanh(c) (1)
     "relu": 1,
+    "relu2": 2,  # relu, then the square
     "gelu": 8,  # tanh approximation: x^3, 2 mul, add, tanh (~2), add, mul
     "silu": 4,  # negate, exp, add 1, divide
     "quick_gelu": 6,  # x * sigmoid(1.702 x): multiply, sigmoid (4), multiply

@@ -7,6 +7,9 @@ for backward.
 `activation: quick_gelu` is CLIP's x·sigmoid(1.702x), written out as OpenAI and Hugging Face
 write it (it keeps x, the sigmoid and the product).
 
+`activation: relu2` is the squared ReLU (So et al. 2021, Primer; Nemotron-H's MLPs): relu(x)², kept
+as the ReLU's output (which the square reads) and the square (which down_proj reads).
+
 `gated: true` is the GLU family (Shazeer 2020): SwiGLU with silu, GeGLU with gelu — three
 matrices, act(x W_gate) * (x W_up) then W_down. Every weight is used once per token,
 so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
@@ -33,7 +36,7 @@ from . import dropout
 from .parallel import TP, Rule
 from .base import Component, Ctx, FieldError, Rate, Ratio, Size
 
-Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
+Activation = Literal["relu", "relu2", "gelu", "gelu_tanh", "gelu_new", "quick_gelu", "silu"]
 
 
 class MLP(Component):
@@ -131,7 +134,7 @@ def tuned_saved(ctx: Ctx, dim, hidden, activation: str, gated: bool):
 OWN = {"relu": (0, 1), "gelu": (1, 0), "gelu_tanh": (1, 0), "silu": (1, 0)}
 
 # Tensors an activation keeps per value, counting its output (which the next matmul keeps).
-KEPT_PER_VALUE = {"relu": 1, "tanh": 1, "sigmoid": 1, "gelu": 2, "gelu_tanh": 2, "silu": 2, "quick_gelu": 3,
+KEPT_PER_VALUE = {"relu": 1, "relu2": 2, "tanh": 1, "sigmoid": 1, "gelu": 2, "gelu_tanh": 2, "silu": 2, "quick_gelu": 3,
                   "gelu_new": 5}
 
 
@@ -142,6 +145,7 @@ def function(name: str):
 
     return {
         "relu": F.relu,
+        "relu2": lambda t: torch.square(F.relu(t)),
         "gelu": F.gelu,
         "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
         "gelu_new": gelu_new,

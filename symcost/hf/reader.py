@@ -89,7 +89,7 @@ class Config:
 
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh",
                "quick_gelu": "quick_gelu",
-               "gelu_fast": "gelu_tanh", "relu": "relu"}
+               "gelu_fast": "gelu_tanh", "relu": "relu", "relu2": "relu2"}
 
 
 def _act(c: Config, key: str = "hidden_act", default: str = "silu", read_as: dict[str, str] | None = None) -> str:

@@ -260,3 +260,87 @@ def _jamba(c: Config, w: Writer) -> None:
             f"experts at {expert_offset} of every {expert_period}", group)
     w.layer(norm)
     _decoder_head(c, w, tied)
+
+
+# Nemotron-H's block kinds: hybrid_override_pattern's characters, and layers_block_type's names (transformers 5's
+# and the first files')
+NEMOTRON_PATTERN = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+NEMOTRON_BLOCKS = {"linear_attention": "mamba", "mamba": "mamba", "full_attention": "attention",
+                   "attention": "attention", "mlp": "mlp", "moe": "moe"}
+
+
+def _nemotron_blocks(c: Config) -> list[str]:
+    """Each block's kind, from layers_block_type (or layer_types) or hybrid_override_pattern; a count that
+    contradicts num_hidden_layers is refused (transformers warns and uses the list)."""
+    key = _alias(c, "layers_block_type", "layer_types")
+    given = c.get(key)
+    if given is None:
+        key, pattern = "hybrid_override_pattern", c.get("hybrid_override_pattern")
+        if not isinstance(pattern, str) or not pattern or any(ch not in NEMOTRON_PATTERN for ch in pattern):
+            raise c.error(key, f"expected a string of {', '.join(NEMOTRON_PATTERN)} (one a block), got {pattern!r}")
+        blocks = [NEMOTRON_PATTERN[ch] for ch in pattern]
+    else:
+        if not isinstance(given, list) or not given or any(t not in NEMOTRON_BLOCKS for t in given):
+            raise c.error(key, f"expected a list of block types, each one of {', '.join(NEMOTRON_BLOCKS)}; "
+                          f"got {given!r}")
+        blocks = [NEMOTRON_BLOCKS[t] for t in given]
+    layers = c.get("num_hidden_layers")
+    if layers is not None and layers != len(blocks):
+        raise c.error("num_hidden_layers", f"{layers} disagrees with the {len(blocks)} blocks {key} lists")
+    if "moe" in blocks:
+        raise c.error(key, "MoE blocks (Nemotron 3's latent experts) are not written by the importer")
+    return blocks
+
+
+def _nemotron_h(c: Config, w: Writer) -> None:
+    """Nemotron-H: a stack of blocks, each an RMSNorm and one mixer added back to the stream — a Mamba-2
+    layer (heads x head_dim channels, which `expand` does not size), grouped-query attention without
+    positions, or an ungated MLP of squared ReLUs — as layers_block_type or hybrid_override_pattern
+    lists them, each run of like blocks a repeat."""
+    blocks = _nemotron_blocks(c)
+    w.dim("d_model", c.int("hidden_size"), "hidden_size")
+    w.dim("n_layers", len(blocks), "blocks listed")
+    heads = c.int("num_attention_heads")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    w.dim("d_head", c.int("head_dim", 128), "head_dim")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    w.dim("n_mamba_heads", c.int("mamba_num_heads", 128), "mamba_num_heads")
+    w.dim("d_mamba_head", c.int("mamba_head_dim", 64), "mamba_head_dim")
+    w.dim("d_inner", "n_mamba_heads * d_mamba_head", "mamba_num_heads x mamba_head_dim")
+    for name, keys, default in (("n_groups", ("n_groups", "mamba_n_groups"), 8), ("d_state", ("ssm_state_size",), 128),
+                                ("d_conv", ("conv_kernel", "mamba_d_conv"), 4),
+                                ("chunk", ("chunk_size", "mamba_chunk_size"), 128)):
+        key = _alias(c, *keys) if len(keys) > 1 else keys[0]
+        w.dim(name, c.int(key, default), key)
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("mamba_hidden_act", ("silu",), "silu")
+    act = _act(c, "mlp_hidden_act", "relu2")
+    for key in ("expand", "mamba_expand", "residual_in_fp32", "rescale_prenorm_residual", "time_step_min",
+                "time_step_max", "time_step_floor", "time_step_limit", "use_mamba_kernels", "mamba_ssm_cache_dtype",
+                "num_logits_to_keep", "layer_norm_epsilon", "n_routed_experts", "n_shared_experts",
+                "moe_intermediate_size", "moe_shared_expert_intermediate_size", "num_experts_per_tok",
+                "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "moe_shared_expert_overlap",
+                "num_nextn_predict_layers", "mtp_layers_block_type", "moe_latent_size", "output_router_logits"):
+        c.get(key)  # sizing by heads, numerics, kernels, and the experts' sizes where no block is a MoE
+    # NVIDIA's own code's names in the files: transformers reads head_dim (not attention_head_dim), use_bias for
+    # the Mamba projections (not mamba_proj_bias), mlp_hidden_act (not hidden_act); its attention has no window
+    c.unused.update({"attention_head_dim", "mamba_proj_bias", "hidden_act", "sliding_window"})
+    bias = c.flag("use_bias", False)
+    mixers = {
+        "mamba": "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
+                                     "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk", "bias": bias,
+                                     "conv_bias": c.flag(_alias(c, "use_conv_bias", "mamba_conv_bias"), True)}),
+        "attention": "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                            "head_dim": "d_head", "causal": True,
+                                            "bias": c.flag("attention_bias", False)}),
+        "mlp": "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": False,
+                                "bias": c.flag("mlp_bias", False)}),
+    }
+    norm = "rmsnorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    _runs(w, blocks, lambda kind: (norm, mixers[kind]), lambda kind: {"mamba": "Mamba-2"}.get(kind, kind), "n_layers")
+    w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))

@@ -3,6 +3,8 @@ path) and the reference build's at drawn sizes, with sequences cut into chunks e
 the bytes saved for backward equal PyTorch's; sizes the counter counts otherwise are refused.
 (Its decode step and state: test_memory_inference.py; the shipped spec: test_verify.py.)"""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -189,3 +191,37 @@ def test_heads_and_groups_must_divide():
         symcost.evaluate(s)
     with pytest.raises(SpecError, match="3 groups do not divide 4 heads"):
         symcost.evaluate(spec(4, 8, 4, 3, 3, 2, 4, 8, 1))
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(pattern=st.text(alphabet="M*-", min_size=1, max_size=6), n=st.integers(1, 12), listed=st.booleans())
+def test_nemotron_h_equal_to_transformers_at_drawn_patterns(pattern, n, listed):
+    """Nemotron-H's blocks (a Mamba-2 layer, attention without positions, or an ungated MLP of squared ReLUs,
+    each on its own RMSNorm and residual) wherever hybrid_override_pattern, or the layers_block_type list
+    transformers writes from it, puts them: parameters and forward FLOPs against NemotronHForCausalLM (its
+    causal mask written out, on meta), per layer type too."""
+    from symcost.measure.verify import verify_hf
+
+    config = T.NemotronHConfig(hidden_size=16, hybrid_override_pattern=pattern, num_attention_heads=2,
+                               num_key_value_heads=1, head_dim=8, intermediate_size=24, mamba_num_heads=4,
+                               mamba_head_dim=6, n_groups=2, ssm_state_size=3, chunk_size=5, conv_kernel=3,
+                               vocab_size=40).to_dict()
+    if not listed:  # as the published files give it
+        config = {k: v for k, v in config.items() if k != "layers_block_type"} | {"hybrid_override_pattern": pattern}
+    report = verify_hf(symcost.loads(import_config(config)), config, {"seq_len": n, "batch": 2})
+    assert report.match and report.params[0] == report.params[1], (report.params, report.forward)
+    assert report.kinds_agree, report.by_kind
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"hybrid_override_pattern": "M-ME*"}, "hybrid_override_pattern: MoE blocks (Nemotron 3's latent experts) are not "
+                                           "written by the importer"),
+    ({"hybrid_override_pattern": "M-X"}, "hybrid_override_pattern: expected a string of M, *, -, E"),
+    ({"hybrid_override_pattern": "M-M", "num_hidden_layers": 4}, "num_hidden_layers: 4 disagrees with the 3 blocks"),
+    ({"layers_block_type": ["mamba", "conv"]}, "layers_block_type: expected a list of block types"),
+])
+def test_nemotron_h_refusals(change, fragment):
+    config = {"model_type": "nemotron_h", "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 24,
+              "vocab_size": 40, "hybrid_override_pattern": "M-M*-"} | change
+    with pytest.raises(SpecError, match=re.escape(fragment)):
+        import_config(config, "config.json")

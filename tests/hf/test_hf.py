@@ -202,6 +202,11 @@ PUBLISHED = {
         intermediate_size=48, shared_intermediate_size=40, vocab_size=300, num_local_experts=4,  # says, experts and
         num_experts_per_tok=2, layer_types=["mamba", "mamba", "attention", "mamba", "attention"],  # a shared MLP),
         mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16, mamba_n_groups=2), None),  # small: the CPU builds it
+    "nemotron_h": (lambda: T.NemotronHConfig(  # nvidia/Nemotron-H-8B-Base-8K
+        hidden_size=4096, hybrid_override_pattern="M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
+        num_attention_heads=32, num_key_value_heads=8, head_dim=128, intermediate_size=21504, mamba_num_heads=128,
+        mamba_head_dim=64, n_groups=8, ssm_state_size=128, conv_kernel=4, chunk_size=128, vocab_size=131072,
+        max_position_embeddings=8192, tie_word_embeddings=False), None),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
@@ -328,7 +333,7 @@ def test_active_params_from_the_modules(family, top_k):
     "family, change, fragment",
     [
         ("llama", {"model_type": "rwkv"}, "model_type: 'rwkv' is not supported"),
-        ("llama", {"hidden_act": "relu2"}, "hidden_act: 'relu2' is not supported"),
+        ("llama", {"hidden_act": "mish"}, "hidden_act: 'mish' is not supported"),
         ("llama", {"mystery_switch": True}, "mystery_switch: a config field the importer does not understand"),
         ("qwen2", {"use_sliding_window": False, "layer_types": ["sliding_attention"] * 28},
          "layer_types: names sliding layers, but use_sliding_window is false"),
@@ -349,7 +354,7 @@ def test_active_params_from_the_modules(family, top_k):
         ("jamba", {"attn_layer_offset": 8}, "attn_layer_offset: expected an integer from 0 to 7"),
         ("mamba", {"intermediate_size": 1000}, "intermediate_size: 1000 disagrees with expand x hidden_size"),
         ("dbrx", {"ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 1,
-                                 "ffn_act_fn": {"name": "relu2"}}}, "ffn_config.ffn_act_fn.name: 'relu2'"),
+                                 "ffn_act_fn": {"name": "mish"}}}, "ffn_config.ffn_act_fn.name: 'mish'"),
         ("cohere", {"use_qk_norm": True}, "use_qk_norm: True is not supported"),
         ("falcon", {"new_decoder_architecture": True, "parallel_attn": False, "num_key_value_heads": 71},
          "parallel_attn: new_decoder_architecture"),

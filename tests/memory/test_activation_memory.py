@@ -167,7 +167,7 @@ def zoo(draw, name):
     architecture exercises, at drawn sizes."""
     d, n, b = draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
     heads = draw(st.sampled_from([h for h in range(1, 4) if d % h == 0]))
-    act = draw(st.sampled_from(["relu", "gelu", "gelu_tanh", "quick_gelu", "silu"]))
+    act = draw(st.sampled_from(["relu", "relu2", "gelu", "gelu_tanh", "quick_gelu", "silu"]))
     gated, bias, kind = draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from(["rnn", "lstm", "gru"]))
     embed = "  - embedding: {vocab: 7, dim: d}\n"
     shared = draw(st.integers(0, 2))
