@@ -193,6 +193,7 @@ def test_heads_and_groups_must_divide():
         symcost.evaluate(spec(4, 8, 4, 3, 3, 2, 4, 8, 1))
 
 
+@pytest.mark.slow  # a comparison with transformers: in the full suite
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(pattern=st.text(alphabet="M*-", min_size=1, max_size=6), n=st.integers(1, 12), listed=st.booleans())
 def test_nemotron_h_equal_to_transformers_at_drawn_patterns(pattern, n, listed):
