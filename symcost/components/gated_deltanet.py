@@ -54,6 +54,7 @@ from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Domain, Size, number
 from .conv import conv_cost
+from .parallel import TP, Rule
 
 FP32 = 4  # bytes of a value the rule keeps in fp32, whatever the activation dtype
 # the chunk and the key size are what the rule's matmuls contract over; at 1 PyTorch's matmul copies its
@@ -65,6 +66,11 @@ Contracted = number(Domain(2, "an integer >= 2 (the chunked rule's matmuls contr
 class GatedDeltaNet(Component):
     kind = "gated_deltanet"
     sequential = True
+    # vLLM's split: in_proj column-parallel by key heads (each with its value heads, as the checkpoint lays them
+    # out), the conv's channels, dt_bias and A_log with them (its sharded weight loader), out_proj row-parallel,
+    # the state split by heads. Serving only (Rule.trains): a training framework's split is not modelled
+    parallel = Rule("parallel", lambda c: {"key_heads": c.key_heads / TP, "value_heads": c.hv / TP},
+                    lambda c: (("key_heads", c.key_heads),), trains=False)
     dim: Size
     key_heads: Size  # linear_num_key_heads: q and k heads
     value_heads: Size | None = None  # linear_num_value_heads (default: key_heads); a key head serves several

@@ -192,3 +192,21 @@ def test_the_shipped_qwen3_next_crossover_in_the_readme():
                    if node.kind in ("attention", "gated_deltanet"))
 
     assert attention_minus_linear(19957) < 0 < attention_minus_linear(19958)
+
+
+def test_qwen3_next_serves_split_by_heads_as_vllm_does(cli):
+    """serve at tp 4: a GPU holds the weights, and for each sequence the keys, values and linear layers' states,
+    of the same spec with every split size quartered (its 2 key/value heads widened to one a GPU, as vLLM
+    replicates them): the Gated DeltaNet layers split by key heads with their value heads. plan refuses
+    tp > 1 for them in one line (the split is a serving engine's)."""
+    from conftest import arch
+
+    s = symcost.load(arch("qwen3_next"))
+    per_gpu = symcost.serve(s, tp=4, gpus=4, prompt=4096, output=256).to_dict()["per_gpu"]
+    derivation = symcost.derive(s)
+    quarter = dim_values(derivation, {"n_heads": 4, "n_kv_heads": 1, "n_k_heads": 4, "n_v_heads": 8, "d_expert": 128,
+                                      "d_shared": 128, "vocab": 151936 // 4, "seq_len": 4096 + 256, "batch": 1})
+    assert per_gpu["weights_bytes"] == 2 * int(derivation.raw_total.params.xreplace(quarter)) == 39_925_737_600
+    assert per_gpu["kv_bytes_per_sequence"] == 2 * int(derivation.raw_total.cache.xreplace(quarter))
+    out = cli("plan", arch("qwen3_next"), "--gpus", "64", "--hardware", "h100-sxm", "--tp", "2")
+    assert out.exit_code == 2 and "gated_deltanet layers have no tensor-parallel rule for training" in out.output
