@@ -326,6 +326,10 @@ HF_SMALL = {
     "mistral": lambda T: T.MistralConfig(**SMALL, sliding_window=8),
     "mixtral": lambda T: T.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2),
     "gpt2": lambda T: T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=500, n_positions=256),
+    "qwen3_next": lambda T: T.Qwen3NextConfig(**SMALL | {"num_hidden_layers": 4}, head_dim=16, linear_num_key_heads=2,
+                                              linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
+                                              moe_intermediate_size=32, shared_expert_intermediate_size=48,
+                                              num_experts=4, num_experts_per_tok=2),
     "gpt_oss": lambda T: T.GptOssConfig(**SMALL, head_dim=16, num_local_experts=4, num_experts_per_tok=2,
                                         sliding_window=8),
 }
@@ -336,6 +340,23 @@ def named_differences(family: str, cfg: dict, batch: int, seq_len: int, act: int
     tokens, layers = batch * seq_len, cfg.get("num_hidden_layers", cfg.get("n_layer"))
     out = {"its eager attention adds a float mask, which keeps nothing; the reference keeps one "
            "boolean seq_len x seq_len mask per causal layer": -layers * seq_len**2}
+    if family == "qwen3_next":  # its masks and cos/sin on its attention layers only; its own norms and router
+        full = cfg["layer_types"].count("full_attention")
+        k, experts, heads, head = (cfg["num_experts_per_tok"], cfg["num_experts"], cfg["num_attention_heads"],
+                                   cfg["head_dim"])
+        out = {"its eager attention adds a float mask, which keeps nothing; the reference keeps one boolean "
+               "seq_len x seq_len mask per causal layer": -full * seq_len**2,
+               "its rotary cos and sin span the rotated part of the head; the reference's half of it each": (
+                   seq_len * int(head * cfg["rope_parameters"]["partial_rotary_factor"]) * act),
+               "its RMSNorms scale by 1 + weight, keeping that sum in fp32 (the hidden norms' and the Q/K norms')": 4 * (
+                   (2 * layers + 1) * cfg["hidden_size"] + 2 * full * head),
+               "its router renormalises the top-k weights in fp32 (a sum and a copy kept), sorts the routed rows (a "
+               "third int64 index per row) and keeps int32 offsets per expert": layers * (
+                   8 * tokens * k + 4 * tokens * (1 + k) + 4 * experts),
+               "its router's probabilities are fp32": layers * (4 - act) * tokens * experts}
+        if act == 2:
+            out["its softmax runs in fp32 and keeps those probabilities too"] = full * 4 * batch * heads * seq_len**2
+        return out  # its Gated DeltaNet layers keep what the rule says (test_gated_deltanet.py, against its own layer)
     if family == "gpt_oss":
         k, experts = cfg["num_experts_per_tok"], cfg["num_local_experts"]
         out["its softmax first subtracts each row's maximum, keeping the int64 index of it"] = (
