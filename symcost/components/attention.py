@@ -377,7 +377,7 @@ def copied(heads, n):
 
 def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: bool = False,
                out_is_view: bool = False, v_stored=None, prob_dropout=None, grads=(True, True, True),
-               out_kept=1, sinks: bool = False) -> Cost:
+               out_kept=1, sinks: bool = False, selected: bool = False) -> Cost:
     """What the attention core keeps, run as `core` runs it, for n queries and n_keys keys.
 
     Its inputs q, k, v (`v_stored` elements when v is a slice of a larger storage) are what
@@ -388,7 +388,9 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
     kernel, see `sdpa`): its inputs (padded to one head size when q and v differ), its
     output (unless o_proj reads it as a view: the kernel lays it out as q is laid out, and
     q straight from q_proj is (batch, n, heads, dim) in memory), an fp32 log-sum-exp per
-    row, and a sliding window's mask, made additive in the activations' dtype.
+    row, and a sliding window's mask, made additive in the activations' dtype. `selected`: an
+    indexer chose each query's keys (DeepSeek's sparse attention): a mask a sequence, and under
+    selective recomputation the checkpoint keeps the boolean choice beside q, k and v.
     """
     gq, gk, gv = map(int, grads)
     if not (gq or gk or gv):  # a fine-tune's first layers, before anything trains: no graph
@@ -405,12 +407,13 @@ def core_saved(batch, heads, n, n_keys, qk_dim, v_dim, causal: bool, *, masked: 
         padded_v = narrower * bh * n_keys * d + (1 - narrower) * v_stored
         fused = bh * n * d + bh * n_keys * d + padded_v + bh * n * d * (narrower + (1 - narrower) * copied(heads, n))
     dropped = 0 if prob_dropout is None else dropout.mask(prob_dropout, bh * n * n_keys) * (1 + ACT)
+    rows = batch if selected else 1  # masks: one for the batch, or one a sequence
     return Cost(
-        core_inputs=(q + k + v_stored) * ACT,
+        core_inputs=(q + k + v_stored) * ACT + (batch * n * n_keys if selected else 0),
         # each matmul keeps one operand for the other's gradient; the mask serves the scores' gradient
         core_eager=(q * gk + k * gq + v * (gq or gk) + bh * n * (n_keys + int(sinks))) * ACT
-        + (n * n_keys if causal and (gq or gk) else 0) + dropped,
-        core_sdpa=(fused + (n * n_keys if masked else 0)) * ACT + 4 * bh * n,
+        + (rows * n * n_keys if causal and (gq or gk) else 0) + dropped,
+        core_sdpa=(fused + (rows * n * n_keys if masked or selected else 0)) * ACT + 4 * bh * n,
     )
 
 
@@ -437,9 +440,10 @@ def core(b, sinks: bool = False):
     return checkpointed
 
 
-def hidden(T: int, S: int, past: int, window: int | None, chunks, device):
+def hidden(T: int, S: int, past: int, window: int | None, chunks, device, selected=None):
     """The (T, S) boolean mask of the scores a causal query may not see (True: hidden). Query i sits at
-    position past + i among the keys; `chunks`: (C, the absolute position of the first key)."""
+    position past + i among the keys; `chunks`: (C, the absolute position of the first key); `selected`
+    (B, T, S): the keys an indexer chose, the rest hidden too (then the mask is (B, 1, T, S))."""
     import torch
 
     i = torch.arange(T, device=device).unsqueeze(1) + past
@@ -450,10 +454,11 @@ def hidden(T: int, S: int, past: int, window: int | None, chunks, device):
     if chunks is not None:
         C, start = chunks
         out = out | ((i + start) // C != (j + start) // C)
-    return out
+    return out if selected is None else out | ~selected[:, None]
 
 
-def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, chunks=None):
+def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, chunks=None, sinks=None,
+         selected=None):
     """attend's result from F.scaled_dot_product_attention (a fused kernel: it keeps its
     output and the log-sum-exp of each row for backward, no n x n matrix). q and v of
     different head sizes (MLA) are zero-padded to one, as Hugging Face's flash path does
@@ -465,19 +470,21 @@ def sdpa(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.
     d = max(qk, vd)
     pad = lambda t: F.pad(t, (0, d - t.shape[-1])) if t.shape[-1] < d else t
     options = {"scale": qk**-0.5, "dropout_p": p}
-    if causal and (window is not None or chunks is not None or past):
-        options["attn_mask"] = ~hidden(q.shape[-2], k.shape[-2], past, window, chunks, q.device)
+    if causal and (window is not None or chunks is not None or past or selected is not None):
+        options["attn_mask"] = ~hidden(q.shape[-2], k.shape[-2], past, window, chunks, q.device, selected)
     else:
         options["is_causal"] = causal
     out = F.scaled_dot_product_attention(pad(q), pad(k), pad(v), **options)
     return out if vd == d else out[..., :vd].clone(memory_format=torch.contiguous_format)  # never a view of `out`
 
 
-def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, chunks=None, sinks=None):
+def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 0.0, chunks=None, sinks=None,
+           selected=None):
     """softmax(q k^T / sqrt(d)) v with explicit matmuls: FlopCounterMode counts them on every
     device (it counts 0 for F.scaled_dot_product_attention on CPU). The first `past` keys
     come from a cache: query i sits at position past + i among the keys. `sinks` (h,): a logit
-    a head joins each row's softmax and is dropped after it, as transformers' gpt-oss does.
+    a head joins each row's softmax and is dropped after it, as transformers' gpt-oss does; `selected`
+    (B, T, S): the keys each query may see besides the causal mask (DeepSeek's sparse attention).
 
     q: (B, h, T, d), k: (B, h, S, d), v: (B, h, S, dv) -> (B, h, T, dv)
     """
@@ -485,7 +492,7 @@ def attend(q, k, v, causal: bool, window: int | None, past: int = 0, p: float = 
 
     scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, S)
     if causal:
-        scores = scores.masked_fill(hidden(*scores.shape[-2:], past, window, chunks, q.device), float("-inf"))
+        scores = scores.masked_fill(hidden(*scores.shape[-2:], past, window, chunks, q.device, selected), float("-inf"))
     if sinks is None:
         probs = scores.softmax(dim=-1)
     else:

@@ -14,6 +14,20 @@ latent through kv_b_proj again at each step (the plain form; implementations tha
 kv_b_proj into the query and output projections compute less). `bias` is DeepSeek's `attention_bias`: it applies to q_a_proj,
 kv_a_proj and o_proj, as in the reference implementation. NB: causal counts as in
 attention.py — in full under pytorch, halved under `full`.
+
+DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5; `index_heads`, `index_dim`, `index_topk`): a lightning
+indexer scores every key for each query — index_heads query heads of index_dim from the query's
+latent, one key of index_dim from x (LayerNorm'd), a weight per head from x: relu(q·k) weighted and
+summed over the heads — and the attention sees only each query's index_topk best keys. As
+transformers runs it (DeepseekV32Indexer): the indexer without gradients (no backward, nothing kept),
+its scores over every key the layer holds, and the attention over every key with the rest masked:
+under pytorch the attention counts as MLA's, plus the indexer's projections and 2·b·index_heads·
+(index_dim + 1) FLOPs a score. Under `kernel` and `full` (the work FlashMLA's sparse kernel and
+DeepGEMM's indexer kernel do: the DeepSeek-V3.2 report, Sec. 2) the indexer scores the causal pairs
+and the attention only the kept ones: query p sees min(p + 1, index_topk) keys. The cache keeps each
+token's index_dim indexer key beside the latent; the mask, one per sequence, is kept for backward.
+The reference build leaves the indexer's rotation out (it changes which keys are chosen, not how
+many, nor any count).
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ from pydantic import StrictBool
 from ..checks import Check
 from ..cost import Cost
 from ..symbols import ACT
-from .attention import above_one, cached_tokens, core, core_saved, extend_cache, products, score_entries
+from .attention import above_one, cached_tokens, core, core_saved, extend_cache, hidden, products, score_entries
 from .rmsnorm import rms_saved
 from .base import Component, Ctx, Size
 from .parallel import TP, Rule
@@ -49,6 +63,10 @@ class MLA(Component):
     qk_rope_dim: Size  # per-head rotated features (one shared key head)
     v_head_dim: Size
     q_lora_rank: Size | None = None  # unset: queries by one dim -> heads x qk projection
+    # DeepSeek Sparse Attention's lightning indexer (see the docstring): all three, or none
+    index_heads: Size | None = None
+    index_dim: Size | None = None
+    index_topk: Size | None = None
     bias: StrictBool = False
     causal: StrictBool = False
     residual: StrictBool = True
@@ -84,9 +102,18 @@ class MLA(Component):
         if ctx.flow.rotary is not None:  # query heads and the one shared key head
             parts["rotary"] = ctx.elementwise(ctx.tokens * (h + 1) * self.qk_rope_dim, "rotary")
         entries = score_entries(ctx, ctx.seq_len, self.causal)
+        if self.sparse:  # the kernel's attention sees each query's top-k keys; the reference masks the rest
+            conv, heads, width = ctx.convention, self.index_heads, self.index_dim
+            indexed = Cost.weights(self.q_lora_rank * heads * width + self.dim * width + 2 * width + self.dim * heads)
+            parts["indexer"] = indexed + Cost(forward=conv.flops_per_mac * (
+                ctx.tokens * (self.q_lora_rank * heads * width + self.dim * (width + heads))
+                + ctx.batch * heads * entries * (width + 1))) + ctx.elementwise(ctx.batch * heads * entries, "relu")
+            if conv.causal_half:
+                entries = score_entries(ctx, ctx.seq_len, True, window=self.index_topk)
         parts |= products(ctx, h, entries, self.qk_head_dim, self.v_head_dim)
-        if self.causal:  # the cache holds the normalised latent and the rotated rope key, per token
-            parts["kv_cache"] = Cost(cache=latents * (self.kv_lora_rank + self.qk_rope_dim))
+        if self.causal:  # the cache holds the normalised latent and the rotated rope key (and the indexer's key)
+            parts["kv_cache"] = Cost(cache=latents * (self.kv_lora_rank + self.qk_rope_dim
+                                                      + (self.index_dim if self.sparse else 0)))
         parts["o_proj"] = ctx.linear(h * self.v_head_dim, self.dim, self.bias, input_grad=True)
         if self.residual:
             parts["residual"] = ctx.elementwise(ctx.tokens * self.dim, "residual")
@@ -102,14 +129,25 @@ class MLA(Component):
             qr = self.q_lora_rank
             kept += T * qr * ACT + rms_saved(T, qr, T * qr * ACT)
         # v is a slice of kv_b_proj's output: sdpa and a checkpoint keep all of it
-        core = core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal, v_stored=T * h * (nope + vd))
+        core = core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal, v_stored=T * h * (nope + vd),
+                          selected=self.sparse)
         # eager: the matmul copies v (a slice of kv_b's output) unless one of batch, heads or
         # tokens is 1, when it can read the slice as it lies, keeping all of kv_b's output
         slice_kept = (1 - above_one(ctx.batch, h, ctx.seq_len)) * T * h * nope * ACT
         return Cost(saved=kept, core_eager=slice_kept) + core
 
+    @property
+    def sparse(self) -> bool:
+        """Whether an indexer chooses the keys (its sizes and the query's latent given; else checks refuses)."""
+        return None not in (self.index_heads, self.index_dim, self.index_topk, self.q_lora_rank)
+
     def checks(self, ctx):
         yield from super().checks(ctx)
+        given = [f for f in ("index_heads", "index_dim", "index_topk") if getattr(self, f) is not None]
+        if given and (len(given) < 3 or self.q_lora_rank is None or not self.causal):
+            yield Check(given[0], sympy.false, "the sparse attention's indexer needs index_heads, index_dim and "
+                        "index_topk together, with q_lora_rank (its queries come from the query's latent) and "
+                        "causal: true")
         if (rotary := ctx.flow.rotary) is not None:
             yield Check("qk_rope_dim", sympy.Eq(rotary, self.qk_rope_dim),
                         "the rotary layer rotates {} features, but qk_rope_dim is {}", (rotary, self.qk_rope_dim))
@@ -133,6 +171,10 @@ class MLA(Component):
                 "q_a_norm": nn.RMSNorm(qr),
                 "q_b_proj": nn.Linear(qr, h * (nope + rope), bias=False),
             }
+        if self.sparse:
+            heads, width, topk = b.int(self.index_heads), b.int(self.index_dim), b.int(self.index_topk)
+            mods |= {"index_q": nn.Linear(qr, heads * width, bias=False), "index_k": nn.Linear(d, width, bias=False),
+                     "index_norm": nn.LayerNorm(width), "index_weights": nn.Linear(d, heads, bias=False)}
         mods |= {
             "kv_a_proj": nn.Linear(d, kvr + rope, bias=self.bias),
             "kv_a_norm": nn.RMSNorm(kvr),
@@ -141,10 +183,29 @@ class MLA(Component):
         }
 
         attend = core(b)
+        sparse = self.sparse
+
+        def indexed(m, x, latent, state):
+            """The keys each query's indexer keeps (B, T, S), scored without gradients, as transformers does."""
+            B, T, _ = x.shape
+            with torch.no_grad():
+                q = m.index_q(latent).view(B, T, heads, width)
+                k, _, past = extend_cache(m.index_k, state, m.index_norm(m.index_k(x)).view(B, 1, T, width),
+                                          x.new_empty(B, 1, T, 0), causal, None)  # each token's key, cached
+                scores = torch.relu(torch.matmul(q, k.transpose(-1, -2)))  # (B, T, heads, S)
+                scores = torch.matmul(m.index_weights(x).unsqueeze(-2), scores).squeeze(-2)  # (B, T, S)
+                scores = scores.masked_fill(hidden(T, past + T, past, None, None, x.device), float("-inf"))
+                chosen = scores.topk(min(topk, past + T), dim=-1).indices
+                return torch.zeros_like(scores, dtype=torch.bool).scatter(-1, chosen, True)
 
         def forward(m, x, state):
             B, T, _ = x.shape
-            q = m.q_proj(x) if hasattr(m, "q_proj") else m.q_b_proj(m.q_a_norm(m.q_a_proj(x)))
+            if hasattr(m, "q_proj"):
+                q = m.q_proj(x)
+            else:
+                latent = m.q_a_norm(m.q_a_proj(x))
+                q = m.q_b_proj(latent)
+            selected = indexed(m, x, latent, state) if sparse else None
             q = q.view(B, T, h, nope + rope).transpose(1, 2)  # (B, h, T, nope + rope)
             q_nope, q_rope = q.split((nope, rope), dim=-1)
             latent, k_rope = m.kv_a_proj(x).split((kvr, rope), dim=-1)  # (B, T, kvr), (B, T, rope)
@@ -158,7 +219,7 @@ class MLA(Component):
             k_nope, v = kv.split((nope, vd), dim=-1)
             q = torch.cat((q_nope, q_rope), dim=-1)
             k = torch.cat((k_nope, k_rope.expand(B, h, S, rope)), dim=-1)  # (B, h, S, nope + rope)
-            out = attend(q, k, v, causal, None, past)  # (B, h, T, vd)
+            out = attend(q, k, v, causal, None, past, 0.0, None, None, selected)  # (B, h, T, vd)
             out = m.o_proj(out.transpose(1, 2).reshape(B, T, h * vd))
             return x + out if residual else out
 

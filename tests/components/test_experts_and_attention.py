@@ -418,3 +418,70 @@ def test_an_output_gate_needs_per_head_norms():
             "  - attention: {dim: 8, heads: 2, causal: true, gate: true}\n")
     with pytest.raises(symcost.errors.SpecError, match="gate: an output gate is modelled with per-head Q/K norms"):
         symcost.evaluate(symcost.derive(symcost.loads(text)))
+
+
+def sparse_mla(d, h, heads, width, topk, n, b, layers=2):
+    return (f"name: m\ndims: {{seq_len: {n}, batch: {b}}}\nlayers:\n  - embedding: {{vocab: 7, dim: {d}}}\n"
+            f"  - rotary: {{dim: 2}}\n  - repeat: {layers}\n    layers:\n      - rmsnorm: {{dim: {d}}}\n"
+            f"      - mla: {{dim: {d}, heads: {h}, q_lora_rank: 3, kv_lora_rank: 4, qk_nope_dim: 2, qk_rope_dim: 2, "
+            f"v_head_dim: 3, causal: true, index_heads: {heads}, index_dim: {width}, index_topk: {topk}}}\n"
+            f"  - lm_head: {{dim: {d}, vocab: 7}}\n")
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(d=st.integers(1, 8), h=st.integers(1, 3), heads=st.integers(1, 3), width=st.integers(1, 4),
+       topk=st.integers(1, 8), n=st.integers(1, 9), b=st.integers(1, 2), dtype=st.sampled_from(["fp32", "bf16"]))
+def test_sparse_mla_verifies_on_real_tensors(d, h, heads, width, topk, n, b, dtype):
+    """DeepSeek Sparse Attention as transformers runs it: the indexer without gradients over every key,
+    the attention over every key with the unchosen ones masked (top-k below and above the sequence's
+    length). FLOPs forward and backward, saved bytes eager and fused, recomputed or not (a mask a
+    sequence; the checkpoint keeps the choice), and a decode step's FLOPs and cache (the indexer's keys
+    beside the latent) after drawn contexts."""
+    from symcost.evaluate import dim_values
+    from symcost.measure.reference import measure_decode
+
+    text = sparse_mla(d, h, heads, width, topk, n, b)
+    report = symcost.verify(text, backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    row = next(r for r in report.rows if r.kind == "mla")
+    plain = next(r for r in symcost.verify(text.replace(f", index_heads: {heads}, index_dim: {width}, "
+                                                        f"index_topk: {topk}", ""), device="cpu").rows
+                 if r.kind == "mla")
+    # the indexer: its query from the query's latent, its key (and LayerNorm) and head weights from x
+    assert row.symbolic["params"] - plain.symbolic["params"] == 2 * (3 * heads * width + d * width + 2 * width
+                                                                      + d * heads)
+    for attention in ("eager", "sdpa"):
+        for recompute in ("none", "selective"):
+            assert symcost.verify_memory(text, dtype=dtype, attention=attention, recompute=recompute).match
+    step = symcost.derive(symcost.loads(text), decode=True)
+    for context in (0, n):
+        at = dim_values(step, {"context": context})
+        measured = measure_decode(step, at, context, dtype=dtype, device="cpu")
+        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
+        assert measured.cache_bytes == (4 if dtype == "fp32" else 2) * int(step.raw_total.cache.xreplace(at))
+
+
+def test_sparse_mla_under_kernel_counts_the_kept_pairs_by_hand():
+    """Under kernel the attention of DeepSeek-V3.2's layer (128 heads, 192 + 128 head sizes, top-2,048) scores
+    each query's min(p + 1, 2,048) kept keys and the indexer (64 heads of 128) the causal pairs. At 4,096
+    tokens: kept pairs 2,048·2,049/2 + 2,048·2,048 = 6,292,480, causal pairs 4,096·4,097/2 = 8,390,656; the
+    attention's two matmuls 2·128·6,292,480·(192 + 128) = 515,479,961,600 FLOPs, the indexer's scores
+    2·64·8,390,656·129 = 138,546,511,872. At 1,000 tokens (all within top-k): 500,500 pairs each,
+    2·128·500,500·320 = 41,000,960,000 and 2·64·500,500·129 = 8,264,256,000."""
+    layer = ("mla: {dim: 7168, heads: 128, q_lora_rank: 1536, kv_lora_rank: 512, qk_nope_dim: 128, qk_rope_dim: 64, "
+             "v_head_dim: 128, causal: true, index_heads: 64, index_dim: 128, index_topk: 2048}")
+    for n, attention, scores in ((4096, 515_479_961_600, 138_546_511_872), (1000, 41_000_960_000, 8_264_256_000)):
+        text = f"name: m\ndims: {{seq_len: {n}}}\nlayers:\n  - embedding: {{vocab: 7, dim: 7168}}\n  - {layer}\n"
+        parts = symcost.derive(symcost.loads(text), "kernel").nodes[-1].parts
+        values = {symcost.symbols.dim("seq_len"): n, symcost.symbols.dim("batch"): 1}
+        assert int((parts["scores"].forward + parts["values"].forward).xreplace(values)) == attention
+        projections = 2 * n * (1536 * 64 * 128 + 7168 * (128 + 64))
+        assert int(parts["indexer"].forward.xreplace(values)) == scores + projections
+
+
+def test_sparse_mla_needs_its_three_sizes_a_query_latent_and_causal():
+    text = ("name: m\ndims: {seq_len: 4}\nlayers:\n  - embedding: {vocab: 7, dim: 8}\n"
+            "  - mla: {dim: 8, heads: 2, kv_lora_rank: 4, qk_nope_dim: 2, qk_rope_dim: 2, v_head_dim: 3, causal: true, "
+            "index_heads: 2, index_dim: 4, index_topk: 3}\n")
+    with pytest.raises(symcost.errors.SpecError, match="index_heads: the sparse attention's indexer needs"):
+        symcost.evaluate(symcost.derive(symcost.loads(text)))

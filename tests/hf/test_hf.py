@@ -202,6 +202,12 @@ PUBLISHED = {
         intermediate_size=48, shared_intermediate_size=40, vocab_size=300, num_local_experts=4,  # says, experts and
         num_experts_per_tok=2, layer_types=["mamba", "mamba", "attention", "mamba", "attention"],  # a shared MLP),
         mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16, mamba_n_groups=2), None),  # small: the CPU builds it
+    "deepseek_v32": (lambda: T.DeepseekV32Config(  # deepseek-ai/DeepSeek-V3.2-Exp: V3's sizes and the indexer's
+        hidden_size=7168, num_hidden_layers=61, first_k_dense_replace=3, num_attention_heads=128, num_key_value_heads=128,
+        q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
+        intermediate_size=18432, moe_intermediate_size=2048, n_routed_experts=256, n_shared_experts=1,
+        num_experts_per_tok=8, n_group=8, topk_group=4, vocab_size=129280, max_position_embeddings=163840,
+        index_n_heads=64, index_head_dim=128, index_topk=2048), None),
     "nemotron_h": (lambda: T.NemotronHConfig(  # nvidia/Nemotron-H-8B-Base-8K
         hidden_size=4096, hybrid_override_pattern="M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
         num_attention_heads=32, num_key_value_heads=8, head_dim=128, intermediate_size=21504, mamba_num_heads=128,
@@ -312,6 +318,7 @@ CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt",
                                            ("deepseek_v2", 6), ("dbrx", 4), ("gpt_oss", 4),
                                            ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6),
                                            pytest.param("qwen3_next", 10, marks=pytest.mark.slow),  # 512 experts a layer
+                                           pytest.param("deepseek_v32", 8, marks=pytest.mark.slow),
                                            ("qwen3_5_moe_text", 8)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
@@ -381,6 +388,8 @@ def test_active_params_from_the_modules(family, top_k):
         ("qwen3_next", {"layer_types": ["linear_attention"] * 47}, "layer_types: expected 48 layer types, each one of "
                                                                    "linear_attention, full_attention"),
         ("qwen3_next", {"mlp_only_layers": [0]}, "mlp_only_layers: dense layers among the MoE ones"),
+        ("deepseek_v32", {"mlp_layer_types": ["sparse"] * 61}, "mlp_layer_types: expected 'dense' for the "
+                                                               "first_k_dense_replace layers, then sparse"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):
