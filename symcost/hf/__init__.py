@@ -65,7 +65,8 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
      "opt": _opt},
     {f: partial(_parallel, family=f) for f in PARALLEL},
     {f: partial(_decoder, family=f) for f in DECODERS},
-    {f: partial(_deepseek, family=f) for f in ("deepseek_v2", "deepseek_v3", "deepseek_v32")} | {"dbrx": _dbrx},
+    {f: partial(_deepseek, family=f) for f in ("deepseek_v2", "deepseek_v3", "deepseek_v32", "glm_moe_dsa")}
+    | {"dbrx": _dbrx},
     {"bert": _bert, **{f: partial(_bert, family=f) for f in ("roberta", "xlm-roberta")}, "distilbert": _distilbert,
      "albert": _albert, "vit": _vit},
     {"clip": _clip, "gemma3": _gemma3},

@@ -9,8 +9,8 @@ from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow
 
 
 def _deepseek(c: Config, w: Writer, family: str = "deepseek_v3") -> None:
-    """DeepSeek-V2, V3 and V3.2: multi-head latent attention (V3.2's with its sparse attention's lightning
-    indexer), dense layers first, then MoE layers with shared experts (V2-Lite without a query LoRA)."""
+    """DeepSeek-V2, V3 and V3.2: multi-head latent attention (V3.2's, and GLM-5's, with the sparse attention's
+    lightning indexer), dense layers first, then MoE layers with shared experts (V2-Lite without a query LoRA)."""
     _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"),
                  ("n_dense", "first_k_dense_replace", "first_k_dense_replace: dense layers first")])
     heads = c.int("num_attention_heads")
@@ -37,14 +37,18 @@ def _deepseek(c: Config, w: Writer, family: str = "deepseek_v3") -> None:
            "qk_rope_dim": "qk_rope_dim", "v_head_dim": "v_head_dim", "bias": bias, "causal": True}
     if q_lora is not None:
         mla["q_lora_rank"] = "q_lora_rank"
-    if family == "deepseek_v32":  # DeepSeek Sparse Attention: the indexer and the keys it keeps
+    if family in ("deepseek_v32", "glm_moe_dsa"):  # DeepSeek Sparse Attention: the indexer and the keys it keeps
         _dims(c, w, [("n_index_heads", "index_n_heads"), ("d_index", "index_head_dim"), ("index_topk", "index_topk")])
         mla |= {"index_heads": "n_index_heads", "index_dim": "d_index", "index_topk": "index_topk"}
         layers, dense = c.int("num_hidden_layers"), c.int("first_k_dense_replace")
-        for key, expected in (("layer_types", ["indexed_attention"] * layers),
-                              ("mlp_layer_types", ["dense"] * dense + ["sparse"] * (layers - dense))):
-            if c.get(key, expected) != expected:  # what its config writes from the sizes; any other mix is refused
-                raise c.error(key, f"expected {expected[0]!r} {'for every layer' if key == 'layer_types' else 'for the first_k_dense_replace layers, then sparse'}, as the importer writes them")
+        # what its config writes from the sizes; any other mix is refused (GLM-5's "shared" indexer layers, which
+        # reuse the layer before's choice, are not written)
+        for key, expected, said in (("layer_types", ["indexed_attention"] * layers, "for every layer"),
+                                    ("indexer_types", ["full"] * layers, "for every layer (an indexer a layer)"),
+                                    ("mlp_layer_types", ["dense"] * dense + ["sparse"] * (layers - dense),
+                                     "for the first_k_dense_replace layers, then sparse")):
+            if c.get(key, expected) != expected:
+                raise c.error(key, f"expected {expected[0]!r} {said}, as the importer writes them")
     tied = c.flag("tie_word_embeddings", False)
     norm = "rmsnorm: {dim: d_model}"
     w.layer("embedding: {vocab: vocab, dim: d_model}")

@@ -208,6 +208,12 @@ PUBLISHED = {
         intermediate_size=18432, moe_intermediate_size=2048, n_routed_experts=256, n_shared_experts=1,
         num_experts_per_tok=8, n_group=8, topk_group=4, vocab_size=129280, max_position_embeddings=163840,
         index_n_heads=64, index_head_dim=128, index_topk=2048), None),
+    "glm_moe_dsa": (lambda: T.GlmMoeDsaConfig(  # zai-org/GLM-5: 744B (its card); DeepSeek's sparse attention on MLA
+        hidden_size=6144, num_hidden_layers=78, first_k_dense_replace=3, num_attention_heads=64, num_key_value_heads=64,
+        q_lora_rank=2048, kv_lora_rank=512, qk_nope_head_dim=192, qk_rope_head_dim=64, v_head_dim=256,
+        intermediate_size=12288, moe_intermediate_size=2048, n_routed_experts=256, n_shared_experts=1,
+        num_experts_per_tok=8, vocab_size=154880, max_position_embeddings=202752, index_n_heads=32,
+        index_head_dim=128, index_topk=2048), None),
     "nemotron_h": (lambda: T.NemotronHConfig(  # nvidia/Nemotron-H-8B-Base-8K
         hidden_size=4096, hybrid_override_pattern="M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
         num_attention_heads=32, num_key_value_heads=8, head_dim=128, intermediate_size=21504, mamba_num_heads=128,
@@ -390,6 +396,7 @@ def test_active_params_from_the_modules(family, top_k):
         ("qwen3_next", {"mlp_only_layers": [0]}, "mlp_only_layers: dense layers among the MoE ones"),
         ("deepseek_v32", {"mlp_layer_types": ["sparse"] * 61}, "mlp_layer_types: expected 'dense' for the "
                                                                "first_k_dense_replace layers, then sparse"),
+        ("glm_moe_dsa", {"indexer_types": ["full", "shared"] * 39}, "indexer_types: expected 'full' for every layer"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):
