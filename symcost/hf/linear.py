@@ -1,14 +1,15 @@
-"""Linear-attention hybrids: decoders whose layers run a linear (recurrent) attention in most places
-and softmax attention in the others. Qwen3-Next: Gated DeltaNet layers and, every
+"""Hybrids of attention with fixed-state layers: decoders whose layers run a linear (recurrent)
+attention or a short convolution in most places and softmax attention in the others. Qwen3-Next: Gated DeltaNet layers and, every
 full_attention_interval-th layer (or as layer_types say), attention with an output gate, per-head
 Q/K norms and rotary on part of each head; a MoE of routed experts and a gated shared expert after
-each. Qwen3.5's text models: the same layers, a dense MLP or the same MoE after each."""
+each. Qwen3.5's text models: the same layers, a dense MLP or the same MoE after each. LFM2: gated
+short convolutions and attention, a SwiGLU MLP after each."""
 
 from __future__ import annotations
 
 from .heads import _decoder_head
 from .llama import Decoder, _layer_types, _moe, _period
-from .reader import Config, _act, _rotary_fraction
+from .reader import Config, _act, _alias, _rotary_fraction
 from .writer import Writer, _capped_seq_len, _dims, _flow, _runs
 
 # layer_types' names: True for softmax attention
@@ -66,3 +67,68 @@ def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
+
+
+# LFM2's layer_types: True for attention
+LFM2_TYPES = {"conv": False, "full_attention": True}
+
+
+def _lfm2(c: Config, w: Writer) -> None:
+    """LFM2 (Liquid AI): gated short-convolution layers (`short_conv`) and, where layer_types (or full_attn_idxs)
+    say, grouped-query attention with per-head Q/K norms and rotary; a SwiGLU MLP after each, its width
+    intermediate_size adjusted as LFM2 does (2/3 of it, times block_ffn_dim_multiplier, rounded up to
+    block_multiple_of); a final norm, the head tied to the table by default."""
+    n = c.int("num_hidden_layers")
+    types = c.get("layer_types")
+    if types is None:
+        given = c.get("full_attn_idxs")
+        if given is not None and (not isinstance(given, list) or any(
+                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in given)):
+            raise c.error("full_attn_idxs", f"expected layer indices from 0 to {n - 1}, got {given!r}")
+        full = [given is None or i in given for i in range(n)]
+    else:
+        c.get("full_attn_idxs")  # read only when layer_types is unset
+        full = _layer_types(c, types, n, LFM2_TYPES)
+    hidden = c.int("hidden_size")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("n_kv_heads", "num_key_value_heads")])
+    key = _alias(c, "block_ff_dim", "intermediate_size")  # LFM2's config takes block_ff_dim over intermediate_size
+    ff, why = c.int(key), key
+    if c.flag("block_auto_adjust_ff_dim", True):  # Lfm2MLP's own arithmetic
+        ff, why = int(2 * ff / 3), f"{why} {ff} x 2/3"
+        multiplier = c.get("block_ffn_dim_multiplier", 1.0)
+        if multiplier is not None:
+            if isinstance(multiplier, bool) or not isinstance(multiplier, int | float) or multiplier <= 0:
+                raise c.error("block_ffn_dim_multiplier", f"expected a positive number, got {multiplier!r}")
+            step = c.int("block_multiple_of", 256)
+            ff = step * ((int(multiplier * ff) + step - 1) // step)
+            why += f", x {multiplier}, rounded up to a multiple of {step}"
+    else:
+        c.get("block_ffn_dim_multiplier"), c.get("block_multiple_of")  # read only with the adjustment
+    w.dim("d_ff", ff, why)
+    w.dim("d_conv", c.int("conv_L_cache", 3), "conv_L_cache")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    # Liquid's own names in the published files (block_dim, conv_dim, num_heads, initialisation scales, switches
+    # transformers' model does not read: it always builds SwiGLU and rotary)
+    c.unused.update({"block_dim", "block_mlp_init_scale", "block_norm_eps", "block_out_init_scale", "block_use_swiglu",
+                     "block_use_xavier_init", "conv_dim", "conv_dim_out", "conv_use_xavier_init", "num_heads",
+                     "use_pos_enc"})
+    heads = c.int("num_attention_heads")
+    head = c.int("head_dim") if c.get("head_dim") is not None else None
+    if head is None and hidden % heads:
+        raise c.error("num_attention_heads", f"{heads} heads do not divide hidden_size {hidden}; set head_dim")
+    w.dim("d_head", head if head is not None else "d_model / n_heads",
+          "head_dim" if head is not None else "head_dim unset: hidden_size / num_attention_heads")
+    norm = "rmsnorm: {dim: d_model}"
+    attention = "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       "head_dim": "d_head", "causal": True, "qk_norm": True})
+    conv = "short_conv: " + _flow({"dim": "d_model", "kernel": "d_conv", "bias": c.flag("conv_bias", False)})
+    mlp = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": "silu", "gated": True})
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_head}")
+    _runs(w, full, lambda is_full: [norm, attention if is_full else conv, norm, mlp],
+          lambda is_full: "attention" if is_full else "short convolution", "n_layers")
+    w.layer(norm)
+    _decoder_head(c, w, c.flag(_alias(c, "tie_word_embeddings", "tie_embedding"), True))

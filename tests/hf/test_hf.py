@@ -214,6 +214,7 @@ PUBLISHED = {
         intermediate_size=12288, moe_intermediate_size=2048, n_routed_experts=256, n_shared_experts=1,
         num_experts_per_tok=8, vocab_size=154880, max_position_embeddings=202752, index_n_heads=32,
         index_head_dim=128, index_topk=2048), None),
+    "lfm2": (lambda: published("LFM2-1.2B"), 1_170_340_608),  # LiquidAI/LFM2-1.2B: 1.17B (its card)
     "nemotron_h": (lambda: T.NemotronHConfig(  # nvidia/Nemotron-H-8B-Base-8K
         hidden_size=4096, hybrid_override_pattern="M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
         num_attention_heads=32, num_key_value_heads=8, head_dim=128, intermediate_size=21504, mamba_num_heads=128,
@@ -397,6 +398,8 @@ def test_active_params_from_the_modules(family, top_k):
         ("deepseek_v32", {"mlp_layer_types": ["sparse"] * 61}, "mlp_layer_types: expected 'dense' for the "
                                                                "first_k_dense_replace layers, then sparse"),
         ("glm_moe_dsa", {"indexer_types": ["full", "shared"] * 39}, "indexer_types: expected 'full' for every layer"),
+        ("lfm2", {"layer_types": None, "full_attn_idxs": [2, 16]}, "full_attn_idxs: expected layer indices from 0 to 15"),
+        ("lfm2", {"layer_types": ["conv"] * 15}, "layer_types: expected 16 layer types, each one of conv, full_attention"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):

@@ -90,6 +90,9 @@ COUNTS = {
     # pad_vocab_size_multiple, ssm_cfg): the 130m file as a public repository's tests embed it (a Python
     # dict, twice alike), the 2.8b one as a public repository's README quotes it
     "mamba-130m-hf": (129_135_360, "state-spaces/mamba-130m-hf: 130M (Gu and Dao 2023), tied head"),
+    # as a public repository's test embeds it, verbatim: Liquid's own names (block_dim, conv_dim, num_heads, …) and
+    # intermediate_size 8192 beside block_ff_dim 12288, which its config takes (then x 2/3: 8192 wide)
+    "LFM2-1.2B": (1_170_340_608, "LiquidAI/LFM2-1.2B: 1.17B (its card), tied head"),
     "mamba-2.8b-hf": (2_768_345_600, "state-spaces/mamba-2.8b-hf: 2.8B (Gu and Dao 2023), tied head"),
     # as a public repository's deploy script embeds it (registering the reranker with OpenSearch)
     "bge-reranker-base": (278_044_417, "BAAI/bge-reranker-base: 278M (XLMRobertaForSequenceClassification: "

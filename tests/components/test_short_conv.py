@@ -1,0 +1,83 @@
+"""LFM2's gated short convolution: parameters, FLOPs forward and backward and the bytes saved for
+backward equal PyTorch's on the reference build at drawn sizes, with a decode step's FLOPs and cache; LFM2
+imports exactly against transformers at drawn layer mixes (on meta, and on the CPU a prefill and a decode step
+with its caches). (Its published file: test_hf_configs.py.)"""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import block_spec
+from symcost.evaluate import dim_values
+
+torch = pytest.importorskip("torch")
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(d=st.integers(1, 8), k=st.integers(1, 4), n=st.integers(1, 9), b=st.integers(1, 2), bias=st.booleans())
+def test_counts_saved_bytes_and_steps_equal_pytorch_at_drawn_sizes(d, k, n, b, bias):
+    from symcost.measure.reference import measure_decode
+
+    s = block_spec(d, n, b, f"short_conv: {{dim: {d}, kernel: {k}, bias: {str(bias).lower()}}}")
+    report = symcost.verify(s, backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    row = next(r for r in report.rows if r.kind == "short_conv")
+    # in_proj (B, C, x), the depthwise conv, out_proj, each with a bias or none
+    assert row.symbolic["params"] == 3 * d * d + d * k + d * d + bias * (3 * d + d + d)
+    for dtype in ("fp32", "bf16"):
+        assert symcost.verify_memory(s, dtype=dtype).match
+    step = symcost.derive(s, decode=True)
+    for context in (0, n):
+        at = dim_values(step, {"context": context})
+        measured = measure_decode(step, at, context, device="cpu")
+        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
+        assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at)) == 4 * b * d * k
+
+
+def lfm2_small(T, types, k):
+    return T.Lfm2Config(hidden_size=16, num_hidden_layers=len(types), layer_types=types, num_attention_heads=2,
+                        num_key_value_heads=1, intermediate_size=48, block_multiple_of=8, conv_L_cache=k,
+                        vocab_size=50).to_dict()
+
+
+@pytest.mark.slow  # comparisons with transformers: in the full suite
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(types=st.lists(st.sampled_from(["conv", "full_attention"]), min_size=1, max_size=5), k=st.integers(1, 4),
+       extra=st.integers(0, 9), b=st.integers(1, 2))
+def test_lfm2_equal_to_transformers_at_drawn_layer_types(types, k, extra, b):
+    """Parameters, active parameters and forward FLOPs against Lfm2ForCausalLM on meta (its causal mask written
+    out), per layer type too; then on the CPU a prompt of n >= k tokens (transformers' cache pads a shorter one
+    to the kernel) and one decode step: FlopCounterMode's counts and the caches after each (keys and values,
+    conv inputs) equal the formulas. (At least one attention layer: transformers' cache cannot step a model of
+    convolutions alone.)"""
+    T = pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+    from symcost.measure.verify import verify_hf
+
+    n, types = k + extra, types if "full_attention" in types else [*types, "full_attention"]
+    cfg = lfm2_small(T, types, k)
+    s = symcost.loads(import_config(cfg, "lfm2.json"))
+    report = verify_hf(s, cfg, {"seq_len": n, "batch": b})
+    assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
+    model = build(cfg, "cpu").eval().requires_grad_(False)
+    full, step = symcost.derive(s), symcost.derive(s, decode=True)
+
+    def held(cache):
+        tensors = [t for layer in cache.layers for t in (
+            (layer.keys, layer.values) if hasattr(layer, "keys") else (*layer.conv_states.values(),))]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
+        out = model(torch.randint(0, 50, (b, n)), use_cache=True)
+    at = {"batch": b, "seq_len": n}
+    assert held(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
+    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
+    with torch.no_grad(), FlopCounterMode(display=False) as one:
+        out = model(torch.randint(0, 50, (b, 1)), past_key_values=out.past_key_values, use_cache=True)
+    at = {"batch": b, "context": n}
+    assert held(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
+    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
