@@ -155,6 +155,9 @@ DECODERS: dict[str, Decoder] = {
     # routed experts and shared ones; its multi-token-prediction layers (num_nextn_predict_layers) not built
     "ernie4_5_moe": Decoder(attention_bias=("use_bias", False), mlp_bias=("use_bias", False), tied=True, moe="ranged",
                             refuse=(("use_bias", (False,), False),), read=("moe_norm_min",)),
+    # Hunyuan-A13B: Q/K norms per head (after rotary: no count changes), every layer a MoE of experts and one shared
+    # MLP of intermediate_size; num_experts and moe_topk one integer or one a layer
+    "hunyuan_v1_moe": Decoder(moe="hunyuan", qk_norm=True),
     "cohere": Decoder(norm="layernorm: {dim: d_model, bias: false}", tied=True, parallel=True, notes=("logit_scale",),
                       refuse=(("use_qk_norm", (False,), False),)),  # a LayerNorm of (heads, head_dim): not written
 }
@@ -176,7 +179,8 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         w.dim("d_head", c.int("head_dim"), "head_dim")
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size" + {
         "experts": " (each expert's)", "routed": " (unused by MoE layers)",
-        "interleaved": " (each expert's and the shared one's)"}.get(f.moe, ""))
+        "interleaved": " (each expert's and the shared one's)", "hunyuan": " (each expert's and the shared MLP's)"}
+          .get(f.moe, ""))
     if f.moe == "interleaved":
         w.dim("d_ff_mlp", c.int("intermediate_size_mlp"), "intermediate_size_mlp (dense layers)")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")
@@ -421,7 +425,24 @@ def _sliding(c: Config, f: Decoder, w: Writer) -> list[bool]:
     return sliding
 
 
+def _per_layer(c: Config, key: str, default: int) -> int:
+    """A size a config gives as one integer or as one a layer (Hunyuan's num_experts and moe_topk): the integer,
+    when every layer's is the same; layers of differing sizes are refused."""
+    value = c.get(key, default)
+    if isinstance(value, list):
+        if not value or len(set(map(repr, value))) > 1 or isinstance(value[0], bool) or not isinstance(value[0], int) \
+                or value[0] < 1:
+            raise c.error(key, f"expected one positive integer, or the same one for every layer; got {value!r}")
+        return value[0]
+    return c.int(key, default)
+
+
 def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
+    if f.moe == "hunyuan":  # routed experts and one shared MLP, all of intermediate_size
+        w.dim("n_experts", _per_layer(c, "num_experts", 1), "num_experts")
+        w.dim("top_k", _per_layer(c, "moe_topk", 1), "moe_topk")
+        return {"dim": "d_model", "experts": "n_experts", "top_k": "top_k", "activation": act, "gated": True,
+                "hidden": "d_ff", "shared_experts": 1}
     experts_key = next((k for k in ("num_local_experts", "n_routed_experts", "moe_num_experts") if k in c.data),
                        "num_experts")
     w.dim("n_experts", c.int(experts_key), experts_key)

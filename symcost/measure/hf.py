@@ -79,6 +79,8 @@ def active_params(model, cfg) -> int:
     experts module's parameters, (experts - top_k) / experts (top_k as the config names it:
     num_experts_per_tok, or DBRX's ffn_config.moe_top_k)."""
     top_k = getattr(cfg, "num_experts_per_tok", None) or getattr(getattr(cfg, "ffn_config", None), "moe_top_k", None)
+    if isinstance(top_k, list):  # one a layer (Hunyuan's moe_topk), the same for each where the importer reads it
+        top_k = top_k[0]
     active = sum(p.numel() for p in model.parameters())
     for m in model.modules():
         if is_experts(m) and getattr(m, "num_experts", None):

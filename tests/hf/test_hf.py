@@ -215,6 +215,9 @@ PUBLISHED = {
         num_experts_per_tok=8, vocab_size=154880, max_position_embeddings=202752, index_n_heads=32,
         index_head_dim=128, index_topk=2048), None),
     "lfm2": (lambda: published("LFM2-1.2B"), 1_170_340_608),  # LiquidAI/LFM2-1.2B: 1.17B (its card)
+    "hunyuan_v1_moe": (lambda: T.HunYuanMoEV1Config(  # Hunyuan-A13B's layout at a size the CPU builds (its experts
+        hidden_size=256, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2, head_dim=32,  # route
+        intermediate_size=192, num_experts=8, moe_topk=[2] * 4, vocab_size=1000), None),  # by value): its sizes below
     "nemotron_h": (lambda: T.NemotronHConfig(  # nvidia/Nemotron-H-8B-Base-8K
         hidden_size=4096, hybrid_override_pattern="M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
         num_attention_heads=32, num_key_value_heads=8, head_dim=128, intermediate_size=21504, mamba_num_heads=128,
@@ -326,6 +329,7 @@ CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt",
                                            ("glm4_moe", 8), ("llama4_text", 1), ("ernie4_5_moe", 6),
                                            pytest.param("qwen3_next", 10, marks=pytest.mark.slow),  # 512 experts a layer
                                            pytest.param("deepseek_v32", 8, marks=pytest.mark.slow),
+                                           ("hunyuan_v1_moe", 2),
                                            ("qwen3_5_moe_text", 8)])
 def test_active_params_from_the_modules(family, top_k):
     """Non-expert parameters plus top_k experts per MoE layer, counted from transformers' modules
@@ -558,6 +562,21 @@ def test_a_multimodal_file_is_refused_with_the_way_out(cli, tmp_path, family, te
     out = cli("import-hf", path)
     assert out.exit_code == 2 and out.stderr.count("\n") == 1
     assert f"model_type: '{family}': {fragment}: import its text_config (model_type {text})" in out.stderr
+
+
+def test_hunyuan_a13b_in_parameters_and_its_per_layer_sizes():
+    """Hunyuan-A13B's sizes (tencent/Hunyuan-A13B-Instruct: 80B total, 13B active): parameters and active ones
+    against transformers (built on meta; its experts route by value, so its FLOPs are verified on the CPU at the
+    small size above); moe_topk one a layer, as its files give it, read when every layer's is the same."""
+    from symcost.measure.verify import verify_hf
+
+    real = T.HunYuanMoEV1Config(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                                head_dim=128, intermediate_size=3072, num_experts=64, moe_topk=[8] * 32,
+                                vocab_size=128167, max_position_embeddings=32768).to_dict()
+    report = verify_hf(symcost.loads(import_config(real, "Hunyuan-A13B.json")), real, {"seq_len": 8})
+    assert report.params == (80_918_155_264,) * 2 and report.active == (13_272_420_352,) * 2
+    with pytest.raises(SpecError, match="moe_topk: expected one positive integer, or the same one for every layer"):
+        import_config(real | {"moe_topk": [8] * 31 + [4]}, "config.json")
 
 
 def test_value_routed_experts_are_verified_on_the_cpu_and_too_large_ones_in_parameters_only():
