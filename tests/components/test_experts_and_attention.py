@@ -485,3 +485,40 @@ def test_sparse_mla_needs_its_three_sizes_a_query_latent_and_causal():
             "index_heads: 2, index_dim: 4, index_topk: 3}\n")
     with pytest.raises(symcost.errors.SpecError, match="index_heads: the sparse attention's indexer needs"):
         symcost.evaluate(symcost.derive(symcost.loads(text)))
+
+
+@pytest.mark.slow  # a comparison with transformers: in the full suite
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(n=st.integers(1, 9), topk=st.integers(1, 6), b=st.integers(1, 2))
+def test_sparse_mla_prefill_step_and_caches_equal_transformers_on_the_cpu(n, topk, b):
+    """DeepSeek-V3.2's layers in transformers on the CPU: a prompt of n tokens and one decode step; the cache
+    after each (the latent, the rope key and the indexer's key a token) holds exactly the bytes the formulas say,
+    and FlopCounterMode's counts of both (the indexer's scores over every held key) equal symcost's."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    T = pytest.importorskip("transformers")
+    from symcost.evaluate import dim_values
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+
+    cfg = T.DeepseekV32Config(hidden_size=32, num_hidden_layers=2, first_k_dense_replace=1, num_attention_heads=4,
+                              num_key_value_heads=4, q_lora_rank=8, kv_lora_rank=8, qk_nope_head_dim=4,
+                              qk_rope_head_dim=4, v_head_dim=6, index_n_heads=2, index_head_dim=8, index_topk=topk,
+                              intermediate_size=40, moe_intermediate_size=12, n_routed_experts=4, num_experts_per_tok=2,
+                              n_shared_experts=1, n_group=1, topk_group=1, vocab_size=50).to_dict()
+    model = build(cfg, "cpu").eval().requires_grad_(False)
+    spec = symcost.loads(import_config(cfg, "deepseek_v32.json"))
+    full, step = symcost.derive(spec), symcost.derive(spec, decode=True)
+    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers for t in vars(layer).values()
+                             if isinstance(t, torch.Tensor) and t.dim() > 0)
+    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
+        out = model(torch.randint(0, 50, (b, n)), use_cache=True)
+    at = {"batch": b, "seq_len": n}
+    assert held(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
+    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
+    with torch.no_grad(), FlopCounterMode(display=False) as one:
+        out = model(torch.randint(0, 50, (b, 1)), past_key_values=out.past_key_values, use_cache=True)
+    at = {"batch": b, "context": n}
+    assert held(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
+    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
