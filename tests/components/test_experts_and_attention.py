@@ -477,9 +477,9 @@ def test_sparse_mla_under_kernel_counts_the_kept_pairs_by_hand():
         assert int((parts["scores"].forward + parts["values"].forward).xreplace(values)) == attention
         full = symcost.derive(symcost.loads(text)).nodes[-1].parts  # pytorch: every key, 2·128·n²·320 (README)
         assert int((full["scores"].forward + full["values"].forward).xreplace(values)) == 2 * 128 * n * n * 320
-    assert 2 * 128 * 4096**2 * 320 == 1_374_389_534_720
         projections = 2 * n * (1536 * 64 * 128 + 7168 * (128 + 64))
         assert int(parts["indexer"].forward.xreplace(values)) == scores + projections
+    assert 2 * 128 * 4096**2 * 320 == 1_374_389_534_720  # the README's pytorch figure
 
 
 def test_sparse_mla_needs_its_three_sizes_a_query_latent_and_causal():
