@@ -60,6 +60,42 @@ def block_spec(d: int, n: int, b: int, layer: str):
                          f"  - repeat: 1\n    layers:\n      - rmsnorm: {{dim: {d}}}\n      - {layer}\n")
 
 
+def cache_bytes(cache) -> int:
+    """Bytes a transformers cache holds: every layer's tensors (keys, values, an indexer's keys) and the tensors of
+    its state dicts (a linear layer's conv inputs and recurrent state), its token counters aside."""
+    import torch
+
+    held = 0
+    for layer in cache.layers:
+        for value in vars(layer).values():
+            tensors = value.values() if isinstance(value, dict) else (value,)
+            held += sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor) and t.dim())
+    return held
+
+
+def assert_prefill_and_step_match(model, spec, batch: int, n: int, vocab: int) -> None:
+    """A prompt of n tokens, then one decode step, through transformers' `model` (fp32, on the CPU, no gradients):
+    the cache after each holds exactly the bytes the spec's formulas say, and FlopCounterMode's counts of both
+    equal its forward FLOPs."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import symcost
+    from symcost.evaluate import dim_values
+
+    full, step = symcost.derive(spec), symcost.derive(spec, decode=True)
+    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
+        out = model(torch.randint(0, vocab, (batch, n)), use_cache=True)
+    at = {"batch": batch, "seq_len": n}
+    assert cache_bytes(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
+    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
+    with torch.no_grad(), FlopCounterMode(display=False) as one:
+        out = model(torch.randint(0, vocab, (batch, 1)), past_key_values=out.past_key_values, use_cache=True)
+    at = {"batch": batch, "context": n}
+    assert cache_bytes(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
+    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
+
+
 @pytest.fixture
 def cli():
     """Run `symcost ARGS…` in-process; returns click's Result (exit_code, stdout, stderr)."""

@@ -497,11 +497,8 @@ def test_sparse_mla_prefill_step_and_caches_equal_transformers_on_the_cpu(n, top
     """DeepSeek-V3.2's layers in transformers on the CPU: a prompt of n tokens and one decode step; the cache
     after each (the latent, the rope key and the indexer's key a token) holds exactly the bytes the formulas say,
     and FlopCounterMode's counts of both (the indexer's scores over every held key) equal symcost's."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     T = pytest.importorskip("transformers")
-    from symcost.evaluate import dim_values
+    from conftest import assert_prefill_and_step_match
     from symcost.hf import import_config
     from symcost.measure.hf import build
 
@@ -511,17 +508,4 @@ def test_sparse_mla_prefill_step_and_caches_equal_transformers_on_the_cpu(n, top
                               intermediate_size=40, moe_intermediate_size=12, n_routed_experts=4, num_experts_per_tok=2,
                               n_shared_experts=1, n_group=1, topk_group=1, vocab_size=50).to_dict()
     model = build(cfg, "cpu").eval().requires_grad_(False)
-    spec = symcost.loads(import_config(cfg, "deepseek_v32.json"))
-    full, step = symcost.derive(spec), symcost.derive(spec, decode=True)
-    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers for t in vars(layer).values()
-                             if isinstance(t, torch.Tensor) and t.dim() > 0)
-    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
-        out = model(torch.randint(0, 50, (b, n)), use_cache=True)
-    at = {"batch": b, "seq_len": n}
-    assert held(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
-    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
-    with torch.no_grad(), FlopCounterMode(display=False) as one:
-        out = model(torch.randint(0, 50, (b, 1)), past_key_values=out.past_key_values, use_cache=True)
-    at = {"batch": b, "context": n}
-    assert held(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
-    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
+    assert_prefill_and_step_match(model, symcost.loads(import_config(cfg, "deepseek_v32.json")), b, n, 50)

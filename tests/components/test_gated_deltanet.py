@@ -131,33 +131,14 @@ def test_qwen3_next_prefill_step_and_caches_equal_transformers_on_the_cpu(types,
     holds exactly the bytes the formulas say: keys and values of the attention layers, conv inputs and
     the state of the linear ones. (At least one attention layer: transformers' cache cannot step a model
     of linear layers alone.)"""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from conftest import assert_prefill_and_step_match
     from symcost.hf import import_config
     from symcost.measure.hf import build
 
     n, types = k + extra, types if "full_attention" in types else [*types, "full_attention"]
     cfg = qwen3_next_small(types, k)
     model = build(cfg, "cpu").eval().requires_grad_(False)
-    s = symcost.loads(import_config(cfg, "qwen3_next.json"))
-    full, step = symcost.derive(s), symcost.derive(s, decode=True)
-
-    def held(cache):
-        tensors = [t for layer in cache.layers for t in (
-            (layer.keys, layer.values) if hasattr(layer, "keys") else (*layer.conv_states.values(),
-                                                                         *layer.recurrent_states.values()))]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
-    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
-        out = model(torch.randint(0, 50, (b, n)), use_cache=True)
-    at = {"batch": b, "seq_len": n}
-    assert held(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
-    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
-    with torch.no_grad(), FlopCounterMode(display=False) as one:
-        out = model(torch.randint(0, 50, (b, 1)), past_key_values=out.past_key_values, use_cache=True)
-    at = {"batch": b, "context": n}
-    assert held(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
-    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
+    assert_prefill_and_step_match(model, symcost.loads(import_config(cfg, "qwen3_next.json")), b, n, 50)
 
 
 @pytest.mark.slow  # the quick half keeps the reference build's tests; these in the full suite

@@ -52,8 +52,7 @@ def test_lfm2_equal_to_transformers_at_drawn_layer_types(types, k, extra, b):
     conv inputs) equal the formulas. (At least one attention layer: transformers' cache cannot step a model of
     convolutions alone.)"""
     T = pytest.importorskip("transformers")
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from conftest import assert_prefill_and_step_match
     from symcost.hf import import_config
     from symcost.measure.hf import build
     from symcost.measure.verify import verify_hf
@@ -63,21 +62,4 @@ def test_lfm2_equal_to_transformers_at_drawn_layer_types(types, k, extra, b):
     s = symcost.loads(import_config(cfg, "lfm2.json"))
     report = verify_hf(s, cfg, {"seq_len": n, "batch": b})
     assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
-    model = build(cfg, "cpu").eval().requires_grad_(False)
-    full, step = symcost.derive(s), symcost.derive(s, decode=True)
-
-    def held(cache):
-        tensors = [t for layer in cache.layers for t in (
-            (layer.keys, layer.values) if hasattr(layer, "keys") else (*layer.conv_states.values(),))]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
-    with torch.no_grad(), FlopCounterMode(display=False) as prefill:
-        out = model(torch.randint(0, 50, (b, n)), use_cache=True)
-    at = {"batch": b, "seq_len": n}
-    assert held(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
-    assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
-    with torch.no_grad(), FlopCounterMode(display=False) as one:
-        out = model(torch.randint(0, 50, (b, 1)), past_key_values=out.past_key_values, use_cache=True)
-    at = {"batch": b, "context": n}
-    assert held(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
-    assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
+    assert_prefill_and_step_match(build(cfg, "cpu").eval().requires_grad_(False), s, b, n, 50)
