@@ -151,7 +151,8 @@ class Attention(Projections):
         grads = self.grads(ctx)
         parts |= products(ctx, h, entries, hd, hd, grads)
         if self.gate:
-            parts["gate"] = ctx.elementwise(ctx.tokens * h * hd, "sigmoid") + ctx.elementwise(ctx.tokens * h * hd, "gate")
+            gated = ctx.tokens * h * hd
+            parts["gate"] = ctx.elementwise(gated, "sigmoid") + ctx.elementwise(gated, "gate")
         if self.sinks:  # one logit a head, one more softmax entry a query
             parts["sinks"] = ctx.weights(h) + ctx.elementwise(ctx.batch * h * ctx.seq_len, "softmax")
         if self.attention_dropout is not None:  # part of the core, which selective recomputation runs again

@@ -170,7 +170,8 @@ class GatedDeltaNet(Component):
         rule = (5 * blocks * Q * Q + b * h * P * (dv + dk + 3) + blocks + blocks * dk * dv + b * h * P * dv
                 + b * h * P * dk * (1 + sympy.Min(c - 1, 1)))
         norm = 3 * b * T * vd + b * T * h
-        return Cost(saved=ctx.input_saved(self.dim) + act * ACT + FP32 * (gates + normed + padded + rule + norm) + Q * Q)
+        fp32 = FP32 * (gates + normed + padded + rule + norm)
+        return Cost(saved=ctx.input_saved(self.dim) + act * ACT + fp32 + Q * Q)
 
     def build(self, b):
         import torch

@@ -129,8 +129,8 @@ class MLA(Component):
             qr = self.q_lora_rank
             kept += T * qr * ACT + rms_saved(T, qr, T * qr * ACT)
         # v is a slice of kv_b_proj's output: sdpa and a checkpoint keep all of it
-        core = core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal, v_stored=T * h * (nope + vd),
-                          selected=self.sparse)
+        core = core_saved(ctx.batch, h, ctx.seq_len, ctx.seq_len, nope + rope, vd, self.causal,
+                          v_stored=T * h * (nope + vd), selected=self.sparse)
         # eager: the matmul copies v (a slice of kv_b's output) unless one of batch, heads or
         # tokens is 1, when it can read the slice as it lies, keeping all of kv_b's output
         slice_kept = (1 - above_one(ctx.batch, h, ctx.seq_len)) * T * h * nope * ACT

@@ -78,7 +78,8 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
 
 
 # families whose writers read partial_rotary_factor
-PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
+PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text",
+                  *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
 
 
 @dataclass(frozen=True, repr=False)  # repr is Result's summary

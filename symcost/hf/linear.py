@@ -1,9 +1,9 @@
-"""Hybrids of attention with fixed-state layers: decoders whose layers run a linear (recurrent)
-attention or a short convolution in most places and softmax attention in the others. Qwen3-Next: Gated DeltaNet layers and, every
-full_attention_interval-th layer (or as layer_types say), attention with an output gate, per-head
-Q/K norms and rotary on part of each head; a MoE of routed experts and a gated shared expert after
-each. Qwen3.5's text models: the same layers, a dense MLP or the same MoE after each. LFM2: gated
-short convolutions and attention, a SwiGLU MLP after each."""
+"""Hybrids of attention with fixed-state layers: decoders whose layers run a linear (recurrent) attention
+or a short convolution in most places and softmax attention in the others. Qwen3-Next: Gated DeltaNet
+layers and, every full_attention_interval-th layer (or as layer_types say), attention with an output
+gate, per-head Q/K norms and rotary on part of each head; a MoE of routed experts and a gated shared
+expert after each. Qwen3.5's text models: the same layers, a dense MLP or the same MoE after each. LFM2:
+gated short convolutions and attention, a SwiGLU MLP after each."""
 
 from __future__ import annotations
 
@@ -66,7 +66,6 @@ def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
         _runs(w, full, lines, label, "n_layers")
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
-
 
 
 # LFM2's layer_types: True for attention

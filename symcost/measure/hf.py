@@ -47,10 +47,11 @@ NAMES = {
     "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp"),
     "lm_head": ("lm_head", "proj_out", "embed_out"),
 }
+# module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
-           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("BambaMixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"),
-           ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
-           ("RotaryEmbedding", "rotary"))  # by the end of the class name
+           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("BambaMixer", "mamba2"),
+           ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
+           ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))
 
 
 # experts modules that run every expert on every token, each row weighted 0 where the router did not pick it

@@ -247,7 +247,7 @@ class HFReport(Result):
 # families (or a family's head) whose transformers models read tensor values as they run (which the
 # meta device cannot), so they are built on the CPU with real weights; the counts do not depend on
 # the values (DBRX's experts each run on the tokens routed to them: every (token, expert) pair once)
-ON_CPU = {"dbrx": "its experts gather their tokens by value", "hunyuan_v1_moe": "its experts gather their tokens by value",
+ON_CPU = {**dict.fromkeys(("dbrx", "hunyuan_v1_moe"), "its experts gather their tokens by value"),
           **dict.fromkeys(("jamba", "bamba", "granitemoehybrid"), "its attention mask is built from values"),
           "gemma3": "it finds the prompt's image tokens by value",
           **{(family, "classifier"): "its classification head finds each sequence's <eos> by value"
