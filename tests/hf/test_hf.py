@@ -564,6 +564,7 @@ def test_a_multimodal_file_is_refused_with_the_way_out(cli, tmp_path, family, te
     assert f"model_type: '{family}': {fragment}: import its text_config (model_type {text})" in out.stderr
 
 
+@pytest.mark.slow  # 80B on meta: in the full suite
 def test_hunyuan_a13b_in_parameters_and_its_per_layer_sizes():
     """Hunyuan-A13B's sizes (tencent/Hunyuan-A13B-Instruct: 80B total, 13B active): parameters and active ones
     against transformers (built on meta; its experts route by value, so its FLOPs are verified on the CPU at the
