@@ -141,12 +141,16 @@ def _residuals(theta, x, y, target):
     """log of the law's prediction minus log L, per run, and the residuals' Jacobian in theta =
     (a, b, e, alpha, beta): LSE(a - alpha x, b - beta y, e), each term's share its derivative."""
     a, b, e, alpha, beta = theta
-    u = np.stack([a - alpha * x, b - beta * y, np.full_like(x, e)])
-    top = u.max(axis=0)
-    w = np.exp(u - top)
-    total = w.sum(axis=0)
-    w /= total
-    return top + np.log(total) - target, np.stack([w[0], w[1], w[2], -w[0] * x, -w[1] * y], axis=1)
+    # term by term, in the order a stacked array's reductions take them (the same floats), without stacking: a
+    # fit evaluates this some 150,000 times (Hoffmann's grid), and the stacks were a quarter of its time
+    u0, u1 = a - alpha * x, b - beta * y
+    top = np.maximum(np.maximum(u0, u1), e)
+    w0, w1, w2 = np.exp(u0 - top), np.exp(u1 - top), np.exp(e - top)
+    total = w0 + w1 + w2
+    jacobian = np.empty((len(x), 5))
+    jacobian[:, 0], jacobian[:, 1], jacobian[:, 2] = w0 / total, w1 / total, w2 / total
+    jacobian[:, 3], jacobian[:, 4] = -jacobian[:, 0] * x, -jacobian[:, 1] * y
+    return top + np.log(total) - target, jacobian
 
 
 def _objective(theta, x, y, target):
