@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .heads import _decoder_head
 from .llama import Decoder, _layer_types, _moe, _period
-from .reader import Config, _act, _alias, _rotary_fraction
+from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
 from .writer import Writer, _capped_seq_len, _dims, _flow, _runs
 
 # layer_types' names: True for softmax attention
@@ -80,11 +80,8 @@ def _lfm2(c: Config, w: Writer) -> None:
     n = c.int("num_hidden_layers")
     types = c.get("layer_types")
     if types is None:
-        given = c.get("full_attn_idxs")
-        if given is not None and (not isinstance(given, list) or any(
-                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in given)):
-            raise c.error("full_attn_idxs", f"expected layer indices from 0 to {n - 1}, got {given!r}")
-        full = [given is None or i in given for i in range(n)]
+        given = _layer_indices(c, "full_attn_idxs", n) if c.get("full_attn_idxs") is not None else set(range(n))
+        full = [i in given for i in range(n)]
     else:
         c.get("full_attn_idxs")  # read only when layer_types is unset
         full = _layer_types(c, types, n, LFM2_TYPES)

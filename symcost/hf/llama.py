@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .heads import _decoder_head
-from .reader import Config, _act, _alias, _rotary_fraction
+from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
 from .writer import CLIPPED, SCALED, Writer, _capped_seq_len, _dims, _flow, _parallel_block, _runs
 
 
@@ -326,9 +326,8 @@ def _experts(c: Config, f: Decoder, n: int) -> list[bool]:
         step = c.int("interleave_moe_layer_step", 1)
         return [i % step == step - 1 for i in range(n)]
     c.get("interleave_moe_layer_step")  # read only when moe_layers is unset
-    if not isinstance(given, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in given):
-        raise c.error("moe_layers", f"expected layer indices from 0 to {n - 1}")
-    return [i in given for i in range(n)]
+    moe = _layer_indices(c, "moe_layers", n)
+    return [i in moe for i in range(n)]
 
 
 def _rotated(c: Config, f: Decoder, sliding: list[bool]) -> list[bool]:

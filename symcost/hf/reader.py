@@ -112,6 +112,16 @@ def _rotary_fraction(c: Config, key: str, default: float) -> float:
     return value
 
 
+def _layer_indices(c: Config, key: str, n: int) -> set[int]:
+    """The layers a config field lists by index (Llama 4's moe_layers, Bamba's attn_layer_indices, LFM2's
+    full_attn_idxs), or the one-line refusal."""
+    given = c.get(key)
+    if not isinstance(given, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n
+                                          for i in given):
+        raise c.error(key, f"expected layer indices from 0 to {n - 1}, got {given!r}")
+    return set(given)
+
+
 def _alias(c: Config, *keys: str) -> str:
     """The first of a field's names (current, then legacy) that the config uses; the others are read too."""
     c.read.update(keys)

@@ -7,7 +7,7 @@ import math
 
 from .heads import _decoder_head
 from .llama import _granite_note
-from .reader import Config, _act, _alias, _rotary_fraction
+from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
 from .writer import Writer, _capped_seq_len, _flow, _runs
 
 
@@ -148,10 +148,7 @@ def _bamba(c: Config, w: Writer) -> None:
     a gated MLP), most of them with a Mamba-2 mixer in attention's place; the full-attention
     layers are attn_layer_indices. Written as runs of like layers, each a repeat."""
     layers = c.int("num_hidden_layers")
-    attn = c.get("attn_layer_indices") or []
-    if not isinstance(attn, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers
-                                         for i in attn):
-        raise c.error("attn_layer_indices", f"expected a list of layer indices from 0 to {layers - 1}, got {attn!r}")
+    attn = _layer_indices(c, "attn_layer_indices", layers) if c.get("attn_layer_indices") else set()
     attention, head_dim, _ = _hybrid_trunk(c, w)
     fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
     w.dim("d_rot", int(head_dim * fraction), f"partial_rotary_factor {fraction} x head dim {head_dim}, rounded down")

@@ -158,8 +158,8 @@ def test_import_refuses_configs_it_cannot_count(change, fragment):
 
 
 @pytest.mark.parametrize("change, fragment", [
-    ({"attn_layer_indices": [1, 32]}, "attn_layer_indices: expected a list of layer indices from 0 to 31"),
-    ({"attn_layer_indices": "9"}, "attn_layer_indices: expected a list of layer indices"),
+    ({"attn_layer_indices": [1, 32]}, "attn_layer_indices: expected layer indices from 0 to 31"),
+    ({"attn_layer_indices": "9"}, "attn_layer_indices: expected layer indices from 0 to 31, got '9'"),
     ({"mamba_d_head": 48}, "mamba_n_heads: 128 heads of mamba_d_head 48 disagree with mamba_expand x hidden_size"),
     ({"mamba_chunk_size": 1}, "mamba_chunk_size: .*chunk = 1; must be an integer >= 2"),
 ])
