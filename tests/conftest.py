@@ -86,13 +86,14 @@ def assert_prefill_and_step_match(model, spec, batch: int, n: int, vocab: int) -
     full, step = symcost.derive(spec), symcost.derive(spec, decode=True)
     with torch.no_grad(), FlopCounterMode(display=False) as prefill:
         out = model(torch.randint(0, vocab, (batch, n)), use_cache=True)
+    kept = out.get("past_key_values", out.get("cache"))  # Mamba's output names it `cache`
     at = {"batch": batch, "seq_len": n}
-    assert cache_bytes(out.past_key_values) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
+    assert cache_bytes(kept) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
     assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
     with torch.no_grad(), FlopCounterMode(display=False) as one:
-        out = model(torch.randint(0, vocab, (batch, 1)), past_key_values=out.past_key_values, use_cache=True)
+        model(torch.randint(0, vocab, (batch, 1)), cache=kept, use_cache=True)
     at = {"batch": batch, "context": n}
-    assert cache_bytes(out.past_key_values) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
+    assert cache_bytes(kept) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
     assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
 
 

@@ -45,18 +45,23 @@ def conv_cost(ctx: Ctx, d_in, d_out, kernel_volume, positions, groups, bias: boo
 
 
 def causal_conv(conv, x, cache: dict | None):
-    """A depthwise conv built with padding k - 1 a side (Mamba's), run causally over x (batch,
-    channels, T): over a sequence, its first T outputs; for a decoder (`cache`, the layer's state)
-    over the k - 1 inputs kept (zeros before any) and x, keeping the last k - 1 for the next step."""
+    """A depthwise conv built with padding k - 1 a side, run causally over x (batch, channels, T),
+    keeping a decoder's conv state (`cache`, the layer's state) as transformers' caches keep it:
+    over a sequence, its first T outputs, the last k inputs kept (zeros before the first); a decode
+    step convolves the k kept inputs and the new one unpadded (two outputs, the last kept), then
+    keeps the last k. (vLLM keeps k - 1 inputs and computes one output: a row of the state and an
+    output position less a channel.)"""
     import torch
     from torch.nn import functional as F
 
-    k = conv.kernel_size[0]
-    if cache is None:
-        return conv(x)[..., :x.shape[-1]]
-    window = torch.cat((cache.get("conv", x.new_zeros(*x.shape[:2], k - 1)), x), dim=-1)
-    cache["conv"] = window[..., window.shape[-1] - (k - 1):]
-    return F.conv1d(window, conv.weight, conv.bias, groups=conv.groups)
+    k, T = conv.kernel_size[0], x.shape[-1]
+    if cache is not None and T == 1:
+        window = torch.cat((cache.get("conv", x.new_zeros(*x.shape[:2], k)), x), dim=-1)
+        cache["conv"] = window[..., 1:]
+        return F.conv1d(window, conv.weight, conv.bias, groups=conv.groups)[..., -1:]
+    if cache is not None:
+        cache["conv"] = F.pad(x, (max(k - T, 0), 0))[..., -k:]
+    return conv(x)[..., :T]
 
 
 class _Conv(Component):

@@ -53,7 +53,7 @@ from ..checks import Check, divides
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Domain, Size, number
-from .conv import conv_cost
+from .conv import causal_conv, conv_cost
 from .parallel import TP, Rule
 
 FP32 = 4  # bytes of a value the rule keeps in fp32, whatever the activation dtype
@@ -200,14 +200,7 @@ class GatedDeltaNet(Component):
             # or one value head a key head, it is a view of in_proj's output, which silu then keeps whole in fp32)
             z = z.reshape(B, T, h, dv).clone(memory_format=torch.contiguous_format)
             qkv = torch.cat([t.reshape(B, T, -1) for t in (q, key, v)], dim=-1).transpose(1, 2)
-            if cache is not None and T == 1:  # a decode step: the k kept inputs (zeros before any) and this one
-                window = torch.cat((cache.get("conv", qkv.new_zeros(B, cd, k)), qkv), dim=-1)
-                cache["conv"] = window[..., 1:]
-                qkv = F.silu(F.conv1d(window, m.conv.weight, groups=cd)[..., -1:])
-            else:
-                if cache is not None:  # transformers keeps the last k inputs, zeros before the first
-                    cache["conv"] = F.pad(qkv, (max(k - T, 0), 0))[..., -k:]
-                qkv = F.silu(m.conv(qkv)[..., :T])
+            qkv = F.silu(causal_conv(m.conv, qkv, cache))
             q, key, v = qkv.transpose(1, 2).split([kd, kd, vd], dim=-1)
             beta = beta.reshape(B, T, h).sigmoid()
             g = -m.A_log.float().exp() * F.softplus(a.reshape(B, T, h).float() + m.dt_bias)

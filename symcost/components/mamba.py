@@ -18,10 +18,10 @@ NB: the counter sees none of the scan's recurrence (exp, the state update): elem
 counted under `full` at conventions' constants ("ssm_discretize", "ssm_step").
 
 Work and memory grow linearly in seq_len — against attention's n². For inference a layer keeps
-a recurrent state instead of a growing KV cache: the conv's last k - 1 inputs and the SSM
-state, batch x inner x (k - 1 + state) values, whatever the context (`cache` here). A decode
-step runs the conv over those k - 1 inputs and the new one, unpadded: one output position, so
-its FLOPs do not depend on the context at all.
+a recurrent state instead of a growing KV cache: the conv's last k inputs and the SSM state,
+batch x inner x (k + state) values, whatever the context (`cache` here). A decode step runs the
+conv over those k inputs and the new one, unpadded (two output positions, the last kept), as
+transformers' cache does (conv.py's `causal_conv`), so its FLOPs do not depend on the context.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class Mamba(Component):
         states = tokens * di * n
         parts = {
             "in_proj": ctx.linear(self.dim, 2 * di, self.bias),
-            # padded on both sides over a sequence; a decode step reads the k - 1 kept inputs instead
-            "conv": conv_cost(ctx, di, di, k, T if ctx.decoding else T + k - 1, di, self.conv_bias, input_grad=True)
+            # padded on both sides over a sequence; a decode step convolves the k kept inputs and the new one
+            "conv": conv_cost(ctx, di, di, k, 2 * T if ctx.decoding else T + k - 1, di, self.conv_bias, input_grad=True)
             + ctx.elementwise(tokens * di, "silu"),
             "x_proj": ctx.linear(di, r + 2 * n, False, input_grad=True) + (
                 Cost.weights(r + 2 * n) + ctx.elementwise(tokens * (r + 2 * n), "rmsnorm")
@@ -70,7 +70,7 @@ class Mamba(Component):
             + ctx.elementwise(tokens * di, "ssm_skip")
             + ctx.elementwise(tokens * di, "silu") + ctx.elementwise(tokens * di, "gate"),
             "out_proj": ctx.linear(di, self.dim, self.bias, input_grad=True),
-            "state": Cost(cache=ctx.batch * di * (k - 1 + n)),
+            "state": Cost(cache=ctx.batch * di * (k + n)),
         }
         if self.residual:
             parts["residual"] = ctx.elementwise(tokens * self.dim, "residual")

@@ -7,6 +7,7 @@ Mamba2Mixer runs it without the CUDA kernels (its torch path, the paper's "SSD m
     dt = softplus(dt + dt_bias)              one step size per head (A: one scalar per head)
     y = SSD(x, dt, A, B, C) + D x            heads of head_dim = inner / heads; B and C per group
     out = out_proj(rmsnorm(y * silu(z)))     the norm over each group's inner / groups channels
+                                             (`norm: false`: out_proj(y * silu(z)), as Falcon-H1's)
 
 SSD runs by chunks of `chunk` tokens (the sequence zero-padded to c = ceil(seq_len / chunk)
 of them), five matmuls a layer, each of which FlopCounterMode counts (2 FLOPs a multiply-add):
@@ -20,9 +21,9 @@ elementwise: counted under `full` only, at conventions' constants.
 
 A decode step runs the recurrent form instead, as transformers does for one token against a
 cache: the state (head_dim x state per head) is decayed and updated elementwise and read out
-by one matmul (b·h·head_dim·state multiply-adds); the conv reads the k - 1 inputs kept. The
-cache is batch x ((inner + 2 x groups x state) x (k - 1) + inner x state) values, whatever the
-context.
+by one matmul (b·h·head_dim·state multiply-adds); the conv convolves the k inputs kept and the
+new one (two outputs, as transformers' cache does: conv.py's `causal_conv`). The cache is
+batch x ((inner + 2 x groups x state) x k + inner x state) values, whatever the context.
 
 NB: transformers' torch path upcasts the scan and the gated norm to fp32; the reference build
 here runs them in the activation dtype, so under bf16 training it saves fewer bytes than that
@@ -61,13 +62,19 @@ class Mamba2(Component):
     groups: Size = 1  # n_groups: heads in a group share B and C
     kernel: Size = 4  # d_conv
     chunk: Contracted = 256  # chunk_size: SSD's block length
-    bias: StrictBool = False  # in_proj and out_proj
+    bias: StrictBool = False  # in_proj's, and out_proj's unless out_bias says
+    out_bias: StrictBool | None = None  # out_proj's, where it differs (Falcon-H1's projectors_bias)
+    norm: StrictBool = True  # the gated RMSNorm (its weight); false: the gate alone
     conv_bias: StrictBool = True
     residual: StrictBool = True
 
     @property
     def head_dim(self) -> sympy.Expr:
         return self.inner / self.heads
+
+    @property
+    def out_proj_bias(self) -> bool:
+        return self.bias if self.out_bias is None else self.out_bias
 
     @property
     def conv_dim(self) -> sympy.Expr:
@@ -99,15 +106,15 @@ class Mamba2(Component):
                      + ctx.elementwise(blocks * Q * p, "ssd_combine") + ctx.elementwise(blocks * Q * p, "ssm_skip"))
         parts = {
             "in_proj": ctx.linear(self.dim, di + cd + h, self.bias),
-            # padded on both sides over a sequence; a decode step reads the k - 1 kept inputs instead
-            "conv": conv_cost(ctx, cd, cd, k, T if ctx.decoding else T + k - 1, cd, self.conv_bias, input_grad=True)
+            # padded on both sides over a sequence; a decode step convolves the k kept inputs and the new one
+            "conv": conv_cost(ctx, cd, cd, k, 2 * T if ctx.decoding else T + k - 1, cd, self.conv_bias, input_grad=True)
             + ctx.elementwise(tokens * cd, "silu"),
             "scan": scan,
-            # rmsnorm(y * silu(z)) by group, then its weight
-            "norm": Cost.weights(di) + sum((ctx.elementwise(tokens * di, e) for e in ("silu", "gate", "rmsnorm",
-                                                                                        "affine")), Cost()),
-            "out_proj": ctx.linear(di, self.dim, self.bias, input_grad=True),
-            "state": Cost(cache=b * (cd * (k - 1) + di * n)),
+            # rmsnorm(y * silu(z)) by group, then its weight; or y * silu(z)
+            "norm": Cost.weights(di * int(self.norm)) + sum((ctx.elementwise(tokens * di, e) for e in (
+                "silu", "gate", *("rmsnorm", "affine") * self.norm)), Cost()),
+            "out_proj": ctx.linear(di, self.dim, self.out_proj_bias, input_grad=True),
+            "state": Cost(cache=b * (cd * k + di * n)),
         }
         if self.residual:
             parts["residual"] = ctx.elementwise(tokens * self.dim, "residual")
@@ -124,7 +131,8 @@ class Mamba2(Component):
         of it; so are z and dt), softplus's and clamp's inputs and clamp's output (dt, per head),
         the conv's output over T + k - 1 positions (silu's input) and silu's output (x, B and C
         are views of it), and for the gated norm silu(z), y * silu(z), 1/rms per group, the
-        normalised values and their product with the weight (out_proj's input). Over the padded
+        normalised values and their product with the weight (out_proj's input; without the norm,
+        silu(z) and y * silu(z) alone). Over the padded
         length P = c·Q: x for the skip, and the scan's output y. Per (batch, chunk, head) block:
         the copies `mm` makes of the matmuls' operands (C twice, B and the decayed B once, Q x
         state each; x twice, Q x head_dim; the masked scores, Q x Q; the carried states, head_dim
@@ -137,7 +145,7 @@ class Mamba2(Component):
                                        self.groups, self.kernel, self.conv_dim)
         c, Q, p = self.chunks(ctx), self.chunk, self.head_dim
         P, blocks = c * Q, b * c * h
-        tokens = b * T * (di + cd + h + 3 * h + cd + 4 * di + g)
+        tokens = b * T * (di + cd + h + 3 * h + cd + (4 * di + g if self.norm else 2 * di))
         padded = 2 * b * P * di
         per_block = 5 * Q * n + 3 * Q * p + 3 * Q * Q + n * p + 2 * Q
         carry = b * h * (2 * (c + 1) ** 2 + (c + 1) * p * n)
@@ -151,11 +159,11 @@ class Mamba2(Component):
 
         d, di, h, n, g, k, Q = (b.int(x) for x in (self.dim, self.inner, self.heads, self.state, self.groups,
                                                    self.kernel, self.chunk))
-        p, cd, residual = di // h, di + 2 * g * n, self.residual
+        p, cd, residual, norm = di // h, di + 2 * g * n, self.residual, self.norm
         mods = {
             "in_proj": nn.Linear(d, di + cd + h, bias=self.bias),
             "conv": nn.Conv1d(cd, cd, k, groups=cd, padding=k - 1, bias=self.conv_bias),
-            "out_proj": nn.Linear(di, d, bias=self.bias),
+            "out_proj": nn.Linear(di, d, bias=self.out_proj_bias),
         }
 
         def forward(m, u, state):
@@ -178,9 +186,10 @@ class Mamba2(Component):
             if cache is not None:
                 cache["ssm"] = last
             y = y.reshape(B, T, di) * F.silu(z)
-            grouped = y.view(B, T, g, di // g)
-            y = (grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + 1e-6)).view(B, T, di)
-            out = m.out_proj(m.norm * y)
+            if norm:
+                grouped = y.view(B, T, g, di // g)
+                y = m.norm * (grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + 1e-6)).view(B, T, di)
+            out = m.out_proj(y)
             return u + out if residual else out
 
         def segsum(a):
@@ -234,5 +243,6 @@ class Mamba2(Component):
         part.dt_bias = nn.Parameter(torch.zeros(h))
         part.A_log = nn.Parameter(torch.zeros(h))
         part.D = nn.Parameter(torch.ones(h))
-        part.norm = nn.Parameter(torch.ones(di))
+        if norm:
+            part.norm = nn.Parameter(torch.ones(di))
         return part

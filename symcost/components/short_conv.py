@@ -20,7 +20,7 @@ from pydantic import StrictBool
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
-from .conv import conv_cost
+from .conv import causal_conv, conv_cost
 
 
 class ShortConv(Component):
@@ -66,19 +66,10 @@ class ShortConv(Component):
         }
 
         def forward(m, u, state):
-            T = u.shape[1]
             kept = state.get("kv")
             cache = kept.setdefault(m, {}) if kept is not None else None
             gate_b, gate_c, x = m.in_proj(u).transpose(-1, -2).chunk(3, dim=-2)  # (B, d, T) each
-            h = gate_b * x
-            if cache is not None and T == 1:  # the k kept inputs (zeros before any) and this one: two outputs
-                window = torch.cat((cache.get("conv", h.new_zeros(h.shape[0], d, k)), h), dim=-1)
-                cache["conv"] = window[..., 1:]
-                h = F.conv1d(window, m.conv.weight, m.conv.bias, groups=d)[..., -1:]
-            else:
-                if cache is not None:  # transformers keeps the last k inputs, zeros before the first
-                    cache["conv"] = F.pad(h, (max(k - T, 0), 0))[..., -k:]
-                h = m.conv(h)[..., :T]
+            h = causal_conv(m.conv, gate_b * x, cache)
             out = m.out_proj((gate_c * h).transpose(-1, -2).contiguous())
             return u + out if residual else out
 

@@ -1,5 +1,5 @@
 """State-space layers and their hybrids: Mamba, Mamba-2 (SSD), and the models that mix them with
-attention (Bamba, Granite 4.0, Jamba)."""
+attention (Bamba, Granite 4.0, Jamba, Nemotron-H, Falcon-H1)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from .heads import _decoder_head
 from .llama import _granite_note
 from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
-from .writer import Writer, _capped_seq_len, _flow, _runs
+from .writer import Writer, _capped_seq_len, _flow, _parallel_block, _runs
 
 
 # the config fields of a Mamba layer: expand, d_state, d_conv, dt rank, projection and conv biases
@@ -340,4 +340,67 @@ def _nemotron_h(c: Config, w: Writer) -> None:
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     _runs(w, blocks, lambda kind: (norm, mixers[kind]), lambda kind: {"mamba": "Mamba-2"}.get(kind, kind), "n_layers")
     w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+# Falcon-H1's µP multipliers: each one elementwise multiply of a layer's input or output (ssm_multipliers: a
+# constant vector over the Mamba-2 in_proj's output), so no count under pytorch
+FALCON_H1_SCALES = ("embedding_multiplier", "lm_head_multiplier", "mlp_multipliers", "key_multiplier",
+                    "attention_in_multiplier", "attention_out_multiplier", "ssm_in_multiplier", "ssm_out_multiplier",
+                    "ssm_multipliers")
+
+
+def _falcon_h1(c: Config, w: Writer) -> None:
+    """Falcon-H1: every layer a Mamba-2 mixer and grouped-query attention side by side on one RMSNorm, their
+    outputs added to the stream, then a gated MLP on its own norm. The mixer's width is mamba_d_ssm (its
+    config class's 1024 when the file leaves it out; expand x hidden_size when it is null), its gated norm
+    optional (mamba_rms_norm), out_proj's bias projectors_bias apart from in_proj's mamba_proj_bias."""
+    hidden, heads = c.int("hidden_size"), c.int("num_attention_heads")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    w.dim("n_heads", heads, "num_attention_heads")
+    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    w.dim("d_head", c.int("head_dim", hidden // heads), "head_dim" if c.get("head_dim") else "hidden_size / heads")
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    expand = c.int("mamba_expand", 2)
+    inner = expand * hidden if "mamba_d_ssm" in c.data and c.data["mamba_d_ssm"] is None else c.int("mamba_d_ssm", 1024)
+    n = c.int("mamba_n_heads", 128)
+    auto = c.get("mamba_d_head", "auto") == "auto"
+    head = inner // n if auto else c.int("mamba_d_head")
+    if n * head != inner:
+        raise c.error("mamba_n_heads", f"{n} heads of mamba_d_head {head} disagree with the mixer's width {inner}")
+    w.dim("d_inner", inner, "mamba_d_ssm" if c.get("mamba_d_ssm") else f"mamba_expand {expand} x hidden_size")
+    w.dim("n_mamba_heads", n, "mamba_n_heads")
+    for name, key, default in (("n_groups", "mamba_n_groups", 1), ("d_state", "mamba_d_state", 256),
+                               ("d_conv", "mamba_d_conv", 4), ("chunk", "mamba_chunk_size", 256)):
+        w.dim(name, c.int(key, default), key)
+    c.expect("hidden_act", ("silu",), "silu")
+    norm = c.flag("mamba_rms_norm", False)
+    if norm and c.flag("mamba_norm_before_gate", True):
+        w.note("the Mamba-2 mixer's RMSNorm precedes its gate (mamba_norm_before_gate): the same counts; bytes "
+               "saved for backward as the reference build keeps them, the gate first")
+    c.get("mamba_norm_before_gate")
+    w.note(f"Falcon-H1's µP multipliers ({', '.join(k for k in FALCON_H1_SCALES if c.get(k) is not None)}) are "
+           "not written: each is one elementwise multiply (no count under pytorch; a few per token under `full`)")
+    for key in ("time_step_limit", "num_logits_to_keep", "rms_norm_eps"):
+        c.get(key)  # dt's clamp, how many logits generation keeps, numerics: no count changes
+    # fields of TII's files that transformers' model never reads (every layer has both mixers and the MLP)
+    c.unused.update({"attn_layer_indices", "mamba_use_mlp"})
+    mixer = "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
+                                "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk",
+                                "bias": c.flag("mamba_proj_bias", False), "out_bias": c.flag("projectors_bias", False),
+                                "conv_bias": c.flag("mamba_conv_bias", True), "norm": norm, "residual": False})
+    attention = "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       "head_dim": "d_head", "causal": True, "bias": c.flag("attention_bias", False),
+                                       "residual": False})
+    mlp = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": "silu", "gated": True,
+                           "bias": c.flag("mlp_bias", False)})
+    rmsnorm = "rmsnorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_head}")
+    _parallel_block(w, rmsnorm, mixer, attention, separate=False, after=(rmsnorm, mlp))
+    w.layer(rmsnorm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))

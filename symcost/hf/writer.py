@@ -70,15 +70,16 @@ def _flow(fields: dict) -> str:
     return "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()) + "}"
 
 
-def _parallel_block(w: Writer, norm: str, attention: str, mlp: str, separate: bool) -> None:
+def _parallel_block(w: Writer, norm: str, attention: str, mlp: str, separate: bool, after: tuple[str, ...] = ()) -> None:
     """`repeat: n_layers` of x + attn(ln x) + mlp(ln x) (or, `separate`, a norm per branch): a
-    residual block around a residual block whose shortcut is the MLP."""
+    residual block around a residual block whose shortcut is the MLP (or whatever `mlp` is: Falcon-H1's
+    attention beside its Mamba-2 mixer); then the layers `after`."""
     branches = ([norm] * separate + [attention], [norm] * separate + [mlp])
     w.block("repeat: n_layers", ())
     w.layers += ["      " + line for line in (
         "- residual:", *([f"    - {norm}   # one norm read by both branches"] * (not separate)),
         "    - residual:", *(f"        - {x}" for x in branches[0]),
-        "      shortcut:", *(f"        - {x}" for x in branches[1]))]
+        "      shortcut:", *(f"        - {x}" for x in branches[1]), *(f"- {x}" for x in after))]
 
 
 def _trunk(c: Config, w: Writer, hidden: tuple[str, ...], layers: tuple[str, ...], heads: tuple[str, ...]) -> int:

@@ -1,8 +1,10 @@
 """Mamba's selective state-space layer: parameters, FLOPs (forward and backward) and the bytes
 saved for backward equal PyTorch's at drawn sizes, and the closed forms are linear in seq_len
-where attention is quadratic. (Against transformers' MambaForCausalLM: test_hf.py; its decode
-step: test_memory_inference.py.)"""
+where attention is quadratic; its cache after a prompt and a decode step equals transformers'.
+(Against transformers' MambaForCausalLM on meta: test_hf.py; the reference build's decode step:
+test_memory_inference.py.)"""
 
+import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -46,7 +48,21 @@ layers:
     forward = m.total.forward
     T = next(s for s in forward.free_symbols if s.name == "seq_len")
     assert sympy.degree(sympy.expand(forward), T) == 1
-    # the recurrent state a decoder keeps: batch x inner x (kernel - 1 + state), whatever the context
+    # the recurrent state a decoder keeps: batch x inner x (kernel + state), whatever the context
     at = lambda n: symcost.memory(m.spec, {"seq_len": n}).to_dict()["bytes"]
-    assert at(4096)["kv_cache_bytes"] == at(8)["kv_cache_bytes"] == 2 * 128 * (3 + 16)  # a bf16 state
+    assert at(4096)["kv_cache_bytes"] == at(8)["kv_cache_bytes"] == 2 * 128 * (4 + 16)  # a bf16 state, k = 4 inputs
     assert at(4096)["kv_bytes_per_token"] == 0
+
+
+def test_prefill_step_and_cache_equal_transformers_on_the_cpu():
+    """MambaForCausalLM on the CPU keeps k conv inputs and the state; a decode step convolves the k kept inputs
+    and the new one: its counts and cache after a prompt and a step equal the formulas."""
+    T = pytest.importorskip("transformers")
+    from conftest import assert_prefill_and_step_match
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+
+    config = T.MambaConfig(hidden_size=16, num_hidden_layers=2, state_size=4, expand=2, conv_kernel=3,
+                           vocab_size=40).to_dict()
+    model = build(config, "cpu").eval().requires_grad_(False)
+    assert_prefill_and_step_match(model, symcost.loads(import_config(config)), 2, 6, 40)

@@ -1,7 +1,8 @@
 """Mamba-2's SSD layer: parameters and FLOPs equal transformers' Mamba2ForCausalLM (its torch
 path) and the reference build's at drawn sizes, with sequences cut into chunks evenly or not;
 the bytes saved for backward equal PyTorch's; sizes the counter counts otherwise are refused.
-(Its decode step and state: test_memory_inference.py; the shipped spec: test_verify.py.)"""
+Bamba's and Falcon-H1's caches after a prompt and a decode step equal transformers'. (The reference
+build's decode step and state: test_memory_inference.py; the shipped spec: test_verify.py.)"""
 
 import re
 
@@ -18,10 +19,10 @@ from symcost.hf import import_config
 T = pytest.importorskip("transformers")
 
 
-def spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias=False, conv_bias=True):
-    return block_spec(d, n, b, f"mamba2: {{dim: {d}, inner: {inner}, heads: {heads}, state: {state}, groups: {groups}, "
-                               f"kernel: {kernel}, chunk: {chunk}, bias: {str(bias).lower()}, "
-                               f"conv_bias: {str(conv_bias).lower()}}}")
+def spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias=False, conv_bias=True, **more):
+    fields = {"dim": d, "inner": inner, "heads": heads, "state": state, "groups": groups, "kernel": kernel,
+              "chunk": chunk, "bias": bias, "conv_bias": conv_bias, **more}
+    return block_spec(d, n, b, "mamba2: {" + ", ".join(f"{k}: {str(v).lower()}" for k, v in fields.items()) + "}")
 
 
 @st.composite
@@ -34,18 +35,21 @@ def layouts(draw):
 
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(layout=layouts(), d=st.integers(1, 8), state=st.integers(2, 5), kernel=st.integers(1, 4),
-       chunk=st.integers(2, 6), n=st.integers(1, 14), b=st.integers(1, 3), bias=st.booleans(), conv_bias=st.booleans())
-def test_counts_and_saved_bytes_equal_pytorch_at_drawn_sizes(layout, d, state, kernel, chunk, n, b, bias, conv_bias):
+       chunk=st.integers(2, 6), n=st.integers(1, 14), b=st.integers(1, 3), bias=st.booleans(), conv_bias=st.booleans(),
+       out_bias=st.booleans(), norm=st.booleans())
+def test_counts_and_saved_bytes_equal_pytorch_at_drawn_sizes(layout, d, state, kernel, chunk, n, b, bias, conv_bias,
+                                                              out_bias, norm):
+    """With the gated norm or the gate alone (Falcon-H1's), out_proj's bias apart from in_proj's."""
     heads, head_dim, groups = layout
     inner = heads * head_dim
-    s = spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias, conv_bias)
+    s = spec(d, inner, heads, state, groups, kernel, chunk, n, b, bias, conv_bias, out_bias=out_bias, norm=norm)
     report = symcost.verify(s, backward=True, device="cpu")
     assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
     row = next(r for r in report.rows if r.kind == "mamba2")
     conv = inner + 2 * groups * state
     # in_proj (z, x, B, C, dt), the depthwise conv, dt_bias, A_log and D, the gated norm, out_proj
     assert row.symbolic["params"] == (d * (inner + conv + heads) + (inner + conv + heads) * bias + conv * kernel
-                                      + conv * conv_bias + 3 * heads + inner + inner * d + d * bias)
+                                      + conv * conv_bias + 3 * heads + inner * norm + inner * d + d * out_bias)
     for dtype in ("fp32", "bf16"):
         assert symcost.verify_memory(s, dtype=dtype).match
 
@@ -226,3 +230,44 @@ def test_nemotron_h_refusals(change, fragment):
               "vocab_size": 40, "hybrid_override_pattern": "M-M*-"} | change
     with pytest.raises(SpecError, match=re.escape(fragment)):
         import_config(config, "config.json")
+
+
+def test_bamba_prefill_step_and_caches_equal_transformers_on_the_cpu():
+    """A Mamba-2 layer and an attention layer through BambaForCausalLM on the CPU: the cache keeps k conv inputs
+    (zeros before the first) and the state, and a decode step convolves the k kept and the new one, as the
+    formulas say."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.measure.hf import build
+
+    config = T.BambaConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                           intermediate_size=24, vocab_size=40, attn_layer_indices=[1], mamba_n_heads=4,
+                           mamba_d_state=3, mamba_chunk_size=4, mamba_n_groups=2).to_dict()
+    model = build(config, "cpu").eval().requires_grad_(False)
+    assert_prefill_and_step_match(model, symcost.loads(import_config(config)), 2, 7, 40)
+
+
+@pytest.mark.slow  # comparisons with transformers: in the full suite
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(norm=st.booleans(), before=st.booleans(), width=st.sampled_from([None, 24, 32]), biases=st.tuples(*[
+    st.booleans()] * 4), heads=st.sampled_from([1, 2]), layers=st.integers(1, 2), n=st.integers(4, 9),
+    b=st.integers(1, 2))
+def test_falcon_h1_equal_to_transformers_at_drawn_sizes(norm, before, width, biases, heads, layers, n, b):
+    """Falcon-H1's layers (a Mamba-2 mixer beside attention on one norm, then a gated MLP), its mixer's gated
+    norm on or off, its width given or expand x hidden_size, every bias switch: parameters and forward FLOPs
+    against FalconH1ForCausalLM on meta (its causal mask written out), per layer type too; then on the CPU a
+    prompt of n tokens and a decode step: FlopCounterMode's counts and the caches equal the formulas."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.measure.hf import build
+    from symcost.measure.verify import verify_hf
+
+    proj, projectors, attention, mlp = biases
+    config = T.FalconH1Config(hidden_size=16, num_hidden_layers=layers, num_attention_heads=2 * heads,
+                              num_key_value_heads=heads, head_dim=8, intermediate_size=24, vocab_size=40,
+                              mamba_d_ssm=width, mamba_n_heads=4, mamba_d_state=3, mamba_n_groups=2,
+                              mamba_chunk_size=4, mamba_rms_norm=norm, mamba_norm_before_gate=before,
+                              mamba_proj_bias=proj, projectors_bias=projectors, attention_bias=attention,
+                              mlp_bias=mlp, key_multiplier=0.5, ssm_multipliers=[0.5, 1.0, 2.0, 1.0, 1.0]).to_dict()
+    s = symcost.loads(import_config(config, "falcon_h1.json"))
+    report = verify_hf(s, config, {"seq_len": n, "batch": b})
+    assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
+    assert_prefill_and_step_match(build(config, "cpu").eval().requires_grad_(False), s, b, n, 40)

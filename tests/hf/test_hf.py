@@ -223,6 +223,12 @@ PUBLISHED = {
         num_attention_heads=32, num_key_value_heads=8, head_dim=128, intermediate_size=21504, mamba_num_heads=128,
         mamba_head_dim=64, n_groups=8, ssm_state_size=128, conv_kernel=4, chunk_size=128, vocab_size=131072,
         max_position_embeddings=8192, tie_word_embeddings=False), None),
+    "falcon_h1": (lambda: T.FalconH1Config(  # tiiuae/Falcon-H1-Tiny-90M-Base's published config (its chunk: the
+        hidden_size=512, intermediate_size=768, num_hidden_layers=24, num_attention_heads=8,  # 0.5B's, 128)
+        num_key_value_heads=2, head_dim=64, vocab_size=32768, max_position_embeddings=262144, tie_word_embeddings=True,
+        mamba_d_ssm=768, mamba_n_heads=24, mamba_d_head=32, mamba_d_state=64, mamba_n_groups=1, mamba_d_conv=4,
+        mamba_chunk_size=128, mamba_conv_bias=True, mamba_proj_bias=False, mamba_rms_norm=False,
+        mamba_norm_before_gate=False, projectors_bias=False, attention_bias=False, mlp_bias=False), None),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
@@ -404,6 +410,9 @@ def test_active_params_from_the_modules(family, top_k):
         ("glm_moe_dsa", {"indexer_types": ["full", "shared"] * 39}, "indexer_types: expected 'full' for every layer"),
         ("lfm2", {"layer_types": None, "full_attn_idxs": [2, 16]}, "full_attn_idxs: expected layer indices from 0 to 15"),
         ("lfm2", {"layer_types": ["conv"] * 15}, "layer_types: expected 16 layer types, each one of conv, full_attention"),
+        ("falcon_h1", {"mamba_n_heads": 25}, "mamba_n_heads: 25 heads of mamba_d_head 32 disagree with the mixer's "
+                                             "width 768"),
+        ("falcon_h1", {"hidden_act": "gelu"}, "hidden_act: 'gelu' is not supported"),
     ],
 )
 def test_refuses_what_it_does_not_understand(family, change, fragment):
@@ -485,6 +494,8 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     ("gemma3", {}, "# NB: an image's tokens attend to each other both ways"),
     ("gemma", {}, "# NB: the embeddings are multiplied by sqrt(d_model)"),
     ("cohere", {}, "# NB: the logits are multiplied by logit_scale"),
+    ("falcon_h1", {}, "# NB: Falcon-H1's µP multipliers (embedding_multiplier, lm_head_multiplier"),
+    ("falcon_h1", {"mamba_rms_norm": True, "mamba_norm_before_gate": True}, "# NB: the Mamba-2 mixer's RMSNorm precedes"),
     ("bart", {"scale_embedding": True}, "# NB: the embeddings are multiplied by sqrt(d_model) (scale_embedding"),
 ])
 def test_elementwise_work_the_spec_does_not_write_is_noted_at_its_top(family, fields, note):
