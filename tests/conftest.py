@@ -73,6 +73,35 @@ def cache_bytes(cache) -> int:
     return held
 
 
+def kernel_minus_pytorch(d: int, n: int, batch: int, layer: str) -> int:
+    """Forward FLOPs of the one layer of a block_spec under `kernel` less those under `pytorch`."""
+    import symcost
+
+    s = block_spec(d, n, batch, layer)
+    kind = layer.split(":")[0]
+    rule = lambda convention: next(v["forward"] for node, v in symcost.evaluate(symcost.derive(s, convention))
+                                   .components if node.kind == kind)
+    return rule("kernel") - rule("pytorch")
+
+
+def measured_layer(layer, x):
+    """FlopCounterMode's forward and backward counts of a layer (transformers' own) run on x, the bytes of
+    the distinct storages its forward saves (parameters aside), and its parameters."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from symcost.measure.saved import Ledger
+
+    ledger = Ledger(layer)
+    with FlopCounterMode(display=False) as forward:
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: ledger.add(t, "layer") or t, lambda t: t):
+            out = layer(x)
+    with FlopCounterMode(display=False) as backward:
+        out.sum().backward()
+    return (sum(p.numel() for p in layer.parameters()), forward.get_total_flops(), backward.get_total_flops(),
+            ledger.per_path["layer"])
+
+
 def assert_prefill_and_step_match(model, spec, batch: int, n: int, vocab: int) -> None:
     """A prompt of n tokens, then one decode step, through transformers' `model` (fp32, on the CPU, no gradients):
     the cache after each holds exactly the bytes the spec's formulas say, and FlopCounterMode's counts of both

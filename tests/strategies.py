@@ -101,6 +101,20 @@ def qwen3_next_sizes(draw):
 
 
 @st.composite
+def kimi_linear_sizes(draw):
+    """Kimi Linear: KDA layers (head size >= 2) and latent attention without positions, a dense first layer then
+    MoE layers with a shared expert; sequences of one to two chunks of 64."""
+    experts = draw(st.integers(1, 4))
+    return dict(d_model=draw(st.integers(1, 8)), n_heads=draw(st.integers(1, 2)), kv_lora_rank=draw(st.integers(1, 4)),
+                qk_nope_dim=draw(st.integers(1, 3)), qk_rope_dim=draw(st.integers(1, 3)),
+                v_head_dim=draw(st.integers(1, 3)), n_kda_heads=draw(st.integers(1, 2)), d_kda_head=draw(st.integers(2, 3)),
+                d_conv=draw(st.integers(1, 4)), d_ff=draw(st.integers(1, 6)), d_expert=draw(st.integers(1, 4)),
+                n_experts=experts, top_k=draw(st.integers(1, experts)), n_shared=draw(st.integers(1, 2)),
+                n_groups=draw(st.integers(1, 2)), vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 70)),
+                batch=draw(st.integers(1, 2)))
+
+
+@st.composite
 def transformer_base_sizes(draw):
     heads, _, _, d_model = draw(heads_and_width())
     return dict(d_model=d_model, n_heads=heads, n_layers=draw(st.integers(1, 2)), d_ff=draw(st.integers(1, 20)),
@@ -176,6 +190,7 @@ STRATEGIES = {
     "gpt_oss": local_moe_sizes("window", 2),
     "llama4_scout": local_moe_sizes("chunk", 4),
     "qwen3_next": qwen3_next_sizes(),
+    "kimi_linear": kimi_linear_sizes(),
     "transformer_base": transformer_base_sizes(),
     "resnet50": resnet_sizes(),
     "vit_b16": vit_sizes(),

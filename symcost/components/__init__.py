@@ -54,6 +54,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "mamba": ("mamba", "Mamba"),
     "mamba2": ("mamba2", "Mamba2"),
     "gated_deltanet": ("gated_deltanet", "GatedDeltaNet"),
+    "kda": ("kda", "KDA"),
     "short_conv": ("short_conv", "ShortConv"),
 }
 

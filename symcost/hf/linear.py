@@ -128,3 +128,86 @@ def _lfm2(c: Config, w: Writer) -> None:
           lambda is_full: "attention" if is_full else "short convolution", "n_layers")
     w.layer(norm)
     _decoder_head(c, w, c.flag(_alias(c, "tie_word_embeddings", "tie_embedding"), True))
+
+
+def _kimi_linear(c: Config, w: Writer) -> None:
+    """Kimi Linear: Kimi Delta Attention layers (`kda`) and, where layer_types say (or linear_attn_config's 1-based
+    full_attn_layers), DeepSeek's latent attention without positions (NoPE: transformers rotates nothing); a SwiGLU
+    MLP after the first first_k_dense_replace layers (or as mlp_layer_types say), a MoE of sigmoid-routed experts
+    and shared experts after the others; each run of like layers a repeat."""
+    n = c.int("num_hidden_layers")
+    kda = c.sub("linear_attn_config")  # the published files' own block: sizes and 1-based layer lists
+    if kda.get("use_full_rank_gate", False) is not False:
+        raise kda.error("use_full_rank_gate", "a full-rank KDA gate is not what transformers' KimiLinear builds "
+                                              "(its gates are low-rank)")
+    kda.unused.update({"gate_lower_bound"})
+    types = c.get("layer_types")
+    if types is not None:
+        full = _layer_types(c, types, n, LINEAR_TYPES)
+    elif kda.get("full_attn_layers") is not None:
+        given = {i - 1 for i in kda.get("full_attn_layers")} if isinstance(kda.get("full_attn_layers"), list) else None
+        if given is None or not all(isinstance(i, int) and 0 <= i < n for i in given):
+            raise kda.error("full_attn_layers", f"expected 1-based layer numbers from 1 to {n}, got "
+                                                f"{kda.get('full_attn_layers')!r}")
+        listed = kda.get("kda_layers")
+        if listed is not None and sorted(listed) != [i + 1 for i in range(n) if i not in given]:
+            raise kda.error("kda_layers", "expected every layer full_attn_layers does not name, 1-based")
+        full = [i in given for i in range(n)]
+    else:
+        full = [i > 0 and i % 4 == 0 for i in range(n)]  # KimiLinearConfig's default
+    dense_first = c.int("first_k_dense_replace", 1) if c.get("mlp_layer_types") is None else None
+    mlp_types = c.get("mlp_layer_types", ["dense"] * dense_first + ["sparse"] * (n - dense_first)
+                      if dense_first is not None else None)
+    if not isinstance(mlp_types, list) or len(mlp_types) != n or any(t not in ("dense", "sparse") for t in mlp_types):
+        raise c.error("mlp_layer_types", f"expected {n} MLP types, each one of dense, sparse; got {mlp_types!r}")
+    c.expect("moe_layer_freq", (1, None))  # transformers' model reads only first_k_dense_replace
+    c.expect("moe_router_activation_func", ("sigmoid", None))
+    heads = c.int("num_attention_heads")
+    c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("kv_lora_rank", "kv_lora_rank"), ("qk_nope_dim", "qk_nope_head_dim"),
+                 ("qk_rope_dim", "qk_rope_head_dim"), ("v_head_dim", "v_head_dim")])
+    c.get("qk_head_dim"), c.get("head_dim")  # derived in the config: nope + rope, and rope
+    mla = {"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "qk_nope_dim": "qk_nope_dim",
+           "qk_rope_dim": "qk_rope_dim", "v_head_dim": "v_head_dim", "bias": c.flag("attention_bias", False),
+           "causal": True}
+    if c.get("q_lora_rank") is not None:
+        w.dim("q_lora_rank", c.int("q_lora_rank"), "q_lora_rank")
+        mla["q_lora_rank"] = "q_lora_rank"
+    c.get("mla_use_nope")  # transformers' latent attention rotates nothing, whatever it says
+    for name, key, nested in (("n_kda_heads", "linear_num_heads", "num_heads"), ("d_kda_head", "linear_head_dim",
+                                                                                  "head_dim"),
+                              ("d_conv", "linear_conv_kernel_dim", "short_conv_kernel_size")):
+        given = kda.get(nested)  # the file's block first, as transformers reads it
+        w.dim(name, kda.int(nested) if given is not None else c.int(key, {"n_kda_heads": 32, "d_kda_head": 128,
+                                                                           "d_conv": 4}[name]),
+              f"linear_attn_config.{nested}" if given is not None else key)
+        c.get(key)
+    act = _act(c)
+    _dims(c, w, [("d_ff", "intermediate_size", "intermediate_size (dense layers)"),
+                 ("d_expert", "moe_intermediate_size"),
+                 ("n_experts", _alias(c, "num_experts", "num_local_experts")),
+                 ("top_k", _alias(c, "num_experts_per_token", "num_experts_per_tok")),
+                 ("n_shared", _alias(c, "num_shared_experts", "n_shared_experts"),
+                  "num_shared_experts: one MLP of n_shared x d_expert"), ("vocab", "vocab_size")])
+    for key in ("routed_scaling_factor", "num_expert_group", "n_group", "topk_group", "moe_renormalize",
+                "norm_topk_prob", "rms_norm_eps", "pretraining_tp"):
+        c.get(key)  # routing's weights and groups, numerics: no count changes
+    length = c.int(_alias(c, "model_max_length", "max_position_embeddings"), 1048576)
+    w.dim("seq_len", min(length, 4096), f"a 4096-token pass (model_max_length {length:,} is longer)" if length > 4096
+          else "model_max_length: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    norm = "rmsnorm: {dim: d_model}"
+    mixers = {True: f"mla: {_flow(mla)}",
+              False: "kda: " + _flow({"dim": "d_model", "heads": "n_kda_heads", "head_dim": "d_kda_head",
+                                      "kernel": "d_conv"})}
+    feeds = {"dense": "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True}),
+             "sparse": "moe: " + _flow({"dim": "d_model", "hidden": "d_expert", "experts": "n_experts",
+                                        "top_k": "top_k", "activation": act, "gated": True, "shared_experts": 1,
+                                        "shared_hidden": "n_shared * d_expert"})}
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    _runs(w, list(zip(full, mlp_types)), lambda kind: [norm, mixers[kind[0]], norm, feeds[kind[1]]],
+          lambda kind: ("latent attention" if kind[0] else "KDA") + (", MLP" if kind[1] == "dense" else ", MoE"),
+          "n_layers")
+    w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))

@@ -49,7 +49,7 @@ NAMES = {
 }
 # module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
-           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
+           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
            ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
            ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))
 
@@ -96,6 +96,8 @@ def kind_of(name: str, module) -> str | None:
     by_class = next((k for end, k in CLASSES if cls.endswith(end)), None)
     if kind == "mlp" and (by_class == "moe" or any(is_experts(m) for m in module.modules())):
         return "moe"  # a MoE block where a layer's MLP sits
+    if kind == "attention" and by_class is not None:
+        return by_class  # a linear layer where attention sits (Kimi Linear's KDA is its layers' self_attn)
     return kind or by_class
 
 
@@ -197,7 +199,7 @@ def parameters(config: dict) -> HFCounts:
 
 # families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
 # measured with the causal mask written out, which they pass by
-MASKED_4D = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1")
+MASKED_4D = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1", "kimi_linear")
 
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import block_spec
+from conftest import block_spec, kernel_minus_pytorch, measured_layer
 from symcost.errors import SpecError
 from symcost.evaluate import dim_values
 from symcost.memory import saved_bytes
@@ -44,26 +44,6 @@ def test_counts_and_saved_bytes_equal_pytorch_at_drawn_sizes(d, hk, r, dk, dv, k
         assert symcost.verify_memory(s, dtype=dtype).match
 
 
-def measured_layer(config, x):
-    """FlopCounterMode's forward and backward counts of transformers' layer, and the bytes of the distinct
-    storages its forward saves (parameters aside)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from symcost.measure.saved import Ledger
-
-    from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextGatedDeltaNet
-
-    layer = Qwen3NextGatedDeltaNet(config, 0).to(x.dtype)
-    ledger = Ledger(layer)
-    with FlopCounterMode(display=False) as forward:
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: ledger.add(t, "layer") or t, lambda t: t):
-            out = layer(x)
-    with FlopCounterMode(display=False) as backward:
-        out.sum().backward()
-    return (sum(p.numel() for p in layer.parameters()), forward.get_total_flops(), backward.get_total_flops(),
-            ledger.per_path["layer"])
-
-
 @pytest.mark.slow  # the quick half keeps the reference build's tests; these in the full suite
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(**sizes, bf16=st.booleans())
@@ -76,9 +56,11 @@ def test_equal_to_transformers_qwen3_next_gated_deltanet(d, hk, r, dk, dv, k, Q,
     config = T.Qwen3NextConfig(hidden_size=d, linear_num_key_heads=hk, linear_num_value_heads=hk * r,
                                linear_key_head_dim=dk, linear_value_head_dim=dv, linear_conv_kernel_dim=k,
                                num_hidden_layers=1, layer_types=["linear_attention"])
+    from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextGatedDeltaNet
+
     dtype = torch.bfloat16 if bf16 else torch.float32
     x = torch.randn(b, n, d, dtype=dtype, requires_grad=True)
-    params, forward, backward, saved = measured_layer(config, x)
+    params, forward, backward, saved = measured_layer(Qwen3NextGatedDeltaNet(config, 0).to(dtype), x)
     derivation = symcost.derive(spec(d, hk, r, dk, dv, k, 64, n, b))
     node, ours = next((node, v) for node, v in symcost.evaluate(derivation).components if node.kind == "gated_deltanet")
     assert (ours["params"], ours["forward"], ours["backward"]) == (params, forward, backward)
@@ -96,10 +78,7 @@ def test_the_kernel_convention_adds_the_triangular_solves_by_hand():
     layer = ("gated_deltanet: {dim: 2048, key_heads: 16, value_heads: 32, key_dim: 128, value_dim: 128, "
              "kernel: 4}")
     for n, b, more in ((4096, 1, 2_113_929_216), (100, 3, 198_180_864)):
-        s = block_spec(2048, n, b, layer)
-        rule = lambda convention: next(v["forward"] for node, v in symcost.evaluate(symcost.derive(s, convention))
-                                       .components if node.kind == "gated_deltanet")
-        assert rule("kernel") - rule("pytorch") == more
+        assert kernel_minus_pytorch(2048, n, b, layer) == more
 
 
 def test_key_heads_must_divide_value_heads_and_a_chunk_holds_two_tokens():

@@ -229,6 +229,14 @@ PUBLISHED = {
         mamba_d_ssm=768, mamba_n_heads=24, mamba_d_head=32, mamba_d_state=64, mamba_n_groups=1, mamba_d_conv=4,
         mamba_chunk_size=128, mamba_conv_bias=True, mamba_proj_bias=False, mamba_rms_norm=False,
         mamba_norm_before_gate=False, projectors_bias=False, attention_bias=False, mlp_bias=False), None),
+    "kimi_linear": (lambda: T.KimiLinearConfig(  # moonshotai/Kimi-Linear-48B-A3B-Instruct: 48B, 3B active (its card)
+        hidden_size=2304, num_hidden_layers=27, num_attention_heads=32, num_key_value_heads=32, kv_lora_rank=512,
+        q_lora_rank=None, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, intermediate_size=9216,
+        moe_intermediate_size=1024, num_experts=256, num_experts_per_token=8, num_shared_experts=1, vocab_size=163840,
+        linear_num_heads=32, linear_head_dim=128, linear_conv_kernel_dim=4, tie_word_embeddings=False,
+        mlp_layer_types=["dense"] + ["sparse"] * 26,
+        layer_types=["full_attention" if i in (3, 7, 11, 15, 19, 23, 26) else "linear_attention" for i in range(27)]),
+        49_122_675_072),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
