@@ -6,11 +6,11 @@
   is counted in full, as the kernels multiply the whole score matrix.
 - macs: multiply-accumulates (the fvcore / ptflops / thop habit) = pytorch / 2.
 - kernel: the matmul FLOPs a fused kernel needs: pytorch's, with causal attention counted over the
-  n(n+1)/2 scores the mask keeps (a window's kept pairs too), as FlashAttention skips masked
-  blocks (it computes the diagonal's blocks whole: a little more), and the work of chunked linear
-  attention that its reference runs uncounted (Gated DeltaNet's triangular solves,
-  components/gated_deltanet.py; KDA's elementwise Q x Q products and triangle inversion,
-  components/kda.py) — the floor serve's time bounds divide by the peak.
+  n(n+1)/2 scores the mask keeps (a window's kept pairs too; lightning attention's in-block pairs),
+  as FlashAttention skips masked blocks (it computes the diagonal's blocks whole: a little more),
+  and the work of chunked linear attention that its reference runs uncounted (Gated DeltaNet's
+  triangular solves, components/gated_deltanet.py; KDA's elementwise Q x Q products and triangle
+  inversion, components/kda.py) — the floor serve's time bounds divide by the peak.
 - full: pytorch plus elementwise work at the per-element constants in ELEMENTWISE, and
   causal attention counted as the n(n+1)/2 scores that matter. Backward elementwise
   work is taken as 2x forward (one pass for each of the gradient's reads and writes);

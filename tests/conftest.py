@@ -62,7 +62,8 @@ def block_spec(d: int, n: int, b: int, layer: str):
 
 def cache_bytes(cache) -> int:
     """Bytes a transformers cache holds: every layer's tensors (keys, values, an indexer's keys) and the tensors of
-    its state dicts (a linear layer's conv inputs and recurrent state), its token counters aside."""
+    its state dicts (a linear layer's conv inputs and recurrent state), its token counters aside; MiniMax's
+    linear states."""
     import torch
 
     held = 0
@@ -70,7 +71,9 @@ def cache_bytes(cache) -> int:
         for value in vars(layer).values():
             tensors = value.values() if isinstance(value, dict) else (value,)
             held += sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor) and t.dim())
-    return held
+    # MiniMax's cache keeps its lightning layers' states in a list of its own
+    return held + sum(t.numel() * t.element_size() for t in getattr(cache, "linear_cache", ()) if isinstance(
+        t, torch.Tensor))
 
 
 def kernel_minus_pytorch(d: int, n: int, batch: int, layer: str) -> int:

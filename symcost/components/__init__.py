@@ -55,6 +55,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "mamba2": ("mamba2", "Mamba2"),
     "gated_deltanet": ("gated_deltanet", "GatedDeltaNet"),
     "kda": ("kda", "KDA"),
+    "lightning_attention": ("lightning_attention", "LightningAttention"),
     "short_conv": ("short_conv", "ShortConv"),
 }
 

@@ -211,3 +211,64 @@ def _kimi_linear(c: Config, w: Writer) -> None:
           "n_layers")
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+MINIMAX = Decoder(moe="experts")
+
+
+def _minimax(c: Config, w: Writer) -> None:
+    """MiniMax-Text-01: lightning attention layers (`lightning_attention`: linear attention by blocks of
+    block_size, a decay per head, an output gate) and, where layer_types say (every other layer by default;
+    one in eight in the released model), grouped-query attention with rotary over each head; a MoE of
+    experts after each, each sublayer's output added to its normalised input (the alpha and beta factors,
+    scalar multiplies, noted)."""
+    n = c.int("num_hidden_layers")
+    types = c.get("layer_types")
+    full = ([(i + 1) % 2 == 1 for i in range(n)] if types is None  # MiniMaxConfig's default: full attention first
+            else _layer_types(c, types, n, LINEAR_TYPES))
+    hidden, heads = c.int("hidden_size"), c.int("num_attention_heads")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("n_kv_heads", "num_key_value_heads")])
+    head = c.get("head_dim")
+    if head is None and hidden % heads:
+        raise c.error("num_attention_heads", f"{heads} heads do not divide hidden_size {hidden}; set head_dim")
+    w.dim("d_head", c.int("head_dim") if head is not None else "d_model / n_heads",
+          "head_dim" if head is not None else "head_dim unset: hidden_size / num_attention_heads")
+    w.dim("block", c.int("block_size", 256), "block_size: lightning attention's block")
+    act = _act(c)
+    feed = f"moe: {_flow(_moe(c, MINIMAX, w, act) | {'hidden': 'd_ff'})}"
+    w.dim("d_ff", c.int("intermediate_size"), "intermediate_size: each expert's")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    if c.get("sliding_window") is not None:
+        raise c.error("sliding_window", "a window on MiniMax's attention layers is not written by the importer")
+    scales = [k for k in ("full_attn_alpha_factor", "full_attn_beta_factor", "linear_attn_alpha_factor",
+                          "linear_attn_beta_factor", "mlp_alpha_factor", "mlp_beta_factor") if c.get(k) is not None]
+    if scales:
+        w.note(f"MiniMax's residual factors ({', '.join(scales)}) are not written: each is one elementwise "
+               "multiply (no count under pytorch; a few per token under `full`)")
+    for key in ("router_jitter_noise", "router_aux_loss_coef", "output_router_logits", "rms_norm_eps"):
+        c.get(key)  # training noise and losses, numerics: no count changes
+    # the remote code's names, which the -hf files may carry beside transformers' own: transformers' model reads
+    # none of them (it rotates whole heads, and always takes the residual after each norm)
+    c.unused.update({"rotary_dim", "postnorm", "attn_type_list", "layernorm_full_attention_alpha",
+                     "layernorm_full_attention_beta", "layernorm_linear_attention_alpha",
+                     "layernorm_linear_attention_beta", "layernorm_mlp_alpha", "layernorm_mlp_beta"})
+    norm = "rmsnorm: {dim: d_model}"
+    attention = "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       "head_dim": "d_head", "causal": True})
+    linear = "lightning_attention: " + _flow({"dim": "d_model", "heads": "n_heads", "head_dim": "d_head",
+                                              "block": "block"})
+    lines = lambda is_full: [norm, attention if is_full else linear, norm, feed]
+    label = lambda is_full: "attention" if is_full else "lightning attention"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: d_head}")
+    m = _period(full)
+    if m < n and n % m == 0:
+        w.block(f"repeat: n_layers / {m}   # " + ", ".join(label(k) for k in full[:m]),
+                [line for k in full[:m] for line in lines(k)])
+    else:
+        _runs(w, full, lines, label, "n_layers")
+    w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))

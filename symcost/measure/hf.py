@@ -49,7 +49,7 @@ NAMES = {
 }
 # module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
-           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
+           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("LightningAttention", "lightning_attention"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
            ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
            ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))
 
@@ -199,7 +199,8 @@ def parameters(config: dict) -> HFCounts:
 
 # families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
 # measured with the causal mask written out, which they pass by
-MASKED_4D = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1", "kimi_linear")
+MASKED_4D = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1", "kimi_linear",
+             "minimax")
 
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",

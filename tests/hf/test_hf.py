@@ -237,6 +237,11 @@ PUBLISHED = {
         mlp_layer_types=["dense"] + ["sparse"] * 26,
         layer_types=["full_attention" if i in (3, 7, 11, 15, 19, 23, 26) else "linear_attention" for i in range(27)]),
         49_122_675_072),
+    "minimax": (lambda: T.MiniMaxConfig(  # MiniMax-Text-01 (MiniMax 2025, Sec. 2): 456B, 45.9B active without the
+        hidden_size=6144, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8,  # table and head
+        head_dim=128, intermediate_size=9216, num_local_experts=32, num_experts_per_tok=2, vocab_size=200064,
+        block_size=256, max_position_embeddings=10240000,
+        layer_types=["full_attention" if i % 8 == 7 else "linear_attention" for i in range(80)]), 456_089_655_296),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
@@ -503,6 +508,7 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     ("gemma", {}, "# NB: the embeddings are multiplied by sqrt(d_model)"),
     ("cohere", {}, "# NB: the logits are multiplied by logit_scale"),
     ("falcon_h1", {}, "# NB: Falcon-H1's µP multipliers (embedding_multiplier, lm_head_multiplier"),
+    ("minimax", {}, "# NB: MiniMax's residual factors (full_attn_alpha_factor, full_attn_beta_factor"),
     ("falcon_h1", {"mamba_rms_norm": True, "mamba_norm_before_gate": True}, "# NB: the Mamba-2 mixer's RMSNorm precedes"),
     ("bart", {"scale_embedding": True}, "# NB: the embeddings are multiplied by sqrt(d_model) (scale_embedding"),
 ])
