@@ -54,17 +54,25 @@ def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
                                        "qk_norm": True, "gate": True})
     linear = "gated_deltanet: " + _flow({"dim": "d_model", "key_heads": "n_k_heads", "value_heads": "n_v_heads",
                                          "key_dim": "d_k", "value_dim": "d_v", "kernel": "d_conv"})
-    lines = lambda is_full: [norm, attention if is_full else linear, norm, feed]
-    label = lambda is_full: "attention" if is_full else "Gated DeltaNet"
+    _hybrid_stack(c, w, full, "d_rot", [norm, attention, norm, feed], [norm, linear, norm, feed], "Gated DeltaNet")
+
+
+def _hybrid_stack(c: Config, w: Writer, full: list[bool], rotated: str, attention: list[str], linear: list[str],
+                  name: str) -> None:
+    """The table, rotary over `rotated`, then each layer's lines (`attention` where `full`, else `linear`): one
+    repeat of the pattern's period where it divides the layers, else a repeat per run; a final norm and the
+    head."""
+    n, m = len(full), _period(full)
+    lines = lambda is_full: attention if is_full else linear
+    label = lambda is_full: "attention" if is_full else name
     w.layer("embedding: {vocab: vocab, dim: d_model}")
-    w.layer("rotary: {dim: d_rot}")
-    m = _period(full)
+    w.layer(f"rotary: {{dim: {rotated}}}")
     if m < n and n % m == 0:
         w.block(f"repeat: n_layers / {m}   # " + ", ".join(label(k) for k in full[:m]),
                 [line for k in full[:m] for line in lines(k)])
     else:
         _runs(w, full, lines, label, "n_layers")
-    w.layer(norm)
+    w.layer("rmsnorm: {dim: d_model}")
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
 
@@ -260,15 +268,5 @@ def _minimax(c: Config, w: Writer) -> None:
                                        "head_dim": "d_head", "causal": True})
     linear = "lightning_attention: " + _flow({"dim": "d_model", "heads": "n_heads", "head_dim": "d_head",
                                               "block": "block"})
-    lines = lambda is_full: [norm, attention if is_full else linear, norm, feed]
-    label = lambda is_full: "attention" if is_full else "lightning attention"
-    w.layer("embedding: {vocab: vocab, dim: d_model}")
-    w.layer("rotary: {dim: d_head}")
-    m = _period(full)
-    if m < n and n % m == 0:
-        w.block(f"repeat: n_layers / {m}   # " + ", ".join(label(k) for k in full[:m]),
-                [line for k in full[:m] for line in lines(k)])
-    else:
-        _runs(w, full, lines, label, "n_layers")
-    w.layer(norm)
-    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+    _hybrid_stack(c, w, full, "d_head", [norm, attention, norm, feed], [norm, linear, norm, feed],
+                  "lightning attention")
