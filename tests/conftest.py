@@ -105,10 +105,12 @@ def measured_layer(layer, x):
             ledger.per_path["layer"])
 
 
-def assert_prefill_and_step_match(model, spec, batch: int, n: int, vocab: int) -> None:
+def assert_prefill_and_step_match(model, spec, batch: int, n: int, vocab: int, cache=None,
+                                  held=lambda model: 0) -> None:
     """A prompt of n tokens, then one decode step, through transformers' `model` (fp32, on the CPU, no gradients):
     the cache after each holds exactly the bytes the spec's formulas say, and FlopCounterMode's counts of both
-    equal its forward FLOPs."""
+    equal its forward FLOPs. `cache`: one to pass in, for a model that does not return its own; `held`: the
+    bytes a model keeps on its modules instead (RecurrentGemma's recurrent states)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -117,15 +119,15 @@ def assert_prefill_and_step_match(model, spec, batch: int, n: int, vocab: int) -
 
     full, step = symcost.derive(spec), symcost.derive(spec, decode=True)
     with torch.no_grad(), FlopCounterMode(display=False) as prefill:
-        out = model(torch.randint(0, vocab, (batch, n)), use_cache=True)
-    kept = out.get("past_key_values", out.get("cache"))  # Mamba's output names it `cache`
+        out = model(torch.randint(0, vocab, (batch, n)), use_cache=True, **({"cache": cache} if cache else {}))
+    kept = cache or out.get("past_key_values", out.get("cache"))  # Mamba's output names it `cache`
     at = {"batch": batch, "seq_len": n}
-    assert cache_bytes(kept) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
+    assert cache_bytes(kept) + held(model) == 4 * int(full.raw_total.cache.xreplace(dim_values(full, at)))
     assert prefill.get_total_flops() == symcost.evaluate(full, at).total["forward"]
     with torch.no_grad(), FlopCounterMode(display=False) as one:
         model(torch.randint(0, vocab, (batch, 1)), cache=kept, use_cache=True)
     at = {"batch": batch, "context": n}
-    assert cache_bytes(kept) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
+    assert cache_bytes(kept) + held(model) == 4 * int(step.raw_total.cache.xreplace(dim_values(step, at)))
     assert one.get_total_flops() == symcost.evaluate(step, at).total["forward"]
 
 

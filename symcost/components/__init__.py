@@ -56,6 +56,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "gated_deltanet": ("gated_deltanet", "GatedDeltaNet"),
     "kda": ("kda", "KDA"),
     "lightning_attention": ("lightning_attention", "LightningAttention"),
+    "rg_lru": ("rg_lru", "RGLRU"),
     "short_conv": ("short_conv", "ShortConv"),
 }
 

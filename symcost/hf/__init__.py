@@ -35,7 +35,7 @@ from .encoders import _albert, _bert, _distilbert, _vit
 from .files import key_places, locate, read_config
 from .gpt import PARALLEL, _bloom, _falcon, _gpt2, _opt, _parallel
 from .heads import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, head_of
-from .linear import _kimi_linear, _lfm2, _minimax, _qwen3_next
+from .linear import _kimi_linear, _lfm2, _minimax, _qwen3_next, _recurrent_gemma
 from .llama import DECODERS, _decoder
 from .moe import _dbrx, _deepseek
 from .quantization import quantization_of
@@ -74,12 +74,12 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
     {"mamba": _mamba, "mamba2": _mamba2, "bamba": _bamba, "granitemoehybrid": _granitemoehybrid, "jamba": _jamba,
      "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1},
     {f: partial(_qwen3_next, family=f) for f in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")} | {"lfm2": _lfm2}
-    | {"kimi_linear": _kimi_linear, "minimax": _minimax},
+    | {"kimi_linear": _kimi_linear, "minimax": _minimax, "recurrent_gemma": _recurrent_gemma},
 )
 
 
 # families whose writers read partial_rotary_factor
-PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text",
+PARTIAL_ROTARY = ("gpt_neox", "phi", "bamba", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "recurrent_gemma",
                   *(f for f, d in DECODERS.items() if d.partial_rotary is not None))
 
 

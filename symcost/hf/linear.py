@@ -3,14 +3,15 @@ or a short convolution in most places and softmax attention in the others. Qwen3
 layers and, every full_attention_interval-th layer (or as layer_types say), attention with an output
 gate, per-head Q/K norms and rotary on part of each head; a MoE of routed experts and a gated shared
 expert after each. Qwen3.5's text models: the same layers, a dense MLP or the same MoE after each. LFM2:
-gated short convolutions and attention, a SwiGLU MLP after each."""
+gated short convolutions and attention, a SwiGLU MLP after each. Kimi Linear (KDA and latent attention), MiniMax
+(lightning attention) and RecurrentGemma (Griffin's recurrent blocks and local attention)."""
 
 from __future__ import annotations
 
 from .heads import _decoder_head
 from .llama import Decoder, _layer_types, _moe, _period
 from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
-from .writer import Writer, _capped_seq_len, _dims, _flow, _runs
+from .writer import SCALED, Writer, _capped_seq_len, _dims, _flow, _runs
 
 # layer_types' names: True for softmax attention
 LINEAR_TYPES = {"linear_attention": False, "full_attention": True}
@@ -58,7 +59,7 @@ def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
 
 
 def _hybrid_stack(c: Config, w: Writer, full: list[bool], rotated: str, attention: list[str], linear: list[str],
-                  name: str) -> None:
+                  name: str, tied: bool = False) -> None:
     """The table, rotary over `rotated`, then each layer's lines (`attention` where `full`, else `linear`): one
     repeat of the pattern's period where it divides the layers, else a repeat per run; a final norm and the
     head."""
@@ -73,7 +74,7 @@ def _hybrid_stack(c: Config, w: Writer, full: list[bool], rotated: str, attentio
     else:
         _runs(w, full, lines, label, "n_layers")
     w.layer("rmsnorm: {dim: d_model}")
-    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+    _decoder_head(c, w, c.flag("tie_word_embeddings", tied))
 
 
 # LFM2's layer_types: True for attention
@@ -270,3 +271,52 @@ def _minimax(c: Config, w: Writer) -> None:
                                               "block": "block"})
     _hybrid_stack(c, w, full, "d_head", [norm, attention, norm, feed], [norm, linear, norm, feed],
                   "lightning attention")
+
+
+# block_types' names (the config's; layers_block_type cycles them over the layers): True for attention
+GRIFFIN_TYPES = {"recurrent": False, "attention": True}
+
+
+def _recurrent_gemma(c: Config, w: Writer) -> None:
+    """RecurrentGemma (Griffin): Griffin's recurrent blocks (`rg_lru`: linear_y and linear_x of lru_width, a
+    depthwise conv, the RG-LRU with block-diagonal gates a head) and local attention (a sliding window of
+    attention_window_size, rotary over half of each head, an output bias) as block_types cycles them; a
+    gated MLP with biases of intermediate_size / 2 after each; the head tied to the table."""
+    n = c.int("num_hidden_layers")
+    cycle = c.get("block_types", ["recurrent", "recurrent", "attention"])
+    if not isinstance(cycle, list) or not cycle or any(t not in GRIFFIN_TYPES for t in cycle):
+        raise c.error("block_types", f"expected a list of recurrent, attention; got {cycle!r}")
+    full = [GRIFFIN_TYPES[t] for t in (cycle * n)[:n]]
+    hidden, heads = c.int("hidden_size"), c.int("num_attention_heads")
+    if hidden % heads:
+        raise c.error("num_attention_heads", f"{heads} heads do not divide hidden_size {hidden}")
+    width = c.int("lru_width", hidden) if c.get("lru_width") is not None else hidden
+    if width != hidden:  # its conv state is kept at hidden_size's width: another width does not decode
+        raise c.error("lru_width", f"{width} differs from hidden_size {hidden}, which transformers' cache assumes")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("n_kv_heads", "num_key_value_heads", None, heads)])
+    w.dim("d_head", "d_model / n_heads", "hidden_size / num_attention_heads")
+    fraction = _rotary_fraction(c, "partial_rotary_factor", 0.5)
+    w.dim("d_rot", int(hidden // heads * fraction), f"partial_rotary_factor {fraction} x head dim, rounded down")
+    ff = c.int("intermediate_size")
+    w.dim("d_ff", ff // 2, f"intermediate_size {ff} / 2, as its MLP halves it")
+    w.dim("window", c.int("attention_window_size", 2048), "attention_window_size")
+    w.dim("d_conv", c.int("conv1d_width", 4), "conv1d_width")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("hidden_activation", ("gelu_pytorch_tanh",), "gelu_pytorch_tanh")
+    w.note(SCALED.format(""))
+    w.note("its RMSNorms scale by 1 + weight, and its logits are capped by logits_soft_cap (elementwise, not "
+           "written: no count under pytorch)")
+    for key in ("logits_soft_cap", "w_init_variance_scale", "final_w_init_variance_scale", "rms_norm_eps", "head_dim"):
+        c.get(key)  # numerics and initialisation; head_dim: the config's own hidden_size / heads
+    norm = "rmsnorm: {dim: d_model}"
+    attention = "attention: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       "head_dim": "d_head", "causal": True, "window": "window",
+                                       "bias": c.flag("attention_bias", False), "o_bias": True})
+    recurrent = "rg_lru: " + _flow({"dim": "d_model", "width": "d_model", "heads": "n_heads", "kernel": "d_conv"})
+    mlp = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": "gelu_tanh", "gated": True,
+                           "bias": True})
+    _hybrid_stack(c, w, full, "d_rot", [norm, attention, norm, mlp], [norm, recurrent, norm, mlp], "recurrent",
+                  tied=True)

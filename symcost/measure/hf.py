@@ -49,7 +49,7 @@ NAMES = {
 }
 # module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
-           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("LightningAttention", "lightning_attention"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
+           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("LightningAttention", "lightning_attention"), ("RecurrentBlock", "rg_lru"), ("RecurrentGemmaAttention", "attention"), ("RecurrentGemmaMlp", "mlp"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
            ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
            ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))
 

@@ -242,6 +242,10 @@ PUBLISHED = {
         head_dim=128, intermediate_size=9216, num_local_experts=32, num_experts_per_tok=2, vocab_size=200064,
         block_size=256, max_position_embeddings=10240000,
         layer_types=["full_attention" if i % 8 == 7 else "linear_attention" for i in range(80)]), 456_089_655_296),
+    "recurrent_gemma": (lambda: T.RecurrentGemmaConfig(  # google/recurrentgemma-2b: 2.7B (its card)
+        hidden_size=2560, num_hidden_layers=26, num_attention_heads=10, num_key_value_heads=1, intermediate_size=15360,
+        vocab_size=256000, attention_window_size=2048, conv1d_width=4, lru_width=2560,
+        block_types=["recurrent", "recurrent", "attention"], tie_word_embeddings=True), 2_682_862_080),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
