@@ -15,6 +15,13 @@ routed FLOPs become experts x C rows instead of tokens x top_k.
 `router_softmax: top_k` (gpt-oss): the softmax runs over each token's top-k logits, not over
 every expert's before the choice; it keeps k probabilities a token for backward, not E.
 `bias` and `limit` (gpt-oss's clamped SwiGLU) are the experts' own (components/mlp.py).
+
+`zero_experts` (LongCat-Flash's zero-computation experts): Z identity experts beside the E routed
+ones. The router scores E + Z; a token's pick of one adds the token itself, weighted, instead of an
+expert's output, so the experts it really runs number between 0 and top_k — data-dependent. Counted
+as transformers runs them: every slot through an expert (a zero pick is sent to a real expert with
+weight 0), so routed FLOPs and active parameters are the top_k bound, which an engine that skips the
+zero picks beats (LongCat-Flash reports 18.6B to 31.3B active, about 27B on average, against it).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class MoE(Component):
     shared_hidden: Size | None = None  # default: hidden
     shared_gate: StrictBool = False
     router_bias: StrictBool = False
+    zero_experts: Count = 0  # identity experts the router may pick (LongCat-Flash): top_k is then a bound
     router_softmax: Literal["experts", "top_k"] = "experts"  # over every expert's logit, or the chosen k
     limit: Ratio | None = None  # the experts' clamped gate (gpt-oss)
     capacity_factor: Ratio | None = None
@@ -79,7 +87,7 @@ class MoE(Component):
             slots = total(self.expert(self.hidden).parts(routed.over(self.capacity(T))).values())
             compute = Cost(forward=E * slots.forward, backward=E * slots.backward)
         parts = {
-            "router": routed.linear(self.dim, E, self.router_bias, storable=False)
+            "router": routed.linear(self.dim, E + self.zero_experts, self.router_bias, storable=False)
             + ctx.elementwise(T * self.probs, "softmax"),
             "experts": Cost(params=E * one.params, active_params=k * one.params, frozen=E * one.frozen,
                             packed=E * one.packed, packed_bytes=E * one.packed_bytes, active_packed=k * one.packed,
@@ -91,6 +99,8 @@ class MoE(Component):
             if self.shared_gate:
                 gate = ctx.linear(self.dim, 1, False, name="shared_gate", storable=False)
                 parts["shared_gate"] = gate + ctx.elementwise(T, "sigmoid")
+        if self.zero_experts != 0:  # the picked identities' weight, times the token
+            parts["zero_experts"] = ctx.elementwise(T * k, "combine") + ctx.elementwise(T * self.dim, "scale")
         parts["combine"] = ctx.elementwise(T * (k + self.shared_experts) * self.dim, "combine")
         if self.residual:
             parts["residual"] = ctx.elementwise(T * self.dim, "residual")
@@ -98,8 +108,8 @@ class MoE(Component):
 
     @property
     def probs(self):
-        """Routing probabilities a token: over every expert, or over its top k."""
-        return self.experts if self.router_softmax == "experts" else self.top_k
+        """Routing probabilities a token: over every expert (the zero ones too), or over its top k."""
+        return self.experts + self.zero_experts if self.router_softmax == "experts" else self.top_k
 
     @classmethod
     def target(cls, module: str) -> str | None:
@@ -128,8 +138,11 @@ class MoE(Component):
         if ctx.frozen:
             return Cost(saved=self.frozen_saved(ctx))
         T, D, k = ctx.tokens, self.dim, self.top_k
-        # router: x, the probabilities, the int64 top-k choice; every routed (token, slot) int64 pair
+        # router: x, the probabilities, the int64 top-k choice; every routed (token, slot) int64 pair; with zero
+        # experts the two boolean masks of their picks (real, zero) and the picked identities' weight a token
         kept = ctx.input_saved(self.dim) + T * self.probs * ACT + 8 * T * k + 16 * T * k
+        if self.zero_experts != 0:
+            kept += 2 * T * k + T * ACT
         # per row an expert runs (tokens x top_k in all, or C slots each under a capacity): its
         # input, the expert's own, its weight and its output; with a capacity also the int64
         # row each slot adds to (without, that is the pair above)
@@ -177,7 +190,8 @@ class MoE(Component):
 
     def checks(self, ctx):
         yield from super().checks(ctx)
-        yield Check("top_k", self.top_k <= self.experts, "top_k {} exceeds {} experts", (self.top_k, self.experts))
+        yield Check("top_k", self.top_k <= self.experts + self.zero_experts, "top_k {} exceeds {} experts",
+                    (self.top_k, self.experts + self.zero_experts))
         if self.shared_gate:
             yield Check("shared_gate", self.shared_experts > 0, "shared_gate needs shared_experts > 0")
         if self.limit is not None:
@@ -187,11 +201,11 @@ class MoE(Component):
         import torch
         from torch import nn
 
-        d, E, k = b.int(self.dim), b.int(self.experts), b.int(self.top_k)
+        d, E, k, Z = b.int(self.dim), b.int(self.experts), b.int(self.top_k), b.int(self.zero_experts)
         n_shared = b.int(self.shared_experts)
         residual, top_k_softmax = self.residual, self.router_softmax == "top_k"
         mods = {
-            "router": nn.Linear(d, E, bias=self.router_bias),
+            "router": nn.Linear(d, E + Z, bias=self.router_bias),
             "experts": nn.ModuleList(self.expert(self.hidden).build(b) for _ in range(E)),
         }
         if n_shared:
@@ -226,6 +240,12 @@ class MoE(Component):
                 weights = top.softmax(dim=-1)
             else:
                 weights, chosen = m.router(flat).softmax(dim=-1).topk(k, dim=-1)  # (B·T, E) -> (B·T, k)
+            identity = None
+            if Z:  # a zero pick adds the token itself, weighted, and runs a real expert at weight 0 (transformers')
+                zero = chosen >= E
+                identity = flat * weights.masked_fill(~zero, 0.0).sum(dim=-1, keepdim=True)
+                chosen = torch.where(zero, (chosen - E) * E // Z, chosen)
+                weights = weights.masked_fill(zero, 0.0)
             out = torch.zeros_like(flat)
             for e, expert in enumerate(m.experts):
                 token, w = route(flat, weights, chosen, e)
@@ -238,6 +258,8 @@ class MoE(Component):
                     rows = torch.cat((rows[:C], rows.new_zeros(pad, D)))
                 y = expert(rows, state) * w  # (n_e or C, D)
                 out = out.index_put((token,), y, accumulate=True)  # keeps only the rows for backward, as index_add would not
+            if identity is not None:
+                out = out + identity
             if n_shared:
                 shared = sum(expert(flat, state) for expert in m.shared_experts)
                 if self.shared_gate:

@@ -1,10 +1,11 @@
 """Mixture-of-experts decoders whose configs are their own: DeepSeek-V2 and V3 (latent attention,
-dense layers first, shared experts) and DBRX (nested attention and expert settings)."""
+dense layers first, shared experts), DBRX (nested attention and expert settings) and LongCat-Flash
+(two sublayers and a shortcut MoE with zero-computation experts a layer)."""
 
 from __future__ import annotations
 
 from .heads import _decoder_head
-from .reader import Config, _act
+from .reader import Config, _act, _alias
 from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow
 
 
@@ -93,3 +94,47 @@ def _dbrx(c: Config, w: Writer) -> None:
                                        f"activation: {act}, gated: true}}"))
     w.layer(norm)
     _decoder_head(c, w, tied)
+
+
+def _longcat_flash(c: Config, w: Writer) -> None:
+    """LongCat-Flash: num_layers layers of two sublayers each (latent attention with a query LoRA, then a
+    SwiGLU MLP of ffn_hidden_size) and a shortcut MoE: n_routed_experts experts of expert_ffn_hidden_size
+    beside zero_expert_num zero-computation experts, top moe_topk of both (components/moe.py's
+    `zero_experts`: the top-k count is a bound). The MoE reads the first sublayer's normalised stream and
+    is added after the second; written after the first MLP: the same parameters and FLOPs."""
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", _alias(c, "num_layers", "num_hidden_layers")),
+                 ("n_heads", "num_attention_heads"), ("q_lora_rank", "q_lora_rank", None, 1536),
+                 ("kv_lora_rank", "kv_lora_rank", None, 512), ("qk_nope_dim", "qk_nope_head_dim", None, 128),
+                 ("qk_rope_dim", "qk_rope_head_dim", None, 64), ("v_head_dim", "v_head_dim", None, 128),
+                 ("d_ff", _alias(c, "ffn_hidden_size", "intermediate_size"), "ffn_hidden_size (the dense MLPs)"),
+                 ("d_expert", _alias(c, "expert_ffn_hidden_size", "moe_intermediate_size")),
+                 ("n_experts", _alias(c, "n_routed_experts", "num_local_experts")),
+                 ("n_zero", "zero_expert_num", "zero_expert_num: zero-computation experts", 256),
+                 ("top_k", _alias(c, "moe_topk", "num_experts_per_tok")), ("vocab", "vocab_size")])
+    heads = c.int("num_attention_heads")
+    c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
+    rope = c.int("qk_rope_head_dim", 64)
+    if c.get("head_dim", 64) != rope:  # transformers sizes the rotary's frequencies by head_dim
+        raise c.error("head_dim", f"{c.get('head_dim', 64)!r} differs from qk_rope_head_dim {rope}, which the "
+                                  "rotary rotates (transformers' model runs only with the two equal)")
+    for key in ("qk_head_dim", "routed_scaling_factor", "rms_norm_eps", "router_aux_loss_coef"):
+        c.get(key)  # derived (nope + rope), the routing weights' scale, numerics
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    w.note("its shortcut MoE reads the first sublayer's normalised stream and is added after the second; written "
+           "after the first MLP (the same parameters and FLOPs; it keeps its input, a d_model row a token, which "
+           "transformers shares with that MLP); the LoRA scales of its latent attention are not written (elementwise)")
+    act = _act(c)
+    mla = "mla: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "q_lora_rank":
+                           "q_lora_rank", "qk_nope_dim": "qk_nope_dim", "qk_rope_dim": "qk_rope_dim",
+                           "v_head_dim": "v_head_dim", "bias": c.flag("attention_bias", False), "causal": True})
+    mlp = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True})
+    moe = "moe: " + _flow({"dim": "d_model", "hidden": "d_expert", "experts": "n_experts", "top_k": "top_k",
+                           "zero_experts": "n_zero", "activation": act, "gated": True,
+                           "router_bias": c.flag("router_bias", False)})
+    norm = "rmsnorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("rotary: {dim: qk_rope_dim}")
+    w.block("repeat: n_layers", (norm, mla, norm, mlp, moe, norm, mla, norm, mlp))
+    w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))

@@ -44,7 +44,7 @@ NAMES = {
     "position_embedding": ("wpe", "embed_positions", "position_embeddings"),
     "cross_attention": ("encoder_attn", "crossattention", "EncDecAttention"),
     "attention": ("self_attn", "attn", "self_attention", "attention", "SelfAttention"),
-    "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp"),
+    "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp", "mlps"),
     "lm_head": ("lm_head", "proj_out", "embed_out"),
 }
 # module classes a kind is found by, by the end of the class name
@@ -91,7 +91,11 @@ def active_params(model, cfg) -> int:
 
 
 def kind_of(name: str, module) -> str | None:
-    attribute, cls = name.rsplit(".", 1)[-1], type(module).__name__
+    if type(module).__name__ == "ModuleList":  # a list of sublayers (LongCat-Flash's two attentions): its items
+        return None
+    path = name.split(".")
+    # an item of a list goes by the list's name (self_attn.0)
+    attribute, cls = path[-2] if path[-1].isdigit() and len(path) > 1 else path[-1], type(module).__name__
     kind = next((k for k, names in NAMES.items() if attribute in names), None)
     by_class = next((k for end, k in CLASSES if cls.endswith(end)), None)
     if kind == "mlp" and (by_class == "moe" or any(is_experts(m) for m in module.modules())):

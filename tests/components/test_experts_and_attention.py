@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch
+from conftest import arch, block_spec
 from symcost import symbols
 
 
@@ -103,6 +103,23 @@ def test_moe_options_verify_on_real_tensors(d, h, e, k, n, b, gated, bias, share
                       capacity="" if capacity is None else f", capacity_factor: '{capacity}'")
     report = symcost.verify(symcost.loads(text), backward=True, device="cpu")
     assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(d=st.integers(1, 6), h=st.integers(1, 5), e=st.integers(1, 4), z=st.integers(1, 3), k=st.integers(1, 7),
+       n=st.integers(1, 7), b=st.integers(1, 2))
+def test_zero_computation_experts_verify_on_real_tensors(d, h, e, z, k, n, b):
+    """LongCat-Flash's zero experts: the router scores e + z, a zero pick adds the token itself and runs a
+    real expert at weight 0 (as transformers does), so the FLOPs are top_k experts' whatever the picks;
+    parameters, FLOPs forward and backward, and saved bytes in fp32 and bf16 equal PyTorch's."""
+    k = min(k, e + z)
+    s = block_spec(d, n, b, f"moe: {{dim: {d}, hidden: {h}, experts: {e}, top_k: {k}, zero_experts: {z}}}")
+    report = symcost.verify(s, backward=True, device="cpu")
+    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
+    row = next(r for r in report.rows if r.kind == "moe")
+    assert row.symbolic["params"] == d * (e + z) + e * 3 * d * h  # the router over both kinds; gated experts
+    for dtype in ("fp32", "bf16"):
+        assert symcost.verify_memory(s, dtype=dtype).match
 
 
 def test_capacity_factor_by_hand():
@@ -509,3 +526,41 @@ def test_sparse_mla_prefill_step_and_caches_equal_transformers_on_the_cpu(n, top
                               n_shared_experts=1, n_group=1, topk_group=1, vocab_size=50).to_dict()
     model = build(cfg, "cpu").eval().requires_grad_(False)
     assert_prefill_and_step_match(model, symcost.loads(import_config(cfg, "deepseek_v32.json")), b, n, 50)
+
+
+def longcat_small(**more):
+    T = pytest.importorskip("transformers")
+    sizes = dict(hidden_size=16, num_layers=2, num_attention_heads=2, q_lora_rank=6, kv_lora_rank=8, qk_nope_head_dim=4,
+                 qk_rope_head_dim=2, v_head_dim=4, head_dim=2, ffn_hidden_size=24, expert_ffn_hidden_size=6,
+                 vocab_size=40)
+    return T.LongcatFlashConfig(**sizes | more).to_dict()
+
+
+@pytest.mark.slow  # comparisons with transformers: in the full suite
+@settings(max_examples=4, deadline=None, derandomize=True)
+@given(layers=st.integers(1, 2), experts=st.integers(1, 4), zero=st.integers(1, 3), k=st.integers(1, 4),
+       n=st.integers(2, 9), b=st.integers(1, 2))
+def test_longcat_flash_equal_to_transformers(layers, experts, zero, k, n, b):
+    """LongCat-Flash's layers (two latent-attention sublayers, two MLPs, a shortcut MoE with zero experts):
+    parameters, active parameters (top_k experts: the bound) and forward FLOPs against
+    LongcatFlashForCausalLM on meta, per layer type too; then on the CPU, routing by value, a prompt and a
+    decode step: the counts and the latent caches equal the formulas."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+    from symcost.measure.verify import verify_hf
+
+    cfg = longcat_small(num_layers=layers, n_routed_experts=experts, zero_expert_num=zero,
+                        moe_topk=min(k, experts + zero))
+    s = symcost.loads(import_config(cfg, "longcat_flash.json"))
+    report = verify_hf(s, cfg, {"seq_len": n, "batch": b})
+    assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
+    assert_prefill_and_step_match(build(cfg, "cpu").eval().requires_grad_(False), s, b, n, 40)
+
+
+def test_longcat_flash_refuses_a_head_dim_its_rotary_cannot_run():
+    from symcost.errors import SpecError
+    from symcost.hf import import_config
+
+    with pytest.raises(SpecError, match="head_dim: 4 differs from qk_rope_head_dim 2, which the rotary rotates"):
+        import_config(longcat_small() | {"head_dim": 4}, "config.json")

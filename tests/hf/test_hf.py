@@ -246,6 +246,11 @@ PUBLISHED = {
         hidden_size=2560, num_hidden_layers=26, num_attention_heads=10, num_key_value_heads=1, intermediate_size=15360,
         vocab_size=256000, attention_window_size=2048, conv1d_width=4, lru_width=2560,
         block_types=["recurrent", "recurrent", "attention"], tie_word_embeddings=True), 2_682_862_080),
+    "longcat_flash": (lambda: T.LongcatFlashConfig(  # meituan-longcat/LongCat-Flash-Chat: 560B (its report)
+        hidden_size=6144, num_layers=28, num_attention_heads=64, q_lora_rank=1536, kv_lora_rank=512,
+        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, head_dim=64, ffn_hidden_size=12288,
+        expert_ffn_hidden_size=2048, n_routed_experts=512, zero_expert_num=256, moe_topk=12, vocab_size=131072,
+        max_position_embeddings=131072), 560_664_958_976),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
@@ -513,6 +518,7 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     ("cohere", {}, "# NB: the logits are multiplied by logit_scale"),
     ("falcon_h1", {}, "# NB: Falcon-H1's µP multipliers (embedding_multiplier, lm_head_multiplier"),
     ("minimax", {}, "# NB: MiniMax's residual factors (full_attn_alpha_factor, full_attn_beta_factor"),
+    ("longcat_flash", {}, "# NB: its shortcut MoE reads the first sublayer's normalised stream"),
     ("falcon_h1", {"mamba_rms_norm": True, "mamba_norm_before_gate": True}, "# NB: the Mamba-2 mixer's RMSNorm precedes"),
     ("bart", {"scale_embedding": True}, "# NB: the embeddings are multiplied by sqrt(d_model) (scale_embedding"),
 ])
