@@ -22,6 +22,10 @@ expert's output, so the experts it really runs number between 0 and top_k — da
 as transformers runs them: every slot through an expert (a zero pick is sent to a real expert with
 weight 0), so routed FLOPs and active parameters are the top_k bound, which an engine that skips the
 zero picks beats (LongCat-Flash reports 18.6B to 31.3B active, about 27B on average, against it).
+
+`latent` (Nemotron 3's latent MoE): the routed experts work at a smaller width; a dim -> latent
+projection before them and a latent -> dim one after (no biases), the router and the shared experts
+at dim.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ class MoE(Component):
     routes_tokens = True
     tunable = True
     parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP, "shared_hidden": c.shared_width / TP},
-                    lambda c: (("hidden", c.hidden), ("shared_hidden", c.shared_width)), "experts")
+                    lambda c: (("hidden", c.hidden), ("shared_hidden", c.shared_width)), "experts",
+                    refuses=lambda c: "a latent MoE's projections have no tensor-parallel rule here"
+                    if c.latent is not None else None)
     dim: Size
     hidden: Size  # each routed expert's hidden size
     experts: Size  # routed experts held
@@ -58,16 +64,23 @@ class MoE(Component):
     shared_gate: StrictBool = False
     router_bias: StrictBool = False
     zero_experts: Count = 0  # identity experts the router may pick (LongCat-Flash): top_k is then a bound
+    latent: Size | None = None  # the routed experts' width, projected to and from dim (Nemotron 3)
     router_softmax: Literal["experts", "top_k"] = "experts"  # over every expert's logit, or the chosen k
     limit: Ratio | None = None  # the experts' clamped gate (gpt-oss)
     capacity_factor: Ratio | None = None
     residual: StrictBool = True
 
-    def expert(self, hidden) -> MLP:
-        """One expert: an MLP without residual, built and costed by the MLP rule."""
+    def expert(self, hidden, routed: bool = False) -> MLP:
+        """One expert: an MLP without residual, built and costed by the MLP rule (a routed one at the
+        latent width where there is one)."""
         return MLP.model_construct(
-            dim=self.dim, hidden=hidden, activation=self.activation, gated=self.gated, bias=self.bias, residual=False,
+            dim=self.width if routed else self.dim, hidden=hidden, activation=self.activation, gated=self.gated, bias=self.bias, residual=False,
             limit=self.limit)
+
+    @property
+    def width(self):
+        """The routed experts' width: the latent one, or dim."""
+        return self.latent if self.latent is not None else self.dim
 
     @property
     def shared_width(self):
@@ -80,11 +93,11 @@ class MoE(Component):
     def parts(self, ctx: Ctx):
         E, k, T = self.experts, self.top_k, ctx.tokens
         routed = self.routed(ctx)
-        one = total(self.expert(self.hidden).parts(routed).values())  # one expert over every token
+        one = total(self.expert(self.hidden, True).parts(routed).values())  # one expert over every token
         if self.capacity_factor is None:
             compute = Cost(forward=k * one.forward, backward=k * one.backward)
         else:  # each expert runs exactly C slots
-            slots = total(self.expert(self.hidden).parts(routed.over(self.capacity(T))).values())
+            slots = total(self.expert(self.hidden, True).parts(routed.over(self.capacity(T))).values())
             compute = Cost(forward=E * slots.forward, backward=E * slots.backward)
         parts = {
             "router": routed.linear(self.dim, E + self.zero_experts, self.router_bias, storable=False)
@@ -99,6 +112,9 @@ class MoE(Component):
             if self.shared_gate:
                 gate = ctx.linear(self.dim, 1, False, name="shared_gate", storable=False)
                 parts["shared_gate"] = gate + ctx.elementwise(T, "sigmoid")
+        if self.latent is not None:  # into the experts' width and back
+            parts["latent"] = (routed.linear(self.dim, self.latent, False, storable=False)
+                               + routed.linear(self.latent, self.dim, False, input_grad=True, storable=False))
         if self.zero_experts != 0:  # the picked identities' weight, times the token
             parts["zero_experts"] = ctx.elementwise(T * k, "combine") + ctx.elementwise(T * self.dim, "scale")
         parts["combine"] = ctx.elementwise(T * (k + self.shared_experts) * self.dim, "combine")
@@ -147,7 +163,9 @@ class MoE(Component):
         # input, the expert's own, its weight and its output; with a capacity also the int64
         # row each slot adds to (without, that is the pair above)
         rows = T * k if self.capacity_factor is None else self.experts * self.capacity(T)
-        kept += rows * ((2 * D + 1) * ACT + (0 if self.capacity_factor is None else 8))
+        kept += rows * ((2 * self.width + 1) * ACT + (0 if self.capacity_factor is None else 8))
+        if self.latent is not None:  # the experts' sum, the up-projection's input (the down-projection reads x)
+            kept += T * self.latent * ACT
         clamped = self.limit is not None
         kept += mlp_saved(rows, self.hidden, self.activation, self.gated, clamped)
         if self.shared_experts != 0:  # they read x itself; their sum is kept when a gate scales it
@@ -206,8 +224,11 @@ class MoE(Component):
         residual, top_k_softmax = self.residual, self.router_softmax == "top_k"
         mods = {
             "router": nn.Linear(d, E + Z, bias=self.router_bias),
-            "experts": nn.ModuleList(self.expert(self.hidden).build(b) for _ in range(E)),
+            "experts": nn.ModuleList(self.expert(self.hidden, True).build(b) for _ in range(E)),
         }
+        if self.latent is not None:
+            L = b.int(self.latent)
+            mods |= {"latent_in": nn.Linear(d, L, bias=False), "latent_out": nn.Linear(L, d, bias=False)}
         if n_shared:
             mods["shared_experts"] = nn.ModuleList(self.expert(self.shared_width).build(b) for _ in range(n_shared))
         if self.shared_gate:
@@ -246,18 +267,21 @@ class MoE(Component):
                 identity = flat * weights.masked_fill(~zero, 0.0).sum(dim=-1, keepdim=True)
                 chosen = torch.where(zero, (chosen - E) * E // Z, chosen)
                 weights = weights.masked_fill(zero, 0.0)
-            out = torch.zeros_like(flat)
+            inner = m.latent_in(flat) if self.latent is not None else flat  # what the routed experts read
+            out = torch.zeros_like(inner)
             for e, expert in enumerate(m.experts):
                 token, w = route(flat, weights, chosen, e)
-                rows = flat[token]  # (n_e, D)
+                rows = inner[token]  # (n_e, D), or (n_e, latent)
                 if capacity is not None:  # a fixed buffer: drop overflow, zero-pad the rest (weight 0, onto row 0)
                     C = capacity(B * T)
                     pad = max(C - token.shape[0], 0)
                     token = torch.cat((token[:C], token.new_zeros(pad)))
                     w = torch.cat((w[:C], w.new_zeros(pad, 1)))
-                    rows = torch.cat((rows[:C], rows.new_zeros(pad, D)))
+                    rows = torch.cat((rows[:C], rows.new_zeros(pad, rows.shape[1])))
                 y = expert(rows, state) * w  # (n_e or C, D)
                 out = out.index_put((token,), y, accumulate=True)  # keeps only the rows for backward, as index_add would not
+            if self.latent is not None:
+                out = m.latent_out(out)
             if identity is not None:
                 out = out + identity
             if n_shared:

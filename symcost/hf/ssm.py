@@ -8,7 +8,7 @@ import math
 from .heads import _decoder_head
 from .llama import _granite_note
 from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
-from .writer import Writer, _capped_seq_len, _flow, _parallel_block, _runs
+from .writer import Writer, _capped_seq_len, _dims, _flow, _parallel_block, _runs
 
 
 # the config fields of a Mamba layer: expand, d_state, d_conv, dt rank, projection and conv biases
@@ -284,8 +284,6 @@ def _nemotron_blocks(c: Config) -> list[str]:
     layers = c.get("num_hidden_layers")
     if layers is not None and layers != len(blocks):
         raise c.error("num_hidden_layers", f"{layers} disagrees with the {len(blocks)} blocks {key} lists")
-    if "moe" in blocks:
-        raise c.error(key, "MoE blocks (Nemotron 3's latent experts) are not written by the importer")
     return blocks
 
 
@@ -315,13 +313,27 @@ def _nemotron_h(c: Config, w: Writer) -> None:
     w.dim("batch", 1, "sequences per pass")
     c.expect("mamba_hidden_act", ("silu",), "silu")
     act = _act(c, "mlp_hidden_act", "relu2")
+    if "moe" in blocks:  # routed experts of ungated squared-ReLU MLPs (at a latent width, if given), one shared MLP
+        _dims(c, w, [("n_experts", "n_routed_experts", None, 8), ("top_k", "num_experts_per_tok", None, 2),  # the
+                     ("d_expert", "moe_intermediate_size", None, 7688),  # config class's values where a file has none
+                     ("d_shared", "moe_shared_expert_intermediate_size", None, 7688)])
+        if c.get("moe_latent_size") is not None:
+            w.dim("d_latent", c.int("moe_latent_size"), "moe_latent_size: the experts' width")
+        if c.flag("mlp_bias", False):
+            raise c.error("mlp_bias", "true with MoE blocks is not written by the importer (transformers' routed "
+                                      "experts have no bias, its shared MLP and latent projections do)")
     for key in ("expand", "mamba_expand", "residual_in_fp32", "rescale_prenorm_residual", "time_step_min",
                 "time_step_max", "time_step_floor", "time_step_limit", "use_mamba_kernels", "mamba_ssm_cache_dtype",
                 "num_logits_to_keep", "layer_norm_epsilon", "n_routed_experts", "n_shared_experts",
                 "moe_intermediate_size", "moe_shared_expert_intermediate_size", "num_experts_per_tok",
                 "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "moe_shared_expert_overlap",
-                "num_nextn_predict_layers", "mtp_layers_block_type", "moe_latent_size", "output_router_logits"):
-        c.get(key)  # sizing by heads, numerics, kernels, and the experts' sizes where no block is a MoE
+                "num_nextn_predict_layers", "mtp_layers_block_type", "moe_latent_size", "output_router_logits",
+                "partial_rotary_factor"):
+        # sizing by heads, numerics, kernels; the experts' sizes where no block is a MoE, the routing's groups and
+        # weights (n_shared_experts: transformers builds one shared MLP of its intermediate size whatever it says);
+        # the multi-token-prediction layers the checkpoint ships and transformers does not build; a rotary share
+        # its attention, without positions, never reads
+        c.get(key)
     # NVIDIA's own code's names in the files: transformers reads head_dim (not attention_head_dim), use_bias for
     # the Mamba projections (not mamba_proj_bias), mlp_hidden_act (not hidden_act); its attention has no window
     c.unused.update({"attention_head_dim", "mamba_proj_bias", "hidden_act", "sliding_window"})
@@ -335,10 +347,14 @@ def _nemotron_h(c: Config, w: Writer) -> None:
                                             "bias": c.flag("attention_bias", False)}),
         "mlp": "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": False,
                                 "bias": c.flag("mlp_bias", False)}),
+        "moe": "moe: " + _flow({"dim": "d_model", "hidden": "d_expert", "experts": "n_experts", "top_k": "top_k",
+                                "activation": act, "gated": False, "shared_experts": 1, "shared_hidden": "d_shared",
+                                **({"latent": "d_latent"} if c.get("moe_latent_size") is not None else {})}),
     }
     norm = "rmsnorm: {dim: d_model}"
     w.layer("embedding: {vocab: vocab, dim: d_model}")
-    _runs(w, blocks, lambda kind: (norm, mixers[kind]), lambda kind: {"mamba": "Mamba-2"}.get(kind, kind), "n_layers")
+    _runs(w, blocks, lambda kind: (norm, mixers[kind]), lambda kind: {"mamba": "Mamba-2", "moe": "MoE"}.get(kind, kind),
+          "n_layers")
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 

@@ -199,18 +199,21 @@ def test_heads_and_groups_must_divide():
 
 @pytest.mark.slow  # a comparison with transformers: in the full suite
 @settings(max_examples=8, deadline=None, derandomize=True)
-@given(pattern=st.text(alphabet="M*-", min_size=1, max_size=6), n=st.integers(1, 12), listed=st.booleans())
-def test_nemotron_h_equal_to_transformers_at_drawn_patterns(pattern, n, listed):
-    """Nemotron-H's blocks (a Mamba-2 layer, attention without positions, or an ungated MLP of squared ReLUs,
-    each on its own RMSNorm and residual) wherever hybrid_override_pattern, or the layers_block_type list
-    transformers writes from it, puts them: parameters and forward FLOPs against NemotronHForCausalLM (its
-    causal mask written out, on meta), per layer type too."""
+@given(pattern=st.text(alphabet="M*-E", min_size=1, max_size=6), n=st.integers(1, 12), listed=st.booleans(),
+       latent=st.sampled_from([None, 6]))
+def test_nemotron_h_equal_to_transformers_at_drawn_patterns(pattern, n, listed, latent):
+    """Nemotron-H's blocks (a Mamba-2 layer, attention without positions, an ungated MLP of squared ReLUs, or
+    Nemotron 3's MoE of such experts, at a latent width or not, beside a shared one; each on its own RMSNorm
+    and residual) wherever hybrid_override_pattern, or the layers_block_type list transformers writes from it,
+    puts them: parameters, active parameters and forward FLOPs against NemotronHForCausalLM (its causal mask
+    written out, on meta), per layer type too."""
     from symcost.measure.verify import verify_hf
 
     config = T.NemotronHConfig(hidden_size=16, hybrid_override_pattern=pattern, num_attention_heads=2,
                                num_key_value_heads=1, head_dim=8, intermediate_size=24, mamba_num_heads=4,
                                mamba_head_dim=6, n_groups=2, ssm_state_size=3, chunk_size=5, conv_kernel=3,
-                               vocab_size=40).to_dict()
+                               vocab_size=40, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=5,
+                               moe_shared_expert_intermediate_size=7, moe_latent_size=latent).to_dict()
     if not listed:  # as the published files give it
         config = {k: v for k, v in config.items() if k != "layers_block_type"} | {"hybrid_override_pattern": pattern}
     report = verify_hf(symcost.loads(import_config(config)), config, {"seq_len": n, "batch": 2})
@@ -219,8 +222,8 @@ def test_nemotron_h_equal_to_transformers_at_drawn_patterns(pattern, n, listed):
 
 
 @pytest.mark.parametrize("change, fragment", [
-    ({"hybrid_override_pattern": "M-ME*"}, "hybrid_override_pattern: MoE blocks (Nemotron 3's latent experts) are not "
-                                           "written by the importer"),
+    ({"hybrid_override_pattern": "M-ME*", "mlp_bias": True}, "mlp_bias: true with MoE blocks is not written by the "
+                                                             "importer"),
     ({"hybrid_override_pattern": "M-X"}, "hybrid_override_pattern: expected a string of M, *, -, E"),
     ({"hybrid_override_pattern": "M-M", "num_hidden_layers": 4}, "num_hidden_layers: 4 disagrees with the 3 blocks"),
     ({"layers_block_type": ["mamba", "conv"]}, "layers_block_type: expected a list of block types"),
@@ -271,3 +274,4 @@ def test_falcon_h1_equal_to_transformers_at_drawn_sizes(norm, before, width, bia
     report = verify_hf(s, config, {"seq_len": n, "batch": b})
     assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
     assert_prefill_and_step_match(build(config, "cpu").eval().requires_grad_(False), s, b, n, 40)
+

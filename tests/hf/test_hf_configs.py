@@ -94,6 +94,9 @@ COUNTS = {
     # intermediate_size 8192 beside block_ff_dim 12288, which its config takes (then x 2/3: 8192 wide)
     "LFM2-1.2B": (1_170_340_608, "LiquidAI/LFM2-1.2B: 1.17B (its card), tied head"),
     "mamba-2.8b-hf": (2_768_345_600, "state-spaces/mamba-2.8b-hf: 2.8B (Gu and Dao 2023), tied head"),
+    # as a public repository's test embeds it, verbatim: 23 Mamba-2, 23 MoE and 6 attention blocks
+    "NVIDIA-Nemotron-3-Nano-30B-A3B": (31_577_937_344, "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B: 31.6B total, 3.6B "
+                                                       "active with the embeddings (NVIDIA)"),
     # as a public repository's deploy script embeds it (registering the reranker with OpenSearch)
     "bge-reranker-base": (278_044_417, "BAAI/bge-reranker-base: 278M (XLMRobertaForSequenceClassification: "
                                        "RoBERTa's layers, a 250,002-token table, one label)"),
@@ -143,7 +146,7 @@ COUNTS = {
 PARAMS_ONLY = {"dbrx-instruct", "Jamba-v0.1", "gemma-3-4b-it"}
 MOE = {"Mixtral-8x7B-v0.1", "Qwen1.5-MoE-A2.7B", "OLMoE-1B-7B-0125-Instruct", "DeepSeek-V2.5", "DeepSeek-R1",
        "Marco-Mini-Instruct", "granite-3.1-1b-a400m-instruct", "dbrx-instruct", "dbrx-tiny256-random", "Jamba-v0.1",
-       "Jamba-tiny-random", "gpt-oss-20b"}
+       "Jamba-tiny-random", "gpt-oss-20b", "NVIDIA-Nemotron-3-Nano-30B-A3B"}
 SIZES = {"vit-base-patch16-224-in21k": {"batch": 1}, "gemma-3-4b-it": {"seq_len": 300, "batch": 1}}
 
 
