@@ -32,6 +32,7 @@ i x i block above it: sum over i < Q of i² multiply-adds a block).
 A decode step runs the recurrent form (elementwise only: no FLOPs under pytorch) and convolves the
 k inputs kept and the new one (conv.py's `causal_conv`). The cache is batch x (3 x heads x head_dim
 x k + heads x head_dim²) values, the state counted in the cache's dtype (transformers keeps fp32).
+`serve --tp` splits it by heads as vLLM does; `plan` refuses tp > 1.
 
 The reference build runs the rule in fp32 as transformers' path does (its inputs upcast), so saved
 bytes under bf16 include fp32 copies.
@@ -48,11 +49,16 @@ from ..symbols import ACT
 from .base import Component, Ctx, Size
 from .conv import causal_conv, conv_cost
 from .gated_deltanet import FP32, Contracted
+from .parallel import TP, Rule
 
 
 class KDA(Component):
     kind = "kda"
     sequential = True
+    # vLLM's split: q, k and v, b_proj and the gates' up-projections column-parallel by heads (the conv's channels,
+    # dt_bias and A_log with them), the gates' down-projections and the norm whole on every rank, o_proj row-parallel,
+    # the state split by heads. Serving only (Rule.trains): a training framework's split is not modelled
+    parallel = Rule("parallel", lambda c: {"heads": c.heads / TP}, lambda c: (("heads", c.heads),), trains=False)
     dim: Size
     heads: Size  # linear_num_heads
     head_dim: Contracted  # linear_head_dim: keys, values and the decay's bottleneck alike

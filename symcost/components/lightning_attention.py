@@ -19,7 +19,8 @@ intra-block part is masked causal attention), as causal attention's do.
 A decode step adds the token's k^T v to the decayed state and reads it with q (D² multiply-adds
 each); the cache is the state, batch x heads x head_dim² values, whatever the context. The decays
 (a rate per head, its powers over a block, and the block's B x B decay matrix per head) are buffers,
-not parameters: heads·(2·block + block² + 1) values a layer, not counted here.
+not parameters: heads·(2·block + block² + 1) values a layer, not counted here. `serve --tp` splits it by
+heads as vLLM does; `plan` refuses tp > 1.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ from .. import ops
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
+from .parallel import TP, Rule
 
 
 class LightningAttention(Component):
     kind = "lightning_attention"
     sequential = True
+    # vLLM's split: qkv_proj and output_gate column-parallel by heads, out_proj row-parallel, the norm's weight split
+    # with them (its variance all-reduced), the state split by heads. Serving only (Rule.trains)
+    parallel = Rule("parallel", lambda c: {"heads": c.heads / TP}, lambda c: (("heads", c.heads),), trains=False)
     dim: Size
     heads: Size
     head_dim: Size

@@ -163,3 +163,19 @@ def test_the_published_file_imports_as_the_shipped_spec_counts():
 def test_kimi_linear_refusals(change, fragment):
     with pytest.raises(SpecError, match=re.escape(fragment)):
         import_config(KIMI_LINEAR_48B | change, "config.json")
+
+
+def test_kimi_linear_serves_split_by_heads_as_vllm_does(cli):
+    """serve at tp 4: a GPU holds the weights, and for each sequence the latents and KDA states, of the same spec
+    with every split size quartered (KDA and latent-attention heads, the experts' and the MLP's hidden sizes, the
+    vocabulary), the latent cache whole on every rank; plan refuses tp > 1 for KDA in one line (the split is a
+    serving engine's)."""
+    s = symcost.load(arch("kimi_linear"))
+    per_gpu = symcost.serve(s, tp=4, gpus=4, prompt=4096, output=256).to_dict()["per_gpu"]
+    derivation = symcost.derive(s)
+    quarter = dim_values(derivation, {"n_heads": 8, "n_kda_heads": 8, "d_expert": 256, "d_ff": 9216 // 4,
+                                      "vocab": 163840 // 4, "seq_len": 4096 + 256, "batch": 1})
+    assert per_gpu["weights_bytes"] == 2 * int(derivation.raw_total.params.xreplace(quarter)) == 24_616_169_280
+    assert per_gpu["kv_bytes_per_sequence"] == 2 * int(derivation.raw_total.cache.xreplace(quarter))
+    out = cli("plan", arch("kimi_linear"), "--gpus", "64", "--hardware", "h100-sxm", "--tp", "2")
+    assert out.exit_code == 2 and "kda layers have no tensor-parallel rule for training" in out.output

@@ -90,9 +90,9 @@ def test_the_kernel_convention_keeps_the_pairs_the_decay_keeps_by_hand():
 
 
 def minimax_small(types, **more):
-    return T.MiniMaxConfig(hidden_size=16, num_hidden_layers=len(types), num_attention_heads=2, num_key_value_heads=1,
-                           head_dim=8, intermediate_size=12, num_local_experts=4, num_experts_per_tok=2, vocab_size=40,
-                           layer_types=types, **more).to_dict()
+    sizes = dict(hidden_size=16, num_hidden_layers=len(types), num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                 intermediate_size=12, num_local_experts=4, num_experts_per_tok=2, vocab_size=40, layer_types=types)
+    return T.MiniMaxConfig(**sizes | more).to_dict()
 
 
 @pytest.mark.slow  # comparisons with transformers: in the full suite
@@ -126,3 +126,20 @@ def test_minimax_equal_to_transformers_at_drawn_layer_mixes(data, layers, block,
 def test_minimax_refusals(change, fragment):
     with pytest.raises(SpecError, match=re.escape(fragment)):
         import_config(minimax_small(["linear_attention"] * 3 + ["full_attention"]) | change, "config.json")
+
+
+def test_minimax_serves_split_by_heads_as_vllm_does(cli, tmp_path):
+    """serve at tp 2: a GPU holds the weights and, for each sequence, the keys, values and lightning states of the
+    same spec with its heads, experts' hidden size and vocabulary halved; plan refuses tp > 1 for lightning
+    attention in one line (the split is a serving engine's)."""
+    config = minimax_small(["linear_attention", "full_attention"], num_key_value_heads=2, vocab_size=128)
+    path = tmp_path / "minimax.yaml"
+    path.write_text(import_config(config, "minimax.json"))
+    s = symcost.load(path)
+    per_gpu = symcost.serve(s, tp=2, gpus=2, prompt=64, output=16).to_dict()["per_gpu"]
+    derivation = symcost.derive(s)
+    half = dim_values(derivation, {"n_heads": 1, "n_kv_heads": 1, "d_ff": 6, "vocab": 64, "seq_len": 80, "batch": 1})
+    assert per_gpu["weights_bytes"] == 2 * int(derivation.raw_total.params.xreplace(half))
+    assert per_gpu["kv_bytes_per_sequence"] == 2 * int(derivation.raw_total.cache.xreplace(half))
+    out = cli("plan", path, "--gpus", "8", "--hardware", "h100-sxm", "--tp", "2")
+    assert out.exit_code == 2 and "lightning_attention layers have no tensor-parallel rule for training" in out.output
