@@ -1,5 +1,5 @@
-"""State-space layers and their hybrids: Mamba, Mamba-2 (SSD), and the models that mix them with
-attention (Bamba, Granite 4.0, Jamba, Nemotron-H, Falcon-H1)."""
+"""State-space and recurrent layers and their hybrids: Mamba, Mamba-2 (SSD), RWKV, and the models that mix
+them with attention (Bamba, Granite 4.0, Jamba, Nemotron-H, Falcon-H1)."""
 
 from __future__ import annotations
 
@@ -419,4 +419,32 @@ def _falcon_h1(c: Config, w: Writer) -> None:
     w.layer("rotary: {dim: d_head}")
     _parallel_block(w, rmsnorm, mixer, attention, separate=False, after=(rmsnorm, mlp))
     w.layer(rmsnorm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+def _rwkv(c: Config, w: Writer) -> None:
+    """RWKV-4: a LayerNorm on the embeddings, then layers of time mixing and channel mixing (`rwkv_time_mix`,
+    `rwkv_channel_mix`), each on its own LayerNorm and residual; no attention and no positions."""
+    hidden = c.int("hidden_size")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
+    width = c.get("attention_hidden_size")
+    w.dim("d_attn", c.int("attention_hidden_size") if width is not None else "d_model",
+          "attention_hidden_size" if width is not None else "attention_hidden_size unset: hidden_size")
+    ff = c.get("intermediate_size")
+    w.dim("d_ff", c.int("intermediate_size") if ff is not None else "4 * d_model",
+          "intermediate_size" if ff is not None else "intermediate_size unset: 4 x hidden_size")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    w.dim("seq_len", c.int("context_length", 1024), "context_length: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    if c.get("rescale_every", 6):
+        w.note("at inference transformers halves the stream every rescale_every layers and divides two weights "
+               "a layer to match (elementwise, not written: no count under pytorch)")
+    c.get("layer_norm_epsilon")
+    norm = "layernorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer(f"{norm}   # pre_ln, on the first layer's input")
+    w.block("repeat: n_layers", (norm, "rwkv_time_mix: {dim: d_model, width: d_attn}", norm,
+                                 "rwkv_channel_mix: {dim: d_model, hidden: d_ff}"))
+    w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))

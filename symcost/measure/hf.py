@@ -45,11 +45,11 @@ NAMES = {
     "cross_attention": ("encoder_attn", "crossattention", "EncDecAttention"),
     "attention": ("self_attn", "attn", "self_attention", "attention", "SelfAttention"),
     "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp", "mlps"),
-    "lm_head": ("lm_head", "proj_out", "embed_out"),
+    "lm_head": ("lm_head", "proj_out", "embed_out", "head"),
 }
 # module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
-           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("LightningAttention", "lightning_attention"), ("RecurrentBlock", "rg_lru"), ("RecurrentGemmaAttention", "attention"), ("RecurrentGemmaMlp", "mlp"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
+           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("LightningAttention", "lightning_attention"), ("RecurrentBlock", "rg_lru"), ("RecurrentGemmaAttention", "attention"), ("RecurrentGemmaMlp", "mlp"), ("RwkvSelfAttention", "rwkv_time_mix"), ("RwkvFeedForward", "rwkv_channel_mix"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
            ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
            ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))
 
@@ -100,8 +100,8 @@ def kind_of(name: str, module) -> str | None:
     by_class = next((k for end, k in CLASSES if cls.endswith(end)), None)
     if kind == "mlp" and (by_class == "moe" or any(is_experts(m) for m in module.modules())):
         return "moe"  # a MoE block where a layer's MLP sits
-    if kind == "attention" and by_class is not None:
-        return by_class  # a linear layer where attention sits (Kimi Linear's KDA is its layers' self_attn)
+    if kind in ("attention", "mlp") and by_class is not None:
+        return by_class  # a layer of its own kind where attention or an MLP sits (Kimi Linear's KDA, RWKV's mixing)
     return kind or by_class
 
 

@@ -251,6 +251,9 @@ PUBLISHED = {
         qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, head_dim=64, ffn_hidden_size=12288,
         expert_ffn_hidden_size=2048, n_routed_experts=512, zero_expert_num=256, moe_topk=12, vocab_size=131072,
         max_position_embeddings=131072), 560_664_958_976),
+    "rwkv": (lambda: T.RwkvConfig(  # RWKV/rwkv-4-169m-pile: 169M (its card)
+        hidden_size=768, num_hidden_layers=12, attention_hidden_size=768, intermediate_size=3072, vocab_size=50277,
+        context_length=1024, tie_word_embeddings=False), 169_342_464),
     "jamba": (lambda: T.JambaConfig(  # ai21labs/Jamba-v0.1's layout at a small width: the meta build runs its scan
         hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, intermediate_size=512,
         num_experts=4, num_experts_per_tok=2, vocab_size=1000), None),
@@ -378,7 +381,7 @@ def test_active_params_from_the_modules(family, top_k):
 @pytest.mark.parametrize(
     "family, change, fragment",
     [
-        ("llama", {"model_type": "rwkv"}, "model_type: 'rwkv' is not supported"),
+        ("llama", {"model_type": "xlstm"}, "model_type: 'xlstm' is not supported"),
         ("llama", {"hidden_act": "mish"}, "hidden_act: 'mish' is not supported"),
         ("llama", {"mystery_switch": True}, "mystery_switch: a config field the importer does not understand"),
         ("qwen2", {"use_sliding_window": False, "layer_types": ["sliding_attention"] * 28},
@@ -519,6 +522,7 @@ def test_sliding_windows_sit_where_transformers_puts_them(family, data):
     ("falcon_h1", {}, "# NB: Falcon-H1's µP multipliers (embedding_multiplier, lm_head_multiplier"),
     ("minimax", {}, "# NB: MiniMax's residual factors (full_attn_alpha_factor, full_attn_beta_factor"),
     ("longcat_flash", {}, "# NB: its shortcut MoE reads the first sublayer's normalised stream"),
+    ("rwkv", {}, "# NB: at inference transformers halves the stream every rescale_every layers"),
     ("falcon_h1", {"mamba_rms_norm": True, "mamba_norm_before_gate": True}, "# NB: the Mamba-2 mixer's RMSNorm precedes"),
     ("bart", {"scale_embedding": True}, "# NB: the embeddings are multiplied by sqrt(d_model) (scale_embedding"),
 ])
