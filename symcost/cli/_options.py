@@ -40,7 +40,10 @@ OPTIONS = {"tp", "pp", "dp", "ep", "cp", "micro_batch", "global_batch", "virtual
 
 
 def flag(param: str) -> str:
-    """The command line's name of a library parameter."""
+    """The command line's name of a library parameter (one already named as on the command line, `--set
+    seq_len`, as it is)."""
+    if param.startswith("--"):
+        return param
     return FLAGS.get(param) or "--" + param.replace("_", "-")
 
 

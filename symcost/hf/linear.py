@@ -205,6 +205,8 @@ def _kimi_linear(c: Config, w: Writer) -> None:
     length = c.int(_alias(c, "model_max_length", "max_position_embeddings"), 1048576)
     w.dim("seq_len", min(length, 4096), f"a 4096-token pass (model_max_length {length:,} is longer)" if length > 4096
           else "model_max_length: one full-context pass")
+    if length > 4096:
+        w.dim("max_pos", length, f"model_max_length: the longest context (--set seq_len={length})")
     w.dim("batch", 1, "sequences per pass")
     norm = "rmsnorm: {dim: d_model}"
     mixers = {True: f"mla: {_flow(mla)}",

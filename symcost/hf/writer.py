@@ -102,13 +102,16 @@ def _dims(c: Config, w: Writer, rows) -> None:
 
 def _capped_seq_len(c: Config, w: Writer, cap: int = 4096) -> None:
     """seq_len for a long-context family: one pass of max_position_embeddings tokens, or of `cap`
-    where the file's context is longer or not given (a longer pass is a `--set seq_len=` away)."""
+    where the file's context is longer or not given (a longer pass is a `--set seq_len=` away), the
+    longer context then kept as max_pos."""
     if c.get("max_position_embeddings") is None:
         w.dim("seq_len", cap, f"a {cap}-token pass (no max_position_embeddings)")
         return
     positions = c.int("max_position_embeddings")
     w.dim("seq_len", min(positions, cap), "max_position_embeddings: one full-context pass" if positions <= cap
           else f"a {cap}-token pass (max_position_embeddings {positions:,} is longer)")
+    if positions > cap:  # the longest context, kept beside the working length (no layer reads it)
+        w.dim("max_pos", positions, f"max_position_embeddings: the longest context (--set seq_len={positions})")
 
 
 def _runs(w: Writer, kinds: list, lines: Callable, label: Callable[[object], str], total: str | None = None) -> None:

@@ -202,11 +202,15 @@ def test_gemma_1_s_legacy_gelu_is_written_as_the_tanh_form_transformers_runs(cli
     ("Jamba-v0.1", {}, 4096, "(no max_position_embeddings)")])  # its n_ctx is AI21's name, which transformers never reads
 def test_a_long_context_is_written_as_a_4096_token_pass_that_says_why(cli, tmp_path, name, change, tokens, why):
     """DeepSeek, Jamba and the Mamba-2 hybrids write one pass of at most 4096 tokens (a longer one is
-    a --set away); the spec says which it is and why, from the file."""
+    a --set away); the spec says which it is and why, from the file, and keeps a longer context as max_pos."""
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(json.loads((DATA / f"{name}.json").read_text()) | change))
-    seq_len = next(line for line in cli("import-hf", path).stdout.splitlines() if "seq_len:" in line)
+    data = json.loads((DATA / f"{name}.json").read_text()) | change
+    path.write_text(json.dumps(data))
+    lines = cli("import-hf", path).stdout.splitlines()
+    seq_len = next(line for line in lines if "seq_len:" in line)
     assert why in seq_len and seq_len.split("#")[0].split() == ["seq_len:", str(tokens)], seq_len
+    longest = [line.split("#")[0].split() for line in lines if "max_pos:" in line]
+    assert longest == ([["max_pos:", str(data["max_position_embeddings"])]] if "is longer" in why else [])
 
 
 def test_verify_hf_of_a_file_too_large_for_the_cpu_compares_parameters_and_says_why(cli, tmp_path):

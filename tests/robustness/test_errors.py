@@ -109,7 +109,7 @@ def test_every_command_reports_the_same_way(cli, write):
     [
         (["--set", "d_model"], "expected NAME=NUMBER"),
         (["--set", "d_model=1.5"], "expected a positive integer (a size)"),
-        (["--set", "d_model=abc"], "expected a number"),
+        (["--set", "d_model=abc"], "error: --set d_model 'abc': expected a number"),  # the flag named once
         (["--set", "d_model=1e999999999"], "below 10^18"),  # refused before a billion digits are built
         (["--set", "d_model=1e18"], "below 10^18"),  # the bound a spec's own integers have
         (["--set", "d_model=1e30"], "below 10^18"),
