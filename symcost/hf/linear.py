@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .heads import _decoder_head
 from .llama import Decoder, _layer_types, _moe, _period
+from .moe import _latent_attention
 from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
 from .writer import SCALED, Writer, _capped_seq_len, _dims, _flow, _runs
 
@@ -171,18 +172,9 @@ def _kimi_linear(c: Config, w: Writer) -> None:
         raise c.error("mlp_layer_types", f"expected {n} MLP types, each one of dense, sparse; got {mlp_types!r}")
     c.expect("moe_layer_freq", (1, None))  # transformers' model reads only first_k_dense_replace
     c.expect("moe_router_activation_func", ("sigmoid", None))
-    heads = c.int("num_attention_heads")
-    c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
-    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
-                 ("kv_lora_rank", "kv_lora_rank"), ("qk_nope_dim", "qk_nope_head_dim"),
-                 ("qk_rope_dim", "qk_rope_head_dim"), ("v_head_dim", "v_head_dim")])
-    c.get("qk_head_dim"), c.get("head_dim")  # derived in the config: nope + rope, and rope
-    mla = {"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "qk_nope_dim": "qk_nope_dim",
-           "qk_rope_dim": "qk_rope_dim", "v_head_dim": "v_head_dim", "bias": c.flag("attention_bias", False),
-           "causal": True}
-    if c.get("q_lora_rank") is not None:
-        w.dim("q_lora_rank", c.int("q_lora_rank"), "q_lora_rank")
-        mla["q_lora_rank"] = "q_lora_rank"
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads")])
+    mla = _latent_attention(c, w)
+    c.get("head_dim")  # derived in the config: the rope part
     c.get("mla_use_nope")  # transformers' latent attention rotates nothing, whatever it says
     for name, key, nested in (("n_kda_heads", "linear_num_heads", "num_heads"), ("d_kda_head", "linear_head_dim",
                                                                                   "head_dim"),

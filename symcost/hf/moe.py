@@ -9,20 +9,35 @@ from .reader import Config, _act, _alias
 from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow
 
 
+def _latent_attention(c: Config, w: Writer, defaults: dict | None = None) -> dict:
+    """Multi-head latent attention's dims (every head its own keys, as MLA requires; a query LoRA where the
+    config has one) and its layer's fields; `defaults`: the config class's sizes where a file leaves them
+    out (LongCat-Flash's, whose query LoRA is always there)."""
+    defaults = defaults or {}
+    heads = c.int("num_attention_heads")
+    c.expect("num_key_value_heads", (heads, None))
+    _dims(c, w, [("kv_lora_rank", "kv_lora_rank", None, defaults.get("kv_lora_rank")),
+                 ("qk_nope_dim", "qk_nope_head_dim", None, defaults.get("qk_nope_head_dim")),
+                 ("qk_rope_dim", "qk_rope_head_dim", None, defaults.get("qk_rope_head_dim")),
+                 ("v_head_dim", "v_head_dim", None, defaults.get("v_head_dim"))])
+    c.get("qk_head_dim")  # derived in the config: nope + rope
+    mla = {"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "qk_nope_dim": "qk_nope_dim",
+           "qk_rope_dim": "qk_rope_dim", "v_head_dim": "v_head_dim", "bias": c.flag("attention_bias", False),
+           "causal": True}
+    if c.get("q_lora_rank", defaults.get("q_lora_rank")) is not None:
+        w.dim("q_lora_rank", c.int("q_lora_rank", defaults.get("q_lora_rank")), "q_lora_rank")
+        mla["q_lora_rank"] = "q_lora_rank"
+    return mla
+
+
 def _deepseek(c: Config, w: Writer, family: str = "deepseek_v3") -> None:
     """DeepSeek-V2, V3 and V3.2: multi-head latent attention (V3.2's, and GLM-5's, with the sparse attention's
     lightning indexer), dense layers first, then MoE layers with shared experts (V2-Lite without a query LoRA)."""
     _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"),
                  ("n_dense", "first_k_dense_replace", "first_k_dense_replace: dense layers first")])
-    heads = c.int("num_attention_heads")
-    w.dim("n_heads", heads, "num_attention_heads")
-    c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
-    _dims(c, w, [("kv_lora_rank", "kv_lora_rank"), ("qk_nope_dim", "qk_nope_head_dim"),
-                 ("qk_rope_dim", "qk_rope_head_dim"), ("v_head_dim", "v_head_dim")])
-    c.get("qk_head_dim"), c.get("head_dim")  # derived in the config: nope + rope, and rope
-    q_lora = c.get("q_lora_rank")
-    if q_lora is not None:
-        w.dim("q_lora_rank", c.int("q_lora_rank"), "q_lora_rank")
+    w.dim("n_heads", c.int("num_attention_heads"), "num_attention_heads")
+    mla = _latent_attention(c, w)
+    c.get("head_dim")  # derived in the config: the rope part
     _dims(c, w, [("d_ff", "intermediate_size", "intermediate_size (dense layers)"),
                  ("d_expert", "moe_intermediate_size"), ("n_experts", "n_routed_experts"),
                  ("top_k", "num_experts_per_tok"),
@@ -33,11 +48,6 @@ def _deepseek(c: Config, w: Writer, family: str = "deepseek_v3") -> None:
     c.expect("moe_layer_freq", (1, None))
     c.expect("mlp_bias", (False, None))  # DeepSeek-V2's configs say so
     act = _act(c)
-    bias = c.flag("attention_bias", False)
-    mla = {"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "qk_nope_dim": "qk_nope_dim",
-           "qk_rope_dim": "qk_rope_dim", "v_head_dim": "v_head_dim", "bias": bias, "causal": True}
-    if q_lora is not None:
-        mla["q_lora_rank"] = "q_lora_rank"
     if family in ("deepseek_v32", "glm_moe_dsa"):  # DeepSeek Sparse Attention: the indexer and the keys it keeps
         _dims(c, w, [("n_index_heads", "index_n_heads"), ("d_index", "index_head_dim"), ("index_topk", "index_topk")])
         mla |= {"index_heads": "n_index_heads", "index_dim": "d_index", "index_topk": "index_topk"}
@@ -103,31 +113,27 @@ def _longcat_flash(c: Config, w: Writer) -> None:
     `zero_experts`: the top-k count is a bound). The MoE reads the first sublayer's normalised stream and
     is added after the second; written after the first MLP: the same parameters and FLOPs."""
     _dims(c, w, [("d_model", "hidden_size"), ("n_layers", _alias(c, "num_layers", "num_hidden_layers")),
-                 ("n_heads", "num_attention_heads"), ("q_lora_rank", "q_lora_rank", None, 1536),
-                 ("kv_lora_rank", "kv_lora_rank", None, 512), ("qk_nope_dim", "qk_nope_head_dim", None, 128),
-                 ("qk_rope_dim", "qk_rope_head_dim", None, 64), ("v_head_dim", "v_head_dim", None, 128),
-                 ("d_ff", _alias(c, "ffn_hidden_size", "intermediate_size"), "ffn_hidden_size (the dense MLPs)"),
+                 ("n_heads", "num_attention_heads")])
+    mla = _latent_attention(c, w, {"q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
+                                   "qk_rope_head_dim": 64, "v_head_dim": 128})
+    _dims(c, w, [("d_ff", _alias(c, "ffn_hidden_size", "intermediate_size"), "ffn_hidden_size (the dense MLPs)"),
                  ("d_expert", _alias(c, "expert_ffn_hidden_size", "moe_intermediate_size")),
                  ("n_experts", _alias(c, "n_routed_experts", "num_local_experts")),
                  ("n_zero", "zero_expert_num", "zero_expert_num: zero-computation experts", 256),
                  ("top_k", _alias(c, "moe_topk", "num_experts_per_tok")), ("vocab", "vocab_size")])
-    heads = c.int("num_attention_heads")
-    c.expect("num_key_value_heads", (heads, None))  # MLA: every head has its own keys
     rope = c.int("qk_rope_head_dim", 64)
     if c.get("head_dim", 64) != rope:  # transformers sizes the rotary's frequencies by head_dim
         raise c.error("head_dim", f"{c.get('head_dim', 64)!r} differs from qk_rope_head_dim {rope}, which the "
                                   "rotary rotates (transformers' model runs only with the two equal)")
-    for key in ("qk_head_dim", "routed_scaling_factor", "rms_norm_eps", "router_aux_loss_coef"):
-        c.get(key)  # derived (nope + rope), the routing weights' scale, numerics
+    for key in ("routed_scaling_factor", "rms_norm_eps", "router_aux_loss_coef"):
+        c.get(key)  # the routing weights' scale, numerics
     _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
     w.note("its shortcut MoE reads the first sublayer's normalised stream and is added after the second; written "
            "after the first MLP (the same parameters and FLOPs; it keeps its input, a d_model row a token, which "
            "transformers shares with that MLP); the LoRA scales of its latent attention are not written (elementwise)")
     act = _act(c)
-    mla = "mla: " + _flow({"dim": "d_model", "heads": "n_heads", "kv_lora_rank": "kv_lora_rank", "q_lora_rank":
-                           "q_lora_rank", "qk_nope_dim": "qk_nope_dim", "qk_rope_dim": "qk_rope_dim",
-                           "v_head_dim": "v_head_dim", "bias": c.flag("attention_bias", False), "causal": True})
+    mla = "mla: " + _flow(mla)
     mlp = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True})
     moe = "moe: " + _flow({"dim": "d_model", "hidden": "d_expert", "experts": "n_experts", "top_k": "top_k",
                            "zero_experts": "n_zero", "activation": act, "gated": True,
