@@ -74,7 +74,8 @@ class MoE(Component):
         """One expert: an MLP without residual, built and costed by the MLP rule (a routed one at the
         latent width where there is one)."""
         return MLP.model_construct(
-            dim=self.width if routed else self.dim, hidden=hidden, activation=self.activation, gated=self.gated, bias=self.bias, residual=False,
+            dim=self.width if routed else self.dim, hidden=hidden, activation=self.activation, gated=self.gated,
+            bias=self.bias, residual=False,
             limit=self.limit)
 
     @property

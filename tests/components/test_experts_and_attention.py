@@ -105,19 +105,27 @@ def test_moe_options_verify_on_real_tensors(d, h, e, k, n, b, gated, bias, share
     assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
 
 
-@settings(max_examples=10, deadline=None, derandomize=True)
-@given(d=st.integers(1, 6), h=st.integers(1, 5), e=st.integers(1, 4), z=st.integers(1, 3), k=st.integers(1, 7),
-       n=st.integers(1, 7), b=st.integers(1, 2))
-def test_zero_computation_experts_verify_on_real_tensors(d, h, e, z, k, n, b):
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(d=st.integers(1, 6), h=st.integers(1, 5), e=st.integers(1, 4), z=st.integers(0, 3), k=st.integers(1, 7),
+       n=st.integers(1, 7), b=st.integers(1, 2), latent=st.sampled_from([None, 3]), shared=st.integers(0, 1),
+       capacity=st.sampled_from([None, "5/4"]))
+def test_zero_computation_experts_and_a_latent_width_verify_on_real_tensors(d, h, e, z, k, n, b, latent, shared,
+                                                                          capacity):
     """LongCat-Flash's zero experts: the router scores e + z, a zero pick adds the token itself and runs a
-    real expert at weight 0 (as transformers does), so the FLOPs are top_k experts' whatever the picks;
-    parameters, FLOPs forward and backward, and saved bytes in fp32 and bf16 equal PyTorch's."""
+    real expert at weight 0 (as transformers does), so the FLOPs are top_k experts' whatever the picks.
+    Nemotron 3's latent MoE: the routed experts at the latent width between two projections. With shared
+    experts and capacities too: parameters, FLOPs forward and backward, and saved bytes in fp32 and bf16 equal
+    PyTorch's."""
     k = min(k, e + z)
-    s = block_spec(d, n, b, f"moe: {{dim: {d}, hidden: {h}, experts: {e}, top_k: {k}, zero_experts: {z}}}")
+    more = (f", latent: {latent}" if latent else "") + (f", capacity_factor: '{capacity}'" if capacity else "")
+    s = block_spec(d, n, b, f"moe: {{dim: {d}, hidden: {h}, experts: {e}, top_k: {k}, zero_experts: {z}, "
+                            f"shared_experts: {shared}{more}}}")
     report = symcost.verify(s, backward=True, device="cpu")
     assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
     row = next(r for r in report.rows if r.kind == "moe")
-    assert row.symbolic["params"] == d * (e + z) + e * 3 * d * h  # the router over both kinds; gated experts
+    width = latent or d  # the router over both kinds; gated experts at their width, the projections; the shared
+    assert row.symbolic["params"] == (d * (e + z) + e * 3 * width * h + (2 * d * latent if latent else 0)
+                                      + shared * 3 * d * h)
     for dtype in ("fp32", "bf16"):
         assert symcost.verify_memory(s, dtype=dtype).match
 
