@@ -375,7 +375,9 @@ def _falcon_h1(c: Config, w: Writer) -> None:
     w.dim("d_model", hidden, "hidden_size")
     w.dim("n_layers", c.int("num_hidden_layers"), "num_hidden_layers")
     w.dim("n_heads", heads, "num_attention_heads")
-    w.dim("n_kv_heads", c.int("num_key_value_heads", heads), "num_key_value_heads")
+    # FalconH1Config's 8 where a file leaves it out; null: one a head
+    null = "num_key_value_heads" in c.data and c.get("num_key_value_heads") is None
+    w.dim("n_kv_heads", heads if null else c.int("num_key_value_heads", 8), "num_key_value_heads")
     w.dim("d_head", c.int("head_dim", hidden // heads), "head_dim" if c.get("head_dim") else "hidden_size / heads")
     w.dim("d_ff", c.int("intermediate_size"), "intermediate_size")
     w.dim("vocab", c.int("vocab_size"), "vocab_size")

@@ -275,3 +275,20 @@ def test_falcon_h1_equal_to_transformers_at_drawn_sizes(norm, before, width, bia
     assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
     assert_prefill_and_step_match(build(config, "cpu").eval().requires_grad_(False), s, b, n, 40)
 
+
+
+@pytest.mark.parametrize("kv", ["absent", None])
+def test_falcon_h1_key_value_heads_as_its_config_class_reads_them(kv):
+    """A file without num_key_value_heads gets FalconH1Config's 8; a null one, one a query head: the parameters
+    equal the model transformers builds from the same file."""
+    from symcost.measure.hf import parameters
+
+    config = T.FalconH1Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=16, head_dim=4,
+                              intermediate_size=24, vocab_size=40, mamba_d_ssm=32, mamba_n_heads=4,
+                              mamba_d_state=3).to_dict()
+    if kv == "absent":
+        del config["num_key_value_heads"]
+    else:
+        config["num_key_value_heads"] = kv
+    spec = symcost.loads(import_config(config, "falcon_h1.json"))
+    assert symcost.evaluate(spec).total["params"] == parameters(config).params
