@@ -102,16 +102,16 @@ def qwen3_next_sizes(draw):
 
 @st.composite
 def kimi_linear_sizes(draw):
-    """Kimi Linear: KDA layers (head size >= 2) and latent attention without positions, a dense first layer then
-    MoE layers with a shared expert; sequences of one to two chunks of 64."""
+    """Kimi Linear: KDA layers (head size >= 2, chunks of 2 to 5 tokens) and latent attention without positions, a
+    dense first layer then MoE layers with a shared expert; sequences of one to three chunks and a part."""
     experts = draw(st.integers(1, 4))
     return dict(d_model=draw(st.integers(1, 8)), n_heads=draw(st.integers(1, 2)), kv_lora_rank=draw(st.integers(1, 4)),
                 qk_nope_dim=draw(st.integers(1, 3)), qk_rope_dim=draw(st.integers(1, 3)),
                 v_head_dim=draw(st.integers(1, 3)), n_kda_heads=draw(st.integers(1, 2)), d_kda_head=draw(st.integers(2, 3)),
                 d_conv=draw(st.integers(1, 4)), d_ff=draw(st.integers(1, 6)), d_expert=draw(st.integers(1, 4)),
                 n_experts=experts, top_k=draw(st.integers(1, experts)), n_shared=draw(st.integers(1, 2)),
-                n_groups=draw(st.integers(1, 2)), vocab=draw(st.integers(1, 20)), seq_len=draw(st.integers(1, 70)),
-                batch=draw(st.integers(1, 2)))
+                n_groups=draw(st.integers(1, 2)), chunk=draw(st.integers(2, 5)), vocab=draw(st.integers(1, 20)),
+                seq_len=draw(st.integers(1, 12)), batch=draw(st.integers(1, 2)))
 
 
 @st.composite
