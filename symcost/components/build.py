@@ -1,5 +1,6 @@
 """What a component's `build` may use: the sizes and flow it is built at (Build), the module that
-runs one component's forward (Part), and activation checkpointing (Checkpoint). The measured route
+runs one component's forward (Part), a layer's entry in a decoder's kept state (layer_state), and
+activation checkpointing (Checkpoint). The measured route
 (symcost.measure.reference) builds the whole spec from these; only it and the builds import this module,
 so torch stays optional."""
 
@@ -12,6 +13,13 @@ import torch
 from torch import nn
 
 from .base import Flow
+
+
+def layer_state(state: dict, module) -> dict | None:
+    """The module's own entry in a decoder's kept state (`state["kv"]`: keys and values, a conv's inputs, a
+    recurrent state), made on first use; None when no state is kept (a pass over a whole sequence)."""
+    kept = state.get("kv")
+    return kept.setdefault(module, {}) if kept is not None else None
 
 
 class Part(nn.Module):

@@ -178,6 +178,8 @@ class GatedDeltaNet(Component):
         from torch import nn
         from torch.nn import functional as F
 
+        from .build import layer_state
+
         d, hk, h, dk, dv, k, Q = (b.int(x) for x in (self.dim, self.key_heads, self.hv, self.key_dim, self.dv,
                                                     self.kernel, self.chunk))
         r, kd, vd, residual = h // hk, hk * dk, h * dv, self.residual
@@ -191,8 +193,7 @@ class GatedDeltaNet(Component):
 
         def forward(m, x, state):
             B, T, _ = x.shape
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             # laid out by key head (q, k, then its r value heads' v and z), as Qwen3-Next's checkpoints are
             q, key, v, z = m.in_proj_qkvz(x).view(B, T, hk, -1).split([dk, dk, r * dv, r * dv], dim=-1)
             beta, a = m.in_proj_ba(x).view(B, T, hk, -1).split([r, r], dim=-1)

@@ -153,6 +153,8 @@ class KDA(Component):
         from torch import nn
         from torch.nn import functional as F
 
+        from .build import layer_state
+
         d, h, D, k, Q = (b.int(x) for x in (self.dim, self.heads, self.head_dim, self.kernel, self.chunk))
         hd, residual = h * D, self.residual
         mods = {
@@ -167,8 +169,7 @@ class KDA(Component):
 
         def forward(m, x, state):
             B, T, _ = x.shape
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             qkv = torch.cat([m.q_proj(x), m.k_proj(x), m.v_proj(x)], dim=-1).transpose(1, 2)
             q, key, v = (t.view(B, T, h, D) for t in F.silu(causal_conv(m.conv, qkv, cache)).transpose(1, 2).split(
                 [hd] * 3, dim=-1))

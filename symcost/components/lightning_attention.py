@@ -107,6 +107,8 @@ class LightningAttention(Component):
         from torch import nn
         from torch.nn import functional as F
 
+        from .build import layer_state
+
         d, h, D, B = (b.int(x) for x in (self.dim, self.heads, self.head_dim, self.block))
         hd, residual = h * D, self.residual
         mods = {"qkv_proj": nn.Linear(d, 3 * hd, bias=False), "output_gate": nn.Linear(d, hd, bias=False),
@@ -119,8 +121,7 @@ class LightningAttention(Component):
 
         def forward(m, x, state):
             Bt, T, _ = x.shape
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             q, k, v = F.silu(m.qkv_proj(x)).reshape(Bt, T, h, 3 * D).split(D, dim=3)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             s = cache.get("state") if cache is not None else None

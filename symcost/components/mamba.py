@@ -99,6 +99,8 @@ class Mamba(Component):
         from torch import nn
         from torch.nn import functional as F
 
+        from .build import layer_state
+
         d, di, n, k, r = (b.int(x) for x in (self.dim, self.inner, self.state, self.kernel, self.dt_rank))
         residual = self.residual
         mods = {
@@ -115,8 +117,7 @@ class Mamba(Component):
 
         def forward(m, u, state):
             B, T, _ = u.shape
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None  # a decoder's recurrent state
+            cache = layer_state(state, m)  # a decoder's recurrent state
             x, z = m.in_proj(u).chunk(2, dim=-1)  # (B, T, inner) views
             x = x.transpose(1, 2)  # (B, inner, T)
             x = F.silu(causal_conv(m.conv, x, cache)).transpose(1, 2).contiguous()

@@ -157,6 +157,8 @@ class Mamba2(Component):
         from torch import nn
         from torch.nn import functional as F
 
+        from .build import layer_state
+
         d, di, h, n, g, k, Q = (b.int(x) for x in (self.dim, self.inner, self.heads, self.state, self.groups,
                                                    self.kernel, self.chunk))
         p, cd, residual, norm = di // h, di + 2 * g * n, self.residual, self.norm
@@ -168,8 +170,7 @@ class Mamba2(Component):
 
         def forward(m, u, state):
             B, T, _ = u.shape
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None  # a decoder's recurrent state
+            cache = layer_state(state, m)  # a decoder's recurrent state
             z, xBC, dt = m.in_proj(u).split([di, cd, h], dim=-1)
             xBC = xBC.transpose(1, 2)  # (B, conv channels, T)
             x, Bm, Cm = F.silu(causal_conv(m.conv, xBC, cache)).transpose(1, 2).split([di, g * n, g * n], dim=-1)

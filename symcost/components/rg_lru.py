@@ -87,6 +87,8 @@ class RGLRU(Component):
         from torch import nn
         from torch.nn import functional as F
 
+        from .build import layer_state
+
         d, w, h, k = (b.int(x) for x in (self.dim, self.width, self.heads, self.kernel))
         bw, residual = w // h, self.residual
         mods = {"linear_y": nn.Linear(d, w), "linear_x": nn.Linear(d, w), "linear_out": nn.Linear(w, d),
@@ -105,8 +107,7 @@ class RGLRU(Component):
 
         def forward(m, x, state):
             B, T, _ = x.shape
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             y = F.gelu(m.linear_y(x), approximate="tanh")
             u = m.linear_x(x).transpose(1, 2)
             if cache is not None and T == 1:  # the k - 1 kept inputs and this one, a sum of products

@@ -86,6 +86,8 @@ class RWKVTimeMix(Component):
         import torch
         from torch import nn
 
+        from .build import layer_state
+
         d, w, residual = b.int(self.dim), b.int(self.w), self.residual
         mods = {name: nn.Linear(d, w, bias=False) for name in ("key", "value", "receptance")}
         mods["output"] = nn.Linear(w, d, bias=False)
@@ -110,8 +112,7 @@ class RWKVTimeMix(Component):
             return out, (num, den, top)
 
         def forward(m, x, state):
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             shifted = _shift(x, cache, "shift")
             k = m.key(_mix(x, shifted, m.mix_k))
             v = m.value(_mix(x, shifted, m.mix_v))
@@ -162,13 +163,14 @@ class RWKVChannelMix(Component):
         import torch
         from torch import nn
 
+        from .build import layer_state
+
         d, h, residual = b.int(self.dim), b.int(self.hidden), self.residual
         mods = {"key": nn.Linear(d, h, bias=False), "value": nn.Linear(h, d, bias=False),
                 "receptance": nn.Linear(d, d, bias=False)}
 
         def forward(m, x, state):
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             shifted = _shift(x, cache, "shift")
             k = torch.square(torch.relu(m.key(_mix(x, shifted, m.mix_k))))
             r = torch.sigmoid(m.receptance(_mix(x, shifted, m.mix_r)))

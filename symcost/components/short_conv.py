@@ -54,9 +54,9 @@ class ShortConv(Component):
         return Cost(saved=ctx.input_saved(d) + b * d * (3 * T + T + (T + k - 1) + T) * ACT)
 
     def build(self, b):
-        import torch
         from torch import nn
-        from torch.nn import functional as F
+
+        from .build import layer_state
 
         d, k, residual = b.int(self.dim), b.int(self.kernel), self.residual
         mods = {
@@ -66,8 +66,7 @@ class ShortConv(Component):
         }
 
         def forward(m, u, state):
-            kept = state.get("kv")
-            cache = kept.setdefault(m, {}) if kept is not None else None
+            cache = layer_state(state, m)
             gate_b, gate_c, x = m.in_proj(u).transpose(-1, -2).chunk(3, dim=-2)  # (B, d, T) each
             h = causal_conv(m.conv, gate_b * x, cache)
             out = m.out_proj((gate_c * h).transpose(-1, -2).contiguous())
