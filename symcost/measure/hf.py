@@ -49,9 +49,13 @@ NAMES = {
 }
 # module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
-           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"), ("LightningAttention", "lightning_attention"), ("RecurrentBlock", "rg_lru"), ("RecurrentGemmaAttention", "attention"), ("RecurrentGemmaMlp", "mlp"), ("RwkvSelfAttention", "rwkv_time_mix"), ("RwkvFeedForward", "rwkv_channel_mix"), ("BambaMixer", "mamba2"), ("FalconH1Mixer", "mamba2"),
-           ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"),
-           ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"), ("RotaryEmbedding", "rotary"))
+           ("NemotronHMLP", "mlp"), ("Lfm2ShortConv", "short_conv"), ("DeltaAttention", "kda"),
+           ("LightningAttention", "lightning_attention"), ("RecurrentBlock", "rg_lru"),
+           ("RecurrentGemmaAttention", "attention"), ("RecurrentGemmaMlp", "mlp"),
+           ("RwkvSelfAttention", "rwkv_time_mix"), ("RwkvFeedForward", "rwkv_channel_mix"), ("BambaMixer", "mamba2"),
+           ("FalconH1Mixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"),
+           ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
+           ("RotaryEmbedding", "rotary"))
 
 
 # experts modules that run every expert on every token, each row weighted 0 where the router did not pick it
