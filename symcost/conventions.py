@@ -6,7 +6,8 @@
   is counted in full, as the kernels multiply the whole score matrix.
 - macs: multiply-accumulates (the fvcore / ptflops / thop habit) = pytorch / 2.
 - kernel: the matmul FLOPs a fused kernel needs: pytorch's, with causal attention counted over the
-  n(n+1)/2 scores the mask keeps (a window's kept pairs too; lightning attention's in-block pairs),
+  n(n+1)/2 scores the mask keeps (a window's kept pairs too; lightning attention's in-block pairs;
+  DeepSeek-V4's window keys and the compressed entries each query may see, components/compressed_attention.py),
   as FlashAttention skips masked blocks (it computes the diagonal's blocks whole: a little more),
   and the work of chunked linear attention that its reference runs uncounted (Gated DeltaNet's
   triangular solves, components/gated_deltanet.py; KDA's elementwise Q x Q products and triangle

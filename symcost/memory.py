@@ -36,12 +36,14 @@ ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward (with th
 
 
 def kv_per_token(derivation: Derivation, cache: sympy.Expr) -> sympy.Expr:
-    """The cache's growth per token of one sequence, before any sliding window fills."""
+    """The cache's growth per token of one sequence, before any sliding window fills; where entries close every
+    m tokens (DeepSeek-V4's compressed attention: floor(n/m) of them), their growth on average, 1/m a token."""
     spec = derivation.spec
     if "seq_len" not in spec.dimset:
         return sympy.Integer(0)
     n = symbols.dim("seq_len")
     grows = cache.replace(sympy.Min, lambda *args: next((a for a in args if n in a.free_symbols), sympy.Min(*args)))
+    grows = grows.replace(sympy.floor, lambda arg: arg)
     return sympy.expand(sympy.diff(grows, n) / spec.input_dim("batch", 1))
 
 

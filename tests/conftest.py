@@ -62,15 +62,17 @@ def block_spec(d: int, n: int, b: int, layer: str):
 
 def cache_bytes(cache) -> int:
     """Bytes a transformers cache holds: every layer's tensors (keys, values, an indexer's keys) and the tensors of
-    its state dicts (a linear layer's conv inputs and recurrent state), its token counters aside; MiniMax's
-    linear states."""
+    its state dicts (a linear layer's conv inputs and recurrent state, DeepSeek-V4's compressor buffers), each
+    tensor once (DeepSeek-V4's values are its keys), its token counters aside; MiniMax's linear states."""
     import torch
 
-    held = 0
+    held, seen = 0, set()
     for layer in cache.layers:
         for value in vars(layer).values():
-            tensors = value.values() if isinstance(value, dict) else (value,)
-            held += sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor) and t.dim())
+            for t in value.values() if isinstance(value, dict) else (value,):
+                if isinstance(t, torch.Tensor) and t.dim() and id(t) not in seen:
+                    seen.add(id(t))
+                    held += t.numel() * t.element_size()
     # MiniMax's cache keeps its lightning layers' states in a list of its own
     return held + sum(t.numel() * t.element_size() for t in getattr(cache, "linear_cache", ()) if isinstance(
         t, torch.Tensor))

@@ -29,6 +29,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "attention": ("attention", "Attention"),
     "cross_attention": ("cross_attention", "CrossAttention"),
     "mla": ("mla", "MLA"),
+    "compressed_attention": ("compressed_attention", "CompressedAttention"),
     "mlp": ("mlp", "MLP"),
     "moe": ("moe", "MoE"),
     "linear": ("linear", "Linear"),

@@ -1,0 +1,226 @@
+"""DeepSeek-V4's attention (`compressed_attention`: the sliding window alone, HCA, CSA with its indexer):
+parameters, FLOPs forward and backward and the bytes saved for backward (fp32 and bf16) equal PyTorch's
+on the reference build and on transformers' own DeepseekV4Attention at drawn sizes; the caches and the
+FLOPs of a prefill and of the decode steps after it equal transformers' (its DeepseekV4CSACache and
+HCACache); the `kernel` convention counts the pairs each query keeps, by a loop over positions at two
+published sizes; bad layer mixes are refused in one line."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symcost
+from conftest import block_spec, cache_bytes, kernel_minus_pytorch, measured_layer
+from symcost.errors import SpecError
+from symcost.evaluate import dim_values
+from symcost.memory import saved_bytes
+from symcost.symbols import ACT
+
+torch = pytest.importorskip("torch")  # the reference build and transformers' layer
+
+MODES = {None: "sliding_attention", "hca": "heavily_compressed_attention", "csa": "compressed_sparse_attention"}
+
+
+def layer(mode, d, h, hd, rope, qr, window, g, olr, m, ih=2, idim=4, topk=2):
+    extra = "" if mode is None else f", compress: {m}"
+    if mode == "csa":
+        extra += f", index_heads: {ih}, index_dim: {idim}, index_topk: {topk}"
+    return (f"compressed_attention: {{dim: {d}, heads: {h}, head_dim: {hd}, rope_dim: {rope}, q_lora_rank: {qr}, "
+            f"window: {window}, o_groups: {g}, o_lora_rank: {olr}{extra}}}")
+
+
+sizes = st.fixed_dictionaries({
+    "mode": st.sampled_from([None, "hca", "csa"]), "d": st.integers(2, 8), "h": st.integers(1, 3),
+    "rope": st.sampled_from([2, 4]), "qr": st.integers(1, 4), "window": st.integers(2, 5), "olr": st.integers(1, 3),
+    "m": st.integers(2, 4), "topk": st.integers(1, 3), "n": st.integers(1, 10), "b": st.integers(1, 2)})
+
+
+def spec_of(s):
+    # head_dim 8, index_dim 4: each holds the rotated features; o_groups 2 divides heads x head_dim
+    return block_spec(s["d"], s["n"], s["b"], layer(s["mode"], s["d"], s["h"], 8, s["rope"], s["qr"], s["window"], 2,
+                                                     s["olr"], s["m"], topk=s["topk"]))
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(s=sizes)
+def test_counts_saved_bytes_and_steps_equal_pytorch_at_drawn_sizes(s):
+    from symcost.measure.reference import measure_decode
+
+    spec = spec_of(s)
+    report = symcost.verify(spec, backward=True, device="cpu")
+    assert report.match, [(row.path, row.symbolic, row.measured) for row in report.rows]
+    for dtype in ("fp32", "bf16"):
+        assert symcost.verify_memory(spec, dtype=dtype).match
+    step = symcost.derive(spec, decode=True)
+    for context in (0, s["n"]):
+        at = dim_values(step, {"context": context})
+        measured = measure_decode(step, at, context, device="cpu")
+        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
+        assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at))
+
+
+def v4_config(T, mode, d, h, rope, qr, window, olr, m, topk):
+    return T.DeepseekV4Config(
+        hidden_size=d, num_attention_heads=h, head_dim=8, q_lora_rank=qr, o_groups=2, o_lora_rank=olr,
+        sliding_window=window, index_n_heads=2, index_head_dim=4, index_topk=topk, num_hidden_layers=1,
+        layer_types=[MODES[mode]], mlp_layer_types=["moe"], partial_rotary_factor=rope / 8, n_routed_experts=2,
+        num_experts_per_tok=1, moe_intermediate_size=4, vocab_size=16,
+        compress_rates={"compressed_sparse_attention": m, "heavily_compressed_attention": m})
+
+
+def attention_module(T, config):
+    """transformers' layer called as its decoder calls it: both rotary tables, positions after the cache, and
+    the sliding-window mask over the keys it will hold (additive, as its eager path takes it)."""
+    from transformers.models.deepseek_v4 import modeling_deepseek_v4 as v4
+
+    class Called(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            config._attn_implementation = "eager"
+            self.attention, self.rotary = v4.DeepseekV4Attention(config, 0), v4.DeepseekV4RotaryEmbedding(config)
+
+        def forward(self, x, cache=None, past=0):
+            B, n, _ = x.shape
+            positions = (torch.arange(n) + past).unsqueeze(0).expand(B, -1)
+            tables = {kind: self.rotary(x, positions, layer_type=kind) for kind in ("main", "compress")}
+            keys = min(past, config.sliding_window - 1) + n
+            i, j = torch.arange(n)[:, None] + past, torch.arange(keys)[None, :] + past + n - keys
+            hidden = (j > i) | (i - j >= config.sliding_window)
+            mask = torch.zeros(n, keys).masked_fill(hidden, float("-inf")).expand(B, 1, n, keys).to(x.dtype)
+            return self.attention(x, position_embeddings=tables, position_ids=positions, attention_mask=mask,
+                                  cache=cache)[0]
+
+    return Called()
+
+
+@pytest.mark.slow  # the quick half keeps the reference build's tests; these in the full suite
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(s=sizes, bf16=st.booleans())
+def test_equal_to_transformers_deepseek_v4_attention(s, bf16):
+    T = pytest.importorskip("transformers")
+    config = v4_config(T, s["mode"], s["d"], s["h"], s["rope"], s["qr"], s["window"], s["olr"], s["m"], s["topk"])
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    module = attention_module(T, config).to(dtype)
+    for p in module.parameters():  # zeros would leave the indexer's choice to ties
+        torch.nn.init.normal_(p)
+    x = torch.randn(s["b"], s["n"], s["d"], dtype=dtype, requires_grad=True)
+    params, forward, backward, saved = measured_layer(module, x)
+    derivation = symcost.derive(spec_of(s))
+    node, ours = next((node, v) for node, v in symcost.evaluate(derivation).components
+                      if node.kind == "compressed_attention")
+    assert (ours["params"], ours["forward"], ours["backward"]) == (params, forward, backward)
+    rule = saved_bytes(derivation, "eager", "none")[node.path]
+    assert saved == int(rule.xreplace(dim_values(derivation)).xreplace({ACT: 2 if bf16 else 4}))
+
+
+@pytest.mark.parametrize("mode", [None, "hca", "csa"])
+def test_cache_after_a_prefill_and_six_steps_equals_transformers(mode):
+    """Its DynamicCache with the V4 layers (sliding, HCA, CSA: compressed entries, the open window's tokens, the
+    last window's halves, the indexer's own): bytes held and FLOPs after a 5-token prompt and each of six steps,
+    windows of 3 (HCA) or 2 (CSA) closing on the way."""
+    T = pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m, n, b = (2 if mode == "csa" else 3), 5, 2
+    config = v4_config(T, mode, 8, 2, 4, 4, 4, 3, m, 2)
+    module, cache = attention_module(T, config), T.DynamicCache(config=config)
+    spec = block_spec(8, n, b, layer(mode, 8, 2, 8, 4, 4, 4, 2, 3, m))
+    past = 0
+    for step, length in enumerate([n] + [1] * 6):
+        with torch.no_grad(), FlopCounterMode(display=False) as counted:
+            module(torch.randn(b, length, 8), cache, past)
+        at = {"batch": b, "seq_len": n} if step == 0 else {"batch": b, "context": past}
+        derivation = symcost.derive(spec, decode=step > 0)
+        past += length
+        assert counted.get_total_flops() == symcost.evaluate(derivation, at).total["forward"]
+        assert cache_bytes(cache) == 4 * int(derivation.raw_total.cache.xreplace(dim_values(derivation, at)))
+
+
+V4_FLASH = dict(d=4096, h=64, hd=512, rope=64, qr=1024, window=128, g=8, olr=1024, ih=64, idim=128, topk=512)
+
+
+def kept_pairs(n, window, m=None, topk=None):
+    """By a loop over positions: the window keys and compressed entries each query sees, and the entries the
+    indexer scores (the causal ones)."""
+    pairs = scored = 0
+    for p in range(n):
+        closed = (p + 1) // m if m else 0
+        pairs += min(window, p + 1) + (min(topk, closed) if topk else closed)
+        scored += closed
+    return pairs, scored
+
+
+def test_the_kernel_convention_counts_kept_pairs_by_hand():
+    """DeepSeek-V4-Flash's CSA layer (64 heads of 512, a window of 128, entries of 4 tokens, the top 512 kept;
+    the indexer's 64 heads of 128) at 4,096 tokens, and its HCA layer (entries of 128) at 1,000 tokens with
+    batch 3: under kernel the attention's two products run over the kept pairs and the indexer over the
+    causal entries; under pytorch over every key held (4,096 + 1,024 a query) and every entry."""
+    f, n = V4_FLASH, 4096
+    pairs, scored = kept_pairs(n, 128, 4, 512)
+    assert (pairs, scored) == (2_088_512, 2_096_128)
+    kernel = 4 * 64 * 512 * pairs + 2 * 64 * 128 * scored
+    pytorch = 4 * 64 * 512 * n * (n + n // 4) + 2 * 64 * 128 * n * (n // 4)
+    assert (pytorch, kernel) == (2_817_498_546_176, 308_088_406_016)  # the README's figures
+    csa = layer("csa", f["d"], f["h"], f["hd"], f["rope"], f["qr"], f["window"], f["g"], f["olr"], 4, f["ih"],
+                f["idim"], f["topk"])
+    assert kernel_minus_pytorch(4096, n, 1, csa) == kernel - pytorch == -2_509_410_140_160
+    n, b = 1000, 3
+    pairs, _ = kept_pairs(n, 128, 128)
+    hca = layer("hca", f["d"], f["h"], f["hd"], f["rope"], f["qr"], f["window"], f["g"], f["olr"], 128)
+    assert kernel_minus_pytorch(4096, n, b, hca) == 4 * b * 64 * 512 * (pairs - n * (n + n // 128))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ("compress: 4, index_heads: 2", "index_heads: the lightning indexer needs index_heads, index_dim and"),
+    ("index_heads: 2, index_dim: 4, index_topk: 2", "index_heads: the lightning indexer needs"),
+    ("rope_dim: 12", "rope_dim: rope_dim 12 exceeds head_dim 8"),
+    ("rope_dim: 3", "rope_dim: rope_dim 3 is odd"),
+    ("o_groups: 3", "o_groups: o_groups 3 does not divide heads x head_dim = 16"),
+    ("compress: 4, index_heads: 2, index_dim: 2, index_topk: 2", "index_dim: the indexer rotates rope_dim 4"),
+])
+def test_inconsistent_fields_are_refused_in_one_line(fields, message):
+    base = {"dim": 8, "heads": 2, "head_dim": 8, "rope_dim": 4, "q_lora_rank": 4, "window": 4, "o_groups": 2,
+            "o_lora_rank": 3}
+    base |= dict(item.split(": ") for item in fields.split(", "))
+    text = "compressed_attention: {" + ", ".join(f"{k}: {v}" for k, v in base.items()) + "}"
+    with pytest.raises(SpecError) as raised:
+        symcost.evaluate(symcost.derive(block_spec(8, 5, 1, text)))
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+CSA_VS_MLA = """name: csa-vs-mla
+dims: {seq_len: 4096}
+layers:
+  - embedding: {vocab: 129280, dim: 4096}
+  - compressed_attention: {dim: 4096, heads: 64, head_dim: 512, rope_dim: 64, q_lora_rank: 1024, window: 128,
+                           o_groups: 8, o_lora_rank: 1024, compress: 4,
+                           index_heads: 64, index_dim: 128, index_topk: 512}
+  - rotary: {dim: 64}
+  - mla: {dim: 4096, heads: 128, kv_lora_rank: 512, qk_nope_dim: 128, qk_rope_dim: 64, v_head_dim: 128,
+          q_lora_rank: 1536, causal: true}
+"""
+
+
+def test_crossover_of_v4_flash_csa_and_v3_mla_in_seq_len():
+    """DeepSeek-V4-Flash's CSA layer beside DeepSeek-V3's MLA layer (at V4's width): as transformers runs them
+    (pytorch) the CSA layer costs more from 99 tokens on; as the kernels run them it costs less at every
+    length, checked at each power of two to 2^20 (the answer docs/explore.md gives)."""
+    spec = symcost.loads(CSA_VS_MLA)
+    forward = lambda n, convention: {node.kind: v["forward"] for node, v in symcost.evaluate(
+        symcost.derive(spec, convention), {"seq_len": n}).components}
+    [root] = symcost.crossover(spec, "compressed_attention", "mla", "seq_len").roots
+    assert float(root) == 98.5  # between the sizes 98 and 99 (bisection over integers)
+    below, above = forward(98, "pytorch"), forward(99, "pytorch")
+    assert below["compressed_attention"] < below["mla"] and above["compressed_attention"] > above["mla"]
+    assert symcost.crossover(spec, "compressed_attention", "mla", "seq_len", convention="kernel").roots == []
+    for n in (2**k for k in range(21)):
+        counts = forward(n, "kernel")
+        assert counts["compressed_attention"] < counts["mla"]
+
+
+def test_cache_per_token_counts_the_entries_on_average():
+    """`memory`'s KV cache per token (bf16), before the window fills: the CSA layer's key (512) and its entries'
+    512 + 128 values every 4 tokens; MLA's latent and rope key (512 + 64). The last window's halves, a flag once
+    a window closed, do not grow with the context."""
+    m = symcost.memory(symcost.loads(CSA_VS_MLA))
+    assert m.numbers["kv_bytes_per_token"] == 2 * (512 + (512 + 128) // 4 + 512 + 64) == 2_496
