@@ -16,6 +16,7 @@ import sympy
 from . import conventions, expr, symbols
 from .checks import Check, every
 from .components import Ctx, FieldError, Flow, Memory
+from .components import hyper
 from .components.base import SIZE, Component, fresh
 from .conventions import Convention
 from .cost import Cost, Node, total
@@ -377,6 +378,8 @@ class _Walker:
 
     def residual(self, item: Residual, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """body(x) + shortcut(x), the shortcut the identity unless given; the add is a node of its own."""
+        if item.streams is not None:
+            return self.hyper(item, where, path, flow)
         first = len(self.sites)
         body, out = self.walk(item.residual, where + ("residual",), f"{path}/residual", flow)
         # both branches read the block's input: if the body's first layer saved it, that is one storage
@@ -393,6 +396,26 @@ class _Walker:
         except FieldError as e:
             raise self.spec.doc.error(where + ("residual",), e.message) from None
         return body + short + [Node(f"{path}/add", "add", add, {"add": add})], fresh(out, grad=out.grad or skip.grad)
+
+    def hyper(self, item: Residual, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        """A hyper-connected residual (components/hyper.py): the site's own cost as one node, then its body's."""
+        if item.shortcut is not None:
+            raise self.spec.doc.error(where + ("shortcut",), "a hyper-connected residual (streams) mixes its streams "
+                                      "itself: it takes no shortcut")
+        if self.spec.finetune is not None:
+            raise self.spec.doc.error(where + ("streams",), "a hyper-connected residual has no fine-tuning rule (its "
+                                      "mixing weights' share of a fine-tune is not modelled)")
+        if flow.width is None or flow.length is None:
+            raise self.spec.doc.error(where + ("streams",), "hyper-connections widen a token stream: put "
+                                      "hyper_expand after the embedding")
+        width = flow.width / item.streams
+        ctx = Ctx(self.conv, self.batch, flow, self.context, self.decode)
+        parts = hyper.site(ctx, item.streams, width, item.sinkhorn_iters)
+        saved = Cost() if self.decode else hyper.site_saved(ctx, item.streams, width, item.sinkhorn_iters)
+        body, out = self.walk(item.residual, where + ("residual",), f"{path}/residual", fresh(flow, width=width))
+        self.sites.append(Site(where + ("residual",), Join(out, replace(flow, width=width)), ctx))
+        node = Node(f"{path}/hyper", "hyper_connection", total(parts.values()) + saved, parts)
+        return [node] + body, fresh(out, width=flow.width, grad=True)
 
     def encoder(self, item: Encoder, where: tuple, path: str, source: Flow) -> tuple[list[Node], Flow]:
         """The encoder's layers over the source. A decode step reuses its output: no cost."""

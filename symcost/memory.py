@@ -173,7 +173,8 @@ def prefill_transient(derivation: Derivation, attention: str, logits: bool = Tru
     of the layers but the LM head (a serving engine makes logits for the sampled tokens only)."""
     from .components import REGISTRY
 
-    nodes = [n for n in derivation.raw if logits or not REGISTRY[n.kind].holds_logits]
+    # nodes of containers (a residual's add, a hyper-connection's site) hold no logits
+    nodes = [n for n in derivation.raw if logits or n.kind not in REGISTRY or not REGISTRY[n.kind].holds_logits]
     sets = [e for e in (sympy.cancel(n.cost.activations(attention) / n.count) for n in nodes) if e != 0]
     return sympy.Max(*sets) if sets else sympy.Integer(0)
 

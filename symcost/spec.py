@@ -62,11 +62,16 @@ class Encoder(BaseModel):
 
 class Residual(BaseModel):
     """`residual: [layers]` adds their output to the block's input, or to `shortcut:
-    [layers]` applied to that input (a projection shortcut, as in ResNet)."""
+    [layers]` applied to that input (a projection shortcut, as in ResNet). With `streams: N`,
+    a manifold-constrained hyper-connection instead (DeepSeek-V4): the stream holds N copies of the
+    width the layers read (after `hyper_expand`), collapsed into their input and mixed with their
+    output by weights made from the streams, with `sinkhorn_iters` normalisations (components/hyper.py)."""
 
     model_config = _CONFIG
     residual: Layers = Field(min_length=1)
     shortcut: Layers | None = Field(None, min_length=1)
+    streams: Size | None = None
+    sinkhorn_iters: Size = 20
 
 
 CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder, "residual": Residual}

@@ -66,6 +66,20 @@ def deepseek_sizes(draw):
 
 
 @st.composite
+def deepseek_v4_sizes(draw):
+    """DeepSeek-V4-Flash's 43 layers (window-only, CSA and HCA) over 1 to 3 streams, at tiny sizes: entries of 2 to 4
+    tokens (CSA) and 3 to 5 (HCA), sequences closing none, one or several."""
+    experts, heads = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    return dict(d_model=draw(st.integers(1, 6)), n_heads=heads, head_dim=4, rope_dim=2, q_lora_rank=draw(st.integers(1, 3)),
+                window=draw(st.integers(2, 4)), o_groups=draw(st.sampled_from([1, 2])), o_lora_rank=draw(st.integers(1, 2)),
+                n_index_heads=draw(st.integers(1, 2)), d_index=2, index_topk=draw(st.integers(1, 3)),
+                n_hc=draw(st.integers(1, 3)), sinkhorn=draw(st.integers(1, 3)), d_expert=draw(st.integers(1, 3)),
+                n_experts=experts, top_k=draw(st.integers(1, experts)), n_shared=1, vocab=draw(st.integers(1, 12)),
+                csa_rate=draw(st.integers(2, 4)), hca_rate=draw(st.integers(3, 5)), seq_len=draw(st.integers(1, 9)),
+                batch=draw(st.integers(1, 2)))
+
+
+@st.composite
 def gemma2_sizes(draw):
     heads, kv, head_dim, _ = draw(heads_and_width(even_head_dim=True))
     return dict(d_model=draw(st.integers(1, 12)), n_heads=heads, n_kv_heads=kv, d_head=head_dim,
@@ -186,6 +200,7 @@ STRATEGIES = {
     "mixtral": mixtral_sizes(),
     "mistral": mistral_sizes(),
     "deepseek_v3": deepseek_sizes(),
+    "deepseek_v4_flash": deepseek_v4_sizes(),
     "gemma2": gemma2_sizes(),
     "gpt_oss": local_moe_sizes("window", 2),
     "llama4_scout": local_moe_sizes("chunk", 4),

@@ -30,6 +30,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "cross_attention": ("cross_attention", "CrossAttention"),
     "mla": ("mla", "MLA"),
     "compressed_attention": ("compressed_attention", "CompressedAttention"),
+    "hyper_expand": ("hyper", "HyperExpand"),
+    "hyper_head": ("hyper", "HyperHead"),
     "mlp": ("mlp", "MLP"),
     "moe": ("moe", "MoE"),
     "linear": ("linear", "Linear"),

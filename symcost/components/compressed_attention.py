@@ -259,7 +259,7 @@ class CompressedAttention(Component):
             return (weight * t).to(dtype)
 
         def tables(positions, like):  # (B, T) positions -> cos, sin (B, T, rope / 2) in like's dtype
-            freqs = positions[..., None].float() * inv_freq
+            freqs = positions[..., None].float() * inv_freq.to(positions.device)
             return freqs.cos().to(like.dtype), freqs.sin().to(like.dtype)
 
         def rotate(t, cos, sin):  # the interleaved rotation of t's last rope features; t: (B, ·, T, D)
@@ -298,7 +298,7 @@ class CompressedAttention(Component):
                             laid[:, 0, :m], gates[:, 0, :m] = prior[0], prior[1]
                     kv, gate = laid, gates
                 new = norm(weight, (kv * gate.softmax(dim=2, dtype=torch.float32).to(kv.dtype)).sum(dim=2))
-                positions = (torch.arange(w) * m + start).unsqueeze(0).expand(B, -1)
+                positions = (torch.arange(w, device=x.device) * m + start).unsqueeze(0).expand(B, -1)
                 new = rotate(new.unsqueeze(1), *tables(positions, new)).squeeze(1)
             else:
                 new = kv.new_zeros((B, 0, size))
@@ -321,7 +321,7 @@ class CompressedAttention(Component):
             bias = x.new_full((B, 1, T, entries + 1), float("-inf"))
             if entries:
                 closed = (positions + 1) // m
-                future = torch.arange(entries).view(1, 1, -1) >= closed.unsqueeze(-1)
+                future = torch.arange(entries, device=x.device).view(1, 1, -1) >= closed.unsqueeze(-1)
                 picks = scores.masked_fill(future, float("-inf")).topk(min(topk, entries), dim=-1).indices
                 picks = torch.where(picks >= closed.unsqueeze(-1), entries, picks)
                 bias.scatter_(-1, picks.unsqueeze(1), 0.0)
@@ -331,7 +331,7 @@ class CompressedAttention(Component):
             B, T, _ = x.shape
             cache = layer_state(state, m_)
             past = cache.get("seen", 0) if cache is not None else 0
-            positions = (torch.arange(T) + past).unsqueeze(0).expand(B, -1)
+            positions = (torch.arange(T, device=x.device) + past).unsqueeze(0).expand(B, -1)
             cos, sin = tables(positions, x)
             latent = norm(m_.q_a_norm, m_.q_a_proj(x))
             q = m_.q_b_proj(latent).view(B, T, h, hd).transpose(1, 2)
@@ -345,9 +345,9 @@ class CompressedAttention(Component):
                 cache["keys"], cache["seen"] = kv[:, :, max(kv.shape[2] - (win - 1), 0):], past + T
                 if m is None:  # as transformers' DynamicSlidingWindowLayer holds them: twice
                     cache["values"] = cache["keys"]
-            i = torch.arange(T).unsqueeze(1) + past
-            j = torch.arange(kv.shape[2]).unsqueeze(0) + past - held
-            bias = torch.zeros(T, kv.shape[2]).masked_fill((j > i) | (i - j >= win), float("-inf"))
+            i = torch.arange(T, device=x.device).unsqueeze(1) + past
+            j = torch.arange(kv.shape[2], device=x.device).unsqueeze(0) + past - held
+            bias = x.new_zeros(T, kv.shape[2]).masked_fill((j > i) | (i - j >= win), float("-inf"))
             bias = bias.to(x.dtype).expand(B, 1, T, -1)
             if m is not None:
                 entries = compressor(x, cache, "entries", m_.c_kv_proj, m_.c_gate_proj, m_.c_bias, m_.c_norm, hd,
@@ -356,8 +356,8 @@ class CompressedAttention(Component):
                 if indexed:
                     extra = chosen(m_, x, latent, cache, positions, count)
                 else:
-                    future = torch.arange(count).view(1, 1, -1) >= ((positions + 1) // m).unsqueeze(-1)
-                    extra = torch.zeros(B, 1, T, count).masked_fill(future.unsqueeze(1), float("-inf"))
+                    future = torch.arange(count, device=x.device).view(1, 1, -1) >= ((positions + 1) // m).unsqueeze(-1)
+                    extra = x.new_zeros(B, 1, T, count).masked_fill(future.unsqueeze(1), float("-inf"))
                 kv = torch.cat([kv, entries.unsqueeze(1)], dim=2)
                 bias = torch.cat([bias, extra.to(x.dtype)], dim=-1)
             keys = kv.expand(B, h, *kv.shape[2:]).reshape(B, h, *kv.shape[2:]) if h > 1 else kv

@@ -37,7 +37,7 @@ from .gpt import PARALLEL, _bloom, _falcon, _gpt2, _opt, _parallel
 from .heads import ENCODERS, EOS_CLASSIFIERS, SEQ2SEQ, head_of
 from .linear import _kimi_linear, _lfm2, _minimax, _qwen3_next, _recurrent_gemma
 from .llama import DECODERS, _decoder
-from .moe import _dbrx, _deepseek, _longcat_flash
+from .moe import _dbrx, _deepseek, _deepseek_v4, _longcat_flash
 from .quantization import quantization_of
 from .reader import Config
 from .seq2seq import _bart, _t5, _whisper
@@ -66,7 +66,7 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
     {f: partial(_parallel, family=f) for f in PARALLEL},
     {f: partial(_decoder, family=f) for f in DECODERS},
     {f: partial(_deepseek, family=f) for f in ("deepseek_v2", "deepseek_v3", "deepseek_v32", "glm_moe_dsa")}
-    | {"dbrx": _dbrx, "longcat_flash": _longcat_flash},
+    | {"dbrx": _dbrx, "longcat_flash": _longcat_flash, "deepseek_v4": _deepseek_v4},
     {"bert": _bert, **{f: partial(_bert, family=f) for f in ("roberta", "xlm-roberta")}, "distilbert": _distilbert,
      "albert": _albert, "vit": _vit},
     {"clip": _clip, "gemma3": _gemma3},

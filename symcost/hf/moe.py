@@ -144,3 +144,127 @@ def _longcat_flash(c: Config, w: Writer) -> None:
     w.block("repeat: n_layers", (norm, mla, norm, mlp, moe, norm, mla, norm, mlp))
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+# DeepSeek-V4's attention kinds, by layer_types' names and by the legacy compress_ratios
+V4_KINDS = {"sliding_attention": "sliding", "compressed_sparse_attention": "csa", "heavily_compressed_attention": "hca"}
+V4_RATIOS = {0: "sliding", 4: "csa", 128: "hca"}
+
+
+def _deepseek_v4(c: Config, w: Writer) -> None:
+    """DeepSeek-V4: `hc_mult` hyper-connected residual streams (`hyper_expand`, each sublayer a `residual` with
+    `streams`, `hyper_head`), attention with one shared key/value head over a sliding window and, as
+    `layer_types` (or the file's `compress_ratios`) say, compressed entries (HCA) or compressed entries chosen
+    by a lightning indexer (CSA) (`compressed_attention`), and a MoE with a shared expert on every layer; the
+    first layers route by a fixed token table (hash-MoE: which experts a token runs is data, not a count; the
+    same parameters and FLOPs as top-k routing), and the routed experts' SwiGLU is clamped (elementwise). The
+    MTP layers the checkpoint ships are not built by transformers and not written."""
+    n = c.int("num_hidden_layers")
+    _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
+                 ("head_dim", "head_dim")])
+    c.expect("num_key_value_heads", (1, None))  # one key/value head, read as key and as value
+    head_dim = c.int("head_dim")
+    factor = c.get("partial_rotary_factor")
+    rope = c.int("qk_rope_head_dim") if c.get("qk_rope_head_dim") is not None else int(head_dim * (factor or 64 / 512))
+    w.dim("rope_dim", rope, "qk_rope_head_dim (partial_rotary_factor x head_dim)")
+    _dims(c, w, [("q_lora_rank", "q_lora_rank"), ("window", "sliding_window"), ("o_groups", "o_groups"),
+                 ("o_lora_rank", "o_lora_rank"), ("n_index_heads", "index_n_heads"), ("d_index", "index_head_dim"),
+                 ("index_topk", "index_topk"), ("n_hc", "hc_mult", "hc_mult: residual streams"),
+                 ("sinkhorn", "hc_sinkhorn_iters"), ("d_expert", "moe_intermediate_size"),
+                 ("n_experts", "n_routed_experts"), ("top_k", "num_experts_per_tok"),
+                 ("n_shared", "n_shared_experts", "n_shared_experts: one MLP of n_shared x d_expert"),
+                 ("vocab", "vocab_size")])
+    rates = dict(c.get("compress_rates") or {})
+    for key, kind in (("compress_rate_csa", "compressed_sparse_attention"),
+                      ("compress_rate_hca", "heavily_compressed_attention")):
+        if c.get(key) is not None:
+            rates[kind] = c.get(key)
+    w.dim("csa_rate", int(rates.get("compressed_sparse_attention", 4)), "compress_rates: CSA's tokens an entry")
+    w.dim("hca_rate", int(rates.get("heavily_compressed_attention", 128)), "compress_rates: HCA's tokens an entry")
+    kinds = _v4_kinds(c, n)
+    mlps = c.get("mlp_layer_types")
+    if mlps is not None and (not isinstance(mlps, list) or len(mlps) != n or not set(mlps) <= {"hash_moe", "moe"}):
+        raise c.error("mlp_layer_types", f"expected {n} layer types, each hash_moe or moe; got {mlps!r}")
+    c.get("num_hash_layers")  # hash routing: the same counts as top-k routing
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    for key in ("scoring_func", "norm_topk_prob", "routed_scaling_factor", "rope_theta", "compress_rope_theta",
+                "hc_eps", "swiglu_limit", "num_nextn_predict_layers", "rms_norm_eps", "router_aux_loss_coef",
+                "router_jitter_noise", "expert_dtype", "topk_method", "use_attn_sink"):
+        c.get(key)  # routing and numerics; the MTP layers transformers does not build
+    c.expect("attention_bias", (False, None))
+    c.expect("mlp_bias", (False, None))
+    act = _act(c)
+    w.note("the first layers route by a fixed token-to-expert table (hash-MoE): which experts run is data, the "
+           "counts those of top-k routing; the MTP layers the checkpoint ships (num_nextn_predict_layers) are not "
+           "built by transformers and not written")
+    pad = " " * 8  # the residual's own lines, under its `- ` at the repeat's layers' indent
+
+    def layer(kind: str) -> list[str]:
+        attention = {"dim": "d_model", "heads": "n_heads", "head_dim": "head_dim", "rope_dim": "rope_dim",
+                     "q_lora_rank": "q_lora_rank", "window": "window", "o_groups": "o_groups",
+                     "o_lora_rank": "o_lora_rank", "residual": False}
+        if kind == "hca":
+            attention["compress"] = "hca_rate"
+        if kind == "csa":
+            attention |= {"compress": "csa_rate", "index_heads": "n_index_heads", "index_dim": "d_index",
+                          "index_topk": "index_topk"}
+        moe = {"dim": "d_model", "hidden": "d_expert", "experts": "n_experts", "top_k": "top_k", "activation": act,
+               "gated": True, "shared_experts": 1, "shared_hidden": "n_shared * d_expert", "residual": False}
+        return [f"residual:\n{pad}- rmsnorm: {{dim: d_model}}\n{pad}- {body}\n{pad}streams: n_hc\n"
+                f"{pad}sinkhorn_iters: sinkhorn"
+                for body in (f"compressed_attention: {_flow(attention)}", f"moe: {_flow(moe)}")]
+
+    labels = {"sliding": "sliding window", "csa": "CSA", "hca": "HCA"}
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.layer("hyper_expand: {streams: n_hc}")
+    first, runs = 0, _v4_runs(kinds)
+    for i, (kind, count) in enumerate(runs):
+        if isinstance(kind, tuple):  # CSA and HCA in turn
+            w.block(f"repeat: {count}   # layers {first} to {first + 2 * count - 1}: {labels[kind[0]]} and "
+                    f"{labels[kind[1]]} in turn", layer(kind[0]) + layer(kind[1]))
+            first += 2 * count
+            continue
+        last = i == len(runs) - 1  # the last run is n_layers less the layers before it: --set n_layers extends it
+        where = (f"layers {first} on" if last else f"layer {first}" if count == 1
+                 else f"layers {first} to {first + count - 1}")
+        w.block(f"repeat: {(f'n_layers - {first}' if first else 'n_layers') if last else count}   # {where}: "
+                f"{labels[kind]}", layer(kind))
+        first += count
+    w.layer("hyper_head: {dim: d_model, streams: n_hc}")
+    w.layer("rmsnorm: {dim: d_model}")
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+def _v4_runs(kinds: list[str]) -> list[tuple]:
+    """(kind, count) for each run of like layers, and ((a, b), count) where two kinds alternate twice or more."""
+    out, i = [], 0
+    while i < len(kinds):
+        pair = tuple(kinds[i:i + 2])
+        turns = 0
+        while len(pair) == 2 and pair[0] != pair[1] and tuple(kinds[i + 2 * turns:i + 2 * turns + 2]) == pair:
+            turns += 1
+        if turns >= 2:
+            out.append((pair, turns))
+            i += 2 * turns
+            continue
+        run = next((j for j in range(i, len(kinds)) if kinds[j] != kinds[i]), len(kinds)) - i
+        out.append((kinds[i], run))
+        i += run
+    return out
+
+
+def _v4_kinds(c: Config, n: int) -> list[str]:
+    """Each layer's attention: layer_types, else the legacy compress_ratios (0, 4, 128 a layer; entries past the
+    layers describe the MTP layers), else transformers' default (two HCA, then CSA and HCA in turn)."""
+    types, ratios = c.get("layer_types"), c.get("compress_ratios")
+    if types is not None:
+        if not isinstance(types, list) or len(types) != n or any(t not in V4_KINDS for t in types):
+            raise c.error("layer_types", f"expected {n} layer types, each one of {', '.join(V4_KINDS)}; got {types!r}")
+        return [V4_KINDS[t] for t in types]
+    if ratios is not None:
+        if not isinstance(ratios, list) or len(ratios) < n or any(r not in V4_RATIOS for r in ratios[:n]):
+            raise c.error("compress_ratios", f"expected at least {n} ratios (one a layer), each 0, 4 or 128; "
+                                             f"got {ratios!r}")
+        return [V4_RATIOS[r] for r in ratios[:n]]
+    return ["hca"] * min(n, 2) + ["csa" if i % 2 else "hca" for i in range(max(n - 2, 0))]

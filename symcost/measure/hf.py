@@ -55,7 +55,8 @@ CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("Nem
            ("RwkvSelfAttention", "rwkv_time_mix"), ("RwkvFeedForward", "rwkv_channel_mix"), ("BambaMixer", "mamba2"),
            ("FalconH1Mixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"),
            ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
-           ("RotaryEmbedding", "rotary"))
+           ("RotaryEmbedding", "rotary"), ("DeepseekV4Attention", "compressed_attention"),
+           ("HyperConnection", "hyper_connection"), ("HyperHead", "hyper_head"))
 
 
 # experts modules that run every expert on every token, each row weighted 0 where the router did not pick it
@@ -207,7 +208,7 @@ def parameters(config: dict) -> HFCounts:
 
 # families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
 # measured with the causal mask written out, which they pass by
-MASKED_4D = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1", "kimi_linear",
+MASKED_4D = ("deepseek_v4", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1", "kimi_linear",
              "minimax")
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..components import Flow, Memory
+from ..components import Flow, Memory, hyper
 from ..components.build import Build, Checkpoint, Part
 from ..derive import Derivation, input_flow
 from ..precision import TORCH_NAMES
@@ -111,6 +111,14 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
                 outer, b.flow = b.flow, item.source(b.flow.embedding)
                 out.append(EncoderModule(Sequence(layers(item.layers, f"{path}/{i}/encoder"))))
                 b.flow = replace(outer, memory=Memory.of(b.flow), embedding=b.flow.embedding)
+                continue
+            if isinstance(item, Residual) and item.streams is not None:  # a hyper-connected residual
+                outer = b.flow
+                n, width = b.int(item.streams), b.int(outer.width / item.streams)
+                b.flow = replace(outer, width=outer.width / item.streams)
+                body = Sequence(layers(item.residual, f"{path}/{i}/residual"))
+                b.flow = outer
+                out.append(hyper.site_module(body, n, width, b.int(item.sinkhorn_iters), f"{path}/{i}/hyper"))
                 continue
             if isinstance(item, Residual):
                 before = b.flow

@@ -110,6 +110,9 @@ def _tracking(parts, stack: list[str], owners: dict[int, str]):
     in `owners` the storages of the tables each leaves in `state` for later layers."""
 
     keys_before: dict[int, set] = {}
+    # each recorded storage kept for the pass: one freed early (a table a later pass replaces in `state`) must not
+    # lend its address, and so its owner, to a storage made later
+    alive: list = []
 
     def before(module, args):
         stack.append(module.symcost_path)
@@ -119,7 +122,9 @@ def _tracking(parts, stack: list[str], owners: dict[int, str]):
         stack.pop()
         for key in set(args[1]) - keys_before.pop(id(module)):
             for t in _tensors(args[1][key]):
-                owners.setdefault(local(t).untyped_storage().data_ptr(), module.symcost_path)
+                storage = local(t).untyped_storage()
+                owners.setdefault(storage.data_ptr(), module.symcost_path)
+                alive.append(storage)
 
     hooks = [h for part in parts for h in (part.register_forward_pre_hook(before), part.register_forward_hook(after))]
     try:

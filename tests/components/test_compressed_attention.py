@@ -5,6 +5,9 @@ FLOPs of a prefill and of the decode steps after it equal transformers' (its Dee
 HCACache); the `kernel` convention counts the pairs each query keeps, by a loop over positions at two
 published sizes; bad layer mixes are refused in one line."""
 
+import json
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -224,3 +227,92 @@ def test_cache_per_token_counts_the_entries_on_average():
     a window closed, do not grow with the context."""
     m = symcost.memory(symcost.loads(CSA_VS_MLA))
     assert m.numbers["kv_bytes_per_token"] == 2 * (512 + (512 + 128) // 4 + 512 + 64) == 2_496
+
+
+def v4_small(types, **more):
+    T = pytest.importorskip("transformers")
+    return T.DeepseekV4Config(
+        vocab_size=30, hidden_size=8, moe_intermediate_size=4, num_hidden_layers=len(types), num_attention_heads=2,
+        num_key_value_heads=1, head_dim=8, q_lora_rank=4, o_groups=2, o_lora_rank=3, n_routed_experts=3,
+        n_shared_experts=1, num_experts_per_tok=2, hc_mult=2, hc_sinkhorn_iters=3, sliding_window=3, index_n_heads=2,
+        index_head_dim=4, index_topk=2, layer_types=types, compress_rates={"compressed_sparse_attention": 2,
+                                                                          "heavily_compressed_attention": 3},
+        partial_rotary_factor=0.5, pad_token_id=0, **more).to_dict()
+
+
+@pytest.mark.slow  # comparisons with transformers: in the full suite
+@settings(max_examples=4, deadline=None, derandomize=True)
+@given(types=st.lists(st.sampled_from(list(MODES.values())), min_size=1, max_size=4), n=st.integers(1, 9),
+       b=st.integers(1, 2), hashed=st.integers(0, 2))
+def test_deepseek_v4_equal_to_transformers_at_drawn_layer_mixes(types, n, b, hashed):
+    """Window-only, HCA and CSA layers wherever layer_types put them, hash-routed MoE on the first layers, two
+    hyper-connected streams: parameters, active parameters and forward FLOPs against DeepseekV4ForCausalLM on meta;
+    then on the CPU a prompt of n tokens and a decode step: the counts and the caches (window keys, compressed
+    entries, the open window's projections, the last window's halves) equal the formulas."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+    from symcost.measure.verify import verify_hf
+
+    cfg = v4_small(types, mlp_layer_types=["hash_moe"] * min(hashed, len(types)) + ["moe"] * (len(types) - hashed))
+    s = symcost.loads(import_config(cfg, "deepseek_v4.json"))
+    report = verify_hf(s, cfg, {"seq_len": n, "batch": b})
+    assert report.match and report.params[0] == report.params[1], report.by_kind
+    assert_prefill_and_step_match(build(cfg, "cpu").eval().requires_grad_(False), s, b, n, 30)
+
+
+def test_the_published_flash_file_imports_as_the_shipped_spec():
+    """DeepSeek-V4-Flash's released fields (its legacy compress_ratios, with the MTP layer's entry after the 43,
+    qk_rope_head_dim and num_hash_layers) import to architectures/deepseek_v4_flash.yaml: 284,332,230,231 parameters
+    and 13,799,622,231 active, which transformers builds from the same fields (tests/hf/test_hf.py, on meta)."""
+    from conftest import arch
+    from symcost.hf import import_config
+
+    shipped = open(arch("deepseek_v4_flash")).read()
+    flash = {"model_type": "deepseek_v4", "architectures": ["DeepseekV4ForCausalLM"], "vocab_size": 129280,
+             "hidden_size": 4096, "moe_intermediate_size": 2048, "num_hidden_layers": 43, "num_attention_heads": 64,
+             "num_key_value_heads": 1, "head_dim": 512, "qk_rope_head_dim": 64, "q_lora_rank": 1024, "o_groups": 8,
+             "o_lora_rank": 1024, "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 6,
+             "num_hash_layers": 3, "scoring_func": "sqrtsoftplus", "hc_mult": 4, "hc_sinkhorn_iters": 20,
+             "sliding_window": 128, "index_n_heads": 64, "index_head_dim": 128, "index_topk": 512,
+             "max_position_embeddings": 1048576, "num_nextn_predict_layers": 1,
+             "compress_ratios": [0, 0] + [4, 128] * 20 + [4, 0]}
+    imported = import_config(json.loads(json.dumps(flash)), "config.json")
+    assert imported[imported.index("dims:"):] == shipped[shipped.index("dims:"):]
+    total = symcost.evaluate(symcost.loads(shipped)).total
+    assert (total["params"], total["active_params"]) == (284_332_230_231, 13_799_622_231)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"compress_ratios": [0, 4, 64]}, "compress_ratios: expected at least 3 ratios (one a layer), each 0, 4 or 128"),
+    ({"layer_types": ["sliding_attention"] * 2}, "layer_types: expected 3 layer types"),
+    ({"mlp_layer_types": ["moe", "dense", "moe"]}, "mlp_layer_types: expected 3 layer types, each hash_moe or moe"),
+    ({"num_key_value_heads": 2}, "num_key_value_heads"),
+])
+def test_deepseek_v4_refusals(change, fragment):
+    from symcost.hf import import_config
+
+    base = {"model_type": "deepseek_v4", "hidden_size": 8, "num_hidden_layers": 3, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "head_dim": 8, "q_lora_rank": 4, "o_groups": 2, "o_lora_rank": 3,
+            "sliding_window": 3, "index_n_heads": 2, "index_head_dim": 4, "index_topk": 2, "hc_mult": 2,
+            "hc_sinkhorn_iters": 3, "moe_intermediate_size": 4, "n_routed_experts": 3, "n_shared_experts": 1,
+            "num_experts_per_tok": 2, "vocab_size": 30, "compress_ratios": [0, 4, 128]}
+    with pytest.raises(SpecError, match=re.escape(fragment)):
+        import_config(base | change, "config.json")
+
+
+def test_the_flash_spec_serves_and_plans_or_refuses_in_one_line(cli):
+    """serve on one GPU large enough runs to its capacity (the prefill's working set reads the hyper-connection
+    sites too); tensor parallelism is refused in one line, as no rule splits these layers."""
+    from conftest import arch
+
+    out = cli("serve", arch("deepseek_v4_flash"), "--hardware", "mi325x", "--gpus", "1", "--weights-format", "mxfp4")
+    assert out.exit_code in (0, 1) and "Traceback" not in out.output and "KV" in out.output, out.output
+    # past the window a token adds, on average, its CSA layers' entries (512 + 128 every 4 tokens) and its HCA
+    # layers' (512 every 128), in bf16: not the open window's tokens, a sawtooth
+    served = cli("serve", arch("deepseek_v4_flash"), "--hardware", "mi325x", "--gpus", "1", "--weights-format",
+                 "mxfp4", "--format", "json")
+    per_token = json.loads(served.output)["per_gpu"]["kv_bytes_per_token"]
+    assert per_token == 2 * (21 * (512 + 128) // 4 + 20 * 512 // 128) == 6_880
+    out = cli("serve", arch("deepseek_v4_flash"), "--hardware", "b200", "--gpus", "8", "--tp", "8")
+    assert out.exit_code == 2 and "hyper_expand layers have no tensor-parallel rule" in out.output

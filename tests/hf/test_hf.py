@@ -251,6 +251,12 @@ PUBLISHED = {
         qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, head_dim=64, ffn_hidden_size=12288,
         expert_ffn_hidden_size=2048, n_routed_experts=512, zero_expert_num=256, moe_topk=12, vocab_size=131072,
         max_position_embeddings=131072), 560_664_958_976),
+    "deepseek_v4": (lambda: T.DeepseekV4Config(  # deepseek-ai/DeepSeek-V4-Flash: 284B, 13B active (its card)
+        vocab_size=129280, hidden_size=4096, moe_intermediate_size=2048, num_hidden_layers=43, num_attention_heads=64,
+        num_key_value_heads=1, head_dim=512, q_lora_rank=1024, o_groups=8, o_lora_rank=1024, n_routed_experts=256,
+        n_shared_experts=1, num_experts_per_tok=6, hc_mult=4, hc_sinkhorn_iters=20, sliding_window=128,
+        index_n_heads=64, index_head_dim=128, index_topk=512, compress_ratios=[0, 0] + [4, 128] * 20 + [4, 0],
+        num_hash_layers=3, qk_rope_head_dim=64), 284_332_230_231),
     "rwkv": (lambda: T.RwkvConfig(  # RWKV/rwkv-4-169m-pile: 169M (its card)
         hidden_size=768, num_hidden_layers=12, attention_hidden_size=768, intermediate_size=3072, vocab_size=50277,
         context_length=1024, tie_word_embeddings=False), 169_342_464),
@@ -351,7 +357,8 @@ def test_params_and_forward_flops_match_transformers(family):
 # SigLIP's too; CLIP's projections and Gemma 3's projector are typed by no name), Granite 4.0's
 # shared MLP sits beside its experts (the spec's MoE holds it as a shared expert), …
 # Llama 4's experts modules run every expert on every token, more than its MoE rows count: listed apart
-CUT_DIFFERENTLY = {"llama4_text", "albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
+# DeepSeek-V4's hyper-connection join runs in its decoder layer, outside the HyperConnection module
+CUT_DIFFERENTLY = {"deepseek_v4", "llama4_text", "albert", "bart", "bert", "distilbert", "opt", "opt-350m", "roberta", "t5", "whisper", "xlm-roberta",
                    "vit", "clip", "gemma3", "granitemoehybrid"}
 
 

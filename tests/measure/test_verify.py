@@ -25,7 +25,8 @@ def test_every_architecture_has_a_strategy():
     assert {p.stem for p in Path(ARCHITECTURES).glob("*.yaml")} == set(STRATEGIES)
 
 # the specs whose meta builds cost the most (every expert a module; ResNet's 50 layers) draw fewer sizes
-META_EXAMPLES = {"resnet50": 10, "deepseek_v3": 12, "gpt_oss": 8, "llama4_scout": 8, "qwen3_next": 4, "kimi_linear": 4}
+META_EXAMPLES = {"resnet50": 10, "deepseek_v3": 12, "gpt_oss": 8, "llama4_scout": 8, "qwen3_next": 4, "kimi_linear": 4,
+                 "deepseek_v4_flash": 3}
 
 
 @pytest.mark.slow

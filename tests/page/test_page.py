@@ -45,6 +45,7 @@ POINTS = {
     "llama4_scout": [{"n_experts": 128}, {"seq_len": 16384, "chunk": 4096, "batch": 2}],
     "qwen3_next": [{"n_experts": 256, "top_k": 8, "n_layers": 40}, {"seq_len": 32768, "batch": 2}],  # Qwen3.5's MoE
     "kimi_linear": [{"n_groups": 4, "n_experts": 128}, {"seq_len": 32768, "batch": 2}],
+    "deepseek_v4_flash": [{"n_hc": 2, "n_experts": 128}, {"seq_len": 65536, "batch": 2}],
     "mixtral": [{"n_experts": 16, "top_k": 4}, {"seq_len": 32768, "batch": 2}],
     "mlp": [{"hidden": 1000, "n_hidden": 5}, {"batch": 1, "d_in": 3072}],
     "resnet50": [{"image_size": 160, "batch": 8}, {"w": 32, "n3": 23}],
