@@ -1,6 +1,6 @@
 """What a component's `build` may use: the sizes and flow it is built at (Build), the module that
-runs one component's forward (Part), a layer's entry in a decoder's kept state (layer_state), and
-activation checkpointing (Checkpoint). The measured route
+runs one component's forward (Part), a layer's entry in a decoder's kept state (layer_state), parameters kept
+in fp32 (keep_fp32), and activation checkpointing (Checkpoint). The measured route
 (symcost.measure.reference) builds the whole spec from these; only it and the builds import this module,
 so torch stays optional."""
 
@@ -20,6 +20,23 @@ def layer_state(state: dict, module) -> dict | None:
     recurrent state), made on first use; None when no state is kept (a pass over a whole sequence)."""
     kept = state.get("kv")
     return kept.setdefault(module, {}) if kept is not None else None
+
+
+def keep_fp32(module: nn.Module, names: tuple[str, ...] | None = None) -> nn.Module:
+    """Keep `module`'s own parameters (those `names`, or all) in fp32 when the model is cast to another dtype,
+    as transformers keeps a model's `_keep_in_fp32_modules_strict` (DeepSeek-V4's hyper-connections, sinks,
+    norms and position biases)."""
+    cast = module._apply
+
+    def apply(fn, recurse=True):
+        cast(fn, recurse)
+        for name, p in module._parameters.items():
+            if p is not None and (names is None or name in names):
+                p.data = p.data.float()
+        return module
+
+    module._apply = apply
+    return module
 
 
 class Part(nn.Module):

@@ -58,6 +58,8 @@ from .base import Component, Ctx, Size
 from .rmsnorm import rms_saved
 
 EPS = 1e-6
+# the parameters transformers keeps in fp32 in any dtype (DeepseekV4's _keep_in_fp32_modules_strict)
+FP32 = ("q_a_norm", "kv_norm", "sinks", "c_bias", "c_norm", "i_bias", "i_norm")
 
 
 CONTEXT = symbols.dim("context")
@@ -184,8 +186,10 @@ class CompressedAttention(Component):
         """As transformers' layer keeps them in training (no context). In the activation dtype: the input;
         the query latent (q_b_proj's input); q_b_proj's output; q and the key/value as rotated, and the
         cosine and sine tables each of the three rotations keeps (batch x tokens x rope_dim each); the key
-        and the value each copied to every head (one tensor with one head); the probabilities with the
-        sink column; the grouped projection's input and o_b_proj's. In fp32: each weighted RMSNorm's
+        and the value each broadcast to every head, which the matmuls copy only when batch and heads both
+        exceed one (else the one tensor); under a 16-bit dtype a copy of the probabilities; the grouped
+        projection's input and o_b_proj's. In fp32: the probabilities with the sink column (transformers
+        keeps the sinks in fp32, so the logits are), each weighted RMSNorm's
         input (a copy under a 16-bit dtype), 1/rms and normalised values; the head norm's 1/rms (and
         under a 16-bit dtype its fp32 input and the 1/rms in the activation dtype); each row's argmax
         (int64). Compression, when a window closed: the windows' kv (HCA: the projection's output; CSA:
@@ -200,9 +204,9 @@ class CompressedAttention(Component):
         S = n + W
         wide = sympy.Piecewise((0, sympy.Eq(ACT, 4)), (1, True))  # 1 under a 16-bit dtype
         act = N * (qr + 3 * h * hd + self.o_groups * self.o_lora_rank) + 6 * b * n * rope \
-            + b * S * hd * (1 + (2 * h - 1) * above_one(b, h)) + b * h * n * (S + 1)
+            + b * S * hd * (1 + (2 * h - 1) * above_one(b, h)) + wide * b * h * n * S
         fp32 = rms_saved(N, qr, N * qr * ACT) + rms_saved(N, hd, N * hd * ACT) + 4 * N * h \
-            + wide * (4 * N * h * hd + N * h * ACT) + 8 * b * h * n
+            + wide * (4 * N * h * hd + N * h * ACT) + 8 * b * h * n + 4 * b * h * n * (S + 1)
         if self.compress is not None:
             m = self.compress
             windows = lambda width, slots: (b * W * slots * width * (ACT + 4 + wide * ACT)
@@ -236,7 +240,7 @@ class CompressedAttention(Component):
         import torch
         from torch import nn
 
-        from .build import layer_state
+        from .build import keep_fp32, layer_state
 
         d, h, hd, rope, qr = (b.int(x) for x in (self.dim, self.heads, self.head_dim, self.rope_dim, self.q_lora_rank))
         win, g, olr = b.int(self.window), b.int(self.o_groups), b.int(self.o_lora_rank)
@@ -365,7 +369,7 @@ class CompressedAttention(Component):
             scores = torch.matmul(q, keys.transpose(2, 3)) * hd ** -0.5 + bias
             logits = torch.cat([scores, m_.sinks.reshape(1, -1, 1, 1).expand(B, -1, T, -1)], dim=-1)
             logits = logits - logits.max(dim=-1, keepdim=True).values
-            probs = logits.softmax(dim=-1)[..., :-1]
+            probs = logits.softmax(dim=-1)[..., :-1].to(values.dtype)  # fp32 sinks make the logits fp32
             out = torch.matmul(probs, values).transpose(1, 2).contiguous()  # (B, T, h, hd)
             out = rotate(out.transpose(1, 2), cos, -sin).transpose(1, 2)
             grouped = out.reshape(B, T, g, -1).reshape(-1, g, h * hd // g).transpose(0, 1)
@@ -381,4 +385,4 @@ class CompressedAttention(Component):
             part.c_bias, part.c_norm = nn.Parameter(torch.zeros(m, width)), nn.Parameter(torch.ones(hd))
         if indexed:
             part.i_bias, part.i_norm = nn.Parameter(torch.zeros(m, 2 * idim)), nn.Parameter(torch.ones(idim))
-        return part
+        return keep_fp32(part, FP32)

@@ -122,21 +122,9 @@ class HyperHead(Component):
         part = b.part(forward)
         part.fn = nn.Parameter(torch.randn(n, n * d) * 0.02)
         part.base, part.scale = nn.Parameter(torch.zeros(n)), nn.Parameter(torch.ones(1))
+        from .build import keep_fp32
+
         return keep_fp32(part)
-
-
-def keep_fp32(module):
-    """Keep `module`'s own parameters in fp32 when the model is cast, as transformers keeps these modules."""
-    cast = module._apply
-
-    def apply(fn, recurse=True):
-        cast(fn, recurse)
-        for p in module._parameters.values():
-            p.data = p.data.float()
-        return module
-
-    module._apply = apply
-    return module
 
 
 def unweighted(x):
@@ -153,7 +141,7 @@ def site_module(body, streams: int, width: int, iters: int, path: str):
     import torch
     from torch import nn
 
-    from .build import Part
+    from .build import Part, keep_fp32
 
     key = ("hyper", path)
 
