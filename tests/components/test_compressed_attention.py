@@ -285,7 +285,28 @@ def test_the_published_flash_file_imports_as_the_shipped_spec():
     assert (total["params"], total["active_params"]) == (284_332_230_231, 13_799_622_231)
 
 
+@pytest.mark.slow  # a 1.6T model's meta build: in the full suite
+def test_deepseek_v4_pro_equals_transformers_on_meta():
+    """DeepSeek-V4-Pro's released fields (deepseek-ai/DeepSeek-V4-Pro config.json: 61 layers of 7,168, 128 heads,
+    384 experts, HCA on the first two layers then CSA and HCA in turn, the top 1,024 entries): 1,572,997,179,491
+    parameters (the card's 1.6T) and 49,779,058,787 active (its 49B), and the forward FLOPs at 64 tokens, as
+    transformers builds it on meta."""
+    from symcost.hf import import_config
+    from symcost.measure.verify import verify_hf
+
+    pro = {"model_type": "deepseek_v4", "architectures": ["DeepseekV4ForCausalLM"], "vocab_size": 129280,
+           "hidden_size": 7168, "moe_intermediate_size": 3072, "num_hidden_layers": 61, "num_attention_heads": 128,
+           "num_key_value_heads": 1, "head_dim": 512, "qk_rope_head_dim": 64, "q_lora_rank": 1536, "o_groups": 16,
+           "o_lora_rank": 1024, "n_routed_experts": 384, "n_shared_experts": 1, "num_experts_per_tok": 6,
+           "num_hash_layers": 3, "hc_mult": 4, "hc_sinkhorn_iters": 20, "sliding_window": 128, "index_n_heads": 64,
+           "index_head_dim": 128, "index_topk": 1024, "max_position_embeddings": 1048576,
+           "num_nextn_predict_layers": 1, "compress_ratios": [128, 128] + [4, 128] * 29 + [4, 0]}
+    report = verify_hf(symcost.loads(import_config(pro, "config.json")), pro, {"seq_len": 64})
+    assert report.match and report.params == (1_572_997_179_491,) * 2 and report.active == (49_779_058_787,) * 2
+
+
 @pytest.mark.parametrize("change, fragment", [
+    ({"hc_mult": 0}, "hc_mult"),
     ({"compress_ratios": [0, 4, 64]}, "compress_ratios: expected at least 3 ratios (one a layer), each 0, 4 or 128"),
     ({"layer_types": ["sliding_attention"] * 2}, "layer_types: expected 3 layer types"),
     ({"mlp_layer_types": ["moe", "dense", "moe"]}, "mlp_layer_types: expected 3 layer types, each hash_moe or moe"),
