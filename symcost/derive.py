@@ -15,8 +15,7 @@ import sympy
 
 from . import conventions, expr, symbols
 from .checks import Check, every
-from .components import Ctx, FieldError, Flow, Memory
-from .components import hyper
+from .components import Ctx, FieldError, Flow, Memory, hyper
 from .components.base import SIZE, Component, fresh
 from .conventions import Convention
 from .cost import Cost, Node, total

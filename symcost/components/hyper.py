@@ -20,10 +20,11 @@ the reference build does the same, and the saved-bytes rules below follow it.
 from __future__ import annotations
 
 import sympy
+
 from .. import ops
 from ..cost import Cost
 from ..symbols import ACT
-from .base import Component, Ctx, Flow, Size, fresh
+from .base import Component, Ctx, FieldError, Flow, Size, fresh
 
 EPS = 1e-6
 
@@ -69,6 +70,8 @@ class HyperExpand(Component):
         return Cost()  # a copy saves nothing; the first site keeps what it made
 
     def after(self, flow: Flow) -> Flow:
+        if flow.width is None or flow.length is None:
+            raise FieldError(None, "hyper_expand widens a token stream of known width: put it after the embedding")
         return fresh(flow, width=flow.width * self.streams)
 
     def build(self, b):

@@ -208,8 +208,8 @@ def parameters(config: dict) -> HFCounts:
 
 # families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
 # measured with the causal mask written out, which they pass by
-MASKED_4D = ("deepseek_v4", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1", "kimi_linear",
-             "minimax")
+MASKED_4D = ("deepseek_v4", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1",
+             "kimi_linear", "minimax")
 
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",

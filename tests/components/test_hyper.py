@@ -71,6 +71,12 @@ def test_a_site_s_misuse_is_refused_in_one_line(layers, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
+def test_streams_widen_a_token_stream_only():
+    text = "name: m\ndims: {seq_len: 4}\nlayers:\n  - hyper_expand: {streams: 2}\n  - embedding: {vocab: 7, dim: 8}\n"
+    with pytest.raises(SpecError, match="layers.0.hyper_expand: hyper_expand widens a token stream of known width"):
+        symcost.derive(symcost.loads(text))
+
+
 @pytest.mark.slow  # a comparison with transformers: in the full suite
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(d=st.integers(1, 6), n=st.integers(1, 5), b=st.integers(1, 2), N=st.integers(1, 4), iters=st.integers(1, 4),
