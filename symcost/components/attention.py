@@ -47,7 +47,7 @@ from typing import Literal
 import sympy
 from pydantic import StrictBool, field_validator
 
-from .. import ops
+from .. import ops, symbols
 from ..checks import Check, divides
 from ..cost import Cost
 from ..errors import SpecError
@@ -300,7 +300,17 @@ def score_entries(ctx: Ctx, n, causal: bool, window=None, chunk=None):
         return _window_sum(window, c + n) - _window_sum(window, c)
     if window is None or c == 0:
         return n * (c + n)
-    return n * sympy.Min(c + n, window + n - 1)
+    return n * least(c + n, window + n - 1)
+
+
+CONTEXT = symbols.dim("context")  # derive.CONTEXT's symbol: the tokens already cached before a decode step
+
+
+def least(*args):
+    """min, left unevaluated where it reads the context: a decode step may start from context 0, which the
+    context dim's positive symbol rules out, so sympy would take min(window - 1, context + 1) for window - 1
+    (window <= 2 + context always, it reasons); the numbers substituted later evaluate it."""
+    return sympy.Min(*args, evaluate=not any(CONTEXT in sympy.sympify(a).free_symbols for a in args))
 
 
 def _chunk_sum(C, k):
@@ -311,7 +321,7 @@ def _chunk_sum(C, k):
 
 def _window_sum(w, k):
     """sum over j = 1..k of min(w, j) = m·k - m(m - 1)/2 with m = min(w, k)."""
-    m = sympy.Min(w, k)
+    m = least(w, k)
     return m * k - m * (m - 1) / 2
 
 
@@ -320,7 +330,7 @@ def cached_tokens(ctx: Ctx, window=None):
     with a window — all the next token's query can see besides itself, and what transformers'
     sliding-window cache keeps (DynamicSlidingWindowLayer)."""
     held = ctx.context + ctx.seq_len
-    return held if window is None else sympy.Min(window - 1, held)
+    return held if window is None else least(window - 1, held)
 
 
 def products(ctx: Ctx, heads, entries, qk_dim, v_dim, grads=(True, True, True)) -> dict:

@@ -49,11 +49,11 @@ from dataclasses import replace
 import sympy
 from pydantic import StrictBool
 
-from .. import ops, symbols
+from .. import ops
 from ..checks import Check
 from ..cost import Cost
 from ..symbols import ACT
-from .attention import above_one, products
+from .attention import CONTEXT, _window_sum, above_one, least, products
 from .base import Component, Ctx, Size
 from .rmsnorm import rms_saved
 
@@ -62,28 +62,11 @@ EPS = 1e-6
 FP32 = ("q_a_norm", "kv_norm", "sinks", "c_bias", "c_norm", "i_bias", "i_norm")
 
 
-CONTEXT = symbols.dim("context")
-
-
-def least(*args):
-    """min, left unevaluated where it reads the context: a decode step may start from context 0, which the
-    context dim's positive symbol rules out, so sympy would take min(context, 1) for 1; the numbers
-    substituted later evaluate it."""
-    return sympy.Min(*args, evaluate=not any(CONTEXT in sympy.sympify(a).free_symbols for a in args))
-
-
 def closed_one(W):
     """1 once an entry has closed (W >= 1), else 0: a flag, not a size that grows with the context (so the
     cache's growth a token leaves it out), unevaluated where it reads the context, as `least`."""
     fixed = CONTEXT not in sympy.sympify(W).free_symbols
     return sympy.Piecewise((0, sympy.Lt(W, 1, evaluate=fixed)), (1, True), evaluate=fixed)
-
-
-def window_seen(w, K):
-    """sum over positions p = 0..K-1 of the window keys query p sees, min(w, p + 1) = m·K - m(m - 1)/2 with
-    m = min(w, K)."""
-    m = least(w, K)
-    return m * K - m * (m - 1) / 2
 
 
 def entries_seen(K, m, topk=None):
@@ -145,7 +128,7 @@ class CompressedAttention(Component):
         if conv.causal_half:  # the window's kept pairs and the entries each query may see
             seen = entries_seen(K, self.compress, self.index_topk) - entries_seen(c, self.compress, self.index_topk) \
                 if self.compress is not None else 0
-            entries = window_seen(self.window, K) - window_seen(self.window, c) + seen
+            entries = _window_sum(self.window, K) - _window_sum(self.window, c) + seen
         else:
             entries = n * (least(c, self.window - 1) + n + W)
         parts |= products(ctx, h, entries, hd, hd)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import symcost
 from conftest import arch, block_spec
 from symcost import symbols
+from symcost.evaluate import dim_values
 
 
 def totals(name, **sizes):
@@ -316,7 +317,6 @@ def test_chunked_attention_verifies_and_its_cache_and_steps_equal_the_reference(
     """Llama 4's local layers: FLOPs forward and backward and saved bytes at a prefill, and after `context`
     tokens the cache and a decode step's FLOPs, equal PyTorch's on the reference build; under `kernel`,
     the kept pairs by hand: position p sees p mod C + 1 keys."""
-    from symcost.evaluate import dim_values
     from symcost.measure.reference import measure_decode
 
     spec = symcost.loads(f"""\
@@ -462,7 +462,6 @@ def test_sparse_mla_verifies_on_real_tensors(d, h, heads, width, topk, n, b, dty
     length). FLOPs forward and backward, saved bytes eager and fused, recomputed or not (a mask a
     sequence; the checkpoint keeps the choice), and a decode step's FLOPs and cache (the indexer's keys
     beside the latent) after drawn contexts."""
-    from symcost.evaluate import dim_values
     from symcost.measure.reference import measure_decode
 
     text = sparse_mla(d, h, heads, width, topk, n, b)
@@ -572,3 +571,22 @@ def test_longcat_flash_refuses_a_head_dim_its_rotary_cannot_run():
 
     with pytest.raises(SpecError, match="head_dim: 4 differs from qk_rope_head_dim 2, which the rotary rotates"):
         import_config(longcat_small() | {"head_dim": 4}, "config.json")
+
+
+@pytest.mark.parametrize("window", [2, 3, 4])
+def test_a_window_s_first_decode_steps_hold_what_pytorch_holds(window):
+    """A decode step from an empty cache (context 0) and the next: the cache and the step's FLOPs equal the
+    reference build's. (The context dim is a positive symbol, so sympy once took min(window - 1, context + 1) for
+    window - 1 at every context: two tokens held after the first step with a window of 3, where one is.)"""
+    from symcost.measure.reference import measure_decode
+
+    s = block_spec(8, 5, 2, f"attention: {{dim: 8, heads: 2, causal: true, window: {window}}}")
+    step = symcost.derive(s, decode=True)
+    for context in (0, 1, 2):
+        at = dim_values(step, {"context": context})
+        measured = measure_decode(step, at, context, device="cpu")
+        assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at))
+        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
+    kernel = symcost.derive(s, "kernel", decode=True)  # the first query sees itself alone
+    assert symcost.evaluate(kernel, {"context": 0}).total["forward"] == symcost.evaluate(
+        step, {"context": 0}).total["forward"]
