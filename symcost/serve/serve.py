@@ -210,12 +210,13 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     kv_bytes = precision.bytes("kv")
     per_gpu = sympy.expand(cache.xreplace(step_subst) * kv_bytes)
     kv = lambda c: int(per_gpu.xreplace({context: sympy.Integer(c)}))
-    # past any window: what still grows per token, on average over 10^12 tokens (compressed entries close every
-    # m tokens, their open window's tokens a sawtooth of at most m: its phase would otherwise be read as growth)
-    far = 10**12
+    far = 10**12  # past any window: what still grows per token
+    # on average: compressed entries close every m tokens, and the tokens of their open window come and go (a
+    # sawtooth, its slope taken as 0: floor(x) read as x); rounded up where the average is no whole byte
+    slope = sympy.diff(per_gpu.replace(sympy.floor, lambda x: x), context).xreplace({context: sympy.Integer(far)})
     flops = step.total.forward.xreplace(step_subst)
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
-    return Replica(weights, weights_total, active_total, (kv(2 * far) - kv(far)) // far, kv,
+    return Replica(weights, weights_total, active_total, int(sympy.ceiling(slope)), kv,
                    lambda c: int(flops.xreplace({context: sympy.Integer(c)})),
                    int(prefill.total.forward.xreplace(dim_values(prefill, one))), scales)
 

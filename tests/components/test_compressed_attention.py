@@ -339,3 +339,12 @@ def test_the_flash_spec_serves_and_plans_or_refuses_in_one_line(cli):
     assert per_token == 2 * (21 * (512 + 128) // 4 + 20 * 512 // 128) == 6_880
     out = cli("serve", arch("deepseek_v4_flash"), "--hardware", "b200", "--gpus", "8", "--tp", "8")
     assert out.exit_code == 2 and "hyper_expand layers have no tensor-parallel rule" in out.output
+
+
+def test_serve_rounds_a_fractional_growth_a_token_up():
+    """HCA entries of head_dim 8 every 3 tokens: past the window a token adds 8/3 values on average, 16/3 bytes in
+    bf16 — served as 6 bytes a token (rounded up: the capacity never overstated), where the one-token difference
+    would read the open window's tokens, a sawtooth, as +32 or -48 bytes by the phase of the context."""
+    s = block_spec(8, 5, 1, layer("hca", 8, 2, 8, 4, 4, 4, 2, 3, 3))
+    assert symcost.serve(s, hardware="h100-sxm", gpus=1, prompt=100, output=10).to_dict()["per_gpu"][
+        "kv_bytes_per_token"] == 6
