@@ -38,7 +38,8 @@ and DeepseekV4HCACache, counted in the activation dtype.
 
 Where the report's sizes fix what transformers leaves open, this type follows transformers: the
 query heads' RMSNorm has no weight; the indexer shares the query's rope_dim. Attention always has
-its sinks and is causal. `plan` and `serve` refuse tp > 1 (no rule for splitting one shared
+its sinks and is causal. A `quantization:` block leaves the compressors' and the indexer's kv, gate and head
+weight projections in 16 bits, as DeepSeek-V4's FP8 checkpoints ship them. `plan` and `serve` refuse tp > 1 (no rule for splitting one shared
 key/value head and grouped output projection is modelled).
 """
 
@@ -116,8 +117,9 @@ class CompressedAttention(Component):
         b, n, c, tokens, conv = ctx.batch, ctx.seq_len, ctx.context, ctx.tokens, ctx.convention
         h, hd, qr, rope, mac = self.heads, self.head_dim, self.q_lora_rank, self.rope_dim, conv.flops_per_mac
         W, K = self.compressed(ctx), c + n
-        forward_only = lambda d_in, d_out, rows=tokens: Cost(forward=mac * rows * d_in * d_out,
-                                                             params=d_in * d_out, active_params=d_in * d_out)
+        # the indexer's projections run without a backward (it returns indices only); transformers ships the
+        # compressors' and the indexer's kv, gate and weight projections in 16 bits in an FP8 checkpoint: not stored
+        forward_only = lambda cost: replace(cost, backward=sympy.Integer(0))
         normed = lambda rows, width: ctx.elementwise(rows * width, "rmsnorm") + ctx.elementwise(rows * width, "affine")
         parts = {
             "q_proj": ctx.linear(self.dim, qr, False) + ctx.weights(qr) + normed(tokens, qr)
@@ -136,25 +138,28 @@ class CompressedAttention(Component):
         if self.compress is not None:
             m, width = self.compress, (2 if self.indexed else 1) * hd
             used = sympy.Min(1, W)  # a window closed in the pass: the projections' output is read
-            project = ctx.linear(self.dim, 2 * width, False)
+            project = ctx.linear(self.dim, 2 * width, False, storable=False)
+            new = W - sympy.floor(c / m)  # entries this pass closes, normalised and rotated
             parts["compressor"] = (replace(project, backward=project.backward * used) + ctx.weights(m * width + hd)
-                                   + normed(b * W, hd) + ctx.elementwise(b * W * rope, "rotary"))
+                                   + normed(b * new, hd) + ctx.elementwise(b * new * rope, "rotary"))
         if self.indexed:
             ih, idim = self.index_heads, self.index_dim
             scored = (entries_seen(K, m) - entries_seen(c, m)) if conv.causal_half else n * W
-            parts["indexer"] = (forward_only(self.dim, 4 * idim) + forward_only(qr, ih * idim)
-                                + forward_only(self.dim, ih) + ctx.weights(2 * m * idim + idim)
+            parts["indexer"] = (forward_only(ctx.linear(self.dim, 4 * idim, False, storable=False))
+                                + forward_only(ctx.linear(qr, ih * idim, False))
+                                + forward_only(ctx.linear(self.dim, ih, False, storable=False))
+                                + ctx.weights(2 * m * idim + idim)
                                 + Cost(forward=mac * b * ih * idim * scored) + ctx.elementwise(b * ih * scored, "relu"))
         grouped = h * hd * self.o_lora_rank
         parts["o_proj"] = (Cost.weights(grouped) + ops.matmul(conv, 1, tokens, h * hd, self.o_lora_rank, grad_a=True,
                                                               grad_b=True)
                            + ctx.linear(self.o_groups * self.o_lora_rank, self.dim, False, input_grad=True))
-        parts["kv_cache"] = Cost(cache=b * self.held(ctx, K, W))
+        parts["kv_cache"] = Cost(cache=b * self.held(K, W))
         if self.residual:
             parts["residual"] = ctx.elementwise(tokens * self.dim, "residual")
         return parts
 
-    def held(self, ctx: Ctx, K, W):
+    def held(self, K, W):
         """Values a sequence's cache holds after K tokens with W entries closed (see the docstring)."""
         kept = least(self.window - 1, K) * self.head_dim
         if self.compress is None:  # transformers' plain sliding layer keeps the key and the value apart

@@ -348,3 +348,16 @@ def test_serve_rounds_a_fractional_growth_a_token_up():
     s = block_spec(8, 5, 1, layer("hca", 8, 2, 8, 4, 4, 4, 2, 3, 3))
     assert symcost.serve(s, hardware="h100-sxm", gpus=1, prompt=100, output=10).to_dict()["per_gpu"][
         "kv_bytes_per_token"] == 6
+
+
+def test_an_fp8_checkpoint_keeps_the_compressors_and_the_indexer_s_projections_in_16_bits():
+    """As DeepSeek-V4-Flash ships them (transformers' _keep_in_fp32_modules: the compressors' and the indexer's kv
+    and gate projections and its head weights carry no FP8 scale): under `quantization: {format: fp8}` those
+    parameters are not stored quantized; the query path's, the output projections' and the indexer's query
+    projection are."""
+    spec = symcost.loads("name: m\ndims: {seq_len: 5}\nquantization: {format: fp8}\nlayers:\n"
+                         "  - embedding: {vocab: 7, dim: 8}\n  - " + layer("csa", 8, 2, 8, 4, 4, 4, 2, 3, 2) + "\n")
+    node = next(n for n in symcost.derive(spec).raw if n.kind == "compressed_attention")
+    d, qr, h, hd, idim, ih = 8, 4, 2, 8, 4, 2
+    assert node.parts["compressor"].packed == 0 and node.parts["indexer"].packed == qr * ih * idim
+    assert node.parts["q_proj"].packed == d * qr + qr * h * hd
