@@ -38,9 +38,10 @@ and DeepseekV4HCACache, counted in the activation dtype.
 
 Where the report's sizes fix what transformers leaves open, this type follows transformers: the
 query heads' RMSNorm has no weight; the indexer shares the query's rope_dim. Attention always has
-its sinks and is causal. A `quantization:` block leaves the compressors' and the indexer's kv, gate and head
-weight projections in 16 bits, as DeepSeek-V4's FP8 checkpoints ship them. `plan` and `serve` refuse tp > 1 (no rule for splitting one shared
-key/value head and grouped output projection is modelled).
+its sinks and is causal. A `quantization:` block leaves the compressors' and the indexer's kv, gate
+and head weight projections in 16 bits, as DeepSeek-V4's FP8 checkpoints ship them. `plan` and `serve`
+refuse tp > 1 (no rule for splitting one shared key/value head and grouped output projection is
+modelled).
 """
 
 from __future__ import annotations
