@@ -1,8 +1,8 @@
 """What a component's `build` may use: the sizes and flow it is built at (Build), the module that
 runs one component's forward (Part), a layer's entry in a decoder's kept state (layer_state), parameters kept
-in fp32 (keep_fp32), and activation checkpointing (Checkpoint). The measured route
-(symcost.measure.reference) builds the whole spec from these; only it and the builds import this module,
-so torch stays optional."""
+in fp32 (keep_fp32), DeepSeek-V4's weightless RMS norm (unweighted), and activation checkpointing
+(Checkpoint). The measured route (symcost.measure.reference) builds the whole spec from these; only it and
+the builds import this module, so torch stays optional."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ def keep_fp32(module: nn.Module, names: tuple[str, ...] | None = None) -> nn.Mod
 
     module._apply = apply
     return module
+
+
+def unweighted(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """An RMS norm without weight, op for op as transformers' DeepSeek-V4 runs it (DeepseekV4UnweightedRMSNorm):
+    the 1/rms in fp32, cast back to x's dtype before it scales x."""
+    return x * torch.rsqrt(x.float().square().mean(-1, keepdim=True) + eps).to(x.dtype)
 
 
 class Part(nn.Module):

@@ -229,7 +229,7 @@ class CompressedAttention(Component):
         import torch
         from torch import nn
 
-        from .build import keep_fp32, layer_state
+        from .build import keep_fp32, layer_state, unweighted
 
         d, h, hd, rope, qr = (b.int(x) for x in (self.dim, self.heads, self.head_dim, self.rope_dim, self.q_lora_rank))
         win, g, olr = b.int(self.window), b.int(self.o_groups), b.int(self.o_lora_rank)
@@ -328,7 +328,7 @@ class CompressedAttention(Component):
             cos, sin = tables(positions, x)
             latent = norm(m_.q_a_norm, m_.q_a_proj(x))
             q = m_.q_b_proj(latent).view(B, T, h, hd).transpose(1, 2)
-            q = rotate(q * torch.rsqrt(q.float().square().mean(-1, keepdim=True) + EPS).to(q.dtype), cos, sin)
+            q = rotate(unweighted(q, EPS), cos, sin)
             kv = rotate(norm(m_.kv_norm, m_.kv_proj(x)).view(B, T, 1, hd).transpose(1, 2), cos, sin)
             held = 0
             if cache is not None:  # the window's last window - 1 keys, for the next queries

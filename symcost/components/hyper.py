@@ -113,28 +113,21 @@ class HyperHead(Component):
         import torch
         from torch import nn
 
+        from .build import keep_fp32, unweighted
+
         n, d = b.int(self.streams), b.int(self.dim)
 
         def forward(m, x, state):
             B, T, _ = x.shape
             streams = x.view(B, T, n, d)
-            flat = unweighted(streams.flatten(2).float())
+            flat = unweighted(streams.flatten(2).float(), EPS)
             pre = torch.sigmoid(nn.functional.linear(flat, m.fn) * m.scale + m.base) + EPS
             return (pre.unsqueeze(-1) * streams).sum(dim=2).to(x.dtype)
 
         part = b.part(forward)
         part.fn = nn.Parameter(torch.randn(n, n * d) * 0.02)
         part.base, part.scale = nn.Parameter(torch.zeros(n)), nn.Parameter(torch.ones(1))
-        from .build import keep_fp32
-
         return keep_fp32(part)
-
-
-def unweighted(x):
-    """transformers' DeepseekV4UnweightedRMSNorm, op for op."""
-    import torch
-
-    return x * torch.rsqrt(x.float().square().mean(-1, keepdim=True) + EPS).to(x.dtype)
 
 
 def site_module(body, streams: int, width: int, iters: int, path: str):
@@ -144,7 +137,7 @@ def site_module(body, streams: int, width: int, iters: int, path: str):
     import torch
     from torch import nn
 
-    from .build import Part, keep_fp32
+    from .build import Part, keep_fp32, unweighted
 
     key = ("hyper", path)
 
@@ -152,7 +145,7 @@ def site_module(body, streams: int, width: int, iters: int, path: str):
         B, T, _ = x.shape
         n = streams
         hidden = x.view(B, T, n, width)
-        mixes = nn.functional.linear(unweighted(hidden.view(B, T, -1).float()), m.fn.float())
+        mixes = nn.functional.linear(unweighted(hidden.view(B, T, -1).float(), EPS), m.fn.float())
         pre_w, post_w, comb_w = mixes.split([n, n, n * n], dim=-1)
         pre_b, post_b, comb_b = m.base.split([n, n, n * n])
         pre_s, post_s, comb_s = m.scale.unbind(0)
