@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .heads import _decoder_head
 from .reader import Config, _act, _alias
-from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow
+from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow, _runs
 
 
 def _latent_attention(c: Config, w: Writer, defaults: dict | None = None) -> dict:
@@ -218,39 +218,25 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     labels = {"sliding": "sliding window", "csa": "CSA", "hca": "HCA"}
     w.layer("embedding: {vocab: vocab, dim: d_model}")
     w.layer("hyper_expand: {streams: n_hc}")
-    first, runs = 0, _v4_runs(kinds)
-    for i, (kind, count) in enumerate(runs):
-        if isinstance(kind, tuple):  # CSA and HCA in turn
-            w.block(f"repeat: {count}   # layers {first} to {first + 2 * count - 1}: {labels[kind[0]]} and "
-                    f"{labels[kind[1]]} in turn", layer(kind[0]) + layer(kind[1]))
-            first += 2 * count
-            continue
-        last = i == len(runs) - 1  # the last run is n_layers less the layers before it: --set n_layers extends it
-        where = (f"layers {first} on" if last else f"layer {first}" if count == 1
-                 else f"layers {first} to {first + count - 1}")
-        w.block(f"repeat: {(f'n_layers - {first}' if first else 'n_layers') if last else count}   # {where}: "
-                f"{labels[kind]}", layer(kind))
-        first += count
+    pair = lambda kind: isinstance(kind, tuple)  # CSA and HCA in turn
+    _runs(w, _v4_units(kinds), lambda k: layer(k[0]) + layer(k[1]) if pair(k) else layer(k),
+          lambda k: f"{labels[k[0]]} and {labels[k[1]]} in turn" if pair(k) else labels[k], "n_layers",
+          size=lambda k: 2 if pair(k) else 1)
     w.layer("hyper_head: {dim: d_model, streams: n_hc}")
     w.layer("rmsnorm: {dim: d_model}")
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
 
 
-def _v4_runs(kinds: list[str]) -> list[tuple]:
-    """(kind, count) for each run of like layers, and ((a, b), count) where two kinds alternate twice or more."""
+def _v4_units(kinds: list[str]) -> list:
+    """The layers' kinds, each pair of kinds that alternates twice or more as one unit (a, b) a pair."""
     out, i = [], 0
     while i < len(kinds):
         pair = tuple(kinds[i:i + 2])
         turns = 0
         while len(pair) == 2 and pair[0] != pair[1] and tuple(kinds[i + 2 * turns:i + 2 * turns + 2]) == pair:
             turns += 1
-        if turns >= 2:
-            out.append((pair, turns))
-            i += 2 * turns
-            continue
-        run = next((j for j in range(i, len(kinds)) if kinds[j] != kinds[i]), len(kinds)) - i
-        out.append((kinds[i], run))
-        i += run
+        out += [pair] * turns if turns >= 2 else [kinds[i]]
+        i += 2 * turns if turns >= 2 else 1
     return out
 
 

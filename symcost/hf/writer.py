@@ -114,20 +114,23 @@ def _capped_seq_len(c: Config, w: Writer, cap: int = 4096) -> None:
         w.dim("max_pos", positions, f"max_position_embeddings: the longest context (--set seq_len={positions})")
 
 
-def _runs(w: Writer, kinds: list, lines: Callable, label: Callable[[object], str], total: str | None = None) -> None:
+def _runs(w: Writer, kinds: list, lines: Callable, label: Callable[[object], str], total: str | None = None,
+          size: Callable[[object], int] = lambda kind: 1) -> None:
     """Layers of differing kinds in a stack, a `repeat` per run of like ones (`lines(kind)`: a layer's
-    lines), each commented with the layers it covers and `label(kind)`. With `total` (the dim that
-    counts every layer) the last run is that dim less the layers before it, so that changing it
-    lengthens or shortens the last run."""
+    lines), each commented with the layers it covers and `label(kind)`; `size(kind)`: the layers one
+    of a kind holds (two kinds in turn: two). With `total` (the dim that counts every layer) the last
+    run of single layers is that dim less the layers before it, so that changing it lengthens or
+    shortens the last run."""
     runs = [(kind, len(list(run))) for kind, run in itertools.groupby(kinds)]
     first = 0
     for i, (kind, count) in enumerate(runs):
-        last = total is not None and i == len(runs) - 1
-        where = (f"layers {first} on" if last else f"layer {first}" if count == 1
-                 else f"layers {first} to {first + count - 1}")
+        layers = count * size(kind)
+        last = total is not None and i == len(runs) - 1 and size(kind) == 1
+        where = (f"layers {first} on" if last else f"layer {first}" if layers == 1
+                 else f"layers {first} to {first + layers - 1}")
         times = (f"{total} - {first}" if first else total) if last else count
         w.block(f"repeat: {times}   # {where}: {label(kind)}", lines(kind))
-        first += count
+        first += layers
 
 
 def _encoder(w: Writer, lines, source: str = "src_len", image: bool = False) -> None:
