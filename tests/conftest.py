@@ -63,19 +63,21 @@ def block_spec(d: int, n: int, b: int, layer: str):
 def cache_bytes(cache) -> int:
     """Bytes a transformers cache holds: every layer's tensors (keys, values, an indexer's keys) and the tensors of
     its state dicts (a linear layer's conv inputs and recurrent state, DeepSeek-V4's compressor buffers), each
-    tensor once (DeepSeek-V4's values are its keys), its token counters aside; MiniMax's linear states."""
+    tensor once (DeepSeek-V4's values are its keys), its token counters aside; MiniMax's linear states; xLSTM's
+    recurrent states."""
     import torch
 
     held, seen = 0, set()
-    for layer in cache.layers:
+    for layer in getattr(cache, "layers", ()):
         for value in vars(layer).values():
             for t in value.values() if isinstance(value, dict) else (value,):
                 if isinstance(t, torch.Tensor) and t.dim() and id(t) not in seen:
                     seen.add(id(t))
                     held += t.numel() * t.element_size()
-    # MiniMax's cache keeps its lightning layers' states in a list of its own
-    return held + sum(t.numel() * t.element_size() for t in getattr(cache, "linear_cache", ()) if isinstance(
-        t, torch.Tensor))
+    # MiniMax's cache keeps its lightning layers' states in a list of its own, xLSTM's in a dict of tuples
+    states = [*getattr(cache, "linear_cache", ()),
+              *(t for kept in getattr(cache, "rnn_state", {}).values() for t in kept)]
+    return held + sum(t.numel() * t.element_size() for t in states if isinstance(t, torch.Tensor))
 
 
 def kernel_minus_pytorch(d: int, n: int, batch: int, layer: str) -> int:
@@ -87,6 +89,27 @@ def kernel_minus_pytorch(d: int, n: int, batch: int, layer: str) -> int:
     rule = lambda convention: next(v["forward"] for node, v in symcost.evaluate(symcost.derive(s, convention))
                                    .components if node.kind == kind)
     return rule("kernel") - rule("pytorch")
+
+
+def assert_reference_matches(spec, n: int, kind: str | None = None):
+    """The reference build of `spec` (n tokens) against its formulas on the CPU: every count forward and backward,
+    the bytes saved for backward in fp32 and bf16, and a decode step after contexts 0 and n (its FLOPs and the
+    cache's bytes); returns the verify row of the layer of `kind` (for its parameters), if one is named."""
+    import symcost
+    from symcost.evaluate import dim_values
+    from symcost.measure.reference import measure_decode
+
+    report = symcost.verify(spec, backward=True, device="cpu")
+    assert report.match, [(row.path, row.symbolic, row.measured) for row in report.rows]
+    for dtype in ("fp32", "bf16"):
+        assert symcost.verify_memory(spec, dtype=dtype).match
+    step = symcost.derive(spec, decode=True)
+    for context in (0, n):
+        at = dim_values(step, {"context": context})
+        measured = measure_decode(step, at, context, device="cpu")
+        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
+        assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at))
+    return next(row for row in report.rows if row.kind == kind) if kind else None
 
 
 def measured_layer(layer, x):

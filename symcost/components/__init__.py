@@ -60,6 +60,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "kda": ("kda", "KDA"),
     "lightning_attention": ("lightning_attention", "LightningAttention"),
     "rg_lru": ("rg_lru", "RGLRU"),
+    "mlstm": ("mlstm", "MLSTM"),
     "rwkv_time_mix": ("rwkv", "RWKVTimeMix"),
     "rwkv_channel_mix": ("rwkv", "RWKVChannelMix"),
     "short_conv": ("short_conv", "ShortConv"),

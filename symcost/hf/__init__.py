@@ -41,7 +41,7 @@ from .moe import _dbrx, _deepseek, _deepseek_v4, _longcat_flash
 from .quantization import quantization_of
 from .reader import Config
 from .seq2seq import _bart, _t5, _whisper
-from .ssm import _bamba, _falcon_h1, _granitemoehybrid, _jamba, _mamba, _mamba2, _nemotron_h, _rwkv
+from .ssm import _bamba, _falcon_h1, _granitemoehybrid, _jamba, _mamba, _mamba2, _nemotron_h, _rwkv, _xlstm
 from .towers import _clip, _gemma3
 from .writer import Writer
 
@@ -72,7 +72,8 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
     {"clip": _clip, "gemma3": _gemma3},
     {"t5": _t5, "bart": _bart, "whisper": _whisper},
     {"mamba": _mamba, "mamba2": _mamba2, "bamba": _bamba, "granitemoehybrid": _granitemoehybrid, "jamba": _jamba,
-     "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1, "rwkv": _rwkv},
+     "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1, "rwkv": _rwkv,
+     "xlstm": _xlstm},
     {f: partial(_qwen3_next, family=f) for f in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")} | {"lfm2": _lfm2}
     | {"kimi_linear": _kimi_linear, "minimax": _minimax, "recurrent_gemma": _recurrent_gemma},
 )

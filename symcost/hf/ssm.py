@@ -450,3 +450,65 @@ def _rwkv(c: Config, w: Writer) -> None:
                                  "rwkv_channel_mix: {dim: d_model, hidden: d_ff}"))
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+def _xlstm(c: Config, w: Writer) -> None:
+    """xLSTM-7B (NX-AI): blocks of an RMSNorm, an mLSTM layer (`mlstm`) and its residual, an RMSNorm and a SwiGLU
+    feed-forward (its width hidden_size x ffn_proj_factor rounded up to ffn_round_up_to_multiple_of) and its
+    residual; a final norm (transformers builds it whatever add_out_norm says) and the head. Its soft caps
+    (gates, logits) are one tanh each: no count under pytorch."""
+    def one(key: str, alias: str, default: int) -> tuple[int, str]:
+        # transformers fills each of a pair from the other when unset, but `key` has a default of its own, and
+        # its model reads the two in different places: a file that gives only `alias` away from that default
+        # builds a model that cannot run
+        given, other = c.get(key), c.get(alias)
+        if given is not None and other is not None and c.int(key) != c.int(alias):
+            raise c.error(alias, f"{other} differs from {key} {given}; transformers builds parts of the model from "
+                                 "each")
+        if given is None and other is not None and c.int(alias) != default:
+            raise c.error(alias, f"{other} without {key}: transformers then takes {key}'s default {default} for "
+                                 f"part of the model, which the rest does not fit; set {key}")
+        return (c.int(key), key) if given is not None else (c.int(alias, default), alias)
+
+    hidden, why = one("hidden_size", "embedding_dim", 4096)
+    w.dim("d_model", hidden, why)
+    blocks, why = one("num_hidden_layers", "num_blocks", 32)
+    w.dim("n_layers", blocks, why)
+    w.dim("n_heads", c.int("num_heads", 8), "num_heads")
+    for name, key, default in (("d_qk", "qk_dim_factor", 0.5), ("d_v", "v_dim_factor", 1.0)):
+        factor = c.get(key, default)
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or int(hidden * factor) <= 0:
+            raise c.error(key, f"expected a positive number, got {factor!r}")
+        w.dim(name, int(hidden * factor), f"{key} {factor} x hidden_size, rounded down (xLSTMLayer's own)")
+    factor, step = c.get("ffn_proj_factor", 2.667), c.int("ffn_round_up_to_multiple_of", 64)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
+        raise c.error("ffn_proj_factor", f"expected a positive number, got {factor!r}")
+    w.dim("d_ff", int((hidden * factor + step - 1) // step * step),
+          f"ffn_proj_factor {factor} x hidden_size, rounded up to a multiple of {step}")
+    w.dim("chunk", c.int("chunk_size", 64), "chunk_size: the chunkwise form's")
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    _capped_seq_len(c, w)
+    w.dim("batch", 1, "sequences per pass")
+    c.expect("weight_mode", ("single",), "single")  # fused: the same counts, other saved tensors (not written)
+    if c.flag("use_bias", False):
+        raise c.error("use_bias", "biases on every projection and norm of xLSTM's blocks are not written by the "
+                                  "importer")
+    c.get("gate_soft_cap")
+    if "gate_soft_cap" in c.data and c.data["gate_soft_cap"] is None:  # null is no cap, not the default
+        raise c.error("gate_soft_cap", "gates without their soft cap keep no tanh for backward; the mlstm layer "
+                                       "writes the capped gates (any cap value counts the same)")
+    c.expect("mode", ("inference", "train"), "inference")  # train runs chunks alone: the same, where it runs
+    w.note("xLSTM's kernels (chunkwise_kernel, sequence_kernel, step_kernel) are the xlstm package's where it is "
+           "installed; transformers' own native ones count here, which run the same products by chunk and by step")
+    for key in ("chunkwise_kernel", "sequence_kernel", "step_kernel", "autocast_kernel_dtype", "inference_state_dtype",
+                "return_last_states", "add_out_norm", "norm_reduction_force_float32", "norm_eps", "eps",
+                "output_logit_soft_cap", "max_inference_chunksize"):
+        c.get(key)  # numerics, caps and kernels: no count changes
+    norm = "rmsnorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    w.block("repeat: n_layers", (
+        norm, "mlstm: " + _flow({"dim": "d_model", "heads": "n_heads", "qk_dim": "d_qk", "v_dim": "d_v",
+                                  "chunk": "chunk"}),
+        norm, "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": "silu", "gated": True})))
+    w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", False))

@@ -56,7 +56,7 @@ CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("Nem
            ("FalconH1Mixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"),
            ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
            ("RotaryEmbedding", "rotary"), ("DeepseekV4Attention", "compressed_attention"),
-           ("HyperConnection", "hyper_connection"), ("HyperHead", "hyper_head"))
+           ("HyperConnection", "hyper_connection"), ("HyperHead", "hyper_head"), ("xLSTMLayer", "mlstm"))
 
 
 # experts modules that run every expert on every token, each row weighted 0 where the router did not pick it

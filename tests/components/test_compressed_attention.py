@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import block_spec, cache_bytes, kernel_minus_pytorch, measured_layer
+from conftest import assert_reference_matches, block_spec, cache_bytes, kernel_minus_pytorch, measured_layer
 from symcost.errors import SpecError
 from symcost.evaluate import dim_values
 from symcost.memory import saved_bytes
@@ -47,19 +47,7 @@ def spec_of(s):
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(s=sizes)
 def test_counts_saved_bytes_and_steps_equal_pytorch_at_drawn_sizes(s):
-    from symcost.measure.reference import measure_decode
-
-    spec = spec_of(s)
-    report = symcost.verify(spec, backward=True, device="cpu")
-    assert report.match, [(row.path, row.symbolic, row.measured) for row in report.rows]
-    for dtype in ("fp32", "bf16"):
-        assert symcost.verify_memory(spec, dtype=dtype).match
-    step = symcost.derive(spec, decode=True)
-    for context in (0, s["n"]):
-        at = dim_values(step, {"context": context})
-        measured = measure_decode(step, at, context, device="cpu")
-        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
-        assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at))
+    assert_reference_matches(spec_of(s), s["n"], "compressed_attention")
 
 
 def v4_config(T, mode, d, h, rope, qr, window, olr, m, topk):

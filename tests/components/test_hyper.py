@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
+from conftest import assert_reference_matches
 from symcost.errors import SpecError
 from symcost.evaluate import dim_values
 
@@ -36,18 +37,7 @@ layers:
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(d=st.integers(1, 6), n=st.integers(1, 6), b=st.integers(1, 2), N=st.integers(1, 4), iters=st.integers(1, 4))
 def test_counts_saved_bytes_and_steps_equal_pytorch_at_drawn_sizes(d, n, b, N, iters):
-    from symcost.measure.reference import measure_decode
-
-    s = spec(d, n, b, N, iters)
-    report = symcost.verify(s, backward=True, device="cpu")
-    assert report.match, [(row.path, row.symbolic, row.measured) for row in report.rows]
-    for dtype in ("fp32", "bf16"):
-        assert symcost.verify_memory(s, dtype=dtype).match
-    step = symcost.derive(s, decode=True)
-    for context in (0, n):
-        at = dim_values(step, {"context": context})
-        assert measure_decode(step, at, context, device="cpu").forward_total == symcost.evaluate(
-            step, {"context": context}).total["forward"]
+    assert_reference_matches(spec(d, n, b, N, iters), n)
 
 
 def test_one_site_by_hand():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import block_spec
+from conftest import assert_reference_matches, block_spec
 from symcost.evaluate import dim_values
 
 torch = pytest.importorskip("torch")
@@ -17,22 +17,12 @@ torch = pytest.importorskip("torch")
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(d=st.integers(1, 8), k=st.integers(1, 4), n=st.integers(1, 9), b=st.integers(1, 2), bias=st.booleans())
 def test_counts_saved_bytes_and_steps_equal_pytorch_at_drawn_sizes(d, k, n, b, bias):
-    from symcost.measure.reference import measure_decode
-
     s = block_spec(d, n, b, f"short_conv: {{dim: {d}, kernel: {k}, bias: {str(bias).lower()}}}")
-    report = symcost.verify(s, backward=True, device="cpu")
-    assert report.match, [(r.path, r.symbolic, r.measured) for r in report.rows]
-    row = next(r for r in report.rows if r.kind == "short_conv")
+    row = assert_reference_matches(s, n, "short_conv")
     # in_proj (B, C, x), the depthwise conv, out_proj, each with a bias or none
     assert row.symbolic["params"] == 3 * d * d + d * k + d * d + bias * (3 * d + d + d)
-    for dtype in ("fp32", "bf16"):
-        assert symcost.verify_memory(s, dtype=dtype).match
     step = symcost.derive(s, decode=True)
-    for context in (0, n):
-        at = dim_values(step, {"context": context})
-        measured = measure_decode(step, at, context, device="cpu")
-        assert measured.forward_total == symcost.evaluate(step, {"context": context}).total["forward"]
-        assert measured.cache_bytes == 4 * int(step.raw_total.cache.xreplace(at)) == 4 * b * d * k
+    assert step.raw_total.cache.xreplace(dim_values(step, {"context": 0})) == b * d * k
 
 
 def lfm2_small(T, types, k):

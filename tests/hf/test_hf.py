@@ -215,6 +215,9 @@ PUBLISHED = {
         num_experts_per_tok=8, vocab_size=154880, max_position_embeddings=202752, index_n_heads=32,
         index_head_dim=128, index_topk=2048), None),
     "lfm2": (lambda: published("LFM2-1.2B"), 1_170_340_608),  # LiquidAI/LFM2-1.2B: 1.17B (its card)
+    "xlstm": (lambda: T.xLSTMConfig(  # NX-AI/xLSTM-7b's sizes (tests/components/test_mlstm.py, by hand)
+        vocab_size=50304, embedding_dim=4096, hidden_size=4096, num_blocks=32, num_hidden_layers=32, num_heads=8),
+              6_865_424_896),
     "hunyuan_v1_moe": (lambda: T.HunYuanMoEV1Config(  # Hunyuan-A13B's layout at a size the CPU builds (its experts
         hidden_size=256, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2, head_dim=32,  # route
         intermediate_size=192, num_experts=8, moe_topk=[2] * 4, vocab_size=1000), None),  # by value): its sizes below
@@ -388,7 +391,7 @@ def test_active_params_from_the_modules(family, top_k):
 @pytest.mark.parametrize(
     "family, change, fragment",
     [
-        ("llama", {"model_type": "xlstm"}, "model_type: 'xlstm' is not supported"),
+        ("llama", {"model_type": "zamba2"}, "model_type: 'zamba2' is not supported"),
         ("llama", {"hidden_act": "mish"}, "hidden_act: 'mish' is not supported"),
         ("llama", {"mystery_switch": True}, "mystery_switch: a config field the importer does not understand"),
         ("qwen2", {"use_sliding_window": False, "layer_types": ["sliding_attention"] * 28},
