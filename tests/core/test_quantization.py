@@ -203,6 +203,44 @@ PUBLISHED_CHECKPOINTS = [
 ]
 
 
+# deepseek-ai/DeepSeek-R1's 163 safetensors files as a public report lists their 91,991 tensors (rows of like
+# tensors merged: name, count, shape, dtype; 684,531,386,000 values in all, which the rows below reproduce):
+# (tensors, values each, bytes a value, in layer 61: its multi-token-prediction module, not written by the importer)
+D, V, FP8 = 7168, 129280, lambda o, i: ((o, i), 1, (-(-o // 128), -(-i // 128)), 4)  # values; fp32 block scales
+R1_TENSORS = [
+    (2, (V, D), 2, False), (1, (D,), 2, False),  # lm_head, embed_tokens; the final norm
+    *((3, *pair, False) for o, i in ((18432, D), (18432, D), (D, 18432)) for pair in (FP8(o, i)[:2], FP8(o, i)[2:])),
+    (61, (2 * D + 512 + 1536,), 2, False), (1, (2 * D + 512 + 1536,), 2, True),  # the norms of each layer
+    *((n, *pair, mtp) for o, i in ((576, D), (32768, 512), (D, 16384), (1536, D), (24576, 1536))
+      for pair in (FP8(o, i)[:2], FP8(o, i)[2:]) for n, mtp in ((61, False), (1, True))),  # latent attention
+    *((n * 257, *pair, mtp) for o, i in ((2048, D), (2048, D), (D, 2048)) for pair in (FP8(o, i)[:2], FP8(o, i)[2:])
+      for n, mtp in ((58, False), (1, True))),  # 256 routed and a shared expert a layer
+    (58, (256,), 4, False), (1, (256,), 4, True),  # the router's e_score_correction_bias (fp32)
+    (58, (256, D), 2, False), (1, (256, D), 2, True),  # the router (bf16)
+    (1, (D, 2 * D), 2, True), (2, (V, D), 2, True), (3, (D,), 2, True),  # eh_proj; its table and head; three norms
+]
+
+
+def r1_bytes(with_mtp: bool) -> tuple[int, int]:
+    """(values, bytes) of R1_TENSORS, with or without its layer 61."""
+    import math
+
+    rows = [(n, math.prod(shape), size) for n, shape, size, mtp in R1_TENSORS if with_mtp or not mtp]
+    return sum(n * v for n, v, _ in rows), sum(n * v * size for n, v, size in rows)
+
+
+def test_deepseek_r1_s_fp8_checkpoint_less_its_mtp_module():
+    """FP8 block-128 weights with fp32 scales, the rest bf16 (its quantization_config, read by import-hf): the
+    checkpoint's bytes less its layer 61 (the multi-token-prediction module, which transformers does not build and
+    the importer does not write), less the routers' correction biases (58 x 256 fp32: buffers in transformers,
+    whose parameters symcost counts, though the checkpoint stores them)."""
+    values, stored = r1_bytes(True)
+    assert values == 684_531_386_000  # the report's total: the rows are read right
+    kept = r1_bytes(False)[1]
+    assert symcost.memory(symcost.loads(import_hf("DeepSeek-R1"))).numbers["weights_bytes"] == kept - 58 * 256 * 4
+    assert (stored, kept) == (688_574_839_360, 673_150_611_808)
+
+
 def import_hf(name):
     import json
 
