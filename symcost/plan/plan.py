@@ -19,12 +19,11 @@ from ..derive import Derivation, Site, derive
 from ..errors import SpecError
 from ..memory import closer
 from ..results import Result
-from ..spec import Repeat
 from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
 from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence
 from .rules import Rule
-from .schedule import in_flight, main_repeat, stage_layers
+from .schedule import in_flight, main_repeat, others, stage_layers
 from .system import Hardware
 
 
@@ -100,9 +99,7 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                         "would split unevenly; plan the 1F1B schedule (virtual stages 1)")
     if ex.pp > 1:
         if main is None:
-            found = sum(isinstance(item, Repeat) for item in spec.layers)
-            raise SpecError(f"pp > 1 splits the one top-level `repeat` block over pipeline stages; this spec has "
-                            f"{found or 'none'}" + (" (write them as one, or plan with pp 1)" if found else ""))
+            raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none")
         layers = value(spec.layers[main].repeat)
         where = ("layers", main, "repeat")
         if not ex.uneven and (layers < ex.pp * ex.virtual_stages or layers % (ex.pp * ex.virtual_stages)):
@@ -136,8 +133,8 @@ class Formulas:
     hardware_flops: sympy.Expr  # per step, recomputation included
     closed: object  # expression -> its closed form (activation bytes and derived dims substituted)
 
-def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]]) -> Formulas:
-    main = main_repeat(derivation)
+def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]], main: int | None = None) -> Formulas:
+    main = main_repeat(derivation) if main is None else main
     layers = derivation.spec.layers[main].repeat if main is not None else ONE
     act = ex.precision.bytes("activations")
     pieces = []
@@ -194,8 +191,9 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     subst = dim_values(derivation, values)
     value = lambda e: sympy.sympify(e).xreplace(subst)
     sites = layer_sites(derivation, ex.tp, ex.cp)
-    _check(derivation, ex, value, sites, main_repeat(derivation))
-    f = formulas(derivation, ex, sites)
+    main = main_repeat(derivation, value)
+    _check(derivation, ex, value, sites, main)
+    f = formulas(derivation, ex, sites, main)
     execution_values = ex.values()
     at = lambda e: sympy.sympify(e).xreplace(subst).xreplace(execution_values)
     loaded = max(f.per_stage, key=lambda n: at(f.per_stage[n]["total_bytes"]))
@@ -220,11 +218,23 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     from ..memory import dropout_notes, recompute_notes
 
     held = derivation.held(subst)
-    notes = (_notes(ex, loaded, derivation, held) + recompute_notes(derivation, ex.recompute)
+    notes = (_notes(ex, loaded, derivation, held) + _split_note(derivation, ex, main, value)
+             + recompute_notes(derivation, ex.recompute)
              + dropout_notes(derivation, ex.attention, ex.recompute) + notes)
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
                 dict(values or {}), rows, published, run, held=held)
+
+def _split_note(derivation: Derivation, ex: Execution, main: int | None, value) -> list[str]:
+    """Which repeat the pipeline splits, where the spec has several."""
+    if ex.pp == 1 or not (beside := others(derivation, main)):
+        return []
+    where = lambda i: f"layers/{i}/repeat ({value(derivation.spec.layers[i].repeat)} passes)"
+    before, after = [where(i) for i in beside if i < main], [where(i) for i in beside if i > main]
+    return [f"pipeline: the stages split {where(main)}, the longest top-level repeat"
+            + (f"; {', '.join(before)} on the first stage, with the embedding" if before else "")
+            + (f"; {', '.join(after)} on the last, with the head" if after else "")]
+
 
 def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> list[str]:
     notes = [

@@ -11,10 +11,26 @@ from ..spec import Repeat
 from .execution import ONE, PP, V, M, Execution
 
 
-def main_repeat(derivation: Derivation) -> int | None:
-    """The top-level repeat block a pipeline splits: the only one."""
+def main_repeat(derivation: Derivation, value=None) -> int | None:
+    """The top-level repeat block a pipeline splits: the only one or, of several (DeepSeek-V3's 3 dense layers
+    then 58 MoE ones), the one of most passes at the sizes `value` evaluates (the spec's defaults without it),
+    the last of equals. The layers before it sit on the first stage and those after it on the last, as the
+    embedding and the head do (`others` says which)."""
     found = [i for i, item in enumerate(derivation.spec.layers) if isinstance(item, Repeat)]
-    return found[0] if len(found) == 1 else None
+    if len(found) < 2:
+        return found[0] if found else None
+    if value is None:
+        from ..evaluate import dim_values
+
+        subst = dim_values(derivation)
+        value = lambda e: sympy.sympify(e).xreplace(subst)
+    passes = {i: value(derivation.spec.layers[i].repeat) for i in found}
+    return max(reversed(found), key=lambda i: passes[i])
+
+
+def others(derivation: Derivation, main: int) -> list[int]:
+    """The top-level repeats beside the one a pipeline splits."""
+    return [i for i, item in enumerate(derivation.spec.layers) if isinstance(item, Repeat) and i != main]
 
 def in_flight(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr]:
     """(micro-batches whose block activations a stage holds at its peak, in units of a whole

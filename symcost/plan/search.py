@@ -105,7 +105,7 @@ class Splits:
 
 
 def splits(derivation: Derivation, value, sites) -> Splits:
-    main = main_repeat(derivation)
+    main = main_repeat(derivation, value)
     return Splits(tuple(int(value(size)) for site, rule in sites for _, size in rule.divides(site.component)),
                   not any(refusal(site.component) for site, _ in sites) and not adapted(derivation),
                   not any(cp_refusal(site.component) for site, _ in sites),
@@ -165,7 +165,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     value = lambda e: sympy.sympify(e).xreplace(subst)
     batch = global_batch or gpus
     sites = layer_sites(derivation, 1)  # tp > 1 only where every type has a rule (Splits.tp)
-    model = splits(derivation, value, sites)
+    model, main = splits(derivation, value, sites), main_repeat(derivation, value)
     cols = candidates(model, gpus, batch)
     peak = hw.peak_flops(PEAK_DTYPE[precision.dtype("weights")])
     rows = []
@@ -179,7 +179,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
             continue
         rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if model.experts else 1, sequence_parallel=sp,
                         zero=zero, recompute=recompute, attention=attention, optimizer=optimizer, precision=precision)
-        f = formulas(derivation, rep, sites)
+        f = formulas(derivation, rep, sites, main)
         sub = {k: v[chosen] for k, v in cols.items()}
         m = int(chosen.sum())
         at = _evaluate(f, subst, sub, m)

@@ -191,9 +191,9 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     value = lambda e: sympy.sympify(e).xreplace(subst)
     sites = [(widened(site, rule, serving.tp, value), rule) for site, rule in
              layer_sites(derivation, serving.tp, training=False)]
-    main = main_repeat(derivation)
+    main = main_repeat(derivation, value)
     _check(derivation, ex, value, sites, main)
-    f = formulas(derivation, ex, sites)
+    f = formulas(derivation, ex, sites, main)
     at = lambda e: sympy.sympify(e).xreplace(subst).xreplace(ex.values())
     weights = max(int(at(d["weights_bytes"])) for d in f.per_stage.values())
     t = derivation.total
@@ -240,12 +240,15 @@ def widened(site, rule, tp: int, value=None):
 
 def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[sympy.Expr, sympy.Expr]:
     """Values one tensor-parallel rank of the most loaded stage caches, per sequence, as a closed form in
-    the context; and the number of its layers that cache (each keeps a key and a value scale in 8 bits)."""
+    the context; and the number of its layers that cache (each keeps a key and a value scale in 8 bits). A
+    pipeline splits the repeat `main` evenly; what comes before it sits on the first stage, after it on the last
+    (plan's placement), so the most loaded stage holds its share and the more of the two."""
     from ..plan.execution import TP
     from ..plan.pieces import rank_ctx
     from ..plan.rules import rule_of
 
-    out, layers = sympy.Integer(0), sympy.Integer(0)
+    zero = sympy.Integer(0)
+    out, layers = {"pre": zero, "block": zero, "post": zero}, {"pre": zero, "block": zero, "post": zero}
     for site in step.sites:
         c = site.component
         if not isinstance(c, Component):
@@ -253,18 +256,16 @@ def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[s
         rule = rule_of(c)
         c = widened(site, rule, serving.tp).component
         local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
-        inside = main is not None and site.where[1] == main
-        share = sympy.Integer(serving.pp) if inside else 1
+        top = site.where[1]
+        place = "block" if main is None or top == main or serving.pp == 1 else "pre" if top < main else "post"
+        share = sympy.Integer(serving.pp) if place == "block" else 1
         for ctx, n in site.runs:
             held = total(local.parts(replace(rank_ctx(site, rule.shard(c), ctx), batch=ctx.batch)).values()).cache
-            if held == 0:
-                continue
-            if not inside and serving.pp > 1:
-                raise step.spec.doc.error(site.where, "this layer outside the repeated blocks caches keys or values, "
-                                          "which serve does not place on a pipeline stage; serve it with pp 1")
-            out += held * n / share
-            layers += n / share
-    return out.xreplace({TP: serving.tp}), layers
+            if held != 0:
+                out[place] += held * n / share
+                layers[place] += n / share
+    most = lambda by: by["block"] + sympy.Max(by["pre"], by["post"])
+    return most(out).xreplace({TP: serving.tp}), most(layers)
 
 
 def _reserve(derivation: Derivation, serving: Serving, values) -> int:

@@ -366,7 +366,7 @@ def test_mla_passes_its_keys_and_values_round_the_ring():
     calls = {r.passes: sympy.sympify(r.calls).xreplace(at) for r, _ in ring if r.path == ring[0][0].path}
     assert calls == {"forward": 3 * (cp - 1), "backward": 2 * 3 * (cp - 1)}
     best = symcost.plan_search(arch("deepseek_v3"), gpus=2048, top=1).rows[0]
-    assert best["cp"] == 1
+    assert best["cp"] <= 2  # 2,048 of its 4,096 tokens a rank at least, where the ring's traffic counts
 
 
 @pytest.mark.parametrize("name", ["transformer_base", "clip"])
@@ -491,6 +491,21 @@ def test_uneven_stages_hold_their_layers():
     assert stages["last"]["weights_bytes"] == 2 * (7 * layer + d + V * d)
 
 
+def test_deepseek_v3_plans_at_pp_16_its_dense_layers_on_the_first_stage():
+    """Two top-level repeats (3 dense layers, then 58 MoE ones): the pipeline splits the longer, 1 + 14 x 4 + 1 MoE
+    layers here, and the dense ones sit on the first stage with the table. By hand, per GPU at ep 64: latent
+    attention 187,107,328 and two norms 14,336 a layer; a dense MLP 3 x 7168 x 18432; a MoE layer's shared expert
+    and router 45,875,200 and 1/64 of its 256 experts (3 x 7168 x 2048 each)."""
+    attention = 187_107_328 + 14_336
+    dense, moe = attention + 3 * 7168 * 18432, attention + 45_875_200 + 256 * 3 * 7168 * 2048 // 64
+    table = 129280 * 7168
+    p = symcost.plan(arch("deepseek_v3"), gpus=2048, pp=16, ep=64, zero=1, first_stage_layers=1, last_stage_layers=1)
+    assert {name: stage["weights_bytes"] for name, stage in p.per_stage.items()} == {
+        "first": 2 * (table + 3 * dense + moe), "middle": 2 * 4 * moe, "last": 2 * (moe + 7168 + table)}
+    assert any("split layers/3/repeat (58 passes), the longest top-level repeat; layers/2/repeat (3 passes) on the "
+               "first stage" in note for note in p.notes)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--pp", "4", "--first-stage-layers", "5", "--last-stage-layers", "6"], "do not split into stages of first 5"),
     (["--pp", "2", "--first-stage-layers", "5", "--last-stage-layers", "6"], "do not split into stages"),
@@ -550,7 +565,7 @@ def test_search_keeps_tp_1_for_a_layer_type_without_a_rule():
     from symcost.plan.search import search
 
     found = search(symcost.derive(arch("deepseek_v3")), 256, {"seq_len": 1024}, hardware="h200", top=1)
-    assert found.evaluated and {r["tp"] for r in found.rows} == {1} and {r["pp"] for r in found.rows} == {1}
+    assert found.evaluated and {r["tp"] for r in found.rows} == {1}
 
 
 def test_a_contrastive_head_under_data_parallelism_says_what_it_leaves_out(cli):

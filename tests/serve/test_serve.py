@@ -78,6 +78,13 @@ def test_mla_keeps_its_latent_per_token_as_vllm_does():
     assert cut.numbers["per_gpu"]["kv_bytes_per_token"] == 2 * (512 + 64) * 2
 
 
+def test_a_pipeline_s_first_stage_caches_the_layers_before_the_split_repeat():
+    """DeepSeek-V3 at pp 2 (plan's placement): the 58 MoE layers split 29 a stage, the 3 dense ones on the first
+    stage, whose 32 latent caches (512 + 64 values, bf16, whole on every tp rank) are the most a stage holds."""
+    s = symcost.serve(arch("deepseek_v3"), gpus=16, tp=8, pp=2, hardware="h200")
+    assert s.numbers["per_gpu"]["kv_bytes_per_token"] == (3 + 58 // 2) * (512 + 64) * 2 == 36_864
+
+
 @settings(max_examples=5, deadline=None, derandomize=True)
 @given(STRATEGIES["llama"], st.integers(1, 5000), st.integers(1, 3000), st.sampled_from([1, 8, 16, 32]),
        st.sampled_from(["bf16", "fp8"]), st.floats(0.3, 1.0))
