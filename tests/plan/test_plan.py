@@ -55,13 +55,23 @@ def test_google_published_tpu_figures():  # cloud.google.com/tpu/docs/v5e, v5p a
         918, 1836, 32, 1638, 800)
 
 
+def test_aws_published_trainium2_figures():
+    """AWS Neuron's Trainium2 pages (trainium2.rst, trn2-arch.rst): 667 BF16/FP16/TF32 and 1,299 FP8 dense TFLOPS
+    (2,563 with sparsity), 181 FP32; 96 GiB at 2.9 TB/s; 1,024 GB/s of NeuronLink-v3 a chip inside a 16-chip
+    trn2.48xlarge, whose EFAv3 3,200 Gb/s is 25 GB/s a chip."""
+    t = catalog()["trainium2"]
+    assert (t.tflops["bf16"], t.tflops["fp8"], t.tflops["fp32"]) == (667, 1299, 181)
+    assert (t.memory_bytes, t.memory_GBps, t.intra_node_GBps, t.gpus_per_node) == (96 * 2**30, 2900, 1024, 16)
+    assert t.inter_node_GBps == 3200 / 8 / 16
+
+
 def test_host_links_are_the_datasheets_pcie_one_way():
     """Gen4 x16: 64 GB/s both ways on the A100, L4, L40S and RTX 4090 sheets; Gen5 x16: 128 GB/s on the
     H100, H200 and MI300X/MI325X ones; half of it each way. No figure, no entry (TPUs, B200)."""
     links = {k: e.host_link_GBps for k, e in catalog().items()}
     assert {k for k, v in links.items() if v == 32} == {"a100-40gb", "a100-80gb", "l4", "l40s", "rtx-4090"}
     assert {k for k, v in links.items() if v == 64} == {"h100-sxm", "h100-pcie", "h200", "mi300x", "mi325x"}
-    assert all(links[k] is None for k in ("b200", "tpu-v5e", "tpu-v5p", "tpu-v6e"))
+    assert all(links[k] is None for k in ("b200", "tpu-v5e", "tpu-v5p", "tpu-v6e", "trainium2"))
 
 
 def test_a_users_hardware_file_adds_entries(tmp_path):
