@@ -24,6 +24,9 @@ The formats, n = d_in x d_out values:
   (ceil(d_in/g), d_out) and `g_idx` int32 (d_in).
 - `awq`: AutoAWQ's GEMM packing (4 bits): `qweight` int32 (d_in, d_out/8), `qzeros` int32
   (ceil(d_in/g), d_out/8), `scales` fp16 (ceil(d_in/g), d_out).
+- `int4`: compressed-tensors' pack-quantized W4A16, symmetric (Kimi-K2's experts; llm-compressor's
+  W4A16 recipes): `weight_packed` int32 (d_out, ceil(d_in/8)), `weight_scale` 16-bit (d_out,
+  ceil(d_in/g)) and `weight_shape` int32 (2).
 - `mxfp4`: the OCP MX format: two values a byte and one E8M0 byte scale per 32 values along the
   input (gpt-oss's `_blocks` and `_scales`).
 - `nvfp4`: two values a byte, one FP8 (E4M3) scale per 16 values along the input, and two fp32
@@ -40,10 +43,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from .cost import Cost
 from .finetune import four_bit_bytes, int8_bytes
 
-FORMATS = ("fp8", "fp8-channel", "fp8-block", "int8", "nf4", "fp4", "gptq", "awq", "mxfp4", "nvfp4")
+FORMATS = ("fp8", "fp8-channel", "fp8-block", "int8", "nf4", "fp4", "gptq", "awq", "int4", "mxfp4", "nvfp4")
 WHICH = ("all-linear", "experts")
-GROUPED = ("gptq", "awq")  # the formats whose `group` and `bits` are settings
-BITS = {"fp8": 8, "fp8-channel": 8, "fp8-block": 8, "int8": 8, "nf4": 4, "fp4": 4, "awq": 4, "mxfp4": 4, "nvfp4": 4}
+GROUPED = ("gptq", "awq", "int4")  # the formats whose `group` and `bits` are settings
+BITS = {"fp8": 8, "fp8-channel": 8, "fp8-block": 8, "int8": 8, "nf4": 4, "fp4": 4, "awq": 4, "int4": 4, "mxfp4": 4,
+        "nvfp4": 4}
 FP8_BLOCK, MX_BLOCK, NV_BLOCK = 128, 32, 16
 
 
@@ -54,7 +58,7 @@ class Quantization(BaseModel):
     format: Literal[FORMATS]
     which: Literal[WHICH] = "all-linear"
     bits: Literal[4, 8] | None = None  # gptq: 4 (default) or 8
-    group: int | None = Field(None, gt=0, le=2**20)  # gptq and awq: input values per scale (default 128)
+    group: int | None = Field(None, gt=0, le=2**20)  # gptq, awq and int4: input values per scale (default 128)
     double_quant: StrictBool = True  # nf4 and fp4: the block constants in 8 bits, as QLoRA loads them
 
     @model_validator(mode="after")
@@ -62,9 +66,9 @@ class Quantization(BaseModel):
         if self.format not in GROUPED:
             for name in ("bits", "group"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"`{name}` is a setting of gptq and awq, not of {self.format}")
-        if self.format == "awq" and self.bits not in (None, 4):
-            raise ValueError("awq packs 4-bit weights only")
+                    raise ValueError(f"`{name}` is a setting of gptq, awq and int4, not of {self.format}")
+        if self.format in ("awq", "int4") and self.bits not in (None, 4):
+            raise ValueError(f"{self.format} packs 4-bit weights only")
         return self
 
     @property
@@ -96,6 +100,8 @@ class Quantization(BaseModel):
         if f == "nvfp4":
             return ceil(d_in / 2) * d_out + ceil(d_in / NV_BLOCK) * d_out + 8
         b, groups = self.width, ceil(d_in / (self.group or 128))
+        if f == "int4":
+            return 4 * d_out * ceil(d_in / 8) + 2 * d_out * groups + 8
         zeros = 4 * groups * ceil(d_out * b / 32)
         scales = 2 * groups * d_out
         if f == "gptq":

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import symcost
 from conftest import arch
 from symcost.errors import SpecError
+from symcost.hf import import_config
 from symcost.quantization import Quantization
 
 import numpy as np
@@ -53,6 +54,16 @@ def awq(w, group: int) -> int:
     qzeros = packed_int32(rng.integers(0, 16, (groups, d_out)), 4, 1)
     scales = np.zeros((groups, d_out), np.float16)
     return nbytes(qweight, qzeros, scales)
+
+
+def int4(w, group: int) -> int:
+    """compressed-tensors' pack-quantized layout: eight 4-bit values an int32 along the input, a 16-bit scale
+    per group of the input, the original shape as two int32."""
+    d_out, d_in = w.shape
+    rng, groups = np.random.default_rng(0), -(-d_in // group)
+    packed = packed_int32(rng.integers(0, 16, (d_out, d_in)), 4, 1)  # (d_out, d_in/8)
+    scale = torch.zeros(d_out, groups, dtype=w.dtype)
+    return nbytes(packed, scale, torch.tensor([d_out, d_in], dtype=torch.int32))
 
 
 def fp4_codes(w, block: int):
@@ -111,11 +122,13 @@ def packer(q: Quantization):
         pytest.importorskip("bitsandbytes")
         return lambda w: bnb(w, f, q.double_quant)
     return {"gptq": lambda w: gptq(w, q.width, q.group or 128), "awq": lambda w: awq(w, q.group or 128),
+            "int4": lambda w: int4(w, q.group or 128),
             "mxfp4": mxfp4, "nvfp4": nvfp4, "fp8": lambda w: fp8(w, "tensor"),
             "fp8-channel": lambda w: fp8(w, "channel"), "fp8-block": lambda w: fp8(w, "block")}[f]
 
 
 FORMATS = [dict(format="gptq"), dict(format="gptq", bits=8, group=32), dict(format="awq", group=64),
+           dict(format="int4", group=32), dict(format="int4"),
            dict(format="mxfp4"), dict(format="nvfp4"), dict(format="fp8"), dict(format="fp8-channel"),
            dict(format="fp8-block"), dict(format="nf4"), dict(format="fp4", double_quant=False), dict(format="int8")]
 
@@ -241,11 +254,54 @@ def test_deepseek_r1_s_fp8_checkpoint_less_its_mtp_module():
     assert (stored, kept) == (688_574_839_360, 673_150_611_808)
 
 
+# moonshotai/Kimi-K2.5's 208,550 tensors as the same public report lists them (170,738,182,128 values, its vision
+# tower's and projector's included, which the rows below reproduce): its routed experts in compressed-tensors'
+# pack-quantized INT4 (groups of 32, bf16 scales), the rest bf16; and its text_config's sizes and quantization
+KIMI_INT4 = {"config_groups": {"group_0": {"targets": ["Linear"], "weights": {
+    "group_size": 32, "num_bits": 4, "strategy": "group", "symmetric": True, "type": "int", "dynamic": False,
+    "observer": "minmax", "actorder": None, "block_structure": None, "observer_kwargs": {}},
+    "input_activations": None, "output_activations": None}}, "format": "pack-quantized",
+    "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", r"re:.*mlp\.(gate|up|gate_up|down)_proj.*"],
+    "kv_cache_scheme": None, "quant_method": "compressed-tensors", "quantization_status": "compressed"}
+KIMI_K25_TEXT = {
+    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "first_k_dense_replace": 1,
+    "hidden_size": 7168, "intermediate_size": 18432, "kv_lora_rank": 512, "max_position_embeddings": 262144,
+    "moe_intermediate_size": 2048, "moe_layer_freq": 1, "n_group": 1, "n_routed_experts": 384, "n_shared_experts": 1,
+    "norm_topk_prob": True, "num_attention_heads": 64, "num_experts_per_tok": 8, "num_hidden_layers": 61,
+    "num_key_value_heads": 64, "num_nextn_predict_layers": 0, "q_lora_rank": 1536, "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64, "quantization_config": KIMI_INT4, "routed_scaling_factor": 2.827, "scoring_func": "sigmoid",
+    "tie_word_embeddings": False, "topk_group": 1, "topk_method": "noaux_tc", "v_head_dim": 128, "vocab_size": 163840}
+
+
+def test_kimi_k2_5_s_int4_experts_as_its_checkpoint_stores_them():
+    """Each expert matrix (d_out, d_in): weight_packed int32 (d_out, d_in/8), weight_scale bf16 (d_out, d_in/32),
+    weight_shape int32 (2); the text model's other tensors bf16 and its routers' correction biases fp32 (60 x 384 x
+    4 bytes: buffers in transformers, named). import-hf reads the pack-quantized config and its ignore patterns
+    (attention, shared experts and the dense MLP kept in 16 bits) as int4, group 32, experts only."""
+    V, D = 163840, 7168
+    expert = lambda d_out, d_in: d_out * d_in // 8 * 4 + d_out * d_in // 32 * 2 + 8
+    text = {  # name: (tensors, values, bytes)
+        "lm_head, embed_tokens": (2, V * D, 2 * V * D * 2), "norms": (61, 2 * D + 512 + 1536, 61 * (2 * D + 2048) * 2),
+        "attention": (61, 576 * D + 16384 * 512 + D * 8192 + 1536 * D + 12288 * 1536, None),
+        "dense mlp": (3, 18432 * D, 3 * 18432 * D * 2),
+        "experts": (60 * 384, D * 256 + D * 64 + 2 + 2 * (2048 * 896 + 2048 * 224 + 2),
+                    60 * 384 * (expert(D, 2048) + 2 * expert(2048, D))),
+        "correction bias": (60, 384, 60 * 384 * 4), "router": (60, 384 * D, 60 * 384 * D * 2),
+        "shared experts": (60, 3 * 2048 * D, 60 * 3 * 2048 * D * 2), "norm": (1, D, D * 2)}
+    text["attention"] = (*text["attention"][:2], 61 * text["attention"][1] * 2)
+    vision = (2 * 1152 + 4608 + 4608**2 + 7168 + 7168 * 4608 + 2 * 1152 + 64 * 64 * 1152 + 1152 + 1152 * 3 * 14 * 14
+              + 27 * (4304 + 4304 * 1152 + 1152 + 1152 * 4304 + 4 * 1152 + 1152 + 1152**2 + 3456 + 3456 * 1152))
+    assert sum(n * v for n, v, _ in text.values()) + vision == 170_738_182_128  # the report's total: rows read right
+    spec = symcost.loads(import_config(KIMI_K25_TEXT, "text_config.json"))
+    assert (spec.quantization.format, spec.quantization.group, spec.quantization.which) == ("int4", 32, "experts")
+    stored = sum(b for _, _, b in text.values())
+    assert symcost.memory(spec).numbers["weights_bytes"] == stored - 60 * 384 * 4 == 594_205_812_736
+
+
 def import_hf(name):
     import json
 
     from published import DATA
-    from symcost.hf import import_config
 
     return import_config(json.loads((DATA / f"{name}.json").read_text()), f"{name}.json")
 
@@ -270,7 +326,7 @@ def test_gpt_oss_s_mxfp4_experts_by_hand_and_its_model_card():
 
 def test_a_quantization_block_says_what_it_cannot_do(write):
     base = open(arch("llama")).read()
-    with pytest.raises(SpecError, match="group.*setting of gptq and awq"):
+    with pytest.raises(SpecError, match="group.*setting of gptq, awq and int4"):
         symcost.quantize(arch("llama"), format="mxfp4", group=32)
     with pytest.raises(SpecError, match="awq packs 4-bit"):
         symcost.quantize(arch("llama"), format="awq", bits=8)

@@ -34,6 +34,10 @@ PUBLISHED = [
      {"format": "nvfp4"}),
     ({"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]},
      {"format": "fp8-block"}),
+    ({"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head"],  # a W4A16 recipe
+      "config_groups": {"group_0": {"targets": ["Linear"], "weights": {
+          "num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, "symmetric": True}}}},
+     {"format": "int4", "group": 128}),
 ]
 
 
@@ -69,6 +73,12 @@ def test_deepseek_r1_s_published_config_is_stored_in_fp8_blocks():
     ({"quant_method": "fp8", "weight_block_size": [64, 64]}, "weight_block_size [64, 64]"),
     ({"quant_method": "gptq", "bits": 3, "group_size": 128}, "quantization.bits"),
     ({"quant_method": "mxfp4"}, "quantization.which: experts: no linear"),
+    ({"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head"],
+      "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128,
+                                                "symmetric": False}}}}, "symmetric pack-quantized 4-bit integers"),
+    ({"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head", "re:.*self_attn.*"],
+      "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128,
+                                                "symmetric": True}}}}, r"keeps re:.\*self_attn.\* in 16 bits"),
 ])
 def test_what_import_hf_cannot_store_is_one_line(tmp_path, config, message):
     path = tmp_path / "config.json"
