@@ -145,6 +145,27 @@ def test_each_format_s_bytes_equal_its_packed_tensors(fields, rows, cols):
     assert q.weight_bytes(d_in, d_out) == packer(q)(w)
 
 
+@pytest.mark.needs("torch")
+@settings(max_examples=4, deadline=None, derandomize=True)
+@given(st.integers(1, 6), st.integers(1, 6))
+def test_mx_and_nvfp4_bytes_equal_torchao_s_own_tensors(rows, blocks):
+    """torchao's MXTensor (E2M1 pairs, an E8M0 scale per 32 along the input) and NVFP4Tensor (E2M1 pairs, an FP8
+    scale per 16, the weight's and the activation's fp32 per-tensor scales), built on the CPU by the formats' own
+    library: the bytes of their tensors are the formats' rules."""
+    pytest.importorskip("torchao")
+    from torchao.prototype.mx_formats.mx_tensor import MXTensor
+    from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor
+
+    d_out, d_in = 8 * rows, 32 * blocks
+    w = torch.randn(d_out, d_in, dtype=torch.bfloat16)
+    held = lambda t: sum(getattr(t, name).nbytes for name in t.__tensor_flatten__()[0])
+    mx = MXTensor.to_mx(w, torch.float4_e2m1fn_x2, block_size=32)
+    nv = NVFP4Tensor.to_nvfp4(w, per_tensor_scale=w.abs().amax().float() / (448 * 6),
+                              act_per_tensor_scale=torch.tensor(1.0))
+    assert held(mx) == Quantization(format="mxfp4").weight_bytes(d_in, d_out)
+    assert held(nv) == Quantization(format="nvfp4").weight_bytes(d_in, d_out)
+
+
 def stored_model_bytes(model, q: Quantization) -> int:
     """A transformers model's bytes with each linear a format stores packed (every nn.Linear but the LM
     head and the router, or a MoE's experts only), the fused experts as the checkpoints keep them (each
