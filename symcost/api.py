@@ -247,7 +247,7 @@ def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str =
           gamma: int = 4, acceptance=0.7, **settings):
     """The model served on a replica of tp x pp GPUs (a Serve): weights and KV cache per GPU, KV
     capacity and the concurrency that fits (exact, vLLM's arithmetic), prefill and decode roofline
-    bounds (estimates). `settings` are Serving's (tp, pp, gpus, memory_utilization, block_size, prompt,
+    bounds (estimates). `settings` are Serving's (tp, pp, dp, ep, gpus, memory_utilization, block_size, prompt,
     output, concurrency, max_num_batched_tokens) and dims. With `draft` (another spec), speculative
     decoding with `gamma` draft tokens a step, each accepted at `acceptance` (one rate or one per token);
     `draft_values`: the draft's dims, where not its spec's."""

@@ -27,6 +27,10 @@ Examples:
 @click.option("--gpus", type=positive, help="GPUs in all, a multiple of tp x pp (default: one replica).")
 @click.option("--tp", type=positive, default=1, show_default=True, help="Tensor-parallel size of a replica.")
 @click.option("--pp", type=positive, default=1, show_default=True, help="Pipeline stages of a replica.")
+@click.option("--dp", type=positive, default=1, show_default=True,
+              help="Data-parallel attention ranks of a replica, each its own tp group (with --ep).")
+@click.option("--ep", is_flag=True, help="Split the routed experts whole over the replica's tp x dp GPUs "
+              "(vLLM's --enable-expert-parallel).")
 @dtype_option
 @click.option("--weights-format", metavar="FORMAT,KEY=VALUE…", help=FORMAT_HELP)
 @click.option("--kv-dtype", type=click.Choice(list(BYTES)), help="Bytes per cached value (default: --dtype).")
@@ -56,7 +60,7 @@ Examples:
 @set_option
 @format_option(("text", "json"))
 @edge
-def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv_dtype, memory_utilization,
+def serve(spec, hardware, hardware_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype, memory_utilization,
           block_size, prompt, output, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate, draft,
           draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
@@ -77,7 +81,7 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dtype, weights_format, kv
     result = api.serve(spec, parse_sets(sets), hardware=hardware, hardware_file=hardware_file,
                        precision=Precision(dtype, kv_dtype), draft=draft, draft_values=parse_sets(draft_sets),
                        gamma=gamma,
-                       acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, gpus=gpus,
+                       acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, dp=dp, ep=ep, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
                        prompt=prompt, output=output, prefix=prefix, concurrency=concurrency,
                        offload_experts=offload_experts,

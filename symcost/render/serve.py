@@ -13,7 +13,8 @@ def serve_data(s) -> dict:
     return {
         "name": s.name,
         "hardware": {"key": s.hardware_key, "name": hw.name, "memory_bytes": hw.memory_bytes, "source": hw.source},
-        "serving": {"tp": v.tp, "pp": v.pp, "gpus": v.replica * v.replicas, "replicas": v.replicas,
+        "serving": {"tp": v.tp, "pp": v.pp, "dp": v.dp, "ep": v.ep, "gpus": v.replica * v.replicas,
+                    "replicas": v.replicas,
                     "memory_utilization": v.memory_utilization, "block_size": v.block_size, "prompt": v.prompt,
                     "output": v.output, "prefix": v.prefix, "offload_experts": v.offload_experts,
                     "concurrency": s.numbers["decode"]["batch"], "max_num_batched_tokens": v.max_num_batched_tokens,
@@ -83,7 +84,8 @@ def serve_text(s, limit: int | None = None) -> str:
             (label("speedup_bound"), f"{sp['speedup_bound']:.3g}x"),
         ]
     name = s.name + (f" ({', '.join(f'{k}={x}' for k, x in s.given.items())})" if s.given else "")
-    title = f"{name} served on {v.replica} x {s.hardware.name} (tp {v.tp}, pp {v.pp})" + (
+    layout = f"tp {v.tp}, pp {v.pp}" + (f", dp {v.dp}" if v.dp > 1 else "") + (", ep" if v.ep else "")
+    title = f"{name} served on {v.replica} x {s.hardware.name} ({layout})" + (
         f", {v.replicas} replicas" if v.replicas > 1 else "")
     out = [fit(title, limit), "", *table(("memory and capacity (exact)", "per GPU"), rows, limit), "",
            *table(("time (roofline bounds: estimates)", ""), bounds, limit), "",

@@ -1,4 +1,6 @@
-"""A model served on one replica of tp x pp GPUs (a serving engine's layout, vLLM's by default).
+"""A model served on one replica of tp x pp GPUs (a serving engine's layout, vLLM's by default), or of tp x dp
+GPUs under expert parallelism (each data-parallel rank its own attention and sequences, the routed experts split
+whole over them all).
 
 Exact, per GPU of the most loaded pipeline stage:
 - weights: each layer's share of a tensor-parallel rank (plan's pieces, the same rules), in the
@@ -60,7 +62,9 @@ class Serving:
 
     tp: int = 1
     pp: int = 1
-    gpus: int | None = None  # GPUs in all: a multiple of tp x pp (replicas); default one replica
+    dp: int = 1  # data-parallel attention ranks of a replica, each its own tp group (vLLM's --data-parallel-size)
+    ep: bool = False  # the routed experts split whole over the replica's tp x dp GPUs (--enable-expert-parallel)
+    gpus: int | None = None  # GPUs in all: a multiple of tp x pp x dp (replicas); default one replica
     memory_utilization: float = 0.9
     block_size: int = 16
     prompt: int | None = None  # tokens; default: the spec's seq_len
@@ -75,7 +79,8 @@ class Serving:
     def __post_init__(self) -> None:
         if not (whole(self.prefix) and self.prefix >= 0):
             raise SpecError(f"prefix {self.prefix!r}: expected a whole number of shared prompt tokens", param="prefix")
-        for name in ("tp", "pp", "gpus", "block_size", "prompt", "output", "concurrency", "max_num_batched_tokens"):
+        for name in ("tp", "pp", "dp", "gpus", "block_size", "prompt", "output", "concurrency",
+                     "max_num_batched_tokens"):
             x = getattr(self, name)
             if x is not None and not (whole(x) and 1 <= x <= MAX_TOKENS):
                 raise SpecError(f"{name} {x!r}: expected a whole number from 1 to {MAX_TOKENS:,}", param=name)
@@ -91,13 +96,24 @@ class Serving:
         if not (finite(u) and 0 < u <= 1):
             raise SpecError(f"memory_utilization {u!r}: expected the share of each GPU's memory the engine may "
                             "use, in (0, 1]", param="memory_utilization")
-        if self.gpus is not None and self.gpus % (self.tp * self.pp):
-            raise SpecError(f"gpus {self.gpus} is not a multiple of tp x pp = {self.tp * self.pp} (a replica's GPUs)",
+        if self.dp > 1 and not self.ep:
+            raise SpecError(f"dp {self.dp} without expert parallelism: data-parallel ranks that share nothing are "
+                            "replicas (give gpus), or give ep to split the experts over them", param="dp")
+        if self.ep and (self.pp > 1 or self.offload_experts):
+            raise SpecError("ep is modelled on one pipeline stage with every expert on a GPU: give pp 1 and no "
+                            "offload_experts", param="ep")
+        if self.gpus is not None and self.gpus % self.replica:
+            raise SpecError(f"gpus {self.gpus} is not a multiple of tp x pp x dp = {self.replica} (a replica's GPUs)",
                             param="gpus")
 
     @property
     def replica(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.dp
+
+    @property
+    def ranks(self) -> int:
+        """GPUs a decode step's work spreads over: a replica's tp ranks of each data-parallel rank."""
+        return self.tp * self.dp
 
     @property
     def replicas(self) -> int:
@@ -158,6 +174,7 @@ class Replica:
     weights: int  # bytes per GPU
     weights_total: int  # bytes of the whole model
     active_total: int  # bytes of the weights one token reads (a MoE's k experts)
+    experts_active: int  # of those, the routed experts' (under ep a replica's data-parallel ranks share them)
     kv_per_token: int  # bytes per GPU per cached token, of the layers whose cache grows with the context
     kv: object  # context -> bytes per GPU of one sequence's cache holding context + 1 tokens (exact)
     step_flops: object  # context -> FLOPs of one sequence's decode step against that cache
@@ -200,6 +217,18 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     w = precision.bytes("weights")
     weights_total = int(at((t.params - t.packed) * w + t.packed_bytes))
     active_total = int(at((t.active_params - t.active_packed) * w + t.active_packed_bytes))
+    experts_active = 0
+    if serving.ep:  # each GPU its tp share of the rest and ranks-th of the routed experts, whole (vLLM's EP)
+        held = [int(value(site.component.experts)) for site, _ in sites if site.component.routes_tokens]
+        if not held:
+            raise SpecError("ep splits a MoE's routed experts over GPUs; this spec has no moe layer", param="ep")
+        if any(e % serving.ranks for e in held):
+            raise SpecError(f"ep over tp x dp = {serving.ranks} GPUs does not divide {held[0]} routed experts",
+                            param="ep")
+        stage = f.stages[0]
+        share = int(at((stage.expert - stage.expert_packed) * w + stage.expert_packed_bytes))  # tp's, in `weights`
+        experts = routed(derivation, precision, one, 1)
+        weights, experts_active = weights - share + experts.total // serving.ranks, experts.active
 
     # the bounds' FLOPs: what a fused kernel needs (conventions.py), causal attention's kept scores only
     prefill = derive(spec, "kernel")
@@ -216,7 +245,7 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     slope = sympy.diff(per_gpu.replace(sympy.floor, lambda x: x), context).xreplace({context: sympy.Integer(far)})
     flops = step.total.forward.xreplace(step_subst)
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
-    return Replica(weights, weights_total, active_total, int(sympy.ceiling(slope)), kv,
+    return Replica(weights, weights_total, active_total, experts_active, int(sympy.ceiling(slope)), kv,
                    lambda c: int(flops.xreplace({context: sympy.Integer(c)})),
                    int(prefill.total.forward.xreplace(dim_values(prefill, one))), scales)
 
@@ -324,7 +353,8 @@ def _memory(derivation, serving: Serving, hardware, values, target: Replica, sma
     if pool - shared <= 0:
         raise DoesNotFit(f"the weights ({weights / 2**30:.2f} GiB a GPU) and the activation reserve "
                          f"({reserve / 2**30:.2f} GiB) leave no KV cache in {serving.memory_utilization:g} of "
-                         f"{hardware.memory_bytes / 2**30:.2f} GiB: add GPUs (tp, pp) or store the weights smaller")
+                         f"{hardware.memory_bytes / 2**30:.2f} GiB: add GPUs (tp, pp, or dp with ep) or store the "
+                         "weights smaller")
     most = (pool - shared) // per_sequence if per_sequence else None
     return Memory(weights, reserve, scales, pool, sum(r.kv_per_token for r in models), per_sequence, shared, most)
 
@@ -343,25 +373,30 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         serving = replace(serving, prompt=int(dim_values(derivation, values)[symbols.dim("seq_len")]))
     if serving.prefix > serving.prompt:
         raise SpecError(f"prefix {serving.prefix}: longer than the prompt ({serving.prompt} tokens)", param="prefix")
-    if draft is not None and serving.pp > 1:
-        raise SpecError("a draft is served on the target's tensor-parallel ranks with pp 1; give pp 1 to plan "
-                        "speculative decoding", param="draft")
+    if draft is not None and (serving.pp > 1 or serving.ep):
+        raise SpecError("a draft is served on the target's tensor-parallel ranks with pp 1 and no ep; give those to "
+                        "plan speculative decoding", param="draft")
     rates = draft.rates if draft is not None else ()
     target = replica(derivation, serving, values)
     small = replica(draft.derivation, replace(serving, pp=1), draft.values) if draft is not None else None
     experts = routed(derivation, serving.precision, values, serving.tp) if serving.offload_experts else None
     m = _memory(derivation, serving, hardware, values, target, small, experts.total if experts else 0)
-    batch = serving.concurrency or (1 if experts else m.most)  # offloading: one sequence unless told
+    dp = serving.dp  # each data-parallel rank caches its own sequences: a GPU holds its rank's share
+    rank = lambda b: -(-b // dp)  # sequences on the most loaded rank
+    most = None if m.most is None else m.most * dp
+    batch = serving.concurrency or (1 if experts else most)  # offloading: one sequence unless told
     if batch is None:
         raise SpecError("nothing is cached per sequence, so nothing bounds the concurrency: give `concurrency=N`")
     L = serving.prompt + serving.output
     if batch < 1:
         raise DoesNotFit(f"one sequence of {L:,} tokens needs {m.per_sequence / 2**30:.2f} GiB of KV cache a GPU, "
                          f"has {(m.pool - m.shared) / 2**30:.2f} GiB")
-    if m.most is not None and batch > m.most:
-        raise DoesNotFit(f"concurrency {batch:,} needs {(batch * m.per_sequence + m.shared) / 2**30:.2f} GiB of KV "
-                         f"cache a GPU, has {m.pool / 2**30:.2f} GiB (at most {m.most:,} sequences of {L:,} tokens; "
-                         f"{m.needed(batch, hardware):.3f} of the GPU's memory would hold them)", param="concurrency")
+    if m.most is not None and rank(batch) > m.most:
+        held = rank(batch) * m.per_sequence + m.shared
+        raise DoesNotFit(f"concurrency {batch:,} needs {held / 2**30:.2f} GiB of KV cache a GPU, has "
+                         f"{m.pool / 2**30:.2f} GiB (at most {most:,} sequences of {L:,} tokens; "
+                         f"{m.needed(rank(batch), hardware):.3f} of the GPU's memory would hold them)",
+                         param="concurrency")
     clock = Clock(derivation, serving, hardware)
     moved = None
     if experts is not None:
@@ -375,11 +410,11 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
                     "kv_bytes_per_sequence": m.per_sequence, "shared_prefix_bytes": m.shared,
                     "activation_reserve_bytes": m.reserve, "kv_pool_bytes": m.pool},
         "kv": {"capacity_tokens": None if blocks is None else blocks * B, "blocks": blocks},
-        "max_concurrency": m.most,
-        "memory_utilization_needed": m.needed(batch, hardware),
+        "max_concurrency": most,
+        "memory_utilization_needed": m.needed(rank(batch), hardware),
         **clock.figures(target, batch),
         "curve": [{"batch": b, "tpot_seconds": t, "tokens_per_second_per_gpu": b / t / serving.replica,
-                   "memory_utilization_needed": m.needed(b, hardware)}
+                   "memory_utilization_needed": m.needed(rank(b), hardware)}
                   for b in _curve(batch) for t in (clock.tpot(target, b),)],
     }
     numbers["disaggregated"] = clock.disaggregated(target, batch, numbers["ttft_seconds"], numbers["tpot_seconds"])
@@ -417,16 +452,22 @@ class Clock:
         self.floor = 0.0  # seconds no decode step beats (offloaded experts crossing the host link)
 
     def bound(self, flops, moved) -> float:
-        tp = self.serving.tp
-        return max(flops / (tp * self.peak), moved / (tp * self.bw))
+        ranks = self.serving.ranks
+        return max(flops / (ranks * self.peak), moved / (ranks * self.bw))
+
+    def read(self, r: Replica, b: int) -> int:
+        """Weights a step of b sequences reads: each busy data-parallel rank its own of those a token uses, the
+        routed experts' once for the replica (a floor, as a batch touches more)."""
+        return min(b, self.serving.dp) * (r.active_total - r.experts_active) + r.experts_active
 
     def step(self, r: Replica, c: int, b: int, tokens: int = 1) -> tuple[int, int, float]:
         """One decode step of b sequences with `tokens` new each (a verify step: several) at context c: a
-        shared prefix's cache read once (as a kernel reading it for the batch, cascade attention, does)."""
+        shared prefix's cache read once a rank (as a kernel reading it for the batch, cascade attention, does)."""
         flops = b * sum(r.step_flops(c + i) for i in range(tokens))
         prefix = self.serving.prefix // self.serving.block_size * self.serving.block_size
         shared = r.kv(prefix - 1) if prefix else 0
-        moved = r.active_total + (b * r.kv(c + tokens - 1) - (b - 1) * shared) * self.serving.tp
+        cached = b * r.kv(c + tokens - 1) - (b - min(b, self.serving.dp)) * shared
+        moved = self.read(r, b) + cached * self.serving.tp
         seconds = self.bound(0 if self.latent else flops, moved)
         return flops, moved, max(seconds, self.floor)
 
@@ -441,7 +482,8 @@ class Clock:
         flops, moved, seconds = self.step(target, self.mean, batch)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
-        turn = math.ceil(target.active_total * self.peak / slope) if slope > 0 and not self.latent else None
+        read = self.read(target, self.serving.dp)  # every rank busy: the batch it turns at exceeds dp
+        turn = math.ceil(read * self.peak / slope) if slope > 0 and not self.latent else None
         return {"prefill": prefill,
                 "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
                            "seconds_bound": seconds, "compute_bound_batch": turn, "flops_in_bound": not self.latent},
@@ -472,6 +514,7 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
     q = derivation.spec.quantization
     notes = [
         f"per GPU: a GPU of the replica's {serving.replica}"
+        + (f" ({serving.dp} data-parallel ranks of {serving.tp})" if serving.dp > 1 else "")
         + (" (the most loaded pipeline stage)" if serving.pp > 1 else "")
         + f"; weights {serving.precision.dtype('weights')}"
         + (f", linears stored {q.label}" if q is not None else "") + f"; KV cache {serving.precision.dtype('kv')}"
@@ -490,6 +533,13 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         notes.append("MLA: a decode step's bound is its bytes alone — its FLOPs are the reference's, which re-expands "
                      "the cached latent through kv_b_proj every step where an engine absorbs kv_b_proj (far fewer); "
                      "TTFT keeps both terms (prefill expands once, as engines do)")
+    if serving.ep:
+        notes.append(f"expert parallelism: each of the {serving.dp} data-parallel ranks runs attention (and every "
+                     f"layer but the routed experts) on its {serving.tp} tensor-parallel GPUs over its own sequences "
+                     f"and caches; the routed experts split whole over all {serving.ranks} GPUs (vLLM's "
+                     "--enable-expert-parallel); a decode step's bound spreads the replica's work over them, each "
+                     "rank reading its own weights and the experts read once (routing assumed even); all-to-all "
+                     "not counted")
     if serving.offload_experts:
         notes.append("routed experts in host memory: the GPU holds the rest, the batch's KV cache and as many experts "
                      "as fit (the expert cache); each expert a token reads and the cache misses crosses the host link "

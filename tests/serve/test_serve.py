@@ -78,6 +78,37 @@ def test_mla_keeps_its_latent_per_token_as_vllm_does():
     assert cut.numbers["per_gpu"]["kv_bytes_per_token"] == 2 * (512 + 64) * 2
 
 
+def test_expert_parallel_data_parallel_ranks_hold_their_share_of_the_experts_and_their_own_sequences():
+    """DeepSeek-V3 in FP8 blocks on 8 H200s as vLLM's --data-parallel-size 8 --enable-expert-parallel runs it: each
+    GPU holds every weight but the routed experts whole, and an eighth of those: each expert matrix 2048 x 7168
+    values and 16 x 56 fp32 block scales, 3 an expert, 256 a layer, 58 layers; the whole model's 673,150,552,416
+    bytes less 7/8 of them. Each rank caches its own sequences' latent (61 x 576 bf16 values a token, whole), so
+    the replica's concurrency is 8 ranks' (against tp 8, where every GPU holds every sequence's latent)."""
+    routed = 58 * 256 * 3 * (2048 * 7168 + 4 * 16 * 56)
+    ep = served_fp8(dp=8, ep=True)
+    g = ep.numbers["per_gpu"]
+    assert g["weights_bytes"] == 673_150_552_416 - routed * 7 // 8 == 100_840_687_968
+    assert g["kv_bytes_per_token"] == 61 * 576 * 2
+    assert ep.numbers["max_concurrency"] == 8 * ((g["kv_pool_bytes"] - g["shared_prefix_bytes"])
+                                                 // g["kv_bytes_per_sequence"])
+    assert (ep.numbers["max_concurrency"], served_fp8(tp=8).numbers["max_concurrency"]) == (592, 135)  # docs/serve.md
+
+
+def served_fp8(**layout):
+    return symcost.serve(symcost.quantize(arch("deepseek_v3"), format="fp8-block"), hardware="h200", **layout)
+
+
+@pytest.mark.parametrize("layout, message", [
+    (dict(dp=2), "dp 2 without expert parallelism"), (dict(ep=True, pp=2), "ep is modelled on one pipeline stage"),
+    (dict(dp=3, ep=True), "ep over tp x dp = 3 GPUs does not divide 256 routed experts"),
+])
+def test_what_expert_parallelism_cannot_take_is_one_line(layout, message):
+    with pytest.raises(SpecError, match=message):
+        served_fp8(**layout)
+    with pytest.raises(SpecError, match="no moe layer"):
+        symcost.serve(arch("llama"), ep=True, tp=2)
+
+
 def test_a_pipeline_s_first_stage_caches_the_layers_before_the_split_repeat():
     """DeepSeek-V3 at pp 2 (plan's placement): the 58 MoE layers split 29 a stage, the 3 dense ones on the first
     stage, whose 32 latent caches (512 + 64 values, bf16, whole on every tp rank) are the most a stage holds."""
@@ -156,7 +187,7 @@ def test_what_serve_refuses(cli, write):
         served("llama", block_size=0)
     with pytest.raises(SpecError, match="memory_utilization 1.5"):
         served("llama", memory_utilization=1.5)
-    with pytest.raises(SpecError, match="gpus 3 is not a multiple of tp x pp = 2"):
+    with pytest.raises(SpecError, match="gpus 3 is not a multiple of tp x pp x dp = 2"):
         served("llama", tp=2, gpus=3)
     with pytest.raises(SpecError, match=r"layers.0.embedding.vocab: tp 3 does not divide vocab = 32000"):
         served("llama", tp=3)  # vLLM pads the vocabulary to 64 rows, which 3 ranks cannot split
