@@ -11,6 +11,7 @@ SpecError naming the argument.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -248,8 +249,9 @@ def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str =
     """The model served on a replica of tp x pp GPUs (a Serve): weights and KV cache per GPU, KV
     capacity and the concurrency that fits (exact, vLLM's arithmetic), prefill and decode roofline
     bounds (estimates). `settings` are Serving's (tp, pp, dp, ep, gpus, memory_utilization, block_size, prompt,
-    output, concurrency, max_num_batched_tokens) and dims. With `draft` (another spec), speculative
-    decoding with `gamma` draft tokens a step, each accepted at `acceptance` (one rate or one per token);
+    output, lengths (a CSV file of prompt,output[,count], or those triples, in place of prompt and output),
+    concurrency, max_num_batched_tokens) and dims. With `draft` (another spec), speculative decoding with
+    `gamma` draft tokens a step, each accepted at `acceptance` (one rate or one per token);
     `draft_values`: the draft's dims, where not its spec's."""
     import dataclasses
 
@@ -258,6 +260,12 @@ def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str =
 
     fields = {f.name for f in dataclasses.fields(Serving)} - {"precision"}
     chosen = {k: v for k, v in settings.items() if k in fields}
+    if isinstance(chosen.get("lengths"), (str, os.PathLike)):  # a file of them
+        from .serve.lengths import read
+
+        chosen["lengths"] = read(chosen["lengths"])
+    elif isinstance(chosen.get("lengths"), Sequence):
+        chosen["lengths"] = tuple(tuple(x) if isinstance(x, Sequence) else x for x in chosen["lengths"])
     dims = {k: v for k, v in settings.items() if k not in fields}
     serving = Serving(**chosen, precision=precision_of(precision))
     guess = None if draft is None else Draft(derive(draft), gamma, acceptance, dims_of(draft_values, {}))

@@ -194,7 +194,8 @@ STRUCTURE = {
     "whether a decode step's bound counts its FLOPs (not for MLA: its reference re-expands the cache)", "prefix":
     "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
     "disaggregated": "prefill and decode on separate pools", "offload": "routed experts in host memory",
-    "offload_experts": "whether the routed experts are offloaded", "hit_rate_assumed": "whether the hit rate is "
+    "offload_experts": "whether the routed experts are offloaded", "lengths": "the requests' (prompt, output, "
+    "count) where a file mixes them", "hit_rate_assumed": "whether the hit rate is "
     "the cached share (routing assumed even) rather than given",
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (

@@ -39,8 +39,10 @@ Examples:
 @click.option("--block-size", type=positive, default=16, show_default=True, help="Tokens a KV block holds.")
 # not --output: on every other command that names a file to write
 @click.option("--prompt-tokens", "prompt", type=positive, help="Tokens in a request's prompt (default: seq_len).")
-@click.option("--output-tokens", "output", type=positive, default=256, show_default=True,
-              help="Tokens a request generates.")
+@click.option("--output-tokens", "output", type=positive, help="Tokens a request generates (default: 256).")
+@click.option("--lengths", type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="A mix of requests instead of one length: a CSV of prompt,output token counts, one row a request "
+              "(or with a count column, that many).")
 @click.option("--prefix-tokens", "prefix", type=click.IntRange(min=0, max=10**9), default=0, show_default=True,
               help="Prompt tokens every request shares (a system prompt), cached once, as vLLM's prefix caching does.")
 @click.option("--concurrency", type=positive, help="Sequences a replica decodes together (default: as many as fit).")
@@ -61,8 +63,8 @@ Examples:
 @format_option(("text", "json"))
 @edge
 def serve(spec, hardware, hardware_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype, memory_utilization,
-          block_size, prompt, output, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate, draft,
-          draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
+          block_size, prompt, output, lengths, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate,
+          draft, draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
     as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled).
 
@@ -77,13 +79,17 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dp, ep, dtype, weights_fo
     check_plot(plot, spec)
     if weights_format is not None:
         spec = api.quantize(api.load(spec), **parse_block(weights_format, "format", "weights_format"))
+    if lengths is not None and (prompt is not None or output is not None):
+        raise click.UsageError("--lengths gives each request's prompt and output: drop --prompt-tokens and "
+                               "--output-tokens")
     rates = [real(a, "acceptance") for a in acceptance.split(",")]
     result = api.serve(spec, parse_sets(sets), hardware=hardware, hardware_file=hardware_file,
                        precision=Precision(dtype, kv_dtype), draft=draft, draft_values=parse_sets(draft_sets),
                        gamma=gamma,
                        acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, dp=dp, ep=ep, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
-                       prompt=prompt, output=output, prefix=prefix, concurrency=concurrency,
+                       prompt=prompt, **({"output": output} if output is not None else {}),
+                       **({"lengths": lengths} if lengths is not None else {}), prefix=prefix, concurrency=concurrency,
                        offload_experts=offload_experts,
                        hit_rate=None if hit_rate is None else real(hit_rate, "hit_rate"),
                        max_num_batched_tokens=max_num_batched_tokens)

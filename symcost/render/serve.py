@@ -16,7 +16,8 @@ def serve_data(s) -> dict:
         "serving": {"tp": v.tp, "pp": v.pp, "dp": v.dp, "ep": v.ep, "gpus": v.replica * v.replicas,
                     "replicas": v.replicas,
                     "memory_utilization": v.memory_utilization, "block_size": v.block_size, "prompt": v.prompt,
-                    "output": v.output, "prefix": v.prefix, "offload_experts": v.offload_experts,
+                    "output": v.output, "lengths": [list(x) for x in v.lengths], "prefix": v.prefix,
+                    "offload_experts": v.offload_experts,
                     "concurrency": s.numbers["decode"]["batch"], "max_num_batched_tokens": v.max_num_batched_tokens,
                     "dtypes": {k: v.precision.dtype(k) for k in ("weights", "kv")}},
         "quantization": None if s.quantization is None else s.quantization.model_dump(),
@@ -39,7 +40,8 @@ def serve_text(s, limit: int | None = None) -> str:
     rows = [
         (label("weights_bytes") + " per GPU", bytes_human(g["weights_bytes"])),
         (label("kv_bytes_per_token") + " per GPU", f"{g['kv_bytes_per_token']:,} B"),
-        (label("kv_bytes_per_sequence") + f" ({v.prompt:,} + {v.output:,} tokens)",
+        (label("kv_bytes_per_sequence") + (f" ({v.prompt:,} + {v.output:,} tokens)" if not v.lengths
+                                             else f" (mean of {v.requests:,} requests)"),
          bytes_human(g["kv_bytes_per_sequence"])),
         (label("activation_reserve_bytes") + " (estimate)", bytes_human(g["activation_reserve_bytes"])),
         (label("kv_pool_bytes"), bytes_human(g["kv_pool_bytes"])),
@@ -52,7 +54,8 @@ def serve_text(s, limit: int | None = None) -> str:
         rows.insert(3, (label("shared_prefix_bytes") + f" ({v.prefix:,} tokens)",
                         bytes_human(g["shared_prefix_bytes"])))
     bounds = [
-        ("TTFT (prefill of one prompt)", _seconds(n["ttft_seconds"])),
+        ("TTFT (prefill of one prompt)" if not v.lengths else "TTFT (the requests' prefills, mean)",
+         _seconds(n["ttft_seconds"])),
         (f"TPOT (batch {d['batch']:,}, context {d['context']:,})", _seconds(n["tpot_seconds"])),
         (label("tokens_per_second_per_gpu"), f"{n['tokens_per_second_per_gpu']:,.0f}"),
         (label("compute_bound_batch"), "-" if not d["flops_in_bound"] else

@@ -69,6 +69,7 @@ class Serving:
     block_size: int = 16
     prompt: int | None = None  # tokens; default: the spec's seq_len
     output: int = 256
+    lengths: tuple[tuple[int, int, int], ...] = ()  # (prompt, output, count) of a mix of requests, for prompt/output
     concurrency: int | None = None  # sequences a replica decodes together; default: as many as fit
     prefix: int = 0  # prompt tokens every request shares (a system prompt), cached once (vLLM's prefix caching)
     offload_experts: bool = False  # a MoE's routed experts in host memory, a cache of them on the GPU (offload.py)
@@ -84,6 +85,14 @@ class Serving:
             x = getattr(self, name)
             if x is not None and not (whole(x) and 1 <= x <= MAX_TOKENS):
                 raise SpecError(f"{name} {x!r}: expected a whole number from 1 to {MAX_TOKENS:,}", param=name)
+        for i, shape in enumerate(self.lengths):
+            if not (isinstance(shape, tuple) and len(shape) == 3
+                    and all(whole(x) and 1 <= x <= MAX_TOKENS for x in shape)):
+                raise SpecError(f"lengths[{i}] {shape!r}: expected (prompt, output, count), whole numbers from 1 to "
+                                f"{MAX_TOKENS:,}", param="lengths")
+        if self.lengths and self.prefix:
+            raise SpecError("a shared prefix is modelled for requests of one length: give prefix or lengths",
+                            param="prefix")
         h = self.hit_rate
         if h is not None and not (finite(h) and 0 <= h <= 1):
             raise SpecError(f"hit_rate {h!r}: expected the share of expert reads the cache answers, in [0, 1]",
@@ -109,6 +118,19 @@ class Serving:
     @property
     def replica(self) -> int:
         return self.tp * self.pp * self.dp
+
+    @property
+    def shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """The requests' (prompt, output, count): the lengths' mix, or one of prompt + output."""
+        return self.lengths or ((self.prompt, self.output, 1),)
+
+    @property
+    def requests(self) -> int:
+        return sum(c for *_, c in self.shapes)
+
+    def mean(self, f) -> Fraction:
+        """f(prompt, output) over the requests, each counted."""
+        return Fraction(sum(c * f(p, o) for p, o, c in self.shapes), self.requests)
 
     @property
     def ranks(self) -> int:
@@ -178,7 +200,7 @@ class Replica:
     kv_per_token: int  # bytes per GPU per cached token, of the layers whose cache grows with the context
     kv: object  # context -> bytes per GPU of one sequence's cache holding context + 1 tokens (exact)
     step_flops: object  # context -> FLOPs of one sequence's decode step against that cache
-    prefill_flops: int  # one prompt's forward
+    prefill_flops: object  # prompt tokens -> one prompt's forward
     scales: int  # bytes per GPU of an 8-bit cache's per-layer scales
 
 
@@ -247,7 +269,8 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
     return Replica(weights, weights_total, active_total, experts_active, int(sympy.ceiling(slope)), kv,
                    lambda c: int(flops.xreplace({context: sympy.Integer(c)})),
-                   int(prefill.total.forward.xreplace(dim_values(prefill, one))), scales)
+                   lambda p: int(prefill.total.forward.xreplace(dim_values(prefill, _values(
+                       derivation, values, batch=1, seq_len=p)))), scales)
 
 
 def widened(site, rule, tp: int, value=None):
@@ -324,7 +347,7 @@ class Memory:
     scales: int  # an 8-bit cache's per-layer scales
     pool: int  # what the KV cache may fill
     per_token: int
-    per_sequence: int  # one sequence's own cache, its shared prefix left out
+    per_sequence: int | float  # one sequence's own cache, its shared prefix left out (a mix: the mean)
     shared: int  # the shared prefix's cache, held once
     most: int | None  # sequences that fit; None when nothing is cached per sequence
 
@@ -339,6 +362,7 @@ def _memory(derivation, serving: Serving, hardware, values, target: Replica, sma
     """The bytes of a replica GPU; `offloaded`: those of its weights kept in host memory instead."""
     P, O, B = serving.prompt, serving.output, serving.block_size
     L, S = _blocks(P + O, B), serving.prefix // B * B  # tokens a sequence holds; shared ones, whole blocks
+    held = lambda r: serving.mean(lambda p, o: r.kv(_blocks(p + o, B) - 1))  # a sequence's cache, on average
     capacity = math.floor(hardware.memory_bytes * Fraction(serving.memory_utilization).limit_denominator(10**9))
     reserve = _reserve(derivation, serving, values)
     weights = target.weights - offloaded + (small.weights if small else 0)
@@ -349,14 +373,20 @@ def _memory(derivation, serving: Serving, hardware, values, target: Replica, sma
         raise SpecError(f"prefix {serving.prefix}: sharing a prefix is modelled for full attention caches only "
                         "(a window's or a recurrent state's cache is its own per sequence)", param="prefix")
     shared = sum(r.kv(S - 1) for r in models) if S else 0
-    per_sequence = sum(r.kv(L - 1) for r in models) - shared
+    per_sequence = sum(held(r) for r in models) - shared  # a whole number of bytes but for a mix's mean
     if pool - shared <= 0:
         raise DoesNotFit(f"the weights ({weights / 2**30:.2f} GiB a GPU) and the activation reserve "
                          f"({reserve / 2**30:.2f} GiB) leave no KV cache in {serving.memory_utilization:g} of "
                          f"{hardware.memory_bytes / 2**30:.2f} GiB: add GPUs (tp, pp, or dp with ep) or store the "
                          "weights smaller")
-    most = (pool - shared) // per_sequence if per_sequence else None
-    return Memory(weights, reserve, scales, pool, sum(r.kv_per_token for r in models), per_sequence, shared, most)
+    most = math.floor((pool - shared) / per_sequence) if per_sequence else None
+    return Memory(weights, reserve, scales, pool, sum(r.kv_per_token for r in models), _exact(per_sequence), shared,
+                  most)
+
+
+def _exact(x: Fraction):
+    """An integer where x is one, else x as a float (a mix's mean)."""
+    return int(x) if x.denominator == 1 else float(x)
 
 
 def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str = "",
@@ -369,6 +399,9 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
     if derivation.spec.finetune is not None:
         raise spec.doc.error(("finetune",), "serve serves a model, not a fine-tune: drop the finetune block (merge "
                              "its adapters into the weights first)")
+    if serving.lengths:  # the longest prompt sizes the activation reserve, and the prefill reported
+        serving = replace(serving, prompt=max(p for p, _, _ in serving.lengths),
+                          output=max(o for _, o, _ in serving.lengths))
     if serving.prompt is None:
         serving = replace(serving, prompt=int(dim_values(derivation, values)[symbols.dim("seq_len")]))
     if serving.prefix > serving.prompt:
@@ -444,8 +477,10 @@ class Clock:
         self.peak_dtype = "fp8" if q is not None and q.format in FP8_FORMATS else PEAK_DTYPE[
             serving.precision.dtype("weights")]
         self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
-        # decode steps run at contexts P .. P + O - 2: the mean
-        self.mean = serving.prompt + max(serving.output - 2, 0) // 2
+        # a request's decode steps run at contexts P .. P + O - 2: the mean over every request's steps
+        steps = sum(c * (o - 1) for _, o, c in serving.shapes)
+        self.mean = (sum(c * (o - 1) * (2 * p + o - 2) for p, o, c in serving.shapes) // (2 * steps) if steps
+                     else serving.prompt)
         # MLA's reference decode re-expands the whole cached latent through kv_b_proj every step, which an
         # engine absorbing kv_b_proj into the query and output does not: its step FLOPs would bound too high
         self.latent = any(getattr(s.component, "attends", None) == "latent" for s in derivation.sites)
@@ -474,11 +509,14 @@ class Clock:
     def tpot(self, r: Replica, b: int) -> float:
         return self.step(r, self.mean, b)[2]
 
+    def prefill(self, target: Replica, prompt: int) -> dict:
+        flops, moved = target.prefill_flops(prompt), target.weights_total + target.kv(prompt - 1) * self.serving.tp
+        return {"flops": flops, "bytes": moved, "seconds_bound": max(self.bound(flops, moved), self.floor)}
+
     def figures(self, target: Replica, batch: int) -> dict:
-        P, tp = self.serving.prompt, self.serving.tp
-        prefill_bytes = target.weights_total + target.kv(P - 1) * tp
-        prefill = {"flops": target.prefill_flops, "bytes": prefill_bytes,
-                   "seconds_bound": max(self.bound(target.prefill_flops, prefill_bytes), self.floor)}
+        tp = self.serving.tp
+        prefill = self.prefill(target, self.serving.prompt)  # the longest prompt's
+        ttft = float(self.serving.mean(lambda p, o: Fraction(self.prefill(target, p)["seconds_bound"])))
         flops, moved, seconds = self.step(target, self.mean, batch)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
@@ -487,7 +525,7 @@ class Clock:
         return {"prefill": prefill,
                 "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
                            "seconds_bound": seconds, "compute_bound_batch": turn, "flops_in_bound": not self.latent},
-                "ttft_seconds": prefill["seconds_bound"], "tpot_seconds": seconds,
+                "ttft_seconds": ttft, "tpot_seconds": seconds,
                 "tokens_per_second_per_gpu": batch / seconds / self.serving.replica}
 
     def disaggregated(self, target: Replica, batch: int, ttft: float, tpot: float) -> dict:
@@ -495,10 +533,10 @@ class Clock:
         (every GPU of a replica sends its share over its scale-out link), and how many prefill replicas
         keep one decode replica fed: its requests a second (batch / (output x TPOT)) x TTFT."""
         v = self.serving
-        per_gpu = target.kv(v.prompt - 1)
-        return {"kv_bytes_per_request": per_gpu * v.tp, "transfer_seconds": per_gpu / (self.hardware.inter_node_GBps
-                                                                                     * 1e9),
-                "prefill_replicas_per_decode_replica": batch / (v.output * tpot) * ttft}
+        per_gpu = v.mean(lambda p, o: target.kv(p - 1))
+        return {"kv_bytes_per_request": _exact(per_gpu * v.tp),
+                "transfer_seconds": float(per_gpu) / (self.hardware.inter_node_GBps * 1e9),
+                "prefill_replicas_per_decode_replica": batch / (float(v.mean(lambda p, o: o)) * tpot) * ttft}
 
     def speculative(self, target: Replica, small: Replica, draft: Draft, rates, batch: int, tpot: float) -> dict:
         tau = tokens_per_step(rates)
@@ -520,8 +558,13 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         + (f", linears stored {q.label}" if q is not None else "") + f"; KV cache {serving.precision.dtype('kv')}"
         + (" (with a key and a value fp32 scale a layer)" if serving.precision.dtype("kv") in ("fp8", "int8") else ""),
         f"capacity as vLLM computes it: {serving.memory_utilization:g} of the GPU's memory, less the weights and "
-        f"the activation reserve, in blocks of {serving.block_size} tokens; each sequence's {serving.prompt:,} + "
-        f"{serving.output:,} tokens rounded up to whole blocks",
+        f"the activation reserve, in blocks of {serving.block_size} tokens; "
+        + (f"each sequence's {serving.prompt:,} + {serving.output:,} tokens rounded up to whole blocks"
+           if not serving.lengths else
+           f"{serving.requests:,} requests of {len(serving.lengths)} lengths (the file's), each rounded up to whole "
+           "blocks: the concurrency is the pool over their mean cache (the mix held in its proportions), TTFT their "
+           "mean prefill bound, TPOT at the mean context of all their decode steps; the prefill row the longest "
+           "prompt's"),
         f"activation reserve: an estimate, the largest layer's prefill working set over "
         f"{serving.max_num_batched_tokens:,} tokens (prompts of {serving.prompt:,}) / tp (vLLM profiles its own)",
         f"times are roofline bounds (an engine is slower): {peak_dtype} dense peak, HBM bandwidth, tp GPUs; a "

@@ -109,6 +109,41 @@ def test_what_expert_parallelism_cannot_take_is_one_line(layout, message):
         symcost.serve(arch("llama"), ep=True, tp=2)
 
 
+def test_a_mix_of_request_lengths(tmp_path):
+    """A lengths file of 3 requests of 1,024 + 256 tokens and one of 4,096 + 512, on Llama 2 7B (524,288 bytes of
+    cache a token): a sequence's cache on average (3 x 1,280 + 4,608) / 4 tokens, the concurrency the pool over it;
+    TPOT at the mean context of every decode step, (3 x 255 x 2,302 + 511 x 8,702) // (2 x 1,276) = 2,432; TTFT the
+    mean of the four prompts' prefill bounds; one length in a file is the plain options' result."""
+    path = tmp_path / "lengths.csv"
+    path.write_text("prompt,output,count\n1024,256,3\n4096,512,1\n")
+    mix = symcost.serve(arch("llama"), lengths=str(path))
+    g = mix.numbers["per_gpu"]
+    assert g["kv_bytes_per_sequence"] == (3 * 1280 + 4608) * 524_288 // 4
+    assert mix.numbers["max_concurrency"] == g["kv_pool_bytes"] * 4 // ((3 * 1280 + 4608) * 524_288)
+    assert mix.numbers["decode"]["context"] == 2432
+    short, long = (symcost.serve(arch("llama"), prompt=p, output=256, concurrency=1) for p in (1024, 4096))
+    assert mix.numbers["ttft_seconds"] == pytest.approx((3 * short.numbers["ttft_seconds"]
+                                                         + long.numbers["ttft_seconds"]) / 4, rel=1e-12)
+    path.write_text("prompt,output\n1024,256\n")
+    one, plain = symcost.serve(arch("llama"), lengths=str(path)), symcost.serve(arch("llama"), prompt=1024, output=256)
+    assert one.numbers == plain.numbers
+
+
+@pytest.mark.parametrize("text, message", [
+    ("prompt,tokens\n1,2\n", "lengths.csv:1:1: expected the columns prompt,output"),
+    ("prompt,output\n1024,0\n", "lengths.csv:2:1: output '0': expected a whole number of tokens from 1"),
+    ("prompt,output,count\n1024,8,x\n", "lengths.csv:2:1: count 'x': expected a whole number of requests"),
+    ("prompt,output\n", "lengths.csv:2:1: no requests"),
+])
+def test_a_bad_lengths_file_is_one_line(cli, tmp_path, text, message):
+    path = tmp_path / "lengths.csv"
+    path.write_text(text)
+    r = cli("serve", arch("llama"), "--lengths", str(path))
+    assert r.exit_code == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    both = cli("serve", arch("llama"), "--lengths", str(path), "--prompt-tokens", "8")
+    assert both.exit_code == 2 and "drop --prompt-tokens" in both.stderr
+
+
 def test_a_pipeline_s_first_stage_caches_the_layers_before_the_split_repeat():
     """DeepSeek-V3 at pp 2 (plan's placement): the 58 MoE layers split 29 a stage, the 3 dense ones on the first
     stage, whose 32 latent caches (512 + 64 values, bf16, whole on every tp rank) are the most a stage holds."""
