@@ -133,7 +133,8 @@ class Formulas:
     hardware_flops: sympy.Expr  # per step, recomputation included
     closed: object  # expression -> its closed form (activation bytes and derived dims substituted)
 
-def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]], main: int | None = None) -> Formulas:
+def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule]],
+             main: int | None = None) -> Formulas:
     main = main_repeat(derivation) if main is None else main
     layers = derivation.spec.layers[main].repeat if main is not None else ONE
     act = ex.precision.bytes("activations")
