@@ -310,11 +310,13 @@ def test_each_pipeline_stage_keeps_what_its_layers_keep_in_pytorch(layers, finet
     assert {name: s["activation_bytes"] for name, s in p.per_stage.items()} == dict(kept)
 
 
-def test_a_spec_with_two_repeats_keeps_on_each_stage_what_its_layers_keep_in_pytorch():
+@pytest.mark.parametrize("recompute", ["none", "selective", "full"])
+def test_a_spec_with_two_repeats_keeps_on_each_stage_what_its_layers_keep_in_pytorch(recompute):
     """DeepSeek-V3's layout small (a dense layer, then four MoE ones), two stages, one micro-batch: the pipeline
     splits the MoE repeat, two passes a stage, and the dense layer sits on the first stage with the table and the
     rotary tables; what each stage's layers save for backward on the reference build (saved_tensors_hooks, each
-    pass named by its module) is the plan's stage's activations."""
+    pass named by its module; under full recomputation each pass of either repeat checkpointed) is the plan's
+    stage's activations."""
     sizes = dict(d_model=8, n_layers=5, n_dense=1, n_heads=2, q_lora_rank=4, kv_lora_rank=4, qk_nope_dim=2,
                  qk_rope_dim=2, v_head_dim=2, d_ff=12, d_expert=4, n_experts=4, top_k=2, n_shared=1, vocab=11,
                  seq_len=6, batch=1)
@@ -326,11 +328,13 @@ def test_a_spec_with_two_repeats_keeps_on_each_stage_what_its_layers_keep_in_pyt
                 module.symcost_path = f"{name}/{module.symcost_path}"
         return model
 
-    measured = saved.measure_saved(d, dim_values(d, sizes), dtype="fp32", attention="eager", prepare=by_pass)
+    measured = saved.measure_saved(d, dim_values(d, sizes), dtype="fp32", attention="eager", recompute=recompute,
+                                   prepare=by_pass)
     kept = Counter()
     for path, n in measured.per_path.items():
         top, rest = path.split("/")[0].split(".")[2], path.split("/")[0].split(".")[3:]
         kept["last" if int(top) > 3 or top == "3" and int(rest[1]) >= 2 else "first"] += n
-    p = plan(d, Execution(precision=Precision("fp32"), pp=2, attention="eager"), hardware("h100-sxm"), values=sizes)
+    p = plan(d, Execution(precision=Precision("fp32"), pp=2, attention="eager", recompute=recompute),
+             hardware("h100-sxm"), values=sizes)
     assert {name: s["activation_bytes"] for name, s in p.per_stage.items()} == dict(kept)
-    assert kept["first"] > kept["last"]  # the dense layer's share
+    assert recompute == "full" or kept["first"] > kept["last"]  # the dense layer's share (unless checkpointed)
