@@ -135,12 +135,11 @@ def test_a_mix_of_request_lengths(tmp_path):
     ("prompt,output,count\n1024,8,x\n", "lengths.csv:2:1: count 'x': expected a whole number of requests"),
     ("prompt,output\n", "lengths.csv:2:1: no requests"),
 ])
-def test_a_bad_lengths_file_is_one_line(cli, tmp_path, text, message):
-    path = tmp_path / "lengths.csv"
-    path.write_text(text)
-    r = cli("serve", arch("llama"), "--lengths", str(path))
+def test_a_bad_lengths_file_is_one_line(cli, write, text, message):
+    path = write(text, "lengths.csv")
+    r = cli("serve", arch("llama"), "--lengths", path)
     assert r.exit_code == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
-    both = cli("serve", arch("llama"), "--lengths", str(path), "--prompt-tokens", "8")
+    both = cli("serve", arch("llama"), "--lengths", path, "--prompt-tokens", "8")
     assert both.exit_code == 2 and "drop --prompt-tokens" in both.stderr
 
 
