@@ -255,12 +255,16 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     # the bounds' FLOPs: what a fused kernel needs (conventions.py), causal attention's kept scores only
     prefill = derive(spec, "kernel")
     step = derive(spec, "kernel", decode=True)
+    # one prompt's forward as a closed form in its length (every other dim given once)
+    seq = symbols.dim("seq_len")
+    forward = prefill.total.forward.xreplace(spec.dimset.substitution())
+    forward = forward.xreplace({k: v for k, v in dim_values(prefill, one).items() if k != seq})
     context = symbols.dim(CONTEXT)
     step_subst = {k: v for k, v in dim_values(step, {**one, CONTEXT: 1}).items() if k != context}  # kept a symbol
     cache, layers = _rank_cache(step, serving, main)
     kv_bytes = precision.bytes("kv")
     per_gpu = sympy.expand(cache.xreplace(step_subst) * kv_bytes)
-    kv = lambda c: int(per_gpu.xreplace({context: sympy.Integer(c)}))
+    kv = _compiled(per_gpu, CONTEXT)
     far = 10**12  # past any window: what still grows per token
     # on average: compressed entries close every m tokens, and the tokens of their open window come and go (a
     # sawtooth, its slope taken as 0: floor(x) read as x); rounded up where the average is no whole byte
@@ -268,9 +272,18 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     flops = step.total.forward.xreplace(step_subst)
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
     return Replica(weights, weights_total, active_total, experts_active, int(sympy.ceiling(slope)), kv,
-                   lambda c: int(flops.xreplace({context: sympy.Integer(c)})),
-                   lambda p: int(prefill.total.forward.xreplace(dim_values(prefill, _values(
-                       derivation, values, batch=1, seq_len=p)))), scales)
+                   _compiled(flops, CONTEXT), _compiled(forward, "seq_len"), scales)
+
+
+def _compiled(e: sympy.Expr, name: str):
+    """e, a closed form in the one dim `name`, as an exact function of its value: compiled once
+    (codegen.vectorized), each value computed once — a lengths file asks at each of its rows."""
+    from functools import lru_cache
+
+    from ..codegen.vectorized import Vectorized
+
+    f = Vectorized(e)
+    return lru_cache(maxsize=None)(lambda x: int(f({name: x})))
 
 
 def widened(site, rule, tp: int, value=None):
