@@ -14,23 +14,22 @@ MAX_ROWS = 100_000  # distinct lengths: every one is a prefill bound and a cache
 
 def read(path: str | Path) -> tuple[tuple[int, int, int], ...]:
     """The file's (prompt, output, count) rows; one line naming the file and row of anything else."""
+    from ..source import read_bytes
+
     where = str(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = csv.DictReader(f)
-            header = rows.fieldnames or []
-            if not {"prompt", "output"} <= set(header) or set(header) - set(COLUMNS):
-                raise SpecError(f"expected the columns prompt,output and optionally count; got {','.join(header)}",
-                                file=where, line=1)
-            shapes = []
-            for row in rows:
-                if len(shapes) == MAX_ROWS:
-                    raise SpecError(f"more than {MAX_ROWS:,} rows: group like lengths with a count column",
-                                    file=where, line=rows.line_num)
-                shapes.append(tuple(_count(row.get(k) or ("1" if k == "count" else ""), k, where, rows.line_num)
-                                    for k in COLUMNS))
-    except OSError as e:
-        raise SpecError(f"cannot read the lengths file: {e.strerror}", file=where) from None
+        rows = csv.DictReader(read_bytes(path, "a CSV file of lengths").decode("utf-8-sig").splitlines())
+        header = rows.fieldnames or []
+        if not {"prompt", "output"} <= set(header) or set(header) - set(COLUMNS):
+            raise SpecError(f"expected the columns prompt,output and optionally count; got {','.join(header)}",
+                            file=where, line=1)
+        shapes = []
+        for row in rows:
+            if len(shapes) == MAX_ROWS:
+                raise SpecError(f"more than {MAX_ROWS:,} rows: group like lengths with a count column",
+                                file=where, line=rows.line_num)
+            shapes.append(tuple(_count(row.get(k) or ("1" if k == "count" else ""), k, where, rows.line_num)
+                                for k in COLUMNS))
     except (UnicodeDecodeError, csv.Error) as e:
         raise SpecError(f"not a CSV file of lengths: {e}", file=where) from None
     if not shapes:

@@ -601,6 +601,16 @@ def test_the_largest_inputs_the_bounds_accept_answer_within_10_s_and_1_gib(tmp_p
 
 
 @pytest.mark.slow
+def test_the_largest_lengths_file_serves_within_10_s_and_1_gib(tmp_path):
+    """100,000 requests of distinct prompt lengths (the rows' bound, in under 1 MB): each a prefill bound and a
+    cache size, computed from compiled closed forms, not resolved again a row."""
+    path = tmp_path / "lengths.csv"
+    path.write_text("prompt,output\n" + "".join(f"{i + 1},{i % 97 + 1}\n" for i in range(100_000)))
+    done = capped(["serve", "architectures/llama.yaml", "--lengths", str(path)], tmp_path)
+    assert done.returncode == 0 and "max concurrency" in done.stdout, done.stderr[-500:]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("text", [
     'name: "<!--<script>"\ndims: {d: 8, seq_len: 4}\nlayers:\n  - mlp: {dim: d, hidden: 16}\n',
     "name: odd\ndims: {constructor: 8, toString: 16, valueOf: 2, seq_len: 4}\nlayers:\n"
