@@ -104,8 +104,7 @@ def _lfm2(c: Config, w: Writer) -> None:
         ff, why = int(2 * ff / 3), f"{why} {ff} x 2/3"
         multiplier = c.get("block_ffn_dim_multiplier", 1.0)
         if multiplier is not None:
-            if isinstance(multiplier, bool) or not isinstance(multiplier, int | float) or multiplier <= 0:
-                raise c.error("block_ffn_dim_multiplier", f"expected a positive number, got {multiplier!r}")
+            multiplier = c.positive("block_ffn_dim_multiplier", 1.0)
             step = c.int("block_multiple_of", 256)
             ff = step * ((int(multiplier * ff) + step - 1) // step)
             why += f", x {multiplier}, rounded up to a multiple of {step}"

@@ -463,9 +463,7 @@ def _moe(c: Config, f: Decoder, w: Writer, act: str) -> dict:
         return moe
     if f.moe == "clamped":  # gpt-oss: act(gate) = gate·sigmoid(swiglu_alpha·gate), quick_gelu's form at 1.702
         c.expect("swiglu_alpha", (1.702,), 1.702)
-        limit = c.get("swiglu_limit", 7.0)
-        if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit < float("inf"):
-            raise c.error("swiglu_limit", f"expected a positive number, got {limit!r}")
+        limit = c.positive("swiglu_limit", 7.0)
         exact = Fraction(str(limit))  # the decimal the file writes, as a spec's sizes are exact
         return moe | {"hidden": "d_ff", "activation": "quick_gelu", "bias": True, "router_bias": True,
                       "router_softmax": "top_k", "limit": str(exact)}

@@ -55,6 +55,13 @@ class Config:
             raise self.error(key, f"expected a positive integer, got {value!r}")
         return value
 
+    def positive(self, key: str, default=None) -> int | float:
+        """A positive finite number (an integer or a float, not a boolean): a factor or a limit."""
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+            raise self.error(key, f"expected a positive number, got {value!r}")
+        return value
+
     def flag(self, key: str, default: bool) -> bool:
         value = self.get(key, default)
         if not isinstance(value, bool):

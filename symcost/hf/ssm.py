@@ -476,13 +476,11 @@ def _xlstm(c: Config, w: Writer) -> None:
     w.dim("n_layers", blocks, why)
     w.dim("n_heads", c.int("num_heads", 8), "num_heads")
     for name, key, default in (("d_qk", "qk_dim_factor", 0.5), ("d_v", "v_dim_factor", 1.0)):
-        factor = c.get(key, default)
-        if isinstance(factor, bool) or not isinstance(factor, int | float) or int(hidden * factor) <= 0:
-            raise c.error(key, f"expected a positive number, got {factor!r}")
+        factor = c.positive(key, default)
+        if int(hidden * factor) <= 0:
+            raise c.error(key, f"expected a positive number, got {factor!r}")  # a width rounded down to none
         w.dim(name, int(hidden * factor), f"{key} {factor} x hidden_size, rounded down (xLSTMLayer's own)")
-    factor, step = c.get("ffn_proj_factor", 2.667), c.int("ffn_round_up_to_multiple_of", 64)
-    if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
-        raise c.error("ffn_proj_factor", f"expected a positive number, got {factor!r}")
+    factor, step = c.positive("ffn_proj_factor", 2.667), c.int("ffn_round_up_to_multiple_of", 64)
     w.dim("d_ff", int((hidden * factor + step - 1) // step * step),
           f"ffn_proj_factor {factor} x hidden_size, rounded up to a multiple of {step}")
     w.dim("chunk", c.int("chunk_size", 64), "chunk_size: the chunkwise form's")

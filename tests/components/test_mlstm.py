@@ -150,6 +150,8 @@ def test_small_xlstm_equal_to_transformers_with_its_cache(layers, h, Q, n, b):
     ({"num_blocks": 32, "num_hidden_layers": 30}, "num_blocks: 32 differs from num_hidden_layers 30"),
     ({"embedding_dim": 2048}, "embedding_dim: 2048 without hidden_size"),
     ({"mode": "train_with_padding"}, "mode: 'train_with_padding' is not supported"),
+    ({"ffn_proj_factor": float("inf")}, "ffn_proj_factor: expected a positive number, got inf"),
+    ({"qk_dim_factor": 0.0001}, "qk_dim_factor: expected a positive number, got 0.0001"),  # no width left
 ])
 def test_a_config_it_cannot_write_is_refused_in_one_line(change, fragment):
     cfg = {**XLSTM_7B, **change}
