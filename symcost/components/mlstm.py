@@ -127,8 +127,9 @@ class MLSTM(Component):
             """Elements of the cell's input of w values a head as its parts keep it."""
             whole = N * h * w
             first = sympy.Piecewise((whole, whole_chunk), (b * h * L * w, chunks), (0, True)) if in_chunks else 0
-            then = (sympy.Piecewise((0, whole_step & whole_chunk) if in_chunks else (whole, whole_step),
-                                    (whole, whole_step), (b * h * r * w, steps), (0, True)) if in_steps else 0)
+            kept = whole_step & whole_chunk if in_chunks else sympy.false  # the whole tensor, kept by the chunks
+            then = (sympy.Piecewise((0, kept), (whole, whole_step), (b * h * r * w, steps), (0, True))
+                    if in_steps else 0)
             return first + then
 
         inputs = read(dq, in_steps=False) + read(dq) + read(dv) + read(1) + read(1, in_chunks=False)
@@ -169,15 +170,15 @@ class MLSTM(Component):
             kept = tuple(t.float() for t in kept) if kept is not None else (
                 x.new_zeros(B, h, dq, dv, dtype=torch.float32), x.new_zeros(B, h, dq, dtype=torch.float32),
                 x.new_zeros(B, h, 1, dtype=torch.float32))
-            if T > 1:
+            if T > 1:  # a contiguous copy of each input's tokens in `s`, as transformers' wrapper takes them
                 outs, n_chunk = [], T // Q * Q
+                part = lambda s: (t[..., s, :].contiguous() if t.dim() == 4 else t[..., s].contiguous()
+                                  for t in (q, k, val, i, f))
                 if n_chunk:
-                    part = lambda t: t[..., :n_chunk, :].contiguous() if t.dim() == 4 else t[..., :n_chunk].contiguous()
-                    out, kept = chunkwise(*(part(t) for t in (q, k, val, i, f)), *kept)
+                    out, kept = chunkwise(*part(slice(None, n_chunk)), *kept)
                     outs.append(out)
                 if n_chunk < T:
-                    part = lambda t: t[..., n_chunk:, :].contiguous() if t.dim() == 4 else t[..., n_chunk:].contiguous()
-                    out, kept = sequence(*(part(t) for t in (q, k, val, i, f)), *kept)
+                    out, kept = sequence(*part(slice(n_chunk, None)), *kept)
                     outs.append(out)
                 hidden = torch.concatenate(outs, dim=2)
             else:
