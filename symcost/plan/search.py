@@ -96,6 +96,7 @@ class Splits:
     layers: int
     seq: int
     experts: tuple[int, ...]
+    main: int | None = None  # the top-level repeat pp splits (schedule.main_repeat), `layers` its passes
 
     def tp(self, t: int) -> bool:
         return all(s % t == 0 for s in self.tp_sizes) and (t == 1 or self.tp_rules)
@@ -111,7 +112,7 @@ def splits(derivation: Derivation, value, sites) -> Splits:
                   not any(cp_refusal(site.component) for site, _ in sites),
                   int(value(derivation.spec.layers[main].repeat)) if main is not None else 1,
                   tokens_per_sequence(derivation, value),
-                  tuple(int(value(site.component.experts)) for site, _ in sites if site.component.routes_tokens))
+                  tuple(int(value(site.component.experts)) for site, _ in sites if site.component.routes_tokens), main)
 
 
 def candidates(model: Splits, gpus: int, global_batch: int) -> dict[str, np.ndarray]:
@@ -165,7 +166,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     value = lambda e: sympy.sympify(e).xreplace(subst)
     batch = global_batch or gpus
     sites = layer_sites(derivation, 1)  # tp > 1 only where every type has a rule (Splits.tp)
-    model, main = splits(derivation, value, sites), main_repeat(derivation, value)
+    model = splits(derivation, value, sites)
     cols = candidates(model, gpus, batch)
     peak = hw.peak_flops(PEAK_DTYPE[precision.dtype("weights")])
     rows = []
@@ -179,7 +180,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
             continue
         rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if model.experts else 1, sequence_parallel=sp,
                         zero=zero, recompute=recompute, attention=attention, optimizer=optimizer, precision=precision)
-        f = formulas(derivation, rep, sites, main)
+        f = formulas(derivation, rep, sites, model.main)
         sub = {k: v[chosen] for k, v in cols.items()}
         m = int(chosen.sum())
         at = _evaluate(f, subst, sub, m)
