@@ -23,7 +23,7 @@ from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
 from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence
 from .rules import Rule
-from .schedule import in_flight, main_repeat, others, stage_layers
+from .schedule import in_flight, main_repeat, others, placed, stage_layers
 from .system import Hardware
 
 
@@ -141,7 +141,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     pieces = []
     for site, r in sites:
         top = site.where[1]
-        place = "pre" if main is None or top < main else "block" if top == main else "post"
+        place = placed(top, main)
         pieces += pieces_of(derivation, site, r, place, top, layers, ex)
 
     held_bytes = ex.precision.state_bytes(ex.optimizer)

@@ -28,6 +28,12 @@ def main_repeat(derivation: Derivation, value=None) -> int | None:
     return max(reversed(found), key=lambda i: passes[i])
 
 
+def placed(top: int, main: int | None) -> str:
+    """Where the top-level item `top` runs beside the repeat `main` a pipeline splits: before it ("pre", on the
+    first stage), in it ("block", every stage its share) or after it ("post", on the last)."""
+    return "pre" if main is None or top < main else "block" if top == main else "post"
+
+
 def others(derivation: Derivation, main: int) -> list[int]:
     """The top-level repeats beside the one a pipeline splits."""
     return [i for i, item in enumerate(derivation.spec.layers) if isinstance(item, Repeat) and i != main]

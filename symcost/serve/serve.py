@@ -311,6 +311,7 @@ def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[s
     from ..plan.execution import TP
     from ..plan.pieces import rank_ctx
     from ..plan.rules import rule_of
+    from ..plan.schedule import placed
 
     zero = sympy.Integer(0)
     out, layers = {"pre": zero, "block": zero, "post": zero}, {"pre": zero, "block": zero, "post": zero}
@@ -322,7 +323,7 @@ def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[s
         c = widened(site, rule, serving.tp).component
         local = c.model_copy(update=rule.shard(c)) if rule.shard(c) else c
         top = site.where[1]
-        place = "block" if main is None or top == main or serving.pp == 1 else "pre" if top < main else "post"
+        place = "block" if serving.pp == 1 else placed(top, main)  # pp > 1 has a repeat to split (plan._check)
         share = sympy.Integer(serving.pp) if place == "block" else 1
         for ctx, n in site.runs:
             held = total(local.parts(replace(rank_ctx(site, rule.shard(c), ctx), batch=ctx.batch)).values()).cache
