@@ -244,17 +244,19 @@ def quantize(source, /, **fields):
 
 
 def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str = "h100-sxm",
-          hardware_file: str | None = None, precision=None, draft=None, draft_values: Mapping[str, int] | None = None,
-          gamma: int = 4, acceptance=0.7, **settings):
+          hardware_file: str | None = None, efficiency_file: str | None = None, precision=None, draft=None,
+          draft_values: Mapping[str, int] | None = None, gamma: int = 4, acceptance=0.7, **settings):
     """The model served on a replica of tp x pp GPUs (a Serve): weights and KV cache per GPU, KV
     capacity and the concurrency that fits (exact, vLLM's arithmetic), prefill and decode roofline
     bounds (estimates). `settings` are Serving's (tp, pp, dp, ep, gpus, memory_utilization, block_size, prompt,
     output, lengths (a CSV file of prompt,output[,count], or those triples, in place of prompt and output),
     concurrency, max_num_batched_tokens) and dims. With `draft` (another spec), speculative decoding with
     `gamma` draft tokens a step, each accepted at `acceptance` (one rate or one per token);
-    `draft_values`: the draft's dims, where not its spec's."""
+    `draft_values`: the draft's dims, where not its spec's. Times are predicted too where the shipped
+    efficiency file, or `efficiency_file`, has an entry for the hardware (plan/efficiency.py)."""
     import dataclasses
 
+    from .plan.efficiency import efficiency
     from .plan.system import hardware as _hardware
     from .serve.serve import Draft, Serving, serve as _serve
 
@@ -269,7 +271,8 @@ def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str =
     dims = {k: v for k, v in settings.items() if k not in fields}
     serving = Serving(**chosen, precision=precision_of(precision))
     guess = None if draft is None else Draft(derive(draft), gamma, acceptance, dims_of(draft_values, {}))
-    return _serve(derive(source), serving, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), guess)
+    return _serve(derive(source), serving, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), guess,
+                  efficiency(hardware, efficiency_file))
 
 
 def verify(source, values: Mapping[str, int] | None = None, /, **options):

@@ -70,6 +70,15 @@ _TABLE = (
     Metric("ttft_seconds", "time to first token, bound", "seconds", "serve"),
     Metric("tpot_seconds", "time per output token, bound", "seconds", "serve"),
     Metric("tokens_per_second_per_gpu", "decode tokens/s per GPU, bound", "tokens/s", "serve"),
+    Metric("seconds_predicted", "seconds, predicted (efficiency file)", "seconds", "serve"),
+    Metric("ttft_seconds_predicted", "time to first token, predicted", "seconds", "serve"),
+    Metric("tpot_seconds_predicted", "time per output token, predicted", "seconds", "serve"),
+    Metric("compute_seconds", "seconds of its FLOPs at the dense peak", "seconds", "serve"),
+    Metric("memory_seconds", "seconds of its bytes at the HBM bandwidth", "seconds", "serve"),
+    Metric("output_tokens", "tokens the batch generates", "tokens", "serve"),
+    Metric("tokens_per_second_per_gpu_bound", "output tokens/s per GPU, prefill included, bound", "tokens/s", "serve"),
+    Metric("tokens_per_second_per_gpu_predicted", "output tokens/s per GPU, prefill included, predicted", "tokens/s",
+           "serve"),
     Metric("tokens_per_step", "expected tokens a verify step", "ratio", "serve"),
     Metric("speedup_bound", "speculative speedup (ratio of bounds)", "ratio", "serve"),
     Metric("draft_weights_bytes", "draft's weights per GPU", "bytes", "serve"),
@@ -193,7 +202,8 @@ STRUCTURE = {
     "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step", "flops_in_bound":
     "whether a decode step's bound counts its FLOPs (not for MLA: its reference re-expands the cache)", "prefix":
     "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
-    "disaggregated": "prefill and decode on separate pools", "offload": "routed experts in host memory",
+    "disaggregated": "prefill and decode on separate pools", "throughput": "a batch of requests prefilled "
+    "together and decoded to their ends", "offload": "routed experts in host memory",
     "offload_experts": "whether the routed experts are offloaded", "lengths": "the requests' (prompt, output, "
     "count) where a file mixes them", "hit_rate_assumed": "whether the hit rate is "
     "the cached share (routing assumed even) rather than given",

@@ -24,6 +24,8 @@ Examples:
 @spec_argument
 @click.option("--hardware", default="h100-sxm", show_default=True, help="An entry of the hardware catalog.")
 @click.option("--hardware-file", type=click.Path(dir_okay=False), help="A YAML file of extra hardware entries.")
+@click.option("--efficiency-file", type=click.Path(dir_okay=False),
+              help="A YAML file of efficiency entries by hardware (default: the shipped ones) for predicted times.")
 @click.option("--gpus", type=positive, help="GPUs in all, a multiple of tp x pp (default: one replica).")
 @click.option("--tp", type=positive, default=1, show_default=True, help="Tensor-parallel size of a replica.")
 @click.option("--pp", type=positive, default=1, show_default=True, help="Pipeline stages of a replica.")
@@ -62,11 +64,12 @@ Examples:
 @set_option
 @format_option(("text", "json"))
 @edge
-def serve(spec, hardware, hardware_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype, memory_utilization,
+def serve(spec, hardware, hardware_file, efficiency_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype, memory_utilization,
           block_size, prompt, output, lengths, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate,
           draft, draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
-    as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled).
+    as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled),
+    and predicted times where an efficiency file has an entry for the hardware (h100-sxm and a100-80gb ship).
 
     The curve: TPOT and tokens/s per GPU at batches up to the concurrency (--plot draws it); the
     memory utilization each batch needs. Exit 1 when the model, or the concurrency asked for, does
@@ -84,7 +87,7 @@ def serve(spec, hardware, hardware_file, gpus, tp, pp, dp, ep, dtype, weights_fo
                                "--output-tokens")
     rates = [real(a, "acceptance") for a in acceptance.split(",")]
     result = api.serve(spec, parse_sets(sets), hardware=hardware, hardware_file=hardware_file,
-                       precision=Precision(dtype, kv_dtype), draft=draft, draft_values=parse_sets(draft_sets),
+                       efficiency_file=efficiency_file, precision=Precision(dtype, kv_dtype), draft=draft, draft_values=parse_sets(draft_sets),
                        gamma=gamma,
                        acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, dp=dp, ep=ep, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,

@@ -51,7 +51,9 @@ class Hardware(BaseModel):
         return int(self.memory_GB * 10**9)
 
 
-def _load(path: str | Path) -> dict[str, Hardware]:
+def entries(path: str | Path, model: type[BaseModel], check=None) -> dict:
+    """The file's mapping of hardware keys to entries of `model`, each validated where it is written (a
+    field's file:line); `check(entry)` may refuse an entry further with a SpecError naming its field."""
     from .. import source
 
     doc = source.read(path)
@@ -61,22 +63,32 @@ def _load(path: str | Path) -> dict[str, Hardware]:
     out = {}
     for key, entry in raw.items():
         if not isinstance(entry, dict):
-            raise doc.error((key,), "expected a mapping of the fields name, tflops, memory_GB, ...")
+            raise doc.error((key,), f"expected a mapping of the fields {', '.join(list(model.model_fields)[:3])}, ...")
         for name in entry:
-            if name not in Hardware.model_fields:
-                raise doc.error((key, name), f"unknown field {name!r}; expected {', '.join(Hardware.model_fields)}")
+            if name not in model.model_fields:
+                raise doc.error((key, name), f"unknown field {name!r}; expected {', '.join(model.model_fields)}")
         try:
-            if unknown := set(entry.get("tflops") or ()) - set(TFLOPS_DTYPES):
-                raise SpecError(f"tflops: unknown dtype {sorted(unknown)[0]!r}; expected {', '.join(TFLOPS_DTYPES)}")
-            out[str(key)] = Hardware.model_validate(entry)
+            if check is not None:
+                check(entry)
+            out[str(key)] = model.model_validate(entry)
         except ValidationError as e:
             err = e.errors()[0]
             given = err.get("input")
             got = f", got {given!r}" if isinstance(given, (bool, int, float, str)) else ""
             raise doc.error((key, *err["loc"]), err["msg"] + got) from None
         except SpecError as e:
-            raise doc.error((key, "tflops"), e.message) from None
+            raise doc.error((key, e.param), e.message) from None
     return out
+
+
+def _dtypes(entry: dict) -> None:
+    if unknown := set(entry.get("tflops") or ()) - set(TFLOPS_DTYPES):
+        raise SpecError(f"tflops: unknown dtype {sorted(unknown)[0]!r}; expected {', '.join(TFLOPS_DTYPES)}",
+                        param="tflops")
+
+
+def _load(path: str | Path) -> dict[str, Hardware]:
+    return entries(path, Hardware, _dtypes)
 
 
 @functools.cache

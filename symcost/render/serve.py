@@ -24,7 +24,7 @@ def serve_data(s) -> dict:
         "convention": "kernel",  # the FLOPs the bounds divide by the peak (conventions.py)
         "dims": s.dims,
         **s.numbers,
-        "estimate": True,  # the times: roofline bounds
+        "estimate": True,  # the times: roofline bounds, and predictions where an efficiency entry is given
         "notes": list(s.notes),
     }
 
@@ -58,9 +58,17 @@ def serve_text(s, limit: int | None = None) -> str:
          _seconds(n["ttft_seconds"])),
         (f"TPOT (batch {d['batch']:,}, context {d['context']:,})", _seconds(n["tpot_seconds"])),
         (label("tokens_per_second_per_gpu"), f"{n['tokens_per_second_per_gpu']:,.0f}"),
+        (f"output tokens/s per GPU, prefill included (batch {n['throughput']['batch']:,})",
+         f"{n['throughput']['tokens_per_second_per_gpu_bound']:,.0f}"),
         (label("compute_bound_batch"), "-" if not d["flops_in_bound"] else
          "never" if d["compute_bound_batch"] is None else f"{d['compute_bound_batch']:,}"),
     ]
+    guess = n["throughput"]["seconds_predicted"] is not None
+    if guess:
+        bounds += [("predicted: TTFT", _seconds(n["ttft_seconds_predicted"])),
+                   ("predicted: TPOT", _seconds(n["tpot_seconds_predicted"])),
+                   ("predicted: output tokens/s per GPU, prefill included",
+                    f"{n['throughput']['tokens_per_second_per_gpu_predicted']:,.0f}")]
     dis = n["disaggregated"]
     bounds += [
         ("disaggregated: " + label("kv_bytes_per_request"), bytes_human(dis["kv_bytes_per_request"])),
@@ -91,10 +99,14 @@ def serve_text(s, limit: int | None = None) -> str:
     title = f"{name} served on {v.replica} x {s.hardware.name} ({layout})" + (
         f", {v.replicas} replicas" if v.replicas > 1 else "")
     out = [fit(title, limit), "", *table(("memory and capacity (exact)", "per GPU"), rows, limit), "",
-           *table(("time (roofline bounds: estimates)", ""), bounds, limit), "",
-           *table(("batch", "TPOT bound", "tokens/s per GPU", "memory utilization"),
-                  [(f"{r['batch']:,}", _seconds(r["tpot_seconds"]), f"{r['tokens_per_second_per_gpu']:,.0f}",
-                    f"{r['memory_utilization_needed']:.4f}") for r in n["curve"]], limit), "", "notes:"]
+           *table(("time (estimates: roofline bounds" + ("; predicted by the efficiency file)" if guess else ")"), ""),
+                  bounds, limit), "",
+           *table(("batch", "TPOT bound", *(("TPOT predicted",) if guess else ()), "tokens/s per GPU (bound)",
+                   "memory utilization"),
+                  [(f"{r['batch']:,}", _seconds(r["tpot_seconds"]),
+                    *((_seconds(r["tpot_seconds_predicted"]),) if guess else ()),
+                    f"{r['tokens_per_second_per_gpu']:,.0f}", f"{r['memory_utilization_needed']:.4f}")
+                   for r in n["curve"]], limit), "", "notes:"]
 
     # prose: broken at spaces (text.wrap breaks formulas at their terms and commas)
     out += [piece for note in s.notes for piece in textwrap.wrap(note, limit, initial_indent="* ",

@@ -27,7 +27,10 @@ Estimates, labelled as such:
   prefill reads every weight once; a decode step reads the weights its tokens use (a MoE's k
   experts: a floor, as a batch touches more) and each sequence's cache; communication is not
   counted (a bound stays one). TPOT is the step bound at the generation's mean context, which
-  for a convex bound is at most the mean of the steps' bounds.
+  for a convex bound is at most the mean of the steps' bounds;
+- predictions, where an efficiency file has an entry for the hardware (plan/efficiency.py): each phase's
+  FLOPs and bytes at the entry's achieved shares of the peak and the bandwidth, one after the other; and the
+  throughput of a batch prefilled and decoded to its end (Clock.throughput), bound and predicted.
 """
 
 from __future__ import annotations
@@ -404,7 +407,9 @@ def _exact(x: Fraction):
 
 
 def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str = "",
-          values: Mapping[str, int] | None = None, draft: Draft | None = None) -> Serve:
+          values: Mapping[str, int] | None = None, draft: Draft | None = None, efficiency=None) -> Serve:
+    """The model served (the module docstring); `efficiency`: the hardware's entry of an efficiency file
+    (plan/efficiency.py), which turns the bounds into predictions, or None (bounds alone)."""
     from ..evaluate import dim_values
 
     spec = derivation.spec
@@ -444,7 +449,7 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
                          f"{m.pool / 2**30:.2f} GiB (at most {most:,} sequences of {L:,} tokens; "
                          f"{m.needed(rank(batch), hardware):.3f} of the GPU's memory would hold them)",
                          param="concurrency")
-    clock = Clock(derivation, serving, hardware)
+    clock = Clock(derivation, serving, hardware, efficiency)
     moved = None
     if experts is not None:
         room = m.pool - m.shared - batch * m.per_sequence  # what the batch's cache leaves the experts
@@ -460,7 +465,8 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         "max_concurrency": most,
         "memory_utilization_needed": m.needed(rank(batch), hardware),
         **clock.figures(target, batch),
-        "curve": [{"batch": b, "tpot_seconds": t, "tokens_per_second_per_gpu": b / t / serving.replica,
+        "curve": [{"batch": b, "tpot_seconds": t, "tpot_seconds_predicted": clock.tpot_predicted(target, b),
+                   "tokens_per_second_per_gpu": b / t / serving.replica,
                    "memory_utilization_needed": m.needed(rank(b), hardware)}
                   for b in _curve(batch) for t in (clock.tpot(target, b),)],
     }
@@ -471,6 +477,14 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         numbers["speculative"] = clock.speculative(target, small, draft, rates, batch, numbers["tpot_seconds"])
         numbers["speculative"]["draft_kv_bytes_per_sequence"] = small.kv(_blocks(L, B) - 1)
     notes = _notes(derivation, serving, clock.peak_dtype, draft)
+    if efficiency is None:
+        notes.append(f"no efficiency entry for {hardware_key or hardware.name!r}: bounds alone, nothing predicted "
+                     "(give an efficiency file: plan/efficiency.py says how one is fitted)")
+    else:
+        notes.append(efficiency.label(hardware_key))
+        if clock.peak_dtype not in efficiency.dtypes:
+            notes.append(f"the efficiency entry was fitted on {', '.join(efficiency.dtypes)} matmuls; these run in "
+                         f"{clock.peak_dtype}: its matmul share applied to the {clock.peak_dtype} peak unchanged")
     return Serve(spec.name, hardware, hardware_key, serving, numbers, tuple(notes), spec.quantization,
                  spec.dimset.plain(dim_values(derivation, values)), dict(values or {}))
 
@@ -483,11 +497,11 @@ def _curve(batch: int) -> list[int]:
 class Clock:
     """The time bounds of one replica (the module docstring): rooflines of exact counts."""
 
-    def __init__(self, derivation, serving: Serving, hardware) -> None:
+    def __init__(self, derivation, serving: Serving, hardware, efficiency=None) -> None:
         from ..plan.time import PEAK_DTYPE
 
         q = derivation.spec.quantization
-        self.serving, self.hardware = serving, hardware
+        self.serving, self.hardware, self.efficiency = serving, hardware, efficiency
         self.peak_dtype = "fp8" if q is not None and q.format in FP8_FORMATS else PEAK_DTYPE[
             serving.precision.dtype("weights")]
         self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
@@ -501,8 +515,18 @@ class Clock:
         self.floor = 0.0  # seconds no decode step beats (offloaded experts crossing the host link)
 
     def bound(self, flops, moved) -> float:
+        return max(self.seconds(flops, moved))
+
+    def seconds(self, flops, moved) -> tuple[float, float]:
+        """The replica's seconds for `flops` at the dense peak and for `moved` bytes at the HBM bandwidth."""
         ranks = self.serving.ranks
-        return max(flops / (ranks * self.peak), moved / (ranks * self.bw))
+        return flops / (ranks * self.peak), moved / (ranks * self.bw)
+
+    def predicted(self, flops, moved) -> float | None:
+        """The efficiency file's prediction (plan/efficiency.py), where there is an entry."""
+        if self.efficiency is None:
+            return None
+        return max(self.efficiency.seconds(*self.seconds(flops, moved)), self.floor)
 
     def read(self, r: Replica, b: int) -> int:
         """Weights a step of b sequences reads: each busy data-parallel rank its own of those a token uses, the
@@ -523,24 +547,56 @@ class Clock:
     def tpot(self, r: Replica, b: int) -> float:
         return self.step(r, self.mean, b)[2]
 
+    def tpot_predicted(self, r: Replica, b: int) -> float | None:
+        flops, moved, _ = self.step(r, self.mean, b)
+        return self.predicted(0 if self.latent else flops, moved)
+
     def prefill(self, target: Replica, prompt: int) -> dict:
         flops, moved = target.prefill_flops(prompt), target.weights_total + target.kv(prompt - 1) * self.serving.tp
-        return {"flops": flops, "bytes": moved, "seconds_bound": max(self.bound(flops, moved), self.floor)}
+        return {"flops": flops, "bytes": moved, "seconds_bound": max(self.bound(flops, moved), self.floor),
+                "seconds_predicted": self.predicted(flops, moved)}
+
+    def throughput(self, target: Replica, batch: int) -> dict:
+        """A batch of requests prefilled together and decoded to their ends (a static batch, as
+        TensorRT-LLM's throughput tables run it; continuous batching does the same work interleaved): the
+        prompts' prefill reads the weights once, then mean(output) - 1 decode steps at the mean context give
+        each request its tokens after the first."""
+        v = self.serving
+        flops = batch * v.mean(lambda p, o: target.prefill_flops(p))
+        moved = target.weights_total + batch * v.mean(lambda p, o: target.kv(p - 1)) * v.tp
+        steps = v.mean(lambda p, o: o) - 1
+        f, m, step = self.step(target, self.mean, batch)
+        f = 0 if self.latent else f
+        compute, memory = self.seconds(float(flops + steps * f), float(moved + steps * m))
+        bound = max(self.bound(float(flops), float(moved)), self.floor) + float(steps) * step
+        guess = self.predicted(float(flops), float(moved))
+        if guess is not None:
+            guess += float(steps) * self.predicted(f, m)
+        tokens = batch * v.mean(lambda p, o: o)
+        per_gpu = lambda t: None if t is None else float(tokens) / t / v.replica
+        return {"batch": batch, "output_tokens": _exact(tokens), "compute_seconds": compute, "memory_seconds": memory,
+                "seconds_bound": bound, "seconds_predicted": guess,
+                "tokens_per_second_per_gpu_bound": per_gpu(bound), "tokens_per_second_per_gpu_predicted": per_gpu(guess)}
 
     def figures(self, target: Replica, batch: int) -> dict:
         tp = self.serving.tp
         prefill = self.prefill(target, self.serving.prompt)  # the longest prompt's
         ttft = float(self.serving.mean(lambda p, o: Fraction(self.prefill(target, p)["seconds_bound"])))
+        guess = None if self.efficiency is None else float(
+            self.serving.mean(lambda p, o: Fraction(self.prefill(target, p)["seconds_predicted"])))
         flops, moved, seconds = self.step(target, self.mean, batch)
+        tpot = self.tpot_predicted(target, batch)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
         read = self.read(target, self.serving.dp)  # every rank busy: the batch it turns at exceeds dp
         turn = math.ceil(read * self.peak / slope) if slope > 0 and not self.latent else None
         return {"prefill": prefill,
                 "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
-                           "seconds_bound": seconds, "compute_bound_batch": turn, "flops_in_bound": not self.latent},
-                "ttft_seconds": ttft, "tpot_seconds": seconds,
-                "tokens_per_second_per_gpu": batch / seconds / self.serving.replica}
+                           "seconds_bound": seconds, "seconds_predicted": tpot, "compute_bound_batch": turn,
+                           "flops_in_bound": not self.latent},
+                "ttft_seconds": ttft, "tpot_seconds": seconds, "ttft_seconds_predicted": guess,
+                "tpot_seconds_predicted": tpot, "tokens_per_second_per_gpu": batch / seconds / self.serving.replica,
+                "throughput": self.throughput(target, batch)}
 
     def disaggregated(self, target: Replica, batch: int, ttft: float, tpot: float) -> dict:
         """Prefill on one pool, decode on another: each request's prompt cache crosses between them

@@ -140,6 +140,14 @@ def test_the_readme_serving_figures_are_the_tool_s():
     assert (f"{n['per_gpu']['weights_bytes'] / 2**30:.2f} GiB of weights a GPU, a KV pool of "
             f"{n['kv']['capacity_tokens']:,} tokens, {n['max_concurrency']} requests of 1,024 + 256 tokens") in text
     assert f"TTFT ≥ {n['ttft_seconds'] * 1e3:.1f} ms, TPOT ≥ {n['tpot_seconds'] * 1e3:.1f} ms" in text
+    assert f"(bounds; predicted: {n['ttft_seconds_predicted'] * 1e3:.1f} and {n['tpot_seconds_predicted'] * 1e3:.1f} ms)" \
+        in text
+    from published import TRTLLM_0_6_1
+    from symcost.plan.efficiency import shipped
+
+    checked = [r for r in TRTLLM_0_6_1 if r[-1] != "bound"]  # tests/plan/test_efficiency.py checks each
+    worst = max(e.held_out_error for e in shipped().values())
+    assert f"within 15 % of all {len(checked)}" in text and f"{worst * 100:.1f} % at worst" in text
     drafted = symcost.serve(seventy, **kw, concurrency=8, draft=ROOT / "examples" / "llama-3-70b.yaml",
                             draft_values={"n_layers": 1}, acceptance=0.7).numbers["speculative"]
     assert f"acceptance 0.7 yields {drafted['tokens_per_step']:.2f} tokens a step" in text
