@@ -29,6 +29,7 @@ The formats, n = d_in x d_out values:
   ceil(d_in/g)) and `weight_shape` int32 (2).
 - `mxfp4`: the OCP MX format: two values a byte and one E8M0 byte scale per 32 values along the
   input (gpt-oss's `_blocks` and `_scales`).
+- `mxfp8`: the same with FP8 (E4M3) values, one a byte (Blackwell's MXFP8 matmuls).
 - `nvfp4`: two values a byte, one FP8 (E4M3) scale per 16 values along the input, and two fp32
   global scales a tensor (compressed-tensors' `weight_global_scale` and `input_global_scale`).
 """
@@ -43,11 +44,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from .cost import Cost
 from .finetune import four_bit_bytes, int8_bytes
 
-FORMATS = ("fp8", "fp8-channel", "fp8-block", "int8", "nf4", "fp4", "gptq", "awq", "int4", "mxfp4", "nvfp4")
+FORMATS = ("fp8", "fp8-channel", "fp8-block", "int8", "nf4", "fp4", "gptq", "awq", "int4", "mxfp4", "mxfp8", "nvfp4")
 WHICH = ("all-linear", "experts")
 GROUPED = ("gptq", "awq", "int4")  # the formats whose `group` and `bits` are settings
 BITS = {"fp8": 8, "fp8-channel": 8, "fp8-block": 8, "int8": 8, "nf4": 4, "fp4": 4, "awq": 4, "int4": 4, "mxfp4": 4,
-        "nvfp4": 4}
+        "mxfp8": 8, "nvfp4": 4}
 FP8_BLOCK, MX_BLOCK, NV_BLOCK = 128, 32, 16
 
 
@@ -97,6 +98,8 @@ class Quantization(BaseModel):
             return four_bit_bytes(n, 64, self.double_quant)
         if f == "mxfp4":
             return ceil(d_in / 2) * d_out + ceil(d_in / MX_BLOCK) * d_out
+        if f == "mxfp8":
+            return n + ceil(d_in / MX_BLOCK) * d_out
         if f == "nvfp4":
             return ceil(d_in / 2) * d_out + ceil(d_in / NV_BLOCK) * d_out + 8
         b, groups = self.width, ceil(d_in / (self.group or 128))

@@ -11,7 +11,7 @@ from ._options import dtype_option, echo, edge, format_option, parse_block, pars
 positive = click.IntRange(min=1, max=10**9)  # the library bounds them and says why, in one line
 FORMAT_HELP = ("Store the linears in this format, in place of the spec's quantization block: the format, then "
                "key=value fields (gptq,bits=4,group=128; awq; int4,group=32; fp8; fp8-channel; fp8-block; int8; nf4; "
-               "fp4; mxfp4,which=experts; nvfp4).")
+               "fp4; mxfp4,which=experts; mxfp8; nvfp4).")
 
 
 @click.command(epilog="""\b

@@ -53,7 +53,7 @@ from ..results import Result
 from .offload import offload, routed
 from .speculative import acceptance_of, tokens_per_step
 
-FP8_FORMATS = ("fp8", "fp8-channel", "fp8-block")  # W8A8: the matmuls run in FP8
+FP8_FORMATS = ("fp8", "fp8-channel", "fp8-block", "mxfp8")  # W8A8: the matmuls run in FP8
 MAX_TOKENS = 10**9  # a prompt or an output, in tokens
 MEMORY_NOTE = ("GPU memory: the catalog's datasheet figure x 10^9 bytes (the driver reports a little more or "
                "less: give --hardware-file with your card's measured figure)")

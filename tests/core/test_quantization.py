@@ -83,6 +83,13 @@ def mxfp4(w) -> int:
     return nbytes(packed, scales)
 
 
+def mxfp8(w) -> int:
+    blocks = w.reshape(w.shape[0], -1, 32)
+    amax = blocks.abs().amax(-1).clamp(min=1e-12)
+    scales = (torch.floor(torch.log2(amax)) + 127 - 8).clamp(0, 254).to(torch.uint8)  # E8M0; E4M3's emax is 8
+    return nbytes(w.to(torch.float8_e4m3fn), scales)
+
+
 def nvfp4(w) -> int:
     packed, amax = fp4_codes(w, 16)
     global_scale = amax.max() / (448 * 6)
@@ -123,13 +130,13 @@ def packer(q: Quantization):
         return lambda w: bnb(w, f, q.double_quant)
     return {"gptq": lambda w: gptq(w, q.width, q.group or 128), "awq": lambda w: awq(w, q.group or 128),
             "int4": lambda w: int4(w, q.group or 128),
-            "mxfp4": mxfp4, "nvfp4": nvfp4, "fp8": lambda w: fp8(w, "tensor"),
+            "mxfp4": mxfp4, "mxfp8": mxfp8, "nvfp4": nvfp4, "fp8": lambda w: fp8(w, "tensor"),
             "fp8-channel": lambda w: fp8(w, "channel"), "fp8-block": lambda w: fp8(w, "block")}[f]
 
 
 FORMATS = [dict(format="gptq"), dict(format="gptq", bits=8, group=32), dict(format="awq", group=64),
            dict(format="int4", group=32), dict(format="int4"),
-           dict(format="mxfp4"), dict(format="nvfp4"), dict(format="fp8"), dict(format="fp8-channel"),
+           dict(format="mxfp4"), dict(format="mxfp8"), dict(format="nvfp4"), dict(format="fp8"), dict(format="fp8-channel"),
            dict(format="fp8-block"), dict(format="nf4"), dict(format="fp4", double_quant=False), dict(format="int8")]
 
 
@@ -149,7 +156,7 @@ def test_each_format_s_bytes_equal_its_packed_tensors(fields, rows, cols):
 @settings(max_examples=4, deadline=None, derandomize=True)
 @given(st.integers(1, 6), st.integers(1, 6))
 def test_mx_and_nvfp4_bytes_equal_torchao_s_own_tensors(rows, blocks):
-    """torchao's MXTensor (E2M1 pairs, an E8M0 scale per 32 along the input) and NVFP4Tensor (E2M1 pairs, an FP8
+    """torchao's MXTensor (E2M1 pairs or E4M3 bytes, an E8M0 scale per 32 along the input) and NVFP4Tensor (E2M1 pairs, an FP8
     scale per 16, the weight's and the activation's fp32 per-tensor scales), built on the CPU by the formats' own
     library: the bytes of their tensors are the formats' rules."""
     pytest.importorskip("torchao")
@@ -163,6 +170,8 @@ def test_mx_and_nvfp4_bytes_equal_torchao_s_own_tensors(rows, blocks):
     nv = NVFP4Tensor.to_nvfp4(w, per_tensor_scale=w.abs().amax().float() / (448 * 6),
                               act_per_tensor_scale=torch.tensor(1.0))
     assert held(mx) == Quantization(format="mxfp4").weight_bytes(d_in, d_out)
+    mx8 = MXTensor.to_mx(w, torch.float8_e4m3fn, block_size=32)
+    assert held(mx8) == Quantization(format="mxfp8").weight_bytes(d_in, d_out)
     assert held(nv) == Quantization(format="nvfp4").weight_bytes(d_in, d_out)
 
 
