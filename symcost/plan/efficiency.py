@@ -4,9 +4,11 @@ the runs it was fitted on and its error on published runs it was not fitted on. 
 
 The rule (no overlap): a phase (a prefill, a decode step) takes
 
-    FLOPs / (matmul x dense peak) + bytes moved / (memory x HBM bandwidth),
+    FLOPs / (matmul x dense peak) + bytes moved / (memory x HBM bandwidth) + bytes sent / link bandwidth,
 
-its arithmetic and its memory traffic one after the other, each at its achieved share. The roofline bound takes
+its arithmetic, its memory traffic and its communication one after the other, the first two at their achieved
+shares, the last at the link's figure (the caller's: serve's tensor- and expert-parallel collectives, with no
+share of their own, so that two published throughputs fix an entry). The roofline bound takes
 the larger of the two at the datasheet's figures, so a prediction is never below its bound. The rule is linear
 in 1/matmul and 1/memory, so fit() solves it by least squares on the runs' relative errors: no search, one
 answer for a given set of runs.
@@ -42,15 +44,17 @@ class Efficiency(BaseModel):
     source: str
     date: str
 
-    def seconds(self, compute: float, memory: float) -> float:
-        """A phase's predicted seconds from its seconds at the datasheet's peak and at its bandwidth."""
-        return compute / self.matmul + memory / self.memory
+    def seconds(self, compute: float, memory: float, comm: float = 0.0) -> float:
+        """A phase's predicted seconds from its seconds at the datasheet's peak and at its bandwidth, and the
+        seconds its communication takes at the link's (after them)."""
+        return compute / self.matmul + memory / self.memory + comm
 
     def label(self, key: str) -> str:
         held = (f"; off by at most {self.held_out_error:.1%} on {len(self.held_out)} published runs it was not "
                 "fitted on" if self.held_out else "; checked on no run it was not fitted on")
         return (f"predicted times: efficiency entry {key!r} (an estimate): matmuls at {self.matmul:g} of the dense "
-                f"peak, memory traffic at {self.memory:g} of the HBM bandwidth, one after the other (no overlap); "
+                f"peak, memory traffic at {self.memory:g} of the HBM bandwidth, communication at the link's, one "
+                "after the other (no overlap); "
                 f"fitted on {len(self.fitted_on)} published runs ({', '.join(self.dtypes)} matmuls: "
                 f"{self.fitted_on[0]}{', …' if len(self.fitted_on) > 1 else ''}){held}")
 
@@ -74,16 +78,20 @@ def efficiency(key: str, extra_file: str | None = None) -> Efficiency | None:
     return found.get(key)
 
 
-def fit(runs: Sequence[tuple[float, float, float]]) -> tuple[float, float]:
-    """(matmul, memory) from runs of (seconds at the peak, seconds at the bandwidth, measured seconds): the
-    shares whose predictions' relative errors have the least sum of squares."""
+def fit(runs: Sequence[tuple[float, float, float, float]]) -> tuple[float, float]:
+    """(matmul, memory) from runs of (seconds at the peak, seconds at the bandwidth, seconds of communication,
+    measured seconds): the shares whose predictions' relative errors have the least sum of squares, the
+    communication taken as given."""
     import numpy as np
 
     if len(runs) < 2:
         raise SpecError(f"{len(runs)} run: a fit needs at least two (some compute-bound, some memory-bound)",
                         param="runs")
-    rows = np.array([(c / t, m / t) for c, m, t in runs], dtype=float)
-    inverse, *_ = np.linalg.lstsq(rows, np.ones(len(runs)), rcond=None)
+    if any(t <= comm for *_, comm, t in runs):
+        raise SpecError("a run measured no longer than its communication alone: nothing is left to fit", param="runs")
+    rows = np.array([(c / t, m / t) for c, m, _, t in runs], dtype=float)
+    rest = np.array([1 - comm / t for *_, comm, t in runs], dtype=float)
+    inverse, *_ = np.linalg.lstsq(rows, rest, rcond=None)
     if not all(x >= 1 for x in inverse):  # a share above 1 (or negative): the runs do not tell the two apart
         raise SpecError(f"the runs give shares {', '.join(f'{1 / x:.3g}' for x in inverse)}: not both in (0, 1]; "
                         "give runs both compute-bound (long prompts, big batches) and memory-bound (decode)",

@@ -26,11 +26,12 @@ Estimates, labelled as such:
   engine beats, the FLOPs under the `kernel` convention (causal attention's kept scores only):
   prefill reads every weight once; a decode step reads the weights its tokens use (a MoE's k
   experts: a floor, as a batch touches more) and each sequence's cache; communication is not
-  counted (a bound stays one). TPOT is the step bound at the generation's mean context, which
+  counted in them (a bound stays one). TPOT is the step bound at the generation's mean context, which
   for a convex bound is at most the mean of the steps' bounds;
 - predictions, where an efficiency file has an entry for the hardware (plan/efficiency.py): each phase's
-  FLOPs and bytes at the entry's achieved shares of the peak and the bandwidth, one after the other; and the
-  throughput of a batch prefilled and decoded to its end (Clock.throughput), bound and predicted.
+  FLOPs and bytes at the entry's achieved shares of the peak and the bandwidth, then its tensor- and
+  expert-parallel collectives at the link's bandwidth (Clock.comm), one after the other; and the throughput
+  of a batch prefilled and decoded to its end (Clock.throughput), bound and predicted.
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ class Replica:
     step_flops: object  # context -> FLOPs of one sequence's decode step against that cache
     prefill_flops: object  # prompt tokens -> one prompt's forward
     scales: int  # bytes per GPU of an 8-bit cache's per-layer scales
+    reduced: int  # values a token all-reduces over tp on the most loaded stage (each row-parallel layer's output)
+    routed: int  # values a token sends to its experts on that stage (top_k x width a MoE layer; combined back too)
 
 
 def _values(derivation: Derivation, values: Mapping[str, int] | None, **sizes) -> dict:
@@ -264,7 +267,7 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     forward = forward.xreplace({k: v for k, v in dim_values(prefill, one).items() if k != seq})
     context = symbols.dim(CONTEXT)
     step_subst = {k: v for k, v in dim_values(step, {**one, CONTEXT: 1}).items() if k != context}  # kept a symbol
-    cache, layers = _rank_cache(step, serving, main)
+    cache, layers, reduced, dispatched = _rank_cache(step, serving, main)
     kv_bytes = precision.bytes("kv")
     per_gpu = sympy.expand(cache.xreplace(step_subst) * kv_bytes)
     kv = _compiled(per_gpu, CONTEXT)
@@ -275,7 +278,8 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     flops = step.total.forward.xreplace(step_subst)
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
     return Replica(weights, weights_total, active_total, experts_active, int(sympy.ceiling(slope)), kv,
-                   _compiled(flops, CONTEXT), _compiled(forward, "seq_len"), scales)
+                   _compiled(flops, CONTEXT), _compiled(forward, "seq_len"), scales,
+                   int(reduced.xreplace(step_subst)), int(dispatched.xreplace(step_subst)))
 
 
 def _compiled(e: sympy.Expr, name: str):
@@ -306,18 +310,19 @@ def widened(site, rule, tp: int, value=None):
     return replace(site, component=site.component.model_copy(update=update))
 
 
-def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[sympy.Expr, sympy.Expr]:
+def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[sympy.Expr, ...]:
     """Values one tensor-parallel rank of the most loaded stage caches, per sequence, as a closed form in
-    the context; and the number of its layers that cache (each keeps a key and a value scale in 8 bits). A
-    pipeline splits the repeat `main` evenly; what comes before it sits on the first stage, after it on the last
-    (plan's placement), so the most loaded stage holds its share and the more of the two."""
+    the context; the number of its layers that cache (each keeps a key and a value scale in 8 bits); and, per
+    token, the values its row-parallel layers all-reduce over tp and those its MoE layers send to their experts
+    under ep. A pipeline splits the repeat `main` evenly; what comes before it sits on the first stage, after it
+    on the last (plan's placement), so the most loaded stage holds its share and the more of the two."""
     from ..plan.execution import TP
     from ..plan.pieces import rank_ctx
     from ..plan.rules import rule_of
     from ..plan.schedule import placed
 
     zero = sympy.Integer(0)
-    out, layers = {"pre": zero, "block": zero, "post": zero}, {"pre": zero, "block": zero, "post": zero}
+    sums = [{"pre": zero, "block": zero, "post": zero} for _ in range(4)]
     for site in step.sites:
         c = site.component
         if not isinstance(c, Component):
@@ -330,11 +335,13 @@ def _rank_cache(step: Derivation, serving: Serving, main: int | None) -> tuple[s
         share = sympy.Integer(serving.pp) if place == "block" else 1
         for ctx, n in site.runs:
             held = total(local.parts(replace(rank_ctx(site, rule.shard(c), ctx), batch=ctx.batch)).values()).cache
-            if held != 0:
-                out[place] += held * n / share
-                layers[place] += n / share
+            reduces = serving.tp > 1 and rule.region in ("parallel", "vocab_in")  # a row-parallel exit (plan/comm.py)
+            routes = serving.ep and c.routes_tokens
+            for out, x in zip(sums, (held, 1 if held != 0 else 0, c.dim if reduces else 0,
+                                     c.top_k * c.dim if routes else 0)):
+                out[place] += x * n / share
     most = lambda by: by["block"] + sympy.Max(by["pre"], by["post"])
-    return most(out).xreplace({TP: serving.tp}), most(layers)
+    return tuple(most(by).xreplace({TP: serving.tp}) for by in sums)
 
 
 def _reserve(derivation: Derivation, serving: Serving, values) -> int:
@@ -522,11 +529,27 @@ class Clock:
         ranks = self.serving.ranks
         return flops / (ranks * self.peak), moved / (ranks * self.bw)
 
-    def predicted(self, flops, moved) -> float | None:
-        """The efficiency file's prediction (plan/efficiency.py), where there is an entry."""
+    def predicted(self, flops, moved, comm: float = 0.0) -> float | None:
+        """The efficiency file's prediction (plan/efficiency.py), where there is an entry: `comm` seconds of
+        communication after the phase's arithmetic and memory traffic."""
         if self.efficiency is None:
             return None
-        return max(self.efficiency.seconds(*self.seconds(flops, moved)), self.floor)
+        return max(self.efficiency.seconds(*self.seconds(flops, moved), comm), self.floor)
+
+    def comm(self, r: Replica, tokens) -> tuple[float, float]:
+        """(bytes, seconds) a GPU sends for `tokens` tokens of its data-parallel rank: a ring all-reduce over tp
+        of each row-parallel layer's output (plan/comm.py's rule) and, under ep, each MoE layer's dispatch and
+        combine (an all-to-all over the replica, each tp rank sending its share of the tokens), each at the
+        link its group spans (plan/time.py); a collective's latency not counted."""
+        from ..plan.collectives import all_to_all, ring_all_reduce
+        from ..plan.time import link_bandwidth
+
+        v = self.serving
+        act = float(v.precision.bytes("activations"))
+        reduce = ring_all_reduce(r.reduced * tokens * act, v.tp)
+        spread = all_to_all(2 * r.routed * tokens * act / v.tp, v.ranks)
+        link = lambda dim: float(link_bandwidth(dim, self.hardware, v.tp, 1, v.dp, v.ranks))
+        return reduce + spread, (reduce / link("tp") if reduce else 0.0) + (spread / link("ep") if spread else 0.0)
 
     def read(self, r: Replica, b: int) -> int:
         """Weights a step of b sequences reads: each busy data-parallel rank its own of those a token uses, the
@@ -549,12 +572,14 @@ class Clock:
 
     def tpot_predicted(self, r: Replica, b: int) -> float | None:
         flops, moved, _ = self.step(r, self.mean, b)
-        return self.predicted(0 if self.latent else flops, moved)
+        return self.predicted(0 if self.latent else flops, moved, self.comm(r, -(-b // self.serving.dp))[1])
 
     def prefill(self, target: Replica, prompt: int) -> dict:
         flops, moved = target.prefill_flops(prompt), target.weights_total + target.kv(prompt - 1) * self.serving.tp
-        return {"flops": flops, "bytes": moved, "seconds_bound": max(self.bound(flops, moved), self.floor),
-                "seconds_predicted": self.predicted(flops, moved)}
+        sent, comm = self.comm(target, prompt)
+        return {"flops": flops, "bytes": moved, "comm_bytes": sent, "comm_seconds": comm,
+                "seconds_bound": max(self.bound(flops, moved), self.floor),
+                "seconds_predicted": self.predicted(flops, moved, comm)}
 
     def throughput(self, target: Replica, batch: int) -> dict:
         """A batch of requests prefilled together and decoded to their ends (a static batch, as
@@ -567,15 +592,17 @@ class Clock:
         steps = v.mean(lambda p, o: o) - 1
         f, m, step = self.step(target, self.mean, batch)
         f = 0 if self.latent else f
+        rank = -(-batch // v.dp)  # the most loaded data-parallel rank's sequences
+        prompts, each = self.comm(target, rank * v.mean(lambda p, o: p))[1], self.comm(target, rank)[1]
         compute, memory = self.seconds(float(flops + steps * f), float(moved + steps * m))
         bound = max(self.bound(float(flops), float(moved)), self.floor) + float(steps) * step
-        guess = self.predicted(float(flops), float(moved))
+        guess = self.predicted(float(flops), float(moved), prompts)
         if guess is not None:
-            guess += float(steps) * self.predicted(f, m)
+            guess += float(steps) * self.predicted(f, m, each)
         tokens = batch * v.mean(lambda p, o: o)
         per_gpu = lambda t: None if t is None else float(tokens) / t / v.replica
         return {"batch": batch, "output_tokens": _exact(tokens), "compute_seconds": compute, "memory_seconds": memory,
-                "seconds_bound": bound, "seconds_predicted": guess,
+                "comm_seconds": prompts + float(steps) * each, "seconds_bound": bound, "seconds_predicted": guess,
                 "tokens_per_second_per_gpu_bound": per_gpu(bound), "tokens_per_second_per_gpu_predicted": per_gpu(guess)}
 
     def figures(self, target: Replica, batch: int) -> dict:
@@ -586,13 +613,14 @@ class Clock:
             self.serving.mean(lambda p, o: Fraction(self.prefill(target, p)["seconds_predicted"])))
         flops, moved, seconds = self.step(target, self.mean, batch)
         tpot = self.tpot_predicted(target, batch)
+        sent, comm = self.comm(target, -(-batch // self.serving.dp))
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
         read = self.read(target, self.serving.dp)  # every rank busy: the batch it turns at exceeds dp
         turn = math.ceil(read * self.peak / slope) if slope > 0 and not self.latent else None
         return {"prefill": prefill,
                 "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
-                           "seconds_bound": seconds, "seconds_predicted": tpot, "compute_bound_batch": turn,
+                           "comm_bytes_per_step": sent, "comm_seconds": comm, "seconds_bound": seconds, "seconds_predicted": tpot, "compute_bound_batch": turn,
                            "flops_in_bound": not self.latent},
                 "ttft_seconds": ttft, "tpot_seconds": seconds, "ttft_seconds_predicted": guess,
                 "tpot_seconds_predicted": tpot, "tokens_per_second_per_gpu": batch / seconds / self.serving.replica,
@@ -639,7 +667,7 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
         f"{serving.max_num_batched_tokens:,} tokens (prompts of {serving.prompt:,}) / tp (vLLM profiles its own)",
         f"times are roofline bounds (an engine is slower): {peak_dtype} dense peak, HBM bandwidth, tp GPUs; a "
         "decode step reads the weights one token uses (a MoE's k experts) and every sequence's cache; "
-        "communication not counted; TPOT at the generation's mean context",
+        "communication not counted in a bound (a prediction adds it); TPOT at the generation's mean context",
         MEMORY_NOTE,
     ]
     if any(getattr(s.component, "attends", None) == "latent" for s in derivation.sites):
@@ -651,8 +679,8 @@ def _notes(derivation: Derivation, serving: Serving, peak_dtype: str, draft: Dra
                      f"layer but the routed experts) on its {serving.tp} tensor-parallel GPUs over its own sequences "
                      f"and caches; the routed experts split whole over all {serving.ranks} GPUs (vLLM's "
                      "--enable-expert-parallel); a decode step's bound spreads the replica's work over them, each "
-                     "rank reading its own weights and the experts read once (routing assumed even); all-to-all "
-                     "not counted")
+                     "rank reading its own weights and the experts read once (routing assumed even); the all-to-all "
+                     "in a prediction, not in a bound")
     if serving.offload_experts:
         notes.append("routed experts in host memory: the GPU holds the rest, the batch's KV cache and as many experts "
                      "as fit (the expert cache); each expert a token reads and the cache misses crosses the host link "

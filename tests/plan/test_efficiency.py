@@ -40,7 +40,7 @@ def test_each_shipped_entry_is_the_fit_of_the_runs_it_names(throughputs):
         assert entry.fitted_on == [run_name(*r) for r in fitted]
         assert entry.held_out == [run_name(*r) for r in held]
         assert entry.dtypes == sorted({r[2] for r in fitted})
-        data = [(t["compute_seconds"], t["memory_seconds"], float(t["output_tokens"]) / (r[7] * r[3]))
+        data = [(t["compute_seconds"], t["memory_seconds"], t["comm_seconds"], float(t["output_tokens"]) / (r[7] * r[3]))
                 for r in fitted for t in (throughputs[r],)]
         assert tuple(round(x, 3) for x in fit(data)) == (entry.matmul, entry.memory)
         errors = [throughputs[r]["tokens_per_second_per_gpu_predicted"] / r[7] - 1 for r in held]
@@ -64,9 +64,12 @@ def test_no_bound_is_above_a_measurement(run, throughputs):
 
 def test_the_fit_refuses_runs_that_cannot_tell_compute_from_memory():
     with pytest.raises(symcost.SpecError, match="at least two"):
-        fit([(1.0, 1.0, 2.0)])
+        fit([(1.0, 1.0, 0.0, 2.0)])
     with pytest.raises(symcost.SpecError, match=r"not both in \(0, 1\]"):
-        fit([(1.0, 0.0, 0.5), (0.0, 1.0, 2.0)])  # matmuls faster than the peak
+        fit([(1.0, 0.0, 0.0, 0.5), (0.0, 1.0, 0.0, 2.0)])  # matmuls faster than the peak
+    with pytest.raises(symcost.SpecError, match="no longer than its communication"):
+        fit([(1.0, 0.0, 0.5, 0.5), (0.0, 1.0, 0.0, 2.0)])
+    assert tuple(round(x, 12) for x in fit([(1.0, 0.0, 1.0, 3.0), (0.0, 1.0, 0.5, 2.5)])) == (0.5, 0.5)  # 2 s left each
 
 
 ENTRY = "h100-sxm:\n  matmul: 0.5\n  memory: 0.8\n  dtypes: [fp8]\n  fitted_on: [my run]\n  source: mine\n  date: x\n"

@@ -94,6 +94,25 @@ def test_expert_parallel_data_parallel_ranks_hold_their_share_of_the_experts_and
     assert (ep.numbers["max_concurrency"], served_fp8(tp=8).numbers["max_concurrency"]) == (592, 135)  # docs/serve.md
 
 
+def test_a_prediction_adds_the_collectives_tensor_and_expert_parallelism_run():
+    """tp 2: a ring all-reduce (each GPU sends 2 (tp - 1) / tp of it) of each row-parallel output, Llama-2-7B's
+    o_proj and down_proj in each of 32 layers and the embedding's partial sums, 4,096 bf16 values a token, over
+    NVLink at half its 900 GB/s. dp 8 with ep: each MoE layer of DeepSeek-V3's 58 sends each token's 7,168 values
+    to its 8 experts and back, 7/8 of them off the GPU, each rank its own sequences. The bounds leave them out."""
+    from symcost.plan.efficiency import shipped
+
+    llama = symcost.serve(arch("llama"), tp=2, concurrency=4)
+    d, step, prefill = llama.numbers["decode"], llama.numbers["decode"]["comm_bytes_per_step"], llama.numbers["prefill"]
+    assert step == 4 * (2 * 32 + 1) * 4096 * 2 and prefill["comm_bytes"] == 4096 * (2 * 32 + 1) * 4096 * 2
+    assert d["comm_seconds"] == step / 450e9
+    t = llama.numbers["throughput"]
+    whole = shipped()["h100-sxm"].seconds(t["compute_seconds"], t["memory_seconds"], t["comm_seconds"])
+    assert abs(t["seconds_predicted"] / whole - 1) < 1e-12 and whole > t["seconds_bound"]  # the rule is linear
+    assert symcost.serve(arch("llama"), concurrency=4).numbers["decode"]["comm_bytes_per_step"] == 0
+    moe = served_fp8(dp=8, ep=True, concurrency=16).numbers["decode"]  # two sequences a rank
+    assert moe["comm_bytes_per_step"] == 2 * 58 * 2 * 8 * 7168 * 2 * 7 / 8
+
+
 def served_fp8(**layout):
     return symcost.serve(symcost.quantize(arch("deepseek_v3"), format="fp8-block"), hardware="h200", **layout)
 
