@@ -1,0 +1,230 @@
+"""Saved-for-backward bytes of an imported family against transformers' own model: a small instance with every layer
+kind the family mixes, one training forward with its loss (symcost.measure.hf.saved_bytes: eager attention, real CPU
+tensors), in fp32 and bf16. The spec's rules are the reference build's (tests/memory, tests/components); where
+transformers' code keeps a tensor otherwise, the difference is named here with its bytes, term by term, and the
+sum of the terms must close the gap exactly."""
+
+from dataclasses import dataclass
+
+import pytest
+
+import symcost
+from symcost.evaluate import dim_values
+from symcost.memory import saved_bytes
+from symcost.symbols import ACT
+
+torch = pytest.importorskip("torch")
+T = pytest.importorskip("transformers")
+
+SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=96,
+             vocab_size=500, max_position_embeddings=256)
+
+
+@dataclass(frozen=True)
+class At:
+    """The pass the terms are priced at."""
+
+    cfg: dict
+    batch: int
+    seq_len: int
+    act: int  # bytes of an activation: 4 (fp32) or 2 (bf16)
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.seq_len
+
+    @property
+    def layers(self) -> int:
+        return self.cfg.get("num_hidden_layers", self.cfg.get("n_layer"))
+
+    @property
+    def head(self) -> int:
+        return self.cfg.get("head_dim") or self.cfg["hidden_size"] // self.cfg["num_attention_heads"]
+
+
+# the terms: each a {reason: transformers' bytes minus the reference's}
+
+def mask(x: At, layers: int) -> dict:
+    return {"its eager attention adds a float mask, which keeps nothing; the reference keeps one boolean "
+            "seq_len x seq_len mask per causal layer": -layers * x.seq_len**2}
+
+
+def rotary(x: At, width: int, kept: int | None = None) -> dict:
+    """cos and sin over `width` channels a token, once, in `kept` bytes (the activations' dtype unless given);
+    the reference keeps half of that width each, in the activations' dtype."""
+    kept = kept or x.act
+    where = "fp32" if kept == 4 and x.act == 2 else "its dtype"
+    return {f"its rotary cos and sin span {width} channels ({where}); the reference's half of them each":
+            x.seq_len * width * (2 * kept - x.act)}
+
+
+def softmax_fp32(x: At, layers: int, heads: int | None = None) -> dict:
+    if x.act == 4:  # in fp32 the cast is a no-op
+        return {}
+    heads = heads or x.cfg["num_attention_heads"]
+    return {"its softmax runs in fp32 and keeps those probabilities too": layers * 4 * x.batch * heads * x.seq_len**2}
+
+
+def norm_cast(x: At, values: int) -> dict:
+    """RMSNorms that keep their normalised values cast back to bf16 (for the weight's gradient), `values` a token
+    over all of them; nn.RMSNorm, as the reference, keeps them in fp32."""
+    if x.act == 4:
+        return {}
+    return {"its RMSNorm keeps the normalised values cast back to bf16 for the weight's gradient; nn.RMSNorm keeps "
+            "them in fp32": -values * x.tokens * 2}
+
+
+def router(x: At, layers: int, k: int, experts: int) -> dict:
+    """Mixtral's router, as Qwen-MoE's and others copy it."""
+    return {"its router renormalises the top-k weights in fp32 (a sum and a copy kept), sorts the routed rows (a third "
+            "int64 index per row) and keeps int32 offsets per expert":
+            layers * (8 * x.tokens * k + 4 * x.tokens * (1 + k) + 4 * experts),
+            "its router's probabilities and each routed row's weight are fp32": layers * (4 - x.act) * x.tokens * (
+                experts + k)}
+
+
+def llama_like(x: At) -> dict:
+    """Llama's attention and norms: every layer causal, rotary over the rotated part of the head (the whole head
+    unless a partial factor says less) in the activations' dtype."""
+    L, d = x.layers, x.cfg["hidden_size"]
+    rotated = int(x.head * (x.cfg.get("rope_parameters") or {}).get("partial_rotary_factor", 1))
+    return {**mask(x, L), **rotary(x, rotated), **softmax_fp32(x, L), **norm_cast(x, (2 * L + 1) * d)}
+
+
+def _llama(x):
+    return llama_like(x)
+
+
+def _mixtral(x):
+    return {**llama_like(x), **router(x, x.layers, x.cfg["num_experts_per_tok"], x.cfg["num_local_experts"])}
+
+
+def _gpt2(x):
+    return mask(x, x.layers)
+
+
+def _qwen3_next(x):
+    """Masks and cos/sin on its attention layers only; its own norms and router. Its Gated DeltaNet layers keep
+    what the rule says (test_gated_deltanet.py, against its own layer)."""
+    cfg, L = x.cfg, x.layers
+    full = cfg["layer_types"].count("full_attention")
+    k, experts, head = cfg["num_experts_per_tok"], cfg["num_experts"], cfg["head_dim"]
+    return {**mask(x, full), **rotary(x, int(head * cfg["rope_parameters"]["partial_rotary_factor"])),
+            "its RMSNorms scale by 1 + weight, keeping that sum in fp32 (the hidden norms' and the Q/K norms')":
+                4 * ((2 * L + 1) * cfg["hidden_size"] + 2 * full * head),
+            "its router renormalises the top-k weights in fp32 (a sum and a copy kept), sorts the routed rows (a "
+            "third int64 index per row) and keeps int32 offsets per expert":
+                L * (8 * x.tokens * k + 4 * x.tokens * (1 + k) + 4 * experts),
+            "its router's probabilities are fp32": L * (4 - x.act) * x.tokens * experts,
+            **softmax_fp32(x, full)}
+
+
+def _gpt_oss(x):
+    """Its rotary cos and sin are half a head, as the reference's; its norms and softmax keep its dtype."""
+    L, k, experts = x.layers, x.cfg["num_experts_per_tok"], x.cfg["num_local_experts"]
+    return {**mask(x, L),
+            "its softmax first subtracts each row's maximum, keeping the int64 index of it":
+                L * 8 * x.batch * x.cfg["num_attention_heads"] * x.seq_len,
+            "its experts (grouped_mm) sort the routed rows, keeping two int64 indices more per row and int32 offsets "
+            "per expert": L * (16 * x.tokens * k + 4 * experts)}
+
+
+def _olmo3(x):
+    """Its norms (Q/K over the whole projection, post-sublayer) keep fp32, as the reference's; cos and sin fp32."""
+    L = x.layers
+    return {**mask(x, L), **rotary(x, x.head, kept=4), **softmax_fp32(x, L)}
+
+
+def _exaone4(x):
+    """Per-head Q/K norms and post-sublayer norms that cast back to bf16, Llama's rotary."""
+    L, d, kv = x.layers, x.cfg["hidden_size"], x.cfg["num_key_value_heads"]
+    qk = (x.cfg["num_attention_heads"] + kv) * x.head
+    return {**mask(x, L), **rotary(x, x.head), **softmax_fp32(x, L), **norm_cast(x, (2 * L + 1) * d + L * qk)}
+
+
+def grouped_experts(x: At, layers: int, k: int, experts: int) -> dict:
+    return {"its experts sort the routed rows (an int64 index more per row) and keep int32 offsets per expert":
+            layers * (8 * x.tokens * k + 4 * experts)}
+
+
+def group_router(x: At, layers: int, k: int, experts: int, groups: int, chosen: int) -> dict:
+    """DeepSeek-V3's router as GLM-4.5 and others copy it: sigmoid scores, the best groups, the top-k in them."""
+    return {"its group-limited router keeps each group's top-2 indices and the chosen groups (int64), the expert mask "
+            "(bool), and renormalises the chosen weights in fp32 (their sum and the weights)":
+            layers * x.tokens * (16 * groups + 8 * chosen + experts + 4 + 4 * k),
+            **fp32_router(x, layers, experts),
+            "each routed row's weight is fp32": layers * (4 - x.act) * x.tokens * k}
+
+
+def fp32_router(x: At, layers: int, experts: int) -> dict:
+    cast = 4 if x.act == 2 else 0  # an fp32 copy is a new tensor under bf16 only
+    return {"its router runs in fp32: under bf16, fp32 copies of its weight and of the hidden states, and its scores "
+            "in fp32": layers * (cast * (experts + x.tokens) * x.cfg["hidden_size"] + (4 - x.act) * x.tokens * experts)}
+
+
+def _glm4_moe(x):
+    cfg = x.cfg
+    moe = x.layers - cfg["first_k_dense_replace"]
+    k, experts = cfg["num_experts_per_tok"], cfg["n_routed_experts"]
+    return {**llama_like(x), **group_router(x, moe, k, experts, cfg["n_group"], cfg["topk_group"]),
+            **grouped_experts(x, moe, k, experts)}
+
+
+def _ernie4_5_moe(x):
+    """Its rotary interleaved (each attention layer repeats cos and sin pairwise over the head, its own copy); a
+    softmax router that renormalises the chosen weights in fp32 (their sum clamped)."""
+    cfg, L = x.cfg, x.layers
+    moe = L - cfg["moe_layer_start_index"]
+    k, experts, n, head = cfg["moe_k"], cfg["moe_num_experts"], x.seq_len, x.head
+    return {**mask(x, L), **softmax_fp32(x, L), **norm_cast(x, (2 * L + 1) * cfg["hidden_size"]),
+            "its rotary is interleaved: each attention layer keeps its own cos and sin repeated pairwise over the head; "
+            "the reference keeps half a head of each once": 2 * n * head * L * 4 - n * head * x.act,
+            "its router renormalises the top-k weights in fp32 (a sum, its clamp, the weights)":
+                moe * x.tokens * (8 + 4 * k),
+            **fp32_router(x, moe, experts),
+            **grouped_experts(x, moe, k, experts)}
+
+
+FAMILIES = {
+    "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
+    "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
+    "mistral": (lambda: T.MistralConfig(**SMALL, sliding_window=8), _llama),
+    "mixtral": (lambda: T.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2), _mixtral),
+    "gpt2": (lambda: T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=500, n_positions=256), _gpt2),
+    "qwen3_next": (lambda: T.Qwen3NextConfig(**SMALL | {"num_hidden_layers": 4}, head_dim=16, linear_num_key_heads=2,
+                                            linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
+                                            moe_intermediate_size=32, shared_expert_intermediate_size=48,
+                                            num_experts=4, num_experts_per_tok=2), _qwen3_next),
+    "gpt_oss": (lambda: T.GptOssConfig(**SMALL, head_dim=16, num_local_experts=4, num_experts_per_tok=2,
+                                       sliding_window=8), _gpt_oss),
+    "olmo3": (lambda: T.Olmo3Config(**SMALL), _olmo3),
+    "exaone4": (lambda: T.Exaone4Config(**SMALL), _exaone4),
+    "seed_oss": (lambda: T.SeedOssConfig(**SMALL), _llama),
+    "ernie4_5_moe": (lambda: T.Ernie4_5_MoeConfig(**SMALL, moe_num_experts=4, moe_k=2, moe_intermediate_size=32),
+                     _ernie4_5_moe),
+    "minimax": (lambda: T.MiniMaxConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2, head_dim=16), _llama),
+    "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                                         first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
+}
+
+
+WHOLE_EXPERTS = set()  # families whose transformers code runs every expert over every token
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_a_family_saves_what_transformers_saves_every_difference_named(family, dtype):
+    from symcost.hf import import_config
+    from symcost.measure.hf import saved_bytes as hf_saved
+
+    build, named = FAMILIES[family]
+    cfg = build().to_dict()
+    x = At(cfg, 2, 32, {"fp32": 4, "bf16": 2}[dtype])
+    d = symcost.derive(symcost.loads(import_config(cfg, f"{family}.json")))
+    values = dim_values(d, {"batch": x.batch, "seq_len": x.seq_len})
+    ours = int(sum(saved_bytes(d, "eager", "none").values()).xreplace(values).xreplace({ACT: x.act}))
+    theirs = sum(hf_saved(cfg, x.batch, x.seq_len, dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+                          ).values())
+    if dtype == "fp32" and family not in WHOLE_EXPERTS:  # within 2 %: the first issue's bound, kept
+        assert abs(ours - theirs) <= 0.02 * theirs
+    assert theirs == ours + sum(named(x).values())
