@@ -74,13 +74,14 @@ def norm_cast(x: At, values: int) -> dict:
             "them in fp32": -values * x.tokens * 2}
 
 
-def router(x: At, layers: int, k: int, experts: int) -> dict:
-    """Mixtral's router, as Qwen-MoE's and others copy it."""
+def router(x: At, layers: int, k: int, experts: int, rows_fp32: bool = True) -> dict:
+    """Mixtral's router, as Qwen-MoE's and others copy it; `rows_fp32`: each routed row's weight stays fp32."""
+    weights = "its router's probabilities and each routed row's weight are fp32" if rows_fp32 else (
+        "its router's probabilities are fp32")
     return {"its router renormalises the top-k weights in fp32 (a sum and a copy kept), sorts the routed rows (a third "
             "int64 index per row) and keeps int32 offsets per expert":
             layers * (8 * x.tokens * k + 4 * x.tokens * (1 + k) + 4 * experts),
-            "its router's probabilities and each routed row's weight are fp32": layers * (4 - x.act) * x.tokens * (
-                experts + k)}
+            weights: layers * (4 - x.act) * x.tokens * (experts + (k if rows_fp32 else 0))}
 
 
 def llama_like(x: At) -> dict:
@@ -185,6 +186,25 @@ def _ernie4_5_moe(x):
             **grouped_experts(x, moe, k, experts)}
 
 
+def _minimax(x):
+    """Llama's attention on its full layers only; its lightning layers keep what the rule says, their output norm's
+    bf16 cast included (test_lightning_attention.py, against its own layer); Mixtral's router."""
+    cfg, L = x.cfg, x.layers
+    full, d = cfg["layer_types"].count("full_attention"), cfg["hidden_size"]
+    return {**mask(x, full), **rotary(x, x.head), **softmax_fp32(x, full), **norm_cast(x, (2 * L + 1) * d),
+            **router(x, L, cfg["num_experts_per_tok"], cfg["num_local_experts"])}
+
+
+def _hunyuan_v1_moe(x):
+    """Llama's layers with per-head Q/K norms that cast back to bf16; Mixtral's router, its routed rows' weights in
+    the activations' dtype."""
+    cfg, L = x.cfg, x.layers
+    qk = (cfg["num_attention_heads"] + cfg["num_key_value_heads"]) * x.head
+    return {**mask(x, L), **rotary(x, x.head), **softmax_fp32(x, L),
+            **norm_cast(x, (2 * L + 1) * cfg["hidden_size"] + L * qk),
+            **router(x, L, cfg["moe_topk"], cfg["num_experts"], rows_fp32=False)}
+
+
 FAMILIES = {
     "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
     "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
@@ -202,7 +222,11 @@ FAMILIES = {
     "seed_oss": (lambda: T.SeedOssConfig(**SMALL), _llama),
     "ernie4_5_moe": (lambda: T.Ernie4_5_MoeConfig(**SMALL, moe_num_experts=4, moe_k=2, moe_intermediate_size=32),
                      _ernie4_5_moe),
-    "minimax": (lambda: T.MiniMaxConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2, head_dim=16), _llama),
+    "minimax": (lambda: T.MiniMaxConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2, head_dim=16), _minimax),
+    "smollm3": (lambda: T.SmolLM3Config(**SMALL, pad_token_id=None), _llama),
+    "hunyuan_v1_moe": (lambda: T.HunYuanMoEV1Config(**SMALL, num_experts=4, moe_topk=2, head_dim=16,
+                                                   rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+                       _hunyuan_v1_moe),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
 }
