@@ -205,6 +205,25 @@ def _hunyuan_v1_moe(x):
             **router(x, L, cfg["moe_topk"], cfg["num_experts"], rows_fp32=False)}
 
 
+def _llama4_text(x):
+    """Every layer rotated (two layers: its no-rope layers come every fourth), Llama's norms; its rotary a complex
+    table; its queries and keys L2-normalised, which the spec does not write (no weights, no count under pytorch);
+    its softmax in its dtype; its experts dense."""
+    cfg, L, n, T, a = x.cfg, x.layers, x.seq_len, x.tokens, x.act
+    d, f, E, k = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_local_experts"], cfg["num_experts_per_tok"]
+    qk = (cfg["num_attention_heads"] + cfg["num_key_value_heads"]) * x.head
+    return {**mask(x, L), **norm_cast(x, (2 * L + 1) * d),
+            "its rotary is one complex64 table (half a head of pairs) where the reference keeps cos and sin in the "
+            "activations' dtype": n * x.head * (4 - a),
+            "its rotated layers L2-normalise queries and keys in fp32 (weightless, not written): their inputs and the "
+            "reciprocal norms": L * T * (qk + qk // x.head) * 4,
+            "its router's scores are fp32": L * T * E * (4 - a),
+            "its experts run every token, each input scaled by its router score (zero where not chosen): the scores, "
+            "the repeated and the scaled inputs, and every expert's gate, up and their product, for E rows a token "
+            "where the reference keeps k (their indices, inputs, four hidden tensors, weights and outputs)":
+                L * (T * E * a + 2 * T * E * d * a + 4 * T * E * f * a - T * k * (16 + 2 * d * a + 4 * f * a + a))}
+
+
 FAMILIES = {
     "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
     "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
@@ -227,12 +246,14 @@ FAMILIES = {
     "hunyuan_v1_moe": (lambda: T.HunYuanMoEV1Config(**SMALL, num_experts=4, moe_topk=2, head_dim=16,
                                                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
                        _hunyuan_v1_moe),
+    "llama4_text": (lambda: T.Llama4TextConfig(**SMALL, intermediate_size_mlp=96, num_local_experts=4,
+                                               num_experts_per_tok=1, head_dim=16), _llama4_text),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
 }
 
 
-WHOLE_EXPERTS = set()  # families whose transformers code runs every expert over every token
+WHOLE_EXPERTS = {"llama4_text"}  # families whose transformers code runs every expert over every token
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
