@@ -224,6 +224,20 @@ def _llama4_text(x):
                 L * (T * E * a + 2 * T * E * d * a + 4 * T * E * f * a - T * k * (16 + 2 * d * a + 4 * f * a + a))}
 
 
+def _recurrent_gemma(x):
+    """Griffin: RG-LRU blocks (test_rg_lru.py checks the layer against transformers' own), local attention every
+    third layer over a partial rotary; Gemma's norms; a soft-capped head."""
+    cfg, L, n, T = x.cfg, x.layers, x.seq_len, x.tokens
+    d, attention = cfg["hidden_size"], cfg["block_types"][:L].count("attention")
+    rotated = int(x.head * cfg["rope_parameters"]["partial_rotary_factor"])
+    return {**mask(x, attention), **rotary(x, rotated), **softmax_fp32(x, attention),
+            "its RMSNorms scale by 1 + weight, keeping that sum in fp32": (2 * L + 1) * d * 4,
+            "its recurrent layers' reset mask is one row of positions shared by the batch; the reference keeps one a "
+            "sequence": -2 * (L - attention) * (x.batch - 1) * n,
+            "its logits' soft cap keeps the tanh output (tokens x vocab), which the spec's head does not write":
+                T * cfg["vocab_size"] * x.act}
+
+
 FAMILIES = {
     "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
     "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
@@ -248,12 +262,17 @@ FAMILIES = {
                        _hunyuan_v1_moe),
     "llama4_text": (lambda: T.Llama4TextConfig(**SMALL, intermediate_size_mlp=96, num_local_experts=4,
                                                num_experts_per_tok=1, head_dim=16), _llama4_text),
+    "recurrent_gemma": (lambda: T.RecurrentGemmaConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+                                                       num_key_value_heads=1, intermediate_size=96, vocab_size=500,
+                                                       lru_width=64, attention_window_size=16, head_dim=16),
+                        _recurrent_gemma),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
 }
 
 
-WHOLE_EXPERTS = {"llama4_text"}  # families whose transformers code runs every expert over every token
+# the families whose transformers code keeps more than 2 % more, and why (each term named above)
+BEYOND_2_PERCENT = {"llama4_text": "every expert runs every token", "recurrent_gemma": "its logits' soft cap"}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -270,6 +289,6 @@ def test_a_family_saves_what_transformers_saves_every_difference_named(family, d
     ours = int(sum(saved_bytes(d, "eager", "none").values()).xreplace(values).xreplace({ACT: x.act}))
     theirs = sum(hf_saved(cfg, x.batch, x.seq_len, dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
                           ).values())
-    if dtype == "fp32" and family not in WHOLE_EXPERTS:  # within 2 %: the first issue's bound, kept
+    if dtype == "fp32" and family not in BEYOND_2_PERCENT:  # within 2 %: the first issue's bound, kept
         assert abs(ours - theirs) <= 0.02 * theirs
     assert theirs == ours + sum(named(x).values())
