@@ -49,13 +49,13 @@ def mask(x: At, layers: int) -> dict:
             "seq_len x seq_len mask per causal layer": -layers * x.seq_len**2}
 
 
-def rotary(x: At, width: int, kept: int | None = None) -> dict:
-    """cos and sin over `width` channels a token, once, in `kept` bytes (the activations' dtype unless given);
-    the reference keeps half of that width each, in the activations' dtype."""
-    kept = kept or x.act
-    where = "fp32" if kept == 4 and x.act == 2 else "its dtype"
+def rotary(x: At, width: int, kept: int | None = None, per_sequence: bool = False) -> dict:
+    """cos and sin over `width` channels a token, once (or once a sequence), in `kept` bytes (the activations'
+    dtype unless given); the reference keeps half of that width each, once, in the activations' dtype."""
+    kept, copies = kept or x.act, x.batch if per_sequence else 1
+    where = ("fp32" if kept == 4 and x.act == 2 else "its dtype") + (", one pair a sequence" if per_sequence else "")
     return {f"its rotary cos and sin span {width} channels ({where}); the reference's half of them each":
-            x.seq_len * width * (2 * kept - x.act)}
+            x.seq_len * width * (2 * copies * kept - x.act)}
 
 
 def softmax_fp32(x: At, layers: int, heads: int | None = None) -> dict:
@@ -104,20 +104,23 @@ def _gpt2(x):
     return mask(x, x.layers)
 
 
-def _qwen3_next(x):
-    """Masks and cos/sin on its attention layers only; its own norms and router. Its Gated DeltaNet layers keep
-    what the rule says (test_gated_deltanet.py, against its own layer)."""
+def _qwen3_5_text(x):
+    """Masks and cos/sin on its attention layers only (Qwen3.5's multimodal rotary: a pair for each sequence's
+    positions); its own norms. Its Gated DeltaNet layers keep what the rule says (test_gated_deltanet.py, against
+    its own layer)."""
     cfg, L = x.cfg, x.layers
-    full = cfg["layer_types"].count("full_attention")
-    k, experts, head = cfg["num_experts_per_tok"], cfg["num_experts"], cfg["head_dim"]
-    return {**mask(x, full), **rotary(x, int(head * cfg["rope_parameters"]["partial_rotary_factor"])),
+    full, head = cfg["layer_types"].count("full_attention"), cfg["head_dim"]
+    rotated = int(head * cfg["rope_parameters"]["partial_rotary_factor"])
+    return {**mask(x, full), **rotary(x, rotated, per_sequence=cfg["model_type"] != "qwen3_next"),
             "its RMSNorms scale by 1 + weight, keeping that sum in fp32 (the hidden norms' and the Q/K norms')":
                 4 * ((2 * L + 1) * cfg["hidden_size"] + 2 * full * head),
-            "its router renormalises the top-k weights in fp32 (a sum and a copy kept), sorts the routed rows (a "
-            "third int64 index per row) and keeps int32 offsets per expert":
-                L * (8 * x.tokens * k + 4 * x.tokens * (1 + k) + 4 * experts),
-            "its router's probabilities are fp32": L * (4 - x.act) * x.tokens * experts,
             **softmax_fp32(x, full)}
+
+
+def _qwen3_next(x):
+    """Qwen3.5's attention and norms, and a router."""
+    L, k, experts = x.layers, x.cfg["num_experts_per_tok"], x.cfg["num_experts"]
+    return {**_qwen3_5_text(x), **router(x, L, k, experts, rows_fp32=False)}
 
 
 def _gpt_oss(x):
@@ -238,6 +241,28 @@ def _recurrent_gemma(x):
                 T * cfg["vocab_size"] * x.act}
 
 
+def _lfm2(x):
+    """Its short convolutions keep what the rule says; Llama's attention and norms where its attention layers are,
+    their per-head Q/K norms cast back to bf16 too."""
+    cfg, L = x.cfg, x.layers
+    full = cfg["layer_types"].count("full_attention")
+    qk = (cfg["num_attention_heads"] + cfg["num_key_value_heads"]) * x.head
+    return {**mask(x, full), **rotary(x, x.head), **softmax_fp32(x, full),
+            **norm_cast(x, (2 * L + 1) * cfg["hidden_size"] + full * qk)}
+
+
+def _kimi_linear(x):
+    """Its KDA layers keep what the rule says (test_kda.py); its MLA layers take no positions; DeepSeek-V3's
+    router on its sparse layers."""
+    cfg = x.cfg
+    full, sparse = cfg["layer_types"].count("full_attention"), cfg["mlp_layer_types"].count("sparse")
+    k, experts = cfg["num_experts_per_token"], cfg["num_experts"]
+    norms = (2 * x.layers + 1) * cfg["hidden_size"] + full * cfg["kv_lora_rank"]  # its MLA's latent norm too
+    return {**mask(x, full), **softmax_fp32(x, full), **norm_cast(x, norms),
+            **group_router(x, sparse, k, experts, cfg["num_expert_group"], cfg["topk_group"]),
+            **grouped_experts(x, sparse, k, experts)}
+
+
 FAMILIES = {
     "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
     "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
@@ -267,25 +292,24 @@ FAMILIES = {
                                                        lru_width=64, attention_window_size=16, head_dim=16),
                         _recurrent_gemma),
     "lfm2": (lambda: T.Lfm2Config(**SMALL | {"num_hidden_layers": 3}, layer_types=["conv", "full_attention", "conv"],
-                                  block_multiple_of=8, conv_L_cache=3), _gpt2),
-    "nemotron_h": (lambda: T.NemotronHConfig(**SMALL | {"num_hidden_layers": 4}, hybrid_override_pattern="M*-E",
-                                             head_dim=16, mamba_num_heads=8, mamba_head_dim=16, n_groups=2,
-                                             ssm_state_size=8, chunk_size=16, conv_kernel=3, n_routed_experts=4,
-                                             num_experts_per_tok=2, moe_intermediate_size=32), _gpt2),
-    "falcon_h1": (lambda: T.FalconH1Config(**SMALL, head_dim=16, mamba_d_ssm=128, mamba_n_heads=8, mamba_n_groups=2,
-                                           mamba_d_state=8, mamba_chunk_size=16, mamba_d_conv=3), _gpt2),
+                                  block_multiple_of=8, conv_L_cache=3), _lfm2),
     "kimi_linear": (lambda: T.KimiLinearConfig(**SMALL | {"num_key_value_heads": 4}, kv_lora_rank=16,
                                                qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16,
                                                moe_intermediate_size=32, num_experts=4, num_experts_per_token=2,
                                                linear_num_heads=4, linear_head_dim=16, pad_token_id=0,
                                                bos_token_id=1, eos_token_id=2,
                                                layer_types=["linear_attention", "full_attention"],
-                                               mlp_layer_types=["dense", "sparse"]), _gpt2),
+                                               mlp_layer_types=["dense", "sparse"]), _kimi_linear),
     "rwkv": (lambda: T.RwkvConfig(hidden_size=64, num_hidden_layers=2, intermediate_size=96, vocab_size=500,
                                   context_length=256), lambda x: {}),  # nothing differs
     "qwen3_5_text": (lambda: T.Qwen3_5TextConfig(**SMALL | {"num_hidden_layers": 4}, head_dim=16,
                                                  linear_num_key_heads=2, linear_num_value_heads=4,
-                                                 linear_key_head_dim=8, linear_value_head_dim=8), _gpt2),
+                                                 linear_key_head_dim=8, linear_value_head_dim=8), _qwen3_5_text),
+    "qwen3_5_moe_text": (lambda: T.Qwen3_5MoeTextConfig(**SMALL | {"num_hidden_layers": 4}, head_dim=16,
+                                                        linear_num_key_heads=2, linear_num_value_heads=4,
+                                                        linear_key_head_dim=8, linear_value_head_dim=8,
+                                                        moe_intermediate_size=32, shared_expert_intermediate_size=48,
+                                                        num_experts=4, num_experts_per_tok=2), _qwen3_next),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
 }
