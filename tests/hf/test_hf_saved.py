@@ -35,7 +35,7 @@ class At:
 
     @property
     def layers(self) -> int:
-        return self.cfg.get("num_hidden_layers", self.cfg.get("n_layer"))
+        return next(self.cfg[k] for k in ("num_hidden_layers", "n_layer", "num_layers") if self.cfg.get(k))
 
     @property
     def head(self) -> int:
@@ -263,6 +263,31 @@ def _kimi_linear(x):
             **grouped_experts(x, sparse, k, experts)}
 
 
+def _deepseek_v32(x):
+    """MLA whose reference keeps the indexer's choice as a boolean mask a sequence; DeepSeek-V3's router."""
+    cfg, L = x.cfg, x.layers
+    moe, k, experts = L - cfg["first_k_dense_replace"], cfg["num_experts_per_tok"], cfg["n_routed_experts"]
+    norms = (2 * L + 1) * cfg["hidden_size"] + L * (cfg["q_lora_rank"] + cfg["kv_lora_rank"])
+    return {"its eager attention adds a float mask, which keeps nothing; the reference keeps the indexer's choice, "
+            "one boolean seq_len x seq_len mask a sequence per layer": -L * x.batch * x.seq_len**2,
+            **rotary(x, cfg["qk_rope_head_dim"]), **softmax_fp32(x, L), **norm_cast(x, norms),
+            **group_router(x, moe, k, experts, cfg["n_group"], cfg["topk_group"]),
+            **grouped_experts(x, moe, k, experts)}
+
+
+def _longcat_flash(x):
+    """Two MLA sublayers and two MLPs a layer, the MoE beside them on a shortcut; zero-computation experts."""
+    cfg, L = x.cfg, x.layers
+    norms = (4 * L + 1) * cfg["hidden_size"] + 2 * L * (cfg["q_lora_rank"] + cfg["kv_lora_rank"])
+    return {**mask(x, 2 * L), **rotary(x, cfg["qk_rope_head_dim"]), **softmax_fp32(x, 2 * L), **norm_cast(x, norms),
+            "its shortcut MoE reads the normed stream the first MLP reads; the reference's shortcut keeps its own "
+            "copy of it": -L * x.tokens * cfg["hidden_size"] * x.act,
+            **fp32_router(x, L, cfg["n_routed_experts"] + cfg["zero_expert_num"]),
+            "the zero-computation experts' summed weight and each routed row's weight stay fp32":
+                L * x.tokens * (1 + cfg["moe_topk"]) * (4 - x.act),
+            **grouped_experts(x, L, cfg["moe_topk"], cfg["n_routed_experts"])}
+
+
 FAMILIES = {
     "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
     "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
@@ -310,6 +335,23 @@ FAMILIES = {
                                                         linear_key_head_dim=8, linear_value_head_dim=8,
                                                         moe_intermediate_size=32, shared_expert_intermediate_size=48,
                                                         num_experts=4, num_experts_per_tok=2), _qwen3_next),
+    "deepseek_v32": (lambda: T.DeepseekV32Config(**SMALL | {"num_key_value_heads": 4}, first_k_dense_replace=1,
+                                                 q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
+                                                 qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16,
+                                                 index_topk=8, moe_intermediate_size=32, n_routed_experts=4,
+                                                 num_experts_per_tok=2, n_shared_experts=1, n_group=1, topk_group=1),
+                     _deepseek_v32),
+    "glm_moe_dsa": (lambda: T.GlmMoeDsaConfig(**SMALL | {"num_key_value_heads": 4}, first_k_dense_replace=1,
+                                              q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
+                                              qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16,
+                                              index_topk=8, moe_intermediate_size=32, n_routed_experts=4,
+                                              num_experts_per_tok=2, n_shared_experts=1, n_group=1, topk_group=1),
+                    _deepseek_v32),
+    "longcat_flash": (lambda: T.LongcatFlashConfig(hidden_size=64, num_layers=2, num_attention_heads=4, q_lora_rank=16,
+                                                   kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8,
+                                                   v_head_dim=16, head_dim=8, ffn_hidden_size=96,
+                                                   expert_ffn_hidden_size=32, n_routed_experts=4, zero_expert_num=2,
+                                                   moe_topk=2, vocab_size=500), _longcat_flash),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
 }
