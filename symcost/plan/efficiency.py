@@ -92,8 +92,8 @@ def fit(runs: Sequence[tuple[float, float, float, float]]) -> tuple[float, float
     rows = np.array([(c / t, m / t) for c, m, _, t in runs], dtype=float)
     rest = np.array([1 - comm / t for *_, comm, t in runs], dtype=float)
     inverse, *_ = np.linalg.lstsq(rows, rest, rcond=None)
-    if not all(x >= 1 for x in inverse):  # a share above 1 (or negative): the runs do not tell the two apart
+    if not all(x >= 1 - 1e-9 for x in inverse):  # a share above 1 (or negative): the runs do not tell them apart
         raise SpecError(f"the runs give shares {', '.join(f'{1 / x:.3g}' for x in inverse)}: not both in (0, 1]; "
                         "give runs both compute-bound (long prompts, big batches) and memory-bound (decode)",
                         param="runs")
-    return float(1 / inverse[0]), float(1 / inverse[1])
+    return min(1.0, float(1 / inverse[0])), min(1.0, float(1 / inverse[1]))  # a share of 1 fitted to rounding

@@ -3,10 +3,12 @@ the published runs they name (TensorRT-LLM 0.6.1's throughput tables, tests/publ
 every published run they were fitted on or held out from are within 15 %, and no bound is above a measurement."""
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import symcost
 from published import TRTLLM_0_6_1, config, run_name
-from symcost.plan.efficiency import fit, shipped
+from symcost.plan.efficiency import Efficiency, fit, shipped
 from symcost.precision import Precision
 
 TOLERANCE = 0.15  # the issue's: a prediction within 15 % of the published throughput
@@ -115,3 +117,19 @@ def test_the_serving_page_s_table_is_the_tool_s(throughputs):
         assert line == (f"| {run[0]} | {run[1]} {run[2]} | {run[3]} | {run[4]:,} | {run[5]:,} + {run[6]:,} | "
                         f"{run[7]:,} | {t['tokens_per_second_per_gpu_bound']:,.0f} | {predicted:,.0f} | "
                         f"{predicted / run[7] - 1:+.1%} | {run[8]} |")
+
+
+@settings(max_examples=40, deadline=None)
+@given(matmul=st.floats(0.05, 1), memory=st.floats(0.05, 1),
+       runs=st.lists(st.tuples(st.floats(1e-4, 10), st.floats(1e-4, 10), st.floats(0, 1)), min_size=2, max_size=8))
+def test_the_fit_recovers_the_shares_that_made_its_runs(matmul, memory, runs):
+    """Runs timed by the rule itself (any mix, communication included) give back their shares; a prediction is
+    never below the roofline bound of the same phase."""
+    import numpy as np
+
+    rows = np.array([(c, m) for c, m, _ in runs])
+    assume(np.linalg.matrix_rank(rows / rows.max()) == 2 and np.linalg.cond(rows) < 1e4)  # the runs tell them apart
+    entry = Efficiency(matmul=matmul, memory=memory, dtypes=["fp8"], fitted_on=["synthetic"], source="-", date="-")
+    timed = [(c, m, k, entry.seconds(c, m, k)) for c, m, k in runs]
+    assert all(abs(a / b - 1) < 1e-6 for a, b in zip(fit(timed), (matmul, memory)))
+    assert all(t >= max(c, m) for c, m, _, t in timed)
