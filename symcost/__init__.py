@@ -17,9 +17,10 @@ from .errors import SpecError
 
 __version__ = "0.2.0"
 
-_API = ("load", "loads", "finetune", "quantize", "derive", "evaluate", "memory", "sweep", "solve", "crossover", "compare", "approx", "budget",
-        "inference", "serve", "verify", "verify_hf", "verify_memory", "plan", "plan_search", "flops_per_token", "scaling_fit",
-        "scaling_optimal", "scaling_compare", "page", "import_hf")
+_API = ("load", "loads", "finetune", "quantize", "derive", "evaluate", "memory", "sweep", "solve", "crossover",
+        "compare", "approx", "budget", "inference", "serve", "fit_efficiency", "verify", "verify_hf", "verify_memory",
+        "plan", "plan_search", "flops_per_token", "scaling_fit", "scaling_optimal", "scaling_compare", "page",
+        "import_hf")
 __all__ = ["SpecError", "__version__", *_API]
 
 

@@ -275,6 +275,26 @@ def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str =
                   efficiency(hardware, efficiency_file))
 
 
+def fit_efficiency(runs, /):
+    """An efficiency entry (a Calibration: `.entry`, `.yaml()`, each run's `.rows`) fitted on a YAML file of timed
+    serving runs (serve/calibrate.py says its shape); `serve(..., efficiency_file=)` reads what `.yaml()` writes."""
+    from .precision import Precision
+    from .serve.calibrate import calibrate
+    from .serve.serve import peak_dtype
+
+    def served(path, run, given):  # one run as `serve` serves it: a static batch on the whole of each GPU
+        spec = load(path)
+        if run.quantization is not None:
+            spec = quantize(spec, **run.quantization)
+        precision = Precision(run.dtype, run.kv_dtype)
+        numbers = serve(spec, dict(run.set), hardware=given.hardware, hardware_file=given.hardware_file,
+                        precision=precision, tp=run.tp, dp=run.dp, ep=run.ep, concurrency=run.concurrency,
+                        prompt=run.prompt, output=run.output, memory_utilization=1.0).numbers
+        return numbers["throughput"], peak_dtype(spec.quantization, precision), spec.name
+
+    return calibrate(runs, served)
+
+
 def verify(source, values: Mapping[str, int] | None = None, /, **options):
     """Compare the formulas with PyTorch's own counts (needs symcost[torch])."""
     from .extras import require

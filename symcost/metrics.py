@@ -77,6 +77,8 @@ _TABLE = (
     Metric("memory_seconds", "seconds of its bytes at the HBM bandwidth", "seconds", "serve"),
     Metric("comm_bytes", "bytes a GPU sends (tp all-reduces, ep all-to-all)", "bytes", "serve"),
     Metric("comm_bytes_per_step", "bytes a GPU sends a decode step", "bytes", "serve"),
+    Metric("measured_tokens_per_second_per_gpu", "output tokens/s per GPU, measured", "tokens/s", "serve"),
+    Metric("prediction_error", "predicted / measured - 1", "ratio", "serve"),
     Metric("output_tokens", "tokens the batch generates", "tokens", "serve"),
     Metric("tokens_per_second_per_gpu_bound", "output tokens/s per GPU, prefill included, bound", "tokens/s", "serve"),
     Metric("tokens_per_second_per_gpu_predicted", "output tokens/s per GPU, prefill included, predicted", "tokens/s",
@@ -204,7 +206,11 @@ STRUCTURE = {
     "acceptance": "acceptance rates, per drafted token", "batch": "sequences in the step", "flops_in_bound":
     "whether a decode step's bound counts its FLOPs (not for MLA: its reference re-expands the cache)", "prefix":
     "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
-    "disaggregated": "prefill and decode on separate pools", "throughput": "a batch of requests prefilled "
+    "disaggregated": "prefill and decode on separate pools", "efficiency": "an efficiency entry (plan/efficiency.py)",
+    "matmul": "achieved share of the dense peak", "memory": "achieved share of the HBM bandwidth", "fitted_on": "the "
+    "runs an entry was fitted on", "held_out": "runs checked, not fitted (or whether a run was)", "held_out_error":
+    "the largest |predicted / measured - 1| of the held-out runs", "date": "when a figure was checked", "runs": "one "
+    "row per timed run", "throughput": "a batch of requests prefilled "
     "together and decoded to their ends", "offload": "routed experts in host memory",
     "offload_experts": "whether the routed experts are offloaded", "lengths": "the requests' (prompt, output, "
     "count) where a file mixes them", "hit_rate_assumed": "whether the hit rate is "

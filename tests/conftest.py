@@ -255,3 +255,22 @@ def pytest_collection_modifyitems(items):
             missing = [m for m in mark.args if importlib.util.find_spec(m) is None]
             if missing:
                 item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(missing)}, not installed here"))
+
+
+def unknown_keys(document, dims=frozenset(), where="") -> set[str]:
+    """The keys of `document` neither in the table nor structural, with where they are; the keys of a
+    DATA_KEYED mapping are names from the input (dims, parts, stages), and a sweep's point names its
+    `dims` (the spec's), so neither is vocabulary."""
+    from symcost.metrics import BY_NAME, DATA_KEYED, STRUCTURE
+
+    out = set()
+    if isinstance(document, list):
+        for item in document:
+            out |= unknown_keys(item, dims, f"{where}[]")
+    elif isinstance(document, dict):
+        data = where.rsplit("/", 1)[-1] in DATA_KEYED
+        for key, value in document.items():
+            if not data and key not in BY_NAME and key not in STRUCTURE and key not in dims:
+                out.add(f"{where}/{key}")
+            out |= unknown_keys(value, dims, f"{where}/{key}")
+    return out

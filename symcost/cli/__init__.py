@@ -24,6 +24,7 @@ COMMANDS = {
     "memory": ("memory", "memory", "Bytes for weights, KV cache, training state and activations."),
     "inference": ("memory", "inference", "Prefill and decode FLOPs, generation, arithmetic intensity."),
     "serve": ("serve", "serve", "Serving: weights and KV per GPU, capacity, concurrency, latency bounds."),
+    "fit-efficiency": ("serve", "fit_efficiency", "Serve's efficiency entry (predicted times), fitted on your runs."),
     "plan": ("plan", "plan", "A training run on a cluster: memory per GPU, communication, time, cost."),
     "flops-per-token": ("plan", "flops_per_token", "Exact training FLOPs per token as a Python function, for MFU."),
     "scaling": ("scaling", "scaling", "Scaling laws with exact compute: fit, compute-optimal size, compare."),

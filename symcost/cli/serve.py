@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..precision import BYTES
@@ -64,8 +66,8 @@ Examples:
 @set_option
 @format_option(("text", "json"))
 @edge
-def serve(spec, hardware, hardware_file, efficiency_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype, memory_utilization,
-          block_size, prompt, output, lengths, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate,
+def serve(spec, hardware, hardware_file, efficiency_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype,
+          memory_utilization, block_size, prompt, output, lengths, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate,
           draft, draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
     as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled),
@@ -87,8 +89,8 @@ def serve(spec, hardware, hardware_file, efficiency_file, gpus, tp, pp, dp, ep, 
                                "--output-tokens")
     rates = [real(a, "acceptance") for a in acceptance.split(",")]
     result = api.serve(spec, parse_sets(sets), hardware=hardware, hardware_file=hardware_file,
-                       efficiency_file=efficiency_file, precision=Precision(dtype, kv_dtype), draft=draft, draft_values=parse_sets(draft_sets),
-                       gamma=gamma,
+                       efficiency_file=efficiency_file, precision=Precision(dtype, kv_dtype), draft=draft,
+                       draft_values=parse_sets(draft_sets), gamma=gamma,
                        acceptance=rates[0] if len(rates) == 1 else rates, tp=tp, pp=pp, dp=dp, ep=ep, gpus=gpus,
                        memory_utilization=real(memory_utilization, "memory_utilization"), block_size=block_size,
                        prompt=prompt, **({"output": output} if output is not None else {}),
@@ -100,4 +102,28 @@ def serve(spec, hardware, hardware_file, efficiency_file, gpus, tp, pp, dp, ep, 
         from ..serve.plot import plot_curve
 
         write_output(plot, lambda path: plot_curve(result, path))
+    echo(render(result, fmt))
+
+
+@click.command(epilog="""\b
+Example:
+  symcost fit-efficiency my-runs.yaml -o efficiency.yaml
+  symcost serve architectures/llama.yaml --efficiency-file efficiency.yaml
+""")
+@click.argument("runs", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the entry to this YAML file.")
+@format_option(("text", "json"))
+@edge
+def fit_efficiency(runs, output, fmt) -> None:
+    """Fit an efficiency entry (serve's predicted times) to your timed runs.
+
+    RUNS.yaml names the hardware and lists runs: a spec, its serving settings (tp, dp, ep, dtype,
+    kv_dtype, quantization, concurrency, prompt, output) and the output tokens/s per GPU an engine
+    measured; `held_out: true` checks a run instead of fitting it (docs/serve.md says more)."""
+    from .. import api
+    from ._options import write_output
+
+    result = api.fit_efficiency(runs)
+    if output:
+        write_output(output, lambda path: Path(path).write_text(result.yaml()))
     echo(render(result, fmt))

@@ -501,16 +501,21 @@ def _curve(batch: int) -> list[int]:
     return sorted({*(2**i for i in range(batch.bit_length()) if 2**i < batch), batch})
 
 
+def peak_dtype(quantization, precision: Precision) -> str:
+    """The dtype whose dense peak a served model's matmuls run at: FP8 for the W8A8 formats, else the weights'."""
+    from ..plan.time import PEAK_DTYPE
+
+    if quantization is not None and quantization.format in FP8_FORMATS:
+        return "fp8"
+    return PEAK_DTYPE[precision.dtype("weights")]
+
+
 class Clock:
     """The time bounds of one replica (the module docstring): rooflines of exact counts."""
 
     def __init__(self, derivation, serving: Serving, hardware, efficiency=None) -> None:
-        from ..plan.time import PEAK_DTYPE
-
-        q = derivation.spec.quantization
         self.serving, self.hardware, self.efficiency = serving, hardware, efficiency
-        self.peak_dtype = "fp8" if q is not None and q.format in FP8_FORMATS else PEAK_DTYPE[
-            serving.precision.dtype("weights")]
+        self.peak_dtype = peak_dtype(derivation.spec.quantization, serving.precision)
         self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
         # a request's decode steps run at contexts P .. P + O - 2: the mean over every request's steps
         steps = sum(c * (o - 1) for _, o, c in serving.shapes)
@@ -603,7 +608,8 @@ class Clock:
         per_gpu = lambda t: None if t is None else float(tokens) / t / v.replica
         return {"batch": batch, "output_tokens": _exact(tokens), "compute_seconds": compute, "memory_seconds": memory,
                 "comm_seconds": prompts + float(steps) * each, "seconds_bound": bound, "seconds_predicted": guess,
-                "tokens_per_second_per_gpu_bound": per_gpu(bound), "tokens_per_second_per_gpu_predicted": per_gpu(guess)}
+                "tokens_per_second_per_gpu_bound": per_gpu(bound),
+                "tokens_per_second_per_gpu_predicted": per_gpu(guess)}
 
     def figures(self, target: Replica, batch: int) -> dict:
         tp = self.serving.tp
@@ -620,8 +626,8 @@ class Clock:
         turn = math.ceil(read * self.peak / slope) if slope > 0 and not self.latent else None
         return {"prefill": prefill,
                 "decode": {"batch": batch, "context": self.mean, "flops_per_step": flops, "bytes_per_step": moved,
-                           "comm_bytes_per_step": sent, "comm_seconds": comm, "seconds_bound": seconds, "seconds_predicted": tpot, "compute_bound_batch": turn,
-                           "flops_in_bound": not self.latent},
+                           "comm_bytes_per_step": sent, "comm_seconds": comm, "seconds_bound": seconds,
+                           "seconds_predicted": tpot, "compute_bound_batch": turn, "flops_in_bound": not self.latent},
                 "ttft_seconds": ttft, "tpot_seconds": seconds, "ttft_seconds_predicted": guess,
                 "tpot_seconds_predicted": tpot, "tokens_per_second_per_gpu": batch / seconds / self.serving.replica,
                 "throughput": self.throughput(target, batch)}

@@ -98,8 +98,8 @@ def test_a_long_command_says_what_it_does_on_a_terminal_only(monkeypatch, tty, f
     (["plan", "SPEC", "--top", "0"], "error: Invalid value for '--top': 0 is not in the range 1<=x<=1000000000. "
                                      "(symcost plan --help)"),
     (["evl", "SPEC"], "error: No such command 'evl'. Did you mean 'eval'? Commands: derive, eval, verify, sweep, solve, "
-                      "crossover, compare, approx, budget, memory, inference, serve, plan, flops-per-token, scaling, page, "
-                      "import-hf (symcost --help)"),
+                      "crossover, compare, approx, budget, memory, inference, serve, fit-efficiency, plan, "
+                      "flops-per-token, scaling, page, import-hf (symcost --help)"),
     (["derive"], "error: Missing argument 'SPEC'. (symcost derive --help)"),
     (["eval", "SPEC", "--format", "yaml"], "error: Invalid value for '--format': 'yaml' is not one of 'text', 'json', "
                                            "'markdown', 'latex'. (symcost eval --help)"),

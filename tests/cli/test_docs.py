@@ -140,8 +140,8 @@ def test_the_readme_serving_figures_are_the_tool_s():
     assert (f"{n['per_gpu']['weights_bytes'] / 2**30:.2f} GiB of weights a GPU, a KV pool of "
             f"{n['kv']['capacity_tokens']:,} tokens, {n['max_concurrency']} requests of 1,024 + 256 tokens") in text
     assert f"TTFT ≥ {n['ttft_seconds'] * 1e3:.1f} ms, TPOT ≥ {n['tpot_seconds'] * 1e3:.1f} ms" in text
-    assert f"(bounds; predicted: {n['ttft_seconds_predicted'] * 1e3:.1f} and {n['tpot_seconds_predicted'] * 1e3:.1f} ms)" \
-        in text
+    ttft, tpot = n["ttft_seconds_predicted"] * 1e3, n["tpot_seconds_predicted"] * 1e3
+    assert f"(bounds; predicted: {ttft:.1f} and {tpot:.1f} ms)" in text
     from published import TRTLLM_0_6_1
     from symcost.plan.efficiency import shipped
 

@@ -16,6 +16,7 @@ LLAMA, TINY = arch("llama"), {"n_layers": 2, "seq_len": 64}
 SETS = ["--set", "n_layers=2", "--set", "seq_len=64"]
 RUNS = str(ROOT / "examples" / "runs_synthetic.csv")
 
+TIMED = str(ROOT / "examples" / "efficiency" / "trtllm-h100-runs.yaml")
 CASES = {
     "derive": (lambda: symcost.derive(LLAMA), ["derive", LLAMA]),
     "evaluate": (lambda: symcost.evaluate(LLAMA, TINY), ["eval", LLAMA, *SETS, "--no-cache"]),
@@ -31,6 +32,7 @@ CASES = {
     "approx": (lambda: symcost.approx(LLAMA, TINY), ["approx", LLAMA, *SETS]),
     "budget": (lambda: symcost.budget(LLAMA, TINY, tokens="2e12"), ["budget", LLAMA, *SETS, "--tokens", "2e12"]),
     "inference": (lambda: symcost.inference(LLAMA, TINY, new_tokens=16), ["inference", LLAMA, *SETS, "--new", "16"]),
+    "fit_efficiency": (lambda: symcost.fit_efficiency(TIMED), ["fit-efficiency", TIMED]),
     "serve": (lambda: symcost.serve(symcost.quantize(LLAMA, format="fp8"), TINY, tp=2, prompt=64),
               ["serve", LLAMA, *SETS, "--tp", "2", "--prompt-tokens", "64", "--weights-format", "fp8"]),
     "plan": (lambda: symcost.plan(LLAMA, TINY, gpus=8, tp=2, zero=1, tokens=10**9),

@@ -136,8 +136,8 @@ def packer(q: Quantization):
 
 FORMATS = [dict(format="gptq"), dict(format="gptq", bits=8, group=32), dict(format="awq", group=64),
            dict(format="int4", group=32), dict(format="int4"),
-           dict(format="mxfp4"), dict(format="mxfp8"), dict(format="nvfp4"), dict(format="fp8"), dict(format="fp8-channel"),
-           dict(format="fp8-block"), dict(format="nf4"), dict(format="fp4", double_quant=False), dict(format="int8")]
+           dict(format="mxfp4"), dict(format="mxfp8"), dict(format="nvfp4"), dict(format="fp8"),
+           dict(format="fp8-channel"), dict(format="fp8-block"), dict(format="nf4"), dict(format="fp4", double_quant=False), dict(format="int8")]
 
 
 @pytest.mark.needs("torch")
@@ -156,9 +156,9 @@ def test_each_format_s_bytes_equal_its_packed_tensors(fields, rows, cols):
 @settings(max_examples=4, deadline=None, derandomize=True)
 @given(st.integers(1, 6), st.integers(1, 6))
 def test_mx_and_nvfp4_bytes_equal_torchao_s_own_tensors(rows, blocks):
-    """torchao's MXTensor (E2M1 pairs or E4M3 bytes, an E8M0 scale per 32 along the input) and NVFP4Tensor (E2M1 pairs, an FP8
-    scale per 16, the weight's and the activation's fp32 per-tensor scales), built on the CPU by the formats' own
-    library: the bytes of their tensors are the formats' rules."""
+    """torchao's MXTensor (E2M1 pairs or E4M3 bytes, an E8M0 scale per 32 along the input) and NVFP4Tensor (E2M1
+    pairs, an FP8 scale per 16, the weight's and the activation's fp32 per-tensor scales), built on the CPU by the
+    formats' own library: the bytes of their tensors are the formats' rules."""
     pytest.importorskip("torchao")
     from torchao.prototype.mx_formats.mx_tensor import MXTensor
     from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor

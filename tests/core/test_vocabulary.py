@@ -8,24 +8,8 @@ import re
 import pytest
 
 import symcost
-from conftest import JSON_COMMANDS, ROOT, TORCH_JSON_COMMANDS, arch
-from symcost.metrics import ALL_METRICS, BY_NAME, DATA_KEYED, STRUCTURE
-
-def unknown_keys(document, dims=frozenset(), where="") -> set[str]:
-    """The keys of `document` neither in the table nor structural, with where they are; the keys of a
-    DATA_KEYED mapping are names from the input (dims, parts, stages), and a sweep's point names its
-    `dims` (the spec's), so neither is vocabulary."""
-    out = set()
-    if isinstance(document, list):
-        for item in document:
-            out |= unknown_keys(item, dims, f"{where}[]")
-    elif isinstance(document, dict):
-        data = where.rsplit("/", 1)[-1] in DATA_KEYED
-        for key, value in document.items():
-            if not data and key not in BY_NAME and key not in STRUCTURE and key not in dims:
-                out.add(f"{where}/{key}")
-            out |= unknown_keys(value, dims, f"{where}/{key}")
-    return out
+from conftest import JSON_COMMANDS, ROOT, TORCH_JSON_COMMANDS, arch, unknown_keys
+from symcost.metrics import ALL_METRICS, BY_NAME, STRUCTURE
 
 
 def test_the_checker_finds_a_key_outside_the_vocabulary():

@@ -42,8 +42,8 @@ def test_each_shipped_entry_is_the_fit_of_the_runs_it_names(throughputs):
         assert entry.fitted_on == [run_name(*r) for r in fitted]
         assert entry.held_out == [run_name(*r) for r in held]
         assert entry.dtypes == sorted({r[2] for r in fitted})
-        data = [(t["compute_seconds"], t["memory_seconds"], t["comm_seconds"], float(t["output_tokens"]) / (r[7] * r[3]))
-                for r in fitted for t in (throughputs[r],)]
+        data = [(t["compute_seconds"], t["memory_seconds"], t["comm_seconds"],
+                 float(t["output_tokens"]) / (r[7] * r[3])) for r in fitted for t in (throughputs[r],)]
         assert tuple(round(x, 3) for x in fit(data)) == (entry.matmul, entry.memory)
         errors = [throughputs[r]["tokens_per_second_per_gpu_predicted"] / r[7] - 1 for r in held]
         assert entry.held_out_error == round(max(map(abs, errors)), 3)
