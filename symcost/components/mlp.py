@@ -18,6 +18,8 @@ so forward FLOPs = 2 x weights x tokens under pytorch (biases aside).
 with act = quick_gelu (gpt-oss's gate·sigmoid(1.702·gate)). No FLOPs under pytorch; under
 `full` two clamps and an add per hidden value; for backward each clamp keeps its input and the
 product its shifted factor: two hidden-wide tensors more per token than the unclamped gate.
+`shifted: false` drops the + 1, as DeepSeek-V4's `swiglu_limit` clamps: act(min(gate, L)) * clamp(up, -L, L),
+the add gone from `full`, the same two tensors more (the product keeps the clamped up).
 
 `hidden_dropout: p` drops the output before it is added back (components/dropout.py).
 """
@@ -50,6 +52,7 @@ class MLP(Component):
     gated: StrictBool = False
     bias: StrictBool = False
     limit: Ratio | None = None  # gpt-oss's clamp of the gate and up branches (gated only)
+    shifted: StrictBool = True  # the clamped up plus one (gpt-oss's); false: DeepSeek-V4's plain clamp
     residual: StrictBool = True  # output is added to the input stream
     hidden_dropout: Rate | None = None  # on the output, before the residual add
 
@@ -61,7 +64,8 @@ class MLP(Component):
         kind = "gelu" if self.activation.startswith("gelu") else self.activation
         parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
         if self.limit is not None:  # the two clamps and up's shift by one
-            parts["activation"] += ctx.elementwise(2 * acts, "clamp") + ctx.elementwise(acts, "bias")
+            parts["activation"] += ctx.elementwise(2 * acts, "clamp") + (
+                ctx.elementwise(acts, "bias") if self.shifted else Cost())
         parts["down_proj"] = ctx.linear(self.hidden, self.dim, self.bias, input_grad=ctx.grad_after(*self.linears[:-1]),
                                         name="down_proj")
         return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
@@ -83,14 +87,13 @@ class MLP(Component):
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
-        if self.limit is not None:
-            yield Check("limit", sympy.sympify(self.gated), "a clamp limit needs gated: true (it clamps gate and up)")
+        yield from clamp_checks(self)
 
     def build(self, b):
         from torch import nn
 
         d, h = b.int(self.dim), b.int(self.hidden)
-        act = gate(self.activation, None if self.limit is None else b.rate(self.limit))
+        act = gate(self.activation, None if self.limit is None else b.rate(self.limit), self.shifted)
         p = b.rate(self.hidden_dropout)
         mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
         if self.gated:
@@ -156,11 +159,22 @@ def function(name: str):
     }[name]
 
 
-def gate(name: str, limit: float | None):
-    """The MLP's activation: act(x) ungated, act(gate) * up gated, gpt-oss's clamped form with a limit."""
+def clamp_checks(c):
+    """An MLP's, or a MoE's experts', clamp fields: a limit clamps a gate; shifted speaks of a limit's up."""
+    if c.limit is not None:
+        yield Check("limit", sympy.sympify(c.gated), "a clamp limit needs gated: true (it clamps gate and up)")
+    if not c.shifted:
+        yield Check("shifted", sympy.sympify(c.limit is not None), "shifted: false drops a clamp's + 1: give limit")
+
+
+def gate(name: str, limit: float | None, shifted: bool = True):
+    """The MLP's activation: act(x) ungated, act(gate) * up gated, gpt-oss's clamped form with a limit (DeepSeek-V4's
+    without its + 1 when not shifted)."""
     act = function(name)
     if limit is None:
         return lambda t, up=None: act(t) if up is None else act(t) * up
+    if not shifted:
+        return lambda t, up: act(t.clamp(max=limit)) * up.clamp(-limit, limit)
     return lambda t, up: act(t.clamp(max=limit)) * (up.clamp(-limit, limit) + 1)
 
 

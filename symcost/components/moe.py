@@ -14,7 +14,8 @@ routed FLOPs become experts x C rows instead of tokens x top_k.
 
 `router_softmax: top_k` (gpt-oss): the softmax runs over each token's top-k logits, not over
 every expert's before the choice; it keeps k probabilities a token for backward, not E.
-`bias` and `limit` (gpt-oss's clamped SwiGLU) are the experts' own (components/mlp.py).
+`bias`, `limit` and `shifted` (gpt-oss's clamped SwiGLU, DeepSeek-V4's without its + 1) are the experts' own
+(components/mlp.py).
 
 `zero_experts` (LongCat-Flash's zero-computation experts): Z identity experts beside the E routed
 ones. The router scores E + Z; a token's pick of one adds the token itself, weighted, instead of an
@@ -41,7 +42,7 @@ from ..cost import ZERO, Cost, total
 from .parallel import TP, Rule
 from .base import Component, Count, Ctx, FieldError, Ratio, Size
 from ..symbols import ACT
-from .mlp import MLP, Activation, mlp_saved, tuned_saved
+from .mlp import MLP, Activation, clamp_checks, mlp_saved, tuned_saved
 
 
 class MoE(Component):
@@ -67,6 +68,7 @@ class MoE(Component):
     latent: Size | None = None  # the routed experts' width, projected to and from dim (Nemotron 3)
     router_softmax: Literal["experts", "top_k"] = "experts"  # over every expert's logit, or the chosen k
     limit: Ratio | None = None  # the experts' clamped gate (gpt-oss)
+    shifted: StrictBool = True  # the clamped up plus one (gpt-oss's); false: DeepSeek-V4's plain clamp
     capacity_factor: Ratio | None = None
     residual: StrictBool = True
 
@@ -76,7 +78,7 @@ class MoE(Component):
         return MLP.model_construct(
             dim=self.width if routed else self.dim, hidden=hidden, activation=self.activation, gated=self.gated,
             bias=self.bias, residual=False,
-            limit=self.limit)
+            limit=self.limit, shifted=self.shifted)
 
     @property
     def width(self):
@@ -213,8 +215,7 @@ class MoE(Component):
                     (self.top_k, self.experts + self.zero_experts))
         if self.shared_gate:
             yield Check("shared_gate", self.shared_experts > 0, "shared_gate needs shared_experts > 0")
-        if self.limit is not None:
-            yield Check("limit", sympy.sympify(self.gated), "a clamp limit needs gated: true (it clamps gate and up)")
+        yield from clamp_checks(self)
 
     def build(self, b):
         import torch

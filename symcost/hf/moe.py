@@ -4,6 +4,8 @@ dense layers first, shared experts), DBRX (nested attention and expert settings)
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .heads import _decoder_head
 from .reader import Config, _act, _alias
 from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow, _runs
@@ -189,12 +191,14 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
     for key in ("scoring_func", "norm_topk_prob", "routed_scaling_factor", "rope_theta", "compress_rope_theta",
-                "hc_eps", "swiglu_limit", "num_nextn_predict_layers", "rms_norm_eps", "router_aux_loss_coef",
+                "hc_eps", "num_nextn_predict_layers", "rms_norm_eps", "router_aux_loss_coef",
                 "router_jitter_noise", "expert_dtype", "topk_method", "use_attn_sink"):
         c.get(key)  # routing and numerics; the MTP layers transformers does not build
     c.expect("attention_bias", (False, None))
     c.expect("mlp_bias", (False, None))
     act = _act(c)
+    # its experts (routed and shared) clamp gate and up at swiglu_limit (transformers' default 10), no + 1
+    limit = str(Fraction(str(c.positive("swiglu_limit", 10.0))))
     w.note("the first layers route by a fixed token-to-expert table (hash-MoE): which experts run is data, the "
            "counts those of top-k routing; the MTP layers the checkpoint ships (num_nextn_predict_layers) are not "
            "built by transformers and not written")
@@ -210,7 +214,8 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
             attention |= {"compress": "csa_rate", "index_heads": "n_index_heads", "index_dim": "d_index",
                           "index_topk": "index_topk"}
         moe = {"dim": "d_model", "hidden": "d_expert", "experts": "n_experts", "top_k": "top_k", "activation": act,
-               "gated": True, "shared_experts": 1, "shared_hidden": "n_shared * d_expert", "residual": False}
+               "gated": True, "shared_experts": 1, "shared_hidden": "n_shared * d_expert", "limit": limit,
+               "shifted": False, "residual": False}
         return [f"residual:\n{pad}- rmsnorm: {{dim: d_model}}\n{pad}- {body}\n{pad}streams: n_hc\n"
                 f"{pad}sinkhorn_iters: sinkhorn"
                 for body in (f"compressed_attention: {_flow(attention)}", f"moe: {_flow(moe)}")]

@@ -256,11 +256,12 @@ def gpt_oss_like(d, h, kv, hd, f, e, k, n, b, window, softmax, limit, sinks="tru
 @given(d=st.integers(1, 8), h=st.integers(1, 3), kv=st.integers(1, 3), hd=st.sampled_from([2, 4]),
        f=st.integers(1, 8), e=st.integers(1, 5), k=st.integers(1, 5), n=st.integers(1, 7), b=st.integers(1, 2),
        window=st.sampled_from([None, 1, 3]), softmax=st.sampled_from(["experts", "top_k"]),
-       limit=st.sampled_from([None, 7, "1/2"]), dtype=st.sampled_from(["fp32", "bf16"]))
+       limit=st.sampled_from([None, 7, "1/2", "7, shifted: false"]), dtype=st.sampled_from(["fp32", "bf16"]))
 def test_gpt_oss_layer_kinds_verify_on_real_tensors(d, h, kv, hd, f, e, k, n, b, window, softmax, limit, dtype):
     """Attention sinks (with and without a window), the router's softmax over the top k, biased experts
-    and the clamped SwiGLU (limit, in an MoE's experts and an MLP): parameters, forward and backward
-    FLOPs and the bytes saved for backward equal PyTorch's on the reference build."""
+    and the clamped SwiGLU (limit, in an MoE's experts and an MLP; DeepSeek-V4's without the + 1 when not
+    shifted): parameters, forward and backward FLOPs and the bytes saved for backward equal PyTorch's on the
+    reference build."""
     kv = kv if h % kv == 0 else 1
     spec = gpt_oss_like(d, h, kv, hd, f, e, k, n, b, window, softmax, limit)
     report = symcost.verify(spec, backward=True, device="cpu")
@@ -282,6 +283,11 @@ def test_gpt_oss_layer_kinds_by_hand():
     # 14 x 2 routed rows, and the router's softmax over the 2 chosen logits, not 5 experts (5 FLOPs each)
     assert ours["mlp"] - plain["mlp"] == 3 * 4 * tokens
     assert ours["moe"] - plain["moe"] == 3 * 4 * tokens * 2 - 5 * tokens * (5 - 2)
+    # DeepSeek-V4's clamp has no + 1: two FLOPs a hidden value, not three; the same bytes kept
+    v4 = gpt_oss_like(6, 3, 1, 2, 4, 5, 2, 7, 2, None, "top_k", "7, shifted: false")
+    assert full(v4)["mlp"] - plain["mlp"] == 2 * 4 * tokens
+    kept = lambda s: symcost.memory(s).to_dict()["bytes"]["activation_bytes"]
+    assert kept(v4) == kept(spec)
     # the sink: one more softmax entry a query and head (5 FLOPs each); none under pytorch
     no_sinks = gpt_oss_like(6, 3, 1, 2, 4, 5, 2, 7, 2, None, "top_k", 7, sinks="false")
     assert ours["attention"] - full(no_sinks)["attention"] == 5 * 2 * 3 * 7
@@ -352,6 +358,8 @@ def test_attention_sinks_under_sdpa_are_refused_in_one_line(cli, write):
     "layers, path, fragment",
     [
         ("  - mlp: {dim: 4, hidden: 4, limit: 7}\n", "layers.0.mlp.limit", "needs gated: true"),
+        ("  - mlp: {dim: 4, hidden: 4, gated: true, shifted: false}\n", "layers.0.mlp.shifted", "give limit"),
+        ("  - moe: {dim: 4, hidden: 4, experts: 2, top_k: 1, shifted: false}\n", "layers.0.moe.shifted", "give limit"),
         ("  - attention: {dim: 4, heads: 1, chunk: 2}\n", "layers.0.attention.chunk", "needs causal: true"),
         ("  - attention: {dim: 4, heads: 1, causal: true, chunk: 2, window: 2}\n", "layers.0.attention.chunk",
          "a window or chunks, not both"),
