@@ -67,8 +67,8 @@ Examples:
 @format_option(("text", "json"))
 @edge
 def serve(spec, hardware, hardware_file, efficiency_file, gpus, tp, pp, dp, ep, dtype, weights_format, kv_dtype,
-          memory_utilization, block_size, prompt, output, lengths, prefix, concurrency, max_num_batched_tokens, offload_experts, hit_rate,
-          draft, draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
+          memory_utilization, block_size, prompt, output, lengths, prefix, concurrency, max_num_batched_tokens,
+          offload_experts, hit_rate, draft, draft_sets, gamma, acceptance, plot, sets, fmt) -> None:
     """Serve a model: weights and KV cache per GPU, KV capacity and the concurrency that fits (exact,
     as vLLM allocates), prefill and decode-step roofline bounds, TTFT and TPOT (estimates, labelled),
     and predicted times where an efficiency file has an entry for the hardware (h100-sxm and a100-80gb ship).

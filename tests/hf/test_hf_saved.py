@@ -307,6 +307,11 @@ def _deepseek_v4(x):
             **grouped_experts(x, L, k, experts)}
 
 
+# DeepSeek's sparse attention over MLA, a dense layer then a MoE one
+DSA = SMALL | dict(num_key_value_heads=4, first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
+                   qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16, index_topk=8,
+                   moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1, n_group=1,
+                   topk_group=1)
 FAMILIES = {
     "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
     "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
@@ -354,18 +359,8 @@ FAMILIES = {
                                                         linear_key_head_dim=8, linear_value_head_dim=8,
                                                         moe_intermediate_size=32, shared_expert_intermediate_size=48,
                                                         num_experts=4, num_experts_per_tok=2), _qwen3_next),
-    "deepseek_v32": (lambda: T.DeepseekV32Config(**SMALL | {"num_key_value_heads": 4}, first_k_dense_replace=1,
-                                                 q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
-                                                 qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16,
-                                                 index_topk=8, moe_intermediate_size=32, n_routed_experts=4,
-                                                 num_experts_per_tok=2, n_shared_experts=1, n_group=1, topk_group=1),
-                     _deepseek_v32),
-    "glm_moe_dsa": (lambda: T.GlmMoeDsaConfig(**SMALL | {"num_key_value_heads": 4}, first_k_dense_replace=1,
-                                              q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
-                                              qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16,
-                                              index_topk=8, moe_intermediate_size=32, n_routed_experts=4,
-                                              num_experts_per_tok=2, n_shared_experts=1, n_group=1, topk_group=1),
-                    _deepseek_v32),
+    "deepseek_v32": (lambda: T.DeepseekV32Config(**DSA), _deepseek_v32),
+    "glm_moe_dsa": (lambda: T.GlmMoeDsaConfig(**DSA), _deepseek_v32),  # GLM-5: DeepSeek-V3.2's layers
     "longcat_flash": (lambda: T.LongcatFlashConfig(hidden_size=64, num_layers=2, num_attention_heads=4, q_lora_rank=16,
                                                    kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8,
                                                    v_head_dim=16, head_dim=8, ffn_hidden_size=96,
