@@ -514,7 +514,12 @@ class Clock:
     """The time bounds of one replica (the module docstring): rooflines of exact counts."""
 
     def __init__(self, derivation, serving: Serving, hardware, efficiency=None) -> None:
+        from ..plan.time import link_bandwidth
+
         self.serving, self.hardware, self.efficiency = serving, hardware, efficiency
+        # bytes a second a GPU sends in the replica's tp and ep groups, at the link each group spans
+        v = serving
+        self.links = {dim: float(link_bandwidth(dim, hardware, v.tp, 1, v.dp, v.ranks)) for dim in ("tp", "ep")}
         self.peak_dtype = peak_dtype(derivation.spec.quantization, serving.precision)
         self.peak, self.bw = hardware.peak_flops(self.peak_dtype), hardware.memory_GBps * 1e9
         # a request's decode steps run at contexts P .. P + O - 2: the mean over every request's steps
@@ -547,14 +552,14 @@ class Clock:
         combine (an all-to-all over the replica, each tp rank sending its share of the tokens), each at the
         link its group spans (plan/time.py); a collective's latency not counted."""
         from ..plan.collectives import all_to_all, ring_all_reduce
-        from ..plan.time import link_bandwidth
 
         v = self.serving
+        if not (r.reduced or r.routed):
+            return 0, 0.0
         act = float(v.precision.bytes("activations"))
         reduce = ring_all_reduce(r.reduced * tokens * act, v.tp)
         spread = all_to_all(2 * r.routed * tokens * act / v.tp, v.ranks)
-        link = lambda dim: float(link_bandwidth(dim, self.hardware, v.tp, 1, v.dp, v.ranks))
-        return reduce + spread, (reduce / link("tp") if reduce else 0.0) + (spread / link("ep") if spread else 0.0)
+        return reduce + spread, reduce / self.links["tp"] + spread / self.links["ep"]
 
     def read(self, r: Replica, b: int) -> int:
         """Weights a step of b sequences reads: each busy data-parallel rank its own of those a token uses, the
@@ -614,9 +619,10 @@ class Clock:
     def figures(self, target: Replica, batch: int) -> dict:
         tp = self.serving.tp
         prefill = self.prefill(target, self.serving.prompt)  # the longest prompt's
-        ttft = float(self.serving.mean(lambda p, o: Fraction(self.prefill(target, p)["seconds_bound"])))
+        each = {p: self.prefill(target, p) for p in {p for p, _, _ in self.serving.shapes}}  # a mix: each length once
+        ttft = float(self.serving.mean(lambda p, o: Fraction(each[p]["seconds_bound"])))
         guess = None if self.efficiency is None else float(
-            self.serving.mean(lambda p, o: Fraction(self.prefill(target, p)["seconds_predicted"])))
+            self.serving.mean(lambda p, o: Fraction(each[p]["seconds_predicted"])))
         flops, moved, seconds = self.step(target, self.mean, batch)
         tpot = self.tpot_predicted(target, batch)
         sent, comm = self.comm(target, -(-batch // self.serving.dp))
