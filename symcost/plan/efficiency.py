@@ -50,12 +50,12 @@ class Efficiency(BaseModel):
         return compute / self.matmul + memory / self.memory + comm
 
     def label(self, key: str) -> str:
-        held = (f"; off by at most {self.held_out_error:.1%} on {len(self.held_out)} published runs it was not "
-                "fitted on" if self.held_out else "; checked on no run it was not fitted on")
+        held = (f"; off by at most {self.held_out_error:.1%} on {len(self.held_out)} runs it was not fitted on"
+                if self.held_out else "; checked on no run it was not fitted on")
         return (f"predicted times: efficiency entry {key!r} (an estimate): matmuls at {self.matmul:g} of the dense "
                 f"peak, memory traffic at {self.memory:g} of the HBM bandwidth, communication at the link's, one "
                 "after the other (no overlap); "
-                f"fitted on {len(self.fitted_on)} published runs ({', '.join(self.dtypes)} matmuls: "
+                f"fitted on {len(self.fitted_on)} runs ({', '.join(self.dtypes)} matmuls: "
                 f"{self.fitted_on[0]}{', …' if len(self.fitted_on) > 1 else ''}){held}")
 
 
