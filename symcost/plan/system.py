@@ -72,13 +72,19 @@ def entries(path: str | Path, model: type[BaseModel], check=None) -> dict:
                 check(entry)
             out[str(key)] = model.model_validate(entry)
         except ValidationError as e:
-            err = e.errors()[0]
-            given = err.get("input")
-            got = f", got {given!r}" if isinstance(given, (bool, int, float, str)) else ""
-            raise doc.error((key, *err["loc"]), err["msg"] + got) from None
+            raise located(doc, (key,), e) from None
         except SpecError as e:
             raise doc.error((key, e.param), e.message) from None
     return out
+
+
+def located(doc, where: tuple, e: ValidationError) -> SpecError:
+    """pydantic's first error in a data file (hardware, efficiency, runs) at its field's file:line, with the value
+    as given."""
+    err = e.errors()[0]
+    given = err.get("input")
+    got = f", got {given!r}" if isinstance(given, (bool, int, float, str)) else ""
+    return doc.error((*where, *err["loc"]), err["msg"] + got)
 
 
 def _dtypes(entry: dict) -> None:

@@ -98,15 +98,13 @@ class Calibration(Result):
 
 def _runs(path: str | Path):
     from .. import source
+    from ..plan.system import located
 
     doc = source.read(path)
     try:
         return doc, Runs.model_validate(doc.data)
     except ValidationError as e:
-        err = e.errors()[0]
-        given = err.get("input")
-        got = f", got {given!r}" if isinstance(given, (bool, int, float, str)) else ""
-        raise doc.error(err["loc"], err["msg"] + got) from None
+        raise located(doc, (), e) from None
 
 
 def calibrate(path: str | Path, served) -> Calibration:
