@@ -582,7 +582,11 @@ class Clock:
 
     def tpot_predicted(self, r: Replica, b: int) -> float | None:
         flops, moved, _ = self.step(r, self.mean, b)
-        return self.predicted(0 if self.latent else flops, moved, self.comm(r, -(-b // self.serving.dp))[1])
+        return self.predicted(0 if self.latent else flops, moved, self.comm(r, self.busiest(b))[1])
+
+    def busiest(self, b: int) -> int:
+        """Sequences on the most loaded data-parallel rank of b."""
+        return -(-b // self.serving.dp)
 
     def prefill(self, target: Replica, prompt: int) -> dict:
         flops, moved = target.prefill_flops(prompt), target.weights_total + target.kv(prompt - 1) * self.serving.tp
@@ -602,7 +606,7 @@ class Clock:
         steps = v.mean(lambda p, o: o) - 1
         f, m, step = self.step(target, self.mean, batch)
         f = 0 if self.latent else f
-        rank = -(-batch // v.dp)  # the most loaded data-parallel rank's sequences
+        rank = self.busiest(batch)
         prompts, each = self.comm(target, rank * v.mean(lambda p, o: p))[1], self.comm(target, rank)[1]
         compute, memory = self.seconds(float(flops + steps * f), float(moved + steps * m))
         bound = max(self.bound(float(flops), float(moved)), self.floor) + float(steps) * step
@@ -618,14 +622,14 @@ class Clock:
 
     def figures(self, target: Replica, batch: int) -> dict:
         tp = self.serving.tp
-        prefill = self.prefill(target, self.serving.prompt)  # the longest prompt's
         each = {p: self.prefill(target, p) for p in {p for p, _, _ in self.serving.shapes}}  # a mix: each length once
+        prefill = each[self.serving.prompt]  # the longest prompt's
         ttft = float(self.serving.mean(lambda p, o: Fraction(each[p]["seconds_bound"])))
         guess = None if self.efficiency is None else float(
             self.serving.mean(lambda p, o: Fraction(each[p]["seconds_predicted"])))
         flops, moved, seconds = self.step(target, self.mean, batch)
-        tpot = self.tpot_predicted(target, batch)
-        sent, comm = self.comm(target, -(-batch // self.serving.dp))
+        sent, comm = self.comm(target, self.busiest(batch))
+        tpot = self.predicted(0 if self.latent else flops, moved, comm)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
         read = self.read(target, self.serving.dp)  # every rank busy: the batch it turns at exceeds dp
