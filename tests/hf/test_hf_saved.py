@@ -94,10 +94,6 @@ def llama_like(x: At) -> dict:
     return {**mask(x, L), **rotary(x, rotated), **softmax_fp32(x, L), **norm_cast(x, (2 * L + 1) * d)}
 
 
-def _llama(x):
-    return llama_like(x)
-
-
 def _mixtral(x):
     return {**llama_like(x), **router(x, x.layers, x.cfg["num_experts_per_tok"], x.cfg["num_local_experts"])}
 
@@ -313,9 +309,9 @@ DSA = SMALL | dict(num_key_value_heads=4, first_k_dense_replace=1, q_lora_rank=1
                    moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1, n_group=1,
                    topk_group=1)
 FAMILIES = {
-    "llama": (lambda: T.LlamaConfig(**SMALL), _llama),
-    "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), _llama),
-    "mistral": (lambda: T.MistralConfig(**SMALL, sliding_window=8), _llama),
+    "llama": (lambda: T.LlamaConfig(**SMALL), llama_like),
+    "qwen2": (lambda: T.Qwen2Config(**SMALL, tie_word_embeddings=False), llama_like),
+    "mistral": (lambda: T.MistralConfig(**SMALL, sliding_window=8), llama_like),
     "mixtral": (lambda: T.MixtralConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2), _mixtral),
     "gpt2": (lambda: T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=500, n_positions=256), _gpt2),
     "qwen3_next": (lambda: T.Qwen3NextConfig(**SMALL | {"num_hidden_layers": 4}, head_dim=16, linear_num_key_heads=2,
@@ -326,11 +322,11 @@ FAMILIES = {
                                        sliding_window=8), _gpt_oss),
     "olmo3": (lambda: T.Olmo3Config(**SMALL), _olmo3),
     "exaone4": (lambda: T.Exaone4Config(**SMALL), _exaone4),
-    "seed_oss": (lambda: T.SeedOssConfig(**SMALL), _llama),
+    "seed_oss": (lambda: T.SeedOssConfig(**SMALL), llama_like),
     "ernie4_5_moe": (lambda: T.Ernie4_5_MoeConfig(**SMALL, moe_num_experts=4, moe_k=2, moe_intermediate_size=32),
                      _ernie4_5_moe),
     "minimax": (lambda: T.MiniMaxConfig(**SMALL, num_local_experts=4, num_experts_per_tok=2, head_dim=16), _minimax),
-    "smollm3": (lambda: T.SmolLM3Config(**SMALL, pad_token_id=None), _llama),
+    "smollm3": (lambda: T.SmolLM3Config(**SMALL, pad_token_id=None), llama_like),
     "hunyuan_v1_moe": (lambda: T.HunYuanMoEV1Config(**SMALL, num_experts=4, moe_topk=2, head_dim=16,
                                                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
                        _hunyuan_v1_moe),
