@@ -1,4 +1,4 @@
-"""Bytes per value, optimizer states and recompute modes: the one table of each (light:
+"""Bytes per value, optimizer states, recompute modes and pipeline schedules: the one table of each (light:
 the CLI's choices come from here without importing sympy)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ RECOMPUTE = ("none", "selective", "full")
 # how attention's core runs: eager keeps the n x n probabilities; sdpa (PyTorch's fused kernel)
 # and flash (FlashAttention, the same saved tensors) keep the output and log-sum-exp instead
 ATTENTION = ("eager", "sdpa", "flash")
+# pipeline schedules (plan/schedule.py states each)
+SCHEDULES = ("1f1b", "zb-h1", "dualpipe", "dualpipev")
 ACTIVATION_DTYPES = ("fp32", "bf16", "fp16")  # what training keeps activations in
 TORCH_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "fp8": "float8_e4m3fn"}  # torch.<name>
 

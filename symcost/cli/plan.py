@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE, SCHEDULES
 from ..render import render
 from ._options import (dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
@@ -38,6 +38,9 @@ Examples:
 @click.option("--micro-batch", type=positive, default=1, show_default=True, help="Sequences per micro-batch.")
 @click.option("--global-batch", type=positive, help="Sequences per step (default: micro-batch x dp).")
 @click.option("--virtual-stages", type=positive, default=1, show_default=True, help="Interleaved pipeline chunks per rank.")
+@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="1f1b", show_default=True,
+              help="The pipeline schedule: 1F1B (interleaved with --virtual-stages), zero-bubble ZB-H1, DualPipe or "
+                   "DualPipeV (see docs/plan.md).")
 @click.option("--first-stage-layers", type=positive, help="Repeated layers on the first pipeline stage (default: an even share).")
 @click.option("--last-stage-layers", type=positive, help="Repeated layers on the last pipeline stage (default: an even share).")
 @click.option("--vocab-multiple", type=positive, help="Pad the vocabulary to a multiple of this x tp, as Megatron-LM's "
@@ -77,7 +80,7 @@ Examples:
 @edge
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype,
+         virtual_stages, schedule, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype,
          grad_dtype, activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, goodput,
          flop_convention, overlap, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
@@ -103,6 +106,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     if search:
         if gpus is None:
             raise SpecError("--search needs --gpus")
+        if schedule != "1f1b":
+            raise SpecError(f"--search ranks 1F1B layouts; plan {schedule} on one layout (drop --search)")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
                                     attention=attention, top=top, **common)
@@ -112,7 +117,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         return
     settings = dict(tp=tp, pp=pp, **({} if dp is None else {"dp": dp}), ep=ep, cp=cp,
                     sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
-                    virtual_stages=virtual_stages, first_stage_layers=first_stage_layers,
+                    virtual_stages=virtual_stages, schedule=schedule, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers, vocab_multiple=vocab_multiple, recompute=recompute,
                     attention=attention, optimizer=optimizer)
     if smallest is not None:

@@ -12,7 +12,8 @@ import sympy
 
 from ..derive import Site
 from . import collectives
-from .execution import CP, EP, MB, ONE, TP, V, M, Execution
+from .execution import CP, EP, MB, ONE, TP, Execution
+from .schedule import runs, sends
 
 if TYPE_CHECKING:
     from .pieces import Piece, Stage
@@ -48,24 +49,24 @@ def tp_comm(p: Piece, ex: Execution, act) -> list[Record]:
     if ex.tp == 1 or p.rule.region == "replicated":
         return []
     region, grad_in = p.rule.region, p.site.ctx.flow.grad
-    payload, calls, path = _tokens_bytes(p.site, act), p.count * M, p.path
+    payload, calls, path = _tokens_bytes(p.site, act), p.count * runs(ex), p.path
     fwd_out = region in ("parallel", "vocab_in")  # the row-parallel exit / the table's partial sums
     bwd_in = region in ("parallel", "vocab_out") and grad_in  # the column-parallel entry's input gradient
-    runs = 2 if ex.recompute == "full" and p.place == "block" else 1  # full recomputation reruns forward
+    again = 2 if ex.recompute == "full" and p.place == "block" else 1  # full recomputation reruns forward
     out = []
     if not ex.sequence_parallel:
         if fwd_out:
-            out.append(Record("tp", "all_reduce", "forward", path, payload, calls * runs, TP))
+            out.append(Record("tp", "all_reduce", "forward", path, payload, calls * again, TP))
         if bwd_in:
             out.append(Record("tp", "all_reduce", "backward", path, payload, calls, TP))
         return out
     if region in ("parallel", "vocab_out"):  # gather the sequence-split input
-        out.append(Record("sp", "all_gather", "forward", path, payload, calls * runs, TP))
+        out.append(Record("sp", "all_gather", "forward", path, payload, calls * again, TP))
         out.append(Record("sp", "all_gather", "backward", path, payload, calls, TP, REGATHER))
         if grad_in:
             out.append(Record("sp", "reduce_scatter", "backward", path, payload, calls, TP))
     if fwd_out:
-        out.append(Record("sp", "reduce_scatter", "forward", path, payload, calls * runs, TP))
+        out.append(Record("sp", "reduce_scatter", "forward", path, payload, calls * again, TP))
         out.append(Record("sp", "all_gather", "backward", path, payload, calls, TP))
     return out
 
@@ -73,7 +74,7 @@ REGATHER = ("Megatron-LM keeps only the sequence shard of a region's input and a
             "weight gradient (PyTorch's DTensor keeps the gathered input instead)")
 
 def other_comm(p: Piece, ex: Execution, act) -> list[Record]:
-    c, calls, out = p.site.component, p.count * M, []
+    c, calls, out = p.site.component, p.count * runs(ex), []
     if ex.cp > 1 and (values := c.ring()) is not None:  # ring attention: keys and values go round, gradients back
         kv = MB * p.site.ctx.seq_len / CP * values / TP * act
         out.append(Record("cp", "send_recv", "forward", p.path, kv, calls * (CP - 1), ONE))
@@ -92,7 +93,7 @@ def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_g
     backward, every micro-batch (PyTorch FSDP, reshard after forward). Under a fine-tune only the
     trainable parameters have gradients and updates; ZeRO-3 gathers every weight (a frozen layer's
     too: its input gradient needs it)."""
-    out = []
+    out, each = [], runs(ex)  # micro-batches a held layer runs
     for kind, params, trained, group, n in (
             ("dense", stage.weights, stage.trainable, dense_group, ex.dp * ex.cp),
             ("expert", stage.expert, stage.expert_trainable, expert_group, ex.dp * ex.cp // ex.ep)):
@@ -105,25 +106,25 @@ def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_g
             out += [Record("dp", "reduce_scatter", "step", where, grads, ONE, group),
                     Record("dp", "all_gather", "step", where, updated, ONE, group)]
         elif ex.zero == 2:
-            out += [Record("dp", "reduce_scatter", "backward", where, grads, M, group),
+            out += [Record("dp", "reduce_scatter", "backward", where, grads, each, group),
                     Record("dp", "all_gather", "step", where, updated, ONE, group)]
         else:
-            out += [Record("dp", "all_gather", "forward", where, weights, M, group),
-                    Record("dp", "all_gather", "backward", where, weights, M, group),
-                    Record("dp", "reduce_scatter", "backward", where, grads, M, group)]
+            out += [Record("dp", "all_gather", "forward", where, weights, each, group),
+                    Record("dp", "all_gather", "backward", where, weights, each, group),
+                    Record("dp", "reduce_scatter", "backward", where, grads, each, group)]
     return [r for r in out if r.payload != 0]
 
-def pp_comm(stage: Stage, ex: Execution, act) -> list[Record]:
-    """Activations to the next stage in forward, their gradients back in backward: per
-    micro-batch and chunk, from every rank but the pipeline's ends (the first rank receives no
-    gradient for its first chunk; the last sends no activation from its last)."""
+def pp_comm(stage: Stage, ex: Execution, act, g_bytes) -> list[Record]:
+    """Activations to the next stage in forward, their gradients back in backward, per micro-batch and chunk
+    (how many the schedule says: schedule.sends). Under DualPipe each stage is held by two ranks (r and
+    pp - 1 - r), whose gradients are summed once a step: an all-reduce of the rank's gradients between the two."""
     if ex.pp == 1:
         return []
     site = next(p.site for p in stage.pieces if p.place == "block")
     payload = MB * site.ctx.seq_len * site.ctx.flow.width * act / CP / (TP if ex.sequence_parallel else 1)
-    fwd = {"first": V * M, "middle": V * M}.get(stage.name, (V - 1) * M)
-    bwd = {"last": V * M, "middle": V * M}.get(stage.name, (V - 1) * M)
-    out = [Record("pp", "send_recv", "forward", "stage boundary", payload, fwd, ONE)] if fwd != 0 else []
-    if ex.virtual_stages > 1 or stage.name != "first":
-        out.append(Record("pp", "send_recv", "backward", "stage boundary", payload, bwd, ONE))
+    out = [Record("pp", "send_recv", when, "stage boundary", payload, count, ONE)
+           for when, count in zip(("forward", "backward"), sends(stage.name, ex)) if count != 0]
+    if ex.schedule == "dualpipe":
+        out.append(Record("pp", "all_reduce", "step", "weights (DualPipe's two copies)",
+                          (stage.trainable + stage.expert_trainable) * g_bytes, ONE, sympy.Integer(2)))
     return out

@@ -19,7 +19,8 @@ Conventions, written down once:
 - zero: ZeRO stages (Rajbhandari et al. 2020): 1 shards optimizer states and master weights
   over the data-parallel ranks (Megatron's distributed optimizer is this), 2 the gradients too,
   3 the weights too (PyTorch FSDP's full shard).
-- pipeline: 1F1B (Narayanan et al. 2021), interleaved with v virtual stages per rank when v > 1.
+- pipeline: 1F1B (Narayanan et al. 2021), interleaved with v virtual stages per rank when v > 1;
+  or ZB-H1, DualPipe, DualPipeV (`schedule`; schedule.py states each).
 - vocab_multiple: Megatron-LM pads the vocabulary to ceil(V / (m x tp)) x m x tp rows (its
   `--make-vocab-size-divisible-by m`, default 128): each tp rank holds an equal shard of the padded
   table and head, and computes the padded logits too.
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import symbols
 from ..errors import SpecError
 from ..limits import MAX_LITERAL, finite, whole
-from ..precision import ATTENTION, RECOMPUTE, Precision
+from ..precision import ATTENTION, RECOMPUTE, SCHEDULES, Precision
 
 SIZES = ("tp", "pp", "dp", "ep", "cp")
 TP, PP, DP, EP, CP = (symbols.dim(n) for n in SIZES)
@@ -69,6 +70,7 @@ class Execution(BaseModel):
     micro_batch: Count = 1
     global_batch: Count | None = None
     virtual_stages: Count = 1
+    schedule: Literal[SCHEDULES] = "1f1b"
     # layers of the main repeat on the first and last pipeline stages, when not an even share (Megatron-Core's
     # decoder_first/last_pipeline_num_layers; Llama 3 405B ran 7 + 14 x 8 + 7): the middle stages split the rest
     first_stage_layers: Count | None = None
@@ -122,8 +124,28 @@ class Execution(BaseModel):
             yield "first_stage_layers", "stage layer counts split a pipeline: give pp > 1"
         if self.uneven and self.virtual_stages > 1:
             yield "first_stage_layers", "uneven stages are planned for the 1F1B schedule only (virtual stages 1)"
+        yield from self._schedule_problems()
         if self.sequence_parallel and self.tp == 1:
             yield "sequence_parallel", "sequence parallelism splits over the tp ranks: give tp > 1"
+
+    def _schedule_problems(self):
+        """What the schedule needs: a pipeline, 1F1B's even chunks, and the micro-batches its warm-up fills."""
+        if self.schedule == "1f1b":
+            return
+        name, m = self.schedule, self.microbatches
+        if self.pp == 1:
+            yield "schedule", f"{name} orders a pipeline's stages: give pp > 1"
+        elif self.virtual_stages > 1:
+            yield "schedule", f"{name} is not interleaved: give virtual stages 1"
+        elif self.uneven and name != "zb-h1":
+            yield "schedule", f"{name} is planned with an even split of the layers (no first/last_stage_layers)"
+        elif name == "zb-h1" and m < self.pp:
+            yield "schedule", f"zb-h1 needs at least pp = {self.pp} micro-batches per step; {m} given"
+        elif name == "dualpipe" and self.pp % 2:
+            yield "schedule", f"dualpipe pairs the pipeline's ranks from both ends: pp {self.pp} must be even"
+        elif m < 2 * self.pp or (name == "dualpipe" and m % 2):
+            yield "schedule", (f"{name} needs at least 2 x pp = {2 * self.pp} micro-batches per step"
+                               + (", an even number" if name == "dualpipe" else "") + f"; {m} given")
 
 
 def check_gpus(gpus) -> None:

@@ -13,9 +13,9 @@ from ..cost import Cost, total
 from ..derive import Derivation, Site
 from ..spec import Repeat
 from .comm import Record, other_comm, tp_comm
-from .execution import CP, EP, MB, ONE, TP, Execution
+from .execution import CP, EP, MB, TP, Execution
 from .rules import Rule, refusal, rule_of
-from .schedule import in_flight
+from .schedule import holds, in_flight
 
 
 @dataclass(frozen=True)
@@ -201,22 +201,22 @@ def tokens_per_sequence(derivation: Derivation, value) -> int:
 def stage_of(name: str, pieces: list[Piece], derivation: Derivation, ex: Execution, layers, act) -> Stage:
     """What one pipeline rank holds: its share of the repeat and the layers before it (first stage)
     or after it (last stage), with the activations of the micro-batches in flight, and its collectives."""
-    first = name in ("first", "only")
+    first, last = holds(name, ex)
     # a layer's first pass (where it differs) runs on the first rank, the others on every rank
     runs = {None: layers, "first": 1 if first else 0, "later": layers - 1 if first else layers}
     mine = [replace(p, count=p.count * runs[p.phase]) if p.place == "block" else p for p in pieces
-            if p.place == "block" or (p.place == "pre" and first) or (p.place == "post" and name in ("last", "only"))]
+            if p.place == "block" or (p.place == "pre" and first) or (p.place == "post" and last)]
     mine = [replace(p, comm=tuple(tp_comm(p, ex, act) + other_comm(p, ex, act))) for p in mine if p.count != 0]
-    block_flight, edge_flight = in_flight(name, ex)
+    flights = dict(zip(("block", "pre", "post"), in_flight(name, ex)))
     held = lambda field: sum((getattr(p, field) * p.count for p in mine), sympy.Integer(0))
     weights, trainable = held("params"), held("trainable")
     if name == "last" and ex.pp > 1:
         tied, finetune = _tied_copy(mine), derivation.spec.finetune
         tuning = finetune.tuning("embedding") if finetune is not None else None
         weights, trainable = weights + tied, trainable + (tied if tuning is None or not tuning.frozen else 0)
-    flight = lambda p: block_flight if p.place == "block" else edge_flight if p.place == "pre" else ONE
+    flight = lambda p: flights[p.place]
     if ex.recompute == "full":
-        acts = _full_recompute(name, mine, derivation, ex, layers, flight)
+        acts = _full_recompute((first, last), mine, derivation, ex, layers, flight)
     else:
         acts = sum((p.saved * p.count * flight(p) for p in mine), sympy.Integer(0))
     comm = tuple(r for p in mine for r in p.comm)
@@ -232,7 +232,7 @@ def _tied_copy(pieces: list[Piece]) -> sympy.Expr:
             return c.vocab * c.dim / TP
     return sympy.Integer(0)
 
-def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, flight) -> sympy.Expr:
+def _full_recompute(ends, mine, derivation: Derivation, ex: Execution, layers, flight) -> sympy.Expr:
     """Each pass of a top-level repeat keeps only its input (memory.saved_bytes), per micro-batch in
     flight; layers outside the blocks keep what they keep."""
     blocks = {int(b.path.split("/")[1]): b for b in derivation.blocks}
@@ -248,9 +248,9 @@ def _full_recompute(name, mine, derivation: Derivation, ex: Execution, layers, f
             continue
         passes = layers if inside[0].place == "block" else b.count
         kept = per_micro(b.later_bytes) * passes
-        if inside[0].place != "block" or name in ("first", "only"):  # its first pass keeps its own input
+        if inside[0].place != "block" or ends[0]:  # its first pass keeps its own input
             kept += per_micro(b.input_bytes - b.later_bytes)
         acts += kept / CP / (TP if ex.sequence_parallel else 1) * flight(inside[0])
-        if b.then is not None and name in ("last", "only"):
+        if b.then is not None and ends[1]:
             acts += per_micro(b.then[1]) / CP
     return acts

@@ -23,7 +23,7 @@ from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
 from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence
 from .rules import Rule
-from .schedule import in_flight, main_repeat, others, placed, stage_layers
+from .schedule import NOTES as SCHEDULE_NOTES, in_flight, main_repeat, names, others, parts, placed, runs, stage_layers
 from .system import Hardware
 
 
@@ -93,19 +93,23 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
     if ex.zero == 3 and quantized(derivation):
         raise spec.doc.error(("finetune", "method"), QLORA_ZERO3)
-    if ex.virtual_stages > 1 and any(site.later for site, _ in sites):
-        raise SpecError(f"virtual_stages {ex.virtual_stages}: a gradient starts inside the first pass of a repeat "
-                        "(raw inputs, or a fine-tune's frozen layers), whose passes the interleaved schedule's chunks "
-                        "would split unevenly; plan the 1F1B schedule (virtual stages 1)")
+    folded = (f"virtual_stages {ex.virtual_stages}" if ex.virtual_stages > 1 else f"schedule {ex.schedule}"
+              if ex.schedule in ("dualpipe", "dualpipev") else None)  # a rank holds stages from both ends
+    if folded and any(site.later for site, _ in sites):
+        raise SpecError(f"{folded}: a gradient starts inside the first pass of a repeat (raw inputs, or a "
+                        "fine-tune's frozen layers), whose passes this schedule's stages would split unevenly; plan "
+                        "the 1F1B schedule (virtual stages 1)")
     if ex.pp > 1:
         if main is None:
             raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none")
         layers = value(spec.layers[main].repeat)
         where = ("layers", main, "repeat")
-        if not ex.uneven and (layers < ex.pp * ex.virtual_stages or layers % (ex.pp * ex.virtual_stages)):
-            raise spec.doc.error(where, f"{layers} repeated blocks do not split evenly into pp x v = "
-                                        f"{ex.pp * ex.virtual_stages} pipeline stages; give first_stage_layers "
-                                        "and last_stage_layers for an uneven split")
+        if not ex.uneven and (layers < parts(ex) or layers % parts(ex)):
+            into = "2 x pp" if ex.schedule == "dualpipev" else "pp x v"
+            raise spec.doc.error(where, f"{layers} repeated blocks do not split evenly into {into} = {parts(ex)} "
+                                        "pipeline stages; give first_stage_layers and last_stage_layers for an "
+                                        "uneven split" + (" under 1F1B or ZB-H1" if ex.schedule.startswith("dual")
+                                                          else ""))
         if ex.uneven:
             shares = {n: value(stage_layers(n, ex, layers).xreplace(ex.values()))
                       for n in ("first", "last") + (("middle",) if ex.pp > 2 else ())}
@@ -146,8 +150,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
 
     held_bytes = ex.precision.state_bytes(ex.optimizer)
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
-    names = ("first", "last") + (("middle",) if ex.uneven and ex.pp > 2 else ()) if ex.pp > 1 else ("only",)
-    stages = tuple(stage_of(n, pieces, derivation, ex, stage_layers(n, ex, layers), act) for n in names)
+    stages = tuple(stage_of(n, pieces, derivation, ex, stage_layers(n, ex, layers), act) for n in names(ex))
     closed = closer(derivation, act)
     dense_group, expert_group = DP * CP, DP * CP / EP
     split = lambda zero_stage, dense, expert: (dense / dense_group + expert / expert_group if ex.zero >= zero_stage
@@ -163,7 +166,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
         per["total_bytes"] = sum(per.values())
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
         records[s.name] = (s.comm + tuple(dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
-                           + tuple(pp_comm(s, ex, act)))
+                           + tuple(pp_comm(s, ex, act, g_bytes)))
     model = closed(sum(p.model * p.passes for p in pieces) * M * DP)
     hardware = closed(sum((p.model + p.model_recomputed) * p.passes for p in pieces) * M * DP)
     return Formulas(stages, per_stage, records, model, hardware, closed)
@@ -202,7 +205,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     exprs = dict(f.per_stage[loaded])
     exprs["model_flops_per_step"] = f.model_flops
     exprs["hardware_flops_per_step"] = f.hardware_flops
-    exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * M)
+    exprs["rank_flops_per_step"] = f.closed(sum((p.train + p.recomputed) * p.count for p in stage.pieces) * runs(ex))
     numbers = {k: at(e) for k, e in exprs.items()}
     tokens_per_step = int(ex.sequences * tokens_per_sequence(derivation, value))
     numbers["mfu_flops_per_step"] = mfu_flops(derivation, run.flop_convention, numbers["model_flops_per_step"],
@@ -258,6 +261,8 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> li
                      "transient); modelled, not verified against PyTorch")
     if ex.ep > 1:
         notes.append("expert parallelism: all-to-all volumes assume balanced routing (each expert gets its share)")
+    if ex.pp > 1 and ex.schedule in SCHEDULE_NOTES:
+        notes.append(SCHEDULE_NOTES[ex.schedule])
     if ex.pp > 1 and ex.virtual_stages > 1:
         notes.append("interleaved pipeline: the first rank's layers outside the repeat are counted for each chunk in "
                      "flight (a bound)")

@@ -6,7 +6,8 @@
   reports its MFU (Run.flop_convention), with causal attention's kept scores only, or 6ND.
 - Roofline bound, per pipeline stage: each layer piece takes at least max(FLOPs / peak, bytes
   moved / HBM bandwidth) per micro-batch, recomputation included; the pipeline bubble adds
-  (pp - 1) / (v m) of that (Narayanan et al. 2021, Sec. 2.2); the communication not overlapped
+  (pp - 1) / (v m) of that under 1F1B (Narayanan et al. 2021, Sec. 2.2), schedule.bubble's share
+  under the others; the communication not overlapped
   (1 - overlap) adds bytes sent / link bandwidth. Bytes moved per piece are a floor on its HBM
   traffic: each weight read once in forward and twice in backward, each gradient written once,
   what is kept for backward written once and read once.
@@ -23,10 +24,14 @@ import numpy as np
 
 from ..errors import SpecError
 from .execution import MFU_DEFAULT, MFU_SOURCE
+from .schedule import bubble as schedule_bubble, runs
 
 MFU_WORDS = {"pytorch": "under the derivation's FLOP convention (causal attention in full)",
              "causal": "with causal attention's kept scores only (flop convention causal: the kernel convention's)",
              "6nd": "as 6 x active parameters x tokens (flop convention 6nd)"}
+BUBBLE_WORDS = {s: f", {s}'s published form with a forward, an input gradient and a weight gradient a third of the "
+                   "stage time each" + (" and the overlapped forward and backward their sum" if "dual" in s else "")
+                for s in ("zb-h1", "dualpipe", "dualpipev")}
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 
 
@@ -54,14 +59,14 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
     for stage in stages:
         mine = []
         for p in stage.pieces:
-            flops, moved = (float(at(closed(e))) * ex.microbatches for e in piece_work(p, ex.precision))
+            flops, moved = (float(at(closed(e) * runs(ex))) for e in piece_work(p, ex.precision))
             seconds = max(flops / peak, moved / (hw.memory_GBps * 1e9))
             mine.append({"path": p.path, "kind": p.site.component.kind, "flops": flops, "bytes_moved": moved,
                          "seconds": seconds, "bound": "compute" if flops / peak >= moved / (hw.memory_GBps * 1e9)
                          else "memory"})
         if sum(r["seconds"] for r in mine) >= compute:
             compute, rows = sum(r["seconds"] for r in mine), [{"stage": stage.name, **r} for r in mine]
-    bubble = (ex.pp - 1) / (ex.virtual_stages * ex.microbatches)
+    bubble = float(schedule_bubble(ex))
     comm_seconds = sum(float(sent) / float(link_bandwidth(r.dim, hw, ex.tp, ex.cp, ex.dp, ex.ep)) for r, _, sent in comm)
     bound = compute * (1 + bubble) + (1 - overlap) * comm_seconds
     out = {
@@ -101,8 +106,8 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} "
         f"({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",
         "roofline bound: per layer piece max(FLOPs / peak, bytes moved / HBM bandwidth), recomputation included, "
-        f"stretched by the pipeline bubble ({bubble:.3g} of it), and {1 - overlap:g} of the communication time "
-        f"on top (links: {hw.inter_node_source})",
+        f"stretched by the pipeline bubble ({bubble:.3g} of it{BUBBLE_WORDS.get(ex.schedule, '')}), and "
+        f"{1 - overlap:g} of the communication time on top (links: {hw.inter_node_source})",
         "MFU counts model FLOPs (no recomputation) " + MFU_WORDS[run.flop_convention] + "; HFU counts what the "
         "hardware runs (recomputation included) under the derivation's FLOP convention",
     ]

@@ -79,6 +79,7 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
     name = p.name + (f" ({', '.join(f'{k}={v}' for k, v in sizes.items())})" if sizes else "")
     head = (f"{name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
             + (f" (v {ex.virtual_stages})" if ex.virtual_stages > 1 else "")
+            + (f" ({ex.schedule})" if ex.schedule != "1f1b" else "")
             + f", dp {ex.dp}, cp {ex.cp}, ep {ex.ep}" + (", sequence parallel" if ex.sequence_parallel else "")
             + f", ZeRO {ex.zero}, micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
     lines = wrap(head, limit) + ["", f"memory per GPU ({p.stage} stage), bytes"]

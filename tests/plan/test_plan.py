@@ -1,6 +1,6 @@
 """plan: per-GPU memory, communication, time and cost on a cluster. Published tables and formulas
 replayed (Narayanan et al. 2021 Table 1, its FLOPs and parameter equations, ZeRO's partition table,
-Megatron's bytes per parameter), the pipeline rule against a simulated schedule, and every refusal."""
+Megatron's bytes per parameter), and every refusal (test_schedule.py: the pipeline schedules)."""
 
 import json
 import math
@@ -17,7 +17,6 @@ from conftest import arch
 from published import llama2_7b_params
 from strategies import FINETUNES
 from symcost.plan.execution import Execution, Run
-from symcost.plan.schedule import in_flight
 from symcost.plan.system import catalog
 
 GPT = arch("megatron_gpt")
@@ -195,44 +194,6 @@ def test_weights_on_the_first_and_last_stage(tp, pp):
         assert stages["only"]["weights_bytes"] == 2 * (first + last - L * layer)
     else:
         assert (stages["first"]["weights_bytes"], stages["last"]["weights_bytes"]) == (2 * first, 2 * last)
-
-
-# --- the pipeline schedule --------------------------------------------------------------------
-
-def simulate(pp: int, v: int, m: int) -> list[int]:
-    """Peak chunk forwards in flight per rank under Megatron-LM's schedules (1F1B; interleaved
-    with v chunks): rank r runs warm-up forwards, then one forward and one backward in turn."""
-    peaks = []
-    for rank in range(pp):
-        total = m * v
-        warm = min(pp - rank - 1 if v == 1 else 2 * (pp - rank - 1) + (v - 1) * pp, total)
-        held = peak = 0
-        done_f = done_b = 0
-        for _ in range(warm):
-            held += 1
-            done_f += 1
-            peak = max(peak, held)
-        while done_f < total:  # steady state: forward then backward
-            held += 1
-            done_f += 1
-            peak = max(peak, held)
-            held -= 1
-            done_b += 1
-        peaks.append(peak)
-    return peaks
-
-
-@given(pp=st.integers(2, 16), v=st.integers(1, 4), m=st.integers(1, 64))
-@settings(max_examples=80, deadline=None)
-def test_in_flight_matches_the_simulated_schedule(pp, v, m):
-    if v > 1:
-        m = pp * max(1, m // pp)  # the interleaved schedule needs m a multiple of pp
-    peaks = simulate(pp, v, m)
-    values = Execution(pp=pp, virtual_stages=v, global_batch=m).values()
-    for stage, rank in (("first", 0), ("last", pp - 1)):
-        block, _ = in_flight(stage, Execution(pp=pp, virtual_stages=v, global_batch=m))
-        assert (block * v).xreplace(values) == peaks[rank], (stage, pp, v, m)
-    assert peaks[0] == max(peaks)  # the first rank holds the most
 
 
 # --- communication ----------------------------------------------------------------------------
