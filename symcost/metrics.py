@@ -218,7 +218,8 @@ STRUCTURE = {
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (
         "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",
-        "microbatches", "virtual_stages", "schedule", "first_stage_layers", "last_stage_layers", "vocab_multiple")},
+        "microbatches", "virtual_stages", "schedule", "first_stage_layers", "last_stage_layers", "stage_layers",
+        "vocab_multiple")},
 }
 DATA_KEYED = ("dims", "leading", "parts", "per_stage", "sent_bytes_by_collective", "sent_bytes_by_dim", "fixed", "at")
 

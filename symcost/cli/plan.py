@@ -28,7 +28,7 @@ Examples:
 @click.option("--hardware", default="h100-sxm", show_default=True, help="An entry of the hardware catalog.")
 @click.option("--hardware-file", type=click.Path(dir_okay=False), help="A YAML file of extra hardware entries.")
 @click.option("--tp", type=positive, default=1, show_default=True, help="Tensor-parallel size.")
-@click.option("--pp", type=positive, default=1, show_default=True, help="Pipeline-parallel stages.")
+@click.option("--pp", type=positive, help="Pipeline-parallel stages (default: 1, or the --stage-layers listed).")
 @click.option("--dp", type=positive, help="Data-parallel size (default: gpus / (tp x pp x cp)).")
 @click.option("--ep", type=positive, default=1, show_default=True, help="Expert-parallel size (within dp x cp).")
 @click.option("--cp", type=positive, default=1, show_default=True, help="Context-parallel size.")
@@ -43,6 +43,8 @@ Examples:
                    "DualPipeV (see docs/plan.md).")
 @click.option("--first-stage-layers", type=positive, help="Repeated layers on the first pipeline stage (default: an even share).")
 @click.option("--last-stage-layers", type=positive, help="Repeated layers on the last pipeline stage (default: an even share).")
+@click.option("--stage-layers", metavar="N,N,...", help="Repeated layers on every pipeline stage, first to last (BLOOM: "
+              "5,6,6,6,6,6,6,6,6,6,6,5 for its 70 layers over 12 stages).")
 @click.option("--vocab-multiple", type=positive, help="Pad the vocabulary to a multiple of this x tp, as Megatron-LM's "
               "--make-vocab-size-divisible-by does (its default: 128); unset, tp must divide the vocabulary.")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
@@ -80,7 +82,7 @@ Examples:
 @edge
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, schedule, first_stage_layers, last_stage_layers, vocab_multiple, recompute, attention, dtype,
+         virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute, attention, dtype,
          grad_dtype, activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, goodput,
          flop_convention, overlap, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
@@ -106,8 +108,12 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     if search:
         if gpus is None:
             raise SpecError("--search needs --gpus")
-        if schedule != "1f1b":
-            raise SpecError(f"--search ranks 1F1B layouts; plan {schedule} on one layout (drop --search)")
+        pipeline = {"--schedule": schedule != "1f1b", "--virtual-stages": virtual_stages != 1,
+                    "--first-stage-layers": first_stage_layers, "--last-stage-layers": last_stage_layers,
+                    "--stage-layers": stage_layers}
+        if given := [name for name, value in pipeline.items() if value]:
+            raise SpecError(f"--search ranks 1F1B layouts with layers split evenly; plan {', '.join(given)} on one "
+                            "layout (drop --search)")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
                                     attention=attention, top=top, **common)
@@ -119,6 +125,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
                     sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                     virtual_stages=virtual_stages, schedule=schedule, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers, vocab_multiple=vocab_multiple, recompute=recompute,
+                    stage_layers=None if stage_layers is None else _counts(stage_layers),
                     attention=attention, optimizer=optimizer)
     if smallest is not None:
         dims = tuple(d.strip() for d in smallest.split(","))
@@ -161,3 +168,14 @@ def flops_per_token(spec, recompute, output) -> None:
         return
     check_output(output, spec)
     write_output(output, lambda path: Path(path).write_text(source))
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """--stage-layers' counts."""
+    from ..errors import SpecError
+
+    parts = [t.strip() for t in text.split(",")]
+    if not all(t.isdigit() for t in parts):
+        raise SpecError(f"--stage-layers {text!r}: expected whole numbers separated by commas, e.g. 5,6,6,5",
+                        param="stage_layers")
+    return tuple(int(t) for t in parts)

@@ -75,6 +75,9 @@ class Execution(BaseModel):
     # decoder_first/last_pipeline_num_layers; Llama 3 405B ran 7 + 14 x 8 + 7): the middle stages split the rest
     first_stage_layers: Count | None = None
     last_stage_layers: Count | None = None
+    # or every stage's layers of the main repeat, first to last (Megatron-Core's pipeline layout; BLOOM ran 70
+    # layers over 12 stages): pp is its length
+    stage_layers: tuple[Count, ...] | None = None
     # Megatron-LM's --make-vocab-size-divisible-by (its default 128): the token table and LM head padded to a
     # multiple of this x tp rows; unset, tp must divide the vocabulary
     vocab_multiple: Count | None = None
@@ -98,7 +101,11 @@ class Execution(BaseModel):
 
     @property
     def uneven(self) -> bool:
-        return self.first_stage_layers is not None or self.last_stage_layers is not None
+        return self.first_stage_layers is not None or self.last_stage_layers is not None or self.listed
+
+    @property
+    def listed(self) -> bool:
+        return self.stage_layers is not None
 
     def values(self) -> dict:
         """The execution's symbols at this execution's sizes."""
@@ -120,8 +127,13 @@ class Execution(BaseModel):
                                      f"to be a multiple of pp ({self.pp})")
         if (self.dp * self.cp) % self.ep:
             yield "ep", f"ep {self.ep} must divide dp x cp = {self.dp * self.cp} (experts are spread over data-parallel ranks)"
-        if self.uneven and self.pp == 1:
-            yield "first_stage_layers", "stage layer counts split a pipeline: give pp > 1"
+        if self.listed and (self.first_stage_layers is not None or self.last_stage_layers is not None):
+            yield "stage_layers", "give every stage's layers or the first and last stages', not both"
+        elif self.listed and len(self.stage_layers) != self.pp:
+            yield "stage_layers", f"{len(self.stage_layers)} stages listed for pp {self.pp}: list one count a stage"
+        elif self.uneven and self.pp == 1:
+            yield "stage_layers" if self.listed else "first_stage_layers", ("stage layer counts split a pipeline: "
+                                                                            "give pp > 1")
         if self.uneven and self.virtual_stages > 1:
             yield "first_stage_layers", "uneven stages are planned for the 1F1B schedule only (virtual stages 1)"
         yield from self._schedule_problems()
@@ -138,7 +150,7 @@ class Execution(BaseModel):
         elif self.virtual_stages > 1:
             yield "schedule", f"{name} is not interleaved: give virtual stages 1"
         elif self.uneven and name != "zb-h1":
-            yield "schedule", f"{name} is planned with an even split of the layers (no first/last_stage_layers)"
+            yield "schedule", f"{name} is planned with an even split of the layers (no stage layer counts)"
         elif name == "zb-h1" and m < self.pp:
             yield "schedule", f"zb-h1 needs at least pp = {self.pp} micro-batches per step; {m} given"
         elif name == "dualpipe" and self.pp % 2:
@@ -157,6 +169,12 @@ def execution_of(chosen: Mapping, gpus: int | None, precision: Precision) -> Exe
     """An Execution from keyword settings; dp follows from `gpus` when not given, and a `gpus`
     that is not tp x pp x dp x cp is refused."""
     chosen = dict(chosen)
+    if isinstance(listed := chosen.get("stage_layers"), list):
+        chosen["stage_layers"] = listed = tuple(listed)
+    if isinstance(listed, tuple) and chosen.get("pp") is None:
+        chosen["pp"] = len(listed)
+    if chosen.get("pp") is None:
+        chosen.pop("pp", None)
     if gpus is not None:
         check_gpus(gpus)
         model = 1

@@ -107,10 +107,13 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
         if not ex.uneven and (layers < parts(ex) or layers % parts(ex)):
             into = "2 x pp" if ex.schedule == "dualpipev" else "pp x v"
             raise spec.doc.error(where, f"{layers} repeated blocks do not split evenly into {into} = {parts(ex)} "
-                                        "pipeline stages; give first_stage_layers and last_stage_layers for an "
-                                        "uneven split" + (" under 1F1B or ZB-H1" if ex.schedule.startswith("dual")
+                                        "pipeline stages; give stage_layers (or first_stage_layers and "
+                                        "last_stage_layers) for an uneven split" + (" under 1F1B or ZB-H1" if ex.schedule.startswith("dual")
                                                           else ""))
-        if ex.uneven:
+        if ex.listed and sum(ex.stage_layers) != layers:
+            raise spec.doc.error(where, f"stage_layers {','.join(map(str, ex.stage_layers))} hold "
+                                        f"{sum(ex.stage_layers)} layers; the repeat has {layers}")
+        if ex.uneven and not ex.listed:
             shares = {n: value(stage_layers(n, ex, layers).xreplace(ex.values()))
                       for n in ("first", "last") + (("middle",) if ex.pp > 2 else ())}
             if any(not (v.is_Integer and v >= 1) for v in shares.values()) or (
@@ -242,7 +245,7 @@ def _split_note(derivation: Derivation, ex: Execution, main: int | None, value) 
 
 def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> list[str]:
     notes = [
-        f"per GPU: the {'most loaded pipeline rank (' + loaded + ' stage)' if ex.pp > 1 else 'rank'}; weights "
+        f"per GPU: the {'most loaded pipeline rank (' + loaded + ')' if ex.pp > 1 else 'rank'}; weights "
         f"{ex.precision.dtype('weights')}, gradients {ex.precision.dtype('grads')}, {ex.optimizer} states "
         f"{ex.precision.dtype('optimizer')}" + (", fp32 master weights" if ex.precision.master_weights else "")
         + f", ZeRO stage {ex.zero}",

@@ -1,5 +1,5 @@
 """The pipeline schedule: which repeat block a pipeline splits, how many of its layers each stage
-holds (an even share, or the first and last stages' counts given), which ranks hold the layers
+holds (an even share, the first and last stages' counts given, or every stage's), which ranks hold the layers
 before and after it, how many micro-batches a stage holds activations for at its peak, what it
 sends, and the bubble.
 
@@ -79,7 +79,16 @@ def names(ex: Execution) -> tuple[str, ...]:
         return ("only",)
     if ex.schedule in ("dualpipe", "dualpipev"):
         return ("first", "middle") if ex.pp > 2 or ex.schedule == "dualpipev" else ("first",)
+    if ex.listed:  # of the middle ranks, those holding more layers than every rank before them: one is the most loaded
+        ranks = [r for r in range(1, ex.pp - 1) if all(ex.stage_layers[r] > n for n in ex.stage_layers[1:r])]
+        return ("first", "last") + tuple(f"rank {r}" for r in ranks)
     return ("first", "last") + (("middle",) if ex.uneven and ex.pp > 2 else ())
+
+
+def rank(stage: str, ex: Execution) -> int:
+    """The pipeline rank a stage's name stands for (a middle stage: the second rank)."""
+    named = {"only": 0, "first": 0, "middle": 1, "last": ex.pp - 1}
+    return named[stage] if stage in named else int(stage.split()[-1])
 
 
 def holds(stage: str, ex: Execution) -> tuple[bool, bool]:
@@ -116,8 +125,8 @@ def in_flight(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr, sympy.
         return (2 * PP + 1) / 2, 2 * PP, ONE
     if ex.virtual_stages == 1:
         first = sympy.Min(PP, M)
-        if stage == "middle":  # the second rank: the most a middle stage holds
-            return sympy.Min(PP - 1, M), ONE, ONE
+        if stage not in ("first", "last"):  # rank r holds min(pp - r, m): the second the most a middle one holds
+            return sympy.Min(PP - rank(stage, ex), M), ONE, ONE
         return (first, first, ONE) if stage == "first" else (ONE, ONE, ONE)
     chunks = sympy.Min(PP * V + PP - 1, M * V) if stage == "first" else sympy.Min((V - 1) * PP + 1, M * V)
     return chunks / V, (chunks if stage == "first" else ONE), ONE
@@ -154,12 +163,14 @@ def sends(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr]:
 
 
 def stage_layers(stage: str, ex: Execution, layers) -> sympy.Expr:
-    """Layers of the main repeat one rank of `stage` holds: an even share (DualPipe's two stages), or the counts
-    given."""
+    """Layers of the main repeat one rank of `stage` holds: an even share (DualPipe's two stages), the first and
+    last stages' counts given with the rest split evenly, or the stage list's."""
     if stage == "only":
         return layers
     if ex.schedule == "dualpipe":
         return 2 * layers / PP
+    if ex.listed:
+        return sympy.Integer(ex.stage_layers[rank(stage, ex)])
     first, last = ex.first_stage_layers, ex.last_stage_layers
     if not ex.uneven:
         return layers / PP

@@ -80,9 +80,11 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
     head = (f"{name} on {ex.gpus} x {p.hardware.name}: tp {ex.tp}, pp {ex.pp}"
             + (f" (v {ex.virtual_stages})" if ex.virtual_stages > 1 else "")
             + (f" ({ex.schedule})" if ex.schedule != "1f1b" else "")
+            + (f" (layers {','.join(map(str, ex.stage_layers))})" if ex.listed else "")
             + f", dp {ex.dp}, cp {ex.cp}, ep {ex.ep}" + (", sequence parallel" if ex.sequence_parallel else "")
             + f", ZeRO {ex.zero}, micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
-    lines = wrap(head, limit) + ["", f"memory per GPU ({p.stage} stage), bytes"]
+    where = f"pipeline {p.stage}" if p.stage.startswith("rank") else f"{p.stage} stage"
+    lines = wrap(head, limit) + ["", f"memory per GPU ({where}), bytes"]
     for k in MEMORY:
         row = f"  {label(k, short=True):<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
         lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if formulas and len(row) + 20 < limit else [row]

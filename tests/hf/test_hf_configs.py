@@ -42,6 +42,7 @@ COUNTS = {
     # Megatron-DeepSpeed's training switches (masked_softmax_fusion, skip_bias_add, …) in BLOOM's file,
     # and BLOOM's apply_residual_connection_post_layernorm in Falcon's first ones; transformers reads none
     "bloom-560m": (559_214_592, "bigscience/bloom-560m: 559M"),
+    "bloom": (176_247_271_424, "bigscience/bloom model card: 176,247,271,424 parameters (BLOOM-176B)"),
     "falcon-7b-instruct": (6_921_720_704, "tiiuae/falcon-7b-instruct: 7B (multi-query, one norm per layer)"),
     "falcon-40b-instruct": (41_303_293_952, "tiiuae/falcon-40b-instruct: 40B (new_decoder_architecture, 8 kv heads)"),
     # Phi-3's files carry attention_bias (Phi-3's projections have none, whatever it says), GPT-J's

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import symcost
 from symcost.errors import SpecError
 from conftest import arch
-from published import llama2_7b_params
+from published import DATA, llama2_7b_params
 from strategies import FINETUNES
 from symcost.plan.execution import Execution, Run
 from symcost.plan.system import catalog
@@ -462,6 +462,40 @@ def test_uneven_stages_hold_their_layers():
     assert stages["last"]["weights_bytes"] == 2 * (7 * layer + d + V * d)
 
 
+def test_a_stage_list_is_the_first_and_last_counts_where_they_agree():
+    """first 5, last 7 over pp 4 is the list 5, 10, 10, 7 (its middle stage the second rank); a list names each
+    middle rank that holds more layers than every rank before it, the one of them most loaded reported."""
+    given = symcost.plan(arch("llama"), pp=4, first_stage_layers=5, last_stage_layers=7, global_batch=8).per_stage
+    listed = symcost.plan(arch("llama"), stage_layers=[5, 10, 10, 7], global_batch=8)
+    assert listed.execution.pp == 4 and set(listed.per_stage) == {"first", "rank 1", "last"}
+    assert listed.per_stage["rank 1"] == given["middle"]
+    assert {k: listed.per_stage[k] for k in ("first", "last")} == {k: given[k] for k in ("first", "last")}
+    ranked = symcost.plan(arch("llama"), {"n_layers": 16}, stage_layers=[2, 3, 5, 4, 2], global_batch=8).per_stage
+    assert set(ranked) == {"first", "rank 1", "rank 2", "last"}  # rank 3's 4 layers hold less than rank 2's 5
+    act = lambda r: ranked[f"rank {r}"]["activation_bytes"]
+    assert act(2) * 3 * 4 == act(1) * 5 * 3  # layers x min(pp - r, m) micro-batches: 5 x 3 against 3 x 4
+
+
+def test_bloom_176b_replayed_as_its_paper_ran_it():
+    """BLOOM (Le Scao et al. 2022, Sec. 3.4): 384 A100 80GB, tp 4, pp 12, dp 8, ZeRO-1, bf16, micro-batch 2, global
+    batch 2048 of 2048 tokens, activations recomputed; Megatron-DeepSpeed's partition counts the two embeddings as
+    layers, 72 over 12 stages, so 5 + 6 x 10 + 5 transformer layers. By hand, a tp rank of a layer: 12 d^2 / 4
+    weights, 7 d / 4 column-parallel biases, and the row-parallel biases and two layernorms whole (6 d); the first
+    stage adds a quarter of the table and its layernorm, the last the final layernorm and a copy of the tied table."""
+    spec = symcost.import_hf(str(DATA / "bloom.json")).spec()
+    assert symcost.evaluate(spec).total["params"] == 176_247_271_424  # the model card's count
+    d, V = 14336, 250880
+    layer = 12 * d * d // 4 + 7 * d // 4 + 6 * d
+    p = symcost.plan(spec, hardware="a100-80gb", tp=4, dp=8, zero=1, micro_batch=2, global_batch=2048,
+                     stage_layers=[5] + [6] * 10 + [5], recompute="full")
+    assert p.execution.gpus == 384 and p.numbers["tokens_per_step"] == 2048 * 2048
+    assert {k: v["weights_bytes"] for k, v in p.per_stage.items()} == {
+        "first": 2 * (V * d // 4 + 2 * d + 5 * layer), "rank 1": 2 * 6 * layer, "last": 2 * (5 * layer + 2 * d + V * d // 4)}
+    assert p.fits and p.stage == "first" and round(float(p.numbers["total_bytes"]) / 2**30, 1) == 28.3
+    hfu = float(p.numbers["hardware_flops_per_step"])  # the paper's 156 TFLOP/s counts recomputation, as HFU does
+    assert (round(hfu / 1e16), round(hfu / (384 * 156e12), 1)) == (602, 100.5)  # as docs/plan.md says
+
+
 def test_deepseek_v3_plans_at_pp_16_its_dense_layers_on_the_first_stage():
     """Two top-level repeats (3 dense layers, then 58 MoE ones): the pipeline splits the longer, 1 + 14 x 4 + 1 MoE
     layers here, and the dense ones sit on the first stage with the table. By hand, per GPU at ep 64: latent
@@ -481,6 +515,13 @@ def test_deepseek_v3_plans_at_pp_16_its_dense_layers_on_the_first_stage():
     (["--pp", "4", "--first-stage-layers", "5", "--last-stage-layers", "6"], "do not split into stages of first 5"),
     (["--pp", "2", "--first-stage-layers", "5", "--last-stage-layers", "6"], "do not split into stages"),
     (["--first-stage-layers", "5"], "stage layer counts split a pipeline"),
+    (["--stage-layers", "7,9,9,6"], "stage_layers 7,9,9,6 hold 31 layers; the repeat has 32"),
+    (["--stage-layers", "7,9,x"], "expected whole numbers separated by commas"),
+    (["--stage-layers", "7,9,9,7", "--pp", "3"], "4 stages listed for pp 3"),
+    (["--stage-layers", "7,0,9,7"], "--stage-layers.1 0: Input should be greater than or equal to 1"),
+    (["--stage-layers", "16,16", "--first-stage-layers", "16"], "give every stage's layers or the first and last"),
+    (["--stage-layers", "32"], "stage layer counts split a pipeline: give pp > 1"),
+    (["--stage-layers", "16,16", "--gpus", "8", "--search"], "plan --stage-layers on one layout"),
 ])
 def test_bad_uneven_split(cli, args, message):
     r = cli("plan", arch("llama"), *args)
