@@ -150,6 +150,13 @@ def plan_search() -> None:
     print(f"plan --search: {found.evaluated:,} layouts of 4,096 GPUs in {whole:.1f} s "
           f"({found.evaluated / whole:,.0f} per second); one exact plan() takes {one * 1e3:.0f} ms, so one by one "
           f"would take {one * found.evaluated / 60:,.0f} min ({one * found.evaluated / whole:,.0f}x)")
+    # over a million layouts: a Mixtral grown to 64 layers, heads and experts, 131,072 tokens, on 2^20 GPUs
+    grown = {"seq_len": 131072, "n_layers": 64, "n_heads": 64, "n_kv_heads": 64, "n_experts": 64}
+    t = time.perf_counter()
+    found = search(d, 2**20, grown, global_batch=2**22, top=1)
+    whole = time.perf_counter() - t
+    print(f"plan --search: {found.evaluated:,} layouts of 2^20 GPUs (Mixtral at 64 layers, heads and experts, "
+          f"131,072 tokens) in {whole:.1f} s ({found.evaluated / whole:,.0f} per second; the goal: 10^6 in 10 s)")
 
 
 SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch, "sweep": sweep_points,

@@ -165,17 +165,18 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     subst = dim_values(derivation, values)
     value = lambda e: sympy.sympify(e).xreplace(subst)
     batch = global_batch or gpus
+    execution_of({"global_batch": batch}, None, precision)  # a batch no plan takes is refused before the search
     sites = layer_sites(derivation, 1)  # tp > 1 only where every type has a rule (Splits.tp)
     model = splits(derivation, value, sites)
     cols = candidates(model, gpus, batch)
     peak = hw.peak_flops(PEAK_DTYPE[precision.dtype("weights")])
-    rows = []
+    parts = []
     for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
         chosen = (cols["pp"] > 1) == piped
         if zero == 3 and quantized(derivation):  # plan.QLORA_ZERO3
             continue
-        if sp:
-            chosen &= cols["tp"] > 1
+        if sp:  # as plan checks: a rank's seq_len / cp tokens split over the tp ranks
+            chosen &= (cols["tp"] > 1) & ((model.seq // cols["cp"]) % cols["tp"] == 0)
         if not chosen.any():
             continue
         rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if model.experts else 1, sequence_parallel=sp,
@@ -197,25 +198,27 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
             comm += at(f.closed(r.sent)) / link_bandwidth(r.dim, hw, sub["tp"], sub["cp"], sub["dp"], sub["ep"])
         bubble = (sub["pp"] - 1) / sub["microbatches"]
         bound = compute * (1 + bubble) + (1 - run.overlap) * comm
-        for i in range(m):
-            rows.append({"tp": int(sub["tp"][i]), "pp": int(sub["pp"][i]), "dp": int(sub["dp"][i]),
-                         "ep": int(sub["ep"][i]), "cp": int(sub["cp"][i]), "micro_batch": int(sub["micro_batch"][i]),
-                         "sequence_parallel": sp, "zero": zero, "recompute": recompute,
-                         "memory_bytes": float(memory[i]), "step_seconds_bound": float(bound[i])})
-    # equally fast layouts (a ZeRO stage that moves no more, say) rank the one that needs less memory first
-    fitting = sorted((r for r in rows if r["memory_bytes"] <= run.usable(hw)),
-                     key=lambda r: (r["step_seconds_bound"], r["memory_bytes"]))
-    front, least = [], float("inf")
-    for r in fitting:  # fastest first: a row is on the front when it needs less memory than every faster one
-        if r["memory_bytes"] < least:
-            front.append(r)
-            least = r["memory_bytes"]
+        parts.append({**{k: sub[k] for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch")},
+                      "sequence_parallel": np.full(m, sp), "zero": np.full(m, zero),
+                      "recompute": np.full(m, RECOMPUTE.index(recompute)), "memory_bytes": memory,
+                      "step_seconds_bound": bound})
+    table = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    memory, bound = table["memory_bytes"], table["step_seconds_bound"]
+    fit = np.flatnonzero(memory <= run.usable(hw))
+    # fastest first; equally fast layouts (a ZeRO stage that moves no more, say) the one that needs less memory
+    order = fit[np.lexsort((memory[fit], bound[fit]))]
+    columns = {k: v[order].tolist() for k, v in table.items()}
+    columns["recompute"] = [RECOMPUTE[i] for i in columns["recompute"]]
+    fitting = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    # a row is on the front when it needs less memory than every faster one
+    ranked = memory[order]
+    faster = np.concatenate(([np.inf], np.minimum.accumulate(ranked)[:-1]))
+    front = [fitting[i] for i in np.flatnonzero(ranked < faster)]
     keys = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
     best = [plan(derivation, Execution(**{k: r[k] for k in keys}, global_batch=batch, attention=attention,
                                        optimizer=optimizer, precision=precision), hw, hardware, values, run)
             for r in fitting[:top]]
-    return Search(derivation.spec.name, gpus, hardware, len(rows), fitting, front, best,
-                  min(r["memory_bytes"] for r in rows), top)
+    return Search(derivation.spec.name, gpus, hardware, len(memory), fitting, front, best, float(memory.min()), top)
 
 
 SMALLEST = ("tp", "pp", "cp", "ep")

@@ -406,6 +406,30 @@ def test_search_ranks_valid_fitting_layouts_and_replans_them_exactly():
     assert mem == sorted(mem, reverse=True)  # each faster layout on the front needs more memory
 
 
+
+def test_every_layout_the_search_ranks_is_one_plan_accepts():
+    """The search's vectorised filter holds plan's own rules: a rank's seq_len / cp tokens split over tp under
+    sequence parallelism (it once ranked layouts of one token a cp rank split over 2 tp ranks), pp the layers,
+    ep the experts and dp x cp, tp the heads, the hidden sizes and the vocabulary."""
+    from symcost.evaluate import dim_values
+    from symcost.plan.plan import _check
+    from symcost.plan.pieces import layer_sites
+    from symcost.plan.schedule import main_repeat
+    from symcost.plan.search import search
+
+    keys = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
+    for name, gpus, sizes in (("llama", 256, {"seq_len": 8}), ("mixtral", 64, {"seq_len": 4})):
+        d = symcost.derive(arch(name))
+        subst = dim_values(d, sizes)
+        value = lambda e: sympy.sympify(e).xreplace(subst)
+        found = search(d, gpus, sizes, global_batch=gpus, top=1)
+        layouts = {tuple(r[k] for k in keys) for r in found.rows}
+        assert any(cp > 1 and sp for _, _, _, _, cp, _, sp, _, _ in layouts)
+        for layout in layouts:
+            ex = Execution(**dict(zip(keys, layout)), global_batch=gpus)
+            _check(d, ex, value, layer_sites(d, ex.tp, ex.cp), main_repeat(d, value))
+
+
 # --- flops-per-token --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["llama", "mixtral", "megatron_gpt", "gemma2", "vit_b16"])
