@@ -40,6 +40,9 @@ _TABLE = (
     Metric("peak_inference_bytes", "peak, inference", "bytes", "memory"),
     Metric("saved_bytes", "saved bytes", "bytes", "verify"),  # verify --memory: what backward keeps
     Metric("total_bytes", "total", "bytes", "plan"),  # a GPU's weights, gradients, optimizer states, activations
+    # plan/pieces.py's transient: the logits and their gradients, a re-materialised pass, a gathered layer
+    Metric("transient_bytes", "backward's transients (an estimate)", "bytes", "plan", "+ transients"),
+    Metric("peak_bytes", "peak (an estimate)", "bytes", "plan", "peak"),  # total + transients: fits reads it
     Metric("prefill", "prefill FLOPs (a prompt of seq_len tokens)", "flops", "inference"),
     Metric("step", "decode step FLOPs (context = {context})", "flops", "inference"),
     Metric("generation", "generating {new_tokens} tokens after the prompt", "flops", "inference"),

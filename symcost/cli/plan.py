@@ -139,7 +139,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         p = api.plan(spec, values, gpus=gpus, **settings, **common)
     echo(render(p, fmt, **({"formulas": formulas} if fmt == "text" else {})))
     if not p.fits:
-        click.echo(f"does not fit: {bytes_human(p.numbers['total_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "
+        click.echo(f"does not fit: {bytes_human(p.numbers['peak_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "
                    f"on one {p.hardware.name}", err=True)
         sys.exit(1)
 

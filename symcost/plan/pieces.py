@@ -12,8 +12,9 @@ from ..components.base import Component, Ctx
 from ..cost import Cost, total
 from ..derive import Derivation, Site
 from ..spec import Repeat
+from ..symbols import ACT
 from .comm import Record, other_comm, tp_comm
-from .execution import CP, EP, MB, TP, Execution
+from .execution import CP, DP, EP, MB, TP, Execution
 from .rules import Rule, refusal, rule_of
 from .schedule import holds, in_flight
 
@@ -43,6 +44,7 @@ class Piece:
     passes: sympy.Expr  # in the whole model, per micro-batch (the site's runs in this piece's context)
     phase: str | None = None  # a main-repeat layer whose first pass differs: `first` (that pass) or `later`
     comm: tuple[Record, ...] = ()
+    logits: sympy.Expr = sympy.Integer(0)  # an LM head's logits a micro-batch makes on the rank (elements)
 
     @property
     def path(self) -> str:
@@ -129,7 +131,8 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
                  held.trainable - experts.trainable, experts.trainable / EP, held.packed - experts.packed,
                  held.packed_bytes - experts.packed_bytes, experts.packed / EP, experts.packed_bytes / EP,
                  saved / CP, held.train / CP, recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
-                 recomputed(whole, block, ex.recompute), passes, phase)
+                 recomputed(whole, block, ex.recompute), passes, phase,
+                 logits=ctx.tokens * local.vocab / CP if c.holds_logits else sympy.Integer(0))
 
 def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
     """Forward FLOPs a layer runs again in backward: its attention core (selective recomputation),
@@ -254,3 +257,16 @@ def _full_recompute(ends, mine, derivation: Derivation, ex: Execution, layers, f
         if b.then is not None and ends[1]:
             acts += per_micro(b.then[1]) / CP
     return acts
+
+
+def transient(stage: Stage, ex: Execution, w_bytes) -> sympy.Expr:
+    """What a rank holds at the start of a micro-batch's backward beyond its resident bytes, as `memory`'s peak
+    counts it (memory.backward_transient; an estimate): the logits of its LM head shard and two fp32 gradients of
+    them; under full recomputation one pass of its repeat re-materialised; under ZeRO-3 the largest layer's
+    weights gathered whole (FSDP's unit: here one layer of the spec)."""
+    out = sum((p.logits * (8 + ACT) for p in stage.pieces), sympy.Integer(0))
+    if ex.recompute == "full":
+        out += sum((p.saved for p in stage.pieces if p.place == "block"), sympy.Integer(0))
+    if ex.zero == 3 and stage.pieces:
+        out += sympy.Max(*(p.params + p.expert_params for p in stage.pieces)) * w_bytes * (1 - 1 / (DP * CP))
+    return out

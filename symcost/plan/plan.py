@@ -21,7 +21,7 @@ from ..memory import closer
 from ..results import Result
 from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
-from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence
+from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence, transient
 from .rules import Rule
 from .schedule import NOTES as SCHEDULE_NOTES, in_flight, main_repeat, names, others, parts, placed, runs, stage_layers
 from .system import Hardware
@@ -63,7 +63,7 @@ class Plan(Result):
 
         n = self.numbers
         return f"{self.name} on {self.execution.gpus} x {self.hardware.name}", [
-            ("per GPU", bytes_human(n["total_bytes"])),
+            ("per GPU (peak)", bytes_human(n["peak_bytes"])),
             ("fits", "yes" if self.fits else "no"),
             ("step (assumed MFU)", f"{float(n['step_seconds']):.3g} s"),
         ]
@@ -167,6 +167,8 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
                "optimizer_bytes": held_bytes * split(1, s.trainable, s.expert_trainable),
                "activation_bytes": s.activations}
         per["total_bytes"] = sum(per.values())
+        per["transient_bytes"] = transient(s, ex, w_bytes)  # an estimate, apart from the exact total
+        per["peak_bytes"] = per["total_bytes"] + per["transient_bytes"]
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
         records[s.name] = (s.comm + tuple(dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
                            + tuple(pp_comm(s, ex, act, g_bytes)))
@@ -203,7 +205,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     f = formulas(derivation, ex, sites, main)
     execution_values = ex.values()
     at = lambda e: sympy.sympify(e).xreplace(subst).xreplace(execution_values)
-    loaded = max(f.per_stage, key=lambda n: at(f.per_stage[n]["total_bytes"]))
+    loaded = max(f.per_stage, key=lambda n: at(f.per_stage[n]["peak_bytes"]))
     stage = next(s for s in f.stages if s.name == loaded)
     exprs = dict(f.per_stage[loaded])
     exprs["model_flops_per_step"] = f.model_flops
@@ -221,7 +223,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     from .estimates import estimates
 
     published = estimates(derivation, ex, stage, numbers, at, in_flight(loaded, ex)[0])
-    fits = numbers["total_bytes"] <= run.usable(hardware)
+    fits = numbers["peak_bytes"] <= run.usable(hardware)
     from ..memory import dropout_notes, recompute_notes
 
     held = derivation.held(subst)
@@ -251,8 +253,10 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> li
         + f", ZeRO stage {ex.zero}",
         f"activations ({ex.precision.dtype('activations')}): each layer's exact saved-for-backward rule applied to "
         f"the piece one tp rank runs; attention {ex.attention}; recomputation {ex.recompute}",
-        "total: weights, gradients, optimizer states and activations; not included: communication buffers, the "
-        "logits' gradients and other transients, allocator fragmentation",
+        "total: weights, gradients, optimizer states and activations (exact); peak (an estimate, as memory's; what "
+        "fits reads): the total and what a micro-batch's backward starts with: the logits of the rank's head shard "
+        "and two fp32 gradients of them, one repeat pass re-materialised under full recomputation, the largest "
+        "layer gathered under ZeRO-3; not included: communication buffers, allocator fragmentation",
     ]
     if derivation.tuned:
         notes.insert(1, derivation.spec.finetune.summary(held["params_trainable"]) + "; ZeRO-3 gathers the frozen "

@@ -185,7 +185,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
         sub = {k: v[chosen] for k, v in cols.items()}
         m = int(chosen.sum())
         at = _evaluate(f, subst, sub, m)
-        memory = np.max([at(f.per_stage[s.name]["total_bytes"]) for s in f.stages], axis=0)
+        memory = np.max([at(f.per_stage[s.name]["peak_bytes"]) for s in f.stages], axis=0)
         compute = np.zeros(m)
         for s in f.stages:
             seconds = np.zeros(m)

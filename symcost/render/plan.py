@@ -8,7 +8,8 @@ from ..metrics import label
 from .explore import jsonable
 from .text import bytes_human, formula, number, pretty, width, wrap
 
-MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes")
+MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes", "transient_bytes",
+          "peak_bytes")
 TIME = ("step_seconds", "step_seconds_bound", "compute_bound_seconds", "comm_seconds", "bubble_fraction",
         "tokens_per_step", "tokens_per_second", "mfu_at_bound", "peak_flops")
 TRAINING = ("tokens", "steps", "goodput", "train_seconds", "train_days", "gpu_hours")
@@ -90,7 +91,7 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
         lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if formulas and len(row) + 20 < limit else [row]
     cap = p.hardware.memory_bytes
     kept = f", {p.run.headroom:.0%} kept free: {bytes_human(p.run.usable(p.hardware))} usable" if p.run.headroom else ""
-    lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['total_bytes'])} of "
+    lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['peak_bytes'])} of "
                  f"{bytes_human(cap)} ({p.hardware.memory_GB:g} GB{kept})")
     lines += ["", "communication per GPU per step (bytes sent)"]
     for key in ("dim", "collective"):

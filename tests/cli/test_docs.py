@@ -110,20 +110,26 @@ def test_the_readme_fine_tuning_figures_are_the_tool_s():
     assert f"{root['below']['value']:,} tokens fit 24 GB" in text
     assert f"{lora['weights_bytes'] / 1e9:.1f} GB of bf16 weights" in text and lora["weights_bytes"] > 80e9
     assert f"a {qlora['peak_training_bytes'] / 2**30:.1f} GiB peak" in text and qlora["peak_training_bytes"] < 80e9
-    two = symcost.plan(symcost.finetune(seventy, method="lora", rank=16), seq_len=2048, gpus=2, zero=3,
-                       recompute="full", precision="bf16")
-    assert f"{two.numbers['total_bytes'] / 2**30:.2f} GiB per GPU at 2,048 tokens" in text and two.fits
+    two = lambda n: symcost.plan(symcost.finetune(seventy, method="lora", rank=16), seq_len=n, gpus=2, zero=3,
+                                 recompute="full", precision="bf16")
+    n = two(2048).numbers
+    assert (f"{n['total_bytes'] / 2**30:.2f} GiB per GPU at 2,048 tokens, a {n['peak_bytes'] / 2**30:.2f} GiB peak"
+            in text and not two(2048).fits)
+    assert "1,792 fit" in text and two(1792).fits
 
 
 def test_the_fine_tuning_page_s_figures_are_the_tool_s():
-    """docs/finetune.md's sentence on two GPUs: the totals at 4,096 tokens and the logits' transient."""
+    """docs/finetune.md's sentence on two GPUs: the total and the peak at 2,048 tokens, and the logits' transient."""
     import symcost
 
     text = " ".join((ROOT / "docs" / "finetune.md").read_text().split())
     lora = symcost.finetune(symcost.load(ROOT / "examples" / "llama-3-70b.yaml"), method="lora", rank=16)
-    longer = symcost.plan(lora, seq_len=4096, gpus=2, zero=3, recompute="full", precision="bf16")
-    total, memory = longer.numbers["total_bytes"] / 2**30, longer.hardware.memory_bytes / 2**30
-    assert f"at 4,096 the total is {total:.2f} GiB of the {memory:.2f}" in text and longer.fits
+    longer = symcost.plan(lora, seq_len=2048, gpus=2, zero=3, recompute="full", precision="bf16")
+    total, peak = (longer.numbers[k] / 2**30 for k in ("total_bytes", "peak_bytes"))
+    memory = longer.hardware.memory_bytes / 2**30
+    assert f"At 2,048 the total is {total:.2f} GiB, and the peak {peak:.2f} GiB, past the {memory:.2f}" in text
+    assert not longer.fits and symcost.plan(lora, seq_len=1792, gpus=2, zero=3, recompute="full",
+                                            precision="bf16").fits and "1,792-token sequences fit" in text
     logits = 2048 * 128256 * (8 + 2)  # tokens x vocabulary: the bf16 logits and two fp32 gradients of them
     assert f"logits' transient ({logits / 2**30:.2f} GiB at 2,048 tokens)" in text
 

@@ -267,7 +267,7 @@ def test_time_is_labelled_an_estimate_and_costs_follow(cli):
     assert t["steps"] == -(-10**9 // 4096) and t["gpu_hours"] == pytest.approx(t["train_seconds"] * 8 / 3600)
     assert data["cost"]["total"] == pytest.approx(t["gpu_hours"] * 2)
     assert set(data["per_gpu"]) == {"weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes",
-                                    "total_bytes"}
+                                    "total_bytes", "transient_bytes", "peak_bytes"}
     for key, text in data["formulas"].items():  # each formula gives its number
         e = sympy.parse_expr(text)
         values = {**data["execution"], "microbatches": data["execution"]["microbatches"], "v": 1,
@@ -400,7 +400,7 @@ def test_search_ranks_valid_fitting_layouts_and_replans_them_exactly():
     times = [r["step_seconds_bound"] for r in found.rows]
     assert times == sorted(times)
     best = found.best[0]
-    assert best.fits and abs(float(best.numbers["total_bytes"]) - found.rows[0]["memory_bytes"]) < 1
+    assert best.fits and abs(float(best.numbers["peak_bytes"]) - found.rows[0]["memory_bytes"]) < 1
     assert all(r["memory_bytes"] <= 80e9 for r in found.rows)
     mem = [r["memory_bytes"] for r in found.front]
     assert mem == sorted(mem, reverse=True)  # each faster layout on the front needs more memory
@@ -706,6 +706,25 @@ def test_a_gradient_starting_inside_a_nested_repeat_is_refused_at_its_layer(cli,
     assert cli("plan", spec).exit_code == 0
 
 
+@pytest.mark.parametrize("recompute", ["none", "full"])
+def test_the_peak_adds_memory_s_backward_transient_on_the_rank_that_holds_it(recompute):
+    """On one GPU the plan's transient is `memory`'s (the logits, two fp32 gradients, a re-materialised pass); tp
+    splits the logits by vocabulary; ZeRO-3 adds the largest layer gathered (Llama-2-7B's MLP, 3 x 4096 x 11008
+    at 2 bytes, larger than its token table, less the rank's half); a pipeline's first stage holds no head."""
+    one = symcost.plan(arch("llama"), recompute=recompute, precision="bf16")
+    memory = symcost.memory(arch("llama"), recompute=recompute, attention="flash", precision="bf16").numbers
+    assert one.numbers["transient_bytes"] == memory["backward_transient_bytes"] > 0
+    assert one.numbers["peak_bytes"] == one.numbers["total_bytes"] + one.numbers["transient_bytes"]
+    logits = 4096 * 32000 * (8 + 2)
+    split = symcost.plan(arch("llama"), tp=2, precision="bf16").numbers["transient_bytes"]
+    assert split == logits // 2
+    gathered = symcost.plan(arch("llama"), gpus=2, zero=3, precision="bf16").numbers["transient_bytes"]
+    assert gathered == logits + 3 * 4096 * 11008 * 2 // 2
+    piped = symcost.plan(arch("llama"), pp=2, precision="bf16", global_batch=2).per_stage
+    assert piped["first"]["transient_bytes"] == 0 and piped["last"]["transient_bytes"] == logits
+    # fits reads the peak: Llama-3-70B's LoRA on two GPUs at 2,048 tokens (tests/cli/test_docs.py)
+
+
 @pytest.mark.slow
 def test_headroom_keeps_a_share_of_memory_free_and_the_search_breaks_ties_by_memory():
     """Before: a 70B's top pick used 70.9 of 74.5 GiB while its total left out the logits' transient,
@@ -715,7 +734,7 @@ def test_headroom_keeps_a_share_of_memory_free_and_the_search_breaks_ties_by_mem
     from symcost.plan.search import search
 
     fits = symcost.plan(arch("llama"), gpus=8, zero=3, recompute="full")
-    total, memory = fits.numbers["total_bytes"], fits.hardware.memory_bytes
+    total, memory = fits.numbers["peak_bytes"], fits.hardware.memory_bytes
     assert fits.fits and fits.to_dict()["usable_bytes"] == memory
     h = 1 - Fraction(total - 1, memory)  # leaves one byte too few
     tight = symcost.plan(arch("llama"), gpus=8, zero=3, recompute="full", headroom=float(h))
