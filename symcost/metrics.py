@@ -218,6 +218,7 @@ STRUCTURE = {
     "offload_experts": "whether the routed experts are offloaded", "lengths": "the requests' (prompt, output, "
     "count) where a file mixes them", "hit_rate_assumed": "whether the hit rate is "
     "the cached share (routing assumed even) rather than given",
+    "matmuls": "the dtype the matmuls run in, whose dense peak time and MFU read (plan --matmul-dtype)",
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (
         "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",

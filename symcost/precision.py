@@ -17,6 +17,9 @@ ATTENTION = ("eager", "sdpa", "flash")
 # pipeline schedules (plan/schedule.py states each)
 SCHEDULES = ("1f1b", "zb-h1", "dualpipe", "dualpipev")
 ACTIVATION_DTYPES = ("fp32", "bf16", "fp16")  # what training keeps activations in
+# the dense peak a dtype's matmuls run at (hardware.yaml's keys): 8- and 4-bit integer weights are dequantized
+PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
+MATMUL_DTYPES = ("fp32", "bf16", "fp16", "fp8")
 TORCH_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "fp8": "float8_e4m3fn"}  # torch.<name>
 
 
@@ -30,6 +33,9 @@ class Precision:
     optimizer: str = "fp32"
     master: bool | None = None  # fp32 master weights; default: when the weights are not fp32
     activations: str | None = None  # default: the weights' dtype, or bf16 under 8- and 4-bit weights
+    # the dtype the matmuls run in, whose dense peak time and MFU are read against (bf16 weights with FP8 matmuls:
+    # DeepSeek-V3's and Llama 4's recipe); default: the weights' (bf16 under 8- and 4-bit integer weights)
+    matmul: str | None = None
 
     def __post_init__(self) -> None:
         for part in ("weights", "kv", "grads", "optimizer"):
@@ -38,6 +44,8 @@ class Precision:
                 raise SpecError(f"{part} dtype {value!r}: expected one of {', '.join(BYTES)}")
         if self.activations is not None and self.activations not in ACTIVATION_DTYPES:
             raise SpecError(f"activation dtype {self.activations!r}: expected one of {', '.join(ACTIVATION_DTYPES)}")
+        if self.matmul is not None and self.matmul not in MATMUL_DTYPES:
+            raise SpecError(f"matmul dtype {self.matmul!r}: expected one of {', '.join(MATMUL_DTYPES)}")
 
     def bytes(self, part: str):
         """Bytes per value of `part` as a sympy number."""
@@ -49,6 +57,10 @@ class Precision:
         if part == "activations" and self.activations is None:
             return self.weights if self.weights in ACTIVATION_DTYPES else "bf16"
         return getattr(self, part) or self.weights
+
+    def peak_dtype(self) -> str:
+        """The dtype whose dense peak the matmuls run at."""
+        return self.matmul or PEAK_DTYPE[self.weights]
 
     def state_bytes(self, optimizer: str):
         """Bytes per parameter the optimizer holds: its states, and fp32 master weights when kept."""

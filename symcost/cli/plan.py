@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE, SCHEDULES
+from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, MATMUL_DTYPES, OPTIMIZER_STATES, RECOMPUTE, SCHEDULES
 from ..render import render
 from ._options import (dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
@@ -52,6 +52,9 @@ Examples:
 @dtype_option
 @click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
 @click.option("--activation-dtype", type=click.Choice(list(ACTIVATION_DTYPES)))
+@click.option("--matmul-dtype", type=click.Choice(list(MATMUL_DTYPES)),
+              help="The dtype the matmuls run in, whose dense peak time and MFU read (default: the weights'); bf16 "
+                   "weights with fp8 matmuls are DeepSeek-V3's recipe.")
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
 @click.option("--optimizer-dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Bytes per optimizer state value.")
@@ -83,8 +86,8 @@ Examples:
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute, attention, dtype,
-         grad_dtype, activation_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu, goodput,
-         flop_convention, overlap, tokens_per_second,
+         grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu,
+         goodput, flop_convention, overlap, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -97,7 +100,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     from ..precision import Precision
     from ..render.text import bytes_human
 
-    precision = Precision(dtype, None, grad_dtype, optimizer_dtype, master=master_weights, activations=activation_dtype)
+    precision = Precision(dtype, None, grad_dtype, optimizer_dtype, master=master_weights, activations=activation_dtype,
+                          matmul=matmul_dtype)
     values = parse_sets(sets)
     number = lambda text, name: None if text is None else real(text, name)
     assumed = dict(mfu=real(mfu, "mfu"), overlap=real(overlap, "overlap"),

@@ -30,7 +30,7 @@ from .plan import Plan, formulas, plan
 from .schedule import main_repeat
 from .rules import refusal
 from .system import hardware as _hardware
-from .time import PEAK_DTYPE, link_bandwidth, piece_work
+from .time import link_bandwidth, piece_work
 
 ARGS = (TP, PP, DP, EP, CP, MB, M, V)
 MAX_CANDIDATES = 1_000_000
@@ -169,7 +169,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     sites = layer_sites(derivation, 1)  # tp > 1 only where every type has a rule (Splits.tp)
     model = splits(derivation, value, sites)
     cols = candidates(model, gpus, batch)
-    peak = hw.peak_flops(PEAK_DTYPE[precision.dtype("weights")])
+    peak = hw.peak_flops(precision.peak_dtype())
     parts = []
     for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
         chosen = (cols["pp"] > 1) == piped

@@ -32,7 +32,6 @@ MFU_WORDS = {"pytorch": "under the derivation's FLOP convention (causal attentio
 BUBBLE_WORDS = {s: f", {s}'s published form with a forward, an input gradient and a weight gradient a third of the "
                    "stage time each" + (" and the overlapped forward and backward their sum" if "dual" in s else "")
                 for s in ("zb-h1", "dualpipe", "dualpipev")}
-PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 
 
 def link_bandwidth(dim: str, hw, tp, cp, dp, ep):
@@ -51,7 +50,7 @@ def piece_work(p, precision):
 
 def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, hardware_flops):
     mfu, overlap, tokens, price, tokens_per_second = run.mfu, run.overlap, run.tokens, run.price, run.tokens_per_second
-    peak = hw.peak_flops(PEAK_DTYPE[ex.precision.dtype("weights")])
+    peak = hw.peak_flops(ex.precision.peak_dtype())
     gpus = ex.gpus
     model = float(numbers["mfu_flops_per_step"])  # as the MFU convention counts them
     step = model / (gpus * peak * mfu)
@@ -103,7 +102,9 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         "spent on steps that count; restarts and checkpoints take the rest)"]
     notes += [
         f"time is an estimate, not a measurement: step = model FLOPs / ({gpus} GPUs x {peak / 1e12:g} TFLOP/s dense "
-        f"{PEAK_DTYPE[ex.precision.dtype('weights')]} peak, {hw.source}) / MFU {mfu:g} "
+        f"{ex.precision.peak_dtype()} peak" + (f" (matmuls in {ex.precision.matmul}, weights stored in "
+                                                f"{ex.precision.dtype('weights')})" if ex.precision.matmul else "")
+        + f", {hw.source}) / MFU {mfu:g} "
         f"({MFU_SOURCE if mfu == MFU_DEFAULT else 'given'})",
         "roofline bound: per layer piece max(FLOPs / peak, bytes moved / HBM bandwidth), recomputation included, "
         f"stretched by the pipeline bubble ({bubble:.3g} of it{BUBBLE_WORDS.get(ex.schedule, '')}), and "

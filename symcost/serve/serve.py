@@ -503,11 +503,9 @@ def _curve(batch: int) -> list[int]:
 
 def peak_dtype(quantization, precision: Precision) -> str:
     """The dtype whose dense peak a served model's matmuls run at: FP8 for the W8A8 formats, else the weights'."""
-    from ..plan.time import PEAK_DTYPE
-
     if quantization is not None and quantization.format in FP8_FORMATS:
         return "fp8"
-    return PEAK_DTYPE[precision.dtype("weights")]
+    return precision.peak_dtype()
 
 
 class Clock:

@@ -624,7 +624,8 @@ def test_the_plan_command_s_options_are_the_records_fields():
 
     options = {p.name for p in command.params} - {"spec"}
     records = (set(Execution.model_fields) - {"precision"}) | {f.name for f in dataclasses.fields(Run)}
-    own = {"gpus", "hardware", "hardware_file", "dtype", "grad_dtype", "activation_dtype", "optimizer_dtype",
+    own = {"gpus", "hardware", "hardware_file", "dtype", "grad_dtype", "activation_dtype", "matmul_dtype",
+           "optimizer_dtype",
            "master_weights", "search", "top", "smallest", "sets", "formulas", "fmt", "finetune"}  # finetune: the spec's
     assert records <= options and options - records == own, (records - options, options - records - own)
 
@@ -744,6 +745,23 @@ def test_headroom_keeps_a_share_of_memory_free_and_the_search_breaks_ties_by_mem
     assert found.rows and all(r["memory_bytes"] <= memory * 0.75 for r in found.rows)
     order = [(r["step_seconds_bound"], r["memory_bytes"]) for r in found.rows]
     assert order == sorted(order) and len({b for b, _ in order}) < len(order)  # ties exist, and memory breaks them
+
+
+def test_fp8_matmuls_over_bf16_weights_read_the_fp8_peak_and_keep_bf16_bytes(cli):
+    """DeepSeek-V3's recipe: weights, gradients and activations kept in bf16, the matmuls run in FP8, so time and
+    MFU read the H100's dense FP8 peak (1,979 TFLOP/s, twice its BF16 989.5) while every byte stays bf16's."""
+    from symcost.precision import Precision
+
+    bf16 = symcost.plan(arch("llama"), gpus=8, zero=1)
+    fp8 = symcost.plan(arch("llama"), gpus=8, zero=1, precision=Precision("bf16", matmul="fp8"))
+    assert {k: fp8.numbers[k] for k in ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes")} == {
+        k: bf16.numbers[k] for k in ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes")}
+    assert fp8.numbers["peak_flops"] == 2 * bf16.numbers["peak_flops"] == 1979e12
+    assert fp8.numbers["step_seconds"] == pytest.approx(bf16.numbers["step_seconds"] / 2, rel=1e-12)
+    data = json.loads(cli("plan", arch("llama"), "--gpus", "8", "--matmul-dtype", "fp8", "--format", "json").stdout)
+    assert data["execution"]["dtypes"]["matmuls"] == "fp8" and data["execution"]["dtypes"]["weights"] == "bf16"
+    with pytest.raises(SpecError, match="matmul dtype 'int4': expected one of fp32, bf16, fp16, fp8"):
+        Precision("bf16", matmul="int4")
 
 
 def test_mfu_counts_a_step_s_flops_as_the_paper_names_them(cli):
