@@ -114,10 +114,11 @@ def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_g
                     Record("dp", "reduce_scatter", "backward", where, grads, each, group)]
     return [r for r in out if r.payload != 0]
 
-def pp_comm(stage: Stage, ex: Execution, act, g_bytes) -> list[Record]:
+def pp_comm(stage: Stage, ex: Execution, act, grads) -> list[Record]:
     """Activations to the next stage in forward, their gradients back in backward, per micro-batch and chunk
     (how many the schedule says: schedule.sends). Under DualPipe each stage is held by two ranks (r and
-    pp - 1 - r), whose gradients are summed once a step: an all-reduce of the rank's gradients between the two."""
+    pp - 1 - r), whose gradients are summed once a step: an all-reduce of the gradient bytes the rank holds (its
+    ZeRO-2/3 shard) between the two."""
     if ex.pp == 1:
         return []
     site = next(p.site for p in stage.pieces if p.place == "block")
@@ -125,6 +126,5 @@ def pp_comm(stage: Stage, ex: Execution, act, g_bytes) -> list[Record]:
     out = [Record("pp", "send_recv", when, "stage boundary", payload, count, ONE)
            for when, count in zip(("forward", "backward"), sends(stage.name, ex)) if count != 0]
     if ex.schedule == "dualpipe":
-        out.append(Record("pp", "all_reduce", "step", "weights (DualPipe's two copies)",
-                          (stage.trainable + stage.expert_trainable) * g_bytes, ONE, sympy.Integer(2)))
+        out.append(Record("pp", "all_reduce", "step", "weights (DualPipe's two copies)", grads, ONE, sympy.Integer(2)))
     return out

@@ -171,7 +171,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
         per["peak_bytes"] = per["total_bytes"] + per["transient_bytes"]
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
         records[s.name] = (s.comm + tuple(dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
-                           + tuple(pp_comm(s, ex, act, g_bytes)))
+                           + tuple(pp_comm(s, ex, act, per["gradient_bytes"])))
     model = closed(sum(p.model * p.passes for p in pieces) * M * DP)
     hardware = closed(sum((p.model + p.model_recomputed) * p.passes for p in pieces) * M * DP)
     return Formulas(stages, per_stage, records, model, hardware, closed)

@@ -254,13 +254,16 @@ def test_dualpipe_s_in_flight_bubble_and_sends_match_its_replayed_step(v, ranks,
 PLANNED = ("weights_bytes", "activation_bytes", "gradient_bytes", "optimizer_bytes")
 
 
-@pytest.mark.parametrize("pp", [2, 4])
-def test_dualpipe_s_first_rank_holds_1f1b_s_first_and_last(pp):
-    """Its two stages are 1F1B's first and last (their weights, gradients and optimizer states), and its in-flight
-    micro-batches are theirs too: pp + 1 stages' of which pp the embedding's and one the head's."""
-    m = 2 * pp
-    one = symcost.plan(arch("llama"), pp=pp, global_batch=m).per_stage
-    dual = symcost.plan(arch("llama"), pp=pp, global_batch=m, schedule="dualpipe")
+@pytest.mark.parametrize("pp,layout", [(2, {}), (4, {}), (4, dict(tp=2, sequence_parallel=True, dp=2, zero=1)),
+                                       (2, dict(tp=2, dp=2, zero=3, recompute="full")),
+                                       (4, dict(dp=2, zero=2, recompute="selective"))])
+def test_dualpipe_s_first_rank_holds_1f1b_s_first_and_last(pp, layout):
+    """Its two stages are 1F1B's first and last (their weights, gradients and optimizer states, at any tp, sequence
+    parallelism, ZeRO stage and recomputation), and its in-flight micro-batches are theirs too: pp + 1 stages' of
+    which pp the embedding's and one the head's."""
+    m = 2 * pp * layout.get("dp", 1)
+    one = symcost.plan(arch("llama"), pp=pp, global_batch=m, **layout).per_stage
+    dual = symcost.plan(arch("llama"), pp=pp, global_batch=m, schedule="dualpipe", **layout)
     for k in PLANNED:
         assert dual.per_stage["first"][k] == one["first"][k] + one["last"][k], k
     copies = [(r, payload) for r, payload, _ in dual.comm if r.dim == "pp" and r.collective == "all_reduce"]
