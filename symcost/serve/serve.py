@@ -441,7 +441,6 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
     experts = routed(derivation, serving.precision, values, serving.tp) if serving.offload_experts else None
     m = _memory(derivation, serving, hardware, values, target, small, experts.total if experts else 0)
     dp = serving.dp  # each data-parallel rank caches its own sequences: a GPU holds its rank's share
-    rank = lambda b: -(-b // dp)  # sequences on the most loaded rank
     most = None if m.most is None else m.most * dp
     batch = serving.concurrency or (1 if experts else most)  # offloading: one sequence unless told
     if batch is None:
@@ -450,11 +449,11 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
     if batch < 1:
         raise DoesNotFit(f"one sequence of {L:,} tokens needs {m.per_sequence / 2**30:.2f} GiB of KV cache a GPU, "
                          f"has {(m.pool - m.shared) / 2**30:.2f} GiB")
-    if m.most is not None and rank(batch) > m.most:
-        held = rank(batch) * m.per_sequence + m.shared
+    if m.most is not None and busiest(dp, batch) > m.most:
+        held = busiest(dp, batch) * m.per_sequence + m.shared
         raise DoesNotFit(f"concurrency {batch:,} needs {held / 2**30:.2f} GiB of KV cache a GPU, has "
                          f"{m.pool / 2**30:.2f} GiB (at most {most:,} sequences of {L:,} tokens; "
-                         f"{m.needed(rank(batch), hardware):.3f} of the GPU's memory would hold them)",
+                         f"{m.needed(busiest(dp, batch), hardware):.3f} of the GPU's memory would hold them)",
                          param="concurrency")
     clock = Clock(derivation, serving, hardware, efficiency)
     moved = None
@@ -470,11 +469,11 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
                     "activation_reserve_bytes": m.reserve, "kv_pool_bytes": m.pool},
         "kv": {"capacity_tokens": None if blocks is None else blocks * B, "blocks": blocks},
         "max_concurrency": most,
-        "memory_utilization_needed": m.needed(rank(batch), hardware),
+        "memory_utilization_needed": m.needed(busiest(dp, batch), hardware),
         **clock.figures(target, batch),
         "curve": [{"batch": b, "tpot_seconds": t, "tpot_seconds_predicted": clock.tpot_predicted(target, b),
                    "tokens_per_second_per_gpu": b / t / serving.replica,
-                   "memory_utilization_needed": m.needed(rank(b), hardware)}
+                   "memory_utilization_needed": m.needed(busiest(dp, b), hardware)}
                   for b in _curve(batch) for t in (clock.tpot(target, b),)],
     }
     numbers["disaggregated"] = clock.disaggregated(target, batch, numbers["ttft_seconds"], numbers["tpot_seconds"])
@@ -506,6 +505,11 @@ def peak_dtype(quantization, precision: Precision) -> str:
     if quantization is not None and quantization.format in FP8_FORMATS:
         return "fp8"
     return precision.peak_dtype()
+
+
+def busiest(dp: int, b: int) -> int:
+    """Sequences on the most loaded of dp data-parallel ranks serving b."""
+    return -(-b // dp)
 
 
 class Clock:
@@ -580,11 +584,7 @@ class Clock:
 
     def tpot_predicted(self, r: Replica, b: int) -> float | None:
         flops, moved, _ = self.step(r, self.mean, b)
-        return self.predicted(0 if self.latent else flops, moved, self.comm(r, self.busiest(b))[1])
-
-    def busiest(self, b: int) -> int:
-        """Sequences on the most loaded data-parallel rank of b."""
-        return -(-b // self.serving.dp)
+        return self.predicted(0 if self.latent else flops, moved, self.comm(r, busiest(self.serving.dp, b))[1])
 
     def prefill(self, target: Replica, prompt: int) -> dict:
         flops, moved = target.prefill_flops(prompt), target.weights_total + target.kv(prompt - 1) * self.serving.tp
@@ -604,7 +604,7 @@ class Clock:
         steps = v.mean(lambda p, o: o) - 1
         f, m, step = self.step(target, self.mean, batch)
         f = 0 if self.latent else f
-        rank = self.busiest(batch)
+        rank = busiest(self.serving.dp, batch)
         prompts, each = self.comm(target, rank * v.mean(lambda p, o: p))[1], self.comm(target, rank)[1]
         compute, memory = self.seconds(float(flops + steps * f), float(moved + steps * m))
         bound = max(self.bound(float(flops), float(moved)), self.floor) + float(steps) * step
@@ -626,7 +626,7 @@ class Clock:
         guess = None if self.efficiency is None else float(
             self.serving.mean(lambda p, o: Fraction(each[p]["seconds_predicted"])))
         flops, moved, seconds = self.step(target, self.mean, batch)
-        sent, comm = self.comm(target, self.busiest(batch))
+        sent, comm = self.comm(target, busiest(self.serving.dp, batch))
         tpot = self.predicted(0 if self.latent else flops, moved, comm)
         k = target.kv(self.mean) * tp  # one sequence's cache, the whole replica's
         slope = self.bw * target.step_flops(self.mean) - self.peak * k
