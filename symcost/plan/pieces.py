@@ -265,8 +265,10 @@ def transient(stage: Stage, ex: Execution, w_bytes) -> sympy.Expr:
     them; under full recomputation one pass of its repeat re-materialised; under ZeRO-3 the largest layer's
     weights gathered whole (FSDP's unit: here one layer of the spec)."""
     out = sum((p.logits * (8 + ACT) for p in stage.pieces), sympy.Integer(0))
-    if ex.recompute == "full":
-        out += sum((p.saved for p in stage.pieces if p.place == "block"), sympy.Integer(0))
+    if ex.recompute == "full":  # a pass: the repeat's first (where it differs, phase "first") or a later one
+        one = lambda phase: sum((p.saved for p in stage.pieces if p.place == "block" and p.phase in (None, phase)),
+                                sympy.Integer(0))
+        out += sympy.Max(one("first"), one("later"))
     if ex.zero == 3 and stage.pieces:
         out += sympy.Max(*(p.params + p.expert_params for p in stage.pieces)) * w_bytes * (1 - 1 / (DP * CP))
     return out
