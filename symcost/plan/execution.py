@@ -149,8 +149,9 @@ class Execution(BaseModel):
             yield "schedule", f"{name} orders a pipeline's stages: give pp > 1"
         elif self.virtual_stages > 1:
             yield "schedule", f"{name} is not interleaved: give virtual stages 1"
-        elif self.uneven and name != "zb-h1":
-            yield "schedule", f"{name} is planned with an even split of the layers (no stage layer counts)"
+        elif self.uneven and not (name == "zb-h1" or name == "dualpipe" and self.listed):
+            yield "schedule", (f"{name} is planned with an even split of the layers"
+                               + (" or every stage's (stage_layers)" if name == "dualpipe" else ""))
         elif name == "zb-h1" and m < self.pp:
             yield "schedule", f"zb-h1 needs at least pp = {self.pp} micro-batches per step; {m} given"
         elif name == "dualpipe" and self.pp % 2:

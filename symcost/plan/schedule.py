@@ -12,8 +12,9 @@ which checks every closed form here against them):
   until its weight pass (what W still reads is held): pp + 1 on every rank once m > pp.
 - dualpipe (DeepSeek-AI 2024, DeepSeek-V3 report Sec. 3.2.1; the order of deepseek-ai/DualPipe's
   `step`): micro-batches fed from both ends; rank r holds stage r of one direction and stage
-  pp - 1 - r of the other, so two stages' weights (2 L / pp layers), and pp + 1 stages'
-  micro-batches in flight; both end ranks hold the embedding and the head. pp even, m >= 2 pp, even.
+  pp - 1 - r of the other, so two stages' weights (2 L / pp layers, or the stage list's two), and
+  pp + 1 stages' micro-batches in flight (pp - r of stage r, r + 1 of the other); both end ranks
+  hold the embedding and the head. pp even, m >= 2 pp, even.
 - dualpipev ("cut-in-half", Sea AI Lab; DualPipe's `DualPipeV`): 2 pp stages in a V, rank r
   holding stages r and 2 pp - 1 - r (L / pp layers), 2 pp + 1 stages' micro-batches in flight;
   the first rank holds the embedding and the head. m >= 2 pp.
@@ -77,6 +78,8 @@ def names(ex: Execution) -> tuple[str, ...]:
     DualPipe(V) the first (holding the embedding and the head; DualPipe's last rank mirrors it) and a middle one."""
     if ex.pp == 1:
         return ("only",)
+    if ex.schedule == "dualpipe" and ex.listed:  # rank pp - 1 - r holds what rank r does
+        return ("first",) + tuple(f"rank {r}" for r in range(1, ex.pp // 2))
     if ex.schedule in ("dualpipe", "dualpipev"):
         return ("first", "middle") if ex.pp > 2 or ex.schedule == "dualpipev" else ("first",)
     if ex.listed:  # of the middle ranks, those holding more layers than every rank before them: one is the most loaded
@@ -113,12 +116,18 @@ def in_flight(stage: str, ex: Execution) -> tuple[sympy.Expr, sympy.Expr, sympy.
     each holding L/(pp v) layers; the first rank's layers outside the repeat are counted for each of its chunk
     forwards in flight (a bound: only chunk 0 holds them). ZB-H1: min(pp + 1, m) on every rank, each held until
     its weight pass. DualPipe: pp + 1 stages' micro-batches of the rank's two, pp of them the embedding's
-    direction's; DualPipeV: 2 pp + 1 of its two, 2 pp of them the first stage's (at the peak, each)."""
+    direction's (rank r: pp - r micro-batches of its stage of one direction, r + 1 of the other's, as 1F1B's ranks
+    r and pp - 1 - r hold them, and at once); DualPipeV: 2 pp + 1 of its two, 2 pp of them the first stage's (at the
+    peak, each)."""
     if ex.pp == 1:
         return ONE, ONE, ONE
     if ex.schedule == "zb-h1":
         k = sympy.Min(PP + 1, M)
         return k, k, k
+    if ex.schedule == "dualpipe" and ex.listed:  # stage r's pp - r micro-batches, stage pp - 1 - r's r + 1
+        r, n = rank(stage, ex), ex.stage_layers
+        mine, mirror = n[r], n[ex.pp - 1 - r]
+        return sympy.Rational(mine * (ex.pp - r) + mirror * (r + 1), mine + mirror), PP, ONE
     if ex.schedule == "dualpipe":
         return (PP + 1) / 2, PP, ONE
     if ex.schedule == "dualpipev":
@@ -167,10 +176,11 @@ def stage_layers(stage: str, ex: Execution, layers) -> sympy.Expr:
     last stages' counts given with the rest split evenly, or the stage list's."""
     if stage == "only":
         return layers
+    if ex.listed:
+        r, n = rank(stage, ex), ex.stage_layers
+        return sympy.Integer(n[r] + (n[ex.pp - 1 - r] if ex.schedule == "dualpipe" else 0))
     if ex.schedule == "dualpipe":
         return 2 * layers / PP
-    if ex.listed:
-        return sympy.Integer(ex.stage_layers[rank(stage, ex)])
     first, last = ex.first_stage_layers, ex.last_stage_layers
     if not ex.uneven:
         return layers / PP

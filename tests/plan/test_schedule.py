@@ -154,7 +154,8 @@ def dual_replay(ranks: int, chunks: int, v: bool):
     """Runs each rank's ops in order, each as soon as its inputs are there. A micro-batch's path: DualPipe's two
     directions over ranks 0..R-1 and back; DualPipeV's one V over 2R stages (rank r holds stages r and 2R-1-r).
     Returns (time, each rank's busy time, its peak of stage micro-batches held from forward to backward, the
-    (phase 0, phase 1) split at that peak, forwards sent to another rank, gradients sent to another rank)."""
+    (direction 0 or first stage, the other) split at that peak, each of the two's own most, forwards sent to
+    another rank, gradients sent to another rank)."""
     progs = dual_programs(ranks, chunks, v)
     length = 2 * ranks if v else ranks
 
@@ -172,6 +173,7 @@ def dual_replay(ranks: int, chunks: int, v: bool):
     done, pc, free, busy = {}, [0] * ranks, [0] * ranks, [0] * ranks
     nf, nb = [[0, 0] for _ in range(ranks)], [[0, 0] for _ in range(ranks)]
     held, peak, split = [[0, 0] for _ in range(ranks)], [0] * ranks, [None] * ranks
+    most = [[0, 0] for _ in range(ranks)]
     fwd, bwd = [0] * ranks, [0] * ranks
 
     def parts(op):
@@ -210,6 +212,7 @@ def dual_replay(ranks: int, chunks: int, v: bool):
                 end += 1
                 done[("F", path, pos, c)] = end
                 held[r][a] += 1
+                most[r][a] = max(most[r][a], held[r][a])
                 fwd[r] += pos < length - 1 and owner(path, pos + 1) != r
                 if sum(held[r]) > peak[r]:
                     peak[r], split[r] = sum(held[r]), tuple(held[r])
@@ -223,7 +226,7 @@ def dual_replay(ranks: int, chunks: int, v: bool):
         busy[r] += end - t
         free[r] = end
     assert all(n == [chunks // (1 if v else 2)] * 2 for n in nf + nb)  # every chunk through every stage
-    return max(free), busy, peak, split, fwd, bwd
+    return max(free), busy, peak, split, [tuple(x) for x in most], fwd, bwd
 
 
 @pytest.mark.parametrize("v", [False, True], ids=["dualpipe", "dualpipev"])
@@ -233,7 +236,7 @@ def test_dualpipe_s_in_flight_bubble_and_sends_match_its_replayed_step(v, ranks,
     if not v:
         ranks, extra = 2 * ranks, 2 * (extra // 2)  # DualPipe pairs ranks and splits the chunks in two
     m = 2 * ranks + extra
-    end, busy, peak, split, fwd, bwd = dual_replay(ranks, m, v)
+    end, busy, peak, split, most, fwd, bwd = dual_replay(ranks, m, v)
     work = 3 * m * (2 if v else 1)  # each rank: m stage-chunks (DualPipe), 2m (DualPipeV)
     assert set(busy) == {work}
     if ranks == 1:
@@ -244,6 +247,9 @@ def test_dualpipe_s_in_flight_bubble_and_sends_match_its_replayed_step(v, ranks,
     block, pre, post = in_flight("first", ex)
     assert set(peak) == {2 * at(block)}  # the rank's two stages' micro-batches, every rank
     assert split[0] == (at(pre), at(post))  # the embedding's direction's and the head's, at the peak
+    assert split == most  # each stage at its own most at the rank's peak: any stage sizes peak there
+    if not v:  # rank r holds what 1F1B's ranks r and pp - 1 - r hold, at once
+        assert split == [(ranks - r, r + 1) for r in range(ranks)]
     for stage, ranks_of in (("first", [0]), ("middle", range(1, ranks - 1) if not v else range(1, ranks))):
         if ranks_of:
             assert [at(c) for c in sends(stage, ex)] == [max(fwd[r] for r in ranks_of), max(bwd[r] for r in ranks_of)]
@@ -271,6 +277,18 @@ def test_dualpipe_s_first_rank_holds_1f1b_s_first_and_last(pp, layout):
     assert any(n.startswith("schedule dualpipe: each rank holds two stages") for n in dual.notes)
 
 
+def test_dualpipe_s_ranks_over_a_stage_list_hold_1f1b_s_two_ranks():
+    """Over uneven stages (DeepSeek-V3's 58 MoE layers do not split evenly over 16) rank r holds stages r and
+    pp - 1 - r, as 1F1B's ranks r and pp - 1 - r hold them: weights, gradients, optimizer states, activations."""
+    stages = [2, 3, 4, 1]
+    one = symcost.plan(arch("llama"), {"n_layers": 10}, stage_layers=stages, global_batch=8).per_stage
+    dual = symcost.plan(arch("llama"), {"n_layers": 10}, stage_layers=stages, global_batch=8, schedule="dualpipe")
+    assert set(dual.per_stage) == {"first", "rank 1"}
+    for k in PLANNED:
+        assert dual.per_stage["first"][k] == one["first"][k] + one["last"][k], k
+        assert dual.per_stage["rank 1"][k] == one["rank 1"][k] + one["rank 2"][k], k
+
+
 @pytest.mark.parametrize("pp", [2, 4])
 def test_dualpipev_s_first_rank_holds_1f1b_s_first_and_last_at_twice_the_stages(pp):
     m = 4 * pp
@@ -294,7 +312,9 @@ def test_zb_h1_holds_one_micro_batch_more_than_1f1b():
     (["--schedule", "zb-h1", "--pp", "4", "--global-batch", "3"], "zb-h1 needs at least pp = 4 micro-batches"),
     (["--schedule", "dualpipe", "--global-batch", "4"], "orders a pipeline's stages: give pp > 1"),
     (["--schedule", "dualpipev", "--pp", "2", "--virtual-stages", "2", "--global-batch", "8"], "is not interleaved"),
-    (["--schedule", "dualpipe", "--pp", "2", "--global-batch", "8", "--first-stage-layers", "10"], "an even split"),
+    (["--schedule", "dualpipe", "--pp", "2", "--global-batch", "8", "--first-stage-layers", "10"],
+     "an even split of the layers or every stage's (stage_layers)"),
+    (["--schedule", "dualpipev", "--global-batch", "8", "--stage-layers", "16,16"], "dualpipev is planned with an even"),
     (["--schedule", "dualpipev", "--pp", "3", "--global-batch", "6"], "do not split evenly into 2 x pp = 6"),
     (["--schedule", "zb-h1", "--gpus", "8", "--search"], "--search ranks 1F1B layouts"),
 ])
