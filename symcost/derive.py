@@ -22,7 +22,7 @@ from .cost import Cost, Node, total
 from .finetune import RankFits
 from .metrics import label
 from .results import Result
-from .spec import Encoder, Repeat, Residual, Spec, component_of, reads_memory
+from .spec import Encoder, Repeat, Residual, Spec, component_of, is_container, reads_memory
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,19 @@ class Derivation(Result):
     decode: bool = False  # the cost of one decode step (see derive)
     blocks: tuple[Block, ...] = ()
     linears: tuple = ()  # under a fine-tune, (name, d_in, d_out, values stored quantized) of each named linear
+    raw_mtp: Cost | None = None  # the spec's multi-token prediction modules, apart (see mtp_cost)
+    mtp_sites: tuple[Site, ...] = ()  # their layers, whose constraints are checked with the model's
     nodes: tuple[Node, ...] = field(init=False)  # closed forms in the free (and kept) dims
     total: Cost = field(init=False)
+    mtp: Cost | None = field(init=False)  # raw_mtp's closed form
 
     def __post_init__(self) -> None:
         subst = self.spec.dimset.substitution(self.keep)
-        closed = tuple(n.map(lambda e: sympy.expand(e.xreplace(subst))) for n in self.raw)
+        close = lambda e: sympy.expand(e.xreplace(subst))
+        closed = tuple(n.map(close) for n in self.raw)
         object.__setattr__(self, "nodes", closed)
         object.__setattr__(self, "total", total(n.cost for n in closed))
+        object.__setattr__(self, "mtp", None if self.raw_mtp is None else self.raw_mtp.map(close))
 
     def to_dict(self, leading_in=None) -> dict:
         """The shape of `derive --format json`: formulas as text that sympy.parse_expr reads back,
@@ -245,8 +250,29 @@ def derive(
     if spec.quantization is not None and not any(n.cost.packed != 0 for n in raw):
         raise spec.doc.error(("quantization", "which"), f"{spec.quantization.which}: no linear of this spec is "
                              "stored so" + (" (it has no moe layer)" if spec.quantization.which == "experts" else ""))
+    mtp, mtp_sites = mtp_cost(spec, conv) if spec.mtp is not None and not decode else (None, ())
     return Derivation(spec, conv, tuple(keep), tuple(raw), tuple(walker.sites), decode, tuple(walker.blocks),
-                      tuple(walker.linears))
+                      tuple(walker.linears), mtp, mtp_sites)
+
+
+def mtp_cost(spec: Spec, conv: Convention) -> tuple[Cost, tuple[Site, ...]]:
+    """The multi-token prediction modules' cost, apart from the main model's: `depth` times a module's layers
+    (their parameters and FLOPs) and the shared head's FLOPs (not its parameters), the module's stream starting
+    from the shared embedding's (looked up again: no FLOPs); and the sites walked, for their checks."""
+    from .components.embedding import Embedding
+
+    embedding, head = (component_of(spec.layers[i])[1] if not is_container(spec.layers[i]) else None for i in (0, -1))
+    if not isinstance(embedding, Embedding) or not getattr(head, "holds_logits", False):
+        raise spec.doc.error(("mtp",), "multi-token prediction shares the model's embedding and head: the spec must "
+                             "start with an embedding and end with an lm_head")
+    walker = _Walker(spec, conv, spec.input_dim("batch", 1), False)
+    _, flow = walker.walk(spec.layers[:1], ("layers",), "layers", input_flow(spec))
+    module, flow = walker.walk(spec.mtp.layers, ("mtp", "layers"), "mtp.layers", flow)
+    last = len(spec.layers) - 1
+    shared, _ = walker.walk(spec.layers[-1:], ("layers",), f"layers.{last}", flow)
+    head_cost = total(n.cost for n in shared)
+    compute = Cost(forward=head_cost.forward, backward=head_cost.backward, saved=head_cost.saved)
+    return (total(n.cost for n in module) + compute) * spec.mtp.depth, tuple(walker.sites)
 
 
 class _Walker:

@@ -102,7 +102,7 @@ def dim_values(derivation: Derivation, values: Mapping[str, int] | None = None) 
 def site_checks(derivation: Derivation) -> Iterator[tuple[tuple, Check]]:
     """Every constraint of the spec's layers, with the YAML path of the layer it is about: each
     component's own, and that its input width is the width the layer before gives."""
-    for site in derivation.sites:
+    for site in (*derivation.sites, *derivation.mtp_sites):
         for check in site.component.checks(site.ctx):
             yield site.where, check
         wanted, have = site.component.in_width(), site.ctx.flow.width

@@ -219,6 +219,8 @@ STRUCTURE = {
     "count) where a file mixes them", "hit_rate_assumed": "whether the hit rate is "
     "the cached share (routing assumed even) rather than given",
     "matmuls": "the dtype the matmuls run in, whose dense peak time and MFU read (plan --matmul-dtype)",
+    "mtp": "multi-token prediction modules, counted apart from the model (a spec's mtp block)",
+    "depth": "how many multi-token prediction modules",
     # the execution record's fields (plan/execution.py: Execution)
     **{f: "the execution's field (plan --help)" for f in (
         "gpus", "tp", "pp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "global_batch",

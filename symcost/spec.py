@@ -107,6 +107,17 @@ def _tag(value: Any) -> str | None:
     return kinds[0] if kinds else None
 
 
+class MTP(BaseModel):
+    """Multi-token prediction (DeepSeek-V3 report, Sec. 2.2): `depth` modules, each `layers` run from the main
+    model's last hidden state (DeepSeek-V3's: two norms and a 2d x d projection of the hidden state beside the next
+    token's embedding, then a block), then the model's own head. The embedding and the head are shared; the
+    modules' parameters and FLOPs are reported apart from the main model's, which serving drops them from."""
+
+    model_config = _CONFIG
+    depth: int = Field(strict=True, ge=1, le=16)
+    layers: Layers = Field(min_length=1)
+
+
 class Spec(BaseModel):
     model_config = _CONFIG
     name: str = Field(min_length=1)
@@ -116,6 +127,7 @@ class Spec(BaseModel):
     layers: Layers = Field(min_length=1)
     finetune: Finetune | None = None  # how training after pretraining treats the weights (finetune.py)
     quantization: Quantization | None = None  # how a served checkpoint stores its linears (quantization.py)
+    mtp: MTP | None = None  # multi-token prediction modules, reported apart
 
     _dims: Dims = PrivateAttr()
     _doc: Document = PrivateAttr()
@@ -152,6 +164,8 @@ class Spec(BaseModel):
                     yield prefix + (i, kind), getattr(item, kind)
 
         yield from visit(self.layers, ("layers",))
+        if self.mtp is not None:
+            yield from visit(self.mtp.layers, ("mtp", "layers"))
 
 
 def component_of(item: BaseModel) -> tuple[str, Component]:
@@ -181,6 +195,8 @@ def from_document(doc: Document) -> Spec:
     dims = Dims.parse(doc.data.get("dims"), doc)
     _check_nesting(doc)
     spec = _validated(Spec, doc.data, (), {"dims": dims}, doc)
+    if spec.mtp is not None:
+        spec = spec.model_copy(update={"mtp": _validated(MTP, doc.data["mtp"], ("mtp",), {"dims": dims}, doc)})
     spec._dims = dims
     spec._doc = doc
     for where, component in spec.walk():
@@ -243,6 +259,8 @@ def _check_nesting(doc: Document) -> None:
                             depth(item[field], path + (i, field), level + 1)
 
     depth(doc.data.get("layers"), ("layers",), 0)
+    if isinstance(doc.data.get("mtp"), dict):
+        depth(doc.data["mtp"].get("layers"), ("mtp", "layers"), 0)
 
 
 def with_finetune(spec: Spec, finetune: dict) -> Spec:

@@ -55,6 +55,10 @@ class Writer:
     def text(self) -> str:
         return "\n".join(self.head + self.dims + ["layers:"] + self.layers + self.tail) + "\n"
 
+    def mtp(self, depth: int, lines, note: str) -> None:
+        """Multi-token prediction modules (spec.MTP): `depth` of `lines`, reported apart from the model."""
+        self.tail += [f"mtp:   # {note}", f"  depth: {depth}", "  layers:", *(f"    - {line}" for line in lines)]
+
     def quantization(self, fields: dict) -> None:
         """The checkpoint's storage of its linears (hf/quantization.py)."""
         self.tail.append(f"quantization: {_flow(fields)}")

@@ -4,6 +4,7 @@ no sympy, prints exactly what the full path prints."""
 
 from __future__ import annotations
 
+from .. import symbols
 from ..conventions import CONVENTIONS
 from ..metrics import METRICS, label, shaped
 from .text import exact_and_human, formula, human, number, pretty, table, width, wrap
@@ -36,6 +37,10 @@ def derivation_data(d, leading_in=()) -> dict:
             for n in d.nodes
         ],
         "leading": {name: shaped({m: formula(leading(e, name)) for m, e in t.metrics().items()}) for name in leading_in},
+        **({} if d.mtp is None else {"mtp": {"depth": d.spec.mtp.depth, "params": formula(d.mtp.params),
+                                             "flops": {"forward": formula(d.mtp.forward),
+                                                       "backward": formula(d.mtp.backward),
+                                                       "train": formula(d.mtp.train)}}}),
     }
 
 
@@ -160,6 +165,13 @@ def derivation_text(d, limit: int | None = None, leading_in=(), formulas: bool =
     lines = wrap(_title(d.spec.name, d.convention.name), limit)
     lines += wrap("free dims: " + (", ".join(d.free_symbols) or "none"), limit)
     lines += [""] + _totals(rows, limit) + [""]
+    if d.mtp is not None:
+        n = d.spec.mtp.depth
+        lines.append(f"multi-token prediction, apart ({n} module{'s' if n > 1 else ''}; embedding and head shared)")
+        subst = None if at is None else {symbols.dim(k): v for k, v in at.dims.items()}
+        value = lambda e: "" if subst is None else f"   (= {int(e.xreplace(subst)):,} at the defaults)"
+        lines += ["  " + line for line in _totals([(label(m), pretty(getattr(d.mtp, m)) + value(getattr(d.mtp, m)))
+                                                   for m in ("params", "train")], limit - 2)] + [""]
     if at is not None and not formulas:
         data = evaluation_data(at)
         lines += wrap("per component at " + ", ".join(f"{k}={v}" for k, v in data["dims"].items())

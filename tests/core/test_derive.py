@@ -1,12 +1,13 @@
 """Derivation: closed forms that are exact polynomials, agree with eval everywhere, and
 never unroll `repeat`."""
 
+import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch
+from conftest import arch, unknown_keys
 from symcost import conventions, symbols
 from symcost.components.attention import Attention
 
@@ -109,3 +110,58 @@ def test_full_convention_counts_elementwise_and_halves_causal():
     window = symcost.loads(text.replace("CAUSAL", "true, window: 3"))  # query i keeps min(3, i + 1) keys
     kept = sum(min(3, i + 1) for i in range(n))
     assert symcost.evaluate(symcost.derive(window, "kernel")).total["forward"] == projections + 2 * 2 * b * h * kept * hd
+
+
+# --- multi-token prediction, apart --------------------------------------------------------------------------
+
+MTP_SPEC = """name: tiny
+dims: {d: 64, hidden_size: 96, vocab: 100, seq_len: 8, heads: 4}
+layers:
+  - embedding: {vocab: vocab, dim: d}
+  - repeat: 2
+    layers:
+      - rmsnorm: {dim: d}
+      - attention: {dim: d, heads: heads, causal: true}
+      - mlp: {dim: d, hidden: hidden_size, activation: silu, gated: true}
+  - rmsnorm: {dim: d}
+  - lm_head: {dim: d, vocab: vocab}
+mtp:
+  depth: 2
+  layers:
+    - rmsnorm: {dim: d}
+    - linear: {dim: d, out: d, bias: false}
+    - rmsnorm: {dim: d}
+    - attention: {dim: d, heads: HEADS, causal: true}
+    - mlp: {dim: d, hidden: hidden_size, activation: silu, gated: true}
+"""
+
+
+def test_mtp_modules_are_counted_apart_with_the_shared_head_s_flops():
+    """Two modules, each a norm, a d x d projection, a norm and a block, then the model's own head: their parameters
+    (the head's not again) and FLOPs by hand under pytorch, and the main model's counts as without them."""
+    spec = symcost.loads(MTP_SPEC.replace("HEADS", "heads"))
+    d = symcost.derive(spec)
+    sub = {symbols.dim(k): v for k, v in {"d": 64, "hidden_size": 96, "vocab": 100, "seq_len": 8, "heads": 4}.items()}
+    block_params = 4 * 64 * 64 + 3 * 64 * 96 + 64  # attention (q, k, v, o), the gated MLP, one norm
+    assert d.mtp.params.xreplace(sub) == 2 * (64 + 64 * 64 + block_params)
+    block_forward = 2 * 8 * (4 * 64 * 64 + 3 * 64 * 96) + 2 * 2 * 8 * 8 * 64  # projections; scores and values
+    assert d.mtp.forward.xreplace(sub) == 2 * (2 * 8 * 64 * 64 + block_forward + 2 * 8 * 64 * 100)
+    data = d.to_dict()
+    assert not unknown_keys(data) and data["mtp"]["depth"] == 2
+    assert sympy.parse_expr(data["mtp"]["params"]).subs({str(k): v for k, v in sub.items()}) == d.mtp.params.xreplace(
+        sub)
+    alone = symcost.loads(MTP_SPEC.split("mtp:")[0])
+    assert symcost.evaluate(spec).total == symcost.evaluate(alone).total and symcost.derive(alone).mtp is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (("heads: HEADS", "heads: 5"), "mtp.layers.3.attention.heads"),
+    (("depth: 2", "depth: 0"), "mtp.depth"),
+    (("depth: 2", "depth: 2\n  width: 3"), "mtp.width"),
+    (("  - lm_head: {dim: d, vocab: vocab}\n", ""), "start with an embedding and end with an lm_head"),
+])
+def test_what_an_mtp_block_cannot_say_is_one_line_at_its_place(cli, write, change, message):
+    text = MTP_SPEC.replace("HEADS", "heads").replace(*change) if change[0] != "heads: HEADS" else \
+        MTP_SPEC.replace(*change)
+    r = cli("derive", write(text))
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr

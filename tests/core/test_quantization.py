@@ -275,13 +275,35 @@ def r1_bytes(with_mtp: bool) -> tuple[int, int]:
 def test_deepseek_r1_s_fp8_checkpoint_less_its_mtp_module():
     """FP8 block-128 weights with fp32 scales, the rest bf16 (its quantization_config, read by import-hf): the
     checkpoint's bytes less its layer 61 (the multi-token-prediction module, which transformers does not build and
-    the importer does not write), less the routers' correction biases (58 x 256 fp32: buffers in transformers,
+    the importer writes apart, as the spec's `mtp`), less the routers' correction biases (58 x 256 fp32: buffers in transformers,
     whose parameters symcost counts, though the checkpoint stores them)."""
     values, stored = r1_bytes(True)
     assert values == 684_531_386_000  # the report's total: the rows are read right
     kept = r1_bytes(False)[1]
     assert symcost.memory(symcost.loads(import_hf("DeepSeek-R1"))).numbers["weights_bytes"] == kept - 58 * 256 * 4
     assert (stored, kept) == (688_574_839_360, 673_150_611_808)
+
+
+def test_deepseek_r1_s_mtp_module_is_its_checkpoint_s_layer_61_reported_apart():
+    """The importer writes R1's multi-token-prediction module (num_nextn_predict_layers 1) as the spec's `mtp`,
+    apart from the model: its parameters are the checkpoint's layer 61 less its fp32 block scales, its copies of
+    the shared table and head (2 x 129,280 x 7,168) and the router's correction bias (a buffer, as in the main
+    model); its forward FLOPs a MoE layer's (the model at 5 layers less at 4), eh_proj's 2 x 2d^2 and the shared
+    head's 2 d V a token. The main model's count is unchanged (transformers' 671,026,404,352)."""
+    import math
+
+    from symcost.evaluate import dim_values
+
+    spec = symcost.loads(import_hf("DeepSeek-R1"))
+    d = symcost.derive(spec)
+    at = dim_values(d)
+    layer_61 = sum(n * math.prod(shape) for n, shape, size, mtp in R1_TENSORS
+                   if mtp and not (size == 4 and len(shape) == 2))  # the block scales are 2-d fp32
+    assert d.mtp.params.xreplace(at) == layer_61 - 2 * V * D - 256 == 11_610_067_968
+    assert symcost.evaluate(spec).total["params"] == 671_026_404_352
+    forward = lambda n: symcost.evaluate(spec, {"n_layers": n}).total["forward"]
+    tokens = symcost.evaluate(spec).dims["seq_len"]
+    assert d.mtp.forward.xreplace(at) == forward(5) - forward(4) + 4 * D * D * tokens + 2 * D * V * tokens
 
 
 # moonshotai/Kimi-K2.5's 208,550 tensors as the same public report lists them (170,738,182,128 values, its vision
