@@ -93,10 +93,23 @@ def dim_values(derivation: Derivation, values: Mapping[str, int] | None = None) 
     def value(e: sympy.Expr) -> sympy.Expr:
         return sympy.sympify(e).xreplace(subst)
 
-    for where, check in site_checks(derivation):
+    for where, check in _distinct_checks(derivation):
         if (message := check.failure(value)) is not None:
             raise spec.doc.error(where + (check.field,), message)
     return subst
+
+
+def _distinct_checks(derivation: Derivation) -> tuple[tuple[tuple, Check], ...]:
+    """site_checks once a derivation (a sweep checks every point), each condition at the first layer that states it
+    (a condition met at one layer is met at every other: an MTP module's copies of the model's layers)."""
+    cached = derivation.__dict__.get("_distinct_checks")
+    if cached is None:
+        first = {}
+        for where, check in site_checks(derivation):
+            first.setdefault(check.holds, (where, check))
+        cached = tuple(first.values())
+        object.__setattr__(derivation, "_distinct_checks", cached)
+    return cached
 
 
 def site_checks(derivation: Derivation) -> Iterator[tuple[tuple, Check]]:

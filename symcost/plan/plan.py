@@ -168,8 +168,8 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
                "activation_bytes": s.activations}
         per["total_bytes"] = sum(per.values())
         per["transient_bytes"] = transient(s, ex, w_bytes)  # an estimate, apart from the exact total
-        per["peak_bytes"] = per["total_bytes"] + per["transient_bytes"]
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
+        per_stage[s.name]["peak_bytes"] = per_stage[s.name]["total_bytes"] + per_stage[s.name]["transient_bytes"]
         records[s.name] = (s.comm + tuple(dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
                            + tuple(pp_comm(s, ex, act, per["gradient_bytes"])))
     model = closed(sum(p.model * p.passes for p in pieces) * M * DP)
