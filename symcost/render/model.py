@@ -4,7 +4,6 @@ no sympy, prints exactly what the full path prints."""
 
 from __future__ import annotations
 
-from .. import symbols
 from ..conventions import CONVENTIONS
 from ..metrics import METRICS, label, shaped
 from .text import exact_and_human, formula, human, number, pretty, table, width, wrap
@@ -167,7 +166,10 @@ def derivation_text(d, limit: int | None = None, leading_in=(), formulas: bool =
     lines += [""] + _totals(rows, limit) + [""]
     if d.mtp is not None:
         n = d.spec.mtp.depth
-        lines.append(f"multi-token prediction, apart ({n} module{'s' if n > 1 else ''}; embedding and head shared)")
+        lines += wrap(f"multi-token prediction, apart ({n} module{'s' if n > 1 else ''}; embedding and head shared)",
+                      limit)
+        from .. import symbols  # here: eval's cached path renders with this module and imports no sympy
+
         subst = None if at is None else {symbols.dim(k): v for k, v in at.dims.items()}
         value = lambda e: "" if subst is None else f"   (= {int(e.xreplace(subst)):,} at the defaults)"
         lines += ["  " + line for line in _totals([(label(m), pretty(getattr(d.mtp, m)) + value(getattr(d.mtp, m)))

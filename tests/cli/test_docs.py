@@ -157,3 +157,14 @@ def test_the_readme_serving_figures_are_the_tool_s():
     drafted = symcost.serve(seventy, **kw, concurrency=8, draft=ROOT / "examples" / "llama-3-70b.yaml",
                             draft_values={"n_layers": 1}, acceptance=0.7).numbers["speculative"]
     assert f"acceptance 0.7 yields {drafted['tokens_per_step']:.2f} tokens a step" in text
+
+
+def test_the_readme_mtp_figure_is_the_tool_s():
+    """The README's DeepSeek-V3 MTP sentence: the shipped spec's `mtp` block, counted apart."""
+    import symcost
+    from symcost.evaluate import dim_values
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    d = symcost.derive(ROOT / "architectures" / "deepseek_v3.yaml")
+    assert f"DeepSeek-V3's MTP module (unbuilt by transformers) counts apart: {int(d.mtp.params.xreplace(dim_values(d))):,}" \
+        " parameters" in text
