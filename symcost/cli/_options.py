@@ -34,7 +34,8 @@ FLAGS = {"dims": "--set", "values": "--set", "keep": "--keep", "metric": "--metr
 
 # The library's parameters that are options of some command under their own names (--tp, --price, …)
 OPTIONS = {"tp", "pp", "dp", "ep", "cp", "micro_batch", "global_batch", "virtual_stages", "first_stage_layers",
-           "last_stage_layers", "stage_layers", "schedule", "sequence_parallel", "recompute", "optimizer", "mfu", "overlap", "price",
+           "last_stage_layers", "stage_layers", "schedule", "sequence_parallel", "recompute", "optimizer", "mfu",
+           "overlap", "price",
            "tokens_per_second", "top", "bootstrap", "multiple_of", "serve", "serve_context", "law", "fit", "grid",
            "concurrency"}
 

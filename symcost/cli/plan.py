@@ -43,8 +43,9 @@ Examples:
                    "DualPipeV (see docs/plan.md).")
 @click.option("--first-stage-layers", type=positive, help="Repeated layers on the first pipeline stage (default: an even share).")
 @click.option("--last-stage-layers", type=positive, help="Repeated layers on the last pipeline stage (default: an even share).")
-@click.option("--stage-layers", metavar="N,N,...", help="Repeated layers on every pipeline stage, first to last (BLOOM: "
-              "5,6,6,6,6,6,6,6,6,6,6,5 for its 70 layers over 12 stages).")
+@click.option("--stage-layers", metavar="N,N,...",
+              help="Repeated layers on every pipeline stage, first to last (BLOOM: 5,6,6,6,6,6,6,6,6,6,6,5 for its 70 "
+                   "layers over 12 stages).")
 @click.option("--vocab-multiple", type=positive, help="Pad the vocabulary to a multiple of this x tp, as Megatron-LM's "
               "--make-vocab-size-divisible-by does (its default: 128); unset, tp must divide the vocabulary.")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
@@ -85,9 +86,9 @@ Examples:
 @edge
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
-         virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute, attention, dtype,
-         grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype, master_weights, tokens, price, mfu,
-         goodput, flop_convention, overlap, tokens_per_second,
+         virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute,
+         attention, dtype, grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype, master_weights,
+         tokens, price, mfu, goodput, flop_convention, overlap, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 

@@ -106,10 +106,10 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
         where = ("layers", main, "repeat")
         if not ex.uneven and (layers < parts(ex) or layers % parts(ex)):
             into = "2 x pp" if ex.schedule == "dualpipev" else "pp x v"
+            under = " under 1F1B, ZB-H1 or DualPipe (a stage list)" if ex.schedule == "dualpipev" else ""
             raise spec.doc.error(where, f"{layers} repeated blocks do not split evenly into {into} = {parts(ex)} "
                                         "pipeline stages; give stage_layers (or first_stage_layers and "
-                                        "last_stage_layers) for an uneven split" + (" under 1F1B or ZB-H1" if ex.schedule.startswith("dual")
-                                                          else ""))
+                                        f"last_stage_layers) for an uneven split{under}")
         if ex.listed and sum(ex.stage_layers) != layers:
             raise spec.doc.error(where, f"stage_layers {','.join(map(str, ex.stage_layers))} hold "
                                         f"{sum(ex.stage_layers)} layers; the repeat has {layers}")

@@ -166,5 +166,5 @@ def test_the_readme_mtp_figure_is_the_tool_s():
 
     text = " ".join((ROOT / "README.md").read_text().split())
     d = symcost.derive(ROOT / "architectures" / "deepseek_v3.yaml")
-    assert f"DeepSeek-V3's MTP module (unbuilt by transformers) counts apart: {int(d.mtp.params.xreplace(dim_values(d))):,}" \
-        " parameters" in text
+    params = int(d.mtp.params.xreplace(dim_values(d)))
+    assert f"DeepSeek-V3's MTP module (unbuilt by transformers) counts apart: {params:,} parameters" in text

@@ -275,8 +275,8 @@ def r1_bytes(with_mtp: bool) -> tuple[int, int]:
 def test_deepseek_r1_s_fp8_checkpoint_less_its_mtp_module():
     """FP8 block-128 weights with fp32 scales, the rest bf16 (its quantization_config, read by import-hf): the
     checkpoint's bytes less its layer 61 (the multi-token-prediction module, which transformers does not build and
-    the importer writes apart, as the spec's `mtp`), less the routers' correction biases (58 x 256 fp32: buffers in transformers,
-    whose parameters symcost counts, though the checkpoint stores them)."""
+    the importer writes apart, as the spec's `mtp`), less the routers' correction biases (58 x 256 fp32: buffers in
+    transformers, which symcost does not count either, though the checkpoint stores them)."""
     values, stored = r1_bytes(True)
     assert values == 684_531_386_000  # the report's total: the rows are read right
     kept = r1_bytes(False)[1]

@@ -514,7 +514,8 @@ def test_bloom_176b_replayed_as_its_paper_ran_it():
                      stage_layers=[5] + [6] * 10 + [5], recompute="full")
     assert p.execution.gpus == 384 and p.numbers["tokens_per_step"] == 2048 * 2048
     assert {k: v["weights_bytes"] for k, v in p.per_stage.items()} == {
-        "first": 2 * (V * d // 4 + 2 * d + 5 * layer), "rank 1": 2 * 6 * layer, "last": 2 * (5 * layer + 2 * d + V * d // 4)}
+        "first": 2 * (V * d // 4 + 2 * d + 5 * layer), "rank 1": 2 * 6 * layer,
+        "last": 2 * (5 * layer + 2 * d + V * d // 4)}
     assert p.fits and p.stage == "first" and round(float(p.numbers["total_bytes"]) / 2**30, 1) == 28.3
     hfu = float(p.numbers["hardware_flops_per_step"])  # the paper's 156 TFLOP/s counts recomputation, as HFU does
     assert (round(hfu / 1e16), round(hfu / (384 * 156e12), 1)) == (602, 100.5)  # as docs/plan.md says

@@ -314,7 +314,8 @@ def test_zb_h1_holds_one_micro_batch_more_than_1f1b():
     (["--schedule", "dualpipev", "--pp", "2", "--virtual-stages", "2", "--global-batch", "8"], "is not interleaved"),
     (["--schedule", "dualpipe", "--pp", "2", "--global-batch", "8", "--first-stage-layers", "10"],
      "an even split of the layers or every stage's (stage_layers)"),
-    (["--schedule", "dualpipev", "--global-batch", "8", "--stage-layers", "16,16"], "dualpipev is planned with an even"),
+    (["--schedule", "dualpipev", "--global-batch", "8", "--stage-layers", "16,16"],
+     "dualpipev is planned with an even"),
     (["--schedule", "dualpipev", "--pp", "3", "--global-batch", "6"], "do not split evenly into 2 x pp = 6"),
     (["--schedule", "zb-h1", "--gpus", "8", "--search"], "--search ranks 1F1B layouts"),
 ])
