@@ -255,6 +255,16 @@ def derive(
                       tuple(walker.linears), mtp, mtp_sites)
 
 
+def mtp_notes(derivation: Derivation, subst, use: str) -> list[str]:
+    """What a memory, plan or serve figure leaves out of a spec's MTP modules, said once (none without them)."""
+    if derivation.mtp is None:
+        return []
+    n = derivation.spec.mtp.depth
+    return [f"multi-token prediction: the spec's {n} MTP module{'s' if n > 1 else ''} "
+            f"({int(derivation.mtp.params.xreplace(subst)):,} parameters; derive reports them apart) "
+            f"{'are' if n > 1 else 'is'} not in these figures: {use}"]
+
+
 def mtp_cost(spec: Spec, conv: Convention) -> tuple[Cost, tuple[Site, ...]]:
     """The multi-token prediction modules' cost, apart from the main model's: `depth` times a module's layers
     (their parameters and FLOPs) and the shared head's FLOPs (not its parameters), the module's stream starting

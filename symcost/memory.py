@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from . import symbols
-from .derive import Derivation
+from .derive import Derivation, mtp_notes
 from .errors import SpecError
 from .results import Result
 from .precision import ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE, Precision
@@ -256,6 +256,8 @@ def memory(
                      "(declare seq_len)")
     if (note := cache_note(derivation)) is not None:
         notes.append(note)
+    notes += mtp_notes(derivation, subst, "serving drops them; training them adds their weights, states and "
+                                         "activations")
     kinds = {n.path: n.kind for n in derivation.raw}
     per_component = tuple((path, kinds.get(path, "repeat"), e, e.xreplace(subst)) for path, e in parts.items())
     return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component, derivation.compound_counts,

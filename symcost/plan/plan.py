@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from ..derive import Derivation, Site, derive
+from ..derive import Derivation, Site, derive, mtp_notes
 from ..errors import SpecError
 from ..memory import closer
 from ..results import Result
@@ -229,7 +229,9 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     held = derivation.held(subst)
     notes = (_notes(ex, loaded, derivation, held) + _split_note(derivation, ex, main, value)
              + recompute_notes(derivation, ex.recompute)
-             + dropout_notes(derivation, ex.attention, ex.recompute) + notes)
+             + dropout_notes(derivation, ex.attention, ex.recompute) + notes
+             + mtp_notes(derivation, subst, "training them adds their weights, states and activations to the last "
+                                            "stage, which plan does not place yet"))
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
                 dict(values or {}), rows, published, run, held=held)

@@ -165,3 +165,14 @@ def test_what_an_mtp_block_cannot_say_is_one_line_at_its_place(cli, write, chang
         MTP_SPEC.replace(*change)
     r = cli("derive", write(text))
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_memory_plan_and_serve_say_they_leave_the_mtp_modules_out():
+    spec = symcost.loads(MTP_SPEC.replace("HEADS", "heads"))
+    params = int(symcost.derive(spec).mtp.params.xreplace(
+        {symbols.dim(k): v for k, v in {"d": 64, "hidden_size": 96, "heads": 4}.items()}))
+    said = f"multi-token prediction: the spec's 2 MTP modules ({params:,} parameters; derive reports them apart)"
+    for result in (symcost.memory(spec), symcost.plan(spec), symcost.serve(spec, concurrency=1)):
+        assert any(note.startswith(said) for note in result.notes), result.notes
+    alone = symcost.loads(MTP_SPEC.split("mtp:")[0])
+    assert not any("multi-token" in note for note in symcost.plan(alone).notes)
