@@ -255,10 +255,12 @@ def derive(
                       tuple(walker.linears), mtp, mtp_sites)
 
 
-def mtp_notes(derivation: Derivation, subst, use: str) -> list[str]:
-    """What a memory, plan or serve figure leaves out of a spec's MTP modules, said once (none without them)."""
+def mtp_notes(derivation: Derivation, values, use: str) -> list[str]:
+    """What a memory, plan or serve figure at the dims `values` (checked by its caller) leaves out of a spec's MTP
+    modules, said once (none without them)."""
     if derivation.mtp is None:
         return []
+    subst = derivation.spec.dimset.overridden(dict(values or {})).values()
     n = derivation.spec.mtp.depth
     return [f"multi-token prediction: the spec's {n} MTP module{'s' if n > 1 else ''} "
             f"({int(derivation.mtp.params.xreplace(subst)):,} parameters; derive reports them apart) "

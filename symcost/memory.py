@@ -140,6 +140,12 @@ def _metrics(derivation: Derivation, precision: Precision, optimizer: str, recom
     }
 
 
+def logits_bytes(logits: sympy.Expr) -> sympy.Expr:
+    """What `logits` values hold at the start of the backward pass: themselves, in the activations' dtype, and the
+    fp32 gradients of the log-probabilities and of the (upcast) logits."""
+    return logits * (8 + symbols.ACT)
+
+
 def backward_transient(derivation: Derivation, attention: str, recompute: str) -> sympy.Expr:
     """What the start of the backward pass holds on top of the activations (an estimate, see
     PEAK_ASSUMPTION): the logits, which the training loop still holds, and the fp32 gradients of
@@ -149,7 +155,7 @@ def backward_transient(derivation: Derivation, attention: str, recompute: str) -
     out = sympy.Integer(0)
     for site in derivation.sites:
         if getattr(site.component, "holds_logits", False):  # a site may hold a container (an encoder)
-            out += site.ctx.tokens * site.component.vocab * (8 + symbols.ACT)
+            out += logits_bytes(site.ctx.tokens * site.component.vocab)
     if packed := set(n for *_, n in derivation.linears if n != 0):
         compute = derivation.spec.finetune.compute_dtype
         out = sympy.Max(out, sympy.Max(*packed) * (BYTES[compute] if compute else symbols.ACT))
@@ -256,8 +262,8 @@ def memory(
                      "(declare seq_len)")
     if (note := cache_note(derivation)) is not None:
         notes.append(note)
-    notes += mtp_notes(derivation, subst, "serving drops them; training them adds their weights, states and "
-                                         "activations")
+    notes += mtp_notes(derivation, values, "serving drops them; training them adds their weights, states and "
+                                          "activations")
     kinds = {n.path: n.kind for n in derivation.raw}
     per_component = tuple((path, kinds.get(path, "repeat"), e, e.xreplace(subst)) for path, e in parts.items())
     return MemoryReport(derivation.spec.name, exprs, numbers, tuple(notes), per_component, derivation.compound_counts,

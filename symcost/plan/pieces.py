@@ -11,8 +11,8 @@ import sympy
 from ..components.base import Component, Ctx
 from ..cost import Cost, total
 from ..derive import Derivation, Site
+from ..memory import logits_bytes
 from ..spec import Repeat
-from ..symbols import ACT
 from .comm import Record, other_comm, tp_comm
 from .execution import CP, DP, EP, MB, TP, Execution
 from .rules import Rule, refusal, rule_of
@@ -264,7 +264,7 @@ def transient(stage: Stage, ex: Execution, w_bytes) -> sympy.Expr:
     counts it (memory.backward_transient; an estimate): the logits of its LM head shard and two fp32 gradients of
     them; under full recomputation one pass of its repeat re-materialised; under ZeRO-3 the largest layer's
     weights gathered whole (FSDP's unit: here one layer of the spec)."""
-    out = sum((p.logits * (8 + ACT) for p in stage.pieces), sympy.Integer(0))
+    out = logits_bytes(sum((p.logits for p in stage.pieces), sympy.Integer(0)))
     if ex.recompute == "full":  # a pass: the repeat's first (where it differs, phase "first") or a later one
         one = lambda phase: sum((p.saved for p in stage.pieces if p.place == "block" and p.phase in (None, phase)),
                                 sympy.Integer(0))

@@ -230,7 +230,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     notes = (_notes(ex, loaded, derivation, held) + _split_note(derivation, ex, main, value)
              + recompute_notes(derivation, ex.recompute)
              + dropout_notes(derivation, ex.attention, ex.recompute) + notes
-             + mtp_notes(derivation, subst, "training them adds their weights, states and activations to the last "
+             + mtp_notes(derivation, values, "training them adds their weights, states and activations to the last "
                                             "stage, which plan does not place yet"))
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,

@@ -483,7 +483,7 @@ def serve(derivation: Derivation, serving: Serving, hardware, hardware_key: str 
         numbers["speculative"] = clock.speculative(target, small, draft, rates, batch, numbers["tpot_seconds"])
         numbers["speculative"]["draft_kv_bytes_per_sequence"] = small.kv(_blocks(L, B) - 1)
     notes = _notes(derivation, serving, clock.peak_dtype, draft) + mtp_notes(
-        derivation, dim_values(derivation, values), "a server drops them (or runs them as its own draft: --draft)")
+        derivation, values, "a server drops them (or runs them as its own draft: --draft)")
     if efficiency is None:
         notes.append(f"no efficiency entry for {hardware_key or hardware.name!r}: bounds alone, nothing predicted "
                      "(give an efficiency file: plan/efficiency.py says how one is fitted)")
