@@ -303,6 +303,56 @@ def _deepseek_v4(x):
             **grouped_experts(x, L, k, experts)}
 
 
+
+def ssd(x: At, layers: int, heads: int, chunk: int, inner: int, groups: int, state: int, gated_norm: bool) -> dict:
+    """transformers' torch path of the Mamba-2 mixer (Falcon-H1's and Nemotron-H's copies of it) against the
+    reference's SSD (test_mamba2.py): its carry and A, and under bf16 its SSD core and gated norm in fp32."""
+    b, n, a, h = x.batch, x.seq_len, x.act, heads
+    c = -(-n // chunk)
+    padded, blocks, head_dim, conv = b * c * chunk, b * c * h, inner // h, inner + 2 * groups * state
+    carried = b * h * (c + 1) ** 2
+    per_block = 5 * chunk * state + 3 * chunk * head_dim + 3 * chunk**2 + state * head_dim + 2 * chunk
+    terms = {"its inter-chunk decay, exp of a segment sum over c + 1 chunk ends a sequence and head, is kept once; "
+             "the reference keeps a copy for the carry's matmul too": -layers * carried * a,
+             "its A = -exp(A_log) is fp32, kept three times (exp's output, its negation, A·dt's operand); the "
+             "reference's twice in the activations' dtype": layers * h * (12 - 2 * a)}
+    if a == 4:
+        return terms
+    core = 2 * padded * inner + b * n * h + blocks * per_block + carried + b * h * (c + 1) * head_dim * state
+    return {**terms,
+            "its SSD core runs in fp32 (x padded for the skip, dt, the chunks' products, states and decays, the "
+            "output y), twice the bytes of the reference's in the activations' dtype": layers * (4 - a) * core,
+            "its fp32 casts are copies: x·dt reads an fp32 x where the reference reads the convolution's output (x, B "
+            "and C) in place, and A·dt an fp32 dt": layers * (b * n * (4 * inner - a * conv) + 4 * b * n * h),
+            **({"its gated norm runs in fp32 from an fp32 copy of z (silu's input and output, y·silu(z), 1/rms a "
+                "group, the normalised values)": layers * ((4 - a) * b * n * (3 * inner + groups) + 4 * b * n * inner)}
+               if gated_norm else {})}
+
+
+def _falcon_h1(x):
+    """Attention and a Mamba-2 mixer side by side on one norm, each reading it through its own µP multiplier."""
+    cfg, L = x.cfg, x.layers
+    return {**mask(x, L), **rotary(x, x.head), **softmax_fp32(x, L), **norm_cast(x, (2 * L + 1) * cfg["hidden_size"]),
+            **ssd(x, L, cfg["mamba_n_heads"], cfg["mamba_chunk_size"], cfg["mamba_d_ssm"], cfg["mamba_n_groups"],
+                   cfg["mamba_d_state"], cfg["mamba_rms_norm"]),
+            "its mixer and its attention each scale the normed stream by a multiplier (ssm_in_multiplier, "
+            "attention_in_multiplier), keeping two scaled copies where the reference's share the one":
+                L * x.tokens * cfg["hidden_size"] * x.act}
+
+
+def _nemotron_h(x):
+    """One block a layer (Mamba-2, attention without positions, a squared-ReLU MLP or a MoE), each on its norm;
+    DeepSeek-V3's router on its MoE blocks."""
+    cfg, blocks = x.cfg, x.cfg["layers_block_type"]
+    k, experts = cfg["num_experts_per_tok"], cfg["n_routed_experts"]
+    moe, attention = blocks.count("moe"), blocks.count("full_attention")
+    return {**mask(x, attention), **softmax_fp32(x, attention),
+            **({"its RMSNorms multiply by an fp32 copy of their weight, kept (a value a channel)":
+                (len(blocks) + 1) * cfg["hidden_size"] * 4} if x.act == 2 else {}),
+            **ssd(x, blocks.count("linear_attention"), cfg["mamba_num_heads"], cfg["chunk_size"],
+                   cfg["mamba_num_heads"] * cfg["mamba_head_dim"], cfg["n_groups"], cfg["ssm_state_size"], True),
+            **group_router(x, moe, k, experts, cfg["n_group"], cfg["topk_group"]), **grouped_experts(x, moe, k, experts)}
+
 # DeepSeek's sparse attention over MLA, a dense layer then a MoE one
 DSA = SMALL | dict(num_key_value_heads=4, first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
                    qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16, index_topk=8,
@@ -369,6 +419,12 @@ FAMILIES = {
         index_head_dim=8, index_topk=4, num_hash_layers=1, partial_rotary_factor=0.5, pad_token_id=0,
         layer_types=["sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention"],
         compress_rates={"compressed_sparse_attention": 4, "heavily_compressed_attention": 8}), _deepseek_v4),
+    "falcon_h1": (lambda: T.FalconH1Config(**SMALL, head_dim=16, mamba_d_ssm=128, mamba_n_heads=8, mamba_n_groups=2,
+                                           mamba_d_state=8, mamba_chunk_size=16, mamba_d_conv=3), _falcon_h1),
+    "nemotron_h": (lambda: T.NemotronHConfig(**SMALL | {"num_hidden_layers": 4}, hybrid_override_pattern="M*-E",
+                                             head_dim=16, mamba_num_heads=8, mamba_head_dim=16, n_groups=2,
+                                             ssm_state_size=8, chunk_size=16, conv_kernel=3, n_routed_experts=4,
+                                             num_experts_per_tok=2, moe_intermediate_size=32), _nemotron_h),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
 }
