@@ -351,7 +351,8 @@ def _nemotron_h(x):
                 (len(blocks) + 1) * cfg["hidden_size"] * 4} if x.act == 2 else {}),
             **ssd(x, blocks.count("linear_attention"), cfg["mamba_num_heads"], cfg["chunk_size"],
                    cfg["mamba_num_heads"] * cfg["mamba_head_dim"], cfg["n_groups"], cfg["ssm_state_size"], True),
-            **group_router(x, moe, k, experts, cfg["n_group"], cfg["topk_group"]), **grouped_experts(x, moe, k, experts)}
+            **group_router(x, moe, k, experts, cfg["n_group"], cfg["topk_group"]),
+            **grouped_experts(x, moe, k, experts)}
 
 # DeepSeek's sparse attention over MLA, a dense layer then a MoE one
 DSA = SMALL | dict(num_key_value_heads=4, first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
