@@ -288,20 +288,31 @@ def _longcat_flash(x):
 
 def _deepseek_v4(x):
     """Hyper-connected streams and compressed attention keep what the rules say (test_hyper.py,
-    test_compressed_attention.py); its rotations read tables the batch shares; its router's score function."""
-    cfg, L, n, T = x.cfg, x.layers, x.seq_len, x.tokens
-    k, experts = cfg["num_experts_per_tok"], cfg["n_routed_experts"]
+    test_compressed_attention.py); its rotations read tables the batch shares; its router's score function; under
+    bf16 its softmax stays in bf16 and its hyper-connections cast their weights to fp32."""
+    cfg, L, n, T, a = x.cfg, x.layers, x.seq_len, x.tokens, x.act
+    k, experts, hc = cfg["num_experts_per_tok"], cfg["n_routed_experts"], cfg["hc_mult"]
     csa = cfg["layer_types"].count("compressed_sparse_attention")
     rope = int(cfg["head_dim"] * cfg["partial_rotary_factor"])
     tables = 6 * L + 2 * csa  # cos and sin of each rotation: queries, keys, the output's; a CSA indexer's queries
-    return {"its rotations read cos and sin tables of one row of positions the batch shares; the reference's keep "
-            "one a sequence": -(x.batch - 1) * n * rope * x.act * tables,
-            "its CSA indexer's causal mask over the compressed entries is shared by the batch too":
-                -(x.batch - 1) * n * (n // cfg["compress_rates"]["compressed_sparse_attention"]) * csa,
-            "its router's score function (the root of a softplus) keeps its input and output, and it renormalises "
-            "the chosen weights in fp32 (their sum and the weights)": L * T * (experts * 4 + 4 + 4 * k),
-            **grouped_experts(x, L, k, experts)}
-
+    terms = {"its rotations read cos and sin tables of one row of positions the batch shares; the reference's keep "
+             "one a sequence": -(x.batch - 1) * n * rope * x.act * tables,
+             "its CSA indexer's causal mask over the compressed entries is shared by the batch too":
+                 -(x.batch - 1) * n * (n // cfg["compress_rates"]["compressed_sparse_attention"]) * csa,
+             "its router's score function (the root of a softplus) keeps its input and output, and it renormalises "
+             "the chosen weights (their sum and the weights)": L * T * (experts + 1 + k) * a,
+             **grouped_experts(x, L, k, experts)}
+    if a == 4:
+        return terms
+    # each layer's keys a query scores: the sequence, and a compressed layer's entries too
+    rates = cfg["compress_rates"]
+    keys = [n + (n // rates[kind] if kind in rates else 0) for kind in cfg["layer_types"]]
+    return {**terms,
+            "its softmax over the keys and the sink runs in bf16; the reference's in fp32, keeping those probabilities "
+            "and their bf16 cast without the sink":
+                -sum(x.batch * cfg["num_attention_heads"] * n * ((w + 1) * (4 - a) + w * a) for w in keys),
+            "its hyper-connections cast their mixing weights (and the head's, with its scale) to fp32, a copy kept for "
+            "the matmul at each of a layer's two sites": (2 * L * (2 + hc) * hc + hc) * hc * cfg["hidden_size"] * 4 + 4}
 
 
 def ssd(x: At, layers: int, heads: int, chunk: int, inner: int, groups: int, state: int, gated_norm: bool) -> dict:
@@ -435,9 +446,6 @@ FAMILIES = {
 BEYOND_2_PERCENT = {"llama4_text": "every expert runs every token", "recurrent_gemma": "its logits' soft cap"}
 
 
-# what is not yet named, and why (docs/memory.md says so too)
-NOT_YET = {"deepseek_v4": {"bf16": "in bf16 its hyper-connections mix in fp32 and its norms keep fp32 copies: the "
-                                   "differences are not yet named term by term"}}
 QUICK = {"llama", "qwen2", "mistral", "mixtral", "gpt2", "qwen3_next", "gpt_oss"}  # the rest in the full suite
 
 
@@ -448,8 +456,6 @@ def test_a_family_saves_what_transformers_saves_every_difference_named(family, d
     from symcost.hf import import_config
     from symcost.measure.hf import saved_bytes as hf_saved
 
-    if dtype in NOT_YET.get(family, ()):
-        pytest.skip(NOT_YET[family][dtype])
     build, named = FAMILIES[family]
     cfg = build().to_dict()
     x = At(cfg, 2, 32, {"fp32": 4, "bf16": 2}[dtype])
