@@ -57,6 +57,13 @@ def _qwen3_next(c: Config, w: Writer, family: str = "qwen3_next") -> None:
     linear = "gated_deltanet: " + _flow({"dim": "d_model", "key_heads": "n_k_heads", "value_heads": "n_v_heads",
                                          "key_dim": "d_k", "value_dim": "d_v", "kernel": "d_conv"})
     _hybrid_stack(c, w, full, "d_rot", [norm, attention, norm, feed], [norm, linear, norm, feed], "Gated DeltaNet")
+    # its checkpoints' MTP module: one attention layer between fc and a norm, reading the shared table
+    c.expect("mtp_use_dedicated_embeddings", (False,), False)
+    if isinstance(layers := c.get("mtp_num_hidden_layers"), int) and not isinstance(layers, bool) and layers > 1:
+        raise c.error("mtp_num_hidden_layers", f"{layers} MTP layers (one a prediction step) are not written; the "
+                      "published files have 1")
+    w.nextn(c, "mtp_num_hidden_layers", ("pre_fc_norm_hidden", "fc", "pre_fc_norm_embedding", "mtp.norm"),
+            [norm, attention, norm, feed])
 
 
 def _hybrid_stack(c: Config, w: Writer, full: list[bool], rotated: str, attention: list[str], linear: list[str],

@@ -139,8 +139,8 @@ DECODERS: dict[str, Decoder] = {
     "gpt_oss": Decoder(act=None, attention_bias=("attention_bias", True), sinks=True, windows="alternate", window=128,
                        moe="clamped", unused=("hidden_act", "initial_context_length", "experts_per_token")),
     # GLM-4.5: q, k and v biased, rotary on half of each head, Q/K norms where use_qk_norm says, dense layers then
-    # MoE layers of routed and shared experts; its multi-token-prediction layers (num_nextn_predict_layers) are not
-    # built by transformers and not counted
+    # MoE layers of routed and shared experts; its multi-token-prediction layers (num_nextn_predict_layers), which
+    # transformers does not build, as DeepSeek-V3's, counted apart
     "glm4_moe": Decoder(attention_bias=None, qkv_bias=("attention_bias", False), qk_norm=("use_qk_norm", False),
                         partial_rotary=0.5, moe="dense_first"),
     # EXAONE 4: OLMo 2's norms after each branch with Q/K norms per head; where a window is set, three sliding layers
@@ -273,6 +273,8 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
         _runs(w, kinds, lines, label, "n_layers")
     w.layer(norm)
     _decoder_head(c, w, tied)
+    if f.moe == "dense_first":
+        w.nextn(c, "num_nextn_predict_layers", ("hnorm", "eh_proj", "enorm", "shared_head.norm"), block(attention))
 
 
 def _period(kinds: list) -> int:

@@ -75,16 +75,8 @@ def _deepseek(c: Config, w: Writer, family: str = "deepseek_v3") -> None:
         w.block(f"repeat: {count}", (norm, f"mla: {_flow(mla)}", norm, feed))
     w.layer(norm)
     _decoder_head(c, w, tied)
-    depth = c.get("num_nextn_predict_layers", 0)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise c.error("num_nextn_predict_layers", f"expected a whole number of modules, got {depth!r}")
-    if depth:  # DeepSeek-V3 report, Sec. 2.2: its eh_proj (d x 2d) over [hnorm(h); enorm(emb)], as its two halves
-        w.mtp(depth, ("rmsnorm: {dim: d_model}   # hnorm, of the main model's hidden state",
-                      "linear: {dim: d_model, out: d_model, bias: false}   # eh_proj's half that reads it",
-                      "rmsnorm: {dim: d_model}   # enorm, of the next token's embedding (the shared table's)",
-                      "linear: {dim: d_model, out: d_model, bias: false}   # eh_proj's other half",
-                      norm, f"mla: {_flow(mla)}", norm, feed, f"{norm}   # shared_head.norm; then the model's head"),
-              "num_nextn_predict_layers: multi-token prediction, reported apart (transformers does not build it)")
+    w.nextn(c, "num_nextn_predict_layers", ("hnorm", "eh_proj", "enorm", "shared_head.norm"),
+            [norm, f"mla: {_flow(mla)}", norm, feed])
 
 
 def _dbrx(c: Config, w: Writer) -> None:
