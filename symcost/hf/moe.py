@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from .heads import _decoder_head
 from .reader import Config, _act, _alias
-from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow, _runs
+from .writer import CLIPPED, Writer, _capped_seq_len, _dims, _flow, _runs, mtp_depth
 
 
 def _latent_attention(c: Config, w: Writer, defaults: dict | None = None) -> dict:
@@ -161,8 +161,11 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     `layer_types` (or the file's `compress_ratios`) say, compressed entries (HCA) or compressed entries chosen
     by a lightning indexer (CSA) (`compressed_attention`), and a MoE with a shared expert on every layer; the
     first layers route by a fixed token table (hash-MoE: which experts a token runs is data, not a count; the
-    same parameters and FLOPs as top-k routing), and the routed experts' SwiGLU is clamped (elementwise). The
-    MTP layers the checkpoint ships are not built by transformers and not written."""
+    same parameters and FLOPs as top-k routing), and the routed experts' SwiGLU is clamped (elementwise). Its
+    MTP modules (num_nextn_predict_layers), which transformers does not build, as DeepSeek's reference code
+    (inference/model.py, MTPBlock) runs them: the next token's embedding normalised and projected (e_proj), each
+    of the main model's streams normalised and projected (hnorm, h_proj: one set of weights), their sum through
+    one more hyper-connected layer, its own hc_head and norm, then the model's head."""
     n = c.int("num_hidden_layers")
     _dims(c, w, [("d_model", "hidden_size"), ("n_layers", "num_hidden_layers"), ("n_heads", "num_attention_heads"),
                  ("head_dim", "head_dim")])
@@ -193,20 +196,18 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     _capped_seq_len(c, w)
     w.dim("batch", 1, "sequences per pass")
     for key in ("scoring_func", "norm_topk_prob", "routed_scaling_factor", "rope_theta", "compress_rope_theta",
-                "hc_eps", "num_nextn_predict_layers", "rms_norm_eps", "router_aux_loss_coef",
+                "hc_eps", "rms_norm_eps", "router_aux_loss_coef",
                 "router_jitter_noise", "expert_dtype", "topk_method", "use_attn_sink"):
-        c.get(key)  # routing and numerics; the MTP layers transformers does not build
+        c.get(key)  # routing and numerics
     c.expect("attention_bias", (False, None))
     c.expect("mlp_bias", (False, None))
     act = _act(c)
     # its experts (routed and shared) clamp gate and up at swiglu_limit (transformers' default 10), no + 1
     limit = str(Fraction(str(c.positive("swiglu_limit", 10.0))))
     w.note("the first layers route by a fixed token-to-expert table (hash-MoE): which experts run is data, the "
-           "counts those of top-k routing; the MTP layers the checkpoint ships (num_nextn_predict_layers) are not "
-           "built by transformers and not written")
-    pad = " " * 8  # the residual's own lines, under its `- ` at the repeat's layers' indent
+           "counts those of top-k routing")
 
-    def layer(kind: str) -> list[str]:
+    def layer(kind: str, pad: str = " " * 8) -> list[str]:  # pad: the residual's own lines, under its `- `
         attention = {"dim": "d_model", "heads": "n_heads", "head_dim": "head_dim", "rope_dim": "rope_dim",
                      "q_lora_rank": "q_lora_rank", "window": "window", "o_groups": "o_groups",
                      "o_lora_rank": "o_lora_rank", "residual": False}
@@ -232,6 +233,29 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     w.layer("hyper_head: {dim: d_model, streams: n_hc}")
     w.layer("rmsnorm: {dim: d_model}")
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+    if depth := mtp_depth(c, "num_nextn_predict_layers"):
+        _v4_mtp(c, w, depth, n, layer)
+
+
+def _v4_mtp(c: Config, w: Writer, depth: int, n: int, layer) -> None:
+    """DeepSeek-V4's MTP modules, their attention as the legacy compress_ratios' entries past the layers say (the
+    released files': 0, window-only); without those entries, window-only, and said."""
+    ratios = c.get("compress_ratios")
+    extra = ratios[n:n + depth] if isinstance(ratios, list) and len(ratios) >= n + depth else None
+    if extra is None:
+        w.note("the MTP modules' attention is written window-only, as the released files' compress_ratios give it "
+               "(this file has no entry for them)")
+    elif len(set(extra)) > 1 or extra[0] not in V4_RATIOS:
+        raise c.error("compress_ratios", f"the MTP modules' entries {extra!r} are not one of 0, 4 or 128 for all")
+    norm, square = "rmsnorm: {dim: d_model}", "linear: {dim: d_model, out: d_model, bias: false}"
+    streams = (f"repeat: n_hc   # hnorm and h_proj on each of the main model's streams, one set of weights\n"
+               f"      shared: true\n      layers:\n        - {norm}\n        - {square}")
+    w.mtp(depth, (f"{norm}   # enorm, of the next token's embedding (the shared table's)", f"{square}   # e_proj",
+                  streams, "hyper_expand: {streams: n_hc}   # e_proj's output added to each stream",
+                  *layer(V4_RATIOS[extra[0]] if extra else "sliding", " " * 6),
+                  "hyper_head: {dim: d_model, streams: n_hc}   # its own hc_head",
+                  f"{norm}   # its own norm; then the model's head"),
+          "num_nextn_predict_layers: multi-token prediction, reported apart (transformers does not build it)")
 
 
 def _v4_units(kinds: list[str]) -> list:

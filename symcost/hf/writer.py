@@ -65,9 +65,7 @@ class Writer:
         embedding (the shared table's) each normalised (`names`: the hidden state's norm, the projection, the
         embedding's norm, the last norm), projected from 2 x d_model to d_model (as its two halves), one more
         `block`, a norm, then the model's own head."""
-        depth = c.get(key, 0)
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise c.error(key, f"expected a whole number of modules, got {depth!r}")
+        depth = mtp_depth(c, key)
         hidden, proj, embedding, last = names
         norm, half = "rmsnorm: {dim: d_model}", "linear: {dim: d_model, out: d_model, bias: false}"
         if depth:
@@ -80,6 +78,14 @@ class Writer:
     def quantization(self, fields: dict) -> None:
         """The checkpoint's storage of its linears (hf/quantization.py)."""
         self.tail.append(f"quantization: {_flow(fields)}")
+
+
+def mtp_depth(c: Config, key: str) -> int:
+    """How many multi-token-prediction modules the file's `key` says (none when unset)."""
+    depth = c.get(key, 0)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise c.error(key, f"expected a whole number of modules, got {depth!r}")
+    return depth
 
 
 def _quoted(text: str) -> str:

@@ -192,8 +192,8 @@ def cp_refusal(component) -> str | None:
     return None
 
 def _refuse_shared(spec) -> None:
-    for where, item in spec.walk(containers=True):
-        if isinstance(item, Repeat) and item.shared:
+    for where, item in spec.walk(containers=True):  # the MTP modules' too: plan and serve leave them out (noted)
+        if isinstance(item, Repeat) and item.shared and where[0] == "layers":
             raise spec.doc.error(where + ("shared",), "plan does not split shared weights over GPUs yet (each "
                                  "stage would hold them all); plan the spec unshared, or see `symcost memory`")
 

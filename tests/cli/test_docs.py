@@ -159,12 +159,16 @@ def test_the_readme_serving_figures_are_the_tool_s():
     assert f"acceptance 0.7 yields {drafted['tokens_per_step']:.2f} tokens a step" in text
 
 
-def test_the_readme_mtp_figure_is_the_tool_s():
-    """The README's DeepSeek-V3 MTP sentence: the shipped spec's `mtp` block, counted apart."""
+def test_the_readme_mtp_figures_are_the_tool_s():
+    """The README's MTP sentence: each shipped spec's `mtp` block, counted apart."""
     import symcost
     from symcost.evaluate import dim_values
 
     text = " ".join((ROOT / "README.md").read_text().split())
-    d = symcost.derive(ROOT / "architectures" / "deepseek_v3.yaml")
-    params = int(d.mtp.params.xreplace(dim_values(d)))
-    assert f"DeepSeek-V3's MTP module (unbuilt by transformers) counts apart: {params:,} parameters" in text
+    figures = []
+    for name, who in (("deepseek_v3", "DeepSeek-V3's"), ("deepseek_v4_flash", "V4-Flash's"),
+                      ("qwen3_next", "Qwen3-Next's")):
+        d = symcost.derive(ROOT / "architectures" / f"{name}.yaml")
+        figures.append(f"{who} {int(d.mtp.params.xreplace(dim_values(d))):,}")
+    figures[0] += " parameters"
+    assert "MTP modules (unbuilt by transformers) count apart: " + ", ".join(figures) in text

@@ -131,3 +131,90 @@ def test_a_file_without_mtp_fields_has_no_mtp_block():
 def test_the_shipped_qwen3_next_carries_the_published_mtp_module():
     shipped, imported = symcost.derive(symcost.load(arch("qwen3_next"))), derived("qwen3_next", PUBLISHED["qwen3_next"])
     assert [int(d.mtp.params.xreplace(dim_values(d))) for d in (shipped, imported)] == [1_650_471_424] * 2
+
+
+# DeepSeek-V4-Flash's released fields (deepseek-ai/DeepSeek-V4-Flash config.json; compress_ratios' 44th entry, 0, is
+# its MTP layer's: window-only, as the checkpoint's mtp.0.attn holds no compressor or indexer)
+V4_FLASH = {"model_type": "deepseek_v4", "vocab_size": 129280, "hidden_size": 4096, "moe_intermediate_size": 2048,
+            "num_hidden_layers": 43, "num_attention_heads": 64, "num_key_value_heads": 1, "head_dim": 512,
+            "qk_rope_head_dim": 64, "q_lora_rank": 1024, "o_groups": 8, "o_lora_rank": 1024, "n_routed_experts": 256,
+            "n_shared_experts": 1, "num_experts_per_tok": 6, "num_hash_layers": 3, "hc_mult": 4,
+            "hc_sinkhorn_iters": 20, "sliding_window": 128, "index_n_heads": 64, "index_head_dim": 128,
+            "index_topk": 512, "num_nextn_predict_layers": 1, "compress_ratios": [0, 0] + [4, 128] * 20 + [4, 0]}
+V4_SMALL = {"model_type": "deepseek_v4", "vocab_size": 500, "hidden_size": 64, "moe_intermediate_size": 32,
+            "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16,
+            "qk_rope_head_dim": 8, "q_lora_rank": 16, "o_groups": 2, "o_lora_rank": 16, "n_routed_experts": 4,
+            "n_shared_experts": 1, "num_experts_per_tok": 2, "num_hash_layers": 1, "hc_mult": 2,
+            "hc_sinkhorn_iters": 3, "sliding_window": 8, "index_n_heads": 2, "index_head_dim": 8, "index_topk": 4,
+            "num_nextn_predict_layers": 1, "compress_ratios": [0, 4, 128, 0]}
+
+
+class V4Module(torch.nn.Module):
+    """DeepSeek's MTPBlock (its reference inference/model.py) from transformers' DeepSeek-V4 classes: enorm and
+    e_proj on the next token's embedding, hnorm and h_proj on each of the main model's streams, their sum through a
+    decoder layer (window-only attention, a top-k MoE) at the index after the last, its own hc_head and norm."""
+
+    def __init__(self, fields: dict):
+        super().__init__()
+        from transformers.models.deepseek_v4 import modeling_deepseek_v4 as v4
+
+        n = fields["num_hidden_layers"]
+        cfg = T.DeepseekV4Config(**{k: v for k, v in fields.items() if k not in ("model_type", "compress_ratios")},
+                                 compress_rates={})
+        cfg.num_hidden_layers, cfg._attn_implementation, d = n + 1, "eager", cfg.hidden_size
+        cfg.layer_types = ["sliding_attention"] * (n + 1)  # the MTP layer's, after the model's
+        if getattr(cfg, "mlp_layer_types", None) is not None:
+            cfg.mlp_layer_types = [*cfg.mlp_layer_types[:n], "moe"]
+        self.enorm, self.hnorm, self.norm = (v4.DeepseekV4RMSNorm(d) for _ in range(3))
+        self.e_proj, self.h_proj = (torch.nn.Linear(d, d, bias=False) for _ in range(2))
+        self.layer = v4.DeepseekV4DecoderLayer(cfg, n)
+        self.hc_head = v4.DeepseekV4HyperHead(cfg)
+        self.rotary = v4.DeepseekV4RotaryEmbedding(cfg)
+        self.head = torch.nn.Linear(d, cfg.vocab_size, bias=False)  # the model's own: not counted again
+
+    def forward(self, streams, embedded, ids):
+        x = self.h_proj(self.hnorm(streams)) + self.e_proj(self.enorm(embedded)).unsqueeze(2)
+        positions = torch.arange(ids.shape[1])[None]
+        rotations = {kind: self.rotary(embedded, position_ids=positions, layer_type=kind)
+                     for kind in ("main", "compress")}
+        x = self.layer(x, position_embeddings=rotations, position_ids=positions, attention_mask=None, input_ids=ids)
+        return self.head(self.norm(self.hc_head(x)))
+
+
+def v4_derived(fields: dict):
+    return symcost.derive(symcost.loads(import_config(fields, "config.json")))
+
+
+def own(module) -> int:
+    return sum(p.numel() for name, p in module.named_parameters() if not name.startswith("head."))
+
+
+def test_deepseek_v4_flash_s_mtp_module_is_its_reference_block_assembled():
+    d = v4_derived(V4_FLASH)
+    with torch.device("meta"):
+        module = V4Module(V4_FLASH)
+    assert int(d.mtp.params.xreplace(dim_values(d))) == own(module) == 6_610_048_635
+
+
+def test_deepseek_v4_s_mtp_module_s_forward_flops_are_its_block_run():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch, n, width, streams = 2, 12, V4_SMALL["hidden_size"], V4_SMALL["hc_mult"]
+    d = v4_derived(V4_SMALL)
+    torch.manual_seed(0)
+    module = V4Module(V4_SMALL)
+    ids = torch.randint(0, V4_SMALL["vocab_size"], (batch, n))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(torch.randn(batch, n, streams, width), torch.randn(batch, n, width), ids)
+    assert int(d.mtp.forward.xreplace(dim_values(d, {"batch": batch, "seq_len": n}))) == counter.get_total_flops()
+    assert int(d.mtp.params.xreplace(dim_values(d))) == own(module)
+
+
+def test_deepseek_v4_s_mtp_attention_follows_compress_ratios_or_says_what_it_assumed():
+    hca = import_config(V4_SMALL | {"compress_ratios": [0, 4, 128, 128]}, "config.json")
+    assert "compress: hca_rate" in hca[hca.index("mtp:"):]
+    assert "compress:" not in import_config(V4_SMALL, "config.json").split("mtp:")[1]
+    text = import_config(V4_SMALL | {"compress_ratios": [0, 4, 128]}, "config.json")
+    assert "the MTP modules' attention is written window-only" in text.replace("\n# NB: ", " ").replace("\n#     ", " ")
+    with pytest.raises(symcost.errors.SpecError, match="compress_ratios: the MTP modules' entries"):
+        v4_derived(V4_SMALL | {"num_nextn_predict_layers": 2, "compress_ratios": [0, 4, 128, 0, 4]})
