@@ -137,7 +137,7 @@ def sweep_points() -> None:
 def plan_search() -> None:
     """plan --search over every layout of 4,096 GPUs for Mixtral-8x7B, against planning layouts one by one."""
     import symcost
-    from symcost.plan.search import search
+    from symcost.plan.search import Pipeline, search
 
     d = symcost.derive(ARCH / "mixtral.yaml")
     values = {"seq_len": 4096}
@@ -158,6 +158,14 @@ def plan_search() -> None:
     whole = time.perf_counter() - t
     print(f"plan --search: {found.evaluated:,} layouts of 2^20 GPUs (Mixtral at 64 layers, heads and experts, "
           f"131,072 tokens) in {whole:.1f} s ({found.evaluated / whole:,.0f} per second; the goal: 10^6 in 10 s)")
+    # the same with pipeline options held: ZB-H1 with one layer on each end stage; DualPipe over a stage list
+    for pipeline in (Pipeline("zb-h1", first_stage_layers=1, last_stage_layers=1),
+                     Pipeline("dualpipe", stage_layers=(3,) + (4,) * 14 + (5,))):
+        t = time.perf_counter()
+        found = search(d, 2**20, grown, global_batch=2**22, top=1, pipeline=pipeline)
+        whole = time.perf_counter() - t
+        print(f"plan --search {', '.join(f'{k} {v}' for k, v in pipeline.given.items())}: {found.evaluated:,} "
+              f"layouts in {whole:.1f} s")
 
 
 SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch, "sweep": sweep_points,

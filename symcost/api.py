@@ -368,17 +368,23 @@ def plan_search(source, values: Mapping[str, int] | None = None, /, *, gpus: int
                 hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
                 price: float | None = None, tokens_per_second: float | None = None, precision=None,
                 global_batch: int | None = None, optimizer: str = "adam", attention: str = "flash", top: int = 3,
-                headroom: float = 0.0, flop_convention: str = "pytorch", goodput: float = 1.0, **dims):
+                headroom: float = 0.0, flop_convention: str = "pytorch", goodput: float = 1.0,
+                schedule: str = "1f1b", virtual_stages: int = 1, stage_layers=None, first_stage_layers=None,
+                last_stage_layers=None, **dims):
     """Every layout of `gpus` GPUs (tp, pp, dp, ep, cp, micro-batch, ZeRO, recompute) that fits, less
     `headroom` (the share of memory kept free), ranked by its roofline step-time bound and then by
-    memory, the best `top` planned exactly (a Search)."""
+    memory, the best `top` planned exactly (a Search). Pipeline options given (`schedule`, `virtual_stages`,
+    `stage_layers`, `first_stage_layers`, `last_stage_layers`) hold for every layout: only pipelines that
+    take them are ranked."""
     from .plan.execution import Run
-    from .plan.search import search
+    from .plan.search import Pipeline, search
 
+    pipeline = Pipeline(schedule, virtual_stages, None if stage_layers is None else tuple(stage_layers),
+                        first_stage_layers, last_stage_layers)
     return search(derive(source), gpus, dims_of(values, dims), hardware=hardware, hardware_file=hardware_file,
                   precision=precision_of(precision),
                   run=Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention, goodput),
-                  global_batch=global_batch, optimizer=optimizer, attention=attention, top=top)
+                  global_batch=global_batch, optimizer=optimizer, attention=attention, top=top, pipeline=pipeline)
 
 
 def flops_per_token(source, /, *, recompute: str = "none"):

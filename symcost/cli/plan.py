@@ -76,7 +76,8 @@ Examples:
               help="Share of each GPU's memory kept free for what the total leaves out (the logits' transient, "
                    "buffers, fragmentation): the plan fits in the rest, and --search ranks only such layouts.")
 @click.option("--search", is_flag=True,
-              help="Enumerate valid parallel layouts for --gpus; print the fitting ones by time.")
+              help="Enumerate valid parallel layouts for --gpus (with the pipeline options given); print the fitting "
+              "ones by time.")
 @click.option("--top", type=positive, default=10, show_default=True, help="Rows --search prints.")
 @click.option("--smallest", metavar="DIMS", help="Solve for the smallest product of these parallel sizes that fits, "
               "e.g. tp,pp (the other settings as given).")
@@ -113,15 +114,12 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     if search:
         if gpus is None:
             raise SpecError("--search needs --gpus")
-        pipeline = {"--schedule": schedule != "1f1b", "--virtual-stages": virtual_stages != 1,
-                    "--first-stage-layers": first_stage_layers, "--last-stage-layers": last_stage_layers,
-                    "--stage-layers": stage_layers}
-        if given := [name for name, value in pipeline.items() if value]:
-            raise SpecError(f"--search ranks 1F1B layouts with layers split evenly; plan {', '.join(given)} on one "
-                            "layout (drop --search)")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
-                                    attention=attention, top=top, **common)
+                                    attention=attention, top=top, schedule=schedule, virtual_stages=virtual_stages,
+                                    stage_layers=None if stage_layers is None else _counts(stage_layers),
+                                    first_stage_layers=first_stage_layers, last_stage_layers=last_stage_layers,
+                                    **common)
         echo(render(found, fmt))
         if not found.fitting:
             sys.exit(1)

@@ -93,15 +93,8 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             raise spec.doc.error(site.where + ("experts",), f"ep {ex.ep} does not divide {value(site.component.experts)} experts")
     if ex.zero == 3 and quantized(derivation):
         raise spec.doc.error(("finetune", "method"), QLORA_ZERO3)
-    folded = (f"virtual_stages {ex.virtual_stages}" if ex.virtual_stages > 1 else f"schedule {ex.schedule}"
-              if ex.schedule in ("dualpipe", "dualpipev") else None)  # a rank holds stages from both ends
-    if folded and any(site.later for site, _ in sites):
-        raise SpecError(f"{folded}: a gradient starts inside the first pass of a repeat (raw inputs, or a "
-                        "fine-tune's frozen layers), whose passes this schedule's stages would split unevenly; plan "
-                        "the 1F1B schedule (virtual stages 1)")
+    pipeline_refusal(derivation, ex, sites, main, value)
     if ex.pp > 1:
-        if main is None:
-            raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none")
         layers = value(spec.layers[main].repeat)
         where = ("layers", main, "repeat")
         if not ex.uneven and (layers < parts(ex) or layers % parts(ex)):
@@ -110,9 +103,6 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
             raise spec.doc.error(where, f"{layers} repeated blocks do not split evenly into {into} = {parts(ex)} "
                                         "pipeline stages; give stage_layers (or first_stage_layers and "
                                         f"last_stage_layers) for an uneven split{under}")
-        if ex.listed and sum(ex.stage_layers) != layers:
-            raise spec.doc.error(where, f"stage_layers {','.join(map(str, ex.stage_layers))} hold "
-                                        f"{sum(ex.stage_layers)} layers; the repeat has {layers}")
         if ex.uneven and not ex.listed:
             shares = {n: value(stage_layers(n, ex, layers).xreplace(ex.values()))
                       for n in ("first", "last") + (("middle",) if ex.pp > 2 else ())}
@@ -121,6 +111,27 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                 raise spec.doc.error(where, f"{layers} repeated blocks do not split into stages of "
                                             + ", ".join(f"{n} {v}" for n, v in shares.items())
                                             + f" over pp = {ex.pp} (each a whole number of layers, at least one)")
+
+def pipeline_refusal(derivation: Derivation, ex: Execution, sites, main: int | None, value) -> None:
+    """What refuses a pipeline whatever its size (the search checks it once): a schedule folding stages from
+    both ends over a gradient that starts inside a repeat, no repeat to split, a stage list that is not the
+    repeat's layers."""
+    folded = (f"virtual_stages {ex.virtual_stages}" if ex.virtual_stages > 1 else f"schedule {ex.schedule}"
+              if ex.schedule in ("dualpipe", "dualpipev") else None)  # a rank holds stages from both ends
+    if folded and any(site.later for site, _ in sites):
+        raise SpecError(f"{folded}: a gradient starts inside the first pass of a repeat (raw inputs, or a "
+                        "fine-tune's frozen layers), whose passes this schedule's stages would split unevenly; plan "
+                        "the 1F1B schedule (virtual stages 1)")
+    if ex.pp == 1:
+        return
+    if main is None:
+        raise SpecError("pp > 1 splits a top-level `repeat` block over pipeline stages; this spec has none")
+    layers = value(derivation.spec.layers[main].repeat)
+    if ex.listed and sum(ex.stage_layers) != layers:
+        listed = ",".join(map(str, ex.stage_layers))
+        raise derivation.spec.doc.error(("layers", main, "repeat"), f"stage_layers {listed} hold "
+                                        f"{sum(ex.stage_layers)} layers; the repeat has {layers}")
+
 
 # FSDP-QLoRA shards 4-bit weights stored in a 16-bit container (bitsandbytes' quant_storage) and keeps
 # their quantization state whole on each rank: neither is a rule here, nor checked against PyTorch

@@ -145,9 +145,13 @@ def bubble(ex: Execution) -> sympy.Expr:
     """The pipeline bubble as a share of a rank's compute (the module's docstring says what it assumes)."""
     if ex.pp == 1:
         return sympy.Integer(0)
-    idle = {"1f1b": sympy.Rational(ex.pp - 1, ex.virtual_stages), "zb-h1": sympy.Rational(ex.pp - 1, 3),
-            "dualpipe": sympy.Rational(ex.pp - 2, 3), "dualpipev": sympy.Rational(ex.pp - 1, 3)}[ex.schedule]
-    return idle / ex.microbatches
+    return idle(ex.schedule, sympy.Integer(ex.pp), ex.virtual_stages) / ex.microbatches
+
+
+def idle(schedule: str, pp, v: int = 1):
+    """The bubble in micro-batches' compute (of a sympy or numpy `pp`): 1F1B's (pp - 1) / v, ZB-H1's (pp - 1) / 3,
+    DualPipe's (pp - 2) / 3, DualPipeV's (pp - 1) / 3."""
+    return {"1f1b": (pp - 1) / v, "zb-h1": (pp - 1) / 3, "dualpipe": (pp - 2) / 3, "dualpipev": (pp - 1) / 3}[schedule]
 
 
 def runs(ex: Execution) -> sympy.Expr:

@@ -3,10 +3,13 @@
 Candidates come from divisibility (Calculon's way): tp divides every size its rules split (heads,
 kv heads, hidden sizes, vocabulary), pp the main repeat's count, cp the sequence, ep the experts
 and dp x cp; dp is what is left of the GPUs; micro-batches are powers of two dividing each data-
-parallel rank's share of the global batch. For each discrete choice (pipeline or not, sequence
-parallelism, recomputation, ZeRO stage) the plan's closed forms are built once and evaluated
-with numpy over every candidate (floats: a ranking); the rows printed are planned again exactly.
-Time is the roofline bound (assumed-MFU time is the same for every layout: it ranks nothing).
+parallel rank's share of the global batch. Pipeline options held fixed (a schedule, virtual stages, a
+stage list or the first and last stages' layers) keep the layouts plan takes with them: pp > 1, the
+stage list's pp, the splits into whole layers, the micro-batches each schedule needs. For each
+discrete choice (the stages a pipeline reports, sequence parallelism, recomputation, ZeRO stage) the
+plan's closed forms are built once and evaluated with numpy over every candidate (floats: a
+ranking); the rows printed are planned again exactly. Time is the roofline bound, the schedule's
+bubble included (assumed-MFU time is the same for every layout: it ranks nothing).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -27,7 +31,7 @@ from ..results import Result, frame
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, check_gpus, execution_of
 from .pieces import adapted, cp_refusal, layer_sites, quantized, tokens_per_sequence
 from .plan import Plan, formulas, plan
-from .schedule import main_repeat
+from .schedule import idle, main_repeat, names
 from .rules import refusal
 from .system import hardware as _hardware
 from .time import link_bandwidth, piece_work
@@ -50,6 +54,7 @@ class Search(Result):
     best: list[Plan]  # the first rows, planned exactly
     smallest_bytes: float  # the least memory per GPU any layout needs
     top: int  # rows shown
+    pipeline: dict  # the pipeline options held fixed (Pipeline.given)
 
     @property
     def fitting(self) -> bool:
@@ -115,11 +120,56 @@ def splits(derivation: Derivation, value, sites) -> Splits:
                   tuple(int(value(site.component.experts)) for site, _ in sites if site.component.routes_tokens), main)
 
 
-def candidates(model: Splits, gpus: int, global_batch: int) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Pipeline:
+    """The pipeline options a search holds fixed, as plan takes them (execution.py)."""
+
+    schedule: str = "1f1b"
+    virtual_stages: int = 1
+    stage_layers: tuple[int, ...] | None = None
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
+
+    @property
+    def given(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v != getattr(Pipeline, k)}
+
+    @property
+    def uneven(self) -> bool:
+        return self.stage_layers is not None or self.first_stage_layers is not None or (
+            self.last_stage_layers is not None)
+
+    def pp(self, pp: int, layers: int) -> bool:
+        """Whether a pipeline of `pp` ranks takes these options and splits `layers` as plan does."""
+        if not self.given:
+            return layers % pp == 0
+        if pp == 1:
+            return False
+        if self.stage_layers is not None:
+            return pp == len(self.stage_layers)
+        if not self.uneven:
+            into = pp * (2 if self.schedule == "dualpipev" else self.virtual_stages)
+            return layers >= into and layers % into == 0
+        first, last = self.first_stage_layers, self.last_stage_layers  # one side given: the rest split evenly
+        first = Fraction(first) if first is not None else Fraction(layers - last, pp)
+        last = Fraction(last) if last is not None else Fraction(layers - first, pp)
+        shares = [first, last] + ([(layers - first - last) / (pp - 2)] if pp > 2 else [])
+        return all(v.denominator == 1 and v >= 1 for v in shares) and (pp > 2 or first + last == layers)
+
+    def microbatches(self, pp: int, m: int) -> bool:
+        """Whether the schedule runs on `m` micro-batches a step (execution.py's _schedule_problems)."""
+        if pp == 1 or self.schedule == "1f1b":
+            return self.virtual_stages == 1 or m % pp == 0
+        if self.schedule == "zb-h1":
+            return m >= pp
+        return m >= 2 * pp and (self.schedule != "dualpipe" or (pp % 2 == 0 and m % 2 == 0))
+
+
+def candidates(model: Splits, gpus: int, global_batch: int, pipe: Pipeline = Pipeline()) -> dict[str, np.ndarray]:
     rows = []
     for tp in filter(model.tp, _divisors(gpus)):
         for pp in _divisors(gpus // tp):
-            if model.layers % pp:
+            if not pipe.pp(pp, model.layers):
                 continue
             for cp in _divisors(gpus // (tp * pp)):
                 if model.seq % cp or cp > 1 and not model.cp_rules:
@@ -131,31 +181,36 @@ def candidates(model: Splits, gpus: int, global_batch: int) -> dict[str, np.ndar
                 per_rank = global_batch // dp
                 for ep in eps:
                     for mb in (2**i for i in range(per_rank.bit_length())):
-                        if per_rank % mb == 0:
-                            rows.append((tp, pp, dp, ep, cp, mb, per_rank // mb, 1))
+                        if per_rank % mb == 0 and pipe.microbatches(pp, per_rank // mb):
+                            rows.append((tp, pp, dp, ep, cp, mb, per_rank // mb, pipe.virtual_stages))
                 if len(rows) > MAX_CANDIDATES:
                     raise SpecError(f"more than {MAX_CANDIDATES:,} layouts of {gpus} GPUs; search fewer GPUs")
     if not rows:
+        held = ", ".join(f"{k} {','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in pipe.given.items())
         raise SpecError(f"no parallel layout of {gpus} GPUs divides this model (tp must divide heads and hidden "
-                        f"sizes, pp the layers, and dp the global batch of {global_batch})")
+                        f"sizes, pp the layers, and dp the global batch of {global_batch})"
+                        + (f" and takes {held}" if held else ""))
     return {str(s): np.array(col, dtype=np.int64) for s, col in zip(ARGS, zip(*rows))}
 
 
-def _numeric(e: sympy.Expr):
-    """A numpy function of the execution's symbols (the dims already substituted)."""
-    return sympy.lambdify(ARGS, e, modules=NUMPY_MODULES)
-
-
-def _evaluate(f, subst, columns, n: int):
-    at = lambda e: _numeric(sympy.sympify(e).xreplace(subst))(*(columns[str(s)] for s in ARGS))
-    full = lambda e: np.broadcast_to(np.asarray(at(e), dtype=float), (n,))
-    return full
+def _evaluate(exprs: list, subst, columns, n: int) -> list[np.ndarray]:
+    """Each expression (in the dims and the execution's symbols) at every candidate, in floats (a ranking; int64
+    would overflow past 2^63 FLOPs a step): one numpy function for all of them, each distinct one printed once."""
+    exprs = [sympy.sympify(e) for e in exprs]
+    distinct = list(dict.fromkeys(exprs))
+    dims = sorted(set().union(*(e.free_symbols for e in distinct)) - set(ARGS), key=str)
+    # the dims passed as numbers, not substituted: rebuilding each Min and Max with numbers in it is sympy's slowest
+    values = sympy.lambdify(ARGS + tuple(dims), distinct, modules=NUMPY_MODULES)(
+        *(columns[str(s)].astype(float) for s in ARGS), *(float(subst[d]) for d in dims))
+    out = {e: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for e, v in zip(distinct, values)}
+    return [out[e] for e in exprs]
 
 
 def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, *, hardware: str = "h100-sxm",
            hardware_file: str | None = None, precision=None, run: Run = Run(), global_batch: int | None = None,
-           optimizer: str = "adam", attention: str = "flash", top: int = 3) -> Search:
+           optimizer: str = "adam", attention: str = "flash", top: int = 3, pipeline: Pipeline = Pipeline()) -> Search:
     from ..evaluate import dim_values
+    from .plan import pipeline_refusal
 
     check_gpus(gpus)
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
@@ -168,35 +223,56 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     execution_of({"global_batch": batch}, None, precision)  # a batch no plan takes is refused before the search
     sites = layer_sites(derivation, 1)  # tp > 1 only where every type has a rule (Splits.tp)
     model = splits(derivation, value, sites)
-    cols = candidates(model, gpus, batch)
+    if pipeline.given:  # what refuses the options at every size, once: a pipeline of the list's ranks, or of 4
+        pp = len(pipeline.stage_layers) if pipeline.stage_layers is not None else 4
+        shape = execution_of({"pp": pp, "dp": 1, "global_batch": 4 * pp, **pipeline.given}, None, precision)
+        for key, message in shape.problems():
+            raise SpecError(f"{key}: {message}")
+        pipeline_refusal(derivation, shape, sites, model.main, value)
+    cols = candidates(model, gpus, batch, pipeline)
     peak = hw.peak_flops(precision.peak_dtype())
+    # the pipelines whose plans report the same stages share closed forms (each in the symbol pp)
+    stages: dict[tuple, list[int]] = {}
+    for pp in sorted(set(cols["pp"].tolist())):
+        shape = Execution(pp=pp, **(pipeline.given if pp > 1 else {}), precision=precision)
+        stages.setdefault(names(shape), []).append(pp)
     parts = []
-    for piped, sp, recompute, zero in itertools.product((False, True), (False, True), RECOMPUTE, range(4)):
-        chosen = (cols["pp"] > 1) == piped
+    for group, sp, recompute, zero in itertools.product(stages.values(), (False, True), RECOMPUTE, range(4)):
+        chosen = np.isin(cols["pp"], group)
         if zero == 3 and quantized(derivation):  # plan.QLORA_ZERO3
             continue
         if sp:  # as plan checks: a rank's seq_len / cp tokens split over the tp ranks
             chosen &= (cols["tp"] > 1) & ((model.seq // cols["cp"]) % cols["tp"] == 0)
         if not chosen.any():
             continue
-        rep = Execution(tp=2, pp=2 if piped else 1, dp=2, cp=2, ep=2 if model.experts else 1, sequence_parallel=sp,
-                        zero=zero, recompute=recompute, attention=attention, optimizer=optimizer, precision=precision)
+        piped = group[0] > 1
+        rep = Execution(tp=2, pp=group[0], dp=2, cp=2, ep=2 if model.experts else 1, sequence_parallel=sp,
+                        zero=zero, recompute=recompute, attention=attention, optimizer=optimizer, precision=precision,
+                        **(pipeline.given if piped else {}))
         f = formulas(derivation, rep, sites, model.main)
         sub = {k: v[chosen] for k, v in cols.items()}
         m = int(chosen.sum())
-        at = _evaluate(f, subst, sub, m)
-        memory = np.max([at(f.per_stage[s.name]["peak_bytes"]) for s in f.stages], axis=0)
+        work = [[piece_work(p, precision) for p in st.pieces] for st in f.stages]
+        sent = [[(r.dim, r.sent) for r in f.records[st.name]] for st in f.stages]
+        evaluated = iter(_evaluate([f.per_stage[st.name]["peak_bytes"] for st in f.stages]
+                                + [f.closed(e) for pieces in work for pair in pieces for e in pair]
+                                + [f.closed(e) for links in sent for _, e in links], subst, sub, m))
+        peaks = np.array([next(evaluated) for _ in f.stages])
+        memory, loaded = peaks.max(axis=0), peaks.argmax(axis=0)  # the most loaded rank, whose links plan times
+        runs = sub["microbatches"] / (2 if piped and pipeline.schedule == "dualpipe" else 1)  # schedule.runs
         compute = np.zeros(m)
-        for s in f.stages:
+        for pieces in work:
             seconds = np.zeros(m)
-            for p in s.pieces:
-                flops, moved = (at(f.closed(e)) for e in piece_work(p, precision))
+            for _ in pieces:
+                flops, moved = next(evaluated), next(evaluated)
                 seconds += np.maximum(flops / peak, moved / (hw.memory_GBps * 1e9))
-            compute = np.maximum(compute, seconds * sub["microbatches"])
-        comm = np.zeros(m)
-        for r in f.records[f.stages[0].name]:
-            comm += at(f.closed(r.sent)) / link_bandwidth(r.dim, hw, sub["tp"], sub["cp"], sub["dp"], sub["ep"])
-        bubble = (sub["pp"] - 1) / sub["microbatches"]
+            compute = np.maximum(compute, seconds * runs)
+        comm = np.zeros((len(f.stages), m))
+        for i, links in enumerate(sent):
+            for dim, _ in links:
+                comm[i] += next(evaluated) / link_bandwidth(dim, hw, sub["tp"], sub["cp"], sub["dp"], sub["ep"])
+        comm = comm[loaded, np.arange(m)]
+        bubble = idle(pipeline.schedule, sub["pp"], pipeline.virtual_stages) / sub["microbatches"] if piped else 0
         bound = compute * (1 + bubble) + (1 - run.overlap) * comm
         parts.append({**{k: sub[k] for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch")},
                       "sequence_parallel": np.full(m, sp), "zero": np.full(m, zero),
@@ -216,9 +292,11 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
     front = [fitting[i] for i in np.flatnonzero(ranked < faster)]
     keys = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "sequence_parallel", "zero", "recompute")
     best = [plan(derivation, Execution(**{k: r[k] for k in keys}, global_batch=batch, attention=attention,
-                                       optimizer=optimizer, precision=precision), hw, hardware, values, run)
+                                       optimizer=optimizer, precision=precision,
+                                       **(pipeline.given if r["pp"] > 1 else {})), hw, hardware, values, run)
             for r in fitting[:top]]
-    return Search(derivation.spec.name, gpus, hardware, len(memory), fitting, front, best, float(memory.min()), top)
+    return Search(derivation.spec.name, gpus, hardware, len(memory), fitting, front, best, float(memory.min()), top,
+                  pipeline.given)
 
 
 SMALLEST = ("tp", "pp", "cp", "ep")

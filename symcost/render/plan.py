@@ -127,7 +127,7 @@ def search_data(found) -> dict:
     top = found.top
     return {
         "name": found.name, "gpus": found.gpus, "hardware": found.hardware, "evaluated": found.evaluated,
-        "fitting": len(found.rows), "smallest_bytes": found.smallest_bytes,
+        "fitting": len(found.rows), "smallest_bytes": found.smallest_bytes, **found.pipeline,
         "ranked_by": "roofline step time bound (an estimate)",
         "best": found.rows[:top], "pareto_front": found.front,
         "plans": [plan_data(p) for p in found.best],
@@ -136,7 +136,9 @@ def search_data(found) -> dict:
 
 def search_text(found, limit: int | None = None) -> str:
     limit, top = limit or width(), found.top
-    lines = wrap(f"{found.name} on {found.gpus} x {found.hardware}: {found.evaluated:,} layouts evaluated, "
+    held = "".join(f", {k.replace('_', ' ')} {','.join(map(str, v)) if isinstance(v, tuple) else v}"
+                   for k, v in found.pipeline.items())
+    lines = wrap(f"{found.name} on {found.gpus} x {found.hardware}: {found.evaluated:,} layouts evaluated{held}, "
                  f"{len(found.rows):,} fit", limit)
     if not found.rows:
         return "\n".join(lines + [f"none fits: the smallest needs {bytes_human(found.smallest_bytes)} per GPU", ""])

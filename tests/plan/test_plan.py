@@ -2,6 +2,7 @@
 replayed (Narayanan et al. 2021 Table 1, its FLOPs and parameter equations, ZeRO's partition table,
 Megatron's bytes per parameter), and every refusal (test_schedule.py: the pipeline schedules)."""
 
+import itertools
 import json
 import math
 from fractions import Fraction
@@ -17,6 +18,7 @@ from conftest import arch
 from published import DATA, llama2_7b_params
 from strategies import FINETUNES
 from symcost.plan.execution import Execution, Run
+from symcost.precision import Precision
 from symcost.plan.system import catalog
 
 GPT = arch("megatron_gpt")
@@ -430,6 +432,84 @@ def test_every_layout_the_search_ranks_is_one_plan_accepts():
             _check(d, ex, value, layer_sites(d, ex.tp, ex.cp), main_repeat(d, value))
 
 
+PIPELINES = [dict(schedule="zb-h1"), dict(schedule="dualpipe"), dict(schedule="dualpipev"), dict(virtual_stages=2),
+             dict(first_stage_layers=8), dict(last_stage_layers=8, schedule="zb-h1"),
+             dict(first_stage_layers=7, last_stage_layers=5), dict(stage_layers=(7, 9, 9, 7)),
+             dict(stage_layers=(7, 9, 9, 7), schedule="dualpipe")]
+
+
+@pytest.mark.parametrize("held", PIPELINES, ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
+def test_with_pipeline_options_the_search_ranks_exactly_the_layouts_plan_takes(held):
+    """Held fixed, a schedule, virtual stages, a stage list or the first and last stages' layers: the layouts the
+    search evaluates are exactly those of every tp x pp x cp x micro-batch of 64 GPUs plan takes with them
+    (found by trying each with plan's own checks), and its fastest rows planned exactly need the memory and the
+    bound time the search gave them."""
+    from symcost.evaluate import dim_values
+    from symcost.plan.execution import execution_of
+    from symcost.plan.pieces import layer_sites
+    from symcost.plan.plan import _check
+    from symcost.plan.schedule import main_repeat
+    from symcost.plan.search import Pipeline, candidates, search, splits
+
+    d, gpus, batch = symcost.derive(arch("llama")), 64, 256
+    value = lambda e: sympy.sympify(e).xreplace(dim_values(d))
+    pipe = Pipeline(**held)
+    cols = candidates(splits(d, value, layer_sites(d, 1)), gpus, batch, pipe)
+    ranked = set(zip(*(cols[k].tolist() for k in ("tp", "pp", "cp", "micro_batch"))))
+    taken = set()
+    for tp, pp, cp in itertools.product(*[[1, 2, 4, 8, 16, 32, 64]] * 3):
+        for mb in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+            if gpus % (tp * pp * cp):
+                continue
+            try:
+                ex = execution_of(dict(tp=tp, pp=pp, cp=cp, micro_batch=mb, global_batch=batch, **held), gpus,
+                                  Precision())
+                _check(d, ex, value, layer_sites(d, tp, cp), main_repeat(d, value))
+            except SpecError:
+                continue
+            taken.add((tp, pp, cp, mb))
+    assert ranked == taken and len(taken) > 3
+    found = search(d, gpus, {}, global_batch=batch, top=2, pipeline=pipe)
+    for row, exact in zip(found.rows, found.best):
+        assert abs(float(exact.numbers["peak_bytes"]) - row["memory_bytes"]) < 1
+        assert float(exact.numbers["step_seconds_bound"]) == pytest.approx(row["step_seconds_bound"], rel=1e-9)
+        assert {k: getattr(exact.execution, k) for k in held} == held
+
+
+@pytest.mark.slow  # 8,040 layouts at a million tokens: in the full suite
+def test_a_search_past_int64_ranks_in_floats():
+    """A 2^20-token Llama-2-7B on 8 GPUs, 2^22 sequences a step: FLOPs and bytes past 2^63, which the search once
+    evaluated in int64 — 100 layouts "fit" with negative memory. None fits: the least any layout needs is over 100
+    GiB, and no more than the exact plan of a most sharded one."""
+    from symcost.plan.search import search
+
+    found = search(symcost.derive(arch("llama")), 8, {"seq_len": 2**20}, global_batch=2**22, top=1)
+    assert not found.rows and found.evaluated == 8040
+    exact = symcost.plan(arch("llama"), {"seq_len": 2**20}, tp=8, global_batch=2**22, zero=3, recompute="full",
+                         micro_batch=1, sequence_parallel=True)
+    assert found.smallest_bytes <= float(exact.numbers["peak_bytes"]) and found.smallest_bytes > 100 * 2**30
+
+
+@pytest.mark.slow  # DeepSeek-V3's 3,456 layouts: in the full suite
+def test_deepseek_v3_s_dualpipe_search_as_docs_plan_md_quotes_it():
+    from pathlib import Path
+
+    from symcost.plan.search import Pipeline, search
+
+    stages = (1,) + (4,) * 14 + (1,)
+    found = search(symcost.derive(arch("deepseek_v3")), 2048, {}, global_batch=4096, top=1,
+                   pipeline=Pipeline("dualpipe", stage_layers=stages))
+    r = found.rows[0]
+    assert (found.evaluated, len(found.rows)) == (3456, 1505)
+    assert [r[k] for k in ("tp", "pp", "dp", "ep", "cp", "zero", "recompute")] == [1, 16, 64, 128, 2, 1, "full"]
+    text = " ".join((Path(__file__).parents[2] / "docs" / "plan.md").read_text().split())
+    from symcost.render.text import bytes_human
+
+    assert (f"ranks 3,456 layouts, 1,505 of them fitting 80 GB (the fastest with ep 128, cp 2, ZeRO-1 and full "
+            f"recomputation: {bytes_human(found.best[0].numbers['peak_bytes'])}, {r['step_seconds_bound']:.3g} s)"
+            in text)
+
+
 # --- flops-per-token --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["llama", "mixtral", "megatron_gpt", "gemma2", "vit_b16"])
@@ -546,7 +626,6 @@ def test_deepseek_v3_plans_at_pp_16_its_dense_layers_on_the_first_stage():
     (["--stage-layers", "7,0,9,7"], "--stage-layers.1 0: Input should be greater than or equal to 1"),
     (["--stage-layers", "16,16", "--first-stage-layers", "16"], "give every stage's layers or the first and last"),
     (["--stage-layers", "32"], "stage layer counts split a pipeline: give pp > 1"),
-    (["--stage-layers", "16,16", "--gpus", "8", "--search"], "plan --stage-layers on one layout"),
 ])
 def test_bad_uneven_split(cli, args, message):
     r = cli("plan", arch("llama"), *args)

@@ -304,6 +304,13 @@ def test_zb_h1_holds_one_micro_batch_more_than_1f1b():
     assert zb["activation_bytes"] * 4 == one["activation_bytes"] * 5 and zb["weights_bytes"] == one["weights_bytes"]
 
 
+def test_zb_h1_runs_from_pp_micro_batches_as_its_replay_does():
+    """ZB-H1 needs m >= pp (the replay above runs from m = pp); plan had refused pp <= m < 2 pp as DualPipe's."""
+    p = symcost.plan(arch("llama"), pp=4, global_batch=4, schedule="zb-h1")
+    one = symcost.plan(arch("llama"), pp=4, global_batch=4).per_stage["first"]
+    assert p.per_stage["first"]["activation_bytes"] == one["activation_bytes"]  # min(pp + 1, m) = m = min(pp, m)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--schedule", "dualpipe", "--pp", "3", "--global-batch", "6"], "pp 3 must be even"),
     (["--schedule", "dualpipe", "--pp", "4", "--global-batch", "6"], "needs at least 2 x pp = 8 micro-batches"),
@@ -317,7 +324,10 @@ def test_zb_h1_holds_one_micro_batch_more_than_1f1b():
     (["--schedule", "dualpipev", "--global-batch", "8", "--stage-layers", "16,16"],
      "dualpipev is planned with an even"),
     (["--schedule", "dualpipev", "--pp", "3", "--global-batch", "6"], "do not split evenly into 2 x pp = 6"),
-    (["--schedule", "zb-h1", "--gpus", "8", "--search"], "--search ranks 1F1B layouts"),
+    (["--schedule", "dualpipev", "--gpus", "8", "--search", "--stage-layers", "16,16"],
+     "dualpipev is planned with an even"),
+    (["--schedule", "dualpipe", "--gpus", "6", "--search"], "and takes schedule dualpipe"),
+    (["--gpus", "8", "--search", "--stage-layers", "16,15"], "stage_layers 16,15 hold 31 layers; the repeat has 32"),
 ])
 def test_what_a_schedule_cannot_run_is_one_line(cli, args, message):
     r = cli("plan", arch("llama"), *args)
