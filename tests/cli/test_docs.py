@@ -159,16 +159,17 @@ def test_the_readme_serving_figures_are_the_tool_s():
     assert f"acceptance 0.7 yields {drafted['tokens_per_step']:.2f} tokens a step" in text
 
 
-def test_the_readme_mtp_figures_are_the_tool_s():
-    """The README's MTP sentence: each shipped spec's `mtp` block, counted apart."""
+def test_the_readme_s_frontier_table_is_the_tool_s():
+    """The README's table of shipped frontier specs: each row's parameters and active parameters as `evaluate`
+    gives them, and its MTP modules' parameters as `derive` reports them apart."""
     import symcost
     from symcost.evaluate import dim_values
 
-    text = " ".join((ROOT / "README.md").read_text().split())
-    figures = []
-    for name, who in (("deepseek_v3", "DeepSeek-V3's"), ("deepseek_v4_flash", "V4-Flash's"),
-                      ("qwen3_next", "Qwen3-Next's")):
-        d = symcost.derive(ROOT / "architectures" / f"{name}.yaml")
-        figures.append(f"{who} {int(d.mtp.params.xreplace(dim_values(d))):,}")
-    figures[0] += " parameters"
-    assert "MTP modules (unbuilt by transformers) count apart: " + ", ".join(figures) in text
+    rows = [r.split(" | ") for r in (ROOT / "README.md").read_text().split("\n") if r.startswith("| `") and
+            ".yaml`" in r.split(" | ")[0] and len(r.split(" | ")) == 5]
+    assert len(rows) == 6
+    for name, params, active, mtp, _ in rows:
+        spec = ROOT / "architectures" / (name[3:name.index(".yaml")] + ".yaml")
+        total, d = symcost.evaluate(spec).total, symcost.derive(spec)
+        apart = f"{int(d.mtp.params.xreplace(dim_values(d))):,}" if d.mtp is not None else "–"
+        assert [params, active, mtp] == [f"{total['params']:,}", f"{total['active_params']:,}", apart], name
