@@ -233,7 +233,7 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     w.layer("hyper_head: {dim: d_model, streams: n_hc}")
     w.layer("rmsnorm: {dim: d_model}")
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
-    if depth := mtp_depth(c, "num_nextn_predict_layers"):
+    if depth := mtp_depth(c, w, "num_nextn_predict_layers"):
         _v4_mtp(c, w, depth, n, layer)
 
 

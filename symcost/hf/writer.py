@@ -65,7 +65,7 @@ class Writer:
         embedding (the shared table's) each normalised (`names`: the hidden state's norm, the projection, the
         embedding's norm, the last norm), projected from 2 x d_model to d_model (as its two halves), one more
         `block`, a norm, then the model's own head."""
-        depth = mtp_depth(c, key)
+        depth = mtp_depth(c, self, key)
         hidden, proj, embedding, last = names
         norm, half = "rmsnorm: {dim: d_model}", "linear: {dim: d_model, out: d_model, bias: false}"
         if depth:
@@ -80,11 +80,16 @@ class Writer:
         self.tail.append(f"quantization: {_flow(fields)}")
 
 
-def mtp_depth(c: Config, key: str) -> int:
-    """How many multi-token-prediction modules the file's `key` says (none when unset)."""
+def mtp_depth(c: Config, w: Writer, key: str) -> int:
+    """How many multi-token-prediction modules the file's `key` says (none when unset); none for a model without
+    the LM head they predict through (a classifier, the bare model), and said."""
     depth = c.get(key, 0)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise c.error(key, f"expected a whole number of modules, got {depth!r}")
+    if depth and c.head != "lm":
+        w.note(f"{key} {depth}: multi-token-prediction modules predict through an LM head, which this model (head: "
+               f"{c.head}) does not have; not written")
+        return 0
     return depth
 
 

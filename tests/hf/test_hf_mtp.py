@@ -124,6 +124,18 @@ def test_an_mtp_field_it_cannot_write_is_one_line(family, change, fragment):
         derived(family, SMALL[family] | change)
 
 
+@pytest.mark.parametrize("family, cls", [("glm4_moe", "Glm4MoeForSequenceClassification"),
+                                         ("qwen3_next", "Qwen3NextForSequenceClassification")])
+def test_a_classifier_drops_the_mtp_modules_and_says_so(family, cls):
+    """They predict through the LM head a classifier does not have (they had made its import fail)."""
+    sizes = SMALL[family]
+    data = config(family, sizes).to_dict() | {k: v for k, v in sizes.items() if k in MTP_FIELDS}
+    text = import_config(data | {"architectures": [cls]}, "config.json")
+    assert symcost.derive(symcost.loads(text)).mtp is None
+    assert "predict through an LM head, which this model (head: classifier)" in " ".join(
+        line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#"))
+
+
 def test_a_file_without_mtp_fields_has_no_mtp_block():
     assert derived("qwen3_next", {k: v for k, v in SMALL["qwen3_next"].items() if k not in MTP_FIELDS}).mtp is None
 
