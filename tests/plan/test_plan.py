@@ -438,7 +438,12 @@ PIPELINES = [dict(schedule="zb-h1"), dict(schedule="dualpipe"), dict(schedule="d
              dict(stage_layers=(7, 9, 9, 7), schedule="dualpipe")]
 
 
-@pytest.mark.parametrize("held", PIPELINES, ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
+QUICK_PIPELINES = (0, 6, 8)  # ZB-H1, the first and last stages' layers, DualPipe over a stage list; the rest in the full suite
+
+
+@pytest.mark.parametrize("held", [p if i in QUICK_PIPELINES else pytest.param(p, marks=pytest.mark.slow)
+                                  for i, p in enumerate(PIPELINES)],
+                         ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
 def test_with_pipeline_options_the_search_ranks_exactly_the_layouts_plan_takes(held):
     """Held fixed, a schedule, virtual stages, a stage list or the first and last stages' layers: the layouts the
     search evaluates are exactly those of every tp x pp x cp x micro-batch of 64 GPUs plan takes with them
