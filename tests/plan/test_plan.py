@@ -438,7 +438,7 @@ PIPELINES = [dict(schedule="zb-h1"), dict(schedule="dualpipe"), dict(schedule="d
              dict(stage_layers=(7, 9, 9, 7), schedule="dualpipe")]
 
 
-QUICK_PIPELINES = (0, 6, 8)  # ZB-H1, the first and last stages' layers, DualPipe over a stage list; the rest in the full suite
+QUICK_PIPELINES = (0, 6, 8)  # ZB-H1, the two end stages' layers, DualPipe over a stage list; the rest: full suite
 
 
 @pytest.mark.parametrize("held", [p if i in QUICK_PIPELINES else pytest.param(p, marks=pytest.mark.slow)
