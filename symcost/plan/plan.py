@@ -112,6 +112,7 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                                             + ", ".join(f"{n} {v}" for n, v in shares.items())
                                             + f" over pp = {ex.pp} (each a whole number of layers, at least one)")
 
+
 def pipeline_refusal(derivation: Derivation, ex: Execution, sites, main: int | None, value) -> None:
     """What refuses a pipeline whatever its size (the search checks it once): a schedule folding stages from
     both ends over a gradient that starts inside a repeat, no repeat to split, a stage list that is not the

@@ -30,7 +30,7 @@ from ..precision import RECOMPUTE, precision_of
 from ..results import Result, frame
 from .execution import CP, DP, EP, MB, PP, TP, V, M, Execution, Run, check_gpus, execution_of
 from .pieces import adapted, cp_refusal, layer_sites, quantized, tokens_per_sequence
-from .plan import Plan, formulas, plan
+from .plan import Plan, formulas, pipeline_refusal, plan
 from .schedule import idle, main_repeat, names
 from .rules import refusal
 from .system import hardware as _hardware
@@ -210,7 +210,6 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
            hardware_file: str | None = None, precision=None, run: Run = Run(), global_batch: int | None = None,
            optimizer: str = "adam", attention: str = "flash", top: int = 3, pipeline: Pipeline = Pipeline()) -> Search:
     from ..evaluate import dim_values
-    from .plan import pipeline_refusal
 
     check_gpus(gpus)
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
