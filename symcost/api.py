@@ -124,11 +124,24 @@ def evaluate(source, values: Mapping[str, int] | None = None, /, *, convention: 
 
 
 def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None, optimizer: str = "adam",
-           recompute: str = "none", attention: str = "sdpa", **dims):
-    """Bytes for weights, KV cache, training state and activations (a MemoryReport)."""
+           recompute: str = "none", attention: str = "sdpa", parallel: Mapping | None = None, **dims):
+    """Bytes for weights, KV cache, training state and activations (a MemoryReport). With `parallel` (plan's
+    settings: gpus, tp, pp, dp, cp, ep, zero, micro_batch, …, hardware), also the bytes per GPU on the most loaded
+    rank of that run, as `plan` gives them (its `per_gpu`)."""
+    import dataclasses
+
     from .memory import memory as _memory
 
-    return _memory(derive(source), dims_of(values, dims), precision_of(precision), optimizer, recompute, attention)
+    derivation, sizes = derive(source), dims_of(values, dims)
+    report = _memory(derivation, sizes, precision_of(precision), optimizer, recompute, attention)
+    if parallel is None:
+        return report
+    p = plan(derivation, sizes, precision=precision, optimizer=optimizer, recompute=recompute, attention=attention,
+             **dict(parallel))
+    kinds = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes", "transient_bytes",
+             "peak_bytes")
+    return dataclasses.replace(report, per_gpu={"gpus": p.execution.gpus, "stage": p.stage, "hardware": p.hardware_key,
+                                                **{k: p.numbers[k] for k in kinds}})
 
 
 def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int] | None = None, *,

@@ -205,6 +205,7 @@ class MemoryReport(Result):
     counts: tuple[sympy.Expr, ...] = ()  # the derivation's compound repeat counts, shown as factors
     held: dict = field(default_factory=dict)  # a fine-tune's trainable and frozen parameters (Derivation.held)
     dims: dict = field(default_factory=dict)  # the sizes the numbers are at (`--set` ones too)
+    per_gpu: dict = field(default_factory=dict)  # with plan's settings: the most loaded rank's bytes (api.memory)
 
     def to_dict(self) -> dict:
         from .render.memory import memory_data

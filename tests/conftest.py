@@ -31,7 +31,7 @@ JSON_COMMANDS = [
     *(pytest.param(["eval", arch(n), "--no-cache"], marks=pytest.mark.slow) for n in ("resnet50", "clip")),
     # the slowest documents (a ResNet's memory, a plan search, a scaling fit, a verify) in the full suite only
     ["memory", arch("llama")], pytest.param(["memory", arch("resnet50")], marks=pytest.mark.slow),
-    ["memory", arch("mixtral"), "--formulas"],
+    ["memory", arch("mixtral"), "--formulas"], ["memory", arch("llama"), "--parallel", "gpus=8,zero=3"],
     ["inference", arch("mixtral")],
     ["serve", arch("llama"), "--weights-format", "gptq,group=64", "--tp", "2", "--prompt-tokens", "512", "--draft", arch("transformer")],
     ["plan", arch("mixtral"), "--gpus", "64", "--tp", "2", "--ep", "8", "--pp", "2", "--tokens", "1e12", "--price",

@@ -9,12 +9,17 @@ from ..render import render
 from ._options import (convention_option, dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option,
                        spec_argument)
 
+# plan's settings --parallel takes: whole numbers, but sequence_parallel (true or false), schedule and hardware
+PARALLEL = ("gpus", "tp", "pp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch", "virtual_stages",
+            "sequence_parallel", "schedule", "hardware")
+
 
 @click.command(epilog="""\b
 Examples:
   symcost memory architectures/llama.yaml
   symcost memory architectures/mixtral.yaml --dtype fp8 --kv-dtype bf16 --recompute selective
   symcost memory architectures/gemma2.yaml --attention eager --activation-dtype fp32
+  symcost memory architectures/llama.yaml --parallel gpus=8,zero=3
 """)
 @spec_argument
 @dtype_option
@@ -29,13 +34,16 @@ Examples:
               help="Activation recomputation, for activation memory.")
 @click.option("--attention", type=click.Choice(list(ATTENTION)), default="sdpa", show_default=True,
               help="How attention runs: eager keeps the n x n probabilities; sdpa and flash do not.")
+@click.option("--parallel", metavar="KEY=VALUE,…",
+              help="Also the bytes per GPU of a training run on a cluster, on its most loaded rank, as `symcost plan` "
+                   f"takes the run: {', '.join(PARALLEL)} (e.g. gpus=8,tp=2,zero=3).")
 @set_option
 @formulas_option
 @format_option(("text", "json"))
 @edge
 @finetune_option
-def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, master_weights, recompute, attention, sets,
-           formulas, fmt) -> None:
+def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, master_weights, recompute, attention,
+           parallel, sets, formulas, fmt) -> None:
     """Bytes for weights, KV cache, training state, activations and peaks (--formulas: their closed forms).
 
     Activations are exact: what one training forward keeps for backward, as PyTorch saves it
@@ -44,8 +52,27 @@ def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, maste
     from ..precision import Precision
 
     precision = Precision(dtype, kv_dtype, grad_dtype, master=master_weights, activations=activation_dtype)
-    echo(render(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer,
-                                  recompute=recompute, attention=attention), fmt, formulas=formulas))
+    echo(render(api.memory(spec, parse_sets(sets), precision=precision, optimizer=optimizer, recompute=recompute,
+                           attention=attention, parallel=None if parallel is None else _parallel(parallel)),
+                fmt, formulas=formulas))
+
+
+def _parallel(text: str) -> dict:
+    from ..errors import SpecError
+    from ..literals import integer
+
+    out = {}
+    for item in text.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or key not in PARALLEL:
+            raise SpecError(f"--parallel {item.strip()!r}: expected KEY=VALUE with KEY one of {', '.join(PARALLEL)}")
+        if key == "sequence_parallel":
+            if value not in ("true", "false"):
+                raise SpecError(f"--parallel sequence_parallel={value}: expected true or false")
+            out[key] = value == "true"
+        else:
+            out[key] = value if key in ("schedule", "hardware") else integer(value, f"--parallel {key}")
+    return out
 
 
 @click.command(epilog="""\b

@@ -15,6 +15,7 @@ def memory_data(m) -> dict:
             "formulas": {k: formula(e) for k, e in m.exprs.items()},
             "activations_by_component": [{"path": path, "kind": kind, "bytes": jsonable(value), "formula": formula(e)}
                                          for path, kind, e, value in m.activations],
+            **({"per_gpu": {k: jsonable(v) for k, v in m.per_gpu.items()}} if m.per_gpu else {}),
             "notes": list(m.notes)}
 
 
@@ -40,6 +41,15 @@ def render_memory(m, fmt: str, limit: int | None = None, formulas: bool = False)
             lines += [same_line] if len(same_line) <= limit else [*wrap(head, limit),
                                                                    *wrap(f"{' ' * (w + 2)}= {pretty(shown(m.counts, e))}", limit)]
     lines.append("")
+    if m.per_gpu:
+        g = m.per_gpu
+        lines += wrap(f"per GPU on {g['gpus']:,} x {g['hardware']}, the most loaded rank ({g['stage']} stage), as "
+                      "`symcost plan` takes the run (its peak holds the gradients beside the activations, a bound on "
+                      "the training peak above, which takes the larger):", limit)
+        kinds = [k for k in g if k.endswith("_bytes")]
+        wide = max(len(label(k)) for k in kinds)
+        lines += [f"  {label(k):<{wide}}  {number(g[k]):>24}  ({bytes_human(g[k])})" for k in kinds]
+        lines.append("")
     return "\n".join(lines + [piece for n in m.notes for piece in wrap(f"* {n}", limit)])
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch, tracked_peak
+from conftest import arch, tracked_peak, unknown_keys
 from symcost.evaluate import dim_values
 from symcost.memory import saved_bytes
 from symcost.precision import BYTES
@@ -147,6 +147,39 @@ def test_bad_attention_or_recompute_is_one_line_listing_the_choices(cli, option,
     assert out.exit_code == 2 and "Traceback" not in out.output
     assert all(choice in out.output for choice in (("eager", "sdpa", "flash") if option == "--attention"
                                                    else ("none", "selective", "full")))
+
+
+def test_memory_takes_a_run_s_parallel_settings_as_plan_does(cli):
+    """--parallel gives the bytes per GPU of the most loaded rank, exactly plan's for the same run (memory's
+    precision, optimizer, recomputation and attention passed on); on one GPU each part is memory's own, and the
+    peak, which holds the gradients beside the activations, is memory's peak's bound (that takes the larger)."""
+    kinds = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes",
+             "transient_bytes", "peak_bytes")
+    m = symcost.memory(arch("mixtral"), parallel={"gpus": 32, "tp": 2, "ep": 8, "pp": 2, "zero": 1},
+                       recompute="selective")
+    p = symcost.plan(arch("mixtral"), gpus=32, tp=2, ep=8, pp=2, zero=1, recompute="selective", attention="sdpa")
+    assert m.per_gpu == {"gpus": 32, "stage": p.stage, "hardware": "h100-sxm", **{k: p.numbers[k] for k in kinds}}
+    one = symcost.memory(arch("llama"), parallel={"gpus": 1})
+    n = one.numbers
+    assert [one.per_gpu[k] for k in kinds[:4]] == [n[k] for k in kinds[:4]]
+    assert one.per_gpu["transient_bytes"] == n["backward_transient_bytes"]
+    assert one.per_gpu["peak_bytes"] == n["peak_training_bytes"] + min(n["gradient_bytes"], n["activation_bytes"]
+                                                                        + n["backward_transient_bytes"])
+    assert not symcost.memory(arch("llama")).per_gpu
+    out = cli("memory", arch("llama"), "--parallel", "gpus=8,zero=3", "--format", "json")
+    data = json.loads(out.output)
+    assert out.exit_code == 0 and not unknown_keys(data) and data["per_gpu"]["gpus"] == 8
+    text = cli("memory", arch("llama"), "--parallel", "gpus=8,zero=3").output
+    assert "per GPU on 8 x h100-sxm, the most loaded rank (only stage)" in text
+
+
+@pytest.mark.parametrize("value, message", [("gpus=8,tp=x", "--parallel tp 'x': expected a whole number"),
+                                            ("foo=1", "--parallel 'foo=1': expected KEY=VALUE with KEY one of gpus"),
+                                            ("gpus=8,tp=3", "gpus 8 is not a multiple of tp x pp x cp = 3"),
+                                            ("gpus=8,sequence_parallel=yes", "expected true or false")])
+def test_bad_parallel_settings_are_one_line(cli, value, message):
+    out = cli("memory", arch("llama"), "--parallel", value)
+    assert out.exit_code == 2 and message in out.stderr and "Traceback" not in out.output
 
 
 # -- every layer type and option, in small specs drawn by hypothesis -------------------------------
