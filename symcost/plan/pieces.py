@@ -50,6 +50,10 @@ class Piece:
     def path(self) -> str:
         return ".".join(str(p) for p in self.site.where)
 
+# a piece's weights, as held: what a second pass of a shared layer (an MTP module's head) does not hold again
+HELD = ("params", "expert_params", "trainable", "expert_trainable", "packed", "packed_bytes", "expert_packed",
+        "expert_packed_bytes")
+
 @dataclass(frozen=True)
 class Stage:
     name: str  # first, last, or only
@@ -144,17 +148,23 @@ def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
     return sympy.Integer(0)
 
 def layer_sites(derivation: Derivation, tp: int, cp: int = 1, training: bool = True) -> list[tuple[Site, Rule]]:
-    """Each layer's site and rule; a type without a rule (`training`: a rule that trains) is refused
-    when tp > 1, a layer carrying a state along the sequence when cp > 1, and a shared repeat (its
-    per-GPU weights would be counted once per pass)."""
+    """Each layer's site and rule, training the MTP modules' too (each site run `depth` times); a type without a rule
+    (`training`: a rule that trains) is refused when tp > 1, a layer carrying a state along the sequence when
+    cp > 1, and a shared repeat (its per-GPU weights would be counted once per pass)."""
     _refuse_shared(derivation.spec)
     if tp > 1 and adapted(derivation):
         raise derivation.spec.doc.error(("finetune",), ADAPTERS)
     out = []
-    for site in derivation.sites:
+    depth = derivation.spec.mtp.depth if derivation.spec.mtp is not None and training else 0
+    # training, the MTP modules' layers, on the stage of the head they share (their embedding and head: the
+    # model's); serving leaves them out (and says so)
+    mtp = [site.times(depth) for site in derivation.mtp_sites if site.where[0] == "mtp" and depth]
+    for site in (*derivation.sites, *mtp):
         if not isinstance(site.component, Component):
             continue
-        if tp > 1 and (why := refusal(site.component, training)):
+        # an MTP layer of a type with no rule (its plain linear projection) runs whole on each tp rank
+        if tp > 1 and (why := refusal(site.component, training)) and not (
+                site.where[0] == "mtp" and type(site.component).parallel is None):
             raise derivation.spec.doc.error(site.where, f"{why}; run this spec with tp 1")
         if cp > 1 and (why := cp_refusal(site.component)):
             raise derivation.spec.doc.error(site.where, f"{why}; run this spec with cp 1")

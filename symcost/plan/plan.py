@@ -11,17 +11,18 @@ Time is never a measurement: it follows from an assumed MFU, or is a roofline bo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy
 
-from ..derive import Derivation, Site, derive, mtp_notes
+from ..components.base import Component
+from ..derive import Derivation, Site, derive
 from ..errors import SpecError
 from ..memory import closer
 from ..results import Result
 from .comm import Record, dp_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
-from .pieces import Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence, transient
+from .pieces import HELD, Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence, transient
 from .rules import Rule
 from .schedule import NOTES as SCHEDULE_NOTES, in_flight, main_repeat, names, others, parts, placed, runs, stage_layers
 from .system import Hardware
@@ -113,6 +114,20 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                                             + f" over pp = {ex.pp} (each a whole number of layers, at least one)")
 
 
+def _mtp_note(derivation: Derivation, value, ex: Execution) -> list[str]:
+    if derivation.spec.mtp is None:
+        return []
+    n = derivation.spec.mtp.depth
+    whole = sorted({s.component.kind for s in derivation.mtp_sites if s.where[0] == "mtp" and ex.tp > 1
+                    and isinstance(s.component, Component) and type(s.component).parallel is None})
+    return [f"multi-token prediction: the spec's {n} MTP module{'s' if n > 1 else ''} "
+            f"({int(value(derivation.mtp.params)):,} parameters) train on the rank holding the model's head "
+            "(DeepSeek-V3's placement), each module running the head once more; under full recomputation the "
+            "modules keep their activations (only the repeats are checkpointed)"
+            + (f"; their {', '.join(whole)} layers, with no tensor-parallel rule, run whole on each tp rank"
+               if whole else "")]
+
+
 def pipeline_refusal(derivation: Derivation, ex: Execution, sites, main: int | None, value) -> None:
     """What refuses a pipeline whatever its size (the search checks it once): a schedule folding stages from
     both ends over a gradient that starts inside a repeat, no repeat to split, a stage list that is not the
@@ -159,9 +174,13 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     act = ex.precision.bytes("activations")
     pieces = []
     for site, r in sites:
-        top = site.where[1]
+        top = site.where[1] if site.where[0] == "layers" else len(derivation.spec.layers)  # the MTP's: after all
         place = placed(top, main)
         pieces += pieces_of(derivation, site, r, place, top, layers, ex)
+    if derivation.spec.mtp is not None:  # each module runs the shared head again: its FLOPs, logits, no weights
+        depth, none = derivation.spec.mtp.depth, sympy.Integer(0)
+        pieces += [replace(p, count=p.count * depth, passes=p.passes * depth, logits=p.logits * depth,
+                           **dict.fromkeys(HELD, none)) for p in pieces if p.site.component.holds_logits]
 
     held_bytes = ex.precision.state_bytes(ex.optimizer)
     w_bytes, g_bytes = ex.precision.bytes("weights"), ex.precision.bytes("grads")
@@ -241,9 +260,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     held = derivation.held(subst)
     notes = (_notes(ex, loaded, derivation, held) + _split_note(derivation, ex, main, value)
              + recompute_notes(derivation, ex.recompute)
-             + dropout_notes(derivation, ex.attention, ex.recompute) + notes
-             + mtp_notes(derivation, values, "training them adds their weights, states and activations to the last "
-                                            "stage, which plan does not place yet"))
+             + dropout_notes(derivation, ex.attention, ex.recompute) + notes + _mtp_note(derivation, value, ex))
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
                 dict(values or {}), rows, published, run, held=held)

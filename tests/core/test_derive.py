@@ -167,12 +167,14 @@ def test_what_an_mtp_block_cannot_say_is_one_line_at_its_place(cli, write, chang
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
-def test_memory_plan_and_serve_say_they_leave_the_mtp_modules_out():
+def test_memory_and_serve_say_they_leave_the_mtp_modules_out_and_plan_where_it_trains_them():
     spec = symcost.loads(MTP_SPEC.replace("HEADS", "heads"))
     params = int(symcost.derive(spec).mtp.params.xreplace(
         {symbols.dim(k): v for k, v in {"d": 64, "hidden_size": 96, "heads": 4}.items()}))
     said = f"multi-token prediction: the spec's 2 MTP modules ({params:,} parameters; derive reports them apart)"
-    for result in (symcost.memory(spec), symcost.plan(spec), symcost.serve(spec, concurrency=1)):
+    for result in (symcost.memory(spec), symcost.serve(spec, concurrency=1)):
         assert any(note.startswith(said) for note in result.notes), result.notes
+    placed = f"multi-token prediction: the spec's 2 MTP modules ({params:,} parameters) train on the rank holding"
+    assert any(note.startswith(placed) for note in symcost.plan(spec).notes)
     alone = symcost.loads(MTP_SPEC.split("mtp:")[0])
     assert not any("multi-token" in note for note in symcost.plan(alone).notes)

@@ -505,14 +505,74 @@ def test_deepseek_v3_s_dualpipe_search_as_docs_plan_md_quotes_it():
     found = search(symcost.derive(arch("deepseek_v3")), 2048, {}, global_batch=4096, top=1,
                    pipeline=Pipeline("dualpipe", stage_layers=stages))
     r = found.rows[0]
-    assert (found.evaluated, len(found.rows)) == (3456, 1505)
-    assert [r[k] for k in ("tp", "pp", "dp", "ep", "cp", "zero", "recompute")] == [1, 16, 64, 128, 2, 1, "full"]
+    assert (found.evaluated, len(found.rows)) == (3456, 1423)
+    assert [r[k] for k in ("tp", "pp", "dp", "ep", "cp", "zero", "recompute")] == [1, 16, 128, 8, 1, 1, "full"]
     text = " ".join((Path(__file__).parents[2] / "docs" / "plan.md").read_text().split())
     from symcost.render.text import bytes_human
 
-    assert (f"ranks 3,456 layouts, 1,505 of them fitting 80 GB (the fastest with ep 128, cp 2, ZeRO-1 and full "
-            f"recomputation: {bytes_human(found.best[0].numbers['peak_bytes'])}, {r['step_seconds_bound']:.3g} s)"
+    assert (f"ranks 3,456 layouts, 1,423 of them fitting 80 GB (the fastest with ep 8, ZeRO-1 and full "
+            f"recomputation: {bytes_human(found.best[0].numbers['peak_bytes'])}, {r['step_seconds_bound']:.3g} s;"
             in text)
+
+
+MTP = """name: mtp
+dims: {d: 64, hidden: 96, vocab: 100, seq_len: 8, heads: 4, n_layers: 4, batch: 1}
+layers:
+  - embedding: {vocab: vocab, dim: d}
+  - repeat: n_layers
+    layers:
+      - rmsnorm: {dim: d}
+      - attention: {dim: d, heads: heads, causal: true}
+      - rmsnorm: {dim: d}
+      - mlp: {dim: d, hidden: hidden, activation: silu, gated: true}
+  - rmsnorm: {dim: d}
+  - lm_head: {dim: d, vocab: vocab}
+mtp:
+  depth: 2
+  layers:
+    - rmsnorm: {dim: d}
+    - linear: {dim: d, out: d, bias: false}
+    - rmsnorm: {dim: d}
+    - attention: {dim: d, heads: heads, causal: true}
+    - rmsnorm: {dim: d}
+    - mlp: {dim: d, hidden: hidden, activation: silu, gated: true}
+    - rmsnorm: {dim: d}
+"""
+
+
+@pytest.mark.parametrize("layout, holder", [(dict(pp=2), "last"), (dict(pp=2, tp=2), "last"),
+                                            (dict(pp=4, schedule="dualpipe", global_batch=8), "first"),
+                                            (dict(), "only")])
+def test_mtp_modules_train_on_the_rank_holding_the_head(layout, holder):
+    """DeepSeek-V3 keeps its MTP modules with the output head they share: plan puts their weights (sharded as the
+    model's), their states and activations on that rank and their FLOPs (each module's head pass included) in the
+    step; the other ranks hold what they held without them."""
+    spec = symcost.loads(MTP)
+    alone = symcost.loads(MTP.split("mtp:")[0])
+    settings = {"global_batch": 4, **layout}
+    with_mtp, without = symcost.plan(spec, **settings), symcost.plan(alone, **settings)
+    d = symcost.derive(spec)
+    tp = layout.get("tp", 1)
+    # by hand, per module: four norms and the d x d projection whole on each tp rank (no rule splits a plain
+    # linear), attention's four d x d and the gated MLP's three d x hidden split by tp; bf16
+    module = 4 * 64 + 64 * 64 + (4 * 64 * 64 + 3 * 64 * 96) // tp
+    assert tp > 1 or module == int(d.mtp.params.xreplace(dim_values_of(d))) // 2
+    for stage, numbers in with_mtp.per_stage.items():
+        more = {k: numbers[k] - without.per_stage[stage][k] for k in ("weights_bytes", "activation_bytes")}
+        if stage == holder:
+            assert more["weights_bytes"] == 2 * 2 * module and more["activation_bytes"] > 0
+        else:
+            assert more == {"weights_bytes": 0, "activation_bytes": 0}
+    train = (d.mtp.forward + d.mtp.backward).xreplace(dim_values_of(d, batch=with_mtp.execution.sequences))
+    assert with_mtp.numbers["model_flops_per_step"] - without.numbers["model_flops_per_step"] == train
+    assert any(n.startswith("multi-token prediction: the spec's 2 MTP modules (78,336 parameters) train on the rank "
+                            "holding the model's head") for n in with_mtp.notes)
+
+
+def dim_values_of(d, **sizes):
+    from symcost.evaluate import dim_values
+
+    return dim_values(d, sizes)
 
 
 # --- flops-per-token --------------------------------------------------------------------------
@@ -608,15 +668,16 @@ def test_bloom_176b_replayed_as_its_paper_ran_it():
 
 def test_deepseek_v3_plans_at_pp_16_its_dense_layers_on_the_first_stage():
     """Two top-level repeats (3 dense layers, then 58 MoE ones): the pipeline splits the longer, 1 + 14 x 4 + 1 MoE
-    layers here, and the dense ones sit on the first stage with the table. By hand, per GPU at ep 64: latent
-    attention 187,107,328 and two norms 14,336 a layer; a dense MLP 3 x 7168 x 18432; a MoE layer's shared expert
-    and router 45,875,200 and 1/64 of its 256 experts (3 x 7168 x 2048 each)."""
+    layers here, and the dense ones sit on the first stage with the table; the MTP module on the last, with the
+    head. By hand, per GPU at ep 64: latent attention 187,107,328 and two norms 14,336 a layer; a dense MLP 3 x 7168
+    x 18432; a MoE layer's shared expert and router 45,875,200 and 1/64 of its 256 experts (3 x 7168 x 2048 each);
+    the MTP module's three norms, its 2 x 7168 x 7168 projection and one MoE layer."""
     attention = 187_107_328 + 14_336
     dense, moe = attention + 3 * 7168 * 18432, attention + 45_875_200 + 256 * 3 * 7168 * 2048 // 64
-    table = 129280 * 7168
+    table, mtp = 129280 * 7168, 3 * 7168 + 2 * 7168 * 7168 + moe
     p = symcost.plan(arch("deepseek_v3"), gpus=2048, pp=16, ep=64, zero=1, first_stage_layers=1, last_stage_layers=1)
     assert {name: stage["weights_bytes"] for name, stage in p.per_stage.items()} == {
-        "first": 2 * (table + 3 * dense + moe), "middle": 2 * 4 * moe, "last": 2 * (moe + 7168 + table)}
+        "first": 2 * (table + 3 * dense + moe), "middle": 2 * 4 * moe, "last": 2 * (moe + 7168 + table + mtp)}
     assert any("split layers/3/repeat (58 passes), the longest top-level repeat; layers/2/repeat (3 passes) on the "
                "first stage" in note for note in p.notes)
 
