@@ -140,8 +140,10 @@ def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None
              **dict(parallel))
     kinds = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes", "transient_bytes",
              "peak_bytes")
-    return dataclasses.replace(report, per_gpu={"gpus": p.execution.gpus, "stage": p.stage, "hardware": p.hardware_key,
-                                                **{k: p.numbers[k] for k in kinds}})
+    placed = tuple(f"per GPU: {note}" for note in p.notes if note.startswith("multi-token prediction"))
+    return dataclasses.replace(report, notes=report.notes + placed,
+                               per_gpu={"gpus": p.execution.gpus, "stage": p.stage, "hardware": p.hardware_key,
+                                        **{k: p.numbers[k] for k in kinds}})
 
 
 def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int] | None = None, *,
