@@ -51,6 +51,30 @@ TORCH_JSON_COMMANDS = [pytest.param(["verify", arch("mixtral"), *_SETS], marks=[
                        pytest.param(["verify", arch("transformer"), "--memory", *_SETS], marks=pytest.mark.needs("torch"))]
 
 
+# a small decoder with two MTP modules (each a norm, a d x d projection, a norm and a block, then the shared head);
+# HEADS: the MTP attention's heads, for a test to break
+MTP_SPEC = """name: tiny
+dims: {d: 64, hidden_size: 96, vocab: 100, seq_len: 8, heads: 4, n_layers: 4}
+layers:
+  - embedding: {vocab: vocab, dim: d}
+  - repeat: n_layers
+    layers:
+      - rmsnorm: {dim: d}
+      - attention: {dim: d, heads: heads, causal: true}
+      - mlp: {dim: d, hidden: hidden_size, activation: silu, gated: true}
+  - rmsnorm: {dim: d}
+  - lm_head: {dim: d, vocab: vocab}
+mtp:
+  depth: 2
+  layers:
+    - rmsnorm: {dim: d}
+    - linear: {dim: d, out: d, bias: false}
+    - rmsnorm: {dim: d}
+    - attention: {dim: d, heads: HEADS, causal: true}
+    - mlp: {dim: d, hidden: hidden_size, activation: silu, gated: true}
+"""
+
+
 def block_spec(d: int, n: int, b: int, layer: str):
     """Token ids of n tokens x b sequences, embedded at width d, through one RMSNorm + `layer`
     block (a layer's YAML flow mapping, `mamba: {...}`)."""

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symcost
-from conftest import arch, unknown_keys
+from conftest import MTP_SPEC, arch, unknown_keys
 from symcost import conventions, symbols
 from symcost.components.attention import Attention
 
@@ -112,28 +112,7 @@ def test_full_convention_counts_elementwise_and_halves_causal():
     assert symcost.evaluate(symcost.derive(window, "kernel")).total["forward"] == projections + 2 * 2 * b * h * kept * hd
 
 
-# --- multi-token prediction, apart --------------------------------------------------------------------------
-
-MTP_SPEC = """name: tiny
-dims: {d: 64, hidden_size: 96, vocab: 100, seq_len: 8, heads: 4}
-layers:
-  - embedding: {vocab: vocab, dim: d}
-  - repeat: 2
-    layers:
-      - rmsnorm: {dim: d}
-      - attention: {dim: d, heads: heads, causal: true}
-      - mlp: {dim: d, hidden: hidden_size, activation: silu, gated: true}
-  - rmsnorm: {dim: d}
-  - lm_head: {dim: d, vocab: vocab}
-mtp:
-  depth: 2
-  layers:
-    - rmsnorm: {dim: d}
-    - linear: {dim: d, out: d, bias: false}
-    - rmsnorm: {dim: d}
-    - attention: {dim: d, heads: HEADS, causal: true}
-    - mlp: {dim: d, hidden: hidden_size, activation: silu, gated: true}
-"""
+# --- multi-token prediction, apart (MTP_SPEC: tests/conftest.py) ----------------------------------------------
 
 
 def test_mtp_modules_are_counted_apart_with_the_shared_head_s_flops():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import symcost
 from symcost.errors import SpecError
-from conftest import arch
+from conftest import MTP_SPEC, arch
 from published import DATA, llama2_7b_params
 from strategies import FINETUNES
 from symcost.plan.execution import Execution, Run
@@ -515,29 +515,7 @@ def test_deepseek_v3_s_dualpipe_search_as_docs_plan_md_quotes_it():
             in text)
 
 
-MTP = """name: mtp
-dims: {d: 64, hidden: 96, vocab: 100, seq_len: 8, heads: 4, n_layers: 4, batch: 1}
-layers:
-  - embedding: {vocab: vocab, dim: d}
-  - repeat: n_layers
-    layers:
-      - rmsnorm: {dim: d}
-      - attention: {dim: d, heads: heads, causal: true}
-      - rmsnorm: {dim: d}
-      - mlp: {dim: d, hidden: hidden, activation: silu, gated: true}
-  - rmsnorm: {dim: d}
-  - lm_head: {dim: d, vocab: vocab}
-mtp:
-  depth: 2
-  layers:
-    - rmsnorm: {dim: d}
-    - linear: {dim: d, out: d, bias: false}
-    - rmsnorm: {dim: d}
-    - attention: {dim: d, heads: heads, causal: true}
-    - rmsnorm: {dim: d}
-    - mlp: {dim: d, hidden: hidden, activation: silu, gated: true}
-    - rmsnorm: {dim: d}
-"""
+
 
 
 @pytest.mark.parametrize("layout, holder", [(dict(pp=2), "last"), (dict(pp=2, tp=2), "last"),
@@ -547,15 +525,15 @@ def test_mtp_modules_train_on_the_rank_holding_the_head(layout, holder):
     """DeepSeek-V3 keeps its MTP modules with the output head they share: plan puts their weights (sharded as the
     model's), their states and activations on that rank and their FLOPs (each module's head pass included) in the
     step; the other ranks hold what they held without them."""
-    spec = symcost.loads(MTP)
-    alone = symcost.loads(MTP.split("mtp:")[0])
+    text = MTP_SPEC.replace("HEADS", "heads")
+    spec, alone = symcost.loads(text), symcost.loads(text.split("mtp:")[0])
     settings = {"global_batch": 4, **layout}
     with_mtp, without = symcost.plan(spec, **settings), symcost.plan(alone, **settings)
     d = symcost.derive(spec)
     tp = layout.get("tp", 1)
-    # by hand, per module: four norms and the d x d projection whole on each tp rank (no rule splits a plain
+    # by hand, per module: two norms and the d x d projection whole on each tp rank (no rule splits a plain
     # linear), attention's four d x d and the gated MLP's three d x hidden split by tp; bf16
-    module = 4 * 64 + 64 * 64 + (4 * 64 * 64 + 3 * 64 * 96) // tp
+    module = 2 * 64 + 64 * 64 + (4 * 64 * 64 + 3 * 64 * 96) // tp
     assert tp > 1 or module == int(d.mtp.params.xreplace(dim_values_of(d))) // 2
     for stage, numbers in with_mtp.per_stage.items():
         more = {k: numbers[k] - without.per_stage[stage][k] for k in ("weights_bytes", "activation_bytes")}
@@ -563,10 +541,12 @@ def test_mtp_modules_train_on_the_rank_holding_the_head(layout, holder):
             assert more["weights_bytes"] == 2 * 2 * module and more["activation_bytes"] > 0
         else:
             assert more == {"weights_bytes": 0, "activation_bytes": 0}
-    train = (d.mtp.forward + d.mtp.backward).xreplace(dim_values_of(d, batch=with_mtp.execution.sequences))
+    # a sequence's FLOPs (the spec's batch is one) times the step's
+    train = (d.mtp.forward + d.mtp.backward).xreplace(dim_values_of(d)) * with_mtp.execution.sequences
     assert with_mtp.numbers["model_flops_per_step"] - without.numbers["model_flops_per_step"] == train
-    assert any(n.startswith("multi-token prediction: the spec's 2 MTP modules (78,336 parameters) train on the rank "
-                            "holding the model's head") for n in with_mtp.notes)
+    params = f"{int(d.mtp.params.xreplace(dim_values_of(d))):,}"
+    assert any(n.startswith(f"multi-token prediction: the spec's 2 MTP modules ({params} parameters) train on the "
+                            "rank holding the model's head") for n in with_mtp.notes)
 
 
 def dim_values_of(d, **sizes):
