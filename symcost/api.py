@@ -140,7 +140,9 @@ def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None
              **dict(parallel))
     kinds = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes", "transient_bytes",
              "peak_bytes")
-    placed = tuple(f"per GPU: {note}" for note in p.notes if note.startswith("multi-token prediction"))
+    from .plan.plan import mtp_placement
+
+    placed = tuple(f"per GPU: {note}" for note in mtp_placement(derivation, sizes, p.execution))
     return dataclasses.replace(report, notes=report.notes + placed,
                                per_gpu={"gpus": p.execution.gpus, "stage": p.stage, "hardware": p.hardware_key,
                                         **{k: p.numbers[k] for k in kinds}})

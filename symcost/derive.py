@@ -43,6 +43,11 @@ class Site:
         """(context, passes) pairs: the `count` passes split by the context each runs in."""
         return self.later or ((self.ctx, self.count),)
 
+    @property
+    def in_mtp(self) -> bool:
+        """A layer of the spec's MTP modules (mtp_cost walks the shared embedding and head again beside them)."""
+        return self.where[0] == "mtp"
+
     def times(self, n: sympy.Expr) -> Site:
         return replace(self, count=self.count * n, later=tuple((c, k * n) for c, k in self.later))
 
@@ -255,16 +260,24 @@ def derive(
                       tuple(walker.linears), mtp, mtp_sites)
 
 
-def mtp_notes(derivation: Derivation, values, use: str) -> list[str]:
-    """What a memory, plan or serve figure at the dims `values` (checked by its caller) leaves out of a spec's MTP
-    modules, said once (none without them)."""
+def mtp_subject(derivation: Derivation, values) -> tuple[str, bool] | None:
+    """A note's start naming the spec's MTP modules and their parameters at the dims `values` (checked by the
+    caller), its parenthesis open, and whether they are several; None without them."""
     if derivation.mtp is None:
-        return []
+        return None
     subst = derivation.spec.dimset.overridden(dict(values or {})).values()
     n = derivation.spec.mtp.depth
-    return [f"multi-token prediction: the spec's {n} MTP module{'s' if n > 1 else ''} "
-            f"({int(derivation.mtp.params.xreplace(subst)):,} parameters; derive reports them apart) "
-            f"{'are' if n > 1 else 'is'} not in these figures: {use}"]
+    return (f"multi-token prediction: the spec's {n} MTP module{'s' if n > 1 else ''} "
+            f"({int(derivation.mtp.params.xreplace(subst)):,} parameters", n > 1)
+
+
+def mtp_notes(derivation: Derivation, values, use: str) -> list[str]:
+    """What a memory or serve figure at the dims `values` leaves out of a spec's MTP modules, said once (none
+    without them)."""
+    if (named := mtp_subject(derivation, values)) is None:
+        return []
+    subject, several = named
+    return [f"{subject}; derive reports them apart) {'are' if several else 'is'} not in these figures: {use}"]
 
 
 def mtp_cost(spec: Spec, conv: Convention) -> tuple[Cost, tuple[Site, ...]]:

@@ -158,13 +158,13 @@ def layer_sites(derivation: Derivation, tp: int, cp: int = 1, training: bool = T
     depth = derivation.spec.mtp.depth if derivation.spec.mtp is not None and training else 0
     # training, the MTP modules' layers, on the stage of the head they share (their embedding and head: the
     # model's); serving leaves them out (and says so)
-    mtp = [site.times(depth) for site in derivation.mtp_sites if site.where[0] == "mtp" and depth]
+    mtp = [site.times(depth) for site in derivation.mtp_sites if site.in_mtp and depth]
     for site in (*derivation.sites, *mtp):
         if not isinstance(site.component, Component):
             continue
         # an MTP layer of a type with no rule (its plain linear projection) runs whole on each tp rank
         if tp > 1 and (why := refusal(site.component, training)) and not (
-                site.where[0] == "mtp" and type(site.component).parallel is None):
+                site.in_mtp and type(site.component).parallel is None):
             raise derivation.spec.doc.error(site.where, f"{why}; run this spec with tp 1")
         if cp > 1 and (why := cp_refusal(site.component)):
             raise derivation.spec.doc.error(site.where, f"{why}; run this spec with cp 1")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import sympy
 
 from ..components.base import Component
-from ..derive import Derivation, Site, derive
+from ..derive import Derivation, Site, derive, mtp_subject
 from ..errors import SpecError
 from ..memory import closer
 from ..results import Result
@@ -114,18 +114,18 @@ def _check(derivation: Derivation, ex: Execution, value, sites: list[tuple[Site,
                                             + f" over pp = {ex.pp} (each a whole number of layers, at least one)")
 
 
-def _mtp_note(derivation: Derivation, value, ex: Execution) -> list[str]:
-    if derivation.spec.mtp is None:
+def mtp_placement(derivation: Derivation, values, ex: Execution) -> list[str]:
+    """Where the plan trains a spec's MTP modules (none without them)."""
+    if (named := mtp_subject(derivation, values)) is None:
         return []
-    n = derivation.spec.mtp.depth
-    whole = sorted({s.component.kind for s in derivation.mtp_sites if s.where[0] == "mtp" and ex.tp > 1
+    subject, several = named
+    whole = sorted({s.component.kind for s in derivation.mtp_sites if s.in_mtp and ex.tp > 1
                     and isinstance(s.component, Component) and type(s.component).parallel is None})
-    return [f"multi-token prediction: the spec's {n} MTP module{'s' if n > 1 else ''} "
-            f"({int(value(derivation.mtp.params)):,} parameters) train on the rank holding the model's head "
-            "(DeepSeek-V3's placement), each module running the head once more; under full recomputation the "
-            "modules keep their activations (only the repeats are checkpointed)"
-            + (f"; their {', '.join(whole)} layers, with no tensor-parallel rule, run whole on each tp rank"
-               if whole else "")]
+    return [f"{subject}) {'train' if several else 'trains'} on the rank holding the model's head (DeepSeek-V3's "
+            f"placement), {'each module ' if several else ''}running the head once more; under full recomputation "
+            f"{'the modules keep their' if several else 'it keeps its'} activations (only the repeats are checkpointed)"
+            + (f"; {'their' if several else 'its'} {', '.join(whole)} layers, with no tensor-parallel rule, run whole "
+               "on each tp rank" if whole else "")]
 
 
 def pipeline_refusal(derivation: Derivation, ex: Execution, sites, main: int | None, value) -> None:
@@ -174,7 +174,7 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     act = ex.precision.bytes("activations")
     pieces = []
     for site, r in sites:
-        top = site.where[1] if site.where[0] == "layers" else len(derivation.spec.layers)  # the MTP's: after all
+        top = len(derivation.spec.layers) if site.in_mtp else site.where[1]  # the MTP's: after all
         place = placed(top, main)
         pieces += pieces_of(derivation, site, r, place, top, layers, ex)
     if derivation.spec.mtp is not None:  # each module runs the shared head again: its FLOPs, logits, no weights
@@ -260,7 +260,7 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     held = derivation.held(subst)
     notes = (_notes(ex, loaded, derivation, held) + _split_note(derivation, ex, main, value)
              + recompute_notes(derivation, ex.recompute)
-             + dropout_notes(derivation, ex.attention, ex.recompute) + notes + _mtp_note(derivation, value, ex))
+             + dropout_notes(derivation, ex.attention, ex.recompute) + notes + mtp_placement(derivation, values, ex))
     return Plan(spec.name, ex, hardware, hardware_key, loaded, exprs, numbers, comm, tuple(notes), bool(fits),
                 {n: {k: at(e) for k, e in d.items()} for n, d in f.per_stage.items()}, derivation.convention.name,
                 dict(values or {}), rows, published, run, held=held)

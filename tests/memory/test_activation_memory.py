@@ -173,7 +173,7 @@ def test_memory_takes_a_run_s_parallel_settings_as_plan_does(cli):
     assert "per GPU on 8 x h100-sxm, the most loaded rank (only stage)" in text
     v3 = symcost.memory(arch("deepseek_v3"), parallel={"gpus": 64, "ep": 64}).notes  # its MTP: out here, in per GPU
     assert any(n.startswith("multi-token prediction") and "not in these figures" in n for n in v3)
-    assert any(n.startswith("per GPU: multi-token prediction") and "train on the rank holding" in n for n in v3)
+    assert any(n.startswith("per GPU: multi-token prediction") and "trains on the rank holding" in n for n in v3)
 
 
 @pytest.mark.parametrize("value, message", [("gpus=8,tp=x", "--parallel tp 'x': expected a whole number"),
