@@ -164,8 +164,7 @@ def plan_search() -> None:
         t = time.perf_counter()
         found = search(d, 2**20, grown, global_batch=2**22, top=1, pipeline=pipeline)
         whole = time.perf_counter() - t
-        print(f"plan --search {', '.join(f'{k} {v}' for k, v in pipeline.given.items())}: {found.evaluated:,} "
-              f"layouts in {whole:.1f} s")
+        print(f"plan --search, {pipeline.said}: {found.evaluated:,} layouts in {whole:.1f} s")
 
 
 SECTIONS = {"startup": startup, "derive": derive_depth, "torch": against_torch, "sweep": sweep_points,

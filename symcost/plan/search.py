@@ -54,7 +54,7 @@ class Search(Result):
     best: list[Plan]  # the first rows, planned exactly
     smallest_bytes: float  # the least memory per GPU any layout needs
     top: int  # rows shown
-    pipeline: dict  # the pipeline options held fixed (Pipeline.given)
+    pipeline: Pipeline  # the pipeline options held fixed
 
     @property
     def fitting(self) -> bool:
@@ -135,6 +135,12 @@ class Pipeline:
         return {k: v for k, v in asdict(self).items() if v != getattr(Pipeline, k)}
 
     @property
+    def said(self) -> str:
+        """The options given, as words: `schedule dualpipe, stage layers 1,4,4,1`."""
+        return ", ".join(f"{k.replace('_', ' ')} {','.join(map(str, v)) if isinstance(v, tuple) else v}"
+                         for k, v in self.given.items())
+
+    @property
     def uneven(self) -> bool:
         return self.stage_layers is not None or self.first_stage_layers is not None or (
             self.last_stage_layers is not None)
@@ -186,10 +192,9 @@ def candidates(model: Splits, gpus: int, global_batch: int, pipe: Pipeline = Pip
                 if len(rows) > MAX_CANDIDATES:
                     raise SpecError(f"more than {MAX_CANDIDATES:,} layouts of {gpus} GPUs; search fewer GPUs")
     if not rows:
-        held = ", ".join(f"{k} {','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in pipe.given.items())
         raise SpecError(f"no parallel layout of {gpus} GPUs divides this model (tp must divide heads and hidden "
                         f"sizes, pp the layers, and dp the global batch of {global_batch})"
-                        + (f" and takes {held}" if held else ""))
+                        + (f" and takes {pipe.said}" if pipe.given else ""))
     return {str(s): np.array(col, dtype=np.int64) for s, col in zip(ARGS, zip(*rows))}
 
 
@@ -295,7 +300,7 @@ def search(derivation: Derivation, gpus: int, values: Mapping[str, int] | None, 
                                        **(pipeline.given if r["pp"] > 1 else {})), hw, hardware, values, run)
             for r in fitting[:top]]
     return Search(derivation.spec.name, gpus, hardware, len(memory), fitting, front, best, float(memory.min()), top,
-                  pipeline.given)
+                  pipeline)
 
 
 SMALLEST = ("tp", "pp", "cp", "ep")

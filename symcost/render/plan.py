@@ -127,7 +127,7 @@ def search_data(found) -> dict:
     top = found.top
     return {
         "name": found.name, "gpus": found.gpus, "hardware": found.hardware, "evaluated": found.evaluated,
-        "fitting": len(found.rows), "smallest_bytes": found.smallest_bytes, **found.pipeline,
+        "fitting": len(found.rows), "smallest_bytes": found.smallest_bytes, **found.pipeline.given,
         "ranked_by": "roofline step time bound (an estimate)",
         "best": found.rows[:top], "pareto_front": found.front,
         "plans": [plan_data(p) for p in found.best],
@@ -136,8 +136,7 @@ def search_data(found) -> dict:
 
 def search_text(found, limit: int | None = None) -> str:
     limit, top = limit or width(), found.top
-    held = "".join(f", {k.replace('_', ' ')} {','.join(map(str, v)) if isinstance(v, tuple) else v}"
-                   for k, v in found.pipeline.items())
+    held = f", {found.pipeline.said}" if found.pipeline.given else ""
     lines = wrap(f"{found.name} on {found.gpus} x {found.hardware}: {found.evaluated:,} layouts evaluated{held}, "
                  f"{len(found.rows):,} fit", limit)
     if not found.rows:
