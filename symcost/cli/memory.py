@@ -6,10 +6,10 @@ import click
 
 from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
 from ..render import render
-from ._options import (convention_option, dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option,
-                       spec_argument)
+from ._options import (convention_option, dtype_option, echo, edge, finetune_option, format_option, formulas_option,
+                       parse_block, parse_sets, set_option, spec_argument)
 
-# plan's settings --parallel takes: whole numbers, but sequence_parallel (true or false), schedule and hardware
+# plan's settings --parallel takes, each as YAML reads it (8, true, dualpipe) and checked as plan checks it
 PARALLEL = ("gpus", "tp", "pp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch", "virtual_stages",
             "sequence_parallel", "schedule", "hardware")
 
@@ -58,21 +58,20 @@ def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, maste
 
 
 def _parallel(text: str) -> dict:
+    """`gpus=8,tp=2,…` as plan's settings (the gpus first may go without its key): sizes whole numbers (7e9 too),
+    sequence_parallel true or false, schedule and hardware names (plan checks them)."""
     from ..errors import SpecError
     from ..literals import integer
 
-    out = {}
-    for item in text.split(","):
-        key, sep, value = (part.strip() for part in item.partition("="))
-        if not sep or key not in PARALLEL:
-            raise SpecError(f"--parallel {item.strip()!r}: expected KEY=VALUE with KEY one of {', '.join(PARALLEL)}")
-        if key == "sequence_parallel":
-            if value not in ("true", "false"):
-                raise SpecError(f"--parallel sequence_parallel={value}: expected true or false")
-            out[key] = value == "true"
-        else:
-            out[key] = value if key in ("schedule", "hardware") else integer(value, f"--parallel {key}")
-    return out
+    settings = parse_block(text, "gpus", "--parallel")
+    for key, value in settings.items():
+        if key not in PARALLEL:
+            raise SpecError(f"--parallel '{key}={value}': expected KEY=VALUE with KEY one of {', '.join(PARALLEL)}")
+        if key == "sequence_parallel" and not isinstance(value, bool):
+            raise SpecError(f"--parallel sequence_parallel={value}: expected true or false")
+        if key not in ("sequence_parallel", "schedule", "hardware") and type(value) is not int:
+            settings[key] = integer(str(value), f"--parallel {key}")
+    return settings
 
 
 @click.command(epilog="""\b
