@@ -294,10 +294,17 @@ def serve(source, values: Mapping[str, int] | None = None, /, *, hardware: str =
 
 def fit_efficiency(runs, /):
     """An efficiency entry (a Calibration: `.entry`, `.yaml()`, each run's `.rows`) fitted on a YAML file of timed
-    serving runs (serve/calibrate.py says its shape); `serve(..., efficiency_file=)` reads what `.yaml()` writes."""
+    serving runs (serve/calibrate.py says its shape), or of timed training runs where the file says `phase: train`
+    (plan/calibrate.py); `serve(..., efficiency_file=)` and `plan(..., efficiency_file=)` read what `.yaml()`
+    writes."""
     from .precision import Precision
     from .serve.calibrate import calibrate
     from .serve.serve import peak_dtype
+    from .source import read
+
+    doc = read(runs)
+    if isinstance(doc.data, Mapping) and doc.data.get("phase") == "train":
+        return _fit_training(doc, runs)
 
     def served(path, run, given):  # one run as `serve` serves it: a static batch on the whole of each GPU
         spec = load(path)
@@ -310,6 +317,26 @@ def fit_efficiency(runs, /):
         return numbers["throughput"], peak_dtype(spec.quantization, precision), spec.name
 
     return calibrate(runs, served)
+
+
+def _fit_training(doc, path):
+    from .precision import Precision
+    from .plan.calibrate import calibrate
+    from .plan.efficiency import NEUTRAL
+    from .plan.execution import Run, execution_of
+    from .plan.plan import plan as _plan
+    from .plan.system import hardware as _hardware
+
+    def planned(spec_path, run, given):  # one run as `plan` plans it, predicted at the datasheet's figures
+        settings = dict(run.plan)
+        overlap, gpus = settings.pop("overlap", 0.0), settings.pop("gpus", None)
+        derivation = derive(spec_path)
+        ex = execution_of(settings, gpus, precision_of(Precision(run.dtype)))
+        p = _plan(derivation, ex, _hardware(given.hardware, given.hardware_file), given.hardware,
+                  dims_of(dict(run.set), {}), Run(overlap=overlap), NEUTRAL)
+        return p.numbers, ex, derivation.spec.name
+
+    return calibrate(doc, path, planned)
 
 
 def verify(source, values: Mapping[str, int] | None = None, /, **options):
@@ -349,7 +376,7 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
          hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
          price: float | None = None, tokens_per_second: float | None = None, precision=None,
          smallest: Sequence[str] | None = None, headroom: float = 0.0, flop_convention: str = "pytorch",
-         goodput: float = 1.0, **settings):
+         goodput: float = 1.0, efficiency_file: str | None = None, **settings):
     """A training run on a cluster (a Plan): per-GPU memory on the most loaded rank, communication,
     time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
     micro_batch, global_batch, virtual_stages, schedule, stage_layers, recompute, attention, optimizer) and dims; dp
@@ -357,7 +384,10 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     smallest product of those sizes that fits, the fastest among equals (its `searched`: how many
     layouts were planned). `headroom`: the share of each GPU's memory kept free (fits in the rest).
     `flop_convention`: what MFU counts, as a paper does (pytorch, causal: kept scores only, or 6nd);
-    `goodput`: the share of the run's time spent on steps that count (training time and GPU-hours over it)."""
+    `goodput`: the share of the run's time spent on steps that count (training time and GPU-hours over it);
+    a predicted step time where the shipped training efficiency file, or `efficiency_file`, has an entry for the
+    hardware (plan/efficiency.py)."""
+    from .plan.efficiency import efficiency
     from .plan.execution import Execution, Run, execution_of
     from .plan.plan import plan as _plan
     from .plan.system import hardware as _hardware
@@ -375,10 +405,11 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
             raise SpecError("smallest: expected a list of sizes' names, e.g. ('tp', 'pp')", param="smallest")
         found, planned = _smallest(derive(source), tuple(smallest), chosen, dims_of(values, dims), gpus,
                                    hardware=hardware, hardware_file=hardware_file, precision=precision_of(precision),
-                                   run=run)
+                                   run=run, efficiency=efficiency(hardware, efficiency_file, "train"))
         return dataclasses.replace(found, searched=planned)
     ex = execution_of(chosen, gpus, precision_of(precision))
-    return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), run)
+    return _plan(derive(source), ex, _hardware(hardware, hardware_file), hardware, dims_of(values, dims), run,
+                 efficiency(hardware, efficiency_file, "train"))
 
 
 def plan_search(source, values: Mapping[str, int] | None = None, /, *, gpus: int, hardware: str = "h100-sxm",

@@ -107,6 +107,12 @@ _TABLE = (
     Metric("bubble_fraction", "pipeline bubble", "ratio", "plan"),
     Metric("mfu_assumed", "MFU assumed", "ratio", "plan"),
     Metric("mfu_at_bound", "MFU at the roofline bound", "ratio", "plan"),
+    Metric("step_seconds_predicted", "step time, predicted (efficiency file)", "seconds", "plan"),
+    Metric("stage_seconds_predicted", "the slowest stage's micro-batches, predicted, bubble apart", "seconds", "plan"),
+    Metric("mfu_predicted", "MFU at the predicted step time", "ratio", "plan"),
+    Metric("stage_compute_seconds", "the slowest stage's FLOPs at the dense peak", "seconds", "plan"),
+    Metric("stage_memory_seconds", "the slowest stage's HBM traffic at the bandwidth", "seconds", "plan"),
+    Metric("measured_step_seconds", "step time, measured", "seconds", "plan"),
     Metric("mfu_measured", "MFU from the measured throughput", "ratio", "plan"),
     Metric("hfu_measured", "HFU from the measured throughput", "ratio", "plan"),
     Metric("peak_flops", "dense peak FLOP/s per GPU", "flops/s", "plan"),
@@ -210,7 +216,8 @@ STRUCTURE = {
     "whether a decode step's bound counts its FLOPs (not for MLA: its reference re-expands the cache)", "prefix":
     "prompt tokens every request shares", "curve": "the throughput-latency curve, one row per batch",
     "disaggregated": "prefill and decode on separate pools", "efficiency": "an efficiency entry (plan/efficiency.py)",
-    "matmul": "achieved share of the dense peak", "memory": "achieved share of the HBM bandwidth", "fitted_on": "the "
+    "matmul": "achieved share of the dense peak", "memory": "achieved share of the HBM bandwidth", "link":
+    "achieved share of the links' bandwidth", "fitted_on": "the "
     "runs an entry was fitted on", "held_out": "runs checked, not fitted (or whether a run was)", "held_out_error":
     "the largest |predicted / measured - 1| of the held-out runs", "date": "when a figure was checked", "runs": "one "
     "row per timed run", "throughput": "a batch of requests prefilled "

@@ -90,6 +90,23 @@ TRTLLM_0_6_1 = [
     ("Llama-2-70b-hf", "a100-80gb", "fp16", 4, 120, 2048, 128, 79, "bound"),
 ]
 
+# Megatron-LM's GPT models on A100 80GB, fp16, sequences of 2,048, tp 8 within a DGX node, no data parallelism:
+# Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", arXiv 2205.05198),
+# sizes, layouts and batches from Table 3, end-to-end iteration seconds from Table 5 (full recomputation; selective
+# recomputation with sequence parallelism), the interleaving as Calculon's validation reads those runs
+# (github.com/calculon-ai/calculon, validation/seqsel/tab5). (name, d_model, layers, heads, gpus, pp, virtual stages,
+# micro-batch, global batch, seconds full, seconds selective, role): role as TRTLLM_0_6_1's.
+KORTHIKANTI_2022 = [
+    ("22B", 6144, 48, 64, 8, 1, 1, 4, 4, 1.42, 1.10, "fit"),
+    ("175B", 12288, 96, 96, 64, 8, 3, 1, 64, 18.13, 13.75, "held out"),
+    ("530B", 20480, 105, 128, 280, 35, 3, 1, 280, 49.05, 37.83, "held out"),
+    ("1T", 25600, 128, 160, 512, 64, 1, 1, 512, 94.42, 71.49, "fit"),
+]
+
+# MT-NLG 530B (Smith et al. 2022, arXiv 2201.11990, Sec. 2.4) as Megatron-DeepSpeed trained it in 2021 on DGX A100:
+# global batch 1,920 sequences of 2,048, tp 8, pp 35, micro-batch 1; (GPUs, seconds per iteration)
+MT_NLG_530B = [(2240, 60.1), (2800, 50.2), (3360, 44.4)]
+
 # meta-llama/Llama-2-70b-hf's config: Llama-2-7b-hf.json's with these sizes
 LLAMA_2_70B = {"hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80, "num_attention_heads": 64,
                "num_key_value_heads": 8}

@@ -71,6 +71,9 @@ Examples:
               "kept scores only, or 6 x active parameters x tokens.")
 @click.option("--overlap", default="0", show_default=True,
               help="Fraction of communication hidden behind compute (roofline bound).")
+@click.option("--efficiency-file", type=click.Path(dir_okay=False),
+              help="A YAML file of training efficiency entries by hardware (default: the shipped ones) for a "
+                   "predicted step time (symcost fit-efficiency fits one to your timed runs).")
 @click.option("--tokens-per-second", help="A measured throughput: report MFU and HFU.")
 @click.option("--headroom", default="0", show_default=True,
               help="Share of each GPU's memory kept free for what the total leaves out (the logits' transient, "
@@ -89,7 +92,7 @@ Examples:
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute,
          attention, dtype, grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype, master_weights,
-         tokens, price, mfu, goodput, flop_convention, overlap, tokens_per_second,
+         tokens, price, mfu, goodput, flop_convention, overlap, efficiency_file, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -114,6 +117,9 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     if search:
         if gpus is None:
             raise SpecError("--search needs --gpus")
+        if efficiency_file is not None:
+            raise SpecError("--search ranks layouts by their roofline bound, not by a prediction: plan a layout it "
+                            "finds with --efficiency-file")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
                                     attention=attention, top=top, schedule=schedule, virtual_stages=virtual_stages,
@@ -134,12 +140,12 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         dims = tuple(d.strip() for d in smallest.split(","))
         with working(f"planning the layouts of {' x '.join(dims)}", fmt):
             p = api.plan(spec, values, gpus=gpus, smallest=dims, **{k: v for k, v in settings.items() if k not in dims},
-                         **common)
+                         efficiency_file=efficiency_file, **common)
         sizes = [getattr(p.execution, d) for d in dims]
         click.echo(f"smallest {' x '.join(dims)} that fits: {' x '.join(map(str, sizes))} = {math.prod(sizes)} "
                    f"({p.searched} layouts planned exactly)", err=True)
     else:
-        p = api.plan(spec, values, gpus=gpus, **settings, **common)
+        p = api.plan(spec, values, gpus=gpus, **settings, efficiency_file=efficiency_file, **common)
     echo(render(p, fmt, **({"formulas": formulas} if fmt == "text" else {})))
     if not p.fits:
         click.echo(f"does not fit: {bytes_human(p.numbers['peak_bytes'])} > {bytes_human(p.hardware.memory_bytes)} "

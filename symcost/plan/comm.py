@@ -72,6 +72,8 @@ def tp_comm(p: Piece, ex: Execution, act) -> list[Record]:
 
 REGATHER = ("Megatron-LM keeps only the sequence shard of a region's input and all-gathers it again for the "
             "weight gradient (PyTorch's DTensor keeps the gathered input instead)")
+SCATTER_GATHER = ("Megatron-LM's scatter/gather between pipeline stages (Narayanan et al. 2021, Sec. 4.1): the "
+                  "received slices all-gathered over the tensor-parallel ranks")
 
 def other_comm(p: Piece, ex: Execution, act) -> list[Record]:
     c, calls, out = p.site.component, p.count * runs(ex), []
@@ -116,15 +118,22 @@ def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_g
 
 def pp_comm(stage: Stage, ex: Execution, act, grads) -> list[Record]:
     """Activations to the next stage in forward, their gradients back in backward, per micro-batch and chunk
-    (how many the schedule says: schedule.sends). Under DualPipe each stage is held by two ranks (r and
-    pp - 1 - r), whose gradients are summed once a step: an all-reduce of the gradient bytes the rank holds (its
-    ZeRO-2/3 shard) between the two."""
+    (how many the schedule says: schedule.sends). Each tp rank sends its 1/tp of the tensor: a sequence shard
+    under sequence parallelism; without it, Megatron-LM's scatter/gather (Narayanan et al. 2021, Sec. 4.1: each
+    rank sends a slice over the inter-node link, the receiving ranks all-gather the slices over the node's)
+    — a rank receives in forward what it sends in backward and the reverse. Under DualPipe each stage is held by
+    two ranks (r and pp - 1 - r), whose gradients are summed once a step: an all-reduce of the gradient bytes the
+    rank holds (its ZeRO-2/3 shard) between the two."""
     if ex.pp == 1:
         return []
     site = next(p.site for p in stage.pieces if p.place == "block")
-    payload = MB * site.ctx.seq_len * site.ctx.flow.width * act / CP / (TP if ex.sequence_parallel else 1)
-    out = [Record("pp", "send_recv", when, "stage boundary", payload, count, ONE)
-           for when, count in zip(("forward", "backward"), sends(stage.name, ex)) if count != 0]
+    whole = MB * site.ctx.seq_len * site.ctx.flow.width * act / CP
+    counts = sends(stage.name, ex)
+    out = [Record("pp", "send_recv", when, "stage boundary", whole / TP, count, ONE)
+           for when, count in zip(("forward", "backward"), counts) if count != 0]
+    if ex.tp > 1 and not ex.sequence_parallel:
+        out += [Record("tp", "all_gather", when, "stage boundary", whole, count, TP, SCATTER_GATHER)
+                for when, count in zip(("forward", "backward"), reversed(counts)) if count != 0]
     if ex.schedule == "dualpipe":
         out.append(Record("pp", "all_reduce", "step", "weights (DualPipe's two copies)", grads, ONE, sympy.Integer(2)))
     return out

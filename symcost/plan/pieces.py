@@ -45,6 +45,7 @@ class Piece:
     phase: str | None = None  # a main-repeat layer whose first pass differs: `first` (that pass) or `later`
     comm: tuple[Record, ...] = ()
     logits: sympy.Expr = sympy.Integer(0)  # an LM head's logits a micro-batch makes on the rank (elements)
+    written: sympy.Expr = sympy.Integer(0)  # bytes its forward would keep for backward without recomputation
 
     @property
     def path(self) -> str:
@@ -120,22 +121,26 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
     parts = local.parts(ctx)
     held = total(parts.values())
     experts = parts[rule.experts] if rule.experts and rule.experts in parts else Cost()
-    mode = "selective" if ex.recompute == "selective" else "none"
-    saved = local.saved(ctx).activations(ex.attention, mode)
-    if ex.sequence_parallel:
-        if rule.region in ("parallel", "vocab_out"):  # the saved input and output mask are sequence shards
-            split = ctx.input_saved(c.dim) + local.output_mask(ctx)
-            saved = saved - split + split / TP
-        elif rule.region == "replicated":
-            saved = saved / TP
+    kept = local.saved(ctx)
+
+    def saved(mode: str) -> sympy.Expr:
+        out = kept.activations(ex.attention, mode)
+        if ex.sequence_parallel:
+            if rule.region in ("parallel", "vocab_out"):  # the saved input and output mask are sequence shards
+                split = ctx.input_saved(c.dim) + local.output_mask(ctx)
+                return out - split + split / TP
+            if rule.region == "replicated":
+                return out / TP
+        return out
     whole = c.parts(full_ctx)
     block = place == "block"
     # a cp rank runs its seq_len / cp tokens: every FLOP and saved byte of the layer, divided by cp
     return Piece(site, rule, place, top, count, held.params - experts.params, experts.params / EP,
                  held.trainable - experts.trainable, experts.trainable / EP, held.packed - experts.packed,
                  held.packed_bytes - experts.packed_bytes, experts.packed / EP, experts.packed_bytes / EP,
-                 saved / CP, held.train / CP, recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
-                 recomputed(whole, block, ex.recompute), passes, phase,
+                 saved("selective" if ex.recompute == "selective" else "none") / CP, held.train / CP,
+                 recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
+                 recomputed(whole, block, ex.recompute), passes, phase, written=saved("none") / CP,
                  logits=ctx.tokens * local.vocab / CP if c.holds_logits else sympy.Integer(0))
 
 def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:

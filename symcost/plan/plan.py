@@ -5,7 +5,8 @@ Memory and communication are closed forms in the spec's dims and the execution's
 (tp, pp, dp, ep, cp, v, micro_batch, microbatches); each layer's share on a rank comes from
 its own cost rules applied to the piece one tensor-parallel rank holds (rules.py), so a
 rank's parameters, FLOPs and saved bytes are exact wherever the layer's rules are.
-Time is never a measurement: it follows from an assumed MFU, or is a roofline bound.
+Time is never a measurement: it follows from an assumed MFU, is a roofline bound, or is predicted by an
+efficiency entry fitted on published runs (plan/time.py).
 """
 
 from __future__ import annotations
@@ -220,9 +221,11 @@ def mfu_flops(derivation: Derivation, convention: str, model, subst, tokens_per_
 
 
 def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key: str = "",
-         values: Mapping[str, int] | None = None, run: Run = Run()) -> Plan:
+         values: Mapping[str, int] | None = None, run: Run = Run(), efficiency=None) -> Plan:
+    """The plan of a run (the module docstring); `efficiency`: the hardware's training entry of an efficiency
+    file (plan/efficiency.py), which adds a predicted step time, or None."""
     from ..evaluate import dim_values
-    from .time import timing
+    from .time import efficiency_notes, timing
 
     spec = derivation.spec
     if spec.quantization is not None:
@@ -249,7 +252,8 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
     timed, notes, rows = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, run,
                                 tokens_per_step=tokens_per_step,
-                                hardware_flops=numbers["hardware_flops_per_step"])
+                                hardware_flops=numbers["hardware_flops_per_step"], efficiency=efficiency)
+    notes += efficiency_notes(efficiency, hardware_key or hardware.name, ex)
     numbers |= timed
     from .estimates import estimates
 

@@ -308,11 +308,11 @@ SMALLEST = ("tp", "pp", "cp", "ep")
 
 def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, values: Mapping[str, int] | None,
              gpus: int | None, *, hardware: str = "h100-sxm", hardware_file: str | None = None, precision=None,
-             run: Run = Run()) -> tuple[Plan, int]:
+             run: Run = Run(), efficiency=None) -> tuple[Plan, int]:
     """The layout with the smallest product of `dims` (say tp x pp) whose plan fits, the other
     settings (the execution's) as given (dp from `gpus` when given); among equal products, the
-    fastest by the roofline bound. Each candidate is planned exactly. Returns it and how many were
-    planned."""
+    fastest by the roofline bound. Each candidate is planned exactly (with `efficiency`, plan's). Returns it and
+    how many were planned."""
     from ..evaluate import dim_values
 
     if gpus is not None:
@@ -336,7 +336,7 @@ def smallest(derivation: Derivation, dims: tuple[str, ...], settings: dict, valu
             break
         try:
             ex = execution_of({**settings, **dict(zip(dims, combo))}, gpus, precision)
-            p = plan(derivation, ex, hw, hardware, values, run)
+            p = plan(derivation, ex, hw, hardware, values, run, efficiency)
         except SpecError:  # this combination does not divide the model or the GPUs
             continue
         planned += 1

@@ -11,6 +11,15 @@
   (1 - overlap) adds bytes sent / link bandwidth. Bytes moved per piece are a floor on its HBM
   traffic: each weight read once in forward and twice in backward, each gradient written once,
   what is kept for backward written once and read once.
+- Predicted (an efficiency entry for the hardware, training.yaml or --efficiency-file): per pipeline stage, each
+  piece's FLOPs at the entry's matmul share of the peak plus its HBM traffic at its memory share of the bandwidth,
+  one after the other (plan/efficiency.py), the slowest stage stretched by the bubble, then the communication
+  not overlapped at the entry's share of the links. The traffic (piece_traffic) is the activations' alone: what a
+  forward writes (what it would keep for backward without recomputation: the norms', softmax's, dropout's and
+  activation functions' outputs, memory-bound ops) written once per forward run and read once in backward;
+  recomputation runs a forward again, so it writes again what it had dropped. Weights and gradients move inside the
+  matmuls that use them, in their time. (Counting them too, or scaling the traffic by the FLOPs re-run, fits the
+  published runs no better and with a matmul share above 1: benchmarks/bench.py train_time.)
 - Links: a collective's group is inside one node when its ranks are (Megatron's rank order,
   tp innermost, then cp, dp, pp), and then runs at half the vendor's bidirectional scale-up
   bandwidth; otherwise at the scale-out bandwidth per GPU.
@@ -48,7 +57,42 @@ def piece_work(p, precision):
     return (p.train + p.recomputed) * p.count, moved * p.count
 
 
-def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, hardware_flops):
+def piece_traffic(p, ex):
+    """Bytes of memory-bound HBM traffic of one layer piece per micro-batch on its stage, as the predicted time
+    counts them (the module docstring)."""
+    again = ex.recompute == "full" and p.place == "block"  # its whole forward runs twice
+    rewritten = p.written if again else p.written - p.saved  # selective: the attention core it dropped
+    return (2 * p.written + rewritten) * p.count
+
+
+def predicted(ex, hw, stages, comm_seconds, at, closed, run, efficiency) -> dict:
+    """The step's predicted seconds (the module docstring), and the slowest stage's micro-batches: predicted, and
+    their FLOPs at the dense peak and traffic at the HBM bandwidth (what a fit reads)."""
+    peak, bandwidth = hw.peak_flops(ex.precision.peak_dtype()), hw.memory_GBps * 1e9
+    stage = []
+    for s in stages:
+        flops, moved = (float(at(closed(sum(e) * runs(ex)))) for e in zip(
+            *((piece_work(p, ex.precision)[0], piece_traffic(p, ex)) for p in s.pieces)))
+        stage = max(stage, [efficiency.seconds(flops / peak, moved / bandwidth), flops / peak, moved / bandwidth])
+    slowest, compute, memory = stage
+    step = slowest * (1 + float(schedule_bubble(ex))) + efficiency.seconds(0, 0, (1 - run.overlap) * comm_seconds)
+    return {"step_seconds_predicted": step, "stage_seconds_predicted": slowest, "stage_compute_seconds": compute,
+            "stage_memory_seconds": memory}
+
+
+def efficiency_notes(efficiency, key: str, ex) -> list[str]:
+    """What a predicted step time rests on (nothing where no entry gave one)."""
+    if efficiency is None:
+        return []
+    notes = [efficiency.label(key) + "; the slowest stage stretched by the bubble, the communication not overlapped "
+             "after it"]
+    if (dtype := ex.precision.peak_dtype()) not in efficiency.dtypes:
+        notes.append(f"the efficiency entry was fitted on {', '.join(efficiency.dtypes)} matmuls; these run in "
+                     f"{dtype}: its shares are read against {dtype}'s peak")
+    return notes
+
+
+def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, hardware_flops, efficiency=None):
     mfu, overlap, tokens, price, tokens_per_second = run.mfu, run.overlap, run.tokens, run.price, run.tokens_per_second
     peak = hw.peak_flops(ex.precision.peak_dtype())
     gpus = ex.gpus
@@ -80,6 +124,9 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         "tokens_per_second": tokens_per_step / step,
         "mfu_at_bound": model / (gpus * peak * bound) if bound else None,
     }
+    if efficiency is not None:
+        out |= predicted(ex, hw, stages, comm_seconds, at, closed, run, efficiency)
+        out["mfu_predicted"] = model / (gpus * peak * out["step_seconds_predicted"])
     if tokens is not None:
         steps = math.ceil(tokens / tokens_per_step)
         wall = steps * step / run.goodput  # restarts and checkpoints take the rest of the run's time

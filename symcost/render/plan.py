@@ -11,7 +11,8 @@ from .text import bytes_human, formula, number, pretty, width, wrap
 MEMORY = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes", "transient_bytes",
           "peak_bytes")
 TIME = ("step_seconds", "step_seconds_bound", "compute_bound_seconds", "comm_seconds", "bubble_fraction",
-        "tokens_per_step", "tokens_per_second", "mfu_at_bound", "peak_flops")
+        "tokens_per_step", "tokens_per_second", "mfu_at_bound", "peak_flops", "step_seconds_predicted",
+        "stage_seconds_predicted", "stage_compute_seconds", "stage_memory_seconds", "mfu_predicted")
 TRAINING = ("tokens", "steps", "goodput", "train_seconds", "train_days", "gpu_hours")
 
 
@@ -53,7 +54,7 @@ def plan_data(p) -> dict:
                   "rank_per_step": jsonable(n["rank_flops_per_step"]),
                   "model_formula": formula(p.exprs["model_flops_per_step"]), "convention": p.convention,
                   "mfu_per_step": jsonable(n["mfu_flops_per_step"]), "mfu_convention": p.run.flop_convention},
-        "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME}},
+        "time": {"estimate": True, "mfu_assumed": n["mfu_assumed"], **{k: n[k] for k in TIME if k in n}},
         "roofline_by_component": p.roofline,
         "published_estimates": [{**e, "estimate": jsonable(e["estimate"]), "exact": jsonable(e["exact"])}
                                 for e in p.estimates],
@@ -103,6 +104,9 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
               f"  ({n['tokens_per_second']:,.0f} tokens/s)",
               f"  step, roofline bound:   {_seconds(n['step_seconds_bound'])}  (compute {_seconds(n['compute_bound_seconds'])},"
               f" bubble {n['bubble_fraction']:.3g}, communication {_seconds(n['comm_seconds'])})"]
+    if "step_seconds_predicted" in n:
+        timing.append(f"  step, predicted:        {_seconds(n['step_seconds_predicted'])}  (MFU "
+                      f"{n['mfu_predicted']:.3f}; the efficiency entry in the notes)")
     if "mfu_measured" in n:
         timing.append(f"  measured {n['measured_tokens_per_second']:,.0f} tokens/s: MFU {n['mfu_measured']:.3f}, "
                       f"HFU {n['hfu_measured']:.3f}")

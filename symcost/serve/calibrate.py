@@ -53,6 +53,7 @@ class Run(BaseModel):
 
 class Runs(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+    phase: Literal["serve"] = "serve"
     hardware: str
     hardware_file: str | None = None
     source: str

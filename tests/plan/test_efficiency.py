@@ -1,6 +1,7 @@
-"""The efficiency file (symcost/plan/efficiency.py, efficiency.yaml): its entries are the least-squares fit of
-the published runs they name (TensorRT-LLM 0.6.1's throughput tables, tests/published.py), their predictions of
-every published run they were fitted on or held out from are within 15 %, and no bound is above a measurement."""
+"""The efficiency file (symcost/plan/efficiency.py, efficiency.yaml; training.yaml's in test_plan_calibrate.py): its
+entries are the least-squares fit of the published runs they name (TensorRT-LLM 0.6.1's throughput tables,
+tests/published.py), their predictions of every published run they were fitted on or held out from are within
+15 %, and no bound is above a measurement."""
 
 import pytest
 from hypothesis import assume, given, settings
@@ -65,13 +66,26 @@ def test_no_bound_is_above_a_measurement(run, throughputs):
 
 
 def test_the_fit_refuses_runs_that_cannot_tell_compute_from_memory():
-    with pytest.raises(symcost.SpecError, match="at least two"):
+    with pytest.raises(symcost.SpecError, match="at least 2 runs"):
         fit([(1.0, 1.0, 0.0, 2.0)])
-    with pytest.raises(symcost.SpecError, match=r"not both in \(0, 1\]"):
+    with pytest.raises(symcost.SpecError, match=r"matmul 2, memory 0.5: not all in \(0, 1\]"):
         fit([(1.0, 0.0, 0.0, 0.5), (0.0, 1.0, 0.0, 2.0)])  # matmuls faster than the peak
     with pytest.raises(symcost.SpecError, match="no longer than its communication"):
         fit([(1.0, 0.0, 0.5, 0.5), (0.0, 1.0, 0.0, 2.0)])
     assert tuple(round(x, 12) for x in fit([(1.0, 0.0, 1.0, 3.0), (0.0, 1.0, 0.5, 2.5)])) == (0.5, 0.5)  # 2 s left each
+
+
+def test_a_training_fit_finds_the_link_s_share_too():
+    """Runs timed at matmul 0.8, memory 0.5 and link 0.25 of their figures give those shares back; two runs cannot
+    fix three."""
+    shares = (0.8, 0.5, 0.25)
+    runs = [(c, m, k, c / 0.8 + m / 0.5 + k / 0.25) for c, m, k in ((4.0, 1.0, 1.0), (2.0, 2.0, 0.5), (1.0, 0.5, 2.0),
+                                                                    (3.0, 0.0, 0.2))]
+    assert tuple(round(x, 12) for x in fit(runs, link=True)) == shares
+    with pytest.raises(symcost.SpecError, match="a fit of 3 shares needs at least 3 runs"):
+        fit(runs[:2], link=True)
+    with pytest.raises(symcost.SpecError, match=r"link 2: not all in \(0, 1\]"):
+        fit([(c, m, k, c / 0.8 + m / 0.5 + k / 2) for c, m, k, _ in runs], link=True)
 
 
 ENTRY = "h100-sxm:\n  matmul: 0.5\n  memory: 0.8\n  dtypes: [fp8]\n  fitted_on: [my run]\n  source: mine\n  date: x\n"
@@ -84,8 +98,9 @@ ENTRY = "h100-sxm:\n  matmul: 0.5\n  memory: 0.8\n  dtypes: [fp8]\n  fitted_on: 
     (ENTRY.replace("[fp8]", "[fp9]"), ":4:", "dtypes: unknown dtype 'fp9'"),
     (ENTRY.replace("source", "sauce"), ":6:", "unknown field 'sauce'"),
 ])
-def test_a_bad_entry_is_one_line_with_its_place(text, place, message, write, cli):
-    out = cli("serve", "architectures/llama.yaml", "--efficiency-file", write(text, "eff.yaml"))
+@pytest.mark.parametrize("command", ["serve", "plan"])  # serving's and training's entries are read alike
+def test_a_bad_entry_is_one_line_with_its_place(command, text, place, message, write, cli):
+    out = cli(command, "architectures/llama.yaml", "--efficiency-file", write(text, "eff.yaml"))
     assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
     assert "eff.yaml" + place in out.output and message in out.output, out.output
 

@@ -257,6 +257,20 @@ def test_pipeline_and_expert_collectives():
     assert all(x[1] == payload for x in ep)
 
 
+@pytest.mark.parametrize("sp", [False, True])
+def test_each_tensor_parallel_rank_sends_its_slice_to_the_next_stage(sp):
+    """Megatron-LM sends 1/tp of a stage's output from each tp rank: a sequence shard under sequence parallelism, or
+    without it a slice that the receiving ranks all-gather over the node (Narayanan et al. 2021, Sec. 4.1). The first
+    rank of 1F1B sends its 8 micro-batches' outputs and receives their gradients."""
+    p = symcost.plan(arch("llama"), {"seq_len": 256}, gpus=16, tp=2, pp=4, global_batch=16, sequence_parallel=sp)
+    assert p.stage == "first" and p.execution.microbatches == 8
+    whole = 1 * 256 * 4096 * 2  # micro-batch x seq x d_model x bf16
+    assert [(r.passes, payload, sent) for r, payload, sent in _by(p, dim="pp")] == [("forward", whole // 2,
+                                                                                    8 * whole // 2)]
+    gathers = [(r.dim, r.passes, payload, sent) for r, payload, sent in _by(p, path="stage boundary", dim="tp")]
+    assert gathers == ([] if sp else [("tp", "backward", whole, 8 * whole // 2)])  # a ring all-gather over 2 ranks
+
+
 # --- time, cost and what they say about themselves ---------------------------------------------
 
 def test_time_is_labelled_an_estimate_and_costs_follow(cli):
@@ -750,8 +764,8 @@ def test_the_plan_command_s_options_are_the_records_fields():
 
     options = {p.name for p in command.params} - {"spec"}
     records = (set(Execution.model_fields) - {"precision"}) | {f.name for f in dataclasses.fields(Run)}
-    own = {"gpus", "hardware", "hardware_file", "dtype", "grad_dtype", "activation_dtype", "matmul_dtype",
-           "optimizer_dtype",
+    own = {"gpus", "hardware", "hardware_file", "efficiency_file", "dtype", "grad_dtype", "activation_dtype",
+           "matmul_dtype", "optimizer_dtype",
            "master_weights", "search", "top", "smallest", "sets", "formulas", "fmt", "finetune"}  # finetune: the spec's
     assert records <= options and options - records == own, (records - options, options - records - own)
 

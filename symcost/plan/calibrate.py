@@ -1,0 +1,144 @@
+"""A training efficiency entry (plan/efficiency.py) fitted on timed training runs: a YAML file of runs, each a spec
+planned as `plan` plans it with the step time a framework measured for it. The entry's three shares (matmul, memory,
+link) are the least-squares fit of the runs not held out; its error, the largest of the held-out runs'. The file:
+
+    phase: train                  # a training runs file (serving's leave it out: serve/calibrate.py)
+    hardware: a100-80gb           # the entry's key; hardware_file: for an entry of your own catalog
+    source: my Megatron-LM runs   # said in the entry, with date
+    date: "2026-12-07"
+    runs:
+      - spec: gpt.yaml            # relative to this file
+        name: 22B, full recompute # optional: how the tables call it
+        set: {d_model: 6144}      # the spec's dims, where not its defaults
+        plan: {gpus: 8, tp: 8, micro_batch: 4, global_batch: 4, recompute: full, attention: eager}
+        dtype: fp16               # weights and matmuls (bf16 by default)
+        measured: 1.42            # seconds per step
+        held_out: true            # checked, not fitted
+
+`plan` takes plan's settings by their library names (tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch,
+global_batch, virtual_stages, schedule, stage_layers, recompute, attention, optimizer, overlap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import SpecError
+from ..precision import BYTES
+from ..results import Result
+from .execution import Execution
+
+# plan's settings a run may give: the GPUs, the execution's (tp, pp, …), the share of communication overlapped
+SETTINGS = ("gpus", *(f for f in Execution.model_fields if f != "precision"), "overlap")
+MAX_RUNS = 24  # each is a plan, about 0.3 s: the command stays within the 10 s every command keeps to
+Whole = Annotated[int, Field(strict=True, ge=1, le=10**9)]
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    spec: str
+    name: str | None = None
+    set: dict[str, Whole] = Field(default_factory=dict)
+    plan: dict = Field(default_factory=dict)
+    dtype: Literal[tuple(BYTES)] = "bf16"
+    measured: Annotated[float, Field(strict=False, gt=0, le=1e9, allow_inf_nan=False)]
+    held_out: bool = False
+
+
+class Runs(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    phase: Literal["train"]
+    hardware: str
+    hardware_file: str | None = None
+    source: str
+    date: str
+    runs: list[Run] = Field(min_length=3, max_length=MAX_RUNS)
+
+
+@dataclass(frozen=True, repr=False)
+class TrainCalibration(Result):
+    key: str
+    entry: object  # the Efficiency fitted
+    rows: list[dict]  # each run: its name, measured, bound and predicted step seconds, error, held out
+
+    def yaml(self) -> str:
+        """The entry as a training efficiency file holds it (`plan --efficiency-file`)."""
+        import yaml
+
+        return yaml.safe_dump({self.key: self.entry.model_dump(exclude_defaults=True)}, sort_keys=False, width=120)
+
+    def to_dict(self) -> dict:
+        return {"hardware": self.key, "efficiency": self.entry.model_dump(), "runs": self.rows}
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.text import fit, table, width as terminal
+
+        e = self.entry
+        held = f"; held-out error {e.held_out_error:.1%}" if e.held_out else "; no run held out"
+        rows = [(r["name"], f"{r['measured_step_seconds']:.4g}", f"{r['step_seconds_bound']:.4g}",
+                 f"{r['step_seconds_predicted']:.4g}", f"{r['prediction_error']:+.1%}",
+                 "held out" if r["held_out"] else "fit") for r in self.rows]
+        width = width or terminal()
+        title = (f"training efficiency for {self.key}: matmul {e.matmul:g} of the dense peak, memory {e.memory:g} of "
+                 f"the HBM bandwidth, link {e.link:g} of the links' (fitted on {len(e.fitted_on)} runs{held})")
+        return "\n".join([fit(title, width), "",
+                          *table(("run", "measured", "bound", "predicted", "error", ""), rows, width), "",
+                          "seconds per step; the entry, for plan --efficiency-file:", "", self.yaml().rstrip()])
+
+    def summary(self):
+        e = self.entry
+        return f"training efficiency for {self.key}", [("matmul", f"{e.matmul:g}"), ("memory", f"{e.memory:g}"),
+                                                       ("link", f"{e.link:g}"), ("runs fitted", f"{len(e.fitted_on)}")]
+
+
+def calibrate(doc, path: str | Path, planned) -> TrainCalibration:
+    """The runs file's entry (the module docstring), and each run's figures under it; `planned(spec path, run,
+    runs)` plans one run as `plan` does (the API's, which this layer does not import) with the neutral entry
+    (efficiency.NEUTRAL): its numbers, its execution and the spec's name."""
+    from .efficiency import Efficiency, fit
+
+    try:
+        given = Runs.model_validate(doc.data)
+    except ValidationError as e:
+        from .system import located
+
+        raise located(doc, (), e) from None
+    base = Path(path).parent
+    done = []
+    for i, run in enumerate(given.runs):
+        for key in run.plan:
+            if key not in SETTINGS:
+                raise doc.error(("runs", i, "plan", key), f"unknown setting {key!r}; expected {', '.join(SETTINGS)}")
+        try:
+            n, ex, name = planned(base / run.spec, run, given)
+        except SpecError as e:  # the run's place in this file, then why
+            raise doc.error(("runs", i), f"{run.spec}: {e.reason if e.file is None else e}") from None
+        stretch = 1 + n["bubble_fraction"]
+        columns = (n["stage_compute_seconds"] * stretch, n["stage_memory_seconds"] * stretch,
+                   n["comm_seconds"] * (1 - float(run.plan.get("overlap", 0))), run.measured)
+        label = run.name or (f"{name}, {ex.gpus} GPUs, tp {ex.tp}, pp {ex.pp}, recompute {ex.recompute}")
+        done.append((run, label, n, columns, ex.precision.peak_dtype()))
+    fitted = [columns for run, _, _, columns, _ in done if not run.held_out]
+    try:
+        matmul, memory, link = (round(x, 3) for x in fit(fitted, link=True))
+    except SpecError as e:
+        raise doc.error(("runs",), f"{len(fitted)} runs fitted: {e.message}") from None
+    entry = Efficiency(matmul=matmul, memory=memory, link=link,
+                       dtypes=sorted({d for run, *_, d in done if not run.held_out}),
+                       fitted_on=[label for run, label, *_ in done if not run.held_out], source=given.source,
+                       date=given.date)
+    rows = []
+    for run, label, n, (compute, memory_s, comm, measured), _ in done:
+        predicted = entry.seconds(compute, memory_s, comm)
+        rows.append({"name": label, "measured_step_seconds": measured, "step_seconds_bound": n["step_seconds_bound"],
+                     "step_seconds_predicted": predicted, "prediction_error": predicted / measured - 1,
+                     "held_out": run.held_out})
+    held = [r for r in rows if r["held_out"]]
+    if held:
+        entry = entry.model_copy(update={"held_out": [r["name"] for r in held],
+                                         "held_out_error": round(max(abs(r["prediction_error"]) for r in held), 3)})
+    return TrainCalibration(given.hardware, entry, rows)
