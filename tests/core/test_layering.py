@@ -118,6 +118,18 @@ def test_every_module_is_on_the_code_map():
     assert not missing, missing
 
 
+def test_every_data_file_the_package_reads_ships_in_its_wheel():
+    """pyproject.toml's package-data names each non-Python file under symcost/ (a catalog, an efficiency file, the
+    page's assets): one left out is missing from an installed wheel though an editable install finds it."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    data = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
+            and "__pycache__" not in p.parts]
+    assert data and not [f for f in data if not any(fnmatch.fnmatch(f, g) for g in patterns["symcost"])]
+
+
 # a component's kind compared with a type's name (`c.kind == "moe"`, `getattr(c, "kind", None) == …`), or
 # the kinds of a spec matched against a set of names (`kinds & {"attention", …}`)
 KIND_TEST = r"""\.kind\s*(==|!=|in)\s*["'(\[{]|"kind", None\)\s*(==|!=|in)|\bkinds\s*&\s*\{|["']\w+["']\s+(not\s+)?in\s+kinds\b"""
