@@ -126,8 +126,8 @@ def evaluate(source, values: Mapping[str, int] | None = None, /, *, convention: 
 def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None, optimizer: str = "adam",
            recompute: str = "none", attention: str = "sdpa", parallel: Mapping | None = None, **dims):
     """Bytes for weights, KV cache, training state and activations (a MemoryReport). With `parallel` (plan's
-    settings: gpus, tp, pp, dp, cp, ep, zero, micro_batch, …, hardware), also the bytes per GPU on the most loaded
-    rank of that run, as `plan` gives them (its `per_gpu`)."""
+    settings: gpus, tp, pp, dp, cp, ep, zero, micro_batch, offload, …, hardware), also the bytes per GPU on the most
+    loaded rank of that run, as `plan` gives them (its `per_gpu`)."""
     import dataclasses
 
     from .memory import memory as _memory
@@ -139,13 +139,13 @@ def memory(source, values: Mapping[str, int] | None = None, /, *, precision=None
     p = plan(derivation, sizes, precision=precision, optimizer=optimizer, recompute=recompute, attention=attention,
              **dict(parallel))
     kinds = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "total_bytes", "transient_bytes",
-             "peak_bytes")
+             "peak_bytes", "host_bytes")  # host: an offloaded run's
     from .plan.plan import mtp_placement
 
     placed = tuple(f"per GPU: {note}" for note in mtp_placement(derivation, sizes, p.execution))
     return dataclasses.replace(report, notes=report.notes + placed,
                                per_gpu={"gpus": p.execution.gpus, "stage": p.stage, "hardware": p.hardware_key,
-                                        **{k: p.numbers[k] for k in kinds}})
+                                        **{k: p.numbers[k] for k in kinds if k in p.numbers}})
 
 
 def sweep(source, /, vary: Mapping[str, Sequence[int]], values: Mapping[str, int] | None = None, *,

@@ -95,6 +95,7 @@ _TABLE = (
     # plan: a rank's bytes and what the run's time and cost are estimated from (time is a model)
     Metric("memory_bytes", "memory per GPU", "bytes", "plan"),
     Metric("usable_bytes", "memory per GPU a plan may fill (all but the headroom)", "bytes", "plan"),
+    Metric("host_bytes", "host memory per GPU of an offloaded run", "bytes", "plan"),
     Metric("smallest_bytes", "least memory per GPU of any layout", "bytes", "plan"),
     Metric("payload_bytes", "bytes a collective's call carries", "bytes", "plan"),
     Metric("sent_bytes", "bytes a rank sends a step", "bytes", "plan"),
@@ -221,7 +222,8 @@ STRUCTURE = {
     "runs an entry was fitted on", "held_out": "runs checked, not fitted (or whether a run was)", "held_out_error":
     "the largest |predicted / measured - 1| of the held-out runs", "date": "when a figure was checked", "runs": "one "
     "row per timed run", "throughput": "a batch of requests prefilled "
-    "together and decoded to their ends", "offload": "routed experts in host memory",
+    "together and decoded to their ends",
+    "offload": "what host memory holds (serve: the routed experts; plan: ZeRO-Offload's shards)",
     "offload_experts": "whether the routed experts are offloaded", "lengths": "the requests' (prompt, output, "
     "count) where a file mixes them", "hit_rate_assumed": "whether the hit rate is "
     "the cached share (routing assumed even) rather than given",

@@ -11,6 +11,7 @@ from .errors import SpecError
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": Fraction(1, 2)}
 OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "momentum": 1, "sgd": 0, "none": 0}  # fp32 values per parameter
 RECOMPUTE = ("none", "selective", "full")
+OFFLOADS = ("none", "optimizer", "all")  # what a training run keeps in host memory (plan/execution.py)
 # how attention's core runs: eager keeps the n x n probabilities; sdpa (PyTorch's fused kernel)
 # and flash (FlashAttention, the same saved tensors) keep the output and log-sum-exp instead
 ATTENTION = ("eager", "sdpa", "flash")

@@ -11,7 +11,8 @@ from ._options import (convention_option, dtype_option, echo, edge, finetune_opt
 
 # plan's settings --parallel takes, each as YAML reads it (8, true, dualpipe) and checked as plan checks it
 PARALLEL = ("gpus", "tp", "pp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch", "virtual_stages",
-            "sequence_parallel", "schedule", "hardware")
+            "sequence_parallel", "schedule", "offload", "hardware")
+NAMES = ("schedule", "offload", "hardware")  # settings that are names (plan checks them), not sizes
 
 
 @click.command(epilog="""\b
@@ -59,7 +60,7 @@ def memory(spec, dtype, kv_dtype, grad_dtype, activation_dtype, optimizer, maste
 
 def _parallel(text: str) -> dict:
     """`gpus=8,tp=2,…` as plan's settings (the gpus first may go without its key): sizes whole numbers (7e9 too),
-    sequence_parallel true or false, schedule and hardware names (plan checks them)."""
+    sequence_parallel true or false, schedule, offload and hardware names (plan checks them)."""
     from ..errors import SpecError
     from ..literals import integer
 
@@ -69,7 +70,7 @@ def _parallel(text: str) -> dict:
             raise SpecError(f"--parallel '{key}={value}': expected KEY=VALUE with KEY one of {', '.join(PARALLEL)}")
         if key == "sequence_parallel" and not isinstance(value, bool):
             raise SpecError(f"--parallel sequence_parallel={value}: expected true or false")
-        if key not in ("sequence_parallel", "schedule", "hardware") and type(value) is not int:
+        if key not in ("sequence_parallel", *NAMES) and type(value) is not int:
             settings[key] = integer(str(value), f"--parallel {key}")
     return settings
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, MATMUL_DTYPES, OPTIMIZER_STATES, RECOMPUTE, SCHEDULES
+from ..precision import (ACTIVATION_DTYPES, ATTENTION, BYTES, MATMUL_DTYPES, OFFLOADS, OPTIMIZER_STATES,
+                         RECOMPUTE, SCHEDULES)
 from ..render import render
 from ._options import (dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option, spec_argument,
                        working)
@@ -49,6 +50,9 @@ Examples:
 @click.option("--vocab-multiple", type=positive, help="Pad the vocabulary to a multiple of this x tp, as Megatron-LM's "
               "--make-vocab-size-divisible-by does (its default: 128); unset, tp must divide the vocabulary.")
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
+@click.option("--offload", type=click.Choice(list(OFFLOADS)), default="none", show_default=True,
+              help="Keep each rank's ZeRO shard in host memory, as DeepSpeed's ZeRO-Offload does: the optimizer "
+                   "states, master weights and gradients (optimizer), the weights too (all, ZeRO-3).")
 @click.option("--attention", type=click.Choice(list(ATTENTION)), default="flash", show_default=True)
 @dtype_option
 @click.option("--grad-dtype", type=click.Choice(list(BYTES)), help="Bytes per gradient (default: --dtype).")
@@ -91,8 +95,8 @@ Examples:
 @finetune_option
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute,
-         attention, dtype, grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype, master_weights,
-         tokens, price, mfu, goodput, flop_convention, overlap, efficiency_file, tokens_per_second,
+         offload, attention, dtype, grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype,
+         master_weights, tokens, price, mfu, goodput, flop_convention, overlap, efficiency_file, tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -120,6 +124,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
         if efficiency_file is not None:
             raise SpecError("--search ranks layouts by their roofline bound, not by a prediction: plan a layout it "
                             "finds with --efficiency-file")
+        if offload != "none":
+            raise SpecError("--search ranks layouts with every model state on the GPUs: plan a layout with --offload")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
                                     attention=attention, top=top, schedule=schedule, virtual_stages=virtual_stages,
@@ -134,6 +140,7 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
                     sequence_parallel=sequence_parallel, zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                     virtual_stages=virtual_stages, schedule=schedule, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers, vocab_multiple=vocab_multiple, recompute=recompute,
+                    offload=offload,
                     stage_layers=None if stage_layers is None else _counts(stage_layers),
                     attention=attention, optimizer=optimizer)
     if smallest is not None:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 class Record:
     """One collective a rank takes part in, per optimizer step."""
 
-    dim: str  # tp, sp, cp, pp, dp, ep
-    collective: str  # all_reduce, all_gather, reduce_scatter, all_to_all, send_recv
+    dim: str  # tp, sp, cp, pp, dp, ep; host (an offloaded run's copies over the host link)
+    collective: str  # all_reduce, all_gather, reduce_scatter, all_to_all, send_recv, copy
     passes: str  # forward, backward, step
     path: str  # the layer (dotted spec path), or `weights`
     payload: sympy.Expr  # bytes of the tensor the collective is about (see collectives.py)
@@ -114,6 +114,25 @@ def dp_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_g
             out += [Record("dp", "all_gather", "forward", where, weights, each, group),
                     Record("dp", "all_gather", "backward", where, weights, each, group),
                     Record("dp", "reduce_scatter", "backward", where, grads, each, group)]
+    return [r for r in out if r.payload != 0]
+
+def host_comm(stage: Stage, ex: Execution, w_bytes, g_bytes, dense_group, expert_group) -> list[Record]:
+    """Copies over the host link of an offloaded run (execution.py): the rank's reduced gradient shard out, once a
+    step (ZeRO-1) or each micro-batch (ZeRO-2 and 3 stream it out as it is reduced), its updated weight shard back
+    once a step — or, with the weights offloaded too, its weight shard in for each micro-batch's forward and
+    backward. The host's optimizer step itself is not timed."""
+    if ex.offload == "none":
+        return []
+    shard = lambda dense, expert: dense / dense_group + expert / expert_group
+    trained, held = shard(stage.trainable, stage.expert_trainable), shard(stage.weights, stage.expert)
+    each = runs(ex)
+    out = [Record("host", "copy", "backward", "gradients (to the host)", g_bytes * trained,
+                  each if ex.zero >= 2 else ONE, ONE)]
+    if ex.offload == "all":
+        out += [Record("host", "copy", when, "weights (from the host)", w_bytes * held, each, ONE)
+                for when in ("forward", "backward")]
+    else:
+        out.append(Record("host", "copy", "step", "weights (updated, from the host)", w_bytes * trained, ONE, ONE))
     return [r for r in out if r.payload != 0]
 
 def pp_comm(stage: Stage, ex: Execution, act, grads) -> list[Record]:

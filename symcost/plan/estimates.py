@@ -18,7 +18,8 @@ from .. import symbols
 
 
 def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[dict]:
-    """The published formulas that apply: both assume every parameter trains (none under a fine-tune)."""
+    """The published formulas that apply: both assume every parameter trains (none under a fine-tune); ZeRO's, that
+    nothing is offloaded to the host."""
     out = []
     if derivation.tuned:
         return out
@@ -27,7 +28,7 @@ def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[di
     n = ex.dp * ex.cp
     zero = [(4 + K) * psi, 4 * psi + K * psi / n, 2 * psi + (2 + K) * psi / n, (4 + K) * psi / n][ex.zero]
     exact = numbers["weights_bytes"] + numbers["gradient_bytes"] + numbers["optimizer_bytes"]
-    if ex.precision.bytes("weights") == 2 and ex.precision.bytes("grads") == 2:
+    if ex.precision.bytes("weights") == 2 and ex.precision.bytes("grads") == 2 and ex.offload == "none":
         out.append(_row("zero_partition", f"Rajbhandari et al. 2020, Fig. 1: stage {ex.zero}, K = {K}, N_d = {n}",
                         "weights + gradients + optimizer states", zero, exact))
     dims = derivation.spec.dimset

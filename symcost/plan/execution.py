@@ -21,6 +21,11 @@ Conventions, written down once:
   3 the weights too (PyTorch FSDP's full shard).
 - pipeline: 1F1B (Narayanan et al. 2021), interleaved with v virtual stages per rank when v > 1;
   or ZB-H1, DualPipe, DualPipeV (`schedule`; schedule.py states each).
+- offload: DeepSpeed's ZeRO-Offload and ZeRO-Infinity (Ren et al. 2021; Rajbhandari et al. 2021): `optimizer`
+  keeps the rank's optimizer states, master weights and gradients in host memory, the gradients in fp32 (its CPU
+  Adam steps on them; DeepSpeed's estimators count 16 bytes a parameter), each step the rank's gradient shard
+  copied out and its updated weights copied back; `all` (ZeRO-3 only) the rank's weight shard too, copied in for
+  each micro-batch's forward and backward.
 - vocab_multiple: Megatron-LM pads the vocabulary to ceil(V / (m x tp)) x m x tp rows (its
   `--make-vocab-size-divisible-by m`, default 128): each tp rank holds an equal shard of the padded
   table and head, and computes the padded logits too.
@@ -39,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import symbols
 from ..errors import SpecError
 from ..limits import MAX_LITERAL, finite, whole
-from ..precision import ATTENTION, RECOMPUTE, SCHEDULES, Precision
+from ..precision import ATTENTION, OFFLOADS, RECOMPUTE, SCHEDULES, Precision
 
 SIZES = ("tp", "pp", "dp", "ep", "cp")
 TP, PP, DP, EP, CP = (symbols.dim(n) for n in SIZES)
@@ -82,6 +87,7 @@ class Execution(BaseModel):
     # multiple of this x tp rows; unset, tp must divide the vocabulary
     vocab_multiple: Count | None = None
     recompute: Literal[RECOMPUTE] = "none"
+    offload: Literal[OFFLOADS] = "none"
     attention: Literal[ATTENTION] = "flash"
     optimizer: str = "adam"
     precision: Precision = Precision()
@@ -139,6 +145,10 @@ class Execution(BaseModel):
         yield from self._schedule_problems()
         if self.sequence_parallel and self.tp == 1:
             yield "sequence_parallel", "sequence parallelism splits over the tp ranks: give tp > 1"
+        if self.offload != "none" and self.zero == 0:
+            yield "offload", "offloading moves each rank's ZeRO shard to the host: give zero 1, 2 or 3"
+        elif self.offload == "all" and self.zero != 3:
+            yield "offload", "offloading the weights (all) moves ZeRO-3's weight shards: give zero 3"
 
     def _schedule_problems(self):
         """What the schedule needs: a pipeline, 1F1B's even chunks, and the micro-batches its warm-up fills."""

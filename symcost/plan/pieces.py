@@ -278,12 +278,13 @@ def transient(stage: Stage, ex: Execution, w_bytes) -> sympy.Expr:
     """What a rank holds at the start of a micro-batch's backward beyond its resident bytes, as `memory`'s peak
     counts it (memory.backward_transient; an estimate): the logits of its LM head shard and two fp32 gradients of
     them; under full recomputation one pass of its repeat re-materialised; under ZeRO-3 the largest layer's
-    weights gathered whole (FSDP's unit: here one layer of the spec)."""
+    weights gathered whole (FSDP's unit: here one layer of the spec; all of it from the host when offloaded)."""
     out = logits_bytes(sum((p.logits for p in stage.pieces), sympy.Integer(0)))
     if ex.recompute == "full":  # a pass: the repeat's first (where it differs, phase "first") or a later one
         one = lambda phase: sum((p.saved for p in stage.pieces if p.place == "block" and p.phase in (None, phase)),
                                 sympy.Integer(0))
         out += sympy.Max(one("first"), one("later"))
-    if ex.zero == 3 and stage.pieces:
-        out += sympy.Max(*(p.params + p.expert_params for p in stage.pieces)) * w_bytes * (1 - 1 / (DP * CP))
+    if ex.zero == 3 and stage.pieces:  # its own shard resident, unless the weights are offloaded to the host
+        own = 0 if ex.offload == "all" else 1 / (DP * CP)
+        out += sympy.Max(*(p.params + p.expert_params for p in stage.pieces)) * w_bytes * (1 - own)
     return out

@@ -21,7 +21,7 @@ from ..derive import Derivation, Site, derive, mtp_subject
 from ..errors import SpecError
 from ..memory import closer
 from ..results import Result
-from .comm import Record, dp_comm, pp_comm
+from .comm import Record, dp_comm, host_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
 from .pieces import HELD, Stage, layer_sites, pieces_of, quantized, stage_of, tokens_per_sequence, transient
 from .rules import Rule
@@ -156,6 +156,10 @@ QLORA_ZERO3 = ("ZeRO-3 (FSDP) of QLoRA's quantized weights is not modelled; plan
                "quantized weights whole on each rank)")
 
 
+ZERO = sympy.Integer(0)
+HOST_GRAD_BYTES = 4  # an offloaded gradient's bytes on the host: fp32 (DeepSpeed's CPU Adam steps on them)
+
+
 @dataclass(frozen=True)
 class Formulas:
     """A plan's closed forms for one set of discrete choices (schedule, ZeRO, recomputation, sequence
@@ -193,17 +197,25 @@ def formulas(derivation: Derivation, ex: Execution, sites: list[tuple[Site, Rule
     per_stage, records = {}, {}
     for s in stages:
         # QLoRA's quantized weights take their own bytes; gradients and optimizer states are the trainable ones
-        per = {"weights_bytes": (w_bytes * split(3, s.weights - s.packed, s.expert - s.expert_packed)
-                                 + split(3, s.packed_bytes, s.expert_packed_bytes)),
-               "gradient_bytes": g_bytes * split(2, s.trainable, s.expert_trainable),
-               "optimizer_bytes": held_bytes * split(1, s.trainable, s.expert_trainable),
+        weights = (w_bytes * split(3, s.weights - s.packed, s.expert - s.expert_packed)
+                   + split(3, s.packed_bytes, s.expert_packed_bytes))
+        grads, states = g_bytes * split(2, s.trainable, s.expert_trainable), held_bytes * split(1, s.trainable,
+                                                                                               s.expert_trainable)
+        # offloaded (execution.py): what the host holds leaves the GPU; ZeRO-2's gradients stream out as reduced
+        per = {"weights_bytes": ZERO if ex.offload == "all" else weights,
+               "gradient_bytes": ZERO if ex.offload != "none" and ex.zero >= 2 else grads,
+               "optimizer_bytes": ZERO if ex.offload != "none" else states,
                "activation_bytes": s.activations}
         per["total_bytes"] = sum(per.values())
         per["transient_bytes"] = transient(s, ex, w_bytes)  # an estimate, apart from the exact total
         per_stage[s.name] = {k: closed(e) for k, e in per.items()}
         per_stage[s.name]["peak_bytes"] = per_stage[s.name]["total_bytes"] + per_stage[s.name]["transient_bytes"]
+        if ex.offload != "none":  # the rank's shard of gradients in fp32 there, as DeepSpeed's CPU optimizer keeps
+            host = states + HOST_GRAD_BYTES * split(1, s.trainable, s.expert_trainable)
+            per_stage[s.name]["host_bytes"] = closed(host + (weights if ex.offload == "all" else ZERO))
         records[s.name] = (s.comm + tuple(dp_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group))
-                           + tuple(pp_comm(s, ex, act, per["gradient_bytes"])))
+                           + tuple(pp_comm(s, ex, act, per["gradient_bytes"]))
+                           + tuple(host_comm(s, ex, w_bytes, g_bytes, dense_group, expert_group)))
     model = closed(sum(p.model * p.passes for p in pieces) * M * DP)
     hardware = closed(sum((p.model + p.model_recomputed) * p.passes for p in pieces) * M * DP)
     return Formulas(stages, per_stage, records, model, hardware, closed)
@@ -293,6 +305,12 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> li
         "and two fp32 gradients of them, one repeat pass re-materialised under full recomputation, the largest "
         "layer gathered under ZeRO-3; not included: communication buffers, allocator fragmentation",
     ]
+    if ex.offload != "none":
+        notes.append(f"offload {ex.offload} (DeepSpeed's ZeRO-Offload{'/Infinity' if ex.offload == 'all' else ''}): "
+                     "the host holds the rank's shard of optimizer states and master weights, its gradients in fp32"
+                     + (" and its weights" if ex.offload == "all" else "") + "; the copies cross the host link "
+                     "(communication: host), the host's optimizer step is not timed; the host's own memory "
+                     "(host_bytes a GPU) is not checked")
     if derivation.tuned:
         notes.insert(1, derivation.spec.finetune.summary(held["params_trainable"]) + "; ZeRO-3 gathers the frozen "
                      "weights too, for the input gradients; each pipeline stage's input needs a gradient where an "

@@ -22,7 +22,8 @@
   published runs no better and with a matmul share above 1: benchmarks/bench.py train_time.)
 - Links: a collective's group is inside one node when its ranks are (Megatron's rank order,
   tp innermost, then cp, dp, pp), and then runs at half the vendor's bidirectional scale-up
-  bandwidth; otherwise at the scale-out bandwidth per GPU.
+  bandwidth; otherwise at the scale-out bandwidth per GPU. An offloaded run's copies cross the host
+  link (hardware.yaml's one-way figure).
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ BUBBLE_WORDS = {s: f", {s}'s published form with a forward, an input gradient an
 
 
 def link_bandwidth(dim: str, hw, tp, cp, dp, ep):
-    """Bytes per second one rank sends at in `dim`'s collectives (numbers or numpy arrays of layouts)."""
+    """Bytes per second one rank sends at in `dim`'s collectives (numbers or numpy arrays of layouts); an
+    offloaded run's copies (`host`) at the host link's one-way figure."""
+    if dim == "host":
+        return hw.host_link_GBps * 1e9
     inner = {"tp": 1, "sp": 1, "cp": tp, "ep": tp, "dp": tp * cp, "pp": tp * cp * dp}[dim]
     size = {"tp": tp, "sp": tp, "cp": cp, "ep": ep, "dp": dp, "pp": 2}[dim]
     return np.where(inner * size <= hw.gpus_per_node, hw.intra_node_GBps / 2 * 1e9, hw.inter_node_GBps * 1e9)

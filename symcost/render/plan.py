@@ -39,8 +39,8 @@ def plan_data(p) -> dict:
         "fits": p.fits,
         "headroom": p.run.headroom,
         "usable_bytes": p.run.usable(p.hardware),
-        "per_gpu": {k: jsonable(n[k]) for k in MEMORY},
-        "formulas": {k: formula(p.exprs[k]) for k in MEMORY},
+        "per_gpu": {k: jsonable(n[k]) for k in (*MEMORY, "host_bytes") if k in n},
+        "formulas": {k: formula(p.exprs[k]) for k in (*MEMORY, "host_bytes") if k in n},
         "per_stage": {s: {k: jsonable(v) for k, v in d.items()} for s, d in p.per_stage.items()},
         "comm": {
             "sent_bytes_by_collective": _comm_totals(p, "collective"),
@@ -85,12 +85,16 @@ def plan_text(p, limit: int | None = None, formulas: bool = False) -> str:
             + (f" ({ex.schedule})" if ex.schedule != "1f1b" else "")
             + (f" (layers {','.join(map(str, ex.stage_layers))})" if ex.listed else "")
             + f", dp {ex.dp}, cp {ex.cp}, ep {ex.ep}" + (", sequence parallel" if ex.sequence_parallel else "")
-            + f", ZeRO {ex.zero}, micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
+            + f", ZeRO {ex.zero}" + (f" (offload {ex.offload})" if ex.offload != "none" else "")
+            + f", micro-batch {ex.micro_batch} x {ex.microbatches} per step, recompute {ex.recompute}")
     where = f"pipeline {p.stage}" if p.stage.startswith("rank") else f"{p.stage} stage"
     lines = wrap(head, limit) + ["", f"memory per GPU ({where}), bytes"]
     for k in MEMORY:
         row = f"  {label(k, short=True):<17} {number(n[k]):>22}  ({bytes_human(n[k])})"
         lines += wrap(f"{row}   = {pretty(p.exprs[k])}", limit) if formulas and len(row) + 20 < limit else [row]
+    if "host_bytes" in n:
+        lines.append(f"  {'on the host':<17} {number(n['host_bytes']):>22}  ({bytes_human(n['host_bytes'])}; "
+                     "offloaded, not in the GPU's peak)")
     cap = p.hardware.memory_bytes
     kept = f", {p.run.headroom:.0%} kept free: {bytes_human(p.run.usable(p.hardware))} usable" if p.run.headroom else ""
     lines.append(f"  {'fits':<17} {'yes' if p.fits else 'NO'}: {bytes_human(n['peak_bytes'])} of "

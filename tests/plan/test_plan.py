@@ -271,6 +271,47 @@ def test_each_tensor_parallel_rank_sends_its_slice_to_the_next_stage(sp):
     assert gathers == ([] if sp else [("tp", "backward", whole, 8 * whole // 2)])  # a ring all-gather over 2 ranks
 
 
+# --- offloading to the host ------------------------------------------------------------------------
+
+LLAMA_2_7B = 6_738_415_616  # parameters (architectures/llama.yaml)
+
+
+@pytest.mark.parametrize("zero, offload, nodes, gpu_states, host_per_node", [
+    (2, "optimizer", 1, lambda P, N: 2 * P, lambda P, N: 16 * P),  # estimate_zero2_...
+    *((3, "optimizer", nodes, lambda P, N: 2 * P // N, lambda P, N: 16 * P) for nodes in (1, 2)),  # zero_init
+    *((3, "all", nodes, lambda P, N: 0, lambda P, N: 18 * P) for nodes in (1, 2)),
+])
+def test_offloaded_model_states_are_deepspeed_s_estimates(zero, offload, nodes, gpu_states, host_per_node):
+    """DeepSpeed's estimators (deepspeed/runtime/zero/stage_1_and_2.py and stage3.py,
+    estimate_zero2/3_model_states_mem_needs, fp16 weights): with the optimizer offloaded the GPU holds 2 P bytes of
+    weights (ZeRO-2) or its 2 P / N shard (ZeRO-3; the estimator adds 4 bytes of the largest layer, a working set),
+    nothing with the weights offloaded too; the host of each node 16 (18) P / nodes bytes (before the estimators'
+    1.5 allowance for buffers; ZeRO-2's holds a node's only, where its init's 4 bytes a GPU stay below 16)."""
+    gpus = 8 * nodes
+    p = symcost.plan(arch("llama"), gpus=gpus, zero=zero, offload=offload, global_batch=gpus)
+    n = p.numbers
+    assert n["weights_bytes"] + n["gradient_bytes"] + n["optimizer_bytes"] == gpu_states(LLAMA_2_7B, gpus)
+    assert n["host_bytes"] * 8 == host_per_node(LLAMA_2_7B, gpus) // nodes
+    assert n["peak_bytes"] == n["total_bytes"] + n["transient_bytes"]  # the host's bytes are not the GPU's
+
+
+@pytest.mark.parametrize("zero, offload", [(1, "optimizer"), (2, "optimizer"), (3, "all")])
+def test_offload_copies_cross_the_host_link(zero, offload):
+    """The rank's gradient shard goes out once a step (ZeRO-1) or each of the 4 micro-batches (ZeRO-2, 3), its
+    updated weights come back once — or, offloaded, its weights come in for each forward and backward; the time
+    counts them at the host link's one-way 32 GB/s (an A100's PCIe Gen4)."""
+    p = symcost.plan(arch("llama"), gpus=8, zero=zero, offload=offload, global_batch=32, hardware="a100-80gb")
+    shard = 2 * LLAMA_2_7B // 8  # bf16 bytes of the rank's eighth
+    got = sorted((r.passes, r.path, payload, sent) for r, payload, sent in _by(p, dim="host"))
+    out = ("backward", "gradients (to the host)", shard, shard * (1 if zero == 1 else 4))
+    expected = [out, ("step", "weights (updated, from the host)", shard, shard)] if offload == "optimizer" else [
+        out, ("backward", "weights (from the host)", shard, 4 * shard), ("forward", "weights (from the host)", shard,
+                                                                         4 * shard)]
+    assert got == sorted(expected)
+    others = sum(float(sent) / 300e9 for r, _, sent in p.comm if r.dim != "host")  # ZeRO's, inside the node
+    assert p.numbers["comm_seconds"] == pytest.approx(others + sum(e[3] for e in expected) / 32e9, rel=1e-12)
+
+
 # --- time, cost and what they say about themselves ---------------------------------------------
 
 def test_time_is_labelled_an_estimate_and_costs_follow(cli):

@@ -89,6 +89,14 @@ def test_any_hostile_hardware_number_is_refused_or_plans_finitely(tmp_path, fiel
     (["--tokens-per-second", "1e16"], "error: --tokens-per-second 1e+16: expected a finite positive number up to 1e+15"),
     (["--tokens-per-second", "1e13"], "error: --tokens-per-second 1e+13: would mean 5.82e+07 of the 8 GPUs' dense "
      "peak (HFU above 1); give the whole run's measured tokens per second"),
+    (["--offload", "optimizer"], "error: offload: offloading moves each rank's ZeRO shard to the host: give zero 1, "
+     "2 or 3"),
+    (["--offload", "all", "--zero", "2"], "error: offload: offloading the weights (all) moves ZeRO-3's weight "
+     "shards: give zero 3"),
+    (["--offload", "optimizer", "--zero", "1", "--search"], "error: --search ranks layouts with every model state on "
+     "the GPUs: plan a layout with --offload"),
+    (["--efficiency-file", "eff.yaml", "--search"], "error: --search ranks layouts by their roofline bound, not by a "
+     "prediction: plan a layout it finds with --efficiency-file"),
 ])
 def test_plan_options_are_finite_and_bounded(cli, option, message):
     assert plan_line(cli, *option) == message
