@@ -21,7 +21,6 @@ global_batch, virtual_stages, schedule, stage_layers, recompute, attention, opti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SpecError
 from ..precision import BYTES
-from ..results import Result
+from .efficiency import Calibration
 from .execution import Execution
 
 # plan's settings a run may give: the GPUs, the execution's (tp, pp, …), the share of communication overlapped
@@ -59,47 +58,19 @@ class Runs(BaseModel):
     runs: list[Run] = Field(min_length=3, max_length=MAX_RUNS)
 
 
-@dataclass(frozen=True, repr=False)
-class TrainCalibration(Result):
-    key: str
-    entry: object  # the Efficiency fitted
-    rows: list[dict]  # each run: its name, measured, bound and predicted step seconds, error, held out
-
-    def yaml(self) -> str:
-        """The entry as a training efficiency file holds it (`plan --efficiency-file`)."""
-        import yaml
-
-        return yaml.safe_dump({self.key: self.entry.model_dump(exclude_defaults=True)}, sort_keys=False, width=120)
-
-    def to_dict(self) -> dict:
-        return {"hardware": self.key, "efficiency": self.entry.model_dump(), "runs": self.rows}
-
-    def text(self, width: int | None = None) -> str:
-        from ..render.text import fit, table, width as terminal
-
-        e = self.entry
-        held = f"; held-out error {e.held_out_error:.1%}" if e.held_out else "; no run held out"
-        rows = [(r["name"], f"{r['measured_step_seconds']:.4g}", f"{r['step_seconds_bound']:.4g}",
-                 f"{r['step_seconds_predicted']:.4g}", f"{r['prediction_error']:+.1%}",
-                 "held out" if r["held_out"] else "fit") for r in self.rows]
-        width = width or terminal()
-        title = (f"training efficiency for {self.key}: matmul {e.matmul:g} of the dense peak, memory {e.memory:g} of "
-                 f"the HBM bandwidth, link {e.link:g} of the links' (fitted on {len(e.fitted_on)} runs{held})")
-        return "\n".join([fit(title, width), "",
-                          *table(("run", "measured", "bound", "predicted", "error", ""), rows, width), "",
-                          "seconds per step; the entry, for plan --efficiency-file:", "", self.yaml().rstrip()])
-
-    def summary(self):
-        e = self.entry
-        return f"training efficiency for {self.key}", [("matmul", f"{e.matmul:g}"), ("memory", f"{e.memory:g}"),
-                                                       ("link", f"{e.link:g}"), ("runs fitted", f"{len(e.fitted_on)}")]
+class Trained(Calibration):
+    what = "training efficiency"
+    figures = (("measured_step_seconds", "{:.4g}"), ("step_seconds_bound", "{:.4g}"), ("step_seconds_predicted",
+                                                                                        "{:.4g}"))
+    unit = "seconds per step"
+    option = "plan --efficiency-file"
 
 
-def calibrate(doc, path: str | Path, planned) -> TrainCalibration:
+def calibrate(doc, path: str | Path, planned) -> Trained:
     """The runs file's entry (the module docstring), and each run's figures under it; `planned(spec path, run,
     runs)` plans one run as `plan` does (the API's, which this layer does not import) with the neutral entry
     (efficiency.NEUTRAL): its numbers, its execution and the spec's name."""
-    from .efficiency import Efficiency, fit
+    from .efficiency import Efficiency, fit, held_out
 
     try:
         given = Runs.model_validate(doc.data)
@@ -137,8 +108,4 @@ def calibrate(doc, path: str | Path, planned) -> TrainCalibration:
         rows.append({"name": label, "measured_step_seconds": measured, "step_seconds_bound": n["step_seconds_bound"],
                      "step_seconds_predicted": predicted, "prediction_error": predicted / measured - 1,
                      "held_out": run.held_out})
-    held = [r for r in rows if r["held_out"]]
-    if held:
-        entry = entry.model_copy(update={"held_out": [r["name"] for r in held],
-                                         "held_out_error": round(max(abs(r["prediction_error"]) for r in held), 3)})
-    return TrainCalibration(given.hardware, entry, rows)
+    return Trained(given.hardware, held_out(entry, rows), rows)

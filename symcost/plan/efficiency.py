@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import SpecError
+from ..results import Result
 from .system import TFLOPS_DTYPES, entries
 
 FILES = {"serve": Path(__file__).with_name("efficiency.yaml"), "train": Path(__file__).with_name("training.yaml")}
@@ -105,3 +107,60 @@ def fit(runs: Sequence[tuple[float, float, float, float]], link: bool = False) -
                         "not all in (0, 1]; give runs that differ in what bounds them (serving: long prompts and "
                         "big batches, and decode; training: sizes, recomputation and parallel layouts)", param="runs")
     return tuple(min(1.0, float(1 / x)) for x in inverse)  # a share of 1 fitted to rounding
+
+
+@dataclass(frozen=True, repr=False)
+class Calibration(Result):
+    """An entry fitted on a file of timed runs (serve/calibrate.py, plan/calibrate.py) and each run's figures under
+    it: its name, measured, bound and predicted figures, error and whether it was held out."""
+
+    key: str
+    entry: Efficiency
+    rows: list[dict]
+    # what the runs were: the title's words, the table's figures (row key, format) and their unit, the option
+    # that reads the entry
+    what: ClassVar[str]
+    figures: ClassVar[tuple[tuple[str, str], ...]]
+    unit: ClassVar[str]
+    option: ClassVar[str]
+
+    def yaml(self) -> str:
+        """The entry as an efficiency file holds it."""
+        import yaml
+
+        return yaml.safe_dump({self.key: self.entry.model_dump(exclude_defaults=True)}, sort_keys=False, width=120)
+
+    def to_dict(self) -> dict:
+        return {"hardware": self.key, "efficiency": self.entry.model_dump(), "runs": self.rows}
+
+    def shares(self) -> list[tuple[str, str]]:
+        e = self.entry
+        return [("matmul", f"{e.matmul:g}"), ("memory", f"{e.memory:g}")] + (
+            [("link", f"{e.link:g}")] if e.link != 1 else [])
+
+    def text(self, width: int | None = None) -> str:
+        from ..render.text import fit, table, width as terminal
+
+        e = self.entry
+        held = f"; held-out error {e.held_out_error:.1%}" if e.held_out else "; no run held out"
+        rows = [(r["name"], *(form.format(r[k]) for k, form in self.figures), f"{r['prediction_error']:+.1%}",
+                 "held out" if r["held_out"] else "fit") for r in self.rows]
+        words = {"matmul": "of the dense peak", "memory": "of the HBM bandwidth", "link": "of the links'"}
+        title = (f"{self.what} for {self.key}: " + ", ".join(f"{k} {v} {words[k]}" for k, v in self.shares())
+                 + f" (fitted on {len(e.fitted_on)} runs{held})")
+        width = width or terminal()
+        return "\n".join([fit(title, width), "",
+                          *table(("run", "measured", "bound", "predicted", "error", ""), rows, width), "",
+                          f"{self.unit}; the entry, for {self.option}:", "", self.yaml().rstrip()])
+
+    def summary(self):
+        return f"{self.what} for {self.key}", self.shares() + [("runs fitted", f"{len(self.entry.fitted_on)}")]
+
+
+def held_out(entry: Efficiency, rows: list[dict]) -> Efficiency:
+    """The entry with the runs held out named and the largest of their errors."""
+    held = [r for r in rows if r["held_out"]]
+    if not held:
+        return entry
+    return entry.model_copy(update={"held_out": [r["name"] for r in held],
+                                    "held_out_error": round(max(abs(r["prediction_error"]) for r in held), 3)})

@@ -19,15 +19,14 @@ entry is the least-squares fit of the runs not held out; its error, the largest 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SpecError
+from ..plan.efficiency import Calibration
 from ..precision import BYTES
-from ..results import Result
 
 MAX_RUNS = 24  # each is a serve, about 0.3 s: the command stays within the 10 s every command keeps to
 Whole = Annotated[int, Field(strict=True, ge=1, le=10**9)]
@@ -61,40 +60,12 @@ class Runs(BaseModel):
     runs: list[Run] = Field(min_length=2, max_length=MAX_RUNS)
 
 
-@dataclass(frozen=True, repr=False)
-class Calibration(Result):
-    key: str
-    entry: object  # the Efficiency fitted
-    rows: list[dict]  # each run: its name, measured, bound and predicted output tokens/s per GPU, error, held out
-
-    def yaml(self) -> str:
-        """The entry as an efficiency file holds it (`serve --efficiency-file`)."""
-        import yaml
-
-        return yaml.safe_dump({self.key: self.entry.model_dump(exclude_defaults=True)}, sort_keys=False, width=120)
-
-    def to_dict(self) -> dict:
-        return {"hardware": self.key, "efficiency": self.entry.model_dump(), "runs": self.rows}
-
-    def text(self, width: int | None = None) -> str:
-        from ..render.text import fit, table, width as terminal
-
-        e = self.entry
-        held = f"; held-out error {e.held_out_error:.1%}" if e.held_out else "; no run held out"
-        rows = [(r["name"], f"{r['measured_tokens_per_second_per_gpu']:,.0f}",
-                 f"{r['tokens_per_second_per_gpu_bound']:,.0f}", f"{r['tokens_per_second_per_gpu_predicted']:,.0f}",
-                 f"{r['prediction_error']:+.1%}", "held out" if r["held_out"] else "fit") for r in self.rows]
-        width = width or terminal()
-        title = (f"efficiency for {self.key}: matmul {e.matmul:g} of the dense peak, memory {e.memory:g} of the HBM "
-                 f"bandwidth (fitted on {len(e.fitted_on)} runs{held})")
-        return "\n".join([fit(title, width), "",
-                          *table(("run", "measured", "bound", "predicted", "error", ""), rows, width), "",
-                          "output tokens/s per GPU; the entry, for --efficiency-file:", "", self.yaml().rstrip()])
-
-    def summary(self):
-        e = self.entry
-        return f"efficiency for {self.key}", [("matmul", f"{e.matmul:g}"), ("memory", f"{e.memory:g}"),
-                                              ("runs fitted", f"{len(e.fitted_on)}")]
+class Served(Calibration):
+    what = "efficiency"
+    figures = (("measured_tokens_per_second_per_gpu", "{:,.0f}"), ("tokens_per_second_per_gpu_bound", "{:,.0f}"),
+               ("tokens_per_second_per_gpu_predicted", "{:,.0f}"))
+    unit = "output tokens/s per GPU"
+    option = "--efficiency-file"
 
 
 def _runs(path: str | Path):
@@ -108,11 +79,11 @@ def _runs(path: str | Path):
         raise located(doc, (), e) from None
 
 
-def calibrate(path: str | Path, served) -> Calibration:
+def calibrate(path: str | Path, served) -> Served:
     """The runs file's entry (the module docstring), and each run's figures under it; `served(spec path, run, runs)`
     serves one run as `serve` does (the API's, which this layer does not import): its `throughput`, the dtype of
     the peak its matmuls run at, and the spec's name."""
-    from ..plan.efficiency import Efficiency, fit
+    from ..plan.efficiency import Efficiency, fit, held_out
 
     doc, given = _runs(path)
     base = Path(path).parent
@@ -143,8 +114,4 @@ def calibrate(path: str | Path, served) -> Calibration:
                      "tokens_per_second_per_gpu_bound": t["tokens_per_second_per_gpu_bound"],
                      "tokens_per_second_per_gpu_predicted": predicted, "prediction_error": predicted / run.measured - 1,
                      "held_out": run.held_out})
-    held = [r for r in rows if r["held_out"]]
-    if held:
-        entry = entry.model_copy(update={"held_out": [r["name"] for r in held],
-                                         "held_out_error": round(max(abs(r["prediction_error"]) for r in held), 3)})
-    return Calibration(given.hardware, entry, rows)
+    return Served(given.hardware, held_out(entry, rows), rows)
