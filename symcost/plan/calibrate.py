@@ -22,39 +22,24 @@ global_batch, virtual_stages, schedule, stage_layers, recompute, attention, opti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ..errors import SpecError
-from ..precision import BYTES
-from .efficiency import Calibration
+from .efficiency import MAX_RUNS, Calibration, TimedRun, TimedRuns
 from .execution import Execution
 
 # plan's settings a run may give: the GPUs, the execution's (tp, pp, …), the share of communication overlapped
 SETTINGS = ("gpus", *(f for f in Execution.model_fields if f != "precision"), "overlap")
-MAX_RUNS = 24  # each is a plan, about 0.3 s: the command stays within the 10 s every command keeps to
-Whole = Annotated[int, Field(strict=True, ge=1, le=10**9)]
 
 
-class Run(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    spec: str
-    name: str | None = None
-    set: dict[str, Whole] = Field(default_factory=dict)
+class Run(TimedRun):
     plan: dict = Field(default_factory=dict)
-    dtype: Literal[tuple(BYTES)] = "bf16"
-    measured: Annotated[float, Field(strict=False, gt=0, le=1e9, allow_inf_nan=False)]
-    held_out: bool = False
 
 
-class Runs(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class Runs(TimedRuns):
     phase: Literal["train"]
-    hardware: str
-    hardware_file: str | None = None
-    source: str
-    date: str
     runs: list[Run] = Field(min_length=3, max_length=MAX_RUNS)
 
 

@@ -20,11 +20,12 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import SpecError
+from ..precision import BYTES
 from ..results import Result
 from .system import TFLOPS_DTYPES, entries
 
@@ -107,6 +108,33 @@ def fit(runs: Sequence[tuple[float, float, float, float]], link: bool = False) -
                         "not all in (0, 1]; give runs that differ in what bounds them (serving: long prompts and "
                         "big batches, and decode; training: sizes, recomputation and parallel layouts)", param="runs")
     return tuple(min(1.0, float(1 / x)) for x in inverse)  # a share of 1 fitted to rounding
+
+
+MAX_RUNS = 24  # each is a serve or a plan, about 0.3 s: fit-efficiency stays within the 10 s every command keeps to
+Whole = Annotated[int, Field(strict=True, ge=1, le=10**9)]
+
+
+class TimedRun(BaseModel):
+    """A run of a runs file (serve/calibrate.py, plan/calibrate.py): a spec at its dims, its dtype, what was measured,
+    and whether it is checked rather than fitted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    spec: str
+    name: str | None = None
+    set: dict[str, Whole] = Field(default_factory=dict)
+    dtype: Literal[tuple(BYTES)] = "bf16"
+    measured: Annotated[float, Field(strict=False, gt=0, le=1e9, allow_inf_nan=False)]
+    held_out: bool = False
+
+
+class TimedRuns(BaseModel):
+    """A runs file's head: the entry's hardware key (and a catalog of one's own), its source and date."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    hardware: str
+    hardware_file: str | None = None
+    source: str
+    date: str
 
 
 @dataclass(frozen=True, repr=False)

@@ -20,43 +20,28 @@ entry is the least-squares fit of the runs not held out; its error, the largest 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ..errors import SpecError
-from ..plan.efficiency import Calibration
+from ..plan.efficiency import MAX_RUNS, Calibration, TimedRun, TimedRuns, Whole
 from ..precision import BYTES
 
-MAX_RUNS = 24  # each is a serve, about 0.3 s: the command stays within the 10 s every command keeps to
-Whole = Annotated[int, Field(strict=True, ge=1, le=10**9)]
 
-
-class Run(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    spec: str
-    name: str | None = None
-    set: dict[str, Whole] = Field(default_factory=dict)
+class Run(TimedRun):
     tp: Whole = 1
     dp: Whole = 1
     ep: bool = False
-    dtype: Literal[tuple(BYTES)] = "bf16"
     kv_dtype: Literal[tuple(BYTES)] | None = None
     quantization: dict | None = None
     concurrency: Whole
     prompt: Whole
     output: Whole
-    measured: Annotated[float, Field(strict=False, gt=0, le=1e9, allow_inf_nan=False)]
-    held_out: bool = False
 
 
-class Runs(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class Runs(TimedRuns):
     phase: Literal["serve"] = "serve"
-    hardware: str
-    hardware_file: str | None = None
-    source: str
-    date: str
     runs: list[Run] = Field(min_length=2, max_length=MAX_RUNS)
 
 
