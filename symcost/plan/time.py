@@ -88,8 +88,9 @@ def efficiency_notes(efficiency, key: str, ex) -> list[str]:
     """What a predicted step time rests on (nothing where no entry gave one)."""
     if efficiency is None:
         return []
-    notes = [efficiency.label(key) + "; the slowest stage stretched by the bubble, the communication not overlapped "
-             "after it"]
+    notes = [efficiency.label(key) + "; the slowest stage stretched by the bubble, then the communication not "
+             "overlapped (--overlap) at the link share whatever its dimension: an entry fitted on tensor-parallel "
+             "and pipeline traffic overstates what a framework hides (FSDP's prefetch, ring attention's overlap)"]
     if (dtype := ex.precision.peak_dtype()) not in efficiency.dtypes:
         notes.append(f"the efficiency entry was fitted on {', '.join(efficiency.dtypes)} matmuls; these run in "
                      f"{dtype}: its shares are read against {dtype}'s peak")
