@@ -379,8 +379,8 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
          goodput: float = 1.0, efficiency_file: str | None = None, **settings):
     """A training run on a cluster (a Plan): per-GPU memory on the most loaded rank, communication,
     time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
-    micro_batch, global_batch, virtual_stages, schedule, stage_layers, recompute, attention, optimizer) and dims; dp
-    defaults to gpus / (tp x pp x cp). With `smallest` (say ("tp", "pp")), the layout with the
+    micro_batch, global_batch, virtual_stages, schedule, stage_layers, recompute, offload, attention, optimizer) and
+    dims; dp defaults to gpus / (tp x pp x cp). With `smallest` (say ("tp", "pp")), the layout with the
     smallest product of those sizes that fits, the fastest among equals (its `searched`: how many
     layouts were planned). `headroom`: the share of each GPU's memory kept free (fits in the rest).
     `flop_convention`: what MFU counts, as a paper does (pytorch, causal: kept scores only, or 6nd);

@@ -15,8 +15,8 @@ link) are the least-squares fit of the runs not held out; its error, the largest
         measured: 1.42            # seconds per step
         held_out: true            # checked, not fitted
 
-`plan` takes plan's settings by their library names (tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch,
-global_batch, virtual_stages, schedule, stage_layers, recompute, attention, optimizer, overlap).
+`plan` takes plan's settings by their library names (gpus, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch,
+global_batch, virtual_stages, schedule, stage_layers, recompute, offload, attention, optimizer, overlap).
 """
 
 from __future__ import annotations

@@ -295,6 +295,24 @@ def test_offloaded_model_states_are_deepspeed_s_estimates(zero, offload, nodes, 
     assert n["peak_bytes"] == n["total_bytes"] + n["transient_bytes"]  # the host's bytes are not the GPU's
 
 
+@given(tp=st.sampled_from([1, 2, 4]), pp=st.sampled_from([1, 2]), dp=st.sampled_from([1, 2, 4]),
+       zero=st.integers(1, 3), everything=st.booleans())
+@settings(max_examples=12, deadline=None)
+def test_offloading_moves_bytes_to_the_host_and_nothing_else(tp, pp, dp, zero, everything):
+    """Against the same layout kept on the GPUs: the host holds the optimizer states (12 bytes a parameter of the
+    rank's shard under Adam) and 4 bytes of fp32 gradient for each of them, and the weights too when offloaded; the
+    GPU keeps its ZeRO-1 gradients and, unless offloaded, its weights; activations do not move."""
+    offload = "all" if everything and zero == 3 else "optimizer"
+    layout = dict(gpus=tp * pp * dp, tp=tp, pp=pp, zero=zero, global_batch=2 * dp)
+    kept = symcost.plan(arch("llama"), {"n_layers": 4}, **layout).numbers
+    moved = symcost.plan(arch("llama"), {"n_layers": 4}, **layout, offload=offload).numbers
+    assert moved["host_bytes"] == kept["optimizer_bytes"] * 16 // 12 + (kept["weights_bytes"] if offload == "all"
+                                                                         else 0)
+    assert moved["weights_bytes"] == (0 if offload == "all" else kept["weights_bytes"])
+    assert moved["gradient_bytes"] == (kept["gradient_bytes"] if zero == 1 else 0) and moved["optimizer_bytes"] == 0
+    assert moved["activation_bytes"] == kept["activation_bytes"]
+
+
 @pytest.mark.parametrize("zero, offload", [(1, "optimizer"), (2, "optimizer"), (3, "all")])
 def test_offload_copies_cross_the_host_link(zero, offload):
     """The rank's gradient shard goes out once a step (ZeRO-1) or each of the 4 micro-batches (ZeRO-2, 3), its
