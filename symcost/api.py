@@ -376,7 +376,7 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
          hardware_file: str | None = None, mfu: float = 0.4, overlap: float = 0.0, tokens: int | None = None,
          price: float | None = None, tokens_per_second: float | None = None, precision=None,
          smallest: Sequence[str] | None = None, headroom: float = 0.0, flop_convention: str = "pytorch",
-         goodput: float = 1.0, efficiency_file: str | None = None, **settings):
+         goodput: float = 1.0, efficiency_file: str | None = None, ep_imbalance: float = 1.0, **settings):
     """A training run on a cluster (a Plan): per-GPU memory on the most loaded rank, communication,
     time and cost. `settings` are the execution's (tp, pp, dp, ep, cp, sequence_parallel, zero,
     micro_batch, global_batch, virtual_stages, schedule, stage_layers, recompute, offload, attention, optimizer) and
@@ -386,7 +386,7 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     `flop_convention`: what MFU counts, as a paper does (pytorch, causal: kept scores only, or 6nd);
     `goodput`: the share of the run's time spent on steps that count (training time and GPU-hours over it);
     a predicted step time where the shipped training efficiency file, or `efficiency_file`, has an entry for the
-    hardware (plan/efficiency.py)."""
+    hardware (plan/efficiency.py); `ep_imbalance`: the busiest expert-parallel rank's routed tokens over the mean."""
     from .plan.efficiency import efficiency
     from .plan.execution import Execution, Run, execution_of
     from .plan.plan import plan as _plan
@@ -395,7 +395,7 @@ def plan(source, values: Mapping[str, int] | None = None, /, *, hardware: str = 
     ex_fields = set(Execution.model_fields) - {"precision"}
     dims = {k: v for k, v in settings.items() if k not in ex_fields}
     chosen = {k: v for k, v in settings.items() if k in ex_fields}
-    run = Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention, goodput)
+    run = Run(mfu, overlap, tokens, price, tokens_per_second, headroom, flop_convention, goodput, ep_imbalance)
     if smallest is not None:
         import dataclasses
 

@@ -73,6 +73,9 @@ Examples:
 @click.option("--flop-convention", type=click.Choice(["pytorch", "causal", "6nd"]), default="pytorch", show_default=True,
               help="What MFU counts, as a paper does: the exact FLOPs (causal attention in full), causal attention's "
               "kept scores only, or 6 x active parameters x tokens.")
+@click.option("--ep-imbalance", default="1", show_default=True,
+              help="The busiest expert-parallel rank's routed tokens over the mean (1: balanced routing): its experts' "
+                   "FLOPs and all-to-all time stretched by it (an estimate's input).")
 @click.option("--overlap", default="0", show_default=True,
               help="Fraction of communication hidden behind compute (roofline bound).")
 @click.option("--efficiency-file", type=click.Path(dir_okay=False),
@@ -96,7 +99,8 @@ Examples:
 def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_parallel, zero, micro_batch, global_batch,
          virtual_stages, schedule, first_stage_layers, last_stage_layers, stage_layers, vocab_multiple, recompute,
          offload, attention, dtype, grad_dtype, activation_dtype, matmul_dtype, optimizer, optimizer_dtype,
-         master_weights, tokens, price, mfu, goodput, flop_convention, overlap, efficiency_file, tokens_per_second,
+         master_weights, tokens, price, mfu, goodput, flop_convention, ep_imbalance, overlap, efficiency_file,
+         tokens_per_second,
          headroom, search, top, smallest, sets, formulas, fmt) -> None:
     """Plan a training run: memory per GPU (most loaded rank), communication, step time and cost.
 
@@ -116,7 +120,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
     assumed = dict(mfu=real(mfu, "mfu"), overlap=real(overlap, "overlap"),
                    tokens=None if tokens is None else integer(tokens, "tokens"), price=number(price, "price"),
                    tokens_per_second=number(tokens_per_second, "tokens_per_second"), headroom=real(headroom, "headroom"),
-                   flop_convention=flop_convention, goodput=real(goodput, "goodput"))
+                   flop_convention=flop_convention, goodput=real(goodput, "goodput"),
+                   ep_imbalance=real(ep_imbalance, "ep_imbalance"))
     common = dict(hardware=hardware, hardware_file=hardware_file, precision=precision, **assumed)
     if search:
         if gpus is None:
@@ -126,6 +131,8 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
                             "finds with --efficiency-file")
         if offload != "none":
             raise SpecError("--search ranks layouts with every model state on the GPUs: plan a layout with --offload")
+        if common.pop("ep_imbalance") != 1:
+            raise SpecError("--search ranks layouts under balanced routing: plan a layout with --ep-imbalance")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
                                     attention=attention, top=top, schedule=schedule, virtual_stages=virtual_stages,

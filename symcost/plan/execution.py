@@ -216,6 +216,7 @@ MAX_TOKENS_PER_SECOND = 1e15  # a measured throughput of the whole run
 
 
 MFU_CONVENTIONS = ("pytorch", "causal", "6nd")
+MAX_IMBALANCE = 1000  # the busiest rank's routed tokens over the mean: at most ep, and ep is far below this
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,9 @@ class Run:
     # work take the rest: Llama 3 reports over 90 % effective training time): training time and GPU-hours
     # are the steps' time over it
     goodput: float = 1.0
+    # the busiest expert-parallel rank's routed tokens over the mean, an input (1: balanced routing): its routed
+    # experts' FLOPs and its all-to-all time are stretched by it in the time estimates
+    ep_imbalance: float = 1.0
 
     def __post_init__(self) -> None:
         if not (finite(self.mfu) and 0 < self.mfu <= 1):
@@ -250,6 +254,9 @@ class Run:
         if not (finite(self.goodput) and 0 < self.goodput <= 1):
             raise SpecError(f"goodput {self.goodput!r}: expected the share of the run's time spent on steps that "
                             "count, a number in (0, 1]", param="goodput")
+        if not (finite(self.ep_imbalance) and 1 <= self.ep_imbalance <= MAX_IMBALANCE):
+            raise SpecError(f"ep_imbalance {self.ep_imbalance!r}: expected the busiest expert-parallel rank's routed "
+                            f"tokens over the mean, a number in [1, {MAX_IMBALANCE}]", param="ep_imbalance")
         if self.flop_convention not in MFU_CONVENTIONS:
             raise SpecError(f"flop_convention {self.flop_convention!r}: expected one of {', '.join(MFU_CONVENTIONS)}",
                             param="flop_convention")

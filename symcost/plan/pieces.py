@@ -46,6 +46,7 @@ class Piece:
     comm: tuple[Record, ...] = ()
     logits: sympy.Expr = sympy.Integer(0)  # an LM head's logits a micro-batch makes on the rank (elements)
     written: sympy.Expr = sympy.Integer(0)  # bytes its forward would keep for backward without recomputation
+    routed: sympy.Expr = sympy.Integer(0)  # of train + recomputed, its routed experts' FLOPs (balanced routing)
 
     @property
     def path(self) -> str:
@@ -141,6 +142,7 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
                  saved("selective" if ex.recompute == "selective" else "none") / CP, held.train / CP,
                  recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
                  recomputed(whole, block, ex.recompute), passes, phase, written=saved("none") / CP,
+                 routed=(experts.train + (experts.forward if ex.recompute == "full" and block else 0)) / CP,
                  logits=ctx.tokens * local.vocab / CP if c.holds_logits else sympy.Integer(0))
 
 def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:

@@ -262,10 +262,17 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     numbers["mfu_flops_per_step"] = mfu_flops(derivation, run.flop_convention, numbers["model_flops_per_step"],
                                               subst, tokens_per_step)
     comm = tuple((r, at(f.closed(r.payload)), at(f.closed(r.sent))) for r in f.records[loaded])
+    if run.ep_imbalance != 1 and ex.ep == 1:
+        raise SpecError("ep_imbalance: routing imbalance stretches the busiest expert-parallel rank; give ep > 1",
+                        param="ep_imbalance")
     timed, notes, rows = timing(ex, hardware, f.stages, numbers, comm, at, f.closed, run,
                                 tokens_per_step=tokens_per_step,
                                 hardware_flops=numbers["hardware_flops_per_step"], efficiency=efficiency)
     notes += efficiency_notes(efficiency, hardware_key or hardware.name, ex)
+    if run.ep_imbalance != 1:
+        notes.append(f"routing imbalance {run.ep_imbalance:g} (given): the busiest expert-parallel rank's routed "
+                     "experts run that many times the mean tokens, and its all-to-all takes that many times as long, "
+                     "in the time estimates; its memory (the token buffers') is the balanced one")
     numbers |= timed
     from .estimates import estimates
 
@@ -320,7 +327,8 @@ def _notes(ex: Execution, loaded: str, derivation: Derivation, held: dict) -> li
                      "(activations and FLOPs divided by cp; ring attention's keys and values in flight are "
                      "transient); modelled, not verified against PyTorch")
     if ex.ep > 1:
-        notes.append("expert parallelism: all-to-all volumes assume balanced routing (each expert gets its share)")
+        notes.append("expert parallelism: all-to-all volumes and each rank's routed tokens assume balanced routing "
+                     "(each expert gets its share; ep_imbalance stretches the busiest rank's time)")
     if ex.pp > 1 and ex.schedule in SCHEDULE_NOTES:
         notes.append(SCHEDULE_NOTES[ex.schedule])
     if ex.pp > 1 and ex.virtual_stages > 1:

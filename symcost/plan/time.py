@@ -61,6 +61,18 @@ def piece_work(p, precision):
     return (p.train + p.recomputed) * p.count, moved * p.count
 
 
+def imbalanced(p, ex, run):
+    """A piece's FLOPs on the busiest expert-parallel rank: its routed experts' stretched by the run's imbalance."""
+    flops = piece_work(p, ex.precision)[0]
+    return flops + (run.ep_imbalance - 1) * p.routed * p.count if ex.ep > 1 else flops
+
+
+def comm_seconds(comm, hw, ex, run) -> float:
+    """Seconds of the rank's communication at the links' figures, the expert all-to-all stretched by the imbalance."""
+    return sum(float(sent) / float(link_bandwidth(r.dim, hw, ex.tp, ex.cp, ex.dp, ex.ep))
+               * (run.ep_imbalance if r.dim == "ep" else 1) for r, _, sent in comm)
+
+
 def piece_traffic(p, ex):
     """Bytes of memory-bound HBM traffic of one layer piece per micro-batch on its stage, as the predicted time
     counts them (the module docstring)."""
@@ -69,17 +81,17 @@ def piece_traffic(p, ex):
     return (2 * p.written + rewritten) * p.count
 
 
-def predicted(ex, hw, stages, comm_seconds, at, closed, run, efficiency) -> dict:
+def predicted(ex, hw, stages, comm_time, at, closed, run, efficiency) -> dict:
     """The step's predicted seconds (the module docstring), and the slowest stage's micro-batches: predicted, and
     their FLOPs at the dense peak and traffic at the HBM bandwidth (what a fit reads)."""
     peak, bandwidth = hw.peak_flops(ex.precision.peak_dtype()), hw.memory_GBps * 1e9
     stage = []
     for s in stages:
         flops, moved = (float(at(closed(sum(e) * runs(ex)))) for e in zip(
-            *((piece_work(p, ex.precision)[0], piece_traffic(p, ex)) for p in s.pieces)))
+            *((imbalanced(p, ex, run), piece_traffic(p, ex)) for p in s.pieces)))
         stage = max(stage, [efficiency.seconds(flops / peak, moved / bandwidth), flops / peak, moved / bandwidth])
     slowest, compute, memory = stage
-    step = slowest * (1 + float(schedule_bubble(ex))) + efficiency.seconds(0, 0, (1 - run.overlap) * comm_seconds)
+    step = slowest * (1 + float(schedule_bubble(ex))) + efficiency.seconds(0, 0, (1 - run.overlap) * comm_time)
     return {"step_seconds_predicted": step, "stage_seconds_predicted": slowest, "stage_compute_seconds": compute,
             "stage_memory_seconds": memory}
 
@@ -107,7 +119,8 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
     for stage in stages:
         mine = []
         for p in stage.pieces:
-            flops, moved = (float(at(closed(e) * runs(ex))) for e in piece_work(p, ex.precision))
+            flops, moved = (float(at(closed(e) * runs(ex))) for e in (imbalanced(p, ex, run),
+                                                                        piece_work(p, ex.precision)[1]))
             seconds = max(flops / peak, moved / (hw.memory_GBps * 1e9))
             mine.append({"path": p.path, "kind": p.site.component.kind, "flops": flops, "bytes_moved": moved,
                          "seconds": seconds, "bound": "compute" if flops / peak >= moved / (hw.memory_GBps * 1e9)
@@ -115,22 +128,22 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         if sum(r["seconds"] for r in mine) >= compute:
             compute, rows = sum(r["seconds"] for r in mine), [{"stage": stage.name, **r} for r in mine]
     bubble = float(schedule_bubble(ex))
-    comm_seconds = sum(float(sent) / float(link_bandwidth(r.dim, hw, ex.tp, ex.cp, ex.dp, ex.ep)) for r, _, sent in comm)
-    bound = compute * (1 + bubble) + (1 - overlap) * comm_seconds
+    comm_time = comm_seconds(comm, hw, ex, run)
+    bound = compute * (1 + bubble) + (1 - overlap) * comm_time
     out = {
         "peak_flops": peak,
         "mfu_assumed": mfu,
         "step_seconds": step,
         "compute_bound_seconds": compute,
         "bubble_fraction": bubble,
-        "comm_seconds": comm_seconds,
+        "comm_seconds": comm_time,
         "step_seconds_bound": bound,
         "tokens_per_step": tokens_per_step,
         "tokens_per_second": tokens_per_step / step,
         "mfu_at_bound": model / (gpus * peak * bound) if bound else None,
     }
     if efficiency is not None:
-        out |= predicted(ex, hw, stages, comm_seconds, at, closed, run, efficiency)
+        out |= predicted(ex, hw, stages, comm_time, at, closed, run, efficiency)
         out["mfu_predicted"] = model / (gpus * peak * out["step_seconds_predicted"])
     if tokens is not None:
         steps = math.ceil(tokens / tokens_per_step)

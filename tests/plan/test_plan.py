@@ -257,6 +257,25 @@ def test_pipeline_and_expert_collectives():
     assert all(x[1] == payload for x in ep)
 
 
+def test_routing_imbalance_stretches_the_busiest_rank_s_experts_and_all_to_all():
+    """ep_imbalance 1.5: the rank's routed experts run half as many FLOPs again — Mixtral's, by hand: 256 tokens x 32
+    layers x 3 (forward and backward) x 2 x 3 SwiGLU matrices of 4,096 x 14,336 x top-2 — and its expert all-to-all
+    takes half as long again at the node's 450 GB/s (an H100's NVLink, one way); nothing else changes."""
+    sizes, layout = {"seq_len": 256}, dict(gpus=16, ep=8, global_batch=16)
+    even = symcost.plan(arch("mixtral"), sizes, **layout)
+    skewed = symcost.plan(arch("mixtral"), sizes, **layout, ep_imbalance=1.5)
+    flops = lambda p: {r["kind"]: r["flops"] for r in p.roofline}
+    extra = {k: v - flops(even)[k] for k, v in flops(skewed).items()}
+    assert extra == {**dict.fromkeys(extra, 0.0), "moe": 0.5 * 256 * 32 * 3 * 2 * 3 * 4096 * 14336 * 2}
+    all_to_all = sum(float(sent) for r, _, sent in _by(even, dim="ep"))
+    assert skewed.numbers["comm_seconds"] - even.numbers["comm_seconds"] == pytest.approx(0.5 * all_to_all / 450e9)
+    assert {k: v for k, v in skewed.numbers.items() if k.endswith("_bytes")} == {
+        k: v for k, v in even.numbers.items() if k.endswith("_bytes")}
+    assert any("routing imbalance 1.5 (given)" in n for n in skewed.notes)
+    with pytest.raises(symcost.SpecError, match="give ep > 1"):
+        symcost.plan(arch("mixtral"), sizes, gpus=16, global_batch=16, ep_imbalance=1.5)
+
+
 @pytest.mark.parametrize("sp", [False, True])
 def test_each_tensor_parallel_rank_sends_its_slice_to_the_next_stage(sp):
     """Megatron-LM sends 1/tp of a stage's output from each tp rank: a sequence shard under sequence parallelism, or

@@ -97,6 +97,10 @@ def test_any_hostile_hardware_number_is_refused_or_plans_finitely(tmp_path, fiel
      "the GPUs: plan a layout with --offload"),
     (["--efficiency-file", "eff.yaml", "--search"], "error: --search ranks layouts by their roofline bound, not by a "
      "prediction: plan a layout it finds with --efficiency-file"),
+    (["--ep-imbalance", "0.5"], "error: --ep-imbalance 0.5: expected the busiest expert-parallel rank's routed tokens "
+     "over the mean, a number in [1, 1000]"),
+    (["--ep-imbalance", "2"], "error: --ep-imbalance: routing imbalance stretches the busiest expert-parallel rank; "
+     "give ep > 1"),
 ])
 def test_plan_options_are_finite_and_bounded(cli, option, message):
     assert plan_line(cli, *option) == message
