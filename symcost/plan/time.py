@@ -18,8 +18,8 @@
   forward writes (what it would keep for backward without recomputation: the norms', softmax's, dropout's and
   activation functions' outputs, memory-bound ops) written once per forward run and read once in backward;
   recomputation runs a forward again, so it writes again what it had dropped. Weights and gradients move inside the
-  matmuls that use them, in their time. (Counting them too, or scaling the traffic by the FLOPs re-run, fits the
-  published runs no better and with a matmul share above 1: benchmarks/bench.py train_time.)
+  matmuls that use them, in their time. (Counting them too fits the published runs with a matmul share above 1;
+  scaling all traffic by the FLOPs re-run fits them worse, 4.5 % at worst held out: benchmarks/bench.py train_time.)
 - Links: a collective's group is inside one node when its ranks are (Megatron's rank order,
   tp innermost, then cp, dp, pp), and then runs at half the vendor's bidirectional scale-up
   bandwidth; otherwise at the scale-out bandwidth per GPU. An offloaded run's copies cross the host
