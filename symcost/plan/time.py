@@ -61,9 +61,9 @@ def piece_work(p, precision):
     return (p.train + p.recomputed) * p.count, moved * p.count
 
 
-def imbalanced(p, ex, run):
-    """A piece's FLOPs on the busiest expert-parallel rank: its routed experts' stretched by the run's imbalance."""
-    flops = piece_work(p, ex.precision)[0]
+def busiest(flops, p, ex, run):
+    """A piece's FLOPs (piece_work's) on the busiest expert-parallel rank: its routed experts' stretched by the run's
+    imbalance."""
     return flops + (run.ep_imbalance - 1) * p.routed * p.count if ex.ep > 1 else flops
 
 
@@ -81,14 +81,15 @@ def piece_traffic(p, ex):
     return (2 * p.written + rewritten) * p.count
 
 
-def predicted(ex, hw, stages, comm_time, at, closed, run, efficiency) -> dict:
+def predicted(ex, hw, stages, stage_flops, comm_time, at, closed, run, efficiency) -> dict:
     """The step's predicted seconds (the module docstring), and the slowest stage's micro-batches: predicted, and
-    their FLOPs at the dense peak and traffic at the HBM bandwidth (what a fit reads)."""
+    their FLOPs at the dense peak and traffic at the HBM bandwidth (what a fit reads). `stage_flops`: each stage's
+    FLOPs a step, as the bound counted them."""
     peak, bandwidth = hw.peak_flops(ex.precision.peak_dtype()), hw.memory_GBps * 1e9
     stage = []
     for s in stages:
-        flops, moved = (float(at(closed(sum(e) * runs(ex)))) for e in zip(
-            *((imbalanced(p, ex, run), piece_traffic(p, ex)) for p in s.pieces)))
+        flops = stage_flops[s.name]
+        moved = float(at(closed(sum(piece_traffic(p, ex) for p in s.pieces) * runs(ex))))
         stage = max(stage, [efficiency.seconds(flops / peak, moved / bandwidth), flops / peak, moved / bandwidth])
     slowest, compute, memory = stage
     step = slowest * (1 + float(schedule_bubble(ex))) + efficiency.seconds(0, 0, (1 - run.overlap) * comm_time)
@@ -115,16 +116,17 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
     gpus = ex.gpus
     model = float(numbers["mfu_flops_per_step"])  # as the MFU convention counts them
     step = model / (gpus * peak * mfu)
-    compute, rows = 0.0, []
+    compute, rows, stage_flops = 0.0, [], {}
     for stage in stages:
         mine = []
         for p in stage.pieces:
-            flops, moved = (float(at(closed(e) * runs(ex))) for e in (imbalanced(p, ex, run),
-                                                                        piece_work(p, ex.precision)[1]))
+            work, moved = piece_work(p, ex.precision)
+            flops, moved = (float(at(closed(e) * runs(ex))) for e in (busiest(work, p, ex, run), moved))
             seconds = max(flops / peak, moved / (hw.memory_GBps * 1e9))
             mine.append({"path": p.path, "kind": p.site.component.kind, "flops": flops, "bytes_moved": moved,
                          "seconds": seconds, "bound": "compute" if flops / peak >= moved / (hw.memory_GBps * 1e9)
                          else "memory"})
+        stage_flops[stage.name] = sum(r["flops"] for r in mine)
         if sum(r["seconds"] for r in mine) >= compute:
             compute, rows = sum(r["seconds"] for r in mine), [{"stage": stage.name, **r} for r in mine]
     bubble = float(schedule_bubble(ex))
@@ -143,7 +145,7 @@ def timing(ex, hw, stages, numbers, comm, at, closed, run, *, tokens_per_step, h
         "mfu_at_bound": model / (gpus * peak * bound) if bound else None,
     }
     if efficiency is not None:
-        out |= predicted(ex, hw, stages, comm_time, at, closed, run, efficiency)
+        out |= predicted(ex, hw, stages, stage_flops, comm_time, at, closed, run, efficiency)
         out["mfu_predicted"] = model / (gpus * peak * out["step_seconds_predicted"])
     if tokens is not None:
         steps = math.ceil(tokens / tokens_per_step)
