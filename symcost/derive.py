@@ -22,7 +22,7 @@ from .cost import Cost, Node, total
 from .finetune import RankFits
 from .metrics import label
 from .results import Result
-from .spec import Encoder, Repeat, Residual, Spec, component_of, is_container, reads_memory
+from .spec import Encoder, Repeat, Residual, Spec, Tied, component_of, is_container, reads_embedding, reads_memory
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Block:
     input_bytes: sympy.Expr  # the first pass's input (an earlier layer may have kept it already)
     later_bytes: sympy.Expr = sympy.Integer(0)  # each later pass's: the pass before's output, kept by nobody
     holds_memory: bool = False  # an encoder's output is in the state its checkpoints hold
+    holds_embedding: bool = False  # the embedding's copy (concat_embedding's) is too
     first_pass: Cost = Cost()  # the cost of its first pass alone, and of each later one (they differ where
     later_pass: Cost = Cost()  # a gradient starts inside the block: raw inputs, a fine-tune's frozen layers)
     # the layer after the block, and what it must keep under full recomputation because the
@@ -251,6 +252,7 @@ def derive(
     walker = _Walker(spec, conv, spec.input_dim("batch", 1), decode)
     flow = Flow(length=sympy.Integer(1)) if decode else input_flow(spec)
     raw, _ = walker.walk(spec.layers, ("layers",), "layers", flow)
+    raw = walker.tie(raw)
     walker.check_targets()
     if spec.quantization is not None and not any(n.cost.packed != 0 for n in raw):
         raise spec.doc.error(("quantization", "which"), f"{spec.quantization.which}: no linear of this spec is "
@@ -309,6 +311,9 @@ class _Walker:
         self.pending = False  # see Block.then
         self.linears: list = []  # (name, d_in, d_out, quantized values) of each linear a fine-tune sees, as met
         self.checked = 0  # of those, how many have had their rank check
+        self.ties: dict[str, tuple[tuple, list]] = {}  # tied name -> (where, layers) of its first block
+        self.tied_paths: dict[str, str] = {}  # the node path of each tied block -> its name
+        self.first_pass: dict[str, Node] = {}  # the nodes of each name's first block, one pass of them
 
     def walk(self, layers, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
         """One pass over `layers`, starting from `flow`."""
@@ -341,6 +346,10 @@ class _Walker:
                 continue
             if isinstance(item, Residual):
                 block, flow = self.residual(item, where + (i,), f"{path}/{i}", flow)
+                nodes += block
+                continue
+            if isinstance(item, Tied):
+                block, flow = self.tied(item, where + (i,), f"{path}/{i}/tied", flow)
                 nodes += block
                 continue
             kind, component = component_of(item)
@@ -414,9 +423,12 @@ class _Walker:
         if holds_memory and not any(b.holds_memory for b in self.blocks):
             # the checkpoint holds the encoder's output too, for its cross-attention layers
             held += flow.memory.bytes(self.batch, flow.memory.width)
+        holds_embedding = reads_embedding(item)
+        if holds_embedding and not any(b.holds_embedding for b in self.blocks) and flow.embedding is not None:
+            held += self.batch * flow.length * flow.embedding[1] * symbols.ACT  # the copy, once
         nodes, out, (first, later) = self.passes(item, where, path, flow)
         self.blocks.append(Block(path, item.repeat, held, self.input_bytes(replace(out, kept=False)), holds_memory,
-                                 first, later))
+                                 holds_embedding, first, later))
         self.pending = out.kept
         return nodes, out
 
@@ -466,6 +478,40 @@ class _Walker:
         self.sites.append(Site(where + ("residual",), Join(out, replace(flow, width=width)), ctx))
         node = Node(f"{path}/hyper", "hyper_connection", total(parts.values()) + saved, parts)
         return [node] + body, fresh(out, width=flow.width, grad=True)
+
+    def tied(self, item: Tied, where: tuple, path: str, flow: Flow) -> tuple[list[Node], Flow]:
+        """A block whose weights every block of its name shares: walked as any, its parameters settled by `tie`."""
+        if where[0] == "mtp" or any(path.startswith(p + "/") for p in self.tied_paths if p != path):
+            raise self.spec.doc.error(where + ("tied",), "tied blocks stand in the model's layers, not inside "
+                                      "another tied block or the MTP modules")
+        if self.spec.finetune is not None:
+            raise self.spec.doc.error(where + ("tied",), "a fine-tune of tied blocks is not modelled (an adapter on a "
+                                      "tied linear serves every use)")
+        first_where, layers = self.ties.setdefault(item.tied, (where, item.layers))
+        if layers != item.layers:
+            raise self.spec.doc.error(where + ("layers",), f"these layers differ from those of the first `tied: "
+                                      f"{item.tied}` block (at {'.'.join(map(str, first_where))}), whose weights "
+                                      "they would share")
+        self.tied_paths[path] = item.tied
+        nodes, out = self.walk(item.layers, where + ("layers",), path, flow)
+        if first_where == where:
+            self.first_pass |= {n.path: n for n in nodes}
+        return nodes, out
+
+    def tie(self, nodes: list[Node]) -> list[Node]:
+        """Each tied block's nodes with their parameters settled: the first block of a name holds one pass's
+        (whatever repeats enclose it), the others none; a part named `adapter` stays each use's own."""
+        out = []
+        for node in nodes:
+            block = next((p for p in self.tied_paths if node.path.startswith(p + "/")), None)
+            if block is None:
+                out.append(node)
+                continue
+            one = self.first_pass.get(node.path)
+            parts = {k: c if k == PER_USE else _with_params(c, one.parts[k] if one else Cost())
+                     for k, c in node.parts.items()}
+            out.append(replace(node, cost=_with_params(node.cost, total(parts.values())), parts=parts))
+        return out
 
     def encoder(self, item: Encoder, where: tuple, path: str, source: Flow) -> tuple[list[Node], Flow]:
         """The encoder's layers over the source. A decode step reuses its output: no cost."""
@@ -537,12 +583,19 @@ def _runs(first: list[Site], later: list[Site], count: sympy.Expr) -> list[Site]
     return out
 
 
+PER_USE = "adapter"  # the part of a tied block's layer that each use holds its own of (Zamba2's adapters)
+
+
+def _with_params(cost: Cost, held: Cost) -> Cost:
+    """`cost` with the parameters (and their fine-tune and storage splits) of `held`; its work as it was."""
+    return replace(cost, params=held.params, active_params=held.active_params, frozen=held.frozen,
+                   packed=held.packed, packed_bytes=held.packed_bytes, active_packed=held.active_packed,
+                   active_packed_bytes=held.active_packed_bytes)
+
+
 def _weights_once(node: Node, one_pass: Node, shared: bool) -> Node:
     """A repeated node; with shared weights, its parameters are one pass's (the work stays N passes')."""
     if not shared:
         return node
-    held = lambda cost, one: replace(cost, params=one.params, active_params=one.active_params, frozen=one.frozen,
-                                     packed=one.packed, packed_bytes=one.packed_bytes,
-                                     active_packed=one.active_packed, active_packed_bytes=one.active_packed_bytes)
-    return replace(node, cost=held(node.cost, one_pass.cost),
-                   parts={k: held(c, one_pass.parts[k]) for k, c in node.parts.items()})
+    return replace(node, cost=_with_params(node.cost, one_pass.cost),
+                   parts={k: _with_params(c, one_pass.parts[k]) for k, c in node.parts.items()})

@@ -74,7 +74,18 @@ class Residual(BaseModel):
     sinkhorn_iters: Size = 20
 
 
-CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder, "residual": Residual}
+class Tied(BaseModel):
+    """`tied: NAME` holds `layers` whose weights are the same as every other `tied: NAME` block's, wherever it
+    stands (Zamba2's shared transformer blocks, used every sixth layer in turn): parameters once, FLOPs and
+    activations at every use. Every block of a name holds the same layers; a part named `adapter` (Zamba2's
+    low-rank adapters) stays each use's own."""
+
+    model_config = _CONFIG
+    tied: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)
+    layers: Layers = Field(min_length=1)
+
+
+CONTAINERS: dict[str, type[BaseModel]] = {"repeat": Repeat, "encoder": Encoder, "residual": Residual, "tied": Tied}
 LAYER_LISTS = ("layers", "residual", "shortcut")  # the fields of containers that hold layers
 
 
@@ -178,6 +189,13 @@ def reads_memory(item: BaseModel) -> bool:
     if is_container(item):
         return any(reads_memory(inner) for _, layers in sublists(item) for inner in layers)
     return component_of(item)[1].reads_memory
+
+
+def reads_embedding(item: BaseModel) -> bool:
+    """Whether a layer, or any layer in a container, reads the token embedding's output (concat_embedding)."""
+    if is_container(item):
+        return any(reads_embedding(inner) for _, layers in sublists(item) for inner in layers)
+    return component_of(item)[0] == "concat_embedding"
 
 
 def load(path: str | Path) -> Spec:

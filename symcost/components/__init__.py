@@ -19,6 +19,7 @@ from .base import Component, Ctx, FieldError, Flow, Memory, Size
 KINDS: dict[str, tuple[str, str]] = {
     # token models
     "embedding": ("embedding", "Embedding"),
+    "concat_embedding": ("concat_embedding", "ConcatEmbedding"),
     "position_embedding": ("position_embedding", "PositionEmbedding"),
     "token_type_embedding": ("token_type_embedding", "TokenTypeEmbedding"),
     "relative_position_bias": ("relative_position_bias", "RelativePositionBias"),

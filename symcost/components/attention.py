@@ -25,6 +25,12 @@ scaled_dot_product_attention takes no sink, so the build runs sinks eagerly only
 saved bytes are a fused kernel's (FlashAttention 3's sink folds into each row's log-sum-exp),
 stated, not measured here.
 
+Zamba2's shared attention (Glorioso et al. 2024): `out: d` makes o_proj write a width other than the one the
+layer reads (it reads [h, e], 2·d, and writes d; no residual then), and `adapter_rank: r` adds to each of q, k
+and v a per-use low-rank adapter, dim -> r -> the projection's width, as the MLP's (components/mlp.py): their
+weights, their FLOPs, and r values a token kept for each adapter's second linear (the first reads the input
+q_proj keeps). In a `tied` block the adapters stay each use's own.
+
 An output gate (Qwen3-Next; Qiu et al. 2025, "Gated Attention for Large Language Models"): `gate: true`
 makes q_proj emit a gate beside each head's queries (2 x heads x head_dim outputs, laid out head by
 head) and o_proj read the core's output times sigmoid(gate): heads x head_dim x dim parameters more,
@@ -55,6 +61,7 @@ from ..symbols import ACT
 from . import dropout
 from .parallel import TP, Rule, by_heads
 from .base import Component, Ctx, Rate, Size
+from .linear import ADAPTER_TP, adapter, adapter_checks, adapter_module
 from .rmsnorm import norm_grads, rms_saved
 
 
@@ -106,7 +113,8 @@ class Attention(Projections):
                     torch=(("q_proj", "colwise"), ("k_proj", "colwise"), ("v_proj", "colwise"), ("o_proj", "rowwise")),
                     widens=lambda c: {"kv_heads": sympy.Max(c.n_kv, TP)},
                     refuses=lambda c: "qk_norm: full normalises over every head at once, so a tp rank would need the "
-                    "other ranks' heads (a communication no rule here models)" if c.qk_norm == "full" else None)
+                    "other ranks' heads (a communication no rule here models)" if c.qk_norm == "full" else
+                    ADAPTER_TP if c.adapter_rank is not None else None)
     # RMSNorm of queries and keys: true (or "head") over each head with one head_dim of weights for
     # all heads (Qwen3); "full" over all heads at once, as OLMo 2 does, with weights for each
     qk_norm: Literal[False, True, "head", "full"] = False
@@ -121,6 +129,8 @@ class Attention(Projections):
     residual: StrictBool = True  # output is added to the input stream
     attention_dropout: Rate | None = None  # on the probabilities
     hidden_dropout: Rate | None = None  # on the output, before the residual add
+    out: Size | None = None  # o_proj's width, when not dim (Zamba2's: it reads [h, e] and writes h's width)
+    adapter_rank: Size | None = None  # a per-use low-rank adapter on each of q, k and v (Zamba2's)
 
     @field_validator("qk_norm", mode="before")
     @classmethod
@@ -159,8 +169,18 @@ class Attention(Projections):
             parts["scores"] += dropout.flops(ctx, self.attention_dropout, ctx.batch * h * entries)
         if self.causal:  # a decoder keeps each token's key and value (kv heads, not query heads)
             parts["kv_cache"] = Cost(cache=ctx.batch * 2 * kv * hd * cached_tokens(ctx, self.span))
-        parts["o_proj"] = ctx.linear(h * hd, self.dim, self.has_bias("o"), input_grad=any(grads), name="o_proj")
-        return parts | dropout.output(ctx, self.hidden_dropout, self.dim, self.residual)
+        if self.adapter_rank is not None:
+            parts["adapter"] = sum((adapter(ctx, self.dim, self.adapter_rank, n * hd) for n in (h, kv, kv)), Cost())
+        parts["o_proj"] = ctx.linear(h * hd, self.width, self.has_bias("o"), input_grad=any(grads), name="o_proj")
+        return parts | dropout.output(ctx, self.hidden_dropout, self.width, self.residual)
+
+    @property
+    def width(self):
+        """What o_proj writes: `out`, or the width the layer reads."""
+        return self.out if self.out is not None else self.dim
+
+    def out_width(self, flow):
+        return self.width
 
     @staticmethod
     def grads(ctx: Ctx) -> tuple[bool, bool, bool]:
@@ -184,16 +204,22 @@ class Attention(Projections):
             kept += sum(rms_saved(b * T * (1 if full else n), n * hd if full else hd,
                                   ctx.tokens * n * hd * ACT * wide, *norm_grads(ctx, g))
                         for n, g, wide in ((h, gq, 2 if self.gate else 1), (kv, gk, 1)))
+        if self.adapter_rank is not None:  # each adapter's second linear keeps its input
+            kept += 3 * ctx.tokens * self.adapter_rank * ACT
         return Cost(saved=kept + self.output_mask(ctx)) + core_saved(
             b, h, T, T, hd, hd, self.causal, masked=self.span is not None,
             out_is_view=self.rotary(ctx.flow) is None and self.qk_norm in (False, "full"),
             prob_dropout=self.attention_dropout, grads=(gq, gk, gv), out_kept=out_kept, sinks=self.sinks)
 
     def output_mask(self, ctx: Ctx):
-        return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
+        return dropout.output_mask(ctx, self.hidden_dropout, self.width)
 
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
+        yield from adapter_checks(self, ctx)
+        if self.out is not None and self.residual:
+            yield Check("out", sympy.Eq(self.out, self.dim), "out {} differs from dim {}: a layer that changes the "
+                        "width cannot add its input back; set residual: false", (self.out, self.dim))
         if self.window is not None and not self.causal:
             yield Check("window", sympy.false, "a sliding window needs causal: true")
         if self.chunk is not None and not self.causal:
@@ -227,8 +253,13 @@ class Attention(Projections):
             "q_proj": nn.Linear(d, h * hd * (2 if self.gate else 1), bias=self.has_bias("q")),
             "k_proj": nn.Linear(d, kv * hd, bias=self.has_bias("k")),
             "v_proj": nn.Linear(d, kv * hd, bias=self.has_bias("v")),
-            "o_proj": nn.Linear(h * hd, d, bias=self.has_bias("o")),
+            "o_proj": nn.Linear(h * hd, b.int(self.width), bias=self.has_bias("o")),
         }
+        if self.adapter_rank is not None:
+            r = b.int(self.adapter_rank)
+            mods["adapter"] = nn.ModuleDict({name: adapter_module(d, r, n * hd) for name, n in
+                                             (("q", h), ("k", kv), ("v", kv))})
+        adapted = self.adapter_rank is not None
         full = self.qk_norm == "full"
         if self.qk_norm:
             mods |= {"q_norm": nn.RMSNorm(h * hd if full else hd), "k_norm": nn.RMSNorm(kv * hd if full else hd)}
@@ -249,6 +280,8 @@ class Attention(Projections):
             elif gated:  # each head's queries, then its gates
                 q, gate = m.q_proj(x).view(B, T, -1, 2 * hd).chunk(2, dim=-1)
                 q, k, v = q.transpose(1, 2), heads(m.k_proj(x)), heads(m.v_proj(x))
+            elif adapted:  # each projection plus its use's adapter
+                q, k, v = (heads(getattr(m, f"{n}_proj")(x) + m.adapter[n](x)) for n in "qkv")
             else:
                 q, k, v = heads(m.q_proj(x)), heads(m.k_proj(x)), heads(m.v_proj(x))  # (B, h | kv, T, hd)
             if qk_norm and not full:

@@ -62,23 +62,28 @@ class Part(nn.Module):
         return self._forward(self, x, state)
 
 
+READ = ("memory", "embedded")  # what `state` carries for some layers only: the encoder's output, the embedding's
+
+
 class Checkpoint(nn.Module):
     """Runs `body` under activation checkpointing: only its input is kept, the rest recomputed
     in backward. `kept` (set by a memory measurement) is told which tensors that is."""
 
     kept = None
 
-    def __init__(self, body: nn.Module, path: str, holds_memory: bool) -> None:
+    def __init__(self, body: nn.Module, path: str, holds: frozenset[str]) -> None:
         super().__init__()
         self.body = body
         self.symcost_path = path
-        self.holds_memory = holds_memory  # its layers read the encoder's output (else a pass needs none)
+        # of the tensors `state` carries only for the layers that read them (the encoder's output, the embedding's
+        # copy), those its layers read (a pass needs no others)
+        self.holds = holds
 
     def forward(self, x, state):
         from torch.utils.checkpoint import checkpoint
 
         if Checkpoint.kept is not None:  # its input, and the tables in `state` it holds on to
-            held = [value for key, value in state.items() if key != "memory" or self.holds_memory]
+            held = [value for key, value in state.items() if key not in READ or key in self.holds]
             for t in (x, *(v for value in held for v in (value if isinstance(value, tuple) else (value,)))):
                 if isinstance(t, torch.Tensor):
                     Checkpoint.kept(t, self.symcost_path)
@@ -95,6 +100,7 @@ class Build:
     embedding: nn.Module | None = None  # the token embedding, for a tied head
     attention: str = "eager"  # how attention layers compute their core (see components/attention.attend)
     recompute: str = "none"  # "selective": each attention core is checkpointed
+    carries: bool = False  # a concat_embedding reads the embedding's output: the embedding leaves it in `state`
 
     def int(self, e: sympy.Expr) -> int:
         value = sympy.sympify(e).xreplace(self.values)

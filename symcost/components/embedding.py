@@ -46,7 +46,15 @@ class Embedding(Component):
             table.weight = b.embedding.weight  # one Parameter, held twice: PyTorch counts it once
         else:
             b.embedding = table
-        return b.part(lambda m, ids, state: m.table(ids), table=table)  # (B, T) -> (B, T, dim)
+        if not b.carries:
+            return b.part(lambda m, ids, state: m.table(ids), table=table)  # (B, T) -> (B, T, dim)
+
+        def forward(m, ids, state):  # a later concat_embedding reads a copy, as transformers' Zamba2 clones it
+            out = m.table(ids)
+            state["embedded"] = out.clone()
+            return out
+
+        return b.part(forward, table=table)
 
     def after(self, flow: Flow) -> Flow:
         table = flow.embedding if self.shared else (self.vocab, self.dim)

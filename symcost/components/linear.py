@@ -3,12 +3,17 @@
 `rank: r` factorises it (low-rank, as in ALBERT's embedding factorisation or LoRA's
 update): dim -> r -> out, so dim·r + r·out parameters instead of dim·out, and the same
 ratio of FLOPs — the simplest trade of parameters and computation by decomposition.
+
+The same factorised pair, added to another layer's projection, is Zamba2's per-use adapter (`adapter_rank` on
+attention and mlp): `adapter` here is its cost, `adapter_module` its build.
 """
 
 from __future__ import annotations
 
+import sympy
 from pydantic import StrictBool
 
+from ..checks import Check
 from ..cost import Cost
 from ..symbols import ACT
 from .base import Component, Ctx, Size
@@ -56,3 +61,25 @@ class Linear(Component):
             down=nn.Linear(d, r, bias=False),
             up=nn.Linear(r, out, bias=self.bias),
         )
+
+
+ADAPTER_TP = "a per-use adapter (adapter_rank) has no tensor-parallel rule here"
+
+
+def adapter(ctx: Ctx, dim, rank, width) -> Cost:
+    """A low-rank adapter added to a projection (Zamba2's): dim -> rank -> width, no biases; the second
+    linear's input needs a gradient (the first's weights train)."""
+    return ctx.linear(dim, rank, False) + ctx.linear(rank, width, False, input_grad=True)
+
+
+def adapter_checks(c, ctx: Ctx):
+    """A layer with adapters: not under a fine-tune (whose own adapters are another rule)."""
+    if c.adapter_rank is not None and ctx.tune is not None:
+        yield Check("adapter_rank", sympy.false, "a fine-tune of a layer with its own per-use adapters is not "
+                    "modelled")
+
+
+def adapter_module(d: int, r: int, width: int):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(d, r, bias=False), nn.Linear(r, width, bias=False))

@@ -22,6 +22,10 @@ product its shifted factor: two hidden-wide tensors more per token than the uncl
 the add gone from `full`, the same two tensors more (the product keeps the clamped up).
 
 `hidden_dropout: p` drops the output before it is added back (components/dropout.py).
+
+`adapter_rank: r` adds a per-use low-rank adapter to the up projection (Zamba2's shared MLP: dim -> r -> hidden,
+or 2 x hidden gated, its halves added to gate and up): its weights, its FLOPs, and r values a token kept for its
+second linear. In a `tied` block each use holds its own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..checks import Check
 from ..cost import ZERO, Cost
 from ..symbols import ACT
 from . import dropout
+from .linear import ADAPTER_TP, adapter, adapter_checks, adapter_module
 from .parallel import TP, Rule
 from .base import Component, Ctx, FieldError, Rate, Ratio, Size
 
@@ -45,7 +50,8 @@ class MLP(Component):
     kind = "mlp"
     tunable = True
     parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP}, lambda c: (("hidden", c.hidden),),
-                    torch=(("up_proj", "colwise"), ("gate_proj", "colwise"), ("down_proj", "rowwise")))
+                    torch=(("up_proj", "colwise"), ("gate_proj", "colwise"), ("down_proj", "rowwise")),
+                    refuses=lambda c: ADAPTER_TP if c.adapter_rank is not None else None)
     dim: Size
     hidden: Size
     activation: Activation = "gelu"
@@ -55,12 +61,15 @@ class MLP(Component):
     shifted: StrictBool = True  # the clamped up plus one (gpt-oss's); false: DeepSeek-V4's plain clamp
     residual: StrictBool = True  # output is added to the input stream
     hidden_dropout: Rate | None = None  # on the output, before the residual add
+    adapter_rank: Size | None = None  # a per-use low-rank adapter on the up (and gate) projection (Zamba2's)
 
     def parts(self, ctx: Ctx):
         acts = ctx.tokens * self.hidden
         parts = {"up_proj": ctx.linear(self.dim, self.hidden, self.bias, name="up_proj")}
         if self.gated:
             parts["gate_proj"] = ctx.linear(self.dim, self.hidden, self.bias, name="gate_proj")
+        if self.adapter_rank is not None:
+            parts["adapter"] = adapter(ctx, self.dim, self.adapter_rank, self.hidden * (2 if self.gated else 1))
         kind = "gelu" if self.activation.startswith("gelu") else self.activation
         parts["activation"] = ctx.elementwise(acts, kind) + (ctx.elementwise(acts, "gate") if self.gated else Cost())
         if self.limit is not None:  # the two clamps and up's shift by one
@@ -79,8 +88,9 @@ class MLP(Component):
             if self.limit is not None:
                 raise FieldError("limit", "fine-tuning a clamped gate (gpt-oss's) is not modelled")
             return Cost(saved=tuned_saved(ctx, self.dim, self.hidden, self.activation, self.gated) + self.output_mask(ctx))
-        return Cost(saved=ctx.input_saved(self.dim) + mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated,
-                                                                self.limit is not None) + self.output_mask(ctx))
+        adapted = 0 if self.adapter_rank is None else ctx.tokens * self.adapter_rank * ACT  # its second linear's input
+        kept = mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated, self.limit is not None)
+        return Cost(saved=ctx.input_saved(self.dim) + kept + adapted + self.output_mask(ctx))
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
@@ -88,6 +98,7 @@ class MLP(Component):
     def checks(self, ctx: Ctx):
         yield from super().checks(ctx)
         yield from clamp_checks(self)
+        yield from adapter_checks(self, ctx)
 
     def build(self, b):
         from torch import nn
@@ -98,9 +109,16 @@ class MLP(Component):
         mods = {"up_proj": nn.Linear(d, h, bias=self.bias), "down_proj": nn.Linear(h, d, bias=self.bias)}
         if self.gated:
             mods["gate_proj"] = nn.Linear(d, h, bias=self.bias)
+        if self.adapter_rank is not None:
+            mods["adapter"] = adapter_module(d, b.int(self.adapter_rank), h * (2 if self.gated else 1))
 
         def forward(m, x, state):  # (B, T, d) -> (B, T, h) -> (B, T, d)
-            hidden = act(m.gate_proj(x), m.up_proj(x)) if self.gated else act(m.up_proj(x))
+            if self.adapter_rank is not None:  # Zamba2's: added to the fused gate and up's output, half to each
+                extra = m.adapter(x)
+                up = m.up_proj(x) + extra[..., -h:]
+                hidden = act(m.gate_proj(x) + extra[..., :h], up) if self.gated else act(up)
+            else:
+                hidden = act(m.gate_proj(x), m.up_proj(x)) if self.gated else act(m.up_proj(x))
             out = dropout.apply(m.down_proj(hidden), p, m.training)
             return x + out if self.residual else out
 

@@ -22,9 +22,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..components import Flow, Memory, hyper
 from ..components.build import Build, Checkpoint, Part
-from ..derive import Derivation, input_flow
+from ..derive import PER_USE, Derivation, input_flow
 from ..precision import TORCH_NAMES
-from ..spec import Encoder, Repeat, Residual, component_of, is_container, reads_memory, sublists
+from ..spec import (Encoder, Repeat, Residual, Tied, component_of, is_container, reads_embedding, reads_memory,
+                    sublists)
 
 
 class Sequence(nn.Module):
@@ -90,7 +91,9 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
     """The spec as a torch module at `values` (every dim, derived ones included). Recompute
     "full" checkpoints each pass of a top-level repeat block (a transformer layer), keeping
     only its input; "selective" each attention core (Korthikanti et al. 2022)."""
-    b = Build(values, input_flow(derivation.spec), attention=attention, recompute=recompute)
+    b = Build(values, input_flow(derivation.spec), attention=attention, recompute=recompute,
+              carries=any(kind == "concat_embedding" for (*_, kind), _ in derivation.spec.walk()))
+    tied: dict[str, list[nn.Module]] = {}  # each tied name's first block, built
 
     def layers(items, path: str) -> list[nn.Module]:
         out = []
@@ -104,7 +107,8 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
                 else:
                     passes = [Sequence(layers(item.layers, f"{path}/{i}/repeat")) for _ in range(n)]
                 if recompute == "full" and path == "layers":
-                    passes = [Checkpoint(p, f"{path}/{i}/repeat", reads_memory(item)) for p in passes]
+                    holds = frozenset(("memory",) * reads_memory(item) + ("embedded",) * reads_embedding(item))
+                    passes = [Checkpoint(p, f"{path}/{i}/repeat", holds) for p in passes]
                 out.append(Sequence(passes))
                 continue
             if isinstance(item, Encoder):
@@ -128,6 +132,12 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
                 b.flow = after
                 out.append(ResidualModule(body, shortcut))
                 continue
+            if isinstance(item, Tied):
+                parts = layers(item.layers, f"{path}/{i}/tied")
+                for first, part in zip(tied.setdefault(item.tied, parts), parts):
+                    share(first, part)
+                out += parts
+                continue
             kind, component = component_of(item)
             b.path = f"{path}/{i}/{kind}"
             out.append(component.build(b))
@@ -140,6 +150,16 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
     from .finetune import apply
 
     return apply(model, list(components(model)), derivation.spec, values)
+
+
+def share(first: nn.Module, part: nn.Module) -> None:
+    """`part` holding `first`'s Parameters (one each, which PyTorch counts once), but for its adapters."""
+    if part is first:
+        return
+    for name, parameter in first.named_parameters():
+        if PER_USE not in name.split("."):
+            owner, _, attr = name.rpartition(".")
+            setattr(part.get_submodule(owner), attr, parameter)
 
 
 def example_input(derivation: Derivation, values, device: str, length=None, dtype=None) -> dict:

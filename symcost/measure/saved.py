@@ -120,7 +120,8 @@ def _tracking(parts, stack: list[str], owners: dict[int, str]):
 
     def after(module, args, output):
         stack.pop()
-        for key in set(args[1]) - keys_before.pop(id(module)):
+        # the embedding's copy is charged to whoever keeps it (a checkpoint): nothing saves it otherwise
+        for key in set(args[1]) - keys_before.pop(id(module)) - {"embedded"}:
             for t in _tensors(args[1][key]):
                 storage = local(t).untyped_storage()
                 owners.setdefault(storage.data_ptr(), module.symcost_path)

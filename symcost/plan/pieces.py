@@ -12,7 +12,7 @@ from ..components.base import Component, Ctx
 from ..cost import Cost, total
 from ..derive import Derivation, Site
 from ..memory import logits_bytes
-from ..spec import Repeat
+from ..spec import Repeat, Tied
 from .comm import Record, other_comm, tp_comm
 from .execution import CP, DP, EP, MB, TP, Execution
 from .rules import Rule, refusal, rule_of
@@ -213,6 +213,10 @@ def _refuse_shared(spec) -> None:
         if isinstance(item, Repeat) and item.shared and where[0] == "layers":
             raise spec.doc.error(where + ("shared",), "plan does not split shared weights over GPUs yet (each "
                                  "stage would hold them all); plan the spec unshared, or see `symcost memory`")
+        if isinstance(item, Tied):
+            raise spec.doc.error(where + ("tied",), "plan does not split tied weights over GPUs yet (every stage "
+                                 "that uses them would hold them, and their gradients be summed across stages); "
+                                 "see `symcost memory`")
 
 def tokens_per_sequence(derivation: Derivation, value) -> int:
     spec = derivation.spec

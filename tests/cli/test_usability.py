@@ -294,7 +294,7 @@ def test_a_spec_builds_only_the_layer_types_it_uses():
 def test_the_registry_names_each_class_by_its_kind():
     from symcost.components import KINDS, REGISTRY
 
-    assert len(REGISTRY) == len(KINDS) == 45
+    assert len(REGISTRY) == len(KINDS) == 46
     assert all(REGISTRY[kind].kind == kind for kind in KINDS)
 
 
