@@ -180,6 +180,21 @@ def mamba2_sizes(draw):
 
 
 @st.composite
+def zamba2_sizes(draw):
+    """Zamba2-2.7B's layout (54 layers, its shared blocks at fixed places, so the last Mamba-2 run is n_layers less
+    52): the shared attention's heads dividing 2 x d_model, kv heads dividing them, Mamba-2 heads dividing
+    d_inner and groups dividing those."""
+    d = draw(st.integers(1, 4))
+    divisors = lambda n: [k for k in range(1, n + 1) if n % k == 0]
+    heads, mamba = draw(st.sampled_from(divisors(2 * d))), draw(st.sampled_from(divisors(2 * d)))
+    return dict(d_model=d, n_heads=heads, n_kv_heads=draw(st.sampled_from(divisors(heads))),
+                d_ff=draw(st.integers(1, 6)), adapter_rank=draw(st.integers(1, 3)), n_mamba_heads=mamba,
+                n_groups=draw(st.sampled_from(divisors(mamba))), d_state=draw(st.integers(2, 3)),
+                d_conv=draw(st.integers(1, 4)), chunk=draw(st.integers(2, 5)), vocab=draw(st.integers(1, 20)),
+                n_layers=draw(st.integers(53, 55)), seq_len=draw(st.integers(1, 10)), batch=draw(st.integers(1, 2)))
+
+
+@st.composite
 def clip_sizes(draw):
     text_heads, _, _, d_text = draw(heads_and_width())
     vision_heads, _, _, d_vision = draw(heads_and_width())
@@ -214,6 +229,7 @@ STRATEGIES = {
     "mlp": mlp_sizes(),
     "mamba": mamba_sizes(),
     "mamba2": mamba2_sizes(),
+    "zamba2": zamba2_sizes(),
 }
 
 

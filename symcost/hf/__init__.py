@@ -41,7 +41,7 @@ from .moe import _dbrx, _deepseek, _deepseek_v4, _longcat_flash
 from .quantization import quantization_of
 from .reader import Config
 from .seq2seq import _bart, _t5, _whisper
-from .ssm import _bamba, _falcon_h1, _granitemoehybrid, _jamba, _mamba, _mamba2, _nemotron_h, _rwkv, _xlstm
+from .ssm import _bamba, _falcon_h1, _granitemoehybrid, _jamba, _mamba, _mamba2, _nemotron_h, _rwkv, _xlstm, _zamba2
 from .towers import _clip, _gemma3
 from .writer import Writer
 
@@ -73,7 +73,7 @@ FAMILIES: dict[str, Callable[[Config, Writer], None]] = _registry(
     {"t5": _t5, "bart": _bart, "whisper": _whisper},
     {"mamba": _mamba, "mamba2": _mamba2, "bamba": _bamba, "granitemoehybrid": _granitemoehybrid, "jamba": _jamba,
      "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1, "rwkv": _rwkv,
-     "xlstm": _xlstm},
+     "xlstm": _xlstm, "zamba2": _zamba2},
     {f: partial(_qwen3_next, family=f) for f in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")} | {"lfm2": _lfm2}
     | {"kimi_linear": _kimi_linear, "minimax": _minimax, "recurrent_gemma": _recurrent_gemma},
 )

@@ -1,8 +1,9 @@
 """State-space and recurrent layers and their hybrids: Mamba, Mamba-2 (SSD), RWKV, and the models that mix
-them with attention (Bamba, Granite 4.0, Jamba, Nemotron-H, Falcon-H1)."""
+them with attention (Bamba, Granite 4.0, Jamba, Nemotron-H, Falcon-H1, Zamba2)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from .heads import _decoder_head
@@ -510,3 +511,99 @@ def _xlstm(c: Config, w: Writer) -> None:
         norm, "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": "silu", "gated": True})))
     w.layer(norm)
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
+
+
+ZAMBA2_TYPES = {"linear_attention": "mamba", "mamba": "mamba", "hybrid": "hybrid"}  # transformers' and legacy names
+
+
+def _zamba2(c: Config, w: Writer) -> None:
+    """Zamba2 (Glorioso et al. 2024): Mamba-2 layers, and at the hybrid layers one of num_mem_blocks shared
+    transformer blocks in turn (`tied`), reading [h, e] (the stream beside the embedding, 2 x d_model wide) through
+    an RMSNorm, attention with no residual whose o_proj writes d_model, an RMSNorm and a gated MLP with no
+    residual, each use with its own low-rank adapters (the MLP's always, q/k/v's with
+    use_shared_attention_adapter) and its own d_model x d_model linear, whose output the layer's Mamba-2 input
+    adds (written as a residual around block and linear: the same counts). Sizes transformers derives from
+    others (attention_head_dim, mamba_headdim, kv_channels, …) are derived here too, as it does."""
+    hidden = c.int("hidden_size")
+    given = c.get("layers_block_type")
+    if given is None:  # transformers' default: the 2.7B's pattern, whatever num_hidden_layers says
+        given = (["linear_attention"] + (["linear_attention"] * 5 + ["hybrid"]) * 7 + ["linear_attention"] * 4
+                 + ["hybrid"] + ["linear_attention"] * 3 + ["hybrid"] + ["linear_attention"] * 2)
+    if not isinstance(given, list) or not given or any(t not in ZAMBA2_TYPES for t in given):
+        raise c.error("layers_block_type", f"expected a list of layer types, each one of {', '.join(ZAMBA2_TYPES)}; "
+                                           f"got {given!r}")
+    types = [ZAMBA2_TYPES[t] for t in given]
+    if c.int("num_hidden_layers", len(types)) != len(types):
+        raise c.error("num_hidden_layers", f"{c.get('num_hidden_layers')} disagrees with layers_block_type's "
+                                           f"{len(types)} layers, which transformers builds")
+    heads, blocks = c.int("num_attention_heads", 32), c.int("num_mem_blocks", 1)
+    kv = c.int("num_key_value_heads", heads) if c.get("num_key_value_heads") is not None else heads
+    expand, n_mamba = c.int("mamba_expand", 2), c.int("n_mamba_heads", 8)
+    if (expand * hidden) % n_mamba:
+        raise c.error("n_mamba_heads", f"{n_mamba} heads do not divide mamba_expand x hidden_size = {expand * hidden}")
+    if (2 * hidden) % heads:
+        raise c.error("num_attention_heads", f"{heads} heads do not divide the shared attention's width, "
+                                             f"2 x hidden_size = {2 * hidden}")
+    adapters = c.flag("use_shared_attention_adapter", False)
+    if adapters and kv != heads:
+        raise c.error("num_key_value_heads", f"{kv} key/value heads: the k and v adapters write 2 x hidden_size, so "
+                                             f"transformers' model runs only with as many as the {heads} heads")
+    w.dim("d_model", hidden, "hidden_size")
+    w.dim("n_layers", len(types), "num_hidden_layers: layers_block_type's layers")
+    w.dim("n_heads", heads, "num_attention_heads (the shared attention's)")
+    w.dim("n_kv_heads", kv, "num_key_value_heads")
+    w.dim("d_head", "2 * d_model / n_heads", "attention_head_dim: 2 x hidden_size / heads")
+    w.dim("d_ff", c.int("intermediate_size", 4 * hidden) if c.get("intermediate_size") else "4 * d_model",
+          "intermediate_size" if c.get("intermediate_size") else "intermediate_size unset: 4 x hidden_size")
+    w.dim("adapter_rank", c.int("adapter_rank", 128), "adapter_rank")
+    w.dim("d_inner", f"{expand} * d_model", f"mamba_expand {expand} x hidden_size")
+    w.dim("n_mamba_heads", n_mamba, "n_mamba_heads (mamba_headdim: d_inner / n_mamba_heads)")
+    for name, key, default in (("n_groups", "mamba_ngroups", 1), ("d_state", "mamba_d_state", 64),
+                               ("d_conv", "mamba_d_conv", 4), ("chunk", "chunk_size", 256)):
+        w.dim(name, c.int(key, default), key)
+    w.dim("vocab", c.int("vocab_size"), "vocab_size")
+    long = c.flag("use_long_context", False)
+    positions = 16384 if long else c.int("max_position_embeddings", 4096)
+    w.dim("seq_len", positions, "use_long_context: 16,384 positions, one full-context pass" if long
+          else "max_position_embeddings: one full-context pass")
+    w.dim("batch", 1, "sequences per pass")
+    rope = c.flag("use_mem_rope", False)
+    act = _act(c, default="gelu")
+    for key in ("attention_hidden_size", "attention_head_dim", "mamba_headdim", "kv_channels", "num_query_groups",
+                "hybrid_layer_ids", "use_conv_bias"):
+        c.unused.add(key)  # transformers derives them from the sizes above (or, the conv's bias, always has one)
+    for key in ("time_step_min", "time_step_max", "time_step_floor", "use_mamba_kernels", "use_mem_eff_path",
+                "num_logits_to_keep", "rms_norm_eps"):
+        c.get(key)  # dt's clamp and initialisation, which kernels run, numerics: no count changes
+    bias = c.flag("add_bias_linear", False)
+    mixer = "mamba2: " + _flow({"dim": "d_model", "inner": "d_inner", "heads": "n_mamba_heads", "state": "d_state",
+                                "groups": "n_groups", "kernel": "d_conv", "chunk": "chunk", "bias": bias,
+                                "conv_bias": True})
+    attention = "attention: " + _flow({"dim": "2 * d_model", "heads": "n_heads", "kv_heads": "n_kv_heads",
+                                       "head_dim": "d_head", "causal": True, "out": "d_model",
+                                       "residual": False, **({"adapter_rank": "adapter_rank"} if adapters else {})})
+    mlp = "mlp: " + _flow({"dim": "d_model", "hidden": "d_ff", "activation": act, "gated": True, "bias": bias,
+                           "residual": False, "adapter_rank": "adapter_rank"})
+    norm = "rmsnorm: {dim: d_model}"
+    w.layer("embedding: {vocab: vocab, dim: d_model}")
+    if rope:
+        w.layer("rotary: {dim: d_head}")
+    first, hybrids, runs = 0, 0, [(kind, len(list(run))) for kind, run in itertools.groupby(types)]
+    for i, (kind, count) in enumerate(runs):
+        if kind == "mamba" and i == len(runs) - 1:  # the last run: n_layers less the layers before it
+            w.block(f"repeat: n_layers - {first}   # layers {first} on: Mamba-2", (norm, mixer))
+        elif kind == "mamba":
+            where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
+            w.block(f"repeat: {count}   # {where}: Mamba-2", (norm, mixer))
+        for i in range(count if kind == "hybrid" else 0):
+            block = (hybrids + i) % blocks
+            w.block(f"repeat: 1   # layer {first + i}: shared block {block} and its own linear, then Mamba-2", ())
+            w.layers += ["      " + line for line in (
+                "- residual:", f"    - tied: block_{block}", "      layers:",
+                *(f"        - {x}" for x in ("concat_embedding: {dim: d_model}   # [h, e]",
+                                             "rmsnorm: {dim: 2 * d_model}", attention, norm, mlp)),
+                "    - linear: {dim: d_model, out: d_model}", f"- {norm}", f"- {mixer}")]
+        hybrids += count if kind == "hybrid" else 0
+        first += count
+    w.layer(norm)
+    _decoder_head(c, w, c.flag("tie_word_embeddings", True))

@@ -46,6 +46,7 @@ NAMES = {
     "attention": ("self_attn", "attn", "self_attention", "attention", "SelfAttention"),
     "mlp": ("mlp", "feed_forward", "ffn", "shared_mlp", "mlps"),
     "lm_head": ("lm_head", "proj_out", "embed_out", "head"),
+    "linear": ("linear",),  # Zamba2's hybrid layers' own
 }
 # module classes a kind is found by, by the end of the class name
 CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("NemotronHAttention", "attention"),
@@ -53,8 +54,9 @@ CLASSES = (("Mamba2Mixer", "mamba2"), ("GatedDeltaNet", "gated_deltanet"), ("Nem
            ("LightningAttention", "lightning_attention"), ("RecurrentBlock", "rg_lru"),
            ("RecurrentGemmaAttention", "attention"), ("RecurrentGemmaMlp", "mlp"),
            ("RwkvSelfAttention", "rwkv_time_mix"), ("RwkvFeedForward", "rwkv_channel_mix"), ("BambaMixer", "mamba2"),
-           ("FalconH1Mixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("MambaMixer", "mamba"), ("MoeBlock", "moe"),
-           ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"), ("LayerNorm", "layernorm"),
+           ("FalconH1Mixer", "mamba2"), ("HybridMambaLayer", "mamba2"), ("Zamba2MambaMixer", "mamba2"),
+           ("MambaMixer", "mamba"), ("MoeBlock", "moe"), ("MoE", "moe"), ("Moe", "moe"), ("RMSNorm", "rmsnorm"),
+           ("LayerNorm", "layernorm"),
            ("RotaryEmbedding", "rotary"), ("DeepseekV4Attention", "compressed_attention"),
            ("HyperConnection", "hyper_connection"), ("HyperHead", "hyper_head"), ("xLSTMLayer", "mlstm"))
 
@@ -209,7 +211,7 @@ def parameters(config: dict) -> HFCounts:
 # families whose linear layers read a 2-d attention mask's values (transformers' create_recurrent_attention_mask):
 # measured with the causal mask written out, which they pass by
 MASKED_4D = ("deepseek_v4", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "nemotron_h", "lfm2", "falcon_h1",
-             "kimi_linear", "minimax")
+             "kimi_linear", "minimax", "zamba2")
 
 
 def measure(config: dict, batch: int, seq_len: int | None, src_len: int | None = None, device: str = "meta",

@@ -1,7 +1,7 @@
 """Mamba-2's SSD layer: parameters and FLOPs equal transformers' Mamba2ForCausalLM (its torch
 path) and the reference build's at drawn sizes, with sequences cut into chunks evenly or not;
 the bytes saved for backward equal PyTorch's; sizes the counter counts otherwise are refused.
-Bamba's and Falcon-H1's caches after a prompt and a decode step equal transformers'. (The reference
+Bamba's, Falcon-H1's and Zamba2's caches after a prompt and a decode step equal transformers'. (The reference
 build's decode step and state: test_memory_inference.py; the shipped spec: test_verify.py.)"""
 
 import re
@@ -292,3 +292,59 @@ def test_falcon_h1_key_value_heads_as_its_config_class_reads_them(kv):
         config["num_key_value_heads"] = kv
     spec = symcost.loads(import_config(config, "falcon_h1.json"))
     assert symcost.evaluate(spec).total["params"] == parameters(config).params
+
+
+def zamba2(types, blocks=2, adapters=True, rope=True, rank=3, bias=False, **more) -> dict:
+    return T.Zamba2Config(hidden_size=16, num_hidden_layers=len(types), num_attention_heads=4, vocab_size=40,
+                          intermediate_size=24, layers_block_type=types, num_mem_blocks=blocks, adapter_rank=rank,
+                          n_mamba_heads=4, mamba_d_state=3, mamba_ngroups=2, chunk_size=4, add_bias_linear=bias,
+                          use_shared_attention_adapter=adapters, use_mem_rope=rope, **more).to_dict()
+
+
+def test_zamba2_prefill_step_and_caches_equal_transformers_on_the_cpu():
+    """Zamba2's Mamba-2 layers and its hybrid layers (a shared block of two in turn, with its per-use adapters and
+    rotary, then the layer's own linear and Mamba-2) through Zamba2ForCausalLM on the CPU: after a prompt each
+    hybrid layer keeps its own keys and values beside its mixer's state, and a decode step costs what the
+    formulas say."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.measure.hf import build
+
+    config = zamba2(["mamba", "hybrid", "mamba", "hybrid", "hybrid"])
+    model = build(config, "cpu").eval().requires_grad_(False)
+    assert_prefill_and_step_match(model, symcost.loads(import_config(config, "zamba2.json")), 2, 7, 40)
+
+
+@pytest.mark.slow  # comparisons with transformers: in the full suite
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(types=st.lists(st.sampled_from(["mamba", "hybrid"]), min_size=1, max_size=5).filter(lambda t: "hybrid" in t),
+       blocks=st.integers(1, 3), adapters=st.booleans(), rope=st.booleans(), rank=st.integers(1, 4),
+       bias=st.booleans(), n=st.integers(4, 9), b=st.integers(1, 2))
+def test_zamba2_equal_to_transformers_at_drawn_sizes(types, blocks, adapters, rope, rank, bias, n, b):
+    """Zamba2 at drawn layer patterns, shared blocks, adapters, rotary and biases: parameters (each shared block's
+    weights once, each use's adapters and linear apart) and forward FLOPs against Zamba2ForCausalLM on meta (its
+    causal mask written out), per layer type too; then on the CPU a prompt of n tokens and a decode step:
+    FlopCounterMode's counts and the caches equal the formulas."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.measure.hf import build
+    from symcost.measure.verify import verify_hf
+
+    config = zamba2(types, blocks, adapters, rope, rank, bias)
+    s = symcost.loads(import_config(config, "zamba2.json"))
+    report = verify_hf(s, config, {"seq_len": n, "batch": b})
+    assert report.match and report.params[0] == report.params[1] and report.kinds_agree, report.by_kind
+    assert_prefill_and_step_match(build(config, "cpu").eval().requires_grad_(False), s, b, n, 40)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"layers_block_type": ["mamba", "attention"]}, "layers_block_type: expected a list of layer types, each one of "
+                                                    "linear_attention, mamba, hybrid"),
+    ({"layers_block_type": []}, "layers_block_type: expected a list of layer types"),
+    ({"num_hidden_layers": 4}, "num_hidden_layers: 4 disagrees with layers_block_type's 2 layers"),
+    ({"n_mamba_heads": 5}, "n_mamba_heads: 5 heads do not divide mamba_expand x hidden_size = 32"),
+    ({"num_attention_heads": 3}, "num_attention_heads: 3 heads do not divide the shared attention's width"),
+    ({"num_key_value_heads": 2}, "num_key_value_heads: 2 key/value heads: the k and v adapters write 2 x hidden_size"),
+    ({"hidden_act": "laplace"}, "hidden_act: 'laplace' is not supported"),
+])
+def test_zamba2_refusals(change, fragment):
+    with pytest.raises(SpecError, match=re.escape(fragment)):
+        import_config(zamba2(["mamba", "hybrid"]) | change, "zamba2.json")

@@ -260,6 +260,11 @@ PUBLISHED = {
         n_shared_experts=1, num_experts_per_tok=6, hc_mult=4, hc_sinkhorn_iters=20, sliding_window=128,
         index_n_heads=64, index_head_dim=128, index_topk=512, compress_ratios=[0, 0] + [4, 128] * 20 + [4, 0],
         num_hash_layers=3, qk_rope_head_dim=64), 284_332_230_231),
+    "zamba2": (lambda: T.Zamba2Config(  # Zyphra/Zamba2-2.7B (github.com/Zyphra/Zamba2's config.json: 54 layers,
+        hidden_size=2560, num_hidden_layers=54, num_attention_heads=32, num_mem_blocks=2,  # two shared blocks in
+        adapter_rank=128, n_mamba_heads=80, mamba_d_state=64, mamba_ngroups=1, vocab_size=32000,  # turn, MLP adapters
+        intermediate_size=10240, layers_block_type=[  # of rank 128, mamba_headdim 64, ffn 4 x hidden)
+            "hybrid" if i in (6, 12, 18, 24, 30, 36, 42, 47, 51) else "mamba" for i in range(54)]), 2_662_214_560),
     "rwkv": (lambda: T.RwkvConfig(  # RWKV/rwkv-4-169m-pile: 169M (its card)
         hidden_size=768, num_hidden_layers=12, attention_hidden_size=768, intermediate_size=3072, vocab_size=50277,
         context_length=1024, tie_word_embeddings=False), 169_342_464),
@@ -391,7 +396,7 @@ def test_active_params_from_the_modules(family, top_k):
 @pytest.mark.parametrize(
     "family, change, fragment",
     [
-        ("llama", {"model_type": "zamba2"}, "model_type: 'zamba2' is not supported"),
+        ("llama", {"model_type": "zamba"}, "model_type: 'zamba' is not supported"),
         ("llama", {"hidden_act": "mish"}, "hidden_act: 'mish' is not supported"),
         ("llama", {"mystery_switch": True}, "mystery_switch: a config field the importer does not understand"),
         ("qwen2", {"use_sliding_window": False, "layer_types": ["sliding_attention"] * 28},
@@ -579,6 +584,19 @@ def test_the_shipped_gpt_oss_is_transformers_gpt_oss_120b_and_the_model_card_s_c
     assert report.forward[0] == report.forward[1] is not None
     embedding = 201_088 * 2_880
     assert round(report.params[0] / 1e9, 2) == 116.83 and round((report.active[0] - embedding) / 1e9, 2) == 5.13
+
+
+@pytest.mark.slow
+def test_the_shipped_zamba2_is_transformers_zamba2_2_7b():
+    """architectures/zamba2.yaml is what import-hf writes from Zamba2-2.7B's sizes (its name and header aside), and
+    against Zamba2ForCausalLM on meta: parameters (each shared block's once) and forward FLOPs, exactly."""
+    from symcost.measure.verify import verify_hf
+
+    shipped = symcost.load(arch("zamba2"))
+    imported = spec("zamba2")
+    assert shipped.layers == imported.layers and shipped.dimset.names == imported.dimset.names
+    report = verify_hf(shipped, config("zamba2"), {"seq_len": 256})
+    assert report.match and report.params == (2_662_214_560,) * 2 and report.forward[0] == report.forward[1]
 
 
 def test_the_shipped_llama4_scout_is_the_imported_text_config_and_maverick_interleaves():

@@ -365,6 +365,19 @@ def _nemotron_h(x):
             **group_router(x, moe, k, experts, cfg["n_group"], cfg["topk_group"]),
             **grouped_experts(x, moe, k, experts)}
 
+def _zamba2(x):
+    """Mamba-2 layers (transformers' torch path of the mixer, as Nemotron-H's); at the hybrid layers its shared
+    blocks' causal attention with rotary over the whole head (use_mem_rope) and their RMSNorms, over 2 x d_model
+    (the block's input) and d_model (before its MLP). Its adapters, the [h, e] concatenation and the embedding's
+    clone keep what the reference's do."""
+    cfg, types = x.cfg, x.cfg["layers_block_type"]
+    hybrid, d = types.count("hybrid"), cfg["hidden_size"]
+    return {**mask(x, hybrid), **(rotary(x, 2 * d // cfg["num_attention_heads"]) if cfg["use_mem_rope"] else {}),
+            **softmax_fp32(x, hybrid), **norm_cast(x, (len(types) + 1) * d + hybrid * 3 * d),
+            **ssd(x, len(types), cfg["n_mamba_heads"], cfg["chunk_size"], cfg["mamba_expand"] * d,
+                  cfg["mamba_ngroups"], cfg["mamba_d_state"], True)}
+
+
 # DeepSeek's sparse attention over MLA, a dense layer then a MoE one
 DSA = SMALL | dict(num_key_value_heads=4, first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=16,
                    qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16, index_topk=8,
@@ -439,6 +452,10 @@ FAMILIES = {
                                              num_experts_per_tok=2, moe_intermediate_size=32), _nemotron_h),
     "glm4_moe": (lambda: T.Glm4MoeConfig(**SMALL, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                                          first_k_dense_replace=1, n_group=1, topk_group=1), _glm4_moe),
+    "zamba2": (lambda: T.Zamba2Config(**SMALL | {"num_hidden_layers": 3, "num_key_value_heads": 4},
+                                      layers_block_type=["mamba", "hybrid", "hybrid"], num_mem_blocks=2,
+                                      adapter_rank=8, n_mamba_heads=8, mamba_d_state=8, mamba_ngroups=2,
+                                      chunk_size=16, use_shared_attention_adapter=True, use_mem_rope=True), _zamba2),
 }
 
 

@@ -38,6 +38,7 @@ POINTS = {
     "lstm": [{"hidden": 1500, "d_embed": 1500}, {"n_layers": 3, "batch": 1, "seq_len": 100}],
     "mamba": [{"d_model": 2560, "n_layers": 64}, {"seq_len": 8192, "batch": 4, "d_state": 64}],
     "mamba2": [{"d_model": 1536, "n_layers": 48}, {"seq_len": 8000, "batch": 4, "chunk": 128}],
+    "zamba2": [{"d_model": 2048, "n_mamba_heads": 64, "adapter_rank": 64, "n_layers": 56}, {"seq_len": 16384, "batch": 2}],
     "megatron_gpt": [{"d_model": 1024, "n_layers": 24, "n_heads": 16, "dropout": 0}, {"seq_len": 1024, "batch": 4,
                                                                                      "dropout": 0.25}],
     "mistral": [{"seq_len": 2048, "window": 1024}, {"seq_len": 32768, "batch": 2}],
