@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from .heads import _decoder_head
 from .reader import Config, _act, _alias, _layer_indices, _rotary_fraction
-from .writer import CLIPPED, SCALED, Writer, _capped_seq_len, _dims, _flow, _parallel_block, _runs
+from .writer import CLIPPED, SCALED, Writer, _capped_seq_len, _dims, _flow, _parallel_block, _runs, mtp_depth
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,8 @@ DECODERS: dict[str, Decoder] = {
     "llama4_text": Decoder(nope="no_rope_layers", local="chunk", moe="interleaved", notes=("llama4",),
                            unused=("router_jitter_noise",)),
     # ERNIE 4.5 MoE: one bias switch for every projection, MoE layers from moe_layer_start_index on (dense before),
-    # routed experts and shared ones; its multi-token-prediction layers (num_nextn_predict_layers) not built
+    # routed experts and shared ones; its multi-token-prediction layers (num_nextn_predict_layers), which
+    # transformers does not build, counted apart as its checkpoints name them (see _decoder)
     "ernie4_5_moe": Decoder(attention_bias=("use_bias", False), mlp_bias=("use_bias", False), tied=True, moe="ranged",
                             refuse=(("use_bias", (False,), False),), read=("moe_norm_min",)),
     # Hunyuan-A13B: Q/K norms per head (after rotary: no count changes), every layer a MoE of experts and one shared
@@ -275,6 +276,16 @@ def _decoder(c: Config, w: Writer, family: str) -> None:
     _decoder_head(c, w, tied)
     if f.moe == "dense_first":
         w.nextn(c, "num_nextn_predict_layers", ("hnorm", "eh_proj", "enorm", "shared_head.norm"), block(attention))
+    elif f.moe == "ranged" and c.get("num_nextn_predict_layers"):
+        # ERNIE 4.5's, as its checkpoints hold them (model.mtp_hidden_norm.i, mtp_linear_proj.i, mtp_emb_norm.i,
+        # mtp_block.i: a decoder layer at index i, dense below moe_layer_start_index), then the model's own final
+        # norm and head
+        depth = mtp_depth(c, w, "num_nextn_predict_layers")
+        if len(set(kinds[:depth])) > 1:
+            raise c.error("num_nextn_predict_layers", f"{depth} MTP modules whose layers are of different kinds "
+                                                      "(dense and MoE) are not written")
+        w.nextn(c, "num_nextn_predict_layers", ("mtp_hidden_norm", "mtp_linear_proj", "mtp_emb_norm", None),
+                lines(kinds[0]) if depth else [])
 
 
 def _period(kinds: list) -> int:

@@ -59,20 +59,22 @@ class Writer:
         """Multi-token prediction modules (spec.MTP): `depth` of `lines`, reported apart from the model."""
         self.tail += [f"mtp:   # {note}", f"  depth: {depth}", "  layers:", *(f"    - {line}" for line in lines)]
 
-    def nextn(self, c: Config, key: str, names: tuple[str, str, str, str], block: list[str]) -> None:
+    def nextn(self, c: Config, key: str, names: tuple[str, str, str, str | None], block: list[str]) -> None:
         """The checkpoint's multi-token-prediction modules, `key` of them (none when unset), each as DeepSeek-V3's
         (its report, Sec. 2.2) and the models that copy it: the main model's hidden state and the next token's
         embedding (the shared table's) each normalised (`names`: the hidden state's norm, the projection, the
         embedding's norm, the last norm), projected from 2 x d_model to d_model (as its two halves), one more
-        `block`, a norm, then the model's own head."""
+        `block`, a norm of its own (none where the last name is None: the model's final norm again, whose weights
+        and elementwise work count nothing more), then the model's own head."""
         depth = mtp_depth(c, self, key)
         hidden, proj, embedding, last = names
         norm, half = "rmsnorm: {dim: d_model}", "linear: {dim: d_model, out: d_model, bias: false}"
+        end = () if last is None else (f"{norm}   # {last}; then the model's head",)
         if depth:
             self.mtp(depth, (f"{norm}   # {hidden}, of the main model's hidden state",
                              f"{half}   # {proj}'s half that reads it",
                              f"{norm}   # {embedding}, of the next token's embedding (the shared table's)",
-                             f"{half}   # {proj}'s other half", *block, f"{norm}   # {last}; then the model's head"),
+                             f"{half}   # {proj}'s other half", *block, *end),
                      f"{key}: multi-token prediction, reported apart (transformers does not build it)")
 
     def quantization(self, fields: dict) -> None:

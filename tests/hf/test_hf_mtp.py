@@ -1,10 +1,13 @@
-"""Multi-token-prediction modules that transformers does not build (GLM-4.5's, Qwen3-Next's and Qwen3.5's; DeepSeek's
-in tests/core/test_quantization.py, against R1's published tensors): imported as the spec's `mtp`, and equal to the
-module assembled from transformers' own layer classes as the checkpoints name its tensors — two norms over the main
-model's hidden state and the next token's embedding, a 2·d → d projection, one decoder layer of the family (an MoE
-one), a last norm, then the model's own head (public listings of `model.layers.92.{hnorm, enorm, eh_proj,
-shared_head.norm}` for GLM-4.5 and `mtp.{pre_fc_norm_hidden, pre_fc_norm_embedding, fc, layers.0, norm}` for
-Qwen3-Next and Qwen3.5). Parameters at the published sizes on meta; forward FLOPs at a small size on the CPU."""
+"""Multi-token-prediction modules that transformers does not build (GLM-4.5's, Qwen3-Next's, Qwen3.5's and ERNIE 4.5's;
+DeepSeek's in tests/core/test_quantization.py, against R1's published tensors): imported as the spec's `mtp`, and
+equal to the module assembled from transformers' own layer classes as the checkpoints name its tensors — two norms
+over the main model's hidden state and the next token's embedding, a 2·d → d projection, one decoder layer of the
+family (an MoE one), a last norm, then the model's own head (public listings of `model.layers.92.{hnorm, enorm,
+eh_proj, shared_head.norm}` for GLM-4.5 and `mtp.{pre_fc_norm_hidden, pre_fc_norm_embedding, fc, layers.0, norm}`
+for Qwen3-Next and Qwen3.5); ERNIE 4.5's `model.{mtp_hidden_norm, mtp_emb_norm, mtp_linear_proj, mtp_block}.0`
+(the names loaders of its checkpoints, llama.cpp's and SGLang's, read): its block the decoder layer at index 0
+(dense, below moe_layer_start_index) and no norm of its own, the model's final one again. Parameters at the
+published sizes on meta; forward FLOPs at a small size on the CPU."""
 
 import importlib
 
@@ -31,6 +34,10 @@ PUBLISHED = {
                        linear_value_head_dim=128, num_experts=512, num_experts_per_tok=10, moe_intermediate_size=512,
                        shared_expert_intermediate_size=512, intermediate_size=5120, vocab_size=151936,
                        tie_word_embeddings=False, mtp_num_hidden_layers=1, mtp_use_dedicated_embeddings=False),
+    "ernie4_5_moe": dict(hidden_size=2560, num_hidden_layers=28, num_attention_heads=20, num_key_value_heads=4,
+                         intermediate_size=12288, moe_intermediate_size=1536, moe_num_experts=64, moe_k=6,
+                         moe_num_shared_experts=2, moe_layer_start_index=1, vocab_size=103424,
+                         tie_word_embeddings=True, use_bias=False, num_nextn_predict_layers=1),
 }
 SMALL = {
     "glm4_moe": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
@@ -46,25 +53,36 @@ SMALL = {
                          linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8,
                          linear_value_head_dim=8, intermediate_size=96, vocab_size=500, mtp_num_hidden_layers=1,
                          mtp_use_dedicated_embeddings=False),
+    "ernie4_5_moe": dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                         intermediate_size=96, moe_intermediate_size=32, moe_num_experts=4, moe_k=2,
+                         moe_num_shared_experts=1, moe_layer_start_index=1, vocab_size=500,
+                         num_nextn_predict_layers=1),
 }
 CLASSES = {"glm4_moe": ("Glm4MoeConfig", "glm4_moe", "Glm4Moe", "RotaryEmbedding"),
            "qwen3_next": ("Qwen3NextConfig", "qwen3_next", "Qwen3Next", "RotaryEmbedding"),
-           "qwen3_5_text": ("Qwen3_5TextConfig", "qwen3_5", "Qwen3_5", "TextRotaryEmbedding")}
+           "qwen3_5_text": ("Qwen3_5TextConfig", "qwen3_5", "Qwen3_5", "TextRotaryEmbedding"),
+           "ernie4_5_moe": ("Ernie4_5_MoeConfig", "ernie4_5_moe", "Ernie4_5_Moe", "RotaryEmbedding")}
+# the families whose MTP block is the decoder layer at index 0 and whose module ends in the model's own final norm
+FIRST_LAYER = ("ernie4_5_moe",)
+SHARED = ("head.", "shared_norm.")  # the model's own head and (ERNIE's) final norm: not counted again
 MTP_FIELDS = ("num_nextn_predict_layers", "mtp_num_hidden_layers", "mtp_use_dedicated_embeddings")
 
 
 class Module(torch.nn.Module):
-    """The family's MTP module from its own classes: a decoder layer at an MoE full-attention index (the last)."""
+    """The family's MTP module from its own classes: a decoder layer at an MoE full-attention index (the last), or
+    ERNIE 4.5's at index 0 and the model's final norm again."""
 
     def __init__(self, family: str, cfg):
         super().__init__()
         _, module, prefix, rotary = CLASSES[family]
         modeling = importlib.import_module(f"transformers.models.{module}.modeling_{module}")
         cls = lambda name: getattr(modeling, f"{prefix}{name}")
-        d = cfg.hidden_size
-        self.hidden_norm, self.embedding_norm, self.norm = (cls("RMSNorm")(d, eps=1e-6) for _ in range(3))
+        d, first = cfg.hidden_size, family in FIRST_LAYER
+        self.hidden_norm, self.embedding_norm = (cls("RMSNorm")(d, eps=1e-6) for _ in range(2))
+        setattr(self, "shared_norm" if first else "own_norm", cls("RMSNorm")(d, eps=1e-6))
+        self.norm = self.shared_norm if first else self.own_norm
         self.projection = torch.nn.Linear(2 * d, d, bias=False)
-        self.layer = cls("DecoderLayer")(cfg, cfg.num_hidden_layers - 1)
+        self.layer = cls("DecoderLayer")(cfg, 0 if first else cfg.num_hidden_layers - 1)
         self.rotary = cls(rotary)(config=cfg)
         self.head = torch.nn.Linear(d, cfg.vocab_size, bias=False)  # the model's own: not counted again
 
@@ -91,7 +109,7 @@ def test_the_mtp_module_at_the_published_size_is_its_layers_assembled(family):
     d = derived(family, PUBLISHED[family])
     with torch.device("meta"):
         module = Module(family, config(family, PUBLISHED[family]))
-    params = sum(p.numel() for name, p in module.named_parameters() if not name.startswith("head."))
+    params = sum(p.numel() for name, p in module.named_parameters() if not name.startswith(SHARED))
     assert int(d.mtp.params.xreplace(dim_values(d))) == params
     assert 0 < params < int(d.total.params.xreplace(dim_values(d))) // 40  # one layer among 46 or 48, and the rest
 
@@ -108,7 +126,7 @@ def test_the_mtp_module_s_forward_flops_are_its_layers_run(family):
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         module(torch.randn(batch, n, width), torch.randn(batch, n, width))
     assert int(d.mtp.forward.xreplace(dim_values(d, {"batch": batch, "seq_len": n}))) == counter.get_total_flops()
-    assert sum(p.numel() for name, p in module.named_parameters() if not name.startswith("head.")) == int(
+    assert sum(p.numel() for name, p in module.named_parameters() if not name.startswith(SHARED)) == int(
         d.mtp.params.xreplace(dim_values(d)))
 
 
@@ -118,6 +136,8 @@ def test_the_mtp_module_s_forward_flops_are_its_layers_run(family):
     ("qwen3_next", {"mtp_use_dedicated_embeddings": True}, "mtp_use_dedicated_embeddings: True is not supported"),
     ("qwen3_next", {"mtp_num_hidden_layers": -1}, "mtp_num_hidden_layers: expected a whole number of modules, got -1"),
     ("glm4_moe", {"num_nextn_predict_layers": 1.5}, "num_nextn_predict_layers: expected a whole number of modules"),
+    ("ernie4_5_moe", {"num_nextn_predict_layers": 2}, "num_nextn_predict_layers: 2 MTP modules whose layers are of "
+                                                      "different kinds (dense and MoE) are not written"),
 ])
 def test_an_mtp_field_it_cannot_write_is_one_line(family, change, fragment):
     with pytest.raises(symcost.errors.SpecError, match=fragment.replace("(", r"\(").replace(")", r"\)")):

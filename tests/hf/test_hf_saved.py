@@ -2,7 +2,8 @@
 kind the family mixes, one training forward with its loss (symcost.measure.hf.saved_bytes: eager attention, real CPU
 tensors), in fp32 and bf16. The spec's rules are the reference build's (tests/memory, tests/components); where
 transformers' code keeps a tensor otherwise, the difference is named here with its bytes, term by term, and the
-sum of the terms must close the gap exactly."""
+sum of the terms must close the gap exactly. The same small instances prefill and take a decode step through
+transformers' model as the formulas say (their caches and FLOPs)."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -487,3 +488,25 @@ def test_a_family_saves_what_transformers_saves_every_difference_named(family, d
     row = next(r for r in PAGE.read_text().split("\n") if r.startswith(f"| {family} |")).split(" | ")
     shown = row[1:4] if dtype == "fp32" else row[4:7]
     assert shown[:2] == [f"{ours:,}", f"{theirs:,}"], "docs/memory.md's table"
+
+
+# the families whose prompt and decode step are checked elsewhere, where what their model does besides is told apart
+STEPPED_ELSEWHERE = {
+    "recurrent_gemma": "tests/components/test_rg_lru.py: its recurrent states sit on its modules, not in the cache",
+    "rwkv": "tests/components/test_rwkv.py: its step broadcasts the kept token of one sequence",
+    "llama4_text": "tests/memory/test_memory_inference.py: its experts modules run every expert, listed apart"}
+
+
+@pytest.mark.parametrize("family", [f if f in QUICK else pytest.param(f, marks=pytest.mark.slow)
+                                    for f in sorted(FAMILIES.keys() - STEPPED_ELSEWHERE)])
+def test_a_family_prefills_and_steps_as_transformers(family):
+    """The same small instance, every layer kind the family mixes, through transformers' model on the CPU: after a
+    prompt of 9 tokens and after one decode step its cache holds exactly the bytes the spec's formulas say, and
+    FlopCounterMode's counts of both equal the spec's forward FLOPs."""
+    from conftest import assert_prefill_and_step_match
+    from symcost.hf import import_config
+    from symcost.measure.hf import build
+
+    cfg = FAMILIES[family][0]().to_dict()
+    model = build(cfg, "cpu").eval().requires_grad_(False)
+    assert_prefill_and_step_match(model, symcost.loads(import_config(cfg, f"{family}.json")), 2, 9, 500)
