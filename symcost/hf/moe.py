@@ -52,6 +52,7 @@ def _deepseek(c: Config, w: Writer, family: str = "deepseek_v3") -> None:
     act = _act(c)
     if family in ("deepseek_v32", "glm_moe_dsa"):  # DeepSeek Sparse Attention: the indexer and the keys it keeps
         _dims(c, w, [("n_index_heads", "index_n_heads"), ("d_index", "index_head_dim"), ("index_topk", "index_topk")])
+        _topk_fits(c, 1, "tokens")
         mla |= {"index_heads": "n_index_heads", "index_dim": "d_index", "index_topk": "index_topk"}
         layers, dense = c.int("num_hidden_layers"), c.int("first_k_dense_replace")
         # what its config writes from the sizes; any other mix is refused (GLM-5's "shared" indexer layers, which
@@ -188,6 +189,7 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
             rates[kind] = c.get(key)
     w.dim("csa_rate", int(rates.get("compressed_sparse_attention", 4)), "compress_rates: CSA's tokens an entry")
     w.dim("hca_rate", int(rates.get("heavily_compressed_attention", 128)), "compress_rates: HCA's tokens an entry")
+    _topk_fits(c, int(rates.get("compressed_sparse_attention", 4)), "compressed entries")
     kinds = _v4_kinds(c, n)
     mlps = c.get("mlp_layer_types")
     if mlps is not None and (not isinstance(mlps, list) or len(mlps) != n or not set(mlps) <= {"hash_moe", "moe"}):
@@ -235,6 +237,18 @@ def _deepseek_v4(c: Config, w: Writer) -> None:
     _decoder_head(c, w, c.flag("tie_word_embeddings", False))
     if depth := mtp_depth(c, w, "num_nextn_predict_layers"):
         _v4_mtp(c, w, depth, n, layer)
+
+
+def _topk_fits(c: Config, rate: int, what: str) -> None:
+    """The indexer keeps index_topk of the keys (or compressed entries, one per `rate` tokens) a query sees; more
+    than the longest context holds is a config that contradicts itself, refused at index_topk."""
+    if c.get("max_position_embeddings") is None:
+        return
+    longest = c.int("max_position_embeddings")
+    if c.int("index_topk") > longest // rate:
+        raise c.error("index_topk", f"{c.int('index_topk'):,} is more than the {longest // rate:,} {what} of the "
+                                    f"longest context (max_position_embeddings {longest:,}"
+                                    + (f", one entry per {rate} tokens)" if rate > 1 else ")"))
 
 
 def _v4_mtp(c: Config, w: Writer, depth: int, n: int, layer) -> None:

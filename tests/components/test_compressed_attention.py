@@ -299,6 +299,8 @@ def test_deepseek_v4_pro_equals_transformers_on_meta():
     ({"layer_types": ["sliding_attention"] * 2}, "layer_types: expected 3 layer types"),
     ({"mlp_layer_types": ["moe", "dense", "moe"]}, "mlp_layer_types: expected 3 layer types, each hash_moe or moe"),
     ({"num_key_value_heads": 2}, "num_key_value_heads"),
+    ({"max_position_embeddings": 7}, "index_topk: 2 is more than the 1 compressed entries of the longest context "
+                                     "(max_position_embeddings 7, one entry per 4 tokens)"),
 ])
 def test_deepseek_v4_refusals(change, fragment):
     from symcost.hf import import_config

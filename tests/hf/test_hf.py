@@ -448,6 +448,8 @@ def test_active_params_from_the_modules(family, top_k):
         ("deepseek_v32", {"mlp_layer_types": ["sparse"] * 61}, "mlp_layer_types: expected 'dense' for the "
                                                                "first_k_dense_replace layers, then sparse"),
         ("glm_moe_dsa", {"indexer_types": ["full", "shared"] * 39}, "indexer_types: expected 'full' for every layer"),
+        ("deepseek_v32", {"max_position_embeddings": 1024}, "index_topk: 2,048 is more than the 1,024 tokens of the "
+                                                            "longest context (max_position_embeddings 1,024)"),
         ("lfm2", {"layer_types": None, "full_attn_idxs": [2, 16]}, "full_attn_idxs: expected layer indices from 0 to 15"),
         ("lfm2", {"layer_types": ["conv"] * 15}, "layer_types: expected 16 layer types, each one of conv, full_attention"),
         ("falcon_h1", {"mamba_n_heads": 25}, "mamba_n_heads: 25 heads of mamba_d_head 32 disagree with the mixer's "
