@@ -595,9 +595,9 @@ def _zamba2(c: Config, w: Writer) -> None:
         elif kind == "mamba":
             where = f"layer {first}" if count == 1 else f"layers {first} to {first + count - 1}"
             w.block(f"repeat: {count}   # {where}: Mamba-2", (norm, mixer))
-        for i in range(count if kind == "hybrid" else 0):
-            block = (hybrids + i) % blocks
-            w.block(f"repeat: 1   # layer {first + i}: shared block {block} and its own linear, then Mamba-2", ())
+        for j in range(count if kind == "hybrid" else 0):
+            block = (hybrids + j) % blocks
+            w.block(f"repeat: 1   # layer {first + j}: shared block {block} and its own linear, then Mamba-2", ())
             w.layers += ["      " + line for line in (
                 "- residual:", f"    - tied: block_{block}", "      layers:",
                 *(f"        - {x}" for x in ("concat_embedding: {dim: d_model}   # [h, e]",

@@ -100,6 +100,8 @@ def test_a_name_holds_its_weights_once_and_its_adapters_at_every_use(drawn):
      "concat_embedding: concat_embedding appends the token embedding's output: put an `embedding` earlier"),
     (spec().replace("out: d, residual: false", "out: d", 1), "attention.out: out 8 differs from dim 16: a layer that "
                                                             "changes the width cannot add its input back"),
+    (spec().replace("causal: true, out: d", "causal: true, qk_norm: full, out: d"),
+     "attention.adapter_rank: adapters are modelled on plain q, k and v projections (Zamba2's)"),
 ])
 def test_bad_tied_blocks_are_one_line_with_the_place(text, fragment):
     with pytest.raises(SpecError, match=pytest.importorskip("re").escape(fragment)):
