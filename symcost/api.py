@@ -439,10 +439,9 @@ def flops_per_token(source, /, *, recompute: str = "none"):
     """The exact training FLOPs per token as a dependency-free Python function (a FlopsPerToken:
     `.source` to save, `.function` to call), for MFU logging; with `recompute`, hardware FLOPs (HFU)."""
     from .plan.tokens import flops_per_token_module
-    from .precision import RECOMPUTE
+    from .precision import recompute_setting
 
-    if recompute not in RECOMPUTE:
-        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}", param="recompute")
+    recompute = recompute_setting(recompute)
     origin = str(source) if isinstance(source, (str, Path)) and "\n" not in str(source) else "<spec>"
     return flops_per_token_module(derive(source), origin, recompute)
 

@@ -41,6 +41,9 @@ class Cost:
     packed_bytes: sympy.Expr = ZERO
     active_packed: sympy.Expr = ZERO  # of `active_params`, those stored quantized, and their bytes (a MoE runs
     active_packed_bytes: sympy.Expr = ZERO  # k of its E experts' stored weights)
+    # what a checkpoint of the whole layer keeps instead of `saved` (its input's storage, unless an earlier layer
+    # kept it), for the layer types a recompute list can name (components/base.py's recompute_part)
+    checkpoint: sympy.Expr = ZERO
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:
@@ -69,8 +72,10 @@ class Cost:
 
     def activations(self, attention: str = "eager", recompute: str = "none") -> sympy.Expr:
         """Bytes kept for backward with the attention core run as `attention` (eager, or fused:
-        sdpa or flash), recomputed or not."""
-        if recompute == "selective":
+        sdpa or flash), recomputed or not (selective, or a list naming attention)."""
+        from .precision import recomputed_cores
+
+        if recomputed_cores(recompute):
             return self.saved + self.core_inputs
         if attention == "eager":
             return self.saved + self.core_eager

@@ -407,9 +407,15 @@ class _Walker:
         """Its activation-memory rule; unknown (NaN), not an error, where the rule needs what the
         spec leaves out (a token count without seq_len): FLOPs and parameters do not need it."""
         try:
-            return component.saved(ctx)
+            kept = component.saved(ctx)
         except FieldError:
             return Cost(saved=sympy.nan)
+        if component.recompute_part is None:
+            return kept
+        try:  # what a checkpoint of the whole layer would keep instead (a recompute list naming its part)
+            return kept + Cost(checkpoint=ctx.input_saved(component.in_width()))
+        except FieldError:
+            return kept + Cost(checkpoint=sympy.nan)
 
     def unkept(self, component, ctx: Ctx) -> sympy.Expr:
         """What it would add to what it keeps if no earlier layer kept its input stream."""

@@ -29,7 +29,8 @@ from . import symbols
 from .derive import Derivation, mtp_notes
 from .errors import SpecError
 from .results import Result
-from .precision import ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE, Precision
+from .precision import (ATTENTION, BYTES, OPTIMIZER_STATES, Precision, recompute_setting, recomputed_cores,
+                        recomputed_layers)
 
 ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward (with the loss), per layer type, as "
                          "PyTorch saves them on the reference build: exact, checked by symcost verify --memory")
@@ -53,19 +54,28 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
     top-level repeat block keeps only its input, charged to the block's path."""
     if attention not in ATTENTION:
         raise SpecError(f"attention {attention!r}: expected one of {', '.join(ATTENTION)}")
-    if recompute not in RECOMPUTE:
-        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}")
+    recompute = recompute_setting(recompute)
     finetune = derivation.spec.finetune
     if finetune is not None and finetune.method == "dora":
         raise SpecError(DORA_MEMORY)
     blocks = derivation.blocks if recompute == "full" else ()
     inside = lambda path: any(path.startswith(b.path + "/") for b in blocks)
-    out = {n.path: n.cost.activations(attention, recompute) for n in derivation.raw if not inside(n.path)}
+    whole = checkpointed(derivation, recompute)
+    out = {n.path: n.cost.checkpoint if n.kind in whole else n.cost.activations(attention, recompute)
+           for n in derivation.raw if not inside(n.path)}
     for b in blocks:
         out[b.path] = b.input_bytes + (b.count - 1) * b.later_bytes
         if b.then is not None:
             out[b.then[0]] += b.then[1]
     return out
+
+
+def checkpointed(derivation: Derivation, recompute: str) -> frozenset[str]:
+    """The spec's layer types a recompute list checkpoints whole (each keeping its input only): those whose
+    recompute_part it names."""
+    parts = recomputed_layers(recompute)
+    return frozenset(s.component.kind for s in derivation.sites
+                     if getattr(s.component, "recompute_part", None) in parts)
 
 
 # bitsandbytes' paged optimizers (QLoRA's paged AdamW) keep their states in unified memory, which the
@@ -151,7 +161,8 @@ def backward_transient(derivation: Derivation, attention: str, recompute: str) -
     PEAK_ASSUMPTION): the logits, which the training loop still holds, and the fp32 gradients of
     the log-probabilities and of the (upcast) logits — or, under QLoRA, the largest quantized
     weight dequantized for its matmul (in its compute dtype, by default the activations'), if
-    larger; under full recomputation also the largest block pass, re-materialised."""
+    larger; under full recomputation also the largest block pass, re-materialised, and under a recompute list
+    the largest layer it checkpoints."""
     out = sympy.Integer(0)
     for site in derivation.sites:
         if getattr(site.component, "holds_logits", False):  # a site may hold a container (an encoder)
@@ -161,6 +172,9 @@ def backward_transient(derivation: Derivation, attention: str, recompute: str) -
         out = sympy.Max(out, sympy.Max(*packed) * (BYTES[compute] if compute else symbols.ACT))
     if recompute == "full" and derivation.blocks:
         out += sympy.Max(*(_largest_pass(b, attention) for b in derivation.blocks))
+    if whole := checkpointed(derivation, recompute):  # the largest checkpointed layer, re-materialised
+        out += sympy.Max(*(n.cost.activations(attention, recompute) / n.count for n in derivation.raw
+                           if n.kind in whole))
     return out
 
 
@@ -280,7 +294,15 @@ def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:
     if recompute == "full":
         return ["full recomputation: each pass of a top-level repeat block keeps only its input; the layers "
                 "outside those blocks keep what they keep without it"]
-    return []
+    notes = []
+    if parts := recomputed_layers(recompute):
+        missing = sorted(parts - {getattr(s.component, "recompute_part", None) for s in derivation.sites})
+        notes.append(f"recomputed layers ({', '.join(sorted(parts - set(missing))) or 'none'}): each checkpointed "
+                     "whole, as torch.utils.checkpoint does, keeping its input and running its forward again in "
+                     "backward" + (f"; this spec has no {' or '.join(missing)} layer" if missing else ""))
+    if "attention" in recompute.split(",") and not any(getattr(s.component, "attends", None) for s in derivation.sites):
+        notes.append("attention's core is named for recomputation; this spec has none")
+    return notes
 
 
 def dropped_cores(derivation: Derivation, values=None) -> list[str]:
@@ -295,7 +317,7 @@ def dropped_cores(derivation: Derivation, values=None) -> list[str]:
 
 def dropout_notes(derivation: Derivation, attention: str, recompute: str) -> list[str]:
     """Attention dropout under a fused kernel keeps no mask: say what that figure assumes."""
-    if attention == "eager" or recompute != "none" or not dropped_cores(derivation):
+    if attention == "eager" or recompute == "full" or recomputed_cores(recompute) or not dropped_cores(derivation):
         return []
     return [f"attention dropout under {attention}: as PyTorch's GPU kernels run it, no mask is kept (backward "
             "draws it again from a random-number state of a few bytes, not counted); not measured here, where "

@@ -11,6 +11,9 @@ from .errors import SpecError
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": Fraction(1, 2)}
 OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "momentum": 1, "sgd": 0, "none": 0}  # fp32 values per parameter
 RECOMPUTE = ("none", "selective", "full")
+# what a list of recomputed parts may name instead of a mode (`--recompute norm,mlp`): attention's core (what
+# selective recomputes), and whole layers of the kinds that declare a `recompute_part` (components/base.py)
+PARTS = ("attention", "norm", "mlp", "moe")
 OFFLOADS = ("none", "optimizer", "all")  # what a training run keeps in host memory (plan/execution.py)
 # how attention's core runs: eager keeps the n x n probabilities; sdpa (PyTorch's fused kernel)
 # and flash (FlashAttention, the same saved tensors) keep the output and log-sum-exp instead
@@ -22,6 +25,27 @@ ACTIVATION_DTYPES = ("fp32", "bf16", "fp16")  # what training keeps activations 
 PEAK_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "bf16", "int4": "bf16"}
 MATMUL_DTYPES = ("fp32", "bf16", "fp16", "fp8")
 TORCH_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "fp8": "float8_e4m3fn"}  # torch.<name>
+
+
+def recompute_setting(value: str, param: str = "recompute") -> str:
+    """A recomputation setting as given: a mode (RECOMPUTE), or a comma list of PARTS, each once (its order kept);
+    anything else one SpecError naming `param`."""
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else []
+    if isinstance(value, str) and (value in RECOMPUTE or (names and set(names) <= set(PARTS)
+                                                           and len(set(names)) == len(names))):
+        return value if value in RECOMPUTE else ",".join(names)
+    raise SpecError(f"{param} {value!r}: expected one of {', '.join(RECOMPUTE)}, or parts to recompute, a comma "
+                    f"list of {', '.join(PARTS)} (attention: its core, as selective)", param=param)
+
+
+def recomputed_cores(recompute: str) -> bool:
+    """Whether attention cores are recomputed: selective, or a list naming attention."""
+    return recompute == "selective" or (recompute not in RECOMPUTE and "attention" in recompute.split(","))
+
+
+def recomputed_layers(recompute: str) -> frozenset[str]:
+    """The layer parts (norm, mlp, moe) a list names, each such layer checkpointed whole; none for a mode."""
+    return frozenset() if recompute in RECOMPUTE else frozenset(recompute.split(",")) - {"attention"}
 
 
 @dataclass(frozen=True)

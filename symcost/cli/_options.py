@@ -40,6 +40,17 @@ OPTIONS = {"tp", "pp", "dp", "ep", "cp", "micro_batch", "global_batch", "virtual
            "concurrency"}
 
 
+RECOMPUTE_HELP = ("Activation recomputation: none, selective (attention cores), full (each pass of the main repeat), "
+                  "or a comma list of parts: attention (its core), norm, mlp, moe (each such layer checkpointed "
+                  "whole).")
+
+
+def recompute_option(default: str | None = "none", help: str = RECOMPUTE_HELP):
+    """--recompute: a mode or a list of parts, checked where the library reads it (precision.recompute_setting)."""
+    return click.option("--recompute", metavar="MODE|PARTS", default=default, show_default=default is not None,
+                        help=help)
+
+
 def flag(param: str) -> str:
     """The command line's name of a library parameter (one already named as on the command line, `--set
     seq_len`, as it is)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES, RECOMPUTE
+from ..precision import ACTIVATION_DTYPES, ATTENTION, BYTES, OPTIMIZER_STATES
 from ..render import render
 from ._options import (convention_option, dtype_option, echo, edge, finetune_option, format_option, formulas_option,
-                       parse_block, parse_sets, set_option, spec_argument)
+                       parse_block, parse_sets, recompute_option, set_option, spec_argument)
 
 # plan's settings --parallel takes, each as YAML reads it (8, true, dualpipe) and checked as plan checks it
 PARALLEL = ("gpus", "tp", "pp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch", "virtual_stages",
@@ -31,8 +31,7 @@ Examples:
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZER_STATES)), default="adam", show_default=True)
 @click.option("--master-weights/--no-master-weights", default=None,
               help="Keep fp32 master weights (default: when --dtype is not fp32).")
-@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
-              help="Activation recomputation, for activation memory.")
+@recompute_option()
 @click.option("--attention", type=click.Choice(list(ATTENTION)), default="sdpa", show_default=True,
               help="How attention runs: eager keeps the n x n probabilities; sdpa and flash do not.")
 @click.option("--parallel", metavar="KEY=VALUE,…",

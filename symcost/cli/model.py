@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from ..precision import ACTIVATION_DTYPES, ATTENTION, RECOMPUTE
+from ..precision import ACTIVATION_DTYPES, ATTENTION
 from ..render import render
-from ._options import (convention_option, echo, edge, finetune_option, format_option, parse_sets, set_option,
-                       spec_argument, working)
+from ._options import (convention_option, echo, edge, finetune_option, format_option, parse_sets, recompute_option,
+                       set_option, spec_argument, working)
 
 
 @click.command(epilog="""\b
@@ -90,7 +90,8 @@ Examples:
               help="Compare activation memory instead: the bytes one training forward keeps for backward (cpu).")
 @click.option("--dtype", type=click.Choice(list(ACTIVATION_DTYPES)), help="With --memory: activations' dtype [fp32].")
 @click.option("--attention", type=click.Choice(list(ATTENTION)), help="With --memory: how attention runs [sdpa].")
-@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), help="With --memory: recomputation [none].")
+@recompute_option(None, "With --memory: recomputation [none]: none, selective, full, or a list of parts "
+                        "(attention, norm, mlp, moe).")
 @click.option("--convention", type=click.Choice(["pytorch", "macs"]), default="pytorch", show_default=True,
               help="Compare under pytorch, or macs (both sides halved). `full` counts work the counter cannot see.")
 @click.option("--hf", "hf_config", type=click.Path(dir_okay=False, path_type=str), metavar="CONFIG.json",

@@ -11,8 +11,8 @@ import click
 from ..precision import (ACTIVATION_DTYPES, ATTENTION, BYTES, MATMUL_DTYPES, OFFLOADS, OPTIMIZER_STATES,
                          RECOMPUTE, SCHEDULES)
 from ..render import render
-from ._options import (dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets, set_option, spec_argument,
-                       working)
+from ._options import (dtype_option, echo, edge, finetune_option, format_option, formulas_option, parse_sets,
+                       recompute_option, set_option, spec_argument, working)
 
 positive = click.IntRange(min=1, max=10**9)  # beyond plan.execution.MAX_GPUS: the library says why, in one line
 
@@ -49,7 +49,7 @@ Examples:
                    "layers over 12 stages).")
 @click.option("--vocab-multiple", type=positive, help="Pad the vocabulary to a multiple of this x tp, as Megatron-LM's "
               "--make-vocab-size-divisible-by does (its default: 128); unset, tp must divide the vocabulary.")
-@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True)
+@recompute_option()
 @click.option("--offload", type=click.Choice(list(OFFLOADS)), default="none", show_default=True,
               help="Keep each rank's ZeRO shard in host memory, as DeepSpeed's ZeRO-Offload does: the optimizer "
                    "states, master weights and gradients (optimizer), the weights too (all, ZeRO-3).")
@@ -133,6 +133,9 @@ def plan(spec, gpus, hardware, hardware_file, tp, pp, dp, ep, cp, sequence_paral
             raise SpecError("--search ranks layouts with every model state on the GPUs: plan a layout with --offload")
         if common.pop("ep_imbalance") != 1:
             raise SpecError("--search ranks layouts under balanced routing: plan a layout with --ep-imbalance")
+        if recompute not in RECOMPUTE:
+            raise SpecError("--search ranks each layout under none, selective and full recomputation: plan a layout "
+                            "it finds with --recompute and a list of parts")
         with working(f"searching the layouts of {gpus:,} GPUs", fmt):
             found = api.plan_search(spec, values, gpus=gpus, global_batch=global_batch, optimizer=optimizer,
                                     attention=attention, top=top, schedule=schedule, virtual_stages=virtual_stages,
@@ -173,8 +176,8 @@ Examples:
   symcost flops-per-token architectures/megatron_gpt.yaml --recompute full --output hfu_flops.py
 """)
 @spec_argument
-@click.option("--recompute", type=click.Choice(list(RECOMPUTE)), default="none", show_default=True,
-              help="Count recomputed forwards too (hardware FLOPs, for HFU) instead of model FLOPs (MFU).")
+@recompute_option(help="Count recomputed forwards too (hardware FLOPs, for HFU) instead of model FLOPs (MFU): "
+                       "none, selective, full, or a list of parts (attention, norm, mlp, moe).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the module here (default: stdout).")
 @edge
 def flops_per_token(spec, recompute, output) -> None:

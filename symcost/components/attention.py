@@ -57,6 +57,7 @@ from .. import ops, symbols
 from ..checks import Check, divides
 from ..cost import Cost
 from ..errors import SpecError
+from ..precision import recomputed_cores
 from ..symbols import ACT
 from . import dropout
 from .parallel import TP, Rule, by_heads
@@ -471,7 +472,7 @@ def core(b, sinks: bool = False):
         raise SpecError(f"{b.path}: attention sinks run eagerly here (PyTorch's scaled_dot_product_attention takes "
                         "no sink logits); measure with attention eager")
     fn = attend if b.attention == "eager" else sdpa
-    if b.recompute != "selective":
+    if not recomputed_cores(b.recompute):
         return fn
 
     def checkpointed(q, k, v, *args):  # the checkpoint keeps the RNG state: dropout draws the same mask again

@@ -281,6 +281,8 @@ class Component(BaseModel):
     #   heads, passed round the ring under context parallelism), "latent" (MLA's compressed cache), "cross"
     routes_tokens: ClassVar[bool] = False  # sends each token to its experts (ep splits the experts)
     holds_logits: ClassVar[bool] = False  # makes the vocabulary logits (the loss's input)
+    # what a list of recomputed parts calls a layer of this type that it may checkpoint whole (precision.PARTS)
+    recompute_part: ClassVar[str | None] = None
     scores_batch: ClassVar[bool] = False  # scores every pair of a batch (a contrastive head)
     tunable: ClassVar[bool] = False  # its rules model frozen weights and adapters (finetune.py)
 

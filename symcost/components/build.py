@@ -71,19 +71,21 @@ class Checkpoint(nn.Module):
 
     kept = None
 
-    def __init__(self, body: nn.Module, path: str, holds: frozenset[str]) -> None:
+    def __init__(self, body: nn.Module, path: str, holds: frozenset[str] | None) -> None:
         super().__init__()
         self.body = body
         self.symcost_path = path
         # of the tensors `state` carries only for the layers that read them (the encoder's output, the embedding's
-        # copy), those its layers read (a pass needs no others)
+        # copy), those its layers read (a pass needs no others); None: one layer that reads nothing from `state`
+        # (a recompute list's norm, MLP or MoE)
         self.holds = holds
 
     def forward(self, x, state):
         from torch.utils.checkpoint import checkpoint
 
         if Checkpoint.kept is not None:  # its input, and the tables in `state` it holds on to
-            held = [value for key, value in state.items() if key not in READ or key in self.holds]
+            held = [] if self.holds is None else [value for key, value in state.items()
+                                                  if key not in READ or key in self.holds]
             for t in (x, *(v for value in held for v in (value if isinstance(value, tuple) else (value,)))):
                 if isinstance(t, torch.Tensor):
                     Checkpoint.kept(t, self.symcost_path)
@@ -99,7 +101,7 @@ class Build:
     path: str = ""
     embedding: nn.Module | None = None  # the token embedding, for a tied head
     attention: str = "eager"  # how attention layers compute their core (see components/attention.attend)
-    recompute: str = "none"  # "selective": each attention core is checkpointed
+    recompute: str = "none"  # selective (or a list naming attention): each attention core checkpointed
     carries: bool = False  # a concat_embedding reads the embedding's output: the embedding leaves it in `state`
 
     def int(self, e: sympy.Expr) -> int:

@@ -19,6 +19,7 @@ from .base import Component, Ctx, Size
 
 class LayerNorm(Component):
     kind = "layernorm"
+    recompute_part = "norm"
     parallel = REPLICATED  # token-wise: whole on every tp rank
     dim: Size
     affine: StrictBool = True  # a weight (and a bias) of `dim`

@@ -48,6 +48,7 @@ Activation = Literal["relu", "relu2", "gelu", "gelu_tanh", "gelu_new", "quick_ge
 
 class MLP(Component):
     kind = "mlp"
+    recompute_part = "mlp"
     tunable = True
     parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP}, lambda c: (("hidden", c.hidden),),
                     torch=(("up_proj", "colwise"), ("gate_proj", "colwise"), ("down_proj", "rowwise")),

@@ -47,6 +47,7 @@ from .mlp import MLP, Activation, clamp_checks, mlp_saved, tuned_saved
 
 class MoE(Component):
     kind = "moe"
+    recompute_part = "moe"
     routes_tokens = True
     tunable = True
     parallel = Rule("parallel", lambda c: {"hidden": c.hidden / TP, "shared_hidden": c.shared_width / TP},

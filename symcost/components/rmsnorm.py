@@ -16,6 +16,7 @@ from .base import Component, Ctx, Size
 
 class RMSNorm(Component):
     kind = "rmsnorm"
+    recompute_part = "norm"
     parallel = REPLICATED  # token-wise: whole on every tp rank
     tunable = True
     dim: Size

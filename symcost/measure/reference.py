@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..components import Flow, Memory, hyper
 from ..components.build import Build, Checkpoint, Part
 from ..derive import PER_USE, Derivation, input_flow
-from ..precision import TORCH_NAMES
+from ..precision import TORCH_NAMES, recomputed_layers
 from ..spec import (Encoder, Repeat, Residual, Tied, component_of, is_container, reads_embedding, reads_memory,
                     sublists)
 
@@ -90,10 +90,12 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
           recompute: str = "none") -> SpecModel:
     """The spec as a torch module at `values` (every dim, derived ones included). Recompute
     "full" checkpoints each pass of a top-level repeat block (a transformer layer), keeping
-    only its input; "selective" each attention core (Korthikanti et al. 2022)."""
+    only its input; "selective" each attention core (Korthikanti et al. 2022); a list of parts each layer it names
+    (norm, mlp, moe) whole, and attention's core where it names attention."""
     b = Build(values, input_flow(derivation.spec), attention=attention, recompute=recompute,
               carries=any(kind == "concat_embedding" for (*_, kind), _ in derivation.spec.walk()))
     tied: dict[str, list[nn.Module]] = {}  # each tied name's first block, built
+    whole = recomputed_layers(recompute)  # the parts whose layers a recompute list checkpoints whole
 
     def layers(items, path: str) -> list[nn.Module]:
         out = []
@@ -140,7 +142,8 @@ def build(derivation: Derivation, values: dict[sympy.Symbol, sympy.Integer], *, 
                 continue
             kind, component = component_of(item)
             b.path = f"{path}/{i}/{kind}"
-            out.append(component.build(b))
+            part = component.build(b)
+            out.append(Checkpoint(part, b.path, None) if component.recompute_part in whole else part)
             b.flow = component.after(b.flow)
         return out
 

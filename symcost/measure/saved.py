@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from ..derive import Derivation
 from ..errors import SpecError
 from ..memory import dropped_cores
+from ..precision import recomputed_cores
 from ..components.build import Checkpoint
 from .reference import DTYPES, build, components, example_input
 
@@ -65,7 +66,8 @@ def measure_saved(derivation: Derivation, values, *, dtype: str = "fp32", attent
                   recompute: str = "none", seed: int = 0, prepare=None) -> Saved:
     """`prepare` may split the built model before the pass (shards.tensor_parallel): then what
     one rank saves is measured."""
-    if attention != "eager" and recompute == "none" and (dropped := dropped_cores(derivation, values)):
+    if attention != "eager" and recompute != "full" and not recomputed_cores(recompute) and (
+            dropped := dropped_cores(derivation, values)):
         raise SpecError(f"{dropped[0]}: attention dropout under {attention} cannot be measured here: PyTorch runs "
                         "it unfused on the CPU (its GPU kernels keep no mask); measure with `attention=eager`")
     torch.manual_seed(seed)

@@ -138,12 +138,13 @@ def verify_memory(
     """The activation-memory rules against the bytes PyTorch saves for backward in one training
     forward with the loss (measure/saved.py), component by component, on real CPU tensors."""
     from ..memory import saved_bytes
-    from ..precision import ACTIVATION_DTYPES, BYTES
+    from ..precision import ACTIVATION_DTYPES, BYTES, recompute_setting
     from ..symbols import ACT
     from .saved import measure_saved
 
     if dtype not in ACTIVATION_DTYPES:
         raise SpecError(f"activation dtype {dtype!r}: expected one of {', '.join(ACTIVATION_DTYPES)}")
+    recompute = recompute_setting(recompute)
     derivation = derive(spec, conventions.PYTORCH)
     evaluation = evaluate(derivation, values)
     _check_size(derivation, values, evaluation.total["params"], "meta")  # the module count; bytes below

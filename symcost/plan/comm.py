@@ -5,12 +5,13 @@ synchronisation by ZeRO stage, and the pipeline's sends. collectives.py says wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import sympy
 
 from ..derive import Site
+from ..precision import recomputed_layers
 from . import collectives
 from .execution import CP, EP, MB, ONE, TP, Execution
 from .schedule import runs, sends
@@ -53,8 +54,19 @@ def tp_comm(p: Piece, ex: Execution, act) -> list[Record]:
     fwd_out = region in ("parallel", "vocab_in")  # the row-parallel exit / the table's partial sums
     bwd_in = region in ("parallel", "vocab_out") and grad_in  # the column-parallel entry's input gradient
     again = 2 if ex.recompute == "full" and p.place == "block" else 1  # full recomputation reruns forward
+    out = _tp_records(region, grad_in, fwd_out, bwd_in, path, payload, calls, again, ex.sequence_parallel)
+    if p.site.component.recompute_part in recomputed_layers(ex.recompute):
+        # checkpointed whole (torch.utils.checkpoint): backward runs its forward again as far as the last tensor it
+        # keeps, so the entry's gather again, the exit's reduction only where an output dropout mask follows it
+        mask = p.site.component.output_mask(p.site.ctx)
+        exits = sympy.Piecewise((1, sympy.sympify(mask) > 0), (0, True)) if mask != 0 else sympy.Integer(0)
+        out += [replace(r, passes="backward", calls=r.calls * (1 if r.collective == "all_gather" else exits))
+                for r in out if r.passes == "forward"]
+    return out
+
+def _tp_records(region, grad_in, fwd_out, bwd_in, path, payload, calls, again, sequence_parallel) -> list[Record]:
     out = []
-    if not ex.sequence_parallel:
+    if not sequence_parallel:
         if fwd_out:
             out.append(Record("tp", "all_reduce", "forward", path, payload, calls * again, TP))
         if bwd_in:

@@ -39,7 +39,7 @@ def estimates(derivation, ex, stage, numbers: dict, at, block_flight) -> list[di
         per = (34 / t if ex.sequence_parallel else 10 + sympy.Rational(24, t))
         if ex.recompute == "none":
             per += 5 * a * s / (h * t)
-        if ex.recompute != "full":
+        if ex.recompute in ("none", "selective"):  # Korthikanti's two cases (a list of parts is neither)
             korthikanti = s * ex.micro_batch * h * per * layers * at(block_flight)
             out.append(_row("korthikanti", "Korthikanti et al. 2022, Table 2 (a GPT layer, 16-bit, dropout masks)",
                             "activations", korthikanti, numbers["activation_bytes"]))

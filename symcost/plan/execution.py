@@ -39,12 +39,12 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import sympy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .. import symbols
 from ..errors import SpecError
 from ..limits import MAX_LITERAL, finite, whole
-from ..precision import ATTENTION, OFFLOADS, RECOMPUTE, SCHEDULES, Precision
+from ..precision import ATTENTION, OFFLOADS, SCHEDULES, Precision, recompute_setting
 
 SIZES = ("tp", "pp", "dp", "ep", "cp")
 TP, PP, DP, EP, CP = (symbols.dim(n) for n in SIZES)
@@ -86,11 +86,21 @@ class Execution(BaseModel):
     # Megatron-LM's --make-vocab-size-divisible-by (its default 128): the token table and LM head padded to a
     # multiple of this x tp rows; unset, tp must divide the vocabulary
     vocab_multiple: Count | None = None
-    recompute: Literal[RECOMPUTE] = "none"
+    # none, selective (attention's core), full (each pass of the main repeat), or a comma list of parts to
+    # recompute (precision.PARTS: attention's core, and norm, mlp and moe layers each checkpointed whole)
+    recompute: str = "none"
     offload: Literal[OFFLOADS] = "none"
     attention: Literal[ATTENTION] = "flash"
     optimizer: str = "adam"
     precision: Precision = Precision()
+
+    @field_validator("recompute")
+    @classmethod
+    def _recompute(cls, value: str) -> str:
+        try:
+            return recompute_setting(value)
+        except SpecError as e:
+            raise ValueError(str(e).split(": ", 1)[1]) from None
 
     @property
     def gpus(self) -> int:

@@ -12,6 +12,7 @@ from ..components.base import Component, Ctx
 from ..cost import Cost, total
 from ..derive import Derivation, Site
 from ..memory import logits_bytes
+from ..precision import recomputed_cores, recomputed_layers
 from ..spec import Repeat, Tied
 from .comm import Record, other_comm, tp_comm
 from .execution import CP, DP, EP, MB, TP, Execution
@@ -124,7 +125,11 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
     experts = parts[rule.experts] if rule.experts and rule.experts in parts else Cost()
     kept = local.saved(ctx)
 
+    whole = c.recompute_part in recomputed_layers(ex.recompute)  # a recompute list checkpoints the layer whole
+
     def saved(mode: str) -> sympy.Expr:
+        if whole and mode != "none":  # its input only (a sequence shard under sequence parallelism)
+            return ctx.input_saved(c.in_width()) / (TP if ex.sequence_parallel else 1)
         out = kept.activations(ex.attention, mode)
         if ex.sequence_parallel:
             if rule.region in ("parallel", "vocab_out"):  # the saved input and output mask are sequence shards
@@ -133,25 +138,26 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
             if rule.region == "replicated":
                 return out / TP
         return out
-    whole = c.parts(full_ctx)
+    full = c.parts(full_ctx)
     block = place == "block"
     # a cp rank runs its seq_len / cp tokens: every FLOP and saved byte of the layer, divided by cp
     return Piece(site, rule, place, top, count, held.params - experts.params, experts.params / EP,
                  held.trainable - experts.trainable, experts.trainable / EP, held.packed - experts.packed,
                  held.packed_bytes - experts.packed_bytes, experts.packed / EP, experts.packed_bytes / EP,
-                 saved("selective" if ex.recompute == "selective" else "none") / CP, held.train / CP,
-                 recomputed(parts, block, ex.recompute) / CP, total(whole.values()).train,
-                 recomputed(whole, block, ex.recompute), passes, phase, written=saved("none") / CP,
-                 routed=(experts.train + (experts.forward if ex.recompute == "full" and block else 0)) / CP,
+                 saved("none" if ex.recompute == "full" else ex.recompute) / CP, held.train / CP,
+                 recomputed(parts, block, ex.recompute, whole) / CP, total(full.values()).train,
+                 recomputed(full, block, ex.recompute, whole), passes, phase, written=saved("none") / CP,
+                 routed=(experts.train + (experts.forward if (ex.recompute == "full" and block) or whole else 0)) / CP,
                  logits=ctx.tokens * local.vocab / CP if c.holds_logits else sympy.Integer(0))
 
-def recomputed(parts: dict, in_block: bool, mode: str) -> sympy.Expr:
-    """Forward FLOPs a layer runs again in backward: its attention core (selective recomputation),
-    all of it when it is inside a checkpointed repeat block (full)."""
-    if mode == "selective":
-        return sum((parts[k].forward for k in ("scores", "values") if k in parts), sympy.Integer(0))
-    if mode == "full" and in_block:
+def recomputed(parts: dict, in_block: bool, mode: str, whole: bool = False) -> sympy.Expr:
+    """Forward FLOPs a layer runs again in backward: all of it when it is inside a checkpointed repeat block (full)
+    or checkpointed whole (`whole`: a recompute list names its part), else its attention core where recomputed
+    (selective, or a list naming attention)."""
+    if whole or (mode == "full" and in_block):
         return total(parts.values()).forward
+    if recomputed_cores(mode):
+        return sum((parts[k].forward for k in ("scores", "values") if k in parts), sympy.Integer(0))
     return sympy.Integer(0)
 
 def layer_sites(derivation: Derivation, tp: int, cp: int = 1, training: bool = True) -> list[tuple[Site, Rule]]:

@@ -77,7 +77,7 @@ def piece_traffic(p, ex):
     """Bytes of memory-bound HBM traffic of one layer piece per micro-batch on its stage, as the predicted time
     counts them (the module docstring)."""
     again = ex.recompute == "full" and p.place == "block"  # its whole forward runs twice
-    rewritten = p.written if again else p.written - p.saved  # selective: the attention core it dropped
+    rewritten = p.written if again else p.written - p.saved  # what recomputation dropped, written again
     return (2 * p.written + rewritten) * p.count
 
 

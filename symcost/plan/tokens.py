@@ -9,8 +9,8 @@ import sympy
 from .. import __version__
 from ..codegen.python import python_function
 from ..derive import Derivation
-from ..errors import SpecError
-from ..precision import RECOMPUTE
+from ..memory import checkpointed
+from ..precision import recompute_setting
 from ..results import Result
 from .pieces import recomputed
 
@@ -18,11 +18,10 @@ from .pieces import recomputed
 def flops_per_token(derivation: Derivation, recompute: str = "none") -> sympy.Expr:
     """Forward and backward FLOPs of one step per input token (batch x seq_len), the recomputed
     forwards included under `recompute` (hardware FLOPs); closed form in the free dims."""
-    if recompute not in RECOMPUTE:
-        raise SpecError(f"recompute {recompute!r}: expected one of {', '.join(RECOMPUTE)}")
-    blocks = [b.path + "/" for b in derivation.blocks]
-    extra = sum((recomputed(n.parts, any(n.path.startswith(b) for b in blocks), recompute) for n in derivation.nodes),
-                sympy.Integer(0))
+    recompute = recompute_setting(recompute)
+    blocks, whole = [b.path + "/" for b in derivation.blocks], checkpointed(derivation, recompute)
+    extra = sum((recomputed(n.parts, any(n.path.startswith(b) for b in blocks), recompute, n.kind in whole)
+                 for n in derivation.nodes), sympy.Integer(0))
     subst = derivation.spec.dimset.substitution(derivation.keep)
     return sympy.cancel((derivation.total.train + extra) / derivation.inputs.xreplace(subst))
 

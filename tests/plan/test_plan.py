@@ -669,6 +669,26 @@ def test_flops_per_token_module_is_exact(cli, tmp_path, name, recompute):
             assert fn(**sizes) == Fraction(p.numbers["hardware_flops_per_step"]) / tokens
 
 
+@pytest.mark.parametrize("name", ["llama", "mixtral"])
+def test_a_recompute_list_runs_each_checkpointed_layer_s_forward_again(name):
+    """HFU's FLOPs under a list of parts: the model's, plus the forward of every MLP or MoE layer it checkpoints
+    whole and of every attention core where it names attention, summed from derive's nodes by hand; the plan's
+    hardware FLOPs a step and flops_per_token agree."""
+    from symcost.plan.tokens import flops_per_token
+
+    d = symcost.derive(arch(name))
+    e = symcost.evaluate(d)
+    at = dim_values_of(d)
+    forward = lambda kinds: sum(n.cost.forward for n in d.nodes if n.kind in kinds).xreplace(at)
+    cores = sum(n.parts[k].forward for n in d.nodes if n.kind == "attention" for k in ("scores", "values")).xreplace(at)
+    for recompute, extra in (("norm", 0), ("mlp,moe", forward({"mlp", "moe"})), ("attention", cores),
+                             ("attention,norm,mlp,moe", cores + forward({"mlp", "moe"}))):
+        p = symcost.plan(d, recompute=recompute)
+        assert p.numbers["hardware_flops_per_step"] == e.total["train"] + extra, recompute
+        assert flops_per_token(d, recompute).xreplace(at) * e.inputs == e.total["train"] + extra
+    assert symcost.plan(d, recompute="attention").numbers == symcost.plan(d, recompute="selective").numbers
+
+
 # The Llama Team, "The Llama 3 Herd of Models" (2024), Table 4: Llama 3 405B (126 layers, d_model
 # 16,384, 128 heads, 8 kv heads, FFN 53,248, vocabulary 128,256; Table 3) on H100s, 1F1B with one
 # layer fewer on the first and the last stage (Sec. 3.3.2): 7 + 14 x 8 + 7 layers.

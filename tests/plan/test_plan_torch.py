@@ -140,32 +140,35 @@ def _ours(p, ex, values):
 
 
 @pytest.mark.slow  # 25 layouts through CommDebugMode; test_tensor_parallel_shards_equal_dtensor stays quick
-@given(layouts(max_world=8), st.booleans())
+@given(layouts(max_world=8), st.booleans(), st.sampled_from(["none", "mlp"]))
 @settings(max_examples=25, deadline=None)
-def test_tensor_and_sequence_parallel_collectives_equal_comm_debug_mode(sizes, sequence_parallel):
-    """Every collective of one training forward and backward: kind, pass, calls and bytes."""
+def test_tensor_and_sequence_parallel_collectives_equal_comm_debug_mode(sizes, sequence_parallel, recompute):
+    """Every collective of one training forward and backward: kind, pass, calls and bytes (a checkpointed MLP
+    runs its forward's collectives again in backward)."""
     assume(sizes["tp"] > 1)
     sizes["s"] = sizes["tp"] * sizes["s"]  # the sequence splits over tp ranks
     d, values = _derive(sizes)
     with shards.fake_world(sizes["tp"]):
         mesh = init_device_mesh("cpu", (sizes["tp"],))
         torch.manual_seed(0)
-        model = reference.build(d, values)
+        model = reference.build(d, values, recompute=recompute)
         shards.tensor_parallel(model, mesh, sequence_parallel)
         mode = shards.measure_comm(model, reference.example_input(d, values, "cpu"), sizes["tp"])
-        p, ex = _plan(d, sizes, sequence_parallel=sequence_parallel)
+        p, ex = _plan(d, sizes, sequence_parallel=sequence_parallel, recompute=recompute)
         records, calls = _ours(p, ex, values)
         assert dict(mode.records) == {k: v for k, v in records.items() if v}
         assert dict(mode.calls) == {k: v for k, v in calls.items() if v}
 
 
-@given(layouts(max_world=8), st.sampled_from(["eager", "sdpa"]), st.sampled_from(["none", "selective"]))
+@given(layouts(max_world=8), st.sampled_from(["eager", "sdpa"]),
+       st.sampled_from(["none", "selective", "norm,mlp", "attention,mlp"]))
 @settings(max_examples=25, deadline=None)
 def test_a_tensor_parallel_rank_saves_what_the_plan_says(sizes, attention, recompute):
     """The bytes one tp rank keeps for backward (saved_tensors_hooks on the split model, with the loss
     on its vocabulary shard) are the plan's activations: each layer's rule at the rank's sizes,
-    dropout masks included (the probabilities' split by heads, the outputs' whole on each rank)."""
-    if attention == "sdpa" and recompute == "none":  # a fused core's dropout is not measurable here
+    dropout masks included (the probabilities' split by heads, the outputs' whole on each rank); a layer a
+    recompute list checkpoints whole keeps its input."""
+    if attention == "sdpa" and recompute in ("none", "norm,mlp"):  # a fused core's dropout is not measurable here
         sizes = {**sizes, "p": 0}
     d, values = _derive(sizes)
     with shards.fake_world(sizes["tp"]):
