@@ -44,6 +44,8 @@ class Cost:
     # what a checkpoint of the whole layer keeps instead of `saved` (its input's storage, unless an earlier layer
     # kept it), for the layer types a recompute list can name (components/base.py's recompute_part)
     checkpoint: sympy.Expr = ZERO
+    # what checkpointing its activations (act(gate) x up, an MLP's or its experts') changes in `saved`
+    activation_checkpoint: sympy.Expr = ZERO
 
     @classmethod
     def weights(cls, count: sympy.Expr) -> Cost:

@@ -29,8 +29,8 @@ from . import symbols
 from .derive import Derivation, mtp_notes
 from .errors import SpecError
 from .results import Result
-from .precision import (ATTENTION, BYTES, OPTIMIZER_STATES, Precision, recompute_setting, recomputed_cores,
-                        recomputed_layers)
+from .precision import (ATTENTION, BYTES, OPTIMIZER_STATES, Precision, recompute_setting, recomputed_activations,
+                        recomputed_cores, recomputed_layers)
 
 ACTIVATION_ASSUMPTION = ("bytes one training forward keeps for backward (with the loss), per layer type, as "
                          "PyTorch saves them on the reference build: exact, checked by symcost verify --memory")
@@ -60,8 +60,12 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
         raise SpecError(DORA_MEMORY)
     blocks = derivation.blocks if recompute == "full" else ()
     inside = lambda path: any(path.startswith(b.path + "/") for b in blocks)
-    whole = checkpointed(derivation, recompute)
-    out = {n.path: n.cost.checkpoint if n.kind in whole else n.cost.activations(attention, recompute)
+    whole, acts = checkpointed(derivation, recompute), recomputed_activations(recompute)
+    if acts and finetune is not None:
+        raise SpecError("recomputing the activations alone under a fine-tune is not modelled: checkpoint the mlp or "
+                        "moe layers whole", param="recompute")
+    out = {n.path: n.cost.checkpoint if n.kind in whole else
+           n.cost.activations(attention, recompute) + (n.cost.activation_checkpoint if acts else 0)
            for n in derivation.raw if not inside(n.path)}
     for b in blocks:
         out[b.path] = b.input_bytes + (b.count - 1) * b.later_bytes
@@ -302,6 +306,9 @@ def recompute_notes(derivation: Derivation, recompute: str) -> list[str]:
                      "backward" + (f"; this spec has no {' or '.join(missing)} layer" if missing else ""))
     if "attention" in recompute.split(",") and not any(getattr(s.component, "attends", None) for s in derivation.sites):
         notes.append("attention's core is named for recomputation; this spec has none")
+    if recomputed_activations(recompute):
+        notes.append("recomputed activations: each MLP's and expert's act(gate) x up checkpointed on its own, keeping "
+                     "its inputs (the product down_proj keeps)")
     return notes
 
 

@@ -12,8 +12,9 @@ BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": Fraction(
 OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "momentum": 1, "sgd": 0, "none": 0}  # fp32 values per parameter
 RECOMPUTE = ("none", "selective", "full")
 # what a list of recomputed parts may name instead of a mode (`--recompute norm,mlp`): attention's core (what
-# selective recomputes), and whole layers of the kinds that declare a `recompute_part` (components/base.py)
-PARTS = ("attention", "norm", "mlp", "moe")
+# selective recomputes), the activation of every MLP and expert (act(gate) x up), and whole layers of the kinds
+# that declare a `recompute_part` (components/base.py)
+PARTS = ("attention", "activation", "norm", "mlp", "moe")
 OFFLOADS = ("none", "optimizer", "all")  # what a training run keeps in host memory (plan/execution.py)
 # how attention's core runs: eager keeps the n x n probabilities; sdpa (PyTorch's fused kernel)
 # and flash (FlashAttention, the same saved tensors) keep the output and log-sum-exp instead
@@ -35,7 +36,8 @@ def recompute_setting(value: str, param: str = "recompute") -> str:
                                                            and len(set(names)) == len(names))):
         return value if value in RECOMPUTE else ",".join(names)
     raise SpecError(f"{param} {value!r}: expected one of {', '.join(RECOMPUTE)}, or parts to recompute, a comma "
-                    f"list of {', '.join(PARTS)} (attention: its core, as selective)", param=param)
+                    f"list of {', '.join(PARTS)} (attention: its core, as selective; activation: each MLP's and "
+                    "expert's act(gate) x up; norm, mlp, moe: each such layer whole)", param=param)
 
 
 def recomputed_cores(recompute: str) -> bool:
@@ -45,7 +47,12 @@ def recomputed_cores(recompute: str) -> bool:
 
 def recomputed_layers(recompute: str) -> frozenset[str]:
     """The layer parts (norm, mlp, moe) a list names, each such layer checkpointed whole; none for a mode."""
-    return frozenset() if recompute in RECOMPUTE else frozenset(recompute.split(",")) - {"attention"}
+    return frozenset() if recompute in RECOMPUTE else frozenset(recompute.split(",")) - {"attention", "activation"}
+
+
+def recomputed_activations(recompute: str) -> bool:
+    """Whether a list names the MLPs' and experts' activations (each checkpointed on its own)."""
+    return recompute not in RECOMPUTE and "activation" in recompute.split(",")
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ OPTIONS = {"tp", "pp", "dp", "ep", "cp", "micro_batch", "global_batch", "virtual
 
 
 RECOMPUTE_HELP = ("Activation recomputation: none, selective (attention cores), full (each pass of the main repeat), "
-                  "or a comma list of parts: attention (its core), norm, mlp, moe (each such layer checkpointed "
-                  "whole).")
+                  "or a comma list of parts: attention (its core), activation (each MLP's and expert's act(gate) x "
+                  "up), norm, mlp, moe (each such layer checkpointed whole).")
 
 
 def recompute_option(default: str | None = "none", help: str = RECOMPUTE_HELP):

@@ -91,7 +91,7 @@ Examples:
 @click.option("--dtype", type=click.Choice(list(ACTIVATION_DTYPES)), help="With --memory: activations' dtype [fp32].")
 @click.option("--attention", type=click.Choice(list(ATTENTION)), help="With --memory: how attention runs [sdpa].")
 @recompute_option(None, "With --memory: recomputation [none]: none, selective, full, or a list of parts "
-                        "(attention, norm, mlp, moe).")
+                        "(attention, activation, norm, mlp, moe).")
 @click.option("--convention", type=click.Choice(["pytorch", "macs"]), default="pytorch", show_default=True,
               help="Compare under pytorch, or macs (both sides halved). `full` counts work the counter cannot see.")
 @click.option("--hf", "hf_config", type=click.Path(dir_okay=False, path_type=str), metavar="CONFIG.json",

@@ -177,7 +177,7 @@ Examples:
 """)
 @spec_argument
 @recompute_option(help="Count recomputed forwards too (hardware FLOPs, for HFU) instead of model FLOPs (MFU): "
-                       "none, selective, full, or a list of parts (attention, norm, mlp, moe).")
+                       "none, selective, full, or a list of parts (attention, activation, norm, mlp, moe).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the module here (default: stdout).")
 @edge
 def flops_per_token(spec, recompute, output) -> None:

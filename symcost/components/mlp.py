@@ -37,6 +37,7 @@ from pydantic import StrictBool
 
 from ..checks import Check
 from ..cost import ZERO, Cost
+from ..precision import recomputed_activations
 from ..symbols import ACT
 from . import dropout
 from .linear import ADAPTER_TP, adapter, adapter_checks, adapter_module
@@ -90,8 +91,11 @@ class MLP(Component):
                 raise FieldError("limit", "fine-tuning a clamped gate (gpt-oss's) is not modelled")
             return Cost(saved=tuned_saved(ctx, self.dim, self.hidden, self.activation, self.gated) + self.output_mask(ctx))
         adapted = 0 if self.adapter_rank is None else ctx.tokens * self.adapter_rank * ACT  # its second linear's input
-        kept = mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated, self.limit is not None)
-        return Cost(saved=ctx.input_saved(self.dim) + kept + adapted + self.output_mask(ctx))
+        clamped = self.limit is not None
+        kept = mlp_saved(ctx.tokens, self.hidden, self.activation, self.gated, clamped)
+        return Cost(saved=ctx.input_saved(self.dim) + kept + adapted + self.output_mask(ctx),
+                    activation_checkpoint=activation_checkpoint(ctx.tokens, self.hidden, self.activation, self.gated,
+                                                                clamped))
 
     def output_mask(self, ctx: Ctx):
         return dropout.output_mask(ctx, self.hidden_dropout, self.dim)
@@ -113,13 +117,15 @@ class MLP(Component):
         if self.adapter_rank is not None:
             mods["adapter"] = adapter_module(d, b.int(self.adapter_rank), h * (2 if self.gated else 1))
 
+        run = checkpointed(act) if recomputed_activations(b.recompute) else act
+
         def forward(m, x, state):  # (B, T, d) -> (B, T, h) -> (B, T, d)
             if self.adapter_rank is not None:  # Zamba2's: added to the fused gate and up's output, half to each
                 extra = m.adapter(x)
                 up = m.up_proj(x) + extra[..., -h:]
-                hidden = act(m.gate_proj(x) + extra[..., :h], up) if self.gated else act(up)
+                hidden = run(m.gate_proj(x) + extra[..., :h], up) if self.gated else run(up)
             else:
-                hidden = act(m.gate_proj(x), m.up_proj(x)) if self.gated else act(m.up_proj(x))
+                hidden = run(m.gate_proj(x), m.up_proj(x)) if self.gated else run(m.up_proj(x))
             out = dropout.apply(m.down_proj(hidden), p, m.training)
             return x + out if self.residual else out
 
@@ -132,6 +138,14 @@ def mlp_saved(rows, hidden, activation: str, gated: bool, clamped: bool = False)
     out, five tensors; a gate adds the other branch and the product down_proj reads; gpt-oss's
     clamps their inputs (the gate's, and up's, which the product then no longer reads) and up + 1."""
     return rows * (KEPT_PER_VALUE[activation] + (2 if gated else 0) + (2 if clamped else 0)) * hidden * ACT
+
+
+def activation_checkpoint(rows, hidden, activation: str, gated: bool, clamped: bool = False):
+    """What checkpointing the activation (act(gate) x up, or act(up)) changes in mlp_saved over `rows` rows: the
+    checkpoint keeps its inputs (gate and up, or up) and down_proj the product, where the activation and the product
+    kept their own (a relu alone then keeps more: its input beside its output)."""
+    checkpointed = 3 if gated else 2
+    return rows * (checkpointed - KEPT_PER_VALUE[activation] - (2 if gated else 0) - (2 if clamped else 0)) * hidden * ACT
 
 
 def tuned_saved(ctx: Ctx, dim, hidden, activation: str, gated: bool):
@@ -195,6 +209,22 @@ def gate(name: str, limit: float | None, shifted: bool = True):
     if not shifted:
         return lambda t, up: act(t.clamp(max=limit)) * up.clamp(-limit, limit)
     return lambda t, up: act(t.clamp(max=limit)) * (up.clamp(-limit, limit) + 1)
+
+
+def checkpointed(act):
+    """`act` under torch.utils.checkpoint (a recompute list naming activation): its inputs kept, the rest run again
+    in backward; a memory measurement is told which tensors those are."""
+    def run(*inputs):
+        from torch.utils.checkpoint import checkpoint
+
+        from .build import Checkpoint
+
+        if Checkpoint.kept is not None:
+            for t in inputs:
+                Checkpoint.kept(t, None)
+        return checkpoint(act, *inputs, use_reentrant=False)
+
+    return run
 
 
 def gelu_new(t):

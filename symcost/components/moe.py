@@ -42,7 +42,7 @@ from ..cost import ZERO, Cost, total
 from .parallel import TP, Rule
 from .base import Component, Count, Ctx, FieldError, Ratio, Size
 from ..symbols import ACT
-from .mlp import MLP, Activation, clamp_checks, mlp_saved, tuned_saved
+from .mlp import MLP, Activation, activation_checkpoint, clamp_checks, mlp_saved, tuned_saved
 
 
 class MoE(Component):
@@ -172,15 +172,18 @@ class MoE(Component):
             kept += T * self.latent * ACT
         clamped = self.limit is not None
         kept += mlp_saved(rows, self.hidden, self.activation, self.gated, clamped)
+        acts = activation_checkpoint(rows, self.hidden, self.activation, self.gated, clamped)
         if self.shared_experts != 0:  # they read x itself; their sum is kept when a gate scales it
             kept += self.shared_experts * mlp_saved(T, self.shared_width, self.activation, self.gated, clamped)
+            acts += self.shared_experts * activation_checkpoint(T, self.shared_width, self.activation, self.gated,
+                                                                clamped)
             if self.shared_gate:
                 kept += T * (1 + D) * ACT
             if ctx.tune is not None:  # adapters on the shared experts and their gate (what they read is kept above)
                 kept += (self.shared_experts * (ctx.linear_saved(D, self.shared_linears, stored=ZERO)
                                                 + ctx.linear_saved(self.shared_width, ("down_proj",), stored=ZERO))
                          + ctx.linear_saved(D, ("shared_gate",), stored=ZERO))
-        return Cost(saved=kept)
+        return Cost(saved=kept, activation_checkpoint=acts)
 
     @property
     def shared_linears(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from ..components.base import Component, Ctx
 from ..cost import Cost, total
 from ..derive import Derivation, Site
 from ..memory import logits_bytes
-from ..precision import recomputed_cores, recomputed_layers
+from ..precision import recomputed_activations, recomputed_cores, recomputed_layers
 from ..spec import Repeat, Tied
 from .comm import Record, other_comm, tp_comm
 from .execution import CP, DP, EP, MB, TP, Execution
@@ -130,7 +130,8 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
     def saved(mode: str) -> sympy.Expr:
         if whole and mode != "none":  # its input only (a sequence shard under sequence parallelism)
             return ctx.input_saved(c.in_width()) / (TP if ex.sequence_parallel else 1)
-        out = kept.activations(ex.attention, mode)
+        out = kept.activations(ex.attention, mode) + (kept.activation_checkpoint if recomputed_activations(mode)
+                                                      else 0)
         if ex.sequence_parallel:
             if rule.region in ("parallel", "vocab_out"):  # the saved input and output mask are sequence shards
                 split = ctx.input_saved(c.dim) + local.output_mask(ctx)
@@ -153,12 +154,12 @@ def piece(site: Site, rule: Rule, place: str, top: int, count, passes, ex: Execu
 def recomputed(parts: dict, in_block: bool, mode: str, whole: bool = False) -> sympy.Expr:
     """Forward FLOPs a layer runs again in backward: all of it when it is inside a checkpointed repeat block (full)
     or checkpointed whole (`whole`: a recompute list names its part), else its attention core where recomputed
-    (selective, or a list naming attention)."""
+    (selective, or a list naming attention) and an MLP's activation where a list names it (elementwise: none under
+    pytorch; a MoE's experts' not counted under `full`, inside their part)."""
     if whole or (mode == "full" and in_block):
         return total(parts.values()).forward
-    if recomputed_cores(mode):
-        return sum((parts[k].forward for k in ("scores", "values") if k in parts), sympy.Integer(0))
-    return sympy.Integer(0)
+    again = ("scores", "values") * recomputed_cores(mode) + ("activation",) * recomputed_activations(mode)
+    return sum((parts[k].forward for k in again if k in parts), sympy.Integer(0))
 
 def layer_sites(derivation: Derivation, tp: int, cp: int = 1, training: bool = True) -> list[tuple[Site, Rule]]:
     """Each layer's site and rule, training the MTP modules' too (each site run `depth` times); a type without a rule

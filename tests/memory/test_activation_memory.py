@@ -67,11 +67,13 @@ SIZES = {
 
 # Attention dropout under sdpa without recomputation cannot be measured on the CPU (test_dropout.py), nor
 # attention sinks under sdpa, which PyTorch's kernel does not take (test_experts_and_attention.py).
-# Lists of parts: every layer a list can name checkpointed whole, and that with attention's core too.
-LISTS = ("norm,mlp,moe", "attention,norm,mlp,moe")
+# Lists of parts: every layer a list can name checkpointed whole, and that with attention's core too; the
+# activations alone, with the norms.
+LISTS = ("norm,mlp,moe", "attention,norm,mlp,moe", "activation,norm")
 CASES = [(name, attention, recompute) for name in sorted(SIZES)
          for attention in ("eager", "sdpa") for recompute in ("none", "selective", "full", *LISTS)
-         if (name, attention, recompute) not in (("megatron_gpt", "sdpa", "none"), ("megatron_gpt", "sdpa", LISTS[0]))
+         if (name, attention, recompute) not in (("megatron_gpt", "sdpa", "none"), ("megatron_gpt", "sdpa", LISTS[0]),
+                                                 ("megatron_gpt", "sdpa", LISTS[2]))
          and (name, attention) != ("gpt_oss", "sdpa")
 ]
 
@@ -152,7 +154,8 @@ def test_bad_attention_or_recompute_is_one_line_listing_the_choices(cli, option,
     out = cli("memory", arch("llama"), option, bad)
     assert out.exit_code == 2 and "Traceback" not in out.output and out.output.count("\n") == 1
     assert all(choice in out.output for choice in (("eager", "sdpa", "flash") if option == "--attention"
-                                                   else ("none", "selective", "full", "attention, norm, mlp, moe")))
+                                                   else ("none", "selective", "full",
+                                                         "attention, activation, norm, mlp, moe")))
 
 
 def test_a_recompute_list_keeps_each_checkpointed_layer_s_input_and_says_what_it_lacks(cli):

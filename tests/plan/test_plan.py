@@ -682,7 +682,7 @@ def test_a_recompute_list_runs_each_checkpointed_layer_s_forward_again(name):
     forward = lambda kinds: sum(n.cost.forward for n in d.nodes if n.kind in kinds).xreplace(at)
     cores = sum(n.parts[k].forward for n in d.nodes if n.kind == "attention" for k in ("scores", "values")).xreplace(at)
     for recompute, extra in (("norm", 0), ("mlp,moe", forward({"mlp", "moe"})), ("attention", cores),
-                             ("attention,norm,mlp,moe", cores + forward({"mlp", "moe"}))):
+                             ("attention,norm,mlp,moe", cores + forward({"mlp", "moe"})), ("activation", 0)):
         p = symcost.plan(d, recompute=recompute)
         assert p.numbers["hardware_flops_per_step"] == e.total["train"] + extra, recompute
         assert flops_per_token(d, recompute).xreplace(at) * e.inputs == e.total["train"] + extra

@@ -161,7 +161,7 @@ def test_tensor_and_sequence_parallel_collectives_equal_comm_debug_mode(sizes, s
 
 
 @given(layouts(max_world=8), st.sampled_from(["eager", "sdpa"]),
-       st.sampled_from(["none", "selective", "norm,mlp", "attention,mlp"]))
+       st.sampled_from(["none", "selective", "norm,mlp", "attention,mlp", "attention,activation"]))
 @settings(max_examples=25, deadline=None)
 def test_a_tensor_parallel_rank_saves_what_the_plan_says(sizes, attention, recompute):
     """The bytes one tp rank keeps for backward (saved_tensors_hooks on the split model, with the loss
