@@ -158,6 +158,14 @@ def test_bad_attention_or_recompute_is_one_line_listing_the_choices(cli, option,
                                                          "attention, activation, norm, mlp, moe")))
 
 
+def test_the_activations_alone_under_a_fine_tune_are_refused_in_one_line():
+    tuned = symcost.finetune(symcost.load(arch("llama")), method="lora", rank=4)
+    with pytest.raises(symcost.SpecError, match="recomputing the activations alone under a fine-tune is not "
+                                                "modelled: checkpoint the mlp or moe layers whole"):
+        symcost.memory(tuned, recompute="activation")
+    assert symcost.memory(tuned, recompute="mlp").numbers["activation_bytes"] > 0
+
+
 def test_a_recompute_list_keeps_each_checkpointed_layer_s_input_and_says_what_it_lacks(cli):
     """Llama-2-7B at 4,096 tokens, bf16: each MLP checkpointed keeps its 4096 x 4096 input only (its own kept
     tensors: 4 x 11008-wide ones, and its input), each norm its input; a list naming moe on a dense model says it
