@@ -62,8 +62,7 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
     inside = lambda path: any(path.startswith(b.path + "/") for b in blocks)
     whole, acts = checkpointed(derivation, recompute), recomputed_activations(recompute)
     if acts and finetune is not None:
-        raise SpecError("recomputing the activations alone under a fine-tune is not modelled: checkpoint the mlp or "
-                        "moe layers whole", param="recompute")
+        raise SpecError(ACTIVATIONS_TUNED, param="recompute")
     out = {n.path: n.cost.checkpoint if n.kind in whole else
            n.cost.activations(attention, recompute) + (n.cost.activation_checkpoint if acts else 0)
            for n in derivation.raw if not inside(n.path)}
@@ -72,6 +71,10 @@ def saved_bytes(derivation: Derivation, attention: str = "sdpa", recompute: str 
         if b.then is not None:
             out[b.then[0]] += b.then[1]
     return out
+
+
+ACTIVATIONS_TUNED = ("recomputing the activations alone under a fine-tune is not modelled: checkpoint the mlp or moe "
+                     "layers whole")
 
 
 def checkpointed(derivation: Derivation, recompute: str) -> frozenset[str]:

@@ -219,8 +219,8 @@ class Attention(Projections):
         yield from super().checks(ctx)
         yield from adapter_checks(self, ctx)
         if self.adapter_rank is not None and (self.gate or self.qk_norm == "full"):
-            yield Check("adapter_rank", sympy.false, "adapters are modelled on plain q, k and v projections (Zamba2's), "
-                        "not with an output gate or a Q/K norm over all heads")
+            yield Check("adapter_rank", sympy.false, "adapters are modelled on plain q, k and v projections "
+                        "(Zamba2's), not with an output gate or a Q/K norm over all heads")
         if self.out is not None and self.residual:
             yield Check("out", sympy.Eq(self.out, self.dim), "out {} differs from dim {}: a layer that changes the "
                         "width cannot add its input back; set residual: false", (self.out, self.dim))

@@ -144,8 +144,8 @@ def activation_checkpoint(rows, hidden, activation: str, gated: bool, clamped: b
     """What checkpointing the activation (act(gate) x up, or act(up)) changes in mlp_saved over `rows` rows: the
     checkpoint keeps its inputs (gate and up, or up) and down_proj the product, where the activation and the product
     kept their own (a relu alone then keeps more: its input beside its output)."""
-    checkpointed = 3 if gated else 2
-    return rows * (checkpointed - KEPT_PER_VALUE[activation] - (2 if gated else 0) - (2 if clamped else 0)) * hidden * ACT
+    own = KEPT_PER_VALUE[activation] + (2 if gated else 0) + (2 if clamped else 0)
+    return rows * ((3 if gated else 2) - own) * hidden * ACT
 
 
 def tuned_saved(ctx: Ctx, dim, hidden, activation: str, gated: bool):

@@ -87,7 +87,8 @@ class Execution(BaseModel):
     # multiple of this x tp rows; unset, tp must divide the vocabulary
     vocab_multiple: Count | None = None
     # none, selective (attention's core), full (each pass of the main repeat), or a comma list of parts to
-    # recompute (precision.PARTS: attention's core, and norm, mlp and moe layers each checkpointed whole)
+    # recompute (precision.PARTS: attention's core, the activations, and norm, mlp and moe layers each checkpointed
+    # whole)
     recompute: str = "none"
     offload: Literal[OFFLOADS] = "none"
     attention: Literal[ATTENTION] = "flash"

@@ -19,7 +19,8 @@ import sympy
 from ..components.base import Component
 from ..derive import Derivation, Site, derive, mtp_subject
 from ..errors import SpecError
-from ..memory import closer
+from ..memory import ACTIVATIONS_TUNED, closer
+from ..precision import recomputed_activations
 from ..results import Result
 from .comm import Record, dp_comm, host_comm, pp_comm
 from .execution import CP, DP, EP, ONE, RESERVED, M, Execution, Run
@@ -243,6 +244,8 @@ def plan(derivation: Derivation, ex: Execution, hardware: Hardware, hardware_key
     if spec.quantization is not None:
         raise spec.doc.error(("quantization",), "plan trains a model, which a quantized checkpoint is not: drop the "
                              "quantization block (or see `symcost serve`)")
+    if spec.finetune is not None and recomputed_activations(ex.recompute):
+        raise SpecError(ACTIVATIONS_TUNED, param="recompute")
     subst = dim_values(derivation, values)
     value = lambda e: sympy.sympify(e).xreplace(subst)
     sites = layer_sites(derivation, ex.tp, ex.cp)

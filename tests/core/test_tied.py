@@ -91,7 +91,8 @@ def test_a_name_holds_its_weights_once_and_its_adapters_at_every_use(drawn):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    (differing(), "layers.2.layers: these layers differ from those of the first `tied: A` block (at layers.1.layers.0)"),
+    (differing(), "layers.2.layers: these layers differ from those of the first `tied: A` block (at "
+                  "layers.1.layers.0)"),
     (spec().replace("tied: B", "tied: 2B"), "layers.2.tied: String should match pattern"),
     (spec().replace("concat_embedding: {dim: d}", "concat_embedding: {dim: d, width: d}", 1),
      "layers.1.layers.0.layers.0.concat_embedding.width: unknown field"),

@@ -163,6 +163,8 @@ def test_the_activations_alone_under_a_fine_tune_are_refused_in_one_line():
     with pytest.raises(symcost.SpecError, match="recomputing the activations alone under a fine-tune is not "
                                                 "modelled: checkpoint the mlp or moe layers whole"):
         symcost.memory(tuned, recompute="activation")
+    with pytest.raises(symcost.SpecError, match="recomputing the activations alone under a fine-tune"):
+        symcost.plan(tuned, recompute="activation")
     assert symcost.memory(tuned, recompute="mlp").numbers["activation_bytes"] > 0
 
 
