@@ -83,7 +83,8 @@ CASES = [(name, attention, recompute) for name in sorted(SIZES)
 # full suite only (which runs every triple)
 DTYPED = [pytest.param(*case, dtype, marks=[pytest.mark.slow] if dtype == "fp16" or (dtype == "bf16" and case[2] != "none")
                        or (case[1] == "sdpa" and case[2] != "none") or case[2] == LISTS[1] else [])
-          for case in CASES for dtype in ("fp32", "bf16", "fp16")]
+          for case in CASES for dtype in ("fp32", "bf16", "fp16")
+          if not (dtype == "fp16" and case[2] in LISTS)]  # a list's bytes scale by dtype as a mode's: bf16's suffice
 
 
 @pytest.mark.parametrize("name,attention,recompute,dtype", DTYPED)
@@ -92,7 +93,7 @@ def test_saved_bytes_equal_pytorch(name, attention, recompute, dtype):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,attention,recompute", CASES)
+@pytest.mark.parametrize("name,attention,recompute", [c for c in CASES if c[2] not in LISTS[::2]])
 def test_saved_bytes_equal_pytorch_at_drawn_sizes(name, attention, recompute):
     @settings(max_examples=3, deadline=None, derandomize=True)
     @given(STRATEGIES[name], st.sampled_from(["fp32", "bf16"]))
