@@ -474,18 +474,9 @@ def core(b, sinks: bool = False):
     fn = attend if b.attention == "eager" else sdpa
     if not recomputed_cores(b.recompute):
         return fn
+    from .build import checkpointed
 
-    def checkpointed(q, k, v, *args):  # the checkpoint keeps the RNG state: dropout draws the same mask again
-        from torch.utils.checkpoint import checkpoint
-
-        from .build import Checkpoint
-
-        if Checkpoint.kept is not None:  # what the checkpoint keeps: its inputs
-            for t in (q, k, v):
-                Checkpoint.kept(t, None)
-        return checkpoint(fn, q, k, v, *args, use_reentrant=False)
-
-    return checkpointed
+    return checkpointed(fn)
 
 
 def hidden(T: int, S: int, past: int, window: int | None, chunks, device, selected=None):

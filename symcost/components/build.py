@@ -92,6 +92,22 @@ class Checkpoint(nn.Module):
         return checkpoint(self.body, x, state, use_reentrant=False)
 
 
+def checkpointed(fn):
+    """`fn` under torch.utils.checkpoint (selective recomputation's attention core, a recompute list's activation):
+    its tensor inputs kept, which a memory measurement is told, the rest run again in backward; the checkpoint
+    keeps the RNG state, so dropout draws the same mask again."""
+    from torch.utils.checkpoint import checkpoint
+
+    def run(*args):
+        if Checkpoint.kept is not None:
+            for t in args:
+                if isinstance(t, torch.Tensor):
+                    Checkpoint.kept(t, None)
+        return checkpoint(fn, *args, use_reentrant=False)
+
+    return run
+
+
 @dataclass
 class Build:
     """What a component's `build` may use: concrete sizes, the flow before it, shared modules."""

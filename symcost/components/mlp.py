@@ -108,6 +108,8 @@ class MLP(Component):
     def build(self, b):
         from torch import nn
 
+        from .build import checkpointed
+
         d, h = b.int(self.dim), b.int(self.hidden)
         act = gate(self.activation, None if self.limit is None else b.rate(self.limit), self.shifted)
         p = b.rate(self.hidden_dropout)
@@ -209,22 +211,6 @@ def gate(name: str, limit: float | None, shifted: bool = True):
     if not shifted:
         return lambda t, up: act(t.clamp(max=limit)) * up.clamp(-limit, limit)
     return lambda t, up: act(t.clamp(max=limit)) * (up.clamp(-limit, limit) + 1)
-
-
-def checkpointed(act):
-    """`act` under torch.utils.checkpoint (a recompute list naming activation): its inputs kept, the rest run again
-    in backward; a memory measurement is told which tensors those are."""
-    def run(*inputs):
-        from torch.utils.checkpoint import checkpoint
-
-        from .build import Checkpoint
-
-        if Checkpoint.kept is not None:
-            for t in inputs:
-                Checkpoint.kept(t, None)
-        return checkpoint(act, *inputs, use_reentrant=False)
-
-    return run
 
 
 def gelu_new(t):
