@@ -282,15 +282,26 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
                    int(reduced.xreplace(step_subst)), int(dispatched.xreplace(step_subst)))
 
 
-def _compiled(e: sympy.Expr, name: str):
+class _compiled:
     """e, a closed form in the one dim `name`, as an exact function of its value: compiled once
-    (codegen.vectorized), each value computed once — a lengths file asks at each of its rows."""
-    from functools import lru_cache
+    (codegen.vectorized), each value computed once — a lengths file asks at each of its rows, whose values `prime`
+    computes in one vectorised call first."""
 
-    from ..codegen.vectorized import Vectorized
+    def __init__(self, e: sympy.Expr, name: str) -> None:
+        from ..codegen.vectorized import Vectorized
 
-    f = Vectorized(e)
-    return lru_cache(maxsize=None)(lambda x: int(f({name: x})))
+        self.f, self.name, self.known = Vectorized(e), name, {}
+
+    def __call__(self, x: int) -> int:
+        if x not in self.known:
+            self.known[x] = int(self.f({self.name: x}))
+        return self.known[x]
+
+    def prime(self, xs) -> None:
+        import numpy as np
+
+        if todo := sorted({x for x in xs if x not in self.known}):
+            self.known |= dict(zip(todo, map(int, self.f({self.name: np.array(todo, dtype=np.int64)}).tolist())))
 
 
 def widened(site, rule, tp: int, value=None):
@@ -621,7 +632,10 @@ class Clock:
 
     def figures(self, target: Replica, batch: int) -> dict:
         tp = self.serving.tp
-        each = {p: self.prefill(target, p) for p in {p for p, _, _ in self.serving.shapes}}  # a mix: each length once
+        lengths = {p for p, _, _ in self.serving.shapes}  # a mix: each length once, computed in one call each
+        target.prefill_flops.prime(lengths)
+        target.kv.prime(p - 1 for p in lengths)
+        each = {p: self.prefill(target, p) for p in lengths}
         prefill = each[self.serving.prompt]  # the longest prompt's
         ttft = float(self.serving.mean(lambda p, o: Fraction(each[p]["seconds_bound"])))
         guess = None if self.efficiency is None else float(
