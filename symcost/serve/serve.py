@@ -277,8 +277,11 @@ def replica(derivation: Derivation, serving: Serving, values: Mapping[str, int] 
     slope = sympy.diff(per_gpu.replace(sympy.floor, lambda x: x), context).xreplace({context: sympy.Integer(far)})
     flops = step.total.forward.xreplace(step_subst)
     scales = 8 * int(layers.xreplace(step_subst)) if precision.dtype("kv") in ("fp8", "int8") else 0
+    prompts, prefill_flops = {p for p, _, _ in serving.shapes}, _compiled(forward, "seq_len")
+    prefill_flops.prime(prompts)  # every prompt length the figures read, each form in one vectorised call
+    kv.prime(p - 1 for p in prompts)
     return Replica(weights, weights_total, active_total, experts_active, int(sympy.ceiling(slope)), kv,
-                   _compiled(flops, CONTEXT), _compiled(forward, "seq_len"), scales,
+                   _compiled(flops, CONTEXT), prefill_flops, scales,
                    int(reduced.xreplace(step_subst)), int(dispatched.xreplace(step_subst)))
 
 
@@ -632,10 +635,7 @@ class Clock:
 
     def figures(self, target: Replica, batch: int) -> dict:
         tp = self.serving.tp
-        lengths = {p for p, _, _ in self.serving.shapes}  # a mix: each length once, computed in one call each
-        target.prefill_flops.prime(lengths)
-        target.kv.prime(p - 1 for p in lengths)
-        each = {p: self.prefill(target, p) for p in lengths}
+        each = {p: self.prefill(target, p) for p in {p for p, _, _ in self.serving.shapes}}  # a mix: each length once
         prefill = each[self.serving.prompt]  # the longest prompt's
         ttft = float(self.serving.mean(lambda p, o: Fraction(each[p]["seconds_bound"])))
         guess = None if self.efficiency is None else float(
